@@ -1,0 +1,31 @@
+// Capability lists.
+#include "bindings/tcp/capabilities.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace pimap::tcp {
+
+std::string PreAuthCapabilities(bool starttls_available, bool login_allowed) {
+  std::string caps = "IMAP4rev1 LITERAL+ SASL-IR";
+  if (starttls_available) caps += " STARTTLS";
+  caps += login_allowed ? " AUTH=PLAIN" : " LOGINDISABLED";
+  return caps;
+}
+
+std::string PostAuthCapabilities(const std::vector<std::string>& store_caps) {
+  std::string caps = "IMAP4rev1";
+  for (const std::string& raw : store_caps) {
+    const std::string cap = absl::AsciiStrToUpper(raw);
+    if (cap == "IMAP4REV1" || cap == "STARTTLS" || cap == "LOGINDISABLED" ||
+        cap == "SASL-IR" || cap == "LOGIN-REFERRALS" ||
+        absl::StartsWith(cap, "AUTH=") || absl::StartsWith(cap, "COMPRESS=")) {
+      continue;
+    }
+    absl::StrAppend(&caps, " ", raw);
+  }
+  return caps;
+}
+
+}  // namespace pimap::tcp

@@ -1,0 +1,21 @@
+// What the gateway advertises in its greeting and in CAPABILITY, before and after
+// login: only what it really supports.
+#ifndef PIMAP_BINDINGS_TCP_CAPABILITIES_H_
+#define PIMAP_BINDINGS_TCP_CAPABILITIES_H_
+
+#include <string>
+#include <vector>
+
+namespace pimap::tcp {
+
+// Before login. STARTTLS only while TLS can still start; AUTH=PLAIN only where
+// credentials may be sent (else LOGINDISABLED, RFC 3501 §6.2.3).
+std::string PreAuthCapabilities(bool starttls_available, bool login_allowed);
+
+// After login: the store's capabilities minus what cannot pass through the relay
+// (compression and TLS are per hop; authentication is over).
+std::string PostAuthCapabilities(const std::vector<std::string>& store_caps);
+
+}  // namespace pimap::tcp
+
+#endif  // PIMAP_BINDINGS_TCP_CAPABILITIES_H_

@@ -1,0 +1,157 @@
+// One device's IMAP connection to the gateway: an explicit state machine
+// (not authenticated → logging in → authenticated/relaying → closing) over a
+// Transport. Before login it answers locally (CAPABILITY, NOOP, STARTTLS, LOGIN,
+// AUTHENTICATE PLAIN, LOGOUT); LOGIN moves the connection to the shard that owns the
+// user, which logs in to the store; after that every command is relayed.
+#ifndef PIMAP_BINDINGS_TCP_IMAP_CONNECTION_H_
+#define PIMAP_BINDINGS_TCP_IMAP_CONNECTION_H_
+
+#include <openssl/ssl.h>
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/base/timer_wheel.h"
+#include "core/engine/transport.h"
+#include "core/imap/command.h"
+#include "core/imap/framer.h"
+#include "core/imap/login_name.h"
+#include "core/session/store_link.h"
+
+namespace pimap::engine {
+class Socket;
+}
+
+namespace pimap::tcp {
+
+class ImapServer;
+
+// A login that is waiting for the store (and may travel to the owner shard).
+struct PendingLogin {
+  std::string tag;
+  imap::LoginName name;
+  std::string password;  // secret: never logged
+};
+
+class ImapConnection final : private engine::TransportHandler,
+                             private imap::Framer::Visitor,
+                             private session::StoreLinkClient {
+ public:
+  // A connection accepted on this shard.
+  static void Accept(ImapServer* server, int slot, bool implicit_tls);
+  // A connection handed over from another shard, with its login to finish.
+  static void Arrive(ImapServer* server, int slot, SSL* ssl, std::string input,
+                     PendingLogin login);
+
+  // Shutdown: "* BYE" and close.
+  void Shutdown(absl::string_view reason);
+
+ private:
+  enum class State { kNotAuthenticated, kSaslResponse, kLoggingIn, kAuthenticated, kClosing };
+  enum class CommandMode { kNone, kLocal, kRelay, kIdleDone, kSkip };
+  // Reasons to stop reading the device (bits).
+  enum Block : unsigned {
+    kBlockLogin = 1,     // waiting for the store login
+    kBlockStore = 2,     // the store's send queue is full
+    kBlockOrdered = 4,   // a local command waits for relayed ones to complete
+    kBlockHandover = 8,  // moving to the owner shard
+  };
+
+  ImapConnection(ImapServer* server, engine::Socket* socket,
+                 engine::Transport* transport, bool tls_active);
+  ~ImapConnection() override;
+
+  // engine::TransportHandler
+  void OnTransportData(absl::string_view data) override;
+  void OnTransportDrained() override;
+  void OnTransportClosed(absl::Status reason) override;
+  // imap::Framer::Visitor
+  bool OnLine(absl::string_view line, const imap::LiteralHeader* literal) override;
+  bool OnLiteralData(absl::string_view chunk) override;
+  bool OnEnd() override;
+  bool OnError(const imap::FrameError& error) override;
+  // session::StoreLinkClient
+  void OnStoreBytes(absl::string_view bytes) override;
+  void OnStoreResponseEnd(absl::string_view completed_tag) override;
+  void OnStoreDrained() override;
+  void OnStoreClosed(absl::Status reason) override;
+
+  void Greet();
+  void ProcessInput();
+  void SetBlocked(unsigned bit, bool on);
+  bool StartCommand(absl::string_view line, const imap::LiteralHeader* literal);
+  bool RelayLine(absl::string_view line, const imap::LiteralHeader* literal);
+  bool HandleSaslResponse(absl::string_view line);
+  void ExecuteLocal(const imap::Command& command);
+  void DoStartTls(const std::string& tag);
+  void DoAuthenticate(const imap::Command& command);
+  void StartLogin(PendingLogin login);
+  void StartStoreLogin(PendingLogin login);
+  void HandOver(int owner, PendingLogin login);
+  void OnStoreLogin(const std::string& tag, const std::string& user,
+                    const std::string& device,
+                    absl::StatusOr<session::StoreLink*> link);
+
+  // Writes a response of our own; held back while a store response is only
+  // partly written, so that bytes never interleave inside one response.
+  void WriteLocal(std::string bytes);
+  void WriteBad(absl::string_view tag, absl::string_view message);
+  bool store_paused_by_us() const { return store_paused_; }
+  void CheckOutputBound();
+  void TouchActivity();
+  void ArmActivityTimer(int64_t delay_ms);
+  void OnActivityTimer();
+  void Close();
+  void Destroy();
+
+  // Keeps this alive while a call from outside (transport, store, timer) runs;
+  // Destroy() inside it only marks, the last scope out frees.
+  class Busy {
+   public:
+    explicit Busy(ImapConnection* c) : c_(c) { ++c_->busy_; }
+    ~Busy() {
+      if (--c_->busy_ == 0 && c_->destroy_pending_) delete c_;
+    }
+   private:
+    ImapConnection* c_;
+  };
+
+  ImapServer* server_;
+  engine::Socket* socket_;        // the socket under transport_ (same or wrapped)
+  engine::Transport* transport_;  // what we read and write
+  bool tls_active_;
+  State state_ = State::kNotAuthenticated;
+  imap::Framer framer_;
+  imap::CommandAssembler assembler_;
+  std::string pending_input_;
+  unsigned blocked_ = 0;
+
+  CommandMode mode_ = CommandMode::kNone;
+  std::string command_tag_;
+  bool relay_started_ = false;
+  std::optional<imap::Command> deferred_command_;
+  std::string sasl_tag_;
+
+  session::StoreLink* link_ = nullptr;
+  std::deque<std::string> outstanding_;  // tags relayed, not yet completed
+  std::string idle_tag_;
+  std::string logout_tag_;
+  bool mid_response_ = false;
+  bool store_paused_ = false;
+  std::string deferred_output_;
+  std::string user_;    // set once logged in
+  std::string device_;
+
+  int64_t last_activity_ms_ = 0;
+  TimerWheel::TimerId activity_timer_ = 0;
+  int busy_ = 0;
+  bool destroy_pending_ = false;
+  bool starttls_reset_ = false;  // STARTTLS answered: drop what was read in clear
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace pimap::tcp
+
+#endif  // PIMAP_BINDINGS_TCP_IMAP_CONNECTION_H_

@@ -1,0 +1,93 @@
+// Per-shard IMAP binding: listeners, connection registry, users, shutdown.
+#include "bindings/tcp/imap_server.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bindings/tcp/imap_connection.h"
+#include "core/base/log.h"
+#include "core/engine/listener.h"
+#include "core/engine/shard.h"
+
+namespace pimap::tcp {
+
+namespace {
+// Indexed by shard id; written by each shard during set-up, before the start-up
+// barrier releases any traffic, and only read afterwards.
+constexpr int kMaxShards = 256;
+ImapServer* g_servers[kMaxShards] = {};
+}  // namespace
+
+ImapServer::ImapServer(engine::Shard* shard, const ImapServerConfig* config,
+                       session::StoreConnector* connector)
+    : shard_(shard), config_(config), connector_(connector) {}
+
+ImapServer::~ImapServer() {
+  if (shard_->id() < kMaxShards) g_servers[shard_->id()] = nullptr;
+}
+
+ImapServer* ImapServer::OfShard(int id) {
+  return id >= 0 && id < kMaxShards ? g_servers[id] : nullptr;
+}
+
+absl::Status ImapServer::Start() {
+  if (shard_->id() >= kMaxShards) return absl::InvalidArgumentError("too many shards");
+  g_servers[shard_->id()] = this;
+  struct Spec {
+    const std::optional<ListenAddress>* address;
+    bool implicit_tls;
+  };
+  for (const Spec& spec : {Spec{&config_->imap_listen, false},
+                           Spec{&config_->imaps_listen, true}}) {
+    if (!spec.address->has_value()) continue;
+    const ListenAddress& address = **spec.address;
+    const bool tls = spec.implicit_tls;
+    absl::StatusOr<engine::Listener*> listener = engine::Listener::Start(
+        shard_, address.host, address.port,
+        [this, tls](int slot) { ImapConnection::Accept(this, slot, tls); });
+    if (!listener.ok()) return listener.status();
+    listeners_.push_back(*listener);
+    if (shard_->id() == 0) {
+      PIMAP_LOG(INFO) << "listening on " << address.host << ":" << address.port
+                      << (tls ? " (implicit TLS)" : "");
+    }
+  }
+  shard_->AddStopHook([this] { Stop(); });
+  return absl::OkStatus();
+}
+
+void ImapServer::Stop() {
+  stopping_ = true;
+  for (engine::Listener* listener : listeners_) listener->Stop();
+  listeners_.clear();
+  // Shutdown() unregisters: iterate over a copy.
+  std::vector<ImapConnection*> connections(connections_.begin(), connections_.end());
+  for (ImapConnection* connection : connections) {
+    if (connections_.contains(connection)) connection->Shutdown("Server shutting down");
+  }
+}
+
+void ImapServer::Register(ImapConnection* connection) {
+  connections_.insert(connection);
+}
+
+void ImapServer::Unregister(ImapConnection* connection) {
+  connections_.erase(connection);
+}
+
+void ImapServer::UserLoggedIn(const std::string& user) {
+  if (++users_[user] == 1) {
+    shard_->counters().users_logged_in.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void ImapServer::UserLoggedOut(const std::string& user) {
+  auto it = users_.find(user);
+  if (it == users_.end()) return;
+  if (--it->second == 0) {
+    users_.erase(it);
+    shard_->counters().users_logged_in.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace pimap::tcp

@@ -1,0 +1,80 @@
+// The IMAP binding of one shard: its listeners (plain with STARTTLS, implicit TLS),
+// its device connections, the users logged in here, and the goodbye at shutdown.
+#ifndef PIMAP_BINDINGS_TCP_IMAP_SERVER_H_
+#define PIMAP_BINDINGS_TCP_IMAP_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "bindings/tls/tls_context.h"
+#include "core/imap/limits.h"
+#include "core/session/store_link.h"
+
+namespace pimap::engine {
+class Shard;
+class Listener;
+}  // namespace pimap::engine
+
+namespace pimap::tcp {
+
+class ImapConnection;
+
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// Read-only after start-up; shared by all shards.
+struct ImapServerConfig {
+  imap::ParserLimits limits;
+  bool allow_plaintext_auth = false;
+  std::shared_ptr<tls::TlsContext> tls;  // null: no STARTTLS and no implicit TLS
+  std::optional<ListenAddress> imap_listen;
+  std::optional<ListenAddress> imaps_listen;
+  size_t max_output_bytes = 4 << 20;
+  int64_t login_timeout_ms = 60000;
+  int64_t idle_timeout_ms = 31 * 60000;
+};
+
+class ImapServer {
+ public:
+  ImapServer(engine::Shard* shard, const ImapServerConfig* config,
+             session::StoreConnector* connector);
+  ~ImapServer();
+
+  // On the shard thread, during set-up: binds the listeners, registers the stop hook.
+  absl::Status Start();
+  // The server of shard `id` (set at start-up, read-only afterwards).
+  static ImapServer* OfShard(int id);
+
+  engine::Shard& shard() { return *shard_; }
+  const ImapServerConfig& config() const { return *config_; }
+  session::StoreConnector& connector() { return *connector_; }
+  bool stopping() const { return stopping_; }
+
+  void Register(ImapConnection* connection);
+  void Unregister(ImapConnection* connection);
+  void UserLoggedIn(const std::string& user);
+  void UserLoggedOut(const std::string& user);
+
+ private:
+  void Stop();
+
+  engine::Shard* shard_;
+  const ImapServerConfig* config_;
+  session::StoreConnector* connector_;
+  std::vector<engine::Listener*> listeners_;
+  absl::flat_hash_set<ImapConnection*> connections_;
+  absl::flat_hash_map<std::string, int> users_;  // user -> authenticated connections
+  bool stopping_ = false;
+};
+
+}  // namespace pimap::tcp
+
+#endif  // PIMAP_BINDINGS_TCP_IMAP_SERVER_H_

@@ -1,0 +1,63 @@
+// Per-shard metrics, Seastar-style: every shard thread owns one
+// ShardCounters and is its ONLY writer (relaxed atomics, no locks, no shared
+// cache lines between shards); the admin thread reads all shards and sums
+// them when rendering /metrics.
+//
+// Hazards:
+//  * Only the owning shard thread may write a ShardCounters. Because there is
+//    a single writer, CounterAdd()/GaugeAdd() use a relaxed load + store
+//    instead of a locked read-modify-write; a second writer would lose
+//    updates.
+//  * Sums read while shards are running are not a consistent snapshot (each
+//    value is individually atomic). That is normal for Prometheus scrapes.
+#ifndef PIMAP_CORE_BASE_SHARD_COUNTERS_H_
+#define PIMAP_CORE_BASE_SHARD_COUNTERS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/types/span.h"
+
+namespace pimap {
+
+// Aligned to a cache line so that the counters of different shards, when
+// allocated side by side, never share a line (false sharing).
+struct alignas(64) ShardCounters {
+  // gauges
+  std::atomic<int64_t> device_connections{0};  // open device (client) conns
+  std::atomic<int64_t> users_logged_in{0};     // distinct users with >= 1
+                                               // authenticated connection here
+  std::atomic<int64_t> upstream_connections{0};  // open conns to the store
+  // counters
+  std::atomic<uint64_t> connections_accepted{0};
+  std::atomic<uint64_t> handovers_out{0};  // connections handed to the owner
+  std::atomic<uint64_t> handovers_in{0};
+  std::atomic<uint64_t> commands_relayed{0};
+  std::atomic<uint64_t> bytes_in{0};   // from devices
+  std::atomic<uint64_t> bytes_out{0};  // to devices
+  std::atomic<uint64_t> parse_errors{0};
+  std::atomic<uint64_t> auth_failures{0};
+  std::atomic<uint64_t> logins{0};
+};
+
+// Single-writer increments (see the hazard above). Owning shard thread only.
+inline void CounterAdd(std::atomic<uint64_t>& counter, uint64_t delta = 1) {
+  counter.store(counter.load(std::memory_order_relaxed) + delta,
+                std::memory_order_relaxed);
+}
+inline void GaugeAdd(std::atomic<int64_t>& gauge, int64_t delta) {
+  gauge.store(gauge.load(std::memory_order_relaxed) + delta,
+              std::memory_order_relaxed);
+}
+
+// Prometheus text exposition format 0.0.4. First a `pimap_shards` gauge
+// (shards.size()), then for each metric a # HELP and # TYPE line, one sample
+// per shard labelled {shard="i"} (i = index in `shards`), and one unlabelled
+// sample with the sum over shards. Every pointer must be non-null. Safe to
+// call from any thread while the shards keep writing.
+std::string RenderPrometheus(absl::Span<const ShardCounters* const> shards);
+
+}  // namespace pimap
+
+#endif  // PIMAP_CORE_BASE_SHARD_COUNTERS_H_

@@ -1,0 +1,107 @@
+// TimerWheel: single-threaded timers for one shard's event loop (idle
+// timeouts, keepalives, connect timeouts), plus MonotonicNowMs().
+//
+// Despite the name this is a binary min-heap keyed by (deadline, id) with lazy
+// deletion: live timers are the keys of a hash map id -> callback; Cancel()
+// just erases from the map and leaves a dead heap entry behind that is skipped
+// when it reaches the top. Every operation is O(log n) amortised. Dead
+// entries are compacted away once they outnumber live ones, so memory stays
+// proportional to the number of live timers even under a cancel-heavy load
+// (the common case: most idle timeouts are cancelled and re-armed).
+//
+// Hazards:
+//  * NOT thread-safe. Only the owning shard thread may touch it.
+//  * Callbacks run inside Advance(). They may Schedule() and Cancel() freely
+//    (including cancelling themselves, which returns false because a timer
+//    counts as fired as soon as its callback starts). A timer scheduled from
+//    a callback never fires in the same Advance() call, even with delay 0:
+//    this prevents a callback that re-arms itself with delay 0 from
+//    livelocking the loop. It fires on the next Advance().
+//  * Calling Advance() from inside a callback is a no-op.
+#ifndef PIMAP_CORE_BASE_TIMER_WHEEL_H_
+#define PIMAP_CORE_BASE_TIMER_WHEEL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+
+namespace pimap {
+
+// CLOCK_MONOTONIC in milliseconds. Not wall-clock time: immune to NTP steps.
+int64_t MonotonicNowMs();
+
+class TimerWheel {
+ public:
+  using TimerId = uint64_t;  // 0 is never a valid id.
+  using Callback = absl::AnyInvocable<void()>;
+
+  explicit TimerWheel(int64_t now_ms);
+
+  TimerWheel(const TimerWheel&) = delete;
+  TimerWheel& operator=(const TimerWheel&) = delete;
+
+  // Fires `cb` once, at the first Advance() whose now_ms >= (current time +
+  // delay_ms). Negative delays are treated as 0. "Current time" is the
+  // largest now_ms passed to the constructor or Advance() so far.
+  TimerId Schedule(int64_t delay_ms, Callback cb);
+
+  // Returns false if `id` already fired (or is firing), was cancelled, or was
+  // never issued. The callback is destroyed before Cancel() returns.
+  bool Cancel(TimerId id);
+
+  // Fires every timer with deadline <= now_ms in (deadline, schedule order)
+  // order. Time never goes backwards: a smaller now_ms is treated as the
+  // current time.
+  void Advance(int64_t now_ms);
+
+  // Earliest deadline among live timers, or nullopt when there are none.
+  // Suitable for computing the event loop's wait timeout.
+  std::optional<int64_t> NextDeadlineMs() const;
+
+  // Number of live (scheduled, not yet fired or cancelled) timers.
+  size_t size() const { return live_.size(); }
+
+  int64_t now_ms() const { return now_ms_; }
+
+  // Heap entries including lazily-deleted ones; for tests of the memory
+  // bound (about 2 * size() + 64).
+  size_t EntryCountForTesting() const {
+    return heap_.size() + deferred_.size();
+  }
+
+ private:
+  struct Entry {
+    int64_t deadline;
+    TimerId id;
+  };
+  // std::*_heap build a max-heap; "greater" makes it a min-heap.
+  struct Later {
+    bool operator()(const Entry& a, const Entry& b) const {
+      if (a.deadline != b.deadline) return a.deadline > b.deadline;
+      return a.id > b.id;
+    }
+  };
+
+  bool IsLive(TimerId id) const { return live_.contains(id); }
+  // Pops dead entries off the heap top so that heap_.front(), if any, is live.
+  void PruneTop();
+  // Drops all dead entries when they outnumber live ones.
+  void MaybeCompact();
+
+  int64_t now_ms_;
+  TimerId next_id_ = 1;
+  bool advancing_ = false;
+  std::vector<Entry> heap_;
+  // Timers scheduled during Advance() that are already due; merged into the
+  // heap when Advance() finishes (see the livelock note above).
+  std::vector<Entry> deferred_;
+  absl::flat_hash_map<TimerId, Callback> live_;
+};
+
+}  // namespace pimap
+
+#endif  // PIMAP_CORE_BASE_TIMER_WHEEL_H_

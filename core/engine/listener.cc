@@ -1,0 +1,143 @@
+// Listening sockets with multishot accept into direct descriptors.
+#include "core/engine/listener.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/log.h"
+#include "core/engine/shard.h"
+
+namespace pimap::engine {
+
+namespace {
+constexpr int kBacklog = 4096;
+constexpr int64_t kTableFullRetryMs = 100;
+}  // namespace
+
+absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> ResolveAddress(
+    const std::string& host, uint16_t port) {
+  addrinfo hints;
+  std::memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* result = nullptr;
+  const std::string service = std::to_string(port);
+  int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &result);
+  if (rc != 0 || result == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve ", host, ": ", gai_strerror(rc)));
+  }
+  std::pair<sockaddr_storage, socklen_t> out;
+  std::memset(&out.first, 0, sizeof(out.first));
+  std::memcpy(&out.first, result->ai_addr, result->ai_addrlen);
+  out.second = result->ai_addrlen;
+  freeaddrinfo(result);
+  return out;
+}
+
+absl::StatusOr<Listener*> Listener::Start(Shard* shard, const std::string& host,
+                                          uint16_t port, AcceptCallback on_accept) {
+  auto addr = ResolveAddress(host, port);
+  if (!addr.ok()) return addr.status();
+  int fd = socket(addr->first.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr->first), addr->second) != 0) {
+    int err = errno;
+    close(fd);
+    return absl::ErrnoToStatus(err, absl::StrCat("bind ", host, ":", port));
+  }
+  if (listen(fd, kBacklog) != 0) {
+    int err = errno;
+    close(fd);
+    return absl::ErrnoToStatus(err, "listen");
+  }
+  auto* listener = new Listener(shard, fd, std::move(on_accept));
+  listener->Arm();
+  return listener;
+}
+
+Listener::Listener(Shard* shard, int fd, AcceptCallback on_accept)
+    : shard_(shard), fd_(fd), on_accept_(std::move(on_accept)) {
+  shard_->RetainLive();
+}
+
+Listener::~Listener() {
+  if (retry_timer_ != 0) shard_->timers().Cancel(retry_timer_);
+  close(fd_);
+  shard_->ReleaseLive();
+}
+
+void Listener::Arm() {
+  if (armed_ || stopped_) return;
+  io_uring_sqe* sqe = shard_->ring().GetSqe();
+  io_uring_prep_multishot_accept_direct(sqe, fd_, nullptr, nullptr, 0);
+  io_uring_sqe_set_data64(sqe, CompletionData(&accept_op_));
+  armed_ = true;
+  ++ops_in_flight_;
+}
+
+void Listener::OnAccept(const io_uring_cqe& cqe) {
+  const bool more = cqe.flags & IORING_CQE_F_MORE;
+  if (!more) {
+    armed_ = false;
+    --ops_in_flight_;
+  }
+  if (cqe.res >= 0) {
+    shard_->counters().connections_accepted.fetch_add(1, std::memory_order_relaxed);
+    if (stopped_) {
+      io_uring_sqe* sqe = shard_->ring().GetSqe();
+      io_uring_prep_close_direct(sqe, cqe.res);
+      io_uring_sqe_set_data64(sqe, 0);
+    } else {
+      on_accept_(cqe.res);
+    }
+  } else if (cqe.res == -ENFILE || cqe.res == -EMFILE) {
+    // The direct-descriptor table is full: leave new connections in the backlog
+    // and try again shortly instead of spinning on the error.
+    PIMAP_LOG(WARNING) << "connection table full; accept paused";
+  } else if (cqe.res != -ECANCELED) {
+    PIMAP_LOG(WARNING) << "accept failed: " << std::strerror(-cqe.res);
+  }
+  if (!armed_ && !stopped_ && retry_timer_ == 0) {
+    if (cqe.res == -ENFILE || cqe.res == -EMFILE) {
+      retry_timer_ = shard_->timers().Schedule(kTableFullRetryMs, [this] {
+        retry_timer_ = 0;
+        Arm();
+      });
+    } else {
+      Arm();
+    }
+  }
+  MaybeFree();
+}
+
+void Listener::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (armed_) {
+    io_uring_sqe* sqe = shard_->ring().GetSqe();
+    io_uring_prep_cancel64(sqe, CompletionData(&accept_op_), 0);
+    io_uring_sqe_set_data64(sqe, CompletionData(&cancel_op_));
+    ++ops_in_flight_;
+  }
+  MaybeFree();
+}
+
+void Listener::OnCancelled(const io_uring_cqe& cqe) {
+  --ops_in_flight_;
+  MaybeFree();
+}
+
+void Listener::MaybeFree() {
+  if (stopped_ && ops_in_flight_ == 0) delete this;
+}
+
+}  // namespace pimap::engine

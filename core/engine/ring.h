@@ -1,0 +1,64 @@
+// One shard's io_uring: set-up (SINGLE_ISSUER + DEFER_TASKRUN, a sparse table of direct
+// descriptors, a provided-buffer ring), SQE acquisition and completion dispatch.
+// Not thread-safe by design: only the shard thread that created it may touch it.
+#ifndef PIMAP_CORE_ENGINE_RING_H_
+#define PIMAP_CORE_ENGINE_RING_H_
+
+#include <liburing.h>
+
+#include <cstdint>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "core/engine/buffer_ring.h"
+
+namespace pimap::engine {
+
+struct RingOptions {
+  unsigned sq_entries = 2048;
+  // Direct descriptors: they do not count against RLIMIT_NOFILE, but one table is
+  // capped at it, so the size is clamped to the limit minus a reserve for real fds.
+  unsigned file_table_size = 16000;
+  unsigned buffer_count = 1024;  // power of two
+  unsigned buffer_size = 16 * 1024;
+};
+
+class Ring {
+ public:
+  // user_data with this bit set is not a Completion* but a tagged pointer that the
+  // owner decodes (used for descriptors handed over from another shard).
+  static constexpr uint64_t kTaggedBit = 1;
+  using TaggedHandler = absl::AnyInvocable<void(uint64_t user_data, int res)>;
+
+  Ring() = default;
+  ~Ring();
+  Ring(const Ring&) = delete;
+  Ring& operator=(const Ring&) = delete;
+
+  absl::Status Init(const RingOptions& options);
+  void SetTaggedHandler(TaggedHandler handler) {
+    tagged_handler_ = std::move(handler);
+  }
+
+  // Never returns null: when the SQ is full it submits first.
+  io_uring_sqe* GetSqe();
+  // Submits, waits up to timeout_ms for at least one completion, dispatches all that
+  // are ready. Returns the number dispatched.
+  int WaitAndDispatch(int64_t timeout_ms);
+
+  io_uring* raw() { return &ring_; }
+  int fd() const { return ring_.ring_fd; }
+  BufferRing& buffers() { return buffers_; }
+  unsigned file_table_size() const { return file_table_size_; }
+
+ private:
+  io_uring ring_{};
+  bool initialized_ = false;
+  unsigned file_table_size_ = 0;
+  BufferRing buffers_;
+  TaggedHandler tagged_handler_;
+};
+
+}  // namespace pimap::engine
+
+#endif  // PIMAP_CORE_ENGINE_RING_H_

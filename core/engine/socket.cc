@@ -1,0 +1,292 @@
+// Direct-descriptor TCP socket: receive, serialised send, connect, close, detach.
+#include "core/engine/socket.h"
+
+#include <netinet/tcp.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "core/engine/shard.h"
+
+namespace pimap::engine {
+
+namespace {
+// One send carries at most this much: big enough for throughput, small enough that
+// a slow peer does not pin a huge buffer.
+constexpr size_t kMaxSendBytes = 256 * 1024;
+// A socket asked to Close() flushes its output for at most this long.
+constexpr int64_t kLingerMs = 5000;
+constexpr int64_t kNoBufferRetryMs = 2;
+}  // namespace
+
+Socket::Socket(Shard* shard, int slot) : shard_(shard), slot_(slot) {
+  shard_->RetainLive();
+}
+
+Socket::~Socket() {
+  if (retry_timer_ != 0) shard_->timers().Cancel(retry_timer_);
+  if (linger_timer_ != 0) shard_->timers().Cancel(linger_timer_);
+  shard_->ReleaseLive();
+}
+
+Socket* Socket::Adopt(Shard* shard, int slot) { return new Socket(shard, slot); }
+
+void Socket::Connect(Shard* shard, const sockaddr_storage& addr, socklen_t len,
+                     ConnectCallback done) {
+  auto* s = new Socket(shard, -1);
+  s->connect_done_ = std::move(done);
+  s->peer_ = addr;
+  s->peer_len_ = len;
+  io_uring_sqe* sqe = shard->ring().GetSqe();
+  io_uring_prep_socket_direct_alloc(sqe, addr.ss_family, SOCK_STREAM, 0, 0);
+  io_uring_sqe_set_data64(sqe, CompletionData(&s->create_op_));
+  ++s->ops_in_flight_;
+}
+
+void Socket::OnSocketCreated(const io_uring_cqe& cqe) {
+  --ops_in_flight_;
+  if (cqe.res < 0) {
+    auto done = std::move(connect_done_);
+    final_close_ = true;  // nothing to close
+    done(absl::ErrnoToStatus(-cqe.res, "socket"));
+    MaybeFinish();
+    return;
+  }
+  slot_ = cqe.res;
+  if (closing_ || final_close_) {  // aborted while the socket op ran
+    StartFinalClose();
+    return;
+  }
+  io_uring_sqe* sqe = shard_->ring().GetSqe();
+  io_uring_prep_connect(sqe, slot_, reinterpret_cast<sockaddr*>(&peer_), peer_len_);
+  sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, CompletionData(&connect_op_));
+  ++ops_in_flight_;
+}
+
+void Socket::OnConnected(const io_uring_cqe& cqe) {
+  --ops_in_flight_;
+  auto done = std::move(connect_done_);
+  if (cqe.res < 0 || final_close_) {
+    if (done) {
+      done(absl::ErrnoToStatus(cqe.res < 0 ? -cqe.res : ECANCELED, "connect"));
+    }
+    handler_ = nullptr;
+    StartFinalClose();
+    return;
+  }
+  if (done) done(this);
+}
+
+void Socket::SetHandler(TransportHandler* handler) {
+  handler_ = handler;
+  ArmRecvIfWanted();
+}
+
+void Socket::SetReading(bool on) {
+  reading_ = on;
+  ArmRecvIfWanted();
+}
+
+void Socket::ArmRecvIfWanted() {
+  if (!reading_ || recv_in_flight_ || handler_ == nullptr || slot_ < 0 ||
+      closing_ || final_close_ || detaching_ || retry_timer_ != 0 ||
+      connect_done_) {
+    return;
+  }
+  io_uring_sqe* sqe = shard_->ring().GetSqe();
+  io_uring_prep_recv(sqe, slot_, nullptr, 0, 0);
+  sqe->flags |= IOSQE_FIXED_FILE | IOSQE_BUFFER_SELECT;
+  sqe->buf_group = shard_->ring().buffers().group_id();
+  io_uring_sqe_set_data64(sqe, CompletionData(&recv_op_));
+  recv_in_flight_ = true;
+  ++ops_in_flight_;
+}
+
+void Socket::OnRecv(const io_uring_cqe& cqe) {
+  recv_in_flight_ = false;
+  if (cqe.res > 0 && (cqe.flags & IORING_CQE_F_BUFFER)) {
+    BufferRing& buffers = shard_->ring().buffers();
+    const uint16_t id = cqe.flags >> IORING_CQE_BUFFER_SHIFT;
+    absl::string_view data = buffers.Data(id, cqe.res);
+    // The handler copies what it cannot consume now; the buffer goes back at once.
+    // The op still counts as in flight during the call, so that a handler which
+    // closes or detaches us cannot free this object under our feet.
+    if (handler_ != nullptr && !final_close_) handler_->OnTransportData(data);
+    buffers.Recycle(id);
+    --ops_in_flight_;
+    if (!final_close_) ArmRecvIfWanted();
+    MaybeFinish();
+    return;
+  }
+  --ops_in_flight_;
+  if (final_close_ || detaching_ || cqe.res == -ECANCELED) {
+    MaybeFinish();
+    return;
+  }
+  if (cqe.res == -ENOBUFS) {
+    // Every provided buffer is in use this instant; retry shortly rather than spin.
+    retry_timer_ = shard_->timers().Schedule(kNoBufferRetryMs, [this] {
+      retry_timer_ = 0;
+      ArmRecvIfWanted();
+    });
+    return;
+  }
+  if (cqe.res == 0) {
+    Fail(absl::OkStatus());  // orderly close by the peer
+  } else {
+    Fail(absl::ErrnoToStatus(-cqe.res, "recv"));
+  }
+}
+
+void Socket::Write(absl::string_view bytes) {
+  if (closing_ || final_close_ || bytes.empty()) return;
+  output_.Append(bytes);
+  SendNext();
+}
+
+void Socket::Write(std::string&& bytes) {
+  if (closing_ || final_close_ || bytes.empty()) return;
+  output_.Append(std::move(bytes));
+  SendNext();
+}
+
+size_t Socket::PendingOutput() const {
+  return output_.size() + in_flight_.size();
+}
+
+void Socket::SendNext() {
+  if (send_in_flight_ || final_close_ || slot_ < 0 || connect_done_) return;
+  if (in_flight_.empty()) {
+    if (output_.empty()) return;
+    in_flight_ = output_.TakeFront(kMaxSendBytes);
+  }
+  io_uring_sqe* sqe = shard_->ring().GetSqe();
+  io_uring_prep_send(sqe, slot_, in_flight_.data(), in_flight_.size(),
+                     MSG_NOSIGNAL);
+  sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, CompletionData(&send_op_));
+  send_in_flight_ = true;
+  ++ops_in_flight_;
+}
+
+void Socket::OnSend(const io_uring_cqe& cqe) {
+  --ops_in_flight_;
+  send_in_flight_ = false;
+  if (final_close_) {
+    MaybeFinish();
+    return;
+  }
+  if (cqe.res < 0) {
+    Fail(absl::ErrnoToStatus(-cqe.res, "send"));
+    return;
+  }
+  in_flight_.erase(0, static_cast<size_t>(cqe.res));
+  if (!in_flight_.empty() || !output_.empty()) {
+    SendNext();
+    return;
+  }
+  in_flight_.clear();
+  in_flight_.shrink_to_fit();
+  if (closing_) {
+    StartFinalClose();
+    return;
+  }
+  if (detaching_) {
+    MaybeFinish();
+    return;
+  }
+  if (handler_ != nullptr) handler_->OnTransportDrained();
+}
+
+void Socket::Fail(absl::Status reason) {
+  TransportHandler* handler = handler_;
+  handler_ = nullptr;
+  StartFinalClose();
+  if (handler != nullptr) handler->OnTransportClosed(std::move(reason));
+}
+
+void Socket::Close() {
+  if (closing_ || final_close_) return;
+  handler_ = nullptr;
+  reading_ = false;
+  if (PendingOutput() == 0 || slot_ < 0) {
+    StartFinalClose();
+    return;
+  }
+  closing_ = true;
+  linger_timer_ = shard_->timers().Schedule(kLingerMs, [this] {
+    linger_timer_ = 0;
+    StartFinalClose();
+  });
+}
+
+void Socket::Abort() {
+  handler_ = nullptr;
+  StartFinalClose();
+}
+
+void Socket::StartFinalClose() {
+  if (final_close_) {
+    MaybeFinish();
+    return;
+  }
+  final_close_ = true;
+  handler_ = nullptr;
+  connect_done_ = nullptr;
+  if (slot_ >= 0) {
+    // Cancel whatever is in flight on the descriptor, then close the slot. HARDLINK:
+    // the close must run even when the cancel finds nothing (-ENOENT), and it must not
+    // run first, or the cancel could no longer find the file by its slot.
+    io_uring_sqe* sqe = shard_->ring().GetSqe();
+    io_uring_prep_cancel_fd(sqe, slot_,
+                            IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+    sqe->flags |= IOSQE_IO_HARDLINK;
+    io_uring_sqe_set_data64(sqe, CompletionData(&aux_op_));
+    ++ops_in_flight_;
+    sqe = shard_->ring().GetSqe();
+    io_uring_prep_close_direct(sqe, slot_);
+    io_uring_sqe_set_data64(sqe, CompletionData(&aux_op_));
+    ++ops_in_flight_;
+  }
+  MaybeFinish();
+}
+
+void Socket::OnAux(const io_uring_cqe& cqe) {
+  --ops_in_flight_;
+  MaybeFinish();
+}
+
+void Socket::Detach(DetachCallback done) {
+  detaching_ = true;
+  reading_ = false;
+  detach_done_ = std::move(done);
+  if (retry_timer_ != 0) {
+    shard_->timers().Cancel(retry_timer_);
+    retry_timer_ = 0;
+  }
+  if (recv_in_flight_) {
+    io_uring_sqe* sqe = shard_->ring().GetSqe();
+    io_uring_prep_cancel64(sqe, CompletionData(&recv_op_), 0);
+    io_uring_sqe_set_data64(sqe, CompletionData(&aux_op_));
+    ++ops_in_flight_;
+  }
+  MaybeFinish();
+}
+
+void Socket::MaybeFinish() {
+  if (ops_in_flight_ > 0) return;
+  if (final_close_) {
+    delete this;
+    return;
+  }
+  if (detaching_ && !send_in_flight_ && output_.empty() && in_flight_.empty() &&
+      retry_timer_ == 0) {
+    auto done = std::move(detach_done_);
+    const int slot = slot_;
+    delete this;
+    done(slot);
+  }
+}
+
+}  // namespace pimap::engine

@@ -1,0 +1,68 @@
+// The seam between a device's connection (bindings/) and the message store (store/):
+// what a logged-in connection needs from the store side, declared in core so that
+// neither side includes the other. The relay of the foundation issue uses it
+// directly; the P-IMAP session model will sit between the two behind the same seam.
+#ifndef PIMAP_CORE_SESSION_STORE_LINK_H_
+#define PIMAP_CORE_SESSION_STORE_LINK_H_
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace pimap::session {
+
+// Credentials for the store login. `password` is a secret: never log it.
+struct StoreCredentials {
+  std::string user;  // the user key, without "#device"
+  std::string password;
+};
+
+class StoreLinkClient {
+ public:
+  virtual ~StoreLinkClient() = default;
+  // Verbatim bytes of the store's responses, in order, CRLFs included; a long literal
+  // arrives in several calls.
+  virtual void OnStoreBytes(absl::string_view bytes) = 0;
+  // One whole response has been delivered. `completed_tag` is its tag when it was a
+  // tagged command completion, else empty (untagged data, continuation request).
+  virtual void OnStoreResponseEnd(absl::string_view completed_tag) = 0;
+  // Everything sent to the store so far has left (resume reading the device).
+  virtual void OnStoreDrained() = 0;
+  // The store connection is gone; no call follows.
+  virtual void OnStoreClosed(absl::Status reason) = 0;
+};
+
+// One authenticated connection to the store.
+class StoreLink {
+ public:
+  virtual ~StoreLink() = default;
+  virtual void SetClient(StoreLinkClient* client) = 0;
+  // Raw command bytes, already framed (the caller sends whole lines and literals).
+  virtual void Send(absl::string_view bytes) = 0;
+  virtual size_t PendingOutput() const = 0;
+  // Backpressure: stop/resume reading responses while the device is slow.
+  virtual void SetReading(bool on) = 0;
+  // The store's capabilities after login (upper-cased).
+  virtual const std::vector<std::string>& capabilities() const = 0;
+  // Says LOGOUT to the store if it can, closes, frees itself. No callback follows.
+  virtual void Close() = 0;
+};
+
+// Opens authenticated store connections; one per shard, used only on its thread.
+class StoreConnector {
+ public:
+  using LoginCallback = absl::AnyInvocable<void(absl::StatusOr<StoreLink*>)>;
+  virtual ~StoreConnector() = default;
+  // `done` gets the link, or UnauthenticatedError (the store refused the
+  // credentials), or UnavailableError (unreachable, timeout, store said BYE).
+  virtual void Login(const StoreCredentials& credentials, LoginCallback done) = 0;
+};
+
+}  // namespace pimap::session
+
+#endif  // PIMAP_CORE_SESSION_STORE_LINK_H_

@@ -1,0 +1,357 @@
+// Store connection: set-up (greeting, login, capabilities) and response relay.
+#include "store/upstream_link.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/base/log.h"
+#include "core/engine/shard.h"
+#include "core/engine/socket.h"
+#include "core/imap/sasl.h"
+#include "core/imap/writer.h"
+
+namespace pimap::store {
+
+namespace {
+// Responses can be far larger than commands (a SEARCH over a big folder is one line);
+// literals are streamed, never buffered, so only the line limit costs memory.
+imap::ParserLimits ResponseLimits(const imap::ParserLimits& device_limits) {
+  imap::ParserLimits limits = device_limits;
+  limits.max_line_bytes = std::max<size_t>(device_limits.max_line_bytes, 4 << 20);
+  limits.max_literal_bytes = std::max<uint64_t>(device_limits.max_literal_bytes,
+                                                uint64_t{1} << 32);
+  return limits;
+}
+constexpr size_t kSetupResponseBytes = 256 * 1024;
+
+bool HasCapability(const std::vector<std::string>& caps, absl::string_view cap) {
+  for (const std::string& c : caps) {
+    if (absl::EqualsIgnoreCase(c, cap)) return true;
+  }
+  return false;
+}
+
+std::vector<std::string> CapabilitiesFromCode(absl::string_view code) {
+  std::vector<std::string> caps;
+  if (!absl::StartsWithIgnoreCase(code, "CAPABILITY ")) return caps;
+  code.remove_prefix(11);
+  for (absl::string_view token : absl::StrSplit(code, ' ', absl::SkipEmpty())) {
+    caps.push_back(absl::AsciiStrToUpper(token));
+  }
+  return caps;
+}
+}  // namespace
+
+void UpstreamLink::Open(engine::Shard* shard, const UpstreamConfig& config,
+                        session::StoreCredentials credentials,
+                        session::StoreConnector::LoginCallback done) {
+  auto* link = new UpstreamLink(shard, config, std::move(credentials), std::move(done));
+  std::weak_ptr<bool> alive = link->alive_;
+  engine::Socket::Connect(
+      shard, config.address, config.address_len,
+      [link, alive](absl::StatusOr<engine::Socket*> socket) {
+        if (alive.expired()) {  // timed out meanwhile
+          if (socket.ok()) (*socket)->Abort();
+          return;
+        }
+        if (!socket.ok()) {
+          link->FinishSetup(absl::UnavailableError(absl::StrCat(
+              "cannot connect to the store: ", socket.status().message())));
+          return;
+        }
+        link->OnConnected(*socket);
+      });
+}
+
+UpstreamLink::UpstreamLink(engine::Shard* shard, const UpstreamConfig& config,
+                           session::StoreCredentials credentials,
+                           session::StoreConnector::LoginCallback done)
+    : shard_(shard),
+      config_(config),
+      credentials_(std::move(credentials)),
+      done_(std::move(done)),
+      framer_(imap::Framer::Mode::kResponses, ResponseLimits(config.limits)),
+      assembler_(ResponseLimits(config.limits), kSetupResponseBytes),
+      alive_(std::make_shared<bool>(true)) {
+  timeout_timer_ = shard_->timers().Schedule(config_.timeout_ms, [this] {
+    timeout_timer_ = 0;
+    FinishSetup(absl::UnavailableError("store did not answer in time"));
+  });
+}
+
+UpstreamLink::~UpstreamLink() {
+  if (timeout_timer_ != 0) shard_->timers().Cancel(timeout_timer_);
+}
+
+void UpstreamLink::OnConnected(engine::Transport* transport) {
+  transport_ = transport;
+  shard_->counters().upstream_connections.fetch_add(1, std::memory_order_relaxed);
+  state_ = State::kGreeting;
+  transport_->SetHandler(this);
+}
+
+void UpstreamLink::SetClient(session::StoreLinkClient* client) { client_ = client; }
+
+void UpstreamLink::Send(absl::string_view bytes) {
+  if (transport_ != nullptr) transport_->Write(bytes);
+}
+
+size_t UpstreamLink::PendingOutput() const {
+  return transport_ == nullptr ? 0 : transport_->PendingOutput();
+}
+
+void UpstreamLink::SetReading(bool on) {
+  if (reading_ == on) return;
+  reading_ = on;
+  if (transport_ != nullptr) transport_->SetReading(on);
+  if (on) Feed();
+}
+
+void UpstreamLink::Release() {
+  if (busy_ > 0) {
+    release_pending_ = true;
+  } else {
+    delete this;
+  }
+}
+
+void UpstreamLink::OnTransportData(absl::string_view data) {
+  ++busy_;
+  if (pending_input_.empty() && reading_) {
+    size_t used = framer_.Feed(data, *this);
+    data.remove_prefix(std::min(used, data.size()));
+  }
+  if (state_ != State::kDead && !data.empty()) {
+    pending_input_.append(data.data(), data.size());
+  }
+  --busy_;
+  Feed();
+}
+
+void UpstreamLink::Feed() {
+  ++busy_;
+  // Feed even with no bytes left: the framer may owe an event from a pause
+  // (an OnEnd right after a paused OnLine).
+  while (reading_ && state_ != State::kDead) {
+    size_t used = framer_.Feed(pending_input_, *this);
+    if (state_ == State::kDead) break;
+    pending_input_.erase(0, used);
+    if (used == 0 || pending_input_.empty()) break;
+  }
+  --busy_;
+  if (busy_ == 0 && release_pending_) delete this;
+}
+
+void UpstreamLink::OnTransportDrained() {
+  if (client_ != nullptr && state_ == State::kRelay) client_->OnStoreDrained();
+}
+
+void UpstreamLink::OnTransportClosed(absl::Status reason) {
+  transport_ = nullptr;
+  if (state_ != State::kRelay) {
+    FinishSetup(absl::UnavailableError("store closed the connection"));
+    return;
+  }
+  state_ = State::kDead;
+  shard_->counters().upstream_connections.fetch_sub(1, std::memory_order_relaxed);
+  session::StoreLinkClient* client = client_;
+  client_ = nullptr;
+  if (client != nullptr) {
+    client->OnStoreClosed(reason.ok() ? absl::UnavailableError(
+                                            "store closed the connection")
+                                      : reason);
+  }
+  Release();
+}
+
+bool UpstreamLink::OnLine(absl::string_view line, const imap::LiteralHeader* literal) {
+  if (state_ != State::kRelay) {
+    absl::Status s = assembler_.AddLine(line, literal);
+    if (!s.ok()) FinishSetup(absl::UnavailableError(s.message()));
+    return state_ != State::kDead;
+  }
+  if (!in_response_) {
+    in_response_ = true;
+    size_t space = line.find(' ');
+    absl::string_view first = line.substr(0, space);
+    current_tag_.clear();
+    if (first != "*" && first != "+") current_tag_.assign(first.data(), first.size());
+  }
+  if (client_ != nullptr) {
+    client_->OnStoreBytes(line);
+    client_->OnStoreBytes("\r\n");
+  }
+  return reading_ && state_ == State::kRelay;
+}
+
+bool UpstreamLink::OnLiteralData(absl::string_view chunk) {
+  if (state_ != State::kRelay) {
+    absl::Status s = assembler_.AddLiteralData(chunk);
+    if (!s.ok()) FinishSetup(absl::UnavailableError(s.message()));
+    return state_ != State::kDead;
+  }
+  if (client_ != nullptr) client_->OnStoreBytes(chunk);
+  return reading_ && state_ == State::kRelay;
+}
+
+bool UpstreamLink::OnEnd() {
+  if (state_ != State::kRelay) {
+    absl::StatusOr<imap::Response> response = assembler_.Finish();
+    if (!response.ok()) {
+      FinishSetup(absl::UnavailableError(absl::StrCat(
+          "unparsable store response: ", response.status().message())));
+    } else {
+      OnSetupResponse(*response);
+    }
+    return state_ != State::kDead;
+  }
+  in_response_ = false;
+  if (client_ != nullptr) client_->OnStoreResponseEnd(current_tag_);
+  return reading_ && state_ == State::kRelay;
+}
+
+bool UpstreamLink::OnError(const imap::FrameError& error) {
+  // A store that breaks framing cannot be relayed faithfully any more.
+  PIMAP_LOG(WARNING) << "store response framing error: " << error.message;
+  if (state_ != State::kRelay) {
+    FinishSetup(absl::UnavailableError(error.message));
+    return false;
+  }
+  if (transport_ != nullptr) transport_->Abort();
+  OnTransportClosed(absl::UnavailableError("store sent an invalid response"));
+  return false;
+}
+
+void UpstreamLink::OnSetupResponse(const imap::Response& response) {
+  using Kind = imap::Response::Kind;
+  switch (state_) {
+    case State::kGreeting:
+      if (response.kind != Kind::kUntagged) return;
+      if (response.name == "BYE") {
+        FinishSetup(absl::UnavailableError(
+            absl::StrCat("store refused the connection: ", response.text)));
+        return;
+      }
+      if (response.name == "PREAUTH") {
+        FinishSetup(absl::UnavailableError("store pre-authenticated the connection"));
+        return;
+      }
+      capabilities_ = CapabilitiesFromCode(response.code);
+      state_ = State::kLogin;
+      SendLogin();
+      return;
+    case State::kLogin:
+      if (response.kind == Kind::kContinuation) {
+        // AUTHENTICATE PLAIN without SASL-IR: the store asks for the response.
+        transport_->Write(absl::StrCat(
+            imap::EncodeSaslPlain({"", credentials_.user, credentials_.password}),
+            "\r\n"));
+        return;
+      }
+      if (response.kind == Kind::kUntagged) {
+        if (response.name == "CAPABILITY") capabilities_ = imap::CapabilitiesFrom(response);
+        if (response.name == "BYE") {
+          FinishSetup(absl::UnavailableError(
+              absl::StrCat("store closed: ", response.text)));
+        }
+        return;
+      }
+      if (response.name == "OK") {
+        std::vector<std::string> caps = CapabilitiesFromCode(response.code);
+        if (!caps.empty()) {
+          capabilities_ = std::move(caps);
+          FinishSetup(absl::OkStatus());
+        } else {
+          state_ = State::kCapability;
+          transport_->Write("C CAPABILITY\r\n");
+        }
+      } else if (response.name == "NO") {
+        FinishSetup(absl::UnauthenticatedError(response.text));
+      } else {
+        FinishSetup(absl::UnavailableError(
+            absl::StrCat("store rejected the login: ", response.text)));
+      }
+      return;
+    case State::kCapability:
+      if (response.kind == Kind::kUntagged && response.name == "CAPABILITY") {
+        capabilities_ = imap::CapabilitiesFrom(response);
+      } else if (response.kind == Kind::kTagged) {
+        FinishSetup(absl::OkStatus());
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+void UpstreamLink::SendLogin() {
+  std::string command;
+  if (HasCapability(capabilities_, "AUTH=PLAIN")) {
+    command = "L AUTHENTICATE PLAIN";
+    if (HasCapability(capabilities_, "SASL-IR")) {
+      absl::StrAppend(&command, " ",
+                      imap::EncodeSaslPlain({"", credentials_.user,
+                                             credentials_.password}));
+    }
+  } else {
+    command = "L LOGIN ";
+    imap::AppendString(&command, credentials_.user);
+    command += ' ';
+    imap::AppendString(&command, credentials_.password);
+    if (absl::StrContains(command, '\n')) {
+      FinishSetup(absl::UnavailableError(
+          "store offers no AUTH=PLAIN and the credentials need a literal"));
+      return;
+    }
+  }
+  command += "\r\n";
+  transport_->Write(std::move(command));
+}
+
+void UpstreamLink::FinishSetup(absl::Status status) {
+  if (state_ == State::kRelay || state_ == State::kDead) return;
+  if (timeout_timer_ != 0) {
+    shard_->timers().Cancel(timeout_timer_);
+    timeout_timer_ = 0;
+  }
+  // The password is not needed any more; do not keep a secret around.
+  std::fill(credentials_.password.begin(), credentials_.password.end(), '\0');
+  credentials_.password.clear();
+  auto done = std::move(done_);
+  if (status.ok()) {
+    state_ = State::kRelay;
+    assembler_.Reset();
+    done(this);
+    return;
+  }
+  state_ = State::kDead;
+  alive_.reset();
+  if (transport_ != nullptr) {
+    shard_->counters().upstream_connections.fetch_sub(1, std::memory_order_relaxed);
+    transport_->Abort();
+    transport_ = nullptr;
+  }
+  if (done) done(status);
+  Release();
+}
+
+void UpstreamLink::Close() {
+  if (state_ == State::kDead) return;
+  if (state_ != State::kRelay) {
+    done_ = nullptr;
+    FinishSetup(absl::CancelledError("closed"));
+    return;
+  }
+  state_ = State::kDead;
+  client_ = nullptr;
+  if (transport_ != nullptr) {
+    shard_->counters().upstream_connections.fetch_sub(1, std::memory_order_relaxed);
+    transport_->Write("Z LOGOUT\r\n");
+    transport_->Close();
+    transport_ = nullptr;
+  }
+  Release();
+}
+
+}  // namespace pimap::store

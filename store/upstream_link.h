@@ -1,0 +1,102 @@
+// One connection from the gateway to the message store, as an IMAP client:
+// connect, greeting, login (SASL PLAIN with SASL-IR where the store offers it, else
+// LOGIN), capabilities; then it relays: command bytes go up verbatim, responses come
+// back framed (lines and streamed literals) so the device side only ever writes at
+// response boundaries.
+#ifndef PIMAP_STORE_UPSTREAM_LINK_H_
+#define PIMAP_STORE_UPSTREAM_LINK_H_
+
+#include <sys/socket.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/base/timer_wheel.h"
+#include "core/engine/transport.h"
+#include "core/imap/framer.h"
+#include "core/imap/response.h"
+#include "core/session/store_link.h"
+
+namespace pimap::engine {
+class Shard;
+}
+
+namespace pimap::store {
+
+struct UpstreamConfig {
+  std::string host;  // for logs
+  uint16_t port = 0;
+  sockaddr_storage address{};  // resolved once at start-up, never on the data path
+  socklen_t address_len = 0;
+  int64_t timeout_ms = 15000;  // connect + greeting + login
+  imap::ParserLimits limits;
+};
+
+class UpstreamLink final : public session::StoreLink,
+                           private engine::TransportHandler,
+                           private imap::Framer::Visitor {
+ public:
+  // Connects and logs in; `done` runs exactly once on the shard thread.
+  static void Open(engine::Shard* shard, const UpstreamConfig& config,
+                   session::StoreCredentials credentials,
+                   session::StoreConnector::LoginCallback done);
+
+  void SetClient(session::StoreLinkClient* client) override;
+  void Send(absl::string_view bytes) override;
+  size_t PendingOutput() const override;
+  void SetReading(bool on) override;
+  const std::vector<std::string>& capabilities() const override {
+    return capabilities_;
+  }
+  void Close() override;
+
+ private:
+  enum class State { kConnecting, kGreeting, kLogin, kCapability, kRelay, kDead };
+
+  UpstreamLink(engine::Shard* shard, const UpstreamConfig& config,
+               session::StoreCredentials credentials,
+               session::StoreConnector::LoginCallback done);
+  ~UpstreamLink() override;
+
+  void OnConnected(engine::Transport* transport);
+  void OnTransportData(absl::string_view data) override;
+  void OnTransportDrained() override;
+  void OnTransportClosed(absl::Status reason) override;
+  bool OnLine(absl::string_view line, const imap::LiteralHeader* literal) override;
+  bool OnLiteralData(absl::string_view chunk) override;
+  bool OnEnd() override;
+  bool OnError(const imap::FrameError& error) override;
+
+  void OnSetupResponse(const imap::Response& response);
+  void SendLogin();
+  void FinishSetup(absl::Status status);
+  void Feed();
+  // Frees this now, or once the framer callbacks on the stack have unwound (the
+  // framer is a member: freeing from inside one of its callbacks would pull the
+  // floor from under it).
+  void Release();
+
+  engine::Shard* shard_;
+  UpstreamConfig config_;
+  session::StoreCredentials credentials_;
+  session::StoreConnector::LoginCallback done_;
+  session::StoreLinkClient* client_ = nullptr;
+  engine::Transport* transport_ = nullptr;
+  State state_ = State::kConnecting;
+  imap::Framer framer_;
+  imap::ResponseAssembler assembler_;  // set-up phase only
+  std::string pending_input_;          // bytes read but not yet framed (paused)
+  bool reading_ = true;
+  bool in_response_ = false;
+  std::string current_tag_;            // tag of the response being relayed
+  std::vector<std::string> capabilities_;
+  TimerWheel::TimerId timeout_timer_ = 0;
+  std::shared_ptr<bool> alive_;        // guards the connect callback
+  int busy_ = 0;
+  bool release_pending_ = false;
+};
+
+}  // namespace pimap::store
+
+#endif  // PIMAP_STORE_UPSTREAM_LINK_H_

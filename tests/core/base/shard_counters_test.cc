@@ -1,0 +1,139 @@
+// Tests for RenderPrometheus: exact exposition lines, sums over shards,
+// HELP/TYPE for every metric, and concurrent writers while rendering.
+#include "core/base/shard_counters.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+
+namespace pimap {
+namespace {
+
+bool HasLine(const std::string& text, const std::string& line) {
+  for (absl::string_view l : absl::StrSplit(text, '\n')) {
+    if (l == line) return true;
+  }
+  return false;
+}
+
+TEST(ShardCountersTest, RendersPerShardAndSum) {
+  ShardCounters a, b, c;
+  a.device_connections = 3;
+  b.device_connections = 4;
+  c.device_connections = -1;  // Gauges are signed.
+  a.bytes_out = 1000;
+  b.bytes_out = 24;
+  CounterAdd(c.bytes_out, 5);
+  CounterAdd(a.logins);
+  CounterAdd(a.logins);
+  GaugeAdd(b.users_logged_in, 2);
+  GaugeAdd(b.users_logged_in, -1);
+  const ShardCounters* shards[] = {&a, &b, &c};
+  const std::string text = RenderPrometheus(shards);
+
+  EXPECT_TRUE(HasLine(text, "# TYPE pimap_shards gauge"));
+  EXPECT_TRUE(HasLine(text, "pimap_shards 3"));
+  EXPECT_TRUE(HasLine(text, "# TYPE pimap_device_connections gauge"));
+  EXPECT_TRUE(HasLine(text, "pimap_device_connections{shard=\"0\"} 3"));
+  EXPECT_TRUE(HasLine(text, "pimap_device_connections{shard=\"1\"} 4"));
+  EXPECT_TRUE(HasLine(text, "pimap_device_connections{shard=\"2\"} -1"));
+  EXPECT_TRUE(HasLine(text, "pimap_device_connections 6"));
+  EXPECT_TRUE(HasLine(text, "# TYPE pimap_bytes_out_total counter"));
+  EXPECT_TRUE(HasLine(text, "pimap_bytes_out_total{shard=\"2\"} 5"));
+  EXPECT_TRUE(HasLine(text, "pimap_bytes_out_total 1029"));
+  EXPECT_TRUE(HasLine(text, "pimap_logins_total{shard=\"0\"} 2"));
+  EXPECT_TRUE(HasLine(text, "pimap_logins_total 2"));
+  EXPECT_TRUE(HasLine(text, "pimap_users_logged_in{shard=\"1\"} 1"));
+  EXPECT_TRUE(HasLine(text, "pimap_users_logged_in 1"));
+  EXPECT_TRUE(HasLine(text, "pimap_parse_errors_total 0"));
+  EXPECT_TRUE(absl::EndsWith(text, "\n"));
+}
+
+TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
+  ShardCounters a;
+  const ShardCounters* shards[] = {&a};
+  const std::string text = RenderPrometheus(shards);
+  const std::vector<std::pair<std::string, std::string>> metrics = {
+      {"pimap_shards", "gauge"},
+      {"pimap_device_connections", "gauge"},
+      {"pimap_users_logged_in", "gauge"},
+      {"pimap_upstream_connections", "gauge"},
+      {"pimap_connections_accepted_total", "counter"},
+      {"pimap_handovers_out_total", "counter"},
+      {"pimap_handovers_in_total", "counter"},
+      {"pimap_commands_relayed_total", "counter"},
+      {"pimap_bytes_in_total", "counter"},
+      {"pimap_bytes_out_total", "counter"},
+      {"pimap_parse_errors_total", "counter"},
+      {"pimap_auth_failures_total", "counter"},
+      {"pimap_logins_total", "counter"},
+  };
+  for (const auto& [name, type] : metrics) {
+    EXPECT_TRUE(absl::StrContains(text, "# HELP " + name + " ")) << name;
+    EXPECT_TRUE(HasLine(text, "# TYPE " + name + " " + type)) << name;
+    if (name != "pimap_shards") {
+      EXPECT_TRUE(HasLine(text, name + "{shard=\"0\"} 0")) << name;
+      EXPECT_TRUE(HasLine(text, name + " 0")) << name;
+    }
+  }
+  // 13 metrics x (HELP + TYPE) + pimap_shards sample + 12 x (1 shard + sum).
+  std::vector<absl::string_view> lines =
+      absl::StrSplit(text, '\n', absl::SkipEmpty());
+  EXPECT_EQ(lines.size(), 13u * 2 + 1 + 12u * 2);
+}
+
+TEST(ShardCountersTest, NoShards) {
+  const std::string text = RenderPrometheus({});
+  EXPECT_TRUE(HasLine(text, "pimap_shards 0"));
+  EXPECT_TRUE(HasLine(text, "pimap_logins_total 0"));
+  EXPECT_FALSE(absl::StrContains(text, "shard=\""));
+}
+
+TEST(ShardCountersTest, CountersAreCacheLineSeparated) {
+  EXPECT_EQ(alignof(ShardCounters), 64u);
+  std::vector<ShardCounters> v(2);
+  EXPECT_GE(
+      reinterpret_cast<uintptr_t>(&v[1]) - reinterpret_cast<uintptr_t>(&v[0]),
+      64u);
+}
+
+TEST(ShardCountersTest, SingleWriterPerShardWhileRendering) {
+  constexpr int kShards = 2;
+  constexpr uint64_t kIncrements = 200000;
+  std::vector<std::unique_ptr<ShardCounters>> counters;
+  std::vector<const ShardCounters*> ptrs;
+  for (int i = 0; i < kShards; ++i) {
+    counters.push_back(std::make_unique<ShardCounters>());
+    ptrs.push_back(counters.back().get());
+  }
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done.load()) {
+      const std::string text = RenderPrometheus(ptrs);
+      ASSERT_TRUE(absl::StrContains(text, "pimap_commands_relayed_total "));
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int i = 0; i < kShards; ++i) {
+    writers.emplace_back([c = counters[i].get()] {
+      for (uint64_t n = 0; n < kIncrements; ++n) {
+        CounterAdd(c->commands_relayed);
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  done = true;
+  reader.join();
+  EXPECT_TRUE(HasLine(
+      RenderPrometheus(ptrs),
+      "pimap_commands_relayed_total " + std::to_string(kShards * kIncrements)));
+}
+
+}  // namespace
+}  // namespace pimap

@@ -1,0 +1,151 @@
+"""Hostile or malformed input: BAD responses, no crash, the daemon keeps serving."""
+
+import os
+import random
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def assert_alive(gw):
+    assert gw.running(), "pimapd died:\n" + gw.log()[-5000:]
+    with gw.raw() as c:
+        assert c.greeting.startswith(b"* OK"), c.greeting
+        c.login("carol", "carolpw")
+        _, t = c.cmd("n", "NOOP")
+        assert t.startswith(b"n OK"), t
+
+
+def test_100k_line_preauth(gateway):
+    with gateway.raw() as c:
+        c.send(b"a1 NOOP " + b"x" * (100 * 1024) + b"\r\n")
+        _, t = c.read_tagged("a1")
+        assert t.startswith(b"a1 BAD"), t
+        _, t = c.cmd("a2", "NOOP")
+        assert t.startswith(b"a2 OK"), t
+        c.login("alice", "alicepw", tag="a3")
+    assert_alive(gateway)
+
+
+def test_100k_line_postauth(gateway):
+    with gateway.raw() as c:
+        c.login("bob", "bobpw")
+        _, t = c.cmd("s", "SELECT INBOX")
+        assert t.startswith(b"s OK"), t
+        c.send(b"a1 SEARCH SUBJECT " + b"y" * (100 * 1024) + b"\r\n")
+        _, t = c.read_tagged("a1")
+        assert t.startswith(b"a1 BAD"), t
+        _, t = c.cmd("a2", "NOOP")
+        assert t.startswith(b"a2 OK"), t
+    assert_alive(gateway)
+
+
+def test_max_line_bytes_option(start_pimapd):
+    gw = start_pimapd(extra=["--max-line-bytes", "2048"])
+    with gw.raw() as c:
+        _, t = c.cmd("a1", "NOOP " + "z" * 4000)
+        assert t.startswith(b"a1 BAD"), t
+        _, t = c.cmd("a2", "NOOP " + "z" * 1000)
+        assert t.startswith(b"a2 BAD") or t.startswith(b"a2 OK"), t  # NOOP takes no args
+        _, t = c.cmd("a3", "NOOP")
+        assert t.startswith(b"a3 OK"), t
+
+
+def test_huge_literal_announcement_is_refused(gateway):
+    with gateway.raw() as c:
+        # Pre-auth: synchronizing literal far over any limit -> BAD, no continuation.
+        c.send(b"a1 LOGIN {999999999999}\r\n")
+        line = c.readline(timeout=5)
+        assert not line.startswith(b"+"), line
+        assert line.startswith(b"a1 BAD") or line.startswith(b"* BAD"), line
+        if not line.startswith(b"a1 "):
+            _, line = c.read_tagged("a1")
+            assert line.startswith(b"a1 BAD"), line
+        _, t = c.cmd("a2", "NOOP")
+        assert t.startswith(b"a2 OK"), t
+        c.login("alice", "alicepw", tag="a3")
+        # Post-auth APPEND with the same literal.
+        c.send(b"a4 APPEND INBOX {999999999999}\r\n")
+        line = c.readline(timeout=5)
+        assert not line.startswith(b"+"), line
+        _, t = (None, line) if line.startswith(b"a4 ") else c.read_tagged("a4")
+        assert t.startswith(b"a4 BAD") or t.startswith(b"a4 NO"), t
+        _, t = c.cmd("a5", "NOOP")
+        assert t.startswith(b"a5 OK"), t
+    assert_alive(gateway)
+
+
+def test_unbalanced_parens_and_quotes(gateway):
+    with gateway.raw() as c:
+        _, t = c.cmd("a1", "LOGIN (alice alicepw")
+        assert t.startswith(b"a1 BAD"), t
+        _, t = c.cmd("a2", 'LOGIN "alice alicepw')
+        assert t.startswith(b"a2 BAD"), t
+        c.login("alice", "alicepw", tag="a3")
+        _, t = c.cmd("a4", "SELECT INBOX")
+        assert t.startswith(b"a4 OK"), t
+        _, t = c.cmd("a5", "FETCH 1:* (FLAGS")
+        assert t.startswith(b"a5 BAD"), t
+        _, t = c.cmd("a6", "FETCH 1:* FLAGS))")
+        assert t.startswith(b"a6 BAD"), t
+        _, t = c.cmd("a7", "NOOP")
+        assert t.startswith(b"a7 OK"), t
+    assert_alive(gateway)
+
+
+def test_missing_tag_and_empty_lines(gateway):
+    with gateway.raw() as c:
+        # An empty line (may be ignored or answered with * BAD), then a tag without command.
+        c.send(b"\r\nNOOP\r\nx1 \r\n")
+        untagged, t = c.cmd("a1", "NOOP")
+        assert t.startswith(b"a1 OK"), t
+        bad = [x for x in untagged if b" BAD" in x[:12]]
+        assert any(x.startswith(b"NOOP BAD") or x.startswith(b"* BAD") for x in bad), untagged
+        assert any(x.startswith(b"x1 BAD") or x.startswith(b"* BAD") for x in bad), untagged
+
+
+@pytest.mark.timeout(180)
+def test_random_binary_garbage(gateway):
+    rnd = random.Random(0xB10B)
+    for round_ in range(20):
+        with gateway.raw() as c:
+            n = rnd.randint(1, 3000)
+            junk = bytes(rnd.randrange(256) for _ in range(n)).replace(b"\r", b"").replace(
+                b"\n", b"").replace(b"{", b"")
+            junk = b"\0" + junk  # always at least one NUL
+            if round_ % 2:
+                c.login("bob", "bobpw", tag="L%d" % round_)
+            c.send(b"g%d " % round_ + junk + b"\r\n")
+            try:
+                line = c.readline(timeout=5)
+            except EOFError:
+                pytest.fail("connection closed without a response to garbage (round %d)" % round_)
+            assert b"BAD" in line or line.startswith(b"* BYE"), (round_, line)
+            if not line.startswith(b"* BYE"):
+                _, t = c.cmd("ok%d" % round_, "NOOP")
+                assert t.startswith(b"ok%d OK" % round_), (round_, t)
+    # Pure noise without line ends, then close abruptly.
+    for _ in range(10):
+        with gateway.raw() as c:
+            c.send(os.urandom(rnd.randint(1, 65536)))
+    assert_alive(gateway)
+
+
+def test_garbage_during_idle_and_literal(gateway):
+    with gateway.raw() as c:
+        c.login("alice", "alicepw")
+        _, t = c.cmd("s", "SELECT INBOX")
+        assert t.startswith(b"s OK"), t
+        c.send(b"i IDLE\r\n")
+        assert c.readline().startswith(b"+")
+        c.send(b"\0\xff\xfe not done\r\n")
+        _, t = c.read_tagged("i")
+        assert t.startswith(b"i BAD") or t.startswith(b"i OK") or t.startswith(b"i NO"), t
+        _, t = c.cmd("n", "NOOP")
+        assert t.startswith(b"n OK"), t
+    # Literal announced, then the client disappears mid-literal.
+    with gateway.raw() as c:
+        c.login("alice", "alicepw")
+        c.send(b"a APPEND INBOX {100000+}\r\n" + b"x" * 5000)
+    assert_alive(gateway)

@@ -1,0 +1,437 @@
+// Tests for pimapd option parsing: every option, both flag syntaxes,
+// booleans, sizes, durations, the config file, flag-over-file precedence,
+// and each documented error.
+#include "tools/pimapd/options.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+
+namespace pimap {
+namespace {
+
+absl::StatusOr<CommandLine> Parse(std::initializer_list<const char*> args) {
+  std::vector<const char*> argv = {"pimapd"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+}
+
+// Expects InvalidArgument whose message contains every one of `needles`.
+void ExpectError(std::initializer_list<const char*> args,
+                 std::initializer_list<const char*> needles) {
+  absl::StatusOr<CommandLine> r = Parse(args);
+  ASSERT_FALSE(r.ok()) << "parse unexpectedly succeeded";
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  for (const char* n : needles) {
+    EXPECT_TRUE(absl::StrContains(r.status().message(), n))
+        << "message \"" << r.status().message() << "\" lacks \"" << n << "\"";
+  }
+}
+
+class TempFile {
+ public:
+  explicit TempFile(const std::string& contents) {
+    char path[] = "/tmp/pimapd_options_test_XXXXXX";
+    const int fd = mkstemp(path);
+    close(fd);
+    path_ = path;
+    std::ofstream(path_) << contents;
+  }
+  ~TempFile() { unlink(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(HostPortTest, Parses) {
+  auto a = ParseHostPort("127.0.0.1:1143");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->host, "127.0.0.1");
+  EXPECT_EQ(a->port, 1143);
+  EXPECT_EQ(a->ToString(), "127.0.0.1:1143");
+
+  auto b = ParseHostPort("[::1]:993");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_EQ(b->port, 993);
+  EXPECT_EQ(b->ToString(), "[::1]:993");
+
+  auto c = ParseHostPort("localhost:143");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->host, "localhost");
+  EXPECT_EQ(c->port, 143);
+
+  auto d = ParseHostPort("h:65535");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->port, 65535);
+}
+
+TEST(HostPortTest, Rejects) {
+  for (const char* bad :
+       {"", "localhost", "localhost:", ":143", "h:0", "h:65536", "h:-1", "h:+1",
+        "h:1x", "h: 1", "::1:993", "[::1]", "[::1]993", "[]:1", "[::1:993",
+        "a b:1", "h:99999999999999999999"}) {
+    auto r = ParseHostPort(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(ValueParsersTest, ByteSizes) {
+  EXPECT_EQ(*ParseByteSize("0"), 0u);
+  EXPECT_EQ(*ParseByteSize("65536"), 65536u);
+  EXPECT_EQ(*ParseByteSize("64K"), 65536u);
+  EXPECT_EQ(*ParseByteSize("64k"), 65536u);
+  EXPECT_EQ(*ParseByteSize("64KiB"), 65536u);
+  EXPECT_EQ(*ParseByteSize("4M"), 4u << 20);
+  EXPECT_EQ(*ParseByteSize("4MB"), 4u << 20);
+  EXPECT_EQ(*ParseByteSize("2G"), 2ull << 30);
+  for (const char* bad : {"", "K", "-1", "1.5M", "4T", "4 M", "4Mb", "4MiBx",
+                          "99999999999999999999", "17179869184G"}) {
+    EXPECT_FALSE(ParseByteSize(bad).ok()) << bad;
+  }
+}
+
+TEST(ValueParsersTest, Durations) {
+  EXPECT_EQ(*ParseDurationOrSeconds("90s"), absl::Seconds(90));
+  EXPECT_EQ(*ParseDurationOrSeconds("10m"), absl::Minutes(10));
+  EXPECT_EQ(*ParseDurationOrSeconds("1h30m"), absl::Minutes(90));
+  EXPECT_EQ(*ParseDurationOrSeconds("250ms"), absl::Milliseconds(250));
+  EXPECT_EQ(*ParseDurationOrSeconds("60"), absl::Seconds(60));
+  EXPECT_EQ(*ParseDurationOrSeconds("1.5"), absl::Milliseconds(1500));
+  for (const char* bad : {"", "abc", "1.2.3", "10 m", "inf", "5x"}) {
+    EXPECT_FALSE(ParseDurationOrSeconds(bad).ok()) << bad;
+  }
+}
+
+TEST(ParseCommandLineTest, Defaults) {
+  auto r = Parse({"--store", "127.0.0.1:143"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const Options& o = r->options;
+  EXPECT_FALSE(r->show_help);
+  EXPECT_FALSE(r->show_version);
+  EXPECT_EQ(o.store.ToString(), "127.0.0.1:143");
+  ASSERT_TRUE(o.imap_listen.has_value());
+  EXPECT_EQ(o.imap_listen->ToString(), "127.0.0.1:1143");
+  EXPECT_FALSE(o.imaps_listen.has_value());
+  EXPECT_FALSE(o.admin_listen.has_value());
+  EXPECT_TRUE(o.tls_cert.empty());
+  EXPECT_TRUE(o.tls_key.empty());
+  EXPECT_EQ(o.shards, 0);
+  EXPECT_FALSE(o.allow_plaintext_auth);
+  EXPECT_EQ(o.log_level, LogLevel::kInfo);
+  EXPECT_EQ(o.max_line_bytes, 64u * 1024);
+  EXPECT_EQ(o.max_literal_bytes, 64ull << 20);
+  EXPECT_EQ(o.max_depth, 32);
+  EXPECT_EQ(o.max_output_bytes, 4u << 20);
+  EXPECT_EQ(o.login_timeout, absl::Seconds(60));
+  EXPECT_EQ(o.idle_timeout, absl::Minutes(31));
+  EXPECT_EQ(o.store_timeout, absl::Seconds(15));
+  EXPECT_EQ(o.max_connections_per_shard, 16000);
+  EXPECT_TRUE(o.config_file.empty());
+}
+
+TEST(ParseCommandLineTest, EveryOptionBothSyntaxes) {
+  auto r = Parse({"--store=[::1]:10143",
+                  "--imap-listen",
+                  "0.0.0.0:143",
+                  "--imaps-listen=[::]:993",
+                  "--admin-listen",
+                  "127.0.0.1:9100",
+                  "--tls-cert",
+                  "/etc/pimap/cert.pem",
+                  "--tls-key=/etc/pimap/key.pem",
+                  "--shards",
+                  "8",
+                  "--allow-plaintext-auth",
+                  "--log-level=debug",
+                  "--max-line-bytes",
+                  "8K",
+                  "--max-literal-bytes=1G",
+                  "--max-nesting-depth",
+                  "10",
+                  "--max-output-bytes",
+                  "1048576",
+                  "--login-timeout",
+                  "90s",
+                  "--idle-timeout=1h30m",
+                  "--store-timeout",
+                  "5",
+                  "--max-connections-per-shard",
+                  "1000"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const Options& o = r->options;
+  EXPECT_EQ(o.store.host, "::1");
+  EXPECT_EQ(o.store.port, 10143);
+  EXPECT_EQ(o.imap_listen->ToString(), "0.0.0.0:143");
+  EXPECT_EQ(o.imaps_listen->ToString(), "[::]:993");
+  EXPECT_EQ(o.admin_listen->ToString(), "127.0.0.1:9100");
+  EXPECT_EQ(o.tls_cert, "/etc/pimap/cert.pem");
+  EXPECT_EQ(o.tls_key, "/etc/pimap/key.pem");
+  EXPECT_EQ(o.shards, 8);
+  EXPECT_TRUE(o.allow_plaintext_auth);
+  EXPECT_EQ(o.log_level, LogLevel::kDebug);
+  EXPECT_EQ(o.max_line_bytes, 8192u);
+  EXPECT_EQ(o.max_literal_bytes, 1ull << 30);
+  EXPECT_EQ(o.max_depth, 10);
+  EXPECT_EQ(o.max_output_bytes, 1048576u);
+  EXPECT_EQ(o.login_timeout, absl::Seconds(90));
+  EXPECT_EQ(o.idle_timeout, absl::Minutes(90));
+  EXPECT_EQ(o.store_timeout, absl::Seconds(5));
+  EXPECT_EQ(o.max_connections_per_shard, 1000);
+}
+
+TEST(ParseCommandLineTest, BooleanForms) {
+  struct Case {
+    const char* arg;
+    bool want;
+  };
+  for (const Case& c : {Case{"--allow-plaintext-auth", true},
+                        Case{"--allow-plaintext-auth=true", true},
+                        Case{"--allow-plaintext-auth=yes", true},
+                        Case{"--allow-plaintext-auth=1", true},
+                        Case{"--allow-plaintext-auth=false", false},
+                        Case{"--allow-plaintext-auth=no", false},
+                        Case{"--allow-plaintext-auth=0", false}}) {
+    auto r = Parse({"--store", "s:1", c.arg});
+    ASSERT_TRUE(r.ok()) << c.arg << ": " << r.status();
+    EXPECT_EQ(r->options.allow_plaintext_auth, c.want) << c.arg;
+  }
+  ExpectError({"--store", "s:1", "--allow-plaintext-auth=maybe"},
+              {"--allow-plaintext-auth", "maybe"});
+  // A bare boolean does not swallow the next argument.
+  ExpectError({"--store", "s:1", "--allow-plaintext-auth", "false"},
+              {"unexpected argument", "false"});
+}
+
+TEST(ParseCommandLineTest, NoneDisablesListeners) {
+  auto r =
+      Parse({"--store", "s:1", "--imap-listen", "none", "--admin-listen=none"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->options.imap_listen.has_value());
+  EXPECT_FALSE(r->options.admin_listen.has_value());
+}
+
+TEST(ParseCommandLineTest, LaterFlagWins) {
+  auto r =
+      Parse({"--store", "a:1", "--shards", "2", "--store=b:2", "--shards=3"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.store.ToString(), "b:2");
+  EXPECT_EQ(r->options.shards, 3);
+}
+
+TEST(ParseCommandLineTest, HelpAndVersionSkipValidation) {
+  auto h = Parse({"--help"});
+  ASSERT_TRUE(h.ok());
+  EXPECT_TRUE(h->show_help);
+  auto h2 = Parse({"--bogus", "-h"});
+  ASSERT_TRUE(h2.ok());
+  EXPECT_TRUE(h2->show_help);
+  auto v = Parse({"--version"});
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->show_version);
+  EXPECT_FALSE(v->show_help);
+}
+
+TEST(ParseCommandLineErrorsTest, UnknownOption) {
+  ExpectError({"--store", "s:1", "--shard", "4"},
+              {"unknown option", "--shard"});
+  ExpectError({"--store", "s:1", "-v"}, {"unexpected argument", "-v"});
+  ExpectError({"--store", "s:1", "extra"}, {"unexpected argument", "extra"});
+  ExpectError({"--store", "s:1", "--"}, {"unexpected argument"});
+}
+
+TEST(ParseCommandLineErrorsTest, MissingValue) {
+  ExpectError({"--store"}, {"missing value", "--store"});
+  ExpectError({"--store", "--shards", "4"}, {"missing value", "--store"});
+  ExpectError({"--store", "s:1", "--shards"}, {"missing value", "--shards"});
+  ExpectError({"--store", "s:1", "--config"}, {"missing value", "--config"});
+}
+
+TEST(ParseCommandLineErrorsTest, BadNumbers) {
+  ExpectError({"--store", "s:1", "--shards", "abc"},
+              {"--shards", "\"abc\"", "0..256"});
+  ExpectError({"--store", "s:1", "--shards", "257"}, {"--shards", "257"});
+  ExpectError({"--store", "s:1", "--shards=-1"}, {"--shards", "-1"});
+  ExpectError({"--store", "s:1", "--max-nesting-depth", "0"},
+              {"--max-nesting-depth", "\"0\""});
+  ExpectError({"--store", "s:1", "--max-line-bytes", "12Q"},
+              {"--max-line-bytes", "12Q"});
+  ExpectError({"--store", "s:1", "--max-line-bytes", "100"},
+              {"--max-line-bytes", "\"100\"", "1K..1G"});
+  ExpectError({"--store", "s:1", "--max-output-bytes=lots"},
+              {"--max-output-bytes", "lots"});
+  ExpectError({"--store", "s:1", "--max-connections-per-shard", "0"},
+              {"--max-connections-per-shard", "\"0\""});
+  ExpectError({"--store", "s:1", "--idle-timeout", "soon"},
+              {"--idle-timeout", "soon"});
+  ExpectError({"--store", "s:1", "--login-timeout", "0s"},
+              {"--login-timeout", "0s", "positive"});
+  ExpectError({"--store", "s:1", "--store-timeout=-5s"},
+              {"--store-timeout", "-5s", "positive"});
+  ExpectError({"--store", "s:1", "--log-level", "loud"},
+              {"--log-level", "loud"});
+}
+
+TEST(ParseCommandLineErrorsTest, PortOutOfRange) {
+  ExpectError({"--store", "s:70000"}, {"--store", "s:70000", "1..65535"});
+  ExpectError({"--store", "s:1", "--imap-listen", "0.0.0.0:0"},
+              {"--imap-listen", "0.0.0.0:0"});
+  ExpectError({"--store", "s:1", "--admin-listen=[::1]:65536"},
+              {"--admin-listen", "[::1]:65536"});
+}
+
+TEST(ParseCommandLineErrorsTest, StoreRequired) {
+  ExpectError({}, {"--store", "required"});
+  ExpectError({"--shards", "2"}, {"--store", "required"});
+}
+
+TEST(ParseCommandLineErrorsTest, TlsConsistency) {
+  ExpectError({"--store", "s:1", "--imaps-listen", "0.0.0.0:993"},
+              {"--imaps-listen", "--tls-cert", "--tls-key"});
+  ExpectError({"--store", "s:1", "--tls-cert", "c.pem"},
+              {"--tls-cert", "without --tls-key"});
+  ExpectError({"--store", "s:1", "--tls-key", "k.pem"},
+              {"--tls-key", "without --tls-cert"});
+  auto ok = Parse({"--store", "s:1", "--imaps-listen", "0.0.0.0:993",
+                   "--tls-cert", "c.pem", "--tls-key", "k.pem"});
+  EXPECT_TRUE(ok.ok()) << ok.status();
+}
+
+TEST(ConfigFileTest, ReadsKeysCommentsAndBlankLines) {
+  TempFile f(
+      "# pimapd test config\n"
+      "\n"
+      "store = store.example:143\n"
+      "  shards=4   # trailing comment\n"
+      "allow-plaintext-auth = yes\r\n"
+      "imap-listen = none\n"
+      "tls-cert = /etc/pimap/a#b.pem\n"
+      "tls-key = /etc/pimap/key.pem\n"
+      "imaps-listen = [::]:993\n"
+      "idle-timeout = 45m\n"
+      "max-literal-bytes = 16M\n");
+  auto r = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const Options& o = r->options;
+  EXPECT_EQ(o.config_file, f.path());
+  EXPECT_EQ(o.store.ToString(), "store.example:143");
+  EXPECT_EQ(o.shards, 4);
+  EXPECT_TRUE(o.allow_plaintext_auth);
+  EXPECT_FALSE(o.imap_listen.has_value());
+  EXPECT_EQ(o.tls_cert, "/etc/pimap/a#b.pem");
+  EXPECT_EQ(o.imaps_listen->ToString(), "[::]:993");
+  EXPECT_EQ(o.idle_timeout, absl::Minutes(45));
+  EXPECT_EQ(o.max_literal_bytes, 16u << 20);
+}
+
+TEST(ConfigFileTest, FlagsOverrideFileRegardlessOfOrder) {
+  TempFile f(
+      "store = file-store:143\n"
+      "shards = 4\n"
+      "log-level = error\n"
+      "allow-plaintext-auth = true\n");
+  // Flags before --config.
+  auto a = Parse({"--shards", "2", "--allow-plaintext-auth=no", "--config",
+                  f.path().c_str()});
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->options.shards, 2);
+  EXPECT_FALSE(a->options.allow_plaintext_auth);
+  EXPECT_EQ(a->options.store.host, "file-store");  // From the file.
+  EXPECT_EQ(a->options.log_level, LogLevel::kError);
+  // Flags after --config.
+  const std::string cfg = absl::StrCat("--config=", f.path());
+  auto b =
+      Parse({cfg.c_str(), "--store", "cli-store:1", "--log-level", "warn"});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->options.store.ToString(), "cli-store:1");
+  EXPECT_EQ(b->options.log_level, LogLevel::kWarning);
+  EXPECT_EQ(b->options.shards, 4);
+}
+
+TEST(ConfigFileTest, BadFileValueIsAnErrorEvenIfAFlagOverridesIt) {
+  // The file is applied first, so a bad value there is reported even if a
+  // flag would override it: a broken config file must not go unnoticed.
+  TempFile f("store = s:1\nshards = many\n");
+  ExpectError({"--config", f.path().c_str(), "--shards", "2"},
+              {f.path().c_str(), ":2", "shards", "many"});
+}
+
+TEST(ConfigFileTest, UnknownKeyNamesFileAndLine) {
+  TempFile f("store = s:1\n# comment\n\nshard = 4\n");
+  const std::string where = f.path() + ":4";
+  ExpectError({"--config", f.path().c_str()},
+              {where.c_str(), "unknown key", "shard"});
+}
+
+TEST(ConfigFileTest, NestedConfigRejected) {
+  TempFile f("config = /etc/other.conf\n");
+  ExpectError({"--config", f.path().c_str()}, {":1", "unknown key", "config"});
+}
+
+TEST(ConfigFileTest, LineWithoutEquals) {
+  TempFile f("store = s:1\nallow-plaintext-auth\n");
+  const std::string where = f.path() + ":2";
+  ExpectError({"--config", f.path().c_str()}, {where.c_str(), "key = value"});
+}
+
+TEST(ConfigFileTest, MissingFile) {
+  ExpectError({"--config", "/nonexistent/pimapd.conf"},
+              {"--config", "/nonexistent/pimapd.conf"});
+}
+
+TEST(ConfigFileTest, FileSatisfiesRequiredStoreAndTls) {
+  TempFile f("tls-cert = c.pem\n");
+  ExpectError({"--config", f.path().c_str(), "--store", "s:1"},
+              {"--tls-cert", "without --tls-key"});
+}
+
+TEST(HelpTextTest, ListsEveryOptionWithDefault) {
+  const std::string help = HelpText();
+  EXPECT_TRUE(absl::StartsWith(help, "Usage: pimapd"));
+  for (const char* opt : {"--config FILE",
+                          "--store HOST:PORT",
+                          "--imap-listen",
+                          "--imaps-listen",
+                          "--admin-listen",
+                          "--tls-cert FILE",
+                          "--tls-key FILE",
+                          "--shards N",
+                          "--allow-plaintext-auth",
+                          "--log-level LEVEL",
+                          "--max-line-bytes SIZE",
+                          "--max-literal-bytes SIZE",
+                          "--max-nesting-depth N",
+                          "--max-output-bytes SIZE",
+                          "--login-timeout DURATION",
+                          "--idle-timeout DURATION",
+                          "--store-timeout DURATION",
+                          "--max-connections-per-shard N",
+                          "--help",
+                          "--version"}) {
+    EXPECT_TRUE(absl::StrContains(help, opt)) << opt;
+  }
+  for (const char* def :
+       {"Default: 127.0.0.1:1143.", "Default: 64K.", "Default: 64M.",
+        "Default: 4M.", "Default: 1m.", "Default: 31m.", "Default: 15s.",
+        "Default: 16000.", "Default: 32.", "Default: info.",
+        "Default: false."}) {
+    EXPECT_TRUE(absl::StrContains(help, def)) << def;
+  }
+  for (absl::string_view line : absl::StrSplit(help, '\n')) {
+    EXPECT_LE(line.size(), 80u) << line;
+  }
+}
+
+}  // namespace
+}  // namespace pimap

@@ -1,0 +1,109 @@
+// Minimal HTTP/1.0 server for /metrics.
+#include "tools/pimapd/admin_http.h"
+
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/log.h"
+
+namespace pimap {
+
+namespace {
+constexpr size_t kMaxRequestBytes = 8192;
+constexpr int kClientTimeoutMs = 2000;
+
+void SendAll(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+}  // namespace
+
+AdminHttpServer::~AdminHttpServer() { Stop(); }
+
+absl::Status AdminHttpServer::Start(const std::string& host, uint16_t port) {
+  addrinfo hints;
+  std::memset(&hints, 0, sizeof(hints));
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* ai = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &ai) != 0 ||
+      ai == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot resolve ", host));
+  }
+  listen_fd_ = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (listen_fd_ < 0 || bind(listen_fd_, ai->ai_addr, ai->ai_addrlen) != 0 ||
+      listen(listen_fd_, 64) != 0) {
+    int err = errno;
+    freeaddrinfo(ai);
+    if (listen_fd_ >= 0) close(listen_fd_);
+    listen_fd_ = -1;
+    return absl::ErrnoToStatus(err, absl::StrCat("admin listen ", host, ":", port));
+  }
+  freeaddrinfo(ai);
+  thread_ = std::thread([this] { Serve(); });
+  PIMAP_LOG(INFO) << "admin endpoint on " << host << ":" << port << " (GET /metrics)";
+  return absl::OkStatus();
+}
+
+void AdminHttpServer::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) thread_.join();
+  if (listen_fd_ >= 0) close(listen_fd_);
+  listen_fd_ = -1;
+}
+
+void AdminHttpServer::Serve() {
+  while (!stop_.load()) {
+    pollfd pfd{listen_fd_, POLLIN, 0};
+    if (poll(&pfd, 1, 200) <= 0) continue;
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    HandleClient(fd);
+    close(fd);
+  }
+}
+
+void AdminHttpServer::HandleClient(int fd) {
+  std::string request;
+  char buf[1024];
+  while (request.size() < kMaxRequestBytes &&
+         !absl::StrContains(request, "\r\n\r\n") &&
+         !absl::StrContains(request, "\n\n")) {
+    pollfd pfd{fd, POLLIN, 0};
+    if (poll(&pfd, 1, kClientTimeoutMs) <= 0) return;
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    request.append(buf, static_cast<size_t>(n));
+  }
+  absl::string_view line(request);
+  line = line.substr(0, line.find('\n'));
+  std::string status = "200 OK";
+  std::string body;
+  std::string type = "text/plain; version=0.0.4; charset=utf-8";
+  if (absl::StartsWith(line, "GET /metrics ") || line == "GET /metrics" ||
+      absl::StartsWith(line, "GET /metrics?")) {
+    body = RenderPrometheus(shards_);
+  } else if (absl::StartsWith(line, "GET ")) {
+    status = "404 Not Found";
+    body = "not found; try /metrics\n";
+  } else {
+    status = "405 Method Not Allowed";
+    body = "only GET is supported\n";
+  }
+  SendAll(fd, absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: ", type,
+                           "\r\nContent-Length: ", body.size(),
+                           "\r\nConnection: close\r\n\r\n", body));
+}
+
+}  // namespace pimap

@@ -1,0 +1,148 @@
+// pimapd: the gateway daemon. Wires the engine (core/), the IMAP binding
+// (bindings/) and the store client (store/) together, then waits for a signal.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "bindings/tcp/imap_server.h"
+#include "bindings/tls/tls_context.h"
+#include "core/base/log.h"
+#include "core/engine/listener.h"
+#include "core/engine/shard_set.h"
+#include "store/store_connector.h"
+#include "tools/pimapd/admin_http.h"
+#include "tools/pimapd/options.h"
+
+namespace {
+
+constexpr char kVersion[] = "pimapd 0.1.0";
+constexpr int64_t kStopGraceMs = 5000;
+
+int Fail(const std::string& message, int code) {
+  std::cerr << "pimapd: " << message << "\n";
+  return code;
+}
+
+// Per-shard objects, created and destroyed on the shard's thread.
+struct ShardServices {
+  std::unique_ptr<pimap::store::ImapStoreConnector> connector;
+  std::unique_ptr<pimap::tcp::ImapServer> server;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::StatusOr<pimap::CommandLine> parsed = pimap::ParseCommandLine(argc, argv);
+  if (!parsed.ok()) {
+    return Fail(absl::StrCat(parsed.status().message(),
+                             "\n(see pimapd --help)"), 2);
+  }
+  if (parsed->show_help) {
+    std::cout << pimap::HelpText();
+    return 0;
+  }
+  if (parsed->show_version) {
+    std::cout << kVersion << "\n";
+    return 0;
+  }
+  const pimap::Options& options = parsed->options;
+  pimap::SetLogLevel(options.log_level);
+
+  // Signals are taken by sigwait() in main only; shards never see them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  pimap::tcp::ImapServerConfig config;
+  config.limits.max_line_bytes = options.max_line_bytes;
+  config.limits.max_literal_bytes = options.max_literal_bytes;
+  config.limits.max_depth = options.max_depth;
+  config.allow_plaintext_auth = options.allow_plaintext_auth;
+  config.max_output_bytes = options.max_output_bytes;
+  config.login_timeout_ms = absl::ToInt64Milliseconds(options.login_timeout);
+  config.idle_timeout_ms = absl::ToInt64Milliseconds(options.idle_timeout);
+  if (options.imap_listen) {
+    config.imap_listen = pimap::tcp::ListenAddress{options.imap_listen->host,
+                                                   options.imap_listen->port};
+  }
+  if (options.imaps_listen) {
+    config.imaps_listen = pimap::tcp::ListenAddress{options.imaps_listen->host,
+                                                    options.imaps_listen->port};
+  }
+  if (!options.tls_cert.empty()) {
+    auto tls = pimap::tls::TlsContext::CreateServer(options.tls_cert, options.tls_key);
+    if (!tls.ok()) return Fail(std::string(tls.status().message()), 2);
+    config.tls = *tls;
+  }
+  if (!config.imap_listen && !config.imaps_listen) {
+    return Fail("nothing to listen on: give --imap-listen or --imaps-listen", 2);
+  }
+
+  pimap::store::UpstreamConfig upstream;
+  upstream.host = options.store.host;
+  upstream.port = options.store.port;
+  upstream.timeout_ms = absl::ToInt64Milliseconds(options.store_timeout);
+  upstream.limits = config.limits;
+  auto address = pimap::engine::ResolveAddress(options.store.host, options.store.port);
+  if (!address.ok()) return Fail(std::string(address.status().message()), 2);
+  upstream.address = address->first;
+  upstream.address_len = address->second;
+
+  int shards = options.shards;
+  if (shards <= 0) {
+    shards = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+    if (shards <= 0) shards = 1;
+  }
+  pimap::engine::RingOptions ring_options;
+  ring_options.file_table_size =
+      static_cast<unsigned>(options.max_connections_per_shard);
+
+  std::vector<ShardServices> services(shards);
+  pimap::engine::ShardSet set(shards, ring_options);
+  absl::Status started = set.Start(
+      [&services, &config, &upstream](pimap::engine::Shard& shard) -> absl::Status {
+        ShardServices& s = services[shard.id()];
+        s.connector =
+            std::make_unique<pimap::store::ImapStoreConnector>(&shard, upstream);
+        s.server = std::make_unique<pimap::tcp::ImapServer>(&shard, &config,
+                                                            s.connector.get());
+        return s.server->Start();
+      });
+  if (!started.ok()) {
+    return Fail(absl::StrCat("cannot start: ", started.message()), 1);
+  }
+
+  std::vector<const pimap::ShardCounters*> counters;
+  for (int i = 0; i < set.count(); ++i) counters.push_back(&set.shard(i).counters());
+  std::unique_ptr<pimap::AdminHttpServer> admin;
+  if (options.admin_listen) {
+    admin = std::make_unique<pimap::AdminHttpServer>(counters);
+    absl::Status s = admin->Start(options.admin_listen->host, options.admin_listen->port);
+    if (!s.ok()) {
+      set.StopAndJoin(0);
+      return Fail(std::string(s.message()), 1);
+    }
+  }
+  PIMAP_LOG(INFO) << kVersion << " ready: " << shards << " shards, store "
+                  << options.store.ToString();
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  PIMAP_LOG(INFO) << "signal " << signal_number << ": stopping";
+  set.StopAndJoin(kStopGraceMs);
+  if (admin) admin->Stop();
+  PIMAP_LOG(INFO) << "stopped";
+  // The per-shard services die with `services` here, after every shard thread
+  // has ended, so nothing can touch them concurrently.
+  return 0;
+}

@@ -1,0 +1,589 @@
+// pimapd option parsing (see options.h). Every option is one row of
+// kOptionSpecs: name, metavar, help, how to apply a value and how to print
+// the default. The command line, the config file and HelpText() all use that
+// one table, so they cannot drift apart.
+#include "tools/pimapd/options.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace pimap {
+namespace {
+
+using absl::InvalidArgumentError;
+
+bool AllDigits(absl::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// Strict: digits only (no sign, no spaces), within [lo, hi].
+absl::StatusOr<int64_t> ParseIntInRange(absl::string_view text, int64_t lo,
+                                        int64_t hi) {
+  int64_t v = 0;
+  if (!AllDigits(text) || !absl::SimpleAtoi(text, &v) || v < lo || v > hi) {
+    return InvalidArgumentError(
+        absl::StrCat("expected an integer in ", lo, "..", hi));
+  }
+  return v;
+}
+
+std::string FormatByteSize(uint64_t v) {
+  if (v != 0 && v % (1ull << 30) == 0) return absl::StrCat(v >> 30, "G");
+  if (v != 0 && v % (1ull << 20) == 0) return absl::StrCat(v >> 20, "M");
+  if (v != 0 && v % (1ull << 10) == 0) return absl::StrCat(v >> 10, "K");
+  return absl::StrCat(v);
+}
+
+absl::StatusOr<uint64_t> ParseSizeInRange(absl::string_view text, uint64_t lo,
+                                          uint64_t hi) {
+  absl::StatusOr<uint64_t> v = ParseByteSize(text);
+  if (!v.ok()) return v.status();
+  if (*v < lo || *v > hi) {
+    return InvalidArgumentError(absl::StrCat(
+        "expected a size in ", FormatByteSize(lo), "..", FormatByteSize(hi)));
+  }
+  return *v;
+}
+
+absl::StatusOr<bool> ParseBool(absl::string_view text) {
+  const std::string v = absl::AsciiStrToLower(text);
+  if (v == "true" || v == "yes" || v == "1") return true;
+  if (v == "false" || v == "no" || v == "0") return false;
+  return InvalidArgumentError("expected true, false, yes, no, 1 or 0");
+}
+
+absl::StatusOr<absl::Duration> ParsePositiveDuration(absl::string_view text) {
+  absl::StatusOr<absl::Duration> d = ParseDurationOrSeconds(text);
+  if (!d.ok()) return d.status();
+  if (*d <= absl::ZeroDuration()) {
+    return InvalidArgumentError("the duration must be positive");
+  }
+  return *d;
+}
+
+absl::StatusOr<std::optional<HostPort>> ParseOptionalHostPort(
+    absl::string_view text) {
+  if (text == "none") return std::optional<HostPort>();
+  absl::StatusOr<HostPort> hp = ParseHostPort(text);
+  if (!hp.ok()) return hp.status();
+  return std::optional<HostPort>(*std::move(hp));
+}
+
+// Appends `text` word-wrapped to 78 columns, each line indented by 6.
+void AppendWrapped(std::string& out, absl::string_view text) {
+  constexpr size_t kIndent = 6;
+  constexpr size_t kWidth = 78;
+  size_t col = 0;
+  for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
+    if (col != 0 && col + 1 + word.size() > kWidth) {
+      out += '\n';
+      col = 0;
+    }
+    if (col == 0) {
+      out.append(kIndent, ' ');
+      col = kIndent;
+    } else {
+      out += ' ';
+      ++col;
+    }
+    absl::StrAppend(&out, word);
+    col += word.size();
+  }
+  out += '\n';
+}
+
+std::string FormatOptionalHostPort(const std::optional<HostPort>& hp) {
+  return hp.has_value() ? hp->ToString() : "none";
+}
+
+// Bounds. Sizes have generous upper limits that only catch typos
+// ("64G" for a line length).
+constexpr uint64_t kKiB = 1024;
+constexpr uint64_t kGiB = kKiB * kKiB * kKiB;
+
+struct OptionSpec {
+  const char* name;     // Without the leading "--"; also the config key.
+  const char* metavar;  // nullptr for boolean flags.
+  const char* help;
+  // Returns InvalidArgument with a detail message (not naming the option;
+  // the caller adds that) when `value` is bad.
+  absl::Status (*apply)(absl::string_view value, Options& o);
+  std::string (*default_value)(const Options& o);
+};
+
+// Assigns *result to `field` or forwards the error.
+template <typename T, typename U>
+absl::Status Set(absl::StatusOr<U> result, T& field) {
+  if (!result.ok()) return result.status();
+  field = static_cast<T>(*std::move(result));
+  return absl::OkStatus();
+}
+
+const OptionSpec kOptionSpecs[] = {
+    {"store", "HOST:PORT", "IMAP store that pimapd relays to (required).",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseHostPort(v), o.store);
+     },
+     [](const Options& o) {
+       return o.store.host.empty() ? std::string("none") : o.store.ToString();
+     }},
+    {"imap-listen", "HOST:PORT|none",
+     "Plain IMAP listener for devices; offers STARTTLS when --tls-cert and "
+     "--tls-key are set. \"none\" disables it.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseOptionalHostPort(v), o.imap_listen);
+     },
+     [](const Options& o) { return FormatOptionalHostPort(o.imap_listen); }},
+    {"imaps-listen", "HOST:PORT|none",
+     "Implicit-TLS IMAP listener (requires --tls-cert and --tls-key).",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseOptionalHostPort(v), o.imaps_listen);
+     },
+     [](const Options& o) { return FormatOptionalHostPort(o.imaps_listen); }},
+    {"admin-listen", "HOST:PORT|none",
+     "Admin HTTP listener serving GET /metrics (Prometheus). Keep it on a "
+     "private address.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseOptionalHostPort(v), o.admin_listen);
+     },
+     [](const Options& o) { return FormatOptionalHostPort(o.admin_listen); }},
+    {"tls-cert", "FILE", "PEM certificate chain for TLS (give --tls-key too).",
+     [](absl::string_view v, Options& o) {
+       o.tls_cert = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) {
+       return o.tls_cert.empty() ? std::string("none") : o.tls_cert;
+     }},
+    {"tls-key", "FILE", "PEM private key for TLS (give --tls-cert too).",
+     [](absl::string_view v, Options& o) {
+       o.tls_key = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) {
+       return o.tls_key.empty() ? std::string("none") : o.tls_key;
+     }},
+    {"shards", "N",
+     "Number of shard (event-loop) threads, 1..256; 0 = one per online CPU.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 0, 256), o.shards);
+     },
+     [](const Options& o) { return absl::StrCat(o.shards); }},
+    {"allow-plaintext-auth", nullptr,
+     "Allow LOGIN / AUTHENTICATE PLAIN on connections without TLS. Only for "
+     "testing or trusted networks: passwords cross the wire in clear.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseBool(v), o.allow_plaintext_auth);
+     },
+     [](const Options& o) {
+       return std::string(o.allow_plaintext_auth ? "true" : "false");
+     }},
+    {"log-level", "LEVEL",
+     "Minimum level logged to stderr: debug, info, warning or error.",
+     [](absl::string_view v, Options& o) {
+       absl::StatusOr<LogLevel> l = ParseLogLevel(v);
+       if (!l.ok()) {
+         return InvalidArgumentError("expected debug, info, warning or error");
+       }
+       o.log_level = *l;
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return std::string(LogLevelName(o.log_level)); }},
+    {"max-line-bytes", "SIZE",
+     "Longest IMAP command line accepted from a device (1K..1G).",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseSizeInRange(v, kKiB, kGiB), o.max_line_bytes);
+     },
+     [](const Options& o) { return FormatByteSize(o.max_line_bytes); }},
+    {"max-literal-bytes", "SIZE",
+     "Largest IMAP literal (e.g. APPEND message) accepted (1..1024G).",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseSizeInRange(v, 1, 1024 * kGiB), o.max_literal_bytes);
+     },
+     [](const Options& o) { return FormatByteSize(o.max_literal_bytes); }},
+    {"max-nesting-depth", "N",
+     "Deepest parenthesis nesting accepted in a command (1..1024).",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 1, 1024), o.max_depth);
+     },
+     [](const Options& o) { return absl::StrCat(o.max_depth); }},
+    {"max-output-bytes", "SIZE",
+     "Output queued for one device before its connection is closed as too "
+     "slow (4K..1024G).",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseSizeInRange(v, 4 * kKiB, 1024 * kGiB),
+                  o.max_output_bytes);
+     },
+     [](const Options& o) { return FormatByteSize(o.max_output_bytes); }},
+    {"login-timeout", "DURATION",
+     "Time an unauthenticated connection may stay open.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParsePositiveDuration(v), o.login_timeout);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.login_timeout); }},
+    {"idle-timeout", "DURATION",
+     "Autologout of idle authenticated connections; RFC 3501 section 5.4 "
+     "requires at least 30m.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParsePositiveDuration(v), o.idle_timeout);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.idle_timeout); }},
+    {"store-timeout", "DURATION",
+     "Limit for connecting to the store, its greeting and the upstream "
+     "login.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParsePositiveDuration(v), o.store_timeout);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.store_timeout); }},
+    {"max-connections-per-shard", "N",
+     "Device connections per shard (io_uring direct-descriptor table size, "
+     "1..1048576); must not exceed RLIMIT_NOFILE.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 1, 1 << 20), o.max_connections_per_shard);
+     },
+     [](const Options& o) {
+       return absl::StrCat(o.max_connections_per_shard);
+     }},
+};
+
+const OptionSpec* FindSpec(absl::string_view name) {
+  for (const OptionSpec& spec : kOptionSpecs) {
+    if (name == spec.name) return &spec;
+  }
+  return nullptr;
+}
+
+// One "name = value" assignment and where it came from, for error messages:
+// "--shards" for flags, "FILE:LINE: shards" for the config file.
+struct Setting {
+  const OptionSpec* spec;
+  std::string value;
+  std::string where;
+};
+
+absl::Status ApplySetting(const Setting& s, Options& o) {
+  absl::Status st = s.spec->apply(s.value, o);
+  if (st.ok()) return st;
+  return InvalidArgumentError(absl::StrCat(s.where, ": invalid value \"",
+                                           absl::CHexEscape(s.value),
+                                           "\": ", st.message()));
+}
+
+absl::StatusOr<std::vector<Setting>> ReadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return InvalidArgumentError(absl::StrCat("--config: cannot read \"", path,
+                                             "\": ", std::strerror(errno)));
+  }
+  std::vector<Setting> settings;
+  std::string raw;
+  int line_no = 0;
+  while (std::getline(in, raw)) {
+    ++line_no;
+    const std::string where = absl::StrCat(path, ":", line_no);
+    absl::string_view line = raw;
+    absl::ConsumeSuffix(&line, "\r");  // Tolerate CRLF files.
+    // A '#' starts a comment at the start of a line or after whitespace, so
+    // that values such as "/etc/pimap/a#b.pem" survive.
+    for (size_t i = 0; i < line.size(); ++i) {
+      if (line[i] == '#' &&
+          (i == 0 ||
+           absl::ascii_isspace(static_cast<unsigned char>(line[i - 1])))) {
+        line = line.substr(0, i);
+        break;
+      }
+    }
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    const size_t eq = line.find('=');
+    if (eq == absl::string_view::npos) {
+      return InvalidArgumentError(
+          absl::StrCat(where, ": expected \"key = value\", got \"",
+                       absl::CHexEscape(line), "\""));
+    }
+    const absl::string_view key =
+        absl::StripAsciiWhitespace(line.substr(0, eq));
+    const absl::string_view value =
+        absl::StripAsciiWhitespace(line.substr(eq + 1));
+    const OptionSpec* spec = FindSpec(key);
+    if (spec == nullptr) {
+      return InvalidArgumentError(absl::StrCat(
+          where, ": unknown key \"", absl::CHexEscape(key), "\"",
+          key == "config" ? " (config files cannot include others)" : ""));
+    }
+    settings.push_back(
+        Setting{spec, std::string(value), absl::StrCat(where, ": ", key)});
+  }
+  if (in.bad()) {
+    return InvalidArgumentError(
+        absl::StrCat("--config: error reading \"", path, "\""));
+  }
+  return settings;
+}
+
+absl::Status Validate(const Options& o) {
+  if (o.store.host.empty()) {
+    return InvalidArgumentError(
+        "--store is required: HOST:PORT of the IMAP store to relay to");
+  }
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    return InvalidArgumentError(
+        o.tls_cert.empty()
+            ? "--tls-key was given without --tls-cert; give both or neither"
+            : "--tls-cert was given without --tls-key; give both or neither");
+  }
+  if (o.imaps_listen.has_value() && o.tls_cert.empty()) {
+    return InvalidArgumentError(
+        absl::StrCat("--imaps-listen ", o.imaps_listen->ToString(),
+                     " requires --tls-cert and --tls-key"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string HostPort::ToString() const {
+  if (absl::StrContains(host, ':')) return absl::StrCat("[", host, "]:", port);
+  return absl::StrCat(host, ":", port);
+}
+
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view text) {
+  auto error = [&](absl::string_view why) {
+    return InvalidArgumentError(absl::StrCat(
+        "expected HOST:PORT or [IPV6]:PORT with port 1..65535 (", why, ")"));
+  };
+  HostPort hp;
+  absl::string_view port;
+  if (absl::StartsWith(text, "[")) {
+    const size_t close = text.find(']');
+    if (close == absl::string_view::npos) return error("missing ']'");
+    hp.host = std::string(text.substr(1, close - 1));
+    absl::string_view rest = text.substr(close + 1);
+    if (!absl::ConsumePrefix(&rest, ":")) return error("missing port");
+    port = rest;
+    if (hp.host.empty()) return error("empty host");
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == absl::string_view::npos) return error("missing port");
+    const absl::string_view host = text.substr(0, colon);
+    if (host.empty()) return error("empty host");
+    if (absl::StrContains(host, ':')) {
+      return error("IPv6 addresses need brackets");
+    }
+    hp.host = std::string(host);
+    port = text.substr(colon + 1);
+  }
+  for (char c : hp.host) {
+    if (absl::ascii_isspace(static_cast<unsigned char>(c)) ||
+        absl::ascii_iscntrl(static_cast<unsigned char>(c)) || c == '[' ||
+        c == ']' || c == '/') {
+      return error("bad character in host");
+    }
+  }
+  int64_t p = 0;
+  if (!AllDigits(port) || !absl::SimpleAtoi(port, &p) || p < 1 || p > 65535) {
+    return error("bad port");
+  }
+  hp.port = static_cast<uint16_t>(p);
+  return hp;
+}
+
+absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text) {
+  absl::string_view rest = text;
+  size_t digits = 0;
+  while (digits < rest.size() &&
+         absl::ascii_isdigit(static_cast<unsigned char>(rest[digits]))) {
+    ++digits;
+  }
+  const auto bad = [] {
+    return InvalidArgumentError(
+        "expected a byte count with an optional K, M or G suffix");
+  };
+  uint64_t n = 0;
+  if (digits == 0 || !absl::SimpleAtoi(rest.substr(0, digits), &n)) {
+    return bad();
+  }
+  rest.remove_prefix(digits);
+  unsigned shift = 0;
+  if (!rest.empty()) {
+    switch (absl::ascii_toupper(static_cast<unsigned char>(rest[0]))) {
+      case 'K':
+        shift = 10;
+        break;
+      case 'M':
+        shift = 20;
+        break;
+      case 'G':
+        shift = 30;
+        break;
+      default:
+        return bad();
+    }
+    rest.remove_prefix(1);
+    if (rest != "" && rest != "B" && rest != "iB") return bad();
+  }
+  if (shift != 0 && n > (std::numeric_limits<uint64_t>::max() >> shift)) {
+    return InvalidArgumentError("size too large");
+  }
+  return n << shift;
+}
+
+absl::StatusOr<absl::Duration> ParseDurationOrSeconds(absl::string_view text) {
+  const auto bad = [] {
+    return InvalidArgumentError(
+        "expected a duration such as 90s, 10m, 1h30m, or a number of "
+        "seconds");
+  };
+  if (text.empty()) return bad();
+  // Bare number of seconds: digits with at most one '.'.
+  bool numeric = true;
+  int dots = 0;
+  for (char c : text) {
+    if (c == '.') {
+      ++dots;
+    } else if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+      numeric = false;
+    }
+  }
+  if (numeric) {
+    double secs = 0;
+    if (dots > 1 || !absl::SimpleAtod(text, &secs) || !std::isfinite(secs) ||
+        secs > 1e9) {
+      return bad();
+    }
+    return absl::Seconds(secs);
+  }
+  absl::Duration d;
+  // ParseDuration accepts "inf"; a timeout must be finite.
+  if (!absl::ParseDuration(text, &d) || d == absl::InfiniteDuration() ||
+      d == -absl::InfiniteDuration()) {
+    return bad();
+  }
+  return d;
+}
+
+absl::StatusOr<CommandLine> ParseCommandLine(int argc,
+                                             const char* const* argv) {
+  CommandLine cl;
+  // --help / --version win over everything, including errors elsewhere on
+  // the line, so that "pimapd --bogus --help" still prints help.
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") cl.show_help = true;
+    if (arg == "--version") cl.show_version = true;
+  }
+  if (cl.show_help || cl.show_version) return cl;
+
+  std::vector<Setting> flags;
+  std::optional<std::string> config_path;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (!absl::ConsumePrefix(&arg, "--") || arg.empty()) {
+      return InvalidArgumentError(
+          absl::StrCat("unexpected argument \"", absl::CHexEscape(argv[i]),
+                       "\": options start with --; see --help"));
+    }
+    absl::string_view name = arg;
+    std::optional<std::string> value;
+    if (const size_t eq = arg.find('='); eq != absl::string_view::npos) {
+      name = arg.substr(0, eq);
+      value = std::string(arg.substr(eq + 1));
+    }
+    const std::string flag = absl::StrCat("--", name);
+    const OptionSpec* spec = FindSpec(name);
+    const bool is_config = name == "config";
+    if (spec == nullptr && !is_config) {
+      return InvalidArgumentError(absl::StrCat(
+          "unknown option ", absl::CHexEscape(flag), "; see --help"));
+    }
+    const bool is_bool = spec != nullptr && spec->metavar == nullptr;
+    if (!value.has_value()) {
+      if (is_bool) {
+        value = "true";
+      } else if (i + 1 < argc && !absl::StartsWith(argv[i + 1], "--")) {
+        // A following "--x" is taken as the next option, not as a value,
+        // so "--store --shards 4" reports the missing store address.
+        value = argv[++i];
+      } else {
+        return InvalidArgumentError(
+            absl::StrCat("missing value for ", flag, " (expected ",
+                         is_config ? "FILE" : spec->metavar, ")"));
+      }
+    }
+    if (is_config) {
+      if (value->empty()) {
+        return InvalidArgumentError("--config: empty file name");
+      }
+      config_path = *value;
+    } else {
+      flags.push_back(Setting{spec, *std::move(value), flag});
+    }
+  }
+
+  Options& o = cl.options;
+  if (config_path.has_value()) {
+    o.config_file = *config_path;
+    absl::StatusOr<std::vector<Setting>> file = ReadConfigFile(*config_path);
+    if (!file.ok()) return file.status();
+    for (const Setting& s : *file) {
+      if (absl::Status st = ApplySetting(s, o); !st.ok()) return st;
+    }
+  }
+  // Flags after the file: the command line always wins.
+  for (const Setting& s : flags) {
+    if (absl::Status st = ApplySetting(s, o); !st.ok()) return st;
+  }
+  if (absl::Status st = Validate(o); !st.ok()) return st;
+  return cl;
+}
+
+std::string HelpText() {
+  const Options defaults;
+  std::string out =
+      "Usage: pimapd --store HOST:PORT [options]\n"
+      "\n"
+      "pimap push-mail IMAP gateway: accepts device connections and relays\n"
+      "them to an IMAP store.\n"
+      "\n"
+      "Options take \"--name value\" or \"--name=value\"; boolean flags are\n"
+      "given bare or as --name=true|false|yes|no|1|0. SIZE is bytes with an\n"
+      "optional K, M or G suffix (64K, 4M). DURATION is like 90s, 10m, 1h30m\n"
+      "or a number of seconds.\n"
+      "\n"
+      "  --config FILE\n"
+      "      Read options from FILE: \"key = value\" lines using the option\n"
+      "      names without \"--\"; '#' starts a comment. Flags on the command\n"
+      "      line override the file. Default: none.\n";
+  for (const OptionSpec& spec : kOptionSpecs) {
+    absl::StrAppend(&out, "  --", spec.name);
+    if (spec.metavar != nullptr) absl::StrAppend(&out, " ", spec.metavar);
+    out += '\n';
+    AppendWrapped(out, spec.help);
+    absl::StrAppend(&out, "      Default: ", spec.default_value(defaults),
+                    ".\n");
+  }
+  absl::StrAppend(&out,
+                  "  --help, -h\n      Print this help and exit.\n"
+                  "  --version\n      Print the version and exit.\n");
+  return out;
+}
+
+}  // namespace pimap

@@ -1,0 +1,99 @@
+// pimapd command-line and config-file options: the Options struct with its
+// defaults, ParseCommandLine() (flags + optional --config file) and
+// HelpText(). Pure parsing: nothing here opens sockets or checks rlimits;
+// the daemon validates the environment (e.g. RLIMIT_NOFILE against
+// --max-connections-per-shard) at startup.
+//
+// Precedence: defaults < config file < command-line flags, regardless of
+// where --config appears on the command line. Errors are InvalidArgument
+// with a message naming the option (and, for the file, "FILE:LINE") and the
+// bad value; the daemon prints it and exits with code 2.
+//
+// Hazard: option values may be echoed in error messages, so there must never
+// be an option that carries a secret (a password or private key material);
+// --tls-key is a file path, not the key.
+#ifndef PIMAP_TOOLS_PIMAPD_OPTIONS_H_
+#define PIMAP_TOOLS_PIMAPD_OPTIONS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "core/base/log.h"
+
+namespace pimap {
+
+struct HostPort {
+  std::string host;  // Name or address; IPv6 literals without brackets.
+  uint16_t port = 0;
+  // "host:port", or "[v6]:port" when host contains ':'.
+  std::string ToString() const;
+};
+
+// Accepts "127.0.0.1:1143", "[::1]:993", "localhost:143". The host must be
+// non-empty (use 0.0.0.0 or [::] for "all addresses"); the port 1..65535.
+absl::StatusOr<HostPort> ParseHostPort(absl::string_view text);
+
+struct Options {
+  std::string config_file;  // --config FILE
+  HostPort store;           // --store HOST:PORT (required)
+  // --imap-listen, default 127.0.0.1:1143; value "none" disables.
+  std::optional<HostPort> imap_listen = HostPort{"127.0.0.1", 1143};
+  std::optional<HostPort> imaps_listen;  // --imaps-listen, default disabled
+  // --admin-listen, default disabled (serves GET /metrics).
+  std::optional<HostPort> admin_listen;
+  // --tls-cert PEM, --tls-key PEM: both or neither; required by
+  // --imaps-listen; when set, STARTTLS is offered on the plain port.
+  std::string tls_cert, tls_key;
+  int shards = 0;  // --shards N, 0 = number of online CPUs; else 1..256
+  bool allow_plaintext_auth = false;         // --allow-plaintext-auth
+  LogLevel log_level = LogLevel::kInfo;      // --log-level
+  size_t max_line_bytes = 64 * 1024;         // --max-line-bytes
+  uint64_t max_literal_bytes = 64ull << 20;  // --max-literal-bytes
+  int max_depth = 32;                        // --max-nesting-depth
+  // --max-output-bytes: per-connection output bound before the connection
+  // is closed.
+  size_t max_output_bytes = 4 << 20;
+  // --login-timeout (unauthenticated connections).
+  absl::Duration login_timeout = absl::Seconds(60);
+  // --idle-timeout (authenticated; RFC 3501 §5.4 requires >= 30 min, which
+  // is NOT enforced here so that tests can use short values).
+  absl::Duration idle_timeout = absl::Minutes(31);
+  // --store-timeout (connect + greeting + login upstream).
+  absl::Duration store_timeout = absl::Seconds(15);
+  // --max-connections-per-shard: io_uring direct-descriptor table size;
+  // must stay <= RLIMIT_NOFILE (checked by the daemon, not here).
+  int max_connections_per_shard = 16000;
+};
+
+struct CommandLine {
+  Options options;
+  bool show_help = false;     // --help / -h: print HelpText(), exit 0
+  bool show_version = false;  // --version: print the version, exit 0
+};
+
+// Parses argv (argv[0] is the program name and is skipped). Accepts
+// "--name value" and "--name=value"; boolean flags as a bare "--name" or
+// "--name=true|false|yes|no|1|0". If --help or --version appears anywhere,
+// returns immediately with only that bit set (nothing else is parsed or
+// validated, and the config file is not read).
+absl::StatusOr<CommandLine> ParseCommandLine(int argc, const char* const* argv);
+
+// Usage line plus every option with its default and meaning.
+std::string HelpText();
+
+// Value parsers shared with tests and future admin tooling.
+// Plain bytes or a K/M/G suffix (powers of 1024), optionally followed by
+// "B" or "iB": "65536", "64K", "64KiB", "4M", "1G".
+absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text);
+// absl::ParseDuration forms ("90s", "10m", "1h30m") or a bare number of
+// seconds ("60", "1.5").
+absl::StatusOr<absl::Duration> ParseDurationOrSeconds(absl::string_view text);
+
+}  // namespace pimap
+
+#endif  // PIMAP_TOOLS_PIMAPD_OPTIONS_H_
