@@ -597,8 +597,7 @@ void ImapConnection::OnStoreLogin(const std::string& tag, const std::string& use
     server_->UserLoggedIn(user_);
     counters.logins.fetch_add(1, std::memory_order_relaxed);
     PIMAP_LOG(INFO) << "login user=" << imap::QuoteForLog(user)
-                    << (device.empty() ? "" : " device=")
-                    << imap::QuoteForLog(device);
+                    << (device.empty() ? "" : " device=" + imap::QuoteForLog(device));
     imap::AppendTaggedStatus(&out, tag, "OK",
                              absl::StrCat("CAPABILITY ",
                                           PostAuthCapabilities(link_->capabilities())),
@@ -656,12 +655,18 @@ void ImapConnection::OnStoreResponseEnd(absl::string_view completed_tag) {
     Close();
     return;
   }
-  if (outstanding_.empty() && deferred_command_.has_value()) {
+  if (!outstanding_.empty() || !(blocked_ & kBlockOrdered)) return;
+  if (!deferred_bad_.empty()) {
+    std::string out = std::move(deferred_bad_);
+    deferred_bad_.clear();
+    WriteLocal(std::move(out));
+  }
+  if (deferred_command_.has_value()) {
     imap::Command command = std::move(*deferred_command_);
     deferred_command_.reset();
     ExecuteLocal(command);
-    SetBlocked(kBlockOrdered, false);
   }
+  SetBlocked(kBlockOrdered, false);
 }
 
 void ImapConnection::OnStoreDrained() {
@@ -702,6 +707,13 @@ void ImapConnection::WriteBad(absl::string_view tag, absl::string_view message) 
     imap::AppendUntaggedStatus(&out, "BAD", "", message);
   } else {
     imap::AppendTaggedStatus(&out, tag, "BAD", "", message);
+  }
+  if (!outstanding_.empty()) {
+    // Keep answers in command order: this BAD follows the store's answers to
+    // the commands relayed before it. Input waits meanwhile.
+    deferred_bad_ += out;
+    blocked_ |= kBlockOrdered;
+    return;
   }
   WriteLocal(std::move(out));
 }

@@ -132,6 +132,7 @@ class ImapConnection final : private engine::TransportHandler,
   std::string command_tag_;
   bool relay_started_ = false;
   std::optional<imap::Command> deferred_command_;
+  std::string deferred_bad_;
   std::string sasl_tag_;
 
   session::StoreLink* link_ = nullptr;

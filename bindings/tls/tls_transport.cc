@@ -31,6 +31,10 @@ void TlsTransport::SetReading(bool on) {
 
 void TlsTransport::Write(absl::string_view bytes) {
   if (dead_) return;
+  if (!handshake_done_) {
+    early_output_.append(bytes.data(), bytes.size());
+    return;
+  }
   while (!bytes.empty()) {
     // Memory BIOs never block, so SSL_write takes everything (chunked to keep
     // individual calls bounded).
@@ -78,6 +82,16 @@ void TlsTransport::Pump() {
     FlushCiphertext();
     if (rc == 1) {
       handshake_done_ = true;
+      if (!early_output_.empty()) {
+        std::string early = std::move(early_output_);
+        early_output_.clear();
+        Write(early);
+        if (dead_) {
+          in_pump_ = false;
+          if (delete_pending_) delete this;
+          return;
+        }
+      }
     } else {
       int err = SSL_get_error(ssl_, rc);
       in_pump_ = false;

@@ -22,7 +22,9 @@ class TlsTransport final : public engine::Transport,
   void SetHandler(engine::TransportHandler* handler) override;
   void Write(absl::string_view bytes) override;
   void Write(std::string&& bytes) override { Write(absl::string_view(bytes)); }
-  size_t PendingOutput() const override { return inner_->PendingOutput(); }
+  size_t PendingOutput() const override {
+    return early_output_.size() + (inner_ ? inner_->PendingOutput() : 0);
+  }
   void SetReading(bool on) override;
   void Close() override;
   void Abort() override;
@@ -54,6 +56,9 @@ class TlsTransport final : public engine::Transport,
   bool dead_ = false;
   bool in_pump_ = false;
   bool delete_pending_ = false;
+  // Plaintext written before the handshake finished (e.g. the IMAP greeting on an
+  // implicit-TLS port): SSL_write cannot take it yet, so it waits here.
+  std::string early_output_;
 };
 
 }  // namespace pimap::tls

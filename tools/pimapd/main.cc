@@ -107,8 +107,10 @@ int main(int argc, char** argv) {
   ring_options.file_table_size =
       static_cast<unsigned>(options.max_connections_per_shard);
 
-  std::vector<ShardServices> services(shards);
   pimap::engine::ShardSet set(shards, ring_options);
+  // Declared after `set` so it is destroyed first, while the shards it points
+  // into still exist (their threads have ended by then).
+  std::vector<ShardServices> services(shards);
   absl::Status started = set.Start(
       [&services, &config, &upstream](pimap::engine::Shard& shard) -> absl::Status {
         ShardServices& s = services[shard.id()];
