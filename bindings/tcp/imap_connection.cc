@@ -225,7 +225,6 @@ bool ImapConnection::OnLine(absl::string_view line,
         mode_ = CommandMode::kNone;
       }
       break;
-    case CommandMode::kIdleDone:
     case CommandMode::kNone:
       break;
   }
@@ -249,11 +248,12 @@ bool ImapConnection::StartCommand(absl::string_view line,
     HandleSaslResponse(line);
     return false;
   }
-  if (state_ == State::kAuthenticated && !idle_tag_.empty() &&
-      absl::EqualsIgnoreCase(line, "DONE") && literal == nullptr) {
-    link_->Send("DONE\r\n");
-    mode_ = CommandMode::kIdleDone;
-    return false;
+  if (state_ == State::kAuthenticated && !idle_tag_.empty()) {
+    // The line that ends IDLE ("DONE", or anything else, which the store answers
+    // BAD) goes to the store verbatim: the store owns the IDLE command.
+    idle_tag_.clear();
+    mode_ = CommandMode::kRelay;
+    return true;
   }
   absl::StatusOr<imap::CommandHead> head = imap::ParseCommandHead(line);
   if (!head.ok()) {

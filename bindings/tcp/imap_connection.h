@@ -50,7 +50,7 @@ class ImapConnection final : private engine::TransportHandler,
 
  private:
   enum class State { kNotAuthenticated, kSaslResponse, kLoggingIn, kAuthenticated, kClosing };
-  enum class CommandMode { kNone, kLocal, kRelay, kIdleDone, kSkip };
+  enum class CommandMode { kNone, kLocal, kRelay, kSkip };
   // Reasons to stop reading the device (bits).
   enum Block : unsigned {
     kBlockLogin = 1,     // waiting for the store login

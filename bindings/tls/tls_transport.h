@@ -22,6 +22,7 @@ class TlsTransport final : public engine::Transport,
   void SetHandler(engine::TransportHandler* handler) override;
   void Write(absl::string_view bytes) override;
   void Write(std::string&& bytes) override { Write(absl::string_view(bytes)); }
+  using Transport::Write;
   size_t PendingOutput() const override {
     return early_output_.size() + (inner_ ? inner_->PendingOutput() : 0);
   }

@@ -40,6 +40,7 @@ class Socket final : public Transport {
   void SetHandler(TransportHandler* handler) override;
   void Write(absl::string_view bytes) override;
   void Write(std::string&& bytes) override;
+  using Transport::Write;
   size_t PendingOutput() const override;
   void SetReading(bool on) override;
   void Close() override;

@@ -32,7 +32,7 @@ MASTER_USER, MASTER_PASSWORD = "gateway", "gatewaypw"
 FORBIDDEN_POST_AUTH = ("STARTTLS", "LOGINDISABLED")
 FORBIDDEN_POST_AUTH_PREFIXES = ("COMPRESS=", "AUTH=")
 
-NET_TIMEOUT = 10.0  # default for every socket wait
+NET_TIMEOUT = 30.0  # default for every socket wait (Dovecot auth penalties reach 15 s)
 
 
 # --------------------------------------------------------------------------- utilities
@@ -393,7 +393,10 @@ class RawImap:
         if remaining <= 0:
             raise socket.timeout("timed out; buffered %r" % self.buf[:200])
         self.sock.settimeout(remaining)
-        chunk = self.sock.recv(1 << 16)
+        try:
+            chunk = self.sock.recv(1 << 16)
+        except ssl.SSLZeroReturnError:  # TLS close_notify = orderly EOF
+            chunk = b""
         if not chunk:
             raise EOFError("connection closed; buffered %r" % self.buf[:200])
         self.buf += chunk
