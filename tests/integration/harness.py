@@ -29,7 +29,8 @@ USERS = {"alice": "alicepw", "bob": "bobpw", "carol": "carolpw"}
 MASTER_USER, MASTER_PASSWORD = "gateway", "gatewaypw"
 
 # Capabilities the relay must never pass through after login.
-FORBIDDEN_POST_AUTH = ("STARTTLS", "LOGINDISABLED")
+# Per-hop or pre-login capabilities the gateway does not pass on after login.
+FORBIDDEN_POST_AUTH = ("STARTTLS", "LOGINDISABLED", "SASL-IR", "LOGIN-REFERRALS")
 FORBIDDEN_POST_AUTH_PREFIXES = ("COMPRESS=", "AUTH=")
 
 NET_TIMEOUT = 30.0  # default for every socket wait (Dovecot auth penalties reach 15 s)

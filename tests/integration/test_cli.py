@@ -31,7 +31,7 @@ def test_help():
     ["--no-such-option"],
     ["--store", "127.0.0.1:1", "--bogus"],
     ["--store", "127.0.0.1:1", "--shards", "abc"],
-    ["--store", "127.0.0.1:1", "--shards", "0"],
+    ["--store", "127.0.0.1:1", "--shards", "257"],
     ["--store", "127.0.0.1:1", "--log-level", "chatty"],
     ["--store", "127.0.0.1:1", "--imap-listen", "not-an-address"],
     ["--store", "127.0.0.1:1", "--max-line-bytes", "-5"],
