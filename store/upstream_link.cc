@@ -245,7 +245,8 @@ void UpstreamLink::OnSetupResponse(const imap::Response& response) {
       if (response.kind == Kind::kContinuation) {
         // AUTHENTICATE PLAIN without SASL-IR: the store asks for the response.
         transport_->Write(absl::StrCat(
-            imap::EncodeSaslPlain({"", credentials_.user, credentials_.password}),
+            imap::EncodeSaslPlain({credentials_.authzid, credentials_.user,
+                                   credentials_.password}),
             "\r\n"));
         return;
       }
@@ -291,9 +292,12 @@ void UpstreamLink::SendLogin() {
     command = "L AUTHENTICATE PLAIN";
     if (HasCapability(capabilities_, "SASL-IR")) {
       absl::StrAppend(&command, " ",
-                      imap::EncodeSaslPlain({"", credentials_.user,
+                      imap::EncodeSaslPlain({credentials_.authzid, credentials_.user,
                                              credentials_.password}));
     }
+  } else if (!credentials_.authzid.empty()) {
+    FinishSetup(absl::UnavailableError("master-user login needs AUTH=PLAIN"));
+    return;
   } else {
     command = "L LOGIN ";
     imap::AppendString(&command, credentials_.user);

@@ -14,7 +14,8 @@ std::string PreAuthCapabilities(bool starttls_available, bool login_allowed) {
   return caps;
 }
 
-std::string PostAuthCapabilities(const std::vector<std::string>& store_caps) {
+std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
+                                 bool pimap) {
   std::string caps = "IMAP4rev1";
   for (const std::string& raw : store_caps) {
     const std::string cap = absl::AsciiStrToUpper(raw);
@@ -23,8 +24,11 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps) {
         absl::StartsWith(cap, "AUTH=") || absl::StartsWith(cap, "COMPRESS=")) {
       continue;
     }
+    if (pimap && (cap == "QRESYNC" || cap == "NOTIFY")) continue;
     absl::StrAppend(&caps, " ", raw);
   }
+  // The P-IMAP R01 tokens for what the gateway implements (protocol.md §2.1).
+  caps += " XFILTER XPIMAPPREF";
   return caps;
 }
 

@@ -14,7 +14,10 @@ std::string PreAuthCapabilities(bool starttls_available, bool login_allowed);
 
 // After login: the store's capabilities minus what cannot pass through the relay
 // (compression and TLS are per hop; authentication is over).
-std::string PostAuthCapabilities(const std::vector<std::string>& store_caps);
+// For P-IMAP sessions (`pimap`), QRESYNC and NOTIFY are the gateway's business
+// with the store, not the device's.
+std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
+                                 bool pimap = false);
 
 }  // namespace pimap::tcp
 

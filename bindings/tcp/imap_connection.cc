@@ -248,6 +248,27 @@ bool ImapConnection::StartCommand(absl::string_view line,
     HandleSaslResponse(line);
     return false;
   }
+  if (state_ == State::kAuthenticated && pimap_ != nullptr) {
+    // Any command acknowledges what was written before it (architecture.md §4).
+    if (!pimap_->selected_folder.empty()) {
+      pimap_->journal.AckDelivered(pimap_->selected_folder);
+    }
+    pimap_->last_activity_ms = MonotonicNowMs();
+    if (job_ == Job::kIdle) {
+      // The line that ends IDLE ("DONE"): the store gets DONE, the tagged
+      // answer comes when it has finished.
+      link_->Send("DONE\r\n");
+      if (literal != nullptr && literal->synchronizing) {
+        framer_.RejectLiteral();
+        mode_ = CommandMode::kNone;
+      } else {
+        mode_ = CommandMode::kSkip;
+      }
+      idling_ = false;
+      blocked_ |= kBlockJob;
+      return false;
+    }
+  }
   if (state_ == State::kAuthenticated && !idle_tag_.empty()) {
     // The line that ends IDLE ("DONE", or anything else, which the store answers
     // BAD) goes to the store verbatim: the store owns the IDLE command.
@@ -272,7 +293,10 @@ bool ImapConnection::StartCommand(absl::string_view line,
   bool local = true;
   if (state_ == State::kAuthenticated) {
     local = name == "CAPABILITY" || name == "STARTTLS" || name == "LOGIN" ||
-            name == "AUTHENTICATE" || name == "COMPRESS";
+            name == "AUTHENTICATE" || name == "COMPRESS" || IsPimapCommand(name) ||
+            // A P-IMAP session renders MSNs itself: it handles every command
+            // but APPEND, whose (large) literal streams through untouched.
+            (pimap_ != nullptr && name != "APPEND");
   }
   if (local) {
     assembler_.Reset();
@@ -369,7 +393,8 @@ void ImapConnection::ExecuteLocal(const imap::Command& command) {
   if (name == "CAPABILITY") {
     if (state_ == State::kAuthenticated) {
       absl::StrAppend(&out, "* CAPABILITY ",
-                      PostAuthCapabilities(link_->capabilities()), "\r\n");
+                      PostAuthCapabilities(link_->capabilities(), pimap_ != nullptr),
+                      "\r\n");
     } else {
       absl::StrAppend(&out, "* CAPABILITY ",
                       PreAuthCapabilities(config.tls != nullptr && !tls_active_,
@@ -377,6 +402,16 @@ void ImapConnection::ExecuteLocal(const imap::Command& command) {
                       "\r\n");
     }
     imap::AppendTaggedStatus(&out, tag, "OK", "", "CAPABILITY completed");
+    WriteLocal(std::move(out));
+    return;
+  }
+  if (state_ == State::kAuthenticated && pimap_ != nullptr && name != "COMPRESS" &&
+      name != "STARTTLS" && name != "LOGIN" && name != "AUTHENTICATE") {
+    ExecutePimap(command);
+    return;
+  }
+  if (state_ == State::kAuthenticated && IsPimapCommand(name)) {
+    imap::AppendTaggedStatus(&out, tag, "NO", "CANNOT", "P-IMAP session required");
     WriteLocal(std::move(out));
     return;
   }
@@ -567,19 +602,23 @@ void ImapConnection::StartStoreLogin(PendingLogin login) {
   std::string tag = login.tag;
   std::string user = login.name.user;
   std::string device = login.name.device;
+  // The password stays in memory past the login only for a P-IMAP session whose
+  // store watch must log in as the user (no master user configured).
+  std::string password = device.empty() ? "" : login.password;
   server_->connector().Login(
-      {login.name.user, std::move(login.password)},
-      [this, alive, tag, user, device](absl::StatusOr<session::StoreLink*> link) {
+      {login.name.user, std::move(login.password), ""},
+      [this, alive, tag, user, device,
+       password = std::move(password)](absl::StatusOr<session::StoreLink*> link) {
         if (alive.expired()) {
           if (link.ok()) (*link)->Close();
           return;
         }
-        OnStoreLogin(tag, user, device, std::move(link));
+        OnStoreLogin(tag, user, device, password, std::move(link));
       });
 }
 
 void ImapConnection::OnStoreLogin(const std::string& tag, const std::string& user,
-                                  const std::string& device,
+                                  const std::string& device, const std::string& password,
                                   absl::StatusOr<session::StoreLink*> link) {
   Busy busy(this);
   ShardCounters& counters = server_->shard().counters();
@@ -598,11 +637,15 @@ void ImapConnection::OnStoreLogin(const std::string& tag, const std::string& use
     counters.logins.fetch_add(1, std::memory_order_relaxed);
     PIMAP_LOG(INFO) << "login user=" << imap::QuoteForLog(user)
                     << (device.empty() ? "" : " device=" + imap::QuoteForLog(device));
+    ArmActivityTimer(server_->config().idle_timeout_ms);
+    if (!device.empty()) {
+      StartPimap(tag, password);  // answers the login once the session is ready
+      return;
+    }
     imap::AppendTaggedStatus(&out, tag, "OK",
                              absl::StrCat("CAPABILITY ",
                                           PostAuthCapabilities(link_->capabilities())),
                              "Logged in");
-    ArmActivityTimer(server_->config().idle_timeout_ms);
   } else {
     state_ = State::kNotAuthenticated;
     if (absl::IsUnauthenticated(link.status())) {
@@ -624,6 +667,20 @@ void ImapConnection::OnStoreLogin(const std::string& tag, const std::string& use
 
 void ImapConnection::OnStoreBytes(absl::string_view bytes) {
   Busy busy(this);
+  if (pimap_ != nullptr || job_ != Job::kNone) {
+    if (resp_first_) {
+      resp_first_ = false;
+      OnPimapResponseStart(bytes);
+      return;
+    }
+    if (resp_action_ == RespAction::kDrop) return;
+    if (resp_action_ == RespAction::kCollect) {
+      if (collected_.size() + bytes.size() <= (16u << 20)) {
+        collected_.append(bytes.data(), bytes.size());
+      }
+      return;
+    }
+  }
   mid_response_ = true;
   server_->shard().counters().bytes_out.fetch_add(bytes.size(),
                                                   std::memory_order_relaxed);
@@ -642,6 +699,10 @@ void ImapConnection::OnStoreResponseEnd(absl::string_view completed_tag) {
     std::string out = std::move(deferred_output_);
     deferred_output_.clear();
     WriteLocal(std::move(out));
+  }
+  if (pimap_ != nullptr || job_ != Job::kNone || !resp_first_) {
+    OnPimapResponseEnd(completed_tag);
+    if (destroy_pending_ || state_ == State::kClosing) return;
   }
   if (completed_tag.empty()) return;
   for (auto it = outstanding_.begin(); it != outstanding_.end(); ++it) {
@@ -817,6 +878,10 @@ void ImapConnection::OnTransportClosed(absl::Status reason) {
 
 void ImapConnection::Destroy() {
   if (destroy_pending_) return;
+  if (pimap_ != nullptr) {
+    server_->sessions().Detach(pimap_, this);
+    pimap_ = nullptr;
+  }
   alive_.reset();
   destroy_pending_ = true;
   if (busy_ == 0) delete this;

@@ -18,6 +18,7 @@
 #include "core/imap/command.h"
 #include "core/imap/framer.h"
 #include "core/imap/login_name.h"
+#include "bindings/tcp/pimap_sessions.h"
 #include "core/session/store_link.h"
 
 namespace pimap::engine {
@@ -37,7 +38,8 @@ struct PendingLogin {
 
 class ImapConnection final : private engine::TransportHandler,
                              private imap::Framer::Visitor,
-                             private session::StoreLinkClient {
+                             private session::StoreLinkClient,
+                             private DeviceLink {
  public:
   // A connection accepted on this shard.
   static void Accept(ImapServer* server, int slot, bool implicit_tls);
@@ -57,6 +59,7 @@ class ImapConnection final : private engine::TransportHandler,
     kBlockStore = 2,     // the store's send queue is full
     kBlockOrdered = 4,   // a local command waits for relayed ones to complete
     kBlockHandover = 8,  // moving to the owner shard
+    kBlockJob = 16,      // a P-IMAP store command is running
   };
 
   ImapConnection(ImapServer* server, engine::Socket* socket,
@@ -91,7 +94,7 @@ class ImapConnection final : private engine::TransportHandler,
   void StartStoreLogin(PendingLogin login);
   void HandOver(int owner, PendingLogin login);
   void OnStoreLogin(const std::string& tag, const std::string& user,
-                    const std::string& device,
+                    const std::string& device, const std::string& password,
                     absl::StatusOr<session::StoreLink*> link);
 
   // Writes a response of our own; held back while a store response is only
@@ -105,6 +108,27 @@ class ImapConnection final : private engine::TransportHandler,
   void OnActivityTimer();
   void Close();
   void Destroy();
+
+  // ---- P-IMAP sessions (imap_connection_pimap.cc) ----
+  // One store command at a time runs for a P-IMAP connection; `Job` says what
+  // its responses mean and what to do when it completes.
+  enum class Job { kNone, kEnable, kResumeSelect, kViewSearch, kSelect,
+                   kSelectSearch, kMessages, kSearch, kExpunge, kIdle, kPlain };
+  void StartPimap(const std::string& login_tag, const std::string& password);
+  void ExecutePimap(const imap::Command& command);
+  void SendJob(Job job, const std::string& device_tag, std::string command);
+  void FinishLogin();
+  void OnJobDone(absl::string_view tagged_line);
+  void OnPimapResponseStart(absl::string_view line);
+  void OnPimapResponseEnd(absl::string_view completed_tag);
+  void FinishCommand(absl::string_view status_rest);
+  // Renders up to `max_events` undelivered journal events of the selected
+  // folder against the device's view and marks them delivered.
+  std::string RenderPending(bool allow_expunge, size_t max_events = SIZE_MAX);
+  void ApplyViewSearch();
+  bool IsPimapCommand(absl::string_view name) const;
+  void OnEventsPending() override;
+  void OnTakenOver() override;
 
   // Keeps this alive while a call from outside (transport, store, timer) runs;
   // Destroy() inside it only marks, the last scope out frees.
@@ -151,6 +175,28 @@ class ImapConnection final : private engine::TransportHandler,
   bool destroy_pending_ = false;
   bool starttls_reset_ = false;  // STARTTLS answered: drop what was read in clear
   std::shared_ptr<bool> alive_;
+
+  // P-IMAP state: null for a regular (non-#device) session.
+  DeviceSession* pimap_ = nullptr;
+  bool pimap_resumed_ = false;
+  std::string login_tag_;
+  Job job_ = Job::kNone;
+  std::string job_device_tag_;
+  std::string job_up_tag_;
+  uint64_t next_up_tag_ = 0;
+  bool job_uid_mode_ = false;
+  std::string job_folder_;
+  bool job_examine_ = false;
+  std::string held_tagged_;      // a tagged store line held until the job ends
+  enum class RespAction { kForward, kDrop, kCollect };
+  RespAction resp_action_ = RespAction::kForward;
+  bool resp_first_ = true;
+  std::string collected_;        // a response collected for processing
+  std::vector<uint32_t> search_uids_;
+  bool idling_ = false;          // the device is in IDLE (store said "+")
+  uint32_t resume_uidvalidity_ = 0;
+  bool resync_pending_ = false;  // resume found the journal insufficient
+  bool xfilter_resync_ = false;  // a view filter change rebuilds the view
 };
 
 }  // namespace pimap::tcp

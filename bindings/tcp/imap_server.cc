@@ -19,8 +19,8 @@ ImapServer* g_servers[kMaxShards] = {};
 }  // namespace
 
 ImapServer::ImapServer(engine::Shard* shard, const ImapServerConfig* config,
-                       session::StoreConnector* connector)
-    : shard_(shard), config_(config), connector_(connector) {}
+                       session::StoreConnector* connector, SessionManager* sessions)
+    : shard_(shard), config_(config), connector_(connector), sessions_(sessions) {}
 
 ImapServer::~ImapServer() {
   if (shard_->id() < kMaxShards) g_servers[shard_->id()] = nullptr;

@@ -45,6 +45,16 @@ constexpr MetricDef kMetrics[] = {
     {"pimap_auth_failures_total", "Failed authentication attempts.",
      &ShardCounters::auth_failures},
     {"pimap_logins_total", "Successful logins.", &ShardCounters::logins},
+    {"pimap_sessions", "Live P-IMAP device sessions (connected or not).",
+     &ShardCounters::pimap_sessions},
+    {"pimap_watch_connections",
+     "Store watches: one per user with live P-IMAP sessions.",
+     &ShardCounters::watch_connections},
+    {"pimap_events_pushed_total", "Store events rendered to devices.",
+     &ShardCounters::events_pushed},
+    {"pimap_session_resumes_total", "P-IMAP logins that resumed a session.",
+     &ShardCounters::session_resumes},
+    {"pimap_resyncs_total", "RESYNC responses sent.", &ShardCounters::resyncs},
 };
 
 template <typename Field>

@@ -29,6 +29,8 @@ struct alignas(64) ShardCounters {
   std::atomic<int64_t> users_logged_in{0};     // distinct users with >= 1
                                                // authenticated connection here
   std::atomic<int64_t> upstream_connections{0};  // open conns to the store
+  std::atomic<int64_t> pimap_sessions{0};         // live P-IMAP device sessions
+  std::atomic<int64_t> watch_connections{0};      // per-user store watches
   // counters
   std::atomic<uint64_t> connections_accepted{0};
   std::atomic<uint64_t> handovers_out{0};  // connections handed to the owner
@@ -39,6 +41,9 @@ struct alignas(64) ShardCounters {
   std::atomic<uint64_t> parse_errors{0};
   std::atomic<uint64_t> auth_failures{0};
   std::atomic<uint64_t> logins{0};
+  std::atomic<uint64_t> events_pushed{0};    // store events written to devices
+  std::atomic<uint64_t> session_resumes{0};
+  std::atomic<uint64_t> resyncs{0};
 };
 
 // Single-writer increments (see the hazard above). Owning shard thread only.

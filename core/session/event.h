@@ -28,7 +28,7 @@ struct StoreEvent {
   uint32_t uid = 0;                // message events
   std::vector<std::string> flags;  // kNew/kFlags: full flag list after change
   uint64_t modseq = 0;             // CONDSTORE MODSEQ of the change, 0: unknown
-  int64_t internal_date = 0;  // kNew: seconds since epoch if known, else 0
+  int64_t internal_date = 0;       // kNew: seconds since epoch if known, else 0
 };
 
 // Whether delivering the event twice leaves the device in the same state as

@@ -52,16 +52,17 @@ absl::Status MemoryStateStore::DeleteDevice(absl::string_view user,
   return absl::OkStatus();
 }
 
-absl::Status MemoryStateStore::PutCheckpoint(absl::string_view user,
-                                             absl::string_view device,
-                                             const FolderCheckpoint& checkpoint) {
+absl::Status MemoryStateStore::PutCheckpoint(
+    absl::string_view user, absl::string_view device,
+    const FolderCheckpoint& checkpoint) {
   if (absl::Status s = CheckKey(user, device); !s.ok()) return s;
   if (checkpoint.folder.empty()) {
     return absl::InvalidArgumentError("state store: empty checkpoint folder");
   }
   auto it = devices_.find(Key(std::string(user), std::string(device)));
   if (it == devices_.end()) {
-    return absl::NotFoundError("state store: checkpoint for unregistered device");
+    return absl::NotFoundError(
+        "state store: checkpoint for unregistered device");
   }
   it->second.checkpoints[checkpoint.folder] = checkpoint;
   return absl::OkStatus();

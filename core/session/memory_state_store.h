@@ -1,6 +1,6 @@
-// An in-memory StateStore: nothing survives the process. Used by unit tests of other
-// components and when pimapd runs without --state-dir (sessions then end with the
-// process, which is the documented behaviour of that mode).
+// An in-memory StateStore: nothing survives the process. Used by unit tests of
+// other components and when pimapd runs without --state-dir (sessions then end
+// with the process, which is the documented behaviour of that mode).
 #ifndef PIMAP_CORE_SESSION_MEMORY_STATE_STORE_H_
 #define PIMAP_CORE_SESSION_MEMORY_STATE_STORE_H_
 
@@ -40,7 +40,8 @@ class MemoryStateStore final : public StateStore {
       absl::string_view user, absl::string_view device) override;
   absl::StatusOr<int> ExpireBefore(int64_t cutoff_unix) override;
   // Writes are applied immediately; batches only track nesting so that misuse
-  // (an unmatched Commit) is reported exactly as the durable backends report it.
+  // (an unmatched Commit) is reported exactly as the durable backends report
+  // it.
   absl::Status BeginBatch() override;
   absl::Status CommitBatch() override;
 

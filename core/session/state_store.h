@@ -1,21 +1,24 @@
-// The durable per-(user, device) state seam: device registrations, filters, prefs
-// and per-device per-folder checkpoints that must survive a pimapd restart
-// (architecture §5). Declared in core so that the session model never depends on a
-// storage library; store/state/ provides the SQLite backend, memory_state_store.h an
-// in-memory one, and a cluster backend can implement the same interface later.
+// The durable per-(user, device) state seam: device registrations, filters,
+// prefs and per-device per-folder checkpoints that must survive a pimapd
+// restart (architecture §5). Declared in core so that the session model never
+// depends on a storage library; store/state/ provides the SQLite backend,
+// memory_state_store.h an in-memory one, and a cluster backend can implement
+// the same interface later.
 //
 // Contract shared by every implementation (the typed tests in
 // tests/store/state_store_test.cc hold each backend to it):
 //  - An instance is used from one thread only (its shard); no internal locking.
 //  - `user` and `device` must be non-empty, and so must a checkpoint's `folder`
 //    (InvalidArgument otherwise).
-//  - PutDevice inserts or updates in place: an existing device keeps its checkpoints.
+//  - PutDevice inserts or updates in place: an existing device keeps its
+//    checkpoints.
 //  - A checkpoint belongs to a registered device: PutCheckpoint for an unknown
-//    (user, device) is NotFound, so that expiry and LOGOUT can never leave orphans.
+//    (user, device) is NotFound, so that expiry and LOGOUT can never leave
+//    orphans.
 //  - DeleteDevice of an unknown device is OK (LOGOUT may race expiry).
 //  - Lists are ordered: devices by device id, checkpoints by folder (bytewise).
-//  - Filters, prefs and views are opaque byte strings owned by other code; they are
-//    stored and returned unchanged, embedded NULs included.
+//  - Filters, prefs and views are opaque byte strings owned by other code;
+//    they are stored and returned unchanged, embedded NULs included.
 #ifndef PIMAP_CORE_SESSION_STATE_STORE_H_
 #define PIMAP_CORE_SESSION_STATE_STORE_H_
 
@@ -36,9 +39,11 @@ struct DeviceRecord {
   std::string session_id;  // the SESSIONID given to the device (decimal text)
   std::string filters;     // opaque serialized DeviceFilters
   std::string prefs;       // opaque serialized DevicePrefs
-  std::string selected_folder;  // "" when the session was AUTHENTICATED (not SELECTED)
-  bool read_only = false;       // selected with EXAMINE
-  int64_t last_activity_unix = 0;  // seconds; sessions expire --session-lifetime after this
+  std::string
+      selected_folder;  // "" when the session was AUTHENTICATED (not SELECTED)
+  bool read_only = false;  // selected with EXAMINE
+  int64_t last_activity_unix =
+      0;  // seconds; sessions expire --session-lifetime after this
 
   friend bool operator==(const DeviceRecord&, const DeviceRecord&) = default;
 };
@@ -46,10 +51,12 @@ struct DeviceRecord {
 struct FolderCheckpoint {
   std::string folder;
   uint32_t uidvalidity = 0;
-  uint64_t acked_modseq = 0;  // the device's last acknowledged MODSEQ for this folder
-  std::string view;           // opaque serialized UidView ("1:5,7")
+  uint64_t acked_modseq =
+      0;             // the device's last acknowledged MODSEQ for this folder
+  std::string view;  // opaque serialized UidView ("1:5,7")
 
-  friend bool operator==(const FolderCheckpoint&, const FolderCheckpoint&) = default;
+  friend bool operator==(const FolderCheckpoint&,
+                         const FolderCheckpoint&) = default;
 };
 
 // Durable state behind an interface that a cluster backend can implement later.
@@ -77,16 +84,17 @@ class StateStore {
   virtual absl::StatusOr<std::vector<FolderCheckpoint>> ListCheckpoints(
       absl::string_view user, absl::string_view device) = 0;
 
-  // Removes devices whose last_activity_unix < cutoff (expired sessions) and their
-  // checkpoints; returns how many devices.
+  // Removes devices whose last_activity_unix < cutoff (expired sessions) and
+  // their checkpoints; returns how many devices.
   virtual absl::StatusOr<int> ExpireBefore(int64_t cutoff_unix) = 0;
 
   // Groups many writes into one transaction (checkpoint bursts): Begin/Commit;
   // nested calls are flattened (only the outermost Commit commits). CommitBatch
-  // without a matching BeginBatch is FailedPrecondition. A batch is for throughput:
-  // a write that fails inside it is reported by that call and does not undo the
-  // others, unless the backend had to abandon the whole batch (disk full, I/O
-  // error), which the outermost CommitBatch then reports as Aborted.
+  // without a matching BeginBatch is FailedPrecondition. A batch is for
+  // throughput: a write that fails inside it is reported by that call and does
+  // not undo the others, unless the backend had to abandon the whole batch
+  // (disk full, I/O error), which the outermost CommitBatch then reports as
+  // Aborted.
   virtual absl::Status BeginBatch() = 0;
   virtual absl::Status CommitBatch() = 0;
 };

@@ -18,8 +18,11 @@ namespace pimap::session {
 
 // Credentials for the store login. `password` is a secret: never log it.
 struct StoreCredentials {
-  std::string user;  // the user key, without "#device"
+  std::string user;  // the user key, without "#device" (or the master user)
   std::string password;
+  // Non-empty: log in as `user` (a store master user) on behalf of `authzid`
+  // (SASL PLAIN authorization identity).
+  std::string authzid;
 };
 
 class StoreLinkClient {

@@ -16,7 +16,7 @@
 //   Insert/Erase elsewhere O(B + log R); a chunk split or an emptied/merged
 //                          chunk rebuilds the chunk index in O(C), at most
 //                          once per ~B/2 structural changes of that chunk
-//   Resolve                O((k + p) log R) for k set ranges and p output pieces
+//   Resolve                O((k + p) log R), k set ranges, p output pieces
 //   Serialize / Parse      O(R)
 // Memory: ~12 bytes per range (8 for the range, 4 for its running count) plus
 // ~60 bytes per chunk; a contiguous folder of any size costs one range.

@@ -27,9 +27,10 @@ constexpr int kBusyTimeoutMs = 50;
 // transaction as the user_version bump, so a crash mid-migration leaves the old
 // version intact. Never edit a shipped step: append a new one.
 //
-// Keys are TEXT compared bytewise (BINARY); opaque blobs are BLOBs so their bytes
-// come back unchanged. Tables are WITHOUT ROWID: every lookup is by primary key, and
-// checkpoints' (user, device, folder) key doubles as the index the cascade needs.
+// Keys are TEXT compared bytewise (BINARY); opaque blobs are BLOBs so their
+// bytes come back unchanged. Tables are WITHOUT ROWID: every lookup is by
+// primary key, and checkpoints' (user, device, folder) key doubles as the index
+// the cascade needs.
 constexpr const char* kMigrations[] = {
     // 0 -> 1
     R"sql(
@@ -60,13 +61,14 @@ CREATE TABLE checkpoints (
 static_assert(std::size(kMigrations) == SqliteStateStore::kSchemaVersion,
               "one migration per schema version");
 
-// Upserts rather than INSERT OR REPLACE: REPLACE deletes the old row first, which
-// would cascade to (and lose) the device's checkpoints.
+// Upserts rather than INSERT OR REPLACE: REPLACE deletes the old row first,
+// which would cascade to (and lose) the device's checkpoints.
 constexpr const char* kSql[] = {
     /* kPutDevice */
     "INSERT INTO devices (user, device, session_id, filters, prefs,"
-    " selected_folder, read_only, last_activity) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-    " ?7, ?8) ON CONFLICT (user, device) DO UPDATE SET"
+    " selected_folder, read_only, last_activity)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+    " ON CONFLICT (user, device) DO UPDATE SET"
     " session_id = excluded.session_id, filters = excluded.filters,"
     " prefs = excluded.prefs, selected_folder = excluded.selected_folder,"
     " read_only = excluded.read_only, last_activity = excluded.last_activity",
@@ -149,8 +151,8 @@ class Binder {
 };
 
 std::string ColumnString(sqlite3_stmt* stmt, int column) {
-  // column_blob on a TEXT value returns its bytes unconverted; the length comes from
-  // column_bytes, so embedded NULs survive.
+  // column_blob on a TEXT value returns its bytes unconverted; the length comes
+  // from column_bytes, so embedded NULs survive.
   const void* data = sqlite3_column_blob(stmt, column);
   const int size = sqlite3_column_bytes(stmt, column);
   if (data == nullptr || size <= 0) return std::string();
@@ -176,8 +178,8 @@ FolderCheckpoint ReadCheckpoint(sqlite3_stmt* stmt) {
   FolderCheckpoint c;
   c.folder = ColumnString(stmt, 0);
   c.uidvalidity = static_cast<uint32_t>(sqlite3_column_int64(stmt, 1));
-  // SQLite integers are signed 64-bit; the MODSEQ is stored as its two's-complement
-  // bit pattern so that every uint64_t round-trips.
+  // SQLite integers are signed 64-bit; the MODSEQ is stored as its
+  // two's-complement bit pattern so that every uint64_t round-trips.
   c.acked_modseq = static_cast<uint64_t>(sqlite3_column_int64(stmt, 2));
   c.view = ColumnString(stmt, 3);
   return c;
@@ -194,7 +196,6 @@ absl::StatusCode CodeFor(int rc) {
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-    case SQLITE_CANTOPEN:
     case SQLITE_IOERR:
     case SQLITE_PROTOCOL:
       return absl::StatusCode::kUnavailable;
@@ -209,6 +210,8 @@ absl::StatusCode CodeFor(int rc) {
     case SQLITE_PERM:
     case SQLITE_AUTH:
       return absl::StatusCode::kPermissionDenied;
+    case SQLITE_CANTOPEN:  // a path problem: configuration, not a transient
+      return absl::StatusCode::kFailedPrecondition;
     case SQLITE_CONSTRAINT:
       return rc == SQLITE_CONSTRAINT_FOREIGNKEY
                  ? absl::StatusCode::kNotFound
@@ -221,7 +224,8 @@ absl::StatusCode CodeFor(int rc) {
 }  // namespace
 
 std::string SqliteStateStore::PathFor(const std::string& dir, int shard) {
-  return (std::filesystem::path(dir) / absl::StrCat("shard-", shard, ".sqlite3"))
+  return (std::filesystem::path(dir) /
+          absl::StrCat("shard-", shard, ".sqlite3"))
       .string();
 }
 
@@ -240,8 +244,8 @@ absl::StatusOr<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(
     return absl::Status(ec == std::errc::permission_denied
                             ? absl::StatusCode::kPermissionDenied
                             : absl::StatusCode::kFailedPrecondition,
-                        absl::StrCat("state store: cannot create directory ", dir,
-                                     ": ", ec.message()));
+                        absl::StrCat("state store: cannot create directory ",
+                                     dir, ": ", ec.message()));
   }
   std::string path = PathFor(dir, shard);
   sqlite3* db = nullptr;
@@ -249,11 +253,13 @@ absl::StatusOr<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(
   // mutex would be pure overhead.
   const int rc = sqlite3_open_v2(
       path.c_str(), &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
   if (rc != SQLITE_OK) {
     absl::Status status(
-        CodeFor(rc), absl::StrCat("state store ", path, ": open: ",
-                                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+        CodeFor(rc),
+        absl::StrCat("state store ", path,
+                     ": open: ", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
     sqlite3_close_v2(db);  // a handle is usually returned even on failure
     return status;
   }
@@ -281,8 +287,9 @@ SqliteStateStore::~SqliteStateStore() {
 }
 
 absl::Status SqliteStateStore::Error(int rc, absl::string_view what) const {
-  return absl::Status(CodeFor(rc), absl::StrCat("state store ", path_, ": ", what,
-                                                ": ", sqlite3_errmsg(db_)));
+  return absl::Status(CodeFor(rc),
+                      absl::StrCat("state store ", path_, ": ", what, ": ",
+                                   sqlite3_errmsg(db_)));
 }
 
 absl::Status SqliteStateStore::Exec(const char* sql, const char* what) {
@@ -293,36 +300,36 @@ absl::Status SqliteStateStore::Exec(const char* sql, const char* what) {
 absl::Status SqliteStateStore::Configure() {
   sqlite3_extended_result_codes(db_, 1);
   sqlite3_busy_timeout(db_, kBusyTimeoutMs);
-  // SQLite opens a write-protected file read-only without complaint; every write
-  // would then fail later, far from the cause.
+  // SQLite opens a write-protected file read-only without complaint; every
+  // write would then fail later, far from the cause.
   if (sqlite3_db_readonly(db_, "main") == 1) {
     return absl::PermissionDeniedError(
         absl::StrCat("state store ", path_, ": file is not writable"));
   }
   // journal_mode answers with the mode in force; a file system without shared
   // memory support (some network mounts) silently keeps the rollback journal.
-  // This is also the first statement that reads the file, so a file that is not a
-  // database fails here (DataLoss).
+  // This is also the first statement that reads the file, so a file that is not
+  // a database fails here (DataLoss).
   sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v2(db_, "PRAGMA journal_mode = WAL", -1, &stmt,
-                              nullptr);
+  int rc =
+      sqlite3_prepare_v2(db_, "PRAGMA journal_mode = WAL", -1, &stmt, nullptr);
   if (rc != SQLITE_OK) return Error(rc, "PRAGMA journal_mode");
   rc = sqlite3_step(stmt);
   std::string mode;
   if (rc == SQLITE_ROW) mode = ColumnString(stmt, 0);
-  absl::Status status = rc == SQLITE_ROW ? absl::OkStatus()
-                                         : Error(rc, "PRAGMA journal_mode");
+  absl::Status status =
+      rc == SQLITE_ROW ? absl::OkStatus() : Error(rc, "PRAGMA journal_mode");
   sqlite3_finalize(stmt);
   if (!status.ok()) return status;
   if (mode != "wal") {
-    return absl::FailedPreconditionError(
-        absl::StrCat("state store ", path_,
-                     ": WAL journal mode unavailable (got '", mode,
-                     "'); put --state-dir on a local file system"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "state store ", path_, ": WAL journal mode unavailable (got '", mode,
+        "'); put --state-dir on a local file system"));
   }
-  // NORMAL: see the durability note in the header. foreign_keys is per connection
-  // and carries the DeleteDevice/ExpireBefore cascade. journal_size_limit truncates
-  // the WAL back after a large burst instead of keeping its high-water size.
+  // NORMAL: see the durability note in the header. foreign_keys is per
+  // connection and carries the DeleteDevice/ExpireBefore cascade.
+  // journal_size_limit truncates the WAL back after a large burst instead of
+  // keeping its high-water size.
   return Exec(
       "PRAGMA synchronous = NORMAL;"
       "PRAGMA foreign_keys = ON;"
@@ -331,8 +338,8 @@ absl::Status SqliteStateStore::Configure() {
 }
 
 absl::Status SqliteStateStore::Migrate() {
-  // IMMEDIATE before reading the version: two processes opening one new file must
-  // not both run migration 0.
+  // IMMEDIATE before reading the version: two processes opening one new file
+  // must not both run migration 0.
   if (absl::Status s = Exec("BEGIN IMMEDIATE", "begin migration"); !s.ok()) {
     return s;
   }
@@ -350,10 +357,10 @@ absl::Status SqliteStateStore::Migrate() {
   sqlite3_finalize(stmt);
   if (!status.ok()) return fail(status);
   if (version > kSchemaVersion || version < 0) {
-    return fail(absl::FailedPreconditionError(absl::StrCat(
-        "state store ", path_, ": schema version ", version,
-        " is not one this build understands (it writes ", kSchemaVersion,
-        "); was it written by a newer pimapd?")));
+    return fail(absl::FailedPreconditionError(
+        absl::StrCat("state store ", path_, ": schema version ", version,
+                     " is not one this build understands (it writes ",
+                     kSchemaVersion, "); was it written by a newer pimapd?")));
   }
   for (int64_t v = version; v < kSchemaVersion; ++v) {
     if (absl::Status s = Exec(kMigrations[v], "migrate schema"); !s.ok()) {
@@ -377,8 +384,8 @@ absl::Status SqliteStateStore::PrepareAll() {
   static_assert(std::size(kSql) == kStmtCount, "one SQL text per Stmt");
   for (int i = 0; i < kStmtCount; ++i) {
     // PERSISTENT: these live as long as the connection.
-    const int rc = sqlite3_prepare_v3(db_, kSql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                      &stmts_[i], nullptr);
+    const int rc = sqlite3_prepare_v3(
+        db_, kSql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmts_[i], nullptr);
     if (rc != SQLITE_OK) return Error(rc, "prepare");
   }
   return absl::OkStatus();
@@ -417,7 +424,8 @@ absl::StatusOr<std::optional<DeviceRecord>> SqliteStateStore::GetDevice(
   b.Text(user).Text(device);
   if (b.rc() != SQLITE_OK) return Error(b.rc(), "GetDevice bind");
   const int rc = sqlite3_step(stmt);
-  if (rc == SQLITE_ROW) return std::optional<DeviceRecord>(ReadDevice(stmt, user));
+  if (rc == SQLITE_ROW)
+    return std::optional<DeviceRecord>(ReadDevice(stmt, user));
   if (rc == SQLITE_DONE) return std::optional<DeviceRecord>();
   return Error(rc, "GetDevice");
 }
@@ -449,7 +457,8 @@ absl::Status SqliteStateStore::DeleteDevice(absl::string_view user,
   Binder b(stmt);
   b.Text(user).Text(device);
   if (b.rc() != SQLITE_OK) return Error(b.rc(), "DeleteDevice bind");
-  // The checkpoints go with it through ON DELETE CASCADE, in the same statement.
+  // The checkpoints go with it through ON DELETE CASCADE, in the same
+  // statement.
   const int rc = sqlite3_step(stmt);
   return rc == SQLITE_DONE ? absl::OkStatus() : Error(rc, "DeleteDevice");
 }
@@ -468,7 +477,8 @@ absl::Status SqliteStateStore::PutCheckpoint(absl::string_view user,
       .Text(device)
       .Text(c.folder)
       .Int(static_cast<int64_t>(c.uidvalidity))
-      .Int(static_cast<int64_t>(c.acked_modseq))  // bit pattern; see ReadCheckpoint
+      .Int(static_cast<int64_t>(
+          c.acked_modseq))  // bit pattern; see ReadCheckpoint
       .Blob(c.view);
   if (b.rc() != SQLITE_OK) return Error(b.rc(), "PutCheckpoint bind");
   const int rc = sqlite3_step(stmt);
@@ -543,9 +553,9 @@ absl::Status SqliteStateStore::CommitBatch() {
   // SQLite rolls the whole transaction back by itself after some errors (disk
   // full, I/O error); the writes since BeginBatch are then gone.
   if (sqlite3_get_autocommit(db_) != 0) {
-    return absl::AbortedError(absl::StrCat(
-        "state store ", path_,
-        ": batch was rolled back after an earlier write error"));
+    return absl::AbortedError(
+        absl::StrCat("state store ", path_,
+                     ": batch was rolled back after an earlier write error"));
   }
   absl::Status status = RunSimple(kCommit, "CommitBatch");
   if (!status.ok() && sqlite3_get_autocommit(db_) == 0) {

@@ -1,13 +1,13 @@
 // The durable StateStore of one shard: an SQLite database in WAL mode at
 // <state-dir>/shard-<N>.sqlite3, owned and used by that shard's thread only.
 //
-// Durability trade-off: synchronous=NORMAL in WAL mode fsyncs at checkpoints, not
-// at every commit. A power loss or OS crash may therefore lose the last few hundred
-// milliseconds of commits (never corrupt the file; a pimapd crash alone loses
-// nothing). That is safe here: a lost checkpoint is merely stale, and a stale
-// checkpoint only makes the resume rebuild more from the message store via CONDSTORE;
-// a lost device registration makes the device log in again. In exchange a
-// checkpoint burst costs no fsync on the shard thread.
+// Durability trade-off: synchronous=NORMAL in WAL mode fsyncs at checkpoints,
+// not at every commit. A power loss or OS crash may therefore lose the last few
+// hundred milliseconds of commits (never corrupt the file; a pimapd crash alone
+// loses nothing). That is safe here: a lost checkpoint is merely stale, and a
+// stale checkpoint only makes the resume rebuild more from the message store
+// via CONDSTORE; a lost device registration makes the device log in again. In
+// exchange a checkpoint burst costs no fsync on the shard thread.
 #ifndef PIMAP_STORE_STATE_SQLITE_STATE_STORE_H_
 #define PIMAP_STORE_STATE_SQLITE_STATE_STORE_H_
 
@@ -29,21 +29,24 @@ namespace pimap::store {
 
 class SqliteStateStore final : public session::StateStore {
  public:
-  // The schema version this build writes (PRAGMA user_version). Open migrates older
-  // files up to it and refuses newer ones (a downgrade must not misread state).
+  // The schema version this build writes (PRAGMA user_version). Open migrates
+  // older files up to it and refuses newer ones (a downgrade must not misread
+  // state).
   static constexpr int kSchemaVersion = 1;
 
-  // Opens (creating the directory and file if needed) <dir>/shard-<shard>.sqlite3.
-  // Errors name the path and the cause: a directory that cannot be created or a
-  // file that cannot be opened for writing is Unavailable/PermissionDenied, a file
-  // that is not a database is DataLoss, a newer schema is FailedPrecondition.
+  // Opens (creating the directory and file if needed)
+  // <dir>/shard-<shard>.sqlite3. Errors name the path and the cause and never
+  // crash: a directory that cannot be created or a path that cannot be opened
+  // is FailedPrecondition (PermissionDenied for a write-protected file), a file
+  // that is not a database is DataLoss, a newer schema is FailedPrecondition,
+  // a file system without WAL support is FailedPrecondition.
   static absl::StatusOr<std::unique_ptr<SqliteStateStore>> Open(
       const std::string& dir, int shard);
   // The file Open(dir, shard) uses.
   static std::string PathFor(const std::string& dir, int shard);
 
-  // Commits a batch left open (its writes are individually valid checkpoints) and
-  // closes the database.
+  // Commits a batch left open (its writes are individually valid checkpoints)
+  // and closes the database.
   ~SqliteStateStore() override;
   SqliteStateStore(const SqliteStateStore&) = delete;
   SqliteStateStore& operator=(const SqliteStateStore&) = delete;
@@ -57,17 +60,18 @@ class SqliteStateStore final : public session::StateStore {
       absl::string_view user) override;
   absl::Status DeleteDevice(absl::string_view user,
                             absl::string_view device) override;
-  absl::Status PutCheckpoint(absl::string_view user, absl::string_view device,
-                             const session::FolderCheckpoint& checkpoint) override;
+  absl::Status PutCheckpoint(
+      absl::string_view user, absl::string_view device,
+      const session::FolderCheckpoint& checkpoint) override;
   absl::StatusOr<std::optional<session::FolderCheckpoint>> GetCheckpoint(
       absl::string_view user, absl::string_view device,
       absl::string_view folder) override;
   absl::StatusOr<std::vector<session::FolderCheckpoint>> ListCheckpoints(
       absl::string_view user, absl::string_view device) override;
   absl::StatusOr<int> ExpireBefore(int64_t cutoff_unix) override;
-  // The outermost BeginBatch opens a transaction, the matching CommitBatch commits
-  // it. If COMMIT fails the transaction is rolled back (the connection must not stay
-  // inside a transaction) and the error is returned.
+  // The outermost BeginBatch opens a transaction, the matching CommitBatch
+  // commits it. If COMMIT fails the transaction is rolled back (the connection
+  // must not stay inside a transaction) and the error is returned.
   absl::Status BeginBatch() override;
   absl::Status CommitBatch() override;
 

@@ -43,9 +43,11 @@ def end_idle(c, tag="i"):
     assert t.startswith(tag.encode() + b" OK"), t
 
 
+# Regular (non-P-IMAP) logins: IDLE is relayed to the store end to end here.
+# P-IMAP sessions (login with #device) push from the journal: test_pimap_*.py.
 def test_idle_inbox_lmtp_delivery(gateway, dovecot):
     with gateway.raw() as c:
-        c.login("alice#idler", "alicepw")
+        c.login("alice", "alicepw")
         n0 = select(c, "INBOX")
         start_idle(c)
         t0 = time.monotonic()
@@ -61,8 +63,8 @@ def test_idle_inbox_lmtp_delivery(gateway, dovecot):
 def test_idle_sees_append_from_other_gateway_connection(gateway):
     box = unique_name("idle")
     with gateway.raw() as idler, gateway.raw() as writer:
-        idler.login("bob#phone", "bobpw")
-        writer.login("bob#laptop", "bobpw")
+        idler.login("bob", "bobpw")
+        writer.login("bob", "bobpw")
         _, t = writer.cmd("c", "CREATE " + box)
         assert t.startswith(b"c OK"), t
         n0 = select(idler, box)
@@ -87,7 +89,7 @@ def test_idle_over_tls_and_several_devices(gateway, dovecot, tls_client_ctx):
     try:
         base = []
         for i, c in enumerate(devices):
-            c.login("carol#dev%d" % i, "carolpw")
+            c.login("carol", "carolpw")
             base.append(select(c, "INBOX"))
             start_idle(c)
         dovecot.deliver("carol", make_message("to all devices", to="carol@example.org"))
@@ -103,7 +105,7 @@ def test_idle_over_tls_and_several_devices(gateway, dovecot, tls_client_ctx):
 
 def test_done_without_news_and_idle_again(gateway):
     with gateway.raw() as c:
-        c.login("alice#again", "alicepw")
+        c.login("alice", "alicepw")
         select(c, "INBOX")
         for k in range(3):
             start_idle(c, "i%d" % k)

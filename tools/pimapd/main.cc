@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
 #include "store/store_connector.h"
+#include "store/user_watcher.h"
 #include "tools/pimapd/admin_http.h"
 #include "tools/pimapd/options.h"
 
@@ -33,6 +35,8 @@ int Fail(const std::string& message, int code) {
 // Per-shard objects, created and destroyed on the shard's thread.
 struct ShardServices {
   std::unique_ptr<pimap::store::ImapStoreConnector> connector;
+  std::unique_ptr<pimap::store::UserWatcherFactory> watches;
+  std::unique_ptr<pimap::tcp::SessionManager> sessions;
   std::unique_ptr<pimap::tcp::ImapServer> server;
 };
 
@@ -98,6 +102,24 @@ int main(int argc, char** argv) {
   upstream.address = address->first;
   upstream.address_len = address->second;
 
+  pimap::tcp::SessionConfig session_config;
+  session_config.journal_limit = options.journal_limit;
+  session_config.session_lifetime_ms = absl::ToInt64Milliseconds(options.session_lifetime);
+  if (options.default_notification_filter == "ALL") {
+    session_config.default_notification = pimap::session::FilterSpec::All();
+  }
+  if (!options.store_master_user.empty()) {
+    std::ifstream in(options.store_master_password_file);
+    std::string password;
+    if (!in || !std::getline(in, password)) {
+      return Fail(absl::StrCat("cannot read --store-master-password-file ",
+                               options.store_master_password_file),
+                  2);
+    }
+    session_config.master_user = options.store_master_user;
+    session_config.master_password = password;
+  }
+
   int shards = options.shards;
   if (shards <= 0) {
     shards = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
@@ -112,12 +134,16 @@ int main(int argc, char** argv) {
   // into still exist (their threads have ended by then).
   std::vector<ShardServices> services(shards);
   absl::Status started = set.Start(
-      [&services, &config, &upstream](pimap::engine::Shard& shard) -> absl::Status {
+      [&services, &config, &upstream,
+       &session_config](pimap::engine::Shard& shard) -> absl::Status {
         ShardServices& s = services[shard.id()];
         s.connector =
             std::make_unique<pimap::store::ImapStoreConnector>(&shard, upstream);
-        s.server = std::make_unique<pimap::tcp::ImapServer>(&shard, &config,
-                                                            s.connector.get());
+        s.watches = std::make_unique<pimap::store::UserWatcherFactory>(&shard, upstream);
+        s.sessions = std::make_unique<pimap::tcp::SessionManager>(
+            &shard, &session_config, s.watches.get());
+        s.server = std::make_unique<pimap::tcp::ImapServer>(
+            &shard, &config, s.connector.get(), s.sessions.get());
         return s.server->Start();
       });
   if (!started.ok()) {

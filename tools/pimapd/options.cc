@@ -262,6 +262,55 @@ const OptionSpec kOptionSpecs[] = {
      [](const Options& o) {
        return absl::StrCat(o.max_connections_per_shard);
      }},
+    {"journal-limit", "N",
+     "Events kept per P-IMAP device session while they are not acknowledged "
+     "(1..10000000); past it the folder is rebuilt from the store or gets "
+     "RESYNC.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 1, 10000000), o.journal_limit);
+     },
+     [](const Options& o) { return absl::StrCat(o.journal_limit); }},
+    {"session-lifetime", "DURATION",
+     "How long a P-IMAP session outlives its last activity.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParsePositiveDuration(v), o.session_lifetime);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.session_lifetime); }},
+    {"default-notification-filter", "ALL|NONE",
+     "Notification filter of a device that has not set one with XFILTER. R01 "
+     "says NONE, which means a device in IDLE gets nothing pushed until it "
+     "sets a filter; ALL pushes every event.",
+     [](absl::string_view v, Options& o) {
+       std::string upper = absl::AsciiStrToUpper(v);
+       if (upper != "ALL" && upper != "NONE") {
+         return absl::InvalidArgumentError(absl::StrCat(
+             "invalid value \"", v, "\": expected ALL or NONE"));
+       }
+       o.default_notification_filter = upper;
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return o.default_notification_filter; }},
+    {"store-master-user", "NAME",
+     "Store master user for the per-user watch connections (SASL PLAIN with "
+     "authzid = user); without it a watch logs in with the user's own "
+     "credentials from the latest login.",
+     [](absl::string_view v, Options& o) {
+       o.store_master_user = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) {
+       return o.store_master_user.empty() ? std::string("none") : o.store_master_user;
+     }},
+    {"store-master-password-file", "FILE",
+     "File holding the master user's password (first line).",
+     [](absl::string_view v, Options& o) {
+       o.store_master_password_file = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) {
+       return o.store_master_password_file.empty() ? std::string("none")
+                                                   : o.store_master_password_file;
+     }},
 };
 
 const OptionSpec* FindSpec(absl::string_view name) {

@@ -68,6 +68,12 @@ struct Options {
   // --max-connections-per-shard: io_uring direct-descriptor table size;
   // must stay <= RLIMIT_NOFILE (checked by the daemon, not here).
   int max_connections_per_shard = 16000;
+  // P-IMAP sessions.
+  size_t journal_limit = 10000;                      // --journal-limit
+  absl::Duration session_lifetime = absl::Hours(24);  // --session-lifetime
+  std::string default_notification_filter = "NONE";  // --default-notification-filter ALL|NONE
+  std::string store_master_user;                     // --store-master-user
+  std::string store_master_password_file;            // --store-master-password-file
 };
 
 struct CommandLine {

@@ -1,0 +1,728 @@
+// The P-IMAP half of a device connection: the session's resume at login, the
+// device's own MSN view of the selected folder (commands go to the store by UID,
+// responses come back renumbered from the view), journal rendering, and push in
+// IDLE. The store connection runs one command at a time here, so every response
+// can be attributed to the command that produced it.
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "bindings/tcp/capabilities.h"
+#include "bindings/tcp/imap_connection.h"
+#include "bindings/tcp/imap_server.h"
+#include "core/base/log.h"
+#include "core/engine/shard.h"
+#include "core/imap/sequence_set.h"
+#include "core/imap/writer.h"
+
+namespace pimap::tcp {
+
+namespace {
+
+constexpr size_t kMaxCollectedBytes = 16 << 20;
+
+// Renders a parsed argument back to IMAP text for the store. Strings that cannot
+// be quoted go as non-synchronising literals: the store must not wait for "+".
+void RenderArg(std::string* out, const imap::Arg& arg) {
+  switch (arg.type) {
+    case imap::Arg::Type::kAtom:
+      out->append(arg.value);
+      return;
+    case imap::Arg::Type::kNil:
+      out->append("NIL");
+      return;
+    case imap::Arg::Type::kList:
+      out->push_back('(');
+      for (size_t i = 0; i < arg.children.size(); ++i) {
+        if (i > 0) out->push_back(' ');
+        RenderArg(out, arg.children[i]);
+      }
+      out->push_back(')');
+      return;
+    case imap::Arg::Type::kQuoted:
+    case imap::Arg::Type::kLiteral: {
+      bool quotable = arg.value.size() <= 1024 && !arg.binary;
+      for (unsigned char c : arg.value) {
+        if (c == '\r' || c == '\n' || c == 0 || c >= 0x80) quotable = false;
+      }
+      if (quotable) {
+        out->push_back('"');
+        for (char c : arg.value) {
+          if (c == '"' || c == '\\') out->push_back('\\');
+          out->push_back(c);
+        }
+        out->push_back('"');
+      } else {
+        absl::StrAppend(out, arg.binary ? "~{" : "{", arg.value.size(), "+}\r\n",
+                        arg.value);
+      }
+      return;
+    }
+  }
+}
+
+std::string RenderArgs(const std::vector<imap::Arg>& args, size_t from) {
+  std::string out;
+  for (size_t i = from; i < args.size(); ++i) {
+    if (i > from) out.push_back(' ');
+    RenderArg(&out, args[i]);
+  }
+  return out;
+}
+
+std::string SetOf(const std::vector<std::pair<uint32_t, uint32_t>>& ranges) {
+  return session::RangesToSequenceSet(ranges);
+}
+
+// "UID 17" inside the first line of a FETCH response.
+std::optional<uint32_t> FetchUid(absl::string_view line) {
+  size_t pos = 0;
+  while ((pos = line.find("UID ", pos)) != absl::string_view::npos) {
+    if (pos > 0 && line[pos - 1] != ' ' && line[pos - 1] != '(') {
+      pos += 4;
+      continue;
+    }
+    absl::string_view rest = line.substr(pos + 4);
+    size_t end = 0;
+    while (end < rest.size() && absl::ascii_isdigit(rest[end])) ++end;
+    uint32_t uid = 0;
+    if (end > 0 && absl::SimpleAtoi(rest.substr(0, end), &uid)) return uid;
+    pos += 4;
+  }
+  return std::nullopt;
+}
+
+// "* 12 FETCH ..." → {12, "FETCH", rest-after-number}; "* SEARCH ..." → {0, "SEARCH"}.
+struct Untagged {
+  bool numbered = false;
+  std::string name;
+  absl::string_view after_number;  // " FETCH (...)" for numbered responses
+};
+Untagged ParseUntagged(absl::string_view line) {
+  Untagged u;
+  absl::string_view rest = line.substr(2);
+  size_t sp = rest.find(' ');
+  absl::string_view first = rest.substr(0, sp);
+  uint32_t number;
+  if (!first.empty() && absl::SimpleAtoi(first, &number)) {
+    u.numbered = true;
+    u.after_number = sp == absl::string_view::npos ? "" : rest.substr(sp);
+    absl::string_view tail = u.after_number.empty() ? "" : u.after_number.substr(1);
+    u.name = absl::AsciiStrToUpper(tail.substr(0, tail.find(' ')));
+  } else {
+    u.name = absl::AsciiStrToUpper(first);
+  }
+  return u;
+}
+
+bool Admits(const session::DevicePrefs& prefs, const session::FilterSpec& notify,
+            session::EventKind kind) {
+  // Push now only what the event filter and the notification filter both let
+  // through; the rest waits for the device's next command.
+  if (prefs.event_filter == "NONE") return false;
+  if (prefs.event_filter == "NEW" && kind != session::EventKind::kNew) return false;
+  if (notify.none) return false;
+  // Search-key notification filters need the message's data, which the watch
+  // does not fetch yet: such events wait for the next command.
+  return notify.all && notify.search_keys.empty() && !notify.days_before_today;
+}
+
+}  // namespace
+
+bool ImapConnection::IsPimapCommand(absl::string_view name) const {
+  return name == "XFILTER" || name == "XSETPIMAPPREF" || name == "XGETPIMAPPREF" ||
+         name == "XGETPIMAPPREFS";
+}
+
+// ---- Login and resume ----------------------------------------------------------
+
+void ImapConnection::StartPimap(const std::string& login_tag,
+                                const std::string& password) {
+  login_tag_ = login_tag;
+  pimap_ = server_->sessions().Attach(user_, device_, {user_, password, ""}, this,
+                                      &pimap_resumed_);
+  // Everything this connection asks the store is by UID, and expunges come back
+  // as VANISHED UIDs, so the device's MSNs can be rendered from its own view.
+  SendJob(Job::kEnable, "", "ENABLE QRESYNC");
+}
+
+void ImapConnection::FinishLogin() {
+  std::string out;
+  ShardCounters& counters = server_->shard().counters();
+  if (pimap_resumed_) {
+    counters.session_resumes.fetch_add(1, std::memory_order_relaxed);
+    if (!pimap_->selected_folder.empty()) {
+      out += "* SESSION SELECTED\r\n* FOLDER ";
+      imap::AppendAstring(&out, pimap_->selected_folder);
+      out += "\r\n";
+      if (resync_pending_) {
+        resync_pending_ = false;
+        counters.resyncs.fetch_add(1, std::memory_order_relaxed);
+        absl::StrAppend(&out, "* RESYNC\r\n* ", pimap_->view.size(), " EXISTS\r\n");
+      } else {
+        out += RenderPending(true);
+      }
+    } else {
+      out += "* SESSION AUTHENTICATED\r\n";
+    }
+  }
+  absl::StrAppend(&out, "* SESSIONID ", pimap_->session_id, "\r\n");
+  imap::AppendTaggedStatus(
+      &out, login_tag_, "OK",
+      absl::StrCat("CAPABILITY ", PostAuthCapabilities(link_->capabilities(), true)),
+      "Logged in");
+  job_ = Job::kNone;
+  WriteLocal(std::move(out));
+  SetBlocked(kBlockLogin, false);
+}
+
+// ---- Commands ------------------------------------------------------------------
+
+void ImapConnection::SendJob(Job job, const std::string& device_tag,
+                             std::string command) {
+  job_ = job;
+  job_device_tag_ = device_tag;
+  job_up_tag_ = absl::StrCat("p", ++next_up_tag_);
+  search_uids_.clear();
+  link_->Send(absl::StrCat(job_up_tag_, " ", command, "\r\n"));
+  server_->shard().counters().commands_relayed.fetch_add(1, std::memory_order_relaxed);
+  // Input waits while the store works, except in IDLE where "DONE" must get in.
+  if (job != Job::kIdle) blocked_ |= kBlockJob;
+}
+
+void ImapConnection::ExecutePimap(const imap::Command& command) {
+  const std::string& tag = command.tag;
+  const std::string& name = command.name;
+  const std::vector<imap::Arg>& args = command.args;
+  DeviceSession& s = *pimap_;
+  std::string out;
+  auto ok_now = [&](absl::string_view text) {
+    imap::AppendTaggedStatus(&out, tag, "OK", "", text);
+    WriteLocal(std::move(out));
+  };
+  s.last_activity_ms = MonotonicNowMs();
+
+  if (name == "XFILTER") {
+    absl::StatusOr<session::XFilterCommand> filter = session::ParseXFilter(args);
+    if (!filter.ok()) {
+      WriteBad(tag, filter.status().message());
+      return;
+    }
+    if (filter->get) {
+      std::vector<std::string> known;
+      if (!s.selected_folder.empty()) known.push_back(s.selected_folder);
+      for (const std::string& line : s.filters.GetLines(*filter, known)) {
+        absl::StrAppend(&out, line, "\r\n");
+      }
+      ok_now("XFILTER completed");
+      return;
+    }
+    s.filters.Set(*filter);
+    const bool view_changed = filter->kind != session::FilterKind::kNotification &&
+                              !s.selected_folder.empty() &&
+                              (filter->all_folders || filter->target == s.selected_folder);
+    if (view_changed) {
+      // A new view filter makes the folder's view a different subset: rebuild it
+      // and tell the device to resynchronise.
+      xfilter_resync_ = true;
+      SendJob(Job::kViewSearch, tag,
+              absl::StrCat("UID SEARCH RETURN (ALL) ",
+                           s.filters.View(s.selected_folder)
+                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+      return;
+    }
+    ok_now("XFILTER completed");
+    return;
+  }
+  if (name == "XSETPIMAPPREF") {
+    absl::Status status = s.prefs.Set(args);
+    if (absl::IsInvalidArgument(status)) {
+      WriteBad(tag, status.message());
+    } else if (!status.ok()) {
+      imap::AppendTaggedStatus(&out, tag, "NO", "", status.message());
+      WriteLocal(std::move(out));
+    } else {
+      ok_now("XSETPIMAPPREF completed");
+    }
+    return;
+  }
+  if (name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS") {
+    absl::StatusOr<std::string> payload = s.prefs.Get(args);
+    if (!payload.ok()) {
+      WriteBad(tag, payload.status().message());
+      return;
+    }
+    absl::StrAppend(&out, "* ", name, " ", *payload, "\r\n");
+    ok_now(absl::StrCat(name, " completed"));
+    return;
+  }
+  if (name == "LOGOUT") {
+    server_->sessions().End(pimap_);
+    pimap_ = nullptr;
+    // From here the connection is a plain relay that says goodbye.
+    outstanding_.push_back(tag);
+    logout_tag_ = tag;
+    link_->Send(absl::StrCat(tag, " LOGOUT\r\n"));
+    return;
+  }
+  if (name == "SELECT" || name == "EXAMINE") {
+    if (args.empty() || !args[0].is_astring()) {
+      WriteBad(tag, absl::StrCat(name, " expects a mailbox name"));
+      return;
+    }
+    job_folder_ = args[0].value;
+    job_examine_ = name == "EXAMINE";
+    s.selected_folder.clear();  // a SELECT leaves the previous folder at once
+    s.view = session::UidView();
+    SendJob(Job::kSelect, tag, absl::StrCat(name, " ", RenderArgs(args, 0)));
+    return;
+  }
+  const bool selected = !s.selected_folder.empty();
+  if (name == "FETCH" || name == "STORE" || name == "COPY" || name == "MOVE" ||
+      name == "UID" || name == "SEARCH" || name == "EXPUNGE" || name == "CLOSE" ||
+      name == "UNSELECT") {
+    if (!selected) {
+      WriteBad(tag, absl::StrCat(name, " needs a selected mailbox"));
+      return;
+    }
+  }
+  if (name == "FETCH" || name == "STORE" || name == "COPY" || name == "MOVE" ||
+      name == "UID") {
+    std::string sub = name;
+    size_t set_index = 0;
+    bool uid_mode = false;
+    if (name == "UID") {
+      if (args.empty() || args[0].type != imap::Arg::Type::kAtom) {
+        WriteBad(tag, "UID expects a command");
+        return;
+      }
+      sub = absl::AsciiStrToUpper(args[0].value);
+      set_index = 1;
+      uid_mode = true;
+      if (sub == "SEARCH") {
+        job_uid_mode_ = true;
+        SendJob(Job::kSearch, tag, absl::StrCat("UID SEARCH ", RenderArgs(args, 1)));
+        return;
+      }
+      if (sub != "FETCH" && sub != "STORE" && sub != "COPY" && sub != "MOVE" &&
+          sub != "EXPUNGE") {
+        WriteBad(tag, absl::StrCat("UID ", sub, " is not supported"));
+        return;
+      }
+    }
+    if (args.size() <= set_index || args[set_index].type != imap::Arg::Type::kAtom) {
+      WriteBad(tag, absl::StrCat(sub, " expects a sequence set"));
+      return;
+    }
+    absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(args[set_index].value);
+    if (!set.ok() || set->is_saved_result()) {
+      WriteBad(tag, set.ok() ? "saved search results are not supported"
+                             : set.status().message());
+      return;
+    }
+    if (!uid_mode) {
+      for (const imap::SeqRange& r : set->ranges()) {
+        const uint32_t hi = r.last == imap::kStar ? 0 : r.last;
+        if (hi > s.view.size() || (r.first != imap::kStar && r.first > s.view.size())) {
+          WriteBad(tag, "Invalid message sequence number");
+          return;
+        }
+      }
+    }
+    auto ranges = s.view.Resolve(*set, uid_mode);
+    if (ranges.empty()) {
+      ok_now(absl::StrCat(uid_mode ? "UID " : "", sub, " completed"));
+      return;
+    }
+    job_uid_mode_ = uid_mode;
+    SendJob(sub == "EXPUNGE" ? Job::kExpunge : Job::kMessages, tag,
+            absl::StrCat("UID ", sub, " ", SetOf(ranges),
+                         args.size() > set_index + 1 ? " " : "",
+                         RenderArgs(args, set_index + 1)));
+    return;
+  }
+  if (name == "SEARCH") {
+    job_uid_mode_ = false;
+    SendJob(Job::kSearch, tag, absl::StrCat("UID SEARCH ", RenderArgs(args, 0)));
+    return;
+  }
+  if (name == "EXPUNGE") {
+    if (s.view.empty()) {
+      ok_now("EXPUNGE completed");
+      return;
+    }
+    // Only what the device can see: a view filter must not let it expunge
+    // messages outside its view (UIDPLUS UID EXPUNGE).
+    job_uid_mode_ = true;
+    SendJob(Job::kExpunge, tag, absl::StrCat("UID EXPUNGE ", SetOf(s.view.Ranges())));
+    return;
+  }
+  if (name == "CLOSE" || name == "UNSELECT") {
+    s.selected_folder.clear();
+    s.view = session::UidView();
+    SendJob(Job::kPlain, tag, name);
+    return;
+  }
+  if (name == "IDLE") {
+    SendJob(Job::kIdle, tag, "IDLE");
+    return;
+  }
+  // Everything else (NOOP, CHECK, LIST, STATUS, CREATE, ...) goes as it came.
+  SendJob(Job::kPlain, tag,
+          absl::StrCat(name, args.empty() ? "" : " ", RenderArgs(args, 0)));
+}
+
+// ---- Store responses -----------------------------------------------------------
+
+void ImapConnection::OnPimapResponseStart(absl::string_view line) {
+  resp_action_ = RespAction::kDrop;
+  collected_.clear();
+  const bool internal = job_ == Job::kEnable || job_ == Job::kResumeSelect ||
+                        job_ == Job::kViewSearch || job_ == Job::kSelectSearch;
+  if (absl::StartsWith(line, "+")) {
+    if (job_ == Job::kIdle) {
+      idling_ = true;
+      resp_action_ = RespAction::kForward;
+    }
+  } else if (!absl::StartsWith(line, "* ")) {
+    absl::string_view tag = line.substr(0, line.find(' '));
+    // Our own job's completion is collected; a device tag (a streamed APPEND,
+    // LOGOUT) goes out as it is.
+    resp_action_ = tag == job_up_tag_ ? RespAction::kCollect : RespAction::kForward;
+  } else {
+    Untagged u = ParseUntagged(line);
+    if (u.numbered) {
+      if (u.name == "FETCH" && !internal && pimap_ != nullptr) {
+        std::optional<uint32_t> uid = FetchUid(line);
+        std::optional<uint32_t> msn;
+        if (uid) msn = pimap_->view.MsnOf(*uid);
+        if (msn) {
+          // Renumbered from the device's view.
+          std::string rewritten = absl::StrCat("* ", *msn, u.after_number);
+          mid_response_ = true;
+          transport_->Write(std::move(rewritten));
+          resp_action_ = RespAction::kForward;
+          return;
+        }
+      }
+      // EXISTS/RECENT/EXPUNGE and FETCH outside the view: the journal, fed by
+      // the user's watch, is the one source of such news for the device.
+    } else if (u.name == "VANISHED") {
+      if ((job_ == Job::kExpunge || job_ == Job::kMessages) &&
+          !absl::StrContains(line, "(EARLIER)")) {
+        resp_action_ = RespAction::kCollect;
+      }
+    } else if (u.name == "SEARCH") {
+      if (job_ == Job::kSearch) resp_action_ = RespAction::kCollect;
+    } else if (u.name == "ESEARCH") {
+      resp_action_ = (job_ == Job::kViewSearch || job_ == Job::kSelectSearch)
+                         ? RespAction::kCollect
+                         : RespAction::kForward;
+    } else if (u.name == "OK" || u.name == "NO" || u.name == "BAD") {
+      uint32_t uidvalidity = 0;
+      absl::string_view code = line;
+      size_t at = code.find("[UIDVALIDITY ");
+      if (at != absl::string_view::npos &&
+          absl::SimpleAtoi(code.substr(at + 13, code.find(']', at) - at - 13),
+                           &uidvalidity)) {
+        pimap_->view_uidvalidity = uidvalidity;
+      }
+      // MODSEQ bookkeeping of the store connection is not the device's news
+      // (the device did not ENABLE CONDSTORE here), except as SELECT reports it.
+      const bool modseq_noise = absl::StrContains(line, "[HIGHESTMODSEQ ") &&
+                                job_ != Job::kSelect;
+      if (!internal && !modseq_noise) resp_action_ = RespAction::kForward;
+    } else if (u.name == "ENABLED") {
+      // ours
+    } else if (!internal) {
+      resp_action_ = RespAction::kForward;
+    }
+  }
+  if (resp_action_ == RespAction::kForward) {
+    mid_response_ = true;
+    transport_->Write(line);
+  } else if (resp_action_ == RespAction::kCollect) {
+    collected_.assign(line.data(), line.size());
+  }
+}
+
+void ImapConnection::OnPimapResponseEnd(absl::string_view completed_tag) {
+  const RespAction action = resp_action_;
+  resp_action_ = RespAction::kForward;
+  resp_first_ = true;
+  if (action != RespAction::kCollect) {
+    if (idling_ && job_ == Job::kIdle) OnEventsPending();
+    return;
+  }
+  std::string text = std::move(collected_);
+  collected_.clear();
+  if (!completed_tag.empty() && completed_tag == job_up_tag_) {
+    OnJobDone(absl::StripTrailingAsciiWhitespace(text));
+    return;
+  }
+  absl::string_view body(text);
+  body = absl::StripTrailingAsciiWhitespace(body);
+  Untagged u = ParseUntagged(body);
+  if (u.name == "VANISHED" && pimap_ != nullptr) {
+    absl::string_view set_text = body.substr(body.rfind(' ') + 1);
+    absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(set_text);
+    if (!set.ok()) return;
+    std::vector<uint32_t> uids;
+    for (const auto& [first, last] : pimap_->view.Resolve(*set, true)) {
+      for (uint64_t u2 = first; u2 <= last; ++u2) uids.push_back(static_cast<uint32_t>(u2));
+    }
+    // Highest first: each MSN stays valid while the ones above it go.
+    std::string out;
+    for (auto it = uids.rbegin(); it != uids.rend(); ++it) {
+      if (std::optional<uint32_t> msn = pimap_->view.Erase(*it)) {
+        absl::StrAppend(&out, "* ", *msn, " EXPUNGE\r\n");
+      }
+    }
+    WriteLocal(std::move(out));
+  } else if (u.name == "SEARCH") {
+    for (absl::string_view n : absl::StrSplit(body.substr(std::min<size_t>(8, body.size())), ' ', absl::SkipEmpty())) {
+      uint32_t uid;
+      if (absl::SimpleAtoi(n, &uid)) search_uids_.push_back(uid);
+    }
+  } else if (u.name == "ESEARCH") {
+    size_t at = body.find(" ALL ");
+    if (at == absl::string_view::npos) return;
+    absl::string_view set_text = body.substr(at + 5);
+    set_text = set_text.substr(0, set_text.find(' '));
+    absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(set_text);
+    if (!set.ok()) return;
+    for (const imap::SeqRange& r : set->ranges()) {
+      for (uint64_t uid = r.first; uid <= r.last && search_uids_.size() < (1u << 24); ++uid) {
+        search_uids_.push_back(static_cast<uint32_t>(uid));
+      }
+    }
+  }
+}
+
+void ImapConnection::ApplyViewSearch() {
+  std::sort(search_uids_.begin(), search_uids_.end());
+  search_uids_.erase(std::unique(search_uids_.begin(), search_uids_.end()),
+                     search_uids_.end());
+  pimap_->view = session::UidView::FromSortedUids(search_uids_);
+  search_uids_.clear();
+}
+
+void ImapConnection::OnJobDone(absl::string_view tagged_line) {
+  absl::string_view rest = tagged_line.substr(tagged_line.find(' ') + 1);
+  const bool ok = absl::StartsWithIgnoreCase(rest, "OK");
+  DeviceSession* s = pimap_;
+  switch (job_) {
+    case Job::kEnable:
+      if (!ok) {
+        PIMAP_LOG(WARNING) << "store refused ENABLE QRESYNC: P-IMAP session refused";
+        server_->sessions().End(pimap_);
+        pimap_ = nullptr;
+        std::string out;
+        imap::AppendTaggedStatus(&out, login_tag_, "NO", "CANNOT",
+                                 "The message store lacks QRESYNC, which P-IMAP sessions need");
+        job_ = Job::kNone;
+        blocked_ &= ~kBlockJob;
+        link_->Close();
+        link_ = nullptr;
+        state_ = State::kNotAuthenticated;
+        server_->UserLoggedOut(user_);
+        user_.clear();
+        WriteLocal(std::move(out));
+        SetBlocked(kBlockLogin, false);
+        return;
+      }
+      if (pimap_resumed_ && !s->selected_folder.empty()) {
+        std::string folder_arg;
+        imap::Arg a;
+        a.type = imap::Arg::Type::kQuoted;
+        a.value = s->selected_folder;
+        RenderArg(&folder_arg, a);
+        resume_uidvalidity_ = s->view_uidvalidity;
+        SendJob(Job::kResumeSelect, "",
+                absl::StrCat(s->read_only ? "EXAMINE " : "SELECT ", folder_arg));
+        return;
+      }
+      blocked_ &= ~kBlockJob;
+      FinishLogin();
+      return;
+    case Job::kResumeSelect: {
+      const uint32_t saved = resume_uidvalidity_;
+      if (!ok) {
+        s->selected_folder.clear();
+        blocked_ &= ~kBlockJob;
+        FinishLogin();
+        return;
+      }
+      if (s->journal.NeedsRebuild(s->selected_folder) ||
+          (saved != 0 && saved != s->view_uidvalidity)) {
+        // Events may have been lost (overflow, or an EXPUNGE the device may not
+        // have seen): rebuild the view from the store and say RESYNC.
+        resync_pending_ = true;
+        SendJob(Job::kViewSearch, "",
+                absl::StrCat("UID SEARCH RETURN (ALL) ",
+                             s->filters.View(s->selected_folder)
+                                 .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+        return;
+      }
+      blocked_ &= ~kBlockJob;
+      FinishLogin();
+      return;
+    }
+    case Job::kViewSearch: {
+      ApplyViewSearch();
+      s->journal.MarkDelivered(s->selected_folder, s->journal.last_seq());
+      s->journal.AckDelivered(s->selected_folder);
+      s->journal.ClearRebuild(s->selected_folder);
+      blocked_ &= ~kBlockJob;
+      if (xfilter_resync_) {
+        xfilter_resync_ = false;
+        server_->shard().counters().resyncs.fetch_add(1, std::memory_order_relaxed);
+        std::string out = absl::StrCat("* RESYNC\r\n* ", s->view.size(), " EXISTS\r\n");
+        imap::AppendTaggedStatus(&out, job_device_tag_, "OK", "", "XFILTER completed");
+        job_ = Job::kNone;
+        WriteLocal(std::move(out));
+        SetBlocked(kBlockJob, false);
+        return;
+      }
+      FinishLogin();
+      return;
+    }
+    case Job::kSelect:
+      if (!ok) {
+        FinishCommand(rest);
+        return;
+      }
+      held_tagged_.assign(rest.data(), rest.size());
+      SendJob(Job::kSelectSearch, job_device_tag_,
+              absl::StrCat("UID SEARCH RETURN (ALL) ",
+                           s->filters.View(job_folder_)
+                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+      return;
+    case Job::kSelectSearch: {
+      ApplyViewSearch();
+      s->selected_folder = job_folder_;
+      s->read_only = job_examine_;
+      // A fresh SELECT shows the folder as it is now: queued news for it is moot.
+      s->journal.MarkDelivered(s->selected_folder, s->journal.last_seq());
+      s->journal.AckDelivered(s->selected_folder);
+      s->journal.ClearRebuild(s->selected_folder);
+      WriteLocal(absl::StrCat("* ", s->view.size(), " EXISTS\r\n* 0 RECENT\r\n"));
+      std::string held = std::move(held_tagged_);
+      held_tagged_.clear();
+      FinishCommand(held);
+      return;
+    }
+    case Job::kSearch: {
+      std::string out = "* SEARCH";
+      std::vector<uint32_t> numbers;
+      for (uint32_t uid : search_uids_) {
+        if (job_uid_mode_) {
+          if (s->view.Contains(uid)) numbers.push_back(uid);
+        } else if (std::optional<uint32_t> msn = s->view.MsnOf(uid)) {
+          numbers.push_back(*msn);
+        }
+      }
+      std::sort(numbers.begin(), numbers.end());
+      for (uint32_t n : numbers) absl::StrAppend(&out, " ", n);
+      out += "\r\n";
+      if (ok) WriteLocal(std::move(out));
+      FinishCommand(rest);
+      return;
+    }
+    case Job::kIdle:
+      idling_ = false;
+      FinishCommand(rest);
+      return;
+    default:
+      FinishCommand(rest);
+      return;
+  }
+}
+
+void ImapConnection::FinishCommand(absl::string_view status_rest) {
+  std::string out;
+  if (pimap_ != nullptr) {
+    // RFC 3501 §7.4.1: no EXPUNGE while a FETCH, STORE or SEARCH by MSN runs.
+    const bool msn_command = !job_uid_mode_ && (job_ == Job::kMessages || job_ == Job::kSearch);
+    out = RenderPending(!msn_command);
+  }
+  absl::StrAppend(&out, job_device_tag_, " ", status_rest, "\r\n");
+  job_ = Job::kNone;
+  job_uid_mode_ = false;
+  WriteLocal(std::move(out));
+  SetBlocked(kBlockJob, false);
+}
+
+// ---- Journal rendering and push ------------------------------------------------
+
+std::string ImapConnection::RenderPending(bool allow_expunge, size_t max_events) {
+  std::string out;
+  if (pimap_ == nullptr || pimap_->selected_folder.empty()) return out;
+  DeviceSession& s = *pimap_;
+  uint64_t last = 0;
+  size_t rendered = 0;
+  size_t taken = 0;
+  for (const session::JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+    const session::StoreEvent& e = entry->event;
+    if (e.kind == session::EventKind::kExpunge && !allow_expunge) break;
+    if (taken++ == max_events) break;
+    if (e.uidvalidity == 0 || s.view_uidvalidity == 0 || e.uidvalidity == s.view_uidvalidity) {
+      switch (e.kind) {
+        case session::EventKind::kNew:
+          if (s.view.Insert(e.uid)) {
+            absl::StrAppend(&out, "* ", s.view.size(), " EXISTS\r\n");
+            ++rendered;
+          }
+          break;
+        case session::EventKind::kFlags:
+          if (std::optional<uint32_t> msn = s.view.MsnOf(e.uid)) {
+            absl::StrAppend(&out, "* ", *msn, " FETCH (UID ", e.uid, " FLAGS (",
+                            absl::StrJoin(e.flags, " "), "))\r\n");
+            ++rendered;
+          }
+          break;
+        case session::EventKind::kExpunge:
+          if (std::optional<uint32_t> msn = s.view.Erase(e.uid)) {
+            absl::StrAppend(&out, "* ", *msn, " EXPUNGE\r\n");
+            ++rendered;
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    last = entry->seq;
+  }
+  if (last != 0) s.journal.MarkDelivered(s.selected_folder, last);
+  server_->shard().counters().events_pushed.fetch_add(rendered, std::memory_order_relaxed);
+  return out;
+}
+
+void ImapConnection::OnEventsPending() {
+  if (pimap_ == nullptr || !idling_ || job_ != Job::kIdle || transport_ == nullptr) return;
+  Busy busy(this);
+  DeviceSession& s = *pimap_;
+  if (s.selected_folder.empty()) return;
+  const session::FilterSpec& notify = s.filters.Notification(s.selected_folder);
+  // Push the leading run of events the filters let through; order is kept, so
+  // the first held-back event holds back the ones after it too.
+  size_t admitted = 0;
+  for (const session::JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+    if (!Admits(s.prefs, notify, entry->event.kind)) break;
+    ++admitted;
+  }
+  if (admitted == 0) return;
+  std::string out = RenderPending(true, admitted);
+  if (!out.empty()) WriteLocal(std::move(out));
+}
+
+void ImapConnection::OnTakenOver() {
+  pimap_ = nullptr;  // the session now belongs to the newer connection
+  Shutdown("Session taken over by a newer connection of this device");
+}
+
+}  // namespace pimap::tcp

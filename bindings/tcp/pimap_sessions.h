@@ -1,0 +1,108 @@
+// P-IMAP sessions of one shard: a session per (user, device) that outlives its
+// connections, with its journal, filters, prefs and the device's view of the
+// selected folder; and per user at most one store watch, shared by all devices.
+// Store events are fanned out here into every device session's journal.
+#ifndef PIMAP_BINDINGS_TCP_PIMAP_SESSIONS_H_
+#define PIMAP_BINDINGS_TCP_PIMAP_SESSIONS_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "core/base/timer_wheel.h"
+#include "core/session/filter.h"
+#include "core/session/journal.h"
+#include "core/session/prefs.h"
+#include "core/session/store_watch.h"
+#include "core/session/uid_view.h"
+
+namespace pimap::engine {
+class Shard;
+}
+
+namespace pimap::tcp {
+
+// What the session layer needs from a device's live connection.
+class DeviceLink {
+ public:
+  virtual ~DeviceLink() = default;
+  // New events were journaled for the session; push them if the connection can.
+  virtual void OnEventsPending() = 0;
+  // A newer connection of the same device took the session over.
+  virtual void OnTakenOver() = 0;
+};
+
+struct SessionConfig {
+  size_t journal_limit = session::Journal::kDefaultLimit;
+  int64_t session_lifetime_ms = 24 * 3600 * 1000LL;
+  session::FilterSpec default_notification = session::FilterSpec::None();
+  // Store master user for watches (SASL PLAIN authzid = user); empty: the watch
+  // logs in with the credentials of the user's latest login (kept in memory).
+  std::string master_user;
+  std::string master_password;
+};
+
+struct DeviceSession {
+  DeviceSession(std::string u, std::string d, uint64_t id, const SessionConfig& c)
+      : user(std::move(u)), device(std::move(d)), session_id(id),
+        journal(c.journal_limit), filters(c.default_notification) {}
+  std::string user;
+  std::string device;
+  uint64_t session_id;
+  session::Journal journal;
+  session::DeviceFilters filters;
+  session::DevicePrefs prefs;
+  std::string selected_folder;  // empty: AUTHENTICATED
+  bool read_only = false;
+  session::UidView view;        // the device's view of selected_folder
+  uint32_t view_uidvalidity = 0;
+  DeviceLink* connection = nullptr;
+  int64_t last_activity_ms = 0;
+};
+
+class SessionManager final : public session::StoreEventSink {
+ public:
+  SessionManager(engine::Shard* shard, const SessionConfig* config,
+                 session::StoreWatchFactory* watches);
+  ~SessionManager() override;
+
+  // A P-IMAP login succeeded: the session of (user, device), resumed or new.
+  // A previous live connection of the device is told it was taken over.
+  DeviceSession* Attach(const std::string& user, const std::string& device,
+                        const session::StoreCredentials& credentials,
+                        DeviceLink* link, bool* resumed);
+  // The connection went away; the session lives on and keeps journaling.
+  void Detach(DeviceSession* session, DeviceLink* link);
+  // LOGOUT: the session ends; the next login is a first login.
+  void End(DeviceSession* session);
+
+  void OnStoreEvents(absl::string_view user,
+                     const std::vector<session::StoreEvent>& events) override;
+
+  size_t sessions() const;
+  size_t watches() const { return watches_count_; }
+
+ private:
+  struct UserSessions {
+    absl::flat_hash_map<std::string, std::unique_ptr<DeviceSession>> devices;
+    session::StoreWatch* watch = nullptr;
+    session::StoreCredentials credentials;
+  };
+  void Sweep();
+  void DropUserIfIdle(const std::string& user);
+  void UpdateGauges();
+
+  engine::Shard* shard_;
+  const SessionConfig* config_;
+  session::StoreWatchFactory* watches_;
+  absl::flat_hash_map<std::string, UserSessions> users_;
+  size_t watches_count_ = 0;
+  uint64_t next_session_id_;
+  TimerWheel::TimerId sweep_timer_ = 0;
+};
+
+}  // namespace pimap::tcp
+
+#endif  // PIMAP_BINDINGS_TCP_PIMAP_SESSIONS_H_

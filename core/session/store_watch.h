@@ -1,0 +1,45 @@
+// The seam between the session layer and whatever watches the store for changes
+// (store/: an upstream IDLE/NOTIFY connection per user; later the store pushing
+// events over HTTP). Declared in core so bindings/ and store/ stay apart.
+#ifndef PIMAP_CORE_SESSION_STORE_WATCH_H_
+#define PIMAP_CORE_SESSION_STORE_WATCH_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "core/session/event.h"
+#include "core/session/store_link.h"
+
+namespace pimap::session {
+
+class StoreEventSink {
+ public:
+  virtual ~StoreEventSink() = default;
+  // UID-level changes of `user`'s mailboxes, in store order, on the owner shard.
+  virtual void OnStoreEvents(absl::string_view user,
+                             const std::vector<StoreEvent>& events) = 0;
+};
+
+// One user's watch. Closing it frees it.
+class StoreWatch {
+ public:
+  virtual ~StoreWatch() = default;
+  virtual void Close() = 0;
+  // Where the watch stands in `folder` (for checkpoints): 0 until known.
+  virtual uint64_t highest_modseq(absl::string_view folder) const = 0;
+  virtual uint32_t uidvalidity(absl::string_view folder) const = 0;
+};
+
+class StoreWatchFactory {
+ public:
+  virtual ~StoreWatchFactory() = default;
+  // Starts watching `user` with `credentials` (the user's own, or a master
+  // user's with authzid = user). Events go to `sink` until Close().
+  virtual StoreWatch* Watch(const std::string& user, StoreCredentials credentials,
+                            StoreEventSink* sink) = 0;
+};
+
+}  // namespace pimap::session
+
+#endif  // PIMAP_CORE_SESSION_STORE_WATCH_H_

@@ -1,0 +1,108 @@
+// The per-user store watch: one upstream connection per user with live P-IMAP
+// sessions, shared by all the user's devices. It SELECTs INBOX with QRESYNC
+// enabled, waits in IDLE, and on any sign of change leaves IDLE and asks the store
+// exactly what changed since the last MODSEQ it saw
+// (UID FETCH 1:* (FLAGS) (CHANGEDSINCE m VANISHED)). That one catch-up path also
+// serves reconnects after a store restart, so no event is missed: a reconnect just
+// catches up from the last MODSEQ (same UIDVALIDITY).
+#ifndef PIMAP_STORE_USER_WATCHER_H_
+#define PIMAP_STORE_USER_WATCHER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/base/timer_wheel.h"
+#include "core/imap/framer.h"
+#include "core/imap/response.h"
+#include "core/session/event.h"
+#include "core/session/store_watch.h"
+#include "core/session/uid_view.h"
+#include "store/upstream_link.h"
+
+namespace pimap::store {
+
+class UserWatcher final : public session::StoreWatch,
+                          private session::StoreLinkClient,
+                          private imap::Framer::Visitor {
+ public:
+  UserWatcher(engine::Shard* shard, const UpstreamConfig& config, std::string user,
+              session::StoreCredentials credentials, session::StoreEventSink* sink);
+
+  void Close() override;
+  uint64_t highest_modseq(absl::string_view folder) const override {
+    return folder == kFolder ? highest_modseq_ : 0;
+  }
+  uint32_t uidvalidity(absl::string_view folder) const override {
+    return folder == kFolder ? uidvalidity_ : 0;
+  }
+
+ private:
+  static constexpr char kFolder[] = "INBOX";
+  enum class State { kConnecting, kEnable, kSelect, kSearch, kCatchUp, kIdle,
+                     kLeavingIdle, kBackoff, kClosed };
+
+  ~UserWatcher() override;
+  void Connect();
+  void OnLinked(absl::StatusOr<session::StoreLink*> link);
+  void Send(absl::string_view command);
+  void StartCatchUp();
+  void EnterIdle();
+  void LinkLost(absl::string_view why);
+  void OnResponse(const imap::Response& response);
+  void OnFetch(const imap::Response& response);
+  void OnVanished(const imap::Response& response);
+  void Flush();
+
+  // session::StoreLinkClient
+  void OnStoreBytes(absl::string_view bytes) override;
+  void OnStoreResponseEnd(absl::string_view completed_tag) override {}
+  void OnStoreDrained() override {}
+  void OnStoreClosed(absl::Status reason) override;
+  // imap::Framer::Visitor
+  bool OnLine(absl::string_view line, const imap::LiteralHeader* literal) override;
+  bool OnLiteralData(absl::string_view chunk) override;
+  bool OnEnd() override;
+  bool OnError(const imap::FrameError& error) override;
+
+  engine::Shard* shard_;
+  UpstreamConfig config_;
+  std::string user_;
+  session::StoreCredentials credentials_;
+  session::StoreEventSink* sink_;
+  session::StoreLink* link_ = nullptr;
+  State state_ = State::kConnecting;
+  imap::Framer framer_;
+  imap::ResponseAssembler assembler_;
+  bool frame_error_ = false;
+
+  uint32_t uidvalidity_ = 0;
+  uint64_t highest_modseq_ = 0;
+  uint32_t uidnext_ = 0;
+  uint64_t select_modseq_ = 0;
+  uint32_t select_uidvalidity_ = 0;
+  session::UidView known_;  // every UID the watch knows in INBOX
+  std::vector<session::StoreEvent> pending_;
+  int failures_ = 0;
+  TimerWheel::TimerId retry_timer_ = 0;
+  std::shared_ptr<bool> alive_;
+};
+
+class UserWatcherFactory final : public session::StoreWatchFactory {
+ public:
+  UserWatcherFactory(engine::Shard* shard, UpstreamConfig config)
+      : shard_(shard), config_(std::move(config)) {}
+  session::StoreWatch* Watch(const std::string& user,
+                             session::StoreCredentials credentials,
+                             session::StoreEventSink* sink) override {
+    return new UserWatcher(shard_, config_, user, std::move(credentials), sink);
+  }
+
+ private:
+  engine::Shard* shard_;
+  UpstreamConfig config_;
+};
+
+}  // namespace pimap::store
+
+#endif  // PIMAP_STORE_USER_WATCHER_H_
