@@ -268,6 +268,7 @@ void UserWatcher::StartCatchUp() {
 }
 
 void UserWatcher::EnterIdle() {
+  journaled_modseq_ = highest_modseq_;  // everything up to here went to the sink
   state_ = State::kIdle;
   Send("W5 IDLE");
 }

@@ -31,7 +31,7 @@ class UserWatcher final : public session::StoreWatch,
 
   void Close() override;
   uint64_t highest_modseq(absl::string_view folder) const override {
-    return folder == kFolder ? highest_modseq_ : 0;
+    return folder == kFolder ? journaled_modseq_ : 0;
   }
   uint32_t uidvalidity(absl::string_view folder) const override {
     return folder == kFolder ? uidvalidity_ : 0;
@@ -78,6 +78,9 @@ class UserWatcher final : public session::StoreWatch,
 
   uint32_t uidvalidity_ = 0;
   uint64_t highest_modseq_ = 0;
+  // What the sink has been told about: every change up to this MODSEQ has been
+  // delivered as an event (highest_modseq_ runs ahead during a catch-up).
+  uint64_t journaled_modseq_ = 0;
   uint32_t uidnext_ = 0;
   uint64_t select_modseq_ = 0;
   uint32_t select_uidvalidity_ = 0;

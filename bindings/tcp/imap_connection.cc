@@ -135,6 +135,7 @@ ImapConnection::ImapConnection(ImapServer* server, engine::Socket* socket,
 
 ImapConnection::~ImapConnection() {
   if (activity_timer_ != 0) server_->shard().timers().Cancel(activity_timer_);
+  if (keepalive_timer_ != 0) server_->shard().timers().Cancel(keepalive_timer_);
   if (!user_.empty()) server_->UserLoggedOut(user_);
   server_->Unregister(this);
   server_->shard().counters().device_connections.fetch_sub(
@@ -251,7 +252,14 @@ bool ImapConnection::StartCommand(absl::string_view line,
   if (state_ == State::kAuthenticated && pimap_ != nullptr) {
     // Any command acknowledges what was written before it (architecture.md §4).
     if (!pimap_->selected_folder.empty()) {
-      pimap_->journal.AckDelivered(pimap_->selected_folder);
+      const std::string& folder = pimap_->selected_folder;
+      pimap_->journal.AckDelivered(folder);
+      if (pimap_->journal.UndeliveredEntries(folder).empty()) {
+        // Everything the watch reported for this folder is now acknowledged: the
+        // view reflects the store up to the watch's MODSEQ (the checkpoint).
+        pimap_->view_modseq = std::max(pimap_->view_modseq,
+                                       server_->sessions().WatchModseq(user_, folder));
+      }
     }
     pimap_->last_activity_ms = MonotonicNowMs();
     if (job_ == Job::kIdle) {

@@ -112,8 +112,9 @@ class ImapConnection final : private engine::TransportHandler,
   // ---- P-IMAP sessions (imap_connection_pimap.cc) ----
   // One store command at a time runs for a P-IMAP connection; `Job` says what
   // its responses mean and what to do when it completes.
-  enum class Job { kNone, kEnable, kResumeSelect, kViewSearch, kSelect,
-                   kSelectSearch, kMessages, kSearch, kExpunge, kIdle, kPlain };
+  enum class Job { kNone, kEnable, kResumeSelect, kViewSearch, kRebuild,
+                   kRebuildNew, kSelect, kSelectSearch, kMessages, kSearch,
+                   kExpunge, kIdle, kPlain };
   void StartPimap(const std::string& login_tag, const std::string& password);
   void ExecutePimap(const imap::Command& command);
   void SendJob(Job job, const std::string& device_tag, std::string command);
@@ -197,6 +198,11 @@ class ImapConnection final : private engine::TransportHandler,
   uint32_t resume_uidvalidity_ = 0;
   bool resync_pending_ = false;  // resume found the journal insufficient
   bool xfilter_resync_ = false;  // a view filter change rebuilds the view
+  uint64_t job_modseq_ = 0;      // HIGHESTMODSEQ reported while selecting
+  std::string rebuild_output_;   // an exact rebuild's responses, for the resume
+  bool rebuilt_ = false;
+  TimerWheel::TimerId keepalive_timer_ = 0;
+  void ArmKeepalive();
 };
 
 }  // namespace pimap::tcp

@@ -163,6 +163,10 @@ void ImapConnection::FinishLogin() {
         resync_pending_ = false;
         counters.resyncs.fetch_add(1, std::memory_order_relaxed);
         absl::StrAppend(&out, "* RESYNC\r\n* ", pimap_->view.size(), " EXISTS\r\n");
+      } else if (rebuilt_) {
+        out += rebuild_output_;
+        rebuild_output_.clear();
+        rebuilt_ = false;
       } else {
         out += RenderPending(true);
       }
@@ -222,6 +226,7 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
       return;
     }
     s.filters.Set(*filter);
+    server_->sessions().Save(s);
     const bool view_changed = filter->kind != session::FilterKind::kNotification &&
                               !s.selected_folder.empty() &&
                               (filter->all_folders || filter->target == s.selected_folder);
@@ -246,6 +251,7 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
       imap::AppendTaggedStatus(&out, tag, "NO", "", status.message());
       WriteLocal(std::move(out));
     } else {
+      server_->sessions().Save(s);
       ok_now("XSETPIMAPPREF completed");
     }
     return;
@@ -276,6 +282,7 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
     }
     job_folder_ = args[0].value;
     job_examine_ = name == "EXAMINE";
+    job_modseq_ = 0;
     s.selected_folder.clear();  // a SELECT leaves the previous folder at once
     s.view = session::UidView();
     SendJob(Job::kSelect, tag, absl::StrCat(name, " ", RenderArgs(args, 0)));
@@ -382,11 +389,13 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
   resp_action_ = RespAction::kDrop;
   collected_.clear();
   const bool internal = job_ == Job::kEnable || job_ == Job::kResumeSelect ||
-                        job_ == Job::kViewSearch || job_ == Job::kSelectSearch;
+                        job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
+                        job_ == Job::kRebuild || job_ == Job::kRebuildNew;
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {
       idling_ = true;
       resp_action_ = RespAction::kForward;
+      ArmKeepalive();
     }
   } else if (!absl::StartsWith(line, "* ")) {
     absl::string_view tag = line.substr(0, line.find(' '));
@@ -396,7 +405,9 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
   } else {
     Untagged u = ParseUntagged(line);
     if (u.numbered) {
-      if (u.name == "FETCH" && !internal && pimap_ != nullptr) {
+      if (u.name == "FETCH" && job_ == Job::kRebuild) {
+        resp_action_ = RespAction::kCollect;
+      } else if (u.name == "FETCH" && !internal && pimap_ != nullptr) {
         std::optional<uint32_t> uid = FetchUid(line);
         std::optional<uint32_t> msn;
         if (uid) msn = pimap_->view.MsnOf(*uid);
@@ -412,14 +423,16 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
       // EXISTS/RECENT/EXPUNGE and FETCH outside the view: the journal, fed by
       // the user's watch, is the one source of such news for the device.
     } else if (u.name == "VANISHED") {
-      if ((job_ == Job::kExpunge || job_ == Job::kMessages) &&
-          !absl::StrContains(line, "(EARLIER)")) {
+      if (((job_ == Job::kExpunge || job_ == Job::kMessages) &&
+           !absl::StrContains(line, "(EARLIER)")) ||
+          job_ == Job::kRebuild) {
         resp_action_ = RespAction::kCollect;
       }
     } else if (u.name == "SEARCH") {
       if (job_ == Job::kSearch) resp_action_ = RespAction::kCollect;
     } else if (u.name == "ESEARCH") {
-      resp_action_ = (job_ == Job::kViewSearch || job_ == Job::kSelectSearch)
+      resp_action_ = (job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
+                      job_ == Job::kRebuildNew)
                          ? RespAction::kCollect
                          : RespAction::kForward;
     } else if (u.name == "OK" || u.name == "NO" || u.name == "BAD") {
@@ -430,6 +443,11 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
           absl::SimpleAtoi(code.substr(at + 13, code.find(']', at) - at - 13),
                            &uidvalidity)) {
         pimap_->view_uidvalidity = uidvalidity;
+      }
+      at = code.find("[HIGHESTMODSEQ ");
+      if (at != absl::string_view::npos &&
+          (job_ == Job::kSelect || job_ == Job::kResumeSelect)) {
+        absl::SimpleAtoi(code.substr(at + 15, code.find(']', at) - at - 15), &job_modseq_);
       }
       // MODSEQ bookkeeping of the store connection is not the device's news
       // (the device did not ENABLE CONDSTORE here), except as SELECT reports it.
@@ -482,7 +500,22 @@ void ImapConnection::OnPimapResponseEnd(absl::string_view completed_tag) {
         absl::StrAppend(&out, "* ", *msn, " EXPUNGE\r\n");
       }
     }
-    WriteLocal(std::move(out));
+    if (job_ == Job::kRebuild) {
+      rebuild_output_ += out;
+    } else {
+      WriteLocal(std::move(out));
+    }
+  } else if (u.numbered && u.name == "FETCH" && job_ == Job::kRebuild && pimap_ != nullptr) {
+    // A flag change the device missed: rendered against its (updated) view.
+    std::optional<uint32_t> uid = FetchUid(body);
+    size_t flags_at = body.find("FLAGS (");
+    if (!uid || flags_at == absl::string_view::npos) return;
+    absl::string_view flags = body.substr(flags_at + 7);
+    flags = flags.substr(0, flags.find(')'));
+    if (std::optional<uint32_t> msn = pimap_->view.MsnOf(*uid)) {
+      absl::StrAppend(&rebuild_output_, "* ", *msn, " FETCH (UID ", *uid, " FLAGS (",
+                      flags, "))\r\n");
+    }
   } else if (u.name == "SEARCH") {
     for (absl::string_view n : absl::StrSplit(body.substr(std::min<size_t>(8, body.size())), ' ', absl::SkipEmpty())) {
       uint32_t uid;
@@ -542,6 +575,7 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
         a.value = s->selected_folder;
         RenderArg(&folder_arg, a);
         resume_uidvalidity_ = s->view_uidvalidity;
+        job_modseq_ = 0;
         SendJob(Job::kResumeSelect, "",
                 absl::StrCat(s->read_only ? "EXAMINE " : "SELECT ", folder_arg));
         return;
@@ -557,8 +591,23 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
         FinishLogin();
         return;
       }
-      if (s->journal.NeedsRebuild(s->selected_folder) ||
-          (saved != 0 && saved != s->view_uidvalidity)) {
+      const bool uidvalidity_changed = saved != 0 && saved != s->view_uidvalidity;
+      const bool uncertain = s->journal.Uncertain(s->selected_folder);
+      const bool lost = s->restored || s->journal.NeedsRebuild(s->selected_folder);
+      if (!uidvalidity_changed && !uncertain && lost && s->view_modseq != 0) {
+        // The journal cannot tell what the device missed, but its view and the
+        // MODSEQ it reflects can: ask the store exactly what changed since
+        // (CONDSTORE/QRESYNC), instead of a RESYNC.
+        rebuild_output_.clear();
+        SendJob(Job::kRebuild, "",
+                s->view.empty()
+                    ? std::string("NOOP")
+                    : absl::StrCat("UID FETCH ", SetOf(s->view.Ranges()),
+                                   " (FLAGS) (CHANGEDSINCE ", s->view_modseq,
+                                   " VANISHED)"));
+        return;
+      }
+      if (uidvalidity_changed || uncertain || lost) {
         // Events may have been lost (overflow, or an EXPUNGE the device may not
         // have seen): rebuild the view from the store and say RESYNC.
         resync_pending_ = true;
@@ -572,8 +621,37 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       FinishLogin();
       return;
     }
+    case Job::kRebuild:
+      SendJob(Job::kRebuildNew, "",
+              absl::StrCat("UID SEARCH RETURN (ALL) UID ", s->view.max_uid() + 1, ":* ",
+                           s->filters.View(s->selected_folder)
+                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+      return;
+    case Job::kRebuildNew: {
+      // "UID n:*" also names the last message when none is newer than n.
+      std::sort(search_uids_.begin(), search_uids_.end());
+      bool grew = false;
+      for (uint32_t uid : search_uids_) {
+        if (uid > s->view.max_uid() || !s->view.Contains(uid)) {
+          if (uid > s->view.max_uid() && s->view.Insert(uid)) grew = true;
+        }
+      }
+      search_uids_.clear();
+      if (grew) absl::StrAppend(&rebuild_output_, "* ", s->view.size(), " EXISTS\r\n");
+      s->journal.MarkDelivered(s->selected_folder, s->journal.last_seq());
+      s->journal.AckDelivered(s->selected_folder);
+      s->journal.ClearRebuild(s->selected_folder);
+      if (job_modseq_ != 0) s->view_modseq = job_modseq_;
+      s->restored = false;
+      rebuilt_ = true;
+      blocked_ &= ~kBlockJob;
+      FinishLogin();
+      return;
+    }
     case Job::kViewSearch: {
       ApplyViewSearch();
+      s->restored = false;
+      if (job_modseq_ != 0) s->view_modseq = job_modseq_;
       s->journal.MarkDelivered(s->selected_folder, s->journal.last_seq());
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
@@ -610,6 +688,9 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       s->journal.MarkDelivered(s->selected_folder, s->journal.last_seq());
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
+      s->view_modseq = job_modseq_;
+      s->restored = false;
+      server_->sessions().Save(*s);
       WriteLocal(absl::StrCat("* ", s->view.size(), " EXISTS\r\n* 0 RECENT\r\n"));
       std::string held = std::move(held_tagged_);
       held_tagged_.clear();
@@ -718,6 +799,28 @@ void ImapConnection::OnEventsPending() {
   if (admitted == 0) return;
   std::string out = RenderPending(true, admitted);
   if (!out.empty()) WriteLocal(std::move(out));
+}
+
+// Devices in IDLE behind carrier NATs lose their mapping after a few minutes of
+// silence: say something at --idle-keepalive. The phase comes from the device id,
+// so one device's connections wake its radio together, and different devices
+// are spread over the interval.
+void ImapConnection::ArmKeepalive() {
+  TimerWheel& timers = server_->shard().timers();
+  if (keepalive_timer_ != 0) timers.Cancel(keepalive_timer_);
+  keepalive_timer_ = 0;
+  const int64_t interval = server_->sessions().config().idle_keepalive_ms;
+  if (interval <= 0 || pimap_ == nullptr) return;
+  const int64_t phase =
+      static_cast<int64_t>(std::hash<std::string>()(pimap_->device) % interval);
+  const int64_t delay = interval - (MonotonicNowMs() + phase) % interval;
+  keepalive_timer_ = timers.Schedule(delay, [this] {
+    keepalive_timer_ = 0;
+    if (!idling_ || job_ != Job::kIdle || transport_ == nullptr) return;
+    Busy busy(this);
+    WriteLocal("* OK Still here\r\n");
+    ArmKeepalive();
+  });
 }
 
 void ImapConnection::OnTakenOver() {

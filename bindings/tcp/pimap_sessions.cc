@@ -3,6 +3,10 @@
 
 #include <random>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
 #include "core/base/log.h"
 #include "core/engine/shard.h"
 #include "core/imap/writer.h"
@@ -14,12 +18,25 @@ constexpr int64_t kSweepMs = 60 * 1000;
 }
 
 SessionManager::SessionManager(engine::Shard* shard, const SessionConfig* config,
-                               session::StoreWatchFactory* watches)
-    : shard_(shard), config_(config), watches_(watches) {
+                               session::StoreWatchFactory* watches,
+                               session::StateStore* state)
+    : shard_(shard), config_(config), watches_(watches), state_(state) {
   // Session ids need not be secret (the login authenticates), only distinct.
   std::random_device rd;
   next_session_id_ = (uint64_t{rd()} << 20) ^ rd();
   sweep_timer_ = shard_->timers().Schedule(kSweepMs, [this] { Sweep(); });
+  // At shutdown the watches go (their store connections too); the sessions'
+  // durable state has been written at each change and at each disconnect.
+  shard_->AddStopHook([this] {
+    for (auto& [user, sessions] : users_) {
+      if (sessions.watch != nullptr) {
+        sessions.watch->Close();
+        sessions.watch = nullptr;
+        --watches_count_;
+      }
+    }
+    UpdateGauges();
+  });
 }
 
 SessionManager::~SessionManager() {
@@ -51,9 +68,14 @@ DeviceSession* SessionManager::Attach(const std::string& user, const std::string
       old->OnTakenOver();
     }
   } else {
-    auto created = std::make_unique<DeviceSession>(user, device, ++next_session_id_, *config_);
+    std::unique_ptr<DeviceSession> created = Restore(user, device);
+    *resumed = created != nullptr;
+    if (created == nullptr) {
+      created = std::make_unique<DeviceSession>(user, device, ++next_session_id_, *config_);
+    }
     session = created.get();
     u.devices.emplace(device, std::move(created));
+    Save(*session);
   }
   session->connection = link;
   session->last_activity_ms = MonotonicNowMs();
@@ -74,12 +96,17 @@ void SessionManager::Detach(DeviceSession* session, DeviceLink* link) {
   session->connection = nullptr;
   session->last_activity_ms = MonotonicNowMs();
   session->journal.OnDisconnect();
+  Save(*session);
 }
 
 void SessionManager::End(DeviceSession* session) {
   const std::string user = session->user;
   auto it = users_.find(user);
   if (it == users_.end()) return;
+  if (state_ != nullptr) {
+    absl::Status s = state_->DeleteDevice(session->user, session->device);
+    if (!s.ok()) PIMAP_LOG(WARNING) << "durable state: " << s.message();
+  }
   it->second.devices.erase(session->device);
   DropUserIfIdle(user);
   UpdateGauges();
@@ -105,6 +132,84 @@ void SessionManager::OnStoreEvents(absl::string_view user,
   }
 }
 
+std::unique_ptr<DeviceSession> SessionManager::Restore(const std::string& user,
+                                                       const std::string& device) {
+  if (state_ == nullptr) return nullptr;
+  absl::StatusOr<std::optional<session::DeviceRecord>> record =
+      state_->GetDevice(user, device);
+  if (!record.ok()) {
+    PIMAP_LOG(WARNING) << "durable state: " << record.status().message();
+    return nullptr;
+  }
+  if (!record->has_value()) return nullptr;
+  const session::DeviceRecord& r = **record;
+  const int64_t now_unix = absl::ToUnixSeconds(absl::Now());
+  if (now_unix - r.last_activity_unix > config_->session_lifetime_ms / 1000) {
+    state_->DeleteDevice(user, device).IgnoreError();
+    return nullptr;  // expired while we were down
+  }
+  uint64_t id = 0;
+  if (!absl::SimpleAtoi(r.session_id, &id)) id = ++next_session_id_;
+  auto session = std::make_unique<DeviceSession>(user, device, id, *config_);
+  if (auto filters = session::DeviceFilters::Parse(r.filters, config_->default_notification);
+      filters.ok()) {
+    session->filters = std::move(*filters);
+  }
+  if (auto prefs = session::DevicePrefs::Parse(r.prefs); prefs.ok()) {
+    session->prefs = std::move(*prefs);
+  }
+  session->restored = true;
+  if (!r.selected_folder.empty()) {
+    auto checkpoint = state_->GetCheckpoint(user, device, r.selected_folder);
+    if (checkpoint.ok() && checkpoint->has_value()) {
+      auto view = session::UidView::Parse((*checkpoint)->view);
+      if (view.ok()) {
+        session->selected_folder = r.selected_folder;
+        session->read_only = r.read_only;
+        session->view = std::move(*view);
+        session->view_uidvalidity = (*checkpoint)->uidvalidity;
+        session->view_modseq = (*checkpoint)->acked_modseq;
+      }
+    }
+  }
+  PIMAP_LOG(INFO) << "session restored from durable state: user="
+                  << imap::QuoteForLog(user) << " device=" << imap::QuoteForLog(device);
+  return session;
+}
+
+void SessionManager::Save(const DeviceSession& s) {
+  if (state_ == nullptr) return;
+  session::DeviceRecord record;
+  record.user = s.user;
+  record.device = s.device;
+  record.session_id = absl::StrCat(s.session_id);
+  record.filters = s.filters.Serialize();
+  record.prefs = s.prefs.Serialize();
+  record.selected_folder = s.selected_folder;
+  record.read_only = s.read_only;
+  record.last_activity_unix = absl::ToUnixSeconds(absl::Now());
+  absl::Status status = state_->BeginBatch();
+  if (status.ok()) status = state_->PutDevice(record);
+  if (status.ok() && !s.selected_folder.empty()) {
+    session::FolderCheckpoint checkpoint;
+    checkpoint.folder = s.selected_folder;
+    checkpoint.uidvalidity = s.view_uidvalidity;
+    checkpoint.acked_modseq = s.view_modseq;
+    checkpoint.view = s.view.Serialize();
+    status = state_->PutCheckpoint(s.user, s.device, checkpoint);
+  }
+  absl::Status commit = state_->CommitBatch();
+  if (status.ok()) status = commit;
+  if (!status.ok()) PIMAP_LOG(WARNING) << "durable state: " << status.message();
+}
+
+uint64_t SessionManager::WatchModseq(const std::string& user,
+                                     absl::string_view folder) const {
+  auto it = users_.find(user);
+  if (it == users_.end() || it->second.watch == nullptr) return 0;
+  return it->second.watch->highest_modseq(folder);
+}
+
 void SessionManager::Sweep() {
   sweep_timer_ = shard_->timers().Schedule(kSweepMs, [this] { Sweep(); });
   const int64_t now = MonotonicNowMs();
@@ -124,6 +229,11 @@ void SessionManager::Sweep() {
     if (sessions.devices.empty()) touched.push_back(user);
   }
   for (const std::string& user : touched) DropUserIfIdle(user);
+  if (state_ != nullptr) {
+    auto expired = state_->ExpireBefore(absl::ToUnixSeconds(absl::Now()) -
+                                        config_->session_lifetime_ms / 1000);
+    if (!expired.ok()) PIMAP_LOG(WARNING) << "durable state: " << expired.status().message();
+  }
   UpdateGauges();
 }
 

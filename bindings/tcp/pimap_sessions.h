@@ -15,6 +15,7 @@
 #include "core/session/filter.h"
 #include "core/session/journal.h"
 #include "core/session/prefs.h"
+#include "core/session/state_store.h"
 #include "core/session/store_watch.h"
 #include "core/session/uid_view.h"
 
@@ -42,6 +43,7 @@ struct SessionConfig {
   // logs in with the credentials of the user's latest login (kept in memory).
   std::string master_user;
   std::string master_password;
+  int64_t idle_keepalive_ms = 10 * 60 * 1000;  // "* OK" to devices in IDLE
 };
 
 struct DeviceSession {
@@ -58,14 +60,21 @@ struct DeviceSession {
   bool read_only = false;
   session::UidView view;        // the device's view of selected_folder
   uint32_t view_uidvalidity = 0;
+  // The store's MODSEQ up to which `view` is known to reflect every change: an
+  // exact rebuild asks the store for what changed since (CONDSTORE).
+  uint64_t view_modseq = 0;
+  // Restored from durable state after a restart: the journal is gone, so the
+  // resume rebuilds from the checkpoint.
+  bool restored = false;
   DeviceLink* connection = nullptr;
   int64_t last_activity_ms = 0;
 };
 
 class SessionManager final : public session::StoreEventSink {
  public:
+  // `state` keeps sessions across restarts (owned by the caller; per shard).
   SessionManager(engine::Shard* shard, const SessionConfig* config,
-                 session::StoreWatchFactory* watches);
+                 session::StoreWatchFactory* watches, session::StateStore* state);
   ~SessionManager() override;
 
   // A P-IMAP login succeeded: the session of (user, device), resumed or new.
@@ -77,6 +86,12 @@ class SessionManager final : public session::StoreEventSink {
   void Detach(DeviceSession* session, DeviceLink* link);
   // LOGOUT: the session ends; the next login is a first login.
   void End(DeviceSession* session);
+  // Writes the session's registration, filters, prefs and the checkpoint of its
+  // selected folder to durable state.
+  void Save(const DeviceSession& session);
+  // The user's watch position in `folder` (0 when unknown).
+  uint64_t WatchModseq(const std::string& user, absl::string_view folder) const;
+  const SessionConfig& config() const { return *config_; }
 
   void OnStoreEvents(absl::string_view user,
                      const std::vector<session::StoreEvent>& events) override;
@@ -91,12 +106,15 @@ class SessionManager final : public session::StoreEventSink {
     session::StoreCredentials credentials;
   };
   void Sweep();
+  std::unique_ptr<DeviceSession> Restore(const std::string& user,
+                                         const std::string& device);
   void DropUserIfIdle(const std::string& user);
   void UpdateGauges();
 
   engine::Shard* shard_;
   const SessionConfig* config_;
   session::StoreWatchFactory* watches_;
+  session::StateStore* state_;
   absl::flat_hash_map<std::string, UserSessions> users_;
   size_t watches_count_ = 0;
   uint64_t next_session_id_;

@@ -134,6 +134,11 @@ bool Journal::NeedsRebuild(absl::string_view folder) const {
          (it->second.overflowed || it->second.uncertain);
 }
 
+bool Journal::Uncertain(absl::string_view folder) const {
+  auto it = folders_.find(folder);
+  return it != folders_.end() && it->second.uncertain;
+}
+
 std::vector<std::string> Journal::FoldersNeedingRebuild() const {
   std::vector<std::string> out;
   for (const auto& [name, log] : folders_) {

@@ -75,6 +75,9 @@ class Journal {
   void OnDisconnect();
 
   bool NeedsRebuild(absl::string_view folder) const;
+  // Uncertain (not merely overflowed): the device may or may not have applied an
+  // EXPUNGE, so even an exact rebuild from the store cannot know its view.
+  bool Uncertain(absl::string_view folder) const;
   // Folders currently marked overflowed or uncertain, unordered.
   std::vector<std::string> FoldersNeedingRebuild() const;
   void ClearRebuild(absl::string_view folder);

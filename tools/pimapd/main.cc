@@ -18,6 +18,7 @@
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
 #include "store/store_connector.h"
+#include "store/state/sqlite_state_store.h"
 #include "store/user_watcher.h"
 #include "tools/pimapd/admin_http.h"
 #include "tools/pimapd/options.h"
@@ -36,6 +37,7 @@ int Fail(const std::string& message, int code) {
 struct ShardServices {
   std::unique_ptr<pimap::store::ImapStoreConnector> connector;
   std::unique_ptr<pimap::store::UserWatcherFactory> watches;
+  std::unique_ptr<pimap::session::StateStore> state;
   std::unique_ptr<pimap::tcp::SessionManager> sessions;
   std::unique_ptr<pimap::tcp::ImapServer> server;
 };
@@ -104,6 +106,7 @@ int main(int argc, char** argv) {
 
   pimap::tcp::SessionConfig session_config;
   session_config.journal_limit = options.journal_limit;
+  session_config.idle_keepalive_ms = absl::ToInt64Milliseconds(options.idle_keepalive);
   session_config.session_lifetime_ms = absl::ToInt64Milliseconds(options.session_lifetime);
   if (options.default_notification_filter == "ALL") {
     session_config.default_notification = pimap::session::FilterSpec::All();
@@ -134,14 +137,19 @@ int main(int argc, char** argv) {
   // into still exist (their threads have ended by then).
   std::vector<ShardServices> services(shards);
   absl::Status started = set.Start(
-      [&services, &config, &upstream,
-       &session_config](pimap::engine::Shard& shard) -> absl::Status {
+      [&services, &config, &upstream, &session_config,
+       state_dir = options.state_dir](pimap::engine::Shard& shard) -> absl::Status {
         ShardServices& s = services[shard.id()];
         s.connector =
             std::make_unique<pimap::store::ImapStoreConnector>(&shard, upstream);
         s.watches = std::make_unique<pimap::store::UserWatcherFactory>(&shard, upstream);
+        if (!state_dir.empty()) {
+          auto state = pimap::store::SqliteStateStore::Open(state_dir, shard.id());
+          if (!state.ok()) return state.status();
+          s.state = std::move(*state);
+        }
         s.sessions = std::make_unique<pimap::tcp::SessionManager>(
-            &shard, &session_config, s.watches.get());
+            &shard, &session_config, s.watches.get(), s.state.get());
         s.server = std::make_unique<pimap::tcp::ImapServer>(
             &shard, &config, s.connector.get(), s.sessions.get());
         return s.server->Start();

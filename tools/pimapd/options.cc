@@ -301,6 +301,24 @@ const OptionSpec kOptionSpecs[] = {
      [](const Options& o) {
        return o.store_master_user.empty() ? std::string("none") : o.store_master_user;
      }},
+    {"state-dir", "DIR",
+     "Where P-IMAP sessions (device registrations, filters, prefs, per-folder "
+     "checkpoints) are kept across restarts: one SQLite file per shard. "
+     "Without it sessions live in memory only.",
+     [](absl::string_view v, Options& o) {
+       o.state_dir = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) {
+       return o.state_dir.empty() ? std::string("none") : o.state_dir;
+     }},
+    {"idle-keepalive", "DURATION",
+     "Interval of the \"* OK Still here\" sent to P-IMAP devices in IDLE (carrier "
+     "NATs forget idle mappings long before 29 minutes); phased per device.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParsePositiveDuration(v), o.idle_keepalive);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.idle_keepalive); }},
     {"store-master-password-file", "FILE",
      "File holding the master user's password (first line).",
      [](absl::string_view v, Options& o) {

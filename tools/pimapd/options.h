@@ -74,6 +74,8 @@ struct Options {
   std::string default_notification_filter = "NONE";  // --default-notification-filter ALL|NONE
   std::string store_master_user;                     // --store-master-user
   std::string store_master_password_file;            // --store-master-password-file
+  std::string state_dir;                  // --state-dir: durable sessions (SQLite per shard)
+  absl::Duration idle_keepalive = absl::Minutes(10);  // --idle-keepalive
 };
 
 struct CommandLine {
