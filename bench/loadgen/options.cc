@@ -36,6 +36,8 @@ const char kUsage[] =
     "  --metrics HOST:PORT       pimapd admin endpoint (GET /metrics)\n"
     "  --pimapd-pid PID          pimapd process (RSS, CPU); auto if exactly one pimapd runs\n"
     "  --store-pids P[,P..]      store root processes (Dovecot master); descendants summed\n"
+    "  --store-restart CMD       shell command run before each phase to restart the store\n"
+    "                            (fresh memory baseline); its last output line = new pids\n"
     "  --connect-rate R          new connections/s during ramp-up   [unbounded]\n"
     "  --inflight K              devices in set-up at once          [200]\n"
     "  --seed-messages K         relay: messages per user before the run [10]\n"
@@ -173,7 +175,8 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
         if (!absl::SimpleAtoi(p, &pid) || pid <= 0) return bad("bad --store-pids");
         o->store_pids.push_back(pid);
       }
-    } else if (arg == "--user-prefix") o->user_prefix = value;
+    } else if (arg == "--store-restart") o->store_restart = value;
+    else if (arg == "--user-prefix") o->user_prefix = value;
     else if (arg == "--password") o->password = value;
     else if (arg == "--settle") ok = num(&o->settle_s, 0);
     else if (arg == "--drain") ok = num(&o->drain_s, 0);

@@ -41,6 +41,7 @@ struct Options {
   int shards = 0;                 // bench's own rings (0: auto)
   int pimapd_pid = 0;
   std::vector<int> store_pids;    // roots; their descendants are summed
+  std::string store_restart;      // shell command run before each phase; prints new store pids
   std::string user_prefix = "bench";
   std::string password = "benchpw";
   double settle_s = 2;

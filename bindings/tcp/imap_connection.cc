@@ -264,8 +264,13 @@ bool ImapConnection::StartCommand(absl::string_view line,
     pimap_->last_activity_ms = MonotonicNowMs();
     if (job_ == Job::kIdle) {
       // The line that ends IDLE ("DONE"): the store gets DONE, the tagged
-      // answer comes when it has finished.
-      link_->Send("DONE\r\n");
+      // answer comes when it has finished. If we already left the store's IDLE
+      // to ask for filter verdicts, just remember it.
+      if (idle_interrupted_) {
+        device_done_ = true;
+      } else {
+        link_->Send("DONE\r\n");
+      }
       if (literal != nullptr && literal->synchronizing) {
         framer_.RejectLiteral();
         mode_ = CommandMode::kNone;

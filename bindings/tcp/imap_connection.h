@@ -114,7 +114,7 @@ class ImapConnection final : private engine::TransportHandler,
   // its responses mean and what to do when it completes.
   enum class Job { kNone, kEnable, kResumeSelect, kViewSearch, kRebuild,
                    kRebuildNew, kSelect, kSelectSearch, kMessages, kSearch,
-                   kExpunge, kIdle, kPlain };
+                   kExpunge, kIdle, kPlain, kEvalSync, kEvalView, kEvalNotify };
   void StartPimap(const std::string& login_tag, const std::string& password);
   void ExecutePimap(const imap::Command& command);
   void SendJob(Job job, const std::string& device_tag, std::string command);
@@ -203,6 +203,18 @@ class ImapConnection final : private engine::TransportHandler,
   bool rebuilt_ = false;
   TimerWheel::TimerId keepalive_timer_ = 0;
   void ArmKeepalive();
+  // Filter verdicts for new messages, asked of the store before rendering them.
+  bool NeedsEval() const;
+  void StartEval();
+  void StartEvalSearch();
+  void OnEvalDone();
+  std::vector<uint32_t> eval_uids_;
+  std::string held_finish_;      // the tagged answer waiting for verdicts
+  Job held_job_ = Job::kNone;
+  bool finish_after_eval_ = false;
+  bool idle_interrupted_ = false;  // we left the store's IDLE to ask for verdicts
+  bool device_done_ = false;       // the device said DONE meanwhile
+  bool reidle_ = false;            // back into the store's IDLE: swallow its "+"
 };
 
 }  // namespace pimap::tcp

@@ -119,16 +119,21 @@ Untagged ParseUntagged(absl::string_view line) {
   return u;
 }
 
-bool Admits(const session::DevicePrefs& prefs, const session::FilterSpec& notify,
-            session::EventKind kind) {
-  // Push now only what the event filter and the notification filter both let
-  // through; the rest waits for the device's next command.
-  if (prefs.event_filter == "NONE") return false;
-  if (prefs.event_filter == "NEW" && kind != session::EventKind::kNew) return false;
+bool Trivial(const session::FilterSpec& spec) {
+  return spec.none || (spec.all && spec.search_keys.empty() && !spec.days_before_today);
+}
+
+// Push now only what the event filter and the notification filter both let
+// through; the rest waits for the device's next command.
+bool Admits(const DeviceSession& s, const session::FilterSpec& notify,
+            const session::StoreEvent& event) {
+  const std::string& event_filter = s.prefs.event_filter;
+  if (event_filter == "NONE") return false;
+  if (event_filter == "NEW" && event.kind != session::EventKind::kNew) return false;
   if (notify.none) return false;
-  // Search-key notification filters need the message's data, which the watch
-  // does not fetch yet: such events wait for the next command.
-  return notify.all && notify.search_keys.empty() && !notify.days_before_today;
+  if (Trivial(notify)) return true;
+  // A search-key filter: new mail by the store's verdict; other events wait.
+  return event.kind == session::EventKind::kNew && s.notify.contains(event.uid);
 }
 
 }  // namespace
@@ -192,6 +197,8 @@ void ImapConnection::SendJob(Job job, const std::string& device_tag,
   job_device_tag_ = device_tag;
   job_up_tag_ = absl::StrCat("p", ++next_up_tag_);
   search_uids_.clear();
+  PIMAP_LOG(DEBUG) << "store <- " << job_up_tag_ << " "
+                   << imap::QuoteForLog(command.substr(0, 120));
   link_->Send(absl::StrCat(job_up_tag_, " ", command, "\r\n"));
   server_->shard().counters().commands_relayed.fetch_add(1, std::memory_order_relaxed);
   // Input waits while the store works, except in IDLE where "DONE" must get in.
@@ -390,11 +397,15 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
   collected_.clear();
   const bool internal = job_ == Job::kEnable || job_ == Job::kResumeSelect ||
                         job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
-                        job_ == Job::kRebuild || job_ == Job::kRebuildNew;
+                        job_ == Job::kRebuild || job_ == Job::kRebuildNew ||
+                        job_ == Job::kEvalView || job_ == Job::kEvalNotify ||
+                        job_ == Job::kEvalSync;
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {
       idling_ = true;
-      resp_action_ = RespAction::kForward;
+      // After verdicts, the store's new "+" is ours: the device never left IDLE.
+      resp_action_ = reidle_ ? RespAction::kDrop : RespAction::kForward;
+      reidle_ = false;
       ArmKeepalive();
     }
   } else if (!absl::StartsWith(line, "* ")) {
@@ -432,7 +443,8 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
       if (job_ == Job::kSearch) resp_action_ = RespAction::kCollect;
     } else if (u.name == "ESEARCH") {
       resp_action_ = (job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
-                      job_ == Job::kRebuildNew)
+                      job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
+                      job_ == Job::kEvalNotify)
                          ? RespAction::kCollect
                          : RespAction::kForward;
     } else if (u.name == "OK" || u.name == "NO" || u.name == "BAD") {
@@ -484,6 +496,7 @@ void ImapConnection::OnPimapResponseEnd(absl::string_view completed_tag) {
   }
   absl::string_view body(text);
   body = absl::StripTrailingAsciiWhitespace(body);
+  PIMAP_LOG(DEBUG) << "collected: " << imap::QuoteForLog(body.substr(0, 100));
   Untagged u = ParseUntagged(body);
   if (u.name == "VANISHED" && pimap_ != nullptr) {
     absl::string_view set_text = body.substr(body.rfind(' ') + 1);
@@ -545,6 +558,7 @@ void ImapConnection::ApplyViewSearch() {
 }
 
 void ImapConnection::OnJobDone(absl::string_view tagged_line) {
+  PIMAP_LOG(DEBUG) << "store -> " << imap::QuoteForLog(tagged_line);
   absl::string_view rest = tagged_line.substr(tagged_line.find(' ') + 1);
   const bool ok = absl::StartsWithIgnoreCase(rest, "OK");
   DeviceSession* s = pimap_;
@@ -715,8 +729,41 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       return;
     }
     case Job::kIdle:
+      if (idle_interrupted_) {
+        StartEval();  // the store left IDLE because we asked for verdicts
+        return;
+      }
       idling_ = false;
       FinishCommand(rest);
+      return;
+    case Job::kEvalSync:
+      StartEvalSearch();
+      return;
+    case Job::kEvalView: {
+      for (uint32_t uid : search_uids_) s->in_view.insert(uid);
+      search_uids_.clear();
+      const session::FilterSpec& notify = s->filters.Notification(s->selected_folder);
+      if (Trivial(notify)) {
+        OnEvalDone();
+        return;
+      }
+      std::string set;
+      {
+        std::vector<std::pair<uint32_t, uint32_t>> ranges;
+        for (uint32_t uid : eval_uids_) ranges.emplace_back(uid, uid);
+        set = SetOf(ranges);
+      }
+      SendJob(Job::kEvalNotify, job_device_tag_,
+              absl::StrCat("UID SEARCH RETURN (ALL) UID ", set, " ",
+                           notify.ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+      return;
+    }
+    case Job::kEvalNotify:
+      PIMAP_LOG(DEBUG) << "notification filter admits " << search_uids_.size()
+                       << " of " << eval_uids_.size() << " new messages";
+      for (uint32_t uid : search_uids_) s->notify.insert(uid);
+      search_uids_.clear();
+      OnEvalDone();
       return;
     default:
       FinishCommand(rest);
@@ -725,6 +772,15 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
 }
 
 void ImapConnection::FinishCommand(absl::string_view status_rest) {
+  if (NeedsEval()) {
+    // New mail under a search-key filter: get the store's verdicts before the
+    // events are rendered with this command's answer.
+    held_finish_.assign(status_rest.data(), status_rest.size());
+    held_job_ = job_;
+    finish_after_eval_ = true;
+    StartEval();
+    return;
+  }
   std::string out;
   if (pimap_ != nullptr) {
     // RFC 3501 §7.4.1: no EXPUNGE while a FETCH, STORE or SEARCH by MSN runs.
@@ -754,10 +810,21 @@ std::string ImapConnection::RenderPending(bool allow_expunge, size_t max_events)
     if (e.uidvalidity == 0 || s.view_uidvalidity == 0 || e.uidvalidity == s.view_uidvalidity) {
       switch (e.kind) {
         case session::EventKind::kNew:
-          if (s.view.Insert(e.uid)) {
+          if (s.classified.contains(e.uid) && !s.in_view.contains(e.uid)) {
+            s.classified.erase(e.uid);  // outside this device's view
+            s.notify.erase(e.uid);
+            break;
+          }
+          // A replay after a reconnect may find the UID already in the view:
+          // EXISTS is idempotent, so say it again rather than risk a miss.
+          s.view.Insert(e.uid);
+          if (s.view.Contains(e.uid)) {
             absl::StrAppend(&out, "* ", s.view.size(), " EXISTS\r\n");
             ++rendered;
           }
+          s.classified.erase(e.uid);
+          s.in_view.erase(e.uid);
+          s.notify.erase(e.uid);
           break;
         case session::EventKind::kFlags:
           if (std::optional<uint32_t> msn = s.view.MsnOf(e.uid)) {
@@ -784,21 +851,117 @@ std::string ImapConnection::RenderPending(bool allow_expunge, size_t max_events)
 }
 
 void ImapConnection::OnEventsPending() {
-  if (pimap_ == nullptr || !idling_ || job_ != Job::kIdle || transport_ == nullptr) return;
+  if (pimap_ == nullptr || !idling_ || job_ != Job::kIdle || transport_ == nullptr ||
+      idle_interrupted_) {
+    return;
+  }
   Busy busy(this);
   DeviceSession& s = *pimap_;
   if (s.selected_folder.empty()) return;
+  if (NeedsEval()) {
+    // Verdicts first: leave the store's IDLE (the device stays in its own),
+    // ask, push what passes, go back into IDLE.
+    idle_interrupted_ = true;
+    device_done_ = false;
+    link_->Send("DONE\r\n");
+    return;
+  }
   const session::FilterSpec& notify = s.filters.Notification(s.selected_folder);
   // Push the leading run of events the filters let through; order is kept, so
   // the first held-back event holds back the ones after it too.
   size_t admitted = 0;
   for (const session::JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
-    if (!Admits(s.prefs, notify, entry->event.kind)) break;
+    if (!Admits(s, notify, entry->event)) break;
     ++admitted;
   }
+  PIMAP_LOG(DEBUG) << "push: " << admitted << " events admitted now";
   if (admitted == 0) return;
   std::string out = RenderPending(true, admitted);
   if (!out.empty()) WriteLocal(std::move(out));
+}
+
+bool ImapConnection::NeedsEval() const {
+  if (pimap_ == nullptr || pimap_->selected_folder.empty()) return false;
+  const DeviceSession& s = *pimap_;
+  if (Trivial(s.filters.View(s.selected_folder)) &&
+      Trivial(s.filters.Notification(s.selected_folder))) {
+    return false;
+  }
+  for (const session::JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+    if (entry->event.kind == session::EventKind::kNew &&
+        !s.classified.contains(entry->event.uid)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void ImapConnection::StartEval() {
+  // The store shows a session new messages only once it has synced the mailbox
+  // (a NOOP does that); a SEARCH right away would not see them.
+  SendJob(Job::kEvalSync, job_device_tag_, "NOOP");
+}
+
+void ImapConnection::StartEvalSearch() {
+  DeviceSession& s = *pimap_;
+  eval_uids_.clear();
+  for (const session::JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+    if (entry->event.kind == session::EventKind::kNew &&
+        !s.classified.contains(entry->event.uid)) {
+      eval_uids_.push_back(entry->event.uid);
+    }
+  }
+  std::sort(eval_uids_.begin(), eval_uids_.end());
+  std::vector<std::pair<uint32_t, uint32_t>> ranges;
+  for (uint32_t uid : eval_uids_) {
+    if (!ranges.empty() && ranges.back().second + 1 == uid) {
+      ranges.back().second = uid;
+    } else {
+      ranges.emplace_back(uid, uid);
+    }
+  }
+  const std::string set = SetOf(ranges);
+  const absl::Time now = absl::Now();
+  const session::FilterSpec& view = s.filters.View(s.selected_folder);
+  if (!Trivial(view) || view.none) {
+    SendJob(Job::kEvalView, job_device_tag_,
+            absl::StrCat("UID SEARCH RETURN (ALL) UID ", set, " ",
+                         view.ToSearchProgram(now, absl::LocalTimeZone())));
+  } else {
+    for (uint32_t uid : eval_uids_) s.in_view.insert(uid);
+    SendJob(Job::kEvalNotify, job_device_tag_,
+            absl::StrCat("UID SEARCH RETURN (ALL) UID ", set, " ",
+                         s.filters.Notification(s.selected_folder)
+                             .ToSearchProgram(now, absl::LocalTimeZone())));
+  }
+}
+
+void ImapConnection::OnEvalDone() {
+  DeviceSession& s = *pimap_;
+  for (uint32_t uid : eval_uids_) s.classified.insert(uid);
+  eval_uids_.clear();
+  blocked_ &= ~kBlockJob;
+  if (finish_after_eval_) {
+    finish_after_eval_ = false;
+    job_ = held_job_;
+    std::string rest = std::move(held_finish_);
+    held_finish_.clear();
+    FinishCommand(rest);
+    return;
+  }
+  // Back from verdicts taken in the middle of an IDLE.
+  idle_interrupted_ = false;
+  if (device_done_) {
+    device_done_ = false;
+    idling_ = false;
+    job_ = Job::kIdle;
+    FinishCommand("OK Idle completed");
+    return;
+  }
+  job_ = Job::kIdle;
+  OnEventsPending();
+  reidle_ = true;
+  SendJob(Job::kIdle, job_device_tag_, "IDLE");
 }
 
 // Devices in IDLE behind carrier NATs lose their mapping after a few minutes of

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "core/base/timer_wheel.h"
 #include "core/session/filter.h"
 #include "core/session/journal.h"
@@ -66,6 +67,12 @@ struct DeviceSession {
   // Restored from durable state after a restart: the journal is gone, so the
   // resume rebuilds from the checkpoint.
   bool restored = false;
+  // New messages whose filter verdicts came from the store (UID SEARCH with the
+  // filter's program): classified ones, and of those the ones in the view and
+  // the ones the notification filter lets through.
+  absl::flat_hash_set<uint32_t> classified;
+  absl::flat_hash_set<uint32_t> in_view;
+  absl::flat_hash_set<uint32_t> notify;
   DeviceLink* connection = nullptr;
   int64_t last_activity_ms = 0;
 };

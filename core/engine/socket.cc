@@ -2,6 +2,7 @@
 #include "core/engine/socket.h"
 
 #include <netinet/tcp.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -37,22 +38,54 @@ void Socket::Connect(Shard* shard, const sockaddr_storage& addr, socklen_t len,
   s->connect_done_ = std::move(done);
   s->peer_ = addr;
   s->peer_len_ = len;
+  // A real socket first, because options can only be set through an fd here
+  // (liburing 2.3 has no setsockopt op); it then moves into the direct table
+  // (FILES_UPDATE with IORING_FILE_INDEX_ALLOC) and its fd is closed, so
+  // outbound connections do not hold process fds either.
+  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    // Let the completion path report the error from the shard loop.
+    io_uring_sqe* sqe = shard->ring().GetSqe();
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, CompletionData(&s->create_op_));
+    s->real_fd_ = -errno;
+    ++s->ops_in_flight_;
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  s->install_fd_[0] = fd;
+  s->real_fd_ = fd;
   io_uring_sqe* sqe = shard->ring().GetSqe();
-  io_uring_prep_socket_direct_alloc(sqe, addr.ss_family, SOCK_STREAM, 0, 0);
+  io_uring_prep_files_update(sqe, s->install_fd_, 1, IORING_FILE_INDEX_ALLOC);
   io_uring_sqe_set_data64(sqe, CompletionData(&s->create_op_));
   ++s->ops_in_flight_;
 }
 
 void Socket::OnSocketCreated(const io_uring_cqe& cqe) {
   --ops_in_flight_;
-  if (cqe.res < 0) {
+  const int fd = real_fd_;
+  real_fd_ = -1;
+  int error = 0;
+  if (fd < 0) {
+    error = -fd;
+  } else if (cqe.res < 0) {
+    error = -cqe.res;
+  }
+  if (fd >= 0) {
+    // On success the kernel wrote the allocated slot over the fd in the array;
+    // the table holds its own reference, so the real fd goes either way.
+    if (error == 0) slot_ = install_fd_[0];
+    close(fd);
+  }
+  install_fd_[0] = -1;
+  if (error != 0) {
     auto done = std::move(connect_done_);
     final_close_ = true;  // nothing to close
-    done(absl::ErrnoToStatus(-cqe.res, "socket"));
+    done(absl::ErrnoToStatus(error, "socket"));
     MaybeFinish();
     return;
   }
-  slot_ = cqe.res;
   if (closing_ || final_close_) {  // aborted while the socket op ran
     StartFinalClose();
     return;

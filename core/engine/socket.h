@@ -75,6 +75,8 @@ class Socket final : public Transport {
   ConnectCallback connect_done_;
   DetachCallback detach_done_;
   sockaddr_storage peer_{};
+  int install_fd_[1] = {-1};  // in: the real fd; out (kernel): its direct slot
+  int real_fd_ = -1;          // the real fd, or -errno if socket() failed
   socklen_t peer_len_ = 0;
 
   ByteQueue output_;

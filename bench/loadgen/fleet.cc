@@ -1,0 +1,505 @@
+#include "bench/loadgen/fleet.h"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "core/engine/completion.h"
+#include "bench/loadgen/probes.h"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+namespace pimap::bench {
+
+namespace {
+
+// Explains an errno from the connect path in terms of the limit that was hit.
+std::string ConnectErrorKind(int err) {
+  switch (err) {
+    case EADDRNOTAVAIL:
+      return "out of local ports (EADDRNOTAVAIL): pass --source-addrs 127.0.0.2-127.0.0.250 "
+             "or widen net.ipv4.ip_local_port_range";
+    case EMFILE:
+      return "process fd limit reached (EMFILE, RLIMIT_NOFILE)";
+    case ENFILE:
+      return "io_uring file table or system file limit full (ENFILE): use more --shards";
+    case ENOMEM:
+    case ENOBUFS:
+      return "out of kernel memory (ENOMEM/ENOBUFS)";
+    case ECONNREFUSED:
+      return "connection refused (target down?)";
+    case ETIMEDOUT:
+      return "connect timed out (listen backlog overflow?)";
+    case ECONNRESET:
+      return "connection reset during connect";
+    default:
+      return absl::StrCat("connect failed: ", strerror(err));
+  }
+}
+
+// One connect on a real socket (so it can be bound to a source address), then the
+// socket is moved into the ring's direct-descriptor table and the real fd closed.
+class ConnectOp final : public engine::Completion {
+ public:
+  ConnectOp(Fleet* fleet, Device* device) : fleet_(fleet), device_(device) {
+    fleet_->shard()->RetainLive();
+  }
+  ~ConnectOp() {
+    if (fd_ >= 0) close(fd_);
+    fleet_->shard()->ReleaseLive();
+  }
+
+  void Start(const sockaddr_storage& addr, socklen_t len, const in_addr* source) {
+    addr_ = addr;
+    len_ = len;
+    fd_ = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return FailNow(errno, "socket");
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (source != nullptr && addr.ss_family == AF_INET) {
+      setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      src.sin_addr = *source;
+      if (bind(fd_, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0)
+        return FailNow(errno, "bind");
+    }
+    io_uring_sqe* sqe = fleet_->shard()->ring().GetSqe();
+    io_uring_prep_connect(sqe, fd_, reinterpret_cast<sockaddr*>(&addr_), len_);
+    io_uring_sqe_set_data64(sqe, engine::CompletionData(this));
+  }
+
+  void OnComplete(const io_uring_cqe& cqe) override {
+    if (stage_ == 0) {
+      if (cqe.res < 0) return FailNow(-cqe.res, "connect");
+      stage_ = 1;
+      files_[0] = fd_;
+      io_uring_sqe* sqe = fleet_->shard()->ring().GetSqe();
+      io_uring_prep_files_update(sqe, files_, 1, IORING_FILE_INDEX_ALLOC);
+      io_uring_sqe_set_data64(sqe, engine::CompletionData(this));
+      return;
+    }
+    if (cqe.res < 0) return FailNow(-cqe.res, "files_update");
+    const int slot = files_[0];
+    close(fd_);
+    fd_ = -1;
+    engine::Socket* s = engine::Socket::Adopt(fleet_->shard(), slot);
+    Device* d = device_;
+    delete this;
+    d->OnConnected(s);
+  }
+
+ private:
+  void FailNow(int err, const char* what) {
+    Device* d = device_;
+    delete this;
+    d->OnConnectFailed(err, what);
+  }
+
+  Fleet* fleet_;
+  Device* device_;
+  int fd_ = -1;
+  int stage_ = 0;
+  int files_[1] = {-1};
+  sockaddr_storage addr_{};
+  socklen_t len_ = 0;
+};
+
+int64_t Mono() { return NowUs(); }
+
+}  // namespace
+
+const char* RelayKindName(int kind) {
+  static const char* kNames[] = {"fetch", "fetch_flags_all", "store", "search"};
+  return kind >= 0 && kind < Fleet::kRelayKinds ? kNames[kind] : "?";
+}
+
+// ---------------------------------------------------------------- Device
+
+Device::Device(Fleet* fleet, int index, int user)
+    : fleet_(fleet),
+      framer_(imap::Framer::Mode::kResponses, imap::ParserLimits{}),
+      index_(index),
+      user_(user) {}
+
+Device::~Device() = default;
+
+void Device::Start() {
+  state_ = State::kConnecting;
+  started_us_ = Mono();
+  fleet_->Connect(this);
+}
+
+void Device::OnConnected(engine::Socket* socket) {
+  if (fleet_->closing() || state_ != State::kConnecting) {
+    socket->Abort();
+    return;
+  }
+  socket_ = socket;
+  fleet_->counters().connected.fetch_add(1, std::memory_order_relaxed);
+  state_ = State::kGreeting;
+  socket_->SetHandler(this);
+}
+
+void Device::OnConnectFailed(int err, const char* what) {
+  if (fleet_->closing()) {
+    state_ = State::kDone;
+    return;
+  }
+  Fail(ConnectErrorKind(err), absl::StrCat(what, ": ", strerror(err)));
+}
+
+void Device::Send(std::string cmd) {
+  if (socket_ != nullptr) socket_->Write(std::move(cmd));
+}
+
+void Device::Fail(const std::string& kind, const std::string& detail) {
+  const State was = state_;
+  state_ = State::kFailed;
+  if (timer_ != 0) {
+    fleet_->shard()->timers().Cancel(timer_);
+    timer_ = 0;
+  }
+  if (socket_ != nullptr) {
+    socket_->Abort();
+    socket_ = nullptr;
+  }
+  const bool during_setup = ready_at_us_ == 0;
+  fleet_->RecordError(kind, absl::StrCat("device ", index_, ": ", detail));
+  if (was == State::kRelayBusy) {
+    fleet_->counters().relay_busy.fetch_sub(1, std::memory_order_relaxed);
+    fleet_->counters().relay_failed.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (during_setup) {
+    fleet_->SetupFinished(this, false, 0);
+  } else {
+    fleet_->counters().lost.fetch_add(1, std::memory_order_relaxed);
+    fleet_->shared()->ready_per_user[user_].fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void Device::Close() {
+  if (timer_ != 0) {
+    fleet_->shard()->timers().Cancel(timer_);
+    timer_ = 0;
+  }
+  if (socket_ != nullptr) {
+    socket_->Close();
+    socket_ = nullptr;
+  }
+  if (state_ != State::kFailed) state_ = State::kDone;
+}
+
+void Device::OnTransportData(absl::string_view data) {
+  // Feed consumes everything (the visitor never pauses) unless the stream is broken.
+  while (!data.empty() && socket_ != nullptr) {
+    size_t n = framer_.Feed(data, *this);
+    if (n == 0 || framer_.fatal()) break;
+    data.remove_prefix(n);
+  }
+}
+
+void Device::OnTransportClosed(absl::Status reason) {
+  socket_ = nullptr;
+  if (state_ == State::kDone || state_ == State::kFailed) return;
+  static const char* kStates[] = {"new", "connecting", "greeting", "login", "select",
+                                  "idle-start", "idle", "relay-ready", "relay-busy",
+                                  "relay-think", "done", "failed"};
+  const std::string where = kStates[static_cast<int>(state_)];
+  Fail(ready_at_us_ == 0 ? "connection closed during set-up" : "connection lost after set-up",
+       absl::StrCat("in state ", where, ": ", reason.ok() ? "closed by peer" : reason.ToString()));
+}
+
+bool Device::OnError(const imap::FrameError& error) {
+  Fail("malformed response", error.message);
+  return false;
+}
+
+bool Device::OnLine(absl::string_view line, const imap::LiteralHeader*) {
+  if (state_ == State::kFailed || state_ == State::kDone) return false;
+  if (absl::ConsumePrefix(&line, "* ")) {
+    if (state_ == State::kGreeting) {
+      if (absl::StartsWithIgnoreCase(line, "OK")) {
+        state_ = State::kLogin;
+        tag_ = absl::StrCat("a", ++tag_seq_);
+        const std::string login =
+            fleet_->config().device_logins
+                ? absl::StrCat(fleet_->options().user_prefix, user_, "#dev", index_)
+                : absl::StrCat(fleet_->options().user_prefix, user_);
+        Send(absl::StrCat(tag_, " LOGIN \"", login, "\" \"", fleet_->options().password,
+                          "\"\r\n"));
+      } else {
+        Fail("bad greeting", std::string(line));
+      }
+      return true;
+    }
+    if (absl::StartsWithIgnoreCase(line, "BYE")) {
+      Fail(ready_at_us_ == 0 ? "BYE during set-up" : "BYE after set-up", std::string(line));
+      return false;
+    }
+    // "* n EXISTS"
+    size_t sp = line.find(' ');
+    uint32_t n = 0;
+    if (sp != absl::string_view::npos && absl::EqualsIgnoreCase(line.substr(sp + 1), "EXISTS") &&
+        absl::SimpleAtoi(line.substr(0, sp), &n)) {
+      if (state_ == State::kSelect) {
+        base_exists_ = last_exists_ = n;
+      } else if (ready_at_us_ != 0) {
+        if (n > last_exists_) {
+          fleet_->counters().notified.fetch_add(n - last_exists_, std::memory_order_relaxed);
+          events_.emplace_back(n, Mono());
+        }
+        last_exists_ = n;
+      }
+    }
+    return true;
+  }
+  if (line.empty()) return true;
+  if (line[0] == '+') {
+    if (state_ == State::kIdleStart) {
+      state_ = State::kIdle;
+      BecomeReady();
+    }
+    return true;
+  }
+  // tagged
+  if (!tag_.empty() && line.size() > tag_.size() && absl::StartsWith(line, tag_) &&
+      line[tag_.size()] == ' ') {
+    absl::string_view rest = line.substr(tag_.size() + 1);
+    size_t sp = rest.find(' ');
+    absl::string_view status = rest.substr(0, sp);
+    absl::string_view text = sp == absl::string_view::npos ? "" : rest.substr(sp + 1);
+    OnTagged(status, text);
+  }
+  return true;
+}
+
+void Device::OnTagged(absl::string_view status, absl::string_view rest) {
+  const bool ok = absl::EqualsIgnoreCase(status, "OK");
+  switch (state_) {
+    case State::kLogin:
+      if (!ok) return Fail("LOGIN refused", absl::StrCat(status, " ", rest));
+      state_ = State::kSelect;
+      tag_ = absl::StrCat("a", ++tag_seq_);
+      Send(absl::StrCat(tag_, " SELECT INBOX\r\n"));
+      return;
+    case State::kSelect:
+      if (!ok) return Fail("SELECT refused", absl::StrCat(status, " ", rest));
+      if (fleet_->config().idle) {
+        state_ = State::kIdleStart;
+        tag_ = absl::StrCat("a", ++tag_seq_);
+        Send(absl::StrCat(tag_, " IDLE\r\n"));
+      } else {
+        state_ = State::kRelayReady;
+        BecomeReady();
+      }
+      return;
+    case State::kIdleStart:
+    case State::kIdle:
+      return Fail("IDLE ended by server", absl::StrCat(status, " ", rest));
+    case State::kRelayBusy: {
+      const int64_t us = Mono() - cmd_sent_us_;
+      fleet_->counters().relay_busy.fetch_sub(1, std::memory_order_relaxed);
+      fleet_->RecordRelay(cmd_kind_, us, ok);
+      if (!ok) {
+        fleet_->RecordError(absl::StrCat("relay ", RelayKindName(cmd_kind_), " not OK"),
+                            absl::StrCat(status, " ", rest));
+      }
+      if (!fleet_->relay_running()) {
+        state_ = State::kRelayReady;
+        return;
+      }
+      if (fleet_->think_ms() > 0) {
+        state_ = State::kRelayThink;
+        timer_ = fleet_->shard()->timers().Schedule(
+            static_cast<int64_t>(fleet_->think_ms()), [this] {
+              timer_ = 0;
+              if (state_ == State::kRelayThink) NextRelayCommand();
+            });
+        return;
+      }
+      NextRelayCommand();
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void Device::BecomeReady() {
+  ready_at_us_ = Mono();
+  fleet_->SetupFinished(this, true, ready_at_us_ - started_us_);
+}
+
+void Device::BeginRelay() {
+  if (state_ == State::kRelayReady) NextRelayCommand();
+}
+
+void Device::NextRelayCommand() {
+  if (!fleet_->relay_running() || socket_ == nullptr) {
+    state_ = State::kRelayReady;
+    return;
+  }
+  std::mt19937_64& rng = fleet_->rng();
+  const uint32_t count = last_exists_;
+  const int roll = static_cast<int>(rng() % 100);
+  // 45% single-message FETCH, 5% FETCH 1:* FLAGS, 25% STORE, 25% SEARCH.
+  int kind = roll < 45 ? 0 : roll < 50 ? 1 : roll < 75 ? 2 : 3;
+  if (count == 0 && (kind == 0 || kind == 2)) kind = 3;
+  tag_ = absl::StrCat("r", ++tag_seq_);
+  std::string cmd;
+  const uint32_t msg = count == 0 ? 1 : 1 + static_cast<uint32_t>(rng() % count);
+  switch (kind) {
+    case 0:
+      cmd = absl::StrCat(tag_, " FETCH ", msg,
+                         " (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT FROM DATE)])\r\n");
+      break;
+    case 1:
+      cmd = absl::StrCat(tag_, " FETCH 1:* (FLAGS)\r\n");
+      break;
+    case 2:
+      flag_toggle_ = !flag_toggle_;
+      cmd = absl::StrCat(tag_, " STORE ", msg, flag_toggle_ ? " +FLAGS" : " -FLAGS",
+                         " (\\Flagged)\r\n");
+      break;
+    default:
+      cmd = absl::StrCat(tag_, (rng() & 1) ? " SEARCH UNSEEN\r\n" : " UID SEARCH FLAGGED\r\n");
+      break;
+  }
+  cmd_kind_ = kind;
+  state_ = State::kRelayBusy;
+  fleet_->counters().relay_busy.fetch_add(1, std::memory_order_relaxed);
+  cmd_sent_us_ = Mono();
+  Send(std::move(cmd));
+}
+
+// ---------------------------------------------------------------- Fleet
+
+Fleet::Fleet(engine::Shard* shard, const Options& options, const PhaseConfig& config,
+             FleetShared* shared, std::vector<int> device_indexes, int max_inflight,
+             double connect_rate)
+    : shard_(shard),
+      options_(options),
+      config_(config),
+      shared_(shared),
+      max_inflight_(max_inflight < 1 ? 1 : max_inflight),
+      connect_rate_(connect_rate),
+      rng_(options.seed * 1000003ull + static_cast<uint64_t>(shard->id())) {
+  const int users = options.effective_users();
+  devices_.reserve(device_indexes.size());
+  for (int i : device_indexes) devices_.push_back(std::make_unique<Device>(this, i, i % users));
+  setup_us_.reserve(device_indexes.size());
+}
+
+Fleet::~Fleet() = default;
+
+void Fleet::StartRamp() {
+  ramp_start_us_ = Mono();
+  Pump();
+}
+
+void Fleet::Pump() {
+  if (closing_) return;
+  int64_t allowed = static_cast<int64_t>(devices_.size());
+  if (connect_rate_ > 0) {
+    allowed = 1 + static_cast<int64_t>(static_cast<double>(Mono() - ramp_start_us_) *
+                                       connect_rate_ / 1e6);
+  }
+  while (next_launch_ < devices_.size() && inflight_ < max_inflight_ &&
+         static_cast<int64_t>(next_launch_) < allowed) {
+    Device* d = devices_[next_launch_++].get();
+    ++inflight_;
+    counters_.launched.fetch_add(1, std::memory_order_relaxed);
+    d->Start();
+    if (closing_) return;
+  }
+  if (next_launch_ < devices_.size() && inflight_ < max_inflight_ && pump_timer_ == 0) {
+    pump_timer_ = shard_->timers().Schedule(5, [this] {
+      pump_timer_ = 0;
+      Pump();
+    });
+  }
+}
+
+void Fleet::Connect(Device* d) {
+  const in_addr* source = nullptr;
+  if (!options_.source_addrs.empty()) {
+    const uint64_t n = shared_->next_source.fetch_add(1, std::memory_order_relaxed);
+    source = &options_.source_addrs[n % options_.source_addrs.size()];
+  }
+  auto* op = new ConnectOp(this, d);
+  op->Start(config_.addr, config_.addr_len, source);
+}
+
+void Fleet::SetupFinished(Device* d, bool ok, int64_t setup_us) {
+  --inflight_;
+  if (ok) {
+    counters_.ready.fetch_add(1, std::memory_order_relaxed);
+    shared_->ready_per_user[d->user()].fetch_add(1, std::memory_order_relaxed);
+    setup_us_.push_back(setup_us);
+  } else {
+    counters_.setup_failed.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Not from inside the device's own callback stack: launch on the next loop turn.
+  if (!closing_ && pump_timer_ == 0 && next_launch_ < devices_.size()) {
+    pump_timer_ = shard_->timers().Schedule(0, [this] {
+      pump_timer_ = 0;
+      Pump();
+    });
+  }
+}
+
+void Fleet::StartRelay(double think_ms) {
+  think_ms_ = think_ms;
+  relay_running_ = true;
+  relay_stopping_ = false;
+  for (auto& d : devices_) d->BeginRelay();
+}
+
+void Fleet::CloseAll() {
+  closing_ = true;
+  if (pump_timer_ != 0) {
+    shard_->timers().Cancel(pump_timer_);
+    pump_timer_ = 0;
+  }
+  for (auto& d : devices_) d->Close();
+}
+
+void Fleet::RecordError(const std::string& kind, const std::string& detail) {
+  std::lock_guard<std::mutex> lock(errors_mu_);
+  ++errors_[kind];
+  if (!error_examples_.count(kind)) error_examples_[kind] = detail;
+}
+
+void Fleet::RecordRelay(int kind, int64_t us, bool ok) {
+  if (ok) {
+    counters_.relay_done.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    counters_.relay_failed.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (relay_us_.size() < 4000000) relay_us_.push_back(us);
+  relay_count[kind] += 1;
+  relay_sum_us[kind] += us;
+}
+
+std::map<std::string, int64_t> Fleet::errors() const {
+  std::lock_guard<std::mutex> lock(errors_mu_);
+  return errors_;
+}
+
+std::map<std::string, std::string> Fleet::error_examples() const {
+  std::lock_guard<std::mutex> lock(errors_mu_);
+  return error_examples_;
+}
+
+}  // namespace pimap::bench

@@ -1,0 +1,191 @@
+// The simulated devices of one bench shard. Each Device is one IMAP connection on a
+// direct descriptor of the shard's ring: connect (optionally from a chosen source
+// address), greeting, LOGIN (user#devN through the gateway, plain user straight to the
+// store), SELECT INBOX, then IDLE (idle, push) or a FETCH/STORE/SEARCH loop (relay).
+// Everything here runs on the owning shard's thread; the main thread only reads the
+// atomic counters while the shards run, and the rest after they have been joined.
+#ifndef PIMAP_BENCH_LOADGEN_FLEET_H_
+#define PIMAP_BENCH_LOADGEN_FLEET_H_
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/base/timer_wheel.h"
+#include "core/engine/shard.h"
+#include "core/engine/socket.h"
+#include "core/imap/framer.h"
+#include "bench/loadgen/options.h"
+
+namespace pimap::bench {
+
+// What a phase (one target: the gateway, or the store directly) runs.
+struct PhaseConfig {
+  std::string name;          // "pimap" | "direct"
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  bool device_logins = true;  // LOGIN user#devN (else plain user)
+  bool idle = true;           // IDLE after SELECT (idle, push); else relay
+};
+
+// Shared by all shards of a phase.
+struct FleetShared {
+  explicit FleetShared(int users) : ready_per_user(new std::atomic<int>[users]) {
+    for (int i = 0; i < users; ++i) ready_per_user[i].store(0);
+  }
+  std::atomic<uint64_t> next_source{0};
+  std::unique_ptr<std::atomic<int>[]> ready_per_user;  // devices in IDLE per user
+};
+
+struct FleetCounters {
+  std::atomic<int64_t> launched{0};
+  std::atomic<int64_t> connected{0};
+  std::atomic<int64_t> ready{0};        // in IDLE (or ready for relay)
+  std::atomic<int64_t> setup_failed{0};
+  std::atomic<int64_t> lost{0};         // dropped after being ready
+  std::atomic<int64_t> notified{0};     // new messages seen via EXISTS (device x message)
+  std::atomic<int64_t> relay_done{0};
+  std::atomic<int64_t> relay_failed{0};
+  std::atomic<int64_t> relay_busy{0};
+};
+
+class Fleet;
+
+class Device final : public engine::TransportHandler, public imap::Framer::Visitor {
+ public:
+  enum class State : uint8_t {
+    kNew, kConnecting, kGreeting, kLogin, kSelect, kIdleStart, kIdle,
+    kRelayReady, kRelayBusy, kRelayThink, kDone, kFailed,
+  };
+  Device(Fleet* fleet, int index, int user);
+  ~Device() override;
+
+  void Start();
+  void OnConnected(engine::Socket* socket);
+  void OnConnectFailed(int err, const char* what);
+  void BeginRelay();
+  void Close();
+
+  // engine::TransportHandler
+  void OnTransportData(absl::string_view data) override;
+  void OnTransportClosed(absl::Status reason) override;
+  // imap::Framer::Visitor
+  bool OnLine(absl::string_view line, const imap::LiteralHeader* literal) override;
+  bool OnLiteralData(absl::string_view) override { return true; }
+  bool OnEnd() override { return true; }
+  bool OnError(const imap::FrameError& error) override;
+
+  // Results, read after the shards have stopped.
+  int index() const { return index_; }
+  int user() const { return user_; }
+  bool was_ready() const { return ready_at_us_ != 0; }
+  uint32_t base_exists() const { return base_exists_; }
+  const std::vector<std::pair<uint32_t, int64_t>>& exists_events() const { return events_; }
+
+ private:
+  void Send(std::string cmd);
+  void Fail(const std::string& kind, const std::string& detail);
+  void BecomeReady();
+  void NextRelayCommand();
+  void OnTagged(absl::string_view status, absl::string_view rest);
+
+  Fleet* fleet_;
+  engine::Socket* socket_ = nullptr;
+  imap::Framer framer_;
+  State state_ = State::kNew;
+  int index_;
+  int user_;
+  uint32_t tag_seq_ = 0;
+  std::string tag_;
+  uint32_t base_exists_ = 0;
+  uint32_t last_exists_ = 0;
+  int64_t started_us_ = 0;
+  int64_t ready_at_us_ = 0;
+  int64_t cmd_sent_us_ = 0;
+  int cmd_kind_ = 0;
+  bool flag_toggle_ = false;
+  TimerWheel::TimerId timer_ = 0;
+  std::vector<std::pair<uint32_t, int64_t>> events_;
+};
+
+class Fleet {
+ public:
+  Fleet(engine::Shard* shard, const Options& options, const PhaseConfig& config,
+        FleetShared* shared, std::vector<int> device_indexes, int max_inflight,
+        double connect_rate);
+  ~Fleet();
+
+  // Shard thread.
+  void StartRamp();
+  void StartRelay(double think_ms);
+  void StopRelay() { relay_stopping_ = true; }
+  void CloseAll();
+
+  engine::Shard* shard() { return shard_; }
+  const Options& options() const { return options_; }
+  const PhaseConfig& config() const { return config_; }
+  FleetCounters& counters() { return counters_; }
+  FleetShared* shared() { return shared_; }
+  bool closing() const { return closing_; }
+  bool relay_running() const { return relay_running_ && !relay_stopping_; }
+  double think_ms() const { return think_ms_; }
+  std::mt19937_64& rng() { return rng_; }
+
+  // Called by devices.
+  void SetupFinished(Device* d, bool ok, int64_t setup_us);
+  void RecordError(const std::string& kind, const std::string& detail);
+  void RecordRelay(int kind, int64_t us, bool ok);
+  void Connect(Device* d);
+
+  // Results (after join).
+  std::map<std::string, int64_t> errors() const;
+  std::map<std::string, std::string> error_examples() const;
+  std::vector<std::unique_ptr<Device>>& devices() { return devices_; }
+  std::vector<int64_t>& setup_us() { return setup_us_; }
+  std::vector<int64_t>& relay_us() { return relay_us_; }
+  static constexpr int kRelayKinds = 4;
+  std::array<int64_t, kRelayKinds> relay_count{};
+  std::array<int64_t, kRelayKinds> relay_sum_us{};
+
+ private:
+  void Pump();
+
+  engine::Shard* shard_;
+  const Options& options_;
+  PhaseConfig config_;
+  FleetShared* shared_;
+  FleetCounters counters_;
+  std::vector<std::unique_ptr<Device>> devices_;
+  size_t next_launch_ = 0;
+  int inflight_ = 0;
+  int max_inflight_;
+  double connect_rate_;
+  int64_t ramp_start_us_ = 0;
+  TimerWheel::TimerId pump_timer_ = 0;
+  bool closing_ = false;
+  bool relay_running_ = false;
+  bool relay_stopping_ = false;
+  double think_ms_ = 0;
+  std::mt19937_64 rng_;
+  std::vector<int64_t> setup_us_;
+  std::vector<int64_t> relay_us_;
+  mutable std::mutex errors_mu_;
+  std::map<std::string, int64_t> errors_;
+  std::map<std::string, std::string> error_examples_;
+};
+
+const char* RelayKindName(int kind);
+
+}  // namespace pimap::bench
+
+#endif  // PIMAP_BENCH_LOADGEN_FLEET_H_
