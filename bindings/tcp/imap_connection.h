@@ -114,7 +114,8 @@ class ImapConnection final : private engine::TransportHandler,
   // its responses mean and what to do when it completes.
   enum class Job { kNone, kEnable, kResumeSelect, kViewSearch, kRebuild,
                    kRebuildNew, kSelect, kSelectSearch, kMessages, kSearch,
-                   kExpunge, kIdle, kPlain, kEvalSync, kEvalView, kEvalNotify };
+                   kExpunge, kIdle, kPlain, kEvalSync, kEvalView, kEvalNotify,
+                   kNewFetch };
   void StartPimap(const std::string& login_tag, const std::string& password);
   void ExecutePimap(const imap::Command& command);
   void SendJob(Job job, const std::string& device_tag, std::string command);
@@ -215,6 +216,12 @@ class ImapConnection final : private engine::TransportHandler,
   bool idle_interrupted_ = false;  // we left the store's IDLE to ask for verdicts
   bool device_done_ = false;       // the device said DONE meanwhile
   bool reidle_ = false;            // back into the store's IDLE: swallow its "+"
+  bool idle_maintenance_ = false;  // rendering between two store IDLEs
+  bool fetch_then_finish_ = false; // a command's answer waits for new-mail FETCH
+  std::vector<uint32_t> rendered_new_;  // new mail just announced (EXISTS)
+  bool NewFormatWanted() const;
+  void FetchNewThen();             // PIMAP_INBAND_NEW_FORMAT: the FETCH after EXISTS
+  void ReIdle();
 };
 
 }  // namespace pimap::tcp

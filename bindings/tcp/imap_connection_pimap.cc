@@ -737,7 +737,26 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       FinishCommand(rest);
       return;
     case Job::kEvalSync:
-      StartEvalSearch();
+      if (NeedsEval()) {
+        StartEvalSearch();
+      } else {
+        eval_uids_.clear();
+        OnEvalDone();
+      }
+      return;
+    case Job::kNewFetch:
+      if (fetch_then_finish_) {
+        fetch_then_finish_ = false;
+        std::string out = absl::StrCat(job_device_tag_, " ", held_finish_, "\r\n");
+        held_finish_.clear();
+        job_ = Job::kNone;
+        job_uid_mode_ = false;
+        WriteLocal(std::move(out));
+        SetBlocked(kBlockJob, false);
+      } else {
+        job_ = Job::kIdle;
+        ReIdle();
+      }
       return;
     case Job::kEvalView: {
       for (uint32_t uid : search_uids_) s->in_view.insert(uid);
@@ -785,7 +804,15 @@ void ImapConnection::FinishCommand(absl::string_view status_rest) {
   if (pimap_ != nullptr) {
     // RFC 3501 §7.4.1: no EXPUNGE while a FETCH, STORE or SEARCH by MSN runs.
     const bool msn_command = !job_uid_mode_ && (job_ == Job::kMessages || job_ == Job::kSearch);
+    rendered_new_.clear();
     out = RenderPending(!msn_command);
+    if (!rendered_new_.empty() && NewFormatWanted()) {
+      WriteLocal(std::move(out));
+      held_finish_.assign(status_rest.data(), status_rest.size());
+      fetch_then_finish_ = true;
+      FetchNewThen();
+      return;
+    }
   }
   absl::StrAppend(&out, job_device_tag_, " ", status_rest, "\r\n");
   job_ = Job::kNone;
@@ -820,6 +847,7 @@ std::string ImapConnection::RenderPending(bool allow_expunge, size_t max_events)
           s.view.Insert(e.uid);
           if (s.view.Contains(e.uid)) {
             absl::StrAppend(&out, "* ", s.view.size(), " EXISTS\r\n");
+            rendered_new_.push_back(e.uid);
             ++rendered;
           }
           s.classified.erase(e.uid);
@@ -852,13 +880,17 @@ std::string ImapConnection::RenderPending(bool allow_expunge, size_t max_events)
 
 void ImapConnection::OnEventsPending() {
   if (pimap_ == nullptr || !idling_ || job_ != Job::kIdle || transport_ == nullptr ||
-      idle_interrupted_) {
+      (idle_interrupted_ && !idle_maintenance_)) {
     return;
   }
   Busy busy(this);
   DeviceSession& s = *pimap_;
   if (s.selected_folder.empty()) return;
-  if (NeedsEval()) {
+  bool new_mail_pending = false;
+  for (const session::JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+    if (entry->event.kind == session::EventKind::kNew) new_mail_pending = true;
+  }
+  if (!idle_maintenance_ && (NeedsEval() || (new_mail_pending && NewFormatWanted()))) {
     // Verdicts first: leave the store's IDLE (the device stays in its own),
     // ask, push what passes, go back into IDLE.
     idle_interrupted_ = true;
@@ -936,6 +968,42 @@ void ImapConnection::StartEvalSearch() {
   }
 }
 
+bool ImapConnection::NewFormatWanted() const {
+  return pimap_ != nullptr && pimap_->prefs.inband_new_format != "NONE";
+}
+
+void ImapConnection::ReIdle() {
+  idle_interrupted_ = false;
+  if (device_done_) {
+    device_done_ = false;
+    idling_ = false;
+    job_ = Job::kIdle;
+    FinishCommand("OK Idle completed");
+    return;
+  }
+  reidle_ = true;
+  SendJob(Job::kIdle, job_device_tag_, "IDLE");
+  // The device's "DONE" may be waiting in the input while we were busy.
+  SetBlocked(kBlockJob, false);
+}
+
+// PIMAP_INBAND_NEW_FORMAT: after "* n EXISTS", "* n FETCH (<items>)" for the
+// new messages, fetched by UID and renumbered from the device's view.
+void ImapConnection::FetchNewThen() {
+  std::vector<std::pair<uint32_t, uint32_t>> ranges;
+  std::sort(rendered_new_.begin(), rendered_new_.end());
+  for (uint32_t uid : rendered_new_) {
+    if (!ranges.empty() && ranges.back().second + 1 == uid) {
+      ranges.back().second = uid;
+    } else if (ranges.empty() || ranges.back().second < uid) {
+      ranges.emplace_back(uid, uid);
+    }
+  }
+  rendered_new_.clear();
+  SendJob(Job::kNewFetch, job_device_tag_,
+          absl::StrCat("UID FETCH ", SetOf(ranges), " ", pimap_->prefs.inband_new_format));
+}
+
 void ImapConnection::OnEvalDone() {
   DeviceSession& s = *pimap_;
   for (uint32_t uid : eval_uids_) s.classified.insert(uid);
@@ -949,19 +1017,20 @@ void ImapConnection::OnEvalDone() {
     FinishCommand(rest);
     return;
   }
-  // Back from verdicts taken in the middle of an IDLE.
-  idle_interrupted_ = false;
-  if (device_done_) {
-    device_done_ = false;
-    idling_ = false;
-    job_ = Job::kIdle;
-    FinishCommand("OK Idle completed");
-    return;
-  }
+  // Back from the store work taken in the middle of an IDLE: push what passes,
+  // then (new-format) the FETCH for new mail, then back into the store's IDLE.
   job_ = Job::kIdle;
-  OnEventsPending();
-  reidle_ = true;
-  SendJob(Job::kIdle, job_device_tag_, "IDLE");
+  if (!device_done_) {
+    idle_maintenance_ = true;
+    rendered_new_.clear();
+    OnEventsPending();
+    idle_maintenance_ = false;
+    if (!rendered_new_.empty() && NewFormatWanted()) {
+      FetchNewThen();
+      return;
+    }
+  }
+  ReIdle();
 }
 
 // Devices in IDLE behind carrier NATs lose their mapping after a few minutes of
