@@ -115,7 +115,7 @@ class ImapConnection final : private engine::TransportHandler,
   enum class Job { kNone, kEnable, kResumeSelect, kViewSearch, kRebuild,
                    kRebuildNew, kSelect, kSelectSearch, kMessages, kSearch,
                    kExpunge, kIdle, kPlain, kEvalSync, kEvalView, kEvalNotify,
-                   kNewFetch };
+                   kNewFetch, kOwnNew };
   void StartPimap(const std::string& login_tag, const std::string& password);
   void ExecutePimap(const imap::Command& command);
   void SendJob(Job job, const std::string& device_tag, std::string command);
@@ -222,6 +222,12 @@ class ImapConnection final : private engine::TransportHandler,
   bool NewFormatWanted() const;
   void FetchNewThen();             // PIMAP_INBAND_NEW_FORMAT: the FETCH after EXISTS
   void ReIdle();
+  // News seen on the device's own store connection, for folders the user's watch
+  // does not cover (it watches INBOX): journaled like the watch's events.
+  void JournalOwn(session::EventKind kind, uint32_t uid, std::vector<std::string> flags);
+  bool watched_folder() const;
+  bool own_new_ = false;          // the store said EXISTS: look for new UIDs
+  bool job_may_expunge_ = false;  // the device's command itself expunges (EXPUNGE, MOVE)
 };
 
 }  // namespace pimap::tcp

@@ -353,6 +353,7 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
       return;
     }
     job_uid_mode_ = uid_mode;
+    job_may_expunge_ = sub == "EXPUNGE" || sub == "MOVE";
     SendJob(sub == "EXPUNGE" ? Job::kExpunge : Job::kMessages, tag,
             absl::StrCat("UID ", sub, " ", SetOf(ranges),
                          args.size() > set_index + 1 ? " " : "",
@@ -372,6 +373,7 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
     // Only what the device can see: a view filter must not let it expunge
     // messages outside its view (UIDPLUS UID EXPUNGE).
     job_uid_mode_ = true;
+    job_may_expunge_ = true;
     SendJob(Job::kExpunge, tag, absl::StrCat("UID EXPUNGE ", SetOf(s.view.Ranges())));
     return;
   }
@@ -399,7 +401,7 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
                         job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
                         job_ == Job::kRebuild || job_ == Job::kRebuildNew ||
                         job_ == Job::kEvalView || job_ == Job::kEvalNotify ||
-                        job_ == Job::kEvalSync;
+                        job_ == Job::kEvalSync || job_ == Job::kOwnNew;
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {
       idling_ = true;
@@ -416,8 +418,15 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
   } else {
     Untagged u = ParseUntagged(line);
     if (u.numbered) {
+      const bool own_news = pimap_ != nullptr && !watched_folder() &&
+                            !pimap_->selected_folder.empty();
       if (u.name == "FETCH" && job_ == Job::kRebuild) {
         resp_action_ = RespAction::kCollect;
+      } else if (u.name == "FETCH" && job_ == Job::kIdle) {
+        // A flag change while idling goes through the journal (and the filters).
+        if (own_news) resp_action_ = RespAction::kCollect;
+      } else if (u.name == "EXISTS" && own_news) {
+        own_new_ = true;
       } else if (u.name == "FETCH" && !internal && pimap_ != nullptr) {
         std::optional<uint32_t> uid = FetchUid(line);
         std::optional<uint32_t> msn;
@@ -434,9 +443,10 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
       // EXISTS/RECENT/EXPUNGE and FETCH outside the view: the journal, fed by
       // the user's watch, is the one source of such news for the device.
     } else if (u.name == "VANISHED") {
-      if (((job_ == Job::kExpunge || job_ == Job::kMessages) &&
-           !absl::StrContains(line, "(EARLIER)")) ||
-          job_ == Job::kRebuild) {
+      const bool earlier = absl::StrContains(line, "(EARLIER)");
+      if (job_ == Job::kRebuild ||
+          (!earlier && !internal &&
+           (job_may_expunge_ || (pimap_ != nullptr && !watched_folder())))) {
         resp_action_ = RespAction::kCollect;
       }
     } else if (u.name == "SEARCH") {
@@ -444,7 +454,7 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
     } else if (u.name == "ESEARCH") {
       resp_action_ = (job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
                       job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
-                      job_ == Job::kEvalNotify)
+                      job_ == Job::kEvalNotify || job_ == Job::kOwnNew)
                          ? RespAction::kCollect
                          : RespAction::kForward;
     } else if (u.name == "OK" || u.name == "NO" || u.name == "BAD") {
@@ -506,6 +516,12 @@ void ImapConnection::OnPimapResponseEnd(absl::string_view completed_tag) {
     for (const auto& [first, last] : pimap_->view.Resolve(*set, true)) {
       for (uint64_t u2 = first; u2 <= last; ++u2) uids.push_back(static_cast<uint32_t>(u2));
     }
+    if (job_ != Job::kRebuild && !job_may_expunge_) {
+      // Someone else's expunge: never in the middle of a FETCH/STORE/SEARCH by
+      // MSN (RFC 3501 §7.4.1); the journal renders it at the next safe point.
+      for (uint32_t uid : uids) JournalOwn(session::EventKind::kExpunge, uid, {});
+      return;
+    }
     // Highest first: each MSN stays valid while the ones above it go.
     std::string out;
     for (auto it = uids.rbegin(); it != uids.rend(); ++it) {
@@ -518,6 +534,14 @@ void ImapConnection::OnPimapResponseEnd(absl::string_view completed_tag) {
     } else {
       WriteLocal(std::move(out));
     }
+  } else if (u.numbered && u.name == "FETCH" && job_ == Job::kIdle && pimap_ != nullptr) {
+    std::optional<uint32_t> uid = FetchUid(body);
+    size_t flags_at = body.find("FLAGS (");
+    if (!uid || flags_at == absl::string_view::npos) return;
+    absl::string_view flags = body.substr(flags_at + 7);
+    flags = flags.substr(0, flags.find(')'));
+    std::vector<std::string> list = absl::StrSplit(flags, ' ', absl::SkipEmpty());
+    JournalOwn(session::EventKind::kFlags, *uid, std::move(list));
   } else if (u.numbered && u.name == "FETCH" && job_ == Job::kRebuild && pimap_ != nullptr) {
     // A flag change the device missed: rendered against its (updated) view.
     std::optional<uint32_t> uid = FetchUid(body);
@@ -607,7 +631,11 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       }
       const bool uidvalidity_changed = saved != 0 && saved != s->view_uidvalidity;
       const bool uncertain = s->journal.Uncertain(s->selected_folder);
-      const bool lost = s->restored || s->journal.NeedsRebuild(s->selected_folder);
+      // The user's watch journals INBOX only; for any other folder the journal
+      // cannot know what happened, so the resume asks the store instead.
+      const bool watched = absl::EqualsIgnoreCase(s->selected_folder, "INBOX");
+      const bool lost =
+          s->restored || !watched || s->journal.NeedsRebuild(s->selected_folder);
       if (!uidvalidity_changed && !uncertain && lost && s->view_modseq != 0) {
         // The journal cannot tell what the device missed, but its view and the
         // MODSEQ it reflects can: ask the store exactly what changed since
@@ -737,6 +765,30 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       FinishCommand(rest);
       return;
     case Job::kEvalSync:
+      if (own_new_) {
+        own_new_ = false;
+        SendJob(Job::kOwnNew, job_device_tag_,
+                absl::StrCat("UID SEARCH RETURN (ALL) UID ", s->view.max_uid() + 1, ":*"));
+        return;
+      }
+      [[fallthrough]];
+    case Job::kOwnNew:
+      if (job_ == Job::kOwnNew) {
+        // "UID n:*" names the last message even when none is newer than n.
+        std::sort(search_uids_.begin(), search_uids_.end());
+        const uint32_t max = s->view.max_uid();
+        for (uint32_t uid : search_uids_) {
+          if (uid > max) {
+            session::StoreEvent event;
+            event.kind = session::EventKind::kNew;
+            event.folder = s->selected_folder;
+            event.uidvalidity = s->view_uidvalidity;
+            event.uid = uid;
+            s->journal.Append(std::move(event));
+          }
+        }
+        search_uids_.clear();
+      }
       if (NeedsEval()) {
         StartEvalSearch();
       } else {
@@ -791,7 +843,7 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
 }
 
 void ImapConnection::FinishCommand(absl::string_view status_rest) {
-  if (NeedsEval()) {
+  if (own_new_ || NeedsEval()) {
     // New mail under a search-key filter: get the store's verdicts before the
     // events are rendered with this command's answer.
     held_finish_.assign(status_rest.data(), status_rest.size());
@@ -817,6 +869,7 @@ void ImapConnection::FinishCommand(absl::string_view status_rest) {
   absl::StrAppend(&out, job_device_tag_, " ", status_rest, "\r\n");
   job_ = Job::kNone;
   job_uid_mode_ = false;
+  job_may_expunge_ = false;
   WriteLocal(std::move(out));
   SetBlocked(kBlockJob, false);
 }
@@ -890,7 +943,8 @@ void ImapConnection::OnEventsPending() {
   for (const session::JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
     if (entry->event.kind == session::EventKind::kNew) new_mail_pending = true;
   }
-  if (!idle_maintenance_ && (NeedsEval() || (new_mail_pending && NewFormatWanted()))) {
+  if (!idle_maintenance_ &&
+      (own_new_ || NeedsEval() || (new_mail_pending && NewFormatWanted()))) {
     // Verdicts first: leave the store's IDLE (the device stays in its own),
     // ask, push what passes, go back into IDLE.
     idle_interrupted_ = true;
@@ -966,6 +1020,23 @@ void ImapConnection::StartEvalSearch() {
                          s.filters.Notification(s.selected_folder)
                              .ToSearchProgram(now, absl::LocalTimeZone())));
   }
+}
+
+bool ImapConnection::watched_folder() const {
+  return pimap_ != nullptr && absl::EqualsIgnoreCase(pimap_->selected_folder, "INBOX");
+}
+
+void ImapConnection::JournalOwn(session::EventKind kind, uint32_t uid,
+                                std::vector<std::string> flags) {
+  DeviceSession& s = *pimap_;
+  session::StoreEvent event;
+  event.kind = kind;
+  event.folder = s.selected_folder;
+  event.uidvalidity = s.view_uidvalidity;
+  event.uid = uid;
+  event.flags = std::move(flags);
+  s.journal.Append(std::move(event));
+  OnEventsPending();
 }
 
 bool ImapConnection::NewFormatWanted() const {
