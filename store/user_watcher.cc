@@ -69,6 +69,7 @@ void UserWatcher::Connect() {
   state_ = State::kConnecting;
   framer_.Reset();
   assembler_.Reset();
+  assembler_empty_ = true;
   std::weak_ptr<bool> alive = alive_;
   UpstreamLink::Open(shard_, config_, credentials_,
                      [this, alive](absl::StatusOr<session::StoreLink*> link) {
@@ -137,6 +138,8 @@ void UserWatcher::OnStoreBytes(absl::string_view bytes) {
 }
 
 bool UserWatcher::OnLine(absl::string_view line, const imap::LiteralHeader* literal) {
+  if (assembler_empty_) last_line_.assign(line.data(), std::min<size_t>(line.size(), 4096));
+  assembler_empty_ = false;
   if (!assembler_.AddLine(line, literal).ok()) frame_error_ = true;
   return !frame_error_;
 }
@@ -147,6 +150,7 @@ bool UserWatcher::OnLiteralData(absl::string_view chunk) {
 }
 
 bool UserWatcher::OnEnd() {
+  assembler_empty_ = true;
   absl::StatusOr<imap::Response> response = assembler_.Finish();
   if (!response.ok()) {
     frame_error_ = true;
@@ -167,6 +171,10 @@ void UserWatcher::OnResponse(const imap::Response& r) {
     LinkLost(r.text);
     return;
   }
+  if (r.kind == Kind::kUntagged && r.name == "LIST") {
+    OnList(r);
+    return;
+  }
   if (r.kind == Kind::kUntagged && r.is_status()) {
     uint64_t n = 0;
     if (CodeNumber(r.code, "UIDVALIDITY", &n)) select_uidvalidity_ = static_cast<uint32_t>(n);
@@ -181,6 +189,16 @@ void UserWatcher::OnResponse(const imap::Response& r) {
           LinkLost("the store does not support QRESYNC");
           return;
         }
+        // Mailbox creations, deletions and renames come as "* LIST" (RFC 5465);
+        // message events for INBOX still come through the selected-mailbox path.
+        state_ = State::kNotify;
+        Send("W6 NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) "
+             "(personal (MailboxName))");
+      }
+      return;
+    case State::kNotify:
+      if (r.kind == Kind::kTagged) {
+        // Without NOTIFY the watch still works; folder events are then not seen.
         state_ = State::kSelect;
         select_modseq_ = 0;
         select_uidvalidity_ = 0;
@@ -325,6 +343,34 @@ void UserWatcher::OnVanished(const imap::Response& r) {
       if (e.kind == session::EventKind::kExpunge) known_.Erase(e.uid);
     }
   }
+}
+
+void UserWatcher::OnList(const imap::Response& r) {
+  // "* LIST () "." Name", "* LIST (\NonExistent) "." Old",
+  // "* LIST () "." New ("OLDNAME" ("Old"))".
+  if (r.args.size() < 3) return;
+  session::StoreEvent event;
+  event.folder = r.args[2].value;
+  event.raw = last_line_;
+  event.kind = session::EventKind::kFolderCreated;
+  if (r.args[0].type == imap::Arg::Type::kList) {
+    for (const imap::Arg& attr : r.args[0].children) {
+      if (absl::EqualsIgnoreCase(attr.value, "\\NonExistent")) {
+        event.kind = session::EventKind::kFolderDeleted;
+      }
+    }
+  }
+  if (r.args.size() >= 4 && r.args[3].type == imap::Arg::Type::kList &&
+      absl::StrContains(absl::AsciiStrToUpper(last_line_), "OLDNAME")) {
+    event.kind = session::EventKind::kFolderRenamed;
+    event.new_folder = event.folder;
+    const std::vector<imap::Arg>& ext = r.args[3].children;
+    if (ext.size() >= 2 && ext[1].type == imap::Arg::Type::kList &&
+        !ext[1].children.empty()) {
+      event.folder = ext[1].children[0].value;
+    }
+  }
+  sink_->OnStoreEvents(user_, {event});
 }
 
 void UserWatcher::Flush() {

@@ -39,7 +39,7 @@ class UserWatcher final : public session::StoreWatch,
 
  private:
   static constexpr char kFolder[] = "INBOX";
-  enum class State { kConnecting, kEnable, kSelect, kSearch, kCatchUp, kIdle,
+  enum class State { kConnecting, kEnable, kNotify, kSelect, kSearch, kCatchUp, kIdle,
                      kLeavingIdle, kBackoff, kClosed };
 
   ~UserWatcher() override;
@@ -52,6 +52,8 @@ class UserWatcher final : public session::StoreWatch,
   void OnResponse(const imap::Response& response);
   void OnFetch(const imap::Response& response);
   void OnVanished(const imap::Response& response);
+  void OnList(const imap::Response& response);
+  std::string last_line_;  // the first line of the response being assembled
   void Flush();
 
   // session::StoreLinkClient
@@ -75,6 +77,7 @@ class UserWatcher final : public session::StoreWatch,
   imap::Framer framer_;
   imap::ResponseAssembler assembler_;
   bool frame_error_ = false;
+  bool assembler_empty_ = true;
 
   uint32_t uidvalidity_ = 0;
   uint64_t highest_modseq_ = 0;

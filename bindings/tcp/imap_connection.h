@@ -131,6 +131,7 @@ class ImapConnection final : private engine::TransportHandler,
   bool IsPimapCommand(absl::string_view name) const;
   void OnEventsPending() override;
   void OnTakenOver() override;
+  void OnFolderEvent(const session::StoreEvent& event) override;
 
   // Keeps this alive while a call from outside (transport, store, timer) runs;
   // Destroy() inside it only marks, the last scope out frees.
@@ -227,7 +228,8 @@ class ImapConnection final : private engine::TransportHandler,
   void JournalOwn(session::EventKind kind, uint32_t uid, std::vector<std::string> flags);
   bool watched_folder() const;
   bool own_new_ = false;          // the store said EXISTS: look for new UIDs
-  bool job_may_expunge_ = false;  // the device's command itself expunges (EXPUNGE, MOVE)
+  bool job_may_expunge_ = false;
+  bool device_condstore_ = false; // the device itself ENABLEd CONDSTORE  // the device's command itself expunges (EXPUNGE, MOVE)
 };
 
 }  // namespace pimap::tcp

@@ -119,6 +119,21 @@ Untagged ParseUntagged(absl::string_view line) {
   return u;
 }
 
+// Removes " MODSEQ (n)" (or "MODSEQ (n) ") from a FETCH line.
+void StripModseq(std::string* line) {
+  size_t at = line->find("MODSEQ (");
+  if (at == std::string::npos) return;
+  size_t end = line->find(')', at);
+  if (end == std::string::npos) return;
+  ++end;
+  if (at > 0 && (*line)[at - 1] == ' ') {
+    --at;
+  } else if (end < line->size() && (*line)[end] == ' ') {
+    ++end;
+  }
+  line->erase(at, end - at);
+}
+
 bool Trivial(const session::FilterSpec& spec) {
   return spec.none || (spec.all && spec.search_keys.empty() && !spec.days_before_today);
 }
@@ -387,6 +402,23 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
     SendJob(Job::kIdle, tag, "IDLE");
     return;
   }
+  if (name == "ENABLE") {
+    // The store connection already runs QRESYNC for the gateway's own use. A
+    // device may turn on CONDSTORE (MODSEQ data); device-side QRESYNC (VANISHED
+    // instead of EXPUNGE) is not offered in a P-IMAP session.
+    std::vector<std::string> enabled;
+    for (const imap::Arg& arg : args) {
+      if (arg.type == imap::Arg::Type::kAtom &&
+          absl::EqualsIgnoreCase(arg.value, "CONDSTORE")) {
+        device_condstore_ = true;
+        enabled.push_back("CONDSTORE");
+      }
+    }
+    absl::StrAppend(&out, "* ENABLED", enabled.empty() ? "" : " ",
+                    absl::StrJoin(enabled, " "), "\r\n");
+    ok_now("ENABLE completed");
+    return;
+  }
   // Everything else (NOOP, CHECK, LIST, STATUS, CREATE, ...) goes as it came.
   SendJob(Job::kPlain, tag,
           absl::StrCat(name, args.empty() ? "" : " ", RenderArgs(args, 0)));
@@ -432,8 +464,10 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
         std::optional<uint32_t> msn;
         if (uid) msn = pimap_->view.MsnOf(*uid);
         if (msn) {
-          // Renumbered from the device's view.
+          // Renumbered from the device's view; MODSEQ only for a device that
+          // enabled CONDSTORE itself (the store connection always has it on).
           std::string rewritten = absl::StrCat("* ", *msn, u.after_number);
+          if (!device_condstore_) StripModseq(&rewritten);
           mid_response_ = true;
           transport_->Write(std::move(rewritten));
           resp_action_ = RespAction::kForward;
@@ -474,7 +508,7 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
       // MODSEQ bookkeeping of the store connection is not the device's news
       // (the device did not ENABLE CONDSTORE here), except as SELECT reports it.
       const bool modseq_noise = absl::StrContains(line, "[HIGHESTMODSEQ ") &&
-                                job_ != Job::kSelect;
+                                (job_ != Job::kSelect || !device_condstore_);
       if (!internal && !modseq_noise) resp_action_ = RespAction::kForward;
     } else if (u.name == "ENABLED") {
       // ours
@@ -697,7 +731,6 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       s->journal.MarkDelivered(s->selected_folder, s->journal.last_seq());
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
-      blocked_ &= ~kBlockJob;
       if (xfilter_resync_) {
         xfilter_resync_ = false;
         server_->shard().counters().resyncs.fetch_add(1, std::memory_order_relaxed);
@@ -708,6 +741,7 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
         SetBlocked(kBlockJob, false);
         return;
       }
+      blocked_ &= ~kBlockJob;
       FinishLogin();
       return;
     }
@@ -1124,6 +1158,12 @@ void ImapConnection::ArmKeepalive() {
     WriteLocal("* OK Still here\r\n");
     ArmKeepalive();
   });
+}
+
+void ImapConnection::OnFolderEvent(const session::StoreEvent& event) {
+  if (pimap_ == nullptr || transport_ == nullptr || event.raw.empty()) return;
+  Busy busy(this);
+  WriteLocal(absl::StrCat(event.raw, "\r\n"));
 }
 
 void ImapConnection::OnTakenOver() {

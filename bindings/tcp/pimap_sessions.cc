@@ -68,10 +68,23 @@ DeviceSession* SessionManager::Attach(const std::string& user, const std::string
       old->OnTakenOver();
     }
   } else {
-    std::unique_ptr<DeviceSession> created = Restore(user, device);
-    *resumed = created != nullptr;
+    bool resumable = false;
+    std::unique_ptr<DeviceSession> created = Restore(user, device, &resumable);
+    *resumed = created != nullptr && resumable;
     if (created == nullptr) {
       created = std::make_unique<DeviceSession>(user, device, ++next_session_id_, *config_);
+      auto saved = settings_.find(absl::StrCat(user, "\n", device));
+      if (saved != settings_.end()) {
+        if (auto f = session::DeviceFilters::Parse(saved->second.first,
+                                                   config_->default_notification);
+            f.ok()) {
+          created->filters = std::move(*f);
+        }
+        if (auto p = session::DevicePrefs::Parse(saved->second.second); p.ok()) {
+          created->prefs = std::move(*p);
+        }
+        settings_.erase(saved);
+      }
     }
     session = created.get();
     u.devices.emplace(device, std::move(created));
@@ -103,9 +116,21 @@ void SessionManager::End(DeviceSession* session) {
   const std::string user = session->user;
   auto it = users_.find(user);
   if (it == users_.end()) return;
+  // The session ends (journal, view, checkpoints go); the device's filters and
+  // prefs stay for its next session.
   if (state_ != nullptr) {
+    session::DeviceRecord record;
+    record.user = session->user;
+    record.device = session->device;
+    record.filters = session->filters.Serialize();
+    record.prefs = session->prefs.Serialize();
+    record.last_activity_unix = absl::ToUnixSeconds(absl::Now());
     absl::Status s = state_->DeleteDevice(session->user, session->device);
+    if (s.ok()) s = state_->PutDevice(record);  // session_id "": no live session
     if (!s.ok()) PIMAP_LOG(WARNING) << "durable state: " << s.message();
+  } else {
+    settings_[absl::StrCat(session->user, "\n", session->device)] = {
+        session->filters.Serialize(), session->prefs.Serialize()};
   }
   it->second.devices.erase(session->device);
   DropUserIfIdle(user);
@@ -127,13 +152,31 @@ void SessionManager::OnStoreEvents(absl::string_view user,
   auto it = users_.find(user);
   if (it == users_.end()) return;
   for (auto& [device, session] : it->second.devices) {
-    for (const session::StoreEvent& event : events) session->journal.Append(event);
-    if (session->connection != nullptr) session->connection->OnEventsPending();
+    bool journaled = false;
+    for (const session::StoreEvent& event : events) {
+      switch (event.kind) {
+        case session::EventKind::kFolderCreated:
+        case session::EventKind::kFolderDeleted:
+        case session::EventKind::kFolderRenamed:
+          // Folder events are not journaled per folder: a device that was away
+          // sees its folder list when it next lists it.
+          if (session->connection != nullptr) session->connection->OnFolderEvent(event);
+          break;
+        default:
+          session->journal.Append(event);
+          journaled = true;
+      }
+    }
+    if (journaled && session->connection != nullptr) {
+      session->connection->OnEventsPending();
+    }
   }
 }
 
 std::unique_ptr<DeviceSession> SessionManager::Restore(const std::string& user,
-                                                       const std::string& device) {
+                                                       const std::string& device,
+                                                       bool* resumable) {
+  *resumable = false;
   if (state_ == nullptr) return nullptr;
   absl::StatusOr<std::optional<session::DeviceRecord>> record =
       state_->GetDevice(user, device);
@@ -149,7 +192,7 @@ std::unique_ptr<DeviceSession> SessionManager::Restore(const std::string& user,
     return nullptr;  // expired while we were down
   }
   uint64_t id = 0;
-  if (!absl::SimpleAtoi(r.session_id, &id)) id = ++next_session_id_;
+  if (r.session_id.empty() || !absl::SimpleAtoi(r.session_id, &id)) id = ++next_session_id_;
   auto session = std::make_unique<DeviceSession>(user, device, id, *config_);
   if (auto filters = session::DeviceFilters::Parse(r.filters, config_->default_notification);
       filters.ok()) {
@@ -158,6 +201,8 @@ std::unique_ptr<DeviceSession> SessionManager::Restore(const std::string& user,
   if (auto prefs = session::DevicePrefs::Parse(r.prefs); prefs.ok()) {
     session->prefs = std::move(*prefs);
   }
+  if (r.session_id.empty()) return session;  // settings only: a first login
+  *resumable = true;
   session->restored = true;
   if (!r.selected_folder.empty()) {
     auto checkpoint = state_->GetCheckpoint(user, device, r.selected_folder);

@@ -34,6 +34,8 @@ class DeviceLink {
   virtual void OnEventsPending() = 0;
   // A newer connection of the same device took the session over.
   virtual void OnTakenOver() = 0;
+  // A mailbox was created, deleted or renamed: always pushed, NOTIFY-style.
+  virtual void OnFolderEvent(const session::StoreEvent& event) = 0;
 };
 
 struct SessionConfig {
@@ -113,8 +115,10 @@ class SessionManager final : public session::StoreEventSink {
     session::StoreCredentials credentials;
   };
   void Sweep();
+  // A session from durable state, or only the device's settings (filters,
+  // prefs) when its last session ended with LOGOUT (*resumable = false).
   std::unique_ptr<DeviceSession> Restore(const std::string& user,
-                                         const std::string& device);
+                                         const std::string& device, bool* resumable);
   void DropUserIfIdle(const std::string& user);
   void UpdateGauges();
 
@@ -123,6 +127,9 @@ class SessionManager final : public session::StoreEventSink {
   session::StoreWatchFactory* watches_;
   session::StateStore* state_;
   absl::flat_hash_map<std::string, UserSessions> users_;
+  // Without durable state: the settings of devices whose session ended with
+  // LOGOUT (filters and prefs belong to the device, not to one session).
+  absl::flat_hash_map<std::string, std::pair<std::string, std::string>> settings_;
   size_t watches_count_ = 0;
   uint64_t next_session_id_;
   TimerWheel::TimerId sweep_timer_ = 0;

@@ -29,6 +29,9 @@ struct StoreEvent {
   std::vector<std::string> flags;  // kNew/kFlags: full flag list after change
   uint64_t modseq = 0;             // CONDSTORE MODSEQ of the change, 0: unknown
   int64_t internal_date = 0;       // kNew: seconds since epoch if known, else 0
+  // Folder events: the store's own untagged LIST line (NOTIFY, RFC 5465), which
+  // devices get as it is.
+  std::string raw;
 };
 
 // Whether delivering the event twice leaves the device in the same state as

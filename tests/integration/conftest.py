@@ -115,3 +115,41 @@ def start_pimapd(workdir, dovecot, request):
 def gateway(start_pimapd, tls_cert):
     """pimapd with TLS on both ports, plaintext auth allowed, 2 shards, admin endpoint."""
     return start_pimapd(tls=tls_cert, plaintext=True, shards=2, admin=True)
+
+
+@pytest.fixture(scope="session")
+def master_password_file(workdir):
+    """The store master user's password, for --store-master-password-file."""
+    path = os.path.join(workdir, "store-master.pw")
+    with open(path, "w") as f:
+        f.write(harness.MASTER_PASSWORD + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+@pytest.fixture
+def start_pimap_gateway(start_pimapd, master_password_file):
+    """Factory: a pimapd for P-IMAP tests (plaintext, 2 shards, admin endpoint) whose
+    per-user watch logs in as the store master user.
+
+    start_pimap_gateway(notification_filter="NONE", extra=(), **kwargs); kwargs go to
+    start_pimapd (store=, shards=, start=, ...)."""
+
+    def factory(notification_filter="NONE", extra=(), **kwargs):
+        kwargs.setdefault("plaintext", True)
+        kwargs.setdefault("shards", 2)
+        kwargs.setdefault("admin", True)
+        args = ["--store-master-user", harness.MASTER_USER,
+                "--store-master-password-file", master_password_file]
+        if notification_filter is not None:
+            args += ["--default-notification-filter", notification_filter]
+        return start_pimapd(extra=args + list(extra), **kwargs)
+
+    return factory
+
+
+@pytest.fixture
+def pimap_gateway(start_pimap_gateway, request):
+    """pimapd for P-IMAP against the shared store; parametrize indirectly with a dict of
+    start_pimap_gateway arguments, e.g. {"notification_filter": "ALL"}."""
+    return start_pimap_gateway(**getattr(request, "param", {}))

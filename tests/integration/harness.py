@@ -145,12 +145,56 @@ class Dovecot:
         m.login(user, password or USERS[user])
         return m
 
-    def deliver(self, rcpt, message):
+    def deliver(self, rcpt, message, sender="sender@example.org"):
         """Deliver a message with LMTP into rcpt's INBOX."""
         import smtplib
         with smtplib.LMTP(HOST, self.lmtp_port, timeout=NET_TIMEOUT) as lmtp:
-            refused = lmtp.sendmail("sender@example.org", [rcpt], message)
+            refused = lmtp.sendmail(sender, [rcpt], message)
             assert not refused, refused
+
+    @property
+    def conf_path(self):
+        return os.path.join(self.dir, "dovecot.conf")
+
+    def restart(self):
+        """Stop and start again on the same state dir and ports (mail and UIDs kept)."""
+        self.stop()
+        wait_until(lambda: not port_is_open(self.imap_port), 10, what="store port closed")
+        return self.start()
+
+    def who(self, user):
+        """Number of IMAP connections the store has open for user (doveadm who)."""
+        return doveadm_who(self.conf_path, user)
+
+    def raw(self, user="alice", password=None):
+        """A direct (not through the gateway) logged-in RawImap connection to the store."""
+        c = RawImap(HOST, self.imap_port)
+        c.login(user, password or USERS[user])
+        return c
+
+    def uid_flags(self, user, box="INBOX"):
+        """The store's [(uid, flags)] of box in MSN order, flags without \\Recent."""
+        with self.raw(user) as c:
+            untagged, t = c.cmd("x", "EXAMINE " + quote(box))
+            assert t.startswith(b"x OK"), t
+            if not any(re.match(rb"^\* [1-9]\d* EXISTS", x) for x in untagged):
+                return []
+            untagged, t = c.cmd("f", "FETCH 1:* (UID FLAGS)")
+            assert t.startswith(b"f OK"), t
+            return fetch_list(untagged)
+
+    def append(self, user, box, message, flags="", date=None):
+        """APPEND directly to the store; date = a datetime for INTERNALDATE. Returns the UID."""
+        with self.raw(user) as c:
+            return append(c, box, message, flags=flags, date=date)
+
+
+def doveadm_who(conf_path, user):
+    """Count the store's IMAP connections for user via `doveadm -c conf who -1 user`."""
+    r = subprocess.run(["doveadm", "-c", conf_path, "who", "-1", user],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, "doveadm who failed (%d): %s%s" % (r.returncode, r.stdout, r.stderr)
+    return sum(1 for line in r.stdout.splitlines()[1:] if line.split()[:1] == [user])
 
 
 # --------------------------------------------------------------------------- pimapd
@@ -512,3 +556,262 @@ def make_message(subject, body_bytes=b"hello\r\n", sender="sender@example.org",
             b"MIME-Version: 1.0\r\n"
             b"Content-Type: text/plain; charset=us-ascii\r\n"
             b"\r\n" + body_bytes)
+
+
+# --------------------------------------------------------------------------- P-IMAP helpers
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def imap_date_time(dt):
+    """RFC 3501 date-time of an aware or UTC-naive datetime (locale independent)."""
+    import datetime
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=datetime.timezone.utc)
+    dt = dt.astimezone(datetime.timezone.utc)
+    return '"%02d-%s-%04d %02d:%02d:%02d +0000"' % (dt.day, _MONTHS[dt.month - 1], dt.year,
+                                                    dt.hour, dt.minute, dt.second)
+
+
+def append(c, box, message, flags="", date=None, tag="ap"):
+    """APPEND over a RawImap (synchronising literal); returns the APPENDUID UID or None."""
+    head = "%s APPEND %s" % (tag, quote(box))
+    if flags:
+        head += " (%s)" % flags
+    if date is not None:
+        head += " " + imap_date_time(date)
+    c.send(head + " {%d}\r\n" % len(message))
+    line = c.readline()
+    assert line.startswith(b"+"), line
+    c.send(message + b"\r\n")
+    _, t = c.read_tagged(tag)
+    assert t.startswith(tag.encode() + b" OK"), t
+    m = re.search(rb"\[APPENDUID \d+ (\d+)\]", t)
+    return int(m.group(1)) if m else None
+
+
+EXISTS_RE = re.compile(rb"^\* (\d+) EXISTS\r\n$", re.I)
+EXPUNGE_RE = re.compile(rb"^\* (\d+) EXPUNGE\r\n$", re.I)
+FETCH_RE = re.compile(rb"^\* (\d+) FETCH \((.*)\)\r\n$", re.I | re.S)
+_UID_RE = re.compile(rb"(?:^|[ (])UID (\d+)", re.I)
+_FLAGS_RE = re.compile(rb"(?:^|[ (])FLAGS \(([^)]*)\)", re.I)
+
+
+def clean_flags(raw):
+    """Flags of a FETCH as a frozenset, without the session-specific \\Recent."""
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    return frozenset(f for f in raw.split() if f.lower() != "\\recent")
+
+
+def parse_fetch(line):
+    """'* n FETCH (...)' -> (msn, uid or None, flags frozenset or None); None if no FETCH."""
+    m = FETCH_RE.match(line)
+    if not m:
+        return None
+    body = m.group(2)
+    u = _UID_RE.search(body)
+    f = _FLAGS_RE.search(body)
+    return (int(m.group(1)), int(u.group(1)) if u else None,
+            clean_flags(f.group(1)) if f else None)
+
+
+def fetch_list(untagged):
+    """The [(uid, flags)] of a 'FETCH 1:* (UID FLAGS)' response in MSN order.
+
+    Several FETCH lines for one MSN are merged (the last wins). Raises if the response
+    carries EXPUNGE (forbidden during FETCH by MSN) or the MSNs are not 1..n."""
+    by_msn = {}
+    for line in untagged:
+        assert not EXPUNGE_RE.match(line), "EXPUNGE during FETCH: %r" % untagged
+        p = parse_fetch(line)
+        if p is None:
+            continue
+        msn, uid, flags = p
+        old = by_msn.get(msn, (None, None))
+        if uid is not None and old[0] is not None:
+            assert uid == old[0], "MSN %d reported as UID %d and %d" % (msn, old[0], uid)
+        by_msn[msn] = (uid if uid is not None else old[0], flags if flags is not None else old[1])
+    assert sorted(by_msn) == list(range(1, len(by_msn) + 1)), "MSNs not 1..n: %r" % untagged
+    out = [by_msn[i] for i in range(1, len(by_msn) + 1)]
+    assert all(u is not None and f is not None for u, f in out), untagged
+    return out
+
+
+class DeviceView:
+    """What a P-IMAP device knows about its selected folder, replayed from the untagged
+    responses it receives: UIDs in MSN order (None = announced by EXISTS, UID unknown) and
+    flags per UID. apply() raises AssertionError on a response that cannot be right for the
+    device (an MSN out of range, a FETCH naming a UID that is not at that MSN, a shrinking
+    EXISTS)."""
+
+    def __init__(self, entries=()):
+        self.uids = [u for u, _ in entries]
+        self.flags = {u: f for u, f in entries}
+        self.resyncs = 0
+        self.log = []
+
+    def apply(self, line):
+        self.log.append(line)
+        if line.strip().upper() == b"* RESYNC":
+            self.resyncs += 1
+            self.uids = []  # the next EXISTS tells the size of the fresh view
+            self.flags = {}
+            return "resync"
+        m = EXISTS_RE.match(line)
+        if m:
+            n = int(m.group(1))
+            assert n >= len(self.uids), "EXISTS %d below the %d messages known: %r" % (
+                n, len(self.uids), self.log)
+            self.uids += [None] * (n - len(self.uids))
+            return "exists"
+        m = EXPUNGE_RE.match(line)
+        if m:
+            n = int(m.group(1))
+            assert 1 <= n <= len(self.uids), "EXPUNGE %d with %d messages: %r" % (
+                n, len(self.uids), self.log)
+            u = self.uids.pop(n - 1)
+            self.flags.pop(u, None)
+            return "expunge"
+        p = parse_fetch(line)
+        if p:
+            msn, uid, flags = p
+            assert 1 <= msn <= len(self.uids), "FETCH %d with %d messages: %r" % (
+                msn, len(self.uids), self.log)
+            if uid is not None:
+                known = self.uids[msn - 1]
+                assert known is None or known == uid, (
+                    "FETCH %d names UID %d but MSN %d is UID %d: %r"
+                    % (msn, uid, msn, known, self.log))
+                self.uids[msn - 1] = uid
+            if flags is not None and self.uids[msn - 1] is not None:
+                self.flags[self.uids[msn - 1]] = flags
+            return "fetch"
+        return None
+
+    def apply_all(self, lines):
+        return [k for k in (self.apply(x) for x in lines) if k]
+
+    def assert_consistent_with(self, store):
+        """Every UID and flag set the device knows equals the store's ([(uid, flags)])."""
+        assert len(self.uids) == len(store), "device has %d messages, store %d\n%r\n%r" % (
+            len(self.uids), len(store), self.uids, store)
+        for i, (u, (su, sf)) in enumerate(zip(self.uids, store)):
+            assert u is None or u == su, "MSN %d: device thinks UID %s, store has UID %d\n%r\n%r" % (
+                i + 1, u, su, self.uids, store)
+            if u is not None and u in self.flags:
+                assert self.flags[u] == sf, "UID %d: device flags %s, store %s" % (
+                    u, sorted(self.flags[u]), sorted(sf))
+
+
+def read_lines(c, timeout, until=None):
+    """Untagged lines read within timeout; stops early when until(line) is true.
+
+    Returns (lines, matched)."""
+    deadline = time.monotonic() + timeout
+    lines = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return lines, False
+        try:
+            line = c.readline(timeout=remaining)
+        except socket.timeout:
+            return lines, False
+        lines.append(line)
+        if until is not None and until(line):
+            return lines, True
+
+
+def pimap_login(c, user, password=None, tag="L1"):
+    """LOGIN user#device; asserts OK and returns the untagged lines."""
+    untagged, t = c.cmd(tag, "LOGIN %s %s" % (quote(user), quote(
+        password or USERS[user.split("#")[0]])))
+    assert t.startswith(tag.encode() + b" OK"), (untagged, t)
+    return untagged
+
+
+def select_view(c, box="INBOX", tag="s"):
+    """SELECT box, then FETCH 1:* (UID FLAGS): returns a DeviceView of the selection."""
+    untagged, t = c.cmd(tag, "SELECT " + quote(box))
+    assert t.startswith(tag.encode() + b" OK"), (untagged, t)
+    n = [int(EXISTS_RE.match(x).group(1)) for x in untagged if EXISTS_RE.match(x)]
+    assert n, untagged
+    return DeviceView(device_fetch_all(c, expect=n[-1], tag=tag + "f"))
+
+
+def device_fetch_all(c, expect=None, tag="fa"):
+    """The device's full '[(uid, flags)]' through FETCH 1:* (UID FLAGS)."""
+    if expect == 0:
+        return []
+    untagged, t = c.cmd(tag, "FETCH 1:* (UID FLAGS)")
+    assert t.startswith(tag.encode() + b" OK"), (untagged, t)
+    out = fetch_list(untagged)
+    if expect is not None:
+        assert len(out) == expect, (expect, untagged)
+    return out
+
+
+def untagged_kind(lines, word):
+    """Lines of '* WORD ...' (case-insensitive) among lines."""
+    w = word.upper().encode()
+    return [x for x in lines if x.upper().startswith(b"* " + w + b" ") or
+            x.upper().rstrip() == b"* " + w]
+
+
+def ok(t, tag):
+    assert t.startswith(tag.encode() + b" OK"), t
+
+
+def start_idle(c, tag="i"):
+    c.send(tag + " IDLE\r\n")
+    line = c.readline()
+    assert line.startswith(b"+"), line
+
+
+def end_idle(c, tag="i"):
+    c.send("DONE\r\n")
+    untagged, t = c.read_tagged(tag)
+    ok(t, tag)
+    return untagged
+
+
+def ensure_messages(dovecot, user, n):
+    """Deliver until user's INBOX holds at least n messages (store view)."""
+    have = len(dovecot.uid_flags(user))
+    for k in range(have, n):
+        dovecot.deliver(user, make_message("filler %d" % k, to=user + "@example.org"))
+
+
+def store_flag(dovecot, user, uid, flag="\\Flagged"):
+    with dovecot.raw(user) as s:
+        _, t = s.cmd("s", "SELECT INBOX")
+        ok(t, "s")
+        _, t = s.cmd("f", "UID STORE %d +FLAGS (%s)" % (uid, flag))
+        ok(t, "f")
+
+
+def store_expunge(dovecot, user, uid):
+    with dovecot.raw(user) as s:
+        _, t = s.cmd("s", "SELECT INBOX")
+        ok(t, "s")
+        _, t = s.cmd("d", "UID STORE %d +FLAGS.SILENT (\\Deleted)" % uid)
+        ok(t, "d")
+        _, t = s.cmd("e", "UID EXPUNGE %d" % uid)
+        ok(t, "e")
+
+
+def resume_parts(untagged):
+    """Split a resume LOGIN response: (session state or None, folder or None, other lines)."""
+    state = folder = None
+    rest = []
+    for line in untagged:
+        u = line.rstrip(b"\r\n")
+        if u.upper().startswith(b"* SESSION "):
+            assert state is None, "two SESSION lines: %r" % untagged
+            state = u[10:].decode().upper()
+        elif u.upper().startswith(b"* FOLDER "):
+            folder = u[9:].decode()
+        else:
+            rest.append(line)
+    return state, folder, rest

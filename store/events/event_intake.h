@@ -1,0 +1,111 @@
+// The store-event intake (issue 5): an HTTP/1.1 endpoint on the engine where the
+// message store posts its change notifications (docs/store-events.md; Dovecot's
+// push_notification Lua driver with tools/dovecot/push.lua). One EventIntake per
+// shard, each with its own SO_REUSEPORT listener on the same address.
+//
+// Per request: parse the JSON into typed events, route them to the shard that owns
+// the user (ShardForUser) with Shard::Post, and answer 204 at once; nothing on this
+// path waits. Dovecot sends the POST synchronously inside mail delivery and IMAP
+// commands, so a slow answer here would stall the store.
+//  * Overload: at most `max_queued_per_shard` notifications may wait for one owner
+//    shard (and Post() itself is bounded); beyond that the answer is
+//    503 + Retry-After: 1 and the notification is gone (the store does not retry):
+//    the owner must reconcile (see lost_notifications()).
+//  * Order: a notification is enqueued before its 204 leaves, so notifications the
+//    store sends one after another (it waits for each answer) reach the owner in
+//    that order, whichever shard accepted their connections.
+//  * Answers: 204 routed (or nothing to route); 400 bad HTTP or JSON; 401 secret
+//    missing or wrong; 404 other path; 405 other method; 411 no Content-Length or
+//    chunked; 413 body > 1 MiB; 431 header block > 16 KiB; 503 overload or no sink
+//    registered for the owner. Errors (4xx) close the connection.
+#ifndef PIMAP_STORE_EVENTS_EVENT_INTAKE_H_
+#define PIMAP_STORE_EVENTS_EVENT_INTAKE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/session/store_watch.h"
+#include "store/events/store_notification.h"
+
+namespace pimap::engine {
+class Listener;
+class Shard;
+}  // namespace pimap::engine
+
+namespace pimap::store {
+
+struct EventIntakeConfig {
+  std::string host;
+  uint16_t port = 0;
+  std::string path = "/dovecot";
+  // Non-empty: every request must carry "X-Pimap-Secret: <secret>", else 401.
+  std::string secret;
+  // Notifications waiting in one owner shard's inbox, at most (then 503).
+  int64_t max_queued_per_shard = 4096;
+  // Open intake connections per shard, at most (more are answered 503 and closed).
+  size_t max_connections = 1024;
+  // A connection with no complete request for this long is closed.
+  int64_t idle_timeout_ms = 30000;
+};
+
+// Per-shard sink lookup: the session layer registers one sink per shard before
+// traffic. Called on the owner shard's thread, with that shard's id.
+using SinkOfShard = std::function<session::StoreEventSink*(int shard)>;
+
+// Optional: when the sink of a shard also implements this interface, it receives
+// the flag changes whose resulting full flag list the notification did not carry
+// (a Dovecot FlagsSet on its own lists only the flags added). Otherwise they are
+// counted (pimap_store_notification_flag_deltas_unresolved_total) and dropped.
+class StoreFlagDeltaSink {
+ public:
+  virtual ~StoreFlagDeltaSink() = default;
+  virtual void OnFlagDeltas(absl::string_view user,
+                            const std::vector<FlagDelta>& deltas) = 0;
+};
+
+// The secret file's content without trailing whitespace; an error if unreadable or
+// empty.
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path);
+
+class IntakeConnection;
+
+class EventIntake {
+ public:
+  // Shard thread: binds (SO_REUSEPORT) and starts accepting. Freed by Stop(); call
+  // it from a stop hook: shard->AddStopHook([i] { i->Stop(); }).
+  static absl::StatusOr<EventIntake*> Start(engine::Shard* shard,
+                                            const EventIntakeConfig& config,
+                                            SinkOfShard sinks);
+  // Shard thread: stops accepting, closes every intake connection, frees itself.
+  void Stop();
+
+  // Prometheus text (0.0.4) for the intake counters of every shard that ever ran
+  // an intake in this process: per shard {shard="i"} and an unlabelled sum. Any
+  // thread.
+  static std::string RenderIntakeMetrics();
+
+  // Notifications for users of `shard` that the intake had to refuse (503) since
+  // the process started: when it grows, the owner has a gap to reconcile. Any thread.
+  static uint64_t lost_notifications(int shard);
+
+ private:
+  friend class IntakeConnection;
+  EventIntake(engine::Shard* shard, const EventIntakeConfig& config, SinkOfShard sinks);
+  ~EventIntake();
+
+  engine::Shard* shard_;
+  EventIntakeConfig config_;
+  std::shared_ptr<const SinkOfShard> sinks_;
+  engine::Listener* listener_ = nullptr;
+  absl::flat_hash_set<IntakeConnection*> connections_;
+};
+
+}  // namespace pimap::store
+
+#endif  // PIMAP_STORE_EVENTS_EVENT_INTAKE_H_

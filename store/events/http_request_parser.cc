@@ -1,0 +1,242 @@
+// Incremental HTTP/1.1 request parsing (see the header for the rules).
+#include "store/events/http_request_parser.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+
+namespace pimap::store {
+
+namespace {
+
+// RFC 9110 §5.6.2 tchar.
+bool IsTchar(unsigned char c) {
+  if (absl::ascii_isalnum(c)) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+    case '+': case '-': case '.': case '^': case '_': case '`': case '|':
+    case '~':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsToken(absl::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    if (!IsTchar(c)) return false;
+  }
+  return true;
+}
+
+// field-value characters: VCHAR, obs-text, SP, HTAB.
+bool IsFieldValue(absl::string_view s) {
+  for (unsigned char c : s) {
+    if (c == '\t' || c == ' ' || (c > 0x20 && c != 0x7f)) continue;
+    return false;
+  }
+  return true;
+}
+
+absl::string_view TrimOws(absl::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool HasToken(absl::string_view list, absl::string_view token) {
+  for (absl::string_view item : absl::StrSplit(list, ',')) {
+    if (absl::EqualsIgnoreCase(TrimOws(item), token)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+const std::string* HttpRequest::Header(absl::string_view lower_name) const {
+  for (const auto& [name, value] : headers) {
+    if (name == lower_name) return &value;
+  }
+  return nullptr;
+}
+
+void HttpRequestParser::Feed(absl::string_view data) {
+  if (error_status_ != 0) return;
+  buffer_.append(data.data(), data.size());
+}
+
+HttpRequestParser::Result HttpRequestParser::Fail(int status, std::string reason) {
+  error_status_ = status;
+  error_reason_ = std::move(reason);
+  buffer_.clear();
+  consumed_ = 0;
+  return Result::kError;
+}
+
+void HttpRequestParser::Compact() {
+  if (consumed_ == buffer_.size()) {
+    buffer_.clear();
+    consumed_ = 0;
+  } else if (consumed_ > 4096 && consumed_ * 2 > buffer_.size()) {
+    buffer_.erase(0, consumed_);
+    consumed_ = 0;
+  }
+}
+
+HttpRequestParser::Result HttpRequestParser::Next(HttpRequest* out) {
+  if (error_status_ != 0) return Result::kError;
+  if (!have_head_) {
+    // RFC 9112 §2.2: ignore empty lines before a request-line (some clients send a
+    // CRLF after a POST body).
+    while (consumed_ < buffer_.size() && scan_from_ == 0) {
+      if (buffer_[consumed_] == '\n') {
+        ++consumed_;
+      } else if (buffer_[consumed_] == '\r' && consumed_ + 1 < buffer_.size() &&
+                 buffer_[consumed_ + 1] == '\n') {
+        consumed_ += 2;
+      } else {
+        break;
+      }
+    }
+    if (consumed_ < buffer_.size() && buffer_[consumed_] == '\r' &&
+        consumed_ + 1 == buffer_.size()) {
+      return Result::kNeedMore;  // a lone CR: wait for its LF
+    }
+    // Look for the blank line that ends the head: "\n\n" or "\n\r\n".
+    const absl::string_view data(buffer_.data() + consumed_, buffer_.size() - consumed_);
+    size_t end = absl::string_view::npos;
+    size_t pos = scan_from_;
+    while (true) {
+      pos = data.find('\n', pos);
+      if (pos == absl::string_view::npos) {
+        scan_from_ = data.size();
+        break;
+      }
+      if (pos + 1 < data.size() && data[pos + 1] == '\n') {
+        end = pos + 2;
+        break;
+      }
+      if (pos + 2 < data.size() && data[pos + 1] == '\r' && data[pos + 2] == '\n') {
+        end = pos + 3;
+        break;
+      }
+      if (pos + 2 >= data.size()) {  // cannot tell yet: look here again later
+        scan_from_ = pos;
+        break;
+      }
+      ++pos;
+    }
+    if (end == absl::string_view::npos) {
+      if (data.size() > kMaxHeaderBytes) {
+        return Fail(431, "request header block too large");
+      }
+      return Result::kNeedMore;
+    }
+    if (end > kMaxHeaderBytes) return Fail(431, "request header block too large");
+    pending_ = HttpRequest();
+    if (ParseHead(data.substr(0, end)) == Result::kError) return Result::kError;
+    have_head_ = true;
+    head_end_ = end;
+    scan_from_ = 0;
+  }
+  if (buffer_.size() - consumed_ < head_end_ + body_length_) return Result::kNeedMore;
+  pending_.body.assign(buffer_, consumed_ + head_end_, body_length_);
+  consumed_ += head_end_ + body_length_;
+  have_head_ = false;
+  head_end_ = 0;
+  body_length_ = 0;
+  *out = std::move(pending_);
+  pending_ = HttpRequest();
+  Compact();
+  return Result::kRequest;
+}
+
+HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
+  std::vector<absl::string_view> lines = absl::StrSplit(head, '\n');
+  // The head ends in a blank line, so the last two split pieces are empty.
+  while (!lines.empty() && (lines.back().empty() || lines.back() == "\r")) {
+    lines.pop_back();
+  }
+  if (lines.empty()) return Fail(400, "empty request");
+  for (absl::string_view& line : lines) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find('\r') != absl::string_view::npos) return Fail(400, "stray CR");
+  }
+
+  // request-line = method SP request-target SP HTTP-version
+  const std::vector<absl::string_view> parts = absl::StrSplit(lines[0], ' ');
+  if (parts.size() != 3 || !IsToken(parts[0]) || parts[1].empty()) {
+    return Fail(400, "malformed request line");
+  }
+  for (unsigned char c : parts[1]) {
+    if (c <= 0x20 || c == 0x7f) return Fail(400, "malformed request target");
+  }
+  if (parts[2] == "HTTP/1.1") {
+    pending_.version_minor = 1;
+  } else if (parts[2] == "HTTP/1.0") {
+    pending_.version_minor = 0;
+  } else if (parts[2].size() == 8 && absl::StartsWith(parts[2], "HTTP/") &&
+             absl::ascii_isdigit(parts[2][5]) && parts[2][6] == '.' &&
+             absl::ascii_isdigit(parts[2][7])) {
+    return Fail(505, "HTTP version not supported");
+  } else {
+    return Fail(400, "malformed HTTP version");
+  }
+  pending_.method = std::string(parts[0]);
+  pending_.target = std::string(parts[1]);
+
+  for (size_t i = 1; i < lines.size(); ++i) {
+    absl::string_view line = lines[i];
+    if (line.empty()) return Fail(400, "empty header line");
+    if (line.front() == ' ' || line.front() == '\t') {
+      return Fail(400, "obsolete header line folding");
+    }
+    const size_t colon = line.find(':');
+    if (colon == absl::string_view::npos || !IsToken(line.substr(0, colon))) {
+      return Fail(400, "malformed header field");
+    }
+    const absl::string_view value = TrimOws(line.substr(colon + 1));
+    if (!IsFieldValue(value)) return Fail(400, "invalid character in header value");
+    pending_.headers.emplace_back(absl::AsciiStrToLower(line.substr(0, colon)),
+                                  std::string(value));
+  }
+
+  // Framing (RFC 9112 §6).
+  bool have_length = false;
+  uint64_t length = 0;
+  bool have_host = false;
+  bool close = pending_.version_minor == 0;
+  for (const auto& [name, value] : pending_.headers) {
+    if (name == "transfer-encoding") {
+      return Fail(411, "Transfer-Encoding is not supported; send Content-Length");
+    } else if (name == "content-length") {
+      uint64_t n = 0;
+      if (value.empty() || value.size() > 19 ||
+          value.find_first_not_of("0123456789") != std::string::npos ||
+          !absl::SimpleAtoi(value, &n)) {
+        return Fail(400, "malformed Content-Length");
+      }
+      if (have_length && n != length) return Fail(400, "conflicting Content-Length");
+      have_length = true;
+      length = n;
+    } else if (name == "host") {
+      if (have_host) return Fail(400, "duplicate Host");
+      have_host = true;
+    } else if (name == "connection") {
+      if (HasToken(value, "close")) close = true;
+      if (pending_.version_minor == 0 && HasToken(value, "keep-alive")) close = false;
+    }
+  }
+  if (pending_.version_minor == 1 && !have_host) return Fail(400, "missing Host");
+  if (!have_length && (pending_.method == "POST" || pending_.method == "PUT")) {
+    return Fail(411, "Content-Length required");
+  }
+  if (length > kMaxBodyBytes) return Fail(413, "request body too large");
+  body_length_ = static_cast<size_t>(length);
+  pending_.keep_alive = !close;
+  return Result::kRequest;
+}
+
+}  // namespace pimap::store
