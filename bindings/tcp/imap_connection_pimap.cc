@@ -402,6 +402,15 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
     SendJob(Job::kIdle, tag, "IDLE");
     return;
   }
+  if (name == "STATUS" && !args.empty() && args[0].is_astring() && selected &&
+      (args[0].value == s.selected_folder ||
+       (absl::EqualsIgnoreCase(args[0].value, "INBOX") &&
+        absl::EqualsIgnoreCase(s.selected_folder, "INBOX")))) {
+    // The selected folder's MESSAGES is the size of the device's view, which a
+    // view filter makes a subset of the folder.
+    SendJob(Job::kStatus, tag, absl::StrCat("STATUS ", RenderArgs(args, 0)));
+    return;
+  }
   if (name == "ENABLE") {
     // The store connection already runs QRESYNC for the gateway's own use. A
     // device may turn on CONDSTORE (MODSEQ data); device-side QRESYNC (VANISHED
@@ -483,6 +492,8 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
            (job_may_expunge_ || (pimap_ != nullptr && !watched_folder())))) {
         resp_action_ = RespAction::kCollect;
       }
+    } else if (u.name == "STATUS" && job_ == Job::kStatus) {
+      resp_action_ = RespAction::kCollect;
     } else if (u.name == "SEARCH") {
       if (job_ == Job::kSearch) resp_action_ = RespAction::kCollect;
     } else if (u.name == "ESEARCH") {
@@ -587,6 +598,15 @@ void ImapConnection::OnPimapResponseEnd(absl::string_view completed_tag) {
       absl::StrAppend(&rebuild_output_, "* ", *msn, " FETCH (UID ", *uid, " FLAGS (",
                       flags, "))\r\n");
     }
+  } else if (u.name == "STATUS" && pimap_ != nullptr) {
+    std::string line(body);
+    size_t at = line.find("MESSAGES ");
+    if (at != std::string::npos) {
+      size_t end = at + 9;
+      while (end < line.size() && absl::ascii_isdigit(line[end])) ++end;
+      line.replace(at + 9, end - at - 9, absl::StrCat(pimap_->view.size()));
+    }
+    WriteLocal(absl::StrCat(line, "\r\n"));
   } else if (u.name == "SEARCH") {
     for (absl::string_view n : absl::StrSplit(body.substr(std::min<size_t>(8, body.size())), ' ', absl::SkipEmpty())) {
       uint32_t uid;

@@ -165,6 +165,9 @@ def test_view_filter_days_before_today(pimap_gateway, dovecot):
         view = select_view(c)  # EXISTS and FETCH 1:* agree (checked in select_view)
         assert view.uids == [u for u, _ in expected], (view.uids, expected)
         assert device_fetch_all(c, tag="f1") == expected
+        untagged, t = c.cmd("st", "STATUS INBOX (MESSAGES)")
+        ok(t, "st")
+        assert any(b"(MESSAGES %d)" % len(expected) in x for x in untagged), untagged
 
         untagged, t = c.cmd("se", "SEARCH ALL")
         ok(t, "se")

@@ -132,6 +132,23 @@ def test_default_notification_filter_none_pushes_nothing(pimap_gateway, dovecot)
         view.assert_consistent_with(dovecot.uid_flags("alice"))
 
 
+def test_idle_keepalive(start_pimap_gateway):
+    """--idle-keepalive: a device idling in a P-IMAP session hears "* OK" at that
+    interval (phased per device, so within one interval of entering IDLE), and the
+    connection stays usable."""
+    gw = start_pimap_gateway(extra=["--idle-keepalive", "1s"])
+    with gw.raw() as c:
+        pimap_login(c, "carol#keepalive")
+        select_view(c)
+        start_idle(c)
+        lines, got = read_lines(c, 3.0, until=lambda x: x.startswith(b"* OK"))
+        assert got, "no keepalive within 3 s of a 1 s interval: %r" % lines
+        lines, got = read_lines(c, 3.0, until=lambda x: x.startswith(b"* OK"))
+        assert got, "keepalive not repeated: %r" % lines
+        end_idle(c)
+        ok(c.cmd("n", "NOOP")[1], "n")
+
+
 # ----------------------------------------------------------------------------- resume
 
 
