@@ -126,7 +126,10 @@ class ImapConnection final : private engine::TransportHandler,
   void FinishCommand(absl::string_view status_rest);
   // Renders up to `max_events` undelivered journal events of the selected
   // folder against the device's view and marks them delivered.
-  std::string RenderPending(bool allow_expunge, size_t max_events = SIZE_MAX);
+  // `replay`: a resume, where events written before a disconnect come again and
+  // the device may not have seen their EXISTS although the view has the UID.
+  std::string RenderPending(bool allow_expunge, size_t max_events = SIZE_MAX,
+                            bool replay = false);
   void ApplyViewSearch();
   bool IsPimapCommand(absl::string_view name) const;
   void OnEventsPending() override;

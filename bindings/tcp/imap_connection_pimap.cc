@@ -134,6 +134,27 @@ void StripModseq(std::string* line) {
   line->erase(at, end - at);
 }
 
+// Flags as one comparable string: sorted, without \Recent (session-specific).
+std::string FlagKey(std::vector<std::string> flags) {
+  flags.erase(std::remove_if(flags.begin(), flags.end(),
+                             [](const std::string& f) {
+                               return absl::EqualsIgnoreCase(f, "\\Recent");
+                             }),
+              flags.end());
+  std::sort(flags.begin(), flags.end());
+  return absl::StrJoin(flags, " ");
+}
+
+// Records that the device now knows `flags` for `uid`; true if it knew them.
+bool Told(DeviceSession& s, uint32_t uid, const std::string& flags) {
+  constexpr size_t kRemembered = 4096;
+  auto it = s.told_flags.find(uid);
+  if (it != s.told_flags.end() && it->second == flags) return true;
+  if (s.told_flags.size() >= kRemembered) s.told_flags.clear();
+  s.told_flags[uid] = flags;
+  return false;
+}
+
 bool Trivial(const session::FilterSpec& spec) {
   return spec.none || (spec.all && spec.search_keys.empty() && !spec.days_before_today);
 }
@@ -188,7 +209,7 @@ void ImapConnection::FinishLogin() {
         rebuild_output_.clear();
         rebuilt_ = false;
       } else {
-        out += RenderPending(true);
+        out += RenderPending(true, SIZE_MAX, /*replay=*/true);
       }
     } else {
       out += "* SESSION AUTHENTICATED\r\n";
@@ -477,6 +498,12 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
           // enabled CONDSTORE itself (the store connection always has it on).
           std::string rewritten = absl::StrCat("* ", *msn, u.after_number);
           if (!device_condstore_) StripModseq(&rewritten);
+          size_t flags_at = line.find("FLAGS (");
+          if (flags_at != absl::string_view::npos) {
+            absl::string_view f = line.substr(flags_at + 7);
+            f = f.substr(0, f.find(')'));
+            Told(*pimap_, *uid, FlagKey(absl::StrSplit(f, ' ', absl::SkipEmpty())));
+          }
           mid_response_ = true;
           transport_->Write(std::move(rewritten));
           resp_action_ = RespAction::kForward;
@@ -687,7 +714,10 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       const bool uncertain = s->journal.Uncertain(s->selected_folder);
       // The user's watch journals INBOX only; for any other folder the journal
       // cannot know what happened, so the resume asks the store instead.
-      const bool watched = absl::EqualsIgnoreCase(s->selected_folder, "INBOX");
+      // With store pushes only, notifications may have been lost (the store drops
+      // them when we are slow or down): every resume checks with the store.
+      const bool watched = server_->sessions().config().watch &&
+                           absl::EqualsIgnoreCase(s->selected_folder, "INBOX");
       const bool lost =
           s->restored || !watched || s->journal.NeedsRebuild(s->selected_folder);
       if (!uidvalidity_changed && !uncertain && lost && s->view_modseq != 0) {
@@ -786,6 +816,7 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       s->journal.ClearRebuild(s->selected_folder);
       s->view_modseq = job_modseq_;
       s->restored = false;
+      s->told_flags.clear();
       server_->sessions().Save(*s);
       WriteLocal(absl::StrCat("* ", s->view.size(), " EXISTS\r\n* 0 RECENT\r\n"));
       std::string held = std::move(held_tagged_);
@@ -930,7 +961,8 @@ void ImapConnection::FinishCommand(absl::string_view status_rest) {
 
 // ---- Journal rendering and push ------------------------------------------------
 
-std::string ImapConnection::RenderPending(bool allow_expunge, size_t max_events) {
+std::string ImapConnection::RenderPending(bool allow_expunge, size_t max_events,
+                                          bool replay) {
   std::string out;
   if (pimap_ == nullptr || pimap_->selected_folder.empty()) return out;
   DeviceSession& s = *pimap_;
@@ -951,8 +983,9 @@ std::string ImapConnection::RenderPending(bool allow_expunge, size_t max_events)
           }
           // A replay after a reconnect may find the UID already in the view:
           // EXISTS is idempotent, so say it again rather than risk a miss.
-          s.view.Insert(e.uid);
-          if (s.view.Contains(e.uid)) {
+          // Outside a replay a known UID (the same news from two sources) is
+          // not announced twice.
+          if (s.view.Insert(e.uid) || (replay && s.view.Contains(e.uid))) {
             absl::StrAppend(&out, "* ", s.view.size(), " EXISTS\r\n");
             rendered_new_.push_back(e.uid);
             ++rendered;
@@ -963,6 +996,8 @@ std::string ImapConnection::RenderPending(bool allow_expunge, size_t max_events)
           break;
         case session::EventKind::kFlags:
           if (std::optional<uint32_t> msn = s.view.MsnOf(e.uid)) {
+            const std::string flags = FlagKey(e.flags);
+            if (!replay && Told(s, e.uid, flags)) break;  // the device knows already
             absl::StrAppend(&out, "* ", *msn, " FETCH (UID ", e.uid, " FLAGS (",
                             absl::StrJoin(e.flags, " "), "))\r\n");
             ++rendered;
@@ -1077,7 +1112,10 @@ void ImapConnection::StartEvalSearch() {
 }
 
 bool ImapConnection::watched_folder() const {
-  return pimap_ != nullptr && absl::EqualsIgnoreCase(pimap_->selected_folder, "INBOX");
+  // Only a watch journals everything for INBOX; with pushes only, the store's
+  // notifications are hints, and the device's own connection reports too.
+  return pimap_ != nullptr && server_->sessions().config().watch &&
+         absl::EqualsIgnoreCase(pimap_->selected_folder, "INBOX");
 }
 
 void ImapConnection::JournalOwn(session::EventKind kind, uint32_t uid,

@@ -1,10 +1,12 @@
 // Session registry, store-watch lifetime and event fan-out for one shard.
 #include "bindings/tcp/pimap_sessions.h"
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 
 #include "core/base/log.h"
@@ -92,7 +94,7 @@ DeviceSession* SessionManager::Attach(const std::string& user, const std::string
   }
   session->connection = link;
   session->last_activity_ms = MonotonicNowMs();
-  if (u.watch == nullptr) {
+  if (u.watch == nullptr && config_->watch) {
     session::StoreCredentials watch_credentials = u.credentials;
     if (!config_->master_user.empty()) {
       watch_credentials = {config_->master_user, config_->master_password, user};
@@ -151,9 +153,17 @@ void SessionManager::OnStoreEvents(absl::string_view user,
                                    const std::vector<session::StoreEvent>& events) {
   auto it = users_.find(user);
   if (it == users_.end()) return;
+  std::vector<session::StoreEvent> fresh;
+  const std::vector<session::StoreEvent>* batch = &events;
+  if (config_->watch && config_->pushes) {
+    for (const session::StoreEvent& event : events) {
+      if (!SeenRecently(it->second, event)) fresh.push_back(event);
+    }
+    batch = &fresh;
+  }
   for (auto& [device, session] : it->second.devices) {
     bool journaled = false;
-    for (const session::StoreEvent& event : events) {
+    for (const session::StoreEvent& event : *batch) {
       switch (event.kind) {
         case session::EventKind::kFolderCreated:
         case session::EventKind::kFolderDeleted:
@@ -253,6 +263,26 @@ uint64_t SessionManager::WatchModseq(const std::string& user,
   auto it = users_.find(user);
   if (it == users_.end() || it->second.watch == nullptr) return 0;
   return it->second.watch->highest_modseq(folder);
+}
+
+// The same change reported by the watch and by the store's push: keyed by what
+// identifies it (there is no per-message MODSEQ in a push), kept for the last
+// few thousand events of the user.
+bool SessionManager::SeenRecently(UserSessions& u, const session::StoreEvent& e) {
+  constexpr size_t kRemembered = 4096;
+  std::vector<std::string> flags = e.flags;
+  std::sort(flags.begin(), flags.end());
+  std::string key = absl::StrCat(static_cast<int>(e.kind), "\n", e.folder, "\n",
+                                 e.new_folder, "\n", e.uidvalidity, "\n", e.uid, "\n",
+                                 absl::StrJoin(flags, " "));
+  if (u.recent.contains(key)) return true;
+  u.recent.insert(key);
+  u.recent_order.push_back(std::move(key));
+  if (u.recent_order.size() > kRemembered) {
+    u.recent.erase(u.recent_order.front());
+    u.recent_order.pop_front();
+  }
+  return false;
 }
 
 void SessionManager::Sweep() {

@@ -6,6 +6,7 @@
 #define PIMAP_BINDINGS_TCP_PIMAP_SESSIONS_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,10 @@ struct SessionConfig {
   std::string master_user;
   std::string master_password;
   int64_t idle_keepalive_ms = 10 * 60 * 1000;  // "* OK" to devices in IDLE
+  // Event sources (--store-events): a watch connection per user, the store's
+  // pushes (store/events), or both (then events are de-duplicated).
+  bool watch = true;
+  bool pushes = false;
 };
 
 struct DeviceSession {
@@ -75,6 +80,9 @@ struct DeviceSession {
   absl::flat_hash_set<uint32_t> classified;
   absl::flat_hash_set<uint32_t> in_view;
   absl::flat_hash_set<uint32_t> notify;
+  // The flags the device was last told per UID (bounded), so that the echo of
+  // its own STORE, or the same change from two sources, is not pushed again.
+  absl::flat_hash_map<uint32_t, std::string> told_flags;
   DeviceLink* connection = nullptr;
   int64_t last_activity_ms = 0;
 };
@@ -113,7 +121,11 @@ class SessionManager final : public session::StoreEventSink {
     absl::flat_hash_map<std::string, std::unique_ptr<DeviceSession>> devices;
     session::StoreWatch* watch = nullptr;
     session::StoreCredentials credentials;
+    // With two event sources, the keys of recent events (bounded FIFO).
+    absl::flat_hash_set<std::string> recent;
+    std::deque<std::string> recent_order;
   };
+  bool SeenRecently(UserSessions& u, const session::StoreEvent& event);
   void Sweep();
   // A session from durable state, or only the device's settings (filters,
   // prefs) when its last session ended with LOGOUT (*resumable = false).

@@ -1,6 +1,7 @@
 // JSON notification -> typed store events (mapping rules in the header).
 #include "store/events/store_notification.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -125,7 +126,6 @@ absl::StatusOr<StoreNotification> ParseStoreNotification(absl::string_view json)
 
   using Key = std::tuple<std::string, uint32_t, uint32_t>;
   std::map<Key, FlagTrack> tracks;
-  std::vector<bool> placeholder;  // parallel to n.events: a kFlags slot to fill
 
   for (const Value& e : events_it->value.GetArray()) {
     if (!e.IsObject()) return Bad("event is not an object");
@@ -163,11 +163,9 @@ absl::StatusOr<StoreNotification> ParseStoreNotification(absl::string_view json)
       t.added.clear();
       t.removed.clear();
       n.events.push_back(std::move(ev));
-      placeholder.push_back(false);
     } else if (is_expunge) {
       ev.kind = session::EventKind::kExpunge;
       n.events.push_back(std::move(ev));
-      placeholder.push_back(false);
     } else if (is_set || is_clear) {
       std::vector<std::string> delta;
       if (!AppendFlags(e, "flags", &delta) || !AppendFlags(e, "keywords", &delta)) {
@@ -208,7 +206,6 @@ absl::StatusOr<StoreNotification> ParseStoreNotification(absl::string_view json)
         t.event_index = n.events.size();
         ev.kind = session::EventKind::kFlags;
         n.events.push_back(std::move(ev));
-        placeholder.push_back(true);
       } else {
         n.events[t.event_index].modseq = ev.modseq;
       }
@@ -216,7 +213,6 @@ absl::StatusOr<StoreNotification> ParseStoreNotification(absl::string_view json)
       ev.kind = *name == "MailboxCreate" ? session::EventKind::kFolderCreated
                                          : session::EventKind::kFolderDeleted;
       n.events.push_back(std::move(ev));
-      placeholder.push_back(false);
     } else if (*name == "MailboxRename") {
       std::optional<absl::string_view> old = StringField(e, "mailbox_old");
       if (!old || old->empty()) return Bad("MailboxRename without mailbox_old");
@@ -224,7 +220,6 @@ absl::StatusOr<StoreNotification> ParseStoreNotification(absl::string_view json)
       ev.new_folder = std::move(ev.folder);
       ev.folder = std::string(*old);
       n.events.push_back(std::move(ev));
-      placeholder.push_back(false);
     } else {
       ++n.ignored;  // MessageRead, MessageTrash, Mailbox(Un)Subscribe, unknown
     }
@@ -232,6 +227,7 @@ absl::StatusOr<StoreNotification> ParseStoreNotification(absl::string_view json)
 
   // Fill the kFlags placeholders, or turn them into deltas.
   std::vector<bool> drop(n.events.size(), false);
+  std::vector<std::pair<size_t, FlagDelta>> deltas;
   for (auto& [key, t] : tracks) {
     if (!t.changed) continue;
     session::StoreEvent& ev = n.events[t.event_index];
@@ -245,11 +241,14 @@ absl::StatusOr<StoreNotification> ParseStoreNotification(absl::string_view json)
       d.added = std::move(t.added);
       d.removed = std::move(t.removed);
       d.modseq = ev.modseq;
-      n.flag_deltas.push_back(std::move(d));
+      deltas.emplace_back(t.event_index, std::move(d));
       drop[t.event_index] = true;
     }
   }
-  if (!n.flag_deltas.empty()) {
+  if (!deltas.empty()) {
+    std::sort(deltas.begin(), deltas.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [index, d] : deltas) n.flag_deltas.push_back(std::move(d));
     std::vector<session::StoreEvent> kept;
     kept.reserve(n.events.size());
     for (size_t i = 0; i < n.events.size(); ++i) {
@@ -257,7 +256,6 @@ absl::StatusOr<StoreNotification> ParseStoreNotification(absl::string_view json)
     }
     n.events = std::move(kept);
   }
-  (void)placeholder;
   return n;
 }
 

@@ -94,6 +94,7 @@ void AdminHttpServer::HandleClient(int fd) {
   if (absl::StartsWith(line, "GET /metrics ") || line == "GET /metrics" ||
       absl::StartsWith(line, "GET /metrics?")) {
     body = RenderPrometheus(shards_);
+    if (extra_) body += extra_();
   } else if (absl::StartsWith(line, "GET ")) {
     status = "404 Not Found";
     body = "not found; try /metrics\n";

@@ -5,6 +5,7 @@
 #define PIMAP_TOOLS_PIMAPD_ADMIN_HTTP_H_
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,8 +17,10 @@ namespace pimap {
 
 class AdminHttpServer {
  public:
-  explicit AdminHttpServer(std::vector<const ShardCounters*> shards)
-      : shards_(std::move(shards)) {}
+  // `extra` adds more metric lines (components with their own counters).
+  explicit AdminHttpServer(std::vector<const ShardCounters*> shards,
+                           std::function<std::string()> extra = nullptr)
+      : shards_(std::move(shards)), extra_(std::move(extra)) {}
   ~AdminHttpServer();
   absl::Status Start(const std::string& host, uint16_t port);
   void Stop();
@@ -27,6 +30,7 @@ class AdminHttpServer {
   void HandleClient(int fd);
 
   std::vector<const ShardCounters*> shards_;
+  std::function<std::string()> extra_;
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -18,6 +18,7 @@
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
 #include "store/store_connector.h"
+#include "store/events/event_intake.h"
 #include "store/state/sqlite_state_store.h"
 #include "store/user_watcher.h"
 #include "tools/pimapd/admin_http.h"
@@ -123,6 +124,22 @@ int main(int argc, char** argv) {
     session_config.master_password = password;
   }
 
+  session_config.watch = options.store_events != "push";
+  session_config.pushes = options.store_events != "notify";
+  pimap::store::EventIntakeConfig intake_config;
+  if (session_config.pushes && !options.store_events_listen) {
+    return Fail("--store-events push|both needs --store-events-listen", 2);
+  }
+  if (options.store_events_listen) {
+    intake_config.host = options.store_events_listen->host;
+    intake_config.port = options.store_events_listen->port;
+    if (!options.store_events_secret_file.empty()) {
+      auto secret = pimap::store::ReadSecretFile(options.store_events_secret_file);
+      if (!secret.ok()) return Fail(std::string(secret.status().message()), 2);
+      intake_config.secret = *secret;
+    }
+  }
+
   int shards = options.shards;
   if (shards <= 0) {
     shards = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
@@ -138,7 +155,10 @@ int main(int argc, char** argv) {
   std::vector<ShardServices> services(shards);
   absl::Status started = set.Start(
       [&services, &config, &upstream, &session_config,
-       state_dir = options.state_dir](pimap::engine::Shard& shard) -> absl::Status {
+       state_dir = options.state_dir,
+       intake = options.store_events_listen
+                    ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
+                    : std::nullopt](pimap::engine::Shard& shard) -> absl::Status {
         ShardServices& s = services[shard.id()];
         s.connector =
             std::make_unique<pimap::store::ImapStoreConnector>(&shard, upstream);
@@ -152,6 +172,16 @@ int main(int argc, char** argv) {
             &shard, &session_config, s.watches.get(), s.state.get());
         s.server = std::make_unique<pimap::tcp::ImapServer>(
             &shard, &config, s.connector.get(), s.sessions.get());
+        if (intake) {
+          // The store's pushes go to the session layer of the user's shard.
+          auto started = pimap::store::EventIntake::Start(
+              &shard, *intake, [&services](int owner) -> pimap::session::StoreEventSink* {
+                return services[owner].sessions.get();
+              });
+          if (!started.ok()) return started.status();
+          pimap::store::EventIntake* i = *started;
+          shard.AddStopHook([i] { i->Stop(); });
+        }
         return s.server->Start();
       });
   if (!started.ok()) {
@@ -162,7 +192,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < set.count(); ++i) counters.push_back(&set.shard(i).counters());
   std::unique_ptr<pimap::AdminHttpServer> admin;
   if (options.admin_listen) {
-    admin = std::make_unique<pimap::AdminHttpServer>(counters);
+    admin = std::make_unique<pimap::AdminHttpServer>(
+        counters, [] { return pimap::store::EventIntake::RenderIntakeMetrics(); });
     absl::Status s = admin->Start(options.admin_listen->host, options.admin_listen->port);
     if (!s.ok()) {
       set.StopAndJoin(0);

@@ -301,6 +301,41 @@ const OptionSpec kOptionSpecs[] = {
      [](const Options& o) {
        return o.store_master_user.empty() ? std::string("none") : o.store_master_user;
      }},
+    {"store-events-listen", "ADDR:PORT",
+     "HTTP intake for events pushed by the store (Dovecot push_notification "
+     "Lua driver, docs/store-events.md); \"none\" disables.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseOptionalHostPort(v), o.store_events_listen);
+     },
+     [](const Options& o) {
+       return o.store_events_listen ? o.store_events_listen->ToString()
+                                    : std::string("none");
+     }},
+    {"store-events-secret-file", "FILE",
+     "Shared secret the store must send as X-Pimap-Secret (first line of FILE).",
+     [](absl::string_view v, Options& o) {
+       o.store_events_secret_file = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) {
+       return o.store_events_secret_file.empty() ? std::string("none")
+                                                 : o.store_events_secret_file;
+     }},
+    {"store-events", "notify|push|both",
+     "Where store events come from: notify = a watch connection per user with "
+     "live sessions; push = the store's pushes only (no store connection for "
+     "users whose devices are all away; resumes always check the store); "
+     "both = both, de-duplicated.",
+     [](absl::string_view v, Options& o) {
+       std::string lower = absl::AsciiStrToLower(v);
+       if (lower != "notify" && lower != "push" && lower != "both") {
+         return absl::InvalidArgumentError(absl::StrCat(
+             "invalid value \"", v, "\": expected notify, push or both"));
+       }
+       o.store_events = lower;
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return o.store_events; }},
     {"state-dir", "DIR",
      "Where P-IMAP sessions (device registrations, filters, prefs, per-folder "
      "checkpoints) are kept across restarts: one SQLite file per shard. "

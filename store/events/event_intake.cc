@@ -1,0 +1,484 @@
+// The store-event intake: HTTP on the engine, JSON -> typed events, routing to the
+// owner shard, metrics.
+#include "store/events/event_intake.h"
+
+#include <time.h>
+
+#include <array>
+#include <atomic>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/log.h"
+#include "core/base/shard_for_user.h"
+#include "core/engine/listener.h"
+#include "core/engine/shard.h"
+#include "core/engine/shard_set.h"
+#include "core/engine/socket.h"
+#include "store/events/http_request_parser.h"
+
+namespace pimap::store {
+
+namespace {
+
+constexpr int kMaxShards = 256;
+// Stop reading a connection whose peer does not read our answers.
+constexpr size_t kMaxPendingOutput = 64 * 1024;
+
+// Per-shard intake counters. Most have one writer (the shard's thread); `queued`
+// and `lost` are also written by the shards that route to this one, so every
+// update is an atomic RMW (relaxed: these are statistics).
+struct alignas(64) IntakeCounters {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> received{0};
+  std::atomic<uint64_t> routed{0};
+  std::atomic<uint64_t> delivered{0};
+  std::atomic<uint64_t> bad{0};
+  std::atomic<uint64_t> rejected{0};
+  std::atomic<uint64_t> unauthorized{0};
+  std::atomic<uint64_t> overloaded{0};
+  std::atomic<uint64_t> unrouted{0};
+  std::atomic<uint64_t> lost{0};  // by owner shard: refused or unroutable for it
+  std::atomic<uint64_t> events{0};
+  std::atomic<uint64_t> ignored_events{0};
+  std::atomic<uint64_t> flag_deltas{0};
+  std::atomic<uint64_t> flag_deltas_unresolved{0};
+  std::atomic<int64_t> queued{0};  // by owner shard
+  std::atomic<int64_t> connections{0};
+  std::atomic<uint64_t> handling_ns{0};
+  std::atomic<uint64_t> handling_count{0};
+  std::atomic<uint64_t> queue_ns{0};
+  std::atomic<uint64_t> queue_count{0};
+};
+
+std::array<IntakeCounters, kMaxShards> g_counters;
+std::atomic<int> g_shards_seen{0};
+
+void Add(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// Compares in time independent of where the first difference is.
+bool SecretMatches(absl::string_view given, absl::string_view secret) {
+  unsigned char diff = given.size() == secret.size() ? 0 : 1;
+  for (size_t i = 0; i < secret.size(); ++i) {
+    const unsigned char g = given.empty() ? 0 : given[i % given.size()];
+    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(secret[i]));
+  }
+  return diff == 0;
+}
+
+// Peer-triggered warnings: at most one per second per shard (a misconfigured or
+// hostile sender must not flood the log).
+bool WarnNow() {
+  thread_local int64_t last_ms = -1000;
+  const int64_t now = MonotonicNowMs();
+  if (now - last_ms < 1000) return false;
+  last_ms = now;
+  return true;
+}
+
+absl::string_view StatusText(int status) {
+  switch (status) {
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read secret file ", path));
+  std::stringstream content;
+  content << in.rdbuf();
+  std::string secret = content.str();
+  while (!secret.empty() && absl::ascii_isspace(static_cast<unsigned char>(secret.back()))) {
+    secret.pop_back();
+  }
+  if (secret.empty()) return absl::InvalidArgumentError(absl::StrCat("secret file ", path, " is empty"));
+  return secret;
+}
+
+class IntakeConnection final : public engine::TransportHandler {
+ public:
+  IntakeConnection(EventIntake* intake, engine::Socket* socket)
+      : intake_(intake), socket_(socket), counters_(g_counters[intake->shard_->id()]) {
+    intake_->connections_.insert(this);
+    counters_.connections.fetch_add(1, std::memory_order_relaxed);
+    last_request_ms_ = MonotonicNowMs();
+    ArmIdleTimer(intake_->config_.idle_timeout_ms);
+    socket_->SetHandler(this);
+  }
+
+  // EventIntake::Stop(): close now.
+  void Shutdown() {
+    socket_->Close();
+    Free();
+  }
+
+  void OnTransportData(absl::string_view data) override {
+    parser_.Feed(data);
+    HttpRequest request;
+    for (;;) {
+      switch (parser_.Next(&request)) {
+        case HttpRequestParser::Result::kNeedMore:
+          if (socket_->PendingOutput() > kMaxPendingOutput) {
+            socket_->SetReading(false);
+            paused_ = true;
+          }
+          return;
+        case HttpRequestParser::Result::kError:
+          Add(counters_.requests);
+          Add(counters_.bad);
+          PIMAP_LOG(DEBUG) << "store events: bad request: " << parser_.error_reason();
+          Respond(parser_.error_status(), /*close=*/true, "", parser_.error_reason());
+          CloseAndFree();
+          return;
+        case HttpRequestParser::Result::kRequest:
+          last_request_ms_ = MonotonicNowMs();
+          if (!Handle(request)) {
+            CloseAndFree();
+            return;
+          }
+          break;
+      }
+    }
+  }
+
+  void OnTransportDrained() override {
+    if (paused_) {
+      paused_ = false;
+      socket_->SetReading(true);
+    }
+  }
+
+  void OnTransportClosed(absl::Status) override { Free(); }
+
+ private:
+  // False: the connection must close (after the answer queued).
+  bool Handle(HttpRequest& request) {
+    const int64_t t0 = NowNs();
+    Add(counters_.requests);
+    const EventIntakeConfig& config = intake_->config_;
+    absl::string_view path = request.target;
+    path = path.substr(0, path.find('?'));
+    if (path != config.path) {
+      Add(counters_.rejected);
+      Respond(404, true, "", "unknown path");
+      return false;
+    }
+    if (request.method != "POST") {
+      Add(counters_.rejected);
+      Respond(405, true, "Allow: POST\r\n", "use POST");
+      return false;
+    }
+    if (!config.secret.empty()) {
+      const std::string* given = request.Header("x-pimap-secret");
+      if (given == nullptr || !SecretMatches(*given, config.secret)) {
+        Add(counters_.rejected);
+        Add(counters_.unauthorized);
+        if (WarnNow()) {
+          PIMAP_LOG(WARNING) << "store events: request without the right X-Pimap-Secret";
+        }
+        Respond(401, true, "", "secret required");
+        return false;
+      }
+    }
+    Add(counters_.received);
+    absl::StatusOr<StoreNotification> parsed = ParseStoreNotification(request.body);
+    if (!parsed.ok()) {
+      Add(counters_.bad);
+      if (WarnNow()) PIMAP_LOG(WARNING) << "store events: " << parsed.status().message();
+      Respond(400, true, "", parsed.status().message());
+      return false;
+    }
+    StoreNotification& n = *parsed;
+    Add(counters_.ignored_events, static_cast<uint64_t>(n.ignored));
+    const bool keep = request.keep_alive;
+    if (n.events.empty() && n.flag_deltas.empty()) {  // nothing to route
+      Respond(204, !keep);
+      Finished(t0);
+      return keep;
+    }
+    engine::Shard* shard = intake_->shard_;
+    const int owner = static_cast<int>(
+        ShardForUser(n.user, static_cast<uint32_t>(shard->count())));
+    IntakeCounters& target = g_counters[owner];
+    if (!Route(owner, std::move(n))) {
+      Add(counters_.rejected);
+      Add(counters_.overloaded);
+      Add(target.lost);
+      Respond(503, !keep, "Retry-After: 1\r\n", "overloaded");
+      Finished(t0);
+      return keep;
+    }
+    Add(counters_.routed);
+    Respond(204, !keep);
+    Finished(t0);
+    return keep;
+  }
+
+  // Enqueues the notification for its owner shard; false if that shard is full.
+  bool Route(int owner, StoreNotification&& n) {
+    IntakeCounters& target = g_counters[owner];
+    const int64_t limit = intake_->config_.max_queued_per_shard;
+    if (target.queued.fetch_add(1, std::memory_order_relaxed) >= limit) {
+      target.queued.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    const int64_t enqueued = NowNs();
+    bool posted = intake_->shard_->set().shard(owner).Post(
+        [sinks = intake_->sinks_, n = std::move(n), enqueued](engine::Shard& shard) {
+          Deliver(shard, *sinks, n, enqueued);
+        });
+    if (!posted) target.queued.fetch_sub(1, std::memory_order_relaxed);
+    return posted;
+  }
+
+  // On the owner shard.
+  static void Deliver(engine::Shard& shard, const SinkOfShard& sinks,
+                      const StoreNotification& n, int64_t enqueued) {
+    IntakeCounters& c = g_counters[shard.id()];
+    c.queued.fetch_sub(1, std::memory_order_relaxed);
+    Add(c.queue_ns, static_cast<uint64_t>(NowNs() - enqueued));
+    Add(c.queue_count);
+    session::StoreEventSink* sink = sinks ? sinks(shard.id()) : nullptr;
+    if (sink == nullptr) {
+      Add(c.unrouted);
+      Add(c.lost);
+      if (WarnNow()) {
+        PIMAP_LOG(WARNING) << "store events: no sink on this shard; notification for "
+                           << n.user << " dropped";
+      }
+      return;
+    }
+    Add(c.delivered);
+    if (!n.events.empty()) {
+      Add(c.events, n.events.size());
+      sink->OnStoreEvents(n.user, n.events);
+    }
+    if (!n.flag_deltas.empty()) {
+      Add(c.flag_deltas, n.flag_deltas.size());
+      if (auto* deltas = dynamic_cast<StoreFlagDeltaSink*>(sink)) {
+        deltas->OnFlagDeltas(n.user, n.flag_deltas);
+      } else {
+        Add(c.flag_deltas_unresolved, n.flag_deltas.size());
+      }
+    }
+  }
+
+  void Finished(int64_t t0) {
+    Add(counters_.handling_ns, static_cast<uint64_t>(NowNs() - t0));
+    Add(counters_.handling_count);
+  }
+
+  void Respond(int status, bool close, absl::string_view extra_headers = "",
+               absl::string_view body = "") {
+    std::string out = absl::StrCat("HTTP/1.1 ", status, " ", StatusText(status), "\r\n",
+                                   extra_headers);
+    if (status != 204) {
+      absl::StrAppend(&out, "Content-Type: text/plain\r\nContent-Length: ",
+                      body.size() + 1, "\r\n");
+    }
+    if (close) out += "Connection: close\r\n";
+    out += "\r\n";
+    if (status != 204) absl::StrAppend(&out, body, "\n");
+    socket_->Write(std::move(out));
+  }
+
+  void ArmIdleTimer(int64_t delay_ms) {
+    idle_timer_ = intake_->shard_->timers().Schedule(delay_ms, [this] {
+      idle_timer_ = 0;
+      const int64_t idle = MonotonicNowMs() - last_request_ms_;
+      const int64_t limit = intake_->config_.idle_timeout_ms;
+      if (idle >= limit) {
+        CloseAndFree();
+      } else {
+        ArmIdleTimer(limit - idle);
+      }
+    });
+  }
+
+  void CloseAndFree() {
+    socket_->Close();  // flushes the answer, then closes; no callbacks after this
+    Free();
+  }
+
+  void Free() {
+    if (idle_timer_ != 0) intake_->shard_->timers().Cancel(idle_timer_);
+    intake_->connections_.erase(this);
+    counters_.connections.fetch_sub(1, std::memory_order_relaxed);
+    delete this;
+  }
+
+  EventIntake* intake_;
+  engine::Socket* socket_;
+  IntakeCounters& counters_;
+  HttpRequestParser parser_;
+  int64_t last_request_ms_ = 0;
+  TimerWheel::TimerId idle_timer_ = 0;
+  bool paused_ = false;
+};
+
+EventIntake::EventIntake(engine::Shard* shard, const EventIntakeConfig& config,
+                         SinkOfShard sinks)
+    : shard_(shard),
+      config_(config),
+      sinks_(std::make_shared<const SinkOfShard>(std::move(sinks))) {}
+
+EventIntake::~EventIntake() = default;
+
+absl::StatusOr<EventIntake*> EventIntake::Start(engine::Shard* shard,
+                                                const EventIntakeConfig& config,
+                                                SinkOfShard sinks) {
+  if (shard->count() > kMaxShards) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("store event intake supports at most ", kMaxShards, " shards"));
+  }
+  if (config.path.empty() || config.path[0] != '/') {
+    return absl::InvalidArgumentError("store event intake path must start with '/'");
+  }
+  auto* intake = new EventIntake(shard, config, std::move(sinks));
+  absl::StatusOr<engine::Listener*> listener = engine::Listener::Start(
+      shard, config.host, config.port, [intake](int slot) {
+        engine::Socket* socket = engine::Socket::Adopt(intake->shard_, slot);
+        if (intake->connections_.size() >= intake->config_.max_connections) {
+          Add(g_counters[intake->shard_->id()].overloaded);
+          socket->Write(absl::string_view(
+              "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+              "Content-Length: 0\r\nConnection: close\r\n\r\n"));
+          socket->Close();
+          return;
+        }
+        new IntakeConnection(intake, socket);
+      });
+  if (!listener.ok()) {
+    delete intake;
+    return listener.status();
+  }
+  intake->listener_ = *listener;
+  int seen = g_shards_seen.load(std::memory_order_relaxed);
+  while (seen < shard->count() &&
+         !g_shards_seen.compare_exchange_weak(seen, shard->count())) {
+  }
+  PIMAP_LOG(INFO) << "store events: listening on " << config.host << ":" << config.port
+                  << config.path << (config.secret.empty() ? "" : " (secret required)");
+  return intake;
+}
+
+void EventIntake::Stop() {
+  if (listener_ != nullptr) listener_->Stop();
+  listener_ = nullptr;
+  auto connections = std::move(connections_);
+  connections_.clear();
+  for (IntakeConnection* c : connections) c->Shutdown();
+  delete this;
+}
+
+uint64_t EventIntake::lost_notifications(int shard) {
+  if (shard < 0 || shard >= kMaxShards) return 0;
+  return g_counters[shard].lost.load(std::memory_order_relaxed);
+}
+
+std::string EventIntake::RenderIntakeMetrics() {
+  const int shards = g_shards_seen.load(std::memory_order_relaxed);
+  std::string out;
+  auto render = [&](const char* name, const char* type, const char* help,
+                    auto value_of) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+    int64_t sum = 0;
+    for (int i = 0; i < shards; ++i) {
+      const auto v = value_of(g_counters[i]);
+      sum += static_cast<int64_t>(v);
+      absl::StrAppend(&out, name, "{shard=\"", i, "\"} ", v, "\n");
+    }
+    absl::StrAppend(&out, name, " ", sum, "\n");
+  };
+#define PIMAP_COUNTER(metric, field, help)                                     \
+  render(metric, "counter", help, [](const IntakeCounters& c) {                \
+    return static_cast<uint64_t>(c.field.load(std::memory_order_relaxed));     \
+  })
+#define PIMAP_GAUGE(metric, field, help)                                       \
+  render(metric, "gauge", help, [](const IntakeCounters& c) {                  \
+    return static_cast<int64_t>(c.field.load(std::memory_order_relaxed));      \
+  })
+  PIMAP_COUNTER("pimap_store_intake_requests_total", requests,
+                "HTTP requests received by the store-event intake.");
+  PIMAP_COUNTER("pimap_store_notifications_received_total", received,
+                "Authorised store notifications received (by accepting shard).");
+  PIMAP_COUNTER("pimap_store_notifications_routed_total", routed,
+                "Store notifications enqueued to the owner shard (by accepting shard).");
+  PIMAP_COUNTER("pimap_store_notifications_delivered_total", delivered,
+                "Store notifications handed to the owner shard's sink (by owner shard).");
+  PIMAP_COUNTER("pimap_store_notifications_bad_total", bad,
+                "Malformed intake requests (bad HTTP or JSON), answered 4xx.");
+  PIMAP_COUNTER("pimap_store_notifications_rejected_total", rejected,
+                "Intake requests refused: 401, 404, 405, 503.");
+  PIMAP_COUNTER("pimap_store_notifications_unauthorized_total", unauthorized,
+                "Intake requests without the right X-Pimap-Secret (401).");
+  PIMAP_COUNTER("pimap_store_notifications_overloaded_total", overloaded,
+                "Intake requests or connections refused with 503 (owner queue full).");
+  PIMAP_COUNTER("pimap_store_notifications_unrouted_total", unrouted,
+                "Store notifications dropped because the owner shard had no sink.");
+  PIMAP_COUNTER("pimap_store_notifications_lost_total", lost,
+                "Store notifications for users of this shard that were refused or "
+                "dropped (a gap to reconcile; by owner shard).");
+  PIMAP_COUNTER("pimap_store_notification_events_total", events,
+                "Typed store events delivered to sinks (by owner shard).");
+  PIMAP_COUNTER("pimap_store_notification_events_ignored_total", ignored_events,
+                "Notification events ignored on purpose (noise, unused kinds).");
+  PIMAP_COUNTER("pimap_store_notification_flag_deltas_total", flag_deltas,
+                "Flag changes without a full flag list (by owner shard).");
+  PIMAP_COUNTER("pimap_store_notification_flag_deltas_unresolved_total",
+                flag_deltas_unresolved,
+                "Flag changes without a full flag list that no sink took.");
+  PIMAP_GAUGE("pimap_store_intake_queued", queued,
+              "Store notifications waiting in the owner shard's inbox.");
+  PIMAP_GAUGE("pimap_store_intake_connections", connections,
+              "Open store-event intake connections.");
+#undef PIMAP_COUNTER
+#undef PIMAP_GAUGE
+  // Summaries without quantiles: _sum (seconds) and _count.
+  auto summary = [&](const char* name, const char* help,
+                     std::atomic<uint64_t> IntakeCounters::*ns,
+                     std::atomic<uint64_t> IntakeCounters::*count) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " summary\n");
+    uint64_t sum_ns = 0, sum_count = 0;
+    for (int i = 0; i < shards; ++i) {
+      const uint64_t v = (g_counters[i].*ns).load(std::memory_order_relaxed);
+      const uint64_t n = (g_counters[i].*count).load(std::memory_order_relaxed);
+      sum_ns += v;
+      sum_count += n;
+      absl::StrAppend(&out, name, "_sum{shard=\"", i, "\"} ", v / 1e9, "\n", name,
+                      "_count{shard=\"", i, "\"} ", n, "\n");
+    }
+    absl::StrAppend(&out, name, "_sum ", sum_ns / 1e9, "\n", name, "_count ", sum_count,
+                    "\n");
+  };
+  summary("pimap_store_intake_handling_seconds",
+          "Time from a complete request to its answer being queued.",
+          &IntakeCounters::handling_ns, &IntakeCounters::handling_count);
+  summary("pimap_store_intake_queue_seconds",
+          "Time from enqueue to delivery on the owner shard (by owner shard).",
+          &IntakeCounters::queue_ns, &IntakeCounters::queue_count);
+  return out;
+}
+
+}  // namespace pimap::store

@@ -1,0 +1,298 @@
+// The store-event intake on a real engine: two shards on loopback, notifications
+// routed to the shard that owns the user, secret, bad input, overload (503).
+#include "store/events/event_intake.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "core/base/log.h"
+#include "core/base/shard_for_user.h"
+#include "core/engine/shard.h"
+#include "core/engine/shard_set.h"
+#include "gtest/gtest.h"
+
+namespace pimap::store {
+namespace {
+
+uint16_t FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+int ConnectTo(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  for (int i = 0; i < 100; ++i) {
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) return fd;
+    usleep(10000);
+  }
+  return -1;
+}
+
+// Sends `request` and reads until the server closes the connection.
+std::string Exchange(uint16_t port, const std::string& request) {
+  int fd = ConnectTo(port);
+  if (fd < 0) return "connect failed";
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string reply;
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) reply.append(buf, n);
+  close(fd);
+  return reply;
+}
+
+std::string Post(const std::string& body, const std::string& extra_headers = "",
+                 bool close = true, const std::string& path = "/dovecot") {
+  return absl::StrCat("POST ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                      "Content-Type: application/json\r\nContent-Length: ", body.size(),
+                      "\r\n", extra_headers, close ? "Connection: close\r\n" : "",
+                      "\r\n", body);
+}
+
+std::string NewMail(const std::string& user, int uid) {
+  return absl::StrCat(
+      R"({"user":")", user, R"(","service":"lmtp","events":[{"event":"MessageNew","mailbox":"INBOX","uid":)",
+      uid, R"(,"uidvalidity":1795879213,"flags":[],"keywords":[]}],"status":{"INBOX":{"uidvalidity":1795879213,"uidnext":)",
+      uid + 1, R"(,"messages":1,"unseen":1,"highestmodseq":)", uid + 1, "}}}");
+}
+
+// A user name owned by `shard` of 2.
+std::string UserOfShard(int shard, int n = 0) {
+  for (int i = 0;; ++i) {
+    std::string user = absl::StrCat("user", i);
+    if (ShardForUser(user, 2) == static_cast<uint32_t>(shard) && n-- == 0) return user;
+  }
+}
+
+struct Delivery {
+  int thread_shard;
+  std::string user;
+  std::vector<session::StoreEvent> events;
+};
+
+class RecordingSink final : public session::StoreEventSink {
+ public:
+  void OnStoreEvents(absl::string_view user,
+                     const std::vector<session::StoreEvent>& events) override {
+    absl::MutexLock lock(&mu_);
+    deliveries_.push_back({GetThreadShard(), std::string(user), events});
+  }
+  // Waits until `count` deliveries arrived (or 5 s).
+  std::vector<Delivery> WaitFor(size_t count) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&] { return deliveries_.size() >= count; };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(5));
+    return deliveries_;
+  }
+  size_t size() {
+    absl::MutexLock lock(&mu_);
+    return deliveries_.size();
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<Delivery> deliveries_;
+};
+
+class EventIntakeTest : public ::testing::Test {
+ protected:
+  // Starts 2 shards; the intake runs on the shards in `intake_shards`.
+  void StartSet(std::vector<int> intake_shards, EventIntakeConfig config) {
+    port_ = FreePort();
+    config.host = "127.0.0.1";
+    config.port = port_;
+    set_ = std::make_unique<engine::ShardSet>(2, engine::RingOptions{});
+    SinkOfShard sinks = [this](int shard) -> session::StoreEventSink* {
+      return &sinks_[shard];
+    };
+    ASSERT_TRUE(set_->Start([&](engine::Shard& shard) -> absl::Status {
+                     bool want = false;
+                     for (int s : intake_shards) want = want || s == shard.id();
+                     if (!want) return absl::OkStatus();
+                     auto intake = EventIntake::Start(&shard, config, sinks);
+                     if (!intake.ok()) return intake.status();
+                     shard.AddStopHook([i = *intake] { i->Stop(); });
+                     return absl::OkStatus();
+                   }).ok());
+  }
+  void TearDown() override {
+    if (set_) set_->StopAndJoin(1000);
+  }
+
+  uint16_t port_ = 0;
+  std::unique_ptr<engine::ShardSet> set_;
+  RecordingSink sinks_[2];
+};
+
+TEST_F(EventIntakeTest, RoutesToTheOwnerShard) {
+  // Only shard 0 accepts, so a user of shard 1 must cross shards.
+  StartSet({0}, EventIntakeConfig{});
+  const std::string bob = UserOfShard(1);
+  const std::string alice = UserOfShard(0);
+  const std::string reply = Exchange(port_, Post(NewMail(bob, 7)));
+  EXPECT_TRUE(absl::StartsWith(reply, "HTTP/1.1 204 No Content\r\n")) << reply;
+  std::vector<Delivery> got = sinks_[1].WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].thread_shard, 1);
+  EXPECT_EQ(got[0].user, bob);
+  ASSERT_EQ(got[0].events.size(), 1u);
+  EXPECT_EQ(got[0].events[0].kind, session::EventKind::kNew);
+  EXPECT_EQ(got[0].events[0].uid, 7u);
+  EXPECT_EQ(got[0].events[0].uidvalidity, 1795879213u);
+  EXPECT_EQ(got[0].events[0].modseq, 8u);
+
+  EXPECT_TRUE(absl::StartsWith(Exchange(port_, Post(NewMail(alice, 1))), "HTTP/1.1 204"));
+  got = sinks_[0].WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].thread_shard, 0);
+  EXPECT_EQ(got[0].user, alice);
+  EXPECT_EQ(sinks_[1].size(), 1u);
+
+  const std::string metrics = EventIntake::RenderIntakeMetrics();
+  EXPECT_TRUE(absl::StrContains(metrics, "pimap_store_notifications_received_total{shard=\"0\"}"))
+      << metrics;
+  EXPECT_TRUE(absl::StrContains(metrics, "# TYPE pimap_store_intake_queue_seconds summary"));
+}
+
+TEST_F(EventIntakeTest, KeepAliveAndPipelinedRequestsKeepTheirOrder) {
+  StartSet({0, 1}, EventIntakeConfig{});  // SO_REUSEPORT on both shards
+  const std::string bob = UserOfShard(1);
+  int fd = ConnectTo(port_);
+  ASSERT_GE(fd, 0);
+  std::string requests;
+  for (int uid = 1; uid <= 20; ++uid) requests += Post(NewMail(bob, uid), "", false);
+  // Byte-sized sends for the first request, then the rest in one go.
+  for (size_t i = 0; i < 100; ++i) ASSERT_EQ(send(fd, &requests[i], 1, 0), 1);
+  ASSERT_EQ(send(fd, requests.data() + 100, requests.size() - 100, 0),
+            static_cast<ssize_t>(requests.size() - 100));
+  std::string replies;
+  char buf[4096];
+  while (replies.size() < 20 * strlen("HTTP/1.1 204 No Content\r\n\r\n")) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0);
+    replies.append(buf, n);
+  }
+  close(fd);
+  std::vector<Delivery> got = sinks_[1].WaitFor(20);
+  ASSERT_EQ(got.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(got[i].events[0].uid, static_cast<uint32_t>(i + 1));
+}
+
+TEST_F(EventIntakeTest, SecretIsRequired) {
+  EventIntakeConfig config;
+  config.secret = "s3cret";
+  StartSet({0}, config);
+  const std::string bob = UserOfShard(1);
+  EXPECT_TRUE(absl::StartsWith(Exchange(port_, Post(NewMail(bob, 1))), "HTTP/1.1 401"));
+  EXPECT_TRUE(absl::StartsWith(
+      Exchange(port_, Post(NewMail(bob, 1), "X-Pimap-Secret: s3cre\r\n")), "HTTP/1.1 401"));
+  EXPECT_TRUE(absl::StartsWith(
+      Exchange(port_, Post(NewMail(bob, 1), "X-Pimap-Secret: s3cret!\r\n")), "HTTP/1.1 401"));
+  EXPECT_EQ(sinks_[1].size(), 0u);
+  EXPECT_TRUE(absl::StartsWith(
+      Exchange(port_, Post(NewMail(bob, 2), "X-Pimap-Secret: s3cret\r\n")), "HTTP/1.1 204"));
+  std::vector<Delivery> got = sinks_[1].WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].events[0].uid, 2u);
+}
+
+TEST_F(EventIntakeTest, BadInputIsAnsweredAndClosed) {
+  StartSet({0}, EventIntakeConfig{});
+  // Garbage HTTP: 400 and the server closes (Exchange returns on close).
+  EXPECT_TRUE(absl::StartsWith(Exchange(port_, "garbage\r\n\r\n"), "HTTP/1.1 400"));
+  // Good HTTP, bad JSON (and no Connection: close: the error still closes).
+  EXPECT_TRUE(absl::StartsWith(Exchange(port_, Post("{not json", "", false)), "HTTP/1.1 400"));
+  EXPECT_TRUE(absl::StartsWith(
+      Exchange(port_, "POST /dovecot HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "5\r\nhello\r\n0\r\n\r\n"),
+      "HTTP/1.1 411"));
+  EXPECT_TRUE(absl::StartsWith(Exchange(port_, Post("{}", "", true, "/other")), "HTTP/1.1 404"));
+  EXPECT_TRUE(absl::StartsWith(
+      Exchange(port_, "GET /dovecot HTTP/1.1\r\nHost: h\r\n\r\n"), "HTTP/1.1 405"));
+  // Only noise: accepted, nothing routed.
+  EXPECT_TRUE(absl::StartsWith(
+      Exchange(port_, Post(R"({"user":"x","events":[{"event":"MailboxSubscribe","mailbox":"A"}]})")),
+      "HTTP/1.1 204"));
+  usleep(50000);
+  EXPECT_EQ(sinks_[0].size() + sinks_[1].size(), 0u);
+}
+
+TEST_F(EventIntakeTest, FullOwnerQueueAnswers503) {
+  EventIntakeConfig config;
+  config.max_queued_per_shard = 1;
+  StartSet({0}, config);
+  const std::string bob = UserOfShard(1);
+  const uint64_t lost_before = EventIntake::lost_notifications(1);
+  // Hold shard 1's thread so that nothing drains its inbox.
+  absl::Notification blocked, release;
+  ASSERT_TRUE(set_->shard(1).Post([&](engine::Shard&) {
+    blocked.Notify();
+    release.WaitForNotification();
+  }));
+  blocked.WaitForNotification();
+  const std::string first = Exchange(port_, Post(NewMail(bob, 1)));
+  const std::string second = Exchange(port_, Post(NewMail(bob, 2)));
+  release.Notify();
+  EXPECT_TRUE(absl::StartsWith(first, "HTTP/1.1 204")) << first;
+  EXPECT_TRUE(absl::StartsWith(second, "HTTP/1.1 503")) << second;
+  EXPECT_TRUE(absl::StrContains(second, "\r\nRetry-After: 1\r\n")) << second;
+  EXPECT_EQ(EventIntake::lost_notifications(1), lost_before + 1);
+  std::vector<Delivery> got = sinks_[1].WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].events[0].uid, 1u);
+  // Drained: accepted again.
+  EXPECT_TRUE(absl::StartsWith(Exchange(port_, Post(NewMail(bob, 3))), "HTTP/1.1 204"));
+  EXPECT_EQ(sinks_[1].WaitFor(2).size(), 2u);
+}
+
+// Intake handling time as the client sees it (printed, not asserted).
+TEST_F(EventIntakeTest, ReportsRoundTripLatency) {
+  StartSet({0, 1}, EventIntakeConfig{});
+  const std::string body = NewMail(UserOfShard(1), 1);
+  std::vector<double> us;
+  for (int i = 0; i < 200; ++i) {
+    int fd = ConnectTo(port_);
+    ASSERT_GE(fd, 0);
+    const std::string request = Post(body);
+    const auto t0 = std::chrono::steady_clock::now();
+    send(fd, request.data(), request.size(), 0);
+    char buf[256];
+    ASSERT_GT(recv(fd, buf, sizeof(buf), 0), 0);
+    us.push_back(std::chrono::duration<double, std::micro>(
+                     std::chrono::steady_clock::now() - t0).count());
+    close(fd);
+  }
+  std::sort(us.begin(), us.end());
+  printf("POST -> 204 round trip over loopback: p50 %.1f us, p99 %.1f us, max %.1f us\n",
+         us[us.size() / 2], us[us.size() * 99 / 100], us.back());
+  sinks_[1].WaitFor(200);
+}
+
+}  // namespace
+}  // namespace pimap::store

@@ -1,0 +1,202 @@
+// HttpRequestParser: any split of the input, pipelining, limits, bad input.
+#include "store/events/http_request_parser.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace pimap::store {
+namespace {
+
+using Result = HttpRequestParser::Result;
+
+const char kPost[] =
+    "POST /dovecot HTTP/1.1\r\n"
+    "Host: 127.0.0.1:8088\r\n"
+    "User-Agent: LuaSocket 3.0.0\r\n"
+    "Connection: close, TE\r\n"
+    "TE: trailers\r\n"
+    "Content-Type: application/json\r\n"
+    "Content-Length: 13\r\n"
+    "\r\n"
+    "{\"user\":\"a\"}\n";
+
+// Feeds `input` in pieces of `step` bytes; collects the requests; returns the final
+// result of Next().
+Result FeedInSteps(absl::string_view input, size_t step, std::vector<HttpRequest>* out,
+                   HttpRequestParser* parser) {
+  Result last = Result::kNeedMore;
+  for (size_t i = 0; i < input.size(); i += step) {
+    parser->Feed(input.substr(i, step));
+    HttpRequest request;
+    while ((last = parser->Next(&request)) == Result::kRequest) {
+      out->push_back(std::move(request));
+    }
+    if (last == Result::kError) return last;
+  }
+  return last;
+}
+
+TEST(HttpRequestParserTest, ParsesTheLuaSocketRequestWhole) {
+  HttpRequestParser parser;
+  parser.Feed(kPost);
+  HttpRequest r;
+  ASSERT_EQ(parser.Next(&r), Result::kRequest);
+  EXPECT_EQ(r.method, "POST");
+  EXPECT_EQ(r.target, "/dovecot");
+  EXPECT_EQ(r.version_minor, 1);
+  EXPECT_EQ(r.body, "{\"user\":\"a\"}\n");
+  EXPECT_FALSE(r.keep_alive);  // "Connection: close, TE"
+  ASSERT_NE(r.Header("content-type"), nullptr);
+  EXPECT_EQ(*r.Header("content-type"), "application/json");
+  EXPECT_EQ(r.Header("x-pimap-secret"), nullptr);
+  EXPECT_EQ(parser.Next(&r), Result::kNeedMore);
+  EXPECT_EQ(parser.buffered(), 0u);
+}
+
+TEST(HttpRequestParserTest, AnySplitGivesTheSameRequests) {
+  // Two pipelined keep-alive requests, the second with bare-LF line ends.
+  const std::string input = absl::StrCat(
+      "POST /dovecot HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello",
+      "POST /x HTTP/1.1\nHost: h\nX-Pimap-Secret:  s3 \nContent-Length: 2\n\nab");
+  for (size_t step : {1u, 2u, 3u, 7u, 64u, 1000u}) {
+    SCOPED_TRACE(step);
+    HttpRequestParser parser;
+    std::vector<HttpRequest> got;
+    EXPECT_EQ(FeedInSteps(input, step, &got, &parser), Result::kNeedMore);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].target, "/dovecot");
+    EXPECT_EQ(got[0].body, "hello");
+    EXPECT_TRUE(got[0].keep_alive);
+    EXPECT_EQ(got[1].target, "/x");
+    EXPECT_EQ(got[1].body, "ab");
+    ASSERT_NE(got[1].Header("x-pimap-secret"), nullptr);
+    EXPECT_EQ(*got[1].Header("x-pimap-secret"), "s3");
+  }
+}
+
+TEST(HttpRequestParserTest, ByteAtATimeLuaRequest) {
+  HttpRequestParser parser;
+  std::vector<HttpRequest> got;
+  FeedInSteps(kPost, 1, &got, &parser);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].body, "{\"user\":\"a\"}\n");
+}
+
+TEST(HttpRequestParserTest, SkipsEmptyLinesBetweenRequests) {
+  HttpRequestParser parser;
+  std::vector<HttpRequest> got;
+  FeedInSteps("GET / HTTP/1.1\r\nHost: h\r\n\r\n\r\n\r\nGET /b HTTP/1.0\r\n\r\n", 1, &got,
+              &parser);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].target, "/b");
+  EXPECT_FALSE(got[1].keep_alive);  // HTTP/1.0 default
+}
+
+TEST(HttpRequestParserTest, Http10KeepAlive) {
+  HttpRequestParser parser;
+  parser.Feed("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+  HttpRequest r;
+  ASSERT_EQ(parser.Next(&r), Result::kRequest);
+  EXPECT_EQ(r.version_minor, 0);
+  EXPECT_TRUE(r.keep_alive);
+}
+
+struct BadCase {
+  const char* input;
+  int status;
+};
+
+TEST(HttpRequestParserTest, RejectsBadInput) {
+  const BadCase cases[] = {
+      {"garbage\r\n\r\n", 400},
+      {"POST /dovecot\r\n\r\n", 400},
+      {"POST  /dovecot HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+      {"POST /dovecot HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n x\r\n\r\n", 400},
+      {"POST /dovecot HTTP/1.1\r\nHost: h\r\nBad Name: 1\r\n\r\n", 400},
+      {"POST /dovecot HTTP/1.1\r\nHost: h\r\nNoColon\r\n\r\n", 400},
+      {"POST /dovecot HTTP/1.1\r\nHost: h\r\nX: a\x01z\r\n\r\n", 400},
+      {"POST /dovecot HTTP/1.1\r\nHost: h\r\nX: a\rz\r\n\r\n", 400},
+      {"POST /dovecot HTTP/1.1\r\nHost: h\r\nContent-Length: -1\r\n\r\n", 400},
+      {"POST /dovecot HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n", 400},
+      {"POST /dovecot HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
+      {"POST /dovecot HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400},  // no Host
+      {"POST /dovecot HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", 411},
+      {"POST /dovecot HTTP/1.1\r\nHost: h\r\n\r\n", 411},
+      {"POST /dovecot HTTP/1.1\r\nHost: h\r\nContent-Length: 1048577\r\n\r\n", 413},
+      {"POST /dovecot HTTP/2.0\r\nHost: h\r\n\r\n", 505},
+      {"POST /dovecot HTTP/1.1x\r\nHost: h\r\n\r\n", 400},
+  };
+  for (const BadCase& c : cases) {
+    for (size_t step : {1u, 1000u}) {
+      SCOPED_TRACE(absl::StrCat(c.input, " step ", step));
+      HttpRequestParser parser;
+      std::vector<HttpRequest> got;
+      EXPECT_EQ(FeedInSteps(c.input, step, &got, &parser), Result::kError);
+      EXPECT_TRUE(got.empty());
+      EXPECT_EQ(parser.error_status(), c.status);
+      // Sticky: more input does not revive it.
+      parser.Feed("GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+      HttpRequest r;
+      EXPECT_EQ(parser.Next(&r), Result::kError);
+    }
+  }
+}
+
+TEST(HttpRequestParserTest, HeaderBlockLimit) {
+  // Exactly at the limit passes.
+  std::string head = "GET / HTTP/1.1\r\nHost: h\r\nX: ";
+  const std::string tail = "\r\n\r\n";
+  head.append(HttpRequestParser::kMaxHeaderBytes - head.size() - tail.size(), 'a');
+  head += tail;
+  ASSERT_EQ(head.size(), HttpRequestParser::kMaxHeaderBytes);
+  {
+    HttpRequestParser parser;
+    std::vector<HttpRequest> got;
+    EXPECT_EQ(FeedInSteps(head, 997, &got, &parser), Result::kNeedMore);
+    EXPECT_EQ(got.size(), 1u);
+  }
+  // One byte more fails, also when the end never comes.
+  std::string over = head;
+  over.insert(30, "a");
+  {
+    HttpRequestParser parser;
+    std::vector<HttpRequest> got;
+    EXPECT_EQ(FeedInSteps(over, 997, &got, &parser), Result::kError);
+    EXPECT_EQ(parser.error_status(), 431);
+  }
+  {
+    HttpRequestParser parser;
+    std::vector<HttpRequest> got;
+    EXPECT_EQ(FeedInSteps(std::string(20000, 'a'), 100, &got, &parser), Result::kError);
+    EXPECT_EQ(parser.error_status(), 431);
+  }
+}
+
+TEST(HttpRequestParserTest, BodyLimitAndExactBody) {
+  const std::string body(HttpRequestParser::kMaxBodyBytes, 'b');
+  HttpRequestParser parser;
+  std::vector<HttpRequest> got;
+  const std::string input =
+      absl::StrCat("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: ", body.size(),
+                   "\r\n\r\n", body, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(FeedInSteps(input, 65536, &got, &parser), Result::kNeedMore);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].body.size(), body.size());
+  EXPECT_EQ(got[1].method, "GET");
+}
+
+TEST(HttpRequestParserTest, IncompleteBodyWaits) {
+  HttpRequestParser parser;
+  parser.Feed("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nab");
+  HttpRequest r;
+  EXPECT_EQ(parser.Next(&r), Result::kNeedMore);
+  parser.Feed("cd");
+  ASSERT_EQ(parser.Next(&r), Result::kRequest);
+  EXPECT_EQ(r.body, "abcd");
+}
+
+}  // namespace
+}  // namespace pimap::store
