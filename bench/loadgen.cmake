@@ -6,13 +6,14 @@ add_executable(pimap-bench
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/main.cc
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/options.cc
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/probes.cc
+  ${CMAKE_CURRENT_LIST_DIR}/loadgen/resume.cc
 )
 set_target_properties(pimap-bench PROPERTIES OUTPUT_NAME pimap-bench)
 target_link_libraries(pimap-bench PRIVATE pimap_engine pimap_imap pimap_base
   absl::strings absl::str_format absl::status absl::statusor)
 
 if(PIMAP_BUILD_TESTS)
-  # A small run of every scenario that works today (idle, push, relay), each with the
+  # A small run of every scenario that works today (idle, push, relay, resume), each with the
   # direct-to-Dovecot baseline; fails if the bench reports any error.
   add_test(NAME bench_smoke
            COMMAND ${CMAKE_SOURCE_DIR}/bench/run-scenario --smoke

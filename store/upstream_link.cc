@@ -178,10 +178,10 @@ bool UpstreamLink::OnLine(absl::string_view line, const imap::LiteralHeader* lit
     current_tag_.clear();
     if (first != "*" && first != "+") current_tag_.assign(first.data(), first.size());
   }
-  if (client_ != nullptr) {
-    client_->OnStoreBytes(line);
-    client_->OnStoreBytes("\r\n");
-  }
+  // The client may close this link from inside the first call (a device over its
+  // output bound): check again before the second.
+  if (client_ != nullptr) client_->OnStoreBytes(line);
+  if (client_ != nullptr) client_->OnStoreBytes("\r\n");
   return reading_ && state_ == State::kRelay;
 }
 

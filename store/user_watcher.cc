@@ -257,6 +257,7 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       } else if (r.kind == Kind::kUntagged && r.name == "VANISHED") {
         OnVanished(r);
       } else if (r.kind == Kind::kTagged) {
+        highest_modseq_ = std::max(highest_modseq_, catchup_modseq_);
         Flush();
         EnterIdle();
       }
@@ -281,6 +282,9 @@ void UserWatcher::OnResponse(const imap::Response& r) {
 
 void UserWatcher::StartCatchUp() {
   state_ = State::kCatchUp;
+  // pending_ survives a reconnect on purpose: what an interrupted catch-up
+  // found (and already recorded in known_) is delivered with the next one.
+  catchup_modseq_ = highest_modseq_;
   Send(absl::StrCat("W4 UID FETCH 1:* (FLAGS) (CHANGEDSINCE ", highest_modseq_,
                     " VANISHED)"));
 }
@@ -311,7 +315,9 @@ void UserWatcher::OnFetch(const imap::Response& r) {
     }
   }
   if (!have_uid || event.uid == 0) return;
-  highest_modseq_ = std::max(highest_modseq_, event.modseq);
+  // Committed only when the catch-up completes: results come in UID order, so a
+  // link lost half-way must not skip the lower MODSEQs not yet seen.
+  catchup_modseq_ = std::max(catchup_modseq_, event.modseq);
   if (known_.Contains(event.uid)) {
     event.kind = session::EventKind::kFlags;
   } else {

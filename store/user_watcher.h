@@ -84,6 +84,7 @@ class UserWatcher final : public session::StoreWatch,
   // What the sink has been told about: every change up to this MODSEQ has been
   // delivered as an event (highest_modseq_ runs ahead during a catch-up).
   uint64_t journaled_modseq_ = 0;
+  uint64_t catchup_modseq_ = 0;  // the running maximum of a catch-up in progress
   uint32_t uidnext_ = 0;
   uint64_t select_modseq_ = 0;
   uint32_t select_uidvalidity_ = 0;

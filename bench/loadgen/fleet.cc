@@ -141,13 +141,19 @@ void Device::Start() {
 }
 
 void Device::OnConnected(engine::Socket* socket) {
-  if (fleet_->closing() || state_ != State::kConnecting) {
+  if (fleet_->closing() ||
+      (state_ != State::kConnecting && state_ != State::kResumeConnecting)) {
     socket->Abort();
     return;
   }
   socket_ = socket;
-  fleet_->counters().connected.fetch_add(1, std::memory_order_relaxed);
-  state_ = State::kGreeting;
+  if (state_ == State::kResumeConnecting) {
+    state_ = State::kResumeGreeting;
+    counting_bytes_ = true;
+  } else {
+    fleet_->counters().connected.fetch_add(1, std::memory_order_relaxed);
+    state_ = State::kGreeting;
+  }
   socket_->SetHandler(this);
 }
 
@@ -176,6 +182,15 @@ void Device::Fail(const std::string& kind, const std::string& detail) {
   }
   const bool during_setup = ready_at_us_ == 0;
   fleet_->RecordError(kind, absl::StrCat("device ", index_, ": ", detail));
+  if (rs_.parked) {  // failed during the resume
+    counting_bytes_ = false;
+    if (!rs_.synced) fleet_->ResumeFinished(this, false);
+    if (!rs_.finished) {
+      rs_.finished = true;
+      fleet_->ResumeDone();
+    }
+    return;
+  }
   if (was == State::kRelayBusy) {
     fleet_->counters().relay_busy.fetch_sub(1, std::memory_order_relaxed);
     fleet_->counters().relay_failed.fetch_add(1, std::memory_order_relaxed);
@@ -201,6 +216,7 @@ void Device::Close() {
 }
 
 void Device::OnTransportData(absl::string_view data) {
+  if (counting_bytes_) rs_.bytes += static_cast<int64_t>(data.size());
   // Feed consumes everything (the visitor never pauses) unless the stream is broken.
   while (!data.empty() && socket_ != nullptr) {
     size_t n = framer_.Feed(data, *this);
@@ -211,10 +227,27 @@ void Device::OnTransportData(absl::string_view data) {
 
 void Device::OnTransportClosed(absl::Status reason) {
   socket_ = nullptr;
-  if (state_ == State::kDone || state_ == State::kFailed) return;
+  if (state_ == State::kDone || state_ == State::kFailed || state_ == State::kResumed ||
+      state_ == State::kParked)
+    return;
+  if (state_ == State::kLogout) {
+    state_ = State::kDone;
+    fleet_->LogoutDone();
+    return;
+  }
+  if (state_ == State::kResumeLogout) {  // the server closed after BYE: fine
+    state_ = State::kResumed;
+    rs_.finished = true;
+    fleet_->ResumeDone();
+    return;
+  }
   static const char* kStates[] = {"new", "connecting", "greeting", "login", "select",
                                   "idle-start", "idle", "relay-ready", "relay-busy",
-                                  "relay-think", "done", "failed"};
+                                  "relay-think", "done", "failed", "model-fetch",
+                                  "model-ready", "parked", "resume-connecting",
+                                  "resume-greeting", "resume-login", "resume-select",
+                                  "resume-fetch", "resume-noop", "resume-logout", "resumed",
+                                  "logout"};
   const std::string where = kStates[static_cast<int>(state_)];
   Fail(ready_at_us_ == 0 ? "connection closed during set-up" : "connection lost after set-up",
        absl::StrCat("in state ", where, ": ", reason.ok() ? "closed by peer" : reason.ToString()));
@@ -228,13 +261,16 @@ bool Device::OnError(const imap::FrameError& error) {
 bool Device::OnLine(absl::string_view line, const imap::LiteralHeader*) {
   if (state_ == State::kFailed || state_ == State::kDone) return false;
   if (absl::ConsumePrefix(&line, "* ")) {
-    if (state_ == State::kGreeting) {
+    if (state_ == State::kGreeting || state_ == State::kResumeGreeting) {
       if (absl::StartsWithIgnoreCase(line, "OK")) {
-        state_ = State::kLogin;
+        state_ = state_ == State::kGreeting ? State::kLogin : State::kResumeLogin;
         tag_ = absl::StrCat("a", ++tag_seq_);
+        // The resume scenario's devices have names of their own, so that sessions
+        // left by earlier runs against the same gateway do not interfere.
         const std::string login =
             fleet_->config().device_logins
-                ? absl::StrCat(fleet_->options().user_prefix, user_, "#dev", index_)
+                ? absl::StrCat(fleet_->options().user_prefix, user_,
+                               fleet_->config().resume ? "#res" : "#dev", index_)
                 : absl::StrCat(fleet_->options().user_prefix, user_);
         Send(absl::StrCat(tag_, " LOGIN \"", login, "\" \"", fleet_->options().password,
                           "\"\r\n"));
@@ -244,8 +280,13 @@ bool Device::OnLine(absl::string_view line, const imap::LiteralHeader*) {
       return true;
     }
     if (absl::StartsWithIgnoreCase(line, "BYE")) {
+      if (state_ == State::kResumeLogout || state_ == State::kLogout) return true;
       Fail(ready_at_us_ == 0 ? "BYE during set-up" : "BYE after set-up", std::string(line));
       return false;
+    }
+    if (resume_state() || (state_ == State::kSelect && fleet_->config().resume)) {
+      ApplyUntagged(line);
+      return true;
     }
     // "* n EXISTS"
     size_t sp = line.find(' ');
@@ -272,6 +313,17 @@ bool Device::OnLine(absl::string_view line, const imap::LiteralHeader*) {
     }
     return true;
   }
+  if (state_ == State::kLogout) {
+    if (absl::StartsWith(line, tag_ + " ")) {
+      if (socket_ != nullptr) {
+        socket_->Close();
+        socket_ = nullptr;
+      }
+      state_ = State::kDone;
+      fleet_->LogoutDone();
+    }
+    return true;
+  }
   // tagged
   if (!tag_.empty() && line.size() > tag_.size() && absl::StartsWith(line, tag_) &&
       line[tag_.size()] == ' ') {
@@ -295,6 +347,13 @@ void Device::OnTagged(absl::string_view status, absl::string_view rest) {
       return;
     case State::kSelect:
       if (!ok) return Fail("SELECT refused", absl::StrCat(status, " ", rest));
+      if (fleet_->config().resume) {
+        // The device's model before it goes away: every message's UID and flags.
+        state_ = State::kModelFetch;
+        if (model_.empty()) return OnResumeTagged(true, "OK", "");
+        SendCmd("FETCH 1:* (UID FLAGS)");
+        return;
+      }
       if (fleet_->config().idle) {
         state_ = State::kIdleStart;
         tag_ = absl::StrCat("a", ++tag_seq_);
@@ -332,8 +391,208 @@ void Device::OnTagged(absl::string_view status, absl::string_view rest) {
       return;
     }
     default:
+      if (resume_state()) OnResumeTagged(ok, status, rest);
       return;
   }
+}
+
+void Device::SendCmd(const std::string& cmd) {
+  tag_ = absl::StrCat("a", ++tag_seq_);
+  Send(absl::StrCat(tag_, " ", cmd, "\r\n"));
+}
+
+void Device::ModelError(const std::string& what) {
+  if (rs_.model_error.empty()) rs_.model_error = what;
+}
+
+// Untagged responses while the device keeps a model of INBOX (resume scenario): the
+// model FETCH before parking, and everything after the reconnect.
+void Device::ApplyUntagged(absl::string_view line) {
+  if (absl::EqualsIgnoreCase(line, "RESYNC")) {
+    rs_.resync = true;
+    model_.clear();  // the EXISTS that follows gives the size; contents unknown
+    return;
+  }
+  if (absl::StartsWithIgnoreCase(line, "SESSION SELECTED")) {
+    rs_.session_selected = true;
+    return;
+  }
+  if (absl::StartsWithIgnoreCase(line, "FOLDER ")) {
+    absl::string_view f = line.substr(7);
+    if (f.size() >= 2 && f.front() == '"' && f.back() == '"') f = f.substr(1, f.size() - 2);
+    rs_.folder = std::string(f);
+    return;
+  }
+  const size_t sp = line.find(' ');
+  uint32_t n = 0;
+  if (sp == absl::string_view::npos || !absl::SimpleAtoi(line.substr(0, sp), &n)) return;
+  absl::string_view rest = line.substr(sp + 1);
+  const bool login = state_ == State::kResumeLogin;
+  const bool late = state_ == State::kResumeNoop;
+  if (absl::EqualsIgnoreCase(rest, "EXISTS")) {
+    if (n < model_.size()) {
+      return ModelError(absl::StrCat("* ", n, " EXISTS with ", model_.size(),
+                                     " messages in the model (no EXPUNGE)"));
+    }
+    const int added = static_cast<int>(n - model_.size());
+    if (login && !rs_.resync) rs_.new_signalled += added;
+    if (late) rs_.late_events += added;
+    model_.resize(n);
+    return;
+  }
+  if (absl::EqualsIgnoreCase(rest, "EXPUNGE")) {
+    if (n == 0 || n > model_.size())
+      return ModelError(absl::StrCat("* ", n, " EXPUNGE with ", model_.size(), " messages"));
+    model_.erase(model_.begin() + (n - 1));
+    if (login) ++rs_.expunges;
+    if (late) ++rs_.late_events;
+    return;
+  }
+  if (absl::StartsWithIgnoreCase(rest, "FETCH ")) {
+    if (n == 0 || n > model_.size())
+      return ModelError(absl::StrCat("* ", n, " FETCH with ", model_.size(), " messages"));
+    uint32_t uid = 0;
+    bool has_flags = false;
+    std::string flags;
+    ParseFetchAttrs(std::string(rest.substr(6)), &uid, &has_flags, &flags);
+    ModelMsg& m = model_[n - 1];
+    if (uid != 0 && m.uid != 0 && uid != m.uid) {
+      return ModelError(absl::StrCat("* ", n, " FETCH (UID ", uid, ") but the model has UID ",
+                                     m.uid, " at that number"));
+    }
+    if (uid != 0) m.uid = uid;
+    if (has_flags) {
+      m.flags = flags;
+      m.flags_known = true;
+    }
+    if (login) ++rs_.fetches;
+    if (late) ++rs_.late_events;
+  }
+}
+
+void Device::OnResumeTagged(bool ok, absl::string_view status, absl::string_view rest) {
+  const std::string what = absl::StrCat(status, " ", rest);
+  const bool pimap = fleet_->config().device_logins;
+  switch (state_) {
+    case State::kModelFetch: {
+      if (!ok) return Fail("model FETCH refused", what);
+      uint32_t max_uid = 0;
+      for (const ModelMsg& m : model_) {
+        if (m.uid == 0 || !m.flags_known)
+          return Fail("model FETCH incomplete", "a message without UID or FLAGS");
+        max_uid = std::max(max_uid, m.uid);
+      }
+      rs_.pre_count = model_.size();
+      rs_.pre_max_uid = max_uid;
+      state_ = State::kModelReady;
+      BecomeReady();
+      return;
+    }
+    case State::kResumeLogin:
+      if (!ok) return Fail("resume LOGIN refused", what);
+      rs_.login_us = Mono() - rs_.start_us;
+      if (!pimap) {  // plain IMAP: full resynchronisation
+        model_.clear();
+        state_ = State::kResumeSelect;
+        SendCmd("SELECT INBOX");
+        return;
+      }
+      if (!rs_.session_selected) ModelError("no * SESSION SELECTED in the resume LOGIN response");
+      if (rs_.resync) {
+        state_ = State::kResumeFetch;
+        rs_.resync_fetch_bytes = -rs_.bytes;
+        if (model_.empty()) return OnResumeTagged(true, "OK", "");
+        SendCmd("FETCH 1:* (UID FLAGS)");
+        return;
+      }
+      return Synced();
+    case State::kResumeSelect:
+      if (!ok) return Fail("resume SELECT refused", what);
+      state_ = State::kResumeFetch;
+      if (model_.empty()) return OnResumeTagged(true, "OK", "");
+      SendCmd("FETCH 1:* (UID FLAGS)");
+      return;
+    case State::kResumeFetch:
+      if (!ok) return Fail("resume FETCH refused", what);
+      for (const ModelMsg& m : model_) {
+        if (m.uid == 0 || !m.flags_known) {
+          ModelError("FETCH 1:* (UID FLAGS) left a message without UID or FLAGS");
+          break;
+        }
+      }
+      if (rs_.resync) rs_.resync_fetch_bytes += rs_.bytes;
+      return Synced();
+    case State::kResumeNoop:
+      if (!ok) return Fail("NOOP after resume refused", what);
+      state_ = State::kResumeLogout;
+      SendCmd("LOGOUT");
+      return;
+    case State::kResumeLogout:
+      state_ = State::kResumed;
+      rs_.finished = true;
+      if (socket_ != nullptr) {
+        socket_->Close();
+        socket_ = nullptr;
+      }
+      fleet_->ResumeDone();
+      return;
+    default:
+      return;
+  }
+}
+
+void Device::Synced() {
+  rs_.synced = true;
+  rs_.synced_us = Mono() - rs_.start_us;
+  counting_bytes_ = false;
+  fleet_->ResumeFinished(this, true);
+  if (fleet_->config().device_logins) {
+    // Events the journal had not rendered by the LOGIN (late) show up here.
+    state_ = State::kResumeNoop;
+    SendCmd("NOOP");
+  } else {
+    state_ = State::kResumeLogout;
+    SendCmd("LOGOUT");
+  }
+}
+
+bool Device::Logout() {
+  if (socket_ == nullptr) return false;
+  switch (state_) {
+    case State::kIdle:
+      Send("DONE\r\n");
+      break;
+    case State::kRelayReady:
+    case State::kRelayThink:
+    case State::kModelReady:
+      break;
+    default:
+      return false;  // in set-up, busy, or already gone: just closed later
+  }
+  if (timer_ != 0) {
+    fleet_->shard()->timers().Cancel(timer_);
+    timer_ = 0;
+  }
+  state_ = State::kLogout;
+  tag_ = absl::StrCat("z", ++tag_seq_);
+  Send(absl::StrCat(tag_, " LOGOUT\r\n"));
+  return true;
+}
+
+void Device::Park() {
+  if (state_ != State::kModelReady) return;
+  if (socket_ != nullptr) {
+    socket_->Close();  // no LOGOUT: the session must outlive the connection
+    socket_ = nullptr;
+  }
+  state_ = State::kParked;
+  rs_.parked = true;
+}
+
+void Device::StartResume() {
+  state_ = State::kResumeConnecting;
+  rs_.start_us = Mono();
+  fleet_->Connect(this);
 }
 
 void Device::BecomeReady() {
@@ -464,6 +723,51 @@ void Fleet::StartRelay(double think_ms) {
   relay_running_ = true;
   relay_stopping_ = false;
   for (auto& d : devices_) d->BeginRelay();
+}
+
+void Fleet::ParkAll() {
+  for (auto& d : devices_) d->Park();
+}
+
+void Fleet::LogoutAll() {
+  for (auto& d : devices_) {
+    if (d->Logout()) counters_.logout_sent.fetch_add(1, std::memory_order_relaxed);
+  }
+  counters_.logout_posted.store(1, std::memory_order_release);
+}
+
+void Fleet::StartResume() {
+  resuming_ = true;
+  next_launch_ = 0;
+  inflight_ = 0;
+  ResumePump();
+}
+
+void Fleet::ResumePump() {
+  if (closing_) return;
+  while (next_launch_ < devices_.size() && inflight_ < max_inflight_) {
+    Device* d = devices_[next_launch_++].get();
+    if (!d->resume().parked) continue;
+    ++inflight_;
+    counters_.resume_launched.fetch_add(1, std::memory_order_relaxed);
+    d->StartResume();
+    if (closing_) return;
+  }
+}
+
+void Fleet::ResumeFinished(Device*, bool ok) {
+  --inflight_;
+  (ok ? counters_.resumed : counters_.resume_failed).fetch_add(1, std::memory_order_relaxed);
+  if (!closing_ && pump_timer_ == 0 && next_launch_ < devices_.size()) {
+    pump_timer_ = shard_->timers().Schedule(0, [this] {
+      pump_timer_ = 0;
+      ResumePump();
+    });
+  }
+}
+
+void Fleet::ResumeDone() {
+  counters_.resume_finished.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Fleet::CloseAll() {

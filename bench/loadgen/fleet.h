@@ -26,6 +26,7 @@
 #include "core/engine/socket.h"
 #include "core/imap/framer.h"
 #include "bench/loadgen/options.h"
+#include "bench/loadgen/resume.h"
 
 namespace pimap::bench {
 
@@ -36,6 +37,7 @@ struct PhaseConfig {
   socklen_t addr_len = 0;
   bool device_logins = true;  // LOGIN user#devN (else plain user)
   bool idle = true;           // IDLE after SELECT (idle, push); else relay
+  bool resume = false;        // resume scenario: model FETCH, park, reconnect
 };
 
 // Shared by all shards of a phase.
@@ -57,6 +59,13 @@ struct FleetCounters {
   std::atomic<int64_t> relay_done{0};
   std::atomic<int64_t> relay_failed{0};
   std::atomic<int64_t> relay_busy{0};
+  std::atomic<int64_t> resume_launched{0};
+  std::atomic<int64_t> resumed{0};        // synchronised again after the reconnect
+  std::atomic<int64_t> resume_failed{0};
+  std::atomic<int64_t> resume_finished{0};  // after the verification NOOP / LOGOUT too
+  std::atomic<int64_t> logout_sent{0};
+  std::atomic<int64_t> logout_done{0};
+  std::atomic<int> logout_posted{0};   // 1 once LogoutAll ran on the shard
 };
 
 class Fleet;
@@ -66,6 +75,10 @@ class Device final : public engine::TransportHandler, public imap::Framer::Visit
   enum class State : uint8_t {
     kNew, kConnecting, kGreeting, kLogin, kSelect, kIdleStart, kIdle,
     kRelayReady, kRelayBusy, kRelayThink, kDone, kFailed,
+    // resume scenario
+    kModelFetch, kModelReady, kParked, kResumeConnecting, kResumeGreeting, kResumeLogin,
+    kResumeSelect, kResumeFetch, kResumeNoop, kResumeLogout, kResumed,
+    kLogout,  // end of phase: DONE (if in IDLE) + LOGOUT, so P-IMAP sessions end too
   };
   Device(Fleet* fleet, int index, int user);
   ~Device() override;
@@ -75,6 +88,10 @@ class Device final : public engine::TransportHandler, public imap::Framer::Visit
   void OnConnectFailed(int err, const char* what);
   void BeginRelay();
   void Close();
+  // resume scenario (shard thread)
+  void Park();
+  void StartResume();
+  bool Logout();  // true if a LOGOUT was sent (the fleet counts it until answered)
 
   // engine::TransportHandler
   void OnTransportData(absl::string_view data) override;
@@ -91,6 +108,24 @@ class Device final : public engine::TransportHandler, public imap::Framer::Visit
   bool was_ready() const { return ready_at_us_ != 0; }
   uint32_t base_exists() const { return base_exists_; }
   const std::vector<std::pair<uint32_t, int64_t>>& exists_events() const { return events_; }
+  // resume results
+  struct ResumeStats {
+    bool parked = false;
+    bool synced = false;       // model synchronised again after the reconnect
+    bool finished = false;     // NOOP (late events) and LOGOUT done too
+    bool session_selected = false;
+    bool resync = false;
+    std::string folder;
+    int64_t start_us = 0, login_us = 0, synced_us = 0;
+    int64_t bytes = 0;         // received from connect to synchronised
+    int64_t resync_fetch_bytes = 0;
+    int new_signalled = 0, fetches = 0, expunges = 0, late_events = 0;
+    uint32_t pre_max_uid = 0;
+    size_t pre_count = 0;
+    std::string model_error;   // first inconsistency while applying events
+  };
+  const ResumeStats& resume() const { return rs_; }
+  const std::vector<ModelMsg>& model() const { return model_; }
 
  private:
   void Send(std::string cmd);
@@ -98,6 +133,12 @@ class Device final : public engine::TransportHandler, public imap::Framer::Visit
   void BecomeReady();
   void NextRelayCommand();
   void OnTagged(absl::string_view status, absl::string_view rest);
+  void OnResumeTagged(bool ok, absl::string_view status, absl::string_view rest);
+  void ApplyUntagged(absl::string_view line);
+  void ModelError(const std::string& what);
+  void Synced();
+  void SendCmd(const std::string& cmd);
+  bool resume_state() const { return state_ >= State::kModelFetch; }
 
   Fleet* fleet_;
   engine::Socket* socket_ = nullptr;
@@ -116,6 +157,9 @@ class Device final : public engine::TransportHandler, public imap::Framer::Visit
   bool flag_toggle_ = false;
   TimerWheel::TimerId timer_ = 0;
   std::vector<std::pair<uint32_t, int64_t>> events_;
+  std::vector<ModelMsg> model_;
+  ResumeStats rs_;
+  bool counting_bytes_ = false;
 };
 
 class Fleet {
@@ -130,6 +174,9 @@ class Fleet {
   void StartRelay(double think_ms);
   void StopRelay() { relay_stopping_ = true; }
   void CloseAll();
+  void ParkAll();
+  void LogoutAll();
+  void StartResume();
 
   engine::Shard* shard() { return shard_; }
   const Options& options() const { return options_; }
@@ -146,6 +193,9 @@ class Fleet {
   void RecordError(const std::string& kind, const std::string& detail);
   void RecordRelay(int kind, int64_t us, bool ok);
   void Connect(Device* d);
+  void ResumeFinished(Device* d, bool ok);  // synchronised (or failed)
+  void ResumeDone();                        // after the verification steps
+  void LogoutDone() { counters_.logout_done.fetch_add(1, std::memory_order_relaxed); }
 
   // Results (after join).
   std::map<std::string, int64_t> errors() const;
@@ -159,6 +209,8 @@ class Fleet {
 
  private:
   void Pump();
+  void ResumePump();
+  bool resuming_ = false;
 
   engine::Shard* shard_;
   const Options& options_;

@@ -27,6 +27,7 @@
 #include "bench/loadgen/lmtp.h"
 #include "bench/loadgen/options.h"
 #include "bench/loadgen/probes.h"
+#include "bench/loadgen/resume.h"
 
 namespace pimap::bench {
 namespace {
@@ -52,7 +53,8 @@ void Progress(const Options& o, const std::string& line, bool final_line = false
 
 struct Totals {
   int64_t launched = 0, connected = 0, ready = 0, setup_failed = 0, lost = 0, notified = 0,
-          relay_done = 0, relay_failed = 0, relay_busy = 0;
+          relay_done = 0, relay_failed = 0, relay_busy = 0, resumed = 0, resume_failed = 0,
+          resume_finished = 0;
 };
 
 Totals Sum(const std::vector<std::unique_ptr<Fleet>>& fleets) {
@@ -69,6 +71,9 @@ Totals Sum(const std::vector<std::unique_ptr<Fleet>>& fleets) {
     t.relay_done += c.relay_done.load();
     t.relay_failed += c.relay_failed.load();
     t.relay_busy += c.relay_busy.load();
+    t.resumed += c.resumed.load();
+    t.resume_failed += c.resume_failed.load();
+    t.resume_finished += c.resume_finished.load();
   }
   return t;
 }
@@ -107,7 +112,9 @@ Json SnapshotJson(const Snapshot& s) {
   j["slab_bytes"] = s.kernel.slab_bytes;
   j["mem_available_bytes"] = s.kernel.mem_available;
   for (const char* m : {"pimap_device_connections", "pimap_upstream_connections",
-                        "pimap_users_logged_in", "pimap_logins_total"}) {
+                        "pimap_users_logged_in", "pimap_logins_total", "pimap_sessions",
+                        "pimap_watch_connections", "pimap_session_resumes_total",
+                        "pimap_resyncs_total", "pimap_events_pushed_total"}) {
     auto it = s.metrics.find(m);
     if (it != s.metrics.end()) j[m] = it->second;
   }
@@ -124,7 +131,8 @@ struct PhaseResult {
 ProcSample g_store_initial;
 
 PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int gateway_pid,
-                     const std::vector<int>& push_recipients) {
+                     const std::vector<int>& push_recipients,
+                     const std::vector<PlannedEvent>& resume_plan) {
   PhaseResult result;
   Json& j = result.json;
   const bool is_gateway = cfg.name == "pimap";
@@ -259,6 +267,15 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
         for (int u = 0; u < users; ++u) active_users += shared.ready_per_user[u].load() > 0;
         mem["active_users"] = active_users;
         mem["upstream_per_active_user"] = up->second / std::max(active_users, 1);
+        // pimap_upstream_connections counts the users' watch connections too.
+        auto w = loaded.metrics.find("pimap_watch_connections");
+        if (w != loaded.metrics.end()) {
+          mem["watch_connections"] = w->second;
+          mem["device_upstream_per_active_user"] =
+              (up->second - w->second) / std::max(active_users, 1);
+          mem["devices_per_active_user"] =
+              static_cast<double>(ready) / std::max(active_users, 1);
+        }
       }
     }
     j["memory"] = mem;
@@ -367,8 +384,112 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
     j["relay"] = relay;
   }
 
+  StoreEventsResult store_events;
+  Json resume = Json::Object();
+  int64_t resume_expected = 0;
+  if (o.scenario == "resume") {
+    // 1. Devices go away without LOGOUT (socket closed).
+    resume_expected = Sum(fleets).ready - Sum(fleets).lost;
+    for (int i = 0; i < shards; ++i) {
+      Fleet* f = fleets[static_cast<size_t>(i)].get();
+      set->shard(i).Post([f](engine::Shard&) { f->ParkAll(); });
+    }
+    SleepMs(200);
+    if (with_metrics) {
+      const int64_t until = NowUs() + 15000000;
+      while (NowUs() < until) {
+        auto m = FetchMetrics(o.metrics);
+        auto it = m.find("pimap_device_connections");
+        if (it == m.end() || it->second == 0) break;
+        SleepMs(100);
+      }
+    }
+    SleepMs(500);
+    Snapshot parked = TakeSnapshot(o, is_gateway ? gateway_pid : 0, with_metrics);
+    j["parked"] = SnapshotJson(parked);
+    Progress(o, absl::StrCat("[", cfg.name, "] ", resume_expected,
+                             " devices disconnected; making ", resume_plan.size(),
+                             " store events"), true);
+    // 2. The events they miss, straight in the store; then the store's state per user.
+    store_events = RunStoreEvents(o, users, resume_plan, o.seed, 4);
+    for (auto& e : store_events.errors) add_error("store events failed", 1, e);
+    // 3. Let the gateway's watch see them (Dovecot notifies IDLE after ~0.5-1 s).
+    SleepMs(static_cast<int64_t>(o.resume_wait_s * 1000));
+    cpu_before = TakeSnapshot(o, is_gateway ? gateway_pid : 0, with_metrics);
+    const int64_t start = NowUs();
+    for (int i = 0; i < shards; ++i) {
+      Fleet* f = fleets[static_cast<size_t>(i)].get();
+      set->shard(i).Post([f](engine::Shard&) { f->StartResume(); });
+    }
+    const int64_t deadline = start + static_cast<int64_t>(o.setup_timeout_s * 1e6);
+    int64_t last = 0;
+    for (;;) {
+      SleepMs(20);
+      Totals tt = Sum(fleets);
+      const bool done = tt.resumed + tt.resume_failed >= resume_expected;
+      if (done || NowUs() >= deadline || NowUs() - last >= 1000000) {
+        last = NowUs();
+        Progress(o, absl::StrCat("[", cfg.name, "] resume ", tt.resumed, "/", resume_expected,
+                                 " synchronised, ", tt.resume_failed, " failed"),
+                 done || NowUs() >= deadline);
+      }
+      if (done || NowUs() >= deadline) break;
+    }
+    const int64_t fin_deadline = NowUs() + 10000000;
+    while (Sum(fleets).resume_finished < resume_expected && NowUs() < fin_deadline) SleepMs(20);
+    cpu_after = TakeSnapshot(o, is_gateway ? gateway_pid : 0, with_metrics);
+    Totals tt = Sum(fleets);
+    if (tt.resumed + tt.resume_failed < resume_expected) {
+      add_error("resume not finished before --setup-timeout",
+                resume_expected - tt.resumed - tt.resume_failed,
+                "devices still reconnecting at the deadline");
+    }
+    Json pm = Json::Object();
+    for (const char* m : {"pimap_sessions", "pimap_watch_connections",
+                          "pimap_upstream_connections", "pimap_device_connections"}) {
+      auto it = parked.metrics.find(m);
+      if (it != parked.metrics.end()) pm[m] = it->second;
+    }
+    resume["while_disconnected"] = pm;
+    if (with_metrics) {
+      for (const char* m : {"pimap_session_resumes_total", "pimap_resyncs_total"}) {
+        auto a = cpu_before.metrics.find(m), b = cpu_after.metrics.find(m);
+        if (a != cpu_before.metrics.end() && b != cpu_after.metrics.end())
+          resume[absl::StrCat(m, "_delta")] = b->second - a->second;
+      }
+    }
+    if (cpu_before.gateway.ok && cpu_after.gateway.ok)
+      resume["gateway_cpu_s"] = cpu_after.gateway.cpu_s - cpu_before.gateway.cpu_s;
+    if (cpu_before.store.ok && cpu_after.store.ok)
+      resume["store_cpu_s"] = cpu_after.store.cpu_s - cpu_before.store.cpu_s;
+  }
+
   // ---- tear down
   Totals final_totals = Sum(fleets);
+  // LOGOUT every live device first: a P-IMAP session outlives a closed connection (and
+  // keeps the user's store watch open), which would load the store in the next phase.
+  for (int i = 0; i < shards; ++i) {
+    Fleet* f = fleets[static_cast<size_t>(i)].get();
+    set->shard(i).Post([f](engine::Shard&) { f->LogoutAll(); });
+  }
+  {
+    const int64_t until = NowUs() + 15000000;
+    for (;;) {
+      int posted = 0;
+      int64_t sent = 0, done = 0;
+      for (auto& f : fleets) {
+        posted += f->counters().logout_posted.load(std::memory_order_acquire);
+        sent += f->counters().logout_sent.load();
+        done += f->counters().logout_done.load();
+      }
+      if ((posted == shards && done >= sent) || NowUs() >= until) {
+        j["logouts"] = sent;
+        j["logouts_unanswered"] = sent - done;
+        break;
+      }
+      SleepMs(20);
+    }
+  }
   set->StopAndJoin(5000);
 
   // ---- results (shards are gone: device state is ours now)
@@ -379,6 +500,103 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
   }
   j["setup_latency"] = SummarizeLatency(&setup_us);
 
+  if (o.scenario == "resume") {
+    std::vector<int64_t> lat, login_lat;
+    int64_t synced = 0, resyncs = 0, mismatched = 0, late = 0, bytes = 0, resync_bytes = 0;
+    int64_t n_exists = 0, n_fetch = 0, n_expunge = 0, verified = 0;
+    int64_t first_start = 0, last_synced = 0;
+    for (auto& f : fleets) {
+      for (auto& d : f->devices()) {
+        const Device::ResumeStats& rs = d->resume();
+        if (!rs.parked || !rs.synced) continue;
+        ++synced;
+        lat.push_back(rs.synced_us);
+        login_lat.push_back(rs.login_us);
+        if (first_start == 0 || rs.start_us < first_start) first_start = rs.start_us;
+        last_synced = std::max(last_synced, rs.start_us + rs.synced_us);
+        bytes += rs.bytes;
+        late += rs.late_events;
+        n_exists += rs.new_signalled;
+        n_fetch += rs.fetches;
+        n_expunge += rs.expunges;
+        if (rs.resync) {
+          ++resyncs;
+          resync_bytes += rs.resync_fetch_bytes;
+        }
+        const std::string who = absl::StrCat("device ", d->index(), " (", o.user_prefix,
+                                             d->user(), "): ");
+        if (cfg.device_logins) {
+          if (!rs.session_selected || rs.folder != "INBOX")
+            add_error("resume: no * SESSION SELECTED / * FOLDER INBOX", 1,
+                      absl::StrCat(who, "folder '", rs.folder, "'"));
+        }
+        if (!rs.model_error.empty())
+          add_error("resume: inconsistent event stream", 1, who + rs.model_error);
+        // The device's model after the replayed events must be the store's INBOX.
+        if (store_events.truth.size() != static_cast<size_t>(users)) continue;
+        const std::vector<ModelMsg>& truth = store_events.truth[static_cast<size_t>(d->user())];
+        const std::vector<ModelMsg>& model = d->model();
+        std::string diff;
+        if (model.size() != truth.size()) {
+          diff = absl::StrCat(model.size(), " messages on the device, ", truth.size(),
+                              " in the store");
+        }
+        for (size_t i = 0; diff.empty() && i < model.size(); ++i) {
+          const ModelMsg& m = model[i];
+          const ModelMsg& t = truth[i];
+          if (m.uid != 0 && m.uid != t.uid) {
+            diff = absl::StrCat("message ", i + 1, ": UID ", m.uid, " on the device, ", t.uid,
+                                " in the store");
+          } else if (m.uid == 0 && t.uid <= rs.pre_max_uid) {
+            diff = absl::StrCat("message ", i + 1, ": new on the device, but the store has UID ",
+                                t.uid, " (known before the disconnect)");
+          } else if (m.flags_known && m.flags != t.flags) {
+            diff = absl::StrCat("message ", i + 1, " (UID ", t.uid, "): flags (", m.flags,
+                                ") on the device, (", t.flags, ") in the store");
+          }
+        }
+        ++verified;
+        if (!diff.empty()) {
+          ++mismatched;
+          add_error("resume: device state differs from the store", 1, who + diff);
+        }
+      }
+    }
+    const double secs = static_cast<double>(last_synced - first_start) / 1e6;
+    const double n = static_cast<double>(std::max<int64_t>(synced, 1));
+    resume["devices"] = resume_expected;
+    resume["resumed"] = synced;
+    resume["failed"] = resume_expected - synced;
+    resume["verified"] = verified;
+    resume["mismatched"] = mismatched;
+    resume["resyncs"] = resyncs;
+    resume["seconds"] = secs;
+    resume["resumes_per_s"] = static_cast<double>(synced) / std::max(secs, 1e-3);
+    resume["bytes_per_resume"] = static_cast<double>(bytes) / n;
+    if (resyncs > 0)
+      resume["resync_fetch_bytes_per_resync"] =
+          static_cast<double>(resync_bytes) / static_cast<double>(resyncs);
+    Json ev = Json::Object();
+    ev["new_messages"] = store_events.new_messages;
+    ev["flag_changes"] = store_events.flag_changes;
+    ev["expunges"] = store_events.expunges;
+    ev["seconds"] = store_events.seconds;
+    resume["store_events"] = ev;
+    Json seen = Json::Object();
+    seen["new_messages_per_resume"] = static_cast<double>(n_exists) / n;
+    seen["flag_fetches_per_resume"] = static_cast<double>(n_fetch) / n;
+    seen["expunges_per_resume"] = static_cast<double>(n_expunge) / n;
+    seen["late_events"] = late;
+    resume["events_in_login_response"] = seen;
+    if (resume.Find("gateway_cpu_s") != nullptr)
+      resume["gateway_cpu_s_per_1000_resumes"] =
+          resume.Find("gateway_cpu_s")->number() * 1000.0 / n;
+    if (resume.Find("store_cpu_s") != nullptr)
+      resume["store_cpu_s_per_1000_resumes"] = resume.Find("store_cpu_s")->number() * 1000.0 / n;
+    resume["latency"] = SummarizeLatency(&lat);
+    resume["login_latency"] = SummarizeLatency(&login_lat);
+    j["resume"] = resume;
+  }
   if (o.scenario == "push") {
     std::vector<int64_t> lat;
     int64_t missed = 0, early = 0, last_receipt = 0;
@@ -482,8 +700,14 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
     while (NowUs() < wait_end) {
       auto m = FetchMetrics(o.metrics);
       auto it = m.find("pimap_device_connections");
-      if (it == m.end() || it->second == 0) break;
+      auto se = m.find("pimap_sessions");
+      if ((it == m.end() || it->second == 0) && (se == m.end() || se->second == 0)) break;
       SleepMs(100);
+    }
+    auto m = FetchMetrics(o.metrics);
+    for (const char* k : {"pimap_sessions", "pimap_watch_connections", "pimap_upstream_connections"}) {
+      auto it = m.find(k);
+      if (it != m.end()) j["after_phase"][k] = it->second;
     }
   }
   SleepMs(1000);
@@ -510,6 +734,8 @@ void PrintSummary(const Options& o, const Json& phase) {
   v = g({"memory", "kernel_slab_per_device_bytes"}); if (ok) std::printf("  kernel slab per device: %.0f B, %.1f TCP sockets per device\n", v, g({"memory", "tcp_sockets_per_device"}));
   v = g({"memory", "upstream_connections"}); if (ok) std::printf("  upstream connections: %.0f (%.2f per active user)\n", v, g({"memory", "upstream_per_active_user"}));
   v = g({"push", "latency", "p50_ms"}); if (ok) std::printf("  push latency ms: p50 %.1f p99 %.1f p99.9 %.1f max %.1f; %.0f pushes/s\n", v, g({"push", "latency", "p99_ms"}), g({"push", "latency", "p999_ms"}), g({"push", "latency", "max_ms"}), g({"push", "pushes_per_s"}));
+  v = g({"resume", "resumes_per_s"}); if (ok) std::printf("  resume: %.0f/%.0f devices resynchronised, %.0f resumes/s, p50 %.2f ms p99 %.2f ms, %.0f bytes per resume, %.0f RESYNC, %.0f mismatched\n", g({"resume", "resumed"}), g({"resume", "devices"}), v, g({"resume", "latency", "p50_ms"}), g({"resume", "latency", "p99_ms"}), g({"resume", "bytes_per_resume"}), g({"resume", "resyncs"}), g({"resume", "mismatched"}));
+  v = g({"memory", "watch_connections"}); if (ok) std::printf("  store connections: %.0f watches + %.2f device upstreams per active user\n", v, g({"memory", "device_upstream_per_active_user"}));
   v = g({"relay", "commands_per_s"}); if (ok) std::printf("  relay: %.0f commands/s, p50 %.2f ms p99 %.2f ms\n", v, g({"relay", "latency", "p50_ms"}), g({"relay", "latency", "p99_ms"}));
   const Json* errs = phase.Find("errors");
   if (errs != nullptr) std::printf("  errors: %s\n", errs->Dump().c_str());
@@ -522,13 +748,6 @@ int Main(int argc, char** argv) {
   g_tty = isatty(2);
   SetLogLevel(LogLevel::kWarning);
 
-  if (o.scenario == "resume") {
-    std::fprintf(stderr,
-                 "pimap-bench: scenario 'resume' is not implemented yet: it needs P-IMAP sessions "
-                 "(protocol.md section 2.4: * SESSION SELECTED, * FOLDER, * RESYNC), which pimapd "
-                 "does not offer yet\n");
-    return kExitNotImplemented;
-  }
   if (o.binding == "tls") {
     std::fprintf(stderr, "pimap-bench: --binding tls is not implemented yet (client TLS over "
                          "BoringSSL memory BIOs is planned); use --binding tcp\n");
@@ -604,6 +823,19 @@ int Main(int argc, char** argv) {
   if (o.scenario == "push") {
     for (int i = 0; i < o.messages; ++i) recipients.push_back(static_cast<int>(rng() % users));
   }
+  // resume: what happens while the devices are away (same plan for every phase).
+  std::vector<PlannedEvent> plan;
+  if (o.scenario == "resume") {
+    for (int i = 0; i < o.messages; ++i) {
+      PlannedEvent e;
+      e.user = static_cast<int>(rng() % users);
+      const int roll = static_cast<int>(rng() % 100);
+      e.kind = roll < o.resume_new_pct ? EventKind::kNew
+               : roll < o.resume_new_pct + (100 - o.resume_new_pct) * 5 / 8 ? EventKind::kFlags
+                                                                            : EventKind::kExpunge;
+      plan.push_back(e);
+    }
+  }
 
   Json root = Json::Object();
   root["tool"] = "pimap-bench";
@@ -627,6 +859,15 @@ int Main(int argc, char** argv) {
   root["store_pids"] = store_pids;
   root["store_restarted_per_phase"] = !o.store_restart.empty();
 
+  if (o.scenario == "resume" && o.seed_messages > 0) {
+    Progress(o, absl::StrCat("seeding ", o.seed_messages, " messages per user (APPEND)"), true);
+    StoreEventsResult r = SeedMailboxes(o, users, o.seed_messages);
+    if (r.failed > 0) {
+      std::fprintf(stderr, "pimap-bench: seeding failed: %s\n",
+                   r.errors.empty() ? "?" : r.errors[0].c_str());
+      return kExitErrors;
+    }
+  }
   // Relay needs messages to work on: give every user a few first (same store for all phases).
   if (o.scenario == "relay" && o.seed_messages > 0) {
     if (!o.lmtp.set()) {
@@ -659,7 +900,8 @@ int Main(int argc, char** argv) {
     PhaseConfig c;
     c.name = "pimap";
     c.device_logins = true;
-    c.idle = o.scenario != "relay";
+    c.idle = o.scenario != "relay" && o.scenario != "resume";
+    c.resume = o.scenario == "resume";
     if (!resolve(o.target, &c)) {
       std::fprintf(stderr, "pimap-bench: cannot resolve %s\n", o.target.ToString().c_str());
       return kExitUsage;
@@ -672,7 +914,8 @@ int Main(int argc, char** argv) {
     PhaseConfig c;
     c.name = "direct";
     c.device_logins = false;
-    c.idle = o.scenario != "relay";
+    c.idle = o.scenario != "relay" && o.scenario != "resume";
+    c.resume = o.scenario == "resume";
     if (!resolve(o.direct, &c)) {
       std::fprintf(stderr, "pimap-bench: cannot resolve %s\n", o.direct.ToString().c_str());
       return kExitUsage;
@@ -707,7 +950,7 @@ int Main(int argc, char** argv) {
       g_store_initial = ProcSample();
       SleepMs(500);
     }
-    PhaseResult r = RunPhase(o, c, shards, gateway_pid, recipients);
+    PhaseResult r = RunPhase(o, c, shards, gateway_pid, recipients, plan);
     total_errors += r.errors;
     std::printf("== %s (%s) ==\n", c.name.c_str(),
                 c.name == "pimap" ? o.target.ToString().c_str() : o.direct.ToString().c_str());
@@ -735,6 +978,10 @@ int Main(int argc, char** argv) {
     ratio("store_pss_per_device", {"memory", "store_pss_per_device_bytes"});
     ratio("kernel_slab_per_device", {"memory", "kernel_slab_per_device_bytes"});
     ratio("setup_p50", {"setup_latency", "p50_ms"});
+    ratio("resumes_per_s", {"resume", "resumes_per_s"});
+    ratio("resume_p50", {"resume", "latency", "p50_ms"});
+    ratio("resume_p99", {"resume", "latency", "p99_ms"});
+    ratio("bytes_per_resume", {"resume", "bytes_per_resume"});
     // user-space memory per device, all processes involved (gateway + store)
     bool ok = true;
     double g = Get(results[0], {"memory", "gateway_rss_per_device_bytes"}, &ok);

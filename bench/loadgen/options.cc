@@ -31,7 +31,10 @@ const char kUsage[] =
     "  --source-addrs A-B        source IPv4 range, e.g. 127.0.0.2-127.0.0.250\n"
     "  --duration SECONDS        idle hold / relay run time         [10]\n"
     "  --rate R                  push: messages/s; relay: commands/s (0 = closed loop)\n"
-    "  --messages M              push: messages delivered via LMTP  [100]\n"
+    "  --messages M              push: messages delivered via LMTP; resume: store events [100]\n"
+    "  --resume-wait SECONDS     resume: wait after the events before reconnecting [3]\n"
+    "  --resume-new-pct P        resume: % of events that are new mail (rest: 5/8 flag\n"
+    "                            changes, 3/8 expunges)             [60]\n"
     "  --lmtp HOST:PORT          the store's LMTP (push; relay seeding)\n"
     "  --metrics HOST:PORT       pimapd admin endpoint (GET /metrics)\n"
     "  --pimapd-pid PID          pimapd process (RSS, CPU); auto if exactly one pimapd runs\n"
@@ -40,7 +43,7 @@ const char kUsage[] =
     "                            (fresh memory baseline); its last output line = new pids\n"
     "  --connect-rate R          new connections/s during ramp-up   [unbounded]\n"
     "  --inflight K              devices in set-up at once          [200]\n"
-    "  --seed-messages K         relay: messages per user before the run [10]\n"
+    "  --seed-messages K         relay, resume: messages per user before the run [10]\n"
     "  --lmtp-conns K            parallel LMTP sessions             [4]\n"
     "  --user-prefix P --password PW   users are P0..P(U-1)         [bench/benchpw]\n"
     "  --settle SECONDS          wait before sampling memory        [2]\n"
@@ -181,6 +184,11 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     else if (arg == "--settle") ok = num(&o->settle_s, 0);
     else if (arg == "--drain") ok = num(&o->drain_s, 0);
     else if (arg == "--setup-timeout") ok = num(&o->setup_timeout_s, 1);
+    else if (arg == "--resume-wait") ok = num(&o->resume_wait_s, 0);
+    else if (arg == "--resume-new-pct") {
+      ok = integer(&o->resume_new_pct, 0);
+      if (ok && o->resume_new_pct > 100) return bad("--resume-new-pct is 0..100");
+    }
     else return bad("unknown option " + arg);
     if (!ok) return false;
   }
@@ -192,6 +200,8 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     if (c == "direct" && !o->direct.set()) return bad("--compare direct needs --direct HOST:PORT");
   }
   if (o->scenario == "push" && !o->lmtp.set()) return bad("--scenario push needs --lmtp HOST:PORT");
+  if (o->scenario == "resume" && !o->direct.set())
+    return bad("--scenario resume needs --direct HOST:PORT (the store: events and verification)");
   if (o->setup_timeout_s <= 0) o->setup_timeout_s = 30 + o->devices / 100.0;
   *exit_code = 0;
   return true;

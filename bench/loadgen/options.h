@@ -46,6 +46,9 @@ struct Options {
   std::string password = "benchpw";
   double settle_s = 2;
   double drain_s = 10;            // push: how long to wait for late EXISTS
+  double resume_wait_s = 3;       // resume: wait after the store events before reconnecting
+  int resume_new_pct = 60;        // resume: share of new messages among the events (rest:
+                                  // 5/8 flag changes, 3/8 expunges)
   double setup_timeout_s = 0;     // ramp deadline (0: 30 s + N/100 s)
   bool quiet = false;
   std::vector<std::string> argv;  // for the JSON record

@@ -111,20 +111,24 @@ void ImapConnection::Arrive(ImapServer* server, int slot, SSL* ssl,
   engine::Socket* socket = engine::Socket::Adopt(&server->shard(), slot);
   engine::Transport* transport = socket;
   if (ssl != nullptr) transport = new tls::TlsTransport(socket, ssl);
-  auto* connection = new ImapConnection(server, socket, transport, ssl != nullptr);
-  connection->pending_input_ = std::move(input);
+  auto* connection = new ImapConnection(server, socket, transport, ssl != nullptr,
+                                        std::move(input), kBlockLogin);
   connection->StartStoreLogin(std::move(login));
 }
 
 ImapConnection::ImapConnection(ImapServer* server, engine::Socket* socket,
-                               engine::Transport* transport, bool tls_active)
+                               engine::Transport* transport, bool tls_active,
+                               std::string initial_input, unsigned initial_block)
     : server_(server),
       socket_(socket),
       transport_(transport),
       tls_active_(tls_active),
       framer_(imap::Framer::Mode::kCommands, server->config().limits),
       assembler_(server->config().limits, kLocalCommandBytes),
+      pending_input_(std::move(initial_input)),
+      blocked_(initial_block),
       alive_(std::make_shared<bool>(true)) {
+  if (initial_block != 0) state_ = State::kLoggingIn;
   server_->Register(this);
   server_->shard().counters().device_connections.fetch_add(
       1, std::memory_order_relaxed);
@@ -135,6 +139,7 @@ ImapConnection::ImapConnection(ImapServer* server, engine::Socket* socket,
 
 ImapConnection::~ImapConnection() {
   if (activity_timer_ != 0) server_->shard().timers().Cancel(activity_timer_);
+  if (handover_timer_ != 0) server_->shard().timers().Cancel(handover_timer_);
   if (keepalive_timer_ != 0) server_->shard().timers().Cancel(keepalive_timer_);
   if (!user_.empty()) server_->UserLoggedOut(user_);
   server_->Unregister(this);
@@ -172,7 +177,9 @@ void ImapConnection::ProcessInput() {
   Busy busy(this);
   // Feed even when no bytes are left: the framer may owe an OnEnd from a pause.
   while (blocked_ == 0 && state_ != State::kClosing && !destroy_pending_) {
+    in_feed_ = true;
     size_t used = framer_.Feed(pending_input_, *this);
+    in_feed_ = false;
     pending_input_.erase(0, used);
     if (starttls_reset_) {
       // Anything the client sent after STARTTLS came in the clear and must not
@@ -191,9 +198,10 @@ void ImapConnection::ProcessInput() {
 }
 
 void ImapConnection::SetBlocked(unsigned bit, bool on) {
-  const unsigned before = blocked_;
   blocked_ = on ? (blocked_ | bit) : (blocked_ & ~bit);
-  if (before != 0 && blocked_ == 0) ProcessInput();
+  // Unblocking always resumes reading (reading was turned off while blocked),
+  // unless we are inside Feed, whose loop goes on by itself.
+  if (!on && blocked_ == 0 && !in_feed_) ProcessInput();
 }
 
 bool ImapConnection::OnLine(absl::string_view line,
@@ -254,7 +262,8 @@ bool ImapConnection::StartCommand(absl::string_view line,
     if (!pimap_->selected_folder.empty()) {
       const std::string& folder = pimap_->selected_folder;
       pimap_->journal.AckDelivered(folder);
-      if (pimap_->journal.UndeliveredEntries(folder).empty()) {
+      if (pimap_->journal.UndeliveredEntries(folder).empty() &&
+          !pimap_->journal.NeedsRebuild(folder)) {
         // Everything the watch reported for this folder is now acknowledged: the
         // view reflects the store up to the watch's MODSEQ (the checkpoint).
         pimap_->view_modseq = std::max(pimap_->view_modseq,
@@ -268,8 +277,9 @@ bool ImapConnection::StartCommand(absl::string_view line,
       // to ask for filter verdicts, just remember it.
       if (idle_interrupted_) {
         device_done_ = true;
-      } else {
+      } else if (!device_done_sent_) {
         link_->Send("DONE\r\n");
+        device_done_sent_ = true;
       }
       if (literal != nullptr && literal->synchronizing) {
         framer_.RejectLiteral();
@@ -594,7 +604,21 @@ void ImapConnection::HandOver(int owner, PendingLogin login) {
   // Until the socket is detached its handler (TLS, or us) may still receive
   // bytes from a receive in flight; they are kept (TLS keeps ciphertext in its
   // SSL, we keep plaintext in pending_input_) and travel too.
+  // A peer that does not read could keep the last send in flight for ever and
+  // pin the connection between shards: give the hand-over the linger time.
+  handover_timer_ = server_->shard().timers().Schedule(5000, [this] {
+    handover_timer_ = 0;
+    Busy busy(this);
+    PIMAP_LOG(INFO) << "hand-over did not complete (peer not reading); closing";
+    if (transport_ != nullptr) transport_->Abort();
+    transport_ = nullptr;
+    socket_ = nullptr;
+    state_ = State::kClosing;
+    Destroy();
+  });
   socket_->Detach([this, payload, tls, transport, server, owner](int slot) {
+    if (handover_timer_ != 0) server->shard().timers().Cancel(handover_timer_);
+    handover_timer_ = 0;
     SSL* ssl = nullptr;
     if (tls) ssl = static_cast<tls::TlsTransport*>(transport)->ReleaseSsl();
     auto handoff = std::make_unique<ImapHandoff>(ssl, std::move(pending_input_),
@@ -694,6 +718,7 @@ void ImapConnection::OnStoreBytes(absl::string_view bytes) {
       return;
     }
   }
+  if (transport_ == nullptr) return;
   mid_response_ = true;
   server_->shard().counters().bytes_out.fetch_add(bytes.size(),
                                                   std::memory_order_relaxed);

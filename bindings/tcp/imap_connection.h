@@ -62,8 +62,11 @@ class ImapConnection final : private engine::TransportHandler,
     kBlockJob = 16,      // a P-IMAP store command is running
   };
 
+  // `initial_input` and `initial_block` are in place before the transport's
+  // handler is set: a handed-over TLS session may decrypt buffered bytes at once.
   ImapConnection(ImapServer* server, engine::Socket* socket,
-                 engine::Transport* transport, bool tls_active);
+                 engine::Transport* transport, bool tls_active,
+                 std::string initial_input = "", unsigned initial_block = 0);
   ~ImapConnection() override;
 
   // engine::TransportHandler
@@ -180,6 +183,10 @@ class ImapConnection final : private engine::TransportHandler,
   int busy_ = 0;
   bool destroy_pending_ = false;
   bool starttls_reset_ = false;  // STARTTLS answered: drop what was read in clear
+  bool in_feed_ = false;         // inside framer_.Feed (no nested ProcessInput)
+  TimerWheel::TimerId handover_timer_ = 0;
+  bool device_done_sent_ = false;  // the device's DONE went to the store
+  bool live_resync_ = false;       // the journal overflowed under a live device
   std::shared_ptr<bool> alive_;
 
   // P-IMAP state: null for a regular (non-#device) session.

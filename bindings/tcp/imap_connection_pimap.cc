@@ -231,7 +231,9 @@ void ImapConnection::SendJob(Job job, const std::string& device_tag,
                              std::string command) {
   job_ = job;
   job_device_tag_ = device_tag;
-  job_up_tag_ = absl::StrCat("p", ++next_up_tag_);
+  // Our own tags for the store; device tags never reach it in a P-IMAP session
+  // (except a streamed APPEND's), and "~" keeps ours apart from the usual ones.
+  job_up_tag_ = absl::StrCat("~p", ++next_up_tag_);
   search_uids_.clear();
   PIMAP_LOG(DEBUG) << "store <- " << job_up_tag_ << " "
                    << imap::QuoteForLog(command.substr(0, 120));
@@ -252,6 +254,8 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
     WriteLocal(std::move(out));
   };
   s.last_activity_ms = MonotonicNowMs();
+  job_may_expunge_ = false;
+  device_done_sent_ = false;
 
   if (name == "XFILTER") {
     absl::StatusOr<session::XFilterCommand> filter = session::ParseXFilter(args);
@@ -323,7 +327,8 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
       WriteBad(tag, absl::StrCat(name, " expects a mailbox name"));
       return;
     }
-    job_folder_ = args[0].value;
+    // INBOX is case-insensitive (RFC 3501 §5.1): one spelling for journal keys.
+    job_folder_ = absl::EqualsIgnoreCase(args[0].value, "INBOX") ? "INBOX" : args[0].value;
     job_examine_ = name == "EXAMINE";
     job_modseq_ = 0;
     s.selected_folder.clear();  // a SELECT leaves the previous folder at once
@@ -466,7 +471,7 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
                         job_ == Job::kEvalSync || job_ == Job::kOwnNew;
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {
-      idling_ = true;
+      idling_ = !device_done_sent_;
       // After verdicts, the store's new "+" is ours: the device never left IDLE.
       resp_action_ = reidle_ ? RespAction::kDrop : RespAction::kForward;
       reidle_ = false;
@@ -781,6 +786,18 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       s->journal.MarkDelivered(s->selected_folder, s->journal.last_seq());
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
+      if (live_resync_) {
+        live_resync_ = false;
+        server_->shard().counters().resyncs.fetch_add(1, std::memory_order_relaxed);
+        std::string out = absl::StrCat("* RESYNC\r\n* ", s->view.size(), " EXISTS\r\n",
+                                       job_device_tag_, " ", held_finish_, "\r\n");
+        held_finish_.clear();
+        job_ = Job::kNone;
+        job_up_tag_.clear();
+        WriteLocal(std::move(out));
+        SetBlocked(kBlockJob, false);
+        return;
+      }
       if (xfilter_resync_) {
         xfilter_resync_ = false;
         server_->shard().counters().resyncs.fetch_add(1, std::memory_order_relaxed);
@@ -807,6 +824,11 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
                                .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
       return;
     case Job::kSelectSearch: {
+      if (!ok) {
+        s->selected_folder.clear();
+        FinishCommand(absl::StrCat("NO ", rest.substr(rest.find(' ') + 1)));
+        return;
+      }
       ApplyViewSearch();
       s->selected_folder = job_folder_;
       s->read_only = job_examine_;
@@ -817,6 +839,9 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       s->view_modseq = job_modseq_;
       s->restored = false;
       s->told_flags.clear();
+      s->classified.clear();
+      s->in_view.clear();
+      s->notify.clear();
       server_->sessions().Save(*s);
       WriteLocal(absl::StrCat("* ", s->view.size(), " EXISTS\r\n* 0 RECENT\r\n"));
       std::string held = std::move(held_tagged_);
@@ -888,6 +913,8 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
         held_finish_.clear();
         job_ = Job::kNone;
         job_uid_mode_ = false;
+        job_may_expunge_ = false;
+        job_up_tag_.clear();
         WriteLocal(std::move(out));
         SetBlocked(kBlockJob, false);
       } else {
@@ -896,6 +923,10 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       }
       return;
     case Job::kEvalView: {
+      if (!ok) {
+        // No verdict: show the mail rather than hide it for good.
+        search_uids_ = eval_uids_;
+      }
       for (uint32_t uid : search_uids_) s->in_view.insert(uid);
       search_uids_.clear();
       const session::FilterSpec& notify = s->filters.Notification(s->selected_folder);
@@ -941,6 +972,18 @@ void ImapConnection::FinishCommand(absl::string_view status_rest) {
   if (pimap_ != nullptr) {
     // RFC 3501 §7.4.1: no EXPUNGE while a FETCH, STORE or SEARCH by MSN runs.
     const bool msn_command = !job_uid_mode_ && (job_ == Job::kMessages || job_ == Job::kSearch);
+    if (!msn_command && !pimap_->selected_folder.empty() &&
+        pimap_->journal.NeedsRebuild(pimap_->selected_folder)) {
+      // The journal overflowed while the device was connected: its news for the
+      // folder are gone, so the device resynchronises against a fresh view.
+      held_finish_.assign(status_rest.data(), status_rest.size());
+      live_resync_ = true;
+      SendJob(Job::kViewSearch, job_device_tag_,
+              absl::StrCat("UID SEARCH RETURN (ALL) ",
+                           pimap_->filters.View(pimap_->selected_folder)
+                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+      return;
+    }
     rendered_new_.clear();
     out = RenderPending(!msn_command);
     if (!rendered_new_.empty() && NewFormatWanted()) {
@@ -955,6 +998,8 @@ void ImapConnection::FinishCommand(absl::string_view status_rest) {
   job_ = Job::kNone;
   job_uid_mode_ = false;
   job_may_expunge_ = false;
+  job_up_tag_.clear();
+  device_done_sent_ = false;
   WriteLocal(std::move(out));
   SetBlocked(kBlockJob, false);
 }
@@ -1022,7 +1067,7 @@ std::string ImapConnection::RenderPending(bool allow_expunge, size_t max_events,
 
 void ImapConnection::OnEventsPending() {
   if (pimap_ == nullptr || !idling_ || job_ != Job::kIdle || transport_ == nullptr ||
-      (idle_interrupted_ && !idle_maintenance_)) {
+      device_done_sent_ || (idle_interrupted_ && !idle_maintenance_)) {
     return;
   }
   Busy busy(this);

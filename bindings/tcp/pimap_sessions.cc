@@ -68,6 +68,9 @@ DeviceSession* SessionManager::Attach(const std::string& user, const std::string
       DeviceLink* old = session->connection;
       session->connection = nullptr;
       old->OnTakenOver();
+      // What was written to the old connection may never have arrived: the same
+      // as a disconnect (replay idempotent events, RESYNC after an EXPUNGE).
+      session->journal.OnDisconnect();
     }
   } else {
     bool resumable = false;
@@ -131,6 +134,8 @@ void SessionManager::End(DeviceSession* session) {
     if (s.ok()) s = state_->PutDevice(record);  // session_id "": no live session
     if (!s.ok()) PIMAP_LOG(WARNING) << "durable state: " << s.message();
   } else {
+    // Bounded: without durable state, settings of logged-out devices are a cache.
+    if (settings_.size() >= 100000) settings_.clear();
     settings_[absl::StrCat(session->user, "\n", session->device)] = {
         session->filters.Serialize(), session->prefs.Serialize()};
   }
@@ -269,17 +274,29 @@ uint64_t SessionManager::WatchModseq(const std::string& user,
 // identifies it (there is no per-message MODSEQ in a push), kept for the last
 // few thousand events of the user.
 bool SessionManager::SeenRecently(UserSessions& u, const session::StoreEvent& e) {
+  // The same change reported by the watch and by the store's push (there is no
+  // per-message MODSEQ in a push, so the key is what identifies the change). A
+  // key matches once, and only within a few seconds: the second source lags by
+  // about a second, and a later real repeat (read, unread, read) must pass.
   constexpr size_t kRemembered = 4096;
+  constexpr int64_t kWindowMs = 5000;
+  const int64_t now = MonotonicNowMs();
   std::vector<std::string> flags = e.flags;
   std::sort(flags.begin(), flags.end());
   std::string key = absl::StrCat(static_cast<int>(e.kind), "\n", e.folder, "\n",
                                  e.new_folder, "\n", e.uidvalidity, "\n", e.uid, "\n",
                                  absl::StrJoin(flags, " "));
-  if (u.recent.contains(key)) return true;
-  u.recent.insert(key);
+  auto it = u.recent.find(key);
+  if (it != u.recent.end()) {
+    const bool duplicate = now - it->second <= kWindowMs;
+    u.recent.erase(it);
+    if (duplicate) return true;
+  }
+  u.recent[key] = now;
   u.recent_order.push_back(std::move(key));
-  if (u.recent_order.size() > kRemembered) {
-    u.recent.erase(u.recent_order.front());
+  while (u.recent_order.size() > kRemembered) {
+    auto old = u.recent.find(u.recent_order.front());
+    if (old != u.recent.end() && now - old->second > kWindowMs) u.recent.erase(old);
     u.recent_order.pop_front();
   }
   return false;

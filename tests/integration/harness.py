@@ -109,14 +109,19 @@ def client_tls_context(cafile):
 class Dovecot:
     """A private Dovecot 2.3 started through tools/dovecot/up."""
 
-    def __init__(self, state_dir=None):
+    def __init__(self, state_dir=None, push_url=None):
         self.dir = state_dir or make_state_dir("pimap-dovecot-")
         self.imap_port, self.lmtp_port = free_ports(2)
         self.pid = None
+        self.push_url = push_url  # store-event pushes to pimapd's intake (issue 5)
 
     def start(self):
+        env = dict(os.environ)
+        if self.push_url:
+            env["PIMAP_PUSH_URL"] = self.push_url
         r = subprocess.run([DOVECOT_UP, self.dir, str(self.imap_port), str(self.lmtp_port)],
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                           env=env)
         if r.returncode != 0:
             raise RuntimeError("tools/dovecot/up failed (%d):\n%s%s"
                                % (r.returncode, r.stdout, r.stderr))
