@@ -118,7 +118,7 @@ class ImapConnection final : private engine::TransportHandler,
   enum class Job { kNone, kEnable, kResumeSelect, kViewSearch, kRebuild,
                    kRebuildNew, kSelect, kSelectSearch, kMessages, kSearch,
                    kExpunge, kIdle, kPlain, kEvalSync, kEvalView, kEvalNotify,
-                   kNewFetch, kOwnNew, kStatus };
+                   kNewFetch, kOwnNew, kStatus, kCloseExpunge };
   void StartPimap(const std::string& login_tag, const std::string& password);
   void ExecutePimap(const imap::Command& command);
   void SendJob(Job job, const std::string& device_tag, std::string command);

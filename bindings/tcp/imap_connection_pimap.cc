@@ -5,6 +5,7 @@
 // can be attributed to the command that produced it.
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -76,6 +77,50 @@ std::string RenderArgs(const std::vector<imap::Arg>& args, size_t from) {
 
 std::string SetOf(const std::vector<std::pair<uint32_t, uint32_t>>& ranges) {
   return session::RangesToSequenceSet(ranges);
+}
+
+// Rewrites a device's SEARCH program for the store: message-sequence sets are the
+// device's MSNs, which the store does not know, so each becomes "UID <uids>" from
+// the device's view. Arguments of keys that take them are copied as they are.
+void RenderSearchKeys(const std::vector<imap::Arg>& args, size_t from,
+                      const session::UidView& view, std::string* out) {
+  static const absl::flat_hash_map<std::string, int>* const kArity =
+      new absl::flat_hash_map<std::string, int>{
+          {"BCC", 1}, {"BODY", 1}, {"CC", 1}, {"FROM", 1}, {"SUBJECT", 1}, {"TEXT", 1},
+          {"TO", 1}, {"KEYWORD", 1}, {"UNKEYWORD", 1}, {"BEFORE", 1}, {"ON", 1},
+          {"SINCE", 1}, {"SENTBEFORE", 1}, {"SENTON", 1}, {"SENTSINCE", 1},
+          {"LARGER", 1}, {"SMALLER", 1}, {"HEADER", 2}, {"UID", 1}, {"CHARSET", 1},
+          {"YOUNGER", 1}, {"OLDER", 1}, {"MODSEQ", 1}, {"RETURN", 1}};
+  for (size_t i = from; i < args.size(); ++i) {
+    if (!out->empty() && out->back() != '(') out->push_back(' ');
+    const imap::Arg& arg = args[i];
+    if (arg.type == imap::Arg::Type::kList) {
+      out->push_back('(');
+      RenderSearchKeys(arg.children, 0, view, out);
+      out->push_back(')');
+      continue;
+    }
+    if (arg.type == imap::Arg::Type::kAtom) {
+      const std::string key = absl::AsciiStrToUpper(arg.value);
+      auto it = kArity->find(key);
+      if (it != kArity->end()) {
+        RenderArg(out, arg);
+        for (int k = 0; k < it->second && i + 1 < args.size(); ++k) {
+          out->push_back(' ');
+          RenderArg(out, args[++i]);
+        }
+        continue;
+      }
+      absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(arg.value);
+      if (set.ok() && !set->is_saved_result()) {
+        auto ranges = view.Resolve(*set, /*uid_mode=*/false);
+        // No message of the view: a key that matches nothing.
+        out->append(ranges.empty() ? "NOT ALL" : absl::StrCat("UID ", SetOf(ranges)));
+        continue;
+      }
+    }
+    RenderArg(out, arg);
+  }
 }
 
 // "UID 17" inside the first line of a FETCH response.
@@ -360,7 +405,9 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
       uid_mode = true;
       if (sub == "SEARCH") {
         job_uid_mode_ = true;
-        SendJob(Job::kSearch, tag, absl::StrCat("UID SEARCH ", RenderArgs(args, 1)));
+        std::string program;
+        RenderSearchKeys(args, 1, s.view, &program);
+        SendJob(Job::kSearch, tag, absl::StrCat("UID SEARCH ", program));
         return;
       }
       if (sub != "FETCH" && sub != "STORE" && sub != "COPY" && sub != "MOVE" &&
@@ -403,7 +450,9 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
   }
   if (name == "SEARCH") {
     job_uid_mode_ = false;
-    SendJob(Job::kSearch, tag, absl::StrCat("UID SEARCH ", RenderArgs(args, 0)));
+    std::string program;
+    RenderSearchKeys(args, 0, s.view, &program);
+    SendJob(Job::kSearch, tag, absl::StrCat("UID SEARCH ", program));
     return;
   }
   if (name == "EXPUNGE") {
@@ -416,6 +465,17 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
     job_uid_mode_ = true;
     job_may_expunge_ = true;
     SendJob(Job::kExpunge, tag, absl::StrCat("UID EXPUNGE ", SetOf(s.view.Ranges())));
+    return;
+  }
+  if (name == "CLOSE" && !s.read_only && !s.view.empty() &&
+      !Trivial(s.filters.View(s.selected_folder))) {
+    // CLOSE expunges every \Deleted message of the folder; under a view filter
+    // only the device's own view may go: UID EXPUNGE it, then UNSELECT (CLOSE
+    // sends no untagged EXPUNGE, so none goes to the device either).
+    std::string set = SetOf(s.view.Ranges());
+    s.selected_folder.clear();
+    s.view = session::UidView();
+    SendJob(Job::kCloseExpunge, tag, absl::StrCat("UID EXPUNGE ", set));
     return;
   }
   if (name == "CLOSE" || name == "UNSELECT") {
@@ -468,7 +528,8 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
                         job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
                         job_ == Job::kRebuild || job_ == Job::kRebuildNew ||
                         job_ == Job::kEvalView || job_ == Job::kEvalNotify ||
-                        job_ == Job::kEvalSync || job_ == Job::kOwnNew;
+                        job_ == Job::kEvalSync || job_ == Job::kOwnNew ||
+                        job_ == Job::kCloseExpunge;
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {
       idling_ = !device_done_sent_;
@@ -873,6 +934,9 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       }
       idling_ = false;
       FinishCommand(rest);
+      return;
+    case Job::kCloseExpunge:
+      SendJob(Job::kPlain, job_device_tag_, "UNSELECT");
       return;
     case Job::kEvalSync:
       if (own_new_) {

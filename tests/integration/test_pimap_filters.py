@@ -172,6 +172,13 @@ def test_view_filter_days_before_today(pimap_gateway, dovecot):
         untagged, t = c.cmd("se", "SEARCH ALL")
         ok(t, "se")
         assert search_numbers(untagged) == list(range(1, len(expected) + 1)), untagged
+        # Sequence sets in SEARCH keys are the device's MSNs, not the store's.
+        untagged, t = c.cmd("s1", "SEARCH 1")
+        ok(t, "s1")
+        assert search_numbers(untagged) == [1], untagged
+        untagged, t = c.cmd("s2", "SEARCH NOT 1")
+        ok(t, "s2")
+        assert search_numbers(untagged) == list(range(2, len(expected) + 1)), untagged
         untagged, t = c.cmd("su", "UID SEARCH ALL")
         ok(t, "su")
         assert search_numbers(untagged) == [u for u, _ in expected], untagged
@@ -224,6 +231,13 @@ def test_view_filter_change_while_selected_resyncs(pimap_gateway, dovecot):
         untagged, t = c.cmd("se", "SEARCH ALL")
         ok(t, "se")
         assert search_numbers(untagged) == list(range(1, len(expected) + 1)), untagged
+        # Sequence sets in SEARCH keys are the device's MSNs, not the store's.
+        untagged, t = c.cmd("s1", "SEARCH 1")
+        ok(t, "s1")
+        assert search_numbers(untagged) == [1], untagged
+        untagged, t = c.cmd("s2", "SEARCH NOT 1")
+        ok(t, "s2")
+        assert search_numbers(untagged) == list(range(2, len(expected) + 1)), untagged
         # and back: V ALL shows everything again
         untagged, t = c.cmd("y", "XFILTER INBOX V ALL")
         ok(t, "y")
