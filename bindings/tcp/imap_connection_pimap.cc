@@ -836,6 +836,7 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       if (job_modseq_ != 0) s->view_modseq = job_modseq_;
       s->restored = false;
       rebuilt_ = true;
+      server_->shard().counters().rebuilds.fetch_add(1, std::memory_order_relaxed);
       blocked_ &= ~kBlockJob;
       FinishLogin();
       return;

@@ -290,7 +290,10 @@ bool SessionManager::SeenRecently(UserSessions& u, const session::StoreEvent& e)
   if (it != u.recent.end()) {
     const bool duplicate = now - it->second <= kWindowMs;
     u.recent.erase(it);
-    if (duplicate) return true;
+    if (duplicate) {
+      shard_->counters().events_deduplicated.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
   }
   u.recent[key] = now;
   u.recent_order.push_back(std::move(key));

@@ -55,6 +55,13 @@ constexpr MetricDef kMetrics[] = {
     {"pimap_session_resumes_total", "P-IMAP logins that resumed a session.",
      &ShardCounters::session_resumes},
     {"pimap_resyncs_total", "RESYNC responses sent.", &ShardCounters::resyncs},
+    {"pimap_rebuilds_total",
+     "Resumes reconciled with the store exactly (CONDSTORE/QRESYNC) instead of a "
+     "journal replay or a RESYNC.",
+     &ShardCounters::rebuilds},
+    {"pimap_events_deduplicated_total",
+     "Store events dropped because the other source had reported them already.",
+     &ShardCounters::events_deduplicated},
 };
 
 template <typename Field>

@@ -44,6 +44,8 @@ struct alignas(64) ShardCounters {
   std::atomic<uint64_t> events_pushed{0};    // store events written to devices
   std::atomic<uint64_t> session_resumes{0};
   std::atomic<uint64_t> resyncs{0};
+  std::atomic<uint64_t> rebuilds{0};              // exact CONDSTORE rebuilds (reconciled)
+  std::atomic<uint64_t> events_deduplicated{0};   // same change from watch and push
 };
 
 // Single-writer increments (see the hazard above). Owning shard thread only.

@@ -78,6 +78,8 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_events_pushed_total", "counter"},
       {"pimap_session_resumes_total", "counter"},
       {"pimap_resyncs_total", "counter"},
+      {"pimap_rebuilds_total", "counter"},
+      {"pimap_events_deduplicated_total", "counter"},
   };
   for (const auto& [name, type] : metrics) {
     EXPECT_TRUE(absl::StrContains(text, "# HELP " + name + " ")) << name;
