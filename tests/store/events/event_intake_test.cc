@@ -23,36 +23,16 @@
 #include "core/engine/shard.h"
 #include "core/engine/shard_set.h"
 #include "gtest/gtest.h"
+#include "tests/testing/loopback.h"
 
 namespace pimap::store {
 namespace {
 
-uint16_t FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::pimap::testing::ConnectTo;
+using ::pimap::testing::FreePort;
+using ::pimap::testing::ReadLine;
 
-int ConnectTo(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  for (int i = 0; i < 100; ++i) {
-    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) return fd;
-    usleep(10000);
-  }
-  return -1;
-}
+
 
 // Sends `request` and reads until the server closes the connection.
 std::string Exchange(uint16_t port, const std::string& request) {
