@@ -43,8 +43,10 @@ class LmtpSession {
     if (!Cmd("LHLO pimap-bench\r\n", '2', &line)) { *err = "LHLO: " + line; return false; }
     return true;
   }
-  // Returns true once the store accepted the message.
-  bool Deliver(const std::string& rcpt, const std::string& body, std::string* err) {
+  // Returns true once the store accepted the message. *data_end_us: when the end of
+  // DATA (the message and its final ".") was handed to the kernel.
+  bool Deliver(const std::string& rcpt, const std::string& body, int64_t* data_end_us,
+               std::string* err) {
     std::string line;
     if (!Cmd("MAIL FROM:<bench@localhost>\r\n", '2', &line)) { *err = "MAIL: " + line; return false; }
     if (!Cmd("RCPT TO:<" + rcpt + ">\r\n", '2', &line)) {
@@ -53,7 +55,9 @@ class LmtpSession {
       return false;
     }
     if (!Cmd("DATA\r\n", '3', &line)) { *err = "DATA: " + line; return false; }
-    if (!Cmd(body + ".\r\n", '2', &line)) { *err = "end of DATA: " + line; return false; }
+    if (!Send(body + ".\r\n")) { *err = "end of DATA: send failed"; return false; }
+    *data_end_us = NowUs();
+    if (!Reply(&line, '2')) { *err = "end of DATA: " + line; return false; }
     return true;
   }
 
@@ -101,6 +105,7 @@ LmtpResult DeliverMessages(const HostPort& lmtp, int sessions, int users,
                            double max_s, const std::function<void(int)>& on_accept) {
   LmtpResult result;
   result.accepted_us.resize(static_cast<size_t>(users));
+  result.data_end_us.resize(static_cast<size_t>(users));
   sessions = std::max(1, std::min(sessions, users));
   std::mutex mu;
   const int64_t start = NowUs();
@@ -129,12 +134,14 @@ LmtpResult DeliverMessages(const HostPort& lmtp, int sessions, int users,
         const std::string body = absl::StrCat(
             "From: bench@localhost\r\nTo: ", rcpt, "@localhost\r\nSubject: bench push ", i,
             "\r\nMessage-ID: <bench-", start, "-", i, "@localhost>\r\n\r\nmessage ", i, "\r\n");
-        bool ok = connected && session->Deliver(rcpt, body, &err);
+        int64_t data_end = 0;
+        bool ok = connected && session->Deliver(rcpt, body, &data_end, &err);
         const int64_t t = NowUs();
         {
           std::lock_guard<std::mutex> lock(mu);
           if (ok) {
             result.accepted_us[static_cast<size_t>(u)].push_back(t);
+            result.data_end_us[static_cast<size_t>(u)].push_back(data_end);
             ++result.delivered;
             if (result.first_us == 0 || t < result.first_us) result.first_us = t;
             result.last_us = std::max(result.last_us, t);

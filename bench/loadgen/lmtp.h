@@ -17,6 +17,9 @@ struct LmtpResult {
   // accepted_us[u]: acceptance times (NowUs) of the messages delivered to user u,
   // in delivery order (one session handles each user, so the order is the store's).
   std::vector<std::vector<int64_t>> accepted_us;
+  // data_end_us[u][k]: when the end of DATA of accepted_us[u][k] was sent. With the
+  // store's push_notification hook the store POSTs to the gateway between the two.
+  std::vector<std::vector<int64_t>> data_end_us;
   int64_t delivered = 0;
   int64_t failed = 0;
   int64_t first_us = 0, last_us = 0;

@@ -258,14 +258,19 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
         static_cast<double>((loaded.kernel.tcp_mem_pages - before.kernel.tcp_mem_pages) * 4096) / n;
     mem["tcp_sockets_per_device"] =
         static_cast<double>(loaded.kernel.tcp_inuse - before.kernel.tcp_inuse) / n;
+    int active_users = 0;
+    for (int u = 0; u < users; ++u) active_users += shared.ready_per_user[u].load() > 0;
+    mem["active_users"] = active_users;
+    mem["devices_per_active_user"] = static_cast<double>(ready) / std::max(active_users, 1);
+    if (store_base.ok && loaded.store.ok)
+      mem["store_pss_per_active_user_bytes"] =
+          static_cast<double>(loaded.store.pss_bytes - store_base.pss_bytes) /
+          std::max(active_users, 1);
     if (with_metrics) {
       auto up = loaded.metrics.find("pimap_upstream_connections");
       if (up != loaded.metrics.end()) {
         mem["upstream_connections"] = up->second;
         mem["upstream_per_device"] = up->second / n;
-        int active_users = 0;
-        for (int u = 0; u < users; ++u) active_users += shared.ready_per_user[u].load() > 0;
-        mem["active_users"] = active_users;
         mem["upstream_per_active_user"] = up->second / std::max(active_users, 1);
         // pimap_upstream_connections counts the users' watch connections too.
         auto w = loaded.metrics.find("pimap_watch_connections");
@@ -273,8 +278,6 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
           mem["watch_connections"] = w->second;
           mem["device_upstream_per_active_user"] =
               (up->second - w->second) / std::max(active_users, 1);
-          mem["devices_per_active_user"] =
-              static_cast<double>(ready) / std::max(active_users, 1);
         }
       }
     }
@@ -450,6 +453,17 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
       auto it = parked.metrics.find(m);
       if (it != parked.metrics.end()) pm[m] = it->second;
     }
+    if (store_base.ok && parked.store.ok) {
+      pm["store_pss_bytes_delta"] =
+          static_cast<double>(parked.store.pss_bytes - store_base.pss_bytes);
+      pm["store_pss_per_user_bytes"] =
+          static_cast<double>(parked.store.pss_bytes - store_base.pss_bytes) / users;
+    }
+    pm["users"] = users;
+    if (with_metrics) {
+      auto up = parked.metrics.find("pimap_upstream_connections");
+      if (up != parked.metrics.end()) pm["store_connections_per_user"] = up->second / users;
+    }
     resume["while_disconnected"] = pm;
     if (with_metrics) {
       for (const char* m : {"pimap_session_resumes_total", "pimap_resyncs_total"}) {
@@ -598,12 +612,16 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
     j["resume"] = resume;
   }
   if (o.scenario == "push") {
-    std::vector<int64_t> lat;
+    std::vector<int64_t> lat, lat_data, accept_us;
     int64_t missed = 0, early = 0, last_receipt = 0;
+    for (size_t u = 0; u < lmtp.accepted_us.size(); ++u)
+      for (size_t m = 0; m < lmtp.accepted_us[u].size(); ++m)
+        accept_us.push_back(lmtp.accepted_us[u][m] - lmtp.data_end_us[u][m]);
     for (auto& f : fleets) {
       for (auto& d : f->devices()) {
         if (!d->was_ready()) continue;
         const auto& acc = lmtp.accepted_us[static_cast<size_t>(d->user())];
+        const auto& sent = lmtp.data_end_us[static_cast<size_t>(d->user())];
         const auto& ev = d->exists_events();
         size_t e = 0;
         for (size_t m = 0; m < acc.size(); ++m) {
@@ -613,6 +631,7 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
             ++missed;
             continue;
           }
+          lat_data.push_back(std::max<int64_t>(0, ev[e].second - sent[m]));
           int64_t l = ev[e].second - acc[m];
           if (l < 0) {
             ++early;
@@ -644,6 +663,12 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
     if (cpu_before.store.ok && cpu_after.store.ok)
       push["store_cpu_s_per_1000_pushes"] = (cpu_after.store.cpu_s - cpu_before.store.cpu_s) / k;
     push["latency"] = SummarizeLatency(&lat);
+    // The same notifications timed from the end of DATA (sent), and the store's LMTP
+    // answer time (end of DATA -> 250): with push_notification the store POSTs to the
+    // gateway before its 250, so a device may see EXISTS before the 250 (counted in
+    // notifications_before_acceptance, latency 0 then).
+    push["latency_from_data_end"] = SummarizeLatency(&lat_data);
+    push["lmtp_accept_latency"] = SummarizeLatency(&accept_us);
     j["push"] = push;
     if (missed > 0)
       add_error("push notification missed (no EXISTS within --drain)", missed,
