@@ -25,6 +25,17 @@ imap::ParserLimits ResponseLimits(const imap::ParserLimits& device_limits) {
 }
 constexpr size_t kSetupResponseBytes = 256 * 1024;
 
+// Interns capability lists per shard thread (no locking: thread_local).
+std::shared_ptr<const std::vector<std::string>> Intern(std::vector<std::string> caps) {
+  static thread_local std::vector<std::shared_ptr<const std::vector<std::string>>> known;
+  for (const auto& k : known) {
+    if (*k == caps) return k;
+  }
+  auto made = std::make_shared<const std::vector<std::string>>(std::move(caps));
+  if (known.size() < 16) known.push_back(made);  // a handful of distinct stores at most
+  return made;
+}
+
 bool HasCapability(const std::vector<std::string>& caps, absl::string_view cap) {
   for (const std::string& c : caps) {
     if (absl::EqualsIgnoreCase(c, cap)) return true;
@@ -326,6 +337,8 @@ void UpstreamLink::FinishSetup(absl::Status status) {
   if (status.ok()) {
     state_ = State::kRelay;
     assembler_.Reset();
+    shared_capabilities_ = Intern(std::move(capabilities_));
+    capabilities_ = std::vector<std::string>();
     done(this);
     return;
   }

@@ -47,7 +47,8 @@ class UpstreamLink final : public session::StoreLink,
   size_t PendingOutput() const override;
   void SetReading(bool on) override;
   const std::vector<std::string>& capabilities() const override {
-    return capabilities_;
+    static const std::vector<std::string> kNone;
+    return shared_capabilities_ ? *shared_capabilities_ : kNone;
   }
   void Close() override;
 
@@ -90,7 +91,10 @@ class UpstreamLink final : public session::StoreLink,
   bool reading_ = true;
   bool in_response_ = false;
   std::string current_tag_;            // tag of the response being relayed
-  std::vector<std::string> capabilities_;
+  std::vector<std::string> capabilities_;  // during set-up only
+  // After login: every link of a shard to the same store shares one list (a
+  // store's capability list is ~1 KiB and identical for all its sessions).
+  std::shared_ptr<const std::vector<std::string>> shared_capabilities_;
   TimerWheel::TimerId timeout_timer_ = 0;
   std::shared_ptr<bool> alive_;        // guards the connect callback
   int busy_ = 0;
