@@ -29,6 +29,7 @@ constexpr size_t kOutputHighWater = 256 * 1024;
 constexpr size_t kStoreHighWater = 256 * 1024;
 // Hard bound on bytes read from the device but not yet framed (while blocked).
 constexpr size_t kMaxPendingInput = 1 << 20;
+constexpr size_t kMaxOutstanding = 1000;
 
 // The tag of a line whose head does not parse, if its first token can be one.
 std::string GuessTag(absl::string_view line) {
@@ -328,6 +329,9 @@ bool ImapConnection::StartCommand(absl::string_view line,
   }
   mode_ = CommandMode::kRelay;
   outstanding_.push_back(head->tag);
+  // Bounded pipelining: past this many commands in flight, read nothing more
+  // until the store has answered them all.
+  if (outstanding_.size() >= kMaxOutstanding) blocked_ |= kBlockOrdered;
   if (name == "IDLE") idle_tag_ = head->tag;
   if (name == "LOGOUT") logout_tag_ = head->tag;
   server_->shard().counters().commands_relayed.fetch_add(1, std::memory_order_relaxed);

@@ -169,7 +169,9 @@ class ImapConnection final : private engine::TransportHandler,
   std::string sasl_tag_;
 
   session::StoreLink* link_ = nullptr;
-  std::deque<std::string> outstanding_;  // tags relayed, not yet completed
+  // Tags relayed, not yet completed (a vector: a deque costs a 512-byte block
+  // per connection even when it holds one tag).
+  std::vector<std::string> outstanding_;
   std::string idle_tag_;
   std::string logout_tag_;
   bool mid_response_ = false;
