@@ -24,7 +24,13 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
         absl::StartsWith(cap, "AUTH=") || absl::StartsWith(cap, "COMPRESS=")) {
       continue;
     }
-    if (pimap && (cap == "QRESYNC" || cap == "NOTIFY")) continue;
+    // In a P-IMAP session the gateway renumbers results from the device's view;
+    // what it cannot renumber (ESEARCH, THREAD, saved results) is not offered.
+    if (pimap && (cap == "QRESYNC" || cap == "NOTIFY" || cap == "ESEARCH" ||
+                  cap == "ESORT" || cap == "SEARCHRES" ||
+                  absl::StartsWith(cap, "CONTEXT=") || absl::StartsWith(cap, "THREAD="))) {
+      continue;
+    }
     absl::StrAppend(&caps, " ", raw);
   }
   // The P-IMAP R01 tokens for what the gateway implements (protocol.md §2.1).

@@ -104,7 +104,8 @@ void ImapConnection::Accept(ImapServer* server, int slot, bool implicit_tls) {
     transport = new tls::TlsTransport(socket, ssl);
   }
   auto* connection = new ImapConnection(server, socket, transport, implicit_tls);
-  connection->Greet();
+  connection->Greet();  // queued; on TLS it waits for the handshake
+  connection->Start();
 }
 
 void ImapConnection::Arrive(ImapServer* server, int slot, SSL* ssl,
@@ -112,9 +113,15 @@ void ImapConnection::Arrive(ImapServer* server, int slot, SSL* ssl,
   engine::Socket* socket = engine::Socket::Adopt(&server->shard(), slot);
   engine::Transport* transport = socket;
   if (ssl != nullptr) transport = new tls::TlsTransport(socket, ssl);
+  if (server->stopping()) {  // arrived while this shard is saying goodbye
+    transport->Write("* BYE Server shutting down\r\n");
+    transport->Close();
+    return;
+  }
   auto* connection = new ImapConnection(server, socket, transport, ssl != nullptr,
                                         std::move(input), kBlockLogin);
-  connection->StartStoreLogin(std::move(login));
+  connection->StartStoreLogin(std::move(login));  // reading stays off meanwhile
+  connection->Start();
 }
 
 ImapConnection::ImapConnection(ImapServer* server, engine::Socket* socket,
@@ -133,9 +140,15 @@ ImapConnection::ImapConnection(ImapServer* server, engine::Socket* socket,
   server_->Register(this);
   server_->shard().counters().device_connections.fetch_add(
       1, std::memory_order_relaxed);
-  transport_->SetHandler(this);
   TouchActivity();
   ArmActivityTimer(server_->config().login_timeout_ms);
+  // The transport's handler is set by Start(), not here: setting it may run a
+  // TLS pump that fails and frees this object, which a constructor cannot survive.
+}
+
+void ImapConnection::Start() {
+  Busy busy(this);
+  transport_->SetHandler(this);
 }
 
 ImapConnection::~ImapConnection() {

@@ -85,6 +85,8 @@ class ImapConnection final : private engine::TransportHandler,
   void OnStoreClosed(absl::Status reason) override;
 
   void Greet();
+  // Sets the transport's handler (reads start unless blocked).
+  void Start();
   void ProcessInput();
   void SetBlocked(unsigned bit, bool on);
   bool StartCommand(absl::string_view line, const imap::LiteralHeader* literal);
@@ -135,6 +137,7 @@ class ImapConnection final : private engine::TransportHandler,
                             bool replay = false);
   void ApplyViewSearch();
   bool IsPimapCommand(absl::string_view name) const;
+  static bool IsMaintenanceJob(Job job);
   void OnEventsPending() override;
   void OnTakenOver() override;
   void OnFolderEvent(const session::StoreEvent& event) override;
@@ -189,6 +192,8 @@ class ImapConnection final : private engine::TransportHandler,
   TimerWheel::TimerId handover_timer_ = 0;
   bool device_done_sent_ = false;  // the device's DONE went to the store
   bool live_resync_ = false;       // the journal overflowed under a live device
+  bool job_sort_ = false;          // the search job is a SORT (order matters)
+  uint64_t snapshot_seq_ = 0;      // journal position when the store took a snapshot
   std::shared_ptr<bool> alive_;
 
   // P-IMAP state: null for a regular (non-#device) session.

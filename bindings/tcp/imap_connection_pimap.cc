@@ -90,7 +90,7 @@ void RenderSearchKeys(const std::vector<imap::Arg>& args, size_t from,
           {"TO", 1}, {"KEYWORD", 1}, {"UNKEYWORD", 1}, {"BEFORE", 1}, {"ON", 1},
           {"SINCE", 1}, {"SENTBEFORE", 1}, {"SENTON", 1}, {"SENTSINCE", 1},
           {"LARGER", 1}, {"SMALLER", 1}, {"HEADER", 2}, {"UID", 1}, {"CHARSET", 1},
-          {"YOUNGER", 1}, {"OLDER", 1}, {"MODSEQ", 1}, {"RETURN", 1}};
+          {"YOUNGER", 1}, {"OLDER", 1}, {"MODSEQ", 1}};
   for (size_t i = from; i < args.size(); ++i) {
     if (!out->empty() && out->back() != '(') out->push_back(' ');
     const imap::Arg& arg = args[i];
@@ -105,7 +105,10 @@ void RenderSearchKeys(const std::vector<imap::Arg>& args, size_t from,
       auto it = kArity->find(key);
       if (it != kArity->end()) {
         RenderArg(out, arg);
-        for (int k = 0; k < it->second && i + 1 < args.size(); ++k) {
+        int arity = it->second;
+        // MODSEQ [<entry-name> <entry-type>] <mod-sequence> (RFC 7162)
+        if (key == "MODSEQ" && i + 1 < args.size() && args[i + 1].is_string()) arity = 3;
+        for (int k = 0; k < arity && i + 1 < args.size(); ++k) {
           out->push_back(' ');
           RenderArg(out, args[++i]);
         }
@@ -219,6 +222,13 @@ bool Admits(const DeviceSession& s, const session::FilterSpec& notify,
 
 }  // namespace
 
+// Store commands the gateway runs on its own between two IDLEs or before a
+// command's answer; news the store sends meanwhile still belong to the device.
+bool ImapConnection::IsMaintenanceJob(Job job) {
+  return job == Job::kEvalSync || job == Job::kOwnNew || job == Job::kEvalView ||
+         job == Job::kEvalNotify;
+}
+
 bool ImapConnection::IsPimapCommand(absl::string_view name) const {
   return name == "XFILTER" || name == "XSETPIMAPPREF" || name == "XGETPIMAPPREF" ||
          name == "XGETPIMAPPREFS";
@@ -274,6 +284,10 @@ void ImapConnection::FinishLogin() {
 
 void ImapConnection::SendJob(Job job, const std::string& device_tag,
                              std::string command) {
+  if ((job == Job::kViewSearch || job == Job::kRebuild || job == Job::kResumeSelect) &&
+      pimap_ != nullptr) {
+    snapshot_seq_ = pimap_->journal.last_seq();
+  }
   job_ = job;
   job_device_tag_ = device_tag;
   // Our own tags for the store; device tags never reach it in a P-IMAP session
@@ -378,6 +392,7 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
     job_modseq_ = 0;
     s.selected_folder.clear();  // a SELECT leaves the previous folder at once
     s.view = session::UidView();
+    snapshot_seq_ = s.journal.last_seq();  // what the fresh view will already show
     SendJob(Job::kSelect, tag, absl::StrCat(name, " ", RenderArgs(args, 0)));
     return;
   }
@@ -403,6 +418,10 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
       sub = absl::AsciiStrToUpper(args[0].value);
       set_index = 1;
       uid_mode = true;
+      if (sub == "SORT") {
+        WriteBad(tag, "UID SORT is not offered in P-IMAP sessions");
+        return;
+      }
       if (sub == "SEARCH") {
         job_uid_mode_ = true;
         std::string program;
@@ -448,11 +467,32 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
                          RenderArgs(args, set_index + 1)));
     return;
   }
-  if (name == "SEARCH") {
+  if (name == "SEARCH" || name == "SORT") {
+    for (const imap::Arg& arg : args) {
+      if (arg.type == imap::Arg::Type::kAtom && absl::EqualsIgnoreCase(arg.value, "RETURN")) {
+        WriteBad(tag, "SEARCH RETURN (ESEARCH) is not offered in P-IMAP sessions");
+        return;
+      }
+    }
     job_uid_mode_ = false;
     std::string program;
-    RenderSearchKeys(args, 0, s.view, &program);
-    SendJob(Job::kSearch, tag, absl::StrCat("UID SEARCH ", program));
+    size_t from = 0;
+    if (name == "SORT") {
+      // SORT (criteria) charset keys: the first two go as they are.
+      if (args.size() < 3) {
+        WriteBad(tag, "SORT expects criteria, a charset and search keys");
+        return;
+      }
+      RenderArg(&program, args[0]);
+      program += ' ';
+      RenderArg(&program, args[1]);
+      from = 2;
+    }
+    std::string keys;
+    RenderSearchKeys(args, from, s.view, &keys);
+    job_sort_ = name == "SORT";
+    SendJob(Job::kSearch, tag,
+            absl::StrCat("UID ", name, " ", program, program.empty() ? "" : " ", keys));
     return;
   }
   if (name == "EXPUNGE") {
@@ -465,6 +505,13 @@ void ImapConnection::ExecutePimap(const imap::Command& command) {
     job_uid_mode_ = true;
     job_may_expunge_ = true;
     SendJob(Job::kExpunge, tag, absl::StrCat("UID EXPUNGE ", SetOf(s.view.Ranges())));
+    return;
+  }
+  if (name == "CLOSE" && !s.read_only && s.view.empty() &&
+      !Trivial(s.filters.View(s.selected_folder))) {
+    // Nothing of the device's view to expunge; the rest is not the device's.
+    s.selected_folder.clear();
+    SendJob(Job::kPlain, tag, "UNSELECT");
     return;
   }
   if (name == "CLOSE" && !s.read_only && !s.view.empty() &&
@@ -550,8 +597,9 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
                             !pimap_->selected_folder.empty();
       if (u.name == "FETCH" && job_ == Job::kRebuild) {
         resp_action_ = RespAction::kCollect;
-      } else if (u.name == "FETCH" && job_ == Job::kIdle) {
-        // A flag change while idling goes through the journal (and the filters).
+      } else if (u.name == "FETCH" && (job_ == Job::kIdle || IsMaintenanceJob(job_))) {
+        // A flag change while idling (or while we ask the store for verdicts in
+        // the middle of an IDLE) goes through the journal and the filters.
         if (own_news) resp_action_ = RespAction::kCollect;
       } else if (u.name == "EXISTS" && own_news) {
         own_new_ = true;
@@ -581,13 +629,13 @@ void ImapConnection::OnPimapResponseStart(absl::string_view line) {
     } else if (u.name == "VANISHED") {
       const bool earlier = absl::StrContains(line, "(EARLIER)");
       if (job_ == Job::kRebuild ||
-          (!earlier && !internal &&
+          (!earlier && (!internal || IsMaintenanceJob(job_)) &&
            (job_may_expunge_ || (pimap_ != nullptr && !watched_folder())))) {
         resp_action_ = RespAction::kCollect;
       }
     } else if (u.name == "STATUS" && job_ == Job::kStatus) {
       resp_action_ = RespAction::kCollect;
-    } else if (u.name == "SEARCH") {
+    } else if (u.name == "SEARCH" || u.name == "SORT") {
       if (job_ == Job::kSearch) resp_action_ = RespAction::kCollect;
     } else if (u.name == "ESEARCH") {
       resp_action_ = (job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
@@ -672,7 +720,8 @@ void ImapConnection::OnPimapResponseEnd(absl::string_view completed_tag) {
     } else {
       WriteLocal(std::move(out));
     }
-  } else if (u.numbered && u.name == "FETCH" && job_ == Job::kIdle && pimap_ != nullptr) {
+  } else if (u.numbered && u.name == "FETCH" &&
+             (job_ == Job::kIdle || IsMaintenanceJob(job_)) && pimap_ != nullptr) {
     std::optional<uint32_t> uid = FetchUid(body);
     size_t flags_at = body.find("FLAGS (");
     if (!uid || flags_at == absl::string_view::npos) return;
@@ -700,8 +749,8 @@ void ImapConnection::OnPimapResponseEnd(absl::string_view completed_tag) {
       line.replace(at + 9, end - at - 9, absl::StrCat(pimap_->view.size()));
     }
     WriteLocal(absl::StrCat(line, "\r\n"));
-  } else if (u.name == "SEARCH") {
-    for (absl::string_view n : absl::StrSplit(body.substr(std::min<size_t>(8, body.size())), ' ', absl::SkipEmpty())) {
+  } else if (u.name == "SEARCH" || u.name == "SORT") {
+    for (absl::string_view n : absl::StrSplit(body.substr(std::min<size_t>(6, body.size())), ' ', absl::SkipEmpty())) {
       uint32_t uid;
       if (absl::SimpleAtoi(n, &uid)) search_uids_.push_back(uid);
     }
@@ -830,7 +879,7 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       }
       search_uids_.clear();
       if (grew) absl::StrAppend(&rebuild_output_, "* ", s->view.size(), " EXISTS\r\n");
-      s->journal.MarkDelivered(s->selected_folder, s->journal.last_seq());
+      s->journal.MarkDelivered(s->selected_folder, snapshot_seq_);
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
       if (job_modseq_ != 0) s->view_modseq = job_modseq_;
@@ -845,7 +894,7 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       ApplyViewSearch();
       s->restored = false;
       if (job_modseq_ != 0) s->view_modseq = job_modseq_;
-      s->journal.MarkDelivered(s->selected_folder, s->journal.last_seq());
+      s->journal.MarkDelivered(s->selected_folder, snapshot_seq_);
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
       if (live_resync_) {
@@ -894,8 +943,9 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       ApplyViewSearch();
       s->selected_folder = job_folder_;
       s->read_only = job_examine_;
-      // A fresh SELECT shows the folder as it is now: queued news for it is moot.
-      s->journal.MarkDelivered(s->selected_folder, s->journal.last_seq());
+      // A fresh SELECT shows the folder as it was when the store ran it: news
+      // journaled before that are moot; later ones still render (idempotently).
+      s->journal.MarkDelivered(s->selected_folder, snapshot_seq_);
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
       s->view_modseq = job_modseq_;
@@ -912,7 +962,7 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
       return;
     }
     case Job::kSearch: {
-      std::string out = "* SEARCH";
+      std::string out = job_sort_ ? "* SORT" : "* SEARCH";
       std::vector<uint32_t> numbers;
       for (uint32_t uid : search_uids_) {
         if (job_uid_mode_) {
@@ -921,7 +971,9 @@ void ImapConnection::OnJobDone(absl::string_view tagged_line) {
           numbers.push_back(*msn);
         }
       }
-      std::sort(numbers.begin(), numbers.end());
+      // SORT's order is the answer; SEARCH's is ascending.
+      if (!job_sort_) std::sort(numbers.begin(), numbers.end());
+      job_sort_ = false;
       for (uint32_t n : numbers) absl::StrAppend(&out, " ", n);
       out += "\r\n";
       if (ok) WriteLocal(std::move(out));
@@ -1138,12 +1190,17 @@ void ImapConnection::OnEventsPending() {
   Busy busy(this);
   DeviceSession& s = *pimap_;
   if (s.selected_folder.empty()) return;
-  bool new_mail_pending = false;
+  const session::FilterSpec& notify_filter = s.filters.Notification(s.selected_folder);
+  // New mail that would be pushed now (the leading run the filters admit): only
+  // that is worth leaving the store's IDLE for a new-format FETCH; held-back
+  // mail would otherwise make us leave and re-enter IDLE for ever.
+  bool new_mail_admitted = false;
   for (const session::JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
-    if (entry->event.kind == session::EventKind::kNew) new_mail_pending = true;
+    if (!Admits(s, notify_filter, entry->event)) break;
+    if (entry->event.kind == session::EventKind::kNew) new_mail_admitted = true;
   }
   if (!idle_maintenance_ &&
-      (own_new_ || NeedsEval() || (new_mail_pending && NewFormatWanted()))) {
+      (own_new_ || NeedsEval() || (new_mail_admitted && NewFormatWanted()))) {
     // Verdicts first: leave the store's IDLE (the device stays in its own),
     // ask, push what passes, go back into IDLE.
     idle_interrupted_ = true;

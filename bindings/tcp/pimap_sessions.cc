@@ -97,7 +97,7 @@ DeviceSession* SessionManager::Attach(const std::string& user, const std::string
   }
   session->connection = link;
   session->last_activity_ms = MonotonicNowMs();
-  if (u.watch == nullptr && config_->watch) {
+  if (u.watch == nullptr && config_->watch && !shard_->stopping()) {
     session::StoreCredentials watch_credentials = u.credentials;
     if (!config_->master_user.empty()) {
       watch_credentials = {config_->master_user, config_->master_password, user};
@@ -296,10 +296,16 @@ bool SessionManager::SeenRecently(UserSessions& u, const session::StoreEvent& e)
     }
   }
   u.recent[key] = now;
-  u.recent_order.push_back(std::move(key));
-  while (u.recent_order.size() > kRemembered) {
-    auto old = u.recent.find(u.recent_order.front());
-    if (old != u.recent.end() && now - old->second > kWindowMs) u.recent.erase(old);
+  u.recent_order.emplace_back(std::move(key), now);
+  // Forget what is out of the window, and anything past the bound: the map
+  // never holds more than the order list.
+  while (!u.recent_order.empty() &&
+         (u.recent_order.size() > kRemembered ||
+          now - u.recent_order.front().second > kWindowMs)) {
+    auto old = u.recent.find(u.recent_order.front().first);
+    if (old != u.recent.end() && old->second == u.recent_order.front().second) {
+      u.recent.erase(old);
+    }
     u.recent_order.pop_front();
   }
   return false;

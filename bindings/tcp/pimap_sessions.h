@@ -123,7 +123,7 @@ class SessionManager final : public session::StoreEventSink {
     session::StoreCredentials credentials;
     // With two event sources, the keys of recent events (bounded FIFO).
     absl::flat_hash_map<std::string, int64_t> recent;  // key -> when seen (ms)
-    std::deque<std::string> recent_order;
+    std::deque<std::pair<std::string, int64_t>> recent_order;
   };
   bool SeenRecently(UserSessions& u, const session::StoreEvent& event);
   void Sweep();
