@@ -7,9 +7,12 @@ add_executable(pimap-bench
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/options.cc
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/probes.cc
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/resume.cc
+  ${CMAKE_CURRENT_LIST_DIR}/loadgen/tls_client.cc
 )
 set_target_properties(pimap-bench PROPERTIES OUTPUT_NAME pimap-bench)
-target_link_libraries(pimap-bench PRIVATE pimap_engine pimap_imap pimap_base
+# boringssl::ssl: client TLS for --binding tls (Debian android-libboringssl; headers
+# from /usr/include/android). Nothing here may pull OpenSSL 3.
+target_link_libraries(pimap-bench PRIVATE pimap_engine pimap_imap pimap_base boringssl::ssl
   absl::strings absl::str_format absl::status absl::statusor)
 
 if(PIMAP_BUILD_TESTS)

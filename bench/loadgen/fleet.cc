@@ -146,7 +146,16 @@ void Device::OnConnected(engine::Socket* socket) {
     socket->Abort();
     return;
   }
-  socket_ = socket;
+  if (fleet_->config().tls != nullptr) {
+    SSL* ssl = fleet_->config().tls->NewSsl();
+    if (ssl == nullptr) {
+      socket->Abort();
+      return Fail("TLS: SSL_new failed", LastTlsErrorText());
+    }
+    socket_ = new TlsClientTransport(socket, ssl);  // handshake starts at SetHandler
+  } else {
+    socket_ = socket;
+  }
   if (state_ == State::kResumeConnecting) {
     state_ = State::kResumeGreeting;
     counting_bytes_ = true;
@@ -249,6 +258,10 @@ void Device::OnTransportClosed(absl::Status reason) {
                                   "resume-fetch", "resume-noop", "resume-logout", "resumed",
                                   "logout"};
   const std::string where = kStates[static_cast<int>(state_)];
+  if (absl::StartsWith(reason.message(), "TLS")) {
+    return Fail(ready_at_us_ == 0 ? "TLS failure during set-up" : "TLS failure after set-up",
+                absl::StrCat("in state ", where, ": ", reason.message()));
+  }
   Fail(ready_at_us_ == 0 ? "connection closed during set-up" : "connection lost after set-up",
        absl::StrCat("in state ", where, ": ", reason.ok() ? "closed by peer" : reason.ToString()));
 }

@@ -27,6 +27,7 @@
 #include "core/imap/framer.h"
 #include "bench/loadgen/options.h"
 #include "bench/loadgen/resume.h"
+#include "bench/loadgen/tls_client.h"
 
 namespace pimap::bench {
 
@@ -38,6 +39,13 @@ struct PhaseConfig {
   bool device_logins = true;  // LOGIN user#devN (else plain user)
   bool idle = true;           // IDLE after SELECT (idle, push); else relay
   bool resume = false;        // resume scenario: model FETCH, park, reconnect
+  // --binding tls: every connection is wrapped in client TLS (implicit TLS port).
+  std::shared_ptr<TlsClientContext> tls;
+  // Processes whose memory/CPU count as "the gateway" in this phase (pimapd; nginx's
+  // master, its workers summed); empty for the direct phase.
+  std::vector<int> gateway_pids;
+  bool gateway_tree = false;  // sum the roots' descendants too (nginx workers)
+  std::string target_text;    // HOST:PORT, for the JSON and the summary
 };
 
 // Shared by all shards of a phase.
@@ -141,7 +149,7 @@ class Device final : public engine::TransportHandler, public imap::Framer::Visit
   bool resume_state() const { return state_ >= State::kModelFetch; }
 
   Fleet* fleet_;
-  engine::Socket* socket_ = nullptr;
+  engine::Transport* socket_ = nullptr;  // the socket, or TLS over it
   imap::Framer framer_;
   State state_ = State::kNew;
   int index_;

@@ -35,7 +35,7 @@ namespace {
 constexpr int kExitErrors = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitLimit = 3;
-constexpr int kExitNotImplemented = 4;
+[[maybe_unused]] constexpr int kExitNotImplemented = 4;  // no unimplemented option left
 
 void SleepMs(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
@@ -85,10 +85,12 @@ struct Snapshot {
   int64_t at_us = 0;
 };
 
-Snapshot TakeSnapshot(const Options& o, int gateway_pid, bool with_metrics) {
+Snapshot TakeSnapshot(const Options& o, const PhaseConfig& cfg, bool with_metrics) {
   Snapshot s;
   s.at_us = NowUs();
-  if (gateway_pid > 0) s.gateway = SampleProcess(gateway_pid);
+  if (!cfg.gateway_pids.empty() && cfg.gateway_pids[0] > 0) {
+    s.gateway = cfg.gateway_tree ? SampleTree(cfg.gateway_pids) : SampleProcess(cfg.gateway_pids[0]);
+  }
   s.store = SampleTree(o.store_pids);
   s.kernel = SampleKernel();
   if (with_metrics) s.metrics = FetchMetrics(o.metrics);
@@ -130,7 +132,7 @@ struct PhaseResult {
 // phase's sessions end, so each phase's store cost is measured against this.
 ProcSample g_store_initial;
 
-PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int gateway_pid,
+PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards,
                      const std::vector<int>& push_recipients,
                      const std::vector<PlannedEvent>& resume_plan) {
   PhaseResult result;
@@ -139,7 +141,8 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
   const bool with_metrics = is_gateway && o.metrics.set();
   const int users = o.effective_users();
   j["name"] = cfg.name;
-  j["target"] = is_gateway ? o.target.ToString() : o.direct.ToString();
+  j["target"] = cfg.target_text;
+  j["binding"] = cfg.tls != nullptr ? "tls" : "tcp";
   j["login_form"] = cfg.device_logins ? "user#devN" : "user";
   j["bench_shards"] = shards;
 
@@ -151,7 +154,7 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
   };
 
   // ---- before
-  Snapshot before = TakeSnapshot(o, is_gateway ? gateway_pid : 0, with_metrics);
+  Snapshot before = TakeSnapshot(o, cfg, with_metrics);
   j["before"] = SnapshotJson(before);
   if (!g_store_initial.ok) g_store_initial = before.store;
   const ProcSample store_base = g_store_initial.ok ? g_store_initial : before.store;
@@ -234,7 +237,7 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
   // ---- settle and sample the loaded state
   const int64_t ready = t.ready;
   SleepMs(static_cast<int64_t>(o.settle_s * 1000));
-  Snapshot loaded = TakeSnapshot(o, is_gateway ? gateway_pid : 0, with_metrics);
+  Snapshot loaded = TakeSnapshot(o, cfg, with_metrics);
   j["loaded"] = SnapshotJson(loaded);
   {
     Json mem = Json::Object();
@@ -300,7 +303,7 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
                                " s left"));
     }
     Progress(o, absl::StrCat("[", cfg.name, "] idle hold done"), true);
-    Snapshot end = TakeSnapshot(o, is_gateway ? gateway_pid : 0, with_metrics);
+    Snapshot end = TakeSnapshot(o, cfg, with_metrics);
     j["after_hold"] = SnapshotJson(end);
     Json idle = Json::Object();
     idle["hold_s"] = o.duration_s;
@@ -311,7 +314,7 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
       idle["store_cpu_s_during_hold"] = end.store.cpu_s - loaded.store.cpu_s;
     j["idle"] = idle;
   } else if (o.scenario == "push") {
-    cpu_before = TakeSnapshot(o, is_gateway ? gateway_pid : 0, false);
+    cpu_before = TakeSnapshot(o, cfg, false);
     push_start_us = NowUs();
     std::atomic<int64_t> expected{0};
     std::atomic<bool> lmtp_done{false};
@@ -338,13 +341,13 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
     lmtp_done = true;
     progress.join();
     push_end_us = NowUs();
-    cpu_after = TakeSnapshot(o, is_gateway ? gateway_pid : 0, false);
+    cpu_after = TakeSnapshot(o, cfg, false);
     Totals tt = Sum(fleets);
     Progress(o, absl::StrCat("[", cfg.name, "] push: ", tt.notified, "/", expected.load(),
                              " notifications received"), true);
     for (auto& e : lmtp.errors) add_error("LMTP delivery failed", 1, e);
   } else if (o.scenario == "relay") {
-    cpu_before = TakeSnapshot(o, is_gateway ? gateway_pid : 0, false);
+    cpu_before = TakeSnapshot(o, cfg, false);
     const double think_ms = o.rate > 0 ? 1000.0 * static_cast<double>(ready) / o.rate : 0;
     for (int i = 0; i < shards; ++i) {
       Fleet* f = fleets[static_cast<size_t>(i)].get();
@@ -368,7 +371,7 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
     }
     const int64_t wait_end = NowUs() + 10000000;
     while (Sum(fleets).relay_busy > 0 && NowUs() < wait_end) SleepMs(10);
-    cpu_after = TakeSnapshot(o, is_gateway ? gateway_pid : 0, false);
+    cpu_after = TakeSnapshot(o, cfg, false);
     Progress(o, absl::StrCat("[", cfg.name, "] relay done: ", at_end.relay_done, " commands in ",
                              absl::StrFormat("%.1f", secs), " s"), true);
     Json relay = Json::Object();
@@ -408,7 +411,7 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
       }
     }
     SleepMs(500);
-    Snapshot parked = TakeSnapshot(o, is_gateway ? gateway_pid : 0, with_metrics);
+    Snapshot parked = TakeSnapshot(o, cfg, with_metrics);
     j["parked"] = SnapshotJson(parked);
     Progress(o, absl::StrCat("[", cfg.name, "] ", resume_expected,
                              " devices disconnected; making ", resume_plan.size(),
@@ -418,7 +421,7 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
     for (auto& e : store_events.errors) add_error("store events failed", 1, e);
     // 3. Let the gateway's watch see them (Dovecot notifies IDLE after ~0.5-1 s).
     SleepMs(static_cast<int64_t>(o.resume_wait_s * 1000));
-    cpu_before = TakeSnapshot(o, is_gateway ? gateway_pid : 0, with_metrics);
+    cpu_before = TakeSnapshot(o, cfg, with_metrics);
     const int64_t start = NowUs();
     for (int i = 0; i < shards; ++i) {
       Fleet* f = fleets[static_cast<size_t>(i)].get();
@@ -440,7 +443,7 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards, int g
     }
     const int64_t fin_deadline = NowUs() + 10000000;
     while (Sum(fleets).resume_finished < resume_expected && NowUs() < fin_deadline) SleepMs(20);
-    cpu_after = TakeSnapshot(o, is_gateway ? gateway_pid : 0, with_metrics);
+    cpu_after = TakeSnapshot(o, cfg, with_metrics);
     Totals tt = Sum(fleets);
     if (tt.resumed + tt.resume_failed < resume_expected) {
       add_error("resume not finished before --setup-timeout",
@@ -773,16 +776,16 @@ int Main(int argc, char** argv) {
   g_tty = isatty(2);
   SetLogLevel(LogLevel::kWarning);
 
+  std::shared_ptr<TlsClientContext> tls;
   if (o.binding == "tls") {
-    std::fprintf(stderr, "pimap-bench: --binding tls is not implemented yet (client TLS over "
-                         "BoringSSL memory BIOs is planned); use --binding tcp\n");
-    return kExitNotImplemented;
-  }
-  for (auto& c : o.compare) {
-    if (c == "nginx") {
-      std::fprintf(stderr, "pimap-bench: --compare nginx is not implemented yet\n");
-      return kExitNotImplemented;
+    std::string host = o.tls_verify_host;
+    if (host.empty()) host = o.target.set() ? o.target.host : o.direct_tls.host;
+    auto ctx = TlsClientContext::Create(o.tls_ca, host);
+    if (!ctx.ok()) {
+      std::fprintf(stderr, "pimap-bench: %s\n", std::string(ctx.status().message()).c_str());
+      return kExitUsage;
     }
+    tls = *ctx;
   }
 
   // ---- limits
@@ -927,6 +930,9 @@ int Main(int argc, char** argv) {
     c.device_logins = true;
     c.idle = o.scenario != "relay" && o.scenario != "resume";
     c.resume = o.scenario == "resume";
+    c.tls = tls;
+    c.gateway_pids = {gateway_pid};
+    c.target_text = o.target.ToString();
     if (!resolve(o.target, &c)) {
       std::fprintf(stderr, "pimap-bench: cannot resolve %s\n", o.target.ToString().c_str());
       return kExitUsage;
@@ -941,8 +947,34 @@ int Main(int argc, char** argv) {
     c.device_logins = false;
     c.idle = o.scenario != "relay" && o.scenario != "resume";
     c.resume = o.scenario == "resume";
-    if (!resolve(o.direct, &c)) {
-      std::fprintf(stderr, "pimap-bench: cannot resolve %s\n", o.direct.ToString().c_str());
+    c.tls = tls;
+    const HostPort& where = tls != nullptr ? o.direct_tls : o.direct;
+    c.target_text = where.ToString();
+    if (!resolve(where, &c)) {
+      std::fprintf(stderr, "pimap-bench: cannot resolve %s\n", where.ToString().c_str());
+      return kExitUsage;
+    }
+    phases.push_back(c);
+  }
+  // nginx's mail proxy in front of the same store: plain IMAP logins (nginx asks its
+  // auth_http endpoint which backend to use, then logs in there with the same
+  // credentials and relays bytes). Its memory and CPU: the master and its workers.
+  if (std::find(o.compare.begin(), o.compare.end(), "nginx") != o.compare.end()) {
+    PhaseConfig c;
+    c.name = "nginx";
+    c.device_logins = false;
+    c.idle = o.scenario != "relay" && o.scenario != "resume";
+    c.resume = o.scenario == "resume";
+    c.tls = tls;
+    c.gateway_pids = {o.nginx_pid};
+    c.gateway_tree = true;
+    c.target_text = o.nginx.ToString();
+    if (o.nginx_pid == 0) {
+      std::fprintf(stderr, "pimap-bench: --compare nginx without --nginx-pid: no nginx memory "
+                           "or CPU figures\n");
+    }
+    if (!resolve(o.nginx, &c)) {
+      std::fprintf(stderr, "pimap-bench: cannot resolve %s\n", o.nginx.ToString().c_str());
       return kExitUsage;
     }
     phases.push_back(c);
@@ -975,22 +1007,27 @@ int Main(int argc, char** argv) {
       g_store_initial = ProcSample();
       SleepMs(500);
     }
-    PhaseResult r = RunPhase(o, c, shards, gateway_pid, recipients, plan);
+    PhaseResult r = RunPhase(o, c, shards, recipients, plan);
     total_errors += r.errors;
-    std::printf("== %s (%s) ==\n", c.name.c_str(),
-                c.name == "pimap" ? o.target.ToString().c_str() : o.direct.ToString().c_str());
+    std::printf("== %s (%s, %s) ==\n", c.name.c_str(), c.target_text.c_str(),
+                c.tls != nullptr ? "tls" : "tcp");
     PrintSummary(o, r.json);
     results.push_back(r.json);
     phases_json.Push(r.json);
   }
   root["phases"] = phases_json;
 
-  // ---- headline ratios (gateway / direct)
-  if (results.size() == 2) {
+  // ---- headline ratios: pimap / direct ("ratios"), pimap / nginx, nginx / direct
+  auto find_phase = [&](const std::string& name) -> const Json* {
+    for (size_t i = 0; i < phases.size(); ++i)
+      if (phases[i].name == name) return &results[i];
+    return nullptr;
+  };
+  auto ratios_of = [&](const Json& a_phase, const Json& b_phase, bool b_has_gateway) {
     Json ratios = Json::Object();
     auto ratio = [&](const std::string& name, std::initializer_list<const char*> path) {
       bool ok1 = true, ok2 = true;
-      double a = Get(results[0], path, &ok1), b = Get(results[1], path, &ok2);
+      double a = Get(a_phase, path, &ok1), b = Get(b_phase, path, &ok2);
       if (ok1 && ok2 && b != 0) ratios[name] = a / b;
     };
     ratio("push_p50", {"push", "latency", "p50_ms"});
@@ -1007,17 +1044,39 @@ int Main(int argc, char** argv) {
     ratio("resume_p50", {"resume", "latency", "p50_ms"});
     ratio("resume_p99", {"resume", "latency", "p99_ms"});
     ratio("bytes_per_resume", {"resume", "bytes_per_resume"});
+    if (b_has_gateway) ratio("gateway_rss_per_device", {"memory", "gateway_rss_per_device_bytes"});
     // user-space memory per device, all processes involved (gateway + store)
-    bool ok = true;
-    double g = Get(results[0], {"memory", "gateway_rss_per_device_bytes"}, &ok);
-    if (!ok) g = 0;
-    ok = true;
-    double s0 = Get(results[0], {"memory", "store_pss_per_device_bytes"}, &ok);
-    bool ok2 = true;
-    double s1 = Get(results[1], {"memory", "store_pss_per_device_bytes"}, &ok2);
-    if (ok && ok2 && s1 != 0) ratios["user_space_per_device"] = (g + s0) / s1;
-    root["ratios"] = ratios;
+    auto user_space = [&](const Json& p, bool gw, double* out) {
+      bool ok = true;
+      double g = gw ? Get(p, {"memory", "gateway_rss_per_device_bytes"}, &ok) : 0;
+      if (!ok) g = 0;
+      ok = true;
+      double st = Get(p, {"memory", "store_pss_per_device_bytes"}, &ok);
+      *out = g + st;
+      return ok;
+    };
+    double a = 0, b = 0;
+    if (user_space(a_phase, true, &a) && user_space(b_phase, b_has_gateway, &b) && b != 0)
+      ratios["user_space_per_device"] = a / b;
+    return ratios;
+  };
+  const Json* pimap_r = find_phase("pimap");
+  const Json* direct_r = find_phase("direct");
+  const Json* nginx_r = find_phase("nginx");
+  if (pimap_r != nullptr && direct_r != nullptr) {
+    Json ratios = ratios_of(*pimap_r, *direct_r, false);
     std::printf("== ratios pimap/direct ==\n  %s\n", ratios.Dump().c_str());
+    root["ratios"] = ratios;
+  }
+  if (pimap_r != nullptr && nginx_r != nullptr) {
+    Json ratios = ratios_of(*pimap_r, *nginx_r, true);
+    std::printf("== ratios pimap/nginx ==\n  %s\n", ratios.Dump().c_str());
+    root["ratios_pimap_nginx"] = ratios;
+  }
+  if (nginx_r != nullptr && direct_r != nullptr) {
+    Json ratios = ratios_of(*nginx_r, *direct_r, false);
+    std::printf("== ratios nginx/direct ==\n  %s\n", ratios.Dump().c_str());
+    root["ratios_nginx_direct"] = ratios;
   }
   root["total_errors"] = total_errors;
 

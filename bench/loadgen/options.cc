@@ -24,10 +24,19 @@ const char kUsage[] =
     "Simulates a fleet of IMAP devices (P-IMAP logins user#devN) on io_uring.\n"
     "  --target HOST:PORT        the gateway (pimapd) to test\n"
     "  --direct HOST:PORT        the store (Dovecot) for the direct baseline\n"
-    "  --compare direct          also run the same scenario straight against --direct\n"
+    "  --compare direct[,nginx]  also run the same scenario straight against --direct\n"
+    "                            and/or through nginx's mail proxy at --nginx\n"
+    "  --nginx HOST:PORT         nginx mail proxy (IMAP) in front of the same store\n"
+    "  --nginx-pid PID           nginx master; its workers are summed (RSS, CPU)\n"
     "  --devices N               devices (connections)            [50]\n"
     "  --users U                 users; devices spread round-robin [N/4]\n"
-    "  --binding tcp|tls         transport (tls: not implemented yet)\n"
+    "  --binding tcp|tls         transport; tls = implicit TLS (BoringSSL client):\n"
+    "                            --target, --nginx are then TLS ports, and the direct\n"
+    "                            baseline uses --direct-tls (--direct stays the plain\n"
+    "                            store port for seeding and resume events)\n"
+    "  --direct-tls HOST:PORT    the store's implicit-TLS (imaps) port\n"
+    "  --tls-ca FILE             verify server certificates against FILE [no verification]\n"
+    "  --tls-verify-host NAME    name or IP checked in the certificate [the target's host]\n"
     "  --source-addrs A-B        source IPv4 range, e.g. 127.0.0.2-127.0.0.250\n"
     "  --duration SECONDS        idle hold / relay run time         [10]\n"
     "  --rate R                  push: messages/s; relay: commands/s (0 = closed loop)\n"
@@ -148,6 +157,11 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
       if (value != "tcp" && value != "tls") return bad("--binding is tcp or tls");
     } else if (arg == "--target") ok = hostport(&o->target);
     else if (arg == "--direct") ok = hostport(&o->direct);
+    else if (arg == "--direct-tls") ok = hostport(&o->direct_tls);
+    else if (arg == "--nginx") ok = hostport(&o->nginx);
+    else if (arg == "--nginx-pid") ok = integer(&o->nginx_pid, 1);
+    else if (arg == "--tls-ca") o->tls_ca = value;
+    else if (arg == "--tls-verify-host") o->tls_verify_host = value;
     else if (arg == "--lmtp") ok = hostport(&o->lmtp);
     else if (arg == "--metrics" || arg == "--admin") ok = hostport(&o->metrics);
     else if (arg == "--compare") {
@@ -198,6 +212,10 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
   }
   for (const auto& c : o->compare) {
     if (c == "direct" && !o->direct.set()) return bad("--compare direct needs --direct HOST:PORT");
+    if (c == "direct" && o->binding == "tls" && !o->direct_tls.set())
+      return bad("--compare direct with --binding tls needs --direct-tls HOST:PORT (the store's "
+                 "imaps port)");
+    if (c == "nginx" && !o->nginx.set()) return bad("--compare nginx needs --nginx HOST:PORT");
   }
   if (o->scenario == "push" && !o->lmtp.set()) return bad("--scenario push needs --lmtp HOST:PORT");
   if (o->scenario == "resume" && !o->direct.set())

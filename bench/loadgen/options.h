@@ -26,7 +26,12 @@ struct Options {
   HostPort direct;                // the store, for --compare direct
   HostPort lmtp;                  // the store's LMTP, for push / relay seeding
   HostPort metrics;               // pimapd admin endpoint (GET /metrics)
-  std::vector<std::string> compare;  // "direct"
+  HostPort direct_tls;            // the store's implicit-TLS port (--binding tls, direct)
+  HostPort nginx;                 // nginx mail proxy, for --compare nginx
+  int nginx_pid = 0;              // nginx master (its workers are summed)
+  std::string tls_ca;             // --binding tls: verify the server against this PEM
+  std::string tls_verify_host;    // name/IP checked in the certificate (default: target host)
+  std::vector<std::string> compare;  // "direct", "nginx"
   std::vector<in_addr> source_addrs;
   std::string source_addrs_text;
   double duration_s = 10;         // idle hold / relay run time / push send window cap

@@ -1,6 +1,8 @@
 """Plaintext-auth policy, STARTTLS and implicit TLS."""
 
 import imaplib
+import socket
+import time
 import ssl
 import subprocess
 
@@ -129,3 +131,50 @@ def test_openssl_s_client_greeting(start_pimapd, tls_cert):
     assert "CONNECTION ESTABLISHED" in both, both
     assert "Protocol version: TLSv1.2" in both or "Protocol version: TLSv1.3" in both, both
     assert "a OK" in both, both
+
+
+def _tls_login_then_bad_record(port, user):
+    """TLS handshake, then LOGIN and a record that fails its MAC in one segment:
+    the login is handed over to the user's shard together with the bad record."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_side=False)
+    s = socket.create_connection((harness.HOST, port), timeout=5)
+    try:
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                data = out.read()
+                if data:
+                    s.sendall(data)
+                inc.write(s.recv(65536))
+        data = out.read()
+        if data:
+            s.sendall(data)
+        time.sleep(0.1)
+        obj.write(b"a LOGIN %s pw\r\n" % user.encode())
+        bad = b"\x17\x03\x03\x00\x30" + b"\x41" * 48
+        s.sendall(out.read() + bad)
+        time.sleep(0.2)
+    finally:
+        s.close()
+
+
+def test_handover_with_failing_tls_record_does_not_crash(start_pimapd, tls_cert):
+    """A login handed over to another shard with a broken TLS record behind it:
+    the connection is closed, the gateway lives on (regression: it crashed)."""
+    p = start_pimapd(tls=tls_cert, plaintext=True, shards=4, admin=True)
+    for i in range(16):  # different users spread over the 4 shards
+        _tls_login_then_bad_record(p.imaps_port, "user%d" % i)
+        assert p.proc.poll() is None, p.log()[-3000:]
+    time.sleep(0.5)
+    assert p.proc.poll() is None, p.log()[-3000:]
+    m = imaplib.IMAP4_SSL(harness.HOST, p.imaps_port,
+                          ssl_context=harness.client_tls_context(tls_cert[0]))
+    assert m.login("alice", "alicepw")[0] == "OK"
+    m.logout()
