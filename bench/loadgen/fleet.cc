@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "core/engine/completion.h"
 #include "bench/loadgen/probes.h"
+#include "bindings/tls/tls_transport.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -152,7 +153,7 @@ void Device::OnConnected(engine::Socket* socket) {
       socket->Abort();
       return Fail("TLS: SSL_new failed", LastTlsErrorText());
     }
-    socket_ = new TlsClientTransport(socket, ssl);  // handshake starts at SetHandler
+    socket_ = new tls::TlsTransport(socket, ssl);  // ClientHello goes at SetHandler
   } else {
     socket_ = socket;
   }

@@ -1,6 +1,6 @@
-// Client-side TLS for pimap-bench (--binding tls): BoringSSL through memory BIOs over
-// the bench's io_uring sockets, the same pattern as the server's
-// bindings/tls/tls_transport.{h,cc} but in connect state. Ciphertext from the socket
+// Client-side TLS set-up for pimap-bench (--binding tls): the client SSL_CTX. The
+// record layer over the bench's io_uring sockets is bindings/tls/tls_transport,
+// with SSL objects in connect state. Ciphertext from the socket
 // goes into the SSL's read BIO; what SSL_write / the handshake produce is drained from
 // the write BIO into the socket. The device sees an engine::Transport carrying
 // plaintext, so the IMAP state machine is the same for tcp and tls.
@@ -41,46 +41,8 @@ class TlsClientContext {
 
 std::string LastTlsErrorText();
 
-// TLS over an inner transport (the device's socket). Owns `inner` and `ssl`.
-// The handshake starts when the handler is set (ClientHello); plaintext written before
-// it finishes waits and is sent right after.
-class TlsClientTransport final : public engine::Transport, private engine::TransportHandler {
- public:
-  TlsClientTransport(engine::Transport* inner, SSL* ssl);
-
-  void SetHandler(engine::TransportHandler* handler) override;
-  void Write(absl::string_view bytes) override;
-  void Write(std::string&& bytes) override { Write(absl::string_view(bytes)); }
-  using Transport::Write;
-  size_t PendingOutput() const override {
-    return early_output_.size() + (inner_ != nullptr ? inner_->PendingOutput() : 0);
-  }
-  void SetReading(bool on) override;
-  void Close() override;
-  void Abort() override;
-  bool is_tls() const override { return true; }
-
- private:
-  ~TlsClientTransport() override;
-  void OnTransportData(absl::string_view data) override;
-  void OnTransportDrained() override;
-  void OnTransportClosed(absl::Status reason) override;
-
-  void Pump();
-  void FlushCiphertext();
-  void Fail(absl::Status reason);
-  void DeleteSoon();  // deferred while Pump() is on the stack
-
-  engine::Transport* inner_;
-  SSL* ssl_;
-  engine::TransportHandler* handler_ = nullptr;
-  bool reading_ = true;
-  bool handshake_done_ = false;
-  bool dead_ = false;
-  bool in_pump_ = false;
-  bool delete_pending_ = false;
-  std::string early_output_;
-};
+// The TLS record layer itself is the gateway's own tls::TlsTransport (memory
+// BIOs over any engine::Transport); it drives a client SSL the same way.
 
 }  // namespace pimap::bench
 
