@@ -1,6 +1,7 @@
 # pimap-bench: the device-fleet load generator (bench/loadgen/), built to build/bin/pimap-bench.
 # Included by bench/CMakeLists.txt.
 add_executable(pimap-bench
+  ${CMAKE_CURRENT_LIST_DIR}/loadgen/blocking_io.cc
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/fleet.cc
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/lmtp.cc
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/main.cc

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "bench/loadgen/blocking_io.h"
 #include "bench/loadgen/probes.h"
 
 namespace pimap::bench {
@@ -22,22 +23,8 @@ class LmtpSession {
     if (fd_ >= 0) close(fd_);
   }
   bool Connect(const HostPort& hp, std::string* err) {
-    addrinfo hints{}, *res = nullptr;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res) != 0) {
-      *err = "lmtp: cannot resolve " + hp.ToString();
-      return false;
-    }
-    fd_ = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval tv{15, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    bool ok = fd_ >= 0 && connect(fd_, res->ai_addr, res->ai_addrlen) == 0;
-    freeaddrinfo(res);
-    if (!ok) {
-      *err = "lmtp: cannot connect to " + hp.ToString();
-      return false;
-    }
+    fd_ = ConnectBlocking(hp, 15, "lmtp", err);
+    if (fd_ < 0) return false;
     std::string line;
     if (!Reply(&line, '2')) { *err = "lmtp greeting: " + line; return false; }
     if (!Cmd("LHLO pimap-bench\r\n", '2', &line)) { *err = "LHLO: " + line; return false; }
@@ -62,15 +49,8 @@ class LmtpSession {
   }
 
  private:
-  bool Send(const std::string& s) {
-    size_t off = 0;
-    while (off < s.size()) {
-      ssize_t n = send(fd_, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      off += static_cast<size_t>(n);
-    }
-    return true;
-  }
+  bool Send(const std::string& s) { return SendAll(fd_, s); }
+
   // Reads one (possibly multi-line) reply; true if its code starts with `want`.
   bool Reply(std::string* last, char want) {
     for (int lines = 0; lines < 100; ++lines) {

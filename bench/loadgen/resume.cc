@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bench/loadgen/blocking_io.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "bench/loadgen/probes.h"
@@ -65,22 +66,8 @@ class StoreClient {
     if (fd_ >= 0) close(fd_);
   }
   bool Connect(const HostPort& hp, std::string* err) {
-    addrinfo hints{}, *res = nullptr;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(hp.host.c_str(), std::to_string(hp.port).c_str(), &hints, &res) != 0) {
-      *err = "store: cannot resolve " + hp.ToString();
-      return false;
-    }
-    fd_ = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    timeval tv{20, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    const bool ok = fd_ >= 0 && connect(fd_, res->ai_addr, res->ai_addrlen) == 0;
-    freeaddrinfo(res);
-    if (!ok) {
-      *err = "store: cannot connect to " + hp.ToString();
-      return false;
-    }
+    fd_ = ConnectBlocking(hp, 20, "store", err);
+    if (fd_ < 0) return false;
     std::string line;
     if (!ReadLine(&line) || !absl::StartsWith(line, "* OK")) {
       *err = "store greeting: " + line;
@@ -158,15 +145,8 @@ class StoreClient {
   }
 
  private:
-  bool Send(const std::string& s) {
-    size_t off = 0;
-    while (off < s.size()) {
-      ssize_t n = send(fd_, s.data() + off, s.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return false;
-      off += static_cast<size_t>(n);
-    }
-    return true;
-  }
+  bool Send(const std::string& s) { return SendAll(fd_, s); }
+
   bool Fill() {
     char tmp[16384];
     ssize_t n = recv(fd_, tmp, sizeof(tmp), 0);
