@@ -106,7 +106,6 @@ class ImapConnection final : private engine::TransportHandler,
   // partly written, so that bytes never interleave inside one response.
   void WriteLocal(std::string bytes);
   void WriteBad(absl::string_view tag, absl::string_view message);
-  bool store_paused_by_us() const { return store_paused_; }
   void CheckOutputBound();
   void TouchActivity();
   void ArmActivityTimer(int64_t delay_ms);
