@@ -5,7 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "bindings/tcp/capabilities.h"
+#include "core/session/capabilities.h"
 #include "bindings/tcp/imap_server.h"
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
@@ -154,7 +154,7 @@ void ImapConnection::Start() {
 ImapConnection::~ImapConnection() {
   if (activity_timer_ != 0) server_->shard().timers().Cancel(activity_timer_);
   if (handover_timer_ != 0) server_->shard().timers().Cancel(handover_timer_);
-  if (keepalive_timer_ != 0) server_->shard().timers().Cancel(keepalive_timer_);
+  if (driver_ != nullptr) driver_->Release();
   if (!user_.empty()) server_->UserLoggedOut(user_);
   server_->Unregister(this);
   server_->shard().counters().device_connections.fetch_sub(
@@ -166,7 +166,7 @@ void ImapConnection::Greet() {
   const bool login_allowed = tls_active_ || config.allow_plaintext_auth;
   WriteLocal(absl::StrCat(
       "* OK [CAPABILITY ",
-      PreAuthCapabilities(config.tls != nullptr && !tls_active_, login_allowed),
+      session::PreAuthCapabilities(config.tls != nullptr && !tls_active_, login_allowed),
       "] pimap ready\r\n"));
 }
 
@@ -271,40 +271,16 @@ bool ImapConnection::StartCommand(absl::string_view line,
     HandleSaslResponse(line);
     return false;
   }
-  if (state_ == State::kAuthenticated && pimap_ != nullptr) {
-    // Any command acknowledges what was written before it (architecture.md §4).
-    if (!pimap_->selected_folder.empty()) {
-      const std::string& folder = pimap_->selected_folder;
-      pimap_->journal.AckDelivered(folder);
-      if (pimap_->journal.UndeliveredEntries(folder).empty() &&
-          !pimap_->journal.NeedsRebuild(folder)) {
-        // Everything the watch reported for this folder is now acknowledged: the
-        // view reflects the store up to the watch's MODSEQ (the checkpoint).
-        pimap_->view_modseq = std::max(pimap_->view_modseq,
-                                       server_->sessions().WatchModseq(user_, folder));
-      }
+  if (state_ == State::kAuthenticated && driver_ != nullptr && driver_->OnCommandLine()) {
+    // The line that ended IDLE: the session engine has it; skip the rest.
+    if (literal != nullptr && literal->synchronizing) {
+      framer_.RejectLiteral();
+      mode_ = CommandMode::kNone;
+    } else {
+      mode_ = CommandMode::kSkip;
     }
-    pimap_->last_activity_ms = MonotonicNowMs();
-    if (job_ == Job::kIdle) {
-      // The line that ends IDLE ("DONE"): the store gets DONE, the tagged
-      // answer comes when it has finished. If we already left the store's IDLE
-      // to ask for filter verdicts, just remember it.
-      if (idle_interrupted_) {
-        device_done_ = true;
-      } else if (!device_done_sent_) {
-        link_->Send("DONE\r\n");
-        device_done_sent_ = true;
-      }
-      if (literal != nullptr && literal->synchronizing) {
-        framer_.RejectLiteral();
-        mode_ = CommandMode::kNone;
-      } else {
-        mode_ = CommandMode::kSkip;
-      }
-      idling_ = false;
-      blocked_ |= kBlockJob;
-      return false;
-    }
+    blocked_ |= kBlockJob;
+    return false;
   }
   if (state_ == State::kAuthenticated && !idle_tag_.empty()) {
     // The line that ends IDLE ("DONE", or anything else, which the store answers
@@ -330,10 +306,11 @@ bool ImapConnection::StartCommand(absl::string_view line,
   bool local = true;
   if (state_ == State::kAuthenticated) {
     local = name == "CAPABILITY" || name == "STARTTLS" || name == "LOGIN" ||
-            name == "AUTHENTICATE" || name == "COMPRESS" || IsPimapCommand(name) ||
-            // A P-IMAP session renders MSNs itself: it handles every command
-            // but APPEND, whose (large) literal streams through untouched.
-            (pimap_ != nullptr && name != "APPEND");
+            name == "AUTHENTICATE" || name == "COMPRESS" ||
+            session::DeviceDriver::IsExtensionCommand(name) ||
+            // A P-IMAP session renders MSNs itself: the engine handles every
+            // command but APPEND, whose (large) literal streams through untouched.
+            (driver_ != nullptr && !session::DeviceDriver::RelaysVerbatim(name));
   }
   if (local) {
     assembler_.Reset();
@@ -356,9 +333,8 @@ bool ImapConnection::RelayLine(absl::string_view line,
   if (literal != nullptr && literal->synchronizing) {
     WriteLocal("+ Ready for literal data\r\n");
   }
-  link_->Send(UpstreamLine(line, literal));
+  SendUp(UpstreamLine(line, literal));
   relay_started_ = true;
-  if (link_->PendingOutput() > kStoreHighWater) blocked_ |= kBlockStore;
   return blocked_ == 0;
 }
 
@@ -373,8 +349,7 @@ bool ImapConnection::OnLiteralData(absl::string_view chunk) {
       break;
     }
     case CommandMode::kRelay:
-      link_->Send(chunk);
-      if (link_->PendingOutput() > kStoreHighWater) blocked_ |= kBlockStore;
+      SendUp(chunk);
       break;
     default:
       break;
@@ -410,7 +385,7 @@ bool ImapConnection::OnError(const imap::FrameError& error) {
     // Part of this command already went to the store. End it with a token no
     // grammar accepts, so the store answers it BAD under the device's tag rather
     // than running a truncated command; that BAD is the device's answer.
-    link_->Send(" (\r\n");
+    SendUp(" (\r\n");
   } else {
     if (mode == CommandMode::kRelay && !outstanding_.empty()) outstanding_.pop_back();
     WriteBad(error.tag.empty() ? command_tag_ : error.tag, error.message);
@@ -433,11 +408,14 @@ void ImapConnection::ExecuteLocal(const imap::Command& command) {
   if (name == "CAPABILITY") {
     if (state_ == State::kAuthenticated) {
       absl::StrAppend(&out, "* CAPABILITY ",
-                      PostAuthCapabilities(link_->capabilities(), pimap_ != nullptr),
+                      session::PostAuthCapabilities(driver_ != nullptr
+                                                        ? driver_->store_capabilities()
+                                                        : link_->capabilities(),
+                                                    driver_ != nullptr),
                       "\r\n");
     } else {
       absl::StrAppend(&out, "* CAPABILITY ",
-                      PreAuthCapabilities(config.tls != nullptr && !tls_active_,
+                      session::PreAuthCapabilities(config.tls != nullptr && !tls_active_,
                                           tls_active_ || config.allow_plaintext_auth),
                       "\r\n");
     }
@@ -445,12 +423,12 @@ void ImapConnection::ExecuteLocal(const imap::Command& command) {
     WriteLocal(std::move(out));
     return;
   }
-  if (state_ == State::kAuthenticated && pimap_ != nullptr && name != "COMPRESS" &&
+  if (state_ == State::kAuthenticated && driver_ != nullptr && name != "COMPRESS" &&
       name != "STARTTLS" && name != "LOGIN" && name != "AUTHENTICATE") {
-    ExecutePimap(command);
+    driver_->Execute(command);
     return;
   }
-  if (state_ == State::kAuthenticated && IsPimapCommand(name)) {
+  if (state_ == State::kAuthenticated && session::DeviceDriver::IsExtensionCommand(name)) {
     imap::AppendTaggedStatus(&out, tag, "NO", "CANNOT", "P-IMAP session required");
     WriteLocal(std::move(out));
     return;
@@ -682,8 +660,6 @@ void ImapConnection::OnStoreLogin(const std::string& tag, const std::string& use
     return;
   }
   if (link.ok()) {
-    link_ = *link;
-    link_->SetClient(this);
     state_ = State::kAuthenticated;
     user_ = user;
     device_ = device;
@@ -693,12 +669,19 @@ void ImapConnection::OnStoreLogin(const std::string& tag, const std::string& use
                     << (device.empty() ? "" : " device=" + imap::QuoteForLog(device));
     ArmActivityTimer(server_->config().idle_timeout_ms);
     if (!device.empty()) {
-      StartPimap(tag, password);  // answers the login once the session is ready
+      // The session engine owns the link and answers the login once the
+      // session is ready (LoginDone).
+      driver_ = new session::DeviceDriver(
+          {&server_->sessions(), &server_->shard().counters(), &server_->shard().timers()},
+          this, user, device);
+      driver_->Start(*link, tag, password);
       return;
     }
+    link_ = *link;
+    link_->SetClient(this);
     imap::AppendTaggedStatus(&out, tag, "OK",
                              absl::StrCat("CAPABILITY ",
-                                          PostAuthCapabilities(link_->capabilities())),
+                                          session::PostAuthCapabilities(link_->capabilities())),
                              "Logged in");
   } else {
     state_ = State::kNotAuthenticated;
@@ -721,20 +704,6 @@ void ImapConnection::OnStoreLogin(const std::string& tag, const std::string& use
 
 void ImapConnection::OnStoreBytes(absl::string_view bytes) {
   Busy busy(this);
-  if (pimap_ != nullptr || job_ != Job::kNone) {
-    if (resp_first_) {
-      resp_first_ = false;
-      OnPimapResponseStart(bytes);
-      return;
-    }
-    if (resp_action_ == RespAction::kDrop) return;
-    if (resp_action_ == RespAction::kCollect) {
-      if (collected_.size() + bytes.size() <= (16u << 20)) {
-        collected_.append(bytes.data(), bytes.size());
-      }
-      return;
-    }
-  }
   if (transport_ == nullptr) return;
   mid_response_ = true;
   server_->shard().counters().bytes_out.fetch_add(bytes.size(),
@@ -755,11 +724,11 @@ void ImapConnection::OnStoreResponseEnd(absl::string_view completed_tag) {
     deferred_output_.clear();
     WriteLocal(std::move(out));
   }
-  if (pimap_ != nullptr || job_ != Job::kNone || !resp_first_) {
-    OnPimapResponseEnd(completed_tag);
-    if (destroy_pending_ || state_ == State::kClosing) return;
-  }
   if (completed_tag.empty()) return;
+  OnRelayedCompleted(completed_tag);
+}
+
+void ImapConnection::OnRelayedCompleted(absl::string_view completed_tag) {
   for (auto it = outstanding_.begin(); it != outstanding_.end(); ++it) {
     if (*it == completed_tag) {
       outstanding_.erase(it);
@@ -844,6 +813,7 @@ void ImapConnection::CheckOutputBound() {
       link_->Close();
       link_ = nullptr;
     }
+    if (driver_ != nullptr) driver_->Detach();
     state_ = State::kClosing;
     transport_->Abort();
     transport_ = nullptr;
@@ -853,6 +823,7 @@ void ImapConnection::CheckOutputBound() {
 
 void ImapConnection::OnTransportDrained() {
   Busy busy(this);
+  if (driver_ != nullptr) driver_->OnOutputDrained();
   if (store_paused_ && link_ != nullptr) {
     store_paused_ = false;
     link_->SetReading(true);
@@ -913,6 +884,7 @@ void ImapConnection::Close() {
     link_->Close();
     link_ = nullptr;
   }
+  if (driver_ != nullptr) driver_->Detach();
   if (transport_ != nullptr) {
     transport_->Close();  // flushes what is queued, then closes
     transport_ = nullptr;
@@ -928,18 +900,69 @@ void ImapConnection::OnTransportClosed(absl::Status reason) {
     link_->Close();
     link_ = nullptr;
   }
+  if (driver_ != nullptr) driver_->Detach();
   Destroy();
 }
 
 void ImapConnection::Destroy() {
   if (destroy_pending_) return;
-  if (pimap_ != nullptr) {
-    server_->sessions().Detach(pimap_, this);
-    pimap_ = nullptr;
-  }
+  if (driver_ != nullptr) driver_->Detach();
   alive_.reset();
   destroy_pending_ = true;
   if (busy_ == 0) delete this;
+}
+
+// ---- The P-IMAP session engine's output -----------------------------------------
+
+void ImapConnection::SendUp(absl::string_view bytes) {
+  if (driver_ != nullptr) {
+    driver_->RelayBytes(bytes);
+    if (driver_->RelayPending() > kStoreHighWater) blocked_ |= kBlockStore;
+    return;
+  }
+  link_->Send(bytes);
+  if (link_->PendingOutput() > kStoreHighWater) blocked_ |= kBlockStore;
+}
+
+bool ImapConnection::WritePassThrough(absl::string_view bytes) {
+  if (transport_ == nullptr) return true;
+  mid_response_ = true;
+  server_->shard().counters().bytes_out.fetch_add(bytes.size(),
+                                                  std::memory_order_relaxed);
+  transport_->Write(bytes);
+  const bool below = transport_->PendingOutput() <= kOutputHighWater;
+  CheckOutputBound();
+  return below;
+}
+
+void ImapConnection::EndPassThrough() {
+  mid_response_ = false;
+  if (!deferred_output_.empty()) {
+    std::string out = std::move(deferred_output_);
+    deferred_output_.clear();
+    WriteLocal(std::move(out));
+  }
+}
+
+void ImapConnection::SetCommandRunning(bool running, bool resume) {
+  if (running || !resume) {
+    blocked_ = running ? (blocked_ | kBlockJob) : (blocked_ & ~kBlockJob);
+    return;
+  }
+  SetBlocked(kBlockJob, false);
+}
+
+void ImapConnection::LoginDone(bool ok) {
+  if (!ok) {
+    // The store cannot carry a P-IMAP session: back to not authenticated.
+    // Freed once its call (which is on the stack) has unwound.
+    driver_->Release();
+    driver_ = nullptr;
+    state_ = State::kNotAuthenticated;
+    server_->UserLoggedOut(user_);
+    user_.clear();
+  }
+  SetBlocked(kBlockLogin, false);
 }
 
 }  // namespace pimap::tcp

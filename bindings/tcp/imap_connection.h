@@ -2,7 +2,10 @@
 // (not authenticated → logging in → authenticated/relaying → closing) over a
 // Transport. Before login it answers locally (CAPABILITY, NOOP, STARTTLS, LOGIN,
 // AUTHENTICATE PLAIN, LOGOUT); LOGIN moves the connection to the shard that owns the
-// user, which logs in to the store; after that every command is relayed.
+// user, which logs in to the store. After that a regular session's commands are
+// relayed; a P-IMAP session's (user#device) are handed to the transport-free
+// session engine (core/session/device_driver.h), for which this class only frames
+// commands, carries bytes and applies backpressure.
 #ifndef PIMAP_BINDINGS_TCP_IMAP_CONNECTION_H_
 #define PIMAP_BINDINGS_TCP_IMAP_CONNECTION_H_
 
@@ -18,7 +21,7 @@
 #include "core/imap/command.h"
 #include "core/imap/framer.h"
 #include "core/imap/login_name.h"
-#include "bindings/tcp/pimap_sessions.h"
+#include "core/session/device_driver.h"
 #include "core/session/store_link.h"
 
 namespace pimap::engine {
@@ -39,7 +42,7 @@ struct PendingLogin {
 class ImapConnection final : private engine::TransportHandler,
                              private imap::Framer::Visitor,
                              private session::StoreLinkClient,
-                             private DeviceLink {
+                             private session::DeviceOutput {
  public:
   // A connection accepted on this shard.
   static void Accept(ImapServer* server, int slot, bool implicit_tls);
@@ -59,7 +62,7 @@ class ImapConnection final : private engine::TransportHandler,
     kBlockStore = 2,     // the store's send queue is full
     kBlockOrdered = 4,   // a local command waits for relayed ones to complete
     kBlockHandover = 8,  // moving to the owner shard
-    kBlockJob = 16,      // a P-IMAP store command is running
+    kBlockJob = 16,      // the P-IMAP session engine runs a command
   };
 
   // `initial_input` and `initial_block` are in place before the transport's
@@ -110,36 +113,22 @@ class ImapConnection final : private engine::TransportHandler,
   void TouchActivity();
   void ArmActivityTimer(int64_t delay_ms);
   void OnActivityTimer();
-  void Close();
   void Destroy();
 
-  // ---- P-IMAP sessions (imap_connection_pimap.cc) ----
-  // One store command at a time runs for a P-IMAP connection; `Job` says what
-  // its responses mean and what to do when it completes.
-  enum class Job { kNone, kEnable, kResumeSelect, kViewSearch, kRebuild,
-                   kRebuildNew, kSelect, kSelectSearch, kMessages, kSearch,
-                   kExpunge, kIdle, kPlain, kEvalSync, kEvalView, kEvalNotify,
-                   kNewFetch, kOwnNew, kStatus, kCloseExpunge };
-  void StartPimap(const std::string& login_tag, const std::string& password);
-  void ExecutePimap(const imap::Command& command);
-  void SendJob(Job job, const std::string& device_tag, std::string command);
-  void FinishLogin();
-  void OnJobDone(absl::string_view tagged_line);
-  void OnPimapResponseStart(absl::string_view line);
-  void OnPimapResponseEnd(absl::string_view completed_tag);
-  void FinishCommand(absl::string_view status_rest);
-  // Renders up to `max_events` undelivered journal events of the selected
-  // folder against the device's view and marks them delivered.
-  // `replay`: a resume, where events written before a disconnect come again and
-  // the device may not have seen their EXISTS although the view has the UID.
-  std::string RenderPending(bool allow_expunge, size_t max_events = SIZE_MAX,
-                            bool replay = false);
-  void ApplyViewSearch();
-  bool IsPimapCommand(absl::string_view name) const;
-  static bool IsMaintenanceJob(Job job);
-  void OnEventsPending() override;
-  void OnTakenOver() override;
-  void OnFolderEvent(const session::StoreEvent& event) override;
+  // session::DeviceOutput: what the P-IMAP session engine writes and asks for.
+  void WriteResponse(std::string bytes) override { WriteLocal(std::move(bytes)); }
+  bool WritePassThrough(absl::string_view bytes) override;
+  void EndPassThrough() override;
+  void SetCommandRunning(bool running, bool resume) override;
+  void LoginDone(bool ok) override;
+  void RelayedDone(absl::string_view tag) override { OnRelayedCompleted(tag); }
+  void RelayDrained() override { OnStoreDrained(); }
+  void EndSession(absl::string_view reason) override { Shutdown(reason); }
+  void Close() override;
+  // The store completed a relayed command: answers that waited behind it go out.
+  void OnRelayedCompleted(absl::string_view tag);
+  // Sends relayed command bytes to the store (or through the session engine).
+  void SendUp(absl::string_view bytes);
 
   // Keeps this alive while a call from outside (transport, store, timer) runs;
   // Destroy() inside it only marks, the last scope out frees.
@@ -189,63 +178,11 @@ class ImapConnection final : private engine::TransportHandler,
   bool starttls_reset_ = false;  // STARTTLS answered: drop what was read in clear
   bool in_feed_ = false;         // inside framer_.Feed (no nested ProcessInput)
   TimerWheel::TimerId handover_timer_ = 0;
-  bool device_done_sent_ = false;  // the device's DONE went to the store
-  bool live_resync_ = false;       // the journal overflowed under a live device
-  bool job_sort_ = false;          // the search job is a SORT (order matters)
-  uint64_t snapshot_seq_ = 0;      // journal position when the store took a snapshot
   std::shared_ptr<bool> alive_;
 
-  // P-IMAP state: null for a regular (non-#device) session.
-  DeviceSession* pimap_ = nullptr;
-  bool pimap_resumed_ = false;
-  std::string login_tag_;
-  Job job_ = Job::kNone;
-  std::string job_device_tag_;
-  std::string job_up_tag_;
-  uint64_t next_up_tag_ = 0;
-  bool job_uid_mode_ = false;
-  std::string job_folder_;
-  bool job_examine_ = false;
-  std::string held_tagged_;      // a tagged store line held until the job ends
-  enum class RespAction { kForward, kDrop, kCollect };
-  RespAction resp_action_ = RespAction::kForward;
-  bool resp_first_ = true;
-  std::string collected_;        // a response collected for processing
-  std::vector<uint32_t> search_uids_;
-  bool idling_ = false;          // the device is in IDLE (store said "+")
-  uint32_t resume_uidvalidity_ = 0;
-  bool resync_pending_ = false;  // resume found the journal insufficient
-  bool xfilter_resync_ = false;  // a view filter change rebuilds the view
-  uint64_t job_modseq_ = 0;      // HIGHESTMODSEQ reported while selecting
-  std::string rebuild_output_;   // an exact rebuild's responses, for the resume
-  bool rebuilt_ = false;
-  TimerWheel::TimerId keepalive_timer_ = 0;
-  void ArmKeepalive();
-  // Filter verdicts for new messages, asked of the store before rendering them.
-  bool NeedsEval() const;
-  void StartEval();
-  void StartEvalSearch();
-  void OnEvalDone();
-  std::vector<uint32_t> eval_uids_;
-  std::string held_finish_;      // the tagged answer waiting for verdicts
-  Job held_job_ = Job::kNone;
-  bool finish_after_eval_ = false;
-  bool idle_interrupted_ = false;  // we left the store's IDLE to ask for verdicts
-  bool device_done_ = false;       // the device said DONE meanwhile
-  bool reidle_ = false;            // back into the store's IDLE: swallow its "+"
-  bool idle_maintenance_ = false;  // rendering between two store IDLEs
-  bool fetch_then_finish_ = false; // a command's answer waits for new-mail FETCH
-  std::vector<uint32_t> rendered_new_;  // new mail just announced (EXISTS)
-  bool NewFormatWanted() const;
-  void FetchNewThen();             // PIMAP_INBAND_NEW_FORMAT: the FETCH after EXISTS
-  void ReIdle();
-  // News seen on the device's own store connection, for folders the user's watch
-  // does not cover (it watches INBOX): journaled like the watch's events.
-  void JournalOwn(session::EventKind kind, uint32_t uid, std::vector<std::string> flags);
-  bool watched_folder() const;
-  bool own_new_ = false;          // the store said EXISTS: look for new UIDs
-  bool job_may_expunge_ = false;
-  bool device_condstore_ = false; // the device itself ENABLEd CONDSTORE  // the device's command itself expunges (EXPUNGE, MOVE)
+  // The P-IMAP session engine of this device (null for a regular session): it
+  // owns the store link then, and link_ stays null.
+  session::DeviceDriver* driver_ = nullptr;
 };
 
 }  // namespace pimap::tcp

@@ -19,7 +19,7 @@ ImapServer* g_servers[kMaxShards] = {};
 }  // namespace
 
 ImapServer::ImapServer(engine::Shard* shard, const ImapServerConfig* config,
-                       session::StoreConnector* connector, SessionManager* sessions)
+                       session::StoreConnector* connector, session::SessionRegistry* sessions)
     : shard_(shard), config_(config), connector_(connector), sessions_(sessions) {}
 
 ImapServer::~ImapServer() {

@@ -14,7 +14,7 @@
 #include "absl/status/status.h"
 #include "bindings/tls/tls_context.h"
 #include "core/imap/limits.h"
-#include "bindings/tcp/pimap_sessions.h"
+#include "core/session/session_registry.h"
 #include "core/session/store_link.h"
 
 namespace pimap::engine {
@@ -46,7 +46,7 @@ struct ImapServerConfig {
 class ImapServer {
  public:
   ImapServer(engine::Shard* shard, const ImapServerConfig* config,
-             session::StoreConnector* connector, SessionManager* sessions);
+             session::StoreConnector* connector, session::SessionRegistry* sessions);
   ~ImapServer();
 
   // On the shard thread, during set-up: binds the listeners, registers the stop hook.
@@ -57,7 +57,7 @@ class ImapServer {
   engine::Shard& shard() { return *shard_; }
   const ImapServerConfig& config() const { return *config_; }
   session::StoreConnector& connector() { return *connector_; }
-  SessionManager& sessions() { return *sessions_; }
+  session::SessionRegistry& sessions() { return *sessions_; }
   bool stopping() const { return stopping_; }
 
   void Register(ImapConnection* connection);
@@ -71,7 +71,7 @@ class ImapServer {
   engine::Shard* shard_;
   const ImapServerConfig* config_;
   session::StoreConnector* connector_;
-  SessionManager* sessions_;
+  session::SessionRegistry* sessions_;
   std::vector<engine::Listener*> listeners_;
   absl::flat_hash_set<ImapConnection*> connections_;
   absl::flat_hash_map<std::string, int> users_;  // user -> authenticated connections

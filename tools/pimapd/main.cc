@@ -39,7 +39,7 @@ struct ShardServices {
   std::unique_ptr<pimap::store::ImapStoreConnector> connector;
   std::unique_ptr<pimap::store::UserWatcherFactory> watches;
   std::unique_ptr<pimap::session::StateStore> state;
-  std::unique_ptr<pimap::tcp::SessionManager> sessions;
+  std::unique_ptr<pimap::session::SessionRegistry> sessions;
   std::unique_ptr<pimap::tcp::ImapServer> server;
 };
 
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   upstream.address = address->first;
   upstream.address_len = address->second;
 
-  pimap::tcp::SessionConfig session_config;
+  pimap::session::SessionConfig session_config;
   session_config.journal_limit = options.journal_limit;
   session_config.idle_keepalive_ms = absl::ToInt64Milliseconds(options.idle_keepalive);
   session_config.session_lifetime_ms = absl::ToInt64Milliseconds(options.session_lifetime);
@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
           if (!state.ok()) return state.status();
           s.state = std::move(*state);
         }
-        s.sessions = std::make_unique<pimap::tcp::SessionManager>(
+        s.sessions = std::make_unique<pimap::session::SessionRegistry>(
             &shard, &session_config, s.watches.get(), s.state.get());
         s.server = std::make_unique<pimap::tcp::ImapServer>(
             &shard, &config, s.connector.get(), s.sessions.get());

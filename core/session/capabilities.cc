@@ -1,11 +1,11 @@
 // Capability lists.
-#include "bindings/tcp/capabilities.h"
+#include "core/session/capabilities.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
-namespace pimap::tcp {
+namespace pimap::session {
 
 std::string PreAuthCapabilities(bool starttls_available, bool login_allowed) {
   std::string caps = "IMAP4rev1 LITERAL+ SASL-IR";
@@ -38,4 +38,4 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
   return caps;
 }
 
-}  // namespace pimap::tcp
+}  // namespace pimap::session

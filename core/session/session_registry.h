@@ -2,8 +2,8 @@
 // connections, with its journal, filters, prefs and the device's view of the
 // selected folder; and per user at most one store watch, shared by all devices.
 // Store events are fanned out here into every device session's journal.
-#ifndef PIMAP_BINDINGS_TCP_PIMAP_SESSIONS_H_
-#define PIMAP_BINDINGS_TCP_PIMAP_SESSIONS_H_
+#ifndef PIMAP_CORE_SESSION_SESSION_REGISTRY_H_
+#define PIMAP_CORE_SESSION_SESSION_REGISTRY_H_
 
 #include <cstdint>
 #include <deque>
@@ -25,7 +25,7 @@ namespace pimap::engine {
 class Shard;
 }
 
-namespace pimap::tcp {
+namespace pimap::session {
 
 // What the session layer needs from a device's live connection.
 class DeviceLink {
@@ -36,13 +36,13 @@ class DeviceLink {
   // A newer connection of the same device took the session over.
   virtual void OnTakenOver() = 0;
   // A mailbox was created, deleted or renamed: always pushed, NOTIFY-style.
-  virtual void OnFolderEvent(const session::StoreEvent& event) = 0;
+  virtual void OnFolderEvent(const StoreEvent& event) = 0;
 };
 
 struct SessionConfig {
-  size_t journal_limit = session::Journal::kDefaultLimit;
+  size_t journal_limit = Journal::kDefaultLimit;
   int64_t session_lifetime_ms = 24 * 3600 * 1000LL;
-  session::FilterSpec default_notification = session::FilterSpec::None();
+  FilterSpec default_notification = FilterSpec::None();
   // Store master user for watches (SASL PLAIN authzid = user); empty: the watch
   // logs in with the credentials of the user's latest login (kept in memory).
   std::string master_user;
@@ -61,12 +61,12 @@ struct DeviceSession {
   std::string user;
   std::string device;
   uint64_t session_id;
-  session::Journal journal;
-  session::DeviceFilters filters;
-  session::DevicePrefs prefs;
+  Journal journal;
+  DeviceFilters filters;
+  DevicePrefs prefs;
   std::string selected_folder;  // empty: AUTHENTICATED
   bool read_only = false;
-  session::UidView view;        // the device's view of selected_folder
+  UidView view;        // the device's view of selected_folder
   uint32_t view_uidvalidity = 0;
   // The store's MODSEQ up to which `view` is known to reflect every change: an
   // exact rebuild asks the store for what changed since (CONDSTORE).
@@ -87,17 +87,17 @@ struct DeviceSession {
   int64_t last_activity_ms = 0;
 };
 
-class SessionManager final : public session::StoreEventSink {
+class SessionRegistry final : public StoreEventSink {
  public:
   // `state` keeps sessions across restarts (owned by the caller; per shard).
-  SessionManager(engine::Shard* shard, const SessionConfig* config,
-                 session::StoreWatchFactory* watches, session::StateStore* state);
-  ~SessionManager() override;
+  SessionRegistry(engine::Shard* shard, const SessionConfig* config,
+                 StoreWatchFactory* watches, StateStore* state);
+  ~SessionRegistry() override;
 
   // A P-IMAP login succeeded: the session of (user, device), resumed or new.
   // A previous live connection of the device is told it was taken over.
   DeviceSession* Attach(const std::string& user, const std::string& device,
-                        const session::StoreCredentials& credentials,
+                        const StoreCredentials& credentials,
                         DeviceLink* link, bool* resumed);
   // The connection went away; the session lives on and keeps journaling.
   void Detach(DeviceSession* session, DeviceLink* link);
@@ -111,7 +111,7 @@ class SessionManager final : public session::StoreEventSink {
   const SessionConfig& config() const { return *config_; }
 
   void OnStoreEvents(absl::string_view user,
-                     const std::vector<session::StoreEvent>& events) override;
+                     const std::vector<StoreEvent>& events) override;
 
   size_t sessions() const;
   size_t watches() const { return watches_count_; }
@@ -119,13 +119,13 @@ class SessionManager final : public session::StoreEventSink {
  private:
   struct UserSessions {
     absl::flat_hash_map<std::string, std::unique_ptr<DeviceSession>> devices;
-    session::StoreWatch* watch = nullptr;
-    session::StoreCredentials credentials;
+    StoreWatch* watch = nullptr;
+    StoreCredentials credentials;
     // With two event sources, the keys of recent events (bounded FIFO).
     absl::flat_hash_map<std::string, int64_t> recent;  // key -> when seen (ms)
     std::deque<std::pair<std::string, int64_t>> recent_order;
   };
-  bool SeenRecently(UserSessions& u, const session::StoreEvent& event);
+  bool SeenRecently(UserSessions& u, const StoreEvent& event);
   void Sweep();
   // A session from durable state, or only the device's settings (filters,
   // prefs) when its last session ended with LOGOUT (*resumable = false).
@@ -136,8 +136,8 @@ class SessionManager final : public session::StoreEventSink {
 
   engine::Shard* shard_;
   const SessionConfig* config_;
-  session::StoreWatchFactory* watches_;
-  session::StateStore* state_;
+  StoreWatchFactory* watches_;
+  StateStore* state_;
   absl::flat_hash_map<std::string, UserSessions> users_;
   // Without durable state: the settings of devices whose session ended with
   // LOGOUT (filters and prefs belong to the device, not to one session).
@@ -147,6 +147,6 @@ class SessionManager final : public session::StoreEventSink {
   TimerWheel::TimerId sweep_timer_ = 0;
 };
 
-}  // namespace pimap::tcp
+}  // namespace pimap::session
 
-#endif  // PIMAP_BINDINGS_TCP_PIMAP_SESSIONS_H_
+#endif  // PIMAP_CORE_SESSION_SESSION_REGISTRY_H_

@@ -1,5 +1,5 @@
 // Session registry, store-watch lifetime and event fan-out for one shard.
-#include "bindings/tcp/pimap_sessions.h"
+#include "core/session/session_registry.h"
 
 #include <algorithm>
 #include <random>
@@ -13,15 +13,15 @@
 #include "core/engine/shard.h"
 #include "core/imap/writer.h"
 
-namespace pimap::tcp {
+namespace pimap::session {
 
 namespace {
 constexpr int64_t kSweepMs = 60 * 1000;
 }
 
-SessionManager::SessionManager(engine::Shard* shard, const SessionConfig* config,
-                               session::StoreWatchFactory* watches,
-                               session::StateStore* state)
+SessionRegistry::SessionRegistry(engine::Shard* shard, const SessionConfig* config,
+                               StoreWatchFactory* watches,
+                               StateStore* state)
     : shard_(shard), config_(config), watches_(watches), state_(state) {
   // Session ids need not be secret (the login authenticates), only distinct.
   std::random_device rd;
@@ -41,21 +41,21 @@ SessionManager::SessionManager(engine::Shard* shard, const SessionConfig* config
   });
 }
 
-SessionManager::~SessionManager() {
+SessionRegistry::~SessionRegistry() {
   if (sweep_timer_ != 0) shard_->timers().Cancel(sweep_timer_);
   for (auto& [user, sessions] : users_) {
     if (sessions.watch != nullptr) sessions.watch->Close();
   }
 }
 
-size_t SessionManager::sessions() const {
+size_t SessionRegistry::sessions() const {
   size_t n = 0;
   for (const auto& [user, s] : users_) n += s.devices.size();
   return n;
 }
 
-DeviceSession* SessionManager::Attach(const std::string& user, const std::string& device,
-                                      const session::StoreCredentials& credentials,
+DeviceSession* SessionRegistry::Attach(const std::string& user, const std::string& device,
+                                      const StoreCredentials& credentials,
                                       DeviceLink* link, bool* resumed) {
   UserSessions& u = users_[user];
   if (config_->master_user.empty()) u.credentials = credentials;
@@ -80,12 +80,12 @@ DeviceSession* SessionManager::Attach(const std::string& user, const std::string
       created = std::make_unique<DeviceSession>(user, device, ++next_session_id_, *config_);
       auto saved = settings_.find(absl::StrCat(user, "\n", device));
       if (saved != settings_.end()) {
-        if (auto f = session::DeviceFilters::Parse(saved->second.first,
+        if (auto f = DeviceFilters::Parse(saved->second.first,
                                                    config_->default_notification);
             f.ok()) {
           created->filters = std::move(*f);
         }
-        if (auto p = session::DevicePrefs::Parse(saved->second.second); p.ok()) {
+        if (auto p = DevicePrefs::Parse(saved->second.second); p.ok()) {
           created->prefs = std::move(*p);
         }
         settings_.erase(saved);
@@ -98,7 +98,7 @@ DeviceSession* SessionManager::Attach(const std::string& user, const std::string
   session->connection = link;
   session->last_activity_ms = MonotonicNowMs();
   if (u.watch == nullptr && config_->watch && !shard_->stopping()) {
-    session::StoreCredentials watch_credentials = u.credentials;
+    StoreCredentials watch_credentials = u.credentials;
     if (!config_->master_user.empty()) {
       watch_credentials = {config_->master_user, config_->master_password, user};
     }
@@ -109,7 +109,7 @@ DeviceSession* SessionManager::Attach(const std::string& user, const std::string
   return session;
 }
 
-void SessionManager::Detach(DeviceSession* session, DeviceLink* link) {
+void SessionRegistry::Detach(DeviceSession* session, DeviceLink* link) {
   if (session->connection != link) return;  // already taken over
   session->connection = nullptr;
   session->last_activity_ms = MonotonicNowMs();
@@ -117,14 +117,14 @@ void SessionManager::Detach(DeviceSession* session, DeviceLink* link) {
   Save(*session);
 }
 
-void SessionManager::End(DeviceSession* session) {
+void SessionRegistry::End(DeviceSession* session) {
   const std::string user = session->user;
   auto it = users_.find(user);
   if (it == users_.end()) return;
   // The session ends (journal, view, checkpoints go); the device's filters and
   // prefs stay for its next session.
   if (state_ != nullptr) {
-    session::DeviceRecord record;
+    DeviceRecord record;
     record.user = session->user;
     record.device = session->device;
     record.filters = session->filters.Serialize();
@@ -144,7 +144,7 @@ void SessionManager::End(DeviceSession* session) {
   UpdateGauges();
 }
 
-void SessionManager::DropUserIfIdle(const std::string& user) {
+void SessionRegistry::DropUserIfIdle(const std::string& user) {
   auto it = users_.find(user);
   if (it == users_.end() || !it->second.devices.empty()) return;
   if (it->second.watch != nullptr) {
@@ -154,25 +154,25 @@ void SessionManager::DropUserIfIdle(const std::string& user) {
   users_.erase(it);
 }
 
-void SessionManager::OnStoreEvents(absl::string_view user,
-                                   const std::vector<session::StoreEvent>& events) {
+void SessionRegistry::OnStoreEvents(absl::string_view user,
+                                   const std::vector<StoreEvent>& events) {
   auto it = users_.find(user);
   if (it == users_.end()) return;
-  std::vector<session::StoreEvent> fresh;
-  const std::vector<session::StoreEvent>* batch = &events;
+  std::vector<StoreEvent> fresh;
+  const std::vector<StoreEvent>* batch = &events;
   if (config_->watch && config_->pushes) {
-    for (const session::StoreEvent& event : events) {
+    for (const StoreEvent& event : events) {
       if (!SeenRecently(it->second, event)) fresh.push_back(event);
     }
     batch = &fresh;
   }
   for (auto& [device, session] : it->second.devices) {
     bool journaled = false;
-    for (const session::StoreEvent& event : *batch) {
+    for (const StoreEvent& event : *batch) {
       switch (event.kind) {
-        case session::EventKind::kFolderCreated:
-        case session::EventKind::kFolderDeleted:
-        case session::EventKind::kFolderRenamed:
+        case EventKind::kFolderCreated:
+        case EventKind::kFolderDeleted:
+        case EventKind::kFolderRenamed:
           // Folder events are not journaled per folder: a device that was away
           // sees its folder list when it next lists it.
           if (session->connection != nullptr) session->connection->OnFolderEvent(event);
@@ -188,19 +188,19 @@ void SessionManager::OnStoreEvents(absl::string_view user,
   }
 }
 
-std::unique_ptr<DeviceSession> SessionManager::Restore(const std::string& user,
+std::unique_ptr<DeviceSession> SessionRegistry::Restore(const std::string& user,
                                                        const std::string& device,
                                                        bool* resumable) {
   *resumable = false;
   if (state_ == nullptr) return nullptr;
-  absl::StatusOr<std::optional<session::DeviceRecord>> record =
+  absl::StatusOr<std::optional<DeviceRecord>> record =
       state_->GetDevice(user, device);
   if (!record.ok()) {
     PIMAP_LOG(WARNING) << "durable state: " << record.status().message();
     return nullptr;
   }
   if (!record->has_value()) return nullptr;
-  const session::DeviceRecord& r = **record;
+  const DeviceRecord& r = **record;
   const int64_t now_unix = absl::ToUnixSeconds(absl::Now());
   if (now_unix - r.last_activity_unix > config_->session_lifetime_ms / 1000) {
     state_->DeleteDevice(user, device).IgnoreError();
@@ -209,11 +209,11 @@ std::unique_ptr<DeviceSession> SessionManager::Restore(const std::string& user,
   uint64_t id = 0;
   if (r.session_id.empty() || !absl::SimpleAtoi(r.session_id, &id)) id = ++next_session_id_;
   auto session = std::make_unique<DeviceSession>(user, device, id, *config_);
-  if (auto filters = session::DeviceFilters::Parse(r.filters, config_->default_notification);
+  if (auto filters = DeviceFilters::Parse(r.filters, config_->default_notification);
       filters.ok()) {
     session->filters = std::move(*filters);
   }
-  if (auto prefs = session::DevicePrefs::Parse(r.prefs); prefs.ok()) {
+  if (auto prefs = DevicePrefs::Parse(r.prefs); prefs.ok()) {
     session->prefs = std::move(*prefs);
   }
   if (r.session_id.empty()) return session;  // settings only: a first login
@@ -222,7 +222,7 @@ std::unique_ptr<DeviceSession> SessionManager::Restore(const std::string& user,
   if (!r.selected_folder.empty()) {
     auto checkpoint = state_->GetCheckpoint(user, device, r.selected_folder);
     if (checkpoint.ok() && checkpoint->has_value()) {
-      auto view = session::UidView::Parse((*checkpoint)->view);
+      auto view = UidView::Parse((*checkpoint)->view);
       if (view.ok()) {
         session->selected_folder = r.selected_folder;
         session->read_only = r.read_only;
@@ -237,9 +237,9 @@ std::unique_ptr<DeviceSession> SessionManager::Restore(const std::string& user,
   return session;
 }
 
-void SessionManager::Save(const DeviceSession& s) {
+void SessionRegistry::Save(const DeviceSession& s) {
   if (state_ == nullptr) return;
-  session::DeviceRecord record;
+  DeviceRecord record;
   record.user = s.user;
   record.device = s.device;
   record.session_id = absl::StrCat(s.session_id);
@@ -251,7 +251,7 @@ void SessionManager::Save(const DeviceSession& s) {
   absl::Status status = state_->BeginBatch();
   if (status.ok()) status = state_->PutDevice(record);
   if (status.ok() && !s.selected_folder.empty()) {
-    session::FolderCheckpoint checkpoint;
+    FolderCheckpoint checkpoint;
     checkpoint.folder = s.selected_folder;
     checkpoint.uidvalidity = s.view_uidvalidity;
     checkpoint.acked_modseq = s.view_modseq;
@@ -263,7 +263,7 @@ void SessionManager::Save(const DeviceSession& s) {
   if (!status.ok()) PIMAP_LOG(WARNING) << "durable state: " << status.message();
 }
 
-uint64_t SessionManager::WatchModseq(const std::string& user,
+uint64_t SessionRegistry::WatchModseq(const std::string& user,
                                      absl::string_view folder) const {
   auto it = users_.find(user);
   if (it == users_.end() || it->second.watch == nullptr) return 0;
@@ -273,7 +273,7 @@ uint64_t SessionManager::WatchModseq(const std::string& user,
 // The same change reported by the watch and by the store's push: keyed by what
 // identifies it (there is no per-message MODSEQ in a push), kept for the last
 // few thousand events of the user.
-bool SessionManager::SeenRecently(UserSessions& u, const session::StoreEvent& e) {
+bool SessionRegistry::SeenRecently(UserSessions& u, const StoreEvent& e) {
   // The same change reported by the watch and by the store's push (there is no
   // per-message MODSEQ in a push, so the key is what identifies the change). A
   // key matches once, and only within a few seconds: the second source lags by
@@ -311,7 +311,7 @@ bool SessionManager::SeenRecently(UserSessions& u, const session::StoreEvent& e)
   return false;
 }
 
-void SessionManager::Sweep() {
+void SessionRegistry::Sweep() {
   sweep_timer_ = shard_->timers().Schedule(kSweepMs, [this] { Sweep(); });
   const int64_t now = MonotonicNowMs();
   std::vector<std::string> touched;
@@ -338,11 +338,11 @@ void SessionManager::Sweep() {
   UpdateGauges();
 }
 
-void SessionManager::UpdateGauges() {
+void SessionRegistry::UpdateGauges() {
   ShardCounters& c = shard_->counters();
   c.pimap_sessions.store(static_cast<int64_t>(sessions()), std::memory_order_relaxed);
   c.watch_connections.store(static_cast<int64_t>(watches_count_),
                             std::memory_order_relaxed);
 }
 
-}  // namespace pimap::tcp
+}  // namespace pimap::session

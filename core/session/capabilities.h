@@ -1,12 +1,12 @@
 // What the gateway advertises in its greeting and in CAPABILITY, before and after
 // login: only what it really supports.
-#ifndef PIMAP_BINDINGS_TCP_CAPABILITIES_H_
-#define PIMAP_BINDINGS_TCP_CAPABILITIES_H_
+#ifndef PIMAP_CORE_SESSION_CAPABILITIES_H_
+#define PIMAP_CORE_SESSION_CAPABILITIES_H_
 
 #include <string>
 #include <vector>
 
-namespace pimap::tcp {
+namespace pimap::session {
 
 // Before login. STARTTLS only while TLS can still start; AUTH=PLAIN only where
 // credentials may be sent (else LOGINDISABLED, RFC 3501 §6.2.3).
@@ -19,6 +19,6 @@ std::string PreAuthCapabilities(bool starttls_available, bool login_allowed);
 std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
                                  bool pimap = false);
 
-}  // namespace pimap::tcp
+}  // namespace pimap::session
 
-#endif  // PIMAP_BINDINGS_TCP_CAPABILITIES_H_
+#endif  // PIMAP_CORE_SESSION_CAPABILITIES_H_

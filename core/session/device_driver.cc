@@ -1,0 +1,803 @@
+// The session engine's command side: login and resume of a device's session,
+// execution of its commands UID-wise against the store link, and what each store
+// command's completion means (device_driver.h).
+#include "core/session/device_driver.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/base/log.h"
+#include "core/imap/sequence_set.h"
+#include "core/imap/writer.h"
+#include "core/session/capabilities.h"
+#include "core/session/delivery.h"
+#include "core/session/store_text.h"
+
+namespace pimap::session {
+
+// Store commands the gateway runs on its own between two IDLEs or before a
+// command's answer; news the store sends meanwhile still belong to the device.
+bool DeviceDriver::IsMaintenanceJob(Job job) {
+  return job == Job::kEvalSync || job == Job::kOwnNew || job == Job::kEvalView ||
+         job == Job::kEvalNotify;
+}
+
+
+// ---- Login and resume ----------------------------------------------------------
+
+DeviceDriver::DeviceDriver(DriverServices services, DeviceOutput* output,
+                           std::string user, std::string device)
+    : services_(services), output_(output), user_(std::move(user)),
+      device_(std::move(device)) {}
+
+DeviceDriver::~DeviceDriver() {
+  if (keepalive_timer_ != 0) services_.timers->Cancel(keepalive_timer_);
+}
+
+void DeviceDriver::Release() {
+  Detach();
+  release_pending_ = true;
+  if (busy_ == 0) delete this;
+}
+
+void DeviceDriver::Detach() {
+  output_ = nullptr;
+  if (keepalive_timer_ != 0) services_.timers->Cancel(keepalive_timer_);
+  keepalive_timer_ = 0;
+  if (session_ != nullptr) {
+    registry().Detach(session_, this);
+    session_ = nullptr;
+  }
+  if (link_ != nullptr) {
+    link_->Close();
+    link_ = nullptr;
+  }
+}
+
+const std::vector<std::string>& DeviceDriver::store_capabilities() const {
+  static const std::vector<std::string> kNone;
+  return link_ != nullptr ? link_->capabilities() : kNone;
+}
+
+void DeviceDriver::Write(std::string bytes) {
+  if (output_ != nullptr) output_->WriteResponse(std::move(bytes));
+}
+
+void DeviceDriver::WriteBad(absl::string_view tag, absl::string_view message) {
+  std::string out;
+  if (tag.empty()) {
+    imap::AppendUntaggedStatus(&out, "BAD", "", message);
+  } else {
+    imap::AppendTaggedStatus(&out, tag, "BAD", "", message);
+  }
+  Write(std::move(out));
+}
+
+void DeviceDriver::Paused(bool running, bool resume) {
+  if (output_ != nullptr) output_->SetCommandRunning(running, resume);
+}
+
+void DeviceDriver::Start(StoreLink* link, std::string login_tag,
+                         const std::string& password) {
+  Busy busy(this);
+  link_ = link;
+  link_->SetClient(this);
+  login_tag_ = std::move(login_tag);
+  session_ = registry().Attach(user_, device_, {user_, password, ""}, this, &resumed_);
+  // Everything this connection asks the store is by UID, and expunges come back
+  // as VANISHED UIDs, so the device's MSNs can be rendered from its own view.
+  SendJob(Job::kEnable, "", "ENABLE QRESYNC");
+}
+
+void DeviceDriver::FinishLogin() {
+  std::string out;
+  if (resumed_) {
+    counters().session_resumes.fetch_add(1, std::memory_order_relaxed);
+    if (!session_->selected_folder.empty()) {
+      out += "* SESSION SELECTED\r\n* FOLDER ";
+      imap::AppendAstring(&out, session_->selected_folder);
+      out += "\r\n";
+      if (resync_pending_) {
+        resync_pending_ = false;
+        counters().resyncs.fetch_add(1, std::memory_order_relaxed);
+        absl::StrAppend(&out, "* RESYNC\r\n* ", session_->view.size(), " EXISTS\r\n");
+      } else if (rebuilt_) {
+        out += rebuild_output_;
+        rebuild_output_.clear();
+        rebuilt_ = false;
+      } else {
+        out += RenderPending(true, SIZE_MAX, /*replay=*/true);
+      }
+    } else {
+      out += "* SESSION AUTHENTICATED\r\n";
+    }
+  }
+  absl::StrAppend(&out, "* SESSIONID ", session_->session_id, "\r\n");
+  imap::AppendTaggedStatus(
+      &out, login_tag_, "OK",
+      absl::StrCat("CAPABILITY ", PostAuthCapabilities(link_->capabilities(), true)),
+      "Logged in");
+  job_ = Job::kNone;
+  Write(std::move(out));
+  if (output_ != nullptr) output_->LoginDone(true);
+}
+
+// ---- Commands ------------------------------------------------------------------
+
+bool DeviceDriver::OnCommandLine() {
+  if (session_ == nullptr) return false;
+  // Any command acknowledges what was written before it (architecture.md §4).
+  if (!session_->selected_folder.empty()) {
+    const std::string& folder = session_->selected_folder;
+    session_->journal.AckDelivered(folder);
+    if (session_->journal.UndeliveredEntries(folder).empty() &&
+        !session_->journal.NeedsRebuild(folder)) {
+      // Everything the watch reported for this folder is now acknowledged: the
+      // view reflects the store up to the watch's MODSEQ (the checkpoint).
+      session_->view_modseq =
+          std::max(session_->view_modseq, registry().WatchModseq(user_, folder));
+    }
+  }
+  session_->last_activity_ms = MonotonicNowMs();
+  if (job_ != Job::kIdle) return false;
+  // The line that ends IDLE ("DONE"): the store gets DONE, the tagged answer
+  // comes when it has finished. If we already left the store's IDLE to ask for
+  // filter verdicts, just remember it.
+  if (idle_interrupted_) {
+    device_done_ = true;
+  } else if (!device_done_sent_ && link_ != nullptr) {
+    link_->Send("DONE\r\n");
+    device_done_sent_ = true;
+  }
+  idling_ = false;
+  return true;
+}
+
+void DeviceDriver::Execute(const imap::Command& command) {
+  Busy busy(this);
+  if (session_ == nullptr || link_ == nullptr) {
+    std::string out;
+    imap::AppendTaggedStatus(&out, command.tag, "NO", "UNAVAILABLE",
+                             "The session has ended");
+    Write(std::move(out));
+    return;
+  }
+  ExecuteInSession(command);
+}
+
+void DeviceDriver::SendJob(Job job, const std::string& device_tag,
+                             std::string command) {
+  if ((job == Job::kViewSearch || job == Job::kRebuild || job == Job::kResumeSelect) &&
+      session_ != nullptr) {
+    snapshot_seq_ = session_->journal.last_seq();
+  }
+  job_ = job;
+  job_device_tag_ = device_tag;
+  // Our own tags for the store; device tags never reach it in a P-IMAP session
+  // (except a streamed APPEND's), and "~" keeps ours apart from the usual ones.
+  job_up_tag_ = absl::StrCat("~p", ++next_up_tag_);
+  search_uids_.clear();
+  PIMAP_LOG(DEBUG) << "store <- " << job_up_tag_ << " "
+                   << imap::QuoteForLog(command.substr(0, 120));
+  link_->Send(absl::StrCat(job_up_tag_, " ", command, "\r\n"));
+  counters().commands_relayed.fetch_add(1, std::memory_order_relaxed);
+  // Input waits while the store works, except in IDLE where "DONE" must get in.
+  if (job != Job::kIdle) Paused(true, false);
+}
+
+void DeviceDriver::ExecuteInSession(const imap::Command& command) {
+  const std::string& tag = command.tag;
+  const std::string& name = command.name;
+  const std::vector<imap::Arg>& args = command.args;
+  DeviceSession& s = *session_;
+  std::string out;
+  auto ok_now = [&](absl::string_view text) {
+    imap::AppendTaggedStatus(&out, tag, "OK", "", text);
+    Write(std::move(out));
+  };
+  s.last_activity_ms = MonotonicNowMs();
+  job_may_expunge_ = false;
+  device_done_sent_ = false;
+
+  if (name == "XFILTER") {
+    absl::StatusOr<XFilterCommand> filter = ParseXFilter(args);
+    if (!filter.ok()) {
+      WriteBad(tag, filter.status().message());
+      return;
+    }
+    if (filter->get) {
+      std::vector<std::string> known;
+      if (!s.selected_folder.empty()) known.push_back(s.selected_folder);
+      for (const std::string& line : s.filters.GetLines(*filter, known)) {
+        absl::StrAppend(&out, line, "\r\n");
+      }
+      ok_now("XFILTER completed");
+      return;
+    }
+    s.filters.Set(*filter);
+    registry().Save(s);
+    const bool view_changed = filter->kind != FilterKind::kNotification &&
+                              !s.selected_folder.empty() &&
+                              (filter->all_folders || filter->target == s.selected_folder);
+    if (view_changed) {
+      // A new view filter makes the folder's view a different subset: rebuild it
+      // and tell the device to resynchronise.
+      xfilter_resync_ = true;
+      SendJob(Job::kViewSearch, tag,
+              absl::StrCat("UID SEARCH RETURN (ALL) ",
+                           s.filters.View(s.selected_folder)
+                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+      return;
+    }
+    ok_now("XFILTER completed");
+    return;
+  }
+  if (name == "XSETPIMAPPREF") {
+    absl::Status status = s.prefs.Set(args);
+    if (absl::IsInvalidArgument(status)) {
+      WriteBad(tag, status.message());
+    } else if (!status.ok()) {
+      imap::AppendTaggedStatus(&out, tag, "NO", "", status.message());
+      Write(std::move(out));
+    } else {
+      registry().Save(s);
+      ok_now("XSETPIMAPPREF completed");
+    }
+    return;
+  }
+  if (name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS") {
+    absl::StatusOr<std::string> payload = s.prefs.Get(args);
+    if (!payload.ok()) {
+      WriteBad(tag, payload.status().message());
+      return;
+    }
+    absl::StrAppend(&out, "* ", name, " ", *payload, "\r\n");
+    ok_now(absl::StrCat(name, " completed"));
+    return;
+  }
+  if (name == "LOGOUT") {
+    registry().End(session_);
+    session_ = nullptr;
+    // From here the store's answers pass through: the store says goodbye.
+    logout_tag_ = tag;
+    Paused(true, false);
+    link_->Send(absl::StrCat(tag, " LOGOUT\r\n"));
+    return;
+  }
+  if (name == "SELECT" || name == "EXAMINE") {
+    if (args.empty() || !args[0].is_astring()) {
+      WriteBad(tag, absl::StrCat(name, " expects a mailbox name"));
+      return;
+    }
+    // INBOX is case-insensitive (RFC 3501 §5.1): one spelling for journal keys.
+    job_folder_ = absl::EqualsIgnoreCase(args[0].value, "INBOX") ? "INBOX" : args[0].value;
+    job_examine_ = name == "EXAMINE";
+    job_modseq_ = 0;
+    s.selected_folder.clear();  // a SELECT leaves the previous folder at once
+    s.view = UidView();
+    snapshot_seq_ = s.journal.last_seq();  // what the fresh view will already show
+    SendJob(Job::kSelect, tag, absl::StrCat(name, " ", RenderArgs(args, 0)));
+    return;
+  }
+  const bool selected = !s.selected_folder.empty();
+  if (name == "FETCH" || name == "STORE" || name == "COPY" || name == "MOVE" ||
+      name == "UID" || name == "SEARCH" || name == "EXPUNGE" || name == "CLOSE" ||
+      name == "UNSELECT") {
+    if (!selected) {
+      WriteBad(tag, absl::StrCat(name, " needs a selected mailbox"));
+      return;
+    }
+  }
+  if (name == "FETCH" || name == "STORE" || name == "COPY" || name == "MOVE" ||
+      name == "UID") {
+    std::string sub = name;
+    size_t set_index = 0;
+    bool uid_mode = false;
+    if (name == "UID") {
+      if (args.empty() || args[0].type != imap::Arg::Type::kAtom) {
+        WriteBad(tag, "UID expects a command");
+        return;
+      }
+      sub = absl::AsciiStrToUpper(args[0].value);
+      set_index = 1;
+      uid_mode = true;
+      if (sub == "SORT") {
+        WriteBad(tag, "UID SORT is not offered in P-IMAP sessions");
+        return;
+      }
+      if (sub == "SEARCH") {
+        job_uid_mode_ = true;
+        std::string program;
+        RenderSearchKeys(args, 1, s.view, &program);
+        SendJob(Job::kSearch, tag, absl::StrCat("UID SEARCH ", program));
+        return;
+      }
+      if (sub != "FETCH" && sub != "STORE" && sub != "COPY" && sub != "MOVE" &&
+          sub != "EXPUNGE") {
+        WriteBad(tag, absl::StrCat("UID ", sub, " is not supported"));
+        return;
+      }
+    }
+    if (args.size() <= set_index || args[set_index].type != imap::Arg::Type::kAtom) {
+      WriteBad(tag, absl::StrCat(sub, " expects a sequence set"));
+      return;
+    }
+    absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(args[set_index].value);
+    if (!set.ok() || set->is_saved_result()) {
+      WriteBad(tag, set.ok() ? "saved search results are not supported"
+                             : set.status().message());
+      return;
+    }
+    if (!uid_mode) {
+      for (const imap::SeqRange& r : set->ranges()) {
+        const uint32_t hi = r.last == imap::kStar ? 0 : r.last;
+        if (hi > s.view.size() || (r.first != imap::kStar && r.first > s.view.size())) {
+          WriteBad(tag, "Invalid message sequence number");
+          return;
+        }
+      }
+    }
+    auto ranges = s.view.Resolve(*set, uid_mode);
+    if (ranges.empty()) {
+      ok_now(absl::StrCat(uid_mode ? "UID " : "", sub, " completed"));
+      return;
+    }
+    job_uid_mode_ = uid_mode;
+    job_may_expunge_ = sub == "EXPUNGE" || sub == "MOVE";
+    SendJob(sub == "EXPUNGE" ? Job::kExpunge : Job::kMessages, tag,
+            absl::StrCat("UID ", sub, " ", SetOf(ranges),
+                         args.size() > set_index + 1 ? " " : "",
+                         RenderArgs(args, set_index + 1)));
+    return;
+  }
+  if (name == "SEARCH" || name == "SORT") {
+    for (const imap::Arg& arg : args) {
+      if (arg.type == imap::Arg::Type::kAtom && absl::EqualsIgnoreCase(arg.value, "RETURN")) {
+        WriteBad(tag, "SEARCH RETURN (ESEARCH) is not offered in P-IMAP sessions");
+        return;
+      }
+    }
+    job_uid_mode_ = false;
+    std::string program;
+    size_t from = 0;
+    if (name == "SORT") {
+      // SORT (criteria) charset keys: the first two go as they are.
+      if (args.size() < 3) {
+        WriteBad(tag, "SORT expects criteria, a charset and search keys");
+        return;
+      }
+      RenderArg(&program, args[0]);
+      program += ' ';
+      RenderArg(&program, args[1]);
+      from = 2;
+    }
+    std::string keys;
+    RenderSearchKeys(args, from, s.view, &keys);
+    job_sort_ = name == "SORT";
+    SendJob(Job::kSearch, tag,
+            absl::StrCat("UID ", name, " ", program, program.empty() ? "" : " ", keys));
+    return;
+  }
+  if (name == "EXPUNGE") {
+    if (s.view.empty()) {
+      ok_now("EXPUNGE completed");
+      return;
+    }
+    // Only what the device can see: a view filter must not let it expunge
+    // messages outside its view (UIDPLUS UID EXPUNGE).
+    job_uid_mode_ = true;
+    job_may_expunge_ = true;
+    SendJob(Job::kExpunge, tag, absl::StrCat("UID EXPUNGE ", SetOf(s.view.Ranges())));
+    return;
+  }
+  if (name == "CLOSE" && !s.read_only && s.view.empty() &&
+      !Trivial(s.filters.View(s.selected_folder))) {
+    // Nothing of the device's view to expunge; the rest is not the device's.
+    s.selected_folder.clear();
+    SendJob(Job::kPlain, tag, "UNSELECT");
+    return;
+  }
+  if (name == "CLOSE" && !s.read_only && !s.view.empty() &&
+      !Trivial(s.filters.View(s.selected_folder))) {
+    // CLOSE expunges every \Deleted message of the folder; under a view filter
+    // only the device's own view may go: UID EXPUNGE it, then UNSELECT (CLOSE
+    // sends no untagged EXPUNGE, so none goes to the device either).
+    std::string set = SetOf(s.view.Ranges());
+    s.selected_folder.clear();
+    s.view = UidView();
+    SendJob(Job::kCloseExpunge, tag, absl::StrCat("UID EXPUNGE ", set));
+    return;
+  }
+  if (name == "CLOSE" || name == "UNSELECT") {
+    s.selected_folder.clear();
+    s.view = UidView();
+    SendJob(Job::kPlain, tag, name);
+    return;
+  }
+  if (name == "IDLE") {
+    SendJob(Job::kIdle, tag, "IDLE");
+    return;
+  }
+  if (name == "STATUS" && !args.empty() && args[0].is_astring() && selected &&
+      (args[0].value == s.selected_folder ||
+       (absl::EqualsIgnoreCase(args[0].value, "INBOX") &&
+        absl::EqualsIgnoreCase(s.selected_folder, "INBOX")))) {
+    // The selected folder's MESSAGES is the size of the device's view, which a
+    // view filter makes a subset of the folder.
+    SendJob(Job::kStatus, tag, absl::StrCat("STATUS ", RenderArgs(args, 0)));
+    return;
+  }
+  if (name == "ENABLE") {
+    // The store connection already runs QRESYNC for the gateway's own use. A
+    // device may turn on CONDSTORE (MODSEQ data); device-side QRESYNC (VANISHED
+    // instead of EXPUNGE) is not offered in a P-IMAP session.
+    std::vector<std::string> enabled;
+    for (const imap::Arg& arg : args) {
+      if (arg.type == imap::Arg::Type::kAtom &&
+          absl::EqualsIgnoreCase(arg.value, "CONDSTORE")) {
+        device_condstore_ = true;
+        enabled.push_back("CONDSTORE");
+      }
+    }
+    absl::StrAppend(&out, "* ENABLED", enabled.empty() ? "" : " ",
+                    absl::StrJoin(enabled, " "), "\r\n");
+    ok_now("ENABLE completed");
+    return;
+  }
+  // Everything else (NOOP, CHECK, LIST, STATUS, CREATE, ...) goes as it came.
+  SendJob(Job::kPlain, tag,
+          absl::StrCat(name, args.empty() ? "" : " ", RenderArgs(args, 0)));
+}
+
+void DeviceDriver::ApplyViewSearch() {
+  std::sort(search_uids_.begin(), search_uids_.end());
+  search_uids_.erase(std::unique(search_uids_.begin(), search_uids_.end()),
+                     search_uids_.end());
+  session_->view = UidView::FromSortedUids(search_uids_);
+  search_uids_.clear();
+}
+
+void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
+  PIMAP_LOG(DEBUG) << "store -> " << imap::QuoteForLog(tagged_line);
+  absl::string_view rest = tagged_line.substr(tagged_line.find(' ') + 1);
+  const bool ok = absl::StartsWithIgnoreCase(rest, "OK");
+  DeviceSession* s = session_;
+  switch (job_) {
+    case Job::kEnable:
+      if (!ok) {
+        PIMAP_LOG(WARNING) << "store refused ENABLE QRESYNC: P-IMAP session refused";
+        registry().End(session_);
+        session_ = nullptr;
+        std::string out;
+        imap::AppendTaggedStatus(&out, login_tag_, "NO", "CANNOT",
+                                 "The message store lacks QRESYNC, which P-IMAP sessions need");
+        job_ = Job::kNone;
+        Paused(false, false);
+        link_->Close();
+        link_ = nullptr;
+        Write(std::move(out));
+        if (output_ != nullptr) output_->LoginDone(false);
+        return;
+      }
+      if (resumed_ && !s->selected_folder.empty()) {
+        const std::string folder_arg = QuotedMailbox(s->selected_folder);
+        resume_uidvalidity_ = s->view_uidvalidity;
+        job_modseq_ = 0;
+        SendJob(Job::kResumeSelect, "",
+                absl::StrCat(s->read_only ? "EXAMINE " : "SELECT ", folder_arg));
+        return;
+      }
+      Paused(false, false);
+      FinishLogin();
+      return;
+    case Job::kResumeSelect: {
+      const uint32_t saved = resume_uidvalidity_;
+      if (!ok) {
+        s->selected_folder.clear();
+        Paused(false, false);
+        FinishLogin();
+        return;
+      }
+      const bool uidvalidity_changed = saved != 0 && saved != s->view_uidvalidity;
+      const bool uncertain = s->journal.Uncertain(s->selected_folder);
+      // The user's watch journals INBOX only; for any other folder the journal
+      // cannot know what happened, so the resume asks the store instead.
+      // With store pushes only, notifications may have been lost (the store drops
+      // them when we are slow or down): every resume checks with the store.
+      const bool watched = registry().config().watch &&
+                           absl::EqualsIgnoreCase(s->selected_folder, "INBOX");
+      const bool lost =
+          s->restored || !watched || s->journal.NeedsRebuild(s->selected_folder);
+      if (!uidvalidity_changed && !uncertain && lost && s->view_modseq != 0) {
+        // The journal cannot tell what the device missed, but its view and the
+        // MODSEQ it reflects can: ask the store exactly what changed since
+        // (CONDSTORE/QRESYNC), instead of a RESYNC.
+        rebuild_output_.clear();
+        SendJob(Job::kRebuild, "",
+                s->view.empty()
+                    ? std::string("NOOP")
+                    : absl::StrCat("UID FETCH ", SetOf(s->view.Ranges()),
+                                   " (FLAGS) (CHANGEDSINCE ", s->view_modseq,
+                                   " VANISHED)"));
+        return;
+      }
+      if (uidvalidity_changed || uncertain || lost) {
+        // Events may have been lost (overflow, or an EXPUNGE the device may not
+        // have seen): rebuild the view from the store and say RESYNC.
+        resync_pending_ = true;
+        SendJob(Job::kViewSearch, "",
+                absl::StrCat("UID SEARCH RETURN (ALL) ",
+                             s->filters.View(s->selected_folder)
+                                 .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+        return;
+      }
+      Paused(false, false);
+      FinishLogin();
+      return;
+    }
+    case Job::kRebuild:
+      SendJob(Job::kRebuildNew, "",
+              absl::StrCat("UID SEARCH RETURN (ALL) UID ", s->view.max_uid() + 1, ":* ",
+                           s->filters.View(s->selected_folder)
+                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+      return;
+    case Job::kRebuildNew: {
+      // "UID n:*" also names the last message when none is newer than n.
+      std::sort(search_uids_.begin(), search_uids_.end());
+      bool grew = false;
+      for (uint32_t uid : search_uids_) {
+        if (uid > s->view.max_uid() || !s->view.Contains(uid)) {
+          if (uid > s->view.max_uid() && s->view.Insert(uid)) grew = true;
+        }
+      }
+      search_uids_.clear();
+      if (grew) absl::StrAppend(&rebuild_output_, "* ", s->view.size(), " EXISTS\r\n");
+      s->journal.MarkDelivered(s->selected_folder, snapshot_seq_);
+      s->journal.AckDelivered(s->selected_folder);
+      s->journal.ClearRebuild(s->selected_folder);
+      if (job_modseq_ != 0) s->view_modseq = job_modseq_;
+      s->restored = false;
+      rebuilt_ = true;
+      counters().rebuilds.fetch_add(1, std::memory_order_relaxed);
+      Paused(false, false);
+      FinishLogin();
+      return;
+    }
+    case Job::kViewSearch: {
+      ApplyViewSearch();
+      s->restored = false;
+      if (job_modseq_ != 0) s->view_modseq = job_modseq_;
+      s->journal.MarkDelivered(s->selected_folder, snapshot_seq_);
+      s->journal.AckDelivered(s->selected_folder);
+      s->journal.ClearRebuild(s->selected_folder);
+      if (live_resync_) {
+        live_resync_ = false;
+        counters().resyncs.fetch_add(1, std::memory_order_relaxed);
+        std::string out = absl::StrCat("* RESYNC\r\n* ", s->view.size(), " EXISTS\r\n",
+                                       job_device_tag_, " ", held_finish_, "\r\n");
+        held_finish_.clear();
+        job_ = Job::kNone;
+        job_up_tag_.clear();
+        Write(std::move(out));
+        Paused(false, true);
+        return;
+      }
+      if (xfilter_resync_) {
+        xfilter_resync_ = false;
+        counters().resyncs.fetch_add(1, std::memory_order_relaxed);
+        std::string out = absl::StrCat("* RESYNC\r\n* ", s->view.size(), " EXISTS\r\n");
+        imap::AppendTaggedStatus(&out, job_device_tag_, "OK", "", "XFILTER completed");
+        job_ = Job::kNone;
+        Write(std::move(out));
+        Paused(false, true);
+        return;
+      }
+      Paused(false, false);
+      FinishLogin();
+      return;
+    }
+    case Job::kSelect:
+      if (!ok) {
+        FinishCommand(rest);
+        return;
+      }
+      held_tagged_.assign(rest.data(), rest.size());
+      SendJob(Job::kSelectSearch, job_device_tag_,
+              absl::StrCat("UID SEARCH RETURN (ALL) ",
+                           s->filters.View(job_folder_)
+                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+      return;
+    case Job::kSelectSearch: {
+      if (!ok) {
+        s->selected_folder.clear();
+        FinishCommand(absl::StrCat("NO ", rest.substr(rest.find(' ') + 1)));
+        return;
+      }
+      ApplyViewSearch();
+      s->selected_folder = job_folder_;
+      s->read_only = job_examine_;
+      // A fresh SELECT shows the folder as it was when the store ran it: news
+      // journaled before that are moot; later ones still render (idempotently).
+      s->journal.MarkDelivered(s->selected_folder, snapshot_seq_);
+      s->journal.AckDelivered(s->selected_folder);
+      s->journal.ClearRebuild(s->selected_folder);
+      s->view_modseq = job_modseq_;
+      s->restored = false;
+      s->told_flags.clear();
+      s->classified.clear();
+      s->in_view.clear();
+      s->notify.clear();
+      registry().Save(*s);
+      Write(absl::StrCat("* ", s->view.size(), " EXISTS\r\n* 0 RECENT\r\n"));
+      std::string held = std::move(held_tagged_);
+      held_tagged_.clear();
+      FinishCommand(held);
+      return;
+    }
+    case Job::kSearch: {
+      std::string out = job_sort_ ? "* SORT" : "* SEARCH";
+      std::vector<uint32_t> numbers;
+      for (uint32_t uid : search_uids_) {
+        if (job_uid_mode_) {
+          if (s->view.Contains(uid)) numbers.push_back(uid);
+        } else if (std::optional<uint32_t> msn = s->view.MsnOf(uid)) {
+          numbers.push_back(*msn);
+        }
+      }
+      // SORT's order is the answer; SEARCH's is ascending.
+      if (!job_sort_) std::sort(numbers.begin(), numbers.end());
+      job_sort_ = false;
+      for (uint32_t n : numbers) absl::StrAppend(&out, " ", n);
+      out += "\r\n";
+      if (ok) Write(std::move(out));
+      FinishCommand(rest);
+      return;
+    }
+    case Job::kIdle:
+      if (idle_interrupted_) {
+        StartEval();  // the store left IDLE because we asked for verdicts
+        return;
+      }
+      idling_ = false;
+      FinishCommand(rest);
+      return;
+    case Job::kCloseExpunge:
+      SendJob(Job::kPlain, job_device_tag_, "UNSELECT");
+      return;
+    case Job::kEvalSync:
+      if (own_new_) {
+        own_new_ = false;
+        SendJob(Job::kOwnNew, job_device_tag_,
+                absl::StrCat("UID SEARCH RETURN (ALL) UID ", s->view.max_uid() + 1, ":*"));
+        return;
+      }
+      [[fallthrough]];
+    case Job::kOwnNew:
+      if (job_ == Job::kOwnNew) {
+        // "UID n:*" names the last message even when none is newer than n.
+        std::sort(search_uids_.begin(), search_uids_.end());
+        const uint32_t max = s->view.max_uid();
+        for (uint32_t uid : search_uids_) {
+          if (uid > max) {
+            StoreEvent event;
+            event.kind = EventKind::kNew;
+            event.folder = s->selected_folder;
+            event.uidvalidity = s->view_uidvalidity;
+            event.uid = uid;
+            s->journal.Append(std::move(event));
+          }
+        }
+        search_uids_.clear();
+      }
+      if (NeedsEval()) {
+        StartEvalSearch();
+      } else {
+        eval_uids_.clear();
+        OnEvalDone();
+      }
+      return;
+    case Job::kNewFetch:
+      if (fetch_then_finish_) {
+        fetch_then_finish_ = false;
+        std::string out = absl::StrCat(job_device_tag_, " ", held_finish_, "\r\n");
+        held_finish_.clear();
+        job_ = Job::kNone;
+        job_uid_mode_ = false;
+        job_may_expunge_ = false;
+        job_up_tag_.clear();
+        Write(std::move(out));
+        Paused(false, true);
+      } else {
+        job_ = Job::kIdle;
+        ReIdle();
+      }
+      return;
+    case Job::kEvalView: {
+      if (!ok) {
+        // No verdict: show the mail rather than hide it for good.
+        search_uids_ = eval_uids_;
+      }
+      for (uint32_t uid : search_uids_) s->in_view.insert(uid);
+      search_uids_.clear();
+      const FilterSpec& notify = s->filters.Notification(s->selected_folder);
+      if (Trivial(notify)) {
+        OnEvalDone();
+        return;
+      }
+      std::string set;
+      {
+        std::vector<std::pair<uint32_t, uint32_t>> ranges;
+        for (uint32_t uid : eval_uids_) ranges.emplace_back(uid, uid);
+        set = SetOf(ranges);
+      }
+      SendJob(Job::kEvalNotify, job_device_tag_,
+              absl::StrCat("UID SEARCH RETURN (ALL) UID ", set, " ",
+                           notify.ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+      return;
+    }
+    case Job::kEvalNotify:
+      PIMAP_LOG(DEBUG) << "notification filter admits " << search_uids_.size()
+                       << " of " << eval_uids_.size() << " new messages";
+      for (uint32_t uid : search_uids_) s->notify.insert(uid);
+      search_uids_.clear();
+      OnEvalDone();
+      return;
+    default:
+      FinishCommand(rest);
+      return;
+  }
+}
+
+void DeviceDriver::FinishCommand(absl::string_view status_rest) {
+  if (own_new_ || NeedsEval()) {
+    // New mail under a search-key filter: get the store's verdicts before the
+    // events are rendered with this command's answer.
+    held_finish_.assign(status_rest.data(), status_rest.size());
+    held_job_ = job_;
+    finish_after_eval_ = true;
+    StartEval();
+    return;
+  }
+  std::string out;
+  if (session_ != nullptr) {
+    // RFC 3501 §7.4.1: no EXPUNGE while a FETCH, STORE or SEARCH by MSN runs.
+    const bool msn_command = !job_uid_mode_ && (job_ == Job::kMessages || job_ == Job::kSearch);
+    if (!msn_command && !session_->selected_folder.empty() &&
+        session_->journal.NeedsRebuild(session_->selected_folder)) {
+      // The journal overflowed while the device was connected: its news for the
+      // folder are gone, so the device resynchronises against a fresh view.
+      held_finish_.assign(status_rest.data(), status_rest.size());
+      live_resync_ = true;
+      SendJob(Job::kViewSearch, job_device_tag_,
+              absl::StrCat("UID SEARCH RETURN (ALL) ",
+                           session_->filters.View(session_->selected_folder)
+                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+      return;
+    }
+    rendered_new_.clear();
+    out = RenderPending(!msn_command);
+    if (!rendered_new_.empty() && NewFormatWanted()) {
+      Write(std::move(out));
+      held_finish_.assign(status_rest.data(), status_rest.size());
+      fetch_then_finish_ = true;
+      FetchNewThen();
+      return;
+    }
+  }
+  absl::StrAppend(&out, job_device_tag_, " ", status_rest, "\r\n");
+  job_ = Job::kNone;
+  job_uid_mode_ = false;
+  job_may_expunge_ = false;
+  job_up_tag_.clear();
+  device_done_sent_ = false;
+  Write(std::move(out));
+  Paused(false, true);
+}
+
+}  // namespace pimap::session

@@ -1,0 +1,237 @@
+// The P-IMAP session engine for one connected device: it takes the device's parsed
+// commands, runs them against a store link UID-wise, and writes IMAP responses
+// rendered from the device's own view to a DeviceOutput. It knows no socket, no
+// TLS and no framing: the TCP binding (and later HTTPS) is a thin adapter that
+// frames commands, carries bytes and applies backpressure.
+//
+// One store command runs at a time, so every store response can be attributed to
+// the command (a `Job`) that produced it. Store responses are either passed
+// through (renumbered where they carry MSNs), collected for the gateway's own
+// use, or dropped.
+#ifndef PIMAP_CORE_SESSION_DEVICE_DRIVER_H_
+#define PIMAP_CORE_SESSION_DEVICE_DRIVER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "core/base/shard_counters.h"
+#include "core/base/timer_wheel.h"
+#include "core/imap/command.h"
+#include "core/session/session_registry.h"
+#include "core/session/store_link.h"
+
+namespace pimap::session {
+
+// What the driver needs from the binding that carries the device's bytes.
+class DeviceOutput {
+ public:
+  virtual ~DeviceOutput() = default;
+  // One or more whole responses of the gateway's own. The binding holds them
+  // back while a passed-through store response is only partly written.
+  virtual void WriteResponse(std::string bytes) = 0;
+  // Part of a store response passed through as it streams. Returns false when
+  // the device's output is above its high-water mark: the driver then stops
+  // reading the store until OnOutputDrained().
+  virtual bool WritePassThrough(absl::string_view bytes) = 0;
+  // The passed-through response is complete.
+  virtual void EndPassThrough() = 0;
+  // While a command runs the binding reads no further command (IDLE excepted:
+  // its DONE must get in). `resume` also processes input that is waiting; the
+  // driver asks for it only when its own state is settled.
+  virtual void SetCommandRunning(bool running, bool resume) = 0;
+  // The login that Start() was given has been answered (ok: authenticated).
+  virtual void LoginDone(bool ok) = 0;
+  // A command the binding relayed verbatim (APPEND) completed with this tag.
+  virtual void RelayedDone(absl::string_view tag) = 0;
+  // The store accepted everything relayed so far (resume reading the device).
+  virtual void RelayDrained() = 0;
+  // The session cannot go on (taken over, store lost): goodbye and close.
+  virtual void EndSession(absl::string_view reason) = 0;
+  // LOGOUT completed: close the connection.
+  virtual void Close() = 0;
+};
+
+// The per-shard services a driver uses.
+struct DriverServices {
+  SessionRegistry* registry = nullptr;
+  ShardCounters* counters = nullptr;
+  TimerWheel* timers = nullptr;
+};
+
+class DeviceDriver final : private StoreLinkClient, private DeviceLink {
+ public:
+  DeviceDriver(DriverServices services, DeviceOutput* output, std::string user,
+               std::string device);
+  DeviceDriver(const DeviceDriver&) = delete;
+  DeviceDriver& operator=(const DeviceDriver&) = delete;
+
+  // Takes `link` (logged in as the user), attaches the device's session (resumed
+  // or new) and answers the login tagged `login_tag` (then LoginDone()).
+  // `password` is kept only inside the session registry, for a watch that logs
+  // in as the user.
+  void Start(StoreLink* link, std::string login_tag, const std::string& password);
+
+  // A command line starts. Acknowledges what was written before it
+  // (architecture.md §4). Returns true when the line is the end of IDLE: the
+  // driver has taken it, the binding skips the rest of the line and waits.
+  bool OnCommandLine();
+  // Commands the binding relays verbatim through RelayBytes (a large literal
+  // streams through untouched); the driver executes every other command.
+  static bool RelaysVerbatim(absl::string_view name) { return name == "APPEND"; }
+  // The P-IMAP extension commands (a regular session answers them NO).
+  static bool IsExtensionCommand(absl::string_view name) {
+    return name == "XFILTER" || name == "XSETPIMAPPREF" || name == "XGETPIMAPPREF" ||
+           name == "XGETPIMAPPREFS";
+  }
+  void Execute(const imap::Command& command);
+  void RelayBytes(absl::string_view bytes);
+  size_t RelayPending() const;
+
+  // The device's output went below its high-water mark.
+  void OnOutputDrained();
+  const std::vector<std::string>& store_capabilities() const;
+  // The device is gone: no call reaches the output any more; the session lives
+  // on (journaling) and the store link closes.
+  void Detach();
+  // Frees the driver now, or once the calls on the stack have unwound.
+  void Release();
+
+ private:
+  ~DeviceDriver() override;
+
+  // StoreLinkClient
+  void OnStoreBytes(absl::string_view bytes) override;
+  void OnStoreResponseEnd(absl::string_view completed_tag) override;
+  void OnStoreDrained() override;
+  void OnStoreClosed(absl::Status reason) override;
+  // DeviceLink
+  void OnEventsPending() override;
+  void OnTakenOver() override;
+  void OnFolderEvent(const StoreEvent& event) override;
+
+  // What the running store command's responses mean and what to do when it
+  // completes.
+  enum class Job { kNone, kEnable, kResumeSelect, kViewSearch, kRebuild,
+                   kRebuildNew, kSelect, kSelectSearch, kMessages, kSearch,
+                   kExpunge, kIdle, kPlain, kEvalSync, kEvalView, kEvalNotify,
+                   kNewFetch, kOwnNew, kStatus, kCloseExpunge };
+  enum class RespAction { kForward, kDrop, kCollect };
+
+  // Keeps this alive while a call from outside (store, timer, registry) runs.
+  class Busy {
+   public:
+    explicit Busy(DeviceDriver* d) : d_(d) { ++d_->busy_; }
+    ~Busy() {
+      if (--d_->busy_ == 0 && d_->release_pending_) delete d_;
+    }
+
+   private:
+    DeviceDriver* d_;
+  };
+
+  SessionRegistry& registry() { return *services_.registry; }
+  ShardCounters& counters() { return *services_.counters; }
+  void Write(std::string bytes);
+  void WriteBad(absl::string_view tag, absl::string_view message);
+  void PassThrough(absl::string_view bytes);
+  void Paused(bool running, bool resume);
+
+  // device_driver.cc: login, resume, commands, job completion.
+  void FinishLogin();
+  void SendJob(Job job, const std::string& device_tag, std::string command);
+  void ExecuteInSession(const imap::Command& command);
+  void OnJobDone(absl::string_view tagged_line);
+  void FinishCommand(absl::string_view status_rest);
+  void ApplyViewSearch();
+  static bool IsMaintenanceJob(Job job);
+
+  // device_driver_responses.cc: what each store response means for the device.
+  void OnResponseStart(absl::string_view line);
+  void OnResponseEnd(absl::string_view completed_tag);
+
+  // device_driver_push.cc: journal rendering, push in IDLE, filter verdicts.
+  // Renders up to `max_events` undelivered journal events of the selected
+  // folder against the device's view and marks them delivered. `replay`: a
+  // resume, where events written before a disconnect come again.
+  std::string RenderPending(bool allow_expunge, size_t max_events = SIZE_MAX,
+                            bool replay = false);
+  bool NeedsEval() const;
+  void StartEval();
+  void StartEvalSearch();
+  void OnEvalDone();
+  bool NewFormatWanted() const;
+  void FetchNewThen();
+  void ReIdle();
+  void ArmKeepalive();
+  bool watched_folder() const;
+  // News seen on the device's own store connection, for folders the user's
+  // watch does not cover: journaled like the watch's events.
+  void JournalOwn(EventKind kind, uint32_t uid, std::vector<std::string> flags);
+
+  DriverServices services_;
+  DeviceOutput* output_;  // null once detached
+  std::string user_;
+  std::string device_;
+  StoreLink* link_ = nullptr;
+  DeviceSession* session_ = nullptr;  // null for a session that ended (LOGOUT)
+  int busy_ = 0;
+  bool release_pending_ = false;
+
+  // Login and resume.
+  std::string login_tag_;
+  bool resumed_ = false;
+  uint32_t resume_uidvalidity_ = 0;
+  bool resync_pending_ = false;  // resume found the journal insufficient
+  std::string rebuild_output_;   // an exact rebuild's responses, for the resume
+  bool rebuilt_ = false;
+  std::string logout_tag_;
+
+  // The running store command.
+  Job job_ = Job::kNone;
+  std::string job_device_tag_;
+  std::string job_up_tag_;
+  uint64_t next_up_tag_ = 0;
+  bool job_uid_mode_ = false;
+  bool job_sort_ = false;        // the search job is a SORT (order matters)
+  bool job_may_expunge_ = false; // the device's command itself expunges
+  std::string job_folder_;
+  bool job_examine_ = false;
+  uint64_t job_modseq_ = 0;      // HIGHESTMODSEQ reported while selecting
+  uint64_t snapshot_seq_ = 0;    // journal position when the store took a snapshot
+  std::string held_tagged_;      // a tagged store line held until the job ends
+  std::string held_finish_;      // the tagged answer waiting for verdicts
+  Job held_job_ = Job::kNone;
+  bool finish_after_eval_ = false;
+  bool fetch_then_finish_ = false;  // a command's answer waits for new-mail FETCH
+  bool live_resync_ = false;     // the journal overflowed under a live device
+  bool xfilter_resync_ = false;  // a view filter change rebuilds the view
+
+  // The response being read from the store.
+  RespAction resp_action_ = RespAction::kForward;
+  bool resp_first_ = true;
+  bool passing_ = false;         // a response is being passed through
+  bool store_paused_ = false;    // reading the store paused for the device
+  std::string collected_;
+  std::vector<uint32_t> search_uids_;
+
+  // IDLE.
+  bool idling_ = false;            // the device is in IDLE (store said "+")
+  bool device_done_sent_ = false;  // the device's DONE went to the store
+  bool idle_interrupted_ = false;  // we left the store's IDLE to ask for verdicts
+  bool device_done_ = false;       // the device said DONE meanwhile
+  bool reidle_ = false;            // back into the store's IDLE: swallow its "+"
+  bool idle_maintenance_ = false;  // rendering between two store IDLEs
+  TimerWheel::TimerId keepalive_timer_ = 0;
+
+  // Filter verdicts and new-format FETCH.
+  std::vector<uint32_t> eval_uids_;
+  std::vector<uint32_t> rendered_new_;  // new mail just announced (EXISTS)
+  bool own_new_ = false;                // the store said EXISTS: look for new UIDs
+  bool device_condstore_ = false;       // the device itself ENABLEd CONDSTORE
+};
+
+}  // namespace pimap::session
+
+#endif  // PIMAP_CORE_SESSION_DEVICE_DRIVER_H_

@@ -1,0 +1,297 @@
+// The session engine's push side: journal events rendered against the device's
+// view, pushed in IDLE as far as the filters admit them, filter verdicts asked of
+// the store for new mail, PIMAP_INBAND_NEW_FORMAT fetches, and the IDLE
+// keepalive (device_driver.h).
+#include <algorithm>
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/base/log.h"
+#include "core/session/delivery.h"
+#include "core/session/device_driver.h"
+#include "core/session/store_text.h"
+
+namespace pimap::session {
+
+std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
+                                          bool replay) {
+  std::string out;
+  if (session_ == nullptr || session_->selected_folder.empty()) return out;
+  DeviceSession& s = *session_;
+  uint64_t last = 0;
+  size_t rendered = 0;
+  size_t taken = 0;
+  for (const JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+    const StoreEvent& e = entry->event;
+    if (e.kind == EventKind::kExpunge && !allow_expunge) break;
+    if (taken++ == max_events) break;
+    if (e.uidvalidity == 0 || s.view_uidvalidity == 0 || e.uidvalidity == s.view_uidvalidity) {
+      switch (e.kind) {
+        case EventKind::kNew:
+          if (s.classified.contains(e.uid) && !s.in_view.contains(e.uid)) {
+            s.classified.erase(e.uid);  // outside this device's view
+            s.notify.erase(e.uid);
+            break;
+          }
+          // A replay after a reconnect may find the UID already in the view:
+          // EXISTS is idempotent, so say it again rather than risk a miss.
+          // Outside a replay a known UID (the same news from two sources) is
+          // not announced twice.
+          if (s.view.Insert(e.uid) || (replay && s.view.Contains(e.uid))) {
+            absl::StrAppend(&out, "* ", s.view.size(), " EXISTS\r\n");
+            rendered_new_.push_back(e.uid);
+            ++rendered;
+          }
+          s.classified.erase(e.uid);
+          s.in_view.erase(e.uid);
+          s.notify.erase(e.uid);
+          break;
+        case EventKind::kFlags:
+          if (std::optional<uint32_t> msn = s.view.MsnOf(e.uid)) {
+            const std::string flags = FlagKey(e.flags);
+            if (!replay && Told(s, e.uid, flags)) break;  // the device knows already
+            absl::StrAppend(&out, "* ", *msn, " FETCH (UID ", e.uid, " FLAGS (",
+                            absl::StrJoin(e.flags, " "), "))\r\n");
+            ++rendered;
+          }
+          break;
+        case EventKind::kExpunge:
+          if (std::optional<uint32_t> msn = s.view.Erase(e.uid)) {
+            absl::StrAppend(&out, "* ", *msn, " EXPUNGE\r\n");
+            ++rendered;
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    last = entry->seq;
+  }
+  if (last != 0) s.journal.MarkDelivered(s.selected_folder, last);
+  counters().events_pushed.fetch_add(rendered, std::memory_order_relaxed);
+  return out;
+}
+
+void DeviceDriver::OnEventsPending() {
+  if (session_ == nullptr || !idling_ || job_ != Job::kIdle || output_ == nullptr ||
+      link_ == nullptr ||
+      device_done_sent_ || (idle_interrupted_ && !idle_maintenance_)) {
+    return;
+  }
+  Busy busy(this);
+  DeviceSession& s = *session_;
+  if (s.selected_folder.empty()) return;
+  const FilterSpec& notify_filter = s.filters.Notification(s.selected_folder);
+  // New mail that would be pushed now (the leading run the filters admit): only
+  // that is worth leaving the store's IDLE for a new-format FETCH; held-back
+  // mail would otherwise make us leave and re-enter IDLE for ever.
+  bool new_mail_admitted = false;
+  for (const JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+    if (!Admits(s, notify_filter, entry->event)) break;
+    if (entry->event.kind == EventKind::kNew) new_mail_admitted = true;
+  }
+  if (!idle_maintenance_ &&
+      (own_new_ || NeedsEval() || (new_mail_admitted && NewFormatWanted()))) {
+    // Verdicts first: leave the store's IDLE (the device stays in its own),
+    // ask, push what passes, go back into IDLE.
+    idle_interrupted_ = true;
+    device_done_ = false;
+    link_->Send("DONE\r\n");
+    return;
+  }
+  const FilterSpec& notify = s.filters.Notification(s.selected_folder);
+  // Push the leading run of events the filters let through; order is kept, so
+  // the first held-back event holds back the ones after it too.
+  size_t admitted = 0;
+  for (const JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+    if (!Admits(s, notify, entry->event)) break;
+    ++admitted;
+  }
+  PIMAP_LOG(DEBUG) << "push: " << admitted << " events admitted now";
+  if (admitted == 0) return;
+  std::string out = RenderPending(true, admitted);
+  if (!out.empty()) Write(std::move(out));
+}
+
+bool DeviceDriver::NeedsEval() const {
+  if (session_ == nullptr || session_->selected_folder.empty()) return false;
+  const DeviceSession& s = *session_;
+  if (Trivial(s.filters.View(s.selected_folder)) &&
+      Trivial(s.filters.Notification(s.selected_folder))) {
+    return false;
+  }
+  for (const JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+    if (entry->event.kind == EventKind::kNew &&
+        !s.classified.contains(entry->event.uid)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void DeviceDriver::StartEval() {
+  // The store shows a session new messages only once it has synced the mailbox
+  // (a NOOP does that); a SEARCH right away would not see them.
+  SendJob(Job::kEvalSync, job_device_tag_, "NOOP");
+}
+
+void DeviceDriver::StartEvalSearch() {
+  DeviceSession& s = *session_;
+  eval_uids_.clear();
+  for (const JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+    if (entry->event.kind == EventKind::kNew &&
+        !s.classified.contains(entry->event.uid)) {
+      eval_uids_.push_back(entry->event.uid);
+    }
+  }
+  std::sort(eval_uids_.begin(), eval_uids_.end());
+  std::vector<std::pair<uint32_t, uint32_t>> ranges;
+  for (uint32_t uid : eval_uids_) {
+    if (!ranges.empty() && ranges.back().second + 1 == uid) {
+      ranges.back().second = uid;
+    } else {
+      ranges.emplace_back(uid, uid);
+    }
+  }
+  const std::string set = SetOf(ranges);
+  const absl::Time now = absl::Now();
+  const FilterSpec& view = s.filters.View(s.selected_folder);
+  if (!Trivial(view) || view.none) {
+    SendJob(Job::kEvalView, job_device_tag_,
+            absl::StrCat("UID SEARCH RETURN (ALL) UID ", set, " ",
+                         view.ToSearchProgram(now, absl::LocalTimeZone())));
+  } else {
+    for (uint32_t uid : eval_uids_) s.in_view.insert(uid);
+    SendJob(Job::kEvalNotify, job_device_tag_,
+            absl::StrCat("UID SEARCH RETURN (ALL) UID ", set, " ",
+                         s.filters.Notification(s.selected_folder)
+                             .ToSearchProgram(now, absl::LocalTimeZone())));
+  }
+}
+
+bool DeviceDriver::watched_folder() const {
+  // Only a watch journals everything for INBOX; with pushes only, the store's
+  // notifications are hints, and the device's own connection reports too.
+  return session_ != nullptr && services_.registry->config().watch &&
+         absl::EqualsIgnoreCase(session_->selected_folder, "INBOX");
+}
+
+void DeviceDriver::JournalOwn(EventKind kind, uint32_t uid,
+                                std::vector<std::string> flags) {
+  DeviceSession& s = *session_;
+  StoreEvent event;
+  event.kind = kind;
+  event.folder = s.selected_folder;
+  event.uidvalidity = s.view_uidvalidity;
+  event.uid = uid;
+  event.flags = std::move(flags);
+  s.journal.Append(std::move(event));
+  OnEventsPending();
+}
+
+bool DeviceDriver::NewFormatWanted() const {
+  return session_ != nullptr && session_->prefs.inband_new_format != "NONE";
+}
+
+void DeviceDriver::ReIdle() {
+  idle_interrupted_ = false;
+  if (device_done_) {
+    device_done_ = false;
+    idling_ = false;
+    job_ = Job::kIdle;
+    FinishCommand("OK Idle completed");
+    return;
+  }
+  reidle_ = true;
+  SendJob(Job::kIdle, job_device_tag_, "IDLE");
+  // The device's "DONE" may be waiting in the input while we were busy.
+  Paused(false, true);
+}
+
+// PIMAP_INBAND_NEW_FORMAT: after "* n EXISTS", "* n FETCH (<items>)" for the
+// new messages, fetched by UID and renumbered from the device's view.
+void DeviceDriver::FetchNewThen() {
+  std::vector<std::pair<uint32_t, uint32_t>> ranges;
+  std::sort(rendered_new_.begin(), rendered_new_.end());
+  for (uint32_t uid : rendered_new_) {
+    if (!ranges.empty() && ranges.back().second + 1 == uid) {
+      ranges.back().second = uid;
+    } else if (ranges.empty() || ranges.back().second < uid) {
+      ranges.emplace_back(uid, uid);
+    }
+  }
+  rendered_new_.clear();
+  SendJob(Job::kNewFetch, job_device_tag_,
+          absl::StrCat("UID FETCH ", SetOf(ranges), " ", session_->prefs.inband_new_format));
+}
+
+void DeviceDriver::OnEvalDone() {
+  DeviceSession& s = *session_;
+  for (uint32_t uid : eval_uids_) s.classified.insert(uid);
+  eval_uids_.clear();
+  Paused(false, false);
+  if (finish_after_eval_) {
+    finish_after_eval_ = false;
+    job_ = held_job_;
+    std::string rest = std::move(held_finish_);
+    held_finish_.clear();
+    FinishCommand(rest);
+    return;
+  }
+  // Back from the store work taken in the middle of an IDLE: push what passes,
+  // then (new-format) the FETCH for new mail, then back into the store's IDLE.
+  job_ = Job::kIdle;
+  if (!device_done_) {
+    idle_maintenance_ = true;
+    rendered_new_.clear();
+    OnEventsPending();
+    idle_maintenance_ = false;
+    if (!rendered_new_.empty() && NewFormatWanted()) {
+      FetchNewThen();
+      return;
+    }
+  }
+  ReIdle();
+}
+
+// Devices in IDLE behind carrier NATs lose their mapping after a few minutes of
+// silence: say something at --idle-keepalive. The phase comes from the device id,
+// so one device's connections wake its radio together, and different devices
+// are spread over the interval.
+void DeviceDriver::ArmKeepalive() {
+  TimerWheel& timers = *services_.timers;
+  if (keepalive_timer_ != 0) timers.Cancel(keepalive_timer_);
+  keepalive_timer_ = 0;
+  const int64_t interval = registry().config().idle_keepalive_ms;
+  if (interval <= 0 || session_ == nullptr) return;
+  const int64_t phase =
+      static_cast<int64_t>(std::hash<std::string>()(session_->device) % interval);
+  const int64_t delay = interval - (MonotonicNowMs() + phase) % interval;
+  keepalive_timer_ = timers.Schedule(delay, [this] {
+    keepalive_timer_ = 0;
+    if (!idling_ || job_ != Job::kIdle || output_ == nullptr) return;
+    Busy busy(this);
+    Write("* OK Still here\r\n");
+    ArmKeepalive();
+  });
+}
+
+void DeviceDriver::OnFolderEvent(const StoreEvent& event) {
+  if (session_ == nullptr || output_ == nullptr || event.raw.empty()) return;
+  Busy busy(this);
+  Write(absl::StrCat(event.raw, "\r\n"));
+}
+
+void DeviceDriver::OnTakenOver() {
+  Busy busy(this);
+  session_ = nullptr;  // the session now belongs to the newer connection
+  if (output_ != nullptr) {
+    output_->EndSession("Session taken over by a newer connection of this device");
+  }
+}
+
+}  // namespace pimap::session

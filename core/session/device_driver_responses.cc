@@ -1,0 +1,316 @@
+// The session engine's store side: each store response is passed through to the
+// device (renumbered from its view), collected for the running job, or dropped;
+// news the store volunteers becomes journal events (device_driver.h).
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/base/log.h"
+#include "core/imap/sequence_set.h"
+#include "core/imap/writer.h"
+#include "core/session/delivery.h"
+#include "core/session/device_driver.h"
+#include "core/session/store_text.h"
+
+namespace pimap::session {
+
+namespace {
+// A response the gateway reads itself is never larger than this; past it the
+// rest is dropped (a store answer to our own SEARCH of 16 MiB is already absurd).
+constexpr size_t kMaxCollectedBytes = 16 << 20;
+}  // namespace
+
+// ---- Store link client -----------------------------------------------------------
+
+void DeviceDriver::OnStoreBytes(absl::string_view bytes) {
+  Busy busy(this);
+  if (session_ == nullptr && job_ == Job::kNone) {  // after LOGOUT: the goodbye
+    PassThrough(bytes);
+    return;
+  }
+  if (resp_first_) {
+    resp_first_ = false;
+    OnResponseStart(bytes);
+    return;
+  }
+  if (resp_action_ == RespAction::kDrop) return;
+  if (resp_action_ == RespAction::kCollect) {
+    if (collected_.size() + bytes.size() <= kMaxCollectedBytes) {
+      collected_.append(bytes.data(), bytes.size());
+    }
+    return;
+  }
+  PassThrough(bytes);
+}
+
+void DeviceDriver::PassThrough(absl::string_view bytes) {
+  if (output_ == nullptr) return;
+  passing_ = true;
+  if (!output_->WritePassThrough(bytes) && !store_paused_ && link_ != nullptr) {
+    // The device reads slower than the store answers: stop reading the store
+    // until the device's output drains, so memory stays bounded.
+    store_paused_ = true;
+    link_->SetReading(false);
+  }
+}
+
+void DeviceDriver::OnOutputDrained() {
+  if (store_paused_ && link_ != nullptr) {
+    store_paused_ = false;
+    link_->SetReading(true);
+  }
+}
+
+void DeviceDriver::OnStoreResponseEnd(absl::string_view completed_tag) {
+  Busy busy(this);
+  if (passing_) {
+    passing_ = false;
+    if (output_ != nullptr) output_->EndPassThrough();
+  }
+  if (session_ != nullptr || job_ != Job::kNone || !resp_first_) {
+    OnResponseEnd(completed_tag);
+  }
+  if (completed_tag.empty() || output_ == nullptr || completed_tag == job_up_tag_) return;
+  if (completed_tag == logout_tag_) {
+    output_->Close();
+    return;
+  }
+  // A device tag: a command relayed verbatim (APPEND) completed.
+  if (!absl::StartsWith(completed_tag, "~p")) output_->RelayedDone(completed_tag);
+}
+
+void DeviceDriver::OnStoreDrained() {
+  Busy busy(this);
+  if (output_ != nullptr) output_->RelayDrained();
+}
+
+void DeviceDriver::OnStoreClosed(absl::Status reason) {
+  Busy busy(this);
+  link_ = nullptr;
+  if (output_ == nullptr) return;
+  if (!logout_tag_.empty()) {
+    output_->Close();
+    return;
+  }
+  PIMAP_LOG(INFO) << "store connection lost for user=" << imap::QuoteForLog(user_)
+                  << ": " << reason.message();
+  if (passing_) {
+    passing_ = false;
+    output_->EndPassThrough();
+  }
+  output_->EndSession("Connection to the message store lost");
+}
+
+void DeviceDriver::RelayBytes(absl::string_view bytes) {
+  if (link_ != nullptr) link_->Send(bytes);
+}
+
+size_t DeviceDriver::RelayPending() const {
+  return link_ != nullptr ? link_->PendingOutput() : 0;
+}
+
+// ---- Store responses -----------------------------------------------------------
+
+void DeviceDriver::OnResponseStart(absl::string_view line) {
+  resp_action_ = RespAction::kDrop;
+  collected_.clear();
+  const bool internal = job_ == Job::kEnable || job_ == Job::kResumeSelect ||
+                        job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
+                        job_ == Job::kRebuild || job_ == Job::kRebuildNew ||
+                        job_ == Job::kEvalView || job_ == Job::kEvalNotify ||
+                        job_ == Job::kEvalSync || job_ == Job::kOwnNew ||
+                        job_ == Job::kCloseExpunge;
+  if (absl::StartsWith(line, "+")) {
+    if (job_ == Job::kIdle) {
+      idling_ = !device_done_sent_;
+      // After verdicts, the store's new "+" is ours: the device never left IDLE.
+      resp_action_ = reidle_ ? RespAction::kDrop : RespAction::kForward;
+      reidle_ = false;
+      ArmKeepalive();
+    }
+  } else if (!absl::StartsWith(line, "* ")) {
+    absl::string_view tag = line.substr(0, line.find(' '));
+    // Our own job's completion is collected; a device tag (a streamed APPEND,
+    // LOGOUT) goes out as it is.
+    resp_action_ = tag == job_up_tag_ ? RespAction::kCollect : RespAction::kForward;
+  } else {
+    Untagged u = ParseUntagged(line);
+    if (u.numbered) {
+      const bool own_news = session_ != nullptr && !watched_folder() &&
+                            !session_->selected_folder.empty();
+      if (u.name == "FETCH" && job_ == Job::kRebuild) {
+        resp_action_ = RespAction::kCollect;
+      } else if (u.name == "FETCH" && (job_ == Job::kIdle || IsMaintenanceJob(job_))) {
+        // A flag change while idling (or while we ask the store for verdicts in
+        // the middle of an IDLE) goes through the journal and the filters.
+        if (own_news) resp_action_ = RespAction::kCollect;
+      } else if (u.name == "EXISTS" && own_news) {
+        own_new_ = true;
+      } else if (u.name == "FETCH" && !internal && session_ != nullptr) {
+        std::optional<uint32_t> uid = FetchUid(line);
+        std::optional<uint32_t> msn;
+        if (uid) msn = session_->view.MsnOf(*uid);
+        if (msn) {
+          // Renumbered from the device's view; MODSEQ only for a device that
+          // enabled CONDSTORE itself (the store connection always has it on).
+          std::string rewritten = absl::StrCat("* ", *msn, u.after_number);
+          if (!device_condstore_) StripModseq(&rewritten);
+          size_t flags_at = line.find("FLAGS (");
+          if (flags_at != absl::string_view::npos) {
+            absl::string_view f = line.substr(flags_at + 7);
+            f = f.substr(0, f.find(')'));
+            Told(*session_, *uid, FlagKey(absl::StrSplit(f, ' ', absl::SkipEmpty())));
+          }
+          PassThrough(rewritten);
+          resp_action_ = RespAction::kForward;
+          return;
+        }
+      }
+      // EXISTS/RECENT/EXPUNGE and FETCH outside the view: the journal, fed by
+      // the user's watch, is the one source of such news for the device.
+    } else if (u.name == "VANISHED") {
+      const bool earlier = absl::StrContains(line, "(EARLIER)");
+      if (job_ == Job::kRebuild ||
+          (!earlier && (!internal || IsMaintenanceJob(job_)) &&
+           (job_may_expunge_ || (session_ != nullptr && !watched_folder())))) {
+        resp_action_ = RespAction::kCollect;
+      }
+    } else if (u.name == "STATUS" && job_ == Job::kStatus) {
+      resp_action_ = RespAction::kCollect;
+    } else if (u.name == "SEARCH" || u.name == "SORT") {
+      if (job_ == Job::kSearch) resp_action_ = RespAction::kCollect;
+    } else if (u.name == "ESEARCH") {
+      resp_action_ = (job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
+                      job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
+                      job_ == Job::kEvalNotify || job_ == Job::kOwnNew)
+                         ? RespAction::kCollect
+                         : RespAction::kForward;
+    } else if (u.name == "OK" || u.name == "NO" || u.name == "BAD") {
+      uint32_t uidvalidity = 0;
+      absl::string_view code = line;
+      size_t at = code.find("[UIDVALIDITY ");
+      if (at != absl::string_view::npos &&
+          absl::SimpleAtoi(code.substr(at + 13, code.find(']', at) - at - 13),
+                           &uidvalidity)) {
+        session_->view_uidvalidity = uidvalidity;
+      }
+      at = code.find("[HIGHESTMODSEQ ");
+      if (at != absl::string_view::npos &&
+          (job_ == Job::kSelect || job_ == Job::kResumeSelect)) {
+        absl::SimpleAtoi(code.substr(at + 15, code.find(']', at) - at - 15), &job_modseq_);
+      }
+      // MODSEQ bookkeeping of the store connection is not the device's news
+      // (the device did not ENABLE CONDSTORE here), except as SELECT reports it.
+      const bool modseq_noise = absl::StrContains(line, "[HIGHESTMODSEQ ") &&
+                                (job_ != Job::kSelect || !device_condstore_);
+      if (!internal && !modseq_noise) resp_action_ = RespAction::kForward;
+    } else if (u.name == "ENABLED") {
+      // ours
+    } else if (!internal) {
+      resp_action_ = RespAction::kForward;
+    }
+  }
+  if (resp_action_ == RespAction::kForward) {
+    PassThrough(line);
+  } else if (resp_action_ == RespAction::kCollect) {
+    collected_.assign(line.data(), line.size());
+  }
+}
+
+void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
+  const RespAction action = resp_action_;
+  resp_action_ = RespAction::kForward;
+  resp_first_ = true;
+  if (action != RespAction::kCollect) {
+    if (idling_ && job_ == Job::kIdle) OnEventsPending();
+    return;
+  }
+  std::string text = std::move(collected_);
+  collected_.clear();
+  if (!completed_tag.empty() && completed_tag == job_up_tag_) {
+    OnJobDone(absl::StripTrailingAsciiWhitespace(text));
+    return;
+  }
+  absl::string_view body(text);
+  body = absl::StripTrailingAsciiWhitespace(body);
+  PIMAP_LOG(DEBUG) << "collected: " << imap::QuoteForLog(body.substr(0, 100));
+  Untagged u = ParseUntagged(body);
+  if (u.name == "VANISHED" && session_ != nullptr) {
+    absl::string_view set_text = body.substr(body.rfind(' ') + 1);
+    absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(set_text);
+    if (!set.ok()) return;
+    std::vector<uint32_t> uids;
+    for (const auto& [first, last] : session_->view.Resolve(*set, true)) {
+      for (uint64_t u2 = first; u2 <= last; ++u2) uids.push_back(static_cast<uint32_t>(u2));
+    }
+    if (job_ != Job::kRebuild && !job_may_expunge_) {
+      // Someone else's expunge: never in the middle of a FETCH/STORE/SEARCH by
+      // MSN (RFC 3501 §7.4.1); the journal renders it at the next safe point.
+      for (uint32_t uid : uids) JournalOwn(EventKind::kExpunge, uid, {});
+      return;
+    }
+    // Highest first: each MSN stays valid while the ones above it go.
+    std::string out;
+    for (auto it = uids.rbegin(); it != uids.rend(); ++it) {
+      if (std::optional<uint32_t> msn = session_->view.Erase(*it)) {
+        absl::StrAppend(&out, "* ", *msn, " EXPUNGE\r\n");
+      }
+    }
+    if (job_ == Job::kRebuild) {
+      rebuild_output_ += out;
+    } else {
+      Write(std::move(out));
+    }
+  } else if (u.numbered && u.name == "FETCH" &&
+             (job_ == Job::kIdle || IsMaintenanceJob(job_)) && session_ != nullptr) {
+    std::optional<uint32_t> uid = FetchUid(body);
+    size_t flags_at = body.find("FLAGS (");
+    if (!uid || flags_at == absl::string_view::npos) return;
+    absl::string_view flags = body.substr(flags_at + 7);
+    flags = flags.substr(0, flags.find(')'));
+    std::vector<std::string> list = absl::StrSplit(flags, ' ', absl::SkipEmpty());
+    JournalOwn(EventKind::kFlags, *uid, std::move(list));
+  } else if (u.numbered && u.name == "FETCH" && job_ == Job::kRebuild && session_ != nullptr) {
+    // A flag change the device missed: rendered against its (updated) view.
+    std::optional<uint32_t> uid = FetchUid(body);
+    size_t flags_at = body.find("FLAGS (");
+    if (!uid || flags_at == absl::string_view::npos) return;
+    absl::string_view flags = body.substr(flags_at + 7);
+    flags = flags.substr(0, flags.find(')'));
+    if (std::optional<uint32_t> msn = session_->view.MsnOf(*uid)) {
+      absl::StrAppend(&rebuild_output_, "* ", *msn, " FETCH (UID ", *uid, " FLAGS (",
+                      flags, "))\r\n");
+    }
+  } else if (u.name == "STATUS" && session_ != nullptr) {
+    std::string line(body);
+    size_t at = line.find("MESSAGES ");
+    if (at != std::string::npos) {
+      size_t end = at + 9;
+      while (end < line.size() && absl::ascii_isdigit(line[end])) ++end;
+      line.replace(at + 9, end - at - 9, absl::StrCat(session_->view.size()));
+    }
+    Write(absl::StrCat(line, "\r\n"));
+  } else if (u.name == "SEARCH" || u.name == "SORT") {
+    for (absl::string_view n : absl::StrSplit(body.substr(std::min<size_t>(6, body.size())), ' ', absl::SkipEmpty())) {
+      uint32_t uid;
+      if (absl::SimpleAtoi(n, &uid)) search_uids_.push_back(uid);
+    }
+  } else if (u.name == "ESEARCH") {
+    size_t at = body.find(" ALL ");
+    if (at == absl::string_view::npos) return;
+    absl::string_view set_text = body.substr(at + 5);
+    set_text = set_text.substr(0, set_text.find(' '));
+    absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(set_text);
+    if (!set.ok()) return;
+    for (const imap::SeqRange& r : set->ranges()) {
+      for (uint64_t uid = r.first; uid <= r.last && search_uids_.size() < (1u << 24); ++uid) {
+        search_uids_.push_back(static_cast<uint32_t>(uid));
+      }
+    }
+  }
+}
+
+}  // namespace pimap::session
