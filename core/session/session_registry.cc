@@ -10,7 +10,6 @@
 #include "absl/time/clock.h"
 
 #include "core/base/log.h"
-#include "core/engine/shard.h"
 #include "core/imap/writer.h"
 
 namespace pimap::session {
@@ -19,30 +18,33 @@ namespace {
 constexpr int64_t kSweepMs = 60 * 1000;
 }
 
-SessionRegistry::SessionRegistry(engine::Shard* shard, const SessionConfig* config,
-                               StoreWatchFactory* watches,
-                               StateStore* state)
-    : shard_(shard), config_(config), watches_(watches), state_(state) {
+SessionRegistry::SessionRegistry(TimerWheel* timers, ShardCounters* counters,
+                                 const SessionConfig* config, StoreWatchFactory* watches,
+                                 StateStore* state)
+    : timers_(timers), counters_(counters), config_(config), watches_(watches),
+      state_(state) {
   // Session ids need not be secret (the login authenticates), only distinct.
   std::random_device rd;
   next_session_id_ = (uint64_t{rd()} << 20) ^ rd();
-  sweep_timer_ = shard_->timers().Schedule(kSweepMs, [this] { Sweep(); });
+  sweep_timer_ = timers_->Schedule(kSweepMs, [this] { Sweep(); });
+}
+
+void SessionRegistry::Stop() {
   // At shutdown the watches go (their store connections too); the sessions'
   // durable state has been written at each change and at each disconnect.
-  shard_->AddStopHook([this] {
-    for (auto& [user, sessions] : users_) {
-      if (sessions.watch != nullptr) {
-        sessions.watch->Close();
-        sessions.watch = nullptr;
-        --watches_count_;
-      }
+  stopping_ = true;
+  for (auto& [user, sessions] : users_) {
+    if (sessions.watch != nullptr) {
+      sessions.watch->Close();
+      sessions.watch = nullptr;
+      --watches_count_;
     }
-    UpdateGauges();
-  });
+  }
+  UpdateGauges();
 }
 
 SessionRegistry::~SessionRegistry() {
-  if (sweep_timer_ != 0) shard_->timers().Cancel(sweep_timer_);
+  if (sweep_timer_ != 0) timers_->Cancel(sweep_timer_);
   for (auto& [user, sessions] : users_) {
     if (sessions.watch != nullptr) sessions.watch->Close();
   }
@@ -97,7 +99,7 @@ DeviceSession* SessionRegistry::Attach(const std::string& user, const std::strin
   }
   session->connection = link;
   session->last_activity_ms = MonotonicNowMs();
-  if (u.watch == nullptr && config_->watch && !shard_->stopping()) {
+  if (u.watch == nullptr && config_->watch && !stopping_) {
     StoreCredentials watch_credentials = u.credentials;
     if (!config_->master_user.empty()) {
       watch_credentials = {config_->master_user, config_->master_password, user};
@@ -291,7 +293,7 @@ bool SessionRegistry::SeenRecently(UserSessions& u, const StoreEvent& e) {
     const bool duplicate = now - it->second <= kWindowMs;
     u.recent.erase(it);
     if (duplicate) {
-      shard_->counters().events_deduplicated.fetch_add(1, std::memory_order_relaxed);
+      (*counters_).events_deduplicated.fetch_add(1, std::memory_order_relaxed);
       return true;
     }
   }
@@ -312,7 +314,7 @@ bool SessionRegistry::SeenRecently(UserSessions& u, const StoreEvent& e) {
 }
 
 void SessionRegistry::Sweep() {
-  sweep_timer_ = shard_->timers().Schedule(kSweepMs, [this] { Sweep(); });
+  sweep_timer_ = timers_->Schedule(kSweepMs, [this] { Sweep(); });
   const int64_t now = MonotonicNowMs();
   std::vector<std::string> touched;
   for (auto& [user, sessions] : users_) {
@@ -339,7 +341,7 @@ void SessionRegistry::Sweep() {
 }
 
 void SessionRegistry::UpdateGauges() {
-  ShardCounters& c = shard_->counters();
+  ShardCounters& c = *counters_;
   c.pimap_sessions.store(static_cast<int64_t>(sessions()), std::memory_order_relaxed);
   c.watch_connections.store(static_cast<int64_t>(watches_count_),
                             std::memory_order_relaxed);

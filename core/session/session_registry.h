@@ -13,6 +13,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
 #include "core/session/filter.h"
 #include "core/session/journal.h"
@@ -20,10 +21,6 @@
 #include "core/session/state_store.h"
 #include "core/session/store_watch.h"
 #include "core/session/uid_view.h"
-
-namespace pimap::engine {
-class Shard;
-}
 
 namespace pimap::session {
 
@@ -90,9 +87,14 @@ struct DeviceSession {
 class SessionRegistry final : public StoreEventSink {
  public:
   // `state` keeps sessions across restarts (owned by the caller; per shard).
-  SessionRegistry(engine::Shard* shard, const SessionConfig* config,
-                 StoreWatchFactory* watches, StateStore* state);
+  // Everything pointed to belongs to the registry's shard.
+  SessionRegistry(TimerWheel* timers, ShardCounters* counters,
+                  const SessionConfig* config, StoreWatchFactory* watches,
+                  StateStore* state);
   ~SessionRegistry() override;
+  // The shard stops: the watches close (their store connections too); no new
+  // watch opens.
+  void Stop();
 
   // A P-IMAP login succeeded: the session of (user, device), resumed or new.
   // A previous live connection of the device is told it was taken over.
@@ -134,7 +136,9 @@ class SessionRegistry final : public StoreEventSink {
   void DropUserIfIdle(const std::string& user);
   void UpdateGauges();
 
-  engine::Shard* shard_;
+  TimerWheel* timers_;
+  ShardCounters* counters_;
+  bool stopping_ = false;
   const SessionConfig* config_;
   StoreWatchFactory* watches_;
   StateStore* state_;

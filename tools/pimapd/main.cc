@@ -169,7 +169,10 @@ int main(int argc, char** argv) {
           s.state = std::move(*state);
         }
         s.sessions = std::make_unique<pimap::session::SessionRegistry>(
-            &shard, &session_config, s.watches.get(), s.state.get());
+            &shard.timers(), &shard.counters(), &session_config, s.watches.get(),
+            s.state.get());
+        pimap::session::SessionRegistry* sessions = s.sessions.get();
+        shard.AddStopHook([sessions] { sessions->Stop(); });
         s.server = std::make_unique<pimap::tcp::ImapServer>(
             &shard, &config, s.connector.get(), s.sessions.get());
         if (intake) {
