@@ -1,10 +1,12 @@
 // Prometheus rendering of ShardCounters (see shard_counters.h). Adding a
-// metric = one field in the struct + one row in kMetrics.
+// metric = one field in the struct + one row in kMetrics (kHistograms for a
+// LatencyHistogram).
 #include "core/base/shard_counters.h"
 
 #include <variant>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace pimap {
 namespace {
@@ -62,6 +64,45 @@ constexpr MetricDef kMetrics[] = {
     {"pimap_events_deduplicated_total",
      "Store events dropped because the other source had reported them already.",
      &ShardCounters::events_deduplicated},
+    {"pimap_store_links_open",
+     "Logged-in store links owned by the link pool (busy + idle).",
+     &ShardCounters::store_links_open},
+    {"pimap_store_links_busy", "Pooled store links lent to a device.",
+     &ShardCounters::store_links_busy},
+    {"pimap_store_links_idle", "Pooled store links waiting for a borrower.",
+     &ShardCounters::store_links_idle},
+    {"pimap_store_link_waiters",
+     "Borrowers queued for a store link (the pool is at its cap).",
+     &ShardCounters::store_link_waiters},
+    {"pimap_store_link_borrows_total", "Store links lent by the pool.",
+     &ShardCounters::store_link_borrows},
+    {"pimap_store_link_opens_total", "Store logins made by the link pool.",
+     &ShardCounters::store_link_opens},
+    {"pimap_store_link_evictions_total",
+     "Idle pooled store links closed to make room for another user's login.",
+     &ShardCounters::store_link_evictions},
+    {"pimap_store_link_wait_timeouts_total",
+     "Borrowers that got no store link within their time limit.",
+     &ShardCounters::store_link_wait_timeouts},
+    {"pimap_auth_cache_hits_total",
+     "Logins verified from the auth cache without asking the store.",
+     &ShardCounters::auth_cache_hits},
+    {"pimap_auth_cache_misses_total",
+     "Logins the auth cache could not verify (asked the store).",
+     &ShardCounters::auth_cache_misses},
+};
+
+struct HistogramDef {
+  const char* name;  // the family name, without _bucket/_sum/_count
+  const char* help;
+  LatencyHistogram ShardCounters::*field;
+};
+
+constexpr HistogramDef kHistograms[] = {
+    {"pimap_store_link_wait_seconds",
+     "Time a borrow queued for a store link because the pool was at its cap "
+     "(borrows that got a link).",
+     &ShardCounters::store_link_wait},
 };
 
 template <typename Field>
@@ -82,7 +123,71 @@ void RenderOne(std::string& out, const MetricDef& def, Field field,
   absl::StrAppend(&out, def.name, " ", sum, "\n");
 }
 
+// Milliseconds as exact decimal seconds ("0.005", "12.34"): %g would round
+// large sums.
+std::string MsAsSeconds(uint64_t ms) {
+  if (ms % 1000 == 0) return absl::StrCat(ms / 1000);
+  std::string s = absl::StrFormat("%d.%03d", ms / 1000, ms % 1000);
+  while (s.back() == '0') s.pop_back();
+  return s;
+}
+
+// One set of cumulative buckets + _sum + _count; `labels` is either empty or
+// `shard="i",`.
+void RenderHistogramSamples(
+    std::string& out, const char* name, absl::string_view labels,
+    const uint64_t (&buckets)[LatencyHistogram::kBuckets], uint64_t sum_ms) {
+  uint64_t cumulative = 0;
+  for (size_t b = 0; b < LatencyHistogram::kBuckets; ++b) {
+    cumulative += buckets[b];
+    const std::string le = b < std::size(LatencyHistogram::kBoundsMs)
+                               ? MsAsSeconds(LatencyHistogram::kBoundsMs[b])
+                               : std::string("+Inf");
+    absl::StrAppend(&out, name, "_bucket{", labels, "le=\"", le, "\"} ",
+                    cumulative, "\n");
+  }
+  const std::string plain =
+      labels.empty()
+          ? std::string()
+          : absl::StrCat("{", labels.substr(0, labels.size() - 1), "}");
+  absl::StrAppend(&out, name, "_sum", plain, " ", MsAsSeconds(sum_ms), "\n",
+                  name, "_count", plain, " ", cumulative, "\n");
+}
+
+void RenderHistogram(std::string& out, const HistogramDef& def,
+                     absl::Span<const ShardCounters* const> shards) {
+  absl::StrAppend(&out, "# HELP ", def.name, " ", def.help, "\n", "# TYPE ",
+                  def.name, " histogram\n");
+  uint64_t total[LatencyHistogram::kBuckets] = {};
+  uint64_t total_sum = 0;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const LatencyHistogram& h = shards[i]->*def.field;
+    // Load once so the per-shard samples and the sums agree.
+    uint64_t buckets[LatencyHistogram::kBuckets];
+    for (size_t b = 0; b < LatencyHistogram::kBuckets; ++b) {
+      buckets[b] = h.buckets[b].load(std::memory_order_relaxed);
+      total[b] += buckets[b];
+    }
+    const uint64_t sum_ms = h.sum_ms.load(std::memory_order_relaxed);
+    total_sum += sum_ms;
+    RenderHistogramSamples(out, def.name, absl::StrCat("shard=\"", i, "\","),
+                           buckets, sum_ms);
+  }
+  RenderHistogramSamples(out, def.name, "", total, total_sum);
+}
+
 }  // namespace
+
+void HistogramObserve(LatencyHistogram& histogram, int64_t ms) {
+  if (ms < 0) ms = 0;
+  size_t b = 0;
+  while (b < std::size(LatencyHistogram::kBoundsMs) &&
+         ms > LatencyHistogram::kBoundsMs[b]) {
+    ++b;
+  }
+  CounterAdd(histogram.buckets[b]);
+  CounterAdd(histogram.sum_ms, static_cast<uint64_t>(ms));
+}
 
 std::string RenderPrometheus(absl::Span<const ShardCounters* const> shards) {
   std::string out;
@@ -94,6 +199,7 @@ std::string RenderPrometheus(absl::Span<const ShardCounters* const> shards) {
     std::visit([&](auto field) { RenderOne(out, def, field, shards); },
                def.field);
   }
+  for (const HistogramDef& def : kHistograms) RenderHistogram(out, def, shards);
   return out;
 }
 

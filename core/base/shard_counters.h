@@ -14,12 +14,27 @@
 #define PIMAP_CORE_BASE_SHARD_COUNTERS_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 
 #include "absl/types/span.h"
 
 namespace pimap {
+
+// A fixed-bucket histogram of durations in milliseconds, rendered as a
+// Prometheus histogram in seconds. Buckets are fixed at compile time so that
+// observing is a bounded scan and shards can be summed bucket by bucket.
+struct LatencyHistogram {
+  // Upper bounds (inclusive) of the finite buckets; one +Inf bucket follows.
+  static constexpr int64_t kBoundsMs[] = {1, 5, 10, 50, 100, 500, 1000, 5000};
+  static constexpr size_t kBuckets = std::size(kBoundsMs) + 1;
+  // Per-bucket (NOT cumulative) counts; the renderer accumulates them, and
+  // derives _count from them so that _count always equals the +Inf bucket.
+  std::atomic<uint64_t> buckets[kBuckets] = {};
+  std::atomic<uint64_t> sum_ms{0};
+};
 
 // Aligned to a cache line so that the counters of different shards, when
 // allocated side by side, never share a line (false sharing).
@@ -46,6 +61,22 @@ struct alignas(64) ShardCounters {
   std::atomic<uint64_t> resyncs{0};
   std::atomic<uint64_t> rebuilds{0};              // exact CONDSTORE rebuilds (reconciled)
   std::atomic<uint64_t> events_deduplicated{0};   // same change from watch and push
+  // The per-shard pool of store links (store/link_pool.h). Gauges: logged-in
+  // links owned by the pool (= busy + idle; logins in progress excluded),
+  // lent ones, idle ones, and borrowers queued for a link.
+  std::atomic<int64_t> store_links_open{0};
+  std::atomic<int64_t> store_links_busy{0};
+  std::atomic<int64_t> store_links_idle{0};
+  std::atomic<int64_t> store_link_waiters{0};
+  std::atomic<uint64_t> store_link_borrows{0};        // links lent
+  std::atomic<uint64_t> store_link_opens{0};          // successful pool logins
+  std::atomic<uint64_t> store_link_evictions{0};      // idle links closed for a slot
+  std::atomic<uint64_t> store_link_wait_timeouts{0};  // borrowers given up
+  // Queue time of borrows that had to wait for a link (pool at its cap).
+  LatencyHistogram store_link_wait;
+  // Login verdicts answered from the per-shard auth cache / asked of the store.
+  std::atomic<uint64_t> auth_cache_hits{0};
+  std::atomic<uint64_t> auth_cache_misses{0};
 };
 
 // Single-writer increments (see the hazard above). Owning shard thread only.
@@ -57,11 +88,14 @@ inline void GaugeAdd(std::atomic<int64_t>& gauge, int64_t delta) {
   gauge.store(gauge.load(std::memory_order_relaxed) + delta,
               std::memory_order_relaxed);
 }
+// Counts one observation of `ms` (negative counts as 0). Owning shard only.
+void HistogramObserve(LatencyHistogram& histogram, int64_t ms);
 
 // Prometheus text exposition format 0.0.4. First a `pimap_shards` gauge
 // (shards.size()), then for each metric a # HELP and # TYPE line, one sample
 // per shard labelled {shard="i"} (i = index in `shards`), and one unlabelled
-// sample with the sum over shards. Every pointer must be non-null. Safe to
+// sample with the sum over shards. Histograms follow the same scheme with
+// _bucket{le="..."}, _sum and _count samples (sum in seconds). Every pointer must be non-null. Safe to
 // call from any thread while the shards keep writing.
 std::string RenderPrometheus(absl::Span<const ShardCounters* const> shards);
 

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -138,6 +139,9 @@ TEST(ParseCommandLineTest, Defaults) {
   EXPECT_EQ(o.idle_timeout, absl::Minutes(31));
   EXPECT_EQ(o.store_timeout, absl::Seconds(15));
   EXPECT_EQ(o.max_connections_per_shard, 16000);
+  EXPECT_EQ(o.store_links_per_shard, 1000u);
+  EXPECT_EQ(o.store_link_idle, absl::Seconds(30));
+  EXPECT_EQ(o.auth_cache_ttl, absl::Minutes(10));
   EXPECT_TRUE(o.config_file.empty());
 }
 
@@ -168,7 +172,11 @@ TEST(ParseCommandLineTest, EveryOptionBothSyntaxes) {
                   "--store-timeout",
                   "5",
                   "--max-connections-per-shard",
-                  "1000"});
+                  "1000",
+                  "--store-links-per-shard=250",
+                  "--store-link-idle",
+                  "2m",
+                  "--auth-cache-ttl=90"});
   ASSERT_TRUE(r.ok()) << r.status();
   const Options& o = r->options;
   EXPECT_EQ(o.store.host, "::1");
@@ -189,6 +197,33 @@ TEST(ParseCommandLineTest, EveryOptionBothSyntaxes) {
   EXPECT_EQ(o.idle_timeout, absl::Minutes(90));
   EXPECT_EQ(o.store_timeout, absl::Seconds(5));
   EXPECT_EQ(o.max_connections_per_shard, 1000);
+  EXPECT_EQ(o.store_links_per_shard, 250u);
+  EXPECT_EQ(o.store_link_idle, absl::Minutes(2));
+  EXPECT_EQ(o.auth_cache_ttl, absl::Seconds(90));
+}
+
+TEST(ParseCommandLineTest, StoreLinkPoolAndAuthCache) {
+  // The cap may be as small as one link.
+  auto one = Parse({"--store", "s:1", "--store-links-per-shard", "1"});
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->options.store_links_per_shard, 1u);
+  // Zero disables the auth cache (both spellings).
+  for (const char* zero : {"0", "0s"}) {
+    auto r = Parse({"--store", "s:1", "--auth-cache-ttl", zero});
+    ASSERT_TRUE(r.ok()) << zero << ": " << r.status();
+    EXPECT_EQ(r->options.auth_cache_ttl, absl::ZeroDuration()) << zero;
+  }
+  // From the config file too.
+  TempFile f(
+      "store = s:1\n"
+      "store-links-per-shard = 64\n"
+      "store-link-idle = 1m30s\n"
+      "auth-cache-ttl = 1h\n");
+  auto r = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.store_links_per_shard, 64u);
+  EXPECT_EQ(r->options.store_link_idle, absl::Seconds(90));
+  EXPECT_EQ(r->options.auth_cache_ttl, absl::Hours(1));
 }
 
 TEST(ParseCommandLineTest, BooleanForms) {
@@ -281,6 +316,20 @@ TEST(ParseCommandLineErrorsTest, BadNumbers) {
               {"--store-timeout", "-5s", "positive"});
   ExpectError({"--store", "s:1", "--log-level", "loud"},
               {"--log-level", "loud"});
+  ExpectError({"--store", "s:1", "--store-links-per-shard", "0"},
+              {"--store-links-per-shard", "\"0\"", "1..1048576"});
+  ExpectError({"--store", "s:1", "--store-links-per-shard=-3"},
+              {"--store-links-per-shard", "-3"});
+  ExpectError({"--store", "s:1", "--store-links-per-shard", "1048577"},
+              {"--store-links-per-shard", "1048577"});
+  ExpectError({"--store", "s:1", "--store-link-idle", "0"},
+              {"--store-link-idle", "\"0\"", "positive"});
+  ExpectError({"--store", "s:1", "--store-link-idle", "later"},
+              {"--store-link-idle", "later"});
+  ExpectError({"--store", "s:1", "--auth-cache-ttl=-1m"},
+              {"--auth-cache-ttl", "-1m", "negative"});
+  ExpectError({"--store", "s:1", "--auth-cache-ttl", "forever"},
+              {"--auth-cache-ttl", "forever"});
 }
 
 TEST(ParseCommandLineErrorsTest, PortOutOfRange) {
@@ -417,6 +466,9 @@ TEST(HelpTextTest, ListsEveryOptionWithDefault) {
                           "--idle-timeout DURATION",
                           "--store-timeout DURATION",
                           "--max-connections-per-shard N",
+                          "--store-links-per-shard N",
+                          "--store-link-idle DURATION",
+                          "--auth-cache-ttl DURATION",
                           "--help",
                           "--version"}) {
     EXPECT_TRUE(absl::StrContains(help, opt)) << opt;
@@ -427,6 +479,18 @@ TEST(HelpTextTest, ListsEveryOptionWithDefault) {
         "Default: 16000.", "Default: 32.", "Default: info.",
         "Default: false."}) {
     EXPECT_TRUE(absl::StrContains(help, def)) << def;
+  }
+  // Defaults that other options share ("10m") are checked in their own entry.
+  for (const auto& [opt, def] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"--store-links-per-shard N\n", "Default: 1000."},
+           {"--store-link-idle DURATION\n", "Default: 30s."},
+           {"--auth-cache-ttl DURATION\n", "Default: 10m."}}) {
+    const size_t at = help.find(opt);
+    ASSERT_NE(at, std::string::npos) << opt;
+    const size_t next = help.find("  --", at + opt.size());
+    EXPECT_NE(help.substr(at, next - at).find(def), std::string::npos)
+        << opt << def;
   }
   for (absl::string_view line : absl::StrSplit(help, '\n')) {
     EXPECT_LE(line.size(), 80u) << line;

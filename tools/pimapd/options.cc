@@ -79,6 +79,16 @@ absl::StatusOr<absl::Duration> ParsePositiveDuration(absl::string_view text) {
   return *d;
 }
 
+// Zero allowed (it means "off" for the options that take this).
+absl::StatusOr<absl::Duration> ParseNonNegativeDuration(absl::string_view text) {
+  absl::StatusOr<absl::Duration> d = ParseDurationOrSeconds(text);
+  if (!d.ok()) return d.status();
+  if (*d < absl::ZeroDuration()) {
+    return InvalidArgumentError("the duration must not be negative");
+  }
+  return *d;
+}
+
 absl::StatusOr<std::optional<HostPort>> ParseOptionalHostPort(
     absl::string_view text) {
   if (text == "none") return std::optional<HostPort>();
@@ -253,6 +263,27 @@ const OptionSpec kOptionSpecs[] = {
        return Set(ParsePositiveDuration(v), o.store_timeout);
      },
      [](const Options& o) { return absl::FormatDuration(o.store_timeout); }},
+    {"store-links-per-shard", "N",
+     "Store connections a shard may keep open or opening for its devices "
+     "(1..1048576); idle ones are lent to the next command and the least "
+     "recently used idle one is logged out when another user needs a slot.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 1, 1 << 20), o.store_links_per_shard);
+     },
+     [](const Options& o) { return absl::StrCat(o.store_links_per_shard); }},
+    {"store-link-idle", "DURATION",
+     "An idle pooled store connection is logged out after this.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParsePositiveDuration(v), o.store_link_idle);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.store_link_idle); }},
+    {"auth-cache-ttl", "DURATION",
+     "How long a login the store accepted is trusted without asking the "
+     "store again; 0 disables the cache.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseNonNegativeDuration(v), o.auth_cache_ttl);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.auth_cache_ttl); }},
     {"max-connections-per-shard", "N",
      "Device connections per shard (io_uring direct-descriptor table size, "
      "1..1048576); must not exceed RLIMIT_NOFILE.",

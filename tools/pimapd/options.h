@@ -65,6 +65,14 @@ struct Options {
   absl::Duration idle_timeout = absl::Minutes(31);
   // --store-timeout (connect + greeting + login upstream).
   absl::Duration store_timeout = absl::Seconds(15);
+  // --store-links-per-shard: cap on the store links a shard's link pool keeps
+  // open or opening (store/link_pool.h).
+  size_t store_links_per_shard = 1000;
+  // --store-link-idle: an idle pooled store link is logged out after this.
+  absl::Duration store_link_idle = absl::Seconds(30);
+  // --auth-cache-ttl: how long a verified login is trusted without asking
+  // the store again; zero disables the cache.
+  absl::Duration auth_cache_ttl = absl::Minutes(10);
   // --max-connections-per-shard: io_uring direct-descriptor table size;
   // must stay <= RLIMIT_NOFILE (checked by the daemon, not here).
   int max_connections_per_shard = 16000;

@@ -1,5 +1,6 @@
 // Tests for RenderPrometheus: exact exposition lines, sums over shards,
-// HELP/TYPE for every metric, and concurrent writers while rendering.
+// HELP/TYPE for every metric, histograms, and concurrent writers while
+// rendering.
 #include "core/base/shard_counters.h"
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 
@@ -80,6 +82,16 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_resyncs_total", "counter"},
       {"pimap_rebuilds_total", "counter"},
       {"pimap_events_deduplicated_total", "counter"},
+      {"pimap_store_links_open", "gauge"},
+      {"pimap_store_links_busy", "gauge"},
+      {"pimap_store_links_idle", "gauge"},
+      {"pimap_store_link_waiters", "gauge"},
+      {"pimap_store_link_borrows_total", "counter"},
+      {"pimap_store_link_opens_total", "counter"},
+      {"pimap_store_link_evictions_total", "counter"},
+      {"pimap_store_link_wait_timeouts_total", "counter"},
+      {"pimap_auth_cache_hits_total", "counter"},
+      {"pimap_auth_cache_misses_total", "counter"},
   };
   for (const auto& [name, type] : metrics) {
     EXPECT_TRUE(absl::StrContains(text, "# HELP " + name + " ")) << name;
@@ -89,11 +101,58 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       EXPECT_TRUE(HasLine(text, name + " 0")) << name;
     }
   }
+  // The histogram: HELP, TYPE, then for 1 shard and the sum each 9 buckets +
+  // _sum + _count.
+  EXPECT_TRUE(absl::StrContains(text, "# HELP pimap_store_link_wait_seconds "));
+  EXPECT_TRUE(HasLine(text, "# TYPE pimap_store_link_wait_seconds histogram"));
+  EXPECT_TRUE(HasLine(
+      text, "pimap_store_link_wait_seconds_bucket{shard=\"0\",le=\"+Inf\"} 0"));
+  EXPECT_TRUE(HasLine(text, "pimap_store_link_wait_seconds_count 0"));
+  constexpr size_t kHistogramLines = 2 + 2 * (9 + 2);
   // N metrics x (HELP + TYPE) + pimap_shards sample + (N-1) x (1 shard + sum).
   std::vector<absl::string_view> lines =
       absl::StrSplit(text, '\n', absl::SkipEmpty());
   const size_t n = metrics.size();
-  EXPECT_EQ(lines.size(), n * 2 + 1 + (n - 1) * 2);
+  EXPECT_EQ(lines.size(), n * 2 + 1 + (n - 1) * 2 + kHistogramLines);
+}
+
+TEST(ShardCountersTest, HistogramBucketsAreCumulativeAndSummed) {
+  ShardCounters a, b;
+  HistogramObserve(a.store_link_wait, 0);     // le 0.001
+  HistogramObserve(a.store_link_wait, 1);     // le 0.001 (bounds inclusive)
+  HistogramObserve(a.store_link_wait, 2);     // le 0.005
+  HistogramObserve(a.store_link_wait, 700);   // le 1
+  HistogramObserve(b.store_link_wait, 5000);  // le 5
+  HistogramObserve(b.store_link_wait, 5001);  // +Inf only
+  HistogramObserve(b.store_link_wait, -3);    // clamped to 0
+  const ShardCounters* shards[] = {&a, &b};
+  const std::string text = RenderPrometheus(shards);
+  const std::string m = "pimap_store_link_wait_seconds";
+  auto bucket = [&](const std::string& labels, const char* le,
+                    int count) {
+    return absl::StrCat(m, "_bucket{", labels, "le=\"", le, "\"} ", count);
+  };
+  const std::string s0 = "shard=\"0\",";
+  EXPECT_TRUE(HasLine(text, bucket(s0, "0.001", 2))) << text;
+  EXPECT_TRUE(HasLine(text, bucket(s0, "0.005", 3)));
+  EXPECT_TRUE(HasLine(text, bucket(s0, "0.5", 3)));
+  EXPECT_TRUE(HasLine(text, bucket(s0, "1", 4)));
+  EXPECT_TRUE(HasLine(text, bucket(s0, "+Inf", 4)));
+  EXPECT_TRUE(HasLine(text, m + "_sum{shard=\"0\"} 0.703"));
+  EXPECT_TRUE(HasLine(text, m + "_count{shard=\"0\"} 4"));
+  const std::string s1 = "shard=\"1\",";
+  EXPECT_TRUE(HasLine(text, bucket(s1, "0.001", 1)));
+  EXPECT_TRUE(HasLine(text, bucket(s1, "1", 1)));
+  EXPECT_TRUE(HasLine(text, bucket(s1, "5", 2)));
+  EXPECT_TRUE(HasLine(text, bucket(s1, "+Inf", 3)));
+  EXPECT_TRUE(HasLine(text, m + "_sum{shard=\"1\"} 10.001"));
+  // Sum over shards, without a shard label.
+  EXPECT_TRUE(HasLine(text, bucket("", "0.001", 3)));
+  EXPECT_TRUE(HasLine(text, bucket("", "0.01", 4)));
+  EXPECT_TRUE(HasLine(text, bucket("", "5", 6)));
+  EXPECT_TRUE(HasLine(text, bucket("", "+Inf", 7)));
+  EXPECT_TRUE(HasLine(text, m + "_sum 10.704"));
+  EXPECT_TRUE(HasLine(text, m + "_count 7"));
 }
 
 TEST(ShardCountersTest, NoShards) {
