@@ -289,6 +289,14 @@ void DeviceDriver::OnFolderEvent(const StoreEvent& event) {
 void DeviceDriver::OnTakenOver() {
   Busy busy(this);
   session_ = nullptr;  // the session now belongs to the newer connection
+  // Nothing this driver has asked the store may touch the session any more:
+  // whatever is in flight is dropped with the link.
+  job_ = Job::kNone;
+  idling_ = false;
+  if (link_ != nullptr) {
+    link_->Close();
+    link_ = nullptr;
+  }
   if (output_ != nullptr) {
     output_->EndSession("Session taken over by a newer connection of this device");
   }

@@ -114,7 +114,12 @@ size_t DeviceDriver::RelayPending() const {
 
 // ---- Store responses -----------------------------------------------------------
 
-void DeviceDriver::OnResponseStart(absl::string_view line) {
+void DeviceDriver::OnResponseStart(absl::string_view raw) {
+  // The first chunk is the response's first line; a link may deliver its CRLF
+  // with it or apart. Parse without it, pass through what came.
+  absl::string_view line = raw;
+  absl::ConsumeSuffix(&line, "\r\n");
+  const absl::string_view line_end = raw.substr(line.size());
   resp_action_ = RespAction::kDrop;
   collected_.clear();
   const bool internal = job_ == Job::kEnable || job_ == Job::kResumeSelect ||
@@ -164,6 +169,7 @@ void DeviceDriver::OnResponseStart(absl::string_view line) {
             f = f.substr(0, f.find(')'));
             Told(*session_, *uid, FlagKey(absl::StrSplit(f, ' ', absl::SkipEmpty())));
           }
+          rewritten.append(line_end.data(), line_end.size());
           PassThrough(rewritten);
           resp_action_ = RespAction::kForward;
           return;
@@ -214,9 +220,9 @@ void DeviceDriver::OnResponseStart(absl::string_view line) {
     }
   }
   if (resp_action_ == RespAction::kForward) {
-    PassThrough(line);
+    PassThrough(raw);
   } else if (resp_action_ == RespAction::kCollect) {
-    collected_.assign(line.data(), line.size());
+    collected_.assign(raw.data(), raw.size());
   }
 }
 
