@@ -130,6 +130,24 @@ void LinkPool::Borrow(const session::StoreCredentials& credentials,
   Serve(std::move(r), /*requeue=*/false);
 }
 
+session::PooledLink* LinkPool::Adopt(const session::StoreCredentials& credentials,
+                                     session::StoreLink* link) {
+  if (shutting_down_) return nullptr;
+  if (entries_.size() >= config_.max_links && !idle_lru_.empty()) {
+    CounterAdd(counters_->store_link_evictions);
+    CloseIdle(idle_lru_.back());
+  }
+  auto owned = std::make_unique<Entry>(this, IdentityOf(credentials));
+  Entry* e = owned.get();
+  entries_.emplace(&e->pooled, std::move(owned));
+  ++opening_;  // an entry starts as opening (Erase undoes it)
+  e->pooled.link = link;
+  CounterAdd(counters_->store_link_opens);
+  CounterAdd(counters_->store_link_borrows);
+  SetState(e, State::kLent);
+  return &e->pooled;
+}
+
 void LinkPool::Return(session::PooledLink* link, bool reusable) {
   Entry* e = FindLent(link, "Return");
   if (e == nullptr) return;

@@ -64,6 +64,8 @@ class LinkPool final : public session::StoreLinkPool {
       const session::StoreCredentials& credentials) override;
   void Borrow(const session::StoreCredentials& credentials, int64_t timeout_ms,
               BorrowCallback done) override;
+  session::PooledLink* Adopt(const session::StoreCredentials& credentials,
+                             session::StoreLink* link) override;
   void Return(session::PooledLink* link, bool reusable) override;
   void Lost(session::PooledLink* link) override;
 

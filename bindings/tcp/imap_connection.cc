@@ -319,6 +319,7 @@ bool ImapConnection::StartCommand(absl::string_view line,
   }
   mode_ = CommandMode::kRelay;
   outstanding_.push_back(head->tag);
+  if (driver_ != nullptr) driver_->BeginRelayed();
   // Bounded pipelining: past this many commands in flight, read nothing more
   // until the store has answered them all.
   if (outstanding_.size() >= kMaxOutstanding) blocked_ |= kBlockOrdered;
@@ -637,6 +638,28 @@ void ImapConnection::StartStoreLogin(PendingLogin login) {
   // The password stays in memory past the login only for a P-IMAP session whose
   // store watch must log in as the user (no master user configured).
   std::string password = device.empty() ? "" : login.password;
+  session::AuthCache* cache = server_->auth_cache();
+  if (!device.empty() && cache != nullptr && cache->enabled()) {
+    // A returning device whose password matches the last one the store
+    // accepted needs no store login: its session borrows a pooled link when a
+    // command needs one. A different password goes to the store (it may have
+    // changed there).
+    if (cache->Check(user, password, MonotonicNowMs()) ==
+        session::AuthCache::Verdict::kMatch) {
+      CounterAdd(server_->shard().counters().auth_cache_hits);
+      state_ = State::kAuthenticated;
+      user_ = user;
+      device_ = device;
+      server_->UserLoggedIn(user_);
+      CounterAdd(server_->shard().counters().logins);
+      PIMAP_LOG(INFO) << "login user=" << imap::QuoteForLog(user)
+                      << " device=" << imap::QuoteForLog(device) << " (auth cache)";
+      ArmActivityTimer(server_->config().idle_timeout_ms);
+      StartDriver(tag, user, device, password, nullptr);
+      return;
+    }
+    CounterAdd(server_->shard().counters().auth_cache_misses);
+  }
   server_->connector().Login(
       {login.name.user, std::move(login.password), ""},
       [this, alive, tag, user, device,
@@ -671,10 +694,10 @@ void ImapConnection::OnStoreLogin(const std::string& tag, const std::string& use
     if (!device.empty()) {
       // The session engine owns the link and answers the login once the
       // session is ready (LoginDone).
-      driver_ = new session::DeviceDriver(
-          {&server_->sessions(), &server_->shard().counters(), &server_->shard().timers()},
-          this, user, device);
-      driver_->Start(*link, tag, password);
+      if (session::AuthCache* cache = server_->auth_cache(); cache != nullptr) {
+        cache->Remember(user, password, MonotonicNowMs());
+      }
+      StartDriver(tag, user, device, password, *link);
       return;
     }
     link_ = *link;
@@ -686,6 +709,9 @@ void ImapConnection::OnStoreLogin(const std::string& tag, const std::string& use
   } else {
     state_ = State::kNotAuthenticated;
     if (absl::IsUnauthenticated(link.status())) {
+      if (session::AuthCache* cache = server_->auth_cache(); cache != nullptr) {
+        cache->Forget(user);  // it may have changed at the store
+      }
       counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
       PIMAP_LOG(INFO) << "login failed user=" << imap::QuoteForLog(user);
       imap::AppendTaggedStatus(&out, tag, "NO", "AUTHENTICATIONFAILED",
@@ -913,6 +939,17 @@ void ImapConnection::Destroy() {
 }
 
 // ---- The P-IMAP session engine's output -----------------------------------------
+
+void ImapConnection::StartDriver(const std::string& tag, const std::string& user,
+                                 const std::string& device, const std::string& password,
+                                 session::StoreLink* link) {
+  Busy busy(this);
+  session::DriverServices services{&server_->sessions(), &server_->shard().counters(),
+                                   &server_->shard().timers(), server_->pool(),
+                                   server_->config().store_timeout_ms};
+  driver_ = new session::DeviceDriver(services, this, user, device);
+  driver_->Start(link, tag, password);
+}
 
 void ImapConnection::SendUp(absl::string_view bytes) {
   if (driver_ != nullptr) {

@@ -127,6 +127,11 @@ class ImapConnection final : private engine::TransportHandler,
   void Close() override;
   // The store completed a relayed command: answers that waited behind it go out.
   void OnRelayedCompleted(absl::string_view tag);
+  // Hands the logged-in device to the P-IMAP session engine (`link`: its login
+  // link, or null after an auth-cache hit).
+  void StartDriver(const std::string& tag, const std::string& user,
+                   const std::string& device, const std::string& password,
+                   session::StoreLink* link);
   // Sends relayed command bytes to the store (or through the session engine).
   void SendUp(absl::string_view bytes);
 

@@ -19,8 +19,10 @@ ImapServer* g_servers[kMaxShards] = {};
 }  // namespace
 
 ImapServer::ImapServer(engine::Shard* shard, const ImapServerConfig* config,
-                       session::StoreConnector* connector, session::SessionRegistry* sessions)
-    : shard_(shard), config_(config), connector_(connector), sessions_(sessions) {}
+                       session::StoreConnector* connector, session::SessionRegistry* sessions,
+                       session::StoreLinkPool* pool, session::AuthCache* auth_cache)
+    : shard_(shard), config_(config), connector_(connector), sessions_(sessions),
+      pool_(pool), auth_cache_(auth_cache) {}
 
 ImapServer::~ImapServer() {
   if (shard_->id() < kMaxShards) g_servers[shard_->id()] = nullptr;

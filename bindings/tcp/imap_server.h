@@ -15,7 +15,9 @@
 #include "bindings/tls/tls_context.h"
 #include "core/imap/limits.h"
 #include "core/session/session_registry.h"
+#include "core/session/auth_cache.h"
 #include "core/session/store_link.h"
+#include "core/session/store_link_pool.h"
 
 namespace pimap::engine {
 class Shard;
@@ -41,12 +43,17 @@ struct ImapServerConfig {
   size_t max_output_bytes = 4 << 20;
   int64_t login_timeout_ms = 60000;
   int64_t idle_timeout_ms = 31 * 60000;
+  int64_t store_timeout_ms = 15000;  // also how long a command waits for a pooled link
 };
 
 class ImapServer {
  public:
+  // `pool` and `auth_cache` may be null (no pooled links; every login asks
+  // the store).
   ImapServer(engine::Shard* shard, const ImapServerConfig* config,
-             session::StoreConnector* connector, session::SessionRegistry* sessions);
+             session::StoreConnector* connector, session::SessionRegistry* sessions,
+             session::StoreLinkPool* pool = nullptr,
+             session::AuthCache* auth_cache = nullptr);
   ~ImapServer();
 
   // On the shard thread, during set-up: binds the listeners, registers the stop hook.
@@ -58,6 +65,8 @@ class ImapServer {
   const ImapServerConfig& config() const { return *config_; }
   session::StoreConnector& connector() { return *connector_; }
   session::SessionRegistry& sessions() { return *sessions_; }
+  session::StoreLinkPool* pool() { return pool_; }
+  session::AuthCache* auth_cache() { return auth_cache_; }
   bool stopping() const { return stopping_; }
 
   void Register(ImapConnection* connection);
@@ -72,6 +81,8 @@ class ImapServer {
   const ImapServerConfig* config_;
   session::StoreConnector* connector_;
   session::SessionRegistry* sessions_;
+  session::StoreLinkPool* pool_;
+  session::AuthCache* auth_cache_;
   std::vector<engine::Listener*> listeners_;
   absl::flat_hash_set<ImapConnection*> connections_;
   absl::flat_hash_map<std::string, int> users_;  // user -> authenticated connections

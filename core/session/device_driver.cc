@@ -48,11 +48,23 @@ void DeviceDriver::Release() {
 
 void DeviceDriver::Detach() {
   output_ = nullptr;
+  alive_.reset();  // a borrow still pending finds nobody
   if (keepalive_timer_ != 0) services_.timers->Cancel(keepalive_timer_);
   keepalive_timer_ = 0;
+  if (idle_done_timer_ != 0) services_.timers->Cancel(idle_done_timer_);
+  idle_done_timer_ = 0;
   if (session_ != nullptr) {
     registry().Detach(session_, this);
     session_ = nullptr;
+  }
+  if (lent_ != nullptr) {
+    // Reusable only between commands: a command in flight would answer into
+    // the next borrower's session.
+    const bool quiet = (job_ == Job::kNone || (job_ == Job::kIdle && local_idle_)) &&
+                       !passing_ && relays_in_flight_ == 0 && resp_first_;
+    services_.pool->Return(lent_, quiet);
+    lent_ = nullptr;
+    link_ = nullptr;
   }
   if (link_ != nullptr) {
     link_->Close();
@@ -61,8 +73,8 @@ void DeviceDriver::Detach() {
 }
 
 const std::vector<std::string>& DeviceDriver::store_capabilities() const {
-  static const std::vector<std::string> kNone;
-  return link_ != nullptr ? link_->capabilities() : kNone;
+  if (link_ != nullptr && !link_->capabilities().empty()) return link_->capabilities();
+  return services_.registry->store_capabilities();
 }
 
 void DeviceDriver::Write(std::string bytes) {
@@ -86,10 +98,12 @@ void DeviceDriver::Paused(bool running, bool resume) {
 void DeviceDriver::Start(StoreLink* link, std::string login_tag,
                          const std::string& password) {
   Busy busy(this);
-  link_ = link;
-  link_->SetClient(this);
   login_tag_ = std::move(login_tag);
   session_ = registry().Attach(user_, device_, {user_, password, ""}, this, &resumed_);
+  if (link != nullptr) {
+    registry().RememberCapabilities(link->capabilities());
+    AdoptLoginLink(link);
+  }
   // Everything this connection asks the store is by UID, and expunges come back
   // as VANISHED UIDs, so the device's MSNs can be rendered from its own view.
   SendJob(Job::kEnable, "", "ENABLE QRESYNC");
@@ -121,9 +135,11 @@ void DeviceDriver::FinishLogin() {
   absl::StrAppend(&out, "* SESSIONID ", session_->session_id, "\r\n");
   imap::AppendTaggedStatus(
       &out, login_tag_, "OK",
-      absl::StrCat("CAPABILITY ", PostAuthCapabilities(link_->capabilities(), true)),
+      absl::StrCat("CAPABILITY ", PostAuthCapabilities(store_capabilities(), true)),
       "Logged in");
   job_ = Job::kNone;
+  logged_in_ = true;
+  MaybeReturnLink();
   Write(std::move(out));
   if (output_ != nullptr) output_->LoginDone(true);
 }
@@ -145,7 +161,23 @@ bool DeviceDriver::OnCommandLine() {
     }
   }
   session_->last_activity_ms = MonotonicNowMs();
-  if (job_ != Job::kIdle) return false;
+  if (job_ != Job::kIdle && !local_idle_) return false;
+  if (local_idle_) {
+    idling_ = false;
+    if (idle_interrupted_) {
+      device_done_ = true;  // answered when the store work in between ends
+    } else {
+      // Answered right after the binding has stopped reading (it does so when
+      // this returns): the answer may need the store.
+      std::weak_ptr<bool> alive = alive_;
+      idle_done_timer_ = services_.timers->Schedule(0, [this, alive] {
+        if (alive.expired()) return;
+        idle_done_timer_ = 0;
+        FinishLocalIdle();
+      });
+    }
+    return true;
+  }
   // The line that ends IDLE ("DONE"): the store gets DONE, the tagged answer
   // comes when it has finished. If we already left the store's IDLE to ask for
   // filter verdicts, just remember it.
@@ -161,7 +193,7 @@ bool DeviceDriver::OnCommandLine() {
 
 void DeviceDriver::Execute(const imap::Command& command) {
   Busy busy(this);
-  if (session_ == nullptr || link_ == nullptr) {
+  if (session_ == nullptr) {
     std::string out;
     imap::AppendTaggedStatus(&out, command.tag, "NO", "UNAVAILABLE",
                              "The session has ended");
@@ -172,7 +204,15 @@ void DeviceDriver::Execute(const imap::Command& command) {
 }
 
 void DeviceDriver::SendJob(Job job, const std::string& device_tag,
-                             std::string command) {
+                           std::string command) {
+  // Without a link (pooled mode), or with a borrowed one that is not yet in the
+  // session's state, the job waits for the link to be ready.
+  const bool prep_step =
+      job == Job::kLinkEnable || job == Job::kLinkSelect || job == Job::kLinkSync;
+  if (!prep_step && (link_ == nullptr || queued_.has_value() || LinkBehind(job))) {
+    QueueJob(job, device_tag, std::move(command));
+    return;
+  }
   if ((job == Job::kViewSearch || job == Job::kRebuild || job == Job::kResumeSelect) &&
       session_ != nullptr) {
     snapshot_seq_ = session_->journal.last_seq();
@@ -185,10 +225,18 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
   search_uids_.clear();
   PIMAP_LOG(DEBUG) << "store <- " << job_up_tag_ << " "
                    << imap::QuoteForLog(command.substr(0, 120));
+  if (lent_ != nullptr && (command == "UNSELECT" || command == "CLOSE")) {
+    lent_->selected_folder.clear();
+  }
+  job_events_ = registry().EventsReceived(user_);
   link_->Send(absl::StrCat(job_up_tag_, " ", command, "\r\n"));
   counters().commands_relayed.fetch_add(1, std::memory_order_relaxed);
   // Input waits while the store works, except in IDLE where "DONE" must get in.
-  if (job != Job::kIdle) Paused(true, false);
+  if (job != Job::kIdle) {
+    Paused(true, false);
+  } else {
+    Paused(false, true);  // the IDLE may have waited for its link
+  }
 }
 
 void DeviceDriver::ExecuteInSession(const imap::Command& command) {
@@ -259,6 +307,17 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     }
     absl::StrAppend(&out, "* ", name, " ", *payload, "\r\n");
     ok_now(absl::StrCat(name, " completed"));
+    return;
+  }
+  if (name == "LOGOUT" && services_.pool != nullptr) {
+    // The gateway says goodbye itself; the store link stays for others.
+    registry().End(session_);
+    session_ = nullptr;
+    out = "* BYE Logging out\r\n";
+    imap::AppendTaggedStatus(&out, tag, "OK", "", "LOGOUT completed");
+    MaybeReturnLink();
+    Write(std::move(out));
+    if (output_ != nullptr) output_->Close();
     return;
   }
   if (name == "LOGOUT") {
@@ -400,6 +459,10 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
       !Trivial(s.filters.View(s.selected_folder))) {
     // Nothing of the device's view to expunge; the rest is not the device's.
     s.selected_folder.clear();
+    if (services_.pool != nullptr) {  // what a pooled link has selected is ours
+      ok_now("CLOSE completed");
+      return;
+    }
     SendJob(Job::kPlain, tag, "UNSELECT");
     return;
   }
@@ -409,15 +472,26 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     // only the device's own view may go: UID EXPUNGE it, then UNSELECT (CLOSE
     // sends no untagged EXPUNGE, so none goes to the device either).
     std::string set = SetOf(s.view.Ranges());
+    close_folder_ = s.selected_folder;
     s.selected_folder.clear();
     s.view = UidView();
     SendJob(Job::kCloseExpunge, tag, absl::StrCat("UID EXPUNGE ", set));
     return;
   }
   if (name == "CLOSE" || name == "UNSELECT") {
+    close_folder_ = s.selected_folder;
     s.selected_folder.clear();
     s.view = UidView();
+    if (name == "UNSELECT" && services_.pool != nullptr) {
+      ok_now("UNSELECT completed");  // what a pooled link has selected is ours
+      return;
+    }
+    closing_ = name == "CLOSE";
     SendJob(Job::kPlain, tag, name);
+    return;
+  }
+  if (name == "IDLE" && services_.pool != nullptr && covered_folder(s.selected_folder)) {
+    StartLocalIdle(tag);
     return;
   }
   if (name == "IDLE") {
@@ -468,7 +542,24 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
   absl::string_view rest = tagged_line.substr(tagged_line.find(' ') + 1);
   const bool ok = absl::StartsWithIgnoreCase(rest, "OK");
   DeviceSession* s = session_;
+  if (lent_ != nullptr) {
+    lent_->synced_events = std::max(lent_->synced_events, job_events_);
+    if (job_ == Job::kEnable && ok) lent_->qresync_enabled = true;
+    if (job_ == Job::kSelect || job_ == Job::kResumeSelect) {
+      // A failed SELECT leaves no folder selected (RFC 3501 §6.3.1).
+      lent_->selected_folder = ok ? (job_ == Job::kSelect ? job_folder_
+                                                          : (s != nullptr ? s->selected_folder : ""))
+                                  : "";
+      lent_->read_only = job_ == Job::kSelect ? job_examine_ : (s != nullptr && s->read_only);
+    }
+  }
   switch (job_) {
+    case Job::kAcquire:
+    case Job::kLinkEnable:
+    case Job::kLinkSelect:
+    case Job::kLinkSync:
+      OnPrepDone(ok);
+      return;
     case Job::kEnable:
       if (!ok) {
         PIMAP_LOG(WARNING) << "store refused ENABLE QRESYNC: P-IMAP session refused";
@@ -796,6 +887,9 @@ void DeviceDriver::FinishCommand(absl::string_view status_rest) {
   job_may_expunge_ = false;
   job_up_tag_.clear();
   device_done_sent_ = false;
+  local_idle_ = false;
+  closing_ = false;
+  MaybeReturnLink();
   Write(std::move(out));
   Paused(false, true);
 }

@@ -12,6 +12,8 @@
 #define PIMAP_CORE_SESSION_DEVICE_DRIVER_H_
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "core/imap/command.h"
 #include "core/session/session_registry.h"
 #include "core/session/store_link.h"
+#include "core/session/store_link_pool.h"
 
 namespace pimap::session {
 
@@ -58,6 +61,11 @@ struct DriverServices {
   SessionRegistry* registry = nullptr;
   ShardCounters* counters = nullptr;
   TimerWheel* timers = nullptr;
+  // Null: the device keeps the link it logged in with for its whole
+  // connection. Set: links are borrowed per command and given back between
+  // commands (and during an IDLE the gateway answers from the journal).
+  StoreLinkPool* pool = nullptr;
+  int64_t borrow_timeout_ms = 15000;  // waiting for a pooled link
 };
 
 class DeviceDriver final : private StoreLinkClient, private DeviceLink {
@@ -67,8 +75,10 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   DeviceDriver(const DeviceDriver&) = delete;
   DeviceDriver& operator=(const DeviceDriver&) = delete;
 
-  // Takes `link` (logged in as the user), attaches the device's session (resumed
-  // or new) and answers the login tagged `login_tag` (then LoginDone()).
+  // Takes `link` (logged in as the user; null when the login was checked
+  // without the store, and a link is borrowed from the pool), attaches the
+  // device's session (resumed or new) and answers the login tagged `login_tag`
+  // (then LoginDone()).
   // `password` is kept only inside the session registry, for a watch that logs
   // in as the user.
   void Start(StoreLink* link, std::string login_tag, const std::string& password);
@@ -86,6 +96,8 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
            name == "XGETPIMAPPREFS";
   }
   void Execute(const imap::Command& command);
+  // A command relayed verbatim starts; its bytes follow through RelayBytes.
+  void BeginRelayed();
   void RelayBytes(absl::string_view bytes);
   size_t RelayPending() const;
 
@@ -116,7 +128,10 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   enum class Job { kNone, kEnable, kResumeSelect, kViewSearch, kRebuild,
                    kRebuildNew, kSelect, kSelectSearch, kMessages, kSearch,
                    kExpunge, kIdle, kPlain, kEvalSync, kEvalView, kEvalNotify,
-                   kNewFetch, kOwnNew, kStatus, kCloseExpunge };
+                   kNewFetch, kOwnNew, kStatus, kCloseExpunge,
+                   // A pooled link being borrowed and brought to the session's
+                   // state before the job that needs it (device_driver_links.cc).
+                   kAcquire, kLinkEnable, kLinkSelect, kLinkSync };
   enum class RespAction { kForward, kDrop, kCollect };
 
   // Keeps this alive while a call from outside (store, timer, registry) runs.
@@ -147,6 +162,33 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void ApplyViewSearch();
   static bool IsMaintenanceJob(Job job);
 
+  // device_driver_links.cc: store links borrowed from the pool on demand.
+  // Whether the gateway learns every change of `folder` without a link of this
+  // device (the user's watch covers INBOX; the store's pushes cover all).
+  bool covered_folder(absl::string_view folder) const;
+  // SendJob without a ready link: keeps the job, borrows, prepares, sends.
+  void QueueJob(Job job, const std::string& device_tag, std::string command);
+  void AcquireLink();
+  void OnLinkBorrowed(absl::StatusOr<PooledLink*> link);
+  // The next step bringing a borrowed link to the session's state; false when
+  // it is there and the queued job has been sent.
+  bool PrepareLink();
+  // The borrowed link needs a step before `job` can run on it.
+  bool LinkBehind(Job job) const;
+  // The folder `job` needs selected on the link (empty: none).
+  std::string FolderFor(Job job) const;
+  void OnPrepDone(bool ok);
+  // Gives the link back to the pool when nothing of the device needs it.
+  void MaybeReturnLink();
+  // The link is gone (or could not be had) while `job_` ran or waited.
+  void OnLinkFailed(absl::string_view why);
+  // Ends the running command with "NO [UNAVAILABLE]", keeping the session.
+  void AbortCommand(absl::string_view why);
+  void AdoptLoginLink(StoreLink* link);
+  // The gateway's own IDLE (pooled mode, covered folder).
+  void StartLocalIdle(const std::string& tag);
+  void FinishLocalIdle();
+
   // device_driver_responses.cc: what each store response means for the device.
   void OnResponseStart(absl::string_view line);
   void OnResponseEnd(absl::string_view completed_tag);
@@ -175,6 +217,25 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   std::string user_;
   std::string device_;
   StoreLink* link_ = nullptr;
+  PooledLink* lent_ = nullptr;   // link_'s pool entry when it came from the pool
+  // A job waiting for a pooled link (kAcquire and the kLink* steps run first).
+  struct QueuedJob {
+    Job job = Job::kNone;
+    std::string device_tag;
+    std::string command;
+  };
+  std::optional<QueuedJob> queued_;
+  uint64_t job_events_ = 0;      // the user's events received when the job was sent
+  int relays_in_flight_ = 0;     // verbatim commands (APPEND) not yet completed
+  std::string relay_buffer_;     // their bytes while a link is being borrowed
+  bool local_idle_ = false;      // the gateway answers this IDLE itself
+  bool acquiring_ = false;       // a Borrow is pending
+  std::string prep_folder_;      // the folder a kLinkSelect selects
+  std::string close_folder_;     // the folder a CLOSE acts on
+  bool closing_ = false;         // the running kPlain job is that CLOSE
+  bool logged_in_ = false;       // the login has been answered
+  TimerWheel::TimerId idle_done_timer_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   DeviceSession* session_ = nullptr;  // null for a session that ended (LOGOUT)
   int busy_ = 0;
   bool release_pending_ = false;

@@ -78,7 +78,7 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
 
 void DeviceDriver::OnEventsPending() {
   if (session_ == nullptr || !idling_ || job_ != Job::kIdle || output_ == nullptr ||
-      link_ == nullptr ||
+      (!local_idle_ && link_ == nullptr) ||
       device_done_sent_ || (idle_interrupted_ && !idle_maintenance_)) {
     return;
   }
@@ -100,7 +100,11 @@ void DeviceDriver::OnEventsPending() {
     // ask, push what passes, go back into IDLE.
     idle_interrupted_ = true;
     device_done_ = false;
-    link_->Send("DONE\r\n");
+    if (local_idle_) {
+      StartEval();  // the gateway's own IDLE: no store IDLE to leave
+    } else {
+      link_->Send("DONE\r\n");
+    }
     return;
   }
   const FilterSpec& notify = s.filters.Notification(s.selected_folder);
@@ -198,6 +202,19 @@ bool DeviceDriver::NewFormatWanted() const {
 }
 
 void DeviceDriver::ReIdle() {
+  if (local_idle_) {
+    idle_interrupted_ = false;
+    if (device_done_) {
+      device_done_ = false;
+      FinishLocalIdle();
+      return;
+    }
+    job_ = Job::kIdle;
+    idling_ = true;
+    MaybeReturnLink();
+    Paused(false, true);
+    return;
+  }
   idle_interrupted_ = false;
   if (device_done_) {
     device_done_ = false;

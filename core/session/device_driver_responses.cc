@@ -79,7 +79,11 @@ void DeviceDriver::OnStoreResponseEnd(absl::string_view completed_tag) {
     return;
   }
   // A device tag: a command relayed verbatim (APPEND) completed.
-  if (!absl::StartsWith(completed_tag, "~p")) output_->RelayedDone(completed_tag);
+  if (!absl::StartsWith(completed_tag, "~p")) {
+    if (relays_in_flight_ > 0) --relays_in_flight_;
+    MaybeReturnLink();
+    output_->RelayedDone(completed_tag);
+  }
 }
 
 void DeviceDriver::OnStoreDrained() {
@@ -90,9 +94,32 @@ void DeviceDriver::OnStoreDrained() {
 void DeviceDriver::OnStoreClosed(absl::Status reason) {
   Busy busy(this);
   link_ = nullptr;
+  if (lent_ != nullptr) {
+    services_.pool->Lost(lent_);
+    lent_ = nullptr;
+  }
   if (output_ == nullptr) return;
   if (!logout_tag_.empty()) {
     output_->Close();
+    return;
+  }
+  if (services_.pool != nullptr) {
+    // Pooled: the session outlives its link. Between commands (and in the
+    // gateway's IDLE) nothing is lost; a command in flight gets NO, never a
+    // half answer passed off as whole.
+    PIMAP_LOG(INFO) << "store link lost for user=" << imap::QuoteForLog(user_) << ": "
+                    << reason.message();
+    resp_first_ = true;
+    collected_.clear();
+    const bool quiet = job_ == Job::kNone || (job_ == Job::kIdle && local_idle_);
+    if (quiet && relays_in_flight_ == 0) {
+      if (passing_) {
+        passing_ = false;
+        output_->EndPassThrough();
+      }
+      return;
+    }
+    OnLinkFailed("Connection to the message store lost");
     return;
   }
   PIMAP_LOG(INFO) << "store connection lost for user=" << imap::QuoteForLog(user_)
@@ -104,13 +131,6 @@ void DeviceDriver::OnStoreClosed(absl::Status reason) {
   output_->EndSession("Connection to the message store lost");
 }
 
-void DeviceDriver::RelayBytes(absl::string_view bytes) {
-  if (link_ != nullptr) link_->Send(bytes);
-}
-
-size_t DeviceDriver::RelayPending() const {
-  return link_ != nullptr ? link_->PendingOutput() : 0;
-}
 
 // ---- Store responses -----------------------------------------------------------
 
@@ -127,7 +147,9 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
                         job_ == Job::kRebuild || job_ == Job::kRebuildNew ||
                         job_ == Job::kEvalView || job_ == Job::kEvalNotify ||
                         job_ == Job::kEvalSync || job_ == Job::kOwnNew ||
-                        job_ == Job::kCloseExpunge;
+                        job_ == Job::kCloseExpunge || job_ == Job::kAcquire ||
+                        job_ == Job::kLinkEnable || job_ == Job::kLinkSelect ||
+                        job_ == Job::kLinkSync;
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {
       idling_ = !device_done_sent_;
@@ -200,7 +222,8 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
       size_t at = code.find("[UIDVALIDITY ");
       if (at != absl::string_view::npos &&
           absl::SimpleAtoi(code.substr(at + 13, code.find(']', at) - at - 13),
-                           &uidvalidity)) {
+                           &uidvalidity) &&
+          job_ != Job::kLinkSelect) {
         session_->view_uidvalidity = uidvalidity;
       }
       at = code.find("[HIGHESTMODSEQ ");

@@ -156,10 +156,30 @@ void SessionRegistry::DropUserIfIdle(const std::string& user) {
   users_.erase(it);
 }
 
+StoreCredentials SessionRegistry::LinkCredentials(const std::string& user) const {
+  if (!config_->master_user.empty()) {
+    return {config_->master_user, config_->master_password, user};
+  }
+  auto it = users_.find(user);
+  return it == users_.end() ? StoreCredentials{user, "", ""} : it->second.credentials;
+}
+
+uint64_t SessionRegistry::EventsReceived(absl::string_view user) const {
+  auto it = users_.find(user);
+  return it == users_.end() ? 0 : it->second.events_received;
+}
+
+void SessionRegistry::RememberCapabilities(const std::vector<std::string>& capabilities) {
+  if (!capabilities.empty() && capabilities != store_capabilities_) {
+    store_capabilities_ = capabilities;
+  }
+}
+
 void SessionRegistry::OnStoreEvents(absl::string_view user,
                                    const std::vector<StoreEvent>& events) {
   auto it = users_.find(user);
   if (it == users_.end()) return;
+  ++it->second.events_received;
   std::vector<StoreEvent> fresh;
   const std::vector<StoreEvent>* batch = &events;
   if (config_->watch && config_->pushes) {

@@ -111,6 +111,19 @@ class SessionRegistry final : public StoreEventSink {
   // The user's watch position in `folder` (0 when unknown).
   uint64_t WatchModseq(const std::string& user, absl::string_view folder) const;
   const SessionConfig& config() const { return *config_; }
+  // The credentials pooled store links of `user` are borrowed with: the master
+  // user acting for `user` when one is configured, else the user's latest
+  // accepted credentials (kept in memory while the user has sessions).
+  StoreCredentials LinkCredentials(const std::string& user) const;
+  // How many batches of store events `user` has received: a link synchronised
+  // at a smaller number may not show what the journal announced yet.
+  uint64_t EventsReceived(absl::string_view user) const;
+  // The store's capabilities as its links reported them at login (the same for
+  // every link of a store), for devices that hold no link.
+  void RememberCapabilities(const std::vector<std::string>& capabilities);
+  const std::vector<std::string>& store_capabilities() const {
+    return store_capabilities_;
+  }
 
   void OnStoreEvents(absl::string_view user,
                      const std::vector<StoreEvent>& events) override;
@@ -123,6 +136,7 @@ class SessionRegistry final : public StoreEventSink {
     absl::flat_hash_map<std::string, std::unique_ptr<DeviceSession>> devices;
     StoreWatch* watch = nullptr;
     StoreCredentials credentials;
+    uint64_t events_received = 0;
     // With two event sources, the keys of recent events (bounded FIFO).
     absl::flat_hash_map<std::string, int64_t> recent;  // key -> when seen (ms)
     std::deque<std::pair<std::string, int64_t>> recent_order;
@@ -147,6 +161,7 @@ class SessionRegistry final : public StoreEventSink {
   // LOGOUT (filters and prefs belong to the device, not to one session).
   absl::flat_hash_map<std::string, std::pair<std::string, std::string>> settings_;
   size_t watches_count_ = 0;
+  std::vector<std::string> store_capabilities_;
   uint64_t next_session_id_;
   TimerWheel::TimerId sweep_timer_ = 0;
 };

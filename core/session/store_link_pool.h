@@ -26,6 +26,11 @@ struct PooledLink {
   bool qresync_enabled = false;  // ENABLE QRESYNC done on this link
   // What the borrower last saw in selected_folder (0 unknown).
   uint64_t highest_modseq = 0;
+  // How many store events of its user the gateway had received when the link
+  // was last synchronised (SessionRegistry::events_received): a borrower that
+  // sees a larger number makes the store catch up (NOOP) before it trusts the
+  // link to show what the journal announced.
+  uint64_t synced_events = 0;
 };
 
 // One per shard, used only on its thread.
@@ -45,6 +50,13 @@ class StoreLinkPool {
   // credentials, or the store's error.
   virtual void Borrow(const StoreCredentials& credentials, int64_t timeout_ms,
                       BorrowCallback done) = 0;
+
+  // Takes a link its caller has just logged in with `credentials` (a device's
+  // login, which must check the password with the store) and lends it to the
+  // caller at once, so it can be shared afterwards. At the cap the least
+  // recently used idle link is evicted. nullptr while shutting down (the
+  // caller keeps the link).
+  virtual PooledLink* Adopt(const StoreCredentials& credentials, StoreLink* link) = 0;
 
   // Gives a lent link back. The borrower has finished its commands (no tagged
   // command of its own outstanding). `reusable` false: state unknown, the

@@ -139,8 +139,11 @@ def start_pimap_gateway(start_pimapd, master_password_file):
         kwargs.setdefault("plaintext", True)
         kwargs.setdefault("shards", 2)
         kwargs.setdefault("admin", True)
+        # Pooled store links close after --store-link-idle (30s by default): the
+        # tests that count the store's connections wait one second, not thirty.
         args = ["--store-master-user", harness.MASTER_USER,
-                "--store-master-password-file", master_password_file]
+                "--store-master-password-file", master_password_file,
+                "--store-link-idle", "1s"]
         if notification_filter is not None:
             args += ["--default-notification-filter", notification_filter]
         return start_pimapd(extra=args + list(extra), **kwargs)

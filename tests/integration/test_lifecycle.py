@@ -67,9 +67,15 @@ def test_store_dies_under_client(start_pimapd, dedicated_dovecot):
 
     dedicated_dovecot.stop()
     assert not harness.port_is_open(dedicated_dovecot.imap_port)
-    for cl in (c, idler):
-        expect_bye_then_eof(cl, timeout=15)
-        cl.close()
+    # The relayed client's store session is gone with the store: BYE.
+    expect_bye_then_eof(c, timeout=15)
+    c.close()
+    # The P-IMAP device holds no store connection while it idles: it stays
+    # connected and its IDLE stays quiet.
+    with pytest.raises(socket.timeout):
+        line = idler.readline(timeout=2)
+        pytest.fail("P-IMAP device heard %r while the store was down" % line)
+    assert idler.buf == b""
 
     # The gateway itself survives; a new login fails cleanly (store down) but the
     # connection is answered.
@@ -86,7 +92,16 @@ def test_store_dies_under_client(start_pimapd, dedicated_dovecot):
         assert not line.startswith(b"l OK"), line
     assert gw.running(), gw.log()[-3000:]
 
-    # After the store comes back, logins work again.
+    # After the store comes back, logins work again, and the device that idled
+    # through the outage ends its IDLE and runs commands on a new link.
     dedicated_dovecot.start()
     with gw.raw() as n:
         n.login("alice", "alicepw")
+    idler.send(b"DONE\r\n")
+    line = idler.readline(timeout=15)
+    while not line.startswith(b"i "):
+        line = idler.readline(timeout=15)
+    assert line.startswith(b"i OK"), line
+    _, t = idler.cmd("n", "NOOP")
+    assert t.startswith(b"n OK"), t
+    idler.close()

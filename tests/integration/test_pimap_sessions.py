@@ -346,6 +346,17 @@ def test_store_connections_three_devices(pimap_gateway, dovecot):
         time.sleep(1.0)  # let the watch connect
         n = dovecot.who(user)
         assert 1 <= n <= 4, "store connections for 3 connected devices: %d" % n
+        # Connected devices that run no command hold no store link: once the
+        # pooled link has idled out (--store-link-idle 1s) only the watch is left.
+        wait_until(lambda: dovecot.who(user) == 1, 10, interval=0.2,
+                   what="only the watch for 3 connected idle devices (last: %d)"
+                   % dovecot.who(user))
+        # A command borrows a link (one login at most), and gives it back.
+        _, t = devices[0].cmd("f", "FETCH 1 (FLAGS)")
+        ok(t, "f")
+        assert 1 <= dovecot.who(user) <= 2
+        wait_until(lambda: dovecot.who(user) == 1, 10, interval=0.2,
+                   what="the borrowed link idled out")
         m = pimap_gateway.metrics()
         assert m["pimap_watch_connections"][None] == 1, m["pimap_watch_connections"]
         assert m["pimap_sessions"][None] == 3, m["pimap_sessions"]

@@ -659,5 +659,31 @@ TEST_F(LinkPoolTest, PasswordsAreNeverLogged) {
   EXPECT_FALSE(absl::StrContains(log, "hunter2")) << log;
 }
 
+
+TEST_F(LinkPoolTest, AdoptedLoginLinkIsLentThenSharedAndEvictsAtTheCap) {
+  MakePool(1);
+  PooledLink* idle = LendNew(User("bob"));
+  ASSERT_NE(idle, nullptr);
+  pool_->Return(idle, true);
+  ExpectGauges(1, 0, 1, 0);
+  // A device's own login link joins the pool lent to it; at the cap the idle
+  // link of another user makes room.
+  connector_.links.push_back(std::make_unique<FakeLink>(User("alice")));
+  FakeLink* login_link = connector_.links.back().get();
+  PooledLink* adopted = pool_->Adopt(User("alice"), login_link);
+  ASSERT_NE(adopted, nullptr);
+  EXPECT_EQ(adopted->link, login_link);
+  ExpectGauges(1, 1, 0, 0);
+  EXPECT_EQ(counters_.store_link_evictions.load(), 1u);
+  pool_->Return(adopted, true);
+  // The next device of the user borrows it without a login.
+  const int logins = connector_.logins;
+  EXPECT_EQ(pool_->TryBorrow(User("alice", "other")), adopted);
+  EXPECT_EQ(connector_.logins, logins);
+  pool_->Return(adopted, true);
+  pool_->Shutdown();
+  EXPECT_EQ(pool_->Adopt(User("carol"), login_link), nullptr);
+}
+
 }  // namespace
 }  // namespace pimap::store

@@ -17,6 +17,7 @@
 #include "core/base/log.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
+#include "store/link_pool.h"
 #include "store/store_connector.h"
 #include "store/events/event_intake.h"
 #include "store/state/sqlite_state_store.h"
@@ -40,6 +41,8 @@ struct ShardServices {
   std::unique_ptr<pimap::store::UserWatcherFactory> watches;
   std::unique_ptr<pimap::session::StateStore> state;
   std::unique_ptr<pimap::session::SessionRegistry> sessions;
+  std::unique_ptr<pimap::store::LinkPool> links;
+  std::unique_ptr<pimap::session::AuthCache> auth_cache;
   std::unique_ptr<pimap::tcp::ImapServer> server;
 };
 
@@ -78,6 +81,10 @@ int main(int argc, char** argv) {
   config.max_output_bytes = options.max_output_bytes;
   config.login_timeout_ms = absl::ToInt64Milliseconds(options.login_timeout);
   config.idle_timeout_ms = absl::ToInt64Milliseconds(options.idle_timeout);
+  config.store_timeout_ms = absl::ToInt64Milliseconds(options.store_timeout);
+  const pimap::store::LinkPoolConfig pool_config{
+      options.store_links_per_shard, absl::ToInt64Milliseconds(options.store_link_idle)};
+  const int64_t auth_cache_ttl_ms = absl::ToInt64Milliseconds(options.auth_cache_ttl);
   if (options.imap_listen) {
     config.imap_listen = pimap::tcp::ListenAddress{options.imap_listen->host,
                                                    options.imap_listen->port};
@@ -154,7 +161,7 @@ int main(int argc, char** argv) {
   // into still exist (their threads have ended by then).
   std::vector<ShardServices> services(shards);
   absl::Status started = set.Start(
-      [&services, &config, &upstream, &session_config,
+      [&services, &config, &upstream, &session_config, pool_config, auth_cache_ttl_ms,
        state_dir = options.state_dir,
        intake = options.store_events_listen
                     ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
@@ -172,9 +179,17 @@ int main(int argc, char** argv) {
             &shard.timers(), &shard.counters(), &session_config, s.watches.get(),
             s.state.get());
         pimap::session::SessionRegistry* sessions = s.sessions.get();
-        shard.AddStopHook([sessions] { sessions->Stop(); });
+        s.links = std::make_unique<pimap::store::LinkPool>(
+            s.connector.get(), &shard.timers(), &shard.counters(), pool_config);
+        s.auth_cache = std::make_unique<pimap::session::AuthCache>(auth_cache_ttl_ms);
+        pimap::store::LinkPool* links = s.links.get();
+        shard.AddStopHook([sessions, links] {
+          sessions->Stop();
+          links->Shutdown();
+        });
         s.server = std::make_unique<pimap::tcp::ImapServer>(
-            &shard, &config, s.connector.get(), s.sessions.get());
+            &shard, &config, s.connector.get(), s.sessions.get(), s.links.get(),
+            s.auth_cache.get());
         if (intake) {
           // The store's pushes go to the session layer of the user's shard.
           auto started = pimap::store::EventIntake::Start(

@@ -1,0 +1,295 @@
+// The session engine's store links on demand (device_driver.h): with a pool, a
+// device holds a store link only while one of its commands runs. A job that
+// finds no link waits (kAcquire) for one from the pool, which is then brought to
+// the session's state (ENABLE QRESYNC, SELECT of the device's folder, a NOOP when
+// the store has reported events the link may not show yet) before the job is
+// sent. Between commands, and while the gateway itself answers an IDLE, the link
+// goes back to the pool.
+//
+// Hazard: a link is shared by every device of the user in turn. It goes back
+// only at a command boundary (no tagged command of ours or the device's in
+// flight, no response half read), or closed, never mid-response: the next
+// borrower would read the rest of someone else's answer.
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/log.h"
+#include "core/imap/writer.h"
+#include "core/session/device_driver.h"
+#include "core/session/store_text.h"
+
+namespace pimap::session {
+
+bool DeviceDriver::covered_folder(absl::string_view folder) const {
+  const SessionConfig& config = services_.registry->config();
+  // The store's pushes report every mailbox of the user; the watch IDLEs on
+  // INBOX only (other folders' news come over the device's own link).
+  if (config.pushes) return true;
+  return config.watch && (folder.empty() || absl::EqualsIgnoreCase(folder, "INBOX"));
+}
+
+std::string DeviceDriver::FolderFor(Job job) const {
+  // These select a folder themselves.
+  if (job == Job::kEnable || job == Job::kResumeSelect || job == Job::kSelect) return "";
+  if (session_ != nullptr && !session_->selected_folder.empty()) {
+    return session_->selected_folder;
+  }
+  // CLOSE (and the UID EXPUNGE that stands for it under a view filter) acts on
+  // the folder the device just left.
+  if (job == Job::kCloseExpunge || (job == Job::kPlain && closing_)) return close_folder_;
+  return "";
+}
+
+bool DeviceDriver::LinkBehind(Job job) const {
+  if (lent_ == nullptr) return false;  // a link of its own is always in state
+  if (job != Job::kEnable && !lent_->qresync_enabled) return true;
+  const std::string folder = FolderFor(job);
+  if (folder.empty()) return false;
+  const bool read_only = session_ != nullptr && session_->read_only;
+  if (lent_->selected_folder != folder || lent_->read_only != read_only) return true;
+  return job != Job::kEvalSync &&
+         lent_->synced_events < services_.registry->EventsReceived(user_);
+}
+
+void DeviceDriver::QueueJob(Job job, const std::string& device_tag, std::string command) {
+  queued_ = QueuedJob{job, device_tag, std::move(command)};
+  job_ = Job::kAcquire;
+  job_device_tag_ = device_tag;
+  Paused(true, false);
+  if (link_ == nullptr) {
+    AcquireLink();
+  } else {
+    PrepareLink();
+  }
+}
+
+void DeviceDriver::AcquireLink() {
+  if (acquiring_) return;
+  StoreLinkPool* pool = services_.pool;
+  if (pool == nullptr) {
+    OnLinkFailed("The connection to the message store is gone");
+    return;
+  }
+  const StoreCredentials credentials = registry().LinkCredentials(user_);
+  if (PooledLink* warm = pool->TryBorrow(credentials); warm != nullptr) {
+    OnLinkBorrowed(warm);  // no round trip for a warm link
+    return;
+  }
+  acquiring_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  pool->Borrow(credentials, services_.borrow_timeout_ms,
+               [this, alive, pool](absl::StatusOr<PooledLink*> link) {
+                 if (alive.expired()) {  // the device went away meanwhile
+                   if (link.ok()) pool->Return(*link, true);
+                   return;
+                 }
+                 Busy busy(this);
+                 acquiring_ = false;
+                 OnLinkBorrowed(std::move(link));
+               });
+}
+
+void DeviceDriver::OnLinkBorrowed(absl::StatusOr<PooledLink*> link) {
+  if (!link.ok()) {
+    PIMAP_LOG(INFO) << "no store link for user=" << imap::QuoteForLog(user_) << ": "
+                    << link.status().message();
+    OnLinkFailed("The message store is not available; try again later");
+    return;
+  }
+  lent_ = *link;
+  link_ = lent_->link;
+  link_->SetClient(this);
+  link_->SetReading(true);
+  store_paused_ = false;
+  resp_first_ = true;
+  registry().RememberCapabilities(link_->capabilities());
+  if (!relay_buffer_.empty()) {
+    link_->Send(relay_buffer_);
+    relay_buffer_.clear();
+    if (output_ != nullptr) output_->RelayDrained();
+  }
+  if (queued_.has_value()) {
+    PrepareLink();
+  } else {
+    MaybeReturnLink();
+  }
+}
+
+bool DeviceDriver::PrepareLink() {
+  const QueuedJob& queued = *queued_;
+  if (lent_ != nullptr) {
+    if (!lent_->qresync_enabled && queued.job != Job::kEnable) {
+      SendJob(Job::kLinkEnable, queued.device_tag, "ENABLE QRESYNC");
+      return true;
+    }
+    const std::string folder = FolderFor(queued.job);
+    const bool read_only = session_ != nullptr && session_->read_only;
+    if (!folder.empty() && (lent_->selected_folder != folder || lent_->read_only != read_only)) {
+      lent_->selected_folder.clear();  // known again once the SELECT completed
+      prep_folder_ = folder;
+      SendJob(Job::kLinkSelect, queued.device_tag,
+              absl::StrCat(read_only ? "EXAMINE " : "SELECT ", QuotedMailbox(folder)));
+      return true;
+    }
+    if (LinkBehind(queued.job)) {
+      // The store reported events (the journal has them); this link must show
+      // them before it answers for the device (a FETCH of the new message).
+      SendJob(Job::kLinkSync, queued.device_tag, "NOOP");
+      return true;
+    }
+  }
+  QueuedJob job = std::move(*queued_);
+  queued_.reset();
+  SendJob(job.job, job.device_tag, std::move(job.command));
+  return false;
+}
+
+void DeviceDriver::OnPrepDone(bool ok) {
+  if (!ok) {
+    // The folder cannot be selected on this link (deleted or renamed meanwhile):
+    // the device's command cannot run.
+    OnLinkFailed("The folder is not available on the message store");
+    return;
+  }
+  if (job_ == Job::kLinkEnable) lent_->qresync_enabled = true;
+  if (job_ == Job::kLinkSelect) {
+    lent_->selected_folder = prep_folder_;
+    lent_->read_only = session_ != nullptr && session_->read_only;
+  }
+  job_ = Job::kAcquire;
+  PrepareLink();
+}
+
+void DeviceDriver::MaybeReturnLink() {
+  if (services_.pool == nullptr || lent_ == nullptr) return;
+  if (queued_.has_value() || relays_in_flight_ > 0 || passing_ || !resp_first_) return;
+  const bool between_commands =
+      job_ == Job::kNone || (job_ == Job::kIdle && local_idle_ && !idle_interrupted_);
+  if (!between_commands) return;
+  // A folder no event source covers learns its news over the device's link:
+  // keep it.
+  if (session_ != nullptr && !covered_folder(session_->selected_folder)) return;
+  store_paused_ = false;
+  services_.pool->Return(lent_, /*reusable=*/true);
+  lent_ = nullptr;
+  link_ = nullptr;
+}
+
+void DeviceDriver::OnLinkFailed(absl::string_view why) {
+  acquiring_ = false;
+  queued_.reset();
+  if (output_ == nullptr) return;
+  if (relays_in_flight_ > 0 || !relay_buffer_.empty()) {
+    // A command relayed verbatim cannot be answered for the store.
+    output_->EndSession("Connection to the message store lost");
+    return;
+  }
+  if (!logged_in_) {
+    job_ = Job::kNone;
+    std::string out;
+    imap::AppendTaggedStatus(&out, login_tag_, "NO", "UNAVAILABLE",
+                             "The message store is not available; try again later");
+    if (session_ != nullptr) {
+      registry().Detach(session_, this);
+      session_ = nullptr;
+    }
+    Write(std::move(out));
+    output_->LoginDone(false);
+    return;
+  }
+  if (local_idle_ && idle_interrupted_ && !finish_after_eval_ && !fetch_then_finish_) {
+    // Store work in the middle of the gateway's IDLE: the device stays in IDLE,
+    // quiet; what could not be classified waits for the store to come back.
+    idle_interrupted_ = false;
+    job_ = Job::kIdle;
+    if (device_done_) {
+      device_done_ = false;
+      FinishLocalIdle();
+      return;
+    }
+    Paused(false, true);
+    return;
+  }
+  AbortCommand(why);
+}
+
+void DeviceDriver::AbortCommand(absl::string_view why) {
+  const std::string tag = job_device_tag_;
+  job_ = Job::kNone;
+  job_uid_mode_ = false;
+  job_may_expunge_ = false;
+  job_sort_ = false;
+  held_tagged_.clear();
+  held_finish_.clear();
+  finish_after_eval_ = false;
+  fetch_then_finish_ = false;
+  live_resync_ = false;
+  xfilter_resync_ = false;
+  idle_interrupted_ = false;
+  device_done_ = false;
+  local_idle_ = false;
+  idling_ = false;
+  closing_ = false;
+  resp_first_ = true;
+  collected_.clear();
+  search_uids_.clear();
+  eval_uids_.clear();
+  if (passing_) {
+    passing_ = false;
+    if (output_ != nullptr) output_->EndPassThrough();
+  }
+  std::string out;
+  if (!tag.empty()) imap::AppendTaggedStatus(&out, tag, "NO", "UNAVAILABLE", why);
+  MaybeReturnLink();
+  Write(std::move(out));
+  Paused(false, true);
+}
+
+void DeviceDriver::AdoptLoginLink(StoreLink* link) {
+  if (services_.pool != nullptr) {
+    lent_ = services_.pool->Adopt(registry().LinkCredentials(user_), link);
+  }
+  link_ = link;
+  link_->SetClient(this);
+}
+
+void DeviceDriver::StartLocalIdle(const std::string& tag) {
+  local_idle_ = true;
+  job_ = Job::kIdle;
+  job_device_tag_ = tag;
+  idling_ = true;
+  device_done_ = false;
+  device_done_sent_ = false;
+  idle_interrupted_ = false;
+  Write("+ idling\r\n");
+  ArmKeepalive();
+  MaybeReturnLink();
+  OnEventsPending();
+}
+
+void DeviceDriver::FinishLocalIdle() {
+  Busy busy(this);
+  if (!local_idle_ || session_ == nullptr) return;
+  local_idle_ = false;
+  idling_ = false;
+  job_ = Job::kIdle;
+  FinishCommand("OK Idle completed");
+}
+
+void DeviceDriver::BeginRelayed() { ++relays_in_flight_; }
+
+void DeviceDriver::RelayBytes(absl::string_view bytes) {
+  if (link_ != nullptr) {
+    link_->Send(bytes);
+    return;
+  }
+  // Held until a link comes; the binding stops reading past its high-water
+  // mark (RelayPending), so this stays bounded.
+  relay_buffer_.append(bytes.data(), bytes.size());
+  AcquireLink();
+}
+
+size_t DeviceDriver::RelayPending() const {
+  return relay_buffer_.size() + (link_ != nullptr ? link_->PendingOutput() : 0);
+}
+
+}  // namespace pimap::session
