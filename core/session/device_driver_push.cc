@@ -86,12 +86,16 @@ void DeviceDriver::OnEventsPending() {
   DeviceSession& s = *session_;
   if (s.selected_folder.empty()) return;
   const FilterSpec& notify_filter = s.filters.Notification(s.selected_folder);
-  // New mail that would be pushed now (the leading run the filters admit): only
-  // that is worth leaving the store's IDLE for a new-format FETCH; held-back
-  // mail would otherwise make us leave and re-enter IDLE for ever.
+  // An event the filters admit is pushed at once; events held back before it
+  // ride along (they are in the EXISTS count) and never hold it back
+  // (architecture.md §4). `through`: how many undelivered events go now.
+  size_t through = 0;
   bool new_mail_admitted = false;
+  size_t index = 0;
   for (const JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
-    if (!Admits(s, notify_filter, entry->event)) break;
+    ++index;
+    if (!Admits(s, notify_filter, entry->event)) continue;
+    through = index;
     if (entry->event.kind == EventKind::kNew) new_mail_admitted = true;
   }
   if (!idle_maintenance_ &&
@@ -107,17 +111,9 @@ void DeviceDriver::OnEventsPending() {
     }
     return;
   }
-  const FilterSpec& notify = s.filters.Notification(s.selected_folder);
-  // Push the leading run of events the filters let through; order is kept, so
-  // the first held-back event holds back the ones after it too.
-  size_t admitted = 0;
-  for (const JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
-    if (!Admits(s, notify, entry->event)) break;
-    ++admitted;
-  }
-  PIMAP_LOG(DEBUG) << "push: " << admitted << " events admitted now";
-  if (admitted == 0) return;
-  std::string out = RenderPending(true, admitted);
+  PIMAP_LOG(DEBUG) << "push: " << through << " events go now";
+  if (through == 0) return;
+  std::string out = RenderPending(true, through);
   if (!out.empty()) Write(std::move(out));
 }
 

@@ -961,6 +961,40 @@ TEST_F(DeviceDriverTest, NotificationFilterHoldsBackMailTheStoreRejects) {
   EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\nc OK Idle completed\r\n");
 }
 
+// architecture.md §4: an admitted event is pushed at once; held-back mail
+// before it rides along in the EXISTS count and never holds it back.
+TEST_F(DeviceDriverTest, HeldBackMailDoesNotHoldBackLaterMatchingMail) {
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "f XFILTER INBOX N FROM boss");
+  EXPECT_EQ(d.out.Take(), "f OK XFILTER completed\r\n");
+  EnterIdle(d);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p4", "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p6 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p6\") UID");
+  d.link.Complete("~p6", "OK Search completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
+  d.link.Reply("+ idling");
+  EXPECT_EQ(d.out.Take(), "");  // someone else's mail alone pushes nothing
+  // Mail from the boss: pushed at once, the count covers both.
+  registry_.OnStoreEvents("alice", {NewMail(14)});
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p7", "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p8 NOOP\r\n");
+  d.link.Complete("~p8", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p9 UID SEARCH RETURN (ALL) UID 14 FROM \"boss\"\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p9\") UID ALL 14");
+  d.link.Complete("~p9", "OK Search completed");
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n* 5 EXISTS\r\n");
+}
+
 // ---- Other commands
 // ------------------------------------------------------------
 
