@@ -184,6 +184,7 @@ void ImapConnection::OnTransportData(absl::string_view data) {
     return;
   }
   pending_input_.append(data.data(), data.size());
+  if (driver_ != nullptr) driver_->OnInputArrived();
   ProcessInput();
 }
 

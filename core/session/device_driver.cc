@@ -151,8 +151,9 @@ bool DeviceDriver::OnCommandLine() {
   // Any command acknowledges what was written before it (architecture.md §4).
   if (!session_->selected_folder.empty()) {
     const std::string& folder = session_->selected_folder;
-    session_->journal.AckDelivered(folder);
-    if (session_->journal.UndeliveredEntries(folder).empty() &&
+    session_->journal.AckDelivered(folder, ackable_seq_);
+    if (ackable_seq_ == delivered_seq_ &&
+        session_->journal.UndeliveredEntries(folder).empty() &&
         !session_->journal.NeedsRebuild(folder)) {
       // Everything the watch reported for this folder is now acknowledged: the
       // view reflects the store up to the watch's MODSEQ (the checkpoint).

@@ -87,6 +87,9 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // (architecture.md §4). Returns true when the line is the end of IDLE: the
   // driver has taken it, the binding skips the rest of the line and waits.
   bool OnCommandLine();
+  // Bytes arrived from the device: a command in them may acknowledge what was
+  // written before now, not what is written later (pipelining).
+  void OnInputArrived() { ackable_seq_ = delivered_seq_; }
   // Commands the binding relays verbatim through RelayBytes (a large literal
   // streams through untouched); the driver executes every other command.
   static bool RelaysVerbatim(absl::string_view name) { return name == "APPEND"; }
@@ -229,6 +232,8 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   int relays_in_flight_ = 0;     // verbatim commands (APPEND) not yet completed
   std::string relay_buffer_;     // their bytes while a link is being borrowed
   bool local_idle_ = false;      // the gateway answers this IDLE itself
+  uint64_t delivered_seq_ = 0;   // the highest journal seq written to the device
+  uint64_t ackable_seq_ = 0;     // what the device's input may acknowledge
   bool acquiring_ = false;       // a Borrow is pending
   std::string prep_folder_;      // the folder a kLinkSelect selects
   std::string close_folder_;     // the folder a CLOSE acts on

@@ -71,7 +71,10 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
     }
     last = entry->seq;
   }
-  if (last != 0) s.journal.MarkDelivered(s.selected_folder, last);
+  if (last != 0) {
+    s.journal.MarkDelivered(s.selected_folder, last);
+    delivered_seq_ = std::max(delivered_seq_, last);
+  }
   counters().events_pushed.fetch_add(rendered, std::memory_order_relaxed);
   return out;
 }

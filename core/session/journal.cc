@@ -90,6 +90,24 @@ void Journal::AckDelivered(absl::string_view folder) {
   MaybeErase(folder);
 }
 
+void Journal::AckDelivered(absl::string_view folder, uint64_t up_to_seq) {
+  auto it = folders_.find(folder);
+  if (it == folders_.end()) return;
+  FolderLog& log = it->second;
+  size_t acked = 0;
+  while (acked < log.delivered && log.entries[log.head + acked].seq <= up_to_seq) ++acked;
+  if (acked == log.delivered) {
+    DropDelivered(log);
+  } else {
+    // Keep the rest delivered-but-unacknowledged; drop the prefix.
+    const size_t rest = log.delivered - acked;
+    log.delivered = acked;
+    DropDelivered(log);
+    log.delivered = rest;
+  }
+  MaybeErase(folder);
+}
+
 void Journal::AckAllDelivered() {
   for (auto it = folders_.begin(); it != folders_.end();) {
     DropDelivered(it->second);

@@ -71,6 +71,10 @@ class Journal {
 
   void MarkDelivered(absl::string_view folder, uint64_t up_to_seq);
   void AckDelivered(absl::string_view folder);
+  // Acknowledges only the delivered events up to `up_to_seq`: those written
+  // before the acknowledging command was read (a pipelined command that was
+  // already on its way acknowledges nothing written after it was sent).
+  void AckDelivered(absl::string_view folder, uint64_t up_to_seq);
   void AckAllDelivered();
   void OnDisconnect();
 

@@ -124,12 +124,23 @@ class DeviceDriverTest : public ::testing::Test {
 
   // One command line from the device, as the binding hands it over: first
   // OnCommandLine() (not the end of an IDLE here), then Execute().
+  // A command line that arrived now (after everything written so far).
   void Run(Device& d, absl::string_view line) {
+    d.driver->OnInputArrived();
+    RunPipelined(d, line);
+  }
+  // A command line that arrived earlier, with the previous one (pipelining).
+  void RunPipelined(Device& d, absl::string_view line) {
     absl::StatusOr<imap::Command> command =
         imap::testing::ParseCommandBytes(absl::StrCat(line, "\r\n"));
     ASSERT_TRUE(command.ok()) << command.status();
     ASSERT_FALSE(d.driver->OnCommandLine()) << line;
     d.driver->Execute(*command);
+  }
+  // The line that ends IDLE arrives now.
+  static bool Done(Device& d) {
+    d.driver->OnInputArrived();
+    return d.driver->OnCommandLine();
   }
 
   // SELECT INBOX (or `folder`) with UIDVALIDITY 7, HIGHESTMODSEQ 10 and UIDs 4,
@@ -416,7 +427,7 @@ TEST_F(DeviceDriverTest, NewMailIsPushedInIdleAndDoneEndsIt) {
   EXPECT_EQ(counters_.events_pushed.load(), 1u);
 
   // DONE: the engine takes the line; the store gets DONE.
-  EXPECT_TRUE(d.driver->OnCommandLine());
+  EXPECT_TRUE(Done(d));
   EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
   d.link.Complete("~p4", "OK Idle completed");
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
@@ -440,7 +451,7 @@ TEST_F(DeviceDriverTest, DefaultNotificationFilterNoneHoldsPushInIdle) {
   EnterIdle(d);
   registry_.OnStoreEvents("alice", {NewMail(13)});
   EXPECT_EQ(d.out.Take(), "");
-  EXPECT_TRUE(d.driver->OnCommandLine());
+  EXPECT_TRUE(Done(d));
   EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
   d.link.Complete("~p4", "OK Idle completed");
   EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\nc OK Idle completed\r\n");
@@ -496,7 +507,7 @@ TEST_F(DeviceDriverTest, IdleKeepaliveSaysSomethingAtTheInterval) {
   timers_.Advance(timers_.now_ms() + 1000);
   EXPECT_EQ(d.out.Take(), "* OK Still here\r\n");
   // Out of IDLE: no more keepalives.
-  EXPECT_TRUE(d.driver->OnCommandLine());
+  EXPECT_TRUE(Done(d));
   EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
   d.link.Complete("~p4", "OK Idle completed");
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
@@ -581,7 +592,7 @@ TEST_F(DeviceDriverTest, AcknowledgedPushIsNotReplayed) {
   registry_.OnStoreEvents("alice", {NewMail(13)});
   ASSERT_EQ(first.out.Take(), "* 4 EXISTS\r\n");
   // DONE is a command line: it acknowledges the EXISTS written before it.
-  EXPECT_TRUE(first.driver->OnCommandLine());
+  EXPECT_TRUE(Done(first));
   EXPECT_EQ(first.link.TakeSent(), "DONE\r\n");
   first.link.Complete("~p4", "OK Idle completed");
   EXPECT_EQ(first.out.Take(), "c OK Idle completed\r\n");
@@ -597,6 +608,37 @@ TEST_F(DeviceDriverTest, AcknowledgedPushIsNotReplayed) {
   EXPECT_EQ(second.out.Take(),
             absl::StrCat("* SESSION SELECTED\r\n* FOLDER INBOX\r\n* SESSIONID ",
                          id, "\r\n", LoginOk("a2")));
+}
+
+// architecture.md §4: only a command read after the events were written
+// acknowledges them; one already on its way (pipelined) does not.
+TEST_F(DeviceDriverTest, PipelinedCommandDoesNotAcknowledgeWhatWasWrittenAfterIt) {
+  config_.default_notification = FilterSpec::All();
+  Device& first = Connect();
+  const uint64_t id = Login(first);
+  SelectInbox(first);
+  first.out.Take();
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  Run(first, "n NOOP");
+  EXPECT_EQ(first.link.TakeSent(), "~p4 NOOP\r\n");
+  first.link.Complete("~p4", "OK NOOP completed");
+  EXPECT_EQ(first.out.Take(), "* 4 EXISTS\r\nn OK NOOP completed\r\n");
+  RunPipelined(first, "m NOOP");  // arrived together with "n NOOP"
+  EXPECT_EQ(first.link.TakeSent(), "~p5 NOOP\r\n");
+  first.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(first.out.Take(), "m OK NOOP completed\r\n");
+  Drop(first);  // the EXISTS may never have arrived: it is replayed
+
+  Device& second = Connect();
+  second.driver->Start(&second.link, "a2", "pw");
+  second.link.Complete("~p1", "OK Enabled");
+  EXPECT_EQ(second.link.TakeSent(),
+            "~p1 ENABLE QRESYNC\r\n~p2 SELECT \"INBOX\"\r\n");
+  second.link.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  second.link.Complete("~p2", "OK [READ-WRITE] Select completed");
+  EXPECT_EQ(second.out.Take(),
+            absl::StrCat("* SESSION SELECTED\r\n* FOLDER INBOX\r\n* 4 EXISTS\r\n"
+                         "* SESSIONID ", id, "\r\n", LoginOk("a2")));
 }
 
 TEST_F(DeviceDriverTest, ResumeWithoutASelectedFolderIsAuthenticated) {
@@ -769,7 +811,7 @@ TEST_F(DeviceDriverTest, UnwatchedFolderPushesItsOwnNewMailInIdle) {
   EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
   d.link.Reply("+ idling");
   EXPECT_EQ(d.out.Take(), "");  // the device never left IDLE: no second "+"
-  EXPECT_TRUE(d.driver->OnCommandLine());
+  EXPECT_TRUE(Done(d));
   EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
   d.link.Complete("~p7", "OK Idle completed");
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
@@ -784,7 +826,7 @@ TEST_F(DeviceDriverTest, DoneWhileTheGatewayLeftIdleEndsItAfterTheVerdicts) {
   d.link.Reply("* 4 EXISTS");
   EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
   // The device's DONE crosses the gateway's: it is taken, not sent twice.
-  EXPECT_TRUE(d.driver->OnCommandLine());
+  EXPECT_TRUE(Done(d));
   EXPECT_EQ(d.link.TakeSent(), "");
   d.link.Complete("~p4", "OK Idle completed");
   EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
@@ -840,7 +882,7 @@ TEST_F(DeviceDriverTest, InbandNewFormatInIdleLeavesAndReentersTheStoresIdle) {
   EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
   d.link.Reply("+ idling");
   EXPECT_EQ(d.out.Take(), "");
-  EXPECT_TRUE(d.driver->OnCommandLine());
+  EXPECT_TRUE(Done(d));
   EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
   d.link.Complete("~p7", "OK Idle completed");
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
@@ -928,7 +970,7 @@ TEST_F(DeviceDriverTest, NotificationFilterAdmitsPushByTheStoresVerdict) {
   EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
   d.link.Reply("+ idling");
   EXPECT_EQ(d.out.Take(), "");
-  EXPECT_TRUE(d.driver->OnCommandLine());
+  EXPECT_TRUE(Done(d));
   EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
   d.link.Complete("~p7", "OK Idle completed");
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
@@ -954,7 +996,7 @@ TEST_F(DeviceDriverTest, NotificationFilterHoldsBackMailTheStoreRejects) {
   EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
   d.link.Reply("+ idling");
   EXPECT_EQ(d.link.TakeSent(), "");  // ... and no loop of leaving IDLE for it
-  EXPECT_TRUE(d.driver->OnCommandLine());
+  EXPECT_TRUE(Done(d));
   EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
   d.link.Complete("~p7", "OK Idle completed");
   // ... but still in the view: it comes with the next answer.

@@ -88,6 +88,23 @@ TEST(JournalTest, MarkDeliveredThenAck) {
   EXPECT_FALSE(j.NeedsRebuild("Nope"));
 }
 
+TEST(JournalTest, AckUpToASeqKeepsWhatWasDeliveredLater) {
+  Journal j(100);
+  j.Append(Ev(EventKind::kNew, "INBOX", 1));  // seq 1
+  j.Append(Ev(EventKind::kNew, "INBOX", 2));  // seq 2
+  j.Append(Ev(EventKind::kNew, "INBOX", 3));  // seq 3
+  j.MarkDelivered("INBOX", 3);
+  // A command read before seq 2 and 3 were written acknowledges seq 1 only.
+  j.AckDelivered("INBOX", 1);
+  EXPECT_EQ(j.size(), 2u);
+  EXPECT_THAT(Pending(j, "INBOX"), IsEmpty());  // still delivered, not acked
+  j.OnDisconnect();                              // ... so they come again
+  EXPECT_THAT(Pending(j, "INBOX"), ElementsAre(2, 3));
+  j.MarkDelivered("INBOX", 3);
+  j.AckDelivered("INBOX", 3);
+  EXPECT_EQ(j.size(), 0u);
+}
+
 TEST(JournalTest, AckWithoutDeliveryKeepsEvents) {
   Journal j(10);
   j.Append(Ev(EventKind::kNew, "INBOX", 1));
