@@ -132,6 +132,9 @@ void DeviceDriver::FinishLogin() {
       out += "* SESSION AUTHENTICATED\r\n";
     }
   }
+  // Folders created, deleted or renamed while the device was away.
+  for (const std::string& line : session_->folder_events) absl::StrAppend(&out, line, "\r\n");
+  session_->folder_events_written = session_->folder_events.size();
   absl::StrAppend(&out, "* SESSIONID ", session_->session_id, "\r\n");
   imap::AppendTaggedStatus(
       &out, login_tag_, "OK",
@@ -148,6 +151,12 @@ void DeviceDriver::FinishLogin() {
 
 bool DeviceDriver::OnCommandLine() {
   if (session_ == nullptr) return false;
+  if (session_->folder_events_written > 0) {
+    auto& kept = session_->folder_events;
+    kept.erase(kept.begin(),
+               kept.begin() + static_cast<ptrdiff_t>(session_->folder_events_written));
+    session_->folder_events_written = 0;
+  }
   // Any command acknowledges what was written before it (architecture.md §4).
   if (!session_->selected_folder.empty()) {
     const std::string& folder = session_->selected_folder;

@@ -116,6 +116,7 @@ void SessionRegistry::Detach(DeviceSession* session, DeviceLink* link) {
   session->connection = nullptr;
   session->last_activity_ms = MonotonicNowMs();
   session->journal.OnDisconnect();
+  session->folder_events_written = 0;  // not acknowledged: replayed
   Save(*session);
 }
 
@@ -195,9 +196,19 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
         case EventKind::kFolderCreated:
         case EventKind::kFolderDeleted:
         case EventKind::kFolderRenamed:
-          // Folder events are not journaled per folder: a device that was away
-          // sees its folder list when it next lists it.
-          if (session->connection != nullptr) session->connection->OnFolderEvent(event);
+          // Pushed NOTIFY-style to a connected device; kept for an absent one
+          // and replayed when it resumes.
+          if (session->connection != nullptr) {
+            session->connection->OnFolderEvent(event);
+          } else if (!event.raw.empty()) {
+            std::vector<std::string>& kept = session->folder_events;
+            if (kept.size() >= DeviceSession::kMaxFolderEvents) {
+              // Past the bound the oldest go: the device still sees the final
+              // folder list when it lists it.
+              kept.erase(kept.begin());
+            }
+            kept.push_back(event.raw);
+          }
           break;
         default:
           session->journal.Append(event);

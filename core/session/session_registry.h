@@ -80,6 +80,12 @@ struct DeviceSession {
   // The flags the device was last told per UID (bounded), so that the echo of
   // its own STORE, or the same change from two sources, is not pushed again.
   absl::flat_hash_map<uint32_t, std::string> told_flags;
+  // Mailbox created/deleted/renamed while the device was away (their "* LIST"
+  // lines, oldest first, bounded): replayed at resume, dropped once a command
+  // read after them acknowledges them.
+  std::vector<std::string> folder_events;
+  size_t folder_events_written = 0;
+  static constexpr size_t kMaxFolderEvents = 256;
   DeviceLink* connection = nullptr;
   int64_t last_activity_ms = 0;
 };

@@ -655,6 +655,41 @@ TEST_F(DeviceDriverTest, ResumeWithoutASelectedFolderIsAuthenticated) {
                          LoginOk("a2")));
 }
 
+TEST_F(DeviceDriverTest, FolderEventsWhileAwayAreReplayedUntilAcknowledged) {
+  Device& first = Connect();
+  const uint64_t id = Login(first);
+  Drop(first);
+  StoreEvent created;
+  created.kind = EventKind::kFolderCreated;
+  created.folder = "Work";
+  created.raw = "* LIST () \"/\" Work";
+  registry_.OnStoreEvents("alice", {created});
+  const std::string resumed =
+      absl::StrCat("* SESSION AUTHENTICATED\r\n* LIST () \"/\" Work\r\n* SESSIONID ", id,
+                   "\r\n", LoginOk("a2"));
+  // Written at resume, but not acknowledged (no command followed): again.
+  for (int round = 0; round < 2; ++round) {
+    Device& d = Connect();
+    d.driver->Start(&d.link, "a2", "pw");
+    d.link.Complete("~p1", "OK Enabled");
+    EXPECT_EQ(d.out.Take(), resumed) << round;
+    Drop(d);
+  }
+  Device& last = Connect();
+  last.driver->Start(&last.link, "a2", "pw");
+  last.link.Complete("~p1", "OK Enabled");
+  EXPECT_EQ(last.out.Take(), resumed);
+  Run(last, "x XGETPIMAPPREFS");  // any command acknowledges it
+  last.out.Take();
+  Drop(last);
+  Device& after = Connect();
+  after.driver->Start(&after.link, "a3", "pw");
+  after.link.Complete("~p1", "OK Enabled");
+  EXPECT_EQ(after.out.Take(),
+            absl::StrCat("* SESSION AUTHENTICATED\r\n* SESSIONID ", id, "\r\n",
+                         LoginOk("a3")));
+}
+
 TEST_F(DeviceDriverTest, NewerConnectionOfTheDeviceTakesTheSessionOver) {
   Device& first = Connect();
   const uint64_t id = Login(first);
