@@ -149,6 +149,23 @@ void DeviceDriver::FinishLogin() {
 
 // ---- Commands ------------------------------------------------------------------
 
+namespace {
+bool EnablesCondstore(const std::vector<imap::Arg>& args) {
+  for (const imap::Arg& arg : args) {
+    if (arg.type == imap::Arg::Type::kList) {
+      if (EnablesCondstore(arg.children)) return true;
+    } else if (arg.type == imap::Arg::Type::kAtom &&
+               (absl::EqualsIgnoreCase(arg.value, "MODSEQ") ||
+                absl::EqualsIgnoreCase(arg.value, "CHANGEDSINCE") ||
+                absl::EqualsIgnoreCase(arg.value, "UNCHANGEDSINCE") ||
+                absl::EqualsIgnoreCase(arg.value, "CONDSTORE"))) {
+      return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
 bool DeviceDriver::OnCommandLine() {
   if (session_ == nullptr) return false;
   if (session_->folder_events_written > 0) {
@@ -233,6 +250,7 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
   // (except a streamed APPEND's), and "~" keeps ours apart from the usual ones.
   job_up_tag_ = absl::StrCat("~p", ++next_up_tag_);
   search_uids_.clear();
+  search_modseq_.clear();
   PIMAP_LOG(DEBUG) << "store <- " << job_up_tag_ << " "
                    << imap::QuoteForLog(command.substr(0, 120));
   if (lent_ != nullptr && (command == "UNSELECT" || command == "CLOSE")) {
@@ -260,6 +278,10 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     Write(std::move(out));
   };
   s.last_activity_ms = MonotonicNowMs();
+  // RFC 7162 §3.1: a CONDSTORE-enabling command (FETCH/SEARCH with MODSEQ,
+  // CHANGEDSINCE, UNCHANGEDSINCE, SELECT/EXAMINE with CONDSTORE) turns on
+  // MODSEQ data for the device, as ENABLE CONDSTORE does.
+  if (!device_condstore_ && EnablesCondstore(args)) device_condstore_ = true;
   job_may_expunge_ = false;
   device_done_sent_ = false;
 
@@ -755,6 +777,10 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       if (!job_sort_) std::sort(numbers.begin(), numbers.end());
       job_sort_ = false;
       for (uint32_t n : numbers) absl::StrAppend(&out, " ", n);
+      if (!search_modseq_.empty() && !numbers.empty()) {
+        absl::StrAppend(&out, " (MODSEQ ", search_modseq_, ")");
+      }
+      search_modseq_.clear();
       out += "\r\n";
       if (ok) Write(std::move(out));
       FinishCommand(rest);

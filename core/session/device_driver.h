@@ -281,6 +281,7 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   bool store_paused_ = false;    // reading the store paused for the device
   std::string collected_;
   std::vector<uint32_t> search_uids_;
+  std::string search_modseq_;    // a SEARCH's "(MODSEQ n)", kept for the device
 
   // IDLE.
   bool idling_ = false;            // the device is in IDLE (store said "+")

@@ -323,7 +323,14 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
     }
     Write(absl::StrCat(line, "\r\n"));
   } else if (u.name == "SEARCH" || u.name == "SORT") {
-    for (absl::string_view n : absl::StrSplit(body.substr(std::min<size_t>(6, body.size())), ' ', absl::SkipEmpty())) {
+    absl::string_view numbers = body.substr(std::min<size_t>(6, body.size()));
+    // RFC 7162 §3.1.5: "(MODSEQ n)" after the numbers of a MODSEQ search.
+    if (size_t at = numbers.find("(MODSEQ "); at != absl::string_view::npos) {
+      absl::string_view modseq = numbers.substr(at + 8);
+      search_modseq_ = std::string(modseq.substr(0, modseq.find(')')));
+      numbers = numbers.substr(0, at);
+    }
+    for (absl::string_view n : absl::StrSplit(numbers, ' ', absl::SkipEmpty())) {
       uint32_t uid;
       if (absl::SimpleAtoi(n, &uid)) search_uids_.push_back(uid);
     }

@@ -1290,16 +1290,13 @@ TEST_F(DeviceDriverTest, TakeOverWhileACommandRunsIsSafeWhenTheBindingCloses) {
   EXPECT_THAT(second.out.Take(), StartsWith("* SESSION AUTHENTICATED\r\n"));
 }
 
-// ---- Known problems (DISABLED_: each names the bug it shows)
-// -------------------
+// ---- CONDSTORE without ENABLE
+// -------------------------------------------------------
 
-// BUG (CONDSTORE, RFC 7162 §3.1): a FETCH that asks for MODSEQ is a
-// CONDSTORE-enabling command, and the gateway advertises CONDSTORE; the device
-// must get the MODSEQ it asked for. The driver strips MODSEQ from every FETCH
-// response unless the device sent ENABLE CONDSTORE (device_condstore_ is only
-// set by ENABLE), so "c FETCH 2 (FLAGS MODSEQ)" is answered
-// "* 2 FETCH (UID 9 FLAGS (\Seen))".
-TEST_F(DeviceDriverTest, DISABLED_FetchModseqEnablesCondstore) {
+// RFC 7162 §3.1: a FETCH that asks for MODSEQ is a CONDSTORE-enabling
+// command; the device gets the MODSEQ it asked for (it once lost it unless it
+// had sent ENABLE CONDSTORE).
+TEST_F(DeviceDriverTest, FetchModseqEnablesCondstore) {
   Device& d = Connect();
   Login(d);
   SelectInbox(d);
@@ -1312,11 +1309,9 @@ TEST_F(DeviceDriverTest, DISABLED_FetchModseqEnablesCondstore) {
             "completed\r\n");
 }
 
-// BUG (CONDSTORE, RFC 7162 §3.1.8): SELECT with the CONDSTORE parameter enables
-// CONDSTORE and the answer must carry HIGHESTMODSEQ. The driver passes
-// "(CONDSTORE)" to the store but drops the store's "* OK [HIGHESTMODSEQ 10]"
-// (device_condstore_ is false), and later strips MODSEQ from FETCH responses.
-TEST_F(DeviceDriverTest, DISABLED_SelectCondstoreEnablesCondstore) {
+// RFC 7162 §3.1.8: SELECT with the CONDSTORE parameter enables CONDSTORE and
+// the answer carries HIGHESTMODSEQ.
+TEST_F(DeviceDriverTest, SelectCondstoreEnablesCondstore) {
   Device& d = Connect();
   Login(d);
   Run(d, "b SELECT INBOX (CONDSTORE)");
@@ -1333,11 +1328,9 @@ TEST_F(DeviceDriverTest, DISABLED_SelectCondstoreEnablesCondstore) {
       "* 3 EXISTS\r\n* 0 RECENT\r\nb OK [READ-WRITE] Select completed\r\n");
 }
 
-// BUG (CONDSTORE, RFC 7162 §3.1.5): a SEARCH with the MODSEQ key must answer
-// with "(MODSEQ n)" after the numbers. The driver rebuilds "* SEARCH" from the
-// numbers alone: "* SEARCH 9 12 (MODSEQ 13)" from the store becomes
-// "* SEARCH 2 3".
-TEST_F(DeviceDriverTest, DISABLED_SearchModseqKeepsTheHighestModseq) {
+// RFC 7162 §3.1.5: a SEARCH with the MODSEQ key answers with "(MODSEQ n)"
+// after the numbers.
+TEST_F(DeviceDriverTest, SearchModseqKeepsTheHighestModseq) {
   Device& d = Connect();
   Login(d);
   SelectInbox(d);
