@@ -530,6 +530,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     SendJob(Job::kIdle, tag, "IDLE");
     return;
   }
+  if (name == "STATUS" && StartFilteredStatus(command)) return;
   if (name == "STATUS" && !args.empty() && args[0].is_astring() && selected &&
       (args[0].value == s.selected_folder ||
        (absl::EqualsIgnoreCase(args[0].value, "INBOX") &&
@@ -591,6 +592,16 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
     case Job::kLinkSelect:
     case Job::kLinkSync:
       OnPrepDone(ok);
+      return;
+    case Job::kStatus:
+    case Job::kStatusExamine:
+    case Job::kStatusCount:
+    case Job::kStatusUnseen:
+      if (status_filtered_) {
+        OnStatusJobDone(ok, rest);
+        return;
+      }
+      FinishCommand(rest);
       return;
     case Job::kEnable:
       if (!ok) {

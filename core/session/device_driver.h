@@ -134,7 +134,9 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
                    kNewFetch, kOwnNew, kStatus, kCloseExpunge,
                    // A pooled link being borrowed and brought to the session's
                    // state before the job that needs it (device_driver_links.cc).
-                   kAcquire, kLinkEnable, kLinkSelect, kLinkSync };
+                   kAcquire, kLinkEnable, kLinkSelect, kLinkSync,
+                   // STATUS of a folder under a view filter: the view's counts.
+                   kStatusExamine, kStatusCount, kStatusUnseen };
   enum class RespAction { kForward, kDrop, kCollect };
 
   // Keeps this alive while a call from outside (store, timer, registry) runs.
@@ -162,6 +164,10 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void ExecuteInSession(const imap::Command& command);
   void OnJobDone(absl::string_view tagged_line);
   void FinishCommand(absl::string_view status_rest);
+  // device_driver_status.cc
+  bool StartFilteredStatus(const imap::Command& command);
+  void OnStatusJobDone(bool ok, absl::string_view rest);
+  void FinishFilteredStatus();
   void ApplyViewSearch();
   static bool IsMaintenanceJob(Job job);
 
@@ -180,6 +186,7 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   bool LinkBehind(Job job) const;
   // The folder `job` needs selected on the link (empty: none).
   std::string FolderFor(Job job) const;
+  bool WantsReadOnly(Job job) const;
   void OnPrepDone(bool ok);
   // Gives the link back to the pool when nothing of the device needs it.
   void MaybeReturnLink();
@@ -282,6 +289,16 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   std::string collected_;
   std::vector<uint32_t> search_uids_;
   std::string search_modseq_;    // a SEARCH's "(MODSEQ n)", kept for the device
+  uint32_t search_count_ = 0;    // ESEARCH COUNT of a status job
+
+  // STATUS of a folder under a view filter (the view's MESSAGES and UNSEEN).
+  bool status_filtered_ = false;
+  bool status_selected_ = false;  // of the selected folder (the view is at hand)
+  bool status_unseen_ = false;    // UNSEEN asked for
+  std::string status_folder_;
+  std::string status_line_;       // the store's "* STATUS" line
+  uint32_t status_messages_ = 0;
+  uint32_t status_unseen_count_ = 0;
 
   // IDLE.
   bool idling_ = false;            // the device is in IDLE (store said "+")

@@ -29,7 +29,15 @@ bool DeviceDriver::covered_folder(absl::string_view folder) const {
 
 std::string DeviceDriver::FolderFor(Job job) const {
   // These select a folder themselves.
-  if (job == Job::kEnable || job == Job::kResumeSelect || job == Job::kSelect) return "";
+  if (job == Job::kEnable || job == Job::kResumeSelect || job == Job::kSelect ||
+      job == Job::kStatusExamine) {
+    return "";
+  }
+  // The view of a folder the device has not selected is counted where a
+  // kStatusExamine left the link.
+  if ((job == Job::kStatusCount || job == Job::kStatusUnseen) && !status_selected_) {
+    return status_folder_;
+  }
   if (session_ != nullptr && !session_->selected_folder.empty()) {
     return session_->selected_folder;
   }
@@ -39,13 +47,19 @@ std::string DeviceDriver::FolderFor(Job job) const {
   return "";
 }
 
+bool DeviceDriver::WantsReadOnly(Job job) const {
+  if ((job == Job::kStatusCount || job == Job::kStatusUnseen) && !status_selected_) {
+    return true;  // counted in an EXAMINEd folder: nothing changes there
+  }
+  return session_ != nullptr && session_->read_only;
+}
+
 bool DeviceDriver::LinkBehind(Job job) const {
   if (lent_ == nullptr) return false;  // a link of its own is always in state
   if (job != Job::kEnable && !lent_->qresync_enabled) return true;
   const std::string folder = FolderFor(job);
   if (folder.empty()) return false;
-  const bool read_only = session_ != nullptr && session_->read_only;
-  if (lent_->selected_folder != folder || lent_->read_only != read_only) return true;
+  if (lent_->selected_folder != folder || lent_->read_only != WantsReadOnly(job)) return true;
   return job != Job::kEvalSync &&
          lent_->synced_events < services_.registry->EventsReceived(user_);
 }
@@ -122,7 +136,7 @@ bool DeviceDriver::PrepareLink() {
       return true;
     }
     const std::string folder = FolderFor(queued.job);
-    const bool read_only = session_ != nullptr && session_->read_only;
+    const bool read_only = WantsReadOnly(queued.job);
     if (!folder.empty() && (lent_->selected_folder != folder || lent_->read_only != read_only)) {
       lent_->selected_folder.clear();  // known again once the SELECT completed
       prep_folder_ = folder;
@@ -153,7 +167,7 @@ void DeviceDriver::OnPrepDone(bool ok) {
   if (job_ == Job::kLinkEnable) lent_->qresync_enabled = true;
   if (job_ == Job::kLinkSelect) {
     lent_->selected_folder = prep_folder_;
-    lent_->read_only = session_ != nullptr && session_->read_only;
+    lent_->read_only = WantsReadOnly(queued_.has_value() ? queued_->job : Job::kNone);
   }
   job_ = Job::kAcquire;
   PrepareLink();

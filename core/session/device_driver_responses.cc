@@ -149,7 +149,8 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
                         job_ == Job::kEvalSync || job_ == Job::kOwnNew ||
                         job_ == Job::kCloseExpunge || job_ == Job::kAcquire ||
                         job_ == Job::kLinkEnable || job_ == Job::kLinkSelect ||
-                        job_ == Job::kLinkSync;
+                        job_ == Job::kLinkSync || job_ == Job::kStatusExamine ||
+                        job_ == Job::kStatusCount || job_ == Job::kStatusUnseen;
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {
       idling_ = !device_done_sent_;
@@ -213,7 +214,8 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
     } else if (u.name == "ESEARCH") {
       resp_action_ = (job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
                       job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
-                      job_ == Job::kEvalNotify || job_ == Job::kOwnNew)
+                      job_ == Job::kEvalNotify || job_ == Job::kOwnNew ||
+                      job_ == Job::kStatusCount || job_ == Job::kStatusUnseen)
                          ? RespAction::kCollect
                          : RespAction::kForward;
     } else if (u.name == "OK" || u.name == "NO" || u.name == "BAD") {
@@ -223,7 +225,7 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
       if (at != absl::string_view::npos &&
           absl::SimpleAtoi(code.substr(at + 13, code.find(']', at) - at - 13),
                            &uidvalidity) &&
-          job_ != Job::kLinkSelect) {
+          job_ != Job::kLinkSelect && job_ != Job::kStatusExamine) {
         session_->view_uidvalidity = uidvalidity;
       }
       at = code.find("[HIGHESTMODSEQ ");
@@ -313,6 +315,8 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
       absl::StrAppend(&rebuild_output_, "* ", *msn, " FETCH (UID ", *uid, " FLAGS (",
                       flags, "))\r\n");
     }
+  } else if (u.name == "STATUS" && session_ != nullptr && status_filtered_) {
+    status_line_ = std::string(body);  // answered once the view is counted
   } else if (u.name == "STATUS" && session_ != nullptr) {
     std::string line(body);
     size_t at = line.find("MESSAGES ");
@@ -333,6 +337,13 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
     for (absl::string_view n : absl::StrSplit(numbers, ' ', absl::SkipEmpty())) {
       uint32_t uid;
       if (absl::SimpleAtoi(n, &uid)) search_uids_.push_back(uid);
+    }
+  } else if (u.name == "ESEARCH" &&
+             (job_ == Job::kStatusCount || job_ == Job::kStatusUnseen)) {
+    size_t at = body.find(" COUNT ");
+    if (at != absl::string_view::npos) {
+      absl::string_view n = body.substr(at + 7);
+      absl::SimpleAtoi(n.substr(0, n.find(' ')), &search_count_);
     }
   } else if (u.name == "ESEARCH") {
     size_t at = body.find(" ALL ");

@@ -1107,6 +1107,33 @@ TEST_F(DeviceDriverTest, StatusOfTheSelectedFolderCountsTheView) {
       "* STATUS INBOX (MESSAGES 3 UIDNEXT 20)\r\ns OK Status completed\r\n");
 }
 
+// A view filter makes the folder a subset: STATUS counts the view (MESSAGES
+// from the view, UNSEEN by the store over the view's UIDs).
+TEST_F(DeviceDriverTest, StatusOfAFilteredSelectedFolderCountsTheViewsUnseen) {
+  Device& d = Connect();
+  Login(d);
+  Run(d, "f XFILTER INBOX V FROM boss");
+  EXPECT_EQ(d.out.Take(), "f OK XFILTER completed\r\n");
+  Run(d, "b SELECT INBOX");
+  EXPECT_EQ(d.link.TakeSent(), "~p2 SELECT INBOX\r\n");
+  d.link.Reply("* 5 EXISTS");
+  d.link.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  d.link.Complete("~p2", "OK [READ-WRITE] Select completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p3 UID SEARCH RETURN (ALL) FROM \"boss\"\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p3\") UID ALL 9,12");
+  d.link.Complete("~p3", "OK Search completed");
+  EXPECT_THAT(d.out.Take(), HasSubstr("* 2 EXISTS\r\n"));
+  Run(d, "s STATUS INBOX (MESSAGES UNSEEN UIDNEXT)");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 STATUS INBOX (MESSAGES UNSEEN UIDNEXT)\r\n");
+  d.link.Reply("* STATUS INBOX (MESSAGES 5 UNSEEN 4 UIDNEXT 20)");
+  d.link.Complete("~p4", "OK Status completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 UID SEARCH RETURN (COUNT) UNSEEN UID 9,12\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p5\") UID COUNT 1");
+  d.link.Complete("~p5", "OK Search completed");
+  EXPECT_EQ(d.out.Take(),
+            "* STATUS INBOX (MESSAGES 2 UNSEEN 1 UIDNEXT 20)\r\ns OK Status completed\r\n");
+}
+
 TEST_F(DeviceDriverTest, ExpungeRendersVanishedAsExpungeOfTheView) {
   Device& d = Connect();
   Login(d);
