@@ -69,7 +69,7 @@ class ImapHandoff final : public engine::Handoff {
   }
   void Arrive(engine::Shard& shard, int slot) override {
     std::unique_ptr<ImapHandoff> self(this);
-    ImapServer* server = ImapServer::OfShard(shard.id());
+    ImapServer* server = shard.services().Find<ImapServer>();
     if (slot < 0 || server == nullptr) {
       PIMAP_LOG(WARNING) << "hand-over arrived without a descriptor";
       return;

@@ -11,13 +11,6 @@
 
 namespace pimap::tcp {
 
-namespace {
-// Indexed by shard id; written by each shard during set-up, before the start-up
-// barrier releases any traffic, and only read afterwards.
-constexpr int kMaxShards = 256;
-ImapServer* g_servers[kMaxShards] = {};
-}  // namespace
-
 ImapServer::ImapServer(engine::Shard* shard, const ImapServerConfig* config,
                        session::StoreConnector* connector, session::SessionRegistry* sessions,
                        session::StoreLinkPool* pool, session::AuthCache* auth_cache)
@@ -25,16 +18,13 @@ ImapServer::ImapServer(engine::Shard* shard, const ImapServerConfig* config,
       pool_(pool), auth_cache_(auth_cache) {}
 
 ImapServer::~ImapServer() {
-  if (shard_->id() < kMaxShards) g_servers[shard_->id()] = nullptr;
-}
-
-ImapServer* ImapServer::OfShard(int id) {
-  return id >= 0 && id < kMaxShards ? g_servers[id] : nullptr;
+  if (shard_->services().Find<ImapServer>() == this) {
+    shard_->services().Register<ImapServer>(nullptr);
+  }
 }
 
 absl::Status ImapServer::Start() {
-  if (shard_->id() >= kMaxShards) return absl::InvalidArgumentError("too many shards");
-  g_servers[shard_->id()] = this;
+  shard_->services().Register(this);
   struct Spec {
     const std::optional<ListenAddress>* address;
     bool implicit_tls;

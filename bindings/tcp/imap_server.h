@@ -58,8 +58,6 @@ class ImapServer {
 
   // On the shard thread, during set-up: binds the listeners, registers the stop hook.
   absl::Status Start();
-  // The server of shard `id` (set at start-up, read-only afterwards).
-  static ImapServer* OfShard(int id);
 
   engine::Shard& shard() { return *shard_; }
   const ImapServerConfig& config() const { return *config_; }

@@ -18,6 +18,7 @@
 #include "core/engine/completion.h"
 #include "core/engine/handoff.h"
 #include "core/engine/ring.h"
+#include "core/engine/service_registry.h"
 
 namespace pimap::engine {
 
@@ -39,6 +40,8 @@ class Shard {
   ShardCounters& counters() { return counters_; }
   const ShardCounters& counters() const { return counters_; }
   ShardSet& set() { return *set_; }
+  // This shard's services (shard thread only).
+  ServiceRegistry& services() { return services_; }
 
   // Any thread: runs `task` on this shard's thread. False when the inbox is full.
   bool Post(Task task);
@@ -71,6 +74,7 @@ class Shard {
   Ring ring_;
   std::unique_ptr<TimerWheel> timers_;
   ShardCounters counters_;
+  ServiceRegistry services_;
   MpscQueue<Task> inbox_;
   int inbox_fd_ = -1;
   uint64_t inbox_value_ = 0;

@@ -182,6 +182,12 @@ int main(int argc, char** argv) {
         s.links = std::make_unique<pimap::store::LinkPool>(
             s.connector.get(), &shard.timers(), &shard.counters(), pool_config);
         s.auth_cache = std::make_unique<pimap::session::AuthCache>(auth_cache_ttl_ms);
+        // The shard's services, found by type on its own thread (a hand-over
+        // arriving, the store-events intake delivering to the owner).
+        pimap::engine::ServiceRegistry& registry = shard.services();
+        registry.Register(s.sessions.get());
+        registry.Register(s.links.get());
+        registry.Register(s.auth_cache.get());
         pimap::store::LinkPool* links = s.links.get();
         shard.AddStopHook([sessions, links] {
           sessions->Stop();
@@ -193,8 +199,10 @@ int main(int argc, char** argv) {
         if (intake) {
           // The store's pushes go to the session layer of the user's shard.
           auto started = pimap::store::EventIntake::Start(
-              &shard, *intake, [&services](int owner) -> pimap::session::StoreEventSink* {
-                return services[owner].sessions.get();
+              &shard, *intake,
+              [set = &shard.set()](int owner) -> pimap::session::StoreEventSink* {
+                // Called on the owner shard's thread: its own registry.
+                return set->shard(owner).services().Find<pimap::session::SessionRegistry>();
               });
           if (!started.ok()) return started.status();
           pimap::store::EventIntake* i = *started;
