@@ -71,11 +71,15 @@ def test_store_dies_under_client(start_pimapd, dedicated_dovecot):
     expect_bye_then_eof(c, timeout=15)
     c.close()
     # The P-IMAP device holds no store connection while it idles: it stays
-    # connected and its IDLE stays quiet.
-    with pytest.raises(socket.timeout):
-        line = idler.readline(timeout=2)
-        pytest.fail("P-IMAP device heard %r while the store was down" % line)
-    assert idler.buf == b""
+    # connected and in IDLE (no BYE, no end of its IDLE). Folder news from the
+    # watch may still come.
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        try:
+            line = idler.readline(timeout=max(0.1, deadline - time.monotonic()))
+        except socket.timeout:
+            break
+        assert line.startswith(b"* ") and not line.startswith(b"* BYE"), line
 
     # The gateway itself survives; a new login fails cleanly (store down) but the
     # connection is answered.

@@ -182,8 +182,12 @@ def test_resume_selected_replays_missed_events(pimap_gateway, dovecot):
         kinds = view.apply_all(events)
         store = dovecot.uid_flags(user)
         view.assert_consistent_with(store)
-        assert kinds == ["exists", "fetch", "expunge"], (
-            "expected the three events in the order they happened: %r" % untagged)
+        # In the order they happened. The victim's \Deleted may come as a flag
+        # change of its own before its expunge when the store reports the two
+        # apart (timing: Dovecot coalesces within ~1 s).
+        assert kinds[0] == "exists" and kinds[-1] == "expunge" and \
+            kinds[1:-1] in (["fetch"], ["fetch", "fetch"]), (
+                "expected the three events in the order they happened: %r" % untagged)
         exists = [int(EXISTS_RE.match(x).group(1)) for x in events if EXISTS_RE.match(x)]
         assert exists == [n0 + 1], untagged
         assert flagged in view.flags and "\\Answered" in view.flags[flagged], untagged
