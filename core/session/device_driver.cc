@@ -95,58 +95,6 @@ void DeviceDriver::Paused(bool running, bool resume) {
   if (output_ != nullptr) output_->SetCommandRunning(running, resume);
 }
 
-void DeviceDriver::Start(StoreLink* link, std::string login_tag,
-                         const std::string& password) {
-  Busy busy(this);
-  login_tag_ = std::move(login_tag);
-  session_ = registry().Attach(user_, device_, {user_, password, ""}, this, &resumed_);
-  if (link != nullptr) {
-    registry().RememberCapabilities(link->capabilities());
-    AdoptLoginLink(link);
-  }
-  // Everything this connection asks the store is by UID, and expunges come back
-  // as VANISHED UIDs, so the device's MSNs can be rendered from its own view.
-  SendJob(Job::kEnable, "", "ENABLE QRESYNC");
-}
-
-void DeviceDriver::FinishLogin() {
-  std::string out;
-  if (resumed_) {
-    counters().session_resumes.fetch_add(1, std::memory_order_relaxed);
-    if (!session_->selected_folder.empty()) {
-      out += "* SESSION SELECTED\r\n* FOLDER ";
-      imap::AppendAstring(&out, session_->selected_folder);
-      out += "\r\n";
-      if (resync_pending_) {
-        resync_pending_ = false;
-        counters().resyncs.fetch_add(1, std::memory_order_relaxed);
-        absl::StrAppend(&out, "* RESYNC\r\n* ", session_->view.size(), " EXISTS\r\n");
-      } else if (rebuilt_) {
-        out += rebuild_output_;
-        rebuild_output_.clear();
-        rebuilt_ = false;
-      } else {
-        out += RenderPending(true, SIZE_MAX, /*replay=*/true);
-      }
-    } else {
-      out += "* SESSION AUTHENTICATED\r\n";
-    }
-  }
-  // Folders created, deleted or renamed while the device was away.
-  for (const std::string& line : session_->folder_events) absl::StrAppend(&out, line, "\r\n");
-  session_->folder_events_written = session_->folder_events.size();
-  absl::StrAppend(&out, "* SESSIONID ", session_->session_id, "\r\n");
-  imap::AppendTaggedStatus(
-      &out, login_tag_, "OK",
-      absl::StrCat("CAPABILITY ", PostAuthCapabilities(store_capabilities(), true)),
-      "Logged in");
-  job_ = Job::kNone;
-  logged_in_ = true;
-  MaybeReturnLink();
-  Write(std::move(out));
-  if (output_ != nullptr) output_->LoginDone(true);
-}
-
 // ---- Commands ------------------------------------------------------------------
 
 namespace {
@@ -604,105 +552,11 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       FinishCommand(rest);
       return;
     case Job::kEnable:
-      if (!ok) {
-        PIMAP_LOG(WARNING) << "store refused ENABLE QRESYNC: P-IMAP session refused";
-        registry().End(session_);
-        session_ = nullptr;
-        std::string out;
-        imap::AppendTaggedStatus(&out, login_tag_, "NO", "CANNOT",
-                                 "The message store lacks QRESYNC, which P-IMAP sessions need");
-        job_ = Job::kNone;
-        Paused(false, false);
-        link_->Close();
-        link_ = nullptr;
-        Write(std::move(out));
-        if (output_ != nullptr) output_->LoginDone(false);
-        return;
-      }
-      if (resumed_ && !s->selected_folder.empty()) {
-        const std::string folder_arg = QuotedMailbox(s->selected_folder);
-        resume_uidvalidity_ = s->view_uidvalidity;
-        job_modseq_ = 0;
-        SendJob(Job::kResumeSelect, "",
-                absl::StrCat(s->read_only ? "EXAMINE " : "SELECT ", folder_arg));
-        return;
-      }
-      Paused(false, false);
-      FinishLogin();
-      return;
-    case Job::kResumeSelect: {
-      const uint32_t saved = resume_uidvalidity_;
-      if (!ok) {
-        s->selected_folder.clear();
-        Paused(false, false);
-        FinishLogin();
-        return;
-      }
-      const bool uidvalidity_changed = saved != 0 && saved != s->view_uidvalidity;
-      const bool uncertain = s->journal.Uncertain(s->selected_folder);
-      // The user's watch journals INBOX only; for any other folder the journal
-      // cannot know what happened, so the resume asks the store instead.
-      // With store pushes only, notifications may have been lost (the store drops
-      // them when we are slow or down): every resume checks with the store.
-      const bool watched = registry().config().watch &&
-                           absl::EqualsIgnoreCase(s->selected_folder, "INBOX");
-      const bool lost =
-          s->restored || !watched || s->journal.NeedsRebuild(s->selected_folder);
-      if (!uidvalidity_changed && !uncertain && lost && s->view_modseq != 0) {
-        // The journal cannot tell what the device missed, but its view and the
-        // MODSEQ it reflects can: ask the store exactly what changed since
-        // (CONDSTORE/QRESYNC), instead of a RESYNC.
-        rebuild_output_.clear();
-        SendJob(Job::kRebuild, "",
-                s->view.empty()
-                    ? std::string("NOOP")
-                    : absl::StrCat("UID FETCH ", SetOf(s->view.Ranges()),
-                                   " (FLAGS) (CHANGEDSINCE ", s->view_modseq,
-                                   " VANISHED)"));
-        return;
-      }
-      if (uidvalidity_changed || uncertain || lost) {
-        // Events may have been lost (overflow, or an EXPUNGE the device may not
-        // have seen): rebuild the view from the store and say RESYNC.
-        resync_pending_ = true;
-        SendJob(Job::kViewSearch, "",
-                absl::StrCat("UID SEARCH RETURN (ALL) ",
-                             s->filters.View(s->selected_folder)
-                                 .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
-        return;
-      }
-      Paused(false, false);
-      FinishLogin();
-      return;
-    }
+    case Job::kResumeSelect:
     case Job::kRebuild:
-      SendJob(Job::kRebuildNew, "",
-              absl::StrCat("UID SEARCH RETURN (ALL) UID ", s->view.max_uid() + 1, ":* ",
-                           s->filters.View(s->selected_folder)
-                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+    case Job::kRebuildNew:
+      OnLoginJobDone(ok);
       return;
-    case Job::kRebuildNew: {
-      // "UID n:*" also names the last message when none is newer than n.
-      std::sort(search_uids_.begin(), search_uids_.end());
-      bool grew = false;
-      for (uint32_t uid : search_uids_) {
-        if (uid > s->view.max_uid() || !s->view.Contains(uid)) {
-          if (uid > s->view.max_uid() && s->view.Insert(uid)) grew = true;
-        }
-      }
-      search_uids_.clear();
-      if (grew) absl::StrAppend(&rebuild_output_, "* ", s->view.size(), " EXISTS\r\n");
-      s->journal.MarkDelivered(s->selected_folder, snapshot_seq_);
-      s->journal.AckDelivered(s->selected_folder);
-      s->journal.ClearRebuild(s->selected_folder);
-      if (job_modseq_ != 0) s->view_modseq = job_modseq_;
-      s->restored = false;
-      rebuilt_ = true;
-      counters().rebuilds.fetch_add(1, std::memory_order_relaxed);
-      Paused(false, false);
-      FinishLogin();
-      return;
-    }
     case Job::kViewSearch: {
       ApplyViewSearch();
       s->restored = false;
@@ -809,82 +663,11 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       SendJob(Job::kPlain, job_device_tag_, "UNSELECT");
       return;
     case Job::kEvalSync:
-      if (own_new_) {
-        own_new_ = false;
-        SendJob(Job::kOwnNew, job_device_tag_,
-                absl::StrCat("UID SEARCH RETURN (ALL) UID ", s->view.max_uid() + 1, ":*"));
-        return;
-      }
-      [[fallthrough]];
     case Job::kOwnNew:
-      if (job_ == Job::kOwnNew) {
-        // "UID n:*" names the last message even when none is newer than n.
-        std::sort(search_uids_.begin(), search_uids_.end());
-        const uint32_t max = s->view.max_uid();
-        for (uint32_t uid : search_uids_) {
-          if (uid > max) {
-            StoreEvent event;
-            event.kind = EventKind::kNew;
-            event.folder = s->selected_folder;
-            event.uidvalidity = s->view_uidvalidity;
-            event.uid = uid;
-            s->journal.Append(std::move(event));
-          }
-        }
-        search_uids_.clear();
-      }
-      if (NeedsEval()) {
-        StartEvalSearch();
-      } else {
-        eval_uids_.clear();
-        OnEvalDone();
-      }
-      return;
     case Job::kNewFetch:
-      if (fetch_then_finish_) {
-        fetch_then_finish_ = false;
-        std::string out = absl::StrCat(job_device_tag_, " ", held_finish_, "\r\n");
-        held_finish_.clear();
-        job_ = Job::kNone;
-        job_uid_mode_ = false;
-        job_may_expunge_ = false;
-        job_up_tag_.clear();
-        Write(std::move(out));
-        Paused(false, true);
-      } else {
-        job_ = Job::kIdle;
-        ReIdle();
-      }
-      return;
-    case Job::kEvalView: {
-      if (!ok) {
-        // No verdict: show the mail rather than hide it for good.
-        search_uids_ = eval_uids_;
-      }
-      for (uint32_t uid : search_uids_) s->in_view.insert(uid);
-      search_uids_.clear();
-      const FilterSpec& notify = s->filters.Notification(s->selected_folder);
-      if (Trivial(notify)) {
-        OnEvalDone();
-        return;
-      }
-      std::string set;
-      {
-        std::vector<std::pair<uint32_t, uint32_t>> ranges;
-        for (uint32_t uid : eval_uids_) ranges.emplace_back(uid, uid);
-        set = SetOf(ranges);
-      }
-      SendJob(Job::kEvalNotify, job_device_tag_,
-              absl::StrCat("UID SEARCH RETURN (ALL) UID ", set, " ",
-                           notify.ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
-      return;
-    }
+    case Job::kEvalView:
     case Job::kEvalNotify:
-      PIMAP_LOG(DEBUG) << "notification filter admits " << search_uids_.size()
-                       << " of " << eval_uids_.size() << " new messages";
-      for (uint32_t uid : search_uids_) s->notify.insert(uid);
-      search_uids_.clear();
-      OnEvalDone();
+      OnPushJobDone(ok);
       return;
     default:
       FinishCommand(rest);

@@ -163,6 +163,10 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void SendJob(Job job, const std::string& device_tag, std::string command);
   void ExecuteInSession(const imap::Command& command);
   void OnJobDone(absl::string_view tagged_line);
+  // device_driver_login.cc: the jobs of a login (ENABLE, resume SELECT, rebuild).
+  void OnLoginJobDone(bool ok);
+  // device_driver_push.cc: filter verdicts and new-format FETCH.
+  void OnPushJobDone(bool ok);
   void FinishCommand(absl::string_view status_rest);
   // device_driver_status.cc
   bool StartFilteredStatus(const imap::Command& command);

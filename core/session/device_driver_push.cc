@@ -318,4 +318,90 @@ void DeviceDriver::OnTakenOver() {
   }
 }
 
+void DeviceDriver::OnPushJobDone(bool ok) {
+  DeviceSession* s = session_;
+  switch (job_) {
+    case Job::kEvalSync:
+      if (own_new_) {
+        own_new_ = false;
+        SendJob(Job::kOwnNew, job_device_tag_,
+                absl::StrCat("UID SEARCH RETURN (ALL) UID ", s->view.max_uid() + 1, ":*"));
+        return;
+      }
+      [[fallthrough]];
+    case Job::kOwnNew:
+      if (job_ == Job::kOwnNew) {
+        // "UID n:*" names the last message even when none is newer than n.
+        std::sort(search_uids_.begin(), search_uids_.end());
+        const uint32_t max = s->view.max_uid();
+        for (uint32_t uid : search_uids_) {
+          if (uid > max) {
+            StoreEvent event;
+            event.kind = EventKind::kNew;
+            event.folder = s->selected_folder;
+            event.uidvalidity = s->view_uidvalidity;
+            event.uid = uid;
+            s->journal.Append(std::move(event));
+          }
+        }
+        search_uids_.clear();
+      }
+      if (NeedsEval()) {
+        StartEvalSearch();
+      } else {
+        eval_uids_.clear();
+        OnEvalDone();
+      }
+      return;
+    case Job::kNewFetch:
+      if (fetch_then_finish_) {
+        fetch_then_finish_ = false;
+        std::string out = absl::StrCat(job_device_tag_, " ", held_finish_, "\r\n");
+        held_finish_.clear();
+        job_ = Job::kNone;
+        job_uid_mode_ = false;
+        job_may_expunge_ = false;
+        job_up_tag_.clear();
+        Write(std::move(out));
+        Paused(false, true);
+      } else {
+        job_ = Job::kIdle;
+        ReIdle();
+      }
+      return;
+    case Job::kEvalView: {
+      if (!ok) {
+        // No verdict: show the mail rather than hide it for good.
+        search_uids_ = eval_uids_;
+      }
+      for (uint32_t uid : search_uids_) s->in_view.insert(uid);
+      search_uids_.clear();
+      const FilterSpec& notify = s->filters.Notification(s->selected_folder);
+      if (Trivial(notify)) {
+        OnEvalDone();
+        return;
+      }
+      std::string set;
+      {
+        std::vector<std::pair<uint32_t, uint32_t>> ranges;
+        for (uint32_t uid : eval_uids_) ranges.emplace_back(uid, uid);
+        set = SetOf(ranges);
+      }
+      SendJob(Job::kEvalNotify, job_device_tag_,
+              absl::StrCat("UID SEARCH RETURN (ALL) UID ", set, " ",
+                           notify.ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+      return;
+    }
+    case Job::kEvalNotify:
+      PIMAP_LOG(DEBUG) << "notification filter admits " << search_uids_.size()
+                       << " of " << eval_uids_.size() << " new messages";
+      for (uint32_t uid : search_uids_) s->notify.insert(uid);
+      search_uids_.clear();
+      OnEvalDone();
+      return;
+    default:
+      return;
+  }
+}
+
 }  // namespace pimap::session

@@ -1,0 +1,305 @@
+// The device connection's way in (imap_connection.h): STARTTLS, LOGIN and
+// AUTHENTICATE PLAIN, the hand-over to the shard that owns the user, the store
+// login (or the auth cache for a returning P-IMAP device), and the hand-off of a
+// P-IMAP device to the session engine.
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "bindings/tcp/imap_connection.h"
+#include "bindings/tcp/imap_server.h"
+#include "bindings/tls/tls_transport.h"
+#include "core/base/log.h"
+#include "core/base/shard_for_user.h"
+#include "core/engine/handoff.h"
+#include "core/engine/shard.h"
+#include "core/engine/socket.h"
+#include "core/imap/sasl.h"
+#include "core/imap/writer.h"
+#include "core/session/capabilities.h"
+
+namespace pimap::tcp {
+
+namespace {
+
+class ImapHandoff final : public engine::Handoff {
+ public:
+  ImapHandoff(SSL* ssl, std::string input, PendingLogin login)
+      : ssl_(ssl), input_(std::move(input)), login_(std::move(login)) {}
+  ~ImapHandoff() override {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+  }
+  void Arrive(engine::Shard& shard, int slot) override {
+    std::unique_ptr<ImapHandoff> self(this);
+    ImapServer* server = shard.services().Find<ImapServer>();
+    if (slot < 0 || server == nullptr) {
+      PIMAP_LOG(WARNING) << "hand-over arrived without a descriptor";
+      return;
+    }
+    SSL* ssl = ssl_;
+    ssl_ = nullptr;
+    ImapConnection::Arrive(server, slot, ssl, std::move(input_), std::move(login_));
+  }
+  void Failed(engine::Shard& source, int slot, int error) override {
+    std::unique_ptr<ImapHandoff> self(this);
+    PIMAP_LOG(WARNING) << "hand-over to the owner shard failed: errno " << error;
+    engine::Socket::Adopt(&source, slot)->Abort();
+  }
+
+ private:
+  SSL* ssl_;
+  std::string input_;
+  PendingLogin login_;
+};
+
+}  // namespace
+
+void ImapConnection::DoStartTls(const std::string& tag) {
+  std::string out;
+  if (server_->config().tls == nullptr || tls_active_) {
+    imap::AppendTaggedStatus(&out, tag, "BAD", "",
+                             tls_active_ ? "TLS is already active"
+                                         : "STARTTLS is not configured");
+    WriteLocal(std::move(out));
+    return;
+  }
+  imap::AppendTaggedStatus(&out, tag, "OK", "", "Begin TLS negotiation now");
+  WriteLocal(std::move(out));
+  starttls_reset_ = true;  // ProcessInput drops the rest of the clear input
+  SSL* ssl = server_->config().tls->NewServerSsl();
+  if (ssl == nullptr) {
+    Shutdown("TLS unavailable");
+    return;
+  }
+  // The plaintext OK is already queued on the socket ahead of any TLS record.
+  transport_ = new tls::TlsTransport(transport_, ssl);
+  transport_->SetHandler(this);
+  tls_active_ = true;
+}
+
+void ImapConnection::DoAuthenticate(const imap::Command& command) {
+  const std::string& tag = command.tag;
+  if (command.args.empty() || command.args.size() > 2 ||
+      command.args[0].type != imap::Arg::Type::kAtom) {
+    WriteBad(tag, "AUTHENTICATE expects a mechanism name");
+    return;
+  }
+  if (!absl::EqualsIgnoreCase(command.args[0].value, "PLAIN")) {
+    std::string out;
+    imap::AppendTaggedStatus(&out, tag, "NO", "CANNOT",
+                             "Unsupported authentication mechanism");
+    WriteLocal(std::move(out));
+    return;
+  }
+  if (command.args.size() == 2) {  // SASL-IR (RFC 4959)
+    sasl_tag_ = tag;
+    HandleSaslResponse(command.args[1].value);
+    return;
+  }
+  sasl_tag_ = tag;
+  state_ = State::kSaslResponse;
+  WriteLocal("+ \r\n");
+}
+
+bool ImapConnection::HandleSaslResponse(absl::string_view line) {
+  state_ = State::kNotAuthenticated;
+  std::string out;
+  if (line == "*") {
+    imap::AppendTaggedStatus(&out, sasl_tag_, "BAD", "", "Authentication cancelled");
+    WriteLocal(std::move(out));
+    return false;
+  }
+  absl::StatusOr<imap::SaslPlain> plain = imap::DecodeSaslPlain(line);
+  if (!plain.ok()) {
+    WriteBad(sasl_tag_, plain.status().message());
+    return false;
+  }
+  // Devices authenticate as themselves; acting for another user is the store's
+  // master-user business, not a device's.
+  if (!plain->authzid.empty() && plain->authzid != plain->authcid) {
+    server_->shard().counters().auth_failures.fetch_add(1, std::memory_order_relaxed);
+    imap::AppendTaggedStatus(&out, sasl_tag_, "NO", "AUTHORIZATIONFAILED",
+                             "Authorization identity must match the user");
+    WriteLocal(std::move(out));
+    return false;
+  }
+  absl::StatusOr<imap::LoginName> name = imap::ParseLoginName(plain->authcid);
+  if (!name.ok()) {
+    imap::AppendTaggedStatus(&out, sasl_tag_, "NO", "AUTHENTICATIONFAILED",
+                             name.status().message());
+    WriteLocal(std::move(out));
+    return false;
+  }
+  StartLogin({sasl_tag_, std::move(*name), std::move(plain->password)});
+  return true;
+}
+
+// ---- Login and hand-over -------------------------------------------------------
+
+void ImapConnection::StartLogin(PendingLogin login) {
+  if (!tls_active_ && !server_->config().allow_plaintext_auth) {
+    std::string out;
+    imap::AppendTaggedStatus(&out, login.tag, "NO", "PRIVACYREQUIRED",
+                             "Plaintext authentication disallowed: use STARTTLS");
+    WriteLocal(std::move(out));
+    return;
+  }
+  engine::Shard& shard = server_->shard();
+  const int owner = static_cast<int>(
+      ShardForUser(login.name.user, static_cast<uint32_t>(shard.count())));
+  if (owner != shard.id()) {
+    HandOver(owner, std::move(login));
+    return;
+  }
+  StartStoreLogin(std::move(login));
+}
+
+void ImapConnection::HandOver(int owner, PendingLogin login) {
+  // Freeze: nothing more is read or parsed here; what was read but not parsed
+  // travels along. The framer is at a command boundary (LOGIN just ended).
+  blocked_ |= kBlockHandover;
+  state_ = State::kLoggingIn;
+  transport_->SetReading(false);
+  auto payload = std::make_shared<PendingLogin>(std::move(login));
+  const bool tls = transport_->is_tls();
+  engine::Transport* transport = transport_;
+  ImapServer* server = server_;
+  // Until the socket is detached its handler (TLS, or us) may still receive
+  // bytes from a receive in flight; they are kept (TLS keeps ciphertext in its
+  // SSL, we keep plaintext in pending_input_) and travel too.
+  // A peer that does not read could keep the last send in flight for ever and
+  // pin the connection between shards: give the hand-over the linger time.
+  handover_timer_ = server_->shard().timers().Schedule(5000, [this] {
+    handover_timer_ = 0;
+    Busy busy(this);
+    PIMAP_LOG(INFO) << "hand-over did not complete (peer not reading); closing";
+    if (transport_ != nullptr) transport_->Abort();
+    transport_ = nullptr;
+    socket_ = nullptr;
+    state_ = State::kClosing;
+    Destroy();
+  });
+  socket_->Detach([this, payload, tls, transport, server, owner](int slot) {
+    if (handover_timer_ != 0) server->shard().timers().Cancel(handover_timer_);
+    handover_timer_ = 0;
+    SSL* ssl = nullptr;
+    if (tls) ssl = static_cast<tls::TlsTransport*>(transport)->ReleaseSsl();
+    auto handoff = std::make_unique<ImapHandoff>(ssl, std::move(pending_input_),
+                                                 std::move(*payload));
+    engine::Shard& shard = server->shard();
+    socket_ = nullptr;
+    transport_ = nullptr;
+    Destroy();
+    shard.HandOver(slot, owner, std::move(handoff));
+  });
+}
+
+void ImapConnection::StartStoreLogin(PendingLogin login) {
+  state_ = State::kLoggingIn;
+  blocked_ |= kBlockLogin;
+  transport_->SetReading(false);
+  std::weak_ptr<bool> alive = alive_;
+  std::string tag = login.tag;
+  std::string user = login.name.user;
+  std::string device = login.name.device;
+  // The password stays in memory past the login only for a P-IMAP session whose
+  // store watch must log in as the user (no master user configured).
+  std::string password = device.empty() ? "" : login.password;
+  session::AuthCache* cache = server_->auth_cache();
+  if (!device.empty() && cache != nullptr && cache->enabled()) {
+    // A returning device whose password matches the last one the store
+    // accepted needs no store login: its session borrows a pooled link when a
+    // command needs one. A different password goes to the store (it may have
+    // changed there).
+    if (cache->Check(user, password, MonotonicNowMs()) ==
+        session::AuthCache::Verdict::kMatch) {
+      CounterAdd(server_->shard().counters().auth_cache_hits);
+      state_ = State::kAuthenticated;
+      user_ = user;
+      device_ = device;
+      server_->UserLoggedIn(user_);
+      CounterAdd(server_->shard().counters().logins);
+      PIMAP_LOG(INFO) << "login user=" << imap::QuoteForLog(user)
+                      << " device=" << imap::QuoteForLog(device) << " (auth cache)";
+      ArmActivityTimer(server_->config().idle_timeout_ms);
+      StartDriver(tag, user, device, password, nullptr);
+      return;
+    }
+    CounterAdd(server_->shard().counters().auth_cache_misses);
+  }
+  server_->connector().Login(
+      {login.name.user, std::move(login.password), ""},
+      [this, alive, tag, user, device,
+       password = std::move(password)](absl::StatusOr<session::StoreLink*> link) {
+        if (alive.expired()) {
+          if (link.ok()) (*link)->Close();
+          return;
+        }
+        OnStoreLogin(tag, user, device, password, std::move(link));
+      });
+}
+
+void ImapConnection::OnStoreLogin(const std::string& tag, const std::string& user,
+                                  const std::string& device, const std::string& password,
+                                  absl::StatusOr<session::StoreLink*> link) {
+  Busy busy(this);
+  ShardCounters& counters = server_->shard().counters();
+  std::string out;
+  if (state_ == State::kClosing) {
+    if (link.ok()) (*link)->Close();
+    return;
+  }
+  if (link.ok()) {
+    state_ = State::kAuthenticated;
+    user_ = user;
+    device_ = device;
+    server_->UserLoggedIn(user_);
+    counters.logins.fetch_add(1, std::memory_order_relaxed);
+    PIMAP_LOG(INFO) << "login user=" << imap::QuoteForLog(user)
+                    << (device.empty() ? "" : " device=" + imap::QuoteForLog(device));
+    ArmActivityTimer(server_->config().idle_timeout_ms);
+    if (!device.empty()) {
+      // The session engine owns the link and answers the login once the
+      // session is ready (LoginDone).
+      if (session::AuthCache* cache = server_->auth_cache(); cache != nullptr) {
+        cache->Remember(user, password, MonotonicNowMs());
+      }
+      StartDriver(tag, user, device, password, *link);
+      return;
+    }
+    link_ = *link;
+    link_->SetClient(this);
+    imap::AppendTaggedStatus(&out, tag, "OK",
+                             absl::StrCat("CAPABILITY ",
+                                          session::PostAuthCapabilities(link_->capabilities())),
+                             "Logged in");
+  } else {
+    state_ = State::kNotAuthenticated;
+    if (absl::IsUnauthenticated(link.status())) {
+      if (session::AuthCache* cache = server_->auth_cache(); cache != nullptr) {
+        cache->Forget(user);  // it may have changed at the store
+      }
+      counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
+      PIMAP_LOG(INFO) << "login failed user=" << imap::QuoteForLog(user);
+      imap::AppendTaggedStatus(&out, tag, "NO", "AUTHENTICATIONFAILED",
+                               "Authentication failed.");
+    } else {
+      PIMAP_LOG(WARNING) << "store login unavailable: " << link.status().message();
+      imap::AppendTaggedStatus(&out, tag, "NO", "UNAVAILABLE",
+                               "The message store is not available; try again later");
+    }
+  }
+  WriteLocal(std::move(out));
+  SetBlocked(kBlockLogin, false);
+}
+
+void ImapConnection::StartDriver(const std::string& tag, const std::string& user,
+                                 const std::string& device, const std::string& password,
+                                 session::StoreLink* link) {
+  Busy busy(this);
+  session::DriverServices services{&server_->sessions(), &server_->shard().counters(),
+                                   &server_->shard().timers(), server_->pool(),
+                                   server_->config().store_timeout_ms};
+  driver_ = new session::DeviceDriver(services, this, user, device);
+  driver_->Start(link, tag, password);
+}
+
+}  // namespace pimap::tcp

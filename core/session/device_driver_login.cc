@@ -1,0 +1,180 @@
+// The session engine's login side (device_driver.h): a device's session is
+// attached (resumed or new) and made ready before its login is answered:
+// ENABLE QRESYNC on the store link, then for a resumed session in a folder the
+// folder's SELECT and, when the journal cannot say what the device missed, an
+// exact rebuild from the store (CONDSTORE) or a RESYNC.
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/base/log.h"
+#include "core/imap/writer.h"
+#include "core/session/capabilities.h"
+#include "core/session/device_driver.h"
+#include "core/session/store_text.h"
+
+namespace pimap::session {
+
+void DeviceDriver::Start(StoreLink* link, std::string login_tag,
+                         const std::string& password) {
+  Busy busy(this);
+  login_tag_ = std::move(login_tag);
+  session_ = registry().Attach(user_, device_, {user_, password, ""}, this, &resumed_);
+  if (link != nullptr) {
+    registry().RememberCapabilities(link->capabilities());
+    AdoptLoginLink(link);
+  }
+  // Everything this connection asks the store is by UID, and expunges come back
+  // as VANISHED UIDs, so the device's MSNs can be rendered from its own view.
+  SendJob(Job::kEnable, "", "ENABLE QRESYNC");
+}
+
+void DeviceDriver::FinishLogin() {
+  std::string out;
+  if (resumed_) {
+    counters().session_resumes.fetch_add(1, std::memory_order_relaxed);
+    if (!session_->selected_folder.empty()) {
+      out += "* SESSION SELECTED\r\n* FOLDER ";
+      imap::AppendAstring(&out, session_->selected_folder);
+      out += "\r\n";
+      if (resync_pending_) {
+        resync_pending_ = false;
+        counters().resyncs.fetch_add(1, std::memory_order_relaxed);
+        absl::StrAppend(&out, "* RESYNC\r\n* ", session_->view.size(), " EXISTS\r\n");
+      } else if (rebuilt_) {
+        out += rebuild_output_;
+        rebuild_output_.clear();
+        rebuilt_ = false;
+      } else {
+        out += RenderPending(true, SIZE_MAX, /*replay=*/true);
+      }
+    } else {
+      out += "* SESSION AUTHENTICATED\r\n";
+    }
+  }
+  // Folders created, deleted or renamed while the device was away.
+  for (const std::string& line : session_->folder_events) absl::StrAppend(&out, line, "\r\n");
+  session_->folder_events_written = session_->folder_events.size();
+  absl::StrAppend(&out, "* SESSIONID ", session_->session_id, "\r\n");
+  imap::AppendTaggedStatus(
+      &out, login_tag_, "OK",
+      absl::StrCat("CAPABILITY ", PostAuthCapabilities(store_capabilities(), true)),
+      "Logged in");
+  job_ = Job::kNone;
+  logged_in_ = true;
+  MaybeReturnLink();
+  Write(std::move(out));
+  if (output_ != nullptr) output_->LoginDone(true);
+}
+
+void DeviceDriver::OnLoginJobDone(bool ok) {
+  DeviceSession* s = session_;
+  switch (job_) {
+    case Job::kEnable:
+      if (!ok) {
+        PIMAP_LOG(WARNING) << "store refused ENABLE QRESYNC: P-IMAP session refused";
+        registry().End(session_);
+        session_ = nullptr;
+        std::string out;
+        imap::AppendTaggedStatus(&out, login_tag_, "NO", "CANNOT",
+                                 "The message store lacks QRESYNC, which P-IMAP sessions need");
+        job_ = Job::kNone;
+        Paused(false, false);
+        link_->Close();
+        link_ = nullptr;
+        Write(std::move(out));
+        if (output_ != nullptr) output_->LoginDone(false);
+        return;
+      }
+      if (resumed_ && !s->selected_folder.empty()) {
+        const std::string folder_arg = QuotedMailbox(s->selected_folder);
+        resume_uidvalidity_ = s->view_uidvalidity;
+        job_modseq_ = 0;
+        SendJob(Job::kResumeSelect, "",
+                absl::StrCat(s->read_only ? "EXAMINE " : "SELECT ", folder_arg));
+        return;
+      }
+      Paused(false, false);
+      FinishLogin();
+      return;
+    case Job::kResumeSelect: {
+      const uint32_t saved = resume_uidvalidity_;
+      if (!ok) {
+        s->selected_folder.clear();
+        Paused(false, false);
+        FinishLogin();
+        return;
+      }
+      const bool uidvalidity_changed = saved != 0 && saved != s->view_uidvalidity;
+      const bool uncertain = s->journal.Uncertain(s->selected_folder);
+      // The user's watch journals INBOX only; for any other folder the journal
+      // cannot know what happened, so the resume asks the store instead.
+      // With store pushes only, notifications may have been lost (the store drops
+      // them when we are slow or down): every resume checks with the store.
+      const bool watched = registry().config().watch &&
+                           absl::EqualsIgnoreCase(s->selected_folder, "INBOX");
+      const bool lost =
+          s->restored || !watched || s->journal.NeedsRebuild(s->selected_folder);
+      if (!uidvalidity_changed && !uncertain && lost && s->view_modseq != 0) {
+        // The journal cannot tell what the device missed, but its view and the
+        // MODSEQ it reflects can: ask the store exactly what changed since
+        // (CONDSTORE/QRESYNC), instead of a RESYNC.
+        rebuild_output_.clear();
+        SendJob(Job::kRebuild, "",
+                s->view.empty()
+                    ? std::string("NOOP")
+                    : absl::StrCat("UID FETCH ", SetOf(s->view.Ranges()),
+                                   " (FLAGS) (CHANGEDSINCE ", s->view_modseq,
+                                   " VANISHED)"));
+        return;
+      }
+      if (uidvalidity_changed || uncertain || lost) {
+        // Events may have been lost (overflow, or an EXPUNGE the device may not
+        // have seen): rebuild the view from the store and say RESYNC.
+        resync_pending_ = true;
+        SendJob(Job::kViewSearch, "",
+                absl::StrCat("UID SEARCH RETURN (ALL) ",
+                             s->filters.View(s->selected_folder)
+                                 .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+        return;
+      }
+      Paused(false, false);
+      FinishLogin();
+      return;
+    }
+    case Job::kRebuild:
+      SendJob(Job::kRebuildNew, "",
+              absl::StrCat("UID SEARCH RETURN (ALL) UID ", s->view.max_uid() + 1, ":* ",
+                           s->filters.View(s->selected_folder)
+                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+      return;
+    case Job::kRebuildNew: {
+      // "UID n:*" also names the last message when none is newer than n.
+      std::sort(search_uids_.begin(), search_uids_.end());
+      bool grew = false;
+      for (uint32_t uid : search_uids_) {
+        if (uid > s->view.max_uid() || !s->view.Contains(uid)) {
+          if (uid > s->view.max_uid() && s->view.Insert(uid)) grew = true;
+        }
+      }
+      search_uids_.clear();
+      if (grew) absl::StrAppend(&rebuild_output_, "* ", s->view.size(), " EXISTS\r\n");
+      s->journal.MarkDelivered(s->selected_folder, snapshot_seq_);
+      s->journal.AckDelivered(s->selected_folder);
+      s->journal.ClearRebuild(s->selected_folder);
+      if (job_modseq_ != 0) s->view_modseq = job_modseq_;
+      s->restored = false;
+      rebuilt_ = true;
+      counters().rebuilds.fetch_add(1, std::memory_order_relaxed);
+      Paused(false, false);
+      FinishLogin();
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+}  // namespace pimap::session
