@@ -22,10 +22,12 @@
 namespace pimap::session {
 
 // Store commands the gateway runs on its own between two IDLEs or before a
-// command's answer; news the store sends meanwhile still belong to the device.
+// command's answer, or to bring a borrowed link to the session's state; news the
+// store sends meanwhile still belong to the device (in a folder no event source
+// covers they are its only news).
 bool DeviceDriver::IsMaintenanceJob(Job job) {
   return job == Job::kEvalSync || job == Job::kOwnNew || job == Job::kEvalView ||
-         job == Job::kEvalNotify;
+         job == Job::kEvalNotify || job == Job::kLinkSync || job == Job::kLinkSelect;
 }
 
 
@@ -440,6 +442,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     // Nothing of the device's view to expunge; the rest is not the device's.
     s.selected_folder.clear();
     if (services_.pool != nullptr) {  // what a pooled link has selected is ours
+      MaybeReturnLink();
       ok_now("CLOSE completed");
       return;
     }
@@ -463,11 +466,21 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     s.selected_folder.clear();
     s.view = UidView();
     if (name == "UNSELECT" && services_.pool != nullptr) {
+      MaybeReturnLink();
       ok_now("UNSELECT completed");  // what a pooled link has selected is ours
       return;
     }
     closing_ = name == "CLOSE";
     SendJob(Job::kPlain, tag, name);
+    return;
+  }
+  if (name == "NOOP" && services_.pool != nullptr && covered_folder(s.selected_folder)) {
+    // A poll: what the store has changed is in the journal already (the folder
+    // is covered), so the answer costs the store nothing.
+    job_ = Job::kPlain;
+    job_device_tag_ = tag;
+    Paused(true, false);
+    FinishCommand("OK NOOP completed");
     return;
   }
   if (name == "IDLE" && services_.pool != nullptr && covered_folder(s.selected_folder)) {

@@ -160,6 +160,8 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
 
   // device_driver.cc: login, resume, commands, job completion.
   void FinishLogin();
+  // A resume can be answered from the journal alone (no store round trip).
+  bool JournalSuffices() const;
   void SendJob(Job job, const std::string& device_tag, std::string command);
   void ExecuteInSession(const imap::Command& command);
   void OnJobDone(absl::string_view tagged_line);

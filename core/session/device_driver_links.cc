@@ -140,8 +140,18 @@ bool DeviceDriver::PrepareLink() {
     if (!folder.empty() && (lent_->selected_folder != folder || lent_->read_only != read_only)) {
       lent_->selected_folder.clear();  // known again once the SELECT completed
       prep_folder_ = folder;
+      std::string qresync;
+      if (session_ != nullptr && folder == session_->selected_folder &&
+          !covered_folder(folder) && session_->view_uidvalidity != 0 &&
+          session_->view_modseq != 0) {
+        // No event source covers this folder: what changed since the device's
+        // view was last known comes with the SELECT (VANISHED (EARLIER), FETCH
+        // FLAGS; new mail by EXISTS) and is journaled like any news.
+        qresync = absl::StrCat(" (QRESYNC (", session_->view_uidvalidity, " ",
+                               session_->view_modseq, "))");
+      }
       SendJob(Job::kLinkSelect, queued.device_tag,
-              absl::StrCat(read_only ? "EXAMINE " : "SELECT ", QuotedMailbox(folder)));
+              absl::StrCat(read_only ? "EXAMINE " : "SELECT ", QuotedMailbox(folder), qresync));
       return true;
     }
     if (LinkBehind(queued.job)) {
@@ -199,6 +209,7 @@ void DeviceDriver::OnLinkFailed(absl::string_view why) {
   }
   if (!logged_in_) {
     job_ = Job::kNone;
+    Paused(false, false);  // the binding reads again once the login is answered
     std::string out;
     imap::AppendTaggedStatus(&out, login_tag_, "NO", "UNAVAILABLE",
                              "The message store is not available; try again later");

@@ -25,10 +25,31 @@ void DeviceDriver::Start(StoreLink* link, std::string login_tag,
   if (link != nullptr) {
     registry().RememberCapabilities(link->capabilities());
     AdoptLoginLink(link);
+  } else if (services_.pool != nullptr && JournalSuffices()) {
+    // Admitted by the auth cache, and the journal knows what the device
+    // missed: the login costs the store nothing. Links get ENABLE QRESYNC and
+    // the folder's SELECT when a command borrows one.
+    FinishLogin();
+    return;
   }
   // Everything this connection asks the store is by UID, and expunges come back
   // as VANISHED UIDs, so the device's MSNs can be rendered from its own view.
   SendJob(Job::kEnable, "", "ENABLE QRESYNC");
+}
+
+bool DeviceDriver::JournalSuffices() const {
+  const DeviceSession& s = *session_;
+  if (!resumed_ || s.selected_folder.empty()) return true;
+  const SessionConfig& config = services_.registry->config();
+  // Only the watch journals every change (pushes are hints, reconciled at
+  // resume); a restored session has no journal; an overflow or an uncertain
+  // EXPUNGE needs the store; a new UIDVALIDITY needs a RESYNC.
+  if (!config.watch || config.pushes || !absl::EqualsIgnoreCase(s.selected_folder, "INBOX") ||
+      s.restored || s.journal.NeedsRebuild(s.selected_folder) || s.view_uidvalidity == 0) {
+    return false;
+  }
+  return services_.registry->WatchUidvalidity(user_, s.selected_folder) ==
+         s.view_uidvalidity;
 }
 
 void DeviceDriver::FinishLogin() {

@@ -203,7 +203,7 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
     } else if (u.name == "VANISHED") {
       const bool earlier = absl::StrContains(line, "(EARLIER)");
       if (job_ == Job::kRebuild ||
-          (!earlier && (!internal || IsMaintenanceJob(job_)) &&
+          ((!earlier || job_ == Job::kLinkSelect) && (!internal || IsMaintenanceJob(job_)) &&
            (job_may_expunge_ || (session_ != nullptr && !watched_folder())))) {
         resp_action_ = RespAction::kCollect;
       }

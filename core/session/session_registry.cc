@@ -303,6 +303,13 @@ uint64_t SessionRegistry::WatchModseq(const std::string& user,
   return it->second.watch->highest_modseq(folder);
 }
 
+uint32_t SessionRegistry::WatchUidvalidity(const std::string& user,
+                                           absl::string_view folder) const {
+  auto it = users_.find(user);
+  if (it == users_.end() || it->second.watch == nullptr) return 0;
+  return it->second.watch->uidvalidity(folder);
+}
+
 // The same change reported by the watch and by the store's push: keyed by what
 // identifies it (there is no per-message MODSEQ in a push), kept for the last
 // few thousand events of the user.

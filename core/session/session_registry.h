@@ -116,6 +116,8 @@ class SessionRegistry final : public StoreEventSink {
   void Save(const DeviceSession& session);
   // The user's watch position in `folder` (0 when unknown).
   uint64_t WatchModseq(const std::string& user, absl::string_view folder) const;
+  // The folder's UIDVALIDITY as the user's live watch knows it (0 when unknown).
+  uint32_t WatchUidvalidity(const std::string& user, absl::string_view folder) const;
   const SessionConfig& config() const { return *config_; }
   // The credentials pooled store links of `user` are borrowed with: the master
   // user acting for `user` when one is configured, else the user's latest

@@ -1,12 +1,14 @@
 // Test doubles around the session engine (core/session/device_driver.h): a
 // store link that records what the driver sends and plays the store's answers
-// back, a device output that records what the device would read, and a store
-// watch factory that records the watches the registry opens.
+// back, a device output that records what the device would read, a store
+// watch factory that records the watches the registry opens, and a link pool
+// that lends fake links when the test says so.
 #ifndef PIMAP_TESTS_CORE_SESSION_FAKE_STORE_LINK_H_
 #define PIMAP_TESTS_CORE_SESSION_FAKE_STORE_LINK_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,13 +16,16 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "core/session/device_driver.h"
 #include "core/session/store_link.h"
+#include "core/session/store_link_pool.h"
 #include "core/session/store_watch.h"
+#include "gtest/gtest.h"
 
 namespace pimap::session::testing {
 
@@ -208,6 +213,240 @@ class FakeWatchFactory final : public StoreWatchFactory {
 
   std::vector<Call> calls;
   std::vector<std::unique_ptr<FakeStoreWatch>> watches;
+};
+
+// A shard's link pool (core/session/store_link_pool.h) under the test's
+// control. Every call is recorded, in order, as a line of calls():
+//   "TryBorrow(alice) -> L2"   "TryBorrow(alice) -> none"
+//   "Borrow(alice, 2500ms)"    "Adopt(alice) -> L1"
+//   "Return(L1, reusable)"     "Return(L1, not reusable)"    "Lost(L1)"
+// (the user is "authzid via user" for master-user credentials). Links are
+// named L1, L2, ... in the order the pool first sees them; each keeps one
+// PooledLink across loans, as the real pool does.
+//
+// Links come from Adopt() (the caller's), AddIdle() (parked with a given
+// store-side state: a new FakeStoreLink owned here, or one the test supplies)
+// and Borrow completions that find no idle link (a new FakeStoreLink, fresh
+// state: nothing selected, no QRESYNC). TryBorrow() lends the most recently
+// parked idle link of the same user when `try_borrow_hits`, else nullptr.
+// Borrow() only queues its callback: CompleteBorrow()/FailBorrow() run the
+// oldest one when the test says so (never inside Borrow()).
+// Return(reusable) parks the link again, detached from its borrower (the real
+// pool becomes its client); Return(not reusable) closes it; Lost() forgets it.
+// Misuse by the borrower (a Return or Lost of a link it does not hold) is
+// recorded in violations().
+class FakeLinkPool final : public StoreLinkPool {
+ public:
+  enum class State { kIdle, kLent, kClosed, kLost };
+
+  // StoreLinkPool
+  PooledLink* TryBorrow(const StoreCredentials& credentials) override {
+    Entry* e = try_borrow_hits ? NewestIdle(credentials) : nullptr;
+    calls_.push_back(absl::StrCat("TryBorrow(", Who(credentials), ") -> ",
+                                  e != nullptr ? e->name : "none"));
+    if (e == nullptr) return nullptr;
+    e->state = State::kLent;
+    return &e->pooled;
+  }
+  void Borrow(const StoreCredentials& credentials, int64_t timeout_ms,
+              BorrowCallback done) override {
+    calls_.push_back(
+        absl::StrCat("Borrow(", Who(credentials), ", ", timeout_ms, "ms)"));
+    pending_.push_back({credentials, std::move(done)});
+  }
+  PooledLink* Adopt(const StoreCredentials& credentials,
+                    StoreLink* link) override {
+    if (refuse_adopt) {
+      calls_.push_back(absl::StrCat("Adopt(", Who(credentials), ") -> none"));
+      return nullptr;
+    }
+    Entry& e = NewEntry(credentials, link);
+    e.state = State::kLent;
+    calls_.push_back(absl::StrCat("Adopt(", Who(credentials), ") -> ", e.name));
+    return &e.pooled;
+  }
+  void Return(PooledLink* link, bool reusable) override {
+    Entry* e = Find(link);
+    const std::string name = e != nullptr ? e->name : "L?";
+    calls_.push_back(absl::StrCat("Return(", name, ", ",
+                                  reusable ? "reusable" : "not reusable", ")"));
+    if (e == nullptr || e->state != State::kLent) {
+      violations_.push_back(absl::StrCat("Return of ", name, ", not lent"));
+      return;
+    }
+    if (reusable) {
+      e->pooled.link->SetClient(nullptr);
+      e->pooled.link->SetReading(true);
+      e->state = State::kIdle;
+      e->parked = ++clock_;
+    } else {
+      e->pooled.link->Close();
+      e->state = State::kClosed;
+    }
+  }
+  void Lost(PooledLink* link) override {
+    Entry* e = Find(link);
+    const std::string name = e != nullptr ? e->name : "L?";
+    calls_.push_back(absl::StrCat("Lost(", name, ")"));
+    if (e == nullptr || e->state != State::kLent) {
+      violations_.push_back(absl::StrCat("Lost of ", name, ", not lent"));
+      return;
+    }
+    e->pooled.link = nullptr;  // the link object is gone for the borrower
+    e->state = State::kLost;
+  }
+
+  // Test side.
+  // Parks an idle link of `user` in `state` (its `link` is ignored): `link` if
+  // given (the test keeps it alive), else a new FakeStoreLink owned here.
+  PooledLink* AddIdle(PooledLink state, FakeStoreLink* link = nullptr,
+                      const std::string& user = "alice") {
+    Entry& e = NewEntry({user, "", ""}, link);
+    StoreLink* const kept = e.pooled.link;
+    e.pooled = std::move(state);
+    e.pooled.link = kept;
+    e.state = State::kIdle;
+    e.parked = ++clock_;
+    return &e.pooled;
+  }
+  // Completes the oldest pending Borrow with the most recently parked idle
+  // link of its user, or (none) a new one; returns it.
+  PooledLink* CompleteBorrow() {
+    if (pending_.empty()) {
+      ADD_FAILURE() << "CompleteBorrow() without a pending Borrow()";
+      return nullptr;
+    }
+    Entry* e = NewestIdle(pending_.front().credentials);
+    if (e == nullptr) e = &NewEntry(pending_.front().credentials, nullptr);
+    return CompleteBorrowWith(&e->pooled);
+  }
+  // Completes the oldest pending Borrow with `link` (idle, or new from here).
+  PooledLink* CompleteBorrowWith(PooledLink* link) {
+    Entry* e = Find(link);
+    if (pending_.empty() || e == nullptr || e->state != State::kIdle) {
+      ADD_FAILURE() << "CompleteBorrowWith() without a pending Borrow() or an "
+                       "idle link";
+      return nullptr;
+    }
+    e->state = State::kLent;
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    p.done(&e->pooled);
+    return link;
+  }
+  // Completes the oldest pending Borrow with an error.
+  void FailBorrow(absl::Status status) {
+    if (pending_.empty()) {
+      ADD_FAILURE() << "FailBorrow() without a pending Borrow()";
+      return;
+    }
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    p.done(std::move(status));
+  }
+  size_t pending_borrows() const { return pending_.size(); }
+
+  // The calls so far / since the last TakeCalls().
+  const std::vector<std::string>& calls() const { return calls_; }
+  std::vector<std::string> TakeCalls() {
+    return std::exchange(calls_, std::vector<std::string>());
+  }
+  const std::vector<std::string>& violations() const { return violations_; }
+
+  // The FakeStoreLink behind a PooledLink (null for a link that is no fake);
+  // valid after Lost() too.
+  FakeStoreLink* fake(const PooledLink* link) {
+    Entry* e = Find(link);
+    return e != nullptr ? e->fake : nullptr;
+  }
+  FakeStoreLink* fake(const std::string& name) {
+    for (auto& e : entries_) {
+      if (e->name == name) return e->fake;
+    }
+    return nullptr;
+  }
+  PooledLink* pooled(const std::string& name) {
+    for (auto& e : entries_) {
+      if (e->name == name) return &e->pooled;
+    }
+    return nullptr;
+  }
+  std::string name(const PooledLink* link) {
+    Entry* e = Find(link);
+    return e != nullptr ? e->name : "";
+  }
+  State state(const PooledLink* link) {
+    Entry* e = Find(link);
+    if (e == nullptr) {
+      ADD_FAILURE() << "state() of a link the pool does not know";
+      return State::kLost;
+    }
+    return e->state;
+  }
+  size_t lent() const {
+    size_t n = 0;
+    for (const auto& e : entries_) n += e->state == State::kLent;
+    return n;
+  }
+
+  bool try_borrow_hits = true;
+  bool refuse_adopt = false;  // Adopt() answers nullptr (shutting down)
+
+ private:
+  struct Entry {
+    std::string name;
+    std::string user;  // credentials' identity: "authzid via user" or user
+    PooledLink pooled;
+    std::unique_ptr<FakeStoreLink> owned;
+    FakeStoreLink* fake = nullptr;
+    State state = State::kIdle;
+    uint64_t parked = 0;
+  };
+  struct Pending {
+    StoreCredentials credentials;
+    BorrowCallback done;
+  };
+
+  static std::string Who(const StoreCredentials& c) {
+    return c.authzid.empty() ? c.user : absl::StrCat(c.authzid, " via ", c.user);
+  }
+  Entry& NewEntry(const StoreCredentials& credentials, StoreLink* link) {
+    auto e = std::make_unique<Entry>();
+    e->name = absl::StrCat("L", entries_.size() + 1);
+    e->user = Who(credentials);
+    if (link == nullptr) {
+      e->owned = std::make_unique<FakeStoreLink>();
+      e->fake = e->owned.get();
+      link = e->fake;
+    } else {
+      e->fake = dynamic_cast<FakeStoreLink*>(link);
+    }
+    e->pooled.link = link;
+    entries_.push_back(std::move(e));
+    return *entries_.back();
+  }
+  Entry* Find(const PooledLink* link) {
+    for (auto& e : entries_) {
+      if (&e->pooled == link) return e.get();
+    }
+    return nullptr;
+  }
+  Entry* NewestIdle(const StoreCredentials& credentials) {
+    Entry* best = nullptr;
+    for (auto& e : entries_) {
+      if (e->state == State::kIdle && e->user == Who(credentials) &&
+          (best == nullptr || e->parked > best->parked)) {
+        best = e.get();
+      }
+    }
+    return best;
+  }
+
+  std::deque<std::unique_ptr<Entry>> entries_;
+  std::deque<Pending> pending_;
+  std::vector<std::string> calls_;
+  std::vector<std::string> violations_;
+  uint64_t clock_ = 0;
 };
 
 }  // namespace pimap::session::testing
