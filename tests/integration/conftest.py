@@ -62,10 +62,7 @@ def tls_client_ctx(tls_cert):
 @pytest.fixture(scope="session")
 def dovecot(workdir):
     """The shared private Dovecot store of this test file."""
-    d = harness.Dovecot(os.path.join(workdir, "dovecot"))
-    os.makedirs(d.dir, exist_ok=True)
-    os.chmod(d.dir, 0o755)
-    d.start()
+    d = harness.started_dovecot(os.path.join(workdir, "dovecot"))
     yield d
     d.stop()
 

@@ -194,6 +194,16 @@ class Dovecot:
             return append(c, box, message, flags=flags, date=date)
 
 
+def started_dovecot(state_dir, push_url=None):
+    """A private Dovecot in state_dir, started (push_url: its push_notification
+    Lua driver posts store events there). The caller stops it."""
+    d = Dovecot(state_dir, push_url=push_url)
+    os.makedirs(d.dir, exist_ok=True)
+    os.chmod(d.dir, 0o755)
+    d.start()
+    return d
+
+
 def doveadm_who(conf_path, user):
     """Count the store's IMAP connections for user via `doveadm -c conf who -1 user`."""
     r = subprocess.run(["doveadm", "-c", conf_path, "who", "-1", user],

@@ -25,11 +25,8 @@ def intake_port():
 @pytest.fixture(scope="module")
 def dovecot(workdir, intake_port):
     """A Dovecot that pushes to the intake port (overrides the shared store)."""
-    d = harness.Dovecot(os.path.join(workdir, "dovecot-push"),
-                        push_url="http://127.0.0.1:%d/dovecot" % intake_port)
-    os.makedirs(d.dir, exist_ok=True)
-    os.chmod(d.dir, 0o755)
-    d.start()
+    d = harness.started_dovecot(os.path.join(workdir, "dovecot-push"),
+                                push_url="http://127.0.0.1:%d/dovecot" % intake_port)
     yield d
     d.stop()
 

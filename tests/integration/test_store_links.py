@@ -88,11 +88,8 @@ def intake_port():
 @pytest.fixture(scope="module")
 def push_dovecot(workdir, intake_port):
     """A Dovecot whose push_notification Lua driver posts to intake_port."""
-    d = harness.Dovecot(os.path.join(workdir, "dovecot-push"),
-                        push_url="http://127.0.0.1:%d/dovecot" % intake_port)
-    os.makedirs(d.dir, exist_ok=True)
-    os.chmod(d.dir, 0o755)
-    d.start()
+    d = harness.started_dovecot(os.path.join(workdir, "dovecot-push"),
+                                push_url="http://127.0.0.1:%d/dovecot" % intake_port)
     yield d
     d.stop()
 

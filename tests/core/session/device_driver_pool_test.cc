@@ -33,6 +33,8 @@ namespace pimap::session {
 namespace {
 
 using ::pimap::session::testing::FakeDeviceOutput;
+using ::pimap::session::testing::LoginOk;
+using ::pimap::session::testing::SessionIdIn;
 using ::pimap::session::testing::FakeLinkPool;
 using ::pimap::session::testing::FakeStoreLink;
 using ::pimap::session::testing::FakeWatchFactory;
@@ -42,23 +44,6 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
 
-// What the login answer advertises for FakeStoreLink's default capabilities.
-constexpr absl::string_view kCaps =
-    "IMAP4rev1 CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XFILTER XPIMAPPREF";
-
-std::string LoginOk(absl::string_view tag) {
-  return absl::StrCat(tag, " OK [CAPABILITY ", kCaps, "] Logged in\r\n");
-}
-
-// The session id of "* SESSIONID <n>" in a transcript (0 when absent).
-uint64_t SessionIdIn(absl::string_view transcript) {
-  const size_t at = transcript.find("* SESSIONID ");
-  if (at == absl::string_view::npos) return 0;
-  absl::string_view rest = transcript.substr(at + 12);
-  rest = rest.substr(0, rest.find("\r\n"));
-  uint64_t id = 0;
-  return absl::SimpleAtoi(rest, &id) ? id : 0;
-}
 
 StoreEvent NewMail(uint32_t uid, absl::string_view folder = "INBOX") {
   StoreEvent e;

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
@@ -448,6 +449,26 @@ class FakeLinkPool final : public StoreLinkPool {
   std::vector<std::string> violations_;
   uint64_t clock_ = 0;
 };
+
+// What the login answer advertises for FakeStoreLink's default store
+// capabilities: the store's list without QRESYNC (not offered to a P-IMAP
+// device), plus the P-IMAP tokens.
+inline constexpr absl::string_view kCaps =
+    "IMAP4rev1 CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XFILTER XPIMAPPREF";
+
+inline std::string LoginOk(absl::string_view tag) {
+  return absl::StrCat(tag, " OK [CAPABILITY ", kCaps, "] Logged in\r\n");
+}
+
+// The session id of "* SESSIONID <n>" in a transcript (0 when absent).
+inline uint64_t SessionIdIn(absl::string_view transcript) {
+  const size_t at = transcript.find("* SESSIONID ");
+  if (at == absl::string_view::npos) return 0;
+  absl::string_view rest = transcript.substr(at + 12);
+  rest = rest.substr(0, rest.find("\r\n"));
+  uint64_t id = 0;
+  return absl::SimpleAtoi(rest, &id) ? id : 0;
+}
 
 }  // namespace pimap::session::testing
 
