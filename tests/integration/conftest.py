@@ -59,6 +59,21 @@ def tls_client_ctx(tls_cert):
     return harness.client_tls_context(tls_cert[0])
 
 
+@pytest.fixture(scope="module")
+def intake_port():
+    """A port for pimapd's store-events intake (--store-events-listen)."""
+    return harness.free_ports(1)[0]
+
+
+@pytest.fixture(scope="module")
+def push_dovecot(workdir, intake_port):
+    """A Dovecot whose push_notification Lua driver posts to intake_port."""
+    d = harness.started_dovecot(os.path.join(workdir, "dovecot-push"),
+                                push_url="http://127.0.0.1:%d/dovecot" % intake_port)
+    yield d
+    d.stop()
+
+
 @pytest.fixture(scope="session")
 def dovecot(workdir):
     """The shared private Dovecot store of this test file."""

@@ -18,17 +18,9 @@ PUSH_WAIT = 5.0
 
 
 @pytest.fixture(scope="module")
-def intake_port():
-    return harness.free_ports(1)[0]
-
-
-@pytest.fixture(scope="module")
-def dovecot(workdir, intake_port):
-    """A Dovecot that pushes to the intake port (overrides the shared store)."""
-    d = harness.started_dovecot(os.path.join(workdir, "dovecot-push"),
-                                push_url="http://127.0.0.1:%d/dovecot" % intake_port)
-    yield d
-    d.stop()
+def dovecot(push_dovecot):
+    """The store of this file pushes to the intake port (overrides the shared one)."""
+    return push_dovecot
 
 
 def gateway(start_pimap_gateway, intake_port, mode, state_dir=None):

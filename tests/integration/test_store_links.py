@@ -12,7 +12,6 @@ Counts of the store's connections come from `doveadm who` (dovecot.who); every t
 a user no other test of this file touches on the same store, so the counts are its own.
 """
 
-import os
 import socket
 import sys
 import time
@@ -78,20 +77,6 @@ def assert_quiet_and_alive(c, seconds, what):
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def intake_port():
-    return harness.free_ports(1)[0]
-
-
-@pytest.fixture(scope="module")
-def push_dovecot(workdir, intake_port):
-    """A Dovecot whose push_notification Lua driver posts to intake_port."""
-    d = harness.started_dovecot(os.path.join(workdir, "dovecot-push"),
-                                push_url="http://127.0.0.1:%d/dovecot" % intake_port)
-    yield d
-    d.stop()
 
 
 @pytest.fixture

@@ -167,22 +167,7 @@ class DeviceDriverPoolTest : public ::testing::Test {
                            absl::string_view tag = "b",
                            absl::string_view verb = "SELECT") {
     Run(d, absl::StrCat(tag, " ", verb, " ", folder));
-    const std::string select_tag = store.last_tag();
-    EXPECT_THAT(select_tag, StartsWith("~p"));
-    EXPECT_EQ(store.TakeSent(), absl::StrCat(select_tag, " ", verb, " ", folder, "\r\n"));
-    store.Reply("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-    store.Reply("* 3 EXISTS");
-    store.Reply("* 0 RECENT");
-    store.Reply("* OK [UIDVALIDITY 7] UIDs valid");
-    store.Reply("* OK [HIGHESTMODSEQ 10] Highest");
-    store.Complete(select_tag, verb == "EXAMINE" ? "OK [READ-ONLY] Examine completed"
-                                                 : "OK [READ-WRITE] Select completed");
-    const std::string search_tag = store.last_tag();
-    EXPECT_NE(search_tag, select_tag);
-    EXPECT_EQ(store.TakeSent(),
-              absl::StrCat(search_tag, " UID SEARCH RETURN (ALL) ALL\r\n"));
-    store.Reply(absl::StrCat("* ESEARCH (TAG \"", search_tag, "\") UID ALL 4,9,12"));
-    store.Complete(search_tag, "OK Search completed");
+    testing::AnswerSelect(store, folder, verb);
     return d.out.Take();
   }
 

@@ -131,23 +131,7 @@ class DeviceDriverTest : public ::testing::Test {
   std::string SelectInbox(Device& d, absl::string_view tag = "b",
                           absl::string_view folder = "INBOX") {
     Run(d, absl::StrCat(tag, " SELECT ", folder));
-    const std::string select_tag = d.link.last_tag();
-    EXPECT_THAT(select_tag, StartsWith("~p"));
-    EXPECT_EQ(d.link.TakeSent(),
-              absl::StrCat(select_tag, " SELECT ", folder, "\r\n"));
-    d.link.Reply("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-    d.link.Reply("* 3 EXISTS");
-    d.link.Reply("* 0 RECENT");
-    d.link.Reply("* OK [UIDVALIDITY 7] UIDs valid");
-    d.link.Reply("* OK [HIGHESTMODSEQ 10] Highest");
-    d.link.Complete(select_tag, "OK [READ-WRITE] Select completed");
-    const std::string search_tag = d.link.last_tag();
-    EXPECT_NE(search_tag, select_tag);
-    EXPECT_EQ(d.link.TakeSent(),
-              absl::StrCat(search_tag, " UID SEARCH RETURN (ALL) ALL\r\n"));
-    d.link.Reply(
-        absl::StrCat("* ESEARCH (TAG \"", search_tag, "\") UID ALL 4,9,12"));
-    d.link.Complete(search_tag, "OK Search completed");
+    testing::AnswerSelect(d.link, folder);
     return d.out.Take();
   }
 

@@ -470,6 +470,28 @@ inline uint64_t SessionIdIn(absl::string_view transcript) {
   return absl::SimpleAtoi(rest, &id) ? id : 0;
 }
 
+// Plays the store's side of a device's SELECT (or EXAMINE) of `folder` that the
+// driver has just sent: UIDVALIDITY 7, HIGHESTMODSEQ 10, UIDs 4, 9, 12, then the
+// driver's view search.
+inline void AnswerSelect(FakeStoreLink& store, absl::string_view folder,
+                         absl::string_view verb = "SELECT") {
+  const std::string select_tag = store.last_tag();
+  EXPECT_TRUE(absl::StartsWith(select_tag, "~p")) << select_tag;
+  EXPECT_EQ(store.TakeSent(), absl::StrCat(select_tag, " ", verb, " ", folder, "\r\n"));
+  store.Reply("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+  store.Reply("* 3 EXISTS");
+  store.Reply("* 0 RECENT");
+  store.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  store.Reply("* OK [HIGHESTMODSEQ 10] Highest");
+  store.Complete(select_tag, verb == "EXAMINE" ? "OK [READ-ONLY] Examine completed"
+                                               : "OK [READ-WRITE] Select completed");
+  const std::string search_tag = store.last_tag();
+  EXPECT_NE(search_tag, select_tag);
+  EXPECT_EQ(store.TakeSent(), absl::StrCat(search_tag, " UID SEARCH RETURN (ALL) ALL\r\n"));
+  store.Reply(absl::StrCat("* ESEARCH (TAG \"", search_tag, "\") UID ALL 4,9,12"));
+  store.Complete(search_tag, "OK Search completed");
+}
+
 }  // namespace pimap::session::testing
 
 #endif  // PIMAP_TESTS_CORE_SESSION_FAKE_STORE_LINK_H_
