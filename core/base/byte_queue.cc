@@ -9,7 +9,7 @@ namespace pimap {
 void ByteQueue::Append(absl::string_view bytes) {
   if (bytes.empty()) return;
   size_ += bytes.size();
-  if (bytes.size() < kMinMoveChunk && !chunks_.empty()) {
+  if (bytes.size() < kMinMoveChunk && !no_chunks()) {
     std::string& tail = chunks_.back();
     if (tail.size() + bytes.size() <= kMaxCoalescedChunk) {
       tail.append(bytes.data(), bytes.size());
@@ -33,18 +33,18 @@ void ByteQueue::Append(std::string&& bytes) {
 
 std::string ByteQueue::TakeFront(size_t max_bytes) {
   if (size_ == 0 || max_bytes == 0) return std::string();
-  std::string& front = chunks_.front();
-  if (front_offset_ == 0 && front.size() <= max_bytes &&
-      (chunks_.size() == 1 || front.size() >= kMinMoveChunk)) {
-    std::string out = std::move(front);
+  std::string& first = front();
+  if (front_offset_ == 0 && first.size() <= max_bytes &&
+      (chunks_.size() - head_ == 1 || first.size() >= kMinMoveChunk)) {
+    std::string out = std::move(first);
     size_ -= out.size();
     PopFrontChunk();
     return out;
   }
   std::string out;
   out.reserve(std::min(max_bytes, size_));
-  while (out.size() < max_bytes && !chunks_.empty()) {
-    std::string& chunk = chunks_.front();
+  while (out.size() < max_bytes && !no_chunks()) {
+    std::string& chunk = front();
     const size_t avail = chunk.size() - front_offset_;
     const size_t n = std::min(avail, max_bytes - out.size());
     out.append(chunk, front_offset_, n);
@@ -59,14 +59,25 @@ std::string ByteQueue::TakeFront(size_t max_bytes) {
 }
 
 void ByteQueue::Clear() {
-  chunks_.clear();
+  std::vector<std::string>().swap(chunks_);
+  head_ = 0;
   front_offset_ = 0;
   size_ = 0;
 }
 
 void ByteQueue::PopFrontChunk() {
-  chunks_.pop_front();
+  std::string().swap(chunks_[head_]);  // its bytes go now, not at compaction
+  ++head_;
   front_offset_ = 0;
+  if (no_chunks()) {
+    // Drained: give the chain's storage back, so an idle connection holds none.
+    std::vector<std::string>().swap(chunks_);
+    head_ = 0;
+  } else if (head_ >= 16 && head_ * 2 >= chunks_.size()) {
+    // Spent slots at the front outnumber live ones: compact (amortised O(1)).
+    chunks_.erase(chunks_.begin(), chunks_.begin() + static_cast<ptrdiff_t>(head_));
+    head_ = 0;
+  }
 }
 
 }  // namespace pimap

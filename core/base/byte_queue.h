@@ -13,8 +13,9 @@
 #define PIMAP_CORE_BASE_BYTE_QUEUE_H_
 
 #include <cstddef>
-#include <deque>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 
@@ -30,8 +31,14 @@ class ByteQueue {
   static constexpr size_t kMaxCoalescedChunk = 16 * 1024;
 
   ByteQueue() = default;
-  ByteQueue(ByteQueue&&) = default;
-  ByteQueue& operator=(ByteQueue&&) = default;
+  ByteQueue(ByteQueue&& other) noexcept { *this = std::move(other); }
+  ByteQueue& operator=(ByteQueue&& other) noexcept {
+    chunks_ = std::exchange(other.chunks_, {});
+    head_ = std::exchange(other.head_, 0);
+    front_offset_ = std::exchange(other.front_offset_, 0);
+    size_ = std::exchange(other.size_, 0);
+    return *this;
+  }
   ByteQueue(const ByteQueue&) = delete;
   ByteQueue& operator=(const ByteQueue&) = delete;
 
@@ -58,8 +65,14 @@ class ByteQueue {
 
  private:
   void PopFrontChunk();
+  std::string& front() { return chunks_[head_]; }
+  bool no_chunks() const { return head_ == chunks_.size(); }
 
-  std::deque<std::string> chunks_;
+  // The chain is chunks_[head_..]: a vector with a moving head rather than a
+  // std::deque, because libstdc++'s deque allocates a 512-byte block even when
+  // empty, and every idle connection holds one of these queues.
+  std::vector<std::string> chunks_;
+  size_t head_ = 0;
   // Bytes of chunks_.front() already taken (a partially sent chunk). Kept as
   // an offset because erasing from the front of a string is O(n).
   size_t front_offset_ = 0;

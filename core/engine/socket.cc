@@ -35,9 +35,11 @@ Socket* Socket::Adopt(Shard* shard, int slot) { return new Socket(shard, slot); 
 void Socket::Connect(Shard* shard, const sockaddr_storage& addr, socklen_t len,
                      ConnectCallback done) {
   auto* s = new Socket(shard, -1);
-  s->connect_done_ = std::move(done);
-  s->peer_ = addr;
-  s->peer_len_ = len;
+  s->connecting_ = std::make_unique<Connecting>(s);
+  Connecting& c = *s->connecting_;
+  c.done = std::move(done);
+  c.peer = addr;
+  c.peer_len = len;
   // A real socket first, because options can only be set through an fd here
   // (liburing 2.3 has no setsockopt op); it then moves into the direct table
   // (FILES_UPDATE with IORING_FILE_INDEX_ALLOC) and its fd is closed, so
@@ -47,25 +49,26 @@ void Socket::Connect(Shard* shard, const sockaddr_storage& addr, socklen_t len,
     // Let the completion path report the error from the shard loop.
     io_uring_sqe* sqe = shard->ring().GetSqe();
     io_uring_prep_nop(sqe);
-    io_uring_sqe_set_data64(sqe, CompletionData(&s->create_op_));
-    s->real_fd_ = -errno;
+    io_uring_sqe_set_data64(sqe, CompletionData(&c.create_op));
+    c.real_fd = -errno;
     ++s->ops_in_flight_;
     return;
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  s->install_fd_[0] = fd;
-  s->real_fd_ = fd;
+  c.install_fd[0] = fd;
+  c.real_fd = fd;
   io_uring_sqe* sqe = shard->ring().GetSqe();
-  io_uring_prep_files_update(sqe, s->install_fd_, 1, IORING_FILE_INDEX_ALLOC);
-  io_uring_sqe_set_data64(sqe, CompletionData(&s->create_op_));
+  io_uring_prep_files_update(sqe, c.install_fd, 1, IORING_FILE_INDEX_ALLOC);
+  io_uring_sqe_set_data64(sqe, CompletionData(&c.create_op));
   ++s->ops_in_flight_;
 }
 
 void Socket::OnSocketCreated(const io_uring_cqe& cqe) {
   --ops_in_flight_;
-  const int fd = real_fd_;
-  real_fd_ = -1;
+  Connecting& c = *connecting_;
+  const int fd = c.real_fd;
+  c.real_fd = -1;
   int error = 0;
   if (fd < 0) {
     error = -fd;
@@ -75,31 +78,35 @@ void Socket::OnSocketCreated(const io_uring_cqe& cqe) {
   if (fd >= 0) {
     // On success the kernel wrote the allocated slot over the fd in the array;
     // the table holds its own reference, so the real fd goes either way.
-    if (error == 0) slot_ = install_fd_[0];
+    if (error == 0) slot_ = c.install_fd[0];
     close(fd);
   }
-  install_fd_[0] = -1;
+  c.install_fd[0] = -1;
   if (error != 0) {
-    auto done = std::move(connect_done_);
+    auto done = std::move(c.done);
+    // Freed inside its own op's callback: nothing touches it after this call.
+    connecting_.reset();
     final_close_ = true;  // nothing to close
-    done(absl::ErrnoToStatus(error, "socket"));
+    if (done) done(absl::ErrnoToStatus(error, "socket"));
     MaybeFinish();
     return;
   }
   if (closing_ || final_close_) {  // aborted while the socket op ran
+    connecting_.reset();
     StartFinalClose();
     return;
   }
   io_uring_sqe* sqe = shard_->ring().GetSqe();
-  io_uring_prep_connect(sqe, slot_, reinterpret_cast<sockaddr*>(&peer_), peer_len_);
+  io_uring_prep_connect(sqe, slot_, reinterpret_cast<sockaddr*>(&c.peer), c.peer_len);
   sqe->flags |= IOSQE_FIXED_FILE;
-  io_uring_sqe_set_data64(sqe, CompletionData(&connect_op_));
+  io_uring_sqe_set_data64(sqe, CompletionData(&c.connect_op));
   ++ops_in_flight_;
 }
 
 void Socket::OnConnected(const io_uring_cqe& cqe) {
   --ops_in_flight_;
-  auto done = std::move(connect_done_);
+  auto done = std::move(connecting_->done);
+  connecting_.reset();  // its last op has come back
   if (cqe.res < 0 || final_close_) {
     if (done) {
       done(absl::ErrnoToStatus(cqe.res < 0 ? -cqe.res : ECANCELED, "connect"));
@@ -124,7 +131,7 @@ void Socket::SetReading(bool on) {
 void Socket::ArmRecvIfWanted() {
   if (!reading_ || recv_in_flight_ || handler_ == nullptr || slot_ < 0 ||
       closing_ || final_close_ || detaching_ || retry_timer_ != 0 ||
-      connect_done_) {
+      connecting()) {
     return;
   }
   io_uring_sqe* sqe = shard_->ring().GetSqe();
@@ -189,7 +196,7 @@ size_t Socket::PendingOutput() const {
 }
 
 void Socket::SendNext() {
-  if (send_in_flight_ || final_close_ || slot_ < 0 || connect_done_) return;
+  if (send_in_flight_ || final_close_ || slot_ < 0 || connecting()) return;
   if (in_flight_.empty()) {
     if (output_.empty()) return;
     in_flight_ = output_.TakeFront(kMaxSendBytes);
@@ -266,7 +273,8 @@ void Socket::StartFinalClose() {
   }
   final_close_ = true;
   handler_ = nullptr;
-  connect_done_ = nullptr;
+  // A connect op may still be in flight: keep its state, drop only the callback.
+  if (connecting_ != nullptr) connecting_->done = nullptr;
   if (slot_ >= 0) {
     // Cancel whatever is in flight on the descriptor, then close the slot. HARDLINK:
     // the close must run even when the cancel finds nothing (-ENOENT), and it must not

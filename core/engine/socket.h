@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/functional/any_invocable.h"
@@ -69,15 +70,26 @@ class Socket final : public Transport {
   void StartFinalClose();
   void MaybeFinish();
 
+  // An outbound connection being set up (Connect() until OnConnected). Kept apart
+  // because most sockets are accepted ones and never need it (~200 bytes per idle
+  // device otherwise). Its ops point into it: it lives until their CQEs came back.
+  struct Connecting {
+    explicit Connecting(Socket* s) : create_op(s), connect_op(s) {}
+    ConnectCallback done;  // null once reported (or the socket was aborted)
+    sockaddr_storage peer{};
+    socklen_t peer_len = 0;
+    int install_fd[1] = {-1};  // in: the real fd; out (kernel): its direct slot
+    int real_fd = -1;          // the real fd, or -errno if socket() failed
+    MemberCompletion<Socket, &Socket::OnSocketCreated> create_op;
+    MemberCompletion<Socket, &Socket::OnConnected> connect_op;
+  };
+  bool connecting() const { return connecting_ != nullptr && connecting_->done; }
+
   Shard* shard_;
   int slot_;
   TransportHandler* handler_ = nullptr;
-  ConnectCallback connect_done_;
+  std::unique_ptr<Connecting> connecting_;
   DetachCallback detach_done_;
-  sockaddr_storage peer_{};
-  int install_fd_[1] = {-1};  // in: the real fd; out (kernel): its direct slot
-  int real_fd_ = -1;          // the real fd, or -errno if socket() failed
-  socklen_t peer_len_ = 0;
 
   ByteQueue output_;
   std::string in_flight_;  // bytes of the one send in flight
@@ -91,8 +103,6 @@ class Socket final : public Transport {
   TimerWheel::TimerId retry_timer_ = 0;
   TimerWheel::TimerId linger_timer_ = 0;
 
-  MemberCompletion<Socket, &Socket::OnSocketCreated> create_op_{this};
-  MemberCompletion<Socket, &Socket::OnConnected> connect_op_{this};
   MemberCompletion<Socket, &Socket::OnRecv> recv_op_{this};
   MemberCompletion<Socket, &Socket::OnSend> send_op_{this};
   MemberCompletion<Socket, &Socket::OnAux> aux_op_{this};

@@ -1,6 +1,7 @@
 // Minimal HTTP/1.0 server for /metrics.
 #include "tools/pimapd/admin_http.h"
 
+#include <malloc.h>
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -25,6 +26,21 @@ void SendAll(int fd, absl::string_view data) {
     if (n <= 0) return;
     data.remove_prefix(static_cast<size_t>(n));
   }
+}
+
+// The allocator's view of the process: what is in use against what RSS holds.
+// Why: RSS per device alone cannot tell live state from free heap that glibc
+// has not given back (e.g. after a burst of pooled store links closed).
+std::string RenderHeapMetrics() {
+  struct mallinfo2 mi = mallinfo2();
+  return absl::StrCat(
+      "# HELP pimap_heap_in_use_bytes Heap bytes allocated and not freed (glibc "
+      "mallinfo2: uordblks + hblkhd).\n# TYPE pimap_heap_in_use_bytes gauge\n"
+      "pimap_heap_in_use_bytes ",
+      mi.uordblks + mi.hblkhd,
+      "\n# HELP pimap_heap_free_bytes Freed heap bytes the allocator still holds "
+      "(fordblks).\n# TYPE pimap_heap_free_bytes gauge\npimap_heap_free_bytes ",
+      mi.fordblks, "\n");
 }
 }  // namespace
 
@@ -95,6 +111,7 @@ void AdminHttpServer::HandleClient(int fd) {
       absl::StartsWith(line, "GET /metrics?")) {
     body = RenderPrometheus(shards_);
     if (extra_) body += extra_();
+    body += RenderHeapMetrics();
   } else if (absl::StartsWith(line, "GET ")) {
     status = "404 Not Found";
     body = "not found; try /metrics\n";

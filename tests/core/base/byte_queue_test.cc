@@ -122,5 +122,36 @@ TEST(ByteQueueTest, Clear) {
   EXPECT_EQ(q.TakeFront(10), "new");
 }
 
+// Many big chunks taken one by one while more arrive: the chain's front slots are
+// reclaimed (compaction) without disturbing order.
+TEST(ByteQueueTest, LongChainKeepsOrderAcrossCompaction) {
+  ByteQueue q;
+  std::string expected, got;
+  for (int round = 0; round < 50; ++round) {
+    for (int i = 0; i < 40; ++i) {
+      std::string chunk(ByteQueue::kMinMoveChunk + static_cast<size_t>(i),
+                        static_cast<char>('A' + (round + i) % 26));
+      expected += chunk;
+      q.Append(std::move(chunk));
+    }
+    for (int i = 0; i < 30; ++i) got += q.TakeFront(1 << 20);
+  }
+  got += Drain(q, 1 << 20);
+  EXPECT_EQ(got, expected);
+}
+
+TEST(ByteQueueTest, MoveLeavesSourceEmptyAndUsable) {
+  ByteQueue a;
+  a.Append(std::string(9000, 'x'));
+  a.Append(std::string(9000, 'y'));
+  a.TakeFront(9000);
+  ByteQueue b(std::move(a));
+  EXPECT_EQ(b.size(), 9000u);
+  EXPECT_EQ(b.TakeFront(1 << 20), std::string(9000, 'y'));
+  EXPECT_TRUE(a.empty());  // NOLINT(bugprone-use-after-move): defined empty
+  a.Append("again");
+  EXPECT_EQ(a.TakeFront(10), "again");
+}
+
 }  // namespace
 }  // namespace pimap

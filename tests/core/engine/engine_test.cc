@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -78,6 +79,44 @@ TEST(ListenerTest, AcceptsReceivesAndSendsOnDirectDescriptors) {
   ASSERT_EQ(send(fd, message.data(), message.size(), 0), (ssize_t)message.size());
   EXPECT_EQ(ReadLine(fd), "echo:" + message);
   close(fd);
+  set.StopAndJoin(1000);
+}
+
+// Far more connections receive at once than there are provided buffers: a recv
+// that finds none (ENOBUFS) retries, and every byte still arrives in order.
+TEST(ListenerTest, MoreReceiversThanBuffersLoseNothing) {
+  const uint16_t port = FreePort();
+  RingOptions options;
+  options.buffer_count = 2;
+  options.buffer_size = 64;
+  ShardSet set(1, options);
+  ASSERT_TRUE(set.Start([port](Shard& shard) -> absl::Status {
+                   auto listener = Listener::Start(&shard, "127.0.0.1", port, [&shard](int slot) {
+                     new Echo(Socket::Adopt(&shard, slot), "");
+                   });
+                   if (!listener.ok()) return listener.status();
+                   shard.AddStopHook([l = *listener] { l->Stop(); });
+                   return absl::OkStatus();
+                 }).ok());
+  constexpr int kClients = 32;
+  std::vector<int> fds;
+  for (int i = 0; i < kClients; ++i) {
+    fds.push_back(ConnectTo(port));
+    ASSERT_GE(fds.back(), 0);
+  }
+  // Each message spans several 64-byte buffers.
+  std::vector<std::string> messages;
+  for (int i = 0; i < kClients; ++i) {
+    messages.push_back(absl::StrCat("client ", i, " ", std::string(300, 'a' + i % 26), "\n"));
+  }
+  for (int i = 0; i < kClients; ++i) {
+    ASSERT_EQ(send(fds[i], messages[i].data(), messages[i].size(), 0),
+              static_cast<ssize_t>(messages[i].size()));
+  }
+  for (int i = 0; i < kClients; ++i) {
+    EXPECT_EQ(ReadLine(fds[i]), messages[i]) << "client " << i;
+    close(fds[i]);
+  }
   set.StopAndJoin(1000);
 }
 
