@@ -1,6 +1,6 @@
 // The session engine's command side: login and resume of a device's session,
-// execution of its commands UID-wise against the store link, and what each store
-// command's completion means (device_driver.h).
+// execution of its commands UID-wise against the store link, and what each
+// store command's completion means (device_driver.h).
 #include "core/session/device_driver.h"
 
 #include <algorithm>
@@ -22,20 +22,47 @@
 namespace pimap::session {
 
 // Store commands the gateway runs on its own between two IDLEs or before a
-// command's answer, or to bring a borrowed link to the session's state; news the
-// store sends meanwhile still belong to the device (in a folder no event source
-// covers they are its only news).
-bool DeviceDriver::IsMaintenanceJob(Job job) {
-  return job == Job::kEvalSync || job == Job::kOwnNew || job == Job::kEvalView ||
-         job == Job::kEvalNotify || job == Job::kLinkSync || job == Job::kLinkSelect;
+// command's answer, or to bring a borrowed link to the session's state; news
+// the store sends meanwhile still belong to the device (in a folder no event
+// source covers they are its only news).
+const DeviceDriver::CommandState DeviceDriver::kNoCommand;
+
+bool DeviceDriver::CommandState::Settled() const {
+  return held_tagged.empty() && held_finish.empty() && held_job == Job::kNone &&
+         !finish_after_eval && !fetch_then_finish &&
+         resp_action == RespAction::kForward && resp_first && !passing &&
+         collected.empty() && eval_uids.empty() && rebuild_output.empty() &&
+         relay_buffer.empty();
 }
 
+void DeviceDriver::MaybeDropCommandState() {
+  // At rest no job runs (or only the IDLE the gateway answers itself), waits
+  // for a link or holds an answer: every job sets the running-command fields
+  // before it reads them, so they can go with the rest.
+  const bool at_rest =
+      job_ == Job::kNone ||
+      (job_ == Job::kIdle && local_idle_ && !idle_interrupted_);
+  if (cmd_ == nullptr || !at_rest || queued_.has_value() || acquiring_ ||
+      relays_in_flight_ > 0 || !cmd_->Settled()) {
+    return;
+  }
+  cmd_.reset();
+}
 
-// ---- Login and resume ----------------------------------------------------------
+bool DeviceDriver::IsMaintenanceJob(Job job) {
+  return job == Job::kEvalSync || job == Job::kOwnNew ||
+         job == Job::kEvalView || job == Job::kEvalNotify ||
+         job == Job::kLinkSync || job == Job::kLinkSelect;
+}
+
+// ---- Login and resume
+// ----------------------------------------------------------
 
 DeviceDriver::DeviceDriver(DriverServices services, DeviceOutput* output,
                            std::string user, std::string device)
-    : services_(services), output_(output), user_(std::move(user)),
+    : services_(services),
+      output_(output),
+      user_(std::move(user)),
       device_(std::move(device)) {}
 
 DeviceDriver::~DeviceDriver() {
@@ -62,8 +89,9 @@ void DeviceDriver::Detach() {
   if (lent_ != nullptr) {
     // Reusable only between commands: a command in flight would answer into
     // the next borrower's session.
-    const bool quiet = (job_ == Job::kNone || (job_ == Job::kIdle && local_idle_)) &&
-                       !passing_ && relays_in_flight_ == 0 && resp_first_;
+    const bool quiet =
+        (job_ == Job::kNone || (job_ == Job::kIdle && local_idle_)) &&
+        !cmd().passing && relays_in_flight_ == 0 && cmd().resp_first;
     services_.pool->Return(lent_, quiet);
     lent_ = nullptr;
     link_ = nullptr;
@@ -75,7 +103,8 @@ void DeviceDriver::Detach() {
 }
 
 const std::vector<std::string>& DeviceDriver::store_capabilities() const {
-  if (link_ != nullptr && !link_->capabilities().empty()) return link_->capabilities();
+  if (link_ != nullptr && !link_->capabilities().empty())
+    return link_->capabilities();
   return services_.registry->store_capabilities();
 }
 
@@ -97,7 +126,8 @@ void DeviceDriver::Paused(bool running, bool resume) {
   if (output_ != nullptr) output_->SetCommandRunning(running, resume);
 }
 
-// ---- Commands ------------------------------------------------------------------
+// ---- Commands
+// ------------------------------------------------------------------
 
 namespace {
 bool EnablesCondstore(const std::vector<imap::Arg>& args) {
@@ -120,8 +150,9 @@ bool DeviceDriver::OnCommandLine() {
   if (session_ == nullptr) return false;
   if (session_->folder_events_written > 0) {
     auto& kept = session_->folder_events;
-    kept.erase(kept.begin(),
-               kept.begin() + static_cast<ptrdiff_t>(session_->folder_events_written));
+    kept.erase(
+        kept.begin(),
+        kept.begin() + static_cast<ptrdiff_t>(session_->folder_events_written));
     session_->folder_events_written = 0;
   }
   // Any command acknowledges what was written before it (architecture.md §4).
@@ -133,8 +164,8 @@ bool DeviceDriver::OnCommandLine() {
         !session_->journal.NeedsRebuild(folder)) {
       // Everything the watch reported for this folder is now acknowledged: the
       // view reflects the store up to the watch's MODSEQ (the checkpoint).
-      session_->view_modseq =
-          std::max(session_->view_modseq, registry().WatchModseq(user_, folder));
+      session_->view_modseq = std::max(session_->view_modseq,
+                                       registry().WatchModseq(user_, folder));
     }
   }
   session_->last_activity_ms = MonotonicNowMs();
@@ -184,30 +215,32 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
                            std::string command) {
   // Without a link (pooled mode), or with a borrowed one that is not yet in the
   // session's state, the job waits for the link to be ready.
-  const bool prep_step =
-      job == Job::kLinkEnable || job == Job::kLinkSelect || job == Job::kLinkSync;
-  if (!prep_step && (link_ == nullptr || queued_.has_value() || LinkBehind(job))) {
+  const bool prep_step = job == Job::kLinkEnable || job == Job::kLinkSelect ||
+                         job == Job::kLinkSync;
+  if (!prep_step &&
+      (link_ == nullptr || queued_.has_value() || LinkBehind(job))) {
     QueueJob(job, device_tag, std::move(command));
     return;
   }
-  if ((job == Job::kViewSearch || job == Job::kRebuild || job == Job::kResumeSelect) &&
+  if ((job == Job::kViewSearch || job == Job::kRebuild ||
+       job == Job::kResumeSelect) &&
       session_ != nullptr) {
-    snapshot_seq_ = session_->journal.last_seq();
+    cmd().snapshot_seq = session_->journal.last_seq();
   }
   job_ = job;
   job_device_tag_ = device_tag;
   // Our own tags for the store; device tags never reach it in a P-IMAP session
   // (except a streamed APPEND's), and "~" keeps ours apart from the usual ones.
-  job_up_tag_ = absl::StrCat("~p", ++next_up_tag_);
-  search_uids_.clear();
-  search_modseq_.clear();
-  PIMAP_LOG(DEBUG) << "store <- " << job_up_tag_ << " "
+  cmd().job_up_tag = absl::StrCat("~p", ++next_up_tag_);
+  cmd().search_uids.clear();
+  cmd().search_modseq.clear();
+  PIMAP_LOG(DEBUG) << "store <- " << cmd().job_up_tag << " "
                    << imap::QuoteForLog(command.substr(0, 120));
   if (lent_ != nullptr && (command == "UNSELECT" || command == "CLOSE")) {
     lent_->selected_folder.clear();
   }
   job_events_ = registry().EventsReceived(user_);
-  link_->Send(absl::StrCat(job_up_tag_, " ", command, "\r\n"));
+  link_->Send(absl::StrCat(cmd().job_up_tag, " ", command, "\r\n"));
   counters().commands_relayed.fetch_add(1, std::memory_order_relaxed);
   // Input waits while the store works, except in IDLE where "DONE" must get in.
   if (job != Job::kIdle) {
@@ -232,7 +265,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
   // CHANGEDSINCE, UNCHANGEDSINCE, SELECT/EXAMINE with CONDSTORE) turns on
   // MODSEQ data for the device, as ENABLE CONDSTORE does.
   if (!device_condstore_ && EnablesCondstore(args)) device_condstore_ = true;
-  job_may_expunge_ = false;
+  cmd().job_may_expunge = false;
   device_done_sent_ = false;
 
   if (name == "XFILTER") {
@@ -252,17 +285,19 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     }
     s.filters.Set(*filter);
     registry().Save(s);
-    const bool view_changed = filter->kind != FilterKind::kNotification &&
-                              !s.selected_folder.empty() &&
-                              (filter->all_folders || filter->target == s.selected_folder);
+    const bool view_changed =
+        filter->kind != FilterKind::kNotification &&
+        !s.selected_folder.empty() &&
+        (filter->all_folders || filter->target == s.selected_folder);
     if (view_changed) {
-      // A new view filter makes the folder's view a different subset: rebuild it
-      // and tell the device to resynchronise.
+      // A new view filter makes the folder's view a different subset: rebuild
+      // it and tell the device to resynchronise.
       xfilter_resync_ = true;
       SendJob(Job::kViewSearch, tag,
-              absl::StrCat("UID SEARCH RETURN (ALL) ",
-                           s.filters.View(s.selected_folder)
-                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+              absl::StrCat(
+                  "UID SEARCH RETURN (ALL) ",
+                  s.filters.View(s.selected_folder)
+                      .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
       return;
     }
     ok_now("XFILTER completed");
@@ -317,19 +352,22 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
       return;
     }
     // INBOX is case-insensitive (RFC 3501 §5.1): one spelling for journal keys.
-    job_folder_ = absl::EqualsIgnoreCase(args[0].value, "INBOX") ? "INBOX" : args[0].value;
-    job_examine_ = name == "EXAMINE";
-    job_modseq_ = 0;
+    cmd().job_folder = absl::EqualsIgnoreCase(args[0].value, "INBOX")
+                           ? "INBOX"
+                           : args[0].value;
+    cmd().job_examine = name == "EXAMINE";
+    cmd().job_modseq = 0;
     s.selected_folder.clear();  // a SELECT leaves the previous folder at once
     s.view = UidView();
-    snapshot_seq_ = s.journal.last_seq();  // what the fresh view will already show
+    cmd().snapshot_seq =
+        s.journal.last_seq();  // what the fresh view will already show
     SendJob(Job::kSelect, tag, absl::StrCat(name, " ", RenderArgs(args, 0)));
     return;
   }
   const bool selected = !s.selected_folder.empty();
   if (name == "FETCH" || name == "STORE" || name == "COPY" || name == "MOVE" ||
-      name == "UID" || name == "SEARCH" || name == "EXPUNGE" || name == "CLOSE" ||
-      name == "UNSELECT") {
+      name == "UID" || name == "SEARCH" || name == "EXPUNGE" ||
+      name == "CLOSE" || name == "UNSELECT") {
     if (!selected) {
       WriteBad(tag, absl::StrCat(name, " needs a selected mailbox"));
       return;
@@ -353,7 +391,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
         return;
       }
       if (sub == "SEARCH") {
-        job_uid_mode_ = true;
+        cmd().job_uid_mode = true;
         std::string program;
         RenderSearchKeys(args, 1, s.view, &program);
         SendJob(Job::kSearch, tag, absl::StrCat("UID SEARCH ", program));
@@ -365,11 +403,13 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
         return;
       }
     }
-    if (args.size() <= set_index || args[set_index].type != imap::Arg::Type::kAtom) {
+    if (args.size() <= set_index ||
+        args[set_index].type != imap::Arg::Type::kAtom) {
       WriteBad(tag, absl::StrCat(sub, " expects a sequence set"));
       return;
     }
-    absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(args[set_index].value);
+    absl::StatusOr<imap::SequenceSet> set =
+        imap::SequenceSet::Parse(args[set_index].value);
     if (!set.ok() || set->is_saved_result()) {
       WriteBad(tag, set.ok() ? "saved search results are not supported"
                              : set.status().message());
@@ -378,7 +418,8 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     if (!uid_mode) {
       for (const imap::SeqRange& r : set->ranges()) {
         const uint32_t hi = r.last == imap::kStar ? 0 : r.last;
-        if (hi > s.view.size() || (r.first != imap::kStar && r.first > s.view.size())) {
+        if (hi > s.view.size() ||
+            (r.first != imap::kStar && r.first > s.view.size())) {
           WriteBad(tag, "Invalid message sequence number");
           return;
         }
@@ -389,8 +430,8 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
       ok_now(absl::StrCat(uid_mode ? "UID " : "", sub, " completed"));
       return;
     }
-    job_uid_mode_ = uid_mode;
-    job_may_expunge_ = sub == "EXPUNGE" || sub == "MOVE";
+    cmd().job_uid_mode = uid_mode;
+    cmd().job_may_expunge = sub == "EXPUNGE" || sub == "MOVE";
     SendJob(sub == "EXPUNGE" ? Job::kExpunge : Job::kMessages, tag,
             absl::StrCat("UID ", sub, " ", SetOf(ranges),
                          args.size() > set_index + 1 ? " " : "",
@@ -399,12 +440,14 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
   }
   if (name == "SEARCH" || name == "SORT") {
     for (const imap::Arg& arg : args) {
-      if (arg.type == imap::Arg::Type::kAtom && absl::EqualsIgnoreCase(arg.value, "RETURN")) {
-        WriteBad(tag, "SEARCH RETURN (ESEARCH) is not offered in P-IMAP sessions");
+      if (arg.type == imap::Arg::Type::kAtom &&
+          absl::EqualsIgnoreCase(arg.value, "RETURN")) {
+        WriteBad(tag,
+                 "SEARCH RETURN (ESEARCH) is not offered in P-IMAP sessions");
         return;
       }
     }
-    job_uid_mode_ = false;
+    cmd().job_uid_mode = false;
     std::string program;
     size_t from = 0;
     if (name == "SORT") {
@@ -420,9 +463,10 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     }
     std::string keys;
     RenderSearchKeys(args, from, s.view, &keys);
-    job_sort_ = name == "SORT";
+    cmd().job_sort = name == "SORT";
     SendJob(Job::kSearch, tag,
-            absl::StrCat("UID ", name, " ", program, program.empty() ? "" : " ", keys));
+            absl::StrCat("UID ", name, " ", program, program.empty() ? "" : " ",
+                         keys));
     return;
   }
   if (name == "EXPUNGE") {
@@ -432,9 +476,10 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     }
     // Only what the device can see: a view filter must not let it expunge
     // messages outside its view (UIDPLUS UID EXPUNGE).
-    job_uid_mode_ = true;
-    job_may_expunge_ = true;
-    SendJob(Job::kExpunge, tag, absl::StrCat("UID EXPUNGE ", SetOf(s.view.Ranges())));
+    cmd().job_uid_mode = true;
+    cmd().job_may_expunge = true;
+    SendJob(Job::kExpunge, tag,
+            absl::StrCat("UID EXPUNGE ", SetOf(s.view.Ranges())));
     return;
   }
   if (name == "CLOSE" && !s.read_only && s.view.empty() &&
@@ -455,14 +500,14 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     // only the device's own view may go: UID EXPUNGE it, then UNSELECT (CLOSE
     // sends no untagged EXPUNGE, so none goes to the device either).
     std::string set = SetOf(s.view.Ranges());
-    close_folder_ = s.selected_folder;
+    cmd().close_folder = s.selected_folder;
     s.selected_folder.clear();
     s.view = UidView();
     SendJob(Job::kCloseExpunge, tag, absl::StrCat("UID EXPUNGE ", set));
     return;
   }
   if (name == "CLOSE" || name == "UNSELECT") {
-    close_folder_ = s.selected_folder;
+    cmd().close_folder = s.selected_folder;
     s.selected_folder.clear();
     s.view = UidView();
     if (name == "UNSELECT" && services_.pool != nullptr) {
@@ -470,11 +515,12 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
       ok_now("UNSELECT completed");  // what a pooled link has selected is ours
       return;
     }
-    closing_ = name == "CLOSE";
+    cmd().closing = name == "CLOSE";
     SendJob(Job::kPlain, tag, name);
     return;
   }
-  if (name == "NOOP" && services_.pool != nullptr && covered_folder(s.selected_folder)) {
+  if (name == "NOOP" && services_.pool != nullptr &&
+      covered_folder(s.selected_folder)) {
     // A poll: what the store has changed is in the journal already (the folder
     // is covered), so the answer costs the store nothing.
     job_ = Job::kPlain;
@@ -483,7 +529,8 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     FinishCommand("OK NOOP completed");
     return;
   }
-  if (name == "IDLE" && services_.pool != nullptr && covered_folder(s.selected_folder)) {
+  if (name == "IDLE" && services_.pool != nullptr &&
+      covered_folder(s.selected_folder)) {
     StartLocalIdle(tag);
     return;
   }
@@ -524,11 +571,12 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
 }
 
 void DeviceDriver::ApplyViewSearch() {
-  std::sort(search_uids_.begin(), search_uids_.end());
-  search_uids_.erase(std::unique(search_uids_.begin(), search_uids_.end()),
-                     search_uids_.end());
-  session_->view = UidView::FromSortedUids(search_uids_);
-  search_uids_.clear();
+  std::sort(cmd().search_uids.begin(), cmd().search_uids.end());
+  cmd().search_uids.erase(
+      std::unique(cmd().search_uids.begin(), cmd().search_uids.end()),
+      cmd().search_uids.end());
+  session_->view = UidView::FromSortedUids(cmd().search_uids);
+  cmd().search_uids.clear();
 }
 
 void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
@@ -541,10 +589,12 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
     if (job_ == Job::kEnable && ok) lent_->qresync_enabled = true;
     if (job_ == Job::kSelect || job_ == Job::kResumeSelect) {
       // A failed SELECT leaves no folder selected (RFC 3501 §6.3.1).
-      lent_->selected_folder = ok ? (job_ == Job::kSelect ? job_folder_
-                                                          : (s != nullptr ? s->selected_folder : ""))
-                                  : "";
-      lent_->read_only = job_ == Job::kSelect ? job_examine_ : (s != nullptr && s->read_only);
+      lent_->selected_folder =
+          ok ? (job_ == Job::kSelect ? cmd().job_folder
+                                     : (s != nullptr ? s->selected_folder : ""))
+             : "";
+      lent_->read_only = job_ == Job::kSelect ? cmd().job_examine
+                                              : (s != nullptr && s->read_only);
     }
   }
   switch (job_) {
@@ -558,7 +608,7 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
     case Job::kStatusExamine:
     case Job::kStatusCount:
     case Job::kStatusUnseen:
-      if (status_filtered_) {
+      if (cmd().status_filtered) {
         OnStatusJobDone(ok, rest);
         return;
       }
@@ -573,18 +623,19 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
     case Job::kViewSearch: {
       ApplyViewSearch();
       s->restored = false;
-      if (job_modseq_ != 0) s->view_modseq = job_modseq_;
-      s->journal.MarkDelivered(s->selected_folder, snapshot_seq_);
+      if (cmd().job_modseq != 0) s->view_modseq = cmd().job_modseq;
+      s->journal.MarkDelivered(s->selected_folder, cmd().snapshot_seq);
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
       if (live_resync_) {
         live_resync_ = false;
         counters().resyncs.fetch_add(1, std::memory_order_relaxed);
-        std::string out = absl::StrCat("* RESYNC\r\n* ", s->view.size(), " EXISTS\r\n",
-                                       job_device_tag_, " ", held_finish_, "\r\n");
-        held_finish_.clear();
+        std::string out =
+            absl::StrCat("* RESYNC\r\n* ", s->view.size(), " EXISTS\r\n",
+                         job_device_tag_, " ", cmd().held_finish, "\r\n");
+        cmd().held_finish.clear();
         job_ = Job::kNone;
-        job_up_tag_.clear();
+        cmd().job_up_tag.clear();
         Write(std::move(out));
         Paused(false, true);
         return;
@@ -592,8 +643,10 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       if (xfilter_resync_) {
         xfilter_resync_ = false;
         counters().resyncs.fetch_add(1, std::memory_order_relaxed);
-        std::string out = absl::StrCat("* RESYNC\r\n* ", s->view.size(), " EXISTS\r\n");
-        imap::AppendTaggedStatus(&out, job_device_tag_, "OK", "", "XFILTER completed");
+        std::string out =
+            absl::StrCat("* RESYNC\r\n* ", s->view.size(), " EXISTS\r\n");
+        imap::AppendTaggedStatus(&out, job_device_tag_, "OK", "",
+                                 "XFILTER completed");
         job_ = Job::kNone;
         Write(std::move(out));
         Paused(false, true);
@@ -608,11 +661,12 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
         FinishCommand(rest);
         return;
       }
-      held_tagged_.assign(rest.data(), rest.size());
+      cmd().held_tagged.assign(rest.data(), rest.size());
       SendJob(Job::kSelectSearch, job_device_tag_,
-              absl::StrCat("UID SEARCH RETURN (ALL) ",
-                           s->filters.View(job_folder_)
-                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+              absl::StrCat(
+                  "UID SEARCH RETURN (ALL) ",
+                  s->filters.View(cmd().job_folder)
+                      .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
       return;
     case Job::kSelectSearch: {
       if (!ok) {
@@ -621,14 +675,14 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
         return;
       }
       ApplyViewSearch();
-      s->selected_folder = job_folder_;
-      s->read_only = job_examine_;
+      s->selected_folder = cmd().job_folder;
+      s->read_only = cmd().job_examine;
       // A fresh SELECT shows the folder as it was when the store ran it: news
       // journaled before that are moot; later ones still render (idempotently).
-      s->journal.MarkDelivered(s->selected_folder, snapshot_seq_);
+      s->journal.MarkDelivered(s->selected_folder, cmd().snapshot_seq);
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
-      s->view_modseq = job_modseq_;
+      s->view_modseq = cmd().job_modseq;
       s->restored = false;
       s->told_flags.clear();
       s->classified.clear();
@@ -636,29 +690,29 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       s->notify.clear();
       registry().Save(*s);
       Write(absl::StrCat("* ", s->view.size(), " EXISTS\r\n* 0 RECENT\r\n"));
-      std::string held = std::move(held_tagged_);
-      held_tagged_.clear();
+      std::string held = std::move(cmd().held_tagged);
+      cmd().held_tagged.clear();
       FinishCommand(held);
       return;
     }
     case Job::kSearch: {
-      std::string out = job_sort_ ? "* SORT" : "* SEARCH";
+      std::string out = cmd().job_sort ? "* SORT" : "* SEARCH";
       std::vector<uint32_t> numbers;
-      for (uint32_t uid : search_uids_) {
-        if (job_uid_mode_) {
+      for (uint32_t uid : cmd().search_uids) {
+        if (cmd().job_uid_mode) {
           if (s->view.Contains(uid)) numbers.push_back(uid);
         } else if (std::optional<uint32_t> msn = s->view.MsnOf(uid)) {
           numbers.push_back(*msn);
         }
       }
       // SORT's order is the answer; SEARCH's is ascending.
-      if (!job_sort_) std::sort(numbers.begin(), numbers.end());
-      job_sort_ = false;
+      if (!cmd().job_sort) std::sort(numbers.begin(), numbers.end());
+      cmd().job_sort = false;
       for (uint32_t n : numbers) absl::StrAppend(&out, " ", n);
-      if (!search_modseq_.empty() && !numbers.empty()) {
-        absl::StrAppend(&out, " (MODSEQ ", search_modseq_, ")");
+      if (!cmd().search_modseq.empty() && !numbers.empty()) {
+        absl::StrAppend(&out, " (MODSEQ ", cmd().search_modseq, ")");
       }
-      search_modseq_.clear();
+      cmd().search_modseq.clear();
       out += "\r\n";
       if (ok) Write(std::move(out));
       FinishCommand(rest);
@@ -692,46 +746,48 @@ void DeviceDriver::FinishCommand(absl::string_view status_rest) {
   if (own_new_ || NeedsEval()) {
     // New mail under a search-key filter: get the store's verdicts before the
     // events are rendered with this command's answer.
-    held_finish_.assign(status_rest.data(), status_rest.size());
-    held_job_ = job_;
-    finish_after_eval_ = true;
+    cmd().held_finish.assign(status_rest.data(), status_rest.size());
+    cmd().held_job = job_;
+    cmd().finish_after_eval = true;
     StartEval();
     return;
   }
   std::string out;
   if (session_ != nullptr) {
     // RFC 3501 §7.4.1: no EXPUNGE while a FETCH, STORE or SEARCH by MSN runs.
-    const bool msn_command = !job_uid_mode_ && (job_ == Job::kMessages || job_ == Job::kSearch);
+    const bool msn_command =
+        !cmd().job_uid_mode && (job_ == Job::kMessages || job_ == Job::kSearch);
     if (!msn_command && !session_->selected_folder.empty() &&
         session_->journal.NeedsRebuild(session_->selected_folder)) {
       // The journal overflowed while the device was connected: its news for the
       // folder are gone, so the device resynchronises against a fresh view.
-      held_finish_.assign(status_rest.data(), status_rest.size());
+      cmd().held_finish.assign(status_rest.data(), status_rest.size());
       live_resync_ = true;
       SendJob(Job::kViewSearch, job_device_tag_,
-              absl::StrCat("UID SEARCH RETURN (ALL) ",
-                           session_->filters.View(session_->selected_folder)
-                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+              absl::StrCat(
+                  "UID SEARCH RETURN (ALL) ",
+                  session_->filters.View(session_->selected_folder)
+                      .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
       return;
     }
-    rendered_new_.clear();
+    cmd().rendered_new.clear();
     out = RenderPending(!msn_command);
-    if (!rendered_new_.empty() && NewFormatWanted()) {
+    if (!cmd().rendered_new.empty() && NewFormatWanted()) {
       Write(std::move(out));
-      held_finish_.assign(status_rest.data(), status_rest.size());
-      fetch_then_finish_ = true;
+      cmd().held_finish.assign(status_rest.data(), status_rest.size());
+      cmd().fetch_then_finish = true;
       FetchNewThen();
       return;
     }
   }
   absl::StrAppend(&out, job_device_tag_, " ", status_rest, "\r\n");
   job_ = Job::kNone;
-  job_uid_mode_ = false;
-  job_may_expunge_ = false;
-  job_up_tag_.clear();
+  cmd().job_uid_mode = false;
+  cmd().job_may_expunge = false;
+  cmd().job_up_tag.clear();
   device_done_sent_ = false;
   local_idle_ = false;
-  closing_ = false;
+  cmd().closing = false;
   MaybeReturnLink();
   Write(std::move(out));
   Paused(false, true);

@@ -1,11 +1,11 @@
-// The P-IMAP session engine for one connected device: it takes the device's parsed
-// commands, runs them against a store link UID-wise, and writes IMAP responses
-// rendered from the device's own view to a DeviceOutput. It knows no socket, no
-// TLS and no framing: the TCP binding (and later HTTPS) is a thin adapter that
-// frames commands, carries bytes and applies backpressure.
+// The P-IMAP session engine for one connected device: it takes the device's
+// parsed commands, runs them against a store link UID-wise, and writes IMAP
+// responses rendered from the device's own view to a DeviceOutput. It knows no
+// socket, no TLS and no framing: the TCP binding (and later HTTPS) is a thin
+// adapter that frames commands, carries bytes and applies backpressure.
 //
-// One store command runs at a time, so every store response can be attributed to
-// the command (a `Job`) that produced it. Store responses are either passed
+// One store command runs at a time, so every store response can be attributed
+// to the command (a `Job`) that produced it. Store responses are either passed
 // through (renumbered where they carry MSNs), collected for the gateway's own
 // use, or dropped.
 #ifndef PIMAP_CORE_SESSION_DEVICE_DRIVER_H_
@@ -81,7 +81,8 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // (then LoginDone()).
   // `password` is kept only inside the session registry, for a watch that logs
   // in as the user.
-  void Start(StoreLink* link, std::string login_tag, const std::string& password);
+  void Start(StoreLink* link, std::string login_tag,
+             const std::string& password);
 
   // A command line starts. Acknowledges what was written before it
   // (architecture.md §4). Returns true when the line is the end of IDLE: the
@@ -92,11 +93,13 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void OnInputArrived() { ackable_seq_ = delivered_seq_; }
   // Commands the binding relays verbatim through RelayBytes (a large literal
   // streams through untouched); the driver executes every other command.
-  static bool RelaysVerbatim(absl::string_view name) { return name == "APPEND"; }
+  static bool RelaysVerbatim(absl::string_view name) {
+    return name == "APPEND";
+  }
   // The P-IMAP extension commands (a regular session answers them NO).
   static bool IsExtensionCommand(absl::string_view name) {
-    return name == "XFILTER" || name == "XSETPIMAPPREF" || name == "XGETPIMAPPREF" ||
-           name == "XGETPIMAPPREFS";
+    return name == "XFILTER" || name == "XSETPIMAPPREF" ||
+           name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS";
   }
   void Execute(const imap::Command& command);
   // A command relayed verbatim starts; its bytes follow through RelayBytes.
@@ -107,6 +110,9 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // The device's output went below its high-water mark.
   void OnOutputDrained();
   const std::vector<std::string>& store_capabilities() const;
+  // Whether per-command state is allocated (none at rest: an idle device is
+  // small).
+  bool holds_command_state() const { return cmd_ != nullptr; }
   // The device is gone: no call reaches the output any more; the session lives
   // on (journaling) and the store link closes.
   void Detach();
@@ -128,15 +134,38 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
 
   // What the running store command's responses mean and what to do when it
   // completes.
-  enum class Job { kNone, kEnable, kResumeSelect, kViewSearch, kRebuild,
-                   kRebuildNew, kSelect, kSelectSearch, kMessages, kSearch,
-                   kExpunge, kIdle, kPlain, kEvalSync, kEvalView, kEvalNotify,
-                   kNewFetch, kOwnNew, kStatus, kCloseExpunge,
-                   // A pooled link being borrowed and brought to the session's
-                   // state before the job that needs it (device_driver_links.cc).
-                   kAcquire, kLinkEnable, kLinkSelect, kLinkSync,
-                   // STATUS of a folder under a view filter: the view's counts.
-                   kStatusExamine, kStatusCount, kStatusUnseen };
+  enum class Job {
+    kNone,
+    kEnable,
+    kResumeSelect,
+    kViewSearch,
+    kRebuild,
+    kRebuildNew,
+    kSelect,
+    kSelectSearch,
+    kMessages,
+    kSearch,
+    kExpunge,
+    kIdle,
+    kPlain,
+    kEvalSync,
+    kEvalView,
+    kEvalNotify,
+    kNewFetch,
+    kOwnNew,
+    kStatus,
+    kCloseExpunge,
+    // A pooled link being borrowed and brought to the session's
+    // state before the job that needs it (device_driver_links.cc).
+    kAcquire,
+    kLinkEnable,
+    kLinkSelect,
+    kLinkSync,
+    // STATUS of a folder under a view filter: the view's counts.
+    kStatusExamine,
+    kStatusCount,
+    kStatusUnseen
+  };
   enum class RespAction { kForward, kDrop, kCollect };
 
   // Keeps this alive while a call from outside (store, timer, registry) runs.
@@ -144,7 +173,12 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
    public:
     explicit Busy(DeviceDriver* d) : d_(d) { ++d_->busy_; }
     ~Busy() {
-      if (--d_->busy_ == 0 && d_->release_pending_) delete d_;
+      if (--d_->busy_ != 0) return;
+      if (d_->release_pending_) {
+        delete d_;
+      } else {
+        d_->MaybeDropCommandState();
+      }
     }
 
    private:
@@ -165,7 +199,8 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void SendJob(Job job, const std::string& device_tag, std::string command);
   void ExecuteInSession(const imap::Command& command);
   void OnJobDone(absl::string_view tagged_line);
-  // device_driver_login.cc: the jobs of a login (ENABLE, resume SELECT, rebuild).
+  // device_driver_login.cc: the jobs of a login (ENABLE, resume SELECT,
+  // rebuild).
   void OnLoginJobDone(bool ok);
   // device_driver_push.cc: filter verdicts and new-format FETCH.
   void OnPushJobDone(bool ok);
@@ -228,12 +263,76 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // watch does not cover: journaled like the watch's events.
   void JournalOwn(EventKind kind, uint32_t uid, std::vector<std::string> flags);
 
+  // What running a command needs. An idle device holds none of it: allocated
+  // on first use, freed when the driver is at rest (MaybeDropCommandState), so
+  // that thousands of idling devices cost only the fields above and below.
+  struct CommandState {
+    // The running store command (reset at rest: each job sets what it reads).
+    std::string job_up_tag;
+    bool job_uid_mode = false;
+    bool job_sort = false;         // the search job is a SORT (order matters)
+    bool job_may_expunge = false;  // the device's command itself expunges
+    std::string job_folder;
+    bool job_examine = false;
+    uint64_t job_modseq = 0;  // HIGHESTMODSEQ reported while selecting
+    uint64_t snapshot_seq =
+        0;  // journal position when the store took a snapshot
+    std::vector<uint32_t> search_uids;
+    std::string search_modseq;  // a SEARCH's "(MODSEQ n)", kept for the device
+    uint32_t search_count = 0;  // ESEARCH COUNT of a status job
+    // STATUS of a folder under a view filter (the view's MESSAGES and UNSEEN).
+    bool status_filtered = false;
+    bool status_selected =
+        false;                   // of the selected folder (the view is at hand)
+    bool status_unseen = false;  // UNSEEN asked for
+    std::string status_folder;
+    std::string status_line;  // the store's "* STATUS" line
+    uint32_t status_messages = 0;
+    uint32_t status_unseen_count = 0;
+    std::string prep_folder;   // the folder a kLinkSelect selects
+    std::string close_folder;  // the folder a CLOSE acts on
+    // New mail just announced (EXISTS): scratch of one render, cleared before
+    // it.
+    std::vector<uint32_t> rendered_new;
+    bool closing = false;  // the running kPlain job is that CLOSE
+    // Pending work: the state is kept while any of these is set.
+    std::string held_tagged;  // a tagged store line held until the job ends
+    std::string held_finish;  // the tagged answer waiting for verdicts
+    Job held_job = Job::kNone;
+    bool finish_after_eval = false;
+    bool fetch_then_finish =
+        false;  // a command's answer waits for new-mail FETCH
+    // The response being read from the store.
+    RespAction resp_action = RespAction::kForward;
+    bool resp_first = true;
+    bool passing = false;  // a response is being passed through
+    std::string collected;
+    std::vector<uint32_t> eval_uids;
+    std::string rebuild_output;  // an exact rebuild's responses, for the resume
+    std::string relay_buffer;  // verbatim bytes while a link is being borrowed
+
+    bool operator==(const CommandState&) const = default;
+    // Nothing pending: only the running-command fields may hold values.
+    bool Settled() const;
+  };
+  CommandState& cmd() {
+    if (cmd_ == nullptr) cmd_ = std::make_unique<CommandState>();
+    return *cmd_;
+  }
+  const CommandState& cmd() const {
+    return cmd_ != nullptr ? *cmd_ : kNoCommand;
+  }
+  // Frees the command state when no command runs or waits (see CommandState).
+  void MaybeDropCommandState();
+  static const CommandState kNoCommand;
+  std::unique_ptr<CommandState> cmd_;
+
   DriverServices services_;
   DeviceOutput* output_;  // null once detached
   std::string user_;
   std::string device_;
   StoreLink* link_ = nullptr;
-  PooledLink* lent_ = nullptr;   // link_'s pool entry when it came from the pool
+  PooledLink* lent_ = nullptr;  // link_'s pool entry when it came from the pool
   // A job waiting for a pooled link (kAcquire and the kLink* steps run first).
   struct QueuedJob {
     Job job = Job::kNone;
@@ -241,17 +340,13 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
     std::string command;
   };
   std::optional<QueuedJob> queued_;
-  uint64_t job_events_ = 0;      // the user's events received when the job was sent
-  int relays_in_flight_ = 0;     // verbatim commands (APPEND) not yet completed
-  std::string relay_buffer_;     // their bytes while a link is being borrowed
-  bool local_idle_ = false;      // the gateway answers this IDLE itself
-  uint64_t delivered_seq_ = 0;   // the highest journal seq written to the device
-  uint64_t ackable_seq_ = 0;     // what the device's input may acknowledge
-  bool acquiring_ = false;       // a Borrow is pending
-  std::string prep_folder_;      // the folder a kLinkSelect selects
-  std::string close_folder_;     // the folder a CLOSE acts on
-  bool closing_ = false;         // the running kPlain job is that CLOSE
-  bool logged_in_ = false;       // the login has been answered
+  uint64_t job_events_ = 0;  // the user's events received when the job was sent
+  int relays_in_flight_ = 0;    // verbatim commands (APPEND) not yet completed
+  bool local_idle_ = false;     // the gateway answers this IDLE itself
+  uint64_t delivered_seq_ = 0;  // the highest journal seq written to the device
+  uint64_t ackable_seq_ = 0;    // what the device's input may acknowledge
+  bool acquiring_ = false;      // a Borrow is pending
+  bool logged_in_ = false;      // the login has been answered
   TimerWheel::TimerId idle_done_timer_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   DeviceSession* session_ = nullptr;  // null for a session that ended (LOGOUT)
@@ -263,63 +358,34 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   bool resumed_ = false;
   uint32_t resume_uidvalidity_ = 0;
   bool resync_pending_ = false;  // resume found the journal insufficient
-  std::string rebuild_output_;   // an exact rebuild's responses, for the resume
   bool rebuilt_ = false;
   std::string logout_tag_;
 
   // The running store command.
   Job job_ = Job::kNone;
+  // The device's tag of it; outside CommandState because an IDLE the gateway
+  // answers itself keeps it while the driver is at rest.
   std::string job_device_tag_;
-  std::string job_up_tag_;
   uint64_t next_up_tag_ = 0;
-  bool job_uid_mode_ = false;
-  bool job_sort_ = false;        // the search job is a SORT (order matters)
-  bool job_may_expunge_ = false; // the device's command itself expunges
-  std::string job_folder_;
-  bool job_examine_ = false;
-  uint64_t job_modseq_ = 0;      // HIGHESTMODSEQ reported while selecting
-  uint64_t snapshot_seq_ = 0;    // journal position when the store took a snapshot
-  std::string held_tagged_;      // a tagged store line held until the job ends
-  std::string held_finish_;      // the tagged answer waiting for verdicts
-  Job held_job_ = Job::kNone;
-  bool finish_after_eval_ = false;
-  bool fetch_then_finish_ = false;  // a command's answer waits for new-mail FETCH
   bool live_resync_ = false;     // the journal overflowed under a live device
   bool xfilter_resync_ = false;  // a view filter change rebuilds the view
 
   // The response being read from the store.
-  RespAction resp_action_ = RespAction::kForward;
-  bool resp_first_ = true;
-  bool passing_ = false;         // a response is being passed through
-  bool store_paused_ = false;    // reading the store paused for the device
-  std::string collected_;
-  std::vector<uint32_t> search_uids_;
-  std::string search_modseq_;    // a SEARCH's "(MODSEQ n)", kept for the device
-  uint32_t search_count_ = 0;    // ESEARCH COUNT of a status job
-
-  // STATUS of a folder under a view filter (the view's MESSAGES and UNSEEN).
-  bool status_filtered_ = false;
-  bool status_selected_ = false;  // of the selected folder (the view is at hand)
-  bool status_unseen_ = false;    // UNSEEN asked for
-  std::string status_folder_;
-  std::string status_line_;       // the store's "* STATUS" line
-  uint32_t status_messages_ = 0;
-  uint32_t status_unseen_count_ = 0;
+  bool store_paused_ = false;  // reading the store paused for the device
 
   // IDLE.
   bool idling_ = false;            // the device is in IDLE (store said "+")
   bool device_done_sent_ = false;  // the device's DONE went to the store
-  bool idle_interrupted_ = false;  // we left the store's IDLE to ask for verdicts
-  bool device_done_ = false;       // the device said DONE meanwhile
-  bool reidle_ = false;            // back into the store's IDLE: swallow its "+"
+  bool idle_interrupted_ =
+      false;                  // we left the store's IDLE to ask for verdicts
+  bool device_done_ = false;  // the device said DONE meanwhile
+  bool reidle_ = false;       // back into the store's IDLE: swallow its "+"
   bool idle_maintenance_ = false;  // rendering between two store IDLEs
   TimerWheel::TimerId keepalive_timer_ = 0;
 
   // Filter verdicts and new-format FETCH.
-  std::vector<uint32_t> eval_uids_;
-  std::vector<uint32_t> rendered_new_;  // new mail just announced (EXISTS)
-  bool own_new_ = false;                // the store said EXISTS: look for new UIDs
-  bool device_condstore_ = false;       // the device itself ENABLEd CONDSTORE
+  bool own_new_ = false;           // the store said EXISTS: look for new UIDs
+  bool device_condstore_ = false;  // the device itself ENABLEd CONDSTORE
 };
 
 }  // namespace pimap::session

@@ -1,10 +1,10 @@
 // The session engine's store links on demand (device_driver.h): with a pool, a
 // device holds a store link only while one of its commands runs. A job that
-// finds no link waits (kAcquire) for one from the pool, which is then brought to
-// the session's state (ENABLE QRESYNC, SELECT of the device's folder, a NOOP when
-// the store has reported events the link may not show yet) before the job is
-// sent. Between commands, and while the gateway itself answers an IDLE, the link
-// goes back to the pool.
+// finds no link waits (kAcquire) for one from the pool, which is then brought
+// to the session's state (ENABLE QRESYNC, SELECT of the device's folder, a NOOP
+// when the store has reported events the link may not show yet) before the job
+// is sent. Between commands, and while the gateway itself answers an IDLE, the
+// link goes back to the pool.
 //
 // Hazard: a link is shared by every device of the user in turn. It goes back
 // only at a command boundary (no tagged command of ours or the device's in
@@ -21,10 +21,18 @@ namespace pimap::session {
 
 bool DeviceDriver::covered_folder(absl::string_view folder) const {
   const SessionConfig& config = services_.registry->config();
-  // The store's pushes report every mailbox of the user; the watch IDLEs on
-  // INBOX only (other folders' news come over the device's own link).
+  // The store's pushes report every mailbox of the user. The watch IDLEs on
+  // INBOX and catches up on every other folder it holds a baseline of
+  // (store/folder_catchup.h); a folder it does not track (past its cap, not
+  // listed yet, the device's view of another UIDVALIDITY) learns its news over
+  // the device's own link.
   if (config.pushes) return true;
-  return config.watch && (folder.empty() || absl::EqualsIgnoreCase(folder, "INBOX"));
+  if (!config.watch) return false;
+  if (folder.empty() || absl::EqualsIgnoreCase(folder, "INBOX")) return true;
+  const uint32_t watched = services_.registry->WatchUidvalidity(user_, folder);
+  if (watched == 0) return false;
+  return session_ == nullptr || folder != session_->selected_folder ||
+         session_->view_uidvalidity == 0 || session_->view_uidvalidity == watched;
 }
 
 std::string DeviceDriver::FolderFor(Job job) const {
@@ -35,20 +43,23 @@ std::string DeviceDriver::FolderFor(Job job) const {
   }
   // The view of a folder the device has not selected is counted where a
   // kStatusExamine left the link.
-  if ((job == Job::kStatusCount || job == Job::kStatusUnseen) && !status_selected_) {
-    return status_folder_;
+  if ((job == Job::kStatusCount || job == Job::kStatusUnseen) &&
+      !cmd().status_selected) {
+    return cmd().status_folder;
   }
   if (session_ != nullptr && !session_->selected_folder.empty()) {
     return session_->selected_folder;
   }
   // CLOSE (and the UID EXPUNGE that stands for it under a view filter) acts on
   // the folder the device just left.
-  if (job == Job::kCloseExpunge || (job == Job::kPlain && closing_)) return close_folder_;
+  if (job == Job::kCloseExpunge || (job == Job::kPlain && cmd().closing))
+    return cmd().close_folder;
   return "";
 }
 
 bool DeviceDriver::WantsReadOnly(Job job) const {
-  if ((job == Job::kStatusCount || job == Job::kStatusUnseen) && !status_selected_) {
+  if ((job == Job::kStatusCount || job == Job::kStatusUnseen) &&
+      !cmd().status_selected) {
     return true;  // counted in an EXAMINEd folder: nothing changes there
   }
   return session_ != nullptr && session_->read_only;
@@ -59,12 +70,15 @@ bool DeviceDriver::LinkBehind(Job job) const {
   if (job != Job::kEnable && !lent_->qresync_enabled) return true;
   const std::string folder = FolderFor(job);
   if (folder.empty()) return false;
-  if (lent_->selected_folder != folder || lent_->read_only != WantsReadOnly(job)) return true;
+  if (lent_->selected_folder != folder ||
+      lent_->read_only != WantsReadOnly(job))
+    return true;
   return job != Job::kEvalSync &&
          lent_->synced_events < services_.registry->EventsReceived(user_);
 }
 
-void DeviceDriver::QueueJob(Job job, const std::string& device_tag, std::string command) {
+void DeviceDriver::QueueJob(Job job, const std::string& device_tag,
+                            std::string command) {
   queued_ = QueuedJob{job, device_tag, std::move(command)};
   job_ = Job::kAcquire;
   job_device_tag_ = device_tag;
@@ -104,8 +118,8 @@ void DeviceDriver::AcquireLink() {
 
 void DeviceDriver::OnLinkBorrowed(absl::StatusOr<PooledLink*> link) {
   if (!link.ok()) {
-    PIMAP_LOG(INFO) << "no store link for user=" << imap::QuoteForLog(user_) << ": "
-                    << link.status().message();
+    PIMAP_LOG(INFO) << "no store link for user=" << imap::QuoteForLog(user_)
+                    << ": " << link.status().message();
     OnLinkFailed("The message store is not available; try again later");
     return;
   }
@@ -114,11 +128,11 @@ void DeviceDriver::OnLinkBorrowed(absl::StatusOr<PooledLink*> link) {
   link_->SetClient(this);
   link_->SetReading(true);
   store_paused_ = false;
-  resp_first_ = true;
+  cmd().resp_first = true;
   registry().RememberCapabilities(link_->capabilities());
-  if (!relay_buffer_.empty()) {
-    link_->Send(relay_buffer_);
-    relay_buffer_.clear();
+  if (!cmd().relay_buffer.empty()) {
+    link_->Send(cmd().relay_buffer);
+    cmd().relay_buffer.clear();
     if (output_ != nullptr) output_->RelayDrained();
   }
   if (queued_.has_value()) {
@@ -137,9 +151,10 @@ bool DeviceDriver::PrepareLink() {
     }
     const std::string folder = FolderFor(queued.job);
     const bool read_only = WantsReadOnly(queued.job);
-    if (!folder.empty() && (lent_->selected_folder != folder || lent_->read_only != read_only)) {
+    if (!folder.empty() &&
+        (lent_->selected_folder != folder || lent_->read_only != read_only)) {
       lent_->selected_folder.clear();  // known again once the SELECT completed
-      prep_folder_ = folder;
+      cmd().prep_folder = folder;
       std::string qresync;
       if (session_ != nullptr && folder == session_->selected_folder &&
           !covered_folder(folder) && session_->view_uidvalidity != 0 &&
@@ -151,7 +166,8 @@ bool DeviceDriver::PrepareLink() {
                                session_->view_modseq, "))");
       }
       SendJob(Job::kLinkSelect, queued.device_tag,
-              absl::StrCat(read_only ? "EXAMINE " : "SELECT ", QuotedMailbox(folder), qresync));
+              absl::StrCat(read_only ? "EXAMINE " : "SELECT ",
+                           QuotedMailbox(folder), qresync));
       return true;
     }
     if (LinkBehind(queued.job)) {
@@ -169,15 +185,16 @@ bool DeviceDriver::PrepareLink() {
 
 void DeviceDriver::OnPrepDone(bool ok) {
   if (!ok) {
-    // The folder cannot be selected on this link (deleted or renamed meanwhile):
-    // the device's command cannot run.
+    // The folder cannot be selected on this link (deleted or renamed
+    // meanwhile): the device's command cannot run.
     OnLinkFailed("The folder is not available on the message store");
     return;
   }
   if (job_ == Job::kLinkEnable) lent_->qresync_enabled = true;
   if (job_ == Job::kLinkSelect) {
-    lent_->selected_folder = prep_folder_;
-    lent_->read_only = WantsReadOnly(queued_.has_value() ? queued_->job : Job::kNone);
+    lent_->selected_folder = cmd().prep_folder;
+    lent_->read_only =
+        WantsReadOnly(queued_.has_value() ? queued_->job : Job::kNone);
   }
   job_ = Job::kAcquire;
   PrepareLink();
@@ -185,9 +202,12 @@ void DeviceDriver::OnPrepDone(bool ok) {
 
 void DeviceDriver::MaybeReturnLink() {
   if (services_.pool == nullptr || lent_ == nullptr) return;
-  if (queued_.has_value() || relays_in_flight_ > 0 || passing_ || !resp_first_) return;
+  if (queued_.has_value() || relays_in_flight_ > 0 || cmd().passing ||
+      !cmd().resp_first)
+    return;
   const bool between_commands =
-      job_ == Job::kNone || (job_ == Job::kIdle && local_idle_ && !idle_interrupted_);
+      job_ == Job::kNone ||
+      (job_ == Job::kIdle && local_idle_ && !idle_interrupted_);
   if (!between_commands) return;
   // A folder no event source covers learns its news over the device's link:
   // keep it.
@@ -202,7 +222,7 @@ void DeviceDriver::OnLinkFailed(absl::string_view why) {
   acquiring_ = false;
   queued_.reset();
   if (output_ == nullptr) return;
-  if (relays_in_flight_ > 0 || !relay_buffer_.empty()) {
+  if (relays_in_flight_ > 0 || !cmd().relay_buffer.empty()) {
     // A command relayed verbatim cannot be answered for the store.
     output_->EndSession("Connection to the message store lost");
     return;
@@ -211,8 +231,9 @@ void DeviceDriver::OnLinkFailed(absl::string_view why) {
     job_ = Job::kNone;
     Paused(false, false);  // the binding reads again once the login is answered
     std::string out;
-    imap::AppendTaggedStatus(&out, login_tag_, "NO", "UNAVAILABLE",
-                             "The message store is not available; try again later");
+    imap::AppendTaggedStatus(
+        &out, login_tag_, "NO", "UNAVAILABLE",
+        "The message store is not available; try again later");
     if (session_ != nullptr) {
       registry().Detach(session_, this);
       session_ = nullptr;
@@ -221,7 +242,8 @@ void DeviceDriver::OnLinkFailed(absl::string_view why) {
     output_->LoginDone(false);
     return;
   }
-  if (local_idle_ && idle_interrupted_ && !finish_after_eval_ && !fetch_then_finish_) {
+  if (local_idle_ && idle_interrupted_ && !cmd().finish_after_eval &&
+      !cmd().fetch_then_finish) {
     // Store work in the middle of the gateway's IDLE: the device stays in IDLE,
     // quiet; what could not be classified waits for the store to come back.
     idle_interrupted_ = false;
@@ -240,30 +262,31 @@ void DeviceDriver::OnLinkFailed(absl::string_view why) {
 void DeviceDriver::AbortCommand(absl::string_view why) {
   const std::string tag = job_device_tag_;
   job_ = Job::kNone;
-  job_uid_mode_ = false;
-  job_may_expunge_ = false;
-  job_sort_ = false;
-  held_tagged_.clear();
-  held_finish_.clear();
-  finish_after_eval_ = false;
-  fetch_then_finish_ = false;
+  cmd().job_uid_mode = false;
+  cmd().job_may_expunge = false;
+  cmd().job_sort = false;
+  cmd().held_tagged.clear();
+  cmd().held_finish.clear();
+  cmd().finish_after_eval = false;
+  cmd().fetch_then_finish = false;
   live_resync_ = false;
   xfilter_resync_ = false;
   idle_interrupted_ = false;
   device_done_ = false;
   local_idle_ = false;
   idling_ = false;
-  closing_ = false;
-  resp_first_ = true;
-  collected_.clear();
-  search_uids_.clear();
-  eval_uids_.clear();
-  if (passing_) {
-    passing_ = false;
+  cmd().closing = false;
+  cmd().resp_first = true;
+  cmd().collected.clear();
+  cmd().search_uids.clear();
+  cmd().eval_uids.clear();
+  if (cmd().passing) {
+    cmd().passing = false;
     if (output_ != nullptr) output_->EndPassThrough();
   }
   std::string out;
-  if (!tag.empty()) imap::AppendTaggedStatus(&out, tag, "NO", "UNAVAILABLE", why);
+  if (!tag.empty())
+    imap::AppendTaggedStatus(&out, tag, "NO", "UNAVAILABLE", why);
   MaybeReturnLink();
   Write(std::move(out));
   Paused(false, true);
@@ -309,12 +332,13 @@ void DeviceDriver::RelayBytes(absl::string_view bytes) {
   }
   // Held until a link comes; the binding stops reading past its high-water
   // mark (RelayPending), so this stays bounded.
-  relay_buffer_.append(bytes.data(), bytes.size());
+  cmd().relay_buffer.append(bytes.data(), bytes.size());
   AcquireLink();
 }
 
 size_t DeviceDriver::RelayPending() const {
-  return relay_buffer_.size() + (link_ != nullptr ? link_->PendingOutput() : 0);
+  return cmd().relay_buffer.size() +
+         (link_ != nullptr ? link_->PendingOutput() : 0);
 }
 
 }  // namespace pimap::session

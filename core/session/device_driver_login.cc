@@ -21,7 +21,8 @@ void DeviceDriver::Start(StoreLink* link, std::string login_tag,
                          const std::string& password) {
   Busy busy(this);
   login_tag_ = std::move(login_tag);
-  session_ = registry().Attach(user_, device_, {user_, password, ""}, this, &resumed_);
+  session_ =
+      registry().Attach(user_, device_, {user_, password, ""}, this, &resumed_);
   if (link != nullptr) {
     registry().RememberCapabilities(link->capabilities());
     AdoptLoginLink(link);
@@ -44,8 +45,9 @@ bool DeviceDriver::JournalSuffices() const {
   // Only the watch journals every change (pushes are hints, reconciled at
   // resume); a restored session has no journal; an overflow or an uncertain
   // EXPUNGE needs the store; a new UIDVALIDITY needs a RESYNC.
-  if (!config.watch || config.pushes || !absl::EqualsIgnoreCase(s.selected_folder, "INBOX") ||
-      s.restored || s.journal.NeedsRebuild(s.selected_folder) || s.view_uidvalidity == 0) {
+  if (!config.watch || config.pushes ||
+      !absl::EqualsIgnoreCase(s.selected_folder, "INBOX") || s.restored ||
+      s.journal.NeedsRebuild(s.selected_folder) || s.view_uidvalidity == 0) {
     return false;
   }
   return services_.registry->WatchUidvalidity(user_, s.selected_folder) ==
@@ -63,10 +65,11 @@ void DeviceDriver::FinishLogin() {
       if (resync_pending_) {
         resync_pending_ = false;
         counters().resyncs.fetch_add(1, std::memory_order_relaxed);
-        absl::StrAppend(&out, "* RESYNC\r\n* ", session_->view.size(), " EXISTS\r\n");
+        absl::StrAppend(&out, "* RESYNC\r\n* ", session_->view.size(),
+                        " EXISTS\r\n");
       } else if (rebuilt_) {
-        out += rebuild_output_;
-        rebuild_output_.clear();
+        out += cmd().rebuild_output;
+        cmd().rebuild_output.clear();
         rebuilt_ = false;
       } else {
         out += RenderPending(true, SIZE_MAX, /*replay=*/true);
@@ -76,12 +79,14 @@ void DeviceDriver::FinishLogin() {
     }
   }
   // Folders created, deleted or renamed while the device was away.
-  for (const std::string& line : session_->folder_events) absl::StrAppend(&out, line, "\r\n");
+  for (const std::string& line : session_->folder_events)
+    absl::StrAppend(&out, line, "\r\n");
   session_->folder_events_written = session_->folder_events.size();
   absl::StrAppend(&out, "* SESSIONID ", session_->session_id, "\r\n");
   imap::AppendTaggedStatus(
       &out, login_tag_, "OK",
-      absl::StrCat("CAPABILITY ", PostAuthCapabilities(store_capabilities(), true)),
+      absl::StrCat("CAPABILITY ",
+                   PostAuthCapabilities(store_capabilities(), true)),
       "Logged in");
   job_ = Job::kNone;
   logged_in_ = true;
@@ -95,12 +100,14 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
   switch (job_) {
     case Job::kEnable:
       if (!ok) {
-        PIMAP_LOG(WARNING) << "store refused ENABLE QRESYNC: P-IMAP session refused";
+        PIMAP_LOG(WARNING)
+            << "store refused ENABLE QRESYNC: P-IMAP session refused";
         registry().End(session_);
         session_ = nullptr;
         std::string out;
-        imap::AppendTaggedStatus(&out, login_tag_, "NO", "CANNOT",
-                                 "The message store lacks QRESYNC, which P-IMAP sessions need");
+        imap::AppendTaggedStatus(
+            &out, login_tag_, "NO", "CANNOT",
+            "The message store lacks QRESYNC, which P-IMAP sessions need");
         job_ = Job::kNone;
         Paused(false, false);
         link_->Close();
@@ -112,9 +119,10 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
       if (resumed_ && !s->selected_folder.empty()) {
         const std::string folder_arg = QuotedMailbox(s->selected_folder);
         resume_uidvalidity_ = s->view_uidvalidity;
-        job_modseq_ = 0;
-        SendJob(Job::kResumeSelect, "",
-                absl::StrCat(s->read_only ? "EXAMINE " : "SELECT ", folder_arg));
+        cmd().job_modseq = 0;
+        SendJob(
+            Job::kResumeSelect, "",
+            absl::StrCat(s->read_only ? "EXAMINE " : "SELECT ", folder_arg));
         return;
       }
       Paused(false, false);
@@ -128,21 +136,23 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
         FinishLogin();
         return;
       }
-      const bool uidvalidity_changed = saved != 0 && saved != s->view_uidvalidity;
+      const bool uidvalidity_changed =
+          saved != 0 && saved != s->view_uidvalidity;
       const bool uncertain = s->journal.Uncertain(s->selected_folder);
       // The user's watch journals INBOX only; for any other folder the journal
       // cannot know what happened, so the resume asks the store instead.
-      // With store pushes only, notifications may have been lost (the store drops
-      // them when we are slow or down): every resume checks with the store.
+      // With store pushes only, notifications may have been lost (the store
+      // drops them when we are slow or down): every resume checks with the
+      // store.
       const bool watched = registry().config().watch &&
                            absl::EqualsIgnoreCase(s->selected_folder, "INBOX");
-      const bool lost =
-          s->restored || !watched || s->journal.NeedsRebuild(s->selected_folder);
+      const bool lost = s->restored || !watched ||
+                        s->journal.NeedsRebuild(s->selected_folder);
       if (!uidvalidity_changed && !uncertain && lost && s->view_modseq != 0) {
         // The journal cannot tell what the device missed, but its view and the
         // MODSEQ it reflects can: ask the store exactly what changed since
         // (CONDSTORE/QRESYNC), instead of a RESYNC.
-        rebuild_output_.clear();
+        cmd().rebuild_output.clear();
         SendJob(Job::kRebuild, "",
                 s->view.empty()
                     ? std::string("NOOP")
@@ -156,9 +166,10 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
         // have seen): rebuild the view from the store and say RESYNC.
         resync_pending_ = true;
         SendJob(Job::kViewSearch, "",
-                absl::StrCat("UID SEARCH RETURN (ALL) ",
-                             s->filters.View(s->selected_folder)
-                                 .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+                absl::StrCat(
+                    "UID SEARCH RETURN (ALL) ",
+                    s->filters.View(s->selected_folder)
+                        .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
         return;
       }
       Paused(false, false);
@@ -167,25 +178,28 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
     }
     case Job::kRebuild:
       SendJob(Job::kRebuildNew, "",
-              absl::StrCat("UID SEARCH RETURN (ALL) UID ", s->view.max_uid() + 1, ":* ",
-                           s->filters.View(s->selected_folder)
-                               .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+              absl::StrCat(
+                  "UID SEARCH RETURN (ALL) UID ", s->view.max_uid() + 1, ":* ",
+                  s->filters.View(s->selected_folder)
+                      .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
       return;
     case Job::kRebuildNew: {
       // "UID n:*" also names the last message when none is newer than n.
-      std::sort(search_uids_.begin(), search_uids_.end());
+      std::sort(cmd().search_uids.begin(), cmd().search_uids.end());
       bool grew = false;
-      for (uint32_t uid : search_uids_) {
+      for (uint32_t uid : cmd().search_uids) {
         if (uid > s->view.max_uid() || !s->view.Contains(uid)) {
           if (uid > s->view.max_uid() && s->view.Insert(uid)) grew = true;
         }
       }
-      search_uids_.clear();
-      if (grew) absl::StrAppend(&rebuild_output_, "* ", s->view.size(), " EXISTS\r\n");
-      s->journal.MarkDelivered(s->selected_folder, snapshot_seq_);
+      cmd().search_uids.clear();
+      if (grew)
+        absl::StrAppend(&cmd().rebuild_output, "* ", s->view.size(),
+                        " EXISTS\r\n");
+      s->journal.MarkDelivered(s->selected_folder, cmd().snapshot_seq);
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
-      if (job_modseq_ != 0) s->view_modseq = job_modseq_;
+      if (cmd().job_modseq != 0) s->view_modseq = cmd().job_modseq;
       s->restored = false;
       rebuilt_ = true;
       counters().rebuilds.fetch_add(1, std::memory_order_relaxed);

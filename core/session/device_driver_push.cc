@@ -1,13 +1,13 @@
 // The session engine's push side: journal events rendered against the device's
-// view, pushed in IDLE as far as the filters admit them, filter verdicts asked of
-// the store for new mail, PIMAP_INBAND_NEW_FORMAT fetches, and the IDLE
+// view, pushed in IDLE as far as the filters admit them, filter verdicts asked
+// of the store for new mail, PIMAP_INBAND_NEW_FORMAT fetches, and the IDLE
 // keepalive (device_driver.h).
 #include <algorithm>
 #include <functional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/base/log.h"
@@ -18,18 +18,20 @@
 namespace pimap::session {
 
 std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
-                                          bool replay) {
+                                        bool replay) {
   std::string out;
   if (session_ == nullptr || session_->selected_folder.empty()) return out;
   DeviceSession& s = *session_;
   uint64_t last = 0;
   size_t rendered = 0;
   size_t taken = 0;
-  for (const JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+  for (const JournalEntry* entry :
+       s.journal.UndeliveredEntries(s.selected_folder)) {
     const StoreEvent& e = entry->event;
     if (e.kind == EventKind::kExpunge && !allow_expunge) break;
     if (taken++ == max_events) break;
-    if (e.uidvalidity == 0 || s.view_uidvalidity == 0 || e.uidvalidity == s.view_uidvalidity) {
+    if (e.uidvalidity == 0 || s.view_uidvalidity == 0 ||
+        e.uidvalidity == s.view_uidvalidity) {
       switch (e.kind) {
         case EventKind::kNew:
           if (s.classified.contains(e.uid) && !s.in_view.contains(e.uid)) {
@@ -43,7 +45,7 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
           // not announced twice.
           if (s.view.Insert(e.uid) || (replay && s.view.Contains(e.uid))) {
             absl::StrAppend(&out, "* ", s.view.size(), " EXISTS\r\n");
-            rendered_new_.push_back(e.uid);
+            cmd().rendered_new.push_back(e.uid);
             ++rendered;
           }
           s.classified.erase(e.uid);
@@ -53,7 +55,8 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
         case EventKind::kFlags:
           if (std::optional<uint32_t> msn = s.view.MsnOf(e.uid)) {
             const std::string flags = FlagKey(e.flags);
-            if (!replay && Told(s, e.uid, flags)) break;  // the device knows already
+            if (!replay && Told(s, e.uid, flags))
+              break;  // the device knows already
             absl::StrAppend(&out, "* ", *msn, " FETCH (UID ", e.uid, " FLAGS (",
                             absl::StrJoin(e.flags, " "), "))\r\n");
             ++rendered;
@@ -80,8 +83,8 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
 }
 
 void DeviceDriver::OnEventsPending() {
-  if (session_ == nullptr || !idling_ || job_ != Job::kIdle || output_ == nullptr ||
-      (!local_idle_ && link_ == nullptr) ||
+  if (session_ == nullptr || !idling_ || job_ != Job::kIdle ||
+      output_ == nullptr || (!local_idle_ && link_ == nullptr) ||
       device_done_sent_ || (idle_interrupted_ && !idle_maintenance_)) {
     return;
   }
@@ -95,7 +98,8 @@ void DeviceDriver::OnEventsPending() {
   size_t through = 0;
   bool new_mail_admitted = false;
   size_t index = 0;
-  for (const JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+  for (const JournalEntry* entry :
+       s.journal.UndeliveredEntries(s.selected_folder)) {
     ++index;
     if (!Admits(s, notify_filter, entry->event)) continue;
     through = index;
@@ -127,7 +131,8 @@ bool DeviceDriver::NeedsEval() const {
       Trivial(s.filters.Notification(s.selected_folder))) {
     return false;
   }
-  for (const JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+  for (const JournalEntry* entry :
+       s.journal.UndeliveredEntries(s.selected_folder)) {
     if (entry->event.kind == EventKind::kNew &&
         !s.classified.contains(entry->event.uid)) {
       return true;
@@ -144,16 +149,17 @@ void DeviceDriver::StartEval() {
 
 void DeviceDriver::StartEvalSearch() {
   DeviceSession& s = *session_;
-  eval_uids_.clear();
-  for (const JournalEntry* entry : s.journal.UndeliveredEntries(s.selected_folder)) {
+  cmd().eval_uids.clear();
+  for (const JournalEntry* entry :
+       s.journal.UndeliveredEntries(s.selected_folder)) {
     if (entry->event.kind == EventKind::kNew &&
         !s.classified.contains(entry->event.uid)) {
-      eval_uids_.push_back(entry->event.uid);
+      cmd().eval_uids.push_back(entry->event.uid);
     }
   }
-  std::sort(eval_uids_.begin(), eval_uids_.end());
+  std::sort(cmd().eval_uids.begin(), cmd().eval_uids.end());
   std::vector<std::pair<uint32_t, uint32_t>> ranges;
-  for (uint32_t uid : eval_uids_) {
+  for (uint32_t uid : cmd().eval_uids) {
     if (!ranges.empty() && ranges.back().second + 1 == uid) {
       ranges.back().second = uid;
     } else {
@@ -168,7 +174,7 @@ void DeviceDriver::StartEvalSearch() {
             absl::StrCat("UID SEARCH RETURN (ALL) UID ", set, " ",
                          view.ToSearchProgram(now, absl::LocalTimeZone())));
   } else {
-    for (uint32_t uid : eval_uids_) s.in_view.insert(uid);
+    for (uint32_t uid : cmd().eval_uids) s.in_view.insert(uid);
     SendJob(Job::kEvalNotify, job_device_tag_,
             absl::StrCat("UID SEARCH RETURN (ALL) UID ", set, " ",
                          s.filters.Notification(s.selected_folder)
@@ -184,7 +190,7 @@ bool DeviceDriver::watched_folder() const {
 }
 
 void DeviceDriver::JournalOwn(EventKind kind, uint32_t uid,
-                                std::vector<std::string> flags) {
+                              std::vector<std::string> flags) {
   DeviceSession& s = *session_;
   StoreEvent event;
   event.kind = kind;
@@ -232,29 +238,30 @@ void DeviceDriver::ReIdle() {
 // new messages, fetched by UID and renumbered from the device's view.
 void DeviceDriver::FetchNewThen() {
   std::vector<std::pair<uint32_t, uint32_t>> ranges;
-  std::sort(rendered_new_.begin(), rendered_new_.end());
-  for (uint32_t uid : rendered_new_) {
+  std::sort(cmd().rendered_new.begin(), cmd().rendered_new.end());
+  for (uint32_t uid : cmd().rendered_new) {
     if (!ranges.empty() && ranges.back().second + 1 == uid) {
       ranges.back().second = uid;
     } else if (ranges.empty() || ranges.back().second < uid) {
       ranges.emplace_back(uid, uid);
     }
   }
-  rendered_new_.clear();
+  cmd().rendered_new.clear();
   SendJob(Job::kNewFetch, job_device_tag_,
-          absl::StrCat("UID FETCH ", SetOf(ranges), " ", session_->prefs.inband_new_format));
+          absl::StrCat("UID FETCH ", SetOf(ranges), " ",
+                       session_->prefs.inband_new_format));
 }
 
 void DeviceDriver::OnEvalDone() {
   DeviceSession& s = *session_;
-  for (uint32_t uid : eval_uids_) s.classified.insert(uid);
-  eval_uids_.clear();
+  for (uint32_t uid : cmd().eval_uids) s.classified.insert(uid);
+  cmd().eval_uids.clear();
   Paused(false, false);
-  if (finish_after_eval_) {
-    finish_after_eval_ = false;
-    job_ = held_job_;
-    std::string rest = std::move(held_finish_);
-    held_finish_.clear();
+  if (cmd().finish_after_eval) {
+    cmd().finish_after_eval = false;
+    job_ = cmd().held_job;
+    std::string rest = std::move(cmd().held_finish);
+    cmd().held_finish.clear();
     FinishCommand(rest);
     return;
   }
@@ -263,10 +270,10 @@ void DeviceDriver::OnEvalDone() {
   job_ = Job::kIdle;
   if (!device_done_) {
     idle_maintenance_ = true;
-    rendered_new_.clear();
+    cmd().rendered_new.clear();
     OnEventsPending();
     idle_maintenance_ = false;
-    if (!rendered_new_.empty() && NewFormatWanted()) {
+    if (!cmd().rendered_new.empty() && NewFormatWanted()) {
       FetchNewThen();
       return;
     }
@@ -275,17 +282,17 @@ void DeviceDriver::OnEvalDone() {
 }
 
 // Devices in IDLE behind carrier NATs lose their mapping after a few minutes of
-// silence: say something at --idle-keepalive. The phase comes from the device id,
-// so one device's connections wake its radio together, and different devices
-// are spread over the interval.
+// silence: say something at --idle-keepalive. The phase comes from the device
+// id, so one device's connections wake its radio together, and different
+// devices are spread over the interval.
 void DeviceDriver::ArmKeepalive() {
   TimerWheel& timers = *services_.timers;
   if (keepalive_timer_ != 0) timers.Cancel(keepalive_timer_);
   keepalive_timer_ = 0;
   const int64_t interval = registry().config().idle_keepalive_ms;
   if (interval <= 0 || session_ == nullptr) return;
-  const int64_t phase =
-      static_cast<int64_t>(std::hash<std::string>()(session_->device) % interval);
+  const int64_t phase = static_cast<int64_t>(
+      std::hash<std::string>()(session_->device) % interval);
   const int64_t delay = interval - (MonotonicNowMs() + phase) % interval;
   keepalive_timer_ = timers.Schedule(delay, [this] {
     keepalive_timer_ = 0;
@@ -314,7 +321,8 @@ void DeviceDriver::OnTakenOver() {
     link_ = nullptr;
   }
   if (output_ != nullptr) {
-    output_->EndSession("Session taken over by a newer connection of this device");
+    output_->EndSession(
+        "Session taken over by a newer connection of this device");
   }
 }
 
@@ -325,16 +333,17 @@ void DeviceDriver::OnPushJobDone(bool ok) {
       if (own_new_) {
         own_new_ = false;
         SendJob(Job::kOwnNew, job_device_tag_,
-                absl::StrCat("UID SEARCH RETURN (ALL) UID ", s->view.max_uid() + 1, ":*"));
+                absl::StrCat("UID SEARCH RETURN (ALL) UID ",
+                             s->view.max_uid() + 1, ":*"));
         return;
       }
       [[fallthrough]];
     case Job::kOwnNew:
       if (job_ == Job::kOwnNew) {
         // "UID n:*" names the last message even when none is newer than n.
-        std::sort(search_uids_.begin(), search_uids_.end());
+        std::sort(cmd().search_uids.begin(), cmd().search_uids.end());
         const uint32_t max = s->view.max_uid();
-        for (uint32_t uid : search_uids_) {
+        for (uint32_t uid : cmd().search_uids) {
           if (uid > max) {
             StoreEvent event;
             event.kind = EventKind::kNew;
@@ -344,24 +353,25 @@ void DeviceDriver::OnPushJobDone(bool ok) {
             s->journal.Append(std::move(event));
           }
         }
-        search_uids_.clear();
+        cmd().search_uids.clear();
       }
       if (NeedsEval()) {
         StartEvalSearch();
       } else {
-        eval_uids_.clear();
+        cmd().eval_uids.clear();
         OnEvalDone();
       }
       return;
     case Job::kNewFetch:
-      if (fetch_then_finish_) {
-        fetch_then_finish_ = false;
-        std::string out = absl::StrCat(job_device_tag_, " ", held_finish_, "\r\n");
-        held_finish_.clear();
+      if (cmd().fetch_then_finish) {
+        cmd().fetch_then_finish = false;
+        std::string out =
+            absl::StrCat(job_device_tag_, " ", cmd().held_finish, "\r\n");
+        cmd().held_finish.clear();
         job_ = Job::kNone;
-        job_uid_mode_ = false;
-        job_may_expunge_ = false;
-        job_up_tag_.clear();
+        cmd().job_uid_mode = false;
+        cmd().job_may_expunge = false;
+        cmd().job_up_tag.clear();
         Write(std::move(out));
         Paused(false, true);
       } else {
@@ -372,10 +382,10 @@ void DeviceDriver::OnPushJobDone(bool ok) {
     case Job::kEvalView: {
       if (!ok) {
         // No verdict: show the mail rather than hide it for good.
-        search_uids_ = eval_uids_;
+        cmd().search_uids = cmd().eval_uids;
       }
-      for (uint32_t uid : search_uids_) s->in_view.insert(uid);
-      search_uids_.clear();
+      for (uint32_t uid : cmd().search_uids) s->in_view.insert(uid);
+      cmd().search_uids.clear();
       const FilterSpec& notify = s->filters.Notification(s->selected_folder);
       if (Trivial(notify)) {
         OnEvalDone();
@@ -384,19 +394,21 @@ void DeviceDriver::OnPushJobDone(bool ok) {
       std::string set;
       {
         std::vector<std::pair<uint32_t, uint32_t>> ranges;
-        for (uint32_t uid : eval_uids_) ranges.emplace_back(uid, uid);
+        for (uint32_t uid : cmd().eval_uids) ranges.emplace_back(uid, uid);
         set = SetOf(ranges);
       }
       SendJob(Job::kEvalNotify, job_device_tag_,
-              absl::StrCat("UID SEARCH RETURN (ALL) UID ", set, " ",
-                           notify.ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+              absl::StrCat(
+                  "UID SEARCH RETURN (ALL) UID ", set, " ",
+                  notify.ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
       return;
     }
     case Job::kEvalNotify:
-      PIMAP_LOG(DEBUG) << "notification filter admits " << search_uids_.size()
-                       << " of " << eval_uids_.size() << " new messages";
-      for (uint32_t uid : search_uids_) s->notify.insert(uid);
-      search_uids_.clear();
+      PIMAP_LOG(DEBUG) << "notification filter admits "
+                       << cmd().search_uids.size() << " of "
+                       << cmd().eval_uids.size() << " new messages";
+      for (uint32_t uid : cmd().search_uids) s->notify.insert(uid);
+      cmd().search_uids.clear();
       OnEvalDone();
       return;
     default:

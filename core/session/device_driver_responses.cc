@@ -19,11 +19,13 @@ namespace pimap::session {
 
 namespace {
 // A response the gateway reads itself is never larger than this; past it the
-// rest is dropped (a store answer to our own SEARCH of 16 MiB is already absurd).
+// rest is dropped (a store answer to our own SEARCH of 16 MiB is already
+// absurd).
 constexpr size_t kMaxCollectedBytes = 16 << 20;
 }  // namespace
 
-// ---- Store link client -----------------------------------------------------------
+// ---- Store link client
+// -----------------------------------------------------------
 
 void DeviceDriver::OnStoreBytes(absl::string_view bytes) {
   Busy busy(this);
@@ -31,15 +33,15 @@ void DeviceDriver::OnStoreBytes(absl::string_view bytes) {
     PassThrough(bytes);
     return;
   }
-  if (resp_first_) {
-    resp_first_ = false;
+  if (cmd().resp_first) {
+    cmd().resp_first = false;
     OnResponseStart(bytes);
     return;
   }
-  if (resp_action_ == RespAction::kDrop) return;
-  if (resp_action_ == RespAction::kCollect) {
-    if (collected_.size() + bytes.size() <= kMaxCollectedBytes) {
-      collected_.append(bytes.data(), bytes.size());
+  if (cmd().resp_action == RespAction::kDrop) return;
+  if (cmd().resp_action == RespAction::kCollect) {
+    if (cmd().collected.size() + bytes.size() <= kMaxCollectedBytes) {
+      cmd().collected.append(bytes.data(), bytes.size());
     }
     return;
   }
@@ -48,7 +50,7 @@ void DeviceDriver::OnStoreBytes(absl::string_view bytes) {
 
 void DeviceDriver::PassThrough(absl::string_view bytes) {
   if (output_ == nullptr) return;
-  passing_ = true;
+  cmd().passing = true;
   if (!output_->WritePassThrough(bytes) && !store_paused_ && link_ != nullptr) {
     // The device reads slower than the store answers: stop reading the store
     // until the device's output drains, so memory stays bounded.
@@ -66,14 +68,16 @@ void DeviceDriver::OnOutputDrained() {
 
 void DeviceDriver::OnStoreResponseEnd(absl::string_view completed_tag) {
   Busy busy(this);
-  if (passing_) {
-    passing_ = false;
+  if (cmd().passing) {
+    cmd().passing = false;
     if (output_ != nullptr) output_->EndPassThrough();
   }
-  if (session_ != nullptr || job_ != Job::kNone || !resp_first_) {
+  if (session_ != nullptr || job_ != Job::kNone || !cmd().resp_first) {
     OnResponseEnd(completed_tag);
   }
-  if (completed_tag.empty() || output_ == nullptr || completed_tag == job_up_tag_) return;
+  if (completed_tag.empty() || output_ == nullptr ||
+      completed_tag == cmd().job_up_tag)
+    return;
   if (completed_tag == logout_tag_) {
     output_->Close();
     return;
@@ -107,14 +111,15 @@ void DeviceDriver::OnStoreClosed(absl::Status reason) {
     // Pooled: the session outlives its link. Between commands (and in the
     // gateway's IDLE) nothing is lost; a command in flight gets NO, never a
     // half answer passed off as whole.
-    PIMAP_LOG(INFO) << "store link lost for user=" << imap::QuoteForLog(user_) << ": "
-                    << reason.message();
-    resp_first_ = true;
-    collected_.clear();
-    const bool quiet = job_ == Job::kNone || (job_ == Job::kIdle && local_idle_);
+    PIMAP_LOG(INFO) << "store link lost for user=" << imap::QuoteForLog(user_)
+                    << ": " << reason.message();
+    cmd().resp_first = true;
+    cmd().collected.clear();
+    const bool quiet =
+        job_ == Job::kNone || (job_ == Job::kIdle && local_idle_);
     if (quiet && relays_in_flight_ == 0) {
-      if (passing_) {
-        passing_ = false;
+      if (cmd().passing) {
+        cmd().passing = false;
         output_->EndPassThrough();
       }
       return;
@@ -122,17 +127,17 @@ void DeviceDriver::OnStoreClosed(absl::Status reason) {
     OnLinkFailed("Connection to the message store lost");
     return;
   }
-  PIMAP_LOG(INFO) << "store connection lost for user=" << imap::QuoteForLog(user_)
-                  << ": " << reason.message();
-  if (passing_) {
-    passing_ = false;
+  PIMAP_LOG(INFO) << "store connection lost for user="
+                  << imap::QuoteForLog(user_) << ": " << reason.message();
+  if (cmd().passing) {
+    cmd().passing = false;
     output_->EndPassThrough();
   }
   output_->EndSession("Connection to the message store lost");
 }
 
-
-// ---- Store responses -----------------------------------------------------------
+// ---- Store responses
+// -----------------------------------------------------------
 
 void DeviceDriver::OnResponseStart(absl::string_view raw) {
   // The first chunk is the response's first line; a link may deliver its CRLF
@@ -140,22 +145,24 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
   absl::string_view line = raw;
   absl::ConsumeSuffix(&line, "\r\n");
   const absl::string_view line_end = raw.substr(line.size());
-  resp_action_ = RespAction::kDrop;
-  collected_.clear();
+  cmd().resp_action = RespAction::kDrop;
+  cmd().collected.clear();
   const bool internal = job_ == Job::kEnable || job_ == Job::kResumeSelect ||
-                        job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
-                        job_ == Job::kRebuild || job_ == Job::kRebuildNew ||
-                        job_ == Job::kEvalView || job_ == Job::kEvalNotify ||
-                        job_ == Job::kEvalSync || job_ == Job::kOwnNew ||
-                        job_ == Job::kCloseExpunge || job_ == Job::kAcquire ||
-                        job_ == Job::kLinkEnable || job_ == Job::kLinkSelect ||
-                        job_ == Job::kLinkSync || job_ == Job::kStatusExamine ||
+                        job_ == Job::kViewSearch ||
+                        job_ == Job::kSelectSearch || job_ == Job::kRebuild ||
+                        job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
+                        job_ == Job::kEvalNotify || job_ == Job::kEvalSync ||
+                        job_ == Job::kOwnNew || job_ == Job::kCloseExpunge ||
+                        job_ == Job::kAcquire || job_ == Job::kLinkEnable ||
+                        job_ == Job::kLinkSelect || job_ == Job::kLinkSync ||
+                        job_ == Job::kStatusExamine ||
                         job_ == Job::kStatusCount || job_ == Job::kStatusUnseen;
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {
       idling_ = !device_done_sent_;
-      // After verdicts, the store's new "+" is ours: the device never left IDLE.
-      resp_action_ = reidle_ ? RespAction::kDrop : RespAction::kForward;
+      // After verdicts, the store's new "+" is ours: the device never left
+      // IDLE.
+      cmd().resp_action = reidle_ ? RespAction::kDrop : RespAction::kForward;
       reidle_ = false;
       ArmKeepalive();
     }
@@ -163,18 +170,20 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
     absl::string_view tag = line.substr(0, line.find(' '));
     // Our own job's completion is collected; a device tag (a streamed APPEND,
     // LOGOUT) goes out as it is.
-    resp_action_ = tag == job_up_tag_ ? RespAction::kCollect : RespAction::kForward;
+    cmd().resp_action =
+        tag == cmd().job_up_tag ? RespAction::kCollect : RespAction::kForward;
   } else {
     Untagged u = ParseUntagged(line);
     if (u.numbered) {
       const bool own_news = session_ != nullptr && !watched_folder() &&
                             !session_->selected_folder.empty();
       if (u.name == "FETCH" && job_ == Job::kRebuild) {
-        resp_action_ = RespAction::kCollect;
-      } else if (u.name == "FETCH" && (job_ == Job::kIdle || IsMaintenanceJob(job_))) {
+        cmd().resp_action = RespAction::kCollect;
+      } else if (u.name == "FETCH" &&
+                 (job_ == Job::kIdle || IsMaintenanceJob(job_))) {
         // A flag change while idling (or while we ask the store for verdicts in
         // the middle of an IDLE) goes through the journal and the filters.
-        if (own_news) resp_action_ = RespAction::kCollect;
+        if (own_news) cmd().resp_action = RespAction::kCollect;
       } else if (u.name == "EXISTS" && own_news) {
         own_new_ = true;
       } else if (u.name == "FETCH" && !internal && session_ != nullptr) {
@@ -190,11 +199,12 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
           if (flags_at != absl::string_view::npos) {
             absl::string_view f = line.substr(flags_at + 7);
             f = f.substr(0, f.find(')'));
-            Told(*session_, *uid, FlagKey(absl::StrSplit(f, ' ', absl::SkipEmpty())));
+            Told(*session_, *uid,
+                 FlagKey(absl::StrSplit(f, ' ', absl::SkipEmpty())));
           }
           rewritten.append(line_end.data(), line_end.size());
           PassThrough(rewritten);
-          resp_action_ = RespAction::kForward;
+          cmd().resp_action = RespAction::kForward;
           return;
         }
       }
@@ -203,21 +213,24 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
     } else if (u.name == "VANISHED") {
       const bool earlier = absl::StrContains(line, "(EARLIER)");
       if (job_ == Job::kRebuild ||
-          ((!earlier || job_ == Job::kLinkSelect) && (!internal || IsMaintenanceJob(job_)) &&
-           (job_may_expunge_ || (session_ != nullptr && !watched_folder())))) {
-        resp_action_ = RespAction::kCollect;
+          ((!earlier || job_ == Job::kLinkSelect) &&
+           (!internal || IsMaintenanceJob(job_)) &&
+           (cmd().job_may_expunge ||
+            (session_ != nullptr && !watched_folder())))) {
+        cmd().resp_action = RespAction::kCollect;
       }
     } else if (u.name == "STATUS" && job_ == Job::kStatus) {
-      resp_action_ = RespAction::kCollect;
+      cmd().resp_action = RespAction::kCollect;
     } else if (u.name == "SEARCH" || u.name == "SORT") {
-      if (job_ == Job::kSearch) resp_action_ = RespAction::kCollect;
+      if (job_ == Job::kSearch) cmd().resp_action = RespAction::kCollect;
     } else if (u.name == "ESEARCH") {
-      resp_action_ = (job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
-                      job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
-                      job_ == Job::kEvalNotify || job_ == Job::kOwnNew ||
-                      job_ == Job::kStatusCount || job_ == Job::kStatusUnseen)
-                         ? RespAction::kCollect
-                         : RespAction::kForward;
+      cmd().resp_action =
+          (job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
+           job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
+           job_ == Job::kEvalNotify || job_ == Job::kOwnNew ||
+           job_ == Job::kStatusCount || job_ == Job::kStatusUnseen)
+              ? RespAction::kCollect
+              : RespAction::kForward;
     } else if (u.name == "OK" || u.name == "NO" || u.name == "BAD") {
       uint32_t uidvalidity = 0;
       absl::string_view code = line;
@@ -231,37 +244,39 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
       at = code.find("[HIGHESTMODSEQ ");
       if (at != absl::string_view::npos &&
           (job_ == Job::kSelect || job_ == Job::kResumeSelect)) {
-        absl::SimpleAtoi(code.substr(at + 15, code.find(']', at) - at - 15), &job_modseq_);
+        absl::SimpleAtoi(code.substr(at + 15, code.find(']', at) - at - 15),
+                         &cmd().job_modseq);
       }
       // MODSEQ bookkeeping of the store connection is not the device's news
-      // (the device did not ENABLE CONDSTORE here), except as SELECT reports it.
+      // (the device did not ENABLE CONDSTORE here), except as SELECT reports
+      // it.
       const bool modseq_noise = absl::StrContains(line, "[HIGHESTMODSEQ ") &&
                                 (job_ != Job::kSelect || !device_condstore_);
-      if (!internal && !modseq_noise) resp_action_ = RespAction::kForward;
+      if (!internal && !modseq_noise) cmd().resp_action = RespAction::kForward;
     } else if (u.name == "ENABLED") {
       // ours
     } else if (!internal) {
-      resp_action_ = RespAction::kForward;
+      cmd().resp_action = RespAction::kForward;
     }
   }
-  if (resp_action_ == RespAction::kForward) {
+  if (cmd().resp_action == RespAction::kForward) {
     PassThrough(raw);
-  } else if (resp_action_ == RespAction::kCollect) {
-    collected_.assign(raw.data(), raw.size());
+  } else if (cmd().resp_action == RespAction::kCollect) {
+    cmd().collected.assign(raw.data(), raw.size());
   }
 }
 
 void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
-  const RespAction action = resp_action_;
-  resp_action_ = RespAction::kForward;
-  resp_first_ = true;
+  const RespAction action = cmd().resp_action;
+  cmd().resp_action = RespAction::kForward;
+  cmd().resp_first = true;
   if (action != RespAction::kCollect) {
     if (idling_ && job_ == Job::kIdle) OnEventsPending();
     return;
   }
-  std::string text = std::move(collected_);
-  collected_.clear();
-  if (!completed_tag.empty() && completed_tag == job_up_tag_) {
+  std::string text = std::move(cmd().collected);
+  cmd().collected.clear();
+  if (!completed_tag.empty() && completed_tag == cmd().job_up_tag) {
     OnJobDone(absl::StripTrailingAsciiWhitespace(text));
     return;
   }
@@ -275,9 +290,10 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
     if (!set.ok()) return;
     std::vector<uint32_t> uids;
     for (const auto& [first, last] : session_->view.Resolve(*set, true)) {
-      for (uint64_t u2 = first; u2 <= last; ++u2) uids.push_back(static_cast<uint32_t>(u2));
+      for (uint64_t u2 = first; u2 <= last; ++u2)
+        uids.push_back(static_cast<uint32_t>(u2));
     }
-    if (job_ != Job::kRebuild && !job_may_expunge_) {
+    if (job_ != Job::kRebuild && !cmd().job_may_expunge) {
       // Someone else's expunge: never in the middle of a FETCH/STORE/SEARCH by
       // MSN (RFC 3501 §7.4.1); the journal renders it at the next safe point.
       for (uint32_t uid : uids) JournalOwn(EventKind::kExpunge, uid, {});
@@ -291,20 +307,23 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
       }
     }
     if (job_ == Job::kRebuild) {
-      rebuild_output_ += out;
+      cmd().rebuild_output += out;
     } else {
       Write(std::move(out));
     }
   } else if (u.numbered && u.name == "FETCH" &&
-             (job_ == Job::kIdle || IsMaintenanceJob(job_)) && session_ != nullptr) {
+             (job_ == Job::kIdle || IsMaintenanceJob(job_)) &&
+             session_ != nullptr) {
     std::optional<uint32_t> uid = FetchUid(body);
     size_t flags_at = body.find("FLAGS (");
     if (!uid || flags_at == absl::string_view::npos) return;
     absl::string_view flags = body.substr(flags_at + 7);
     flags = flags.substr(0, flags.find(')'));
-    std::vector<std::string> list = absl::StrSplit(flags, ' ', absl::SkipEmpty());
+    std::vector<std::string> list =
+        absl::StrSplit(flags, ' ', absl::SkipEmpty());
     JournalOwn(EventKind::kFlags, *uid, std::move(list));
-  } else if (u.numbered && u.name == "FETCH" && job_ == Job::kRebuild && session_ != nullptr) {
+  } else if (u.numbered && u.name == "FETCH" && job_ == Job::kRebuild &&
+             session_ != nullptr) {
     // A flag change the device missed: rendered against its (updated) view.
     std::optional<uint32_t> uid = FetchUid(body);
     size_t flags_at = body.find("FLAGS (");
@@ -312,11 +331,12 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
     absl::string_view flags = body.substr(flags_at + 7);
     flags = flags.substr(0, flags.find(')'));
     if (std::optional<uint32_t> msn = session_->view.MsnOf(*uid)) {
-      absl::StrAppend(&rebuild_output_, "* ", *msn, " FETCH (UID ", *uid, " FLAGS (",
-                      flags, "))\r\n");
+      absl::StrAppend(&cmd().rebuild_output, "* ", *msn, " FETCH (UID ", *uid,
+                      " FLAGS (", flags, "))\r\n");
     }
-  } else if (u.name == "STATUS" && session_ != nullptr && status_filtered_) {
-    status_line_ = std::string(body);  // answered once the view is counted
+  } else if (u.name == "STATUS" && session_ != nullptr &&
+             cmd().status_filtered) {
+    cmd().status_line = std::string(body);  // answered once the view is counted
   } else if (u.name == "STATUS" && session_ != nullptr) {
     std::string line(body);
     size_t at = line.find("MESSAGES ");
@@ -331,19 +351,20 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
     // RFC 7162 §3.1.5: "(MODSEQ n)" after the numbers of a MODSEQ search.
     if (size_t at = numbers.find("(MODSEQ "); at != absl::string_view::npos) {
       absl::string_view modseq = numbers.substr(at + 8);
-      search_modseq_ = std::string(modseq.substr(0, modseq.find(')')));
+      cmd().search_modseq = std::string(modseq.substr(0, modseq.find(')')));
       numbers = numbers.substr(0, at);
     }
-    for (absl::string_view n : absl::StrSplit(numbers, ' ', absl::SkipEmpty())) {
+    for (absl::string_view n :
+         absl::StrSplit(numbers, ' ', absl::SkipEmpty())) {
       uint32_t uid;
-      if (absl::SimpleAtoi(n, &uid)) search_uids_.push_back(uid);
+      if (absl::SimpleAtoi(n, &uid)) cmd().search_uids.push_back(uid);
     }
   } else if (u.name == "ESEARCH" &&
              (job_ == Job::kStatusCount || job_ == Job::kStatusUnseen)) {
     size_t at = body.find(" COUNT ");
     if (at != absl::string_view::npos) {
       absl::string_view n = body.substr(at + 7);
-      absl::SimpleAtoi(n.substr(0, n.find(' ')), &search_count_);
+      absl::SimpleAtoi(n.substr(0, n.find(' ')), &cmd().search_count);
     }
   } else if (u.name == "ESEARCH") {
     size_t at = body.find(" ALL ");
@@ -353,8 +374,9 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
     absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(set_text);
     if (!set.ok()) return;
     for (const imap::SeqRange& r : set->ranges()) {
-      for (uint64_t uid = r.first; uid <= r.last && search_uids_.size() < (1u << 24); ++uid) {
-        search_uids_.push_back(static_cast<uint32_t>(uid));
+      for (uint64_t uid = r.first;
+           uid <= r.last && cmd().search_uids.size() < (1u << 24); ++uid) {
+        cmd().search_uids.push_back(static_cast<uint32_t>(uid));
       }
     }
   }

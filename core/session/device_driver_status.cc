@@ -42,45 +42,50 @@ void ReplaceItem(std::string* line, absl::string_view name, uint32_t value) {
 
 bool DeviceDriver::StartFilteredStatus(const imap::Command& command) {
   const std::vector<imap::Arg>& args = command.args;
-  if (args.size() < 2 || !args[0].is_astring() || args[1].type != imap::Arg::Type::kList) {
+  if (args.size() < 2 || !args[0].is_astring() ||
+      args[1].type != imap::Arg::Type::kList) {
     return false;
   }
   DeviceSession& s = *session_;
   const std::string folder =
       absl::EqualsIgnoreCase(args[0].value, "INBOX") ? "INBOX" : args[0].value;
   if (ViewIsWholeFolder(s.filters.View(folder))) return false;
-  const bool selected = !s.selected_folder.empty() && folder == s.selected_folder;
+  const bool selected =
+      !s.selected_folder.empty() && folder == s.selected_folder;
   if (!selected && services_.pool == nullptr) return false;
-  status_filtered_ = true;
-  status_selected_ = selected;
-  status_folder_ = folder;
-  status_line_.clear();
-  status_unseen_ = false;
+  cmd().status_filtered = true;
+  cmd().status_selected = selected;
+  cmd().status_folder = folder;
+  cmd().status_line.clear();
+  cmd().status_unseen = false;
   for (const imap::Arg& item : args[1].children) {
-    if (item.type == imap::Arg::Type::kAtom && absl::EqualsIgnoreCase(item.value, "UNSEEN")) {
-      status_unseen_ = true;
+    if (item.type == imap::Arg::Type::kAtom &&
+        absl::EqualsIgnoreCase(item.value, "UNSEEN")) {
+      cmd().status_unseen = true;
     }
   }
-  status_messages_ = selected ? static_cast<uint32_t>(s.view.size()) : 0;
-  status_unseen_count_ = 0;
-  SendJob(Job::kStatus, command.tag, absl::StrCat("STATUS ", RenderArgs(args, 0)));
+  cmd().status_messages = selected ? static_cast<uint32_t>(s.view.size()) : 0;
+  cmd().status_unseen_count = 0;
+  SendJob(Job::kStatus, command.tag,
+          absl::StrCat("STATUS ", RenderArgs(args, 0)));
   return true;
 }
 
 void DeviceDriver::OnStatusJobDone(bool ok, absl::string_view rest) {
   DeviceSession& s = *session_;
   const std::string program =
-      s.filters.View(status_folder_).ToSearchProgram(absl::Now(), absl::LocalTimeZone());
+      s.filters.View(cmd().status_folder)
+          .ToSearchProgram(absl::Now(), absl::LocalTimeZone());
   switch (job_) {
     case Job::kStatus:
-      if (!ok || status_line_.empty()) {
-        status_filtered_ = false;
+      if (!ok || cmd().status_line.empty()) {
+        cmd().status_filtered = false;
         FinishCommand(rest);
         return;
       }
-      held_tagged_.assign(rest.data(), rest.size());
-      if (status_selected_) {
-        if (status_unseen_ && !s.view.empty()) {
+      cmd().held_tagged.assign(rest.data(), rest.size());
+      if (cmd().status_selected) {
+        if (cmd().status_unseen && !s.view.empty()) {
           SendJob(Job::kStatusUnseen, job_device_tag_,
                   absl::StrCat("UID SEARCH RETURN (COUNT) UNSEEN UID ",
                                SetOf(s.view.Ranges())));
@@ -90,25 +95,25 @@ void DeviceDriver::OnStatusJobDone(bool ok, absl::string_view rest) {
         return;
       }
       SendJob(Job::kStatusExamine, job_device_tag_,
-              absl::StrCat("EXAMINE ", QuotedMailbox(status_folder_)));
+              absl::StrCat("EXAMINE ", QuotedMailbox(cmd().status_folder)));
       return;
     case Job::kStatusExamine:
       if (lent_ != nullptr) {
-        lent_->selected_folder = ok ? status_folder_ : "";
+        lent_->selected_folder = ok ? cmd().status_folder : "";
         lent_->read_only = true;
       }
       if (!ok) {  // the store's STATUS worked; its numbers are the best we have
         FinishFilteredStatus();
         return;
       }
-      search_count_ = 0;
+      cmd().search_count = 0;
       SendJob(Job::kStatusCount, job_device_tag_,
               absl::StrCat("UID SEARCH RETURN (COUNT) ", program));
       return;
     case Job::kStatusCount:
-      status_messages_ = search_count_;
-      if (status_unseen_) {
-        search_count_ = 0;
+      cmd().status_messages = cmd().search_count;
+      if (cmd().status_unseen) {
+        cmd().search_count = 0;
         SendJob(Job::kStatusUnseen, job_device_tag_,
                 absl::StrCat("UID SEARCH RETURN (COUNT) UNSEEN ", program));
         return;
@@ -116,7 +121,7 @@ void DeviceDriver::OnStatusJobDone(bool ok, absl::string_view rest) {
       FinishFilteredStatus();
       return;
     case Job::kStatusUnseen:
-      status_unseen_count_ = ok ? search_count_ : 0;
+      cmd().status_unseen_count = ok ? cmd().search_count : 0;
       FinishFilteredStatus();
       return;
     default:
@@ -126,19 +131,20 @@ void DeviceDriver::OnStatusJobDone(bool ok, absl::string_view rest) {
 }
 
 void DeviceDriver::FinishFilteredStatus() {
-  std::string line = std::move(status_line_);
-  status_line_.clear();
-  status_filtered_ = false;
+  std::string line = std::move(cmd().status_line);
+  cmd().status_line.clear();
+  cmd().status_filtered = false;
   if (!line.empty()) {
     // The counts of the device's view (kStatusExamine failed: the store's).
-    if (status_selected_ || job_ != Job::kStatusExamine) {
-      ReplaceItem(&line, "MESSAGES", status_messages_);
-      if (status_unseen_) ReplaceItem(&line, "UNSEEN", status_unseen_count_);
+    if (cmd().status_selected || job_ != Job::kStatusExamine) {
+      ReplaceItem(&line, "MESSAGES", cmd().status_messages);
+      if (cmd().status_unseen)
+        ReplaceItem(&line, "UNSEEN", cmd().status_unseen_count);
     }
     Write(absl::StrCat(line, "\r\n"));
   }
-  std::string rest = std::move(held_tagged_);
-  held_tagged_.clear();
+  std::string rest = std::move(cmd().held_tagged);
+  cmd().held_tagged.clear();
   job_ = Job::kStatus;
   FinishCommand(rest);
 }

@@ -534,11 +534,13 @@ TEST_F(DeviceDriverPoolTest, IdleInAWatchedInboxIsTheGatewaysOwn) {
   EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
   EXPECT_EQ(pool_.lent(), 0u);  // no link held while idling
   EXPECT_EQ(d.link.client(), nullptr);
+  EXPECT_FALSE(d.driver->holds_command_state());  // an idling device is small
 
   // News come from the journal, with no link.
   registry_.OnStoreEvents("alice", {NewMail(13)});
   EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
   EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
+  EXPECT_FALSE(d.driver->holds_command_state());
 
   // DONE is taken now and answered from a zero-delay timer.
   EXPECT_TRUE(Done(d));
@@ -615,10 +617,12 @@ TEST_F(DeviceDriverPoolTest, VerdictInTheGatewaysIdleBorrowsAndReturnsALink) {
   EXPECT_EQ(d.link.TakeSent(), "~p5 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
   d.link.Reply("* ESEARCH (TAG \"~p5\") UID ALL 13");
   EXPECT_THAT(pool_.calls(), IsEmpty());
+  EXPECT_TRUE(d.driver->holds_command_state());  // the verdict runs
   d.link.Complete("~p5", "OK Search completed");
   EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
   EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Return(L1, reusable)"));
   EXPECT_EQ(d.link.TakeSent(), "");  // no store IDLE
+  EXPECT_FALSE(d.driver->holds_command_state());  // and is forgotten once done
 
   EXPECT_TRUE(Done(d));
   FireTimers();
