@@ -44,6 +44,10 @@ SSL* TlsContext::NewServerSsl() const {
   SSL* ssl = SSL_new(ctx_);
   if (ssl == nullptr) return nullptr;
   SSL_set_accept_state(ssl);
+  // The certificate, keys and cipher lists the handshake needed are dropped once
+  // it is done: they are the context's, and an idle connection should not pin a
+  // copy (BoringSSL; nothing here queries the configuration afterwards).
+  SSL_set_shed_handshake_config(ssl, 1);
   // Memory BIOs: BoringSSL never touches the socket, which is an io_uring direct
   // descriptor with no fd number it could use anyway.
   SSL_set_bio(ssl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));

@@ -1,12 +1,29 @@
 // TLS record layer over a Transport with memory BIOs.
 #include "bindings/tls/tls_transport.h"
 
+#include <openssl/buf.h>
 #include <openssl/err.h>
 
 #include "absl/strings/str_cat.h"
 #include "bindings/tls/tls_context.h"
 
 namespace pimap::tls {
+
+namespace {
+// A memory BIO keeps the capacity of the largest burst it ever held (the
+// handshake's certificate chain, one big response): kilobytes per idle TLS
+// connection. Once it is empty that storage goes back, so an idle connection
+// holds no ciphertext buffer; the next burst allocates again.
+void ReleaseIfEmpty(BIO* bio) {
+  BUF_MEM* mem = nullptr;
+  if (bio == nullptr || BIO_get_mem_ptr(bio, &mem) != 1 || mem == nullptr) return;
+  if (mem->length == 0 && mem->max > 0) {
+    OPENSSL_free(mem->data);
+    mem->data = nullptr;
+    mem->max = 0;
+  }
+}
+}  // namespace
 
 TlsTransport::TlsTransport(engine::Transport* inner, SSL* ssl)
     : inner_(inner), ssl_(ssl) {
@@ -59,6 +76,7 @@ void TlsTransport::FlushCiphertext() {
     out.resize(static_cast<size_t>(n));
     inner_->Write(std::move(out));
   }
+  ReleaseIfEmpty(wbio);
 }
 
 void TlsTransport::OnTransportData(absl::string_view data) {
@@ -124,6 +142,7 @@ void TlsTransport::Pump() {
     }
     break;
   }
+  if (!dead_) ReleaseIfEmpty(SSL_get_rbio(ssl_));
   in_pump_ = false;
   if (delete_pending_) delete this;
 }
