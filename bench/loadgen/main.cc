@@ -14,12 +14,14 @@
 #include <memory>
 #include <random>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/strip.h"
 #include "core/base/log.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
@@ -78,6 +80,21 @@ Totals Sum(const std::vector<std::unique_ptr<Fleet>>& fleets) {
   return t;
 }
 
+// pimapd's store link pool, auth cache and heap (see PoolJson).
+constexpr const char* kPoolGauges[] = {
+    "pimap_store_links_open",   "pimap_store_links_busy",  "pimap_store_links_idle",
+    "pimap_store_link_waiters", "pimap_heap_in_use_bytes", "pimap_heap_free_bytes"};
+// Counter -> its key in the JSON's deltas.
+constexpr std::pair<const char*, const char*> kPoolCounters[] = {
+    {"pimap_store_link_borrows_total", "borrows"},
+    {"pimap_store_link_opens_total", "opens"},
+    {"pimap_store_link_evictions_total", "evictions"},
+    {"pimap_store_link_wait_timeouts_total", "wait_timeouts"},
+    {"pimap_auth_cache_hits_total", "auth_cache_hits"},
+    {"pimap_auth_cache_misses_total", "auth_cache_misses"},
+    {"pimap_store_link_wait_seconds_count", "waits"},
+};
+
 struct Snapshot {
   ProcSample gateway, store;
   KernelSample kernel;
@@ -120,6 +137,59 @@ Json SnapshotJson(const Snapshot& s) {
     auto it = s.metrics.find(m);
     if (it != s.metrics.end()) j[m] = it->second;
   }
+  for (const char* m : kPoolGauges) {
+    auto it = s.metrics.find(m);
+    if (it != s.metrics.end()) j[m] = it->second;
+  }
+  for (const auto& [m, key] : kPoolCounters) {
+    auto it = s.metrics.find(m);
+    if (it != s.metrics.end()) j[m] = it->second;
+  }
+  return j;
+}
+
+double MetricOr(const std::map<std::string, double>& m, const std::string& name, double dflt) {
+  auto it = m.find(name);
+  return it == m.end() ? dflt : it->second;
+}
+
+// The store link pool, the auth cache and the heap as pimapd's /metrics reports
+// them: gauges (summed over shards) at `sample`, counters and the wait
+// histogram as deltas from `before` (the ramp's start) to `end` (the end of the
+// scenario). Empty when pimapd exports none of them (an older pimapd).
+Json PoolJson(const Snapshot& before, const Snapshot& sample,
+              const std::map<std::string, double>& end) {
+  Json j = Json::Object();
+  if (!sample.metrics.count("pimap_store_links_open") &&
+      !sample.metrics.count("pimap_auth_cache_hits_total") &&
+      !sample.metrics.count("pimap_heap_in_use_bytes")) {
+    return j;
+  }
+  Json at = Json::Object();
+  for (const char* m : kPoolGauges) {
+    auto it = sample.metrics.find(m);
+    if (it != sample.metrics.end()) at[absl::StrCat(absl::StripPrefix(m, "pimap_"))] = it->second;
+  }
+  j["at_sample"] = at;
+  auto deltas = [&](const std::map<std::string, double>& to) {
+    Json d = Json::Object();
+    for (const auto& [m, key] : kPoolCounters) {
+      auto b = before.metrics.find(m);
+      auto e = to.find(m);
+      if (b != before.metrics.end() && e != to.end()) d[key] = e->second - b->second;
+    }
+    return d;
+  };
+  j["ramp"] = deltas(sample.metrics);  // to the sample
+  Json run = deltas(end);              // to the end of the scenario
+  const double hits = MetricOr(end, "pimap_auth_cache_hits_total", 0) -
+                      MetricOr(before.metrics, "pimap_auth_cache_hits_total", 0);
+  const double misses = MetricOr(end, "pimap_auth_cache_misses_total", 0) -
+                        MetricOr(before.metrics, "pimap_auth_cache_misses_total", 0);
+  if (hits + misses > 0) run["auth_cache_hit_ratio"] = hits / (hits + misses);
+  j["run"] = run;
+  Json wait = HistogramDelta(before.metrics, end, "pimap_store_link_wait_seconds");
+  if (wait.Find("count") != nullptr) j["wait"] = wait;
   return j;
 }
 
@@ -246,6 +316,13 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards,
     if (before.gateway.ok && loaded.gateway.ok)
       mem["gateway_rss_per_device_bytes"] =
           static_cast<double>(loaded.gateway.rss_bytes - before.gateway.rss_bytes) / n;
+    if (with_metrics) {
+      // Live allocations only: RSS also keeps freed heap glibc has not returned.
+      auto a = before.metrics.find("pimap_heap_in_use_bytes");
+      auto b = loaded.metrics.find("pimap_heap_in_use_bytes");
+      if (a != before.metrics.end() && b != loaded.metrics.end())
+        mem["gateway_heap_in_use_per_device_bytes"] = (b->second - a->second) / n;
+    }
     if (store_base.ok && loaded.store.ok) {
       // Against the store's state before the first phase (see g_store_initial).
       mem["store_rss_per_device_bytes"] =
@@ -479,6 +556,12 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards,
       resume["gateway_cpu_s"] = cpu_after.gateway.cpu_s - cpu_before.gateway.cpu_s;
     if (cpu_before.store.ok && cpu_after.store.ok)
       resume["store_cpu_s"] = cpu_after.store.cpu_s - cpu_before.store.cpu_s;
+  }
+
+  // The pool's counters up to here, before the bench's own LOGOUTs.
+  if (with_metrics) {
+    Json pool = PoolJson(before, loaded, FetchMetrics(o.metrics));
+    if (pool.Find("at_sample") != nullptr) j["store_links"] = pool;
   }
 
   // ---- tear down
@@ -761,6 +844,11 @@ void PrintSummary(const Options& o, const Json& phase) {
   v = g({"memory", "store_pss_per_device_bytes"}); if (ok) std::printf("  store PSS per device: %.0f B (RSS %.0f B)\n", v, g({"memory", "store_rss_per_device_bytes"}));
   v = g({"memory", "kernel_slab_per_device_bytes"}); if (ok) std::printf("  kernel slab per device: %.0f B, %.1f TCP sockets per device\n", v, g({"memory", "tcp_sockets_per_device"}));
   v = g({"memory", "upstream_connections"}); if (ok) std::printf("  upstream connections: %.0f (%.2f per active user)\n", v, g({"memory", "upstream_per_active_user"}));
+  v = g({"memory", "gateway_heap_in_use_per_device_bytes"}); if (ok) std::printf("  gateway heap in use per device: %.0f B (heap in use %.1f MiB, free %.1f MiB at sample)\n", v, g({"store_links", "at_sample", "heap_in_use_bytes"}) / 1048576.0, g({"store_links", "at_sample", "heap_free_bytes"}) / 1048576.0);
+  v = g({"store_links", "at_sample", "store_links_open"}); if (ok) std::printf("  store links at sample: %.0f open (%.0f busy, %.0f idle, %.0f waiters)\n", v, g({"store_links", "at_sample", "store_links_busy"}), g({"store_links", "at_sample", "store_links_idle"}), g({"store_links", "at_sample", "store_link_waiters"}));
+  v = g({"store_links", "run", "borrows"}); if (ok) std::printf("  store links over the run: %.0f borrows, %.0f store logins, %.0f evictions, %.0f waits (%.0f timed out)\n", v, g({"store_links", "run", "opens"}), g({"store_links", "run", "evictions"}), g({"store_links", "run", "waits"}), g({"store_links", "run", "wait_timeouts"}));
+  v = g({"store_links", "wait", "p50_ms"}); if (ok) std::printf("  store link wait (queued borrows): p50 %.1f ms p99 %.1f ms\n", v, g({"store_links", "wait", "p99_ms"}));
+  v = g({"store_links", "run", "auth_cache_hit_ratio"}); if (ok) std::printf("  auth cache: %.1f%% hits (%.0f hits, %.0f misses)\n", v * 100, g({"store_links", "run", "auth_cache_hits"}), g({"store_links", "run", "auth_cache_misses"}));
   v = g({"push", "latency", "p50_ms"}); if (ok) std::printf("  push latency ms: p50 %.1f p99 %.1f p99.9 %.1f max %.1f; %.0f pushes/s\n", v, g({"push", "latency", "p99_ms"}), g({"push", "latency", "p999_ms"}), g({"push", "latency", "max_ms"}), g({"push", "pushes_per_s"}));
   v = g({"resume", "resumes_per_s"}); if (ok) std::printf("  resume: %.0f/%.0f devices resynchronised, %.0f resumes/s, p50 %.2f ms p99 %.2f ms, %.0f bytes per resume, %.0f RESYNC, %.0f mismatched\n", g({"resume", "resumed"}), g({"resume", "devices"}), v, g({"resume", "latency", "p50_ms"}), g({"resume", "latency", "p99_ms"}), g({"resume", "bytes_per_resume"}), g({"resume", "resyncs"}), g({"resume", "mismatched"}));
   v = g({"memory", "watch_connections"}); if (ok) std::printf("  store connections: %.0f watches + %.2f device upstreams per active user\n", v, g({"memory", "device_upstream_per_active_user"}));

@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -191,12 +192,68 @@ std::map<std::string, double> FetchMetrics(const HostPort& admin) {
   }
   close(fd);
   for (absl::string_view line : absl::StrSplit(body, '\n')) {
-    if (line.empty() || line[0] == '#' || line.find('{') != absl::string_view::npos) continue;
+    if (line.empty() || line[0] == '#') continue;
+    // Per-shard samples are skipped; the summed histograms' buckets (labelled
+    // with le only) are kept under their full name, e.g. x_bucket{le="0.5"}.
+    const size_t brace = line.find('{');
+    if (brace != absl::string_view::npos && !absl::StartsWith(line.substr(brace), "{le=\""))
+      continue;
     std::vector<std::string> f = absl::StrSplit(line, ' ', absl::SkipEmpty());
     double v = 0;
     if (f.size() >= 2 && absl::SimpleAtod(f[1], &v)) out[f[0]] = v;
   }
   return out;
+}
+
+Json HistogramDelta(const std::map<std::string, double>& before,
+                    const std::map<std::string, double>& after, const std::string& family) {
+  // (upper bound in seconds, cumulative count in the interval), by bound.
+  std::vector<std::pair<double, double>> buckets;
+  const std::string prefix = family + "_bucket{le=\"";
+  for (auto it = after.lower_bound(prefix); it != after.end(); ++it) {
+    if (!absl::StartsWith(it->first, prefix)) break;
+    absl::string_view le = absl::string_view(it->first).substr(prefix.size());
+    le = absl::StripSuffix(le, "\"}");
+    double bound = 0;
+    if (le == "+Inf") {
+      bound = INFINITY;
+    } else if (!absl::SimpleAtod(le, &bound)) {
+      continue;
+    }
+    auto b = before.find(it->first);
+    buckets.emplace_back(bound, it->second - (b == before.end() ? 0 : b->second));
+  }
+  Json j = Json::Object();
+  if (buckets.empty()) return j;
+  std::sort(buckets.begin(), buckets.end());
+  const double count = buckets.back().second;
+  j["count"] = count;
+  auto sum_after = after.find(family + "_sum");
+  auto sum_before = before.find(family + "_sum");
+  if (count > 0 && sum_after != after.end())
+    j["mean_ms"] = (sum_after->second -
+                    (sum_before == before.end() ? 0 : sum_before->second)) * 1000.0 / count;
+  // histogram_quantile()'s estimate: linear within the bucket holding the
+  // rank; a rank in the +Inf bucket answers the highest finite bound.
+  auto quantile = [&](double q) {
+    const double rank = q * count;
+    double lower = 0, below = 0;
+    for (const auto& [bound, cumulative] : buckets) {
+      if (cumulative >= rank) {
+        if (std::isinf(bound)) return lower;
+        const double in_bucket = cumulative - below;
+        return in_bucket > 0 ? lower + (bound - lower) * (rank - below) / in_bucket : bound;
+      }
+      lower = bound;
+      below = cumulative;
+    }
+    return lower;
+  };
+  if (count > 0) {
+    j["p50_ms"] = quantile(0.50) * 1000.0;
+    j["p99_ms"] = quantile(0.99) * 1000.0;
+  }
+  return j;
 }
 
 Json SummarizeLatency(std::vector<int64_t>* us) {

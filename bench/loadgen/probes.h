@@ -39,8 +39,17 @@ struct KernelSample {
 };
 KernelSample SampleKernel();
 
-// GET /metrics; returns the unlabelled samples (name -> value). Empty on failure.
+// GET /metrics; returns the unlabelled samples (name -> value), i.e. the sums
+// over shards, and the summed histograms' buckets as `name_bucket{le="x"}`.
+// Empty on failure.
 std::map<std::string, double> FetchMetrics(const HostPort& admin);
+
+// A Prometheus histogram `family` (seconds) between two FetchMetrics results:
+// count, mean_ms and p50_ms / p99_ms estimated from the buckets as
+// histogram_quantile() does (no percentiles when count is 0). Empty when the
+// family is absent.
+Json HistogramDelta(const std::map<std::string, double>& before,
+                    const std::map<std::string, double>& after, const std::string& family);
 
 // Latency summary over microsecond samples: count, p50/p90/p99/p99.9/max (ms) and a
 // 101+ point CDF (quantile -> ms) for the report's plots. Sorts `us`.

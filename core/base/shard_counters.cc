@@ -90,7 +90,87 @@ constexpr MetricDef kMetrics[] = {
     {"pimap_auth_cache_misses_total",
      "Logins the auth cache could not verify (asked the store).",
      &ShardCounters::auth_cache_misses},
+    {"pimap_store_intake_requests_total",
+     "HTTP requests received by the store-event intake.",
+     &ShardCounters::intake_requests},
+    {"pimap_store_notifications_received_total",
+     "Authorised store notifications received (by accepting shard).",
+     &ShardCounters::intake_received},
+    {"pimap_store_notifications_routed_total",
+     "Store notifications enqueued to the owner shard (by accepting shard).",
+     &ShardCounters::intake_routed},
+    {"pimap_store_notifications_delivered_total",
+     "Store notifications handed to the owner shard's sink (by owner shard).",
+     &ShardCounters::intake_delivered},
+    {"pimap_store_notifications_bad_total",
+     "Malformed intake requests (bad HTTP or JSON), answered 4xx.",
+     &ShardCounters::intake_bad},
+    {"pimap_store_notifications_rejected_total",
+     "Intake requests refused: 401, 404, 405, 503.", &ShardCounters::intake_rejected},
+    {"pimap_store_notifications_unauthorized_total",
+     "Intake requests without the right X-Pimap-Secret (401).",
+     &ShardCounters::intake_unauthorized},
+    {"pimap_store_notifications_overloaded_total",
+     "Intake requests or connections refused with 503 (owner queue full).",
+     &ShardCounters::intake_overloaded},
+    {"pimap_store_notifications_unrouted_total",
+     "Store notifications dropped because the owner shard had no sink.",
+     &ShardCounters::intake_unrouted},
+    {"pimap_store_notifications_lost_total",
+     "Store notifications for users of this shard that were refused or dropped (a "
+     "gap to reconcile; by owner shard).",
+     &ShardCounters::intake_lost},
+    {"pimap_store_notification_events_total",
+     "Typed store events delivered to sinks (by owner shard).",
+     &ShardCounters::intake_events},
+    {"pimap_store_notification_events_ignored_total",
+     "Notification events ignored on purpose (noise, unused kinds).",
+     &ShardCounters::intake_ignored_events},
+    {"pimap_store_notification_flag_deltas_total",
+     "Flag changes without a full flag list (by owner shard).",
+     &ShardCounters::intake_flag_deltas},
+    {"pimap_store_notification_flag_deltas_unresolved_total",
+     "Flag changes without a full flag list that no sink took.",
+     &ShardCounters::intake_flag_deltas_unresolved},
+    {"pimap_store_intake_queued",
+     "Store notifications waiting in the owner shard's inbox.",
+     &ShardCounters::intake_queued},
+    {"pimap_store_intake_connections", "Open store-event intake connections.",
+     &ShardCounters::intake_connections},
 };
+
+struct SummaryDef {
+  const char* name;
+  const char* help;
+  NsSummary ShardCounters::*field;
+};
+
+constexpr SummaryDef kSummaries[] = {
+    {"pimap_store_intake_handling_seconds",
+     "Time from a complete intake request to its answer being queued.",
+     &ShardCounters::intake_handling},
+    {"pimap_store_intake_queue_seconds",
+     "Time from enqueue to delivery on the owner shard (by owner shard).",
+     &ShardCounters::intake_queue},
+};
+
+void RenderSummary(std::string& out, const SummaryDef& def,
+                   absl::Span<const ShardCounters* const> shards) {
+  absl::StrAppend(&out, "# HELP ", def.name, " ", def.help, "\n# TYPE ", def.name,
+                  " summary\n");
+  uint64_t sum_ns = 0, sum_count = 0;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const NsSummary& s = shards[i]->*def.field;
+    const uint64_t ns = s.sum_ns.load(std::memory_order_relaxed);
+    const uint64_t n = s.count.load(std::memory_order_relaxed);
+    sum_ns += ns;
+    sum_count += n;
+    absl::StrAppend(&out, def.name, "_sum{shard=\"", i, "\"} ", ns / 1e9, "\n", def.name,
+                    "_count{shard=\"", i, "\"} ", n, "\n");
+  }
+  absl::StrAppend(&out, def.name, "_sum ", sum_ns / 1e9, "\n", def.name, "_count ",
+                  sum_count, "\n");
+}
 
 struct HistogramDef {
   const char* name;  // the family name, without _bucket/_sum/_count
@@ -200,6 +280,7 @@ std::string RenderPrometheus(absl::Span<const ShardCounters* const> shards) {
                def.field);
   }
   for (const HistogramDef& def : kHistograms) RenderHistogram(out, def, shards);
+  for (const SummaryDef& def : kSummaries) RenderSummary(out, def, shards);
   return out;
 }
 

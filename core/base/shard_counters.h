@@ -36,6 +36,12 @@ struct LatencyHistogram {
   std::atomic<uint64_t> sum_ms{0};
 };
 
+// A Prometheus summary without quantiles: total nanoseconds and observations.
+struct NsSummary {
+  std::atomic<uint64_t> sum_ns{0};
+  std::atomic<uint64_t> count{0};
+};
+
 // Aligned to a cache line so that the counters of different shards, when
 // allocated side by side, never share a line (false sharing).
 struct alignas(64) ShardCounters {
@@ -77,6 +83,27 @@ struct alignas(64) ShardCounters {
   // Login verdicts answered from the per-shard auth cache / asked of the store.
   std::atomic<uint64_t> auth_cache_hits{0};
   std::atomic<uint64_t> auth_cache_misses{0};
+  // The store-event intake (store/events/event_intake.h). Hazard: unlike the
+  // rest, intake_queued and intake_lost are also written by the shards that
+  // route to this one, so every intake update is an atomic RMW (fetch_add).
+  std::atomic<uint64_t> intake_requests{0};
+  std::atomic<uint64_t> intake_received{0};
+  std::atomic<uint64_t> intake_routed{0};
+  std::atomic<uint64_t> intake_delivered{0};
+  std::atomic<uint64_t> intake_bad{0};
+  std::atomic<uint64_t> intake_rejected{0};
+  std::atomic<uint64_t> intake_unauthorized{0};
+  std::atomic<uint64_t> intake_overloaded{0};
+  std::atomic<uint64_t> intake_unrouted{0};
+  std::atomic<uint64_t> intake_lost{0};  // by owner shard: refused or unroutable
+  std::atomic<uint64_t> intake_events{0};
+  std::atomic<uint64_t> intake_ignored_events{0};
+  std::atomic<uint64_t> intake_flag_deltas{0};
+  std::atomic<uint64_t> intake_flag_deltas_unresolved{0};
+  std::atomic<int64_t> intake_queued{0};  // by owner shard
+  std::atomic<int64_t> intake_connections{0};
+  NsSummary intake_handling;  // request complete -> answer queued
+  NsSummary intake_queue;     // enqueued -> delivered on the owner shard
 };
 
 // Single-writer increments (see the hazard above). Owning shard thread only.
@@ -95,7 +122,8 @@ void HistogramObserve(LatencyHistogram& histogram, int64_t ms);
 // (shards.size()), then for each metric a # HELP and # TYPE line, one sample
 // per shard labelled {shard="i"} (i = index in `shards`), and one unlabelled
 // sample with the sum over shards. Histograms follow the same scheme with
-// _bucket{le="..."}, _sum and _count samples (sum in seconds). Every pointer must be non-null. Safe to
+// _bucket{le="..."}, _sum and _count samples (sum in seconds); summaries with
+// _sum (seconds) and _count. Every pointer must be non-null. Safe to
 // call from any thread while the shards keep writing.
 std::string RenderPrometheus(absl::Span<const ShardCounters* const> shards);
 

@@ -148,13 +148,7 @@ bool EnablesCondstore(const std::vector<imap::Arg>& args) {
 
 bool DeviceDriver::OnCommandLine() {
   if (session_ == nullptr) return false;
-  if (session_->folder_events_written > 0) {
-    auto& kept = session_->folder_events;
-    kept.erase(
-        kept.begin(),
-        kept.begin() + static_cast<ptrdiff_t>(session_->folder_events_written));
-    session_->folder_events_written = 0;
-  }
+  registry().AckFolderEvents(*session_);
   // Any command acknowledges what was written before it (architecture.md §4).
   if (!session_->selected_folder.empty()) {
     const std::string& folder = session_->selected_folder;

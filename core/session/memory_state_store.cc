@@ -107,6 +107,42 @@ absl::StatusOr<int> MemoryStateStore::ExpireBefore(int64_t cutoff_unix) {
   return removed;
 }
 
+absl::Status MemoryStateStore::AppendFolderEvent(absl::string_view user,
+                                                 absl::string_view device,
+                                                 absl::string_view line,
+                                                 size_t max_kept) {
+  if (absl::Status s = CheckKey(user, device); !s.ok()) return s;
+  auto it = devices_.find(Key(std::string(user), std::string(device)));
+  if (it == devices_.end()) {
+    return absl::NotFoundError(
+        "state store: folder event for unregistered device");
+  }
+  std::deque<std::string>& events = it->second.folder_events;
+  events.emplace_back(line);
+  while (events.size() > max_kept) events.pop_front();
+  return absl::OkStatus();
+}
+
+absl::Status MemoryStateStore::AckFolderEvents(absl::string_view user,
+                                               absl::string_view device,
+                                               size_t remaining) {
+  if (absl::Status s = CheckKey(user, device); !s.ok()) return s;
+  auto it = devices_.find(Key(std::string(user), std::string(device)));
+  if (it == devices_.end()) return absl::OkStatus();
+  std::deque<std::string>& events = it->second.folder_events;
+  while (events.size() > remaining) events.pop_front();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> MemoryStateStore::ListFolderEvents(
+    absl::string_view user, absl::string_view device) {
+  if (absl::Status s = CheckKey(user, device); !s.ok()) return s;
+  auto it = devices_.find(Key(std::string(user), std::string(device)));
+  if (it == devices_.end()) return std::vector<std::string>();
+  return std::vector<std::string>(it->second.folder_events.begin(),
+                                  it->second.folder_events.end());
+}
+
 absl::Status MemoryStateStore::BeginBatch() {
   ++batch_depth_;
   return absl::OkStatus();

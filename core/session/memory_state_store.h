@@ -4,7 +4,9 @@
 #ifndef PIMAP_CORE_SESSION_MEMORY_STATE_STORE_H_
 #define PIMAP_CORE_SESSION_MEMORY_STATE_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -39,6 +41,14 @@ class MemoryStateStore final : public StateStore {
   absl::StatusOr<std::vector<FolderCheckpoint>> ListCheckpoints(
       absl::string_view user, absl::string_view device) override;
   absl::StatusOr<int> ExpireBefore(int64_t cutoff_unix) override;
+  absl::Status AppendFolderEvent(absl::string_view user,
+                                 absl::string_view device,
+                                 absl::string_view line,
+                                 size_t max_kept) override;
+  absl::Status AckFolderEvents(absl::string_view user, absl::string_view device,
+                               size_t remaining) override;
+  absl::StatusOr<std::vector<std::string>> ListFolderEvents(
+      absl::string_view user, absl::string_view device) override;
   // Writes are applied immediately; batches only track nesting so that misuse
   // (an unmatched Commit) is reported exactly as the durable backends report
   // it.
@@ -50,6 +60,7 @@ class MemoryStateStore final : public StateStore {
   struct Entry {
     DeviceRecord record;
     std::map<std::string, FolderCheckpoint> checkpoints;  // by folder
+    std::deque<std::string> folder_events;                // oldest first
   };
 
   // Ordered so that ListDevices is a range scan in device order, as in SQL.

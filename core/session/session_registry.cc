@@ -2,6 +2,7 @@
 #include "core/session/session_registry.h"
 
 #include <algorithm>
+#include <iterator>
 #include <random>
 
 #include "absl/strings/numbers.h"
@@ -189,6 +190,8 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
     }
     batch = &fresh;
   }
+  // The folder events this batch keeps for absent devices: one commit.
+  bool batch_open = false;
   for (auto& [device, session] : it->second.devices) {
     bool journaled = false;
     for (const StoreEvent& event : *batch) {
@@ -208,6 +211,14 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
               kept.erase(kept.begin());
             }
             kept.push_back(event.raw);
+            // Durable too, so that a restart of pimapd does not lose it.
+            if (state_ != nullptr) {
+              if (!batch_open) batch_open = state_->BeginBatch().ok();
+              absl::Status s = state_->AppendFolderEvent(
+                  session->user, session->device, event.raw,
+                  DeviceSession::kMaxFolderEvents);
+              if (!s.ok()) PIMAP_LOG(WARNING) << "durable state: " << s.message();
+            }
           }
           break;
         default:
@@ -217,6 +228,11 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
     }
     if (journaled && session->connection != nullptr) {
       session->connection->OnEventsPending();
+    }
+  }
+  if (batch_open) {
+    if (absl::Status s = state_->CommitBatch(); !s.ok()) {
+      PIMAP_LOG(WARNING) << "durable state: " << s.message();
     }
   }
 }
@@ -252,6 +268,17 @@ std::unique_ptr<DeviceSession> SessionRegistry::Restore(const std::string& user,
   if (r.session_id.empty()) return session;  // settings only: a first login
   *resumable = true;
   session->restored = true;
+  // Folder events the device has not acknowledged: replayed at this resume.
+  if (auto events = state_->ListFolderEvents(user, device); events.ok()) {
+    const size_t skip = events->size() > DeviceSession::kMaxFolderEvents
+                            ? events->size() - DeviceSession::kMaxFolderEvents
+                            : 0;
+    session->folder_events.assign(
+        std::make_move_iterator(events->begin() + static_cast<ptrdiff_t>(skip)),
+        std::make_move_iterator(events->end()));
+  } else {
+    PIMAP_LOG(WARNING) << "durable state: " << events.status().message();
+  }
   if (!r.selected_folder.empty()) {
     auto checkpoint = state_->GetCheckpoint(user, device, r.selected_folder);
     if (checkpoint.ok() && checkpoint->has_value()) {
@@ -268,6 +295,17 @@ std::unique_ptr<DeviceSession> SessionRegistry::Restore(const std::string& user,
   PIMAP_LOG(INFO) << "session restored from durable state: user="
                   << imap::QuoteForLog(user) << " device=" << imap::QuoteForLog(device);
   return session;
+}
+
+void SessionRegistry::AckFolderEvents(DeviceSession& s) {
+  if (s.folder_events_written == 0) return;
+  s.folder_events.erase(
+      s.folder_events.begin(),
+      s.folder_events.begin() + static_cast<ptrdiff_t>(s.folder_events_written));
+  s.folder_events_written = 0;
+  if (state_ == nullptr) return;
+  absl::Status status = state_->AckFolderEvents(s.user, s.device, s.folder_events.size());
+  if (!status.ok()) PIMAP_LOG(WARNING) << "durable state: " << status.message();
 }
 
 void SessionRegistry::Save(const DeviceSession& s) {
@@ -290,6 +328,11 @@ void SessionRegistry::Save(const DeviceSession& s) {
     checkpoint.acked_modseq = s.view_modseq;
     checkpoint.view = s.view.Serialize();
     status = state_->PutCheckpoint(s.user, s.device, checkpoint);
+  }
+  // Folder events leave the in-memory list (oldest first) only when the
+  // device acknowledges them; what is left is the durable list's tail.
+  if (status.ok()) {
+    status = state_->AckFolderEvents(s.user, s.device, s.folder_events.size());
   }
   absl::Status commit = state_->CommitBatch();
   if (status.ok()) status = commit;
@@ -319,7 +362,7 @@ bool SessionRegistry::SeenRecently(UserSessions& u, const StoreEvent& e) {
   // key matches once, and only within a few seconds: the second source lags by
   // about a second, and a later real repeat (read, unread, read) must pass.
   constexpr size_t kRemembered = 4096;
-  constexpr int64_t kWindowMs = 5000;
+  constexpr int64_t kWindowMs = kRecentWindowMs;
   const int64_t now = MonotonicNowMs();
   std::vector<std::string> flags = e.flags;
   std::sort(flags.begin(), flags.end());
@@ -336,19 +379,30 @@ bool SessionRegistry::SeenRecently(UserSessions& u, const StoreEvent& e) {
     }
   }
   u.recent[key] = now;
-  u.recent_order.emplace_back(std::move(key), now);
+  if (!u.recent_order.has_value()) u.recent_order.emplace();
+  auto& order = *u.recent_order;
+  order.emplace_back(std::move(key), now);
   // Forget what is out of the window, and anything past the bound: the map
   // never holds more than the order list.
-  while (!u.recent_order.empty() &&
-         (u.recent_order.size() > kRemembered ||
-          now - u.recent_order.front().second > kWindowMs)) {
-    auto old = u.recent.find(u.recent_order.front().first);
-    if (old != u.recent.end() && old->second == u.recent_order.front().second) {
+  while (!order.empty() &&
+         (order.size() > kRemembered || now - order.front().second > kWindowMs)) {
+    auto old = u.recent.find(order.front().first);
+    if (old != u.recent.end() && old->second == order.front().second) {
       u.recent.erase(old);
     }
-    u.recent_order.pop_front();
+    order.pop_front();
   }
   return false;
+}
+
+void SessionRegistry::ForgetOldRecent(UserSessions& u, int64_t now) {
+  if (!u.recent_order.has_value()) return;
+  // The window is short: once the newest key has left it, all have.
+  if (!u.recent_order->empty() && now - u.recent_order->back().second <= kRecentWindowMs) {
+    return;
+  }
+  u.recent.clear();
+  u.recent_order.reset();
 }
 
 void SessionRegistry::Sweep() {
@@ -356,6 +410,7 @@ void SessionRegistry::Sweep() {
   const int64_t now = MonotonicNowMs();
   std::vector<std::string> touched;
   for (auto& [user, sessions] : users_) {
+    ForgetOldRecent(sessions, now);
     for (auto dit = sessions.devices.begin(); dit != sessions.devices.end();) {
       DeviceSession& s = *dit->second;
       if (s.connection == nullptr &&

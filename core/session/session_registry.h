@@ -114,6 +114,10 @@ class SessionRegistry final : public StoreEventSink {
   // Writes the session's registration, filters, prefs and the checkpoint of its
   // selected folder to durable state.
   void Save(const DeviceSession& session);
+  // The device read the folder events written to it (a command came after
+  // them): they leave its list, in memory and in durable state at once, so a
+  // crash does not replay them.
+  void AckFolderEvents(DeviceSession& session);
   // The user's watch position in `folder` (0 when unknown).
   uint64_t WatchModseq(const std::string& user, absl::string_view folder) const;
   // The folder's UIDVALIDITY as the user's live watch knows it (0 when unknown).
@@ -147,9 +151,14 @@ class SessionRegistry final : public StoreEventSink {
     uint64_t events_received = 0;
     // With two event sources, the keys of recent events (bounded FIFO).
     absl::flat_hash_map<std::string, int64_t> recent;  // key -> when seen (ms)
-    std::deque<std::pair<std::string, int64_t>> recent_order;
+    // Made on first use and dropped when empty: libstdc++'s deque allocates a
+    // 512-byte block up front, and most users never see two sources.
+    std::optional<std::deque<std::pair<std::string, int64_t>>> recent_order;
   };
   bool SeenRecently(UserSessions& u, const StoreEvent& event);
+  // Drops the dedup memory once it is all out of the window (from Sweep).
+  void ForgetOldRecent(UserSessions& u, int64_t now);
+  static constexpr int64_t kRecentWindowMs = 5000;
   void Sweep();
   // A session from durable state, or only the device's settings (filters,
   // prefs) when its last session ended with LOGOUT (*resumable = false).

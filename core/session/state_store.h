@@ -1,9 +1,10 @@
 // The durable per-(user, device) state seam: device registrations, filters,
-// prefs and per-device per-folder checkpoints that must survive a pimapd
-// restart (architecture §5). Declared in core so that the session model never
-// depends on a storage library; store/state/ provides the SQLite backend,
-// memory_state_store.h an in-memory one, and a cluster backend can implement
-// the same interface later.
+// prefs, per-device per-folder checkpoints and the folder events kept for an
+// absent device, all of which must survive a pimapd restart (architecture
+// §5). Declared in core so that the session model never depends on a storage
+// library; store/state/ provides the SQLite backend, memory_state_store.h an
+// in-memory one, and a cluster backend can implement the same interface
+// later.
 //
 // Contract shared by every implementation (the typed tests in
 // tests/store/state_store_test.cc hold each backend to it):
@@ -19,9 +20,14 @@
 //  - Lists are ordered: devices by device id, checkpoints by folder (bytewise).
 //  - Filters, prefs and views are opaque byte strings owned by other code;
 //    they are stored and returned unchanged, embedded NULs included.
+//  - Folder events (the "* LIST" lines of mailboxes created, deleted or
+//    renamed while the device was away) belong to the device's session like
+//    its checkpoints: appending for an unknown device is NotFound, and
+//    DeleteDevice / ExpireBefore remove them. They are kept oldest first.
 #ifndef PIMAP_CORE_SESSION_STATE_STORE_H_
 #define PIMAP_CORE_SESSION_STATE_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -70,7 +76,7 @@ class StateStore {
       absl::string_view user, absl::string_view device) = 0;
   virtual absl::StatusOr<std::vector<DeviceRecord>> ListDevices(
       absl::string_view user) = 0;
-  // Also deletes its checkpoints (LOGOUT ends the session).
+  // Also deletes its checkpoints and folder events (LOGOUT ends the session).
   virtual absl::Status DeleteDevice(absl::string_view user,
                                     absl::string_view device) = 0;
 
@@ -85,8 +91,23 @@ class StateStore {
       absl::string_view user, absl::string_view device) = 0;
 
   // Removes devices whose last_activity_unix < cutoff (expired sessions) and
-  // their checkpoints; returns how many devices.
+  // their checkpoints and folder events; returns how many devices.
   virtual absl::StatusOr<int> ExpireBefore(int64_t cutoff_unix) = 0;
+
+  // Appends `line` after the device's other folder events; past `max_kept`
+  // the oldest go (the device's in-memory list has the same bound).
+  virtual absl::Status AppendFolderEvent(absl::string_view user,
+                                         absl::string_view device,
+                                         absl::string_view line,
+                                         size_t max_kept) = 0;
+  // The device acknowledged all but its newest `remaining` folder events: the
+  // older ones go. An unknown device is OK (nothing to acknowledge).
+  virtual absl::Status AckFolderEvents(absl::string_view user,
+                                       absl::string_view device,
+                                       size_t remaining) = 0;
+  // Oldest first; empty for an unknown device.
+  virtual absl::StatusOr<std::vector<std::string>> ListFolderEvents(
+      absl::string_view user, absl::string_view device) = 0;
 
   // Groups many writes into one transaction (checkpoint bursts): Begin/Commit;
   // nested calls are flattened (only the outermost Commit commits). CommitBatch

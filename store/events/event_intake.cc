@@ -24,38 +24,12 @@ namespace pimap::store {
 
 namespace {
 
-constexpr int kMaxShards = 256;
 // Stop reading a connection whose peer does not read our answers.
 constexpr size_t kMaxPendingOutput = 64 * 1024;
 
-// Per-shard intake counters. Most have one writer (the shard's thread); `queued`
-// and `lost` are also written by the shards that route to this one, so every
-// update is an atomic RMW (relaxed: these are statistics).
-struct alignas(64) IntakeCounters {
-  std::atomic<uint64_t> requests{0};
-  std::atomic<uint64_t> received{0};
-  std::atomic<uint64_t> routed{0};
-  std::atomic<uint64_t> delivered{0};
-  std::atomic<uint64_t> bad{0};
-  std::atomic<uint64_t> rejected{0};
-  std::atomic<uint64_t> unauthorized{0};
-  std::atomic<uint64_t> overloaded{0};
-  std::atomic<uint64_t> unrouted{0};
-  std::atomic<uint64_t> lost{0};  // by owner shard: refused or unroutable for it
-  std::atomic<uint64_t> events{0};
-  std::atomic<uint64_t> ignored_events{0};
-  std::atomic<uint64_t> flag_deltas{0};
-  std::atomic<uint64_t> flag_deltas_unresolved{0};
-  std::atomic<int64_t> queued{0};  // by owner shard
-  std::atomic<int64_t> connections{0};
-  std::atomic<uint64_t> handling_ns{0};
-  std::atomic<uint64_t> handling_count{0};
-  std::atomic<uint64_t> queue_ns{0};
-  std::atomic<uint64_t> queue_count{0};
-};
-
-std::array<IntakeCounters, kMaxShards> g_counters;
-std::atomic<int> g_shards_seen{0};
+// The intake's counters are its shard's (ShardCounters::intake_*): stats per
+// shard, summed when /metrics is read; a shard routing to another updates the
+// owner's with atomic RMWs.
 
 void Add(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
 
@@ -119,9 +93,9 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
 class IntakeConnection final : public engine::TransportHandler {
  public:
   IntakeConnection(EventIntake* intake, engine::Socket* socket)
-      : intake_(intake), socket_(socket), counters_(g_counters[intake->shard_->id()]) {
+      : intake_(intake), socket_(socket), counters_(intake->shard_->counters()) {
     intake_->connections_.insert(this);
-    counters_.connections.fetch_add(1, std::memory_order_relaxed);
+    counters_.intake_connections.fetch_add(1, std::memory_order_relaxed);
     last_request_ms_ = MonotonicNowMs();
     ArmIdleTimer(intake_->config_.idle_timeout_ms);
     socket_->SetHandler(this);
@@ -145,8 +119,8 @@ class IntakeConnection final : public engine::TransportHandler {
           }
           return;
         case HttpRequestParser::Result::kError:
-          Add(counters_.requests);
-          Add(counters_.bad);
+          Add(counters_.intake_requests);
+          Add(counters_.intake_bad);
           PIMAP_LOG(DEBUG) << "store events: bad request: " << parser_.error_reason();
           Respond(parser_.error_status(), /*close=*/true, "", parser_.error_reason());
           CloseAndFree();
@@ -175,25 +149,25 @@ class IntakeConnection final : public engine::TransportHandler {
   // False: the connection must close (after the answer queued).
   bool Handle(HttpRequest& request) {
     const int64_t t0 = NowNs();
-    Add(counters_.requests);
+    Add(counters_.intake_requests);
     const EventIntakeConfig& config = intake_->config_;
     absl::string_view path = request.target;
     path = path.substr(0, path.find('?'));
     if (path != config.path) {
-      Add(counters_.rejected);
+      Add(counters_.intake_rejected);
       Respond(404, true, "", "unknown path");
       return false;
     }
     if (request.method != "POST") {
-      Add(counters_.rejected);
+      Add(counters_.intake_rejected);
       Respond(405, true, "Allow: POST\r\n", "use POST");
       return false;
     }
     if (!config.secret.empty()) {
       const std::string* given = request.Header("x-pimap-secret");
       if (given == nullptr || !SecretMatches(*given, config.secret)) {
-        Add(counters_.rejected);
-        Add(counters_.unauthorized);
+        Add(counters_.intake_rejected);
+        Add(counters_.intake_unauthorized);
         if (WarnNow()) {
           PIMAP_LOG(WARNING) << "store events: request without the right X-Pimap-Secret";
         }
@@ -201,16 +175,16 @@ class IntakeConnection final : public engine::TransportHandler {
         return false;
       }
     }
-    Add(counters_.received);
+    Add(counters_.intake_received);
     absl::StatusOr<StoreNotification> parsed = ParseStoreNotification(request.body);
     if (!parsed.ok()) {
-      Add(counters_.bad);
+      Add(counters_.intake_bad);
       if (WarnNow()) PIMAP_LOG(WARNING) << "store events: " << parsed.status().message();
       Respond(400, true, "", parsed.status().message());
       return false;
     }
     StoreNotification& n = *parsed;
-    Add(counters_.ignored_events, static_cast<uint64_t>(n.ignored));
+    Add(counters_.intake_ignored_events, static_cast<uint64_t>(n.ignored));
     const bool keep = request.keep_alive;
     if (n.events.empty() && n.flag_deltas.empty()) {  // nothing to route
       Respond(204, !keep);
@@ -220,16 +194,16 @@ class IntakeConnection final : public engine::TransportHandler {
     engine::Shard* shard = intake_->shard_;
     const int owner = static_cast<int>(
         ShardForUser(n.user, static_cast<uint32_t>(shard->count())));
-    IntakeCounters& target = g_counters[owner];
+    ShardCounters& target = shard->set().shard(owner).counters();
     if (!Route(owner, std::move(n))) {
-      Add(counters_.rejected);
-      Add(counters_.overloaded);
-      Add(target.lost);
+      Add(counters_.intake_rejected);
+      Add(counters_.intake_overloaded);
+      Add(target.intake_lost);
       Respond(503, !keep, "Retry-After: 1\r\n", "overloaded");
       Finished(t0);
       return keep;
     }
-    Add(counters_.routed);
+    Add(counters_.intake_routed);
     Respond(204, !keep);
     Finished(t0);
     return keep;
@@ -237,10 +211,10 @@ class IntakeConnection final : public engine::TransportHandler {
 
   // Enqueues the notification for its owner shard; false if that shard is full.
   bool Route(int owner, StoreNotification&& n) {
-    IntakeCounters& target = g_counters[owner];
+    ShardCounters& target = intake_->shard_->set().shard(owner).counters();
     const int64_t limit = intake_->config_.max_queued_per_shard;
-    if (target.queued.fetch_add(1, std::memory_order_relaxed) >= limit) {
-      target.queued.fetch_sub(1, std::memory_order_relaxed);
+    if (target.intake_queued.fetch_add(1, std::memory_order_relaxed) >= limit) {
+      target.intake_queued.fetch_sub(1, std::memory_order_relaxed);
       return false;
     }
     const int64_t enqueued = NowNs();
@@ -248,45 +222,45 @@ class IntakeConnection final : public engine::TransportHandler {
         [sinks = intake_->sinks_, n = std::move(n), enqueued](engine::Shard& shard) {
           Deliver(shard, *sinks, n, enqueued);
         });
-    if (!posted) target.queued.fetch_sub(1, std::memory_order_relaxed);
+    if (!posted) target.intake_queued.fetch_sub(1, std::memory_order_relaxed);
     return posted;
   }
 
   // On the owner shard.
   static void Deliver(engine::Shard& shard, const SinkOfShard& sinks,
                       const StoreNotification& n, int64_t enqueued) {
-    IntakeCounters& c = g_counters[shard.id()];
-    c.queued.fetch_sub(1, std::memory_order_relaxed);
-    Add(c.queue_ns, static_cast<uint64_t>(NowNs() - enqueued));
-    Add(c.queue_count);
+    ShardCounters& c = shard.counters();
+    c.intake_queued.fetch_sub(1, std::memory_order_relaxed);
+    Add(c.intake_queue.sum_ns, static_cast<uint64_t>(NowNs() - enqueued));
+    Add(c.intake_queue.count);
     session::StoreEventSink* sink = sinks ? sinks(shard.id()) : nullptr;
     if (sink == nullptr) {
-      Add(c.unrouted);
-      Add(c.lost);
+      Add(c.intake_unrouted);
+      Add(c.intake_lost);
       if (WarnNow()) {
         PIMAP_LOG(WARNING) << "store events: no sink on this shard; notification for "
                            << n.user << " dropped";
       }
       return;
     }
-    Add(c.delivered);
+    Add(c.intake_delivered);
     if (!n.events.empty()) {
-      Add(c.events, n.events.size());
+      Add(c.intake_events, n.events.size());
       sink->OnStoreEvents(n.user, n.events);
     }
     if (!n.flag_deltas.empty()) {
-      Add(c.flag_deltas, n.flag_deltas.size());
+      Add(c.intake_flag_deltas, n.flag_deltas.size());
       if (auto* deltas = dynamic_cast<StoreFlagDeltaSink*>(sink)) {
         deltas->OnFlagDeltas(n.user, n.flag_deltas);
       } else {
-        Add(c.flag_deltas_unresolved, n.flag_deltas.size());
+        Add(c.intake_flag_deltas_unresolved, n.flag_deltas.size());
       }
     }
   }
 
   void Finished(int64_t t0) {
-    Add(counters_.handling_ns, static_cast<uint64_t>(NowNs() - t0));
-    Add(counters_.handling_count);
+    Add(counters_.intake_handling.sum_ns, static_cast<uint64_t>(NowNs() - t0));
+    Add(counters_.intake_handling.count);
   }
 
   void Respond(int status, bool close, absl::string_view extra_headers = "",
@@ -324,13 +298,13 @@ class IntakeConnection final : public engine::TransportHandler {
   void Free() {
     if (idle_timer_ != 0) intake_->shard_->timers().Cancel(idle_timer_);
     intake_->connections_.erase(this);
-    counters_.connections.fetch_sub(1, std::memory_order_relaxed);
+    counters_.intake_connections.fetch_sub(1, std::memory_order_relaxed);
     delete this;
   }
 
   EventIntake* intake_;
   engine::Socket* socket_;
-  IntakeCounters& counters_;
+  ShardCounters& counters_;
   HttpRequestParser parser_;
   int64_t last_request_ms_ = 0;
   TimerWheel::TimerId idle_timer_ = 0;
@@ -348,10 +322,6 @@ EventIntake::~EventIntake() = default;
 absl::StatusOr<EventIntake*> EventIntake::Start(engine::Shard* shard,
                                                 const EventIntakeConfig& config,
                                                 SinkOfShard sinks) {
-  if (shard->count() > kMaxShards) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("store event intake supports at most ", kMaxShards, " shards"));
-  }
   if (config.path.empty() || config.path[0] != '/') {
     return absl::InvalidArgumentError("store event intake path must start with '/'");
   }
@@ -360,7 +330,7 @@ absl::StatusOr<EventIntake*> EventIntake::Start(engine::Shard* shard,
       shard, config.host, config.port, [intake](int slot) {
         engine::Socket* socket = engine::Socket::Adopt(intake->shard_, slot);
         if (intake->connections_.size() >= intake->config_.max_connections) {
-          Add(g_counters[intake->shard_->id()].overloaded);
+          Add(intake->shard_->counters().intake_overloaded);
           socket->Write(absl::string_view(
               "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
               "Content-Length: 0\r\nConnection: close\r\n\r\n"));
@@ -374,10 +344,6 @@ absl::StatusOr<EventIntake*> EventIntake::Start(engine::Shard* shard,
     return listener.status();
   }
   intake->listener_ = *listener;
-  int seen = g_shards_seen.load(std::memory_order_relaxed);
-  while (seen < shard->count() &&
-         !g_shards_seen.compare_exchange_weak(seen, shard->count())) {
-  }
   PIMAP_LOG(INFO) << "store events: listening on " << config.host << ":" << config.port
                   << config.path << (config.secret.empty() ? "" : " (secret required)");
   return intake;
@@ -390,95 +356,6 @@ void EventIntake::Stop() {
   connections_.clear();
   for (IntakeConnection* c : connections) c->Shutdown();
   delete this;
-}
-
-uint64_t EventIntake::lost_notifications(int shard) {
-  if (shard < 0 || shard >= kMaxShards) return 0;
-  return g_counters[shard].lost.load(std::memory_order_relaxed);
-}
-
-std::string EventIntake::RenderIntakeMetrics() {
-  const int shards = g_shards_seen.load(std::memory_order_relaxed);
-  std::string out;
-  auto render = [&](const char* name, const char* type, const char* help,
-                    auto value_of) {
-    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
-    int64_t sum = 0;
-    for (int i = 0; i < shards; ++i) {
-      const auto v = value_of(g_counters[i]);
-      sum += static_cast<int64_t>(v);
-      absl::StrAppend(&out, name, "{shard=\"", i, "\"} ", v, "\n");
-    }
-    absl::StrAppend(&out, name, " ", sum, "\n");
-  };
-#define PIMAP_COUNTER(metric, field, help)                                     \
-  render(metric, "counter", help, [](const IntakeCounters& c) {                \
-    return static_cast<uint64_t>(c.field.load(std::memory_order_relaxed));     \
-  })
-#define PIMAP_GAUGE(metric, field, help)                                       \
-  render(metric, "gauge", help, [](const IntakeCounters& c) {                  \
-    return static_cast<int64_t>(c.field.load(std::memory_order_relaxed));      \
-  })
-  PIMAP_COUNTER("pimap_store_intake_requests_total", requests,
-                "HTTP requests received by the store-event intake.");
-  PIMAP_COUNTER("pimap_store_notifications_received_total", received,
-                "Authorised store notifications received (by accepting shard).");
-  PIMAP_COUNTER("pimap_store_notifications_routed_total", routed,
-                "Store notifications enqueued to the owner shard (by accepting shard).");
-  PIMAP_COUNTER("pimap_store_notifications_delivered_total", delivered,
-                "Store notifications handed to the owner shard's sink (by owner shard).");
-  PIMAP_COUNTER("pimap_store_notifications_bad_total", bad,
-                "Malformed intake requests (bad HTTP or JSON), answered 4xx.");
-  PIMAP_COUNTER("pimap_store_notifications_rejected_total", rejected,
-                "Intake requests refused: 401, 404, 405, 503.");
-  PIMAP_COUNTER("pimap_store_notifications_unauthorized_total", unauthorized,
-                "Intake requests without the right X-Pimap-Secret (401).");
-  PIMAP_COUNTER("pimap_store_notifications_overloaded_total", overloaded,
-                "Intake requests or connections refused with 503 (owner queue full).");
-  PIMAP_COUNTER("pimap_store_notifications_unrouted_total", unrouted,
-                "Store notifications dropped because the owner shard had no sink.");
-  PIMAP_COUNTER("pimap_store_notifications_lost_total", lost,
-                "Store notifications for users of this shard that were refused or "
-                "dropped (a gap to reconcile; by owner shard).");
-  PIMAP_COUNTER("pimap_store_notification_events_total", events,
-                "Typed store events delivered to sinks (by owner shard).");
-  PIMAP_COUNTER("pimap_store_notification_events_ignored_total", ignored_events,
-                "Notification events ignored on purpose (noise, unused kinds).");
-  PIMAP_COUNTER("pimap_store_notification_flag_deltas_total", flag_deltas,
-                "Flag changes without a full flag list (by owner shard).");
-  PIMAP_COUNTER("pimap_store_notification_flag_deltas_unresolved_total",
-                flag_deltas_unresolved,
-                "Flag changes without a full flag list that no sink took.");
-  PIMAP_GAUGE("pimap_store_intake_queued", queued,
-              "Store notifications waiting in the owner shard's inbox.");
-  PIMAP_GAUGE("pimap_store_intake_connections", connections,
-              "Open store-event intake connections.");
-#undef PIMAP_COUNTER
-#undef PIMAP_GAUGE
-  // Summaries without quantiles: _sum (seconds) and _count.
-  auto summary = [&](const char* name, const char* help,
-                     std::atomic<uint64_t> IntakeCounters::*ns,
-                     std::atomic<uint64_t> IntakeCounters::*count) {
-    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " summary\n");
-    uint64_t sum_ns = 0, sum_count = 0;
-    for (int i = 0; i < shards; ++i) {
-      const uint64_t v = (g_counters[i].*ns).load(std::memory_order_relaxed);
-      const uint64_t n = (g_counters[i].*count).load(std::memory_order_relaxed);
-      sum_ns += v;
-      sum_count += n;
-      absl::StrAppend(&out, name, "_sum{shard=\"", i, "\"} ", v / 1e9, "\n", name,
-                      "_count{shard=\"", i, "\"} ", n, "\n");
-    }
-    absl::StrAppend(&out, name, "_sum ", sum_ns / 1e9, "\n", name, "_count ", sum_count,
-                    "\n");
-  };
-  summary("pimap_store_intake_handling_seconds",
-          "Time from a complete request to its answer being queued.",
-          &IntakeCounters::handling_ns, &IntakeCounters::handling_count);
-  summary("pimap_store_intake_queue_seconds",
-          "Time from enqueue to delivery on the owner shard (by owner shard).",
-          &IntakeCounters::queue_ns, &IntakeCounters::queue_count);
-  return out;
 }
 
 }  // namespace pimap::store

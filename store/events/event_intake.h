@@ -10,7 +10,7 @@
 //  * Overload: at most `max_queued_per_shard` notifications may wait for one owner
 //    shard (and Post() itself is bounded); beyond that the answer is
 //    503 + Retry-After: 1 and the notification is gone (the store does not retry):
-//    the owner must reconcile (see lost_notifications()).
+//    the owner must reconcile (pimap_store_notifications_lost_total, ShardCounters::intake_lost).
 //  * Order: a notification is enqueued before its 204 leaves, so notifications the
 //    store sends one after another (it waits for each answer) reach the owner in
 //    that order, whichever shard accepted their connections.
@@ -84,15 +84,6 @@ class EventIntake {
                                             SinkOfShard sinks);
   // Shard thread: stops accepting, closes every intake connection, frees itself.
   void Stop();
-
-  // Prometheus text (0.0.4) for the intake counters of every shard that ever ran
-  // an intake in this process: per shard {shard="i"} and an unlabelled sum. Any
-  // thread.
-  static std::string RenderIntakeMetrics();
-
-  // Notifications for users of `shard` that the intake had to refuse (503) since
-  // the process started: when it grows, the owner has a gap to reconcile. Any thread.
-  static uint64_t lost_notifications(int shard);
 
  private:
   friend class IntakeConnection;

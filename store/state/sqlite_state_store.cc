@@ -4,8 +4,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -57,6 +59,18 @@ CREATE TABLE checkpoints (
   FOREIGN KEY (user, device) REFERENCES devices (user, device) ON DELETE CASCADE
 ) WITHOUT ROWID;
 )sql",
+    // 1 -> 2: folder events kept for absent devices. IF NOT EXISTS: adding the
+    // table is all this step does, so it never touches existing state.
+    R"sql(
+CREATE TABLE IF NOT EXISTS folder_events (
+  user   TEXT    NOT NULL,
+  device TEXT    NOT NULL,
+  seq    INTEGER NOT NULL,
+  line   BLOB    NOT NULL,
+  PRIMARY KEY (user, device, seq),
+  FOREIGN KEY (user, device) REFERENCES devices (user, device) ON DELETE CASCADE
+) WITHOUT ROWID;
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStateStore::kSchemaVersion,
               "one migration per schema version");
@@ -93,6 +107,21 @@ constexpr const char* kSql[] = {
     " WHERE user = ?1 AND device = ?2 ORDER BY folder",
     /* kExpire */
     "DELETE FROM devices WHERE last_activity < ?1",
+    // seq grows per device; an aggregate without GROUP BY always yields one
+    // row, so the first event gets 1.
+    /* kAppendFolderEvent */
+    "INSERT INTO folder_events (user, device, seq, line)"
+    " SELECT ?1, ?2, COALESCE(MAX(seq), 0) + 1, ?3 FROM folder_events"
+    " WHERE user = ?1 AND device = ?2",
+    // Everything up to the newest event past the ?3 newest ones (none when
+    // there are not more than ?3: the subquery is then NULL).
+    /* kTrimFolderEvents */
+    "DELETE FROM folder_events WHERE user = ?1 AND device = ?2 AND seq <="
+    " (SELECT seq FROM folder_events WHERE user = ?1 AND device = ?2"
+    " ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
+    /* kListFolderEvents */
+    "SELECT line FROM folder_events WHERE user = ?1 AND device = ?2"
+    " ORDER BY seq",
     // IMMEDIATE takes the write lock up front, so a batch cannot fail half-way
     // on a lock upgrade.
     /* kBegin */ "BEGIN IMMEDIATE",
@@ -532,8 +561,72 @@ absl::StatusOr<int> SqliteStateStore::ExpireBefore(int64_t cutoff_unix) {
   if (b.rc() != SQLITE_OK) return Error(b.rc(), "ExpireBefore bind");
   const int rc = sqlite3_step(stmt);
   if (rc != SQLITE_DONE) return Error(rc, "ExpireBefore");
-  // sqlite3_changes counts the devices rows only, not the cascaded checkpoints.
+  // sqlite3_changes counts the devices rows only, not the cascaded checkpoints
+  // and folder events.
   return sqlite3_changes(db_);
+}
+
+absl::Status SqliteStateStore::TrimFolderEvents(absl::string_view user,
+                                                absl::string_view device,
+                                                size_t keep) {
+  sqlite3_stmt* stmt = stmts_[kTrimFolderEvents];
+  StmtScope scope(stmt);
+  Binder b(stmt);
+  b.Text(user).Text(device).Int(static_cast<int64_t>(
+      std::min<size_t>(keep, std::numeric_limits<int64_t>::max())));
+  if (b.rc() != SQLITE_OK) return Error(b.rc(), "TrimFolderEvents bind");
+  const int rc = sqlite3_step(stmt);
+  return rc == SQLITE_DONE ? absl::OkStatus() : Error(rc, "TrimFolderEvents");
+}
+
+absl::Status SqliteStateStore::AppendFolderEvent(absl::string_view user,
+                                                 absl::string_view device,
+                                                 absl::string_view line,
+                                                 size_t max_kept) {
+  if (absl::Status s = CheckKey(user, device); !s.ok()) return s;
+  // The insert and the trim together: the bound holds after a crash too.
+  if (absl::Status s = BeginBatch(); !s.ok()) return s;
+  absl::Status status;
+  {
+    sqlite3_stmt* stmt = stmts_[kAppendFolderEvent];
+    StmtScope scope(stmt);
+    Binder b(stmt);
+    b.Text(user).Text(device).Blob(line);
+    const int rc = b.rc() != SQLITE_OK ? b.rc() : sqlite3_step(stmt);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+      status = absl::NotFoundError(
+          "state store: folder event for unregistered device");
+    } else if (rc != SQLITE_DONE) {
+      status = Error(rc, "AppendFolderEvent");
+    }
+  }
+  if (status.ok()) status = TrimFolderEvents(user, device, max_kept);
+  absl::Status commit = CommitBatch();
+  return status.ok() ? commit : status;
+}
+
+absl::Status SqliteStateStore::AckFolderEvents(absl::string_view user,
+                                               absl::string_view device,
+                                               size_t remaining) {
+  if (absl::Status s = CheckKey(user, device); !s.ok()) return s;
+  return TrimFolderEvents(user, device, remaining);
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStateStore::ListFolderEvents(
+    absl::string_view user, absl::string_view device) {
+  if (absl::Status s = CheckKey(user, device); !s.ok()) return s;
+  sqlite3_stmt* stmt = stmts_[kListFolderEvents];
+  StmtScope scope(stmt);
+  Binder b(stmt);
+  b.Text(user).Text(device);
+  if (b.rc() != SQLITE_OK) return Error(b.rc(), "ListFolderEvents bind");
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    out.push_back(ColumnString(stmt, 0));
+  }
+  if (rc != SQLITE_DONE) return Error(rc, "ListFolderEvents");
+  return out;
 }
 
 absl::Status SqliteStateStore::BeginBatch() {

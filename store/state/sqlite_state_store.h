@@ -6,11 +6,14 @@
 // hundred milliseconds of commits (never corrupt the file; a pimapd crash alone
 // loses nothing). That is safe here: a lost checkpoint is merely stale, and a
 // stale checkpoint only makes the resume rebuild more from the message store
-// via CONDSTORE; a lost device registration makes the device log in again. In
-// exchange a checkpoint burst costs no fsync on the shard thread.
+// via CONDSTORE; a lost device registration makes the device log in again; a
+// lost folder event is only a missed notice (the device's next LIST shows the
+// folders as they are). In exchange a checkpoint burst costs no fsync on the
+// shard thread.
 #ifndef PIMAP_STORE_STATE_SQLITE_STATE_STORE_H_
 #define PIMAP_STORE_STATE_SQLITE_STATE_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -32,7 +35,7 @@ class SqliteStateStore final : public session::StateStore {
   // The schema version this build writes (PRAGMA user_version). Open migrates
   // older files up to it and refuses newer ones (a downgrade must not misread
   // state).
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (creating the directory and file if needed)
   // <dir>/shard-<shard>.sqlite3. Errors name the path and the cause and never
@@ -69,6 +72,14 @@ class SqliteStateStore final : public session::StateStore {
   absl::StatusOr<std::vector<session::FolderCheckpoint>> ListCheckpoints(
       absl::string_view user, absl::string_view device) override;
   absl::StatusOr<int> ExpireBefore(int64_t cutoff_unix) override;
+  absl::Status AppendFolderEvent(absl::string_view user,
+                                 absl::string_view device,
+                                 absl::string_view line,
+                                 size_t max_kept) override;
+  absl::Status AckFolderEvents(absl::string_view user, absl::string_view device,
+                               size_t remaining) override;
+  absl::StatusOr<std::vector<std::string>> ListFolderEvents(
+      absl::string_view user, absl::string_view device) override;
   // The outermost BeginBatch opens a transaction, the matching CommitBatch
   // commits it. If COMMIT fails the transaction is rolled back (the connection
   // must not stay inside a transaction) and the error is returned.
@@ -86,6 +97,9 @@ class SqliteStateStore final : public session::StateStore {
     kGetCheckpoint,
     kListCheckpoints,
     kExpire,
+    kAppendFolderEvent,
+    kTrimFolderEvents,
+    kListFolderEvents,
     kBegin,
     kCommit,
     kRollback,
@@ -99,6 +113,9 @@ class SqliteStateStore final : public session::StateStore {
   absl::Status Exec(const char* sql, const char* what);
   absl::Status RunSimple(Stmt stmt, const char* what);
   absl::Status Error(int rc, absl::string_view what) const;
+  // Deletes the device's folder events but the newest `keep`.
+  absl::Status TrimFolderEvents(absl::string_view user,
+                                absl::string_view device, size_t keep);
 
   std::string path_;
   sqlite3* db_;

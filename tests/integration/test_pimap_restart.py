@@ -101,3 +101,54 @@ def test_pimapd_restart_keeps_state(start_pimap_gateway, dovecot):
         assert device_fetch_all(c) == store
         assert _filters_and_prefs(c) == before
         ok(c.cmd("z", "LOGOUT")[1], "z")
+
+
+def _lists_naming(untagged, box):
+    return [x for x in untagged_kind(untagged, "LIST") if box.encode() in x]
+
+
+def test_pimapd_restart_keeps_folder_events(start_pimap_gateway, dovecot):
+    """A folder created while the device is away reaches it at resume although pimapd
+    was killed in between; once acknowledged it is not replayed after another restart."""
+    state_dir = harness.make_state_dir("pimapd-state-")
+    user = "bob"
+    box = harness.unique_name("away")
+    gw = start_pimap_gateway(extra=["--state-dir", state_dir])
+    c = gw.raw()
+    pimap_login(c, user + "#f1")
+    select_view(c)
+    c.close()  # no LOGOUT: the session (and the user's watch) lives on
+    # Only the watch is left once the pooled link idles out (--store-link-idle 1s).
+    wait_until(lambda: dovecot.who(user) == 1, 15, interval=0.2, what="only the watch left")
+
+    with dovecot.raw(user) as direct:
+        ok(direct.cmd("c", "CREATE " + harness.quote(box))[1], "c")
+    try:
+        time.sleep(SETTLE)  # the watch hears of it (NOTIFY) and keeps it for the device
+        # Killed, not stopped: the event must have been written when it arrived.
+        gw.proc.kill()
+        gw.proc.wait(10)
+        gw.stop()
+
+        gw2 = start_pimap_gateway(extra=["--state-dir", state_dir])
+        with gw2.raw() as c:
+            untagged = pimap_login(c, user + "#f1")
+            state, folder, _ = resume_parts(untagged)
+            assert state == "SELECTED" and folder == "INBOX", "no resume after restart: %r" % (
+                untagged,)
+            assert len(_lists_naming(untagged, box)) == 1, (
+                "folder event lost over a restart of pimapd: %r" % untagged)
+            ok(c.cmd("n", "NOOP")[1], "n")  # acknowledges it
+        time.sleep(0.5)
+        assert gw2.terminate() == 0, gw2.log()
+
+        gw3 = start_pimap_gateway(extra=["--state-dir", state_dir])
+        with gw3.raw() as c:
+            untagged = pimap_login(c, user + "#f1")
+            assert resume_parts(untagged)[0] == "SELECTED", untagged
+            assert not _lists_naming(untagged, box), (
+                "acknowledged folder event replayed after a restart: %r" % untagged)
+            ok(c.cmd("z", "LOGOUT")[1], "z")
+    finally:
+        with dovecot.raw(user) as direct:
+            direct.cmd("d", "DELETE " + harness.quote(box))

@@ -353,6 +353,123 @@ TEST_P(StateStoreContractTest, EmptyKeysAreInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// ---- Folder events kept for an absent device
+
+std::vector<std::string> FolderEvents(StateStore& store,
+                                      const std::string& user = "alice",
+                                      const std::string& device = "phone") {
+  auto events = store.ListFolderEvents(user, device);
+  EXPECT_TRUE(events.ok()) << events.status();
+  return events.ok() ? *events : std::vector<std::string>{"<error>"};
+}
+
+TEST_P(StateStoreContractTest, FolderEventsRoundTripOldestFirstPerDevice) {
+  ASSERT_TRUE(store_->PutDevice(MakeDevice("alice", "phone")).ok());
+  ASSERT_TRUE(store_->PutDevice(MakeDevice("alice", "tablet")).ok());
+  const std::vector<std::string> lines = {
+      "* LIST () \"/\" Work", "* LIST (\\NonExistent) \"/\" Old",
+      "* LIST () \"/\" \"New name\" (\"OLDNAME\" (\"Old\"))",
+      std::string("* LIST () \"/\" \"caf\xc3\xa9\0x\"", 23),  // bytes survive
+  };
+  for (const std::string& line : lines) {
+    ASSERT_TRUE(store_->AppendFolderEvent("alice", "phone", line, 256).ok());
+  }
+  ASSERT_TRUE(
+      store_->AppendFolderEvent("alice", "tablet", "* LIST () \"/\" T", 256)
+          .ok());
+  EXPECT_EQ(FolderEvents(*store_), lines);
+  EXPECT_EQ(FolderEvents(*store_, "alice", "tablet"),
+            std::vector<std::string>{"* LIST () \"/\" T"});
+  EXPECT_TRUE(FolderEvents(*store_, "bob", "phone").empty());
+
+  // PutDevice updates in place: the events stay.
+  ASSERT_TRUE(store_->PutDevice(MakeDevice("alice", "phone", 5000)).ok());
+  EXPECT_EQ(FolderEvents(*store_), lines);
+}
+
+TEST_P(StateStoreContractTest, FolderEventsAreBoundedOldestGo) {
+  ASSERT_TRUE(store_->PutDevice(MakeDevice("alice", "phone")).ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_
+                    ->AppendFolderEvent("alice", "phone",
+                                        absl::StrCat("* LIST () \"/\" F", i), 3)
+                    .ok());
+  }
+  EXPECT_EQ(
+      FolderEvents(*store_),
+      (std::vector<std::string>{"* LIST () \"/\" F2", "* LIST () \"/\" F3",
+                                "* LIST () \"/\" F4"}));
+
+  // The session's bound (256) over 300 appends in one batch: the newest 256.
+  ASSERT_TRUE(store_->PutDevice(MakeDevice("alice", "laptop")).ok());
+  ASSERT_TRUE(store_->BeginBatch().ok());
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE(
+        store_->AppendFolderEvent("alice", "laptop", absl::StrCat("E", i), 256)
+            .ok());
+  }
+  ASSERT_TRUE(store_->CommitBatch().ok());
+  std::vector<std::string> events = FolderEvents(*store_, "alice", "laptop");
+  ASSERT_EQ(events.size(), 256u);
+  EXPECT_EQ(events.front(), "E44");
+  EXPECT_EQ(events.back(), "E299");
+}
+
+TEST_P(StateStoreContractTest, AcknowledgementRemovesTheOldestFolderEvents) {
+  ASSERT_TRUE(store_->PutDevice(MakeDevice("alice", "phone")).ok());
+  ASSERT_TRUE(store_->PutDevice(MakeDevice("alice", "tablet")).ok());
+  for (const char* line : {"A", "B", "C", "D"}) {
+    ASSERT_TRUE(store_->AppendFolderEvent("alice", "phone", line, 256).ok());
+    ASSERT_TRUE(store_->AppendFolderEvent("alice", "tablet", line, 256).ok());
+  }
+  // Nothing acknowledged yet: all stay.
+  ASSERT_TRUE(store_->AckFolderEvents("alice", "phone", 4).ok());
+  ASSERT_TRUE(store_->AckFolderEvents("alice", "phone", 10).ok());
+  EXPECT_EQ(FolderEvents(*store_),
+            (std::vector<std::string>{"A", "B", "C", "D"}));
+  // The device acknowledged the first three: the newest stays.
+  ASSERT_TRUE(store_->AckFolderEvents("alice", "phone", 1).ok());
+  EXPECT_EQ(FolderEvents(*store_), std::vector<std::string>{"D"});
+  // Later events follow the ones left, in order.
+  ASSERT_TRUE(store_->AppendFolderEvent("alice", "phone", "E", 256).ok());
+  EXPECT_EQ(FolderEvents(*store_), (std::vector<std::string>{"D", "E"}));
+  ASSERT_TRUE(store_->AckFolderEvents("alice", "phone", 0).ok());
+  EXPECT_TRUE(FolderEvents(*store_).empty());
+  // Another device's events are its own.
+  EXPECT_EQ(FolderEvents(*store_, "alice", "tablet"),
+            (std::vector<std::string>{"A", "B", "C", "D"}));
+  // Acknowledging for an unknown device is not an error.
+  EXPECT_TRUE(store_->AckFolderEvents("alice", "never-was", 0).ok());
+}
+
+TEST_P(StateStoreContractTest, FolderEventsBelongToTheDeviceSession) {
+  absl::Status s = store_->AppendFolderEvent("alice", "ghost", "X", 256);
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_TRUE(FolderEvents(*store_, "alice", "ghost").empty());
+
+  ASSERT_TRUE(store_->PutDevice(MakeDevice("alice", "phone")).ok());
+  ASSERT_TRUE(store_->PutDevice(MakeDevice("alice", "old", 100)).ok());
+  ASSERT_TRUE(store_->AppendFolderEvent("alice", "phone", "P", 256).ok());
+  ASSERT_TRUE(store_->AppendFolderEvent("alice", "old", "O", 256).ok());
+  // LOGOUT (DeleteDevice) and expiry take them along; re-registering starts
+  // clean.
+  ASSERT_TRUE(store_->DeleteDevice("alice", "phone").ok());
+  auto expired = store_->ExpireBefore(500);
+  ASSERT_TRUE(expired.ok());
+  EXPECT_EQ(*expired, 1);
+  ASSERT_TRUE(store_->PutDevice(MakeDevice("alice", "phone")).ok());
+  ASSERT_TRUE(store_->PutDevice(MakeDevice("alice", "old")).ok());
+  EXPECT_TRUE(FolderEvents(*store_, "alice", "phone").empty());
+  EXPECT_TRUE(FolderEvents(*store_, "alice", "old").empty());
+
+  EXPECT_EQ(store_->AppendFolderEvent("", "phone", "X", 256).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->AckFolderEvents("alice", "", 0).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ListFolderEvents("", "phone").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 std::unique_ptr<StateStore> OpenMemory(const std::string&) {
   return std::make_unique<MemoryStateStore>();
 }
@@ -434,6 +551,83 @@ TEST(SqliteStateStoreTest, DataSurvivesCloseAndReopen) {
   auto devices = (*other)->ListDevices("alice");
   ASSERT_TRUE(devices.ok());
   EXPECT_TRUE(devices->empty());
+}
+
+TEST(SqliteStateStoreTest, FolderEventsSurviveCloseAndReopen) {
+  TempDir dir;
+  {
+    auto store = SqliteStateStore::Open(dir.path(), 0);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->PutDevice(MakeDevice("alice", "phone")).ok());
+    for (const char* line : {"A", "B", "C"}) {
+      ASSERT_TRUE(
+          (*store)->AppendFolderEvent("alice", "phone", line, 256).ok());
+    }
+    ASSERT_TRUE((*store)->AckFolderEvents("alice", "phone", 2).ok());
+  }
+  auto store = SqliteStateStore::Open(dir.path(), 0);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(FolderEvents(**store), (std::vector<std::string>{"B", "C"}));
+  // Sequence numbers continue after the reopen: a new event comes last.
+  ASSERT_TRUE((*store)->AppendFolderEvent("alice", "phone", "D", 256).ok());
+  EXPECT_EQ(FolderEvents(**store), (std::vector<std::string>{"B", "C", "D"}));
+}
+
+// A state file written by the build before folder events (schema version 1)
+// opens with its state intact and gains the table.
+TEST(SqliteStateStoreTest, MigratesAVersion1FileWithoutLosingState) {
+  TempDir dir;
+  const std::string path = SqliteStateStore::PathFor(dir.path(), 0);
+  ExecRaw(path, R"sql(
+PRAGMA journal_mode = WAL;
+CREATE TABLE devices (
+  user            TEXT    NOT NULL,
+  device          TEXT    NOT NULL,
+  session_id      TEXT    NOT NULL,
+  filters         BLOB    NOT NULL,
+  prefs           BLOB    NOT NULL,
+  selected_folder TEXT    NOT NULL,
+  read_only       INTEGER NOT NULL,
+  last_activity   INTEGER NOT NULL,
+  PRIMARY KEY (user, device)
+) WITHOUT ROWID;
+CREATE INDEX devices_by_last_activity ON devices (last_activity);
+CREATE TABLE checkpoints (
+  user         TEXT    NOT NULL,
+  device       TEXT    NOT NULL,
+  folder       TEXT    NOT NULL,
+  uidvalidity  INTEGER NOT NULL,
+  acked_modseq INTEGER NOT NULL,
+  view         BLOB    NOT NULL,
+  PRIMARY KEY (user, device, folder),
+  FOREIGN KEY (user, device) REFERENCES devices (user, device) ON DELETE CASCADE
+) WITHOUT ROWID;
+INSERT INTO devices VALUES ('alice', 'phone', '42', 'f', 'p', 'INBOX', 0, 1234);
+INSERT INTO checkpoints VALUES ('alice', 'phone', 'INBOX', 77, 99, '1:5');
+PRAGMA user_version = 1;
+)sql");
+  ASSERT_EQ(QueryInt(path, "PRAGMA user_version"), 1);
+
+  auto store = SqliteStateStore::Open(dir.path(), 0);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(QueryInt(path, "PRAGMA user_version"),
+            SqliteStateStore::kSchemaVersion);
+  auto device = (*store)->GetDevice("alice", "phone");
+  ASSERT_TRUE(device.ok() && device->has_value());
+  EXPECT_EQ((*device)->session_id, "42");
+  EXPECT_EQ((*device)->selected_folder, "INBOX");
+  EXPECT_EQ((*device)->last_activity_unix, 1234);
+  auto cp = (*store)->GetCheckpoint("alice", "phone", "INBOX");
+  ASSERT_TRUE(cp.ok() && cp->has_value());
+  EXPECT_EQ((*cp)->uidvalidity, 77u);
+  EXPECT_EQ((*cp)->acked_modseq, 99u);
+  EXPECT_EQ((*cp)->view, "1:5");
+  EXPECT_TRUE(FolderEvents(**store).empty());
+  ASSERT_TRUE((*store)->AppendFolderEvent("alice", "phone", "X", 256).ok());
+  EXPECT_EQ(FolderEvents(**store), std::vector<std::string>{"X"});
+  // The cascade holds for the new table in a migrated file too.
+  ASSERT_TRUE((*store)->DeleteDevice("alice", "phone").ok());
+  EXPECT_EQ(QueryInt(path, "SELECT count(*) FROM folder_events"), 0);
 }
 
 TEST(SqliteStateStoreTest, SchemaVersionAndJournalModeAreSet) {

@@ -110,7 +110,6 @@ void AdminHttpServer::HandleClient(int fd) {
   if (absl::StartsWith(line, "GET /metrics ") || line == "GET /metrics" ||
       absl::StartsWith(line, "GET /metrics?")) {
     body = RenderPrometheus(shards_);
-    if (extra_) body += extra_();
     body += RenderHeapMetrics();
   } else if (absl::StartsWith(line, "GET ")) {
     status = "404 Not Found";

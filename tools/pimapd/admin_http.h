@@ -5,7 +5,6 @@
 #define PIMAP_TOOLS_PIMAPD_ADMIN_HTTP_H_
 
 #include <atomic>
-#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,10 +16,9 @@ namespace pimap {
 
 class AdminHttpServer {
  public:
-  // `extra` adds more metric lines (components with their own counters).
-  explicit AdminHttpServer(std::vector<const ShardCounters*> shards,
-                           std::function<std::string()> extra = nullptr)
-      : shards_(std::move(shards)), extra_(std::move(extra)) {}
+  // Every component's metrics are in its shard's ShardCounters.
+  explicit AdminHttpServer(std::vector<const ShardCounters*> shards)
+      : shards_(std::move(shards)) {}
   ~AdminHttpServer();
   absl::Status Start(const std::string& host, uint16_t port);
   void Stop();
@@ -30,7 +28,6 @@ class AdminHttpServer {
   void HandleClient(int fd);
 
   std::vector<const ShardCounters*> shards_;
-  std::function<std::string()> extra_;
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -218,8 +218,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < set.count(); ++i) counters.push_back(&set.shard(i).counters());
   std::unique_ptr<pimap::AdminHttpServer> admin;
   if (options.admin_listen) {
-    admin = std::make_unique<pimap::AdminHttpServer>(
-        counters, [] { return pimap::store::EventIntake::RenderIntakeMetrics(); });
+    admin = std::make_unique<pimap::AdminHttpServer>(counters);
     absl::Status s = admin->Start(options.admin_listen->host, options.admin_listen->port);
     if (!s.ok()) {
       set.StopAndJoin(0);

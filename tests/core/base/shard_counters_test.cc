@@ -92,6 +92,22 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_store_link_wait_timeouts_total", "counter"},
       {"pimap_auth_cache_hits_total", "counter"},
       {"pimap_auth_cache_misses_total", "counter"},
+      {"pimap_store_intake_requests_total", "counter"},
+      {"pimap_store_notifications_received_total", "counter"},
+      {"pimap_store_notifications_routed_total", "counter"},
+      {"pimap_store_notifications_delivered_total", "counter"},
+      {"pimap_store_notifications_bad_total", "counter"},
+      {"pimap_store_notifications_rejected_total", "counter"},
+      {"pimap_store_notifications_unauthorized_total", "counter"},
+      {"pimap_store_notifications_overloaded_total", "counter"},
+      {"pimap_store_notifications_unrouted_total", "counter"},
+      {"pimap_store_notifications_lost_total", "counter"},
+      {"pimap_store_notification_events_total", "counter"},
+      {"pimap_store_notification_events_ignored_total", "counter"},
+      {"pimap_store_notification_flag_deltas_total", "counter"},
+      {"pimap_store_notification_flag_deltas_unresolved_total", "counter"},
+      {"pimap_store_intake_queued", "gauge"},
+      {"pimap_store_intake_connections", "gauge"},
   };
   for (const auto& [name, type] : metrics) {
     EXPECT_TRUE(absl::StrContains(text, "# HELP " + name + " ")) << name;
@@ -109,11 +125,20 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       text, "pimap_store_link_wait_seconds_bucket{shard=\"0\",le=\"+Inf\"} 0"));
   EXPECT_TRUE(HasLine(text, "pimap_store_link_wait_seconds_count 0"));
   constexpr size_t kHistogramLines = 2 + 2 * (9 + 2);
+  // The summaries (intake timings): HELP, TYPE, then _sum and _count for the
+  // shard and for the total.
+  for (const char* name :
+       {"pimap_store_intake_handling_seconds", "pimap_store_intake_queue_seconds"}) {
+    EXPECT_TRUE(HasLine(text, absl::StrCat("# TYPE ", name, " summary"))) << name;
+    EXPECT_TRUE(HasLine(text, absl::StrCat(name, "_count{shard=\"0\"} 0"))) << name;
+    EXPECT_TRUE(HasLine(text, absl::StrCat(name, "_sum 0"))) << name;
+  }
+  constexpr size_t kSummaryLines = 2 * (2 + 2 * 2);
   // N metrics x (HELP + TYPE) + pimap_shards sample + (N-1) x (1 shard + sum).
   std::vector<absl::string_view> lines =
       absl::StrSplit(text, '\n', absl::SkipEmpty());
   const size_t n = metrics.size();
-  EXPECT_EQ(lines.size(), n * 2 + 1 + (n - 1) * 2 + kHistogramLines);
+  EXPECT_EQ(lines.size(), n * 2 + 1 + (n - 1) * 2 + kHistogramLines + kSummaryLines);
 }
 
 TEST(ShardCountersTest, HistogramBucketsAreCumulativeAndSummed) {

@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "core/base/log.h"
+#include "core/base/shard_counters.h"
 #include "core/base/shard_for_user.h"
 #include "core/engine/shard.h"
 #include "core/engine/shard_set.h"
@@ -154,7 +155,9 @@ TEST_F(EventIntakeTest, RoutesToTheOwnerShard) {
   EXPECT_EQ(got[0].user, alice);
   EXPECT_EQ(sinks_[1].size(), 1u);
 
-  const std::string metrics = EventIntake::RenderIntakeMetrics();
+  std::vector<const ShardCounters*> counters;
+  for (int i = 0; i < set_->count(); ++i) counters.push_back(&set_->shard(i).counters());
+  const std::string metrics = RenderPrometheus(counters);
   EXPECT_TRUE(absl::StrContains(metrics, "pimap_store_notifications_received_total{shard=\"0\"}"))
       << metrics;
   EXPECT_TRUE(absl::StrContains(metrics, "# TYPE pimap_store_intake_queue_seconds summary"));
@@ -228,7 +231,7 @@ TEST_F(EventIntakeTest, FullOwnerQueueAnswers503) {
   config.max_queued_per_shard = 1;
   StartSet({0}, config);
   const std::string bob = UserOfShard(1);
-  const uint64_t lost_before = EventIntake::lost_notifications(1);
+  const uint64_t lost_before = set_->shard(1).counters().intake_lost.load();
   // Hold shard 1's thread so that nothing drains its inbox.
   absl::Notification blocked, release;
   ASSERT_TRUE(set_->shard(1).Post([&](engine::Shard&) {
@@ -242,7 +245,7 @@ TEST_F(EventIntakeTest, FullOwnerQueueAnswers503) {
   EXPECT_TRUE(absl::StartsWith(first, "HTTP/1.1 204")) << first;
   EXPECT_TRUE(absl::StartsWith(second, "HTTP/1.1 503")) << second;
   EXPECT_TRUE(absl::StrContains(second, "\r\nRetry-After: 1\r\n")) << second;
-  EXPECT_EQ(EventIntake::lost_notifications(1), lost_before + 1);
+  EXPECT_EQ(set_->shard(1).counters().intake_lost.load(), lost_before + 1);
   std::vector<Delivery> got = sinks_[1].WaitFor(1);
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].events[0].uid, 1u);
