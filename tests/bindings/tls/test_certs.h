@@ -1,0 +1,102 @@
+// Throwaway TLS credentials for tests: a fresh P-256 key and a self-signed
+// certificate for it, written as PEM files into a new temporary directory (the
+// context loads from paths, as pimapd does).
+#ifndef PIMAP_TESTS_BINDINGS_TLS_TEST_CERTS_H_
+#define PIMAP_TESTS_BINDINGS_TLS_TEST_CERTS_H_
+
+#include <openssl/bio.h>
+#include <openssl/ec.h>
+#include <openssl/ec_key.h>
+#include <openssl/evp.h>
+#include <openssl/nid.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace pimap::tls::testing {
+
+inline bssl::UniquePtr<EVP_PKEY> NewP256Key() {
+  bssl::UniquePtr<EC_KEY> ec(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+  if (ec == nullptr || EC_KEY_generate_key(ec.get()) != 1) return nullptr;
+  bssl::UniquePtr<EVP_PKEY> key(EVP_PKEY_new());
+  if (key == nullptr || EVP_PKEY_assign_EC_KEY(key.get(), ec.release()) != 1) {
+    return nullptr;
+  }
+  return key;
+}
+
+inline bssl::UniquePtr<X509> NewSelfSignedCert(EVP_PKEY* key) {
+  bssl::UniquePtr<X509> cert(X509_new());
+  if (cert == nullptr) return nullptr;
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  const auto* cn = reinterpret_cast<const unsigned char*>("pimap.test");
+  if (X509_set_version(cert.get(), X509_VERSION_3) != 1 ||
+      ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1) != 1 ||
+      X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) == nullptr ||
+      X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400) == nullptr ||
+      X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, cn, -1, -1, 0) !=
+          1 ||
+      X509_set_issuer_name(cert.get(), name) != 1 ||
+      X509_set_pubkey(cert.get(), key) != 1 ||
+      X509_sign(cert.get(), key, EVP_sha256()) == 0) {
+    return nullptr;
+  }
+  return cert;
+}
+
+// Where the PEM files of one generated identity are. The directory is removed
+// with this.
+class TempCredentials {
+ public:
+  TempCredentials() {
+    std::string pattern =
+        (std::filesystem::path(::testing::TempDir()) / "pimap_tls_XXXXXX")
+            .string();
+    if (mkdtemp(pattern.data()) == nullptr) return;
+    dir_ = pattern;
+    cert_path_ = (dir_ / "cert.pem").string();
+    key_path_ = (dir_ / "key.pem").string();
+  }
+  ~TempCredentials() {
+    std::error_code ignored;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+  }
+  TempCredentials(const TempCredentials&) = delete;
+  TempCredentials& operator=(const TempCredentials&) = delete;
+
+  // Generates a key and its certificate into the two files; false on failure.
+  bool Generate() { return Write(cert_path_, key_path_); }
+  // Writes a new identity: the certificate to `cert_path`, the key to
+  // `key_path`.
+  bool Write(const std::string& cert_path, const std::string& key_path) {
+    if (dir_.empty()) return false;
+    bssl::UniquePtr<EVP_PKEY> key = NewP256Key();
+    if (key == nullptr) return false;
+    bssl::UniquePtr<X509> cert = NewSelfSignedCert(key.get());
+    if (cert == nullptr) return false;
+    bssl::UniquePtr<BIO> cert_out(BIO_new_file(cert_path.c_str(), "w"));
+    bssl::UniquePtr<BIO> key_out(BIO_new_file(key_path.c_str(), "w"));
+    return cert_out != nullptr && key_out != nullptr &&
+           PEM_write_bio_X509(cert_out.get(), cert.get()) == 1 &&
+           PEM_write_bio_PrivateKey(key_out.get(), key.get(), nullptr, nullptr,
+                                    0, nullptr, nullptr) == 1;
+  }
+
+  const std::filesystem::path& dir() const { return dir_; }
+  const std::string& cert_path() const { return cert_path_; }
+  const std::string& key_path() const { return key_path_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::string cert_path_;
+  std::string key_path_;
+};
+
+}  // namespace pimap::tls::testing
+
+#endif  // PIMAP_TESTS_BINDINGS_TLS_TEST_CERTS_H_
