@@ -1,19 +1,18 @@
 // One device's IMAP connection to the gateway: an explicit state machine
-// (not authenticated → logging in → authenticated/relaying → closing) over a
-// Transport. Before login it answers locally (CAPABILITY, NOOP, STARTTLS, LOGIN,
-// AUTHENTICATE PLAIN, LOGOUT); LOGIN moves the connection to the shard that owns the
-// user, which logs in to the store. After that a regular session's commands are
-// relayed; a P-IMAP session's (user#device) are handed to the transport-free
-// session engine (core/session/device_driver.h), for which this class only frames
-// commands, carries bytes and applies backpressure.
+// (not authenticated → logging in → authenticated → closing) over a Transport.
+// Before login it answers locally (CAPABILITY, NOOP, STARTTLS, LOGIN,
+// AUTHENTICATE PLAIN, LOGOUT); LOGIN moves the connection to the shard that
+// owns the user, which logs in to the store. After that the session is a
+// transport-free session::SessionDriver's (a regular session's relay, or a
+// P-IMAP device's engine), for which this class only frames commands, carries
+// bytes, applies backpressure and keeps the timers.
 #ifndef PIMAP_BINDINGS_TCP_IMAP_CONNECTION_H_
 #define PIMAP_BINDINGS_TCP_IMAP_CONNECTION_H_
 
 #include <openssl/ssl.h>
 
-#include <deque>
+#include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "core/base/timer_wheel.h"
@@ -21,7 +20,9 @@
 #include "core/imap/command.h"
 #include "core/imap/framer.h"
 #include "core/imap/login_name.h"
+#include "core/session/command_router.h"
 #include "core/session/device_driver.h"
+#include "core/session/session_driver.h"
 #include "core/session/store_link.h"
 
 namespace pimap::engine {
@@ -41,7 +42,6 @@ struct PendingLogin {
 
 class ImapConnection final : private engine::TransportHandler,
                              private imap::Framer::Visitor,
-                             private session::StoreLinkClient,
                              private session::DeviceOutput {
  public:
   // A connection accepted on this shard.
@@ -54,19 +54,40 @@ class ImapConnection final : private engine::TransportHandler,
   void Shutdown(absl::string_view reason);
 
  private:
-  enum class State { kNotAuthenticated, kSaslResponse, kLoggingIn, kAuthenticated, kClosing };
-  enum class CommandMode { kNone, kLocal, kRelay, kSkip };
+  enum class State : uint8_t {
+    kNotAuthenticated,
+    kSaslResponse,
+    kLoggingIn,
+    kAuthenticated,
+    kClosing
+  };
   // Reasons to stop reading the device (bits).
-  enum Block : unsigned {
+  enum Block : uint8_t {
     kBlockLogin = 1,     // waiting for the store login
-    kBlockStore = 2,     // the store's send queue is full
-    kBlockOrdered = 4,   // a local command waits for relayed ones to complete
-    kBlockHandover = 8,  // moving to the owner shard
-    kBlockJob = 16,      // the P-IMAP session engine runs a command
+    kBlockHandover = 2,  // moving to the owner shard
+    kBlockSession = 4,   // the session driver holds input (a command runs,
+                         // answers wait in order, the store is full)
+  };
+  // The commands before login are routed like a session's, all of them local:
+  // parsed, then answered by ExecuteLocal (or taken as an AUTHENTICATE
+  // response line). Released once logged in.
+  class PreLogin final : public session::CommandRouter {
+   public:
+    explicit PreLogin(ImapConnection* c);
+    std::string sasl_tag;  // of the AUTHENTICATE waiting for its response line
+
+   private:
+    Opening OpenLine(absl::string_view line,
+                     const imap::LiteralHeader* literal) override;
+    void Execute(const imap::Command& command) override {
+      c_->ExecuteLocal(command);
+    }
+    ImapConnection* c_;
   };
 
   // `initial_input` and `initial_block` are in place before the transport's
-  // handler is set: a handed-over TLS session may decrypt buffered bytes at once.
+  // handler is set: a handed-over TLS session may decrypt buffered bytes at
+  // once.
   ImapConnection(ImapServer* server, engine::Socket* socket,
                  engine::Transport* transport, bool tls_active,
                  std::string initial_input = "", unsigned initial_block = 0);
@@ -76,24 +97,23 @@ class ImapConnection final : private engine::TransportHandler,
   void OnTransportData(absl::string_view data) override;
   void OnTransportDrained() override;
   void OnTransportClosed(absl::Status reason) override;
-  // imap::Framer::Visitor
-  bool OnLine(absl::string_view line, const imap::LiteralHeader* literal) override;
+  // imap::Framer::Visitor: the commands go to commands().
+  bool OnLine(absl::string_view line,
+              const imap::LiteralHeader* literal) override;
   bool OnLiteralData(absl::string_view chunk) override;
   bool OnEnd() override;
   bool OnError(const imap::FrameError& error) override;
-  // session::StoreLinkClient
-  void OnStoreBytes(absl::string_view bytes) override;
-  void OnStoreResponseEnd(absl::string_view completed_tag) override;
-  void OnStoreDrained() override;
-  void OnStoreClosed(absl::Status reason) override;
 
   void Greet();
   // Sets the transport's handler (reads start unless blocked).
   void Start();
   void ProcessInput();
   void SetBlocked(unsigned bit, bool on);
-  bool StartCommand(absl::string_view line, const imap::LiteralHeader* literal);
-  bool RelayLine(absl::string_view line, const imap::LiteralHeader* literal);
+  // Feed goes on (nothing blocks input and the connection lives).
+  bool reading() const { return blocked_ == 0 && state_ != State::kClosing; }
+  // Who takes the device's commands: the session driver once logged in, else
+  // the pre-login router (made on demand).
+  session::SessionDriver& commands();
   bool HandleSaslResponse(absl::string_view line);
   void ExecuteLocal(const imap::Command& command);
   void DoStartTls(const std::string& tag);
@@ -104,6 +124,14 @@ class ImapConnection final : private engine::TransportHandler,
   void OnStoreLogin(const std::string& tag, const std::string& user,
                     const std::string& device, const std::string& password,
                     absl::StatusOr<session::StoreLink*> link);
+  // The user is logged in (store or auth cache): counters, log, timers.
+  void LoggedIn(const std::string& user, const std::string& device,
+                absl::string_view how);
+  // Hands the logged-in device to the P-IMAP session engine (`link`: its login
+  // link, or null after an auth-cache hit).
+  void StartPimap(const std::string& tag, const std::string& user,
+                  const std::string& device, const std::string& password,
+                  session::StoreLink* link);
 
   // Writes a response of our own; held back while a store response is only
   // partly written, so that bytes never interleave inside one response.
@@ -115,25 +143,19 @@ class ImapConnection final : private engine::TransportHandler,
   void OnActivityTimer();
   void Destroy();
 
-  // session::DeviceOutput: what the P-IMAP session engine writes and asks for.
-  void WriteResponse(std::string bytes) override { WriteLocal(std::move(bytes)); }
+  // session::DeviceOutput: what the session driver writes and asks for.
+  void WriteResponse(std::string bytes) override {
+    WriteLocal(std::move(bytes));
+  }
   bool WritePassThrough(absl::string_view bytes) override;
   void EndPassThrough() override;
   void SetCommandRunning(bool running, bool resume) override;
   void LoginDone(bool ok) override;
-  void RelayedDone(absl::string_view tag) override { OnRelayedCompleted(tag); }
-  void RelayDrained() override { OnStoreDrained(); }
+  // Relayed commands are the driver's to track (session/command_router.h).
+  void RelayedDone(absl::string_view) override {}
+  void RelayDrained() override {}
   void EndSession(absl::string_view reason) override { Shutdown(reason); }
   void Close() override;
-  // The store completed a relayed command: answers that waited behind it go out.
-  void OnRelayedCompleted(absl::string_view tag);
-  // Hands the logged-in device to the P-IMAP session engine (`link`: its login
-  // link, or null after an auth-cache hit).
-  void StartDriver(const std::string& tag, const std::string& user,
-                   const std::string& device, const std::string& password,
-                   session::StoreLink* link);
-  // Sends relayed command bytes to the store (or through the session engine).
-  void SendUp(absl::string_view bytes);
 
   // Keeps this alive while a call from outside (transport, store, timer) runs;
   // Destroy() inside it only marks, the last scope out frees.
@@ -143,51 +165,35 @@ class ImapConnection final : private engine::TransportHandler,
     ~Busy() {
       if (--c_->busy_ == 0 && c_->destroy_pending_) delete c_;
     }
+
    private:
     ImapConnection* c_;
   };
 
   ImapServer* server_;
-  engine::Socket* socket_;        // the socket under transport_ (same or wrapped)
+  engine::Socket* socket_;  // the socket under transport_ (same or wrapped)
   engine::Transport* transport_;  // what we read and write
-  bool tls_active_;
-  State state_ = State::kNotAuthenticated;
   imap::Framer framer_;
-  imap::CommandAssembler assembler_;
   std::string pending_input_;
-  unsigned blocked_ = 0;
-
-  CommandMode mode_ = CommandMode::kNone;
-  std::string command_tag_;
-  bool relay_started_ = false;
-  std::optional<imap::Command> deferred_command_;
-  std::string deferred_bad_;
-  std::string sasl_tag_;
-
-  session::StoreLink* link_ = nullptr;
-  // Tags relayed, not yet completed (a vector: a deque costs a 512-byte block
-  // per connection even when it holds one tag).
-  std::vector<std::string> outstanding_;
-  std::string idle_tag_;
-  std::string logout_tag_;
-  bool mid_response_ = false;
-  bool store_paused_ = false;
+  // Our own responses held back while a store response is partly written.
   std::string deferred_output_;
-  std::string user_;    // set once logged in
-  std::string device_;
-
+  std::string user_;               // set once logged in
+  PreLogin* pre_login_ = nullptr;  // made on demand, released at login
+  // The session after login (null before): it owns the store side.
+  session::SessionDriver* driver_ = nullptr;
+  std::shared_ptr<bool> alive_;
   int64_t last_activity_ms_ = 0;
   TimerWheel::TimerId activity_timer_ = 0;
-  int busy_ = 0;
-  bool destroy_pending_ = false;
-  bool starttls_reset_ = false;  // STARTTLS answered: drop what was read in clear
-  bool in_feed_ = false;         // inside framer_.Feed (no nested ProcessInput)
   TimerWheel::TimerId handover_timer_ = 0;
-  std::shared_ptr<bool> alive_;
-
-  // The P-IMAP session engine of this device (null for a regular session): it
-  // owns the store link then, and link_ stays null.
-  session::DeviceDriver* driver_ = nullptr;
+  int busy_ = 0;
+  uint8_t blocked_ = 0;
+  State state_ = State::kNotAuthenticated;
+  bool tls_active_;
+  bool mid_response_ = false;  // a store response is partly written
+  bool destroy_pending_ = false;
+  // STARTTLS answered: drop what was read in clear.
+  bool starttls_reset_ = false;
+  bool in_feed_ = false;  // inside framer_.Feed (no nested ProcessInput)
 };
 
 }  // namespace pimap::tcp

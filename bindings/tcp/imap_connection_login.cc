@@ -1,63 +1,30 @@
 // The device connection's way in (imap_connection.h): STARTTLS, LOGIN and
 // AUTHENTICATE PLAIN, the hand-over to the shard that owns the user, the store
-// login (or the auth cache for a returning P-IMAP device), and the hand-off of a
-// P-IMAP device to the session engine.
+// login (or the auth cache for a returning P-IMAP device), and the hand-off of
+// the logged-in device to its session driver (relay or P-IMAP engine).
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "bindings/tcp/imap_connection.h"
+#include "bindings/tcp/imap_handoff.h"
 #include "bindings/tcp/imap_server.h"
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
 #include "core/base/shard_for_user.h"
-#include "core/engine/handoff.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
 #include "core/imap/sasl.h"
 #include "core/imap/writer.h"
-#include "core/session/capabilities.h"
+#include "core/session/pimap_session_driver.h"
+#include "core/session/relay_driver.h"
 
 namespace pimap::tcp {
-
-namespace {
-
-class ImapHandoff final : public engine::Handoff {
- public:
-  ImapHandoff(SSL* ssl, std::string input, PendingLogin login)
-      : ssl_(ssl), input_(std::move(input)), login_(std::move(login)) {}
-  ~ImapHandoff() override {
-    if (ssl_ != nullptr) SSL_free(ssl_);
-  }
-  void Arrive(engine::Shard& shard, int slot) override {
-    std::unique_ptr<ImapHandoff> self(this);
-    ImapServer* server = shard.services().Find<ImapServer>();
-    if (slot < 0 || server == nullptr) {
-      PIMAP_LOG(WARNING) << "hand-over arrived without a descriptor";
-      return;
-    }
-    SSL* ssl = ssl_;
-    ssl_ = nullptr;
-    ImapConnection::Arrive(server, slot, ssl, std::move(input_), std::move(login_));
-  }
-  void Failed(engine::Shard& source, int slot, int error) override {
-    std::unique_ptr<ImapHandoff> self(this);
-    PIMAP_LOG(WARNING) << "hand-over to the owner shard failed: errno " << error;
-    engine::Socket::Adopt(&source, slot)->Abort();
-  }
-
- private:
-  SSL* ssl_;
-  std::string input_;
-  PendingLogin login_;
-};
-
-}  // namespace
 
 void ImapConnection::DoStartTls(const std::string& tag) {
   std::string out;
   if (server_->config().tls == nullptr || tls_active_) {
-    imap::AppendTaggedStatus(&out, tag, "BAD", "",
-                             tls_active_ ? "TLS is already active"
-                                         : "STARTTLS is not configured");
+    imap::AppendTaggedStatus(
+        &out, tag, "BAD", "",
+        tls_active_ ? "TLS is already active" : "STARTTLS is not configured");
     WriteLocal(std::move(out));
     return;
   }
@@ -89,56 +56,59 @@ void ImapConnection::DoAuthenticate(const imap::Command& command) {
     WriteLocal(std::move(out));
     return;
   }
+  pre_login_->sasl_tag = tag;      // we run inside its Execute
   if (command.args.size() == 2) {  // SASL-IR (RFC 4959)
-    sasl_tag_ = tag;
     HandleSaslResponse(command.args[1].value);
     return;
   }
-  sasl_tag_ = tag;
   state_ = State::kSaslResponse;
   WriteLocal("+ \r\n");
 }
 
 bool ImapConnection::HandleSaslResponse(absl::string_view line) {
   state_ = State::kNotAuthenticated;
+  const std::string sasl_tag = pre_login_->sasl_tag;  // a login releases it
   std::string out;
   if (line == "*") {
-    imap::AppendTaggedStatus(&out, sasl_tag_, "BAD", "", "Authentication cancelled");
+    imap::AppendTaggedStatus(&out, sasl_tag, "BAD", "",
+                             "Authentication cancelled");
     WriteLocal(std::move(out));
     return false;
   }
   absl::StatusOr<imap::SaslPlain> plain = imap::DecodeSaslPlain(line);
   if (!plain.ok()) {
-    WriteBad(sasl_tag_, plain.status().message());
+    WriteBad(sasl_tag, plain.status().message());
     return false;
   }
   // Devices authenticate as themselves; acting for another user is the store's
   // master-user business, not a device's.
   if (!plain->authzid.empty() && plain->authzid != plain->authcid) {
-    server_->shard().counters().auth_failures.fetch_add(1, std::memory_order_relaxed);
-    imap::AppendTaggedStatus(&out, sasl_tag_, "NO", "AUTHORIZATIONFAILED",
+    server_->shard().counters().auth_failures.fetch_add(
+        1, std::memory_order_relaxed);
+    imap::AppendTaggedStatus(&out, sasl_tag, "NO", "AUTHORIZATIONFAILED",
                              "Authorization identity must match the user");
     WriteLocal(std::move(out));
     return false;
   }
   absl::StatusOr<imap::LoginName> name = imap::ParseLoginName(plain->authcid);
   if (!name.ok()) {
-    imap::AppendTaggedStatus(&out, sasl_tag_, "NO", "AUTHENTICATIONFAILED",
+    imap::AppendTaggedStatus(&out, sasl_tag, "NO", "AUTHENTICATIONFAILED",
                              name.status().message());
     WriteLocal(std::move(out));
     return false;
   }
-  StartLogin({sasl_tag_, std::move(*name), std::move(plain->password)});
+  StartLogin({sasl_tag, std::move(*name), std::move(plain->password)});
   return true;
 }
 
-// ---- Login and hand-over -------------------------------------------------------
+// ---- Login and hand-over ----------------------------------------------------
 
 void ImapConnection::StartLogin(PendingLogin login) {
   if (!tls_active_ && !server_->config().allow_plaintext_auth) {
     std::string out;
-    imap::AppendTaggedStatus(&out, login.tag, "NO", "PRIVACYREQUIRED",
-                             "Plaintext authentication disallowed: use STARTTLS");
+    imap::AppendTaggedStatus(
+        &out, login.tag, "NO", "PRIVACYREQUIRED",
+        "Plaintext authentication disallowed: use STARTTLS");
     WriteLocal(std::move(out));
     return;
   }
@@ -182,8 +152,8 @@ void ImapConnection::HandOver(int owner, PendingLogin login) {
     handover_timer_ = 0;
     SSL* ssl = nullptr;
     if (tls) ssl = static_cast<tls::TlsTransport*>(transport)->ReleaseSsl();
-    auto handoff = std::make_unique<ImapHandoff>(ssl, std::move(pending_input_),
-                                                 std::move(*payload));
+    auto handoff =
+        MakeImapHandoff(ssl, std::move(pending_input_), std::move(*payload));
     engine::Shard& shard = server->shard();
     socket_ = nullptr;
     transport_ = nullptr;
@@ -212,23 +182,16 @@ void ImapConnection::StartStoreLogin(PendingLogin login) {
     if (cache->Check(user, password, MonotonicNowMs()) ==
         session::AuthCache::Verdict::kMatch) {
       CounterAdd(server_->shard().counters().auth_cache_hits);
-      state_ = State::kAuthenticated;
-      user_ = user;
-      device_ = device;
-      server_->UserLoggedIn(user_);
-      CounterAdd(server_->shard().counters().logins);
-      PIMAP_LOG(INFO) << "login user=" << imap::QuoteForLog(user)
-                      << " device=" << imap::QuoteForLog(device) << " (auth cache)";
-      ArmActivityTimer(server_->config().idle_timeout_ms);
-      StartDriver(tag, user, device, password, nullptr);
+      LoggedIn(user, device, " (auth cache)");
+      StartPimap(tag, user, device, password, nullptr);
       return;
     }
     CounterAdd(server_->shard().counters().auth_cache_misses);
   }
   server_->connector().Login(
       {login.name.user, std::move(login.password), ""},
-      [this, alive, tag, user, device,
-       password = std::move(password)](absl::StatusOr<session::StoreLink*> link) {
+      [this, alive, tag, user, device, password = std::move(password)](
+          absl::StatusOr<session::StoreLink*> link) {
         if (alive.expired()) {
           if (link.ok()) (*link)->Close();
           return;
@@ -237,69 +200,87 @@ void ImapConnection::StartStoreLogin(PendingLogin login) {
       });
 }
 
-void ImapConnection::OnStoreLogin(const std::string& tag, const std::string& user,
-                                  const std::string& device, const std::string& password,
+void ImapConnection::OnStoreLogin(const std::string& tag,
+                                  const std::string& user,
+                                  const std::string& device,
+                                  const std::string& password,
                                   absl::StatusOr<session::StoreLink*> link) {
   Busy busy(this);
   ShardCounters& counters = server_->shard().counters();
-  std::string out;
   if (state_ == State::kClosing) {
     if (link.ok()) (*link)->Close();
     return;
   }
   if (link.ok()) {
-    state_ = State::kAuthenticated;
-    user_ = user;
-    device_ = device;
-    server_->UserLoggedIn(user_);
-    counters.logins.fetch_add(1, std::memory_order_relaxed);
-    PIMAP_LOG(INFO) << "login user=" << imap::QuoteForLog(user)
-                    << (device.empty() ? "" : " device=" + imap::QuoteForLog(device));
-    ArmActivityTimer(server_->config().idle_timeout_ms);
+    LoggedIn(user, device, "");
     if (!device.empty()) {
       // The session engine owns the link and answers the login once the
       // session is ready (LoginDone).
       if (session::AuthCache* cache = server_->auth_cache(); cache != nullptr) {
         cache->Remember(user, password, MonotonicNowMs());
       }
-      StartDriver(tag, user, device, password, *link);
+      StartPimap(tag, user, device, password, *link);
       return;
     }
-    link_ = *link;
-    link_->SetClient(this);
-    imap::AppendTaggedStatus(&out, tag, "OK",
-                             absl::StrCat("CAPABILITY ",
-                                          session::PostAuthCapabilities(link_->capabilities())),
-                             "Logged in");
-  } else {
-    state_ = State::kNotAuthenticated;
-    if (absl::IsUnauthenticated(link.status())) {
-      if (session::AuthCache* cache = server_->auth_cache(); cache != nullptr) {
-        cache->Forget(user);  // it may have changed at the store
-      }
-      counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
-      PIMAP_LOG(INFO) << "login failed user=" << imap::QuoteForLog(user);
-      imap::AppendTaggedStatus(&out, tag, "NO", "AUTHENTICATIONFAILED",
-                               "Authentication failed.");
-    } else {
-      PIMAP_LOG(WARNING) << "store login unavailable: " << link.status().message();
-      imap::AppendTaggedStatus(&out, tag, "NO", "UNAVAILABLE",
-                               "The message store is not available; try again later");
+    // A regular session: the relay answers the login (LoginDone).
+    auto* relay = new session::RelayDriver(&counters, this,
+                                           server_->config().limits, user);
+    driver_ = relay;
+    relay->Start(*link, tag);
+    return;
+  }
+  state_ = State::kNotAuthenticated;
+  std::string out;
+  if (absl::IsUnauthenticated(link.status())) {
+    if (session::AuthCache* cache = server_->auth_cache(); cache != nullptr) {
+      cache->Forget(user);  // it may have changed at the store
     }
+    counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
+    PIMAP_LOG(INFO) << "login failed user=" << imap::QuoteForLog(user);
+    imap::AppendTaggedStatus(&out, tag, "NO", "AUTHENTICATIONFAILED",
+                             "Authentication failed.");
+  } else {
+    PIMAP_LOG(WARNING) << "store login unavailable: "
+                       << link.status().message();
+    imap::AppendTaggedStatus(
+        &out, tag, "NO", "UNAVAILABLE",
+        "The message store is not available; try again later");
   }
   WriteLocal(std::move(out));
   SetBlocked(kBlockLogin, false);
 }
 
-void ImapConnection::StartDriver(const std::string& tag, const std::string& user,
-                                 const std::string& device, const std::string& password,
-                                 session::StoreLink* link) {
+void ImapConnection::LoggedIn(const std::string& user,
+                              const std::string& device,
+                              absl::string_view how) {
+  state_ = State::kAuthenticated;
+  if (pre_login_ != nullptr) {  // commands are the session driver's from now on
+    pre_login_->Release();
+    pre_login_ = nullptr;
+  }
+  user_ = user;
+  server_->UserLoggedIn(user_);
+  CounterAdd(server_->shard().counters().logins);
+  PIMAP_LOG(INFO) << "login user=" << imap::QuoteForLog(user)
+                  << (device.empty() ? ""
+                                     : " device=" + imap::QuoteForLog(device))
+                  << how;
+  ArmActivityTimer(server_->config().idle_timeout_ms);
+}
+
+void ImapConnection::StartPimap(const std::string& tag, const std::string& user,
+                                const std::string& device,
+                                const std::string& password,
+                                session::StoreLink* link) {
   Busy busy(this);
-  session::DriverServices services{&server_->sessions(), &server_->shard().counters(),
+  session::DriverServices services{&server_->sessions(),
+                                   &server_->shard().counters(),
                                    &server_->shard().timers(), server_->pool(),
                                    server_->config().store_timeout_ms};
-  driver_ = new session::DeviceDriver(services, this, user, device);
-  driver_->Start(link, tag, password);
+  auto* pimap = new session::PimapSessionDriver(
+      services, this, server_->config().limits, user, device);
+  driver_ = pimap;
+  pimap->Start(link, tag, password);
 }
 
 }  // namespace pimap::tcp

@@ -1,0 +1,300 @@
+// Command routing after login (command_router.h): local vs relayed commands,
+// answers in command order, and input held for ordering and backpressure.
+#include "core/session/command_router.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/imap/writer.h"
+#include "core/session/capabilities.h"
+
+namespace pimap::session {
+
+std::string TagOfBadLine(absl::string_view line) {
+  absl::string_view first = line.substr(0, line.find(' '));
+  if (first.empty() || first.size() > 64 || first == "*" || first == "+") {
+    return "";
+  }
+  for (char c : first) {
+    if (c <= ' ' || c >= 0x7f || c == '{' || c == '(' || c == ')' || c == '"' ||
+        c == '%' || c == '\\' || c == '+') {
+      return "";
+    }
+  }
+  return std::string(first);
+}
+
+std::string UpstreamLine(absl::string_view line,
+                         const imap::LiteralHeader* literal) {
+  std::string out;
+  if (literal == nullptr || !literal->synchronizing) {
+    out.reserve(line.size() + 2);
+    out.append(line.data(), line.size());
+  } else {
+    out.append(line.data(), literal->header_offset);
+    absl::StrAppend(&out, literal->binary ? "~{" : "{", literal->size, "+}");
+  }
+  out += "\r\n";
+  return out;
+}
+
+CommandRouter::CommandRouter(ShardCounters* counters, DeviceOutput* output,
+                             const imap::ParserLimits& limits)
+    : counters_(counters),
+      output_(output),
+      assembler_(limits, kLocalCommandBytes) {}
+
+bool CommandRouter::AlwaysLocal(absl::string_view name) {
+  return name == "CAPABILITY" || name == "STARTTLS" || name == "LOGIN" ||
+         name == "AUTHENTICATE" || name == "COMPRESS" ||
+         DeviceDriver::IsExtensionCommand(name);
+}
+
+void CommandRouter::Detach() {
+  output_ = nullptr;
+  DetachStore();
+}
+
+void CommandRouter::Release() {
+  Detach();
+  release_pending_ = true;
+  if (busy_ == 0) delete this;
+}
+
+// ---- Input ------------------------------------------------------------------
+
+SessionDriver::Next CommandRouter::OnCommandLine(
+    absl::string_view line, const imap::LiteralHeader* literal) {
+  Busy busy(this);
+  if (mode_ == Mode::kNone) {
+    Next next = Next::kContinue;
+    if (!StartCommand(line, literal, &next)) return next;
+  }
+  const bool synchronizing = literal != nullptr && literal->synchronizing;
+  switch (mode_) {
+    case Mode::kLocal: {
+      absl::Status status = assembler_.AddLine(line, literal);
+      if (!status.ok()) {
+        WriteBad(command_tag_, status.message());
+        mode_ = Mode::kSkip;
+        if (synchronizing) {
+          mode_ = Mode::kNone;
+          return Next::kRejectLiteral;
+        }
+        break;
+      }
+      if (synchronizing) Write("+ Ready for literal data\r\n");
+      break;
+    }
+    case Mode::kRelay:
+      RelayLine(line, literal);
+      break;
+    case Mode::kSkip:
+      if (synchronizing) {
+        mode_ = Mode::kNone;
+        return Next::kRejectLiteral;
+      }
+      break;
+    case Mode::kNone:
+      break;
+  }
+  return Next::kContinue;
+}
+
+bool CommandRouter::StartCommand(absl::string_view line,
+                                 const imap::LiteralHeader* literal,
+                                 Next* next) {
+  relay_started_ = false;
+  switch (OpenLine(line, literal)) {
+    case Opening::kTaken:
+      *next = SkipCommand(literal);
+      return false;
+    case Opening::kRelayVerbatim:
+      // The line that ends IDLE ("DONE", or anything else, which the store
+      // answers BAD) goes to the store verbatim: the store owns the IDLE.
+      mode_ = Mode::kRelay;
+      return true;
+    case Opening::kCommand:
+      break;
+  }
+  absl::StatusOr<imap::CommandHead> head = imap::ParseCommandHead(line);
+  if (!head.ok()) {
+    CounterAdd(counters().parse_errors);
+    WriteBad(TagOfBadLine(line), head.status().message());
+    *next = SkipCommand(literal);
+    return false;
+  }
+  command_tag_ = head->tag;
+  if (IsLocal(head->name)) {
+    assembler_.Reset();
+    mode_ = Mode::kLocal;
+    return true;
+  }
+  mode_ = Mode::kRelay;
+  outstanding_.push_back(head->tag);
+  BeginRelayed(*head);
+  if (outstanding_.size() >= kMaxOutstanding) Hold(kWaitOrdered);
+  CounterAdd(counters().commands_relayed);
+  return true;
+}
+
+SessionDriver::Next CommandRouter::SkipCommand(
+    const imap::LiteralHeader* literal) {
+  if (literal != nullptr && literal->synchronizing) {
+    mode_ = Mode::kNone;  // the client will not send the literal
+    return Next::kRejectLiteral;
+  }
+  mode_ = Mode::kSkip;
+  return Next::kContinue;
+}
+
+void CommandRouter::RelayLine(absl::string_view line,
+                              const imap::LiteralHeader* literal) {
+  if (literal != nullptr && literal->synchronizing) {
+    Write("+ Ready for literal data\r\n");
+  }
+  Relay(UpstreamLine(line, literal));
+  relay_started_ = true;
+}
+
+void CommandRouter::Relay(absl::string_view bytes) {
+  if (output_ == nullptr) return;  // detached meanwhile (output bound)
+  if (SendUp(bytes) > kStoreHighWater) Hold(kWaitStore);
+}
+
+void CommandRouter::OnLiteralData(absl::string_view chunk) {
+  Busy busy(this);
+  switch (mode_) {
+    case Mode::kLocal: {
+      absl::Status status = assembler_.AddLiteralData(chunk);
+      if (!status.ok()) {
+        WriteBad(command_tag_, status.message());
+        mode_ = Mode::kSkip;
+      }
+      break;
+    }
+    case Mode::kRelay:
+      Relay(chunk);
+      break;
+    default:
+      break;
+  }
+}
+
+void CommandRouter::OnCommandEnd() {
+  Busy busy(this);
+  const Mode mode = std::exchange(mode_, Mode::kNone);
+  if (mode != Mode::kLocal) return;
+  absl::StatusOr<imap::Command> command = assembler_.Finish();
+  if (!command.ok()) {
+    CounterAdd(counters().parse_errors);
+    WriteBad(command_tag_, command.status().message());
+  } else if (!outstanding_.empty()) {
+    // Answering now would put our response before the store's answers to
+    // earlier commands; wait until those have completed.
+    deferred_command_ = std::make_unique<imap::Command>(std::move(*command));
+    Hold(kWaitOrdered);
+  } else {
+    Execute(*command);
+  }
+}
+
+void CommandRouter::OnFrameError(const imap::FrameError& error) {
+  Busy busy(this);
+  const Mode mode = std::exchange(mode_, Mode::kNone);
+  if (mode == Mode::kRelay && relay_started_) {
+    // Part of this command already went to the store. End it with a token no
+    // grammar accepts, so the store answers it BAD under the device's tag
+    // rather than running a truncated command; that BAD is the device's answer.
+    Relay(" (\r\n");
+    return;
+  }
+  if (mode == Mode::kRelay && !outstanding_.empty()) outstanding_.pop_back();
+  WriteBad(error.tag.empty() ? command_tag_ : error.tag, error.message);
+}
+
+// ---- Local commands and ordering --------------------------------------------
+
+bool CommandRouter::AnswerAfterLogin(const imap::Command& command,
+                                     const std::vector<std::string>& store_caps,
+                                     bool pimap) {
+  const std::string& name = command.name;
+  std::string out;
+  if (name == "CAPABILITY") {
+    absl::StrAppend(&out, "* CAPABILITY ",
+                    PostAuthCapabilities(store_caps, pimap), "\r\n");
+    imap::AppendTaggedStatus(&out, command.tag, "OK", "",
+                             "CAPABILITY completed");
+  } else if (name == "COMPRESS") {
+    imap::AppendTaggedStatus(&out, command.tag, "NO", "CANNOT",
+                             "Compression is not offered on this connection");
+  } else if (name == "STARTTLS" || name == "LOGIN" || name == "AUTHENTICATE") {
+    imap::AppendTaggedStatus(
+        &out, command.tag, "BAD", "",
+        absl::StrCat(name, " not allowed: already authenticated"));
+  } else {
+    return false;
+  }
+  Write(std::move(out));
+  return true;
+}
+
+void CommandRouter::Write(std::string bytes) {
+  if (output_ != nullptr) output_->WriteResponse(std::move(bytes));
+}
+
+void CommandRouter::WriteBad(absl::string_view tag, absl::string_view message) {
+  std::string out;
+  if (tag.empty()) {
+    imap::AppendUntaggedStatus(&out, "BAD", "", message);
+  } else {
+    imap::AppendTaggedStatus(&out, tag, "BAD", "", message);
+  }
+  if (!outstanding_.empty()) {
+    // Keep answers in command order: this BAD follows the store's answers to
+    // the commands relayed before it. Input waits meanwhile.
+    deferred_bad_ += out;
+    Hold(kWaitOrdered);
+    return;
+  }
+  Write(std::move(out));
+}
+
+void CommandRouter::CompleteRelayed(absl::string_view tag) {
+  for (auto it = outstanding_.begin(); it != outstanding_.end(); ++it) {
+    if (*it == tag) {
+      outstanding_.erase(it);
+      break;
+    }
+  }
+  if (!outstanding_.empty() || !(waits_ & kWaitOrdered)) return;
+  if (!deferred_bad_.empty())
+    Write(std::exchange(deferred_bad_, std::string()));
+  if (deferred_command_ != nullptr) {
+    std::unique_ptr<imap::Command> command = std::move(deferred_command_);
+    Execute(*command);
+  }
+  Unhold(kWaitOrdered);
+}
+
+void CommandRouter::StoreDrained() {
+  if (waits_ & kWaitStore) Unhold(kWaitStore);
+}
+
+// The output has one "command running" switch for input; the router's reasons
+// and the derived engine's share it, so it turns off only when none is left.
+void CommandRouter::Hold(Wait wait) {
+  const bool was_held = waits_ != 0;
+  waits_ |= wait;
+  if (!was_held && output_ != nullptr) output_->SetCommandRunning(true, false);
+}
+
+void CommandRouter::Unhold(Wait wait) {
+  if (!(waits_ & wait)) return;
+  waits_ &= ~wait;
+  if (waits_ == 0 && !EngineHoldsInput() && output_ != nullptr) {
+    output_->SetCommandRunning(false, true);
+  }
+}
+
+}  // namespace pimap::session

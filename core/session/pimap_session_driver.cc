@@ -1,0 +1,110 @@
+// A P-IMAP device's commands into its DeviceDriver (pimap_session_driver.h),
+// and the engine's output on to the binding.
+#include "core/session/pimap_session_driver.h"
+
+#include <utility>
+
+namespace pimap::session {
+
+PimapSessionDriver::PimapSessionDriver(DriverServices services,
+                                       DeviceOutput* output,
+                                       const imap::ParserLimits& limits,
+                                       std::string user, std::string device)
+    : CommandRouter(services.counters, output, limits),
+      engine_(new DeviceDriver(services, this, std::move(user),
+                               std::move(device))) {}
+
+PimapSessionDriver::~PimapSessionDriver() { engine_->Release(); }
+
+void PimapSessionDriver::Start(StoreLink* link, std::string login_tag,
+                               const std::string& password) {
+  Busy busy(this);
+  engine_->Start(link, std::move(login_tag), password);
+}
+
+void PimapSessionDriver::OnOutputDrained() {
+  Busy busy(this);
+  engine_->OnOutputDrained();
+}
+
+// ---- Commands ---------------------------------------------------------------
+
+CommandRouter::Opening PimapSessionDriver::OpenLine(
+    absl::string_view, const imap::LiteralHeader*) {
+  if (!engine_->OnCommandLine()) return Opening::kCommand;
+  // The line that ended IDLE: the engine has it and answers when the store
+  // (or its journal) has; nothing more is read meanwhile.
+  engine_running_ = true;
+  if (output() != nullptr) output()->SetCommandRunning(true, false);
+  return Opening::kTaken;
+}
+
+void PimapSessionDriver::BeginRelayed(const imap::CommandHead&) {
+  engine_->BeginRelayed();
+}
+
+size_t PimapSessionDriver::SendUp(absl::string_view bytes) {
+  engine_->RelayBytes(bytes);
+  return engine_->RelayPending();
+}
+
+void PimapSessionDriver::Execute(const imap::Command& command) {
+  if (AnswerAfterLogin(command, engine_->store_capabilities(),
+                       /*pimap=*/true)) {
+    return;
+  }
+  engine_->Execute(command);
+}
+
+// ---- The engine's output ----------------------------------------------------
+
+void PimapSessionDriver::WriteResponse(std::string bytes) {
+  Busy busy(this);
+  Write(std::move(bytes));
+}
+
+bool PimapSessionDriver::WritePassThrough(absl::string_view bytes) {
+  Busy busy(this);
+  return output() == nullptr || output()->WritePassThrough(bytes);
+}
+
+void PimapSessionDriver::EndPassThrough() {
+  Busy busy(this);
+  if (output() != nullptr) output()->EndPassThrough();
+}
+
+void PimapSessionDriver::SetCommandRunning(bool running, bool resume) {
+  Busy busy(this);
+  engine_running_ = running;
+  // While the router holds input (ordering, store backpressure) the switch
+  // stays on; the router turns it off when it lets go.
+  if (output() == nullptr || (!running && holding())) return;
+  output()->SetCommandRunning(running, resume);
+}
+
+void PimapSessionDriver::LoginDone(bool ok) {
+  Busy busy(this);
+  if (output() != nullptr) output()->LoginDone(ok);
+}
+
+void PimapSessionDriver::RelayedDone(absl::string_view tag) {
+  Busy busy(this);
+  CompleteRelayed(tag);
+}
+
+void PimapSessionDriver::RelayDrained() {
+  Busy busy(this);
+  StoreDrained();
+}
+
+void PimapSessionDriver::EndSession(absl::string_view reason) {
+  Busy busy(this);
+  if (output() != nullptr) output()->EndSession(reason);
+}
+
+void PimapSessionDriver::Close() {
+  Busy busy(this);
+  if (output() != nullptr) output()->Close();
+}
+
+}  // namespace pimap::session
