@@ -1,6 +1,8 @@
-// Per-user store watch: SELECT INBOX, IDLE, catch up by CONDSTORE on change.
+// Per-user store watch: SELECT INBOX, IDLE, catch up by CONDSTORE on change;
+// other folders by NOTIFY STATUS and excursions (EXAMINE with QRESYNC).
 #include "store/user_watcher.h"
 
+#include <algorithm>
 #include <random>
 
 #include "absl/strings/ascii.h"
@@ -26,19 +28,11 @@ imap::ParserLimits WatchLimits(const imap::ParserLimits& base) {
   return limits;
 }
 
-// "UIDVALIDITY 3" → 3, for the code name given.
-bool CodeNumber(absl::string_view code, absl::string_view name, uint64_t* out) {
-  if (!absl::StartsWithIgnoreCase(code, name) || code.size() <= name.size() ||
-      code[name.size()] != ' ') {
-    return false;
-  }
-  code.remove_prefix(name.size() + 1);
-  return absl::SimpleAtoi(absl::StripAsciiWhitespace(code), out);
-}
 }  // namespace
 
 UserWatcher::UserWatcher(engine::Shard* shard, const UpstreamConfig& config,
-                         std::string user, session::StoreCredentials credentials,
+                         std::string user,
+                         session::StoreCredentials credentials,
                          session::StoreEventSink* sink)
     : shard_(shard),
       config_(config),
@@ -65,11 +59,26 @@ void UserWatcher::Close() {
   delete this;
 }
 
+uint64_t UserWatcher::highest_modseq(absl::string_view folder) const {
+  if (folder == kFolder) return journaled_modseq_;
+  const FolderCatchUp::Folder* f = folders_.Find(folder);
+  return f == nullptr ? 0 : f->modseq;
+}
+
+uint32_t UserWatcher::uidvalidity(absl::string_view folder) const {
+  if (folder == kFolder) return uidvalidity_;
+  const FolderCatchUp::Folder* f = folders_.Find(folder);
+  return f == nullptr ? 0 : f->uidvalidity;
+}
+
 void UserWatcher::Connect() {
   state_ = State::kConnecting;
   framer_.Reset();
   assembler_.Reset();
   assembler_empty_ = true;
+  selected_.clear();
+  open_.clear();
+  opening_.clear();
   std::weak_ptr<bool> alive = alive_;
   UpstreamLink::Open(shard_, config_, credentials_,
                      [this, alive](absl::StatusOr<session::StoreLink*> link) {
@@ -104,6 +113,7 @@ void UserWatcher::LinkLost(absl::string_view why) {
     link_ = nullptr;
   }
   state_ = State::kBackoff;
+  folders_.Abort();  // an interrupted folder catch-up waits for the next link
   ++failures_;
   // Exponential back-off with jitter, so a store restart is not met by every
   // watch of every shard reconnecting in the same millisecond.
@@ -137,8 +147,11 @@ void UserWatcher::OnStoreBytes(absl::string_view bytes) {
   }
 }
 
-bool UserWatcher::OnLine(absl::string_view line, const imap::LiteralHeader* literal) {
-  if (assembler_empty_) last_line_.assign(line.data(), std::min<size_t>(line.size(), 4096));
+bool UserWatcher::OnLine(absl::string_view line,
+                         const imap::LiteralHeader* literal) {
+  if (assembler_empty_) {
+    last_line_.assign(line.data(), std::min<size_t>(line.size(), 4096));
+  }
   assembler_empty_ = false;
   if (!assembler_.AddLine(line, literal).ok()) frame_error_ = true;
   return !frame_error_;
@@ -167,65 +180,88 @@ bool UserWatcher::OnError(const imap::FrameError& error) {
 
 void UserWatcher::OnResponse(const imap::Response& r) {
   using Kind = imap::Response::Kind;
-  if (r.kind == Kind::kUntagged && r.name == "BYE") {
-    LinkLost(r.text);
-    return;
+  if (r.kind == Kind::kUntagged) {
+    if (r.name == "BYE") {
+      LinkLost(r.text);
+      return;
+    }
+    if (r.name == "LIST") {
+      OnList(r);
+      return;
+    }
+    if (r.name == "STATUS") {
+      // A baseline entry (LIST-STATUS) or NOTIFY saying a folder changed.
+      folders_.OnStatus(r);
+      if (state_ == State::kIdle && folders_.queued()) LeaveIdle();
+      return;
+    }
+    if (r.is_status()) {
+      OnCode(r.code);
+      return;
+    }
+    if (r.name == "FETCH" || r.name == "VANISHED" || r.name == "EXISTS" ||
+        r.name == "EXPUNGE") {
+      OnMessageData(r);
+      return;
+    }
   }
-  if (r.kind == Kind::kUntagged && r.name == "LIST") {
-    OnList(r);
-    return;
-  }
-  if (r.kind == Kind::kUntagged && r.is_status()) {
-    uint64_t n = 0;
-    if (CodeNumber(r.code, "UIDVALIDITY", &n)) select_uidvalidity_ = static_cast<uint32_t>(n);
-    if (CodeNumber(r.code, "HIGHESTMODSEQ", &n)) select_modseq_ = n;
-    if (CodeNumber(r.code, "UIDNEXT", &n)) uidnext_ = static_cast<uint32_t>(n);
-    return;
-  }
+  const bool tagged = r.kind == Kind::kTagged;
+  const bool ok = tagged && r.name == "OK";
   switch (state_) {
     case State::kEnable:
-      if (r.kind == Kind::kTagged) {
-        if (r.name != "OK") {
-          LinkLost("the store does not support QRESYNC");
-          return;
-        }
-        // Mailbox creations, deletions and renames come as "* LIST" (RFC 5465);
-        // message events for INBOX still come through the selected-mailbox path.
-        state_ = State::kNotify;
-        Send("W6 NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) "
-             "(personal (MailboxName))");
+      if (!tagged) return;
+      if (!ok) {
+        LinkLost("the store does not support QRESYNC");
+        return;
       }
+      // INBOX is the selected mailbox; every other personal one reports its
+      // message changes as "* STATUS" and its creation, deletion and renaming
+      // as "* LIST" (RFC 5465).
+      state_ = State::kNotify;
+      Send(
+          "W6 NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) "
+          "(personal (MessageNew MessageExpunge FlagChange MailboxName))");
       return;
     case State::kNotify:
-      if (r.kind == Kind::kTagged) {
-        // Without NOTIFY the watch still works; folder events are then not seen.
-        state_ = State::kSelect;
-        select_modseq_ = 0;
-        select_uidvalidity_ = 0;
-        Send("W2 SELECT INBOX");
+      if (!tagged) return;
+      if (!ok) {
+        // Folder events may still be had; other folders are then not covered.
+        state_ = State::kNotifyInboxOnly;
+        Send(
+            "W6 NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) "
+            "(personal (MailboxName))");
+        return;
       }
+      // After NOTIFY, so that a change during the listing is reported too.
+      state_ = State::kList;
+      folders_.BeginBaseline();
+      Send(
+          "W7 LIST \"\" \"*\" RETURN (STATUS (UIDVALIDITY UIDNEXT "
+          "HIGHESTMODSEQ))");
+      return;
+    case State::kNotifyInboxOnly:
+      // Without NOTIFY the watch still works; folder events are then not seen.
+      if (!tagged) return;
+      folders_.Disable();
+      SelectInbox();
+      return;
+    case State::kList:
+      if (!tagged) return;
+      if (!ok) {
+        PIMAP_LOG(INFO) << "store has no LIST-STATUS: the watch covers INBOX "
+                           "only";
+      }
+      folders_.EndBaseline(ok);
+      SelectInbox();
       return;
     case State::kSelect:
-      if (r.kind != Kind::kTagged) return;
-      if (r.name != "OK") {
+      if (!tagged) return;
+      OnSelectDone(ok);
+      if (!ok) {
         LinkLost(absl::StrCat("SELECT INBOX failed: ", r.text));
         return;
       }
-      if (uidvalidity_ != 0 && select_uidvalidity_ == uidvalidity_ &&
-          highest_modseq_ != 0) {
-        StartCatchUp();  // reconnect: everything since the last MODSEQ we saw
-        return;
-      }
-      if (uidvalidity_ != 0 && select_uidvalidity_ != uidvalidity_) {
-        PIMAP_LOG(WARNING) << "UIDVALIDITY of INBOX changed for "
-                           << imap::QuoteForLog(user_);
-      }
-      // First contact (or a new UIDVALIDITY): learn the UIDs, compactly.
-      uidvalidity_ = select_uidvalidity_;
-      highest_modseq_ = select_modseq_;
-      known_ = session::UidView();
-      state_ = State::kSearch;
-      Send("W3 UID SEARCH RETURN (ALL) ALL");
+      OnInboxSelected();
       return;
     case State::kSearch:
       if (r.kind == Kind::kUntagged && r.name == "ESEARCH") {
@@ -237,7 +273,8 @@ void UserWatcher::OnResponse(const imap::Response& r) {
             if (!set.ok()) continue;
             std::vector<uint32_t> uids;
             for (const imap::SeqRange& range : set->ranges()) {
-              for (uint64_t u = range.first; u <= range.last && uids.size() < (1u << 24); ++u) {
+              for (uint64_t u = range.first;
+                   u <= range.last && uids.size() < (1u << 24); ++u) {
                 uids.push_back(static_cast<uint32_t>(u));
               }
             }
@@ -246,42 +283,167 @@ void UserWatcher::OnResponse(const imap::Response& r) {
         }
         return;
       }
-      if (r.kind == Kind::kTagged) {
+      if (tagged) {
         if (uidnext_ == 0) uidnext_ = known_.max_uid() + 1;
-        EnterIdle();
+        Settle();
       }
       return;
     case State::kCatchUp:
-      if (r.kind == Kind::kUntagged && r.name == "FETCH") {
-        OnFetch(r);
-      } else if (r.kind == Kind::kUntagged && r.name == "VANISHED") {
-        OnVanished(r);
-      } else if (r.kind == Kind::kTagged) {
+      if (tagged) {
         highest_modseq_ = std::max(highest_modseq_, catchup_modseq_);
         Flush();
-        EnterIdle();
+        Settle();
       }
       return;
     case State::kIdle:
-      if (r.kind == Kind::kUntagged &&
-          (r.name == "EXISTS" || r.name == "EXPUNGE" || r.name == "VANISHED" ||
-           r.name == "FETCH")) {
-        state_ = State::kLeavingIdle;
-        Send("DONE");
-      } else if (r.kind == Kind::kTagged) {
-        StartCatchUp();  // IDLE ended by the store (timeout): look, then idle again
+      if (tagged) {
+        // IDLE ended by the store (timeout): look, then idle again.
+        inbox_dirty_ = true;
+        Settle();
       }
       return;
     case State::kLeavingIdle:
-      if (r.kind == Kind::kTagged) StartCatchUp();
+      if (tagged) Settle();
+      return;
+    case State::kExamine:
+      if (tagged) {
+        OnSelectDone(ok);
+        if (!ok) {
+          PIMAP_LOG(INFO) << "store watch for " << imap::QuoteForLog(user_)
+                          << ": stops covering "
+                          << imap::QuoteForLog(folders_.current()) << " ("
+                          << r.text << ")";
+        }
+        std::vector<session::StoreEvent> events = folders_.Finish(ok);
+        if (!events.empty()) sink_->OnStoreEvents(user_, events);
+        NextFolder();
+      }
+      return;
+    case State::kReturn:
+      if (!tagged) return;
+      OnSelectDone(ok);
+      if (!ok) {
+        LinkLost(absl::StrCat("SELECT INBOX failed: ", r.text));
+        return;
+      }
+      if (select_uidvalidity_ != uidvalidity_) {
+        RebaselineInbox();
+        return;
+      }
+      // The QRESYNC output reported every INBOX change up to its HIGHESTMODSEQ.
+      highest_modseq_ =
+          std::max({highest_modseq_, catchup_modseq_, select_modseq_});
+      Flush();
+      Settle();
       return;
     default:
       return;
   }
 }
 
+void UserWatcher::OnCode(absl::string_view code) {
+  if (absl::EqualsIgnoreCase(code, "CLOSED")) {
+    open_ = opening_;  // from here on, message data is the new mailbox's
+    return;
+  }
+  if (state_ == State::kExamine) {
+    if (!folders_.current().empty() && open_ == folders_.current()) {
+      folders_.OnCode(code);
+    }
+    return;
+  }
+  uint64_t n = 0;
+  if (CodeNumber(code, "UIDVALIDITY", &n)) {
+    select_uidvalidity_ = static_cast<uint32_t>(n);
+  }
+  if (CodeNumber(code, "HIGHESTMODSEQ", &n)) select_modseq_ = n;
+  if (CodeNumber(code, "UIDNEXT", &n)) uidnext_ = static_cast<uint32_t>(n);
+}
+
+void UserWatcher::OnMessageData(const imap::Response& r) {
+  if (open_.empty()) return;
+  if (open_ != kFolder) {
+    if (state_ == State::kExamine && open_ == folders_.current()) {
+      // The folder's QRESYNC output; its EXISTS is only a count (new mail
+      // comes as FETCH of a UID past the last UIDNEXT).
+      if (r.name == "FETCH") folders_.OnFetch(r);
+      if (r.name == "VANISHED") folders_.OnVanished(r);
+      return;
+    }
+    folders_.Queue(open_);  // changed after its catch-up: look again
+    return;
+  }
+  switch (state_) {
+    case State::kCatchUp:
+    case State::kReturn:
+      if (r.name == "FETCH") {
+        OnFetch(r);
+      } else if (r.name == "VANISHED") {
+        OnVanished(r);
+      } else if (state_ == State::kCatchUp) {
+        // An EXISTS may announce a message the running FETCH does not show
+        // (a SELECT's EXISTS is only the count: its QRESYNC output says all).
+        inbox_dirty_ = true;
+      }
+      return;
+    case State::kIdle:
+      inbox_dirty_ = true;
+      LeaveIdle();
+      return;
+    default:
+      inbox_dirty_ = true;  // looked at when INBOX is next caught up
+      return;
+  }
+}
+
+void UserWatcher::SendSelect(absl::string_view command,
+                             absl::string_view target) {
+  opening_.assign(target.data(), target.size());
+  // Nothing selected: no [CLOSED] comes, the data is the new mailbox's at once.
+  if (selected_.empty()) open_ = opening_;
+  Send(command);
+}
+
+void UserWatcher::OnSelectDone(bool ok) {
+  // A failed SELECT/EXAMINE leaves no mailbox selected (RFC 3501).
+  selected_ = ok ? opening_ : "";
+  open_ = selected_;
+  opening_.clear();
+}
+
+void UserWatcher::SelectInbox() {
+  state_ = State::kSelect;
+  select_modseq_ = 0;
+  select_uidvalidity_ = 0;
+  SendSelect("W2 SELECT INBOX", kFolder);
+}
+
+void UserWatcher::OnInboxSelected() {
+  if (uidvalidity_ != 0 && select_uidvalidity_ == uidvalidity_ &&
+      highest_modseq_ != 0) {
+    StartCatchUp();  // reconnect: everything since the last MODSEQ we saw
+    return;
+  }
+  RebaselineInbox();
+}
+
+void UserWatcher::RebaselineInbox() {
+  if (uidvalidity_ != 0 && select_uidvalidity_ != uidvalidity_) {
+    PIMAP_LOG(WARNING) << "UIDVALIDITY of INBOX changed for "
+                       << imap::QuoteForLog(user_);
+  }
+  // First contact (or a new UIDVALIDITY): learn the UIDs, compactly.
+  uidvalidity_ = select_uidvalidity_;
+  highest_modseq_ = select_modseq_;
+  known_ = session::UidView();
+  inbox_dirty_ = false;
+  state_ = State::kSearch;
+  Send("W3 UID SEARCH RETURN (ALL) ALL");
+}
+
 void UserWatcher::StartCatchUp() {
   state_ = State::kCatchUp;
+  inbox_dirty_ = false;
   // pending_ survives a reconnect on purpose: what an interrupted catch-up
   // found (and already recorded in known_) is delivered with the next one.
   catchup_modseq_ = highest_modseq_;
@@ -289,32 +451,78 @@ void UserWatcher::StartCatchUp() {
                     " VANISHED)"));
 }
 
+void UserWatcher::Settle() {
+  // Everything up to here went to the sink.
+  journaled_modseq_ = highest_modseq_;
+  if (folders_.queued()) {
+    // One excursion takes the folders waiting now, one after another; those
+    // queued meanwhile wait for the next, so INBOX is never left for long.
+    budget_ = folders_.queue_size();
+    NextFolder();
+  } else if (inbox_dirty_) {
+    StartCatchUp();
+  } else {
+    EnterIdle();
+  }
+}
+
+void UserWatcher::NextFolder() {
+  if (budget_ > 0) {
+    const std::string command = folders_.StartNext();
+    if (!command.empty()) {
+      --budget_;
+      state_ = State::kExamine;
+      SendSelect(absl::StrCat("W8 ", command), folders_.current());
+      return;
+    }
+  }
+  ReturnToInbox();
+}
+
+void UserWatcher::ReturnToInbox() {
+  if (selected_ == kFolder) {
+    // Nothing was examined (only stale names waited): still in INBOX.
+    if (inbox_dirty_) {
+      StartCatchUp();
+    } else {
+      EnterIdle();
+    }
+    return;
+  }
+  if (uidvalidity_ == 0 || highest_modseq_ == 0) {
+    SelectInbox();
+    return;
+  }
+  // What INBOX got while the watch was away comes with the SELECT itself.
+  state_ = State::kReturn;
+  inbox_dirty_ = false;
+  select_modseq_ = 0;
+  select_uidvalidity_ = 0;
+  catchup_modseq_ = highest_modseq_;
+  SendSelect(absl::StrCat("W9 SELECT INBOX (QRESYNC (", uidvalidity_, " ",
+                          highest_modseq_, "))"),
+             kFolder);
+}
+
+void UserWatcher::LeaveIdle() {
+  state_ = State::kLeavingIdle;
+  Send("DONE");
+}
+
 void UserWatcher::EnterIdle() {
-  journaled_modseq_ = highest_modseq_;  // everything up to here went to the sink
   state_ = State::kIdle;
   Send("W5 IDLE");
 }
 
 void UserWatcher::OnFetch(const imap::Response& r) {
-  if (r.args.empty() || r.args[0].type != imap::Arg::Type::kList) return;
-  const std::vector<imap::Arg>& items = r.args[0].children;
+  FetchData data = ParseFetchData(r);
+  if (data.uid == 0) return;
   session::StoreEvent event;
   event.folder = kFolder;
   event.uidvalidity = uidvalidity_;
-  bool have_uid = false;
-  for (size_t i = 0; i + 1 < items.size(); i += 2) {
-    const std::string name = absl::AsciiStrToUpper(items[i].value);
-    const imap::Arg& value = items[i + 1];
-    if (name == "UID") {
-      have_uid = absl::SimpleAtoi(value.value, &event.uid);
-    } else if (name == "FLAGS" && value.type == imap::Arg::Type::kList) {
-      for (const imap::Arg& flag : value.children) event.flags.push_back(flag.value);
-    } else if (name == "MODSEQ" && value.type == imap::Arg::Type::kList &&
-               !value.children.empty()) {
-      absl::SimpleAtoi(value.children[0].value, &event.modseq);
-    }
-  }
-  if (!have_uid || event.uid == 0) return;
+  event.uid = data.uid;
+  event.flags = std::move(data.flags);
+  event.modseq = data.modseq;
   // Committed only when the catch-up completes: results come in UID order, so a
   // link lost half-way must not skip the lower MODSEQs not yet seen.
   catchup_modseq_ = std::max(catchup_modseq_, event.modseq);
@@ -376,7 +584,25 @@ void UserWatcher::OnList(const imap::Response& r) {
       event.folder = ext[1].children[0].value;
     }
   }
+  // While the baseline lists, a plain "* LIST" is the listing, not news (a
+  // creation at that very moment is then not announced).
+  if (state_ == State::kList &&
+      event.kind == session::EventKind::kFolderCreated)
+    return;
+  switch (event.kind) {
+    case session::EventKind::kFolderCreated:
+      folders_.OnCreated(event.folder);
+      break;
+    case session::EventKind::kFolderDeleted:
+      folders_.OnDeleted(event.folder);
+      break;
+    default:
+      folders_.OnRenamed(event.folder, event.new_folder);
+      break;
+  }
   sink_->OnStoreEvents(user_, {event});
+  // A new name is covered once its first look has taken a baseline.
+  if (state_ == State::kIdle && folders_.queued()) LeaveIdle();
 }
 
 void UserWatcher::Flush() {
@@ -384,10 +610,12 @@ void UserWatcher::Flush() {
   std::vector<session::StoreEvent> events = std::move(pending_);
   pending_.clear();
   // The catch-up lists changes in UID order; expunges first keeps MSNs simple
-  // for devices (a message that arrived and vanished between two looks nets out).
-  std::stable_partition(events.begin(), events.end(), [](const session::StoreEvent& e) {
-    return e.kind == session::EventKind::kExpunge;
-  });
+  // for devices (a message that arrived and vanished between two looks nets
+  // out).
+  std::stable_partition(events.begin(), events.end(),
+                        [](const session::StoreEvent& e) {
+                          return e.kind == session::EventKind::kExpunge;
+                        });
   sink_->OnStoreEvents(user_, events);
 }
 

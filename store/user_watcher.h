@@ -1,10 +1,14 @@
 // The per-user store watch: one upstream connection per user with live P-IMAP
 // sessions, shared by all the user's devices. It SELECTs INBOX with QRESYNC
-// enabled, waits in IDLE, and on any sign of change leaves IDLE and asks the store
-// exactly what changed since the last MODSEQ it saw
-// (UID FETCH 1:* (FLAGS) (CHANGEDSINCE m VANISHED)). That one catch-up path also
-// serves reconnects after a store restart, so no event is missed: a reconnect just
+// enabled, waits in IDLE, and on any sign of change leaves IDLE and asks the
+// store exactly what changed since the last MODSEQ it saw (UID FETCH 1:*
+// (FLAGS) (CHANGEDSINCE m VANISHED)). That one catch-up path also serves
+// reconnects after a store restart, so no event is missed: a reconnect just
 // catches up from the last MODSEQ (same UIDVALIDITY).
+// Every other personal folder is covered on the same connection: NOTIFY reports
+// their changes as "* STATUS", and the watch makes an excursion (EXAMINE each
+// changed folder with QRESYNC, then SELECT INBOX with QRESYNC, so nothing on
+// INBOX is lost while away) before it IDLEs again (store/folder_catchup.h).
 #ifndef PIMAP_STORE_USER_WATCHER_H_
 #define PIMAP_STORE_USER_WATCHER_H_
 
@@ -18,6 +22,7 @@
 #include "core/session/event.h"
 #include "core/session/store_watch.h"
 #include "core/session/uid_view.h"
+#include "store/folder_catchup.h"
 #include "store/upstream_link.h"
 
 namespace pimap::store {
@@ -26,28 +31,59 @@ class UserWatcher final : public session::StoreWatch,
                           private session::StoreLinkClient,
                           private imap::Framer::Visitor {
  public:
-  UserWatcher(engine::Shard* shard, const UpstreamConfig& config, std::string user,
-              session::StoreCredentials credentials, session::StoreEventSink* sink);
+  UserWatcher(engine::Shard* shard, const UpstreamConfig& config,
+              std::string user, session::StoreCredentials credentials,
+              session::StoreEventSink* sink);
 
   void Close() override;
-  uint64_t highest_modseq(absl::string_view folder) const override {
-    return folder == kFolder ? journaled_modseq_ : 0;
-  }
-  uint32_t uidvalidity(absl::string_view folder) const override {
-    return folder == kFolder ? uidvalidity_ : 0;
-  }
+  // INBOX, and every other folder the watch has a baseline of (0: not covered).
+  uint64_t highest_modseq(absl::string_view folder) const override;
+  uint32_t uidvalidity(absl::string_view folder) const override;
 
  private:
   static constexpr char kFolder[] = "INBOX";
-  enum class State { kConnecting, kEnable, kNotify, kSelect, kSearch, kCatchUp, kIdle,
-                     kLeavingIdle, kBackoff, kClosed };
+  // kConnecting → kEnable → kNotify → kList (LIST-STATUS baseline; a refused
+  // NOTIFY goes to kNotifyInboxOnly instead) → kSelect → kSearch | kCatchUp →
+  // kIdle → kLeavingIdle → kCatchUp, or an excursion: kExamine (one per changed
+  // folder) → kReturn (SELECT INBOX with QRESYNC) → kIdle. Link loss →
+  // kBackoff → kConnecting.
+  enum class State {
+    kConnecting,
+    kEnable,
+    kNotify,
+    kNotifyInboxOnly,
+    kList,
+    kSelect,
+    kSearch,
+    kCatchUp,
+    kIdle,
+    kLeavingIdle,
+    kExamine,
+    kReturn,
+    kBackoff,
+    kClosed
+  };
 
   ~UserWatcher() override;
   void Connect();
   void OnLinked(absl::StatusOr<session::StoreLink*> link);
   void Send(absl::string_view command);
+  // Sends a SELECT/EXAMINE of `target`: until the store says [CLOSED], message
+  // data is still the previous mailbox's.
+  void SendSelect(absl::string_view command, absl::string_view target);
+  void OnSelectDone(bool ok);
+  void SelectInbox();
+  void OnInboxSelected();
+  void RebaselineInbox();
   void StartCatchUp();
+  // INBOX is caught up: an excursion if folders wait, else IDLE.
+  void Settle();
+  void NextFolder();
+  void ReturnToInbox();
+  void LeaveIdle();
   void EnterIdle();
+  void OnCode(absl::string_view code);
+  void OnMessageData(const imap::Response& response);
   void LinkLost(absl::string_view why);
   void OnResponse(const imap::Response& response);
   void OnFetch(const imap::Response& response);
@@ -62,7 +98,8 @@ class UserWatcher final : public session::StoreWatch,
   void OnStoreDrained() override {}
   void OnStoreClosed(absl::Status reason) override;
   // imap::Framer::Visitor
-  bool OnLine(absl::string_view line, const imap::LiteralHeader* literal) override;
+  bool OnLine(absl::string_view line,
+              const imap::LiteralHeader* literal) override;
   bool OnLiteralData(absl::string_view chunk) override;
   bool OnEnd() override;
   bool OnError(const imap::FrameError& error) override;
@@ -84,11 +121,21 @@ class UserWatcher final : public session::StoreWatch,
   // What the sink has been told about: every change up to this MODSEQ has been
   // delivered as an event (highest_modseq_ runs ahead during a catch-up).
   uint64_t journaled_modseq_ = 0;
-  uint64_t catchup_modseq_ = 0;  // the running maximum of a catch-up in progress
+  uint64_t catchup_modseq_ =
+      0;  // the running maximum of a catch-up in progress
   uint32_t uidnext_ = 0;
   uint64_t select_modseq_ = 0;
   uint32_t select_uidvalidity_ = 0;
   session::UidView known_;  // every UID the watch knows in INBOX
+  // INBOX message data arrived that no running catch-up covers: look again.
+  bool inbox_dirty_ = false;
+  // What the connection has selected, and whose message data arrives now (the
+  // previous mailbox's until [CLOSED] when another is being selected).
+  std::string selected_;
+  std::string open_;
+  std::string opening_;
+  FolderCatchUp folders_;
+  size_t budget_ = 0;  // folders the running excursion may still examine
   std::vector<session::StoreEvent> pending_;
   int failures_ = 0;
   TimerWheel::TimerId retry_timer_ = 0;

@@ -32,7 +32,8 @@ bool DeviceDriver::covered_folder(absl::string_view folder) const {
   const uint32_t watched = services_.registry->WatchUidvalidity(user_, folder);
   if (watched == 0) return false;
   return session_ == nullptr || folder != session_->selected_folder ||
-         session_->view_uidvalidity == 0 || session_->view_uidvalidity == watched;
+         session_->view_uidvalidity == 0 ||
+         session_->view_uidvalidity == watched;
 }
 
 std::string DeviceDriver::FolderFor(Job job) const {

@@ -45,11 +45,11 @@ bool DeviceDriver::JournalSuffices() const {
   // Only the watch journals every change (pushes are hints, reconciled at
   // resume); a restored session has no journal; an overflow or an uncertain
   // EXPUNGE needs the store; a new UIDVALIDITY needs a RESYNC.
-  if (!config.watch || config.pushes ||
-      !absl::EqualsIgnoreCase(s.selected_folder, "INBOX") || s.restored ||
+  if (!config.watch || config.pushes || s.restored ||
       s.journal.NeedsRebuild(s.selected_folder) || s.view_uidvalidity == 0) {
     return false;
   }
+  // The watch journals INBOX and every folder it holds a baseline of.
   return services_.registry->WatchUidvalidity(user_, s.selected_folder) ==
          s.view_uidvalidity;
 }

@@ -183,10 +183,15 @@ void DeviceDriver::StartEvalSearch() {
 }
 
 bool DeviceDriver::watched_folder() const {
-  // Only a watch journals everything for INBOX; with pushes only, the store's
-  // notifications are hints, and the device's own connection reports too.
-  return session_ != nullptr && services_.registry->config().watch &&
-         absl::EqualsIgnoreCase(session_->selected_folder, "INBOX");
+  // Only a watch journals everything: INBOX, and every folder it holds a
+  // baseline of at the device's UIDVALIDITY (store/folder_catchup.h). With
+  // pushes only, the store's notifications are hints, and the device's own
+  // connection reports too.
+  if (session_ == nullptr || !services_.registry->config().watch) return false;
+  const std::string& folder = session_->selected_folder;
+  if (absl::EqualsIgnoreCase(folder, "INBOX")) return true;
+  const uint32_t watched = services_.registry->WatchUidvalidity(user_, folder);
+  return watched != 0 && watched == session_->view_uidvalidity;
 }
 
 void DeviceDriver::JournalOwn(EventKind kind, uint32_t uid,

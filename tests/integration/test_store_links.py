@@ -1,8 +1,9 @@
 """Pooled store links for P-IMAP devices: a device borrows a store connection ("link")
 from its shard's pool only while a command runs. Between commands, and in IDLE in a
-folder an event source covers (INBOX under --store-events notify, every folder under
-push), the gateway answers from its journal and the link goes back to the pool, where it
-is logged out after --store-link-idle (1s from start_pimap_gateway). A returning device
+folder an event source covers (under --store-events notify every personal folder the
+watch has a baseline of, see test_watch_folders.py; every folder under push), the
+gateway answers from its journal and the link goes back to the pool, where it is logged
+out after --store-link-idle (1s from start_pimap_gateway). A returning device
 whose password matches the last accepted one is admitted without the store checking the
 password again (auth cache).
 The store going away costs the devices nothing but NO [UNAVAILABLE] for commands that

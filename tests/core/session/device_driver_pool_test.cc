@@ -289,6 +289,34 @@ TEST_F(DeviceDriverPoolTest, ResumeWithoutALinkBorrowsOneForEnableAndSelect) {
   EXPECT_TRUE(d.out.end_session.empty());
 }
 
+// The watch holds a baseline of "Work" at the device's UIDVALIDITY (it catches
+// up every folder, store/folder_catchup.h): the journal has whatever happened
+// there while the device was away, so the resume replays it with no link, and
+// the idling device holds none.
+TEST_F(DeviceDriverPoolTest, ResumeInAFolderTheWatchCoversNeedsNoLink) {
+  Device& old = Connect();
+  Login(old);
+  ASSERT_EQ(watches_.watches.size(), 1u);
+  watches_.watches[0]->uidvalidity_value = 7;  // as AnswerSelect's store says
+  ASSERT_EQ(SelectFolder(old, old.link, "Work"), Selected());
+  pool_.TakeCalls();
+  Drop(old);
+  pool_.TakeCalls();
+  registry_.OnStoreEvents("alice", {NewMail(13, "Work")});
+
+  Device& d = Connect();
+  d.driver->Start(nullptr, "a2", "pw");
+  const std::string got = d.out.Take();
+  EXPECT_EQ(got, absl::StrCat("* SESSION SELECTED\r\n* FOLDER Work\r\n* 4 EXISTS\r\n"
+                              "* SESSIONID ",
+                              SessionIdIn(got), "\r\n", LoginOk("a2")));
+  EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
+  Run(d, "c IDLE");
+  EXPECT_EQ(d.out.Take(), "+ idling\r\n");
+  EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
+  EXPECT_EQ(pool_.lent(), 0u);
+}
+
 TEST_F(DeviceDriverPoolTest, ResumeWithoutALinkWhenNoneCanBeHadIsUnavailable) {
   Device& old = Connect();
   Login(old);

@@ -1,0 +1,366 @@
+// Folder baselines, the catch-up queue and EXAMINE (QRESYNC) results as events.
+#include "store/folder_catchup.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/log.h"
+#include "core/imap/sequence_set.h"
+#include "core/imap/writer.h"
+
+namespace pimap::store {
+
+namespace {
+// A catch-up reporting more than this is cut short: far past any journal's
+// limit, so every device journal overflows and rebuilds the folder from the
+// store (which is exact) instead of trusting the events.
+constexpr size_t kMaxEvents = 1 << 20;
+
+bool IsInbox(absl::string_view name) {
+  return absl::EqualsIgnoreCase(name, "INBOX");
+}
+
+// Only names that go out as a quoted string are tracked: the watch sends whole
+// commands and never waits for a literal's continuation.
+bool Quotable(absl::string_view name) {
+  if (name.empty() || name.size() > 1024) return false;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u > 0x7e) return false;
+  }
+  return true;
+}
+}  // namespace
+
+bool CodeNumber(absl::string_view code, absl::string_view name, uint64_t* out) {
+  if (!absl::StartsWithIgnoreCase(code, name) || code.size() <= name.size() ||
+      code[name.size()] != ' ') {
+    return false;
+  }
+  code.remove_prefix(name.size() + 1);
+  return absl::SimpleAtoi(absl::StripAsciiWhitespace(code), out);
+}
+
+FetchData ParseFetchData(const imap::Response& r) {
+  FetchData data;
+  if (r.args.empty() || r.args[0].type != imap::Arg::Type::kList) return data;
+  const std::vector<imap::Arg>& items = r.args[0].children;
+  for (size_t i = 0; i + 1 < items.size(); i += 2) {
+    const std::string name = absl::AsciiStrToUpper(items[i].value);
+    const imap::Arg& value = items[i + 1];
+    if (name == "UID") {
+      if (!absl::SimpleAtoi(value.value, &data.uid)) data.uid = 0;
+    } else if (name == "FLAGS" && value.type == imap::Arg::Type::kList) {
+      for (const imap::Arg& flag : value.children)
+        data.flags.push_back(flag.value);
+    } else if (name == "MODSEQ" && value.type == imap::Arg::Type::kList &&
+               !value.children.empty()) {
+      if (!absl::SimpleAtoi(value.children[0].value, &data.modseq)) {
+        data.modseq = 0;
+      }
+    }
+  }
+  return data;
+}
+
+void FolderCatchUp::BeginBaseline() {
+  baseline_ = true;
+  listed_.clear();
+}
+
+void FolderCatchUp::EndBaseline(bool ok) {
+  baseline_ = false;
+  if (!ok) {
+    Disable();
+    return;
+  }
+  enabled_ = true;
+  // Tracked but not listed: deleted while the watch was away.
+  std::vector<std::string> gone;
+  for (const auto& [name, folder] : folders_) {
+    if (!listed_.contains(name)) gone.push_back(name);
+  }
+  for (const std::string& name : gone) Drop(name);
+  listed_.clear();
+}
+
+void FolderCatchUp::Disable() {
+  enabled_ = false;
+  baseline_ = false;
+  folders_.clear();
+  listed_.clear();
+  queued_.clear();
+  order_.clear();
+  current_.clear();
+  pending_.clear();
+}
+
+void FolderCatchUp::OnStatus(const imap::Response& r) {
+  if (!active()) return;
+  if (r.args.size() < 2 || r.args[1].type != imap::Arg::Type::kList) return;
+  const std::string& name = r.args[0].value;
+  if (IsInbox(name)) return;  // the watch's own selected-mailbox path
+  uint64_t uidvalidity = 0, modseq = 0, uidnext = 0;
+  bool has_uidvalidity = false, has_modseq = false;
+  const std::vector<imap::Arg>& items = r.args[1].children;
+  for (size_t i = 0; i + 1 < items.size(); i += 2) {
+    const std::string item = absl::AsciiStrToUpper(items[i].value);
+    uint64_t n = 0;
+    if (!absl::SimpleAtoi(items[i + 1].value, &n)) continue;
+    if (item == "UIDVALIDITY") {
+      uidvalidity = n;
+      has_uidvalidity = true;
+    } else if (item == "HIGHESTMODSEQ") {
+      modseq = n;
+      has_modseq = true;
+    } else if (item == "UIDNEXT") {
+      uidnext = n;
+    }
+  }
+  auto it = folders_.find(name);
+  if (baseline_ && has_uidvalidity) {
+    // LIST-STATUS data (a NOTIFY STATUS may carry UIDVALIDITY too; read as a
+    // baseline it is merged the same way, so nothing is lost either way).
+    if (it == folders_.end()) {
+      // Never seen, or created while the watch was away: its state now is
+      // the baseline. A mailbox without MODSEQs cannot be caught up.
+      if (uidvalidity == 0 || modseq == 0 || uidnext == 0) return;
+      Folder* folder = Track(name);
+      if (folder == nullptr) return;
+      *folder = {static_cast<uint32_t>(uidvalidity), modseq,
+                 static_cast<uint32_t>(uidnext)};
+      listed_.insert(name);
+      return;
+    }
+    listed_.insert(name);
+    Folder& folder = it->second;
+    if (folder.uidvalidity == 0) {
+      if (modseq == 0 || uidnext == 0) return;  // left to its first look
+      folder = {static_cast<uint32_t>(uidvalidity), modseq,
+                static_cast<uint32_t>(uidnext)};
+      return;
+    }
+    // Known: what changed since the last catch-up (a store restart, a link
+    // lost) is caught up from the folder's own MODSEQ, never skipped.
+    if (uidvalidity != folder.uidvalidity || modseq > folder.modseq ||
+        modseq == 0) {
+      Queue(name);
+    }
+    return;
+  }
+  if (it == folders_.end()) {
+    // A folder the watch does not know yet (created while it listed): its
+    // first catch-up takes the baseline.
+    if (Track(name) == nullptr) return;
+    if (baseline_) listed_.insert(name);
+    Queue(name);
+    return;
+  }
+  const Folder& folder = it->second;
+  if (has_modseq && folder.uidvalidity != 0 && modseq <= folder.modseq &&
+      (!has_uidvalidity || uidvalidity == folder.uidvalidity)) {
+    return;  // reported already (a STATUS of a change the watch has caught up)
+  }
+  Queue(name);
+}
+
+void FolderCatchUp::OnCreated(absl::string_view name) {
+  if (!active() || IsInbox(name)) return;
+  if (Track(name) != nullptr) Queue(name);  // its first look takes the baseline
+}
+
+void FolderCatchUp::OnDeleted(absl::string_view name) { Drop(name); }
+
+void FolderCatchUp::OnRenamed(absl::string_view from, absl::string_view to) {
+  auto it = folders_.find(from);
+  if (it == folders_.end()) {
+    OnCreated(to);
+    return;
+  }
+  const Folder moved = it->second;
+  Drop(from);
+  if (!active() || IsInbox(to)) return;
+  Folder* folder = Track(to);
+  if (folder == nullptr) return;
+  // Same messages under a new name: caught up from where the old name stood
+  // (a store that gives the new name another UIDVALIDITY is re-baselined).
+  *folder = moved;
+  Queue(to);
+}
+
+void FolderCatchUp::Queue(absl::string_view name) {
+  if (!active() || !folders_.contains(name)) return;
+  if (!queued_.insert(std::string(name)).second) return;
+  order_.emplace_back(name);
+  if (order_.size() > 2 * max_folders_ + 16) {
+    // Names dropped while queued linger in the order; keep it bounded.
+    std::deque<std::string> compact;
+    absl::flat_hash_set<std::string> kept;
+    for (std::string& n : order_) {
+      if (queued_.contains(n) && kept.insert(n).second) {
+        compact.push_back(std::move(n));
+      }
+    }
+    order_ = std::move(compact);
+  }
+}
+
+std::string FolderCatchUp::StartNext() {
+  while (!order_.empty()) {
+    std::string name = std::move(order_.front());
+    order_.pop_front();
+    if (queued_.erase(name) == 0) {
+      continue;  // dropped meanwhile, or a stale repeat
+    }
+    auto it = folders_.find(name);
+    if (it == folders_.end()) continue;
+    const Folder& folder = it->second;
+    current_ = std::move(name);
+    base_uidnext_ = folder.uidnext;
+    got_uidvalidity_ = 0;
+    got_modseq_ = 0;
+    got_uidnext_ = 0;
+    max_modseq_ = 0;
+    pending_.clear();
+    std::string command = "EXAMINE ";
+    imap::AppendString(&command, current_);
+    if (folder.uidvalidity != 0 && folder.modseq != 0) {
+      absl::StrAppend(&command, " (QRESYNC (", folder.uidvalidity, " ",
+                      folder.modseq, "))");
+    }
+    return command;
+  }
+  return "";
+}
+
+void FolderCatchUp::OnCode(absl::string_view code) {
+  if (current_.empty()) return;
+  uint64_t n = 0;
+  if (CodeNumber(code, "UIDVALIDITY", &n)) {
+    got_uidvalidity_ = static_cast<uint32_t>(n);
+  }
+  if (CodeNumber(code, "HIGHESTMODSEQ", &n)) got_modseq_ = n;
+  if (CodeNumber(code, "UIDNEXT", &n)) got_uidnext_ = static_cast<uint32_t>(n);
+}
+
+void FolderCatchUp::OnFetch(const imap::Response& r) {
+  const Folder* folder = Find(current_);
+  if (folder == nullptr || folder->uidvalidity == 0) {
+    return;  // a first look: no QRESYNC
+  }
+  FetchData data = ParseFetchData(r);
+  if (data.uid == 0) return;
+  max_modseq_ = std::max(max_modseq_, data.modseq);
+  if (pending_.size() >= kMaxEvents) return;
+  session::StoreEvent event;
+  event.folder = current_;
+  event.uidvalidity = folder->uidvalidity;
+  event.uid = data.uid;
+  event.flags = std::move(data.flags);
+  event.modseq = data.modseq;
+  // QRESYNC reports every message changed since the MODSEQ, new ones included:
+  // a UID at or past the last UIDNEXT was never reported, so it is new mail.
+  event.kind = data.uid >= base_uidnext_ ? session::EventKind::kNew
+                                         : session::EventKind::kFlags;
+  pending_.push_back(std::move(event));
+}
+
+void FolderCatchUp::OnVanished(const imap::Response& r) {
+  const Folder* folder = Find(current_);
+  if (folder == nullptr || folder->uidvalidity == 0 || base_uidnext_ <= 1) {
+    return;
+  }
+  // "* VANISHED (EARLIER) 3:5,9". UIDs at or past the last UIDNEXT came and
+  // went between two looks: never announced, so not news either.
+  for (const imap::Arg& arg : r.args) {
+    if (arg.type != imap::Arg::Type::kAtom) continue;
+    absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(arg.value);
+    if (!set.ok()) continue;
+    for (const imap::SeqRange& range : set->ranges()) {
+      const uint64_t last = std::min<uint64_t>(range.last, base_uidnext_ - 1);
+      for (uint64_t uid = range.first;
+           uid <= last && pending_.size() < kMaxEvents; ++uid) {
+        session::StoreEvent event;
+        event.kind = session::EventKind::kExpunge;
+        event.folder = current_;
+        event.uidvalidity = folder->uidvalidity;
+        event.uid = static_cast<uint32_t>(uid);
+        pending_.push_back(std::move(event));
+      }
+    }
+  }
+}
+
+std::vector<session::StoreEvent> FolderCatchUp::Finish(bool ok) {
+  const std::string name = std::move(current_);
+  current_.clear();
+  std::vector<session::StoreEvent> events = std::move(pending_);
+  pending_.clear();
+  auto it = folders_.find(name);
+  if (it == folders_.end()) return {};  // deleted while it was being examined
+  if (!ok || got_uidvalidity_ == 0 || got_modseq_ == 0 || got_uidnext_ == 0) {
+    // Gone (or renamed) meanwhile, or without MODSEQs: no longer covered.
+    Drop(name);
+    return {};
+  }
+  Folder& folder = it->second;
+  if (folder.uidvalidity != got_uidvalidity_) {
+    // First look, or a new UIDVALIDITY: as for INBOX, the folder's state now is
+    // the baseline; devices holding the old UIDVALIDITY resynchronise.
+    if (folder.uidvalidity != 0) {
+      PIMAP_LOG(WARNING) << "UIDVALIDITY of " << imap::QuoteForLog(name)
+                         << " changed under the store watch";
+    }
+    folder = {got_uidvalidity_, got_modseq_, got_uidnext_};
+    return {};
+  }
+  // QRESYNC reported every change up to the HIGHESTMODSEQ of the EXAMINE.
+  folder.modseq = std::max({folder.modseq, got_modseq_, max_modseq_});
+  folder.uidnext = std::max(folder.uidnext, got_uidnext_);
+  for (const session::StoreEvent& e : events) {
+    if (e.kind == session::EventKind::kNew) {
+      folder.uidnext = std::max(folder.uidnext, e.uid + 1);
+    }
+  }
+  // Expunges first, as on INBOX: MSNs stay simple for devices.
+  std::stable_partition(events.begin(), events.end(),
+                        [](const session::StoreEvent& e) {
+                          return e.kind == session::EventKind::kExpunge;
+                        });
+  return events;
+}
+
+void FolderCatchUp::Abort() {
+  if (current_.empty()) return;
+  const std::string name = std::move(current_);
+  current_.clear();
+  pending_.clear();
+  Queue(name);
+}
+
+const FolderCatchUp::Folder* FolderCatchUp::Find(absl::string_view name) const {
+  auto it = folders_.find(name);
+  return it == folders_.end() ? nullptr : &it->second;
+}
+
+FolderCatchUp::Folder* FolderCatchUp::Track(absl::string_view name) {
+  auto it = folders_.find(name);
+  if (it != folders_.end()) return &it->second;
+  if (IsInbox(name) || !Quotable(name) || folders_.size() >= max_folders_) {
+    return nullptr;
+  }
+  return &folders_[name];
+}
+
+void FolderCatchUp::Drop(absl::string_view name) {
+  auto it = folders_.find(name);
+  if (it != folders_.end()) folders_.erase(it);
+  auto q = queued_.find(name);
+  if (q != queued_.end()) queued_.erase(q);
+}
+
+}  // namespace pimap::store

@@ -1,0 +1,121 @@
+// The per-user watch's coverage of the folders other than INBOX
+// (store/user_watcher.h): a bounded table of every personal folder's
+// {UIDVALIDITY, HIGHESTMODSEQ, UIDNEXT}, baselined from LIST-STATUS (RFC 5819),
+// a queue of folders the store said changed (NOTIFY STATUS, RFC 5465), and the
+// meaning of one folder's catch-up, EXAMINE folder (QRESYNC (uidvalidity
+// modseq)) (RFC 7162), as UID-level store events. Pure logic on parsed
+// responses: the watcher owns the connection and routes responses here.
+#ifndef PIMAP_STORE_FOLDER_CATCHUP_H_
+#define PIMAP_STORE_FOLDER_CATCHUP_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/string_view.h"
+#include "core/imap/response.h"
+#include "core/session/event.h"
+
+namespace pimap::store {
+
+// "UIDVALIDITY 3" → 3, for the resp-text-code name given.
+bool CodeNumber(absl::string_view code, absl::string_view name, uint64_t* out);
+
+// What a "* n FETCH (UID u FLAGS (...) MODSEQ (m))" says.
+struct FetchData {
+  uint32_t uid = 0;  // 0: no UID in the response
+  std::vector<std::string> flags;
+  uint64_t modseq = 0;
+};
+FetchData ParseFetchData(const imap::Response& r);
+
+class FolderCatchUp {
+ public:
+  static constexpr size_t kDefaultMaxFolders = 1000;
+
+  struct Folder {
+    uint32_t uidvalidity = 0;  // 0: listed but not examined yet (not covered)
+    uint64_t modseq = 0;       // every change up to here has been reported
+    uint32_t uidnext = 0;      // no UID from here on has been reported
+  };
+
+  // Past `max_folders` a folder is simply not tracked (not covered).
+  explicit FolderCatchUp(size_t max_folders = kDefaultMaxFolders)
+      : max_folders_(max_folders) {}
+
+  // LIST "" "*" RETURN (STATUS (UIDVALIDITY UIDNEXT HIGHESTMODSEQ)) runs: its
+  // "* STATUS" responses (those with UIDVALIDITY) set or check the baselines.
+  void BeginBaseline();
+  // The listing completed. ok: tracked folders it did not list are gone.
+  // !ok (no LIST-STATUS): nothing is tracked until the next baseline.
+  void EndBaseline(bool ok);
+  bool in_baseline() const { return baseline_; }
+  // No NOTIFY for other folders on this connection: nothing can be covered.
+  void Disable();
+
+  // Any "* STATUS" response: a baseline entry, or the store saying a folder
+  // changed (queued for a catch-up unless its HIGHESTMODSEQ is known already).
+  void OnStatus(const imap::Response& r);
+  // Mailbox events (NOTIFY MailboxName).
+  void OnCreated(absl::string_view name);
+  void OnDeleted(absl::string_view name);
+  void OnRenamed(absl::string_view from, absl::string_view to);
+  // Something else showed that the folder changed (its message data while it
+  // was not being caught up). Untracked folders are ignored.
+  void Queue(absl::string_view name);
+  bool queued() const { return !queued_.empty(); }
+  size_t queue_size() const { return queued_.size(); }
+
+  // Starts the catch-up of the next queued folder: the command to send
+  // (without tag), or "" when nothing waits.
+  std::string StartNext();
+  // The folder being caught up ("" when none).
+  const std::string& current() const { return current_; }
+  // Responses of the running EXAMINE: resp-text codes, FETCH, VANISHED.
+  void OnCode(absl::string_view code);
+  void OnFetch(const imap::Response& r);
+  void OnVanished(const imap::Response& r);
+  // The EXAMINE completed. ok: the events to journal (expunges first) and the
+  // folder's baseline moves on; a new UIDVALIDITY re-baselines without events
+  // (like INBOX). !ok (deleted meanwhile): the folder is no longer tracked.
+  std::vector<session::StoreEvent> Finish(bool ok);
+  // The link went away mid-way: nothing of the catch-up counts, it waits again.
+  void Abort();
+
+  // The tracked folder, or null. INBOX is never tracked here.
+  const Folder* Find(absl::string_view name) const;
+  size_t size() const { return folders_.size(); }
+
+ private:
+  // Tracking while a baseline runs or after one succeeded.
+  bool active() const { return enabled_ || baseline_; }
+  Folder* Track(absl::string_view name);
+  void Drop(absl::string_view name);
+
+  size_t max_folders_;
+  bool enabled_ = false;
+  bool baseline_ = false;
+  absl::flat_hash_map<std::string, Folder> folders_;
+  absl::flat_hash_set<std::string> listed_;  // seen by the running baseline
+  // Folders waiting for a catch-up: a set (duplicates merge) and its order.
+  // The order may hold names no longer queued (dropped); they are skipped.
+  absl::flat_hash_set<std::string> queued_;
+  std::deque<std::string> order_;
+
+  // The catch-up in progress.
+  std::string current_;
+  uint32_t base_uidnext_ = 0;  // UIDs from here on are new mail
+  uint32_t got_uidvalidity_ = 0;
+  uint64_t got_modseq_ = 0;
+  uint32_t got_uidnext_ = 0;
+  uint64_t max_modseq_ = 0;  // of the FETCH responses
+  std::vector<session::StoreEvent> pending_;
+};
+
+}  // namespace pimap::store
+
+#endif  // PIMAP_STORE_FOLDER_CATCHUP_H_

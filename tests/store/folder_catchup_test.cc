@@ -1,0 +1,250 @@
+// FolderCatchUp (store/folder_catchup.h): the watch's folders other than INBOX,
+// fed with store responses as Dovecot 2.3 sends them (parsed, no sockets).
+#include "store/folder_catchup.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/core/imap/test_util.h"
+
+namespace pimap::store {
+namespace {
+
+using session::EventKind;
+using session::StoreEvent;
+
+imap::Response R(absl::string_view line) {
+  absl::StatusOr<imap::Response> r =
+      imap::testing::ParseResponseBytes(absl::StrCat(line, "\r\n"));
+  EXPECT_TRUE(r.ok()) << line << ": " << r.status();
+  return r.ok() ? *r : imap::Response();
+}
+
+// Folders Work (uv 7, modseq 10, uidnext 5) and Play (uv 8, modseq 3, uidnext
+// 2) baselined; INBOX listed too (never tracked here).
+FolderCatchUp Baselined(
+    size_t max_folders = FolderCatchUp::kDefaultMaxFolders) {
+  FolderCatchUp f(max_folders);
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS INBOX (UIDVALIDITY 1 UIDNEXT 9 HIGHESTMODSEQ 20)"));
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 5 HIGHESTMODSEQ 10)"));
+  f.OnStatus(R("* STATUS \"Play\" (UIDVALIDITY 8 UIDNEXT 2 HIGHESTMODSEQ 3)"));
+  f.EndBaseline(true);
+  return f;
+}
+
+std::vector<StoreEvent> RunCatchUp(FolderCatchUp& f,
+                                   const std::string& expect_command,
+                                   const std::vector<std::string>& untagged,
+                                   bool ok = true) {
+  EXPECT_EQ(f.StartNext(), expect_command);
+  for (const std::string& line : untagged) {
+    imap::Response r = R(line);
+    if (r.is_status()) {
+      f.OnCode(r.code);
+    } else if (r.name == "FETCH") {
+      f.OnFetch(r);
+    } else if (r.name == "VANISHED") {
+      f.OnVanished(r);
+    }
+  }
+  return f.Finish(ok);
+}
+
+TEST(FolderCatchUpTest, BaselineTracksEveryFolderButInbox) {
+  FolderCatchUp f = Baselined();
+  EXPECT_EQ(f.size(), 2u);
+  EXPECT_EQ(f.Find("INBOX"), nullptr);
+  ASSERT_NE(f.Find("Work"), nullptr);
+  EXPECT_EQ(f.Find("Work")->uidvalidity, 7u);
+  EXPECT_EQ(f.Find("Work")->modseq, 10u);
+  EXPECT_EQ(f.Find("Work")->uidnext, 5u);
+  ASSERT_NE(f.Find("Play"), nullptr);
+  EXPECT_FALSE(f.queued());
+}
+
+TEST(FolderCatchUpTest, NotifyStatusQueuesOnceAndCatchUpReportsEvents) {
+  FolderCatchUp f = Baselined();
+  // Dovecot's NOTIFY STATUS for a non-selected mailbox: no UIDVALIDITY.
+  f.OnStatus(
+      R("* STATUS Work (MESSAGES 5 UIDNEXT 6 UNSEEN 2 HIGHESTMODSEQ 12)"));
+  f.OnStatus(R("* STATUS Work (HIGHESTMODSEQ 13)"));
+  EXPECT_EQ(f.queue_size(), 1u);  // duplicates merge
+  std::vector<StoreEvent> events = RunCatchUp(
+      f, "EXAMINE \"Work\" (QRESYNC (7 10))",
+      {"* OK [CLOSED] Previous mailbox closed.", "* 4 EXISTS",
+       "* OK [UIDVALIDITY 7] UIDs valid", "* OK [UIDNEXT 7] Predicted next UID",
+       "* OK [HIGHESTMODSEQ 14] Highest",
+       // 3 expunged (known), 6 came and went (never announced): not news.
+       "* VANISHED (EARLIER) 3,6",
+       "* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (11))",
+       "* 4 FETCH (UID 5 FLAGS () MODSEQ (13))"});
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kind, EventKind::kExpunge);
+  EXPECT_EQ(events[0].uid, 3u);
+  EXPECT_EQ(events[1].kind, EventKind::kFlags);
+  EXPECT_EQ(events[1].uid, 2u);
+  EXPECT_EQ(events[1].flags, std::vector<std::string>{"\\Seen"});
+  EXPECT_EQ(events[2].kind, EventKind::kNew);  // UID 5 >= the last UIDNEXT
+  EXPECT_EQ(events[2].uid, 5u);
+  for (const StoreEvent& e : events) {
+    EXPECT_EQ(e.folder, "Work");
+    EXPECT_EQ(e.uidvalidity, 7u);
+  }
+  EXPECT_EQ(f.Find("Work")->modseq, 14u);
+  EXPECT_EQ(f.Find("Work")->uidnext, 7u);
+  EXPECT_TRUE(f.current().empty());
+  EXPECT_FALSE(f.queued());
+  // A late STATUS of what was caught up already starts nothing.
+  f.OnStatus(R("* STATUS Work (HIGHESTMODSEQ 14)"));
+  EXPECT_FALSE(f.queued());
+  f.OnStatus(R("* STATUS Work (HIGHESTMODSEQ 15)"));
+  EXPECT_TRUE(f.queued());
+}
+
+TEST(FolderCatchUpTest, ChangeDuringTheFirstListingIsQueued) {
+  FolderCatchUp f;
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 5 HIGHESTMODSEQ 10)"));
+  // NOTIFY is on before the listing: a change after Work was listed.
+  f.OnStatus(R("* STATUS Work (MESSAGES 5 UIDNEXT 6 HIGHESTMODSEQ 11)"));
+  // And one of a folder the listing has not reached yet: taken by its listing.
+  f.OnStatus(R("* STATUS Later (MESSAGES 1 UIDNEXT 2 HIGHESTMODSEQ 2)"));
+  f.OnStatus(R("* STATUS Later (UIDVALIDITY 3 UIDNEXT 2 HIGHESTMODSEQ 2)"));
+  f.EndBaseline(true);
+  ASSERT_NE(f.Find("Later"), nullptr);
+  EXPECT_EQ(f.Find("Later")->uidvalidity, 3u);
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Work\" (QRESYNC (7 10))");
+  f.Abort();
+}
+
+TEST(FolderCatchUpTest,
+     SeveralFoldersQueuedInOrderAndAChangeWhileCatchingUpIsKept) {
+  FolderCatchUp f = Baselined();
+  f.OnStatus(R("* STATUS Work (HIGHESTMODSEQ 11)"));
+  f.OnStatus(R("* STATUS Play (HIGHESTMODSEQ 4)"));
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Work\" (QRESYNC (7 10))");
+  // Work changes again while its EXAMINE runs: queued, not dropped.
+  f.Queue("Work");
+  f.OnCode("UIDVALIDITY 7");
+  f.OnCode("HIGHESTMODSEQ 11");
+  f.OnCode("UIDNEXT 5");
+  EXPECT_TRUE(f.Finish(true).empty());
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Play\" (QRESYNC (8 3))");
+  f.Abort();  // link lost: Play waits again
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Work\" (QRESYNC (7 11))");
+  f.Finish(false);  // gone meanwhile: no longer tracked
+  EXPECT_EQ(f.Find("Work"), nullptr);
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Play\" (QRESYNC (8 3))");
+  EXPECT_EQ(f.StartNext(), "");
+}
+
+TEST(FolderCatchUpTest, NewUidvalidityRebaselinesWithoutEvents) {
+  FolderCatchUp f = Baselined();
+  f.OnStatus(R("* STATUS Work (HIGHESTMODSEQ 11)"));
+  std::vector<StoreEvent> events =
+      RunCatchUp(f, "EXAMINE \"Work\" (QRESYNC (7 10))",
+                 {"* OK [UIDVALIDITY 99] UIDs valid",
+                  "* OK [UIDNEXT 3] Predicted next UID",
+                  "* OK [HIGHESTMODSEQ 4] Highest"});
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(f.Find("Work")->uidvalidity, 99u);
+  EXPECT_EQ(f.Find("Work")->modseq, 4u);
+  EXPECT_EQ(f.Find("Work")->uidnext, 3u);
+}
+
+TEST(FolderCatchUpTest, ReconnectBaselineCatchesUpFromTheOldModseq) {
+  FolderCatchUp f = Baselined();
+  f.BeginBaseline();
+  // Work changed while the watch was away; Play did not; Gone was deleted.
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 6 HIGHESTMODSEQ 15)"));
+  f.OnStatus(R("* STATUS Play (UIDVALIDITY 8 UIDNEXT 2 HIGHESTMODSEQ 3)"));
+  f.OnStatus(R("* STATUS Fresh (UIDVALIDITY 9 UIDNEXT 1 HIGHESTMODSEQ 1)"));
+  f.EndBaseline(true);
+  EXPECT_EQ(f.Find("Work")->modseq, 10u);  // not skipped to 15
+  ASSERT_NE(f.Find("Fresh"), nullptr);
+  EXPECT_EQ(f.queue_size(), 1u);
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Work\" (QRESYNC (7 10))");
+  f.Abort();
+
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 6 HIGHESTMODSEQ 15)"));
+  f.EndBaseline(true);  // Play and Fresh no longer listed: deleted
+  EXPECT_EQ(f.Find("Play"), nullptr);
+  EXPECT_EQ(f.Find("Fresh"), nullptr);
+  EXPECT_EQ(f.size(), 1u);
+
+  f.BeginBaseline();
+  f.EndBaseline(false);  // no LIST-STATUS: nothing covered
+  EXPECT_EQ(f.size(), 0u);
+  f.OnStatus(R("* STATUS Work (HIGHESTMODSEQ 16)"));
+  EXPECT_FALSE(f.queued());
+}
+
+TEST(FolderCatchUpTest, MailboxEventsTrackCreateRenameDelete) {
+  FolderCatchUp f = Baselined();
+  f.OnCreated("New");
+  ASSERT_NE(f.Find("New"), nullptr);
+  EXPECT_EQ(f.Find("New")->uidvalidity,
+            0u);  // not covered before its first look
+  // The first look takes the baseline (no QRESYNC, no events).
+  std::vector<StoreEvent> events =
+      RunCatchUp(f, "EXAMINE \"New\"",
+                 {"* 0 EXISTS", "* OK [UIDVALIDITY 5] UIDs valid",
+                  "* OK [UIDNEXT 1] x", "* OK [HIGHESTMODSEQ 1] Highest"});
+  EXPECT_TRUE(events.empty());
+  EXPECT_EQ(f.Find("New")->uidvalidity, 5u);
+
+  f.OnRenamed("Work", "Job");
+  EXPECT_EQ(f.Find("Work"), nullptr);
+  ASSERT_NE(f.Find("Job"), nullptr);
+  EXPECT_EQ(f.Find("Job")->modseq, 10u);  // caught up from where Work stood
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Job\" (QRESYNC (7 10))");
+  f.Abort();
+
+  f.OnDeleted("Job");
+  EXPECT_EQ(f.Find("Job"), nullptr);
+  EXPECT_EQ(f.StartNext(), "");  // its queue entry went with it
+}
+
+TEST(FolderCatchUpTest, CapBoundsTrackedFolders) {
+  FolderCatchUp f(2);
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS A (UIDVALIDITY 1 UIDNEXT 1 HIGHESTMODSEQ 1)"));
+  f.OnStatus(R("* STATUS B (UIDVALIDITY 2 UIDNEXT 1 HIGHESTMODSEQ 1)"));
+  f.OnStatus(R("* STATUS C (UIDVALIDITY 3 UIDNEXT 1 HIGHESTMODSEQ 1)"));
+  f.EndBaseline(true);
+  EXPECT_EQ(f.size(), 2u);
+  EXPECT_EQ(f.Find("C"), nullptr);
+  f.OnStatus(R("* STATUS C (HIGHESTMODSEQ 2)"));  // past the cap: not covered
+  f.OnCreated("D");
+  EXPECT_EQ(f.size(), 2u);
+  EXPECT_FALSE(f.queued());
+}
+
+TEST(FolderCatchUpTest, UnquotableNamesAreNotTracked) {
+  FolderCatchUp f;
+  f.BeginBaseline();
+  f.OnStatus(
+      R("* STATUS {3}\r\nA\tB (UIDVALIDITY 1 UIDNEXT 1 HIGHESTMODSEQ 1)"));
+  f.OnStatus(
+      R("* STATUS \"A \\\"q\\\"\" (UIDVALIDITY 1 UIDNEXT 1 HIGHESTMODSEQ 1)"));
+  f.EndBaseline(true);
+  EXPECT_EQ(f.size(), 1u);
+  f.Queue("A \"q\"");
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"A \\\"q\\\"\" (QRESYNC (1 1))");
+}
+
+TEST(FolderCatchUpTest, FetchDataParses) {
+  FetchData d =
+      ParseFetchData(R("* 3 FETCH (UID 17 FLAGS (\\Seen $Junk) MODSEQ (42))"));
+  EXPECT_EQ(d.uid, 17u);
+  EXPECT_EQ(d.flags, (std::vector<std::string>{"\\Seen", "$Junk"}));
+  EXPECT_EQ(d.modseq, 42u);
+  EXPECT_EQ(ParseFetchData(R("* 3 FETCH (FLAGS ())")).uid, 0u);
+}
+
+}  // namespace
+}  // namespace pimap::store
