@@ -42,7 +42,7 @@ CommandRouter::CommandRouter(ShardCounters* counters, DeviceOutput* output,
                              const imap::ParserLimits& limits)
     : counters_(counters),
       output_(output),
-      assembler_(limits, kLocalCommandBytes) {}
+      limits_(limits) {}
 
 bool CommandRouter::AlwaysLocal(absl::string_view name) {
   return name == "CAPABILITY" || name == "STARTTLS" || name == "LOGIN" ||
@@ -73,7 +73,7 @@ SessionDriver::Next CommandRouter::OnCommandLine(
   const bool synchronizing = literal != nullptr && literal->synchronizing;
   switch (mode_) {
     case Mode::kLocal: {
-      absl::Status status = assembler_.AddLine(line, literal);
+      absl::Status status = assembler_->AddLine(line, literal);
       if (!status.ok()) {
         WriteBad(command_tag_, status.message());
         mode_ = Mode::kSkip;
@@ -126,7 +126,8 @@ bool CommandRouter::StartCommand(absl::string_view line,
   }
   command_tag_ = head->tag;
   if (IsLocal(head->name)) {
-    assembler_.Reset();
+    // Made per local command and freed at its end: an idle device holds none.
+    assembler_ = std::make_unique<imap::CommandAssembler>(limits_, kLocalCommandBytes);
     mode_ = Mode::kLocal;
     return true;
   }
@@ -166,7 +167,7 @@ void CommandRouter::OnLiteralData(absl::string_view chunk) {
   Busy busy(this);
   switch (mode_) {
     case Mode::kLocal: {
-      absl::Status status = assembler_.AddLiteralData(chunk);
+      absl::Status status = assembler_->AddLiteralData(chunk);
       if (!status.ok()) {
         WriteBad(command_tag_, status.message());
         mode_ = Mode::kSkip;
@@ -184,8 +185,9 @@ void CommandRouter::OnLiteralData(absl::string_view chunk) {
 void CommandRouter::OnCommandEnd() {
   Busy busy(this);
   const Mode mode = std::exchange(mode_, Mode::kNone);
+  std::unique_ptr<imap::CommandAssembler> assembler = std::move(assembler_);
   if (mode != Mode::kLocal) return;
-  absl::StatusOr<imap::Command> command = assembler_.Finish();
+  absl::StatusOr<imap::Command> command = assembler->Finish();
   if (!command.ok()) {
     CounterAdd(counters().parse_errors);
     WriteBad(command_tag_, command.status().message());

@@ -140,7 +140,9 @@ class CommandRouter : public SessionDriver {
 
   ShardCounters* counters_;
   DeviceOutput* output_;  // null once detached
-  imap::CommandAssembler assembler_;
+  imap::ParserLimits limits_;
+  // The local command being assembled (null between commands).
+  std::unique_ptr<imap::CommandAssembler> assembler_;
   Mode mode_ = Mode::kNone;
   bool relay_started_ = false;  // part of the current command went up
   uint8_t waits_ = 0;

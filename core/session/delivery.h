@@ -30,7 +30,7 @@ inline bool Trivial(const FilterSpec& spec) {
 // through; the rest waits for the device's next command.
 inline bool Admits(const DeviceSession& s, const FilterSpec& notify,
             const StoreEvent& event) {
-  const std::string& event_filter = s.prefs.event_filter;
+  const std::string& event_filter = s.prefs().event_filter;
   if (event_filter == "NONE") return false;
   if (event_filter == "NEW" && event.kind != EventKind::kNew) return false;
   if (notify.none) return false;

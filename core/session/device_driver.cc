@@ -298,7 +298,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     return;
   }
   if (name == "XSETPIMAPPREF") {
-    absl::Status status = s.prefs.Set(args);
+    absl::Status status = s.mutable_prefs().Set(args);
     if (absl::IsInvalidArgument(status)) {
       WriteBad(tag, status.message());
     } else if (!status.ok()) {
@@ -311,7 +311,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     return;
   }
   if (name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS") {
-    absl::StatusOr<std::string> payload = s.prefs.Get(args);
+    absl::StatusOr<std::string> payload = s.prefs().Get(args);
     if (!payload.ok()) {
       WriteBad(tag, payload.status().message());
       return;

@@ -208,7 +208,7 @@ void DeviceDriver::JournalOwn(EventKind kind, uint32_t uid,
 }
 
 bool DeviceDriver::NewFormatWanted() const {
-  return session_ != nullptr && session_->prefs.inband_new_format != "NONE";
+  return session_ != nullptr && session_->prefs().inband_new_format != "NONE";
 }
 
 void DeviceDriver::ReIdle() {
@@ -254,7 +254,7 @@ void DeviceDriver::FetchNewThen() {
   cmd().rendered_new.clear();
   SendJob(Job::kNewFetch, job_device_tag_,
           absl::StrCat("UID FETCH ", SetOf(ranges), " ",
-                       session_->prefs.inband_new_format));
+                       session_->prefs().inband_new_format));
 }
 
 void DeviceDriver::OnEvalDone() {

@@ -89,7 +89,7 @@ DeviceSession* SessionRegistry::Attach(const std::string& user, const std::strin
           created->filters = std::move(*f);
         }
         if (auto p = DevicePrefs::Parse(saved->second.second); p.ok()) {
-          created->prefs = std::move(*p);
+          if (*p != DevicePrefs()) created->mutable_prefs() = std::move(*p);
         }
         settings_.erase(saved);
       }
@@ -132,7 +132,7 @@ void SessionRegistry::End(DeviceSession* session) {
     record.user = session->user;
     record.device = session->device;
     record.filters = session->filters.Serialize();
-    record.prefs = session->prefs.Serialize();
+    record.prefs = session->prefs().Serialize();
     record.last_activity_unix = absl::ToUnixSeconds(absl::Now());
     absl::Status s = state_->DeleteDevice(session->user, session->device);
     if (s.ok()) s = state_->PutDevice(record);  // session_id "": no live session
@@ -141,7 +141,7 @@ void SessionRegistry::End(DeviceSession* session) {
     // Bounded: without durable state, settings of logged-out devices are a cache.
     if (settings_.size() >= 100000) settings_.clear();
     settings_[absl::StrCat(session->user, "\n", session->device)] = {
-        session->filters.Serialize(), session->prefs.Serialize()};
+        session->filters.Serialize(), session->prefs().Serialize()};
   }
   it->second.devices.erase(session->device);
   DropUserIfIdle(user);
@@ -263,7 +263,7 @@ std::unique_ptr<DeviceSession> SessionRegistry::Restore(const std::string& user,
     session->filters = std::move(*filters);
   }
   if (auto prefs = DevicePrefs::Parse(r.prefs); prefs.ok()) {
-    session->prefs = std::move(*prefs);
+    if (*prefs != DevicePrefs()) session->mutable_prefs() = std::move(*prefs);
   }
   if (r.session_id.empty()) return session;  // settings only: a first login
   *resumable = true;
@@ -315,7 +315,7 @@ void SessionRegistry::Save(const DeviceSession& s) {
   record.device = s.device;
   record.session_id = absl::StrCat(s.session_id);
   record.filters = s.filters.Serialize();
-  record.prefs = s.prefs.Serialize();
+  record.prefs = s.prefs().Serialize();
   record.selected_folder = s.selected_folder;
   record.read_only = s.read_only;
   record.last_activity_unix = absl::ToUnixSeconds(absl::Now());

@@ -60,7 +60,20 @@ struct DeviceSession {
   uint64_t session_id;
   Journal journal;
   DeviceFilters filters;
-  DevicePrefs prefs;
+  // The device's preferences. Most devices never set one: they share the
+  // defaults, and a session holds its own copy only once one is set.
+  const DevicePrefs& prefs() const {
+    return custom_prefs != nullptr ? *custom_prefs : DefaultPrefs();
+  }
+  DevicePrefs& mutable_prefs() {
+    if (custom_prefs == nullptr) custom_prefs = std::make_unique<DevicePrefs>();
+    return *custom_prefs;
+  }
+  static const DevicePrefs& DefaultPrefs() {
+    static const DevicePrefs* const kDefaults = new DevicePrefs();
+    return *kDefaults;
+  }
+  std::unique_ptr<DevicePrefs> custom_prefs;
   std::string selected_folder;  // empty: AUTHENTICATED
   bool read_only = false;
   UidView view;        // the device's view of selected_folder
