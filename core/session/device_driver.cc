@@ -28,7 +28,7 @@ namespace pimap::session {
 const DeviceDriver::CommandState DeviceDriver::kNoCommand;
 
 bool DeviceDriver::CommandState::Settled() const {
-  return held_tagged.empty() && held_finish.empty() && held_job == Job::kNone &&
+  return !queued.has_value() && held_tagged.empty() && held_finish.empty() && held_job == Job::kNone &&
          !finish_after_eval && !fetch_then_finish &&
          resp_action == RespAction::kForward && resp_first && !passing &&
          collected.empty() && eval_uids.empty() && rebuild_output.empty() &&
@@ -42,7 +42,7 @@ void DeviceDriver::MaybeDropCommandState() {
   const bool at_rest =
       job_ == Job::kNone ||
       (job_ == Job::kIdle && local_idle_ && !idle_interrupted_);
-  if (cmd_ == nullptr || !at_rest || queued_.has_value() || acquiring_ ||
+  if (cmd_ == nullptr || !at_rest || acquiring_ ||
       relays_in_flight_ > 0 || !cmd_->Settled()) {
     return;
   }
@@ -212,7 +212,7 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
   const bool prep_step = job == Job::kLinkEnable || job == Job::kLinkSelect ||
                          job == Job::kLinkSync;
   if (!prep_step &&
-      (link_ == nullptr || queued_.has_value() || LinkBehind(job))) {
+      (link_ == nullptr || cmd().queued.has_value() || LinkBehind(job))) {
     QueueJob(job, device_tag, std::move(command));
     return;
   }

@@ -263,6 +263,14 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // watch does not cover: journaled like the watch's events.
   void JournalOwn(EventKind kind, uint32_t uid, std::vector<std::string> flags);
 
+  // A job waiting for a pooled link (kAcquire and the kLink* steps run first).
+  struct QueuedJob {
+    Job job = Job::kNone;
+    std::string device_tag;
+    std::string command;
+    bool operator==(const QueuedJob&) const = default;
+  };
+
   // What running a command needs. An idle device holds none of it: allocated
   // on first use, freed when the driver is at rest (MaybeDropCommandState), so
   // that thousands of idling devices cost only the fields above and below.
@@ -296,6 +304,7 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
     std::vector<uint32_t> rendered_new;
     bool closing = false;  // the running kPlain job is that CLOSE
     // Pending work: the state is kept while any of these is set.
+    std::optional<QueuedJob> queued;
     std::string held_tagged;  // a tagged store line held until the job ends
     std::string held_finish;  // the tagged answer waiting for verdicts
     Job held_job = Job::kNone;
@@ -333,13 +342,6 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   std::string device_;
   StoreLink* link_ = nullptr;
   PooledLink* lent_ = nullptr;  // link_'s pool entry when it came from the pool
-  // A job waiting for a pooled link (kAcquire and the kLink* steps run first).
-  struct QueuedJob {
-    Job job = Job::kNone;
-    std::string device_tag;
-    std::string command;
-  };
-  std::optional<QueuedJob> queued_;
   uint64_t job_events_ = 0;  // the user's events received when the job was sent
   int relays_in_flight_ = 0;    // verbatim commands (APPEND) not yet completed
   bool local_idle_ = false;     // the gateway answers this IDLE itself

@@ -80,7 +80,7 @@ bool DeviceDriver::LinkBehind(Job job) const {
 
 void DeviceDriver::QueueJob(Job job, const std::string& device_tag,
                             std::string command) {
-  queued_ = QueuedJob{job, device_tag, std::move(command)};
+  cmd().queued = QueuedJob{job, device_tag, std::move(command)};
   job_ = Job::kAcquire;
   job_device_tag_ = device_tag;
   Paused(true, false);
@@ -136,7 +136,7 @@ void DeviceDriver::OnLinkBorrowed(absl::StatusOr<PooledLink*> link) {
     cmd().relay_buffer.clear();
     if (output_ != nullptr) output_->RelayDrained();
   }
-  if (queued_.has_value()) {
+  if (cmd().queued.has_value()) {
     PrepareLink();
   } else {
     MaybeReturnLink();
@@ -144,7 +144,7 @@ void DeviceDriver::OnLinkBorrowed(absl::StatusOr<PooledLink*> link) {
 }
 
 bool DeviceDriver::PrepareLink() {
-  const QueuedJob& queued = *queued_;
+  const QueuedJob& queued = *cmd().queued;
   if (lent_ != nullptr) {
     if (!lent_->qresync_enabled && queued.job != Job::kEnable) {
       SendJob(Job::kLinkEnable, queued.device_tag, "ENABLE QRESYNC");
@@ -178,8 +178,8 @@ bool DeviceDriver::PrepareLink() {
       return true;
     }
   }
-  QueuedJob job = std::move(*queued_);
-  queued_.reset();
+  QueuedJob job = std::move(*cmd().queued);
+  cmd().queued.reset();
   SendJob(job.job, job.device_tag, std::move(job.command));
   return false;
 }
@@ -195,7 +195,7 @@ void DeviceDriver::OnPrepDone(bool ok) {
   if (job_ == Job::kLinkSelect) {
     lent_->selected_folder = cmd().prep_folder;
     lent_->read_only =
-        WantsReadOnly(queued_.has_value() ? queued_->job : Job::kNone);
+        WantsReadOnly(cmd().queued.has_value() ? cmd().queued->job : Job::kNone);
   }
   job_ = Job::kAcquire;
   PrepareLink();
@@ -203,7 +203,7 @@ void DeviceDriver::OnPrepDone(bool ok) {
 
 void DeviceDriver::MaybeReturnLink() {
   if (services_.pool == nullptr || lent_ == nullptr) return;
-  if (queued_.has_value() || relays_in_flight_ > 0 || cmd().passing ||
+  if (cmd().queued.has_value() || relays_in_flight_ > 0 || cmd().passing ||
       !cmd().resp_first)
     return;
   const bool between_commands =
@@ -221,7 +221,7 @@ void DeviceDriver::MaybeReturnLink() {
 
 void DeviceDriver::OnLinkFailed(absl::string_view why) {
   acquiring_ = false;
-  queued_.reset();
+  cmd().queued.reset();
   if (output_ == nullptr) return;
   if (relays_in_flight_ > 0 || !cmd().relay_buffer.empty()) {
     // A command relayed verbatim cannot be answered for the store.
