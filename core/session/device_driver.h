@@ -131,6 +131,7 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void OnEventsPending() override;
   void OnTakenOver() override;
   void OnFolderEvent(const StoreEvent& event) override;
+  bool Selecting(absl::string_view folder) const override;
 
   // What the running store command's responses mean and what to do when it
   // completes.

@@ -308,6 +308,16 @@ void DeviceDriver::ArmKeepalive() {
   });
 }
 
+bool DeviceDriver::Selecting(absl::string_view folder) const {
+  // SELECT/EXAMINE sent: the store's snapshot is taken at some point before its
+  // answer, so the events of that folder from now on are journaled and those
+  // the snapshot already has are marked delivered when it completes.
+  if (job_ != Job::kSelect) return false;
+  const std::string& selecting = cmd().job_folder;
+  return selecting == folder ||
+         (absl::EqualsIgnoreCase(selecting, "INBOX") && absl::EqualsIgnoreCase(folder, "INBOX"));
+}
+
 void DeviceDriver::OnFolderEvent(const StoreEvent& event) {
   if (session_ == nullptr || output_ == nullptr || event.raw.empty()) return;
   Busy busy(this);

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -177,6 +178,13 @@ void SessionRegistry::RememberCapabilities(const std::vector<std::string>& capab
   }
 }
 
+namespace {
+// IMAP mailbox names are case-sensitive, except INBOX.
+bool SameFolder(absl::string_view a, absl::string_view b) {
+  return a == b || (absl::EqualsIgnoreCase(a, "INBOX") && absl::EqualsIgnoreCase(b, "INBOX"));
+}
+}  // namespace
+
 void SessionRegistry::OnStoreEvents(absl::string_view user,
                                    const std::vector<StoreEvent>& events) {
   auto it = users_.find(user);
@@ -222,6 +230,15 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
           }
           break;
         default:
+          // Only the selected folder's events are ever rendered to a device
+          // (a SELECT takes a snapshot of the new one): journaling the others
+          // would only fill the journal, and a busy folder could overflow the
+          // selected one's.
+          if (!SameFolder(event.folder, session->selected_folder) &&
+              (session->connection == nullptr ||
+               !session->connection->Selecting(event.folder))) {
+            break;
+          }
           session->journal.Append(event);
           journaled = true;
       }

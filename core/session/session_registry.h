@@ -34,6 +34,9 @@ class DeviceLink {
   virtual void OnTakenOver() = 0;
   // A mailbox was created, deleted or renamed: always pushed, NOTIFY-style.
   virtual void OnFolderEvent(const StoreEvent& event) = 0;
+  // The device is selecting `folder` (its SELECT is on its way to the store):
+  // events of it must be journaled although it is not the selected one yet.
+  virtual bool Selecting(absl::string_view folder) const = 0;
 };
 
 struct SessionConfig {

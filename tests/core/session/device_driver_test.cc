@@ -250,6 +250,28 @@ TEST_F(DeviceDriverTest, SelectBuildsTheViewFromTheStoreSearch) {
   EXPECT_EQ(d.link.TakeSent(), "");
 }
 
+// An event of the folder being selected, arriving after the SELECT went out but
+// not in the store's snapshot, is journaled (the folder is not the selected one
+// yet) and reaches the device once the folder is.
+TEST_F(DeviceDriverTest, EventOfTheFolderBeingSelectedIsKept) {
+  Device& d = Connect();
+  Login(d);
+  ASSERT_EQ(watches_.watches.size(), 1u);
+  watches_.watches[0]->uidvalidity_value = 7;  // the watch covers Work
+  Run(d, "b SELECT Work");
+  EXPECT_EQ(d.link.TakeSent(), "~p2 SELECT Work\r\n");
+  registry_.OnStoreEvents("alice", {NewMail(13, 7, "Work")});
+  d.link.Reply("* 3 EXISTS");
+  d.link.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  d.link.Complete("~p2", "OK [READ-WRITE] Select completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p3 UID SEARCH RETURN (ALL) ALL\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p3\") UID ALL 4,9,12");
+  d.link.Complete("~p3", "OK Search completed");
+  const std::string selected = d.out.Take();
+  EXPECT_THAT(selected, HasSubstr("* 3 EXISTS\r\n"));
+  EXPECT_THAT(selected, HasSubstr("* 4 EXISTS\r\nb OK"));  // 13 comes with it
+}
+
 TEST_F(DeviceDriverTest, SelectRefusedByTheStoreIsPassedOn) {
   Device& d = Connect();
   Login(d);
@@ -905,6 +927,31 @@ TEST_F(DeviceDriverTest, JournalOverflowUnderALiveDeviceResyncs) {
   d.link.Complete("~p5", "OK Search completed");
   EXPECT_EQ(d.out.Take(), "* RESYNC\r\n* 5 EXISTS\r\nn OK NOOP completed\r\n");
   EXPECT_EQ(counters_.resyncs.load(), 1u);
+}
+
+// Events of a folder the device has not selected are never rendered to it, so
+// they are not journaled: they cost no memory, and a busy other folder cannot
+// overflow the selected one's journal (the device gets its INBOX news as usual).
+TEST_F(DeviceDriverTest, OtherFoldersEventsDoNotFillTheJournal) {
+  config_.journal_limit = 3;
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  // As many as the journal holds: kept, they would leave no room for INBOX's.
+  std::vector<StoreEvent> busy;
+  for (uint32_t uid = 100; uid < 103; ++uid) {
+    StoreEvent e = NewMail(uid);
+    e.folder = "Lists";
+    busy.push_back(e);
+  }
+  registry_.OnStoreEvents("alice", busy);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  Run(d, "n NOOP");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 NOOP\r\n");
+  d.link.Complete("~p4", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(), "");  // no rebuild of INBOX
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\nn OK NOOP completed\r\n");
+  EXPECT_EQ(counters_.resyncs.load(), 0u);
 }
 
 TEST_F(DeviceDriverTest, ViewFilterChangeResyncsTheSelectedFolder) {
