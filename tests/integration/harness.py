@@ -74,6 +74,26 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
     raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
+# The gateways the tests start close idle pooled store links after 1 s
+# (--store-link-idle): margin for doveadm and a busy machine.
+LINK_IDLE_WAIT = 10.0
+
+
+def wait_who(store, user, n, timeout=LINK_IDLE_WAIT, what=None):
+    """Waits until `doveadm who` shows exactly n store connections of user."""
+    last = []
+
+    def pred():
+        last[:] = [store.who(user)]
+        return last[0] == n
+
+    try:
+        wait_until(pred, timeout, interval=0.2,
+                   what=what or "%d store connection(s) of %s" % (n, user))
+    except AssertionError as e:
+        raise AssertionError("%s (doveadm who: %r)" % (e, last)) from None
+
+
 def port_is_open(port, host=HOST):
     try:
         with socket.create_connection((host, port), timeout=0.5):

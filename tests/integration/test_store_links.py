@@ -22,12 +22,11 @@ import pytest
 import harness
 from harness import (EXISTS_RE, device_fetch_all, end_idle, ensure_messages, make_message,
                      ok, pimap_login, read_lines, resume_parts, select_view, start_idle,
-                     untagged_kind, wait_until)
+                     untagged_kind, wait_until, wait_who)
 
 pytestmark = pytest.mark.timeout(90)
 
 PUSH_WAIT = 10.0    # upper bound for one pushed event (Dovecot reports ~0.5-1 s late)
-LINK_IDLE_WAIT = 10.0  # --store-link-idle is 1s; margin for doveadm and busy machines
 SETTLE = 3.0        # store change -> gateway watch, with margin
 
 
@@ -42,19 +41,6 @@ def bye_lines(lines):
 def metric(gw, name):
     return gw.metrics()[name][None]
 
-
-def wait_who(store, user, n, timeout=LINK_IDLE_WAIT, what=None):
-    last = []
-
-    def pred():
-        last[:] = [store.who(user)]
-        return last[0] == n
-
-    try:
-        wait_until(pred, timeout, interval=0.2, what=what or "%d store connection(s) of %s"
-                   % (n, user))
-    except AssertionError as e:
-        raise AssertionError("%s (doveadm who: %r)" % (e, last)) from None
 
 
 def store_logins(store, user):

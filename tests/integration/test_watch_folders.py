@@ -19,27 +19,12 @@ import pytest
 import harness
 from harness import (EXISTS_RE, EXPUNGE_RE, append, device_fetch_all, end_idle, make_message,
                      ok, parse_fetch, pimap_login, quote, read_lines, select_view, start_idle,
-                     unique_name, wait_until)
+                     unique_name, wait_until, wait_who)
 
 pytestmark = pytest.mark.timeout(120)
 
 PUSH_WAIT = 10.0       # one change -> the idling device (Dovecot's NOTIFY lags ~0.5-1 s)
-LINK_IDLE_WAIT = 10.0  # --store-link-idle is 1s; margin for doveadm and busy machines
 RECONNECT_WAIT = 40.0  # the watch's back-off after a store outage, plus its catch-up
-
-
-def wait_who(store, user, n, timeout=LINK_IDLE_WAIT, what=None):
-    last = []
-
-    def pred():
-        last[:] = [store.who(user)]
-        return last[0] == n
-
-    try:
-        wait_until(pred, timeout, interval=0.2,
-                   what=what or "%d store connection(s) of %s" % (n, user))
-    except AssertionError as e:
-        raise AssertionError("%s (doveadm who: %r)" % (e, last)) from None
 
 
 def metric(gw, name):
