@@ -18,9 +18,21 @@ TimerWheel::TimerWheel(int64_t now_ms) : now_ms_(now_ms) {}
 
 TimerWheel::TimerId TimerWheel::Schedule(int64_t delay_ms, Callback cb) {
   if (delay_ms < 0) delay_ms = 0;
-  const TimerId id = next_id_++;
+  uint32_t index;
+  if (free_slots_.empty()) {
+    index = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  } else {
+    index = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  Slot& slot = slots_[index];
+  ++slot.generation;  // ids of the slot's earlier timers stop matching
+  slot.callback = std::move(cb);
+  slot.live = true;
+  ++live_count_;
+  const TimerId id = (static_cast<uint64_t>(slot.generation) << 32) | (index + 1);
   const int64_t deadline = now_ms_ + delay_ms;
-  live_.emplace(id, std::move(cb));
   if (advancing_ && deadline <= now_ms_) {
     deferred_.push_back(Entry{deadline, id});
   } else {
@@ -30,14 +42,22 @@ TimerWheel::TimerId TimerWheel::Schedule(int64_t delay_ms, Callback cb) {
   return id;
 }
 
+TimerWheel::Callback TimerWheel::Take(TimerId id) {
+  Slot& slot = slots_[(id & 0xffffffffu) - 1];
+  Callback callback = std::move(slot.callback);
+  slot.callback = nullptr;
+  slot.live = false;
+  free_slots_.push_back(static_cast<uint32_t>((id & 0xffffffffu) - 1));
+  --live_count_;
+  return callback;
+}
+
 bool TimerWheel::Cancel(TimerId id) {
-  auto it = live_.find(id);
-  if (it == live_.end()) return false;
-  // Move the callback out before erasing so that a callback whose destructor
-  // re-enters the wheel (e.g. a captured object cancelling another timer)
-  // sees a consistent map.
-  Callback doomed = std::move(it->second);
-  live_.erase(it);
+  if (!IsLive(id)) return false;
+  // The slot is free before the callback is destroyed, so that a destructor
+  // that re-enters the wheel (a captured object cancelling another timer, or
+  // scheduling one, which may grow slots_) sees a consistent wheel.
+  Callback doomed = Take(id);
   PruneTop();
   MaybeCompact();
   return true;
@@ -51,12 +71,10 @@ void TimerWheel::Advance(int64_t now_ms) {
     const TimerId id = heap_.front().id;
     std::pop_heap(heap_.begin(), heap_.end(), Later());
     heap_.pop_back();
-    auto it = live_.find(id);
-    if (it == live_.end()) continue;  // Cancelled; lazily deleted here.
-    // Erase before running so the callback sees itself as fired (Cancel of
+    if (!IsLive(id)) continue;  // Cancelled; lazily deleted here.
+    // Freed before running so the callback sees itself as fired (Cancel of
     // its own id returns false) and may freely mutate the wheel.
-    Callback cb = std::move(it->second);
-    live_.erase(it);
+    Callback cb = Take(id);
     cb();
   }
   advancing_ = false;
@@ -96,8 +114,8 @@ void TimerWheel::MaybeCompact() {
   // and bounds memory at about twice the live count.
   constexpr size_t kMinDeadToCompact = 64;
   const size_t entries = heap_.size() + deferred_.size();
-  const size_t dead = entries - std::min(entries, live_.size());
-  if (dead <= live_.size() || dead < kMinDeadToCompact) return;
+  const size_t dead = entries - std::min(entries, live_count_);
+  if (dead <= live_count_ || dead < kMinDeadToCompact) return;
   auto is_dead = [this](const Entry& e) { return !IsLive(e.id); };
   heap_.erase(std::remove_if(heap_.begin(), heap_.end(), is_dead), heap_.end());
   deferred_.erase(std::remove_if(deferred_.begin(), deferred_.end(), is_dead),

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -236,6 +237,51 @@ TEST(TimerWheelTest, CancelChurnDoesNotAccumulate) {
   EXPECT_EQ(w.size(), 1000u);
   w.Advance(3000000);
   EXPECT_EQ(fired, 1000);
+}
+
+// A freed slot is reused by the next timer; the old id must not reach it.
+TEST(TimerWheelTest, StaleIdDoesNotTouchTheTimerThatReusedItsSlot) {
+  TimerWheel w(0);
+  int first = 0, second = 0;
+  const TimerWheel::TimerId old_id = w.Schedule(10, [&] { ++first; });
+  ASSERT_TRUE(w.Cancel(old_id));
+  const TimerWheel::TimerId new_id = w.Schedule(10, [&] { ++second; });
+  EXPECT_NE(new_id, old_id);
+  EXPECT_FALSE(w.Cancel(old_id));  // already cancelled: not the new timer
+  EXPECT_EQ(w.size(), 1u);
+  w.Advance(10);
+  EXPECT_EQ(first, 0);
+  EXPECT_EQ(second, 1);
+  EXPECT_FALSE(w.Cancel(new_id));  // fired
+  // An id that was fired, whose slot is reused, stays dead too.
+  const TimerWheel::TimerId third_id = w.Schedule(5, [&] { ++first; });
+  EXPECT_FALSE(w.Cancel(new_id));
+  EXPECT_TRUE(w.Cancel(third_id));
+  EXPECT_FALSE(w.Cancel(0));
+  EXPECT_FALSE(w.Cancel(~0ull));
+}
+
+// A callback's destructor may schedule (growing the slab) while Cancel runs.
+TEST(TimerWheelTest, DestructorThatSchedulesDuringCancelIsSafe) {
+  TimerWheel w(0);
+  int fired = 0;
+  struct OnDestroy {
+    TimerWheel* w;
+    int* fired;
+    bool armed = true;
+    OnDestroy(TimerWheel* w, int* fired) : w(w), fired(fired) {}
+    OnDestroy(OnDestroy&& o) noexcept : w(o.w), fired(o.fired), armed(std::exchange(o.armed, false)) {}
+    ~OnDestroy() {
+      if (!armed) return;
+      for (int i = 0; i < 100; ++i) w->Schedule(1, [f = fired] { ++*f; });
+    }
+    void operator()() {}
+  };
+  const TimerWheel::TimerId id = w.Schedule(50, OnDestroy(&w, &fired));
+  ASSERT_TRUE(w.Cancel(id));
+  EXPECT_EQ(w.size(), 100u);
+  w.Advance(1);
+  EXPECT_EQ(fired, 100);
 }
 
 TEST(TimerWheelTest, MonotonicNowMsAdvances) {
