@@ -31,7 +31,8 @@ TimerWheel::TimerId TimerWheel::Schedule(int64_t delay_ms, Callback cb) {
   slot.callback = std::move(cb);
   slot.live = true;
   ++live_count_;
-  const TimerId id = (static_cast<uint64_t>(slot.generation) << 32) | (index + 1);
+  const TimerId id =
+      (static_cast<uint64_t>(slot.generation) << 32) | (index + 1);
   const int64_t deadline = now_ms_ + delay_ms;
   if (advancing_ && deadline <= now_ms_) {
     deferred_.push_back(Entry{deadline, id});

@@ -7,10 +7,11 @@
 // slot); Cancel() just frees the slot and leaves a dead heap entry behind that
 // is skipped when it reaches the top. A slot costs 40 bytes, against ~60-90
 // for a hash map entry at its usual load, and every idle connection holds a
-// timer or two. The slab keeps the size of its highest number of live timers. Every operation is O(log n) amortised. Dead
-// entries are compacted away once they outnumber live ones, so memory stays
-// proportional to the number of live timers even under a cancel-heavy load
-// (the common case: most idle timeouts are cancelled and re-armed).
+// timer or two. Every operation is O(log n) amortised. Dead heap entries are
+// compacted away once they outnumber live ones, so the heap stays proportional
+// to the number of live timers even under a cancel-heavy load (the common
+// case: most idle timeouts are cancelled and re-armed); the slab keeps the
+// size of the highest number of timers live at once.
 //
 // Hazards:
 //  * NOT thread-safe. Only the owning shard thread may touch it.
