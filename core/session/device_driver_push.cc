@@ -312,7 +312,9 @@ bool DeviceDriver::Selecting(absl::string_view folder) const {
   // SELECT/EXAMINE sent: the store's snapshot is taken at some point before its
   // answer, so the events of that folder from now on are journaled and those
   // the snapshot already has are marked delivered when it completes.
-  if (job_ != Job::kSelect) return false;
+  // (kSelectSearch: the view's UID SEARCH that follows; the folder becomes
+  // the selected one only when it completes.)
+  if (job_ != Job::kSelect && job_ != Job::kSelectSearch) return false;
   const std::string& selecting = cmd().job_folder;
   return selecting == folder ||
          (absl::EqualsIgnoreCase(selecting, "INBOX") && absl::EqualsIgnoreCase(folder, "INBOX"));

@@ -272,6 +272,25 @@ TEST_F(DeviceDriverTest, EventOfTheFolderBeingSelectedIsKept) {
   EXPECT_THAT(selected, HasSubstr("* 4 EXISTS\r\nb OK"));  // 13 comes with it
 }
 
+// The same while the view's UID SEARCH runs (the SELECT has completed, the
+// folder is not the selected one until the search does).
+TEST_F(DeviceDriverTest, EventDuringTheViewSearchOfASelectIsKept) {
+  Device& d = Connect();
+  Login(d);
+  ASSERT_EQ(watches_.watches.size(), 1u);
+  watches_.watches[0]->uidvalidity_value = 7;
+  Run(d, "b SELECT Work");
+  EXPECT_EQ(d.link.TakeSent(), "~p2 SELECT Work\r\n");
+  d.link.Reply("* 3 EXISTS");
+  d.link.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  d.link.Complete("~p2", "OK [READ-WRITE] Select completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p3 UID SEARCH RETURN (ALL) ALL\r\n");
+  registry_.OnStoreEvents("alice", {NewMail(13, 7, "Work")});
+  d.link.Reply("* ESEARCH (TAG \"~p3\") UID ALL 4,9,12");
+  d.link.Complete("~p3", "OK Search completed");
+  EXPECT_THAT(d.out.Take(), HasSubstr("* 4 EXISTS\r\nb OK"));
+}
+
 TEST_F(DeviceDriverTest, SelectRefusedByTheStoreIsPassedOn) {
   Device& d = Connect();
   Login(d);
