@@ -269,7 +269,6 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
     Job job = Job::kNone;
     std::string device_tag;
     std::string command;
-    bool operator==(const QueuedJob&) const = default;
   };
 
   // What running a command needs. An idle device holds none of it: allocated
@@ -321,7 +320,6 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
     std::string rebuild_output;  // an exact rebuild's responses, for the resume
     std::string relay_buffer;  // verbatim bytes while a link is being borrowed
 
-    bool operator==(const CommandState&) const = default;
     // Nothing pending: only the running-command fields may hold values.
     bool Settled() const;
   };

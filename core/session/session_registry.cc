@@ -379,7 +379,6 @@ bool SessionRegistry::SeenRecently(UserSessions& u, const StoreEvent& e) {
   // key matches once, and only within a few seconds: the second source lags by
   // about a second, and a later real repeat (read, unread, read) must pass.
   constexpr size_t kRemembered = 4096;
-  constexpr int64_t kWindowMs = kRecentWindowMs;
   const int64_t now = MonotonicNowMs();
   std::vector<std::string> flags = e.flags;
   std::sort(flags.begin(), flags.end());
@@ -388,7 +387,7 @@ bool SessionRegistry::SeenRecently(UserSessions& u, const StoreEvent& e) {
                                  absl::StrJoin(flags, " "));
   auto it = u.recent.find(key);
   if (it != u.recent.end()) {
-    const bool duplicate = now - it->second <= kWindowMs;
+    const bool duplicate = now - it->second <= kRecentWindowMs;
     u.recent.erase(it);
     if (duplicate) {
       (*counters_).events_deduplicated.fetch_add(1, std::memory_order_relaxed);
@@ -402,7 +401,7 @@ bool SessionRegistry::SeenRecently(UserSessions& u, const StoreEvent& e) {
   // Forget what is out of the window, and anything past the bound: the map
   // never holds more than the order list.
   while (!order.empty() &&
-         (order.size() > kRemembered || now - order.front().second > kWindowMs)) {
+         (order.size() > kRemembered || now - order.front().second > kRecentWindowMs)) {
     auto old = u.recent.find(order.front().first);
     if (old != u.recent.end() && old->second == order.front().second) {
       u.recent.erase(old);
