@@ -99,9 +99,10 @@ LinkPool::~LinkPool() {
 }
 
 std::string LinkPool::IdentityOf(const session::StoreCredentials& credentials) {
-  // NUL cannot occur in an IMAP user name, so the pair is unambiguous.
+  // NUL cannot occur in an IMAP user name, so the triple is unambiguous.
   return absl::StrCat(credentials.user, absl::string_view("\0", 1),
-                      credentials.authzid);
+                      credentials.authzid, absl::string_view("\0", 1),
+                      credentials.profile);
 }
 
 session::PooledLink* LinkPool::TryBorrow(

@@ -132,6 +132,8 @@ class ImapConnection final : private engine::TransportHandler,
   void StartPimap(const std::string& tag, const std::string& user,
                   const std::string& device, const std::string& password,
                   session::StoreLink* link);
+  // The shard's services a session driver uses.
+  session::DriverServices Services();
 
   // Writes a response of our own; held back while a store response is only
   // partly written, so that bytes never interleave inside one response.

@@ -170,9 +170,14 @@ void ImapConnection::StartStoreLogin(PendingLogin login) {
   std::string tag = login.tag;
   std::string user = login.name.user;
   std::string device = login.name.device;
-  // The password stays in memory past the login only for a P-IMAP session whose
-  // store watch must log in as the user (no master user configured).
-  std::string password = device.empty() ? "" : login.password;
+  // The password stays in memory past the login only for a session that logs
+  // in again later: a P-IMAP session whose store watch must log in as the
+  // user, or a stock client that may park (both when no master user is
+  // configured; LinkCredentials).
+  std::string password =
+      device.empty() && server_->config().park.park_after_ms <= 0
+          ? ""
+          : login.password;
   session::AuthCache* cache = server_->auth_cache();
   if (!device.empty() && cache != nullptr && cache->enabled()) {
     // A returning device whose password matches the last one the store
@@ -223,8 +228,15 @@ void ImapConnection::OnStoreLogin(const std::string& tag,
       return;
     }
     // A regular session: the relay answers the login (LoginDone).
-    auto* relay = new session::RelayDriver(&counters, this,
-                                           server_->config().limits, user);
+    const session::SessionConfig& sc = server_->sessions().config();
+    session::StoreCredentials credentials =
+        sc.master_user.empty()
+            ? session::StoreCredentials{user, password, ""}
+            : session::StoreCredentials{sc.master_user, sc.master_password,
+                                        user};
+    auto* relay = new session::RelayDriver(
+        Services(), this, server_->config().limits, user,
+        std::move(credentials), server_->config().park);
     driver_ = relay;
     relay->Start(*link, tag);
     return;
@@ -273,14 +285,16 @@ void ImapConnection::StartPimap(const std::string& tag, const std::string& user,
                                 const std::string& password,
                                 session::StoreLink* link) {
   Busy busy(this);
-  session::DriverServices services{&server_->sessions(),
-                                   &server_->shard().counters(),
-                                   &server_->shard().timers(), server_->pool(),
-                                   server_->config().store_timeout_ms};
   auto* pimap = new session::PimapSessionDriver(
-      services, this, server_->config().limits, user, device);
+      Services(), this, server_->config().limits, user, device);
   driver_ = pimap;
   pimap->Start(link, tag, password);
+}
+
+session::DriverServices ImapConnection::Services() {
+  return {&server_->sessions(), &server_->shard().counters(),
+          &server_->shard().timers(), server_->pool(),
+          server_->config().store_timeout_ms};
 }
 
 }  // namespace pimap::tcp

@@ -16,6 +16,7 @@
 #include "core/imap/limits.h"
 #include "core/session/session_registry.h"
 #include "core/session/auth_cache.h"
+#include "core/session/session_driver.h"
 #include "core/session/store_link.h"
 #include "core/session/store_link_pool.h"
 
@@ -44,6 +45,9 @@ struct ImapServerConfig {
   int64_t login_timeout_ms = 60000;
   int64_t idle_timeout_ms = 31 * 60000;
   int64_t store_timeout_ms = 15000;  // also how long a command waits for a pooled link
+  // Stock clients (no "#device") in IDLE this long give their store link
+  // back (--park-after); 0 never parks.
+  session::RelayParkConfig park;
 };
 
 class ImapServer {

@@ -84,6 +84,20 @@ constexpr MetricDef kMetrics[] = {
     {"pimap_store_link_wait_timeouts_total",
      "Borrowers that got no store link within their time limit.",
      &ShardCounters::store_link_wait_timeouts},
+    {"pimap_relay_parked",
+     "Stock IMAP clients in IDLE held by the gateway without a store link.",
+     &ShardCounters::relay_parked},
+    {"pimap_relay_parks_total", "Stock IMAP clients parked.",
+     &ShardCounters::relay_parks},
+    {"pimap_relay_park_failures_total",
+     "Park attempts given up (the client stayed on its store link).",
+     &ShardCounters::relay_park_failures},
+    {"pimap_relay_unparks_total",
+     "Parked clients resynchronised to a store link after their IDLE.",
+     &ShardCounters::relay_unparks},
+    {"pimap_relay_parked_events_total",
+     "Store changes told to parked clients by the gateway.",
+     &ShardCounters::relay_parked_events},
     {"pimap_auth_cache_hits_total",
      "Logins verified from the auth cache without asking the store.",
      &ShardCounters::auth_cache_hits},
@@ -183,6 +197,10 @@ constexpr HistogramDef kHistograms[] = {
      "Time a borrow queued for a store link because the pool was at its cap "
      "(borrows that got a link).",
      &ShardCounters::store_link_wait},
+    {"pimap_relay_unpark_seconds",
+     "From a parked client's DONE to its IDLE's tagged OK (link borrowed and "
+     "resynchronised).",
+     &ShardCounters::relay_unpark},
 };
 
 template <typename Field>

@@ -80,6 +80,16 @@ struct alignas(64) ShardCounters {
   std::atomic<uint64_t> store_link_wait_timeouts{0};  // borrowers given up
   // Queue time of borrows that had to wait for a link (pool at its cap).
   LatencyHistogram store_link_wait;
+  // Stock clients whose IDLE the gateway holds without a store link
+  // (core/session/relay_driver_park.cc): parked now (gauge), parks, park
+  // attempts given up (the mailbox kept moving, a sticky session...), unparks
+  // and their DONE -> relaying latency, store event lines told while parked.
+  std::atomic<int64_t> relay_parked{0};
+  std::atomic<uint64_t> relay_parks{0};
+  std::atomic<uint64_t> relay_park_failures{0};
+  std::atomic<uint64_t> relay_unparks{0};
+  std::atomic<uint64_t> relay_parked_events{0};
+  LatencyHistogram relay_unpark;
   // Login verdicts answered from the per-shard auth cache / asked of the store.
   std::atomic<uint64_t> auth_cache_hits{0};
   std::atomic<uint64_t> auth_cache_misses{0};

@@ -146,4 +146,53 @@ std::vector<std::string> CapabilitiesFrom(const Response& r) {
   return caps;
 }
 
+namespace {
+
+// Feeds one raw response through a Framer into a ResponseAssembler.
+class WholeResponse final : public Framer::Visitor {
+ public:
+  WholeResponse(const ParserLimits& limits, size_t max_bytes)
+      : assembler_(limits, max_bytes) {}
+  bool OnLine(absl::string_view line, const LiteralHeader* literal) override {
+    Note(assembler_.AddLine(line, literal));
+    return status_.ok();
+  }
+  bool OnLiteralData(absl::string_view chunk) override {
+    Note(assembler_.AddLiteralData(chunk));
+    return status_.ok();
+  }
+  bool OnEnd() override {
+    ended_ = true;
+    return false;  // one response only
+  }
+  bool OnError(const FrameError& error) override {
+    Note(absl::InvalidArgumentError(error.message));
+    return false;
+  }
+  absl::StatusOr<Response> Finish() {
+    if (!status_.ok()) return status_;
+    if (!ended_) return absl::InvalidArgumentError("incomplete response");
+    return assembler_.Finish();
+  }
+
+ private:
+  void Note(absl::Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
+  ResponseAssembler assembler_;
+  absl::Status status_;
+  bool ended_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<Response> ParseWholeResponse(absl::string_view raw,
+                                            const ParserLimits& limits,
+                                            size_t max_bytes) {
+  Framer framer(Framer::Mode::kResponses, limits);
+  WholeResponse visitor(limits, max_bytes);
+  framer.Feed(raw, visitor);
+  return visitor.Finish();
+}
+
 }  // namespace pimap::imap

@@ -47,6 +47,13 @@ class ResponseAssembler {
   internal::Collector collector_;
 };
 
+// The one response `raw` holds (its line or lines, CRLFs and literals as
+// the store sent them), e.g. bytes collected while a StoreLink delivered
+// them. InvalidArgument when it is not exactly one whole response.
+absl::StatusOr<Response> ParseWholeResponse(absl::string_view raw,
+                                            const ParserLimits& limits,
+                                            size_t max_bytes);
+
 // Capability atoms, upper-cased, from "* CAPABILITY ..." or from a status
 // response with a [CAPABILITY ...] code; empty otherwise.
 std::vector<std::string> CapabilitiesFrom(const Response& r);

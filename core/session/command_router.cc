@@ -133,7 +133,7 @@ bool CommandRouter::StartCommand(absl::string_view line,
   }
   mode_ = Mode::kRelay;
   outstanding_.push_back(head->tag);
-  BeginRelayed(*head);
+  BeginRelayed(*head, line, literal);
   if (outstanding_.size() >= kMaxOutstanding) Hold(kWaitOrdered);
   CounterAdd(counters().commands_relayed);
   return true;

@@ -75,8 +75,11 @@ class CommandRouter : public SessionDriver {
   virtual bool IsLocal(absl::string_view name) const { return true; }
   // Runs a local command, in command order.
   virtual void Execute(const imap::Command& command) = 0;
-  // A relayed command starts; its bytes follow through SendUp().
-  virtual void BeginRelayed(const imap::CommandHead& head) {}
+  // A relayed command starts (`line` is its first line, `literal` the
+  // literal that line announces, if any); its bytes follow through SendUp().
+  virtual void BeginRelayed(const imap::CommandHead& head,
+                            absl::string_view line,
+                            const imap::LiteralHeader* literal) {}
   // Relayed bytes for the store; returns how many wait to be sent.
   virtual size_t SendUp(absl::string_view bytes) { return 0; }
   // Detach(): let go of the store side.

@@ -39,7 +39,9 @@ CommandRouter::Opening PimapSessionDriver::OpenLine(
   return Opening::kTaken;
 }
 
-void PimapSessionDriver::BeginRelayed(const imap::CommandHead&) {
+void PimapSessionDriver::BeginRelayed(const imap::CommandHead&,
+                                      absl::string_view,
+                                      const imap::LiteralHeader*) {
   engine_->BeginRelayed();
 }
 

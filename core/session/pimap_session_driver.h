@@ -45,7 +45,8 @@ class PimapSessionDriver final : public CommandRouter, private DeviceOutput {
     return AlwaysLocal(name) || !DeviceDriver::RelaysVerbatim(name);
   }
   void Execute(const imap::Command& command) override;
-  void BeginRelayed(const imap::CommandHead& head) override;
+  void BeginRelayed(const imap::CommandHead& head, absl::string_view line,
+                    const imap::LiteralHeader* literal) override;
   size_t SendUp(absl::string_view bytes) override;
   void DetachStore() override { engine_->Detach(); }
   bool EngineHoldsInput() const override { return engine_running_; }

@@ -2,21 +2,33 @@
 // IDLE and LOGOUT end to end, and backpressure from the device to the store.
 #include "core/session/relay_driver.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "core/base/log.h"
 #include "core/imap/writer.h"
 #include "core/session/capabilities.h"
 
 namespace pimap::session {
 
-RelayDriver::RelayDriver(ShardCounters* counters, DeviceOutput* output,
-                         const imap::ParserLimits& limits, std::string user)
-    : CommandRouter(counters, output, limits), user_(std::move(user)) {}
+RelayDriver::RelayDriver(const DriverServices& services, DeviceOutput* output,
+                         const imap::ParserLimits& limits, std::string user,
+                         StoreCredentials credentials, RelayParkConfig park)
+    : CommandRouter(services.counters, output, limits),
+      services_(services),
+      park_config_(park),
+      user_(std::move(user)),
+      credentials_(std::move(credentials)) {}
 
 RelayDriver::~RelayDriver() {
-  if (link_ != nullptr) link_->Close();
+  *alive_ = false;
+  CancelParkTimer();
+  if (keepalive_timer_ != 0) services_.timers->Cancel(keepalive_timer_);
+  LeaveParked();
+  ReleaseLink(/*reusable=*/false);
 }
 
 void RelayDriver::Start(StoreLink* link, absl::string_view login_tag) {
@@ -33,23 +45,54 @@ void RelayDriver::Start(StoreLink* link, absl::string_view login_tag) {
 }
 
 void RelayDriver::DetachStore() {
-  if (link_ != nullptr) {
-    link_->Close();
-    link_ = nullptr;
-  }
+  CancelParkTimer();
+  LeaveParked();
+  ReleaseLink(/*reusable=*/false);
 }
 
 // ---- Commands ---------------------------------------------------------------
 
-CommandRouter::Opening RelayDriver::OpenLine(absl::string_view,
+CommandRouter::Opening RelayDriver::OpenLine(absl::string_view line,
                                              const imap::LiteralHeader*) {
-  if (idle_tag_.empty()) return Opening::kCommand;
-  idle_tag_.clear();
-  return Opening::kRelayVerbatim;
+  switch (idle_) {
+    case IdleState::kNone:
+      return Opening::kCommand;
+    case IdleState::kRelayed:
+      // The store owns the IDLE: the line that ends it ("DONE", or anything
+      // else, which the store answers BAD) goes there verbatim.
+      CancelParkTimer();
+      idle_ = IdleState::kNone;
+      return Opening::kRelayVerbatim;
+    case IdleState::kOwnIdle:
+      // Our IDLE on the store: end it; its tagged end answers the client's.
+      if (link_ != nullptr) link_->Send("DONE\r\n");
+      done_early_ = true;
+      HoldInput();
+      return Opening::kTaken;
+    case IdleState::kEnding:
+    case IdleState::kListing:
+      done_early_ = true;  // the park finishes, then the IDLE ends at once
+      HoldInput();
+      return Opening::kTaken;
+    case IdleState::kParked:
+      StartUnpark();
+      return Opening::kTaken;
+    case IdleState::kBorrowing:
+    case IdleState::kResyncing:
+      break;  // input is held: not reached
+  }
+  return Opening::kTaken;
 }
 
-void RelayDriver::BeginRelayed(const imap::CommandHead& head) {
-  if (head.name == "IDLE") idle_tag_ = head.tag;
+void RelayDriver::BeginRelayed(const imap::CommandHead& head,
+                               absl::string_view line,
+                               const imap::LiteralHeader* literal) {
+  client_.OnCommand(head, line, literal != nullptr);
+  if (head.name == "IDLE") {
+    idle_tag_ = head.tag;
+    idle_ = IdleState::kRelayed;
+    SchedulePark();
+  }
   if (head.name == "LOGOUT") logout_tag_ = head.tag;
 }
 
@@ -78,6 +121,31 @@ void RelayDriver::Execute(const imap::Command& command) {
 void RelayDriver::OnStoreBytes(absl::string_view bytes) {
   Busy busy(this);
   if (output() == nullptr) return;
+  if (collecting()) {
+    if (collected_.size() + bytes.size() > kMaxCollectedBytes) {
+      collect_overflow_ = true;
+    } else {
+      collected_.append(bytes.data(), bytes.size());
+    }
+    return;
+  }
+  if (head_open_) {
+    // The response's first line, for what the client learns from it. Data
+    // about messages ("* 3 FETCH", "* 4 EXISTS") is not kept: the bulk of a
+    // relay's bytes skips this after a few characters.
+    const size_t eol = bytes.find('\n');
+    const absl::string_view part = bytes.substr(0, eol);
+    head_.append(
+        part.data(),
+        std::min(part.size(),
+                 RelayClientState::kMaxLine -
+                     std::min(head_.size(), RelayClientState::kMaxLine)));
+    if (eol != absl::string_view::npos ||
+        (head_.size() >= 3 && head_[0] == '*' &&
+         absl::ascii_isdigit(head_[2]))) {
+      head_open_ = false;
+    }
+  }
   // The output holds our own answers back until the response is whole, so
   // bytes never interleave inside one response.
   const bool below = output()->WritePassThrough(bytes);
@@ -100,9 +168,22 @@ void RelayDriver::OnOutputDrained() {
 void RelayDriver::OnStoreResponseEnd(absl::string_view completed_tag) {
   Busy busy(this);
   if (output() == nullptr) return;
+  if (collecting()) {
+    OnOwnResponse(completed_tag);
+    return;
+  }
   output()->EndPassThrough();
+  if (!head_.empty()) {
+    client_.OnResponseLine(absl::StripSuffix(head_, "\r"));
+    head_.clear();
+  }
+  head_open_ = true;
   if (completed_tag.empty() || output() == nullptr) return;
-  if (completed_tag == idle_tag_) idle_tag_.clear();
+  if (completed_tag == idle_tag_) {
+    idle_tag_.clear();
+    CancelParkTimer();
+    idle_ = IdleState::kNone;
+  }
   if (!logout_tag_.empty() && completed_tag == logout_tag_) {
     output()->Close();
     return;
@@ -118,6 +199,10 @@ void RelayDriver::OnStoreDrained() {
 void RelayDriver::OnStoreClosed(absl::Status reason) {
   Busy busy(this);
   link_ = nullptr;
+  if (lent_ != nullptr) {
+    services_.pool->Lost(lent_);
+    lent_ = nullptr;
+  }
   if (output() == nullptr) return;
   if (!logout_tag_.empty()) {
     output()->Close();

@@ -6,28 +6,55 @@
 // and LOGOUT in flight and pausing the store while the device reads slowly.
 // Ordering and input holding are CommandRouter's; it knows no socket, no TLS
 // and no framing, like DeviceDriver.
+//
+// Parking (relay_driver_park.cc): a client that sits in IDLE for
+// `park_after_ms` with a mailbox selected gives its link back to the pool;
+// the gateway answers its IDLE from the user's store events (ParkedMailbox)
+// and, at DONE, resynchronises a pooled link to what the client knows before
+// relaying again. RelayClientState says when a session can be parked.
 #ifndef PIMAP_CORE_SESSION_RELAY_DRIVER_H_
 #define PIMAP_CORE_SESSION_RELAY_DRIVER_H_
 
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/base/shard_counters.h"
 #include "core/imap/command.h"
 #include "core/imap/limits.h"
 #include "core/session/command_router.h"
 #include "core/session/device_driver.h"
+#include "core/session/parked_mailbox.h"
+#include "core/session/relay_client_state.h"
+#include "core/session/session_registry.h"
 #include "core/session/store_link.h"
+#include "core/session/store_link_pool.h"
 
 namespace pimap::session {
 
-class RelayDriver final : public CommandRouter, private StoreLinkClient {
+class RelayDriver final : public CommandRouter,
+                          private StoreLinkClient,
+                          private ParkedListener {
  public:
-  // `user` is for logs only.
-  RelayDriver(ShardCounters* counters, DeviceOutput* output,
-              const imap::ParserLimits& limits, std::string user);
+  // Largest response collected whole while the gateway talks to the store
+  // for itself (parking, unparking); a bigger one abandons the park.
+  static constexpr size_t kMaxCollectedBytes = 4 * 1024 * 1024;
+  // Events buffered while the park's listing runs.
+  static constexpr size_t kMaxEarlyEvents = 4096;
+  // Listing rounds before a park attempt gives up (the mailbox keeps moving).
+  static constexpr int kMaxListRounds = 3;
+
+  // `user` is the store user (logs, events). Parking needs services.registry,
+  // .timers and .pool, `credentials` to borrow links with (the user's own, or
+  // a master user's) and park.park_after_ms > 0; without them it never parks.
+  RelayDriver(const DriverServices& services, DeviceOutput* output,
+              const imap::ParserLimits& limits, std::string user,
+              StoreCredentials credentials, RelayParkConfig park);
 
   // Takes `link` (logged in as the user) and answers the login tagged
   // `login_tag` with the capabilities after login, then LoginDone(true).
@@ -36,7 +63,21 @@ class RelayDriver final : public CommandRouter, private StoreLinkClient {
   // SessionDriver
   void OnOutputDrained() override;
 
+  bool parked() const { return idle_ == IdleState::kParked; }
+
  private:
+  // Where the client's IDLE stands.
+  enum class IdleState : uint8_t {
+    kNone,       // no IDLE
+    kRelayed,    // the client's IDLE runs on the store under its tag
+    kEnding,     // parking: DONE sent, the IDLE's end is awaited
+    kListing,    // parking: our UID SEARCH lists the client's MSN map
+    kOwnIdle,    // parking gave up: our IDLE runs on the store for the client
+    kParked,     // no link: the gateway answers the IDLE from events
+    kBorrowing,  // unparking: waiting for a pooled link
+    kResyncing,  // unparking: the resync commands run on the link
+  };
+
   ~RelayDriver() override;
 
   // CommandRouter
@@ -46,9 +87,11 @@ class RelayDriver final : public CommandRouter, private StoreLinkClient {
     return AlwaysLocal(name);
   }
   void Execute(const imap::Command& command) override;
-  void BeginRelayed(const imap::CommandHead& head) override;
+  void BeginRelayed(const imap::CommandHead& head, absl::string_view line,
+                    const imap::LiteralHeader* literal) override;
   size_t SendUp(absl::string_view bytes) override;
   void DetachStore() override;
+  bool EngineHoldsInput() const override { return engine_holds_; }
   const std::vector<std::string>& store_capabilities() const;
 
   // StoreLinkClient
@@ -57,11 +100,83 @@ class RelayDriver final : public CommandRouter, private StoreLinkClient {
   void OnStoreDrained() override;
   void OnStoreClosed(absl::Status reason) override;
 
-  StoreLink* link_ = nullptr;  // null once closed or lost
+  // ParkedListener
+  void OnParkedEvents(const std::vector<StoreEvent>& events) override;
+
+  // ---- relay_driver_park.cc
+  bool parking_enabled() const;
+  // The gateway talks to the store for itself: responses are collected whole.
+  bool collecting() const;
+  bool unparking() const {
+    return idle_ == IdleState::kBorrowing || idle_ == IdleState::kResyncing;
+  }
+  void SchedulePark();
+  void CancelParkTimer();
+  void StartPark();
+  void OnOwnResponse(absl::string_view completed_tag);
+  void OnParkResponse(const imap::Response& r, absl::string_view completed_tag);
+  void SendList();
+  void FinishListing();
+  // Parking did not work out: the store runs our IDLE for the client.
+  void GiveUpPark(absl::string_view why);
+  void Park();
+  void ScheduleKeepalive();
+  void StartUnpark();
+  void OnLinkLent(absl::StatusOr<PooledLink*> lent);
+  // Our commands on the link, tagged; `enable` (may be empty) first.
+  void SendResync(absl::string_view enable,
+                  const std::vector<std::string>& commands);
+  void OnResyncResponse(const imap::Response& r,
+                        absl::string_view completed_tag);
+  // The client's IDLE ends: its tagged OK, then relaying as before.
+  void EndIdle();
+  void LeaveParked();
+  // The client's next command waits (its IDLE is being ended for it).
+  void HoldInput();
+  void ReleaseInput();
+  // Gives the link to the pool (reusable), or closes it.
+  void ReleaseLink(bool reusable);
+  std::string NextTag();
+  void Bye(absl::string_view reason);
+
+  DriverServices services_;
+  RelayParkConfig park_config_;
+  StoreLink* link_ = nullptr;   // null once closed or lost, or parked
+  PooledLink* lent_ = nullptr;  // set when link_ is the pool's
   std::string user_;
-  std::string idle_tag_;    // a relayed IDLE whose end the device has not sent
-  std::string logout_tag_;  // a relayed LOGOUT: its end closes the device
+  StoreCredentials credentials_;
+  RelayClientState client_;
+  std::string idle_tag_;       // the client's IDLE, until its tagged end
+  std::string logout_tag_;     // a relayed LOGOUT: its end closes the device
   bool store_paused_ = false;  // not reading the store: the device lags
+  IdleState idle_ = IdleState::kNone;
+  // The client ended its IDLE while it was being parked.
+  bool done_early_ = false;
+  bool engine_holds_ = false;  // HoldInput()
+  // The first line of the store response streaming now (for client_), and
+  // whether it is still being read.
+  std::string head_;
+  bool head_open_ = true;
+  // While collecting(): the whole response so far, and whether it overflowed.
+  std::string collected_;
+  bool collect_overflow_ = false;
+  // The gateway's own command on the link (parking, unparking), and how many
+  // of the resync's remain.
+  std::string own_tag_;
+  std::string enable_tag_;  // the unpark's ENABLE, while it runs
+  size_t own_remaining_ = 0;
+  uint64_t next_tag_ = 0;
+  int list_rounds_ = 0;
+  bool listed_ = false;            // the listing's data arrived
+  bool moved_after_list_ = false;  // EXISTS/EXPUNGE after it
+  UidView listing_;
+  std::vector<StoreEvent> early_events_;
+  std::optional<ParkedMailbox> parked_;
+  uint64_t park_timer_ = 0;
+  uint64_t keepalive_timer_ = 0;
+  int64_t unpark_started_ms_ = 0;
+  // Borrow callbacks may outlive the driver.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace pimap::session

@@ -8,10 +8,21 @@
 #ifndef PIMAP_CORE_SESSION_SESSION_DRIVER_H_
 #define PIMAP_CORE_SESSION_SESSION_DRIVER_H_
 
+#include <cstdint>
+
 #include "absl/strings/string_view.h"
 #include "core/imap/framer.h"
 
 namespace pimap::session {
+
+// How a regular session's relay parks a stock client's IDLE
+// (relay_driver.h); set by the binding from the command line.
+struct RelayParkConfig {
+  int64_t park_after_ms = 0;  // 0: never park
+  // "* OK Still here" to a parked client (Dovecot's imap_idle_notify_interval
+  // default), so NATs and the client's own timer see traffic.
+  int64_t keepalive_ms = 2 * 60 * 1000;
+};
 
 class SessionDriver {
  public:

@@ -5,6 +5,7 @@
 #include <iterator>
 #include <random>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -101,16 +102,44 @@ DeviceSession* SessionRegistry::Attach(const std::string& user, const std::strin
   }
   session->connection = link;
   session->last_activity_ms = MonotonicNowMs();
-  if (u.watch == nullptr && config_->watch && !stopping_) {
-    StoreCredentials watch_credentials = u.credentials;
-    if (!config_->master_user.empty()) {
-      watch_credentials = {config_->master_user, config_->master_password, user};
-    }
-    u.watch = watches_->Watch(user, std::move(watch_credentials), this);
-    ++watches_count_;
-  }
+  StartWatch(user, u);
   UpdateGauges();
   return session;
+}
+
+void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {
+  if (u.watch != nullptr || !config_->watch || stopping_) return;
+  StoreCredentials watch_credentials = u.credentials;
+  if (!config_->master_user.empty()) {
+    watch_credentials = {config_->master_user, config_->master_password, user};
+  }
+  u.watch = watches_->Watch(user, std::move(watch_credentials), this);
+  ++watches_count_;
+}
+
+void SessionRegistry::AddParked(const std::string& user,
+                                const StoreCredentials& credentials,
+                                ParkedListener* listener) {
+  UserSessions& u = users_[user];
+  if (config_->master_user.empty() && u.credentials.password.empty()) {
+    u.credentials = credentials;
+  }
+  if (absl::c_linear_search(u.parked, listener)) return;
+  u.parked.push_back(listener);
+  ++parked_count_;
+  StartWatch(user, u);
+}
+
+void SessionRegistry::RemoveParked(const std::string& user,
+                                   ParkedListener* listener) {
+  auto it = users_.find(user);
+  if (it == users_.end()) return;
+  std::vector<ParkedListener*>& parked = it->second.parked;
+  auto at = absl::c_find(parked, listener);
+  if (at == parked.end()) return;
+  parked.erase(at);
+  --parked_count_;
+  DropUserIfIdle(user);
 }
 
 void SessionRegistry::Detach(DeviceSession* session, DeviceLink* link) {
@@ -151,7 +180,10 @@ void SessionRegistry::End(DeviceSession* session) {
 
 void SessionRegistry::DropUserIfIdle(const std::string& user) {
   auto it = users_.find(user);
-  if (it == users_.end() || !it->second.devices.empty()) return;
+  if (it == users_.end() || !it->second.devices.empty() ||
+      !it->second.parked.empty()) {
+    return;
+  }
   if (it->second.watch != nullptr) {
     it->second.watch->Close();
     --watches_count_;
@@ -197,6 +229,21 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
       if (!SeenRecently(it->second, event)) fresh.push_back(event);
     }
     batch = &fresh;
+  }
+  if (!it->second.parked.empty() && !batch->empty()) {
+    // A listener may leave (unpark, BYE) inside the call: iterate a copy,
+    // and skip those gone meanwhile.
+    const std::vector<ParkedListener*> parked = it->second.parked;
+    for (ParkedListener* listener : parked) {
+      auto again = users_.find(user);
+      if (again == users_.end() ||
+          !absl::c_linear_search(again->second.parked, listener)) {
+        continue;
+      }
+      listener->OnParkedEvents(*batch);
+    }
+    it = users_.find(user);
+    if (it == users_.end()) return;
   }
   // The folder events this batch keeps for absent devices: one commit.
   bool batch_open = false;

@@ -40,6 +40,16 @@ class DeviceLink {
   virtual bool Selecting(absl::string_view folder) const = 0;
 };
 
+// A parked stock client (relay_driver_park.cc): it holds no session here,
+// only listens to its user's store events while the gateway holds its IDLE.
+class ParkedListener {
+ public:
+  virtual ~ParkedListener() = default;
+  // A batch of the user's events, de-duplicated, in store order. The
+  // listener may remove itself (RemoveParked) from inside the call.
+  virtual void OnParkedEvents(const std::vector<StoreEvent>& events) = 0;
+};
+
 struct SessionConfig {
   size_t journal_limit = Journal::kDefaultLimit;
   int64_t session_lifetime_ms = 24 * 3600 * 1000LL;
@@ -124,6 +134,14 @@ class SessionRegistry final : public StoreEventSink {
   DeviceSession* Attach(const std::string& user, const std::string& device,
                         const StoreCredentials& credentials,
                         DeviceLink* link, bool* resumed);
+  // A stock client of `user` parks: it gets the user's events until
+  // RemoveParked, and the user's watch (--store-events notify) runs while it
+  // does. `credentials` log the watch in when no master user is configured.
+  void AddParked(const std::string& user, const StoreCredentials& credentials,
+                 ParkedListener* listener);
+  void RemoveParked(const std::string& user, ParkedListener* listener);
+  size_t parked() const { return parked_count_; }
+
   // The connection went away; the session lives on and keeps journaling.
   void Detach(DeviceSession* session, DeviceLink* link);
   // LOGOUT: the session ends; the next login is a first login.
@@ -165,6 +183,8 @@ class SessionRegistry final : public StoreEventSink {
     absl::flat_hash_map<std::string, std::unique_ptr<DeviceSession>> devices;
     StoreWatch* watch = nullptr;
     StoreCredentials credentials;
+    // Parked stock clients (few per user; a vector, not a set).
+    std::vector<ParkedListener*> parked;
     uint64_t events_received = 0;
     // With two event sources, the keys of recent events (bounded FIFO).
     absl::flat_hash_map<std::string, int64_t> recent;  // key -> when seen (ms)
@@ -182,6 +202,7 @@ class SessionRegistry final : public StoreEventSink {
   std::unique_ptr<DeviceSession> Restore(const std::string& user,
                                          const std::string& device, bool* resumable);
   void DropUserIfIdle(const std::string& user);
+  void StartWatch(const std::string& user, UserSessions& u);
   void UpdateGauges();
 
   TimerWheel* timers_;
@@ -198,6 +219,7 @@ class SessionRegistry final : public StoreEventSink {
   // LOGOUT (filters and prefs belong to the device, not to one session).
   absl::flat_hash_map<std::string, std::pair<std::string, std::string>> settings_;
   size_t watches_count_ = 0;
+  size_t parked_count_ = 0;
   std::vector<std::string> store_capabilities_;
   uint64_t next_session_id_;
   TimerWheel::TimerId sweep_timer_ = 0;

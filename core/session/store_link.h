@@ -23,6 +23,10 @@ struct StoreCredentials {
   // Non-empty: log in as `user` (a store master user) on behalf of `authzid`
   // (SASL PLAIN authorization identity).
   std::string authzid;
+  // Not part of the login: pooled links are shared only among borrowers of
+  // the same profile, i.e. that set the same session state a link cannot
+  // undo (a stock client's ENABLEd extensions). Empty for P-IMAP sessions.
+  std::string profile;
 };
 
 class StoreLinkClient {

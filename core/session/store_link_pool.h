@@ -31,6 +31,9 @@ struct PooledLink {
   // sees a larger number makes the store catch up (NOOP) before it trusts the
   // link to show what the journal announced.
   uint64_t synced_events = 0;
+  // The profile's ENABLE was done (StoreCredentials::profile; a new login has
+  // nothing enabled).
+  bool profile_applied = false;
 };
 
 // One per shard, used only on its thread.

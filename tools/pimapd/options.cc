@@ -277,6 +277,14 @@ const OptionSpec kOptionSpecs[] = {
        return Set(ParsePositiveDuration(v), o.store_link_idle);
      },
      [](const Options& o) { return absl::FormatDuration(o.store_link_idle); }},
+    {"park-after", "DURATION",
+     "A stock IMAP client (no \"#device\") in IDLE this long with a mailbox "
+     "selected is parked: its store connection goes back to the pool and the "
+     "gateway answers its IDLE from store events; 0 never parks.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseNonNegativeDuration(v), o.park_after);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.park_after); }},
     {"auth-cache-ttl", "DURATION",
      "How long a login the store accepted is trusted without asking the "
      "store again; 0 disables the cache.",

@@ -70,6 +70,7 @@ struct Options {
   size_t store_links_per_shard = 1000;
   // --store-link-idle: an idle pooled store link is logged out after this.
   absl::Duration store_link_idle = absl::Seconds(30);
+  absl::Duration park_after = absl::Seconds(5);
   // --auth-cache-ttl: how long a verified login is trusted without asking
   // the store again; zero disables the cache.
   absl::Duration auth_cache_ttl = absl::Minutes(10);

@@ -108,6 +108,11 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_store_notification_flag_deltas_unresolved_total", "counter"},
       {"pimap_store_intake_queued", "gauge"},
       {"pimap_store_intake_connections", "gauge"},
+      {"pimap_relay_parked", "gauge"},
+      {"pimap_relay_parks_total", "counter"},
+      {"pimap_relay_park_failures_total", "counter"},
+      {"pimap_relay_unparks_total", "counter"},
+      {"pimap_relay_parked_events_total", "counter"},
   };
   for (const auto& [name, type] : metrics) {
     EXPECT_TRUE(absl::StrContains(text, "# HELP " + name + " ")) << name;
@@ -117,14 +122,15 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       EXPECT_TRUE(HasLine(text, name + " 0")) << name;
     }
   }
-  // The histogram: HELP, TYPE, then for 1 shard and the sum each 9 buckets +
+  // The histograms: HELP, TYPE, then for 1 shard and the sum each 9 buckets +
   // _sum + _count.
   EXPECT_TRUE(absl::StrContains(text, "# HELP pimap_store_link_wait_seconds "));
   EXPECT_TRUE(HasLine(text, "# TYPE pimap_store_link_wait_seconds histogram"));
   EXPECT_TRUE(HasLine(
       text, "pimap_store_link_wait_seconds_bucket{shard=\"0\",le=\"+Inf\"} 0"));
   EXPECT_TRUE(HasLine(text, "pimap_store_link_wait_seconds_count 0"));
-  constexpr size_t kHistogramLines = 2 + 2 * (9 + 2);
+  EXPECT_TRUE(HasLine(text, "# TYPE pimap_relay_unpark_seconds histogram"));
+  constexpr size_t kHistogramLines = 2 * (2 + 2 * (9 + 2));
   // The summaries (intake timings): HELP, TYPE, then _sum and _count for the
   // shard and for the total.
   for (const char* name :

@@ -408,8 +408,13 @@ class FakeLinkPool final : public StoreLinkPool {
     BorrowCallback done;
   };
 
+  // The identity a link is shared by: user (or authzid via master user) and
+  // the profile, if any.
   static std::string Who(const StoreCredentials& c) {
-    return c.authzid.empty() ? c.user : absl::StrCat(c.authzid, " via ", c.user);
+    std::string who =
+        c.authzid.empty() ? c.user : absl::StrCat(c.authzid, " via ", c.user);
+    if (!c.profile.empty()) absl::StrAppend(&who, " [", c.profile, "]");
+    return who;
   }
   Entry& NewEntry(const StoreCredentials& credentials, StoreLink* link) {
     auto e = std::make_unique<Entry>();

@@ -60,8 +60,11 @@ class QueuedStoreLink final : public StoreLink {
 class RelayDriverTest : public ::testing::Test {
  protected:
   RelayDriverTest() {
-    driver_ =
-        new RelayDriver(&counters_, &device_, imap::ParserLimits{}, "alice");
+    DriverServices services;
+    services.counters = &counters_;
+    driver_ = new RelayDriver(services, &device_, imap::ParserLimits{},
+                              "alice", StoreCredentials{"alice", "pw", ""},
+                              RelayParkConfig{});
     device_.Attach(driver_);
   }
 

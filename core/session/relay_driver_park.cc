@@ -1,0 +1,529 @@
+// Parking a stock client's IDLE (relay_driver.h): the gateway ends the
+// store's IDLE, lists the client's MSN map on the link, gives the link back
+// to the pool and answers the IDLE itself from the user's store events
+// (ParkedMailbox). At DONE it borrows a link of the client's profile (same
+// ENABLEd extensions), resynchronises it to what the client knows, tells the
+// client what it missed and only then relays again.
+//
+// Hazards and the chosen fixes:
+//  * Events between the listing and the link's return would be lost: the
+//    driver listens to the user's events before it ends the store's IDLE and
+//    buffers them until the listing is in (ParkedMailbox drops repeats).
+//  * An EXISTS or EXPUNGE after the listing's data makes the map stale: the
+//    listing is repeated (bounded), then the park is given up and our own
+//    IDLE runs on the store for the client instead.
+//  * The client's DONE may arrive while the park is under way: input is held
+//    and the IDLE ends as soon as the store's side is settled.
+//  * A link lent for the unpark must start from the client's session state:
+//    links are pooled per profile (StoreCredentials::profile), so a link
+//    never has more extensions enabled than the client.
+#include <string>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/base/log.h"
+#include "core/base/timer_wheel.h"
+#include "core/imap/sequence_set.h"
+#include "core/imap/writer.h"
+#include "core/session/relay_driver.h"
+
+namespace pimap::session {
+namespace {
+
+// A mailbox bigger than this is not parked (its map is listed whole).
+constexpr size_t kMaxParkedMessages = 1000000;
+// A park attempt that cannot start now (a response is streaming, the device
+// is slow) is retried after this.
+constexpr int64_t kParkRetryMs = 1000;
+
+bool HasCapability(const std::vector<std::string>& caps,
+                   absl::string_view name) {
+  for (const std::string& c : caps) {
+    if (absl::EqualsIgnoreCase(c, name)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool RelayDriver::parking_enabled() const {
+  return park_config_.park_after_ms > 0 && services_.registry != nullptr &&
+         services_.timers != nullptr && services_.pool != nullptr;
+}
+
+bool RelayDriver::collecting() const {
+  switch (idle_) {
+    case IdleState::kEnding:
+    case IdleState::kListing:
+    case IdleState::kOwnIdle:
+    case IdleState::kResyncing:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string RelayDriver::NextTag() { return absl::StrCat("~r", ++next_tag_); }
+
+void RelayDriver::SchedulePark() {
+  if (!parking_enabled() || park_timer_ != 0) return;
+  park_timer_ = services_.timers->Schedule(park_config_.park_after_ms, [this] {
+    park_timer_ = 0;
+    Busy busy(this);
+    StartPark();
+  });
+}
+
+void RelayDriver::CancelParkTimer() {
+  if (park_timer_ != 0) services_.timers->Cancel(park_timer_);
+  park_timer_ = 0;
+}
+
+void RelayDriver::StartPark() {
+  if (idle_ != IdleState::kRelayed || link_ == nullptr || output() == nullptr)
+    return;
+  if (!client_.parkable()) return;  // sticky: stays relayed for this IDLE
+  if (!head_open_ || !head_.empty() || store_paused_) {
+    // A response is streaming to the client: not at a response boundary.
+    park_timer_ = services_.timers->Schedule(kParkRetryMs, [this] {
+      park_timer_ = 0;
+      Busy busy(this);
+      StartPark();
+    });
+    return;
+  }
+  services_.registry->AddParked(user_, credentials_, this);
+  early_events_.clear();
+  list_rounds_ = 0;
+  done_early_ = false;
+  idle_ = IdleState::kEnding;
+  collected_.clear();
+  collect_overflow_ = false;
+  link_->Send("DONE\r\n");
+}
+
+void RelayDriver::OnOwnResponse(absl::string_view completed_tag) {
+  std::string raw = std::exchange(collected_, std::string());
+  if (collect_overflow_) {
+    collect_overflow_ = false;
+    Bye("Response from the message store too large");
+    return;
+  }
+  absl::StatusOr<imap::Response> r =
+      imap::ParseWholeResponse(raw, imap::ParserLimits{}, kMaxCollectedBytes);
+  if (!r.ok()) {
+    PIMAP_LOG(WARNING) << "unreadable store response for user="
+                       << imap::QuoteForLog(user_) << ": "
+                       << r.status().message();
+    Bye("Unreadable response from the message store");
+    return;
+  }
+  switch (idle_) {
+    case IdleState::kEnding:
+    case IdleState::kListing:
+      // Untagged data the store sends meanwhile belongs to the client's IDLE.
+      if (r->kind == imap::Response::Kind::kUntagged && r->name != "SEARCH" &&
+          r->name != "ESEARCH") {
+        Write(std::move(raw));
+      }
+      OnParkResponse(*r, completed_tag);
+      return;
+    case IdleState::kOwnIdle:
+      if (r->kind == imap::Response::Kind::kContinuation) return;  // "+ idling"
+      if (r->kind == imap::Response::Kind::kTagged && r->tag == own_tag_) {
+        EndIdle();
+        return;
+      }
+      Write(std::move(raw));
+      return;
+    case IdleState::kResyncing:
+      OnResyncResponse(*r, completed_tag);
+      return;
+    default:
+      return;
+  }
+}
+
+void RelayDriver::OnParkResponse(const imap::Response& r,
+                                 absl::string_view completed_tag) {
+  if (idle_ == IdleState::kEnding) {
+    if (r.kind != imap::Response::Kind::kTagged || r.tag != idle_tag_) return;
+    if (r.name != "OK" || done_early_) {
+      // The IDLE ended (badly, or the client said DONE meanwhile): the store's
+      // answer is the client's, as if nothing had been tried.
+      services_.registry->RemoveParked(user_, this);
+      early_events_.clear();
+      std::string out;
+      imap::AppendTaggedStatus(&out, idle_tag_, r.name, r.code, r.text);
+      Write(std::move(out));
+      const std::string tag = std::exchange(idle_tag_, std::string());
+      idle_ = IdleState::kNone;
+      done_early_ = false;
+      CompleteRelayed(tag);
+      ReleaseInput();
+      return;
+    }
+    idle_ = IdleState::kListing;
+    SendList();
+    return;
+  }
+  // kListing
+  switch (r.kind) {
+    case imap::Response::Kind::kContinuation:
+      return;
+    case imap::Response::Kind::kTagged:
+      if (r.tag != own_tag_) return;
+      if (r.name != "OK") {
+        GiveUpPark(absl::StrCat("listing failed: ", r.text));
+        return;
+      }
+      FinishListing();
+      return;
+    case imap::Response::Kind::kUntagged:
+      break;
+  }
+  if (r.name == "SEARCH") {
+    listed_ = true;
+    for (const imap::Arg& a : r.args) {
+      uint32_t uid = 0;
+      if (a.type != imap::Arg::Type::kAtom || !absl::SimpleAtoi(a.value, &uid))
+        continue;
+      if (listing_.size() >= kMaxParkedMessages) {
+        moved_after_list_ = true;  // too big: the rounds run out
+        return;
+      }
+      listing_.Insert(uid);
+    }
+  } else if (r.name == "ESEARCH") {
+    listed_ = true;  // no ALL: an empty mailbox
+    for (size_t i = 0; i + 1 < r.args.size(); ++i) {
+      if (!absl::EqualsIgnoreCase(r.args[i].value, "ALL")) continue;
+      absl::StatusOr<imap::SequenceSet> set =
+          imap::SequenceSet::Parse(r.args[i + 1].value);
+      if (!set.ok() || set->is_saved_result()) {
+        moved_after_list_ = true;
+        return;
+      }
+      for (const imap::SeqRange& range : set->ranges()) {
+        if (range.last == imap::kStar ||
+            listing_.size() + (uint64_t{range.last} - range.first) >=
+                kMaxParkedMessages) {
+          moved_after_list_ = true;
+          return;
+        }
+        for (uint64_t uid = range.first; uid <= range.last; ++uid) {
+          listing_.Insert(static_cast<uint32_t>(uid));
+        }
+      }
+    }
+  } else if (listed_ && (r.name == "EXISTS" || r.name == "EXPUNGE" ||
+                         r.name == "VANISHED")) {
+    moved_after_list_ = true;  // the client heard of it; the map did not
+  }
+}
+
+void RelayDriver::SendList() {
+  own_tag_ = NextTag();
+  listed_ = false;
+  moved_after_list_ = false;
+  listing_ = UidView();
+  const bool esearch = HasCapability(store_capabilities(), "ESEARCH");
+  link_->Send(absl::StrCat(own_tag_, esearch
+                                         ? " UID SEARCH RETURN (ALL) ALL\r\n"
+                                         : " UID SEARCH ALL\r\n"));
+}
+
+void RelayDriver::FinishListing() {
+  if (!listed_ || moved_after_list_) {
+    if (++list_rounds_ < kMaxListRounds && !done_early_) {
+      SendList();
+      return;
+    }
+    GiveUpPark("the mailbox kept changing while its map was listed");
+    return;
+  }
+  if (done_early_) {
+    // Nothing was given back: the link is where the client is.
+    services_.registry->RemoveParked(user_, this);
+    early_events_.clear();
+    EndIdle();
+    return;
+  }
+  Park();
+}
+
+void RelayDriver::GiveUpPark(absl::string_view why) {
+  CounterAdd(counters().relay_park_failures);
+  PIMAP_LOG(DEBUG) << "not parking user=" << imap::QuoteForLog(user_) << ": "
+                   << why;
+  services_.registry->RemoveParked(user_, this);
+  early_events_.clear();
+  listing_ = UidView();
+  if (done_early_) {
+    EndIdle();
+    return;
+  }
+  // The client still idles: the store runs an IDLE of ours for it, whose
+  // continuation is ours and whose tagged end answers the client's DONE.
+  own_tag_ = NextTag();
+  idle_ = IdleState::kOwnIdle;
+  link_->Send(absl::StrCat(own_tag_, " IDLE\r\n"));
+}
+
+void RelayDriver::Park() {
+  ParkedClientState state = client_.Snapshot();
+  state.view = std::move(listing_);
+  listing_ = UidView();
+  absl::StatusOr<ParkedMailbox> mailbox =
+      ParkedMailbox::Create(std::move(state));
+  if (!mailbox.ok()) {
+    GiveUpPark(mailbox.status().message());
+    return;
+  }
+  StoreCredentials profiled = credentials_;
+  profiled.profile = client_.LinkProfile();
+  if (lent_ == nullptr) {
+    lent_ = services_.pool->Adopt(profiled, link_);
+    if (lent_ == nullptr) {  // the pool is shutting down
+      GiveUpPark("the link pool is shutting down");
+      return;
+    }
+  }
+  parked_.emplace(std::move(*mailbox));
+  lent_->selected_folder = client_.folder();
+  lent_->read_only = client_.read_only();
+  lent_->qresync_enabled = client_.qresync();
+  lent_->highest_modseq = parked_->highest_modseq();
+  lent_->profile_applied = true;
+  services_.pool->Return(lent_, /*reusable=*/true);
+  lent_ = nullptr;
+  link_ = nullptr;
+  idle_ = IdleState::kParked;
+  CounterAdd(counters().relay_parks);
+  counters().relay_parked.fetch_add(1, std::memory_order_relaxed);
+  PIMAP_LOG(DEBUG) << "parked user=" << imap::QuoteForLog(user_)
+                   << " folder=" << imap::QuoteForLog(parked_->folder())
+                   << " messages=" << parked_->view().size();
+  std::vector<StoreEvent> early = std::move(early_events_);
+  early_events_.clear();
+  if (!early.empty()) OnParkedEvents(early);
+  if (idle_ == IdleState::kParked) ScheduleKeepalive();
+}
+
+void RelayDriver::ScheduleKeepalive() {
+  if (keepalive_timer_ != 0) services_.timers->Cancel(keepalive_timer_);
+  keepalive_timer_ =
+      services_.timers->Schedule(park_config_.keepalive_ms, [this] {
+        keepalive_timer_ = 0;
+        Busy busy(this);
+        if (idle_ != IdleState::kParked || output() == nullptr) return;
+        Write("* OK Still here\r\n");
+        ScheduleKeepalive();
+      });
+}
+
+void RelayDriver::OnParkedEvents(const std::vector<StoreEvent>& events) {
+  Busy busy(this);
+  if (idle_ == IdleState::kEnding || idle_ == IdleState::kListing) {
+    for (const StoreEvent& e : events) {
+      if (early_events_.size() >= kMaxEarlyEvents) {
+        // Too many to hold: what the store did is listed again.
+        moved_after_list_ = true;
+        return;
+      }
+      early_events_.push_back(e);
+    }
+    return;
+  }
+  if (idle_ != IdleState::kParked || !parked_.has_value()) return;
+  std::string out;
+  for (const StoreEvent& e : events) {
+    std::string lines = parked_->Apply(e);
+    if (!lines.empty()) CounterAdd(counters().relay_parked_events);
+    out += lines;
+    if (parked_->state() == ParkedMailbox::State::kDisconnect) {
+      if (!out.empty()) Write(std::move(out));
+      Bye(parked_->bye_reason());
+      return;
+    }
+  }
+  if (!out.empty()) Write(std::move(out));
+}
+
+// ---- Unpark -----------------------------------------------------------------
+
+void RelayDriver::StartUnpark() {
+  unpark_started_ms_ = MonotonicNowMs();
+  idle_ = IdleState::kBorrowing;
+  HoldInput();
+  if (keepalive_timer_ != 0) services_.timers->Cancel(keepalive_timer_);
+  keepalive_timer_ = 0;
+  StoreCredentials profiled = credentials_;
+  profiled.profile = client_.LinkProfile();
+  std::weak_ptr<bool> alive = alive_;
+  StoreLinkPool* pool = services_.pool;
+  pool->Borrow(profiled, services_.borrow_timeout_ms,
+               [this, alive, pool](absl::StatusOr<PooledLink*> lent) {
+                 if (alive.expired()) {
+                   // The client left meanwhile; the pool outlives its shard's
+                   // drivers.
+                   if (lent.ok()) pool->Return(*lent, /*reusable=*/true);
+                   return;
+                 }
+                 Busy busy(this);
+                 OnLinkLent(std::move(lent));
+               });
+}
+
+void RelayDriver::OnLinkLent(absl::StatusOr<PooledLink*> lent) {
+  if (!lent.ok()) {
+    if (lent.status().code() != absl::StatusCode::kUnavailable) {
+      PIMAP_LOG(INFO) << "unpark failed user=" << imap::QuoteForLog(user_)
+                      << ": " << lent.status().message();
+    }
+    Bye("The message store is not available; reconnect later");
+    return;
+  }
+  if (output() == nullptr || idle_ != IdleState::kBorrowing) {
+    services_.pool->Return(*lent, /*reusable=*/true);
+    return;
+  }
+  lent_ = *lent;
+  link_ = lent_->link;
+  link_->SetClient(this);
+  std::string enable;
+  if (!lent_->profile_applied) {
+    // A new login: what the client ENABLEd first, so the link's responses
+    // take the forms the client expects.
+    if (!client_.enabled().empty()) {
+      enable = absl::StrCat("ENABLE ", absl::StrJoin(client_.enabled(), " "));
+    }
+    lent_->profile_applied = true;
+    lent_->qresync_enabled = client_.qresync();
+  }
+  ResyncLink link_info;
+  link_info.qresync_enabled = client_.qresync();
+  link_info.esearch = HasCapability(store_capabilities(), "ESEARCH");
+  ResyncPlan plan = parked_->BeginResync(link_info);
+  idle_ = IdleState::kResyncing;
+  SendResync(enable, plan.commands);
+}
+
+void RelayDriver::SendResync(absl::string_view enable,
+                             const std::vector<std::string>& commands) {
+  std::string out;
+  enable_tag_.clear();
+  if (!enable.empty()) {
+    enable_tag_ = NextTag();
+    absl::StrAppend(&out, enable_tag_, " ", enable, "\r\n");
+  }
+  for (const std::string& c : commands) {
+    own_tag_ = NextTag();
+    absl::StrAppend(&out, own_tag_, " ", c, "\r\n");
+  }
+  own_remaining_ = commands.size();
+  link_->Send(out);
+}
+
+void RelayDriver::OnResyncResponse(const imap::Response& r,
+                                   absl::string_view completed_tag) {
+  if (r.kind == imap::Response::Kind::kTagged && r.tag == enable_tag_) {
+    enable_tag_.clear();
+    if (r.name != "OK")
+      Bye("The message store refused the client's extensions");
+    return;
+  }
+  if (r.kind == imap::Response::Kind::kUntagged && r.name == "ENABLED") return;
+  parked_->OnResyncResponse(r);
+  if (r.kind != imap::Response::Kind::kTagged ||
+      !absl::StartsWith(r.tag, "~r")) {
+    return;
+  }
+  if (own_remaining_ > 0) --own_remaining_;
+  if (own_remaining_ != 0) return;
+  std::string out;
+  switch (parked_->FinishResync(&out)) {
+    case ParkedMailbox::State::kSynced:
+      Write(std::move(out));
+      if (lent_ != nullptr) {
+        lent_->selected_folder = parked_->folder();
+        lent_->highest_modseq = parked_->highest_modseq();
+      }
+      HistogramObserve(counters().relay_unpark,
+                       MonotonicNowMs() - unpark_started_ms_);
+      CounterAdd(counters().relay_unparks);
+      LeaveParked();
+      EndIdle();
+      return;
+    case ParkedMailbox::State::kNeedUidList:
+      SendResync("", {parked_->uid_list_command()});
+      return;
+    default:
+      Bye(parked_->bye_reason().empty() ? "Selected mailbox cannot be reopened"
+                                        : parked_->bye_reason());
+      return;
+  }
+}
+
+void RelayDriver::EndIdle() {
+  std::string out;
+  imap::AppendTaggedStatus(&out, idle_tag_, "OK", "", "Idle completed.");
+  Write(std::move(out));
+  const std::string tag = std::exchange(idle_tag_, std::string());
+  idle_ = IdleState::kNone;
+  done_early_ = false;
+  own_tag_.clear();
+  CompleteRelayed(tag);
+  ReleaseInput();
+}
+
+void RelayDriver::HoldInput() {
+  if (engine_holds_) return;
+  engine_holds_ = true;
+  if (output() != nullptr) output()->SetCommandRunning(true, false);
+}
+
+void RelayDriver::ReleaseInput() {
+  if (!engine_holds_) return;
+  engine_holds_ = false;
+  if (!holding() && output() != nullptr) {
+    output()->SetCommandRunning(false, true);
+  }
+}
+
+void RelayDriver::LeaveParked() {
+  if (!parked_.has_value()) {
+    if (idle_ == IdleState::kEnding || idle_ == IdleState::kListing) {
+      services_.registry->RemoveParked(user_, this);
+    }
+    return;
+  }
+  parked_.reset();
+  counters().relay_parked.fetch_sub(1, std::memory_order_relaxed);
+  services_.registry->RemoveParked(user_, this);
+}
+
+void RelayDriver::ReleaseLink(bool reusable) {
+  if (lent_ != nullptr) {
+    services_.pool->Return(lent_, reusable);
+    lent_ = nullptr;
+    link_ = nullptr;
+    return;
+  }
+  if (link_ != nullptr) {
+    link_->Close();
+    link_ = nullptr;
+  }
+}
+
+void RelayDriver::Bye(absl::string_view reason) {
+  LeaveParked();
+  ReleaseLink(/*reusable=*/false);
+  idle_ = IdleState::kNone;
+  if (output() != nullptr) output()->EndSession(reason);
+}
+
+}  // namespace pimap::session

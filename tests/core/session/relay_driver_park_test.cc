@@ -1,0 +1,377 @@
+// Parking a stock client's IDLE (relay_driver_park.cc): the relay ends the
+// store's IDLE, lists the MSN map, gives the link to the pool and answers the
+// IDLE from the registry's events; at DONE it borrows a link of the client's
+// profile, resynchronises it and ends the IDLE. Driven like relay_driver_test
+// (a framer over the device's bytes) against a fake store link, a fake link
+// pool and a real SessionRegistry; each test checks the bytes both sides get.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/shard_counters.h"
+#include "core/base/timer_wheel.h"
+#include "core/imap/limits.h"
+#include "core/session/memory_state_store.h"
+#include "core/session/relay_driver.h"
+#include "core/session/session_registry.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/core/session/fake_binding.h"
+#include "tests/core/session/fake_store_link.h"
+
+namespace pimap::session {
+namespace {
+
+using ::pimap::session::testing::FakeBinding;
+using ::pimap::session::testing::FakeLinkPool;
+using ::pimap::session::testing::FakeStoreLink;
+using ::pimap::session::testing::FakeWatchFactory;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr int64_t kParkAfterMs = 5000;
+constexpr int64_t kKeepaliveMs = 120000;
+
+StoreEvent Event(EventKind kind, uint32_t uid,
+                 std::vector<std::string> flags = {},
+                 uint32_t uidvalidity = 7) {
+  StoreEvent e;
+  e.kind = kind;
+  e.folder = "INBOX";
+  e.uidvalidity = uidvalidity;
+  e.uid = uid;
+  e.flags = std::move(flags);
+  return e;
+}
+
+class RelayParkTest : public ::testing::Test {
+ protected:
+  RelayParkTest()
+      : timers_(now_),
+        registry_(&timers_, &counters_, &config_, &watches_, &state_) {
+    DriverServices services{&registry_, &counters_, &timers_};
+    services.pool = &pool_;
+    services.borrow_timeout_ms = 2500;
+    RelayParkConfig park;
+    park.park_after_ms = kParkAfterMs;
+    park.keepalive_ms = kKeepaliveMs;
+    driver_ = new RelayDriver(services, &device_, imap::ParserLimits{}, "alice",
+                              StoreCredentials{"alice", "pw", ""}, park);
+    device_.Attach(driver_);
+    driver_->Start(&store_, "a1");
+    device_.Take();
+  }
+
+  void TearDown() override {
+    device_.ReleaseDriver();
+    EXPECT_THAT(pool_.violations(), IsEmpty());
+    EXPECT_EQ(registry_.parked(), 0u);
+    EXPECT_EQ(counters_.relay_parked.load(), 0);
+  }
+
+  void Advance(int64_t ms) {
+    now_ += ms;
+    timers_.Advance(now_);
+  }
+
+  // SELECT INBOX: UIDVALIDITY 7, UIDs 4 9 12.
+  void SelectInbox() {
+    device_.Type("s SELECT INBOX\r\n");
+    EXPECT_EQ(store_.TakeSent(), "s SELECT INBOX\r\n");
+    store_.Reply("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
+    store_.Reply(
+        "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen "
+        "\\Draft \\*)] Flags permitted.");
+    store_.Reply("* 3 EXISTS");
+    store_.Reply("* 0 RECENT");
+    store_.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+    store_.Reply("* OK [UIDNEXT 13] Predicted next UID");
+    store_.Reply("* OK [HIGHESTMODSEQ 20] Highest");
+    store_.Complete("s", "OK [READ-WRITE] Select completed.");
+    device_.Take();
+  }
+
+  void Idle() {
+    device_.Type("i IDLE\r\n");
+    EXPECT_EQ(store_.TakeSent(), "i IDLE\r\n");
+    store_.Reply("+ idling");
+    EXPECT_EQ(device_.Take(), "+ idling\r\n");
+  }
+
+  // From IDLE to parked: the store's IDLE ends, the map is listed, the link
+  // goes to the pool.
+  void Park(absl::string_view uids = "4 9 12") {
+    Advance(kParkAfterMs);
+    EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
+    store_.Complete("i", "OK Idle completed.");
+    EXPECT_EQ(store_.TakeSent(), "~r1 UID SEARCH ALL\r\n");
+    store_.Reply(absl::StrCat("* SEARCH ", uids));
+    store_.Complete("~r1", "OK Search completed.");
+    EXPECT_EQ(device_.Take(), "");  // none of it is the client's business
+    ASSERT_TRUE(driver_->parked());
+    EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Adopt(alice [relay:]) -> L1",
+                                               "Return(L1, reusable)"));
+    EXPECT_EQ(store_.client(), nullptr);  // the pool's now
+  }
+
+  // DONE: a pooled link is borrowed and resynchronised with a listing of the
+  // mailbox (a plain client), answered by `answer` (untagged lines).
+  void Unpark(const std::vector<std::string>& select,
+              const std::vector<std::string>& fetch) {
+    device_.Type("DONE\r\n");
+    EXPECT_TRUE(device_.input_held);
+    EXPECT_THAT(pool_.TakeCalls(),
+                ElementsAre("Borrow(alice [relay:], 2500ms)"));
+    PooledLink* lent = pool_.CompleteBorrow();
+    ASSERT_NE(lent, nullptr);
+    FakeStoreLink* link = pool_.fake(lent);
+    const std::string sent = link->TakeSent();
+    EXPECT_THAT(sent, HasSubstr(" SELECT \"INBOX\"\r\n"));
+    EXPECT_THAT(sent, HasSubstr(" UID FETCH 1:* (FLAGS)\r\n"));
+    const std::string select_tag = sent.substr(0, sent.find(' '));
+    const std::string fetch_tag =
+        sent.substr(sent.find("\r\n") + 2,
+                    sent.find(' ', sent.find("\r\n")) - sent.find("\r\n") - 2);
+    for (const std::string& l : select) link->Reply(l);
+    link->Complete(select_tag, "OK [READ-WRITE] Select completed.");
+    for (const std::string& l : fetch) link->Reply(l);
+    link->Complete(fetch_tag, "OK Fetch completed.");
+  }
+
+  int64_t now_ = 1000000;
+  ShardCounters counters_;
+  TimerWheel timers_;
+  SessionConfig config_;
+  FakeWatchFactory watches_;
+  MemoryStateStore state_;
+  SessionRegistry registry_;
+  FakeLinkPool pool_;
+  FakeStoreLink store_;
+  FakeBinding device_;
+  RelayDriver* driver_;
+};
+
+TEST_F(RelayParkTest, IdleIsParkedAndEventsAreToldWithTheClientsNumbers) {
+  SelectInbox();
+  Idle();
+  Park();
+  EXPECT_EQ(registry_.parked(), 1u);
+  EXPECT_EQ(watches_.watches.size(), 1u);  // the user's watch runs for it
+  EXPECT_EQ(counters_.relay_parked.load(), 1);
+
+  registry_.OnStoreEvents("alice", {Event(EventKind::kNew, 13)});
+  EXPECT_EQ(device_.Take(), "* 4 EXISTS\r\n");
+  registry_.OnStoreEvents("alice", {Event(EventKind::kExpunge, 9)});
+  EXPECT_EQ(device_.Take(), "* 2 EXPUNGE\r\n");
+  registry_.OnStoreEvents("alice", {Event(EventKind::kFlags, 12, {"\\Seen"})});
+  EXPECT_EQ(device_.Take(), "* 2 FETCH (FLAGS (\\Seen))\r\n");
+  // Another folder's change is nothing to this client.
+  StoreEvent other = Event(EventKind::kNew, 3);
+  other.folder = "Work";
+  registry_.OnStoreEvents("alice", {other});
+  EXPECT_EQ(device_.Take(), "");
+  EXPECT_EQ(store_.TakeSent(), "");  // the link is idle in the pool
+}
+
+TEST_F(RelayParkTest, DoneResynchronisesABorrowedLinkThenRelaysAgain) {
+  SelectInbox();
+  Idle();
+  Park();
+  registry_.OnStoreEvents("alice", {Event(EventKind::kNew, 13)});
+  EXPECT_EQ(device_.Take(), "* 4 EXISTS\r\n");
+  // The store meanwhile also got 14, which no event reported yet.
+  Unpark({"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
+          "* 5 EXISTS", "* OK [UIDVALIDITY 7] UIDs valid"},
+         {"* 1 FETCH (UID 4 FLAGS ())", "* 2 FETCH (UID 9 FLAGS ())",
+          "* 3 FETCH (UID 12 FLAGS ())", "* 4 FETCH (UID 13 FLAGS ())",
+          "* 5 FETCH (UID 14 FLAGS ())"});
+  EXPECT_EQ(device_.Take(), "* 5 EXISTS\r\ni OK Idle completed.\r\n");
+  EXPECT_FALSE(device_.input_held);
+  EXPECT_FALSE(driver_->parked());
+  EXPECT_EQ(registry_.parked(), 0u);
+  EXPECT_EQ(counters_.relay_unparks.load(), 1u);
+
+  device_.Type("f FETCH 5 (UID)\r\n");
+  FakeStoreLink* link = pool_.fake("L1");
+  EXPECT_EQ(link->TakeSent(), "f FETCH 5 (UID)\r\n");
+  link->Reply("* 5 FETCH (UID 14)");
+  link->Complete("f", "OK Fetch completed.");
+  EXPECT_EQ(device_.Take(), "* 5 FETCH (UID 14)\r\nf OK Fetch completed.\r\n");
+}
+
+TEST_F(RelayParkTest, CommandPipelinedAfterDoneWaitsForTheResync) {
+  SelectInbox();
+  Idle();
+  Park();
+  device_.Type("DONE\r\nn NOOP\r\n");
+  EXPECT_TRUE(device_.input_held);
+  EXPECT_EQ(device_.pending_input(), "n NOOP\r\n");
+  PooledLink* lent = pool_.CompleteBorrow();
+  FakeStoreLink* link = pool_.fake(lent);
+  link->TakeSent();
+  link->Reply("* 3 EXISTS");
+  link->Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  link->Complete("~r2", "OK [READ-WRITE] Select completed.");
+  link->Reply("* 1 FETCH (UID 4 FLAGS ())");
+  link->Reply("* 2 FETCH (UID 9 FLAGS ())");
+  link->Reply("* 3 FETCH (UID 12 FLAGS ())");
+  link->Complete("~r3", "OK Fetch completed.");
+  EXPECT_EQ(device_.Take(), "i OK Idle completed.\r\n");
+  EXPECT_EQ(link->TakeSent(), "n NOOP\r\n");
+}
+
+TEST_F(RelayParkTest, EventsDuringTheListingAreNotLost) {
+  SelectInbox();
+  Idle();
+  Advance(kParkAfterMs);
+  EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
+  // The store reports 13 as the IDLE ends: the client hears it from the
+  // store, and the watch's copy of it must not be told twice.
+  store_.Reply("* 4 EXISTS");
+  store_.Complete("i", "OK Idle completed.");
+  EXPECT_EQ(device_.Take(), "* 4 EXISTS\r\n");
+  EXPECT_EQ(store_.TakeSent(), "~r1 UID SEARCH ALL\r\n");
+  registry_.OnStoreEvents("alice", {Event(EventKind::kNew, 13)});
+  registry_.OnStoreEvents("alice", {Event(EventKind::kNew, 14)});
+  EXPECT_EQ(device_.Take(), "");  // held until the map is in
+  store_.Reply("* SEARCH 4 9 12 13");
+  store_.Complete("~r1", "OK Search completed.");
+  ASSERT_TRUE(driver_->parked());
+  EXPECT_EQ(device_.Take(), "* 5 EXISTS\r\n");  // 14 only
+}
+
+TEST_F(RelayParkTest, MailboxMovingAfterTheListingListsAgain) {
+  SelectInbox();
+  Idle();
+  Advance(kParkAfterMs);
+  store_.TakeSent();
+  store_.Complete("i", "OK Idle completed.");
+  EXPECT_EQ(store_.TakeSent(), "~r1 UID SEARCH ALL\r\n");
+  store_.Reply("* SEARCH 4 9 12");
+  store_.Reply("* 2 EXPUNGE");  // after the data: the map is stale
+  store_.Complete("~r1", "OK Search completed.");
+  EXPECT_EQ(device_.Take(), "* 2 EXPUNGE\r\n");
+  EXPECT_FALSE(driver_->parked());
+  EXPECT_EQ(store_.TakeSent(), "~r2 UID SEARCH ALL\r\n");
+  store_.Reply("* SEARCH 4 12");
+  store_.Complete("~r2", "OK Search completed.");
+  ASSERT_TRUE(driver_->parked());
+  registry_.OnStoreEvents("alice", {Event(EventKind::kExpunge, 12)});
+  EXPECT_EQ(device_.Take(), "* 2 EXPUNGE\r\n");
+}
+
+TEST_F(RelayParkTest, DoneWhileParkingEndsTheIdleOnTheSameLink) {
+  SelectInbox();
+  Idle();
+  Advance(kParkAfterMs);
+  store_.TakeSent();
+  store_.Complete("i", "OK Idle completed.");
+  store_.TakeSent();
+  device_.Type("DONE\r\nn NOOP\r\n");
+  EXPECT_TRUE(device_.input_held);
+  store_.Reply("* SEARCH 4 9 12");
+  store_.Complete("~r1", "OK Search completed.");
+  EXPECT_EQ(device_.Take(), "i OK Idle completed.\r\n");
+  EXPECT_FALSE(driver_->parked());
+  EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
+  EXPECT_EQ(store_.TakeSent(), "n NOOP\r\n");
+}
+
+TEST_F(RelayParkTest, DoneBeforeTheStoreEndedItsIdle) {
+  SelectInbox();
+  Idle();
+  Advance(kParkAfterMs);
+  EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
+  device_.Type("DONE\r\n");
+  EXPECT_EQ(store_.TakeSent(), "");  // the store's IDLE is ending already
+  store_.Complete("i", "OK Idle completed.");
+  EXPECT_EQ(device_.Take(), "i OK Idle completed.\r\n");
+  EXPECT_FALSE(device_.input_held);
+  EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
+}
+
+TEST_F(RelayParkTest, GivingUpRunsOurIdleOnTheStoreForTheClient) {
+  SelectInbox();
+  Idle();
+  Advance(kParkAfterMs);
+  store_.TakeSent();
+  store_.Complete("i", "OK Idle completed.");
+  store_.TakeSent();
+  store_.Complete("~r1", "NO Search failed.");
+  EXPECT_FALSE(driver_->parked());
+  EXPECT_EQ(store_.TakeSent(), "~r2 IDLE\r\n");
+  store_.Reply("+ idling");
+  store_.Reply("* 4 EXISTS");
+  EXPECT_EQ(device_.Take(), "* 4 EXISTS\r\n");
+  device_.Type("DONE\r\n");
+  EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
+  store_.Complete("~r2", "OK Idle completed.");
+  EXPECT_EQ(device_.Take(), "i OK Idle completed.\r\n");
+  EXPECT_EQ(counters_.relay_park_failures.load(), 1u);
+}
+
+TEST_F(RelayParkTest, StickySessionIsNotParked) {
+  SelectInbox();
+  device_.Type("n NOTIFY SET (selected MessageNew)\r\n");
+  store_.TakeSent();
+  store_.Complete("n", "OK NOTIFY completed.");
+  device_.Take();
+  Idle();
+  Advance(kParkAfterMs * 3);
+  EXPECT_EQ(store_.TakeSent(), "");
+  EXPECT_FALSE(driver_->parked());
+}
+
+TEST_F(RelayParkTest, KeepaliveWhileParked) {
+  SelectInbox();
+  Idle();
+  Park();
+  Advance(kKeepaliveMs);
+  EXPECT_EQ(device_.Take(), "* OK Still here\r\n");
+  Advance(kKeepaliveMs);
+  EXPECT_EQ(device_.Take(), "* OK Still here\r\n");
+}
+
+TEST_F(RelayParkTest, UidvalidityChangeWhileParkedSaysBye) {
+  SelectInbox();
+  Idle();
+  Park();
+  registry_.OnStoreEvents("alice", {Event(EventKind::kNew, 1, {}, 8)});
+  EXPECT_THAT(device_.Take(), HasSubstr("* BYE "));
+  EXPECT_EQ(device_.end_session.size(), 1u);
+}
+
+TEST_F(RelayParkTest, ClientDroppingWhileParkedLeavesNothing) {
+  SelectInbox();
+  Idle();
+  Park();
+  device_.ReleaseDriver();
+  EXPECT_EQ(registry_.parked(), 0u);
+  EXPECT_TRUE(watches_.watches[0]->closed);  // no session left for the user
+  EXPECT_EQ(pool_.lent(), 0u);
+}
+
+TEST_F(RelayParkTest, NoLinkForTheUnparkSaysBye) {
+  SelectInbox();
+  Idle();
+  Park();
+  device_.Type("DONE\r\n");
+  pool_.FailBorrow(absl::UnavailableError("pool exhausted"));
+  EXPECT_THAT(device_.Take(), HasSubstr("* BYE "));
+}
+
+TEST_F(RelayParkTest, ClientDroppingWhileUnparkingReturnsTheLink) {
+  SelectInbox();
+  Idle();
+  Park();
+  device_.Type("DONE\r\n");
+  device_.ReleaseDriver();
+  pool_.CompleteBorrow();
+  EXPECT_EQ(pool_.lent(), 0u);
+}
+
+}  // namespace
+}  // namespace pimap::session
