@@ -1015,7 +1015,7 @@ int Main(int argc, char** argv) {
   if (o.target.set()) {
     PhaseConfig c;
     c.name = "pimap";
-    c.device_logins = true;
+    c.device_logins = !o.stock;
     c.idle = o.scenario != "relay" && o.scenario != "resume";
     c.resume = o.scenario == "resume";
     c.tls = tls;

@@ -61,7 +61,10 @@ const char kUsage[] =
     "  --shards N                bench rings/threads                [auto]\n"
     "  --seed S                  RNG seed                           [1]\n"
     "  --json FILE               write the results as JSON\n"
-    "  --quiet                   no progress line\n";
+    "  --quiet                   no progress line\n"
+    "  --stock                   the gateway's devices are stock IMAP clients (plain\n"
+    "                            LOGIN user, SELECT INBOX, IDLE, like the baselines):\n"
+    "                            what parking (--park-after) saves the store\n";
 
 bool ParseHostPort(const std::string& v, HostPort* out) {
   size_t colon = v.rfind(':');
@@ -127,6 +130,10 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     }
     if (arg == "--quiet") {
       o->quiet = true;
+      continue;
+    }
+    if (arg == "--stock") {
+      o->stock = true;
       continue;
     }
     if (!has_value) {

@@ -56,6 +56,7 @@ struct Options {
                                   // 5/8 flag changes, 3/8 expunges)
   double setup_timeout_s = 0;     // ramp deadline (0: 30 s + N/100 s)
   bool quiet = false;
+  bool stock = false;             // the pimap phase logs in as plain "user" (no #devN)
   std::vector<std::string> argv;  // for the JSON record
 
   int effective_users() const {

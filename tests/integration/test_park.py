@@ -217,3 +217,74 @@ def test_park_after_zero_never_parks(dedicated_dovecot, start_pimapd):
         assert parked(gw) == 0
         assert store.who(USER) == 1
         end_idle(p)
+
+
+def test_qresync_client_gets_vanished_and_modseqs(dedicated_dovecot, start_pimapd):
+    """A QRESYNC client parks too: expunges come as VANISHED, flag changes with
+    MODSEQ, and the unpark (a new login: ENABLE QRESYNC, then SELECT ... QRESYNC)
+    leaves it agreeing with the store."""
+    store = dedicated_dovecot
+    ensure_messages(store, USER, 3)
+    gw = start_gateway(start_pimapd, store)
+    uids = [uid for uid, _ in store.uid_flags(USER)]
+    with gw.raw() as p:
+        _, t = p.cmd("L", "LOGIN %s %s" % (USER, USERS[USER]))
+        ok(t, "L")
+        untagged, t = p.cmd("e", "ENABLE QRESYNC")
+        ok(t, "e")
+        assert any(x.upper().startswith(b"* ENABLED") for x in untagged), untagged
+        _, t = p.cmd("s", "SELECT INBOX")
+        ok(t, "s")
+        start_idle(p)
+        wait_until(lambda: parked(gw) == 1, 10, what="parked")
+        # Past --store-link-idle: the unpark needs a new login.
+        wait_who(store, USER, 1, what="only the watch")
+        store_expunge(store, USER, uids[1])
+        store_flag(store, USER, uids[2], "\\Flagged")
+        got = []
+
+        def seen():
+            got.extend(read_lines(p, 0.5)[0])
+            return (any(x.startswith(b"* VANISHED %d" % uids[1]) for x in got) and
+                    any(b"MODSEQ" in x and b"\\Flagged" in x for x in got))
+
+        wait_until(seen, EVENT_WAIT, what="VANISHED and the flag change")
+        assert not any(re.match(rb"^\* \d+ EXPUNGE", x) for x in got), got
+        untagged = end_idle(p)
+        assert not any(x.startswith(b"* BYE") for x in untagged), untagged
+        assert fetch_all(p) == store_view(store)
+        _, t = p.cmd("n", "NOOP")
+        ok(t, "n")
+
+
+def test_push_mode_parked_clients_hold_no_store_connection(push_dovecot, start_pimapd,
+                                                          intake_port):
+    """--store-events push: three parked stock clients of one user cost the store no
+    connection at all; the store's push reaches each of them."""
+    store, user = push_dovecot, "carol"
+    ensure_messages(store, user, 2)
+    gw = start_gateway(start_pimapd, store, "--store-events", "push",
+                       "--store-events-listen", "127.0.0.1:%d" % intake_port)
+    clients = [gw.raw() for _ in range(3)]
+    try:
+        counts = []
+        for c in clients:
+            untagged = login_select(c, user)
+            counts.append([int(EXISTS_RE.match(x).group(1))
+                           for x in untagged if EXISTS_RE.match(x)][-1])
+            start_idle(c)
+        wait_until(lambda: parked(gw) == 3, 10, what="three parked")
+        wait_who(store, user, 0, what="no store connection for three parked clients")
+        store.deliver(user, make_message("pushed to parked clients",
+                                         to=user + "@example.org"))
+        for c, n in zip(clients, counts):
+            lines, got = read_lines(c, EVENT_WAIT, until=lambda x: EXISTS_RE.match(x))
+            assert got, lines
+            assert lines[-1].strip() == b"* %d EXISTS" % (n + 1), lines
+        assert store.who(user) == 0
+        for c in clients:
+            end_idle(c)
+            assert fetch_all(c) == store_view(store, user)
+    finally:
+        for c in clients:
+            c.close()
