@@ -26,7 +26,7 @@ struct StoreCredentials {
   // Not part of the login: pooled links are shared only among borrowers of
   // the same profile, i.e. that set the same session state a link cannot
   // undo (a stock client's ENABLEd extensions). Empty for P-IMAP sessions.
-  std::string profile;
+  std::string profile = {};
 };
 
 class StoreLinkClient {
