@@ -106,6 +106,8 @@ class CommandRouter : public SessionDriver {
   void StoreDrained();
   // Input is held by the router (ordering or store backpressure).
   bool holding() const { return waits_ != 0; }
+  // Relayed commands the store has not completed yet.
+  size_t relayed_outstanding() const { return outstanding_.size(); }
 
   // Keeps this alive while a call from outside (binding, store) runs.
   class Busy {

@@ -32,12 +32,33 @@ bool IsStateless(absl::string_view name) {
   return absl::c_linear_search(kNames, name);
 }
 
-// `word` is upper-case; no allocation (runs for every relayed command).
+// Whether `line` has `word` (upper-case) as an atom of its own, outside
+// quoted strings: `SEARCH SUBJECT "modseq"` or a mailbox named Condstore2 do
+// not count. No allocation (runs for every relayed command).
 bool ContainsWord(absl::string_view line, absl::string_view word) {
-  return std::search(line.begin(), line.end(), word.begin(), word.end(),
-                     [](char a, char b) {
-                       return absl::ascii_toupper(a) == b;
-                     }) != line.end();
+  auto separator = [](char c) {
+    return c == ' ' || c == '(' || c == ')' || c == '[' || c == ']' ||
+           c == '<' || c == '>' || c == '"';
+  };
+  size_t i = 0;
+  while (i < line.size()) {
+    if (line[i] == '"') {  // skip a quoted string
+      for (++i; i < line.size() && line[i] != '"'; ++i) {
+        if (line[i] == '\\') ++i;
+      }
+      ++i;
+      continue;
+    }
+    if (separator(line[i])) {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < line.size() && !separator(line[end])) ++end;
+    if (absl::EqualsIgnoreCase(line.substr(i, end - i), word)) return true;
+    i = end;
+  }
+  return false;
 }
 
 // "(\Seen \Answered)" -> {"\Seen", "\Answered"}; false if not a list.
@@ -116,8 +137,11 @@ void RelayClientState::OnCommand(const imap::CommandHead& head,
       sticky_session_ = true;  // NOTIFY, COMPRESS upstream, an extension
     } else if ((head.name == "SEARCH" || head.name == "UID" ||
                 head.name == "SORT" || head.name == "THREAD") &&
-               ContainsWord(line, "SAVE")) {
-      sticky_selected_ = true;  // RFC 5182 "$" lives in the store's session
+               (ContainsWord(line, "SAVE") || ContainsWord(line, "UPDATE") ||
+                ContainsWord(line, "CONTEXT"))) {
+      // RFC 5182's "$" and RFC 5267's updating searches live in the store's
+      // session: another link would not have them.
+      sticky_selected_ = true;
     }
     return;
   }

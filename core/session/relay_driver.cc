@@ -26,6 +26,7 @@ RelayDriver::RelayDriver(const DriverServices& services, DeviceOutput* output,
 RelayDriver::~RelayDriver() {
   *alive_ = false;
   CancelParkTimer();
+  DisarmStoreTimer();
   if (keepalive_timer_ != 0) services_.timers->Cancel(keepalive_timer_);
   LeaveParked();
   ReleaseLink(/*reusable=*/false);
@@ -46,6 +47,7 @@ void RelayDriver::Start(StoreLink* link, absl::string_view login_tag) {
 
 void RelayDriver::DetachStore() {
   CancelParkTimer();
+  DisarmStoreTimer();
   LeaveParked();
   ReleaseLink(/*reusable=*/false);
 }
@@ -61,11 +63,13 @@ CommandRouter::Opening RelayDriver::OpenLine(absl::string_view line,
       // The store owns the IDLE: the line that ends it ("DONE", or anything
       // else, which the store answers BAD) goes there verbatim.
       CancelParkTimer();
+      StopListening();
       idle_ = IdleState::kNone;
       return Opening::kRelayVerbatim;
     case IdleState::kOwnIdle:
       // Our IDLE on the store: end it; its tagged end answers the client's.
       if (link_ != nullptr) link_->Send("DONE\r\n");
+      ArmStoreTimer();
       done_early_ = true;
       HoldInput();
       return Opening::kTaken;
@@ -91,6 +95,8 @@ void RelayDriver::BeginRelayed(const imap::CommandHead& head,
   if (head.name == "IDLE") {
     idle_tag_ = head.tag;
     idle_ = IdleState::kRelayed;
+    idle_continued_ = false;
+    watch_waits_ = 0;
     SchedulePark();
   }
   if (head.name == "LOGOUT") logout_tag_ = head.tag;
@@ -174,6 +180,8 @@ void RelayDriver::OnStoreResponseEnd(absl::string_view completed_tag) {
   }
   output()->EndPassThrough();
   if (!head_.empty()) {
+    // The store confirmed the IDLE ("+ idling"): the client has seen it.
+    if (idle_ == IdleState::kRelayed && head_[0] == '+') idle_continued_ = true;
     client_.OnResponseLine(absl::StripSuffix(head_, "\r"));
     head_.clear();
   }
@@ -182,6 +190,7 @@ void RelayDriver::OnStoreResponseEnd(absl::string_view completed_tag) {
   if (completed_tag == idle_tag_) {
     idle_tag_.clear();
     CancelParkTimer();
+    StopListening();
     idle_ = IdleState::kNone;
   }
   if (!logout_tag_.empty() && completed_tag == logout_tag_) {
@@ -211,8 +220,9 @@ void RelayDriver::OnStoreClosed(absl::Status reason) {
   PIMAP_LOG(INFO) << "store connection lost for user="
                   << imap::QuoteForLog(user_) << ": " << reason.message();
   // No EndPassThrough: answers held back behind a response the store cut
-  // short are dropped, and the goodbye ends the connection.
-  output()->EndSession("Connection to the message store lost");
+  // short are dropped, and the goodbye ends the connection (a park or an
+  // unpark in progress ends with it).
+  Bye("Connection to the message store lost");
 }
 
 }  // namespace pimap::session

@@ -64,6 +64,10 @@ class RelayDriver final : public CommandRouter,
   void OnOutputDrained() override;
 
   bool parked() const { return idle_ == IdleState::kParked; }
+  // Messages in the parked client's view (0 when not parked).
+  size_t parked_messages() const {
+    return parked_.has_value() ? parked_->view().size() : 0;
+  }
 
  private:
   // Where the client's IDLE stands.
@@ -131,6 +135,11 @@ class RelayDriver final : public CommandRouter,
   // The client's IDLE ends: its tagged OK, then relaying as before.
   void EndIdle();
   void LeaveParked();
+  // The user's events stop coming (AddParked undone).
+  void StopListening();
+  // The store must answer our own command within the store timeout.
+  void ArmStoreTimer();
+  void DisarmStoreTimer();
   // The client's next command waits (its IDLE is being ended for it).
   void HoldInput();
   void ReleaseInput();
@@ -152,6 +161,12 @@ class RelayDriver final : public CommandRouter,
   IdleState idle_ = IdleState::kNone;
   // The client ended its IDLE while it was being parked.
   bool done_early_ = false;
+  bool idle_continued_ = false;  // the store's "+" for the IDLE was relayed
+  bool listening_ = false;       // registered with the registry (AddParked)
+  int watch_waits_ = 0;          // park retries waiting for the user's watch
+  // The profile the link was opened or last borrowed under (pooled per
+  // profile: a link going back under a stale one would mislead a borrower).
+  std::string link_profile_ = "relay:";
   bool engine_holds_ = false;  // HoldInput()
   // The first line of the store response streaming now (for client_), and
   // whether it is still being read.
@@ -174,6 +189,7 @@ class RelayDriver final : public CommandRouter,
   std::optional<ParkedMailbox> parked_;
   uint64_t park_timer_ = 0;
   uint64_t keepalive_timer_ = 0;
+  uint64_t store_timer_ = 0;  // ArmStoreTimer
   int64_t unpark_started_ms_ = 0;
   // Borrow callbacks may outlive the driver.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

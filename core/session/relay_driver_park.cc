@@ -36,8 +36,11 @@ namespace {
 // A mailbox bigger than this is not parked (its map is listed whole).
 constexpr size_t kMaxParkedMessages = 1000000;
 // A park attempt that cannot start now (a response is streaming, the device
-// is slow) is retried after this.
+// is slow, the user's watch is not live yet) is retried after this...
 constexpr int64_t kParkRetryMs = 1000;
+// ...this many times while waiting for the watch, then the IDLE stays
+// relayed (a folder the watch does not cover would never tell the client).
+constexpr int kMaxWatchWaits = 30;
 
 bool HasCapability(const std::vector<std::string>& caps,
                    absl::string_view name) {
@@ -86,16 +89,39 @@ void RelayDriver::StartPark() {
   if (idle_ != IdleState::kRelayed || link_ == nullptr || output() == nullptr)
     return;
   if (!client_.parkable()) return;  // sticky: stays relayed for this IDLE
-  if (!head_open_ || !head_.empty() || store_paused_) {
-    // A response is streaming to the client: not at a response boundary.
+  auto retry = [this] {
     park_timer_ = services_.timers->Schedule(kParkRetryMs, [this] {
       park_timer_ = 0;
       Busy busy(this);
       StartPark();
     });
+  };
+  // Only the IDLE may be in flight, confirmed to the client, and no response
+  // half-written: everything the store says from here on is about the IDLE.
+  if (relayed_outstanding() != 1 || !idle_continued_ || !head_open_ ||
+      !head_.empty() || store_paused_) {
+    retry();
     return;
   }
-  services_.registry->AddParked(user_, credentials_, this);
+  // The user's events must flow before the store's IDLE ends, or a change
+  // between the listing and the link's return would never be told.
+  if (!listening_) {
+    services_.registry->AddParked(user_, credentials_, this);
+    listening_ = true;
+  }
+  const SessionConfig& events = services_.registry->config();
+  if (events.watch && !events.pushes &&
+      services_.registry->WatchUidvalidity(user_, client_.folder()) !=
+          client_.Snapshot().uidvalidity) {
+    // The watch (started just now, or not covering this folder) has no
+    // baseline here yet: it would not report what happens in the folder.
+    if (++watch_waits_ > kMaxWatchWaits) {
+      StopListening();
+      return;
+    }
+    retry();
+    return;
+  }
   early_events_.clear();
   list_rounds_ = 0;
   done_early_ = false;
@@ -103,19 +129,51 @@ void RelayDriver::StartPark() {
   collected_.clear();
   collect_overflow_ = false;
   link_->Send("DONE\r\n");
+  ArmStoreTimer();
+}
+
+void RelayDriver::ArmStoreTimer() {
+  DisarmStoreTimer();
+  store_timer_ =
+      services_.timers->Schedule(services_.borrow_timeout_ms, [this] {
+        store_timer_ = 0;
+        Busy busy(this);
+        PIMAP_LOG(INFO) << "store did not answer the gateway for user="
+                        << imap::QuoteForLog(user_);
+        Bye("The message store did not answer");
+      });
+}
+
+void RelayDriver::DisarmStoreTimer() {
+  if (store_timer_ != 0) services_.timers->Cancel(store_timer_);
+  store_timer_ = 0;
+}
+
+void RelayDriver::StopListening() {
+  if (!listening_) return;
+  listening_ = false;
+  early_events_.clear();
+  services_.registry->RemoveParked(user_, this);
 }
 
 void RelayDriver::OnOwnResponse(absl::string_view completed_tag) {
   std::string raw = std::exchange(collected_, std::string());
-  if (collect_overflow_) {
-    collect_overflow_ = false;
-    Bye("Response from the message store too large");
-    return;
+  absl::StatusOr<imap::Response> r = absl::ResourceExhaustedError("too large");
+  if (!std::exchange(collect_overflow_, false)) {
+    // A listing of a large mailbox is one long line.
+    imap::ParserLimits limits;
+    limits.max_line_bytes = kMaxCollectedBytes;
+    r = imap::ParseWholeResponse(raw, limits, kMaxCollectedBytes);
   }
-  absl::StatusOr<imap::Response> r =
-      imap::ParseWholeResponse(raw, imap::ParserLimits{}, kMaxCollectedBytes);
   if (!r.ok()) {
-    PIMAP_LOG(WARNING) << "unreadable store response for user="
+    if (idle_ == IdleState::kListing && completed_tag.empty()) {
+      // Listing data too long or unreadable (it is the only untagged data
+      // of any size here): the park is given up at the listing's end.
+      moved_after_list_ = true;
+      list_rounds_ = kMaxListRounds;
+      return;
+    }
+    PIMAP_LOG(WARNING) << "unusable store response for user="
                        << imap::QuoteForLog(user_) << ": "
                        << r.status().message();
     Bye("Unreadable response from the message store");
@@ -154,8 +212,8 @@ void RelayDriver::OnParkResponse(const imap::Response& r,
     if (r.name != "OK" || done_early_) {
       // The IDLE ended (badly, or the client said DONE meanwhile): the store's
       // answer is the client's, as if nothing had been tried.
-      services_.registry->RemoveParked(user_, this);
-      early_events_.clear();
+      DisarmStoreTimer();
+      StopListening();
       std::string out;
       imap::AppendTaggedStatus(&out, idle_tag_, r.name, r.code, r.text);
       Write(std::move(out));
@@ -176,6 +234,7 @@ void RelayDriver::OnParkResponse(const imap::Response& r,
       return;
     case imap::Response::Kind::kTagged:
       if (r.tag != own_tag_) return;
+      DisarmStoreTimer();
       if (r.name != "OK") {
         GiveUpPark(absl::StrCat("listing failed: ", r.text));
         return;
@@ -234,6 +293,7 @@ void RelayDriver::SendList() {
   link_->Send(absl::StrCat(own_tag_, esearch
                                          ? " UID SEARCH RETURN (ALL) ALL\r\n"
                                          : " UID SEARCH ALL\r\n"));
+  ArmStoreTimer();
 }
 
 void RelayDriver::FinishListing() {
@@ -247,8 +307,7 @@ void RelayDriver::FinishListing() {
   }
   if (done_early_) {
     // Nothing was given back: the link is where the client is.
-    services_.registry->RemoveParked(user_, this);
-    early_events_.clear();
+    StopListening();
     EndIdle();
     return;
   }
@@ -259,8 +318,8 @@ void RelayDriver::GiveUpPark(absl::string_view why) {
   CounterAdd(counters().relay_park_failures);
   PIMAP_LOG(DEBUG) << "not parking user=" << imap::QuoteForLog(user_) << ": "
                    << why;
-  services_.registry->RemoveParked(user_, this);
-  early_events_.clear();
+  DisarmStoreTimer();
+  StopListening();
   listing_ = UidView();
   if (done_early_) {
     EndIdle();
@@ -286,19 +345,25 @@ void RelayDriver::Park() {
   StoreCredentials profiled = credentials_;
   profiled.profile = client_.LinkProfile();
   if (lent_ == nullptr) {
+    // Our own login link: its session has exactly the client's extensions.
     lent_ = services_.pool->Adopt(profiled, link_);
     if (lent_ == nullptr) {  // the pool is shutting down
       GiveUpPark("the link pool is shutting down");
       return;
     }
+    link_profile_ = profiled.profile;
   }
+  const bool same_profile = link_profile_ == profiled.profile;
   parked_.emplace(std::move(*mailbox));
   lent_->selected_folder = client_.folder();
   lent_->read_only = client_.read_only();
   lent_->qresync_enabled = client_.qresync();
   lent_->highest_modseq = parked_->highest_modseq();
   lent_->profile_applied = true;
-  services_.pool->Return(lent_, /*reusable=*/true);
+  // The client enabled more since the link was lent (CONDSTORE by a FETCH
+  // CHANGEDSINCE, say): pooled under its old profile it would surprise the
+  // next borrower, so it is closed instead.
+  services_.pool->Return(lent_, /*reusable=*/same_profile);
   lent_ = nullptr;
   link_ = nullptr;
   idle_ = IdleState::kParked;
@@ -338,7 +403,13 @@ void RelayDriver::OnParkedEvents(const std::vector<StoreEvent>& events) {
     }
     return;
   }
-  if (idle_ != IdleState::kParked || !parked_.has_value()) return;
+  // Until the resync starts (a link is being borrowed) the client still
+  // hears from the gateway; from then on the link reports.
+  if ((idle_ != IdleState::kParked && idle_ != IdleState::kBorrowing) ||
+      !parked_.has_value() ||
+      parked_->state() != ParkedMailbox::State::kParked) {
+    return;
+  }
   std::string out;
   for (const StoreEvent& e : events) {
     std::string lines = parked_->Apply(e);
@@ -394,6 +465,7 @@ void RelayDriver::OnLinkLent(absl::StatusOr<PooledLink*> lent) {
   lent_ = *lent;
   link_ = lent_->link;
   link_->SetClient(this);
+  link_profile_ = client_.LinkProfile();
   std::string enable;
   if (!lent_->profile_applied) {
     // A new login: what the client ENABLEd first, so the link's responses
@@ -426,6 +498,7 @@ void RelayDriver::SendResync(absl::string_view enable,
   }
   own_remaining_ = commands.size();
   link_->Send(out);
+  ArmStoreTimer();
 }
 
 void RelayDriver::OnResyncResponse(const imap::Response& r,
@@ -447,6 +520,7 @@ void RelayDriver::OnResyncResponse(const imap::Response& r,
   std::string out;
   switch (parked_->FinishResync(&out)) {
     case ParkedMailbox::State::kSynced:
+      DisarmStoreTimer();
       Write(std::move(out));
       if (lent_ != nullptr) {
         lent_->selected_folder = parked_->folder();
@@ -469,6 +543,7 @@ void RelayDriver::OnResyncResponse(const imap::Response& r,
 }
 
 void RelayDriver::EndIdle() {
+  DisarmStoreTimer();
   std::string out;
   imap::AppendTaggedStatus(&out, idle_tag_, "OK", "", "Idle completed.");
   Write(std::move(out));
@@ -495,15 +570,10 @@ void RelayDriver::ReleaseInput() {
 }
 
 void RelayDriver::LeaveParked() {
-  if (!parked_.has_value()) {
-    if (idle_ == IdleState::kEnding || idle_ == IdleState::kListing) {
-      services_.registry->RemoveParked(user_, this);
-    }
-    return;
-  }
+  StopListening();
+  if (!parked_.has_value()) return;
   parked_.reset();
   counters().relay_parked.fetch_sub(1, std::memory_order_relaxed);
-  services_.registry->RemoveParked(user_, this);
 }
 
 void RelayDriver::ReleaseLink(bool reusable) {
@@ -520,10 +590,14 @@ void RelayDriver::ReleaseLink(bool reusable) {
 }
 
 void RelayDriver::Bye(absl::string_view reason) {
+  // `reason` may live in what LeaveParked() frees (bye_reason()).
+  const std::string why(reason);
+  CancelParkTimer();
+  DisarmStoreTimer();
   LeaveParked();
   ReleaseLink(/*reusable=*/false);
   idle_ = IdleState::kNone;
-  if (output() != nullptr) output()->EndSession(reason);
+  if (output() != nullptr) output()->EndSession(why);
 }
 
 }  // namespace pimap::session

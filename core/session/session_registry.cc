@@ -6,12 +6,11 @@
 #include <random>
 
 #include "absl/algorithm/container.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-
 #include "core/base/log.h"
 #include "core/imap/writer.h"
 
@@ -22,9 +21,12 @@ constexpr int64_t kSweepMs = 60 * 1000;
 }
 
 SessionRegistry::SessionRegistry(TimerWheel* timers, ShardCounters* counters,
-                                 const SessionConfig* config, StoreWatchFactory* watches,
-                                 StateStore* state)
-    : timers_(timers), counters_(counters), config_(config), watches_(watches),
+                                 const SessionConfig* config,
+                                 StoreWatchFactory* watches, StateStore* state)
+    : timers_(timers),
+      counters_(counters),
+      config_(config),
+      watches_(watches),
       state_(state) {
   // Session ids need not be secret (the login authenticates), only distinct.
   std::random_device rd;
@@ -48,6 +50,7 @@ void SessionRegistry::Stop() {
 
 SessionRegistry::~SessionRegistry() {
   if (sweep_timer_ != 0) timers_->Cancel(sweep_timer_);
+  if (drop_timer_ != 0) timers_->Cancel(drop_timer_);
   for (auto& [user, sessions] : users_) {
     if (sessions.watch != nullptr) sessions.watch->Close();
   }
@@ -59,9 +62,10 @@ size_t SessionRegistry::sessions() const {
   return n;
 }
 
-DeviceSession* SessionRegistry::Attach(const std::string& user, const std::string& device,
-                                      const StoreCredentials& credentials,
-                                      DeviceLink* link, bool* resumed) {
+DeviceSession* SessionRegistry::Attach(const std::string& user,
+                                       const std::string& device,
+                                       const StoreCredentials& credentials,
+                                       DeviceLink* link, bool* resumed) {
   UserSessions& u = users_[user];
   if (config_->master_user.empty()) u.credentials = credentials;
   auto it = u.devices.find(device);
@@ -82,11 +86,12 @@ DeviceSession* SessionRegistry::Attach(const std::string& user, const std::strin
     std::unique_ptr<DeviceSession> created = Restore(user, device, &resumable);
     *resumed = created != nullptr && resumable;
     if (created == nullptr) {
-      created = std::make_unique<DeviceSession>(user, device, ++next_session_id_, *config_);
+      created = std::make_unique<DeviceSession>(user, device,
+                                                ++next_session_id_, *config_);
       auto saved = settings_.find(absl::StrCat(user, "\n", device));
       if (saved != settings_.end()) {
         if (auto f = DeviceFilters::Parse(saved->second.first,
-                                                   config_->default_notification);
+                                          config_->default_notification);
             f.ok()) {
           created->filters = std::move(*f);
         }
@@ -128,6 +133,8 @@ void SessionRegistry::AddParked(const std::string& user,
   u.parked.push_back(listener);
   ++parked_count_;
   StartWatch(user, u);
+  counters_->watch_connections.store(static_cast<int64_t>(watches_count_),
+                                     std::memory_order_relaxed);
 }
 
 void SessionRegistry::RemoveParked(const std::string& user,
@@ -139,7 +146,19 @@ void SessionRegistry::RemoveParked(const std::string& user,
   if (at == parked.end()) return;
   parked.erase(at);
   --parked_count_;
-  DropUserIfIdle(user);
+  // Not now: this may run inside the user's watch's own callback (an event
+  // that ends a parked session), and dropping the user closes that watch.
+  pending_drops_.push_back(user);
+  if (drop_timer_ == 0) {
+    drop_timer_ = timers_->Schedule(0, [this] {
+      drop_timer_ = 0;
+      std::vector<std::string> users = std::move(pending_drops_);
+      pending_drops_.clear();
+      for (const std::string& u : users) DropUserIfIdle(u);
+      counters_->watch_connections.store(static_cast<int64_t>(watches_count_),
+                                         std::memory_order_relaxed);
+    });
+  }
 }
 
 void SessionRegistry::Detach(DeviceSession* session, DeviceLink* link) {
@@ -165,10 +184,12 @@ void SessionRegistry::End(DeviceSession* session) {
     record.prefs = session->prefs().Serialize();
     record.last_activity_unix = absl::ToUnixSeconds(absl::Now());
     absl::Status s = state_->DeleteDevice(session->user, session->device);
-    if (s.ok()) s = state_->PutDevice(record);  // session_id "": no live session
+    if (s.ok())
+      s = state_->PutDevice(record);  // session_id "": no live session
     if (!s.ok()) PIMAP_LOG(WARNING) << "durable state: " << s.message();
   } else {
-    // Bounded: without durable state, settings of logged-out devices are a cache.
+    // Bounded: without durable state, settings of logged-out devices are a
+    // cache.
     if (settings_.size() >= 100000) settings_.clear();
     settings_[absl::StrCat(session->user, "\n", session->device)] = {
         session->filters.Serialize(), session->prefs().Serialize()};
@@ -191,12 +212,14 @@ void SessionRegistry::DropUserIfIdle(const std::string& user) {
   users_.erase(it);
 }
 
-StoreCredentials SessionRegistry::LinkCredentials(const std::string& user) const {
+StoreCredentials SessionRegistry::LinkCredentials(
+    const std::string& user) const {
   if (!config_->master_user.empty()) {
     return {config_->master_user, config_->master_password, user};
   }
   auto it = users_.find(user);
-  return it == users_.end() ? StoreCredentials{user, "", ""} : it->second.credentials;
+  return it == users_.end() ? StoreCredentials{user, "", ""}
+                            : it->second.credentials;
 }
 
 uint64_t SessionRegistry::EventsReceived(absl::string_view user) const {
@@ -204,7 +227,8 @@ uint64_t SessionRegistry::EventsReceived(absl::string_view user) const {
   return it == users_.end() ? 0 : it->second.events_received;
 }
 
-void SessionRegistry::RememberCapabilities(const std::vector<std::string>& capabilities) {
+void SessionRegistry::RememberCapabilities(
+    const std::vector<std::string>& capabilities) {
   if (!capabilities.empty() && capabilities != store_capabilities_) {
     store_capabilities_ = capabilities;
   }
@@ -213,12 +237,13 @@ void SessionRegistry::RememberCapabilities(const std::vector<std::string>& capab
 namespace {
 // IMAP mailbox names are case-sensitive, except INBOX.
 bool SameFolder(absl::string_view a, absl::string_view b) {
-  return a == b || (absl::EqualsIgnoreCase(a, "INBOX") && absl::EqualsIgnoreCase(b, "INBOX"));
+  return a == b || (absl::EqualsIgnoreCase(a, "INBOX") &&
+                    absl::EqualsIgnoreCase(b, "INBOX"));
 }
 }  // namespace
 
 void SessionRegistry::OnStoreEvents(absl::string_view user,
-                                   const std::vector<StoreEvent>& events) {
+                                    const std::vector<StoreEvent>& events) {
   auto it = users_.find(user);
   if (it == users_.end()) return;
   ++it->second.events_received;
@@ -272,7 +297,8 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
               absl::Status s = state_->AppendFolderEvent(
                   session->user, session->device, event.raw,
                   DeviceSession::kMaxFolderEvents);
-              if (!s.ok()) PIMAP_LOG(WARNING) << "durable state: " << s.message();
+              if (!s.ok())
+                PIMAP_LOG(WARNING) << "durable state: " << s.message();
             }
           }
           break;
@@ -301,9 +327,8 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
   }
 }
 
-std::unique_ptr<DeviceSession> SessionRegistry::Restore(const std::string& user,
-                                                       const std::string& device,
-                                                       bool* resumable) {
+std::unique_ptr<DeviceSession> SessionRegistry::Restore(
+    const std::string& user, const std::string& device, bool* resumable) {
   *resumable = false;
   if (state_ == nullptr) return nullptr;
   absl::StatusOr<std::optional<DeviceRecord>> record =
@@ -320,9 +345,11 @@ std::unique_ptr<DeviceSession> SessionRegistry::Restore(const std::string& user,
     return nullptr;  // expired while we were down
   }
   uint64_t id = 0;
-  if (r.session_id.empty() || !absl::SimpleAtoi(r.session_id, &id)) id = ++next_session_id_;
+  if (r.session_id.empty() || !absl::SimpleAtoi(r.session_id, &id))
+    id = ++next_session_id_;
   auto session = std::make_unique<DeviceSession>(user, device, id, *config_);
-  if (auto filters = DeviceFilters::Parse(r.filters, config_->default_notification);
+  if (auto filters =
+          DeviceFilters::Parse(r.filters, config_->default_notification);
       filters.ok()) {
     session->filters = std::move(*filters);
   }
@@ -357,18 +384,20 @@ std::unique_ptr<DeviceSession> SessionRegistry::Restore(const std::string& user,
     }
   }
   PIMAP_LOG(INFO) << "session restored from durable state: user="
-                  << imap::QuoteForLog(user) << " device=" << imap::QuoteForLog(device);
+                  << imap::QuoteForLog(user)
+                  << " device=" << imap::QuoteForLog(device);
   return session;
 }
 
 void SessionRegistry::AckFolderEvents(DeviceSession& s) {
   if (s.folder_events_written == 0) return;
-  s.folder_events.erase(
-      s.folder_events.begin(),
-      s.folder_events.begin() + static_cast<ptrdiff_t>(s.folder_events_written));
+  s.folder_events.erase(s.folder_events.begin(),
+                        s.folder_events.begin() +
+                            static_cast<ptrdiff_t>(s.folder_events_written));
   s.folder_events_written = 0;
   if (state_ == nullptr) return;
-  absl::Status status = state_->AckFolderEvents(s.user, s.device, s.folder_events.size());
+  absl::Status status =
+      state_->AckFolderEvents(s.user, s.device, s.folder_events.size());
   if (!status.ok()) PIMAP_LOG(WARNING) << "durable state: " << status.message();
 }
 
@@ -404,7 +433,7 @@ void SessionRegistry::Save(const DeviceSession& s) {
 }
 
 uint64_t SessionRegistry::WatchModseq(const std::string& user,
-                                     absl::string_view folder) const {
+                                      absl::string_view folder) const {
   auto it = users_.find(user);
   if (it == users_.end() || it->second.watch == nullptr) return 0;
   return it->second.watch->highest_modseq(folder);
@@ -430,8 +459,8 @@ bool SessionRegistry::SeenRecently(UserSessions& u, const StoreEvent& e) {
   std::vector<std::string> flags = e.flags;
   std::sort(flags.begin(), flags.end());
   std::string key = absl::StrCat(static_cast<int>(e.kind), "\n", e.folder, "\n",
-                                 e.new_folder, "\n", e.uidvalidity, "\n", e.uid, "\n",
-                                 absl::StrJoin(flags, " "));
+                                 e.new_folder, "\n", e.uidvalidity, "\n", e.uid,
+                                 "\n", absl::StrJoin(flags, " "));
   auto it = u.recent.find(key);
   if (it != u.recent.end()) {
     const bool duplicate = now - it->second <= kRecentWindowMs;
@@ -447,8 +476,8 @@ bool SessionRegistry::SeenRecently(UserSessions& u, const StoreEvent& e) {
   order.emplace_back(std::move(key), now);
   // Forget what is out of the window, and anything past the bound: the map
   // never holds more than the order list.
-  while (!order.empty() &&
-         (order.size() > kRemembered || now - order.front().second > kRecentWindowMs)) {
+  while (!order.empty() && (order.size() > kRemembered ||
+                            now - order.front().second > kRecentWindowMs)) {
     auto old = u.recent.find(order.front().first);
     if (old != u.recent.end() && old->second == order.front().second) {
       u.recent.erase(old);
@@ -461,7 +490,8 @@ bool SessionRegistry::SeenRecently(UserSessions& u, const StoreEvent& e) {
 void SessionRegistry::ForgetOldRecent(UserSessions& u, int64_t now) {
   if (!u.recent_order.has_value()) return;
   // The window is short: once the newest key has left it, all have.
-  if (!u.recent_order->empty() && now - u.recent_order->back().second <= kRecentWindowMs) {
+  if (!u.recent_order->empty() &&
+      now - u.recent_order->back().second <= kRecentWindowMs) {
     return;
   }
   u.recent.clear();
@@ -491,14 +521,16 @@ void SessionRegistry::Sweep() {
   if (state_ != nullptr) {
     auto expired = state_->ExpireBefore(absl::ToUnixSeconds(absl::Now()) -
                                         config_->session_lifetime_ms / 1000);
-    if (!expired.ok()) PIMAP_LOG(WARNING) << "durable state: " << expired.status().message();
+    if (!expired.ok())
+      PIMAP_LOG(WARNING) << "durable state: " << expired.status().message();
   }
   UpdateGauges();
 }
 
 void SessionRegistry::UpdateGauges() {
   ShardCounters& c = *counters_;
-  c.pimap_sessions.store(static_cast<int64_t>(sessions()), std::memory_order_relaxed);
+  c.pimap_sessions.store(static_cast<int64_t>(sessions()),
+                         std::memory_order_relaxed);
   c.watch_connections.store(static_cast<int64_t>(watches_count_),
                             std::memory_order_relaxed);
 }

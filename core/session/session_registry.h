@@ -66,9 +66,13 @@ struct SessionConfig {
 };
 
 struct DeviceSession {
-  DeviceSession(std::string u, std::string d, uint64_t id, const SessionConfig& c)
-      : user(std::move(u)), device(std::move(d)), session_id(id),
-        journal(c.journal_limit), filters(c.default_notification) {}
+  DeviceSession(std::string u, std::string d, uint64_t id,
+                const SessionConfig& c)
+      : user(std::move(u)),
+        device(std::move(d)),
+        session_id(id),
+        journal(c.journal_limit),
+        filters(c.default_notification) {}
   std::string user;
   std::string device;
   uint64_t session_id;
@@ -90,7 +94,7 @@ struct DeviceSession {
   std::unique_ptr<DevicePrefs> custom_prefs;
   std::string selected_folder;  // empty: AUTHENTICATED
   bool read_only = false;
-  UidView view;        // the device's view of selected_folder
+  UidView view;  // the device's view of selected_folder
   uint32_t view_uidvalidity = 0;
   // The store's MODSEQ up to which `view` is known to reflect every change: an
   // exact rebuild asks the store for what changed since (CONDSTORE).
@@ -132,8 +136,8 @@ class SessionRegistry final : public StoreEventSink {
   // A P-IMAP login succeeded: the session of (user, device), resumed or new.
   // A previous live connection of the device is told it was taken over.
   DeviceSession* Attach(const std::string& user, const std::string& device,
-                        const StoreCredentials& credentials,
-                        DeviceLink* link, bool* resumed);
+                        const StoreCredentials& credentials, DeviceLink* link,
+                        bool* resumed);
   // A stock client of `user` parks: it gets the user's events until
   // RemoveParked, and the user's watch (--store-events notify) runs while it
   // does. `credentials` log the watch in when no master user is configured.
@@ -155,8 +159,10 @@ class SessionRegistry final : public StoreEventSink {
   void AckFolderEvents(DeviceSession& session);
   // The user's watch position in `folder` (0 when unknown).
   uint64_t WatchModseq(const std::string& user, absl::string_view folder) const;
-  // The folder's UIDVALIDITY as the user's live watch knows it (0 when unknown).
-  uint32_t WatchUidvalidity(const std::string& user, absl::string_view folder) const;
+  // The folder's UIDVALIDITY as the user's live watch knows it (0 when
+  // unknown).
+  uint32_t WatchUidvalidity(const std::string& user,
+                            absl::string_view folder) const;
   const SessionConfig& config() const { return *config_; }
   // The credentials pooled store links of `user` are borrowed with: the master
   // user acting for `user` when one is configured, else the user's latest
@@ -200,7 +206,8 @@ class SessionRegistry final : public StoreEventSink {
   // A session from durable state, or only the device's settings (filters,
   // prefs) when its last session ended with LOGOUT (*resumable = false).
   std::unique_ptr<DeviceSession> Restore(const std::string& user,
-                                         const std::string& device, bool* resumable);
+                                         const std::string& device,
+                                         bool* resumable);
   void DropUserIfIdle(const std::string& user);
   void StartWatch(const std::string& user, UserSessions& u);
   void UpdateGauges();
@@ -217,12 +224,16 @@ class SessionRegistry final : public StoreEventSink {
   absl::node_hash_map<std::string, UserSessions> users_;
   // Without durable state: the settings of devices whose session ended with
   // LOGOUT (filters and prefs belong to the device, not to one session).
-  absl::flat_hash_map<std::string, std::pair<std::string, std::string>> settings_;
+  absl::flat_hash_map<std::string, std::pair<std::string, std::string>>
+      settings_;
   size_t watches_count_ = 0;
   size_t parked_count_ = 0;
   std::vector<std::string> store_capabilities_;
   uint64_t next_session_id_;
   TimerWheel::TimerId sweep_timer_ = 0;
+  // Users whose last parked client left, dropped from a timer (RemoveParked).
+  std::vector<std::string> pending_drops_;
+  TimerWheel::TimerId drop_timer_ = 0;
 };
 
 }  // namespace pimap::session

@@ -163,3 +163,25 @@ TEST_F(RelayClientStateTest, OverlongFlagsLineIsUnknownNotWrong) {
 
 }  // namespace
 }  // namespace pimap::session
+
+namespace pimap::session {
+namespace {
+
+TEST_F(RelayClientStateTest, ModseqInsideAStringOrANameIsNotCondstore) {
+  SelectInbox();
+  Command("a SEARCH SUBJECT \"modseq\"");
+  Command("b STATUS Condstore2 (MESSAGES)");
+  Command("c SEARCH SUBJECT \"say \\\"CHANGEDSINCE\\\" twice\"");
+  EXPECT_FALSE(state_.condstore());
+  Command("d UID SEARCH MODSEQ 7");
+  EXPECT_TRUE(state_.condstore());
+}
+
+TEST_F(RelayClientStateTest, UpdatingSearchIsSticky) {
+  SelectInbox();
+  Command("x SEARCH RETURN (UPDATE) UNSEEN");
+  EXPECT_FALSE(state_.parkable());
+}
+
+}  // namespace
+}  // namespace pimap::session

@@ -101,10 +101,19 @@ class RelayParkTest : public ::testing::Test {
     EXPECT_EQ(device_.Take(), "+ idling\r\n");
   }
 
+  // The park timer fires; the user's watch (started by it) takes its
+  // baseline of INBOX, and the park goes ahead a retry later.
+  void StartParking() {
+    Advance(kParkAfterMs);
+    ASSERT_FALSE(watches_.watches.empty());
+    watches_.watches.back()->uidvalidity_value = 7;
+    Advance(1000);
+  }
+
   // From IDLE to parked: the store's IDLE ends, the map is listed, the link
   // goes to the pool.
   void Park(absl::string_view uids = "4 9 12") {
-    Advance(kParkAfterMs);
+    StartParking();
     EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
     store_.Complete("i", "OK Idle completed.");
     EXPECT_EQ(store_.TakeSent(), "~r1 UID SEARCH ALL\r\n");
@@ -140,6 +149,8 @@ class RelayParkTest : public ::testing::Test {
     for (const std::string& l : fetch) link->Reply(l);
     link->Complete(fetch_tag, "OK Fetch completed.");
   }
+
+  size_t parked_messages() const { return driver_->parked_messages(); }
 
   int64_t now_ = 1000000;
   ShardCounters counters_;
@@ -226,7 +237,7 @@ TEST_F(RelayParkTest, CommandPipelinedAfterDoneWaitsForTheResync) {
 TEST_F(RelayParkTest, EventsDuringTheListingAreNotLost) {
   SelectInbox();
   Idle();
-  Advance(kParkAfterMs);
+  StartParking();
   EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
   // The store reports 13 as the IDLE ends: the client hears it from the
   // store, and the watch's copy of it must not be told twice.
@@ -246,7 +257,7 @@ TEST_F(RelayParkTest, EventsDuringTheListingAreNotLost) {
 TEST_F(RelayParkTest, MailboxMovingAfterTheListingListsAgain) {
   SelectInbox();
   Idle();
-  Advance(kParkAfterMs);
+  StartParking();
   store_.TakeSent();
   store_.Complete("i", "OK Idle completed.");
   EXPECT_EQ(store_.TakeSent(), "~r1 UID SEARCH ALL\r\n");
@@ -266,7 +277,7 @@ TEST_F(RelayParkTest, MailboxMovingAfterTheListingListsAgain) {
 TEST_F(RelayParkTest, DoneWhileParkingEndsTheIdleOnTheSameLink) {
   SelectInbox();
   Idle();
-  Advance(kParkAfterMs);
+  StartParking();
   store_.TakeSent();
   store_.Complete("i", "OK Idle completed.");
   store_.TakeSent();
@@ -283,7 +294,7 @@ TEST_F(RelayParkTest, DoneWhileParkingEndsTheIdleOnTheSameLink) {
 TEST_F(RelayParkTest, DoneBeforeTheStoreEndedItsIdle) {
   SelectInbox();
   Idle();
-  Advance(kParkAfterMs);
+  StartParking();
   EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
   device_.Type("DONE\r\n");
   EXPECT_EQ(store_.TakeSent(), "");  // the store's IDLE is ending already
@@ -296,7 +307,7 @@ TEST_F(RelayParkTest, DoneBeforeTheStoreEndedItsIdle) {
 TEST_F(RelayParkTest, GivingUpRunsOurIdleOnTheStoreForTheClient) {
   SelectInbox();
   Idle();
-  Advance(kParkAfterMs);
+  StartParking();
   store_.TakeSent();
   store_.Complete("i", "OK Idle completed.");
   store_.TakeSent();
@@ -350,6 +361,7 @@ TEST_F(RelayParkTest, ClientDroppingWhileParkedLeavesNothing) {
   Park();
   device_.ReleaseDriver();
   EXPECT_EQ(registry_.parked(), 0u);
+  Advance(1);
   EXPECT_TRUE(watches_.watches[0]->closed);  // no session left for the user
   EXPECT_EQ(pool_.lent(), 0u);
 }
@@ -370,6 +382,166 @@ TEST_F(RelayParkTest, ClientDroppingWhileUnparkingReturnsTheLink) {
   device_.Type("DONE\r\n");
   device_.ReleaseDriver();
   pool_.CompleteBorrow();
+  EXPECT_EQ(pool_.lent(), 0u);
+}
+
+TEST_F(RelayParkTest, WaitsForTheUsersWatchToCoverTheFolder) {
+  SelectInbox();
+  Idle();
+  Advance(kParkAfterMs);
+  ASSERT_EQ(watches_.watches.size(), 1u);  // started for the park
+  Advance(5000);
+  EXPECT_EQ(store_.TakeSent(), "");  // no baseline yet: the IDLE stays relayed
+  watches_.watches[0]->uidvalidity_value = 7;
+  Advance(1000);
+  EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
+}
+
+TEST_F(RelayParkTest, FolderTheWatchNeverCoversIsNotParked) {
+  SelectInbox();
+  Idle();
+  Advance(kParkAfterMs);
+  for (int i = 0; i < 40; ++i) Advance(1000);
+  EXPECT_EQ(store_.TakeSent(), "");
+  EXPECT_EQ(registry_.parked(), 0u);  // stopped listening
+  store_.Reply("* 4 EXISTS");         // the store's IDLE still reports
+  EXPECT_EQ(device_.Take(), "* 4 EXISTS\r\n");
+}
+
+TEST_F(RelayParkTest, NotParkedWhileAnEarlierCommandRuns) {
+  SelectInbox();
+  device_.Type("a NOOP\r\ni IDLE\r\n");
+  EXPECT_EQ(store_.TakeSent(), "a NOOP\r\ni IDLE\r\n");
+  Advance(kParkAfterMs);
+  EXPECT_EQ(store_.TakeSent(), "");
+  store_.Complete("a", "OK NOOP completed.");
+  store_.Reply("+ idling");
+  EXPECT_EQ(device_.Take(), "a OK NOOP completed.\r\n+ idling\r\n");
+  Advance(1000);  // the retry: now only the IDLE is in flight
+  ASSERT_EQ(watches_.watches.size(), 1u);
+  watches_.watches[0]->uidvalidity_value = 7;
+  Advance(1000);
+  EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
+}
+
+TEST_F(RelayParkTest, FlagChangeWhileBorrowingIsTold) {
+  SelectInbox();
+  Idle();
+  Park();
+  device_.Type("DONE\r\n");
+  registry_.OnStoreEvents("alice", {Event(EventKind::kFlags, 9, {"\\Seen"})});
+  EXPECT_EQ(device_.Take(), "* 2 FETCH (FLAGS (\\Seen))\r\n");
+  FakeStoreLink* link = pool_.fake(pool_.CompleteBorrow());
+  link->TakeSent();
+  link->Reply("* 3 EXISTS");
+  link->Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  link->Complete("~r2", "OK [READ-WRITE] Select completed.");
+  link->Reply("* 1 FETCH (UID 4 FLAGS ())");
+  link->Reply("* 2 FETCH (UID 9 FLAGS (\\Seen))");
+  link->Reply("* 3 FETCH (UID 12 FLAGS ())");
+  link->Complete("~r3", "OK Fetch completed.");
+  EXPECT_EQ(device_.Take(), "i OK Idle completed.\r\n");  // told already
+}
+
+TEST_F(RelayParkTest, LinkWithMoreEnabledIsNotPooledUnderTheOldProfile) {
+  SelectInbox();
+  Idle();
+  Park();
+  Unpark({"* 3 EXISTS", "* OK [UIDVALIDITY 7] UIDs valid"},
+         {"* 1 FETCH (UID 4 FLAGS ())", "* 2 FETCH (UID 9 FLAGS ())",
+          "* 3 FETCH (UID 12 FLAGS ())"});
+  device_.Take();
+  pool_.TakeCalls();
+  FakeStoreLink* l1 = pool_.fake("L1");
+  // CHANGEDSINCE enables CONDSTORE on the link (RFC 7162 section 3.1).
+  device_.Type("f FETCH 1:* (FLAGS) (CHANGEDSINCE 20)\r\n");
+  l1->TakeSent();
+  l1->Complete("f", "OK Fetch completed.");
+  device_.Take();
+  device_.Type("j IDLE\r\n");
+  l1->TakeSent();
+  l1->Reply("+ idling");
+  device_.Take();
+  Advance(1);  // the previous watch closes (its last listener left)
+  StartParking();
+  EXPECT_EQ(l1->TakeSent(), "DONE\r\n");
+  l1->Complete("j", "OK Idle completed.");
+  const std::string sent = l1->TakeSent();
+  l1->Reply("* SEARCH 4 9 12");
+  l1->Complete(sent.substr(0, sent.find(' ')), "OK Search completed.");
+  ASSERT_TRUE(driver_->parked());
+  EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Return(L1, not reusable)"));
+  // The unpark borrows a CONDSTORE link: a new login that ENABLEs it first.
+  device_.Type("DONE\r\n");
+  EXPECT_THAT(pool_.TakeCalls(),
+              ElementsAre("Borrow(alice [relay:CONDSTORE], 2500ms)"));
+  FakeStoreLink* l2 = pool_.fake(pool_.CompleteBorrow());
+  EXPECT_THAT(l2->TakeSent(),
+              ::testing::StartsWith("~r5 ENABLE CONDSTORE\r\n"));
+}
+
+TEST_F(RelayParkTest, LongListingIsNoReasonToDisconnect) {
+  SelectInbox();
+  Idle();
+  StartParking();
+  store_.TakeSent();
+  store_.Complete("i", "OK Idle completed.");
+  EXPECT_EQ(store_.TakeSent(), "~r1 UID SEARCH ALL\r\n");
+  std::string line = "* SEARCH";
+  for (int i = 1; i <= 12000; ++i) absl::StrAppend(&line, " ", 100000 + i);
+  store_.Reply(line);
+  store_.Complete("~r1", "OK Search completed.");
+  EXPECT_THAT(device_.end_session, IsEmpty());
+  EXPECT_TRUE(driver_->parked());
+  EXPECT_EQ(parked_messages(), 12000u);
+}
+
+TEST_F(RelayParkTest, FolderDeletedWhileParkedSaysByeAndClosesTheWatchLater) {
+  SelectInbox();
+  Idle();
+  Park();
+  StoreEvent gone;
+  gone.kind = EventKind::kFolderDeleted;
+  gone.folder = "INBOX";
+  registry_.OnStoreEvents("alice", {gone});
+  EXPECT_THAT(device_.Take(), HasSubstr("* BYE "));
+  // Not from inside the watch's own delivery: from a timer afterwards.
+  EXPECT_FALSE(watches_.watches[0]->closed);
+  Advance(0);
+  Advance(1);
+  EXPECT_TRUE(watches_.watches[0]->closed);
+}
+
+TEST_F(RelayParkTest, StoreSilentDuringTheResyncSaysBye) {
+  SelectInbox();
+  Idle();
+  Park();
+  device_.Type("DONE\r\n");
+  pool_.CompleteBorrow();
+  Advance(2500);  // the store timeout (borrow_timeout_ms here)
+  EXPECT_THAT(device_.Take(),
+              HasSubstr("* BYE The message store did not answer"));
+}
+
+TEST_F(RelayParkTest, LinkLostDuringTheListingSaysBye) {
+  SelectInbox();
+  Idle();
+  StartParking();
+  store_.TakeSent();
+  store_.Complete("i", "OK Idle completed.");
+  store_.Lose(absl::UnavailableError("reset"));
+  EXPECT_THAT(device_.Take(), HasSubstr("* BYE "));
+  EXPECT_EQ(registry_.parked(), 0u);
+}
+
+TEST_F(RelayParkTest, LinkLostDuringTheResyncSaysBye) {
+  SelectInbox();
+  Idle();
+  Park();
+  device_.Type("DONE\r\n");
+  FakeStoreLink* link = pool_.fake(pool_.CompleteBorrow());
+  link->Lose(absl::UnavailableError("reset"));
+  EXPECT_THAT(device_.Take(), HasSubstr("* BYE "));
   EXPECT_EQ(pool_.lent(), 0u);
 }
 
