@@ -285,6 +285,7 @@ TEST_F(RelayDriverTest, FullStoreQueueHoldsTheDeviceUntilDrained) {
   store_.client()->OnStoreDrained();
   EXPECT_FALSE(device_.input_held);
   EXPECT_EQ(store_.TakeSent(), "hello\r\nc NOOP\r\n");
+  device_.ReleaseDriver();  // closes `queued`, which dies with this scope
 }
 
 TEST_F(RelayDriverTest, SynchronisingLiteralIsAcceptedAndRelayedAsLiteralPlus) {
