@@ -257,7 +257,7 @@ void Device::OnTransportClosed(absl::Status reason) {
                                   "model-ready", "parked", "resume-connecting",
                                   "resume-greeting", "resume-login", "resume-select",
                                   "resume-fetch", "resume-noop", "resume-logout", "resumed",
-                                  "logout"};
+                                  "logout", "wake-probe"};
   const std::string where = kStates[static_cast<int>(state_)];
   if (absl::StartsWith(reason.message(), "TLS")) {
     return Fail(ready_at_us_ == 0 ? "TLS failure during set-up" : "TLS failure after set-up",
@@ -324,6 +324,17 @@ bool Device::OnLine(absl::string_view line, const imap::LiteralHeader*) {
     if (state_ == State::kIdleStart) {
       state_ = State::kIdle;
       BecomeReady();
+    }
+    return true;
+  }
+  if (state_ == State::kWakeProbe) {
+    // The IDLE's own tagged end comes first; the probe's answer (any status: an
+    // empty mailbox is fine) ends the measurement.
+    if (absl::StartsWith(line, tag_ + " ")) {
+      fleet_->WakeFinished(Mono() - wake_start_us_);
+      state_ = State::kLogout;
+      tag_ = absl::StrCat("z", ++tag_seq_);
+      Send(absl::StrCat(tag_, " LOGOUT\r\n"));
     }
     return true;
   }
@@ -574,8 +585,15 @@ bool Device::Logout() {
   if (socket_ == nullptr) return false;
   switch (state_) {
     case State::kIdle:
-      Send("DONE\r\n");
-      break;
+      if (timer_ != 0) {
+        fleet_->shard()->timers().Cancel(timer_);
+        timer_ = 0;
+      }
+      state_ = State::kWakeProbe;
+      tag_ = absl::StrCat("w", ++tag_seq_);
+      wake_start_us_ = Mono();
+      Send(absl::StrCat("DONE\r\n", tag_, " UID FETCH 1:* (FLAGS)\r\n"));
+      return true;
     case State::kRelayReady:
     case State::kRelayThink:
     case State::kModelReady:

@@ -87,6 +87,9 @@ class Device final : public engine::TransportHandler, public imap::Framer::Visit
     kModelFetch, kModelReady, kParked, kResumeConnecting, kResumeGreeting, kResumeLogin,
     kResumeSelect, kResumeFetch, kResumeNoop, kResumeLogout, kResumed,
     kLogout,  // end of phase: DONE (if in IDLE) + LOGOUT, so P-IMAP sessions end too
+    // end of an idle phase: DONE + "UID FETCH 1:* (FLAGS)", timed (the wake-up of an
+    // idle client: for a parked stock client, the unpark), then LOGOUT
+    kWakeProbe,
   };
   Device(Fleet* fleet, int index, int user);
   ~Device() override;
@@ -164,6 +167,7 @@ class Device final : public engine::TransportHandler, public imap::Framer::Visit
   int cmd_kind_ = 0;
   bool flag_toggle_ = false;
   TimerWheel::TimerId timer_ = 0;
+  int64_t wake_start_us_ = 0;  // kWakeProbe: when DONE went out
   std::vector<std::pair<uint32_t, int64_t>> events_;
   std::vector<ModelMsg> model_;
   ResumeStats rs_;
@@ -211,6 +215,9 @@ class Fleet {
   std::vector<std::unique_ptr<Device>>& devices() { return devices_; }
   std::vector<int64_t>& setup_us() { return setup_us_; }
   std::vector<int64_t>& relay_us() { return relay_us_; }
+  // DONE + FETCH round trips at the end of an idle hold (Device::Logout).
+  std::vector<int64_t>& wake_us() { return wake_us_; }
+  void WakeFinished(int64_t us) { wake_us_.push_back(us); }
   static constexpr int kRelayKinds = 4;
   std::array<int64_t, kRelayKinds> relay_count{};
   std::array<int64_t, kRelayKinds> relay_sum_us{};
@@ -239,6 +246,7 @@ class Fleet {
   std::mt19937_64 rng_;
   std::vector<int64_t> setup_us_;
   std::vector<int64_t> relay_us_;
+  std::vector<int64_t> wake_us_;
   mutable std::mutex errors_mu_;
   std::map<std::string, int64_t> errors_;
   std::map<std::string, std::string> error_examples_;

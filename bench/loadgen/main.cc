@@ -593,12 +593,15 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards,
   set->StopAndJoin(5000);
 
   // ---- results (shards are gone: device state is ours now)
-  std::vector<int64_t> setup_us;
+  std::vector<int64_t> setup_us, wake_us;
   for (auto& f : fleets) {
     setup_us.insert(setup_us.end(), f->setup_us().begin(), f->setup_us().end());
+    wake_us.insert(wake_us.end(), f->wake_us().begin(), f->wake_us().end());
     for (auto& [k, v] : f->errors()) add_error(k, v, f->error_examples()[k]);
   }
   j["setup_latency"] = SummarizeLatency(&setup_us);
+  // Every idle device at once at the end of the hold: DONE + UID FETCH 1:* (FLAGS).
+  if (!wake_us.empty()) j["wake_latency"] = SummarizeLatency(&wake_us);
 
   if (o.scenario == "resume") {
     std::vector<int64_t> lat, login_lat;
@@ -852,6 +855,7 @@ void PrintSummary(const Options& o, const Json& phase) {
   v = g({"push", "latency", "p50_ms"}); if (ok) std::printf("  push latency ms: p50 %.1f p99 %.1f p99.9 %.1f max %.1f; %.0f pushes/s\n", v, g({"push", "latency", "p99_ms"}), g({"push", "latency", "p999_ms"}), g({"push", "latency", "max_ms"}), g({"push", "pushes_per_s"}));
   v = g({"resume", "resumes_per_s"}); if (ok) std::printf("  resume: %.0f/%.0f devices resynchronised, %.0f resumes/s, p50 %.2f ms p99 %.2f ms, %.0f bytes per resume, %.0f RESYNC, %.0f mismatched\n", g({"resume", "resumed"}), g({"resume", "devices"}), v, g({"resume", "latency", "p50_ms"}), g({"resume", "latency", "p99_ms"}), g({"resume", "bytes_per_resume"}), g({"resume", "resyncs"}), g({"resume", "mismatched"}));
   v = g({"memory", "watch_connections"}); if (ok) std::printf("  store connections: %.0f watches + %.2f device upstreams per active user\n", v, g({"memory", "device_upstream_per_active_user"}));
+  v = g({"wake_latency", "p50_ms"}); if (ok) std::printf("  wake-up (DONE + UID FETCH, all devices at once): p50 %.1f ms p99 %.1f ms\n", v, g({"wake_latency", "p99_ms"}));
   v = g({"relay", "commands_per_s"}); if (ok) std::printf("  relay: %.0f commands/s, p50 %.2f ms p99 %.2f ms\n", v, g({"relay", "latency", "p50_ms"}), g({"relay", "latency", "p99_ms"}));
   const Json* errs = phase.Find("errors");
   if (errs != nullptr) std::printf("  errors: %s\n", errs->Dump().c_str());
@@ -1128,6 +1132,8 @@ int Main(int argc, char** argv) {
     ratio("store_pss_per_device", {"memory", "store_pss_per_device_bytes"});
     ratio("kernel_slab_per_device", {"memory", "kernel_slab_per_device_bytes"});
     ratio("setup_p50", {"setup_latency", "p50_ms"});
+    ratio("wake_p50", {"wake_latency", "p50_ms"});
+    ratio("wake_p99", {"wake_latency", "p99_ms"});
     ratio("resumes_per_s", {"resume", "resumes_per_s"});
     ratio("resume_p50", {"resume", "latency", "p50_ms"});
     ratio("resume_p99", {"resume", "latency", "p99_ms"});

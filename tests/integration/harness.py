@@ -8,6 +8,7 @@ import base64
 import ctypes
 import os
 import re
+import shlex
 import signal
 import socket
 import ssl
@@ -281,6 +282,9 @@ class Pimapd:
             args += ["--shards", str(shards)]
         if admin:
             args += ["--admin-listen", "%s:%d" % (HOST, self.admin_port)]
+        # PIMAPD_EXTRA_ARGS: flags for every pimapd of the run (e.g. a short
+        # --park-after, to run a suite with stock clients parked between commands).
+        args += shlex.split(os.environ.get("PIMAPD_EXTRA_ARGS", ""))
         args += list(extra)
         self.args = args
         self.proc = None
