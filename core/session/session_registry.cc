@@ -50,7 +50,7 @@ void SessionRegistry::Stop() {
 
 SessionRegistry::~SessionRegistry() {
   if (sweep_timer_ != 0) timers_->Cancel(sweep_timer_);
-  if (drop_timer_ != 0) timers_->Cancel(drop_timer_);
+  for (const auto& [user, timer] : drop_timers_) timers_->Cancel(timer);
   for (auto& [user, sessions] : users_) {
     if (sessions.watch != nullptr) sessions.watch->Close();
   }
@@ -146,19 +146,18 @@ void SessionRegistry::RemoveParked(const std::string& user,
   if (at == parked.end()) return;
   parked.erase(at);
   --parked_count_;
+  if (!parked.empty() || !it->second.devices.empty()) return;
   // Not now: this may run inside the user's watch's own callback (an event
   // that ends a parked session), and dropping the user closes that watch.
-  pending_drops_.push_back(user);
-  if (drop_timer_ == 0) {
-    drop_timer_ = timers_->Schedule(0, [this] {
-      drop_timer_ = 0;
-      std::vector<std::string> users = std::move(pending_drops_);
-      pending_drops_.clear();
-      for (const std::string& u : users) DropUserIfIdle(u);
-      counters_->watch_connections.store(static_cast<int64_t>(watches_count_),
-                                         std::memory_order_relaxed);
-    });
-  }
+  // After the linger time, so that the next IDLE parks at once.
+  if (drop_timers_.contains(user)) return;
+  drop_timers_[user] = timers_->Schedule(
+      std::max<int64_t>(config_->parked_watch_linger_ms, 0), [this, user] {
+        drop_timers_.erase(user);
+        DropUserIfIdle(user);
+        counters_->watch_connections.store(static_cast<int64_t>(watches_count_),
+                                           std::memory_order_relaxed);
+      });
 }
 
 void SessionRegistry::Detach(DeviceSession* session, DeviceLink* link) {

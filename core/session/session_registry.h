@@ -63,6 +63,10 @@ struct SessionConfig {
   // pushes (store/events), or both (then events are de-duplicated).
   bool watch = true;
   bool pushes = false;
+  // A user whose last parked stock client left keeps its watch this long (as
+  // a pooled link its idle time): a client that IDLEs again soon parks at
+  // once instead of waiting for a new watch's baseline.
+  int64_t parked_watch_linger_ms = 30000;
 };
 
 struct DeviceSession {
@@ -231,9 +235,9 @@ class SessionRegistry final : public StoreEventSink {
   std::vector<std::string> store_capabilities_;
   uint64_t next_session_id_;
   TimerWheel::TimerId sweep_timer_ = 0;
-  // Users whose last parked client left, dropped from a timer (RemoveParked).
-  std::vector<std::string> pending_drops_;
-  TimerWheel::TimerId drop_timer_ = 0;
+  // Users whose last parked client left, dropped from a timer (RemoveParked):
+  // never inside the watch's own callback, and after the linger time.
+  absl::flat_hash_map<std::string, TimerWheel::TimerId> drop_timers_;
 };
 
 }  // namespace pimap::session

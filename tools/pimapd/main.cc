@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
   session_config.journal_limit = options.journal_limit;
   session_config.idle_keepalive_ms = absl::ToInt64Milliseconds(options.idle_keepalive);
   session_config.session_lifetime_ms = absl::ToInt64Milliseconds(options.session_lifetime);
+  session_config.parked_watch_linger_ms = absl::ToInt64Milliseconds(options.store_link_idle);
   if (options.default_notification_filter == "ALL") {
     session_config.default_notification = pimap::session::FilterSpec::All();
   }

@@ -361,8 +361,12 @@ TEST_F(RelayParkTest, ClientDroppingWhileParkedLeavesNothing) {
   Park();
   device_.ReleaseDriver();
   EXPECT_EQ(registry_.parked(), 0u);
+  // The watch lingers a while (a client that IDLEs again parks at once),
+  // then goes: no session is left for the user.
+  Advance(config_.parked_watch_linger_ms - 1);
+  EXPECT_FALSE(watches_.watches[0]->closed);
   Advance(1);
-  EXPECT_TRUE(watches_.watches[0]->closed);  // no session left for the user
+  EXPECT_TRUE(watches_.watches[0]->closed);
   EXPECT_EQ(pool_.lent(), 0u);
 }
 
@@ -462,7 +466,6 @@ TEST_F(RelayParkTest, LinkWithMoreEnabledIsNotPooledUnderTheOldProfile) {
   l1->TakeSent();
   l1->Reply("+ idling");
   device_.Take();
-  Advance(1);  // the previous watch closes (its last listener left)
   StartParking();
   EXPECT_EQ(l1->TakeSent(), "DONE\r\n");
   l1->Complete("j", "OK Idle completed.");
@@ -507,8 +510,7 @@ TEST_F(RelayParkTest, FolderDeletedWhileParkedSaysByeAndClosesTheWatchLater) {
   EXPECT_THAT(device_.Take(), HasSubstr("* BYE "));
   // Not from inside the watch's own delivery: from a timer afterwards.
   EXPECT_FALSE(watches_.watches[0]->closed);
-  Advance(0);
-  Advance(1);
+  Advance(config_.parked_watch_linger_ms);
   EXPECT_TRUE(watches_.watches[0]->closed);
 }
 
