@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "bindings/compress/deflate_transport.h"
 #include "bindings/tcp/imap_server.h"
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
@@ -166,6 +167,18 @@ void ImapConnection::ProcessInput() {
       framer_.Reset();
       break;
     }
+    if (compress_pending_) {
+      // Everything the client sends after the tagged OK is compressed: the
+      // rest of what was read goes through the inflater (RFC 4978 section 3).
+      compress_pending_ = false;
+      auto* deflate = new compress::DeflateTransport(
+          transport_, server_->config().deflate, &server_->shard().counters());
+      transport_ = deflate;
+      deflate->SetHandler(this);
+      deflate->Feed(pending_input_);
+      pending_input_.clear();
+      break;  // reading resumes below and pumps what was fed
+    }
     if (framer_.fatal()) break;
     if (used == 0 || pending_input_.empty()) break;
   }
@@ -197,7 +210,19 @@ bool ImapConnection::OnLiteralData(absl::string_view chunk) {
 
 bool ImapConnection::OnEnd() {
   commands().OnCommandEnd();
-  return reading() && !starttls_reset_;
+  return reading() && !starttls_reset_ && !compress_pending_;
+}
+
+absl::Status ImapConnection::StartCompression(std::string ok) {
+  if (compressed_) return absl::FailedPreconditionError("already compressed");
+  if (mid_response_ || !deferred_output_.empty() || transport_ == nullptr) {
+    // The OK must be the last byte in clear: nothing may be held back now.
+    return absl::UnavailableError("Output in progress; try again");
+  }
+  WriteLocal(std::move(ok));
+  compressed_ = true;
+  compress_pending_ = true;
+  return absl::OkStatus();
 }
 
 bool ImapConnection::OnError(const imap::FrameError& error) {

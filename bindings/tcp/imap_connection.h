@@ -157,6 +157,7 @@ class ImapConnection final : private engine::TransportHandler,
   void RelayedDone(absl::string_view) override {}
   void RelayDrained() override {}
   void EndSession(absl::string_view reason) override { Shutdown(reason); }
+  absl::Status StartCompression(std::string ok) override;
   void Close() override;
 
   // Keeps this alive while a call from outside (transport, store, timer) runs;
@@ -196,6 +197,10 @@ class ImapConnection final : private engine::TransportHandler,
   // STARTTLS answered: drop what was read in clear.
   bool starttls_reset_ = false;
   bool in_feed_ = false;  // inside framer_.Feed (no nested ProcessInput)
+  // COMPRESS answered: the transport is wrapped once the framer stops at the
+  // command's end, and what was read after it is inflated.
+  bool compress_pending_ = false;
+  bool compressed_ = false;
 };
 
 }  // namespace pimap::tcp

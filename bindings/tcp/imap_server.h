@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "bindings/compress/deflate_transport.h"
 #include "bindings/tls/tls_context.h"
 #include "core/imap/limits.h"
 #include "core/session/session_registry.h"
@@ -48,6 +49,9 @@ struct ImapServerConfig {
   // Stock clients (no "#device") in IDLE this long give their store link
   // back (--park-after); 0 never parks.
   session::RelayParkConfig park;
+  // COMPRESS=DEFLATE's outbound compressor (--deflate-window-bits,
+  // --deflate-mem-level).
+  compress::DeflateConfig deflate;
 };
 
 class ImapServer {

@@ -90,6 +90,14 @@ struct alignas(64) ShardCounters {
   std::atomic<uint64_t> relay_unparks{0};
   std::atomic<uint64_t> relay_parked_events{0};
   LatencyHistogram relay_unpark;
+  // COMPRESS=DEFLATE (bindings/compress): compressed device connections,
+  // zlib state they hold now (gauges), bytes before and after compression.
+  std::atomic<int64_t> compress_connections{0};
+  std::atomic<int64_t> compress_state_bytes{0};
+  std::atomic<uint64_t> compress_out_raw{0};
+  std::atomic<uint64_t> compress_out_wire{0};
+  std::atomic<uint64_t> compress_in_wire{0};
+  std::atomic<uint64_t> compress_in_raw{0};
   // Login verdicts answered from the per-shard auth cache / asked of the store.
   std::atomic<uint64_t> auth_cache_hits{0};
   std::atomic<uint64_t> auth_cache_misses{0};

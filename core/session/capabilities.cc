@@ -33,8 +33,9 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
     }
     absl::StrAppend(&caps, " ", raw);
   }
-  // The P-IMAP R01 tokens for what the gateway implements (protocol.md §2.1).
-  caps += " XFILTER XPIMAPPREF";
+  // The P-IMAP R01 tokens for what the gateway implements (protocol.md §2.1),
+  // and its own compression (RFC 4978; the store's is per hop, not offered).
+  caps += " XFILTER XPIMAPPREF COMPRESS=DEFLATE";
   return caps;
 }
 

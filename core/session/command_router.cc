@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/imap/writer.h"
 #include "core/session/capabilities.h"
@@ -228,8 +230,25 @@ bool CommandRouter::AnswerAfterLogin(const imap::Command& command,
     imap::AppendTaggedStatus(&out, command.tag, "OK", "",
                              "CAPABILITY completed");
   } else if (name == "COMPRESS") {
-    imap::AppendTaggedStatus(&out, command.tag, "NO", "CANNOT",
-                             "Compression is not offered on this connection");
+    if (command.args.size() != 1 || !command.args[0].is_astring() ||
+        !absl::EqualsIgnoreCase(command.args[0].value, "DEFLATE")) {
+      imap::AppendTaggedStatus(&out, command.tag, "BAD", "",
+                               "Unknown compression mechanism");
+    } else {
+      std::string ok;
+      imap::AppendTaggedStatus(&ok, command.tag, "OK", "", "DEFLATE active");
+      const absl::Status started =
+          output_ != nullptr ? output_->StartCompression(std::move(ok))
+                             : absl::UnavailableError("connection gone");
+      if (started.ok()) return true;
+      if (absl::IsFailedPrecondition(started)) {
+        imap::AppendTaggedStatus(&out, command.tag, "NO", "COMPRESSIONACTIVE",
+                                 "Compression is already active");
+      } else {
+        imap::AppendTaggedStatus(&out, command.tag, "NO", "CANNOT",
+                                 started.message());
+      }
+    }
   } else if (name == "STARTTLS" || name == "LOGIN" || name == "AUTHENTICATE") {
     imap::AppendTaggedStatus(
         &out, command.tag, "BAD", "",

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
@@ -50,6 +51,13 @@ class DeviceOutput {
   virtual void RelayedDone(absl::string_view tag) = 0;
   // The store accepted everything relayed so far (resume reading the device).
   virtual void RelayDrained() = 0;
+  // COMPRESS=DEFLATE (RFC 4978): writes `ok` (the command's tagged OK)
+  // uncompressed, then compresses both directions from the next byte on.
+  // FailedPrecondition when compression is already active (the router
+  // answers NO [COMPRESSIONACTIVE]); any other error: NO [CANNOT].
+  virtual absl::Status StartCompression(std::string ok) {
+    return absl::UnimplementedError("compression is not offered here");
+  }
   // The session cannot go on (taken over, store lost): goodbye and close.
   virtual void EndSession(absl::string_view reason) = 0;
   // LOGOUT completed: close the connection.

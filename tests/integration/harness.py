@@ -32,7 +32,8 @@ MASTER_USER, MASTER_PASSWORD = "gateway", "gatewaypw"
 # Capabilities the relay must never pass through after login.
 # Per-hop or pre-login capabilities the gateway does not pass on after login.
 FORBIDDEN_POST_AUTH = ("STARTTLS", "LOGINDISABLED", "SASL-IR", "LOGIN-REFERRALS")
-FORBIDDEN_POST_AUTH_PREFIXES = ("COMPRESS=", "AUTH=")
+# (COMPRESS=DEFLATE is the gateway's own after login, not the store's passed through.)
+FORBIDDEN_POST_AUTH_PREFIXES = ("AUTH=",)
 
 NET_TIMEOUT = 30.0  # default for every socket wait (Dovecot auth penalties reach 15 s)
 

@@ -33,7 +33,7 @@ def test_postauth_capability_is_store_minus_unrelayable(gateway, dovecot):
     assert typ == "OK"
     store_caps = set(data[0].decode().upper().split())
     direct.logout()
-    assert "COMPRESS=DEFLATE" in store_caps  # sanity: the store offers what we filter
+    assert "COMPRESS=DEFLATE" in store_caps  # the store offers it too (per hop)
 
     with gateway.raw() as c:
         t = c.login("alice", "alicepw")

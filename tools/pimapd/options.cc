@@ -277,6 +277,19 @@ const OptionSpec kOptionSpecs[] = {
        return Set(ParsePositiveDuration(v), o.store_link_idle);
      },
      [](const Options& o) { return absl::FormatDuration(o.store_link_idle); }},
+    {"deflate-window-bits", "N",
+     "COMPRESS=DEFLATE: the outbound window is 2^N bytes (9..15); smaller "
+     "costs less memory per connection sending output, compresses less.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 9, 15), o.deflate_window_bits);
+     },
+     [](const Options& o) { return absl::StrCat(o.deflate_window_bits); }},
+    {"deflate-mem-level", "N",
+     "COMPRESS=DEFLATE: zlib's memLevel for the outbound compressor (1..9).",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 1, 9), o.deflate_mem_level);
+     },
+     [](const Options& o) { return absl::StrCat(o.deflate_mem_level); }},
     {"park-after", "DURATION",
      "A stock IMAP client (no \"#device\") in IDLE this long with a mailbox "
      "selected is parked: its store connection goes back to the pool and the "

@@ -71,6 +71,8 @@ struct Options {
   // --store-link-idle: an idle pooled store link is logged out after this.
   absl::Duration store_link_idle = absl::Seconds(30);
   absl::Duration park_after = absl::Seconds(5);
+  int deflate_window_bits = 11;
+  int deflate_mem_level = 4;
   // --auth-cache-ttl: how long a verified login is trusted without asking
   // the store again; zero disables the cache.
   absl::Duration auth_cache_ttl = absl::Minutes(10);

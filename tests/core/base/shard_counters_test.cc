@@ -113,6 +113,12 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_relay_park_failures_total", "counter"},
       {"pimap_relay_unparks_total", "counter"},
       {"pimap_relay_parked_events_total", "counter"},
+      {"pimap_compress_connections", "gauge"},
+      {"pimap_compress_state_bytes", "gauge"},
+      {"pimap_compress_out_raw_bytes_total", "counter"},
+      {"pimap_compress_out_wire_bytes_total", "counter"},
+      {"pimap_compress_in_wire_bytes_total", "counter"},
+      {"pimap_compress_in_raw_bytes_total", "counter"},
   };
   for (const auto& [name, type] : metrics) {
     EXPECT_TRUE(absl::StrContains(text, "# HELP " + name + " ")) << name;

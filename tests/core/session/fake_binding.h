@@ -21,6 +21,9 @@ namespace pimap::session::testing {
 
 // Relayed completions and store drains are the drivers' own business: a call
 // of RelayedDone/RelayDrained is recorded in `unexpected`.
+// Whether the binding offers COMPRESS (the TCP binding does).
+enum class CompressionSupport { kNone, kOffered, kActive };
+
 class FakeBinding final : public DeviceOutput, private imap::Framer::Visitor {
  public:
   FakeBinding()
@@ -88,12 +91,28 @@ class FakeBinding final : public DeviceOutput, private imap::Framer::Visitor {
     ++closes;
     Shut();
   }
+  absl::Status StartCompression(std::string ok) override {
+    switch (compression) {
+      case CompressionSupport::kNone:
+        return DeviceOutput::StartCompression(std::move(ok));
+      case CompressionSupport::kActive:
+        return absl::FailedPreconditionError("active");
+      case CompressionSupport::kOffered:
+        break;
+    }
+    compress_ok = ok;
+    WriteResponse(std::move(ok));
+    compression = CompressionSupport::kActive;
+    return absl::OkStatus();
+  }
 
   // What the device got since the last call.
   std::string Take() { return std::exchange(transcript_, std::string()); }
   const std::string& pending_input() const { return pending_; }
 
   bool above_high_water = false;
+  CompressionSupport compression = CompressionSupport::kNone;
+  std::string compress_ok;  // the OK StartCompression() was given
   // Closing frees the connection at once, which releases the driver from
   // inside its own call (bindings/tcp does so when nothing of it is busy).
   bool release_on_close = false;

@@ -25,6 +25,7 @@
 namespace pimap::session {
 namespace {
 
+using ::pimap::session::testing::CompressionSupport;
 using ::pimap::session::testing::FakeBinding;
 using ::pimap::session::testing::FakeStoreLink;
 using ::testing::ElementsAre;
@@ -33,7 +34,7 @@ using ::testing::IsEmpty;
 // What the store advertises by default, as a regular session shows it.
 constexpr absl::string_view kRelayCaps =
     "IMAP4rev1 QRESYNC CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XFILTER "
-    "XPIMAPPREF";
+    "XPIMAPPREF COMPRESS=DEFLATE";
 
 // A store link whose send queue the test fills (FakeStoreLink's is always
 // empty); everything else goes to the fake underneath.
@@ -320,9 +321,24 @@ TEST_F(RelayDriverTest, GatewayCommandsOfOtherSessionsAreRefused) {
       "b XFILTER INBOX V ALL\r\nc COMPRESS DEFLATE\r\nd LOGIN x y\r\n");
   EXPECT_EQ(device_.Take(),
             "b NO [CANNOT] P-IMAP session required\r\n"
-            "c NO [CANNOT] Compression is not offered on this connection\r\n"
+            "c NO [CANNOT] compression is not offered here\r\n"
             "d BAD LOGIN not allowed: already authenticated\r\n");
   EXPECT_EQ(store_.TakeSent(), "");
+}
+
+TEST_F(RelayDriverTest, CompressIsTheBindingsAndAnsweredOnce) {
+  Login();
+  device_.compression = CompressionSupport::kOffered;
+  device_.Type("c COMPRESS deflate\r\n");
+  // The binding writes the OK itself (the last byte in clear) and switches.
+  EXPECT_EQ(device_.compress_ok, "c OK DEFLATE active\r\n");
+  EXPECT_EQ(device_.Take(), "c OK DEFLATE active\r\n");
+  device_.Type("d COMPRESS DEFLATE\r\ne COMPRESS GZIP\r\nf COMPRESS\r\n");
+  EXPECT_EQ(device_.Take(),
+            "d NO [COMPRESSIONACTIVE] Compression is already active\r\n"
+            "e BAD Unknown compression mechanism\r\n"
+            "f BAD Unknown compression mechanism\r\n");
+  EXPECT_EQ(store_.TakeSent(), "");  // never the store's business
 }
 
 TEST_F(RelayDriverTest, DetachClosesTheLinkAndSilencesTheDriver) {
