@@ -46,8 +46,8 @@ void DeflateTransport::Free(void* opaque, void* address) {
 
 DeflateTransport::DeflateTransport(engine::Transport* inner,
                                    DeflateConfig config,
-                                   ShardCounters* counters)
-    : inner_(inner), config_(config), counters_(counters) {
+                                   ShardCounters* counters, TimerWheel* timers)
+    : inner_(inner), config_(config), counters_(counters), timers_(timers) {
   inflater_.zalloc = &DeflateTransport::Alloc;
   inflater_.zfree = &DeflateTransport::Free;
   inflater_.opaque = this;
@@ -60,6 +60,7 @@ DeflateTransport::DeflateTransport(engine::Transport* inner,
 }
 
 DeflateTransport::~DeflateTransport() {
+  if (free_timer_ != 0) timers_->Cancel(free_timer_);
   EndDeflater();
   if (inflating_) inflateEnd(&inflater_);
   if (counters_ != nullptr) {
@@ -102,6 +103,10 @@ void DeflateTransport::EndDeflater() {
 
 void DeflateTransport::Write(absl::string_view bytes) {
   if (dead_ || bytes.empty()) return;
+  if (free_timer_ != 0) {
+    timers_->Cancel(free_timer_);
+    free_timer_ = 0;
+  }
   if (!StartDeflater()) {
     Fail(absl::ResourceExhaustedError("deflate: out of memory"));
     return;
@@ -194,8 +199,16 @@ void DeflateTransport::Pump() {
 }
 
 void DeflateTransport::OnTransportDrained() {
-  // Everything written has left: an idle connection holds no compressor.
-  EndDeflater();
+  // Everything written has left: an idle connection holds no compressor
+  // (after a grace period in which the next event still finds its history).
+  if (timers_ == nullptr || config_.idle_free_ms <= 0) {
+    EndDeflater();
+  } else if (deflating_ && free_timer_ == 0) {
+    free_timer_ = timers_->Schedule(config_.idle_free_ms, [this] {
+      free_timer_ = 0;
+      EndDeflater();
+    });
+  }
   if (handler_ != nullptr) handler_->OnTransportDrained();
 }
 

@@ -6,11 +6,12 @@
 // 256 KiB to deflate and 44 KiB to inflate per connection):
 //  * Outbound: a small window and memLevel (DeflateConfig), every Write()
 //    ends in Z_SYNC_FLUSH (the client sees each response at once), and the
-//    compressor is freed whenever everything written has left (the inner
-//    transport drained). That is legal mid-stream: after a sync flush the
-//    stream is at a byte-aligned block boundary, and a new raw compressor
-//    simply does not refer to earlier data, which the peer's inflater does
-//    not require. A burst costs a deflateInit2; an idle connection holds none.
+//    compressor is freed once output has been idle for `idle_free_ms` (or
+//    at once when everything written has left, without a timer wheel). That
+//    is legal mid-stream: after a sync flush the stream is at a byte-aligned
+//    block boundary, and a new raw compressor simply does not refer to
+//    earlier data, which the peer's inflater does not require. Events close
+//    together compress against each other; an idle connection holds none.
 //  * Inbound: the client may use a 32 KiB window, so the inflater (and its
 //    window) lives as long as the connection.
 //
@@ -33,6 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "core/base/shard_counters.h"
+#include "core/base/timer_wheel.h"
 #include "core/engine/transport.h"
 
 namespace pimap::compress {
@@ -41,6 +43,9 @@ struct DeflateConfig {
   int window_bits = 11;  // 9..15: the outbound window is 2^bits bytes
   int mem_level = 4;     // 1..9: zlib's memLevel (hash table size)
   int level = 6;         // compression level
+  // The compressor is kept this long after output went idle (history for
+  // the next event); 0 frees it as soon as everything written has left.
+  int64_t idle_free_ms = 10000;
 };
 
 class DeflateTransport final : public engine::Transport,
@@ -50,9 +55,10 @@ class DeflateTransport final : public engine::Transport,
   static constexpr size_t kChunk = 16 * 1024;
 
   // Takes ownership of `inner` (closed with this). `counters` (may be null)
-  // get the byte counts and the zlib state bytes.
+  // get the byte counts and the zlib state bytes. `timers` (may be null:
+  // then the compressor goes as soon as output has left) must outlive this.
   DeflateTransport(engine::Transport* inner, DeflateConfig config,
-                   ShardCounters* counters);
+                   ShardCounters* counters, TimerWheel* timers = nullptr);
 
   // Compressed bytes the peer sent that were read before the switch (kept
   // until reading is on).
@@ -92,6 +98,8 @@ class DeflateTransport final : public engine::Transport,
   engine::TransportHandler* handler_ = nullptr;
   DeflateConfig config_;
   ShardCounters* counters_;
+  TimerWheel* timers_;
+  TimerWheel::TimerId free_timer_ = 0;
   z_stream inflater_{};
   z_stream deflater_{};
   bool inflating_ = false;  // inflater_ initialised

@@ -172,7 +172,8 @@ void ImapConnection::ProcessInput() {
       // rest of what was read goes through the inflater (RFC 4978 section 3).
       compress_pending_ = false;
       auto* deflate = new compress::DeflateTransport(
-          transport_, server_->config().deflate, &server_->shard().counters());
+          transport_, server_->config().deflate, &server_->shard().counters(),
+          &server_->shard().timers());
       transport_ = deflate;
       deflate->SetHandler(this);
       deflate->Feed(pending_input_);

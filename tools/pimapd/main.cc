@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   config.park.park_after_ms = absl::ToInt64Milliseconds(options.park_after);
   config.deflate.window_bits = options.deflate_window_bits;
   config.deflate.mem_level = options.deflate_mem_level;
+  config.deflate.idle_free_ms = absl::ToInt64Milliseconds(options.deflate_keep);
   const pimap::store::LinkPoolConfig pool_config{
       options.store_links_per_shard, absl::ToInt64Milliseconds(options.store_link_idle)};
   const int64_t auth_cache_ttl_ms = absl::ToInt64Milliseconds(options.auth_cache_ttl);

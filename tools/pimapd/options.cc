@@ -290,6 +290,14 @@ const OptionSpec kOptionSpecs[] = {
        return Set(ParseIntInRange(v, 1, 9), o.deflate_mem_level);
      },
      [](const Options& o) { return absl::StrCat(o.deflate_mem_level); }},
+    {"deflate-keep", "DURATION",
+     "COMPRESS=DEFLATE: how long a connection keeps its outbound compressor "
+     "after output went idle (the next event compresses against the last); "
+     "0 frees it as soon as output has left.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseNonNegativeDuration(v), o.deflate_keep);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.deflate_keep); }},
     {"park-after", "DURATION",
      "A stock IMAP client (no \"#device\") in IDLE this long with a mailbox "
      "selected is parked: its store connection goes back to the pool and the "

@@ -73,6 +73,7 @@ struct Options {
   absl::Duration park_after = absl::Seconds(5);
   int deflate_window_bits = 11;
   int deflate_mem_level = 4;
+  absl::Duration deflate_keep = absl::Seconds(10);
   // --auth-cache-ttl: how long a verified login is trusted without asking
   // the store again; zero disables the cache.
   absl::Duration auth_cache_ttl = absl::Minutes(10);

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/shard_counters.h"
+#include "core/base/timer_wheel.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/bindings/fake_transport.h"
@@ -186,6 +187,40 @@ TEST_F(DeflateTransportTest, CountersFollowTheConnection) {
   transport_ = nullptr;
   EXPECT_EQ(counters_.compress_connections.load(), 0);
   EXPECT_EQ(counters_.compress_state_bytes.load(), 0);
+}
+
+TEST(DeflateTransportTimedTest, CompressorOutlivesABurstThenGoes) {
+  int64_t now = 1000;
+  TimerWheel timers(now);
+  FakeInner inner;
+  RecordingHandler handler;
+  Peer peer;
+  DeflateConfig config;
+  config.idle_free_ms = 5000;
+  auto* t = new DeflateTransport(&inner, config, nullptr, &timers);
+  t->SetHandler(&handler);
+  const std::string event = "* 17 FETCH (FLAGS (\\Seen \\Flagged))\r\n";
+  t->Write(event);
+  const size_t first = inner.written().size();
+  inner.handler()->OnTransportDrained();
+  EXPECT_TRUE(t->deflater_allocated());  // kept: the next event may follow
+  now += 1000;
+  timers.Advance(now);
+  t->Write(event);
+  // The second copy is a back-reference into the first's history.
+  const size_t second = inner.written().size() - first;
+  EXPECT_LT(second * 3, first) << first << " then " << second;
+  EXPECT_EQ(peer.Inflate(inner.TakeWritten()), event + event);
+  inner.handler()->OnTransportDrained();
+  now += 4999;
+  timers.Advance(now);
+  EXPECT_TRUE(t->deflater_allocated());
+  now += 1;
+  timers.Advance(now);
+  EXPECT_FALSE(t->deflater_allocated());  // idle: only the inflater is left
+  t->Write(event);  // a fresh compressor continues the stream
+  EXPECT_EQ(peer.Inflate(inner.TakeWritten()), event);
+  t->Abort();
 }
 
 }  // namespace
