@@ -97,6 +97,25 @@ bool DeflateTransport::StartDeflater() {
 
 void DeflateTransport::EndDeflater() {
   if (!deflating_) return;
+  if (config_.flush != Z_SYNC_FLUSH && inner_ != nullptr && !dead_) {
+    // Byte-align the stream first (an empty stored block): the bits of the
+    // last partial flush must not die with the compressor, and a new one
+    // starts on a byte boundary.
+    char tail[64];
+    deflater_.next_in = nullptr;
+    deflater_.avail_in = 0;
+    deflater_.next_out = reinterpret_cast<Bytef*>(tail);
+    deflater_.avail_out = sizeof(tail);
+    if (deflate(&deflater_, Z_SYNC_FLUSH) == Z_OK) {
+      const size_t n = sizeof(tail) - deflater_.avail_out;
+      if (n > 0) {
+        if (counters_ != nullptr) {
+          counters_->compress_out_wire.fetch_add(n, std::memory_order_relaxed);
+        }
+        inner_->Write(absl::string_view(tail, n));
+      }
+    }
+  }
   deflateEnd(&deflater_);
   deflating_ = false;
 }
@@ -120,7 +139,7 @@ void DeflateTransport::Write(absl::string_view bytes) {
   for (;;) {
     deflater_.next_out = reinterpret_cast<Bytef*>(out.data() + used);
     deflater_.avail_out = static_cast<uInt>(out.size() - used);
-    const int rc = deflate(&deflater_, Z_SYNC_FLUSH);
+    const int rc = deflate(&deflater_, config_.flush);
     used = out.size() - deflater_.avail_out;
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
       Fail(absl::InternalError(absl::StrCat("deflate failed: ", rc)));
@@ -237,6 +256,7 @@ void DeflateTransport::Fail(absl::Status reason) {
 
 void DeflateTransport::Close() {
   if (dead_) return;
+  EndDeflater();  // the stream's last bits (after a partial flush) go out
   dead_ = true;
   handler_ = nullptr;
   if (inner_ != nullptr) {

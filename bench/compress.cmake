@@ -1,0 +1,6 @@
+# pimap_compress_bench: COMPRESS=DEFLATE on pushed-event traffic: bytes on the
+# wire per event, CPU per event, and zlib state per connection, for the
+# gateway's settings against zlib's defaults. Included by bench/CMakeLists.txt.
+add_executable(pimap_compress_bench ${CMAKE_CURRENT_LIST_DIR}/compress_bench.cc)
+target_link_libraries(pimap_compress_bench PRIVATE pimap_compress
+                      benchmark::benchmark_main)
