@@ -74,7 +74,7 @@ void DeflateTransport::SetHandler(engine::TransportHandler* handler) {
 }
 
 void DeflateTransport::Feed(absl::string_view compressed) {
-  input_.append(compressed.data(), compressed.size());
+  input_.insert(0, compressed.data(), compressed.size());
 }
 
 void DeflateTransport::SetReading(bool on) {
@@ -97,31 +97,35 @@ bool DeflateTransport::StartDeflater() {
 
 void DeflateTransport::EndDeflater() {
   if (!deflating_) return;
-  if (config_.flush != Z_SYNC_FLUSH && inner_ != nullptr && !dead_) {
+  std::string tail;
+  if (config_.flush != Z_SYNC_FLUSH) {
     // Byte-align the stream first (an empty stored block): the bits of the
     // last partial flush must not die with the compressor, and a new one
     // starts on a byte boundary.
-    char tail[64];
+    char buf[64];
     deflater_.next_in = nullptr;
     deflater_.avail_in = 0;
-    deflater_.next_out = reinterpret_cast<Bytef*>(tail);
-    deflater_.avail_out = sizeof(tail);
+    deflater_.next_out = reinterpret_cast<Bytef*>(buf);
+    deflater_.avail_out = sizeof(buf);
     if (deflate(&deflater_, Z_SYNC_FLUSH) == Z_OK) {
-      const size_t n = sizeof(tail) - deflater_.avail_out;
-      if (n > 0) {
-        if (counters_ != nullptr) {
-          counters_->compress_out_wire.fetch_add(n, std::memory_order_relaxed);
-        }
-        inner_->Write(absl::string_view(tail, n));
-      }
+      tail.assign(buf, sizeof(buf) - deflater_.avail_out);
     }
   }
   deflateEnd(&deflater_);
   deflating_ = false;
+  // Last: the write may fail at once and close us (callers hold a Busy).
+  if (!tail.empty() && inner_ != nullptr && !dead_) {
+    if (counters_ != nullptr) {
+      counters_->compress_out_wire.fetch_add(tail.size(),
+                                             std::memory_order_relaxed);
+    }
+    inner_->Write(std::move(tail));
+  }
 }
 
 void DeflateTransport::Write(absl::string_view bytes) {
   if (dead_ || bytes.empty()) return;
+  Busy busy(this);
   if (free_timer_ != 0) {
     timers_->Cancel(free_timer_);
     free_timer_ = 0;
@@ -160,6 +164,11 @@ void DeflateTransport::Write(absl::string_view bytes) {
 }
 
 void DeflateTransport::OnTransportData(absl::string_view data) {
+  Busy busy(this);
+  if (!inflating_) {  // inflateInit2 failed (out of memory)
+    Fail(absl::ResourceExhaustedError("inflate: out of memory"));
+    return;
+  }
   if (counters_ != nullptr) {
     counters_->compress_in_wire.fetch_add(data.size(),
                                           std::memory_order_relaxed);
@@ -169,8 +178,9 @@ void DeflateTransport::OnTransportData(absl::string_view data) {
 }
 
 void DeflateTransport::Pump() {
-  if (dead_ || in_pump_ || !inflating_) return;
-  in_pump_ = true;
+  if (dead_ || pumping_ || !inflating_) return;
+  Busy busy(this);
+  pumping_ = true;
   char buf[kChunk];
   bool more = !input_.empty();
   while (more && reading_ && handler_ != nullptr && !dead_) {
@@ -182,22 +192,8 @@ void DeflateTransport::Pump() {
     const size_t consumed = input_.size() - inflater_.avail_in;
     const size_t produced = sizeof(buf) - inflater_.avail_out;
     input_.erase(0, consumed);
-    if (rc == Z_STREAM_END) {
-      // RFC 4978: compression lasts for the rest of the connection. What
-      // came before the end is delivered first.
-      if (produced > 0) {
-        handler_->OnTransportData(absl::string_view(buf, produced));
-      }
-      in_pump_ = false;
-      if (delete_pending_) {
-        delete this;
-        return;
-      }
-      Fail(absl::InvalidArgumentError("compressed stream ended"));
-      return;
-    }
-    if (rc != Z_OK && rc != Z_BUF_ERROR) {
-      in_pump_ = false;
+    if (rc != Z_OK && rc != Z_BUF_ERROR && rc != Z_STREAM_END) {
+      pumping_ = false;
       Fail(absl::InvalidArgumentError(
           absl::StrCat("invalid compressed data (", rc, ")")));
       return;
@@ -210,14 +206,20 @@ void DeflateTransport::Pump() {
                                              std::memory_order_relaxed);
       }
       handler_->OnTransportData(absl::string_view(buf, produced));
-      if (delete_pending_) break;
+    }
+    if (rc == Z_STREAM_END && !dead_) {
+      // RFC 4978: compression lasts for the rest of the connection. What
+      // came before the end was delivered first.
+      pumping_ = false;
+      Fail(absl::InvalidArgumentError("compressed stream ended"));
+      return;
     }
   }
-  in_pump_ = false;
-  if (delete_pending_) delete this;
+  pumping_ = false;
 }
 
 void DeflateTransport::OnTransportDrained() {
+  Busy busy(this);
   // Everything written has left: an idle connection holds no compressor
   // (after a grace period in which the next event still finds its history).
   if (timers_ == nullptr || config_.idle_free_ms <= 0) {
@@ -225,6 +227,7 @@ void DeflateTransport::OnTransportDrained() {
   } else if (deflating_ && free_timer_ == 0) {
     free_timer_ = timers_->Schedule(config_.idle_free_ms, [this] {
       free_timer_ = 0;
+      Busy busy(this);
       EndDeflater();
     });
   }
@@ -256,9 +259,11 @@ void DeflateTransport::Fail(absl::Status reason) {
 
 void DeflateTransport::Close() {
   if (dead_) return;
-  EndDeflater();  // the stream's last bits (after a partial flush) go out
+  Busy busy(this);
+  handler_ = nullptr;  // no callback after Close(), even if the tail fails
+  EndDeflater();       // the stream's last bits (after a partial flush)
+  if (dead_) return;   // that write failed: closed already
   dead_ = true;
-  handler_ = nullptr;
   if (inner_ != nullptr) {
     inner_->Close();  // flushes what is queued, then closes
     inner_ = nullptr;
@@ -278,7 +283,7 @@ void DeflateTransport::Abort() {
 }
 
 void DeflateTransport::DeleteSoon() {
-  if (in_pump_) {
+  if (busy_ > 0) {
     delete_pending_ = true;
   } else {
     delete this;

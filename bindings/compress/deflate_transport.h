@@ -5,9 +5,8 @@
 // Memory is what matters at a million idle phones (zlib's defaults cost about
 // 256 KiB to deflate and 44 KiB to inflate per connection):
 //  * Outbound: a small window and memLevel (DeflateConfig), every Write()
-//    ends in a flush (the client sees each response at once; a partial
-//    flush costs ~2 bytes where a sync flush costs 4-5, a third of a typical
-//    pushed event), and the
+//    ends in a flush (the client sees each response at once; a sync flush
+//    by default, see DeflateConfig::flush), and the
 //    compressor is freed once output has been idle for `idle_free_ms` (or
 //    at once when everything written has left, without a timer wheel). That
 //    is legal mid-stream: after a sync flush the stream is at a byte-aligned
@@ -48,11 +47,12 @@ struct DeflateConfig {
   // The compressor is kept this long after output went idle (history for
   // the next event); 0 frees it as soon as everything written has left.
   int64_t idle_free_ms = 10000;
-  // How each write ends: Z_PARTIAL_FLUSH (an empty fixed block, ~2 bytes:
-  // everything written is decodable at once, the stream is not byte
-  // aligned) or Z_SYNC_FLUSH (an empty stored block, 4-5 bytes). The
+  // How each write ends: Z_SYNC_FLUSH (an empty stored block, 4-5 bytes)
+  // or Z_PARTIAL_FLUSH (an empty fixed block, ~2 bytes; everything written
+  // is decodable, but some inflaters, e.g. Go's compress/flate, hand data
+  // over only at a stored block, so their clients would stall). The
   // compressor is always sync-flushed before it is freed.
-  int flush = Z_PARTIAL_FLUSH;
+  int flush = Z_SYNC_FLUSH;
 };
 
 class DeflateTransport final : public engine::Transport,
@@ -67,8 +67,9 @@ class DeflateTransport final : public engine::Transport,
   DeflateTransport(engine::Transport* inner, DeflateConfig config,
                    ShardCounters* counters, TimerWheel* timers = nullptr);
 
-  // Compressed bytes the peer sent that were read before the switch (kept
-  // until reading is on).
+  // Compressed bytes the peer sent that were read before the switch: they
+  // go before anything the inner transport delivered since (kept until a
+  // handler is set and reading is on).
   void Feed(absl::string_view compressed);
 
   void SetHandler(engine::TransportHandler* handler) override;
@@ -93,6 +94,21 @@ class DeflateTransport final : public engine::Transport,
   void OnTransportDrained() override;
   void OnTransportClosed(absl::Status reason) override;
 
+  // Keeps this alive while a call that may reach the handler or the inner
+  // transport runs; the last one out frees it if it was closed meanwhile.
+  class Busy {
+   public:
+    explicit Busy(DeflateTransport* t) : t_(t) { ++t_->busy_; }
+    ~Busy() {
+      if (--t_->busy_ == 0 && t_->delete_pending_) delete t_;
+    }
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+
+   private:
+    DeflateTransport* t_;
+  };
+
   void Pump();
   bool StartDeflater();
   void EndDeflater();
@@ -114,7 +130,8 @@ class DeflateTransport final : public engine::Transport,
   std::string input_;       // compressed, not yet inflated
   bool reading_ = true;
   bool dead_ = false;
-  bool in_pump_ = false;
+  bool pumping_ = false;  // inside Pump() (no nested pumping)
+  int busy_ = 0;          // calls on the stack (Busy): deletion waits
   bool delete_pending_ = false;
   size_t state_bytes_ = 0;
 };

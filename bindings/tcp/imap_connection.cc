@@ -171,13 +171,11 @@ void ImapConnection::ProcessInput() {
       // Everything the client sends after the tagged OK is compressed: the
       // rest of what was read goes through the inflater (RFC 4978 section 3).
       compress_pending_ = false;
-      auto* deflate = new compress::DeflateTransport(
-          transport_, server_->config().deflate, &server_->shard().counters(),
-          &server_->shard().timers());
-      transport_ = deflate;
-      deflate->SetHandler(this);
+      if (transport_ == nullptr || state_ == State::kClosing) break;
+      auto* deflate = static_cast<compress::DeflateTransport*>(transport_);
       deflate->Feed(pending_input_);
       pending_input_.clear();
+      deflate->SetHandler(this);
       break;  // reading resumes below and pumps what was fed
     }
     if (framer_.fatal()) break;
@@ -222,7 +220,29 @@ absl::Status ImapConnection::StartCompression(std::string ok) {
   }
   WriteLocal(std::move(ok));
   compressed_ = true;
-  compress_pending_ = true;
+  // The OK may have crossed the output bound (or failed to go out): the
+  // connection is closing then, and there is nothing to compress.
+  if (transport_ == nullptr || state_ == State::kClosing)
+    return absl::OkStatus();
+  // Output is compressed from the next byte on, whatever writes it (a store
+  // push, the session engine), so the switch is now. The inflater gets no
+  // handler until the input read after the command has been handed to it,
+  // so older bytes stay ahead of newer ones.
+  auto* deflate = new compress::DeflateTransport(
+      transport_, server_->config().deflate, &server_->shard().counters(),
+      &server_->shard().timers());
+  transport_ = deflate;
+  if (in_feed_) {
+    // The framer is still reading pending_input_: the rest of it is handed
+    // over once it stops at this command's end (ProcessInput).
+    compress_pending_ = true;
+  } else {
+    // A deferred COMPRESS (run after relayed commands completed): all of
+    // pending_input_ was read after it.
+    deflate->Feed(pending_input_);
+    pending_input_.clear();
+    deflate->SetHandler(this);
+  }
   return absl::OkStatus();
 }
 

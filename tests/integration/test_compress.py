@@ -3,6 +3,7 @@ own zlib (raw deflate both ways) through SELECT, a large literal, IDLE push, a p
 IDLE and LOGOUT; a P-IMAP device; compression refused twice; a decompression bomb that
 ends only its own connection. The store link stays uncompressed (per hop)."""
 
+import time
 import zlib
 
 import pytest
@@ -147,3 +148,48 @@ def test_bomb_ends_only_its_own_connection(dedicated_dovecot, start_pimapd):
         _, t = d.cmd("n", "NOOP")
         ok(t, "n")
     assert metric(gw, "pimap_heap_in_use_bytes") < 64 << 20
+
+
+def test_compress_ok_crossing_the_output_bound_does_not_kill_the_gateway(start_pimapd):
+    """The tagged OK itself may push the connection over --max-output-bytes: that
+    connection ends, the gateway lives."""
+    gw = start_pimapd(shards=1, extra=["--max-output-bytes", "4K"])
+    c = harness.RawImap(harness.HOST, gw.imap_port)
+    c.login("alice", USERS["alice"])
+    _, t = c.cmd("n", "CAPABILITY")
+    ok(t, "n")
+    time.sleep(0.3)
+    burst = b"".join(b"t%03d COMPRESS X\r\n" % i for i in range(102))  # 102 BAD lines
+    c.send(burst + b"z COMPRESS DEFLATE\r\n")  # the OK crosses 4 KiB
+    time.sleep(1)
+    c.close()
+    assert gw.proc.poll() is None, gw.log()[-3000:]
+    with gw.raw() as d:
+        d.login("alice", USERS["alice"])
+        _, t = d.cmd("n", "NOOP")
+        ok(t, "n")
+
+
+def test_command_in_the_same_packet_as_compress_is_inflated(start_pimapd, tls_cert,
+                                                          tls_client_ctx):
+    """Over TLS, the client's first compressed command arrives right behind COMPRESS
+    (a client that does not wait for the OK): it is inflated, not read as clear text;
+    the shutdown BYE is readable compressed."""
+    gw = start_pimapd(tls=tls_cert)
+    c = ZRawImap(harness.HOST, gw.imaps_port, tls_ctx=tls_client_ctx)
+    try:
+        c.login("alice", USERS["alice"])
+        zout = zlib.compressobj(6, zlib.DEFLATED, -15)
+        first = zout.compress(b"n NOOP\r\n") + zout.flush(zlib.Z_SYNC_FLUSH)
+        c.sock.sendall(b"z COMPRESS DEFLATE\r\n" + first)
+        _, t = c.read_tagged("z")
+        ok(t, "z")
+        c.start_compression()
+        c.zout = zout
+        _, t = c.read_tagged("n")
+        ok(t, "n")
+        gw.terminate()
+        lines, got = read_lines(c, 10, until=lambda x: x.startswith(b"* BYE"))
+        assert got, lines
+    finally:
+        c.close()

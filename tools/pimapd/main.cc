@@ -86,6 +86,8 @@ int main(int argc, char** argv) {
   config.deflate.window_bits = options.deflate_window_bits;
   config.deflate.mem_level = options.deflate_mem_level;
   config.deflate.idle_free_ms = absl::ToInt64Milliseconds(options.deflate_keep);
+  config.deflate.flush =
+      options.deflate_flush == "partial" ? Z_PARTIAL_FLUSH : Z_SYNC_FLUSH;
   const pimap::store::LinkPoolConfig pool_config{
       options.store_links_per_shard, absl::ToInt64Milliseconds(options.store_link_idle)};
   const int64_t auth_cache_ttl_ms = absl::ToInt64Milliseconds(options.auth_cache_ttl);

@@ -74,6 +74,7 @@ struct Options {
   int deflate_window_bits = 11;
   int deflate_mem_level = 4;
   absl::Duration deflate_keep = absl::Seconds(10);
+  std::string deflate_flush = "sync";
   // --auth-cache-ttl: how long a verified login is trusted without asking
   // the store again; zero disables the cache.
   absl::Duration auth_cache_ttl = absl::Minutes(10);

@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -221,6 +222,74 @@ TEST(DeflateTransportTimedTest, CompressorOutlivesABurstThenGoes) {
   t->Write(event);  // a fresh compressor continues the stream
   EXPECT_EQ(peer.Inflate(inner.TakeWritten()), event);
   t->Abort();
+}
+
+// An inner transport whose writes fail at once and close it, as TLS does when
+// SSL_write fails.
+class FailingWriteInner final : public engine::Transport {
+ public:
+  void SetHandler(engine::TransportHandler* h) override { handler_ = h; }
+  void Write(absl::string_view bytes) override {
+    if (!fail_writes) {
+      written.append(bytes.data(), bytes.size());
+      return;
+    }
+    engine::TransportHandler* h = std::exchange(handler_, nullptr);
+    if (h != nullptr) h->OnTransportClosed(absl::InternalError("write"));
+  }
+  void Write(std::string&& b) override { Write(absl::string_view(b)); }
+  using Transport::Write;
+  size_t PendingOutput() const override { return 0; }
+  void SetReading(bool) override {}
+  void Close() override { ++closes; }
+  void Abort() override {}
+  engine::TransportHandler* handler() const { return handler_; }
+  bool fail_writes = false;
+  std::string written;
+  int closes = 0;
+
+ private:
+  engine::TransportHandler* handler_ = nullptr;
+};
+
+TEST(DeflateTransportFailureTest, CloseWhoseLastWriteFailsIsSafe) {
+  FailingWriteInner inner;
+  RecordingHandler handler;
+  DeflateConfig config;
+  config.flush = Z_PARTIAL_FLUSH;  // Close() writes the aligning tail
+  auto* t = new DeflateTransport(&inner, config, nullptr, nullptr);
+  t->SetHandler(&handler);
+  t->Write("* BYE going\r\n");
+  inner.fail_writes = true;
+  t->Close();  // the tail's write closes the inner transport: no use after free
+  EXPECT_FALSE(handler.closed());  // no callback after Close()
+}
+
+TEST(DeflateTransportFailureTest, FreeTimerWhoseWriteFailsIsSafe) {
+  int64_t now = 0;
+  TimerWheel timers(now);
+  FailingWriteInner inner;
+  RecordingHandler handler;
+  DeflateConfig config;
+  config.flush = Z_PARTIAL_FLUSH;
+  config.idle_free_ms = 100;
+  auto* t = new DeflateTransport(&inner, config, nullptr, &timers);
+  t->SetHandler(&handler);
+  t->Write("* 3 EXISTS\r\n");
+  inner.handler()->OnTransportDrained();
+  inner.fail_writes = true;
+  now += 200;
+  timers.Advance(now);  // frees the compressor: its tail fails, t goes
+  EXPECT_TRUE(handler.closed());
+}
+
+TEST_F(DeflateTransportTest, EveryWriteEndsOnASyncFlushByDefault) {
+  // Inflaters that hand data over only at an empty stored block (Go's
+  // compress/flate) see every response at once: each write ends with one.
+  transport_->Write("* 5 EXISTS\r\n");
+  const std::string wire = inner_.TakeWritten();
+  ASSERT_GE(wire.size(), 4u);
+  EXPECT_EQ(wire.substr(wire.size() - 4), std::string("\x00\x00\xff\xff", 4));
 }
 
 }  // namespace
