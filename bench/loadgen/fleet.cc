@@ -502,9 +502,23 @@ void Device::OnResumeTagged(bool ok, absl::string_view status, absl::string_view
     case State::kModelFetch: {
       if (!ok) return Fail("model FETCH refused", what);
       uint32_t max_uid = 0;
-      for (const ModelMsg& m : model_) {
-        if (m.uid == 0 || !m.flags_known)
-          return Fail("model FETCH incomplete", "a message without UID or FLAGS");
+      for (size_t i = 0; i < model_.size(); ++i) {
+        const ModelMsg& m = model_[i];
+        if (m.uid == 0 || !m.flags_known) {
+          // An EXISTS may legally arrive after the FETCH's data (IMAP lets a
+          // server report new mail during any command): fetch the rest, as a
+          // client would, a few times; counted, and an error only after that.
+          if (rs_.model_refetches < 3) {
+            ++rs_.model_refetches;
+            SendCmd(absl::StrCat("FETCH ", i + 1, ":* (UID FLAGS)"));
+            return;
+          }
+          return Fail("model FETCH incomplete",
+                      absl::StrCat("message ", i + 1, " of ", model_.size(),
+                                   " without ", m.uid == 0 ? "UID" : "FLAGS",
+                                   " after ", rs_.model_refetches,
+                                   " refetches"));
+        }
         max_uid = std::max(max_uid, m.uid);
       }
       rs_.pre_count = model_.size();

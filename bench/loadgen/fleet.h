@@ -126,6 +126,8 @@ class Device final : public engine::TransportHandler, public imap::Framer::Visit
     bool finished = false;     // NOOP (late events) and LOGOUT done too
     bool session_selected = false;
     bool resync = false;
+    int model_refetches = 0;   // model FETCH repeated for messages an EXISTS
+                               // announced after the first FETCH's data
     std::string folder;
     int64_t start_us = 0, login_us = 0, synced_us = 0;
     int64_t bytes = 0;         // received from connect to synchronised

@@ -607,10 +607,12 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards,
     std::vector<int64_t> lat, login_lat;
     int64_t synced = 0, resyncs = 0, mismatched = 0, late = 0, bytes = 0, resync_bytes = 0;
     int64_t n_exists = 0, n_fetch = 0, n_expunge = 0, verified = 0;
+    int64_t model_refetches = 0;
     int64_t first_start = 0, last_synced = 0;
     for (auto& f : fleets) {
       for (auto& d : f->devices()) {
         const Device::ResumeStats& rs = d->resume();
+        model_refetches += rs.model_refetches;
         if (!rs.parked || !rs.synced) continue;
         ++synced;
         lat.push_back(rs.synced_us);
@@ -673,6 +675,7 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards,
     resume["verified"] = verified;
     resume["mismatched"] = mismatched;
     resume["resyncs"] = resyncs;
+    resume["model_refetches"] = model_refetches;
     resume["seconds"] = secs;
     resume["resumes_per_s"] = static_cast<double>(synced) / std::max(secs, 1e-3);
     resume["bytes_per_resume"] = static_cast<double>(bytes) / n;
