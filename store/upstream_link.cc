@@ -36,13 +36,6 @@ std::shared_ptr<const std::vector<std::string>> Intern(std::vector<std::string> 
   return made;
 }
 
-bool HasCapability(const std::vector<std::string>& caps, absl::string_view cap) {
-  for (const std::string& c : caps) {
-    if (absl::EqualsIgnoreCase(c, cap)) return true;
-  }
-  return false;
-}
-
 std::vector<std::string> CapabilitiesFromCode(absl::string_view code) {
   std::vector<std::string> caps;
   if (!absl::StartsWithIgnoreCase(code, "CAPABILITY ")) return caps;
@@ -299,9 +292,9 @@ void UpstreamLink::OnSetupResponse(const imap::Response& response) {
 
 void UpstreamLink::SendLogin() {
   std::string command;
-  if (HasCapability(capabilities_, "AUTH=PLAIN")) {
+  if (imap::HasCapability(capabilities_, "AUTH=PLAIN")) {
     command = "L AUTHENTICATE PLAIN";
-    if (HasCapability(capabilities_, "SASL-IR")) {
+    if (imap::HasCapability(capabilities_, "SASL-IR")) {
       absl::StrAppend(&command, " ",
                       imap::EncodeSaslPlain({credentials_.authzid, credentials_.user,
                                              credentials_.password}));

@@ -195,4 +195,12 @@ absl::StatusOr<Response> ParseWholeResponse(absl::string_view raw,
   return visitor.Finish();
 }
 
+bool HasCapability(const std::vector<std::string>& caps,
+                   absl::string_view cap) {
+  for (const std::string& c : caps) {
+    if (absl::EqualsIgnoreCase(c, cap)) return true;
+  }
+  return false;
+}
+
 }  // namespace pimap::imap

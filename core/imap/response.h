@@ -58,6 +58,9 @@ absl::StatusOr<Response> ParseWholeResponse(absl::string_view raw,
 // response with a [CAPABILITY ...] code; empty otherwise.
 std::vector<std::string> CapabilitiesFrom(const Response& r);
 
+// Whether `caps` lists `cap` (case-insensitive).
+bool HasCapability(const std::vector<std::string>& caps, absl::string_view cap);
+
 }  // namespace pimap::imap
 
 #endif  // PIMAP_CORE_IMAP_RESPONSE_H_

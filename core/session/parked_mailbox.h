@@ -68,6 +68,11 @@ struct ResyncPlan {
   std::vector<std::string> commands;
 };
 
+// Adds the UIDs of a "* SEARCH ..." or "* ESEARCH ... ALL <set>" response
+// (a UID listing of the mailbox) to *uids. False when it cannot serve as a
+// listing: a saved result, a '*', or more than `max_uids` UIDs in all.
+bool AddListedUids(const imap::Response& r, int64_t max_uids, UidView* uids);
+
 class ParkedMailbox {
  public:
   enum class State {

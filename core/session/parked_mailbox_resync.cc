@@ -249,42 +249,43 @@ void ParkedMailbox::OnResyncResponse(const imap::Response& r) {
         }
       }
     }
-  } else if (r.name == "SEARCH") {
-    rs.got_list = true;
+  } else if (r.name == "SEARCH" || r.name == "ESEARCH") {
+    rs.got_list = true;  // an ESEARCH without ALL: an empty mailbox
+    if (!AddListedUids(r, rs.link_count + kListSlack, &rs.listed)) {
+      rs.list_stale = true;
+    }
+  }
+}
+
+bool AddListedUids(const imap::Response& r, int64_t max_uids, UidView* uids) {
+  if (r.name == "SEARCH") {
     for (const imap::Arg& a : r.args) {
       uint32_t uid = 0;
       if (a.type != imap::Arg::Type::kAtom || !absl::SimpleAtoi(a.value, &uid))
         continue;
-      if (static_cast<int64_t>(rs.listed.size()) > rs.link_count + kListSlack) {
-        rs.list_stale = true;
-        break;
-      }
-      rs.listed.Insert(uid);
+      if (static_cast<int64_t>(uids->size()) > max_uids) return false;
+      uids->Insert(uid);
     }
-  } else if (r.name == "ESEARCH") {
-    rs.got_list = true;  // no ALL: an empty mailbox
-    for (size_t i = 0; i + 1 < r.args.size(); ++i) {
-      if (!absl::EqualsIgnoreCase(r.args[i].value, "ALL")) continue;
-      absl::StatusOr<imap::SequenceSet> set =
-          imap::SequenceSet::Parse(r.args[i + 1].value);
-      if (!set.ok() || set->is_saved_result()) {
-        rs.list_stale = true;
-        return;
+    return true;
+  }
+  for (size_t i = 0; i + 1 < r.args.size(); ++i) {
+    if (!absl::EqualsIgnoreCase(r.args[i].value, "ALL")) continue;
+    absl::StatusOr<imap::SequenceSet> set =
+        imap::SequenceSet::Parse(r.args[i + 1].value);
+    if (!set.ok() || set->is_saved_result()) return false;
+    for (const imap::SeqRange& range : set->ranges()) {
+      if (range.last == imap::kStar ||
+          static_cast<int64_t>(uids->size()) +
+                  (int64_t{range.last} - range.first) >
+              max_uids) {
+        return false;
       }
-      for (const imap::SeqRange& range : set->ranges()) {
-        if (range.last == imap::kStar ||
-            static_cast<int64_t>(rs.listed.size()) +
-                    (int64_t{range.last} - range.first) >
-                rs.link_count + kListSlack) {
-          rs.list_stale = true;
-          return;
-        }
-        for (uint64_t uid = range.first; uid <= range.last; ++uid) {
-          rs.listed.Insert(static_cast<uint32_t>(uid));
-        }
+      for (uint64_t uid = range.first; uid <= range.last; ++uid) {
+        uids->Insert(static_cast<uint32_t>(uid));
       }
     }
   }
+  return true;
 }
 
 void ParkedMailbox::OnResyncStatus(const imap::Response& r) {

@@ -111,9 +111,6 @@ class RelayDriver final : public CommandRouter,
   bool parking_enabled() const;
   // The gateway talks to the store for itself: responses are collected whole.
   bool collecting() const;
-  bool unparking() const {
-    return idle_ == IdleState::kBorrowing || idle_ == IdleState::kResyncing;
-  }
   void SchedulePark();
   void CancelParkTimer();
   void StartPark();

@@ -42,14 +42,6 @@ constexpr int64_t kParkRetryMs = 1000;
 // relayed (a folder the watch does not cover would never tell the client).
 constexpr int kMaxWatchWaits = 30;
 
-bool HasCapability(const std::vector<std::string>& caps,
-                   absl::string_view name) {
-  for (const std::string& c : caps) {
-    if (absl::EqualsIgnoreCase(c, name)) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 bool RelayDriver::parking_enabled() const {
@@ -244,39 +236,11 @@ void RelayDriver::OnParkResponse(const imap::Response& r,
     case imap::Response::Kind::kUntagged:
       break;
   }
-  if (r.name == "SEARCH") {
-    listed_ = true;
-    for (const imap::Arg& a : r.args) {
-      uint32_t uid = 0;
-      if (a.type != imap::Arg::Type::kAtom || !absl::SimpleAtoi(a.value, &uid))
-        continue;
-      if (listing_.size() >= kMaxParkedMessages) {
-        moved_after_list_ = true;  // too big: the rounds run out
-        return;
-      }
-      listing_.Insert(uid);
-    }
-  } else if (r.name == "ESEARCH") {
-    listed_ = true;  // no ALL: an empty mailbox
-    for (size_t i = 0; i + 1 < r.args.size(); ++i) {
-      if (!absl::EqualsIgnoreCase(r.args[i].value, "ALL")) continue;
-      absl::StatusOr<imap::SequenceSet> set =
-          imap::SequenceSet::Parse(r.args[i + 1].value);
-      if (!set.ok() || set->is_saved_result()) {
-        moved_after_list_ = true;
-        return;
-      }
-      for (const imap::SeqRange& range : set->ranges()) {
-        if (range.last == imap::kStar ||
-            listing_.size() + (uint64_t{range.last} - range.first) >=
-                kMaxParkedMessages) {
-          moved_after_list_ = true;
-          return;
-        }
-        for (uint64_t uid = range.first; uid <= range.last; ++uid) {
-          listing_.Insert(static_cast<uint32_t>(uid));
-        }
-      }
+  if (r.name == "SEARCH" || r.name == "ESEARCH") {
+    listed_ = true;  // an ESEARCH without ALL: an empty mailbox
+    // Too big, '*' or a saved result: listed again, then given up.
+    if (!AddListedUids(r, kMaxParkedMessages - 1, &listing_)) {
+      moved_after_list_ = true;
     }
   } else if (listed_ && (r.name == "EXISTS" || r.name == "EXPUNGE" ||
                          r.name == "VANISHED")) {
@@ -289,7 +253,7 @@ void RelayDriver::SendList() {
   listed_ = false;
   moved_after_list_ = false;
   listing_ = UidView();
-  const bool esearch = HasCapability(store_capabilities(), "ESEARCH");
+  const bool esearch = imap::HasCapability(store_capabilities(), "ESEARCH");
   link_->Send(absl::StrCat(own_tag_, esearch
                                          ? " UID SEARCH RETURN (ALL) ALL\r\n"
                                          : " UID SEARCH ALL\r\n"));
@@ -478,7 +442,7 @@ void RelayDriver::OnLinkLent(absl::StatusOr<PooledLink*> lent) {
   }
   ResyncLink link_info;
   link_info.qresync_enabled = client_.qresync();
-  link_info.esearch = HasCapability(store_capabilities(), "ESEARCH");
+  link_info.esearch = imap::HasCapability(store_capabilities(), "ESEARCH");
   ResyncPlan plan = parked_->BeginResync(link_info);
   idle_ = IdleState::kResyncing;
   SendResync(enable, plan.commands);
