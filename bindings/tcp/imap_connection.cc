@@ -261,51 +261,34 @@ bool ImapConnection::OnError(const imap::FrameError& error) {
 // ---- Local commands (before login) ------------------------------------------
 
 void ImapConnection::ExecuteLocal(const imap::Command& command) {
-  const std::string& tag = command.tag;
-  const std::string& name = command.name;
-  const ImapServerConfig& config = server_->config();
-  std::string out;
-  if (name == "CAPABILITY") {
-    absl::StrAppend(&out, "* CAPABILITY ",
-                    session::PreAuthCapabilities(
-                        config.tls != nullptr && !tls_active_,
-                        tls_active_ || config.allow_plaintext_auth),
-                    "\r\n");
-    imap::AppendTaggedStatus(&out, tag, "OK", "", "CAPABILITY completed");
-  } else if (name == "NOOP") {
-    imap::AppendTaggedStatus(&out, tag, "OK", "", "NOOP completed");
-  } else if (name == "LOGOUT") {
-    out = "* BYE Logging out\r\n";
-    imap::AppendTaggedStatus(&out, tag, "OK", "", "LOGOUT completed");
-    WriteLocal(std::move(out));
-    Close();
-    return;
-  } else if (name == "STARTTLS") {
-    DoStartTls(tag);
-    return;
-  } else if (name == "LOGIN") {
-    if (command.args.size() != 2 || !command.args[0].is_astring() ||
-        !command.args[1].is_astring()) {
-      WriteBad(tag, "LOGIN expects a user name and a password");
-      return;
-    }
-    absl::StatusOr<imap::LoginName> name_or =
-        imap::ParseLoginName(command.args[0].value);
-    if (name_or.ok()) {
-      StartLogin({tag, std::move(*name_or), command.args[1].value});
-      return;
-    }
-    imap::AppendTaggedStatus(&out, tag, "NO", "AUTHENTICATIONFAILED",
-                             name_or.status().message());
-  } else if (name == "AUTHENTICATE") {
-    DoAuthenticate(command);
-    return;
-  } else {
-    imap::AppendTaggedStatus(
-        &out, tag, "BAD", "",
-        absl::StrCat("Command ", name, " unknown or not valid before login"));
+  TakePreAuthStep(session::ExecutePreAuth(command, PreAuth()), command.tag);
+}
+
+bool ImapConnection::TakePreAuthStep(session::PreAuthStep step,
+                                     const std::string& tag) {
+  using Action = session::PreAuthStep::Action;
+  if (step.auth_failure) CounterAdd(server_->shard().counters().auth_failures);
+  switch (step.action) {
+    case Action::kRespond:
+      WriteLocal(std::move(step.response));
+      return false;
+    case Action::kLogout:
+      WriteLocal(std::move(step.response));
+      Close();
+      return false;
+    case Action::kStartTls:
+      DoStartTls(tag);
+      return false;
+    case Action::kSaslChallenge:
+      pre_login_->sasl_tag = tag;  // we run inside its Execute
+      state_ = State::kSaslResponse;
+      WriteLocal(std::move(step.response));
+      return false;
+    case Action::kLogin:
+      StartLogin(std::move(step.login));
+      return true;
   }
-  WriteLocal(std::move(out));
+  return false;
 }
 
 // ---- Output -----------------------------------------------------------------

@@ -23,6 +23,7 @@
 #include "core/session/command_router.h"
 #include "core/session/device_driver.h"
 #include "core/session/session_driver.h"
+#include "core/session/session_login.h"
 #include "core/session/store_link.h"
 
 namespace pimap::engine {
@@ -33,16 +34,12 @@ namespace pimap::tcp {
 
 class ImapServer;
 
-// A login that is waiting for the store (and may travel to the owner shard).
-struct PendingLogin {
-  std::string tag;
-  imap::LoginName name;
-  std::string password;  // secret: never logged
-};
+using session::PendingLogin;
 
 class ImapConnection final : private engine::TransportHandler,
                              private imap::Framer::Visitor,
-                             private session::DeviceOutput {
+                             private session::DeviceOutput,
+                             private session::LoginClient {
  public:
   // A connection accepted on this shard.
   static void Accept(ImapServer* server, int slot, bool implicit_tls);
@@ -115,23 +112,22 @@ class ImapConnection final : private engine::TransportHandler,
   // the pre-login router (made on demand).
   session::SessionDriver& commands();
   bool HandleSaslResponse(absl::string_view line);
+  session::PreAuthPolicy PreAuth() const;
   void ExecuteLocal(const imap::Command& command);
+  // Carries out what a command before login asks for (session_login.h);
+  // true when a login started.
+  bool TakePreAuthStep(session::PreAuthStep step, const std::string& tag);
   void DoStartTls(const std::string& tag);
-  void DoAuthenticate(const imap::Command& command);
   void StartLogin(PendingLogin login);
   void StartStoreLogin(PendingLogin login);
   void HandOver(int owner, PendingLogin login);
-  void OnStoreLogin(const std::string& tag, const std::string& user,
-                    const std::string& device, const std::string& password,
-                    absl::StatusOr<session::StoreLink*> link);
-  // The user is logged in (store or auth cache): counters, log, timers.
-  void LoggedIn(const std::string& user, const std::string& device,
-                absl::string_view how);
-  // Hands the logged-in device to the P-IMAP session engine (`link`: its login
-  // link, or null after an auth-cache hit).
-  void StartPimap(const std::string& tag, const std::string& user,
-                  const std::string& device, const std::string& password,
-                  session::StoreLink* link);
+  // session::LoginClient (the store login, or the auth cache).
+  bool OnAuthenticated(const std::string& user, const std::string& device,
+                       absl::string_view how) override;
+  void OnSessionDriver(session::SessionDriver* driver) override {
+    driver_ = driver;
+  }
+  void OnLoginFailed(std::string response) override;
   // The shard's services a session driver uses.
   session::DriverServices Services();
 

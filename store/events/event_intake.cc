@@ -18,9 +18,13 @@
 #include "core/engine/shard.h"
 #include "core/engine/shard_set.h"
 #include "core/engine/socket.h"
-#include "store/events/http_request_parser.h"
+#include "core/http/request_parser.h"
+#include "core/http/response.h"
 
 namespace pimap::store {
+
+using http::HttpRequest;
+using http::HttpRequestParser;
 
 namespace {
 
@@ -57,22 +61,6 @@ bool WarnNow() {
   if (now - last_ms < 1000) return false;
   last_ms = now;
   return true;
-}
-
-absl::string_view StatusText(int status) {
-  switch (status) {
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
-  }
 }
 
 }  // namespace
@@ -265,16 +253,8 @@ class IntakeConnection final : public engine::TransportHandler {
 
   void Respond(int status, bool close, absl::string_view extra_headers = "",
                absl::string_view body = "") {
-    std::string out = absl::StrCat("HTTP/1.1 ", status, " ", StatusText(status), "\r\n",
-                                   extra_headers);
-    if (status != 204) {
-      absl::StrAppend(&out, "Content-Type: text/plain\r\nContent-Length: ",
-                      body.size() + 1, "\r\n");
-    }
-    if (close) out += "Connection: close\r\n";
-    out += "\r\n";
-    if (status != 204) absl::StrAppend(&out, body, "\n");
-    socket_->Write(std::move(out));
+    socket_->Write(http::WholeResponse(status, extra_headers, "text/plain",
+                                       absl::StrCat(body, "\n"), close));
   }
 
   void ArmIdleTimer(int64_t delay_ms) {

@@ -1,12 +1,12 @@
 // Incremental HTTP/1.1 request parsing (see the header for the rules).
-#include "store/events/http_request_parser.h"
+#include "core/http/request_parser.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 
-namespace pimap::store {
+namespace pimap::http {
 
 namespace {
 
@@ -233,10 +233,10 @@ HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
   if (!have_length && (pending_.method == "POST" || pending_.method == "PUT")) {
     return Fail(411, "Content-Length required");
   }
-  if (length > kMaxBodyBytes) return Fail(413, "request body too large");
+  if (length > max_body_bytes_) return Fail(413, "request body too large");
   body_length_ = static_cast<size_t>(length);
   pending_.keep_alive = !close;
   return Result::kRequest;
 }
 
-}  // namespace pimap::store
+}  // namespace pimap::http

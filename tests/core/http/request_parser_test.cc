@@ -1,5 +1,5 @@
 // HttpRequestParser: any split of the input, pipelining, limits, bad input.
-#include "store/events/http_request_parser.h"
+#include "core/http/request_parser.h"
 
 #include <string>
 #include <vector>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
-namespace pimap::store {
+namespace pimap::http {
 namespace {
 
 using Result = HttpRequestParser::Result;
@@ -199,4 +199,4 @@ TEST(HttpRequestParserTest, IncompleteBodyWaits) {
 }
 
 }  // namespace
-}  // namespace pimap::store
+}  // namespace pimap::http

@@ -1,11 +1,13 @@
-// An incremental, bounded HTTP/1.1 request parser for the store-event intake.
+// An incremental, bounded HTTP/1.1 request parser: the one every HTTP endpoint of
+// the gateway reads its requests with (the store-event intake, the P-IMAP HTTP
+// binding).
 //
 // Feed() whatever the connection received (any split, down to one byte at a time),
 // then call Next() until it stops returning kRequest: several pipelined requests in
 // one chunk come out one by one, and the bytes of a request not yet complete stay
-// buffered. Deliberately small: only what a notification sender needs.
+// buffered. Deliberately small: requests with Content-Length bodies only.
 //  * Header block (request line + headers + blank line) at most kMaxHeaderBytes,
-//    else 431. Body only by Content-Length, at most kMaxBodyBytes, else 413. Any
+//    else 431. Body only by Content-Length, at most max_body_bytes() (default kMaxBodyBytes), else 413. Any
 //    Transfer-Encoding (chunked) -> 411. POST/PUT without Content-Length -> 411.
 //  * Lines end in CRLF; a bare LF is accepted too (RFC 9112 §2.2). Obsolete line
 //    folding, control characters, a malformed request line or header, a version
@@ -14,8 +16,8 @@
 //    (it can no longer tell where the next request would start).
 //  * keep_alive: HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with
 //    "Connection: keep-alive".
-#ifndef PIMAP_STORE_EVENTS_HTTP_REQUEST_PARSER_H_
-#define PIMAP_STORE_EVENTS_HTTP_REQUEST_PARSER_H_
+#ifndef PIMAP_CORE_HTTP_REQUEST_PARSER_H_
+#define PIMAP_CORE_HTTP_REQUEST_PARSER_H_
 
 #include <cstddef>
 #include <string>
@@ -24,7 +26,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace pimap::store {
+namespace pimap::http {
 
 struct HttpRequest {
   std::string method;  // as sent (methods are case-sensitive)
@@ -46,6 +48,10 @@ class HttpRequestParser {
 
   enum class Result { kNeedMore, kRequest, kError };
 
+  explicit HttpRequestParser(size_t max_body_bytes = kMaxBodyBytes)
+      : max_body_bytes_(max_body_bytes) {}
+  size_t max_body_bytes() const { return max_body_bytes_; }
+
   // Appends received bytes. Cheap; all parsing happens in Next().
   void Feed(absl::string_view data);
   // kRequest: `*out` holds the next complete request. kNeedMore: wait for more
@@ -62,6 +68,7 @@ class HttpRequestParser {
   Result ParseHead(absl::string_view head);
   void Compact();
 
+  size_t max_body_bytes_;
   std::string buffer_;
   size_t consumed_ = 0;    // bytes of buffer_ that belong to returned requests
   size_t scan_from_ = 0;   // where to resume looking for the end of the head
@@ -73,6 +80,6 @@ class HttpRequestParser {
   std::string error_reason_;
 };
 
-}  // namespace pimap::store
+}  // namespace pimap::http
 
-#endif  // PIMAP_STORE_EVENTS_HTTP_REQUEST_PARSER_H_
+#endif  // PIMAP_CORE_HTTP_REQUEST_PARSER_H_

@@ -1,0 +1,99 @@
+// Logging a device in, for every binding (tcp/, http/): the commands a client
+// may send before login (CAPABILITY, NOOP, LOGOUT, LOGIN, AUTHENTICATE PLAIN)
+// decided without any transport, and, once the login is on the shard that owns
+// the user, the check of its password (the auth cache for a returning P-IMAP
+// device, else the store) and the session driver that carries the session from
+// there: the P-IMAP engine for "user#device", a regular session's relay
+// otherwise. The binding keeps only what is its own: STARTTLS, moving to the
+// owner shard, writing bytes.
+#ifndef PIMAP_CORE_SESSION_SESSION_LOGIN_H_
+#define PIMAP_CORE_SESSION_SESSION_LOGIN_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "core/imap/command.h"
+#include "core/imap/limits.h"
+#include "core/imap/login_name.h"
+#include "core/session/device_driver.h"
+#include "core/session/session_driver.h"
+#include "core/session/store_link.h"
+
+namespace pimap::session {
+
+class AuthCache;
+
+// A login that is waiting for the store (and may travel to the owner shard).
+struct PendingLogin {
+  std::string tag;
+  imap::LoginName name;
+  std::string password;  // secret: never logged
+};
+
+// What a command before login asks the binding to do.
+struct PreAuthStep {
+  enum class Action {
+    kRespond,         // write `response`
+    kLogin,           // log `login` in (on the owner shard)
+    kStartTls,        // STARTTLS (the binding answers)
+    kSaslChallenge,   // AUTHENTICATE PLAIN without an initial response: "+ "
+    kLogout,          // write `response`, then close
+  };
+  Action action = Action::kRespond;
+  std::string response;
+  PendingLogin login;
+  bool auth_failure = false;  // count it (pimap_auth_failures_total)
+};
+
+struct PreAuthPolicy {
+  bool starttls_available = false;  // TLS could still start on this transport
+  bool login_allowed = false;       // credentials may be sent (TLS or allowed)
+};
+
+// A command before login. AUTHENTICATE PLAIN with an initial response (SASL-IR)
+// decodes it at once.
+PreAuthStep ExecutePreAuth(const imap::Command& command,
+                           const PreAuthPolicy& policy);
+// The client's response line to AUTHENTICATE PLAIN's "+ ", for `tag`.
+PreAuthStep DecodeSaslResponse(absl::string_view tag, absl::string_view line,
+                               const PreAuthPolicy& policy);
+
+// The owner shard's services a login uses.
+struct LoginServices {
+  DriverServices driver;
+  StoreConnector* connector = nullptr;
+  AuthCache* auth_cache = nullptr;  // null: every login asks the store
+  imap::ParserLimits limits;
+  RelayParkConfig park;
+};
+
+// The binding's side of a login that runs.
+class LoginClient {
+ public:
+  // The user is authenticated (by the store or the auth cache; `how` is "" or
+  // " (auth cache)"). False: the client went away meanwhile, the login stops
+  // here.
+  virtual bool OnAuthenticated(const std::string& user,
+                               const std::string& device,
+                               absl::string_view how) = 0;
+  // The driver that carries the session from now on; it answers the login
+  // through the DeviceOutput (LoginDone) right after this returns.
+  virtual void OnSessionDriver(SessionDriver* driver) = 0;
+  // The login failed: `response` is its tagged answer.
+  virtual void OnLoginFailed(std::string response) = 0;
+
+ protected:
+  ~LoginClient() = default;
+};
+
+// On the owner shard. `alive` expires when `client` and `output` are gone (a
+// store answer may come after that). Every callback runs on the shard thread,
+// maybe before this returns.
+void StartSessionLogin(const LoginServices& services, DeviceOutput* output,
+                       PendingLogin login, std::weak_ptr<bool> alive,
+                       LoginClient* client);
+
+}  // namespace pimap::session
+
+#endif  // PIMAP_CORE_SESSION_SESSION_LOGIN_H_
