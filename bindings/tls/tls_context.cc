@@ -17,7 +17,8 @@ std::string LastTlsError() {
 }
 
 absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
-    const std::string& cert_pem_path, const std::string& key_pem_path) {
+    const std::string& cert_pem_path, const std::string& key_pem_path,
+    const std::vector<std::string>& alpn) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_method());
   if (ctx == nullptr) return absl::InternalError("SSL_CTX_new failed");
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -35,7 +36,34 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
     return absl::InvalidArgumentError(
         absl::StrCat("cannot load TLS key ", key_pem_path, ": ", err));
   }
-  return std::shared_ptr<TlsContext>(new TlsContext(ctx));
+  std::shared_ptr<TlsContext> context(new TlsContext(ctx));
+  for (const std::string& protocol : alpn) {
+    if (protocol.empty() || protocol.size() > 255) {
+      return absl::InvalidArgumentError("bad ALPN protocol name");
+    }
+    context->alpn_wire_.push_back(static_cast<char>(protocol.size()));
+    context->alpn_wire_ += protocol;
+  }
+  if (!alpn.empty()) {
+    SSL_CTX_set_alpn_select_cb(ctx, &TlsContext::SelectAlpn, context.get());
+  }
+  return context;
+}
+
+int TlsContext::SelectAlpn(SSL*, const uint8_t** out, uint8_t* out_len,
+                           const uint8_t* in, unsigned in_len, void* arg) {
+  const auto* self = static_cast<const TlsContext*>(arg);
+  uint8_t* selected = nullptr;
+  // Server preference: the first of ours that the client offers.
+  if (SSL_select_next_proto(
+          &selected, out_len,
+          reinterpret_cast<const uint8_t*>(self->alpn_wire_.data()),
+          static_cast<unsigned>(self->alpn_wire_.size()), in,
+          in_len) != OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
 }
 
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }

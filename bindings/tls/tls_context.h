@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -15,8 +16,12 @@ namespace pimap::tls {
 
 class TlsContext {
  public:
+  // `alpn`: the application protocols offered in ALPN (RFC 7301), in the
+  // server's order of preference (e.g. "http/1.1"); a client that offers none
+  // of them continues without ALPN.
   static absl::StatusOr<std::shared_ptr<TlsContext>> CreateServer(
-      const std::string& cert_pem_path, const std::string& key_pem_path);
+      const std::string& cert_pem_path, const std::string& key_pem_path,
+      const std::vector<std::string>& alpn = {});
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
@@ -26,7 +31,10 @@ class TlsContext {
 
  private:
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
+  static int SelectAlpn(SSL* ssl, const uint8_t** out, uint8_t* out_len,
+                        const uint8_t* in, unsigned in_len, void* arg);
   SSL_CTX* ctx_;
+  std::string alpn_wire_;  // length-prefixed protocol names
 };
 
 // The last BoringSSL error as text, for logs and statuses (never contains secrets).

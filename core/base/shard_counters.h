@@ -92,6 +92,13 @@ struct alignas(64) ShardCounters {
   LatencyHistogram relay_unpark;
   // COMPRESS=DEFLATE (bindings/compress): compressed device connections,
   // zlib state they hold now (gauges), bytes before and after compression.
+  // The HTTP binding (bindings/http).
+  std::atomic<int64_t> http_connections{0};
+  std::atomic<int64_t> http_sessions{0};  // open HTTP sessions (cookies + pre-login)
+  std::atomic<uint64_t> http_requests{0};
+  std::atomic<uint64_t> http_errors{0};  // answered 4xx/5xx by the HTTP layer
+  std::atomic<uint64_t> http_long_polls{0};
+  std::atomic<uint64_t> http_handovers{0};
   std::atomic<int64_t> compress_connections{0};
   std::atomic<int64_t> compress_state_bytes{0};
   std::atomic<uint64_t> compress_out_raw{0};

@@ -1,6 +1,9 @@
 // Incremental HTTP/1.1 request parsing (see the header for the rules).
 #include "core/http/request_parser.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -14,8 +17,20 @@ namespace {
 bool IsTchar(unsigned char c) {
   if (absl::ascii_isalnum(c)) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-    case '+': case '-': case '.': case '^': case '_': case '`': case '|':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
     case '~':
       return true;
     default:
@@ -41,8 +56,10 @@ bool IsFieldValue(absl::string_view s) {
 }
 
 absl::string_view TrimOws(absl::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -52,6 +69,10 @@ bool HasToken(absl::string_view list, absl::string_view token) {
   }
   return false;
 }
+
+// A chunk-size line (size and extensions) longer than this is refused: no
+// client needs more, and it bounds what is buffered before the data.
+constexpr size_t kMaxChunkLineBytes = 1024;
 
 }  // namespace
 
@@ -67,12 +88,27 @@ void HttpRequestParser::Feed(absl::string_view data) {
   buffer_.append(data.data(), data.size());
 }
 
-HttpRequestParser::Result HttpRequestParser::Fail(int status, std::string reason) {
+HttpRequestParser::Result HttpRequestParser::Fail(int status,
+                                                  std::string reason) {
   error_status_ = status;
   error_reason_ = std::move(reason);
   buffer_.clear();
   consumed_ = 0;
   return Result::kError;
+}
+
+std::string HttpRequestParser::TakeBuffered() {
+  std::string rest = buffer_.substr(consumed_);
+  buffer_.clear();
+  consumed_ = 0;
+  scan_from_ = 0;
+  have_head_ = false;
+  head_end_ = 0;
+  body_length_ = 0;
+  chunked_ = false;
+  continue_due_ = false;
+  pending_ = HttpRequest();
+  return rest;
 }
 
 void HttpRequestParser::Compact() {
@@ -88,8 +124,8 @@ void HttpRequestParser::Compact() {
 HttpRequestParser::Result HttpRequestParser::Next(HttpRequest* out) {
   if (error_status_ != 0) return Result::kError;
   if (!have_head_) {
-    // RFC 9112 §2.2: ignore empty lines before a request-line (some clients send a
-    // CRLF after a POST body).
+    // RFC 9112 §2.2: ignore empty lines before a request-line (some clients
+    // send a CRLF after a POST body).
     while (consumed_ < buffer_.size() && scan_from_ == 0) {
       if (buffer_[consumed_] == '\n') {
         ++consumed_;
@@ -105,7 +141,8 @@ HttpRequestParser::Result HttpRequestParser::Next(HttpRequest* out) {
       return Result::kNeedMore;  // a lone CR: wait for its LF
     }
     // Look for the blank line that ends the head: "\n\n" or "\n\r\n".
-    const absl::string_view data(buffer_.data() + consumed_, buffer_.size() - consumed_);
+    const absl::string_view data(buffer_.data() + consumed_,
+                                 buffer_.size() - consumed_);
     size_t end = absl::string_view::npos;
     size_t pos = scan_from_;
     while (true) {
@@ -118,7 +155,8 @@ HttpRequestParser::Result HttpRequestParser::Next(HttpRequest* out) {
         end = pos + 2;
         break;
       }
-      if (pos + 2 < data.size() && data[pos + 1] == '\r' && data[pos + 2] == '\n') {
+      if (pos + 2 < data.size() && data[pos + 1] == '\r' &&
+          data[pos + 2] == '\n') {
         end = pos + 3;
         break;
       }
@@ -134,23 +172,136 @@ HttpRequestParser::Result HttpRequestParser::Next(HttpRequest* out) {
       }
       return Result::kNeedMore;
     }
-    if (end > kMaxHeaderBytes) return Fail(431, "request header block too large");
+    if (end > kMaxHeaderBytes)
+      return Fail(431, "request header block too large");
     pending_ = HttpRequest();
     if (ParseHead(data.substr(0, end)) == Result::kError) return Result::kError;
     have_head_ = true;
     head_end_ = end;
+    chunk_pos_ = end;  // a chunked body starts after the head
     scan_from_ = 0;
   }
-  if (buffer_.size() - consumed_ < head_end_ + body_length_) return Result::kNeedMore;
-  pending_.body.assign(buffer_, consumed_ + head_end_, body_length_);
-  consumed_ += head_end_ + body_length_;
+  if (chunked_) {
+    if (Result r = ParseChunks(); r != Result::kRequest) return r;
+    consumed_ += chunk_pos_;
+  } else {
+    if (buffer_.size() - consumed_ < head_end_ + body_length_) {
+      return Result::kNeedMore;
+    }
+    pending_.body.assign(buffer_, consumed_ + head_end_, body_length_);
+    consumed_ += head_end_ + body_length_;
+  }
   have_head_ = false;
   head_end_ = 0;
   body_length_ = 0;
+  chunked_ = false;
+  continue_due_ = false;
   *out = std::move(pending_);
   pending_ = HttpRequest();
   Compact();
   return Result::kRequest;
+}
+
+bool HttpRequestParser::ContinueDue() {
+  return std::exchange(continue_due_, false);
+}
+
+HttpRequestParser::Result HttpRequestParser::ParseChunks() {
+  while (true) {
+    const absl::string_view data(buffer_.data() + consumed_ + chunk_pos_,
+                                 buffer_.size() - consumed_ - chunk_pos_);
+    switch (chunk_state_) {
+      case ChunkState::kSize: {
+        // chunk-size [ chunk-ext ] CRLF
+        const size_t nl = data.find('\n');
+        if (nl == absl::string_view::npos) {
+          if (data.size() > kMaxChunkLineBytes) {
+            return Fail(400, "chunk size line too long");
+          }
+          return Result::kNeedMore;
+        }
+        if (nl > kMaxChunkLineBytes)
+          return Fail(400, "chunk size line too long");
+        absl::string_view line = data.substr(0, nl);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        const absl::string_view digits =
+            TrimOws(line.substr(0, line.find(';')));
+        uint64_t size = 0;
+        if (digits.empty() || digits.size() > 15) {
+          return Fail(400, "malformed chunk size");
+        }
+        for (char c : digits) {
+          if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) {
+            return Fail(400, "malformed chunk size");
+          }
+          size = size * 16 +
+                 (absl::ascii_isdigit(static_cast<unsigned char>(c))
+                      ? c - '0'
+                      : absl::ascii_tolower(static_cast<unsigned char>(c)) -
+                            'a' + 10);
+        }
+        if (!IsFieldValue(line)) return Fail(400, "invalid chunk extension");
+        chunk_pos_ += nl + 1;
+        if (size == 0) {
+          chunk_state_ = ChunkState::kTrailer;
+          trailer_bytes_ = 0;
+          break;
+        }
+        if (pending_.body.size() + size > max_body_bytes_) {
+          return Fail(413, "request body too large");
+        }
+        chunk_left_ = size;
+        chunk_state_ = ChunkState::kData;
+        break;
+      }
+      case ChunkState::kData: {
+        if (data.empty()) return Result::kNeedMore;
+        const size_t n =
+            static_cast<size_t>(std::min<uint64_t>(chunk_left_, data.size()));
+        pending_.body.append(data.data(), n);
+        chunk_pos_ += n;
+        chunk_left_ -= n;
+        if (chunk_left_ > 0) return Result::kNeedMore;
+        chunk_state_ = ChunkState::kDataEnd;
+        break;
+      }
+      case ChunkState::kDataEnd:
+        if (data.empty()) return Result::kNeedMore;
+        if (data[0] == '\n') {
+          chunk_pos_ += 1;
+        } else if (data[0] == '\r') {
+          if (data.size() < 2) return Result::kNeedMore;
+          if (data[1] != '\n')
+            return Fail(400, "chunk data not followed by CRLF");
+          chunk_pos_ += 2;
+        } else {
+          return Fail(400, "chunk data not followed by CRLF");
+        }
+        chunk_state_ = ChunkState::kSize;
+        break;
+      case ChunkState::kTrailer: {
+        // trailer-section CRLF: fields are dropped, their size is bounded.
+        const size_t nl = data.find('\n');
+        if (nl == absl::string_view::npos) {
+          if (trailer_bytes_ + data.size() > kMaxHeaderBytes) {
+            return Fail(431, "trailer section too large");
+          }
+          return Result::kNeedMore;
+        }
+        trailer_bytes_ += nl + 1;
+        if (trailer_bytes_ > kMaxHeaderBytes) {
+          return Fail(431, "trailer section too large");
+        }
+        const absl::string_view line = data.substr(0, nl);
+        chunk_pos_ += nl + 1;
+        if (line.empty() || line == "\r") {
+          chunk_state_ = ChunkState::kSize;
+          return Result::kRequest;
+        }
+        break;
+      }
+    }
+  }
 }
 
 HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
@@ -162,7 +313,8 @@ HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
   if (lines.empty()) return Fail(400, "empty request");
   for (absl::string_view& line : lines) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.find('\r') != absl::string_view::npos) return Fail(400, "stray CR");
+    if (line.find('\r') != absl::string_view::npos)
+      return Fail(400, "stray CR");
   }
 
   // request-line = method SP request-target SP HTTP-version
@@ -198,7 +350,8 @@ HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
       return Fail(400, "malformed header field");
     }
     const absl::string_view value = TrimOws(line.substr(colon + 1));
-    if (!IsFieldValue(value)) return Fail(400, "invalid character in header value");
+    if (!IsFieldValue(value))
+      return Fail(400, "invalid character in header value");
     pending_.headers.emplace_back(absl::AsciiStrToLower(line.substr(0, colon)),
                                   std::string(value));
   }
@@ -207,10 +360,20 @@ HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
   bool have_length = false;
   uint64_t length = 0;
   bool have_host = false;
+  bool expect_continue = false;
+  chunked_ = false;
   bool close = pending_.version_minor == 0;
   for (const auto& [name, value] : pending_.headers) {
     if (name == "transfer-encoding") {
-      return Fail(411, "Transfer-Encoding is not supported; send Content-Length");
+      // Only "chunked", alone: a server that does not know a coding cannot
+      // find the end of the body (RFC 9112 §6.1).
+      if (!absl::EqualsIgnoreCase(value, "chunked")) {
+        return Fail(501, "only the chunked transfer coding is implemented");
+      }
+      if (chunked_) return Fail(400, "repeated Transfer-Encoding");
+      chunked_ = true;
+    } else if (name == "expect") {
+      expect_continue = absl::EqualsIgnoreCase(value, "100-continue");
     } else if (name == "content-length") {
       uint64_t n = 0;
       if (value.empty() || value.size() > 19 ||
@@ -218,7 +381,8 @@ HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
           !absl::SimpleAtoi(value, &n)) {
         return Fail(400, "malformed Content-Length");
       }
-      if (have_length && n != length) return Fail(400, "conflicting Content-Length");
+      if (have_length && n != length)
+        return Fail(400, "conflicting Content-Length");
       have_length = true;
       length = n;
     } else if (name == "host") {
@@ -226,15 +390,28 @@ HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
       have_host = true;
     } else if (name == "connection") {
       if (HasToken(value, "close")) close = true;
-      if (pending_.version_minor == 0 && HasToken(value, "keep-alive")) close = false;
+      if (pending_.version_minor == 0 && HasToken(value, "keep-alive"))
+        close = false;
     }
   }
-  if (pending_.version_minor == 1 && !have_host) return Fail(400, "missing Host");
-  if (!have_length && (pending_.method == "POST" || pending_.method == "PUT")) {
-    return Fail(411, "Content-Length required");
+  if (pending_.version_minor == 1 && !have_host)
+    return Fail(400, "missing Host");
+  if (chunked_ && (have_length || pending_.version_minor == 0)) {
+    // Two framings disagree about where the request ends (smuggling).
+    return Fail(400, have_length ? "both Transfer-Encoding and Content-Length"
+                                 : "chunked body in HTTP/1.0");
+  }
+  if (!have_length && !chunked_ &&
+      (pending_.method == "POST" || pending_.method == "PUT")) {
+    return Fail(411, "Content-Length or chunked transfer coding required");
   }
   if (length > max_body_bytes_) return Fail(413, "request body too large");
   body_length_ = static_cast<size_t>(length);
+  chunk_state_ = ChunkState::kSize;
+  chunk_pos_ = 0;
+  chunk_left_ = 0;
+  continue_due_ = expect_continue && pending_.version_minor == 1 &&
+                  (chunked_ || length > 0);
   pending_.keep_alive = !close;
   return Result::kRequest;
 }

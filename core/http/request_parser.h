@@ -1,17 +1,24 @@
-// An incremental, bounded HTTP/1.1 request parser: the one every HTTP endpoint of
-// the gateway reads its requests with (the store-event intake, the P-IMAP HTTP
-// binding).
+// An incremental, bounded HTTP/1.1 request parser: the one every HTTP endpoint
+// of the gateway reads its requests with (the store-event intake, the P-IMAP
+// HTTP binding).
 //
-// Feed() whatever the connection received (any split, down to one byte at a time),
-// then call Next() until it stops returning kRequest: several pipelined requests in
-// one chunk come out one by one, and the bytes of a request not yet complete stay
-// buffered. Deliberately small: requests with Content-Length bodies only.
-//  * Header block (request line + headers + blank line) at most kMaxHeaderBytes,
-//    else 431. Body only by Content-Length, at most max_body_bytes() (default kMaxBodyBytes), else 413. Any
-//    Transfer-Encoding (chunked) -> 411. POST/PUT without Content-Length -> 411.
-//  * Lines end in CRLF; a bare LF is accepted too (RFC 9112 §2.2). Obsolete line
+// Feed() whatever the connection received (any split, down to one byte at a
+// time), then call Next() until it stops returning kRequest: several pipelined
+// requests in one chunk come out one by one, and the bytes of a request not yet
+// complete stay buffered.
+//  * Header block (request line + headers + blank line) at most
+//  kMaxHeaderBytes,
+//    else 431. The body by Content-Length or "Transfer-Encoding: chunked"
+//    (RFC 9112 §7.1; chunk extensions and trailer fields are read and dropped),
+//    at most max_body_bytes() decoded, else 413. Any other transfer coding ->
+//    501; both framings at once (a request-smuggling vector), or chunked in
+//    HTTP/1.0 -> 400. POST/PUT with neither -> 411.
+//  * Lines end in CRLF; a bare LF is accepted too (RFC 9112 §2.2). Obsolete
+//  line
 //    folding, control characters, a malformed request line or header, a version
 //    other than HTTP/1.0 or 1.1, conflicting Content-Length values -> 400.
+//  * "Expect: 100-continue": ContinueDue() says once that the client waits for
+//    the interim response before it sends the body.
 //  * After an error the parser stays failed: the connection answers and closes
 //    (it can no longer tell where the next request would start).
 //  * keep_alive: HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with
@@ -58,23 +65,42 @@ class HttpRequestParser {
   // bytes. kError: error_status()/error_reason() say why; sticky.
   Result Next(HttpRequest* out);
 
+  // True once per request whose head asked for "100 Continue" while its body
+  // has not fully arrived: the caller writes the interim response.
+  bool ContinueDue();
+
   int error_status() const { return error_status_; }
   const std::string& error_reason() const { return error_reason_; }
   // Bytes received and not yet consumed by a returned request.
   size_t buffered() const { return buffer_.size() - consumed_; }
+  // Those bytes, handed to another parser (a connection moving to another
+  // shard); this one starts afresh. Call only between requests.
+  std::string TakeBuffered();
 
  private:
   Result Fail(int status, std::string reason);
   Result ParseHead(absl::string_view head);
+  // Decodes what has arrived of a chunked body into pending_.body.
+  Result ParseChunks();
   void Compact();
+
+  enum class ChunkState : uint8_t { kSize, kData, kDataEnd, kTrailer };
 
   size_t max_body_bytes_;
   std::string buffer_;
-  size_t consumed_ = 0;    // bytes of buffer_ that belong to returned requests
-  size_t scan_from_ = 0;   // where to resume looking for the end of the head
+  size_t consumed_ = 0;   // bytes of buffer_ that belong to returned requests
+  size_t scan_from_ = 0;  // where to resume looking for the end of the head
   bool have_head_ = false;
-  size_t head_end_ = 0;    // offset (from consumed_) of the first body byte
+  size_t head_end_ = 0;  // offset (from consumed_) of the first body byte
   size_t body_length_ = 0;
+  // Chunked bodies: where decoding resumes (offset from consumed_), and in
+  // which part of a chunk.
+  bool chunked_ = false;
+  ChunkState chunk_state_ = ChunkState::kSize;
+  uint64_t chunk_left_ = 0;
+  size_t chunk_pos_ = 0;
+  size_t trailer_bytes_ = 0;
+  bool continue_due_ = false;
   HttpRequest pending_;
   int error_status_ = 0;
   std::string error_reason_;

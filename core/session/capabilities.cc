@@ -15,7 +15,7 @@ std::string PreAuthCapabilities(bool starttls_available, bool login_allowed) {
 }
 
 std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
-                                 bool pimap) {
+                                 bool pimap, bool compression) {
   std::string caps = "IMAP4rev1";
   for (const std::string& raw : store_caps) {
     const std::string cap = absl::AsciiStrToUpper(raw);
@@ -35,7 +35,8 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
   }
   // The P-IMAP R01 tokens for what the gateway implements (protocol.md §2.1),
   // and its own compression (RFC 4978; the store's is per hop, not offered).
-  caps += " XFILTER XPIMAPPREF COMPRESS=DEFLATE";
+  caps += " XFILTER XPIMAPPREF";
+  if (compression) caps += " COMPRESS=DEFLATE";
   return caps;
 }
 

@@ -16,8 +16,9 @@ std::string PreAuthCapabilities(bool starttls_available, bool login_allowed);
 // (compression and TLS are per hop; authentication is over).
 // For P-IMAP sessions (`pimap`), QRESYNC and NOTIFY are the gateway's business
 // with the store, not the device's.
+// COMPRESS=DEFLATE only where the binding can switch (`compression`).
 std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
-                                 bool pimap = false);
+                                 bool pimap = false, bool compression = true);
 
 }  // namespace pimap::session
 

@@ -226,7 +226,10 @@ bool CommandRouter::AnswerAfterLogin(const imap::Command& command,
   std::string out;
   if (name == "CAPABILITY") {
     absl::StrAppend(&out, "* CAPABILITY ",
-                    PostAuthCapabilities(store_caps, pimap), "\r\n");
+                    PostAuthCapabilities(store_caps, pimap,
+                                         output_ == nullptr ||
+                                             output_->OffersCompression()),
+                    "\r\n");
     imap::AppendTaggedStatus(&out, command.tag, "OK", "",
                              "CAPABILITY completed");
   } else if (name == "COMPRESS") {

@@ -55,6 +55,8 @@ class DeviceOutput {
   // uncompressed, then compresses both directions from the next byte on.
   // FailedPrecondition when compression is already active (the router
   // answers NO [COMPRESSIONACTIVE]); any other error: NO [CANNOT].
+  // Whether StartCompression can work here (COMPRESS=DEFLATE is advertised).
+  virtual bool OffersCompression() const { return true; }
   virtual absl::Status StartCompression(std::string ok) {
     return absl::UnimplementedError("compression is not offered here");
   }

@@ -86,7 +86,8 @@ void DeviceDriver::FinishLogin() {
   imap::AppendTaggedStatus(
       &out, login_tag_, "OK",
       absl::StrCat("CAPABILITY ",
-                   PostAuthCapabilities(store_capabilities(), true)),
+                   PostAuthCapabilities(store_capabilities(), true,
+                                        output_->OffersCompression())),
       "Logged in");
   job_ = Job::kNone;
   logged_in_ = true;

@@ -61,6 +61,9 @@ class PimapSessionDriver final : public CommandRouter, private DeviceOutput {
   void RelayDrained() override;
   void EndSession(absl::string_view reason) override;
   void Close() override;
+  bool OffersCompression() const override {
+    return output() != nullptr && output()->OffersCompression();
+  }
 
   DeviceDriver* engine_;
   bool engine_running_ = false;  // the engine holds input (a command runs)

@@ -39,7 +39,9 @@ void RelayDriver::Start(StoreLink* link, absl::string_view login_tag) {
   std::string out;
   imap::AppendTaggedStatus(
       &out, login_tag, "OK",
-      absl::StrCat("CAPABILITY ", PostAuthCapabilities(store_capabilities())),
+      absl::StrCat("CAPABILITY ", PostAuthCapabilities(
+                                          store_capabilities(), false,
+                                          output()->OffersCompression())),
       "Logged in");
   Write(std::move(out));
   if (output() != nullptr) output()->LoginDone(true);

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "bindings/http/http_server.h"
 #include "bindings/tcp/imap_server.h"
 #include "bindings/tls/tls_context.h"
 #include "core/base/log.h"
@@ -44,6 +45,7 @@ struct ShardServices {
   std::unique_ptr<pimap::store::LinkPool> links;
   std::unique_ptr<pimap::session::AuthCache> auth_cache;
   std::unique_ptr<pimap::tcp::ImapServer> server;
+  std::unique_ptr<pimap::http_binding::HttpServer> http;
 };
 
 }  // namespace
@@ -104,8 +106,36 @@ int main(int argc, char** argv) {
     if (!tls.ok()) return Fail(std::string(tls.status().message()), 2);
     config.tls = *tls;
   }
-  if (!config.imap_listen && !config.imaps_listen) {
-    return Fail("nothing to listen on: give --imap-listen or --imaps-listen", 2);
+  pimap::http_binding::HttpServerConfig http_config;
+  if (options.http_listen) {
+    http_config.http_listen = pimap::http_binding::HttpListenAddress{
+        options.http_listen->host, options.http_listen->port};
+  }
+  if (options.https_listen) {
+    http_config.https_listen = pimap::http_binding::HttpListenAddress{
+        options.https_listen->host, options.https_listen->port};
+    auto tls = pimap::tls::TlsContext::CreateServer(
+        options.tls_cert, options.tls_key, {"http/1.1"});
+    if (!tls.ok()) return Fail(std::string(tls.status().message()), 2);
+    http_config.tls = *tls;
+  }
+  http_config.session.limits = config.limits;
+  http_config.session.path = options.http_path;
+  // Plain HTTP is for a TLS terminator in front: login is allowed there as
+  // --allow-plaintext-auth allows it on the plain IMAP port.
+  http_config.session.login_allowed = true;
+  http_config.session.idle_max_ms = absl::ToInt64Milliseconds(options.http_idle_max);
+  http_config.session.session_idle_ms = config.idle_timeout_ms;
+  http_config.max_body_bytes = options.http_max_body;
+  http_config.request_timeout_ms =
+      absl::ToInt64Milliseconds(options.http_request_timeout);
+  http_config.store_timeout_ms = config.store_timeout_ms;
+  const bool http_enabled = options.http_listen || options.https_listen;
+  if (!config.imap_listen && !config.imaps_listen && !http_enabled) {
+    return Fail(
+        "nothing to listen on: give --imap-listen, --imaps-listen, "
+        "--http-listen or --https-listen",
+        2);
   }
 
   pimap::store::UpstreamConfig upstream;
@@ -168,7 +198,7 @@ int main(int argc, char** argv) {
   // into still exist (their threads have ended by then).
   std::vector<ShardServices> services(shards);
   absl::Status started = set.Start(
-      [&services, &config, &upstream, &session_config, pool_config, auth_cache_ttl_ms,
+      [&services, &config, &http_config, http_enabled, &upstream, &session_config, pool_config, auth_cache_ttl_ms,
        state_dir = options.state_dir,
        intake = options.store_events_listen
                     ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
@@ -214,6 +244,12 @@ int main(int argc, char** argv) {
           if (!started.ok()) return started.status();
           pimap::store::EventIntake* i = *started;
           shard.AddStopHook([i] { i->Stop(); });
+        }
+        if (http_enabled) {
+          s.http = std::make_unique<pimap::http_binding::HttpServer>(
+              &shard, &http_config, s.connector.get(), s.sessions.get(),
+              s.links.get(), s.auth_cache.get());
+          if (absl::Status st = s.http->Start(); !st.ok()) return st;
         }
         return s.server->Start();
       });

@@ -169,6 +169,56 @@ const OptionSpec kOptionSpecs[] = {
        return Set(ParseOptionalHostPort(v), o.imaps_listen);
      },
      [](const Options& o) { return FormatOptionalHostPort(o.imaps_listen); }},
+    {"http-listen", "HOST:PORT|none",
+     "Plain HTTP listener of the P-IMAP HTTP binding, for use behind a TLS "
+     "terminator only (credentials travel in it).",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseOptionalHostPort(v), o.http_listen);
+     },
+     [](const Options& o) { return FormatOptionalHostPort(o.http_listen); }},
+    {"https-listen", "HOST:PORT|none",
+     "HTTPS listener of the P-IMAP HTTP binding (ALPN http/1.1; requires "
+     "--tls-cert and --tls-key).",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseOptionalHostPort(v), o.https_listen);
+     },
+     [](const Options& o) { return FormatOptionalHostPort(o.https_listen); }},
+    {"http-path", "PATH",
+     "Request path of the HTTP binding; POSTs to it carry IMAP commands.",
+     [](absl::string_view v, Options& o) {
+       if (v.empty() || v[0] != '/' ||
+           v.find_first_of(" ?#;,\t") != absl::string_view::npos) {
+         return absl::InvalidArgumentError(absl::StrCat(
+             "invalid value \"", absl::CHexEscape(v),
+             "\": expected an absolute path such as /pimap"));
+       }
+       o.http_path = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return o.http_path; }},
+    {"http-idle-max", "DURATION",
+     "Longest HTTP long poll: a batch ending in IDLE gets its tagged answer "
+     "after this at the latest.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParsePositiveDuration(v), o.http_idle_max);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.http_idle_max); }},
+    {"http-request-timeout", "DURATION",
+     "Longest time to receive one HTTP request, head and body (a deadline "
+     "from its first byte: slow senders cannot hold a connection); 408 after.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParsePositiveDuration(v), o.http_request_timeout);
+     },
+     [](const Options& o) {
+       return absl::FormatDuration(o.http_request_timeout);
+     }},
+    {"http-max-body", "SIZE",
+     "Largest HTTP request body (a batch of commands with their literals); "
+     "larger requests get 413.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseSizeInRange(v, kKiB, 4 * kGiB), o.http_max_body);
+     },
+     [](const Options& o) { return absl::StrCat(o.http_max_body); }},
     {"admin-listen", "HOST:PORT|none",
      "Admin HTTP listener serving GET /metrics (Prometheus). Keep it on a "
      "private address.",
@@ -534,6 +584,11 @@ absl::Status Validate(const Options& o) {
   if (o.imaps_listen.has_value() && o.tls_cert.empty()) {
     return InvalidArgumentError(
         absl::StrCat("--imaps-listen ", o.imaps_listen->ToString(),
+                     " requires --tls-cert and --tls-key"));
+  }
+  if (o.https_listen.has_value() && o.tls_cert.empty()) {
+    return InvalidArgumentError(
+        absl::StrCat("--https-listen ", o.https_listen->ToString(),
                      " requires --tls-cert and --tls-key"));
   }
   return absl::OkStatus();

@@ -44,6 +44,14 @@ struct Options {
   // --imap-listen, default 127.0.0.1:1143; value "none" disables.
   std::optional<HostPort> imap_listen = HostPort{"127.0.0.1", 1143};
   std::optional<HostPort> imaps_listen;  // --imaps-listen, default disabled
+  // --http-listen (plain, behind a TLS terminator) and --https-listen: the
+  // HTTP binding of P-IMAP, default disabled; --http-path its request path.
+  std::optional<HostPort> http_listen;
+  std::optional<HostPort> https_listen;
+  std::string http_path = "/pimap";
+  absl::Duration http_idle_max = absl::Minutes(10);  // --http-idle-max
+  size_t http_max_body = 8 << 20;                    // --http-max-body
+  absl::Duration http_request_timeout = absl::Seconds(30);
   // --admin-listen, default disabled (serves GET /metrics).
   std::optional<HostPort> admin_listen;
   // --tls-cert PEM, --tls-key PEM: both or neither; required by

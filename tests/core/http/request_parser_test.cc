@@ -123,7 +123,15 @@ TEST(HttpRequestParserTest, RejectsBadInput) {
       {"POST /dovecot HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n", 400},
       {"POST /dovecot HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400},
       {"POST /dovecot HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400},  // no Host
-      {"POST /dovecot HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", 411},
+      {"POST /dovecot HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+      {"POST /d HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n", 400},
+      {"POST /d HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+      {"POST /d HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400},
+      {"POST /d HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n\r\n", 400},
+      {"POST /d HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n", 400},
+      {"POST /d HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n100001\r\n", 413},
+      {"POST /d HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "fffffffffffffffff\r\n", 400},
       {"POST /dovecot HTTP/1.1\r\nHost: h\r\n\r\n", 411},
       {"POST /dovecot HTTP/1.1\r\nHost: h\r\nContent-Length: 1048577\r\n\r\n", 413},
       {"POST /dovecot HTTP/2.0\r\nHost: h\r\n\r\n", 505},
@@ -196,6 +204,67 @@ TEST(HttpRequestParserTest, IncompleteBodyWaits) {
   parser.Feed("cd");
   ASSERT_EQ(parser.Next(&r), Result::kRequest);
   EXPECT_EQ(r.body, "abcd");
+}
+
+}  // namespace
+}  // namespace pimap::http
+
+namespace pimap::http {
+namespace {
+
+TEST(HttpRequestParserTest, ChunkedBodyInAnySplit) {
+  const std::string input =
+      "POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n"
+      "Expect: 100-continue\r\n\r\n"
+      "5;name=value\r\nhello\r\n"
+      "0007\r\n, world\r\n"
+      "1\n!\n"  // bare LF line ends
+      "0\r\nX-Trailer: dropped\r\n\r\n"
+      "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (size_t step : {1u, 3u, 7u, 1000u}) {
+    SCOPED_TRACE(step);
+    HttpRequestParser parser;
+    std::vector<HttpRequest> got;
+    EXPECT_EQ(FeedInSteps(input, step, &got, &parser), Result::kNeedMore);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].body, "hello, world!");
+    EXPECT_EQ(got[1].target, "/next");
+    EXPECT_EQ(parser.buffered(), 0u);
+  }
+}
+
+TEST(HttpRequestParserTest, ChunkedBodyLimitCountsDecodedBytes) {
+  HttpRequestParser parser(8);
+  std::vector<HttpRequest> got;
+  EXPECT_EQ(FeedInSteps("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+                        "chunked\r\n\r\n4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n",
+                        5, &got, &parser),
+            Result::kNeedMore);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].body, "abcdefgh");
+  EXPECT_EQ(FeedInSteps("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: "
+                        "chunked\r\n\r\n4\r\nabcd\r\n5\r\n",
+                        5, &got, &parser),
+            Result::kError);
+  EXPECT_EQ(parser.error_status(), 413);
+}
+
+TEST(HttpRequestParserTest, ContinueIsDueOnceBeforeTheBody) {
+  HttpRequestParser parser;
+  parser.Feed(
+      "POST / HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+      "Content-Length: 2\r\n\r\n");
+  HttpRequest r;
+  EXPECT_EQ(parser.Next(&r), Result::kNeedMore);
+  EXPECT_TRUE(parser.ContinueDue());
+  EXPECT_FALSE(parser.ContinueDue());
+  parser.Feed("ok");
+  ASSERT_EQ(parser.Next(&r), Result::kRequest);
+  EXPECT_EQ(r.body, "ok");
+  // Without the header, or with an empty body, nothing is due.
+  parser.Feed("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n");
+  EXPECT_EQ(parser.Next(&r), Result::kNeedMore);
+  EXPECT_FALSE(parser.ContinueDue());
 }
 
 }  // namespace

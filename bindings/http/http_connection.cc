@@ -1,0 +1,477 @@
+// An HTTP/1.1 connection of the HTTP binding (http_connection.h), and its
+// hand-over to the shard that owns a request's session.
+#include "bindings/http/http_connection.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "bindings/http/http_server.h"
+#include "bindings/tls/tls_transport.h"
+#include "core/base/log.h"
+#include "core/base/shard_for_user.h"
+#include "core/engine/handoff.h"
+#include "core/engine/shard.h"
+#include "core/engine/socket.h"
+#include "core/http/response.h"
+
+namespace pimap::http_binding {
+
+namespace {
+
+// Bytes of later requests read while one is served, at most: reading pauses
+// beyond (HTTP/1.1 pipelining is allowed, unbounded buffering is not).
+constexpr size_t kMaxReadAhead = 64 * 1024;
+// A client that does not read its response: past this much queued output the
+// connection is dropped (the session's own backpressure keeps output near
+// 256 KiB while the client reads).
+constexpr size_t kMaxPendingOutput = 8 << 20;
+// A hand-over whose last send never completes (the peer does not read) must
+// not pin the connection between shards.
+constexpr int64_t kHandoverTimeoutMs = 5000;
+
+bool AcceptedMediaType(absl::string_view content_type) {
+  absl::string_view media = content_type.substr(0, content_type.find(';'));
+  media = absl::StripAsciiWhitespace(media);
+  return absl::EqualsIgnoreCase(media, "application/vnd.pimap") ||
+         absl::EqualsIgnoreCase(media, "application/vnd.lemonade") ||
+         absl::EqualsIgnoreCase(media, "text/plain");
+}
+
+// The value of cookie "pimap" in a Cookie header, or empty.
+std::string SessionCookie(const http::HttpRequest& request) {
+  for (const auto& [name, value] : request.headers) {
+    if (name != "cookie") continue;
+    for (absl::string_view pair : absl::StrSplit(value, ';')) {
+      pair = absl::StripAsciiWhitespace(pair);
+      if (absl::StartsWith(pair, "pimap=")) {
+        return std::string(pair.substr(6));
+      }
+    }
+  }
+  return "";
+}
+
+class HttpHandoff final : public engine::Handoff {
+ public:
+  HttpHandoff(SSL* ssl, std::string buffered, http::HttpRequest request)
+      : ssl_(ssl),
+        buffered_(std::move(buffered)),
+        request_(std::move(request)) {}
+  ~HttpHandoff() override {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+  }
+  void Arrive(engine::Shard& shard, int slot) override {
+    std::unique_ptr<HttpHandoff> self(this);
+    HttpServer* server = shard.services().Find<HttpServer>();
+    if (slot < 0 || server == nullptr) {
+      PIMAP_LOG(WARNING) << "HTTP hand-over arrived without a descriptor";
+      return;
+    }
+    SSL* ssl = std::exchange(ssl_, nullptr);
+    HttpConnection::Arrive(server, slot, ssl, std::move(buffered_),
+                           std::move(request_));
+  }
+  void Failed(engine::Shard& source, int slot, int error) override {
+    std::unique_ptr<HttpHandoff> self(this);
+    PIMAP_LOG(WARNING) << "HTTP hand-over to the owner shard failed: errno "
+                       << error;
+    engine::Socket::Adopt(&source, slot)->Abort();
+  }
+
+ private:
+  SSL* ssl_;
+  std::string buffered_;
+  http::HttpRequest request_;
+};
+
+}  // namespace
+
+// ---- Life ------------------------------------------------------------------
+
+void HttpConnection::Accept(HttpServer* server, int slot, bool tls) {
+  engine::Socket* socket = engine::Socket::Adopt(&server->shard(), slot);
+  if (server->connection_count() >= server->config().max_connections) {
+    socket->Write(http::WholeResponse(503, "Retry-After: 1\r\n", "text/plain",
+                                      "Too many connections\n", true));
+    socket->Close();
+    return;
+  }
+  engine::Transport* transport = socket;
+  if (tls) {
+    SSL* ssl = server->config().tls->NewServerSsl();
+    if (ssl == nullptr) {
+      socket->Abort();
+      return;
+    }
+    transport = new tls::TlsTransport(socket, ssl);
+  }
+  auto* connection = new HttpConnection(server, socket, transport);
+  connection->Start();
+}
+
+void HttpConnection::Arrive(HttpServer* server, int slot, SSL* ssl,
+                            std::string buffered, http::HttpRequest request) {
+  engine::Socket* socket = engine::Socket::Adopt(&server->shard(), slot);
+  engine::Transport* transport = socket;
+  if (ssl != nullptr) transport = new tls::TlsTransport(socket, ssl);
+  auto* connection = new HttpConnection(server, socket, transport);
+  Busy busy(connection);
+  connection->parser_.Feed(buffered);
+  connection->Handle(std::move(request));
+  connection->Start();
+  if (connection->state_ == State::kReading) connection->ReadRequests();
+}
+
+HttpConnection::HttpConnection(HttpServer* server, engine::Socket* socket,
+                               engine::Transport* transport)
+    : server_(server),
+      socket_(socket),
+      transport_(transport),
+      parser_(server->config().max_body_bytes) {
+  server_->Register(this);
+  GaugeAdd(server_->shard().counters().http_connections, 1);
+  last_activity_ms_ = MonotonicNowMs();
+  ArmTimer(server_->config().keepalive_timeout_ms);
+}
+
+void HttpConnection::Start() {
+  Busy busy(this);
+  if (transport_ != nullptr) transport_->SetHandler(this);
+}
+
+HttpConnection::~HttpConnection() {
+  if (timer_ != 0) server_->shard().timers().Cancel(timer_);
+  server_->Unregister(this);
+  GaugeAdd(server_->shard().counters().http_connections, -1);
+}
+
+void HttpConnection::Destroy() {
+  if (destroy_pending_) return;
+  destroy_pending_ = true;
+  if (busy_ == 0) delete this;
+}
+
+void HttpConnection::Shutdown() {
+  Busy busy(this);
+  // An open response gets the session's goodbye and ends first.
+  if (session_ != nullptr) session_->End("Server shutting down");
+  Close();
+}
+
+void HttpConnection::Close() {
+  if (state_ == State::kClosing) return;
+  Busy busy(this);
+  state_ = State::kClosing;
+  if (HttpSession* session = std::exchange(session_, nullptr)) {
+    session->OnSinkGone(this);
+  }
+  if (transport_ != nullptr) {
+    transport_->Close();  // flushes what is queued, then closes
+    transport_ = nullptr;
+  }
+  Destroy();
+}
+
+void HttpConnection::OnTransportClosed(absl::Status) {
+  Busy busy(this);
+  transport_ = nullptr;
+  state_ = State::kClosing;
+  if (HttpSession* session = std::exchange(session_, nullptr)) {
+    session->OnSinkGone(this);
+  }
+  Destroy();
+}
+
+// ---- Requests
+// ----------------------------------------------------------------
+
+void HttpConnection::OnTransportData(absl::string_view data) {
+  Busy busy(this);
+  server_->shard().counters().bytes_in.fetch_add(data.size(),
+                                                 std::memory_order_relaxed);
+  last_activity_ms_ = MonotonicNowMs();
+  if (state_ == State::kClosing) return;
+  parser_.Feed(data);
+  if (state_ == State::kMoving) return;  // travels with the connection
+  if (request_started_ms_ == 0) {
+    // A request starts: its deadline runs from its first byte.
+    request_started_ms_ = last_activity_ms_;
+    if (state_ == State::kReading) {
+      ArmTimer(server_->config().request_timeout_ms);
+    }
+  }
+  if (state_ == State::kReading) {
+    ReadRequests();
+  } else if (parser_.buffered() > kMaxReadAhead && transport_ != nullptr) {
+    transport_->SetReading(false);
+  }
+}
+
+void HttpConnection::ReadRequests() {
+  Busy busy(this);
+  while (state_ == State::kReading) {
+    http::HttpRequest request;
+    switch (parser_.Next(&request)) {
+      case http::HttpRequestParser::Result::kNeedMore:
+        if (parser_.buffered() == 0) request_started_ms_ = 0;
+        if (parser_.ContinueDue() && transport_ != nullptr) {
+          // The client waits for this before it sends the body (curl does
+          // for large or chunked bodies).
+          transport_->Write("HTTP/1.1 100 Continue\r\n\r\n");
+        }
+        if (transport_ != nullptr) transport_->SetReading(true);
+        return;
+      case http::HttpRequestParser::Result::kError:
+        Fail(parser_.error_status(), parser_.error_reason(), true);
+        return;
+      case http::HttpRequestParser::Result::kRequest:
+        // The next request's clock starts with its first byte (maybe here).
+        request_started_ms_ = parser_.buffered() > 0 ? MonotonicNowMs() : 0;
+        Handle(std::move(request));
+        break;
+    }
+  }
+}
+
+void HttpConnection::Handle(http::HttpRequest request) {
+  Busy busy(this);
+  const HttpServerConfig& config = server_->config();
+  ShardCounters& counters = server_->shard().counters();
+  CounterAdd(counters.http_requests);
+  keep_alive_ = request.keep_alive;
+  absl::string_view path = request.target;
+  path = path.substr(0, path.find('?'));
+  if (path != config.session.path) {
+    Fail(404, "Not found", false);
+    return;
+  }
+  if (request.method != "POST") {
+    Fail(405, "Only POST carries P-IMAP commands", false, "Allow: POST\r\n");
+    return;
+  }
+  if (request.version_minor == 0) {
+    // Responses stream (chunked, long polls): HTTP/1.0 cannot carry them.
+    Fail(505, "P-IMAP over HTTP needs HTTP/1.1", true);
+    return;
+  }
+  const std::string* content_type = request.Header("content-type");
+  if (!request.body.empty() &&
+      (content_type == nullptr || !AcceptedMediaType(*content_type))) {
+    Fail(415,
+         "Send application/vnd.pimap (or application/vnd.lemonade, text/plain)",
+         false);
+    return;
+  }
+  if (const std::string* coding = request.Header("content-encoding");
+      coding != nullptr && !absl::EqualsIgnoreCase(*coding, "identity")) {
+    Fail(415, "Coded request bodies are not accepted", false);
+    return;
+  }
+  if (server_->stopping()) {
+    Fail(503, "Server shutting down", true, "Retry-After: 5\r\n");
+    return;
+  }
+  engine::Shard& shard = server_->shard();
+  const bool tls = transport_ != nullptr && transport_->is_tls();
+  HttpSession* session = nullptr;
+  const std::string cookie = SessionCookie(request);
+  if (!cookie.empty()) {
+    const int owner = server_->ShardOfCookie(cookie);
+    if (owner >= 0 && owner != shard.id()) {
+      HandOver(owner, std::move(request));
+      return;
+    }
+    session = server_->FindSession(cookie);
+    // An unknown cookie never finds another session: it logs in afresh.
+    if (session == nullptr) session = new HttpSession(server_, tls, true);
+  } else {
+    if (std::optional<std::string> user =
+            FirstLoginUser(request.body, config.session.limits)) {
+      const int owner = static_cast<int>(
+          ShardForUser(*user, static_cast<uint32_t>(shard.count())));
+      if (owner != shard.id()) {
+        HandOver(owner, std::move(request));
+        return;
+      }
+    }
+    session = new HttpSession(server_, tls, false);
+  }
+  state_ = State::kServing;
+  session_ = session;
+  chunked_ = false;
+  if (!session->Submit(std::move(request.body), this)) {
+    session_ = nullptr;
+    state_ = State::kReading;
+    Fail(429, "Too many requests of this session are waiting", false,
+         "Retry-After: 1\r\n");
+  }
+}
+
+void HttpConnection::Fail(int status, absl::string_view message, bool close,
+                          absl::string_view extra_headers) {
+  CounterAdd(server_->shard().counters().http_errors);
+  if (close) keep_alive_ = false;
+  if (transport_ != nullptr) {
+    transport_->Write(http::WholeResponse(status, extra_headers, "text/plain",
+                                          absl::StrCat(message, "\n"),
+                                          !keep_alive_));
+  }
+  if (!keep_alive_) Close();
+}
+
+// ---- The session's response
+// ----------------------------------------------------
+
+void HttpConnection::WriteHead(absl::string_view extra_headers,
+                               int64_t length) {
+  if (transport_ == nullptr) return;
+  std::string out;
+  http::AppendStatusLine(&out, 200);
+  absl::StrAppend(&out,
+                  "Content-Type: application/vnd.pimap\r\n"
+                  "Cache-Control: no-store\r\n",
+                  extra_headers);
+  chunked_ = length < 0;
+  if (chunked_) {
+    out += "Transfer-Encoding: chunked\r\n";
+  } else {
+    absl::StrAppend(&out, "Content-Length: ", length, "\r\n");
+  }
+  if (!keep_alive_) out += "Connection: close\r\n";
+  out += "\r\n";
+  transport_->Write(std::move(out));
+}
+
+void HttpConnection::WriteBody(absl::string_view bytes) {
+  if (transport_ == nullptr) return;
+  if (chunked_) {
+    std::string chunk;
+    http::AppendChunk(&chunk, bytes);
+    transport_->Write(std::move(chunk));
+  } else {
+    transport_->Write(bytes);
+  }
+  if (transport_->PendingOutput() > kMaxPendingOutput) {
+    PIMAP_LOG(INFO) << "HTTP client does not read its response; closing";
+    Busy busy(this);
+    state_ = State::kClosing;
+    if (HttpSession* session = std::exchange(session_, nullptr)) {
+      session->OnSinkGone(this);
+    }
+    transport_->Abort();
+    transport_ = nullptr;
+    Destroy();
+  }
+}
+
+void HttpConnection::EndBody() {
+  if (state_ != State::kServing) return;
+  Busy busy(this);
+  if (chunked_ && transport_ != nullptr) transport_->Write(http::kLastChunk);
+  session_ = nullptr;
+  state_ = State::kReading;
+  last_activity_ms_ = MonotonicNowMs();
+  if (!keep_alive_) {
+    Close();
+    return;
+  }
+  ArmTimer(request_started_ms_ != 0 ? server_->config().request_timeout_ms
+                                    : server_->config().keepalive_timeout_ms);
+  ReadRequests();  // a pipelined request may be waiting
+}
+
+size_t HttpConnection::PendingOutput() const {
+  return transport_ == nullptr ? 0 : transport_->PendingOutput();
+}
+
+void HttpConnection::OnTransportDrained() {
+  Busy busy(this);
+  if (session_ != nullptr) session_->OnSinkDrained();
+}
+
+// ---- Hand-over
+// ------------------------------------------------------------------
+
+void HttpConnection::HandOver(int owner, http::HttpRequest request) {
+  state_ = State::kMoving;
+  CounterAdd(server_->shard().counters().http_handovers);
+  transport_->SetReading(false);
+  auto payload = std::make_shared<http::HttpRequest>(std::move(request));
+  const bool tls = transport_->is_tls();
+  engine::Transport* transport = transport_;
+  HttpServer* server = server_;
+  TimerWheel& timers = server_->shard().timers();
+  if (timer_ != 0) timers.Cancel(timer_);
+  timer_ = timers.Schedule(kHandoverTimeoutMs, [this] {
+    timer_ = 0;
+    Busy busy(this);
+    PIMAP_LOG(INFO) << "HTTP hand-over did not complete (peer not reading)";
+    if (transport_ != nullptr) transport_->Abort();
+    transport_ = nullptr;
+    socket_ = nullptr;
+    state_ = State::kClosing;
+    Destroy();
+  });
+  socket_->Detach([this, payload, tls, transport, server, owner](int slot) {
+    TimerWheel& timers = server->shard().timers();
+    if (timer_ != 0) timers.Cancel(timer_);
+    timer_ = 0;
+    SSL* ssl = nullptr;
+    if (tls) ssl = static_cast<tls::TlsTransport*>(transport)->ReleaseSsl();
+    auto handoff = std::make_unique<HttpHandoff>(ssl, parser_.TakeBuffered(),
+                                                 std::move(*payload));
+    engine::Shard& shard = server->shard();
+    socket_ = nullptr;
+    transport_ = nullptr;
+    state_ = State::kClosing;
+    Destroy();
+    shard.HandOver(slot, owner, std::move(handoff));
+  });
+}
+
+// ---- Deadlines
+// -------------------------------------------------------------------
+
+void HttpConnection::ArmTimer(int64_t delay_ms) {
+  TimerWheel& timers = server_->shard().timers();
+  if (timer_ != 0) timers.Cancel(timer_);
+  timer_ = timers.Schedule(std::max<int64_t>(delay_ms, 1), [this] {
+    timer_ = 0;
+    OnTimer();
+  });
+}
+
+// One timer per connection: the request deadline while a request is being
+// read, the keep-alive limit while none is; a served request (a long poll)
+// has the session's own limits.
+void HttpConnection::OnTimer() {
+  Busy busy(this);
+  const HttpServerConfig& config = server_->config();
+  const int64_t now = MonotonicNowMs();
+  if (state_ == State::kMoving || state_ == State::kClosing) return;
+  if (state_ == State::kReading && request_started_ms_ != 0) {
+    const int64_t left = request_started_ms_ + config.request_timeout_ms - now;
+    if (left <= 0) {
+      Fail(408, "Request not received in time", true);
+      return;
+    }
+    ArmTimer(left);
+    return;
+  }
+  if (state_ == State::kReading) {
+    const int64_t left = last_activity_ms_ + config.keepalive_timeout_ms - now;
+    if (left <= 0) {
+      Close();
+      return;
+    }
+    ArmTimer(std::min(left, config.request_timeout_ms));
+    return;
+  }
+  ArmTimer(config.keepalive_timeout_ms);
+}
+
+}  // namespace pimap::http_binding

@@ -1,0 +1,97 @@
+// One HTTP/1.1 connection of the HTTP binding, over a plain socket or TLS: an
+// explicit state machine (reading a request → serving it → reading the next;
+// closing) that parses requests with the shared core/http parser, answers what
+// is HTTP's (path, method, media type, sizes, deadlines, load) and hands each
+// POST to the P-IMAP session its cookie names (http_session.h), whose response
+// it carries as the session's ResponseSink. A request for a session (or a
+// login) owned by another shard moves the connection there first.
+#ifndef PIMAP_BINDINGS_HTTP_HTTP_CONNECTION_H_
+#define PIMAP_BINDINGS_HTTP_HTTP_CONNECTION_H_
+
+#include <openssl/ssl.h>
+
+#include <cstdint>
+#include <string>
+
+#include "bindings/http/http_session.h"
+#include "core/base/timer_wheel.h"
+#include "core/engine/transport.h"
+#include "core/http/request_parser.h"
+
+namespace pimap::engine {
+class Socket;
+}
+
+namespace pimap::http_binding {
+
+class HttpServer;
+
+class HttpConnection final : private engine::TransportHandler,
+                             private ResponseSink {
+ public:
+  static void Accept(HttpServer* server, int slot, bool tls);
+  // Arrived from another shard with the request to serve first.
+  static void Arrive(HttpServer* server, int slot, SSL* ssl,
+                     std::string buffered, http::HttpRequest request);
+
+  // Server stop: close (an open session says goodbye first).
+  void Shutdown();
+
+ private:
+  enum class State : uint8_t { kReading, kServing, kMoving, kClosing };
+
+  HttpConnection(HttpServer* server, engine::Socket* socket,
+                 engine::Transport* transport);
+  ~HttpConnection() override;
+
+  // engine::TransportHandler
+  void OnTransportData(absl::string_view data) override;
+  void OnTransportDrained() override;
+  void OnTransportClosed(absl::Status reason) override;
+  // ResponseSink
+  void WriteHead(absl::string_view extra_headers, int64_t length) override;
+  void WriteBody(absl::string_view bytes) override;
+  void EndBody() override;
+  size_t PendingOutput() const override;
+
+  void Start();
+  void ReadRequests();
+  void Handle(http::HttpRequest request);
+  // An HTTP-level answer; `close` ends the connection after it.
+  void Fail(int status, absl::string_view message, bool close,
+            absl::string_view extra_headers = "");
+  void HandOver(int owner, http::HttpRequest request);
+  void ArmTimer(int64_t delay_ms);
+  void OnTimer();
+  void Close();
+  void Destroy();
+
+  class Busy {
+   public:
+    explicit Busy(HttpConnection* c) : c_(c) { ++c_->busy_; }
+    ~Busy() {
+      if (--c_->busy_ == 0 && c_->destroy_pending_) delete c_;
+    }
+
+   private:
+    HttpConnection* c_;
+  };
+
+  HttpServer* server_;
+  engine::Socket* socket_;
+  engine::Transport* transport_;
+  http::HttpRequestParser parser_;
+  HttpSession* session_ = nullptr;  // whose response is being written
+  TimerWheel::TimerId timer_ = 0;
+  int64_t request_started_ms_ = 0;  // first byte of the request being read
+  int64_t last_activity_ms_ = 0;
+  int busy_ = 0;
+  State state_ = State::kReading;
+  bool keep_alive_ = true;
+  bool chunked_ = false;
+  bool destroy_pending_ = false;
+};
+
+}  // namespace pimap::http_binding
+
+#endif  // PIMAP_BINDINGS_HTTP_HTTP_CONNECTION_H_

@@ -1,0 +1,109 @@
+// The HTTP binding of one shard (the draft's HTTPS binding for P-IMAP): its
+// listeners (--https-listen with TLS and ALPN, --http-listen plain behind a TLS
+// terminator), its connections, and the cookie table of the P-IMAP sessions it
+// carries. A cookie names the shard that owns its session, so a request is
+// moved to that shard before it runs, as a LOGIN moves a TCP connection.
+#ifndef PIMAP_BINDINGS_HTTP_HTTP_SERVER_H_
+#define PIMAP_BINDINGS_HTTP_HTTP_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "bindings/http/http_session.h"
+#include "bindings/tls/tls_context.h"
+#include "core/session/auth_cache.h"
+#include "core/session/session_driver.h"
+#include "core/session/session_registry.h"
+#include "core/session/store_link.h"
+#include "core/session/store_link_pool.h"
+
+namespace pimap::engine {
+class Listener;
+class Shard;
+}  // namespace pimap::engine
+
+namespace pimap::http_binding {
+
+class HttpConnection;
+
+struct HttpListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+
+// Read-only after start-up; shared by all shards.
+struct HttpServerConfig {
+  HttpSessionConfig session;
+  std::shared_ptr<tls::TlsContext> tls;  // with ALPN http/1.1; for https
+  std::optional<HttpListenAddress> http_listen;
+  std::optional<HttpListenAddress> https_listen;
+  // A request body larger than this is refused (413).
+  size_t max_body_bytes = 8 << 20;
+  // Reading one request, head and body, may take this long at most (a
+  // deadline, not reset by each byte: slow clients cannot hold it open).
+  int64_t request_timeout_ms = 30000;
+  // A kept-alive connection with no request for this long is closed.
+  int64_t keepalive_timeout_ms = 60000;
+  // Open HTTP connections per shard, at most (more get 503 and are closed).
+  size_t max_connections = 10000;
+  int64_t store_timeout_ms = 15000;
+  session::RelayParkConfig park;  // unused by P-IMAP sessions; for the login
+};
+
+class HttpServer final : public HttpSessionOwner {
+ public:
+  HttpServer(engine::Shard* shard, const HttpServerConfig* config,
+             session::StoreConnector* connector,
+             session::SessionRegistry* sessions, session::StoreLinkPool* pool,
+             session::AuthCache* auth_cache);
+  ~HttpServer();
+
+  // On the shard thread, during set-up: binds the listeners, registers the
+  // stop hook and itself in the shard's services (for hand-overs).
+  absl::Status Start();
+
+  const HttpServerConfig& config() const { return *config_; }
+  bool stopping() const { return stopping_; }
+  size_t connection_count() const { return connections_.size(); }
+
+  // The session a cookie value names on this shard, or null.
+  HttpSession* FindSession(absl::string_view cookie) const;
+  // The shard a cookie value names, or -1 when it names none.
+  int ShardOfCookie(absl::string_view cookie) const;
+
+  void Register(HttpConnection* connection);
+  void Unregister(HttpConnection* connection);
+
+  // HttpSessionOwner
+  const HttpSessionConfig& session_config() const override {
+    return config_->session;
+  }
+  session::LoginServices LoginServices() override;
+  engine::Shard& shard() override { return *shard_; }
+  std::string Authenticated(HttpSession* session) override;
+  void Ended(HttpSession* session) override;
+
+ private:
+  void Stop();
+
+  engine::Shard* shard_;
+  const HttpServerConfig* config_;
+  session::StoreConnector* connector_;
+  session::SessionRegistry* sessions_;
+  session::StoreLinkPool* pool_;
+  session::AuthCache* auth_cache_;
+  std::vector<engine::Listener*> listeners_;
+  absl::flat_hash_set<HttpConnection*> connections_;
+  absl::flat_hash_map<std::string, HttpSession*> cookies_;
+  bool stopping_ = false;
+};
+
+}  // namespace pimap::http_binding
+
+#endif  // PIMAP_BINDINGS_HTTP_HTTP_SERVER_H_

@@ -1,0 +1,537 @@
+"""The HTTP binding of P-IMAP (--http-listen / --https-listen): POST batches,
+cookie sessions, long-poll push, HTTP-level errors, resume across bindings.
+
+Clients are curl (a real HTTP client, HTTP/1.1 and TLS with ALPN) and, where a
+test needs to hold a response open or send bytes curl would not, a small HTTP/1.1
+client on a raw socket (HttpClient below).
+"""
+
+import re
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+import harness
+from harness import (HOST, USERS, ensure_messages, make_message, quote,
+                     sasl_plain, wait_until)
+
+pytestmark = pytest.mark.timeout(120)
+
+PATH = "/pimap"
+PUSH_WAIT = 10.0
+SETTLE = 3.0
+TYPE = "application/vnd.pimap"
+
+
+# ----------------------------------------------------------------------------- client
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # [(lowercase name, value)]
+        self.body = body
+
+    def header(self, name):
+        for n, v in self.headers:
+            if n == name:
+                return v
+        return None
+
+    def all(self, name):
+        return [v for n, v in self.headers if n == name]
+
+    def lines(self):
+        return self.body.split(b"\r\n")
+
+    def tagged(self, tag):
+        for line in self.lines():
+            if line.startswith(tag.encode() + b" "):
+                return line
+        raise AssertionError("no tagged %s in %r" % (tag, self.body))
+
+    def cookie(self):
+        for v in self.all("set-cookie"):
+            m = re.match(r"pimap=([^;]*)", v)
+            if m:
+                return m.group(1), v
+        return None, None
+
+
+class HttpClient:
+    """HTTP/1.1 on one socket: requests written as given, responses read with
+    Content-Length or chunked bodies, chunk by chunk when asked."""
+
+    def __init__(self, port, tls_ctx=None, timeout=30.0):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        if tls_ctx is not None:
+            self.sock = tls_ctx.wrap_socket(self.sock, server_hostname="localhost")
+        self.buf = b""
+        self.cookie = None
+
+    def finish(self, r):
+        """Reads what is left of a streaming body up to its end."""
+        if not getattr(r, "ended", False):
+            self.read_body(r)
+            r.ended = True
+        return r
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data if isinstance(data, bytes) else data.encode())
+
+    def request_bytes(self, body, path=PATH, method="POST", content_type=TYPE,
+                      extra=""):
+        body = body.encode() if isinstance(body, str) else body
+        head = "%s %s HTTP/1.1\r\nHost: localhost\r\n" % (method, path)
+        if content_type:
+            head += "Content-Type: %s\r\n" % content_type
+        if self.cookie:
+            head += "Cookie: pimap=%s\r\n" % self.cookie
+        head += "Content-Length: %d\r\n%s\r\n" % (len(body), extra)
+        return head.encode() + body
+
+    def post(self, body, **kw):
+        self.send_raw(self.request_bytes(body, **kw))
+        return self.read_response()
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed by the server")
+        self.buf += data
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_head(self):
+        status_line = self._line()
+        m = re.match(rb"HTTP/1\.1 (\d{3}) ", status_line + b" ")
+        assert m, status_line
+        headers = []
+        while True:
+            line = self._line()
+            if not line:
+                break
+            name, _, value = line.partition(b":")
+            headers.append((name.decode().strip().lower(), value.decode().strip()))
+        r = Response(int(m.group(1)), headers, b"")
+        c, _ = r.cookie()
+        if c is not None:
+            self.cookie = c or None
+        return r
+
+    def read_chunk(self):
+        """One chunk of a chunked body; b"" at its end."""
+        size = int(self._line().split(b";")[0], 16)
+        if size == 0:
+            assert self._line() == b""
+            return b""
+        data = self._exact(size)
+        assert self._line() == b""
+        return data
+
+    def read_body(self, r):
+        if r.header("transfer-encoding") == "chunked":
+            while True:
+                c = self.read_chunk()
+                if not c:
+                    break
+                r.body += c
+        else:
+            r.body += self._exact(int(r.header("content-length") or 0))
+        return r
+
+    def read_response(self):
+        return self.read_body(self.read_head())
+
+    def read_until(self, r, pred, timeout):
+        """Chunks of a streaming body until pred(body) holds or timeout."""
+        deadline = time.monotonic() + timeout
+        while not pred(r.body):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.sock.settimeout(left)
+            try:
+                c = self.read_chunk()
+            except socket.timeout:
+                return False
+            finally:
+                self.sock.settimeout(30.0)
+            if not c:
+                r.ended = True
+                return pred(r.body)
+            r.body += c
+        return True
+
+    def eof(self, timeout=5.0):
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return True
+                self.buf += data
+        except (socket.timeout, ConnectionResetError):
+            return False
+
+
+def login_line(tag, user, device):
+    return "%s LOGIN %s %s\r\n" % (tag, quote("%s#%s" % (user, device)), quote(USERS[user]))
+
+
+def curl(*args, data=None):
+    cmd = ["curl", "-sS", "--max-time", "30", "-D", "-"] + list(args)
+    p = subprocess.run(cmd, input=data, capture_output=True, timeout=60)
+    assert p.returncode == 0, (cmd, p.returncode, p.stderr)
+    head, _, body = p.stdout.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = [(n.strip().lower(), v.strip()) for n, _, v in
+               (x.partition(":") for x in lines[1:])]
+    return Response(status, headers, body), p.stderr
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+@pytest.fixture
+def http_gateway(start_pimap_gateway, tls_cert):
+    """pimapd with --http-listen and --https-listen, 2 shards."""
+    ports = harness.free_ports(2)
+
+    def start(extra=()):
+        p = start_pimap_gateway(tls=tls_cert, notification_filter="ALL", extra=[
+            "--http-listen", "%s:%d" % (HOST, ports[0]),
+            "--https-listen", "%s:%d" % (HOST, ports[1])] + list(extra))
+        p.http_port, p.https_port = ports
+        wait_until(lambda: harness.port_is_open(ports[0]), 5, what="http port")
+        return p
+
+    return start
+
+
+def http_session(port, user, device, tls_ctx=None):
+    c = HttpClient(port, tls_ctx)
+    r = c.post(login_line("L", user, device) + "s SELECT INBOX\r\n")
+    assert r.status == 200, r.body
+    assert r.tagged("L").startswith(b"L OK"), r.body
+    assert r.tagged("s").startswith(b"s OK"), r.body
+    assert c.cookie
+    return c, r
+
+
+EXISTS = re.compile(rb"^\* (\d+) EXISTS$", re.I)
+
+
+def exists_of(body):
+    """The last EXISTS count in a body (or in lines joined by CRLF), or None."""
+    found = [int(EXISTS.match(x).group(1)) for x in body.split(b"\r\n")
+             if EXISTS.match(x)]
+    return found[-1] if found else None
+
+
+# ----------------------------------------------------------------------------- batches
+
+def test_batch_in_one_post_sets_a_cookie_and_answers_in_order(http_gateway, dovecot):
+    ensure_messages(dovecot, "alice", 2)
+    gw = http_gateway()
+    with HttpClient(gw.http_port) as c:
+        r = c.post("c CAPABILITY\r\n" + login_line("L", "alice", "h1") +
+                   "s SELECT INBOX\r\nf FETCH 1:* (UID FLAGS)\r\n")
+        assert r.status == 200
+        assert r.header("content-type") == TYPE
+        assert r.header("cache-control") == "no-store"
+        value, attrs = r.cookie()
+        assert value and re.match(r"^\d+-[0-9a-f]{32}$", value), attrs
+        assert "HttpOnly" in attrs and "SameSite=Strict" in attrs and "Path=/pimap" in attrs
+        assert "Secure" not in attrs  # plain listener
+        lines = r.lines()
+        tags = [x.split(b" ")[0] for x in lines if x and not x.startswith(b"*")]
+        assert tags == [b"c", b"L", b"s", b"f"], r.body
+        for t in ("c", "L", "s", "f"):
+            assert r.tagged(t).startswith(t.encode() + b" OK"), r.body
+        n = exists_of(r.body)
+        assert n is not None and n >= 2
+        assert len([x for x in lines if b" FETCH (" in x]) == n
+        # Pre-login capabilities over HTTP: no STARTTLS (HTTP has its own TLS).
+        caps = [x for x in lines if x.startswith(b"* CAPABILITY")][0]
+        assert b"STARTTLS" not in caps and b"IMAP4rev1" in caps
+
+        # The cookie carries the session: a later POST runs in it.
+        r = c.post("n NOOP\r\nf2 FETCH 1 (UID)\r\n")
+        assert r.status == 200
+        assert r.tagged("n").startswith(b"n OK") and r.tagged("f2").startswith(b"f2 OK"), r.body
+        assert r.cookie() == (None, None)  # set once
+
+        # LOGOUT ends it and clears the cookie; the cookie is then refused.
+        cookie = c.cookie
+        r = c.post("o LOGOUT\r\n")
+        assert b"* BYE" in r.body and r.tagged("o").startswith(b"o OK"), r.body
+        assert "Max-Age=0" in r.cookie()[1]
+    with HttpClient(gw.http_port) as c:
+        c.cookie = cookie
+        r = c.post("n NOOP\r\nx SELECT INBOX\r\n")
+        assert r.status == 200
+        assert r.tagged("n").startswith(b"n OK"), r.body
+        assert r.tagged("x").startswith(b"x NO [AUTHENTICATIONFAILED]"), r.body
+
+
+def test_command_continues_in_the_next_post_and_literals_need_no_round_trip(
+        http_gateway, dovecot):
+    gw = http_gateway()
+    box = harness.unique_name("Hx")
+    msg = make_message("over http").replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n")
+    c, _ = http_session(gw.http_port, "alice", "h2")
+    with c:
+        r = c.post('m CREATE %s\r\na APPEND %s {%d}\r\n' % (box, box, len(msg)))
+        # The APPEND waits for its literal: only CREATE is answered.
+        assert r.tagged("m").startswith(b"m OK"), r.body
+        assert not [x for x in r.lines() if x.startswith((b"a ", b"+"))], r.body
+        r = c.post(msg + b"\r\nsx STATUS %s (MESSAGES)\r\n" % box.encode())
+        assert r.tagged("a").startswith(b"a OK"), r.body
+        assert b"(MESSAGES 1)" in r.body, r.body
+        # A synchronising literal is taken as LITERAL+ would be.
+        r = c.post(b'a2 APPEND %s {%d}\r\n' % (box.encode(), len(msg)) + msg + b"\r\n")
+        assert r.tagged("a2").startswith(b"a2 OK"), r.body
+
+
+def test_pipelined_requests_are_answered_in_order(http_gateway):
+    gw = http_gateway()
+    c, _ = http_session(gw.http_port, "bob", "h3")
+    with c:
+        c.send_raw(c.request_bytes("a NOOP\r\n") + c.request_bytes("b CHECK\r\n") +
+                   c.request_bytes("c NOOP\r\n"))
+        for t in ("a", "b", "c"):
+            r = c.read_response()
+            assert r.status == 200
+            assert r.tagged(t).startswith(t.encode() + b" OK"), r.body
+
+
+def test_logins_of_users_on_every_shard_are_served_from_any_connection(http_gateway):
+    """Two shards: whichever accepts the connection, a login runs on its user's shard
+    (the request moves there) and the cookie brings later requests to it."""
+    gw = http_gateway()
+    for i in range(6):
+        for user in ("alice", "bob", "carol"):
+            c, _ = http_session(gw.http_port, user, "hs%d" % i)
+            with c:
+                r = c.post("n NOOP\r\n")
+                assert r.tagged("n").startswith(b"n OK"), r.body
+                c.post("o LOGOUT\r\n")
+
+
+def test_login_needs_a_device_and_auth_needs_sasl_ir(http_gateway):
+    gw = http_gateway()
+    with HttpClient(gw.http_port) as c:
+        r = c.post("L LOGIN alice %s\r\n" % quote(USERS["alice"]))
+        assert r.tagged("L").startswith(b"L NO [CANNOT]"), r.body
+        r = c.post("a AUTHENTICATE PLAIN\r\n")
+        assert r.tagged("a").startswith(b"a NO [CANNOT]"), r.body
+        r = c.post("t STARTTLS\r\n")
+        assert r.tagged("t").startswith(b"t BAD"), r.body
+        r = c.post("L2 LOGIN %s wrong\r\n" % quote("alice#h4"))
+        assert r.tagged("L2").startswith(b"L2 NO"), r.body
+        assert r.cookie() == (None, None)
+        r = c.post("a2 AUTHENTICATE PLAIN %s\r\nn NOOP\r\n" % sasl_plain("alice#h4",
+                                                                      USERS["alice"]))
+        assert r.tagged("a2").startswith(b"a2 OK"), r.body
+        assert r.cookie()[0]
+
+
+# ----------------------------------------------------------------------------- push
+
+def test_idle_becomes_a_long_poll_that_streams_new_mail(http_gateway, dovecot):
+    gw = http_gateway()
+    c, r = http_session(gw.http_port, "alice", "h5")
+    n0 = exists_of(r.body)
+    with c:
+        c.send_raw(c.request_bytes("i IDLE\r\n"))
+        poll = c.read_head()
+        assert poll.status == 200 and poll.header("transfer-encoding") == "chunked"
+        assert c.read_until(poll, lambda b: b"+ " in b, 5), poll.body
+        dovecot.deliver("alice", make_message("http long poll"))
+        assert c.read_until(poll, lambda b: exists_of(b) is not None, PUSH_WAIT), poll.body
+        assert exists_of(poll.body) == n0 + 1
+        # A request on another connection (DONE) ends the long poll.
+        with HttpClient(gw.http_port) as d:
+            d.cookie = c.cookie
+            d.send_raw(d.request_bytes("DONE\r\nn NOOP\r\n"))
+            assert c.read_until(poll, lambda b: b"i OK" in b, 10), poll.body
+            c.finish(poll)
+            r = d.read_response()
+            assert r.tagged("n").startswith(b"n OK"), r.body
+        # A POST without DONE ends an open long poll too (the gateway inserts it).
+        c.cookie = d.cookie
+        c.send_raw(c.request_bytes("i2 IDLE\r\n"))
+        poll = c.read_head()
+        assert c.read_until(poll, lambda b: b"+ " in b, 5)
+        with HttpClient(gw.http_port) as d:
+            d.cookie = c.cookie
+            r_next = d.request_bytes("n2 NOOP\r\n")
+            d.send_raw(r_next)
+            assert c.read_until(poll, lambda b: b"i2 OK" in b, 10), poll.body
+            c.finish(poll)
+            r = d.read_response()
+            assert r.tagged("n2").startswith(b"n2 OK"), r.body
+
+
+def test_long_poll_ends_after_idle_max(http_gateway):
+    gw = http_gateway(extra=["--http-idle-max", "1s"])
+    c, _ = http_session(gw.http_port, "bob", "h6")
+    with c:
+        c.send_raw(c.request_bytes("i IDLE\r\n"))
+        poll = c.read_head()
+        assert c.read_until(poll, lambda b: b"i OK" in b, 10), poll.body
+        c.finish(poll)
+        r = c.post("n NOOP\r\n")
+        assert r.tagged("n").startswith(b"n OK"), r.body
+
+
+def test_session_resumes_across_tcp_and_http(http_gateway, dovecot):
+    """One P-IMAP session (alice#x1): logged in over TCP, left; mail arrives; a LOGIN
+    over HTTP resumes it with what was missed; and back to TCP the same way."""
+    gw = http_gateway()
+    ensure_messages(dovecot, "alice", 1)
+    with gw.raw() as t:
+        harness.pimap_login(t, "alice#x1")
+        untagged, tag = t.cmd("s", "SELECT INBOX")
+        assert tag.startswith(b"s OK")
+        n0 = exists_of(b"\r\n".join(untagged))
+    dovecot.deliver("alice", make_message("missed while away"))
+    time.sleep(SETTLE)
+    with HttpClient(gw.http_port) as c:
+        r = c.post(login_line("L", "alice", "x1"))
+        assert r.tagged("L").startswith(b"L OK"), r.body
+        state, folder, events = harness.resume_parts(r.lines())
+        assert (state, folder) == ("SELECTED", "INBOX"), r.body
+        assert exists_of(b"\r\n".join(events)) == n0 + 1, r.body
+        r = c.post("n NOOP\r\n")
+        assert r.tagged("n").startswith(b"n OK"), r.body
+    # The connection closed with every response complete: the session is
+    # detached again and a TCP login takes it back, with the mail since.
+    dovecot.deliver("alice", make_message("missed again"))
+    time.sleep(SETTLE)
+    with gw.raw() as t:
+        untagged = harness.pimap_login(t, "alice#x1")
+        state, folder, events = harness.resume_parts(untagged)
+        assert (state, folder) == ("SELECTED", "INBOX"), untagged
+        assert exists_of(b"\r\n".join(x.rstrip(b"\r\n") for x in events)) == n0 + 2, untagged
+
+
+# ----------------------------------------------------------------------------- HTTP layer
+
+def test_http_errors_are_http_and_the_gateway_keeps_serving(http_gateway):
+    gw = http_gateway(extra=["--http-max-body", "1K", "--http-request-timeout", "1s"])
+    with HttpClient(gw.http_port) as c:
+        r = c.post("n NOOP\r\n", path="/other")
+        assert r.status == 404
+        r = c.post("", method="GET")
+        assert r.status == 405 and r.header("allow") == "POST"
+        r = c.post("n NOOP\r\n", content_type="application/json")
+        assert r.status == 415
+        r = c.post("n NOOP\r\n", extra="Content-Encoding: gzip\r\n")
+        assert r.status == 415
+        r = c.post("n NOOP\r\n")  # the connection still works
+        assert r.status == 200 and r.tagged("n").startswith(b"n OK")
+    with HttpClient(gw.http_port) as c:
+        c.send_raw("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
+                   "Content-Length: 5000\r\n\r\n" % (PATH, TYPE))
+        assert c.read_response().status == 413
+    with HttpClient(gw.http_port) as c:
+        c.send_raw("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n\r\n" % (PATH, TYPE))
+        # No length: an empty body (RFC 9112 §6.3) runs nothing and answers 200 ...
+        r = c.read_response()
+        assert r.status in (200, 411), r.status
+    with HttpClient(gw.http_port) as c:
+        c.send_raw("POST %s HTTP/1.1\r\nHost x\r\n\r\n" % PATH)
+        assert c.read_response().status == 400
+        assert c.eof()
+    with HttpClient(gw.http_port) as c:
+        c.send_raw("POST %s HTTP/1.0\r\nContent-Type: %s\r\nContent-Length: 8\r\n\r\n"
+                   "n NOOP\r\n" % (PATH, TYPE))
+        assert c.read_head().status == 505
+    # A slow sender gets 408 at the request deadline, however it trickles.
+    with HttpClient(gw.http_port) as c:
+        c.send_raw("POST %s HTTP/1.1\r\n" % PATH)
+        t0 = time.monotonic()
+        r = None
+        for _ in range(40):
+            try:
+                c.send_raw("X-Slow: 1\r\n")
+            except OSError:
+                break
+            time.sleep(0.1)
+            c.sock.settimeout(0.01)
+            try:
+                c._fill()
+            except socket.timeout:
+                continue
+            except (EOFError, OSError):
+                break
+            finally:
+                c.sock.settimeout(30)
+            if b"\r\n\r\n" in c.buf:
+                break
+        assert c.buf.startswith(b"HTTP/1.1 408 "), c.buf
+        assert time.monotonic() - t0 < 3.5
+    # Every failure above left the gateway serving: HTTP and IMAP.
+    with HttpClient(gw.http_port) as c:
+        assert c.post("n NOOP\r\n").status == 200
+    with gw.raw() as t:
+        _, tag = t.cmd("n", "NOOP")
+        assert tag.startswith(b"n OK")
+
+
+def test_curl_over_https_with_alpn_and_a_cookie_jar(http_gateway, tls_cert, workdir):
+    gw = http_gateway()
+    jar = "%s/jar-%s" % (workdir, harness.unique_name("c"))
+    url = "https://localhost:%d%s" % (gw.https_port, PATH)
+    common = ["--cacert", tls_cert[0], "--resolve", "localhost:%d:%s" % (gw.https_port, HOST),
+              "--http1.1", "-H", "Content-Type: " + TYPE, "-c", jar, "-b", jar, "-v"]
+    r, err = curl(*common, "--data-binary", "@-", url,
+                  data=(login_line("L", "carol", "h7") + "s SELECT INBOX\r\n").encode())
+    assert r.status == 200, r.body
+    assert b"ALPN: server accepted http/1.1" in err or b"ALPN, server accepted" in err, err
+    assert r.tagged("L").startswith(b"L OK") and r.tagged("s").startswith(b"s OK"), r.body
+    assert "Secure" in r.cookie()[1]
+    r, _ = curl(*common, "--data-binary", "@-", url, data=b"n NOOP\r\no LOGOUT\r\n")
+    assert r.tagged("n").startswith(b"n OK"), r.body
+    assert r.tagged("o").startswith(b"o OK"), r.body
+    # Stock curl: 100-continue, then a body in chunks (no Content-Length).
+    r, _ = curl(*common, "-H", "Transfer-Encoding: chunked", "--data-binary", "@-", url,
+                data=b"c CAPABILITY\r\n")
+    assert r.status == 200 and r.tagged("c").startswith(b"c OK"), r.body
+
+
+def test_metrics_count_http(http_gateway):
+    gw = http_gateway()
+    c, _ = http_session(gw.http_port, "bob", "h8")
+    with c:
+        c.post("n NOOP\r\n")
+        m = gw.metrics()
+        assert sum(m["pimap_http_requests_total"].values()) >= 2, m
+        assert sum(m["pimap_http_sessions"].values()) >= 1, m
+        assert sum(m["pimap_http_connections"].values()) >= 1, m
