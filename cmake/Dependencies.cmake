@@ -1,6 +1,7 @@
 # Third-party dependencies, all from Debian packages (tools/setup installs them).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing>=2.3)
+pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2>=1.52)
 find_package(absl REQUIRED CONFIG)
 find_package(zstd REQUIRED CONFIG)
 find_package(ZLIB REQUIRED)

@@ -5,14 +5,12 @@
 #include <memory>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "bindings/http/http2_connection.h"
 #include "bindings/http/http_server.h"
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
-#include "core/base/shard_for_user.h"
 #include "core/engine/handoff.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
@@ -32,28 +30,6 @@ constexpr size_t kMaxPendingOutput = 8 << 20;
 // A hand-over whose last send never completes (the peer does not read) must
 // not pin the connection between shards.
 constexpr int64_t kHandoverTimeoutMs = 5000;
-
-bool AcceptedMediaType(absl::string_view content_type) {
-  absl::string_view media = content_type.substr(0, content_type.find(';'));
-  media = absl::StripAsciiWhitespace(media);
-  return absl::EqualsIgnoreCase(media, "application/vnd.pimap") ||
-         absl::EqualsIgnoreCase(media, "application/vnd.lemonade") ||
-         absl::EqualsIgnoreCase(media, "text/plain");
-}
-
-// The value of cookie "pimap" in a Cookie header, or empty.
-std::string SessionCookie(const http::HttpRequest& request) {
-  for (const auto& [name, value] : request.headers) {
-    if (name != "cookie") continue;
-    for (absl::string_view pair : absl::StrSplit(value, ';')) {
-      pair = absl::StripAsciiWhitespace(pair);
-      if (absl::StartsWith(pair, "pimap=")) {
-        return std::string(pair.substr(6));
-      }
-    }
-  }
-  return "";
-}
 
 class HttpHandoff final : public engine::Handoff {
  public:
@@ -120,6 +96,7 @@ void HttpConnection::Arrive(HttpServer* server, int slot, SSL* ssl,
   if (ssl != nullptr) transport = new tls::TlsTransport(socket, ssl);
   auto* connection = new HttpConnection(server, socket, transport);
   Busy busy(connection);
+  connection->protocol_known_ = true;
   connection->parser_.Feed(buffered);
   connection->Handle(std::move(request));
   connection->Start();
@@ -149,7 +126,12 @@ HttpConnection::~HttpConnection() {
   GaugeAdd(server_->shard().counters().http_connections, -1);
 }
 
-void HttpConnection::Destroy() {
+// Out of line: deletion must wait for the outermost call to unwind.
+[[gnu::noinline]] HttpConnection::Busy::~Busy() {
+  if (--c_->busy_ == 0 && c_->destroy_pending_) delete c_;
+}
+
+[[gnu::noinline]] void HttpConnection::Destroy() {
   if (destroy_pending_) return;
   destroy_pending_ = true;
   if (busy_ == 0) delete this;
@@ -195,6 +177,18 @@ void HttpConnection::OnTransportData(absl::string_view data) {
                                                  std::memory_order_relaxed);
   last_activity_ms_ = MonotonicNowMs();
   if (state_ == State::kClosing) return;
+  if (!protocol_known_) {
+    protocol_known_ = true;
+    if (SpeaksHttp2(data)) {
+      // The connection is HTTP/2's from its first byte: hand it over whole.
+      engine::Socket* socket = std::exchange(socket_, nullptr);
+      engine::Transport* transport = std::exchange(transport_, nullptr);
+      state_ = State::kClosing;
+      Http2Connection::Start(server_, socket, transport, data);
+      Destroy();
+      return;
+    }
+  }
   parser_.Feed(data);
   if (state_ == State::kMoving) return;  // travels with the connection
   if (request_started_ms_ == 0) {
@@ -209,6 +203,15 @@ void HttpConnection::OnTransportData(absl::string_view data) {
   } else if (parser_.buffered() > kMaxReadAhead && transport_ != nullptr) {
     transport_->SetReading(false);
   }
+}
+
+// ALPN "h2" over TLS; on the plain port, HTTP/2 with prior knowledge starts
+// with the connection preface (RFC 9113 §3.3), which HTTP/1.1 cannot.
+bool HttpConnection::SpeaksHttp2(absl::string_view first) const {
+  if (transport_->is_tls()) {
+    return static_cast<tls::TlsTransport*>(transport_)->alpn_protocol() == "h2";
+  }
+  return absl::StartsWith(first, Http2Connection::kPreface.substr(0, 16));
 }
 
 void HttpConnection::ReadRequests() {
@@ -239,71 +242,24 @@ void HttpConnection::ReadRequests() {
 
 void HttpConnection::Handle(http::HttpRequest request) {
   Busy busy(this);
-  const HttpServerConfig& config = server_->config();
-  ShardCounters& counters = server_->shard().counters();
-  CounterAdd(counters.http_requests);
+  CounterAdd(server_->shard().counters().http_requests);
   keep_alive_ = request.keep_alive;
-  absl::string_view path = request.target;
-  path = path.substr(0, path.find('?'));
-  if (path != config.session.path) {
-    Fail(404, "Not found", false);
-    return;
-  }
-  if (request.method != "POST") {
-    Fail(405, "Only POST carries P-IMAP commands", false, "Allow: POST\r\n");
-    return;
-  }
-  if (request.version_minor == 0) {
-    // Responses stream (chunked, long polls): HTTP/1.0 cannot carry them.
-    Fail(505, "P-IMAP over HTTP needs HTTP/1.1", true);
-    return;
-  }
-  const std::string* content_type = request.Header("content-type");
-  if (!request.body.empty() &&
-      (content_type == nullptr || !AcceptedMediaType(*content_type))) {
-    Fail(415,
-         "Send application/vnd.pimap (or application/vnd.lemonade, text/plain)",
-         false);
-    return;
-  }
-  if (const std::string* coding = request.Header("content-encoding");
-      coding != nullptr && !absl::EqualsIgnoreCase(*coding, "identity")) {
-    Fail(415, "Coded request bodies are not accepted", false);
-    return;
-  }
-  if (server_->stopping()) {
-    Fail(503, "Server shutting down", true, "Retry-After: 5\r\n");
-    return;
-  }
-  engine::Shard& shard = server_->shard();
   const bool tls = transport_ != nullptr && transport_->is_tls();
-  HttpSession* session = nullptr;
-  const std::string cookie = SessionCookie(request);
-  if (!cookie.empty()) {
-    const int owner = server_->ShardOfCookie(cookie);
-    if (owner >= 0 && owner != shard.id()) {
-      HandOver(owner, std::move(request));
+  RequestRoute route = server_->Route(request, tls);
+  switch (route.kind) {
+    case RequestRoute::Kind::kFail:
+      Fail(route.status, route.message, route.close, route.extra_headers);
       return;
-    }
-    session = server_->FindSession(cookie);
-    // An unknown cookie never finds another session: it logs in afresh.
-    if (session == nullptr) session = new HttpSession(server_, tls, true);
-  } else {
-    if (std::optional<std::string> user =
-            FirstLoginUser(request.body, config.session.limits)) {
-      const int owner = static_cast<int>(
-          ShardForUser(*user, static_cast<uint32_t>(shard.count())));
-      if (owner != shard.id()) {
-        HandOver(owner, std::move(request));
-        return;
-      }
-    }
-    session = new HttpSession(server_, tls, false);
+    case RequestRoute::Kind::kHandOver:
+      HandOver(route.owner, std::move(request));
+      return;
+    case RequestRoute::Kind::kServe:
+      break;
   }
   state_ = State::kServing;
-  session_ = session;
+  session_ = route.session;
   chunked_ = false;
-  if (!session->Submit(std::move(request.body), this)) {
+  if (!route.session->Submit(std::move(request.body), this)) {
     session_ = nullptr;
     state_ = State::kReading;
     Fail(429, "Too many requests of this session are waiting", false,

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "bindings/http/http_server.h"
 #include "bindings/http/http_session.h"
 #include "core/base/timer_wheel.h"
 #include "core/engine/transport.h"
@@ -24,9 +25,8 @@ class Socket;
 
 namespace pimap::http_binding {
 
-class HttpServer;
-
-class HttpConnection final : private engine::TransportHandler,
+class HttpConnection final : public HttpServerConnection,
+                             private engine::TransportHandler,
                              private ResponseSink {
  public:
   static void Accept(HttpServer* server, int slot, bool tls);
@@ -35,7 +35,7 @@ class HttpConnection final : private engine::TransportHandler,
                      std::string buffered, http::HttpRequest request);
 
   // Server stop: close (an open session says goodbye first).
-  void Shutdown();
+  void Shutdown() override;
 
  private:
   enum class State : uint8_t { kReading, kServing, kMoving, kClosing };
@@ -55,6 +55,7 @@ class HttpConnection final : private engine::TransportHandler,
   size_t PendingOutput() const override;
 
   void Start();
+  bool SpeaksHttp2(absl::string_view first) const;
   void ReadRequests();
   void Handle(http::HttpRequest request);
   // An HTTP-level answer; `close` ends the connection after it.
@@ -69,9 +70,7 @@ class HttpConnection final : private engine::TransportHandler,
   class Busy {
    public:
     explicit Busy(HttpConnection* c) : c_(c) { ++c_->busy_; }
-    ~Busy() {
-      if (--c_->busy_ == 0 && c_->destroy_pending_) delete c_;
-    }
+    [[gnu::noinline]] ~Busy();
 
    private:
     HttpConnection* c_;
@@ -87,6 +86,7 @@ class HttpConnection final : private engine::TransportHandler,
   int64_t last_activity_ms_ = 0;
   int busy_ = 0;
   State state_ = State::kReading;
+  bool protocol_known_ = false;  // HTTP/1.1, or moved on to HTTP/2
   bool keep_alive_ = true;
   bool chunked_ = false;
   bool destroy_pending_ = false;

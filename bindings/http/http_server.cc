@@ -5,15 +5,64 @@
 
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "bindings/http/http_connection.h"
 #include "core/base/log.h"
+#include "core/base/shard_for_user.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard.h"
 
 namespace pimap::http_binding {
+
+namespace {
+
+bool AcceptedMediaType(absl::string_view content_type) {
+  absl::string_view media = content_type.substr(0, content_type.find(';'));
+  media = absl::StripAsciiWhitespace(media);
+  return absl::EqualsIgnoreCase(media, "application/vnd.pimap") ||
+         absl::EqualsIgnoreCase(media, "application/vnd.lemonade") ||
+         absl::EqualsIgnoreCase(media, "text/plain");
+}
+
+// The value of cookie "pimap" in the Cookie header(s), or empty. HTTP/2
+// clients may send one cookie per header field (RFC 9113 §8.2.3).
+std::string SessionCookie(const http::HttpRequest& request) {
+  for (const auto& [name, value] : request.headers) {
+    if (name != "cookie") continue;
+    for (absl::string_view pair : absl::StrSplit(value, ';')) {
+      pair = absl::StripAsciiWhitespace(pair);
+      if (absl::StartsWith(pair, "pimap=")) {
+        return std::string(pair.substr(6));
+      }
+    }
+  }
+  return "";
+}
+
+RequestRoute Fail(int status, absl::string_view message, bool close = false,
+                  absl::string_view extra_headers = "") {
+  RequestRoute route;
+  route.kind = RequestRoute::Kind::kFail;
+  route.status = status;
+  route.message = std::string(message);
+  route.extra_headers = std::string(extra_headers);
+  route.close = close;
+  return route;
+}
+
+RequestRoute HandOverTo(int owner) {
+  RequestRoute route;
+  route.kind = RequestRoute::Kind::kHandOver;
+  route.owner = owner;
+  return route;
+}
+
+}  // namespace
 
 HttpServer::HttpServer(engine::Shard* shard, const HttpServerConfig* config,
                        session::StoreConnector* connector,
@@ -64,9 +113,9 @@ void HttpServer::Stop() {
   for (engine::Listener* listener : listeners_) listener->Stop();
   listeners_.clear();
   // Shutdown() unregisters: iterate over copies.
-  std::vector<HttpConnection*> connections(connections_.begin(),
-                                           connections_.end());
-  for (HttpConnection* connection : connections) {
+  std::vector<HttpServerConnection*> connections(connections_.begin(),
+                                                 connections_.end());
+  for (HttpServerConnection* connection : connections) {
     if (connections_.contains(connection)) connection->Shutdown();
   }
   std::vector<HttpSession*> sessions;
@@ -74,11 +123,11 @@ void HttpServer::Stop() {
   for (HttpSession* session : sessions) session->End("Server shutting down");
 }
 
-void HttpServer::Register(HttpConnection* connection) {
+void HttpServer::Register(HttpServerConnection* connection) {
   connections_.insert(connection);
 }
 
-void HttpServer::Unregister(HttpConnection* connection) {
+void HttpServer::Unregister(HttpServerConnection* connection) {
   connections_.erase(connection);
 }
 
@@ -89,6 +138,53 @@ session::LoginServices HttpServer::LoginServices() {
           auth_cache_,
           config_->session.limits,
           config_->park};
+}
+
+RequestRoute HttpServer::Route(http::HttpRequest& request, bool tls) {
+  absl::string_view path = request.target;
+  path = path.substr(0, path.find('?'));
+  if (path != config_->session.path) return Fail(404, "Not found");
+  if (request.method != "POST") {
+    return Fail(405, "Only POST carries P-IMAP commands", false,
+                "Allow: POST\r\n");
+  }
+  if (request.version_minor == 0) {
+    // Responses stream (chunked, long polls): HTTP/1.0 cannot carry them.
+    return Fail(505, "P-IMAP over HTTP needs HTTP/1.1", true);
+  }
+  const std::string* content_type = request.Header("content-type");
+  if (!request.body.empty() &&
+      (content_type == nullptr || !AcceptedMediaType(*content_type))) {
+    return Fail(415,
+                "Send application/vnd.pimap (or application/vnd.lemonade, "
+                "text/plain)");
+  }
+  if (const std::string* coding = request.Header("content-encoding");
+      coding != nullptr && !absl::EqualsIgnoreCase(*coding, "identity")) {
+    return Fail(415, "Coded request bodies are not accepted");
+  }
+  if (stopping_)
+    return Fail(503, "Server shutting down", true, "Retry-After: 5\r\n");
+  RequestRoute route;
+  route.kind = RequestRoute::Kind::kServe;
+  const std::string cookie = SessionCookie(request);
+  if (!cookie.empty()) {
+    const int owner = ShardOfCookie(cookie);
+    if (owner >= 0 && owner != shard_->id()) return HandOverTo(owner);
+    route.session = FindSession(cookie);
+    // An unknown cookie never finds another session: it logs in afresh.
+    if (route.session == nullptr)
+      route.session = new HttpSession(this, tls, true);
+    return route;
+  }
+  if (std::optional<std::string> user =
+          FirstLoginUser(request.body, config_->session.limits)) {
+    const int owner = static_cast<int>(
+        ShardForUser(*user, static_cast<uint32_t>(shard_->count())));
+    if (owner != shard_->id()) return HandOverTo(owner);
+  }
+  route.session = new HttpSession(this, tls, false);
+  return route;
 }
 
 // "<shard>-<32 hex digits>": 128 random bits, and the shard that owns the

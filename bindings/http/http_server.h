@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "bindings/http/http_session.h"
 #include "bindings/tls/tls_context.h"
+#include "core/http/request_parser.h"
 #include "core/session/auth_cache.h"
 #include "core/session/session_driver.h"
 #include "core/session/session_registry.h"
@@ -30,7 +31,29 @@ class Shard;
 
 namespace pimap::http_binding {
 
-class HttpConnection;
+// What the server needs of a connection, HTTP/1.1 or HTTP/2: to stop it.
+class HttpServerConnection {
+ public:
+  // Server stop: open responses get the session's goodbye, then it closes.
+  virtual void Shutdown() = 0;
+
+ protected:
+  ~HttpServerConnection() = default;
+};
+
+// What to do with one complete request (an HTTP/1.1 request or an HTTP/2
+// stream), decided the same way for both.
+struct RequestRoute {
+  enum class Kind : uint8_t { kServe, kHandOver, kFail };
+  Kind kind = Kind::kFail;
+  HttpSession* session = nullptr;  // kServe: submit the body to it
+  int owner = -1;                  // kHandOver: the shard that must serve it
+  // kFail: an HTTP-level answer; `close` ends the connection after it.
+  int status = 0;
+  std::string message;
+  std::string extra_headers;  // "Name: value\r\n" lines
+  bool close = false;
+};
 
 struct HttpListenAddress {
   std::string host;
@@ -77,8 +100,13 @@ class HttpServer final : public HttpSessionOwner {
   // The shard a cookie value names, or -1 when it names none.
   int ShardOfCookie(absl::string_view cookie) const;
 
-  void Register(HttpConnection* connection);
-  void Unregister(HttpConnection* connection);
+  // Checks what is HTTP's (path, method, version, media type, coding, load)
+  // and finds the request's session: the cookie's, a new one, or the shard
+  // that owns it. May decode the body in place.
+  RequestRoute Route(http::HttpRequest& request, bool tls);
+
+  void Register(HttpServerConnection* connection);
+  void Unregister(HttpServerConnection* connection);
 
   // HttpSessionOwner
   const HttpSessionConfig& session_config() const override {
@@ -99,7 +127,7 @@ class HttpServer final : public HttpSessionOwner {
   session::StoreLinkPool* pool_;
   session::AuthCache* auth_cache_;
   std::vector<engine::Listener*> listeners_;
-  absl::flat_hash_set<HttpConnection*> connections_;
+  absl::flat_hash_set<HttpServerConnection*> connections_;
   absl::flat_hash_map<std::string, HttpSession*> cookies_;
   bool stopping_ = false;
 };

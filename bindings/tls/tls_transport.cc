@@ -16,7 +16,8 @@ namespace {
 // holds no ciphertext buffer; the next burst allocates again.
 void ReleaseIfEmpty(BIO* bio) {
   BUF_MEM* mem = nullptr;
-  if (bio == nullptr || BIO_get_mem_ptr(bio, &mem) != 1 || mem == nullptr) return;
+  if (bio == nullptr || BIO_get_mem_ptr(bio, &mem) != 1 || mem == nullptr)
+    return;
   if (mem->length == 0 && mem->max > 0) {
     OPENSSL_free(mem->data);
     mem->data = nullptr;
@@ -191,6 +192,13 @@ void TlsTransport::Abort() {
   inner_->Abort();
   inner_ = nullptr;
   DeleteSoon();
+}
+
+absl::string_view TlsTransport::alpn_protocol() const {
+  const uint8_t* data = nullptr;
+  unsigned length = 0;
+  SSL_get0_alpn_selected(ssl_, &data, &length);
+  return absl::string_view(reinterpret_cast<const char*>(data), length);
 }
 
 SSL* TlsTransport::ReleaseSsl() {

@@ -1,7 +1,7 @@
-// TLS over any Transport, through memory BIOs: ciphertext from the inner transport
-// is written into the SSL's read BIO, what SSL_write produces is drained from its
-// write BIO into the inner transport. Used for implicit TLS and for STARTTLS (which
-// wraps the already-open plain transport).
+// TLS over any Transport, through memory BIOs: ciphertext from the inner
+// transport is written into the SSL's read BIO, what SSL_write produces is
+// drained from its write BIO into the inner transport. Used for implicit TLS
+// and for STARTTLS (which wraps the already-open plain transport).
 #ifndef PIMAP_BINDINGS_TLS_TLS_TRANSPORT_H_
 #define PIMAP_BINDINGS_TLS_TLS_TRANSPORT_H_
 
@@ -30,6 +30,9 @@ class TlsTransport final : public engine::Transport,
   void Close() override;
   void Abort() override;
   bool is_tls() const override { return true; }
+  // The protocol ALPN selected (RFC 7301), empty if none; known once the
+  // handshake is done (before the first OnTransportData).
+  absl::string_view alpn_protocol() const;
 
   // For hand-over to another shard: gives up the SSL object (with its buffered
   // ciphertext) without closing it; the inner transport must already have been
@@ -45,8 +48,8 @@ class TlsTransport final : public engine::Transport,
   void Pump();  // handshake / decrypt / deliver, as far as reading allows
   void FlushCiphertext();
   void Fail(absl::Status reason);
-  // Handlers may close us from inside a callback that Pump() made: deletion waits
-  // until Pump() has unwound.
+  // Handlers may close us from inside a callback that Pump() made: deletion
+  // waits until Pump() has unwound.
   void DeleteSoon();
 
   engine::Transport* inner_;
@@ -57,8 +60,8 @@ class TlsTransport final : public engine::Transport,
   bool dead_ = false;
   bool in_pump_ = false;
   bool delete_pending_ = false;
-  // Plaintext written before the handshake finished (e.g. the IMAP greeting on an
-  // implicit-TLS port): SSL_write cannot take it yet, so it waits here.
+  // Plaintext written before the handshake finished (e.g. the IMAP greeting on
+  // an implicit-TLS port): SSL_write cannot take it yet, so it waits here.
   std::string early_output_;
 };
 

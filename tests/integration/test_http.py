@@ -535,3 +535,101 @@ def test_metrics_count_http(http_gateway):
         assert sum(m["pimap_http_requests_total"].values()) >= 2, m
         assert sum(m["pimap_http_sessions"].values()) >= 1, m
         assert sum(m["pimap_http_connections"].values()) >= 1, m
+
+
+# ----------------------------------------------------------------------------- HTTP/2
+
+def h2_common(gw, tls_cert, jar, port=None):
+    port = port or gw.https_port
+    return ["--cacert", tls_cert[0], "--resolve", "localhost:%d:%s" % (port, HOST),
+            "-H", "Content-Type: " + TYPE, "-c", jar, "-b", jar]
+
+
+def test_http2_over_https_batch_cookie_and_requests_on_one_connection(
+        http_gateway, tls_cert, workdir):
+    """ALPN h2; for each user (some on the other shard: the connection moves to
+    the session's shard), a login batch and a cookie follow-up on the same
+    connection (curl reuses it for the second URL)."""
+    gw = http_gateway()
+    url = "https://localhost:%d%s" % (gw.https_port, PATH)
+    for user in ("alice", "bob", "carol"):
+        jar = "%s/jar-%s" % (workdir, harness.unique_name("h2"))
+        common = h2_common(gw, tls_cert, jar)
+        p = subprocess.run(
+            ["curl", "-sS", "--max-time", "30", "--http2", "-v"] + common +
+            ["--data-binary", login_line("L", user, "h2a") + "s SELECT INBOX\r\n", url,
+             "--next"] + common + ["--http2", "--data-binary", "n NOOP\r\n", url],
+            capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert b"ALPN: server accepted h2" in p.stderr or b"ALPN, server accepted to use h2" \
+            in p.stderr, p.stderr
+        assert p.stderr.count(b"< HTTP/2 200") == 2, p.stderr
+        # One connection for both requests.
+        assert b"Re-using existing connection" in p.stderr or \
+            b"Reusing existing connection" in p.stderr, p.stderr
+        out = p.stdout
+        assert b"L OK" in out and b"s OK" in out and b"n OK" in out, out
+
+
+def test_http2_prior_knowledge_on_the_plain_port(http_gateway, workdir):
+    gw = http_gateway()
+    jar = "%s/jar-%s" % (workdir, harness.unique_name("h2c"))
+    url = "http://%s:%d%s" % (HOST, gw.http_port, PATH)
+    r, err = curl("--http2-prior-knowledge", "-H", "Content-Type: " + TYPE, "-c", jar,
+                  "-b", jar, "--data-binary", "@-", url,
+                  data=(login_line("L", "alice", "h2c") + "c CAPABILITY\r\n").encode())
+    assert r.status == 200, (r.body, err)
+    assert r.tagged("L").startswith(b"L OK") and r.tagged("c").startswith(b"c OK"), r.body
+    assert r.cookie()[0]
+    r, _ = curl("--http2-prior-knowledge", "-X", "GET", url)
+    assert r.status == 405 and r.header("allow") == "POST"
+    r, _ = curl("--http2-prior-knowledge", "--data-binary", "n NOOP\r\n", "-H",
+                "Content-Type: application/json", url)
+    assert r.status == 415
+    r, _ = curl("--http2-prior-knowledge", "--data-binary", "n NOOP\r\n",
+                "http://%s:%d/elsewhere" % (HOST, gw.http_port))
+    assert r.status == 404
+
+
+def test_http2_long_poll_streams_new_mail_and_ends_on_done(http_gateway, dovecot, tls_cert,
+                                                           workdir):
+    gw = http_gateway()
+    jar = "%s/jar-%s" % (workdir, harness.unique_name("h2p"))
+    url = "https://localhost:%d%s" % (gw.https_port, PATH)
+    common = ["curl", "-sS", "--max-time", "60", "--http2"] + h2_common(gw, tls_cert, jar)
+    p = subprocess.run(common + ["--data-binary", login_line("L", "alice", "h2p") +
+                                 "s SELECT INBOX\r\n", url],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0 and b"s OK" in p.stdout, p
+    n0 = exists_of(p.stdout)
+    poll = subprocess.Popen(common + ["-N", "--data-binary", "i IDLE\r\n", url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        got = b""
+        deadline = time.monotonic() + 10
+        import select
+        delivered = False
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([poll.stdout], [], [], 0.2)
+            if ready:
+                chunk = poll.stdout.read1(65536)
+                if not chunk:
+                    break
+                got += chunk
+            if b"+ " in got and not delivered:
+                dovecot.deliver("alice", make_message("h2 long poll"))
+                delivered = True
+                deadline = time.monotonic() + PUSH_WAIT
+            if exists_of(got) is not None:
+                break
+        assert exists_of(got) == n0 + 1, got
+        done = subprocess.run(common + ["--data-binary", "DONE\r\nn NOOP\r\n", url],
+                              capture_output=True, timeout=60)
+        assert b"n OK" in done.stdout, done
+        rest, err = poll.communicate(timeout=10)
+        assert poll.returncode == 0, err
+        assert b"i OK" in got + rest, got + rest
+    finally:
+        if poll.poll() is None:
+            poll.kill()
+            poll.communicate()

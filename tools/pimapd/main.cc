@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
     http_config.https_listen = pimap::http_binding::HttpListenAddress{
         options.https_listen->host, options.https_listen->port};
     auto tls = pimap::tls::TlsContext::CreateServer(
-        options.tls_cert, options.tls_key, {"http/1.1"});
+        options.tls_cert, options.tls_key, {"h2", "http/1.1"});
     if (!tls.ok()) return Fail(std::string(tls.status().message()), 2);
     http_config.tls = *tls;
   }
