@@ -52,17 +52,33 @@ class Http2Connection::Stream final : public ResponseSink {
   // ResponseSink: the session's response on this stream.
   void WriteHead(absl::string_view extra_headers, int64_t length) override {
     Busy busy(c_);
-    c_->SubmitHead(*this, 200, "application/vnd.pimap", extra_headers, length);
+    if (coding_ == http::ContentCoding::kIdentity) {
+      c_->SubmitHead(*this, 200, "application/vnd.pimap", extra_headers,
+                     length);
+    } else {
+      // The coded length is not known yet: DATA frames end the body.
+      encoder_ = http::ResponseEncoder(coding_, &c_->server_->compressor());
+      c_->SubmitHead(*this, 200, "application/vnd.pimap",
+                     absl::StrCat(extra_headers, "Content-Encoding: ",
+                                  http::ContentCodingName(coding_),
+                                  "\r\nVary: Accept-Encoding\r\n"),
+                     -1);
+    }
     c_->Flush();
   }
   void WriteBody(absl::string_view bytes) override {
     Busy busy(c_);
-    out_.append(bytes.data(), bytes.size());
+    if (coding_ == http::ContentCoding::kIdentity) {
+      out_.append(bytes.data(), bytes.size());
+    } else {
+      out_ += encoder_.Encode(bytes);  // decodable at once, burst by burst
+    }
     Resume();
     c_->Flush();
   }
   void EndBody() override {
     Busy busy(c_);
+    if (coding_ != http::ContentCoding::kIdentity) out_ += encoder_.Finish();
     session_ = nullptr;
     phase_ = Phase::kResponded;
     eof_ = true;
@@ -114,6 +130,8 @@ class Http2Connection::Stream final : public ResponseSink {
   int reject_status_ = 0;  // answered with this instead of being served
   Phase phase_ = Phase::kReceiving;
   HttpSession* session_ = nullptr;  // while it writes the response
+  http::ContentCoding coding_ = http::ContentCoding::kIdentity;
+  http::ResponseEncoder encoder_{http::ContentCoding::kIdentity, nullptr};
   std::string out_;
   size_t out_pos_ = 0;
   bool eof_ = false;
@@ -503,6 +521,7 @@ void Http2Connection::ServeReady() {
     }
     s.phase_ = Stream::Phase::kServing;
     s.session_ = route.session;
+    s.coding_ = route.coding;
     if (!route.session->Submit(std::move(s.request_.body), &s)) {
       s.session_ = nullptr;
       Respond(s, 429, "Too many requests of this session are waiting",

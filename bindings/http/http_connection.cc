@@ -258,6 +258,7 @@ void HttpConnection::Handle(http::HttpRequest request) {
   }
   state_ = State::kServing;
   session_ = route.session;
+  coding_ = route.coding;
   chunked_ = false;
   if (!route.session->Submit(std::move(request.body), this)) {
     session_ = nullptr;
@@ -285,6 +286,25 @@ void HttpConnection::Fail(int status, absl::string_view message, bool close,
 void HttpConnection::WriteHead(absl::string_view extra_headers,
                                int64_t length) {
   if (transport_ == nullptr) return;
+  encoder_ = http::ResponseEncoder(coding_, &server_->compressor());
+  if (coding_ == http::ContentCoding::kIdentity) {
+    WriteHeadNow(extra_headers, length);
+    return;
+  }
+  std::string headers = absl::StrCat(
+      extra_headers, "Content-Encoding: ", http::ContentCodingName(coding_),
+      "\r\nVary: Accept-Encoding\r\n");
+  if (length >= 0) {
+    holding_ = true;
+    coded_head_ = std::move(headers);
+    coded_body_.clear();
+    return;
+  }
+  WriteHeadNow(headers, -1);
+}
+
+void HttpConnection::WriteHeadNow(absl::string_view extra_headers,
+                                  int64_t length) {
   std::string out;
   http::AppendStatusLine(&out, 200);
   absl::StrAppend(&out,
@@ -302,8 +322,20 @@ void HttpConnection::WriteHead(absl::string_view extra_headers,
   transport_->Write(std::move(out));
 }
 
-void HttpConnection::WriteBody(absl::string_view bytes) {
+void HttpConnection::WriteBody(absl::string_view plain) {
   if (transport_ == nullptr) return;
+  std::string coded;
+  absl::string_view bytes = plain;
+  if (coding_ != http::ContentCoding::kIdentity) {
+    // Each burst is decodable at once (a long poll's event is not held).
+    coded = encoder_.Encode(plain);
+    if (holding_) {
+      coded_body_ += coded;
+      return;
+    }
+    bytes = coded;
+  }
+  if (bytes.empty()) return;
   if (chunked_) {
     std::string chunk;
     http::AppendChunk(&chunk, bytes);
@@ -327,8 +359,22 @@ void HttpConnection::WriteBody(absl::string_view bytes) {
 void HttpConnection::EndBody() {
   if (state_ != State::kServing) return;
   Busy busy(this);
+  if (coding_ != http::ContentCoding::kIdentity && transport_ != nullptr) {
+    std::string tail = encoder_.Finish();
+    if (holding_) {
+      holding_ = false;
+      coded_body_ += tail;
+      WriteHeadNow(coded_head_, static_cast<int64_t>(coded_body_.size()));
+      transport_->Write(std::exchange(coded_body_, {}));
+    } else if (!tail.empty()) {
+      std::string chunk;
+      http::AppendChunk(&chunk, tail);
+      transport_->Write(std::move(chunk));
+    }
+  }
   if (chunked_ && transport_ != nullptr) transport_->Write(http::kLastChunk);
   session_ = nullptr;
+  coding_ = http::ContentCoding::kIdentity;
   state_ = State::kReading;
   last_activity_ms_ = MonotonicNowMs();
   if (!keep_alive_) {

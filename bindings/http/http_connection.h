@@ -55,6 +55,8 @@ class HttpConnection final : public HttpServerConnection,
   size_t PendingOutput() const override;
 
   void Start();
+  // The status line and headers of a 200 response to the session's request.
+  void WriteHeadNow(absl::string_view extra_headers, int64_t length);
   bool SpeaksHttp2(absl::string_view first) const;
   void ReadRequests();
   void Handle(http::HttpRequest request);
@@ -81,6 +83,14 @@ class HttpConnection final : public HttpServerConnection,
   engine::Transport* transport_;
   http::HttpRequestParser parser_;
   HttpSession* session_ = nullptr;  // whose response is being written
+  // The response's content coding. A coded response whose length the
+  // session knows is held whole (at most the session's held output, 64 KiB)
+  // to send its coded Content-Length.
+  http::ContentCoding coding_ = http::ContentCoding::kIdentity;
+  http::ResponseEncoder encoder_{http::ContentCoding::kIdentity, nullptr};
+  std::string coded_head_;  // extra headers of a held response
+  std::string coded_body_;
+  bool holding_ = false;
   TimerWheel::TimerId timer_ = 0;
   int64_t request_started_ms_ = 0;  // first byte of the request being read
   int64_t last_activity_ms_ = 0;

@@ -159,14 +159,33 @@ RequestRoute HttpServer::Route(http::HttpRequest& request, bool tls) {
                 "Send application/vnd.pimap (or application/vnd.lemonade, "
                 "text/plain)");
   }
-  if (const std::string* coding = request.Header("content-encoding");
-      coding != nullptr && !absl::EqualsIgnoreCase(*coding, "identity")) {
-    return Fail(415, "Coded request bodies are not accepted");
+  absl::StatusOr<http::ContentCoding> body_coding =
+      http::ParseContentEncoding(request.Header("content-encoding"));
+  if (!body_coding.ok()) {
+    return Fail(415, "Request bodies may be coded with gzip or zstd only",
+                false, "Accept-Encoding: zstd, gzip\r\n");
   }
-  if (stopping_)
+  if (*body_coding != http::ContentCoding::kIdentity) {
+    // Decoded within the same bound as a plain body: a ratio bomb stops
+    // there and the connection closes (the rest of it is not wanted).
+    absl::StatusOr<std::string> decoded =
+        http::DecodeBody(*body_coding, request.body, config_->max_body_bytes);
+    if (absl::IsResourceExhausted(decoded.status())) {
+      return Fail(413, "Decoded request body too large", true);
+    }
+    if (!decoded.ok()) {
+      return Fail(400, absl::StrCat("Request body does not decode: ",
+                                    decoded.status().message()));
+    }
+    request.body = *std::move(decoded);
+  }
+  if (stopping_) {
     return Fail(503, "Server shutting down", true, "Retry-After: 5\r\n");
+  }
   RequestRoute route;
   route.kind = RequestRoute::Kind::kServe;
+  route.coding =
+      http::NegotiateResponseCoding(request.Header("accept-encoding"));
   const std::string cookie = SessionCookie(request);
   if (!cookie.empty()) {
     const int owner = ShardOfCookie(cookie);

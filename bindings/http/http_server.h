@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "bindings/http/http_session.h"
 #include "bindings/tls/tls_context.h"
+#include "core/http/content_coding.h"
 #include "core/http/request_parser.h"
 #include "core/session/auth_cache.h"
 #include "core/session/session_driver.h"
@@ -47,7 +48,9 @@ struct RequestRoute {
   enum class Kind : uint8_t { kServe, kHandOver, kFail };
   Kind kind = Kind::kFail;
   HttpSession* session = nullptr;  // kServe: submit the body to it
-  int owner = -1;                  // kHandOver: the shard that must serve it
+  // kServe: the coding of the response (Accept-Encoding).
+  http::ContentCoding coding = http::ContentCoding::kIdentity;
+  int owner = -1;  // kHandOver: the shard that must serve it
   // kFail: an HTTP-level answer; `close` ends the connection after it.
   int status = 0;
   std::string message;
@@ -94,6 +97,9 @@ class HttpServer final : public HttpSessionOwner {
   const HttpServerConfig& config() const { return *config_; }
   bool stopping() const { return stopping_; }
   size_t connection_count() const { return connections_.size(); }
+  // The shard's compressor, shared by every coded response (no per-response
+  // compressor memory: content_coding.h).
+  http::ShardCompressor& compressor() { return compressor_; }
 
   // The session a cookie value names on this shard, or null.
   HttpSession* FindSession(absl::string_view cookie) const;
@@ -102,7 +108,8 @@ class HttpServer final : public HttpSessionOwner {
 
   // Checks what is HTTP's (path, method, version, media type, coding, load)
   // and finds the request's session: the cookie's, a new one, or the shard
-  // that owns it. May decode the body in place.
+  // that owns it. Decodes a coded body in place (bounded like a plain one:
+  // a ratio bomb gets 413 and the connection closes).
   RequestRoute Route(http::HttpRequest& request, bool tls);
 
   void Register(HttpServerConnection* connection);
@@ -129,6 +136,7 @@ class HttpServer final : public HttpSessionOwner {
   std::vector<engine::Listener*> listeners_;
   absl::flat_hash_set<HttpServerConnection*> connections_;
   absl::flat_hash_map<std::string, HttpSession*> cookies_;
+  http::ShardCompressor compressor_;
   bool stopping_ = false;
 };
 

@@ -398,12 +398,14 @@ def test_idle_becomes_a_long_poll_that_streams_new_mail(http_gateway, dovecot):
             assert r.tagged("n2").startswith(b"n2 OK"), r.body
 
 
-def test_long_poll_ends_after_idle_max(http_gateway):
-    gw = http_gateway(extra=["--http-idle-max", "1s"])
+def test_long_poll_keeps_alive_and_ends_after_idle_max(http_gateway):
+    gw = http_gateway(extra=["--http-idle-max", "3s", "--idle-keepalive", "1s"])
     c, _ = http_session(gw.http_port, "bob", "h6")
     with c:
         c.send_raw(c.request_bytes("i IDLE\r\n"))
         poll = c.read_head()
+        # The session's IDLE keepalive flows down the long poll (NATs stay open).
+        assert c.read_until(poll, lambda b: b"* OK Still here" in b, 5), poll.body
         assert c.read_until(poll, lambda b: b"i OK" in b, 10), poll.body
         c.finish(poll)
         r = c.post("n NOOP\r\n")
@@ -452,7 +454,7 @@ def test_http_errors_are_http_and_the_gateway_keeps_serving(http_gateway):
         assert r.status == 405 and r.header("allow") == "POST"
         r = c.post("n NOOP\r\n", content_type="application/json")
         assert r.status == 415
-        r = c.post("n NOOP\r\n", extra="Content-Encoding: gzip\r\n")
+        r = c.post("n NOOP\r\n", extra="Content-Encoding: compress\r\n")
         assert r.status == 415
         r = c.post("n NOOP\r\n")  # the connection still works
         assert r.status == 200 and r.tagged("n").startswith(b"n OK")
@@ -633,3 +635,80 @@ def test_http2_long_poll_streams_new_mail_and_ends_on_done(http_gateway, dovecot
         if poll.poll() is None:
             poll.kill()
             poll.communicate()
+
+
+# ----------------------------------------------------------------------------- content coding
+
+@pytest.mark.parametrize("accept,coding", [("zstd", "zstd"), ("gzip", "gzip")])
+@pytest.mark.parametrize("version", ["--http1.1", "--http2"])
+def test_curl_decodes_coded_responses(http_gateway, dovecot, tls_cert, workdir, accept,
+                                      coding, version):
+    ensure_messages(dovecot, "bob", 2)
+    gw = http_gateway()
+    jar = "%s/jar-%s" % (workdir, harness.unique_name("cc"))
+    url = "https://localhost:%d%s" % (gw.https_port, PATH)
+    r, err = curl(version, "--compressed", "-H", "Accept-Encoding: " + accept,
+                  *h2_common(gw, tls_cert, jar), "--data-binary", "@-", url,
+                  data=(login_line("L", "bob", "cc") + "s SELECT INBOX\r\n"
+                        "f FETCH 1:* (UID FLAGS)\r\n").encode())
+    assert r.status == 200, err
+    assert r.header("content-encoding") == coding, r.headers
+    assert r.tagged("L").startswith(b"L OK") and r.tagged("f").startswith(b"f OK"), r.body
+
+
+def test_gzip_long_poll_events_decode_as_they_come(http_gateway, dovecot):
+    import zlib
+    gw = http_gateway()
+    c, r = http_session(gw.http_port, "carol", "gz")
+    n0 = exists_of(r.body)
+    with c:
+        c.send_raw(c.request_bytes("i IDLE\r\n", extra="Accept-Encoding: gzip\r\n"))
+        poll = c.read_head()
+        assert poll.header("content-encoding") == "gzip"
+        inflater = zlib.decompressobj(31)
+        plain = b""
+        deadline = time.monotonic() + PUSH_WAIT
+        delivered = False
+        while time.monotonic() < deadline and exists_of(plain) is None:
+            c.sock.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                chunk = c.read_chunk()
+            except socket.timeout:
+                break
+            # Every chunk decodes completely on arrival: nothing is held back.
+            plain += inflater.decompress(chunk)
+            if b"+ " in plain and not delivered:
+                dovecot.deliver("carol", make_message("gzip long poll"))
+                delivered = True
+        assert exists_of(plain) == n0 + 1, plain
+        c.sock.settimeout(30)
+        with HttpClient(gw.http_port) as d:
+            d.cookie = c.cookie
+            assert d.post("DONE\r\n").status == 200
+        while not inflater.eof:
+            chunk = c.read_chunk()
+            assert chunk, "body ended before the gzip trailer"
+            plain += inflater.decompress(chunk)
+        assert b"i OK" in plain, plain
+        assert c.read_chunk() == b""
+
+
+def test_coded_request_bodies_and_bombs(http_gateway):
+    import gzip
+    gw = http_gateway(extra=["--http-max-body", "1M"])
+    with HttpClient(gw.http_port) as c:
+        r = c.post(gzip.compress(b"c CAPABILITY\r\nn NOOP\r\n"),
+                   extra="Content-Encoding: gzip\r\n")
+        assert r.status == 200 and r.tagged("n").startswith(b"n OK"), r.body
+        r = c.post(b"n NOOP\r\n", extra="Content-Encoding: br\r\n")
+        assert r.status == 415
+        r = c.post(b"not gzip at all", extra="Content-Encoding: gzip\r\n")
+        assert r.status == 400
+        # 64 MiB of zeros in ~64 KiB: decoding stops at the bound; 413 and close.
+        bomb = gzip.compress(b"\0" * (64 << 20), 9)
+        assert len(bomb) < (1 << 20)
+        r = c.post(bomb, extra="Content-Encoding: gzip\r\n")
+        assert r.status == 413
+        assert c.eof()
+    with HttpClient(gw.http_port) as c:  # still serving
+        assert c.post("n NOOP\r\n").status == 200
