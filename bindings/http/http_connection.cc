@@ -3,6 +3,7 @@
 #include "bindings/http/http_connection.h"
 
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -33,10 +34,8 @@ constexpr int64_t kHandoverTimeoutMs = 5000;
 
 class HttpHandoff final : public engine::Handoff {
  public:
-  HttpHandoff(SSL* ssl, std::string buffered, http::HttpRequest request)
-      : ssl_(ssl),
-        buffered_(std::move(buffered)),
-        request_(std::move(request)) {}
+  HttpHandoff(SSL* ssl, HttpConnection::Moving moving)
+      : ssl_(ssl), moving_(std::move(moving)) {}
   ~HttpHandoff() override {
     if (ssl_ != nullptr) SSL_free(ssl_);
   }
@@ -48,8 +47,7 @@ class HttpHandoff final : public engine::Handoff {
       return;
     }
     SSL* ssl = std::exchange(ssl_, nullptr);
-    HttpConnection::Arrive(server, slot, ssl, std::move(buffered_),
-                           std::move(request_));
+    HttpConnection::Arrive(server, slot, ssl, std::move(moving_));
   }
   void Failed(engine::Shard& source, int slot, int error) override {
     std::unique_ptr<HttpHandoff> self(this);
@@ -60,8 +58,7 @@ class HttpHandoff final : public engine::Handoff {
 
  private:
   SSL* ssl_;
-  std::string buffered_;
-  http::HttpRequest request_;
+  HttpConnection::Moving moving_;
 };
 
 }  // namespace
@@ -90,15 +87,20 @@ void HttpConnection::Accept(HttpServer* server, int slot, bool tls) {
 }
 
 void HttpConnection::Arrive(HttpServer* server, int slot, SSL* ssl,
-                            std::string buffered, http::HttpRequest request) {
+                            Moving moving) {
   engine::Socket* socket = engine::Socket::Adopt(&server->shard(), slot);
   engine::Transport* transport = socket;
   if (ssl != nullptr) transport = new tls::TlsTransport(socket, ssl);
   auto* connection = new HttpConnection(server, socket, transport);
   Busy busy(connection);
   connection->protocol_known_ = true;
-  connection->parser_.Feed(buffered);
-  connection->Handle(std::move(request));
+  connection->parser_ = std::move(moving.parser);
+  connection->keep_alive_ = moving.keep_alive;
+  if (moving.replay.has_value()) {
+    connection->ResumePersistent(std::move(*moving.replay));
+  } else {
+    connection->Handle(std::move(moving.request));
+  }
   connection->Start();
   if (connection->state_ == State::kReading) connection->ReadRequests();
 }
@@ -109,6 +111,8 @@ HttpConnection::HttpConnection(HttpServer* server, engine::Socket* socket,
       socket_(socket),
       transport_(transport),
       parser_(server->config().max_body_bytes) {
+  // Chunked request bodies stream into the session (persistent mode).
+  parser_.set_stream_chunked_bodies(true);
   server_->Register(this);
   GaugeAdd(server_->shard().counters().http_connections, 1);
   last_activity_ms_ = MonotonicNowMs();
@@ -200,6 +204,8 @@ void HttpConnection::OnTransportData(absl::string_view data) {
   }
   if (state_ == State::kReading) {
     ReadRequests();
+  } else if (state_ == State::kServing && parser_.in_streamed_body()) {
+    PumpBody();
   } else if (parser_.buffered() > kMaxReadAhead && transport_ != nullptr) {
     transport_->SetReading(false);
   }
@@ -234,6 +240,10 @@ void HttpConnection::ReadRequests() {
       case http::HttpRequestParser::Result::kRequest:
         // The next request's clock starts with its first byte (maybe here).
         request_started_ms_ = parser_.buffered() > 0 ? MonotonicNowMs() : 0;
+        if (request.streaming && parser_.ContinueDue() &&
+            transport_ != nullptr) {
+          transport_->Write("HTTP/1.1 100 Continue\r\n\r\n");
+        }
         Handle(std::move(request));
         break;
     }
@@ -260,6 +270,20 @@ void HttpConnection::Handle(http::HttpRequest request) {
   session_ = route.session;
   coding_ = route.coding;
   chunked_ = false;
+  if (request.streaming) {
+    // Persistent mode: the response opens now and lines go out one chunk
+    // each; coding them would cost a frame per line, so they go uncoded.
+    coding_ = http::ContentCoding::kIdentity;
+    if (!route.session->Open(this, false)) {
+      session_ = nullptr;
+      state_ = State::kReading;
+      Fail(429, "Another request of this session is open", true,
+           "Retry-After: 1\r\n");
+      return;
+    }
+    PumpBody();
+    return;
+  }
   if (!route.session->Submit(std::move(request.body), this)) {
     session_ = nullptr;
     state_ = State::kReading;
@@ -271,7 +295,9 @@ void HttpConnection::Handle(http::HttpRequest request) {
 void HttpConnection::Fail(int status, absl::string_view message, bool close,
                           absl::string_view extra_headers) {
   CounterAdd(server_->shard().counters().http_errors);
-  if (close) keep_alive_ = false;
+  // A refused streamed request's body would have to be read to its end
+  // first: the connection closes instead.
+  if (close || parser_.in_streamed_body()) keep_alive_ = false;
   if (transport_ != nullptr) {
     transport_->Write(http::WholeResponse(status, extra_headers, "text/plain",
                                           absl::StrCat(message, "\n"),
@@ -386,6 +412,60 @@ void HttpConnection::EndBody() {
   ReadRequests();  // a pipelined request may be waiting
 }
 
+// ---- Persistent mode
+// ------------------------------------------------------------
+
+// Decoded chunks of a streamed body go to the session as they arrive; past
+// kMaxReadAhead of them not yet taken, reading pauses until the session
+// has taken them (OnInputConsumed).
+void HttpConnection::PumpBody() {
+  Busy busy(this);
+  while (state_ == State::kServing && parser_.in_streamed_body()) {
+    std::string data;
+    const http::HttpRequestParser::BodyResult r = parser_.NextBody(&data);
+    if (r == http::HttpRequestParser::BodyResult::kError) {
+      // The response is open already: no status can be said any more.
+      PIMAP_LOG(INFO) << "HTTP streamed request body broken: "
+                      << parser_.error_reason();
+      Close();
+      return;
+    }
+    HttpSession* session = session_;
+    if (!data.empty() && session != nullptr) session->Append(data);
+    if (r == http::HttpRequestParser::BodyResult::kEnd) {
+      if (session_ != nullptr) session_->EndInput();
+      break;
+    }
+    if (r == http::HttpRequestParser::BodyResult::kNeedMore) break;
+  }
+  if (transport_ == nullptr || state_ != State::kServing) return;
+  const bool backlog =
+      session_ != nullptr && session_->input_backlog() > kMaxReadAhead;
+  transport_->SetReading(!backlog);
+}
+
+void HttpConnection::OnInputConsumed() {
+  if (transport_ != nullptr && state_ == State::kServing) {
+    transport_->SetReading(true);
+  }
+}
+
+// Arrived from another shard in the middle of a persistent exchange: its
+// response is open (chunked); a new session starts with the login.
+void HttpConnection::ResumePersistent(std::string replay) {
+  Busy busy(this);
+  auto* session = new HttpSession(server_, transport_->is_tls(), false);
+  state_ = State::kServing;
+  session_ = session;
+  chunked_ = true;
+  if (!session->Open(this, true)) {
+    Close();
+    return;
+  }
+  session->Append(replay);
+  PumpBody();
+}
+
 size_t HttpConnection::PendingOutput() const {
   return transport_ == nullptr ? 0 : transport_->PendingOutput();
 }
@@ -399,10 +479,26 @@ void HttpConnection::OnTransportDrained() {
 // ------------------------------------------------------------------
 
 void HttpConnection::HandOver(int owner, http::HttpRequest request) {
+  Moving moving;
+  moving.request = std::move(request);
+  HandOver(owner, std::move(moving));
+}
+
+void HttpConnection::MoveTo(int owner, std::string replay) {
+  // The session forgot this sink; the response stays open (chunked) and
+  // goes on from the owner shard.
+  session_ = nullptr;
+  Moving moving;
+  moving.replay = std::move(replay);
+  HandOver(owner, std::move(moving));
+}
+
+void HttpConnection::HandOver(int owner, Moving moving) {
   state_ = State::kMoving;
   CounterAdd(server_->shard().counters().http_handovers);
   transport_->SetReading(false);
-  auto payload = std::make_shared<http::HttpRequest>(std::move(request));
+  moving.keep_alive = keep_alive_;
+  auto payload = std::make_shared<Moving>(std::move(moving));
   const bool tls = transport_->is_tls();
   engine::Transport* transport = transport_;
   HttpServer* server = server_;
@@ -424,8 +520,9 @@ void HttpConnection::HandOver(int owner, http::HttpRequest request) {
     timer_ = 0;
     SSL* ssl = nullptr;
     if (tls) ssl = static_cast<tls::TlsTransport*>(transport)->ReleaseSsl();
-    auto handoff = std::make_unique<HttpHandoff>(ssl, parser_.TakeBuffered(),
-                                                 std::move(*payload));
+    // The parser travels whole: buffered bytes, and a streamed body's state.
+    payload->parser = std::move(parser_);
+    auto handoff = std::make_unique<HttpHandoff>(ssl, std::move(*payload));
     engine::Shard& shard = server->shard();
     socket_ = nullptr;
     transport_ = nullptr;

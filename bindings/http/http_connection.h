@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "bindings/http/http_server.h"
@@ -30,9 +31,17 @@ class HttpConnection final : public HttpServerConnection,
                              private ResponseSink {
  public:
   static void Accept(HttpServer* server, int slot, bool tls);
-  // Arrived from another shard with the request to serve first.
-  static void Arrive(HttpServer* server, int slot, SSL* ssl,
-                     std::string buffered, http::HttpRequest request);
+
+  // What a connection takes along to another shard: its parser (bytes read
+  // ahead, a streamed body's state), and the request to serve first or the
+  // persistent exchange to go on with.
+  struct Moving {
+    http::HttpRequestParser parser;
+    http::HttpRequest request;
+    std::optional<std::string> replay;  // persistent exchange: the login on
+    bool keep_alive = true;
+  };
+  static void Arrive(HttpServer* server, int slot, SSL* ssl, Moving moving);
 
   // Server stop: close (an open session says goodbye first).
   void Shutdown() override;
@@ -53,6 +62,8 @@ class HttpConnection final : public HttpServerConnection,
   void WriteBody(absl::string_view bytes) override;
   void EndBody() override;
   size_t PendingOutput() const override;
+  void OnInputConsumed() override;
+  void MoveTo(int owner, std::string replay) override;
 
   void Start();
   // The status line and headers of a 200 response to the session's request.
@@ -64,6 +75,9 @@ class HttpConnection final : public HttpServerConnection,
   void Fail(int status, absl::string_view message, bool close,
             absl::string_view extra_headers = "");
   void HandOver(int owner, http::HttpRequest request);
+  void HandOver(int owner, Moving moving);
+  void PumpBody();
+  void ResumePersistent(std::string replay);
   void ArmTimer(int64_t delay_ms);
   void OnTimer();
   void Close();

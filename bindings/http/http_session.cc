@@ -25,6 +25,8 @@ constexpr size_t kMaxHeldOutput = 64 * 1024;
 constexpr size_t kOutputHighWater = 256 * 1024;
 // A goodbye written while no request is open waits for the next one.
 constexpr size_t kMaxStash = 4096;
+// Persistent mode holds the start of a response line for its end up to this.
+constexpr size_t kMaxLinePiece = 16 * 1024;
 
 // Responses are framed only to find tagged lines: no line needs buffering past
 // this, and literals are never held.
@@ -140,7 +142,8 @@ session::SessionDriver& HttpSession::commands() {
 // -------------------------------------------------------------------
 
 bool HttpSession::Submit(std::string body, ResponseSink* sink) {
-  if (state_ == State::kEnded || exchanges_.size() >= config_.max_exchanges) {
+  if (state_ == State::kEnded || exchanges_.size() >= config_.max_exchanges ||
+      (!exchanges_.empty() && exchanges_.back()->duplex)) {
     return false;
   }
   Busy busy(this);
@@ -169,6 +172,64 @@ bool HttpSession::Submit(std::string body, ResponseSink* sink) {
   return true;
 }
 
+bool HttpSession::Open(ResponseSink* sink, bool head_sent) {
+  if (state_ == State::kEnded || !exchanges_.empty()) return false;
+  Busy busy(this);
+  last_request_ms_ = MonotonicNowMs();
+  auto exchange = std::make_unique<Exchange>();
+  exchange->sink = sink;
+  exchange->duplex = true;
+  exchange->input_open = true;
+  exchange->head_sent = head_sent;
+  exchange->streaming = head_sent;
+  Exchange& e = *exchange;
+  exchanges_.push_back(std::move(exchange));
+  StartStreaming(e);
+  if (!stash_.empty()) Route(std::exchange(stash_, {}));
+  return true;
+}
+
+void HttpSession::Append(absl::string_view bytes) {
+  if (exchanges_.empty() || !exchanges_.back()->duplex) return;
+  Busy busy(this);
+  Exchange& e = *exchanges_.back();
+  e.more.append(bytes.data(), bytes.size());
+  last_request_ms_ = MonotonicNowMs();
+  // A command from the device: what it was sent before is acknowledged, as
+  // over TCP.
+  if (driver_ != nullptr) driver_->OnInputArrived();
+  e.fed = false;
+  Pump();
+}
+
+void HttpSession::EndInput() {
+  if (exchanges_.empty() || !exchanges_.back()->duplex) return;
+  Busy busy(this);
+  exchanges_.back()->input_open = false;
+  exchanges_.back()->fed = false;
+  Pump();
+}
+
+size_t HttpSession::input_backlog() const {
+  if (exchanges_.empty() || !exchanges_.back()->duplex) return 0;
+  const Exchange& e = *exchanges_.back();
+  return e.body.size() - e.body_pos + e.more.size();
+}
+
+void HttpSession::MoveExchange(Exchange& e, absl::string_view rest) {
+  ResponseSink* sink = e.sink;
+  std::string replay = std::exchange(move_login_, {});
+  replay.append(rest.data(), rest.size());
+  replay += e.more;
+  const int owner = move_to_;
+  // Nothing of this session stays: it had not logged in.
+  exchanges_.clear();
+  feeding_ = nullptr;
+  state_ = State::kEnded;
+  Free();
+  if (sink != nullptr) sink->MoveTo(owner, std::move(replay));
+}
+
 void HttpSession::Pump() {
   if (in_pump_) return;
   Busy busy(this);
@@ -182,6 +243,11 @@ void HttpSession::Pump() {
       }
     }
     if (next == nullptr) break;
+    if (!next->more.empty()) {
+      next->body.erase(0, next->body_pos);
+      next->body_pos = 0;
+      next->body += std::exchange(next->more, {});
+    }
     // The framer reads from a local string: a command it runs may end the
     // session, and so free the exchange, before Feed returns.
     feeding_ = next;
@@ -190,9 +256,19 @@ void HttpSession::Pump() {
     const size_t used =
         framer_.Feed(absl::string_view(body).substr(pos), *this);
     if (feeding_ != next) continue;  // ended meanwhile
+    if (move_to_ >= 0) {
+      MoveExchange(*next, absl::string_view(body).substr(pos + used));
+      break;
+    }
     if (pos + used == body.size() && !paused_in_line_) {
-      next->fed = true;
       next->body_pos = 0;
+      if (next->input_open) {
+        // A persistent exchange: the rest of its body is still to come.
+        if (next->sink != nullptr) next->sink->OnInputConsumed();
+        next->fed = true;  // until Append() or EndInput()
+        break;
+      }
+      next->fed = true;
     } else {
       next->body = std::move(body);
       next->body_pos = pos + used;
@@ -304,8 +380,22 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
         imap::AppendTaggedStatus(
             &out, tag, "NO", "CANNOT",
             "The HTTP binding carries P-IMAP sessions: log in as user#device");
-      } else if (ShardForUser(user, static_cast<uint32_t>(shard.count())) !=
-                 static_cast<uint32_t>(shard.id())) {
+      } else if (const uint32_t owner =
+                     ShardForUser(user, static_cast<uint32_t>(shard.count()));
+                 owner != static_cast<uint32_t>(shard.id())) {
+        if (feeding_ != nullptr && feeding_->duplex &&
+            feeding_->sink != nullptr) {
+          // A persistent exchange moves to the user's shard and logs in
+          // there; the login is replayed in literals (no quoting to get
+          // wrong), nothing of it is answered here.
+          const std::string name =
+              absl::StrCat(user, "#", step.login.name.device);
+          move_to_ = static_cast<int>(owner);
+          move_login_ = absl::StrCat(tag, " LOGIN {", name.size(), "+}\r\n",
+                                     name, " {", step.login.password.size(),
+                                     "+}\r\n", step.login.password, "\r\n");
+          return;
+        }
         // Requests are routed by their first login (FirstLoginUser).
         imap::AppendTaggedStatus(&out, tag, "NO", "CANNOT",
                                  "One login per request");
@@ -433,7 +523,8 @@ bool HttpSession::OutputScanner::OnEnd() {
     // IDLE's go-ahead: the request that sent it becomes a long poll.
     if (!s_->idle_tag_.empty() && e.waiting.contains(s_->idle_tag_)) {
       s_->StartStreaming(e);
-      s_->ArmIdleMax();
+      // A persistent exchange carries the DONE itself, whenever it comes.
+      if (!e.duplex) s_->ArmIdleMax();
       CounterAdd(s_->counters_.http_long_polls);
     }
     return true;
@@ -452,7 +543,7 @@ bool HttpSession::OutputScanner::OnEnd() {
     return true;
   }
   if (--it->second == 0) e.waiting.erase(it);
-  if (e.fed && e.waiting.empty()) {
+  if (e.fed && !e.input_open && e.waiting.empty()) {
     completes = true;
     return false;  // split here: what follows is the next request's
   }
@@ -466,7 +557,28 @@ void HttpSession::Deliver(Exchange& e, absl::string_view bytes) {
     if (e.held.size() > kMaxHeldOutput && !login_running_) StartStreaming(e);
     return;
   }
-  if (e.sink != nullptr) e.sink->WriteBody(bytes);
+  if (e.sink == nullptr) return;
+  if (!e.duplex) {
+    e.sink->WriteBody(bytes);
+    return;
+  }
+  // Persistent mode: one response line per chunk (R12 A.2). Output comes in
+  // pieces as the store sends it, so a line's start waits for its end (a
+  // literal's bytes may go out in pieces past kMaxLinePiece).
+  e.partial_line.append(bytes.data(), bytes.size());
+  absl::string_view rest(e.partial_line);
+  while (!rest.empty()) {
+    const size_t end = rest.find('\n');
+    if (end == absl::string_view::npos) {
+      if (rest.size() <= kMaxLinePiece) break;
+      e.sink->WriteBody(rest);
+      rest = {};
+      break;
+    }
+    e.sink->WriteBody(rest.substr(0, end + 1));
+    rest.remove_prefix(end + 1);
+  }
+  e.partial_line.erase(0, e.partial_line.size() - rest.size());
 }
 
 void HttpSession::StartStreaming(Exchange& e) {
@@ -500,7 +612,7 @@ void HttpSession::CompleteReady() {
   Busy busy(this);
   while (!exchanges_.empty()) {
     Exchange& e = *exchanges_.front();
-    if (!e.fed || !e.waiting.empty()) break;
+    if (!e.fed || e.input_open || !e.waiting.empty()) break;
     Complete();
   }
 }
@@ -509,6 +621,9 @@ void HttpSession::Complete() {
   std::unique_ptr<Exchange> e = std::move(exchanges_.front());
   exchanges_.pop_front();
   if (feeding_ == e.get()) feeding_ = nullptr;
+  if (e->sink != nullptr && !e->partial_line.empty()) {
+    e->sink->WriteBody(e->partial_line);
+  }
   if (e->sink != nullptr) {
     if (!e->head_sent) {
       e->sink->WriteHead(Headers(), static_cast<int64_t>(e->held.size()));

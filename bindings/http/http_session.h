@@ -59,6 +59,13 @@ class ResponseSink {
   // The body is complete; the sink is free for its next request.
   virtual void EndBody() = 0;
   virtual size_t PendingOutput() const = 0;
+  // Persistent exchanges (HttpSession::Open) only:
+  // The session took what was appended: the sink may read more.
+  virtual void OnInputConsumed() {}
+  // A login names a user of shard `owner`: the exchange must go on there,
+  // the session starting with `replay` (the login and what followed it).
+  // The session has forgotten the sink already.
+  virtual void MoveTo(int owner, std::string replay) {}
 
  protected:
   ~ResponseSink() = default;
@@ -107,6 +114,18 @@ class HttpSession final : private imap::Framer::Visitor,
   // A POST's body joins the session's command stream; `sink` gets its
   // response. False (nothing taken): too many requests of this session wait.
   bool Submit(std::string body, ResponseSink* sink);
+  // A persistent full-duplex exchange (the draft's persistent chunked mode):
+  // its response opens at once and streams, one response line per write; its
+  // request body arrives by Append() and ends with EndInput(). The connection
+  // is the session: no cookie. `head_sent`: the response opened already (a
+  // connection moved here from another shard). False: another exchange is
+  // open.
+  bool Open(ResponseSink* sink, bool head_sent);
+  void Append(absl::string_view bytes);
+  void EndInput();
+  // Bytes appended and not yet taken by the session (the sink stops reading
+  // past a bound, until OnInputConsumed()).
+  size_t input_backlog() const;
   // `sink` closed before its response ended.
   void OnSinkGone(ResponseSink* sink);
   // `sink`'s output went below its high-water mark.
@@ -134,7 +153,11 @@ class HttpSession final : private imap::Framer::Visitor,
     absl::flat_hash_map<std::string, int> waiting;
     bool fed = false;  // the whole body has been framed
     bool head_sent = false;
-    bool streaming = false;  // chunked: a long poll, or a large answer
+    bool streaming = false;    // chunked: a long poll, or a large answer
+    bool duplex = false;       // a persistent exchange (Open)
+    bool input_open = false;   // ... whose body goes on
+    std::string more;          // appended while the body was being framed
+    std::string partial_line;  // output: a line's start, waiting for its end
   };
   // Finds the tagged answers and IDLE's "+" in the output stream.
   class OutputScanner final : public imap::Framer::Visitor {
@@ -194,8 +217,11 @@ class HttpSession final : private imap::Framer::Visitor,
   bool OnEnd() override;
   bool OnError(const imap::FrameError& error) override;
   bool reading() const {
-    return !blocked_ && !login_running_ && state_ != State::kEnded;
+    return !blocked_ && !login_running_ && move_to_ < 0 &&
+           state_ != State::kEnded;
   }
+  // A persistent exchange's login for another shard: hands the exchange over.
+  void MoveExchange(Exchange& e, absl::string_view rest);
 
   // session::DeviceOutput
   void WriteResponse(std::string bytes) override;
@@ -240,6 +266,8 @@ class HttpSession final : private imap::Framer::Visitor,
   TimerWheel::TimerId idle_max_timer_ = 0;
   TimerWheel::TimerId expiry_timer_ = 0;
   int64_t last_request_ms_ = 0;
+  int move_to_ = -1;        // shard a persistent exchange moves to
+  std::string move_login_;  // the login to replay there
   int busy_ = 0;
   State state_ = State::kNotAuthenticated;
   bool secure_;

@@ -181,6 +181,18 @@ HttpRequestParser::Result HttpRequestParser::Next(HttpRequest* out) {
     chunk_pos_ = end;  // a chunked body starts after the head
     scan_from_ = 0;
   }
+  if (chunked_ && stream_chunked_bodies_) {
+    // The head goes out now; the body follows through NextBody().
+    consumed_ += head_end_;
+    chunk_pos_ = 0;
+    have_head_ = false;
+    head_end_ = 0;
+    streaming_body_ = true;
+    pending_.streaming = true;
+    *out = std::move(pending_);
+    pending_ = HttpRequest();
+    return Result::kRequest;
+  }
   if (chunked_) {
     if (Result r = ParseChunks(); r != Result::kRequest) return r;
     consumed_ += chunk_pos_;
@@ -200,6 +212,33 @@ HttpRequestParser::Result HttpRequestParser::Next(HttpRequest* out) {
   pending_ = HttpRequest();
   Compact();
   return Result::kRequest;
+}
+
+HttpRequestParser::BodyResult HttpRequestParser::NextBody(std::string* out) {
+  if (error_status_ != 0) return BodyResult::kError;
+  if (!streaming_body_) return BodyResult::kEnd;
+  const Result r = ParseChunks();
+  // Decoded bytes leave at once: a streamed body is bounded per chunk, not
+  // in total (pending_.body holds at most one chunk's worth).
+  out->append(pending_.body);
+  pending_.body.clear();
+  consumed_ += chunk_pos_;
+  chunk_pos_ = 0;
+  switch (r) {
+    case Result::kError:
+      return BodyResult::kError;
+    case Result::kNeedMore:
+      Compact();
+      return out->empty() ? BodyResult::kNeedMore : BodyResult::kData;
+    case Result::kRequest:
+      break;
+  }
+  streaming_body_ = false;
+  chunked_ = false;
+  continue_due_ = false;
+  pending_ = HttpRequest();
+  Compact();
+  return BodyResult::kEnd;
 }
 
 bool HttpRequestParser::ContinueDue() {

@@ -43,6 +43,8 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   bool keep_alive = true;
+  // Its chunked body streams (HttpRequestParser::NextBody), not in `body`.
+  bool streaming = false;
 
   // The first header named `lower_name` (lower case), or nullptr.
   const std::string* Header(absl::string_view lower_name) const;
@@ -58,6 +60,18 @@ class HttpRequestParser {
   explicit HttpRequestParser(size_t max_body_bytes = kMaxBodyBytes)
       : max_body_bytes_(max_body_bytes) {}
   size_t max_body_bytes() const { return max_body_bytes_; }
+
+  // Chunked requests come out at their head (HttpRequest::streaming), and
+  // their body through NextBody() as it arrives: a body that never ends (a
+  // persistent full-duplex exchange) is read chunk by chunk, each chunk
+  // within max_body_bytes(). Off by default (whole requests).
+  void set_stream_chunked_bodies(bool on) { stream_chunked_bodies_ = on; }
+  bool in_streamed_body() const { return streaming_body_; }
+  enum class BodyResult { kData, kEnd, kNeedMore, kError };
+  // While a streamed body is open: appends what has arrived of it to `*out`
+  // (kData), or says it ended (kEnd, with its last bytes), or that nothing
+  // new is here (kNeedMore). Next() must not be called until kEnd.
+  BodyResult NextBody(std::string* out);
 
   // Appends received bytes. Cheap; all parsing happens in Next().
   void Feed(absl::string_view data);
@@ -101,6 +115,8 @@ class HttpRequestParser {
   size_t chunk_pos_ = 0;
   size_t trailer_bytes_ = 0;
   bool continue_due_ = false;
+  bool stream_chunked_bodies_ = false;
+  bool streaming_body_ = false;
   HttpRequest pending_;
   int error_status_ = 0;
   std::string error_reason_;

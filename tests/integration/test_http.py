@@ -712,3 +712,64 @@ def test_coded_request_bodies_and_bombs(http_gateway):
         assert c.eof()
     with HttpClient(gw.http_port) as c:  # still serving
         assert c.post("n NOOP\r\n").status == 200
+
+
+# ----------------------------------------------------------------------------- persistent mode
+
+def chunk(data):
+    data = data.encode() if isinstance(data, str) else data
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+@pytest.mark.parametrize("user", ["alice", "bob", "carol"])
+def test_persistent_chunked_mode_is_a_session_both_ways(http_gateway, dovecot, user):
+    """R12 A.2: one POST whose chunked body carries a command per chunk and whose
+    chunked response carries a response line per chunk, pushed events included.
+    Users of either shard: the exchange moves to the user's shard at LOGIN."""
+    ensure_messages(dovecot, user, 1)
+    gw = http_gateway()
+    with HttpClient(gw.http_port) as c:
+        c.send_raw("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.lemonade\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n" % PATH)
+        c.send_raw(chunk("1 CAPABILITY\r\n"))
+        r = c.read_head()
+        assert r.status == 200 and r.header("transfer-encoding") == "chunked", r.headers
+        lines = []
+
+        def until(pred, timeout=10):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                c.sock.settimeout(max(0.1, deadline - time.monotonic()))
+                try:
+                    piece = c.read_chunk()
+                except socket.timeout:
+                    break
+                assert piece, "response ended early: %r" % lines
+                # One line per chunk.
+                assert piece.endswith(b"\r\n") and piece.count(b"\r\n") == 1, piece
+                lines.append(piece.rstrip(b"\r\n"))
+                if pred(lines[-1]):
+                    return True
+            return False
+
+        assert until(lambda x: x.startswith(b"1 OK")), lines
+        c.send_raw(chunk(login_line("L", user, "pm")))
+        assert until(lambda x: x.startswith(b"L ")), lines
+        assert lines[-1].startswith(b"L OK"), lines
+        c.send_raw(chunk("s SELECT INBOX\r\n"))
+        assert until(lambda x: x.startswith(b"s ")), lines
+        n0 = exists_of(b"\r\n".join(lines))
+        c.send_raw(chunk("i IDLE\r\n"))
+        assert until(lambda x: x.startswith(b"+")), lines
+        dovecot.deliver(user, make_message("persistent push"))
+        assert until(lambda x: EXISTS.match(x) is not None, PUSH_WAIT), lines
+        assert exists_of(b"\r\n".join(lines)) == n0 + 1
+        c.send_raw(chunk("DONE\r\n"))
+        assert until(lambda x: x.startswith(b"i ")), lines
+        assert lines[-1].startswith(b"i OK"), lines
+        # The request ends: so does the response, and the connection goes on.
+        c.send_raw(b"0\r\n\r\n")
+        c.sock.settimeout(10)
+        assert c.read_chunk() == b""
+        r = c.post("n NOOP\r\n")
+        assert r.status == 200 and r.tagged("n").startswith(b"n OK"), r.body

@@ -269,3 +269,81 @@ TEST(HttpRequestParserTest, ContinueIsDueOnceBeforeTheBody) {
 
 }  // namespace
 }  // namespace pimap::http
+
+namespace pimap::http {
+namespace {
+
+TEST(HttpRequestParserTest, StreamedChunkedBodyComesAsItArrives) {
+  const std::string head =
+      "POST /pimap HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string chunks =
+      "e\r\n2 CAPABILITY\r\n\r\n"
+      "8\r\n3 NOOP\r\n\r\n"
+      "0\r\n\r\n";
+  const std::string next = "GET /x HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (size_t step : {1u, 5u, 1000u}) {
+    SCOPED_TRACE(step);
+    HttpRequestParser parser;
+    parser.set_stream_chunked_bodies(true);
+    const std::string input = head + chunks + next;
+    std::string body;
+    std::vector<std::string> pieces;
+    std::vector<HttpRequest> requests;
+    bool ended = false;
+    for (size_t i = 0; i < input.size(); i += step) {
+      parser.Feed(absl::string_view(input).substr(i, step));
+      while (true) {
+        if (parser.in_streamed_body()) {
+          std::string piece;
+          const auto r = parser.NextBody(&piece);
+          ASSERT_NE(r, HttpRequestParser::BodyResult::kError);
+          body += piece;
+          if (!piece.empty()) pieces.push_back(piece);
+          if (r == HttpRequestParser::BodyResult::kEnd) {
+            ended = true;
+            continue;
+          }
+          if (r == HttpRequestParser::BodyResult::kNeedMore) break;
+          continue;
+        }
+        HttpRequest request;
+        const Result r = parser.Next(&request);
+        ASSERT_NE(r, Result::kError);
+        if (r != Result::kRequest) break;
+        requests.push_back(std::move(request));
+      }
+    }
+    EXPECT_TRUE(ended);
+    EXPECT_EQ(body, "2 CAPABILITY\r\n3 NOOP\r\n");
+    ASSERT_EQ(requests.size(), 2u);
+    EXPECT_TRUE(requests[0].streaming);
+    EXPECT_TRUE(requests[0].body.empty());
+    EXPECT_FALSE(requests[1].streaming);
+    EXPECT_EQ(requests[1].target, "/x");
+    if (step == 1000u) {
+      // Whole input at once: the body still comes out (at least) once.
+      EXPECT_FALSE(pieces.empty());
+    }
+  }
+}
+
+TEST(HttpRequestParserTest, StreamedBodyIsUnboundedInTotalButNotPerChunk) {
+  HttpRequestParser parser(16);
+  parser.set_stream_chunked_bodies(true);
+  parser.Feed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+  HttpRequest request;
+  ASSERT_EQ(parser.Next(&request), Result::kRequest);
+  std::string body;
+  for (int i = 0; i < 100; ++i) {
+    parser.Feed("a\r\n0123456789\r\n");
+    ASSERT_EQ(parser.NextBody(&body), HttpRequestParser::BodyResult::kData);
+  }
+  EXPECT_EQ(body.size(), 1000u);
+  EXPECT_LT(parser.buffered(), 64u);  // what was decoded left the buffer
+  parser.Feed("11\r\n");
+  EXPECT_EQ(parser.NextBody(&body), HttpRequestParser::BodyResult::kError);
+  EXPECT_EQ(parser.error_status(), 413);
+}
+
+}  // namespace
+}  // namespace pimap::http
