@@ -537,6 +537,13 @@ def test_metrics_count_http(http_gateway):
         assert sum(m["pimap_http_requests_total"].values()) >= 2, m
         assert sum(m["pimap_http_sessions"].values()) >= 1, m
         assert sum(m["pimap_http_connections"].values()) >= 1, m
+    # The admin endpoint reads requests with the same HTTP core.
+    with HttpClient(gw.admin_port) as a:
+        r = a.post("", method="GET", path="/elsewhere", content_type=None)
+        assert r.status == 404
+    with HttpClient(gw.admin_port) as a:
+        r = a.post("x", path="/metrics")
+        assert r.status == 405 and r.header("allow") == "GET"
 
 
 # ----------------------------------------------------------------------------- HTTP/2

@@ -1,4 +1,4 @@
-// Minimal HTTP/1.0 server for /metrics.
+// The admin endpoint: GET /metrics, one request per connection.
 #include "tools/pimapd/admin_http.h"
 
 #include <malloc.h>
@@ -13,6 +13,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/log.h"
+#include "core/http/request_parser.h"
+#include "core/http/response.h"
 
 namespace pimap {
 
@@ -34,11 +36,13 @@ void SendAll(int fd, absl::string_view data) {
 std::string RenderHeapMetrics() {
   struct mallinfo2 mi = mallinfo2();
   return absl::StrCat(
-      "# HELP pimap_heap_in_use_bytes Heap bytes allocated and not freed (glibc "
+      "# HELP pimap_heap_in_use_bytes Heap bytes allocated and not freed "
+      "(glibc "
       "mallinfo2: uordblks + hblkhd).\n# TYPE pimap_heap_in_use_bytes gauge\n"
       "pimap_heap_in_use_bytes ",
       mi.uordblks + mi.hblkhd,
-      "\n# HELP pimap_heap_free_bytes Freed heap bytes the allocator still holds "
+      "\n# HELP pimap_heap_free_bytes Freed heap bytes the allocator still "
+      "holds "
       "(fordblks).\n# TYPE pimap_heap_free_bytes gauge\npimap_heap_free_bytes ",
       mi.fordblks, "\n");
 }
@@ -51,7 +55,8 @@ absl::Status AdminHttpServer::Start(const std::string& host, uint16_t port) {
   std::memset(&hints, 0, sizeof(hints));
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* ai = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &ai) != 0 ||
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &ai) !=
+          0 ||
       ai == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("cannot resolve ", host));
   }
@@ -64,11 +69,13 @@ absl::Status AdminHttpServer::Start(const std::string& host, uint16_t port) {
     freeaddrinfo(ai);
     if (listen_fd_ >= 0) close(listen_fd_);
     listen_fd_ = -1;
-    return absl::ErrnoToStatus(err, absl::StrCat("admin listen ", host, ":", port));
+    return absl::ErrnoToStatus(err,
+                               absl::StrCat("admin listen ", host, ":", port));
   }
   freeaddrinfo(ai);
   thread_ = std::thread([this] { Serve(); });
-  PIMAP_LOG(INFO) << "admin endpoint on " << host << ":" << port << " (GET /metrics)";
+  PIMAP_LOG(INFO) << "admin endpoint on " << host << ":" << port
+                  << " (GET /metrics)";
   return absl::OkStatus();
 }
 
@@ -90,37 +97,51 @@ void AdminHttpServer::Serve() {
   }
 }
 
+// One request per connection, read with the gateway's HTTP parser and
+// answered with its response writer (the same HTTP core as the intake and
+// the P-IMAP binding), then closed.
 void AdminHttpServer::HandleClient(int fd) {
-  std::string request;
+  http::HttpRequestParser parser(/*max_body_bytes=*/4096);
+  http::HttpRequest request;
+  http::HttpRequestParser::Result result =
+      http::HttpRequestParser::Result::kNeedMore;
   char buf[1024];
-  while (request.size() < kMaxRequestBytes &&
-         !absl::StrContains(request, "\r\n\r\n") &&
-         !absl::StrContains(request, "\n\n")) {
+  size_t received = 0;
+  while (result == http::HttpRequestParser::Result::kNeedMore &&
+         received < kMaxRequestBytes) {
     pollfd pfd{fd, POLLIN, 0};
     if (poll(&pfd, 1, kClientTimeoutMs) <= 0) return;
     ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    request.append(buf, static_cast<size_t>(n));
+    if (n <= 0) return;
+    received += static_cast<size_t>(n);
+    parser.Feed(absl::string_view(buf, static_cast<size_t>(n)));
+    result = parser.Next(&request);
   }
-  absl::string_view line(request);
-  line = line.substr(0, line.find('\n'));
-  std::string status = "200 OK";
-  std::string body;
-  std::string type = "text/plain; version=0.0.4; charset=utf-8";
-  if (absl::StartsWith(line, "GET /metrics ") || line == "GET /metrics" ||
-      absl::StartsWith(line, "GET /metrics?")) {
-    body = RenderPrometheus(shards_);
-    body += RenderHeapMetrics();
-  } else if (absl::StartsWith(line, "GET ")) {
-    status = "404 Not Found";
-    body = "not found; try /metrics\n";
+  const std::string type = "text/plain; version=0.0.4; charset=utf-8";
+  if (result != http::HttpRequestParser::Result::kRequest) {
+    const int status = result == http::HttpRequestParser::Result::kError
+                           ? parser.error_status()
+                           : 431;
+    SendAll(fd, http::WholeResponse(status, "", "text/plain", "bad request\n",
+                                    true));
+    return;
+  }
+  absl::string_view path = request.target;
+  path = path.substr(0, path.find('?'));
+  if (request.method != "GET" && request.method != "HEAD") {
+    SendAll(fd, http::WholeResponse(405, "Allow: GET\r\n", "text/plain",
+                                    "only GET is supported\n", true));
+  } else if (path != "/metrics") {
+    SendAll(fd, http::WholeResponse(404, "", "text/plain",
+                                    "not found; try /metrics\n", true));
   } else {
-    status = "405 Method Not Allowed";
-    body = "only GET is supported\n";
+    std::string body = RenderPrometheus(shards_);
+    body += RenderHeapMetrics();
+    std::string response = http::WholeResponse(200, "", type, body, true);
+    if (request.method == "HEAD")
+      response.resize(response.find("\r\n\r\n") + 4);
+    SendAll(fd, response);
   }
-  SendAll(fd, absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: ", type,
-                           "\r\nContent-Length: ", body.size(),
-                           "\r\nConnection: close\r\n\r\n", body));
 }
 
 }  // namespace pimap
