@@ -378,6 +378,9 @@ HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
   pending_.method = std::string(parts[0]);
   pending_.target = std::string(parts[1]);
 
+  if (lines.size() - 1 > kMaxHeaderFields) {
+    return Fail(431, "too many request header fields");
+  }
   for (size_t i = 1; i < lines.size(); ++i) {
     absl::string_view line = lines[i];
     if (line.empty()) return Fail(400, "empty header line");

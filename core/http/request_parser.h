@@ -1,22 +1,23 @@
 // An incremental, bounded HTTP/1.1 request parser: the one every HTTP endpoint
 // of the gateway reads its requests with (the store-event intake, the P-IMAP
-// HTTP binding).
+// HTTP binding, the admin endpoint). Hand-written and fuzzed: llhttp is not
+// in Debian 12 and http-parser, which is, is archived upstream.
 //
 // Feed() whatever the connection received (any split, down to one byte at a
 // time), then call Next() until it stops returning kRequest: several pipelined
 // requests in one chunk come out one by one, and the bytes of a request not yet
 // complete stay buffered.
 //  * Header block (request line + headers + blank line) at most
-//  kMaxHeaderBytes,
-//    else 431. The body by Content-Length or "Transfer-Encoding: chunked"
-//    (RFC 9112 §7.1; chunk extensions and trailer fields are read and dropped),
-//    at most max_body_bytes() decoded, else 413. Any other transfer coding ->
-//    501; both framings at once (a request-smuggling vector), or chunked in
+//    kMaxHeaderBytes and kMaxHeaderFields fields, else 431.
+//  * The body by Content-Length or "Transfer-Encoding: chunked" (RFC 9112
+//    §7.1; chunk extensions and trailer fields are read and dropped), at most
+//    max_body_bytes() decoded, else 413. Any other transfer coding -> 501;
+//    both framings at once (a request-smuggling vector), or chunked in
 //    HTTP/1.0 -> 400. POST/PUT with neither -> 411.
 //  * Lines end in CRLF; a bare LF is accepted too (RFC 9112 §2.2). Obsolete
-//  line
-//    folding, control characters, a malformed request line or header, a version
-//    other than HTTP/1.0 or 1.1, conflicting Content-Length values -> 400.
+//    line folding, control characters, a malformed request line or header, a
+//    version other than HTTP/1.0 or 1.1, conflicting Content-Length values
+//    -> 400.
 //  * "Expect: 100-continue": ContinueDue() says once that the client waits for
 //    the interim response before it sends the body.
 //  * After an error the parser stays failed: the connection answers and closes
@@ -53,6 +54,7 @@ struct HttpRequest {
 class HttpRequestParser {
  public:
   static constexpr size_t kMaxHeaderBytes = 16 * 1024;
+  static constexpr size_t kMaxHeaderFields = 100;
   static constexpr size_t kMaxBodyBytes = 1024 * 1024;
 
   enum class Result { kNeedMore, kRequest, kError };

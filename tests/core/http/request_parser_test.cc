@@ -347,3 +347,26 @@ TEST(HttpRequestParserTest, StreamedBodyIsUnboundedInTotalButNotPerChunk) {
 
 }  // namespace
 }  // namespace pimap::http
+
+namespace pimap::http {
+namespace {
+
+TEST(HttpRequestParserTest, HeaderFieldCountLimit) {
+  std::string head = "GET / HTTP/1.1\r\nHost: h\r\n";
+  for (size_t i = 1; i < HttpRequestParser::kMaxHeaderFields; ++i) {
+    head += "X: 1\r\n";
+  }
+  HttpRequest r;
+  {
+    HttpRequestParser parser;
+    parser.Feed(head + "\r\n");
+    EXPECT_EQ(parser.Next(&r), HttpRequestParser::Result::kRequest);
+  }
+  HttpRequestParser parser;
+  parser.Feed(head + "X: 1\r\n\r\n");
+  EXPECT_EQ(parser.Next(&r), HttpRequestParser::Result::kError);
+  EXPECT_EQ(parser.error_status(), 431);
+}
+
+}  // namespace
+}  // namespace pimap::http
