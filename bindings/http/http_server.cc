@@ -131,6 +131,11 @@ void HttpServer::Unregister(HttpServerConnection* connection) {
   connections_.erase(connection);
 }
 
+ShardCounters& HttpServer::counters() { return shard_->counters(); }
+TimerWheel& HttpServer::timers() { return shard_->timers(); }
+int HttpServer::shard_id() const { return shard_->id(); }
+int HttpServer::shard_count() const { return shard_->count(); }
+
 session::LoginServices HttpServer::LoginServices() {
   return {{sessions_, &shard_->counters(), &shard_->timers(), pool_,
            config_->store_timeout_ms},

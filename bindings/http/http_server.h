@@ -120,7 +120,11 @@ class HttpServer final : public HttpSessionOwner {
     return config_->session;
   }
   session::LoginServices LoginServices() override;
-  engine::Shard& shard() override { return *shard_; }
+  engine::Shard& shard() { return *shard_; }
+  ShardCounters& counters() override;
+  TimerWheel& timers() override;
+  int shard_id() const override;
+  int shard_count() const override;
   std::string Authenticated(HttpSession* session) override;
   void Ended(HttpSession* session) override;
 

@@ -9,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/log.h"
 #include "core/base/shard_for_user.h"
-#include "core/engine/shard.h"
 #include "core/imap/command.h"
 #include "core/imap/writer.h"
 
@@ -103,8 +102,8 @@ HttpSession::HttpSession(HttpSessionOwner* owner, bool secure,
                          bool stale_cookie)
     : owner_(owner),
       config_(owner->session_config()),
-      counters_(owner->shard().counters()),
-      timers_(owner->shard().timers()),
+      counters_(owner->counters()),
+      timers_(owner->timers()),
       framer_(imap::Framer::Mode::kCommands, config_.limits),
       out_framer_(imap::Framer::Mode::kResponses, ScannerLimits()),
       alive_(std::make_shared<bool>(true)),
@@ -375,14 +374,13 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
       break;
     case Action::kLogin: {
       const std::string& user = step.login.name.user;
-      engine::Shard& shard = owner_->shard();
       if (step.login.name.device.empty()) {
         imap::AppendTaggedStatus(
             &out, tag, "NO", "CANNOT",
             "The HTTP binding carries P-IMAP sessions: log in as user#device");
-      } else if (const uint32_t owner =
-                     ShardForUser(user, static_cast<uint32_t>(shard.count()));
-                 owner != static_cast<uint32_t>(shard.id())) {
+      } else if (const uint32_t owner = ShardForUser(
+                     user, static_cast<uint32_t>(owner_->shard_count()));
+                 owner != static_cast<uint32_t>(owner_->shard_id())) {
         if (feeding_ != nullptr && feeding_->duplex &&
             feeding_->sink != nullptr) {
           // A persistent exchange moves to the user's shard and logs in

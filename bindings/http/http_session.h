@@ -42,10 +42,6 @@
 #include "core/session/session_driver.h"
 #include "core/session/session_login.h"
 
-namespace pimap::engine {
-class Shard;
-}
-
 namespace pimap::http_binding {
 
 // Where an exchange writes its response: one HTTP request's (http_connection.h;
@@ -87,7 +83,12 @@ class HttpSessionOwner {
  public:
   virtual const HttpSessionConfig& session_config() const = 0;
   virtual session::LoginServices LoginServices() = 0;
-  virtual engine::Shard& shard() = 0;
+  // The shard's services the session uses (not the shard itself: the session
+  // runs against fakes in tests).
+  virtual ShardCounters& counters() = 0;
+  virtual TimerWheel& timers() = 0;
+  virtual int shard_id() const = 0;
+  virtual int shard_count() const = 0;
   // The session logged in: give it a cookie (routing it to this shard).
   virtual std::string Authenticated(class HttpSession* session) = 0;
   // The session is over: forget its cookie (it frees itself next).
