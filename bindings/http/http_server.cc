@@ -82,6 +82,17 @@ HttpServer::~HttpServer() {
   }
 }
 
+http::ShardCompressor& HttpServer::compressor() {
+  if (compressor_ == nullptr) {
+    compressor_ = shard_->services().Find<http::ShardCompressor>();
+    if (compressor_ == nullptr) {
+      own_compressor_ = std::make_unique<http::ShardCompressor>();
+      compressor_ = own_compressor_.get();
+    }
+  }
+  return *compressor_;
+}
+
 absl::Status HttpServer::Start() {
   shard_->services().Register(this);
   struct Spec {
@@ -138,7 +149,7 @@ int HttpServer::shard_count() const { return shard_->count(); }
 
 session::LoginServices HttpServer::LoginServices() {
   return {{sessions_, &shard_->counters(), &shard_->timers(), pool_,
-           config_->store_timeout_ms},
+           config_->store_timeout_ms, &compressor()},
           connector_,
           auth_cache_,
           config_->session.limits,

@@ -97,9 +97,9 @@ class HttpServer final : public HttpSessionOwner {
   const HttpServerConfig& config() const { return *config_; }
   bool stopping() const { return stopping_; }
   size_t connection_count() const { return connections_.size(); }
-  // The shard's compressor, shared by every coded response (no per-response
-  // compressor memory: content_coding.h).
-  http::ShardCompressor& compressor() { return compressor_; }
+  // The shard's compressor, shared by every coded response and compressed
+  // session output (no per-response compressor memory: content_coding.h).
+  http::ShardCompressor& compressor();
 
   // The session a cookie value names on this shard, or null.
   HttpSession* FindSession(absl::string_view cookie) const;
@@ -140,7 +140,9 @@ class HttpServer final : public HttpSessionOwner {
   std::vector<engine::Listener*> listeners_;
   absl::flat_hash_set<HttpServerConnection*> connections_;
   absl::flat_hash_map<std::string, HttpSession*> cookies_;
-  http::ShardCompressor compressor_;
+  // The shard's (registered in its services), or one of its own.
+  http::ShardCompressor* compressor_ = nullptr;
+  std::unique_ptr<http::ShardCompressor> own_compressor_;
   bool stopping_ = false;
 };
 

@@ -11,6 +11,7 @@
 #include "core/base/log.h"
 #include "core/base/shard_for_user.h"
 #include "core/engine/shard.h"
+#include "core/http/content_coding.h"
 #include "core/engine/socket.h"
 #include "core/imap/writer.h"
 
@@ -142,7 +143,8 @@ void ImapConnection::OnLoginFailed(std::string response) {
 session::DriverServices ImapConnection::Services() {
   return {&server_->sessions(), &server_->shard().counters(),
           &server_->shard().timers(), server_->pool(),
-          server_->config().store_timeout_ms};
+          server_->config().store_timeout_ms,
+          server_->shard().services().Find<http::ShardCompressor>()};
 }
 
 }  // namespace pimap::tcp

@@ -26,6 +26,10 @@
 #include "core/session/store_link.h"
 #include "core/session/store_link_pool.h"
 
+namespace pimap::http {
+class ShardCompressor;
+}
+
 namespace pimap::session {
 
 // What the driver needs from the binding that carries the device's bytes.
@@ -76,6 +80,9 @@ struct DriverServices {
   // commands (and during an IDLE the gateway answers from the journal).
   StoreLinkPool* pool = nullptr;
   int64_t borrow_timeout_ms = 15000;  // waiting for a pooled link
+  // The shard's compressor (core/http/content_coding.h), shared by every
+  // compressed response of the shard; null: the session compresses nothing.
+  http::ShardCompressor* compressor = nullptr;
 };
 
 class DeviceDriver final : private StoreLinkClient, private DeviceLink {

@@ -16,6 +16,7 @@
 #include "bindings/tcp/imap_server.h"
 #include "bindings/tls/tls_context.h"
 #include "core/base/log.h"
+#include "core/http/content_coding.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
 #include "store/link_pool.h"
@@ -46,6 +47,9 @@ struct ShardServices {
   std::unique_ptr<pimap::session::AuthCache> auth_cache;
   std::unique_ptr<pimap::tcp::ImapServer> server;
   std::unique_ptr<pimap::http_binding::HttpServer> http;
+  // Shared by every compressed response of the shard (HTTP content coding,
+  // XZIP): one compressor per shard, none per connection.
+  std::unique_ptr<pimap::http::ShardCompressor> compressor;
 };
 
 }  // namespace
@@ -230,6 +234,8 @@ int main(int argc, char** argv) {
           sessions->Stop();
           links->Shutdown();
         });
+        s.compressor = std::make_unique<pimap::http::ShardCompressor>();
+        shard.services().Register(s.compressor.get());
         s.server = std::make_unique<pimap::tcp::ImapServer>(
             &shard, &config, s.connector.get(), s.sessions.get(), s.links.get(),
             s.auth_cache.get());
