@@ -3,4 +3,4 @@
 # gateway's settings against zlib's defaults. Included by bench/CMakeLists.txt.
 add_executable(pimap_compress_bench ${CMAKE_CURRENT_LIST_DIR}/compress_bench.cc)
 target_link_libraries(pimap_compress_bench PRIVATE pimap_compress
-                      benchmark::benchmark_main)
+                      pimap_session_engine benchmark::benchmark_main)

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -519,6 +520,15 @@ void Http2Connection::ServeReady() {
       Respond(s, route.status, route.message, route.extra_headers);
       continue;
     }
+    if (route.kind == RequestRoute::Kind::kDocument) {
+      s.phase_ = Stream::Phase::kResponded;
+      s.out_ = std::move(route.body);
+      s.out_pos_ = 0;
+      s.eof_ = true;
+      SubmitHead(s, 200, route.content_type, route.extra_headers,
+                 static_cast<int64_t>(s.out_.size()));
+      continue;
+    }
     s.phase_ = Stream::Phase::kServing;
     s.session_ = route.session;
     s.coding_ = route.coding;
@@ -539,7 +549,10 @@ void Http2Connection::SubmitHead(Stream& stream, int status,
   std::vector<std::pair<std::string, std::string>> fields;
   fields.emplace_back(":status", absl::StrCat(status));
   fields.emplace_back("content-type", std::string(content_type));
-  fields.emplace_back("cache-control", "no-store");
+  if (!absl::StrContains(absl::AsciiStrToLower(extra_headers),
+                         "cache-control:")) {
+    fields.emplace_back("cache-control", "no-store");
+  }
   if (length >= 0) fields.emplace_back("content-length", absl::StrCat(length));
   // "Name: value\r\n" lines (shared with HTTP/1.1) become fields.
   for (absl::string_view line :

@@ -260,6 +260,14 @@ void HttpConnection::Handle(http::HttpRequest request) {
     case RequestRoute::Kind::kFail:
       Fail(route.status, route.message, route.close, route.extra_headers);
       return;
+    case RequestRoute::Kind::kDocument:
+      if (transport_ != nullptr) {
+        transport_->Write(http::WholeResponse(200, route.extra_headers,
+                                              route.content_type, route.body,
+                                              !keep_alive_));
+      }
+      if (!keep_alive_) Close();
+      return;
     case RequestRoute::Kind::kHandOver:
       HandOver(route.owner, std::move(request));
       return;

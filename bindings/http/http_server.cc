@@ -14,6 +14,7 @@
 #include "bindings/http/http_connection.h"
 #include "core/base/log.h"
 #include "core/base/shard_for_user.h"
+#include "core/http/event_dictionary.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard.h"
 
@@ -159,6 +160,11 @@ session::LoginServices HttpServer::LoginServices() {
 RequestRoute HttpServer::Route(http::HttpRequest& request, bool tls) {
   absl::string_view path = request.target;
   path = path.substr(0, path.find('?'));
+  if (absl::StartsWith(path, config_->session.path) &&
+      absl::StartsWith(path.substr(config_->session.path.size()), "/dict/")) {
+    return EventDictionaryDocument(
+        request, path.substr(config_->session.path.size() + 6));
+  }
   if (path != config_->session.path) return Fail(404, "Not found");
   if (request.method != "POST") {
     return Fail(405, "Only POST carries P-IMAP commands", false,
@@ -219,6 +225,30 @@ RequestRoute HttpServer::Route(http::HttpRequest& request, bool tls) {
     if (owner != shard_->id()) return HandOverTo(owner);
   }
   route.session = new HttpSession(this, tls, false);
+  return route;
+}
+
+// GET <path>/dict/<id>: the dictionary of pushed-event frames
+// (docs/zstd-event-frames.md), for devices that fetch it over HTTPS rather
+// than with XZSTDDICT. Its content never changes under an id: cacheable.
+RequestRoute HttpServer::EventDictionaryDocument(
+    const http::HttpRequest& request, absl::string_view id) {
+  if (request.method != "GET" && request.method != "HEAD") {
+    return Fail(405, "Dictionaries are read with GET", false,
+                "Allow: GET\r\n");
+  }
+  const http::EventDictionary* dictionary = compressor().event_dictionary();
+  uint32_t asked = 0;
+  if (dictionary == nullptr || !absl::SimpleAtoi(id, &asked) ||
+      asked != dictionary->id()) {
+    return Fail(404, "No such dictionary");
+  }
+  RequestRoute route;
+  route.kind = RequestRoute::Kind::kDocument;
+  route.status = 200;
+  route.content_type = "application/octet-stream";
+  route.extra_headers = "Cache-Control: public, max-age=31536000, immutable\r\n";
+  if (request.method == "GET") route.body = std::string(dictionary->bytes());
   return route;
 }
 

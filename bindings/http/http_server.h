@@ -45,7 +45,7 @@ class HttpServerConnection {
 // What to do with one complete request (an HTTP/1.1 request or an HTTP/2
 // stream), decided the same way for both.
 struct RequestRoute {
-  enum class Kind : uint8_t { kServe, kHandOver, kFail };
+  enum class Kind : uint8_t { kServe, kHandOver, kFail, kDocument };
   Kind kind = Kind::kFail;
   HttpSession* session = nullptr;  // kServe: submit the body to it
   // kServe: the coding of the response (Accept-Encoding).
@@ -56,6 +56,9 @@ struct RequestRoute {
   std::string message;
   std::string extra_headers;  // "Name: value\r\n" lines
   bool close = false;
+  // kDocument: a 200 response the server has whole (the event dictionary).
+  std::string content_type;
+  std::string body;
 };
 
 struct HttpListenAddress {
@@ -130,6 +133,8 @@ class HttpServer final : public HttpSessionOwner {
 
  private:
   void Stop();
+  RequestRoute EventDictionaryDocument(const http::HttpRequest& request,
+                                       absl::string_view id);
 
   engine::Shard* shard_;
   const HttpServerConfig* config_;

@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/http/event_dictionary.h"
 
 namespace pimap::http {
 namespace {
@@ -269,6 +270,7 @@ ShardCompressor::ShardCompressor(const Options& options) : options_(options) {}
 
 ShardCompressor::~ShardCompressor() {
   ZSTD_freeCCtx(zstd_);
+  ZSTD_freeCCtx(zstd_dict_);
   if (deflate_ != nullptr) {
     deflateEnd(deflate_);
     delete deflate_;
@@ -297,7 +299,8 @@ void ShardCompressor::Free(void* opaque, void* address) {
 }
 
 size_t ShardCompressor::zstd_state_bytes() const {
-  return zstd_ == nullptr ? 0 : ZSTD_sizeof_CCtx(zstd_);
+  return (zstd_ == nullptr ? 0 : ZSTD_sizeof_CCtx(zstd_)) +
+         (zstd_dict_ == nullptr ? 0 : ZSTD_sizeof_CCtx(zstd_dict_));
 }
 
 void ShardCompressor::AppendZstdFrame(absl::string_view bytes,
@@ -316,6 +319,29 @@ void ShardCompressor::AppendZstdFrame(absl::string_view bytes,
   size_t n = ZSTD_compress2(zstd_, out->data() + old, out->size() - old,
                             bytes.data(), bytes.size());
   // With a compressBound-sized buffer only an allocation can fail.
+  if (ZSTD_isError(n)) std::abort();
+  out->resize(old + n);
+}
+
+void ShardCompressor::AppendZstdDictFrame(const EventDictionary& dictionary,
+                                          absl::string_view bytes,
+                                          std::string* out) {
+  if (zstd_dict_ == nullptr) {
+    zstd_dict_ = ZSTD_createCCtx();
+    if (zstd_dict_ == nullptr) std::abort();
+    // No checksum: TCP/TLS protect the bytes, and 4 bytes are a lot next to
+    // a 30-byte event. The dictionary id stays (4 bytes): a device holding
+    // another dictionary finds out instead of decoding garbage.
+    ZSTD_CCtx_setParameter(zstd_dict_, ZSTD_c_checksumFlag, 0);
+    ZSTD_CCtx_setParameter(zstd_dict_, ZSTD_c_contentSizeFlag, 1);
+    ZSTD_CCtx_setParameter(zstd_dict_, ZSTD_c_dictIDFlag, 1);
+  }
+  // Compression parameters come from the (digested) dictionary.
+  ZSTD_CCtx_refCDict(zstd_dict_, dictionary.cdict());
+  const size_t old = out->size();
+  out->resize(old + ZSTD_compressBound(bytes.size()));
+  const size_t n = ZSTD_compress2(zstd_dict_, out->data() + old,
+                                  out->size() - old, bytes.data(), bytes.size());
   if (ZSTD_isError(n)) std::abort();
   out->resize(old + n);
 }

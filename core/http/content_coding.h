@@ -16,7 +16,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -25,6 +27,8 @@ typedef struct ZSTD_CCtx_s ZSTD_CCtx;
 struct z_stream_s;
 
 namespace pimap::http {
+
+class EventDictionary;
 
 enum class ContentCoding : uint8_t { kIdentity, kGzip, kZstd };
 
@@ -90,9 +94,23 @@ class ShardCompressor {
 
   const Options& options() const { return options_; }
 
+  // The dictionary of pushed-event frames this shard offers (read-only,
+  // shared by all shards); null: none.
+  void set_event_dictionary(std::shared_ptr<const EventDictionary> d) {
+    event_dictionary_ = std::move(d);
+  }
+  const EventDictionary* event_dictionary() const {
+    return event_dictionary_.get();
+  }
+
   // Appends one complete zstd frame holding `bytes` (content size and
   // checksum in the frame) to *out.
   void AppendZstdFrame(absl::string_view bytes, std::string* out);
+  // Appends one complete zstd frame of `bytes` made with `dictionary` (its
+  // id and the content size in the frame header, no checksum): a device
+  // holding the dictionary decodes it alone (event_dictionary.h).
+  void AppendZstdDictFrame(const EventDictionary& dictionary,
+                           absl::string_view bytes, std::string* out);
   // Appends `bytes` as raw deflate blocks (none final) ending in a full
   // flush: byte-aligned, and nothing after it refers back.
   void AppendDeflateFlushed(absl::string_view bytes, std::string* out);
@@ -106,7 +124,11 @@ class ShardCompressor {
   static void Free(void* opaque, void* address);
 
   Options options_;
+  std::shared_ptr<const EventDictionary> event_dictionary_;
   ZSTD_CCtx* zstd_ = nullptr;
+  // Dictionary frames take their parameters from the dictionary: a context
+  // of their own keeps them apart from the sticky ones above.
+  ZSTD_CCtx* zstd_dict_ = nullptr;
   z_stream_s* deflate_ = nullptr;
   size_t deflate_bytes_ = 0;
 };

@@ -15,7 +15,8 @@ std::string PreAuthCapabilities(bool starttls_available, bool login_allowed) {
 }
 
 std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
-                                 bool pimap, bool compression) {
+                                 bool pimap, bool compression,
+                                 absl::string_view extra) {
   std::string caps = "IMAP4rev1";
   for (const std::string& raw : store_caps) {
     const std::string cap = absl::AsciiStrToUpper(raw);
@@ -37,6 +38,7 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
   // and its own compression (RFC 4978; the store's is per hop, not offered).
   caps += " XFILTER XPIMAPPREF";
   if (compression) caps += " COMPRESS=DEFLATE";
+  if (!extra.empty()) absl::StrAppend(&caps, " ", extra);
   return caps;
 }
 

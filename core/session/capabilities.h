@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+
 namespace pimap::session {
 
 // Before login. STARTTLS only while TLS can still start; AUTH=PLAIN only where
@@ -17,8 +19,10 @@ std::string PreAuthCapabilities(bool starttls_available, bool login_allowed);
 // For P-IMAP sessions (`pimap`), QRESYNC and NOTIFY are the gateway's business
 // with the store, not the device's.
 // COMPRESS=DEFLATE only where the binding can switch (`compression`).
+// `extra`: the session's own tokens (e.g. XZSTDEVENTS=<id>), appended.
 std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
-                                 bool pimap = false, bool compression = true);
+                                 bool pimap = false, bool compression = true,
+                                 absl::string_view extra = "");
 
 }  // namespace pimap::session
 

@@ -221,14 +221,15 @@ void CommandRouter::OnFrameError(const imap::FrameError& error) {
 
 bool CommandRouter::AnswerAfterLogin(const imap::Command& command,
                                      const std::vector<std::string>& store_caps,
-                                     bool pimap) {
+                                     bool pimap, absl::string_view extra_caps) {
   const std::string& name = command.name;
   std::string out;
   if (name == "CAPABILITY") {
     absl::StrAppend(&out, "* CAPABILITY ",
                     PostAuthCapabilities(store_caps, pimap,
                                          output_ == nullptr ||
-                                             output_->OffersCompression()),
+                                             output_->OffersCompression(),
+                                         extra_caps),
                     "\r\n");
     imap::AppendTaggedStatus(&out, command.tag, "OK", "",
                              "CAPABILITY completed");

@@ -93,8 +93,10 @@ class CommandRouter : public SessionDriver {
   static bool AlwaysLocal(absl::string_view name);
   // Answers what every logged-in session answers alike (CAPABILITY from
   // `store_caps`, COMPRESS, the pre-login commands); false for others.
+  // `extra_caps`: the session's own capability tokens (PostAuthCapabilities).
   bool AnswerAfterLogin(const imap::Command& command,
-                        const std::vector<std::string>& store_caps, bool pimap);
+                        const std::vector<std::string>& store_caps, bool pimap,
+                        absl::string_view extra_caps = "");
 
   DeviceOutput* output() const { return output_; }
   ShardCounters& counters() { return *counters_; }

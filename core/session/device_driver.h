@@ -39,6 +39,11 @@ class DeviceOutput {
   // One or more whole responses of the gateway's own. The binding holds them
   // back while a passed-through store response is only partly written.
   virtual void WriteResponse(std::string bytes) = 0;
+  // A burst of events pushed during IDLE (framed, if the device asked for
+  // it, by the session driver on the way: event_frames.h).
+  virtual void WriteEvents(std::string bytes) {
+    WriteResponse(std::move(bytes));
+  }
   // Part of a store response passed through as it streams. Returns false when
   // the device's output is above its high-water mark: the driver then stops
   // reading the store until OnOutputDrained().
@@ -82,6 +87,7 @@ struct DriverServices {
   int64_t borrow_timeout_ms = 15000;  // waiting for a pooled link
   // The shard's compressor (core/http/content_coding.h), shared by every
   // compressed response of the shard; null: the session compresses nothing.
+  // (With the dictionary of pushed-event frames, if any: event_frames.h.)
   http::ShardCompressor* compressor = nullptr;
 };
 

@@ -12,6 +12,7 @@
 #include "core/base/log.h"
 #include "core/imap/writer.h"
 #include "core/session/capabilities.h"
+#include "core/session/event_frames.h"
 #include "core/session/device_driver.h"
 #include "core/session/store_text.h"
 
@@ -86,8 +87,9 @@ void DeviceDriver::FinishLogin() {
   imap::AppendTaggedStatus(
       &out, login_tag_, "OK",
       absl::StrCat("CAPABILITY ",
-                   PostAuthCapabilities(store_capabilities(), true,
-                                        output_->OffersCompression())),
+                   PostAuthCapabilities(
+                       store_capabilities(), true, output_->OffersCompression(),
+                       EventFrames(services_.compressor).Capability())),
       "Logged in");
   job_ = Job::kNone;
   logged_in_ = true;

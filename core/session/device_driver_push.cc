@@ -121,7 +121,7 @@ void DeviceDriver::OnEventsPending() {
   PIMAP_LOG(DEBUG) << "push: " << through << " events go now";
   if (through == 0) return;
   std::string out = RenderPending(true, through);
-  if (!out.empty()) Write(std::move(out));
+  if (!out.empty() && output_ != nullptr) output_->WriteEvents(std::move(out));
 }
 
 bool DeviceDriver::NeedsEval() const {

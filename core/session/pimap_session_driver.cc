@@ -12,7 +12,8 @@ PimapSessionDriver::PimapSessionDriver(DriverServices services,
                                        std::string user, std::string device)
     : CommandRouter(services.counters, output, limits),
       engine_(new DeviceDriver(services, this, std::move(user),
-                               std::move(device))) {}
+                               std::move(device))),
+      event_frames_(services.compressor) {}
 
 PimapSessionDriver::~PimapSessionDriver() { engine_->Release(); }
 
@@ -52,7 +53,11 @@ size_t PimapSessionDriver::SendUp(absl::string_view bytes) {
 
 void PimapSessionDriver::Execute(const imap::Command& command) {
   if (AnswerAfterLogin(command, engine_->store_capabilities(),
-                       /*pimap=*/true)) {
+                       /*pimap=*/true, event_frames_.Capability())) {
+    return;
+  }
+  if (std::optional<std::string> answer = event_frames_.Execute(command)) {
+    Write(*std::move(answer));
     return;
   }
   engine_->Execute(command);
@@ -63,6 +68,11 @@ void PimapSessionDriver::Execute(const imap::Command& command) {
 void PimapSessionDriver::WriteResponse(std::string bytes) {
   Busy busy(this);
   Write(std::move(bytes));
+}
+
+void PimapSessionDriver::WriteEvents(std::string bytes) {
+  Busy busy(this);
+  Write(event_frames_.Frame(std::move(bytes)));
 }
 
 bool PimapSessionDriver::WritePassThrough(absl::string_view bytes) {

@@ -14,6 +14,7 @@
 #include "core/imap/limits.h"
 #include "core/session/command_router.h"
 #include "core/session/device_driver.h"
+#include "core/session/event_frames.h"
 #include "core/session/store_link.h"
 
 namespace pimap::session {
@@ -53,6 +54,7 @@ class PimapSessionDriver final : public CommandRouter, private DeviceOutput {
 
   // DeviceOutput: the engine's, passed on to the binding's.
   void WriteResponse(std::string bytes) override;
+  void WriteEvents(std::string bytes) override;
   bool WritePassThrough(absl::string_view bytes) override;
   void EndPassThrough() override;
   void SetCommandRunning(bool running, bool resume) override;
@@ -66,6 +68,7 @@ class PimapSessionDriver final : public CommandRouter, private DeviceOutput {
   }
 
   DeviceDriver* engine_;
+  EventFrames event_frames_;
   bool engine_running_ = false;  // the engine holds input (a command runs)
 };
 

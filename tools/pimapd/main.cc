@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "bindings/tls/tls_context.h"
 #include "core/base/log.h"
 #include "core/http/content_coding.h"
+#include "core/http/event_dictionary.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
 #include "store/link_pool.h"
@@ -135,6 +137,23 @@ int main(int argc, char** argv) {
       absl::ToInt64Milliseconds(options.http_request_timeout);
   http_config.store_timeout_ms = config.store_timeout_ms;
   const bool http_enabled = options.http_listen || options.https_listen;
+  // The dictionary of pushed-event frames: read-only, shared by every shard.
+  std::shared_ptr<const pimap::http::EventDictionary> event_dictionary;
+  if (options.event_dictionary == "default") {
+    event_dictionary = pimap::http::EventDictionary::Default();
+  } else if (options.event_dictionary != "none") {
+    std::ifstream in(options.event_dictionary, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    if (!in) return Fail("cannot read --event-dictionary " + options.event_dictionary, 2);
+    auto loaded = pimap::http::EventDictionary::Load(bytes.str());
+    if (!loaded.ok()) {
+      return Fail("--event-dictionary " + options.event_dictionary + ": " +
+                      std::string(loaded.status().message()),
+                  2);
+    }
+    event_dictionary = *std::move(loaded);
+  }
   if (!config.imap_listen && !config.imaps_listen && !http_enabled) {
     return Fail(
         "nothing to listen on: give --imap-listen, --imaps-listen, "
@@ -202,7 +221,7 @@ int main(int argc, char** argv) {
   // into still exist (their threads have ended by then).
   std::vector<ShardServices> services(shards);
   absl::Status started = set.Start(
-      [&services, &config, &http_config, http_enabled, &upstream, &session_config, pool_config, auth_cache_ttl_ms,
+      [&services, &config, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms,
        state_dir = options.state_dir,
        intake = options.store_events_listen
                     ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
@@ -235,6 +254,7 @@ int main(int argc, char** argv) {
           links->Shutdown();
         });
         s.compressor = std::make_unique<pimap::http::ShardCompressor>();
+        s.compressor->set_event_dictionary(event_dictionary);
         shard.services().Register(s.compressor.get());
         s.server = std::make_unique<pimap::tcp::ImapServer>(
             &shard, &config, s.connector.get(), s.sessions.get(), s.links.get(),

@@ -212,6 +212,19 @@ const OptionSpec kOptionSpecs[] = {
      [](const Options& o) {
        return absl::FormatDuration(o.http_request_timeout);
      }},
+    {"event-dictionary", "FILE|default|none",
+     "zstd dictionary for pushed-event frames (XZSTDEVENTS): a file trained "
+     "by pimap-dict-train, the built-in one (default), or none to not offer "
+     "the extension.",
+     [](absl::string_view v, Options& o) {
+       if (v.empty()) {
+         return absl::InvalidArgumentError(
+             "expected a file, \"default\" or \"none\"");
+       }
+       o.event_dictionary = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return o.event_dictionary; }},
     {"http-max-body", "SIZE",
      "Largest HTTP request body (a batch of commands with their literals); "
      "larger requests get 413.",

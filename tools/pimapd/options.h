@@ -52,6 +52,8 @@ struct Options {
   absl::Duration http_idle_max = absl::Minutes(10);  // --http-idle-max
   size_t http_max_body = 8 << 20;                    // --http-max-body
   absl::Duration http_request_timeout = absl::Seconds(30);
+  // --event-dictionary: FILE, "default" (built in) or "none".
+  std::string event_dictionary = "default";
   // --admin-listen, default disabled (serves GET /metrics).
   std::optional<HostPort> admin_listen;
   // --tls-cert PEM, --tls-key PEM: both or neither; required by
