@@ -619,6 +619,18 @@ void HttpSession::Complete() {
   std::unique_ptr<Exchange> e = std::move(exchanges_.front());
   exchanges_.pop_front();
   if (feeding_ == e.get()) feeding_ = nullptr;
+  const bool last = exchanges_.empty() && state_ == State::kNotAuthenticated &&
+                    !e->input_open;
+  if (last && !framer_.at_command_start()) {
+    // The body ended inside a command and no session (no cookie) is left to
+    // continue it in: say so rather than drop it silently.
+    std::string out;
+    imap::AppendTaggedStatus(
+        &out, current_tag_.empty() ? "*" : current_tag_, "BAD", "",
+        "Command incomplete at the end of the request (a command continues "
+        "in the next POST only after login)");
+    Deliver(*e, out);
+  }
   if (e->sink != nullptr && !e->partial_line.empty()) {
     e->sink->WriteBody(e->partial_line);
   }

@@ -101,6 +101,17 @@ TEST(HttpSessionTest, BatchBeforeLoginIsOneResponseWithItsLength) {
   EXPECT_EQ(owner.live_sessions(), 0);
 }
 
+TEST(HttpSessionTest, IncompleteCommandBeforeLoginIsAnsweredNotDropped) {
+  FakeOwner owner;
+  auto* session = new HttpSession(&owner, false, false);
+  FakeSink sink;
+  ASSERT_TRUE(session->Submit("c CAPABILITY\r\nl LOGIN {5}\r\nab", &sink));
+  ASSERT_TRUE(sink.ended);
+  EXPECT_THAT(sink.body, HasSubstr("c OK"));
+  EXPECT_THAT(sink.body, HasSubstr("l BAD Command incomplete"));
+  EXPECT_EQ(owner.live_sessions(), 0);
+}
+
 TEST(HttpSessionTest, StaleCookieNeverReachesASession) {
   FakeOwner owner;
   auto* session = new HttpSession(&owner, true, /*stale_cookie=*/true);
