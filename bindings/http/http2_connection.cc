@@ -37,11 +37,13 @@ constexpr size_t kMaxHeaderFields = 100;
 constexpr size_t kMaxQueuedOutput = 256 * 1024;
 // A hand-over whose last send never completes must not pin the connection.
 constexpr int64_t kHandoverTimeoutMs = 5000;
+// Response data of one stream that the client does not take (its flow
+// control window stays shut), at most; past it the stream is reset.
+constexpr size_t kMaxStreamOutput = 8 << 20;
 
 }  // namespace
 
-// ---- Streams
-// -------------------------------------------------------------------
+// ---- Streams ----------------------------------------------------------------
 
 class Http2Connection::Stream final : public ResponseSink {
  public:
@@ -53,6 +55,8 @@ class Http2Connection::Stream final : public ResponseSink {
   // ResponseSink: the session's response on this stream.
   void WriteHead(absl::string_view extra_headers, int64_t length) override {
     Busy busy(c_);
+    SinkCall call(c_);
+    if (dead_) return;
     if (coding_ == http::ContentCoding::kIdentity) {
       c_->SubmitHead(*this, 200, "application/vnd.pimap", extra_headers,
                      length);
@@ -69,16 +73,33 @@ class Http2Connection::Stream final : public ResponseSink {
   }
   void WriteBody(absl::string_view bytes) override {
     Busy busy(c_);
+    SinkCall call(c_);
+    if (dead_) return;
     if (coding_ == http::ContentCoding::kIdentity) {
       out_.append(bytes.data(), bytes.size());
     } else {
       out_ += encoder_.Encode(bytes);  // decodable at once, burst by burst
+    }
+    if (out_.size() - out_pos_ > kMaxStreamOutput) {
+      // The client does not take this stream's data (flow control): drop
+      // the stream, from the event loop (the session is writing now).
+      PIMAP_LOG(INFO) << "HTTP/2 client does not read stream " << id_;
+      dead_ = true;
+      out_.clear();
+      out_pos_ = 0;
+      c_->DropStreamLater(id_);
+      return;
     }
     Resume();
     c_->Flush();
   }
   void EndBody() override {
     Busy busy(c_);
+    SinkCall call(c_);
+    if (dead_) {
+      session_ = nullptr;
+      return;
+    }
     if (coding_ != http::ContentCoding::kIdentity) out_ += encoder_.Finish();
     session_ = nullptr;
     phase_ = Phase::kResponded;
@@ -138,10 +159,10 @@ class Http2Connection::Stream final : public ResponseSink {
   bool eof_ = false;
   bool deferred_ = false;
   bool head_sent_ = false;
+  bool dead_ = false;  // dropped: every call of the session's is ignored
 };
 
-// ---- nghttp2 callbacks
-// -------------------------------------------------------------
+// ---- nghttp2 callbacks ------------------------------------------------------
 
 struct Http2Callbacks {
   static Http2Connection* Self(void* user_data) {
@@ -199,8 +220,7 @@ struct Http2Callbacks {
   }
 };
 
-// ---- Hand-over
-// -------------------------------------------------------------------
+// ---- Hand-over --------------------------------------------------------------
 
 class Http2Connection::Handoff final : public engine::Handoff {
  public:
@@ -242,8 +262,7 @@ class Http2Connection::Handoff final : public engine::Handoff {
   SSL* ssl_;
 };
 
-// ---- Life
-// ------------------------------------------------------------------------
+// ---- Life -------------------------------------------------------------------
 
 void Http2Connection::Start(HttpServer* server, engine::Socket* socket,
                             engine::Transport* transport,
@@ -319,16 +338,32 @@ void Http2Connection::Shutdown() {
     if (stream->session_ != nullptr) sessions.push_back(stream->session_);
   }
   // Open responses end with the session's goodbye.
+  // (Several streams may be one session's; End() frees it.)
+  std::sort(sessions.begin(), sessions.end());
+  sessions.erase(std::unique(sessions.begin(), sessions.end()), sessions.end());
   for (HttpSession* session : sessions) session->End("Server shutting down");
   nghttp2_session_terminate_session(h2_, NGHTTP2_NO_ERROR);
   Flush();
   Close();
 }
 
+// Streams closed under a session's call: their sessions are told now.
+void Http2Connection::ReleaseLingering() {
+  std::vector<std::unique_ptr<Stream>> streams = std::move(lingering_);
+  lingering_.clear();
+  for (auto& stream : streams) {
+    if (HttpSession* session = std::exchange(stream->session_, nullptr)) {
+      session->OnSinkGone(stream.get());
+    }
+    closed_.push_back(std::move(stream));
+  }
+}
+
 void Http2Connection::Close() {
   if (state_ == State::kClosing) return;
   Busy busy(this);
   state_ = State::kClosing;
+  ReleaseLingering();
   for (auto& [id, stream] : streams_) {
     if (HttpSession* session = std::exchange(stream->session_, nullptr)) {
       session->OnSinkGone(stream.get());
@@ -353,8 +388,7 @@ void Http2Connection::OnTransportClosed(absl::Status) {
   Close();
 }
 
-// ---- Input
-// ----------------------------------------------------------------------
+// ---- Input ------------------------------------------------------------------
 
 void Http2Connection::OnTransportData(absl::string_view data) {
   Busy busy(this);
@@ -453,17 +487,53 @@ int Http2Connection::OnStreamClose(int32_t stream_id) {
   if (it == streams_.end()) return 0;
   std::unique_ptr<Stream> stream = std::move(it->second);
   streams_.erase(it);
+  HttpSession* session = std::exchange(stream->session_, nullptr);
+  if (sink_calls_ > 0) {
+    // Closed while a session writes to some stream (maybe this one): the
+    // session hears of it, and the stream is freed, from the loop.
+    stream->dead_ = true;
+    stream->session_ = session;  // still the session's sink until told
+    lingering_.push_back(std::move(stream));
+    auto token = std::weak_ptr<bool>(alive_);
+    server_->shard().timers().Schedule(1, [this, token] {
+      if (token.expired()) return;
+      Busy busy(this);
+      ReleaseLingering();
+    });
+    return 0;
+  }
   // The client cancelled a response (or the connection ends): the session
   // cannot know what arrived (http_session.h).
-  if (HttpSession* session = std::exchange(stream->session_, nullptr)) {
-    session->OnSinkGone(stream.get());
-  }
+  if (session != nullptr) session->OnSinkGone(stream.get());
   closed_.push_back(std::move(stream));
   return 0;
 }
 
-// ---- Requests
-// -------------------------------------------------------------------
+// Called while the session writes (never re-enter it, never free the stream
+// under it): the loop tells the session and resets the stream.
+void Http2Connection::DropStreamLater(int32_t stream_id) {
+  std::weak_ptr<bool> alive;
+  auto it = streams_.find(stream_id);
+  if (it != streams_.end() && it->second->session_ != nullptr) {
+    alive = it->second->session_->liveness();
+  }
+  auto token = std::weak_ptr<bool>(alive_);
+  server_->shard().timers().Schedule(1, [this, stream_id, alive, token] {
+    if (token.expired()) return;  // the connection is gone
+    Busy busy(this);
+    auto it = streams_.find(stream_id);
+    if (it == streams_.end()) return;
+    HttpSession* session = std::exchange(it->second->session_, nullptr);
+    if (session != nullptr && !alive.expired()) {
+      session->OnSinkGone(it->second.get());
+    }
+    nghttp2_submit_rst_stream(h2_, NGHTTP2_FLAG_NONE, stream_id,
+                              NGHTTP2_CANCEL);
+    Flush();
+  });
+}
+
+// ---- Requests ---------------------------------------------------------------
 
 bool Http2Connection::AnsweringAny() const {
   for (const auto& [id, stream] : streams_) {
@@ -589,8 +659,7 @@ void Http2Connection::Respond(Stream& stream, int status,
              static_cast<int64_t>(stream.out_.size()));
 }
 
-// ---- Output
-// ---------------------------------------------------------------------
+// ---- Output -----------------------------------------------------------------
 
 void Http2Connection::Flush() {
   if (in_nghttp2_ || state_ != State::kOpen || transport_ == nullptr) {
@@ -608,11 +677,10 @@ void Http2Connection::Flush() {
     in_nghttp2_ = false;
     if (n < 0) {
       PIMAP_LOG(INFO) << "HTTP/2 send failed: " << nghttp2_strerror(n);
-      Abort();
+      CloseSoon(/*abort=*/true);
       return;
     }
     if (n == 0) break;
-    CounterAdd(server_->shard().counters().bytes_out, static_cast<uint64_t>(n));
     transport_->Write(
         absl::string_view(reinterpret_cast<const char*>(data), n));
   }
@@ -622,8 +690,23 @@ void Http2Connection::Flush() {
     return;
   }
   if (!nghttp2_session_want_read(h2_) && !nghttp2_session_want_write(h2_)) {
-    Close();  // GOAWAY sent and every stream done
+    CloseSoon(/*abort=*/false);  // GOAWAY sent and every stream done
   }
+}
+
+// Closing tells the sessions of open streams: not from inside one of their
+// calls (re-entry, and the stream freed under the caller), from the loop.
+void Http2Connection::CloseSoon(bool abort) {
+  if (sink_calls_ == 0) {
+    abort ? Abort() : Close();
+    return;
+  }
+  auto token = std::weak_ptr<bool>(alive_);
+  server_->shard().timers().Schedule(1, [this, abort, token] {
+    if (token.expired()) return;
+    Busy busy(this);
+    abort ? Abort() : Close();
+  });
 }
 
 void Http2Connection::OnTransportDrained() {
@@ -634,8 +717,7 @@ void Http2Connection::OnTransportDrained() {
   }
 }
 
-// ---- Hand-over
-// --------------------------------------------------------------------
+// ---- Hand-over --------------------------------------------------------------
 
 void Http2Connection::HandOver(int owner) {
   state_ = State::kMoving;
@@ -664,8 +746,7 @@ void Http2Connection::HandOver(int owner) {
   });
 }
 
-// ---- Deadlines
-// ----------------------------------------------------------------------
+// ---- Deadlines --------------------------------------------------------------
 
 // One timer: the earliest deadline of a request still being received, or the
 // keep-alive limit while no stream is open; long polls have the session's.
@@ -678,7 +759,14 @@ void Http2Connection::ArmTimer() {
     const int64_t d = stream->started_ms_ + config.request_timeout_ms;
     if (deadline < 0 || d < deadline) deadline = d;
   }
-  if (streams_.empty()) {
+  bool serving = false;
+  for (const auto& [id, stream] : streams_) {
+    if (stream->phase_ == Stream::Phase::kServing) serving = true;
+  }
+  if (deadline < 0 && !serving) {
+    // No request being read, none being answered by a session (a stream
+    // answered early may wait forever for its client's END_STREAM): the
+    // keep-alive limit holds.
     deadline = last_activity_ms_ + config.keepalive_timeout_ms;
   }
   TimerWheel& timers = server_->shard().timers();
@@ -705,8 +793,14 @@ void Http2Connection::OnTimer() {
       ready_.push_back(id);
     }
   }
-  if (streams_.empty() &&
-      now >= last_activity_ms_ + config.keepalive_timeout_ms) {
+  bool busy_streams = false;
+  for (auto& [id, stream] : streams_) {
+    if (stream->phase_ == Stream::Phase::kServing ||
+        stream->phase_ == Stream::Phase::kReceiving) {
+      busy_streams = true;
+    }
+  }
+  if (!busy_streams && now >= last_activity_ms_ + config.keepalive_timeout_ms) {
     nghttp2_session_terminate_session(h2_, NGHTTP2_NO_ERROR);
   }
   ServeReady();

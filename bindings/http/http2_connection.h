@@ -98,11 +98,24 @@ class Http2Connection final : public HttpServerConnection,
   // Writes what nghttp2 has to send, within the output bound; closes when
   // the connection is done.
   void Flush();
+  void CloseSoon(bool abort);
+  void ReleaseLingering();
+  void DropStreamLater(int32_t stream_id);
   void ArmTimer();
   void OnTimer();
   void Close();
   void Abort();
   void Destroy();
+
+  // Counts the session's calls into a stream (its sink) on the stack.
+  class SinkCall {
+   public:
+    explicit SinkCall(Http2Connection* c) : c_(c) { ++c_->sink_calls_; }
+    ~SinkCall() { --c_->sink_calls_; }
+
+   private:
+    Http2Connection* c_;
+  };
 
   class Busy {
    public:
@@ -121,10 +134,16 @@ class Http2Connection final : public HttpServerConnection,
   // Streams nghttp2 closed, freed once no call of ours is on the stack (a
   // stream's own sink method may have led to its close).
   std::vector<std::unique_ptr<Stream>> closed_;
+  // Streams closed while a session was writing, whose session is still to
+  // be told (from the loop: ReleaseLingering).
+  std::vector<std::unique_ptr<Stream>> lingering_;
   std::deque<int32_t> ready_;  // complete requests, not yet routed
   TimerWheel::TimerId timer_ = 0;
   int64_t last_activity_ms_ = 0;
   int busy_ = 0;
+  int sink_calls_ = 0;
+  // Expires with this: timers scheduled for later check it.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   State state_ = State::kOpen;
   bool in_nghttp2_ = false;  // inside mem_recv: no mem_send now
   bool flush_due_ = false;

@@ -97,7 +97,7 @@ void HttpConnection::Arrive(HttpServer* server, int slot, SSL* ssl,
   connection->parser_ = std::move(moving.parser);
   connection->keep_alive_ = moving.keep_alive;
   if (moving.replay.has_value()) {
-    connection->ResumePersistent(std::move(*moving.replay));
+    connection->ResumePersistent(std::move(*moving.replay), moving.input_ended);
   } else {
     connection->Handle(std::move(moving.request));
   }
@@ -165,6 +165,11 @@ void HttpConnection::Close() {
 void HttpConnection::OnTransportClosed(absl::Status) {
   Busy busy(this);
   transport_ = nullptr;
+  if (sink_calls_ > 0) {
+    // Failed under a write of the session's (TLS can fail in Write).
+    LoseLater();
+    return;
+  }
   state_ = State::kClosing;
   if (HttpSession* session = std::exchange(session_, nullptr)) {
     session->OnSinkGone(this);
@@ -172,8 +177,7 @@ void HttpConnection::OnTransportClosed(absl::Status) {
   Destroy();
 }
 
-// ---- Requests
-// ----------------------------------------------------------------
+// ---- Requests ---------------------------------------------------------------
 
 void HttpConnection::OnTransportData(absl::string_view data) {
   Busy busy(this);
@@ -221,7 +225,16 @@ bool HttpConnection::SpeaksHttp2(absl::string_view first) const {
 }
 
 void HttpConnection::ReadRequests() {
+  // A request answered at once ends its response inside Handle(), and
+  // EndBody() asks for the next request: the loop below takes it, rather
+  // than one more stack frame per pipelined request.
+  if (in_read_requests_) return;
   Busy busy(this);
+  in_read_requests_ = true;
+  struct Reset {
+    bool* flag;
+    ~Reset() { *flag = false; }
+  } reset{&in_read_requests_};
   while (state_ == State::kReading) {
     http::HttpRequest request;
     switch (parser_.Next(&request)) {
@@ -261,6 +274,7 @@ void HttpConnection::Handle(http::HttpRequest request) {
       Fail(route.status, route.message, route.close, route.extra_headers);
       return;
     case RequestRoute::Kind::kDocument:
+      if (parser_.in_streamed_body()) keep_alive_ = false;
       if (transport_ != nullptr) {
         transport_->Write(http::WholeResponse(200, route.extra_headers,
                                               route.content_type, route.body,
@@ -282,6 +296,8 @@ void HttpConnection::Handle(http::HttpRequest request) {
     // Persistent mode: the response opens now and lines go out one chunk
     // each; coding them would cost a frame per line, so they go uncoded.
     coding_ = http::ContentCoding::kIdentity;
+    streamed_since_ms_ = MonotonicNowMs();
+    ArmTimer(server_->config().request_timeout_ms);
     if (!route.session->Open(this, false)) {
       session_ = nullptr;
       state_ = State::kReading;
@@ -314,11 +330,11 @@ void HttpConnection::Fail(int status, absl::string_view message, bool close,
   if (!keep_alive_) Close();
 }
 
-// ---- The session's response
-// ----------------------------------------------------
+// ---- The session's response -------------------------------------------------
 
 void HttpConnection::WriteHead(absl::string_view extra_headers,
                                int64_t length) {
+  SinkCall call(this);
   if (transport_ == nullptr) return;
   encoder_ = http::ResponseEncoder(coding_, &server_->compressor());
   if (coding_ == http::ContentCoding::kIdentity) {
@@ -357,6 +373,7 @@ void HttpConnection::WriteHeadNow(absl::string_view extra_headers,
 }
 
 void HttpConnection::WriteBody(absl::string_view plain) {
+  SinkCall call(this);
   if (transport_ == nullptr) return;
   std::string coded;
   absl::string_view bytes = plain;
@@ -379,20 +396,38 @@ void HttpConnection::WriteBody(absl::string_view plain) {
   }
   if (transport_->PendingOutput() > kMaxPendingOutput) {
     PIMAP_LOG(INFO) << "HTTP client does not read its response; closing";
-    Busy busy(this);
-    state_ = State::kClosing;
-    if (HttpSession* session = std::exchange(session_, nullptr)) {
-      session->OnSinkGone(this);
-    }
+    LoseLater();
+  }
+}
+
+// The response can no longer be carried while the session is writing it (a
+// call of the session's is on the stack): telling the session now would
+// re-enter it, and freeing this would pull the sink from under it. The event
+// loop does both, a moment later; until then this is a sink that drops all.
+void HttpConnection::LoseLater() {
+  state_ = State::kClosing;
+  if (transport_ != nullptr) {
     transport_->Abort();
     transport_ = nullptr;
-    Destroy();
   }
+  socket_ = nullptr;
+  TimerWheel& timers = server_->shard().timers();
+  if (timer_ != 0) timers.Cancel(timer_);
+  std::weak_ptr<bool> alive;
+  if (session_ != nullptr) alive = session_->liveness();
+  timer_ = timers.Schedule(1, [this, alive] {
+    timer_ = 0;
+    Busy busy(this);
+    HttpSession* session = std::exchange(session_, nullptr);
+    if (session != nullptr && !alive.expired()) session->OnSinkGone(this);
+    Destroy();
+  });
 }
 
 void HttpConnection::EndBody() {
   if (state_ != State::kServing) return;
-  Busy busy(this);
+  Busy busy(this);  // outlives `call`: the last to go may free this
+  SinkCall call(this);
   if (coding_ != http::ContentCoding::kIdentity && transport_ != nullptr) {
     std::string tail = encoder_.Finish();
     if (holding_) {
@@ -409,6 +444,10 @@ void HttpConnection::EndBody() {
   if (chunked_ && transport_ != nullptr) transport_->Write(http::kLastChunk);
   session_ = nullptr;
   coding_ = http::ContentCoding::kIdentity;
+  // A persistent exchange the session ended (LOGOUT, a takeover) before its
+  // request body ended: the rest of that body cannot be told from a next
+  // request. The connection closes after the response.
+  if (parser_.in_streamed_body()) keep_alive_ = false;
   state_ = State::kReading;
   last_activity_ms_ = MonotonicNowMs();
   if (!keep_alive_) {
@@ -420,8 +459,7 @@ void HttpConnection::EndBody() {
   ReadRequests();  // a pipelined request may be waiting
 }
 
-// ---- Persistent mode
-// ------------------------------------------------------------
+// ---- Persistent mode --------------------------------------------------------
 
 // Decoded chunks of a streamed body go to the session as they arrive; past
 // kMaxReadAhead of them not yet taken, reading pauses until the session
@@ -441,7 +479,11 @@ void HttpConnection::PumpBody() {
     HttpSession* session = session_;
     if (!data.empty() && session != nullptr) session->Append(data);
     if (r == http::HttpRequestParser::BodyResult::kEnd) {
-      if (session_ != nullptr) session_->EndInput();
+      if (session_ != nullptr) {
+        session_->EndInput();
+      } else if (state_ == State::kMoving) {
+        input_ended_ = true;  // the exchange moved at this very login
+      }
       break;
     }
     if (r == http::HttpRequestParser::BodyResult::kNeedMore) break;
@@ -460,7 +502,7 @@ void HttpConnection::OnInputConsumed() {
 
 // Arrived from another shard in the middle of a persistent exchange: its
 // response is open (chunked); a new session starts with the login.
-void HttpConnection::ResumePersistent(std::string replay) {
+void HttpConnection::ResumePersistent(std::string replay, bool input_ended) {
   Busy busy(this);
   auto* session = new HttpSession(server_, transport_->is_tls(), false);
   state_ = State::kServing;
@@ -471,6 +513,7 @@ void HttpConnection::ResumePersistent(std::string replay) {
     return;
   }
   session->Append(replay);
+  if (input_ended && session_ != nullptr) session_->EndInput();
   PumpBody();
 }
 
@@ -483,8 +526,7 @@ void HttpConnection::OnTransportDrained() {
   if (session_ != nullptr) session_->OnSinkDrained();
 }
 
-// ---- Hand-over
-// ------------------------------------------------------------------
+// ---- Hand-over --------------------------------------------------------------
 
 void HttpConnection::HandOver(int owner, http::HttpRequest request) {
   Moving moving;
@@ -530,6 +572,7 @@ void HttpConnection::HandOver(int owner, Moving moving) {
     if (tls) ssl = static_cast<tls::TlsTransport*>(transport)->ReleaseSsl();
     // The parser travels whole: buffered bytes, and a streamed body's state.
     payload->parser = std::move(parser_);
+    payload->input_ended = input_ended_;
     auto handoff = std::make_unique<HttpHandoff>(ssl, std::move(*payload));
     engine::Shard& shard = server->shard();
     socket_ = nullptr;
@@ -540,8 +583,7 @@ void HttpConnection::HandOver(int owner, Moving moving) {
   });
 }
 
-// ---- Deadlines
-// -------------------------------------------------------------------
+// ---- Deadlines --------------------------------------------------------------
 
 void HttpConnection::ArmTimer(int64_t delay_ms) {
   TimerWheel& timers = server_->shard().timers();
@@ -576,6 +618,22 @@ void HttpConnection::OnTimer() {
       return;
     }
     ArmTimer(std::min(left, config.request_timeout_ms));
+    return;
+  }
+  if (parser_.in_streamed_body() && session_ != nullptr) {
+    // A persistent exchange has no end of its own: before login it gets the
+    // request deadline (a slow sender cannot hold a connection), after it
+    // the session's idle limit, counted from the device's last bytes.
+    const bool logged_in = session_->authenticated();
+    const int64_t left =
+        logged_in ? last_activity_ms_ + config.session.session_idle_ms - now
+                  : streamed_since_ms_ + config.request_timeout_ms - now;
+    if (left <= 0) {
+      PIMAP_LOG(INFO) << "HTTP persistent exchange idle too long; closing";
+      Close();
+      return;
+    }
+    ArmTimer(std::min(left, config.keepalive_timeout_ms));
     return;
   }
   ArmTimer(config.keepalive_timeout_ms);

@@ -39,6 +39,7 @@ class HttpConnection final : public HttpServerConnection,
     http::HttpRequestParser parser;
     http::HttpRequest request;
     std::optional<std::string> replay;  // persistent exchange: the login on
+    bool input_ended = false;           // ... and its request body has ended
     bool keep_alive = true;
   };
   static void Arrive(HttpServer* server, int slot, SSL* ssl, Moving moving);
@@ -77,11 +78,22 @@ class HttpConnection final : public HttpServerConnection,
   void HandOver(int owner, http::HttpRequest request);
   void HandOver(int owner, Moving moving);
   void PumpBody();
-  void ResumePersistent(std::string replay);
+  void ResumePersistent(std::string replay, bool input_ended);
   void ArmTimer(int64_t delay_ms);
   void OnTimer();
   void Close();
   void Destroy();
+
+  void LoseLater();
+  // Counts the session's calls into this sink that are on the stack.
+  class SinkCall {
+   public:
+    explicit SinkCall(HttpConnection* c) : c_(c) { ++c_->sink_calls_; }
+    ~SinkCall() { --c_->sink_calls_; }
+
+   private:
+    HttpConnection* c_;
+  };
 
   class Busy {
    public:
@@ -109,8 +121,12 @@ class HttpConnection final : public HttpServerConnection,
   int64_t request_started_ms_ = 0;  // first byte of the request being read
   int64_t last_activity_ms_ = 0;
   int busy_ = 0;
+  int sink_calls_ = 0;
   State state_ = State::kReading;
   bool protocol_known_ = false;  // HTTP/1.1, or moved on to HTTP/2
+  bool input_ended_ = false;     // a moving persistent exchange's body ended
+  bool in_read_requests_ = false;
+  int64_t streamed_since_ms_ = 0;  // a persistent exchange began (pre-login)
   bool keep_alive_ = true;
   bool chunked_ = false;
   bool destroy_pending_ = false;

@@ -14,9 +14,9 @@
 #include "bindings/http/http_connection.h"
 #include "core/base/log.h"
 #include "core/base/shard_for_user.h"
-#include "core/http/event_dictionary.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard.h"
+#include "core/http/event_dictionary.h"
 
 namespace pimap::http_binding {
 
@@ -200,6 +200,10 @@ RequestRoute HttpServer::Route(http::HttpRequest& request, bool tls) {
                                     decoded.status().message()));
     }
     request.body = *std::move(decoded);
+    // Decoded once: a hand-over must not decode it again on the owner shard.
+    for (auto& [name, value] : request.headers) {
+      if (name == "content-encoding") value = "identity";
+    }
   }
   if (stopping_) {
     return Fail(503, "Server shutting down", true, "Retry-After: 5\r\n");
@@ -234,8 +238,7 @@ RequestRoute HttpServer::Route(http::HttpRequest& request, bool tls) {
 RequestRoute HttpServer::EventDictionaryDocument(
     const http::HttpRequest& request, absl::string_view id) {
   if (request.method != "GET" && request.method != "HEAD") {
-    return Fail(405, "Dictionaries are read with GET", false,
-                "Allow: GET\r\n");
+    return Fail(405, "Dictionaries are read with GET", false, "Allow: GET\r\n");
   }
   const http::EventDictionary* dictionary = compressor().event_dictionary();
   uint32_t asked = 0;
@@ -247,7 +250,8 @@ RequestRoute HttpServer::EventDictionaryDocument(
   route.kind = RequestRoute::Kind::kDocument;
   route.status = 200;
   route.content_type = "application/octet-stream";
-  route.extra_headers = "Cache-Control: public, max-age=31536000, immutable\r\n";
+  route.extra_headers =
+      "Cache-Control: public, max-age=31536000, immutable\r\n";
   if (request.method == "GET") route.body = std::string(dictionary->bytes());
   return route;
 }

@@ -137,8 +137,7 @@ session::SessionDriver& HttpSession::commands() {
   return *pre_auth_;
 }
 
-// ---- Input
-// -------------------------------------------------------------------
+// ---- Input ------------------------------------------------------------------
 
 bool HttpSession::Submit(std::string body, ResponseSink* sink) {
   if (state_ == State::kEnded || exchanges_.size() >= config_.max_exchanges ||
@@ -157,6 +156,9 @@ bool HttpSession::Submit(std::string body, ResponseSink* sink) {
         body.size() >= 4 && absl::EqualsIgnoreCase(body.substr(0, 4), "DONE") &&
         (body.size() == 4 || body[4] == '\r' || body[4] == '\n');
     if (!has_done) body.insert(0, "DONE\r\n");
+    // This request ends the IDLE: the idle-max timer must not add a DONE.
+    if (idle_max_timer_ != 0) timers_.Cancel(idle_max_timer_);
+    idle_max_timer_ = 0;
   }
   auto exchange = std::make_unique<Exchange>();
   exchange->sink = sink;
@@ -164,7 +166,8 @@ bool HttpSession::Submit(std::string body, ResponseSink* sink) {
   exchange->fed = exchange->body.empty();
   exchanges_.push_back(std::move(exchange));
   if (exchanges_.size() == 1 && !stash_.empty()) {
-    Route(std::exchange(stash_, {}));
+    // (The output framer saw these bytes when they were stashed.)
+    Deliver(*exchanges_.front(), std::exchange(stash_, {}));
   }
   Pump();
   CompleteReady();
@@ -184,7 +187,7 @@ bool HttpSession::Open(ResponseSink* sink, bool head_sent) {
   Exchange& e = *exchange;
   exchanges_.push_back(std::move(exchange));
   StartStreaming(e);
-  if (!stash_.empty()) Route(std::exchange(stash_, {}));
+  if (!stash_.empty()) Deliver(e, std::exchange(stash_, {}));
   return true;
 }
 
@@ -337,8 +340,7 @@ bool HttpSession::OnError(const imap::FrameError& error) {
   return reading();
 }
 
-// ---- Before login
-// ------------------------------------------------------------
+// ---- Before login -----------------------------------------------------------
 
 void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
   using Action = session::PreAuthStep::Action;
@@ -455,8 +457,7 @@ void HttpSession::SetCommandRunning(bool running, bool resume) {
   if (!running && resume) Pump();
 }
 
-// ---- Output
-// -------------------------------------------------------------------
+// ---- Output -----------------------------------------------------------------
 
 void HttpSession::WriteResponse(std::string bytes) {
   if (mid_pass_) {
@@ -496,6 +497,7 @@ void HttpSession::Route(absl::string_view bytes) {
     bytes.remove_prefix(used);
     if (scanner_.completes) {
       Complete();
+      if (state_ == State::kEnded) return;
     } else if (used == 0) {
       break;
     }
@@ -691,8 +693,7 @@ void HttpSession::End(absl::string_view reason) {
   Free();
 }
 
-// ---- Timers
-// --------------------------------------------------------------------
+// ---- Timers -----------------------------------------------------------------
 
 void HttpSession::ArmIdleMax() {
   if (idle_max_timer_ != 0) timers_.Cancel(idle_max_timer_);

@@ -135,6 +135,10 @@ class HttpSession final : private imap::Framer::Visitor,
   void End(absl::string_view reason);
 
   const std::string& cookie() const { return cookie_; }
+  // Expires when the session ends: a sink that must tell it something later
+  // (from the event loop, never from inside a call of the session's) checks
+  // it first.
+  std::weak_ptr<bool> liveness() const { return alive_; }
   bool authenticated() const { return state_ == State::kAuthenticated; }
 
  private:

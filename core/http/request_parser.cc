@@ -295,6 +295,12 @@ HttpRequestParser::Result HttpRequestParser::ParseChunks() {
       }
       case ChunkState::kData: {
         if (data.empty()) return Result::kNeedMore;
+        // Chunk framing (sizes, extensions) on top of the body is bounded
+        // too: tiny chunks with long extensions must not buffer without end.
+        if (!streaming_body_ &&
+            chunk_pos_ > 2 * max_body_bytes_ + kMaxHeaderBytes + 4096) {
+          return Fail(413, "request body framing too large");
+        }
         const size_t n =
             static_cast<size_t>(std::min<uint64_t>(chunk_left_, data.size()));
         pending_.body.append(data.data(), n);

@@ -780,3 +780,87 @@ def test_persistent_chunked_mode_is_a_session_both_ways(http_gateway, dovecot, u
         assert c.read_chunk() == b""
         r = c.post("n NOOP\r\n")
         assert r.status == 200 and r.tagged("n").startswith(b"n OK"), r.body
+
+
+# ----------------------------------------------------------------------------- review cases
+
+def test_coded_login_batches_reach_every_shard(http_gateway):
+    """A gzip-coded login batch for a user of either shard: decoded once, even when
+    the request moves to the user's shard first."""
+    import gzip
+    gw = http_gateway()
+    for user in ("alice", "bob", "carol"):
+        with HttpClient(gw.http_port) as c:
+            r = c.post(gzip.compress((login_line("L", user, "gzl") + "n NOOP\r\n").encode()),
+                       extra="Content-Encoding: gzip\r\n")
+            assert r.status == 200, r.body
+            assert r.tagged("L").startswith(b"L OK"), r.body
+            r = c.post(gzip.compress(b"n2 NOOP\r\n"), extra="Content-Encoding: gzip\r\n")
+            assert r.status == 200 and r.tagged("n2").startswith(b"n2 OK"), r.body
+
+
+@pytest.mark.parametrize("user", ["alice", "bob", "carol"])
+def test_persistent_exchange_whose_body_ends_with_the_login(http_gateway, user):
+    gw = http_gateway()
+    with HttpClient(gw.http_port) as c:
+        c.send_raw("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n" % (PATH, TYPE))
+        c.send_raw(chunk(login_line("L", user, "pe")) + b"0\r\n\r\n")
+        r = c.read_head()
+        assert r.status == 200
+        c.read_body(r)  # the response ends: its request did
+        assert r.tagged("L").startswith(b"L OK"), r.body
+        r = c.post("n NOOP\r\n")
+        assert r.status == 200
+
+
+def test_persistent_exchange_ended_by_logout_closes_cleanly(http_gateway):
+    gw = http_gateway()
+    with HttpClient(gw.http_port) as c:
+        c.send_raw("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n" % (PATH, TYPE))
+        c.send_raw(chunk(login_line("L", "alice", "plo")) + chunk("o LOGOUT\r\n"))
+        r = c.read_head()
+        c.read_body(r)
+        assert b"* BYE" in r.body and r.tagged("o").startswith(b"o OK"), r.body
+        # The rest of that request body cannot be told from a next request: the
+        # connection closes instead of answering it with 400.
+        c.send_raw(chunk("x NOOP\r\n"))
+        assert c.eof(), c.buf
+        assert b"HTTP/1.1 400" not in c.buf
+
+
+def test_client_that_never_reads_is_dropped_and_others_are_served(http_gateway):
+    """A persistent exchange floods pre-login commands and reads nothing: past the
+    output bound the gateway drops it (no crash, no unbounded memory)."""
+    import threading
+    gw = http_gateway()
+    c = HttpClient(gw.http_port)
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.send_raw("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: %s\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n" % (PATH, TYPE))
+    burst = chunk("c CAPABILITY\r\n" * 2000)
+    stop = threading.Event()
+
+    def flood():
+        try:
+            for _ in range(400):
+                if stop.is_set():
+                    return
+                c.sock.sendall(burst)
+        except OSError:
+            pass
+
+    t = threading.Thread(target=flood)
+    t.start()
+    t.join(60)
+    stop.set()
+    # Dropped: the connection is reset or closed by the gateway.
+    assert not t.is_alive()
+    with HttpClient(gw.http_port) as d:
+        assert d.post("n NOOP\r\n").status == 200
+    with gw.raw() as t2:
+        _, tag = t2.cmd("n", "NOOP")
+        assert tag.startswith(b"n OK")
+    assert gw.running()
+    c.close()
