@@ -155,6 +155,7 @@ void HttpConnection::Close() {
   if (HttpSession* session = std::exchange(session_, nullptr)) {
     session->OnSinkGone(this);
   }
+  unsent_session_ = nullptr;  // what is queued is still flushed
   if (transport_ != nullptr) {
     transport_->Close();  // flushes what is queued, then closes
     transport_ = nullptr;
@@ -174,6 +175,7 @@ void HttpConnection::OnTransportClosed(absl::Status) {
   if (HttpSession* session = std::exchange(session_, nullptr)) {
     session->OnSinkGone(this);
   }
+  TellUnsentSession();
   Destroy();
 }
 
@@ -420,6 +422,7 @@ void HttpConnection::LoseLater() {
     Busy busy(this);
     HttpSession* session = std::exchange(session_, nullptr);
     if (session != nullptr && !alive.expired()) session->OnSinkGone(this);
+    TellUnsentSession();
     Destroy();
   });
 }
@@ -442,6 +445,12 @@ void HttpConnection::EndBody() {
     }
   }
   if (chunked_ && transport_ != nullptr) transport_->Write(http::kLastChunk);
+  // Until the response has left, a broken connection must still reach the
+  // session: the device's next request would acknowledge what it never got.
+  if (transport_ != nullptr && transport_->PendingOutput() > 0) {
+    unsent_session_ = session_;
+    unsent_alive_ = session_->liveness();
+  }
   session_ = nullptr;
   coding_ = http::ContentCoding::kIdentity;
   // A persistent exchange the session ended (LOGOUT, a takeover) before its
@@ -523,7 +532,17 @@ size_t HttpConnection::PendingOutput() const {
 
 void HttpConnection::OnTransportDrained() {
   Busy busy(this);
+  unsent_session_ = nullptr;  // everything written has left
   if (session_ != nullptr) session_->OnSinkDrained();
+}
+
+// The connection broke with a finished response not yet sent whole: its
+// session ends (a LOGIN resumes it and replays what was not acknowledged).
+void HttpConnection::TellUnsentSession() {
+  HttpSession* session = std::exchange(unsent_session_, nullptr);
+  if (session != nullptr && !unsent_alive_.expired()) {
+    session->OnSinkGone(this);
+  }
 }
 
 // ---- Hand-over --------------------------------------------------------------

@@ -11,6 +11,7 @@
 #include <openssl/ssl.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -85,6 +86,7 @@ class HttpConnection final : public HttpServerConnection,
   void Destroy();
 
   void LoseLater();
+  void TellUnsentSession();
   // Counts the session's calls into this sink that are on the stack.
   class SinkCall {
    public:
@@ -109,6 +111,9 @@ class HttpConnection final : public HttpServerConnection,
   engine::Transport* transport_;
   http::HttpRequestParser parser_;
   HttpSession* session_ = nullptr;  // whose response is being written
+  // Whose finished response is still being sent (OnTransportDrained clears).
+  HttpSession* unsent_session_ = nullptr;
+  std::weak_ptr<bool> unsent_alive_;
   // The response's content coding. A coded response whose length the
   // session knows is held whole (at most the session's held output, 64 KiB)
   // to send its coded Content-Length.
