@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bindings/tls/detach.h"
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
 #include "core/engine/handoff.h"
@@ -722,28 +723,27 @@ void Http2Connection::OnTransportDrained() {
 void Http2Connection::HandOver(int owner) {
   state_ = State::kMoving;
   CounterAdd(server_->shard().counters().http_handovers);
-  transport_->SetReading(false);
-  const bool tls = transport_->is_tls();
-  engine::Transport* transport = transport_;
   TimerWheel& timers = server_->shard().timers();
   if (timer_ != 0) timers.Cancel(timer_);
-  timer_ = timers.Schedule(kHandoverTimeoutMs, [this] {
-    timer_ = 0;
-    Busy busy(this);
-    PIMAP_LOG(INFO) << "HTTP/2 hand-over did not complete (peer not reading)";
-    state_ = State::kClosing;
-    if (transport_ != nullptr) transport_->Abort();
-    transport_ = nullptr;
-    if (server_ != nullptr) Detach();
-    Destroy();
-  });
-  socket_->Detach([this, tls, transport, owner](int slot) {
-    SSL* ssl = nullptr;
-    if (tls) ssl = static_cast<tls::TlsTransport*>(transport)->ReleaseSsl();
-    engine::Shard& shard = server_->shard();
-    Detach();  // the object itself travels
-    shard.HandOver(slot, owner, std::make_unique<Handoff>(this, ssl));
-  });
+  timer_ =
+      tls::DetachForHandOver(
+          socket_, transport_, timers, kHandoverTimeoutMs,
+          [this, owner](int slot, SSL* ssl) {
+            timer_ = 0;
+            engine::Shard& shard = server_->shard();
+            Detach();  // the object itself travels
+            shard.HandOver(slot, owner, std::make_unique<Handoff>(this, ssl));
+          },
+          [this] {
+            timer_ = 0;
+            Busy busy(this);
+            PIMAP_LOG(INFO)
+                << "HTTP/2 hand-over did not complete (peer not reading)";
+            state_ = State::kClosing;
+            transport_ = nullptr;
+            if (server_ != nullptr) Detach();
+            Destroy();
+          });
 }
 
 // ---- Deadlines --------------------------------------------------------------

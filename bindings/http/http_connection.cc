@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "bindings/http/http2_connection.h"
 #include "bindings/http/http_server.h"
+#include "bindings/tls/detach.h"
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
 #include "core/engine/handoff.h"
@@ -565,41 +566,36 @@ void HttpConnection::MoveTo(int owner, std::string replay) {
 void HttpConnection::HandOver(int owner, Moving moving) {
   state_ = State::kMoving;
   CounterAdd(server_->shard().counters().http_handovers);
-  transport_->SetReading(false);
   moving.keep_alive = keep_alive_;
   auto payload = std::make_shared<Moving>(std::move(moving));
-  const bool tls = transport_->is_tls();
-  engine::Transport* transport = transport_;
   HttpServer* server = server_;
   TimerWheel& timers = server_->shard().timers();
   if (timer_ != 0) timers.Cancel(timer_);
-  timer_ = timers.Schedule(kHandoverTimeoutMs, [this] {
-    timer_ = 0;
-    Busy busy(this);
-    PIMAP_LOG(INFO) << "HTTP hand-over did not complete (peer not reading)";
-    if (transport_ != nullptr) transport_->Abort();
-    transport_ = nullptr;
-    socket_ = nullptr;
-    state_ = State::kClosing;
-    Destroy();
-  });
-  socket_->Detach([this, payload, tls, transport, server, owner](int slot) {
-    TimerWheel& timers = server->shard().timers();
-    if (timer_ != 0) timers.Cancel(timer_);
-    timer_ = 0;
-    SSL* ssl = nullptr;
-    if (tls) ssl = static_cast<tls::TlsTransport*>(transport)->ReleaseSsl();
-    // The parser travels whole: buffered bytes, and a streamed body's state.
-    payload->parser = std::move(parser_);
-    payload->input_ended = input_ended_;
-    auto handoff = std::make_unique<HttpHandoff>(ssl, std::move(*payload));
-    engine::Shard& shard = server->shard();
-    socket_ = nullptr;
-    transport_ = nullptr;
-    state_ = State::kClosing;
-    Destroy();
-    shard.HandOver(slot, owner, std::move(handoff));
-  });
+  timer_ = tls::DetachForHandOver(
+      socket_, transport_, timers, kHandoverTimeoutMs,
+      [this, payload, server, owner](int slot, SSL* ssl) {
+        timer_ = 0;
+        // The parser travels whole: bytes read ahead, a streamed body's
+        // state.
+        payload->parser = std::move(parser_);
+        payload->input_ended = input_ended_;
+        auto handoff = std::make_unique<HttpHandoff>(ssl, std::move(*payload));
+        engine::Shard& shard = server->shard();
+        socket_ = nullptr;
+        transport_ = nullptr;
+        state_ = State::kClosing;
+        Destroy();
+        shard.HandOver(slot, owner, std::move(handoff));
+      },
+      [this] {
+        timer_ = 0;
+        Busy busy(this);
+        PIMAP_LOG(INFO) << "HTTP hand-over did not complete (peer not reading)";
+        transport_ = nullptr;
+        socket_ = nullptr;
+        state_ = State::kClosing;
+        Destroy();
+      });
 }
 
 // ---- Deadlines --------------------------------------------------------------

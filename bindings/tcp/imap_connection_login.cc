@@ -7,6 +7,7 @@
 #include "bindings/tcp/imap_connection.h"
 #include "bindings/tcp/imap_handoff.h"
 #include "bindings/tcp/imap_server.h"
+#include "bindings/tls/detach.h"
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
 #include "core/base/shard_for_user.h"
@@ -42,7 +43,8 @@ void ImapConnection::DoStartTls(const std::string& tag) {
 
 session::PreAuthPolicy ImapConnection::PreAuth() const {
   return {server_->config().tls != nullptr && !tls_active_,
-          tls_active_ || server_->config().allow_plaintext_auth};
+          tls_active_ || server_->config().allow_plaintext_auth,
+          /*xzip=*/true};
 }
 
 bool ImapConnection::HandleSaslResponse(absl::string_view line) {
@@ -65,44 +67,44 @@ void ImapConnection::StartLogin(PendingLogin login) {
   StartStoreLogin(std::move(login));
 }
 
+namespace {
+// A peer that does not read could keep the last send in flight for ever and
+// pin the connection between shards: the hand-over gets the linger time.
+constexpr int64_t kHandoverTimeoutMs = 5000;
+}  // namespace
+
 void ImapConnection::HandOver(int owner, PendingLogin login) {
   // Freeze: nothing more is read or parsed here; what was read but not parsed
   // travels along. The framer is at a command boundary (LOGIN just ended).
   blocked_ |= kBlockHandover;
   state_ = State::kLoggingIn;
-  transport_->SetReading(false);
   auto payload = std::make_shared<PendingLogin>(std::move(login));
-  const bool tls = transport_->is_tls();
-  engine::Transport* transport = transport_;
   ImapServer* server = server_;
   // Until the socket is detached its handler (TLS, or us) may still receive
   // bytes from a receive in flight; they are kept (TLS keeps ciphertext in its
   // SSL, we keep plaintext in pending_input_) and travel too.
-  // A peer that does not read could keep the last send in flight for ever and
-  // pin the connection between shards: give the hand-over the linger time.
-  handover_timer_ = server_->shard().timers().Schedule(5000, [this] {
-    handover_timer_ = 0;
-    Busy busy(this);
-    PIMAP_LOG(INFO) << "hand-over did not complete (peer not reading); closing";
-    if (transport_ != nullptr) transport_->Abort();
-    transport_ = nullptr;
-    socket_ = nullptr;
-    state_ = State::kClosing;
-    Destroy();
-  });
-  socket_->Detach([this, payload, tls, transport, server, owner](int slot) {
-    if (handover_timer_ != 0) server->shard().timers().Cancel(handover_timer_);
-    handover_timer_ = 0;
-    SSL* ssl = nullptr;
-    if (tls) ssl = static_cast<tls::TlsTransport*>(transport)->ReleaseSsl();
-    auto handoff =
-        MakeImapHandoff(ssl, std::move(pending_input_), std::move(*payload));
-    engine::Shard& shard = server->shard();
-    socket_ = nullptr;
-    transport_ = nullptr;
-    Destroy();
-    shard.HandOver(slot, owner, std::move(handoff));
-  });
+  handover_timer_ = tls::DetachForHandOver(
+      socket_, transport_, server_->shard().timers(), kHandoverTimeoutMs,
+      [this, payload, server, owner](int slot, SSL* ssl) {
+        handover_timer_ = 0;
+        auto handoff = MakeImapHandoff(ssl, std::move(pending_input_),
+                                       std::move(*payload));
+        engine::Shard& shard = server->shard();
+        socket_ = nullptr;
+        transport_ = nullptr;
+        Destroy();
+        shard.HandOver(slot, owner, std::move(handoff));
+      },
+      [this] {
+        handover_timer_ = 0;
+        Busy busy(this);
+        PIMAP_LOG(INFO) << "hand-over did not complete (peer not reading); "
+                           "closing";
+        transport_ = nullptr;
+        socket_ = nullptr;
+        state_ = State::kClosing;
+        Destroy();
+      });
 }
 
 void ImapConnection::StartStoreLogin(PendingLogin login) {
@@ -141,10 +143,13 @@ void ImapConnection::OnLoginFailed(std::string response) {
 }
 
 session::DriverServices ImapConnection::Services() {
-  return {&server_->sessions(), &server_->shard().counters(),
-          &server_->shard().timers(), server_->pool(),
+  return {&server_->sessions(),
+          &server_->shard().counters(),
+          &server_->shard().timers(),
+          server_->pool(),
           server_->config().store_timeout_ms,
-          server_->shard().services().Find<http::ShardCompressor>()};
+          server_->shard().services().Find<http::ShardCompressor>(),
+          server_->config().max_output_bytes};
 }
 
 }  // namespace pimap::tcp
