@@ -195,7 +195,9 @@ class HttpClient:
                 if not data:
                     return True
                 self.buf += data
-        except (socket.timeout, ConnectionResetError):
+        except ConnectionResetError:
+            return True  # closed with our bytes unread: a reset
+        except socket.timeout:
             return False
 
 
