@@ -31,7 +31,8 @@ constexpr size_t kMaxPendingInput = 1 << 20;
 ImapConnection::PreLogin::PreLogin(ImapConnection* c)
     : CommandRouter(&c->server_->shard().counters(), c,
                     c->server_->config().limits),
-      c_(c) {}
+      c_(c),
+      services_(c->Services()) {}
 
 session::CommandRouter::Opening ImapConnection::PreLogin::OpenLine(
     absl::string_view line, const imap::LiteralHeader* literal) {
@@ -120,11 +121,12 @@ ImapConnection::~ImapConnection() {
 void ImapConnection::Greet() {
   const ImapServerConfig& config = server_->config();
   const bool login_allowed = tls_active_ || config.allow_plaintext_auth;
-  WriteLocal(
-      absl::StrCat("* OK [CAPABILITY ",
-                   session::PreAuthCapabilities(
-                       config.tls != nullptr && !tls_active_, login_allowed),
-                   "] pimap ready\r\n"));
+  WriteLocal(absl::StrCat(
+      "* OK [CAPABILITY ",
+      session::PreAuthCapabilities(config.tls != nullptr && !tls_active_,
+                                   login_allowed,
+                                   /*xzip=*/true),
+      "] pimap ready\r\n"));
 }
 
 session::SessionDriver& ImapConnection::commands() {
@@ -270,7 +272,11 @@ bool ImapConnection::TakePreAuthStep(session::PreAuthStep step,
   if (step.auth_failure) CounterAdd(server_->shard().counters().auth_failures);
   switch (step.action) {
     case Action::kRespond:
-      WriteLocal(std::move(step.response));
+      if (pre_login_ != nullptr) {
+        pre_login_->Respond(std::move(step.response));
+      } else {
+        WriteLocal(std::move(step.response));
+      }
       return false;
     case Action::kLogout:
       WriteLocal(std::move(step.response));

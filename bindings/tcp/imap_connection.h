@@ -72,6 +72,9 @@ class ImapConnection final : private engine::TransportHandler,
    public:
     explicit PreLogin(ImapConnection* c);
     std::string sasl_tag;  // of the AUTHENTICATE waiting for its response line
+    // An answer of ExecuteLocal's, through the router's output (an XZIP
+    // running the command captures it).
+    void Respond(std::string bytes) { Write(std::move(bytes)); }
 
    private:
     Opening OpenLine(absl::string_view line,
@@ -79,7 +82,12 @@ class ImapConnection final : private engine::TransportHandler,
     void Execute(const imap::Command& command) override {
       c_->ExecuteLocal(command);
     }
+    const session::DriverServices* services() const override {
+      return &services_;
+    }
+    bool WritesThroughOutput() const override { return true; }
     ImapConnection* c_;
+    session::DriverServices services_;  // for XZIP
   };
 
   // `initial_input` and `initial_block` are in place before the transport's

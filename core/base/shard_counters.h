@@ -105,6 +105,12 @@ struct alignas(64) ShardCounters {
   std::atomic<uint64_t> compress_out_wire{0};
   std::atomic<uint64_t> compress_in_wire{0};
   std::atomic<uint64_t> compress_in_raw{0};
+  // XZIP (core/session/xzip.h): commands run, their answers' bytes before and
+  // after gzip, and answers refused as too large.
+  std::atomic<uint64_t> xzip_commands{0};
+  std::atomic<uint64_t> xzip_raw_bytes{0};
+  std::atomic<uint64_t> xzip_wire_bytes{0};
+  std::atomic<uint64_t> xzip_too_large{0};
   // Login verdicts answered from the per-shard auth cache / asked of the store.
   std::atomic<uint64_t> auth_cache_hits{0};
   std::atomic<uint64_t> auth_cache_misses{0};

@@ -7,10 +7,12 @@
 
 namespace pimap::session {
 
-std::string PreAuthCapabilities(bool starttls_available, bool login_allowed) {
+std::string PreAuthCapabilities(bool starttls_available, bool login_allowed,
+                                bool xzip) {
   std::string caps = "IMAP4rev1 LITERAL+ SASL-IR";
   if (starttls_available) caps += " STARTTLS";
   caps += login_allowed ? " AUTH=PLAIN" : " LOGINDISABLED";
+  if (xzip) caps += " XZIP";
   return caps;
 }
 
@@ -36,7 +38,7 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
   }
   // The P-IMAP R01 tokens for what the gateway implements (protocol.md §2.1),
   // and its own compression (RFC 4978; the store's is per hop, not offered).
-  caps += " XFILTER XPIMAPPREF";
+  caps += " XFILTER XPIMAPPREF XZIP";
   if (compression) caps += " COMPRESS=DEFLATE";
   if (!extra.empty()) absl::StrAppend(&caps, " ", extra);
   return caps;

@@ -1,7 +1,9 @@
 // Command routing after login (command_router.h): local vs relayed commands,
-// answers in command order, and input held for ordering and backpressure.
+// answers in command order, input held for ordering and backpressure, and
+// XZIP around any of them.
 #include "core/session/command_router.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -97,6 +99,23 @@ SessionDriver::Next CommandRouter::OnCommandLine(
         return Next::kRejectLiteral;
       }
       break;
+    case Mode::kXzip:
+      if (synchronizing) {
+        // No "+" round trip inside XZIP: the inner command comes whole.
+        xzip_.reset();
+        WriteBad(command_tag_,
+                 "XZIP cannot wait for a literal: use a non-synchronising "
+                 "literal ({n+})");
+        mode_ = Mode::kNone;
+        return Next::kRejectLiteral;
+      }
+      if (!xzip_->AddLine(line, literal)) {
+        xzip_.reset();
+        WriteBad(command_tag_,
+                 "XZIP command too large (run the command unwrapped)");
+        mode_ = Mode::kSkip;
+      }
+      break;
     case Mode::kNone:
       break;
   }
@@ -127,6 +146,7 @@ bool CommandRouter::StartCommand(absl::string_view line,
     return false;
   }
   command_tag_ = head->tag;
+  if (head->name == "XZIP") return StartXzip(line, literal, *head, next);
   if (IsLocal(head->name)) {
     // Made per local command and freed at its end: an idle device holds none.
     assembler_ = std::make_unique<imap::CommandAssembler>(limits_, kLocalCommandBytes);
@@ -179,6 +199,14 @@ void CommandRouter::OnLiteralData(absl::string_view chunk) {
     case Mode::kRelay:
       Relay(chunk);
       break;
+    case Mode::kXzip:
+      if (!xzip_->AddLiteralData(chunk)) {
+        xzip_.reset();
+        WriteBad(command_tag_,
+                 "XZIP command too large (run the command unwrapped)");
+        mode_ = Mode::kSkip;
+      }
+      break;
     default:
       break;
   }
@@ -188,6 +216,16 @@ void CommandRouter::OnCommandEnd() {
   Busy busy(this);
   const Mode mode = std::exchange(mode_, Mode::kNone);
   std::unique_ptr<imap::CommandAssembler> assembler = std::move(assembler_);
+  if (mode == Mode::kXzip) {
+    if (outstanding_.empty() && !PassThroughOpen()) {
+      RunXzip();
+    } else {
+      // It runs when the relayed commands have completed (CompleteRelayed)
+      // and the output is between responses (PassThroughEnded).
+      Hold(kWaitOrdered);
+    }
+    return;
+  }
   if (mode != Mode::kLocal) return;
   absl::StatusOr<imap::Command> command = assembler->Finish();
   if (!command.ok()) {
@@ -214,6 +252,7 @@ void CommandRouter::OnFrameError(const imap::FrameError& error) {
     return;
   }
   if (mode == Mode::kRelay && !outstanding_.empty()) outstanding_.pop_back();
+  if (mode == Mode::kXzip) xzip_.reset();
   WriteBad(error.tag.empty() ? command_tag_ : error.tag, error.message);
 }
 
@@ -265,7 +304,7 @@ bool CommandRouter::AnswerAfterLogin(const imap::Command& command,
 }
 
 void CommandRouter::Write(std::string bytes) {
-  if (output_ != nullptr) output_->WriteResponse(std::move(bytes));
+  if (output() != nullptr) output()->WriteResponse(std::move(bytes));
 }
 
 void CommandRouter::WriteBad(absl::string_view tag, absl::string_view message) {
@@ -275,6 +314,10 @@ void CommandRouter::WriteBad(absl::string_view tag, absl::string_view message) {
   } else {
     imap::AppendTaggedStatus(&out, tag, "BAD", "", message);
   }
+  WriteOrdered(std::move(out));
+}
+
+void CommandRouter::WriteOrdered(std::string out) {
   if (!outstanding_.empty()) {
     // Keep answers in command order: this BAD follows the store's answers to
     // the commands relayed before it. Input waits meanwhile.
@@ -292,13 +335,29 @@ void CommandRouter::CompleteRelayed(absl::string_view tag) {
       break;
     }
   }
+  if (xzip_ != nullptr && xzip_->running() && !xzip_->replaying() &&
+      tag == xzip_->inner_tag() && !XzipRelayed()) {
+    FinishXzip(/*resume=*/true);  // the relayed inner command completed
+  }
   if (!outstanding_.empty() || !(waits_ & kWaitOrdered)) return;
   if (!deferred_bad_.empty())
     Write(std::exchange(deferred_bad_, std::string()));
   if (deferred_command_ != nullptr) {
     std::unique_ptr<imap::Command> command = std::move(deferred_command_);
     Execute(*command);
+  } else if (xzip_ != nullptr && !xzip_->running() && mode_ != Mode::kXzip &&
+             !PassThroughOpen()) {
+    RunXzip();
   }
+  Unhold(kWaitOrdered);
+}
+
+void CommandRouter::PassThroughEnded() {
+  if (xzip_ == nullptr || xzip_->running() || mode_ == Mode::kXzip ||
+      !outstanding_.empty() || !(waits_ & kWaitOrdered)) {
+    return;
+  }
+  RunXzip();
   Unhold(kWaitOrdered);
 }
 
@@ -317,8 +376,128 @@ void CommandRouter::Hold(Wait wait) {
 void CommandRouter::Unhold(Wait wait) {
   if (!(waits_ & wait)) return;
   waits_ &= ~wait;
-  if (waits_ == 0 && !EngineHoldsInput() && output_ != nullptr) {
-    output_->SetCommandRunning(false, true);
+  // While an XZIP runs this reaches its capture, which lets go of input only
+  // at the XZIP's answer.
+  if (waits_ == 0 && !EngineHoldsInput() && output() != nullptr) {
+    output()->SetCommandRunning(false, true);
+  }
+}
+
+// ---- XZIP -------------------------------------------------------------------
+//
+// The XZIP's inner command is kept whole while the framer delivers it (no "+"
+// round trip: a synchronising literal is refused), waits for the relayed
+// commands before it, then is replayed through this router's own entry points
+// exactly as the framer would deliver it unwrapped, with output() capturing
+// the session's output. The inner command ends at its tagged completion: for a
+// relayed one when the store completes it (CompleteRelayed), for a local one
+// at once or when the session lets go of input after it (the engine's settled
+// point). Input waits from the XZIP's end until its answer.
+
+bool CommandRouter::StartXzip(absl::string_view line,
+                              const imap::LiteralHeader* literal,
+                              const imap::CommandHead& head, Next* next) {
+  std::string refusal;
+  absl::StatusOr<XzipInner> inner = ParseXzipLine(line, head.tag);
+  if (!inner.ok()) {
+    imap::AppendTaggedStatus(&refusal, head.tag, "BAD", "",
+                             inner.status().message());
+  } else if (!XzipWraps(inner->name)) {
+    imap::AppendTaggedStatus(
+        &refusal, head.tag, "BAD", "",
+        absl::StrCat(inner->name, " cannot run inside XZIP"));
+  } else if (!WritesThroughOutput() || xzip_ != nullptr) {
+    imap::AppendTaggedStatus(&refusal, head.tag, "NO", "CANNOT",
+                             "XZIP is not available here");
+  }
+  if (!refusal.empty()) {
+    WriteOrdered(std::move(refusal));
+    *next = SkipCommand(literal);
+    return false;
+  }
+  xzip_ = std::make_unique<Xzip>(head.tag, *std::move(inner));
+  mode_ = Mode::kXzip;
+  return true;  // OnCommandLine keeps the line
+}
+
+void CommandRouter::RunXzip() {
+  Busy busy(this);
+  if (output_ == nullptr) {
+    xzip_.reset();
+    return;
+  }
+  CounterAdd(counters().xzip_commands);
+  const DriverServices* shard = services();
+  const size_t bound = std::max(
+      Xzip::kMinCaptureBytes,
+      shard != nullptr ? shard->max_output_bytes : Xzip::kMinCaptureBytes);
+  xzip_->Start(output_, bound, [this](bool resume) { OnXzipReleased(resume); });
+  xzip_->set_replaying(true);
+  std::vector<Xzip::Piece> pieces = xzip_->TakePieces();
+  for (Xzip::Piece& piece : pieces) {
+    OnCommandLine(piece.line, piece.has_literal ? &piece.literal : nullptr);
+    if (!piece.data.empty()) OnLiteralData(piece.data);
+  }
+  OnCommandEnd();
+  if (xzip_ == nullptr || !xzip_->running()) return;
+  xzip_->set_replaying(false);
+  if (xzip_->inner_done() && !XzipRelayed()) {
+    FinishXzip(/*resume=*/true);
+    return;
+  }
+  // The inner command goes on (the store, the engine): nothing more is read
+  // until the XZIP's answer.
+  xzip_->set_held_input();
+  if (output_ != nullptr) output_->SetCommandRunning(true, false);
+}
+
+bool CommandRouter::XzipRelayed() const {
+  return std::find(outstanding_.begin(), outstanding_.end(),
+                   xzip_->inner_tag()) != outstanding_.end();
+}
+
+void CommandRouter::OnXzipReleased(bool resume) {
+  if (xzip_ == nullptr || !xzip_->running()) return;
+  // During the replay RunXzip looks after the end; before the inner command's
+  // end, input stays held for the XZIP.
+  if (xzip_->replaying() || !xzip_->inner_done() || XzipRelayed()) return;
+  FinishXzip(resume);
+}
+
+void CommandRouter::FinishXzip(bool resume) {
+  Busy busy(this);
+  const std::unique_ptr<Xzip> xzip = std::move(xzip_);
+  if (output_ == nullptr) return;
+  const DriverServices* shard = services();
+  // The answer goes out in one write: it must stay well under the output
+  // bound the binding enforces (a quarter is left for what is queued).
+  const size_t out_bound =
+      shard != nullptr ? shard->max_output_bytes : Xzip::kMinCaptureBytes;
+  std::string out;
+  if (!xzip->overflowed()) {
+    const std::string raw = xzip->TakeCaptured();
+    std::string gzip =
+        XzipGzip(raw, shard != nullptr ? shard->compressor : nullptr);
+    if (gzip.size() <= out_bound - out_bound / 4) {
+      CounterAdd(counters().xzip_raw_bytes, raw.size());
+      CounterAdd(counters().xzip_wire_bytes, gzip.size());
+      out = absl::StrCat("* {", gzip.size(), "}\r\n");
+      out += gzip;
+      out += "\r\n";
+      imap::AppendTaggedStatus(&out, xzip->outer_tag(), "OK", "",
+                               "XZIP completed");
+    }
+  }
+  if (out.empty()) {
+    CounterAdd(counters().xzip_too_large);
+    imap::AppendTaggedStatus(
+        &out, xzip->outer_tag(), "NO", "LIMIT",
+        "XZIP response too large (run the command unwrapped)");
+  }
+  output_->WriteResponse(std::move(out));
+  if (xzip->held_input() && waits_ == 0 && !EngineHoldsInput() &&
+      output_ != nullptr) {
+    output_->SetCommandRunning(false, resume);
   }
 }
 

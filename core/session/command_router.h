@@ -7,6 +7,8 @@
 // the derived driver's business (relay_driver.h: a regular session;
 // pimap_session_driver.h: a P-IMAP device's APPEND); a router that relays
 // nothing answers every command itself (a binding's commands before login).
+// XZIP (xzip.h) is the router's too, so that every session has it: the inner
+// command is routed like any other while its output is captured.
 #ifndef PIMAP_CORE_SESSION_COMMAND_ROUTER_H_
 #define PIMAP_CORE_SESSION_COMMAND_ROUTER_H_
 
@@ -22,6 +24,7 @@
 #include "core/imap/limits.h"
 #include "core/session/device_driver.h"
 #include "core/session/session_driver.h"
+#include "core/session/xzip.h"
 
 namespace pimap::session {
 
@@ -87,6 +90,16 @@ class CommandRouter : public SessionDriver {
   // The derived engine holds input itself (its resume goes to the output only
   // when the router holds none).
   virtual bool EngineHoldsInput() const { return false; }
+  // XZIP: the shard's services (its compressor, the output bound); null: an
+  // XZIP gzips with a compressor of its own and keeps at most 4 MiB.
+  virtual const DriverServices* services() const { return nullptr; }
+  // XZIP: whether everything Execute() writes goes through output(), so that
+  // an XZIP captures it. A router that writes to its binding otherwise
+  // answers XZIP with NO [CANNOT].
+  virtual bool WritesThroughOutput() const { return false; }
+  // XZIP: a store response is partly written to the output. An XZIP waits
+  // for its end (PassThroughEnded()) before it captures the output.
+  virtual bool PassThroughOpen() const { return false; }
 
   // The commands every session answers itself (CAPABILITY, the pre-login
   // ones, COMPRESS, the P-IMAP extensions).
@@ -98,7 +111,13 @@ class CommandRouter : public SessionDriver {
                         const std::vector<std::string>& store_caps, bool pimap,
                         absl::string_view extra_caps = "");
 
-  DeviceOutput* output() const { return output_; }
+  // The binding's output; while an XZIP's inner command runs, the capture in
+  // front of it (null once detached).
+  DeviceOutput* output() const {
+    return xzip_ != nullptr && xzip_->running() && output_ != nullptr
+               ? xzip_.get()
+               : output_;
+  }
   ShardCounters& counters() { return *counters_; }
   void Write(std::string bytes);
   // The relayed command `tag` completed: answers that waited behind the
@@ -106,6 +125,9 @@ class CommandRouter : public SessionDriver {
   void CompleteRelayed(absl::string_view tag);
   // The store took every relayed byte so far.
   void StoreDrained();
+  // A store response that was no command's completion passed through whole
+  // (an XZIP waiting for its end runs; see PassThroughOpen()).
+  void PassThroughEnded();
   // Input is held by the router (ordering or store backpressure).
   bool holding() const { return waits_ != 0; }
   // Relayed commands the store has not completed yet.
@@ -126,7 +148,7 @@ class CommandRouter : public SessionDriver {
   };
 
  private:
-  enum class Mode : uint8_t { kNone, kLocal, kRelay, kSkip };
+  enum class Mode : uint8_t { kNone, kLocal, kRelay, kSkip, kXzip };
   // Why input is held (bits of waits_).
   enum Wait : uint8_t {
     kWaitOrdered = 1,  // a local answer waits for relayed commands
@@ -142,8 +164,23 @@ class CommandRouter : public SessionDriver {
   void RelayLine(absl::string_view line, const imap::LiteralHeader* literal);
   void Relay(absl::string_view bytes);
   void WriteBad(absl::string_view tag, absl::string_view message);
+  // Our own answer, in command order (after the relayed commands before it).
+  void WriteOrdered(std::string out);
   void Hold(Wait wait);
   void Unhold(Wait wait);
+
+  // XZIP (command_router.cc): its first line; false when it was answered
+  // at once (refused) and `*next` says what the framer does.
+  bool StartXzip(absl::string_view line, const imap::LiteralHeader* literal,
+                 const imap::CommandHead& head, Next* next);
+  // The XZIP received whole runs its inner command, in command order.
+  void RunXzip();
+  // The session lets go of input while the XZIP runs.
+  void OnXzipReleased(bool resume);
+  // The inner command completed: the XZIP's answer, and input goes on.
+  void FinishXzip(bool resume);
+  // Whether the XZIP's inner command was relayed and has not completed.
+  bool XzipRelayed() const;
 
   ShardCounters* counters_;
   DeviceOutput* output_;  // null once detached
@@ -162,6 +199,9 @@ class CommandRouter : public SessionDriver {
   // A local command and BADs waiting for the relayed ones (rare: on the heap).
   std::unique_ptr<imap::Command> deferred_command_;
   std::string deferred_bad_;
+  // The XZIP being received, waiting for its turn or running (null between
+  // XZIPs).
+  std::unique_ptr<Xzip> xzip_;
 };
 
 }  // namespace pimap::session

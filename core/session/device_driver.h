@@ -89,6 +89,9 @@ struct DriverServices {
   // compressed response of the shard; null: the session compresses nothing.
   // (With the dictionary of pushed-event frames, if any: event_frames.h.)
   http::ShardCompressor* compressor = nullptr;
+  // Output a device may leave unread before the binding disconnects it
+  // (--max-output-bytes): bounds what an XZIP keeps and answers in one write.
+  size_t max_output_bytes = 4 << 20;
 };
 
 class DeviceDriver final : private StoreLinkClient, private DeviceLink {
@@ -133,6 +136,7 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // The device's output went below its high-water mark.
   void OnOutputDrained();
   const std::vector<std::string>& store_capabilities() const;
+  const DriverServices& services() const { return services_; }
   // Whether per-command state is allocated (none at rest: an idle device is
   // small).
   bool holds_command_state() const { return cmd_ != nullptr; }

@@ -51,6 +51,11 @@ class PimapSessionDriver final : public CommandRouter, private DeviceOutput {
   size_t SendUp(absl::string_view bytes) override;
   void DetachStore() override { engine_->Detach(); }
   bool EngineHoldsInput() const override { return engine_running_; }
+  const DriverServices* services() const override {
+    return &engine_->services();
+  }
+  // The engine writes through this driver, and so through output().
+  bool WritesThroughOutput() const override { return true; }
 
   // DeviceOutput: the engine's, passed on to the binding's.
   void WriteResponse(std::string bytes) override;

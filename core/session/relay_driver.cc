@@ -156,6 +156,7 @@ void RelayDriver::OnStoreBytes(absl::string_view bytes) {
   }
   // The output holds our own answers back until the response is whole, so
   // bytes never interleave inside one response.
+  passing_ = true;
   const bool below = output()->WritePassThrough(bytes);
   if (!below && !store_paused_ && link_ != nullptr) {
     // The device reads slower than the store answers: stop reading the store
@@ -180,6 +181,7 @@ void RelayDriver::OnStoreResponseEnd(absl::string_view completed_tag) {
     OnOwnResponse(completed_tag);
     return;
   }
+  passing_ = false;
   output()->EndPassThrough();
   if (!head_.empty()) {
     // The store confirmed the IDLE ("+ idling"): the client has seen it.
@@ -188,7 +190,11 @@ void RelayDriver::OnStoreResponseEnd(absl::string_view completed_tag) {
     head_.clear();
   }
   head_open_ = true;
-  if (completed_tag.empty() || output() == nullptr) return;
+  if (output() == nullptr) return;
+  if (completed_tag.empty()) {
+    PassThroughEnded();  // an XZIP may have waited for this response's end
+    return;
+  }
   if (completed_tag == idle_tag_) {
     idle_tag_.clear();
     CancelParkTimer();

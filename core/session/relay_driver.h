@@ -96,6 +96,9 @@ class RelayDriver final : public CommandRouter,
   size_t SendUp(absl::string_view bytes) override;
   void DetachStore() override;
   bool EngineHoldsInput() const override { return engine_holds_; }
+  const DriverServices* services() const override { return &services_; }
+  bool WritesThroughOutput() const override { return true; }
+  bool PassThroughOpen() const override { return passing_; }
   const std::vector<std::string>& store_capabilities() const;
 
   // StoreLinkClient
@@ -169,6 +172,7 @@ class RelayDriver final : public CommandRouter,
   // whether it is still being read.
   std::string head_;
   bool head_open_ = true;
+  bool passing_ = false;  // a store response is partly passed through
   // While collecting(): the whole response so far, and whether it overflowed.
   std::string collected_;
   bool collect_overflow_ = false;

@@ -46,7 +46,7 @@ PreAuthStep ExecutePreAuth(const imap::Command& command,
     PreAuthStep step;
     absl::StrAppend(&step.response, "* CAPABILITY ",
                     PreAuthCapabilities(policy.starttls_available,
-                                        policy.login_allowed),
+                                        policy.login_allowed, policy.xzip),
                     "\r\n");
     imap::AppendTaggedStatus(&step.response, tag, "OK", "",
                              "CAPABILITY completed");

@@ -49,6 +49,8 @@ struct PreAuthStep {
 struct PreAuthPolicy {
   bool starttls_available = false;  // TLS could still start on this transport
   bool login_allowed = false;       // credentials may be sent (TLS or allowed)
+  // The binding's router runs XZIP before login (CAPABILITY says so).
+  bool xzip = false;
 };
 
 // A command before login. AUTHENTICATE PLAIN with an initial response (SASL-IR)

@@ -125,6 +125,10 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_compress_out_wire_bytes_total", "counter"},
       {"pimap_compress_in_wire_bytes_total", "counter"},
       {"pimap_compress_in_raw_bytes_total", "counter"},
+      {"pimap_xzip_commands_total", "counter"},
+      {"pimap_xzip_raw_bytes_total", "counter"},
+      {"pimap_xzip_wire_bytes_total", "counter"},
+      {"pimap_xzip_too_large_total", "counter"},
   };
   for (const auto& [name, type] : metrics) {
     EXPECT_TRUE(absl::StrContains(text, "# HELP " + name + " ")) << name;

@@ -459,7 +459,7 @@ class FakeLinkPool final : public StoreLinkPool {
 // capabilities: the store's list without QRESYNC (not offered to a P-IMAP
 // device), plus the P-IMAP tokens.
 inline constexpr absl::string_view kCaps =
-    "IMAP4rev1 CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XFILTER XPIMAPPREF "
+    "IMAP4rev1 CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XFILTER XPIMAPPREF XZIP "
     "COMPRESS=DEFLATE";
 
 inline std::string LoginOk(absl::string_view tag) {

@@ -34,7 +34,7 @@ using ::testing::IsEmpty;
 // What the store advertises by default, as a regular session shows it.
 constexpr absl::string_view kRelayCaps =
     "IMAP4rev1 QRESYNC CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XFILTER "
-    "XPIMAPPREF COMPRESS=DEFLATE";
+    "XPIMAPPREF XZIP COMPRESS=DEFLATE";
 
 // A store link whose send queue the test fills (FakeStoreLink's is always
 // empty); everything else goes to the fake underneath.
