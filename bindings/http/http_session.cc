@@ -353,16 +353,17 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
   if (stale_cookie_ && !pre_auth_command) {
     imap::AppendTaggedStatus(&out, tag, "NO", "AUTHENTICATIONFAILED",
                              "Unknown or expired session; log in again");
-    WriteResponse(std::move(out));
+    pre_auth_->Answer(std::move(out));
     return;
   }
   session::PreAuthStep step =
-      session::ExecutePreAuth(command, {false, config_.login_allowed});
+      session::ExecutePreAuth(command, {false, config_.login_allowed,
+                                        /*xzip=*/true});
   if (step.auth_failure) CounterAdd(counters_.auth_failures);
   switch (step.action) {
     case Action::kRespond:
     case Action::kLogout:
-      WriteResponse(std::move(step.response));
+      pre_auth_->Answer(std::move(step.response));
       return;
     case Action::kStartTls:
       imap::AppendTaggedStatus(
@@ -409,7 +410,7 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
       break;
     }
   }
-  WriteResponse(std::move(out));
+  pre_auth_->Answer(std::move(out));
 }
 
 bool HttpSession::OnAuthenticated(const std::string& user,

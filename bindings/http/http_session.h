@@ -183,11 +183,14 @@ class HttpSession final : private imap::Framer::Visitor,
   class PreAuthRouter final : public session::CommandRouter {
    public:
     explicit PreAuthRouter(HttpSession* s);
+    // Answers go through the router's output, so that an XZIP captures them.
+    void Answer(std::string bytes) { Write(std::move(bytes)); }
 
    private:
     void Execute(const imap::Command& command) override {
       s_->ExecutePreAuthCommand(command);
     }
+    bool WritesThroughOutput() const override { return true; }
     HttpSession* s_;
   };
   class Busy {

@@ -866,3 +866,16 @@ def test_client_that_never_reads_is_dropped_and_others_are_served(http_gateway):
         assert tag.startswith(b"n OK")
     assert gw.running()
     c.close()
+
+
+def test_xzip_before_login_over_http(http_gateway):
+    import gzip
+    gw = http_gateway()
+    with HttpClient(gw.http_port) as c:
+        r = c.post("c CAPABILITY\r\nx XZIP c2 NOOP\r\n")
+        assert b"XZIP" in r.lines()[0], r.body
+        m = re.search(rb"\* \{(\d+)\}\r\n", r.body)
+        assert m, r.body
+        inner = gzip.decompress(r.body[m.end():m.end() + int(m.group(1))])
+        assert inner.startswith(b"c2 OK"), inner
+        assert r.tagged("x").startswith(b"x OK XZIP"), r.body
