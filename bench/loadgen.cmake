@@ -2,7 +2,9 @@
 # Included by bench/CMakeLists.txt.
 add_executable(pimap-bench
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/blocking_io.cc
+  ${CMAKE_CURRENT_LIST_DIR}/loadgen/connect.cc
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/fleet.cc
+  ${CMAKE_CURRENT_LIST_DIR}/loadgen/http_client.cc
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/lmtp.cc
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/main.cc
   ${CMAKE_CURRENT_LIST_DIR}/loadgen/options.cc

@@ -1,10 +1,5 @@
 #include "bench/loadgen/fleet.h"
 
-#include <arpa/inet.h>
-#include <netinet/tcp.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -12,109 +7,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "core/engine/completion.h"
 #include "bench/loadgen/probes.h"
 #include "bindings/tls/tls_transport.h"
-
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
 
 namespace pimap::bench {
 
 namespace {
-
-// Explains an errno from the connect path in terms of the limit that was hit.
-std::string ConnectErrorKind(int err) {
-  switch (err) {
-    case EADDRNOTAVAIL:
-      return "out of local ports (EADDRNOTAVAIL): pass --source-addrs 127.0.0.2-127.0.0.250 "
-             "or widen net.ipv4.ip_local_port_range";
-    case EMFILE:
-      return "process fd limit reached (EMFILE, RLIMIT_NOFILE)";
-    case ENFILE:
-      return "io_uring file table or system file limit full (ENFILE): use more --shards";
-    case ENOMEM:
-    case ENOBUFS:
-      return "out of kernel memory (ENOMEM/ENOBUFS)";
-    case ECONNREFUSED:
-      return "connection refused (target down?)";
-    case ETIMEDOUT:
-      return "connect timed out (listen backlog overflow?)";
-    case ECONNRESET:
-      return "connection reset during connect";
-    default:
-      return absl::StrCat("connect failed: ", strerror(err));
-  }
-}
-
-// One connect on a real socket (so it can be bound to a source address), then the
-// socket is moved into the ring's direct-descriptor table and the real fd closed.
-class ConnectOp final : public engine::Completion {
- public:
-  ConnectOp(Fleet* fleet, Device* device) : fleet_(fleet), device_(device) {
-    fleet_->shard()->RetainLive();
-  }
-  ~ConnectOp() {
-    if (fd_ >= 0) close(fd_);
-    fleet_->shard()->ReleaseLive();
-  }
-
-  void Start(const sockaddr_storage& addr, socklen_t len, const in_addr* source) {
-    addr_ = addr;
-    len_ = len;
-    fd_ = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return FailNow(errno, "socket");
-    int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (source != nullptr && addr.ss_family == AF_INET) {
-      setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-      sockaddr_in src{};
-      src.sin_family = AF_INET;
-      src.sin_addr = *source;
-      if (bind(fd_, reinterpret_cast<sockaddr*>(&src), sizeof(src)) != 0)
-        return FailNow(errno, "bind");
-    }
-    io_uring_sqe* sqe = fleet_->shard()->ring().GetSqe();
-    io_uring_prep_connect(sqe, fd_, reinterpret_cast<sockaddr*>(&addr_), len_);
-    io_uring_sqe_set_data64(sqe, engine::CompletionData(this));
-  }
-
-  void OnComplete(const io_uring_cqe& cqe) override {
-    if (stage_ == 0) {
-      if (cqe.res < 0) return FailNow(-cqe.res, "connect");
-      stage_ = 1;
-      files_[0] = fd_;
-      io_uring_sqe* sqe = fleet_->shard()->ring().GetSqe();
-      io_uring_prep_files_update(sqe, files_, 1, IORING_FILE_INDEX_ALLOC);
-      io_uring_sqe_set_data64(sqe, engine::CompletionData(this));
-      return;
-    }
-    if (cqe.res < 0) return FailNow(-cqe.res, "files_update");
-    const int slot = files_[0];
-    close(fd_);
-    fd_ = -1;
-    engine::Socket* s = engine::Socket::Adopt(fleet_->shard(), slot);
-    Device* d = device_;
-    delete this;
-    d->OnConnected(s);
-  }
-
- private:
-  void FailNow(int err, const char* what) {
-    Device* d = device_;
-    delete this;
-    d->OnConnectFailed(err, what);
-  }
-
-  Fleet* fleet_;
-  Device* device_;
-  int fd_ = -1;
-  int stage_ = 0;
-  int files_[1] = {-1};
-  sockaddr_storage addr_{};
-  socklen_t len_ = 0;
-};
 
 int64_t Mono() { return NowUs(); }
 
@@ -147,16 +45,15 @@ void Device::OnConnected(engine::Socket* socket) {
     socket->Abort();
     return;
   }
-  if (fleet_->config().tls != nullptr) {
-    SSL* ssl = fleet_->config().tls->NewSsl();
-    if (ssl == nullptr) {
-      socket->Abort();
-      return Fail("TLS: SSL_new failed", LastTlsErrorText());
-    }
-    socket_ = new tls::TlsTransport(socket, ssl);  // ClientHello goes at SetHandler
-  } else {
-    socket_ = socket;
+  // TLS: the ClientHello goes at SetHandler.
+  engine::Transport* transport = fleet_->Wrap(socket);
+  if (transport == nullptr)
+    return Fail("TLS: SSL_new failed", LastTlsErrorText());
+  if (fleet_->config().http) {
+    transport =
+        new HttpTransport(fleet_, transport, &fleet_->config().http_target);
   }
+  socket_ = transport;
   if (state_ == State::kResumeConnecting) {
     state_ = State::kResumeGreeting;
     counting_bytes_ = true;
@@ -165,6 +62,27 @@ void Device::OnConnected(engine::Socket* socket) {
     state_ = State::kGreeting;
   }
   socket_->SetHandler(this);
+  // HTTP has no greeting: the login batch goes at once.
+  if (fleet_->config().http && socket_ != nullptr) SendLogin();
+}
+
+void Device::SendLogin() {
+  state_ = state_ == State::kGreeting ? State::kLogin : State::kResumeLogin;
+  tag_ = absl::StrCat("a", ++tag_seq_);
+  // The resume scenario's devices have names of their own, so that sessions
+  // left by earlier runs against the same gateway do not interfere.
+  const std::string login =
+      fleet_->config().device_logins
+          ? absl::StrCat(fleet_->options().user_prefix, user_,
+                         fleet_->config().resume ? "#res" : "#dev", index_)
+          : absl::StrCat(fleet_->options().user_prefix, user_);
+  std::string cmd = absl::StrCat(tag_, " LOGIN \"", login, "\" \"",
+                                 fleet_->options().password, "\"\r\n");
+  // HTTP: one batch logs in and selects (a resume is the LOGIN alone).
+  select_batched_ = fleet_->config().http && state_ == State::kLogin;
+  if (select_batched_)
+    absl::StrAppend(&cmd, "a", tag_seq_ + 1, " SELECT INBOX\r\n");
+  Send(std::move(cmd));
 }
 
 void Device::OnConnectFailed(int err, const char* what) {
@@ -259,6 +177,11 @@ void Device::OnTransportClosed(absl::Status reason) {
                                   "resume-fetch", "resume-noop", "resume-logout", "resumed",
                                   "logout", "wake-probe"};
   const std::string where = kStates[static_cast<int>(state_)];
+  if (absl::StartsWith(reason.message(), "HTTP")) {
+    return Fail(ready_at_us_ == 0 ? "HTTP error during set-up"
+                                  : "HTTP error after set-up",
+                absl::StrCat("in state ", where, ": ", reason.message()));
+  }
   if (absl::StartsWith(reason.message(), "TLS")) {
     return Fail(ready_at_us_ == 0 ? "TLS failure during set-up" : "TLS failure after set-up",
                 absl::StrCat("in state ", where, ": ", reason.message()));
@@ -277,17 +200,7 @@ bool Device::OnLine(absl::string_view line, const imap::LiteralHeader*) {
   if (absl::ConsumePrefix(&line, "* ")) {
     if (state_ == State::kGreeting || state_ == State::kResumeGreeting) {
       if (absl::StartsWithIgnoreCase(line, "OK")) {
-        state_ = state_ == State::kGreeting ? State::kLogin : State::kResumeLogin;
-        tag_ = absl::StrCat("a", ++tag_seq_);
-        // The resume scenario's devices have names of their own, so that sessions
-        // left by earlier runs against the same gateway do not interfere.
-        const std::string login =
-            fleet_->config().device_logins
-                ? absl::StrCat(fleet_->options().user_prefix, user_,
-                               fleet_->config().resume ? "#res" : "#dev", index_)
-                : absl::StrCat(fleet_->options().user_prefix, user_);
-        Send(absl::StrCat(tag_, " LOGIN \"", login, "\" \"", fleet_->options().password,
-                          "\"\r\n"));
+        SendLogin();
       } else {
         Fail("bad greeting", std::string(line));
       }
@@ -368,7 +281,7 @@ void Device::OnTagged(absl::string_view status, absl::string_view rest) {
       if (!ok) return Fail("LOGIN refused", absl::StrCat(status, " ", rest));
       state_ = State::kSelect;
       tag_ = absl::StrCat("a", ++tag_seq_);
-      Send(absl::StrCat(tag_, " SELECT INBOX\r\n"));
+      if (!select_batched_) Send(absl::StrCat(tag_, " SELECT INBOX\r\n"));
       return;
     case State::kSelect:
       if (!ok) return Fail("SELECT refused", absl::StrCat(status, " ", rest));
@@ -390,6 +303,12 @@ void Device::OnTagged(absl::string_view status, absl::string_view rest) {
       return;
     case State::kIdleStart:
     case State::kIdle:
+      if (fleet_->config().http && ok && state_ == State::kIdle) {
+        // The long poll reached pimapd's --http-idle-max: poll again.
+        tag_ = absl::StrCat("a", ++tag_seq_);
+        Send(absl::StrCat(tag_, " IDLE\r\n"));
+        return;
+      }
       return Fail("IDLE ended by server", absl::StrCat(status, " ", rest));
     case State::kRelayBusy: {
       const int64_t us = Mono() - cmd_sent_us_;
@@ -736,14 +655,23 @@ void Fleet::Pump() {
   }
 }
 
-void Fleet::Connect(Device* d) {
+void Fleet::Connect(ConnectClient* c) {
   const in_addr* source = nullptr;
   if (!options_.source_addrs.empty()) {
     const uint64_t n = shared_->next_source.fetch_add(1, std::memory_order_relaxed);
     source = &options_.source_addrs[n % options_.source_addrs.size()];
   }
-  auto* op = new ConnectOp(this, d);
-  op->Start(config_.addr, config_.addr_len, source);
+  StartConnect(shard_, config_.addr, config_.addr_len, source, c);
+}
+
+engine::Transport* Fleet::Wrap(engine::Socket* socket) {
+  if (config_.tls == nullptr) return socket;
+  SSL* ssl = config_.tls->NewSsl();
+  if (ssl == nullptr) {
+    socket->Abort();
+    return nullptr;
+  }
+  return new tls::TlsTransport(socket, ssl);
 }
 
 void Fleet::SetupFinished(Device* d, bool ok, int64_t setup_us) {

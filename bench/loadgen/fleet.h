@@ -1,9 +1,13 @@
-// The simulated devices of one bench shard. Each Device is one IMAP connection on a
-// direct descriptor of the shard's ring: connect (optionally from a chosen source
-// address), greeting, LOGIN (user#devN through the gateway, plain user straight to the
-// store), SELECT INBOX, then IDLE (idle, push) or a FETCH/STORE/SEARCH loop (relay).
-// Everything here runs on the owning shard's thread; the main thread only reads the
-// atomic counters while the shards run, and the rest after they have been joined.
+// The simulated devices of one bench shard. Each Device is one IMAP connection
+// on a direct descriptor of the shard's ring: connect (optionally from a chosen
+// source address), greeting, LOGIN (user#devN through the gateway, plain user
+// straight to the store), SELECT INBOX, then IDLE (idle, push) or a
+// FETCH/STORE/SEARCH loop (relay). Over the HTTP binding (--binding http|https)
+// the same commands travel as POST batches (http_client.h): no greeting, LOGIN
+// + SELECT in one batch, IDLE as a long poll, DONE on a second connection.
+// Everything here runs on the owning shard's thread; the main thread only reads
+// the atomic counters while the shards run, and the rest after they have been
+// joined.
 #ifndef PIMAP_BENCH_LOADGEN_FLEET_H_
 #define PIMAP_BENCH_LOADGEN_FLEET_H_
 
@@ -21,13 +25,15 @@
 #include <utility>
 #include <vector>
 
+#include "bench/loadgen/connect.h"
+#include "bench/loadgen/http_client.h"
+#include "bench/loadgen/options.h"
+#include "bench/loadgen/resume.h"
+#include "bench/loadgen/tls_client.h"
 #include "core/base/timer_wheel.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
 #include "core/imap/framer.h"
-#include "bench/loadgen/options.h"
-#include "bench/loadgen/resume.h"
-#include "bench/loadgen/tls_client.h"
 
 namespace pimap::bench {
 
@@ -39,8 +45,13 @@ struct PhaseConfig {
   bool device_logins = true;  // LOGIN user#devN (else plain user)
   bool idle = true;           // IDLE after SELECT (idle, push); else relay
   bool resume = false;        // resume scenario: model FETCH, park, reconnect
-  // --binding tls: every connection is wrapped in client TLS (implicit TLS port).
+  std::string binding = "tcp";  // tcp | tls | http | https
+  // --binding tls|https: every connection is wrapped in client TLS (implicit
+  // TLS port).
   std::shared_ptr<TlsClientContext> tls;
+  // --binding http|https: the devices speak P-IMAP's HTTP binding.
+  bool http = false;
+  HttpTarget http_target;
   // Processes whose memory/CPU count as "the gateway" in this phase (pimapd; nginx's
   // master, its workers summed); empty for the direct phase.
   std::vector<int> gateway_pids;
@@ -78,7 +89,9 @@ struct FleetCounters {
 
 class Fleet;
 
-class Device final : public engine::TransportHandler, public imap::Framer::Visitor {
+class Device final : public engine::TransportHandler,
+                     public imap::Framer::Visitor,
+                     public ConnectClient {
  public:
   enum class State : uint8_t {
     kNew, kConnecting, kGreeting, kLogin, kSelect, kIdleStart, kIdle,
@@ -95,8 +108,9 @@ class Device final : public engine::TransportHandler, public imap::Framer::Visit
   ~Device() override;
 
   void Start();
-  void OnConnected(engine::Socket* socket);
-  void OnConnectFailed(int err, const char* what);
+  // ConnectClient
+  void OnConnected(engine::Socket* socket) override;
+  void OnConnectFailed(int err, const char* what) override;
   void BeginRelay();
   void Close();
   // resume scenario (shard thread)
@@ -142,6 +156,7 @@ class Device final : public engine::TransportHandler, public imap::Framer::Visit
 
  private:
   void Send(std::string cmd);
+  void SendLogin();  // after the greeting (at once over HTTP)
   void Fail(const std::string& kind, const std::string& detail);
   void BecomeReady();
   void NextRelayCommand();
@@ -174,9 +189,10 @@ class Device final : public engine::TransportHandler, public imap::Framer::Visit
   std::vector<ModelMsg> model_;
   ResumeStats rs_;
   bool counting_bytes_ = false;
+  bool select_batched_ = false;  // HTTP: SELECT went in the LOGIN's batch
 };
 
-class Fleet {
+class Fleet final : public HttpDialer {
  public:
   Fleet(engine::Shard* shard, const Options& options, const PhaseConfig& config,
         FleetShared* shared, std::vector<int> device_indexes, int max_inflight,
@@ -206,7 +222,11 @@ class Fleet {
   void SetupFinished(Device* d, bool ok, int64_t setup_us);
   void RecordError(const std::string& kind, const std::string& detail);
   void RecordRelay(int kind, int64_t us, bool ok);
-  void Connect(Device* d);
+  void Connect(ConnectClient* c);
+  // HttpDialer: the HTTP binding's second connection of a device.
+  void Dial(ConnectClient* c) override { Connect(c); }
+  // The socket as the phase's binding carries it: TLS over it, or itself.
+  engine::Transport* Wrap(engine::Socket* socket) override;
   void ResumeFinished(Device* d, bool ok);  // synchronised (or failed)
   void ResumeDone();                        // after the verification steps
   void LogoutDone() { counters_.logout_done.fetch_add(1, std::memory_order_relaxed); }

@@ -212,7 +212,7 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards,
   const int users = o.effective_users();
   j["name"] = cfg.name;
   j["target"] = cfg.target_text;
-  j["binding"] = cfg.tls != nullptr ? "tls" : "tcp";
+  j["binding"] = cfg.binding;
   j["login_form"] = cfg.device_logins ? "user#devN" : "user";
   j["bench_shards"] = shards;
 
@@ -232,7 +232,11 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards,
   // ---- shards and fleets
   engine::RingOptions ring;
   const int per_shard = (o.devices + shards - 1) / shards;
-  ring.file_table_size = static_cast<unsigned>(std::min(19400, per_shard + per_shard / 20 + 64));
+  // HTTP: a device opens a second connection for its DONE while the long poll
+  // holds the first.
+  const int conns_per_shard = cfg.http ? 2 * per_shard : per_shard;
+  ring.file_table_size = static_cast<unsigned>(
+      std::min(19400, conns_per_shard + conns_per_shard / 20 + 64));
   ring.buffer_count = 256;
   ring.buffer_size = 16 * 1024;
   ring.sq_entries = 4096;
@@ -242,10 +246,12 @@ PhaseResult RunPhase(const Options& o, const PhaseConfig& cfg, int shards,
   const double rate_per_shard = o.connect_rate / shards;
   auto set = std::make_unique<engine::ShardSet>(shards, ring);
   absl::Status started = set->Start([&](engine::Shard& shard) -> absl::Status {
-    if (shard.ring().file_table_size() < static_cast<unsigned>(per_shard)) {
+    if (shard.ring().file_table_size() <
+        static_cast<unsigned>(conns_per_shard)) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          "io_uring file table holds ", shard.ring().file_table_size(), " descriptors but ",
-          per_shard, " devices per shard are needed: use more --shards"));
+          "io_uring file table holds ", shard.ring().file_table_size(),
+          " descriptors but ", conns_per_shard,
+          " connections per shard are needed: use more --shards"));
     }
     std::vector<int> mine;
     for (int i = shard.id(); i < o.devices; i += shards) mine.push_back(i);
@@ -845,7 +851,18 @@ void PrintSummary(const Options& o, const Json& phase) {
   bool ok = true;
   auto g = [&](std::initializer_list<const char*> p) { ok = true; return Get(phase, p, &ok); };
   double v;
+  const Json* binding = phase.Find("binding");
+  const std::string b = binding != nullptr ? binding->Dump() : "";
+  const bool http = b == "\"http\"" || b == "\"https\"";
   v = g({"ramp", "ready"}); if (ok) std::printf("  devices ready: %.0f / %d (ramp %.1f s, %.0f dev/s)\n", v, o.devices, g({"ramp", "seconds"}), g({"ramp", "devices_per_s"}));
+  const char* ready_at = o.scenario == "resume"  ? "model FETCH done"
+                         : o.scenario == "relay" ? "SELECT done"
+                         : http                  ? "long poll open"
+                                                 : "IDLE";
+  v = g({"setup_latency", "p50_ms"});
+  if (ok)
+    std::printf("  set-up (connect -> %s): p50 %.1f ms p99 %.1f ms\n", ready_at,
+                v, g({"setup_latency", "p99_ms"}));
   v = g({"memory", "gateway_rss_per_device_bytes"}); if (ok) std::printf("  gateway RSS per device: %.0f B\n", v);
   v = g({"memory", "store_pss_per_device_bytes"}); if (ok) std::printf("  store PSS per device: %.0f B (RSS %.0f B)\n", v, g({"memory", "store_rss_per_device_bytes"}));
   v = g({"memory", "kernel_slab_per_device_bytes"}); if (ok) std::printf("  kernel slab per device: %.0f B, %.1f TCP sockets per device\n", v, g({"memory", "tcp_sockets_per_device"}));
@@ -858,7 +875,12 @@ void PrintSummary(const Options& o, const Json& phase) {
   v = g({"push", "latency", "p50_ms"}); if (ok) std::printf("  push latency ms: p50 %.1f p99 %.1f p99.9 %.1f max %.1f; %.0f pushes/s\n", v, g({"push", "latency", "p99_ms"}), g({"push", "latency", "p999_ms"}), g({"push", "latency", "max_ms"}), g({"push", "pushes_per_s"}));
   v = g({"resume", "resumes_per_s"}); if (ok) std::printf("  resume: %.0f/%.0f devices resynchronised, %.0f resumes/s, p50 %.2f ms p99 %.2f ms, %.0f bytes per resume, %.0f RESYNC, %.0f mismatched\n", g({"resume", "resumed"}), g({"resume", "devices"}), v, g({"resume", "latency", "p50_ms"}), g({"resume", "latency", "p99_ms"}), g({"resume", "bytes_per_resume"}), g({"resume", "resyncs"}), g({"resume", "mismatched"}));
   v = g({"memory", "watch_connections"}); if (ok) std::printf("  store connections: %.0f watches + %.2f device upstreams per active user\n", v, g({"memory", "device_upstream_per_active_user"}));
-  v = g({"wake_latency", "p50_ms"}); if (ok) std::printf("  wake-up (DONE + UID FETCH, all devices at once): p50 %.1f ms p99 %.1f ms\n", v, g({"wake_latency", "p99_ms"}));
+  v = g({"wake_latency", "p50_ms"});
+  if (ok)
+    std::printf(
+        "  wake-up (%sDONE + UID FETCH, all devices at once): p50 %.1f ms p99 "
+        "%.1f ms\n",
+        http ? "second connection + " : "", v, g({"wake_latency", "p99_ms"}));
   v = g({"relay", "commands_per_s"}); if (ok) std::printf("  relay: %.0f commands/s, p50 %.2f ms p99 %.2f ms\n", v, g({"relay", "latency", "p50_ms"}), g({"relay", "latency", "p99_ms"}));
   const Json* errs = phase.Find("errors");
   if (errs != nullptr) std::printf("  errors: %s\n", errs->Dump().c_str());
@@ -871,17 +893,31 @@ int Main(int argc, char** argv) {
   g_tty = isatty(2);
   SetLogLevel(LogLevel::kWarning);
 
-  std::shared_ptr<TlsClientContext> tls;
-  if (o.binding == "tls") {
+  // tls: one client context for every phase; https: the gateway's offers ALPN
+  // http/1.1, the direct baseline's (IMAP over --direct-tls, when given) none.
+  std::shared_ptr<TlsClientContext> tls, gateway_tls;
+  if (o.tls()) {
     std::string host = o.tls_verify_host;
     if (host.empty()) host = o.target.set() ? o.target.host : o.direct_tls.host;
-    auto ctx = TlsClientContext::Create(o.tls_ca, host);
-    if (!ctx.ok()) {
-      std::fprintf(stderr, "pimap-bench: %s\n", std::string(ctx.status().message()).c_str());
-      return kExitUsage;
+    for (bool alpn : {false, true}) {
+      if (alpn && !o.http()) break;
+      auto ctx =
+          TlsClientContext::Create(o.tls_ca, host,
+                                   alpn ? std::vector<std::string>{"http/1.1"}
+                                        : std::vector<std::string>{});
+      if (!ctx.ok()) {
+        std::fprintf(stderr, "pimap-bench: %s\n",
+                     std::string(ctx.status().message()).c_str());
+        return kExitUsage;
+      }
+      (alpn ? gateway_tls : tls) = *ctx;
     }
-    tls = *ctx;
+    if (!o.http()) gateway_tls = tls;
+    if (o.binding == "https" && !o.direct_tls.set())
+      tls = nullptr;  // direct: plain IMAP
   }
+  // The direct (and nginx) baselines speak IMAP: over TLS when `tls` is set.
+  const std::string imap_binding = tls != nullptr ? "tls" : "tcp";
 
   // ---- limits
   rlimit lim{};
@@ -1025,7 +1061,10 @@ int Main(int argc, char** argv) {
     c.device_logins = !o.stock;
     c.idle = o.scenario != "relay" && o.scenario != "resume";
     c.resume = o.scenario == "resume";
-    c.tls = tls;
+    c.binding = o.binding;
+    c.tls = gateway_tls;
+    c.http = o.http();
+    c.http_target = HttpTarget{o.target.ToString(), o.http_path};
     c.gateway_pids = {gateway_pid};
     c.target_text = o.target.ToString();
     if (!resolve(o.target, &c)) {
@@ -1042,6 +1081,7 @@ int Main(int argc, char** argv) {
     c.device_logins = false;
     c.idle = o.scenario != "relay" && o.scenario != "resume";
     c.resume = o.scenario == "resume";
+    c.binding = imap_binding;
     c.tls = tls;
     const HostPort& where = tls != nullptr ? o.direct_tls : o.direct;
     c.target_text = where.ToString();
@@ -1060,6 +1100,7 @@ int Main(int argc, char** argv) {
     c.device_logins = false;
     c.idle = o.scenario != "relay" && o.scenario != "resume";
     c.resume = o.scenario == "resume";
+    c.binding = imap_binding;
     c.tls = tls;
     c.gateway_pids = {o.nginx_pid};
     c.gateway_tree = true;
@@ -1105,7 +1146,7 @@ int Main(int argc, char** argv) {
     PhaseResult r = RunPhase(o, c, shards, recipients, plan);
     total_errors += r.errors;
     std::printf("== %s (%s, %s) ==\n", c.name.c_str(), c.target_text.c_str(),
-                c.tls != nullptr ? "tls" : "tcp");
+                c.binding.c_str());
     PrintSummary(o, r.json);
     results.push_back(r.json);
     phases_json.Push(r.json);

@@ -30,10 +30,17 @@ const char kUsage[] =
     "  --nginx-pid PID           nginx master; its workers are summed (RSS, CPU)\n"
     "  --devices N               devices (connections)            [50]\n"
     "  --users U                 users; devices spread round-robin [N/4]\n"
-    "  --binding tcp|tls         transport; tls = implicit TLS (BoringSSL client):\n"
+    "  --binding tcp|tls|http|https  transport; tls = implicit TLS (BoringSSL client):\n"
     "                            --target, --nginx are then TLS ports, and the direct\n"
     "                            baseline uses --direct-tls (--direct stays the plain\n"
-    "                            store port for seeding and resume events)\n"
+    "                            store port for seeding and resume events);\n"
+    "                            http, https = P-IMAP's HTTP binding (HTTP/1.1, https\n"
+    "                            with ALPN http/1.1): --target is pimapd's --http-listen\n"
+    "                            / --https-listen port; each device POSTs LOGIN+SELECT,\n"
+    "                            then IDLE as a long poll (DONE on a second connection).\n"
+    "                            The direct baseline stays IMAP (https: over --direct-tls\n"
+    "                            when given, else plain)\n"
+    "  --http-path PATH          --binding http|https: pimapd's --http-path [/pimap]\n"
     "  --direct-tls HOST:PORT    the store's implicit-TLS (imaps) port\n"
     "  --tls-ca FILE             verify server certificates against FILE [no verification]\n"
     "  --tls-verify-host NAME    name or IP checked in the certificate [the target's host]\n"
@@ -161,7 +168,11 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     else if (arg == "--users") ok = integer(&o->users, 1);
     else if (arg == "--binding") {
       o->binding = value;
-      if (value != "tcp" && value != "tls") return bad("--binding is tcp or tls");
+      if (value != "tcp" && value != "tls" && value != "http" && value != "https")
+        return bad("--binding is tcp, tls, http or https");
+    } else if (arg == "--http-path") {
+      o->http_path = value;
+      if (value.empty() || value[0] != '/') return bad("--http-path must start with /");
     } else if (arg == "--target") ok = hostport(&o->target);
     else if (arg == "--direct") ok = hostport(&o->direct);
     else if (arg == "--direct-tls") ok = hostport(&o->direct_tls);
@@ -223,6 +234,8 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
       return bad("--compare direct with --binding tls needs --direct-tls HOST:PORT (the store's "
                  "imaps port)");
     if (c == "nginx" && !o->nginx.set()) return bad("--compare nginx needs --nginx HOST:PORT");
+    if (c == "nginx" && o->http())
+      return bad("--compare nginx is an IMAP baseline: use it with --binding tcp or tls");
   }
   if (o->scenario == "push" && !o->lmtp.set()) return bad("--scenario push needs --lmtp HOST:PORT");
   if (o->scenario == "resume" && !o->direct.set())

@@ -21,7 +21,8 @@ struct Options {
   std::string scenario = "idle";  // idle | push | resume | relay
   int devices = 50;
   int users = 0;                  // 0: devices / 4 (at least 1)
-  std::string binding = "tcp";    // tcp | tls
+  std::string binding = "tcp";    // tcp | tls | http | https (HTTP binding)
+  std::string http_path = "/pimap";  // http, https: pimapd's --http-path
   HostPort target;                // pimapd (or any IMAP endpoint)
   HostPort direct;                // the store, for --compare direct
   HostPort lmtp;                  // the store's LMTP, for push / relay seeding
@@ -59,6 +60,8 @@ struct Options {
   bool stock = false;             // the pimap phase logs in as plain "user" (no #devN)
   std::vector<std::string> argv;  // for the JSON record
 
+  bool http() const { return binding == "http" || binding == "https"; }
+  bool tls() const { return binding == "tls" || binding == "https"; }
   int effective_users() const {
     return users > 0 ? users : (devices / 4 > 0 ? devices / 4 : 1);
   }

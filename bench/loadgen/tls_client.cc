@@ -15,13 +15,28 @@ namespace pimap::bench {
 std::string LastTlsErrorText() { return tls::LastTlsError(); }
 
 absl::StatusOr<std::shared_ptr<TlsClientContext>> TlsClientContext::Create(
-    const std::string& ca_file, const std::string& verify_host) {
+    const std::string& ca_file, const std::string& verify_host,
+    const std::vector<std::string>& alpn) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_method());
   if (ctx == nullptr) return absl::InternalError("SSL_CTX_new failed");
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   // Every device is a new client: no session resumption between devices, so each
   // connection pays a full handshake, as a fleet of separate phones would.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  if (!alpn.empty()) {
+    std::string wire;
+    for (const std::string& p : alpn) {
+      wire.push_back(static_cast<char>(p.size()));
+      wire += p;
+    }
+    // BoringSSL: 0 on success.
+    if (SSL_CTX_set_alpn_protos(ctx,
+                                reinterpret_cast<const uint8_t*>(wire.data()),
+                                wire.size()) != 0) {
+      SSL_CTX_free(ctx);
+      return absl::InternalError("SSL_CTX_set_alpn_protos failed");
+    }
+  }
   if (ca_file.empty()) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   } else {

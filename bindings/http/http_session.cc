@@ -620,7 +620,7 @@ void HttpSession::CompleteReady() {
 
 void HttpSession::Complete() {
   std::unique_ptr<Exchange> e = std::move(exchanges_.front());
-  exchanges_.pop_front();
+  exchanges_.erase(exchanges_.begin());
   if (feeding_ == e.get()) feeding_ = nullptr;
   const bool last = exchanges_.empty() && state_ == State::kNotAuthenticated &&
                     !e->input_open;

@@ -113,7 +113,9 @@ std::string HttpRequestParser::TakeBuffered() {
 
 void HttpRequestParser::Compact() {
   if (consumed_ == buffer_.size()) {
-    buffer_.clear();
+    // Between requests nothing is kept: an idle keep-alive connection (a
+    // long-polling device) holds no buffer.
+    std::string().swap(buffer_);
     consumed_ = 0;
   } else if (consumed_ > 4096 && consumed_ * 2 > buffer_.size()) {
     buffer_.erase(0, consumed_);
