@@ -644,6 +644,12 @@ void HttpSession::Complete() {
     }
     e->sink->EndBody();
   }
+  if (exchanges_.empty()) {
+    // Between requests (a long poll's too) nothing of the last one's lines
+    // stays allocated.
+    framer_.ReleaseBuffers();
+    out_framer_.ReleaseBuffers();
+  }
   if (exchanges_.empty() && state_ != State::kAuthenticated &&
       state_ != State::kLoggingIn) {
     // Nothing logged in: the exchange was all this session was.

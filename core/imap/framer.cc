@@ -87,6 +87,13 @@ bool Framer::at_command_start() const {
          !pending_end_;
 }
 
+void Framer::ReleaseBuffers() {
+  if (!at_command_start()) return;
+  std::string().swap(buffer_);
+  std::string().swap(tail_);
+  std::string().swap(tag_);
+}
+
 void Framer::RejectLiteral() {
   if (state_ == State::kFatal) return;
   if (state_ == State::kLiteral && literal_unasked_) {

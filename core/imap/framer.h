@@ -73,6 +73,9 @@ class Framer {
 
   // True when nothing is buffered or pending: a clean command boundary.
   bool at_command_start() const;
+  // At a command boundary, gives back the memory its buffers kept from long
+  // lines (an idle connection then holds none); otherwise does nothing.
+  void ReleaseBuffers();
   bool fatal() const { return state_ == State::kFatal; }
   void Reset();
 
