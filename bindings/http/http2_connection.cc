@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bindings/http/http2_stream.h"
 #include "bindings/tls/detach.h"
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
@@ -38,130 +39,8 @@ constexpr size_t kMaxHeaderFields = 100;
 constexpr size_t kMaxQueuedOutput = 256 * 1024;
 // A hand-over whose last send never completes must not pin the connection.
 constexpr int64_t kHandoverTimeoutMs = 5000;
-// Response data of one stream that the client does not take (its flow
-// control window stays shut), at most; past it the stream is reset.
-constexpr size_t kMaxStreamOutput = 8 << 20;
 
 }  // namespace
-
-// ---- Streams ----------------------------------------------------------------
-
-class Http2Connection::Stream final : public ResponseSink {
- public:
-  enum class Phase : uint8_t { kReceiving, kReady, kServing, kResponded };
-
-  Stream(Http2Connection* c, int32_t id)
-      : c_(c), id_(id), started_ms_(MonotonicNowMs()) {}
-
-  // ResponseSink: the session's response on this stream.
-  void WriteHead(absl::string_view extra_headers, int64_t length) override {
-    Busy busy(c_);
-    SinkCall call(c_);
-    if (dead_) return;
-    if (coding_ == http::ContentCoding::kIdentity) {
-      c_->SubmitHead(*this, 200, "application/vnd.pimap", extra_headers,
-                     length);
-    } else {
-      // The coded length is not known yet: DATA frames end the body.
-      encoder_ = http::ResponseEncoder(coding_, &c_->server_->compressor());
-      c_->SubmitHead(*this, 200, "application/vnd.pimap",
-                     absl::StrCat(extra_headers, "Content-Encoding: ",
-                                  http::ContentCodingName(coding_),
-                                  "\r\nVary: Accept-Encoding\r\n"),
-                     -1);
-    }
-    c_->Flush();
-  }
-  void WriteBody(absl::string_view bytes) override {
-    Busy busy(c_);
-    SinkCall call(c_);
-    if (dead_) return;
-    if (coding_ == http::ContentCoding::kIdentity) {
-      out_.append(bytes.data(), bytes.size());
-    } else {
-      out_ += encoder_.Encode(bytes);  // decodable at once, burst by burst
-    }
-    if (out_.size() - out_pos_ > kMaxStreamOutput) {
-      // The client does not take this stream's data (flow control): drop
-      // the stream, from the event loop (the session is writing now).
-      PIMAP_LOG(INFO) << "HTTP/2 client does not read stream " << id_;
-      dead_ = true;
-      out_.clear();
-      out_pos_ = 0;
-      c_->DropStreamLater(id_);
-      return;
-    }
-    Resume();
-    c_->Flush();
-  }
-  void EndBody() override {
-    Busy busy(c_);
-    SinkCall call(c_);
-    if (dead_) {
-      session_ = nullptr;
-      return;
-    }
-    if (coding_ != http::ContentCoding::kIdentity) out_ += encoder_.Finish();
-    session_ = nullptr;
-    phase_ = Phase::kResponded;
-    eof_ = true;
-    Resume();
-    c_->Flush();
-  }
-  size_t PendingOutput() const override {
-    return out_.size() - out_pos_ +
-           (c_->transport_ != nullptr ? c_->transport_->PendingOutput() : 0);
-  }
-
-  // nghttp2 pulls the body from here.
-  static ssize_t Read(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
-                      uint32_t* flags, nghttp2_data_source* source, void*) {
-    Stream* s = static_cast<Stream*>(source->ptr);
-    const size_t available = s->out_.size() - s->out_pos_;
-    if (available == 0) {
-      if (s->eof_) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        return 0;
-      }
-      s->deferred_ = true;
-      return NGHTTP2_ERR_DEFERRED;
-    }
-    const size_t n = std::min(available, length);
-    std::memcpy(buf, s->out_.data() + s->out_pos_, n);
-    s->out_pos_ += n;
-    if (s->out_pos_ == s->out_.size()) {
-      s->out_.clear();
-      s->out_pos_ = 0;
-      if (s->eof_) *flags |= NGHTTP2_DATA_FLAG_EOF;
-    }
-    return static_cast<ssize_t>(n);
-  }
-
-  void Resume() {
-    if (deferred_ && c_->h2_ != nullptr) {
-      deferred_ = false;
-      nghttp2_session_resume_data(c_->h2_, id_);
-    }
-  }
-
-  Http2Connection* c_;
-  const int32_t id_;
-  const int64_t started_ms_;
-  http::HttpRequest request_;
-  size_t header_bytes_ = 0;
-  size_t header_fields_ = 0;
-  int reject_status_ = 0;  // answered with this instead of being served
-  Phase phase_ = Phase::kReceiving;
-  HttpSession* session_ = nullptr;  // while it writes the response
-  http::ContentCoding coding_ = http::ContentCoding::kIdentity;
-  http::ResponseEncoder encoder_{http::ContentCoding::kIdentity, nullptr};
-  std::string out_;
-  size_t out_pos_ = 0;
-  bool eof_ = false;
-  bool deferred_ = false;
-  bool head_sent_ = false;
-  bool dead_ = false;  // dropped: every call of the session's is ignored
-};
 
 // ---- nghttp2 callbacks ------------------------------------------------------
 
