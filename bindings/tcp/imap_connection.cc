@@ -3,6 +3,7 @@
 // Login and hand-over are in imap_connection_login.cc.
 #include "bindings/tcp/imap_connection.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,7 @@
 #include "core/engine/socket.h"
 #include "core/imap/writer.h"
 #include "core/session/capabilities.h"
+#include "core/session/pimap_session_driver.h"
 
 namespace pimap::tcp {
 
@@ -100,6 +102,69 @@ ImapConnection::ImapConnection(ImapServer* server, engine::Socket* socket,
   // The transport's handler is set by Start(), not here: setting it may run a
   // TLS pump that fails and frees this object, which a constructor cannot
   // survive.
+}
+
+ImapConnection* ImapConnection::Rebuild(ImapServer* server,
+                                        HibernatedTransport transport,
+                                        const session::HibernatedIdle& state,
+                                        session::DeviceLink* keeper) {
+  auto* connection = new ImapConnection(server, transport.socket,
+                                        transport.transport,
+                                        transport.tls_active);
+  connection->state_ = State::kAuthenticated;
+  connection->compressed_ = transport.compressed;
+  connection->user_ = std::move(transport.user);  // still counted logged in
+  connection->last_activity_ms_ = transport.last_activity_ms;
+  connection->driver_ = session::PimapSessionDriver::Wake(
+      connection->Services(), connection, server->config().limits,
+      connection->user_, state, keeper);
+  connection->ArmActivityTimer(connection->AuthenticatedTimerDelay(
+      MonotonicNowMs() - connection->last_activity_ms_));
+  return connection;
+}
+
+session::DeviceLink* ImapConnection::device_link() {
+  // Only a rebuilt connection asks, and its driver is a P-IMAP device's.
+  return static_cast<session::PimapSessionDriver*>(driver_)->device_link();
+}
+
+bool ImapConnection::MaybeHibernate() {
+  // Everything of the connection at rest too: no partial command, nothing
+  // held back or unsent, no switch (STARTTLS, COMPRESS) or hand-over under
+  // way. Only the timer's own Busy scope is on the stack.
+  if (state_ != State::kAuthenticated || driver_ == nullptr ||
+      transport_ == nullptr || blocked_ != 0 || mid_response_ ||
+      !deferred_output_.empty() || !pending_input_.empty() ||
+      compress_pending_ || starttls_reset_ || in_feed_ || busy_ != 1 ||
+      destroy_pending_ || handover_timer_ != 0 ||
+      !framer_.at_command_start() || transport_->PendingOutput() != 0 ||
+      !driver_->Hibernatable()) {
+    return false;
+  }
+  HibernatedTransport kept;
+  kept.socket = socket_;
+  kept.transport = std::exchange(transport_, nullptr);
+  kept.tls_active = tls_active_;
+  kept.compressed = compressed_;
+  kept.user = std::exchange(user_, {});  // the login count goes along
+  kept.last_activity_ms = last_activity_ms_;
+  session::SessionDriver* driver = std::exchange(driver_, nullptr);
+  state_ = State::kClosing;
+  Destroy();  // freed when the timer's scope ends
+  HibernatedConnection::Start(server_, std::move(kept), driver);
+  driver->Release();
+  return true;
+}
+
+int64_t ImapConnection::AuthenticatedTimerDelay(int64_t idle_ms) const {
+  const ImapServerConfig& config = server_->config();
+  int64_t delay = config.idle_timeout_ms - idle_ms;
+  if (config.hibernate_after_ms > 0) {
+    // Quiet for a while first; then a look every hibernate-after.
+    const int64_t quiet = config.hibernate_after_ms - idle_ms;
+    delay = std::min(delay, quiet > 0 ? quiet : config.hibernate_after_ms);
+  }
+  return std::max<int64_t>(delay, 0);
 }
 
 void ImapConnection::Start() {
@@ -405,6 +470,14 @@ void ImapConnection::OnActivityTimer() {
   const int64_t idle = MonotonicNowMs() - last_activity_ms_;
   if (state_ == State::kLoggingIn) {  // the store has its own timeout
     ArmActivityTimer(limit);
+    return;
+  }
+  if (idle < limit && state_ == State::kAuthenticated) {
+    if (config.hibernate_after_ms > 0 && idle >= config.hibernate_after_ms &&
+        MaybeHibernate()) {
+      return;
+    }
+    ArmActivityTimer(AuthenticatedTimerDelay(idle));
     return;
   }
   if (idle < limit) {

@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 
+#include "bindings/tcp/hibernated_connection.h"
+#include "bindings/tcp/imap_server.h"
 #include "core/base/timer_wheel.h"
 #include "core/engine/transport.h"
 #include "core/imap/command.h"
@@ -32,14 +34,13 @@ class Socket;
 
 namespace pimap::tcp {
 
-class ImapServer;
-
 using session::PendingLogin;
 
 class ImapConnection final : private engine::TransportHandler,
                              private imap::Framer::Visitor,
                              private session::DeviceOutput,
-                             private session::LoginClient {
+                             private session::LoginClient,
+                             public ServedConnection {
  public:
   // A connection accepted on this shard.
   static void Accept(ImapServer* server, int slot, bool implicit_tls);
@@ -48,9 +49,13 @@ class ImapConnection final : private engine::TransportHandler,
                      PendingLogin login);
 
   // Shutdown: "* BYE" and close.
-  void Shutdown(absl::string_view reason);
+  void Shutdown(absl::string_view reason) override;
 
  private:
+  // A hibernated device (hibernated_connection.h) is rebuilt into one of
+  // these: it reaches in for the rebuild and the call that woke it.
+  friend class HibernatedConnection;
+
   enum class State : uint8_t {
     kNotAuthenticated,
     kSaslResponse,
@@ -97,6 +102,21 @@ class ImapConnection final : private engine::TransportHandler,
                  engine::Transport* transport, bool tls_active,
                  std::string initial_input = "", unsigned initial_block = 0);
   ~ImapConnection() override;
+  // A hibernated P-IMAP device rebuilt: authenticated, in the gateway's own
+  // IDLE of `state`, the session's events coming to its engine instead of
+  // `keeper`. Start() sets the transport's handler.
+  static ImapConnection* Rebuild(ImapServer* server,
+                                 HibernatedTransport transport,
+                                 const session::HibernatedIdle& state,
+                                 session::DeviceLink* keeper);
+  // The woken engine, for the call that woke it.
+  session::DeviceLink* device_link();
+  // Hibernates when the connection and its session are at rest
+  // (hibernation.h); true when this connection is gone.
+  bool MaybeHibernate();
+  // The activity timer's next delay while authenticated (the autologout, or
+  // sooner the next look at whether to hibernate).
+  int64_t AuthenticatedTimerDelay(int64_t idle_ms) const;
 
   // engine::TransportHandler
   void OnTransportData(absl::string_view data) override;

@@ -130,7 +130,7 @@ bool ImapConnection::OnAuthenticated(const std::string& user,
   }
   user_ = user;
   server_->UserLoggedIn(user_);
-  ArmActivityTimer(server_->config().idle_timeout_ms);
+  ArmActivityTimer(AuthenticatedTimerDelay(0));
   return true;
 }
 

@@ -53,17 +53,18 @@ void ImapServer::Stop() {
   for (engine::Listener* listener : listeners_) listener->Stop();
   listeners_.clear();
   // Shutdown() unregisters: iterate over a copy.
-  std::vector<ImapConnection*> connections(connections_.begin(), connections_.end());
-  for (ImapConnection* connection : connections) {
+  std::vector<ServedConnection*> connections(connections_.begin(),
+                                             connections_.end());
+  for (ServedConnection* connection : connections) {
     if (connections_.contains(connection)) connection->Shutdown("Server shutting down");
   }
 }
 
-void ImapServer::Register(ImapConnection* connection) {
+void ImapServer::Register(ServedConnection* connection) {
   connections_.insert(connection);
 }
 
-void ImapServer::Unregister(ImapConnection* connection) {
+void ImapServer::Unregister(ServedConnection* connection) {
   connections_.erase(connection);
 }
 

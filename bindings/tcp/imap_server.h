@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "bindings/compress/deflate_transport.h"
 #include "bindings/tls/tls_context.h"
 #include "core/imap/limits.h"
@@ -28,7 +29,15 @@ class Listener;
 
 namespace pimap::tcp {
 
-class ImapConnection;
+// A device's connection as its server sees it (a live ImapConnection or a
+// HibernatedConnection): said goodbye to when the shard stops.
+class ServedConnection {
+ public:
+  virtual void Shutdown(absl::string_view reason) = 0;
+
+ protected:
+  ~ServedConnection() = default;
+};
 
 struct ListenAddress {
   std::string host;
@@ -49,6 +58,9 @@ struct ImapServerConfig {
   // Stock clients (no "#device") in IDLE this long give their store link
   // back (--park-after); 0 never parks.
   session::RelayParkConfig park;
+  // A P-IMAP device this long without input, at rest in the gateway's own
+  // IDLE, hibernates (--hibernate-after; hibernated_connection.h); 0 never.
+  int64_t hibernate_after_ms = 10000;
   // COMPRESS=DEFLATE's outbound compressor (--deflate-window-bits,
   // --deflate-mem-level).
   compress::DeflateConfig deflate;
@@ -75,8 +87,8 @@ class ImapServer {
   session::AuthCache* auth_cache() { return auth_cache_; }
   bool stopping() const { return stopping_; }
 
-  void Register(ImapConnection* connection);
-  void Unregister(ImapConnection* connection);
+  void Register(ServedConnection* connection);
+  void Unregister(ServedConnection* connection);
   void UserLoggedIn(const std::string& user);
   void UserLoggedOut(const std::string& user);
 
@@ -90,7 +102,7 @@ class ImapServer {
   session::StoreLinkPool* pool_;
   session::AuthCache* auth_cache_;
   std::vector<engine::Listener*> listeners_;
-  absl::flat_hash_set<ImapConnection*> connections_;
+  absl::flat_hash_set<ServedConnection*> connections_;
   absl::flat_hash_map<std::string, int> users_;  // user -> authenticated connections
   bool stopping_ = false;
 };

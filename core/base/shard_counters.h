@@ -52,6 +52,11 @@ struct alignas(64) ShardCounters {
   std::atomic<int64_t> upstream_connections{0};  // open conns to the store
   std::atomic<int64_t> pimap_sessions{0};         // live P-IMAP device sessions
   std::atomic<int64_t> watch_connections{0};      // per-user store watches
+  // Devices idling as a small record (bindings/tcp/hibernated_connection.h):
+  // hibernated now, hibernations, and wake-ups (by the device or an event).
+  std::atomic<int64_t> hibernated_devices{0};
+  std::atomic<uint64_t> hibernations{0};
+  std::atomic<uint64_t> wakeups{0};
   // counters
   std::atomic<uint64_t> connections_accepted{0};
   std::atomic<uint64_t> handovers_out{0};  // connections handed to the owner

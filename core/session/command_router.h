@@ -130,6 +130,13 @@ class CommandRouter : public SessionDriver {
   void PassThroughEnded();
   // Input is held by the router (ordering or store backpressure).
   bool holding() const { return waits_ != 0; }
+  // Between commands with nothing relayed, deferred, held or captured.
+  bool AtRest() const {
+    return mode_ == Mode::kNone && waits_ == 0 && busy_ == 0 &&
+           !release_pending_ && outstanding_.empty() &&
+           assembler_ == nullptr && deferred_command_ == nullptr &&
+           deferred_bad_.empty() && xzip_ == nullptr;
+  }
   // Relayed commands the store has not completed yet.
   size_t relayed_outstanding() const { return outstanding_.size(); }
 

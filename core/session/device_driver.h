@@ -22,6 +22,7 @@
 #include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
 #include "core/imap/command.h"
+#include "core/session/hibernation.h"
 #include "core/session/session_registry.h"
 #include "core/session/store_link.h"
 #include "core/session/store_link_pool.h"
@@ -98,6 +99,11 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
  public:
   DeviceDriver(DriverServices services, DeviceOutput* output, std::string user,
                std::string device);
+  // Rebuilt from hibernation (device_driver_hibernate.cc): in the gateway's
+  // own IDLE of `state`, the session's events coming here again instead of
+  // to `keeper`.
+  DeviceDriver(DriverServices services, DeviceOutput* output, std::string user,
+               const HibernatedIdle& state, DeviceLink* keeper);
   DeviceDriver(const DeviceDriver&) = delete;
   DeviceDriver& operator=(const DeviceDriver&) = delete;
 
@@ -143,6 +149,14 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // The device is gone: no call reaches the output any more; the session lives
   // on (journaling) and the store link closes.
   void Detach();
+  // Whether the device idles in the gateway's own IDLE with nothing running,
+  // waiting or held (hibernation.h).
+  bool Hibernatable() const;
+  // Hibernatable(): hands the session's events to `keeper` and its state to
+  // the caller; the driver is left detached (Release() it).
+  HibernatedIdle Hibernate(DeviceLink* keeper);
+  // The session's events reach the engine through this.
+  DeviceLink* device_link() { return this; }
   // Frees the driver now, or once the calls on the stack have unwound.
   void Release();
 

@@ -287,18 +287,16 @@ void DeviceDriver::OnEvalDone() {
 }
 
 // Devices in IDLE behind carrier NATs lose their mapping after a few minutes of
-// silence: say something at --idle-keepalive. The phase comes from the device
-// id, so one device's connections wake its radio together, and different
-// devices are spread over the interval.
+// silence: say something at --idle-keepalive (phased by the device id:
+// hibernation.h).
 void DeviceDriver::ArmKeepalive() {
   TimerWheel& timers = *services_.timers;
   if (keepalive_timer_ != 0) timers.Cancel(keepalive_timer_);
   keepalive_timer_ = 0;
   const int64_t interval = registry().config().idle_keepalive_ms;
   if (interval <= 0 || session_ == nullptr) return;
-  const int64_t phase = static_cast<int64_t>(
-      std::hash<std::string>()(session_->device) % interval);
-  const int64_t delay = interval - (MonotonicNowMs() + phase) % interval;
+  const int64_t delay =
+      KeepaliveDelayMs(session_->device, interval, MonotonicNowMs());
   keepalive_timer_ = timers.Schedule(delay, [this] {
     keepalive_timer_ = 0;
     if (!idling_ || job_ != Job::kIdle || output_ == nullptr) return;

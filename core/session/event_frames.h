@@ -47,6 +47,10 @@ class EventFrames {
   // or unchanged (framing off, or a burst the frame would not shrink).
   std::string Frame(std::string events);
 
+  // Whether the device turned framing on (kept across hibernation).
+  bool on() const { return on_; }
+  void set_on(bool on) { on_ = on && available(); }
+
  private:
   const http::EventDictionary* dictionary_;
   http::ShardCompressor* compressor_;

@@ -15,7 +15,40 @@ PimapSessionDriver::PimapSessionDriver(DriverServices services,
                                std::move(device))),
       event_frames_(services.compressor) {}
 
+PimapSessionDriver::PimapSessionDriver(DriverServices services,
+                                       DeviceOutput* output,
+                                       const imap::ParserLimits& limits,
+                                       DeviceDriver* engine)
+    : CommandRouter(services.counters, output, limits),
+      engine_(engine),
+      event_frames_(services.compressor) {}
+
 PimapSessionDriver::~PimapSessionDriver() { engine_->Release(); }
+
+PimapSessionDriver* PimapSessionDriver::Wake(DriverServices services,
+                                             DeviceOutput* output,
+                                             const imap::ParserLimits& limits,
+                                             std::string user,
+                                             const HibernatedIdle& state,
+                                             DeviceLink* keeper) {
+  auto* driver = new PimapSessionDriver(services, output, limits, nullptr);
+  driver->engine_ =
+      new DeviceDriver(services, driver, std::move(user), state, keeper);
+  driver->event_frames_.set_on(state.event_frames);
+  return driver;
+}
+
+bool PimapSessionDriver::Hibernatable() const {
+  return AtRest() && !engine_running_ && output() != nullptr &&
+         engine_->Hibernatable();
+}
+
+HibernatedIdle PimapSessionDriver::Hibernate(DeviceLink* keeper) {
+  HibernatedIdle state = engine_->Hibernate(keeper);
+  state.event_frames = event_frames_.on();
+  Detach();
+  return state;
+}
 
 void PimapSessionDriver::Start(StoreLink* link, std::string login_tag,
                                const std::string& password) {

@@ -30,9 +30,22 @@ class PimapSessionDriver final : public CommandRouter, private DeviceOutput {
   void Start(StoreLink* link, std::string login_tag,
              const std::string& password);
 
+  // Rebuilt from hibernation (hibernation.h) in the gateway's own IDLE; the
+  // session's events come to the new engine instead of `keeper`.
+  static PimapSessionDriver* Wake(DriverServices services,
+                                  DeviceOutput* output,
+                                  const imap::ParserLimits& limits,
+                                  std::string user,
+                                  const HibernatedIdle& state,
+                                  DeviceLink* keeper);
+  // What the session's events reach (the engine).
+  DeviceLink* device_link() { return engine_->device_link(); }
+
   // SessionDriver
   void OnInputArrived() override { engine_->OnInputArrived(); }
   void OnOutputDrained() override;
+  bool Hibernatable() const override;
+  HibernatedIdle Hibernate(DeviceLink* keeper) override;
 
  private:
   ~PimapSessionDriver() override;
@@ -71,6 +84,9 @@ class PimapSessionDriver final : public CommandRouter, private DeviceOutput {
   bool OffersCompression() const override {
     return output() != nullptr && output()->OffersCompression();
   }
+
+  PimapSessionDriver(DriverServices services, DeviceOutput* output,
+                     const imap::ParserLimits& limits, DeviceDriver* engine);
 
   DeviceDriver* engine_;
   EventFrames event_frames_;

@@ -12,8 +12,11 @@
 
 #include "absl/strings/string_view.h"
 #include "core/imap/framer.h"
+#include "core/session/hibernation.h"
 
 namespace pimap::session {
+
+class DeviceLink;
 
 // How a regular session's relay parks a stock client's IDLE
 // (relay_driver.h); set by the binding from the command line.
@@ -59,6 +62,15 @@ class SessionDriver {
   virtual void Detach() = 0;
   // Detach(), then free the driver now or once the calls on the stack unwind.
   virtual void Release() = 0;
+
+  // Hibernation (hibernation.h): whether the session idles in the gateway's
+  // own IDLE with nothing running, waiting or buffered, so that the binding
+  // may keep only a small record and rebuild the session on the next event
+  // or byte.
+  virtual bool Hibernatable() const { return false; }
+  // Hibernatable(): the session's events go to `keeper` from now on, its
+  // state is returned, and this driver is left detached (Release() it).
+  virtual HibernatedIdle Hibernate(DeviceLink* keeper) { return {}; }
 
  protected:
   virtual ~SessionDriver() = default;

@@ -226,6 +226,27 @@ TEST(ParseCommandLineTest, StoreLinkPoolAndAuthCache) {
   EXPECT_EQ(r->options.auth_cache_ttl, absl::Hours(1));
 }
 
+TEST(ParseCommandLineTest, HibernateAfter) {
+  auto defaults = Parse({"--store", "s:1"});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->options.hibernate_after, absl::Seconds(10));
+  auto never = Parse({"--store", "s:1", "--hibernate-after", "0"});
+  ASSERT_TRUE(never.ok()) << never.status();
+  EXPECT_EQ(never->options.hibernate_after, absl::ZeroDuration());
+  TempFile f(
+      "store = s:1\n"
+      "hibernate-after = 250ms\n");
+  auto r = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.hibernate_after, absl::Milliseconds(250));
+  ExpectError({"--store", "s:1", "--hibernate-after=-1s"},
+              {"--hibernate-after", "-1s", "negative"});
+  const std::string help = HelpText();
+  const size_t at = help.find("--hibernate-after DURATION\n");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_NE(help.find("Default: 10s.", at), std::string::npos);
+}
+
 TEST(ParseCommandLineTest, BooleanForms) {
   struct Case {
     const char* arg;

@@ -91,6 +91,8 @@ int main(int argc, char** argv) {
   config.idle_timeout_ms = absl::ToInt64Milliseconds(options.idle_timeout);
   config.store_timeout_ms = absl::ToInt64Milliseconds(options.store_timeout);
   config.park.park_after_ms = absl::ToInt64Milliseconds(options.park_after);
+  config.hibernate_after_ms =
+      absl::ToInt64Milliseconds(options.hibernate_after);
   config.deflate.window_bits = options.deflate_window_bits;
   config.deflate.mem_level = options.deflate_mem_level;
   config.deflate.idle_free_ms = absl::ToInt64Milliseconds(options.deflate_keep);

@@ -384,6 +384,14 @@ const OptionSpec kOptionSpecs[] = {
        return Set(ParseNonNegativeDuration(v), o.park_after);
      },
      [](const Options& o) { return absl::FormatDuration(o.park_after); }},
+    {"hibernate-after", "DURATION",
+     "A P-IMAP device this long without input, idling in the gateway's own "
+     "IDLE with nothing pending, hibernates: only its socket and a small "
+     "record stay until its next byte or event; 0 never hibernates.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseNonNegativeDuration(v), o.hibernate_after);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.hibernate_after); }},
     {"auth-cache-ttl", "DURATION",
      "How long a login the store accepted is trusted without asking the "
      "store again; 0 disables the cache.",

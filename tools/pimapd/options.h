@@ -81,6 +81,9 @@ struct Options {
   // --store-link-idle: an idle pooled store link is logged out after this.
   absl::Duration store_link_idle = absl::Seconds(30);
   absl::Duration park_after = absl::Seconds(5);
+  // --hibernate-after: an idle P-IMAP device keeps only a small record
+  // (bindings/tcp/hibernated_connection.h).
+  absl::Duration hibernate_after = absl::Seconds(10);
   int deflate_window_bits = 11;
   int deflate_mem_level = 4;
   absl::Duration deflate_keep = absl::Seconds(10);

@@ -1,0 +1,79 @@
+// Hibernation of the engine (hibernation.h): when a device idling in the
+// gateway's own IDLE may give up its DeviceDriver, what is kept of it, and
+// the driver rebuilt from that state.
+#include <functional>
+#include <string_view>
+
+#include "core/base/timer_wheel.h"
+#include "core/session/device_driver.h"
+#include "core/session/hibernation.h"
+
+namespace pimap::session {
+
+int64_t KeepaliveDelayMs(absl::string_view device, int64_t interval_ms,
+                         int64_t now_ms) {
+  const int64_t phase =
+      static_cast<int64_t>(std::hash<std::string_view>()(
+                               std::string_view(device.data(), device.size())) %
+                           interval_ms);
+  return interval_ms - (now_ms + phase) % interval_ms;
+}
+
+bool DeviceDriver::Hibernatable() const {
+  // Only the gateway's own IDLE at rest: the store has nothing of this
+  // device's (no link, no borrow), nothing is held or queued for an answer,
+  // and no store work between two IDLEs or DONE is under way. Undelivered
+  // events the filters hold back may stay: they wait for the next command in
+  // the journal, which the session keeps.
+  return session_ != nullptr && output_ != nullptr && logged_in_ &&
+         job_ == Job::kIdle && local_idle_ && idling_ && !idle_interrupted_ &&
+         !device_done_ && !device_done_sent_ && !reidle_ &&
+         !idle_maintenance_ && cmd_ == nullptr && link_ == nullptr &&
+         lent_ == nullptr && !acquiring_ && relays_in_flight_ == 0 &&
+         idle_done_timer_ == 0 && busy_ == 0 && !release_pending_ &&
+         !live_resync_ && !xfilter_resync_ && !own_new_ && !store_paused_ &&
+         logout_tag_.empty();
+}
+
+HibernatedIdle DeviceDriver::Hibernate(DeviceLink* keeper) {
+  HibernatedIdle state;
+  state.session = session_;
+  state.idle_tag = std::move(job_device_tag_);
+  state.delivered_seq = delivered_seq_;
+  state.ackable_seq = ackable_seq_;
+  state.next_up_tag = next_up_tag_;
+  state.device_condstore = device_condstore_;
+  // The session's events go to the keeper from now on; the session stays
+  // attached (hibernating is no disconnect: nothing is replayed, nothing
+  // saved).
+  if (session_->connection == this) session_->connection = keeper;
+  session_ = nullptr;
+  job_ = Job::kNone;
+  local_idle_ = false;
+  idling_ = false;
+  // Detach() now finds no session, no link and no timer of the IDLE's.
+  Detach();
+  return state;
+}
+
+DeviceDriver::DeviceDriver(DriverServices services, DeviceOutput* output,
+                           std::string user, const HibernatedIdle& state,
+                           DeviceLink* keeper)
+    : DeviceDriver(services, output, std::move(user), state.session->device) {
+  session_ = state.session;
+  // A takeover while hibernated cleared the session's connection: the
+  // newer connection has it, and this driver only says goodbye.
+  if (session_->connection == keeper) session_->connection = this;
+  logged_in_ = true;
+  delivered_seq_ = state.delivered_seq;
+  ackable_seq_ = state.ackable_seq;
+  next_up_tag_ = state.next_up_tag;
+  device_condstore_ = state.device_condstore;
+  job_ = Job::kIdle;
+  job_device_tag_ = state.idle_tag;
+  local_idle_ = true;
+  idling_ = true;
+  ArmKeepalive();
+}
+
+}  // namespace pimap::session
