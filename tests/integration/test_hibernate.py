@@ -49,6 +49,17 @@ def deliver(dovecot, user, subject):
     dovecot.deliver(user, make_message(subject, to=user + "@example.org"))
 
 
+def mail_wakes_it(gw, dovecot, c, user):
+    """The idling device `c` hibernates; new mail wakes it; DONE and a NOOP work."""
+    wait_hibernated(gw, 1)
+    deliver(dovecot, user, "to a sleeper")
+    lines, got = read_lines(c, WAIT, until=lambda x: bool(EXISTS_RE.match(x)))
+    assert got, lines
+    end_idle(c)
+    _, t = c.cmd("n", "NOOP")
+    ok(t, "n")
+
+
 def exists_line(lines):
     return [x for x in lines if EXISTS_RE.match(x)]
 
@@ -146,13 +157,7 @@ def test_tls_device_hibernates_and_wakes(start_pimap_gateway, dovecot, tls_cert,
     c, _ = idling_device(gw, user, unique_name("hib"), tls_ctx=tls_client_ctx,
                          port=gw.imaps_port)
     try:
-        wait_hibernated(gw, 1)
-        deliver(dovecot, user, "over tls")
-        lines, got = read_lines(c, WAIT, until=lambda x: bool(EXISTS_RE.match(x)))
-        assert got, lines
-        end_idle(c)
-        _, t = c.cmd("n", "NOOP")
-        ok(t, "n")
+        mail_wakes_it(gw, dovecot, c, user)
     finally:
         c.close()
 
@@ -212,13 +217,7 @@ def test_compressed_device_hibernates_and_wakes(start_pimap_gateway, dovecot):
         c.start_compression()
         select_view(c)
         start_idle(c)
-        wait_hibernated(gw, 1)
-        deliver(dovecot, user, "compressed sleeper")
-        lines, got = read_lines(c, WAIT, until=lambda x: bool(EXISTS_RE.match(x)))
-        assert got, lines
-        end_idle(c)
-        _, t = c.cmd("n", "NOOP")
-        ok(t, "n")
+        mail_wakes_it(gw, dovecot, c, user)
     finally:
         c.close()
 
