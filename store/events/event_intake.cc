@@ -187,7 +187,7 @@ class IntakeConnection final : public engine::TransportHandler {
       Respond(405, true, "Allow: POST\r\n", "use POST");
       return false;
     }
-    if (!config.secret.empty()) {
+    if (!config.secret.empty()) {  // Start() admits no secret only if insecure
       const std::string* given = request.Header("x-pimap-secret");
       if (given == nullptr || !SecretMatches(*given, config.secret)) {
         Add(counters_.intake_rejected);
@@ -358,6 +358,13 @@ absl::StatusOr<EventIntake*> EventIntake::Start(engine::Shard* shard,
   if (config.path.empty() || config.path[0] != '/') {
     return absl::InvalidArgumentError("store event intake path must start with '/'");
   }
+  if (config.secret.empty() && !config.insecure) {
+    return absl::InvalidArgumentError(
+        "store event intake without a secret (give --store-events-secret-file, "
+        "or "
+        "--store-events-insecure to accept events from anyone who can "
+        "connect)");
+  }
   auto* intake = new EventIntake(shard, config, std::move(sinks));
   absl::StatusOr<engine::Listener*> listener = engine::Listener::Start(
       shard, config.host, config.port, [intake](int slot) {
@@ -379,7 +386,8 @@ absl::StatusOr<EventIntake*> EventIntake::Start(engine::Shard* shard,
   intake->listener_ = *listener;
   PIMAP_LOG(INFO) << "store events: listening on " << config.host << ":"
                   << config.port << config.path
-                  << (config.secret.empty() ? "" : " (secret required)");
+                  << (config.secret.empty() ? " (INSECURE: no secret checked)"
+                                            : " (secret required)");
   return intake;
 }
 

@@ -28,7 +28,8 @@
 //  * Refusals are counted by reason (pimap_intake_rejected_total{reason}) and
 //    logged at most once per burst per shard, without values from the body.
 //  * Authentication: a shared secret (X-Pimap-Secret), compared in constant
-//    time.
+//    time. Without one the intake does not start unless `insecure` says so:
+//    anyone who can reach the port could otherwise push events to devices.
 #ifndef PIMAP_STORE_EVENTS_EVENT_INTAKE_H_
 #define PIMAP_STORE_EVENTS_EVENT_INTAKE_H_
 
@@ -55,8 +56,11 @@ struct EventIntakeConfig {
   std::string host;
   uint16_t port = 0;
   std::string path = "/dovecot";
-  // Non-empty: every request must carry "X-Pimap-Secret: <secret>", else 401.
+  // Every request must carry "X-Pimap-Secret: <secret>", else 401. Start()
+  // refuses an empty secret unless `insecure` is set (then nothing is checked;
+  // a secret, when there is one, is always checked).
   std::string secret;
+  bool insecure = false;
   // The request body, at most (else 413).
   size_t max_body_bytes = 1024 * 1024;
   StoreNotificationLimits limits;
@@ -94,7 +98,8 @@ class EventIntake {
  public:
   // Shard thread: binds (SO_REUSEPORT) and starts accepting. Freed by Stop();
   // call it from a stop hook: shard->AddStopHook([i] { i->Stop(); }).
-  // InvalidArgument for a path not starting with "/".
+  // InvalidArgument for a path not starting with "/", or no secret without
+  // `insecure`.
   static absl::StatusOr<EventIntake*> Start(engine::Shard* shard,
                                             const EventIntakeConfig& config,
                                             SinkOfShard sinks);

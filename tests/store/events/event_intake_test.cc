@@ -1,6 +1,6 @@
 // The store-event intake on a real engine: two shards on loopback,
-// notifications routed to the shard that owns the user, secret, bad and
-// invalid input (400/413 counted by reason), overload (503).
+// notifications routed to the shard that owns the user, secret (required unless
+// insecure), bad and invalid input (400/413 counted by reason), overload (503).
 #include "store/events/event_intake.h"
 
 #include <arpa/inet.h>
@@ -102,8 +102,12 @@ class RecordingSink final : public session::StoreEventSink {
   std::vector<Delivery> deliveries_;
 };
 
-// No secret (the tests that are not about the secret).
-EventIntakeConfig Insecure() { return EventIntakeConfig(); }
+// No secret: only with `insecure` (the tests that are not about the secret).
+EventIntakeConfig Insecure() {
+  EventIntakeConfig config;
+  config.insecure = true;
+  return config;
+}
 
 uint64_t Rejected(engine::ShardSet& set, IntakeReject reason) {
   uint64_t n = 0;
@@ -220,9 +224,28 @@ TEST_F(EventIntakeTest, SecretIsRequired) {
   EXPECT_EQ(got[0].events[0].uid, 2u);
 }
 
+TEST(EventIntakeStartTest, NoSecretRefusesToStartUnlessInsecure) {
+  engine::ShardSet set(1, engine::RingOptions{});
+  EventIntakeConfig config;
+  config.host = "127.0.0.1";
+  config.port = FreePort();
+  absl::Status refused = set.Start([&](engine::Shard& shard) -> absl::Status {
+    auto intake = EventIntake::Start(&shard, config, nullptr);
+    if (!intake.ok()) return intake.status();
+    shard.AddStopHook([i = *intake] { i->Stop(); });
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_TRUE(
+      absl::StrContains(refused.message(), "--store-events-secret-file"));
+  EXPECT_TRUE(absl::StrContains(refused.message(), "--store-events-insecure"));
+  set.StopAndJoin(1000);
+}
+
 TEST_F(EventIntakeTest, SecretIsComparedWholly) {
   EventIntakeConfig config;
   config.secret = "s3cret";
+  config.insecure = true;  // a secret, when given, is checked all the same
   StartSet({0}, config);
   const std::string bob = UserOfShard(1);
   for (const char* wrong :
