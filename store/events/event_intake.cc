@@ -361,8 +361,7 @@ absl::StatusOr<EventIntake*> EventIntake::Start(engine::Shard* shard,
   if (config.secret.empty() && !config.insecure) {
     return absl::InvalidArgumentError(
         "store event intake without a secret (give --store-events-secret-file, "
-        "or "
-        "--store-events-insecure to accept events from anyone who can "
+        "or --store-events-insecure to accept events from anyone who can "
         "connect)");
   }
   auto* intake = new EventIntake(shard, config, std::move(sinks));

@@ -9,15 +9,13 @@
 // nothing on this path waits. Dovecot sends the POST synchronously inside mail
 // delivery and IMAP commands, so a slow answer here would stall the store.
 //  * Overload: at most `max_queued_per_shard` notifications may wait for one
-//  owner
-//    shard (and Post() itself is bounded); beyond that the answer is
+//    owner shard (and Post() itself is bounded); beyond that the answer is
 //    503 + Retry-After: 1 and the notification is gone (the store does not
 //    retry): the owner must reconcile (pimap_store_notifications_lost_total,
 //    ShardCounters::intake_lost).
 //  * Order: a notification is enqueued before its 204 leaves, so notifications
-//  the
-//    store sends one after another (it waits for each answer) reach the owner
-//    in that order, whichever shard accepted their connections.
+//    the store sends one after another (it waits for each answer) reach the
+//    owner in that order, whichever shard accepted their connections.
 //  * Answers: 204 routed (or nothing to route); 400 bad HTTP, or a notification
 //    that fails validation (store_notification.h: every field checked, bounds
 //    on events, flags, names) with the reason in the body; 401 secret missing

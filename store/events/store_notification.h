@@ -4,22 +4,21 @@
 //
 // Mapping (one POST = one mail transaction of one user):
 //  * MessageNew, MessageAppend -> kNew with the message's flags (flags +
-//  keywords).
+//    keywords).
 //  * MessageExpunge -> kExpunge.
 //  * FlagsSet, FlagsClear -> kFlags carrying the FULL flag list after the
-//  change,
-//    when the POST lets us know it: a FlagsClear carries flags_old/keywords_old
-//    (the whole list before), and a kNew of the same message carries its whole
-//    list; the set/clear deltas of one message in one POST are applied in order
-//    and merged into one kFlags (at the position of the message's first flag
-//    event), each list de-duplicated case-insensitively in linear time. A flag
-//    change whose full list cannot be derived (a FlagsSet on its own: Dovecot
-//    sends only the flags added) becomes a FlagDelta instead (added/removed),
-//    for the session layer to resolve from the store (or from what it knows
-//    about the message). Flag events whose flags and keywords are both empty
-//    are noise and ignored (they still provide the base list). \Recent is
-//    dropped everywhere (it is per-session and means nothing to another
-//    client).
+//    change, when the POST lets us know it: a FlagsClear carries
+//    flags_old/keywords_old (the whole list before), and a kNew of the same
+//    message carries its whole list; the set/clear deltas of one message in one
+//    POST are applied in order and merged into one kFlags (at the position of
+//    the message's first flag event), each list de-duplicated
+//    case-insensitively in linear time. A flag change whose full list cannot be
+//    derived (a FlagsSet on its own: Dovecot sends only the flags added)
+//    becomes a FlagDelta instead (added/removed), for the session layer to
+//    resolve from the store (or from what it knows about the message). Flag
+//    events whose flags and keywords are both empty are noise and ignored (they
+//    still provide the base list). \Recent is dropped everywhere (it is
+//    per-session and means nothing to another client).
 //  * MailboxCreate / MailboxDelete / MailboxRename -> kFolderCreated /
 //    kFolderDeleted / kFolderRenamed (folder = old name, new_folder = new
 //    name).
@@ -33,6 +32,7 @@
 #ifndef PIMAP_STORE_EVENTS_STORE_NOTIFICATION_H_
 #define PIMAP_STORE_EVENTS_STORE_NOTIFICATION_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -63,8 +63,8 @@ struct StoreNotification {
 };
 
 // Bounds on one notification; past any of them it is refused as a whole. The
-// defaults hold what Dovecot sends for any transaction that fits the intake's
-// 1 MiB body.
+// defaults admit any transaction Dovecot sends within the intake's 1 MiB body,
+// unless a message has more than 256 flags and keywords.
 struct StoreNotificationLimits {
   size_t max_events = 16384;           // entries of "events"
   size_t max_status_mailboxes = 1024;  // entries of "status"
