@@ -326,6 +326,29 @@ void RenderHistogram(std::string& out, const HistogramDef& def,
   RenderHistogramSamples(out, def.name, "", total, total_sum);
 }
 
+// One counter family labelled by reason: every reason is rendered (also at
+// 0) so that a rate() over it exists before the first refusal.
+void RenderIntakeRejected(std::string& out,
+                          absl::Span<const ShardCounters* const> shards) {
+  constexpr const char* kName = "pimap_intake_rejected_total";
+  absl::StrAppend(&out, "# HELP ", kName,
+                  " Store notifications the intake refused as invalid or past "
+                  "a bound (400; 413 for the body), by reason.\n# TYPE ",
+                  kName, " counter\n");
+  for (size_t r = 0; r < static_cast<size_t>(IntakeReject::kCount); ++r) {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const uint64_t v = shards[i]->intake_rejected_by_reason[r].load(
+          std::memory_order_relaxed);
+      sum += v;
+      absl::StrAppend(&out, kName, "{shard=\"", i, "\",reason=\"",
+                      kIntakeRejectNames[r], "\"} ", v, "\n");
+    }
+    absl::StrAppend(&out, kName, "{reason=\"", kIntakeRejectNames[r], "\"} ",
+                    sum, "\n");
+  }
+}
+
 }  // namespace
 
 void HistogramObserve(LatencyHistogram& histogram, int64_t ms) {
@@ -351,6 +374,7 @@ std::string RenderPrometheus(absl::Span<const ShardCounters* const> shards) {
   }
   for (const HistogramDef& def : kHistograms) RenderHistogram(out, def, shards);
   for (const SummaryDef& def : kSummaries) RenderSummary(out, def, shards);
+  RenderIntakeRejected(out, shards);
   return out;
 }
 

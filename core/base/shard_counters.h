@@ -20,6 +20,7 @@
 #include <string>
 
 #include "absl/types/span.h"
+#include "core/base/intake_reject.h"
 
 namespace pimap {
 
@@ -138,6 +139,9 @@ struct alignas(64) ShardCounters {
   std::atomic<uint64_t> intake_flag_deltas_unresolved{0};
   std::atomic<int64_t> intake_queued{0};  // by owner shard
   std::atomic<int64_t> intake_connections{0};
+  // By IntakeReject (the request's shard).
+  std::atomic<uint64_t>
+      intake_rejected_by_reason[static_cast<size_t>(IntakeReject::kCount)] = {};
   NsSummary intake_handling;  // request complete -> answer queued
   NsSummary intake_queue;     // enqueued -> delivered on the owner shard
 };

@@ -7,10 +7,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/base/log.h"
+#include "core/imap/syntax.h"
 #include "core/session/delivery.h"
 #include "core/session/device_driver.h"
 #include "core/session/store_text.h"
@@ -57,8 +57,13 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
             const std::string flags = FlagKey(e.flags);
             if (!replay && Told(s, e.uid, flags))
               break;  // the device knows already
-            absl::StrAppend(&out, "* ", *msn, " FETCH (UID ", e.uid, " FLAGS (",
-                            absl::StrJoin(e.flags, " "), "))\r\n");
+            absl::StrAppend(&out, "* ", *msn, " FETCH (UID ", e.uid,
+                            " FLAGS (");
+            // Only valid flags: an event's flags may come from the store's
+            // HTTP push, and a "flag" with ")" or CRLF would end the
+            // response early and forge another one.
+            imap::AppendFlagList(&out, e.flags);
+            out += "))\r\n";
             ++rendered;
           }
           break;

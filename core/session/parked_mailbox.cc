@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/imap/syntax.h"
 #include "core/session/parked_mailbox_internal.h"
 
 namespace pimap::session {
@@ -25,38 +26,13 @@ bool IsInbox(absl::string_view name) {
 
 namespace parked_internal {
 
-bool IsFlagAtom(absl::string_view flag) {
-  // "\*" only appears in PERMANENTFLAGS; a flag list never carries it.
-  if (flag.empty()) return false;
-  for (size_t i = 0; i < flag.size(); ++i) {
-    const auto c = static_cast<unsigned char>(flag[i]);
-    if (c <= 0x20 || c >= 0x7f) return false;
-    switch (c) {
-      case '(':
-      case ')':
-      case '{':
-      case '"':
-      case '%':
-      case '*':
-      case ']':
-        return false;
-      case '\\':
-        if (i != 0) return false;
-        break;
-      default:
-        break;
-    }
-  }
-  return flag.size() > 1 || flag[0] != '\\';
-}
-
 std::vector<std::string> ShownFlags(const std::vector<std::string>& flags) {
   std::vector<std::string> shown;
   shown.reserve(flags.size());
   for (const std::string& f : flags) {
     // \Recent belongs to a store session; the parked client has none. A flag
     // that is not an atom would break the client's parse (or inject a line).
-    if (absl::EqualsIgnoreCase(f, "\\Recent") || !IsFlagAtom(f)) continue;
+    if (absl::EqualsIgnoreCase(f, "\\Recent") || !imap::IsFlag(f)) continue;
     shown.push_back(f);
   }
   return shown;

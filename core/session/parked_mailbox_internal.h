@@ -32,11 +32,9 @@ inline constexpr absl::string_view kByeInconsistent =
 inline constexpr absl::string_view kByeUnsettled =
     "Selected mailbox kept changing while resynchronising, please relogin.";
 
-// Whether `flag` can go to a client as a flag atom (RFC 3501 flag-keyword or
-// "\" atom): anything else would break its parse or inject a line.
-bool IsFlagAtom(absl::string_view flag);
 // The flags a parked client is shown: the store's list without \Recent and
-// without anything that is not a flag atom.
+// without anything that is not a flag (imap::IsFlag): anything else would
+// break its parse or inject a line.
 std::vector<std::string> ShownFlags(const std::vector<std::string>& flags);
 // Identifies a flag set: case-insensitive, order and duplicates ignored.
 uint64_t FlagsHash(const std::vector<std::string>& flags);

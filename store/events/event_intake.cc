@@ -1,5 +1,5 @@
-// The store-event intake: HTTP on the engine, JSON -> typed events, routing to the
-// owner shard, metrics.
+// The store-event intake: HTTP on the engine, the secret, JSON -> validated
+// typed events, routing to the owner shard, metrics and rate-limited warnings.
 #include "store/events/event_intake.h"
 
 #include <time.h>
@@ -20,6 +20,8 @@
 #include "core/engine/socket.h"
 #include "core/http/request_parser.h"
 #include "core/http/response.h"
+#include "openssl/mem.h"
+#include "openssl/sha.h"
 
 namespace pimap::store {
 
@@ -43,24 +45,44 @@ int64_t NowNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-// Compares in time independent of where the first difference is.
+// Compares in time independent of the content and the length of either: the
+// SHA-256 digests of both, with BoringSSL's constant-time CRYPTO_memcmp (a
+// plain memcmp returns at the first difference, which a sender can time).
 bool SecretMatches(absl::string_view given, absl::string_view secret) {
-  unsigned char diff = given.size() == secret.size() ? 0 : 1;
-  for (size_t i = 0; i < secret.size(); ++i) {
-    const unsigned char g = given.empty() ? 0 : given[i % given.size()];
-    diff |= static_cast<unsigned char>(g ^ static_cast<unsigned char>(secret[i]));
-  }
-  return diff == 0;
+  uint8_t a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const uint8_t*>(given.data()), given.size(), a);
+  SHA256(reinterpret_cast<const uint8_t*>(secret.data()), secret.size(), b);
+  return CRYPTO_memcmp(a, b, sizeof(a)) == 0;
 }
 
-// Peer-triggered warnings: at most one per second per shard (a misconfigured or
-// hostile sender must not flood the log).
-bool WarnNow() {
-  thread_local int64_t last_ms = -1000;
+// Peer-triggered warnings: the first of a burst is logged, the rest of it
+// counted; the next one logged (at least kWarnEveryMs later) says how many
+// went unlogged. Per shard thread: a misconfigured or hostile sender must not
+// flood the log.
+constexpr int64_t kWarnEveryMs = 10000;
+struct WarnState {
+  int64_t last_ms = -kWarnEveryMs;
+  uint64_t suppressed = 0;
+};
+
+// True if a warning may be logged now; *suppressed: how many were not since
+// the last one.
+bool WarnNow(uint64_t* suppressed = nullptr) {
+  thread_local WarnState state;
   const int64_t now = MonotonicNowMs();
-  if (now - last_ms < 1000) return false;
-  last_ms = now;
+  if (now - state.last_ms < kWarnEveryMs) {
+    ++state.suppressed;
+    return false;
+  }
+  state.last_ms = now;
+  if (suppressed != nullptr) *suppressed = state.suppressed;
+  state.suppressed = 0;
   return true;
+}
+
+std::string Suppressed(uint64_t n) {
+  return n == 0 ? std::string()
+                : absl::StrCat(" (", n, " more since the last report)");
 }
 
 }  // namespace
@@ -75,13 +97,22 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
     secret.pop_back();
   }
   if (secret.empty()) return absl::InvalidArgumentError(absl::StrCat("secret file ", path, " is empty"));
+  for (char c : secret) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "secret file ", path, ": control character in the secret"));
+    }
+  }
   return secret;
 }
 
 class IntakeConnection final : public engine::TransportHandler {
  public:
   IntakeConnection(EventIntake* intake, engine::Socket* socket)
-      : intake_(intake), socket_(socket), counters_(intake->shard_->counters()) {
+      : intake_(intake),
+        socket_(socket),
+        counters_(intake->shard_->counters()),
+        parser_(intake->config_.max_body_bytes) {
     intake_->connections_.insert(this);
     counters_.intake_connections.fetch_add(1, std::memory_order_relaxed);
     last_request_ms_ = MonotonicNowMs();
@@ -109,7 +140,12 @@ class IntakeConnection final : public engine::TransportHandler {
         case HttpRequestParser::Result::kError:
           Add(counters_.intake_requests);
           Add(counters_.intake_bad);
-          PIMAP_LOG(DEBUG) << "store events: bad request: " << parser_.error_reason();
+          if (parser_.error_status() == 413) {
+            Refused(IntakeReject::kBodyTooLarge, parser_.error_reason());
+          } else {
+            PIMAP_LOG(DEBUG)
+                << "store events: bad request: " << parser_.error_reason();
+          }
           Respond(parser_.error_status(), /*close=*/true, "", parser_.error_reason());
           CloseAndFree();
           return;
@@ -151,23 +187,28 @@ class IntakeConnection final : public engine::TransportHandler {
       Respond(405, true, "Allow: POST\r\n", "use POST");
       return false;
     }
-    if (!config.secret.empty()) {
+    if (!config.secret.empty()) {  // Start() admits no secret only if insecure
       const std::string* given = request.Header("x-pimap-secret");
       if (given == nullptr || !SecretMatches(*given, config.secret)) {
         Add(counters_.intake_rejected);
         Add(counters_.intake_unauthorized);
-        if (WarnNow()) {
-          PIMAP_LOG(WARNING) << "store events: request without the right X-Pimap-Secret";
+        uint64_t suppressed = 0;
+        if (WarnNow(&suppressed)) {
+          PIMAP_LOG(WARNING)
+              << "store events: request without the right X-Pimap-Secret"
+              << Suppressed(suppressed);
         }
         Respond(401, true, "", "secret required");
         return false;
       }
     }
     Add(counters_.intake_received);
-    absl::StatusOr<StoreNotification> parsed = ParseStoreNotification(request.body);
+    IntakeReject reason = IntakeReject::kBadJson;
+    absl::StatusOr<StoreNotification> parsed =
+        ParseStoreNotification(request.body, config.limits, &reason);
     if (!parsed.ok()) {
       Add(counters_.intake_bad);
-      if (WarnNow()) PIMAP_LOG(WARNING) << "store events: " << parsed.status().message();
+      Refused(reason, parsed.status().message());
       Respond(400, true, "", parsed.status().message());
       return false;
     }
@@ -246,6 +287,18 @@ class IntakeConnection final : public engine::TransportHandler {
     }
   }
 
+  // A notification refused as invalid: counted by reason, logged once per
+  // burst. `why` names fields, never values from the body.
+  void Refused(IntakeReject reason, absl::string_view why) {
+    Add(counters_.intake_rejected_by_reason[static_cast<size_t>(reason)]);
+    uint64_t suppressed = 0;
+    if (WarnNow(&suppressed)) {
+      PIMAP_LOG(WARNING) << "store events: refused ("
+                         << kIntakeRejectNames[static_cast<size_t>(reason)]
+                         << "): " << why << Suppressed(suppressed);
+    }
+  }
+
   void Finished(int64_t t0) {
     Add(counters_.intake_handling.sum_ns, static_cast<uint64_t>(NowNs() - t0));
     Add(counters_.intake_handling.count);
@@ -305,6 +358,12 @@ absl::StatusOr<EventIntake*> EventIntake::Start(engine::Shard* shard,
   if (config.path.empty() || config.path[0] != '/') {
     return absl::InvalidArgumentError("store event intake path must start with '/'");
   }
+  if (config.secret.empty() && !config.insecure) {
+    return absl::InvalidArgumentError(
+        "store event intake without a secret (give --store-events-secret-file, "
+        "or --store-events-insecure to accept events from anyone who can "
+        "connect)");
+  }
   auto* intake = new EventIntake(shard, config, std::move(sinks));
   absl::StatusOr<engine::Listener*> listener = engine::Listener::Start(
       shard, config.host, config.port, [intake](int slot) {
@@ -324,8 +383,10 @@ absl::StatusOr<EventIntake*> EventIntake::Start(engine::Shard* shard,
     return listener.status();
   }
   intake->listener_ = *listener;
-  PIMAP_LOG(INFO) << "store events: listening on " << config.host << ":" << config.port
-                  << config.path << (config.secret.empty() ? "" : " (secret required)");
+  PIMAP_LOG(INFO) << "store events: listening on " << config.host << ":"
+                  << config.port << config.path
+                  << (config.secret.empty() ? " (INSECURE: no secret checked)"
+                                            : " (secret required)");
   return intake;
 }
 

@@ -1,23 +1,33 @@
-// The store-event intake (issue 5): an HTTP/1.1 endpoint on the engine where the
-// message store posts its change notifications (docs/store-events.md; Dovecot's
-// push_notification Lua driver with tools/dovecot/push.lua). One EventIntake per
-// shard, each with its own SO_REUSEPORT listener on the same address.
+// The store-event intake (issue 5): an HTTP/1.1 endpoint on the engine where
+// the message store posts its change notifications (docs/store-events.md;
+// Dovecot's push_notification Lua driver with tools/dovecot/push.lua). One
+// EventIntake per shard, each with its own SO_REUSEPORT listener on the same
+// address.
 //
-// Per request: parse the JSON into typed events, route them to the shard that owns
-// the user (ShardForUser) with Shard::Post, and answer 204 at once; nothing on this
-// path waits. Dovecot sends the POST synchronously inside mail delivery and IMAP
-// commands, so a slow answer here would stall the store.
-//  * Overload: at most `max_queued_per_shard` notifications may wait for one owner
-//    shard (and Post() itself is bounded); beyond that the answer is
-//    503 + Retry-After: 1 and the notification is gone (the store does not retry):
-//    the owner must reconcile (pimap_store_notifications_lost_total, ShardCounters::intake_lost).
-//  * Order: a notification is enqueued before its 204 leaves, so notifications the
-//    store sends one after another (it waits for each answer) reach the owner in
-//    that order, whichever shard accepted their connections.
-//  * Answers: 204 routed (or nothing to route); 400 bad HTTP or JSON; 401 secret
-//    missing or wrong; 404 other path; 405 other method; 411 no Content-Length or
-//    chunked; 413 body > 1 MiB; 431 header block > 16 KiB; 503 overload or no sink
-//    registered for the owner. Errors (4xx) close the connection.
+// Per request: parse the JSON into typed events, route them to the shard that
+// owns the user (ShardForUser) with Shard::Post, and answer 204 at once;
+// nothing on this path waits. Dovecot sends the POST synchronously inside mail
+// delivery and IMAP commands, so a slow answer here would stall the store.
+//  * Overload: at most `max_queued_per_shard` notifications may wait for one
+//    owner shard (and Post() itself is bounded); beyond that the answer is
+//    503 + Retry-After: 1 and the notification is gone (the store does not
+//    retry): the owner must reconcile (pimap_store_notifications_lost_total,
+//    ShardCounters::intake_lost).
+//  * Order: a notification is enqueued before its 204 leaves, so notifications
+//    the store sends one after another (it waits for each answer) reach the
+//    owner in that order, whichever shard accepted their connections.
+//  * Answers: 204 routed (or nothing to route); 400 bad HTTP, or a notification
+//    that fails validation (store_notification.h: every field checked, bounds
+//    on events, flags, names) with the reason in the body; 401 secret missing
+//    or wrong; 404 other path; 405 other method; 411 no Content-Length or
+//    chunked; 413 body > max_body_bytes; 431 header block > 16 KiB; 503
+//    overload or no sink registered for the owner. Errors (4xx) close the
+//    connection.
+//  * Refusals are counted by reason (pimap_intake_rejected_total{reason}) and
+//    logged at most once per burst per shard, without values from the body.
+//  * Authentication: a shared secret (X-Pimap-Secret), compared in constant
+//    time. Without one the intake does not start unless `insecure` says so:
+//    anyone who can reach the port could otherwise push events to devices.
 #ifndef PIMAP_STORE_EVENTS_EVENT_INTAKE_H_
 #define PIMAP_STORE_EVENTS_EVENT_INTAKE_H_
 
@@ -44,8 +54,14 @@ struct EventIntakeConfig {
   std::string host;
   uint16_t port = 0;
   std::string path = "/dovecot";
-  // Non-empty: every request must carry "X-Pimap-Secret: <secret>", else 401.
+  // Every request must carry "X-Pimap-Secret: <secret>", else 401. Start()
+  // refuses an empty secret unless `insecure` is set (then nothing is checked;
+  // a secret, when there is one, is always checked).
   std::string secret;
+  bool insecure = false;
+  // The request body, at most (else 413).
+  size_t max_body_bytes = 1024 * 1024;
+  StoreNotificationLimits limits;
   // Notifications waiting in one owner shard's inbox, at most (then 503).
   int64_t max_queued_per_shard = 4096;
   // Open intake connections per shard, at most (more are answered 503 and closed).
@@ -69,16 +85,19 @@ class StoreFlagDeltaSink {
                             const std::vector<FlagDelta>& deltas) = 0;
 };
 
-// The secret file's content without trailing whitespace; an error if unreadable or
-// empty.
+// The secret file's content without trailing whitespace; an error if
+// unreadable, empty, or with a control character left (it could never match a
+// header).
 absl::StatusOr<std::string> ReadSecretFile(const std::string& path);
 
 class IntakeConnection;
 
 class EventIntake {
  public:
-  // Shard thread: binds (SO_REUSEPORT) and starts accepting. Freed by Stop(); call
-  // it from a stop hook: shard->AddStopHook([i] { i->Stop(); }).
+  // Shard thread: binds (SO_REUSEPORT) and starts accepting. Freed by Stop();
+  // call it from a stop hook: shard->AddStopHook([i] { i->Stop(); }).
+  // InvalidArgument for a path not starting with "/", or no secret without
+  // `insecure`.
   static absl::StatusOr<EventIntake*> Start(engine::Shard* shard,
                                             const EventIntakeConfig& config,
                                             SinkOfShard sinks);

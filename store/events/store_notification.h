@@ -1,39 +1,45 @@
 // The store's notification (docs/store-events.md: the JSON the Dovecot
-// push_notification Lua script in tools/dovecot/push.lua posts) turned into typed,
-// UID-level session::StoreEvents for one user.
+// push_notification Lua script in tools/dovecot/push.lua posts) turned into
+// typed, UID-level session::StoreEvents for one user.
 //
 // Mapping (one POST = one mail transaction of one user):
-//  * MessageNew, MessageAppend -> kNew with the message's flags (flags + keywords).
+//  * MessageNew, MessageAppend -> kNew with the message's flags (flags +
+//    keywords).
 //  * MessageExpunge -> kExpunge.
-//  * FlagsSet, FlagsClear -> kFlags carrying the FULL flag list after the change,
-//    when the POST lets us know it: a FlagsClear carries flags_old/keywords_old (the
-//    whole list before), and a kNew of the same message carries its whole list; the
-//    set/clear deltas of one message in one POST are applied in order and merged into
-//    one kFlags (at the position of the message's first flag event). A flag change
-//    whose full list cannot be derived (a FlagsSet on its own: Dovecot sends only
-//    the flags added) becomes a FlagDelta instead (added/removed), for the session
-//    layer to resolve from the store (or from what it knows about the message).
-//    Flag events whose flags and keywords are both empty are noise and ignored
-//    (they still provide the base list). \Recent is dropped everywhere (it is
+//  * FlagsSet, FlagsClear -> kFlags carrying the FULL flag list after the
+//    change, when the POST lets us know it: a FlagsClear carries
+//    flags_old/keywords_old (the whole list before), and a kNew of the same
+//    message carries its whole list; the set/clear deltas of one message in one
+//    POST are applied in order and merged into one kFlags (at the position of
+//    the message's first flag event), each list de-duplicated
+//    case-insensitively in linear time. A flag change whose full list cannot be
+//    derived (a FlagsSet on its own: Dovecot sends only the flags added)
+//    becomes a FlagDelta instead (added/removed), for the session layer to
+//    resolve from the store (or from what it knows about the message). Flag
+//    events whose flags and keywords are both empty are noise and ignored (they
+//    still provide the base list). \Recent is dropped everywhere (it is
 //    per-session and means nothing to another client).
 //  * MailboxCreate / MailboxDelete / MailboxRename -> kFolderCreated /
-//    kFolderDeleted / kFolderRenamed (folder = old name, new_folder = new name).
+//    kFolderDeleted / kFolderRenamed (folder = old name, new_folder = new
+//    name).
 //  * MessageRead, MessageTrash (duplicates of FlagsSet), MailboxSubscribe,
 //    MailboxUnsubscribe and unknown event names are ignored (counted).
 //  * modseq: the mailbox's status.highestmodseq from the same POST, if present,
-//    for every message event of that mailbox (an upper bound of the change's own
-//    MODSEQ: the payload has no per-message MODSEQ); else 0 (unknown).
+//    for every message event of that mailbox (an upper bound of the change's
+//    own MODSEQ: the payload has no per-message MODSEQ); else 0 (unknown).
 //  * internal_date stays 0: the payload's `date` is the Date: header, not the
 //    INTERNALDATE.
 #ifndef PIMAP_STORE_EVENTS_STORE_NOTIFICATION_H_
 #define PIMAP_STORE_EVENTS_STORE_NOTIFICATION_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/base/intake_reject.h"
 #include "core/session/event.h"
 
 namespace pimap::store {
@@ -56,11 +62,45 @@ struct StoreNotification {
   int ignored = 0;  // events skipped on purpose (noise, unused kinds)
 };
 
-// InvalidArgumentError when the body is not JSON, or lacks "user" (non-empty
-// string) or "events" (array), or an event lacks "event"/"mailbox" strings, or a
-// message event lacks a uid / uidvalidity in 1..2^32-1, or a rename lacks
-// "mailbox_old". Unknown fields are ignored.
-absl::StatusOr<StoreNotification> ParseStoreNotification(absl::string_view json);
+// Bounds on one notification; past any of them it is refused as a whole. The
+// defaults admit any transaction Dovecot sends within the intake's 1 MiB body,
+// unless a message has more than 256 flags and keywords.
+struct StoreNotificationLimits {
+  size_t max_events = 16384;           // entries of "events"
+  size_t max_status_mailboxes = 1024;  // entries of "status"
+  size_t max_flags = 256;       // flags + keywords of one event (or its *_old)
+  size_t max_flag_bytes = 256;  // one flag or keyword
+  size_t max_user_bytes = 256;
+  size_t max_mailbox_bytes = 1024;
+  size_t max_service_bytes = 64;
+};
+
+// Every field used is validated; unknown fields (and the unused "subject",
+// "from", "snippet", "date", "session", "ts" ...) are ignored. Refused with
+// InvalidArgumentError, and *reason (if given) set, when:
+//  * the body is not JSON / not an object (kBadJson);
+//  * "user" is missing, empty, longer than max_user_bytes, not UTF-8 or has a
+//    control character (kBadUser, kUserTooLong);
+//  * "events" is not an array or has more than max_events entries; an event
+//    is not an object or lacks "event"/"mailbox" strings; "service" is not a
+//    short printable string; a status entry's highestmodseq is not a
+//    non-negative integer (kBadField, kTooManyEvents);
+//  * a mailbox name ("mailbox", "mailbox_old", a "status" key) is empty,
+//    longer than max_mailbox_bytes, not UTF-8 or has a control character
+//    (kBadMailbox, kMailboxTooLong); "status" has more than
+//    max_status_mailboxes entries (kTooManyMailboxes);
+//  * a message event lacks a uid / uidvalidity in 1..2^32-1 (kBadUid);
+//  * a flag or keyword of a message or flag event is not an RFC 3501 flag
+//    (imap::IsFlag: a known system flag or an atom) or is longer than
+//    max_flag_bytes, or an event's flags + keywords (or a message's list
+//    after the merge) count more than max_flags (kBadFlag, kFlagTooLong,
+//    kTooManyFlags);
+//  * a rename lacks "mailbox_old" (kBadField).
+// Error messages name the field and the event's index, never a value (they go
+// to the log and the 400 answer). Linear in the size of the body.
+absl::StatusOr<StoreNotification> ParseStoreNotification(
+    absl::string_view json, const StoreNotificationLimits& limits = {},
+    IntakeReject* reason = nullptr);
 
 }  // namespace pimap::store
 

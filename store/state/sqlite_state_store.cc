@@ -2,7 +2,12 @@
 // durability trade-off.
 #include "store/state/sqlite_state_store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -250,6 +255,58 @@ absl::StatusCode CodeFor(int rc) {
   }
 }
 
+// The state holds every device's registration and session: only pimapd's user
+// may read it, whatever the umask. Directories this creates are 0700 (one that
+// exists keeps its mode: the operator chose it).
+absl::Status MakePrivateDirectories(const std::string& dir) {
+  std::filesystem::path partial;
+  for (const std::filesystem::path& part : std::filesystem::path(dir)) {
+    partial /= part;
+    if (mkdir(partial.c_str(), 0700) == 0) {
+      // mkdir's mode is masked by the umask: set it as meant (only widened
+      // bits could be missing, but a umask like 0077 leaves 0700 anyway).
+      chmod(partial.c_str(), 0700);
+      continue;
+    }
+    if (errno == EEXIST) continue;
+    const int err = errno;
+    return absl::Status(err == EACCES || err == EPERM
+                            ? absl::StatusCode::kPermissionDenied
+                            : absl::StatusCode::kFailedPrecondition,
+                        absl::StrCat("state store: cannot create directory ",
+                                     partial.string(), ": ", strerror(err)));
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("state store: ", dir, " is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+// The database file is created 0600 before SQLite opens it: SQLite gives its
+// -wal and -shm files the mode of the database file, and would otherwise
+// create all three 0644 minus the umask. Files an older pimapd left with
+// wider modes are narrowed.
+absl::Status MakePrivateFiles(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    // Not fatal here: sqlite3_open_v2 reports the cause (a read-only file
+    // is PermissionDenied there, with the path).
+    return absl::OkStatus();
+  }
+  struct stat st;
+  if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0) fchmod(fd, 0600);
+  close(fd);
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    const std::string side = path + suffix;
+    if (stat(side.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      chmod(side.c_str(), 0600);
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string SqliteStateStore::PathFor(const std::string& dir, int shard) {
@@ -267,16 +324,9 @@ absl::StatusOr<std::unique_ptr<SqliteStateStore>> SqliteStateStore::Open(
     return absl::InvalidArgumentError(
         absl::StrCat("state store: negative shard index ", shard));
   }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    return absl::Status(ec == std::errc::permission_denied
-                            ? absl::StatusCode::kPermissionDenied
-                            : absl::StatusCode::kFailedPrecondition,
-                        absl::StrCat("state store: cannot create directory ",
-                                     dir, ": ", ec.message()));
-  }
+  if (absl::Status s = MakePrivateDirectories(dir); !s.ok()) return s;
   std::string path = PathFor(dir, shard);
+  if (absl::Status s = MakePrivateFiles(path); !s.ok()) return s;
   sqlite3* db = nullptr;
   // NOMUTEX: the instance lives on one shard thread, so SQLite's per-connection
   // mutex would be pure overhead.

@@ -38,11 +38,14 @@ class SqliteStateStore final : public session::StateStore {
   static constexpr int kSchemaVersion = 2;
 
   // Opens (creating the directory and file if needed)
-  // <dir>/shard-<shard>.sqlite3. Errors name the path and the cause and never
-  // crash: a directory that cannot be created or a path that cannot be opened
-  // is FailedPrecondition (PermissionDenied for a write-protected file), a file
-  // that is not a database is DataLoss, a newer schema is FailedPrecondition,
-  // a file system without WAL support is FailedPrecondition.
+  // <dir>/shard-<shard>.sqlite3. Directories it creates are 0700, the database
+  // and its -wal/-shm files 0600 whatever the umask (wider ones are narrowed):
+  // they hold every device's session. Errors name the path and the cause and
+  // never crash: a directory that cannot be created or a path that cannot be
+  // opened is FailedPrecondition (PermissionDenied for a write-protected file),
+  // a file that is not a database is DataLoss, a newer schema is
+  // FailedPrecondition, a file system without WAL support is
+  // FailedPrecondition.
   static absl::StatusOr<std::unique_ptr<SqliteStateStore>> Open(
       const std::string& dir, int shard);
   // The file Open(dir, shard) uses.

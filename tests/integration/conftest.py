@@ -65,11 +65,27 @@ def intake_port():
     return harness.free_ports(1)[0]
 
 
+@pytest.fixture(scope="session")
+def intake_secret(workdir):
+    """(secret, path of the file holding it) for pimapd's --store-events-secret-file;
+    the push Dovecot sends the secret as X-Pimap-Secret."""
+    return harness.make_secret_file(os.path.join(workdir, "push.secret"))
+
+
 @pytest.fixture(scope="module")
-def push_dovecot(workdir, intake_port):
-    """A Dovecot whose push_notification Lua driver posts to intake_port."""
+def intake_args(intake_port, intake_secret):
+    """pimapd flags for an intake on intake_port that requires the secret."""
+    return ["--store-events-listen", "127.0.0.1:%d" % intake_port,
+            "--store-events-secret-file", intake_secret[1]]
+
+
+@pytest.fixture(scope="module")
+def push_dovecot(workdir, intake_port, intake_secret):
+    """A Dovecot whose push_notification Lua driver posts to intake_port (with the
+    intake's secret)."""
     d = harness.started_dovecot(os.path.join(workdir, "dovecot-push"),
-                                push_url="http://127.0.0.1:%d/dovecot" % intake_port)
+                                push_url="http://127.0.0.1:%d/dovecot" % intake_port,
+                                push_secret=intake_secret[0])
     yield d
     d.stop()
 

@@ -8,6 +8,7 @@ import base64
 import ctypes
 import os
 import re
+import secrets
 import shlex
 import signal
 import socket
@@ -59,6 +60,15 @@ def make_state_dir(prefix):
     d = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("PIMAP_TEST_TMP", "/tmp"))
     os.chmod(d, 0o755)
     return d
+
+
+def make_secret_file(path):
+    """A fresh random shared secret in path (mode 0600); returns (secret, path)."""
+    secret = secrets.token_hex(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(secret + "\n")
+    return secret, path
 
 
 def unique_name(prefix="t"):
@@ -131,16 +141,18 @@ def client_tls_context(cafile):
 class Dovecot:
     """A private Dovecot 2.3 started through tools/dovecot/up."""
 
-    def __init__(self, state_dir=None, push_url=None):
+    def __init__(self, state_dir=None, push_url=None, push_secret=None):
         self.dir = state_dir or make_state_dir("pimap-dovecot-")
         self.imap_port, self.lmtp_port = free_ports(2)
         self.pid = None
         self.push_url = push_url  # store-event pushes to pimapd's intake (issue 5)
+        self.push_secret = push_secret  # sent as X-Pimap-Secret
 
     def start(self):
         env = dict(os.environ)
         if self.push_url:
             env["PIMAP_PUSH_URL"] = self.push_url
+            env["PIMAP_PUSH_SECRET"] = self.push_secret or ""
         r = subprocess.run([DOVECOT_UP, self.dir, str(self.imap_port), str(self.lmtp_port)],
                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
                            env=env)
@@ -216,10 +228,10 @@ class Dovecot:
             return append(c, box, message, flags=flags, date=date)
 
 
-def started_dovecot(state_dir, push_url=None):
+def started_dovecot(state_dir, push_url=None, push_secret=None):
     """A private Dovecot in state_dir, started (push_url: its push_notification
-    Lua driver posts store events there). The caller stops it."""
-    d = Dovecot(state_dir, push_url=push_url)
+    Lua driver posts store events there, with push_secret). The caller stops it."""
+    d = Dovecot(state_dir, push_url=push_url, push_secret=push_secret)
     os.makedirs(d.dir, exist_ok=True)
     os.chmod(d.dir, 0o755)
     d.start()

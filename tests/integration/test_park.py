@@ -258,13 +258,12 @@ def test_qresync_client_gets_vanished_and_modseqs(dedicated_dovecot, start_pimap
 
 
 def test_push_mode_parked_clients_hold_no_store_connection(push_dovecot, start_pimapd,
-                                                          intake_port):
+                                                          intake_args):
     """--store-events push: three parked stock clients of one user cost the store no
     connection at all; the store's push reaches each of them."""
     store, user = push_dovecot, "carol"
     ensure_messages(store, user, 2)
-    gw = start_gateway(start_pimapd, store, "--store-events", "push",
-                       "--store-events-listen", "127.0.0.1:%d" % intake_port)
+    gw = start_gateway(start_pimapd, store, "--store-events", "push", *intake_args)
     clients = [gw.raw() for _ in range(3)]
     try:
         counts = []

@@ -129,14 +129,14 @@ def test_notify_idle_devices_hold_only_the_watch(start_pimap_gateway, dovecot):
 
 
 def test_push_idle_devices_hold_no_store_connection(start_pimap_gateway, push_store,
-                                                    intake_port):
+                                                    intake_args):
     """push mode: devices in IDLE cost the store nothing; a pushed EXISTS reaches them all;
     a command borrows one link (returned and closed afterwards) and already sees the
     message the push announced."""
     d, user = push_store, "alice"
     ensure_messages(d, user, 1)
-    gw = start_pimap_gateway(store=d.store, notification_filter="ALL", extra=[
-        "--store-events", "push", "--store-events-listen", "127.0.0.1:%d" % intake_port])
+    gw = start_pimap_gateway(store=d.store, notification_filter="ALL",
+                             extra=["--store-events", "push"] + intake_args)
     devices = [gw.raw() for _ in range(3)]
     try:
         views = []

@@ -5,7 +5,6 @@
 #include "core/session/state_store.h"
 
 #include <sqlite3.h>
-#include <stdlib.h>
 
 #include <chrono>
 #include <cstdint>
@@ -23,6 +22,7 @@
 #include "core/session/memory_state_store.h"
 #include "gtest/gtest.h"
 #include "store/state/sqlite_state_store.h"
+#include "tests/testing/temp_dir.h"
 
 namespace pimap {
 namespace {
@@ -33,24 +33,7 @@ using session::MemoryStateStore;
 using session::StateStore;
 using store::SqliteStateStore;
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = testing::TempDir() + "state_store_test.XXXXXX";
-    char* made = mkdtemp(tmpl.data());
-    EXPECT_NE(made, nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using pimap::testing::TempDir;
 
 DeviceRecord MakeDevice(const std::string& user, const std::string& device,
                         int64_t last_activity = 1000) {
@@ -87,7 +70,7 @@ struct Backend {
 // Keeps test names readable: gtest would otherwise print the parameter's bytes.
 void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
 
-class StateStoreContractTest : public testing::TestWithParam<Backend> {
+class StateStoreContractTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     store_ = GetParam().open(dir_.path());
@@ -482,9 +465,9 @@ std::unique_ptr<StateStore> OpenSqlite(const std::string& dir) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StateStoreContractTest,
-                         testing::Values(Backend{"Memory", OpenMemory},
-                                         Backend{"Sqlite", OpenSqlite}),
-                         [](const testing::TestParamInfo<Backend>& info) {
+                         ::testing::Values(Backend{"Memory", OpenMemory},
+                                           Backend{"Sqlite", OpenSqlite}),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
                            return info.param.name;
                          });
 

@@ -270,6 +270,37 @@ TEST(ParseCommandLineTest, BooleanForms) {
               {"unexpected argument", "false"});
 }
 
+TEST(ParseCommandLineTest, StoreEventsIntake) {
+  auto d = Parse({"--store", "s:1"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_FALSE(d->options.store_events_listen.has_value());
+  EXPECT_TRUE(d->options.store_events_secret_file.empty());
+  EXPECT_FALSE(d->options.store_events_insecure);
+  auto r = Parse({"--store", "s:1", "--store-events-listen", "127.0.0.1:8143",
+                  "--store-events-secret-file=/etc/pimap/push.secret",
+                  "--store-events-insecure"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.store_events_listen->ToString(), "127.0.0.1:8143");
+  EXPECT_EQ(r->options.store_events_secret_file, "/etc/pimap/push.secret");
+  EXPECT_TRUE(r->options.store_events_insecure);
+  auto no = Parse({"--store", "s:1", "--store-events-insecure=no"});
+  ASSERT_TRUE(no.ok()) << no.status();
+  EXPECT_FALSE(no->options.store_events_insecure);
+  ExpectError({"--store", "s:1", "--store-events-insecure=maybe"},
+              {"--store-events-insecure", "maybe"});
+  // From the config file too.
+  TempFile f(
+      "store = s:1\n"
+      "store-events-listen = 127.0.0.1:8144\n"
+      "store-events-secret-file = /run/push.secret\n"
+      "store-events-insecure = true\n");
+  auto c = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->options.store_events_listen->ToString(), "127.0.0.1:8144");
+  EXPECT_EQ(c->options.store_events_secret_file, "/run/push.secret");
+  EXPECT_TRUE(c->options.store_events_insecure);
+}
+
 TEST(ParseCommandLineTest, NoneDisablesListeners) {
   auto r =
       Parse({"--store", "s:1", "--imap-listen", "none", "--admin-listen=none"});
@@ -490,6 +521,9 @@ TEST(HelpTextTest, ListsEveryOptionWithDefault) {
                           "--store-links-per-shard N",
                           "--store-link-idle DURATION",
                           "--auth-cache-ttl DURATION",
+                          "--store-events-listen ADDR:PORT",
+                          "--store-events-secret-file FILE",
+                          "--store-events-insecure",
                           "--help",
                           "--version"}) {
     EXPECT_TRUE(absl::StrContains(help, opt)) << opt;
@@ -506,7 +540,9 @@ TEST(HelpTextTest, ListsEveryOptionWithDefault) {
        std::vector<std::pair<std::string, std::string>>{
            {"--store-links-per-shard N\n", "Default: 1000."},
            {"--store-link-idle DURATION\n", "Default: 30s."},
-           {"--auth-cache-ttl DURATION\n", "Default: 10m."}}) {
+           {"--auth-cache-ttl DURATION\n", "Default: 10m."},
+           {"--store-events-secret-file FILE\n", "Default: none."},
+           {"--store-events-insecure\n", "Default: false."}}) {
     const size_t at = help.find(opt);
     ASSERT_NE(at, std::string::npos) << opt;
     const size_t next = help.find("  --", at + opt.size());

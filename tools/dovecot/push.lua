@@ -13,7 +13,8 @@
 --
 -- Plugin settings (user:plugin_getenv, so they may also come per user from userdb):
 --   push_lua_url      http://127.0.0.1:PORT/dovecot (required; nothing is sent without it)
---   push_lua_secret   sent as "X-Pimap-Secret: <secret>" when non-empty
+--   push_lua_secret   sent as "X-Pimap-Secret: <secret>" when non-empty (pimapd requires it
+--                     unless it runs with --store-events-insecure)
 --   push_lua_timeout  seconds per socket operation (connect, send, receive); default 0.2
 --   push_lua_status   "yes": add per-mailbox uidvalidity/uidnext/messages/unseen/highestmodseq
 --   push_lua_wait     "no": fire-and-forget (never blocks on the answer; losses go unnoticed)

@@ -206,6 +206,20 @@ int main(int argc, char** argv) {
       auto secret = pimap::store::ReadSecretFile(options.store_events_secret_file);
       if (!secret.ok()) return Fail(std::string(secret.status().message()), 2);
       intake_config.secret = *secret;
+    } else if (options.store_events_insecure) {
+      // Once here, not per shard.
+      intake_config.insecure = true;
+      PIMAP_LOG(WARNING)
+          << "--store-events-insecure: the store-event intake on "
+          << options.store_events_listen->ToString()
+          << " accepts events from anyone who can connect";
+    } else {
+      // Anyone who can reach the port could push events to every device.
+      return Fail(
+          "--store-events-listen needs --store-events-secret-file (the secret "
+          "the store sends as X-Pimap-Secret), or --store-events-insecure to "
+          "run the intake without one",
+          2);
     }
   }
 

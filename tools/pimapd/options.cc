@@ -459,8 +459,9 @@ const OptionSpec kOptionSpecs[] = {
                                     : std::string("none");
      }},
     {"store-events-secret-file", "FILE",
-     "Shared secret the store must send as X-Pimap-Secret (first line of "
-     "FILE).",
+     "Shared secret the store must send as X-Pimap-Secret (FILE's content "
+     "without trailing whitespace). Required with --store-events-listen: "
+     "without it pimapd does not start, unless --store-events-insecure.",
      [](absl::string_view v, Options& o) {
        o.store_events_secret_file = std::string(v);
        return absl::OkStatus();
@@ -468,6 +469,15 @@ const OptionSpec kOptionSpecs[] = {
      [](const Options& o) {
        return o.store_events_secret_file.empty() ? std::string("none")
                                                  : o.store_events_secret_file;
+     }},
+    {"store-events-insecure", nullptr,
+     "Run the store-event intake without a secret: anyone who can reach its "
+     "port can push events to devices. Only for tests on a private loopback.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseBool(v), o.store_events_insecure);
+     },
+     [](const Options& o) {
+       return std::string(o.store_events_insecure ? "true" : "false");
      }},
     {"store-events", "notify|push|both",
      "Where store events come from: notify = a watch connection per user with "

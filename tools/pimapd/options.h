@@ -102,6 +102,7 @@ struct Options {
   std::string store_master_password_file;            // --store-master-password-file
   std::optional<HostPort> store_events_listen;  // --store-events-listen: intake for store pushes
   std::string store_events_secret_file;        // --store-events-secret-file
+  bool store_events_insecure = false;          // --store-events-insecure: no secret
   std::string store_events = "notify";         // --store-events notify|push|both
   std::string state_dir;                  // --state-dir: durable sessions (SQLite per shard)
   absl::Duration idle_keepalive = absl::Minutes(10);  // --idle-keepalive

@@ -159,11 +159,21 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
     EXPECT_TRUE(HasLine(text, absl::StrCat(name, "_sum 0"))) << name;
   }
   constexpr size_t kSummaryLines = 2 * (2 + 2 * 2);
+  // The intake's refusals by reason: HELP, TYPE, then per reason the shard
+  // and the sum.
+  EXPECT_TRUE(HasLine(text, "# TYPE pimap_intake_rejected_total counter"));
+  EXPECT_TRUE(HasLine(
+      text, "pimap_intake_rejected_total{shard=\"0\",reason=\"bad_flag\"} 0"));
+  EXPECT_TRUE(
+      HasLine(text, "pimap_intake_rejected_total{reason=\"bad_flag\"} 0"));
+  constexpr size_t kReasonLines =
+      2 + 2 * static_cast<size_t>(IntakeReject::kCount);
   // N metrics x (HELP + TYPE) + pimap_shards sample + (N-1) x (1 shard + sum).
   std::vector<absl::string_view> lines =
       absl::StrSplit(text, '\n', absl::SkipEmpty());
   const size_t n = metrics.size();
-  EXPECT_EQ(lines.size(), n * 2 + 1 + (n - 1) * 2 + kHistogramLines + kSummaryLines);
+  EXPECT_EQ(lines.size(), n * 2 + 1 + (n - 1) * 2 + kHistogramLines +
+                              kSummaryLines + kReasonLines);
 }
 
 TEST(ShardCountersTest, HistogramBucketsAreCumulativeAndSummed) {
@@ -203,6 +213,25 @@ TEST(ShardCountersTest, HistogramBucketsAreCumulativeAndSummed) {
   EXPECT_TRUE(HasLine(text, bucket("", "+Inf", 7)));
   EXPECT_TRUE(HasLine(text, m + "_sum 10.704"));
   EXPECT_TRUE(HasLine(text, m + "_count 7"));
+}
+
+TEST(ShardCountersTest, IntakeRefusalsByReasonAreSummed) {
+  ShardCounters a, b;
+  auto& bad_flag =
+      a.intake_rejected_by_reason[static_cast<size_t>(IntakeReject::kBadFlag)];
+  bad_flag.fetch_add(2);
+  b.intake_rejected_by_reason[static_cast<size_t>(IntakeReject::kBadFlag)]
+      .fetch_add(3);
+  b.intake_rejected_by_reason[static_cast<size_t>(IntakeReject::kBodyTooLarge)]
+      .fetch_add(1);
+  const ShardCounters* shards[] = {&a, &b};
+  const std::string text = RenderPrometheus(shards);
+  const std::string m = "pimap_intake_rejected_total";
+  EXPECT_TRUE(HasLine(text, m + "{shard=\"0\",reason=\"bad_flag\"} 2")) << text;
+  EXPECT_TRUE(HasLine(text, m + "{shard=\"1\",reason=\"bad_flag\"} 3"));
+  EXPECT_TRUE(HasLine(text, m + "{reason=\"bad_flag\"} 5"));
+  EXPECT_TRUE(HasLine(text, m + "{reason=\"body_too_large\"} 1"));
+  EXPECT_TRUE(HasLine(text, m + "{reason=\"too_many_events\"} 0"));
 }
 
 TEST(ShardCountersTest, NoShards) {

@@ -1214,6 +1214,29 @@ TEST_F(DeviceDriverTest, EchoOfTheDevicesOwnStoreIsNotPushedAgain) {
             "* 3 FETCH (UID 12 FLAGS (\\Flagged))\r\nn OK NOOP completed\r\n");
 }
 
+TEST_F(DeviceDriverTest, FlagsThatAreNotFlagsNeverReachTheDevice) {
+  // Issue 14: an event whose "flags" close the list and start a response of
+  // their own (as a store push could carry them). In IDLE the device gets one
+  // well-formed FETCH with the valid flags only, and no second line.
+  config_.default_notification = FilterSpec::All();
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  EnterIdle(d);
+  StoreEvent e;
+  e.kind = EventKind::kFlags;
+  e.folder = "INBOX";
+  e.uidvalidity = 7;
+  e.uid = 4;
+  e.flags = {
+      "\\Seen", "\\Flagged))\r\n* 1 EXPUNGE", "x)", "a b", "\r\n", "$Work",
+      "\\Bogus"};
+  registry_.OnStoreEvents("alice", {e});
+  const std::string out = d.out.Take();
+  EXPECT_EQ(out, "* 1 FETCH (UID 4 FLAGS (\\Seen $Work))\r\n");
+  EXPECT_EQ(out.find('\r'), out.size() - 2) << "one line only";
+}
+
 TEST_F(DeviceDriverTest, AppendIsRelayedVerbatim) {
   Device& d = Connect();
   Login(d);

@@ -139,6 +139,20 @@ TEST(ParkedMailboxTest, PlainClientGetsNeitherUidNorModseq) {
   EXPECT_EQ(m.Apply(Ev(EventKind::kFlags, 1, {})), "* 1 FETCH (FLAGS ())\r\n");
 }
 
+TEST(ParkedMailboxTest, FlagsThatAreNotFlagsAreNeverShown) {
+  // Issue 14's injection: nothing but valid flags reaches the client, in the
+  // FETCH and in the keywords announced with "* FLAGS".
+  ParkedClientState s = State({1, 2, 3});
+  s.mailbox_flags = {"\\Seen", "\\Flagged"};
+  ParkedMailbox m = Park(std::move(s));
+  const std::string out = m.Apply(Ev(EventKind::kFlags, 2,
+                                     {"\\Seen", "\\Flagged))\r\n* 1 EXPUNGE",
+                                      "k)\r\n* BYE", "$Ok", "\\Junk"}));
+  EXPECT_EQ(out,
+            "* FLAGS (\\Seen \\Flagged $Ok)\r\n"
+            "* 2 FETCH (FLAGS (\\Seen $Ok))\r\n");
+}
+
 TEST(ParkedMailboxTest, UnknownUidsIgnored) {
   ParkedMailbox m = Park(State({1, 2, 4}));
   EXPECT_EQ(m.Apply(Ev(EventKind::kFlags, 3, {"\\Seen"})), "");

@@ -1,5 +1,6 @@
-// The store-event intake on a real engine: two shards on loopback, notifications
-// routed to the shard that owns the user, secret, bad input, overload (503).
+// The store-event intake on a real engine: two shards on loopback,
+// notifications routed to the shard that owns the user, secret (required unless
+// insecure), bad and invalid input (400/413 counted by reason), overload (503).
 #include "store/events/event_intake.h"
 
 #include <arpa/inet.h>
@@ -101,6 +102,24 @@ class RecordingSink final : public session::StoreEventSink {
   std::vector<Delivery> deliveries_;
 };
 
+// No secret: only with `insecure` (the tests that are not about the secret).
+EventIntakeConfig Insecure() {
+  EventIntakeConfig config;
+  config.insecure = true;
+  return config;
+}
+
+uint64_t Rejected(engine::ShardSet& set, IntakeReject reason) {
+  uint64_t n = 0;
+  for (int i = 0; i < set.count(); ++i) {
+    n += set.shard(i)
+             .counters()
+             .intake_rejected_by_reason[static_cast<size_t>(reason)]
+             .load();
+  }
+  return n;
+}
+
 class EventIntakeTest : public ::testing::Test {
  protected:
   // Starts 2 shards; the intake runs on the shards in `intake_shards`.
@@ -133,7 +152,7 @@ class EventIntakeTest : public ::testing::Test {
 
 TEST_F(EventIntakeTest, RoutesToTheOwnerShard) {
   // Only shard 0 accepts, so a user of shard 1 must cross shards.
-  StartSet({0}, EventIntakeConfig{});
+  StartSet({0}, Insecure());
   const std::string bob = UserOfShard(1);
   const std::string alice = UserOfShard(0);
   const std::string reply = Exchange(port_, Post(NewMail(bob, 7)));
@@ -164,7 +183,7 @@ TEST_F(EventIntakeTest, RoutesToTheOwnerShard) {
 }
 
 TEST_F(EventIntakeTest, KeepAliveAndPipelinedRequestsKeepTheirOrder) {
-  StartSet({0, 1}, EventIntakeConfig{});  // SO_REUSEPORT on both shards
+  StartSet({0, 1}, Insecure());  // SO_REUSEPORT on both shards
   const std::string bob = UserOfShard(1);
   int fd = ConnectTo(port_);
   ASSERT_GE(fd, 0);
@@ -205,8 +224,126 @@ TEST_F(EventIntakeTest, SecretIsRequired) {
   EXPECT_EQ(got[0].events[0].uid, 2u);
 }
 
+TEST(EventIntakeStartTest, NoSecretRefusesToStartUnlessInsecure) {
+  engine::ShardSet set(1, engine::RingOptions{});
+  EventIntakeConfig config;
+  config.host = "127.0.0.1";
+  config.port = FreePort();
+  absl::Status refused = set.Start([&](engine::Shard& shard) -> absl::Status {
+    auto intake = EventIntake::Start(&shard, config, nullptr);
+    if (!intake.ok()) return intake.status();
+    shard.AddStopHook([i = *intake] { i->Stop(); });
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_TRUE(
+      absl::StrContains(refused.message(), "--store-events-secret-file"));
+  EXPECT_TRUE(absl::StrContains(refused.message(), "--store-events-insecure"));
+  set.StopAndJoin(1000);
+}
+
+TEST_F(EventIntakeTest, SecretIsComparedWholly) {
+  EventIntakeConfig config;
+  config.secret = "s3cret";
+  config.insecure = true;  // a secret, when given, is checked all the same
+  StartSet({0}, config);
+  const std::string bob = UserOfShard(1);
+  for (const char* wrong :
+       {"", "s", "s3cre", "S3cret", "s3c ret", "s3cretx", "x3cret"}) {
+    EXPECT_TRUE(absl::StartsWith(
+        Exchange(port_, Post(NewMail(bob, 1),
+                             absl::StrCat("X-Pimap-Secret: ", wrong, "\r\n"))),
+        "HTTP/1.1 401"))
+        << wrong;
+  }
+  usleep(50000);
+  EXPECT_EQ(sinks_[1].size(), 0u);
+  EXPECT_EQ(set_->shard(0).counters().intake_unauthorized.load(), 7u);
+}
+
+TEST_F(EventIntakeTest, InjectedFlagsAreRefusedAndNothingIsRouted) {
+  StartSet({0}, Insecure());
+  const std::string bob = UserOfShard(1);
+  // Issue 14, as seen: flags that close the FETCH and forge an EXPUNGE.
+  const std::string injected = absl::StrCat(
+      R"({"user":")", bob,
+      R"(","events":[{"event":"FlagsClear","mailbox":"INBOX","uid":1,)",
+      R"("uidvalidity":7,"flags":[],"flags_old":[],"keywords":[],"keywords_old":[]},)",
+      R"({"event":"FlagsSet","mailbox":"INBOX","uid":1,"uidvalidity":7,)",
+      R"("flags":["\\Seen \\Flagged","\\Flagged))\r\n* 1 EXPUNGE"],"keywords":[]}]})");
+  const std::string reply = Exchange(port_, Post(injected));
+  EXPECT_TRUE(absl::StartsWith(reply, "HTTP/1.1 400")) << reply;
+  EXPECT_TRUE(absl::StrContains(reply, "event 1: flags: not a flag")) << reply;
+  EXPECT_FALSE(absl::StrContains(reply, "EXPUNGE"))
+      << "no value echoed: " << reply;
+  // A mailbox name with CRLF.
+  EXPECT_TRUE(absl::StartsWith(
+      Exchange(
+          port_,
+          Post(absl::StrCat(
+              R"({"user":")", bob,
+              R"(","events":[{"event":"MailboxCreate","mailbox":"A\r\nB"}]})"))),
+      "HTTP/1.1 400"));
+  usleep(50000);
+  EXPECT_EQ(sinks_[1].size(), 0u);
+  EXPECT_EQ(Rejected(*set_, IntakeReject::kBadFlag), 1u);
+  EXPECT_EQ(Rejected(*set_, IntakeReject::kBadMailbox), 1u);
+  std::vector<const ShardCounters*> counters;
+  for (int i = 0; i < set_->count(); ++i)
+    counters.push_back(&set_->shard(i).counters());
+  const std::string metrics = RenderPrometheus(counters);
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "pimap_intake_rejected_total{reason=\"bad_flag\"} 1\n"))
+      << metrics;
+  EXPECT_TRUE(absl::StrContains(
+      metrics, "pimap_intake_rejected_total{reason=\"bad_mailbox\"} 1\n"));
+  // A valid notification still goes through.
+  EXPECT_TRUE(
+      absl::StartsWith(Exchange(port_, Post(NewMail(bob, 2))), "HTTP/1.1 204"));
+  EXPECT_EQ(sinks_[1].WaitFor(1).size(), 1u);
+}
+
+TEST_F(EventIntakeTest, BoundsAreRefusedByReason) {
+  EventIntakeConfig config = Insecure();
+  config.max_body_bytes = 4096;
+  config.limits.max_events = 3;
+  config.limits.max_flags = 2;
+  config.limits.max_user_bytes = 16;
+  StartSet({0}, config);
+  auto events = [](int n) {
+    std::string e;
+    for (int i = 0; i < n; ++i) {
+      absl::StrAppend(&e, i ? "," : "",
+                      R"({"event":"MessageExpunge","mailbox":"INBOX","uid":)",
+                      i + 1, R"(,"uidvalidity":7})");
+    }
+    return absl::StrCat(R"({"user":"u","events":[)", e, "]}");
+  };
+  EXPECT_TRUE(
+      absl::StartsWith(Exchange(port_, Post(events(3))), "HTTP/1.1 204"));
+  EXPECT_TRUE(
+      absl::StartsWith(Exchange(port_, Post(events(4))), "HTTP/1.1 400"));
+  EXPECT_TRUE(absl::StartsWith(
+      Exchange(port_, Post(std::string(5000, ' ') + events(1))),
+      "HTTP/1.1 413"));
+  EXPECT_TRUE(absl::StartsWith(
+      Exchange(port_, Post(R"({"user":"a-user-name-of-17b","events":[]})")),
+      "HTTP/1.1 400"));
+  EXPECT_TRUE(absl::StartsWith(
+      Exchange(
+          port_,
+          Post(
+              R"({"user":"u","events":[{"event":"MessageNew","mailbox":"INBOX",)"
+              R"("uid":1,"uidvalidity":7,"flags":["\\Seen","a"],"keywords":["b"]}]})")),
+      "HTTP/1.1 400"));
+  EXPECT_EQ(Rejected(*set_, IntakeReject::kTooManyEvents), 1u);
+  EXPECT_EQ(Rejected(*set_, IntakeReject::kBodyTooLarge), 1u);
+  EXPECT_EQ(Rejected(*set_, IntakeReject::kUserTooLong), 1u);
+  EXPECT_EQ(Rejected(*set_, IntakeReject::kTooManyFlags), 1u);
+}
+
 TEST_F(EventIntakeTest, BadInputIsAnsweredAndClosed) {
-  StartSet({0}, EventIntakeConfig{});
+  StartSet({0}, Insecure());
   // Garbage HTTP: 400 and the server closes (Exchange returns on close).
   EXPECT_TRUE(absl::StartsWith(Exchange(port_, "garbage\r\n\r\n"), "HTTP/1.1 400"));
   // Good HTTP, bad JSON (and no Connection: close: the error still closes).
@@ -232,7 +369,7 @@ TEST_F(EventIntakeTest, BadInputIsAnsweredAndClosed) {
 }
 
 TEST_F(EventIntakeTest, FullOwnerQueueAnswers503) {
-  EventIntakeConfig config;
+  EventIntakeConfig config = Insecure();
   config.max_queued_per_shard = 1;
   StartSet({0}, config);
   const std::string bob = UserOfShard(1);
@@ -261,7 +398,7 @@ TEST_F(EventIntakeTest, FullOwnerQueueAnswers503) {
 
 // Intake handling time as the client sees it (printed, not asserted).
 TEST_F(EventIntakeTest, ReportsRoundTripLatency) {
-  StartSet({0, 1}, EventIntakeConfig{});
+  StartSet({0, 1}, Insecure());
   const std::string body = NewMail(UserOfShard(1), 1);
   std::vector<double> us;
   for (int i = 0; i < 200; ++i) {
