@@ -108,7 +108,9 @@ int main(int argc, char** argv) {
                                                     options.imaps_listen->port};
   }
   if (!options.tls_cert.empty()) {
-    auto tls = pimap::tls::TlsContext::CreateServer(options.tls_cert, options.tls_key);
+    // ALPN "imap" (RFC 7301's registry) on STARTTLS and the implicit-TLS port.
+    auto tls = pimap::tls::TlsContext::CreateServer(options.tls_cert,
+                                                    options.tls_key, {"imap"});
     if (!tls.ok()) return Fail(std::string(tls.status().message()), 2);
     config.tls = *tls;
   }
