@@ -107,7 +107,9 @@ absl::Status HttpServer::Start() {
     const bool tls = spec.tls;
     absl::StatusOr<engine::Listener*> listener = engine::Listener::Start(
         shard_, address.host, address.port,
-        [this, tls](int slot) { HttpConnection::Accept(this, slot, tls); });
+        [this, tls](int slot, const ClientAddress& client) {
+          HttpConnection::Accept(this, slot, tls, client);
+        });
     if (!listener.ok()) return listener.status();
     listeners_.push_back(*listener);
     if (shard_->id() == 0) {

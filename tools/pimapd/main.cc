@@ -17,6 +17,7 @@
 #include "bindings/tcp/imap_server.h"
 #include "bindings/tls/tls_context.h"
 #include "core/base/log.h"
+#include "core/base/version.h"
 #include "core/http/content_coding.h"
 #include "core/http/event_dictionary.h"
 #include "core/engine/listener.h"
@@ -31,7 +32,6 @@
 
 namespace {
 
-constexpr char kVersion[] = "pimapd 0.1.0";
 constexpr int64_t kStopGraceMs = 5000;
 
 int Fail(const std::string& message, int code) {
@@ -67,7 +67,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (parsed->show_version) {
-    std::cout << kVersion << "\n";
+    std::cout << "pimapd " << pimap::kVersion << "\n";
     return 0;
   }
   const pimap::Options& options = parsed->options;
@@ -296,7 +296,7 @@ int main(int argc, char** argv) {
       return Fail(std::string(s.message()), 1);
     }
   }
-  PIMAP_LOG(INFO) << kVersion << " ready: " << shards << " shards, store "
+  PIMAP_LOG(INFO) << "pimapd " << pimap::kVersion << " ready: " << shards << " shards, store "
                   << options.store.ToString();
 
   int signal_number = 0;

@@ -308,7 +308,8 @@ const OptionSpec kOptionSpecs[] = {
      },
      [](const Options& o) { return FormatByteSize(o.max_output_bytes); }},
     {"login-timeout", "DURATION",
-     "Time an unauthenticated connection may stay open.",
+     "Time an unauthenticated connection may stay open, from its accept "
+     "(what it sends meanwhile does not extend it).",
      [](absl::string_view v, Options& o) {
        return Set(ParsePositiveDuration(v), o.login_timeout);
      },
