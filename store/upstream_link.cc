@@ -1,4 +1,5 @@
-// Store connection: set-up (greeting, login, capabilities) and response relay.
+// Store connection: set-up (greeting, ID with the device's address, login,
+// capabilities, the device's own ID) and response relay.
 #include "store/upstream_link.h"
 
 #include <utility>

@@ -17,6 +17,7 @@
 #include "core/engine/listener.h"
 #include "core/engine/shard.h"
 #include "core/http/event_dictionary.h"
+#include "core/session/login_throttle.h"
 
 namespace pimap::http_binding {
 
@@ -156,7 +157,8 @@ session::LoginServices HttpServer::LoginServices() {
           connector_,
           auth_cache_,
           config_->session.limits,
-          config_->park};
+          config_->park,
+          shard_->services().Find<session::LoginThrottle>()};
 }
 
 RequestRoute HttpServer::Route(http::HttpRequest& request, bool tls) {

@@ -418,8 +418,9 @@ void ImapConnection::OnActivityTimer() {
   const int64_t now = MonotonicNowMs();
   switch (state_) {
     case State::kLoggingIn:
-      // The store login has its own timeout; a login that fails past the
-      // deadline ends the connection (CheckLoginDeadline).
+      // The store login and the login throttle have their own bounds; a
+      // login that fails past the deadline ends the connection
+      // (CheckLoginDeadline).
       ArmActivityTimer(config.login_timeout_ms);
       return;
     case State::kAuthenticated: {

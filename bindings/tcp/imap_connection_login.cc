@@ -15,6 +15,7 @@
 #include "core/engine/socket.h"
 #include "core/http/content_coding.h"
 #include "core/imap/writer.h"
+#include "core/session/login_throttle.h"
 
 namespace pimap::tcp {
 
@@ -117,7 +118,8 @@ void ImapConnection::StartStoreLogin(PendingLogin login) {
       &server_->connector(),
       server_->auth_cache(),
       server_->config().limits,
-      server_->config().park};
+      server_->config().park,
+      server_->shard().services().Find<session::LoginThrottle>()};
   session::StartSessionLogin(services, this, std::move(login), alive_, this);
 }
 

@@ -12,6 +12,7 @@
 #include "core/session/auth_cache.h"
 #include "core/session/capabilities.h"
 #include "core/session/client_id.h"
+#include "core/session/login_throttle.h"
 #include "core/session/pimap_session_driver.h"
 #include "core/session/relay_driver.h"
 
@@ -135,12 +136,12 @@ PreAuthStep DecodeSaslResponse(absl::string_view tag, absl::string_view line,
 
 namespace {
 
-// What a login carries to the store.
+// What a login carries past the throttle and the store.
 struct Attempt {
   std::string tag;
   std::string user;
   std::string device;
-  // Kept only where the session needs it later (StartSessionLogin).
+  // Kept only where the session needs it later (CheckPassword).
   std::string password;
   ClientAddress client;
 };
@@ -148,6 +149,9 @@ struct Attempt {
 // Tells the client; counts and logs a login it still wants.
 bool Authenticated(const LoginServices& services, LoginClient* client,
                    const Attempt& a, absl::string_view how) {
+  if (services.throttle != nullptr) {
+    services.throttle->Succeeded(a.user, a.client.peer);
+  }
   if (!client->OnAuthenticated(a.user, a.device, how)) return false;
   CounterAdd(services.driver.counters->logins);
   PIMAP_LOG(INFO) << a.client << " login user=" << imap::QuoteForLog(a.user)
@@ -203,6 +207,9 @@ void OnStoreLogin(const LoginServices& services, DeviceOutput* output,
     if (services.auth_cache != nullptr) {
       services.auth_cache->Forget(a.user);  // it may have changed at the store
     }
+    if (services.throttle != nullptr) {
+      services.throttle->Failed(a.user, a.client.peer, MonotonicNowMs());
+    }
     counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
     PIMAP_LOG(INFO) << a.client
                     << " login failed user=" << imap::QuoteForLog(a.user);
@@ -218,7 +225,7 @@ void OnStoreLogin(const LoginServices& services, DeviceOutput* output,
   client->OnLoginFailed(std::move(out));
 }
 
-// The auth cache, else the store.
+// Past the throttle: the auth cache, else the store.
 void CheckPassword(const LoginServices& services, DeviceOutput* output,
                    PendingLogin login, std::weak_ptr<bool> alive,
                    LoginClient* client) {
@@ -266,7 +273,46 @@ void CheckPassword(const LoginServices& services, DeviceOutput* output,
 void StartSessionLogin(const LoginServices& services, DeviceOutput* output,
                        PendingLogin login, std::weak_ptr<bool> alive,
                        LoginClient* client) {
-  CheckPassword(services, output, std::move(login), std::move(alive), client);
+  LoginThrottle* throttle = services.throttle;
+  if (throttle == nullptr || !throttle->enabled()) {
+    CheckPassword(services, output, std::move(login), std::move(alive), client);
+    return;
+  }
+  const LoginThrottle::Verdict verdict =
+      throttle->Check(login.name.user, login.client.peer, MonotonicNowMs());
+  switch (verdict.kind) {
+    case LoginThrottle::Verdict::Kind::kGo:
+      CheckPassword(services, output, std::move(login), std::move(alive),
+                    client);
+      return;
+    case LoginThrottle::Verdict::Kind::kRefuse: {
+      // Not even asked of the store: the password may be right, and the
+      // answer must not tell (hence no AUTHENTICATIONFAILED).
+      CounterAdd(services.driver.counters->logins_refused);
+      PIMAP_LOG(INFO) << login.client << " login refused user="
+                      << imap::QuoteForLog(login.name.user)
+                      << ": too many failed logins";
+      std::string out;
+      imap::AppendTaggedStatus(&out, login.tag, "NO", "UNAVAILABLE",
+                               "Too many failed logins; try again later");
+      client->OnLoginFailed(std::move(out));
+      return;
+    }
+    case LoginThrottle::Verdict::Kind::kWait:
+      break;
+  }
+  // Held on a timer, not on a store connection; the client's connection
+  // reads nothing meanwhile (the binding blocks it until the login ends).
+  CounterAdd(services.driver.counters->logins_delayed);
+  services.driver.timers->Schedule(
+      verdict.wait_ms, [services, output, client, alive = std::move(alive),
+                        login = std::move(login)]() mutable {
+        if (alive.expired()) {
+          std::fill(login.password.begin(), login.password.end(), '\0');
+          return;
+        }
+        CheckPassword(services, output, std::move(login), alive, client);
+      });
 }
 
 }  // namespace pimap::session

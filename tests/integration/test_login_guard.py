@@ -1,15 +1,20 @@
-"""Issue 14: what the gateway does with the client's address. It reaches the
-store (ID x-originating-ip before the login, honoured because the test Dovecot
-trusts 127.0.0.0/8) and every log line of the connection; the client's own ID
-fields reach the store after the login.
+"""Issue 14: what the gateway does with the client's address and with failed
+logins. The client's address reaches the store (ID x-originating-ip before the
+login, honoured because the test Dovecot trusts 127.0.0.0/8) and every log line
+of the connection; the client's own ID fields reach the store after the login;
+failed logins per user and per IP slow down exponentially and are refused past
+--login-fail-max, without a store connection; a success starts over.
 
 Clients connect from other loopback addresses (127.0.0.2 and up are local on
-Linux) so that the store can tell them from the gateway (127.0.0.1).
+Linux) so that the store can tell them from the gateway (127.0.0.1). The store
+has its own per-IP penalty for failed logins (seconds), which now falls on the
+client's address instead of the gateway's: the timings here are lower bounds.
 """
 
 import http.client
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -18,6 +23,7 @@ from harness import HOST, sasl_plain, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
+DELAY = 0.5  # --login-fail-delay in the throttling tests
 LOG_WAIT = 10.0
 
 
@@ -25,6 +31,13 @@ def store_logins(dovecot, user, rip):
     """The store's successful logins of user from rip (its log)."""
     return len(re.findall(r"Login: user=<%s>[^\n]*rip=%s," % (re.escape(user), re.escape(rip)),
                           dovecot.log()))
+
+
+def store_auth_failures(dovecot, rip):
+    """The store's failed authentications from rip (imap-login's log lines)."""
+    return sum(1 for line in dovecot.log().splitlines()
+               if "imap-login:" in line and "rip=%s," % rip in line
+               and "auth failed" in line)
 
 
 def who_ips(dovecot, user):
@@ -104,3 +117,86 @@ def test_http_client_address_reaches_the_store(start_pimapd, dovecot):
     wait_until(lambda: probe in dovecot.log(), LOG_WAIT, what="the device's ID at the store")
     wait_until(lambda: re.search(r'client=127\.0\.0\.5:\d+ login user="alice" device="web"',
                                  gw.log()), LOG_WAIT, what="pimapd's login line")
+
+
+# ----------------------------------------------------------------------------- throttling
+
+@pytest.fixture
+def throttled(start_pimapd):
+    """One shard, so that every per-IP count is in one place."""
+    return start_pimapd(shards=1, admin=True,
+                        extra=["--login-fail-delay", "%dms" % int(DELAY * 1000),
+                               "--login-fail-max", "3", "--login-fail-window", "10m"])
+
+
+def timed_login(c, tag, user, password):
+    start = time.monotonic()
+    _, t = c.cmd(tag, "LOGIN %s %s" % (harness.quote(user), harness.quote(password)))
+    return t, time.monotonic() - start
+
+
+def test_failures_slow_down_then_are_refused_without_the_store(throttled, dovecot):
+    gw = throttled
+    with gw.raw(source="127.0.0.6") as c:
+        t, took = timed_login(c, "a1", "alice", "wrong")
+        assert b"a1 NO [AUTHENTICATIONFAILED]" in t, t
+        # Each retry waits longer: 1x, then 2x the delay.
+        t, took = timed_login(c, "a2", "alice", "wrong")
+        assert b"a2 NO [AUTHENTICATIONFAILED]" in t, t
+        assert took >= DELAY * 0.9, took
+        t, took = timed_login(c, "a3", "alice", "wrong")
+        assert b"a3 NO [AUTHENTICATIONFAILED]" in t, t
+        assert took >= 2 * DELAY * 0.9, took
+        wait_until(lambda: store_auth_failures(dovecot, "127.0.0.6") == 3, LOG_WAIT,
+                   what="3 failed logins at the store")
+        # At the threshold even the right password is refused, at once, and the
+        # store never hears of it.
+        t, took = timed_login(c, "a4", "alice", "alicepw")
+        assert b"a4 NO [UNAVAILABLE]" in t, t
+        assert took < DELAY, took
+        _, t = c.cmd("n", "NOOP")  # the connection stays usable
+        assert t.startswith(b"n OK"), t
+    m = gw.metrics()
+    assert m["pimap_logins_refused_total"][None] == 1, m["pimap_logins_refused_total"]
+    assert m["pimap_logins_delayed_total"][None] == 2, m["pimap_logins_delayed_total"]
+    time.sleep(1)
+    assert store_auth_failures(dovecot, "127.0.0.6") == 3
+    assert store_logins(dovecot, "alice", "127.0.0.6") == 0
+
+
+def test_ip_counts_across_users_and_success_starts_over(throttled):
+    gw = throttled
+    with gw.raw(source="127.0.0.7") as c:
+        # (bob last: his delay counts from his failure.)
+        for i, user in enumerate(("alice", "carol", "bob")):
+            t, _ = timed_login(c, "f%d" % i, user, "wrong")
+            assert b"NO [AUTHENTICATIONFAILED]" in t, t
+        # Three failures from this IP: refused for any user.
+        t, _ = timed_login(c, "f3", "bob", "bobpw")
+        assert b"f3 NO [UNAVAILABLE]" in t, t
+    # From another IP, bob has only his own failure: one delay, then in.
+    with gw.raw(source="127.0.0.8") as c:
+        t, took = timed_login(c, "b1", "bob", "bobpw")
+        assert b"b1 OK" in t, t
+        assert took >= DELAY * 0.9, took
+    # The success forgot bob's failure: a new one counts from one again. (The
+    # retry comes from a third address: the store's own penalty would delay
+    # it on the second.)
+    with gw.raw(source="127.0.0.8") as c:
+        t, _ = timed_login(c, "b2", "bob", "wrong")
+        assert b"b2 NO [AUTHENTICATIONFAILED]" in t, t
+    with gw.raw(source="127.0.0.9") as c:
+        t, took = timed_login(c, "b3", "bob", "bobpw")
+        assert b"b3 OK" in t, t
+        # One delay (his count started over), not two.
+        assert DELAY * 0.9 <= took < 2 * DELAY * 0.9, took
+
+
+def test_throttling_can_be_turned_off(start_pimapd):
+    gw = start_pimapd(shards=1, extra=["--login-fail-delay", "0"])
+    with gw.raw(source="127.0.0.10") as c:
+        for i in range(5):
+            t, _ = timed_login(c, "w%d" % i, "carol", "wrong")
+            assert b"NO [AUTHENTICATIONFAILED]" in t, t
+        t, _ = timed_login(c, "ok", "carol", "carolpw")
+        assert b"ok OK" in t, t

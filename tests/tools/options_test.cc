@@ -142,6 +142,9 @@ TEST(ParseCommandLineTest, Defaults) {
   EXPECT_EQ(o.store_links_per_shard, 1000u);
   EXPECT_EQ(o.store_link_idle, absl::Seconds(30));
   EXPECT_EQ(o.auth_cache_ttl, absl::Minutes(10));
+  EXPECT_EQ(o.login_fail_delay, absl::Seconds(1));
+  EXPECT_EQ(o.login_fail_max, 10);
+  EXPECT_EQ(o.login_fail_window, absl::Minutes(15));
   EXPECT_TRUE(o.config_file.empty());
 }
 
@@ -224,6 +227,39 @@ TEST(ParseCommandLineTest, StoreLinkPoolAndAuthCache) {
   EXPECT_EQ(r->options.store_links_per_shard, 64u);
   EXPECT_EQ(r->options.store_link_idle, absl::Seconds(90));
   EXPECT_EQ(r->options.auth_cache_ttl, absl::Hours(1));
+}
+
+TEST(ParseCommandLineTest, LoginThrottling) {
+  auto r = Parse({"--store", "s:1", "--login-fail-delay=250ms",
+                  "--login-fail-max", "3", "--login-fail-window", "2m"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.login_fail_delay, absl::Milliseconds(250));
+  EXPECT_EQ(r->options.login_fail_max, 3);
+  EXPECT_EQ(r->options.login_fail_window, absl::Minutes(2));
+  // Zero turns throttling off / never refuses.
+  auto off = Parse(
+      {"--store", "s:1", "--login-fail-delay", "0", "--login-fail-max=0"});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->options.login_fail_delay, absl::ZeroDuration());
+  EXPECT_EQ(off->options.login_fail_max, 0);
+  TempFile f(
+      "store = s:1\n"
+      "login-fail-delay = 2s\n"
+      "login-fail-max = 5\n"
+      "login-fail-window = 1h\n");
+  auto file = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->options.login_fail_delay, absl::Seconds(2));
+  EXPECT_EQ(file->options.login_fail_max, 5);
+  EXPECT_EQ(file->options.login_fail_window, absl::Hours(1));
+  ExpectError({"--store", "s:1", "--login-fail-delay=-1s"},
+              {"--login-fail-delay", "-1s", "negative"});
+  ExpectError({"--store", "s:1", "--login-fail-max", "1001"},
+              {"--login-fail-max", "1001", "0..1000"});
+  ExpectError({"--store", "s:1", "--login-fail-max", "many"},
+              {"--login-fail-max", "many"});
+  ExpectError({"--store", "s:1", "--login-fail-window", "0"},
+              {"--login-fail-window", "\"0\"", "positive"});
 }
 
 TEST(ParseCommandLineTest, BooleanForms) {
@@ -469,6 +505,9 @@ TEST(HelpTextTest, ListsEveryOptionWithDefault) {
                           "--store-links-per-shard N",
                           "--store-link-idle DURATION",
                           "--auth-cache-ttl DURATION",
+                          "--login-fail-delay DURATION",
+                          "--login-fail-max N",
+                          "--login-fail-window DURATION",
                           "--help",
                           "--version"}) {
     EXPECT_TRUE(absl::StrContains(help, opt)) << opt;
@@ -485,7 +524,10 @@ TEST(HelpTextTest, ListsEveryOptionWithDefault) {
        std::vector<std::pair<std::string, std::string>>{
            {"--store-links-per-shard N\n", "Default: 1000."},
            {"--store-link-idle DURATION\n", "Default: 30s."},
-           {"--auth-cache-ttl DURATION\n", "Default: 10m."}}) {
+           {"--auth-cache-ttl DURATION\n", "Default: 10m."},
+           {"--login-fail-delay DURATION\n", "Default: 1s."},
+           {"--login-fail-max N\n", "Default: 10."},
+           {"--login-fail-window DURATION\n", "Default: 15m."}}) {
     const size_t at = help.find(opt);
     ASSERT_NE(at, std::string::npos) << opt;
     const size_t next = help.find("  --", at + opt.size());

@@ -22,6 +22,7 @@
 #include "core/http/event_dictionary.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
+#include "core/session/login_throttle.h"
 #include "store/link_pool.h"
 #include "store/store_connector.h"
 #include "store/events/event_intake.h"
@@ -47,6 +48,7 @@ struct ShardServices {
   std::unique_ptr<pimap::session::SessionRegistry> sessions;
   std::unique_ptr<pimap::store::LinkPool> links;
   std::unique_ptr<pimap::session::AuthCache> auth_cache;
+  std::unique_ptr<pimap::session::LoginThrottle> login_throttle;
   std::unique_ptr<pimap::tcp::ImapServer> server;
   std::unique_ptr<pimap::http_binding::HttpServer> http;
   // Shared by every compressed response of the shard (HTTP content coding,
@@ -99,6 +101,12 @@ int main(int argc, char** argv) {
   const pimap::store::LinkPoolConfig pool_config{
       options.store_links_per_shard, absl::ToInt64Milliseconds(options.store_link_idle)};
   const int64_t auth_cache_ttl_ms = absl::ToInt64Milliseconds(options.auth_cache_ttl);
+  pimap::session::LoginThrottleConfig throttle_config;
+  throttle_config.base_delay_ms =
+      absl::ToInt64Milliseconds(options.login_fail_delay);
+  throttle_config.max_failures = options.login_fail_max;
+  throttle_config.window_ms =
+      absl::ToInt64Milliseconds(options.login_fail_window);
   if (options.imap_listen) {
     config.imap_listen = pimap::tcp::ListenAddress{options.imap_listen->host,
                                                    options.imap_listen->port};
@@ -223,7 +231,7 @@ int main(int argc, char** argv) {
   // into still exist (their threads have ended by then).
   std::vector<ShardServices> services(shards);
   absl::Status started = set.Start(
-      [&services, &config, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms,
+      [&services, &config, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms, throttle_config,
        state_dir = options.state_dir,
        intake = options.store_events_listen
                     ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
@@ -244,12 +252,15 @@ int main(int argc, char** argv) {
         s.links = std::make_unique<pimap::store::LinkPool>(
             s.connector.get(), &shard.timers(), &shard.counters(), pool_config);
         s.auth_cache = std::make_unique<pimap::session::AuthCache>(auth_cache_ttl_ms);
+        s.login_throttle =
+            std::make_unique<pimap::session::LoginThrottle>(throttle_config);
         // The shard's services, found by type on its own thread (a hand-over
         // arriving, the store-events intake delivering to the owner).
         pimap::engine::ServiceRegistry& registry = shard.services();
         registry.Register(s.sessions.get());
         registry.Register(s.links.get());
         registry.Register(s.auth_cache.get());
+        registry.Register(s.login_throttle.get());
         pimap::store::LinkPool* links = s.links.get();
         shard.AddStopHook([sessions, links] {
           sessions->Stop();
