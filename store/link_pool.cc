@@ -274,8 +274,10 @@ void LinkPool::Open(RequestPtr r) {
   ++opening_;
   r->opening = e;
   // A copy for the call: the login may finish (and free the request)
-  // before Login() returns.
+  // before Login() returns. A pooled link is shared by the user's devices:
+  // no device's own ID fields on it (its opener's address is fine).
   session::StoreCredentials credentials = r->credentials;
+  credentials.client_id.clear();
   e->request = std::move(r);
   std::weak_ptr<bool> alive = alive_;
   connector_->Login(credentials, [this, alive, e](

@@ -17,6 +17,9 @@
 //  * Idle links of one identity are shared regardless of the password the
 //    borrower presents: checking the password is the caller's job (the link
 //    was authenticated once, by whoever opened it).
+//  * Likewise the store was told (ID x-originating-ip) the address of the
+//    device whose borrow opened a link; later borrowers of it are other
+//    devices of the user. A device's own ID fields never go on a pooled link.
 #ifndef PIMAP_STORE_LINK_POOL_H_
 #define PIMAP_STORE_LINK_POOL_H_
 

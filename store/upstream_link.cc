@@ -1,5 +1,8 @@
-// Store connection: set-up (greeting, login, capabilities) and response relay.
+// Store connection: set-up (greeting, ID with the device's address, login,
+// capabilities, the device's own ID) and response relay.
 #include "store/upstream_link.h"
+
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -24,6 +27,27 @@ imap::ParserLimits ResponseLimits(const imap::ParserLimits& device_limits) {
   return limits;
 }
 constexpr size_t kSetupResponseBytes = 256 * 1024;
+// Tags of the gateway's own set-up commands.
+constexpr absl::string_view kOriginTag = "I";
+constexpr absl::string_view kLoginTag = "L";
+constexpr absl::string_view kClientIdTag = "J";
+
+// The fields a store takes from a trusted proxy to know the real client
+// (Dovecot: x-originating-*, x-connected-*); empty when the address is
+// unknown.
+std::string OriginFields(const ClientAddress& client) {
+  if (!client.peer.known()) return "";
+  std::string out =
+      absl::StrCat("\"x-originating-ip\" \"", client.peer.Ip(),
+                   "\" \"x-originating-port\" \"", client.peer.port, "\"");
+  if (client.local.known() && !client.local.unspecified()) {
+    absl::StrAppend(&out, " \"x-connected-ip\" \"", client.local.Ip(), "\"");
+  }
+  if (client.local.known()) {
+    absl::StrAppend(&out, " \"x-connected-port\" \"", client.local.port, "\"");
+  }
+  return out;
+}
 
 // Interns capability lists per shard thread (no locking: thread_local).
 std::shared_ptr<const std::vector<std::string>> Intern(std::vector<std::string> caps) {
@@ -262,11 +286,13 @@ void UpstreamLink::OnSetupResponse(const imap::Response& response) {
         }
         return;
       }
+      // The answer to our ID: whatever it says, the login goes on.
+      if (response.tag != kLoginTag) return;
       if (response.name == "OK") {
         std::vector<std::string> caps = CapabilitiesFromCode(response.code);
         if (!caps.empty()) {
           capabilities_ = std::move(caps);
-          FinishSetup(absl::OkStatus());
+          LoggedIn();
         } else {
           state_ = State::kCapability;
           transport_->Write("C CAPABILITY\r\n");
@@ -282,6 +308,16 @@ void UpstreamLink::OnSetupResponse(const imap::Response& response) {
       if (response.kind == Kind::kUntagged && response.name == "CAPABILITY") {
         capabilities_ = imap::CapabilitiesFrom(response);
       } else if (response.kind == Kind::kTagged) {
+        LoggedIn();
+      }
+      return;
+    case State::kClientId:
+      // "* ID (...)" is the store's; its tagged answer ends the set-up
+      // whatever it says (the ID only informs the store).
+      if (response.kind == Kind::kUntagged && response.name == "BYE") {
+        FinishSetup(absl::UnavailableError(
+            absl::StrCat("store closed: ", response.text)));
+      } else if (response.kind == Kind::kTagged) {
         FinishSetup(absl::OkStatus());
       }
       return;
@@ -290,10 +326,35 @@ void UpstreamLink::OnSetupResponse(const imap::Response& response) {
   }
 }
 
+void UpstreamLink::LoggedIn() {
+  if (credentials_.client_id.empty() ||
+      !imap::HasCapability(capabilities_, "ID")) {
+    FinishSetup(absl::OkStatus());
+    return;
+  }
+  // The device's own fields after the login (its own link only: see
+  // StoreCredentials::client_id), with its address again for the store's
+  // session log.
+  std::string fields = std::exchange(credentials_.client_id, {});
+  if (const std::string origin = OriginFields(credentials_.origin);
+      !origin.empty()) {
+    absl::StrAppend(&fields, " ", origin);
+  }
+  state_ = State::kClientId;
+  transport_->Write(absl::StrCat(kClientIdTag, " ID (", fields, ")\r\n"));
+}
+
 void UpstreamLink::SendLogin() {
+  std::string id;
+  // Before the login, so that the store authenticates (and logs, and
+  // limits) the device's address; pipelined: the login does not wait for it.
+  if (const std::string origin = OriginFields(credentials_.origin);
+      !origin.empty() && imap::HasCapability(capabilities_, "ID")) {
+    id = absl::StrCat(kOriginTag, " ID (", origin, ")\r\n");
+  }
   std::string command;
   if (imap::HasCapability(capabilities_, "AUTH=PLAIN")) {
-    command = "L AUTHENTICATE PLAIN";
+    absl::StrAppend(&command, kLoginTag, " AUTHENTICATE PLAIN");
     if (imap::HasCapability(capabilities_, "SASL-IR")) {
       absl::StrAppend(&command, " ",
                       imap::EncodeSaslPlain({credentials_.authzid, credentials_.user,
@@ -303,7 +364,7 @@ void UpstreamLink::SendLogin() {
     FinishSetup(absl::UnavailableError("master-user login needs AUTH=PLAIN"));
     return;
   } else {
-    command = "L LOGIN ";
+    absl::StrAppend(&command, kLoginTag, " LOGIN ");
     imap::AppendString(&command, credentials_.user);
     command += ' ';
     imap::AppendString(&command, credentials_.password);
@@ -314,7 +375,7 @@ void UpstreamLink::SendLogin() {
     }
   }
   command += "\r\n";
-  transport_->Write(std::move(command));
+  transport_->Write(absl::StrCat(id, command));
 }
 
 void UpstreamLink::FinishSetup(absl::Status status) {

@@ -1,8 +1,11 @@
 // One connection from the gateway to the message store, as an IMAP client:
-// connect, greeting, login (SASL PLAIN with SASL-IR where the store offers it, else
-// LOGIN), capabilities; then it relays: command bytes go up verbatim, responses come
-// back framed (lines and streamed literals) so the device side only ever writes at
-// response boundaries.
+// connect, greeting, ID with the device's address (x-originating-ip, for a
+// store that trusts the gateway: Dovecot's login_trusted_networks) sent ahead
+// of the login (SASL PLAIN with SASL-IR where the store offers it, else
+// LOGIN), capabilities, and the device's own ID fields after the login (its
+// own link only); then it relays: command bytes go up verbatim, responses come
+// back framed (lines and streamed literals) so the device side only ever writes
+// at response boundaries.
 #ifndef PIMAP_STORE_UPSTREAM_LINK_H_
 #define PIMAP_STORE_UPSTREAM_LINK_H_
 
@@ -53,7 +56,15 @@ class UpstreamLink final : public session::StoreLink,
   void Close() override;
 
  private:
-  enum class State { kConnecting, kGreeting, kLogin, kCapability, kRelay, kDead };
+  enum class State {
+    kConnecting,
+    kGreeting,
+    kLogin,
+    kCapability,
+    kClientId,  // the device's ID after the login, awaiting its answer
+    kRelay,
+    kDead
+  };
 
   UpstreamLink(engine::Shard* shard, const UpstreamConfig& config,
                session::StoreCredentials credentials,
@@ -71,6 +82,8 @@ class UpstreamLink final : public session::StoreLink,
 
   void OnSetupResponse(const imap::Response& response);
   void SendLogin();
+  // After the login (and CAPABILITY): the device's ID, or the end of set-up.
+  void LoggedIn();
   void FinishSetup(absl::Status status);
   void Feed();
   // Frees this now, or once the framer callbacks on the stack have unwound (the

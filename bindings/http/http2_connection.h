@@ -53,7 +53,8 @@ class Http2Connection final : public HttpServerConnection,
   // Takes over an accepted connection that speaks HTTP/2; `received`: what
   // was read of it already (the preface, maybe more).
   static void Start(HttpServer* server, engine::Socket* socket,
-                    engine::Transport* transport, absl::string_view received);
+                    engine::Transport* transport, const ClientAddress& client,
+                    absl::string_view received);
 
   void Shutdown() override;
 
@@ -129,6 +130,7 @@ class Http2Connection final : public HttpServerConnection,
   HttpServer* server_;
   engine::Socket* socket_;
   engine::Transport* transport_;
+  ClientAddress client_;  // travels with the connection when it moves
   nghttp2_session* h2_ = nullptr;
   absl::flat_hash_map<int32_t, std::unique_ptr<Stream>> streams_;
   // Streams nghttp2 closed, freed once no call of ours is on the stack (a

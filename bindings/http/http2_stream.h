@@ -64,7 +64,8 @@ class Http2Connection::Stream final : public ResponseSink {
     if (out_.size() - out_pos_ > kMaxStreamOutput) {
       // The client does not take this stream's data (flow control): drop
       // the stream, from the event loop (the session is writing now).
-      PIMAP_LOG(INFO) << "HTTP/2 client does not read stream " << id_;
+      PIMAP_LOG(INFO) << c_->client_ << " HTTP/2 client does not read stream "
+                      << id_;
       dead_ = true;
       out_.clear();
       out_pos_ = 0;
@@ -92,6 +93,7 @@ class Http2Connection::Stream final : public ResponseSink {
     return out_.size() - out_pos_ +
            (c_->transport_ != nullptr ? c_->transport_->PendingOutput() : 0);
   }
+  const ClientAddress& client_address() const override { return c_->client_; }
 
   // nghttp2 pulls the body from here.
   static ssize_t Read(nghttp2_session*, int32_t, uint8_t* buf, size_t length,

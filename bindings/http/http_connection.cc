@@ -44,7 +44,8 @@ class HttpHandoff final : public engine::Handoff {
     std::unique_ptr<HttpHandoff> self(this);
     HttpServer* server = shard.services().Find<HttpServer>();
     if (slot < 0 || server == nullptr) {
-      PIMAP_LOG(WARNING) << "HTTP hand-over arrived without a descriptor";
+      PIMAP_LOG(WARNING) << moving_.client
+                         << " HTTP hand-over arrived without a descriptor";
       return;
     }
     SSL* ssl = std::exchange(ssl_, nullptr);
@@ -52,7 +53,8 @@ class HttpHandoff final : public engine::Handoff {
   }
   void Failed(engine::Shard& source, int slot, int error) override {
     std::unique_ptr<HttpHandoff> self(this);
-    PIMAP_LOG(WARNING) << "HTTP hand-over to the owner shard failed: errno "
+    PIMAP_LOG(WARNING) << moving_.client
+                       << " HTTP hand-over to the owner shard failed: errno "
                        << error;
     engine::Socket::Adopt(&source, slot)->Abort();
   }
@@ -66,7 +68,8 @@ class HttpHandoff final : public engine::Handoff {
 
 // ---- Life ------------------------------------------------------------------
 
-void HttpConnection::Accept(HttpServer* server, int slot, bool tls) {
+void HttpConnection::Accept(HttpServer* server, int slot, bool tls,
+                            const ClientAddress& client) {
   engine::Socket* socket = engine::Socket::Adopt(&server->shard(), slot);
   if (server->connection_count() >= server->config().max_connections) {
     socket->Write(http::WholeResponse(503, "Retry-After: 1\r\n", "text/plain",
@@ -83,7 +86,7 @@ void HttpConnection::Accept(HttpServer* server, int slot, bool tls) {
     }
     transport = new tls::TlsTransport(socket, ssl);
   }
-  auto* connection = new HttpConnection(server, socket, transport);
+  auto* connection = new HttpConnection(server, socket, transport, client);
   connection->Start();
 }
 
@@ -92,7 +95,8 @@ void HttpConnection::Arrive(HttpServer* server, int slot, SSL* ssl,
   engine::Socket* socket = engine::Socket::Adopt(&server->shard(), slot);
   engine::Transport* transport = socket;
   if (ssl != nullptr) transport = new tls::TlsTransport(socket, ssl);
-  auto* connection = new HttpConnection(server, socket, transport);
+  auto* connection =
+      new HttpConnection(server, socket, transport, moving.client);
   Busy busy(connection);
   connection->protocol_known_ = true;
   connection->parser_ = std::move(moving.parser);
@@ -107,11 +111,13 @@ void HttpConnection::Arrive(HttpServer* server, int slot, SSL* ssl,
 }
 
 HttpConnection::HttpConnection(HttpServer* server, engine::Socket* socket,
-                               engine::Transport* transport)
+                               engine::Transport* transport,
+                               const ClientAddress& client)
     : server_(server),
       socket_(socket),
       transport_(transport),
-      parser_(server->config().max_body_bytes) {
+      parser_(server->config().max_body_bytes),
+      client_(client) {
   // Chunked request bodies stream into the session (persistent mode).
   parser_.set_stream_chunked_bodies(true);
   server_->Register(this);
@@ -195,7 +201,7 @@ void HttpConnection::OnTransportData(absl::string_view data) {
       engine::Socket* socket = std::exchange(socket_, nullptr);
       engine::Transport* transport = std::exchange(transport_, nullptr);
       state_ = State::kClosing;
-      Http2Connection::Start(server_, socket, transport, data);
+      Http2Connection::Start(server_, socket, transport, client_, data);
       Destroy();
       return;
     }
@@ -398,7 +404,8 @@ void HttpConnection::WriteBody(absl::string_view plain) {
     transport_->Write(bytes);
   }
   if (transport_->PendingOutput() > kMaxPendingOutput) {
-    PIMAP_LOG(INFO) << "HTTP client does not read its response; closing";
+    PIMAP_LOG(INFO) << client_
+                    << " HTTP client does not read its response; closing";
     LoseLater();
   }
 }
@@ -481,7 +488,7 @@ void HttpConnection::PumpBody() {
     const http::HttpRequestParser::BodyResult r = parser_.NextBody(&data);
     if (r == http::HttpRequestParser::BodyResult::kError) {
       // The response is open already: no status can be said any more.
-      PIMAP_LOG(INFO) << "HTTP streamed request body broken: "
+      PIMAP_LOG(INFO) << client_ << " HTTP streamed request body broken: "
                       << parser_.error_reason();
       Close();
       return;
@@ -567,6 +574,7 @@ void HttpConnection::HandOver(int owner, Moving moving) {
   state_ = State::kMoving;
   CounterAdd(server_->shard().counters().http_handovers);
   moving.keep_alive = keep_alive_;
+  moving.client = client_;
   auto payload = std::make_shared<Moving>(std::move(moving));
   HttpServer* server = server_;
   TimerWheel& timers = server_->shard().timers();
@@ -590,7 +598,8 @@ void HttpConnection::HandOver(int owner, Moving moving) {
       [this] {
         timer_ = 0;
         Busy busy(this);
-        PIMAP_LOG(INFO) << "HTTP hand-over did not complete (peer not reading)";
+        PIMAP_LOG(INFO)
+            << client_ << " HTTP hand-over did not complete (peer not reading)";
         transport_ = nullptr;
         socket_ = nullptr;
         state_ = State::kClosing;
@@ -644,7 +653,8 @@ void HttpConnection::OnTimer() {
         logged_in ? last_activity_ms_ + config.session.session_idle_ms - now
                   : streamed_since_ms_ + config.request_timeout_ms - now;
     if (left <= 0) {
-      PIMAP_LOG(INFO) << "HTTP persistent exchange idle too long; closing";
+      PIMAP_LOG(INFO) << client_
+                      << " HTTP persistent exchange idle too long; closing";
       Close();
       return;
     }

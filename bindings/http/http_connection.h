@@ -31,7 +31,8 @@ class HttpConnection final : public HttpServerConnection,
                              private engine::TransportHandler,
                              private ResponseSink {
  public:
-  static void Accept(HttpServer* server, int slot, bool tls);
+  static void Accept(HttpServer* server, int slot, bool tls,
+                     const ClientAddress& client);
 
   // What a connection takes along to another shard: its parser (bytes read
   // ahead, a streamed body's state), and the request to serve first or the
@@ -42,6 +43,7 @@ class HttpConnection final : public HttpServerConnection,
     std::optional<std::string> replay;  // persistent exchange: the login on
     bool input_ended = false;           // ... and its request body has ended
     bool keep_alive = true;
+    ClientAddress client;
   };
   static void Arrive(HttpServer* server, int slot, SSL* ssl, Moving moving);
 
@@ -52,7 +54,7 @@ class HttpConnection final : public HttpServerConnection,
   enum class State : uint8_t { kReading, kServing, kMoving, kClosing };
 
   HttpConnection(HttpServer* server, engine::Socket* socket,
-                 engine::Transport* transport);
+                 engine::Transport* transport, const ClientAddress& client);
   ~HttpConnection() override;
 
   // engine::TransportHandler
@@ -64,6 +66,7 @@ class HttpConnection final : public HttpServerConnection,
   void WriteBody(absl::string_view bytes) override;
   void EndBody() override;
   size_t PendingOutput() const override;
+  const ClientAddress& client_address() const override { return client_; }
   void OnInputConsumed() override;
   void MoveTo(int owner, std::string replay) override;
 
@@ -110,6 +113,7 @@ class HttpConnection final : public HttpServerConnection,
   engine::Socket* socket_;
   engine::Transport* transport_;
   http::HttpRequestParser parser_;
+  ClientAddress client_;
   HttpSession* session_ = nullptr;  // whose response is being written
   // Whose finished response is still being sent (OnTransportDrained clears).
   HttpSession* unsent_session_ = nullptr;

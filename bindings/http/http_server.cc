@@ -17,6 +17,7 @@
 #include "core/engine/listener.h"
 #include "core/engine/shard.h"
 #include "core/http/event_dictionary.h"
+#include "core/session/login_throttle.h"
 
 namespace pimap::http_binding {
 
@@ -107,7 +108,9 @@ absl::Status HttpServer::Start() {
     const bool tls = spec.tls;
     absl::StatusOr<engine::Listener*> listener = engine::Listener::Start(
         shard_, address.host, address.port,
-        [this, tls](int slot) { HttpConnection::Accept(this, slot, tls); });
+        [this, tls](int slot, const ClientAddress& client) {
+          HttpConnection::Accept(this, slot, tls, client);
+        });
     if (!listener.ok()) return listener.status();
     listeners_.push_back(*listener);
     if (shard_->id() == 0) {
@@ -154,7 +157,8 @@ session::LoginServices HttpServer::LoginServices() {
           connector_,
           auth_cache_,
           config_->session.limits,
-          config_->park};
+          config_->park,
+          shard_->services().Find<session::LoginThrottle>()};
 }
 
 RequestRoute HttpServer::Route(http::HttpRequest& request, bool tls) {

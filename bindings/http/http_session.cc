@@ -146,6 +146,7 @@ bool HttpSession::Submit(std::string body, ResponseSink* sink) {
   }
   Busy busy(this);
   last_request_ms_ = MonotonicNowMs();
+  client_ = sink->client_address();
   // Everything the responses so far carried is acknowledged by this request
   // (it was written before the request arrived); its own response is not.
   if (driver_ != nullptr) driver_->OnInputArrived();
@@ -178,6 +179,7 @@ bool HttpSession::Open(ResponseSink* sink, bool head_sent) {
   if (state_ == State::kEnded || !exchanges_.empty()) return false;
   Busy busy(this);
   last_request_ms_ = MonotonicNowMs();
+  client_ = sink->client_address();
   auto exchange = std::make_unique<Exchange>();
   exchange->sink = sink;
   exchange->duplex = true;
@@ -348,8 +350,9 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
   std::string out;
   const bool pre_auth_command =
       command.name == "CAPABILITY" || command.name == "NOOP" ||
-      command.name == "LOGOUT" || command.name == "LOGIN" ||
-      command.name == "AUTHENTICATE" || command.name == "STARTTLS";
+      command.name == "ID" || command.name == "LOGOUT" ||
+      command.name == "LOGIN" || command.name == "AUTHENTICATE" ||
+      command.name == "STARTTLS";
   if (stale_cookie_ && !pre_auth_command) {
     imap::AppendTaggedStatus(&out, tag, "NO", "AUTHENTICATIONFAILED",
                              "Unknown or expired session; log in again");
@@ -360,6 +363,7 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
       session::ExecutePreAuth(command, {false, config_.login_allowed,
                                         /*xzip=*/true});
   if (step.auth_failure) CounterAdd(counters_.auth_failures);
+  if (step.client_id.has_value()) client_id_ = *std::move(step.client_id);
   switch (step.action) {
     case Action::kRespond:
     case Action::kLogout:
@@ -403,6 +407,8 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
       } else {
         state_ = State::kLoggingIn;
         login_running_ = true;
+        step.login.client = client_;
+        step.login.client_id = client_id_;
         session::StartSessionLogin(owner_->LoginServices(), this,
                                    std::move(step.login), alive_, this);
         return;

@@ -33,6 +33,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "core/base/client_address.h"
 #include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
 #include "core/imap/framer.h"
@@ -55,6 +56,11 @@ class ResponseSink {
   // The body is complete; the sink is free for its next request.
   virtual void EndBody() = 0;
   virtual size_t PendingOutput() const = 0;
+  // Where the request came from (the session's login and log lines).
+  virtual const ClientAddress& client_address() const {
+    static const ClientAddress kUnknown;
+    return kUnknown;
+  }
   // Persistent exchanges (HttpSession::Open) only:
   // The session took what was appended: the sink may read more.
   virtual void OnInputConsumed() {}
@@ -268,6 +274,10 @@ class HttpSession final : private imap::Framer::Visitor,
   std::string deferred_;
   std::string cookie_;
   std::string user_;
+  // The latest request's client (a session may move between connections).
+  ClientAddress client_;
+  // The ID parameters the client sent before login (client_id.h).
+  std::string client_id_;
   std::string current_tag_;  // of the command being framed
   std::string idle_tag_;     // of the IDLE fed and not yet answered
   PreAuthRouter* pre_auth_ = nullptr;

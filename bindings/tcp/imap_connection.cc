@@ -48,7 +48,8 @@ session::CommandRouter::Opening ImapConnection::PreLogin::OpenLine(
   return Opening::kTaken;  // the rest of this "command" is the one line
 }
 
-void ImapConnection::Accept(ImapServer* server, int slot, bool implicit_tls) {
+void ImapConnection::Accept(ImapServer* server, int slot, bool implicit_tls,
+                            const ClientAddress& client) {
   engine::Socket* socket = engine::Socket::Adopt(&server->shard(), slot);
   engine::Transport* transport = socket;
   if (implicit_tls) {
@@ -60,13 +61,15 @@ void ImapConnection::Accept(ImapServer* server, int slot, bool implicit_tls) {
     transport = new tls::TlsTransport(socket, ssl);
   }
   auto* connection =
-      new ImapConnection(server, socket, transport, implicit_tls);
+      new ImapConnection(server, socket, transport, implicit_tls, client,
+                         MonotonicNowMs() + server->config().login_timeout_ms);
   connection->Greet();  // queued; on TLS it waits for the handshake
   connection->Start();
 }
 
 void ImapConnection::Arrive(ImapServer* server, int slot, SSL* ssl,
-                            std::string input, PendingLogin login) {
+                            std::string input, PendingLogin login,
+                            int64_t login_deadline_ms) {
   engine::Socket* socket = engine::Socket::Adopt(&server->shard(), slot);
   engine::Transport* transport = socket;
   if (ssl != nullptr) transport = new tls::TlsTransport(socket, ssl);
@@ -76,13 +79,17 @@ void ImapConnection::Arrive(ImapServer* server, int slot, SSL* ssl,
     return;
   }
   auto* connection = new ImapConnection(
-      server, socket, transport, ssl != nullptr, std::move(input), kBlockLogin);
+      server, socket, transport, ssl != nullptr, login.client,
+      login_deadline_ms, std::move(input), kBlockLogin);
+  connection->client_id_ = login.client_id;       // for a login that fails here
   connection->StartStoreLogin(std::move(login));  // reading stays off meanwhile
   connection->Start();
 }
 
 ImapConnection::ImapConnection(ImapServer* server, engine::Socket* socket,
                                engine::Transport* transport, bool tls_active,
+                               const ClientAddress& client,
+                               int64_t login_deadline_ms,
                                std::string initial_input,
                                unsigned initial_block)
     : server_(server),
@@ -90,6 +97,8 @@ ImapConnection::ImapConnection(ImapServer* server, engine::Socket* socket,
       transport_(transport),
       framer_(imap::Framer::Mode::kCommands, server->config().limits),
       pending_input_(std::move(initial_input)),
+      client_(client),
+      login_deadline_ms_(login_deadline_ms),
       alive_(std::make_shared<bool>(true)),
       blocked_(static_cast<uint8_t>(initial_block)),
       tls_active_(tls_active) {
@@ -98,7 +107,7 @@ ImapConnection::ImapConnection(ImapServer* server, engine::Socket* socket,
   server_->shard().counters().device_connections.fetch_add(
       1, std::memory_order_relaxed);
   TouchActivity();
-  ArmActivityTimer(server_->config().login_timeout_ms);
+  ArmActivityTimer(std::max<int64_t>(login_deadline_ms_ - MonotonicNowMs(), 0));
   // The transport's handler is set by Start(), not here: setting it may run a
   // TLS pump that fails and frees this object, which a constructor cannot
   // survive.
@@ -108,9 +117,9 @@ ImapConnection* ImapConnection::Rebuild(ImapServer* server,
                                         HibernatedTransport transport,
                                         const session::HibernatedIdle& state,
                                         session::DeviceLink* keeper) {
-  auto* connection = new ImapConnection(server, transport.socket,
-                                        transport.transport,
-                                        transport.tls_active);
+  auto* connection = new ImapConnection(
+      server, transport.socket, transport.transport, transport.tls_active,
+      state.client, /*login_deadline_ms=*/MonotonicNowMs());
   connection->state_ = State::kAuthenticated;
   connection->compressed_ = transport.compressed;
   connection->user_ = std::move(transport.user);  // still counted logged in
@@ -335,6 +344,7 @@ bool ImapConnection::TakePreAuthStep(session::PreAuthStep step,
                                      const std::string& tag) {
   using Action = session::PreAuthStep::Action;
   if (step.auth_failure) CounterAdd(server_->shard().counters().auth_failures);
+  if (step.client_id.has_value()) client_id_ = *std::move(step.client_id);
   switch (step.action) {
     case Action::kRespond:
       if (pre_login_ != nullptr) {
@@ -356,6 +366,8 @@ bool ImapConnection::TakePreAuthStep(session::PreAuthStep step,
       WriteLocal(std::move(step.response));
       return false;
     case Action::kLogin:
+      step.login.client = client_;
+      step.login.client_id = client_id_;
       StartLogin(std::move(step.login));
       return true;
   }
@@ -409,7 +421,7 @@ void ImapConnection::CheckOutputBound() {
   // stops reading while a huge response line is in flight gets here.
   if (transport_ != nullptr &&
       transport_->PendingOutput() > server_->config().max_output_bytes) {
-    PIMAP_LOG(INFO) << "device does not read its output; closing";
+    PIMAP_LOG(INFO) << client_ << " device does not read its output; closing";
     if (driver_ != nullptr) driver_->Detach();
     state_ = State::kClosing;
     transport_->Abort();
@@ -445,6 +457,7 @@ void ImapConnection::LoginDone(bool ok) {
     user_.clear();
   }
   SetBlocked(kBlockLogin, false);
+  if (!ok) CheckLoginDeadline();
 }
 
 // ---- Timers, shutdown, teardown ---------------------------------------------
@@ -461,30 +474,52 @@ void ImapConnection::ArmActivityTimer(int64_t delay_ms) {
 }
 
 // One timer per connection, re-armed lazily: activity only stamps a time.
+// Before login the limit is absolute (from the accept): a client that
+// trickles bytes must not hold a connection (and a login slot) for ever.
 void ImapConnection::OnActivityTimer() {
   Busy busy(this);
   const ImapServerConfig& config = server_->config();
-  const int64_t limit = state_ == State::kAuthenticated
-                            ? config.idle_timeout_ms
-                            : config.login_timeout_ms;
-  const int64_t idle = MonotonicNowMs() - last_activity_ms_;
-  if (state_ == State::kLoggingIn) {  // the store has its own timeout
-    ArmActivityTimer(limit);
-    return;
-  }
-  if (idle < limit && state_ == State::kAuthenticated) {
-    if (config.hibernate_after_ms > 0 && idle >= config.hibernate_after_ms &&
-        MaybeHibernate()) {
+  const int64_t now = MonotonicNowMs();
+  switch (state_) {
+    case State::kLoggingIn:
+      // The store login and the login throttle have their own bounds; a
+      // login that fails past the deadline ends the connection
+      // (CheckLoginDeadline).
+      ArmActivityTimer(config.login_timeout_ms);
+      return;
+    case State::kAuthenticated: {
+      const int64_t idle = now - last_activity_ms_;
+      if (idle < config.idle_timeout_ms) {
+        if (config.hibernate_after_ms > 0 &&
+            idle >= config.hibernate_after_ms && MaybeHibernate()) {
+          return;
+        }
+        ArmActivityTimer(AuthenticatedTimerDelay(idle));
+        return;
+      }
+      Shutdown("Autologout; idle for too long");
       return;
     }
-    ArmActivityTimer(AuthenticatedTimerDelay(idle));
+    case State::kNotAuthenticated:
+    case State::kSaslResponse:
+      if (now < login_deadline_ms_) {
+        ArmActivityTimer(login_deadline_ms_ - now);
+        return;
+      }
+      Shutdown("Autologout; no login within the login timeout");
+      return;
+    case State::kClosing:
+      return;
+  }
+}
+
+void ImapConnection::CheckLoginDeadline() {
+  if (state_ != State::kNotAuthenticated && state_ != State::kSaslResponse) {
     return;
   }
-  if (idle < limit) {
-    ArmActivityTimer(limit - idle);
-    return;
+  if (MonotonicNowMs() >= login_deadline_ms_) {
+    Shutdown("Autologout; no login within the login timeout");
   }
-  Shutdown("Autologout; idle for too long");
 }
 
 void ImapConnection::Shutdown(absl::string_view reason) {

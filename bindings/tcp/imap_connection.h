@@ -1,9 +1,10 @@
 // One device's IMAP connection to the gateway: an explicit state machine
 // (not authenticated → logging in → authenticated → closing) over a Transport.
-// Before login it answers locally (CAPABILITY, NOOP, STARTTLS, LOGIN,
-// AUTHENTICATE PLAIN, LOGOUT); LOGIN moves the connection to the shard that
-// owns the user, which logs in to the store. After that the session is a
-// transport-free session::SessionDriver's (a regular session's relay, or a
+// Before login it answers locally (CAPABILITY, NOOP, ID, STARTTLS, LOGIN,
+// AUTHENTICATE PLAIN, LOGOUT) within an absolute deadline from the accept
+// (--login-timeout; bytes do not extend it); LOGIN moves the connection to the
+// shard that owns the user, which logs in to the store. After that the session
+// is a transport-free session::SessionDriver's (a regular session's relay, or a
 // P-IMAP device's engine), for which this class only frames commands, carries
 // bytes, applies backpressure and keeps the timers.
 #ifndef PIMAP_BINDINGS_TCP_IMAP_CONNECTION_H_
@@ -42,11 +43,13 @@ class ImapConnection final : private engine::TransportHandler,
                              private session::LoginClient,
                              public ServedConnection {
  public:
-  // A connection accepted on this shard.
-  static void Accept(ImapServer* server, int slot, bool implicit_tls);
-  // A connection handed over from another shard, with its login to finish.
+  // A connection accepted on this shard from `client`.
+  static void Accept(ImapServer* server, int slot, bool implicit_tls,
+                     const ClientAddress& client);
+  // A connection handed over from another shard, with its login to finish
+  // (its client's address in it) by the accepting shard's login deadline.
   static void Arrive(ImapServer* server, int slot, SSL* ssl, std::string input,
-                     PendingLogin login);
+                     PendingLogin login, int64_t login_deadline_ms);
 
   // Shutdown: "* BYE" and close.
   void Shutdown(absl::string_view reason) override;
@@ -80,8 +83,11 @@ class ImapConnection final : private engine::TransportHandler,
     // An answer of ExecuteLocal's, through the router's output (an XZIP
     // running the command captures it).
     void Respond(std::string bytes) { Write(std::move(bytes)); }
+    // LITERAL- before login (RFC 7888 section 4).
+    static constexpr uint64_t kMaxUnaskedLiteral = 4096;
 
    private:
+    uint64_t MaxUnaskedLiteral() const override { return kMaxUnaskedLiteral; }
     Opening OpenLine(absl::string_view line,
                      const imap::LiteralHeader* literal) override;
     void Execute(const imap::Command& command) override {
@@ -100,6 +106,7 @@ class ImapConnection final : private engine::TransportHandler,
   // once.
   ImapConnection(ImapServer* server, engine::Socket* socket,
                  engine::Transport* transport, bool tls_active,
+                 const ClientAddress& client, int64_t login_deadline_ms,
                  std::string initial_input = "", unsigned initial_block = 0);
   ~ImapConnection() override;
   // A hibernated P-IMAP device rebuilt: authenticated, in the gateway's own
@@ -156,6 +163,8 @@ class ImapConnection final : private engine::TransportHandler,
     driver_ = driver;
   }
   void OnLoginFailed(std::string response) override;
+  // Back to not authenticated: past the login deadline the connection ends.
+  void CheckLoginDeadline();
   // The shard's services a session driver uses.
   session::DriverServices Services();
 
@@ -205,6 +214,10 @@ class ImapConnection final : private engine::TransportHandler,
   // Our own responses held back while a store response is partly written.
   std::string deferred_output_;
   std::string user_;               // set once logged in
+  ClientAddress client_;           // where the device connects from
+  // The client's ID parameters before login, for the store (client_id.h).
+  std::string client_id_;
+  int64_t login_deadline_ms_;      // absolute: from the accept
   PreLogin* pre_login_ = nullptr;  // made on demand, released at login
   // The session after login (null before): it owns the store side.
   session::SessionDriver* driver_ = nullptr;

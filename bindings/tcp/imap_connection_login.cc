@@ -12,9 +12,10 @@
 #include "core/base/log.h"
 #include "core/base/shard_for_user.h"
 #include "core/engine/shard.h"
-#include "core/http/content_coding.h"
 #include "core/engine/socket.h"
+#include "core/http/content_coding.h"
 #include "core/imap/writer.h"
+#include "core/session/login_throttle.h"
 
 namespace pimap::tcp {
 
@@ -88,7 +89,7 @@ void ImapConnection::HandOver(int owner, PendingLogin login) {
       [this, payload, server, owner](int slot, SSL* ssl) {
         handover_timer_ = 0;
         auto handoff = MakeImapHandoff(ssl, std::move(pending_input_),
-                                       std::move(*payload));
+                                       std::move(*payload), login_deadline_ms_);
         engine::Shard& shard = server->shard();
         socket_ = nullptr;
         transport_ = nullptr;
@@ -98,7 +99,8 @@ void ImapConnection::HandOver(int owner, PendingLogin login) {
       [this] {
         handover_timer_ = 0;
         Busy busy(this);
-        PIMAP_LOG(INFO) << "hand-over did not complete (peer not reading); "
+        PIMAP_LOG(INFO) << client_
+                        << " hand-over did not complete (peer not reading); "
                            "closing";
         transport_ = nullptr;
         socket_ = nullptr;
@@ -111,10 +113,13 @@ void ImapConnection::StartStoreLogin(PendingLogin login) {
   state_ = State::kLoggingIn;
   blocked_ |= kBlockLogin;
   transport_->SetReading(false);
-  session::LoginServices services{Services(), &server_->connector(),
-                                  server_->auth_cache(),
-                                  server_->config().limits,
-                                  server_->config().park};
+  session::LoginServices services{
+      Services(),
+      &server_->connector(),
+      server_->auth_cache(),
+      server_->config().limits,
+      server_->config().park,
+      server_->shard().services().Find<session::LoginThrottle>()};
   session::StartSessionLogin(services, this, std::move(login), alive_, this);
 }
 
@@ -140,6 +145,7 @@ void ImapConnection::OnLoginFailed(std::string response) {
   state_ = State::kNotAuthenticated;
   WriteLocal(std::move(response));
   SetBlocked(kBlockLogin, false);
+  CheckLoginDeadline();
 }
 
 session::DriverServices ImapConnection::Services() {

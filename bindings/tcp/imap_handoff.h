@@ -6,6 +6,7 @@
 
 #include <openssl/ssl.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -14,9 +15,11 @@
 
 namespace pimap::tcp {
 
-// Takes `ssl` (may be null: a plain connection).
+// Takes `ssl` (may be null: a plain connection). `login_deadline_ms`: the
+// connection's login deadline, which the hand-over does not extend.
 std::unique_ptr<engine::Handoff> MakeImapHandoff(SSL* ssl, std::string input,
-                                                 PendingLogin login);
+                                                 PendingLogin login,
+                                                 int64_t login_deadline_ms);
 
 }  // namespace pimap::tcp
 

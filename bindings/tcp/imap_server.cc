@@ -36,7 +36,9 @@ absl::Status ImapServer::Start() {
     const bool tls = spec.implicit_tls;
     absl::StatusOr<engine::Listener*> listener = engine::Listener::Start(
         shard_, address.host, address.port,
-        [this, tls](int slot) { ImapConnection::Accept(this, slot, tls); });
+        [this, tls](int slot, const ClientAddress& client) {
+          ImapConnection::Accept(this, slot, tls, client);
+        });
     if (!listener.ok()) return listener.status();
     listeners_.push_back(*listener);
     if (shard_->id() == 0) {

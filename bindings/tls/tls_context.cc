@@ -7,6 +7,17 @@
 
 namespace pimap::tls {
 
+namespace {
+// TLS 1.2 suites with forward secrecy and authenticated encryption only: no
+// CBC (padding-oracle history, Lucky13), no static RSA key exchange (no
+// forward secrecy, Bleichenbacher). TLS 1.3 suites are all ECDHE + AEAD and
+// BoringSSL does not let them be configured.
+constexpr char kTls12Ciphers[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+}  // namespace
+
 std::string LastTlsError() {
   uint32_t err = ERR_get_error();
   if (err == 0) return "unknown TLS error";
@@ -21,7 +32,12 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
     const std::vector<std::string>& alpn) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_method());
   if (ctx == nullptr) return absl::InternalError("SSL_CTX_new failed");
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_strict_cipher_list(ctx, kTls12Ciphers) != 1) {
+    std::string err = LastTlsError();
+    SSL_CTX_free(ctx);
+    return absl::InternalError(absl::StrCat("TLS policy not accepted: ", err));
+  }
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_pem_path.c_str()) != 1) {
     std::string err = LastTlsError();
     SSL_CTX_free(ctx);

@@ -1,6 +1,8 @@
 // Server-side TLS configuration (BoringSSL): certificate chain and key from PEM
-// files, TLS 1.2 minimum. One context is shared read-only by every shard; each
-// connection gets its own SSL object.
+// files, TLS 1.2 minimum with ECDHE key exchange and AEAD ciphers only (TLS
+// 1.3's suites are all of that kind), and the ALPN protocols of the listener.
+// One context is shared read-only by every shard; each connection gets its own
+// SSL object.
 #ifndef PIMAP_BINDINGS_TLS_TLS_CONTEXT_H_
 #define PIMAP_BINDINGS_TLS_TLS_CONTEXT_H_
 
@@ -17,7 +19,8 @@ namespace pimap::tls {
 class TlsContext {
  public:
   // `alpn`: the application protocols offered in ALPN (RFC 7301), in the
-  // server's order of preference (e.g. "http/1.1"); a client that offers none
+  // server's order of preference (e.g. "http/1.1", or "imap" for the IMAP
+  // listeners); a client that offers none
   // of them continues without ALPN.
   static absl::StatusOr<std::shared_ptr<TlsContext>> CreateServer(
       const std::string& cert_pem_path, const std::string& key_pem_path,

@@ -120,6 +120,10 @@ struct alignas(64) ShardCounters {
   // Login verdicts answered from the per-shard auth cache / asked of the store.
   std::atomic<uint64_t> auth_cache_hits{0};
   std::atomic<uint64_t> auth_cache_misses{0};
+  // Login throttling (core/session/login_throttle.h): attempts held on a
+  // timer before they went to the store, and attempts refused without one.
+  std::atomic<uint64_t> logins_delayed{0};
+  std::atomic<uint64_t> logins_refused{0};
   // The store-event intake (store/events/event_intake.h). Hazard: unlike the
   // rest, intake_queued and intake_lost are also written by the shards that
   // route to this one, so every intake update is an atomic RMW (fetch_add).

@@ -1,4 +1,4 @@
-// Listening sockets with multishot accept into direct descriptors.
+// Listening sockets accepting into direct descriptors, with the peer's address.
 #include "core/engine/listener.h"
 
 #include <arpa/inet.h>
@@ -43,6 +43,15 @@ absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> ResolveAddress(
 
 absl::StatusOr<Listener*> Listener::Start(Shard* shard, const std::string& host,
                                           uint16_t port, AcceptCallback on_accept) {
+  return Start(
+      shard, host, port,
+      [on_accept = std::move(on_accept)](
+          int slot, const ClientAddress&) mutable { on_accept(slot); });
+}
+
+absl::StatusOr<Listener*> Listener::Start(Shard* shard, const std::string& host,
+                                          uint16_t port,
+                                          AddressedAcceptCallback on_accept) {
   auto addr = ResolveAddress(host, port);
   if (!addr.ok()) return addr.status();
   int fd = socket(addr->first.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -63,13 +72,19 @@ absl::StatusOr<Listener*> Listener::Start(Shard* shard, const std::string& host,
     close(fd);
     return absl::ErrnoToStatus(err, "listen");
   }
-  auto* listener = new Listener(shard, fd, std::move(on_accept));
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof(bound);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+  auto* listener = new Listener(
+      shard, fd, Endpoint::From(reinterpret_cast<sockaddr*>(&bound), bound_len),
+      std::move(on_accept));
   listener->Arm();
   return listener;
 }
 
-Listener::Listener(Shard* shard, int fd, AcceptCallback on_accept)
-    : shard_(shard), fd_(fd), on_accept_(std::move(on_accept)) {
+Listener::Listener(Shard* shard, int fd, Endpoint local,
+                   AddressedAcceptCallback on_accept)
+    : shard_(shard), fd_(fd), local_(local), on_accept_(std::move(on_accept)) {
   shard_->RetainLive();
 }
 
@@ -82,7 +97,13 @@ Listener::~Listener() {
 void Listener::Arm() {
   if (armed_ || stopped_) return;
   io_uring_sqe* sqe = shard_->ring().GetSqe();
-  io_uring_prep_multishot_accept_direct(sqe, fd_, nullptr, nullptr, 0);
+  peer_len_ = sizeof(peer_);
+  // The slot is allocated by the kernel. The index is encoded +1 in the SQE,
+  // and liburing 2.3 does not special-case IORING_FILE_INDEX_ALLOC (~0U + 1
+  // would be 0, "no direct descriptor"); ALLOC - 1 encodes to ALLOC with this
+  // and later versions alike (as io_uring_prep_multishot_accept_direct does).
+  io_uring_prep_accept_direct(sqe, fd_, reinterpret_cast<sockaddr*>(&peer_),
+                              &peer_len_, 0, IORING_FILE_INDEX_ALLOC - 1);
   io_uring_sqe_set_data64(sqe, CompletionData(&accept_op_));
   armed_ = true;
   ++ops_in_flight_;
@@ -101,7 +122,9 @@ void Listener::OnAccept(const io_uring_cqe& cqe) {
       io_uring_prep_close_direct(sqe, cqe.res);
       io_uring_sqe_set_data64(sqe, 0);
     } else {
-      on_accept_(cqe.res);
+      on_accept_(cqe.res, {Endpoint::From(reinterpret_cast<sockaddr*>(&peer_),
+                                          peer_len_),
+                           local_});
     }
   } else if (cqe.res == -ENFILE || cqe.res == -EMFILE) {
     // The direct-descriptor table is full: leave new connections in the backlog

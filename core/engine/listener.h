@@ -1,6 +1,9 @@
-// A per-shard listening socket (SO_REUSEPORT: the kernel spreads connections over the
-// shards) with multishot accept straight into direct descriptors, so accepted
-// connections never occupy the process's 20000-entry fd table.
+// A per-shard listening socket (SO_REUSEPORT: the kernel spreads connections
+// over the shards) accepting straight into direct descriptors, so accepted
+// connections never occupy the process's 20000-entry fd table. One accept at a
+// time, not multishot: a multishot accept writes every peer address into the
+// same buffer, and a direct descriptor has no fd for getpeername(); the
+// client's address is needed for logs, login throttling and the store's ID.
 #ifndef PIMAP_CORE_ENGINE_LISTENER_H_
 #define PIMAP_CORE_ENGINE_LISTENER_H_
 
@@ -11,6 +14,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "core/base/client_address.h"
 #include "core/base/timer_wheel.h"
 #include "core/engine/completion.h"
 
@@ -25,15 +29,23 @@ absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> ResolveAddress(
 class Listener {
  public:
   using AcceptCallback = absl::AnyInvocable<void(int slot)>;
+  // With the connection's two ends (the local one is the listener's address
+  // when it is bound to one; a wildcard listener's is unspecified).
+  using AddressedAcceptCallback =
+      absl::AnyInvocable<void(int slot, const ClientAddress& address)>;
 
   // Binds and starts accepting on the shard's thread. Freed by Stop().
   static absl::StatusOr<Listener*> Start(Shard* shard, const std::string& host,
                                          uint16_t port, AcceptCallback on_accept);
+  static absl::StatusOr<Listener*> Start(Shard* shard, const std::string& host,
+                                         uint16_t port,
+                                         AddressedAcceptCallback on_accept);
   // Stops accepting (cancels the multishot accept), closes the socket, frees itself.
   void Stop();
 
  private:
-  Listener(Shard* shard, int fd, AcceptCallback on_accept);
+  Listener(Shard* shard, int fd, Endpoint local,
+           AddressedAcceptCallback on_accept);
   ~Listener();
   void Arm();
   void OnAccept(const io_uring_cqe& cqe);
@@ -42,7 +54,11 @@ class Listener {
 
   Shard* shard_;
   int fd_;
-  AcceptCallback on_accept_;
+  Endpoint local_;
+  AddressedAcceptCallback on_accept_;
+  // Where the accept in flight writes the client's address.
+  sockaddr_storage peer_{};
+  socklen_t peer_len_ = 0;
   bool armed_ = false;
   bool stopped_ = false;
   int ops_in_flight_ = 0;

@@ -9,7 +9,10 @@ namespace pimap::session {
 
 std::string PreAuthCapabilities(bool starttls_available, bool login_allowed,
                                 bool xzip) {
-  std::string caps = "IMAP4rev1 LITERAL+ SASL-IR";
+  // LITERAL-, not LITERAL+: before login a non-synchronising literal may hold
+  // at most 4096 bytes (RFC 7888 section 4), so an unauthenticated client
+  // cannot push large literals without waiting for "+".
+  std::string caps = "IMAP4rev1 LITERAL- SASL-IR ID";
   if (starttls_available) caps += " STARTTLS";
   caps += login_allowed ? " AUTH=PLAIN" : " LOGINDISABLED";
   if (xzip) caps += " XZIP";
@@ -22,8 +25,9 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
   std::string caps = "IMAP4rev1";
   for (const std::string& raw : store_caps) {
     const std::string cap = absl::AsciiStrToUpper(raw);
+    // ID is the gateway's own (client_id.h), listed below.
     if (cap == "IMAP4REV1" || cap == "STARTTLS" || cap == "LOGINDISABLED" ||
-        cap == "SASL-IR" || cap == "LOGIN-REFERRALS" ||
+        cap == "SASL-IR" || cap == "LOGIN-REFERRALS" || cap == "ID" ||
         absl::StartsWith(cap, "AUTH=") || absl::StartsWith(cap, "COMPRESS=")) {
       continue;
     }
@@ -37,8 +41,11 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
     absl::StrAppend(&caps, " ", raw);
   }
   // The P-IMAP R01 tokens for what the gateway implements (protocol.md §2.1),
-  // and its own compression (RFC 4978; the store's is per hop, not offered).
-  caps += " XFILTER XPIMAPPREF XZIP";
+  // only in a P-IMAP session (a regular session answers them NO [CANNOT]);
+  // XZIP and ID everywhere, and its own compression (RFC 4978; the store's is
+  // per hop, not offered).
+  if (pimap) caps += " XFILTER XPIMAPPREF";
+  caps += " XZIP ID";
   if (compression) caps += " COMPRESS=DEFLATE";
   if (!extra.empty()) absl::StrAppend(&caps, " ", extra);
   return caps;

@@ -10,17 +10,18 @@
 
 namespace pimap::session {
 
-// Before login. STARTTLS only while TLS can still start; AUTH=PLAIN only where
-// credentials may be sent (else LOGINDISABLED, RFC 3501 §6.2.3); XZIP where
-// the binding's commands before login can run inside it (`xzip`).
+// Before login: LITERAL- (not LITERAL+) and ID. STARTTLS only while TLS can
+// still start; AUTH=PLAIN only where credentials may be sent (else
+// LOGINDISABLED, RFC 3501 §6.2.3); XZIP where the binding's commands before
+// login can run inside it (`xzip`).
 std::string PreAuthCapabilities(bool starttls_available, bool login_allowed,
                                 bool xzip = false);
 
-// After login: the store's capabilities minus what cannot pass through the relay
-// (compression and TLS are per hop; authentication is over).
-// For P-IMAP sessions (`pimap`), QRESYNC and NOTIFY are the gateway's business
-// with the store, not the device's.
-// XZIP always (every session driver runs it: command_router.h).
+// After login: the store's capabilities minus what cannot pass through the
+// relay (compression and TLS are per hop; authentication is over). For P-IMAP
+// sessions (`pimap`), QRESYNC and NOTIFY are the gateway's business with the
+// store, not the device's. XFILTER and XPIMAPPREF only for P-IMAP sessions.
+// XZIP and ID always (every session driver answers them: command_router.h).
 // COMPRESS=DEFLATE only where the binding can switch (`compression`).
 // `extra`: the session's own tokens (e.g. XZSTDEVENTS=<id>), appended.
 std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/imap/writer.h"
 #include "core/session/capabilities.h"
+#include "core/session/client_id.h"
 
 namespace pimap::session {
 
@@ -50,7 +51,7 @@ CommandRouter::CommandRouter(ShardCounters* counters, DeviceOutput* output,
 
 bool CommandRouter::AlwaysLocal(absl::string_view name) {
   return name == "CAPABILITY" || name == "STARTTLS" || name == "LOGIN" ||
-         name == "AUTHENTICATE" || name == "COMPRESS" ||
+         name == "AUTHENTICATE" || name == "COMPRESS" || name == "ID" ||
          DeviceDriver::IsExtensionCommand(name);
 }
 
@@ -73,6 +74,22 @@ SessionDriver::Next CommandRouter::OnCommandLine(
   if (mode_ == Mode::kNone) {
     Next next = Next::kContinue;
     if (!StartCommand(line, literal, &next)) return next;
+  }
+  if (literal != nullptr && !literal->synchronizing &&
+      literal->size > MaxUnaskedLiteral() &&
+      (mode_ == Mode::kLocal || mode_ == Mode::kXzip)) {
+    // LITERAL- (RFC 7888 section 4): the client sends it anyway; the framer
+    // skips its bytes and the rest of the command (no OnCommandEnd follows).
+    std::string out;
+    imap::AppendTaggedStatus(
+        &out, command_tag_, "BAD", "TOOBIG",
+        absl::StrCat("Non-synchronizing literal larger than ",
+                     MaxUnaskedLiteral(), " bytes (LITERAL-)"));
+    if (mode_ == Mode::kXzip) xzip_.reset();
+    assembler_.reset();
+    mode_ = Mode::kNone;
+    WriteOrdered(std::move(out));
+    return Next::kRejectLiteral;
   }
   const bool synchronizing = literal != nullptr && literal->synchronizing;
   switch (mode_) {
@@ -291,6 +308,16 @@ bool CommandRouter::AnswerAfterLogin(const imap::Command& command,
         imap::AppendTaggedStatus(&out, command.tag, "NO", "CANNOT",
                                  started.message());
       }
+    }
+  } else if (name == "ID") {
+    // The gateway's own answer in every state (RFC 2971 allows ID anywhere);
+    // the client's fields reach the store only from before its login.
+    absl::StatusOr<std::string> fields = ParseClientId(command.args);
+    if (fields.ok()) {
+      out = IdAnswer(command.tag);
+    } else {
+      imap::AppendTaggedStatus(&out, command.tag, "BAD", "",
+                               fields.status().message());
     }
   } else if (name == "STARTTLS" || name == "LOGIN" || name == "AUTHENTICATE") {
     imap::AppendTaggedStatus(

@@ -13,6 +13,7 @@
 #define PIMAP_CORE_SESSION_COMMAND_ROUTER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,6 +88,9 @@ class CommandRouter : public SessionDriver {
   virtual size_t SendUp(absl::string_view bytes) { return 0; }
   // Detach(): let go of the store side.
   virtual void DetachStore() {}
+  // The largest non-synchronising literal taken; a larger one gets BAD
+  // [TOOBIG] and is skipped (LITERAL-, RFC 7888: 4096 before login).
+  virtual uint64_t MaxUnaskedLiteral() const { return UINT64_MAX; }
   // The derived engine holds input itself (its resume goes to the output only
   // when the router holds none).
   virtual bool EngineHoldsInput() const { return false; }

@@ -228,7 +228,7 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
   cmd().job_up_tag = absl::StrCat("~p", ++next_up_tag_);
   cmd().search_uids.clear();
   cmd().search_modseq.clear();
-  PIMAP_LOG(DEBUG) << "store <- " << cmd().job_up_tag << " "
+  PIMAP_LOG(DEBUG) << client_ << " store <- " << cmd().job_up_tag << " "
                    << imap::QuoteForLog(command.substr(0, 120));
   if (lent_ != nullptr && (command == "UNSELECT" || command == "CLOSE")) {
     lent_->selected_folder.clear();
@@ -574,7 +574,7 @@ void DeviceDriver::ApplyViewSearch() {
 }
 
 void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
-  PIMAP_LOG(DEBUG) << "store -> " << imap::QuoteForLog(tagged_line);
+  PIMAP_LOG(DEBUG) << client_ << " store -> " << imap::QuoteForLog(tagged_line);
   absl::string_view rest = tagged_line.substr(tagged_line.find(' ') + 1);
   const bool ok = absl::StartsWithIgnoreCase(rest, "OK");
   DeviceSession* s = session_;

@@ -112,9 +112,10 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // device's session (resumed or new) and answers the login tagged `login_tag`
   // (then LoginDone()).
   // `password` is kept only inside the session registry, for a watch that logs
-  // in as the user.
+  // in as the user. `client`: where the device connects from (its log lines,
+  // and the store's ID on the pooled links its commands open).
   void Start(StoreLink* link, std::string login_tag,
-             const std::string& password);
+             const std::string& password, const ClientAddress& client = {});
 
   // A command line starts. Acknowledges what was written before it
   // (architecture.md §4). Returns true when the line is the end of IDLE: the
@@ -380,6 +381,7 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   DeviceOutput* output_;  // null once detached
   std::string user_;
   std::string device_;
+  ClientAddress client_;  // the device's connection (log lines)
   StoreLink* link_ = nullptr;
   PooledLink* lent_ = nullptr;  // link_'s pool entry when it came from the pool
   uint64_t job_events_ = 0;  // the user's events received when the job was sent

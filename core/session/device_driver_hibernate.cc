@@ -43,6 +43,7 @@ HibernatedIdle DeviceDriver::Hibernate(DeviceLink* keeper) {
   state.ackable_seq = ackable_seq_;
   state.next_up_tag = next_up_tag_;
   state.device_condstore = device_condstore_;
+  state.client = client_;
   // The session's events go to the keeper from now on; the session stays
   // attached (hibernating is no disconnect: nothing is replayed, nothing
   // saved).
@@ -69,6 +70,7 @@ DeviceDriver::DeviceDriver(DriverServices services, DeviceOutput* output,
   ackable_seq_ = state.ackable_seq;
   next_up_tag_ = state.next_up_tag;
   device_condstore_ = state.device_condstore;
+  client_ = state.client;
   job_ = Job::kIdle;
   job_device_tag_ = state.idle_tag;
   local_idle_ = true;

@@ -119,7 +119,8 @@ void DeviceDriver::AcquireLink() {
 
 void DeviceDriver::OnLinkBorrowed(absl::StatusOr<PooledLink*> link) {
   if (!link.ok()) {
-    PIMAP_LOG(INFO) << "no store link for user=" << imap::QuoteForLog(user_)
+    PIMAP_LOG(INFO) << client_
+                    << " no store link for user=" << imap::QuoteForLog(user_)
                     << ": " << link.status().message();
     OnLinkFailed("The message store is not available; try again later");
     return;

@@ -19,11 +19,14 @@
 namespace pimap::session {
 
 void DeviceDriver::Start(StoreLink* link, std::string login_tag,
-                         const std::string& password) {
+                         const std::string& password,
+                         const ClientAddress& client) {
   Busy busy(this);
   login_tag_ = std::move(login_tag);
-  session_ =
-      registry().Attach(user_, device_, {user_, password, ""}, this, &resumed_);
+  client_ = client;
+  StoreCredentials credentials{user_, password, ""};
+  credentials.origin = client;  // pooled links this device's commands open
+  session_ = registry().Attach(user_, device_, credentials, this, &resumed_);
   if (link != nullptr) {
     registry().RememberCapabilities(link->capabilities());
     AdoptLoginLink(link);
@@ -104,7 +107,8 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
     case Job::kEnable:
       if (!ok) {
         PIMAP_LOG(WARNING)
-            << "store refused ENABLE QRESYNC: P-IMAP session refused";
+            << client_
+            << " store refused ENABLE QRESYNC: P-IMAP session refused";
         registry().End(session_);
         session_ = nullptr;
         std::string out;

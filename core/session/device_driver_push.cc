@@ -123,7 +123,7 @@ void DeviceDriver::OnEventsPending() {
     }
     return;
   }
-  PIMAP_LOG(DEBUG) << "push: " << through << " events go now";
+  PIMAP_LOG(DEBUG) << client_ << " push: " << through << " events go now";
   if (through == 0) return;
   std::string out = RenderPending(true, through);
   if (!out.empty() && output_ != nullptr) output_->WriteEvents(std::move(out));
@@ -424,7 +424,7 @@ void DeviceDriver::OnPushJobDone(bool ok) {
       return;
     }
     case Job::kEvalNotify:
-      PIMAP_LOG(DEBUG) << "notification filter admits "
+      PIMAP_LOG(DEBUG) << client_ << " notification filter admits "
                        << cmd().search_uids.size() << " of "
                        << cmd().eval_uids.size() << " new messages";
       for (uint32_t uid : cmd().search_uids) s->notify.insert(uid);

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "core/base/client_address.h"
 
 namespace pimap::session {
 
@@ -31,6 +32,7 @@ struct HibernatedIdle {
   uint64_t delivered_seq = 0;  // the highest journal seq written to the device
   uint64_t ackable_seq = 0;    // what the device's next input acknowledges
   uint64_t next_up_tag = 0;    // the store tags stay unique per driver
+  ClientAddress client;        // the device's connection (log lines)
   bool device_condstore = false;  // the device ENABLEd CONDSTORE
   bool event_frames = false;      // XZSTDEVENTS is on (event_frames.h)
 };

@@ -51,9 +51,10 @@ HibernatedIdle PimapSessionDriver::Hibernate(DeviceLink* keeper) {
 }
 
 void PimapSessionDriver::Start(StoreLink* link, std::string login_tag,
-                               const std::string& password) {
+                               const std::string& password,
+                               const ClientAddress& client) {
   Busy busy(this);
-  engine_->Start(link, std::move(login_tag), password);
+  engine_->Start(link, std::move(login_tag), password, client);
 }
 
 void PimapSessionDriver::OnOutputDrained() {

@@ -28,7 +28,7 @@ class PimapSessionDriver final : public CommandRouter, private DeviceOutput {
   // DeviceDriver::Start: attaches the session and answers the login, then
   // LoginDone(ok); after LoginDone(false) the binding releases this driver.
   void Start(StoreLink* link, std::string login_tag,
-             const std::string& password);
+             const std::string& password, const ClientAddress& client = {});
 
   // Rebuilt from hibernation (hibernation.h) in the gateway's own IDLE; the
   // session's events come to the new engine instead of `keeper`.

@@ -225,7 +225,7 @@ void RelayDriver::OnStoreClosed(absl::Status reason) {
     output()->Close();
     return;
   }
-  PIMAP_LOG(INFO) << "store connection lost for user="
+  PIMAP_LOG(INFO) << credentials_.origin << " store connection lost for user="
                   << imap::QuoteForLog(user_) << ": " << reason.message();
   // No EndPassThrough: answers held back behind a response the store cut
   // short are dropped, and the goodbye ends the connection (a park or an

@@ -130,7 +130,8 @@ void RelayDriver::ArmStoreTimer() {
       services_.timers->Schedule(services_.borrow_timeout_ms, [this] {
         store_timer_ = 0;
         Busy busy(this);
-        PIMAP_LOG(INFO) << "store did not answer the gateway for user="
+        PIMAP_LOG(INFO) << credentials_.origin
+                        << " store did not answer the gateway for user="
                         << imap::QuoteForLog(user_);
         Bye("The message store did not answer");
       });
@@ -165,7 +166,8 @@ void RelayDriver::OnOwnResponse(absl::string_view completed_tag) {
       list_rounds_ = kMaxListRounds;
       return;
     }
-    PIMAP_LOG(WARNING) << "unusable store response for user="
+    PIMAP_LOG(WARNING) << credentials_.origin
+                       << " unusable store response for user="
                        << imap::QuoteForLog(user_) << ": "
                        << r.status().message();
     Bye("Unreadable response from the message store");
@@ -280,7 +282,8 @@ void RelayDriver::FinishListing() {
 
 void RelayDriver::GiveUpPark(absl::string_view why) {
   CounterAdd(counters().relay_park_failures);
-  PIMAP_LOG(DEBUG) << "not parking user=" << imap::QuoteForLog(user_) << ": "
+  PIMAP_LOG(DEBUG) << credentials_.origin
+                   << " not parking user=" << imap::QuoteForLog(user_) << ": "
                    << why;
   DisarmStoreTimer();
   StopListening();
@@ -333,7 +336,8 @@ void RelayDriver::Park() {
   idle_ = IdleState::kParked;
   CounterAdd(counters().relay_parks);
   counters().relay_parked.fetch_add(1, std::memory_order_relaxed);
-  PIMAP_LOG(DEBUG) << "parked user=" << imap::QuoteForLog(user_)
+  PIMAP_LOG(DEBUG) << credentials_.origin
+                   << " parked user=" << imap::QuoteForLog(user_)
                    << " folder=" << imap::QuoteForLog(parked_->folder())
                    << " messages=" << parked_->view().size();
   std::vector<StoreEvent> early = std::move(early_events_);
@@ -416,7 +420,8 @@ void RelayDriver::StartUnpark() {
 void RelayDriver::OnLinkLent(absl::StatusOr<PooledLink*> lent) {
   if (!lent.ok()) {
     if (lent.status().code() != absl::StatusCode::kUnavailable) {
-      PIMAP_LOG(INFO) << "unpark failed user=" << imap::QuoteForLog(user_)
+      PIMAP_LOG(INFO) << credentials_.origin
+                      << " unpark failed user=" << imap::QuoteForLog(user_)
                       << ": " << lent.status().message();
     }
     Bye("The message store is not available; reconnect later");

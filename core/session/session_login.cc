@@ -1,6 +1,7 @@
 // A device's way in, shared by the bindings (session_login.h).
 #include "core/session/session_login.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -10,6 +11,8 @@
 #include "core/imap/writer.h"
 #include "core/session/auth_cache.h"
 #include "core/session/capabilities.h"
+#include "core/session/client_id.h"
+#include "core/session/login_throttle.h"
 #include "core/session/pimap_session_driver.h"
 #include "core/session/relay_driver.h"
 
@@ -53,6 +56,14 @@ PreAuthStep ExecutePreAuth(const imap::Command& command,
     return step;
   }
   if (name == "NOOP") return Respond(tag, "OK", "", "NOOP completed");
+  if (name == "ID") {
+    absl::StatusOr<std::string> fields = ParseClientId(command.args);
+    if (!fields.ok()) return Respond(tag, "BAD", "", fields.status().message());
+    PreAuthStep step;
+    step.response = IdAnswer(tag);
+    step.client_id = *std::move(fields);
+    return step;
+  }
   if (name == "LOGOUT") {
     PreAuthStep step;
     step.action = PreAuthStep::Action::kLogout;
@@ -125,15 +136,28 @@ PreAuthStep DecodeSaslResponse(absl::string_view tag, absl::string_view line,
 
 namespace {
 
+// What a login carries past the throttle and the store.
+struct Attempt {
+  std::string tag;
+  std::string user;
+  std::string device;
+  // Kept only where the session needs it later (CheckPassword).
+  std::string password;
+  ClientAddress client;
+};
+
 // Tells the client; counts and logs a login it still wants.
 bool Authenticated(const LoginServices& services, LoginClient* client,
-                   const std::string& user, const std::string& device,
-                   absl::string_view how) {
-  if (!client->OnAuthenticated(user, device, how)) return false;
+                   const Attempt& a, absl::string_view how) {
+  if (services.throttle != nullptr) {
+    services.throttle->Succeeded(a.user, a.client.peer);
+  }
+  if (!client->OnAuthenticated(a.user, a.device, how)) return false;
   CounterAdd(services.driver.counters->logins);
-  PIMAP_LOG(INFO) << "login user=" << imap::QuoteForLog(user)
-                  << (device.empty() ? ""
-                                     : " device=" + imap::QuoteForLog(device))
+  PIMAP_LOG(INFO) << a.client << " login user=" << imap::QuoteForLog(a.user)
+                  << (a.device.empty()
+                          ? ""
+                          : " device=" + imap::QuoteForLog(a.device))
                   << how;
   return true;
 }
@@ -141,62 +165,107 @@ bool Authenticated(const LoginServices& services, LoginClient* client,
 // The P-IMAP engine takes the logged-in device (`link`: its login link, or
 // null after an auth-cache hit) and answers the login.
 void StartPimap(const LoginServices& services, DeviceOutput* output,
-                LoginClient* client, const std::string& tag,
-                const std::string& user, const std::string& device,
-                const std::string& password, StoreLink* link) {
+                LoginClient* client, const Attempt& a, StoreLink* link) {
   auto* pimap = new PimapSessionDriver(services.driver, output, services.limits,
-                                       user, device);
+                                       a.user, a.device);
   client->OnSessionDriver(pimap);
-  pimap->Start(link, tag, password);
+  pimap->Start(link, a.tag, a.password, a.client);
 }
 
 void OnStoreLogin(const LoginServices& services, DeviceOutput* output,
-                  LoginClient* client, const std::string& tag,
-                  const std::string& user, const std::string& device,
-                  const std::string& password,
+                  LoginClient* client, const Attempt& a,
                   absl::StatusOr<StoreLink*> link) {
   ShardCounters& counters = *services.driver.counters;
   if (link.ok()) {
-    if (!Authenticated(services, client, user, device, "")) {
+    if (!Authenticated(services, client, a, "")) {
       (*link)->Close();
       return;
     }
-    if (!device.empty()) {
+    if (!a.device.empty()) {
       if (services.auth_cache != nullptr) {
-        services.auth_cache->Remember(user, password, MonotonicNowMs());
+        services.auth_cache->Remember(a.user, a.password, MonotonicNowMs());
       }
-      StartPimap(services, output, client, tag, user, device, password, *link);
+      StartPimap(services, output, client, a, *link);
       return;
     }
     // A regular session: the relay answers the login (LoginDone).
     const SessionConfig& sc = services.driver.registry->config();
     StoreCredentials credentials =
         sc.master_user.empty()
-            ? StoreCredentials{user, password, ""}
-            : StoreCredentials{sc.master_user, sc.master_password, user};
-    auto* relay = new RelayDriver(services.driver, output, services.limits,
-                                  user, std::move(credentials), services.park);
+            ? StoreCredentials{a.user, a.password, ""}
+            : StoreCredentials{sc.master_user, sc.master_password, a.user};
+    credentials.origin = a.client;  // for the links it borrows when parked
+    auto* relay =
+        new RelayDriver(services.driver, output, services.limits, a.user,
+                        std::move(credentials), services.park);
     client->OnSessionDriver(relay);
-    relay->Start(*link, tag);
+    relay->Start(*link, a.tag);
     return;
   }
   std::string out;
   if (absl::IsUnauthenticated(link.status())) {
     if (services.auth_cache != nullptr) {
-      services.auth_cache->Forget(user);  // it may have changed at the store
+      services.auth_cache->Forget(a.user);  // it may have changed at the store
+    }
+    if (services.throttle != nullptr) {
+      services.throttle->Failed(a.user, a.client.peer, MonotonicNowMs());
     }
     counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
-    PIMAP_LOG(INFO) << "login failed user=" << imap::QuoteForLog(user);
-    imap::AppendTaggedStatus(&out, tag, "NO", "AUTHENTICATIONFAILED",
+    PIMAP_LOG(INFO) << a.client
+                    << " login failed user=" << imap::QuoteForLog(a.user);
+    imap::AppendTaggedStatus(&out, a.tag, "NO", "AUTHENTICATIONFAILED",
                              "Authentication failed.");
   } else {
-    PIMAP_LOG(WARNING) << "store login unavailable: "
+    PIMAP_LOG(WARNING) << a.client << " store login unavailable: "
                        << link.status().message();
     imap::AppendTaggedStatus(
-        &out, tag, "NO", "UNAVAILABLE",
+        &out, a.tag, "NO", "UNAVAILABLE",
         "The message store is not available; try again later");
   }
   client->OnLoginFailed(std::move(out));
+}
+
+// Past the throttle: the auth cache, else the store.
+void CheckPassword(const LoginServices& services, DeviceOutput* output,
+                   PendingLogin login, std::weak_ptr<bool> alive,
+                   LoginClient* client) {
+  // The password stays in memory past the login only for a session that logs
+  // in again later: a P-IMAP session whose store watch must log in as the
+  // user, or a stock client that may park (both when no master user is
+  // configured; LinkCredentials).
+  const bool keep_password =
+      !login.name.device.empty() || services.park.park_after_ms > 0;
+  Attempt a{login.tag, login.name.user, login.name.device,
+            keep_password ? login.password : "", login.client};
+  AuthCache* cache = services.auth_cache;
+  if (!a.device.empty() && cache != nullptr && cache->enabled()) {
+    // A returning device whose password matches the last one the store
+    // accepted needs no store login: its session borrows a pooled link when a
+    // command needs one. A different password goes to the store (it may have
+    // changed there).
+    if (cache->Check(a.user, a.password, MonotonicNowMs()) ==
+        AuthCache::Verdict::kMatch) {
+      CounterAdd(services.driver.counters->auth_cache_hits);
+      if (Authenticated(services, client, a, " (auth cache)")) {
+        StartPimap(services, output, client, a, nullptr);
+      }
+      return;
+    }
+    CounterAdd(services.driver.counters->auth_cache_misses);
+  }
+  StoreCredentials credentials{login.name.user, std::move(login.password), ""};
+  credentials.origin = login.client;
+  credentials.client_id = std::move(login.client_id);
+  services.connector->Login(
+      credentials, [services, output, client, alive = std::move(alive),
+                    a = std::move(a)](absl::StatusOr<StoreLink*> link) {
+        if (alive.expired()) {
+          if (link.ok()) (*link)->Close();
+          return;
+        }
+        OnStoreLogin(services, output, client, a, std::move(link));
+      });
+  std::fill(credentials.password.begin(), credentials.password.end(), '\0');
 }
 
 }  // namespace
@@ -204,42 +273,45 @@ void OnStoreLogin(const LoginServices& services, DeviceOutput* output,
 void StartSessionLogin(const LoginServices& services, DeviceOutput* output,
                        PendingLogin login, std::weak_ptr<bool> alive,
                        LoginClient* client) {
-  std::string tag = login.tag;
-  std::string user = login.name.user;
-  std::string device = login.name.device;
-  // The password stays in memory past the login only for a session that logs
-  // in again later: a P-IMAP session whose store watch must log in as the
-  // user, or a stock client that may park (both when no master user is
-  // configured; LinkCredentials).
-  std::string password =
-      device.empty() && services.park.park_after_ms <= 0 ? "" : login.password;
-  AuthCache* cache = services.auth_cache;
-  if (!device.empty() && cache != nullptr && cache->enabled()) {
-    // A returning device whose password matches the last one the store
-    // accepted needs no store login: its session borrows a pooled link when a
-    // command needs one. A different password goes to the store (it may have
-    // changed there).
-    if (cache->Check(user, password, MonotonicNowMs()) ==
-        AuthCache::Verdict::kMatch) {
-      CounterAdd(services.driver.counters->auth_cache_hits);
-      if (Authenticated(services, client, user, device, " (auth cache)")) {
-        StartPimap(services, output, client, tag, user, device, password,
-                   nullptr);
-      }
+  LoginThrottle* throttle = services.throttle;
+  if (throttle == nullptr || !throttle->enabled()) {
+    CheckPassword(services, output, std::move(login), std::move(alive), client);
+    return;
+  }
+  const LoginThrottle::Verdict verdict =
+      throttle->Check(login.name.user, login.client.peer, MonotonicNowMs());
+  switch (verdict.kind) {
+    case LoginThrottle::Verdict::Kind::kGo:
+      CheckPassword(services, output, std::move(login), std::move(alive),
+                    client);
+      return;
+    case LoginThrottle::Verdict::Kind::kRefuse: {
+      // Not even asked of the store: the password may be right, and the
+      // answer must not tell (hence no AUTHENTICATIONFAILED).
+      CounterAdd(services.driver.counters->logins_refused);
+      PIMAP_LOG(INFO) << login.client << " login refused user="
+                      << imap::QuoteForLog(login.name.user)
+                      << ": too many failed logins";
+      std::string out;
+      imap::AppendTaggedStatus(&out, login.tag, "NO", "UNAVAILABLE",
+                               "Too many failed logins; try again later");
+      client->OnLoginFailed(std::move(out));
       return;
     }
-    CounterAdd(services.driver.counters->auth_cache_misses);
+    case LoginThrottle::Verdict::Kind::kWait:
+      break;
   }
-  services.connector->Login(
-      {login.name.user, std::move(login.password), ""},
-      [services, output, client, alive = std::move(alive), tag, user, device,
-       password = std::move(password)](absl::StatusOr<StoreLink*> link) {
+  // Held on a timer, not on a store connection; the client's connection
+  // reads nothing meanwhile (the binding blocks it until the login ends).
+  CounterAdd(services.driver.counters->logins_delayed);
+  services.driver.timers->Schedule(
+      verdict.wait_ms, [services, output, client, alive = std::move(alive),
+                        login = std::move(login)]() mutable {
         if (alive.expired()) {
-          if (link.ok()) (*link)->Close();
+          std::fill(login.password.begin(), login.password.end(), '\0');
           return;
         }
-        OnStoreLogin(services, output, client, tag, user, device, password,
-                     std::move(link));
+        CheckPassword(services, output, std::move(login), alive, client);
       });
 }
 

@@ -1,18 +1,20 @@
 // Logging a device in, for every binding (tcp/, http/): the commands a client
-// may send before login (CAPABILITY, NOOP, LOGOUT, LOGIN, AUTHENTICATE PLAIN)
-// decided without any transport, and, once the login is on the shard that owns
-// the user, the check of its password (the auth cache for a returning P-IMAP
-// device, else the store) and the session driver that carries the session from
-// there: the P-IMAP engine for "user#device", a regular session's relay
-// otherwise. The binding keeps only what is its own: STARTTLS, moving to the
-// owner shard, writing bytes.
+// may send before login (CAPABILITY, NOOP, LOGOUT, ID, LOGIN, AUTHENTICATE
+// PLAIN) decided without any transport, and, once the login is on the shard
+// that owns the user, the login throttle (login_throttle.h), the check of its
+// password (the auth cache for a returning P-IMAP device, else the store) and
+// the session driver that carries the session from there: the P-IMAP engine for
+// "user#device", a regular session's relay otherwise. The binding keeps only
+// what is its own: STARTTLS, moving to the owner shard, writing bytes.
 #ifndef PIMAP_CORE_SESSION_SESSION_LOGIN_H_
 #define PIMAP_CORE_SESSION_SESSION_LOGIN_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "core/base/client_address.h"
 #include "core/imap/command.h"
 #include "core/imap/limits.h"
 #include "core/imap/login_name.h"
@@ -23,12 +25,19 @@
 namespace pimap::session {
 
 class AuthCache;
+class LoginThrottle;
 
 // A login that is waiting for the store (and may travel to the owner shard).
 struct PendingLogin {
   std::string tag;
   imap::LoginName name;
   std::string password;  // secret: never logged
+  // Where the device connects from: its log lines, the throttle's per-IP
+  // count, and the store's ID (x-originating-ip) on the links it opens.
+  ClientAddress client = {};
+  // The ID parameters the client sent before login (client_id.h), passed on
+  // to the store after the login on the device's own link; empty: none.
+  std::string client_id = {};
 };
 
 // What a command before login asks the binding to do.
@@ -44,6 +53,9 @@ struct PreAuthStep {
   std::string response;
   PendingLogin login;
   bool auth_failure = false;  // count it (pimap_auth_failures_total)
+  // An ID command: the client's parameters, for the binding to keep until
+  // the login (PendingLogin::client_id).
+  std::optional<std::string> client_id;
 };
 
 struct PreAuthPolicy {
@@ -68,6 +80,7 @@ struct LoginServices {
   AuthCache* auth_cache = nullptr;  // null: every login asks the store
   imap::ParserLimits limits;
   RelayParkConfig park;
+  LoginThrottle* throttle = nullptr;  // null: failed logins slow nothing down
 };
 
 // The binding's side of a login that runs.

@@ -67,7 +67,11 @@ DeviceSession* SessionRegistry::Attach(const std::string& user,
                                        const StoreCredentials& credentials,
                                        DeviceLink* link, bool* resumed) {
   UserSessions& u = users_[user];
-  if (config_->master_user.empty()) u.credentials = credentials;
+  if (config_->master_user.empty()) {
+    u.credentials = credentials;
+  } else {
+    u.credentials.origin = credentials.origin;  // for LinkCredentials
+  }
   auto it = u.devices.find(device);
   *resumed = it != u.devices.end();
   DeviceSession* session;
@@ -118,6 +122,8 @@ void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {
   if (!config_->master_user.empty()) {
     watch_credentials = {config_->master_user, config_->master_password, user};
   }
+  // The watch is the gateway's own connection, not a device's.
+  watch_credentials.origin = {};
   u.watch = watches_->Watch(user, std::move(watch_credentials), this);
   ++watches_count_;
 }
@@ -213,10 +219,13 @@ void SessionRegistry::DropUserIfIdle(const std::string& user) {
 
 StoreCredentials SessionRegistry::LinkCredentials(
     const std::string& user) const {
-  if (!config_->master_user.empty()) {
-    return {config_->master_user, config_->master_password, user};
-  }
   auto it = users_.find(user);
+  if (!config_->master_user.empty()) {
+    StoreCredentials master{config_->master_user, config_->master_password,
+                            user};
+    if (it != users_.end()) master.origin = it->second.credentials.origin;
+    return master;
+  }
   return it == users_.end() ? StoreCredentials{user, "", ""}
                             : it->second.credentials;
 }

@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/base/client_address.h"
 
 namespace pimap::session {
 
@@ -27,6 +28,17 @@ struct StoreCredentials {
   // the same profile, i.e. that set the same session state a link cannot
   // undo (a stock client's ENABLEd extensions). Empty for P-IMAP sessions.
   std::string profile = {};
+  // Not part of the login nor of a pooled link's identity either: the device
+  // whose command opens the link. Its address goes to the store in ID
+  // (x-originating-ip, x-connected-ip) before the login, so the store logs
+  // and limits the device, not the gateway (a store that trusts the gateway:
+  // Dovecot's login_trusted_networks). A pooled link keeps the address of the
+  // device that opened it. Unknown: no ID.
+  ClientAddress origin = {};
+  // The device's own ID parameters (client_id.h), sent with the x-originating
+  // fields after the login. Only for a device's own link (its login, a
+  // regular session's relay): pooled links are shared by devices.
+  std::string client_id = {};
 };
 
 class StoreLinkClient {

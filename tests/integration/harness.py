@@ -399,10 +399,12 @@ class Pimapd:
             m.login(user, password or USERS[user.split("#")[0]])
         return m
 
-    def raw(self, tls_ctx=None):
+    def raw(self, tls_ctx=None, source=None):
+        """source: the client's own address (e.g. "127.0.0.2": any 127/8
+        address is local), for tests of what the gateway does with it."""
         if tls_ctx is not None:
-            return RawImap(HOST, self.imaps_port, tls_ctx=tls_ctx)
-        return RawImap(HOST, self.imap_port)
+            return RawImap(HOST, self.imaps_port, tls_ctx=tls_ctx, source=source)
+        return RawImap(HOST, self.imap_port, source=source)
 
     def metrics_text(self):
         with urllib.request.urlopen("http://%s:%d/metrics" % (HOST, self.admin_port),
@@ -459,9 +461,10 @@ class RawImap:
     literal announcement {n}, the literal and the rest of the line are appended.
     """
 
-    def __init__(self, host, port, tls_ctx=None, timeout=NET_TIMEOUT):
+    def __init__(self, host, port, tls_ctx=None, timeout=NET_TIMEOUT, source=None):
         self.timeout = timeout
-        sock = socket.create_connection((host, port), timeout=timeout)
+        sock = socket.create_connection((host, port), timeout=timeout,
+                                        source_address=(source, 0) if source else None)
         if tls_ctx is not None:
             sock = tls_ctx.wrap_socket(sock, server_hostname=host)
         self.sock = sock

@@ -2,6 +2,8 @@
 
 import os
 import random
+import socket
+import time
 
 import pytest
 
@@ -149,3 +151,43 @@ def test_garbage_during_idle_and_literal(gateway):
         c.login("alice", "alicepw")
         c.send(b"a APPEND INBOX {100000+}\r\n" + b"x" * 5000)
     assert_alive(gateway)
+
+
+def test_login_deadline_is_absolute(start_pimapd):
+    """Issue 14: a client that trickles a byte a second before login is dropped
+    at --login-timeout from its accept, whatever it sends (each byte used to
+    restart the timer)."""
+    gw = start_pimapd(extra=["--login-timeout", "3s"])
+    with gw.raw() as c:
+        start = time.monotonic()
+        closed = False
+        got = b""
+        # Never a whole line: every byte would count as activity.
+        for _ in range(12):
+            try:
+                c.send(b"x")
+                c.sock.settimeout(0.5)
+                chunk = c.sock.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            got += chunk
+        elapsed = time.monotonic() - start
+        assert closed, "still connected after %.1fs; got %r" % (elapsed, got)
+        assert got.startswith(b"* BYE"), got
+        assert elapsed < 3 + 2.5, elapsed
+    # Complete commands do not extend it either.
+    with gw.raw() as c:
+        start = time.monotonic()
+        with pytest.raises((EOFError, OSError)):
+            for i in range(12):
+                _, t = c.cmd("n%d" % i, "NOOP", timeout=5)
+                assert t.startswith(b"n%d OK" % i), t
+                time.sleep(0.5)
+        assert time.monotonic() - start < 3 + 2.5
+    assert_alive(gw)

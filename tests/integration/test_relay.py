@@ -17,9 +17,11 @@ def test_greeting_and_preauth_capability(gateway):
         assert c.greeting.rstrip().endswith(b"pimap ready"), c.greeting
         greet_caps = caps_from_line(c.greeting)
         caps = c.capabilities()
-        for cap in ("IMAP4REV1", "LITERAL+", "SASL-IR", "AUTH=PLAIN", "STARTTLS"):
+        for cap in ("IMAP4REV1", "LITERAL-", "SASL-IR", "ID", "AUTH=PLAIN", "STARTTLS"):
             assert cap in caps, (cap, caps)
             assert cap in greet_caps, (cap, greet_caps)
+        # Before login only LITERAL- (non-synchronising literals up to 4096 bytes).
+        assert "LITERAL+" not in caps and "LITERAL+" not in greet_caps, caps
         # --allow-plaintext-auth: login must be advertised as possible.
         assert "LOGINDISABLED" not in caps
         assert "LOGINDISABLED" not in greet_caps
@@ -255,3 +257,69 @@ def test_logout_sends_bye_and_closes(gateway):
         assert t.startswith(b"q OK"), t
         assert any(x.startswith(b"* BYE") for x in untagged), untagged
         assert c.read_eof(timeout=5) == b""
+
+
+# ---- Issue 14: stock-client compatibility
+
+def test_id_is_answered_in_every_state(gateway):
+    """RFC 2971 allows ID in any state; iOS Mail sends it before login."""
+    with gateway.raw() as c:
+        untagged, t = c.cmd("i1", 'ID ("name" "iPhone Mail" "version" "21A329" "os" NIL)')
+        assert t.startswith(b"i1 OK"), t
+        assert [x for x in untagged if x.startswith(b'* ID ("name" "pimap" "version" ')], untagged
+        _, t = c.cmd("i2", "ID NIL")
+        assert t.startswith(b"i2 OK"), t
+        c.login("alice", "alicepw")
+        # After login the gateway answers, not the store (which would say Dovecot).
+        untagged, t = c.cmd("i3", 'ID ("name" "Thunderbird")')
+        assert t.startswith(b"i3 OK"), t
+        assert [x for x in untagged if x.startswith(b'* ID ("name" "pimap"')], untagged
+        assert not [x for x in untagged if b"Dovecot" in x], untagged
+
+
+def test_id_limits_are_enforced(gateway):
+    with gateway.raw() as c:
+        pairs = " ".join('"f%d" "v"' % i for i in range(31))
+        for tag, args in (("b1", "(%s)" % pairs),
+                          ("b2", '("%s" "v")' % ("f" * 31)),
+                          ("b3", '("name" "%s")' % ("v" * 1025)),
+                          ("b4", '("name")'),
+                          ("b5", '"name"')):
+            _, t = c.cmd(tag, "ID " + args)
+            assert t.startswith(tag.encode() + b" BAD"), t
+        pairs = " ".join('"f%d" "v"' % i for i in range(30))
+        _, t = c.cmd("ok", "ID (%s)" % pairs)
+        assert t.startswith(b"ok OK"), t
+
+
+def test_plain_session_advertises_no_pimap_commands(gateway):
+    with gateway.raw() as c:
+        t = c.login("bob", "bobpw")
+        for caps in (caps_from_line(t), c.capabilities()):
+            assert "XFILTER" not in caps and "XPIMAPPREF" not in caps, caps
+            assert "XZIP" in caps and "ID" in caps, caps
+        _, t = c.cmd("x", "XFILTER INBOX N ALL")
+        assert t.startswith(b"x NO [CANNOT]"), t
+    with gateway.raw() as c:  # a P-IMAP session offers them
+        t = c.login("bob#tablet", "bobpw")
+        for caps in (caps_from_line(t), c.capabilities()):
+            assert "XFILTER" in caps and "XPIMAPPREF" in caps, caps
+
+
+def test_literal_minus_before_login(gateway):
+    with gateway.raw() as c:
+        # Non-synchronising literals of up to 4096 bytes are fine before login.
+        c.send(b"l1 LOGIN {5+}\r\nalice {7+}\r\nalicepw\r\n")
+        _, t = c.read_tagged("l1")
+        assert t.startswith(b"l1 OK"), t
+    with gateway.raw() as c:
+        c.send(b'i1 ID ("name" {4096+}\r\n' + b"n" * 4096 + b")\r\n")
+        _, t = c.read_tagged("i1")
+        assert t.startswith(b"i1 BAD"), t  # too long for ID, but taken whole
+        # A larger one is refused with TOOBIG (RFC 7888); its bytes are skipped.
+        c.send(b"n1 NOOP {4097+}\r\n" + b"(" * 4097 + b"\r\n")
+        _, t = c.read_tagged("n1")
+        assert t.startswith(b"n1 BAD [TOOBIG]"), t
+        _, t = c.cmd("n2", "NOOP")
+        assert t.startswith(b"n2 OK"), t
+        c.login("alice", "alicepw")

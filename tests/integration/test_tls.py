@@ -178,3 +178,102 @@ def test_handover_with_failing_tls_record_does_not_crash(start_pimapd, tls_cert)
                           ssl_context=harness.client_tls_context(tls_cert[0]))
     assert m.login("alice", "alicepw")[0] == "OK"
     m.logout()
+
+
+# ---- Issue 14: the TLS policy (TLS 1.2+, ECDHE + AEAD only) and ALPN "imap"
+
+@pytest.fixture(scope="module")
+def rsa_cert(tmp_path_factory):
+    """An RSA certificate: with it a server could negotiate static RSA key
+    exchange, which the policy must refuse (an EC certificate never could)."""
+    d = tmp_path_factory.mktemp("rsa-cert")
+    cert, key = str(d / "cert.pem"), str(d / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+         "-out", cert, "-days", "30", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    return cert, key
+
+
+def _tls12_client(ciphers, alpn=None):
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # TLS 1.3 suites cannot be limited
+    ctx.set_ciphers(ciphers)
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def _handshake(port, ctx):
+    """(negotiated cipher name, ALPN protocol) or the ssl.SSLError raised."""
+    with socket.create_connection((harness.HOST, port), timeout=10) as raw:
+        try:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                s.recv(1)  # the handshake is complete once the greeting arrives
+                return s.cipher()[0], s.selected_alpn_protocol()
+        except ssl.SSLError as e:
+            return e
+
+
+def test_tls_policy_is_ecdhe_aead_only(start_pimapd, rsa_cert, tls_cert):
+    p = start_pimapd(tls=rsa_cert, plaintext=False)
+    for ciphers in (
+            # CBC suites, with and without forward secrecy.
+            "ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA:ECDHE-RSA-AES128-SHA256",
+            "AES128-SHA:AES256-SHA:AES128-SHA256",
+            # Static RSA key exchange, even with an AEAD.
+            "AES128-GCM-SHA256:AES256-GCM-SHA384"):
+        got = _handshake(p.imaps_port, _tls12_client(ciphers))
+        assert isinstance(got, ssl.SSLError), "%s: handshake succeeded with %r" % (ciphers, got)
+    # ECDHE with an AEAD works, in TLS 1.2 and 1.3.
+    got = _handshake(p.imaps_port, _tls12_client("ECDHE-RSA-AES128-GCM-SHA256"))
+    assert got[0] == "ECDHE-RSA-AES128-GCM-SHA256", got
+    got = _handshake(p.imaps_port, _tls12_client("ECDHE-RSA-CHACHA20-POLY1305"))
+    assert got[0] == "ECDHE-RSA-CHACHA20-POLY1305", got
+    ctx = ssl.create_default_context()  # a normal client: TLS 1.3
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((harness.HOST, p.imaps_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            assert s.recv(64).startswith(b"* OK"), "no greeting"
+            assert s.version() == "TLSv1.3", s.version()
+    # STARTTLS has the same policy.
+    with p.raw() as c:
+        _, t = c.cmd("s1", "STARTTLS")
+        assert t.startswith(b"s1 OK"), t
+        with pytest.raises(ssl.SSLError):
+            _tls12_client("AES128-GCM-SHA256").wrap_socket(c.sock, server_hostname="localhost")
+    # The EC certificate of the other tests: ECDHE-ECDSA suites.
+    q = start_pimapd(tls=tls_cert, plaintext=False)
+    got = _handshake(q.imaps_port, _tls12_client("ECDHE-ECDSA-AES256-GCM-SHA384"))
+    assert got[0] == "ECDHE-ECDSA-AES256-GCM-SHA384", got
+    got = _handshake(q.imaps_port, _tls12_client("ECDHE-ECDSA-AES128-SHA"))
+    assert isinstance(got, ssl.SSLError), got
+
+
+def test_alpn_imap_on_imaps_and_starttls(start_pimapd, tls_cert):
+    p = start_pimapd(tls=tls_cert, plaintext=False)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["imap"])
+    with socket.create_connection((harness.HOST, p.imaps_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            assert s.selected_alpn_protocol() == "imap"
+            assert s.recv(64).startswith(b"* OK")
+    with p.raw() as c:
+        _, t = c.cmd("s1", "STARTTLS")
+        assert t.startswith(b"s1 OK"), t
+        c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")
+        assert c.sock.selected_alpn_protocol() == "imap"
+        _, t = c.cmd("n1", "NOOP")
+        assert t.startswith(b"n1 OK"), t
+    # A client offering only an HTTP protocol gets none on the IMAP port.
+    ctx.set_alpn_protocols(["h2"])
+    with socket.create_connection((harness.HOST, p.imaps_port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            assert s.selected_alpn_protocol() is None

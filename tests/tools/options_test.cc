@@ -142,6 +142,9 @@ TEST(ParseCommandLineTest, Defaults) {
   EXPECT_EQ(o.store_links_per_shard, 1000u);
   EXPECT_EQ(o.store_link_idle, absl::Seconds(30));
   EXPECT_EQ(o.auth_cache_ttl, absl::Minutes(10));
+  EXPECT_EQ(o.login_fail_delay, absl::Seconds(1));
+  EXPECT_EQ(o.login_fail_max, 10);
+  EXPECT_EQ(o.login_fail_window, absl::Minutes(15));
   EXPECT_TRUE(o.config_file.empty());
 }
 
@@ -245,6 +248,39 @@ TEST(ParseCommandLineTest, HibernateAfter) {
   const size_t at = help.find("--hibernate-after DURATION\n");
   ASSERT_NE(at, std::string::npos);
   EXPECT_NE(help.find("Default: 10s.", at), std::string::npos);
+}
+
+TEST(ParseCommandLineTest, LoginThrottling) {
+  auto r = Parse({"--store", "s:1", "--login-fail-delay=250ms",
+                  "--login-fail-max", "3", "--login-fail-window", "2m"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.login_fail_delay, absl::Milliseconds(250));
+  EXPECT_EQ(r->options.login_fail_max, 3);
+  EXPECT_EQ(r->options.login_fail_window, absl::Minutes(2));
+  // Zero turns throttling off / never refuses.
+  auto off = Parse(
+      {"--store", "s:1", "--login-fail-delay", "0", "--login-fail-max=0"});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->options.login_fail_delay, absl::ZeroDuration());
+  EXPECT_EQ(off->options.login_fail_max, 0);
+  TempFile f(
+      "store = s:1\n"
+      "login-fail-delay = 2s\n"
+      "login-fail-max = 5\n"
+      "login-fail-window = 1h\n");
+  auto file = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->options.login_fail_delay, absl::Seconds(2));
+  EXPECT_EQ(file->options.login_fail_max, 5);
+  EXPECT_EQ(file->options.login_fail_window, absl::Hours(1));
+  ExpectError({"--store", "s:1", "--login-fail-delay=-1s"},
+              {"--login-fail-delay", "-1s", "negative"});
+  ExpectError({"--store", "s:1", "--login-fail-max", "1001"},
+              {"--login-fail-max", "1001", "0..1000"});
+  ExpectError({"--store", "s:1", "--login-fail-max", "many"},
+              {"--login-fail-max", "many"});
+  ExpectError({"--store", "s:1", "--login-fail-window", "0"},
+              {"--login-fail-window", "\"0\"", "positive"});
 }
 
 TEST(ParseCommandLineTest, BooleanForms) {
@@ -524,6 +560,9 @@ TEST(HelpTextTest, ListsEveryOptionWithDefault) {
                           "--store-events-listen ADDR:PORT",
                           "--store-events-secret-file FILE",
                           "--store-events-insecure",
+                          "--login-fail-delay DURATION",
+                          "--login-fail-max N",
+                          "--login-fail-window DURATION",
                           "--help",
                           "--version"}) {
     EXPECT_TRUE(absl::StrContains(help, opt)) << opt;
@@ -542,7 +581,10 @@ TEST(HelpTextTest, ListsEveryOptionWithDefault) {
            {"--store-link-idle DURATION\n", "Default: 30s."},
            {"--auth-cache-ttl DURATION\n", "Default: 10m."},
            {"--store-events-secret-file FILE\n", "Default: none."},
-           {"--store-events-insecure\n", "Default: false."}}) {
+           {"--store-events-insecure\n", "Default: false."},
+           {"--login-fail-delay DURATION\n", "Default: 1s."},
+           {"--login-fail-max N\n", "Default: 10."},
+           {"--login-fail-window DURATION\n", "Default: 15m."}}) {
     const size_t at = help.find(opt);
     ASSERT_NE(at, std::string::npos) << opt;
     const size_t next = help.find("  --", at + opt.size());

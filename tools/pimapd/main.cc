@@ -17,10 +17,12 @@
 #include "bindings/tcp/imap_server.h"
 #include "bindings/tls/tls_context.h"
 #include "core/base/log.h"
+#include "core/base/version.h"
 #include "core/http/content_coding.h"
 #include "core/http/event_dictionary.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
+#include "core/session/login_throttle.h"
 #include "store/link_pool.h"
 #include "store/store_connector.h"
 #include "store/events/event_intake.h"
@@ -31,7 +33,6 @@
 
 namespace {
 
-constexpr char kVersion[] = "pimapd 0.1.0";
 constexpr int64_t kStopGraceMs = 5000;
 
 int Fail(const std::string& message, int code) {
@@ -47,6 +48,7 @@ struct ShardServices {
   std::unique_ptr<pimap::session::SessionRegistry> sessions;
   std::unique_ptr<pimap::store::LinkPool> links;
   std::unique_ptr<pimap::session::AuthCache> auth_cache;
+  std::unique_ptr<pimap::session::LoginThrottle> login_throttle;
   std::unique_ptr<pimap::tcp::ImapServer> server;
   std::unique_ptr<pimap::http_binding::HttpServer> http;
   // Shared by every compressed response of the shard (HTTP content coding,
@@ -67,7 +69,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (parsed->show_version) {
-    std::cout << kVersion << "\n";
+    std::cout << "pimapd " << pimap::kVersion << "\n";
     return 0;
   }
   const pimap::Options& options = parsed->options;
@@ -101,6 +103,12 @@ int main(int argc, char** argv) {
   const pimap::store::LinkPoolConfig pool_config{
       options.store_links_per_shard, absl::ToInt64Milliseconds(options.store_link_idle)};
   const int64_t auth_cache_ttl_ms = absl::ToInt64Milliseconds(options.auth_cache_ttl);
+  pimap::session::LoginThrottleConfig throttle_config;
+  throttle_config.base_delay_ms =
+      absl::ToInt64Milliseconds(options.login_fail_delay);
+  throttle_config.max_failures = options.login_fail_max;
+  throttle_config.window_ms =
+      absl::ToInt64Milliseconds(options.login_fail_window);
   if (options.imap_listen) {
     config.imap_listen = pimap::tcp::ListenAddress{options.imap_listen->host,
                                                    options.imap_listen->port};
@@ -110,7 +118,9 @@ int main(int argc, char** argv) {
                                                     options.imaps_listen->port};
   }
   if (!options.tls_cert.empty()) {
-    auto tls = pimap::tls::TlsContext::CreateServer(options.tls_cert, options.tls_key);
+    // ALPN "imap" (RFC 7301's registry) on STARTTLS and the implicit-TLS port.
+    auto tls = pimap::tls::TlsContext::CreateServer(options.tls_cert,
+                                                    options.tls_key, {"imap"});
     if (!tls.ok()) return Fail(std::string(tls.status().message()), 2);
     config.tls = *tls;
   }
@@ -237,7 +247,7 @@ int main(int argc, char** argv) {
   // into still exist (their threads have ended by then).
   std::vector<ShardServices> services(shards);
   absl::Status started = set.Start(
-      [&services, &config, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms,
+      [&services, &config, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms, throttle_config,
        state_dir = options.state_dir,
        intake = options.store_events_listen
                     ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
@@ -258,12 +268,15 @@ int main(int argc, char** argv) {
         s.links = std::make_unique<pimap::store::LinkPool>(
             s.connector.get(), &shard.timers(), &shard.counters(), pool_config);
         s.auth_cache = std::make_unique<pimap::session::AuthCache>(auth_cache_ttl_ms);
+        s.login_throttle =
+            std::make_unique<pimap::session::LoginThrottle>(throttle_config);
         // The shard's services, found by type on its own thread (a hand-over
         // arriving, the store-events intake delivering to the owner).
         pimap::engine::ServiceRegistry& registry = shard.services();
         registry.Register(s.sessions.get());
         registry.Register(s.links.get());
         registry.Register(s.auth_cache.get());
+        registry.Register(s.login_throttle.get());
         pimap::store::LinkPool* links = s.links.get();
         shard.AddStopHook([sessions, links] {
           sessions->Stop();
@@ -310,7 +323,7 @@ int main(int argc, char** argv) {
       return Fail(std::string(s.message()), 1);
     }
   }
-  PIMAP_LOG(INFO) << kVersion << " ready: " << shards << " shards, store "
+  PIMAP_LOG(INFO) << "pimapd " << pimap::kVersion << " ready: " << shards << " shards, store "
                   << options.store.ToString();
 
   int signal_number = 0;

@@ -308,7 +308,8 @@ const OptionSpec kOptionSpecs[] = {
      },
      [](const Options& o) { return FormatByteSize(o.max_output_bytes); }},
     {"login-timeout", "DURATION",
-     "Time an unauthenticated connection may stay open.",
+     "Time an unauthenticated connection may stay open, from its accept "
+     "(what it sends meanwhile does not extend it).",
      [](absl::string_view v, Options& o) {
        return Set(ParsePositiveDuration(v), o.login_timeout);
      },
@@ -399,6 +400,31 @@ const OptionSpec kOptionSpecs[] = {
        return Set(ParseNonNegativeDuration(v), o.auth_cache_ttl);
      },
      [](const Options& o) { return absl::FormatDuration(o.auth_cache_ttl); }},
+    {"login-fail-delay", "DURATION",
+     "After a failed login of a user, or from a client IP, the next attempt "
+     "waits this long (doubled per further failure, at most 30s) before it "
+     "reaches the store; 0 turns login throttling off.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseNonNegativeDuration(v), o.login_fail_delay);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.login_fail_delay); }},
+    {"login-fail-max", "N",
+     "Failed logins of a user (or from an IP) after which its attempts get "
+     "NO [UNAVAILABLE] without asking the store, until --login-fail-window "
+     "has passed (0..1000; 0: never).",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 0, 1000), o.login_fail_max);
+     },
+     [](const Options& o) { return absl::StrCat(o.login_fail_max); }},
+    {"login-fail-window", "DURATION",
+     "Failed logins are forgotten this long after the last one; a successful "
+     "login forgets them at once.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParsePositiveDuration(v), o.login_fail_window);
+     },
+     [](const Options& o) {
+       return absl::FormatDuration(o.login_fail_window);
+     }},
     {"max-connections-per-shard", "N",
      "Device connections per shard (io_uring direct-descriptor table size, "
      "1..1048576); must not exceed RLIMIT_NOFILE.",

@@ -91,6 +91,11 @@ struct Options {
   // --auth-cache-ttl: how long a verified login is trusted without asking
   // the store again; zero disables the cache.
   absl::Duration auth_cache_ttl = absl::Minutes(10);
+  // Login throttling (core/session/login_throttle.h): --login-fail-delay
+  // (zero: off), --login-fail-max (0: never refuse), --login-fail-window.
+  absl::Duration login_fail_delay = absl::Seconds(1);
+  int login_fail_max = 10;
+  absl::Duration login_fail_window = absl::Minutes(15);
   // --max-connections-per-shard: io_uring direct-descriptor table size;
   // must stay <= RLIMIT_NOFILE (checked by the daemon, not here).
   int max_connections_per_shard = 16000;

@@ -75,6 +75,31 @@ TEST(TlsContextTest, NewServerSslIsServerSideOverTwoMemoryBios) {
   EXPECT_EQ(BIO_method_type(wbio), BIO_TYPE_MEM);
 }
 
+// Issue 14: BoringSSL's defaults would also offer CBC suites and static RSA
+// key exchange. Every TLS 1.2 suite a connection may pick must be ECDHE with
+// an AEAD; TLS 1.1 and older are off.
+TEST(TlsContextTest, OffersOnlyEcdheAeadSuitesFromTls12) {
+  testing::TempCredentials creds;
+  ASSERT_TRUE(creds.Generate());
+  auto ctx = TlsContext::CreateServer(creds.cert_path(), creds.key_path());
+  ASSERT_TRUE(ctx.ok()) << ctx.status();
+  bssl::UniquePtr<SSL> ssl((*ctx)->NewServerSsl());
+  ASSERT_NE(ssl, nullptr);
+  EXPECT_EQ(SSL_get_min_proto_version(ssl.get()), TLS1_2_VERSION);
+  const STACK_OF(SSL_CIPHER)* ciphers = SSL_get_ciphers(ssl.get());
+  ASSERT_NE(ciphers, nullptr);
+  ASSERT_GT(sk_SSL_CIPHER_num(ciphers), 0u);
+  bool gcm = false;
+  for (size_t i = 0; i < sk_SSL_CIPHER_num(ciphers); ++i) {
+    const SSL_CIPHER* c = sk_SSL_CIPHER_value(ciphers, i);
+    EXPECT_TRUE(SSL_CIPHER_is_aead(c)) << SSL_CIPHER_get_name(c);
+    EXPECT_FALSE(SSL_CIPHER_is_block_cipher(c)) << SSL_CIPHER_get_name(c);
+    EXPECT_EQ(SSL_CIPHER_get_kx_nid(c), NID_kx_ecdhe) << SSL_CIPHER_get_name(c);
+    if (SSL_CIPHER_get_cipher_nid(c) == NID_aes_128_gcm) gcm = true;
+  }
+  EXPECT_TRUE(gcm);  // the common suites are still there
+}
+
 TEST(TlsContextTest, LastTlsErrorDescribesAndClearsTheQueue) {
   ERR_clear_error();
   EXPECT_EQ(LastTlsError(), "unknown TLS error");

@@ -95,6 +95,8 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_store_link_wait_timeouts_total", "counter"},
       {"pimap_auth_cache_hits_total", "counter"},
       {"pimap_auth_cache_misses_total", "counter"},
+      {"pimap_logins_delayed_total", "counter"},
+      {"pimap_logins_refused_total", "counter"},
       {"pimap_store_intake_requests_total", "counter"},
       {"pimap_store_notifications_received_total", "counter"},
       {"pimap_store_notifications_routed_total", "counter"},

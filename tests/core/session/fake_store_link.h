@@ -460,7 +460,7 @@ class FakeLinkPool final : public StoreLinkPool {
 // device), plus the P-IMAP tokens.
 inline constexpr absl::string_view kCaps =
     "IMAP4rev1 CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XFILTER XPIMAPPREF XZIP "
-    "COMPRESS=DEFLATE";
+    "ID COMPRESS=DEFLATE";
 
 inline std::string LoginOk(absl::string_view tag) {
   return absl::StrCat(tag, " OK [CAPABILITY ", kCaps, "] Logged in\r\n");

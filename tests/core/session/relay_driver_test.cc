@@ -31,10 +31,11 @@ using ::pimap::session::testing::FakeStoreLink;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-// What the store advertises by default, as a regular session shows it.
+// What the store advertises by default, as a regular session shows it: no
+// P-IMAP tokens (a regular session answers XFILTER and XPIMAPPREF NO).
 constexpr absl::string_view kRelayCaps =
-    "IMAP4rev1 QRESYNC CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XFILTER "
-    "XPIMAPPREF XZIP COMPRESS=DEFLATE";
+    "IMAP4rev1 QRESYNC CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XZIP ID "
+    "COMPRESS=DEFLATE";
 
 // A store link whose send queue the test fills (FakeStoreLink's is always
 // empty); everything else goes to the fake underneath.
@@ -323,6 +324,18 @@ TEST_F(RelayDriverTest, GatewayCommandsOfOtherSessionsAreRefused) {
             "b NO [CANNOT] P-IMAP session required\r\n"
             "c NO [CANNOT] compression is not offered here\r\n"
             "d BAD LOGIN not allowed: already authenticated\r\n");
+  EXPECT_EQ(store_.TakeSent(), "");
+}
+
+// Issue 14: ID is the gateway's in every state (the store's answer would name
+// the store), checked against RFC 2971's limits.
+TEST_F(RelayDriverTest, IdIsAnsweredByTheGateway) {
+  Login();
+  device_.Type("b ID (\"name\" \"Thunderbird\")\r\nc ID (\"name\")\r\n");
+  const std::string got = device_.Take();
+  EXPECT_THAT(got,
+              ::testing::StartsWith("* ID (\"name\" \"pimap\" \"version\" \""));
+  EXPECT_THAT(got, ::testing::HasSubstr("\r\nb OK ID completed\r\nc BAD "));
   EXPECT_EQ(store_.TakeSent(), "");
 }
 

@@ -124,7 +124,7 @@ TEST_F(XzipPreLoginTest, WrapsNoopAndCapability) {
 
   device_.Type("y xzip c CAPABILITY\r\n");
   EXPECT_EQ(Unwrap(device_.Take(), &rest),
-            "* CAPABILITY IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN XZIP\r\n"
+            "* CAPABILITY IMAP4rev1 LITERAL- SASL-IR ID AUTH=PLAIN XZIP\r\n"
             "c OK CAPABILITY completed\r\n");
   EXPECT_EQ(rest, "y OK XZIP completed\r\n");
   EXPECT_FALSE(device_.input_held);
@@ -204,7 +204,7 @@ TEST_F(XzipPreLoginTest, RouterWritingToItsBindingRefusesXzip) {
   device_.Type("x XZIP n NOOP\r\nc CAPABILITY\r\n");
   EXPECT_EQ(device_.Take(),
             "x NO [CANNOT] XZIP is not available here\r\n"
-            "* CAPABILITY IMAP4rev1 LITERAL+ SASL-IR AUTH=PLAIN\r\n"
+            "* CAPABILITY IMAP4rev1 LITERAL- SASL-IR ID AUTH=PLAIN\r\n"
             "c OK CAPABILITY completed\r\n");
 }
 
@@ -268,7 +268,7 @@ TEST_F(XzipRelayTest, WaitsForRelayedCommandsBeforeIt) {
   std::string rest;
   EXPECT_THAT(
       Unwrap(got.substr(strlen("b OK NOOP completed\r\n")), &rest),
-      HasSubstr(" XZIP COMPRESS=DEFLATE\r\nc OK CAPABILITY completed\r\n"));
+      HasSubstr(" XZIP ID COMPRESS=DEFLATE\r\nc OK CAPABILITY completed\r\n"));
   EXPECT_EQ(rest, "x OK XZIP completed\r\n");
   EXPECT_EQ(store_.TakeSent(), "d NOOP\r\n");
 }
