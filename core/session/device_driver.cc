@@ -39,9 +39,7 @@ void DeviceDriver::MaybeDropCommandState() {
   // At rest no job runs (or only the IDLE the gateway answers itself), waits
   // for a link or holds an answer: every job sets the running-command fields
   // before it reads them, so they can go with the rest.
-  const bool at_rest =
-      job_ == Job::kNone ||
-      (job_ == Job::kIdle && local_idle_ && !idle_interrupted_);
+  const bool at_rest = job_ == Job::kNone || LocalIdleAtRest();
   if (cmd_ == nullptr || !at_rest || acquiring_ ||
       relays_in_flight_ > 0 || !cmd_->Settled()) {
     return;
@@ -90,7 +88,7 @@ void DeviceDriver::Detach() {
     // Reusable only between commands: a command in flight would answer into
     // the next borrower's session.
     const bool quiet =
-        (job_ == Job::kNone || (job_ == Job::kIdle && local_idle_)) &&
+        (job_ == Job::kNone || (job_ == Job::kIdle && InLocalIdle())) &&
         !cmd().passing && relays_in_flight_ == 0 && cmd().resp_first;
     services_.pool->Return(lent_, quiet);
     lent_ = nullptr;
@@ -163,34 +161,8 @@ bool DeviceDriver::OnCommandLine() {
     }
   }
   session_->last_activity_ms = MonotonicNowMs();
-  if (job_ != Job::kIdle && !local_idle_) return false;
-  if (local_idle_) {
-    idling_ = false;
-    if (idle_interrupted_) {
-      device_done_ = true;  // answered when the store work in between ends
-    } else {
-      // Answered right after the binding has stopped reading (it does so when
-      // this returns): the answer may need the store.
-      std::weak_ptr<bool> alive = alive_;
-      idle_done_timer_ = services_.timers->Schedule(0, [this, alive] {
-        if (alive.expired()) return;
-        idle_done_timer_ = 0;
-        FinishLocalIdle();
-      });
-    }
-    return true;
-  }
-  // The line that ends IDLE ("DONE"): the store gets DONE, the tagged answer
-  // comes when it has finished. If we already left the store's IDLE to ask for
-  // filter verdicts, just remember it.
-  if (idle_interrupted_) {
-    device_done_ = true;
-  } else if (!device_done_sent_ && link_ != nullptr) {
-    link_->Send("DONE\r\n");
-    device_done_sent_ = true;
-  }
-  idling_ = false;
-  return true;
+  // In IDLE, the line is its end ("DONE").
+  return TakeIdleDone();
 }
 
 void DeviceDriver::Execute(const imap::Command& command) {
@@ -260,7 +232,6 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
   // MODSEQ data for the device, as ENABLE CONDSTORE does.
   if (!device_condstore_ && EnablesCondstore(args)) device_condstore_ = true;
   cmd().job_may_expunge = false;
-  device_done_sent_ = false;
 
   if (name == "XFILTER") {
     absl::StatusOr<XFilterCommand> filter = ParseXFilter(args);
@@ -529,7 +500,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     return;
   }
   if (name == "IDLE") {
-    SendJob(Job::kIdle, tag, "IDLE");
+    StartStoreIdle(tag);
     return;
   }
   if (name == "STATUS" && StartFilteredStatus(command)) return;
@@ -713,12 +684,7 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       return;
     }
     case Job::kIdle:
-      if (idle_interrupted_) {
-        StartEval();  // the store left IDLE because we asked for verdicts
-        return;
-      }
-      idling_ = false;
-      FinishCommand(rest);
+      OnIdleJobDone(rest);
       return;
     case Job::kCloseExpunge:
       SendJob(Job::kPlain, job_device_tag_, "UNSELECT");
@@ -779,8 +745,7 @@ void DeviceDriver::FinishCommand(absl::string_view status_rest) {
   cmd().job_uid_mode = false;
   cmd().job_may_expunge = false;
   cmd().job_up_tag.clear();
-  device_done_sent_ = false;
-  local_idle_ = false;
+  idle_ = IdleState::kNone;
   cmd().closing = false;
   MaybeReturnLink();
   Write(std::move(out));

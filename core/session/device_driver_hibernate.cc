@@ -20,19 +20,18 @@ int64_t KeepaliveDelayMs(absl::string_view device, int64_t interval_ms,
 }
 
 bool DeviceDriver::Hibernatable() const {
-  // Only the gateway's own IDLE at rest: the store has nothing of this
-  // device's (no link, no borrow), nothing is held or queued for an answer,
-  // and no store work between two IDLEs or DONE is under way. Undelivered
-  // events the filters hold back may stay: they wait for the next command in
-  // the journal, which the session keeps.
-  return session_ != nullptr && output_ != nullptr && logged_in_ &&
-         job_ == Job::kIdle && local_idle_ && idling_ && !idle_interrupted_ &&
-         !device_done_ && !device_done_sent_ && !reidle_ &&
-         !idle_maintenance_ && cmd_ == nullptr && link_ == nullptr &&
-         lent_ == nullptr && !acquiring_ && relays_in_flight_ == 0 &&
-         idle_done_timer_ == 0 && busy_ == 0 && !release_pending_ &&
-         !live_resync_ && !xfilter_resync_ && !own_new_ && !store_paused_ &&
-         logout_tag_.empty();
+  // The gateway's own IDLE at rest (kLocalIdling: no store work in the middle,
+  // no DONE taken; job_ is kIdle there) and nothing else pending: the store
+  // has nothing of this device's (no link, no borrow), nothing is held or
+  // queued for an answer. Undelivered events the filters hold back may stay:
+  // they wait for the next command in the journal, which the session keeps.
+  return idle_ == IdleState::kLocalIdling &&
+         // Nothing else pending.
+         session_ != nullptr && output_ != nullptr && logged_in_ &&
+         cmd_ == nullptr && link_ == nullptr && lent_ == nullptr &&
+         !acquiring_ && relays_in_flight_ == 0 && idle_done_timer_ == 0 &&
+         busy_ == 0 && !release_pending_ && !live_resync_ && !xfilter_resync_ &&
+         !own_new_ && !store_paused_ && logout_tag_.empty();
 }
 
 HibernatedIdle DeviceDriver::Hibernate(DeviceLink* keeper) {
@@ -50,8 +49,7 @@ HibernatedIdle DeviceDriver::Hibernate(DeviceLink* keeper) {
   if (session_->connection == this) session_->connection = keeper;
   session_ = nullptr;
   job_ = Job::kNone;
-  local_idle_ = false;
-  idling_ = false;
+  idle_ = IdleState::kNone;
   // Detach() now finds no session, no link and no timer of the IDLE's.
   Detach();
   return state;
@@ -73,8 +71,7 @@ DeviceDriver::DeviceDriver(DriverServices services, DeviceOutput* output,
   client_ = state.client;
   job_ = Job::kIdle;
   job_device_tag_ = state.idle_tag;
-  local_idle_ = true;
-  idling_ = true;
+  idle_ = IdleState::kLocalIdling;
   ArmKeepalive();
 }
 

@@ -207,9 +207,7 @@ void DeviceDriver::MaybeReturnLink() {
   if (cmd().queued.has_value() || relays_in_flight_ > 0 || cmd().passing ||
       !cmd().resp_first)
     return;
-  const bool between_commands =
-      job_ == Job::kNone ||
-      (job_ == Job::kIdle && local_idle_ && !idle_interrupted_);
+  const bool between_commands = job_ == Job::kNone || LocalIdleAtRest();
   if (!between_commands) return;
   // A folder no event source covers learns its news over the device's link:
   // keep it.
@@ -244,20 +242,7 @@ void DeviceDriver::OnLinkFailed(absl::string_view why) {
     output_->LoginDone(false);
     return;
   }
-  if (local_idle_ && idle_interrupted_ && !cmd().finish_after_eval &&
-      !cmd().fetch_then_finish) {
-    // Store work in the middle of the gateway's IDLE: the device stays in IDLE,
-    // quiet; what could not be classified waits for the store to come back.
-    idle_interrupted_ = false;
-    job_ = Job::kIdle;
-    if (device_done_) {
-      device_done_ = false;
-      FinishLocalIdle();
-      return;
-    }
-    Paused(false, true);
-    return;
-  }
+  if (LocalIdleSurvivesLinkLoss()) return;
   AbortCommand(why);
 }
 
@@ -273,10 +258,7 @@ void DeviceDriver::AbortCommand(absl::string_view why) {
   cmd().fetch_then_finish = false;
   live_resync_ = false;
   xfilter_resync_ = false;
-  idle_interrupted_ = false;
-  device_done_ = false;
-  local_idle_ = false;
-  idling_ = false;
+  idle_ = IdleState::kNone;
   cmd().closing = false;
   cmd().resp_first = true;
   cmd().collected.clear();
@@ -300,29 +282,6 @@ void DeviceDriver::AdoptLoginLink(StoreLink* link) {
   }
   link_ = link;
   link_->SetClient(this);
-}
-
-void DeviceDriver::StartLocalIdle(const std::string& tag) {
-  local_idle_ = true;
-  job_ = Job::kIdle;
-  job_device_tag_ = tag;
-  idling_ = true;
-  device_done_ = false;
-  device_done_sent_ = false;
-  idle_interrupted_ = false;
-  Write("+ idling\r\n");
-  ArmKeepalive();
-  MaybeReturnLink();
-  OnEventsPending();
-}
-
-void DeviceDriver::FinishLocalIdle() {
-  Busy busy(this);
-  if (!local_idle_ || session_ == nullptr) return;
-  local_idle_ = false;
-  idling_ = false;
-  job_ = Job::kIdle;
-  FinishCommand("OK Idle completed");
 }
 
 void DeviceDriver::BeginRelayed() { ++relays_in_flight_; }

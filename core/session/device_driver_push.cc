@@ -88,9 +88,8 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
 }
 
 void DeviceDriver::OnEventsPending() {
-  if (session_ == nullptr || !idling_ || job_ != Job::kIdle ||
-      output_ == nullptr || (!local_idle_ && link_ == nullptr) ||
-      device_done_sent_ || (idle_interrupted_ && !idle_maintenance_)) {
+  if (session_ == nullptr || !IdlePushes() || job_ != Job::kIdle ||
+      output_ == nullptr || (!InLocalIdle() && link_ == nullptr)) {
     return;
   }
   Busy busy(this);
@@ -110,17 +109,9 @@ void DeviceDriver::OnEventsPending() {
     through = index;
     if (entry->event.kind == EventKind::kNew) new_mail_admitted = true;
   }
-  if (!idle_maintenance_ &&
+  if (IdleMayInterrupt() &&
       (own_new_ || NeedsEval() || (new_mail_admitted && NewFormatWanted()))) {
-    // Verdicts first: leave the store's IDLE (the device stays in its own),
-    // ask, push what passes, go back into IDLE.
-    idle_interrupted_ = true;
-    device_done_ = false;
-    if (local_idle_) {
-      StartEval();  // the gateway's own IDLE: no store IDLE to leave
-    } else {
-      link_->Send("DONE\r\n");
-    }
+    InterruptIdle();
     return;
   }
   PIMAP_LOG(DEBUG) << client_ << " push: " << through << " events go now";
@@ -216,34 +207,6 @@ bool DeviceDriver::NewFormatWanted() const {
   return session_ != nullptr && session_->prefs().inband_new_format != "NONE";
 }
 
-void DeviceDriver::ReIdle() {
-  if (local_idle_) {
-    idle_interrupted_ = false;
-    if (device_done_) {
-      device_done_ = false;
-      FinishLocalIdle();
-      return;
-    }
-    job_ = Job::kIdle;
-    idling_ = true;
-    MaybeReturnLink();
-    Paused(false, true);
-    return;
-  }
-  idle_interrupted_ = false;
-  if (device_done_) {
-    device_done_ = false;
-    idling_ = false;
-    job_ = Job::kIdle;
-    FinishCommand("OK Idle completed");
-    return;
-  }
-  reidle_ = true;
-  SendJob(Job::kIdle, job_device_tag_, "IDLE");
-  // The device's "DONE" may be waiting in the input while we were busy.
-  Paused(false, true);
-}
-
 // PIMAP_INBAND_NEW_FORMAT: after "* n EXISTS", "* n FETCH (<items>)" for the
 // new messages, fetched by UID and renumbered from the device's view.
 void DeviceDriver::FetchNewThen() {
@@ -275,40 +238,7 @@ void DeviceDriver::OnEvalDone() {
     FinishCommand(rest);
     return;
   }
-  // Back from the store work taken in the middle of an IDLE: push what passes,
-  // then (new-format) the FETCH for new mail, then back into the store's IDLE.
-  job_ = Job::kIdle;
-  if (!device_done_) {
-    idle_maintenance_ = true;
-    cmd().rendered_new.clear();
-    OnEventsPending();
-    idle_maintenance_ = false;
-    if (!cmd().rendered_new.empty() && NewFormatWanted()) {
-      FetchNewThen();
-      return;
-    }
-  }
-  ReIdle();
-}
-
-// Devices in IDLE behind carrier NATs lose their mapping after a few minutes of
-// silence: say something at --idle-keepalive (phased by the device id:
-// hibernation.h).
-void DeviceDriver::ArmKeepalive() {
-  TimerWheel& timers = *services_.timers;
-  if (keepalive_timer_ != 0) timers.Cancel(keepalive_timer_);
-  keepalive_timer_ = 0;
-  const int64_t interval = registry().config().idle_keepalive_ms;
-  if (interval <= 0 || session_ == nullptr) return;
-  const int64_t delay =
-      KeepaliveDelayMs(session_->device, interval, MonotonicNowMs());
-  keepalive_timer_ = timers.Schedule(delay, [this] {
-    keepalive_timer_ = 0;
-    if (!idling_ || job_ != Job::kIdle || output_ == nullptr) return;
-    Busy busy(this);
-    Write("* OK Still here\r\n");
-    ArmKeepalive();
-  });
+  ResumeIdleAfterEval();
 }
 
 bool DeviceDriver::Selecting(absl::string_view folder) const {
@@ -335,7 +265,7 @@ void DeviceDriver::OnTakenOver() {
   // Nothing this driver has asked the store may touch the session any more:
   // whatever is in flight is dropped with the link.
   job_ = Job::kNone;
-  idling_ = false;
+  idle_ = IdleState::kNone;
   if (link_ != nullptr) {
     link_->Close();
     link_ = nullptr;
@@ -396,7 +326,7 @@ void DeviceDriver::OnPushJobDone(bool ok) {
         Paused(false, true);
       } else {
         job_ = Job::kIdle;
-        ReIdle();
+        ReIdle();  // the FETCH of an interrupted IDLE
       }
       return;
     case Job::kEvalView: {

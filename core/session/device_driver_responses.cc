@@ -117,7 +117,7 @@ void DeviceDriver::OnStoreClosed(absl::Status reason) {
     cmd().resp_first = true;
     cmd().collected.clear();
     const bool quiet =
-        job_ == Job::kNone || (job_ == Job::kIdle && local_idle_);
+        job_ == Job::kNone || (job_ == Job::kIdle && InLocalIdle());
     if (quiet && relays_in_flight_ == 0) {
       if (cmd().passing) {
         cmd().passing = false;
@@ -160,11 +160,8 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
                         job_ == Job::kStatusCount || job_ == Job::kStatusUnseen;
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {
-      idling_ = !device_done_sent_;
-      // After verdicts, the store's new "+" is ours: the device never left
-      // IDLE.
-      cmd().resp_action = reidle_ ? RespAction::kDrop : RespAction::kForward;
-      reidle_ = false;
+      cmd().resp_action =
+          OnIdleContinuation() ? RespAction::kDrop : RespAction::kForward;
       ArmKeepalive();
     }
   } else if (!absl::StartsWith(line, "* ")) {
@@ -272,7 +269,7 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
   cmd().resp_action = RespAction::kForward;
   cmd().resp_first = true;
   if (action != RespAction::kCollect) {
-    if (idling_ && job_ == Job::kIdle) OnEventsPending();
+    if (DeviceIdling() && job_ == Job::kIdle) OnEventsPending();
     return;
   }
   std::string text = std::move(cmd().collected);
