@@ -207,6 +207,12 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
   }
   job_events_ = registry().EventsReceived(user_);
   link_->Send(absl::StrCat(cmd().job_up_tag, " ", command, "\r\n"));
+  if (job == Job::kIdle && (idle_ == IdleState::kStoreDone ||
+                            idle_ == IdleState::kStoreReenterDone)) {
+    // The device's DONE came while this IDLE waited for its link: it follows
+    // at once (TakeIdleDone); the store's answer is the device's.
+    link_->Send("DONE\r\n");
+  }
   counters().commands_relayed.fetch_add(1, std::memory_order_relaxed);
   // Input waits while the store works, except in IDLE where "DONE" must get in.
   if (job != Job::kIdle) {

@@ -94,7 +94,11 @@ void DeviceDriver::StartLocalIdle(const std::string& tag) {
 }
 
 bool DeviceDriver::TakeIdleDone() {
-  if (job_ != Job::kIdle && !InLocalIdle()) return false;
+  // A relayed IDLE may still wait for its link to catch up (a NOOP runs
+  // first) while the device's input is read: its DONE is still the IDLE's.
+  const bool idle_waits = cmd_ != nullptr && cmd_->queued.has_value() &&
+                          cmd_->queued->job == Job::kIdle;
+  if (job_ != Job::kIdle && !InLocalIdle() && !idle_waits) return false;
   switch (idle_) {
     case IdleState::kLocalInterrupted:
     case IdleState::kLocalInterruptedDone:
@@ -125,8 +129,9 @@ bool DeviceDriver::TakeIdleDone() {
     case IdleState::kStoreIdling:
     case IdleState::kStoreReentering:
       // The store gets DONE; the tagged answer comes when it has finished.
-      // (Without a link the session is ending: nobody to tell.)
-      if (link_ != nullptr) link_->Send("DONE\r\n");
+      // (Without a link the session is ending: nobody to tell.) An IDLE that
+      // waits for its link gets it right behind it (SendJob).
+      if (link_ != nullptr && !idle_waits) link_->Send("DONE\r\n");
       idle_ = idle_ == IdleState::kStoreReentering
                   ? IdleState::kStoreReenterDone
                   : IdleState::kStoreDone;

@@ -98,6 +98,33 @@ TEST_F(DeviceDriverIdleTest, DoneWhileGoingBackIntoTheStoresIdleIsRelayed) {
   EXPECT_EQ(d.link.TakeSent(), "");
 }
 
+TEST_F(DeviceDriverIdleTest, DoneWhileTheLinkCatchesUpBeforeGoingBackInEndsTheIdle) {
+  Device& d = RelayedIdle();
+  d.link.Reply("* 4 EXISTS");
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p4", "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p6 UID SEARCH RETURN (ALL) UID 13:*\r\n");
+  // The user's watch reports news meanwhile: the link is behind them now.
+  registry_.OnStoreEvents("alice", {NewMail(20)});
+  d.link.Reply("* ESEARCH (TAG \"~p6\") UID ALL 13");
+  d.link.Complete("~p6", "OK Search completed");
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
+  // The IDLE waits for the link to catch up; the device may speak meanwhile.
+  EXPECT_EQ(d.link.TakeSent(), "~p7 NOOP\r\n");
+  // Its DONE ends the IDLE (it is no command of its own).
+  EXPECT_TRUE(Done(d));
+  d.link.Complete("~p7", "OK NOOP completed");
+  // The IDLE goes out with the DONE behind it: the store's "+" is ours, its
+  // answer is the device's.
+  EXPECT_EQ(d.link.TakeSent(), "~p8 IDLE\r\nDONE\r\n");
+  d.link.Reply("+ idling");
+  EXPECT_EQ(d.out.Take(), "");
+  d.link.Complete("~p8", "OK Idle completed");
+  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+}
+
 TEST_F(DeviceDriverIdleTest, NewsWhileGoingBackIntoTheStoresIdleArePushed) {
   Device& d = ReenteringIdle();
   // The device never left its IDLE: news go out before the store's "+".
