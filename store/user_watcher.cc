@@ -103,6 +103,8 @@ void UserWatcher::OnLinked(absl::StatusOr<session::StoreLink*> link) {
 }
 
 void UserWatcher::Send(absl::string_view command) {
+  PIMAP_LOG(DEBUG) << "watch " << imap::QuoteForLog(user_) << " <- "
+                   << imap::QuoteForLog(command.substr(0, 120));
   if (link_ != nullptr) link_->Send(absl::StrCat(command, "\r\n"));
 }
 
@@ -180,6 +182,9 @@ bool UserWatcher::OnError(const imap::FrameError& error) {
 
 void UserWatcher::OnResponse(const imap::Response& r) {
   using Kind = imap::Response::Kind;
+  PIMAP_LOG(DEBUG) << "watch " << imap::QuoteForLog(user_) << " -> "
+                   << (r.kind == Kind::kUntagged ? "* " : r.tag) << " "
+                   << r.name;
   if (r.kind == Kind::kUntagged) {
     if (r.name == "BYE") {
       LinkLost(r.text);

@@ -172,6 +172,37 @@ TEST_F(DeviceDriverHibernateTest, KeepaliveOfTheRebuiltDriverKeepsItsPhase) {
   EXPECT_EQ(d.out.Take(), "* OK Still here\r\n");
 }
 
+TEST_F(DeviceDriverHibernateTest, NewFormatFetchAfterAWakeBorrowsALink) {
+  config_.default_notification = FilterSpec::All();
+  Device& d = Connect();
+  Login(d);
+  ASSERT_EQ(SelectFolder(d, d.link), Selected());
+  pool_.TakeCalls();
+  Run(d, "p XSETPIMAPPREF PIMAP_INBAND_NEW_FORMAT (UID FLAGS)");
+  EXPECT_EQ(d.out.Take(), "p OK XSETPIMAPPREF completed\r\n");
+  Run(d, "c IDLE");
+  EXPECT_EQ(d.out.Take(), "+ idling\r\n");
+  HibernatedIdle state = Hibernate(d);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  EXPECT_EQ(keeper_.events, 1);
+  Wake(d, state);
+  d.driver->device_link()->OnEventsPending();
+  EXPECT_THAT(pool_.TakeCalls(), ElementsAre("TryBorrow(alice) -> L1"));
+  EXPECT_EQ(d.link.TakeSent(), "~p4 NOOP\r\n");
+  d.link.Reply("* 4 EXISTS");
+  d.link.Complete("~p4", "OK NOOP completed");
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 UID FETCH 13 (UID FLAGS)\r\n");
+  d.link.Reply("* 4 FETCH (UID 13 FLAGS ())");
+  d.link.Complete("~p5", "OK Fetch completed");
+  EXPECT_EQ(d.out.Take(), "* 4 FETCH (UID 13 FLAGS ())\r\n");
+  EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Return(L1, reusable)"));
+  EXPECT_TRUE(d.driver->Hibernatable());  // at rest again
+  EXPECT_TRUE(Done(d));
+  FireTimers();
+  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+}
+
 TEST(KeepaliveDelayTest, SpreadsDevicesAndStaysWithinTheInterval) {
   for (int64_t now : {0, 1, 59999, 60000, 123456789}) {
     const int64_t a = KeepaliveDelayMs("phone", 60000, now);
