@@ -185,6 +185,10 @@ int main(int argc, char** argv) {
 
   pimap::session::SessionConfig session_config;
   session_config.journal_limit = options.journal_limit;
+  session_config.max_devices_per_user = static_cast<size_t>(options.max_devices_per_user);
+  session_config.max_filters_per_device =
+      static_cast<size_t>(options.max_filters_per_device);
+  session_config.max_filter_bytes = options.max_filter_bytes;
   session_config.idle_keepalive_ms = absl::ToInt64Milliseconds(options.idle_keepalive);
   session_config.session_lifetime_ms = absl::ToInt64Milliseconds(options.session_lifetime);
   session_config.parked_watch_linger_ms = absl::ToInt64Milliseconds(options.store_link_idle);

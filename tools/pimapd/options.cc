@@ -442,6 +442,27 @@ const OptionSpec kOptionSpecs[] = {
        return Set(ParseIntInRange(v, 1, 10000000), o.journal_limit);
      },
      [](const Options& o) { return absl::StrCat(o.journal_limit); }},
+    {"max-devices-per-user", "N",
+     "P-IMAP device sessions one user may hold (0..100000; 0: no limit); the "
+     "login of one more device gets NO [LIMIT].",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 0, 100000), o.max_devices_per_user);
+     },
+     [](const Options& o) { return absl::StrCat(o.max_devices_per_user); }},
+    {"max-filters-per-device", "N",
+     "Folders with their own XFILTER per device (0..100000; 0: no limit); "
+     "one more gets NO [LIMIT].",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 0, 100000), o.max_filters_per_device);
+     },
+     [](const Options& o) { return absl::StrCat(o.max_filters_per_device); }},
+    {"max-filter-bytes", "SIZE",
+     "Largest search program of one XFILTER (16..1M); larger gets "
+     "NO [LIMIT].",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseSizeInRange(v, 16, 1024 * kKiB), o.max_filter_bytes);
+     },
+     [](const Options& o) { return FormatByteSize(o.max_filter_bytes); }},
     {"session-lifetime", "DURATION",
      "How long a P-IMAP session outlives its last activity.",
      [](absl::string_view v, Options& o) {

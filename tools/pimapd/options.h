@@ -102,6 +102,10 @@ struct Options {
   // P-IMAP sessions.
   size_t journal_limit = 10000;                      // --journal-limit
   absl::Duration session_lifetime = absl::Hours(24);  // --session-lifetime
+  // Per-user and per-device bounds (core/session/session_registry.h).
+  int max_devices_per_user = 32;    // --max-devices-per-user (0: none)
+  int max_filters_per_device = 64;  // --max-filters-per-device (0: none)
+  size_t max_filter_bytes = 4096;   // --max-filter-bytes
   std::string default_notification_filter = "NONE";  // --default-notification-filter ALL|NONE
   std::string store_master_user;                     // --store-master-user
   std::string store_master_password_file;            // --store-master-password-file
