@@ -129,6 +129,7 @@ bool ImapConnection::OnAuthenticated(const std::string& user,
   Busy busy(this);
   if (state_ == State::kClosing) return false;
   state_ = State::kAuthenticated;
+  LeavePreAuth();  // its descriptor is a session's now
   if (pre_login_ != nullptr) {  // commands are the session driver's from now on
     pre_login_->Release();
     pre_login_ = nullptr;

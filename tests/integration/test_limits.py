@@ -56,3 +56,63 @@ def test_filters_per_device_and_filter_size_are_bounded(start_pimapd):
         # Both refused: nothing changed.
         untagged, t = c.cmd("e", "XFILTER INBOX N GET")
         assert untagged == [b"* XFILTER INBOX N SEEN\r\n"], untagged
+
+
+# ----------------------------------------------------------------------------- pre-auth
+
+TOO_MANY = b"* BYE [UNAVAILABLE] Too many connections\r\n"
+
+
+def flood(gw, n, source):
+    """n connections from source that never log in (greeted, kept open)."""
+    conns = []
+    for _ in range(n):
+        c = gw.raw(source=source)
+        assert c.greeting.startswith(b"* OK"), c.greeting
+        conns.append(c)
+    return conns
+
+
+def test_a_preauth_flood_from_one_ip_does_not_stop_another_client(start_pimapd):
+    gw = start_pimapd(shards=1, admin=True)  # defaults: 64 per IP
+    conns = flood(gw, 64, "127.0.0.2")
+    try:
+        with gw.raw(source="127.0.0.2") as c:
+            assert c.greeting == TOO_MANY, c.greeting
+            c.read_eof()
+        with gw.raw(source="127.0.0.3") as c:
+            assert login(c, "alice", "alicepw").startswith(b"L1 OK")
+        assert gw.metrics()["pimap_preauth_refused_total"][None] >= 1
+        # One of them logs in: it no longer counts, so its IP gets a slot back.
+        assert login(conns[0], "bob", "bobpw").startswith(b"L1 OK")
+        with gw.raw(source="127.0.0.2") as c:
+            assert c.greeting.startswith(b"* OK"), c.greeting
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_the_shard_bound_keeps_descriptors_for_logged_in_clients(start_pimapd):
+    gw = start_pimapd(shards=1, extra=["--max-preauth-per-shard", "6",
+                                       "--max-preauth-per-ip", "3"])
+    with gw.raw(source="127.0.0.9") as logged_in:
+        assert login(logged_in, "carol", "carolpw").startswith(b"L1 OK")
+        conns = flood(gw, 3, "127.0.0.2") + flood(gw, 3, "127.0.0.3")
+        try:
+            with gw.raw(source="127.0.0.4") as c:
+                assert c.greeting == TOO_MANY, c.greeting
+            # The logged-in client is not concerned.
+            _, t = logged_in.cmd("n", "NOOP")
+            assert t.startswith(b"n OK"), t
+            # A closed one frees its slot.
+            conns.pop().close()
+            harness.wait_until(lambda: _greeted(gw, "127.0.0.4"), 10,
+                               what="a slot freed by a closed connection")
+        finally:
+            for c in conns:
+                c.close()
+
+
+def _greeted(gw, source):
+    with gw.raw(source=source) as c:
+        return c.greeting.startswith(b"* OK")

@@ -146,6 +146,8 @@ TEST(ParseCommandLineTest, Defaults) {
   EXPECT_EQ(o.login_fail_max, 10);
   EXPECT_EQ(o.login_fail_window, absl::Minutes(15));
   EXPECT_EQ(o.max_devices_per_user, 32);
+  EXPECT_EQ(o.max_preauth_per_shard, 0);
+  EXPECT_EQ(o.max_preauth_per_ip, 64);
   EXPECT_EQ(o.max_filters_per_device, 64);
   EXPECT_EQ(o.max_filter_bytes, 4096u);
   EXPECT_TRUE(o.config_file.empty());
@@ -312,6 +314,27 @@ TEST(ParseCommandLineTest, PerUserLimits) {
                            "--max-filter-bytes"}) {
     EXPECT_NE(help.find(name), std::string::npos) << name;
   }
+}
+
+TEST(ParseCommandLineTest, PreAuthLimits) {
+  auto r = Parse({"--store", "s:1", "--max-preauth-per-shard", "100",
+                  "--max-preauth-per-ip=5"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.max_preauth_per_shard, 100);
+  EXPECT_EQ(r->options.max_preauth_per_ip, 5);
+  TempFile f(
+      "store = s:1\n"
+      "max-preauth-per-shard = 7\n"
+      "max-preauth-per-ip = 2\n");
+  auto file = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->options.max_preauth_per_shard, 7);
+  EXPECT_EQ(file->options.max_preauth_per_ip, 2);
+  ExpectError({"--store", "s:1", "--max-preauth-per-ip", "0"},
+              {"--max-preauth-per-ip", "1..1048576"});
+  const std::string help = HelpText();
+  EXPECT_NE(help.find("--max-preauth-per-shard"), std::string::npos);
+  EXPECT_NE(help.find("--max-preauth-per-ip"), std::string::npos);
 }
 
 TEST(ParseCommandLineTest, BooleanForms) {

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -17,6 +18,7 @@
 #include "bindings/tcp/imap_server.h"
 #include "bindings/tls/tls_context.h"
 #include "core/base/log.h"
+#include "core/base/preauth_gate.h"
 #include "core/base/version.h"
 #include "core/http/content_coding.h"
 #include "core/http/event_dictionary.h"
@@ -49,6 +51,7 @@ struct ShardServices {
   std::unique_ptr<pimap::store::LinkPool> links;
   std::unique_ptr<pimap::session::AuthCache> auth_cache;
   std::unique_ptr<pimap::session::LoginThrottle> login_throttle;
+  std::unique_ptr<pimap::PreAuthGate> preauth;
   std::unique_ptr<pimap::tcp::ImapServer> server;
   std::unique_ptr<pimap::http_binding::HttpServer> http;
   // Shared by every compressed response of the shard (HTTP content coding,
@@ -246,12 +249,19 @@ int main(int argc, char** argv) {
   ring_options.file_table_size =
       static_cast<unsigned>(options.max_connections_per_shard);
 
+  // Descriptors for logged-in sessions and store links are always left: a
+  // flood of connections that never log in takes at most this many.
+  const size_t preauth_total = static_cast<size_t>(
+      options.max_preauth_per_shard > 0 ? options.max_preauth_per_shard
+                                        : std::max(1, options.max_connections_per_shard / 4));
+  const size_t preauth_per_ip = static_cast<size_t>(options.max_preauth_per_ip);
   pimap::engine::ShardSet set(shards, ring_options);
   // Declared after `set` so it is destroyed first, while the shards it points
   // into still exist (their threads have ended by then).
   std::vector<ShardServices> services(shards);
   absl::Status started = set.Start(
       [&services, &config, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms, throttle_config,
+       preauth_total, preauth_per_ip,
        state_dir = options.state_dir,
        intake = options.store_events_listen
                     ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
@@ -281,6 +291,8 @@ int main(int argc, char** argv) {
         registry.Register(s.links.get());
         registry.Register(s.auth_cache.get());
         registry.Register(s.login_throttle.get());
+        s.preauth = std::make_unique<pimap::PreAuthGate>(preauth_total, preauth_per_ip);
+        registry.Register(s.preauth.get());
         pimap::store::LinkPool* links = s.links.get();
         shard.AddStopHook([sessions, links] {
           sessions->Stop();

@@ -434,6 +434,19 @@ const OptionSpec kOptionSpecs[] = {
      [](const Options& o) {
        return absl::StrCat(o.max_connections_per_shard);
      }},
+    {"max-preauth-per-shard", "N",
+     "Connections not logged in yet per shard (0: a quarter of "
+     "--max-connections-per-shard); past it new ones get BYE [UNAVAILABLE].",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 0, 1 << 20), o.max_preauth_per_shard);
+     },
+     [](const Options& o) { return absl::StrCat(o.max_preauth_per_shard); }},
+    {"max-preauth-per-ip", "N",
+     "The same per client IP and shard (1..1048576).",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 1, 1 << 20), o.max_preauth_per_ip);
+     },
+     [](const Options& o) { return absl::StrCat(o.max_preauth_per_ip); }},
     {"journal-limit", "N",
      "Events kept per P-IMAP device session while they are not acknowledged "
      "(1..10000000); past it the folder is rebuilt from the store or gets "

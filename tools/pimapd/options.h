@@ -99,6 +99,10 @@ struct Options {
   // --max-connections-per-shard: io_uring direct-descriptor table size;
   // must stay <= RLIMIT_NOFILE (checked by the daemon, not here).
   int max_connections_per_shard = 16000;
+  // Connections not logged in yet per shard (0: a quarter of the above) and
+  // per client IP and shard (core/base/preauth_gate.h).
+  int max_preauth_per_shard = 0;  // --max-preauth-per-shard
+  int max_preauth_per_ip = 64;    // --max-preauth-per-ip
   // P-IMAP sessions.
   size_t journal_limit = 10000;                      // --journal-limit
   absl::Duration session_lifetime = absl::Hours(24);  // --session-lifetime
