@@ -116,3 +116,31 @@ def test_the_shard_bound_keeps_descriptors_for_logged_in_clients(start_pimapd):
 def _greeted(gw, source):
     with gw.raw(source=source) as c:
         return c.greeting.startswith(b"* OK")
+
+
+# ----------------------------------------------------------------------------- identity
+
+def session_id(untagged):
+    for line in untagged:
+        if line.startswith(b"* SESSIONID "):
+            return line.split()[2]
+    raise AssertionError("no SESSIONID in %r" % untagged)
+
+
+def test_user_names_differing_by_case_are_one_user(start_pimapd):
+    # Issue 14, item 5: the store (Dovecot, auth_username_format=%Lu) takes
+    # Alice and alice for one user; so does the gateway (--user-name-case fold):
+    # one owner shard, one session.
+    gw = start_pimapd(shards=4)
+    with gw.raw() as c:
+        untagged, t = c.cmd("L1", "LOGIN Alice#casephone alicepw")
+        assert t.startswith(b"L1 OK"), t
+        first = session_id(untagged)
+    with gw.raw() as c:
+        untagged, t = c.cmd("L1", "LOGIN ALICE#casephone alicepw")
+        assert t.startswith(b"L1 OK"), t
+        assert b"* SESSION AUTHENTICATED\r\n" in untagged, untagged
+        assert session_id(untagged) == first
+    harness.wait_until(lambda: 'login user="alice" device="casephone"' in gw.log(), 10,
+                       what="the folded name in pimapd's log")
+    assert 'user="Alice"' not in gw.log()

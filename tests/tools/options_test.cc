@@ -148,6 +148,7 @@ TEST(ParseCommandLineTest, Defaults) {
   EXPECT_EQ(o.max_devices_per_user, 32);
   EXPECT_EQ(o.max_preauth_per_shard, 0);
   EXPECT_EQ(o.max_preauth_per_ip, 64);
+  EXPECT_EQ(o.user_name_case, "fold");
   EXPECT_EQ(o.max_filters_per_device, 64);
   EXPECT_EQ(o.max_filter_bytes, 4096u);
   EXPECT_TRUE(o.config_file.empty());
@@ -335,6 +336,19 @@ TEST(ParseCommandLineTest, PreAuthLimits) {
   const std::string help = HelpText();
   EXPECT_NE(help.find("--max-preauth-per-shard"), std::string::npos);
   EXPECT_NE(help.find("--max-preauth-per-ip"), std::string::npos);
+}
+
+TEST(ParseCommandLineTest, UserNameCase) {
+  auto r = Parse({"--store", "s:1", "--user-name-case", "keep"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.user_name_case, "keep");
+  TempFile f("store = s:1\nuser-name-case = fold\n");
+  auto file = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->options.user_name_case, "fold");
+  ExpectError({"--store", "s:1", "--user-name-case", "lower"},
+              {"--user-name-case", "fold or keep"});
+  EXPECT_NE(HelpText().find("--user-name-case"), std::string::npos);
 }
 
 TEST(ParseCommandLineTest, BooleanForms) {

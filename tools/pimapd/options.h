@@ -106,6 +106,7 @@ struct Options {
   // P-IMAP sessions.
   size_t journal_limit = 10000;                      // --journal-limit
   absl::Duration session_lifetime = absl::Hours(24);  // --session-lifetime
+  std::string user_name_case = "fold";  // --user-name-case fold|keep
   // Per-user and per-device bounds (core/session/session_registry.h).
   int max_devices_per_user = 32;    // --max-devices-per-user (0: none)
   int max_filters_per_device = 64;  // --max-filters-per-device (0: none)
@@ -144,6 +145,19 @@ absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text);
 // absl::ParseDuration forms ("90s", "10m", "1h30m") or a bare number of
 // seconds ("60", "1.5").
 absl::StatusOr<absl::Duration> ParseDurationOrSeconds(absl::string_view text);
+
+// The option table's row parsers (option_values.cc); their errors name the
+// expected form, not the option (the caller adds that).
+absl::StatusOr<int64_t> ParseIntInRange(absl::string_view text, int64_t lo,
+                                        int64_t hi);
+std::string FormatByteSize(uint64_t v);
+absl::StatusOr<uint64_t> ParseSizeInRange(absl::string_view text, uint64_t lo,
+                                          uint64_t hi);
+absl::StatusOr<bool> ParseBool(absl::string_view text);
+absl::StatusOr<absl::Duration> ParsePositiveDuration(absl::string_view text);
+absl::StatusOr<absl::Duration> ParseNonNegativeDuration(absl::string_view text);
+absl::StatusOr<std::optional<HostPort>> ParseOptionalHostPort(
+    absl::string_view text);
 
 }  // namespace pimap
 
