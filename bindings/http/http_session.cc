@@ -52,8 +52,9 @@ std::string TagOf(absl::string_view line) {
 // Collects one command of a body for FirstLoginUser.
 class LoginFinder final : public imap::Framer::Visitor {
  public:
-  explicit LoginFinder(const imap::ParserLimits& limits)
-      : assembler_(limits, session::CommandRouter::kLocalCommandBytes) {}
+  LoginFinder(const imap::ParserLimits& limits, bool fold_user_case)
+      : assembler_(limits, session::CommandRouter::kLocalCommandBytes),
+        fold_user_case_(fold_user_case) {}
   bool OnLine(absl::string_view line,
               const imap::LiteralHeader* literal) override {
     (void)assembler_.AddLine(line, literal);
@@ -67,7 +68,7 @@ class LoginFinder final : public imap::Framer::Visitor {
     absl::StatusOr<imap::Command> command = assembler_.Finish();
     if (!command.ok() || user.has_value()) return true;
     session::PreAuthStep step =
-        session::ExecutePreAuth(*command, {false, true});
+        session::ExecutePreAuth(*command, {false, true, false, fold_user_case_});
     if (step.action == session::PreAuthStep::Action::kLogin) {
       user = step.login.name.user;
     }
@@ -81,14 +82,16 @@ class LoginFinder final : public imap::Framer::Visitor {
 
  private:
   imap::CommandAssembler assembler_;
+  bool fold_user_case_;
 };
 
 }  // namespace
 
 std::optional<std::string> FirstLoginUser(absl::string_view body,
-                                          const imap::ParserLimits& limits) {
+                                          const imap::ParserLimits& limits,
+                                          bool fold_user_case) {
   imap::Framer framer(imap::Framer::Mode::kCommands, limits);
-  LoginFinder finder(limits);
+  LoginFinder finder(limits, fold_user_case);
   framer.Feed(body, finder);
   return finder.user;
 }
@@ -361,7 +364,7 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
   }
   session::PreAuthStep step =
       session::ExecutePreAuth(command, {false, config_.login_allowed,
-                                        /*xzip=*/true});
+                                        /*xzip=*/true, config_.fold_user_case});
   if (step.auth_failure) CounterAdd(counters_.auth_failures);
   if (step.client_id.has_value()) client_id_ = *std::move(step.client_id);
   switch (step.action) {

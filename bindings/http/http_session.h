@@ -77,6 +77,7 @@ struct HttpSessionConfig {
   imap::ParserLimits limits;
   std::string path = "/pimap";           // cookie Path
   bool login_allowed = true;             // over TLS, or plaintext allowed
+  bool fold_user_case = true;            // --user-name-case fold
   int64_t idle_max_ms = 10 * 60 * 1000;  // longest long poll
   // An authenticated session without a request for this long ends.
   int64_t session_idle_ms = 31 * 60 * 1000;
@@ -106,9 +107,10 @@ class HttpSessionOwner {
 
 // The user a body's first login command (LOGIN, AUTHENTICATE PLAIN with an
 // initial response) names, to route the request to the owner shard before any
-// of it runs.
+// of it runs; case-folded as the login will be (fold_user_case).
 std::optional<std::string> FirstLoginUser(absl::string_view body,
-                                          const imap::ParserLimits& limits);
+                                          const imap::ParserLimits& limits,
+                                          bool fold_user_case = true);
 
 class HttpSession final : private imap::Framer::Visitor,
                           private session::DeviceOutput,

@@ -11,6 +11,7 @@
 #include "bindings/tcp/imap_server.h"
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
+#include "core/base/preauth_gate.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
 #include "core/imap/writer.h"
@@ -27,6 +28,23 @@ namespace {
 constexpr size_t kOutputHighWater = 256 * 1024;
 // Hard bound on bytes read from the device but not yet framed (while blocked).
 constexpr size_t kMaxPendingInput = 1 << 20;
+
+// The shard's bounds on connections not logged in (preauth_gate.h): the gate
+// that counts this one from now on, or null with *refused set when it is past
+// a bound (or null when the shard has no gate).
+PreAuthGate* AdmitPreAuth(ImapServer* server, const ClientAddress& client,
+                          bool* refused) {
+  *refused = false;
+  PreAuthGate* gate = server->shard().services().Find<PreAuthGate>();
+  if (gate == nullptr || gate->Admit(client.peer)) return gate;
+  *refused = true;
+  CounterAdd(server->shard().counters().preauth_refused);
+  PIMAP_LOG(INFO) << client << " refused: too many connections not logged in";
+  return nullptr;
+}
+
+constexpr absl::string_view kTooMany =
+    "* BYE [UNAVAILABLE] Too many connections\r\n";
 
 }  // namespace
 
@@ -51,10 +69,20 @@ session::CommandRouter::Opening ImapConnection::PreLogin::OpenLine(
 void ImapConnection::Accept(ImapServer* server, int slot, bool implicit_tls,
                             const ClientAddress& client) {
   engine::Socket* socket = engine::Socket::Adopt(&server->shard(), slot);
+  bool refused = false;
+  PreAuthGate* gate = AdmitPreAuth(server, client, &refused);
+  if (refused) {
+    // Said in clear on the plain port; on the TLS port a handshake would cost
+    // more than the flood is worth: closed without a word.
+    if (!implicit_tls) socket->Write(kTooMany);
+    socket->Close();
+    return;
+  }
   engine::Transport* transport = socket;
   if (implicit_tls) {
     SSL* ssl = server->config().tls->NewServerSsl();
     if (ssl == nullptr) {
+      if (gate != nullptr) gate->Leave(client.peer);
       socket->Abort();
       return;
     }
@@ -63,6 +91,7 @@ void ImapConnection::Accept(ImapServer* server, int slot, bool implicit_tls,
   auto* connection =
       new ImapConnection(server, socket, transport, implicit_tls, client,
                          MonotonicNowMs() + server->config().login_timeout_ms);
+  connection->EnterPreAuth(gate);
   connection->Greet();  // queued; on TLS it waits for the handshake
   connection->Start();
 }
@@ -78,9 +107,19 @@ void ImapConnection::Arrive(ImapServer* server, int slot, SSL* ssl,
     transport->Close();
     return;
   }
+  // Counted here too: the owner shard's descriptors are what a client that
+  // picks a victim's shard would take (README, "Connection limits").
+  bool refused = false;
+  PreAuthGate* gate = AdmitPreAuth(server, login.client, &refused);
+  if (refused) {
+    transport->Write(kTooMany);
+    transport->Close();
+    return;
+  }
   auto* connection = new ImapConnection(
       server, socket, transport, ssl != nullptr, login.client,
       login_deadline_ms, std::move(input), kBlockLogin);
+  connection->EnterPreAuth(gate);
   connection->client_id_ = login.client_id;       // for a login that fails here
   connection->StartStoreLogin(std::move(login));  // reading stays off meanwhile
   connection->Start();
@@ -182,6 +221,7 @@ void ImapConnection::Start() {
 }
 
 ImapConnection::~ImapConnection() {
+  LeavePreAuth();
   if (activity_timer_ != 0) server_->shard().timers().Cancel(activity_timer_);
   if (handover_timer_ != 0) server_->shard().timers().Cancel(handover_timer_);
   if (driver_ != nullptr) driver_->Release();
@@ -190,6 +230,12 @@ ImapConnection::~ImapConnection() {
   server_->Unregister(this);
   server_->shard().counters().device_connections.fetch_sub(
       1, std::memory_order_relaxed);
+}
+
+void ImapConnection::LeavePreAuth() {
+  if (preauth_ == nullptr) return;
+  preauth_->Leave(client_.peer);
+  preauth_ = nullptr;
 }
 
 void ImapConnection::Greet() {

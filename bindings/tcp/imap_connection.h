@@ -29,6 +29,10 @@
 #include "core/session/session_login.h"
 #include "core/session/store_link.h"
 
+namespace pimap {
+class PreAuthGate;
+}  // namespace pimap
+
 namespace pimap::engine {
 class Socket;
 }
@@ -165,6 +169,9 @@ class ImapConnection final : private engine::TransportHandler,
   void OnLoginFailed(std::string response) override;
   // Back to not authenticated: past the login deadline the connection ends.
   void CheckLoginDeadline();
+  // Counted by the shard's PreAuthGate until it logs in or closes.
+  void EnterPreAuth(PreAuthGate* gate) { preauth_ = gate; }
+  void LeavePreAuth();
   // The shard's services a session driver uses.
   session::DriverServices Services();
 
@@ -219,6 +226,7 @@ class ImapConnection final : private engine::TransportHandler,
   std::string client_id_;
   int64_t login_deadline_ms_;      // absolute: from the accept
   PreLogin* pre_login_ = nullptr;  // made on demand, released at login
+  PreAuthGate* preauth_ = nullptr;  // counted there while not logged in
   // The session after login (null before): it owns the store side.
   session::SessionDriver* driver_ = nullptr;
   std::shared_ptr<bool> alive_;

@@ -45,7 +45,7 @@ void ImapConnection::DoStartTls(const std::string& tag) {
 session::PreAuthPolicy ImapConnection::PreAuth() const {
   return {server_->config().tls != nullptr && !tls_active_,
           tls_active_ || server_->config().allow_plaintext_auth,
-          /*xzip=*/true};
+          /*xzip=*/true, server_->config().fold_user_case};
 }
 
 bool ImapConnection::HandleSaslResponse(absl::string_view line) {
@@ -129,6 +129,7 @@ bool ImapConnection::OnAuthenticated(const std::string& user,
   Busy busy(this);
   if (state_ == State::kClosing) return false;
   state_ = State::kAuthenticated;
+  LeavePreAuth();  // its descriptor is a session's now
   if (pre_login_ != nullptr) {  // commands are the session driver's from now on
     pre_login_->Release();
     pre_login_ = nullptr;

@@ -64,6 +64,8 @@ struct ImapServerConfig {
   // COMPRESS=DEFLATE's outbound compressor (--deflate-window-bits,
   // --deflate-mem-level).
   compress::DeflateConfig deflate;
+  // --user-name-case fold (session::PreAuthPolicy::fold_user_case).
+  bool fold_user_case = true;
 };
 
 class ImapServer {

@@ -162,6 +162,10 @@ constexpr MetricDef kMetrics[] = {
     {"pimap_logins_refused_total",
      "Logins refused after too many failures, without asking the store.",
      &ShardCounters::logins_refused},
+    {"pimap_preauth_refused_total",
+     "Connections closed at once: too many not logged in on the shard or "
+     "from the IP (--max-preauth-per-shard, --max-preauth-per-ip).",
+     &ShardCounters::preauth_refused},
     {"pimap_store_intake_requests_total",
      "HTTP requests received by the store-event intake.",
      &ShardCounters::intake_requests},

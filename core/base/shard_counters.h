@@ -124,6 +124,9 @@ struct alignas(64) ShardCounters {
   // timer before they went to the store, and attempts refused without one.
   std::atomic<uint64_t> logins_delayed{0};
   std::atomic<uint64_t> logins_refused{0};
+  // Connections closed at accept (or at a hand-over's arrival) because the
+  // shard or the client's IP had too many not logged in (preauth_gate.h).
+  std::atomic<uint64_t> preauth_refused{0};
   // The store-event intake (store/events/event_intake.h). Hazard: unlike the
   // rest, intake_queued and intake_lost are also written by the shards that
   // route to this one, so every intake update is an atomic RMW (fetch_add).

@@ -254,6 +254,14 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
       ok_now("XFILTER completed");
       return;
     }
+    const SessionConfig& limits = registry().config();
+    if (absl::Status room = s.filters.CheckLimits(
+            *filter, limits.max_filters_per_device, limits.max_filter_bytes);
+        !room.ok()) {
+      imap::AppendTaggedStatus(&out, tag, "NO", "LIMIT", room.message());
+      Write(std::move(out));
+      return;
+    }
     s.filters.Set(*filter);
     registry().Save(s);
     const bool view_changed =

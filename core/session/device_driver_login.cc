@@ -27,6 +27,21 @@ void DeviceDriver::Start(StoreLink* link, std::string login_tag,
   StoreCredentials credentials{user_, password, ""};
   credentials.origin = client;  // pooled links this device's commands open
   session_ = registry().Attach(user_, device_, credentials, this, &resumed_);
+  if (session_ == nullptr) {
+    // A new device past --max-devices-per-user: refused, not evicting
+    // another (README, "Limits"); nothing was created for it.
+    PIMAP_LOG(INFO) << client_ << " login refused user="
+                    << imap::QuoteForLog(user_)
+                    << " device=" << imap::QuoteForLog(device_)
+                    << ": too many devices";
+    if (link != nullptr) link->Close();
+    std::string out;
+    imap::AppendTaggedStatus(&out, login_tag_, "NO", "LIMIT",
+                             "Too many devices for this user");
+    Write(std::move(out));
+    if (output_ != nullptr) output_->LoginDone(false);
+    return;
+  }
   if (link != nullptr) {
     registry().RememberCapabilities(link->capabilities());
     AdoptLoginLink(link);

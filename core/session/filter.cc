@@ -485,6 +485,33 @@ void DeviceFilters::Set(const XFilterCommand& cmd) {
   if (notification) notification_[cmd.target] = cmd.spec;
 }
 
+absl::Status DeviceFilters::CheckLimits(const XFilterCommand& cmd,
+                                        size_t max_folders,
+                                        size_t max_program_bytes) const {
+  if (cmd.get) return absl::OkStatus();
+  // The program the store evaluates for every new message: its size bounds
+  // what one device makes the store (and the durable state) carry.
+  if (max_program_bytes > 0 && cmd.spec.search_keys.size() > max_program_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("Filter too large (at most ", max_program_bytes,
+                     " bytes of search keys)"));
+  }
+  // Target ALL replaces the per-folder filters: it never adds one.
+  if (max_folders == 0 || cmd.all_folders || view_.contains(cmd.target) ||
+      notification_.contains(cmd.target)) {
+    return absl::OkStatus();
+  }
+  size_t folders = view_.size();
+  for (const auto& [folder, spec] : notification_) {
+    if (!view_.contains(folder)) ++folders;
+  }
+  if (folders >= max_folders) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "Too many folder filters (at most ", max_folders, " folders)"));
+  }
+  return absl::OkStatus();
+}
+
 const FilterSpec& DeviceFilters::View(absl::string_view folder) const {
   auto it = view_.find(folder);
   return it == view_.end() ? default_view_ : it->second;

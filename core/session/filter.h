@@ -101,6 +101,12 @@ class DeviceFilters {
   // default of that kind (both for B) and clears that kind's per-folder
   // overrides, as a new filter replaces the previous one everywhere.
   void Set(const XFilterCommand& cmd);
+  // Whether Set(cmd) stays within the device's limits: at most `max_folders`
+  // folders with their own filter, and a search program of at most
+  // `max_program_bytes`. ResourceExhausted (its message fit for
+  // "tag NO [LIMIT] <message>") otherwise; 0 means no limit.
+  absl::Status CheckLimits(const XFilterCommand& cmd, size_t max_folders,
+                           size_t max_program_bytes) const;
 
   const FilterSpec& View(absl::string_view folder) const;
   const FilterSpec& Notification(absl::string_view folder) const;

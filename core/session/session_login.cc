@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/log.h"
@@ -33,6 +34,7 @@ PreAuthStep Login(PendingLogin login, const PreAuthPolicy& policy) {
     return Respond(login.tag, "NO", "PRIVACYREQUIRED",
                    "Plaintext authentication disallowed: use STARTTLS");
   }
+  if (policy.fold_user_case) absl::AsciiStrToLower(&login.name.user);
   PreAuthStep step;
   step.action = PreAuthStep::Action::kLogin;
   step.login = std::move(login);

@@ -63,6 +63,12 @@ struct PreAuthPolicy {
   bool login_allowed = false;       // credentials may be sent (TLS or allowed)
   // The binding's router runs XZIP before login (CAPABILITY says so).
   bool xzip = false;
+  // The user name is case-folded (ASCII) before anything uses it: the owner
+  // shard, the session and auth-cache keys, the store login, so that "Alice"
+  // and "alice" are one user, as a case-insensitive store (Dovecot's default
+  // auth_username_format=%Lu) sees them (--user-name-case fold|keep). The
+  // device id keeps its case.
+  bool fold_user_case = true;
 };
 
 // A command before login. AUTHENTICATE PLAIN with an initial response (SASL-IR)

@@ -67,6 +67,10 @@ DeviceSession* SessionRegistry::Attach(const std::string& user,
                                        const StoreCredentials& credentials,
                                        DeviceLink* link, bool* resumed) {
   UserSessions& u = users_[user];
+  if (!u.devices.contains(device) && !RoomForDevice(user, device, u)) {
+    DropUserIfIdle(user);  // it may have been made just now
+    return nullptr;
+  }
   if (config_->master_user.empty()) {
     u.credentials = credentials;
   } else {
@@ -114,6 +118,35 @@ DeviceSession* SessionRegistry::Attach(const std::string& user,
   StartWatch(user, u);
   UpdateGauges();
   return session;
+}
+
+bool SessionRegistry::RoomForDevice(const std::string& user,
+                                    const std::string& device,
+                                    const UserSessions& u) {
+  const size_t max = config_->max_devices_per_user;
+  if (max == 0) return true;
+  if (u.devices.size() >= max) return false;
+  if (state_ == nullptr) return true;
+  // After a restart most sessions are on disk only (they come back at their
+  // device's next login): count those with a live session too. Settings left
+  // by a LOGOUT do not count, as the device has no session any more.
+  absl::StatusOr<std::vector<DeviceRecord>> records = state_->ListDevices(user);
+  if (!records.ok()) {
+    PIMAP_LOG(WARNING) << "durable state: " << records.status().message();
+    return true;  // the in-memory count above still bounds the shard
+  }
+  const int64_t cutoff = absl::ToUnixSeconds(absl::Now()) -
+                         config_->session_lifetime_ms / 1000;
+  size_t live = u.devices.size();
+  for (const DeviceRecord& r : *records) {
+    if (r.session_id.empty() || r.last_activity_unix < cutoff ||
+        u.devices.contains(r.device)) {
+      continue;
+    }
+    if (r.device == device) return true;  // its own session, restored
+    ++live;
+  }
+  return live < max;
 }
 
 void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {

@@ -67,6 +67,13 @@ struct SessionConfig {
   // a pooled link its idle time): a client that IDLEs again soon parks at
   // once instead of waiting for a new watch's baseline.
   int64_t parked_watch_linger_ms = 30000;
+  // Bounds on what one user or device makes the shard keep (0: no limit):
+  // device sessions per user (--max-devices-per-user), folders with their own
+  // filter per device (--max-filters-per-device) and the search program of one
+  // filter (--max-filter-bytes).
+  size_t max_devices_per_user = 32;
+  size_t max_filters_per_device = 64;
+  size_t max_filter_bytes = 4096;
 };
 
 struct DeviceSession {
@@ -139,6 +146,9 @@ class SessionRegistry final : public StoreEventSink {
 
   // A P-IMAP login succeeded: the session of (user, device), resumed or new.
   // A previous live connection of the device is told it was taken over.
+  // Null when the device is new and its user already has
+  // max_devices_per_user sessions (in memory or in durable state): nothing is
+  // created, in memory or on disk.
   DeviceSession* Attach(const std::string& user, const std::string& device,
                         const StoreCredentials& credentials, DeviceLink* link,
                         bool* resumed);
@@ -213,6 +223,10 @@ class SessionRegistry final : public StoreEventSink {
                                          const std::string& device,
                                          bool* resumable);
   void DropUserIfIdle(const std::string& user);
+  // Whether `user` (whose in-memory sessions are `u`) may open a session for
+  // `device`, which has none in memory.
+  bool RoomForDevice(const std::string& user, const std::string& device,
+                     const UserSessions& u);
   void StartWatch(const std::string& user, UserSessions& u);
   void UpdateGauges();
 

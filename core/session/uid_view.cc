@@ -347,17 +347,37 @@ std::optional<uint32_t> UidView::Erase(uint32_t uid) {
 // -------------------------------------------------------------------
 
 std::vector<std::pair<uint32_t, uint32_t>> UidView::Resolve(
-    const imap::SequenceSet& set, bool uid_mode) const {
+    const imap::SequenceSet& set, bool uid_mode, size_t* steps) const {
   std::vector<std::pair<uint32_t, uint32_t>> pieces;
   if (set.is_saved_result() || size_ == 0) return pieces;
   const uint32_t star = uid_mode ? max_uid() : static_cast<uint32_t>(size_);
+  // The set's own ranges, "*" resolved, sorted and merged: the view is walked
+  // once per disjoint range however often the device repeats one.
+  std::vector<std::pair<uint32_t, uint32_t>> spans;
+  spans.reserve(set.ranges().size());
   for (const imap::SeqRange& sr : set.ranges()) {
     uint32_t a = sr.first == imap::kStar ? star : sr.first;
     uint32_t b = sr.last == imap::kStar ? star : sr.last;
     if (a > b) std::swap(a, b);
+    spans.emplace_back(a, b);
+  }
+  std::sort(spans.begin(), spans.end());
+  size_t merged = 0;
+  for (const auto& span : spans) {
+    if (merged > 0 && static_cast<uint64_t>(span.first) <=
+                          static_cast<uint64_t>(spans[merged - 1].second) + 1) {
+      spans[merged - 1].second = std::max(spans[merged - 1].second, span.second);
+    } else {
+      spans[merged++] = span;
+    }
+  }
+  spans.resize(merged);
+  size_t visited = 0;
+  for (auto [a, b] : spans) {
     if (uid_mode) {
       std::optional<Pos> p = CeilRange(a);
       while (p) {
+        ++visited;
         const Range& r = chunks_[p->chunk].ranges[p->range];
         if (r.first > b) break;
         pieces.emplace_back(std::max(a, r.first), std::min(b, r.last));
@@ -373,6 +393,7 @@ std::vector<std::pair<uint32_t, uint32_t>> UidView::Resolve(
       uint64_t remaining = static_cast<uint64_t>(b) - a + 1;
       uint32_t from = first_uid;
       while (true) {
+        ++visited;
         const Range& r = chunks_[p.chunk].ranges[p.range];
         const uint64_t take = std::min<uint64_t>(remaining, Len(from, r.last));
         pieces.emplace_back(from, static_cast<uint32_t>(from + take - 1));
@@ -382,6 +403,7 @@ std::vector<std::pair<uint32_t, uint32_t>> UidView::Resolve(
       }
     }
   }
+  if (steps != nullptr) *steps = visited;
   std::sort(pieces.begin(), pieces.end());
   std::vector<std::pair<uint32_t, uint32_t>> out;
   for (const auto& piece : pieces) {

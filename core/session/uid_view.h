@@ -16,7 +16,8 @@
 //   Insert/Erase elsewhere O(B + log R); a chunk split or an emptied/merged
 //                          chunk rebuilds the chunk index in O(C), at most
 //                          once per ~B/2 structural changes of that chunk
-//   Resolve                O((k + p) log R), k set ranges, p output pieces
+//   Resolve                O(k log k + (k' + p) log R), k set ranges, k' of
+//                          them disjoint after merging, p output pieces
 //   Serialize / Parse      O(R)
 // Memory: ~12 bytes per range (8 for the range, 4 for its running count) plus
 // ~60 bytes per chunk; a contiguous folder of any size costs one range.
@@ -64,8 +65,13 @@ class UidView {
   // size() name nothing. UID mode: "*" is max_uid() and only UIDs present in
   // the view are returned. The saved result "$" (and any set on an empty view)
   // resolves to nothing: the caller keeps SEARCHRES results itself.
+  // The set's ranges are merged first, so a set that repeats or overlaps
+  // itself ("1:*,1:*,...") costs what its union costs: at most one walk over
+  // the view per disjoint range. `steps` (optional) counts the view ranges
+  // visited, for tests that hold that bound.
   std::vector<std::pair<uint32_t, uint32_t>> Resolve(
-      const imap::SequenceSet& set, bool uid_mode) const;
+      const imap::SequenceSet& set, bool uid_mode,
+      size_t* steps = nullptr) const;
 
   // All ranges, ascending (for checkpoints and tests).
   std::vector<std::pair<uint32_t, uint32_t>> Ranges() const;

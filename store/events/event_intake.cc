@@ -220,6 +220,7 @@ class IntakeConnection final : public engine::TransportHandler {
       Finished(t0);
       return keep;
     }
+    if (intake_->config_.fold_user_case) absl::AsciiStrToLower(&n.user);
     engine::Shard* shard = intake_->shard_;
     const int owner = static_cast<int>(
         ShardForUser(n.user, static_cast<uint32_t>(shard->count())));

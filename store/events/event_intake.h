@@ -68,6 +68,10 @@ struct EventIntakeConfig {
   size_t max_connections = 1024;
   // A connection with no complete request for this long is closed.
   int64_t idle_timeout_ms = 30000;
+  // The user names the store reports are case-folded, as device logins are
+  // (--user-name-case fold): its pushes reach the sessions keyed by the folded
+  // name whatever the case its configuration reports them in.
+  bool fold_user_case = true;
 };
 
 // Per-shard sink lookup: the session layer registers one sink per shard before

@@ -15,7 +15,11 @@ USERS = ["alice", "bob", "carol"]
 
 
 def test_200_concurrent_clients(start_pimapd):
-    gw = start_pimapd(shards=2, admin=True)
+    # All 200 come from one address and connect at once (above the default
+    # --max-preauth-per-ip), and each user has ~34 devices (above the default
+    # --max-devices-per-user): both bounds have their own tests (test_limits).
+    gw = start_pimapd(shards=2, admin=True, extra=["--max-preauth-per-ip", str(N),
+                                                   "--max-devices-per-user", str(N)])
     barrier = threading.Barrier(N, timeout=60)
 
     def one(i):

@@ -145,6 +145,12 @@ TEST(ParseCommandLineTest, Defaults) {
   EXPECT_EQ(o.login_fail_delay, absl::Seconds(1));
   EXPECT_EQ(o.login_fail_max, 10);
   EXPECT_EQ(o.login_fail_window, absl::Minutes(15));
+  EXPECT_EQ(o.max_devices_per_user, 32);
+  EXPECT_EQ(o.max_preauth_per_shard, 0);
+  EXPECT_EQ(o.max_preauth_per_ip, 64);
+  EXPECT_EQ(o.user_name_case, "fold");
+  EXPECT_EQ(o.max_filters_per_device, 64);
+  EXPECT_EQ(o.max_filter_bytes, 4096u);
   EXPECT_TRUE(o.config_file.empty());
 }
 
@@ -281,6 +287,68 @@ TEST(ParseCommandLineTest, LoginThrottling) {
               {"--login-fail-max", "many"});
   ExpectError({"--store", "s:1", "--login-fail-window", "0"},
               {"--login-fail-window", "\"0\"", "positive"});
+}
+
+TEST(ParseCommandLineTest, PerUserLimits) {
+  auto r = Parse({"--store", "s:1", "--max-devices-per-user", "3",
+                  "--max-filters-per-device=0", "--max-filter-bytes", "1K"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.max_devices_per_user, 3);
+  EXPECT_EQ(r->options.max_filters_per_device, 0);
+  EXPECT_EQ(r->options.max_filter_bytes, 1024u);
+  TempFile f(
+      "store = s:1\n"
+      "max-devices-per-user = 7\n"
+      "max-filters-per-device = 9\n"
+      "max-filter-bytes = 100\n");
+  auto file = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->options.max_devices_per_user, 7);
+  EXPECT_EQ(file->options.max_filters_per_device, 9);
+  EXPECT_EQ(file->options.max_filter_bytes, 100u);
+  ExpectError({"--store", "s:1", "--max-devices-per-user", "-1"},
+              {"--max-devices-per-user", "0..100000"});
+  ExpectError({"--store", "s:1", "--max-filter-bytes", "2M"},
+              {"--max-filter-bytes", "16..1M"});
+  const std::string help = HelpText();
+  for (const char* name : {"--max-devices-per-user", "--max-filters-per-device",
+                           "--max-filter-bytes"}) {
+    EXPECT_NE(help.find(name), std::string::npos) << name;
+  }
+}
+
+TEST(ParseCommandLineTest, PreAuthLimits) {
+  auto r = Parse({"--store", "s:1", "--max-preauth-per-shard", "100",
+                  "--max-preauth-per-ip=5"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.max_preauth_per_shard, 100);
+  EXPECT_EQ(r->options.max_preauth_per_ip, 5);
+  TempFile f(
+      "store = s:1\n"
+      "max-preauth-per-shard = 7\n"
+      "max-preauth-per-ip = 2\n");
+  auto file = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->options.max_preauth_per_shard, 7);
+  EXPECT_EQ(file->options.max_preauth_per_ip, 2);
+  ExpectError({"--store", "s:1", "--max-preauth-per-ip", "0"},
+              {"--max-preauth-per-ip", "1..1048576"});
+  const std::string help = HelpText();
+  EXPECT_NE(help.find("--max-preauth-per-shard"), std::string::npos);
+  EXPECT_NE(help.find("--max-preauth-per-ip"), std::string::npos);
+}
+
+TEST(ParseCommandLineTest, UserNameCase) {
+  auto r = Parse({"--store", "s:1", "--user-name-case", "keep"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.user_name_case, "keep");
+  TempFile f("store = s:1\nuser-name-case = fold\n");
+  auto file = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->options.user_name_case, "fold");
+  ExpectError({"--store", "s:1", "--user-name-case", "lower"},
+              {"--user-name-case", "fold or keep"});
+  EXPECT_NE(HelpText().find("--user-name-case"), std::string::npos);
 }
 
 TEST(ParseCommandLineTest, BooleanForms) {

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -17,6 +18,7 @@
 #include "bindings/tcp/imap_server.h"
 #include "bindings/tls/tls_context.h"
 #include "core/base/log.h"
+#include "core/base/preauth_gate.h"
 #include "core/base/version.h"
 #include "core/http/content_coding.h"
 #include "core/http/event_dictionary.h"
@@ -49,6 +51,7 @@ struct ShardServices {
   std::unique_ptr<pimap::store::LinkPool> links;
   std::unique_ptr<pimap::session::AuthCache> auth_cache;
   std::unique_ptr<pimap::session::LoginThrottle> login_throttle;
+  std::unique_ptr<pimap::PreAuthGate> preauth;
   std::unique_ptr<pimap::tcp::ImapServer> server;
   std::unique_ptr<pimap::http_binding::HttpServer> http;
   // Shared by every compressed response of the shard (HTTP content coding,
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
   config.limits.max_literal_bytes = options.max_literal_bytes;
   config.limits.max_depth = options.max_depth;
   config.allow_plaintext_auth = options.allow_plaintext_auth;
+  config.fold_user_case = options.user_name_case == "fold";
   config.max_output_bytes = options.max_output_bytes;
   config.login_timeout_ms = absl::ToInt64Milliseconds(options.login_timeout);
   config.idle_timeout_ms = absl::ToInt64Milliseconds(options.idle_timeout);
@@ -142,6 +146,7 @@ int main(int argc, char** argv) {
   // Plain HTTP is for a TLS terminator in front: login is allowed there as
   // --allow-plaintext-auth allows it on the plain IMAP port.
   http_config.session.login_allowed = true;
+  http_config.session.fold_user_case = config.fold_user_case;
   http_config.session.idle_max_ms = absl::ToInt64Milliseconds(options.http_idle_max);
   http_config.session.session_idle_ms = config.idle_timeout_ms;
   http_config.max_body_bytes = options.http_max_body;
@@ -185,6 +190,10 @@ int main(int argc, char** argv) {
 
   pimap::session::SessionConfig session_config;
   session_config.journal_limit = options.journal_limit;
+  session_config.max_devices_per_user = static_cast<size_t>(options.max_devices_per_user);
+  session_config.max_filters_per_device =
+      static_cast<size_t>(options.max_filters_per_device);
+  session_config.max_filter_bytes = options.max_filter_bytes;
   session_config.idle_keepalive_ms = absl::ToInt64Milliseconds(options.idle_keepalive);
   session_config.session_lifetime_ms = absl::ToInt64Milliseconds(options.session_lifetime);
   session_config.parked_watch_linger_ms = absl::ToInt64Milliseconds(options.store_link_idle);
@@ -210,6 +219,7 @@ int main(int argc, char** argv) {
     return Fail("--store-events push|both needs --store-events-listen", 2);
   }
   if (options.store_events_listen) {
+    intake_config.fold_user_case = config.fold_user_case;
     intake_config.host = options.store_events_listen->host;
     intake_config.port = options.store_events_listen->port;
     if (!options.store_events_secret_file.empty()) {
@@ -242,12 +252,19 @@ int main(int argc, char** argv) {
   ring_options.file_table_size =
       static_cast<unsigned>(options.max_connections_per_shard);
 
+  // Descriptors for logged-in sessions and store links are always left: a
+  // flood of connections that never log in takes at most this many.
+  const size_t preauth_total = static_cast<size_t>(
+      options.max_preauth_per_shard > 0 ? options.max_preauth_per_shard
+                                        : std::max(1, options.max_connections_per_shard / 4));
+  const size_t preauth_per_ip = static_cast<size_t>(options.max_preauth_per_ip);
   pimap::engine::ShardSet set(shards, ring_options);
   // Declared after `set` so it is destroyed first, while the shards it points
   // into still exist (their threads have ended by then).
   std::vector<ShardServices> services(shards);
   absl::Status started = set.Start(
       [&services, &config, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms, throttle_config,
+       preauth_total, preauth_per_ip,
        state_dir = options.state_dir,
        intake = options.store_events_listen
                     ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
@@ -277,6 +294,8 @@ int main(int argc, char** argv) {
         registry.Register(s.links.get());
         registry.Register(s.auth_cache.get());
         registry.Register(s.login_throttle.get());
+        s.preauth = std::make_unique<pimap::PreAuthGate>(preauth_total, preauth_per_ip);
+        registry.Register(s.preauth.get());
         pimap::store::LinkPool* links = s.links.get();
         shard.AddStopHook([sessions, links] {
           sessions->Stop();

@@ -141,4 +141,84 @@ absl::StatusOr<absl::Duration> ParseDurationOrSeconds(absl::string_view text) {
   return d;
 }
 
+
+// ---- The option table's row parsers (options.h) ----
+
+namespace {
+
+bool AllDigits(absl::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// Strict: digits only (no sign, no spaces), within [lo, hi].
+}  // namespace
+
+absl::StatusOr<int64_t> ParseIntInRange(absl::string_view text, int64_t lo,
+                                        int64_t hi) {
+  int64_t v = 0;
+  if (!AllDigits(text) || !absl::SimpleAtoi(text, &v) || v < lo || v > hi) {
+    return InvalidArgumentError(
+        absl::StrCat("expected an integer in ", lo, "..", hi));
+  }
+  return v;
+}
+
+std::string FormatByteSize(uint64_t v) {
+  if (v != 0 && v % (1ull << 30) == 0) return absl::StrCat(v >> 30, "G");
+  if (v != 0 && v % (1ull << 20) == 0) return absl::StrCat(v >> 20, "M");
+  if (v != 0 && v % (1ull << 10) == 0) return absl::StrCat(v >> 10, "K");
+  return absl::StrCat(v);
+}
+
+absl::StatusOr<uint64_t> ParseSizeInRange(absl::string_view text, uint64_t lo,
+                                          uint64_t hi) {
+  absl::StatusOr<uint64_t> v = ParseByteSize(text);
+  if (!v.ok()) return v.status();
+  if (*v < lo || *v > hi) {
+    return InvalidArgumentError(absl::StrCat(
+        "expected a size in ", FormatByteSize(lo), "..", FormatByteSize(hi)));
+  }
+  return *v;
+}
+
+absl::StatusOr<bool> ParseBool(absl::string_view text) {
+  const std::string v = absl::AsciiStrToLower(text);
+  if (v == "true" || v == "yes" || v == "1") return true;
+  if (v == "false" || v == "no" || v == "0") return false;
+  return InvalidArgumentError("expected true, false, yes, no, 1 or 0");
+}
+
+absl::StatusOr<absl::Duration> ParsePositiveDuration(absl::string_view text) {
+  absl::StatusOr<absl::Duration> d = ParseDurationOrSeconds(text);
+  if (!d.ok()) return d.status();
+  if (*d <= absl::ZeroDuration()) {
+    return InvalidArgumentError("the duration must be positive");
+  }
+  return *d;
+}
+
+// Zero allowed (it means "off" for the options that take this).
+absl::StatusOr<absl::Duration> ParseNonNegativeDuration(
+    absl::string_view text) {
+  absl::StatusOr<absl::Duration> d = ParseDurationOrSeconds(text);
+  if (!d.ok()) return d.status();
+  if (*d < absl::ZeroDuration()) {
+    return InvalidArgumentError("the duration must not be negative");
+  }
+  return *d;
+}
+
+absl::StatusOr<std::optional<HostPort>> ParseOptionalHostPort(
+    absl::string_view text) {
+  if (text == "none") return std::optional<HostPort>();
+  absl::StatusOr<HostPort> hp = ParseHostPort(text);
+  if (!hp.ok()) return hp.status();
+  return std::optional<HostPort>(*std::move(hp));
+}
+
+
 }  // namespace pimap

@@ -26,78 +26,6 @@ namespace {
 
 using absl::InvalidArgumentError;
 
-bool AllDigits(absl::string_view s) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
-// Strict: digits only (no sign, no spaces), within [lo, hi].
-absl::StatusOr<int64_t> ParseIntInRange(absl::string_view text, int64_t lo,
-                                        int64_t hi) {
-  int64_t v = 0;
-  if (!AllDigits(text) || !absl::SimpleAtoi(text, &v) || v < lo || v > hi) {
-    return InvalidArgumentError(
-        absl::StrCat("expected an integer in ", lo, "..", hi));
-  }
-  return v;
-}
-
-std::string FormatByteSize(uint64_t v) {
-  if (v != 0 && v % (1ull << 30) == 0) return absl::StrCat(v >> 30, "G");
-  if (v != 0 && v % (1ull << 20) == 0) return absl::StrCat(v >> 20, "M");
-  if (v != 0 && v % (1ull << 10) == 0) return absl::StrCat(v >> 10, "K");
-  return absl::StrCat(v);
-}
-
-absl::StatusOr<uint64_t> ParseSizeInRange(absl::string_view text, uint64_t lo,
-                                          uint64_t hi) {
-  absl::StatusOr<uint64_t> v = ParseByteSize(text);
-  if (!v.ok()) return v.status();
-  if (*v < lo || *v > hi) {
-    return InvalidArgumentError(absl::StrCat(
-        "expected a size in ", FormatByteSize(lo), "..", FormatByteSize(hi)));
-  }
-  return *v;
-}
-
-absl::StatusOr<bool> ParseBool(absl::string_view text) {
-  const std::string v = absl::AsciiStrToLower(text);
-  if (v == "true" || v == "yes" || v == "1") return true;
-  if (v == "false" || v == "no" || v == "0") return false;
-  return InvalidArgumentError("expected true, false, yes, no, 1 or 0");
-}
-
-absl::StatusOr<absl::Duration> ParsePositiveDuration(absl::string_view text) {
-  absl::StatusOr<absl::Duration> d = ParseDurationOrSeconds(text);
-  if (!d.ok()) return d.status();
-  if (*d <= absl::ZeroDuration()) {
-    return InvalidArgumentError("the duration must be positive");
-  }
-  return *d;
-}
-
-// Zero allowed (it means "off" for the options that take this).
-absl::StatusOr<absl::Duration> ParseNonNegativeDuration(
-    absl::string_view text) {
-  absl::StatusOr<absl::Duration> d = ParseDurationOrSeconds(text);
-  if (!d.ok()) return d.status();
-  if (*d < absl::ZeroDuration()) {
-    return InvalidArgumentError("the duration must not be negative");
-  }
-  return *d;
-}
-
-absl::StatusOr<std::optional<HostPort>> ParseOptionalHostPort(
-    absl::string_view text) {
-  if (text == "none") return std::optional<HostPort>();
-  absl::StatusOr<HostPort> hp = ParseHostPort(text);
-  if (!hp.ok()) return hp.status();
-  return std::optional<HostPort>(*std::move(hp));
-}
-
 // Appends `text` word-wrapped to 78 columns, each line indented by 6.
 void AppendWrapped(std::string& out, absl::string_view text) {
   constexpr size_t kIndent = 6;
@@ -434,6 +362,19 @@ const OptionSpec kOptionSpecs[] = {
      [](const Options& o) {
        return absl::StrCat(o.max_connections_per_shard);
      }},
+    {"max-preauth-per-shard", "N",
+     "Connections not logged in yet per shard (0: a quarter of "
+     "--max-connections-per-shard); past it new ones get BYE [UNAVAILABLE].",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 0, 1 << 20), o.max_preauth_per_shard);
+     },
+     [](const Options& o) { return absl::StrCat(o.max_preauth_per_shard); }},
+    {"max-preauth-per-ip", "N",
+     "The same per client IP and shard (1..1048576).",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 1, 1 << 20), o.max_preauth_per_ip);
+     },
+     [](const Options& o) { return absl::StrCat(o.max_preauth_per_ip); }},
     {"journal-limit", "N",
      "Events kept per P-IMAP device session while they are not acknowledged "
      "(1..10000000); past it the folder is rebuilt from the store or gets "
@@ -442,6 +383,42 @@ const OptionSpec kOptionSpecs[] = {
        return Set(ParseIntInRange(v, 1, 10000000), o.journal_limit);
      },
      [](const Options& o) { return absl::StrCat(o.journal_limit); }},
+    {"user-name-case", "fold|keep",
+     "fold: user names are case-folded (ASCII) before anything uses them "
+     "(owner shard, sessions, store login, store pushes), so Alice and alice "
+     "are one user, as for a case-insensitive store (Dovecot's default "
+     "auth_username_format=%Lu); keep: for a store whose user names differ "
+     "by case.",
+     [](absl::string_view v, Options& o) {
+       if (v != "fold" && v != "keep") {
+         return absl::InvalidArgumentError(
+             absl::StrCat("invalid value \"", v, "\": expected fold or keep"));
+       }
+       o.user_name_case = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return o.user_name_case; }},
+    {"max-devices-per-user", "N",
+     "P-IMAP device sessions one user may hold (0..100000; 0: no limit); the "
+     "login of one more device gets NO [LIMIT].",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 0, 100000), o.max_devices_per_user);
+     },
+     [](const Options& o) { return absl::StrCat(o.max_devices_per_user); }},
+    {"max-filters-per-device", "N",
+     "Folders with their own XFILTER per device (0..100000; 0: no limit); "
+     "one more gets NO [LIMIT].",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseIntInRange(v, 0, 100000), o.max_filters_per_device);
+     },
+     [](const Options& o) { return absl::StrCat(o.max_filters_per_device); }},
+    {"max-filter-bytes", "SIZE",
+     "Largest search program of one XFILTER (16..1M); larger gets "
+     "NO [LIMIT].",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseSizeInRange(v, 16, 1024 * kKiB), o.max_filter_bytes);
+     },
+     [](const Options& o) { return FormatByteSize(o.max_filter_bytes); }},
     {"session-lifetime", "DURATION",
      "How long a P-IMAP session outlives its last activity.",
      [](absl::string_view v, Options& o) {

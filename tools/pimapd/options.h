@@ -99,9 +99,18 @@ struct Options {
   // --max-connections-per-shard: io_uring direct-descriptor table size;
   // must stay <= RLIMIT_NOFILE (checked by the daemon, not here).
   int max_connections_per_shard = 16000;
+  // Connections not logged in yet per shard (0: a quarter of the above) and
+  // per client IP and shard (core/base/preauth_gate.h).
+  int max_preauth_per_shard = 0;  // --max-preauth-per-shard
+  int max_preauth_per_ip = 64;    // --max-preauth-per-ip
   // P-IMAP sessions.
   size_t journal_limit = 10000;                      // --journal-limit
   absl::Duration session_lifetime = absl::Hours(24);  // --session-lifetime
+  std::string user_name_case = "fold";  // --user-name-case fold|keep
+  // Per-user and per-device bounds (core/session/session_registry.h).
+  int max_devices_per_user = 32;    // --max-devices-per-user (0: none)
+  int max_filters_per_device = 64;  // --max-filters-per-device (0: none)
+  size_t max_filter_bytes = 4096;   // --max-filter-bytes
   std::string default_notification_filter = "NONE";  // --default-notification-filter ALL|NONE
   std::string store_master_user;                     // --store-master-user
   std::string store_master_password_file;            // --store-master-password-file
@@ -136,6 +145,19 @@ absl::StatusOr<uint64_t> ParseByteSize(absl::string_view text);
 // absl::ParseDuration forms ("90s", "10m", "1h30m") or a bare number of
 // seconds ("60", "1.5").
 absl::StatusOr<absl::Duration> ParseDurationOrSeconds(absl::string_view text);
+
+// The option table's row parsers (option_values.cc); their errors name the
+// expected form, not the option (the caller adds that).
+absl::StatusOr<int64_t> ParseIntInRange(absl::string_view text, int64_t lo,
+                                        int64_t hi);
+std::string FormatByteSize(uint64_t v);
+absl::StatusOr<uint64_t> ParseSizeInRange(absl::string_view text, uint64_t lo,
+                                          uint64_t hi);
+absl::StatusOr<bool> ParseBool(absl::string_view text);
+absl::StatusOr<absl::Duration> ParsePositiveDuration(absl::string_view text);
+absl::StatusOr<absl::Duration> ParseNonNegativeDuration(absl::string_view text);
+absl::StatusOr<std::optional<HostPort>> ParseOptionalHostPort(
+    absl::string_view text);
 
 }  // namespace pimap
 

@@ -97,6 +97,7 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_auth_cache_misses_total", "counter"},
       {"pimap_logins_delayed_total", "counter"},
       {"pimap_logins_refused_total", "counter"},
+      {"pimap_preauth_refused_total", "counter"},
       {"pimap_store_intake_requests_total", "counter"},
       {"pimap_store_notifications_received_total", "counter"},
       {"pimap_store_notifications_routed_total", "counter"},

@@ -59,6 +59,26 @@ PreAuthStep PreAuth(absl::string_view text) {
   return ExecutePreAuth(Parse(text), {false, true, true});
 }
 
+// ---- The user name's case ------------------------------------------------------
+
+TEST(UserNameCaseTest, FoldedByDefaultTheDeviceKeepsItsCase) {
+  PreAuthStep login = PreAuth("a LOGIN Alice#Phone@Example.ORG pw\r\n");
+  ASSERT_EQ(login.action, PreAuthStep::Action::kLogin);
+  EXPECT_EQ(login.login.name.user, "alice@example.org");
+  EXPECT_EQ(login.login.name.device, "Phone");
+  // AUTHENTICATE PLAIN (SASL-IR): "\0ALICE\0pw".
+  PreAuthStep sasl = PreAuth("b AUTHENTICATE PLAIN AEFMSUNFAHB3\r\n");
+  ASSERT_EQ(sasl.action, PreAuthStep::Action::kLogin);
+  EXPECT_EQ(sasl.login.name.user, "alice");
+}
+
+TEST(UserNameCaseTest, KeptWhenConfigured) {
+  PreAuthStep login = ExecutePreAuth(Parse("a LOGIN Alice pw\r\n"),
+                                     {false, true, true, /*fold=*/false});
+  ASSERT_EQ(login.action, PreAuthStep::Action::kLogin);
+  EXPECT_EQ(login.login.name.user, "Alice");
+}
+
 // ---- ID ---------------------------------------------------------------------
 
 TEST(IdTest, AnsweredBeforeLoginAndTheFieldsKept) {

@@ -308,3 +308,35 @@ TEST(UidViewTest, RangesToSequenceSet) {
 
 }  // namespace
 }  // namespace pimap::session
+
+namespace pimap::session {
+namespace {
+
+// Issue 14, item 4: a device that repeats a range (15,000 times "1:*") costs
+// one walk over the view, counted in view ranges visited, not in time.
+TEST(UidViewResolveWorkTest, RepeatedRangesCostOneWalk) {
+  UidView view;
+  for (uint32_t uid = 1; uid < 400; uid += 2) view.Insert(uid);  // 200 ranges
+  ASSERT_EQ(view.range_count(), 200u);
+  std::string text = "1:*";
+  for (int i = 1; i < 15000; ++i) text += ",1:*";
+  absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(text);
+  ASSERT_TRUE(set.ok()) << set.status();
+  for (bool uid_mode : {true, false}) {
+    size_t steps = 0;
+    const auto ranges = view.Resolve(*set, uid_mode, &steps);
+    EXPECT_LE(steps, view.range_count() + 1) << uid_mode;
+    EXPECT_EQ(ranges, view.Resolve(*imap::SequenceSet::Parse("1:*"), uid_mode))
+        << uid_mode;
+  }
+  // Overlapping and adjacent pieces merge too: "1:10,5:20,21:30,2".
+  size_t steps = 0;
+  auto parts = view.Resolve(*imap::SequenceSet::Parse("1:10,5:20,21:30,2"),
+                            true, &steps);
+  EXPECT_EQ(parts.front().first, 1u);
+  EXPECT_EQ(parts.back().second, 29u);
+  EXPECT_LE(steps, 16u);
+}
+
+}  // namespace
+}  // namespace pimap::session

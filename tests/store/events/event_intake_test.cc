@@ -182,6 +182,20 @@ TEST_F(EventIntakeTest, RoutesToTheOwnerShard) {
   EXPECT_TRUE(absl::StrContains(metrics, "# TYPE pimap_store_intake_queue_seconds summary"));
 }
 
+// Issue 14, item 5: the store's name for the user, in whatever case it reports
+// it, reaches the sessions keyed by the folded name, on the folded name's
+// shard.
+TEST_F(EventIntakeTest, UserNamesAreFoldedBeforeRouting) {
+  StartSet({0}, Insecure());
+  std::string user = UserOfShard(1);
+  user[0] = 'U';  // "User..." may hash to the other shard: the folded one counts
+  EXPECT_TRUE(absl::StartsWith(Exchange(port_, Post(NewMail(user, 3))), "HTTP/1.1 204"));
+  std::vector<Delivery> got = sinks_[1].WaitFor(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].thread_shard, 1);
+  EXPECT_EQ(got[0].user, UserOfShard(1));
+}
+
 TEST_F(EventIntakeTest, KeepAliveAndPipelinedRequestsKeepTheirOrder) {
   StartSet({0, 1}, Insecure());  // SO_REUSEPORT on both shards
   const std::string bob = UserOfShard(1);
