@@ -222,6 +222,7 @@ HttpRequestParser::BodyResult HttpRequestParser::NextBody(std::string* out) {
   const Result r = ParseChunks();
   // Decoded bytes leave at once: a streamed body is bounded per chunk, not
   // in total (pending_.body holds at most one chunk's worth).
+  const bool got_data = !pending_.body.empty();
   out->append(pending_.body);
   pending_.body.clear();
   consumed_ += chunk_pos_;
@@ -231,7 +232,10 @@ HttpRequestParser::BodyResult HttpRequestParser::NextBody(std::string* out) {
       return BodyResult::kError;
     case Result::kNeedMore:
       Compact();
-      return out->empty() ? BodyResult::kNeedMore : BodyResult::kData;
+      // Whether bytes came now, not whether *out holds any: a caller that
+      // accumulates into one string must still see kNeedMore (found by
+      // tests/fuzz/http_request_fuzzer.cc).
+      return got_data ? BodyResult::kData : BodyResult::kNeedMore;
     case Result::kRequest:
       break;
   }

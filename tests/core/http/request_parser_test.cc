@@ -327,6 +327,27 @@ TEST(HttpRequestParserTest, StreamedChunkedBodyComesAsItArrives) {
   }
 }
 
+// NextBody appends: a caller may keep one string for the whole body, and
+// still must be told kNeedMore when nothing new arrived (it said kData, so
+// such a caller looping on kData never stopped).
+TEST(HttpRequestParserTest, StreamedBodyNeedMoreWhenAccumulating) {
+  HttpRequestParser parser;
+  parser.set_stream_chunked_bodies(true);
+  parser.Feed(
+      "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+  HttpRequest request;
+  ASSERT_EQ(parser.Next(&request), Result::kRequest);
+  std::string body;
+  parser.Feed("3\r\nabc\r\n");
+  ASSERT_EQ(parser.NextBody(&body), HttpRequestParser::BodyResult::kData);
+  EXPECT_EQ(parser.NextBody(&body), HttpRequestParser::BodyResult::kNeedMore);
+  parser.Feed("2\r");
+  EXPECT_EQ(parser.NextBody(&body), HttpRequestParser::BodyResult::kNeedMore);
+  parser.Feed("\nde\r\n0\r\n\r\n");
+  EXPECT_EQ(parser.NextBody(&body), HttpRequestParser::BodyResult::kEnd);
+  EXPECT_EQ(body, "abcde");
+}
+
 TEST(HttpRequestParserTest, StreamedBodyIsUnboundedInTotalButNotPerChunk) {
   HttpRequestParser parser(16);
   parser.set_stream_chunked_bodies(true);
