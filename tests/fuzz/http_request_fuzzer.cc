@@ -15,15 +15,7 @@
 
 #include "absl/strings/ascii.h"
 #include "core/http/request_parser.h"
-
-#define FUZZ_CHECK(cond)                                              \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, \
-                   __LINE__, #cond);                                  \
-      std::abort();                                                   \
-    }                                                                 \
-  } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 

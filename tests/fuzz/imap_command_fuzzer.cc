@@ -9,15 +9,11 @@
 #include <cstring>
 
 #include "tests/core/imap/fuzz_driver.h"
+#include "tests/fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace fz = pimap::imap::fuzz;
-  uint64_t seed = 0;
-  if (size >= sizeof(seed)) {
-    std::memcpy(&seed, data, sizeof(seed));
-    data += sizeof(seed);
-    size -= sizeof(seed);
-  }
+  const uint64_t seed = pimap::fuzz::TakeSeed(&data, &size);
   fz::Choices choices(seed);
   pimap::imap::ParserLimits limits;
   if (choices.Below(2) == 0) {

@@ -13,15 +13,7 @@
 
 #include "core/imap/syntax.h"
 #include "store/events/store_notification.h"
-
-#define FUZZ_CHECK(cond)                                              \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, \
-                   __LINE__, #cond);                                  \
-      std::abort();                                                   \
-    }                                                                 \
-  } while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
