@@ -21,17 +21,12 @@
 #include "core/imap/sasl.h"
 #include "core/imap/sequence_set.h"
 #include "core/imap/writer.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace pimap::imap::fuzz {
 
-#define PIMAP_FUZZ_CHECK(cond)                                        \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, \
-                   __LINE__, #cond);                                  \
-      std::abort();                                                   \
-    }                                                                 \
-  } while (0)
+// The libFuzzer targets' invariant check (tests/fuzz/fuzz_check.h).
+#define PIMAP_FUZZ_CHECK(cond) FUZZ_CHECK(cond)
 
 // A tiny deterministic byte source so that the same input always takes the
 // same chunking/pausing decisions.
