@@ -161,6 +161,8 @@ bool DeviceDriver::OnCommandLine() {
       session_->view_modseq = std::max(session_->view_modseq,
                                        registry().WatchModseq(user_, folder));
     }
+    // Ends a dirty period if every view change written has reached the device.
+    registry().CheckpointAcknowledged(*session_);
   }
   session_->last_activity_ms = MonotonicNowMs();
   if (job_ != Job::kIdle && !local_idle_) return false;
@@ -616,6 +618,7 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       return;
     case Job::kViewSearch: {
       ApplyViewSearch();
+      registry().MarkViewChanged(*s);  // a RESYNC goes out below or at login
       s->restored = false;
       if (cmd().job_modseq != 0) s->view_modseq = cmd().job_modseq;
       s->journal.MarkDelivered(s->selected_folder, cmd().snapshot_seq);
@@ -682,6 +685,7 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       s->classified.clear();
       s->in_view.clear();
       s->notify.clear();
+      s->checkpoint_dirty = false;  // a fresh view, saved before it is told
       registry().Save(*s);
       Write(absl::StrCat("* ", s->view.size(), " EXISTS\r\n* 0 RECENT\r\n"));
       std::string held = std::move(cmd().held_tagged);

@@ -69,6 +69,9 @@ void DeviceDriver::FinishLogin() {
         absl::StrAppend(&out, "* RESYNC\r\n* ", session_->view.size(),
                         " EXISTS\r\n");
       } else if (rebuilt_) {
+        // The rebuild marked its view changes when it made them; they leave
+        // now, and the device acknowledges them only after this.
+        if (session_->checkpoint_dirty) registry().MarkViewChanged(*session_);
         out += cmd().rebuild_output;
         cmd().rebuild_output.clear();
         rebuilt_ = false;
@@ -196,9 +199,11 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
         }
       }
       cmd().search_uids.clear();
-      if (grew)
+      if (grew) {
         absl::StrAppend(&cmd().rebuild_output, "* ", s->view.size(),
                         " EXISTS\r\n");
+        registry().MarkViewChanged(*s);
+      }
       s->journal.MarkDelivered(s->selected_folder, cmd().snapshot_seq);
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);

@@ -138,6 +138,12 @@ void Journal::OnDisconnect() {
   }
 }
 
+void Journal::MarkUncertain(absl::string_view folder) {
+  FolderLog& log = folders_[folder];
+  Clear(log);
+  log.uncertain = true;
+}
+
 void Journal::Clear(FolderLog& log) {
   size_ -= log.live();
   log.entries.clear();
