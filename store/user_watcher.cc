@@ -285,6 +285,9 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       }
       if (tagged) {
         if (uidnext_ == 0) uidnext_ = known_.max_uid() + 1;
+        // Events of INBOX begin here (a change during the search comes as
+        // untagged data and is caught up from this MODSEQ).
+        sink_->OnWatchBaseline(user_, kFolder, uidvalidity_, highest_modseq_);
         Settle();
       }
       return;

@@ -624,6 +624,10 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       s->journal.MarkDelivered(s->selected_folder, cmd().snapshot_seq);
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
+      // A resume's view dates from its SELECT (a live RESYNC has no MODSEQ).
+      if (resync_pending_ && cmd().job_modseq != 0) {
+        registry().CheckWatchCoverage(*s);
+      }
       if (live_resync_) {
         live_resync_ = false;
         counters().resyncs.fetch_add(1, std::memory_order_relaxed);
@@ -680,6 +684,7 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
       s->view_modseq = cmd().job_modseq;
+      registry().CheckWatchCoverage(*s);
       s->restored = false;
       s->told_flags.clear();
       s->classified.clear();

@@ -207,7 +207,10 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
       s->journal.MarkDelivered(s->selected_folder, cmd().snapshot_seq);
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
-      if (cmd().job_modseq != 0) s->view_modseq = cmd().job_modseq;
+      if (cmd().job_modseq != 0) {
+        s->view_modseq = cmd().job_modseq;
+        registry().CheckWatchCoverage(*s);
+      }
       s->restored = false;
       rebuilt_ = true;
       counters().rebuilds.fetch_add(1, std::memory_order_relaxed);

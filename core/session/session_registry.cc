@@ -118,6 +118,8 @@ void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {
   if (!config_->master_user.empty()) {
     watch_credentials = {config_->master_user, config_->master_password, user};
   }
+  u.baseline_uidvalidity = 0;  // the new watch reports its own
+  u.baseline_modseq = 0;
   u.watch = watches_->Watch(user, std::move(watch_credentials), this);
   ++watches_count_;
 }
@@ -336,6 +338,41 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
     DeviceLink* connection = device_it->second->connection;
     if (connection != nullptr) connection->OnEventsPending();
   }
+}
+
+// A view taken before the user's watch began (a device's first SELECT racing
+// the watch's first look, and every resume right after a restart of pimapd)
+// would otherwise miss for good what changed between the two: neither the view
+// nor the journal has it. A live device then gets a RESYNC at its next command
+// (as after an overflow), an absent one an exact rebuild at its resume.
+void SessionRegistry::OnWatchBaseline(absl::string_view user,
+                                      absl::string_view folder,
+                                      uint32_t uidvalidity, uint64_t modseq) {
+  auto it = users_.find(user);
+  if (it == users_.end() || !absl::EqualsIgnoreCase(folder, "INBOX")) return;
+  it->second.baseline_uidvalidity = uidvalidity;
+  it->second.baseline_modseq = modseq;
+  for (auto& [device, session] : it->second.devices) {
+    CheckWatchCoverage(*session);
+  }
+}
+
+void SessionRegistry::CheckWatchCoverage(DeviceSession& s) {
+  if (!absl::EqualsIgnoreCase(s.selected_folder, "INBOX") ||
+      s.view_modseq == 0) {
+    return;
+  }
+  auto it = users_.find(s.user);
+  if (it == users_.end()) return;
+  const UserSessions& u = it->second;
+  if (u.baseline_modseq == 0 || u.baseline_uidvalidity != s.view_uidvalidity ||
+      s.view_modseq >= u.baseline_modseq) {
+    return;
+  }
+  PIMAP_LOG(DEBUG) << "view of INBOX at MODSEQ " << s.view_modseq
+                   << " predates the watch (" << u.baseline_modseq
+                   << "): rebuilt";
+  s.journal.MarkIncomplete(s.selected_folder);
 }
 
 std::unique_ptr<DeviceSession> SessionRegistry::Restore(

@@ -203,6 +203,13 @@ class SessionRegistry final : public StoreEventSink {
 
   void OnStoreEvents(absl::string_view user,
                      const std::vector<StoreEvent>& events) override;
+  void OnWatchBaseline(absl::string_view user, absl::string_view folder,
+                       uint32_t uidvalidity, uint64_t modseq) override;
+  // The session's view of INBOX was taken (SELECT, RESYNC, rebuild) at
+  // view_modseq: if that is older than where the user's watch began, what
+  // changed in between was never journaled, and the folder is marked for a
+  // rebuild (Journal::MarkIncomplete).
+  void CheckWatchCoverage(DeviceSession& session);
 
   size_t sessions() const;
   size_t watches() const { return watches_count_; }
@@ -215,6 +222,9 @@ class SessionRegistry final : public StoreEventSink {
     // Parked stock clients (few per user; a vector, not a set).
     std::vector<ParkedListener*> parked;
     uint64_t events_received = 0;
+    // Where the watch's events of INBOX begin (OnWatchBaseline; 0: not yet).
+    uint32_t baseline_uidvalidity = 0;
+    uint64_t baseline_modseq = 0;
     // With two event sources, the keys of recent events (bounded FIFO).
     absl::flat_hash_map<std::string, int64_t> recent;  // key -> when seen (ms)
     // Made on first use and dropped when empty: libstdc++'s deque allocates a

@@ -3,7 +3,9 @@
 // engine (DeviceDriver + SessionRegistry) runs on a StateStore that outlives
 // it, as the SQLite file outlives the process; a crash abandons the registry
 // and its drivers without another word written, and a new registry restores
-// from what was committed. Run on both backends.
+// from what was committed. Also the race of a restored session's resume (or
+// any view taken from the store) with the user's new watch. Run on both
+// backends.
 #include <stdlib.h>
 
 #include <cstdint>
@@ -516,6 +518,81 @@ TEST_P(CrashRestoreTest, TheMarkIsCommittedBeforeTheBytesLeave) {
     ASSERT_TRUE(kept.ok());
     EXPECT_EQ(kept->size(), 1u);
   }
+}
+
+// ---- The watch's first look
+// A view taken from the store before the user's watch took its first look
+// (every resume right after a restart, and a first SELECT racing the watch)
+// lacks what changed between the two: the watch never reports it.
+
+// A live RESYNC at the device's next command (the journal has nothing).
+std::string NoopResyncs(Device& d, const std::string& uids, int n) {
+  d.driver->OnInputArrived();
+  EXPECT_FALSE(d.driver->OnCommandLine());
+  auto command = imap::testing::ParseCommandBytes("n NOOP\r\n");
+  EXPECT_TRUE(command.ok());
+  d.driver->Execute(*command);
+  d.link.CompleteLast("OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(),
+            absl::StrCat("~p", n, " NOOP\r\n~p", n + 1,
+                         " UID SEARCH RETURN (ALL) ALL\r\n"));
+  d.link.Reply(
+      absl::StrCat("* ESEARCH (TAG \"~p", n + 1, "\") UID ALL ", uids));
+  d.link.CompleteLast("OK Search completed");
+  return d.out.Take();
+}
+
+TEST_P(CrashRestoreTest, ResumeBeforeTheWatchsFirstLookIsResyncedAfterIt) {
+  Device& d = Connect();
+  const uint64_t id = FirstLogin(d);
+  SelectInbox(d);
+  Crash();
+  Device& again = Connect();
+  // Restored clean: rebuilt from MODSEQ 10 up to the SELECT's 20.
+  EXPECT_EQ(ResumeSelect(again, "a2"),
+            "~p3 UID FETCH 4,9,12 (FLAGS) (CHANGEDSINCE 10 VANISHED)\r\n");
+  again.link.Complete("~p3", "OK Fetch completed");
+  EXPECT_EQ(again.link.TakeSent(),
+            "~p4 UID SEARCH RETURN (ALL) UID 13:* ALL\r\n");
+  again.link.Reply("* ESEARCH (TAG \"~p4\") UID ALL 12");
+  again.link.Complete("~p4", "OK Search completed");
+  EXPECT_EQ(again.out.Take(),
+            absl::StrCat("* SESSION SELECTED\r\n* FOLDER INBOX\r\n* SESSIONID ",
+                         id, "\r\n", LoginOk("a2")));
+  // The watch's first look is at 23: 21 to 23 were never events.
+  registry().OnWatchBaseline("alice", "INBOX", 7, 23);
+  EXPECT_EQ(NoopResyncs(again, "4,12,15", 5),
+            "* RESYNC\r\n* 3 EXISTS\r\nn OK NOOP completed\r\n");
+  EXPECT_EQ(counters_.resyncs.load(), 1u);
+}
+
+TEST_P(CrashRestoreTest, WatchLookingAtTheViewsModseqChangesNothing) {
+  Device& d = Connect();
+  FirstLogin(d);
+  SelectInbox(d);  // MODSEQ 10
+  registry().OnWatchBaseline("alice", "INBOX", 7, 10);
+  registry().OnWatchBaseline("alice", "INBOX", 8, 12);  // another UIDVALIDITY
+  Run(d, "n NOOP");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 NOOP\r\n");
+  d.link.CompleteLast("OK NOOP completed");
+  EXPECT_EQ(d.out.Take(), "n OK NOOP completed\r\n");
+}
+
+TEST_P(CrashRestoreTest, SelectOlderThanTheWatchsFirstLookIsResynced) {
+  Device& d = Connect();
+  FirstLogin(d);
+  // The watch looked first (at 12), the SELECT's MODSEQ is older (10): the
+  // SELECT's answer comes with a RESYNC.
+  registry().OnWatchBaseline("alice", "INBOX", 7, 12);
+  Run(d, "b SELECT INBOX");
+  AnswerSelect(d.link, "INBOX");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 UID SEARCH RETURN (ALL) ALL\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p4\") UID ALL 4,12");
+  d.link.CompleteLast("OK Search completed");
+  EXPECT_TRUE(
+      absl::EndsWith(d.out.Take(),
+                     "* 3 EXISTS\r\n* 0 RECENT\r\n* RESYNC\r\n* 2 EXISTS\r\n"
+                     "b OK [READ-WRITE] Select completed\r\n"));
 }
 
 std::shared_ptr<StateStore> OpenMemory(const std::string&,

@@ -237,6 +237,18 @@ TEST(JournalTest, MarkUncertainDropsTheFolderUntilItsRebuild) {
   EXPECT_NE(j.Append(Ev(EventKind::kNew, "INBOX", 4)), 0u);
 }
 
+TEST(JournalTest, MarkIncompleteRebuildsLikeAnOverflow) {
+  Journal j(100);
+  j.Append(Ev(EventKind::kNew, "INBOX", 1));
+  j.MarkIncomplete("INBOX");
+  EXPECT_TRUE(j.NeedsRebuild("INBOX"));
+  EXPECT_FALSE(j.Uncertain("INBOX"));  // an exact rebuild will do
+  EXPECT_THAT(Pending(j, "INBOX"), IsEmpty());
+  EXPECT_EQ(j.Append(Ev(EventKind::kNew, "INBOX", 2)), 0u);
+  j.ClearRebuild("INBOX");
+  EXPECT_FALSE(j.NeedsRebuild("INBOX"));
+}
+
 TEST(JournalTest, MemoryCountsStrings) {
   Journal j(100);
   const size_t empty = j.MemoryBytes();
