@@ -36,6 +36,47 @@ bool Quotable(absl::string_view name) {
 }
 }  // namespace
 
+std::vector<session::StoreEvent> SessionOrder(
+    std::vector<session::StoreEvent> events) {
+  absl::flat_hash_set<uint32_t> gone;
+  for (const session::StoreEvent& e : events) {
+    if (e.kind == session::EventKind::kExpunge) gone.insert(e.uid);
+  }
+  if (!gone.empty()) {
+    events.erase(std::remove_if(events.begin(), events.end(),
+                                [&gone](const session::StoreEvent& e) {
+                                  return e.kind !=
+                                             session::EventKind::kExpunge &&
+                                         gone.contains(e.uid);
+                                }),
+                 events.end());
+  }
+  std::stable_partition(events.begin(), events.end(),
+                        [](const session::StoreEvent& e) {
+                          return e.kind == session::EventKind::kExpunge;
+                        });
+  return events;
+}
+
+std::vector<uint32_t> TakeUnseen(absl::string_view vanished_set,
+                                 uint32_t* unseen_from, size_t max) {
+  std::vector<uint32_t> out;
+  absl::StatusOr<imap::SequenceSet> set =
+      imap::SequenceSet::Parse(vanished_set);
+  if (*unseen_from == 0 || !set.ok()) return out;
+  for (const imap::SeqRange& range : set->ranges()) {
+    if (range.last == imap::kStar) continue;  // not in a VANISHED set
+    for (uint64_t uid = std::max<uint64_t>(range.first, *unseen_from);
+         uid <= range.last && out.size() < max; ++uid) {
+      out.push_back(static_cast<uint32_t>(uid));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (!out.empty()) *unseen_from = std::max(*unseen_from, out.back() + 1);
+  return out;
+}
+
 bool CodeNumber(absl::string_view code, absl::string_view name, uint64_t* out) {
   if (!absl::StartsWithIgnoreCase(code, name) || code.size() <= name.size() ||
       code[name.size()] != ' ') {
@@ -327,11 +368,7 @@ std::vector<session::StoreEvent> FolderCatchUp::Finish(bool ok) {
     }
   }
   // Expunges first, as on INBOX: MSNs stay simple for devices.
-  std::stable_partition(events.begin(), events.end(),
-                        [](const session::StoreEvent& e) {
-                          return e.kind == session::EventKind::kExpunge;
-                        });
-  return events;
+  return SessionOrder(std::move(events));
 }
 
 void FolderCatchUp::Abort() {

@@ -33,6 +33,21 @@ struct FetchData {
 };
 FetchData ParseFetchData(const imap::Response& r);
 
+// One catch-up's events as sessions get them: expunges first (MSNs stay simple
+// for devices), and the arrival and flag changes of a message whose expunge is
+// among them dropped (it came and went between two looks; with expunges first
+// its arrival would come after and keep it, and a UID is never used again).
+// The expunge stays: a device whose view was taken from the store meanwhile
+// may hold the message.
+std::vector<session::StoreEvent> SessionOrder(
+    std::vector<session::StoreEvent> events);
+
+// The UIDs of a VANISHED set at or past `*unseen_from` (no look of the watch
+// saw them: they came and went between two), at most `max`, ascending;
+// *unseen_from moves past them, so that each is taken once.
+std::vector<uint32_t> TakeUnseen(absl::string_view vanished_set,
+                                 uint32_t* unseen_from, size_t max);
+
 class FolderCatchUp {
  public:
   static constexpr size_t kDefaultMaxFolders = 1000;

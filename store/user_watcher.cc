@@ -289,7 +289,11 @@ void UserWatcher::OnResponse(const imap::Response& r) {
         return;
       }
       if (tagged) {
-        if (uidnext_ == 0) uidnext_ = known_.max_uid() + 1;
+        // Past what the search found too (a message new since the SELECT).
+        uidnext_ = std::max(uidnext_, known_.max_uid() + 1);
+        // Events of INBOX begin here (a change during the search comes as
+        // untagged data and is caught up from this MODSEQ).
+        sink_->OnWatchBaseline(user_, kFolder, uidvalidity_, highest_modseq_);
         Settle();
       }
       return;
@@ -362,7 +366,11 @@ void UserWatcher::OnCode(absl::string_view code) {
     select_uidvalidity_ = static_cast<uint32_t>(n);
   }
   if (CodeNumber(code, "HIGHESTMODSEQ", &n)) select_modseq_ = n;
-  if (CodeNumber(code, "UIDNEXT", &n)) uidnext_ = static_cast<uint32_t>(n);
+  // Taken as the watch's own mark only by a new baseline: a reconnect's or a
+  // return's UIDNEXT would skip the UIDs that came and went meanwhile.
+  if (CodeNumber(code, "UIDNEXT", &n)) {
+    select_uidnext_ = static_cast<uint32_t>(n);
+  }
 }
 
 void UserWatcher::OnMessageData(const imap::Response& r) {
@@ -420,6 +428,7 @@ void UserWatcher::SelectInbox() {
   state_ = State::kSelect;
   select_modseq_ = 0;
   select_uidvalidity_ = 0;
+  select_uidnext_ = 0;
   SendSelect("W2 SELECT INBOX", kFolder);
 }
 
@@ -440,6 +449,7 @@ void UserWatcher::RebaselineInbox() {
   // First contact (or a new UIDVALIDITY): learn the UIDs, compactly.
   uidvalidity_ = select_uidvalidity_;
   highest_modseq_ = select_modseq_;
+  uidnext_ = select_uidnext_;  // and past the search's highest UID
   known_ = session::UidView();
   inbox_dirty_ = false;
   state_ = State::kSearch;
@@ -561,6 +571,21 @@ void UserWatcher::OnVanished(const imap::Response& r) {
     for (const session::StoreEvent& e : pending_) {
       if (e.kind == session::EventKind::kExpunge) known_.Erase(e.uid);
     }
+    // A message newer than anything the watch has seen, gone before the watch
+    // looked: no news to the watch, but a device's view taken from the store
+    // meanwhile (its SELECT, its resume) may hold it, and only this expunge
+    // takes it out again. Devices that never had it ignore it. Reported once
+    // (uidnext_ moves past it); bounded (messages past the bound were never
+    // seen through the watch by anyone).
+    constexpr size_t kMaxUnseen = 4096;
+    for (uint32_t uid : TakeUnseen(arg.value, &uidnext_, kMaxUnseen)) {
+      session::StoreEvent event;
+      event.kind = session::EventKind::kExpunge;
+      event.folder = kFolder;
+      event.uidvalidity = uidvalidity_;
+      event.uid = uid;
+      pending_.push_back(std::move(event));
+    }
   }
 }
 
@@ -612,15 +637,10 @@ void UserWatcher::OnList(const imap::Response& r) {
 
 void UserWatcher::Flush() {
   if (pending_.empty()) return;
-  std::vector<session::StoreEvent> events = std::move(pending_);
+  // The catch-up lists changes in UID order; a message fetched and then
+  // vanished during it (a live expunge amid the FETCHes) nets out.
+  std::vector<session::StoreEvent> events = SessionOrder(std::move(pending_));
   pending_.clear();
-  // The catch-up lists changes in UID order; expunges first keeps MSNs simple
-  // for devices (a message that arrived and vanished between two looks nets
-  // out).
-  std::stable_partition(events.begin(), events.end(),
-                        [](const session::StoreEvent& e) {
-                          return e.kind == session::EventKind::kExpunge;
-                        });
   sink_->OnStoreEvents(user_, events);
 }
 

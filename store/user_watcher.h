@@ -123,9 +123,13 @@ class UserWatcher final : public session::StoreWatch,
   uint64_t journaled_modseq_ = 0;
   uint64_t catchup_modseq_ =
       0;  // the running maximum of a catch-up in progress
+  // No UID from here on has been seen by the watch, known or expunged: one
+  // that vanishes unknown from here on came and went between two looks, and
+  // its expunge is still reported (OnVanished).
   uint32_t uidnext_ = 0;
   uint64_t select_modseq_ = 0;
   uint32_t select_uidvalidity_ = 0;
+  uint32_t select_uidnext_ = 0;
   session::UidView known_;  // every UID the watch knows in INBOX
   // INBOX message data arrived that no running catch-up covers: look again.
   bool inbox_dirty_ = false;

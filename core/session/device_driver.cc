@@ -159,6 +159,8 @@ bool DeviceDriver::OnCommandLine() {
       session_->view_modseq = std::max(session_->view_modseq,
                                        registry().WatchModseq(user_, folder));
     }
+    // Ends a dirty period if every view change written has reached the device.
+    registry().CheckpointAcknowledged(*session_);
   }
   session_->last_activity_ms = MonotonicNowMs();
   // In IDLE, the line is its end ("DONE").
@@ -601,11 +603,16 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       return;
     case Job::kViewSearch: {
       ApplyViewSearch();
+      registry().MarkViewChanged(*s);  // a RESYNC goes out below or at login
       s->restored = false;
       if (cmd().job_modseq != 0) s->view_modseq = cmd().job_modseq;
       s->journal.MarkDelivered(s->selected_folder, cmd().snapshot_seq);
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
+      // A resume's view dates from its SELECT (a live RESYNC has no MODSEQ).
+      if (resync_pending_ && cmd().job_modseq != 0) {
+        registry().CheckWatchCoverage(*s);
+      }
       if (live_resync_) {
         live_resync_ = false;
         counters().resyncs.fetch_add(1, std::memory_order_relaxed);
@@ -662,11 +669,13 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
       s->view_modseq = cmd().job_modseq;
+      registry().CheckWatchCoverage(*s);
       s->restored = false;
       s->told_flags.clear();
       s->classified.clear();
       s->in_view.clear();
       s->notify.clear();
+      s->checkpoint_dirty = false;  // a fresh view, saved before it is told
       registry().Save(*s);
       Write(absl::StrCat("* ", s->view.size(), " EXISTS\r\n* 0 RECENT\r\n"));
       std::string held = std::move(cmd().held_tagged);

@@ -123,7 +123,12 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   bool OnCommandLine();
   // Bytes arrived from the device: a command in them may acknowledge what was
   // written before now, not what is written later (pipelining).
-  void OnInputArrived() { ackable_seq_ = delivered_seq_; }
+  void OnInputArrived() {
+    ackable_seq_ = delivered_seq_;
+    if (session_ != nullptr) {
+      session_->view_writes_ackable = session_->view_writes;
+    }
+  }
   // Commands the binding relays verbatim through RelayBytes (a large literal
   // streams through untouched); the driver executes every other command.
   static bool RelaysVerbatim(absl::string_view name) {

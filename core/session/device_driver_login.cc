@@ -87,6 +87,9 @@ void DeviceDriver::FinishLogin() {
         absl::StrAppend(&out, "* RESYNC\r\n* ", session_->view.size(),
                         " EXISTS\r\n");
       } else if (rebuilt_) {
+        // The rebuild marked its view changes when it made them; they leave
+        // now, and the device acknowledges them only after this.
+        if (session_->checkpoint_dirty) registry().MarkViewChanged(*session_);
         out += cmd().rebuild_output;
         cmd().rebuild_output.clear();
         rebuilt_ = false;
@@ -215,13 +218,18 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
         }
       }
       cmd().search_uids.clear();
-      if (grew)
+      if (grew) {
         absl::StrAppend(&cmd().rebuild_output, "* ", s->view.size(),
                         " EXISTS\r\n");
+        registry().MarkViewChanged(*s);
+      }
       s->journal.MarkDelivered(s->selected_folder, cmd().snapshot_seq);
       s->journal.AckDelivered(s->selected_folder);
       s->journal.ClearRebuild(s->selected_folder);
-      if (cmd().job_modseq != 0) s->view_modseq = cmd().job_modseq;
+      if (cmd().job_modseq != 0) {
+        s->view_modseq = cmd().job_modseq;
+        registry().CheckWatchCoverage(*s);
+      }
       s->restored = false;
       rebuilt_ = true;
       counters().rebuilds.fetch_add(1, std::memory_order_relaxed);

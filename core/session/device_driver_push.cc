@@ -25,6 +25,7 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
   uint64_t last = 0;
   size_t rendered = 0;
   size_t taken = 0;
+  bool view_changed = false;  // an EXISTS or EXPUNGE goes out
   for (const JournalEntry* entry :
        s.journal.UndeliveredEntries(s.selected_folder)) {
     const StoreEvent& e = entry->event;
@@ -47,6 +48,7 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
             absl::StrAppend(&out, "* ", s.view.size(), " EXISTS\r\n");
             cmd().rendered_new.push_back(e.uid);
             ++rendered;
+            view_changed = true;
           }
           s.classified.erase(e.uid);
           s.in_view.erase(e.uid);
@@ -71,6 +73,7 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
           if (std::optional<uint32_t> msn = s.view.Erase(e.uid)) {
             absl::StrAppend(&out, "* ", *msn, " EXPUNGE\r\n");
             ++rendered;
+            view_changed = true;
           }
           break;
         default:
@@ -83,6 +86,8 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
     s.journal.MarkDelivered(s.selected_folder, last);
     delivered_seq_ = std::max(delivered_seq_, last);
   }
+  // Every caller writes `out` next: the checkpoint is marked dirty before.
+  if (view_changed) registry().MarkViewChanged(s);
   counters().events_pushed.fetch_add(rendered, std::memory_order_relaxed);
   return out;
 }

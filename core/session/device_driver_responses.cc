@@ -305,6 +305,10 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
         absl::StrAppend(&out, "* ", *msn, " EXPUNGE\r\n");
       }
     }
+    // The view changed (the rebuild's bytes go with the login): dirty before
+    // the bytes leave, and before a Detach could save this view as the
+    // device's.
+    if (!out.empty()) registry().MarkViewChanged(*session_);
     if (job_ == Job::kRebuild) {
       cmd().rebuild_output += out;
     } else {

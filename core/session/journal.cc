@@ -138,6 +138,18 @@ void Journal::OnDisconnect() {
   }
 }
 
+void Journal::MarkUncertain(absl::string_view folder) {
+  FolderLog& log = folders_[folder];
+  Clear(log);
+  log.uncertain = true;
+}
+
+void Journal::MarkIncomplete(absl::string_view folder) {
+  FolderLog& log = folders_[folder];
+  Clear(log);
+  log.overflowed = true;
+}
+
 void Journal::Clear(FolderLog& log) {
   size_ -= log.live();
   log.entries.clear();

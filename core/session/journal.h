@@ -82,6 +82,14 @@ class Journal {
   // Uncertain (not merely overflowed): the device may or may not have applied an
   // EXPUNGE, so even an exact rebuild from the store cannot know its view.
   bool Uncertain(absl::string_view folder) const;
+  // The device may have applied changes of `folder` nobody can name any more
+  // (a restored session whose checkpoint is dirty, session_registry.h): its
+  // events go and the folder is uncertain, as after OnDisconnect.
+  void MarkUncertain(absl::string_view folder);
+  // Changes of `folder` were never journaled (the watch began after the
+  // device's view was taken): like an overflow, its events go and the folder is
+  // rebuilt from the store.
+  void MarkIncomplete(absl::string_view folder);
   // Folders currently marked overflowed or uncertain, unordered.
   std::vector<std::string> FoldersNeedingRebuild() const;
   void ClearRebuild(absl::string_view folder);

@@ -94,6 +94,24 @@ absl::StatusOr<std::vector<FolderCheckpoint>> MemoryStateStore::ListCheckpoints(
   return out;
 }
 
+absl::Status MemoryStateStore::MarkCheckpointDirty(absl::string_view user,
+                                                   absl::string_view device,
+                                                   absl::string_view folder) {
+  if (absl::Status s = CheckKey(user, device); !s.ok()) return s;
+  if (folder.empty()) {
+    return absl::InvalidArgumentError("state store: empty checkpoint folder");
+  }
+  auto it = devices_.find(Key(std::string(user), std::string(device)));
+  if (it == devices_.end()) {
+    return absl::NotFoundError(
+        "state store: checkpoint for unregistered device");
+  }
+  FolderCheckpoint& checkpoint = it->second.checkpoints[std::string(folder)];
+  checkpoint.folder = std::string(folder);
+  checkpoint.dirty = true;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int> MemoryStateStore::ExpireBefore(int64_t cutoff_unix) {
   int removed = 0;
   for (auto it = devices_.begin(); it != devices_.end();) {

@@ -40,6 +40,9 @@ class MemoryStateStore final : public StateStore {
       absl::string_view folder) override;
   absl::StatusOr<std::vector<FolderCheckpoint>> ListCheckpoints(
       absl::string_view user, absl::string_view device) override;
+  absl::Status MarkCheckpointDirty(absl::string_view user,
+                                   absl::string_view device,
+                                   absl::string_view folder) override;
   absl::StatusOr<int> ExpireBefore(int64_t cutoff_unix) override;
   absl::Status AppendFolderEvent(absl::string_view user,
                                  absl::string_view device,

@@ -157,6 +157,8 @@ void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {
   }
   // The watch is the gateway's own connection, not a device's.
   watch_credentials.origin = {};
+  u.baseline_uidvalidity = 0;  // the new watch reports its own
+  u.baseline_modseq = 0;
   u.watch = watches_->Watch(user, std::move(watch_credentials), this);
   ++watches_count_;
 }
@@ -313,6 +315,10 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
   }
   // The folder events this batch keeps for absent devices: one commit.
   bool batch_open = false;
+  // Connections told of their new events only once that batch is committed:
+  // pushing renders them, which may write a dirty mark (MarkViewChanged) that
+  // must be durable before the bytes leave, i.e. outside the batch.
+  std::vector<std::string> pending;
   for (auto& [device, session] : it->second.devices) {
     bool journaled = false;
     for (const StoreEvent& event : *batch) {
@@ -357,15 +363,58 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
           journaled = true;
       }
     }
-    if (journaled && session->connection != nullptr) {
-      session->connection->OnEventsPending();
-    }
+    if (journaled && session->connection != nullptr) pending.push_back(device);
   }
   if (batch_open) {
     if (absl::Status s = state_->CommitBatch(); !s.ok()) {
       PIMAP_LOG(WARNING) << "durable state: " << s.message();
     }
   }
+  for (const std::string& device : pending) {
+    // A push may end sessions (a write error closing a connection): look each
+    // one up again.
+    auto user_it = users_.find(user);
+    if (user_it == users_.end()) return;
+    auto device_it = user_it->second.devices.find(device);
+    if (device_it == user_it->second.devices.end()) continue;
+    DeviceLink* connection = device_it->second->connection;
+    if (connection != nullptr) connection->OnEventsPending();
+  }
+}
+
+// A view taken before the user's watch began (a device's first SELECT racing
+// the watch's first look, and every resume right after a restart of pimapd)
+// would otherwise miss for good what changed between the two: neither the view
+// nor the journal has it. A live device then gets a RESYNC at its next command
+// (as after an overflow), an absent one an exact rebuild at its resume.
+void SessionRegistry::OnWatchBaseline(absl::string_view user,
+                                      absl::string_view folder,
+                                      uint32_t uidvalidity, uint64_t modseq) {
+  auto it = users_.find(user);
+  if (it == users_.end() || !absl::EqualsIgnoreCase(folder, "INBOX")) return;
+  it->second.baseline_uidvalidity = uidvalidity;
+  it->second.baseline_modseq = modseq;
+  for (auto& [device, session] : it->second.devices) {
+    CheckWatchCoverage(*session);
+  }
+}
+
+void SessionRegistry::CheckWatchCoverage(DeviceSession& s) {
+  if (!absl::EqualsIgnoreCase(s.selected_folder, "INBOX") ||
+      s.view_modseq == 0) {
+    return;
+  }
+  auto it = users_.find(s.user);
+  if (it == users_.end()) return;
+  const UserSessions& u = it->second;
+  if (u.baseline_modseq == 0 || u.baseline_uidvalidity != s.view_uidvalidity ||
+      s.view_modseq >= u.baseline_modseq) {
+    return;
+  }
+  PIMAP_LOG(DEBUG) << "view of INBOX at MODSEQ " << s.view_modseq
+                   << " predates the watch (" << u.baseline_modseq
+                   << "): rebuilt";
+  s.journal.MarkIncomplete(s.selected_folder);
 }
 
 std::unique_ptr<DeviceSession> SessionRegistry::Restore(
@@ -421,6 +470,13 @@ std::unique_ptr<DeviceSession> SessionRegistry::Restore(
         session->view = std::move(*view);
         session->view_uidvalidity = (*checkpoint)->uidvalidity;
         session->view_modseq = (*checkpoint)->acked_modseq;
+        if ((*checkpoint)->dirty) {
+          // The device may hold changes this view does not show
+          // (MarkViewChanged): the resume gives it a RESYNC, as after an
+          // unacknowledged EXPUNGE, not a rebuild from this view.
+          session->checkpoint_dirty = true;
+          session->journal.MarkUncertain(r.selected_folder);
+        }
       }
     }
   }
@@ -461,6 +517,7 @@ void SessionRegistry::Save(const DeviceSession& s) {
     checkpoint.uidvalidity = s.view_uidvalidity;
     checkpoint.acked_modseq = s.view_modseq;
     checkpoint.view = s.view.Serialize();
+    checkpoint.dirty = s.checkpoint_dirty;
     status = state_->PutCheckpoint(s.user, s.device, checkpoint);
   }
   // Folder events leave the in-memory list (oldest first) only when the
@@ -471,6 +528,66 @@ void SessionRegistry::Save(const DeviceSession& s) {
   absl::Status commit = state_->CommitBatch();
   if (status.ok()) status = commit;
   if (!status.ok()) PIMAP_LOG(WARNING) << "durable state: " << status.message();
+}
+
+// Crash consistency. A checkpoint (view, MODSEQ m) lets a restored session be
+// rebuilt exactly: the store says what changed since m (VANISHED, FLAGS, UIDs
+// above the view's top) and the gateway renders it against the view, which
+// must therefore be exactly what the device holds. After a crash (SIGKILL) the
+// journal is gone, and with it what was written to the device since the
+// checkpoint. What may the device have applied that the checkpoint lacks?
+//  - FETCH FLAGS: no MSN moves, and the rebuild sends every flag changed since
+//    m again: idempotent, no mark.
+//  - EXPUNGE: shifts MSNs; whether the device applied it is unknown, and the
+//    rebuild renders it again against the checkpoint's view ("* 2 EXPUNGE"
+//    twice: the device then lacks another message than the store does).
+//  - EXISTS: idempotent only while its UID lives. A UID announced after the
+//    checkpoint and expunged before the resume is not in the checkpoint's
+//    view, so the rebuild never expunges it, and the device keeps a message
+//    the store lost under an MSN the store gives to the next one.
+//  - a rebuild's or RESYNC's output replaces or edits the view likewise.
+// So every write that changes the device's MSN-to-UID map marks the folder's
+// checkpoint dirty first, and a restored dirty folder is uncertain: its resume
+// is a RESYNC (Restore). The mark is one small write of its own (outside any
+// batch: a batch would commit after the bytes left, so OnStoreEvents commits
+// its own before it notifies connections), committed to the WAL when it
+// returns: enough for a pimapd crash, not for a power loss of the host
+// (sqlite_state_store.h). It is written once per dirty period, not per event:
+// the period ends when the device's input has acknowledged every view change
+// written to it (the journal's acknowledgement rule, architecture.md §4;
+// view_writes counts them, OnInputArrived takes the count the next command
+// acknowledges) and a clean checkpoint of the view, now the device's again,
+// replaces the dirty one (CheckpointAcknowledged).
+void SessionRegistry::MarkViewChanged(DeviceSession& s) {
+  ++s.view_writes;
+  if (s.checkpoint_dirty || state_ == nullptr || s.selected_folder.empty()) {
+    return;
+  }
+  absl::Status status =
+      state_->MarkCheckpointDirty(s.user, s.device, s.selected_folder);
+  if (!status.ok()) {
+    // The bytes go anyway (holding the device's news back for a disk is no
+    // better); the next change tries again.
+    PIMAP_LOG(WARNING) << "durable state: " << status.message();
+    return;
+  }
+  s.checkpoint_dirty = true;
+}
+
+void SessionRegistry::CheckpointAcknowledged(DeviceSession& s) {
+  if (!s.checkpoint_dirty || s.view_writes_ackable != s.view_writes) return;
+  s.checkpoint_dirty = false;
+  if (state_ == nullptr || s.selected_folder.empty()) return;
+  FolderCheckpoint checkpoint;
+  checkpoint.folder = s.selected_folder;
+  checkpoint.uidvalidity = s.view_uidvalidity;
+  checkpoint.acked_modseq = s.view_modseq;
+  checkpoint.view = s.view.Serialize();
+  absl::Status status = state_->PutCheckpoint(s.user, s.device, checkpoint);
+  if (!status.ok()) {
+    s.checkpoint_dirty = true;  // still dirty on disk: tried again next time
+    PIMAP_LOG(WARNING) << "durable state: " << status.message();
+  }
 }
 
 uint64_t SessionRegistry::WatchModseq(const std::string& user,

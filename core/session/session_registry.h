@@ -107,12 +107,20 @@ struct DeviceSession {
   bool read_only = false;
   UidView view;  // the device's view of selected_folder
   uint32_t view_uidvalidity = 0;
+  // Changes of the device's view (EXISTS, EXPUNGE, RESYNC) written to it, and
+  // how many of them the device's input acknowledges (counted, compared only
+  // for equality: SessionRegistry::MarkViewChanged).
+  uint32_t view_writes = 0;
   // The store's MODSEQ up to which `view` is known to reflect every change: an
   // exact rebuild asks the store for what changed since (CONDSTORE).
   uint64_t view_modseq = 0;
   // Restored from durable state after a restart: the journal is gone, so the
   // resume rebuilds from the checkpoint.
   bool restored = false;
+  // The durable checkpoint of selected_folder is marked dirty: the device may
+  // hold a view it does not reflect (MarkViewChanged).
+  bool checkpoint_dirty = false;
+  uint32_t view_writes_ackable = 0;
   // New messages whose filter verdicts came from the store (UID SEARCH with the
   // filter's program): classified ones, and of those the ones in the view and
   // the ones the notification filter lets through.
@@ -165,8 +173,19 @@ class SessionRegistry final : public StoreEventSink {
   // LOGOUT: the session ends; the next login is a first login.
   void End(DeviceSession* session);
   // Writes the session's registration, filters, prefs and the checkpoint of its
-  // selected folder to durable state.
+  // selected folder (dirty as the session's is) to durable state.
   void Save(const DeviceSession& session);
+  // Crash consistency (the reasoning is with the definition): the device's view
+  // of its selected folder changes by what is written to it next (an EXISTS,
+  // an EXPUNGE, a RESYNC; or the view was changed to be written later). Before
+  // the bytes leave, the folder's durable checkpoint is marked dirty, once per
+  // dirty period, so that a restore after a crash does not trust it.
+  void MarkViewChanged(DeviceSession& session);
+  // A command of the device acknowledges what was written before it: if that
+  // is every view change written (view_writes_ackable == view_writes), `view`
+  // is the device's view again, and a clean checkpoint of it ends the dirty
+  // period.
+  void CheckpointAcknowledged(DeviceSession& session);
   // The device read the folder events written to it (a command came after
   // them): they leave its list, in memory and in durable state at once, so a
   // crash does not replay them.
@@ -194,6 +213,13 @@ class SessionRegistry final : public StoreEventSink {
 
   void OnStoreEvents(absl::string_view user,
                      const std::vector<StoreEvent>& events) override;
+  void OnWatchBaseline(absl::string_view user, absl::string_view folder,
+                       uint32_t uidvalidity, uint64_t modseq) override;
+  // The session's view of INBOX was taken (SELECT, RESYNC, rebuild) at
+  // view_modseq: if that is older than where the user's watch began, what
+  // changed in between was never journaled, and the folder is marked for a
+  // rebuild (Journal::MarkIncomplete).
+  void CheckWatchCoverage(DeviceSession& session);
 
   size_t sessions() const;
   size_t watches() const { return watches_count_; }
@@ -206,6 +232,9 @@ class SessionRegistry final : public StoreEventSink {
     // Parked stock clients (few per user; a vector, not a set).
     std::vector<ParkedListener*> parked;
     uint64_t events_received = 0;
+    // Where the watch's events of INBOX begin (OnWatchBaseline; 0: not yet).
+    uint32_t baseline_uidvalidity = 0;
+    uint64_t baseline_modseq = 0;
     // With two event sources, the keys of recent events (bounded FIFO).
     absl::flat_hash_map<std::string, int64_t> recent;  // key -> when seen (ms)
     // Made on first use and dropped when empty: libstdc++'s deque allocates a

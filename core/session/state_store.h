@@ -24,6 +24,9 @@
 //    renamed while the device was away) belong to the device's session like
 //    its checkpoints: appending for an unknown device is NotFound, and
 //    DeleteDevice / ExpireBefore remove them. They are kept oldest first.
+//  - A checkpoint's dirty mark (MarkCheckpointDirty) is durable when the call
+//    returns outside a batch: the caller writes to the device only after it.
+//    PutCheckpoint sets or clears it with the rest of the checkpoint.
 #ifndef PIMAP_CORE_SESSION_STATE_STORE_H_
 #define PIMAP_CORE_SESSION_STATE_STORE_H_
 
@@ -60,6 +63,10 @@ struct FolderCheckpoint {
   uint64_t acked_modseq =
       0;             // the device's last acknowledged MODSEQ for this folder
   std::string view;  // opaque serialized UidView ("1:5,7")
+  // The device may hold a view this checkpoint does not reflect (an EXISTS or
+  // EXPUNGE was written to it after the checkpoint): its MSN map cannot be
+  // rebuilt from `view`, and its resume is a RESYNC (session_registry.h).
+  bool dirty = false;
 
   friend bool operator==(const FolderCheckpoint&,
                          const FolderCheckpoint&) = default;
@@ -89,6 +96,13 @@ class StateStore {
       absl::string_view folder) = 0;
   virtual absl::StatusOr<std::vector<FolderCheckpoint>> ListCheckpoints(
       absl::string_view user, absl::string_view device) = 0;
+  // Sets the dirty mark of the checkpoint of `folder` and nothing else (one
+  // small write, however large the view). Without a checkpoint of the folder
+  // a dirty one with no view is made: the mark must hold either way. An
+  // unknown device is NotFound, an empty folder InvalidArgument.
+  virtual absl::Status MarkCheckpointDirty(absl::string_view user,
+                                           absl::string_view device,
+                                           absl::string_view folder) = 0;
 
   // Removes devices whose last_activity_unix < cutoff (expired sessions) and
   // their checkpoints and folder events; returns how many devices.

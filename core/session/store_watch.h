@@ -4,6 +4,7 @@
 #ifndef PIMAP_CORE_SESSION_STORE_WATCH_H_
 #define PIMAP_CORE_SESSION_STORE_WATCH_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,11 @@ class StoreEventSink {
   // UID-level changes of `user`'s mailboxes, in store order, on the owner shard.
   virtual void OnStoreEvents(absl::string_view user,
                              const std::vector<StoreEvent>& events) = 0;
+  // The watch's events of `folder` begin at `modseq` (its first look, or a
+  // new UIDVALIDITY): a change at or before it was never an event. A view of
+  // the folder taken at an older MODSEQ may lack what changed in between.
+  virtual void OnWatchBaseline(absl::string_view user, absl::string_view folder,
+                               uint32_t uidvalidity, uint64_t modseq) {}
 };
 
 // One user's watch. Closing it frees it.

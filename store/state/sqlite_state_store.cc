@@ -76,6 +76,12 @@ CREATE TABLE IF NOT EXISTS folder_events (
   FOREIGN KEY (user, device) REFERENCES devices (user, device) ON DELETE CASCADE
 ) WITHOUT ROWID;
 )sql",
+    // 2 -> 3: the dirty mark of a checkpoint (state_store.h). Checkpoints of
+    // an older file were written when there was none: they keep 0, the
+    // behaviour they were written under.
+    R"sql(
+ALTER TABLE checkpoints ADD COLUMN dirty INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 static_assert(std::size(kMigrations) == SqliteStateStore::kSchemaVersion,
               "one migration per schema version");
@@ -101,15 +107,23 @@ constexpr const char* kSql[] = {
     "DELETE FROM devices WHERE user = ?1 AND device = ?2",
     /* kPutCheckpoint */
     "INSERT INTO checkpoints (user, device, folder, uidvalidity, acked_modseq,"
-    " view) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (user, device, folder)"
+    " view, dirty) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    " ON CONFLICT (user, device, folder)"
     " DO UPDATE SET uidvalidity = excluded.uidvalidity,"
-    " acked_modseq = excluded.acked_modseq, view = excluded.view",
+    " acked_modseq = excluded.acked_modseq, view = excluded.view,"
+    " dirty = excluded.dirty",
     /* kGetCheckpoint */
-    "SELECT folder, uidvalidity, acked_modseq, view FROM checkpoints"
+    "SELECT folder, uidvalidity, acked_modseq, view, dirty FROM checkpoints"
     " WHERE user = ?1 AND device = ?2 AND folder = ?3",
     /* kListCheckpoints */
-    "SELECT folder, uidvalidity, acked_modseq, view FROM checkpoints"
+    "SELECT folder, uidvalidity, acked_modseq, view, dirty FROM checkpoints"
     " WHERE user = ?1 AND device = ?2 ORDER BY folder",
+    // Only the mark: the view may be large, and this runs before a write to
+    // the device.
+    /* kMarkCheckpointDirty */
+    "INSERT INTO checkpoints (user, device, folder, uidvalidity, acked_modseq,"
+    " view, dirty) VALUES (?1, ?2, ?3, 0, 0, X'', 1)"
+    " ON CONFLICT (user, device, folder) DO UPDATE SET dirty = 1",
     /* kExpire */
     "DELETE FROM devices WHERE last_activity < ?1",
     // seq grows per device; an aggregate without GROUP BY always yields one
@@ -216,6 +230,7 @@ FolderCheckpoint ReadCheckpoint(sqlite3_stmt* stmt) {
   // two's-complement bit pattern so that every uint64_t round-trips.
   c.acked_modseq = static_cast<uint64_t>(sqlite3_column_int64(stmt, 2));
   c.view = ColumnString(stmt, 3);
+  c.dirty = sqlite3_column_int64(stmt, 4) != 0;
   return c;
 }
 
@@ -558,7 +573,8 @@ absl::Status SqliteStateStore::PutCheckpoint(absl::string_view user,
       .Int(static_cast<int64_t>(c.uidvalidity))
       .Int(static_cast<int64_t>(
           c.acked_modseq))  // bit pattern; see ReadCheckpoint
-      .Blob(c.view);
+      .Blob(c.view)
+      .Int(c.dirty ? 1 : 0);
   if (b.rc() != SQLITE_OK) return Error(b.rc(), "PutCheckpoint bind");
   const int rc = sqlite3_step(stmt);
   if (rc == SQLITE_DONE) return absl::OkStatus();
@@ -601,6 +617,29 @@ absl::StatusOr<std::vector<FolderCheckpoint>> SqliteStateStore::ListCheckpoints(
   }
   if (rc != SQLITE_DONE) return Error(rc, "ListCheckpoints");
   return out;
+}
+
+absl::Status SqliteStateStore::MarkCheckpointDirty(absl::string_view user,
+                                                   absl::string_view device,
+                                                   absl::string_view folder) {
+  if (absl::Status s = CheckKey(user, device); !s.ok()) return s;
+  if (folder.empty()) {
+    return absl::InvalidArgumentError("state store: empty checkpoint folder");
+  }
+  sqlite3_stmt* stmt = stmts_[kMarkCheckpointDirty];
+  StmtScope scope(stmt);
+  Binder b(stmt);
+  b.Text(user).Text(device).Text(folder);
+  if (b.rc() != SQLITE_OK) return Error(b.rc(), "MarkCheckpointDirty bind");
+  // Outside a batch this statement is its own transaction: committed (in the
+  // WAL, see the header) when it returns.
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE) return absl::OkStatus();
+  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+    return absl::NotFoundError(
+        "state store: checkpoint for unregistered device");
+  }
+  return Error(rc, "MarkCheckpointDirty");
 }
 
 absl::StatusOr<int> SqliteStateStore::ExpireBefore(int64_t cutoff_unix) {

@@ -2,14 +2,20 @@
 // <state-dir>/shard-<N>.sqlite3, owned and used by that shard's thread only.
 //
 // Durability trade-off: synchronous=NORMAL in WAL mode fsyncs at checkpoints,
-// not at every commit. A power loss or OS crash may therefore lose the last few
-// hundred milliseconds of commits (never corrupt the file; a pimapd crash alone
-// loses nothing). That is safe here: a lost checkpoint is merely stale, and a
-// stale checkpoint only makes the resume rebuild more from the message store
-// via CONDSTORE; a lost device registration makes the device log in again; a
-// lost folder event is only a missed notice (the device's next LIST shows the
-// folders as they are). In exchange a checkpoint burst costs no fsync on the
-// shard thread.
+// not at every commit. A commit has written its pages to the WAL file with
+// write(2) when it returns, so a crash of pimapd alone (SIGKILL, abort) loses
+// nothing: the kernel has the bytes. A power loss or OS crash may lose the last
+// few hundred milliseconds of commits (never corrupt the file). For most state
+// that is safe: a lost checkpoint is merely stale, and a stale clean checkpoint
+// only makes the resume rebuild more from the message store via CONDSTORE; a
+// lost device registration makes the device log in again; a lost folder event
+// is only a missed notice (the device's next LIST shows the folders as they
+// are). A lost dirty mark (MarkCheckpointDirty) is not: the resume would
+// rebuild exactly from a view the device has already moved away from, instead
+// of a RESYNC. So the mark holds across a pimapd crash, not across a power loss
+// of the host (that would need an fsync on the shard thread before every first
+// write of a dirty period). In exchange a checkpoint burst or a mark costs no
+// fsync on the shard thread.
 #ifndef PIMAP_STORE_STATE_SQLITE_STATE_STORE_H_
 #define PIMAP_STORE_STATE_SQLITE_STATE_STORE_H_
 
@@ -35,7 +41,7 @@ class SqliteStateStore final : public session::StateStore {
   // The schema version this build writes (PRAGMA user_version). Open migrates
   // older files up to it and refuses newer ones (a downgrade must not misread
   // state).
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (creating the directory and file if needed)
   // <dir>/shard-<shard>.sqlite3. Directories it creates are 0700, the database
@@ -74,6 +80,9 @@ class SqliteStateStore final : public session::StateStore {
       absl::string_view folder) override;
   absl::StatusOr<std::vector<session::FolderCheckpoint>> ListCheckpoints(
       absl::string_view user, absl::string_view device) override;
+  absl::Status MarkCheckpointDirty(absl::string_view user,
+                                   absl::string_view device,
+                                   absl::string_view folder) override;
   absl::StatusOr<int> ExpireBefore(int64_t cutoff_unix) override;
   absl::Status AppendFolderEvent(absl::string_view user,
                                  absl::string_view device,
@@ -99,6 +108,7 @@ class SqliteStateStore final : public session::StateStore {
     kPutCheckpoint,
     kGetCheckpoint,
     kListCheckpoints,
+    kMarkCheckpointDirty,
     kExpire,
     kAppendFolderEvent,
     kTrimFolderEvents,

@@ -3,6 +3,7 @@
 #include "store/folder_catchup.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -235,6 +236,55 @@ TEST(FolderCatchUpTest, UnquotableNamesAreNotTracked) {
   EXPECT_EQ(f.size(), 1u);
   f.Queue("A \"q\"");
   EXPECT_EQ(f.StartNext(), "EXAMINE \"A \\\"q\\\"\" (QRESYNC (1 1))");
+}
+
+StoreEvent Ev(EventKind kind, uint32_t uid) {
+  StoreEvent e;
+  e.kind = kind;
+  e.folder = "INBOX";
+  e.uid = uid;
+  return e;
+}
+
+std::vector<std::pair<EventKind, uint32_t>> Kinds(
+    const std::vector<StoreEvent>& events) {
+  std::vector<std::pair<EventKind, uint32_t>> out;
+  for (const StoreEvent& e : events) out.emplace_back(e.kind, e.uid);
+  return out;
+}
+
+TEST(SessionOrderTest, ExpungesFirstAndWhatCameAndWentOnlyAsItsExpunge) {
+  // UID order as a catch-up lists it; 9 was fetched, then vanished in it.
+  std::vector<StoreEvent> events = {
+      Ev(EventKind::kFlags, 4), Ev(EventKind::kNew, 9),
+      Ev(EventKind::kFlags, 9), Ev(EventKind::kExpunge, 2),
+      Ev(EventKind::kNew, 10),  Ev(EventKind::kExpunge, 9)};
+  EXPECT_EQ(
+      Kinds(SessionOrder(events)),
+      (std::vector<std::pair<EventKind, uint32_t>>{{EventKind::kExpunge, 2},
+                                                   {EventKind::kExpunge, 9},
+                                                   {EventKind::kFlags, 4},
+                                                   {EventKind::kNew, 10}}));
+  EXPECT_TRUE(SessionOrder({}).empty());
+}
+
+TEST(TakeUnseenTest, OnlyUidsNoLookSawAndEachOnce) {
+  uint32_t from = 10;
+  EXPECT_EQ(TakeUnseen("3,8:11,14", &from, 100),
+            (std::vector<uint32_t>{10, 11, 14}));
+  EXPECT_EQ(from, 15u);
+  // The store repeats earlier expunges: none of them again.
+  EXPECT_TRUE(TakeUnseen("3,10:11,14", &from, 100).empty());
+  EXPECT_EQ(from, 15u);
+  // Bounded.
+  EXPECT_EQ(TakeUnseen("20:4000000", &from, 3),
+            (std::vector<uint32_t>{20, 21, 22}));
+  EXPECT_EQ(from, 23u);
+  // No mark yet (no baseline), or not a set: nothing.
+  uint32_t none = 0;
+  EXPECT_TRUE(TakeUnseen("1:5", &none, 100).empty());
+  EXPECT_TRUE(TakeUnseen("x", &from, 100).empty());
+  EXPECT_EQ(from, 23u);
 }
 
 TEST(FolderCatchUpTest, FetchDataParses) {

@@ -138,8 +138,12 @@ class FakeStoreLink final : public StoreLink {
 // transcript, plus the control calls.
 class FakeDeviceOutput final : public DeviceOutput {
  public:
-  void WriteResponse(std::string bytes) override { transcript_ += bytes; }
+  void WriteResponse(std::string bytes) override {
+    if (on_write) on_write(bytes);
+    transcript_ += bytes;
+  }
   bool WritePassThrough(absl::string_view bytes) override {
+    if (on_write) on_write(bytes);
     transcript_.append(bytes.data(), bytes.size());
     ++pass_through_writes;
     return !above_high_water;
@@ -167,6 +171,8 @@ class FakeDeviceOutput final : public DeviceOutput {
   // What the binding does on EndSession (bindings/tcp closes the connection
   // at once, which detaches the driver).
   std::function<void()> on_end_session;
+  // Sees every write as it leaves (e.g. what is durable by then).
+  std::function<void(absl::string_view)> on_write;
   bool above_high_water = false;
   int pass_through_writes = 0;
   int pass_through_ends = 0;

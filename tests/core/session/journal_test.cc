@@ -220,6 +220,35 @@ TEST(JournalTest, UnackedRenameMarksFolderUncertain) {
   EXPECT_TRUE(j.NeedsRebuild("Old"));
 }
 
+TEST(JournalTest, MarkUncertainDropsTheFolderUntilItsRebuild) {
+  Journal j(100);
+  j.Append(Ev(EventKind::kNew, "INBOX", 1));
+  j.Append(Ev(EventKind::kNew, "Sent", 2));
+  j.MarkUncertain("INBOX");
+  j.MarkUncertain("Work");  // a folder without events gets the mark too
+  EXPECT_TRUE(j.Uncertain("INBOX"));
+  EXPECT_TRUE(j.Uncertain("Work"));
+  EXPECT_FALSE(j.NeedsRebuild("Sent"));
+  EXPECT_THAT(Pending(j, "INBOX"), IsEmpty());
+  EXPECT_EQ(j.size(), 1u);
+  EXPECT_EQ(j.Append(Ev(EventKind::kNew, "INBOX", 3)), 0u);
+  j.ClearRebuild("INBOX");
+  EXPECT_FALSE(j.Uncertain("INBOX"));
+  EXPECT_NE(j.Append(Ev(EventKind::kNew, "INBOX", 4)), 0u);
+}
+
+TEST(JournalTest, MarkIncompleteRebuildsLikeAnOverflow) {
+  Journal j(100);
+  j.Append(Ev(EventKind::kNew, "INBOX", 1));
+  j.MarkIncomplete("INBOX");
+  EXPECT_TRUE(j.NeedsRebuild("INBOX"));
+  EXPECT_FALSE(j.Uncertain("INBOX"));  // an exact rebuild will do
+  EXPECT_THAT(Pending(j, "INBOX"), IsEmpty());
+  EXPECT_EQ(j.Append(Ev(EventKind::kNew, "INBOX", 2)), 0u);
+  j.ClearRebuild("INBOX");
+  EXPECT_FALSE(j.NeedsRebuild("INBOX"));
+}
+
 TEST(JournalTest, MemoryCountsStrings) {
   Journal j(100);
   const size_t empty = j.MemoryBytes();
