@@ -291,6 +291,16 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       if (tagged) {
         // Past what the search found too (a message new since the SELECT).
         uidnext_ = std::max(uidnext_, known_.max_uid() + 1);
+        // A connected device whose view of INBOX is older than this look
+        // (its SELECT raced the watch's start) would miss what came between,
+        // its IDLE being answered from events: report that too, first.
+        const session::ViewStart older =
+            sink_->OldestLiveView(user_, kFolder, uidvalidity_);
+        if (older.modseq != 0 && older.modseq < highest_modseq_) {
+          view_catchup_ = older;
+          StartCatchUp();
+          return;
+        }
         // Events of INBOX begin here (a change during the search comes as
         // untagged data and is caught up from this MODSEQ).
         sink_->OnWatchBaseline(user_, kFolder, uidvalidity_, highest_modseq_);
@@ -299,8 +309,18 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       return;
     case State::kCatchUp:
       if (tagged) {
+        const uint64_t looked_at = highest_modseq_;
         highest_modseq_ = std::max(highest_modseq_, catchup_modseq_);
         Flush();
+        if (view_catchup_.modseq != 0) {
+          // Events now begin at the older view, unless too much vanished to
+          // name (then such views are rebuilt: OnWatchBaseline's contract).
+          const uint64_t from =
+              view_catchup_overflow_ ? looked_at : view_catchup_.modseq;
+          view_catchup_ = {};
+          view_catchup_overflow_ = false;
+          sink_->OnWatchBaseline(user_, kFolder, uidvalidity_, from);
+        }
         Settle();
       }
       return;
@@ -451,6 +471,8 @@ void UserWatcher::RebaselineInbox() {
   highest_modseq_ = select_modseq_;
   uidnext_ = select_uidnext_;  // and past the search's highest UID
   known_ = session::UidView();
+  view_catchup_ = {};  // views of another UIDVALIDITY get a RESYNC anyway
+  view_catchup_overflow_ = false;
   inbox_dirty_ = false;
   state_ = State::kSearch;
   Send("W3 UID SEARCH RETURN (ALL) ALL");
@@ -462,7 +484,12 @@ void UserWatcher::StartCatchUp() {
   // pending_ survives a reconnect on purpose: what an interrupted catch-up
   // found (and already recorded in known_) is delivered with the next one.
   catchup_modseq_ = highest_modseq_;
-  Send(absl::StrCat("W4 UID FETCH 1:* (FLAGS) (CHANGEDSINCE ", highest_modseq_,
+  // From an older device view's MODSEQ while that is owed (also after a
+  // reconnect that interrupted it).
+  const uint64_t since = view_catchup_.modseq != 0
+                             ? std::min(view_catchup_.modseq, highest_modseq_)
+                             : highest_modseq_;
+  Send(absl::StrCat("W4 UID FETCH 1:* (FLAGS) (CHANGEDSINCE ", since,
                     " VANISHED)"));
 }
 
@@ -541,7 +568,11 @@ void UserWatcher::OnFetch(const imap::Response& r) {
   // Committed only when the catch-up completes: results come in UID order, so a
   // link lost half-way must not skip the lower MODSEQs not yet seen.
   catchup_modseq_ = std::max(catchup_modseq_, event.modseq);
-  if (known_.Contains(event.uid)) {
+  // Known to the watch, but above an older view's top: the device may lack
+  // it (devices that have it do not announce it twice).
+  const bool view_may_lack =
+      view_catchup_.modseq != 0 && event.uid > view_catchup_.top_uid;
+  if (known_.Contains(event.uid) && !view_may_lack) {
     event.kind = session::EventKind::kFlags;
   } else {
     event.kind = session::EventKind::kNew;
@@ -558,6 +589,7 @@ void UserWatcher::OnVanished(const imap::Response& r) {
     if (arg.type != imap::Arg::Type::kAtom) continue;
     absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(arg.value);
     if (!set.ok()) continue;
+    if (view_catchup_.modseq != 0) ExpungeFromOlderView(*set);
     for (const auto& [first, last] : known_.Resolve(*set, /*uid_mode=*/true)) {
       for (uint64_t uid = first; uid <= last; ++uid) {
         session::StoreEvent event;
@@ -584,6 +616,37 @@ void UserWatcher::OnVanished(const imap::Response& r) {
       event.folder = kFolder;
       event.uidvalidity = uidvalidity_;
       event.uid = uid;
+      pending_.push_back(std::move(event));
+    }
+  }
+}
+
+void UserWatcher::ExpungeFromOlderView(const imap::SequenceSet& vanished) {
+  // Gone before the watch's first look, so unknown to it, but an older view
+  // may hold them: each is an expunge (devices without it ignore it). Past the
+  // bound the views are rebuilt instead (view_catchup_overflow_).
+  constexpr size_t kMaxOlderExpunges = 4096;
+  size_t reported = 0;
+  for (const imap::SeqRange& range : vanished.ranges()) {
+    // Known ones are reported by OnVanished, those from uidnext_ on by
+    // TakeUnseen; a range wider than the bound overflows rather than loops.
+    const uint64_t last =
+        std::min<uint64_t>(range.last, static_cast<uint64_t>(uidnext_) - 1);
+    if (range.first <= last && last - range.first >= (1u << 20)) {
+      view_catchup_overflow_ = true;
+      return;
+    }
+    for (uint64_t uid = range.first; uid <= last; ++uid) {
+      if (known_.Contains(static_cast<uint32_t>(uid))) continue;
+      if (++reported > kMaxOlderExpunges) {
+        view_catchup_overflow_ = true;
+        return;
+      }
+      session::StoreEvent event;
+      event.kind = session::EventKind::kExpunge;
+      event.folder = kFolder;
+      event.uidvalidity = uidvalidity_;
+      event.uid = static_cast<uint32_t>(uid);
       pending_.push_back(std::move(event));
     }
   }

@@ -19,6 +19,7 @@
 #include "core/base/timer_wheel.h"
 #include "core/imap/framer.h"
 #include "core/imap/response.h"
+#include "core/imap/sequence_set.h"
 #include "core/session/event.h"
 #include "core/session/store_watch.h"
 #include "core/session/uid_view.h"
@@ -89,6 +90,7 @@ class UserWatcher final : public session::StoreWatch,
   void OnFetch(const imap::Response& response);
   void OnVanished(const imap::Response& response);
   void OnList(const imap::Response& response);
+  void ExpungeFromOlderView(const imap::SequenceSet& vanished);
   std::string last_line_;  // the first line of the response being assembled
   void Flush();
 
@@ -131,6 +133,10 @@ class UserWatcher final : public session::StoreWatch,
   uint32_t select_uidvalidity_ = 0;
   uint32_t select_uidnext_ = 0;
   session::UidView known_;  // every UID the watch knows in INBOX
+  // At the first look, a connected device's older view of INBOX
+  // (StoreEventSink::OldestLiveView): the catch-up owed to it, from its MODSEQ.
+  session::ViewStart view_catchup_;
+  bool view_catchup_overflow_ = false;  // too many expunges to name
   // INBOX message data arrived that no running catch-up covers: look again.
   bool inbox_dirty_ = false;
   // What the connection has selected, and whose message data arrives now (the

@@ -399,6 +399,32 @@ void SessionRegistry::OnWatchBaseline(absl::string_view user,
   }
 }
 
+// The common case of the race above, mended without a RESYNC: a user's first
+// device SELECTs INBOX, its IDLE is answered by the gateway, mail comes, and
+// only then does the new watch look. Connected devices only: an absent one is
+// rebuilt at its resume anyway, and its view may be far older.
+ViewStart SessionRegistry::OldestLiveView(absl::string_view user,
+                                          absl::string_view folder,
+                                          uint32_t uidvalidity) {
+  ViewStart oldest;
+  auto it = users_.find(user);
+  if (it == users_.end()) return oldest;
+  for (const auto& [device, s] : it->second.devices) {
+    if (s->connection == nullptr || s->restored || s->view_modseq == 0 ||
+        s->view_uidvalidity != uidvalidity ||
+        !absl::EqualsIgnoreCase(s->selected_folder, folder)) {
+      continue;
+    }
+    // The lowest MODSEQ and the lowest top: what any of them may lack.
+    const uint32_t top = s->view.max_uid();
+    const bool first = oldest.modseq == 0;
+    oldest.modseq =
+        first ? s->view_modseq : std::min(oldest.modseq, s->view_modseq);
+    oldest.top_uid = first ? top : std::min(oldest.top_uid, top);
+  }
+  return oldest;
+}
+
 void SessionRegistry::CheckWatchCoverage(DeviceSession& s) {
   if (!absl::EqualsIgnoreCase(s.selected_folder, "INBOX") ||
       s.view_modseq == 0) {

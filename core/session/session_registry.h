@@ -220,6 +220,8 @@ class SessionRegistry final : public StoreEventSink {
   // changed in between was never journaled, and the folder is marked for a
   // rebuild (Journal::MarkIncomplete).
   void CheckWatchCoverage(DeviceSession& session);
+  ViewStart OldestLiveView(absl::string_view user, absl::string_view folder,
+                           uint32_t uidvalidity) override;
 
   size_t sessions() const;
   size_t watches() const { return watches_count_; }

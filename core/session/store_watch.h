@@ -14,6 +14,14 @@
 
 namespace pimap::session {
 
+// Where a live device's view of a folder was taken: its MODSEQ and the
+// highest UID in it (the view may be filtered, so UIDs above the top are the
+// ones it may lack).
+struct ViewStart {
+  uint64_t modseq = 0;  // 0: no such view
+  uint32_t top_uid = 0;
+};
+
 class StoreEventSink {
  public:
   virtual ~StoreEventSink() = default;
@@ -25,6 +33,15 @@ class StoreEventSink {
   // the folder taken at an older MODSEQ may lack what changed in between.
   virtual void OnWatchBaseline(absl::string_view user, absl::string_view folder,
                                uint32_t uidvalidity, uint64_t modseq) {}
+  // Asked by a watch about to take its first look at `folder` (at
+  // `uidvalidity`): the oldest view of it that a connected device holds. The
+  // watch then reports what changed since, so that such a device (its IDLE
+  // answered by the gateway) hears of mail that came before the watch looked.
+  virtual ViewStart OldestLiveView(absl::string_view user,
+                                   absl::string_view folder,
+                                   uint32_t uidvalidity) {
+    return {};
+  }
 };
 
 // One user's watch. Closing it frees it.

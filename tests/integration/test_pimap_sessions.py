@@ -386,3 +386,79 @@ def test_store_connections_three_devices(pimap_gateway, dovecot):
     m = pimap_gateway.metrics()
     assert m["pimap_watch_connections"][None] == 0, m["pimap_watch_connections"]
     assert m["pimap_sessions"][None] == 0, m["pimap_sessions"]
+
+
+def _hold_all_but_one_store_slot(store, user):
+    """Direct logins of user until the store refuses one (its
+    mail_max_userip_connections), then one closed again: one slot is left."""
+    held = []
+    for _ in range(64):
+        try:
+            c = store.raw(user)
+            _, t = c.cmd("n", "NOOP")
+            if not t.startswith(b"n OK"):
+                c.close()
+                break
+        except (OSError, AssertionError, EOFError):
+            break
+        held.append(c)
+    assert 2 <= len(held) < 64, "the store never refused a login: %d held" % len(held)
+    held.pop().close()
+    return held
+
+
+def test_mail_before_the_watchs_first_look_is_pushed(start_pimap_gateway,
+                                                     dedicated_dovecot):
+    """A user's first device SELECTs INBOX and IDLEs (answered by the gateway) before
+    the user's watch has looked at INBOX; mail delivered in between is in the watch's
+    first look. The watch must still report it, or the device hears of it only at its
+    next command. The watch is held back by taking every store slot of the user but
+    the one the device's link needs."""
+    store = dedicated_dovecot
+    user = "alice"
+    ensure_messages(store, user, 2)
+    # This store only: a few connections per user and IP (the harness allows 20000).
+    with open(store.conf_path, "a") as f:
+        f.write("protocol imap {\n  mail_max_userip_connections = 3\n}\n")
+    subprocess.run(["doveadm", "-c", store.conf_path, "reload"], check=True,
+                   stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    time.sleep(0.5)  # the reload is asynchronous
+    held = _hold_all_but_one_store_slot(store, user)
+    try:
+        # The device's link stays (its slot must not pass to the watch).
+        gw = start_pimap_gateway(store=store.store, extra=["--store-link-idle", "60s"])
+        with gw.raw() as c:
+            pimap_login(c, "alice#early")
+            _, t = c.cmd("x", "XFILTER INBOX N ALL")
+            ok(t, "x")
+            view = select_view(c)
+            n0 = len(view.uids)
+            start_idle(c)
+            store.deliver(user, make_message("before the watch looked"))
+            # ...and one the device holds goes, over a connection the test holds.
+            victim = view.uids[0]
+            _, t = held[0].cmd("s", "SELECT INBOX")
+            ok(t, "s")
+            _, t = held[0].cmd("e", "UID STORE %d +FLAGS.SILENT (\\Deleted)" % victim)
+            ok(t, "e")
+            _, t = held[0].cmd("x", "EXPUNGE")
+            ok(t, "x")
+            # The watch is refused by the store meanwhile: nothing can be pushed yet
+            # (else this test would not test the race).
+            lines, got = read_lines(c, 1.5, until=lambda x: EXISTS_RE.match(x))
+            assert not got, "pushed before the watch could log in: %r" % lines
+            assert "exceeded" in store.log() or "Maximum number of" in store.log()
+            for h in held:
+                h.close()
+            held = []
+            lines, got = read_lines(c, PUSH_WAIT, until=lambda x: EXISTS_RE.match(x))
+            assert got, "mail from before the watch's first look not pushed: %r" % lines
+            assert [x for x in lines if EXPUNGE_RE.match(x)] == [b"* 1 EXPUNGE\r\n"], lines
+            assert int(EXISTS_RE.match(lines[-1]).group(1)) == n0, lines
+            end_idle(c)
+            assert ([uid for uid, _ in device_fetch_all(c, expect=n0)] ==
+                    [uid for uid, _ in store.uid_flags(user)])
+            assert victim not in [uid for uid, _ in store.uid_flags(user)]
+    finally:
+        for h in held:
+            h.close()

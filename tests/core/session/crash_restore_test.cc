@@ -595,6 +595,27 @@ TEST_P(CrashRestoreTest, SelectOlderThanTheWatchsFirstLookIsResynced) {
                      "b OK [READ-WRITE] Select completed\r\n"));
 }
 
+// A watch about to look first asks for the oldest view a connected device
+// holds, to report what changed since (store/user_watcher.cc).
+TEST_P(CrashRestoreTest, OldestLiveViewNamesAConnectedDevicesView) {
+  EXPECT_EQ(registry().OldestLiveView("alice", "INBOX", 7).modseq, 0u);
+  Device& d = Connect();
+  FirstLogin(d);
+  EXPECT_EQ(registry().OldestLiveView("alice", "INBOX", 7).modseq, 0u);
+  SelectInbox(d);  // MODSEQ 10, UIDs 4, 9 and 12
+  const ViewStart start = registry().OldestLiveView("alice", "INBOX", 7);
+  EXPECT_EQ(start.modseq, 10u);
+  EXPECT_EQ(start.top_uid, 12u);
+  EXPECT_EQ(registry().OldestLiveView("alice", "inbox", 7).modseq, 10u);
+  // Another UIDVALIDITY, another folder, another user: none.
+  EXPECT_EQ(registry().OldestLiveView("alice", "INBOX", 8).modseq, 0u);
+  EXPECT_EQ(registry().OldestLiveView("alice", "Sent", 7).modseq, 0u);
+  EXPECT_EQ(registry().OldestLiveView("bob", "INBOX", 7).modseq, 0u);
+  // An absent device is rebuilt at its resume instead.
+  Drop(d);
+  EXPECT_EQ(registry().OldestLiveView("alice", "INBOX", 7).modseq, 0u);
+}
+
 std::shared_ptr<StateStore> OpenMemory(const std::string&,
                                        std::shared_ptr<StateStore> last) {
   return last != nullptr ? last : std::make_shared<MemoryStateStore>();
