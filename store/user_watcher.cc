@@ -13,6 +13,7 @@
 #include "core/engine/shard.h"
 #include "core/imap/sequence_set.h"
 #include "core/imap/writer.h"
+#include "core/session/store_text.h"
 
 namespace pimap::store {
 
@@ -75,7 +76,6 @@ void UserWatcher::Connect() {
   state_ = State::kConnecting;
   framer_.Reset();
   assembler_.Reset();
-  assembler_empty_ = true;
   selected_.clear();
   open_.clear();
   opening_.clear();
@@ -151,10 +151,6 @@ void UserWatcher::OnStoreBytes(absl::string_view bytes) {
 
 bool UserWatcher::OnLine(absl::string_view line,
                          const imap::LiteralHeader* literal) {
-  if (assembler_empty_) {
-    last_line_.assign(line.data(), std::min<size_t>(line.size(), 4096));
-  }
-  assembler_empty_ = false;
   if (!assembler_.AddLine(line, literal).ok()) frame_error_ = true;
   return !frame_error_;
 }
@@ -165,7 +161,6 @@ bool UserWatcher::OnLiteralData(absl::string_view chunk) {
 }
 
 bool UserWatcher::OnEnd() {
-  assembler_empty_ = true;
   absl::StatusOr<imap::Response> response = assembler_.Finish();
   if (!response.ok()) {
     frame_error_ = true;
@@ -658,7 +653,10 @@ void UserWatcher::OnList(const imap::Response& r) {
   if (r.args.size() < 3) return;
   session::StoreEvent event;
   event.folder = r.args[2].value;
-  event.raw = last_line_;
+  // What devices are told, rendered from the parsed response: the store's
+  // text may carry the name as a literal on lines of its own.
+  event.raw = absl::StrCat("* LIST ", session::RenderArgs(r.args, 0,
+                                                          /*to_device=*/true));
   event.kind = session::EventKind::kFolderCreated;
   if (r.args[0].type == imap::Arg::Type::kList) {
     for (const imap::Arg& attr : r.args[0].children) {
@@ -667,14 +665,18 @@ void UserWatcher::OnList(const imap::Response& r) {
       }
     }
   }
-  if (r.args.size() >= 4 && r.args[3].type == imap::Arg::Type::kList &&
-      absl::StrContains(absl::AsciiStrToUpper(last_line_), "OLDNAME")) {
-    event.kind = session::EventKind::kFolderRenamed;
-    event.new_folder = event.folder;
+  // The extended data is tag-value pairs: ("OLDNAME" ("Old")) (RFC 5465 §5.4).
+  if (r.args.size() >= 4 && r.args[3].type == imap::Arg::Type::kList) {
     const std::vector<imap::Arg>& ext = r.args[3].children;
-    if (ext.size() >= 2 && ext[1].type == imap::Arg::Type::kList &&
-        !ext[1].children.empty()) {
-      event.folder = ext[1].children[0].value;
+    for (size_t i = 0; i + 1 < ext.size(); i += 2) {
+      if (absl::EqualsIgnoreCase(ext[i].value, "OLDNAME") &&
+          ext[i + 1].type == imap::Arg::Type::kList &&
+          !ext[i + 1].children.empty()) {
+        event.kind = session::EventKind::kFolderRenamed;
+        event.new_folder = event.folder;
+        event.folder = ext[i + 1].children[0].value;
+        break;
+      }
     }
   }
   // While the baseline lists, a plain "* LIST" is the listing, not news (a

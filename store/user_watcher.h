@@ -91,7 +91,6 @@ class UserWatcher final : public session::StoreWatch,
   void OnVanished(const imap::Response& response);
   void OnList(const imap::Response& response);
   void ExpungeFromOlderView(const imap::SequenceSet& vanished);
-  std::string last_line_;  // the first line of the response being assembled
   void Flush();
 
   // session::StoreLinkClient
@@ -116,7 +115,6 @@ class UserWatcher final : public session::StoreWatch,
   imap::Framer framer_;
   imap::ResponseAssembler assembler_;
   bool frame_error_ = false;
-  bool assembler_empty_ = true;
 
   uint32_t uidvalidity_ = 0;
   uint64_t highest_modseq_ = 0;

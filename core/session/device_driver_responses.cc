@@ -192,7 +192,11 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
           // Renumbered from the device's view; MODSEQ only for a device that
           // enabled CONDSTORE itself (the store connection always has it on).
           std::string rewritten = absl::StrCat("* ", *msn, u.after_number);
-          if (!device_condstore_) StripModseq(&rewritten);
+          if (!device_condstore_ && StripModseq(&rewritten)) {
+            // Only the CONDSTORE echo of a STORE .SILENT: not the device's.
+            cmd().resp_action = RespAction::kDrop;
+            return;
+          }
           size_t flags_at = line.find("FLAGS (");
           if (flags_at != absl::string_view::npos) {
             absl::string_view f = line.substr(flags_at + 7);

@@ -11,13 +11,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "core/imap/sequence_set.h"
 
 namespace pimap::session {
 
 // Renders a parsed argument back to IMAP text for the store. Strings that cannot
 // be quoted go as non-synchronising literals: the store must not wait for "+".
-void RenderArg(std::string* out, const imap::Arg& arg) {
+void RenderArg(std::string* out, const imap::Arg& arg, bool to_device) {
   switch (arg.type) {
     case imap::Arg::Type::kAtom:
       out->append(arg.value);
@@ -29,7 +30,7 @@ void RenderArg(std::string* out, const imap::Arg& arg) {
       out->push_back('(');
       for (size_t i = 0; i < arg.children.size(); ++i) {
         if (i > 0) out->push_back(' ');
-        RenderArg(out, arg.children[i]);
+        RenderArg(out, arg.children[i], to_device);
       }
       out->push_back(')');
       return;
@@ -47,19 +48,20 @@ void RenderArg(std::string* out, const imap::Arg& arg) {
         }
         out->push_back('"');
       } else {
-        absl::StrAppend(out, arg.binary ? "~{" : "{", arg.value.size(), "+}\r\n",
-                        arg.value);
+        absl::StrAppend(out, arg.binary ? "~{" : "{", arg.value.size(),
+                        to_device ? "}\r\n" : "+}\r\n", arg.value);
       }
       return;
     }
   }
 }
 
-std::string RenderArgs(const std::vector<imap::Arg>& args, size_t from) {
+std::string RenderArgs(const std::vector<imap::Arg>& args, size_t from,
+                       bool to_device) {
   std::string out;
   for (size_t i = from; i < args.size(); ++i) {
     if (i > from) out.push_back(' ');
-    RenderArg(&out, args[i]);
+    RenderArg(&out, args[i], to_device);
   }
   return out;
 }
@@ -150,12 +152,13 @@ Untagged ParseUntagged(absl::string_view line) {
   return u;
 }
 
-// Removes " MODSEQ (n)" (or "MODSEQ (n) ") from a FETCH line.
-void StripModseq(std::string* line) {
+// Removes " MODSEQ (n)" (or "MODSEQ (n) ") from a FETCH line; true if only
+// the UID is left.
+bool StripModseq(std::string* line) {
   size_t at = line->find("MODSEQ (");
-  if (at == std::string::npos) return;
+  if (at == std::string::npos) return false;
   size_t end = line->find(')', at);
-  if (end == std::string::npos) return;
+  if (end == std::string::npos) return false;
   ++end;
   if (at > 0 && (*line)[at - 1] == ' ') {
     --at;
@@ -163,6 +166,16 @@ void StripModseq(std::string* line) {
     ++end;
   }
   line->erase(at, end - at);
+  // "* n FETCH (UID m)" and nothing else.
+  absl::string_view rest = *line;
+  if (!absl::ConsumePrefix(&rest, "* ")) return false;
+  rest.remove_prefix(std::min(rest.size(), rest.find(' ')));
+  if (!absl::ConsumePrefix(&rest, " FETCH (UID ")) return false;
+  const size_t close = rest.find(')');
+  uint32_t uid;
+  return close != absl::string_view::npos &&
+         absl::SimpleAtoi(rest.substr(0, close), &uid) &&
+         absl::StripTrailingAsciiWhitespace(rest.substr(close + 1)).empty();
 }
 
 // Flags as one comparable string: sorted, without \Recent (session-specific).

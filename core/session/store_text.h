@@ -17,11 +17,14 @@
 
 namespace pimap::session {
 
-// Renders a parsed argument back to IMAP text for the store. Strings that cannot
-// be quoted go as non-synchronising literals: the store must not wait for "+".
-void RenderArg(std::string* out, const imap::Arg& arg);
+// Renders a parsed argument back to IMAP text for the store. Strings that
+// cannot be quoted go as non-synchronising literals: the store must not wait
+// for "+". To a device (`to_device`), a literal is a response's: "{n}" (RFC
+// 3501 §4.3).
+void RenderArg(std::string* out, const imap::Arg& arg, bool to_device = false);
 // args[from..] separated by spaces.
-std::string RenderArgs(const std::vector<imap::Arg>& args, size_t from);
+std::string RenderArgs(const std::vector<imap::Arg>& args, size_t from,
+                       bool to_device = false);
 // "1:3,7" from UID ranges.
 std::string SetOf(const std::vector<std::pair<uint32_t, uint32_t>>& ranges);
 // A mailbox name as an IMAP string.
@@ -44,8 +47,11 @@ struct Untagged {
 };
 Untagged ParseUntagged(absl::string_view line);
 
-// Removes " MODSEQ (n)" (or "MODSEQ (n) ") from a FETCH line.
-void StripModseq(std::string* line);
+// Removes " MODSEQ (n)" (or "MODSEQ (n) ") from a FETCH line. True if the
+// line held nothing else but the message's UID ("* 3 FETCH (UID 7)"): the
+// echo a CONDSTORE store sends for STORE .SILENT (RFC 7162 §3.2), which a
+// device without CONDSTORE must not see.
+bool StripModseq(std::string* line);
 
 // Flags as one comparable string: sorted, without \Recent (session-specific).
 std::string FlagKey(std::vector<std::string> flags);

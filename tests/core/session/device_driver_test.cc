@@ -1187,6 +1187,34 @@ TEST_F(DeviceDriverTest, ExpungeRendersVanishedAsExpungeOfTheView) {
   EXPECT_EQ(d.link.TakeSent(), "~p6 UID FETCH 9 (FLAGS)\r\n");
 }
 
+// RFC 7162 §3.2: with CONDSTORE on (the store link always has it), STORE
+// .SILENT still answers "* n FETCH (UID u MODSEQ (m))". A device that did not
+// enable CONDSTORE gets what a plain store sends: nothing.
+TEST_F(DeviceDriverTest, SilentStoreSendsNoCondstoreEchoes) {
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "s STORE 1:3 +FLAGS.SILENT (\\Seen)");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p4 UID STORE 4,9,12 +FLAGS.SILENT (\\Seen)\r\n");
+  d.link.Reply("* 1 FETCH (UID 4 MODSEQ (12))");
+  d.link.Reply("* 5 FETCH (MODSEQ (13) UID 9)");
+  d.link.Reply("* 6 FETCH (UID 12 FLAGS (\\Seen \\Flagged) MODSEQ (14))");
+  d.link.Complete("~p4", "OK Store completed");
+  // The last one changed another client's flags too: told, as a store would.
+  EXPECT_EQ(d.out.Take(),
+            "* 3 FETCH (UID 12 FLAGS (\\Seen \\Flagged))\r\n"
+            "s OK Store completed\r\n");
+  Run(d, "e ENABLE CONDSTORE");
+  d.out.Take();
+  Run(d, "t UID STORE 4 +FLAGS.SILENT (\\Draft)");
+  d.link.TakeSent();
+  d.link.Reply("* 1 FETCH (UID 4 MODSEQ (15))");
+  d.link.Complete(d.link.last_tag(), "OK Store completed");
+  EXPECT_EQ(d.out.Take(),
+            "* 1 FETCH (UID 4 MODSEQ (15))\r\nt OK Store completed\r\n");
+}
+
 TEST_F(DeviceDriverTest, EchoOfTheDevicesOwnStoreIsNotPushedAgain) {
   Device& d = Connect();
   Login(d);
