@@ -19,6 +19,7 @@
 #include "bindings/tls/detach.h"
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
+#include "core/base/preauth_gate.h"
 #include "core/engine/handoff.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
@@ -126,6 +127,15 @@ class Http2Connection::Handoff final : public engine::Handoff {
     Http2Connection* c = std::exchange(connection_, nullptr);
     Busy busy(c);
     c->Attach(server, socket, transport);
+    if (std::exchange(c->readmit_, false)) {
+      // The owner shard's bounds hold for arrivals too (as for IMAP).
+      bool refused = false;
+      c->preauth_ = server->AdmitPreAuth(c->client_, &refused);
+      if (refused) {
+        c->Close();
+        return;
+      }
+    }
     c->state_ = State::kOpen;
     c->ServeReady();
     c->Flush();
@@ -149,9 +159,10 @@ class Http2Connection::Handoff final : public engine::Handoff {
 void Http2Connection::Start(HttpServer* server, engine::Socket* socket,
                             engine::Transport* transport,
                             const ClientAddress& client,
-                            absl::string_view received) {
+                            absl::string_view received, PreAuthGate* preauth) {
   auto* c = new Http2Connection(server, socket, transport);
   c->client_ = client;
+  c->preauth_ = preauth;
   Busy busy(c);
   c->ArmTimer();
   c->OnTransportData(received);
@@ -191,9 +202,17 @@ void Http2Connection::Attach(HttpServer* server, engine::Socket* socket,
   transport_->SetHandler(this);
 }
 
-// Leaves the shard (hand-over, or the end): timers and registration are the
-// shard's.
+void Http2Connection::LeavePreAuth() {
+  if (preauth_ == nullptr) return;
+  preauth_->Leave(client_.peer);
+  preauth_ = nullptr;
+}
+
+// Leaves the shard (hand-over, or the end): timers, registration and the
+// pre-auth count are the shard's.
 void Http2Connection::Detach() {
+  readmit_ = preauth_ != nullptr;
+  LeavePreAuth();
   if (timer_ != 0) server_->shard().timers().Cancel(timer_);
   timer_ = 0;
   server_->Unregister(this);
@@ -486,6 +505,7 @@ void Http2Connection::ServeReady() {
     }
     s.phase_ = Stream::Phase::kServing;
     s.session_ = route.session;
+    if (route.session->authenticated()) LeavePreAuth();
     s.coding_ = route.coding;
     if (!route.session->Submit(std::move(s.request_.body), &s)) {
       s.session_ = nullptr;

@@ -51,10 +51,11 @@ class Http2Connection final : public HttpServerConnection,
       "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
   // Takes over an accepted connection that speaks HTTP/2; `received`: what
-  // was read of it already (the preface, maybe more).
+  // was read of it already (the preface, maybe more); `preauth`: the gate
+  // that counts it as not logged in (HttpServer::AdmitPreAuth), or null.
   static void Start(HttpServer* server, engine::Socket* socket,
                     engine::Transport* transport, const ClientAddress& client,
-                    absl::string_view received);
+                    absl::string_view received, PreAuthGate* preauth);
 
   void Shutdown() override;
 
@@ -72,6 +73,8 @@ class Http2Connection final : public HttpServerConnection,
   void Attach(HttpServer* server, engine::Socket* socket,
               engine::Transport* transport);
   void Detach();
+  // Not logged in no more: one of its streams serves a logged-in session.
+  void LeavePreAuth();
 
   // engine::TransportHandler
   void OnTransportData(absl::string_view data) override;
@@ -131,6 +134,10 @@ class Http2Connection final : public HttpServerConnection,
   engine::Socket* socket_;
   engine::Transport* transport_;
   ClientAddress client_;  // travels with the connection when it moves
+  PreAuthGate* preauth_ = nullptr;  // this shard's, while not logged in
+  // Counted as not logged in when it left for another shard: counted there
+  // again on arrival.
+  bool readmit_ = false;
   nghttp2_session* h2_ = nullptr;
   absl::flat_hash_map<int32_t, std::unique_ptr<Stream>> streams_;
   // Streams nghttp2 closed, freed once no call of ours is on the stack (a

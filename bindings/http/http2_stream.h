@@ -94,6 +94,7 @@ class Http2Connection::Stream final : public ResponseSink {
            (c_->transport_ != nullptr ? c_->transport_->PendingOutput() : 0);
   }
   const ClientAddress& client_address() const override { return c_->client_; }
+  void OnAuthenticated() override { c_->LeavePreAuth(); }
 
   // nghttp2 pulls the body from here.
   static ssize_t Read(nghttp2_session*, int32_t, uint8_t* buf, size_t length,

@@ -13,6 +13,7 @@
 #include "bindings/tls/detach.h"
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
+#include "core/base/preauth_gate.h"
 #include "core/engine/handoff.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
@@ -68,13 +69,32 @@ class HttpHandoff final : public engine::Handoff {
 
 // ---- Life ------------------------------------------------------------------
 
+namespace {
+
+// Refused at accept: a plain-text 503 where the port speaks plain HTTP; where
+// it expects a TLS handshake, clear text would only confuse the client, so the
+// connection just closes.
+void RefuseAtAccept(engine::Socket* socket, bool tls, absl::string_view why) {
+  if (!tls) {
+    socket->Write(http::WholeResponse(503, "Retry-After: 1\r\n", "text/plain",
+                                      absl::StrCat(why, "\n"), true));
+  }
+  socket->Close();
+}
+
+}  // namespace
+
 void HttpConnection::Accept(HttpServer* server, int slot, bool tls,
                             const ClientAddress& client) {
   engine::Socket* socket = engine::Socket::Adopt(&server->shard(), slot);
   if (server->connection_count() >= server->config().max_connections) {
-    socket->Write(http::WholeResponse(503, "Retry-After: 1\r\n", "text/plain",
-                                      "Too many connections\n", true));
-    socket->Close();
+    RefuseAtAccept(socket, tls, "Too many connections");
+    return;
+  }
+  bool refused = false;
+  PreAuthGate* gate = server->AdmitPreAuth(client, &refused);
+  if (refused) {
+    RefuseAtAccept(socket, tls, "Too many connections not logged in");
     return;
   }
   engine::Transport* transport = socket;
@@ -87,6 +107,7 @@ void HttpConnection::Accept(HttpServer* server, int slot, bool tls,
     transport = new tls::TlsTransport(socket, ssl);
   }
   auto* connection = new HttpConnection(server, socket, transport, client);
+  connection->preauth_ = gate;
   connection->Start();
 }
 
@@ -101,6 +122,20 @@ void HttpConnection::Arrive(HttpServer* server, int slot, SSL* ssl,
   connection->protocol_known_ = true;
   connection->parser_ = std::move(moving.parser);
   connection->keep_alive_ = moving.keep_alive;
+  // Counted again here, as an IMAP hand-over is: the owner shard's bounds hold
+  // for arrivals too. A request of a logged-in session leaves at once (Handle).
+  bool refused = false;
+  connection->preauth_ = server->AdmitPreAuth(moving.client, &refused);
+  if (refused) {
+    connection->Start();
+    if (moving.replay.has_value()) {
+      connection->Close();  // mid-response: no status line can follow
+    } else {
+      connection->Fail(503, "Too many connections not logged in", true,
+                       "Retry-After: 1\r\n");
+    }
+    return;
+  }
   if (moving.replay.has_value()) {
     connection->ResumePersistent(std::move(*moving.replay), moving.input_ended);
   } else {
@@ -132,9 +167,16 @@ void HttpConnection::Start() {
 }
 
 HttpConnection::~HttpConnection() {
+  LeavePreAuth();
   if (timer_ != 0) server_->shard().timers().Cancel(timer_);
   server_->Unregister(this);
   GaugeAdd(server_->shard().counters().http_connections, -1);
+}
+
+void HttpConnection::LeavePreAuth() {
+  if (preauth_ == nullptr) return;
+  preauth_->Leave(client_.peer);
+  preauth_ = nullptr;
 }
 
 // Out of line: deletion must wait for the outermost call to unwind.
@@ -201,7 +243,8 @@ void HttpConnection::OnTransportData(absl::string_view data) {
       engine::Socket* socket = std::exchange(socket_, nullptr);
       engine::Transport* transport = std::exchange(transport_, nullptr);
       state_ = State::kClosing;
-      Http2Connection::Start(server_, socket, transport, client_, data);
+      Http2Connection::Start(server_, socket, transport, client_, data,
+                             std::exchange(preauth_, nullptr));
       Destroy();
       return;
     }
@@ -299,6 +342,7 @@ void HttpConnection::Handle(http::HttpRequest request) {
   }
   state_ = State::kServing;
   session_ = route.session;
+  if (route.session->authenticated()) LeavePreAuth();
   coding_ = route.coding;
   chunked_ = false;
   if (request.streaming) {

@@ -69,6 +69,9 @@ class HttpConnection final : public HttpServerConnection,
   const ClientAddress& client_address() const override { return client_; }
   void OnInputConsumed() override;
   void MoveTo(int owner, std::string replay) override;
+  void OnAuthenticated() override { LeavePreAuth(); }
+  // No longer counted as "not logged in" (the shard's pre-auth gate).
+  void LeavePreAuth();
 
   void Start();
   // The status line and headers of a 200 response to the session's request.
@@ -115,6 +118,7 @@ class HttpConnection final : public HttpServerConnection,
   http::HttpRequestParser parser_;
   ClientAddress client_;
   HttpSession* session_ = nullptr;  // whose response is being written
+  PreAuthGate* preauth_ = nullptr;  // counted there while not logged in
   // Whose finished response is still being sent (OnTransportDrained clears).
   HttpSession* unsent_session_ = nullptr;
   std::weak_ptr<bool> unsent_alive_;

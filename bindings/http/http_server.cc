@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "bindings/http/http_connection.h"
 #include "core/base/log.h"
+#include "core/base/preauth_gate.h"
 #include "core/base/shard_for_user.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard.h"
@@ -148,6 +149,17 @@ void HttpServer::Unregister(HttpServerConnection* connection) {
 
 ShardCounters& HttpServer::counters() { return shard_->counters(); }
 TimerWheel& HttpServer::timers() { return shard_->timers(); }
+
+PreAuthGate* HttpServer::AdmitPreAuth(const ClientAddress& client,
+                                      bool* refused) {
+  *refused = false;
+  PreAuthGate* gate = shard_->services().Find<PreAuthGate>();
+  if (gate == nullptr || gate->Admit(client.peer)) return gate;
+  *refused = true;
+  CounterAdd(shard_->counters().preauth_refused);
+  PIMAP_LOG(INFO) << client << " refused: too many connections not logged in";
+  return nullptr;
+}
 int HttpServer::shard_id() const { return shard_->id(); }
 int HttpServer::shard_count() const { return shard_->count(); }
 

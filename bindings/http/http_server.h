@@ -30,6 +30,10 @@ class Listener;
 class Shard;
 }  // namespace pimap::engine
 
+namespace pimap {
+class PreAuthGate;
+}  // namespace pimap
+
 namespace pimap::http_binding {
 
 // What the server needs of a connection, HTTP/1.1 or HTTP/2: to stop it.
@@ -100,6 +104,11 @@ class HttpServer final : public HttpSessionOwner {
   const HttpServerConfig& config() const { return *config_; }
   bool stopping() const { return stopping_; }
   size_t connection_count() const { return connections_.size(); }
+  // A connection not logged in yet, from `client`, counted by the shard's
+  // pre-auth gate (core/base/preauth_gate.h, shared with the IMAP binding):
+  // the gate to leave later (null: the shard has none), or null with
+  // *refused set past a bound (counted in pimap_preauth_refused_total).
+  PreAuthGate* AdmitPreAuth(const ClientAddress& client, bool* refused);
   // The shard's compressor, shared by every coded response and compressed
   // session output (no per-response compressor memory: content_coding.h).
   http::ShardCompressor& compressor();

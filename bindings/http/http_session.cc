@@ -435,6 +435,9 @@ bool HttpSession::OnAuthenticated(const std::string& user,
   }
   cookie_ = owner_->Authenticated(this);
   cookie_sent_ = false;
+  for (const std::unique_ptr<Exchange>& e : exchanges_) {
+    if (e->sink != nullptr) e->sink->OnAuthenticated();
+  }
   ArmExpiry();
   return true;
 }

@@ -68,6 +68,9 @@ class ResponseSink {
   // the session starting with `replay` (the login and what followed it).
   // The session has forgotten the sink already.
   virtual void MoveTo(int owner, std::string replay) {}
+  // The session logged in: the connection carrying this exchange is no
+  // longer one "not logged in" (the shard's pre-auth bounds).
+  virtual void OnAuthenticated() {}
 
  protected:
   ~ResponseSink() = default;

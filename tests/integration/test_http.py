@@ -224,10 +224,10 @@ def http_gateway(start_pimap_gateway, tls_cert):
     """pimapd with --http-listen and --https-listen, 2 shards."""
     ports = harness.free_ports(2)
 
-    def start(extra=()):
+    def start(extra=(), **kwargs):
         p = start_pimap_gateway(tls=tls_cert, notification_filter="ALL", extra=[
             "--http-listen", "%s:%d" % (HOST, ports[0]),
-            "--https-listen", "%s:%d" % (HOST, ports[1])] + list(extra))
+            "--https-listen", "%s:%d" % (HOST, ports[1])] + list(extra), **kwargs)
         p.http_port, p.https_port = ports
         wait_until(lambda: harness.port_is_open(ports[0]), 5, what="http port")
         return p
@@ -879,3 +879,49 @@ def test_xzip_before_login_over_http(http_gateway):
         inner = gzip.decompress(r.body[m.end():m.end() + int(m.group(1))])
         assert inner.startswith(b"c2 OK"), inner
         assert r.tagged("x").startswith(b"x OK XZIP"), r.body
+
+
+# ----------------------------------------------------------------------------- pre-auth bounds
+
+def assert_refused(gw):
+    over = HttpClient(gw.http_port)
+    try:
+        over.send_raw(over.request_bytes("", path="/nothing-here"))
+        assert over.eof(), "not closed"
+        assert over.buf.startswith(b"HTTP/1.1 503 "), over.buf
+        assert b"not logged in" in over.buf, over.buf
+    finally:
+        over.close()
+
+
+def test_connections_not_logged_in_are_bounded_per_ip(http_gateway, tls_client_ctx):
+    """Issue 14 (resource exhaustion): HTTP connections not logged in count against the
+    shard's pre-auth bounds like IMAP ones (--max-preauth-per-ip); past them a new one gets
+    503 (plain port) or is closed (TLS port), and one whose session logs in stops counting."""
+    gw = http_gateway(extra=["--max-preauth-per-ip", "2"], shards=1)
+    held = [HttpClient(gw.http_port), HttpClient(gw.http_port)]
+    try:
+        for c in held:  # served (so accepted and counted), not logged in
+            r = c.post("", path="/nothing-here")
+            assert r.status == 404, r.body
+        assert_refused(gw)
+        with pytest.raises((ssl.SSLError, OSError)):
+            HttpClient(gw.https_port, tls_ctx=tls_client_ctx, timeout=5.0).post(
+                "", path="/nothing-here")
+        assert gw.metrics()["pimap_preauth_refused_total"][None] >= 2
+        # One logs in: its connection no longer counts, its IP gets a slot back.
+        r = held[0].post(login_line("L", "alice", "preauth"))
+        assert r.tagged("L").startswith(b"L OK"), r.body
+        # A request carrying the session's cookie on a new connection leaves at once.
+        again = HttpClient(gw.http_port)
+        held.append(again)
+        again.cookie = held[0].cookie
+        r = again.post("n NOOP\r\n")
+        assert r.tagged("n").startswith(b"n OK"), r.body
+        last = HttpClient(gw.http_port)
+        held.append(last)
+        assert last.post("", path="/nothing-here").status == 404
+        assert_refused(gw)  # held[1] and last count
+    finally:
+        for c in held:
+            c.close()

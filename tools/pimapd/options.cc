@@ -363,8 +363,9 @@ const OptionSpec kOptionSpecs[] = {
        return absl::StrCat(o.max_connections_per_shard);
      }},
     {"max-preauth-per-shard", "N",
-     "Connections not logged in yet per shard (0: a quarter of "
-     "--max-connections-per-shard); past it new ones get BYE [UNAVAILABLE].",
+     "Connections (IMAP, HTTP) not logged in yet per shard (0: a quarter of "
+     "--max-connections-per-shard); past it new ones get BYE [UNAVAILABLE] "
+     "(HTTP: 503).",
      [](absl::string_view v, Options& o) {
        return Set(ParseIntInRange(v, 0, 1 << 20), o.max_preauth_per_shard);
      },
