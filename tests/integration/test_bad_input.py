@@ -191,3 +191,158 @@ def test_login_deadline_is_absolute(start_pimapd):
                 time.sleep(0.5)
         assert time.monotonic() - start < 3 + 2.5
     assert_alive(gw)
+
+
+# ----------------------------------------------------------------------------- catalogue
+# Issue 14's bad-input catalogue: each input gets its documented answer (README, "Bad
+# input") and a second client, logged in before the attack, is served meanwhile.
+
+class Bystander:
+    """A logged-in client that must keep being served while another misbehaves."""
+
+    def __init__(self, gw):
+        self.c = gw.raw()
+        self.c.login("carol", "carolpw", tag="b0")
+        self.n = 0
+
+    def check(self):
+        self.n += 1
+        tag = "b%d" % self.n
+        _, t = self.c.cmd(tag, "NOOP", timeout=10)
+        assert t.startswith(tag.encode() + b" OK"), t
+
+    def close(self):
+        self.c.close()
+
+
+@pytest.fixture
+def bystander(gateway):
+    b = Bystander(gateway)
+    yield b
+    b.close()
+
+
+def test_deep_nesting_is_bad(gateway, bystander):
+    """10,000 nested parentheses: BAD (the parser bounds nesting), before and after login."""
+    depth = 10000
+    with gateway.raw() as c:
+        _, t = c.cmd("a1", "ID " + "(" * depth + ")" * depth)
+        assert t.startswith(b"a1 BAD"), t
+        bystander.check()
+        c.login("alice", "alicepw", tag="a2")
+        _, t = c.cmd("a3", "SELECT INBOX")
+        assert t.startswith(b"a3 OK"), t
+        # Relayed as it is: the store's answer stands (Dovecot takes it).
+        _, t = c.cmd("a4", "SEARCH " + "(" * depth + "ALL" + ")" * depth)
+        assert t.startswith(b"a4 OK") or t.startswith(b"a4 BAD"), t
+        _, t = c.cmd("a5", "NOOP")
+        assert t.startswith(b"a5 OK"), t
+    bystander.check()
+    # A P-IMAP session parses SEARCH itself (MSNs become UIDs): bounded there.
+    with gateway.raw() as c:
+        c.login("alice#nesting", "alicepw", tag="p1")
+        _, t = c.cmd("p2", "SELECT INBOX")
+        assert t.startswith(b"p2 OK"), t
+        _, t = c.cmd("p3", "SEARCH " + "(" * depth + "ALL" + ")" * depth)
+        assert t.startswith(b"p3 BAD"), t
+        _, t = c.cmd("p4", "NOOP")
+        assert t.startswith(b"p4 OK"), t
+    bystander.check()
+
+
+def test_nul_bytes_are_bad(gateway, bystander):
+    """NUL is not IMAP text (RFC 3501 §9: CHAR8 excludes it, also in literals)."""
+    with gateway.raw() as c:
+        _, t = c.cmd("a1", b'LOGIN "al\0ice" alicepw')
+        assert t.startswith(b"a1 BAD"), t
+        c.send(b"a2 LOGIN {6}\r\n")
+        assert c.readline().startswith(b"+")
+        c.send(b"al\0ice alicepw\r\n")
+        _, t = c.read_tagged("a2")
+        assert t.startswith(b"a2 BAD") or t.startswith(b"a2 NO"), t
+        c.login("alice", "alicepw", tag="a3")
+        _, t = c.cmd("a4", b"SELECT IN\0BOX")
+        assert t.startswith(b"a4 BAD"), t
+        _, t = c.cmd("a5", "NOOP")
+        assert t.startswith(b"a5 OK"), t
+    bystander.check()
+
+
+def test_invalid_utf8_and_mutf7_mailbox_names(gateway, bystander):
+    """8-bit bytes in a mailbox name without UTF8=ACCEPT, and broken modified UTF-7: NO or
+    BAD, never a crash, and nothing is created."""
+    with gateway.raw() as c:
+        c.login("alice", "alicepw")
+        for i, name in enumerate([b'"caf\xc3"', b'"\xff\xfe"', b'"&AOk"', b'"&-&Zm9v-"']):
+            tag = "c%d" % i
+            _, t = c.cmd(tag, b"CREATE " + name)
+            assert t.startswith(tag.encode() + b" NO") or t.startswith(tag.encode() + b" BAD"), (
+                name, t)
+        untagged, t = c.cmd("l", 'LIST "" "*"')
+        assert t.startswith(b"l OK"), t
+        assert not [x for x in untagged if b"caf" in x or b"\xff" in x], untagged
+    bystander.check()
+
+
+def test_slowloris_after_login_holds_only_its_own_line(gateway, bystander):
+    """After login a client that trickles a command byte by byte is an authenticated
+    client like any other: served when its line completes (the line bound applies), and
+    nobody else waits for it."""
+    with gateway.raw() as c:
+        c.login("alice", "alicepw")
+        for b in b"slow NOOP":
+            c.send(bytes([b]))
+            bystander.check()
+            time.sleep(0.1)
+        c.send(b"\r\n")
+        _, t = c.read_tagged("slow")
+        assert t.startswith(b"slow OK"), t
+
+
+@pytest.mark.parametrize("login", [False, True], ids=["preauth", "postauth"])
+def test_ten_thousand_pipelined_commands_are_answered_in_order(gateway, bystander, login):
+    """10,000 NOOPs in one burst: every one answered, in order (the gateway reads as fast
+    as the answers drain, so its memory stays bounded)."""
+    n = 10000
+    with gateway.raw() as c:
+        if login:
+            c.login("bob", "bobpw")
+        c.send(b"".join(b"p%d NOOP\r\n" % i for i in range(n)))
+        for i in range(n):
+            _, t = c.read_tagged("p%d" % i, timeout=30)
+            assert t.startswith(b"p%d OK" % i), (i, t)
+        bystander.check()
+
+
+def test_tls_handshake_that_never_finishes_is_dropped(start_pimapd, tls_cert):
+    """Nothing, or half a ClientHello, on the implicit-TLS port: closed at --login-timeout,
+    and logged-in clients are served meanwhile."""
+    gw = start_pimapd(tls=tls_cert, plaintext=True, extra=["--login-timeout", "2s"])
+    by = Bystander(gw)
+    try:
+        hello = bytes.fromhex("16030100c8010000c40303") + os.urandom(20)  # cut short
+        for first in (b"", hello):
+            s = socket.create_connection(("127.0.0.1", gw.imaps_port), timeout=10)
+            try:
+                if first:
+                    s.sendall(first)
+                start = time.monotonic()
+                by.check()
+                s.settimeout(8)
+                data = b""
+                try:
+                    while True:
+                        chunk = s.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                except ConnectionResetError:
+                    pass
+                assert time.monotonic() - start < 8, "not dropped"
+                # At most a TLS alert: never IMAP text in clear.
+                assert not data.startswith(b"*"), data
+            finally:
+                s.close()
+        by.check()
+    finally:
+        by.close()
