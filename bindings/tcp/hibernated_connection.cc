@@ -111,7 +111,7 @@ void HibernatedConnection::OnTakenOver() {
 // ---- Keepalive, autologout, goodbye
 // -------------------------------------------
 
-void HibernatedConnection::ArmTimer() {
+void HibernatedConnection::ArmTimer(bool keepalive_sent) {
   // One timer for both: the next keepalive of the IDLE the engine would have
   // sent (the same phase), or the autologout, whichever comes first.
   const int64_t now = MonotonicNowMs();
@@ -120,8 +120,9 @@ void HibernatedConnection::ArmTimer() {
       std::max<int64_t>(0, transport_.last_activity_ms + idle_timeout - now);
   const int64_t interval = server_->sessions().config().idle_keepalive_ms;
   if (interval > 0) {
-    delay = std::min(delay, session::KeepaliveDelayMs(state_.session->device,
-                                                      interval, now));
+    delay = std::min(delay,
+                     session::KeepaliveDelayMs(state_.session->device, interval,
+                                               now, keepalive_sent));
   }
   timer_ = server_->shard().timers().Schedule(delay, [this] {
     timer_ = 0;
@@ -138,7 +139,7 @@ void HibernatedConnection::OnTimer() {
   constexpr absl::string_view kKeepalive = "* OK Still here\r\n";
   CounterAdd(server_->shard().counters().bytes_out, kKeepalive.size());
   transport_.transport->Write(kKeepalive);
-  ArmTimer();
+  ArmTimer(/*keepalive_sent=*/true);
 }
 
 void HibernatedConnection::Shutdown(absl::string_view reason) {

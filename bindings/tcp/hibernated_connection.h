@@ -69,7 +69,8 @@ class HibernatedConnection final : private engine::TransportHandler,
   // the user's login count) and frees this record. Null when it closed at
   // once.
   ImapConnection* Wake();
-  void ArmTimer();
+  // `keepalive_sent`: one went out now (session::KeepaliveDelayMs).
+  void ArmTimer(bool keepalive_sent = false);
   void OnTimer();
   // The device is gone or said goodbye to: the session lives on, detached.
   void End();

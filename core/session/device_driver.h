@@ -401,7 +401,8 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // The link is lost while the gateway's own IDLE was interrupted: the device
   // stays in IDLE, told nothing. False: not that case.
   bool LocalIdleSurvivesLinkLoss();
-  void ArmKeepalive();
+  // `just_sent`: one went out now (KeepaliveDelayMs).
+  void ArmKeepalive(bool just_sent = false);
 
   // A job waiting for a pooled link (kAcquire and the kLink* steps run first).
   struct QueuedJob {

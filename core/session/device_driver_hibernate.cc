@@ -11,12 +11,15 @@
 namespace pimap::session {
 
 int64_t KeepaliveDelayMs(absl::string_view device, int64_t interval_ms,
-                         int64_t now_ms) {
+                         int64_t now_ms, bool just_sent) {
   const int64_t phase =
       static_cast<int64_t>(std::hash<std::string_view>()(
                                std::string_view(device.data(), device.size())) %
                            interval_ms);
-  return interval_ms - (now_ms + phase) % interval_ms;
+  const int64_t delay = interval_ms - (now_ms + phase) % interval_ms;
+  // Hazard: the timer wheel fires a little early; re-armed at once, the same
+  // phase point would be ~2 ms away and a second keepalive would follow.
+  return just_sent && delay < interval_ms / 2 ? delay + interval_ms : delay;
 }
 
 bool DeviceDriver::Hibernatable() const {

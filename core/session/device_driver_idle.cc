@@ -272,20 +272,20 @@ bool DeviceDriver::LocalIdleSurvivesLinkLoss() {
 // Devices in IDLE behind carrier NATs lose their mapping after a few minutes of
 // silence: say something at --idle-keepalive (phased by the device id:
 // hibernation.h).
-void DeviceDriver::ArmKeepalive() {
+void DeviceDriver::ArmKeepalive(bool just_sent) {
   TimerWheel& timers = *services_.timers;
   if (keepalive_timer_ != 0) timers.Cancel(keepalive_timer_);
   keepalive_timer_ = 0;
   const int64_t interval = registry().config().idle_keepalive_ms;
   if (interval <= 0 || session_ == nullptr) return;
-  const int64_t delay =
-      KeepaliveDelayMs(session_->device, interval, MonotonicNowMs());
+  const int64_t delay = KeepaliveDelayMs(session_->device, interval,
+                                         MonotonicNowMs(), just_sent);
   keepalive_timer_ = timers.Schedule(delay, [this] {
     keepalive_timer_ = 0;
     if (!DeviceIdling() || job_ != Job::kIdle || output_ == nullptr) return;
     Busy busy(this);
     Write("* OK Still here\r\n");
-    ArmKeepalive();
+    ArmKeepalive(/*just_sent=*/true);
   });
 }
 

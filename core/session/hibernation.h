@@ -40,9 +40,12 @@ struct HibernatedIdle {
 // How long from `now_ms` until the next "* OK Still here" of the device
 // `device` (--idle-keepalive `interval_ms` > 0). The phase comes from the
 // device id, so one device's connections wake its radio together and
-// different devices are spread over the interval.
+// different devices are spread over the interval. `just_sent`: a keepalive
+// went out now (its timer fired, maybe a little early): the next one is the
+// phase point after the coming one if that is less than half an interval
+// away, so that one phase point is never served twice.
 int64_t KeepaliveDelayMs(absl::string_view device, int64_t interval_ms,
-                         int64_t now_ms);
+                         int64_t now_ms, bool just_sent = false);
 
 }  // namespace pimap::session
 

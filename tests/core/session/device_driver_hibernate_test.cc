@@ -221,5 +221,18 @@ TEST(KeepaliveDelayTest, SpreadsDevicesAndStaysWithinTheInterval) {
             KeepaliveDelayMs("tablet", 60000, 0));
 }
 
+// Issue 14 (low): a keepalive timer that fired 2 ms early re-armed for the same
+// phase point and a second keepalive followed 2 ms later.
+TEST(KeepaliveDelayTest, RightAfterOneWentOutTheNextIsAWholePeriodAway) {
+  const int64_t due = KeepaliveDelayMs("phone", 60000, 0);
+  const int64_t early = due - 2;  // the wheel fired a little early
+  EXPECT_EQ(KeepaliveDelayMs("phone", 60000, early), 2);
+  EXPECT_EQ(KeepaliveDelayMs("phone", 60000, early, /*just_sent=*/true),
+            60002);
+  // A little late: the next point is a period away anyway.
+  EXPECT_EQ(KeepaliveDelayMs("phone", 60000, due + 3, /*just_sent=*/true),
+            59997);
+}
+
 }  // namespace
 }  // namespace pimap::session
