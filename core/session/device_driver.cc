@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -40,8 +41,8 @@ void DeviceDriver::MaybeDropCommandState() {
   // for a link or holds an answer: every job sets the running-command fields
   // before it reads them, so they can go with the rest.
   const bool at_rest = job_ == Job::kNone || LocalIdleAtRest();
-  if (cmd_ == nullptr || !at_rest || acquiring_ ||
-      relays_in_flight_ > 0 || !cmd_->Settled()) {
+  if (cmd_ == nullptr || !at_rest || acquiring_ || !relayed_tags_.empty() ||
+      !cmd_->Settled()) {
     return;
   }
   cmd_.reset();
@@ -89,7 +90,7 @@ void DeviceDriver::Detach() {
     // the next borrower's session.
     const bool quiet =
         (job_ == Job::kNone || (job_ == Job::kIdle && InLocalIdle())) &&
-        !cmd().passing && relays_in_flight_ == 0 && cmd().resp_first;
+        !cmd().passing && relayed_tags_.empty() && cmd().resp_first;
     services_.pool->Return(lent_, quiet);
     lent_ = nullptr;
     link_ = nullptr;
@@ -199,7 +200,9 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
   job_device_tag_ = device_tag;
   // Our own tags for the store; device tags never reach it in a P-IMAP session
   // (except a streamed APPEND's), and "~" keeps ours apart from the usual ones.
-  cmd().job_up_tag = absl::StrCat("~p", ++next_up_tag_);
+  do {
+    cmd().job_up_tag = absl::StrCat("~p", ++next_up_tag_);
+  } while (absl::c_linear_search(relayed_tags_, cmd().job_up_tag));
   cmd().search_uids.clear();
   cmd().search_modseq.clear();
   PIMAP_LOG(DEBUG) << client_ << " store <- " << cmd().job_up_tag << " "

@@ -141,7 +141,7 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   }
   void Execute(const imap::Command& command);
   // A command relayed verbatim starts; its bytes follow through RelayBytes.
-  void BeginRelayed();
+  void BeginRelayed(absl::string_view device_tag);
   void RelayBytes(absl::string_view bytes);
   size_t RelayPending() const;
 
@@ -483,7 +483,10 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   StoreLink* link_ = nullptr;
   PooledLink* lent_ = nullptr;  // link_'s pool entry when it came from the pool
   uint64_t job_events_ = 0;  // the user's events received when the job was sent
-  int relays_in_flight_ = 0;    // verbatim commands (APPEND) not yet completed
+  // The device's tags of verbatim commands (APPEND) not yet completed: how a
+  // completion is told from one of the gateway's own (a device may use any
+  // tag, "~p7" too; ours skip the ones in here).
+  std::vector<std::string> relayed_tags_;
   uint64_t delivered_seq_ = 0;  // the highest journal seq written to the device
   uint64_t ackable_seq_ = 0;    // what the device's input may acknowledge
   bool acquiring_ = false;      // a Borrow is pending

@@ -32,7 +32,7 @@ bool DeviceDriver::Hibernatable() const {
          // Nothing else pending.
          session_ != nullptr && output_ != nullptr && logged_in_ &&
          cmd_ == nullptr && link_ == nullptr && lent_ == nullptr &&
-         !acquiring_ && relays_in_flight_ == 0 && idle_done_timer_ == 0 &&
+         !acquiring_ && relayed_tags_.empty() && idle_done_timer_ == 0 &&
          busy_ == 0 && !release_pending_ && !live_resync_ && !xfilter_resync_ &&
          !own_new_ && !store_paused_ && logout_tag_.empty();
 }

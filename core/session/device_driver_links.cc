@@ -204,7 +204,7 @@ void DeviceDriver::OnPrepDone(bool ok) {
 
 void DeviceDriver::MaybeReturnLink() {
   if (services_.pool == nullptr || lent_ == nullptr) return;
-  if (cmd().queued.has_value() || relays_in_flight_ > 0 || cmd().passing ||
+  if (cmd().queued.has_value() || !relayed_tags_.empty() || cmd().passing ||
       !cmd().resp_first)
     return;
   const bool between_commands = job_ == Job::kNone || LocalIdleAtRest();
@@ -222,7 +222,7 @@ void DeviceDriver::OnLinkFailed(absl::string_view why) {
   acquiring_ = false;
   cmd().queued.reset();
   if (output_ == nullptr) return;
-  if (relays_in_flight_ > 0 || !cmd().relay_buffer.empty()) {
+  if (!relayed_tags_.empty() || !cmd().relay_buffer.empty()) {
     // A command relayed verbatim cannot be answered for the store.
     output_->EndSession("Connection to the message store lost");
     return;
@@ -284,7 +284,9 @@ void DeviceDriver::AdoptLoginLink(StoreLink* link) {
   link_->SetClient(this);
 }
 
-void DeviceDriver::BeginRelayed() { ++relays_in_flight_; }
+void DeviceDriver::BeginRelayed(absl::string_view device_tag) {
+  relayed_tags_.emplace_back(device_tag);
+}
 
 void DeviceDriver::RelayBytes(absl::string_view bytes) {
   if (link_ != nullptr) {

@@ -3,6 +3,7 @@
 // news the store volunteers becomes journal events (device_driver.h).
 #include <algorithm>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -83,8 +84,9 @@ void DeviceDriver::OnStoreResponseEnd(absl::string_view completed_tag) {
     return;
   }
   // A device tag: a command relayed verbatim (APPEND) completed.
-  if (!absl::StartsWith(completed_tag, "~p")) {
-    if (relays_in_flight_ > 0) --relays_in_flight_;
+  auto relayed = absl::c_find(relayed_tags_, completed_tag);
+  if (relayed != relayed_tags_.end()) {
+    relayed_tags_.erase(relayed);
     MaybeReturnLink();
     output_->RelayedDone(completed_tag);
   }
@@ -118,7 +120,7 @@ void DeviceDriver::OnStoreClosed(absl::Status reason) {
     cmd().collected.clear();
     const bool quiet =
         job_ == Job::kNone || (job_ == Job::kIdle && InLocalIdle());
-    if (quiet && relays_in_flight_ == 0) {
+    if (quiet && relayed_tags_.empty()) {
       if (cmd().passing) {
         cmd().passing = false;
         output_->EndPassThrough();

@@ -74,10 +74,10 @@ CommandRouter::Opening PimapSessionDriver::OpenLine(
   return Opening::kTaken;
 }
 
-void PimapSessionDriver::BeginRelayed(const imap::CommandHead&,
+void PimapSessionDriver::BeginRelayed(const imap::CommandHead& head,
                                       absl::string_view,
                                       const imap::LiteralHeader*) {
-  engine_->BeginRelayed();
+  engine_->BeginRelayed(head.tag);
 }
 
 size_t PimapSessionDriver::SendUp(absl::string_view bytes) {

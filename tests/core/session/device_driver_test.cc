@@ -1268,6 +1268,7 @@ TEST_F(DeviceDriverTest, FlagsThatAreNotFlagsNeverReachTheDevice) {
 TEST_F(DeviceDriverTest, AppendIsRelayedVerbatim) {
   Device& d = Connect();
   Login(d);
+  d.driver->BeginRelayed("x");
   d.driver->RelayBytes("x APPEND Sent {3+}\r\nabc\r\n");
   EXPECT_EQ(d.link.TakeSent(), "x APPEND Sent {3+}\r\nabc\r\n");
   EXPECT_EQ(d.driver->RelayPending(), 0u);
@@ -1276,6 +1277,22 @@ TEST_F(DeviceDriverTest, AppendIsRelayedVerbatim) {
   d.link.Complete("x", "OK [APPENDUID 7 20] Append completed");
   EXPECT_EQ(d.out.Take(), "x OK [APPENDUID 7 20] Append completed\r\n");
   EXPECT_THAT(d.out.relayed_done, ElementsAre("x"));
+}
+
+// Issue 14 (low): a device tag that looks like the gateway's own ("~p7") was
+// not recognised as the device's: its APPEND never completed for it.
+TEST_F(DeviceDriverTest, AppendWithATagLikeTheGatewaysCompletes) {
+  Device& d = Connect();
+  Login(d);
+  d.driver->BeginRelayed("~p7");
+  d.driver->RelayBytes("~p7 APPEND Sent {3+}\r\nabc\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "~p7 APPEND Sent {3+}\r\nabc\r\n");
+  d.link.Complete("~p7", "OK [APPENDUID 7 20] Append completed");
+  EXPECT_EQ(d.out.Take(), "~p7 OK [APPENDUID 7 20] Append completed\r\n");
+  EXPECT_THAT(d.out.relayed_done, ElementsAre("~p7"));
+  // The link is free again: the next command runs.
+  Run(d, "n NOOP");
+  EXPECT_TRUE(absl::EndsWith(d.link.TakeSent(), " NOOP\r\n"));
 }
 
 TEST_F(DeviceDriverTest, SlowDevicePausesReadingTheStore) {
