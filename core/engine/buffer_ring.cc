@@ -45,11 +45,14 @@ absl::Status BufferRing::Init(io_uring* ring, uint16_t group_id, unsigned count,
     entries_ = nullptr;
     return absl::ErrnoToStatus(-rc, "io_uring_register_buf_ring");
   }
-  // Zeroed, i.e. touched, here: the buffers are a fixed cost of the shard
-  // (count x size), paid at start-up. Left untouched they would be faulted in
-  // one by one on the data path as the kernel cycles through them, and look
-  // like memory that grows with the connections (bench per-device figures).
-  storage_.reset(new char[size_t{count} * buffer_size]());
+  storage_.reset(new char[size_t{count} * buffer_size]);
+  // The kernel hands the buffers out in ring order, so every buffer's first
+  // page becomes resident within the first `count` receives whatever their
+  // size: a fixed cost of the shard (count pages), touched here at start-up
+  // rather than faulted in on the data path, where it also looked like memory
+  // growing with the connections. The rest of a buffer is touched only by
+  // large receives.
+  for (unsigned i = 0; i < count; ++i) storage_[size_t{i} * buffer_size] = 0;
   const int mask = io_uring_buf_ring_mask(count);
   for (unsigned i = 0; i < count; ++i) {
     io_uring_buf_ring_add(entries_, storage_.get() + size_t{i} * buffer_size,
