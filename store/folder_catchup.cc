@@ -109,24 +109,64 @@ FetchData ParseFetchData(const imap::Response& r) {
 }
 
 void FolderCatchUp::BeginBaseline() {
+  rebaseline_ = enabled_;
   baseline_ = true;
   listed_.clear();
+  fresh_.clear();
 }
 
-void FolderCatchUp::EndBaseline(bool ok) {
+std::vector<FolderCatchUp::FolderChange> FolderCatchUp::EndBaseline(bool ok) {
   baseline_ = false;
+  std::vector<FolderChange> changes;
   if (!ok) {
     Disable();
-    return;
+    return changes;
   }
   enabled_ = true;
-  // Tracked but not listed: deleted while the watch was away.
+  // Tracked but not listed: deleted or renamed while no event said so.
   std::vector<std::string> gone;
   for (const auto& [name, folder] : folders_) {
     if (!listed_.contains(name)) gone.push_back(name);
   }
-  for (const std::string& name : gone) Drop(name);
+  std::sort(gone.begin(), gone.end());
+  // A store keeps a folder's UIDVALIDITY across a rename (RFC 3501 §6.3.5
+  // lets it, Dovecot does): a new name with a gone one's is that folder.
+  absl::flat_hash_map<uint32_t, std::string> fresh_by_uidvalidity;
+  for (const std::string& name : fresh_) {
+    const uint32_t uidvalidity = folders_[name].uidvalidity;
+    if (uidvalidity != 0) fresh_by_uidvalidity.emplace(uidvalidity, name);
+  }
+  for (const std::string& name : gone) {
+    const Folder moved = folders_[name];
+    Drop(name);
+    auto to = moved.uidvalidity == 0
+                  ? fresh_by_uidvalidity.end()
+                  : fresh_by_uidvalidity.find(moved.uidvalidity);
+    if (to == fresh_by_uidvalidity.end()) {
+      changes.push_back({session::EventKind::kFolderDeleted, name, ""});
+      continue;
+    }
+    const std::string new_name = to->second;
+    fresh_by_uidvalidity.erase(to);
+    fresh_.erase(new_name);
+    changes.push_back({session::EventKind::kFolderRenamed, name, new_name});
+    // Caught up from where the old name stood, as OnRenamed does.
+    Folder& folder = folders_[new_name];
+    if (folder.modseq > moved.modseq) {
+      folder = moved;
+      Queue(new_name);
+    }
+  }
+  std::vector<std::string> created(fresh_.begin(), fresh_.end());
+  std::sort(created.begin(), created.end());
+  for (std::string& name : created) {
+    changes.push_back(
+        {session::EventKind::kFolderCreated, std::move(name), ""});
+  }
   listed_.clear();
+  fresh_.clear();
+  if (!rebaseline_) changes.clear();  // the first listing is the start
+  return changes;
 }
 
 void FolderCatchUp::Disable() {
@@ -134,6 +174,7 @@ void FolderCatchUp::Disable() {
   baseline_ = false;
   folders_.clear();
   listed_.clear();
+  fresh_.clear();
   queued_.clear();
   order_.clear();
   current_.clear();
@@ -175,6 +216,7 @@ void FolderCatchUp::OnStatus(const imap::Response& r) {
       *folder = {static_cast<uint32_t>(uidvalidity), modseq,
                  static_cast<uint32_t>(uidnext)};
       listed_.insert(name);
+      fresh_.insert(name);
       return;
     }
     listed_.insert(name);
@@ -197,7 +239,10 @@ void FolderCatchUp::OnStatus(const imap::Response& r) {
     // A folder the watch does not know yet (created while it listed): its
     // first catch-up takes the baseline.
     if (Track(name) == nullptr) return;
-    if (baseline_) listed_.insert(name);
+    if (baseline_) {
+      listed_.insert(name);
+      fresh_.insert(name);
+    }
     Queue(name);
     return;
   }
@@ -396,6 +441,8 @@ FolderCatchUp::Folder* FolderCatchUp::Track(absl::string_view name) {
 void FolderCatchUp::Drop(absl::string_view name) {
   auto it = folders_.find(name);
   if (it != folders_.end()) folders_.erase(it);
+  auto f = fresh_.find(name);
+  if (f != fresh_.end()) fresh_.erase(f);
   auto q = queued_.find(name);
   if (q != queued_.end()) queued_.erase(q);
 }

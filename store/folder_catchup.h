@@ -62,13 +62,26 @@ class FolderCatchUp {
   explicit FolderCatchUp(size_t max_folders = kDefaultMaxFolders)
       : max_folders_(max_folders) {}
 
+  // What a baseline after the first found changed that no mailbox event said
+  // (the watch was away, or the store coalesced its events away): a folder
+  // created, deleted, or renamed (gone, and its UIDVALIDITY under a new name).
+  struct FolderChange {
+    session::EventKind kind = session::EventKind::kFolderCreated;
+    std::string name;      // the folder, or a rename's old name
+    std::string new_name;  // a rename's new name
+  };
+
   // LIST "" "*" RETURN (STATUS (UIDVALIDITY UIDNEXT HIGHESTMODSEQ)) runs: its
   // "* STATUS" responses (those with UIDVALIDITY) set or check the baselines.
   void BeginBaseline();
-  // The listing completed. ok: tracked folders it did not list are gone.
-  // !ok (no LIST-STATUS): nothing is tracked until the next baseline.
-  void EndBaseline(bool ok);
+  // The listing completed. ok: tracked folders it did not list are gone, and
+  // the changes since the previous baseline are returned (none after the
+  // first, whose listing is the starting point), in name order. !ok (no
+  // LIST-STATUS): nothing is tracked until the next baseline.
+  std::vector<FolderChange> EndBaseline(bool ok);
   bool in_baseline() const { return baseline_; }
+  // A baseline succeeded and folders are tracked.
+  bool tracking() const { return enabled_; }
   // No NOTIFY for other folders on this connection: nothing can be covered.
   void Disable();
 
@@ -116,6 +129,9 @@ class FolderCatchUp {
   bool baseline_ = false;
   absl::flat_hash_map<std::string, Folder> folders_;
   absl::flat_hash_set<std::string> listed_;  // seen by the running baseline
+  // Listed by the running baseline, not tracked before it.
+  absl::flat_hash_set<std::string> fresh_;
+  bool rebaseline_ = false;  // the running baseline has a previous one
   // Folders waiting for a catch-up: a set (duplicates merge) and its order.
   // The order may hold names no longer queued (dropped); they are skipped.
   absl::flat_hash_set<std::string> queued_;

@@ -178,8 +178,10 @@ bool UserWatcher::OnError(const imap::FrameError& error) {
 void UserWatcher::OnResponse(const imap::Response& r) {
   using Kind = imap::Response::Kind;
   PIMAP_LOG(DEBUG) << "watch " << imap::QuoteForLog(user_) << " -> "
-                   << (r.kind == Kind::kUntagged ? "* " : r.tag) << " "
-                   << r.name;
+                   << (r.kind == Kind::kUntagged ? "*" : r.tag) << " " << r.name
+                   << " "
+                   << imap::QuoteForLog(
+                          session::RenderArgs(r.args, 0).substr(0, 160));
   if (r.kind == Kind::kUntagged) {
     if (r.name == "BYE") {
       LinkLost(r.text);
@@ -251,7 +253,11 @@ void UserWatcher::OnResponse(const imap::Response& r) {
         PIMAP_LOG(INFO) << "store has no LIST-STATUS: the watch covers INBOX "
                            "only";
       }
-      folders_.EndBaseline(ok);
+      ReportFolderChanges(folders_.EndBaseline(ok));
+      if (std::exchange(relisting_, false)) {
+        Settle();  // INBOX stayed selected
+        return;
+      }
       SelectInbox();
       return;
     case State::kSelect:
@@ -491,6 +497,18 @@ void UserWatcher::StartCatchUp() {
 void UserWatcher::Settle() {
   // Everything up to here went to the sink.
   journaled_modseq_ = highest_modseq_;
+  if (std::exchange(relist_due_, false) && folders_.tracking()) {
+    // A mailbox event came: list again, so that what the store's events
+    // left out (it coalesces a quick rename + create + delete into one
+    // event, or none) is found by comparison (FolderCatchUp::EndBaseline).
+    state_ = State::kList;
+    relisting_ = true;
+    folders_.BeginBaseline();
+    Send(
+        "W7 LIST \"\" \"*\" RETURN (STATUS (UIDVALIDITY UIDNEXT "
+        "HIGHESTMODSEQ))");
+    return;
+  }
   if (folders_.queued()) {
     // One excursion takes the folders waiting now, one after another; those
     // queued meanwhile wait for the next, so INBOX is never left for long.
@@ -680,10 +698,12 @@ void UserWatcher::OnList(const imap::Response& r) {
     }
   }
   // While the baseline lists, a plain "* LIST" is the listing, not news (a
-  // creation at that very moment is then not announced).
+  // creation at that very moment is found by the listing's comparison).
   if (state_ == State::kList &&
-      event.kind == session::EventKind::kFolderCreated)
+      event.kind == session::EventKind::kFolderCreated) {
+    delimiter_ = r.args[1];  // how devices are told of folder changes
     return;
+  }
   switch (event.kind) {
     case session::EventKind::kFolderCreated:
       folders_.OnCreated(event.folder);
@@ -696,8 +716,47 @@ void UserWatcher::OnList(const imap::Response& r) {
       break;
   }
   sink_->OnStoreEvents(user_, {event});
-  // A new name is covered once its first look has taken a baseline.
-  if (state_ == State::kIdle && folders_.queued()) LeaveIdle();
+  relist_due_ = true;
+  // A new name is covered once its first look has taken a baseline; and the
+  // listing that checks the store's mailbox events runs.
+  if (state_ == State::kIdle) LeaveIdle();
+}
+
+void UserWatcher::ReportFolderChanges(
+    const std::vector<FolderCatchUp::FolderChange>& changes) {
+  if (changes.empty()) return;
+  std::vector<session::StoreEvent> events;
+  events.reserve(changes.size());
+  for (const FolderCatchUp::FolderChange& change : changes) {
+    // As the store's own mailbox events read (RFC 5465 §5.4).
+    session::StoreEvent event;
+    event.kind = change.kind;
+    event.folder = change.name;
+    std::string raw = "* LIST ";
+    raw += change.kind == session::EventKind::kFolderDeleted
+               ? "(\\NonExistent) "
+               : "() ";
+    session::RenderArg(&raw, delimiter_, /*to_device=*/true);
+    raw += ' ';
+    imap::Arg name;
+    name.type = imap::Arg::Type::kQuoted;
+    name.value = change.kind == session::EventKind::kFolderRenamed
+                     ? change.new_name
+                     : change.name;
+    session::RenderArg(&raw, name, /*to_device=*/true);
+    if (change.kind == session::EventKind::kFolderRenamed) {
+      event.new_folder = change.new_name;
+      name.value = change.name;
+      raw += " (\"OLDNAME\" (";
+      session::RenderArg(&raw, name, /*to_device=*/true);
+      raw += "))";
+    }
+    PIMAP_LOG(DEBUG) << "watch " << imap::QuoteForLog(user_)
+                     << " found by listing: " << imap::QuoteForLog(raw);
+    event.raw = std::move(raw);
+    events.push_back(std::move(event));
+  }
+  sink_->OnStoreEvents(user_, events);
 }
 
 void UserWatcher::Flush() {

@@ -91,6 +91,8 @@ class UserWatcher final : public session::StoreWatch,
   void OnVanished(const imap::Response& response);
   void OnList(const imap::Response& response);
   void ExpungeFromOlderView(const imap::SequenceSet& vanished);
+  void ReportFolderChanges(
+      const std::vector<FolderCatchUp::FolderChange>& changes);
   void Flush();
 
   // session::StoreLinkClient
@@ -143,6 +145,11 @@ class UserWatcher final : public session::StoreWatch,
   std::string open_;
   std::string opening_;
   FolderCatchUp folders_;
+  // A mailbox event came: the folders are listed again at the next settle.
+  bool relist_due_ = false;
+  bool relisting_ = false;  // kList is such a listing (INBOX stays selected)
+  // The hierarchy delimiter the listing showed (NIL until one did).
+  imap::Arg delimiter_{imap::Arg::Type::kNil, "NIL"};
   size_t budget_ = 0;  // folders the running excursion may still examine
   std::vector<session::StoreEvent> pending_;
   int failures_ = 0;

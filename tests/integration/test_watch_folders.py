@@ -11,6 +11,7 @@ connection counts are its own.
 
 import glob
 import os
+import re
 import time
 import uuid
 
@@ -288,4 +289,61 @@ def test_store_restart_loses_nothing_in_other_folders(start_pimap_gateway, dedic
         assert len(store) == 3, store
         view.assert_consistent_with(store)
         assert device_fetch_all(c) == store
+        ok(c.cmd("z", "LOGOUT")[1], "z")
+
+
+# --------------------------------------------------------------------------- 5. folder events
+
+LIST_EVENT = re.compile(rb'^\* LIST \(([^)]*)\) (?:"[^"]*"|NIL) "?([^" ]+)"?'
+                        rb'(?: \("OLDNAME" \("?([^")]+)"?\)\))?\r\n$')
+
+
+def apply_folder_events(names, lines):
+    """The device's folder list after the '* LIST' events among lines."""
+    names = set(names)
+    for line in lines:
+        m = LIST_EVENT.match(line)
+        if not m:
+            continue
+        attrs, name, old = m.group(1), m.group(2).decode(), m.group(3)
+        if b"\\NonExistent" in attrs:
+            names.discard(name)
+        elif old is not None:
+            names.discard(old.decode())
+            names.add(name)
+        else:
+            names.add(name)
+    return names
+
+
+def test_quick_rename_create_delete_reach_the_device(start_pimap_gateway, dovecot):
+    """Dovecot coalesces a quick RENAME + CREATE + DELETE into one mailbox event (or
+    none): the watch lists the folders again on any such event and tells devices what
+    the comparison shows, so a device's folder list ends up as the store's."""
+    user = "carol"
+    gw = start_pimap_gateway(notification_filter="ALL")
+    base = unique_name("Quick")
+    with dovecot.raw(user) as s:
+        ok(s.cmd("c", "CREATE " + quote(base))[1], "c")
+        ok(s.cmd("k", "CREATE " + quote(base + ".kid"))[1], "k")
+    mine = lambda names: {n for n in names if n.startswith(base)}
+    with gw.raw() as c:
+        pimap_login(c, "carol#folders")
+        wait_who(dovecot, user, 1, what="the watch")
+        time.sleep(1.5)  # the watch's listing has both
+        known = {base, base + ".kid"}
+        with dovecot.raw(user) as s:
+            ok(s.cmd("r", "RENAME %s %s" % (quote(base), quote(base + "New")))[1], "r")
+            ok(s.cmd("o", "CREATE " + quote(base + "Other"))[1], "o")
+            ok(s.cmd("d", "DELETE " + quote(base + "New.kid"))[1], "d")
+        want = {base + "New", base + "Other"}
+        seen = []
+
+        def caught_up():
+            untagged, t = c.cmd("n%d" % len(seen), "NOOP")
+            ok(t, "n%d" % len(seen))
+            seen.extend(untagged)
+            return mine(apply_folder_events(known, seen)) == want
+        wait_until(caught_up, PUSH_WAIT + 10, interval=0.5,
+                   what="the device's folders = the store's")
         ok(c.cmd("z", "LOGOUT")[1], "z")

@@ -184,6 +184,59 @@ TEST(FolderCatchUpTest, ReconnectBaselineCatchesUpFromTheOldModseq) {
   EXPECT_FALSE(f.queued());
 }
 
+std::string Changes(const std::vector<FolderCatchUp::FolderChange>& changes) {
+  std::string out;
+  for (const FolderCatchUp::FolderChange& c : changes) {
+    const char* kind = c.kind == EventKind::kFolderCreated   ? "+"
+                       : c.kind == EventKind::kFolderDeleted ? "-"
+                                                             : "~";
+    absl::StrAppend(&out, kind, c.name,
+                    c.new_name.empty() ? "" : absl::StrCat(">", c.new_name),
+                    " ");
+  }
+  return out;
+}
+
+// A listing after the first compares with the table: what the store's events
+// left out (Dovecot coalesces a quick rename + create + delete into one event,
+// or none; nothing at all while the watch is away) becomes folder changes.
+TEST(FolderCatchUpTest, ListingAgainFindsCreatedDeletedAndRenamedFolders) {
+  FolderCatchUp f;
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 5 HIGHESTMODSEQ 10)"));
+  f.OnStatus(R("* STATUS Play (UIDVALIDITY 8 UIDNEXT 2 HIGHESTMODSEQ 3)"));
+  f.OnStatus(R("* STATUS Old (UIDVALIDITY 9 UIDNEXT 2 HIGHESTMODSEQ 4)"));
+  // The first listing is where things start: no changes.
+  EXPECT_EQ(Changes(f.EndBaseline(true)), "");
+
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 5 HIGHESTMODSEQ 10)"));
+  // Play renamed (same UIDVALIDITY) and changed meanwhile; Old deleted; New
+  // created; INBOX never counts.
+  f.OnStatus(R("* STATUS Games (UIDVALIDITY 8 UIDNEXT 3 HIGHESTMODSEQ 6)"));
+  f.OnStatus(R("* STATUS New (UIDVALIDITY 11 UIDNEXT 1 HIGHESTMODSEQ 1)"));
+  f.OnStatus(R("* STATUS INBOX (UIDVALIDITY 1 UIDNEXT 9 HIGHESTMODSEQ 20)"));
+  EXPECT_EQ(Changes(f.EndBaseline(true)), "-Old ~Play>Games +New ");
+  EXPECT_EQ(f.Find("Play"), nullptr);
+  EXPECT_EQ(f.Find("Old"), nullptr);
+  ASSERT_NE(f.Find("New"), nullptr);
+  // The renamed folder is caught up from where its old name stood.
+  ASSERT_NE(f.Find("Games"), nullptr);
+  EXPECT_EQ(f.Find("Games")->modseq, 3u);
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Games\" (QRESYNC (8 3))");
+  f.Abort();
+
+  // What an event already told is not told again.
+  f.OnCreated("Told");
+  f.OnRenamed("New", "Newer");
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 5 HIGHESTMODSEQ 10)"));
+  f.OnStatus(R("* STATUS Games (UIDVALIDITY 8 UIDNEXT 3 HIGHESTMODSEQ 6)"));
+  f.OnStatus(R("* STATUS Newer (UIDVALIDITY 11 UIDNEXT 1 HIGHESTMODSEQ 1)"));
+  f.OnStatus(R("* STATUS Told (UIDVALIDITY 12 UIDNEXT 1 HIGHESTMODSEQ 1)"));
+  EXPECT_EQ(Changes(f.EndBaseline(true)), "");
+}
+
 TEST(FolderCatchUpTest, MailboxEventsTrackCreateRenameDelete) {
   FolderCatchUp f = Baselined();
   f.OnCreated("New");
