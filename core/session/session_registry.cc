@@ -223,9 +223,14 @@ void SessionRegistry::End(DeviceSession* session) {
     record.filters = session->filters.Serialize();
     record.prefs = session->prefs().Serialize();
     record.last_activity_unix = absl::ToUnixSeconds(absl::Now());
-    absl::Status s = state_->DeleteDevice(session->user, session->device);
-    if (s.ok())
-      s = state_->PutDevice(record);  // session_id "": no live session
+    // One transaction: a crash between the two would lose the settings.
+    absl::Status s = state_->BeginBatch();
+    if (s.ok()) {
+      s = state_->DeleteDevice(session->user, session->device);
+      if (s.ok()) s = state_->PutDevice(record);  // session_id "": not live
+      absl::Status committed = state_->CommitBatch();
+      if (s.ok()) s = committed;
+    }
     if (!s.ok()) PIMAP_LOG(WARNING) << "durable state: " << s.message();
   } else {
     // Bounded: without durable state, settings of logged-out devices are a

@@ -75,8 +75,12 @@ class RecordingStateStore final : public StateStore {
   int marks = 0;
   int checkpoints = 0;
   int uncommitted_marks = 0;
+  // Device records written, and those not inside a batch (one transaction).
+  int device_writes = 0;
+  int device_writes_alone = 0;
 
   absl::Status PutDevice(const DeviceRecord& r) override {
+    CountDeviceWrite();
     return b_->PutDevice(r);
   }
   absl::StatusOr<std::optional<DeviceRecord>> GetDevice(
@@ -88,6 +92,7 @@ class RecordingStateStore final : public StateStore {
     return b_->ListDevices(u);
   }
   absl::Status DeleteDevice(absl::string_view u, absl::string_view d) override {
+    CountDeviceWrite();
     return b_->DeleteDevice(u, d);
   }
   absl::Status PutCheckpoint(absl::string_view u, absl::string_view d,
@@ -135,6 +140,10 @@ class RecordingStateStore final : public StateStore {
   }
 
  private:
+  void CountDeviceWrite() {
+    ++device_writes;
+    if (depth_ == 0) ++device_writes_alone;
+  }
   StateStore* b_;
   int depth_ = 0;
 };
@@ -593,6 +602,19 @@ TEST_P(CrashRestoreTest, SelectOlderThanTheWatchsFirstLookIsResynced) {
       absl::EndsWith(d.out.Take(),
                      "* 3 EXISTS\r\n* 0 RECENT\r\n* RESYNC\r\n* 2 EXISTS\r\n"
                      "b OK [READ-WRITE] Select completed\r\n"));
+}
+
+// Issue 14 (low): LOGOUT deleted the device's session and wrote back its
+// filters and prefs in two transactions; a crash between lost the settings.
+TEST_P(CrashRestoreTest, LogoutEndsTheSessionInOneTransaction) {
+  Device& d = Connect();
+  FirstLogin(d);
+  SelectInbox(d);
+  const int before = state().device_writes;
+  Run(d, "z LOGOUT");
+  EXPECT_EQ(registry().sessions(), 0u);
+  EXPECT_EQ(state().device_writes, before + 2);  // the delete and the record
+  EXPECT_EQ(state().device_writes_alone, 0);
 }
 
 // A watch about to look first asks for the oldest view a connected device
