@@ -1,6 +1,7 @@
 // Hibernation of the engine (hibernation.h): when a device idling in the
 // gateway's own IDLE may give up its DeviceDriver, what is kept of it, and
 // the driver rebuilt from that state.
+#include <algorithm>
 #include <functional>
 #include <string_view>
 
@@ -18,8 +19,11 @@ int64_t KeepaliveDelayMs(absl::string_view device, int64_t interval_ms,
                            interval_ms);
   const int64_t delay = interval_ms - (now_ms + phase) % interval_ms;
   // Hazard: the timer wheel fires a little early; re-armed at once, the same
-  // phase point would be ~2 ms away and a second keepalive would follow.
-  return just_sent && delay < interval_ms / 2 ? delay + interval_ms : delay;
+  // phase point would be ~2 ms away and a second keepalive would follow. So
+  // right after one, a point closer than a tenth of the interval (at most 1 s)
+  // is the one just served: gaps stay within 1.1 intervals.
+  const int64_t slack = std::min<int64_t>(interval_ms / 10, 1000);
+  return just_sent && delay < slack ? delay + interval_ms : delay;
 }
 
 bool DeviceDriver::Hibernatable() const {

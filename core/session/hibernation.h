@@ -42,8 +42,8 @@ struct HibernatedIdle {
 // device id, so one device's connections wake its radio together and
 // different devices are spread over the interval. `just_sent`: a keepalive
 // went out now (its timer fired, maybe a little early): the next one is the
-// phase point after the coming one if that is less than half an interval
-// away, so that one phase point is never served twice.
+// phase point after the coming one if that is very close (a tenth of the
+// interval, at most 1 s), so that one phase point is never served twice.
 int64_t KeepaliveDelayMs(absl::string_view device, int64_t interval_ms,
                          int64_t now_ms, bool just_sent = false);
 
