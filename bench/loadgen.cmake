@@ -15,7 +15,7 @@ add_executable(pimap-bench
 set_target_properties(pimap-bench PROPERTIES OUTPUT_NAME pimap-bench)
 # boringssl::ssl: client TLS for --binding tls (Debian android-libboringssl; headers
 # from /usr/include/android). Nothing here may pull OpenSSL 3.
-target_link_libraries(pimap-bench PRIVATE pimap_engine pimap_imap pimap_base pimap_tls boringssl::ssl
+target_link_libraries(pimap-bench PRIVATE pimap_engine pimap_imap pimap_base pimap_tls pimap_compress boringssl::ssl
   absl::strings absl::str_format absl::status absl::statusor)
 
 if(PIMAP_BUILD_TESTS)

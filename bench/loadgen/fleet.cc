@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "bench/loadgen/probes.h"
+#include "bindings/compress/deflate_transport.h"
 #include "bindings/tls/tls_transport.h"
 
 namespace pimap::bench {
@@ -145,11 +146,28 @@ void Device::Close() {
 
 void Device::OnTransportData(absl::string_view data) {
   if (counting_bytes_) rs_.bytes += static_cast<int64_t>(data.size());
-  // Feed consumes everything (the visitor never pauses) unless the stream is broken.
+  // Feed consumes everything (the visitor pauses only at COMPRESS's OK) unless
+  // the stream is broken.
   while (!data.empty() && socket_ != nullptr) {
     size_t n = framer_.Feed(data, *this);
-    if (n == 0 || framer_.fatal()) break;
+    if (framer_.fatal()) break;
     data.remove_prefix(n);
+    if (compress_switch_) {
+      // Everything after the tagged OK is compressed (RFC 4978 §3): what
+      // came with it goes to the inflater first.
+      compress_switch_ = false;
+      auto* deflate = new compress::DeflateTransport(
+          socket_, compress::DeflateConfig{}, nullptr,
+          &fleet_->shard()->timers());
+      socket_ = deflate;
+      deflate->Feed(data);
+      socket_->SetHandler(this);
+      state_ = State::kSelect;
+      tag_ = absl::StrCat("a", ++tag_seq_);
+      Send(absl::StrCat(tag_, " SELECT INBOX\r\n"));
+      return;
+    }
+    if (n == 0) break;
   }
 }
 
@@ -271,7 +289,7 @@ bool Device::OnLine(absl::string_view line, const imap::LiteralHeader*) {
     absl::string_view text = sp == absl::string_view::npos ? "" : rest.substr(sp + 1);
     OnTagged(status, text);
   }
-  return true;
+  return !compress_switch_;  // the rest of this input is compressed
 }
 
 void Device::OnTagged(absl::string_view status, absl::string_view rest) {
@@ -279,9 +297,19 @@ void Device::OnTagged(absl::string_view status, absl::string_view rest) {
   switch (state_) {
     case State::kLogin:
       if (!ok) return Fail("LOGIN refused", absl::StrCat(status, " ", rest));
+      if (fleet_->config().compress) {
+        state_ = State::kCompress;
+        tag_ = absl::StrCat("a", ++tag_seq_);
+        Send(absl::StrCat(tag_, " COMPRESS DEFLATE\r\n"));
+        return;
+      }
       state_ = State::kSelect;
       tag_ = absl::StrCat("a", ++tag_seq_);
       if (!select_batched_) Send(absl::StrCat(tag_, " SELECT INBOX\r\n"));
+      return;
+    case State::kCompress:
+      if (!ok) return Fail("COMPRESS refused", absl::StrCat(status, " ", rest));
+      compress_switch_ = true;  // OnTransportData switches, then SELECTs
       return;
     case State::kSelect:
       if (!ok) return Fail("SELECT refused", absl::StrCat(status, " ", rest));

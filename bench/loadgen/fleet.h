@@ -52,6 +52,7 @@ struct PhaseConfig {
   // --binding http|https: the devices speak P-IMAP's HTTP binding.
   bool http = false;
   HttpTarget http_target;
+  bool compress = false;  // COMPRESS DEFLATE after LOGIN (RFC 4978)
   // Processes whose memory/CPU count as "the gateway" in this phase (pimapd; nginx's
   // master, its workers summed); empty for the direct phase.
   std::vector<int> gateway_pids;
@@ -94,7 +95,7 @@ class Device final : public engine::TransportHandler,
                      public ConnectClient {
  public:
   enum class State : uint8_t {
-    kNew, kConnecting, kGreeting, kLogin, kSelect, kIdleStart, kIdle,
+    kNew, kConnecting, kGreeting, kLogin, kCompress, kSelect, kIdleStart, kIdle,
     kRelayReady, kRelayBusy, kRelayThink, kDone, kFailed,
     // resume scenario
     kModelFetch, kModelReady, kParked, kResumeConnecting, kResumeGreeting, kResumeLogin,
@@ -190,6 +191,9 @@ class Device final : public engine::TransportHandler,
   ResumeStats rs_;
   bool counting_bytes_ = false;
   bool select_batched_ = false;  // HTTP: SELECT went in the LOGIN's batch
+  // COMPRESS's OK was read: the rest of the input, and all after it, is
+  // compressed (OnTransportData switches the transport).
+  bool compress_switch_ = false;
 };
 
 class Fleet final : public HttpDialer {

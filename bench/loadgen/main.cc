@@ -1064,6 +1064,7 @@ int Main(int argc, char** argv) {
     c.binding = o.binding;
     c.tls = gateway_tls;
     c.http = o.http();
+    c.compress = o.compress && !c.http;
     c.http_target = HttpTarget{o.target.ToString(), o.http_path};
     c.gateway_pids = {gateway_pid};
     c.target_text = o.target.ToString();
@@ -1079,6 +1080,7 @@ int Main(int argc, char** argv) {
     PhaseConfig c;
     c.name = "direct";
     c.device_logins = false;
+    c.compress = o.compress;
     c.idle = o.scenario != "relay" && o.scenario != "resume";
     c.resume = o.scenario == "resume";
     c.binding = imap_binding;

@@ -71,7 +71,9 @@ const char kUsage[] =
     "  --quiet                   no progress line\n"
     "  --stock                   the gateway's devices are stock IMAP clients (plain\n"
     "                            LOGIN user, SELECT INBOX, IDLE, like the baselines):\n"
-    "                            what parking (--park-after) saves the store\n";
+    "                            what parking (--park-after) saves the store\n"
+    "  --compress                every device sends COMPRESS DEFLATE after LOGIN\n"
+    "                            (RFC 4978; tcp and tls bindings, every phase)\n";
 
 bool ParseHostPort(const std::string& v, HostPort* out) {
   size_t colon = v.rfind(':');
@@ -141,6 +143,10 @@ bool ParseOptions(int argc, char** argv, Options* o, int* exit_code) {
     }
     if (arg == "--stock") {
       o->stock = true;
+      continue;
+    }
+    if (arg == "--compress") {
+      o->compress = true;
       continue;
     }
     if (!has_value) {

@@ -58,6 +58,7 @@ struct Options {
   double setup_timeout_s = 0;     // ramp deadline (0: 30 s + N/100 s)
   bool quiet = false;
   bool stock = false;             // the pimap phase logs in as plain "user" (no #devN)
+  bool compress = false;          // COMPRESS DEFLATE after LOGIN (every IMAP phase)
   std::vector<std::string> argv;  // for the JSON record
 
   bool http() const { return binding == "http" || binding == "https"; }
