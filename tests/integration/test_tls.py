@@ -277,3 +277,26 @@ def test_alpn_imap_on_imaps_and_starttls(start_pimapd, tls_cert):
     with socket.create_connection((harness.HOST, p.imaps_port), timeout=10) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost") as s:
             assert s.selected_alpn_protocol() is None
+
+
+@pytest.mark.parametrize("version", ["TLSv1_2", "TLSv1_3"])
+def test_sessions_resume_for_reconnect_storms(start_pimapd, tls_cert, version):
+    """Issue 14, item 6: a reconnecting device resumes its TLS session (no full handshake):
+    BoringSSL's session tickets, whose keys it rotates itself, and its session cache."""
+    gw = start_pimapd(tls=tls_cert, plaintext=True, shards=2)
+    ctx = harness.client_tls_context(tls_cert[0])
+    ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, version)
+    session = None
+    reused = []
+    for _ in range(4):  # the shards take turns: every one must accept the ticket
+        with socket.create_connection((harness.HOST, gw.imaps_port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+                s.settimeout(10)
+                greeting = s.recv(4096)  # after the handshake (TLS 1.3 tickets come now)
+                assert greeting.startswith(b"* OK"), greeting
+                s.sendall(b"n NOOP\r\n")
+                assert b"n OK" in s.recv(4096)
+                reused.append(s.session_reused)
+                session = s.session
+    assert reused[0] is False
+    assert all(reused[1:]), reused
