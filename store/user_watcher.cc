@@ -605,12 +605,7 @@ void UserWatcher::OnVanished(const imap::Response& r) {
     if (view_catchup_.modseq != 0) ExpungeFromOlderView(*set);
     for (const auto& [first, last] : known_.Resolve(*set, /*uid_mode=*/true)) {
       for (uint64_t uid = first; uid <= last; ++uid) {
-        session::StoreEvent event;
-        event.kind = session::EventKind::kExpunge;
-        event.folder = kFolder;
-        event.uidvalidity = uidvalidity_;
-        event.uid = static_cast<uint32_t>(uid);
-        pending_.push_back(std::move(event));
+        QueueExpunge(static_cast<uint32_t>(uid));
       }
     }
     for (const session::StoreEvent& e : pending_) {
@@ -624,14 +619,18 @@ void UserWatcher::OnVanished(const imap::Response& r) {
     // seen through the watch by anyone).
     constexpr size_t kMaxUnseen = 4096;
     for (uint32_t uid : TakeUnseen(arg.value, &uidnext_, kMaxUnseen)) {
-      session::StoreEvent event;
-      event.kind = session::EventKind::kExpunge;
-      event.folder = kFolder;
-      event.uidvalidity = uidvalidity_;
-      event.uid = uid;
-      pending_.push_back(std::move(event));
+      QueueExpunge(uid);
     }
   }
+}
+
+void UserWatcher::QueueExpunge(uint32_t uid) {
+  session::StoreEvent event;
+  event.kind = session::EventKind::kExpunge;
+  event.folder = kFolder;
+  event.uidvalidity = uidvalidity_;
+  event.uid = uid;
+  pending_.push_back(std::move(event));
 }
 
 void UserWatcher::ExpungeFromOlderView(const imap::SequenceSet& vanished) {
@@ -655,12 +654,7 @@ void UserWatcher::ExpungeFromOlderView(const imap::SequenceSet& vanished) {
         view_catchup_overflow_ = true;
         return;
       }
-      session::StoreEvent event;
-      event.kind = session::EventKind::kExpunge;
-      event.folder = kFolder;
-      event.uidvalidity = uidvalidity_;
-      event.uid = static_cast<uint32_t>(uid);
-      pending_.push_back(std::move(event));
+      QueueExpunge(static_cast<uint32_t>(uid));
     }
   }
 }

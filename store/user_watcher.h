@@ -90,6 +90,8 @@ class UserWatcher final : public session::StoreWatch,
   void OnFetch(const imap::Response& response);
   void OnVanished(const imap::Response& response);
   void OnList(const imap::Response& response);
+  // An expunge of INBOX's `uid`, for the next Flush.
+  void QueueExpunge(uint32_t uid);
   void ExpungeFromOlderView(const imap::SequenceSet& vanished);
   void ReportFolderChanges(
       const std::vector<FolderCatchUp::FolderChange>& changes);
