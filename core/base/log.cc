@@ -1,13 +1,17 @@
-// Logging implementation (see log.h): formatting and the single write(2).
+// Logging implementation (see log.h): formatting, the single write(2), and the
+// background writer of shard threads' lines.
 #include "core/base/log.h"
 
 #include <errno.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/base/mpsc_queue.h"
 
 namespace pimap {
 namespace {
@@ -68,7 +72,82 @@ void WriteAll(int fd, absl::string_view data) {
   }
 }
 
+// The background writer (StartAsyncLogWriter). Never freed: a shard that
+// loaded the pointer just before Stop may still push into it.
+struct AsyncWriter {
+  explicit AsyncWriter(size_t capacity) : queue(capacity) {}
+  MpscQueue<std::string> queue;
+  // Lines pushed and not yet taken, plus one when stopping: what the writer
+  // sleeps on (futex-backed atomic wait; a producer wakes it only when it
+  // was idle).
+  std::atomic<uint32_t> pending{0};
+  std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> dropped{0};
+  std::thread thread;
+};
+
+std::atomic<AsyncWriter*> g_writer{nullptr};
+std::atomic<uint64_t> g_dropped_total{0};
+
+void RunWriter(AsyncWriter* w) {
+  constexpr size_t kMaxBatchBytes = 64 * 1024;
+  uint64_t reported = 0;
+  std::string batch;
+  for (;;) {
+    const uint32_t n = w->pending.load(std::memory_order_acquire);
+    if (n == 0) {
+      w->pending.wait(0, std::memory_order_acquire);
+      continue;
+    }
+    batch.clear();
+    uint32_t taken = 0;
+    while (taken < n && batch.size() < kMaxBatchBytes) {
+      std::optional<std::string> line = w->queue.TryPop();
+      if (!line.has_value()) break;
+      batch += *line;
+      ++taken;
+    }
+    if (taken > 0) w->pending.fetch_sub(taken, std::memory_order_acq_rel);
+    const uint64_t dropped = w->dropped.load(std::memory_order_relaxed);
+    if (dropped != reported) {
+      batch += log_internal::FormatLine(
+          LogLevel::kWarning, -1, absl::Now(),
+          absl::StrCat(dropped - reported,
+                       " log lines dropped: the log writer fell behind"));
+      reported = dropped;
+    }
+    WriteAll(STDERR_FILENO, batch);
+    if (taken == 0) {
+      if (w->stopping.load(std::memory_order_acquire)) return;
+      // A producer between claiming its slot and publishing it.
+      std::this_thread::yield();
+    }
+  }
+}
+
 }  // namespace
+
+void StartAsyncLogWriter(size_t max_queued_lines) {
+  if (g_writer.load(std::memory_order_acquire) != nullptr) return;
+  auto* w = new AsyncWriter(max_queued_lines);
+  w->thread = std::thread(RunWriter, w);
+  g_writer.store(w, std::memory_order_release);
+}
+
+void StopAsyncLogWriter() {
+  AsyncWriter* w = g_writer.exchange(nullptr, std::memory_order_acq_rel);
+  if (w == nullptr) return;
+  // Lines from now on are written at once; the writer takes what is queued,
+  // then sees the extra count with nothing behind it and ends.
+  w->stopping.store(true, std::memory_order_release);
+  w->pending.fetch_add(1, std::memory_order_acq_rel);
+  w->pending.notify_one();
+  w->thread.join();
+}
+
+uint64_t LogLinesDropped() {
+  return g_dropped_total.load(std::memory_order_relaxed);
+}
 
 namespace log_internal {
 
@@ -91,9 +170,21 @@ std::string FormatLine(LogLevel level, int shard, absl::Time when,
 }
 
 LogMessage::~LogMessage() {
-  const std::string line =
-      FormatLine(level_, t_shard, absl::Now(), stream_.str());
-  WriteAll(STDERR_FILENO, line);
+  std::string line = FormatLine(level_, t_shard, absl::Now(), stream_.str());
+  AsyncWriter* w =
+      t_shard >= 0 ? g_writer.load(std::memory_order_acquire) : nullptr;
+  if (w == nullptr) {
+    WriteAll(STDERR_FILENO, line);
+    return;
+  }
+  if (!w->queue.TryPush(std::move(line))) {
+    w->dropped.fetch_add(1, std::memory_order_relaxed);
+    g_dropped_total.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (w->pending.fetch_add(1, std::memory_order_acq_rel) == 0) {
+    w->pending.notify_one();
+  }
 }
 
 }  // namespace log_internal

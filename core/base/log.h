@@ -46,6 +46,17 @@ absl::string_view LogLevelName(LogLevel level);
 void SetThreadShard(int shard);
 int GetThreadShard();
 
+// From here on, lines of shard threads go to a background writer through a
+// bounded lock-free queue, so that a slow stderr (a full pipe, a stalled disk)
+// never stalls a shard; the writer batches them into few write(2)s. A full
+// queue drops the line (counted; the writer then says how many it lost).
+// Lines of other threads, and all lines before Start and after Stop, are
+// written at once. Call Stop before exit: it writes what is queued.
+void StartAsyncLogWriter(size_t max_queued_lines = 65536);
+void StopAsyncLogWriter();
+// Lines dropped because the queue was full, since the start.
+uint64_t LogLinesDropped();
+
 namespace log_internal {
 
 extern std::atomic<int> g_min_level;

@@ -44,7 +44,12 @@ std::string RenderHeapMetrics() {
       "\n# HELP pimap_heap_free_bytes Freed heap bytes the allocator still "
       "holds "
       "(fordblks).\n# TYPE pimap_heap_free_bytes gauge\npimap_heap_free_bytes ",
-      mi.fordblks, "\n");
+      mi.fordblks, "\n",
+      "# HELP pimap_log_lines_dropped_total Log lines of shards dropped "
+      "because the background log writer fell behind.\n"
+      "# TYPE pimap_log_lines_dropped_total counter\n"
+      "pimap_log_lines_dropped_total ",
+      LogLinesDropped(), "\n");
 }
 }  // namespace
 

@@ -262,6 +262,12 @@ int main(int argc, char** argv) {
   // Declared after `set` so it is destroyed first, while the shards it points
   // into still exist (their threads have ended by then).
   std::vector<ShardServices> services(shards);
+  // Shards log through the background writer (log.h) until `async_log` goes,
+  // at any return from here on, after the shards have stopped.
+  struct AsyncLog {
+    AsyncLog() { pimap::StartAsyncLogWriter(); }
+    ~AsyncLog() { pimap::StopAsyncLogWriter(); }
+  } async_log;
   absl::Status started = set.Start(
       [&services, &config, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms, throttle_config,
        preauth_total, preauth_per_ip,

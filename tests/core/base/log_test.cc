@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 
@@ -190,6 +191,70 @@ TEST_F(LogOutputTest, ConcurrentMessagesStayWholeLines) {
     ASSERT_EQ(line.substr(pos + 10),
               " msg " + std::string(200, 'a' + shard) + " end");
   }
+}
+
+// Shard threads' lines go through the background writer: all of them arrive,
+// in order per thread, once the writer stops; other threads write at once.
+TEST_F(LogOutputTest, ShardLinesGoThroughTheBackgroundWriter) {
+  StderrCapture capture;
+  StartAsyncLogWriter(1024);
+  std::vector<std::thread> shards;
+  for (int s = 0; s < 2; ++s) {
+    shards.emplace_back([s] {
+      SetThreadShard(s);
+      for (int i = 0; i < 200; ++i) PIMAP_LOG(INFO) << "line " << i;
+    });
+  }
+  for (std::thread& t : shards) t.join();
+  PIMAP_LOG(INFO) << "from main";
+  StopAsyncLogWriter();
+  const std::string out = capture.Finish();
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  EXPECT_EQ(lines.size(), 401u);
+  for (int s = 0; s < 2; ++s) {
+    int next = 0;
+    for (const std::string& line : lines) {
+      const std::string tag = absl::StrCat(" shard=", s, " line ");
+      const size_t at = line.find(tag);
+      if (at == std::string::npos) continue;
+      EXPECT_EQ(line.substr(at + tag.size()), absl::StrCat(next)) << line;
+      ++next;
+    }
+    EXPECT_EQ(next, 200);
+  }
+  EXPECT_NE(out.find("shard=main from main"), std::string::npos);
+}
+
+// A writer that falls behind (a tiny queue here) drops lines rather than
+// stall the shard, counts them, and says so.
+TEST_F(LogOutputTest, AFullQueueDropsLinesAndSaysHowMany) {
+  StderrCapture capture;
+  const uint64_t before = LogLinesDropped();
+  StartAsyncLogWriter(2);
+  std::thread shard([] {
+    SetThreadShard(0);
+    for (int i = 0; i < 20000; ++i) PIMAP_LOG(INFO) << "burst " << i;
+  });
+  shard.join();
+  StopAsyncLogWriter();
+  const std::string out = capture.Finish();
+  const uint64_t dropped = LogLinesDropped() - before;
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  size_t written = 0;
+  for (const std::string& line : lines) {
+    if (line.find(" burst ") != std::string::npos) ++written;
+  }
+  EXPECT_EQ(written + dropped, 20000u);
+  if (dropped > 0) {
+    EXPECT_NE(out.find("log lines dropped: the log writer fell behind"),
+              std::string::npos);
+  }
+  // After Stop, shard lines are written at once again.
+  std::thread late([] {
+    SetThreadShard(1);
+    PIMAP_LOG(INFO) << "after stop";
+  });
+  late.join();
 }
 
 }  // namespace
