@@ -63,16 +63,15 @@ absl::Status ParseEndpoint(absl::string_view url, WebPushSubscription* out) {
     }
   }
   uint32_t port_number = 443;
-  if (!port.empty() &&
-      (!absl::SimpleAtoi(port, &port_number) || port_number == 0 ||
-       port_number > 65535)) {
+  if (!port.empty() && (!absl::SimpleAtoi(port, &port_number) ||
+                        port_number == 0 || port_number > 65535)) {
     return Bad("endpoint port invalid");
   }
   out->host = absl::AsciiStrToLower(host);
   out->port = absl::StrCat(port_number);
   const bool v6 = absl::StrContains(out->host, ':');
-  out->origin = absl::StrCat("https://", v6 ? "[" : "", out->host,
-                             v6 ? "]" : "");
+  out->origin =
+      absl::StrCat("https://", v6 ? "[" : "", out->host, v6 ? "]" : "");
   if (port_number != 443) absl::StrAppend(&out->origin, ":", port_number);
   out->endpoint = std::string(url);
   return absl::OkStatus();
@@ -87,8 +86,8 @@ absl::Status Key(const rapidjson::Value& keys, const char* name, size_t size,
   absl::string_view text(it->value.GetString(), it->value.GetStringLength());
   // Browsers give base64url without padding; padding is tolerated.
   if (!absl::WebSafeBase64Unescape(text, out) || out->size() != size) {
-    return Bad(absl::StrCat("keys.", name, " must be ", size,
-                            " bytes in base64url"));
+    return Bad(
+        absl::StrCat("keys.", name, " must be ", size, " bytes in base64url"));
   }
   return absl::OkStatus();
 }
@@ -107,10 +106,10 @@ absl::StatusOr<WebPushSubscription> ParseWebPushSubscription(
   if (endpoint == doc.MemberEnd() || !endpoint->value.IsString()) {
     return Bad("endpoint missing");
   }
-  if (absl::Status s = ParseEndpoint(
-          absl::string_view(endpoint->value.GetString(),
-                            endpoint->value.GetStringLength()),
-          &sub);
+  if (absl::Status s =
+          ParseEndpoint(absl::string_view(endpoint->value.GetString(),
+                                          endpoint->value.GetStringLength()),
+                        &sub);
       !s.ok()) {
     return s;
   }
@@ -121,7 +120,8 @@ absl::StatusOr<WebPushSubscription> ParseWebPushSubscription(
   if (absl::Status s = Key(keys->value, "p256dh", 65, &sub.p256dh); !s.ok()) {
     return s;
   }
-  if (sub.p256dh[0] != '\x04') return Bad("keys.p256dh is not an uncompressed P-256 point");
+  if (sub.p256dh[0] != '\x04')
+    return Bad("keys.p256dh is not an uncompressed P-256 point");
   if (absl::Status s = Key(keys->value, "auth", 16, &sub.auth); !s.ok()) {
     return s;
   }

@@ -271,8 +271,8 @@ absl::Status DevicePrefs::Set(const std::vector<Arg>& args) {
     return absl::OkStatus();
   }
   if (name == kChannel) {
-    absl::StatusOr<std::string> v =
-        KeywordValue(value, name, {"SMS", "WAP_PUSH", "UDP", "WEBPUSH", "NONE"});
+    absl::StatusOr<std::string> v = KeywordValue(
+        value, name, {"SMS", "WAP_PUSH", "UDP", "WEBPUSH", "NONE"});
     if (!v.ok()) return v.status();
     // WEBPUSH needs a subscription as its address: one set before (for
     // another channel) must be one.

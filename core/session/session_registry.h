@@ -18,6 +18,7 @@
 #include "core/base/timer_wheel.h"
 #include "core/session/filter.h"
 #include "core/session/journal.h"
+#include "core/session/outband_notifier.h"
 #include "core/session/prefs.h"
 #include "core/session/state_store.h"
 #include "core/session/store_watch.h"
@@ -195,6 +196,9 @@ class SessionRegistry final : public StoreEventSink {
   void OnStoreEvents(absl::string_view user,
                      const std::vector<StoreEvent>& events) override;
 
+  // Out-of-band wake-ups for devices away (not owned; null: none).
+  void set_outband(OutbandDispatcher* outband) { outband_ = outband; }
+
   size_t sessions() const;
   size_t watches() const { return watches_count_; }
 
@@ -228,6 +232,10 @@ class SessionRegistry final : public StoreEventSink {
   bool RoomForDevice(const std::string& user, const std::string& device,
                      const UserSessions& u);
   void StartWatch(const std::string& user, UserSessions& u);
+  // Events of `batch` for `session`, whose device is away: a wake-up for
+  // those its filters admit, if it chose a channel.
+  void MaybeWakeUp(const DeviceSession& session,
+                   const std::vector<StoreEvent>& batch);
   void UpdateGauges();
 
   TimerWheel* timers_;
@@ -236,6 +244,7 @@ class SessionRegistry final : public StoreEventSink {
   const SessionConfig* config_;
   StoreWatchFactory* watches_;
   StateStore* state_;
+  OutbandDispatcher* outband_ = nullptr;
   // Node-based: a UserSessions is large (~200 bytes), and a flat table keeps
   // that much in every empty slot too (a table is at most 7/8 full, often
   // half), i.e. ~100 bytes per idle device at scale.

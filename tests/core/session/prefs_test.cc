@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "core/session/outband_address.h"
 #include "core/imap/writer.h"
+#include "core/session/outband_address.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/core/imap/test_util.h"
