@@ -9,8 +9,9 @@
 namespace pimap::session {
 
 OutbandDispatcher::OutbandDispatcher(TimerWheel* timers,
+                                     ShardCounters* counters,
                                      const OutbandConfig* config)
-    : timers_(timers), config_(config) {}
+    : timers_(timers), counters_(counters), config_(config) {}
 
 OutbandDispatcher::~OutbandDispatcher() {
   for (auto& [id, state] : devices_) {
@@ -30,7 +31,7 @@ bool OutbandDispatcher::Serves(absl::string_view channel) const {
 
 void OutbandDispatcher::OnAdmitted(uint64_t session_id, WakeUp wake_up) {
   if (!Serves(wake_up.channel)) {
-    ++stats_.no_channel;
+    CounterAdd(counters_->outband_no_channel);
     return;
   }
   const int64_t now = timers_->now_ms();
@@ -40,7 +41,7 @@ void OutbandDispatcher::OnAdmitted(uint64_t session_id, WakeUp wake_up) {
   if (!fresh) {
     // Woken less than min_interval ago: fold this into the one wake-up that
     // goes when the interval is over.
-    ++stats_.coalesced;
+    CounterAdd(counters_->outband_coalesced);
     if (state.pending) {
       wake_up.new_messages += state.next.new_messages;
       wake_up.first_event_ms = state.next.first_event_ms;
@@ -89,7 +90,7 @@ void OutbandDispatcher::OnDeviceBack(uint64_t session_id) {
 
 void OutbandDispatcher::Enqueue(WakeUp wake_up) {
   if (queue_.size() >= config_->max_queue) {
-    ++stats_.overflow;
+    CounterAdd(counters_->outband_overflow);
     PIMAP_LOG(WARNING) << "out-of-band queue full (" << config_->max_queue
                        << "): wake-up for a device of " << wake_up.user
                        << " dropped";
@@ -114,7 +115,7 @@ void OutbandDispatcher::Drain() {
     WakeUp& front = queue_.front();
     auto channel = channels_.find(front.channel);
     if (channel == channels_.end()) {
-      ++stats_.no_channel;
+      CounterAdd(counters_->outband_no_channel);
       queue_.pop_front();
       continue;
     }
@@ -122,7 +123,7 @@ void OutbandDispatcher::Drain() {
       ScheduleDrain(config_->retry_offer_ms);
       return;
     }
-    ++stats_.wakeups;
+    CounterAdd(counters_->outband_wakeups);
     queue_.pop_front();
   }
 }

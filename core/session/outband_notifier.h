@@ -15,6 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/strings/string_view.h"
+#include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
 
 namespace pimap::session {
@@ -47,18 +48,12 @@ struct OutbandConfig {
   int64_t retry_offer_ms = 100;     // a full channel is offered again after
 };
 
-// Counted by the dispatcher (read by tests and the metrics page).
-struct OutbandStats {
-  uint64_t wakeups = 0;     // handed to a channel
-  uint64_t coalesced = 0;   // events folded into a pending/recent wake-up
-  uint64_t overflow = 0;    // dropped: the queue was full
-  uint64_t no_channel = 0;  // the device's channel is not configured here
-};
-
 // Per shard. Keyed by the session's id (DeviceSession::session_id).
 class OutbandDispatcher {
  public:
-  OutbandDispatcher(TimerWheel* timers, const OutbandConfig* config);
+  // Counts into `counters` (outband_*).
+  OutbandDispatcher(TimerWheel* timers, ShardCounters* counters,
+                    const OutbandConfig* config);
   ~OutbandDispatcher();
   OutbandDispatcher(const OutbandDispatcher&) = delete;
   OutbandDispatcher& operator=(const OutbandDispatcher&) = delete;
@@ -77,7 +72,6 @@ class OutbandDispatcher {
   // later for it, until it is away again.
   void OnDeviceBack(uint64_t session_id);
 
-  const OutbandStats& stats() const { return stats_; }
   size_t queued() const { return queue_.size(); }
   size_t tracked() const { return devices_.size(); }
 
@@ -95,6 +89,7 @@ class OutbandDispatcher {
   void OnIntervalOver(uint64_t session_id);
 
   TimerWheel* timers_;
+  ShardCounters* counters_;
   const OutbandConfig* config_;
   absl::flat_hash_map<std::string, OutbandNotifier*> channels_;
   // Only devices woken less than min_interval ago: an entry goes when its
@@ -103,7 +98,6 @@ class OutbandDispatcher {
   absl::flat_hash_map<uint64_t, DeviceState> devices_;
   std::deque<WakeUp> queue_;  // at most config_->max_queue
   TimerWheel::TimerId drain_timer_ = 0;
-  OutbandStats stats_;
 };
 
 }  // namespace pimap::session

@@ -60,7 +60,8 @@ class OutbandTest : public ::testing::Test {
     outband_config_.min_interval_ms = 60000;
     registry_ = std::make_unique<SessionRegistry>(&timers_, &counters_,
                                                   &config_, &watches_, nullptr);
-    outband_ = std::make_unique<OutbandDispatcher>(&timers_, &outband_config_);
+    outband_ = std::make_unique<OutbandDispatcher>(&timers_, &counters_,
+                                                   &outband_config_);
     outband_->Register("WEBPUSH", &notifier_);
     registry_->set_outband(outband_.get());
   }
@@ -121,7 +122,7 @@ TEST_F(OutbandTest, AwayDeviceWokenOnceForMail) {
   EXPECT_EQ(w.folder, "INBOX");
   EXPECT_EQ(w.new_messages, 1u);
   EXPECT_EQ(w.uidnext, 6u);
-  EXPECT_EQ(outband_->stats().wakeups, 1u);
+  EXPECT_EQ(counters_.outband_wakeups.load(), 1u);
 }
 
 TEST_F(OutbandTest, BurstOfHundredIsOneWakeUpThenOneMoreAfterInterval) {
@@ -131,7 +132,7 @@ TEST_F(OutbandTest, BurstOfHundredIsOneWakeUpThenOneMoreAfterInterval) {
     Advance(10);
   }
   EXPECT_EQ(notifier_.sent.size(), 1u);
-  EXPECT_EQ(outband_->stats().coalesced, 99u);
+  EXPECT_EQ(counters_.outband_coalesced.load(), 99u);
   // The interval over: one more for the 99 that came after the first.
   Advance(60000);
   Advance(0);  // the queue drains from a timer of its own
@@ -177,7 +178,7 @@ TEST_F(OutbandTest, NoChannelOrConnectedNoWakeUp) {
   Mail(2);
   Advance(0);
   EXPECT_TRUE(notifier_.sent.empty());
-  EXPECT_EQ(outband_->stats().no_channel, 1u);
+  EXPECT_EQ(counters_.outband_no_channel.load(), 1u);
   // Connected: pushed in band, never out of band.
   s->mutable_prefs().outband_channel = "WEBPUSH";
   bool resumed = false;
@@ -216,7 +217,7 @@ TEST_F(OutbandTest, QueueBoundedAndFullChannelRetried) {
   Advance(0);
   EXPECT_TRUE(notifier_.sent.empty());
   EXPECT_EQ(outband_->queued(), 3u);
-  EXPECT_EQ(outband_->stats().overflow, 2u);
+  EXPECT_EQ(counters_.outband_overflow.load(), 2u);
   notifier_.capacity = SIZE_MAX;
   Advance(outband_config_.retry_offer_ms);
   EXPECT_EQ(notifier_.sent.size(), 3u);
