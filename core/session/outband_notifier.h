@@ -72,6 +72,17 @@ class OutbandDispatcher {
   // later for it, until it is away again.
   void OnDeviceBack(uint64_t session_id);
 
+  // A channel learnt that `wake_up.address` is no longer valid (a push
+  // service's 404/410): the callback (the registry) forgets it, if the
+  // device still has that address.
+  using GoneCallback = absl::AnyInvocable<void(const WakeUp&)>;
+  void set_on_address_gone(GoneCallback callback) {
+    on_address_gone_ = std::move(callback);
+  }
+  void AddressGone(const WakeUp& wake_up) {
+    if (on_address_gone_) on_address_gone_(wake_up);
+  }
+
   size_t queued() const { return queue_.size(); }
   size_t tracked() const { return devices_.size(); }
 
@@ -98,6 +109,7 @@ class OutbandDispatcher {
   absl::flat_hash_map<uint64_t, DeviceState> devices_;
   std::deque<WakeUp> queue_;  // at most config_->max_queue
   TimerWheel::TimerId drain_timer_ = 0;
+  GoneCallback on_address_gone_;
 };
 
 }  // namespace pimap::session

@@ -373,6 +373,29 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
   }
 }
 
+void SessionRegistry::set_outband(OutbandDispatcher* outband) {
+  if (outband_ != nullptr) outband_->set_on_address_gone(nullptr);
+  outband_ = outband;
+  if (outband_ != nullptr) {
+    outband_->set_on_address_gone([this](const WakeUp& w) {
+      ForgetOutbandAddress(w.user, w.device, w.address);
+    });
+  }
+}
+
+void SessionRegistry::ForgetOutbandAddress(const std::string& user,
+                                           const std::string& device,
+                                           const std::string& address) {
+  auto u = users_.find(user);
+  if (u == users_.end()) return;
+  auto d = u->second.devices.find(device);
+  if (d == u->second.devices.end()) return;
+  DeviceSession& session = *d->second;
+  if (session.prefs().outband_address != address) return;  // changed since
+  session.mutable_prefs().outband_address.clear();
+  Save(session);
+}
+
 void SessionRegistry::MaybeWakeUp(const DeviceSession& session,
                                   const std::vector<StoreEvent>& batch) {
   const DevicePrefs& prefs = session.prefs();

@@ -197,7 +197,13 @@ class SessionRegistry final : public StoreEventSink {
                      const std::vector<StoreEvent>& events) override;
 
   // Out-of-band wake-ups for devices away (not owned; null: none).
-  void set_outband(OutbandDispatcher* outband) { outband_ = outband; }
+  // Its channels' news of addresses gone come back here
+  // (ForgetOutbandAddress).
+  void set_outband(OutbandDispatcher* outband);
+  // The device's PIMAP_OUTBAND_ADDRESS is `address` no more (a push service
+  // said the subscription is gone): cleared, durably, if it still is that.
+  void ForgetOutbandAddress(const std::string& user, const std::string& device,
+                            const std::string& address);
 
   size_t sessions() const;
   size_t watches() const { return watches_count_; }
