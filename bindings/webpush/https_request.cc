@@ -33,24 +33,34 @@ class HttpsRequest final : private engine::TransportHandler {
       Finish(
           absl::DeadlineExceededError("push service did not answer in time"));
     });
+    addresses_ = target.addresses;
+    Connect();
+  }
+
+ private:
+  void Connect() {
+    if (next_address_ >= addresses_.size()) {
+      Finish(absl::UnavailableError(absl::StrCat("connect: ", connect_error_)));
+      return;
+    }
+    const ResolvedAddress& to = addresses_[next_address_++];
     std::weak_ptr<bool> alive = alive_;
     engine::Socket::Connect(
-        shard_, target.address, target.address_len,
+        shard_, to.address, to.len,
         [this, alive](absl::StatusOr<engine::Socket*> socket) {
           if (alive.expired()) {  // finished meanwhile (the deadline)
             if (socket.ok()) (*socket)->Abort();
             return;
           }
           if (!socket.ok()) {
-            Finish(absl::UnavailableError(
-                absl::StrCat("connect: ", socket.status().message())));
+            connect_error_ = std::string(socket.status().message());
+            Connect();  // the next address, if any
             return;
           }
           OnConnected(*socket);
         });
   }
 
- private:
   ~HttpsRequest() override = default;
 
   void OnConnected(engine::Socket* socket) {
@@ -117,6 +127,9 @@ class HttpsRequest final : private engine::TransportHandler {
   std::string request_;
   HttpsDone done_;
   http::HttpRequestParser parser_;
+  std::vector<ResolvedAddress> addresses_;
+  size_t next_address_ = 0;
+  std::string connect_error_ = "no address";
   tls::TlsTransport* transport_ = nullptr;
   TimerWheel::TimerId timer_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

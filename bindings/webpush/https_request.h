@@ -8,13 +8,13 @@
 #ifndef PIMAP_BINDINGS_WEBPUSH_HTTPS_REQUEST_H_
 #define PIMAP_BINDINGS_WEBPUSH_HTTPS_REQUEST_H_
 
-#include <sys/socket.h>
-
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "bindings/webpush/resolver.h"
 #include "core/http/request_parser.h"
 
 namespace pimap::engine {
@@ -27,8 +27,9 @@ class TlsContext;
 namespace pimap::webpush {
 
 struct HttpsTarget {
-  sockaddr_storage address{};
-  socklen_t address_len = 0;
+  // Tried in order until one connects (e.g. ::1 then 127.0.0.1 for
+  // "localhost"); at least one.
+  std::vector<ResolvedAddress> addresses;
   std::string host;  // SNI and the certificate's name (or IP literal)
 };
 

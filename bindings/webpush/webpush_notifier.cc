@@ -165,10 +165,16 @@ void WebPushNotifier::OnResolved(
     Retry(id, 0, addresses.status().message());
     return;
   }
-  const ResolvedAddress& to = addresses->front();
-  // Checked on the address connected to, not on the name: a name may
+  HttpsTarget target;
+  target.host = m.subscription.host;
+  // Checked on the addresses connected to, not on the name: a name may
   // resolve to an internal address (server-side request forgery).
-  if (!config_->allow_private && IsInternalAddress(to.address)) {
+  for (const ResolvedAddress& a : *addresses) {
+    if (config_->allow_private || !IsInternalAddress(a.address)) {
+      target.addresses.push_back(a);
+    }
+  }
+  if (target.addresses.empty()) {
     Failed(id,
            "the endpoint is on a loopback or private address "
            "(--outband-allow-private)");
@@ -180,10 +186,6 @@ void WebPushNotifier::OnResolved(
     Retry(id, 0, authorization.status().message());
     return;
   }
-  HttpsTarget target;
-  target.address = to.address;
-  target.address_len = to.len;
-  target.host = m.subscription.host;
   std::weak_ptr<bool> alive = alive_;
   StartHttpsRequest(
       shard_, tls_, target, Request(m, *authorization),
