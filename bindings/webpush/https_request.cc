@@ -1,6 +1,7 @@
 // StartHttpsRequest (https_request.h): the connection's states are "connecting"
 // (the socket's callback pending), "exchanging" (the TLS transport open) and
-// done; the deadline timer and every callback check `finished_` first.
+// done; the deadline timer and the connect callback check that the request
+// is still alive (`alive_`) first.
 #include "bindings/webpush/https_request.h"
 
 #include <utility>
@@ -43,7 +44,7 @@ class HttpsRequest final : private engine::TransportHandler {
       Finish(absl::UnavailableError(absl::StrCat("connect: ", connect_error_)));
       return;
     }
-    const ResolvedAddress& to = addresses_[next_address_++];
+    const engine::ResolvedAddress& to = addresses_[next_address_++];
     std::weak_ptr<bool> alive = alive_;
     engine::Socket::Connect(
         shard_, to.address, to.len,
@@ -127,7 +128,7 @@ class HttpsRequest final : private engine::TransportHandler {
   std::string request_;
   HttpsDone done_;
   http::HttpRequestParser parser_;
-  std::vector<ResolvedAddress> addresses_;
+  std::vector<engine::ResolvedAddress> addresses_;
   size_t next_address_ = 0;
   std::string connect_error_ = "no address";
   tls::TlsTransport* transport_ = nullptr;

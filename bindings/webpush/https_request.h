@@ -14,7 +14,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
-#include "bindings/webpush/resolver.h"
+#include "core/engine/resolver.h"
 #include "core/http/request_parser.h"
 
 namespace pimap::engine {
@@ -29,7 +29,7 @@ namespace pimap::webpush {
 struct HttpsTarget {
   // Tried in order until one connects (e.g. ::1 then 127.0.0.1 for
   // "localhost"); at least one.
-  std::vector<ResolvedAddress> addresses;
+  std::vector<engine::ResolvedAddress> addresses;
   std::string host;  // SNI and the certificate's name (or IP literal)
 };
 

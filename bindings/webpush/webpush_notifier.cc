@@ -3,8 +3,6 @@
 // failed, dropped or gone), when it leaves messages_.
 #include "bindings/webpush/webpush_notifier.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -22,21 +20,6 @@
 
 namespace pimap::webpush {
 namespace {
-
-bool InternalV4(uint32_t a) {  // host order
-  const auto in = [a](uint32_t net, int bits) {
-    return (a >> (32 - bits)) == (net >> (32 - bits));
-  };
-  return in(0x00000000, 8) ||   // "this" network
-         in(0x0a000000, 8) ||   // 10/8
-         in(0x64400000, 10) ||  // 100.64/10 (CGNAT)
-         in(0x7f000000, 8) ||   // loopback
-         in(0xa9fe0000, 16) ||  // link-local
-         in(0xac100000, 12) ||  // 172.16/12
-         in(0xc0a80000, 16) ||  // 192.168/16
-         in(0xe0000000, 4) ||   // multicast
-         in(0xf0000000, 4);     // reserved, broadcast
-}
 
 void AppendJsonString(std::string* out, absl::string_view s) {
   out->push_back('"');
@@ -56,25 +39,6 @@ void AppendJsonString(std::string* out, absl::string_view s) {
 }
 
 }  // namespace
-
-bool IsInternalAddress(const sockaddr_storage& address) {
-  if (address.ss_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
-    return InternalV4(ntohl(v4->sin_addr.s_addr));
-  }
-  if (address.ss_family != AF_INET6) return true;
-  const in6_addr& a =
-      reinterpret_cast<const sockaddr_in6*>(&address)->sin6_addr;
-  if (IN6_IS_ADDR_V4MAPPED(&a) || IN6_IS_ADDR_V4COMPAT(&a)) {
-    uint32_t v4;
-    std::copy(a.s6_addr + 12, a.s6_addr + 16, reinterpret_cast<uint8_t*>(&v4));
-    return InternalV4(ntohl(v4));
-  }
-  return IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_LOOPBACK(&a) ||
-         IN6_IS_ADDR_LINKLOCAL(&a) || IN6_IS_ADDR_SITELOCAL(&a) ||
-         IN6_IS_ADDR_MULTICAST(&a) ||
-         (a.s6_addr[0] & 0xfe) == 0xfc;  // fc00::/7 (unique local)
-}
 
 std::string WakeUpBody(const session::WakeUp& wake_up) {
   std::string out = R"({"folder":)";
@@ -99,7 +63,8 @@ std::string DeviceTopic(absl::string_view user, absl::string_view device) {
 }
 
 WebPushNotifier::WebPushNotifier(engine::Shard* shard,
-                                 const tls::TlsContext* tls, Resolver* resolver,
+                                 const tls::TlsContext* tls,
+                                 engine::Resolver* resolver,
                                  std::unique_ptr<VapidSigner> vapid,
                                  const WebPushConfig* config,
                                  session::OutbandDispatcher* outband)
@@ -150,14 +115,15 @@ void WebPushNotifier::Attempt(uint64_t id) {
   std::weak_ptr<bool> alive = alive_;
   resolver_->Resolve(
       m.subscription.host, static_cast<uint16_t>(port),
-      [this, alive,
-       id](absl::StatusOr<std::vector<ResolvedAddress>> addresses) mutable {
+      [this, alive, id](absl::StatusOr<std::vector<engine::ResolvedAddress>>
+                            addresses) mutable {
         if (!alive.expired()) OnResolved(id, std::move(addresses));
       });
 }
 
 void WebPushNotifier::OnResolved(
-    uint64_t id, absl::StatusOr<std::vector<ResolvedAddress>> addresses) {
+    uint64_t id,
+    absl::StatusOr<std::vector<engine::ResolvedAddress>> addresses) {
   auto it = messages_.find(id);
   if (it == messages_.end()) return;
   Message& m = it->second;
@@ -169,8 +135,8 @@ void WebPushNotifier::OnResolved(
   target.host = m.subscription.host;
   // Checked on the addresses connected to, not on the name: a name may
   // resolve to an internal address (server-side request forgery).
-  for (const ResolvedAddress& a : *addresses) {
-    if (config_->allow_private || !IsInternalAddress(a.address)) {
+  for (const engine::ResolvedAddress& a : *addresses) {
+    if (config_->allow_private || !engine::IsInternalAddress(a.address)) {
       target.addresses.push_back(a);
     }
   }

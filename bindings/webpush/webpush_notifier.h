@@ -20,8 +20,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "bindings/webpush/https_request.h"
-#include "bindings/webpush/resolver.h"
 #include "bindings/webpush/vapid.h"
+#include "core/engine/resolver.h"
 #include "core/http/request_parser.h"
 #include "core/session/outband_address.h"
 #include "core/session/outband_notifier.h"
@@ -44,11 +44,6 @@ struct WebPushConfig {
   int64_t backoff_max_ms = 5 * 60 * 1000;
 };
 
-// Whether a connection to `address` could reach the gateway's own network
-// rather than the Internet: loopback, private (RFC 1918, ULA), link-local,
-// CGNAT, unspecified, multicast, and IPv4-mapped forms of those.
-bool IsInternalAddress(const sockaddr_storage& address);
-
 // The plaintext of a wake-up (before encryption): {"folder":...,"count":N,
 // "uidnext":N}; nothing about the messages themselves.
 std::string WakeUpBody(const session::WakeUp& wake_up);
@@ -63,7 +58,8 @@ class WebPushNotifier final : public session::OutbandNotifier {
   // Everything pointed to outlives this and belongs to `shard` (`tls` is
   // shared read-only). `outband` hears of subscriptions that are gone.
   WebPushNotifier(engine::Shard* shard, const tls::TlsContext* tls,
-                  Resolver* resolver, std::unique_ptr<VapidSigner> vapid,
+                  engine::Resolver* resolver,
+                  std::unique_ptr<VapidSigner> vapid,
                   const WebPushConfig* config,
                   session::OutbandDispatcher* outband);
   ~WebPushNotifier() override;
@@ -80,8 +76,9 @@ class WebPushNotifier final : public session::OutbandNotifier {
     TimerWheel::TimerId retry_timer = 0;
   };
   void Attempt(uint64_t id);
-  void OnResolved(uint64_t id,
-                  absl::StatusOr<std::vector<ResolvedAddress>> addresses);
+  void OnResolved(
+      uint64_t id,
+      absl::StatusOr<std::vector<engine::ResolvedAddress>> addresses);
   void OnResponse(uint64_t id, absl::StatusOr<http::HttpRequest> response);
   // A retryable failure: again after a back-off (or `retry_after_ms`), or
   // dropped when that would pass the message's max age.
@@ -91,7 +88,7 @@ class WebPushNotifier final : public session::OutbandNotifier {
 
   engine::Shard* shard_;
   const tls::TlsContext* tls_;
-  Resolver* resolver_;
+  engine::Resolver* resolver_;
   std::unique_ptr<VapidSigner> vapid_;
   const WebPushConfig* config_;
   session::OutbandDispatcher* outband_;

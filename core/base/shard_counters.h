@@ -166,6 +166,10 @@ struct alignas(64) ShardCounters {
   std::atomic<uint64_t> webpush_dropped{0};
   std::atomic<uint64_t> webpush_gone{0};
   LatencyHistogram webpush_latency;
+  // The UDP channel (bindings/udp): EMN datagrams sent, and wake-ups not sent
+  // (bad address, refused target, name not resolved, socket error).
+  std::atomic<uint64_t> udp_sent{0};
+  std::atomic<uint64_t> udp_failed{0};
   NsSummary intake_handling;  // request complete -> answer queued
   NsSummary intake_queue;     // enqueued -> delivered on the owner shard
 };

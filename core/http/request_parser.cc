@@ -368,8 +368,8 @@ HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
       return Fail(400, "stray CR");
   }
 
-  const Result r = responses_ ? ParseStatusLine(lines[0])
-                              : ParseRequestLine(lines[0]);
+  const Result r =
+      responses_ ? ParseStatusLine(lines[0]) : ParseRequestLine(lines[0]);
   if (r == Result::kError) return r;
   return ParseFields(lines);
 }

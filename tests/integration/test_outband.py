@@ -1,6 +1,7 @@
-"""Out-of-band wake-ups over Web Push (issue 13): a P-IMAP device that chose
+"""Out-of-band wake-ups (issue 13) over Web Push and UDP: a P-IMAP device that chose
 PIMAP_OUTBAND_CHANNEL WEBPUSH and gave its PushSubscription as PIMAP_OUTBAND_ADDRESS is
-woken through its push service when mail arrives while it is away.
+woken through its push service when mail arrives while it is away; one that chose UDP
+gets an OMA EMN datagram at its host:port.
 
 The push service here is a Python HTTPS server on the test certificate (pimapd trusts it
 with --outband-ca-file and may reach loopback with --outband-allow-private), and it also
@@ -13,10 +14,12 @@ The user is carol; every test uses devices of its own, so nothing carries over.
 """
 
 import base64
+import calendar
 import http.server
 import json
 import os
 import re
+import socket
 import ssl
 import subprocess
 import threading
@@ -179,7 +182,7 @@ def vapid_key(workdir):
 def outband_args(vapid_key, tls_cert, *extra, allow_private=True):
     args = ["--vapid-key", vapid_key[0], "--vapid-subject", SUBJECT,
             "--outband-ca-file", tls_cert[0], "--outband-max-age", "%ds" % MAX_AGE,
-            "--outband-min-interval", "60s", "--outband-timeout", "2s"]
+            "--outband-min-interval", "60s", "--outband-timeout", "2s", "--outband-udp"]
     if allow_private:
         args.append("--outband-allow-private")
     return args + list(extra)
@@ -202,13 +205,16 @@ def set_pref_literal(c, tag, name, value):
     return c.read_tagged(tag)
 
 
-def subscribe(gateway, device, browser, *setup):
-    """The device logs in, chooses WEBPUSH with `browser`'s subscription, runs `setup`
-    commands, selects INBOX and goes away (the connection closes without LOGOUT)."""
+def subscribe(gateway, device, browser, *setup, channel="WEBPUSH", address=None):
+    """The device logs in, chooses WEBPUSH with `browser`'s subscription (or `channel`
+    with `address`), runs `setup` commands, selects INBOX and goes away (the connection
+    closes without LOGOUT)."""
     with gateway.raw() as c:
         pimap_login(c, "%s#%s" % (USER, device))
-        ok(c.cmd("c", "XSETPIMAPPREF PIMAP_OUTBAND_CHANNEL WEBPUSH")[1], "c")
-        ok(set_pref_literal(c, "a", "PIMAP_OUTBAND_ADDRESS", browser.subscription())[1], "a")
+        ok(c.cmd("c", "XSETPIMAPPREF PIMAP_OUTBAND_CHANNEL " + channel)[1], "c")
+        ok(set_pref_literal(c, "a", "PIMAP_OUTBAND_ADDRESS",
+                            address if address is not None else browser.subscription())[1],
+           "a")
         for i, command in enumerate(setup):
             ok(c.cmd("s%d" % i, command)[1], "s%d" % i)
         ok(c.cmd("sel", "SELECT INBOX")[1], "sel")
@@ -384,6 +390,28 @@ def test_private_endpoints_refused_by_default(start_pimap_gateway, vapid_key, tl
                WAKE_WAIT, what="the loopback endpoint refused")
     assert push_service.got(browser.token) == []
     assert "loopback or private" in gateway.log()
+
+
+def test_udp_emn_datagram(outband_gateway, dovecot):
+    """UDP: one datagram with the OMA EMN text per wake-up, coalesced like the rest."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind((harness.HOST, 0))
+        rx.settimeout(WAKE_WAIT)
+        subscribe(outband_gateway, "udp-1", None, channel="UDP",
+                  address="127.0.0.1:%d" % rx.getsockname()[1])
+        before = time.time()
+        dovecot.deliver(USER, make_message("emn please"))
+        data, _ = rx.recvfrom(2048)
+        m = re.match(rb'^<emn mailbox="mailat:carol" '
+                     rb'timestamp="(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)"></emn>$', data)
+        assert m, data
+        stamp = calendar.timegm(time.strptime(m.group(1).decode(), "%Y-%m-%dT%H:%M:%SZ"))
+        assert before - 2 <= stamp <= time.time() + 2, (before, stamp)
+        dovecot.deliver(USER, make_message("emn coalesced"))
+        rx.settimeout(QUIET)
+        with pytest.raises(socket.timeout):
+            rx.recvfrom(2048)
+    assert outband_gateway.metrics()["pimap_udp_sent_total"][None] == 1
 
 
 def test_malformed_subscriptions_are_bad(outband_gateway, push_service):

@@ -327,11 +327,13 @@ TEST(ParseCommandLineTest, OutbandWakeUps) {
   EXPECT_FALSE(d->options.outband_allow_private);
   EXPECT_EQ(d->options.outband_ca_file, "");
   EXPECT_EQ(d->options.vapid_key, "");
-  auto r = Parse({"--store", "s:1", "--outband-min-interval", "2s",
-                  "--outband-max-age=30s", "--outband-timeout", "3",
-                  "--outband-queue-limit", "10", "--outband-allow-private",
-                  "--outband-ca-file", "/ca.pem", "--vapid-key", "/k.pem",
-                  "--vapid-subject", "mailto:ops@example.net"});
+  EXPECT_FALSE(d->options.outband_udp);
+  auto r =
+      Parse({"--store", "s:1", "--outband-min-interval", "2s",
+             "--outband-max-age=30s", "--outband-timeout", "3",
+             "--outband-queue-limit", "10", "--outband-allow-private",
+             "--outband-ca-file", "/ca.pem", "--vapid-key", "/k.pem",
+             "--vapid-subject", "mailto:ops@example.net", "--outband-udp"});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->options.outband_min_interval, absl::Seconds(2));
   EXPECT_EQ(r->options.outband_max_age, absl::Seconds(30));
@@ -341,6 +343,7 @@ TEST(ParseCommandLineTest, OutbandWakeUps) {
   EXPECT_EQ(r->options.outband_ca_file, "/ca.pem");
   EXPECT_EQ(r->options.vapid_key, "/k.pem");
   EXPECT_EQ(r->options.vapid_subject, "mailto:ops@example.net");
+  EXPECT_TRUE(r->options.outband_udp);
   TempFile f(
       "store = s:1\n"
       "outband-min-interval = 5m\n"
@@ -350,7 +353,8 @@ TEST(ParseCommandLineTest, OutbandWakeUps) {
       "outband-allow-private = yes\n"
       "outband-ca-file = /c\n"
       "vapid-key = /v\n"
-      "vapid-subject = https://example.net/contact\n");
+      "vapid-subject = https://example.net/contact\n"
+      "outband-udp = true\n");
   auto file = Parse({"--config", f.path().c_str()});
   ASSERT_TRUE(file.ok()) << file.status();
   EXPECT_EQ(file->options.outband_min_interval, absl::Minutes(5));
@@ -361,6 +365,7 @@ TEST(ParseCommandLineTest, OutbandWakeUps) {
   EXPECT_EQ(file->options.outband_ca_file, "/c");
   EXPECT_EQ(file->options.vapid_key, "/v");
   EXPECT_EQ(file->options.vapid_subject, "https://example.net/contact");
+  EXPECT_TRUE(file->options.outband_udp);
   ExpectError({"--store", "s:1", "--outband-min-interval", "0"},
               {"--outband-min-interval", "positive"});
   ExpectError({"--store", "s:1", "--outband-queue-limit", "0"},
@@ -373,7 +378,7 @@ TEST(ParseCommandLineTest, OutbandWakeUps) {
   for (const char* name :
        {"--outband-min-interval", "--outband-max-age", "--outband-timeout",
         "--outband-queue-limit", "--outband-allow-private", "--outband-ca-file",
-        "--vapid-key", "--vapid-subject"}) {
+        "--vapid-key", "--vapid-subject", "--outband-udp"}) {
     EXPECT_NE(help.find(name), std::string::npos) << name;
   }
 }

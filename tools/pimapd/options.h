@@ -130,6 +130,7 @@ struct Options {
   std::string outband_ca_file;
   std::string vapid_key;  // --vapid-key FILE: enables WEBPUSH
   std::string vapid_subject;
+  bool outband_udp = false;  // --outband-udp: enables UDP
 };
 
 struct CommandLine {

@@ -63,6 +63,15 @@ const OptionSpec kOutbandOptionSpecs[] = {
        return absl::OkStatus();
      },
      [](const Options& o) { return NoneIfEmpty(o.outband_ca_file); }},
+    {"outband-udp", nullptr,
+     "Enable the UDP channel: a wake-up is one datagram with the OMA EMN text "
+     "to the host:port the device gave as PIMAP_OUTBAND_ADDRESS.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseBool(v), o.outband_udp);
+     },
+     [](const Options& o) {
+       return std::string(o.outband_udp ? "true" : "false");
+     }},
     {"vapid-key", "FILE",
      "P-256 private key (PEM) that signs VAPID tokens (RFC 8292); enables the "
      "WEBPUSH channel. Make one with vapid-keygen.",

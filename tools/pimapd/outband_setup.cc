@@ -24,6 +24,7 @@ absl::StatusOr<OutbandShared> PrepareOutband(const Options& options) {
   shared.webpush.request_timeout_ms =
       absl::ToInt64Milliseconds(options.outband_timeout);
   shared.webpush.allow_private = options.outband_allow_private;
+  shared.udp = options.outband_udp;
   if (options.vapid_key.empty()) return shared;
   std::ifstream in(options.vapid_key);
   std::stringstream pem;
@@ -53,13 +54,19 @@ absl::Status StartOutband(engine::Shard& shard, const OutbandShared& shared,
   sessions->set_outband(out->dispatcher.get());
   // The registry's pointer goes before the dispatcher does.
   shard.AddStopHook([sessions] { sessions->set_outband(nullptr); });
+  if (shared.tls == nullptr && !shared.udp) return absl::OkStatus();
+  out->resolver = std::make_unique<engine::Resolver>(&shard);
+  shard.services().Register(out->resolver.get());
+  if (shared.udp) {
+    out->udp = std::make_unique<udp::UdpNotifier>(&shard, out->resolver.get(),
+                                                  shared.webpush.allow_private);
+    out->dispatcher->Register("UDP", out->udp.get());
+  }
   if (shared.tls == nullptr) return absl::OkStatus();
   // A signer per shard: its token cache is the shard's alone (no locks).
   absl::StatusOr<std::unique_ptr<webpush::VapidSigner>> signer =
       webpush::VapidSigner::FromPem(shared.vapid_pem, shared.vapid_subject);
   if (!signer.ok()) return signer.status();
-  out->resolver = std::make_unique<webpush::Resolver>(&shard);
-  shard.services().Register(out->resolver.get());
   out->webpush = std::make_unique<webpush::WebPushNotifier>(
       &shard, shared.tls.get(), out->resolver.get(), *std::move(signer),
       &shared.webpush, out->dispatcher.get());

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "bindings/udp/udp_notifier.h"
 #include "bindings/webpush/webpush_notifier.h"
 #include "core/session/outband_notifier.h"
 #include "tools/pimapd/options.h"
@@ -31,6 +32,7 @@ struct OutbandShared {
   std::string vapid_pem;                 // the key's PEM text (secret)
   std::string vapid_subject;
   std::string vapid_public_key;  // base64url, for the log
+  bool udp = false;              // the UDP channel
 };
 
 // Reads --vapid-key and checks it (the key's content never reaches a
@@ -39,8 +41,9 @@ absl::StatusOr<OutbandShared> PrepareOutband(const Options& options);
 
 struct OutbandShard {
   std::unique_ptr<session::OutbandDispatcher> dispatcher;
-  std::unique_ptr<webpush::Resolver> resolver;
+  std::unique_ptr<engine::Resolver> resolver;
   std::unique_ptr<webpush::WebPushNotifier> webpush;
+  std::unique_ptr<udp::UdpNotifier> udp;
 };
 
 // On the shard's thread: the shard's dispatcher, given to `sessions`, and its

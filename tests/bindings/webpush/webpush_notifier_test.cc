@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "core/engine/resolver.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -34,12 +35,12 @@ TEST(WebPushNotifierTest, InternalAddresses) {
         "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1",
         "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "fd12:3456::1",
         "ff02::1", "::ffff:127.0.0.1", "::ffff:10.1.2.3"}) {
-    EXPECT_TRUE(IsInternalAddress(Address(internal))) << internal;
+    EXPECT_TRUE(engine::IsInternalAddress(Address(internal))) << internal;
   }
   for (const char* external :
        {"8.8.8.8", "172.32.0.1", "192.169.0.1", "100.128.0.1", "1.1.1.1",
         "2001:4860:4860::8888", "2a00:1450::1", "::ffff:8.8.8.8"}) {
-    EXPECT_FALSE(IsInternalAddress(Address(external))) << external;
+    EXPECT_FALSE(engine::IsInternalAddress(Address(external))) << external;
   }
 }
 

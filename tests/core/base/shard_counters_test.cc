@@ -144,6 +144,8 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_webpush_retried_total", "counter"},
       {"pimap_webpush_dropped_total", "counter"},
       {"pimap_webpush_gone_total", "counter"},
+      {"pimap_udp_sent_total", "counter"},
+      {"pimap_udp_failed_total", "counter"},
   };
   for (const auto& [name, type] : metrics) {
     EXPECT_TRUE(absl::StrContains(text, "# HELP " + name + " ")) << name;

@@ -1,11 +1,12 @@
 // Resolver (resolver.h) on getaddrinfo_a with SIGEV_THREAD notification.
-#include "bindings/webpush/resolver.h"
+#include "core/engine/resolver.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -13,12 +14,12 @@
 #include "absl/strings/str_cat.h"
 #include "core/engine/shard.h"
 
-namespace pimap::webpush {
+namespace pimap::engine {
 namespace {
 
 // One lookup: lives from getaddrinfo_a until its notification thread ends.
 struct Lookup {
-  engine::Shard* shard;
+  Shard* shard;
   std::string key;
   std::string host;
   std::string port;
@@ -54,13 +55,27 @@ void OnLookupDone(sigval value) {
     }
   }
   // A full inbox loses the answer: its requests end at their deadlines.
-  lookup->shard->Post(
-      [key = std::move(lookup->key),
-       result = std::move(result)](engine::Shard& shard) mutable {
-        if (Resolver* r = shard.services().Find<Resolver>(); r != nullptr) {
-          r->Deliver(key, std::move(result));
-        }
-      });
+  lookup->shard->Post([key = std::move(lookup->key),
+                       result = std::move(result)](Shard& shard) mutable {
+    if (Resolver* r = shard.services().Find<Resolver>(); r != nullptr) {
+      r->Deliver(key, std::move(result));
+    }
+  });
+}
+
+bool InternalV4(uint32_t a) {  // host order
+  const auto in = [a](uint32_t net, int bits) {
+    return (a >> (32 - bits)) == (net >> (32 - bits));
+  };
+  return in(0x00000000, 8) ||   // "this" network
+         in(0x0a000000, 8) ||   // 10/8
+         in(0x64400000, 10) ||  // 100.64/10 (CGNAT)
+         in(0x7f000000, 8) ||   // loopback
+         in(0xa9fe0000, 16) ||  // link-local
+         in(0xac100000, 12) ||  // 172.16/12
+         in(0xc0a80000, 16) ||  // 192.168/16
+         in(0xe0000000, 4) ||   // multicast
+         in(0xf0000000, 4);     // reserved, broadcast
 }
 
 std::optional<ResolvedAddress> Literal(const std::string& host, uint16_t port) {
@@ -83,6 +98,25 @@ std::optional<ResolvedAddress> Literal(const std::string& host, uint16_t port) {
 }
 
 }  // namespace
+
+bool IsInternalAddress(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address);
+    return InternalV4(ntohl(v4->sin_addr.s_addr));
+  }
+  if (address.ss_family != AF_INET6) return true;
+  const in6_addr& a =
+      reinterpret_cast<const sockaddr_in6*>(&address)->sin6_addr;
+  if (IN6_IS_ADDR_V4MAPPED(&a) || IN6_IS_ADDR_V4COMPAT(&a)) {
+    uint32_t v4;
+    std::copy(a.s6_addr + 12, a.s6_addr + 16, reinterpret_cast<uint8_t*>(&v4));
+    return InternalV4(ntohl(v4));
+  }
+  return IN6_IS_ADDR_UNSPECIFIED(&a) || IN6_IS_ADDR_LOOPBACK(&a) ||
+         IN6_IS_ADDR_LINKLOCAL(&a) || IN6_IS_ADDR_SITELOCAL(&a) ||
+         IN6_IS_ADDR_MULTICAST(&a) ||
+         (a.s6_addr[0] & 0xfe) == 0xfc;  // fc00::/7 (unique local)
+}
 
 void Resolver::Resolve(const std::string& host, uint16_t port, Done done) {
   if (std::optional<ResolvedAddress> literal = Literal(host, port)) {
@@ -143,4 +177,4 @@ void Resolver::Deliver(const std::string& key,
   for (Done& done : waiters) done(result);
 }
 
-}  // namespace pimap::webpush
+}  // namespace pimap::engine

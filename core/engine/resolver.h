@@ -1,11 +1,12 @@
-// Name resolution for the gateway's own outbound requests, off the shard:
+// Name resolution for the gateway's own outbound connections (out-of-band
+// channels), off the shard:
 // glibc's getaddrinfo_a resolves on a thread of its own, and the answer comes
 // back to the shard's thread through Shard::Post, where it finds this resolver
 // through the shard's services (no pointer into an object that may be gone).
 // Answers are cached per host and port for a minute; concurrent questions for
 // one name share one lookup; lookups in flight are bounded.
-#ifndef PIMAP_BINDINGS_WEBPUSH_RESOLVER_H_
-#define PIMAP_BINDINGS_WEBPUSH_RESOLVER_H_
+#ifndef PIMAP_CORE_ENGINE_RESOLVER_H_
+#define PIMAP_CORE_ENGINE_RESOLVER_H_
 
 #include <sys/socket.h>
 
@@ -18,15 +19,18 @@
 #include "absl/status/statusor.h"
 
 namespace pimap::engine {
-class Shard;
-}
 
-namespace pimap::webpush {
+class Shard;
 
 struct ResolvedAddress {
   sockaddr_storage address{};
   socklen_t len = 0;
 };
+
+// Whether a connection to `address` could reach the gateway's own network
+// rather than the Internet: loopback, private (RFC 1918, ULA), link-local,
+// CGNAT, unspecified, multicast, and IPv4-mapped forms of those.
+bool IsInternalAddress(const sockaddr_storage& address);
 
 class Resolver {
  public:
@@ -37,7 +41,7 @@ class Resolver {
   using Done =
       absl::AnyInvocable<void(absl::StatusOr<std::vector<ResolvedAddress>>)>;
 
-  explicit Resolver(engine::Shard* shard) : shard_(shard) {}
+  explicit Resolver(Shard* shard) : shard_(shard) {}
   Resolver(const Resolver&) = delete;
   Resolver& operator=(const Resolver&) = delete;
 
@@ -55,11 +59,11 @@ class Resolver {
     std::vector<ResolvedAddress> addresses;
     int64_t expires_ms = 0;
   };
-  engine::Shard* shard_;
+  Shard* shard_;
   absl::flat_hash_map<std::string, Cached> cache_;
   absl::flat_hash_map<std::string, std::vector<Done>> waiting_;
 };
 
-}  // namespace pimap::webpush
+}  // namespace pimap::engine
 
-#endif  // PIMAP_BINDINGS_WEBPUSH_RESOLVER_H_
+#endif  // PIMAP_CORE_ENGINE_RESOLVER_H_
