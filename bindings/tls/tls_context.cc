@@ -1,7 +1,10 @@
-// BoringSSL server context set-up.
+// BoringSSL context set-up, server and client side.
 #include "bindings/tls/tls_context.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -94,6 +97,61 @@ SSL* TlsContext::NewServerSsl() const {
   SSL_set_shed_handshake_config(ssl, 1);
   // Memory BIOs: BoringSSL never touches the socket, which is an io_uring direct
   // descriptor with no fd number it could use anyway.
+  SSL_set_bio(ssl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+  return ssl;
+}
+
+absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateClient(
+    const std::string& ca_file) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_method());
+  if (ctx == nullptr) return absl::InternalError("SSL_CTX_new failed");
+  std::shared_ptr<TlsContext> context(new TlsContext(ctx));
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_strict_cipher_list(ctx, kTls12Ciphers) != 1) {
+    return absl::InternalError(
+        absl::StrCat("TLS policy not accepted: ", LastTlsError()));
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  // Debian's bundle (ca-certificates); absent on a minimal system, where only
+  // `ca_file` is trusted.
+  constexpr char kSystemBundle[] = "/etc/ssl/certs/ca-certificates.crt";
+  if (access(kSystemBundle, R_OK) == 0 &&
+      SSL_CTX_load_verify_locations(ctx, kSystemBundle, nullptr) != 1) {
+    ERR_clear_error();
+  }
+  if (!ca_file.empty() &&
+      SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot load CA certificates ", ca_file, ": ", LastTlsError()));
+  }
+  static constexpr uint8_t kAlpn[] = {8,   'h', 't', 't', 'p',
+                                      '/', '1', '.', '1'};
+  context->alpn_wire_.assign(reinterpret_cast<const char*>(kAlpn),
+                             sizeof(kAlpn));
+  return context;
+}
+
+SSL* TlsContext::NewClientSsl(const std::string& host) const {
+  SSL* ssl = SSL_new(ctx_);
+  if (ssl == nullptr) return nullptr;
+  SSL_set_connect_state(ssl);
+  in6_addr ip6;
+  in_addr ip4;
+  const bool literal = inet_pton(AF_INET6, host.c_str(), &ip6) == 1 ||
+                       inet_pton(AF_INET, host.c_str(), &ip4) == 1;
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  const bool ok =
+      (literal ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) == 1
+               : SSL_set_tlsext_host_name(ssl, host.c_str()) == 1 &&
+                     X509_VERIFY_PARAM_set1_host(param, host.data(),
+                                                 host.size()) == 1) &&
+      SSL_set_alpn_protos(ssl,
+                          reinterpret_cast<const uint8_t*>(alpn_wire_.data()),
+                          alpn_wire_.size()) == 0;
+  if (!ok) {
+    SSL_free(ssl);
+    return nullptr;
+  }
   SSL_set_bio(ssl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
   return ssl;
 }

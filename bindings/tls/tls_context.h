@@ -1,6 +1,7 @@
-// Server-side TLS configuration (BoringSSL): certificate chain and key from PEM
-// files, TLS 1.2 minimum with ECDHE key exchange and AEAD ciphers only (TLS
-// 1.3's suites are all of that kind), and the ALPN protocols of the listener.
+// TLS configuration (BoringSSL), server side: certificate chain and key from
+// PEM files, TLS 1.2 minimum with ECDHE key exchange and AEAD ciphers only (TLS
+// 1.3's suites are all of that kind), and the ALPN protocols of the listener;
+// client side: verified peers for the gateway's own HTTPS requests.
 // One context is shared read-only by every shard; each connection gets its own
 // SSL object.
 #ifndef PIMAP_BINDINGS_TLS_TLS_CONTEXT_H_
@@ -31,6 +32,16 @@ class TlsContext {
 
   // A new server-side SSL object, or null when BoringSSL is out of memory.
   SSL* NewServerSsl() const;
+
+  // Client side (the gateway's own HTTPS requests, e.g. to push services):
+  // TLS 1.2+, the peer's certificate verified against the system's trust
+  // anchors (/etc/ssl/certs/ca-certificates.crt) and those of `ca_file` (PEM;
+  // empty: none), with ALPN "http/1.1".
+  static absl::StatusOr<std::shared_ptr<TlsContext>> CreateClient(
+      const std::string& ca_file);
+  // A client SSL object for `host` (a DNS name: SNI and the name checked in
+  // the certificate; an IP literal: the address checked), or null.
+  SSL* NewClientSsl(const std::string& host) const;
 
  private:
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}

@@ -149,6 +149,27 @@ struct alignas(64) ShardCounters {
   // By IntakeReject (the request's shard).
   std::atomic<uint64_t>
       intake_rejected_by_reason[static_cast<size_t>(IntakeReject::kCount)] = {};
+  // Out-of-band wake-ups (core/session/outband_notifier.h): handed to a
+  // channel, events folded into a wake-up already sent or pending, dropped
+  // because the shard's queue was full, for a channel not configured here.
+  std::atomic<uint64_t> outband_wakeups{0};
+  std::atomic<uint64_t> outband_coalesced{0};
+  std::atomic<uint64_t> outband_overflow{0};
+  std::atomic<uint64_t> outband_no_channel{0};
+  // The Web Push channel (bindings/webpush): accepted by the push service,
+  // failed for good, attempts repeated, given up (--outband-max-age, or the
+  // channel's own queue full), subscriptions removed (404/410), and the
+  // latency from the store event to the push service's 2xx.
+  std::atomic<uint64_t> webpush_sent{0};
+  std::atomic<uint64_t> webpush_failed{0};
+  std::atomic<uint64_t> webpush_retried{0};
+  std::atomic<uint64_t> webpush_dropped{0};
+  std::atomic<uint64_t> webpush_gone{0};
+  LatencyHistogram webpush_latency;
+  // The UDP channel (bindings/udp): EMN datagrams sent, and wake-ups not sent
+  // (bad address, refused target, name not resolved, socket error).
+  std::atomic<uint64_t> udp_sent{0};
+  std::atomic<uint64_t> udp_failed{0};
   NsSummary intake_handling;  // request complete -> answer queued
   NsSummary intake_queue;     // enqueued -> delivered on the owner shard
 };

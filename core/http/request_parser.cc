@@ -368,8 +368,37 @@ HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
       return Fail(400, "stray CR");
   }
 
+  const Result r =
+      responses_ ? ParseStatusLine(lines[0]) : ParseRequestLine(lines[0]);
+  if (r == Result::kError) return r;
+  return ParseFields(lines);
+}
+
+HttpRequestParser::Result HttpRequestParser::ParseStatusLine(
+    absl::string_view line) {
+  // status-line = HTTP-version SP status-code SP [ reason-phrase ]
+  if (line.size() < 12 || !absl::StartsWith(line, "HTTP/1.") ||
+      (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
+      (line.size() > 12 && line[12] != ' ')) {
+    return Fail(400, "malformed status line");
+  }
+  int status = 0;
+  for (size_t i = 9; i < 12; ++i) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(line[i]))) {
+      return Fail(400, "malformed status code");
+    }
+    status = status * 10 + (line[i] - '0');
+  }
+  if (status < 100 || status > 599) return Fail(400, "malformed status code");
+  pending_.version_minor = line[7] - '0';
+  pending_.status = status;
+  return Result::kRequest;
+}
+
+HttpRequestParser::Result HttpRequestParser::ParseRequestLine(
+    absl::string_view line) {
   // request-line = method SP request-target SP HTTP-version
-  const std::vector<absl::string_view> parts = absl::StrSplit(lines[0], ' ');
+  const std::vector<absl::string_view> parts = absl::StrSplit(line, ' ');
   if (parts.size() != 3 || !IsToken(parts[0]) || parts[1].empty()) {
     return Fail(400, "malformed request line");
   }
@@ -389,7 +418,11 @@ HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
   }
   pending_.method = std::string(parts[0]);
   pending_.target = std::string(parts[1]);
+  return Result::kRequest;
+}
 
+HttpRequestParser::Result HttpRequestParser::ParseFields(
+    const std::vector<absl::string_view>& lines) {
   if (lines.size() - 1 > kMaxHeaderFields) {
     return Fail(431, "too many request header fields");
   }
@@ -448,7 +481,7 @@ HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
         close = false;
     }
   }
-  if (pending_.version_minor == 1 && !have_host)
+  if (pending_.version_minor == 1 && !have_host && !responses_)
     return Fail(400, "missing Host");
   if (chunked_ && (have_length || pending_.version_minor == 0)) {
     // Two framings disagree about where the request ends (smuggling).
@@ -458,6 +491,14 @@ HttpRequestParser::Result HttpRequestParser::ParseHead(absl::string_view head) {
   if (!have_length && !chunked_ &&
       (pending_.method == "POST" || pending_.method == "PUT")) {
     return Fail(411, "Content-Length or chunked transfer coding required");
+  }
+  if (responses_ && !chunked_ && !have_length) {
+    // No body (1xx/204/304), or one that ends with the connection, which
+    // nothing the gateway asks needs: not read, and the connection goes.
+    if (pending_.status >= 200 && pending_.status != 204 &&
+        pending_.status != 304) {
+      close = true;
+    }
   }
   if (length > max_body_bytes_) return Fail(413, "request body too large");
   body_length_ = static_cast<size_t>(length);

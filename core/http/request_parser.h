@@ -24,6 +24,8 @@
 //    (it can no longer tell where the next request would start).
 //  * keep_alive: HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with
 //    "Connection: keep-alive".
+//  * Responses too (set_parse_responses), for the gateway's HTTP client
+//    (bindings/webpush): the same framing and bounds.
 #ifndef PIMAP_CORE_HTTP_REQUEST_PARSER_H_
 #define PIMAP_CORE_HTTP_REQUEST_PARSER_H_
 
@@ -36,8 +38,12 @@
 
 namespace pimap::http {
 
+// Also the head and body of a response, for the gateway's own requests
+// (HttpRequestParser::set_parse_responses): then `status` is set and
+// `method`/`target` are empty.
 struct HttpRequest {
   std::string method;  // as sent (methods are case-sensitive)
+  int status = 0;      // responses only: the status code
   std::string target;  // request-target, e.g. "/dovecot"
   int version_minor = 1;
   // Names lower-cased, values with surrounding whitespace removed, in order.
@@ -62,6 +68,13 @@ class HttpRequestParser {
   explicit HttpRequestParser(size_t max_body_bytes = kMaxBodyBytes)
       : max_body_bytes_(max_body_bytes) {}
   size_t max_body_bytes() const { return max_body_bytes_; }
+
+  // Parses responses instead (before the first Feed): a status line
+  // "HTTP/1.x NNN reason" instead of a request line, no Host needed, no body
+  // for 1xx/204/304, and a response with neither framing header has an empty
+  // body and is not keep-alive (its connection closes after it). Errors keep
+  // the request statuses (400...): the caller only needs "malformed".
+  void set_parse_responses(bool on) { responses_ = on; }
 
   // Chunked requests come out at their head (HttpRequest::streaming), and
   // their body through NextBody() as it arrives: a body that never ends (a
@@ -96,6 +109,10 @@ class HttpRequestParser {
  private:
   Result Fail(int status, std::string reason);
   Result ParseHead(absl::string_view head);
+  Result ParseRequestLine(absl::string_view line);
+  Result ParseStatusLine(absl::string_view line);
+  // The header fields (lines[1..]) and the framing they say.
+  Result ParseFields(const std::vector<absl::string_view>& lines);
   // Decodes what has arrived of a chunked body into pending_.body.
   Result ParseChunks();
   void Compact();
@@ -119,6 +136,7 @@ class HttpRequestParser {
   bool continue_due_ = false;
   bool stream_chunked_bodies_ = false;
   bool streaming_body_ = false;
+  bool responses_ = false;
   HttpRequest pending_;
   int error_status_ = 0;
   std::string error_reason_;

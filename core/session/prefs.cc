@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "core/imap/writer.h"
 #include "core/session/filter.h"
+#include "core/session/outband_address.h"
 
 namespace pimap::session {
 namespace {
@@ -24,6 +25,10 @@ constexpr absl::string_view kOutbandFormat = "PIMAP_OUTBAND_NEW_FORMAT";
 constexpr absl::string_view kEventFilter = "PIMAP_EVENT_FILTER";
 
 absl::Status Bad(absl::string_view m) { return absl::InvalidArgumentError(m); }
+absl::Status WebPushAddressOk(absl::string_view address) {
+  return address.empty() ? absl::OkStatus()
+                         : ParseWebPushSubscription(address).status();
+}
 absl::Status No(absl::string_view m) {
   return absl::FailedPreconditionError(m);
 }
@@ -254,13 +259,28 @@ absl::Status DevicePrefs::Set(const std::vector<Arg>& args) {
     if (!value.is_astring() && value.type != Arg::Type::kNil) {
       return Bad(absl::StrCat(name, " needs an address string"));
     }
+    if (value.value.size() > kMaxOutbandAddress) {
+      return Bad(absl::StrCat(name, " is too long"));
+    }
+    // A subscription (JSON) is checked whatever the channel, so that a
+    // device learns of a malformed one when it sets it.
+    if (outband_channel == "WEBPUSH" || absl::StartsWith(value.value, "{")) {
+      if (absl::Status s = WebPushAddressOk(value.value); !s.ok()) return s;
+    }
     outband_address = value.value;
     return absl::OkStatus();
   }
   if (name == kChannel) {
-    absl::StatusOr<std::string> v =
-        KeywordValue(value, name, {"SMS", "WAP_PUSH", "UDP", "NONE"});
+    absl::StatusOr<std::string> v = KeywordValue(
+        value, name, {"SMS", "WAP_PUSH", "UDP", "WEBPUSH", "NONE"});
     if (!v.ok()) return v.status();
+    // WEBPUSH needs a subscription as its address: one set before (for
+    // another channel) must be one.
+    if (*v == "WEBPUSH" && !outband_address.empty()) {
+      if (absl::Status s = WebPushAddressOk(outband_address); !s.ok()) {
+        return s;
+      }
+    }
     outband_channel = *std::move(v);
     return absl::OkStatus();
   }

@@ -3,9 +3,15 @@
 //
 // Supported names and values (names and keyword values case-insensitive;
 // values are stored and shown canonically upper-cased, except the address):
-//  * PIMAP_OUTBAND_ADDRESS     astring (phone number, email or SIP address);
-//                              stored verbatim, "" until set.
-//  * PIMAP_OUTBAND_CHANNEL     SMS, WAP_PUSH, UDP or NONE. Any other value
+//  * PIMAP_OUTBAND_ADDRESS     astring (phone number, email or SIP address,
+//                              or a Web Push subscription: JSON, checked by
+//                              ParseWebPushSubscription whenever it starts
+//                              with "{" or the channel is WEBPUSH; BAD
+//                              otherwise); stored verbatim, "" until set;
+//                              at most kMaxOutbandAddress bytes.
+//  * PIMAP_OUTBAND_CHANNEL     SMS, WAP_PUSH, UDP, WEBPUSH or NONE (WEBPUSH
+//                              with an address set needs it to be a
+//                              subscription: BAD). Any other value
 //                              (JMS, MMS, GSMSMS, WAPWDP, SIP named by the
 //                              drafts, or anything else) is unsupported: NO.
 //  * PIMAP_INBAND_NEW_FORMAT,  NONE, or an RFC 3501 fetch argument: ALL, FAST,

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "core/base/log.h"
 #include "core/imap/writer.h"
+#include "core/session/delivery.h"
 
 namespace pimap::session {
 
@@ -115,6 +116,7 @@ DeviceSession* SessionRegistry::Attach(const std::string& user,
   }
   session->connection = link;
   session->last_activity_ms = MonotonicNowMs();
+  if (outband_ != nullptr) outband_->OnDeviceBack(session->session_id);
   StartWatch(user, u);
   UpdateGauges();
   return session;
@@ -239,6 +241,7 @@ void SessionRegistry::End(DeviceSession* session) {
     settings_[absl::StrCat(session->user, "\n", session->device)] = {
         session->filters.Serialize(), session->prefs().Serialize()};
   }
+  if (outband_ != nullptr) outband_->OnDeviceBack(session->session_id);
   it->second.devices.erase(session->device);
   DropUserIfIdle(user);
   UpdateGauges();
@@ -368,7 +371,11 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
           journaled = true;
       }
     }
-    if (journaled && session->connection != nullptr) pending.push_back(device);
+    if (journaled && session->connection != nullptr) {
+      pending.push_back(device);
+    } else if (session->connection == nullptr && outband_ != nullptr) {
+      MaybeWakeUp(*session, *batch);
+    }
   }
   if (batch_open) {
     if (absl::Status s = state_->CommitBatch(); !s.ok()) {
@@ -446,6 +453,67 @@ void SessionRegistry::CheckWatchCoverage(DeviceSession& s) {
                    << " predates the watch (" << u.baseline_modseq
                    << "): rebuilt";
   s.journal.MarkIncomplete(s.selected_folder);
+}
+
+void SessionRegistry::set_outband(OutbandDispatcher* outband) {
+  if (outband_ != nullptr) outband_->set_on_address_gone(nullptr);
+  outband_ = outband;
+  if (outband_ != nullptr) {
+    outband_->set_on_address_gone([this](const WakeUp& w) {
+      ForgetOutbandAddress(w.user, w.device, w.address);
+    });
+  }
+}
+
+void SessionRegistry::ForgetOutbandAddress(const std::string& user,
+                                           const std::string& device,
+                                           const std::string& address) {
+  auto u = users_.find(user);
+  if (u == users_.end()) return;
+  auto d = u->second.devices.find(device);
+  if (d == u->second.devices.end()) return;
+  DeviceSession& session = *d->second;
+  if (session.prefs().outband_address != address) return;  // changed since
+  session.mutable_prefs().outband_address.clear();
+  Save(session);
+}
+
+void SessionRegistry::MaybeWakeUp(const DeviceSession& session,
+                                  const std::vector<StoreEvent>& batch) {
+  const DevicePrefs& prefs = session.prefs();
+  if (prefs.outband_channel == "NONE" || prefs.outband_address.empty()) return;
+  WakeUp wake_up;
+  bool admitted = false;
+  for (const StoreEvent& event : batch) {
+    switch (event.kind) {
+      case EventKind::kNew:
+      case EventKind::kFlags:
+      case EventKind::kExpunge:
+        break;
+      default:
+        continue;  // folder changes wait for the device's return
+    }
+    // The same verdict as in band (delivery.h), of the event's folder: an
+    // away device is woken for what it would have been pushed. A search-key
+    // notification filter needs the store's verdict, which an away device
+    // has nobody to ask for: such a filter wakes it for nothing.
+    if (!Admits(session, session.filters.Notification(event.folder), event)) {
+      continue;
+    }
+    admitted = true;
+    wake_up.folder = event.folder;
+    if (event.kind == EventKind::kNew) {
+      ++wake_up.new_messages;
+      wake_up.uidnext = std::max(wake_up.uidnext, event.uid + 1);
+    }
+  }
+  if (!admitted) return;
+  wake_up.user = session.user;
+  wake_up.device = session.device;
+  wake_up.channel = prefs.outband_channel;
+  wake_up.address = prefs.outband_address;
+  wake_up.first_event_ms = timers_->now_ms();
+  outband_->OnAdmitted(session.session_id, std::move(wake_up));
 }
 
 std::unique_ptr<DeviceSession> SessionRegistry::Restore(
@@ -699,6 +767,7 @@ void SessionRegistry::Sweep() {
           now - s.last_activity_ms > config_->session_lifetime_ms) {
         PIMAP_LOG(INFO) << "session expired: user=" << imap::QuoteForLog(s.user)
                         << " device=" << imap::QuoteForLog(s.device);
+        if (outband_ != nullptr) outband_->OnDeviceBack(s.session_id);
         sessions.devices.erase(dit++);
       } else {
         ++dit;

@@ -18,6 +18,7 @@
 #include "core/base/timer_wheel.h"
 #include "core/session/filter.h"
 #include "core/session/journal.h"
+#include "core/session/outband_notifier.h"
 #include "core/session/prefs.h"
 #include "core/session/state_store.h"
 #include "core/session/store_watch.h"
@@ -223,6 +224,15 @@ class SessionRegistry final : public StoreEventSink {
   ViewStart OldestLiveView(absl::string_view user, absl::string_view folder,
                            uint32_t uidvalidity) override;
 
+  // Out-of-band wake-ups for devices away (not owned; null: none).
+  // Its channels' news of addresses gone come back here
+  // (ForgetOutbandAddress).
+  void set_outband(OutbandDispatcher* outband);
+  // The device's PIMAP_OUTBAND_ADDRESS is `address` no more (a push service
+  // said the subscription is gone): cleared, durably, if it still is that.
+  void ForgetOutbandAddress(const std::string& user, const std::string& device,
+                            const std::string& address);
+
   size_t sessions() const;
   size_t watches() const { return watches_count_; }
 
@@ -259,6 +269,10 @@ class SessionRegistry final : public StoreEventSink {
   bool RoomForDevice(const std::string& user, const std::string& device,
                      const UserSessions& u);
   void StartWatch(const std::string& user, UserSessions& u);
+  // Events of `batch` for `session`, whose device is away: a wake-up for
+  // those its filters admit, if it chose a channel.
+  void MaybeWakeUp(const DeviceSession& session,
+                   const std::vector<StoreEvent>& batch);
   void UpdateGauges();
 
   TimerWheel* timers_;
@@ -267,6 +281,7 @@ class SessionRegistry final : public StoreEventSink {
   const SessionConfig* config_;
   StoreWatchFactory* watches_;
   StateStore* state_;
+  OutbandDispatcher* outband_ = nullptr;
   // Node-based: a UserSessions is large (~200 bytes), and a flat table keeps
   // that much in every empty slot too (a table is at most 7/8 full, often
   // half), i.e. ~100 bytes per idle device at scale.

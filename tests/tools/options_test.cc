@@ -317,6 +317,72 @@ TEST(ParseCommandLineTest, PerUserLimits) {
   }
 }
 
+TEST(ParseCommandLineTest, OutbandWakeUps) {
+  auto d = Parse({"--store", "s:1"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->options.outband_min_interval, absl::Seconds(60));
+  EXPECT_EQ(d->options.outband_max_age, absl::Hours(1));
+  EXPECT_EQ(d->options.outband_timeout, absl::Seconds(10));
+  EXPECT_EQ(d->options.outband_queue_limit, 4096);
+  EXPECT_FALSE(d->options.outband_allow_private);
+  EXPECT_EQ(d->options.outband_ca_file, "");
+  EXPECT_EQ(d->options.vapid_key, "");
+  EXPECT_FALSE(d->options.outband_udp);
+  auto r =
+      Parse({"--store", "s:1", "--outband-min-interval", "2s",
+             "--outband-max-age=30s", "--outband-timeout", "3",
+             "--outband-queue-limit", "10", "--outband-allow-private",
+             "--outband-ca-file", "/ca.pem", "--vapid-key", "/k.pem",
+             "--vapid-subject", "mailto:ops@example.net", "--outband-udp"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.outband_min_interval, absl::Seconds(2));
+  EXPECT_EQ(r->options.outband_max_age, absl::Seconds(30));
+  EXPECT_EQ(r->options.outband_timeout, absl::Seconds(3));
+  EXPECT_EQ(r->options.outband_queue_limit, 10);
+  EXPECT_TRUE(r->options.outband_allow_private);
+  EXPECT_EQ(r->options.outband_ca_file, "/ca.pem");
+  EXPECT_EQ(r->options.vapid_key, "/k.pem");
+  EXPECT_EQ(r->options.vapid_subject, "mailto:ops@example.net");
+  EXPECT_TRUE(r->options.outband_udp);
+  TempFile f(
+      "store = s:1\n"
+      "outband-min-interval = 5m\n"
+      "outband-max-age = 2h\n"
+      "outband-timeout = 1s\n"
+      "outband-queue-limit = 7\n"
+      "outband-allow-private = yes\n"
+      "outband-ca-file = /c\n"
+      "vapid-key = /v\n"
+      "vapid-subject = https://example.net/contact\n"
+      "outband-udp = true\n");
+  auto file = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->options.outband_min_interval, absl::Minutes(5));
+  EXPECT_EQ(file->options.outband_max_age, absl::Hours(2));
+  EXPECT_EQ(file->options.outband_timeout, absl::Seconds(1));
+  EXPECT_EQ(file->options.outband_queue_limit, 7);
+  EXPECT_TRUE(file->options.outband_allow_private);
+  EXPECT_EQ(file->options.outband_ca_file, "/c");
+  EXPECT_EQ(file->options.vapid_key, "/v");
+  EXPECT_EQ(file->options.vapid_subject, "https://example.net/contact");
+  EXPECT_TRUE(file->options.outband_udp);
+  ExpectError({"--store", "s:1", "--outband-min-interval", "0"},
+              {"--outband-min-interval", "positive"});
+  ExpectError({"--store", "s:1", "--outband-queue-limit", "0"},
+              {"--outband-queue-limit", "1..1000000"});
+  ExpectError({"--store", "s:1", "--vapid-subject", "ops@example.net"},
+              {"--vapid-subject", "mailto:"});
+  ExpectError({"--store", "s:1", "--vapid-key", "/k.pem"},
+              {"--vapid-key needs --vapid-subject"});
+  const std::string help = HelpText();
+  for (const char* name :
+       {"--outband-min-interval", "--outband-max-age", "--outband-timeout",
+        "--outband-queue-limit", "--outband-allow-private", "--outband-ca-file",
+        "--vapid-key", "--vapid-subject", "--outband-udp"}) {
+    EXPECT_NE(help.find(name), std::string::npos) << name;
+  }
+}
+
 TEST(ParseCommandLineTest, PreAuthLimits) {
   auto r = Parse({"--store", "s:1", "--max-preauth-per-shard", "100",
                   "--max-preauth-per-ip=5"});

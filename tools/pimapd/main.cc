@@ -32,6 +32,7 @@
 #include "store/user_watcher.h"
 #include "tools/pimapd/admin_http.h"
 #include "tools/pimapd/options.h"
+#include "tools/pimapd/outband_setup.h"
 
 namespace {
 
@@ -57,6 +58,8 @@ struct ShardServices {
   // Shared by every compressed response of the shard (HTTP content coding,
   // XZIP): one compressor per shard, none per connection.
   std::unique_ptr<pimap::http::ShardCompressor> compressor;
+  // Out-of-band wake-ups (tools/pimapd/outband_setup.h).
+  pimap::OutbandShard outband;
 };
 
 }  // namespace
@@ -243,6 +246,13 @@ int main(int argc, char** argv) {
     }
   }
 
+  absl::StatusOr<pimap::OutbandShared> outband = pimap::PrepareOutband(options);
+  if (!outband.ok()) return Fail(std::string(outband.status().message()), 2);
+  if (outband->tls != nullptr) {
+    PIMAP_LOG(INFO) << "web push enabled; VAPID public key "
+                    << outband->vapid_public_key;
+  }
+
   int shards = options.shards;
   if (shards <= 0) {
     shards = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
@@ -269,7 +279,7 @@ int main(int argc, char** argv) {
     ~AsyncLog() { pimap::StopAsyncLogWriter(); }
   } async_log;
   absl::Status started = set.Start(
-      [&services, &config, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms, throttle_config,
+      [&services, &config, &outband = *outband, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms, throttle_config,
        preauth_total, preauth_per_ip,
        state_dir = options.state_dir,
        intake = options.store_events_listen
@@ -288,6 +298,11 @@ int main(int argc, char** argv) {
             &shard.timers(), &shard.counters(), &session_config, s.watches.get(),
             s.state.get());
         pimap::session::SessionRegistry* sessions = s.sessions.get();
+        if (absl::Status st = pimap::StartOutband(shard, outband, sessions,
+                                                  &s.outband);
+            !st.ok()) {
+          return st;
+        }
         s.links = std::make_unique<pimap::store::LinkPool>(
             s.connector.get(), &shard.timers(), &shard.counters(), pool_config);
         s.auth_cache = std::make_unique<pimap::session::AuthCache>(auth_cache_ttl_ms);

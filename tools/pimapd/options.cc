@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "tools/pimapd/option_spec.h"
 
 namespace pimap {
 namespace {
@@ -57,24 +58,6 @@ std::string FormatOptionalHostPort(const std::optional<HostPort>& hp) {
 // ("64G" for a line length).
 constexpr uint64_t kKiB = 1024;
 constexpr uint64_t kGiB = kKiB * kKiB * kKiB;
-
-struct OptionSpec {
-  const char* name;     // Without the leading "--"; also the config key.
-  const char* metavar;  // nullptr for boolean flags.
-  const char* help;
-  // Returns InvalidArgument with a detail message (not naming the option;
-  // the caller adds that) when `value` is bad.
-  absl::Status (*apply)(absl::string_view value, Options& o);
-  std::string (*default_value)(const Options& o);
-};
-
-// Assigns *result to `field` or forwards the error.
-template <typename T, typename U>
-absl::Status Set(absl::StatusOr<U> result, T& field) {
-  if (!result.ok()) return result.status();
-  field = static_cast<T>(*std::move(result));
-  return absl::OkStatus();
-}
 
 const OptionSpec kOptionSpecs[] = {
     {"store", "HOST:PORT", "IMAP store that pimapd relays to (required).",
@@ -534,6 +517,9 @@ const OptionSpec* FindSpec(absl::string_view name) {
   for (const OptionSpec& spec : kOptionSpecs) {
     if (name == spec.name) return &spec;
   }
+  for (const OptionSpec& spec : OutbandOptionSpecs()) {
+    if (name == spec.name) return &spec;
+  }
   return nullptr;
 }
 
@@ -626,7 +612,7 @@ absl::Status Validate(const Options& o) {
         absl::StrCat("--https-listen ", o.https_listen->ToString(),
                      " requires --tls-cert and --tls-key"));
   }
-  return absl::OkStatus();
+  return ValidateOutband(o);
 }
 
 }  // namespace
@@ -723,13 +709,16 @@ std::string HelpText() {
       "      Read options from FILE: \"key = value\" lines using the option\n"
       "      names without \"--\"; '#' starts a comment. Flags on the command\n"
       "      line override the file. Default: none.\n";
-  for (const OptionSpec& spec : kOptionSpecs) {
-    absl::StrAppend(&out, "  --", spec.name);
-    if (spec.metavar != nullptr) absl::StrAppend(&out, " ", spec.metavar);
-    out += '\n';
-    AppendWrapped(out, spec.help);
-    absl::StrAppend(&out, "      Default: ", spec.default_value(defaults),
-                    ".\n");
+  for (absl::Span<const OptionSpec> table :
+       {absl::Span<const OptionSpec>(kOptionSpecs), OutbandOptionSpecs()}) {
+    for (const OptionSpec& spec : table) {
+      absl::StrAppend(&out, "  --", spec.name);
+      if (spec.metavar != nullptr) absl::StrAppend(&out, " ", spec.metavar);
+      out += '\n';
+      AppendWrapped(out, spec.help);
+      absl::StrAppend(&out, "      Default: ", spec.default_value(defaults),
+                      ".\n");
+    }
   }
   absl::StrAppend(&out,
                   "  --help, -h\n      Print this help and exit.\n"

@@ -120,6 +120,17 @@ struct Options {
   std::string store_events = "notify";         // --store-events notify|push|both
   std::string state_dir;                  // --state-dir: durable sessions (SQLite per shard)
   absl::Duration idle_keepalive = absl::Minutes(10);  // --idle-keepalive
+  // Out-of-band wake-ups (core/session/outband_notifier.h, bindings/webpush;
+  // rows in options_outband.cc).
+  absl::Duration outband_min_interval = absl::Seconds(60);
+  absl::Duration outband_max_age = absl::Hours(1);
+  absl::Duration outband_timeout = absl::Seconds(10);
+  int outband_queue_limit = 4096;
+  bool outband_allow_private = false;
+  std::string outband_ca_file;
+  std::string vapid_key;  // --vapid-key FILE: enables WEBPUSH
+  std::string vapid_subject;
+  bool outband_udp = false;  // --outband-udp: enables UDP
 };
 
 struct CommandLine {

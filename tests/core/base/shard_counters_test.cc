@@ -135,6 +135,17 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_xzip_raw_bytes_total", "counter"},
       {"pimap_xzip_wire_bytes_total", "counter"},
       {"pimap_xzip_too_large_total", "counter"},
+      {"pimap_outband_wakeups_total", "counter"},
+      {"pimap_outband_coalesced_total", "counter"},
+      {"pimap_outband_overflow_total", "counter"},
+      {"pimap_outband_no_channel_total", "counter"},
+      {"pimap_webpush_sent_total", "counter"},
+      {"pimap_webpush_failed_total", "counter"},
+      {"pimap_webpush_retried_total", "counter"},
+      {"pimap_webpush_dropped_total", "counter"},
+      {"pimap_webpush_gone_total", "counter"},
+      {"pimap_udp_sent_total", "counter"},
+      {"pimap_udp_failed_total", "counter"},
   };
   for (const auto& [name, type] : metrics) {
     EXPECT_TRUE(absl::StrContains(text, "# HELP " + name + " ")) << name;
@@ -152,7 +163,8 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       text, "pimap_store_link_wait_seconds_bucket{shard=\"0\",le=\"+Inf\"} 0"));
   EXPECT_TRUE(HasLine(text, "pimap_store_link_wait_seconds_count 0"));
   EXPECT_TRUE(HasLine(text, "# TYPE pimap_relay_unpark_seconds histogram"));
-  constexpr size_t kHistogramLines = 2 * (2 + 2 * (9 + 2));
+  EXPECT_TRUE(HasLine(text, "# TYPE pimap_webpush_latency_seconds histogram"));
+  constexpr size_t kHistogramLines = 3 * (2 + 2 * (9 + 2));
   // The summaries (intake timings): HELP, TYPE, then _sum and _count for the
   // shard and for the total.
   for (const char* name :

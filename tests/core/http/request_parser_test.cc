@@ -389,5 +389,57 @@ TEST(HttpRequestParserTest, HeaderFieldCountLimit) {
   EXPECT_EQ(parser.error_status(), 431);
 }
 
+// Responses (set_parse_responses): what the gateway's HTTP client reads.
+TEST(HttpResponseParserTest, StatusLinesFramingAndBodies) {
+  HttpRequestParser parser;
+  parser.set_parse_responses(true);
+  parser.Feed(
+      "HTTP/1.1 201 Created\r\nLocation: /m/1\r\nContent-Length: 0\r\n\r\n"
+      "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\n"
+      "Content-Length: 4\r\n\r\nslow"
+      "HTTP/1.1 204\r\n\r\n"
+      "HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\n\r\n"
+      "HTTP/1.0 410 Gone\r\n\r\n");
+  HttpRequest r;
+  ASSERT_EQ(parser.Next(&r), HttpRequestParser::Result::kRequest);
+  EXPECT_EQ(r.status, 201);
+  EXPECT_TRUE(r.method.empty());
+  EXPECT_EQ(*r.Header("location"), "/m/1");
+  EXPECT_TRUE(r.keep_alive);
+  ASSERT_EQ(parser.Next(&r), HttpRequestParser::Result::kRequest);
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(*r.Header("retry-after"), "7");
+  EXPECT_EQ(r.body, "slow");
+  ASSERT_EQ(parser.Next(&r), HttpRequestParser::Result::kRequest);
+  EXPECT_EQ(r.status, 204);
+  EXPECT_TRUE(r.keep_alive);
+  ASSERT_EQ(parser.Next(&r), HttpRequestParser::Result::kRequest);
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, "abc");
+  ASSERT_EQ(parser.Next(&r), HttpRequestParser::Result::kRequest);
+  EXPECT_EQ(r.status, 410);
+  EXPECT_FALSE(r.keep_alive) << "no framing: the connection ends the body";
+}
+
+TEST(HttpResponseParserTest, MalformedStatusLines) {
+  for (const char* bad :
+       {"HTTP/1.1 20 OK\r\n\r\n", "HTTP/1.1 2000 OK\r\n\r\n",
+        "HTTP/2.0 200 OK\r\n\r\n", "HTTP/1.1 099 x\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\n\r\n", "HTTP/1.1 200OK\r\n\r\n",
+        "HTTP/1.1 +20 OK\r\n\r\n", "HTTP/1.1  20 OK\r\n\r\n"}) {
+    HttpRequestParser parser;
+    parser.set_parse_responses(true);
+    parser.Feed(bad);
+    HttpRequest r;
+    EXPECT_EQ(parser.Next(&r), HttpRequestParser::Result::kError) << bad;
+  }
+  // A request parser still wants a request line.
+  HttpRequestParser requests;
+  requests.Feed("HTTP/1.1 200 OK\r\n\r\n");
+  HttpRequest r;
+  EXPECT_EQ(requests.Next(&r), HttpRequestParser::Result::kError);
+}
+
 }  // namespace
 }  // namespace pimap::http

@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "core/imap/writer.h"
+#include "core/session/outband_address.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/core/imap/test_util.h"
@@ -215,6 +217,87 @@ TEST(PrefsTest, ParseRejectsCorruptText) {
         "p PIMAP-PREFS 1\r\np NOOP\r\n",
         "p PIMAP-PREFS 1\r\np XSETPIMAPPREF PIMAP_EVENT_FILTER NEW"}) {
     EXPECT_FALSE(DevicePrefs::Parse(bad).ok()) << bad;
+  }
+}
+
+// A Web Push subscription as browsers give it (the keys of RFC 8291 §5).
+constexpr char kSubscription[] =
+    R"({"endpoint":"https://push.example.net:8443/push/JzLQ3raZJfFBR0aqvOMsLrt54w4rJUsV",)"
+    R"("expirationTime":null,"keys":{)"
+    R"("p256dh":"BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",)"
+    R"("auth":"BTBZMqHH6r4Tts7J_aSIgg"}})";
+
+std::string Quoted(absl::string_view text) {
+  return absl::StrCat("{", text.size(), "}\r\n", text);
+}
+
+TEST(PrefsWebPushTest, SubscriptionParsed) {
+  absl::StatusOr<WebPushSubscription> sub =
+      ParseWebPushSubscription(kSubscription);
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  EXPECT_EQ(sub->host, "push.example.net");
+  EXPECT_EQ(sub->port, "8443");
+  EXPECT_EQ(sub->path, "/push/JzLQ3raZJfFBR0aqvOMsLrt54w4rJUsV");
+  EXPECT_EQ(sub->origin, "https://push.example.net:8443");
+  EXPECT_EQ(sub->p256dh.size(), 65u);
+  EXPECT_EQ(sub->auth.size(), 16u);
+  absl::StatusOr<WebPushSubscription> v6 = ParseWebPushSubscription(
+      absl::StrReplaceAll(kSubscription, {{"push.example.net:8443", "[::1]"}}));
+  ASSERT_TRUE(v6.ok()) << v6.status();
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->origin, "https://[::1]");
+}
+
+TEST(PrefsWebPushTest, ChannelAndAddress) {
+  DevicePrefs prefs;
+  ASSERT_TRUE(prefs.Set(Args("PIMAP_OUTBAND_CHANNEL webpush")).ok());
+  EXPECT_EQ(prefs.outband_channel, "WEBPUSH");
+  absl::Status s = prefs.Set(
+      Args(absl::StrCat("PIMAP_OUTBAND_ADDRESS ", Quoted(kSubscription))));
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(prefs.outband_address, kSubscription);
+  // Survives the durable form.
+  absl::StatusOr<DevicePrefs> back = DevicePrefs::Parse(prefs.Serialize());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(*back == prefs);
+
+  // Under WEBPUSH a phone number is no address: BAD, nothing changes.
+  const DevicePrefs before = prefs;
+  s = prefs.Set(Args("PIMAP_OUTBAND_ADDRESS 13335559999"));
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_TRUE(prefs == before);
+  // Nor may WEBPUSH be chosen with a phone number set.
+  DevicePrefs sms;
+  ASSERT_TRUE(sms.Set(Args("PIMAP_OUTBAND_ADDRESS 13335559999")).ok());
+  s = sms.Set(Args("PIMAP_OUTBAND_CHANNEL WEBPUSH"));
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_EQ(sms.outband_channel, "NONE");
+}
+
+TEST(PrefsWebPushTest, MalformedSubscriptionsAreBad) {
+  const std::string good = kSubscription;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{", "not a JSON object"},
+      {good + "x", "not a JSON object"},
+      {absl::StrReplaceAll(good, {{"https://", "http://"}}), "https"},
+      {absl::StrReplaceAll(good, {{"https://", "https://u@"}}), "user info"},
+      {absl::StrReplaceAll(good, {{":8443", ":99999"}}), "port"},
+      {absl::StrReplaceAll(good, {{"push/", "pu sh/"}}), "spaces"},
+      {absl::StrReplaceAll(good, {{"\"auth\":\"BTBZMqHH6r4Tts7J_aSIgg\"",
+                                   "\"auth\":\"BTBZMqHH6r4Tts7J\""}}),
+       "keys.auth"},
+      {absl::StrReplaceAll(good, {{"\"p256dh\":\"BCVx", "\"p256dh\":\"BCV"}}),
+       "keys.p256dh"},
+      {absl::StrReplaceAll(good, {{"\"keys\"", "\"kays\""}}), "keys missing"},
+      {R"({"keys":{}})", "endpoint missing"},
+  };
+  for (const auto& [address, why] : cases) {
+    DevicePrefs prefs;
+    absl::Status s = prefs.Set(
+        Args(absl::StrCat("PIMAP_OUTBAND_ADDRESS ", Quoted(address))));
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << address << ": " << s;
+    EXPECT_THAT(s.message(), HasSubstr(why)) << address;
+    EXPECT_EQ(prefs.outband_address, "");
   }
 }
 

@@ -1,0 +1,50 @@
+// One HTTPS request of the gateway's own (to a push service), on the shard's
+// ring: connect (engine::Socket), TLS (tls::TlsTransport over a verified
+// client context), write the request, read the response with the HTTP core's
+// parser (core/http/request_parser.h in response mode), all within a
+// deadline. One connection per request: the request says "Connection:
+// close". Never blocks the shard; `done` runs exactly once, on the shard's
+// thread, and the object frees itself.
+#ifndef PIMAP_BINDINGS_WEBPUSH_HTTPS_REQUEST_H_
+#define PIMAP_BINDINGS_WEBPUSH_HTTPS_REQUEST_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "core/engine/resolver.h"
+#include "core/http/request_parser.h"
+
+namespace pimap::engine {
+class Shard;
+}
+namespace pimap::tls {
+class TlsContext;
+}
+
+namespace pimap::webpush {
+
+struct HttpsTarget {
+  // Tried in order until one connects (e.g. ::1 then 127.0.0.1 for
+  // "localhost"); at least one.
+  std::vector<engine::ResolvedAddress> addresses;
+  std::string host;  // SNI and the certificate's name (or IP literal)
+};
+
+// Largest response body read (push services answer with a few bytes).
+inline constexpr size_t kMaxResponseBody = 16 * 1024;
+
+using HttpsDone = absl::AnyInvocable<void(absl::StatusOr<http::HttpRequest>)>;
+
+// `request`: the whole request (head and body). Errors: Unavailable (connect,
+// TLS, closed before a whole response), DeadlineExceeded (`timeout_ms`),
+// InvalidArgument (a malformed response).
+void StartHttpsRequest(engine::Shard* shard, const tls::TlsContext* tls,
+                       const HttpsTarget& target, std::string request,
+                       int64_t timeout_ms, HttpsDone done);
+
+}  // namespace pimap::webpush
+
+#endif  // PIMAP_BINDINGS_WEBPUSH_HTTPS_REQUEST_H_

@@ -1,0 +1,228 @@
+// Out-of-band wake-ups (core/session/outband_notifier.h) through the session
+// registry: a device away with a channel chosen is woken once for admitted
+// mail, coalesced per --outband-min-interval, not for mail its filters
+// reject, and no more once it is back; the queue is bounded.
+#include "core/session/outband_notifier.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/shard_counters.h"
+#include "core/base/timer_wheel.h"
+#include "core/session/session_registry.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/core/session/fake_store_link.h"
+
+namespace pimap::session {
+namespace {
+
+using ::pimap::session::testing::FakeWatchFactory;
+
+class FakeNotifier final : public OutbandNotifier {
+ public:
+  bool Send(WakeUp wake_up) override {
+    if (sent.size() >= capacity) return false;
+    sent.push_back(std::move(wake_up));
+    return true;
+  }
+  std::vector<WakeUp> sent;
+  size_t capacity = SIZE_MAX;
+};
+
+class FakeLink final : public DeviceLink {
+ public:
+  void OnEventsPending() override { ++pending; }
+  void OnTakenOver() override {}
+  void OnFolderEvent(const StoreEvent&) override {}
+  bool Selecting(absl::string_view) const override { return false; }
+  int pending = 0;
+};
+
+constexpr char kSubscription[] =
+    R"({"endpoint":"https://push.example.net/p/1","keys":{)"
+    R"("p256dh":"BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",)"
+    R"("auth":"BTBZMqHH6r4Tts7J_aSIgg"}})";
+
+StoreCredentials Credentials() {
+  StoreCredentials c;
+  c.user = "alice";
+  c.password = "pw";
+  return c;
+}
+
+class OutbandTest : public ::testing::Test {
+ protected:
+  OutbandTest() : timers_(1000) {
+    config_.default_notification = FilterSpec::All();
+    outband_config_.min_interval_ms = 60000;
+    registry_ = std::make_unique<SessionRegistry>(&timers_, &counters_,
+                                                  &config_, &watches_, nullptr);
+    outband_ = std::make_unique<OutbandDispatcher>(&timers_, &counters_,
+                                                   &outband_config_);
+    outband_->Register("WEBPUSH", &notifier_);
+    registry_->set_outband(outband_.get());
+  }
+  ~OutbandTest() override {
+    registry_->set_outband(nullptr);
+    registry_->Stop();
+  }
+
+  // A device that chose Web Push, selected INBOX, then went away.
+  DeviceSession* AwayDevice(const std::string& device = "phone") {
+    bool resumed = false;
+    DeviceSession* s =
+        registry_->Attach("alice", device, Credentials(), &link_, &resumed);
+    DevicePrefs& p = s->mutable_prefs();
+    p.outband_channel = "WEBPUSH";
+    p.outband_address = kSubscription;
+    s->selected_folder = "INBOX";
+    registry_->Detach(s, &link_);
+    return s;
+  }
+  void Mail(uint32_t first_uid, int count = 1,
+            const std::string& folder = "INBOX") {
+    std::vector<StoreEvent> events;
+    for (int i = 0; i < count; ++i) {
+      StoreEvent e;
+      e.kind = EventKind::kNew;
+      e.folder = folder;
+      e.uidvalidity = 7;
+      e.uid = first_uid + i;
+      events.push_back(e);
+    }
+    registry_->OnStoreEvents("alice", events);
+  }
+  void Advance(int64_t ms) { timers_.Advance(timers_.now_ms() + ms); }
+
+  TimerWheel timers_;
+  ShardCounters counters_;
+  SessionConfig config_;
+  OutbandConfig outband_config_;
+  FakeWatchFactory watches_;
+  FakeLink link_;
+  FakeNotifier notifier_;
+  std::unique_ptr<SessionRegistry> registry_;
+  std::unique_ptr<OutbandDispatcher> outband_;
+};
+
+TEST_F(OutbandTest, AwayDeviceWokenOnceForMail) {
+  AwayDevice();
+  Mail(5);
+  EXPECT_TRUE(notifier_.sent.empty()) << "sent from a timer, not inline";
+  Advance(0);
+  ASSERT_EQ(notifier_.sent.size(), 1u);
+  const WakeUp& w = notifier_.sent[0];
+  EXPECT_EQ(w.user, "alice");
+  EXPECT_EQ(w.device, "phone");
+  EXPECT_EQ(w.channel, "WEBPUSH");
+  EXPECT_EQ(w.address, kSubscription);
+  EXPECT_EQ(w.folder, "INBOX");
+  EXPECT_EQ(w.new_messages, 1u);
+  EXPECT_EQ(w.uidnext, 6u);
+  EXPECT_EQ(counters_.outband_wakeups.load(), 1u);
+}
+
+TEST_F(OutbandTest, BurstOfHundredIsOneWakeUpThenOneMoreAfterInterval) {
+  AwayDevice();
+  for (uint32_t uid = 1; uid <= 100; ++uid) {
+    Mail(uid);
+    Advance(10);
+  }
+  EXPECT_EQ(notifier_.sent.size(), 1u);
+  EXPECT_EQ(counters_.outband_coalesced.load(), 99u);
+  // The interval over: one more for the 99 that came after the first.
+  Advance(60000);
+  Advance(0);  // the queue drains from a timer of its own
+  ASSERT_EQ(notifier_.sent.size(), 2u);
+  EXPECT_EQ(notifier_.sent[1].new_messages, 99u);
+  EXPECT_EQ(notifier_.sent[1].uidnext, 101u);
+  // Nothing new: nothing more, and the device is no longer tracked.
+  Advance(120000);
+  EXPECT_EQ(notifier_.sent.size(), 2u);
+  EXPECT_EQ(outband_->tracked(), 0u);
+  // Later mail wakes it again at once.
+  Mail(200);
+  Advance(0);
+  EXPECT_EQ(notifier_.sent.size(), 3u);
+}
+
+TEST_F(OutbandTest, FilterRejectsNoWakeUp) {
+  DeviceSession* s = AwayDevice();
+  XFilterCommand none;
+  none.all_folders = true;
+  none.kind = FilterKind::kNotification;
+  none.spec = FilterSpec::None();
+  s->filters.Set(none);
+  Mail(1, 10);
+  Advance(0);
+  EXPECT_TRUE(notifier_.sent.empty());
+  // The event filter too: NONE admits nothing.
+  s->filters = DeviceFilters(FilterSpec::All());
+  s->mutable_prefs().event_filter = "NONE";
+  Mail(20);
+  Advance(0);
+  EXPECT_TRUE(notifier_.sent.empty());
+}
+
+TEST_F(OutbandTest, NoChannelOrConnectedNoWakeUp) {
+  DeviceSession* s = AwayDevice();
+  s->mutable_prefs().outband_channel = "NONE";
+  Mail(1);
+  Advance(0);
+  EXPECT_TRUE(notifier_.sent.empty());
+  // A channel nobody serves here is counted, not sent.
+  s->mutable_prefs().outband_channel = "UDP";
+  Mail(2);
+  Advance(0);
+  EXPECT_TRUE(notifier_.sent.empty());
+  EXPECT_EQ(counters_.outband_no_channel.load(), 1u);
+  // Connected: pushed in band, never out of band.
+  s->mutable_prefs().outband_channel = "WEBPUSH";
+  bool resumed = false;
+  registry_->Attach("alice", "phone", Credentials(), &link_, &resumed);
+  Mail(3);
+  Advance(0);
+  EXPECT_TRUE(notifier_.sent.empty());
+  EXPECT_EQ(link_.pending, 1);
+}
+
+TEST_F(OutbandTest, DeviceBackStopsWakeUps) {
+  DeviceSession* s = AwayDevice();
+  Mail(1);
+  Advance(0);
+  ASSERT_EQ(notifier_.sent.size(), 1u);
+  Mail(2);  // coalesced, would go when the interval is over
+  bool resumed = false;
+  registry_->Attach("alice", "phone", Credentials(), &link_, &resumed);
+  Advance(120000);
+  Advance(0);
+  EXPECT_EQ(notifier_.sent.size(), 1u);
+  EXPECT_EQ(outband_->tracked(), 0u);
+  // Away again: woken again (a new absence), without waiting.
+  registry_->Detach(s, &link_);
+  Mail(3);
+  Advance(0);
+  ASSERT_EQ(notifier_.sent.size(), 2u);
+  EXPECT_EQ(notifier_.sent[1].uidnext, 4u);
+}
+
+TEST_F(OutbandTest, QueueBoundedAndFullChannelRetried) {
+  outband_config_.max_queue = 3;
+  notifier_.capacity = 0;  // the channel takes nothing for now
+  for (int i = 0; i < 5; ++i) AwayDevice(absl::StrCat("d", i));
+  Mail(1);
+  Advance(0);
+  EXPECT_TRUE(notifier_.sent.empty());
+  EXPECT_EQ(outband_->queued(), 3u);
+  EXPECT_EQ(counters_.outband_overflow.load(), 2u);
+  notifier_.capacity = SIZE_MAX;
+  Advance(outband_config_.retry_offer_ms);
+  EXPECT_EQ(notifier_.sent.size(), 3u);
+  EXPECT_EQ(outband_->queued(), 0u);
+}
+
+}  // namespace
+}  // namespace pimap::session
