@@ -1,7 +1,9 @@
-// BoringSSL server context set-up.
+// BoringSSL server and client context set-up.
 #include "bindings/tls/tls_context.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -27,9 +29,9 @@ std::string LastTlsError() {
   return buf;
 }
 
-absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
-    const std::string& cert_pem_path, const std::string& key_pem_path,
-    const std::vector<std::string>& alpn) {
+namespace {
+// A context with the protocol and cipher policy above, or an error.
+absl::StatusOr<SSL_CTX*> NewPolicyContext() {
   SSL_CTX* ctx = SSL_CTX_new(TLS_method());
   if (ctx == nullptr) return absl::InternalError("SSL_CTX_new failed");
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
@@ -38,6 +40,38 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
     SSL_CTX_free(ctx);
     return absl::InternalError(absl::StrCat("TLS policy not accepted: ", err));
   }
+  return ctx;
+}
+
+// Debian's bundle of the system's trusted CAs (ca-certificates); BoringSSL's
+// built-in default paths are Android's, which do not exist here.
+constexpr char kSystemCaFile[] = "/etc/ssl/certs/ca-certificates.crt";
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateClient(
+    const std::string& ca_file) {
+  absl::StatusOr<SSL_CTX*> made = NewPolicyContext();
+  if (!made.ok()) return made.status();
+  SSL_CTX* ctx = *made;
+  const std::string& file = ca_file.empty() ? kSystemCaFile : ca_file;
+  if (SSL_CTX_load_verify_locations(ctx, file.c_str(), nullptr) != 1) {
+    std::string err = LastTlsError();
+    SSL_CTX_free(ctx);
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot load TLS CA file ", file, ": ", err));
+  }
+  // Always: a store link that does not check whom it talks to would hand the
+  // users' passwords to whoever sits in between.
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  return std::shared_ptr<TlsContext>(new TlsContext(ctx));
+}
+
+absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
+    const std::string& cert_pem_path, const std::string& key_pem_path,
+    const std::vector<std::string>& alpn) {
+  absl::StatusOr<SSL_CTX*> made = NewPolicyContext();
+  if (!made.ok()) return made.status();
+  SSL_CTX* ctx = *made;
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_pem_path.c_str()) != 1) {
     std::string err = LastTlsError();
     SSL_CTX_free(ctx);
@@ -94,6 +128,27 @@ SSL* TlsContext::NewServerSsl() const {
   SSL_set_shed_handshake_config(ssl, 1);
   // Memory BIOs: BoringSSL never touches the socket, which is an io_uring direct
   // descriptor with no fd number it could use anyway.
+  SSL_set_bio(ssl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+  return ssl;
+}
+
+SSL* TlsContext::NewClientSsl(const std::string& name) const {
+  SSL* ssl = SSL_new(ctx_);
+  if (ssl == nullptr) return nullptr;
+  SSL_set_connect_state(ssl);
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  in6_addr ip;
+  const bool is_ip = inet_pton(AF_INET, name.c_str(), &ip) == 1 ||
+                     inet_pton(AF_INET6, name.c_str(), &ip) == 1;
+  // SNI carries host names only (RFC 6066); an address is checked against
+  // the certificate's IP subjectAltNames.
+  if ((is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+             : X509_VERIFY_PARAM_set1_host(param, name.data(), name.size())) !=
+          1 ||
+      (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1)) {
+    SSL_free(ssl);
+    return nullptr;
+  }
   SSL_set_bio(ssl, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
   return ssl;
 }

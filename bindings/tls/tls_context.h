@@ -1,8 +1,9 @@
-// Server-side TLS configuration (BoringSSL): certificate chain and key from PEM
-// files, TLS 1.2 minimum with ECDHE key exchange and AEAD ciphers only (TLS
-// 1.3's suites are all of that kind), and the ALPN protocols of the listener.
-// One context is shared read-only by every shard; each connection gets its own
-// SSL object.
+// TLS configuration (BoringSSL), TLS 1.2 minimum with ECDHE key exchange and
+// AEAD ciphers only (TLS 1.3's suites are all of that kind). Server side (the
+// device listeners): certificate chain and key from PEM files and the ALPN
+// protocols of the listener. Client side (the store link): the trusted CAs,
+// with the peer's certificate and name always verified. One context is shared
+// read-only by every shard; each connection gets its own SSL object.
 #ifndef PIMAP_BINDINGS_TLS_TLS_CONTEXT_H_
 #define PIMAP_BINDINGS_TLS_TLS_CONTEXT_H_
 
@@ -25,12 +26,20 @@ class TlsContext {
   static absl::StatusOr<std::shared_ptr<TlsContext>> CreateServer(
       const std::string& cert_pem_path, const std::string& key_pem_path,
       const std::vector<std::string>& alpn = {});
+  // Verifies every server against the PEM bundle `ca_file`, or the system's
+  // trust store when it is empty. There is no way to turn verification off.
+  static absl::StatusOr<std::shared_ptr<TlsContext>> CreateClient(
+      const std::string& ca_file);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
   // A new server-side SSL object, or null when BoringSSL is out of memory.
   SSL* NewServerSsl() const;
+  // A new client-side SSL object that sends `name` in SNI (unless it is an IP
+  // address) and accepts only a certificate valid for `name` (a DNS name or
+  // an IP address); null when BoringSSL is out of memory.
+  SSL* NewClientSsl(const std::string& name) const;
 
  private:
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}

@@ -236,7 +236,10 @@ void CheckPassword(const LoginServices& services, DeviceOutput* output,
   // user, or a stock client that may park (both when no master user is
   // configured; LinkCredentials).
   const bool keep_password =
-      !login.name.device.empty() || services.park.park_after_ms > 0;
+      !login.name.device.empty() ||
+      (services.park.park_after_ms > 0 &&
+       (services.driver.registry == nullptr ||
+        services.driver.registry->config().master_user.empty()));
   Attempt a{login.tag, login.name.user, login.name.device,
             keep_password ? login.password : "", login.client};
   AuthCache* cache = services.auth_cache;
