@@ -63,6 +63,18 @@ std::shared_ptr<const std::vector<std::string>> Intern(std::vector<std::string> 
   return made;
 }
 
+// Whether a login's NO (with this response code) refuses the credentials, as
+// opposed to a passing condition (RFC 5530: [UNAVAILABLE], [LIMIT] for too
+// many connections, [SERVERBUG], ...) after which the same credentials may
+// work. A refused password is not tried again; so only these, or a bare NO.
+bool CredentialsRefused(absl::string_view code) {
+  if (code.empty()) return true;
+  const absl::string_view name = code.substr(0, code.find(' '));
+  return absl::EqualsIgnoreCase(name, "AUTHENTICATIONFAILED") ||
+         absl::EqualsIgnoreCase(name, "AUTHORIZATIONFAILED") ||
+         absl::EqualsIgnoreCase(name, "EXPIRED");
+}
+
 std::vector<std::string> CapabilitiesFromCode(absl::string_view code) {
   std::vector<std::string> caps;
   if (!absl::StartsWithIgnoreCase(code, "CAPABILITY ")) return caps;
@@ -374,7 +386,7 @@ void UpstreamLink::OnSetupResponse(const imap::Response& response) {
           state_ = State::kCapability;
           transport_->Write("C CAPABILITY\r\n");
         }
-      } else if (response.name == "NO") {
+      } else if (response.name == "NO" && CredentialsRefused(response.code)) {
         FinishSetup(absl::UnauthenticatedError(response.text));
       } else {
         FinishSetup(absl::UnavailableError(

@@ -71,11 +71,16 @@ DeviceSession* SessionRegistry::Attach(const std::string& user,
     DropUserIfIdle(user);  // it may have been made just now
     return nullptr;
   }
+  // The store has just accepted these credentials (a store login, or the
+  // auth cache, which does not admit a rejected password): the ones kept for
+  // links and the watch follow a password change at once.
   if (config_->master_user.empty()) {
     u.credentials = credentials;
+    u.password_rejected = false;
   } else {
     u.credentials.origin = credentials.origin;  // for LinkCredentials
   }
+  if (u.watch != nullptr) u.watch->UpdateCredentials(WatchCredentials(user, u));
   auto it = u.devices.find(device);
   *resumed = it != u.devices.end();
   DeviceSession* session;
@@ -149,25 +154,56 @@ bool SessionRegistry::RoomForDevice(const std::string& user,
   return live < max;
 }
 
-void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {
-  if (u.watch != nullptr || !config_->watch || stopping_) return;
+StoreCredentials SessionRegistry::WatchCredentials(
+    const std::string& user, const UserSessions& u) const {
   StoreCredentials watch_credentials = u.credentials;
   if (!config_->master_user.empty()) {
     watch_credentials = {config_->master_user, config_->master_password, user};
   }
   // The watch is the gateway's own connection, not a device's.
   watch_credentials.origin = {};
+  return watch_credentials;
+}
+
+void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {
+  if (u.watch != nullptr || !config_->watch || stopping_) return;
   u.baseline_uidvalidity = 0;  // the new watch reports its own
   u.baseline_modseq = 0;
-  u.watch = watches_->Watch(user, std::move(watch_credentials), this);
+  u.watch = watches_->Watch(user, WatchCredentials(user, u), this);
   ++watches_count_;
+}
+
+void SessionRegistry::OnStoreLoginRejected(absl::string_view user,
+                                           absl::string_view password) {
+  if (!config_->master_user.empty()) return;  // the master's: not the user's
+  auto it = users_.find(user);
+  // Only if still the kept one: a login may have replaced it meanwhile.
+  if (it == users_.end() || password.empty() ||
+      it->second.credentials.password != password) {
+    return;
+  }
+  std::string& kept = it->second.credentials.password;
+  std::fill(kept.begin(), kept.end(), '\0');
+  kept.clear();
+  it->second.password_rejected = true;
+  PIMAP_LOG(INFO) << "the store rejected the kept password of user="
+                  << imap::QuoteForLog(user)
+                  << ": not used again until the user logs in";
+}
+
+bool SessionRegistry::StorePasswordRejected(const std::string& user) const {
+  auto it = users_.find(user);
+  return it != users_.end() && it->second.password_rejected;
 }
 
 void SessionRegistry::AddParked(const std::string& user,
                                 const StoreCredentials& credentials,
                                 ParkedListener* listener) {
   UserSessions& u = users_[user];
-  if (config_->master_user.empty() && u.credentials.password.empty()) {
+  // Not over a rejected password: a parked client's are from its own,
+  // possibly older, login.
+  if (config_->master_user.empty() && u.credentials.password.empty() &&
+      !u.password_rejected) {
     u.credentials = credentials;
   }
   if (absl::c_linear_search(u.parked, listener)) return;

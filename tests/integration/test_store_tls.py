@@ -11,6 +11,7 @@ line of every connection that logged in over TLS.
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -263,3 +264,56 @@ def test_master_user_login_with_separator(start_pimapd, master_password_file):
             c.close()
     finally:
         store.close()
+
+
+# --------------------------------------------------------------------------- rejected password
+
+
+def store_auth_failures(store, user):
+    return sum(1 for line in store.log().splitlines()
+               if "(auth failed" in line and "user=<%s>" % user in line)
+
+
+def test_rejected_password_is_not_retried(start_pimapd, dedicated_dovecot):
+    """Without a master user the watch logs in with the user's password. After the
+    password changes at the store, the watch's next login is refused once and not
+    tried again (a retry every few seconds would get the account locked), pooled
+    links do not try it either, the auth cache no longer admits it, and the user's
+    next accepted login brings the watch back."""
+    store = dedicated_dovecot
+    store.append("alice", "INBOX", harness.make_message("kept password"))
+    gw = start_pimapd(store=store.store, extra=["--store-link-idle", "1s"])
+    c = gw.raw()
+    pimap_login(c, "alice#pw-phone")
+    select_view(c)
+    wait_until(lambda: store.who("alice") >= 1, 15, interval=0.2, what="alice's watch")
+    # The password changes at the store (passwd-file is re-read on change) and
+    # every store connection of alice is dropped: the watch reconnects.
+    with open(os.path.join(store.dir, "users"), "w") as f:
+        f.write("alice:{PLAIN}alicepw2\nbob:{PLAIN}bobpw\ncarol:{PLAIN}carolpw\n")
+    time.sleep(1.1)  # Dovecot looks at the file at most once a second
+    r = subprocess.run(["doveadm", "-c", store.conf_path, "kick", "alice"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: store_auth_failures(store, "alice") >= 1, 15,
+               what="the watch's refused login")
+    time.sleep(8)  # unfixed, the watch retries at 0.25, 0.5, 1, 2, 4 s...
+    assert store_auth_failures(store, "alice") == 1, store.log()[-4000:]
+    assert "not retrying until the user logs in again" in gw.log()
+    # A command that needs a new store link: answered without a login.
+    _, t = c.cmd("f", "FETCH 1 (BODY.PEEK[])")
+    assert t.startswith(b"f NO [UNAVAILABLE]"), t
+    assert store_auth_failures(store, "alice") == 1
+    # The old password is not admitted from the auth cache any more.
+    with gw.raw() as old:
+        _, t = old.cmd("L2", 'LOGIN "alice#pw-tablet" "alicepw"')
+        assert t.startswith(b"L2 NO [AUTHENTICATIONFAILED]"), t
+    # The new one is, and the watch comes back with it.
+    since = len(store.log())
+    with gw.raw() as new:
+        pimap_login(new, "alice#pw-tablet", password="alicepw2", tag="L3")
+        wait_until(lambda: len(login_lines(store, "alice", since)) >= 2, 15,
+                   what="the watch's login with the new password")
+        _, t = c.cmd("g", "FETCH 1 (BODY.PEEK[])")
+        assert t.startswith(b"g OK"), t
+    c.close()
