@@ -62,10 +62,11 @@ def login_lines(store, user, since=0):
             if "Login: user=<%s>," % user in line]
 
 
-def tls_gateway(start_pimapd, store, mode, ca, extra=()):
+def tls_gateway(start_pimapd, store, mode, ca, extra=(), **kwargs):
     port = store.imaps_port if mode == "implicit" else store.imap_port
     return start_pimapd(store="%s:%d" % (harness.HOST, port),
-                        extra=["--store-tls", mode, "--store-tls-ca-file", ca] + list(extra))
+                        extra=["--store-tls", mode, "--store-tls-ca-file", ca] + list(extra),
+                        **kwargs)
 
 
 def assert_unavailable(gw, user, password):
@@ -238,6 +239,35 @@ def test_master_user_over_tls(start_pimapd, store_log_on_failure, tls_cert,
                    what="carol's watch in doveadm who")
         lines = login_lines(store, "carol", since)
         assert lines and all(", TLS," in line for line in lines), lines
+
+
+def test_parked_client_over_tls(start_pimapd, store_log_on_failure, tls_cert,
+                                master_password_file):
+    """A stock client parked in IDLE (its store connection given back) and woken at
+    DONE: the link the gateway borrows for it, and the watch, log in over TLS as the
+    master user."""
+    store = store_log_on_failure
+    gw = tls_gateway(start_pimapd, store, "starttls", tls_cert[0],
+                     ["--park-after", "1s", "--store-link-idle", "1s",
+                      "--store-master-user", harness.MASTER_USER,
+                      "--store-master-password-file", master_password_file],
+                     admin=True)
+    since = len(store.log())
+    with gw.raw() as c:
+        c.login("carol", harness.USERS["carol"], tag="L")
+        _, t = c.cmd("s", "SELECT INBOX")
+        assert t.startswith(b"s OK"), t
+        harness.start_idle(c)
+        # Parked: the gateway logged its store connection out after the idle
+        # time, and the watch (master user, over TLS) holds the user's events.
+        wait_until(lambda: int(gw.metrics()["pimap_relay_parked"][None]) == 1, 15,
+                   what="the client parked")
+        harness.end_idle(c)  # asserts the tagged OK
+        _, t = c.cmd("n", "NOOP")
+        assert t.startswith(b"n OK"), t
+    lines = login_lines(store, "carol", since)
+    assert len(lines) >= 2, lines  # the client's login, the watch, the unpark link
+    assert all(", TLS," in line for line in lines), lines
 
 
 def test_master_user_login_with_separator(start_pimapd, master_password_file):
