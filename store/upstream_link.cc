@@ -1,5 +1,5 @@
-// Store connection: set-up (greeting, ID with the device's address, login,
-// capabilities, the device's own ID) and response relay.
+// Store connection: set-up (TLS, greeting, STARTTLS, ID with the device's
+// address, login, capabilities, the device's own ID) and response relay.
 #include "store/upstream_link.h"
 
 #include <utility>
@@ -8,6 +8,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bindings/tls/tls_context.h"
+#include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
@@ -31,6 +33,7 @@ constexpr size_t kSetupResponseBytes = 256 * 1024;
 constexpr absl::string_view kOriginTag = "I";
 constexpr absl::string_view kLoginTag = "L";
 constexpr absl::string_view kClientIdTag = "J";
+constexpr absl::string_view kStartTlsTag = "T";
 
 // The fields a store takes from a trusted proxy to know the real client
 // (Dovecot: x-originating-*, x-connected-*); empty when the address is
@@ -58,6 +61,18 @@ std::shared_ptr<const std::vector<std::string>> Intern(std::vector<std::string> 
   auto made = std::make_shared<const std::vector<std::string>>(std::move(caps));
   if (known.size() < 16) known.push_back(made);  // a handful of distinct stores at most
   return made;
+}
+
+// Whether a login's NO (with this response code) refuses the credentials, as
+// opposed to a passing condition (RFC 5530: [UNAVAILABLE], [LIMIT] for too
+// many connections, [SERVERBUG], ...) after which the same credentials may
+// work. A refused password is not tried again; so only these, or a bare NO.
+bool CredentialsRefused(absl::string_view code) {
+  if (code.empty()) return true;
+  const absl::string_view name = code.substr(0, code.find(' '));
+  return absl::EqualsIgnoreCase(name, "AUTHENTICATIONFAILED") ||
+         absl::EqualsIgnoreCase(name, "AUTHORIZATIONFAILED") ||
+         absl::EqualsIgnoreCase(name, "EXPIRED");
 }
 
 std::vector<std::string> CapabilitiesFromCode(absl::string_view code) {
@@ -116,7 +131,22 @@ void UpstreamLink::OnConnected(engine::Transport* transport) {
   transport_ = transport;
   shard_->counters().upstream_connections.fetch_add(1, std::memory_order_relaxed);
   state_ = State::kGreeting;
+  if (config_.tls == StoreTls::kImplicit && !StartTls()) return;
   transport_->SetHandler(this);
+}
+
+bool UpstreamLink::StartTls() {
+  SSL* ssl = config_.tls_context == nullptr
+                 ? nullptr
+                 : config_.tls_context->NewClientSsl(config_.tls_name);
+  if (ssl == nullptr) {
+    FinishSetup(absl::UnavailableError("cannot start TLS to the store"));
+    return false;
+  }
+  // The handshake starts when the caller sets the handler; until it is done,
+  // what the link writes waits in the TLS transport.
+  transport_ = new tls::TlsTransport(transport_, ssl);
+  return true;
 }
 
 void UpstreamLink::SetClient(session::StoreLinkClient* client) { client_ = client; }
@@ -150,6 +180,11 @@ void UpstreamLink::OnTransportData(absl::string_view data) {
     size_t used = framer_.Feed(data, *this);
     data.remove_prefix(std::min(used, data.size()));
   }
+  if (drop_clear_input_) {
+    drop_clear_input_ = false;
+    data = {};
+    pending_input_.clear();
+  }
   if (state_ != State::kDead && !data.empty()) {
     pending_input_.append(data.data(), data.size());
   }
@@ -165,6 +200,10 @@ void UpstreamLink::Feed() {
     size_t used = framer_.Feed(pending_input_, *this);
     if (state_ == State::kDead) break;
     pending_input_.erase(0, used);
+    if (drop_clear_input_) {
+      drop_clear_input_ = false;
+      pending_input_.clear();
+    }
     if (used == 0 || pending_input_.empty()) break;
   }
   --busy_;
@@ -178,7 +217,13 @@ void UpstreamLink::OnTransportDrained() {
 void UpstreamLink::OnTransportClosed(absl::Status reason) {
   transport_ = nullptr;
   if (state_ != State::kRelay) {
-    FinishSetup(absl::UnavailableError("store closed the connection"));
+    shard_->counters().upstream_connections.fetch_sub(
+        1, std::memory_order_relaxed);
+    // The reason matters here: a TLS failure (certificate not trusted, wrong
+    // name) must be told apart from a store that hung up.
+    FinishSetup(absl::UnavailableError(
+        reason.ok() ? std::string("store closed the connection")
+                    : absl::StrCat("store link: ", reason.message())));
     return;
   }
   state_ = State::kDead;
@@ -232,7 +277,8 @@ bool UpstreamLink::OnEnd() {
     } else {
       OnSetupResponse(*response);
     }
-    return state_ != State::kDead;
+    // After STARTTLS's OK the framer stops: what follows in clear is dropped.
+    return state_ != State::kDead && !drop_clear_input_;
   }
   in_response_ = false;
   if (client_ != nullptr) client_->OnStoreResponseEnd(current_tag_);
@@ -266,8 +312,51 @@ void UpstreamLink::OnSetupResponse(const imap::Response& response) {
         return;
       }
       capabilities_ = CapabilitiesFromCode(response.code);
+      if (config_.tls == StoreTls::kStartTls) {
+        // Downgrade protection: no STARTTLS, no login (never in clear).
+        if (!capabilities_.empty() &&
+            !imap::HasCapability(capabilities_, "STARTTLS")) {
+          FinishSetup(absl::UnavailableError(
+              "the store does not offer STARTTLS (--store-tls starttls)"));
+          return;
+        }
+        capabilities_.clear();  // learnt in clear: an attacker's, maybe
+        state_ = State::kStartTls;
+        transport_->Write(absl::StrCat(kStartTlsTag, " STARTTLS\r\n"));
+        return;
+      }
       state_ = State::kLogin;
       SendLogin();
+      return;
+    case State::kStartTls:
+      if (response.kind == Kind::kUntagged && response.name == "BYE") {
+        FinishSetup(absl::UnavailableError(
+            absl::StrCat("store closed: ", response.text)));
+        return;
+      }
+      if (response.kind != Kind::kTagged || response.tag != kStartTlsTag)
+        return;
+      if (response.name != "OK") {
+        FinishSetup(absl::UnavailableError(
+            absl::StrCat("the store refused STARTTLS: ", response.text)));
+        return;
+      }
+      if (!StartTls()) return;
+      drop_clear_input_ = true;
+      state_ = State::kTlsCapability;
+      transport_->SetHandler(this);  // sends the ClientHello
+      if (transport_ != nullptr) transport_->Write("C CAPABILITY\r\n");
+      return;
+    case State::kTlsCapability:
+      if (response.kind == Kind::kUntagged && response.name == "CAPABILITY") {
+        capabilities_ = imap::CapabilitiesFrom(response);
+      } else if (response.kind == Kind::kUntagged && response.name == "BYE") {
+        FinishSetup(absl::UnavailableError(
+            absl::StrCat("store closed: ", response.text)));
+      } else if (response.kind == Kind::kTagged) {
+        state_ = State::kLogin;
+        SendLogin();
+      }
       return;
     case State::kLogin:
       if (response.kind == Kind::kContinuation) {
@@ -297,7 +386,7 @@ void UpstreamLink::OnSetupResponse(const imap::Response& response) {
           state_ = State::kCapability;
           transport_->Write("C CAPABILITY\r\n");
         }
-      } else if (response.name == "NO") {
+      } else if (response.name == "NO" && CredentialsRefused(response.code)) {
         FinishSetup(absl::UnauthenticatedError(response.text));
       } else {
         FinishSetup(absl::UnavailableError(
@@ -360,12 +449,14 @@ void UpstreamLink::SendLogin() {
                       imap::EncodeSaslPlain({credentials_.authzid, credentials_.user,
                                              credentials_.password}));
     }
-  } else if (!credentials_.authzid.empty()) {
-    FinishSetup(absl::UnavailableError("master-user login needs AUTH=PLAIN"));
-    return;
   } else {
+    // A master user without SASL: Dovecot's "user<separator>master" name.
     absl::StrAppend(&command, kLoginTag, " LOGIN ");
-    imap::AppendString(&command, credentials_.user);
+    imap::AppendString(&command, credentials_.authzid.empty()
+                                     ? credentials_.user
+                                     : absl::StrCat(credentials_.authzid,
+                                                    config_.master_separator,
+                                                    credentials_.user));
     command += ' ';
     imap::AppendString(&command, credentials_.password);
     if (absl::StrContains(command, '\n')) {

@@ -1,5 +1,6 @@
 // One connection from the gateway to the message store, as an IMAP client:
-// connect, greeting, ID with the device's address (x-originating-ip, for a
+// connect, TLS (implicit, or STARTTLS with no way back to clear text),
+// greeting, ID with the device's address (x-originating-ip, for a
 // store that trusts the gateway: Dovecot's login_trusted_networks) sent ahead
 // of the login (SASL PLAIN with SASL-IR where the store offers it, else
 // LOGIN), capabilities, and the device's own ID fields after the login (its
@@ -24,8 +25,14 @@
 namespace pimap::engine {
 class Shard;
 }
+namespace pimap::tls {
+class TlsContext;
+}
 
 namespace pimap::store {
+
+// How the store link is protected (--store-tls).
+enum class StoreTls { kNone, kStartTls, kImplicit };
 
 struct UpstreamConfig {
   std::string host;  // for logs
@@ -34,6 +41,14 @@ struct UpstreamConfig {
   socklen_t address_len = 0;
   int64_t timeout_ms = 15000;  // connect + greeting + login
   imap::ParserLimits limits;
+  StoreTls tls = StoreTls::kNone;
+  // Set unless kNone: the trusted CAs (the store's certificate is always
+  // verified), and the name it must be valid for.
+  std::shared_ptr<const tls::TlsContext> tls_context;
+  std::string tls_name;
+  // Dovecot's auth_master_user_separator: a master-user login to a store
+  // without AUTH=PLAIN is LOGIN "user<separator>master" password.
+  std::string master_separator = "*";
 };
 
 class UpstreamLink final : public session::StoreLink,
@@ -59,6 +74,8 @@ class UpstreamLink final : public session::StoreLink,
   enum class State {
     kConnecting,
     kGreeting,
+    kStartTls,       // STARTTLS sent, awaiting its answer
+    kTlsCapability,  // TLS is up: the capabilities again (RFC 3501 6.2.1)
     kLogin,
     kCapability,
     kClientId,  // the device's ID after the login, awaiting its answer
@@ -81,6 +98,9 @@ class UpstreamLink final : public session::StoreLink,
   bool OnError(const imap::FrameError& error) override;
 
   void OnSetupResponse(const imap::Response& response);
+  // Puts TLS over the current transport; false (after FinishSetup) if it
+  // cannot.
+  bool StartTls();
   void SendLogin();
   // After the login (and CAPABILITY): the device's ID, or the end of set-up.
   void LoggedIn();
@@ -103,6 +123,9 @@ class UpstreamLink final : public session::StoreLink,
   std::string pending_input_;          // bytes read but not yet framed (paused)
   bool reading_ = true;
   bool in_response_ = false;
+  // STARTTLS was accepted: clear-text bytes that came after the OK are not
+  // the store's (RFC 3501 6.2.1: an injection attack) and are dropped.
+  bool drop_clear_input_ = false;
   std::string current_tag_;            // tag of the response being relayed
   std::vector<std::string> capabilities_;  // during set-up only
   // After login: every link of a shard to the same store shares one list (a

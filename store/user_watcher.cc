@@ -81,16 +81,52 @@ void UserWatcher::Connect() {
   opening_.clear();
   std::weak_ptr<bool> alive = alive_;
   UpstreamLink::Open(shard_, config_, credentials_,
-                     [this, alive](absl::StatusOr<session::StoreLink*> link) {
+                     [this, alive, generation = credentials_generation_](
+                         absl::StatusOr<session::StoreLink*> link) {
                        if (alive.expired()) {
                          if (link.ok()) (*link)->Close();
                          return;
                        }
-                       OnLinked(std::move(link));
+                       OnLinked(std::move(link), generation);
                      });
 }
 
-void UserWatcher::OnLinked(absl::StatusOr<session::StoreLink*> link) {
+void UserWatcher::UpdateCredentials(session::StoreCredentials credentials) {
+  credentials.origin = {};  // the gateway's own connection, not a device's
+  if (credentials.password != credentials_.password ||
+      credentials.user != credentials_.user ||
+      credentials.authzid != credentials_.authzid) {
+    ++credentials_generation_;
+  }
+  credentials_ = std::move(credentials);
+  if (state_ == State::kRejected) {
+    PIMAP_LOG(INFO) << "store watch for " << imap::QuoteForLog(user_)
+                    << ": new credentials, logging in again";
+    Connect();
+  }
+}
+
+void UserWatcher::OnLinked(absl::StatusOr<session::StoreLink*> link,
+                           uint64_t generation) {
+  if (!link.ok() && absl::IsUnauthenticated(link.status())) {
+    if (generation != credentials_generation_) {
+      Connect();  // rejected credentials were replaced meanwhile: try the new
+      return;
+    }
+    // Not again with the same password: a watch retrying a stale password
+    // every few seconds gets the account locked by the store's brute-force
+    // protection. The next login of the user brings new credentials.
+    state_ = State::kRejected;
+    folders_.Abort();
+    PIMAP_LOG(WARNING) << "store watch for " << imap::QuoteForLog(user_)
+                       << ": the store rejected the login ("
+                       << link.status().message()
+                       << "); not retrying until the user logs in again";
+    sink_->OnStoreLoginRejected(user_, credentials_.password);
+    std::fill(credentials_.password.begin(), credentials_.password.end(), '\0');
+    credentials_.password.clear();  // of no use any more: not kept
+    return;
+  }
   if (!link.ok()) {
     LinkLost(link.status().message());
     return;

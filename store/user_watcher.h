@@ -40,6 +40,7 @@ class UserWatcher final : public session::StoreWatch,
   // INBOX, and every other folder the watch has a baseline of (0: not covered).
   uint64_t highest_modseq(absl::string_view folder) const override;
   uint32_t uidvalidity(absl::string_view folder) const override;
+  void UpdateCredentials(session::StoreCredentials credentials) override;
 
  private:
   static constexpr char kFolder[] = "INBOX";
@@ -47,7 +48,8 @@ class UserWatcher final : public session::StoreWatch,
   // NOTIFY goes to kNotifyInboxOnly instead) → kSelect → kSearch | kCatchUp →
   // kIdle → kLeavingIdle → kCatchUp, or an excursion: kExamine (one per changed
   // folder) → kReturn (SELECT INBOX with QRESYNC) → kIdle. Link loss →
-  // kBackoff → kConnecting.
+  // kBackoff → kConnecting. A login the store rejects → kRejected, until
+  // UpdateCredentials.
   enum class State {
     kConnecting,
     kEnable,
@@ -62,12 +64,13 @@ class UserWatcher final : public session::StoreWatch,
     kExamine,
     kReturn,
     kBackoff,
+    kRejected,
     kClosed
   };
 
   ~UserWatcher() override;
   void Connect();
-  void OnLinked(absl::StatusOr<session::StoreLink*> link);
+  void OnLinked(absl::StatusOr<session::StoreLink*> link, uint64_t generation);
   void Send(absl::string_view command);
   // Sends a SELECT/EXAMINE of `target`: until the store says [CLOSED], message
   // data is still the previous mailbox's.
@@ -113,6 +116,8 @@ class UserWatcher final : public session::StoreWatch,
   UpstreamConfig config_;
   std::string user_;
   session::StoreCredentials credentials_;
+  // Bumped by UpdateCredentials: a rejection of older credentials is stale.
+  uint64_t credentials_generation_ = 0;
   session::StoreEventSink* sink_;
   session::StoreLink* link_ = nullptr;
   State state_ = State::kConnecting;

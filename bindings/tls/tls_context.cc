@@ -1,10 +1,9 @@
-// BoringSSL context set-up, server and client side.
+// BoringSSL server and client context set-up.
 #include "bindings/tls/tls_context.h"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -30,9 +29,9 @@ std::string LastTlsError() {
   return buf;
 }
 
-absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
-    const std::string& cert_pem_path, const std::string& key_pem_path,
-    const std::vector<std::string>& alpn) {
+namespace {
+// A context with the protocol and cipher policy above, or an error.
+absl::StatusOr<SSL_CTX*> NewPolicyContext() {
   SSL_CTX* ctx = SSL_CTX_new(TLS_method());
   if (ctx == nullptr) return absl::InternalError("SSL_CTX_new failed");
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
@@ -41,6 +40,54 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
     SSL_CTX_free(ctx);
     return absl::InternalError(absl::StrCat("TLS policy not accepted: ", err));
   }
+  return ctx;
+}
+
+// Debian's bundle of the system's trusted CAs (ca-certificates); BoringSSL's
+// built-in default paths are Android's, which do not exist here.
+constexpr char kSystemCaFile[] = "/etc/ssl/certs/ca-certificates.crt";
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateClient(
+    const std::string& ca_file, bool also_system,
+    const std::vector<std::string>& alpn) {
+  absl::StatusOr<SSL_CTX*> made = NewPolicyContext();
+  if (!made.ok()) return made.status();
+  SSL_CTX* ctx = *made;
+  std::shared_ptr<TlsContext> context(new TlsContext(ctx));
+  std::vector<std::string> files;
+  if (ca_file.empty() || also_system) files.push_back(kSystemCaFile);
+  if (!ca_file.empty()) files.push_back(ca_file);
+  for (const std::string& file : files) {
+    if (SSL_CTX_load_verify_locations(ctx, file.c_str(), nullptr) == 1) continue;
+    // The system's bundle as an addition may be absent (a minimal system
+    // without ca-certificates): `ca_file` is then the only trust.
+    if (file == kSystemCaFile && !ca_file.empty()) {
+      ERR_clear_error();
+      continue;
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot load TLS CA file ", file, ": ", LastTlsError()));
+  }
+  // Always: a store link that does not check whom it talks to would hand the
+  // users' passwords to whoever sits in between.
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  for (const std::string& protocol : alpn) {
+    if (protocol.empty() || protocol.size() > 255) {
+      return absl::InvalidArgumentError("bad ALPN protocol name");
+    }
+    context->alpn_wire_.push_back(static_cast<char>(protocol.size()));
+    context->alpn_wire_ += protocol;
+  }
+  return context;
+}
+
+absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateServer(
+    const std::string& cert_pem_path, const std::string& key_pem_path,
+    const std::vector<std::string>& alpn) {
+  absl::StatusOr<SSL_CTX*> made = NewPolicyContext();
+  if (!made.ok()) return made.status();
+  SSL_CTX* ctx = *made;
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_pem_path.c_str()) != 1) {
     std::string err = LastTlsError();
     SSL_CTX_free(ctx);
@@ -101,54 +148,24 @@ SSL* TlsContext::NewServerSsl() const {
   return ssl;
 }
 
-absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateClient(
-    const std::string& ca_file) {
-  SSL_CTX* ctx = SSL_CTX_new(TLS_method());
-  if (ctx == nullptr) return absl::InternalError("SSL_CTX_new failed");
-  std::shared_ptr<TlsContext> context(new TlsContext(ctx));
-  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-      SSL_CTX_set_strict_cipher_list(ctx, kTls12Ciphers) != 1) {
-    return absl::InternalError(
-        absl::StrCat("TLS policy not accepted: ", LastTlsError()));
-  }
-  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-  // Debian's bundle (ca-certificates); absent on a minimal system, where only
-  // `ca_file` is trusted.
-  constexpr char kSystemBundle[] = "/etc/ssl/certs/ca-certificates.crt";
-  if (access(kSystemBundle, R_OK) == 0 &&
-      SSL_CTX_load_verify_locations(ctx, kSystemBundle, nullptr) != 1) {
-    ERR_clear_error();
-  }
-  if (!ca_file.empty() &&
-      SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot load CA certificates ", ca_file, ": ", LastTlsError()));
-  }
-  static constexpr uint8_t kAlpn[] = {8,   'h', 't', 't', 'p',
-                                      '/', '1', '.', '1'};
-  context->alpn_wire_.assign(reinterpret_cast<const char*>(kAlpn),
-                             sizeof(kAlpn));
-  return context;
-}
-
-SSL* TlsContext::NewClientSsl(const std::string& host) const {
+SSL* TlsContext::NewClientSsl(const std::string& name) const {
   SSL* ssl = SSL_new(ctx_);
   if (ssl == nullptr) return nullptr;
   SSL_set_connect_state(ssl);
-  in6_addr ip6;
-  in_addr ip4;
-  const bool literal = inet_pton(AF_INET6, host.c_str(), &ip6) == 1 ||
-                       inet_pton(AF_INET, host.c_str(), &ip4) == 1;
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-  const bool ok =
-      (literal ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) == 1
-               : SSL_set_tlsext_host_name(ssl, host.c_str()) == 1 &&
-                     X509_VERIFY_PARAM_set1_host(param, host.data(),
-                                                 host.size()) == 1) &&
-      SSL_set_alpn_protos(ssl,
-                          reinterpret_cast<const uint8_t*>(alpn_wire_.data()),
-                          alpn_wire_.size()) == 0;
-  if (!ok) {
+  in6_addr ip;
+  const bool is_ip = inet_pton(AF_INET, name.c_str(), &ip) == 1 ||
+                     inet_pton(AF_INET6, name.c_str(), &ip) == 1;
+  // SNI carries host names only (RFC 6066); an address is checked against
+  // the certificate's IP subjectAltNames.
+  if ((is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+             : X509_VERIFY_PARAM_set1_host(param, name.data(), name.size())) !=
+          1 ||
+      (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1) ||
+      (!alpn_wire_.empty() &&
+       SSL_set_alpn_protos(
+           ssl, reinterpret_cast<const uint8_t*>(alpn_wire_.data()),
+           alpn_wire_.size()) != 0)) {
     SSL_free(ssl);
     return nullptr;
   }

@@ -1,9 +1,10 @@
-// TLS configuration (BoringSSL), server side: certificate chain and key from
-// PEM files, TLS 1.2 minimum with ECDHE key exchange and AEAD ciphers only (TLS
-// 1.3's suites are all of that kind), and the ALPN protocols of the listener;
-// client side: verified peers for the gateway's own HTTPS requests.
-// One context is shared read-only by every shard; each connection gets its own
-// SSL object.
+// TLS configuration (BoringSSL), TLS 1.2 minimum with ECDHE key exchange and
+// AEAD ciphers only (TLS 1.3's suites are all of that kind). Server side (the
+// device listeners): certificate chain and key from PEM files and the ALPN
+// protocols of the listener. Client side (the store link, the gateway's own
+// HTTPS requests to push services): the trusted CAs, with the peer's
+// certificate and name always verified. One context is shared read-only by
+// every shard; each connection gets its own SSL object.
 #ifndef PIMAP_BINDINGS_TLS_TLS_CONTEXT_H_
 #define PIMAP_BINDINGS_TLS_TLS_CONTEXT_H_
 
@@ -26,22 +27,23 @@ class TlsContext {
   static absl::StatusOr<std::shared_ptr<TlsContext>> CreateServer(
       const std::string& cert_pem_path, const std::string& key_pem_path,
       const std::vector<std::string>& alpn = {});
+  // Verifies every server against the PEM bundle `ca_file`, or the system's
+  // trust store when it is empty; with `also_system`, against both (a private
+  // CA added to the public ones). There is no way to turn verification off.
+  // `alpn`: the protocols offered (e.g. "http/1.1"; none by default).
+  static absl::StatusOr<std::shared_ptr<TlsContext>> CreateClient(
+      const std::string& ca_file, bool also_system = false,
+      const std::vector<std::string>& alpn = {});
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
   // A new server-side SSL object, or null when BoringSSL is out of memory.
   SSL* NewServerSsl() const;
-
-  // Client side (the gateway's own HTTPS requests, e.g. to push services):
-  // TLS 1.2+, the peer's certificate verified against the system's trust
-  // anchors (/etc/ssl/certs/ca-certificates.crt) and those of `ca_file` (PEM;
-  // empty: none), with ALPN "http/1.1".
-  static absl::StatusOr<std::shared_ptr<TlsContext>> CreateClient(
-      const std::string& ca_file);
-  // A client SSL object for `host` (a DNS name: SNI and the name checked in
-  // the certificate; an IP literal: the address checked), or null.
-  SSL* NewClientSsl(const std::string& host) const;
+  // A new client-side SSL object that sends `name` in SNI (unless it is an IP
+  // address) and accepts only a certificate valid for `name` (a DNS name or
+  // an IP address); null when BoringSSL is out of memory.
+  SSL* NewClientSsl(const std::string& name) const;
 
  private:
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}

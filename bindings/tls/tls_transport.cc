@@ -3,6 +3,7 @@
 
 #include <openssl/buf.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include "absl/strings/str_cat.h"
 #include "bindings/tls/tls_context.h"
@@ -115,8 +116,16 @@ void TlsTransport::Pump() {
       int err = SSL_get_error(ssl_, rc);
       in_pump_ = false;
       if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+        std::string why = LastTlsError();
+        // A client that rejected the peer's certificate: say why (expired,
+        // unknown CA, name mismatch), which the error queue does not.
+        if (const long verify = SSL_get_verify_result(ssl_);
+            !SSL_is_server(ssl_) && verify != X509_V_OK) {
+          absl::StrAppend(&why, " (certificate verification: ",
+                          X509_verify_cert_error_string(verify), ")");
+        }
         Fail(absl::UnavailableError(
-            absl::StrCat("TLS handshake failed: ", LastTlsError())));
+            absl::StrCat("TLS handshake failed: ", why)));
       }
       return;
     }

@@ -103,16 +103,26 @@ void DeviceDriver::AcquireLink() {
     OnLinkBorrowed(warm);  // no round trip for a warm link
     return;
   }
+  if (registry().StorePasswordRejected(user_)) {
+    // Each try would be one more failed login at the store (and its lockout
+    // counter): none until the user logs in with a password it accepts.
+    OnLinkFailed("The message store rejected the password; log in again");
+    return;
+  }
   acquiring_ = true;
   std::weak_ptr<bool> alive = alive_;
   pool->Borrow(credentials, services_.borrow_timeout_ms,
-               [this, alive, pool](absl::StatusOr<PooledLink*> link) {
+               [this, alive, pool, password = credentials.password](
+                   absl::StatusOr<PooledLink*> link) {
                  if (alive.expired()) {  // the device went away meanwhile
                    if (link.ok()) pool->Return(*link, true);
                    return;
                  }
                  Busy busy(this);
                  acquiring_ = false;
+                 if (absl::IsUnauthenticated(link.status())) {
+                   registry().OnStoreLoginRejected(user_, password);
+                 }
                  OnLinkBorrowed(std::move(link));
                });
 }

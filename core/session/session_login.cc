@@ -236,7 +236,10 @@ void CheckPassword(const LoginServices& services, DeviceOutput* output,
   // user, or a stock client that may park (both when no master user is
   // configured; LinkCredentials).
   const bool keep_password =
-      !login.name.device.empty() || services.park.park_after_ms > 0;
+      !login.name.device.empty() ||
+      (services.park.park_after_ms > 0 &&
+       (services.driver.registry == nullptr ||
+        services.driver.registry->config().master_user.empty()));
   Attempt a{login.tag, login.name.user, login.name.device,
             keep_password ? login.password : "", login.client};
   AuthCache* cache = services.auth_cache;
@@ -244,9 +247,13 @@ void CheckPassword(const LoginServices& services, DeviceOutput* output,
     // A returning device whose password matches the last one the store
     // accepted needs no store login: its session borrows a pooled link when a
     // command needs one. A different password goes to the store (it may have
-    // changed there).
-    if (cache->Check(a.user, a.password, MonotonicNowMs()) ==
-        AuthCache::Verdict::kMatch) {
+    // changed there), and so does any password once the store has rejected
+    // the user's kept one (it changed at the store: the cached one is stale).
+    const bool rejected =
+        services.driver.registry != nullptr &&
+        services.driver.registry->StorePasswordRejected(a.user);
+    if (!rejected && cache->Check(a.user, a.password, MonotonicNowMs()) ==
+                         AuthCache::Verdict::kMatch) {
       CounterAdd(services.driver.counters->auth_cache_hits);
       if (Authenticated(services, client, a, " (auth cache)")) {
         StartPimap(services, output, client, a, nullptr);

@@ -13,7 +13,6 @@
 #include "absl/time/clock.h"
 #include "core/base/log.h"
 #include "core/imap/writer.h"
-#include "core/session/delivery.h"
 
 namespace pimap::session {
 
@@ -72,11 +71,16 @@ DeviceSession* SessionRegistry::Attach(const std::string& user,
     DropUserIfIdle(user);  // it may have been made just now
     return nullptr;
   }
+  // The store has just accepted these credentials (a store login, or the
+  // auth cache, which does not admit a rejected password): the ones kept for
+  // links and the watch follow a password change at once.
   if (config_->master_user.empty()) {
     u.credentials = credentials;
+    u.password_rejected = false;
   } else {
     u.credentials.origin = credentials.origin;  // for LinkCredentials
   }
+  if (u.watch != nullptr) u.watch->UpdateCredentials(WatchCredentials(user, u));
   auto it = u.devices.find(device);
   *resumed = it != u.devices.end();
   DeviceSession* session;
@@ -151,25 +155,56 @@ bool SessionRegistry::RoomForDevice(const std::string& user,
   return live < max;
 }
 
-void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {
-  if (u.watch != nullptr || !config_->watch || stopping_) return;
+StoreCredentials SessionRegistry::WatchCredentials(
+    const std::string& user, const UserSessions& u) const {
   StoreCredentials watch_credentials = u.credentials;
   if (!config_->master_user.empty()) {
     watch_credentials = {config_->master_user, config_->master_password, user};
   }
   // The watch is the gateway's own connection, not a device's.
   watch_credentials.origin = {};
+  return watch_credentials;
+}
+
+void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {
+  if (u.watch != nullptr || !config_->watch || stopping_) return;
   u.baseline_uidvalidity = 0;  // the new watch reports its own
   u.baseline_modseq = 0;
-  u.watch = watches_->Watch(user, std::move(watch_credentials), this);
+  u.watch = watches_->Watch(user, WatchCredentials(user, u), this);
   ++watches_count_;
+}
+
+void SessionRegistry::OnStoreLoginRejected(absl::string_view user,
+                                           absl::string_view password) {
+  if (!config_->master_user.empty()) return;  // the master's: not the user's
+  auto it = users_.find(user);
+  // Only if still the kept one: a login may have replaced it meanwhile.
+  if (it == users_.end() || password.empty() ||
+      it->second.credentials.password != password) {
+    return;
+  }
+  std::string& kept = it->second.credentials.password;
+  std::fill(kept.begin(), kept.end(), '\0');
+  kept.clear();
+  it->second.password_rejected = true;
+  PIMAP_LOG(INFO) << "the store rejected the kept password of user="
+                  << imap::QuoteForLog(user)
+                  << ": not used again until the user logs in";
+}
+
+bool SessionRegistry::StorePasswordRejected(const std::string& user) const {
+  auto it = users_.find(user);
+  return it != users_.end() && it->second.password_rejected;
 }
 
 void SessionRegistry::AddParked(const std::string& user,
                                 const StoreCredentials& credentials,
                                 ParkedListener* listener) {
   UserSessions& u = users_[user];
-  if (config_->master_user.empty() && u.credentials.password.empty()) {
+  // Not over a rejected password: a parked client's are from its own,
+  // possibly older, login.
+  if (config_->master_user.empty() && u.credentials.password.empty() &&
+      !u.password_rejected) {
     u.credentials = credentials;
   }
   if (absl::c_linear_search(u.parked, listener)) return;
@@ -453,67 +488,6 @@ void SessionRegistry::CheckWatchCoverage(DeviceSession& s) {
                    << " predates the watch (" << u.baseline_modseq
                    << "): rebuilt";
   s.journal.MarkIncomplete(s.selected_folder);
-}
-
-void SessionRegistry::set_outband(OutbandDispatcher* outband) {
-  if (outband_ != nullptr) outband_->set_on_address_gone(nullptr);
-  outband_ = outband;
-  if (outband_ != nullptr) {
-    outband_->set_on_address_gone([this](const WakeUp& w) {
-      ForgetOutbandAddress(w.user, w.device, w.address);
-    });
-  }
-}
-
-void SessionRegistry::ForgetOutbandAddress(const std::string& user,
-                                           const std::string& device,
-                                           const std::string& address) {
-  auto u = users_.find(user);
-  if (u == users_.end()) return;
-  auto d = u->second.devices.find(device);
-  if (d == u->second.devices.end()) return;
-  DeviceSession& session = *d->second;
-  if (session.prefs().outband_address != address) return;  // changed since
-  session.mutable_prefs().outband_address.clear();
-  Save(session);
-}
-
-void SessionRegistry::MaybeWakeUp(const DeviceSession& session,
-                                  const std::vector<StoreEvent>& batch) {
-  const DevicePrefs& prefs = session.prefs();
-  if (prefs.outband_channel == "NONE" || prefs.outband_address.empty()) return;
-  WakeUp wake_up;
-  bool admitted = false;
-  for (const StoreEvent& event : batch) {
-    switch (event.kind) {
-      case EventKind::kNew:
-      case EventKind::kFlags:
-      case EventKind::kExpunge:
-        break;
-      default:
-        continue;  // folder changes wait for the device's return
-    }
-    // The same verdict as in band (delivery.h), of the event's folder: an
-    // away device is woken for what it would have been pushed. A search-key
-    // notification filter needs the store's verdict, which an away device
-    // has nobody to ask for: such a filter wakes it for nothing.
-    if (!Admits(session, session.filters.Notification(event.folder), event)) {
-      continue;
-    }
-    admitted = true;
-    wake_up.folder = event.folder;
-    if (event.kind == EventKind::kNew) {
-      ++wake_up.new_messages;
-      wake_up.uidnext = std::max(wake_up.uidnext, event.uid + 1);
-    }
-  }
-  if (!admitted) return;
-  wake_up.user = session.user;
-  wake_up.device = session.device;
-  wake_up.channel = prefs.outband_channel;
-  wake_up.address = prefs.outband_address;
-  wake_up.first_event_ms = timers_->now_ms();
-  outband_->OnAdmitted(session.session_id, std::move(wake_up));
 }
 
 std::unique_ptr<DeviceSession> SessionRegistry::Restore(

@@ -202,6 +202,12 @@ class SessionRegistry final : public StoreEventSink {
   // user acting for `user` when one is configured, else the user's latest
   // accepted credentials (kept in memory while the user has sessions).
   StoreCredentials LinkCredentials(const std::string& user) const;
+  // The store rejected the password LinkCredentials holds for `user` (no
+  // master user): links are not tried with it, and the auth cache does not
+  // admit it, until a login the store accepts brings one (Attach).
+  bool StorePasswordRejected(const std::string& user) const;
+  void OnStoreLoginRejected(absl::string_view user,
+                            absl::string_view password) override;
   // How many batches of store events `user` has received: a link synchronised
   // at a smaller number may not show what the journal announced yet.
   uint64_t EventsReceived(absl::string_view user) const;
@@ -241,6 +247,9 @@ class SessionRegistry final : public StoreEventSink {
     absl::flat_hash_map<std::string, std::unique_ptr<DeviceSession>> devices;
     StoreWatch* watch = nullptr;
     StoreCredentials credentials;
+    // The store rejected credentials.password (wiped then): see
+    // StorePasswordRejected.
+    bool password_rejected = false;
     // Parked stock clients (few per user; a vector, not a set).
     std::vector<ParkedListener*> parked;
     uint64_t events_received = 0;
@@ -273,6 +282,8 @@ class SessionRegistry final : public StoreEventSink {
   // those its filters admit, if it chose a channel.
   void MaybeWakeUp(const DeviceSession& session,
                    const std::vector<StoreEvent>& batch);
+  StoreCredentials WatchCredentials(const std::string& user,
+                                    const UserSessions& u) const;
   void UpdateGauges();
 
   TimerWheel* timers_;

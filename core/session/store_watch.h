@@ -42,6 +42,10 @@ class StoreEventSink {
                                    uint32_t uidvalidity) {
     return {};
   }
+  // The store refused `password` for `user` (a watch's or a pooled link's
+  // login): it is not tried again until the user logs in anew.
+  virtual void OnStoreLoginRejected(absl::string_view user,
+                                    absl::string_view password) {}
 };
 
 // One user's watch. Closing it frees it.
@@ -52,6 +56,11 @@ class StoreWatch {
   // Where the watch stands in `folder` (for checkpoints): 0 until known.
   virtual uint64_t highest_modseq(absl::string_view folder) const = 0;
   virtual uint32_t uidvalidity(absl::string_view folder) const = 0;
+  // The user logged in again and the store accepted `credentials`: a watch
+  // whose login the store rejected tries again with them at once (and never
+  // before: retrying a rejected password can lock the account); a running
+  // watch keeps them for its next reconnect.
+  virtual void UpdateCredentials(StoreCredentials credentials) = 0;
 };
 
 class StoreWatchFactory {

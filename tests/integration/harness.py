@@ -141,18 +141,24 @@ def client_tls_context(cafile):
 class Dovecot:
     """A private Dovecot 2.3 started through tools/dovecot/up."""
 
-    def __init__(self, state_dir=None, push_url=None, push_secret=None):
+    def __init__(self, state_dir=None, push_url=None, push_secret=None, tls=None):
         self.dir = state_dir or make_state_dir("pimap-dovecot-")
-        self.imap_port, self.lmtp_port = free_ports(2)
+        self.imap_port, self.lmtp_port, imaps_port = free_ports(3)
         self.pid = None
         self.push_url = push_url  # store-event pushes to pimapd's intake (issue 5)
         self.push_secret = push_secret  # sent as X-Pimap-Secret
+        # tls=(cert, key): STARTTLS on imap_port, implicit TLS on imaps_port.
+        self.tls = tls
+        self.imaps_port = imaps_port if tls else None
 
     def start(self):
         env = dict(os.environ)
         if self.push_url:
             env["PIMAP_PUSH_URL"] = self.push_url
             env["PIMAP_PUSH_SECRET"] = self.push_secret or ""
+        if self.tls:
+            env["PIMAP_STORE_TLS_CERT"], env["PIMAP_STORE_TLS_KEY"] = self.tls
+            env["PIMAP_IMAPS_PORT"] = str(self.imaps_port)
         r = subprocess.run([DOVECOT_UP, self.dir, str(self.imap_port), str(self.lmtp_port)],
                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
                            env=env)

@@ -471,6 +471,48 @@ TEST(ParseCommandLineTest, StoreEventsIntake) {
   EXPECT_TRUE(c->options.store_events_insecure);
 }
 
+TEST(ParseCommandLineTest, StoreTlsAndMasterUser) {
+  auto d = Parse({"--store", "s:1"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->options.store_tls, "none");
+  EXPECT_TRUE(d->options.store_tls_ca_file.empty());
+  EXPECT_TRUE(d->options.store_tls_name.empty());
+  EXPECT_EQ(d->options.store_master_separator, "*");
+  auto r =
+      Parse({"--store", "s:1", "--store-tls", "STARTTLS",
+             "--store-tls-ca-file=/etc/pimap/store-ca.pem", "--store-tls-name",
+             "imap.example.org", "--store-master-separator=%"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.store_tls, "starttls");
+  EXPECT_EQ(r->options.store_tls_ca_file, "/etc/pimap/store-ca.pem");
+  EXPECT_EQ(r->options.store_tls_name, "imap.example.org");
+  EXPECT_EQ(r->options.store_master_separator, "%");
+  ExpectError({"--store", "s:1", "--store-tls", "tls"},
+              {"--store-tls", "none, starttls or implicit"});
+  ExpectError({"--store", "s:1", "--store-master-separator="},
+              {"--store-master-separator"});
+  ExpectError({"--store", "s:1", "--store-master-separator", "a b"},
+              {"--store-master-separator"});
+  // A CA file or a name without TLS would be silently unused: an error.
+  ExpectError({"--store", "s:1", "--store-tls-ca-file", "/ca.pem"},
+              {"--store-tls-ca-file", "need --store-tls"});
+  ExpectError({"--store", "s:1", "--store-tls-name", "x"},
+              {"--store-tls-name", "need --store-tls"});
+  // From the config file too.
+  TempFile f(
+      "store = s:1\n"
+      "store-tls = implicit\n"
+      "store-tls-ca-file = /run/ca.pem\n"
+      "store-tls-name = 10.0.0.7\n"
+      "store-master-separator = +\n");
+  auto c = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->options.store_tls, "implicit");
+  EXPECT_EQ(c->options.store_tls_ca_file, "/run/ca.pem");
+  EXPECT_EQ(c->options.store_tls_name, "10.0.0.7");
+  EXPECT_EQ(c->options.store_master_separator, "+");
+}
+
 TEST(ParseCommandLineTest, NoneDisablesListeners) {
   auto r =
       Parse({"--store", "s:1", "--imap-listen", "none", "--admin-listen=none"});
@@ -694,6 +736,10 @@ TEST(HelpTextTest, ListsEveryOptionWithDefault) {
                           "--store-events-listen ADDR:PORT",
                           "--store-events-secret-file FILE",
                           "--store-events-insecure",
+                          "--store-tls none|starttls|implicit",
+                          "--store-tls-ca-file FILE",
+                          "--store-tls-name NAME",
+                          "--store-master-separator STRING",
                           "--login-fail-delay DURATION",
                           "--login-fail-max N",
                           "--login-fail-window DURATION",
@@ -716,6 +762,9 @@ TEST(HelpTextTest, ListsEveryOptionWithDefault) {
            {"--auth-cache-ttl DURATION\n", "Default: 10m."},
            {"--store-events-secret-file FILE\n", "Default: none."},
            {"--store-events-insecure\n", "Default: false."},
+           {"--store-tls none|starttls|implicit\n", "Default: none."},
+           {"--store-tls-ca-file FILE\n", "Default: system."},
+           {"--store-master-separator STRING\n", "Default: *."},
            {"--login-fail-delay DURATION\n", "Default: 1s."},
            {"--login-fail-max N\n", "Default: 10."},
            {"--login-fail-window DURATION\n", "Default: 15m."}}) {

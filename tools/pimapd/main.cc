@@ -190,6 +190,19 @@ int main(int argc, char** argv) {
   if (!address.ok()) return Fail(std::string(address.status().message()), 2);
   upstream.address = address->first;
   upstream.address_len = address->second;
+  upstream.master_separator = options.store_master_separator;
+  if (options.store_tls != "none") {
+    upstream.tls = options.store_tls == "implicit"
+                       ? pimap::store::StoreTls::kImplicit
+                       : pimap::store::StoreTls::kStartTls;
+    auto store_tls =
+        pimap::tls::TlsContext::CreateClient(options.store_tls_ca_file);
+    if (!store_tls.ok())
+      return Fail(std::string(store_tls.status().message()), 2);
+    upstream.tls_context = *std::move(store_tls);
+    upstream.tls_name = options.store_tls_name.empty() ? options.store.host
+                                                       : options.store_tls_name;
+  }
 
   pimap::session::SessionConfig session_config;
   session_config.journal_limit = options.journal_limit;

@@ -424,9 +424,10 @@ const OptionSpec kOptionSpecs[] = {
      },
      [](const Options& o) { return o.default_notification_filter; }},
     {"store-master-user", "NAME",
-     "Store master user for the per-user watch connections (SASL PLAIN with "
-     "authzid = user); without it a watch logs in with the user's own "
-     "credentials from the latest login.",
+     "Store master user for every store connection but a device's login "
+     "(watches, pooled links, parked clients; SASL PLAIN with authzid = "
+     "user): pimapd then keeps no user passwords. Without it they log in "
+     "with the password of the user's latest accepted login.",
      [](absl::string_view v, Options& o) {
        o.store_master_user = std::string(v);
        return absl::OkStatus();
@@ -510,6 +511,54 @@ const OptionSpec kOptionSpecs[] = {
        return o.store_master_password_file.empty()
                   ? std::string("none")
                   : o.store_master_password_file;
+     }},
+    {"store-master-separator", "STRING",
+     "Separator of a master-user LOGIN (\"user<sep>master\", Dovecot's "
+     "auth_master_user_separator), used when the store has no AUTH=PLAIN.",
+     [](absl::string_view v, Options& o) {
+       if (v.empty() || v.find_first_of(" \"\\\r\n") != v.npos) {
+         return InvalidArgumentError(
+             "expected a non-empty string of atom chars");
+       }
+       o.store_master_separator = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return o.store_master_separator; }},
+    {"store-tls", "none|starttls|implicit",
+     "TLS on every store connection: starttls = STARTTLS on --store (never "
+     "goes on in clear), implicit = TLS from the first byte. The store's "
+     "certificate is always verified.",
+     [](absl::string_view v, Options& o) {
+       const std::string lower = absl::AsciiStrToLower(v);
+       if (lower != "none" && lower != "starttls" && lower != "implicit") {
+         return InvalidArgumentError(absl::StrCat(
+             "invalid value \"", v, "\": expected none, starttls or implicit"));
+       }
+       o.store_tls = lower;
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return o.store_tls; }},
+    {"store-tls-ca-file", "FILE",
+     "PEM file of the CAs trusted for the store's certificate (default: the "
+     "system's, /etc/ssl/certs/ca-certificates.crt).",
+     [](absl::string_view v, Options& o) {
+       o.store_tls_ca_file = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) {
+       return o.store_tls_ca_file.empty() ? std::string("system")
+                                          : o.store_tls_ca_file;
+     }},
+    {"store-tls-name", "NAME",
+     "Host name or IP address the store's certificate must be valid for "
+     "(default: the host of --store); also sent in SNI.",
+     [](absl::string_view v, Options& o) {
+       o.store_tls_name = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) {
+       return o.store_tls_name.empty() ? std::string("the --store host")
+                                       : o.store_tls_name;
      }},
 };
 
@@ -611,6 +660,11 @@ absl::Status Validate(const Options& o) {
     return InvalidArgumentError(
         absl::StrCat("--https-listen ", o.https_listen->ToString(),
                      " requires --tls-cert and --tls-key"));
+  }
+  if (o.store_tls == "none" &&
+      (!o.store_tls_ca_file.empty() || !o.store_tls_name.empty())) {
+    return InvalidArgumentError(
+        "--store-tls-ca-file and --store-tls-name need --store-tls");
   }
   return ValidateOutband(o);
 }

@@ -114,6 +114,12 @@ struct Options {
   std::string default_notification_filter = "NONE";  // --default-notification-filter ALL|NONE
   std::string store_master_user;                     // --store-master-user
   std::string store_master_password_file;            // --store-master-password-file
+  std::string store_master_separator = "*";          // --store-master-separator
+  // The store link's TLS: --store-tls none|starttls|implicit, the trusted CAs
+  // (empty: the system's) and the name to verify (empty: the --store host).
+  std::string store_tls = "none";
+  std::string store_tls_ca_file;                // --store-tls-ca-file
+  std::string store_tls_name;                   // --store-tls-name
   std::optional<HostPort> store_events_listen;  // --store-events-listen: intake for store pushes
   std::string store_events_secret_file;        // --store-events-secret-file
   bool store_events_insecure = false;          // --store-events-insecure: no secret

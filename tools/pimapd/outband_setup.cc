@@ -37,7 +37,8 @@ absl::StatusOr<OutbandShared> PrepareOutband(const Options& options) {
       webpush::VapidSigner::FromPem(pem.str(), options.vapid_subject);
   if (!signer.ok()) return signer.status();
   absl::StatusOr<std::shared_ptr<tls::TlsContext>> tls =
-      tls::TlsContext::CreateClient(options.outband_ca_file);
+      tls::TlsContext::CreateClient(options.outband_ca_file,
+                                    /*also_system=*/true, {"http/1.1"});
   if (!tls.ok()) return tls.status();
   shared.tls = *std::move(tls);
   shared.vapid_pem = pem.str();

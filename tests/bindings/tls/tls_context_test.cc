@@ -1,10 +1,12 @@
 // TlsContext: loading the PEM certificate and key, and the shape of the
-// per-connection SSL objects it makes (server side, memory BIOs).
+// per-connection SSL objects it makes (server side, memory BIOs); the client
+// side (the store link): CA loading and certificate/name verification.
 #include "bindings/tls/tls_context.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <fstream>
 
@@ -108,6 +110,67 @@ TEST(TlsContextTest, LastTlsErrorDescribesAndClearsTheQueue) {
   EXPECT_EQ(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), nullptr);
   EXPECT_NE(LastTlsError(), "unknown TLS error");
   EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(TlsContextTest, ClientWithMissingCaFileIsInvalidArgument) {
+  auto ctx = TlsContext::CreateClient("/nonexistent/ca.pem");
+  ASSERT_FALSE(ctx.ok());
+  EXPECT_EQ(ctx.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ctx.status().message(), HasSubstr("/nonexistent/ca.pem"));
+}
+
+// Moves ciphertext between two memory-BIO SSL objects until neither makes
+// progress; returns whether the client finished its handshake.
+bool Handshake(SSL* client, SSL* server) {
+  for (int round = 0; round < 16; ++round) {
+    SSL_do_handshake(client);
+    SSL_do_handshake(server);
+    for (auto [from, to] :
+         {std::pair{client, server}, std::pair{server, client}}) {
+      char buf[16384];
+      int n;
+      while ((n = BIO_read(SSL_get_wbio(from), buf, sizeof(buf))) > 0) {
+        BIO_write(SSL_get_rbio(to), buf, n);
+      }
+    }
+    if (SSL_is_init_finished(client) && SSL_is_init_finished(server)) break;
+  }
+  ERR_clear_error();
+  return SSL_is_init_finished(client);
+}
+
+// The store's certificate (CN pimap.test, see test_certs.h) is checked
+// against the CA file and the configured name; both must hold.
+TEST(TlsContextTest, ClientVerifiesIssuerAndName) {
+  testing::TempCredentials store;
+  ASSERT_TRUE(store.Generate());
+  auto server = TlsContext::CreateServer(store.cert_path(), store.key_path());
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string other_cert = (store.dir() / "other_cert.pem").string();
+  const std::string other_key = (store.dir() / "other_key.pem").string();
+  ASSERT_TRUE(store.Write(other_cert, other_key));
+
+  struct Case {
+    std::string ca;
+    std::string name;
+    long verify;
+  };
+  for (const Case& c :
+       {Case{store.cert_path(), "pimap.test", X509_V_OK},
+        Case{store.cert_path(), "other.test", X509_V_ERR_HOSTNAME_MISMATCH},
+        Case{store.cert_path(), "127.0.0.1", X509_V_ERR_IP_ADDRESS_MISMATCH},
+        Case{other_cert, "pimap.test",
+             X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT}}) {
+    SCOPED_TRACE(c.ca + " " + c.name);
+    auto client = TlsContext::CreateClient(c.ca);
+    ASSERT_TRUE(client.ok()) << client.status();
+    bssl::UniquePtr<SSL> cssl((*client)->NewClientSsl(c.name));
+    bssl::UniquePtr<SSL> sssl((*server)->NewServerSsl());
+    ASSERT_NE(cssl, nullptr);
+    EXPECT_FALSE(SSL_is_server(cssl.get()));
+    EXPECT_EQ(Handshake(cssl.get(), sssl.get()), c.verify == X509_V_OK);
+    EXPECT_EQ(SSL_get_verify_result(cssl.get()), c.verify);
+  }
 }
 
 }  // namespace

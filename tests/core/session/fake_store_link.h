@@ -195,8 +195,12 @@ class FakeStoreWatch final : public StoreWatch {
   uint32_t uidvalidity(absl::string_view) const override {
     return uidvalidity_value;
   }
+  void UpdateCredentials(StoreCredentials credentials) override {
+    updates.push_back(std::move(credentials));
+  }
 
   bool closed = false;
+  std::vector<StoreCredentials> updates;  // UpdateCredentials calls, in order
   uint64_t modseq = 0;
   uint32_t uidvalidity_value = 0;
 };
