@@ -156,9 +156,9 @@ void Device::OnTransportData(absl::string_view data) {
       // Everything after the tagged OK is compressed (RFC 4978 §3): what
       // came with it goes to the inflater first.
       compress_switch_ = false;
-      auto* deflate = new compress::DeflateTransport(
-          socket_, compress::DeflateConfig{}, nullptr,
-          &fleet_->shard()->timers());
+      auto* deflate =
+          new compress::DeflateTransport(socket_, compress::DeflateConfig{},
+                                         nullptr, &fleet_->shard()->timers());
       socket_ = deflate;
       deflate->Feed(data);
       socket_->SetHandler(this);

@@ -120,9 +120,9 @@ void HibernatedConnection::ArmTimer(bool keepalive_sent) {
       std::max<int64_t>(0, transport_.last_activity_ms + idle_timeout - now);
   const int64_t interval = server_->sessions().config().idle_keepalive_ms;
   if (interval > 0) {
-    delay = std::min(delay,
-                     session::KeepaliveDelayMs(state_.session->device, interval,
-                                               now, keepalive_sent));
+    delay = std::min(
+        delay, session::KeepaliveDelayMs(state_.session->device, interval, now,
+                                         keepalive_sent));
   }
   timer_ = server_->shard().timers().Schedule(delay, [this] {
     timer_ = 0;

@@ -59,7 +59,8 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::CreateClient(
   if (ca_file.empty() || also_system) files.push_back(kSystemCaFile);
   if (!ca_file.empty()) files.push_back(ca_file);
   for (const std::string& file : files) {
-    if (SSL_CTX_load_verify_locations(ctx, file.c_str(), nullptr) == 1) continue;
+    if (SSL_CTX_load_verify_locations(ctx, file.c_str(), nullptr) == 1)
+      continue;
     // The system's bundle as an addition may be absent (a minimal system
     // without ca-certificates): `ca_file` is then the only trust.
     if (file == kSystemCaFile && !ca_file.empty()) {
@@ -163,9 +164,9 @@ SSL* TlsContext::NewClientSsl(const std::string& name) const {
           1 ||
       (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1) ||
       (!alpn_wire_.empty() &&
-       SSL_set_alpn_protos(
-           ssl, reinterpret_cast<const uint8_t*>(alpn_wire_.data()),
-           alpn_wire_.size()) != 0)) {
+       SSL_set_alpn_protos(ssl,
+                           reinterpret_cast<const uint8_t*>(alpn_wire_.data()),
+                           alpn_wire_.size()) != 0)) {
     SSL_free(ssl);
     return nullptr;
   }

@@ -278,8 +278,8 @@ void DeviceDriver::ArmKeepalive(bool just_sent) {
   keepalive_timer_ = 0;
   const int64_t interval = registry().config().idle_keepalive_ms;
   if (interval <= 0 || session_ == nullptr) return;
-  const int64_t delay = KeepaliveDelayMs(session_->device, interval,
-                                         MonotonicNowMs(), just_sent);
+  const int64_t delay =
+      KeepaliveDelayMs(session_->device, interval, MonotonicNowMs(), just_sent);
   keepalive_timer_ = timers.Schedule(delay, [this] {
     keepalive_timer_ = 0;
     if (!DeviceIdling() || job_ != Job::kIdle || output_ == nullptr) return;

@@ -227,8 +227,7 @@ TEST(KeepaliveDelayTest, RightAfterOneWentOutTheNextIsAWholePeriodAway) {
   const int64_t due = KeepaliveDelayMs("phone", 60000, 0);
   const int64_t early = due - 2;  // the wheel fired a little early
   EXPECT_EQ(KeepaliveDelayMs("phone", 60000, early), 2);
-  EXPECT_EQ(KeepaliveDelayMs("phone", 60000, early, /*just_sent=*/true),
-            60002);
+  EXPECT_EQ(KeepaliveDelayMs("phone", 60000, early, /*just_sent=*/true), 60002);
   // A little late: the next point is a period away anyway.
   EXPECT_EQ(KeepaliveDelayMs("phone", 60000, due + 3, /*just_sent=*/true),
             59997);
