@@ -11,6 +11,7 @@
 #include "core/base/log.h"
 #include "core/imap/sequence_set.h"
 #include "core/imap/writer.h"
+#include "core/session/store_text.h"
 
 namespace pimap::store {
 
@@ -445,6 +446,38 @@ void FolderCatchUp::Drop(absl::string_view name) {
   if (f != fresh_.end()) fresh_.erase(f);
   auto q = queued_.find(name);
   if (q != queued_.end()) queued_.erase(q);
+}
+
+std::vector<session::StoreEvent> FolderChangeEvents(
+    const std::vector<FolderCatchUp::FolderChange>& changes,
+    const imap::Arg& delimiter) {
+  std::vector<session::StoreEvent> events;
+  events.reserve(changes.size());
+  for (const FolderCatchUp::FolderChange& change : changes) {
+    const bool renamed = change.kind == session::EventKind::kFolderRenamed;
+    session::StoreEvent event;
+    event.kind = change.kind;
+    event.folder = change.name;
+    if (renamed) event.new_folder = change.new_name;
+    std::string raw = change.kind == session::EventKind::kFolderDeleted
+                          ? "* LIST (\\NonExistent) "
+                          : "* LIST () ";
+    session::RenderArg(&raw, delimiter, /*to_device=*/true);
+    raw += ' ';
+    imap::Arg name;
+    name.type = imap::Arg::Type::kQuoted;
+    name.value = renamed ? change.new_name : change.name;
+    session::RenderArg(&raw, name, /*to_device=*/true);
+    if (renamed) {
+      name.value = change.name;
+      raw += " (\"OLDNAME\" (";
+      session::RenderArg(&raw, name, /*to_device=*/true);
+      raw += "))";
+    }
+    event.raw = std::move(raw);
+    events.push_back(std::move(event));
+  }
+  return events;
 }
 
 }  // namespace pimap::store

@@ -147,6 +147,14 @@ class FolderCatchUp {
   std::vector<session::StoreEvent> pending_;
 };
 
+// The changes an EndBaseline found, as the store's own mailbox events read
+// (RFC 5465 §5.4: "* LIST () <delim> <name>", "(\\NonExistent)" for a
+// deletion, ("OLDNAME" (<old>)) for a rename); `delimiter` is the hierarchy
+// delimiter the listing showed (a quoted string or NIL).
+std::vector<session::StoreEvent> FolderChangeEvents(
+    const std::vector<FolderCatchUp::FolderChange>& changes,
+    const imap::Arg& delimiter);
+
 }  // namespace pimap::store
 
 #endif  // PIMAP_STORE_FOLDER_CATCHUP_H_

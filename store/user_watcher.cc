@@ -755,36 +755,11 @@ void UserWatcher::OnList(const imap::Response& r) {
 void UserWatcher::ReportFolderChanges(
     const std::vector<FolderCatchUp::FolderChange>& changes) {
   if (changes.empty()) return;
-  std::vector<session::StoreEvent> events;
-  events.reserve(changes.size());
-  for (const FolderCatchUp::FolderChange& change : changes) {
-    // As the store's own mailbox events read (RFC 5465 §5.4).
-    session::StoreEvent event;
-    event.kind = change.kind;
-    event.folder = change.name;
-    std::string raw = "* LIST ";
-    raw += change.kind == session::EventKind::kFolderDeleted
-               ? "(\\NonExistent) "
-               : "() ";
-    session::RenderArg(&raw, delimiter_, /*to_device=*/true);
-    raw += ' ';
-    imap::Arg name;
-    name.type = imap::Arg::Type::kQuoted;
-    name.value = change.kind == session::EventKind::kFolderRenamed
-                     ? change.new_name
-                     : change.name;
-    session::RenderArg(&raw, name, /*to_device=*/true);
-    if (change.kind == session::EventKind::kFolderRenamed) {
-      event.new_folder = change.new_name;
-      name.value = change.name;
-      raw += " (\"OLDNAME\" (";
-      session::RenderArg(&raw, name, /*to_device=*/true);
-      raw += "))";
-    }
+  std::vector<session::StoreEvent> events =
+      FolderChangeEvents(changes, delimiter_);
+  for (const session::StoreEvent& event : events) {
     PIMAP_LOG(DEBUG) << "watch " << imap::QuoteForLog(user_)
-                     << " found by listing: " << imap::QuoteForLog(raw);
-    event.raw = std::move(raw);
-    events.push_back(std::move(event));
+                     << " found by listing: " << imap::QuoteForLog(event.raw);
   }
   sink_->OnStoreEvents(user_, events);
 }

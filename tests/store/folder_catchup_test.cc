@@ -237,6 +237,24 @@ TEST(FolderCatchUpTest, ListingAgainFindsCreatedDeletedAndRenamedFolders) {
   EXPECT_EQ(Changes(f.EndBaseline(true)), "");
 }
 
+TEST(FolderCatchUpTest, FolderChangesReadAsTheStoresOwnEvents) {
+  imap::Arg dot;
+  dot.type = imap::Arg::Type::kQuoted;
+  dot.value = ".";
+  const std::vector<StoreEvent> events =
+      FolderChangeEvents({{EventKind::kFolderCreated, "New", ""},
+                          {EventKind::kFolderDeleted, "Old", ""},
+                          {EventKind::kFolderRenamed, "Play", "Games \"x\""}},
+                         dot);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].raw, "* LIST () \".\" \"New\"");
+  EXPECT_EQ(events[1].raw, "* LIST (\\NonExistent) \".\" \"Old\"");
+  EXPECT_EQ(events[2].raw,
+            "* LIST () \".\" \"Games \\\"x\\\"\" (\"OLDNAME\" (\"Play\"))");
+  EXPECT_EQ(events[2].folder, "Play");
+  EXPECT_EQ(events[2].new_folder, "Games \"x\"");
+}
+
 TEST(FolderCatchUpTest, MailboxEventsTrackCreateRenameDelete) {
   FolderCatchUp f = Baselined();
   f.OnCreated("New");
