@@ -240,7 +240,7 @@ RequestRoute HttpServer::Route(http::HttpRequest& request, bool tls) {
   }
   if (std::optional<std::string> user =
           FirstLoginUser(request.body, config_->session.limits,
-                         config_->session.fold_user_case)) {
+                         &config_->session.user_name_format)) {
     const int owner = static_cast<int>(
         ShardForUser(*user, static_cast<uint32_t>(shard_->count())));
     if (owner != shard_->id()) return HandOverTo(owner);

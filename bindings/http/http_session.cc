@@ -52,9 +52,10 @@ std::string TagOf(absl::string_view line) {
 // Collects one command of a body for FirstLoginUser.
 class LoginFinder final : public imap::Framer::Visitor {
  public:
-  LoginFinder(const imap::ParserLimits& limits, bool fold_user_case)
+  LoginFinder(const imap::ParserLimits& limits,
+              const imap::UserNameFormat* user_name_format)
       : assembler_(limits, session::CommandRouter::kLocalCommandBytes),
-        fold_user_case_(fold_user_case) {}
+        user_name_format_(user_name_format) {}
   bool OnLine(absl::string_view line,
               const imap::LiteralHeader* literal) override {
     (void)assembler_.AddLine(line, literal);
@@ -67,8 +68,8 @@ class LoginFinder final : public imap::Framer::Visitor {
   bool OnEnd() override {
     absl::StatusOr<imap::Command> command = assembler_.Finish();
     if (!command.ok() || user.has_value()) return true;
-    session::PreAuthStep step =
-        session::ExecutePreAuth(*command, {false, true, false, fold_user_case_});
+    session::PreAuthStep step = session::ExecutePreAuth(
+        *command, {false, true, false, user_name_format_});
     if (step.action == session::PreAuthStep::Action::kLogin) {
       user = step.login.name.user;
     }
@@ -82,16 +83,16 @@ class LoginFinder final : public imap::Framer::Visitor {
 
  private:
   imap::CommandAssembler assembler_;
-  bool fold_user_case_;
+  const imap::UserNameFormat* user_name_format_;
 };
 
 }  // namespace
 
-std::optional<std::string> FirstLoginUser(absl::string_view body,
-                                          const imap::ParserLimits& limits,
-                                          bool fold_user_case) {
+std::optional<std::string> FirstLoginUser(
+    absl::string_view body, const imap::ParserLimits& limits,
+    const imap::UserNameFormat* user_name_format) {
   imap::Framer framer(imap::Framer::Mode::kCommands, limits);
-  LoginFinder finder(limits, fold_user_case);
+  LoginFinder finder(limits, user_name_format);
   framer.Feed(body, finder);
   return finder.user;
 }
@@ -362,9 +363,9 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
     pre_auth_->Answer(std::move(out));
     return;
   }
-  session::PreAuthStep step =
-      session::ExecutePreAuth(command, {false, config_.login_allowed,
-                                        /*xzip=*/true, config_.fold_user_case});
+  session::PreAuthStep step = session::ExecutePreAuth(
+      command, {false, config_.login_allowed,
+                /*xzip=*/true, &config_.user_name_format});
   if (step.auth_failure) CounterAdd(counters_.auth_failures);
   if (step.client_id.has_value()) client_id_ = *std::move(step.client_id);
   switch (step.action) {

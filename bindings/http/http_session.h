@@ -80,7 +80,7 @@ struct HttpSessionConfig {
   imap::ParserLimits limits;
   std::string path = "/pimap";           // cookie Path
   bool login_allowed = true;             // over TLS, or plaintext allowed
-  bool fold_user_case = true;            // --user-name-case fold
+  imap::UserNameFormat user_name_format;  // --user-name-format
   int64_t idle_max_ms = 10 * 60 * 1000;  // longest long poll
   // An authenticated session without a request for this long ends.
   int64_t session_idle_ms = 31 * 60 * 1000;
@@ -110,10 +110,10 @@ class HttpSessionOwner {
 
 // The user a body's first login command (LOGIN, AUTHENTICATE PLAIN with an
 // initial response) names, to route the request to the owner shard before any
-// of it runs; case-folded as the login will be (fold_user_case).
-std::optional<std::string> FirstLoginUser(absl::string_view body,
-                                          const imap::ParserLimits& limits,
-                                          bool fold_user_case = true);
+// of it runs; under the store's rule as the login will be (null: as given).
+std::optional<std::string> FirstLoginUser(
+    absl::string_view body, const imap::ParserLimits& limits,
+    const imap::UserNameFormat* user_name_format = nullptr);
 
 class HttpSession final : private imap::Framer::Visitor,
                           private session::DeviceOutput,

@@ -45,7 +45,7 @@ void ImapConnection::DoStartTls(const std::string& tag) {
 session::PreAuthPolicy ImapConnection::PreAuth() const {
   return {server_->config().tls != nullptr && !tls_active_,
           tls_active_ || server_->config().allow_plaintext_auth,
-          /*xzip=*/true, server_->config().fold_user_case};
+          /*xzip=*/true, &server_->config().user_name_format};
 }
 
 bool ImapConnection::HandleSaslResponse(absl::string_view line) {

@@ -16,9 +16,10 @@
 #include "bindings/compress/deflate_transport.h"
 #include "bindings/tls/tls_context.h"
 #include "core/imap/limits.h"
-#include "core/session/session_registry.h"
+#include "core/imap/user_name_format.h"
 #include "core/session/auth_cache.h"
 #include "core/session/session_driver.h"
+#include "core/session/session_registry.h"
 #include "core/session/store_link.h"
 #include "core/session/store_link_pool.h"
 
@@ -64,8 +65,8 @@ struct ImapServerConfig {
   // COMPRESS=DEFLATE's outbound compressor (--deflate-window-bits,
   // --deflate-mem-level).
   compress::DeflateConfig deflate;
-  // --user-name-case fold (session::PreAuthPolicy::fold_user_case).
-  bool fold_user_case = true;
+  // --user-name-format (session::PreAuthPolicy::user_name_format).
+  imap::UserNameFormat user_name_format;
 };
 
 class ImapServer {

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/log.h"
@@ -34,7 +33,17 @@ PreAuthStep Login(PendingLogin login, const PreAuthPolicy& policy) {
     return Respond(login.tag, "NO", "PRIVACYREQUIRED",
                    "Plaintext authentication disallowed: use STARTTLS");
   }
-  if (policy.fold_user_case) absl::AsciiStrToLower(&login.name.user);
+  if (policy.user_name_format != nullptr) {
+    absl::StatusOr<std::string> user =
+        policy.user_name_format->Apply(login.name.user);
+    if (!user.ok()) {
+      PreAuthStep step = Respond(login.tag, "NO", "AUTHENTICATIONFAILED",
+                                 user.status().message());
+      step.auth_failure = true;
+      return step;
+    }
+    login.name.user = *std::move(user);
+  }
   PreAuthStep step;
   step.action = PreAuthStep::Action::kLogin;
   step.login = std::move(login);

@@ -18,6 +18,7 @@
 #include "core/imap/command.h"
 #include "core/imap/limits.h"
 #include "core/imap/login_name.h"
+#include "core/imap/user_name_format.h"
 #include "core/session/device_driver.h"
 #include "core/session/session_driver.h"
 #include "core/session/store_link.h"
@@ -63,12 +64,12 @@ struct PreAuthPolicy {
   bool login_allowed = false;       // credentials may be sent (TLS or allowed)
   // The binding's router runs XZIP before login (CAPABILITY says so).
   bool xzip = false;
-  // The user name is case-folded (ASCII) before anything uses it: the owner
-  // shard, the session and auth-cache keys, the store login, so that "Alice"
-  // and "alice" are one user, as a case-insensitive store (Dovecot's default
-  // auth_username_format=%Lu) sees them (--user-name-case fold|keep). The
-  // device id keeps its case.
-  bool fold_user_case = true;
+  // The store's rule for user names (--user-name-format, e.g. Dovecot's
+  // default auth_username_format=%Lu), applied before anything uses the
+  // name: the owner shard, the session and auth-cache keys, the store login,
+  // so that "Alice" and "alice" are one user as the store sees them. Null:
+  // the name as given. The device id keeps its case.
+  const imap::UserNameFormat* user_name_format = nullptr;
 };
 
 // A command before login. AUTHENTICATE PLAIN with an initial response (SASL-IR)

@@ -220,7 +220,15 @@ class IntakeConnection final : public engine::TransportHandler {
       Finished(t0);
       return keep;
     }
-    if (intake_->config_.fold_user_case) absl::AsciiStrToLower(&n.user);
+    absl::StatusOr<std::string> user =
+        intake_->config_.user_name_format.Apply(n.user);
+    if (!user.ok()) {
+      Add(counters_.intake_bad);
+      Refused(IntakeReject::kBadUser, user.status().message());
+      Respond(400, true, "", user.status().message());
+      return false;
+    }
+    n.user = *std::move(user);
     engine::Shard* shard = intake_->shard_;
     const int owner = static_cast<int>(
         ShardForUser(n.user, static_cast<uint32_t>(shard->count())));

@@ -40,6 +40,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/imap/user_name_format.h"
 #include "core/session/store_watch.h"
 #include "store/events/store_notification.h"
 
@@ -68,10 +69,10 @@ struct EventIntakeConfig {
   size_t max_connections = 1024;
   // A connection with no complete request for this long is closed.
   int64_t idle_timeout_ms = 30000;
-  // The user names the store reports are case-folded, as device logins are
-  // (--user-name-case fold): its pushes reach the sessions keyed by the folded
-  // name whatever the case its configuration reports them in.
-  bool fold_user_case = true;
+  // The user names the store reports go through the same rule as device
+  // logins (--user-name-format): its pushes reach the sessions keyed by the
+  // canonical name whatever form its configuration reports them in.
+  imap::UserNameFormat user_name_format;
 };
 
 // Per-shard sink lookup: the session layer registers one sink per shard before

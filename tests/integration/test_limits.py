@@ -1,14 +1,20 @@
 """Issue 14, item 4: what one user, one device or one client IP may make the
 gateway keep. The 33rd device of a user is refused (--max-devices-per-user,
 default 32) while its known devices still resume; a device's folder filters
-and the size of one filter are bounded (NO [LIMIT]).
+and the size of one filter are bounded (NO [LIMIT]). Item 5: user names are keyed
+by the store's rule (--user-name-format).
 """
+
+import subprocess
+import time
 
 import pytest
 
 import harness
 
 pytestmark = pytest.mark.timeout(240)
+
+PUSH_WAIT = 10.0
 
 
 def login(c, user, password, tag="L1"):
@@ -144,3 +150,50 @@ def test_user_names_differing_by_case_are_one_user(start_pimapd):
     harness.wait_until(lambda: 'login user="alice" device="casephone"' in gw.log(), 10,
                        what="the folded name in pimapd's log")
     assert 'user="Alice"' not in gw.log()
+
+
+def test_the_stores_rule_for_user_names_keys_sessions_and_pushes(start_pimapd,
+                                                                 intake_port, intake_secret,
+                                                                 intake_args):
+    # Issue 14, item 5: a store that strips the domain (auth_username_format=%Ln)
+    # knows "Alice@Example.ORG" and "alice" as one user, "alice", and its pushes name
+    # "alice". With --user-name-format %Ln the gateway keys the user the same way:
+    # both devices (Alice#phone@Example.ORG, alice#tablet) are one user and the
+    # store's push reaches the one that logged in with the domain (keyed
+    # "alice@example.org", as the default %Lu would, it would never hear of it).
+    store = harness.started_dovecot(
+        harness.make_state_dir("pimap-dovecot-names-"),
+        push_url="http://127.0.0.1:%d/dovecot" % intake_port, push_secret=intake_secret[0])
+    try:
+        with open(store.conf_path, "a") as f:
+            f.write("auth_username_format = %Ln\n")
+        subprocess.run(["doveadm", "-c", store.conf_path, "reload"], check=True,
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        time.sleep(0.5)  # the reload is asynchronous
+        harness.ensure_messages(store, "alice", 1)
+        gw = start_pimapd(store=store.store, shards=4,
+                          extra=["--store-events", "push", "--user-name-format", "%Ln",
+                                 *intake_args])
+        with gw.raw() as phone, gw.raw() as tablet:
+            first = session_id(harness.pimap_login(phone, "Alice#phone@Example.ORG",
+                                                       "alicepw"))
+            _, t = phone.cmd("x", "XFILTER INBOX N ALL")
+            harness.ok(t, "x")
+            n0 = len(harness.select_view(phone).uids)
+            harness.start_idle(phone)
+            harness.pimap_login(tablet, "alice#tablet")
+            store.deliver("alice", harness.make_message("to the canonical user"))
+            lines, got = harness.read_lines(phone, PUSH_WAIT,
+                                            until=lambda x: harness.EXISTS_RE.match(x))
+            assert got, "the store's push for alice missed Alice@Example.ORG: %r" % lines
+            assert lines[-1] == b"* %d EXISTS\r\n" % (n0 + 1), lines
+            harness.end_idle(phone)
+            assert first
+        log = gw.log()
+        assert 'login user="alice" device="phone"' in log, log[-2000:]
+        assert 'login user="alice" device="tablet"' in log, log[-2000:]
+    except BaseException:
+        print(store.log()[-5000:])
+        raise
+    finally:
+        store.stop()

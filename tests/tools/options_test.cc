@@ -148,7 +148,7 @@ TEST(ParseCommandLineTest, Defaults) {
   EXPECT_EQ(o.max_devices_per_user, 32);
   EXPECT_EQ(o.max_preauth_per_shard, 0);
   EXPECT_EQ(o.max_preauth_per_ip, 64);
-  EXPECT_EQ(o.user_name_case, "fold");
+  EXPECT_EQ(o.user_name_format, "%Lu");
   EXPECT_EQ(o.max_filters_per_device, 64);
   EXPECT_EQ(o.max_filter_bytes, 4096u);
   EXPECT_TRUE(o.config_file.empty());
@@ -407,14 +407,29 @@ TEST(ParseCommandLineTest, PreAuthLimits) {
 TEST(ParseCommandLineTest, UserNameCase) {
   auto r = Parse({"--store", "s:1", "--user-name-case", "keep"});
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->options.user_name_case, "keep");
-  TempFile f("store = s:1\nuser-name-case = fold\n");
+  EXPECT_EQ(r->options.user_name_format, "%u");
+  TempFile f("store = s:1\nuser-name-case = keep\nuser-name-case = fold\n");
   auto file = Parse({"--config", f.path().c_str()});
   ASSERT_TRUE(file.ok()) << file.status();
-  EXPECT_EQ(file->options.user_name_case, "fold");
+  EXPECT_EQ(file->options.user_name_format, "%Lu");
   ExpectError({"--store", "s:1", "--user-name-case", "lower"},
               {"--user-name-case", "fold or keep"});
   EXPECT_NE(HelpText().find("--user-name-case"), std::string::npos);
+}
+
+TEST(ParseCommandLineTest, UserNameFormat) {
+  auto r = Parse({"--store", "s:1", "--user-name-format", "%Ln@%Ld"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.user_name_format, "%Ln@%Ld");
+  TempFile f("store = s:1\nuser-name-format = %L{username}\n");
+  auto file = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->options.user_name_format, "%L{username}");
+  ExpectError({"--store", "s:1", "--user-name-format", "%d"},
+              {"--user-name-format", "names no user"});
+  ExpectError({"--store", "s:1", "--user-name-format", "%Lx"},
+              {"--user-name-format", "unknown variable"});
+  EXPECT_NE(HelpText().find("--user-name-format"), std::string::npos);
 }
 
 TEST(ParseCommandLineTest, BooleanForms) {

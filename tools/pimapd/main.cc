@@ -94,7 +94,9 @@ int main(int argc, char** argv) {
   config.limits.max_literal_bytes = options.max_literal_bytes;
   config.limits.max_depth = options.max_depth;
   config.allow_plaintext_auth = options.allow_plaintext_auth;
-  config.fold_user_case = options.user_name_case == "fold";
+  // Checked when the options were read.
+  config.user_name_format =
+      *pimap::imap::UserNameFormat::Parse(options.user_name_format);
   config.max_output_bytes = options.max_output_bytes;
   config.login_timeout_ms = absl::ToInt64Milliseconds(options.login_timeout);
   config.idle_timeout_ms = absl::ToInt64Milliseconds(options.idle_timeout);
@@ -149,7 +151,7 @@ int main(int argc, char** argv) {
   // Plain HTTP is for a TLS terminator in front: login is allowed there as
   // --allow-plaintext-auth allows it on the plain IMAP port.
   http_config.session.login_allowed = true;
-  http_config.session.fold_user_case = config.fold_user_case;
+  http_config.session.user_name_format = config.user_name_format;
   http_config.session.idle_max_ms = absl::ToInt64Milliseconds(options.http_idle_max);
   http_config.session.session_idle_ms = config.idle_timeout_ms;
   http_config.max_body_bytes = options.http_max_body;
@@ -235,7 +237,7 @@ int main(int argc, char** argv) {
     return Fail("--store-events push|both needs --store-events-listen", 2);
   }
   if (options.store_events_listen) {
-    intake_config.fold_user_case = config.fold_user_case;
+    intake_config.user_name_format = config.user_name_format;
     intake_config.host = options.store_events_listen->host;
     intake_config.port = options.store_events_listen->port;
     if (!options.store_events_secret_file.empty()) {

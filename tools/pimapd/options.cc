@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/imap/user_name_format.h"
 #include "tools/pimapd/option_spec.h"
 
 namespace pimap {
@@ -367,21 +368,39 @@ const OptionSpec kOptionSpecs[] = {
        return Set(ParseIntInRange(v, 1, 10000000), o.journal_limit);
      },
      [](const Options& o) { return absl::StrCat(o.journal_limit); }},
+    {"user-name-format", "FORMAT",
+     "The store's rule for user names, applied before anything uses a name "
+     "(owner shard, sessions, auth cache, store login, store pushes), so that "
+     "the gateway keys a user as the store does: set it to the store's "
+     "auth_username_format. Dovecot's variables %u (whole name), %n (before "
+     "the first @), %d (after it), also as %{user} %{username} %{domain}, "
+     "with L or U for lower or upper case (%Lu, %Ln@%Ld); %% is a percent "
+     "sign. It must name the user (%u or %n).",
+     [](absl::string_view v, Options& o) {
+       absl::StatusOr<imap::UserNameFormat> format =
+           imap::UserNameFormat::Parse(v);
+       if (!format.ok()) return format.status();
+       o.user_name_format = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return o.user_name_format; }},
     {"user-name-case", "fold|keep",
-     "fold: user names are case-folded (ASCII) before anything uses them "
-     "(owner shard, sessions, store login, store pushes), so Alice and alice "
-     "are one user, as for a case-insensitive store (Dovecot's default "
-     "auth_username_format=%Lu); keep: for a store whose user names differ "
-     "by case.",
+     "Shorthand for --user-name-format: fold is %Lu (Alice and alice are one "
+     "user, as for Dovecot's default), keep is %u (a store whose user names "
+     "differ by case).",
      [](absl::string_view v, Options& o) {
        if (v != "fold" && v != "keep") {
          return absl::InvalidArgumentError(
              absl::StrCat("invalid value \"", v, "\": expected fold or keep"));
        }
-       o.user_name_case = std::string(v);
+       o.user_name_format = v == "fold" ? "%Lu" : "%u";
        return absl::OkStatus();
      },
-     [](const Options& o) { return o.user_name_case; }},
+     [](const Options& o) {
+       return std::string(o.user_name_format == "%u"    ? "keep"
+                          : o.user_name_format == "%Lu" ? "fold"
+                                                        : "none");
+     }},
     {"max-devices-per-user", "N",
      "P-IMAP device sessions one user may hold (0..100000; 0: no limit); the "
      "login of one more device gets NO [LIMIT].",

@@ -106,7 +106,9 @@ struct Options {
   // P-IMAP sessions.
   size_t journal_limit = 10000;                      // --journal-limit
   absl::Duration session_lifetime = absl::Hours(24);  // --session-lifetime
-  std::string user_name_case = "fold";  // --user-name-case fold|keep
+  // --user-name-format (the store's rule, e.g. Dovecot's default %Lu);
+  // --user-name-case fold|keep sets it to %Lu / %u.
+  std::string user_name_format = "%Lu";
   // Per-user and per-device bounds (core/session/session_registry.h).
   int max_devices_per_user = 32;    // --max-devices-per-user (0: none)
   int max_filters_per_device = 64;  // --max-filters-per-device (0: none)

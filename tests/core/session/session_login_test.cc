@@ -55,11 +55,15 @@ imap::Command Parse(absl::string_view text) {
   return command.ok() ? *command : imap::Command{};
 }
 
+// pimapd's default rule (--user-name-format %Lu).
+const imap::UserNameFormat kDefaultRule;
+
 PreAuthStep PreAuth(absl::string_view text) {
-  return ExecutePreAuth(Parse(text), {false, true, true});
+  return ExecutePreAuth(Parse(text), {false, true, true, &kDefaultRule});
 }
 
-// ---- The user name's case ------------------------------------------------------
+// ---- The user name under the store's rule
+// ----------------------------------------
 
 TEST(UserNameCaseTest, FoldedByDefaultTheDeviceKeepsItsCase) {
   PreAuthStep login = PreAuth("a LOGIN Alice#Phone@Example.ORG pw\r\n");
@@ -72,11 +76,27 @@ TEST(UserNameCaseTest, FoldedByDefaultTheDeviceKeepsItsCase) {
   EXPECT_EQ(sasl.login.name.user, "alice");
 }
 
-TEST(UserNameCaseTest, KeptWhenConfigured) {
+TEST(UserNameCaseTest, KeptWithoutARule) {
   PreAuthStep login = ExecutePreAuth(Parse("a LOGIN Alice pw\r\n"),
-                                     {false, true, true, /*fold=*/false});
+                                     {false, true, true, nullptr});
   ASSERT_EQ(login.action, PreAuthStep::Action::kLogin);
   EXPECT_EQ(login.login.name.user, "Alice");
+}
+
+TEST(UserNameCaseTest, AStoreThatStripsTheDomain) {
+  const imap::UserNameFormat rule = *imap::UserNameFormat::Parse("%Ln");
+  PreAuthStep login =
+      ExecutePreAuth(Parse("a LOGIN Alice#Phone@Example.ORG pw\r\n"),
+                     {false, true, true, &rule});
+  ASSERT_EQ(login.action, PreAuthStep::Action::kLogin);
+  EXPECT_EQ(login.login.name.user, "alice");
+  EXPECT_EQ(login.login.name.device, "Phone");
+  // SASL PLAIN takes the same way: "\0Bob@x\0pw".
+  PreAuthStep sasl =
+      ExecutePreAuth(Parse("b AUTHENTICATE PLAIN AEJvYkB4AHB3\r\n"),
+                     {false, true, true, &rule});
+  ASSERT_EQ(sasl.action, PreAuthStep::Action::kLogin);
+  EXPECT_EQ(sasl.login.name.user, "bob");
 }
 
 // ---- ID ---------------------------------------------------------------------
