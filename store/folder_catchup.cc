@@ -97,6 +97,7 @@ FetchData ParseFetchData(const imap::Response& r) {
     if (name == "UID") {
       if (!absl::SimpleAtoi(value.value, &data.uid)) data.uid = 0;
     } else if (name == "FLAGS" && value.type == imap::Arg::Type::kList) {
+      data.has_flags = true;
       for (const imap::Arg& flag : value.children)
         data.flags.push_back(flag.value);
     } else if (name == "MODSEQ" && value.type == imap::Arg::Type::kList &&
@@ -348,11 +349,14 @@ void FolderCatchUp::OnFetch(const imap::Response& r) {
   event.uidvalidity = folder->uidvalidity;
   event.uid = data.uid;
   event.flags = std::move(data.flags);
+  event.flags_known = data.has_flags;
   event.modseq = data.modseq;
   // QRESYNC reports every message changed since the MODSEQ, new ones included:
   // a UID at or past the last UIDNEXT was never reported, so it is new mail.
   event.kind = data.uid >= base_uidnext_ ? session::EventKind::kNew
                                          : session::EventKind::kFlags;
+  // A FETCH without FLAGS says nothing of them: not "no flags".
+  if (event.kind == session::EventKind::kFlags && !event.flags_known) return;
   pending_.push_back(std::move(event));
 }
 

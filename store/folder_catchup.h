@@ -29,6 +29,7 @@ bool CodeNumber(absl::string_view code, absl::string_view name, uint64_t* out);
 struct FetchData {
   uint32_t uid = 0;  // 0: no UID in the response
   std::vector<std::string> flags;
+  bool has_flags = false;  // the response had FLAGS (else `flags` says nothing)
   uint64_t modseq = 0;
 };
 FetchData ParseFetchData(const imap::Response& r);

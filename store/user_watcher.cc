@@ -613,6 +613,7 @@ void UserWatcher::OnFetch(const imap::Response& r) {
   event.uidvalidity = uidvalidity_;
   event.uid = data.uid;
   event.flags = std::move(data.flags);
+  event.flags_known = data.has_flags;
   event.modseq = data.modseq;
   // Committed only when the catch-up completes: results come in UID order, so a
   // link lost half-way must not skip the lower MODSEQs not yet seen.
@@ -622,6 +623,8 @@ void UserWatcher::OnFetch(const imap::Response& r) {
   const bool view_may_lack =
       view_catchup_.modseq != 0 && event.uid > view_catchup_.top_uid;
   if (known_.Contains(event.uid) && !view_may_lack) {
+    // A FETCH without FLAGS says nothing of them: not "no flags".
+    if (!event.flags_known) return;
     event.kind = session::EventKind::kFlags;
   } else {
     event.kind = session::EventKind::kNew;

@@ -387,6 +387,10 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
         return;
       }
     }
+    // The device's own STORE changes flags it is not told of (.SILENT, or
+    // +FLAGS whose result it works out): what it was told no longer says
+    // what it has, and a later change back must not be taken for an echo.
+    if (sub == "STORE") s.told_flags.clear();
     if (args.size() <= set_index ||
         args[set_index].type != imap::Arg::Type::kAtom) {
       WriteBad(tag, absl::StrCat(sub, " expects a sequence set"));

@@ -34,7 +34,7 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
     if (e.uidvalidity == 0 || s.view_uidvalidity == 0 ||
         e.uidvalidity == s.view_uidvalidity) {
       switch (e.kind) {
-        case EventKind::kNew:
+        case EventKind::kNew: {
           if (s.classified.contains(e.uid) && !s.in_view.contains(e.uid)) {
             s.classified.erase(e.uid);  // outside this device's view
             s.notify.erase(e.uid);
@@ -44,21 +44,37 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
           // EXISTS is idempotent, so say it again rather than risk a miss.
           // Outside a replay a known UID (the same news from two sources) is
           // not announced twice.
-          if (s.view.Insert(e.uid) || (replay && s.view.Contains(e.uid))) {
+          const bool had = !s.view.Insert(e.uid).has_value();
+          if (!had || (replay && s.view.Contains(e.uid))) {
             absl::StrAppend(&out, "* ", s.view.size(), " EXISTS\r\n");
             cmd().rendered_new.push_back(e.uid);
             ++rendered;
             view_changed = true;
           }
+          // The device has the message already (its own FETCH after a
+          // RESYNC, or the same news from another source): the flags the
+          // news carries may be newer than what it was told, and no later
+          // event repeats them (docs/chaos-test.md, defect 2).
+          if (had && e.flags_known && !Told(s, e.uid, FlagKey(e.flags))) {
+            if (std::optional<uint32_t> msn = s.view.MsnOf(e.uid)) {
+              absl::StrAppend(&out, "* ", *msn, " FETCH (UID ", e.uid,
+                              " FLAGS (");
+              imap::AppendFlagList(&out, e.flags);
+              out += "))\r\n";
+              ++rendered;
+            }
+          }
           s.classified.erase(e.uid);
           s.in_view.erase(e.uid);
           s.notify.erase(e.uid);
           break;
+        }
         case EventKind::kFlags:
           if (std::optional<uint32_t> msn = s.view.MsnOf(e.uid)) {
-            const std::string flags = FlagKey(e.flags);
-            if (!replay && Told(s, e.uid, flags))
-              break;  // the device knows already
+            // Recorded in a replay too: what the device is told now is what
+            // a later change back to the flags it had must be compared with.
+            const bool told = Told(s, e.uid, FlagKey(e.flags));
+            if (told && !replay) break;  // the device knows already
             absl::StrAppend(&out, "* ", *msn, " FETCH (UID ", e.uid,
                             " FLAGS (");
             // Only valid flags: an event's flags may come from the store's

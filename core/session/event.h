@@ -22,6 +22,12 @@ enum class EventKind {
 
 struct StoreEvent {
   EventKind kind = EventKind::kNew;
+  // kNew: `flags` is the message's whole flag list as the source saw it (the
+  // watch's and the catch-up's FETCH FLAGS, the store's MessageNew push);
+  // false where the source knows only that the UID exists (news seen on a
+  // device's own link). A device that already has the message is told these
+  // flags if they differ from what it was told (device_driver_push.cc).
+  bool flags_known = false;
   std::string folder;      // mailbox name (for renames: the old name)
   std::string new_folder;  // renames only
   uint32_t uidvalidity = 0;

@@ -325,6 +325,7 @@ std::optional<Refusal> Parser::Event(const Value& e, StoreNotification* n) {
     t.added = FlagSet();
     t.removed = FlagSet();
     ev.flags = flags.Take();
+    ev.flags_known = true;  // MessageNew lists the flags and keywords
     n->events.push_back(std::move(ev));
   } else if (is_expunge) {
     ev.kind = session::EventKind::kExpunge;
