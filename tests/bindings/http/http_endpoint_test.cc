@@ -4,11 +4,13 @@
 // timeout, and a stuck client that must not hold up anyone else.
 #include "bindings/http/http_endpoint.h"
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -33,6 +35,11 @@ std::vector<EndpointRoute> Routes() {
                       r.content_type = "text/plain; version=0.0.4";
                       r.body = "metric_a 1\nmetric_b 2\n";
                       r.compressible = true;
+                      return r;
+                    }});
+  routes.push_back({"/big", {"GET"}, [](const http::HttpRequest&) {
+                      EndpointResponse r;
+                      r.body = std::string(64 * 1024, 'b');
                       return r;
                     }});
   routes.push_back({"/kick", {"POST"}, [](const http::HttpRequest& request) {
@@ -301,6 +308,54 @@ TEST_F(HttpEndpointTest, ConnectionsBeyondTheBoundGet503) {
   }
   EXPECT_TRUE(served);
   close(b);
+}
+
+// A peer that pipelines many requests and reads nothing for a while: the
+// endpoint stops reading it once its answers pile up (kMaxPendingOutput),
+// serves others meanwhile, and answers every request, in order, once the
+// peer reads.
+TEST_F(HttpEndpointTest,
+       PipelinedFloodIsAnsweredInOrderWithoutHoldingUpOthers) {
+  StartEndpoint();
+  int flood = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;  // the answers back up into the server quickly
+  setsockopt(flood, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port_);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(flood, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+            0);
+  timeval tv{5, 0};
+  setsockopt(flood, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  // All requests arrive at once; their 64 KiB answers (12 MiB) cannot all
+  // be queued: the rest wait in the parser until the output drains.
+  constexpr int kRequests = 400;
+  std::string requests;
+  for (int i = 0; i < kRequests; ++i) {
+    absl::StrAppend(&requests, i % 2 == 0 ? "GET /big" : "GET /other",
+                    " HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  std::thread sender(
+      [&] { send(flood, requests.data(), requests.size(), MSG_NOSIGNAL); });
+  usleep(200000);  // the server has filled what it may queue
+  int other = ConnectTo(port_);
+  EXPECT_GE(other, 0);
+  if (other >= 0) {
+    Send(other, kGet);
+    EXPECT_EQ(ResponseReader(other).Next().status, 200);
+    close(other);
+  }
+  ResponseReader reader(flood);
+  int answered = 0;
+  for (; answered < kRequests; ++answered) {
+    http::HttpRequest r = reader.Next();
+    if (r.status != (answered % 2 == 0 ? 200 : 404)) break;
+    if (answered % 2 == 0 && r.body.size() != 64 * 1024) break;
+  }
+  EXPECT_EQ(answered, kRequests);
+  sender.join();
+  close(flood);
 }
 
 }  // namespace
