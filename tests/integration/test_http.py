@@ -545,7 +545,7 @@ def test_metrics_count_http(http_gateway):
         assert r.status == 404
     with HttpClient(gw.admin_port) as a:
         r = a.post("x", path="/metrics")
-        assert r.status == 405 and r.header("allow") == "GET"
+        assert r.status == 405 and r.header("allow") == "GET, HEAD"
 
 
 # ----------------------------------------------------------------------------- HTTP/2

@@ -1,34 +1,28 @@
-// The admin endpoint: GET /metrics, one request per connection.
+// The admin endpoint: its routes (GET /metrics), where it runs, and the
+// process metrics that are not any shard's.
 #include "tools/pimapd/admin_http.h"
 
 #include <malloc.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
-
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/log.h"
-#include "core/http/request_parser.h"
-#include "core/http/response.h"
+#include "core/base/shard_counters.h"
+#include "core/engine/shard.h"
+#include "core/engine/shard_set.h"
 
 namespace pimap {
 
 namespace {
-constexpr size_t kMaxRequestBytes = 8192;
-constexpr int kClientTimeoutMs = 2000;
 
-void SendAll(int fd, absl::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-}
+// Scrapers keep their connection between scrapes (Prometheus: every 15-60 s);
+// a connection without a complete request for this long is closed, idle or
+// stuck half-way through a request.
+constexpr int64_t kAdminIdleTimeoutMs = 60000;
+// Operators and scrapers are few; the bound stops a leak of connections from
+// costing the shard more than this many descriptors.
+constexpr size_t kAdminMaxConnections = 32;
+// Admin requests carry no body today; issue 17's commands take small ones.
+constexpr size_t kAdminMaxBodyBytes = 4096;
 
 // The allocator's view of the process: what is in use against what RSS holds.
 // Why: RSS per device alone cannot tell live state from free heap that glibc
@@ -51,102 +45,60 @@ std::string RenderHeapMetrics() {
       "pimap_log_lines_dropped_total ",
       LogLinesDropped(), "\n");
 }
+
 }  // namespace
 
-AdminHttpServer::~AdminHttpServer() { Stop(); }
+// The other shards' counters are read straight from this thread rather than
+// gathered by a message to each shard: they are relaxed atomics, each written
+// by its own shard only, so a read needs no lock and no help from their
+// threads -- and a scrape still answers when another shard is busy or stuck,
+// which is when an operator needs it most. The sum is not a snapshot across
+// shards, which Prometheus counters do not need.
+std::string RenderAdminMetrics(engine::ShardSet& set) {
+  std::vector<const ShardCounters*> shards;
+  shards.reserve(static_cast<size_t>(set.count()));
+  for (int i = 0; i < set.count(); ++i)
+    shards.push_back(&set.shard(i).counters());
+  std::string body = RenderPrometheus(shards);
+  body += RenderHeapMetrics();
+  return body;
+}
 
-absl::Status AdminHttpServer::Start(const std::string& host, uint16_t port) {
-  addrinfo hints;
-  std::memset(&hints, 0, sizeof(hints));
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* ai = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &ai) !=
-          0 ||
-      ai == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot resolve ", host));
-  }
-  listen_fd_ = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (listen_fd_ < 0 || bind(listen_fd_, ai->ai_addr, ai->ai_addrlen) != 0 ||
-      listen(listen_fd_, 64) != 0) {
-    int err = errno;
-    freeaddrinfo(ai);
-    if (listen_fd_ >= 0) close(listen_fd_);
-    listen_fd_ = -1;
-    return absl::ErrnoToStatus(err,
-                               absl::StrCat("admin listen ", host, ":", port));
-  }
-  freeaddrinfo(ai);
-  thread_ = std::thread([this] { Serve(); });
+std::vector<http_binding::EndpointRoute> AdminRoutes(engine::ShardSet* set) {
+  std::vector<http_binding::EndpointRoute> routes;
+  routes.push_back({"/metrics", {"GET"}, [set](const http::HttpRequest&) {
+                      http_binding::EndpointResponse r;
+                      r.content_type =
+                          "text/plain; version=0.0.4; charset=utf-8";
+                      r.body = RenderAdminMetrics(*set);
+                      r.compressible = true;
+                      return r;
+                    }});
+  return routes;
+}
+
+// pimapd starts it on shard 0 alone, not on every shard with SO_REUSEPORT:
+// every request reads all shards anyway, so spreading a handful of scrapes
+// gains nothing, while one listener keeps one bound on admin connections for
+// the process and one place for issue 17's commands to start from (they reach
+// other shards by message whichever shard accepted them).
+absl::Status StartAdminEndpoint(engine::Shard& shard, const std::string& host,
+                                uint16_t port) {
+  http_binding::HttpEndpointConfig config;
+  config.name = "admin endpoint";
+  config.host = host;
+  config.port = port;
+  config.max_connections = kAdminMaxConnections;
+  config.idle_timeout_ms = kAdminIdleTimeoutMs;
+  config.max_body_bytes = kAdminMaxBodyBytes;
+  absl::StatusOr<http_binding::HttpEndpoint*> endpoint =
+      http_binding::HttpEndpoint::Start(&shard, config,
+                                        AdminRoutes(&shard.set()));
+  if (!endpoint.ok()) return endpoint.status();
+  shard.AddStopHook([e = *endpoint] { e->Stop(); });
   PIMAP_LOG(INFO) << "admin endpoint on " << host << ":" << port
-                  << " (GET /metrics)";
+                  << " (GET /metrics), shard " << shard.id();
   return absl::OkStatus();
-}
-
-void AdminHttpServer::Stop() {
-  stop_.store(true);
-  if (thread_.joinable()) thread_.join();
-  if (listen_fd_ >= 0) close(listen_fd_);
-  listen_fd_ = -1;
-}
-
-void AdminHttpServer::Serve() {
-  while (!stop_.load()) {
-    pollfd pfd{listen_fd_, POLLIN, 0};
-    if (poll(&pfd, 1, 200) <= 0) continue;
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    HandleClient(fd);
-    close(fd);
-  }
-}
-
-// One request per connection, read with the gateway's HTTP parser and
-// answered with its response writer (the same HTTP core as the intake and
-// the P-IMAP binding), then closed.
-void AdminHttpServer::HandleClient(int fd) {
-  http::HttpRequestParser parser(/*max_body_bytes=*/4096);
-  http::HttpRequest request;
-  http::HttpRequestParser::Result result =
-      http::HttpRequestParser::Result::kNeedMore;
-  char buf[1024];
-  size_t received = 0;
-  while (result == http::HttpRequestParser::Result::kNeedMore &&
-         received < kMaxRequestBytes) {
-    pollfd pfd{fd, POLLIN, 0};
-    if (poll(&pfd, 1, kClientTimeoutMs) <= 0) return;
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) return;
-    received += static_cast<size_t>(n);
-    parser.Feed(absl::string_view(buf, static_cast<size_t>(n)));
-    result = parser.Next(&request);
-  }
-  const std::string type = "text/plain; version=0.0.4; charset=utf-8";
-  if (result != http::HttpRequestParser::Result::kRequest) {
-    const int status = result == http::HttpRequestParser::Result::kError
-                           ? parser.error_status()
-                           : 431;
-    SendAll(fd, http::WholeResponse(status, "", "text/plain", "bad request\n",
-                                    true));
-    return;
-  }
-  absl::string_view path = request.target;
-  path = path.substr(0, path.find('?'));
-  if (request.method != "GET" && request.method != "HEAD") {
-    SendAll(fd, http::WholeResponse(405, "Allow: GET\r\n", "text/plain",
-                                    "only GET is supported\n", true));
-  } else if (path != "/metrics") {
-    SendAll(fd, http::WholeResponse(404, "", "text/plain",
-                                    "not found; try /metrics\n", true));
-  } else {
-    std::string body = RenderPrometheus(shards_);
-    body += RenderHeapMetrics();
-    std::string response = http::WholeResponse(200, "", type, body, true);
-    if (request.method == "HEAD")
-      response.resize(response.find("\r\n\r\n") + 4);
-    SendAll(fd, response);
-  }
 }
 
 }  // namespace pimap

@@ -1,37 +1,36 @@
-// The operator's endpoint: GET /metrics in the Prometheus text format. It runs on
-// its own small thread with blocking sockets, off the data path, and only reads the
-// shards' counters (relaxed atomics written by each shard alone).
+// The operator's endpoint (--admin-listen): GET /metrics in the Prometheus
+// text format, served by the gateway's one HTTP core on shard 0's io_uring
+// ring (bindings/http/http_endpoint.h) -- no thread or blocking socket of its
+// own. Its routes are a table: issue 17's pimapctl commands (who, kick,
+// reload) are added to AdminRoutes().
 #ifndef PIMAP_TOOLS_PIMAPD_ADMIN_HTTP_H_
 #define PIMAP_TOOLS_PIMAPD_ADMIN_HTTP_H_
 
-#include <atomic>
+#include <cstdint>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "core/base/shard_counters.h"
+#include "bindings/http/http_endpoint.h"
+
+namespace pimap::engine {
+class Shard;
+class ShardSet;
+}  // namespace pimap::engine
 
 namespace pimap {
 
-class AdminHttpServer {
- public:
-  // Every component's metrics are in its shard's ShardCounters.
-  explicit AdminHttpServer(std::vector<const ShardCounters*> shards)
-      : shards_(std::move(shards)) {}
-  ~AdminHttpServer();
-  absl::Status Start(const std::string& host, uint16_t port);
-  void Stop();
+// The Prometheus text of every shard's counters (summed on read) and of the
+// process (heap, dropped log lines).
+std::string RenderAdminMetrics(engine::ShardSet& set);
 
- private:
-  void Serve();
-  void HandleClient(int fd);
+// The admin endpoint's route table.
+std::vector<http_binding::EndpointRoute> AdminRoutes(engine::ShardSet* set);
 
-  std::vector<const ShardCounters*> shards_;
-  int listen_fd_ = -1;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
+// On `shard`'s thread during set-up (pimapd: shard 0 only): binds host:port
+// and serves AdminRoutes() until the shard stops (a stop hook frees it).
+absl::Status StartAdminEndpoint(engine::Shard& shard, const std::string& host,
+                                uint16_t port);
 
 }  // namespace pimap
 

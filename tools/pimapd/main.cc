@@ -296,7 +296,7 @@ int main(int argc, char** argv) {
   absl::Status started = set.Start(
       [&services, &config, &outband = *outband, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms, throttle_config,
        preauth_total, preauth_per_ip,
-       state_dir = options.state_dir,
+       state_dir = options.state_dir, admin_listen = options.admin_listen,
        intake = options.store_events_listen
                     ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
                     : std::nullopt](pimap::engine::Shard& shard) -> absl::Status {
@@ -361,23 +361,21 @@ int main(int argc, char** argv) {
               s.links.get(), s.auth_cache.get());
           if (absl::Status st = s.http->Start(); !st.ok()) return st;
         }
+        if (admin_listen && shard.id() == 0) {
+          // On shard 0's ring, like any other listener (admin_http.cc says
+          // why only shard 0).
+          if (absl::Status st = pimap::StartAdminEndpoint(
+                  shard, admin_listen->host, admin_listen->port);
+              !st.ok()) {
+            return st;
+          }
+        }
         return s.server->Start();
       });
   if (!started.ok()) {
     return Fail(absl::StrCat("cannot start: ", started.message()), 1);
   }
 
-  std::vector<const pimap::ShardCounters*> counters;
-  for (int i = 0; i < set.count(); ++i) counters.push_back(&set.shard(i).counters());
-  std::unique_ptr<pimap::AdminHttpServer> admin;
-  if (options.admin_listen) {
-    admin = std::make_unique<pimap::AdminHttpServer>(counters);
-    absl::Status s = admin->Start(options.admin_listen->host, options.admin_listen->port);
-    if (!s.ok()) {
-      set.StopAndJoin(0);
-      return Fail(std::string(s.message()), 1);
-    }
-  }
   PIMAP_LOG(INFO) << "pimapd " << pimap::kVersion << " ready: " << shards << " shards, store "
                   << options.store.ToString();
 
@@ -385,7 +383,6 @@ int main(int argc, char** argv) {
   sigwait(&signals, &signal_number);
   PIMAP_LOG(INFO) << "signal " << signal_number << ": stopping";
   set.StopAndJoin(kStopGraceMs);
-  if (admin) admin->Stop();
   PIMAP_LOG(INFO) << "stopped";
   // The per-shard services die with `services` here, after every shard thread
   // has ended, so nothing can touch them concurrently.

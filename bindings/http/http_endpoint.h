@@ -1,0 +1,109 @@
+// A small HTTP/1.1 endpoint on a shard's io_uring ring: a listener, its
+// connections and a route table (path -> methods -> handler), for the
+// gateway's operator endpoints (--admin-listen: GET /metrics; issue 17 adds
+// its pimapctl commands as more routes). Requests are read with the shared
+// parser (core/http/request_parser.h) and answered with the shared response
+// writer (core/http/response.h) and content codings (content_coding.h).
+//
+// Connection handling, all bounded and none of it blocking the shard:
+//  * keep-alive, pipelined requests answered in order; a peer that does not
+//    read its answers (more than kMaxPendingOutput queued) is not read either
+//    until they drain;
+//  * the parser's bounds (header block 16 KiB -> 431, body max_body_bytes ->
+//    413); errors close the connection after their answer;
+//  * a connection with no complete request for idle_timeout_ms is closed,
+//    whether idle or stuck half-way through a request (the clock is not reset
+//    by each byte, so a trickling client cannot hold it);
+//  * at most max_connections at once; more get 503 and are closed.
+// Routing: an unknown path -> 404; a known path with another method -> 405
+// with Allow; HEAD is served wherever GET is, with GET's headers and no body.
+#ifndef PIMAP_BINDINGS_HTTP_HTTP_ENDPOINT_H_
+#define PIMAP_BINDINGS_HTTP_HTTP_ENDPOINT_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "core/http/request_parser.h"
+
+namespace pimap::engine {
+class Listener;
+class Shard;
+}  // namespace pimap::engine
+
+namespace pimap::http_binding {
+
+struct EndpointResponse {
+  int status = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+  std::string extra_headers;  // "Name: value\r\n" lines
+  // The body may be sent with the content coding the request accepts (gzip,
+  // zstd) when the shard has a compressor.
+  bool compressible = false;
+};
+
+// A handler runs on the endpoint's shard thread, between the shard's other
+// work: it must not block.
+using EndpointHandler =
+    std::function<EndpointResponse(const http::HttpRequest&)>;
+
+struct EndpointRoute {
+  std::string path;                  // exact match; the query is ignored
+  std::vector<std::string> methods;  // e.g. {"GET"}; HEAD is implied by GET
+  EndpointHandler handler;
+};
+
+struct HttpEndpointConfig {
+  std::string name = "http endpoint";  // in logs
+  std::string host;
+  uint16_t port = 0;
+  size_t max_connections = 64;
+  int64_t idle_timeout_ms = 30000;
+  size_t max_body_bytes = 4096;
+};
+
+class EndpointConnection;
+
+class HttpEndpoint {
+ public:
+  // Stop reading a connection whose peer does not read our answers.
+  static constexpr size_t kMaxPendingOutput = 256 * 1024;
+
+  // Shard thread: binds (SO_REUSEPORT) and starts accepting. Freed by Stop(),
+  // which the caller registers as a stop hook of the shard.
+  static absl::StatusOr<HttpEndpoint*> Start(engine::Shard* shard,
+                                             const HttpEndpointConfig& config,
+                                             std::vector<EndpointRoute> routes);
+  // Shard thread: stops accepting, closes every connection, frees itself.
+  void Stop();
+
+  // The answer to one request by the route table, before HEAD and content
+  // coding are applied (no I/O: unit-tested on its own).
+  static EndpointResponse Dispatch(const std::vector<EndpointRoute>& routes,
+                                   const http::HttpRequest& request);
+  // The bytes on the wire for `request`: Dispatch(), then HEAD (headers
+  // only) and the content coding. `close` adds "Connection: close".
+  std::string Respond(const http::HttpRequest& request, bool close);
+
+  size_t connection_count() const { return connections_.size(); }
+
+ private:
+  friend class EndpointConnection;
+  HttpEndpoint(engine::Shard* shard, const HttpEndpointConfig& config,
+               std::vector<EndpointRoute> routes);
+  ~HttpEndpoint();
+
+  engine::Shard* shard_;
+  HttpEndpointConfig config_;
+  std::vector<EndpointRoute> routes_;
+  engine::Listener* listener_ = nullptr;
+  absl::flat_hash_set<EndpointConnection*> connections_;
+};
+
+}  // namespace pimap::http_binding
+
+#endif  // PIMAP_BINDINGS_HTTP_HTTP_ENDPOINT_H_
