@@ -328,13 +328,29 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       if (tagged) {
         // Past what the search found too (a message new since the SELECT).
         uidnext_ = std::max(uidnext_, known_.max_uid() + 1);
-        // A connected device whose view of INBOX is older than this look
-        // (its SELECT raced the watch's start) would miss what came between,
-        // its IDLE being answered from events: report that too, first.
+        // The baseline is what the SELECT saw (its MODSEQ and UIDNEXT), but
+        // the search ran later: mail that came in between is in known_ and
+        // would be caught up as a flag change, mail that went is unknown and
+        // its expunge never reported, so a device whose view is as old as
+        // the SELECT would keep the one and never hear of the other
+        // (docs/chaos-test.md, defect 5). Catch up from the SELECT as for an
+        // older view, whose top is below the SELECT's UIDNEXT; and from a
+        // connected device's view if it is older still (its SELECT raced the
+        // watch's start): its IDLE is answered from events.
+        session::ViewStart start;
+        if (select_uidnext_ != 0 && highest_modseq_ != 0) {
+          start = {highest_modseq_, select_uidnext_ - 1};
+        }
         const session::ViewStart older =
             sink_->OldestLiveView(user_, kFolder, uidvalidity_);
-        if (older.modseq != 0 && older.modseq < highest_modseq_) {
-          view_catchup_ = older;
+        if (older.modseq != 0 &&
+            (start.modseq == 0 || older.modseq < start.modseq)) {
+          start = {older.modseq, start.modseq == 0
+                                     ? older.top_uid
+                                     : std::min(older.top_uid, start.top_uid)};
+        }
+        if (start.modseq != 0) {
+          view_catchup_ = start;
           StartCatchUp();
           return;
         }

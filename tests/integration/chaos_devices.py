@@ -358,6 +358,19 @@ class StoreChaos(threading.Thread):
             self.uids[u] = [int(x) for line in untagged if line.startswith(b"* SEARCH")
                             for x in line.split()[2:]]
 
+    def reopen(self, attempts=40):
+        """open() right after a store restart: the store may still refuse logins
+        for a moment (its auth process starting), so try again for up to ~10 s."""
+        for i in range(attempts):
+            try:
+                self.close()
+                self.open()
+                return
+            except (OSError, AssertionError, EOFError):
+                if i == attempts - 1:
+                    raise
+                time.sleep(0.25)
+
     def close(self):
         for c in self.conns.values():
             c.close()
@@ -405,7 +418,7 @@ class StoreChaos(threading.Thread):
                     t0 = time.monotonic()
                     self.close()
                     self.dovecot.restart()
-                    self.open()
+                    self.reopen()
                     self.restarted = time.monotonic() - t0
                     self.history.append((round(t0 - self.t0, 3), "*", "store restart"))
                 self.kinds[self.event()] += 1
