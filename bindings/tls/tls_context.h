@@ -5,7 +5,9 @@
 // (certificate_set.h). Client side (the store link, the gateway's own
 // HTTPS requests to push services): the trusted CAs, with the peer's
 // certificate and name always verified. One context is shared read-only by
-// every shard; each connection gets its own SSL object.
+// every shard; each connection gets its own SSL object, which keeps what it
+// needs alive by itself, so a certificate reload may drop the context while
+// connections made from it go on.
 #ifndef PIMAP_BINDINGS_TLS_TLS_CONTEXT_H_
 #define PIMAP_BINDINGS_TLS_TLS_CONTEXT_H_
 
@@ -35,6 +37,7 @@ class TlsContext {
   static absl::StatusOr<std::shared_ptr<TlsContext>> CreateServer(
       const std::vector<CertificateFiles>& certificates,
       const std::vector<std::string>& alpn = {});
+  // One certificate, served to every client.
   // `alpn`: the application protocols offered in ALPN (RFC 7301), in the
   // server's order of preference (e.g. "http/1.1", or "imap" for the IMAP
   // listeners); a client that offers none
