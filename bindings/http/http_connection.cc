@@ -99,7 +99,7 @@ void HttpConnection::Accept(HttpServer* server, int slot, bool tls,
   }
   engine::Transport* transport = socket;
   if (tls) {
-    SSL* ssl = server->config().tls->NewServerSsl();
+    SSL* ssl = server->tls()->NewServerSsl();
     if (ssl == nullptr) {
       socket->Abort();
       return;

@@ -74,6 +74,7 @@ HttpServer::HttpServer(engine::Shard* shard, const HttpServerConfig* config,
                        session::AuthCache* auth_cache)
     : shard_(shard),
       config_(config),
+      tls_(config->tls),
       connector_(connector),
       sessions_(sessions),
       pool_(pool),

@@ -102,6 +102,10 @@ class HttpServer final : public HttpSessionOwner {
   absl::Status Start();
 
   const HttpServerConfig& config() const { return *config_; }
+  // The TLS context of new HTTPS handshakes: config().tls until a
+  // certificate reload brings a new one (as ImapServer::tls()).
+  const std::shared_ptr<tls::TlsContext>& tls() const { return tls_; }
+  void SetTls(std::shared_ptr<tls::TlsContext> tls) { tls_ = std::move(tls); }
   bool stopping() const { return stopping_; }
   size_t connection_count() const { return connections_.size(); }
   // A connection not logged in yet, from `client`, counted by the shard's
@@ -147,6 +151,7 @@ class HttpServer final : public HttpSessionOwner {
 
   engine::Shard* shard_;
   const HttpServerConfig* config_;
+  std::shared_ptr<tls::TlsContext> tls_;
   session::StoreConnector* connector_;
   session::SessionRegistry* sessions_;
   session::StoreLinkPool* pool_;

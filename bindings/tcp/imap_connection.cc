@@ -80,7 +80,7 @@ void ImapConnection::Accept(ImapServer* server, int slot, bool implicit_tls,
   }
   engine::Transport* transport = socket;
   if (implicit_tls) {
-    SSL* ssl = server->config().tls->NewServerSsl();
+    SSL* ssl = server->tls()->NewServerSsl();
     if (ssl == nullptr) {
       if (gate != nullptr) gate->Leave(client.peer);
       socket->Abort();

@@ -31,7 +31,7 @@ void ImapConnection::DoStartTls(const std::string& tag) {
   imap::AppendTaggedStatus(&out, tag, "OK", "", "Begin TLS negotiation now");
   WriteLocal(std::move(out));
   starttls_reset_ = true;  // ProcessInput drops the rest of the clear input
-  SSL* ssl = server_->config().tls->NewServerSsl();
+  SSL* ssl = server_->tls()->NewServerSsl();
   if (ssl == nullptr) {
     Shutdown("TLS unavailable");
     return;

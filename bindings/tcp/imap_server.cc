@@ -12,10 +12,17 @@
 namespace pimap::tcp {
 
 ImapServer::ImapServer(engine::Shard* shard, const ImapServerConfig* config,
-                       session::StoreConnector* connector, session::SessionRegistry* sessions,
-                       session::StoreLinkPool* pool, session::AuthCache* auth_cache)
-    : shard_(shard), config_(config), connector_(connector), sessions_(sessions),
-      pool_(pool), auth_cache_(auth_cache) {}
+                       session::StoreConnector* connector,
+                       session::SessionRegistry* sessions,
+                       session::StoreLinkPool* pool,
+                       session::AuthCache* auth_cache)
+    : shard_(shard),
+      config_(config),
+      tls_(config->tls),
+      connector_(connector),
+      sessions_(sessions),
+      pool_(pool),
+      auth_cache_(auth_cache) {}
 
 ImapServer::~ImapServer() {
   if (shard_->services().Find<ImapServer>() == this) {

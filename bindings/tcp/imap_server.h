@@ -84,6 +84,12 @@ class ImapServer {
 
   engine::Shard& shard() { return *shard_; }
   const ImapServerConfig& config() const { return *config_; }
+  // The TLS context of new handshakes (STARTTLS, implicit TLS): config().tls
+  // until a certificate reload brings a new one through SetTls(). Shard
+  // thread only, so reading it at accept takes no lock; an open connection
+  // keeps its SSL, which holds its own references to the old material.
+  const std::shared_ptr<tls::TlsContext>& tls() const { return tls_; }
+  void SetTls(std::shared_ptr<tls::TlsContext> tls) { tls_ = std::move(tls); }
   session::StoreConnector& connector() { return *connector_; }
   session::SessionRegistry& sessions() { return *sessions_; }
   session::StoreLinkPool* pool() { return pool_; }
@@ -100,6 +106,7 @@ class ImapServer {
 
   engine::Shard* shard_;
   const ImapServerConfig* config_;
+  std::shared_ptr<tls::TlsContext> tls_;
   session::StoreConnector* connector_;
   session::SessionRegistry* sessions_;
   session::StoreLinkPool* pool_;

@@ -1,10 +1,13 @@
 // TLS configuration (BoringSSL), TLS 1.2 minimum with ECDHE key exchange and
 // AEAD ciphers only (TLS 1.3's suites are all of that kind). Server side (the
 // device listeners): certificate chain and key from PEM files and the ALPN
-// protocols of the listener. Client side (the store link, the gateway's own
+// protocols of the listener, and more certificates chosen by the client's SNI
+// (certificate_set.h). Client side (the store link, the gateway's own
 // HTTPS requests to push services): the trusted CAs, with the peer's
 // certificate and name always verified. One context is shared read-only by
-// every shard; each connection gets its own SSL object.
+// every shard; each connection gets its own SSL object, which keeps what it
+// needs alive by itself, so a certificate reload may drop the context while
+// connections made from it go on.
 #ifndef PIMAP_BINDINGS_TLS_TLS_CONTEXT_H_
 #define PIMAP_BINDINGS_TLS_TLS_CONTEXT_H_
 
@@ -18,8 +21,23 @@
 
 namespace pimap::tls {
 
+// A certificate chain and its private key, as PEM files.
+struct CertificateFiles {
+  std::string cert_pem_path;
+  std::string key_pem_path;
+};
+
 class TlsContext {
  public:
+  // `certificates`: the first is the default (no SNI, or a name no other
+  // serves); each other one serves the DNS names it carries (subjectAltName
+  // dNSNames, else its CN; certificate_set.h) to clients asking for them in
+  // SNI. Fails, naming the file, when one cannot be read, a key does not
+  // match its certificate, or an SNI certificate names no DNS host.
+  static absl::StatusOr<std::shared_ptr<TlsContext>> CreateServer(
+      const std::vector<CertificateFiles>& certificates,
+      const std::vector<std::string>& alpn = {});
+  // One certificate, served to every client.
   // `alpn`: the application protocols offered in ALPN (RFC 7301), in the
   // server's order of preference (e.g. "http/1.1", or "imap" for the IMAP
   // listeners); a client that offers none
@@ -47,10 +65,8 @@ class TlsContext {
 
  private:
   explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
-  static int SelectAlpn(SSL* ssl, const uint8_t** out, uint8_t* out_len,
-                        const uint8_t* in, unsigned in_len, void* arg);
   SSL_CTX* ctx_;
-  std::string alpn_wire_;  // length-prefixed protocol names
+  std::string alpn_wire_;  // client: length-prefixed protocol names
 };
 
 // The last BoringSSL error as text, for logs and statuses (never contains secrets).

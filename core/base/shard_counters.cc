@@ -393,6 +393,28 @@ void RenderIntakeRejected(std::string& out,
   }
 }
 
+// The certificate reloads, labelled by result; both rendered from the start.
+void RenderTlsReloads(std::string& out,
+                      absl::Span<const ShardCounters* const> shards) {
+  constexpr const char* kName = "pimap_tls_reloads_total";
+  absl::StrAppend(&out, "# HELP ", kName,
+                  " Reloads of the TLS certificates (SIGHUP), by result; a "
+                  "failed one keeps the certificates in use.\n# TYPE ",
+                  kName, " counter\n");
+  for (auto [result, field] :
+       {std::pair{"ok", &ShardCounters::tls_reloads_ok},
+        std::pair{"failed", &ShardCounters::tls_reloads_failed}}) {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const uint64_t v = (shards[i]->*field).load(std::memory_order_relaxed);
+      sum += v;
+      absl::StrAppend(&out, kName, "{shard=\"", i, "\",result=\"", result,
+                      "\"} ", v, "\n");
+    }
+    absl::StrAppend(&out, kName, "{result=\"", result, "\"} ", sum, "\n");
+  }
+}
+
 }  // namespace
 
 void HistogramObserve(LatencyHistogram& histogram, int64_t ms) {
@@ -419,6 +441,7 @@ std::string RenderPrometheus(absl::Span<const ShardCounters* const> shards) {
   for (const HistogramDef& def : kHistograms) RenderHistogram(out, def, shards);
   for (const SummaryDef& def : kSummaries) RenderSummary(out, def, shards);
   RenderIntakeRejected(out, shards);
+  RenderTlsReloads(out, shards);
   return out;
 }
 

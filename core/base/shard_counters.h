@@ -170,6 +170,10 @@ struct alignas(64) ShardCounters {
   // (bad address, refused target, name not resolved, socket error).
   std::atomic<uint64_t> udp_sent{0};
   std::atomic<uint64_t> udp_failed{0};
+  // SIGHUP reloads of the TLS certificates (tools/pimapd/reloader.h), by
+  // result; counted on shard 0 only (a reload is process-wide).
+  std::atomic<uint64_t> tls_reloads_ok{0};
+  std::atomic<uint64_t> tls_reloads_failed{0};
   NsSummary intake_handling;  // request complete -> answer queued
   NsSummary intake_queue;     // enqueued -> delivered on the owner shard
 };

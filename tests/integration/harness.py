@@ -461,18 +461,18 @@ _LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}\r\n$")
 
 
 class RawImap:
-    """A line-oriented IMAP client over a plain or TLS socket, every wait with a timeout.
+    """A line-oriented IMAP client over plain or TLS (SNI: sni or host), every wait timed.
 
     readline() returns one response line including CRLF; when the line ends with a
     literal announcement {n}, the literal and the rest of the line are appended.
     """
 
-    def __init__(self, host, port, tls_ctx=None, timeout=NET_TIMEOUT, source=None):
+    def __init__(self, host, port, tls_ctx=None, timeout=NET_TIMEOUT, source=None, sni=None):
         self.timeout = timeout
         sock = socket.create_connection((host, port), timeout=timeout,
                                         source_address=(source, 0) if source else None)
         if tls_ctx is not None:
-            sock = tls_ctx.wrap_socket(sock, server_hostname=host)
+            sock = tls_ctx.wrap_socket(sock, server_hostname=sni or host)
         self.sock = sock
         self.buf = b""
         self.greeting = self.readline()

@@ -33,6 +33,7 @@
 #include "tools/pimapd/admin_http.h"
 #include "tools/pimapd/options.h"
 #include "tools/pimapd/outband_setup.h"
+#include "tools/pimapd/reloader.h"
 
 namespace {
 
@@ -81,11 +82,13 @@ int main(int argc, char** argv) {
   const pimap::Options& options = parsed->options;
   pimap::SetLogLevel(options.log_level);
 
-  // Signals are taken by sigwait() in main only; shards never see them.
+  // Signals are taken by sigwait() in main only; shards never see them
+  // (blocked here, before any thread starts, so every thread inherits it).
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -126,13 +129,13 @@ int main(int argc, char** argv) {
     config.imaps_listen = pimap::tcp::ListenAddress{options.imaps_listen->host,
                                                     options.imaps_listen->port};
   }
-  if (!options.tls_cert.empty()) {
-    // ALPN "imap" (RFC 7301's registry) on STARTTLS and the implicit-TLS port.
-    auto tls = pimap::tls::TlsContext::CreateServer(options.tls_cert,
-                                                    options.tls_key, {"imap"});
-    if (!tls.ok()) return Fail(std::string(tls.status().message()), 2);
-    config.tls = *tls;
+  // The device listeners' certificates (default and SNI); SIGHUP rebuilds
+  // them (reloader.h).
+  absl::StatusOr<pimap::ServerTls> server_tls = pimap::BuildServerTls(options);
+  if (!server_tls.ok()) {
+    return Fail(std::string(server_tls.status().message()), 2);
   }
+  config.tls = server_tls->imap;
   pimap::http_binding::HttpServerConfig http_config;
   if (options.http_listen) {
     http_config.http_listen = pimap::http_binding::HttpListenAddress{
@@ -141,10 +144,7 @@ int main(int argc, char** argv) {
   if (options.https_listen) {
     http_config.https_listen = pimap::http_binding::HttpListenAddress{
         options.https_listen->host, options.https_listen->port};
-    auto tls = pimap::tls::TlsContext::CreateServer(
-        options.tls_cert, options.tls_key, {"h2", "http/1.1"});
-    if (!tls.ok()) return Fail(std::string(tls.status().message()), 2);
-    http_config.tls = *tls;
+    http_config.tls = server_tls->https;
   }
   http_config.session.limits = config.limits;
   http_config.session.path = options.http_path;
@@ -379,8 +379,18 @@ int main(int argc, char** argv) {
   PIMAP_LOG(INFO) << "pimapd " << pimap::kVersion << " ready: " << shards << " shards, store "
                   << options.store.ToString();
 
+  // SIGHUP reloads; the shards install what it built on their own threads.
+  pimap::Reloader reloader(
+      &options, &set,
+      [&services](pimap::engine::Shard& shard, const pimap::ServerTls& tls) {
+        ShardServices& s = services[shard.id()];
+        if (s.server && tls.imap) s.server->SetTls(tls.imap);
+        if (s.http && tls.https) s.http->SetTls(tls.https);
+      });
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+    reloader.Reload();
+  }
   PIMAP_LOG(INFO) << "signal " << signal_number << ": stopping";
   set.StopAndJoin(kStopGraceMs);
   PIMAP_LOG(INFO) << "stopped";

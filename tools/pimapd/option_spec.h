@@ -33,6 +33,11 @@ absl::Status Set(absl::StatusOr<U> result, T& field) {
   return absl::OkStatus();
 }
 
+// The device listeners' TLS certificates (options_tls.cc): the rows, and the
+// checks across them once everything is parsed.
+absl::Span<const OptionSpec> TlsOptionSpecs();
+absl::Status ValidateTls(const Options& o);
+
 // Out-of-band wake-ups (options_outband.cc): the rows, and the checks across
 // them once everything is parsed.
 absl::Span<const OptionSpec> OutbandOptionSpecs();

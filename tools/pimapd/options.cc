@@ -151,22 +151,6 @@ const OptionSpec kOptionSpecs[] = {
        return Set(ParseOptionalHostPort(v), o.admin_listen);
      },
      [](const Options& o) { return FormatOptionalHostPort(o.admin_listen); }},
-    {"tls-cert", "FILE", "PEM certificate chain for TLS (give --tls-key too).",
-     [](absl::string_view v, Options& o) {
-       o.tls_cert = std::string(v);
-       return absl::OkStatus();
-     },
-     [](const Options& o) {
-       return o.tls_cert.empty() ? std::string("none") : o.tls_cert;
-     }},
-    {"tls-key", "FILE", "PEM private key for TLS (give --tls-cert too).",
-     [](absl::string_view v, Options& o) {
-       o.tls_key = std::string(v);
-       return absl::OkStatus();
-     },
-     [](const Options& o) {
-       return o.tls_key.empty() ? std::string("none") : o.tls_key;
-     }},
     {"shards", "N",
      "Number of shard (event-loop) threads, 1..256; 0 = one per online CPU.",
      [](absl::string_view v, Options& o) {
@@ -585,8 +569,11 @@ const OptionSpec* FindSpec(absl::string_view name) {
   for (const OptionSpec& spec : kOptionSpecs) {
     if (name == spec.name) return &spec;
   }
-  for (const OptionSpec& spec : OutbandOptionSpecs()) {
-    if (name == spec.name) return &spec;
+  for (absl::Span<const OptionSpec> table :
+       {TlsOptionSpecs(), OutbandOptionSpecs()}) {
+    for (const OptionSpec& spec : table) {
+      if (name == spec.name) return &spec;
+    }
   }
   return nullptr;
 }
@@ -685,6 +672,7 @@ absl::Status Validate(const Options& o) {
     return InvalidArgumentError(
         "--store-tls-ca-file and --store-tls-name need --store-tls");
   }
+  if (absl::Status st = ValidateTls(o); !st.ok()) return st;
   return ValidateOutband(o);
 }
 
@@ -783,7 +771,8 @@ std::string HelpText() {
       "      names without \"--\"; '#' starts a comment. Flags on the command\n"
       "      line override the file. Default: none.\n";
   for (absl::Span<const OptionSpec> table :
-       {absl::Span<const OptionSpec>(kOptionSpecs), OutbandOptionSpecs()}) {
+       {absl::Span<const OptionSpec>(kOptionSpecs), TlsOptionSpecs(),
+        OutbandOptionSpecs()}) {
     for (const OptionSpec& spec : table) {
       absl::StrAppend(&out, "  --", spec.name);
       if (spec.metavar != nullptr) absl::StrAppend(&out, " ", spec.metavar);

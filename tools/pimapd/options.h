@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -59,6 +60,14 @@ struct Options {
   // --tls-cert PEM, --tls-key PEM: both or neither; required by
   // --imaps-listen; when set, STARTTLS is offered on the plain port.
   std::string tls_cert, tls_key;
+  // --tls-sni-cert CERT,KEY (repeatable; "none" empties the list): more
+  // certificates, each served to clients asking in SNI for a DNS name it
+  // carries; --tls-cert stays the default. Needs --tls-cert.
+  struct CertKeyFiles {
+    std::string cert, key;
+    bool operator==(const CertKeyFiles&) const = default;
+  };
+  std::vector<CertKeyFiles> tls_sni_certs;
   int shards = 0;  // --shards N, 0 = number of online CPUs; else 1..256
   bool allow_plaintext_auth = false;         // --allow-plaintext-auth
   LogLevel log_level = LogLevel::kInfo;      // --log-level

@@ -30,11 +30,12 @@ inline bssl::UniquePtr<EVP_PKEY> NewP256Key() {
   return key;
 }
 
-inline bssl::UniquePtr<X509> NewSelfSignedCert(EVP_PKEY* key) {
+inline bssl::UniquePtr<X509> NewSelfSignedCert(
+    EVP_PKEY* key, const std::string& common_name = "pimap.test") {
   bssl::UniquePtr<X509> cert(X509_new());
   if (cert == nullptr) return nullptr;
   X509_NAME* name = X509_get_subject_name(cert.get());
-  const auto* cn = reinterpret_cast<const unsigned char*>("pimap.test");
+  const auto* cn = reinterpret_cast<const unsigned char*>(common_name.c_str());
   if (X509_set_version(cert.get(), X509_VERSION_3) != 1 ||
       ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1) != 1 ||
       X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600) == nullptr ||
@@ -71,13 +72,14 @@ class TempCredentials {
 
   // Generates a key and its certificate into the two files; false on failure.
   bool Generate() { return Write(cert_path_, key_path_); }
-  // Writes a new identity: the certificate to `cert_path`, the key to
-  // `key_path`.
-  bool Write(const std::string& cert_path, const std::string& key_path) {
+  // Writes a new identity: the certificate (subject CN `common_name`, no
+  // subjectAltName) to `cert_path`, the key to `key_path`.
+  bool Write(const std::string& cert_path, const std::string& key_path,
+             const std::string& common_name = "pimap.test") {
     if (dir_.empty()) return false;
     bssl::UniquePtr<EVP_PKEY> key = NewP256Key();
     if (key == nullptr) return false;
-    bssl::UniquePtr<X509> cert = NewSelfSignedCert(key.get());
+    bssl::UniquePtr<X509> cert = NewSelfSignedCert(key.get(), common_name);
     if (cert == nullptr) return false;
     bssl::UniquePtr<BIO> cert_out(BIO_new_file(cert_path.c_str(), "w"));
     bssl::UniquePtr<BIO> key_out(BIO_new_file(key_path.c_str(), "w"));

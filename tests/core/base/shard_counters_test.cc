@@ -183,12 +183,17 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       HasLine(text, "pimap_intake_rejected_total{reason=\"bad_flag\"} 0"));
   constexpr size_t kReasonLines =
       2 + 2 * static_cast<size_t>(IntakeReject::kCount);
+  // The certificate reloads: HELP, TYPE, then per result the shard and the
+  // sum.
+  EXPECT_TRUE(HasLine(text, "# TYPE pimap_tls_reloads_total counter"));
+  EXPECT_TRUE(HasLine(text, "pimap_tls_reloads_total{result=\"failed\"} 0"));
+  constexpr size_t kReloadLines = 2 + 2 * 2;
   // N metrics x (HELP + TYPE) + pimap_shards sample + (N-1) x (1 shard + sum).
   std::vector<absl::string_view> lines =
       absl::StrSplit(text, '\n', absl::SkipEmpty());
   const size_t n = metrics.size();
   EXPECT_EQ(lines.size(), n * 2 + 1 + (n - 1) * 2 + kHistogramLines +
-                              kSummaryLines + kReasonLines);
+                              kSummaryLines + kReasonLines + kReloadLines);
 }
 
 TEST(ShardCountersTest, HistogramBucketsAreCumulativeAndSummed) {
@@ -247,6 +252,20 @@ TEST(ShardCountersTest, IntakeRefusalsByReasonAreSummed) {
   EXPECT_TRUE(HasLine(text, m + "{reason=\"bad_flag\"} 5"));
   EXPECT_TRUE(HasLine(text, m + "{reason=\"body_too_large\"} 1"));
   EXPECT_TRUE(HasLine(text, m + "{reason=\"too_many_events\"} 0"));
+}
+
+TEST(ShardCountersTest, TlsReloadsByResult) {
+  ShardCounters a, b;
+  a.tls_reloads_ok.store(2);
+  a.tls_reloads_failed.store(1);
+  const ShardCounters* shards[] = {&a, &b};
+  const std::string text = RenderPrometheus(shards);
+  const std::string m = "pimap_tls_reloads_total";
+  EXPECT_TRUE(HasLine(text, "# TYPE " + m + " counter")) << text;
+  EXPECT_TRUE(HasLine(text, m + "{shard=\"0\",result=\"ok\"} 2"));
+  EXPECT_TRUE(HasLine(text, m + "{shard=\"1\",result=\"failed\"} 0"));
+  EXPECT_TRUE(HasLine(text, m + "{result=\"ok\"} 2"));
+  EXPECT_TRUE(HasLine(text, m + "{result=\"failed\"} 1"));
 }
 
 TEST(ShardCountersTest, NoShards) {
