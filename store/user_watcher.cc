@@ -328,15 +328,11 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       if (tagged) {
         // Past what the search found too (a message new since the SELECT).
         uidnext_ = std::max(uidnext_, known_.max_uid() + 1);
-        // The baseline is what the SELECT saw (its MODSEQ and UIDNEXT), but
-        // the search ran later: mail that came in between is in known_ and
-        // would be caught up as a flag change, mail that went is unknown and
-        // its expunge never reported, so a device whose view is as old as
-        // the SELECT would keep the one and never hear of the other
-        // (docs/chaos-test.md, defect 5). Catch up from the SELECT as for an
-        // older view, whose top is below the SELECT's UIDNEXT; and from a
-        // connected device's view if it is older still (its SELECT raced the
-        // watch's start): its IDLE is answered from events.
+        // The baseline is the SELECT's (MODSEQ, UIDNEXT) but the search ran
+        // later: mail that came between would be caught up as a flag change,
+        // mail that went never reported (docs/chaos-test.md, defect 5). So
+        // catch up from the SELECT as for an older view (top below its
+        // UIDNEXT), or from a connected device's view if older still.
         session::ViewStart start;
         if (select_uidnext_ != 0 && highest_modseq_ != 0) {
           start = {highest_modseq_, select_uidnext_ - 1};
@@ -470,6 +466,11 @@ void UserWatcher::OnMessageData(const imap::Response& r) {
         // An EXISTS may announce a message the running FETCH does not show
         // (a SELECT's EXISTS is only the count: its QRESYNC output says all).
         inbox_dirty_ = true;
+        // Hazard: an unsolicited FETCH of a later flag change may follow with
+        // a MODSEQ above the new message's; as the mark it would start the
+        // next catch-up past that message. The mark stays where it was
+        // before this EXISTS; the next catch-up repeats the rest.
+        catchup_mark_frozen_ = true;
       }
       return;
     case State::kIdle:
@@ -537,6 +538,7 @@ void UserWatcher::StartCatchUp() {
   // pending_ survives a reconnect on purpose: what an interrupted catch-up
   // found (and already recorded in known_) is delivered with the next one.
   catchup_modseq_ = highest_modseq_;
+  catchup_mark_frozen_ = false;
   // From an older device view's MODSEQ while that is owed (also after a
   // reconnect that interrupted it).
   const uint64_t since = view_catchup_.modseq != 0
@@ -633,7 +635,9 @@ void UserWatcher::OnFetch(const imap::Response& r) {
   event.modseq = data.modseq;
   // Committed only when the catch-up completes: results come in UID order, so a
   // link lost half-way must not skip the lower MODSEQs not yet seen.
-  catchup_modseq_ = std::max(catchup_modseq_, event.modseq);
+  if (!catchup_mark_frozen_) {
+    catchup_modseq_ = std::max(catchup_modseq_, event.modseq);
+  }
   // Known to the watch, but above an older view's top: the device may lack
   // it (devices that have it do not announce it twice).
   const bool view_may_lack =

@@ -132,6 +132,8 @@ class UserWatcher final : public session::StoreWatch,
   uint64_t journaled_modseq_ = 0;
   uint64_t catchup_modseq_ =
       0;  // the running maximum of a catch-up in progress
+  // An EXISTS came amid the catch-up: later MODSEQs no longer raise its mark.
+  bool catchup_mark_frozen_ = false;
   // No UID from here on has been seen by the watch, known or expunged: one
   // that vanishes unknown from here on came and went between two looks, and
   // its expunge is still reported (OnVanished).

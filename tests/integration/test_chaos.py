@@ -121,6 +121,13 @@ def settle_step(d, want, now, net):
             d.next_poll = now + 0.3
         elif now < d.next_poll:
             pass
+        elif None in d.view.uids:
+            # An MSN whose UID the device lacks (its message is gone from the
+            # store): a FETCH by MSN cannot carry the EXPUNGE owed ahead of it
+            # (RFC 3501 7.4.1), and new mail's EXISTS queues behind that, so
+            # the device polls with NOOP, as a client would.
+            d.next_poll = now + 0.3
+            d.noop()
         elif view_equals(d.view, want):
             d.final_fetch = True
             d.fetch_all()
