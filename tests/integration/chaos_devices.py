@@ -52,6 +52,7 @@ class Device:
         self.trace = []  # (time, line or action), for a failure's message
         # The end of the chaos test (test_chaos.settle_step).
         self.final_fetch = False
+        self.poll_before_fetch = False  # settle: a FETCH left an MSN without UID
         self.stale_flags = None
         self.next_poll = 0.0
         self._match_since = None

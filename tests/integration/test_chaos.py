@@ -118,14 +118,16 @@ def settle_step(d, want, now, net):
                 d.state = SETTLED
                 return True
             d.final_fetch = False  # e.g. the FETCH left an MSN without UID: poll on
+            d.poll_before_fetch = None in d.view.uids
             d.next_poll = now + 0.3
         elif now < d.next_poll:
             pass
-        elif None in d.view.uids:
-            # An MSN whose UID the device lacks (its message is gone from the
-            # store): a FETCH by MSN cannot carry the EXPUNGE owed ahead of it
-            # (RFC 3501 7.4.1), and new mail's EXISTS queues behind that, so
-            # the device polls with NOOP, as a client would.
+        elif d.poll_before_fetch:
+            # The last FETCH left an MSN without its UID (its message is gone
+            # from the store): a FETCH by MSN cannot carry the EXPUNGE owed
+            # ahead of it (RFC 3501 7.4.1), and new mail's EXISTS queues
+            # behind that, so the device polls with NOOP, as a client would.
+            d.poll_before_fetch = False
             d.next_poll = now + 0.3
             d.noop()
         elif view_equals(d.view, want):
