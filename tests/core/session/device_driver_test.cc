@@ -770,6 +770,43 @@ TEST_F(DeviceDriverTest, ExpungedJournalEventAfterReconnectMeansResync) {
   EXPECT_EQ(second.link.TakeSent(), "~p4 UID FETCH 12 (FLAGS)\r\n");
 }
 
+// Chaos defect 4: the store expunges a message after it ran the resume's
+// snapshot (UID SEARCH) but before its answer reaches us. The view has the UID;
+// the EXPUNGE must still reach the device.
+TEST_F(DeviceDriverTest, ExpungeWhileTheResyncSnapshotIsOnItsWayIsRendered) {
+  config_.default_notification = FilterSpec::All();
+  Device& first = Connect();
+  const uint64_t id = Login(first);
+  SelectInbox(first);
+  EnterIdle(first);
+  registry_.OnStoreEvents("alice", {Expunged(9)});
+  ASSERT_EQ(first.out.Take(), "* 2 EXPUNGE\r\n");
+  Drop(first);  // uncertain: the resume resyncs
+
+  Device& second = Connect();
+  second.driver->Start(&second.link, "a2", "pw");
+  second.link.Complete("~p1", "OK Enabled");
+  second.link.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  second.link.Complete("~p2", "OK [READ-WRITE] Select completed");
+  EXPECT_EQ(second.link.TakeSent(),
+            "~p1 ENABLE QRESYNC\r\n~p2 SELECT \"INBOX\"\r\n"
+            "~p3 UID SEARCH RETURN (ALL) ALL\r\n");
+  // The store answers with 4 and 12, then expunges 12 and pushes that before
+  // its answer is read; and a new 13, which the snapshot already has.
+  registry_.OnStoreEvents("alice", {Expunged(12), NewMail(13)});
+  second.link.Reply("* ESEARCH (TAG \"~p3\") UID ALL 4,12:13");
+  second.link.Complete("~p3", "OK Search completed");
+  EXPECT_EQ(second.out.Take(),
+            absl::StrCat("* SESSION SELECTED\r\n* FOLDER INBOX\r\n* RESYNC\r\n"
+                         "* 3 EXISTS\r\n* SESSIONID ",
+                         id, "\r\n", LoginOk("a2")));
+  Run(second, "d NOOP");
+  EXPECT_EQ(second.link.TakeSent(), "~p4 NOOP\r\n");
+  second.link.Complete("~p4", "OK NOOP completed");
+  // 12 goes once; 13 is not announced again.
+  EXPECT_EQ(second.out.Take(), "* 2 EXPUNGE\r\nd OK NOOP completed\r\n");
+}
+
 TEST_F(DeviceDriverTest, OverflowedJournalIsRebuiltExactlyFromModseq) {
   config_.journal_limit = 1;
   Device& first = Connect();
