@@ -51,6 +51,7 @@ void DeviceDriver::MaybeDropCommandState() {
 bool DeviceDriver::IsMaintenanceJob(Job job) {
   return job == Job::kEvalSync || job == Job::kOwnNew ||
          job == Job::kEvalView || job == Job::kEvalNotify ||
+         job == Job::kFlagsFetch ||
          job == Job::kLinkSync || job == Job::kLinkSelect;
 }
 
@@ -727,6 +728,7 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
     case Job::kNewFetch:
     case Job::kEvalView:
     case Job::kEvalNotify:
+    case Job::kFlagsFetch:
       OnPushJobDone(ok);
       return;
     default:

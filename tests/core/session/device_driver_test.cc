@@ -849,6 +849,38 @@ TEST_F(DeviceDriverTest, OverflowedJournalIsRebuiltExactlyFromModseq) {
   EXPECT_EQ(second.link.TakeSent(), "~p5 UID FETCH 14 (FLAGS)\r\n");
 }
 
+// Chaos defect 3: a pushed flag change whose whole list the store's
+// notification did not give (`resolve`) is never rendered as it came: the
+// idling device gets the store's own flag list, fetched by UID.
+TEST_F(DeviceDriverTest, PushedFlagChangeOfUnknownResultIsFetchedInIdle) {
+  config_.default_notification = FilterSpec::All();
+  config_.pushes = true;
+  config_.watch = false;
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  EnterIdle(d);
+  const std::string idle_tag = d.link.last_tag();
+  StoreEvent change;
+  change.kind = EventKind::kFlags;
+  change.folder = "INBOX";
+  change.uidvalidity = 7;
+  change.uid = 9;
+  change.resolve = true;  // e.g. FlagsSet ($X) on a message with \Seen
+  registry_.OnStoreEvents("alice", {change, Expunged(12)});
+  EXPECT_EQ(d.out.Take(), "");  // nothing before the store's flags
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete(idle_tag, "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p6 UID FETCH 9 (FLAGS)\r\n");
+  d.link.Reply("* 2 FETCH (UID 9 FLAGS (\\Seen $X))");
+  d.link.Complete("~p6", "OK Fetch completed");
+  EXPECT_EQ(d.out.Take(),
+            "* 3 EXPUNGE\r\n* 2 FETCH (UID 9 FLAGS (\\Seen $X))\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
+}
+
 TEST_F(DeviceDriverTest, UnwatchedFolderLearnsNewMailFromItsOwnConnection) {
   Device& d = Connect();
   Login(d);
