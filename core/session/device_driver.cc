@@ -51,8 +51,8 @@ void DeviceDriver::MaybeDropCommandState() {
 bool DeviceDriver::IsMaintenanceJob(Job job) {
   return job == Job::kEvalSync || job == Job::kOwnNew ||
          job == Job::kEvalView || job == Job::kEvalNotify ||
-         job == Job::kFlagsFetch ||
-         job == Job::kLinkSync || job == Job::kLinkSelect;
+         job == Job::kFlagsFetch || job == Job::kLinkSync ||
+         job == Job::kLinkSelect;
 }
 
 // ---- Login and resume

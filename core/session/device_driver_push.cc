@@ -32,8 +32,7 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
     if (e.kind == EventKind::kExpunge && !allow_expunge) break;
     // A flag change of unknown result waits for its fetch (FlagsToResolve);
     // once fetched, the store's answer behind it says the flags.
-    if (e.resolve && entry->seq > flags_resolved_seq_ &&
-        s.view.Contains(e.uid))
+    if (e.resolve && entry->seq > flags_resolved_seq_ && s.view.Contains(e.uid))
       break;
     if (taken++ == max_events) break;
     if (e.uidvalidity == 0 || s.view_uidvalidity == 0 ||

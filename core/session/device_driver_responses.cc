@@ -156,10 +156,9 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
                         job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
                         job_ == Job::kEvalNotify || job_ == Job::kEvalSync ||
                         job_ == Job::kOwnNew || job_ == Job::kCloseExpunge ||
-                        job_ == Job::kFlagsFetch ||
-                        job_ == Job::kAcquire || job_ == Job::kLinkEnable ||
-                        job_ == Job::kLinkSelect || job_ == Job::kLinkSync ||
-                        job_ == Job::kStatusExamine ||
+                        job_ == Job::kFlagsFetch || job_ == Job::kAcquire ||
+                        job_ == Job::kLinkEnable || job_ == Job::kLinkSelect ||
+                        job_ == Job::kLinkSync || job_ == Job::kStatusExamine ||
                         job_ == Job::kStatusCount || job_ == Job::kStatusUnseen;
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {

@@ -60,7 +60,7 @@ struct StoreNotification {
   std::string user;
   std::string service;  // "lmtp", "imap", ... (diagnostics)
   std::vector<session::StoreEvent> events;  // in store order
-  std::vector<FlagDelta> flag_deltas;  // the `resolve` kFlags of `events`
+  std::vector<FlagDelta> flag_deltas;       // the `resolve` kFlags of `events`
   int ignored = 0;  // events skipped on purpose (noise, unused kinds)
 };
 
