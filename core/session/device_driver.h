@@ -305,6 +305,9 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // their UIDs in the device's view, ascending (empty: none).
   std::vector<uint32_t> FlagsToResolve() const;
   void StartFlagsFetch(const std::vector<uint32_t>& uids);
+  // A flag change to resolve, of a message in the view, not yet fetched: it
+  // holds back rendering (RenderPending) until the store has answered.
+  bool Unresolved(const JournalEntry& entry) const;
   void StartEval();
   void StartEvalSearch();
   void OnEvalDone();

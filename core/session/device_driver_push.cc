@@ -32,8 +32,7 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
     if (e.kind == EventKind::kExpunge && !allow_expunge) break;
     // A flag change of unknown result waits for its fetch (FlagsToResolve);
     // once fetched, the store's answer behind it says the flags.
-    if (e.resolve && entry->seq > flags_resolved_seq_ && s.view.Contains(e.uid))
-      break;
+    if (Unresolved(*entry)) break;
     if (taken++ == max_events) break;
     if (e.uidvalidity == 0 || s.view_uidvalidity == 0 ||
         e.uidvalidity == s.view_uidvalidity) {
@@ -140,17 +139,20 @@ std::vector<uint32_t> DeviceDriver::FlagsToResolve() const {
   const DeviceSession& s = *session_;
   for (const JournalEntry* entry :
        s.journal.UndeliveredEntries(s.selected_folder)) {
-    const StoreEvent& e = entry->event;
-    if (e.resolve && entry->seq > flags_resolved_seq_ &&
-        (e.uidvalidity == 0 || s.view_uidvalidity == 0 ||
-         e.uidvalidity == s.view_uidvalidity) &&
-        s.view.Contains(e.uid)) {
-      uids.push_back(e.uid);
-    }
+    if (Unresolved(*entry)) uids.push_back(entry->event.uid);
   }
   std::sort(uids.begin(), uids.end());
   uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
   return uids;
+}
+
+bool DeviceDriver::Unresolved(const JournalEntry& entry) const {
+  const StoreEvent& e = entry.event;
+  const DeviceSession& s = *session_;
+  return e.resolve && entry.seq > flags_resolved_seq_ &&
+         (e.uidvalidity == 0 || s.view_uidvalidity == 0 ||
+          e.uidvalidity == s.view_uidvalidity) &&
+         s.view.Contains(e.uid);
 }
 
 void DeviceDriver::StartFlagsFetch(const std::vector<uint32_t>& uids) {

@@ -881,6 +881,25 @@ TEST_F(DeviceDriverTest, PushedFlagChangeOfUnknownResultIsFetchedInIdle) {
   EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
 }
 
+TEST_F(DeviceDriverTest, FlagChangeToResolveOfAnotherUidvalidityHoldsNothing) {
+  config_.default_notification = FilterSpec::All();
+  config_.pushes = true;
+  config_.watch = false;
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  EnterIdle(d);
+  StoreEvent change;
+  change.kind = EventKind::kFlags;
+  change.folder = "INBOX";
+  change.uidvalidity = 8;  // not the view's messages
+  change.uid = 9;
+  change.resolve = true;
+  registry_.OnStoreEvents("alice", {change, Expunged(12)});
+  EXPECT_EQ(d.out.Take(), "* 3 EXPUNGE\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "");
+}
+
 TEST_F(DeviceDriverTest, UnwatchedFolderLearnsNewMailFromItsOwnConnection) {
   Device& d = Connect();
   Login(d);
