@@ -900,6 +900,45 @@ TEST_F(DeviceDriverTest, FlagChangeToResolveOfAnotherUidvalidityHoldsNothing) {
   EXPECT_EQ(d.link.TakeSent(), "");
 }
 
+// Found by the push-mode chaos test at full scale: new mail pushed just before
+// the device went away, never acknowledged, then an exact rebuild at resume.
+// The device may lack that EXISTS: it comes again, before the rebuild's lines.
+TEST_F(DeviceDriverTest, UnacknowledgedNewMailIsCountedAgainBeforeARebuild) {
+  config_.default_notification = FilterSpec::All();
+  config_.pushes = true;
+  config_.watch = false;
+  Device& first = Connect();
+  const uint64_t id = Login(first);
+  SelectInbox(first);  // 4, 9, 12 at HIGHESTMODSEQ 10
+  EnterIdle(first);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  ASSERT_EQ(first.out.Take(), "* 4 EXISTS\r\n");
+  Drop(first);  // perhaps before the device read it
+
+  Device& second = Connect();
+  second.driver->Start(&second.link, "a2", "pw");
+  second.link.Complete("~p1", "OK Enabled");
+  second.link.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  second.link.Reply("* OK [HIGHESTMODSEQ 15] Highest");
+  second.link.Complete("~p2", "OK [READ-WRITE] Select completed");
+  EXPECT_EQ(second.link.TakeSent(),
+            "~p1 ENABLE QRESYNC\r\n~p2 SELECT \"INBOX\"\r\n"
+            "~p3 UID FETCH 4,9,12:13 (FLAGS) (CHANGEDSINCE 10 VANISHED)\r\n");
+  second.link.Reply("* VANISHED (EARLIER) 12");
+  second.link.Reply("* 3 FETCH (UID 13 FLAGS (\\Seen) MODSEQ (14))");
+  second.link.Complete("~p3", "OK Fetch completed");
+  EXPECT_EQ(second.link.TakeSent(),
+            "~p4 UID SEARCH RETURN (ALL) UID 14:* ALL\r\n");
+  second.link.Reply("* ESEARCH (TAG \"~p4\") UID ALL 13");
+  second.link.Complete("~p4", "OK Search completed");
+  EXPECT_EQ(second.out.Take(),
+            absl::StrCat("* SESSION SELECTED\r\n* FOLDER INBOX\r\n"
+                         "* 4 EXISTS\r\n* 3 EXPUNGE\r\n"
+                         "* 3 FETCH (UID 13 FLAGS (\\Seen))\r\n"
+                         "* SESSIONID ",
+                         id, "\r\n", LoginOk("a2")));
+}
+
 TEST_F(DeviceDriverTest, UnwatchedFolderLearnsNewMailFromItsOwnConnection) {
   Device& d = Connect();
   Login(d);
