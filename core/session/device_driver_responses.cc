@@ -348,6 +348,10 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
     if (std::optional<uint32_t> msn = session_->view.MsnOf(*uid)) {
       absl::StrAppend(&cmd().rebuild_output, "* ", *msn, " FETCH (UID ", *uid,
                       " FLAGS (", flags, "))\r\n");
+      // What the device is told now: a later change back to the flags it
+      // had before must not be taken for known (chaos, push mode).
+      Told(*session_, *uid,
+           FlagKey(absl::StrSplit(flags, ' ', absl::SkipEmpty())));
     }
   } else if (u.name == "STATUS" && session_ != nullptr &&
              cmd().status_filtered) {

@@ -939,6 +939,50 @@ TEST_F(DeviceDriverTest, UnacknowledgedNewMailIsCountedAgainBeforeARebuild) {
                          id, "\r\n", LoginOk("a2")));
 }
 
+// Found by the push-mode chaos test at full scale: a rebuild told the device
+// \\Seen; the store's change back to no flags must still be pushed.
+TEST_F(DeviceDriverTest, FlagsToldByARebuildAreRemembered) {
+  config_.default_notification = FilterSpec::All();
+  config_.pushes = true;
+  config_.watch = false;
+  Device& first = Connect();
+  const uint64_t id = Login(first);
+  SelectInbox(first);  // 4, 9, 12 at HIGHESTMODSEQ 10
+  Run(first, "f FETCH 3 (FLAGS)");
+  EXPECT_EQ(first.link.TakeSent(), "~p4 UID FETCH 12 (FLAGS)\r\n");
+  first.link.Reply("* 3 FETCH (UID 12 FLAGS ())");
+  first.link.Complete("~p4", "OK Fetch completed");
+  first.out.Take();
+  Drop(first);
+
+  Device& second = Connect();
+  second.driver->Start(&second.link, "a2", "pw");
+  second.link.Complete("~p1", "OK Enabled");
+  second.link.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  second.link.Reply("* OK [HIGHESTMODSEQ 15] Highest");
+  second.link.Complete("~p2", "OK [READ-WRITE] Select completed");
+  second.link.TakeSent();
+  second.link.Reply("* 3 FETCH (UID 12 FLAGS (\\Seen) MODSEQ (14))");
+  second.link.Complete("~p3", "OK Fetch completed");
+  EXPECT_EQ(second.link.TakeSent(),
+            "~p4 UID SEARCH RETURN (ALL) UID 13:* ALL\r\n");
+  second.link.Reply("* ESEARCH (TAG \"~p4\") UID ALL 12");
+  second.link.Complete("~p4", "OK Search completed");
+  EXPECT_EQ(second.out.Take(),
+            absl::StrCat("* SESSION SELECTED\r\n* FOLDER INBOX\r\n"
+                         "* 3 FETCH (UID 12 FLAGS (\\Seen))\r\n"
+                         "* SESSIONID ",
+                         id, "\r\n", LoginOk("a2")));
+  EnterIdle(second);
+  StoreEvent back;
+  back.kind = EventKind::kFlags;
+  back.folder = "INBOX";
+  back.uidvalidity = 7;
+  back.uid = 12;  // the store's flags again: none
+  registry_.OnStoreEvents("alice", {back});
+  EXPECT_EQ(second.out.Take(), "* 3 FETCH (UID 12 FLAGS ())\r\n");
+}
+
 TEST_F(DeviceDriverTest, UnwatchedFolderLearnsNewMailFromItsOwnConnection) {
   Device& d = Connect();
   Login(d);
