@@ -51,7 +51,8 @@ void DeviceDriver::MaybeDropCommandState() {
 bool DeviceDriver::IsMaintenanceJob(Job job) {
   return job == Job::kEvalSync || job == Job::kOwnNew ||
          job == Job::kEvalView || job == Job::kEvalNotify ||
-         job == Job::kLinkSync || job == Job::kLinkSelect;
+         job == Job::kFlagsFetch || job == Job::kLinkSync ||
+         job == Job::kLinkSelect;
 }
 
 // ---- Login and resume
@@ -195,6 +196,12 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
        job == Job::kResumeSelect) &&
       session_ != nullptr) {
     cmd().snapshot_seq = session_->journal.last_seq();
+    // The store may run the snapshot before changes that reach us while it
+    // is on its way: those must still be journaled (and rendered against the
+    // new view) even while the folder is marked for this rebuild.
+    if (job != Job::kResumeSelect) {
+      session_->journal.SnapshotSent(session_->selected_folder);
+    }
   }
   job_ = job;
   job_device_tag_ = device_tag;
@@ -345,6 +352,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     s.view = UidView();
     cmd().snapshot_seq =
         s.journal.last_seq();  // what the fresh view will already show
+    s.journal.SnapshotSent(cmd().job_folder);  // journal what comes meanwhile
     SendJob(Job::kSelect, tag, absl::StrCat(name, " ", RenderArgs(args, 0)));
     return;
   }
@@ -724,6 +732,7 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
     case Job::kNewFetch:
     case Job::kEvalView:
     case Job::kEvalNotify:
+    case Job::kFlagsFetch:
       OnPushJobDone(ok);
       return;
     default:

@@ -201,6 +201,9 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
     kEvalNotify,
     kNewFetch,
     kOwnNew,
+    // UID FETCH FLAGS of the messages whose pushed flag change did not carry
+    // the whole list (StoreEvent::resolve).
+    kFlagsFetch,
     kStatus,
     kCloseExpunge,
     // A pooled link being borrowed and brought to the session's
@@ -296,6 +299,15 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   std::string RenderPending(bool allow_expunge, size_t max_events = SIZE_MAX,
                             bool replay = false);
   bool NeedsEval() const;
+  // New mail under a search-key filter waits for the store's verdicts.
+  bool NeedsVerdicts() const;
+  // Flag changes of unknown result (StoreEvent::resolve) not yet fetched:
+  // their UIDs in the device's view, ascending (empty: none).
+  std::vector<uint32_t> FlagsToResolve() const;
+  void StartFlagsFetch(const std::vector<uint32_t>& uids);
+  // A flag change to resolve, of a message in the view, not yet fetched: it
+  // holds back rendering (RenderPending) until the store has answered.
+  bool Unresolved(const JournalEntry& entry) const;
   void StartEval();
   void StartEvalSearch();
   void OnEvalDone();
@@ -423,6 +435,7 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
     std::string job_folder;
     bool job_examine = false;
     uint64_t job_modseq = 0;  // HIGHESTMODSEQ reported while selecting
+    uint64_t flags_fetch_seq = 0;  // journal position when kFlagsFetch went
     uint64_t snapshot_seq =
         0;  // journal position when the store took a snapshot
     std::vector<uint32_t> search_uids;
@@ -488,6 +501,9 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // tag, "~p7" too; ours skip the ones in here).
   std::vector<std::string> relayed_tags_;
   uint64_t delivered_seq_ = 0;  // the highest journal seq written to the device
+  // Flag changes to resolve (StoreEvent::resolve) up to this journal seq have
+  // been fetched from the store (their results journaled behind them).
+  uint64_t flags_resolved_seq_ = 0;
   uint64_t ackable_seq_ = 0;    // what the device's input may acknowledge
   bool acquiring_ = false;      // a Borrow is pending
   bool logged_in_ = false;      // the login has been answered

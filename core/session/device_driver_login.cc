@@ -178,6 +178,17 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
         // MODSEQ it reflects can: ask the store exactly what changed since
         // (CONDSTORE/QRESYNC), instead of a RESYNC.
         cmd().rebuild_output.clear();
+        // New mail rendered before the disconnect but never acknowledged is in
+        // the view, and the rebuild drops its replay: the device may lack its
+        // EXISTS, so say the count again (idempotent) before the rebuild's
+        // lines, which may name those messages' MSNs.
+        for (const StoreEvent* e : s->journal.Undelivered(s->selected_folder)) {
+          if (e->kind == EventKind::kNew && s->view.Contains(e->uid)) {
+            cmd().rebuild_output =
+                absl::StrCat("* ", s->view.size(), " EXISTS\r\n");
+            break;
+          }
+        }
         SendJob(Job::kRebuild, "",
                 s->view.empty()
                     ? std::string("NOOP")

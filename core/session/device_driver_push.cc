@@ -30,6 +30,9 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
        s.journal.UndeliveredEntries(s.selected_folder)) {
     const StoreEvent& e = entry->event;
     if (e.kind == EventKind::kExpunge && !allow_expunge) break;
+    // A flag change of unknown result waits for its fetch (FlagsToResolve);
+    // once fetched, the store's answer behind it says the flags.
+    if (Unresolved(*entry)) break;
     if (taken++ == max_events) break;
     if (e.uidvalidity == 0 || s.view_uidvalidity == 0 ||
         e.uidvalidity == s.view_uidvalidity) {
@@ -70,6 +73,7 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
           break;
         }
         case EventKind::kFlags:
+          if (e.resolve) break;
           if (std::optional<uint32_t> msn = s.view.MsnOf(e.uid)) {
             // Recorded in a replay too: what the device is told now is what
             // a later change back to the flags it had must be compared with.
@@ -142,6 +146,54 @@ void DeviceDriver::OnEventsPending() {
 }
 
 bool DeviceDriver::NeedsEval() const {
+  return NeedsVerdicts() || !FlagsToResolve().empty();
+}
+
+std::vector<uint32_t> DeviceDriver::FlagsToResolve() const {
+  std::vector<uint32_t> uids;
+  if (session_ == nullptr || session_->selected_folder.empty()) return uids;
+  const DeviceSession& s = *session_;
+  for (const JournalEntry* entry :
+       s.journal.UndeliveredEntries(s.selected_folder)) {
+    if (Unresolved(*entry)) uids.push_back(entry->event.uid);
+  }
+  std::sort(uids.begin(), uids.end());
+  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
+  return uids;
+}
+
+bool DeviceDriver::Unresolved(const JournalEntry& entry) const {
+  const StoreEvent& e = entry.event;
+  const DeviceSession& s = *session_;
+  return e.resolve && entry.seq > flags_resolved_seq_ &&
+         (e.uidvalidity == 0 || s.view_uidvalidity == 0 ||
+          e.uidvalidity == s.view_uidvalidity) &&
+         s.view.Contains(e.uid);
+}
+
+void DeviceDriver::StartFlagsFetch(const std::vector<uint32_t>& uids) {
+  std::vector<std::pair<uint32_t, uint32_t>> ranges;
+  for (uint32_t uid : uids) {
+    if (!ranges.empty() && ranges.back().second + 1 == uid) {
+      ranges.back().second = uid;
+    } else {
+      ranges.emplace_back(uid, uid);
+    }
+  }
+  // Bounded command line: past this many ranges one range spans them all
+  // (answers for UIDs outside the view render nothing).
+  constexpr size_t kMaxRanges = 256;
+  if (ranges.size() > kMaxRanges) {
+    ranges = {{ranges.front().first, ranges.back().second}};
+  }
+  // Every change to resolve journaled so far is answered by this fetch (the
+  // store pushed it after committing it; our NOOP before has synced since).
+  cmd().flags_fetch_seq = session_->journal.last_seq();
+  SendJob(Job::kFlagsFetch, job_device_tag_,
+          absl::StrCat("UID FETCH ", SetOf(ranges), " (FLAGS)"));
+}
+
+bool DeviceDriver::NeedsVerdicts() const {
   if (session_ == nullptr || session_->selected_folder.empty()) return false;
   const DeviceSession& s = *session_;
   if (Trivial(s.filters.View(s.selected_folder)) &&
@@ -326,7 +378,20 @@ void DeviceDriver::OnPushJobDone(bool ok) {
         }
         cmd().search_uids.clear();
       }
-      if (NeedsEval()) {
+      if (std::vector<uint32_t> uids = FlagsToResolve(); !uids.empty()) {
+        StartFlagsFetch(uids);
+        return;
+      }
+      [[fallthrough]];
+    case Job::kFlagsFetch:
+      if (job_ == Job::kFlagsFetch) {
+        // The answers were journaled as they came (OnResponseEnd); a failed
+        // fetch (the message is gone, or the store refused) resolves nothing
+        // new, but must not hold the journal back for ever.
+        flags_resolved_seq_ =
+            std::max(flags_resolved_seq_, cmd().flags_fetch_seq);
+      }
+      if (NeedsVerdicts()) {
         StartEvalSearch();
       } else {
         cmd().eval_uids.clear();

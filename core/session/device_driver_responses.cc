@@ -156,9 +156,9 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
                         job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
                         job_ == Job::kEvalNotify || job_ == Job::kEvalSync ||
                         job_ == Job::kOwnNew || job_ == Job::kCloseExpunge ||
-                        job_ == Job::kAcquire || job_ == Job::kLinkEnable ||
-                        job_ == Job::kLinkSelect || job_ == Job::kLinkSync ||
-                        job_ == Job::kStatusExamine ||
+                        job_ == Job::kFlagsFetch || job_ == Job::kAcquire ||
+                        job_ == Job::kLinkEnable || job_ == Job::kLinkSelect ||
+                        job_ == Job::kLinkSync || job_ == Job::kStatusExamine ||
                         job_ == Job::kStatusCount || job_ == Job::kStatusUnseen;
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {
@@ -182,8 +182,10 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
       } else if (u.name == "FETCH" &&
                  (job_ == Job::kIdle || IsMaintenanceJob(job_))) {
         // A flag change while idling (or while we ask the store for verdicts in
-        // the middle of an IDLE) goes through the journal and the filters.
-        if (own_news) cmd().resp_action = RespAction::kCollect;
+        // the middle of an IDLE) goes through the journal and the filters;
+        // so do the flags we fetch to resolve a pushed change.
+        if (own_news || job_ == Job::kFlagsFetch)
+          cmd().resp_action = RespAction::kCollect;
       } else if (u.name == "EXISTS" && own_news) {
         own_new_ = true;
       } else if (u.name == "FETCH" && !internal && session_ != nullptr) {
@@ -330,6 +332,10 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
     flags = flags.substr(0, flags.find(')'));
     std::vector<std::string> list =
         absl::StrSplit(flags, ' ', absl::SkipEmpty());
+    // \Recent belongs to our link's session, not to the device's.
+    std::erase_if(list, [](const std::string& f) {
+      return absl::EqualsIgnoreCase(f, "\\Recent");
+    });
     JournalOwn(EventKind::kFlags, *uid, std::move(list));
   } else if (u.numbered && u.name == "FETCH" && job_ == Job::kRebuild &&
              session_ != nullptr) {
@@ -342,6 +348,10 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
     if (std::optional<uint32_t> msn = session_->view.MsnOf(*uid)) {
       absl::StrAppend(&cmd().rebuild_output, "* ", *msn, " FETCH (UID ", *uid,
                       " FLAGS (", flags, "))\r\n");
+      // What the device is told now: a later change back to the flags it
+      // had before must not be taken for known (chaos, push mode).
+      Told(*session_, *uid,
+           FlagKey(absl::StrSplit(flags, ' ', absl::SkipEmpty())));
     }
   } else if (u.name == "STATUS" && session_ != nullptr &&
              cmd().status_filtered) {

@@ -33,6 +33,12 @@ struct StoreEvent {
   uint32_t uidvalidity = 0;
   uint32_t uid = 0;                // message events
   std::vector<std::string> flags;  // kNew/kFlags: full flag list after change
+  // kFlags only: the change's full flag list is not known (the store's push
+  // named only what was set/cleared; docs/store-events.md), so `flags` is
+  // empty and the device driver asks the store for the message's flags (UID
+  // FETCH FLAGS) before anything after this event is rendered. A device is
+  // never told a flag list that is not the store's.
+  bool resolve = false;
   uint64_t modseq = 0;             // CONDSTORE MODSEQ of the change, 0: unknown
   int64_t internal_date = 0;       // kNew: seconds since epoch if known, else 0
   // Folder events: the store's own untagged LIST line (NOTIFY, RFC 5465), which

@@ -8,13 +8,17 @@ namespace pimap::session {
 
 uint64_t Journal::Append(StoreEvent event) {
   FolderLog& log = folders_[event.folder];
-  if (log.overflowed || log.uncertain) return 0;
+  if ((log.overflowed || log.uncertain) && !log.snapshot_sent) return 0;
   if (size_ >= limit_) {
     // Dropping the folder's own events (rather than the oldest of any
     // folder) keeps every other folder exactly replayable; this folder is
     // rebuilt from the store instead.
     Clear(log);
     log.overflowed = true;
+    // An overflow while a snapshot is on its way is not covered by it: the
+    // mark outlives that rebuild's ClearRebuild().
+    log.overflow_after_snapshot = log.snapshot_sent;
+    log.snapshot_sent = false;
     return 0;
   }
   const uint64_t seq = ++last_seq_;
@@ -122,6 +126,13 @@ void Journal::AckAllDelivered() {
 
 void Journal::OnDisconnect() {
   for (auto& [name, log] : folders_) {
+    if (log.overflowed || log.uncertain) {
+      // A rebuild left unfinished: its next snapshot is taken anew.
+      Clear(log);
+      log.snapshot_sent = false;
+      log.overflow_after_snapshot = false;
+      continue;
+    }
     bool unsafe = false;
     for (size_t i = log.head; i < log.head + log.delivered; ++i) {
       if (!IsIdempotent(log.entries[i].event.kind)) {
@@ -142,12 +153,14 @@ void Journal::MarkUncertain(absl::string_view folder) {
   FolderLog& log = folders_[folder];
   Clear(log);
   log.uncertain = true;
+  log.snapshot_sent = false;
 }
 
 void Journal::MarkIncomplete(absl::string_view folder) {
   FolderLog& log = folders_[folder];
   Clear(log);
   log.overflowed = true;
+  log.snapshot_sent = false;
 }
 
 void Journal::Clear(FolderLog& log) {
@@ -177,11 +190,20 @@ std::vector<std::string> Journal::FoldersNeedingRebuild() const {
   return out;
 }
 
+void Journal::SnapshotSent(absl::string_view folder) {
+  auto it = folders_.find(folder);
+  if (it == folders_.end()) return;
+  it->second.snapshot_sent = true;
+}
+
 void Journal::ClearRebuild(absl::string_view folder) {
   auto it = folders_.find(folder);
   if (it == folders_.end()) return;
-  it->second.overflowed = false;
-  it->second.uncertain = false;
+  FolderLog& log = it->second;
+  log.overflowed = log.overflow_after_snapshot;
+  log.uncertain = false;
+  log.snapshot_sent = false;
+  log.overflow_after_snapshot = false;
   MaybeErase(folder);
 }
 

@@ -17,14 +17,19 @@
 //    and the folder is marked overflowed. Events of a folder that needs a
 //    rebuild (overflowed or uncertain) are not journaled at all: the rebuild
 //    (CONDSTORE from the last acknowledged MODSEQ, or RESYNC) covers them.
-//    Call ClearRebuild() when the rebuild's snapshot is taken; later events
-//    are journaled again.
+//    Call SnapshotSent() when the rebuild's snapshot command goes to the
+//    store: from then on events are journaled again (the store may run the
+//    snapshot before them; MarkDelivered(folder, seq at sending) then drops
+//    only those it has), though the folder keeps its mark until
+//    ClearRebuild(), called when the snapshot's answer has been applied.
 //  * MarkDelivered(folder, s): undelivered events of the folder with seq <= s
 //    become delivered (they must be rendered in order, so this only ever
 //    extends the delivered prefix).
 //  * AckDelivered(folder) / AckAllDelivered(): delivered events are dropped.
 //    Undelivered ones stay.
-//  * OnDisconnect(): per folder, if any delivered event is not idempotent
+//  * OnDisconnect(): a folder marked for a rebuild drops what it journaled
+//    since SnapshotSent() (the snapshot never came; the next one is taken
+//    anew). Otherwise, per folder, if any delivered event is not idempotent
 //    (IsIdempotent, event.h: EXPUNGE, folder rename) the device may or may
 //    not have applied it, so the folder is marked uncertain and all its
 //    events are dropped. Otherwise the delivered events become undelivered
@@ -90,6 +95,10 @@ class Journal {
   // device's view was taken): like an overflow, its events go and the folder is
   // rebuilt from the store.
   void MarkIncomplete(absl::string_view folder);
+  // The snapshot command of a rebuild of `folder` (or of a fresh SELECT) was
+  // sent: events of the folder are journaled again from now on even while it
+  // is still marked, since the store may take the snapshot before them.
+  void SnapshotSent(absl::string_view folder);
   // Folders currently marked overflowed or uncertain, unordered.
   std::vector<std::string> FoldersNeedingRebuild() const;
   void ClearRebuild(absl::string_view folder);
@@ -111,6 +120,8 @@ class Journal {
     size_t delivered = 0;
     bool overflowed = false;
     bool uncertain = false;
+    bool snapshot_sent = false;  // marked, but its snapshot is on its way
+    bool overflow_after_snapshot = false;  // overflowed while it was
     size_t live() const { return entries.size() - head; }
   };
 

@@ -183,6 +183,9 @@ std::string ParkedMailbox::Apply(const StoreEvent& e) {
       return out;
     }
     case EventKind::kFlags: {
+      // A pushed change of unknown result carries no flags: never told as
+      // it is (a parked client has no store link here to resolve it with).
+      if (e.resolve) return out;
       const std::optional<uint32_t> msn = view_.MsnOf(e.uid);
       if (!msn) return out;
       const uint64_t hash = FlagsHash(e.flags);

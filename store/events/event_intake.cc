@@ -286,13 +286,10 @@ class IntakeConnection final : public engine::TransportHandler {
       Add(c.intake_events, n.events.size());
       sink->OnStoreEvents(n.user, n.events);
     }
+    // Flag changes of unknown result travel as `resolve` kFlags events in
+    // n.events (the devices fetch their flags from the store): counted here.
     if (!n.flag_deltas.empty()) {
       Add(c.intake_flag_deltas, n.flag_deltas.size());
-      if (auto* deltas = dynamic_cast<StoreFlagDeltaSink*>(sink)) {
-        deltas->OnFlagDeltas(n.user, n.flag_deltas);
-      } else {
-        Add(c.intake_flag_deltas_unresolved, n.flag_deltas.size());
-      }
     }
   }
 

@@ -79,17 +79,6 @@ struct EventIntakeConfig {
 // traffic. Called on the owner shard's thread, with that shard's id.
 using SinkOfShard = std::function<session::StoreEventSink*(int shard)>;
 
-// Optional: when the sink of a shard also implements this interface, it receives
-// the flag changes whose resulting full flag list the notification did not carry
-// (a Dovecot FlagsSet on its own lists only the flags added). Otherwise they are
-// counted (pimap_store_notification_flag_deltas_unresolved_total) and dropped.
-class StoreFlagDeltaSink {
- public:
-  virtual ~StoreFlagDeltaSink() = default;
-  virtual void OnFlagDeltas(absl::string_view user,
-                            const std::vector<FlagDelta>& deltas) = 0;
-};
-
 // The secret file's content without trailing whitespace; an error if
 // unreadable, empty, or with a control character left (it could never match a
 // header).

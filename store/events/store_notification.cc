@@ -336,17 +336,15 @@ std::optional<Refusal> Parser::Event(const Value& e, StoreNotification* n) {
     if (auto bad = AddFlags(e, "keywords", &delta)) return bad;
     FlagTrack& t = tracks_[Key(ev.folder, ev.uidvalidity, ev.uid)];
     if (is_clear) {
-      bool have_old = false, have_old_kw = false;
+      // flags_old/keywords_old are validated but never taken for the whole
+      // list before the change: Dovecot fills flags_old only when system
+      // flags change and keywords_old only when keywords do, and sends the
+      // other one as [] (chaos defect 3). Only a MessageNew/MessageAppend of
+      // the same POST gives the whole list; otherwise the change is resolved
+      // from the store (StoreEvent::resolve).
       FlagSet old;
-      if (auto bad = AddFlags(e, "flags_old", &old, &have_old)) return bad;
-      if (auto bad = AddFlags(e, "keywords_old", &old, &have_old_kw))
-        return bad;
-      if (have_old && have_old_kw) {  // the whole list just before this change
-        t.base_known = true;
-        t.full = std::move(old);
-        t.added = FlagSet();
-        t.removed = FlagSet();
-      }
+      if (auto bad = AddFlags(e, "flags_old", &old)) return bad;
+      if (auto bad = AddFlags(e, "keywords_old", &old)) return bad;
     }
     if (delta.empty()) {  // noise (\Recent-only clears, empty sets)
       ++n->ignored;
@@ -398,9 +396,10 @@ std::optional<Refusal> Parser::Event(const Value& e, StoreNotification* n) {
   return std::nullopt;
 }
 
-// Fills the kFlags placeholders, or turns them into deltas.
+// Fills the kFlags placeholders, or marks them to resolve from the store (in
+// place, so that they keep their order among the POST's events) and lists
+// them as deltas.
 void Parser::Finish(StoreNotification* n) {
-  std::vector<bool> drop(n->events.size(), false);
   std::vector<std::pair<size_t, FlagDelta>> deltas;
   for (auto& [key, t] : tracks_) {
     if (!t.changed) continue;
@@ -416,19 +415,13 @@ void Parser::Finish(StoreNotification* n) {
       d.removed = t.removed.Take();
       d.modseq = ev.modseq;
       deltas.emplace_back(t.event_index, std::move(d));
-      drop[t.event_index] = true;
+      ev.resolve = true;
     }
   }
   if (!deltas.empty()) {
     std::sort(deltas.begin(), deltas.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
     for (auto& [index, d] : deltas) n->flag_deltas.push_back(std::move(d));
-    std::vector<session::StoreEvent> kept;
-    kept.reserve(n->events.size());
-    for (size_t i = 0; i < n->events.size(); ++i) {
-      if (!drop[i]) kept.push_back(std::move(n->events[i]));
-    }
-    n->events = std::move(kept);
   }
 }
 

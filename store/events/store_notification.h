@@ -6,19 +6,20 @@
 //  * MessageNew, MessageAppend -> kNew with the message's flags (flags +
 //    keywords).
 //  * MessageExpunge -> kExpunge.
-//  * FlagsSet, FlagsClear -> kFlags carrying the FULL flag list after the
-//    change, when the POST lets us know it: a FlagsClear carries
-//    flags_old/keywords_old (the whole list before), and a kNew of the same
-//    message carries its whole list; the set/clear deltas of one message in one
-//    POST are applied in order and merged into one kFlags (at the position of
-//    the message's first flag event), each list de-duplicated
-//    case-insensitively in linear time. A flag change whose full list cannot be
-//    derived (a FlagsSet on its own: Dovecot sends only the flags added)
-//    becomes a FlagDelta instead (added/removed), for the session layer to
-//    resolve from the store (or from what it knows about the message). Flag
-//    events whose flags and keywords are both empty are noise and ignored (they
-//    still provide the base list). \Recent is dropped everywhere (it is
-//    per-session and means nothing to another client).
+//  * FlagsSet, FlagsClear -> one kFlags per message (at the position of the
+//    message's first flag event). It carries the FULL flag list after the
+//    change only when a MessageNew/MessageAppend of the same message in the
+//    same POST gave the whole list before (the set/clear deltas are then
+//    applied in order, each list de-duplicated case-insensitively in linear
+//    time). Otherwise it is marked `resolve` with no flags: the device driver
+//    fetches the message's flags from the store before rendering it
+//    (device_driver_push.cc, FlagsToResolve), and the change is also listed
+//    as a FlagDelta (added/removed; counted). A FlagsClear's
+//    flags_old/keywords_old are NOT the whole list: Dovecot fills flags_old
+//    only when system flags change and keywords_old only when keywords do,
+//    the other is [] (chaos defect 3). Flag events whose flags and keywords
+//    are both empty are noise and ignored. \Recent is dropped everywhere (it
+//    is per-session and means nothing to another client).
 //  * MailboxCreate / MailboxDelete / MailboxRename -> kFolderCreated /
 //    kFolderDeleted / kFolderRenamed (folder = old name, new_folder = new
 //    name).
@@ -44,7 +45,8 @@
 
 namespace pimap::store {
 
-// A flag change of one message whose resulting full flag list is not known.
+// A flag change of one message whose resulting full flag list is not known
+// (its kFlags event is marked `resolve`): what it set and cleared.
 struct FlagDelta {
   std::string folder;
   uint32_t uidvalidity = 0;
@@ -58,7 +60,7 @@ struct StoreNotification {
   std::string user;
   std::string service;  // "lmtp", "imap", ... (diagnostics)
   std::vector<session::StoreEvent> events;  // in store order
-  std::vector<FlagDelta> flag_deltas;
+  std::vector<FlagDelta> flag_deltas;       // the `resolve` kFlags of `events`
   int ignored = 0;  // events skipped on purpose (noise, unused kinds)
 };
 

@@ -770,6 +770,43 @@ TEST_F(DeviceDriverTest, ExpungedJournalEventAfterReconnectMeansResync) {
   EXPECT_EQ(second.link.TakeSent(), "~p4 UID FETCH 12 (FLAGS)\r\n");
 }
 
+// Chaos defect 4: the store expunges a message after it ran the resume's
+// snapshot (UID SEARCH) but before its answer reaches us. The view has the UID;
+// the EXPUNGE must still reach the device.
+TEST_F(DeviceDriverTest, ExpungeWhileTheResyncSnapshotIsOnItsWayIsRendered) {
+  config_.default_notification = FilterSpec::All();
+  Device& first = Connect();
+  const uint64_t id = Login(first);
+  SelectInbox(first);
+  EnterIdle(first);
+  registry_.OnStoreEvents("alice", {Expunged(9)});
+  ASSERT_EQ(first.out.Take(), "* 2 EXPUNGE\r\n");
+  Drop(first);  // uncertain: the resume resyncs
+
+  Device& second = Connect();
+  second.driver->Start(&second.link, "a2", "pw");
+  second.link.Complete("~p1", "OK Enabled");
+  second.link.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  second.link.Complete("~p2", "OK [READ-WRITE] Select completed");
+  EXPECT_EQ(second.link.TakeSent(),
+            "~p1 ENABLE QRESYNC\r\n~p2 SELECT \"INBOX\"\r\n"
+            "~p3 UID SEARCH RETURN (ALL) ALL\r\n");
+  // The store answers with 4 and 12, then expunges 12 and pushes that before
+  // its answer is read; and a new 13, which the snapshot already has.
+  registry_.OnStoreEvents("alice", {Expunged(12), NewMail(13)});
+  second.link.Reply("* ESEARCH (TAG \"~p3\") UID ALL 4,12:13");
+  second.link.Complete("~p3", "OK Search completed");
+  EXPECT_EQ(second.out.Take(),
+            absl::StrCat("* SESSION SELECTED\r\n* FOLDER INBOX\r\n* RESYNC\r\n"
+                         "* 3 EXISTS\r\n* SESSIONID ",
+                         id, "\r\n", LoginOk("a2")));
+  Run(second, "d NOOP");
+  EXPECT_EQ(second.link.TakeSent(), "~p4 NOOP\r\n");
+  second.link.Complete("~p4", "OK NOOP completed");
+  // 12 goes once; 13 is not announced again.
+  EXPECT_EQ(second.out.Take(), "* 2 EXPUNGE\r\nd OK NOOP completed\r\n");
+}
+
 TEST_F(DeviceDriverTest, OverflowedJournalIsRebuiltExactlyFromModseq) {
   config_.journal_limit = 1;
   Device& first = Connect();
@@ -810,6 +847,140 @@ TEST_F(DeviceDriverTest, OverflowedJournalIsRebuiltExactlyFromModseq) {
   // The view is now 9, 12, 13, 14.
   Run(second, "c FETCH 4 (FLAGS)");
   EXPECT_EQ(second.link.TakeSent(), "~p5 UID FETCH 14 (FLAGS)\r\n");
+}
+
+// Chaos defect 3: a pushed flag change whose whole list the store's
+// notification did not give (`resolve`) is never rendered as it came: the
+// idling device gets the store's own flag list, fetched by UID.
+TEST_F(DeviceDriverTest, PushedFlagChangeOfUnknownResultIsFetchedInIdle) {
+  config_.default_notification = FilterSpec::All();
+  config_.pushes = true;
+  config_.watch = false;
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  EnterIdle(d);
+  const std::string idle_tag = d.link.last_tag();
+  StoreEvent change;
+  change.kind = EventKind::kFlags;
+  change.folder = "INBOX";
+  change.uidvalidity = 7;
+  change.uid = 9;
+  change.resolve = true;  // e.g. FlagsSet ($X) on a message with \Seen
+  registry_.OnStoreEvents("alice", {change, Expunged(12)});
+  EXPECT_EQ(d.out.Take(), "");  // nothing before the store's flags
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete(idle_tag, "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p6 UID FETCH 9 (FLAGS)\r\n");
+  d.link.Reply("* 2 FETCH (UID 9 FLAGS (\\Seen $X))");
+  d.link.Complete("~p6", "OK Fetch completed");
+  EXPECT_EQ(d.out.Take(),
+            "* 3 EXPUNGE\r\n* 2 FETCH (UID 9 FLAGS (\\Seen $X))\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
+}
+
+TEST_F(DeviceDriverTest, FlagChangeToResolveOfAnotherUidvalidityHoldsNothing) {
+  config_.default_notification = FilterSpec::All();
+  config_.pushes = true;
+  config_.watch = false;
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  EnterIdle(d);
+  StoreEvent change;
+  change.kind = EventKind::kFlags;
+  change.folder = "INBOX";
+  change.uidvalidity = 8;  // not the view's messages
+  change.uid = 9;
+  change.resolve = true;
+  registry_.OnStoreEvents("alice", {change, Expunged(12)});
+  EXPECT_EQ(d.out.Take(), "* 3 EXPUNGE\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "");
+}
+
+// Found by the push-mode chaos test at full scale: new mail pushed just before
+// the device went away, never acknowledged, then an exact rebuild at resume.
+// The device may lack that EXISTS: it comes again, before the rebuild's lines.
+TEST_F(DeviceDriverTest, UnacknowledgedNewMailIsCountedAgainBeforeARebuild) {
+  config_.default_notification = FilterSpec::All();
+  config_.pushes = true;
+  config_.watch = false;
+  Device& first = Connect();
+  const uint64_t id = Login(first);
+  SelectInbox(first);  // 4, 9, 12 at HIGHESTMODSEQ 10
+  EnterIdle(first);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  ASSERT_EQ(first.out.Take(), "* 4 EXISTS\r\n");
+  Drop(first);  // perhaps before the device read it
+
+  Device& second = Connect();
+  second.driver->Start(&second.link, "a2", "pw");
+  second.link.Complete("~p1", "OK Enabled");
+  second.link.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  second.link.Reply("* OK [HIGHESTMODSEQ 15] Highest");
+  second.link.Complete("~p2", "OK [READ-WRITE] Select completed");
+  EXPECT_EQ(second.link.TakeSent(),
+            "~p1 ENABLE QRESYNC\r\n~p2 SELECT \"INBOX\"\r\n"
+            "~p3 UID FETCH 4,9,12:13 (FLAGS) (CHANGEDSINCE 10 VANISHED)\r\n");
+  second.link.Reply("* VANISHED (EARLIER) 12");
+  second.link.Reply("* 3 FETCH (UID 13 FLAGS (\\Seen) MODSEQ (14))");
+  second.link.Complete("~p3", "OK Fetch completed");
+  EXPECT_EQ(second.link.TakeSent(),
+            "~p4 UID SEARCH RETURN (ALL) UID 14:* ALL\r\n");
+  second.link.Reply("* ESEARCH (TAG \"~p4\") UID ALL 13");
+  second.link.Complete("~p4", "OK Search completed");
+  EXPECT_EQ(second.out.Take(),
+            absl::StrCat("* SESSION SELECTED\r\n* FOLDER INBOX\r\n"
+                         "* 4 EXISTS\r\n* 3 EXPUNGE\r\n"
+                         "* 3 FETCH (UID 13 FLAGS (\\Seen))\r\n"
+                         "* SESSIONID ",
+                         id, "\r\n", LoginOk("a2")));
+}
+
+// Found by the push-mode chaos test at full scale: a rebuild told the device
+// \\Seen; the store's change back to no flags must still be pushed.
+TEST_F(DeviceDriverTest, FlagsToldByARebuildAreRemembered) {
+  config_.default_notification = FilterSpec::All();
+  config_.pushes = true;
+  config_.watch = false;
+  Device& first = Connect();
+  const uint64_t id = Login(first);
+  SelectInbox(first);  // 4, 9, 12 at HIGHESTMODSEQ 10
+  Run(first, "f FETCH 3 (FLAGS)");
+  EXPECT_EQ(first.link.TakeSent(), "~p4 UID FETCH 12 (FLAGS)\r\n");
+  first.link.Reply("* 3 FETCH (UID 12 FLAGS ())");
+  first.link.Complete("~p4", "OK Fetch completed");
+  first.out.Take();
+  Drop(first);
+
+  Device& second = Connect();
+  second.driver->Start(&second.link, "a2", "pw");
+  second.link.Complete("~p1", "OK Enabled");
+  second.link.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  second.link.Reply("* OK [HIGHESTMODSEQ 15] Highest");
+  second.link.Complete("~p2", "OK [READ-WRITE] Select completed");
+  second.link.TakeSent();
+  second.link.Reply("* 3 FETCH (UID 12 FLAGS (\\Seen) MODSEQ (14))");
+  second.link.Complete("~p3", "OK Fetch completed");
+  EXPECT_EQ(second.link.TakeSent(),
+            "~p4 UID SEARCH RETURN (ALL) UID 13:* ALL\r\n");
+  second.link.Reply("* ESEARCH (TAG \"~p4\") UID ALL 12");
+  second.link.Complete("~p4", "OK Search completed");
+  EXPECT_EQ(second.out.Take(),
+            absl::StrCat("* SESSION SELECTED\r\n* FOLDER INBOX\r\n"
+                         "* 3 FETCH (UID 12 FLAGS (\\Seen))\r\n"
+                         "* SESSIONID ",
+                         id, "\r\n", LoginOk("a2")));
+  EnterIdle(second);
+  StoreEvent back;
+  back.kind = EventKind::kFlags;
+  back.folder = "INBOX";
+  back.uidvalidity = 7;
+  back.uid = 12;  // the store's flags again: none
+  registry_.OnStoreEvents("alice", {back});
+  EXPECT_EQ(second.out.Take(), "* 3 FETCH (UID 12 FLAGS ())\r\n");
 }
 
 TEST_F(DeviceDriverTest, UnwatchedFolderLearnsNewMailFromItsOwnConnection) {

@@ -249,6 +249,45 @@ TEST(JournalTest, MarkIncompleteRebuildsLikeAnOverflow) {
   EXPECT_FALSE(j.NeedsRebuild("INBOX"));
 }
 
+// Chaos defect 4: what reaches us while the rebuild's snapshot is on its way
+// may postdate it: journaled, though the folder keeps its mark till the end.
+TEST(JournalTest, EventsAfterTheSnapshotWasSentAreJournaled) {
+  Journal j(100);
+  j.MarkUncertain("INBOX");
+  EXPECT_EQ(j.Append(Ev(EventKind::kExpunge, "INBOX", 1)), 0u);
+  const uint64_t snapshot_seq = j.last_seq();
+  j.SnapshotSent("INBOX");
+  EXPECT_TRUE(j.Uncertain("INBOX"));  // a resume meanwhile still resyncs
+  EXPECT_NE(j.Append(Ev(EventKind::kExpunge, "INBOX", 2)), 0u);
+  j.MarkDelivered("INBOX", snapshot_seq);
+  j.AckDelivered("INBOX");
+  j.ClearRebuild("INBOX");
+  EXPECT_FALSE(j.NeedsRebuild("INBOX"));
+  EXPECT_THAT(Pending(j, "INBOX"), ElementsAre(2u));
+}
+
+TEST(JournalTest, SnapshotNeverAnsweredDropsWhatCameMeanwhile) {
+  Journal j(100);
+  j.MarkUncertain("INBOX");
+  j.SnapshotSent("INBOX");
+  j.Append(Ev(EventKind::kNew, "INBOX", 2));
+  j.OnDisconnect();  // the next resume takes a snapshot anew
+  EXPECT_TRUE(j.Uncertain("INBOX"));
+  EXPECT_THAT(Pending(j, "INBOX"), IsEmpty());
+  EXPECT_EQ(j.size(), 0u);
+  EXPECT_EQ(j.Append(Ev(EventKind::kNew, "INBOX", 3)), 0u);
+}
+
+TEST(JournalTest, OverflowWhileTheSnapshotIsOnItsWayOutlivesIt) {
+  Journal j(1);
+  j.MarkIncomplete("INBOX");
+  j.SnapshotSent("INBOX");
+  j.Append(Ev(EventKind::kNew, "INBOX", 2));
+  EXPECT_EQ(j.Append(Ev(EventKind::kNew, "INBOX", 3)), 0u);  // overflows
+  j.ClearRebuild("INBOX");  // the snapshot did not cover 3
+  EXPECT_TRUE(j.NeedsRebuild("INBOX"));
+}
+
 TEST(JournalTest, MemoryCountsStrings) {
   Journal j(100);
   const size_t empty = j.MemoryBytes();

@@ -59,7 +59,10 @@ TEST(StoreNotificationTest, AppendCarriesFlagsAndKeywordsWithoutRecent) {
   EXPECT_EQ(n.events[0].modseq, 0u);  // no status block
 }
 
-TEST(StoreNotificationTest, StoreSeenWithRecentNoiseGivesTheFullList) {
+// Chaos defect 3: Dovecot's FlagsClear names the old system flags only when
+// system flags change, the old keywords only when keywords do; the other list
+// is [] though the message has some. Never taken for the whole list.
+TEST(StoreNotificationTest, StoreSeenWithRecentNoiseIsResolvedFromTheStore) {
   // IMAP `UID STORE 1 +FLAGS (\Seen)`, verbatim.
   StoreNotification n = Parse(R"({"user": "alice", "service": "imap", "session": "bxWmtldhoK9/AAAB", "events": [
   {"event": "FlagsClear", "mailbox": "INBOX", "uid": 1, "uidvalidity": 1795879213, "flags": [], "flags_old": ["\\Recent"], "keywords": [], "keywords_old": []},
@@ -69,10 +72,36 @@ TEST(StoreNotificationTest, StoreSeenWithRecentNoiseGivesTheFullList) {
   ASSERT_EQ(n.events.size(), 1u);
   EXPECT_EQ(n.events[0].kind, EventKind::kFlags);
   EXPECT_EQ(n.events[0].uid, 1u);
-  EXPECT_THAT(n.events[0].flags, ElementsAre("\\Seen"));
+  // The message may have had keywords (keywords_old is [] all the same).
+  EXPECT_TRUE(n.events[0].resolve);
+  EXPECT_TRUE(n.events[0].flags.empty());
   EXPECT_EQ(n.events[0].modseq, 4u);
-  EXPECT_TRUE(n.flag_deltas.empty());
+  ASSERT_EQ(n.flag_deltas.size(), 1u);
+  EXPECT_THAT(n.flag_deltas[0].added, ElementsAre("\\Seen"));
   EXPECT_EQ(n.ignored, 2);  // the \Recent-only clear, MessageRead
+}
+
+TEST(StoreNotificationTest, KeywordSetOnASeenMessageIsResolvedFromTheStore) {
+  // A message with \Seen, then STORE +FLAGS ($Chaos), as Dovecot posts it.
+  StoreNotification n = Parse(R"({"user":"alice","events":[
+    {"event":"FlagsClear","mailbox":"INBOX","uid":30,"uidvalidity":7,"flags":[],"flags_old":[],"keywords":[],"keywords_old":[]},
+    {"event":"FlagsSet","mailbox":"INBOX","uid":30,"uidvalidity":7,"flags":[],"keywords":["$Chaos"]}]})");
+  ASSERT_EQ(n.events.size(), 1u);
+  EXPECT_EQ(n.events[0].kind, EventKind::kFlags);
+  EXPECT_TRUE(n.events[0].resolve);  // never FLAGS ($Chaos)
+  EXPECT_TRUE(n.events[0].flags.empty());
+}
+
+TEST(StoreNotificationTest, FlagChangeOfAMessageNewInTheSamePostIsExact) {
+  StoreNotification n = Parse(R"({"user":"alice","events":[
+    {"event":"MessageAppend","mailbox":"INBOX","uid":5,"uidvalidity":7,"flags":["\\Seen"],"keywords":["$A"]},
+    {"event":"FlagsClear","mailbox":"INBOX","uid":5,"uidvalidity":7,"flags":[],"flags_old":[],"keywords":["$A"],"keywords_old":["$A"]},
+    {"event":"FlagsSet","mailbox":"INBOX","uid":5,"uidvalidity":7,"flags":["\\Flagged"],"keywords":[]}]})");
+  ASSERT_EQ(n.events.size(), 2u);
+  EXPECT_EQ(n.events[1].kind, EventKind::kFlags);
+  EXPECT_FALSE(n.events[1].resolve);
+  EXPECT_THAT(n.events[1].flags, ElementsAre("\\Seen", "\\Flagged"));
+  EXPECT_TRUE(n.flag_deltas.empty());
 }
 
 TEST(StoreNotificationTest, FlagsClearWithOldListGivesTheFullList) {
@@ -90,17 +119,18 @@ TEST(StoreNotificationTest, KeywordOnlyClearWithEmptySetNoise) {
     {"event":"FlagsSet","mailbox":"INBOX","uid":1,"uidvalidity":7,"flags":[],"keywords":[]}]})");
   ASSERT_EQ(n.events.size(), 1u);
   EXPECT_EQ(n.events[0].kind, EventKind::kFlags);
-  EXPECT_THAT(n.events[0].flags, ElementsAre("\\Flagged"));
+  EXPECT_TRUE(n.events[0].resolve);  // flags_old lists no flag here: unknown
   EXPECT_EQ(n.ignored, 1);
 }
 
-TEST(StoreNotificationTest, FlagsSetAloneBecomesADelta) {
+TEST(StoreNotificationTest, FlagsSetAloneIsResolvedFromTheStore) {
   // STORE 2 +FLAGS (\Deleted) on a message without \Recent in that session.
   StoreNotification n = Parse(R"({"user":"alice","events":[
     {"event":"FlagsSet","mailbox":"INBOX","uid":2,"uidvalidity":7,"flags":["\\Deleted"],"keywords":["$Junk"]},
     {"event":"MessageTrash","mailbox":"INBOX","uid":2,"uidvalidity":7}],
     "status":{"INBOX":{"uidvalidity":7,"highestmodseq":9}}})");
-  EXPECT_TRUE(n.events.empty());
+  ASSERT_EQ(n.events.size(), 1u);
+  EXPECT_TRUE(n.events[0].resolve);
   ASSERT_EQ(n.flag_deltas.size(), 1u);
   const FlagDelta& d = n.flag_deltas[0];
   EXPECT_EQ(d.folder, "INBOX");
@@ -120,9 +150,11 @@ TEST(StoreNotificationTest, SetThenClearOfOneMessageMergeInOrder) {
   ASSERT_EQ(n.events.size(), 2u);
   EXPECT_EQ(n.events[0].kind, EventKind::kFlags);  // at its first flag event
   EXPECT_EQ(n.events[0].uid, 3u);
-  EXPECT_THAT(n.events[0].flags, ElementsAre("\\Answered"));
+  EXPECT_TRUE(n.events[0].resolve);  // keywords unknown
   EXPECT_EQ(n.events[1].kind, EventKind::kExpunge);
-  EXPECT_TRUE(n.flag_deltas.empty());
+  ASSERT_EQ(n.flag_deltas.size(), 1u);
+  EXPECT_THAT(n.flag_deltas[0].added, ElementsAre("\\Answered"));
+  EXPECT_THAT(n.flag_deltas[0].removed, ElementsAre("\\Seen"));
 }
 
 TEST(StoreNotificationTest, ExpungeAndMailboxEvents) {
@@ -449,7 +481,7 @@ TEST(StoreNotificationTest, TenThousandFlagsAreDeduplicatedInOrder) {
   // The same through set/clear deltas of one message: 10k sets, then 5k
   // clears of every second one, then the cleared ones set again (to the end).
   std::string deltas =
-      R"({"event":"FlagsClear","mailbox":"INBOX","uid":2,"uidvalidity":7,"flags":[],"flags_old":[],"keywords":[],"keywords_old":[]})";
+      R"({"event":"MessageAppend","mailbox":"INBOX","uid":2,"uidvalidity":7,"flags":[],"keywords":[]})";
   std::string set_all, clear_half;
   for (int i = 0; i < 10000; ++i)
     absl::StrAppend(&set_all, i ? "," : "", "\"f", i, "\"");
@@ -469,8 +501,8 @@ TEST(StoreNotificationTest, TenThousandFlagsAreDeduplicatedInOrder) {
       clear_half, "]}");
   n = ParseStoreNotification(With(deltas), limits);
   ASSERT_TRUE(n.ok()) << n.status();
-  ASSERT_EQ(n->events.size(), 1u);
-  const std::vector<std::string>& got = n->events[0].flags;
+  ASSERT_EQ(n->events.size(), 2u);  // the kNew, then the merged kFlags
+  const std::vector<std::string>& got = n->events[1].flags;
   ASSERT_EQ(got.size(), 10000u);
   for (int i = 0; i < 5000; ++i)
     EXPECT_EQ(got[i], absl::StrCat("f", 2 * i + 1)) << i;
