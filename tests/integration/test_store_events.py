@@ -303,6 +303,8 @@ def test_injected_flags_are_refused_and_the_idle_device_gets_nothing_malformed(
         end_idle(c)
     finally:
         c.close()
+    # Log lines are written by a background thread: wait for the refusals' warning.
+    wait_until(lambda: "store events: refused" in gw.log(), 10, what="the refusal warning")
     log = gw.log()
     assert "EXPUNGE)" not in log and "* BYE" not in log, "payload values in the log"
     assert secret not in log
@@ -336,6 +338,7 @@ def test_insecure_intake_starts_with_one_warning(start_pimapd, dovecot):
                       extra=["--store-events", "both", "--store-events-listen",
                              "127.0.0.1:%d" % port, "--store-events-insecure"])
     assert post(port, {"user": "alice", "events": []})[0] == 204
+    wait_until(lambda: "INSECURE" in gw.log(), 10, what="the insecure intake's warning")
     log = gw.log()
     assert log.count("--store-events-insecure: the store-event intake") == 1, log
     assert "INSECURE" in log

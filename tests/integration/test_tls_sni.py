@@ -176,6 +176,7 @@ def test_sighup_reloads_certificates_and_keeps_connections(start_pimapd, certs):
         for _ in range(2):
             assert peer(gw.imaps_port, "a.test")[0] == new_a
             assert peer(gw.imaps_port, None)[0] == new_default
+        wait_until(lambda: "TLS reload failed" in gw.log(), 10, what="the reload warning")
         log = gw.log()
         assert "TLS reload failed" in log and certs["a"][0] in log, log
         assert "PRIVATE KEY" not in log
