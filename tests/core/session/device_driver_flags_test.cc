@@ -42,6 +42,25 @@ class DeviceDriverFlagsTest : public DeviceDriverPoolTest {
     EXPECT_EQ(d.out.Take(), "+ idling\r\n");
     return d;
   }
+  // A device of alice logged in with INBOX selected (UIDs 4, 9, 12, as the
+  // watch knows it); every filter lets all through.
+  Device& InboxOfAlice() {
+    config_.default_notification = FilterSpec::All();
+    Device& d = Connect();
+    Login(d);
+    watches_.watches[0]->uidvalidity_value = 7;
+    EXPECT_EQ(SelectFolder(d, d.link), Selected());
+    pool_.TakeCalls();
+    return d;
+  }
+  // In IDLE the device is pushed "no flags" for UID 9, then leaves IDLE (which
+  // acknowledges it).
+  void ToldNoFlagsFor9(Device& d) {
+    IdleInInbox(d);
+    registry_.OnStoreEvents("alice", {FlagsOf(9, {})});
+    EXPECT_EQ(d.out.Take(), "* 2 FETCH (UID 9 FLAGS ())\r\n");
+    EndIdle(d);
+  }
   void EndIdle(Device& d) {
     EXPECT_TRUE(Done(d));
     FireTimers();
@@ -50,16 +69,8 @@ class DeviceDriverFlagsTest : public DeviceDriverPoolTest {
 };
 
 TEST_F(DeviceDriverFlagsTest, AChangeBackAfterAReplayedChangeIsPushed) {
-  config_.default_notification = FilterSpec::All();
-  Device& old = Connect();
-  Login(old);
-  watches_.watches[0]->uidvalidity_value = 7;
-  ASSERT_EQ(SelectFolder(old, old.link), Selected());
-  pool_.TakeCalls();
-  IdleInInbox(old);
-  registry_.OnStoreEvents("alice", {FlagsOf(9, {})});
-  EXPECT_EQ(old.out.Take(), "* 2 FETCH (UID 9 FLAGS ())\r\n");
-  EndIdle(old);  // acknowledged
+  Device& old = InboxOfAlice();
+  ToldNoFlagsFor9(old);  // and acknowledged
   Drop(old);
   pool_.TakeCalls();
   // Away: 9 gets \Flagged. The resume replays it.
@@ -76,16 +87,8 @@ TEST_F(DeviceDriverFlagsTest, AChangeBackAfterAReplayedChangeIsPushed) {
 
 TEST_F(DeviceDriverFlagsTest,
        AChangeBackAfterTheDevicesOwnSilentStoreIsPushed) {
-  config_.default_notification = FilterSpec::All();
-  Device& d = Connect();
-  Login(d);
-  watches_.watches[0]->uidvalidity_value = 7;
-  ASSERT_EQ(SelectFolder(d, d.link), Selected());
-  pool_.TakeCalls();
-  IdleInInbox(d);
-  registry_.OnStoreEvents("alice", {FlagsOf(9, {})});
-  EXPECT_EQ(d.out.Take(), "* 2 FETCH (UID 9 FLAGS ())\r\n");
-  EndIdle(d);
+  Device& d = InboxOfAlice();
+  ToldNoFlagsFor9(d);
   // The device sets \Seen itself and is told nothing back (.SILENT).
   Run(d, "s STORE 2 +FLAGS.SILENT (\\Seen)");
   std::string sent = d.link.TakeSent();
@@ -107,12 +110,7 @@ TEST_F(DeviceDriverFlagsTest,
 // as new to an older view after a restart, with the flags it has by then)
 // must still tell the device flags it does not know.
 TEST_F(DeviceDriverFlagsTest, NewsOfAMessageTheDeviceHasTellsItsNewerFlags) {
-  config_.default_notification = FilterSpec::All();
-  Device& d = Connect();
-  Login(d);
-  watches_.watches[0]->uidvalidity_value = 7;
-  ASSERT_EQ(SelectFolder(d, d.link), Selected());
-  pool_.TakeCalls();
+  Device& d = InboxOfAlice();
   Run(d, "f FETCH 2 (FLAGS)");
   ASSERT_EQ(d.link.TakeSent(), "~p4 UID FETCH 9 (FLAGS)\r\n");
   d.link.Reply("* 2 FETCH (UID 9 FLAGS ())");
