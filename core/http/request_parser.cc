@@ -286,6 +286,13 @@ HttpRequestParser::Result HttpRequestParser::ParseChunks() {
                             'a' + 10);
         }
         if (!IsFieldValue(line)) return Fail(400, "invalid chunk extension");
+        if (streaming_body_ && size != 0 && !pending_.body.empty()) {
+          // Hazard: a streamed body's limit is per chunk, but pending_.body
+          // would sum every chunk that arrived in one read, so the same bytes
+          // passed or got 413 depending on how the network split them. Hand
+          // the previous chunk out first; this line is read again next call.
+          return Result::kNeedMore;
+        }
         chunk_pos_ += nl + 1;
         if (size == 0) {
           chunk_state_ = ChunkState::kTrailer;

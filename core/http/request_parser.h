@@ -83,9 +83,10 @@ class HttpRequestParser {
   void set_stream_chunked_bodies(bool on) { stream_chunked_bodies_ = on; }
   bool in_streamed_body() const { return streaming_body_; }
   enum class BodyResult { kData, kEnd, kNeedMore, kError };
-  // While a streamed body is open: appends what has arrived of it to `*out`
-  // (kData), or says it ended (kEnd, with its last bytes), or that nothing
-  // new is here (kNeedMore). Next() must not be called until kEnd.
+  // While a streamed body is open: appends the next decoded bytes to `*out`
+  // (kData: at most one chunk's worth, so call again while kData), or says it
+  // ended (kEnd, with its last bytes), or that nothing new is here
+  // (kNeedMore). Next() must not be called until kEnd.
   BodyResult NextBody(std::string* out);
 
   // Appends received bytes. Cheap; all parsing happens in Next().

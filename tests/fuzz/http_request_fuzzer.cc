@@ -90,6 +90,7 @@ Outcome Parse(absl::string_view input, size_t limit, bool stream,
         if (b == HttpRequestParser::BodyResult::kEnd) continue;
         FUZZ_CHECK(b != HttpRequestParser::BodyResult::kData ||
                    body.size() > before);
+        if (b == HttpRequestParser::BodyResult::kData) continue;
         r = HttpRequestParser::Result::kNeedMore;
         break;
       }

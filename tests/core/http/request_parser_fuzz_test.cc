@@ -110,7 +110,8 @@ Outcome Parse(const std::string& input, std::mt19937_64& rng, bool random_split,
           r = HttpRequestParser::Result::kError;
           break;
         }
-        if (b == HttpRequestParser::BodyResult::kEnd) continue;
+        // kData: more may be decoded already (one chunk per call).
+        if (b != HttpRequestParser::BodyResult::kNeedMore) continue;
         r = HttpRequestParser::Result::kNeedMore;
         break;
       }
