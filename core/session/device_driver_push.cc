@@ -385,9 +385,13 @@ void DeviceDriver::OnPushJobDone(bool ok) {
       [[fallthrough]];
     case Job::kFlagsFetch:
       if (job_ == Job::kFlagsFetch) {
-        // The answers were journaled as they came (OnResponseEnd); a failed
-        // fetch (the message is gone, or the store refused) resolves nothing
-        // new, but must not hold the journal back for ever.
+        // The answers were journaled as they came (OnResponseEnd). A refused
+        // fetch must not hold the journal back for ever either, but then the
+        // flags stay unknown: dropping the changes would leave the device
+        // with its old flags for good, and retrying could loop against a
+        // store that keeps refusing. The folder is rebuilt instead (a RESYNC
+        // with the next command's answer, or at resume).
+        if (!ok) s->journal.MarkIncomplete(s->selected_folder);
         flags_resolved_seq_ =
             std::max(flags_resolved_seq_, cmd().flags_fetch_seq);
       }

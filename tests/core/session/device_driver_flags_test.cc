@@ -133,5 +133,33 @@ TEST_F(DeviceDriverFlagsTest, NewsOfAMessageTheDeviceHasTellsItsNewerFlags) {
   EXPECT_EQ(d.out.Take(), "");
 }
 
+// A pushed change whose whole flag list must be fetched (`resolve`, push
+// mode: Dovecot's notification names only the half that changed) and the
+// store refuses that fetch: the flags are unknown, so the device must not be
+// left with the old ones. It gets a RESYNC with its next command's answer.
+TEST_F(DeviceDriverFlagsTest, ARefusedFetchOfAChangesFlagsEndsInAResync) {
+  Device& d = InboxOfAlice();
+  IdleInInbox(d);
+  StoreEvent change = FlagsOf(9, {});
+  change.resolve = true;  // e.g. FlagsSet ($X) on a message with \Seen
+  registry_.OnStoreEvents("alice", {change});
+  EXPECT_EQ(d.out.Take(), "");  // nothing before the store's flags
+  EXPECT_EQ(d.link.TakeSent(), "~p4 NOOP\r\n");
+  d.link.Complete("~p4", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 UID FETCH 9 (FLAGS)\r\n");
+  d.link.Complete("~p5", "NO [SERVERBUG] Internal error");
+  EXPECT_EQ(d.out.Take(), "");  // the change was not told as "no flags"
+  EXPECT_TRUE(Done(d));
+  FireTimers();
+  EXPECT_EQ(d.out.Take(), "");  // the RESYNC waits for the fresh view
+  const std::string sent = d.link.TakeSent();
+  ASSERT_THAT(sent, HasSubstr("UID SEARCH"));
+  d.link.Reply(absl::StrCat("* ESEARCH (TAG \"", d.link.last_tag(),
+                            "\") UID ALL 4,9,12"));
+  d.link.Complete(d.link.last_tag(), "OK Search completed");
+  EXPECT_EQ(d.out.Take(), "* RESYNC\r\n* 3 EXISTS\r\nc OK Idle completed\r\n");
+  EXPECT_EQ(counters_.resyncs.load(), 1u);
+}
+
 }  // namespace
 }  // namespace pimap::session
