@@ -69,12 +69,6 @@ inline void AnswerLinkSelect(FakeStoreLink& store, absl::string_view tag) {
   store.Complete(tag, "OK [READ-WRITE] Select completed");
 }
 
-struct Device {
-  FakeDeviceOutput out;
-  FakeStoreLink link;  // the link the device logs in with
-  DeviceDriver* driver = nullptr;
-};
-
 class DeviceDriverPoolTest : public ::testing::Test {
  protected:
   static constexpr int64_t kBorrowTimeoutMs = 2500;

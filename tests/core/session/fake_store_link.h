@@ -465,6 +465,13 @@ class FakeLinkPool final : public StoreLinkPool {
   uint64_t clock_ = 0;
 };
 
+// One device connection: its output, its store link and its driver.
+struct Device {
+  FakeDeviceOutput out;
+  FakeStoreLink link;
+  DeviceDriver* driver = nullptr;
+};
+
 // What the login answer advertises for FakeStoreLink's default store
 // capabilities: the store's list without QRESYNC (not offered to a P-IMAP
 // device), plus the P-IMAP tokens.

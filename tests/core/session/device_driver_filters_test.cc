@@ -1,0 +1,258 @@
+// DeviceDriver: view and notification filters and preferences at work
+// (fixture: device_driver_fixture.h).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "core/session/device_driver.h"
+#include "core/session/event.h"
+#include "core/session/filter.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/core/session/device_driver_fixture.h"
+
+namespace pimap::session {
+namespace {
+
+using ::pimap::session::testing::Device;
+using ::pimap::session::testing::DeviceDriverTest;
+using ::pimap::session::testing::Expunged;
+using ::pimap::session::testing::FakeStoreLink;
+using ::pimap::session::testing::LoginOk;
+using ::pimap::session::testing::NewMail;
+using ::pimap::session::testing::SessionIdIn;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+using ::testing::StartsWith;
+
+// ---- Filters and preferences at work
+// --------------------------------------------
+
+TEST_F(DeviceDriverTest, InbandNewFormatFetchesNewMailBeforeTheAnswer) {
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "p XSETPIMAPPREF PIMAP_INBAND_NEW_FORMAT (FLAGS)");
+  EXPECT_EQ(d.out.Take(), "p OK XSETPIMAPPREF completed\r\n");
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  Run(d, "n NOOP");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 NOOP\r\n");
+  d.link.Complete("~p4", "OK NOOP completed");
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 UID FETCH 13 (FLAGS)\r\n");
+  d.link.Reply("* 4 FETCH (UID 13 FLAGS () MODSEQ (14))");
+  d.link.Complete("~p5", "OK Fetch completed");
+  EXPECT_EQ(d.out.Take(),
+            "* 4 FETCH (UID 13 FLAGS ())\r\nn OK NOOP completed\r\n");
+}
+
+TEST_F(DeviceDriverTest, InbandNewFormatInIdleLeavesAndReentersTheStoresIdle) {
+  config_.default_notification = FilterSpec::All();
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "p XSETPIMAPPREF PIMAP_INBAND_NEW_FORMAT (FLAGS)");
+  EXPECT_EQ(d.out.Take(), "p OK XSETPIMAPPREF completed\r\n");
+  EnterIdle(d);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  EXPECT_EQ(d.out.transcript(), "");
+  d.link.Complete("~p4", "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "~p6 UID FETCH 13 (FLAGS)\r\n");
+  d.link.Reply("* 4 FETCH (UID 13 FLAGS ())");
+  d.link.Complete("~p6", "OK Fetch completed");
+  EXPECT_EQ(d.out.Take(), "* 4 FETCH (UID 13 FLAGS ())\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
+  d.link.Reply("+ idling");
+  EXPECT_EQ(d.out.Take(), "");
+  EXPECT_TRUE(Done(d));
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p7", "OK Idle completed");
+  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+}
+
+TEST_F(DeviceDriverTest, JournalOverflowUnderALiveDeviceResyncs) {
+  config_.journal_limit = 1;
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  registry_.OnStoreEvents("alice", {NewMail(13), NewMail(14)});
+  Run(d, "n NOOP");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 NOOP\r\n");
+  d.link.Complete("~p4", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 UID SEARCH RETURN (ALL) ALL\r\n");
+  EXPECT_EQ(d.out.transcript(), "");
+  d.link.Reply("* ESEARCH (TAG \"~p5\") UID ALL 4,9,12:14");
+  d.link.Complete("~p5", "OK Search completed");
+  EXPECT_EQ(d.out.Take(), "* RESYNC\r\n* 5 EXISTS\r\nn OK NOOP completed\r\n");
+  EXPECT_EQ(counters_.resyncs.load(), 1u);
+}
+
+// Events of a folder the device has not selected are never rendered to it, so
+// they are not journaled: they cost no memory, and a busy other folder cannot
+// overflow the selected one's journal (the device gets its INBOX news as
+// usual).
+TEST_F(DeviceDriverTest, OtherFoldersEventsDoNotFillTheJournal) {
+  config_.journal_limit = 3;
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  // As many as the journal holds: kept, they would leave no room for INBOX's.
+  std::vector<StoreEvent> busy;
+  for (uint32_t uid = 100; uid < 103; ++uid) {
+    StoreEvent e = NewMail(uid);
+    e.folder = "Lists";
+    busy.push_back(e);
+  }
+  registry_.OnStoreEvents("alice", busy);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  Run(d, "n NOOP");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 NOOP\r\n");
+  d.link.Complete("~p4", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(), "");  // no rebuild of INBOX
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\nn OK NOOP completed\r\n");
+  EXPECT_EQ(counters_.resyncs.load(), 0u);
+}
+
+TEST_F(DeviceDriverTest, ViewFilterChangeResyncsTheSelectedFolder) {
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "f XFILTER INBOX V UNSEEN");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 UID SEARCH RETURN (ALL) UNSEEN\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p4\") UID ALL 9");
+  d.link.Complete("~p4", "OK Search completed");
+  EXPECT_EQ(d.out.Take(),
+            "* RESYNC\r\n* 1 EXISTS\r\nf OK XFILTER completed\r\n");
+  Run(d, "g FETCH 1 (FLAGS)");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 UID FETCH 9 (FLAGS)\r\n");
+  d.link.Complete("~p5", "OK Fetch completed");
+  EXPECT_EQ(d.out.Take(), "g OK Fetch completed\r\n");
+  Run(d, "h FETCH 2 (FLAGS)");
+  EXPECT_EQ(d.out.Take(), "h BAD Invalid message sequence number\r\n");
+}
+
+TEST_F(DeviceDriverTest, ViewFilterKeepsNewMailOutsideItFromTheDevice) {
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "f XFILTER INBOX V FROM boss");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 UID SEARCH RETURN (ALL) FROM \"boss\"\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p4\") UID ALL 4,9,12");
+  d.link.Complete("~p4", "OK Search completed");
+  EXPECT_EQ(d.out.Take(),
+            "* RESYNC\r\n* 3 EXISTS\r\nf OK XFILTER completed\r\n");
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  Run(d, "n NOOP");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  // The verdict comes from the store (after a NOOP so that it sees the mail).
+  EXPECT_EQ(d.link.TakeSent(), "~p6 NOOP\r\n");
+  d.link.Complete("~p6", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p7 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p7\") UID");
+  d.link.Complete("~p7", "OK Search completed");
+  EXPECT_EQ(d.out.Take(), "n OK NOOP completed\r\n");
+  Run(d, "g FETCH 4 (FLAGS)");
+  EXPECT_EQ(d.out.Take(), "g BAD Invalid message sequence number\r\n");
+}
+
+TEST_F(DeviceDriverTest, NotificationFilterAdmitsPushByTheStoresVerdict) {
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "f XFILTER INBOX N FROM boss");
+  EXPECT_EQ(d.out.Take(), "f OK XFILTER completed\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "");
+  EnterIdle(d);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p4", "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p6 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p6\") UID ALL 13");
+  d.link.Complete("~p6", "OK Search completed");
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
+  d.link.Reply("+ idling");
+  EXPECT_EQ(d.out.Take(), "");
+  EXPECT_TRUE(Done(d));
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p7", "OK Idle completed");
+  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+}
+
+TEST_F(DeviceDriverTest, NotificationFilterHoldsBackMailTheStoreRejects) {
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "f XFILTER INBOX N FROM boss");
+  EXPECT_EQ(d.out.Take(), "f OK XFILTER completed\r\n");
+  EnterIdle(d);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p4", "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p6 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p6\") UID");
+  d.link.Complete("~p6", "OK Search completed");
+  EXPECT_EQ(d.out.Take(), "");  // not pushed ...
+  EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
+  d.link.Reply("+ idling");
+  EXPECT_EQ(d.link.TakeSent(), "");  // ... and no loop of leaving IDLE for it
+  EXPECT_TRUE(Done(d));
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p7", "OK Idle completed");
+  // ... but still in the view: it comes with the next answer.
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\nc OK Idle completed\r\n");
+}
+
+// architecture.md §4: an admitted event is pushed at once; held-back mail
+// before it rides along in the EXISTS count and never holds it back.
+TEST_F(DeviceDriverTest, HeldBackMailDoesNotHoldBackLaterMatchingMail) {
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "f XFILTER INBOX N FROM boss");
+  EXPECT_EQ(d.out.Take(), "f OK XFILTER completed\r\n");
+  EnterIdle(d);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p4", "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p6 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p6\") UID");
+  d.link.Complete("~p6", "OK Search completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
+  d.link.Reply("+ idling");
+  EXPECT_EQ(d.out.Take(), "");  // someone else's mail alone pushes nothing
+  // Mail from the boss: pushed at once, the count covers both.
+  registry_.OnStoreEvents("alice", {NewMail(14)});
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p7", "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p8 NOOP\r\n");
+  d.link.Complete("~p8", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p9 UID SEARCH RETURN (ALL) UID 14 FROM \"boss\"\r\n");
+  d.link.Reply("* ESEARCH (TAG \"~p9\") UID ALL 14");
+  d.link.Complete("~p9", "OK Search completed");
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n* 5 EXISTS\r\n");
+}
+
+}  // namespace
+}  // namespace pimap::session
