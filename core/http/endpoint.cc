@@ -1,6 +1,6 @@
-// A small HTTP/1.1 endpoint on a shard's ring (http_endpoint.h): connections,
+// A small HTTP/1.1 endpoint on a shard's ring (endpoint.h): connections,
 // bounds, the route table, HEAD and content coding.
-#include "bindings/http/http_endpoint.h"
+#include "core/http/endpoint.h"
 
 #include <utility>
 
@@ -15,10 +15,7 @@
 #include "core/http/content_coding.h"
 #include "core/http/response.h"
 
-namespace pimap::http_binding {
-
-using http::HttpRequest;
-using http::HttpRequestParser;
+namespace pimap::http {
 
 class EndpointConnection final : public engine::TransportHandler {
  public:
@@ -73,7 +70,7 @@ class EndpointConnection final : public engine::TransportHandler {
         case HttpRequestParser::Result::kError:
           // The parser cannot tell where a next request would start: answer
           // and close.
-          socket_->Write(http::WholeResponse(
+          socket_->Write(WholeResponse(
               parser_.error_status(), "", "text/plain",
               absl::StrCat(parser_.error_reason(), "\n"), /*close=*/true));
           CloseAndFree();
@@ -211,29 +208,27 @@ EndpointResponse HttpEndpoint::Dispatch(
 std::string HttpEndpoint::Respond(const HttpRequest& request, bool close) {
   EndpointResponse r = Dispatch(routes_, request);
   if (r.compressible) {
-    http::ShardCompressor* compressor =
-        shard_->services().Find<http::ShardCompressor>();
-    const http::ContentCoding coding =
+    ShardCompressor* compressor = shard_->services().Find<ShardCompressor>();
+    const ContentCoding coding =
         compressor == nullptr
-            ? http::ContentCoding::kIdentity
-            : http::NegotiateResponseCoding(request.Header("accept-encoding"));
+            ? ContentCoding::kIdentity
+            : NegotiateResponseCoding(request.Header("accept-encoding"));
     // The answer depends on Accept-Encoding whether coded or not (caches).
     r.extra_headers += "Vary: Accept-Encoding\r\n";
-    if (coding != http::ContentCoding::kIdentity) {
-      http::ResponseEncoder encoder(coding, compressor);
+    if (coding != ContentCoding::kIdentity) {
+      ResponseEncoder encoder(coding, compressor);
       std::string coded = encoder.Encode(r.body);
       coded += encoder.Finish();
       r.body = std::move(coded);
       absl::StrAppend(&r.extra_headers,
-                      "Content-Encoding: ", http::ContentCodingName(coding),
-                      "\r\n");
+                      "Content-Encoding: ", ContentCodingName(coding), "\r\n");
     }
   }
-  std::string out = http::WholeResponse(r.status, r.extra_headers,
-                                        r.content_type, r.body, close);
+  std::string out =
+      WholeResponse(r.status, r.extra_headers, r.content_type, r.body, close);
   // HEAD: the same headers (Content-Length of the GET body), no body.
   if (request.method == "HEAD") out.resize(out.find("\r\n\r\n") + 4);
   return out;
 }
 
-}  // namespace pimap::http_binding
+}  // namespace pimap::http

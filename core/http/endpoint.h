@@ -17,8 +17,8 @@
 //  * at most max_connections at once; more get 503 and are closed.
 // Routing: an unknown path -> 404; a known path with another method -> 405
 // with Allow; HEAD is served wherever GET is, with GET's headers and no body.
-#ifndef PIMAP_BINDINGS_HTTP_HTTP_ENDPOINT_H_
-#define PIMAP_BINDINGS_HTTP_HTTP_ENDPOINT_H_
+#ifndef PIMAP_CORE_HTTP_ENDPOINT_H_
+#define PIMAP_CORE_HTTP_ENDPOINT_H_
 
 #include <cstdint>
 #include <functional>
@@ -34,7 +34,7 @@ class Listener;
 class Shard;
 }  // namespace pimap::engine
 
-namespace pimap::http_binding {
+namespace pimap::http {
 
 struct EndpointResponse {
   int status = 200;
@@ -48,8 +48,7 @@ struct EndpointResponse {
 
 // A handler runs on the endpoint's shard thread, between the shard's other
 // work: it must not block.
-using EndpointHandler =
-    std::function<EndpointResponse(const http::HttpRequest&)>;
+using EndpointHandler = std::function<EndpointResponse(const HttpRequest&)>;
 
 struct EndpointRoute {
   std::string path;                  // exact match; the query is ignored
@@ -84,10 +83,10 @@ class HttpEndpoint {
   // The answer to one request by the route table, before HEAD and content
   // coding are applied (no I/O: unit-tested on its own).
   static EndpointResponse Dispatch(const std::vector<EndpointRoute>& routes,
-                                   const http::HttpRequest& request);
+                                   const HttpRequest& request);
   // The bytes on the wire for `request`: Dispatch(), then HEAD (headers
   // only) and the content coding. `close` adds "Connection: close".
-  std::string Respond(const http::HttpRequest& request, bool close);
+  std::string Respond(const HttpRequest& request, bool close);
 
   size_t connection_count() const { return connections_.size(); }
 
@@ -104,6 +103,6 @@ class HttpEndpoint {
   absl::flat_hash_set<EndpointConnection*> connections_;
 };
 
-}  // namespace pimap::http_binding
+}  // namespace pimap::http
 
-#endif  // PIMAP_BINDINGS_HTTP_HTTP_ENDPOINT_H_
+#endif  // PIMAP_CORE_HTTP_ENDPOINT_H_

@@ -1,8 +1,8 @@
-// The small HTTP endpoint (bindings/http/http_endpoint.h): its route table on
+// The small HTTP endpoint (core/http/endpoint.h): its route table on
 // its own, then on a real engine (one shard on loopback): HEAD, keep-alive and
 // pipelining, parser bounds, content coding, the connection bound, the idle
 // timeout, and a stuck client that must not hold up anyone else.
-#include "bindings/http/http_endpoint.h"
+#include "core/http/endpoint.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -22,7 +22,7 @@
 #include "gtest/gtest.h"
 #include "tests/testing/loopback.h"
 
-namespace pimap::http_binding {
+namespace pimap::http {
 namespace {
 
 using ::pimap::testing::ConnectTo;
@@ -30,19 +30,19 @@ using ::pimap::testing::FreePort;
 
 std::vector<EndpointRoute> Routes() {
   std::vector<EndpointRoute> routes;
-  routes.push_back({"/metrics", {"GET"}, [](const http::HttpRequest&) {
+  routes.push_back({"/metrics", {"GET"}, [](const HttpRequest&) {
                       EndpointResponse r;
                       r.content_type = "text/plain; version=0.0.4";
                       r.body = "metric_a 1\nmetric_b 2\n";
                       r.compressible = true;
                       return r;
                     }});
-  routes.push_back({"/big", {"GET"}, [](const http::HttpRequest&) {
+  routes.push_back({"/big", {"GET"}, [](const HttpRequest&) {
                       EndpointResponse r;
                       r.body = std::string(64 * 1024, 'b');
                       return r;
                     }});
-  routes.push_back({"/kick", {"POST"}, [](const http::HttpRequest& request) {
+  routes.push_back({"/kick", {"POST"}, [](const HttpRequest& request) {
                       EndpointResponse r;
                       r.body = absl::StrCat("kicked ", request.body);
                       return r;
@@ -50,8 +50,8 @@ std::vector<EndpointRoute> Routes() {
   return routes;
 }
 
-http::HttpRequest Request(std::string method, std::string target) {
-  http::HttpRequest r;
+HttpRequest Request(std::string method, std::string target) {
+  HttpRequest r;
   r.method = std::move(method);
   r.target = std::move(target);
   return r;
@@ -91,17 +91,17 @@ class ResponseReader {
     parser_.set_parse_responses(true);
   }
   // The next response, or one with status 0 on EOF/timeout (-1: malformed).
-  http::HttpRequest Next() {
-    http::HttpRequest r;
-    http::HttpRequest failed;
+  HttpRequest Next() {
+    HttpRequest r;
+    HttpRequest failed;
     for (;;) {
       switch (parser_.Next(&r)) {
-        case http::HttpRequestParser::Result::kRequest:
+        case HttpRequestParser::Result::kRequest:
           return r;
-        case http::HttpRequestParser::Result::kError:
+        case HttpRequestParser::Result::kError:
           failed.status = -1;
           return failed;
-        case http::HttpRequestParser::Result::kNeedMore:
+        case HttpRequestParser::Result::kNeedMore:
           break;
       }
       char buf[4096];
@@ -113,7 +113,7 @@ class ResponseReader {
 
  private:
   int fd_;
-  http::HttpRequestParser parser_;
+  HttpRequestParser parser_;
 };
 
 void Send(int fd, absl::string_view bytes) {
@@ -161,7 +161,7 @@ class HttpEndpointTest : public ::testing::Test {
   }
 
   uint16_t port_ = 0;
-  http::ShardCompressor compressor_;
+  ShardCompressor compressor_;
   std::unique_ptr<engine::ShardSet> set_;
 };
 
@@ -172,7 +172,7 @@ TEST_F(HttpEndpointTest, KeepAliveAndPipelinedRequestsAnsweredInOrder) {
   ResponseReader reader(fd);
   // Two requests in one segment, then a third on the same connection.
   Send(fd, absl::StrCat(kGet, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"));
-  http::HttpRequest r = reader.Next();
+  HttpRequest r = reader.Next();
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(*r.Header("content-type"), "text/plain; version=0.0.4");
   EXPECT_EQ(r.body, "metric_a 1\nmetric_b 2\n");
@@ -218,10 +218,9 @@ TEST_F(HttpEndpointTest, ParserErrorsAnswerAndClose) {
   // A header block past the parser's bound: 431, whatever the rest.
   fd = ConnectTo(port_);
   ASSERT_GE(fd, 0);
-  Send(fd,
-       absl::StrCat("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ",
-                    std::string(http::HttpRequestParser::kMaxHeaderBytes, 'a'),
-                    "\r\n\r\n"));
+  Send(fd, absl::StrCat("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ",
+                        std::string(HttpRequestParser::kMaxHeaderBytes, 'a'),
+                        "\r\n\r\n"));
   EXPECT_TRUE(absl::StartsWith(ReadToClose(fd), "HTTP/1.1 431 ")) << "431";
   close(fd);
   // A body past max_body_bytes: 413.
@@ -238,13 +237,13 @@ TEST_F(HttpEndpointTest, GzipWhenAccepted) {
   ASSERT_GE(fd, 0);
   ResponseReader reader(fd);
   Send(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n");
-  http::HttpRequest r = reader.Next();
+  HttpRequest r = reader.Next();
   ASSERT_EQ(r.status, 200);
   ASSERT_NE(r.Header("content-encoding"), nullptr);
   EXPECT_EQ(*r.Header("content-encoding"), "gzip");
   EXPECT_EQ(*r.Header("vary"), "Accept-Encoding");
   absl::StatusOr<std::string> body =
-      http::DecodeBody(http::ContentCoding::kGzip, r.body, 1 << 20);
+      DecodeBody(ContentCoding::kGzip, r.body, 1 << 20);
   ASSERT_TRUE(body.ok()) << body.status();
   EXPECT_EQ(*body, "metric_a 1\nmetric_b 2\n");
   // Without Accept-Encoding: identity.
@@ -349,7 +348,7 @@ TEST_F(HttpEndpointTest,
   ResponseReader reader(flood);
   int answered = 0;
   for (; answered < kRequests; ++answered) {
-    http::HttpRequest r = reader.Next();
+    HttpRequest r = reader.Next();
     if (r.status != (answered % 2 == 0 ? 200 : 404)) break;
     if (answered % 2 == 0 && r.body.size() != 64 * 1024) break;
   }
@@ -359,4 +358,4 @@ TEST_F(HttpEndpointTest,
 }
 
 }  // namespace
-}  // namespace pimap::http_binding
+}  // namespace pimap::http
