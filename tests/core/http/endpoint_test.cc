@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "core/engine/service_registry.h"
 #include "core/engine/shard.h"
 #include "core/engine/shard_set.h"
@@ -44,6 +46,11 @@ std::vector<EndpointRoute> Routes() {
                     }});
   routes.push_back({"/kick", {"POST"}, [](const HttpRequest& request) {
                       EndpointResponse r;
+                      if (request.body.empty()) {  // a handler's own 4xx
+                        r.status = 400;
+                        r.body = "whom?";
+                        return r;
+                      }
                       r.body = absl::StrCat("kicked ", request.body);
                       return r;
                     }});
@@ -59,9 +66,11 @@ HttpRequest Request(std::string method, std::string target) {
 
 TEST(EndpointDispatchTest, RoutesByPathThenMethod) {
   const std::vector<EndpointRoute> routes = Routes();
+  bool routed = false;
   EndpointResponse r =
-      HttpEndpoint::Dispatch(routes, Request("GET", "/metrics"));
+      HttpEndpoint::Dispatch(routes, Request("GET", "/metrics"), &routed);
   EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(routed);
   EXPECT_EQ(r.body, "metric_a 1\nmetric_b 2\n");
   // The query does not take part in routing.
   EXPECT_EQ(
@@ -72,9 +81,18 @@ TEST(EndpointDispatchTest, RoutesByPathThenMethod) {
   EXPECT_EQ(HttpEndpoint::Dispatch(routes, Request("GET", "/metric")).status,
             404);
   EXPECT_EQ(HttpEndpoint::Dispatch(routes, Request("GET", "/")).status, 404);
+  // A handler's own 4xx is routed.
+  EXPECT_EQ(
+      HttpEndpoint::Dispatch(routes, Request("POST", "/kick"), &routed).status,
+      400);
+  EXPECT_TRUE(routed);
+  EXPECT_EQ(HttpEndpoint::Dispatch(routes, Request("GET", "/"), &routed).status,
+            404);
+  EXPECT_FALSE(routed);
 
-  r = HttpEndpoint::Dispatch(routes, Request("POST", "/metrics"));
+  r = HttpEndpoint::Dispatch(routes, Request("POST", "/metrics"), &routed);
   EXPECT_EQ(r.status, 405);
+  EXPECT_FALSE(routed);
   EXPECT_EQ(r.extra_headers, "Allow: GET, HEAD\r\n");
   r = HttpEndpoint::Dispatch(routes, Request("GET", "/kick"));
   EXPECT_EQ(r.status, 405);
@@ -160,7 +178,22 @@ class HttpEndpointTest : public ::testing::Test {
     if (set_) set_->StopAndJoin(1000);
   }
 
+  // What on_refusal reported (from the shard thread), as "why status".
+  void RecordRefusals(HttpEndpointConfig* config) {
+    config->on_refusal = [this](EndpointRefusal why, int status,
+                                absl::string_view) {
+      absl::MutexLock lock(&mu_);
+      refusals_.push_back(absl::StrCat(static_cast<int>(why), " ", status));
+    };
+  }
+  std::vector<std::string> Refusals() {
+    absl::MutexLock lock(&mu_);
+    return refusals_;
+  }
+
   uint16_t port_ = 0;
+  absl::Mutex mu_;
+  std::vector<std::string> refusals_;
   ShardCompressor compressor_;
   std::unique_ptr<engine::ShardSet> set_;
 };
@@ -355,6 +388,90 @@ TEST_F(HttpEndpointTest,
   EXPECT_EQ(answered, kRequests);
   sender.join();
   close(flood);
+}
+
+// close_after_client_errors: every 4xx, the route table's or a handler's,
+// ends the connection; a 2xx does not.
+TEST_F(HttpEndpointTest, ClientErrorsCloseWhenConfigured) {
+  HttpEndpointConfig config;
+  config.close_after_client_errors = true;
+  StartEndpoint(config);
+  for (const char* request :
+       {"POST /kick HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"}) {
+    int fd = ConnectTo(port_);
+    ASSERT_GE(fd, 0);
+    ResponseReader reader(fd);
+    Send(fd, kGet);
+    HttpRequest r = reader.Next();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.keep_alive);
+    Send(fd, request);
+    r = reader.Next();
+    EXPECT_GE(r.status, 400) << request;
+    EXPECT_LT(r.status, 500) << request;
+    EXPECT_FALSE(r.keep_alive) << request;  // "Connection: close" was sent
+    EXPECT_TRUE(ClosedByServer(fd)) << request;
+    close(fd);
+  }
+}
+
+// The owner's view: open connections (a gauge) and every answer the endpoint
+// gave without a handler, by why.
+TEST_F(HttpEndpointTest, ConnectionsAndRefusalsAreReported) {
+  std::atomic<int64_t> gauge{0};
+  HttpEndpointConfig config;
+  config.max_connections = 1;
+  config.connections_gauge = &gauge;
+  RecordRefusals(&config);
+  StartEndpoint(config);
+  int a = ConnectTo(port_);
+  ASSERT_GE(a, 0);
+  ResponseReader reader(a);
+  Send(a, kGet);
+  EXPECT_EQ(reader.Next().status, 200);
+  EXPECT_EQ(gauge.load(), 1);
+  int b = ConnectTo(port_);
+  ASSERT_GE(b, 0);
+  EXPECT_TRUE(absl::StartsWith(ReadToClose(b), "HTTP/1.1 503 "));
+  close(b);
+  Send(a, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(reader.Next().status, 404);
+  Send(a, "PUT /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(reader.Next().status, 405);
+  Send(a, "GET /metrics HTTP/1.1\r\nBad Header\r\n\r\n");
+  EXPECT_EQ(reader.Next().status, 400);
+  EXPECT_TRUE(ClosedByServer(a));
+  close(a);
+  const int kOver = static_cast<int>(EndpointRefusal::kOverCapacity);
+  const int kBad = static_cast<int>(EndpointRefusal::kBadRequest);
+  const int kNoRoute = static_cast<int>(EndpointRefusal::kNoRoute);
+  EXPECT_EQ(Refusals(),
+            (std::vector<std::string>{
+                absl::StrCat(kOver, " 503"), absl::StrCat(kNoRoute, " 404"),
+                absl::StrCat(kNoRoute, " 405"), absl::StrCat(kBad, " 400")}));
+  EXPECT_EQ(gauge.load(), 0);
+}
+
+// "Expect: 100-continue": the interim answer comes before the body is sent.
+TEST_F(HttpEndpointTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  StartEndpoint();
+  int fd = ConnectTo(port_);
+  ASSERT_GE(fd, 0);
+  Send(fd,
+       "POST /kick HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+       "Expect: 100-continue\r\n\r\n");
+  const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  std::string interim(kContinue.size(), '\0');
+  ASSERT_EQ(recv(fd, interim.data(), interim.size(), MSG_WAITALL),
+            static_cast<ssize_t>(interim.size()));
+  EXPECT_EQ(interim, kContinue);
+  Send(fd, "bob");
+  HttpRequest r = ResponseReader(fd).Next();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "kicked bob");
+  close(fd);
 }
 
 }  // namespace
