@@ -29,6 +29,7 @@ namespace {
 
 using ::pimap::testing::ConnectTo;
 using ::pimap::testing::FreePort;
+using ::pimap::testing::ReadToClose;
 
 std::vector<EndpointRoute> Routes() {
   std::vector<EndpointRoute> routes;
@@ -137,16 +138,6 @@ class ResponseReader {
 void Send(int fd, absl::string_view bytes) {
   ASSERT_EQ(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(bytes.size()));
-}
-
-// Everything until the server closes (or the 5 s receive timeout).
-std::string ReadToClose(int fd) {
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
-    out.append(buf, static_cast<size_t>(n));
-  return out;
 }
 
 // True if the server closed `fd` (EOF or reset) within the receive timeout.

@@ -31,23 +31,8 @@ namespace pimap::store {
 namespace {
 
 using ::pimap::testing::ConnectTo;
+using ::pimap::testing::Exchange;
 using ::pimap::testing::FreePort;
-using ::pimap::testing::ReadLine;
-
-
-
-// Sends `request` and reads until the server closes the connection.
-std::string Exchange(uint16_t port, const std::string& request) {
-  int fd = ConnectTo(port);
-  if (fd < 0) return "connect failed";
-  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string reply;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) reply.append(buf, n);
-  close(fd);
-  return reply;
-}
 
 std::string Post(const std::string& body, const std::string& extra_headers = "",
                  bool close = true, const std::string& path = "/dovecot") {
