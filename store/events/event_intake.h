@@ -21,10 +21,10 @@
 //  * Answers: 204 routed (or nothing to route); 400 bad HTTP, or a notification
 //    that fails validation (store_notification.h: every field checked, bounds
 //    on events, flags, names) with the reason in the body; 401 secret missing
-//    or wrong; 404 other path; 405 other method; 411 no Content-Length or
-//    chunked; 413 body > max_body_bytes; 431 header block > 16 KiB; 503
-//    overload or no sink registered for the owner. Errors (4xx) close the
-//    connection.
+//    or wrong; 404 other path; 405 other method; 411 neither Content-Length
+//    nor chunked; 413 body > max_body_bytes; 431 header block > 16 KiB; 503
+//    overload (the owner's queue: connection kept; max_connections: closed).
+//    Errors (4xx) close the connection.
 //  * Refusals are counted by reason (pimap_intake_rejected_total{reason}) and
 //    logged at most once per burst per shard, without values from the body.
 //  * Authentication: a shared secret (X-Pimap-Secret), compared in constant
