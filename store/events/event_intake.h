@@ -1,8 +1,10 @@
-// The store-event intake (issue 5): an HTTP/1.1 endpoint on the engine where
-// the message store posts its change notifications (docs/store-events.md;
-// Dovecot's push_notification Lua driver with tools/dovecot/push.lua). One
-// EventIntake per shard, each with its own SO_REUSEPORT listener on the same
-// address.
+// The store-event intake (issue 5): where the message store posts its change
+// notifications (docs/store-events.md; Dovecot's push_notification Lua driver
+// with tools/dovecot/push.lua). A POST route (`path`) on the gateway's HTTP
+// core (core/http/endpoint.h, which owns the connections and their bounds);
+// this file owns what a notification means: the secret, validation, routing,
+// counters and logs. One EventIntake per shard, each with its own
+// SO_REUSEPORT listener on the same address.
 //
 // Per request: parse the JSON into typed events, route them to the shard that
 // owns the user (ShardForUser) with Shard::Post, and answer 204 at once;
@@ -19,10 +21,10 @@
 //  * Answers: 204 routed (or nothing to route); 400 bad HTTP, or a notification
 //    that fails validation (store_notification.h: every field checked, bounds
 //    on events, flags, names) with the reason in the body; 401 secret missing
-//    or wrong; 404 other path; 405 other method; 411 no Content-Length or
-//    chunked; 413 body > max_body_bytes; 431 header block > 16 KiB; 503
-//    overload or no sink registered for the owner. Errors (4xx) close the
-//    connection.
+//    or wrong; 404 other path; 405 other method; 411 neither Content-Length
+//    nor chunked; 413 body > max_body_bytes; 431 header block > 16 KiB; 503
+//    overload (the owner's queue: connection kept; max_connections: closed).
+//    Errors (4xx) close the connection.
 //  * Refusals are counted by reason (pimap_intake_rejected_total{reason}) and
 //    logged at most once per burst per shard, without values from the body.
 //  * Authentication: a shared secret (X-Pimap-Secret), compared in constant
@@ -37,15 +39,14 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/http/endpoint.h"
 #include "core/imap/user_name_format.h"
 #include "core/session/store_watch.h"
 #include "store/events/store_notification.h"
 
 namespace pimap::engine {
-class Listener;
 class Shard;
 }  // namespace pimap::engine
 
@@ -84,8 +85,6 @@ using SinkOfShard = std::function<session::StoreEventSink*(int shard)>;
 // header).
 absl::StatusOr<std::string> ReadSecretFile(const std::string& path);
 
-class IntakeConnection;
-
 class EventIntake {
  public:
   // Shard thread: binds (SO_REUSEPORT) and starts accepting. Freed by Stop();
@@ -99,15 +98,21 @@ class EventIntake {
   void Stop();
 
  private:
-  friend class IntakeConnection;
   EventIntake(engine::Shard* shard, const EventIntakeConfig& config, SinkOfShard sinks);
   ~EventIntake();
+
+  // The route's handler: one POST to `path`.
+  http::EndpointResponse Handle(const http::HttpRequest& request);
+  // The endpoint's own answers (over capacity, bad HTTP, 404/405), counted.
+  void OnRefusal(http::EndpointRefusal why, int status,
+                 absl::string_view reason);
+  // Enqueues the notification for its owner shard; false if that shard is full.
+  bool Route(int owner, StoreNotification&& n);
 
   engine::Shard* shard_;
   EventIntakeConfig config_;
   std::shared_ptr<const SinkOfShard> sinks_;
-  engine::Listener* listener_ = nullptr;
-  absl::flat_hash_set<IntakeConnection*> connections_;
+  http::HttpEndpoint* endpoint_ = nullptr;
 };
 
 }  // namespace pimap::store

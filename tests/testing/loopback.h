@@ -1,6 +1,7 @@
-// Blocking loopback helpers for tests that talk to an engine from the test thread:
-// a free port, a connect with retries (the listener may still be starting), a line
-// read. Header-only: tests only.
+// Blocking loopback helpers for tests that talk to an engine from the test
+// thread: a free port, a connect with retries (the listener may still be
+// starting), a line read, a whole exchange with a server that closes.
+// Header-only: tests only.
 #ifndef PIMAP_TESTS_TESTING_LOOPBACK_H_
 #define PIMAP_TESTS_TESTING_LOOPBACK_H_
 
@@ -53,6 +54,26 @@ inline std::string ReadLine(int fd) {
     if (c == '\n') break;
   }
   return line;
+}
+
+// Everything until the server closes (or the 5 s receive timeout).
+inline std::string ReadToClose(int fd) {
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+    out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+// Connects, sends `request` and reads until the server closes the connection.
+inline std::string Exchange(uint16_t port, const std::string& request) {
+  int fd = ConnectTo(port);
+  if (fd < 0) return "connect failed";
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string reply = ReadToClose(fd);
+  close(fd);
+  return reply;
 }
 
 }  // namespace pimap::testing

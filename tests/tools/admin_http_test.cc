@@ -2,9 +2,6 @@
 // serves GET /metrics summing every shard's counters, read from its thread.
 #include "tools/pimapd/admin_http.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <memory>
 #include <string>
 
@@ -18,21 +15,8 @@
 namespace pimap {
 namespace {
 
-using ::pimap::testing::ConnectTo;
+using ::pimap::testing::Exchange;
 using ::pimap::testing::FreePort;
-
-std::string Exchange(uint16_t port, const std::string& request) {
-  int fd = ConnectTo(port);
-  if (fd < 0) return "connect failed";
-  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string reply;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
-    reply.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return reply;
-}
 
 TEST(AdminHttpTest, MetricsOfEveryShardFromShardZero) {
   const uint16_t port = FreePort();

@@ -64,10 +64,10 @@ std::string RenderAdminMetrics(engine::ShardSet& set) {
   return body;
 }
 
-std::vector<http_binding::EndpointRoute> AdminRoutes(engine::ShardSet* set) {
-  std::vector<http_binding::EndpointRoute> routes;
+std::vector<http::EndpointRoute> AdminRoutes(engine::ShardSet* set) {
+  std::vector<http::EndpointRoute> routes;
   routes.push_back({"/metrics", {"GET"}, [set](const http::HttpRequest&) {
-                      http_binding::EndpointResponse r;
+                      http::EndpointResponse r;
                       r.content_type =
                           "text/plain; version=0.0.4; charset=utf-8";
                       r.body = RenderAdminMetrics(*set);
@@ -84,16 +84,15 @@ std::vector<http_binding::EndpointRoute> AdminRoutes(engine::ShardSet* set) {
 // other shards by message whichever shard accepted them).
 absl::Status StartAdminEndpoint(engine::Shard& shard, const std::string& host,
                                 uint16_t port) {
-  http_binding::HttpEndpointConfig config;
+  http::HttpEndpointConfig config;
   config.name = "admin endpoint";
   config.host = host;
   config.port = port;
   config.max_connections = kAdminMaxConnections;
   config.idle_timeout_ms = kAdminIdleTimeoutMs;
   config.max_body_bytes = kAdminMaxBodyBytes;
-  absl::StatusOr<http_binding::HttpEndpoint*> endpoint =
-      http_binding::HttpEndpoint::Start(&shard, config,
-                                        AdminRoutes(&shard.set()));
+  absl::StatusOr<http::HttpEndpoint*> endpoint =
+      http::HttpEndpoint::Start(&shard, config, AdminRoutes(&shard.set()));
   if (!endpoint.ok()) return endpoint.status();
   shard.AddStopHook([e = *endpoint] { e->Stop(); });
   PIMAP_LOG(INFO) << "admin endpoint on " << host << ":" << port

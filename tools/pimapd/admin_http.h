@@ -1,6 +1,6 @@
 // The operator's endpoint (--admin-listen): GET /metrics in the Prometheus
 // text format, served by the gateway's one HTTP core on shard 0's io_uring
-// ring (bindings/http/http_endpoint.h) -- no thread or blocking socket of its
+// ring (core/http/endpoint.h) -- no thread or blocking socket of its
 // own. Its routes are a table: issue 17's pimapctl commands (who, kick,
 // reload) are added to AdminRoutes().
 #ifndef PIMAP_TOOLS_PIMAPD_ADMIN_HTTP_H_
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "bindings/http/http_endpoint.h"
+#include "core/http/endpoint.h"
 
 namespace pimap::engine {
 class Shard;
@@ -25,7 +25,7 @@ namespace pimap {
 std::string RenderAdminMetrics(engine::ShardSet& set);
 
 // The admin endpoint's route table.
-std::vector<http_binding::EndpointRoute> AdminRoutes(engine::ShardSet* set);
+std::vector<http::EndpointRoute> AdminRoutes(engine::ShardSet* set);
 
 // On `shard`'s thread during set-up (pimapd: shard 0 only): binds host:port
 // and serves AdminRoutes() until the shard stops (a stop hook frees it).

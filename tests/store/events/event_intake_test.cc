@@ -31,23 +31,10 @@ namespace pimap::store {
 namespace {
 
 using ::pimap::testing::ConnectTo;
+using ::pimap::testing::Exchange;
 using ::pimap::testing::FreePort;
 using ::pimap::testing::ReadLine;
-
-
-
-// Sends `request` and reads until the server closes the connection.
-std::string Exchange(uint16_t port, const std::string& request) {
-  int fd = ConnectTo(port);
-  if (fd < 0) return "connect failed";
-  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  std::string reply;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) reply.append(buf, n);
-  close(fd);
-  return reply;
-}
+using ::pimap::testing::ReadToClose;
 
 std::string Post(const std::string& body, const std::string& extra_headers = "",
                  bool close = true, const std::string& path = "/dovecot") {
@@ -408,6 +395,33 @@ TEST_F(EventIntakeTest, FullOwnerQueueAnswers503) {
   // Drained: accepted again.
   EXPECT_TRUE(absl::StartsWith(Exchange(port_, Post(NewMail(bob, 3))), "HTTP/1.1 204"));
   EXPECT_EQ(sinks_[1].WaitFor(2).size(), 2u);
+}
+
+// The HTTP core's connection bound and gauge feed the intake's counters; a
+// store that sends "Expect: 100-continue" gets its 100 before the body.
+TEST_F(EventIntakeTest, ConnectionsAreCountedAndBounded) {
+  EventIntakeConfig config = Insecure();
+  config.max_connections = 1;
+  StartSet({0}, config);
+  ShardCounters& counters = set_->shard(0).counters();
+  const std::string body = NewMail(UserOfShard(1), 1);
+  int fd = ConnectTo(port_);
+  ASSERT_GE(fd, 0);
+  const std::string request = Post(body, "Expect: 100-continue\r\n");
+  const std::string head = request.substr(0, request.size() - body.size());
+  ASSERT_EQ(send(fd, head.data(), head.size(), 0),
+            static_cast<ssize_t>(head.size()));
+  EXPECT_EQ(ReadLine(fd), "HTTP/1.1 100 Continue\r\n");
+  EXPECT_EQ(counters.intake_connections.load(), 1);
+  EXPECT_TRUE(absl::StartsWith(Exchange(port_, Post(body)), "HTTP/1.1 503"));
+  EXPECT_EQ(counters.intake_overloaded.load(), 1u);
+  ASSERT_EQ(send(fd, body.data(), body.size(), 0),
+            static_cast<ssize_t>(body.size()));
+  EXPECT_TRUE(absl::StrContains(ReadToClose(fd), "HTTP/1.1 204"));
+  close(fd);
+  EXPECT_EQ(sinks_[1].WaitFor(1).size(), 1u);
+  usleep(50000);
+  EXPECT_EQ(counters.intake_connections.load(), 0);
 }
 
 // Intake handling time as the client sees it (printed, not asserted).

@@ -1,25 +1,31 @@
-// A small HTTP/1.1 endpoint on a shard's io_uring ring: a listener, its
-// connections and a route table (path -> methods -> handler), for the
-// gateway's operator endpoints (--admin-listen: GET /metrics; issue 17 adds
-// its pimapctl commands as more routes). Requests are read with the shared
-// parser (core/http/request_parser.h) and answered with the shared response
-// writer (core/http/response.h) and content codings (content_coding.h).
+// An HTTP/1.1 endpoint on a shard's io_uring ring: a listener, its
+// connections and a route table (path -> methods -> handler). The gateway's
+// one HTTP server core for its small endpoints: the operator's (--admin-listen:
+// GET /metrics; issue 17 adds its pimapctl commands as more routes) and the
+// store-event intake (store/events/event_intake.h, a POST route). Requests are
+// read with the shared parser (core/http/request_parser.h) and answered with
+// the shared response writer (core/http/response.h) and content codings
+// (content_coding.h).
 //
 // Connection handling, all bounded and none of it blocking the shard:
 //  * keep-alive, pipelined requests answered in order; a peer that does not
 //    read its answers (more than kMaxPendingOutput queued) is not read either
 //    until they drain;
 //  * the parser's bounds (header block 16 KiB -> 431, body max_body_bytes ->
-//    413); errors close the connection after their answer;
+//    413); its errors close the connection after their answer (so do 4xx
+//    answers with close_after_client_errors);
+//  * "Expect: 100-continue" is answered 100 before the body is read;
 //  * a connection with no complete request for idle_timeout_ms is closed,
 //    whether idle or stuck half-way through a request (the clock is not reset
 //    by each byte, so a trickling client cannot hold it);
-//  * at most max_connections at once; more get 503 and are closed.
+//  * at most max_connections at once; more get 503 + Retry-After: 1 and are
+//    closed.
 // Routing: an unknown path -> 404; a known path with another method -> 405
 // with Allow; HEAD is served wherever GET is, with GET's headers and no body.
-#ifndef PIMAP_BINDINGS_HTTP_HTTP_ENDPOINT_H_
-#define PIMAP_BINDINGS_HTTP_HTTP_ENDPOINT_H_
+#ifndef PIMAP_CORE_HTTP_ENDPOINT_H_
+#define PIMAP_CORE_HTTP_ENDPOINT_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -27,6 +33,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/http/request_parser.h"
 
 namespace pimap::engine {
@@ -34,7 +41,7 @@ class Listener;
 class Shard;
 }  // namespace pimap::engine
 
-namespace pimap::http_binding {
+namespace pimap::http {
 
 struct EndpointResponse {
   int status = 200;
@@ -48,13 +55,19 @@ struct EndpointResponse {
 
 // A handler runs on the endpoint's shard thread, between the shard's other
 // work: it must not block.
-using EndpointHandler =
-    std::function<EndpointResponse(const http::HttpRequest&)>;
+using EndpointHandler = std::function<EndpointResponse(const HttpRequest&)>;
 
 struct EndpointRoute {
   std::string path;                  // exact match; the query is ignored
   std::vector<std::string> methods;  // e.g. {"GET"}; HEAD is implied by GET
   EndpointHandler handler;
+};
+
+// Why the endpoint answered without a handler.
+enum class EndpointRefusal {
+  kOverCapacity,  // 503: past max_connections; closed before any request
+  kBadRequest,    // the parser's error (400, 411, 413, 431, 501, ...); closed
+  kNoRoute,       // 404 unknown path, or 405 another method
 };
 
 struct HttpEndpointConfig {
@@ -64,6 +77,16 @@ struct HttpEndpointConfig {
   size_t max_connections = 64;
   int64_t idle_timeout_ms = 30000;
   size_t max_body_bytes = 4096;
+  // Every 4xx answer (a handler's or the route table's) closes the connection
+  // after it, as the parser's errors do: for peers whose errors mean a
+  // misconfigured or hostile sender rather than a next request worth reading.
+  bool close_after_client_errors = false;
+  // Optional: the number of open connections, kept here (a metric's gauge).
+  std::atomic<int64_t>* connections_gauge = nullptr;
+  // Optional, on the shard thread: an answer the endpoint gave itself, for the
+  // owner's counters and logs. It must not block.
+  std::function<void(EndpointRefusal why, int status, absl::string_view reason)>
+      on_refusal;
 };
 
 class EndpointConnection;
@@ -82,12 +105,15 @@ class HttpEndpoint {
   void Stop();
 
   // The answer to one request by the route table, before HEAD and content
-  // coding are applied (no I/O: unit-tested on its own).
+  // coding are applied (no I/O: unit-tested on its own). *routed (if given):
+  // false for the table's own 404/405.
   static EndpointResponse Dispatch(const std::vector<EndpointRoute>& routes,
-                                   const http::HttpRequest& request);
+                                   const HttpRequest& request,
+                                   bool* routed = nullptr);
   // The bytes on the wire for `request`: Dispatch(), then HEAD (headers
-  // only) and the content coding. `close` adds "Connection: close".
-  std::string Respond(const http::HttpRequest& request, bool close);
+  // only) and the content coding. *close: in, the request asked for it; out,
+  // the connection closes after this answer ("Connection: close" is sent).
+  std::string Respond(const HttpRequest& request, bool* close);
 
   size_t connection_count() const { return connections_.size(); }
 
@@ -96,6 +122,7 @@ class HttpEndpoint {
   HttpEndpoint(engine::Shard* shard, const HttpEndpointConfig& config,
                std::vector<EndpointRoute> routes);
   ~HttpEndpoint();
+  void Refused(EndpointRefusal why, int status, absl::string_view reason);
 
   engine::Shard* shard_;
   HttpEndpointConfig config_;
@@ -104,6 +131,6 @@ class HttpEndpoint {
   absl::flat_hash_set<EndpointConnection*> connections_;
 };
 
-}  // namespace pimap::http_binding
+}  // namespace pimap::http
 
-#endif  // PIMAP_BINDINGS_HTTP_HTTP_ENDPOINT_H_
+#endif  // PIMAP_CORE_HTTP_ENDPOINT_H_

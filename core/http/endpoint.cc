@@ -1,11 +1,12 @@
-// A small HTTP/1.1 endpoint on a shard's ring (http_endpoint.h): connections,
+// A small HTTP/1.1 endpoint on a shard's ring (endpoint.h): connections,
 // bounds, the route table, HEAD and content coding.
-#include "bindings/http/http_endpoint.h"
+#include "core/http/endpoint.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "core/base/log.h"
 #include "core/base/timer_wheel.h"
 #include "core/engine/listener.h"
@@ -15,10 +16,7 @@
 #include "core/http/content_coding.h"
 #include "core/http/response.h"
 
-namespace pimap::http_binding {
-
-using http::HttpRequest;
-using http::HttpRequestParser;
+namespace pimap::http {
 
 class EndpointConnection final : public engine::TransportHandler {
  public:
@@ -27,6 +25,9 @@ class EndpointConnection final : public engine::TransportHandler {
         socket_(socket),
         parser_(endpoint->config_.max_body_bytes) {
     endpoint_->connections_.insert(this);
+    if (auto* gauge = endpoint_->config_.connections_gauge) {
+      gauge->fetch_add(1, std::memory_order_relaxed);
+    }
     last_request_ms_ = MonotonicNowMs();
     ArmIdleTimer(endpoint_->config_.idle_timeout_ms);
     socket_->SetHandler(this);
@@ -73,16 +74,18 @@ class EndpointConnection final : public engine::TransportHandler {
         case HttpRequestParser::Result::kError:
           // The parser cannot tell where a next request would start: answer
           // and close.
-          socket_->Write(http::WholeResponse(
+          endpoint_->Refused(EndpointRefusal::kBadRequest,
+                             parser_.error_status(), parser_.error_reason());
+          socket_->Write(WholeResponse(
               parser_.error_status(), "", "text/plain",
               absl::StrCat(parser_.error_reason(), "\n"), /*close=*/true));
           CloseAndFree();
           return;
         case HttpRequestParser::Result::kRequest: {
           last_request_ms_ = MonotonicNowMs();
-          const bool keep = request.keep_alive;
-          socket_->Write(endpoint_->Respond(request, !keep));
-          if (!keep) {
+          bool close = !request.keep_alive;
+          socket_->Write(endpoint_->Respond(request, &close));
+          if (close) {
             CloseAndFree();
             return;
           }
@@ -117,6 +120,9 @@ class EndpointConnection final : public engine::TransportHandler {
   void Free() {
     if (idle_timer_ != 0) endpoint_->shard_->timers().Cancel(idle_timer_);
     endpoint_->connections_.erase(this);
+    if (auto* gauge = endpoint_->config_.connections_gauge) {
+      gauge->fetch_sub(1, std::memory_order_relaxed);
+    }
     delete this;
   }
 
@@ -150,6 +156,8 @@ absl::StatusOr<HttpEndpoint*> HttpEndpoint::Start(
         engine::Socket* socket = engine::Socket::Adopt(endpoint->shard_, slot);
         if (endpoint->connections_.size() >=
             endpoint->config_.max_connections) {
+          endpoint->Refused(EndpointRefusal::kOverCapacity, 503,
+                            "too many connections");
           socket->Write(absl::string_view(
               "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
               "Content-Length: 0\r\nConnection: close\r\n\r\n"));
@@ -179,17 +187,23 @@ void HttpEndpoint::Stop() {
 }
 
 EndpointResponse HttpEndpoint::Dispatch(
-    const std::vector<EndpointRoute>& routes, const HttpRequest& request) {
+    const std::vector<EndpointRoute>& routes, const HttpRequest& request,
+    bool* routed) {
+  if (routed != nullptr) *routed = false;
   absl::string_view path = request.target;
   path = path.substr(0, path.find('?'));
   for (const EndpointRoute& route : routes) {
     if (route.path != path) continue;
     bool get = false;
+    bool match = false;
     for (const std::string& method : route.methods) {
-      if (method == request.method) return route.handler(request);
+      match = match || method == request.method;
       get = get || method == "GET";
     }
-    if (get && request.method == "HEAD") return route.handler(request);
+    if (match || (get && request.method == "HEAD")) {
+      if (routed != nullptr) *routed = true;
+      return route.handler(request);
+    }
     std::vector<std::string> allowed = route.methods;
     if (get) allowed.push_back("HEAD");
     EndpointResponse r;
@@ -208,32 +222,43 @@ EndpointResponse HttpEndpoint::Dispatch(
   return r;
 }
 
-std::string HttpEndpoint::Respond(const HttpRequest& request, bool close) {
-  EndpointResponse r = Dispatch(routes_, request);
+void HttpEndpoint::Refused(EndpointRefusal why, int status,
+                           absl::string_view reason) {
+  if (config_.on_refusal) config_.on_refusal(why, status, reason);
+}
+
+std::string HttpEndpoint::Respond(const HttpRequest& request, bool* close) {
+  bool routed = false;
+  EndpointResponse r = Dispatch(routes_, request, &routed);
+  if (!routed) {
+    Refused(EndpointRefusal::kNoRoute, r.status,
+            absl::StripSuffix(r.body, "\n"));
+  }
+  if (config_.close_after_client_errors && r.status >= 400 && r.status < 500) {
+    *close = true;
+  }
   if (r.compressible) {
-    http::ShardCompressor* compressor =
-        shard_->services().Find<http::ShardCompressor>();
-    const http::ContentCoding coding =
+    ShardCompressor* compressor = shard_->services().Find<ShardCompressor>();
+    const ContentCoding coding =
         compressor == nullptr
-            ? http::ContentCoding::kIdentity
-            : http::NegotiateResponseCoding(request.Header("accept-encoding"));
+            ? ContentCoding::kIdentity
+            : NegotiateResponseCoding(request.Header("accept-encoding"));
     // The answer depends on Accept-Encoding whether coded or not (caches).
     r.extra_headers += "Vary: Accept-Encoding\r\n";
-    if (coding != http::ContentCoding::kIdentity) {
-      http::ResponseEncoder encoder(coding, compressor);
+    if (coding != ContentCoding::kIdentity) {
+      ResponseEncoder encoder(coding, compressor);
       std::string coded = encoder.Encode(r.body);
       coded += encoder.Finish();
       r.body = std::move(coded);
       absl::StrAppend(&r.extra_headers,
-                      "Content-Encoding: ", http::ContentCodingName(coding),
-                      "\r\n");
+                      "Content-Encoding: ", ContentCodingName(coding), "\r\n");
     }
   }
-  std::string out = http::WholeResponse(r.status, r.extra_headers,
-                                        r.content_type, r.body, close);
+  std::string out =
+      WholeResponse(r.status, r.extra_headers, r.content_type, r.body, *close);
   // HEAD: the same headers (Content-Length of the GET body), no body.
   if (request.method == "HEAD") out.resize(out.find("\r\n\r\n") + 4);
   return out;
 }
 
-}  // namespace pimap::http_binding
+}  // namespace pimap::http

@@ -1,13 +1,14 @@
-// The small HTTP endpoint (bindings/http/http_endpoint.h): its route table on
+// The small HTTP endpoint (core/http/endpoint.h): its route table on
 // its own, then on a real engine (one shard on loopback): HEAD, keep-alive and
 // pipelining, parser bounds, content coding, the connection bound, the idle
 // timeout, and a stuck client that must not hold up anyone else.
-#include "bindings/http/http_endpoint.h"
+#include "core/http/endpoint.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -15,6 +16,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "core/engine/service_registry.h"
 #include "core/engine/shard.h"
 #include "core/engine/shard_set.h"
@@ -22,36 +25,42 @@
 #include "gtest/gtest.h"
 #include "tests/testing/loopback.h"
 
-namespace pimap::http_binding {
+namespace pimap::http {
 namespace {
 
 using ::pimap::testing::ConnectTo;
 using ::pimap::testing::FreePort;
+using ::pimap::testing::ReadToClose;
 
 std::vector<EndpointRoute> Routes() {
   std::vector<EndpointRoute> routes;
-  routes.push_back({"/metrics", {"GET"}, [](const http::HttpRequest&) {
+  routes.push_back({"/metrics", {"GET"}, [](const HttpRequest&) {
                       EndpointResponse r;
                       r.content_type = "text/plain; version=0.0.4";
                       r.body = "metric_a 1\nmetric_b 2\n";
                       r.compressible = true;
                       return r;
                     }});
-  routes.push_back({"/big", {"GET"}, [](const http::HttpRequest&) {
+  routes.push_back({"/big", {"GET"}, [](const HttpRequest&) {
                       EndpointResponse r;
                       r.body = std::string(64 * 1024, 'b');
                       return r;
                     }});
-  routes.push_back({"/kick", {"POST"}, [](const http::HttpRequest& request) {
+  routes.push_back({"/kick", {"POST"}, [](const HttpRequest& request) {
                       EndpointResponse r;
+                      if (request.body.empty()) {  // a handler's own 4xx
+                        r.status = 400;
+                        r.body = "whom?";
+                        return r;
+                      }
                       r.body = absl::StrCat("kicked ", request.body);
                       return r;
                     }});
   return routes;
 }
 
-http::HttpRequest Request(std::string method, std::string target) {
-  http::HttpRequest r;
+HttpRequest Request(std::string method, std::string target) {
+  HttpRequest r;
   r.method = std::move(method);
   r.target = std::move(target);
   return r;
@@ -59,9 +68,11 @@ http::HttpRequest Request(std::string method, std::string target) {
 
 TEST(EndpointDispatchTest, RoutesByPathThenMethod) {
   const std::vector<EndpointRoute> routes = Routes();
+  bool routed = false;
   EndpointResponse r =
-      HttpEndpoint::Dispatch(routes, Request("GET", "/metrics"));
+      HttpEndpoint::Dispatch(routes, Request("GET", "/metrics"), &routed);
   EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(routed);
   EXPECT_EQ(r.body, "metric_a 1\nmetric_b 2\n");
   // The query does not take part in routing.
   EXPECT_EQ(
@@ -72,9 +83,18 @@ TEST(EndpointDispatchTest, RoutesByPathThenMethod) {
   EXPECT_EQ(HttpEndpoint::Dispatch(routes, Request("GET", "/metric")).status,
             404);
   EXPECT_EQ(HttpEndpoint::Dispatch(routes, Request("GET", "/")).status, 404);
+  // A handler's own 4xx is routed.
+  EXPECT_EQ(
+      HttpEndpoint::Dispatch(routes, Request("POST", "/kick"), &routed).status,
+      400);
+  EXPECT_TRUE(routed);
+  EXPECT_EQ(HttpEndpoint::Dispatch(routes, Request("GET", "/"), &routed).status,
+            404);
+  EXPECT_FALSE(routed);
 
-  r = HttpEndpoint::Dispatch(routes, Request("POST", "/metrics"));
+  r = HttpEndpoint::Dispatch(routes, Request("POST", "/metrics"), &routed);
   EXPECT_EQ(r.status, 405);
+  EXPECT_FALSE(routed);
   EXPECT_EQ(r.extra_headers, "Allow: GET, HEAD\r\n");
   r = HttpEndpoint::Dispatch(routes, Request("GET", "/kick"));
   EXPECT_EQ(r.status, 405);
@@ -91,17 +111,17 @@ class ResponseReader {
     parser_.set_parse_responses(true);
   }
   // The next response, or one with status 0 on EOF/timeout (-1: malformed).
-  http::HttpRequest Next() {
-    http::HttpRequest r;
-    http::HttpRequest failed;
+  HttpRequest Next() {
+    HttpRequest r;
+    HttpRequest failed;
     for (;;) {
       switch (parser_.Next(&r)) {
-        case http::HttpRequestParser::Result::kRequest:
+        case HttpRequestParser::Result::kRequest:
           return r;
-        case http::HttpRequestParser::Result::kError:
+        case HttpRequestParser::Result::kError:
           failed.status = -1;
           return failed;
-        case http::HttpRequestParser::Result::kNeedMore:
+        case HttpRequestParser::Result::kNeedMore:
           break;
       }
       char buf[4096];
@@ -113,22 +133,12 @@ class ResponseReader {
 
  private:
   int fd_;
-  http::HttpRequestParser parser_;
+  HttpRequestParser parser_;
 };
 
 void Send(int fd, absl::string_view bytes) {
   ASSERT_EQ(send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(bytes.size()));
-}
-
-// Everything until the server closes (or the 5 s receive timeout).
-std::string ReadToClose(int fd) {
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
-    out.append(buf, static_cast<size_t>(n));
-  return out;
 }
 
 // True if the server closed `fd` (EOF or reset) within the receive timeout.
@@ -160,8 +170,23 @@ class HttpEndpointTest : public ::testing::Test {
     if (set_) set_->StopAndJoin(1000);
   }
 
+  // What on_refusal reported (from the shard thread), as "why status".
+  void RecordRefusals(HttpEndpointConfig* config) {
+    config->on_refusal = [this](EndpointRefusal why, int status,
+                                absl::string_view) {
+      absl::MutexLock lock(&mu_);
+      refusals_.push_back(absl::StrCat(static_cast<int>(why), " ", status));
+    };
+  }
+  std::string Refusals() {
+    absl::MutexLock lock(&mu_);
+    return absl::StrJoin(refusals_, ",");
+  }
+
   uint16_t port_ = 0;
-  http::ShardCompressor compressor_;
+  absl::Mutex mu_;
+  std::vector<std::string> refusals_;
+  ShardCompressor compressor_;
   std::unique_ptr<engine::ShardSet> set_;
 };
 
@@ -172,7 +197,7 @@ TEST_F(HttpEndpointTest, KeepAliveAndPipelinedRequestsAnsweredInOrder) {
   ResponseReader reader(fd);
   // Two requests in one segment, then a third on the same connection.
   Send(fd, absl::StrCat(kGet, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"));
-  http::HttpRequest r = reader.Next();
+  HttpRequest r = reader.Next();
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(*r.Header("content-type"), "text/plain; version=0.0.4");
   EXPECT_EQ(r.body, "metric_a 1\nmetric_b 2\n");
@@ -218,10 +243,9 @@ TEST_F(HttpEndpointTest, ParserErrorsAnswerAndClose) {
   // A header block past the parser's bound: 431, whatever the rest.
   fd = ConnectTo(port_);
   ASSERT_GE(fd, 0);
-  Send(fd,
-       absl::StrCat("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ",
-                    std::string(http::HttpRequestParser::kMaxHeaderBytes, 'a'),
-                    "\r\n\r\n"));
+  Send(fd, absl::StrCat("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ",
+                        std::string(HttpRequestParser::kMaxHeaderBytes, 'a'),
+                        "\r\n\r\n"));
   EXPECT_TRUE(absl::StartsWith(ReadToClose(fd), "HTTP/1.1 431 ")) << "431";
   close(fd);
   // A body past max_body_bytes: 413.
@@ -238,13 +262,13 @@ TEST_F(HttpEndpointTest, GzipWhenAccepted) {
   ASSERT_GE(fd, 0);
   ResponseReader reader(fd);
   Send(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n");
-  http::HttpRequest r = reader.Next();
+  HttpRequest r = reader.Next();
   ASSERT_EQ(r.status, 200);
   ASSERT_NE(r.Header("content-encoding"), nullptr);
   EXPECT_EQ(*r.Header("content-encoding"), "gzip");
   EXPECT_EQ(*r.Header("vary"), "Accept-Encoding");
   absl::StatusOr<std::string> body =
-      http::DecodeBody(http::ContentCoding::kGzip, r.body, 1 << 20);
+      DecodeBody(ContentCoding::kGzip, r.body, 1 << 20);
   ASSERT_TRUE(body.ok()) << body.status();
   EXPECT_EQ(*body, "metric_a 1\nmetric_b 2\n");
   // Without Accept-Encoding: identity.
@@ -349,7 +373,7 @@ TEST_F(HttpEndpointTest,
   ResponseReader reader(flood);
   int answered = 0;
   for (; answered < kRequests; ++answered) {
-    http::HttpRequest r = reader.Next();
+    HttpRequest r = reader.Next();
     if (r.status != (answered % 2 == 0 ? 200 : 404)) break;
     if (answered % 2 == 0 && r.body.size() != 64 * 1024) break;
   }
@@ -358,5 +382,64 @@ TEST_F(HttpEndpointTest,
   close(flood);
 }
 
+// close_after_client_errors: every 4xx, the route table's or a handler's,
+// ends the connection (a 2xx does not). The owner sees the open connections
+// (a gauge) and each answer given without a handler, by why.
+TEST_F(HttpEndpointTest, ClientErrorsCloseAndRefusalsAreReported) {
+  std::atomic<int64_t> gauge{0};
+  HttpEndpointConfig config;
+  config.max_connections = 1;
+  config.close_after_client_errors = true;
+  config.connections_gauge = &gauge;
+  RecordRefusals(&config);
+  StartEndpoint(config);
+  for (const char* request :
+       {"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n",
+        "DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /kick HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nBad Header\r\n\r\n"}) {
+    int fd = ConnectTo(port_);
+    ASSERT_GE(fd, 0);
+    ResponseReader reader(fd);
+    Send(fd, kGet);
+    HttpRequest r = reader.Next();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_TRUE(r.keep_alive);
+    EXPECT_EQ(gauge.load(), 1);
+    int over = ConnectTo(port_);  // past max_connections
+    EXPECT_TRUE(absl::StartsWith(ReadToClose(over), "HTTP/1.1 503 "));
+    close(over);
+    Send(fd, request);
+    r = reader.Next();
+    EXPECT_EQ(r.status / 100, 4) << request;
+    EXPECT_FALSE(r.keep_alive) << request;  // "Connection: close" was sent
+    EXPECT_TRUE(ClosedByServer(fd)) << request;
+    close(fd);
+  }
+  EXPECT_EQ(gauge.load(), 0);
+  // kOverCapacity 0, kBadRequest 1, kNoRoute 2; the handler's 400 is not one.
+  EXPECT_EQ(Refusals(), "0 503,2 404,0 503,2 405,0 503,0 503,1 400");
+}
+
+// "Expect: 100-continue": the interim answer comes before the body is sent.
+TEST_F(HttpEndpointTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  StartEndpoint();
+  int fd = ConnectTo(port_);
+  ASSERT_GE(fd, 0);
+  Send(fd,
+       "POST /kick HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+       "Expect: 100-continue\r\n\r\n");
+  const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  std::string interim(kContinue.size(), '\0');
+  ASSERT_EQ(recv(fd, interim.data(), interim.size(), MSG_WAITALL),
+            static_cast<ssize_t>(interim.size()));
+  EXPECT_EQ(interim, kContinue);
+  Send(fd, "bob");
+  HttpRequest r = ResponseReader(fd).Next();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "kicked bob");
+  close(fd);
+}
+
 }  // namespace
-}  // namespace pimap::http_binding
+}  // namespace pimap::http
