@@ -3,12 +3,9 @@
 // (fixture: device_driver_fixture.h).
 #include <cstdint>
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
 #include "core/session/device_driver.h"
 #include "core/session/event.h"
 #include "core/session/filter.h"
@@ -22,13 +19,10 @@ namespace {
 using ::pimap::session::testing::Device;
 using ::pimap::session::testing::DeviceDriverTest;
 using ::pimap::session::testing::Expunged;
-using ::pimap::session::testing::FakeStoreLink;
 using ::pimap::session::testing::LoginOk;
 using ::pimap::session::testing::NewMail;
-using ::pimap::session::testing::SessionIdIn;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::Pair;
 using ::testing::StartsWith;
 
 // ---- Other commands

@@ -3,12 +3,8 @@
 // device_driver_fixture.h).
 #include <cstdint>
 #include <string>
-#include <vector>
 
-#include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
 #include "core/session/device_driver.h"
 #include "core/session/event.h"
 #include "core/session/filter.h"
@@ -22,14 +18,9 @@ namespace {
 using ::pimap::session::testing::Device;
 using ::pimap::session::testing::DeviceDriverTest;
 using ::pimap::session::testing::Expunged;
-using ::pimap::session::testing::FakeStoreLink;
 using ::pimap::session::testing::LoginOk;
 using ::pimap::session::testing::NewMail;
-using ::pimap::session::testing::SessionIdIn;
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::Pair;
-using ::testing::StartsWith;
 
 // ---- Events: push in IDLE, delivery with a command's answer ----------------
 

@@ -7,12 +7,8 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
-#include "absl/status/status.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
 #include "core/session/event.h"
 #include "core/session/filter.h"
 #include "gmock/gmock.h"
@@ -24,8 +20,6 @@ namespace {
 
 using ::pimap::session::testing::Device;
 using ::pimap::session::testing::DeviceDriverTest;
-using ::pimap::session::testing::Expunged;
-using ::pimap::session::testing::FakeStoreLink;
 using ::pimap::session::testing::LoginOk;
 using ::pimap::session::testing::NewMail;
 using ::pimap::session::testing::SessionIdIn;
