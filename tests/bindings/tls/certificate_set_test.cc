@@ -76,25 +76,6 @@ TEST(CertificateDnsNamesTest, CommonNameWhenThereIsNoSubjectAltName) {
   EXPECT_THAT(CertificateDnsNames(cert.get()), ElementsAre("mail.example.org"));
 }
 
-// Runs the handshake of `client` against `server` over their memory BIOs.
-bool Handshake(SSL* client, SSL* server) {
-  for (int round = 0; round < 16; ++round) {
-    SSL_do_handshake(client);
-    SSL_do_handshake(server);
-    for (auto [from, to] :
-         {std::pair{client, server}, std::pair{server, client}}) {
-      char buf[16384];
-      int n;
-      while ((n = BIO_read(SSL_get_wbio(from), buf, sizeof(buf))) > 0) {
-        BIO_write(SSL_get_rbio(to), buf, n);
-      }
-    }
-    if (SSL_is_init_finished(client) && SSL_is_init_finished(server)) break;
-  }
-  ERR_clear_error();
-  return SSL_is_init_finished(client) && SSL_is_init_finished(server);
-}
-
 class SniContextTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -128,7 +109,7 @@ class SniContextTest : public ::testing::Test {
     static const uint8_t kImap[] = {4, 'i', 'm', 'a', 'p'};
     SSL_set_alpn_protos(client.get(), kImap, sizeof(kImap));
     bssl::UniquePtr<SSL> ssl(server.NewServerSsl());
-    if (!Handshake(client.get(), ssl.get())) return "";
+    if (!testing::MemoryHandshake(client.get(), ssl.get())) return "";
     if (alpn != nullptr) {
       const uint8_t* chosen;
       unsigned len;
@@ -172,7 +153,7 @@ TEST_F(SniContextTest, HandshakeOutlivesItsTlsContext) {
   SSL_set_tlsext_host_name(client.get(), "a.test");
   static const uint8_t kImap[] = {4, 'i', 'm', 'a', 'p'};
   SSL_set_alpn_protos(client.get(), kImap, sizeof(kImap));
-  ASSERT_TRUE(Handshake(client.get(), ssl.get()));
+  ASSERT_TRUE(testing::MemoryHandshake(client.get(), ssl.get()));
   bssl::UniquePtr<X509> peer(SSL_get_peer_certificate(client.get()));
   ASSERT_NE(peer, nullptr);
   EXPECT_THAT(CertificateDnsNames(peer.get()), ElementsAre("a.test"));

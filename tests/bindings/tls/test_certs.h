@@ -7,14 +7,17 @@
 #include <openssl/bio.h>
 #include <openssl/ec.h>
 #include <openssl/ec_key.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/nid.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
 
 #include <filesystem>
 #include <string>
+#include <utility>
 
 #include "gtest/gtest.h"
 
@@ -98,6 +101,27 @@ class TempCredentials {
   std::string cert_path_;
   std::string key_path_;
 };
+
+// Runs the handshake of `client` against `server` (SSL objects over memory
+// BIOs), moving ciphertext between them until both finish or neither makes
+// progress; true when both finished.
+inline bool MemoryHandshake(SSL* client, SSL* server) {
+  for (int round = 0; round < 16; ++round) {
+    SSL_do_handshake(client);
+    SSL_do_handshake(server);
+    for (auto [from, to] :
+         {std::pair{client, server}, std::pair{server, client}}) {
+      char buf[16384];
+      int n;
+      while ((n = BIO_read(SSL_get_wbio(from), buf, sizeof(buf))) > 0) {
+        BIO_write(SSL_get_rbio(to), buf, n);
+      }
+    }
+    if (SSL_is_init_finished(client) && SSL_is_init_finished(server)) break;
+  }
+  ERR_clear_error();
+  return SSL_is_init_finished(client) && SSL_is_init_finished(server);
+}
 
 }  // namespace pimap::tls::testing
 

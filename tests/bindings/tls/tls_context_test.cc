@@ -119,26 +119,6 @@ TEST(TlsContextTest, ClientWithMissingCaFileIsInvalidArgument) {
   EXPECT_THAT(ctx.status().message(), HasSubstr("/nonexistent/ca.pem"));
 }
 
-// Moves ciphertext between two memory-BIO SSL objects until neither makes
-// progress; returns whether the client finished its handshake.
-bool Handshake(SSL* client, SSL* server) {
-  for (int round = 0; round < 16; ++round) {
-    SSL_do_handshake(client);
-    SSL_do_handshake(server);
-    for (auto [from, to] :
-         {std::pair{client, server}, std::pair{server, client}}) {
-      char buf[16384];
-      int n;
-      while ((n = BIO_read(SSL_get_wbio(from), buf, sizeof(buf))) > 0) {
-        BIO_write(SSL_get_rbio(to), buf, n);
-      }
-    }
-    if (SSL_is_init_finished(client) && SSL_is_init_finished(server)) break;
-  }
-  ERR_clear_error();
-  return SSL_is_init_finished(client);
-}
-
 // The store's certificate (CN pimap.test, see test_certs.h) is checked
 // against the CA file and the configured name; both must hold.
 TEST(TlsContextTest, ClientVerifiesIssuerAndName) {
@@ -168,7 +148,8 @@ TEST(TlsContextTest, ClientVerifiesIssuerAndName) {
     bssl::UniquePtr<SSL> sssl((*server)->NewServerSsl());
     ASSERT_NE(cssl, nullptr);
     EXPECT_FALSE(SSL_is_server(cssl.get()));
-    EXPECT_EQ(Handshake(cssl.get(), sssl.get()), c.verify == X509_V_OK);
+    EXPECT_EQ(testing::MemoryHandshake(cssl.get(), sssl.get()),
+              c.verify == X509_V_OK);
     EXPECT_EQ(SSL_get_verify_result(cssl.get()), c.verify);
   }
 }
