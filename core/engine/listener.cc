@@ -41,6 +41,26 @@ absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> ResolveAddress(
   return out;
 }
 
+absl::Status CheckNothingListens(const std::string& host, uint16_t port) {
+  auto addr = ResolveAddress(host, port);
+  if (!addr.ok()) return addr.status();
+  const int fd = socket(addr->first.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const int rc =
+      bind(fd, reinterpret_cast<sockaddr*>(&addr->first), addr->second);
+  const int err = errno;
+  close(fd);
+  if (rc == 0) return absl::OkStatus();
+  if (err == EADDRINUSE) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(host, ":", port,
+                     " is in use (another gateway or server listens there)"));
+  }
+  return absl::ErrnoToStatus(err, absl::StrCat("bind ", host, ":", port));
+}
+
 absl::StatusOr<Listener*> Listener::Start(Shard* shard, const std::string& host,
                                           uint16_t port, AcceptCallback on_accept) {
   return Start(

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/base/client_address.h"
 #include "core/base/timer_wheel.h"
@@ -25,6 +26,15 @@ class Shard;
 // Resolves "host" + port (numeric IPv4/IPv6 or a name) to a socket address.
 absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> ResolveAddress(
     const std::string& host, uint16_t port);
+
+// Fails (FailedPrecondition, naming the address) when something listens on
+// host:port already. Every shard's listener sets SO_REUSEPORT so that the
+// shards share one port; the hazard is that a second gateway process started
+// by mistake would then join that group silently and take a share of the
+// connections. The probe binds once without SO_REUSEPORT (SO_REUSEADDR only,
+// so a restart is not refused over the last run's TIME_WAIT connections) and
+// lets the socket go. Call it before the first shard binds the address.
+absl::Status CheckNothingListens(const std::string& host, uint16_t port);
 
 class Listener {
  public:

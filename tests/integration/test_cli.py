@@ -93,3 +93,31 @@ def test_store_missing_fails():
     r = run("--imap-listen", "127.0.0.1:%d" % harness.free_ports(1)[0])
     assert r.returncode != 0, (r.returncode, r.stderr)
     assert r.stderr.strip()
+
+
+def test_a_second_gateway_on_the_same_port_is_refused(start_pimapd, dovecot):
+    # The shards' listeners share their port through SO_REUSEPORT: without a
+    # check, a second pimapd started by mistake would join silently and take
+    # a share of the connections.
+    gw = start_pimapd(shards=2, admin=True)
+    r = run("--store", dovecot.store, "--allow-plaintext-auth", "--imap-listen",
+            "%s:%d" % (harness.HOST, gw.imap_port), "--admin-listen", "none")
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "in use" in r.stderr, r.stderr
+    # The same for the operator's endpoint alone.
+    other = harness.free_ports(1)[0]
+    r = run("--store", dovecot.store, "--imap-listen", "%s:%d" % (harness.HOST, other),
+            "--admin-listen", "%s:%d" % (harness.HOST, gw.admin_port))
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "in use" in r.stderr, r.stderr
+    # The first one still serves every connection.
+    with gw.raw() as c:
+        c.login("alice", "alicepw")
+
+
+def test_one_address_for_two_listeners_is_refused(dovecot):
+    port = harness.free_ports(1)[0]
+    r = run("--store", dovecot.store, "--imap-listen", "%s:%d" % (harness.HOST, port),
+            "--admin-listen", "%s:%d" % (harness.HOST, port))
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "two listeners" in r.stderr, r.stderr

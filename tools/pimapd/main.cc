@@ -268,6 +268,26 @@ int main(int argc, char** argv) {
                     << outband->vapid_public_key;
   }
 
+  // Refuse to share a port with another process: the shards' listeners join
+  // one SO_REUSEPORT group, which a second gateway could join silently.
+  // Two listeners of this process on one address would share it the same way.
+  absl::flat_hash_set<std::string> listening;
+  for (const std::optional<pimap::HostPort>* listen :
+       {&options.imap_listen, &options.imaps_listen, &options.http_listen,
+        &options.https_listen, &options.admin_listen,
+        &options.store_events_listen}) {
+    if (!listen->has_value()) continue;
+    if (!listening.insert((*listen)->ToString()).second) {
+      return Fail(
+          absl::StrCat((*listen)->ToString(), " is given to two listeners"), 2);
+    }
+    if (absl::Status st = pimap::engine::CheckNothingListens((*listen)->host,
+                                                             (*listen)->port);
+        !st.ok()) {
+      return Fail(std::string(st.message()), 1);
+    }
+  }
+
   int shards = options.shards;
   if (shards <= 0) {
     shards = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
