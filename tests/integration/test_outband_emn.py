@@ -299,6 +299,21 @@ def test_server_error_then_ok_is_retried(emn_gateway, sink, dovecot):
     assert len(sink.got(address)) == 2
 
 
+def test_refused_is_failed_not_retried(emn_gateway, sink, dovecot):
+    address = "+1888%07d" % (uuid.uuid4().int % 10**7)
+    sink.scripts[address] = [400]
+    away(emn_gateway, "emn-refused", "SMS", address)
+    append(dovecot, "refused")
+    sink.wait_for(address, 1)
+    wait_until(lambda: emn_gateway.metrics()["pimap_emn_failed_total"][None] == 1,
+               5.0, what="the 400 counted as failed")
+    time.sleep(2)
+    assert len(sink.got(address)) == 1
+    m = emn_gateway.metrics()
+    assert m["pimap_emn_retried_total"][None] == 0, m
+    assert m["pimap_emn_sent_total"][None] == 0, m
+
+
 def test_wap_push_text_form(start_pimap_gateway, sink, secret_file, dovecot):
     gateway = start_pimap_gateway(notification_filter="ALL",
                                   extra=emn_args(sink, secret_file, "--emn-format", "text"))
