@@ -254,6 +254,7 @@ class HttpSession final : private imap::Framer::Visitor,
   void Close() override;
   // HTTP has its own content coding; COMPRESS cannot switch a request.
   bool OffersCompression() const override { return false; }
+  bool Secure() const override { return secure_; }
   // session::LoginClient
   bool OnAuthenticated(const std::string& user, const std::string& device,
                        absl::string_view how) override;

@@ -198,6 +198,7 @@ class ImapConnection final : private engine::TransportHandler,
   void RelayDrained() override {}
   void EndSession(absl::string_view reason) override { Shutdown(reason); }
   absl::Status StartCompression(std::string ok) override;
+  bool Secure() const override { return tls_active_; }
   void Close() override;
 
   // Keeps this alive while a call from outside (transport, store, timer) runs;

@@ -1,6 +1,6 @@
-// WebPushNotifier (webpush_notifier.h): one Message per wake-up, from Send()
-// through name lookup, the HTTPS POST and its retries, to its end (sent,
-// failed, dropped or gone), when it leaves messages_.
+// WebPushNotifier (webpush_notifier.h): a wake-up becomes one encrypted body
+// and a Post whose request carries a fresh VAPID token per attempt; the
+// delivery loop is outband_http::RetryingPoster's.
 #include "bindings/webpush/webpush_notifier.h"
 
 #include <openssl/sha.h>
@@ -69,199 +69,72 @@ WebPushNotifier::WebPushNotifier(engine::Shard* shard,
                                  const WebPushConfig* config,
                                  session::OutbandDispatcher* outband)
     : shard_(shard),
-      tls_(tls),
-      resolver_(resolver),
       vapid_(std::move(vapid)),
       config_(config),
       outband_(outband),
-      jitter_(static_cast<uint32_t>(absl::GetCurrentTimeNanos())) {}
+      poster_(shard, tls, resolver, config,
+              {.sent = &shard->counters().webpush_sent,
+               .failed = &shard->counters().webpush_failed,
+               .retried = &shard->counters().webpush_retried,
+               .dropped = &shard->counters().webpush_dropped,
+               .latency = &shard->counters().webpush_latency},
+              "web push") {}
 
-WebPushNotifier::~WebPushNotifier() {
-  for (auto& [id, m] : messages_) {
-    if (m.retry_timer != 0) shard_->timers().Cancel(m.retry_timer);
-    CounterAdd(shard_->counters().webpush_dropped);
-  }
-}
+WebPushNotifier::~WebPushNotifier() = default;
 
 bool WebPushNotifier::Send(session::WakeUp wake_up) {
-  if (messages_.size() >= config_->max_in_flight) return false;
+  if (poster_.full()) return false;
   absl::StatusOr<session::WebPushSubscription> sub =
       session::ParseWebPushSubscription(wake_up.address);
   absl::StatusOr<std::string> body =
       sub.ok() ? EncryptAes128gcm(sub->p256dh, sub->auth, WakeUpBody(wake_up))
                : sub.status();
   if (!body.ok()) {
-    CounterAdd(shard_->counters().webpush_failed);
-    PIMAP_LOG(WARNING) << "web push for a device of " << wake_up.user
-                       << " not sent: " << body.status().message();
+    poster_.CountFailed(wake_up.user, body.status().message());
     return true;
   }
-  const uint64_t id = ++next_id_;
-  Message& m = messages_[id];
-  m.wake_up = std::move(wake_up);
-  m.subscription = *std::move(sub);
-  m.body = *std::move(body);
-  Attempt(id);
+  outband_http::Post post;
+  post.host = sub->host;
+  uint32_t port = 443;
+  (void)absl::SimpleAtoi(sub->port, &port);
+  post.port = static_cast<uint16_t>(port);
+  post.user = wake_up.user;
+  post.first_event_ms = wake_up.first_event_ms;
+  post.request = [this, wake_up, s = *sub, b = *std::move(body)] {
+    return Request(wake_up, s, b);
+  };
+  post.on_refused = [this, wake_up](int status) {
+    if (status != 404 && status != 410) return false;
+    // RFC 8030 §7.3: the subscription expired; the device must subscribe
+    // again (the draft's "address no longer valid").
+    CounterAdd(shard_->counters().webpush_gone);
+    PIMAP_LOG(INFO) << "web push subscription of a device of " << wake_up.user
+                    << " is gone (" << status << "): removed";
+    outband_->AddressGone(wake_up);
+    return true;
+  };
+  poster_.Start(std::move(post));
   return true;
 }
 
-void WebPushNotifier::Attempt(uint64_t id) {
-  auto it = messages_.find(id);
-  if (it == messages_.end()) return;
-  Message& m = it->second;
-  ++m.attempts;
-  uint32_t port = 443;
-  (void)absl::SimpleAtoi(m.subscription.port, &port);
-  std::weak_ptr<bool> alive = alive_;
-  resolver_->Resolve(
-      m.subscription.host, static_cast<uint16_t>(port),
-      [this, alive, id](absl::StatusOr<std::vector<engine::ResolvedAddress>>
-                            addresses) mutable {
-        if (!alive.expired()) OnResolved(id, std::move(addresses));
-      });
-}
-
-void WebPushNotifier::OnResolved(
-    uint64_t id,
-    absl::StatusOr<std::vector<engine::ResolvedAddress>> addresses) {
-  auto it = messages_.find(id);
-  if (it == messages_.end()) return;
-  Message& m = it->second;
-  if (!addresses.ok()) {
-    Retry(id, 0, addresses.status().message());
-    return;
-  }
-  HttpsTarget target;
-  target.host = m.subscription.host;
-  // Checked on the addresses connected to, not on the name: a name may
-  // resolve to an internal address (server-side request forgery).
-  for (const engine::ResolvedAddress& a : *addresses) {
-    if (config_->allow_private || !engine::IsInternalAddress(a.address)) {
-      target.addresses.push_back(a);
-    }
-  }
-  if (target.addresses.empty()) {
-    Failed(id,
-           "the endpoint is on a loopback or private address "
-           "(--outband-allow-private)");
-    return;
-  }
-  absl::StatusOr<std::string> authorization = vapid_->Authorization(
-      m.subscription.origin, absl::ToUnixSeconds(absl::Now()));
-  if (!authorization.ok()) {
-    Retry(id, 0, authorization.status().message());
-    return;
-  }
-  std::weak_ptr<bool> alive = alive_;
-  StartHttpsRequest(
-      shard_, tls_, target, Request(m, *authorization),
-      config_->request_timeout_ms,
-      [this, alive, id](absl::StatusOr<http::HttpRequest> response) mutable {
-        if (!alive.expired()) OnResponse(id, std::move(response));
-      });
-}
-
-std::string WebPushNotifier::Request(const Message& m,
-                                     absl::string_view authorization) const {
-  const session::WebPushSubscription& s = m.subscription;
+absl::StatusOr<std::string> WebPushNotifier::Request(
+    const session::WakeUp& wake_up, const session::WebPushSubscription& s,
+    const std::string& body) const {
+  absl::StatusOr<std::string> authorization =
+      vapid_->Authorization(s.origin, absl::ToUnixSeconds(absl::Now()));
+  if (!authorization.ok()) return authorization.status();
   // The origin without its scheme is the Host (port included when not 443).
   const absl::string_view host =
       absl::string_view(s.origin).substr(sizeof("https://") - 1);
   return absl::StrCat(
       "POST ", s.path, " HTTP/1.1\r\nHost: ", host,
       "\r\nTTL: ", std::max<int64_t>(config_->max_age_ms / 1000, 0),
-      "\r\nUrgency: ", m.wake_up.new_messages > 0 ? "high" : "normal",
-      "\r\nTopic: ", DeviceTopic(m.wake_up.user, m.wake_up.device),
+      "\r\nUrgency: ", wake_up.new_messages > 0 ? "high" : "normal",
+      "\r\nTopic: ", DeviceTopic(wake_up.user, wake_up.device),
       "\r\nContent-Type: application/octet-stream"
       "\r\nContent-Encoding: aes128gcm\r\nContent-Length: ",
-      m.body.size(), "\r\nAuthorization: ", authorization,
-      "\r\nConnection: close\r\n\r\n", m.body);
-}
-
-void WebPushNotifier::OnResponse(uint64_t id,
-                                 absl::StatusOr<http::HttpRequest> response) {
-  auto it = messages_.find(id);
-  if (it == messages_.end()) return;
-  Message& m = it->second;
-  if (!response.ok()) {
-    Retry(id, 0, response.status().message());
-    return;
-  }
-  const int status = response->status;
-  ShardCounters& c = shard_->counters();
-  if (status >= 200 && status < 300) {
-    CounterAdd(c.webpush_sent);
-    HistogramObserve(c.webpush_latency,
-                     shard_->timers().now_ms() - m.wake_up.first_event_ms);
-    messages_.erase(it);
-    return;
-  }
-  if (status == 404 || status == 410) {
-    // RFC 8030 §7.3: the subscription expired; the device must subscribe
-    // again (the draft's "address no longer valid").
-    CounterAdd(c.webpush_gone);
-    PIMAP_LOG(INFO) << "web push subscription of a device of " << m.wake_up.user
-                    << " is gone (" << status << "): removed";
-    const session::WakeUp wake_up = std::move(m.wake_up);
-    messages_.erase(it);
-    outband_->AddressGone(wake_up);
-    return;
-  }
-  if (status == 429 || status >= 500) {
-    int64_t retry_after_s = 0;
-    const std::string* header = response->Header("retry-after");
-    if (header == nullptr || !absl::SimpleAtoi(*header, &retry_after_s) ||
-        retry_after_s < 0) {
-      retry_after_s = 0;  // an HTTP-date: the back-off decides
-    }
-    Retry(id, retry_after_s * 1000, absl::StrCat("status ", status));
-    return;
-  }
-  Failed(id, absl::StrCat("status ", status));
-}
-
-void WebPushNotifier::Retry(uint64_t id, int64_t retry_after_ms,
-                            absl::string_view why) {
-  auto it = messages_.find(id);
-  if (it == messages_.end()) return;
-  Message& m = it->second;
-  int64_t delay = retry_after_ms;
-  if (delay <= 0) {
-    // Exponential with "equal jitter": half fixed, half random, so that the
-    // devices of one failed burst do not all come back at once.
-    const int shift = std::min(m.attempts - 1, 20);
-    const int64_t full =
-        std::min(config_->backoff_max_ms, config_->backoff_base_ms << shift);
-    delay = full / 2 + static_cast<int64_t>(
-                           jitter_() % static_cast<uint64_t>(full / 2 + 1));
-  }
-  const int64_t now = shard_->timers().now_ms();
-  if (now + delay - m.wake_up.first_event_ms > config_->max_age_ms) {
-    CounterAdd(shard_->counters().webpush_dropped);
-    PIMAP_LOG(WARNING) << "web push for a device of " << m.wake_up.user
-                       << " dropped after " << m.attempts
-                       << " attempts (--outband-max-age): " << why;
-    messages_.erase(it);
-    return;
-  }
-  CounterAdd(shard_->counters().webpush_retried);
-  PIMAP_LOG(DEBUG) << "web push for a device of " << m.wake_up.user
-                   << " again in " << delay << " ms: " << why;
-  m.retry_timer = shard_->timers().Schedule(delay, [this, id] {
-    auto again = messages_.find(id);
-    if (again == messages_.end()) return;
-    again->second.retry_timer = 0;
-    Attempt(id);
-  });
-}
-
-void WebPushNotifier::Failed(uint64_t id, absl::string_view why) {
-  auto it = messages_.find(id);
-  if (it == messages_.end()) return;
-  CounterAdd(shard_->counters().webpush_failed);
-  PIMAP_LOG(WARNING) << "web push for a device of " << it->second.wake_up.user
-                     << " failed: " << why;
-  messages_.erase(it);
+      body.size(), "\r\nAuthorization: ", *authorization,
+      "\r\nConnection: close\r\n\r\n", body);
 }
 
 }  // namespace pimap::webpush

@@ -1,12 +1,11 @@
 // The Web Push out-of-band channel (RFC 8030): a session::OutbandNotifier that
 // turns a wake-up into an encrypted (RFC 8291) push message signed for with
 // VAPID (RFC 8292) and POSTs it to the subscription's push service, on the
-// shard's ring (https_request.h). Retries with exponential back-off and
-// jitter on 5xx/429/timeouts/connection failures (Retry-After honoured),
-// gives up after --outband-max-age, removes the subscription on 404/410, and
-// refuses endpoints on loopback/private addresses unless allowed. Bounded:
-// at most max_in_flight messages per shard (sending or waiting to retry);
-// past that Send() says no and the dispatcher keeps the wake-up queued.
+// shard's ring through the shared delivery loop
+// (bindings/outband_http/retrying_post.h: retries, back-off, max age, the
+// private-address refusal, the in-flight bound), and removes the
+// subscription on 404/410. Past max_in_flight Send() says no and the
+// dispatcher keeps the wake-up queued.
 #ifndef PIMAP_BINDINGS_WEBPUSH_WEBPUSH_NOTIFIER_H_
 #define PIMAP_BINDINGS_WEBPUSH_WEBPUSH_NOTIFIER_H_
 
@@ -14,15 +13,12 @@
 
 #include <cstdint>
 #include <memory>
-#include <random>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "bindings/webpush/https_request.h"
+#include "bindings/outband_http/retrying_post.h"
 #include "bindings/webpush/vapid.h"
 #include "core/engine/resolver.h"
-#include "core/http/request_parser.h"
 #include "core/session/outband_address.h"
 #include "core/session/outband_notifier.h"
 
@@ -35,14 +31,8 @@ class TlsContext;
 
 namespace pimap::webpush {
 
-struct WebPushConfig {
-  int64_t max_age_ms = 3600 * 1000;  // --outband-max-age (also the TTL)
-  int64_t request_timeout_ms = 10000;
-  bool allow_private = false;  // --outband-allow-private
-  size_t max_in_flight = 1024;
-  int64_t backoff_base_ms = 1000;
-  int64_t backoff_max_ms = 5 * 60 * 1000;
-};
+// Its max_age_ms (--outband-max-age) is also the TTL.
+using WebPushConfig = outband_http::RetryConfig;
 
 // The plaintext of a wake-up (before encryption): {"folder":...,"count":N,
 // "uidnext":N}; nothing about the messages themselves.
@@ -65,37 +55,20 @@ class WebPushNotifier final : public session::OutbandNotifier {
   ~WebPushNotifier() override;
 
   bool Send(session::WakeUp wake_up) override;
-  size_t in_flight() const { return messages_.size(); }
+  size_t in_flight() const { return poster_.in_flight(); }
 
  private:
-  struct Message {
-    session::WakeUp wake_up;
-    session::WebPushSubscription subscription;
-    std::string body;  // encrypted once, the same for every attempt
-    int attempts = 0;
-    TimerWheel::TimerId retry_timer = 0;
-  };
-  void Attempt(uint64_t id);
-  void OnResolved(
-      uint64_t id,
-      absl::StatusOr<std::vector<engine::ResolvedAddress>> addresses);
-  void OnResponse(uint64_t id, absl::StatusOr<http::HttpRequest> response);
-  // A retryable failure: again after a back-off (or `retry_after_ms`), or
-  // dropped when that would pass the message's max age.
-  void Retry(uint64_t id, int64_t retry_after_ms, absl::string_view why);
-  void Failed(uint64_t id, absl::string_view why);
-  std::string Request(const Message& m, absl::string_view authorization) const;
+  // The request of one attempt of `wake_up` to `s` (`body` encrypted once, the
+  // same for every attempt; the VAPID token fresh).
+  absl::StatusOr<std::string> Request(const session::WakeUp& wake_up,
+                                      const session::WebPushSubscription& s,
+                                      const std::string& body) const;
 
   engine::Shard* shard_;
-  const tls::TlsContext* tls_;
-  engine::Resolver* resolver_;
   std::unique_ptr<VapidSigner> vapid_;
   const WebPushConfig* config_;
   session::OutbandDispatcher* outband_;
-  absl::flat_hash_map<uint64_t, Message> messages_;
-  uint64_t next_id_ = 0;
-  std::minstd_rand jitter_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  outband_http::RetryingPoster poster_;
 };
 
 }  // namespace pimap::webpush

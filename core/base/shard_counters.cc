@@ -66,7 +66,8 @@ constexpr MetricDef kMetrics[] = {
      &ShardCounters::session_resumes},
     {"pimap_resyncs_total", "RESYNC responses sent.", &ShardCounters::resyncs},
     {"pimap_rebuilds_total",
-     "Resumes reconciled with the store exactly (CONDSTORE/QRESYNC) instead of a "
+     "Resumes reconciled with the store exactly (CONDSTORE/QRESYNC) instead of "
+     "a "
      "journal replay or a RESYNC.",
      &ShardCounters::rebuilds},
     {"pimap_events_deduplicated_total",
@@ -136,8 +137,8 @@ constexpr MetricDef kMetrics[] = {
     {"pimap_compress_out_wire_bytes_total",
      "Bytes to compressed devices after compression.",
      &ShardCounters::compress_out_wire},
-    {"pimap_compress_in_wire_bytes_total",
-     "Compressed bytes from devices.", &ShardCounters::compress_in_wire},
+    {"pimap_compress_in_wire_bytes_total", "Compressed bytes from devices.",
+     &ShardCounters::compress_in_wire},
     {"pimap_compress_in_raw_bytes_total",
      "Bytes from compressed devices after decompression.",
      &ShardCounters::compress_in_raw},
@@ -181,6 +182,18 @@ constexpr MetricDef kMetrics[] = {
     {"pimap_udp_failed_total",
      "UDP wake-ups not sent (bad or refused address, lookup, socket).",
      &ShardCounters::udp_failed},
+    {"pimap_emn_sent_total",
+     "EMN wake-ups (SMS, WAP_PUSH) the operator's webhook accepted.",
+     &ShardCounters::emn_sent},
+    {"pimap_emn_failed_total",
+     "EMN wake-ups refused for good (4xx, bad address, refused webhook).",
+     &ShardCounters::emn_failed},
+    {"pimap_emn_retried_total",
+     "EMN webhook attempts repeated (5xx, 429, timeout, connection failure).",
+     &ShardCounters::emn_retried},
+    {"pimap_emn_dropped_total",
+     "EMN wake-ups given up (--outband-max-age, or the channel full).",
+     &ShardCounters::emn_dropped},
     {"pimap_auth_cache_hits_total",
      "Logins verified from the auth cache without asking the store.",
      &ShardCounters::auth_cache_hits},
@@ -213,7 +226,8 @@ constexpr MetricDef kMetrics[] = {
      "Malformed intake requests (bad HTTP or JSON), answered 4xx.",
      &ShardCounters::intake_bad},
     {"pimap_store_notifications_rejected_total",
-     "Intake requests refused: 401, 404, 405, 503.", &ShardCounters::intake_rejected},
+     "Intake requests refused: 401, 404, 405, 503.",
+     &ShardCounters::intake_rejected},
     {"pimap_store_notifications_unauthorized_total",
      "Intake requests without the right X-Pimap-Secret (401).",
      &ShardCounters::intake_unauthorized},
@@ -224,7 +238,8 @@ constexpr MetricDef kMetrics[] = {
      "Store notifications dropped because the owner shard had no sink.",
      &ShardCounters::intake_unrouted},
     {"pimap_store_notifications_lost_total",
-     "Store notifications for users of this shard that were refused or dropped (a "
+     "Store notifications for users of this shard that were refused or dropped "
+     "(a "
      "gap to reconcile; by owner shard).",
      &ShardCounters::intake_lost},
     {"pimap_store_notification_events_total",
@@ -297,6 +312,9 @@ constexpr HistogramDef kHistograms[] = {
     {"pimap_webpush_latency_seconds",
      "From the store event to the push service's acceptance of its wake-up.",
      &ShardCounters::webpush_latency},
+    {"pimap_emn_latency_seconds",
+     "From the store event to the EMN webhook's acceptance of its wake-up.",
+     &ShardCounters::emn_latency},
 };
 
 template <typename Field>

@@ -170,6 +170,14 @@ struct alignas(64) ShardCounters {
   // (bad address, refused target, name not resolved, socket error).
   std::atomic<uint64_t> udp_sent{0};
   std::atomic<uint64_t> udp_failed{0};
+  // The EMN channel (bindings/emn: SMS and WAP_PUSH through the operator's
+  // webhook): as for Web Push, accepted (2xx), failed for good, attempts
+  // repeated, given up, and the latency from the store event to the 2xx.
+  std::atomic<uint64_t> emn_sent{0};
+  std::atomic<uint64_t> emn_failed{0};
+  std::atomic<uint64_t> emn_retried{0};
+  std::atomic<uint64_t> emn_dropped{0};
+  LatencyHistogram emn_latency;
   // SIGHUP reloads of the TLS certificates (tools/pimapd/reloader.h), by
   // result; counted on shard 0 only (a reload is process-wide).
   std::atomic<uint64_t> tls_reloads_ok{0};

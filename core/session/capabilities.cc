@@ -44,7 +44,7 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
   // only in a P-IMAP session (a regular session answers them NO [CANNOT]);
   // XZIP and ID everywhere, and its own compression (RFC 4978; the store's is
   // per hop, not offered).
-  if (pimap) caps += " XFILTER XPIMAPPREF";
+  if (pimap) caps += " XFILTER XPIMAPPREF XPROVISION";
   caps += " XZIP ID";
   if (compression) caps += " COMPRESS=DEFLATE";
   if (!extra.empty()) absl::StrAppend(&caps, " ", extra);

@@ -20,7 +20,8 @@ std::string PreAuthCapabilities(bool starttls_available, bool login_allowed,
 // After login: the store's capabilities minus what cannot pass through the
 // relay (compression and TLS are per hop; authentication is over). For P-IMAP
 // sessions (`pimap`), QRESYNC and NOTIFY are the gateway's business with the
-// store, not the device's. XFILTER and XPIMAPPREF only for P-IMAP sessions.
+// store, not the device's. XFILTER, XPIMAPPREF and XPROVISION only for
+// P-IMAP sessions (a regular one answers them NO [CANNOT]).
 // XZIP and ID always (every session driver answers them: command_router.h).
 // COMPRESS=DEFLATE only where the binding can switch (`compression`).
 // `extra`: the session's own tokens (e.g. XZSTDEVENTS=<id>), appended.

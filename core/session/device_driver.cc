@@ -307,6 +307,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     }
     return;
   }
+  if (name == "XPROVISION") return Provision(command);
   if (name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS") {
     absl::StatusOr<std::string> payload = s.prefs().Get(args);
     if (!payload.ok()) {

@@ -67,6 +67,10 @@ class DeviceOutput {
   // answers NO [COMPRESSIONACTIVE]); any other error: NO [CANNOT].
   // Whether StartCompression can work here (COMPRESS=DEFLATE is advertised).
   virtual bool OffersCompression() const { return true; }
+  // Whether the device's bytes travel inside TLS (implicit or STARTTLS, or an
+  // HTTPS request): XPROVISION hands key material only then. False unless
+  // the binding knows.
+  virtual bool Secure() const { return false; }
   virtual absl::Status StartCompression(std::string ok) {
     return absl::UnimplementedError("compression is not offered here");
   }
@@ -137,7 +141,8 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // The P-IMAP extension commands (a regular session answers them NO).
   static bool IsExtensionCommand(absl::string_view name) {
     return name == "XFILTER" || name == "XSETPIMAPPREF" ||
-           name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS";
+           name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS" ||
+           name == "XPROVISION";
   }
   void Execute(const imap::Command& command);
   // A command relayed verbatim starts; its bytes follow through RelayBytes.
@@ -249,6 +254,8 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   bool JournalSuffices() const;
   void SendJob(Job job, const std::string& device_tag, std::string command);
   void ExecuteInSession(const imap::Command& command);
+  // XPROVISION (device_driver_provision.cc, provision.h).
+  void Provision(const imap::Command& command);
   void OnJobDone(absl::string_view tagged_line);
   // device_driver_login.cc: the jobs of a login (ENABLE, resume SELECT,
   // rebuild).

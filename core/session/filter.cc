@@ -115,6 +115,18 @@ constexpr KeyInfo kKeys[] = {
     {"UNSEEN", ArgType::kNone},
 };
 
+}  // namespace
+
+std::string AcceptedFilterKeys() {
+  std::string out = "(";
+  for (const KeyInfo& k : kKeys) absl::StrAppend(&out, k.name, " ");
+  // The operators, the R01 extensions, and the whole-filter values.
+  out += "NOT OR FORWARDED UNFORWARDED DAYSBEFORETODAY NONE)";
+  return out;
+}
+
+namespace {
+
 const KeyInfo* FindKey(absl::string_view upper) {
   for (const KeyInfo& k : kKeys) {
     if (upper == k.name) return &k;

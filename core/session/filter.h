@@ -86,6 +86,10 @@ struct XFilterCommand {
 // InvalidArgument with a message fit for "tag BAD <message>".
 absl::StatusOr<XFilterCommand> ParseXFilter(const std::vector<imap::Arg>& args);
 
+// The search keys and operators a filter may use, as XPROVISION lists them:
+// "(ALL ANSWERED ... NOT OR FORWARDED UNFORWARDED DAYSBEFORETODAY NONE)".
+std::string AcceptedFilterKeys();
+
 // Validates and canonically renders a list of search keys (as used by XFILTER,
 // without DAYSBEFORETODAY). Exposed for reuse by other search-taking commands.
 absl::StatusOr<std::string> CanonicalSearchKeys(

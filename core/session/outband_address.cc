@@ -1,13 +1,16 @@
-// Parsing of a Web Push subscription address (outband_address.h) with
-// RapidJSON (header-only, no exceptions), the JSON parser the store-event
-// intake already uses.
+// Parsing of the out-of-band addresses (outband_address.h): a Web Push
+// subscription with RapidJSON (header-only, no exceptions), the JSON parser
+// the store-event intake already uses; the EMN addresses by hand (two small
+// grammars).
 #include "core/session/outband_address.h"
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "rapidjson/document.h"
 
 namespace pimap::session {
@@ -126,6 +129,56 @@ absl::StatusOr<WebPushSubscription> ParseWebPushSubscription(
     return s;
   }
   return sub;
+}
+
+namespace {
+
+bool IsMsisdn(absl::string_view s) {
+  if (absl::StartsWith(s, "+")) s.remove_prefix(1);
+  return s.size() >= 3 && s.size() <= 15 &&
+         absl::c_all_of(s, [](char c) { return absl::ascii_isdigit(c); });
+}
+
+// "WAPPUSH=" value "/TYPE=" type ["@" ppg].
+bool IsWapPushAddress(absl::string_view s) {
+  if (!absl::ConsumePrefix(&s, "WAPPUSH=")) return false;
+  const size_t type_at = s.find("/TYPE=");
+  if (type_at == 0 || type_at == absl::string_view::npos) return false;
+  const absl::string_view value = s.substr(0, type_at);
+  absl::string_view rest = s.substr(type_at + sizeof("/TYPE=") - 1);
+  absl::string_view ppg;
+  if (const size_t at = rest.find('@'); at != absl::string_view::npos) {
+    ppg = rest.substr(at + 1);
+    rest = rest.substr(0, at);
+    if (ppg.empty()) return false;
+  }
+  const auto value_char = [](char c) {
+    return absl::ascii_isalnum(c) || absl::StrContains("+.:_%-", c);
+  };
+  const auto host_char = [](char c) {
+    return absl::ascii_isalnum(c) || c == '.' || c == '-';
+  };
+  return absl::c_all_of(value, value_char) && !rest.empty() &&
+         absl::c_all_of(rest, [](char c) { return absl::ascii_isalnum(c); }) &&
+         absl::c_all_of(ppg, host_char);
+}
+
+}  // namespace
+
+absl::Status CheckEmnAddress(absl::string_view channel,
+                             absl::string_view address) {
+  if (channel != "SMS" && channel != "WAP_PUSH") return absl::OkStatus();
+  const absl::string_view what =
+      channel == "SMS" ? "an MSISDN (+ and 3 to 15 digits)"
+                       : "an MSISDN (+ and 3 to 15 digits) or a WAP Push "
+                         "address (WAPPUSH=<value>/TYPE=<type>[@<ppg>])";
+  if (address.size() <= kMaxEmnAddress &&
+      (IsMsisdn(address) ||
+       (channel == "WAP_PUSH" && IsWapPushAddress(address)))) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "PIMAP_OUTBAND_ADDRESS: channel ", channel, " needs ", what));
 }
 
 }  // namespace pimap::session

@@ -1,7 +1,9 @@
 // The out-of-band addresses a device may give in PIMAP_OUTBAND_ADDRESS that
 // the gateway parses itself: a Web Push subscription (the Push API's
-// PushSubscription.toJSON(), RFC 8030/8291). Pure parsing: the channel that
-// sends (bindings/webpush) and the preference check (prefs.cc) share it.
+// PushSubscription.toJSON(), RFC 8030/8291), and the MSISDN or WAP Push
+// address of the EMN channels (SMS, WAP_PUSH). Pure parsing: the channels
+// that send (bindings/webpush, bindings/emn) and the preference check
+// (prefs.cc) share it.
 #ifndef PIMAP_CORE_SESSION_OUTBAND_ADDRESS_H_
 #define PIMAP_CORE_SESSION_OUTBAND_ADDRESS_H_
 
@@ -30,6 +32,20 @@ inline constexpr size_t kMaxOutbandAddress = 4096;
 // message fit for a BAD otherwise.
 absl::StatusOr<WebPushSubscription> ParseWebPushSubscription(
     absl::string_view json);
+
+// The address of an EMN wake-up (bindings/emn), which the operator's gateway
+// delivers:
+//  * SMS: an MSISDN, E.164-like: an optional "+" and 3 to 15 digits (no
+//    spaces or punctuation: the operator's adapter gets it verbatim);
+//  * WAP_PUSH: such an MSISDN, or a WAP Push Proxy Gateway address
+//    (WAP-249 PPG service, §7): "WAPPUSH=" value "/TYPE=" type ["@" ppg],
+//    the value of [A-Za-z0-9+.:_%-], the type alphanumeric (PLMN, IPv4,
+//    IPv6, USER...), the PPG a host name.
+// At most kMaxEmnAddress bytes. InvalidArgument with a message fit for a
+// BAD otherwise; OK for any other channel.
+inline constexpr size_t kMaxEmnAddress = 256;
+absl::Status CheckEmnAddress(absl::string_view channel,
+                             absl::string_view address);
 
 }  // namespace pimap::session
 

@@ -29,6 +29,14 @@ bool OutbandDispatcher::Serves(absl::string_view channel) const {
   return channels_.contains(channel);
 }
 
+std::vector<std::string> OutbandDispatcher::Channels() const {
+  std::vector<std::string> out;
+  for (const char* channel : {"WEBPUSH", "SMS", "WAP_PUSH", "UDP"}) {
+    if (Serves(channel)) out.push_back(channel);
+  }
+  return out;
+}
+
 void OutbandDispatcher::OnAdmitted(uint64_t session_id, WakeUp wake_up) {
   if (!Serves(wake_up.channel)) {
     CounterAdd(counters_->outband_no_channel);

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
@@ -62,6 +64,14 @@ class OutbandDispatcher {
   // this). Without one, wake-ups for that channel are only counted.
   void Register(absl::string_view channel, OutbandNotifier* notifier);
   bool Serves(absl::string_view channel) const;
+  // The channels registered, in PIMAP_OUTBAND_CHANNEL's order (XPROVISION).
+  std::vector<std::string> Channels() const;
+  // Key material XPROVISION hands to devices: the VAPID public key
+  // (base64url, RFC 8292 §3.2) with the WEBPUSH channel, else empty.
+  void set_vapid_public_key(std::string key) {
+    vapid_public_key_ = std::move(key);
+  }
+  const std::string& vapid_public_key() const { return vapid_public_key_; }
 
   // Admitted events for an away device: `wake_up` describes them (its
   // new_messages and uidnext those of this batch). Sends at once unless a
@@ -110,6 +120,7 @@ class OutbandDispatcher {
   std::deque<WakeUp> queue_;  // at most config_->max_queue
   TimerWheel::TimerId drain_timer_ = 0;
   GoneCallback on_address_gone_;
+  std::string vapid_public_key_;
 };
 
 }  // namespace pimap::session

@@ -84,6 +84,9 @@ class PimapSessionDriver final : public CommandRouter, private DeviceOutput {
   bool OffersCompression() const override {
     return output() != nullptr && output()->OffersCompression();
   }
+  bool Secure() const override {
+    return output() != nullptr && output()->Secure();
+  }
 
   PimapSessionDriver(DriverServices services, DeviceOutput* output,
                      const imap::ParserLimits& limits, DeviceDriver* engine);

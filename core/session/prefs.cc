@@ -154,16 +154,21 @@ bool CanonicalSection(absl::string_view s, std::string* out) {
   return false;
 }
 
+// The fetch-atts without a section.
+constexpr absl::string_view kSimpleFetchAtts[] = {
+    "ENVELOPE",      "FLAGS",       "INTERNALDATE", "RFC822",
+    "RFC822.HEADER", "RFC822.SIZE", "RFC822.TEXT",  "BODY",
+    "BODYSTRUCTURE", "UID",         "MODSEQ"};
+// Those with one (and an optional <partial>, but BINARY.SIZE's).
+constexpr absl::string_view kSectionFetchAtts[] = {
+    "BODY[]", "BODY.PEEK[]", "BINARY[]", "BINARY.PEEK[]", "BINARY.SIZE[]"};
+
 // One fetch-att (not a macro).
 absl::StatusOr<std::string> CanonicalFetchAtt(const Arg& a) {
   const std::string bad = absl::StrCat("invalid fetch item ", Shown(a));
   if (a.type != Arg::Type::kAtom) return Bad(bad);
   const std::string upper = absl::AsciiStrToUpper(a.value);
-  static constexpr absl::string_view kSimple[] = {
-      "ENVELOPE",      "FLAGS",       "INTERNALDATE", "RFC822",
-      "RFC822.HEADER", "RFC822.SIZE", "RFC822.TEXT",  "BODY",
-      "BODYSTRUCTURE", "UID",         "MODSEQ"};
-  for (absl::string_view s : kSimple) {
+  for (absl::string_view s : kSimpleFetchAtts) {
     if (upper == s) return upper;
   }
   const size_t open = a.value.find('[');
@@ -240,7 +245,7 @@ absl::StatusOr<std::string> CanonicalFetchArg(const Arg& a) {
   return out;
 }
 
-absl::Status DevicePrefs::Set(const std::vector<Arg>& args) {
+absl::Status DevicePrefs::Set(const std::vector<Arg>& args, bool replay) {
   if (args.empty() || args[0].type != Arg::Type::kAtom) {
     return Bad("XSETPIMAPPREF needs a preference name and a value");
   }
@@ -267,6 +272,12 @@ absl::Status DevicePrefs::Set(const std::vector<Arg>& args) {
     if (outband_channel == "WEBPUSH" || absl::StartsWith(value.value, "{")) {
       if (absl::Status s = WebPushAddressOk(value.value); !s.ok()) return s;
     }
+    if (!replay && !value.value.empty()) {
+      if (absl::Status s = CheckEmnAddress(outband_channel, value.value);
+          !s.ok()) {
+        return s;
+      }
+    }
     outband_address = value.value;
     return absl::OkStatus();
   }
@@ -278,6 +289,13 @@ absl::Status DevicePrefs::Set(const std::vector<Arg>& args) {
     // another channel) must be one.
     if (*v == "WEBPUSH" && !outband_address.empty()) {
       if (absl::Status s = WebPushAddressOk(outband_address); !s.ok()) {
+        return s;
+      }
+    }
+    // SMS and WAP_PUSH: an address set before (for another channel) must
+    // be one they can deliver to.
+    if (!replay && !outband_address.empty()) {
+      if (absl::Status s = CheckEmnAddress(*v, outband_address); !s.ok()) {
         return s;
       }
     }
@@ -344,6 +362,20 @@ std::string DevicePrefs::Serialize() const {
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> AcceptedPrefValues() {
+  std::string formats = "(NONE ALL FAST FULL";
+  for (absl::string_view s : kSimpleFetchAtts)
+    absl::StrAppend(&formats, " ", s);
+  for (absl::string_view s : kSectionFetchAtts) {
+    absl::StrAppend(&formats, " ", s);
+  }
+  formats += ")";
+  return {{std::string(kChannel), "(SMS WAP_PUSH UDP WEBPUSH NONE)"},
+          {std::string(kInbandFormat), formats},
+          {std::string(kOutbandFormat), formats},
+          {std::string(kEventFilter), "(ALL NONE NEW)"}};
+}
+
 absl::StatusOr<DevicePrefs> DevicePrefs::Parse(absl::string_view text) {
   absl::StatusOr<std::vector<imap::Command>> cmds =
       internal::ParseCommandScript(text);
@@ -358,7 +390,7 @@ absl::StatusOr<DevicePrefs> DevicePrefs::Parse(absl::string_view text) {
     if (c.name != "XSETPIMAPPREF") {
       return Bad(absl::StrCat("prefs: unexpected ", c.name));
     }
-    if (absl::Status s = prefs.Set(c.args); !s.ok()) {
+    if (absl::Status s = prefs.Set(c.args, /*replay=*/true); !s.ok()) {
       return Bad(absl::StrCat("prefs: ", s.message()));
     }
   }

@@ -11,7 +11,10 @@
 //                              at most kMaxOutbandAddress bytes.
 //  * PIMAP_OUTBAND_CHANNEL     SMS, WAP_PUSH, UDP, WEBPUSH or NONE (WEBPUSH
 //                              with an address set needs it to be a
-//                              subscription: BAD). Any other value
+//                              subscription: BAD; SMS and WAP_PUSH need it
+//                              to be an MSISDN or WAP Push address,
+//                              CheckEmnAddress: BAD, whichever of the two
+//                              is set last). Any other value
 //                              (JMS, MMS, GSMSMS, WAPWDP, SIP named by the
 //                              drafts, or anything else) is unsupported: NO.
 //  * PIMAP_INBAND_NEW_FORMAT,  NONE, or an RFC 3501 fetch argument: ALL, FAST,
@@ -29,6 +32,7 @@
 #define PIMAP_CORE_SESSION_PREFS_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -46,8 +50,11 @@ struct DevicePrefs {
   std::string event_filter = "ALL";
 
   // args after XSETPIMAPPREF: one name and its value. On error nothing
-  // changes.
-  absl::Status Set(const std::vector<imap::Arg>& args);
+  // changes. `replay`: the durable form is being read back (Parse), and the
+  // SMS/WAP_PUSH address check is skipped, so that an address stored before
+  // that check existed does not cost the device all its preferences (the
+  // EMN channel checks it again when it sends).
+  absl::Status Set(const std::vector<imap::Arg>& args, bool replay = false);
   // args after XGETPIMAPPREF(S): a parenthesised list of names, or a single
   // name. Returns the payload of the untagged response without the
   // "* XGETPIMAPPREF " prefix: "(NAME VALUE NAME VALUE)", names in the order
@@ -62,6 +69,12 @@ struct DevicePrefs {
 
   bool operator==(const DevicePrefs&) const = default;
 };
+
+// The values Set() accepts per keyword preference, as XPROVISION lists them
+// (name, "(V1 V2 ...)"); PIMAP_OUTBAND_CHANNEL's are all it stores (the
+// channels served are the dispatcher's). Fetch items with a section are
+// shown with an empty one ("BODY[]"). PIMAP_OUTBAND_ADDRESS is free-form.
+std::vector<std::pair<std::string, std::string>> AcceptedPrefValues();
 
 // Validates an RFC 3501 fetch argument (macro, one fetch-att, or a list)
 // and renders it canonically (upper-cased keywords, single spaces).

@@ -234,6 +234,7 @@ class SessionRegistry final : public StoreEventSink {
   // Its channels' news of addresses gone come back here
   // (ForgetOutbandAddress).
   void set_outband(OutbandDispatcher* outband);
+  const OutbandDispatcher* outband() const { return outband_; }
   // The device's PIMAP_OUTBAND_ADDRESS is `address` no more (a push service
   // said the subscription is gone): cleared, durably, if it still is that.
   void ForgetOutbandAddress(const std::string& user, const std::string& device,

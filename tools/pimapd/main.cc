@@ -263,7 +263,7 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<pimap::OutbandShared> outband = pimap::PrepareOutband(options);
   if (!outband.ok()) return Fail(std::string(outband.status().message()), 2);
-  if (outband->tls != nullptr) {
+  if (outband->webpush_enabled) {
     PIMAP_LOG(INFO) << "web push enabled; VAPID public key "
                     << outband->vapid_public_key;
   }

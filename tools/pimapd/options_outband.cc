@@ -1,10 +1,11 @@
 // pimapd's options of the out-of-band wake-ups (issue 13): coalescing and
-// queue bounds of the dispatcher (core/session/outband_notifier.h) and the
-// Web Push channel (bindings/webpush). Rows of the one option table
-// (option_spec.h).
+// queue bounds of the dispatcher (core/session/outband_notifier.h), the Web
+// Push channel (bindings/webpush), the UDP one (bindings/udp) and the EMN
+// webhook (bindings/emn). Rows of the one option table (option_spec.h).
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "bindings/emn/webhook_url.h"
 #include "tools/pimapd/option_spec.h"
 
 namespace pimap {
@@ -92,6 +93,42 @@ const OptionSpec kOutbandOptionSpecs[] = {
        return absl::OkStatus();
      },
      [](const Options& o) { return NoneIfEmpty(o.vapid_subject); }},
+    {"emn-webhook", "URL",
+     "Enable the SMS and WAP_PUSH channels: each wake-up is one JSON POST "
+     "(channel, address, content_type, base64 OMA EMN body) to URL, the "
+     "operator's SMSC/WAP push adapter. https, or http to a private address "
+     "with --outband-allow-private.",
+     [](absl::string_view v, Options& o) {
+       if (absl::Status s = emn::ParseWebhookUrl(v).status(); !s.ok()) {
+         return s;
+       }
+       o.emn_webhook = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return NoneIfEmpty(o.emn_webhook); }},
+    {"emn-format", "wbxml|text",
+     "The EMN document's form in --emn-webhook posts: WBXML "
+     "(application/vnd.wap.emn+wbxml, the default) or XML "
+     "(text/vnd.wap.emn+xml).",
+     [](absl::string_view v, Options& o) {
+       if (v != "wbxml" && v != "text") {
+         return absl::InvalidArgumentError("expected wbxml or text");
+       }
+       o.emn_text = v == "text";
+       return absl::OkStatus();
+     },
+     [](const Options& o) {
+       return std::string(o.emn_text ? "text" : "wbxml");
+     }},
+    {"emn-webhook-secret-file", "FILE",
+     "Sign --emn-webhook posts: header X-Pimap-Signature: sha256=<hex "
+     "HMAC-SHA256 of the request body> keyed with FILE's content (trailing "
+     "newlines removed).",
+     [](absl::string_view v, Options& o) {
+       o.emn_webhook_secret_file = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return NoneIfEmpty(o.emn_webhook_secret_file); }},
 };
 
 }  // namespace
@@ -104,6 +141,16 @@ absl::Status ValidateOutband(const Options& o) {
   if (!o.vapid_key.empty() && o.vapid_subject.empty()) {
     return absl::InvalidArgumentError(
         "--vapid-key needs --vapid-subject (mailto: or https: URI)");
+  }
+  if (!o.emn_webhook.empty() && absl::StartsWith(o.emn_webhook, "http://") &&
+      !o.outband_allow_private) {
+    return absl::InvalidArgumentError(
+        "--emn-webhook: plain http only with --outband-allow-private (and "
+        "only to a loopback or private address); use https");
+  }
+  if (!o.emn_webhook_secret_file.empty() && o.emn_webhook.empty()) {
+    return absl::InvalidArgumentError(
+        "--emn-webhook-secret-file needs --emn-webhook");
   }
   return absl::OkStatus();
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "bindings/emn/emn_notifier.h"
 #include "bindings/udp/udp_notifier.h"
 #include "bindings/webpush/webpush_notifier.h"
 #include "core/session/outband_notifier.h"
@@ -28,15 +29,20 @@ namespace pimap {
 struct OutbandShared {
   session::OutbandConfig dispatcher;
   webpush::WebPushConfig webpush;
-  std::shared_ptr<tls::TlsContext> tls;  // null: no WEBPUSH channel
+  // The client TLS context of the HTTPS channels (null: neither WEBPUSH nor
+  // an https EMN webhook).
+  std::shared_ptr<tls::TlsContext> tls;
+  bool webpush_enabled = false;          // --vapid-key: the WEBPUSH channel
   std::string vapid_pem;                 // the key's PEM text (secret)
   std::string vapid_subject;
-  std::string vapid_public_key;  // base64url, for the log
+  std::string vapid_public_key;  // base64url, for the log and XPROVISION
   bool udp = false;              // the UDP channel
+  bool emn = false;              // --emn-webhook: the SMS and WAP_PUSH ones
+  emn::EmnConfig emn_config;
 };
 
 // Reads --vapid-key and checks it (the key's content never reaches a
-// message), loads --outband-ca-file.
+// message), reads --emn-webhook-secret-file, loads --outband-ca-file.
 absl::StatusOr<OutbandShared> PrepareOutband(const Options& options);
 
 struct OutbandShard {
@@ -44,6 +50,7 @@ struct OutbandShard {
   std::unique_ptr<engine::Resolver> resolver;
   std::unique_ptr<webpush::WebPushNotifier> webpush;
   std::unique_ptr<udp::UdpNotifier> udp;
+  std::unique_ptr<emn::EmnNotifier> emn;
 };
 
 // On the shard's thread: the shard's dispatcher, given to `sessions`, and its

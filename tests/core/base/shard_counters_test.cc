@@ -146,6 +146,10 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_webpush_gone_total", "counter"},
       {"pimap_udp_sent_total", "counter"},
       {"pimap_udp_failed_total", "counter"},
+      {"pimap_emn_sent_total", "counter"},
+      {"pimap_emn_failed_total", "counter"},
+      {"pimap_emn_retried_total", "counter"},
+      {"pimap_emn_dropped_total", "counter"},
   };
   for (const auto& [name, type] : metrics) {
     EXPECT_TRUE(absl::StrContains(text, "# HELP " + name + " ")) << name;
@@ -164,7 +168,8 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
   EXPECT_TRUE(HasLine(text, "pimap_store_link_wait_seconds_count 0"));
   EXPECT_TRUE(HasLine(text, "# TYPE pimap_relay_unpark_seconds histogram"));
   EXPECT_TRUE(HasLine(text, "# TYPE pimap_webpush_latency_seconds histogram"));
-  constexpr size_t kHistogramLines = 3 * (2 + 2 * (9 + 2));
+  EXPECT_TRUE(HasLine(text, "# TYPE pimap_emn_latency_seconds histogram"));
+  constexpr size_t kHistogramLines = 4 * (2 + 2 * (9 + 2));
   // The summaries (intake timings): HELP, TYPE, then _sum and _count for the
   // shard and for the total.
   for (const char* name :

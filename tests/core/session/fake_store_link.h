@@ -476,8 +476,8 @@ struct Device {
 // capabilities: the store's list without QRESYNC (not offered to a P-IMAP
 // device), plus the P-IMAP tokens.
 inline constexpr absl::string_view kCaps =
-    "IMAP4rev1 CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XFILTER XPIMAPPREF XZIP "
-    "ID COMPRESS=DEFLATE";
+    "IMAP4rev1 CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XFILTER XPIMAPPREF "
+    "XPROVISION XZIP ID COMPRESS=DEFLATE";
 
 inline std::string LoginOk(absl::string_view tag) {
   return absl::StrCat(tag, " OK [CAPABILITY ", kCaps, "] Logged in\r\n");

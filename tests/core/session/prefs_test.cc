@@ -182,7 +182,7 @@ TEST(PrefsTest, GetErrors) {
 TEST(PrefsTest, SerializeRoundTrip) {
   DevicePrefs prefs;
   ASSERT_TRUE(prefs.Set(Args("PIMAP_OUTBAND_ADDRESS \"a \\\"b\\\" c\"")).ok());
-  ASSERT_TRUE(prefs.Set(Args("PIMAP_OUTBAND_CHANNEL wap_push")).ok());
+  ASSERT_TRUE(prefs.Set(Args("PIMAP_OUTBAND_CHANNEL udp")).ok());
   ASSERT_TRUE(prefs
                   .Set(Args("PIMAP_INBAND_NEW_FORMAT (FLAGS "
                             "BODY.PEEK[HEADER.FIELDS (FROM)]<0.9>)"))
@@ -299,6 +299,62 @@ TEST(PrefsWebPushTest, MalformedSubscriptionsAreBad) {
     EXPECT_THAT(s.message(), HasSubstr(why)) << address;
     EXPECT_EQ(prefs.outband_address, "");
   }
+}
+
+TEST(PrefsEmnTest, AddressesOfSmsAndWapPush) {
+  for (const char* good : {"+15551234567", "13335559999", "123"}) {
+    EXPECT_TRUE(CheckEmnAddress("SMS", good).ok()) << good;
+    EXPECT_TRUE(CheckEmnAddress("WAP_PUSH", good).ok()) << good;
+  }
+  for (const char* good :
+       {"WAPPUSH=+15551234567/TYPE=PLMN@ppg.operator.net",
+        "WAPPUSH=10.1.2.3/TYPE=IPv4", "WAPPUSH=joe%40foo.com/TYPE=USER"}) {
+    EXPECT_TRUE(CheckEmnAddress("WAP_PUSH", good).ok()) << good;
+    EXPECT_TRUE(absl::IsInvalidArgument(CheckEmnAddress("SMS", good))) << good;
+  }
+  for (const char* bad :
+       {"", "+", "12", "1234567890123456", "+1 555 1234", "++15551234",
+        "joe@foo.com", "15551234x", "WAPPUSH=/TYPE=PLMN",
+        "WAPPUSH=+1555/TYPE=", "WAPPUSH=+1555/TYPE=PLMN@", "WAPPUSH=+1555",
+        "WAPPUSH=a b/TYPE=PLMN", "WAPPUSH=+1555/TYPE=PLMN@bad_host"}) {
+    EXPECT_TRUE(absl::IsInvalidArgument(CheckEmnAddress("WAP_PUSH", bad)))
+        << bad;
+  }
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(CheckEmnAddress("SMS", std::string(300, '1'))));
+  // Other channels are not this check's.
+  EXPECT_TRUE(CheckEmnAddress("UDP", "host:1").ok());
+  EXPECT_TRUE(CheckEmnAddress("NONE", "anything").ok());
+}
+
+TEST(PrefsEmnTest, BadAtXSetPimapPrefWhicheverComesLast) {
+  // Channel first, then a malformed address: BAD, nothing changes.
+  DevicePrefs prefs;
+  ASSERT_TRUE(prefs.Set(Args("PIMAP_OUTBAND_CHANNEL SMS")).ok());
+  absl::Status s = prefs.Set(Args("PIMAP_OUTBAND_ADDRESS \"joe smith\""));
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_THAT(s.message(), HasSubstr("MSISDN"));
+  EXPECT_EQ(prefs.outband_address, "");
+  ASSERT_TRUE(prefs.Set(Args("PIMAP_OUTBAND_ADDRESS +15551234567")).ok());
+  // Clearing it is fine.
+  ASSERT_TRUE(prefs.Set(Args("PIMAP_OUTBAND_ADDRESS \"\"")).ok());
+  // Address first (for another channel), then SMS/WAP_PUSH: BAD.
+  DevicePrefs udp;
+  ASSERT_TRUE(udp.Set(Args("PIMAP_OUTBAND_ADDRESS host.example:4000")).ok());
+  s = udp.Set(Args("PIMAP_OUTBAND_CHANNEL wap_push"));
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_EQ(udp.outband_channel, "NONE");
+  ASSERT_TRUE(udp.Set(Args("PIMAP_OUTBAND_ADDRESS "
+                           "WAPPUSH=+15551234567/TYPE=PLMN@ppg.example.net"))
+                  .ok());
+  ASSERT_TRUE(udp.Set(Args("PIMAP_OUTBAND_CHANNEL wap_push")).ok());
+  // A durable form written before the check existed still loads.
+  absl::StatusOr<DevicePrefs> old = DevicePrefs::Parse(
+      "p PIMAP-PREFS 1\r\np XSETPIMAPPREF PIMAP_OUTBAND_ADDRESS "
+      "\"joe smith@foo.com\"\r\np XSETPIMAPPREF PIMAP_OUTBAND_CHANNEL "
+      "SMS\r\n");
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->outband_channel, "SMS");
 }
 
 }  // namespace

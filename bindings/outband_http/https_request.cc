@@ -2,7 +2,7 @@
 // (the socket's callback pending), "exchanging" (the TLS transport open) and
 // done; the deadline timer and the connect callback check that the request
 // is still alive (`alive_`) first.
-#include "bindings/webpush/https_request.h"
+#include "bindings/outband_http/https_request.h"
 
 #include <utility>
 
@@ -12,7 +12,7 @@
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
 
-namespace pimap::webpush {
+namespace pimap::outband_http {
 namespace {
 
 class HttpsRequest final : private engine::TransportHandler {
@@ -31,8 +31,8 @@ class HttpsRequest final : private engine::TransportHandler {
   void Start(const HttpsTarget& target, int64_t timeout_ms) {
     timer_ = shard_->timers().Schedule(timeout_ms, [this] {
       timer_ = 0;
-      Finish(
-          absl::DeadlineExceededError("push service did not answer in time"));
+      Finish(absl::DeadlineExceededError(
+          "the HTTP server did not answer in time"));
     });
     addresses_ = target.addresses;
     Connect();
@@ -65,6 +65,13 @@ class HttpsRequest final : private engine::TransportHandler {
   ~HttpsRequest() override = default;
 
   void OnConnected(engine::Socket* socket) {
+    if (tls_ == nullptr) {  // plain http
+      transport_ = socket;
+      transport_->Write(std::move(request_));
+      request_.clear();
+      transport_->SetHandler(this);
+      return;
+    }
     SSL* ssl = tls_->NewClientSsl(host_);
     if (ssl == nullptr) {
       socket->Abort();
@@ -100,8 +107,8 @@ class HttpsRequest final : private engine::TransportHandler {
   void OnTransportClosed(absl::Status reason) override {
     transport_ = nullptr;  // it frees itself
     Finish(absl::UnavailableError(
-        reason.ok() ? std::string("push service closed before answering")
-                    : absl::StrCat("push service: ", reason.message())));
+        reason.ok() ? std::string("the HTTP server closed before answering")
+                    : absl::StrCat("HTTP server: ", reason.message())));
   }
 
   void Finish(absl::StatusOr<http::HttpRequest> result) {
@@ -131,7 +138,7 @@ class HttpsRequest final : private engine::TransportHandler {
   std::vector<engine::ResolvedAddress> addresses_;
   size_t next_address_ = 0;
   std::string connect_error_ = "no address";
-  tls::TlsTransport* transport_ = nullptr;
+  engine::Transport* transport_ = nullptr;  // the socket, or TLS over it
   TimerWheel::TimerId timer_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   bool finished_ = false;
@@ -147,4 +154,4 @@ void StartHttpsRequest(engine::Shard* shard, const tls::TlsContext* tls,
   r->Start(target, timeout_ms);
 }
 
-}  // namespace pimap::webpush
+}  // namespace pimap::outband_http

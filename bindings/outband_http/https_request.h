@@ -1,12 +1,13 @@
-// One HTTPS request of the gateway's own (to a push service), on the shard's
-// ring: connect (engine::Socket), TLS (tls::TlsTransport over a verified
-// client context), write the request, read the response with the HTTP core's
+// One HTTP(S) request of the gateway's own (to a push service or an operator's
+// webhook), on the shard's ring: connect (engine::Socket), TLS
+// (tls::TlsTransport over a verified client context) unless the target is
+// plain http, write the request, read the response with the HTTP core's
 // parser (core/http/request_parser.h in response mode), all within a
 // deadline. One connection per request: the request says "Connection:
 // close". Never blocks the shard; `done` runs exactly once, on the shard's
 // thread, and the object frees itself.
-#ifndef PIMAP_BINDINGS_WEBPUSH_HTTPS_REQUEST_H_
-#define PIMAP_BINDINGS_WEBPUSH_HTTPS_REQUEST_H_
+#ifndef PIMAP_BINDINGS_OUTBAND_HTTP_HTTPS_REQUEST_H_
+#define PIMAP_BINDINGS_OUTBAND_HTTP_HTTPS_REQUEST_H_
 
 #include <memory>
 #include <string>
@@ -24,7 +25,7 @@ namespace pimap::tls {
 class TlsContext;
 }
 
-namespace pimap::webpush {
+namespace pimap::outband_http {
 
 struct HttpsTarget {
   // Tried in order until one connects (e.g. ::1 then 127.0.0.1 for
@@ -38,13 +39,15 @@ inline constexpr size_t kMaxResponseBody = 16 * 1024;
 
 using HttpsDone = absl::AnyInvocable<void(absl::StatusOr<http::HttpRequest>)>;
 
-// `request`: the whole request (head and body). Errors: Unavailable (connect,
+// `request`: the whole request (head and body). `tls` null: plain HTTP (the
+// caller allows it only where it may: an operator's webhook on a private
+// address). Errors: Unavailable (connect,
 // TLS, closed before a whole response), DeadlineExceeded (`timeout_ms`),
 // InvalidArgument (a malformed response).
 void StartHttpsRequest(engine::Shard* shard, const tls::TlsContext* tls,
                        const HttpsTarget& target, std::string request,
                        int64_t timeout_ms, HttpsDone done);
 
-}  // namespace pimap::webpush
+}  // namespace pimap::outband_http
 
-#endif  // PIMAP_BINDINGS_WEBPUSH_HTTPS_REQUEST_H_
+#endif  // PIMAP_BINDINGS_OUTBAND_HTTP_HTTPS_REQUEST_H_
