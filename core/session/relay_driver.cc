@@ -98,7 +98,7 @@ void RelayDriver::BeginRelayed(const imap::CommandHead& head,
     idle_tag_ = head.tag;
     idle_ = IdleState::kRelayed;
     idle_continued_ = false;
-    watch_waits_ = 0;
+    watch_wait_since_ms_ = -1;
     SchedulePark();
   }
   if (head.name == "LOGOUT") logout_tag_ = head.tag;

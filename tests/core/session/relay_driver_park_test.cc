@@ -401,6 +401,20 @@ TEST_F(RelayParkTest, WaitsForTheUsersWatchToCoverTheFolder) {
   EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
 }
 
+// The watch a client's first park starts has its baseline a store round trip
+// later: the park follows within tens of milliseconds, not a second (the
+// Mail::IMAPClient conformance suite's one-second IDLE was never parked).
+TEST_F(RelayParkTest, ParksSoonAfterTheWatchTakesItsBaseline) {
+  SelectInbox();
+  Idle();
+  Advance(kParkAfterMs);
+  ASSERT_EQ(watches_.watches.size(), 1u);  // started for the park
+  EXPECT_EQ(store_.TakeSent(), "");
+  watches_.watches[0]->uidvalidity_value = 7;
+  Advance(100);
+  EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
+}
+
 TEST_F(RelayParkTest, FolderTheWatchNeverCoversIsNotParked) {
   SelectInbox();
   Idle();
