@@ -8,11 +8,13 @@ The module comes from Debian (libmail-imapclient-perl); its tests are not packag
 tools/fetch-conformance-suite (called by tools/setup) keeps the upstream tarball, checked
 against a pinned SHA-256, in a cache outside the repository. No copy is committed here.
 
-It runs three times, each as a fresh user (the suite creates and deletes folders of its
-own, but INBOX state such as "no message 42" matters): directly against this file's
-Dovecot, through pimapd with --park-after 0 (a plain relay), and through pimapd with
---park-after 50ms, so that the suite's IDLE (idle, sleep 1, DONE) is parked and unparked.
-The tests that fail through pimapd must be a subset of those that fail directly.
+Each variant (the suite as shipped; with Uid=1 in its test.txt, so that every message
+command goes by UID) runs three times, each as a fresh user of a Dovecot of this file's
+own (the suite creates and deletes folders of its own, but INBOX state such as "no
+message 42" matters): directly against Dovecot, through pimapd with --park-after 0 (a
+plain relay), and through pimapd with --park-after 50ms, so that the suite's IDLE (idle,
+sleep 1, DONE) is parked and unparked. The tests that fail through pimapd must be a
+subset of those that fail directly (both lists are printed).
 
 If the suite cannot be fetched the test FAILS, offline or not: a conformance run that did
 not happen must never look green (docs/conformance.md). PIMAP_CONFORMANCE_TARBALL=path
@@ -21,20 +23,29 @@ runs a copy already at hand instead (not checked against the pin: the caller vou
 
 import os
 import re
+import shutil
 import subprocess
 import tarfile
 
 import pytest
 
 import harness
-from harness import HOST, USERS
+from harness import HOST
 
 pytestmark = pytest.mark.timeout(180)
 
 FETCH = os.path.join(harness.SOURCE_DIR, "tools", "fetch-conformance-suite")
 # The suite's files that talk to a live server (the others are offline parser tests).
 LIVE_FILES = ("t/basic.t", "t/quota.t")
-RUN_TIMEOUT = 120  # one run takes ~5 s directly; the harness' Dovecot auth penalty is 15 s
+RUN_TIMEOUT = 120  # one run takes ~4 s; Dovecot's auth failure penalty alone is 15 s
+
+# Extra test.txt lines (the suite passes them to Mail::IMAPClient->new) per variant.
+VARIANTS = {"plain": "", "uid": "Uid=1\n"}
+# The pimapd runs of each variant: --park-after.
+PARK_AFTER = ("0", "50ms")
+# One fresh store user per run: (variant, mode) -> user.
+RUNS = [(v, m) for v in VARIANTS for m in ("direct",) + PARK_AFTER]
+USERS = {run: ("conf%d" % i, "confpw%d" % i) for i, run in enumerate(RUNS)}
 
 # Tests that fail through pimapd and not directly, each with why. Empty: none known.
 KNOWN_DIFFERENCES = {}
@@ -58,6 +69,29 @@ def tarball():
     return r.stdout.strip().splitlines()[-1]
 
 
+@pytest.fixture(scope="module")
+def store():
+    """A Dovecot of this file's own, with one user per run (PIMAP_EXTRA_USERS)."""
+    base = harness.make_state_dir("pimap-conformance-")
+    users = os.path.join(base, "users")
+    with open(users, "w") as f:
+        for user, password in USERS.values():
+            f.write("%s:{PLAIN}%s\n" % (user, password))
+    old = os.environ.get("PIMAP_EXTRA_USERS")
+    os.environ["PIMAP_EXTRA_USERS"] = users
+    try:
+        d = harness.started_dovecot(os.path.join(base, "dovecot"))
+    finally:
+        if old is None:
+            del os.environ["PIMAP_EXTRA_USERS"]
+        else:
+            os.environ["PIMAP_EXTRA_USERS"] = old
+    yield d
+    d.stop()
+    if not os.environ.get("PIMAP_KEEP_TEST_DIRS"):
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def normalize(name):
     """A test's name without what changes from run to run: the suite's pid in folder
     names, UIDs, sizes, temp file names and the STARTTLS error text."""
@@ -67,14 +101,14 @@ def normalize(name):
 
 
 class Run:
-    """One pass of the suite: per file, the plan and the failing tests."""
+    """One pass of the suite: the passed count and the failing tests' keys."""
 
-    def __init__(self, label):
+    def __init__(self, label, workdir):
         self.label = label
+        self.workdir = workdir
         self.failed = set()   # "basic.t #30 delete parent folder"
         self.passed = 0
         self.output = []      # (file, stdout + stderr)
-        self.workdir = None
 
     def parse(self, fname, out):
         base = os.path.basename(fname)
@@ -89,85 +123,99 @@ class Run:
                 continue
             n = int(m.group(2))
             seen.add(n)
-            key = "%s #%d %s" % (base, n, normalize(m.group(3)))
             if m.group(1).lower() == "ok" or (m.group(4) or "").upper() == "TODO":
                 self.passed += 1
             else:
-                self.failed.add(key)
+                self.failed.add("%s #%d %s" % (base, n, normalize(m.group(3))))
         assert plan is not None, "%s printed no TAP plan:\n%s" % (fname, out[-4000:])
         # A suite that died half-way (e.g. "couldn't migrate") fails every test it skipped.
         for n in range(1, plan + 1):
             if n not in seen:
                 self.failed.add("%s #%d (not run)" % (base, n))
 
-    def transcripts(self):
-        text = []
+    def report(self):
+        return "%s: %d passed, failing: %s" % (self.label, self.passed, sorted(self.failed))
+
+    def details(self):
+        """The suite's output and the client's transcripts (imap1.debug: the main
+        client, imap2.debug: the second one of the migrate test)."""
+        text = ["=== %s %s\n%s" % (self.label, f, o[-6000:]) for f, o in self.output]
         for name in ("imap1.debug", "imap2.debug"):
             path = os.path.join(self.workdir, name)
             if os.path.exists(path):
                 with open(path, errors="replace") as f:
-                    text.append("--- %s %s ---\n%s" % (self.label, name, f.read()[-20000:]))
+                    text.append("=== %s %s\n%s" % (self.label, name, f.read()[-20000:]))
         return "\n".join(text)
 
 
-def run_suite(tarball, workdir, label, port, user):
-    """Unpack the suite into its own directory, point its test.txt at HOST:port as user,
-    and run the live files with debugging on (imap1.debug, imap2.debug: the client's
-    transcripts, printed when a comparison fails)."""
-    d = os.path.join(workdir, "conformance-" + re.sub(r"\W+", "-", label))
-    os.makedirs(d, exist_ok=True)
+def run_suite(tarball, label, port, run_key):
+    """Unpack the suite into a directory of its own, point its test.txt at HOST:port
+    as the run's user, and run the live files with debugging on."""
+    d = harness.make_state_dir("pimap-conformance-run-")
     with tarfile.open(tarball) as t:
         root = t.getnames()[0].split("/")[0]
         t.extractall(d)
-    d = os.path.join(d, root)
-    with open(os.path.join(d, "test.txt"), "w") as f:
-        f.write("server=%s\nport=%d\nuser=%s\npassed=%s\nauthmechanism=LOGIN\n"
-                % (HOST, port, user, USERS[user]))
-    run = Run(label)
-    run.workdir = d
+    suite = os.path.join(d, root)
+    user, password = USERS[run_key]
+    with open(os.path.join(suite, "test.txt"), "w") as f:
+        f.write("server=%s\nport=%d\nuser=%s\npassed=%s\nauthmechanism=LOGIN\n%s"
+                % (HOST, port, user, password, VARIANTS[run_key[0]]))
+    run = Run(label, suite)
     for fname in LIVE_FILES:
-        # Debian's installed module (the same 3.43), the suite's own t/lib for MyTest.
-        r = subprocess.run(["perl", fname, "1"], cwd=d, stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        # Debian's installed module (the same 3.43), the suite's own t/lib for MyTest;
+        # "1" turns on its debugging (transcripts in imap1.debug, imap2.debug).
+        r = subprocess.run(["perl", fname, "1"], cwd=suite, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, errors="replace",
+                           timeout=RUN_TIMEOUT)
         run.output.append((fname, r.stdout + r.stderr))
         run.parse(fname, r.stdout)
-    return run
+    return run, d
 
 
-@pytest.fixture(scope="module")
-def direct(tarball, workdir, dovecot):
-    run = run_suite(tarball, workdir, "direct", dovecot.imap_port, "alice")
-    print("direct: %d passed, failing: %s" % (run.passed, sorted(run.failed)))
-    return run
+_direct_runs = {}
 
 
-def compare(direct, run):
-    print("direct: %d passed, failing: %s" % (direct.passed, sorted(direct.failed)))
-    print("%s: %d passed, failing: %s" % (run.label, run.passed, sorted(run.failed)))
+def direct_run(tarball, store, variant):
+    """The variant's baseline, run once for the module."""
+    if variant not in _direct_runs:
+        run, d = run_suite(tarball, "direct " + variant, store.imap_port, (variant, "direct"))
+        _direct_runs[variant] = run
+        if not os.environ.get("PIMAP_KEEP_TEST_DIRS"):
+            shutil.rmtree(d, ignore_errors=True)
+    return _direct_runs[variant]
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_suite_runs_directly(tarball, store, variant):
+    """The baseline itself ran: the suite logged in and did most of its work."""
+    run = direct_run(tarball, store, variant)
+    print(run.report())
+    assert run.passed >= 100, run.details()
+
+
+@pytest.mark.parametrize("park_after", PARK_AFTER)
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_no_more_failures_through_pimapd(tarball, store, start_pimapd, variant, park_after):
+    direct = direct_run(tarball, store, variant)
+    assert direct.passed >= 100, direct.details()  # a baseline worth comparing with
+    gw = start_pimapd(store=store.store, admin=True, shards=2,
+                      extra=["--park-after", park_after, "--store-link-idle", "1s"])
+    run, d = run_suite(tarball, "pimapd --park-after %s %s" % (park_after, variant),
+                       gw.imap_port, (variant, park_after))
+    print(direct.report())
+    print(run.report())
     extra = run.failed - direct.failed - set(KNOWN_DIFFERENCES)
     if extra:
-        out = "\n".join("=== %s %s\n%s" % (run.label, f, o[-6000:]) for f, o in run.output)
-        pytest.fail("fail through pimapd (%s), not directly: %s\n%s\n%s"
-                    % (run.label, sorted(extra), out, run.transcripts()), pytrace=False)
-
-
-def test_suite_runs_directly(direct):
-    """The baseline itself ran: the suite logged in and did most of its work."""
-    assert direct.passed >= 100, [o for _, o in direct.output]
-
-
-@pytest.mark.parametrize("park_after", ["0", "50ms"])
-def test_no_more_failures_through_pimapd(tarball, workdir, direct, start_pimapd, park_after):
-    user = "bob" if park_after == "0" else "carol"
-    gw = start_pimapd(admin=True, shards=2,
-                      extra=["--park-after", park_after, "--store-link-idle", "1s"])
-    run = run_suite(tarball, workdir, "pimapd --park-after " + park_after, gw.imap_port, user)
-    compare(direct, run)
+        pytest.fail("fail through pimapd (%s), not directly: %s\n%s\n=== store log\n%s"
+                    % (run.label, sorted(extra), run.details(), store.log()[-10000:]),
+                    pytrace=False)
     m = gw.metrics()
     parks = int(m["pimap_relay_parks_total"][None])
     unparks = int(m["pimap_relay_unparks_total"][None])
     if park_after == "0":
-        assert parks == 0, m["pimap_relay_parks_total"]
+        assert parks == 0, parks
     else:
         # The suite's IDLE (1 s) must really have been parked and resumed.
         assert parks >= 1 and unparks >= 1, (parks, unparks)
+    if not os.environ.get("PIMAP_KEEP_TEST_DIRS"):
+        shutil.rmtree(d, ignore_errors=True)
