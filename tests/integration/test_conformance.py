@@ -9,7 +9,8 @@ tools/fetch-conformance-suite (called by tools/setup) keeps the upstream tarball
 against a pinned SHA-256, in a cache outside the repository. No copy is committed here.
 
 Each variant (the suite as shipped; with Uid=1 in its test.txt, so that every message
-command goes by UID) runs three times, each as a fresh user of a Dovecot of this file's
+command goes by UID; with Starttls=1, so that the whole session runs over TLS) runs three
+times, each as a fresh user of a Dovecot of this file's
 own (the suite creates and deletes folders of its own, but INBOX state such as "no
 message 42" matters): directly against Dovecot, through pimapd with --park-after 0 (a
 plain relay), and through pimapd with --park-after 50ms, so that the suite's IDLE (idle,
@@ -40,7 +41,9 @@ LIVE_FILES = ("t/basic.t", "t/quota.t")
 RUN_TIMEOUT = 120  # one run takes ~4 s; Dovecot's auth failure penalty alone is 15 s
 
 # Extra test.txt lines (the suite passes them to Mail::IMAPClient->new) per variant.
-VARIANTS = {"plain": "", "uid": "Uid=1\n"}
+# (Ssl=1, implicit TLS, is not run: the suite's last test then sends a plaintext
+# STARTTLS to the TLS port and waits for the server's handshake timeout, 60 s or more.)
+VARIANTS = {"plain": "", "uid": "Uid=1\n", "starttls": "Starttls=1\n"}
 # The pimapd runs of each variant: --park-after.
 PARK_AFTER = ("0", "50ms")
 # One fresh store user per run: (variant, mode) -> user.
@@ -70,8 +73,9 @@ def tarball():
 
 
 @pytest.fixture(scope="module")
-def store():
-    """A Dovecot of this file's own, with one user per run (PIMAP_EXTRA_USERS)."""
+def store(tls_cert):
+    """A Dovecot of this file's own, with one user per run (PIMAP_EXTRA_USERS) and
+    STARTTLS (the certificate pimapd presents too)."""
     base = harness.make_state_dir("pimap-conformance-")
     users = os.path.join(base, "users")
     with open(users, "w") as f:
@@ -80,7 +84,10 @@ def store():
     old = os.environ.get("PIMAP_EXTRA_USERS")
     os.environ["PIMAP_EXTRA_USERS"] = users
     try:
-        d = harness.started_dovecot(os.path.join(base, "dovecot"))
+        d = harness.Dovecot(os.path.join(base, "dovecot"), tls=tls_cert)
+        os.makedirs(d.dir)
+        os.chmod(d.dir, 0o755)
+        d.start()
     finally:
         if old is None:
             del os.environ["PIMAP_EXTRA_USERS"]
@@ -136,19 +143,23 @@ class Run:
     def report(self):
         return "%s: %d passed, failing: %s" % (self.label, self.passed, sorted(self.failed))
 
+    def transcript(self, name="imap1.debug"):
+        try:
+            with open(os.path.join(self.workdir, name), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
     def details(self):
         """The suite's output and the client's transcripts (imap1.debug: the main
         client, imap2.debug: the second one of the migrate test)."""
         text = ["=== %s %s\n%s" % (self.label, f, o[-6000:]) for f, o in self.output]
         for name in ("imap1.debug", "imap2.debug"):
-            path = os.path.join(self.workdir, name)
-            if os.path.exists(path):
-                with open(path, errors="replace") as f:
-                    text.append("=== %s %s\n%s" % (self.label, name, f.read()[-20000:]))
+            text.append("=== %s %s\n%s" % (self.label, name, self.transcript(name)[-20000:]))
         return "\n".join(text)
 
 
-def run_suite(tarball, label, port, run_key):
+def run_suite(tarball, label, port, run_key, cafile):
     """Unpack the suite into a directory of its own, point its test.txt at HOST:port
     as the run's user, and run the live files with debugging on."""
     d = harness.make_state_dir("pimap-conformance-run-")
@@ -161,10 +172,12 @@ def run_suite(tarball, label, port, run_key):
         f.write("server=%s\nport=%d\nuser=%s\npassed=%s\nauthmechanism=LOGIN\n%s"
                 % (HOST, port, user, password, VARIANTS[run_key[0]]))
     run = Run(label, suite)
+    # IO::Socket::SSL verifies the server's certificate against this CA file.
+    env = dict(os.environ, SSL_CERT_FILE=cafile)
     for fname in LIVE_FILES:
         # Debian's installed module (the same 3.43), the suite's own t/lib for MyTest;
         # "1" turns on its debugging (transcripts in imap1.debug, imap2.debug).
-        r = subprocess.run(["perl", fname, "1"], cwd=suite, stdin=subprocess.DEVNULL,
+        r = subprocess.run(["perl", fname, "1"], cwd=suite, env=env, stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, errors="replace",
                            timeout=RUN_TIMEOUT)
         run.output.append((fname, r.stdout + r.stderr))
@@ -175,10 +188,11 @@ def run_suite(tarball, label, port, run_key):
 _direct_runs = {}
 
 
-def direct_run(tarball, store, variant):
+def direct_run(tarball, store, variant, cafile):
     """The variant's baseline, run once for the module."""
     if variant not in _direct_runs:
-        run, d = run_suite(tarball, "direct " + variant, store.imap_port, (variant, "direct"))
+        run, d = run_suite(tarball, "direct " + variant, store.imap_port, (variant, "direct"),
+                           cafile)
         _direct_runs[variant] = run
         if not os.environ.get("PIMAP_KEEP_TEST_DIRS"):
             shutil.rmtree(d, ignore_errors=True)
@@ -186,22 +200,23 @@ def direct_run(tarball, store, variant):
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_suite_runs_directly(tarball, store, variant):
+def test_suite_runs_directly(tarball, store, tls_cert, variant):
     """The baseline itself ran: the suite logged in and did most of its work."""
-    run = direct_run(tarball, store, variant)
+    run = direct_run(tarball, store, variant, tls_cert[0])
     print(run.report())
     assert run.passed >= 100, run.details()
 
 
 @pytest.mark.parametrize("park_after", PARK_AFTER)
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_no_more_failures_through_pimapd(tarball, store, start_pimapd, variant, park_after):
-    direct = direct_run(tarball, store, variant)
+def test_no_more_failures_through_pimapd(tarball, store, tls_cert, start_pimapd, variant,
+                                        park_after):
+    direct = direct_run(tarball, store, variant, tls_cert[0])
     assert direct.passed >= 100, direct.details()  # a baseline worth comparing with
-    gw = start_pimapd(store=store.store, admin=True, shards=2,
+    gw = start_pimapd(store=store.store, tls=tls_cert, admin=True, shards=2,
                       extra=["--park-after", park_after, "--store-link-idle", "1s"])
     run, d = run_suite(tarball, "pimapd --park-after %s %s" % (park_after, variant),
-                       gw.imap_port, (variant, park_after))
+                       gw.imap_port, (variant, park_after), tls_cert[0])
     print(direct.report())
     print(run.report())
     extra = run.failed - direct.failed - set(KNOWN_DIFFERENCES)
@@ -209,6 +224,8 @@ def test_no_more_failures_through_pimapd(tarball, store, start_pimapd, variant, 
         pytest.fail("fail through pimapd (%s), not directly: %s\n%s\n=== store log\n%s"
                     % (run.label, sorted(extra), run.details(), store.log()[-10000:]),
                     pytrace=False)
+    if variant == "starttls":  # the session really ran over TLS through pimapd
+        assert re.search(r"Read: \t1 OK Begin TLS", run.transcript()), run.details()
     m = gw.metrics()
     parks = int(m["pimap_relay_parks_total"][None])
     unparks = int(m["pimap_relay_unparks_total"][None])
