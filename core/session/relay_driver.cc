@@ -98,8 +98,7 @@ void RelayDriver::BeginRelayed(const imap::CommandHead& head,
     idle_tag_ = head.tag;
     idle_ = IdleState::kRelayed;
     idle_continued_ = false;
-    watch_waits_ = 0;
-    SchedulePark();
+    watch_wait_since_ms_ = -1;
   }
   if (head.name == "LOGOUT") logout_tag_ = head.tag;
 }
@@ -185,7 +184,12 @@ void RelayDriver::OnStoreResponseEnd(absl::string_view completed_tag) {
   output()->EndPassThrough();
   if (!head_.empty()) {
     // The store confirmed the IDLE ("+ idling"): the client has seen it.
-    if (idle_ == IdleState::kRelayed && head_[0] == '+') idle_continued_ = true;
+    // --park-after counts from here: a park due before it (a park time
+    // shorter than the store's round trip) would wait a whole retry.
+    if (idle_ == IdleState::kRelayed && head_[0] == '+' && !idle_continued_) {
+      idle_continued_ = true;
+      SchedulePark();
+    }
     client_.OnResponseLine(absl::StripSuffix(head_, "\r"));
     head_.clear();
   }

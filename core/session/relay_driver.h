@@ -163,7 +163,8 @@ class RelayDriver final : public CommandRouter,
   bool done_early_ = false;
   bool idle_continued_ = false;  // the store's "+" for the IDLE was relayed
   bool listening_ = false;       // registered with the registry (AddParked)
-  int watch_waits_ = 0;          // park retries waiting for the user's watch
+  // When this IDLE's park started waiting for the user's watch; -1: not yet.
+  int64_t watch_wait_since_ms_ = -1;
   // The profile the link was opened or last borrowed under (pooled per
   // profile: a link going back under a stale one would mislead a borrower).
   std::string link_profile_ = "relay:";

@@ -36,11 +36,15 @@ namespace {
 // A mailbox bigger than this is not parked (its map is listed whole).
 constexpr size_t kMaxParkedMessages = 1000000;
 // A park attempt that cannot start now (a response is streaming, the device
-// is slow, the user's watch is not live yet) is retried after this...
+// is slow) is retried after this.
 constexpr int64_t kParkRetryMs = 1000;
-// ...this many times while waiting for the watch, then the IDLE stays
-// relayed (a folder the watch does not cover would never tell the client).
-constexpr int kMaxWatchWaits = 30;
+// The user's watch, started by the first park attempt, has its baseline of
+// the folder one store round trip later: polled this often (a 1 s retry would
+// miss a short IDLE, e.g. a client's first one, altogether)...
+constexpr int64_t kWatchRetryMs = 50;
+// ...for this long, then the IDLE stays relayed (a folder the watch does not
+// cover would never tell the client).
+constexpr int64_t kMaxWatchWaitMs = 30000;
 
 }  // namespace
 
@@ -81,8 +85,8 @@ void RelayDriver::StartPark() {
   if (idle_ != IdleState::kRelayed || link_ == nullptr || output() == nullptr)
     return;
   if (!client_.parkable()) return;  // sticky: stays relayed for this IDLE
-  auto retry = [this] {
-    park_timer_ = services_.timers->Schedule(kParkRetryMs, [this] {
+  auto retry = [this](int64_t delay_ms = kParkRetryMs) {
+    park_timer_ = services_.timers->Schedule(delay_ms, [this] {
       park_timer_ = 0;
       Busy busy(this);
       StartPark();
@@ -107,11 +111,13 @@ void RelayDriver::StartPark() {
           client_.Snapshot().uidvalidity) {
     // The watch (started just now, or not covering this folder) has no
     // baseline here yet: it would not report what happens in the folder.
-    if (++watch_waits_ > kMaxWatchWaits) {
+    const int64_t now = services_.timers->now_ms();
+    if (watch_wait_since_ms_ < 0) watch_wait_since_ms_ = now;
+    if (now - watch_wait_since_ms_ >= kMaxWatchWaitMs) {
       StopListening();
       return;
     }
-    retry();
+    retry(kWatchRetryMs);
     return;
   }
   early_events_.clear();

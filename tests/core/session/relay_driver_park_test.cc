@@ -49,14 +49,14 @@ StoreEvent Event(EventKind kind, uint32_t uid,
 
 class RelayParkTest : public ::testing::Test {
  protected:
-  RelayParkTest()
+  explicit RelayParkTest(int64_t park_after_ms = kParkAfterMs)
       : timers_(now_),
         registry_(&timers_, &counters_, &config_, &watches_, &state_) {
     DriverServices services{&registry_, &counters_, &timers_};
     services.pool = &pool_;
     services.borrow_timeout_ms = 2500;
     RelayParkConfig park;
-    park.park_after_ms = kParkAfterMs;
+    park.park_after_ms = park_after_ms;
     park.keepalive_ms = kKeepaliveMs;
     driver_ = new RelayDriver(services, &device_, imap::ParserLimits{}, "alice",
                               StoreCredentials{"alice", "pw", ""}, park);
@@ -401,6 +401,20 @@ TEST_F(RelayParkTest, WaitsForTheUsersWatchToCoverTheFolder) {
   EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
 }
 
+// The watch a client's first park starts has its baseline a store round trip
+// later: the park follows within tens of milliseconds, not a second (the
+// Mail::IMAPClient conformance suite's one-second IDLE was never parked).
+TEST_F(RelayParkTest, ParksSoonAfterTheWatchTakesItsBaseline) {
+  SelectInbox();
+  Idle();
+  Advance(kParkAfterMs);
+  ASSERT_EQ(watches_.watches.size(), 1u);  // started for the park
+  EXPECT_EQ(store_.TakeSent(), "");
+  watches_.watches[0]->uidvalidity_value = 7;
+  Advance(100);
+  EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
+}
+
 TEST_F(RelayParkTest, FolderTheWatchNeverCoversIsNotParked) {
   SelectInbox();
   Idle();
@@ -421,10 +435,34 @@ TEST_F(RelayParkTest, NotParkedWhileAnEarlierCommandRuns) {
   store_.Complete("a", "OK NOOP completed.");
   store_.Reply("+ idling");
   EXPECT_EQ(device_.Take(), "a OK NOOP completed.\r\n+ idling\r\n");
-  Advance(1000);  // the retry: now only the IDLE is in flight
+  EXPECT_EQ(watches_.watches.size(), 0u);  // park-after counts from the "+"
+  Advance(kParkAfterMs);
   ASSERT_EQ(watches_.watches.size(), 1u);
   watches_.watches[0]->uidvalidity_value = 7;
   Advance(1000);
+  EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
+}
+
+// A park time shorter than the store's answer to IDLE: the park follows the
+// store's "+" rather than a retry a second later (the conformance suite's
+// one-second IDLE through --park-after 1ms was never parked).
+class RelayParkSoonTest : public RelayParkTest {
+ protected:
+  RelayParkSoonTest() : RelayParkTest(/*park_after_ms=*/1) {}
+};
+
+TEST_F(RelayParkSoonTest, ParkTimeCountsFromTheStoresContinuation) {
+  SelectInbox();
+  device_.Type("i IDLE\r\n");
+  EXPECT_EQ(store_.TakeSent(), "i IDLE\r\n");
+  Advance(5);  // the store has not confirmed the IDLE yet
+  EXPECT_EQ(watches_.watches.size(), 0u);
+  store_.Reply("+ idling");
+  EXPECT_EQ(device_.Take(), "+ idling\r\n");
+  Advance(1);
+  ASSERT_EQ(watches_.watches.size(), 1u);  // started for the park
+  watches_.watches[0]->uidvalidity_value = 7;
+  Advance(100);
   EXPECT_EQ(store_.TakeSent(), "DONE\r\n");
 }
 
