@@ -174,8 +174,7 @@ std::string WebPushNotifier::Request(const Message& m,
       "\r\nTopic: ", DeviceTopic(m.wake_up.user, m.wake_up.device),
       "\r\nContent-Type: application/octet-stream"
       "\r\nContent-Encoding: aes128gcm\r\nContent-Length: ",
-      m.body.size(), "\r\nAuthorization: ", authorization,
-      "\r\nConnection: close\r\n\r\n", m.body);
+      m.body.size(), "\r\nAuthorization: ", authorization, "\r\n\r\n", m.body);
 }
 
 void WebPushNotifier::OnResponse(uint64_t id,
