@@ -99,7 +99,8 @@ bool EmnNotifier::Send(session::WakeUp wake_up) {
     absl::StrAppend(&request, "X-Pimap-Signature: ",
                     WebhookSignature(config_->secret, body), "\r\n");
   }
-  absl::StrAppend(&request, "Connection: close\r\n\r\n", body);
+  // Kept alive: the shared HTTP client reuses connections to the webhook.
+  absl::StrAppend(&request, "\r\n", body);
   outband_http::Post post;
   post.host = url.host;
   post.port = url.port;

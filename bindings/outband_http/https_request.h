@@ -3,9 +3,12 @@
 // (tls::TlsTransport over a verified client context) unless the target is
 // plain http, write the request, read the response with the HTTP core's
 // parser (core/http/request_parser.h in response mode), all within a
-// deadline. One connection per request: the request says "Connection:
-// close". Never blocks the shard; `done` runs exactly once, on the shard's
-// thread, and the object frees itself.
+// deadline. Connections are HTTP/1.1 keep-alive and reused: a per-shard pool
+// keeps a few idle ones per origin (scheme, host and addresses) and bounds the
+// connections per origin (requests beyond wait for one); a request that says
+// "Connection: close", or a response that does, ends its connection. Never
+// blocks the shard; `done` runs exactly once, on the shard's thread, and the
+// object frees itself.
 #ifndef PIMAP_BINDINGS_OUTBAND_HTTP_HTTPS_REQUEST_H_
 #define PIMAP_BINDINGS_OUTBAND_HTTP_HTTPS_REQUEST_H_
 

@@ -133,8 +133,8 @@ absl::StatusOr<std::string> WebPushNotifier::Request(
       "\r\nTopic: ", DeviceTopic(wake_up.user, wake_up.device),
       "\r\nContent-Type: application/octet-stream"
       "\r\nContent-Encoding: aes128gcm\r\nContent-Length: ",
-      body.size(), "\r\nAuthorization: ", *authorization,
-      "\r\nConnection: close\r\n\r\n", body);
+      body.size(), "\r\nAuthorization: ", *authorization, "\r\n\r\n",
+      body);
 }
 
 }  // namespace pimap::webpush

@@ -93,6 +93,7 @@ class PushService:
     def __init__(self, cert, key):
         self.requests = []  # (token, headers dict (lower-case names), body, time)
         self.scripts = {}
+        self.connections = 0  # TLS connections accepted
         self.lock = threading.Lock()
         self.release = threading.Event()
         service = self
@@ -102,6 +103,11 @@ class PushService:
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):
+                super().setup()
+                with service.lock:
+                    service.connections += 1
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -115,8 +121,13 @@ class PushService:
                     service.release.wait(60)  # never answers in time
                     self.close_connection = True
                     return
-                self.send_response(action)
-                if action == 429 or action >= 500:
+                if action == "close":  # 201, and this connection closes
+                    self.send_response(201)
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                else:
+                    self.send_response(action)
+                if action != "close" and (action == 429 or action >= 500):
                     self.send_header("Retry-After", "1")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -283,6 +294,47 @@ def test_away_device_woken_once_then_coalesced_then_not_when_back(
         assert len(push_service.got(browser.token)) == 1, push_service.got(browser.token)
         _, t = c.cmd("n", "NOOP")
         ok(t, "n")
+
+
+def test_wake_ups_reuse_connections(start_pimap_gateway, vapid_key, tls_cert,
+                                    push_service, dovecot):
+    """100 devices of one user away, one mail: 100 wake-ups to one origin go over
+    HTTP/1.1 keep-alive connections from the shard's pool (at most 16 per origin),
+    not one TLS handshake each. A response with "Connection: close" is honoured:
+    that connection is not used again."""
+    gateway = start_pimap_gateway(
+        notification_filter="ALL",
+        extra=outband_args(vapid_key, tls_cert, "--max-devices-per-user", "0"))
+    browsers = [push_service.new_browser() for _ in range(100)]
+    for i, browser in enumerate(browsers):
+        subscribe(gateway, "wp-reuse-%d" % i, browser)
+    # Connections the subscriptions' set-up may have left: none expected, counted.
+    before = push_service.connections
+    dovecot.deliver(USER, make_message("one mail, a hundred devices"))
+    for browser in browsers:
+        push_service.wait_for(browser.token, 1)
+    used = push_service.connections - before
+    assert 1 <= used <= 16, used
+    # The receiver records a request before it answers: the count follows.
+    wait_until(lambda: gateway.metrics()["pimap_webpush_sent_total"][None] == 100,
+               5.0, what="100 wake-ups counted as sent")
+    m = gateway.metrics()
+    assert m.get("pimap_webpush_retried_total", {}).get(None, 0) == 0, m
+
+    # The push service closes after its answer: the next wake-up needs a new
+    # connection, and gets one.
+    closing = push_service.new_browser()
+    push_service.scripts[closing.token] = ["close"]
+    after = push_service.new_browser()
+    subscribe(gateway, "wp-reuse-closing", closing)
+    dovecot.deliver(USER, make_message("answered with Connection: close"))
+    push_service.wait_for(closing.token, 1)
+    subscribe(gateway, "wp-reuse-after", after)
+    dovecot.deliver(USER, make_message("after the close"))
+    check_push(push_service.wait_for(after.token, 1)[0], after, vapid_key,
+               push_service.port)
+    wait_until(lambda: gateway.metrics()["pimap_webpush_sent_total"][None] == 102,
+               5.0, what="both wake-ups counted as sent")
 
 
 def test_topic_is_per_device(outband_gateway, push_service, dovecot, vapid_key):
