@@ -123,6 +123,16 @@ std::string EmnXml(absl::string_view mailbox, absl::Time when) {
   return out;
 }
 
+std::string EmnElement(absl::string_view mailbox, absl::Time when) {
+  std::string out = "<emn mailbox=\"mailat:";
+  AppendXmlAttribute(&out, mailbox);
+  absl::StrAppend(
+      &out, "\" timestamp=\"",
+      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", when, absl::UTCTimeZone()),
+      "\"></emn>");
+  return out;
+}
+
 std::string EmnTimestamp(absl::Time when) {
   const absl::TimeZone::CivilInfo t = absl::UTCTimeZone().At(when);
   const int64_t year = t.cs.year();

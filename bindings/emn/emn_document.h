@@ -28,6 +28,11 @@ inline constexpr uint8_t kCharsetUtf8 = 0x6A;  // IANA MIBenum 106
 // (the mailbox XML-escaped; control characters left out).
 std::string EmnXml(absl::string_view mailbox, absl::Time when);
 
+// The element alone, without prolog or DOCTYPE:
+// <emn mailbox="mailat:MAILBOX" timestamp="YYYY-MM-DDThh:mm:ssZ"></emn>, the
+// form the draft's examples carry in one datagram (the UDP channel).
+std::string EmnElement(absl::string_view mailbox, absl::Time when);
+
 // The same document in WBXML: header (version 1.3, public id 0x0D, UTF-8, no
 // string table), the emn tag with attributes and no content, mailbox with
 // the "mailat:" attribute-start token and the rest inline (".com", ".edu",

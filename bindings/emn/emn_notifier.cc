@@ -13,35 +13,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bindings/emn/emn_document.h"
+#include "core/base/json_string.h"
 #include "core/base/shard_counters.h"
 #include "core/engine/shard.h"
 #include "core/session/outband_address.h"
 
 namespace pimap::emn {
-namespace {
-
-// Only characters that need no escaping in JSON reach here (channel names,
-// content types, base64) except the address, which CheckEmnAddress limited
-// to [A-Za-z0-9+=/@.:_%-]; escaped anyway, so that the body stays JSON
-// whatever a future address grammar allows.
-void AppendJsonString(std::string* out, absl::string_view s) {
-  out->push_back('"');
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppend(
-          out, "\\u00",
-          absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
-    } else {
-      out->push_back(c);
-    }
-  }
-  out->push_back('"');
-}
-
-}  // namespace
 
 std::string WebhookBody(const session::WakeUp& wake_up, bool text,
                         absl::Time now) {

@@ -11,37 +11,12 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bindings/emn/emn_document.h"
 #include "core/base/log.h"
 #include "core/base/shard_counters.h"
 #include "core/engine/shard.h"
 
 namespace pimap::udp {
-namespace {
-
-void AppendXmlAttribute(std::string* out, absl::string_view value) {
-  for (char c : value) {
-    switch (c) {
-      case '&':
-        out->append("&amp;");
-        break;
-      case '<':
-        out->append("&lt;");
-        break;
-      case '>':
-        out->append("&gt;");
-        break;
-      case '"':
-        out->append("&quot;");
-        break;
-      default:
-        // Control characters have no place in an attribute (nor in a user
-        // name): dropped.
-        if (static_cast<unsigned char>(c) >= 0x20) out->push_back(c);
-    }
-  }
-}
-
-}  // namespace
 
 absl::StatusOr<UdpTarget> ParseUdpAddress(absl::string_view address) {
   UdpTarget target;
@@ -78,16 +53,6 @@ absl::StatusOr<UdpTarget> ParseUdpAddress(absl::string_view address) {
   }
   target.port = static_cast<uint16_t>(n);
   return target;
-}
-
-std::string EmnText(absl::string_view user, absl::Time when) {
-  std::string out = "<emn mailbox=\"mailat:";
-  AppendXmlAttribute(&out, user);
-  absl::StrAppend(
-      &out, "\" timestamp=\"",
-      absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", when, absl::UTCTimeZone()),
-      "\"></emn>");
-  return out;
 }
 
 UdpNotifier::UdpNotifier(engine::Shard* shard, engine::Resolver* resolver,
@@ -148,7 +113,7 @@ void UdpNotifier::SendTo(
       return;
     }
   }
-  const std::string emn = EmnText(user, absl::Now());
+  const std::string emn = emn::EmnElement(user, absl::Now());
   if (sendto(fd, emn.data(), emn.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
              reinterpret_cast<const sockaddr*>(&to->address), to->len) < 0) {
     Failed(user, absl::StrCat("sendto: ", std::strerror(errno)));

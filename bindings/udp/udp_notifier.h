@@ -35,9 +35,6 @@ struct UdpTarget {
 // "host:port" or "[v6 literal]:port"; InvalidArgument otherwise.
 absl::StatusOr<UdpTarget> ParseUdpAddress(absl::string_view address);
 
-// The EMN text of a wake-up of `user` at `when` (UTC, whole seconds).
-std::string EmnText(absl::string_view user, absl::Time when);
-
 class UdpNotifier final : public session::OutbandNotifier {
  public:
   // Wake-ups waiting for their name lookup, at most.

@@ -15,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/base/json_string.h"
 
 namespace pimap::webpush {
 namespace {
@@ -34,14 +35,15 @@ std::string PublicKeyB64(const EC_KEY* key) {
   return B64Url(absl::string_view(reinterpret_cast<char*>(point), n));
 }
 
-// A JSON string's content (the subject and origin are checked to need no
-// escaping beyond this).
-std::string JsonEscape(absl::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
+// The JWT's claims (RFC 8292 §2): the push service's origin, the expiry and
+// the contact.
+std::string JwtClaims(absl::string_view origin, int64_t exp,
+                      absl::string_view subject) {
+  std::string out = R"({"aud":)";
+  AppendJsonString(&out, origin);
+  absl::StrAppend(&out, R"(,"exp":)", exp, R"(,"sub":)");
+  AppendJsonString(&out, subject);
+  out.push_back('}');
   return out;
 }
 
@@ -105,10 +107,9 @@ absl::StatusOr<std::string> VapidSigner::Authorization(absl::string_view origin,
 
 absl::StatusOr<std::string> VapidSigner::Sign(absl::string_view origin,
                                               int64_t exp) {
-  const std::string signing_input = absl::StrCat(
-      B64Url(R"({"typ":"JWT","alg":"ES256"})"), ".",
-      B64Url(absl::StrCat(R"({"aud":")", JsonEscape(origin), R"(","exp":)", exp,
-                          R"(,"sub":")", JsonEscape(subject_), "\"}")));
+  const std::string signing_input =
+      absl::StrCat(B64Url(R"({"typ":"JWT","alg":"ES256"})"), ".",
+                   B64Url(JwtClaims(origin, exp, subject_)));
   uint8_t digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const uint8_t*>(signing_input.data()),
          signing_input.size(), digest);

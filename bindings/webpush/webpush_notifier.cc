@@ -14,31 +14,12 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bindings/webpush/webpush_crypto.h"
+#include "core/base/json_string.h"
 #include "core/base/log.h"
 #include "core/base/shard_counters.h"
 #include "core/engine/shard.h"
 
 namespace pimap::webpush {
-namespace {
-
-void AppendJsonString(std::string* out, absl::string_view s) {
-  out->push_back('"');
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      absl::StrAppend(
-          out, "\\u00",
-          absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
-    } else {
-      out->push_back(c);
-    }
-  }
-  out->push_back('"');
-}
-
-}  // namespace
 
 std::string WakeUpBody(const session::WakeUp& wake_up) {
   std::string out = R"({"folder":)";

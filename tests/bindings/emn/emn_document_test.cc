@@ -75,6 +75,17 @@ TEST(EmnDocumentTest, TimestampTrailingZeroOctetsLeftOut) {
             Bytes({0x20, 0x00, 0x10, 0x20, 0x00, 0x00, 0x01}));
 }
 
+// The element alone, as the UDP channel sends it in one datagram.
+TEST(EmnDocumentTest, Element) {
+  const absl::Time when = absl::FromUnixSeconds(1077259200);  // 2004-02-20
+  EXPECT_EQ(EmnElement("joe@foo.com", when),
+            "<emn mailbox=\"mailat:joe@foo.com\" "
+            "timestamp=\"2004-02-20T06:40:00Z\"></emn>");
+  EXPECT_EQ(EmnElement("a\"<&>\x01", when),
+            "<emn mailbox=\"mailat:a&quot;&lt;&amp;&gt;\" "
+            "timestamp=\"2004-02-20T06:40:00Z\"></emn>");
+}
+
 TEST(EmnDocumentTest, Text) {
   EXPECT_EQ(EmnXml("joe@foo.com", Utc(2002, 4, 16, 6, 40, 0)),
             "<?xml version=\"1.0\"?>\n"

@@ -25,15 +25,5 @@ TEST(UdpNotifierTest, Addresses) {
   }
 }
 
-TEST(UdpNotifierTest, EmnText) {
-  const absl::Time when = absl::FromUnixSeconds(1077259200);  // 2004-02-20
-  EXPECT_EQ(EmnText("joe@foo.com", when),
-            "<emn mailbox=\"mailat:joe@foo.com\" "
-            "timestamp=\"2004-02-20T06:40:00Z\"></emn>");
-  EXPECT_EQ(EmnText("a\"<&>\x01", when),
-            "<emn mailbox=\"mailat:a&quot;&lt;&amp;&gt;\" "
-            "timestamp=\"2004-02-20T06:40:00Z\"></emn>");
-}
-
 }  // namespace
 }  // namespace pimap::udp
