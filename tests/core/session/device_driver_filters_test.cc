@@ -182,22 +182,33 @@ TEST_F(DeviceDriverTest, NotificationFilterAdmitsPushByTheStoresVerdict) {
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
 }
 
-TEST_F(DeviceDriverTest, NotificationFilterHoldsBackMailTheStoreRejects) {
-  Device& d = Connect();
-  Login(d);
-  SelectInbox(d);
-  Run(d, "f XFILTER INBOX N FROM boss");
-  EXPECT_EQ(d.out.Take(), "f OK XFILTER completed\r\n");
-  EnterIdle(d);
-  registry_.OnStoreEvents("alice", {NewMail(13)});
-  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
-  d.link.Complete("~p4", "OK Idle completed");
-  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
-  d.link.Complete("~p5", "OK NOOP completed");
-  EXPECT_EQ(d.link.TakeSent(),
-            "~p6 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
-  d.link.Reply("* ESEARCH (TAG \"~p6\") UID");
-  d.link.Complete("~p6", "OK Search completed");
+// A device in IDLE under "XFILTER INBOX N FROM boss" whose store rejects
+// new mail 13 (not from boss): the gateway left IDLE, synced and asked.
+class DeviceDriverBossFilterTest : public DeviceDriverTest {
+ protected:
+  Device& IdleAfterMailNotFromBoss() {
+    Device& d = Connect();
+    Login(d);
+    SelectInbox(d);
+    Run(d, "f XFILTER INBOX N FROM boss");
+    EXPECT_EQ(d.out.Take(), "f OK XFILTER completed\r\n");
+    EnterIdle(d);
+    registry_.OnStoreEvents("alice", {NewMail(13)});
+    EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+    d.link.Complete("~p4", "OK Idle completed");
+    EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+    d.link.Complete("~p5", "OK NOOP completed");
+    EXPECT_EQ(d.link.TakeSent(),
+              "~p6 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
+    d.link.Reply("* ESEARCH (TAG \"~p6\") UID");
+    d.link.Complete("~p6", "OK Search completed");
+    return d;
+  }
+};
+
+TEST_F(DeviceDriverBossFilterTest,
+       NotificationFilterHoldsBackMailTheStoreRejects) {
+  Device& d = IdleAfterMailNotFromBoss();
   EXPECT_EQ(d.out.Take(), "");  // not pushed ...
   EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
   d.link.Reply("+ idling");
@@ -211,22 +222,9 @@ TEST_F(DeviceDriverTest, NotificationFilterHoldsBackMailTheStoreRejects) {
 
 // architecture.md §4: an admitted event is pushed at once; held-back mail
 // before it rides along in the EXISTS count and never holds it back.
-TEST_F(DeviceDriverTest, HeldBackMailDoesNotHoldBackLaterMatchingMail) {
-  Device& d = Connect();
-  Login(d);
-  SelectInbox(d);
-  Run(d, "f XFILTER INBOX N FROM boss");
-  EXPECT_EQ(d.out.Take(), "f OK XFILTER completed\r\n");
-  EnterIdle(d);
-  registry_.OnStoreEvents("alice", {NewMail(13)});
-  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
-  d.link.Complete("~p4", "OK Idle completed");
-  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
-  d.link.Complete("~p5", "OK NOOP completed");
-  EXPECT_EQ(d.link.TakeSent(),
-            "~p6 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
-  d.link.Reply("* ESEARCH (TAG \"~p6\") UID");
-  d.link.Complete("~p6", "OK Search completed");
+TEST_F(DeviceDriverBossFilterTest,
+       HeldBackMailDoesNotHoldBackLaterMatchingMail) {
+  Device& d = IdleAfterMailNotFromBoss();
   EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
   d.link.Reply("+ idling");
   EXPECT_EQ(d.out.Take(), "");  // someone else's mail alone pushes nothing
