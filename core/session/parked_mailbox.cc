@@ -91,6 +91,8 @@ ParkedMailbox::ParkedMailbox(ParkedClientState state)
       hms_told_(state.highest_modseq),
       park_max_uid_(view_.max_uid()),
       uid_floor_(view_.max_uid()),
+      report_messages_(state.report_messages),
+      report_flags_(state.report_flags),
       mailbox_flags_(std::move(state.mailbox_flags)),
       permanent_flags_(std::move(state.permanent_flags)) {}
 
@@ -161,6 +163,14 @@ std::string ParkedMailbox::Apply(const StoreEvent& e) {
     return out;
   }
   if (e.uid == 0) return out;
+  // What the client's NOTIFY leaves out is the resync's to tell: the view
+  // stays as the client has it (a new or expunged message is then news at
+  // the unpark) and a flag change makes the resync repeat every message's
+  // flags, as no per-message flags are kept here.
+  if (e.kind == EventKind::kFlags ? !report_flags_ : !report_messages_) {
+    if (e.kind == EventKind::kFlags) flags_uncertain_ = true;
+    return out;
+  }
   highest_modseq_ = std::max(highest_modseq_, e.modseq);
   switch (e.kind) {
     case EventKind::kNew:

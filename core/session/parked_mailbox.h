@@ -54,6 +54,11 @@ struct ParkedClientState {
   std::vector<std::string> mailbox_flags;
   std::vector<std::string> permanent_flags;
   char delimiter = 0;  // hierarchy delimiter; 0: unknown ('/' and '.' apply)
+  // What the client asked to hear of its selected mailbox during IDLE: all
+  // of it, unless its NOTIFY (RFC 5465) said otherwise. What it is not told
+  // while parked, the unpark's resync tells it.
+  bool report_messages = true;  // EXISTS, EXPUNGE / VANISHED
+  bool report_flags = true;     // FETCH FLAGS
 };
 
 // What the store link used for the unpark offers.
@@ -191,6 +196,8 @@ class ParkedMailbox {
   uint32_t uid_floor_ = 0;       // highest UID ever known (new must exceed)
   bool flags_uncertain_ = false;
   bool told_overflow_ = false;
+  bool report_messages_ = true;
+  bool report_flags_ = true;
   std::vector<std::string> mailbox_flags_;
   std::vector<std::string> permanent_flags_;
   absl::flat_hash_map<uint32_t, Told> told_;

@@ -132,9 +132,29 @@ void RelayClientState::OnCommand(const imap::CommandHead& head,
     p.kind = Kind::kUnselect;
   } else if (head.name == "ENABLE") {
     p.kind = Kind::kEnable;
+  } else if (head.name == "NOTIFY") {
+    absl::string_view args = line;
+    // "tag NOTIFY args": the arguments follow the second space.
+    for (int i = 0; i < 2 && !args.empty(); ++i) {
+      const size_t space = args.find(' ');
+      args = space == absl::string_view::npos ? absl::string_view()
+                                              : args.substr(space + 1);
+    }
+    absl::StatusOr<NotifySpec> spec = has_literal
+                                          ? absl::UnimplementedError("literal")
+                                          : NotifySpec::Parse(args);
+    if (spec.ok()) {
+      p.kind = Kind::kNotify;
+      p.notify = std::move(*spec);
+    } else if (spec.status().code() == absl::StatusCode::kInvalidArgument) {
+      p.kind = Kind::kNotifyUnknown;  // the store will refuse it, most likely
+    } else {
+      sticky_session_ = true;  // what a parked client could not be told
+      return;
+    }
   } else {
     if (!IsStateless(head.name)) {
-      sticky_session_ = true;  // NOTIFY, COMPRESS upstream, an extension
+      sticky_session_ = true;  // COMPRESS upstream, an extension
     } else if ((head.name == "SEARCH" || head.name == "UID" ||
                 head.name == "SORT" || head.name == "THREAD") &&
                (ContainsWord(line, "SAVE") || ContainsWord(line, "UPDATE") ||
@@ -159,6 +179,14 @@ void RelayClientState::OnResponseLine(absl::string_view line) {
     } else if (absl::ConsumePrefix(&line, "FLAGS ")) {
       std::vector<std::string>* to = selecting() ? &opening_.flags : &flags_;
       if (!ParseFlagList(line, to)) to->clear();
+    } else if (absl::ConsumePrefix(&line, "LIST (")) {
+      // * LIST (attributes) "d" name: the delimiter a synthesised LIST line
+      // of a parked NOTIFY client needs.
+      const size_t close = line.find(") \"");
+      if (close != absl::string_view::npos && close + 4 < line.size() &&
+          line[close + 4] == '"') {
+        delimiter_ = line[close + 3];
+      }
     } else if (absl::ConsumePrefix(&line, "ENABLED")) {
       for (absl::string_view atom :
            absl::StrSplit(line, ' ', absl::SkipEmpty())) {
@@ -236,6 +264,14 @@ void RelayClientState::OnTagged(absl::string_view tag, absl::string_view status,
         sticky_selected_ = false;
       }
       return;
+    case Kind::kNotify:
+      if (!ok) return;
+      notify_.reset();
+      if (!p.notify->none()) notify_ = std::move(p.notify);
+      return;
+    case Kind::kNotifyUnknown:
+      if (ok) sticky_session_ = true;
+      return;
     case Kind::kEnable:
     case Kind::kOther:
       return;
@@ -264,8 +300,12 @@ bool RelayClientState::selecting() const {
 }
 
 bool RelayClientState::parkable() const {
+  // A LIST line for a parked NOTIFY client is the store's own (the watch's)
+  // or made with the delimiter: without either it could not be told.
+  const bool lists_told = !notify_.has_value() ||
+                          !notify_->wants_mailbox_names() || delimiter_ != 0;
   return !folder_.empty() && uidvalidity_ != 0 && !sticky_selected_ &&
-         !sticky_session_ && pending_.empty();
+         !sticky_session_ && pending_.empty() && lists_told;
 }
 
 std::string RelayClientState::LinkProfile() const {
@@ -282,6 +322,11 @@ ParkedClientState RelayClientState::Snapshot() const {
   s.read_only = read_only_;
   s.mailbox_flags = flags_;
   s.permanent_flags = permanent_flags_;
+  s.delimiter = delimiter_;
+  if (notify_.has_value()) {
+    s.report_messages = notify_->selected().messages;
+    s.report_flags = notify_->selected().flags;
+  }
   return s;
 }
 

@@ -12,11 +12,13 @@
 #define PIMAP_CORE_SESSION_RELAY_CLIENT_STATE_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
 #include "core/imap/command.h"
+#include "core/session/notify_spec.h"
 #include "core/session/parked_mailbox.h"
 
 namespace pimap::session {
@@ -52,13 +54,31 @@ class RelayClientState {
   std::string LinkProfile() const;
   // What ParkedMailbox needs, without the MSN map.
   ParkedClientState Snapshot() const;
+  // The NOTIFY the store has accepted for the client and the relay can serve
+  // while parked (anything else made the session sticky); null: none, or
+  // NOTIFY NONE.
+  const NotifySpec* notify() const {
+    return notify_.has_value() ? &*notify_ : nullptr;
+  }
+  // The store's hierarchy delimiter from a LIST the client was sent; 0 until
+  // one was.
+  char delimiter() const { return delimiter_; }
 
  private:
-  enum class Kind : uint8_t { kSelect, kExamine, kUnselect, kEnable, kOther };
+  enum class Kind : uint8_t {
+    kSelect,
+    kExamine,
+    kUnselect,
+    kEnable,
+    kNotify,         // a NOTIFY read into `notify`
+    kNotifyUnknown,  // a NOTIFY not read: sticky if the store takes it
+    kOther
+  };
   struct Pending {
     std::string tag;
     Kind kind = Kind::kOther;
-    std::string folder;  // kSelect/kExamine
+    std::string folder;                // kSelect/kExamine
+    std::optional<NotifySpec> notify;  // kNotify
   };
   // What a SELECT in flight learns before its tagged OK.
   struct Opening {
@@ -90,6 +110,8 @@ class RelayClientState {
   // the next successful SELECT (saved search) or for good (NOTIFY, unknown).
   bool sticky_selected_ = false;
   bool sticky_session_ = false;
+  std::optional<NotifySpec> notify_;
+  char delimiter_ = 0;
 };
 
 }  // namespace pimap::session

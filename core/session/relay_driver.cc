@@ -77,7 +77,10 @@ CommandRouter::Opening RelayDriver::OpenLine(absl::string_view line,
       return Opening::kTaken;
     case IdleState::kEnding:
     case IdleState::kListing:
-      done_early_ = true;  // the park finishes, then the IDLE ends at once
+    case IdleState::kRestoring:
+    case IdleState::kParkedStatus:
+      // The park (or its STATUS round) finishes, then the IDLE ends at once.
+      done_early_ = true;
       HoldInput();
       return Opening::kTaken;
     case IdleState::kParked:

@@ -30,6 +30,7 @@
 #include "core/session/command_router.h"
 #include "core/session/device_driver.h"
 #include "core/session/parked_mailbox.h"
+#include "core/session/parked_notify.h"
 #include "core/session/relay_client_state.h"
 #include "core/session/session_registry.h"
 #include "core/session/store_link.h"
@@ -72,14 +73,17 @@ class RelayDriver final : public CommandRouter,
  private:
   // Where the client's IDLE stands.
   enum class IdleState : uint8_t {
-    kNone,       // no IDLE
-    kRelayed,    // the client's IDLE runs on the store under its tag
-    kEnding,     // parking: DONE sent, the IDLE's end is awaited
-    kListing,    // parking: our UID SEARCH lists the client's MSN map
-    kOwnIdle,    // parking gave up: our IDLE runs on the store for the client
-    kParked,     // no link: the gateway answers the IDLE from events
-    kBorrowing,  // unparking: waiting for a pooled link
-    kResyncing,  // unparking: the resync commands run on the link
+    kNone,     // no IDLE
+    kRelayed,  // the client's IDLE runs on the store under its tag
+    kEnding,   // parking: DONE sent, the IDLE's end is awaited
+    kListing,  // parking: our UID SEARCH lists the client's MSN map
+    kOwnIdle,  // parking gave up: our IDLE runs on the store for the client
+    kParked,   // no link: the gateway answers the IDLE from events
+    kParkedStatus,  // parked; a pooled link asks STATUS for its NOTIFY
+    kRestoring,     // a park undone: the client's NOTIFY is set again, then
+                    // the IDLE ends (done_early_) or our IDLE runs
+    kBorrowing,     // unparking: waiting for a pooled link
+    kResyncing,     // unparking: the resync commands run on the link
   };
 
   ~RelayDriver() override;
@@ -127,13 +131,35 @@ class RelayDriver final : public CommandRouter,
   void ScheduleKeepalive();
   void StartUnpark();
   void OnLinkLent(absl::StatusOr<PooledLink*> lent);
+  // The lent link (link_) is brought to what the client knows.
+  void BeginResync();
   // Our commands on the link, tagged; `enable` (may be empty) first.
+  // `notify` (may be empty): the client's NOTIFY SET, right after it.
   void SendResync(absl::string_view enable,
-                  const std::vector<std::string>& commands);
+                  const std::vector<std::string>& commands,
+                  absl::string_view notify = {});
   void OnResyncResponse(const imap::Response& r,
                         absl::string_view completed_tag);
   // The client's IDLE ends: its tagged OK, then relaying as before.
   void EndIdle();
+  // The resync is done: the client hears the rest and relaying resumes.
+  void FinishUnpark();
+
+  // ---- relay_driver_notify.cc: parking a client that used NOTIFY
+  // The store stops its NOTIFY on a link about to be pooled (parking).
+  void QuietNotify();
+  // A park did not happen: the client's NOTIFY is set again (and what
+  // changed meanwhile reported: STATUS) before its IDLE goes on or ends.
+  void RestoreNotify();
+  void OnRestoreResponse(const imap::Response& r, absl::string_view raw);
+  // Store events of other mailboxes queued STATUS: a pooled link asks them.
+  void StartStatusFetch();
+  void OnStatusLinkLent(absl::StatusOr<PooledLink*> lent);
+  void OnStatusResponse(const imap::Response& r);
+  // The unpark's NOTIFY SET goes first on the link (empty if none).
+  std::string NotifySetCommand();
+  // A response during the resync that belongs to the NOTIFY; true: handled.
+  bool OnResyncNotifyResponse(const imap::Response& r, absl::string_view raw);
   void LeaveParked();
   // The user's events stop coming (AddParked undone).
   void StopListening();
@@ -189,6 +215,11 @@ class RelayDriver final : public CommandRouter,
   UidView listing_;
   std::vector<StoreEvent> early_events_;
   std::optional<ParkedMailbox> parked_;
+  // The parked client's NOTIFY for other mailboxes (set when it used one).
+  std::optional<ParkedNotify> parked_notify_;
+  std::string notify_tag_;     // our NOTIFY on the link, until answered
+  bool notify_quiet_ = false;  // the link's NOTIFY was stopped for the park
+  bool notify_final_ = false;  // the unpark's last STATUS round runs
   uint64_t park_timer_ = 0;
   uint64_t keepalive_timer_ = 0;
   uint64_t store_timer_ = 0;  // ArmStoreTimer

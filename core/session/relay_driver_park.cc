@@ -58,6 +58,8 @@ bool RelayDriver::collecting() const {
     case IdleState::kEnding:
     case IdleState::kListing:
     case IdleState::kOwnIdle:
+    case IdleState::kParkedStatus:
+    case IdleState::kRestoring:
     case IdleState::kResyncing:
       return true;
     default:
@@ -197,7 +199,14 @@ void RelayDriver::OnOwnResponse(absl::string_view completed_tag) {
       }
       Write(std::move(raw));
       return;
+    case IdleState::kParkedStatus:
+      OnStatusResponse(*r);
+      return;
+    case IdleState::kRestoring:
+      OnRestoreResponse(*r, raw);
+      return;
     case IdleState::kResyncing:
+      if (OnResyncNotifyResponse(*r, raw)) return;
       OnResyncResponse(*r, completed_tag);
       return;
     default:
@@ -225,6 +234,7 @@ void RelayDriver::OnParkResponse(const imap::Response& r,
       return;
     }
     idle_ = IdleState::kListing;
+    QuietNotify();
     SendList();
     return;
   }
@@ -233,6 +243,15 @@ void RelayDriver::OnParkResponse(const imap::Response& r,
     case imap::Response::Kind::kContinuation:
       return;
     case imap::Response::Kind::kTagged:
+      if (!notify_tag_.empty() && r.tag == notify_tag_) {
+        notify_tag_.clear();
+        notify_quiet_ = r.name == "OK";
+        // Still notifying: the link cannot be pooled; the park is given up
+        // when the listing (pipelined behind) ends.
+        if (!notify_quiet_) list_rounds_ = kMaxListRounds;
+        if (!notify_quiet_) moved_after_list_ = true;
+        return;
+      }
       if (r.tag != own_tag_) return;
       DisarmStoreTimer();
       if (r.name != "OK") {
@@ -280,6 +299,10 @@ void RelayDriver::FinishListing() {
   if (done_early_) {
     // Nothing was given back: the link is where the client is.
     StopListening();
+    if (notify_quiet_) {
+      RestoreNotify();
+      return;
+    }
     EndIdle();
     return;
   }
@@ -294,6 +317,10 @@ void RelayDriver::GiveUpPark(absl::string_view why) {
   DisarmStoreTimer();
   StopListening();
   listing_ = UidView();
+  if (notify_quiet_) {
+    RestoreNotify();
+    return;
+  }
   if (done_early_) {
     EndIdle();
     return;
@@ -328,6 +355,11 @@ void RelayDriver::Park() {
   }
   const bool same_profile = link_profile_ == profiled.profile;
   parked_.emplace(std::move(*mailbox));
+  if (client_.notify() != nullptr) {
+    parked_notify_.emplace(*client_.notify(), client_.folder(),
+                           client_.delimiter(), client_.condstore());
+  }
+  notify_quiet_ = false;  // the link leaves without a NOTIFY
   lent_->selected_folder = client_.folder();
   lent_->read_only = client_.read_only();
   lent_->qresync_enabled = client_.qresync();
@@ -358,7 +390,11 @@ void RelayDriver::ScheduleKeepalive() {
       services_.timers->Schedule(park_config_.keepalive_ms, [this] {
         keepalive_timer_ = 0;
         Busy busy(this);
-        if (idle_ != IdleState::kParked || output() == nullptr) return;
+        if ((idle_ != IdleState::kParked &&
+             idle_ != IdleState::kParkedStatus) ||
+            output() == nullptr) {
+          return;
+        }
         Write("* OK Still here\r\n");
         ScheduleKeepalive();
       });
@@ -378,15 +414,27 @@ void RelayDriver::OnParkedEvents(const std::vector<StoreEvent>& events) {
     return;
   }
   // Until the resync starts (a link is being borrowed) the client still
-  // hears from the gateway; from then on the link reports.
-  if ((idle_ != IdleState::kParked && idle_ != IdleState::kBorrowing) ||
-      !parked_.has_value() ||
+  // hears from the gateway; from then on the link reports (other mailboxes:
+  // from its NOTIFY SET's answer on, FinishUnpark asks the rest).
+  if (!parked_.has_value()) return;
+  if (idle_ == IdleState::kResyncing) {
+    if (parked_notify_.has_value()) {
+      for (const StoreEvent& e : events) {
+        std::string lines = parked_notify_->Apply(e);
+        if (!lines.empty()) Write(std::move(lines));
+      }
+    }
+    return;
+  }
+  if ((idle_ != IdleState::kParked && idle_ != IdleState::kBorrowing &&
+       idle_ != IdleState::kParkedStatus) ||
       parked_->state() != ParkedMailbox::State::kParked) {
     return;
   }
   std::string out;
   for (const StoreEvent& e : events) {
     std::string lines = parked_->Apply(e);
+    if (parked_notify_.has_value()) lines += parked_notify_->Apply(e);
     if (!lines.empty()) CounterAdd(counters().relay_parked_events);
     out += lines;
     if (parked_->state() == ParkedMailbox::State::kDisconnect) {
@@ -396,6 +444,10 @@ void RelayDriver::OnParkedEvents(const std::vector<StoreEvent>& events) {
     }
   }
   if (!out.empty()) Write(std::move(out));
+  if (idle_ == IdleState::kParked && parked_notify_.has_value() &&
+      parked_notify_->has_pending()) {
+    StartStatusFetch();
+  }
 }
 
 // ---- Unpark -----------------------------------------------------------------
@@ -440,6 +492,10 @@ void RelayDriver::OnLinkLent(absl::StatusOr<PooledLink*> lent) {
   lent_ = *lent;
   link_ = lent_->link;
   link_->SetClient(this);
+  BeginResync();
+}
+
+void RelayDriver::BeginResync() {
   link_profile_ = client_.LinkProfile();
   std::string enable;
   if (!lent_->profile_applied) {
@@ -456,16 +512,25 @@ void RelayDriver::OnLinkLent(absl::StatusOr<PooledLink*> lent) {
   link_info.esearch = imap::HasCapability(store_capabilities(), "ESEARCH");
   ResyncPlan plan = parked_->BeginResync(link_info);
   idle_ = IdleState::kResyncing;
-  SendResync(enable, plan.commands);
+  // The client's NOTIFY first: from its answer on, the link reports what
+  // happens in other mailboxes (FinishUnpark asks what came before).
+  SendResync(enable, plan.commands, NotifySetCommand());
 }
 
 void RelayDriver::SendResync(absl::string_view enable,
-                             const std::vector<std::string>& commands) {
+                             const std::vector<std::string>& commands,
+                             absl::string_view notify) {
   std::string out;
   enable_tag_.clear();
   if (!enable.empty()) {
     enable_tag_ = NextTag();
     absl::StrAppend(&out, enable_tag_, " ", enable, "\r\n");
+  }
+  if (!notify.empty()) {
+    // After the ENABLE (as the client sent them), before the resync: from
+    // its answer on the link reports other mailboxes.
+    notify_tag_ = NextTag();
+    absl::StrAppend(&out, notify_tag_, " ", notify, "\r\n");
   }
   for (const std::string& c : commands) {
     own_tag_ = NextTag();
@@ -501,11 +566,7 @@ void RelayDriver::OnResyncResponse(const imap::Response& r,
         lent_->selected_folder = parked_->folder();
         lent_->highest_modseq = parked_->highest_modseq();
       }
-      HistogramObserve(counters().relay_unpark,
-                       MonotonicNowMs() - unpark_started_ms_);
-      CounterAdd(counters().relay_unparks);
-      LeaveParked();
-      EndIdle();
+      FinishUnpark();
       return;
     case ParkedMailbox::State::kNeedUidList:
       SendResync("", {parked_->uid_list_command()});
@@ -515,6 +576,21 @@ void RelayDriver::OnResyncResponse(const imap::Response& r,
                                         : parked_->bye_reason());
       return;
   }
+}
+
+void RelayDriver::FinishUnpark() {
+  if (parked_notify_.has_value() && parked_notify_->has_pending() &&
+      !notify_final_) {
+    // Other mailboxes changed before the link's NOTIFY took over: asked now.
+    notify_final_ = true;
+    SendResync("", parked_notify_->TakeStatusCommands());
+    return;
+  }
+  HistogramObserve(counters().relay_unpark,
+                   MonotonicNowMs() - unpark_started_ms_);
+  CounterAdd(counters().relay_unparks);
+  LeaveParked();
+  EndIdle();
 }
 
 void RelayDriver::EndIdle() {
@@ -546,6 +622,8 @@ void RelayDriver::ReleaseInput() {
 
 void RelayDriver::LeaveParked() {
   StopListening();
+  parked_notify_.reset();
+  notify_final_ = false;
   if (!parked_.has_value()) return;
   parked_.reset();
   counters().relay_parked.fetch_sub(1, std::memory_order_relaxed);

@@ -191,21 +191,6 @@ def test_client_dropping_while_parked_leaves_nothing(dedicated_dovecot, start_pi
     assert int(m["pimap_store_links_busy"][None]) == 0
 
 
-def test_notify_session_is_not_parked(dedicated_dovecot, start_pimapd):
-    store = dedicated_dovecot
-    ensure_messages(store, USER, 1)
-    gw = start_gateway(start_pimapd, store)
-    with gw.raw() as p:
-        login_select(p)
-        _, t = p.cmd("n", "NOTIFY SET (selected (MessageNew MessageExpunge))")
-        ok(t, "n")
-        start_idle(p)
-        lines, _ = read_lines(p, 3.0)
-        assert parked(gw) == 0
-        assert store.who(USER) == 1  # its own link, as before
-        end_idle(p)
-
-
 def test_park_after_zero_never_parks(dedicated_dovecot, start_pimapd):
     store = dedicated_dovecot
     ensure_messages(store, USER, 1)

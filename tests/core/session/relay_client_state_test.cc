@@ -118,13 +118,59 @@ TEST_F(RelayClientStateTest, CondstoreEnablingCommandsCountAsEnable) {
   EXPECT_TRUE(state_.parkable());
 }
 
-TEST_F(RelayClientStateTest, NotifyMakesTheSessionSticky) {
+TEST_F(RelayClientStateTest, NotifyTheRelayCannotReadMakesTheSessionSticky) {
   SelectInbox();
+  // Not RFC 5465 syntax, yet the store took it: who knows what it does now.
   Command("n NOTIFY SET (selected MessageNew)");
   state_.OnResponseLine("n OK NOTIFY completed.");
   EXPECT_FALSE(state_.parkable());
   SelectInbox("s2");
   EXPECT_FALSE(state_.parkable());  // for good
+}
+
+TEST_F(RelayClientStateTest, NotifyNeedingTheStoreMakesTheSessionSticky) {
+  SelectInbox();
+  Command("n NOTIFY SET (personal (SubscriptionChange))");
+  state_.OnResponseLine("n OK NOTIFY completed.");
+  EXPECT_FALSE(state_.parkable());
+}
+
+TEST_F(RelayClientStateTest, NotifyTheRelayCanServeIsKeptAndParkable) {
+  SelectInbox();
+  Command(
+      "n NOTIFY SET (selected (MessageNew MessageExpunge)) "
+      "(personal (MessageNew MessageExpunge))");
+  EXPECT_FALSE(state_.parkable());  // until the store said OK
+  EXPECT_EQ(state_.notify(), nullptr);
+  state_.OnResponseLine("n OK NOTIFY completed.");
+  EXPECT_TRUE(state_.parkable());
+  ASSERT_NE(state_.notify(), nullptr);
+  EXPECT_TRUE(state_.notify()->selected().messages);
+  ParkedClientState snapshot = state_.Snapshot();
+  EXPECT_TRUE(snapshot.report_messages);
+  EXPECT_FALSE(snapshot.report_flags);  // no FlagChange for the selected one
+  // Refused: what was set stays.
+  Command("n2 NOTIFY NONE");
+  state_.OnResponseLine("n2 NO Not now.");
+  EXPECT_NE(state_.notify(), nullptr);
+  Command("n3 NOTIFY NONE");
+  state_.OnResponseLine("n3 OK NOTIFY completed.");
+  EXPECT_EQ(state_.notify(), nullptr);
+  EXPECT_TRUE(state_.Snapshot().report_flags);
+  EXPECT_TRUE(state_.parkable());
+}
+
+TEST_F(RelayClientStateTest, MailboxNamesNeedTheDelimiterFromAList) {
+  SelectInbox();
+  Command("n NOTIFY SET (personal (MailboxName))");
+  state_.OnResponseLine("n OK NOTIFY completed.");
+  EXPECT_FALSE(state_.parkable());  // a LIST line could not be made
+  Command("l LIST \"\" *");
+  state_.OnResponseLine("* LIST (\\HasNoChildren) \".\" INBOX");
+  state_.OnResponseLine("l OK List completed.");
+  EXPECT_EQ(state_.delimiter(), '.');
+  EXPECT_TRUE(state_.parkable());
+  EXPECT_EQ(state_.Snapshot().delimiter, '.');
 }
 
 TEST_F(RelayClientStateTest, SavedSearchIsStickyUntilTheNextSelect) {
