@@ -131,7 +131,9 @@ void RelayDriver::OnStatusResponse(const imap::Response& r) {
   }
   if (r.kind == imap::Response::Kind::kUntagged) {
     std::string line = parked_notify_->OnResponse(r);
-    if (!line.empty()) Write(std::move(line));
+    if (line.empty()) return;
+    CounterAdd(counters().relay_parked_events);
+    Write(std::move(line));
     return;
   }
   if (r.kind != imap::Response::Kind::kTagged ||
