@@ -89,6 +89,7 @@ TEST_F(RelayNotifyParkTest, OtherMailboxesAreToldAsTheStoreWould) {
   AnswerStatus("Work", "MESSAGES 2 UIDNEXT 5 UIDVALIDITY 9 UNSEEN 2");
   EXPECT_EQ(device_.Take(),
             "* STATUS Work (MESSAGES 2 UIDNEXT 5 UNSEEN 2)\r\n");
+  EXPECT_EQ(counters_.relay_parked_events.load(), 1u);
   EXPECT_TRUE(driver_->parked());
   EXPECT_EQ(pool_.fake("L1")->client(), nullptr);  // back in the pool
 
