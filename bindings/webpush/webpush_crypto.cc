@@ -60,11 +60,9 @@ struct Keys {
   ~Keys() { OPENSSL_cleanse(this, sizeof(*this)); }
 };
 
-absl::Status DeriveKeys(const EC_KEY* own, absl::string_view peer_public,
-                        absl::string_view ua_public,
-                        absl::string_view as_public,
-                        absl::string_view auth_secret, absl::string_view salt,
-                        Keys* keys) {
+// ECDH of `own` with the P-256 point `peer_public` (65 octets).
+absl::Status Ecdh(const EC_KEY* own, absl::string_view peer_public,
+                  uint8_t out[32]) {
   const EC_GROUP* group = EC_KEY_get0_group(own);
   bssl::UniquePtr<EC_POINT> peer(EC_POINT_new(group));
   if (peer == nullptr ||
@@ -74,20 +72,25 @@ absl::Status DeriveKeys(const EC_KEY* own, absl::string_view peer_public,
     return absl::InvalidArgumentError(
         "web push encryption: the subscription's key is not a P-256 point");
   }
-  uint8_t ecdh[32];
-  if (ECDH_compute_key(ecdh, sizeof(ecdh), peer.get(), own, nullptr) !=
-      sizeof(ecdh)) {
+  if (ECDH_compute_key(out, 32, peer.get(), own, nullptr) != 32) {
     return Fail("ECDH failed");
   }
+  return absl::OkStatus();
+}
+
+// RFC 8291 section 3.3-3.4 from the ECDH secret.
+absl::Status DeriveKeys(const uint8_t ecdh[32], absl::string_view ua_public,
+                        absl::string_view as_public,
+                        absl::string_view auth_secret, absl::string_view salt,
+                        Keys* keys) {
   // IKM = HKDF(auth_secret, ecdh_secret, "WebPush: info" 0x00 ua as, 32)
   const std::string key_info = absl::StrCat(
       absl::string_view("WebPush: info\0", 14), ua_public, as_public);
   uint8_t ikm[32];
   const bool ikm_ok = HKDF(
-      ikm, sizeof(ikm), EVP_sha256(), ecdh, sizeof(ecdh),
+      ikm, sizeof(ikm), EVP_sha256(), ecdh, 32,
       reinterpret_cast<const uint8_t*>(auth_secret.data()), auth_secret.size(),
       reinterpret_cast<const uint8_t*>(key_info.data()), key_info.size());
-  OPENSSL_cleanse(ecdh, sizeof(ecdh));
   if (!ikm_ok) return Fail("HKDF failed");
   static constexpr char kCekInfo[] = "Content-Encoding: aes128gcm";  // + 0x00
   static constexpr char kNonceInfo[] = "Content-Encoding: nonce";
@@ -103,7 +106,33 @@ absl::Status DeriveKeys(const EC_KEY* own, absl::string_view peer_public,
   return ok ? absl::OkStatus() : Fail("HKDF failed");
 }
 
+absl::StatusOr<KeyAgreement> AgreeWith(const EC_KEY* own,
+                                       absl::string_view ua_public) {
+  KeyAgreement a;
+  a.as_public = PublicOctets(own);
+  if (a.as_public.empty()) return Fail("no public key");
+  a.ecdh_secret.assign(32, '\0');
+  if (absl::Status s = Ecdh(own, ua_public,
+                            reinterpret_cast<uint8_t*>(a.ecdh_secret.data()));
+      !s.ok()) {
+    return s;
+  }
+  return a;
+}
+
+absl::StatusOr<std::string> Seal(const KeyAgreement& agreement,
+                                 absl::string_view ua_public,
+                                 absl::string_view auth_secret,
+                                 absl::string_view plaintext,
+                                 absl::string_view salt);
+
 }  // namespace
+
+KeyAgreement::~KeyAgreement() {
+  if (!ecdh_secret.empty()) {
+    OPENSSL_cleanse(ecdh_secret.data(), ecdh_secret.size());
+  }
+}
 
 absl::StatusOr<std::string> EncryptAes128gcm(absl::string_view ua_public,
                                              absl::string_view auth_secret,
@@ -116,26 +145,69 @@ absl::StatusOr<std::string> EncryptAes128gcm(absl::string_view ua_public,
   if (plaintext.size() > kMaxPlaintext) {
     return absl::InvalidArgumentError("web push encryption: payload too long");
   }
-  bssl::UniquePtr<EC_KEY> own;
+  absl::StatusOr<KeyAgreement> agreement = absl::InternalError("unset");
   std::string salt(kSaltSize, '\0');
   if (fixed != nullptr) {
-    own = KeyFromScalar(fixed->as_private);
+    bssl::UniquePtr<EC_KEY> own = KeyFromScalar(fixed->as_private);
+    if (own == nullptr) return Fail("no key");
+    agreement = AgreeWith(own.get(), ua_public);
     salt = fixed->salt;
   } else {
-    own.reset(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
-    if (own != nullptr && !EC_KEY_generate_key(own.get())) own.reset();
+    agreement = AgreeKey(ua_public);
     RAND_bytes(reinterpret_cast<uint8_t*>(salt.data()), salt.size());
   }
-  if (own == nullptr || salt.size() != kSaltSize) return Fail("no key");
-  const std::string as_public = PublicOctets(own.get());
-  if (as_public.empty()) return Fail("no public key");
+  if (!agreement.ok()) return agreement.status();
+  return Seal(*agreement, ua_public, auth_secret, plaintext, salt);
+}
+
+absl::StatusOr<KeyAgreement> AgreeKey(absl::string_view ua_public) {
+  if (ua_public.size() != kPointSize) {
+    return absl::InvalidArgumentError(
+        "web push encryption: subscription key of the wrong size");
+  }
+  // RFC 8291 section 2: a new key pair for every message; it is dropped once
+  // the secret is agreed.
+  bssl::UniquePtr<EC_KEY> own(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+  if (own == nullptr || !EC_KEY_generate_key(own.get())) return Fail("no key");
+  return AgreeWith(own.get(), ua_public);
+}
+
+absl::StatusOr<std::string> EncryptAes128gcmWith(const KeyAgreement& agreement,
+                                                 absl::string_view ua_public,
+                                                 absl::string_view auth_secret,
+                                                 absl::string_view plaintext) {
+  if (ua_public.size() != kPointSize || auth_secret.size() != 16) {
+    return absl::InvalidArgumentError(
+        "web push encryption: subscription keys of the wrong size");
+  }
+  if (plaintext.size() > kMaxPlaintext) {
+    return absl::InvalidArgumentError("web push encryption: payload too long");
+  }
+  if (agreement.as_public.size() != kPointSize ||
+      agreement.ecdh_secret.size() != 32) {
+    return absl::InvalidArgumentError("web push encryption: no key agreement");
+  }
+  std::string salt(kSaltSize, '\0');
+  RAND_bytes(reinterpret_cast<uint8_t*>(salt.data()), salt.size());
+  return Seal(agreement, ua_public, auth_secret, plaintext, salt);
+}
+
+namespace {
+
+absl::StatusOr<std::string> Seal(const KeyAgreement& agreement,
+                                 absl::string_view ua_public,
+                                 absl::string_view auth_secret,
+                                 absl::string_view plaintext,
+                                 absl::string_view salt) {
+  const std::string& as_public = agreement.as_public;
   Keys keys;
-  if (absl::Status s = DeriveKeys(own.get(), ua_public, ua_public, as_public,
-                                  auth_secret, salt, &keys);
+  if (absl::Status s = DeriveKeys(
+          reinterpret_cast<const uint8_t*>(agreement.ecdh_secret.data()),
+          ua_public, as_public, auth_secret, salt, &keys);
       !s.ok()) {
     return s;
   }
-  std::string out = salt;
+  std::string out(salt);
   const uint32_t rs = kRecordSize;
   out.push_back(static_cast<char>(rs >> 24));
   out.push_back(static_cast<char>(rs >> 16));
@@ -166,6 +238,8 @@ absl::StatusOr<std::string> EncryptAes128gcm(absl::string_view ua_public,
   return out;
 }
 
+}  // namespace
+
 absl::StatusOr<std::string> DecryptAes128gcm(absl::string_view ua_private,
                                              absl::string_view ua_public,
                                              absl::string_view auth_secret,
@@ -178,12 +252,13 @@ absl::StatusOr<std::string> DecryptAes128gcm(absl::string_view ua_private,
   if (own == nullptr) return Fail("no key");
   const absl::string_view salt = message.substr(0, kSaltSize);
   const absl::string_view as_public = message.substr(21, kPointSize);
+  uint8_t ecdh[32];
+  if (absl::Status s = Ecdh(own.get(), as_public, ecdh); !s.ok()) return s;
   Keys keys;
-  if (absl::Status s = DeriveKeys(own.get(), as_public, ua_public, as_public,
-                                  auth_secret, salt, &keys);
-      !s.ok()) {
-    return s;
-  }
+  const absl::Status derived =
+      DeriveKeys(ecdh, ua_public, as_public, auth_secret, salt, &keys);
+  OPENSSL_cleanse(ecdh, sizeof(ecdh));
+  if (!derived.ok()) return derived;
   bssl::ScopedEVP_AEAD_CTX ctx;
   if (!EVP_AEAD_CTX_init(ctx.get(), EVP_aead_aes_128_gcm(), keys.cek,
                          sizeof(keys.cek), EVP_AEAD_DEFAULT_TAG_LENGTH,

@@ -32,6 +32,30 @@ absl::StatusOr<std::string> EncryptAes128gcm(
     absl::string_view ua_public, absl::string_view auth_secret,
     absl::string_view plaintext, const FixedInputs* fixed = nullptr);
 
+// The key agreement of one message (RFC 8291 section 3.1), which may be done
+// ahead of it: the application server's public key and the ECDH secret with
+// the subscription's key. Its private key is gone once the secret is agreed.
+// A secret: used for one message only, wiped when destroyed.
+struct KeyAgreement {
+  std::string as_public;    // 65-byte uncompressed point
+  std::string ecdh_secret;  // 32 bytes
+  KeyAgreement() = default;
+  KeyAgreement(KeyAgreement&&) = default;
+  KeyAgreement& operator=(KeyAgreement&&) = default;
+  ~KeyAgreement();
+};
+
+// A fresh key pair and its ECDH with `ua_public` (the asymmetric part of a
+// message's encryption: what costs the CPU).
+absl::StatusOr<KeyAgreement> AgreeKey(absl::string_view ua_public);
+
+// EncryptAes128gcm with a key agreement made ahead (AgreeKey for the same
+// `ua_public`), which the caller must not use again.
+absl::StatusOr<std::string> EncryptAes128gcmWith(const KeyAgreement& agreement,
+                                                 absl::string_view ua_public,
+                                                 absl::string_view auth_secret,
+                                                 absl::string_view plaintext);
+
 // The browser's side (tests, and a check of the scheme): `ua_private` is the
 // 32-byte scalar of `ua_public`. Returns the plaintext without its padding.
 absl::StatusOr<std::string> DecryptAes128gcm(absl::string_view ua_private,

@@ -6,6 +6,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -59,7 +60,8 @@ WebPushNotifier::WebPushNotifier(engine::Shard* shard,
                .retried = &shard->counters().webpush_retried,
                .dropped = &shard->counters().webpush_dropped,
                .latency = &shard->counters().webpush_latency},
-              "web push") {}
+              "web push"),
+      agreements_(&shard->timers()) {}
 
 WebPushNotifier::~WebPushNotifier() = default;
 
@@ -67,9 +69,21 @@ bool WebPushNotifier::Send(session::WakeUp wake_up) {
   if (poster_.full()) return false;
   absl::StatusOr<session::WebPushSubscription> sub =
       session::ParseWebPushSubscription(wake_up.address);
-  absl::StatusOr<std::string> body =
-      sub.ok() ? EncryptAes128gcm(sub->p256dh, sub->auth, WakeUpBody(wake_up))
-               : sub.status();
+  absl::StatusOr<std::string> body = absl::UnknownError("no subscription");
+  if (!sub.ok()) {
+    body = sub.status();
+  } else {
+    // The key agreement made while the device was away, if one is ready;
+    // the next one is made ahead again (the device is still away).
+    agreements_.NoteBusy();
+    std::optional<KeyAgreement> ahead = agreements_.Take(sub->p256dh);
+    if (ahead.has_value()) CounterAdd(shard_->counters().webpush_keys_ahead);
+    body = ahead.has_value()
+               ? EncryptAes128gcmWith(*ahead, sub->p256dh, sub->auth,
+                                      WakeUpBody(wake_up))
+               : EncryptAes128gcm(sub->p256dh, sub->auth, WakeUpBody(wake_up));
+    agreements_.Want(sub->p256dh);
+  }
   if (!body.ok()) {
     poster_.CountFailed(wake_up.user, body.status().message());
     return true;
@@ -96,6 +110,12 @@ bool WebPushNotifier::Send(session::WakeUp wake_up) {
   };
   poster_.Start(std::move(post));
   return true;
+}
+
+void WebPushNotifier::Prepare(absl::string_view address) {
+  absl::StatusOr<session::WebPushSubscription> sub =
+      session::ParseWebPushSubscription(address);
+  if (sub.ok()) agreements_.Want(sub->p256dh);
 }
 
 absl::StatusOr<std::string> WebPushNotifier::Request(

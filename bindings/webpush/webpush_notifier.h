@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "bindings/outband_http/retrying_post.h"
+#include "bindings/webpush/key_agreement_cache.h"
 #include "bindings/webpush/vapid.h"
 #include "core/engine/resolver.h"
 #include "core/session/outband_address.h"
@@ -55,6 +56,10 @@ class WebPushNotifier final : public session::OutbandNotifier {
   ~WebPushNotifier() override;
 
   bool Send(session::WakeUp wake_up) override;
+  // The key agreement of the device's next message is made ahead
+  // (KeyAgreementCache).
+  void Prepare(absl::string_view address) override;
+  const KeyAgreementCache& key_agreements() const { return agreements_; }
   size_t in_flight() const { return poster_.in_flight(); }
 
  private:
@@ -69,6 +74,7 @@ class WebPushNotifier final : public session::OutbandNotifier {
   const WebPushConfig* config_;
   session::OutbandDispatcher* outband_;
   outband_http::RetryingPoster poster_;
+  KeyAgreementCache agreements_;
 };
 
 }  // namespace pimap::webpush

@@ -177,6 +177,10 @@ constexpr MetricDef kMetrics[] = {
     {"pimap_webpush_gone_total",
      "Web Push subscriptions removed (the push service said 404/410).",
      &ShardCounters::webpush_gone},
+    {"pimap_webpush_keys_ahead_total",
+     "Web Push messages encrypted with a key agreement made ahead, while "
+     "the device was away.",
+     &ShardCounters::webpush_keys_ahead},
     {"pimap_udp_sent_total", "EMN datagrams sent (UDP channel).",
      &ShardCounters::udp_sent},
     {"pimap_udp_failed_total",

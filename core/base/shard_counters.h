@@ -165,6 +165,9 @@ struct alignas(64) ShardCounters {
   std::atomic<uint64_t> webpush_retried{0};
   std::atomic<uint64_t> webpush_dropped{0};
   std::atomic<uint64_t> webpush_gone{0};
+  // Messages encrypted with a key agreement made while the device was away
+  // (bindings/webpush/key_agreement_cache.h); the others made their own.
+  std::atomic<uint64_t> webpush_keys_ahead{0};
   LatencyHistogram webpush_latency;
   // The UDP channel (bindings/udp): EMN datagrams sent, and wake-ups not sent
   // (bad address, refused target, name not resolved, socket error).

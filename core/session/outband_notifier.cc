@@ -25,6 +25,14 @@ void OutbandDispatcher::Register(absl::string_view channel,
   channels_[channel] = notifier;
 }
 
+void OutbandDispatcher::DeviceAway(absl::string_view channel,
+                                   absl::string_view address) {
+  auto it = channels_.find(channel);
+  if (it != channels_.end() && it->second != nullptr && !address.empty()) {
+    it->second->Prepare(address);
+  }
+}
+
 bool OutbandDispatcher::Serves(absl::string_view channel) const {
   return channels_.contains(channel);
 }

@@ -42,6 +42,10 @@ class OutbandNotifier {
   // channel's). False: it holds as many as it may now; the dispatcher keeps
   // the wake-up queued and offers it again later.
   virtual bool Send(WakeUp wake_up) = 0;
+  // A device whose channel this is went away: it may soon be woken at
+  // `address`. Work that does not depend on the message may be done ahead,
+  // off the wake-up's path (Web Push: the key agreement). Must not block.
+  virtual void Prepare(absl::string_view address) {}
 };
 
 struct OutbandConfig {
@@ -64,6 +68,9 @@ class OutbandDispatcher {
   // this). Without one, wake-ups for that channel are only counted.
   void Register(absl::string_view channel, OutbandNotifier* notifier);
   bool Serves(absl::string_view channel) const;
+  // A device with this channel and address went away (OutbandNotifier::
+  // Prepare of its channel).
+  void DeviceAway(absl::string_view channel, absl::string_view address);
   // The channels registered, in PIMAP_OUTBAND_CHANNEL's order (XPROVISION).
   std::vector<std::string> Channels() const;
   // Key material XPROVISION hands to devices: the VAPID public key

@@ -245,6 +245,10 @@ void SessionRegistry::Detach(DeviceSession* session, DeviceLink* link) {
   session->journal.OnDisconnect();
   session->folder_events_written = 0;  // not acknowledged: replayed
   Save(*session);
+  const DevicePrefs& prefs = session->prefs();
+  if (outband_ != nullptr && prefs.outband_channel != "NONE") {
+    outband_->DeviceAway(prefs.outband_channel, prefs.outband_address);
+  }
 }
 
 void SessionRegistry::End(DeviceSession* session) {

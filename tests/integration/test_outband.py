@@ -293,6 +293,9 @@ def test_away_device_woken_once_then_coalesced_then_not_when_back(
     assert m["pimap_outband_coalesced_total"][None] >= 1, m
     assert m["pimap_webpush_sent_total"][None] == 1, m
     assert m["pimap_webpush_latency_seconds_count"][None] == 1, m
+    # Its key agreement was made while it was away (the payload above decrypted
+    # with it): the wake-up paid only the symmetric part.
+    assert m["pimap_webpush_keys_ahead_total"][None] == 1, m
 
     # The device comes back (and stays): nothing out of band any more.
     with outband_gateway.raw() as c:

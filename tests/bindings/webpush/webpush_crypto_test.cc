@@ -84,6 +84,35 @@ TEST(WebPushCryptoTest, FreshKeysRoundTrip) {
   EXPECT_EQ(*opened, body);
 }
 
+TEST(WebPushCryptoTest, AgreementMadeAheadEncryptsForTheSubscription) {
+  absl::StatusOr<KeyAgreement> ahead = AgreeKey(B64(kUaPublic));
+  ASSERT_TRUE(ahead.ok()) << ahead.status();
+  EXPECT_EQ(ahead->as_public.size(), 65u);
+  EXPECT_EQ(ahead->ecdh_secret.size(), 32u);
+  const std::string body = R"({"folder":"INBOX","count":1,"uidnext":7})";
+  absl::StatusOr<std::string> sealed =
+      EncryptAes128gcmWith(*ahead, B64(kUaPublic), B64(kAuth), body);
+  ASSERT_TRUE(sealed.ok()) << sealed.status();
+  // The header names the agreement's key; the browser's side opens it.
+  EXPECT_EQ(sealed->substr(21, 65), ahead->as_public);
+  absl::StatusOr<std::string> opened =
+      DecryptAes128gcm(B64(kUaPrivate), B64(kUaPublic), B64(kAuth), *sealed);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(*opened, body);
+  // Two agreements are two key pairs.
+  absl::StatusOr<KeyAgreement> other = AgreeKey(B64(kUaPublic));
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(other->as_public, ahead->as_public);
+  // No agreement, or one for a key that is not a point: an error.
+  EXPECT_FALSE(
+      EncryptAes128gcmWith(KeyAgreement(), B64(kUaPublic), B64(kAuth), body)
+          .ok());
+  std::string not_on_curve = B64(kUaPublic);
+  not_on_curve[10] ^= 1;
+  EXPECT_FALSE(AgreeKey(not_on_curve).ok());
+  EXPECT_FALSE(AgreeKey("short").ok());
+}
+
 TEST(WebPushCryptoTest, RejectsBadInputs) {
   EXPECT_FALSE(EncryptAes128gcm("short", B64(kAuth), "x").ok());
   std::string not_on_curve = B64(kUaPublic);

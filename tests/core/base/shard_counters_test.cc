@@ -144,6 +144,7 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_webpush_retried_total", "counter"},
       {"pimap_webpush_dropped_total", "counter"},
       {"pimap_webpush_gone_total", "counter"},
+      {"pimap_webpush_keys_ahead_total", "counter"},
       {"pimap_udp_sent_total", "counter"},
       {"pimap_udp_failed_total", "counter"},
       {"pimap_emn_sent_total", "counter"},

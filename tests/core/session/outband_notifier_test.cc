@@ -28,7 +28,11 @@ class FakeNotifier final : public OutbandNotifier {
     sent.push_back(std::move(wake_up));
     return true;
   }
+  void Prepare(absl::string_view address) override {
+    prepared.emplace_back(address);
+  }
   std::vector<WakeUp> sent;
+  std::vector<std::string> prepared;
   size_t capacity = SIZE_MAX;
 };
 
@@ -107,6 +111,19 @@ class OutbandTest : public ::testing::Test {
   std::unique_ptr<SessionRegistry> registry_;
   std::unique_ptr<OutbandDispatcher> outband_;
 };
+
+TEST_F(OutbandTest, ChannelPreparesWhenADeviceGoesAway) {
+  // Work a wake-up can do ahead (Web Push: the key agreement) starts when the
+  // device leaves, not when mail comes.
+  AwayDevice();
+  EXPECT_THAT(notifier_.prepared, ::testing::ElementsAre(kSubscription));
+  // A device without a channel prepares nothing.
+  bool resumed = false;
+  DeviceSession* s =
+      registry_->Attach("alice", "tablet", Credentials(), &link_, &resumed);
+  registry_->Detach(s, &link_);
+  EXPECT_EQ(notifier_.prepared.size(), 1u);
+}
 
 TEST_F(OutbandTest, AwayDeviceWokenOnceForMail) {
   AwayDevice();
