@@ -48,6 +48,7 @@ UserWatcher::UserWatcher(engine::Shard* shard, const UpstreamConfig& config,
 
 UserWatcher::~UserWatcher() {
   if (retry_timer_ != 0) shard_->timers().Cancel(retry_timer_);
+  for (HeadlineAsk& ask : headline_asks_) shard_->timers().Cancel(ask.timer);
 }
 
 void UserWatcher::Close() {
@@ -381,6 +382,7 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       }
       return;
     case State::kLeavingIdle:
+    case State::kHeadline:  // what it did not answer: FetchHeadlines
       if (tagged) Settle();
       return;
     case State::kExamine:
@@ -477,6 +479,9 @@ void UserWatcher::OnMessageData(const imap::Response& r) {
       inbox_dirty_ = true;
       LeaveIdle();
       return;
+    case State::kHeadline:
+      if (r.name == "FETCH" && OnHeadlineFetch(r)) return;
+      [[fallthrough]];
     default:
       inbox_dirty_ = true;  // looked at when INBOX is next caught up
       return;
@@ -551,6 +556,7 @@ void UserWatcher::StartCatchUp() {
 void UserWatcher::Settle() {
   // Everything up to here went to the sink.
   journaled_modseq_ = highest_modseq_;
+  if (FetchHeadlines()) return;  // a wake-up waits for one
   if (std::exchange(relist_due_, false) && folders_.tracking()) {
     // A mailbox event came: list again, so that what the store's events
     // left out (it coalesces a quick rename + create + delete into one

@@ -41,13 +41,20 @@ class UserWatcher final : public session::StoreWatch,
   uint64_t highest_modseq(absl::string_view folder) const override;
   uint32_t uidvalidity(absl::string_view folder) const override;
   void UpdateCredentials(session::StoreCredentials credentials) override;
+  // INBOX only (other folders are looked at on excursions): answered null at
+  // once for another folder or UIDVALIDITY, without a link, or past
+  // kMaxHeadlineAsks waiting (user_watcher_headline.cc).
+  void LookUpHeadline(absl::string_view folder, uint32_t uidvalidity,
+                      uint32_t uid, int64_t wait_ms,
+                      HeadlineDone done) override;
 
  private:
   static constexpr char kFolder[] = "INBOX";
   // kConnecting → kEnable → kNotify → kList (LIST-STATUS baseline; a refused
   // NOTIFY goes to kNotifyInboxOnly instead) → kSelect → kSearch | kCatchUp →
   // kIdle → kLeavingIdle → kCatchUp, or an excursion: kExamine (one per changed
-  // folder) → kReturn (SELECT INBOX with QRESYNC) → kIdle. Link loss →
+  // folder) → kReturn (SELECT INBOX with QRESYNC) → kIdle. Headlines asked
+  // for: kHeadline (their FETCH, from Settle, INBOX selected). Link loss →
   // kBackoff → kConnecting. A login the store rejects → kRejected, until
   // UpdateCredentials.
   enum class State {
@@ -63,6 +70,7 @@ class UserWatcher final : public session::StoreWatch,
     kLeavingIdle,
     kExamine,
     kReturn,
+    kHeadline,
     kBackoff,
     kRejected,
     kClosed
@@ -99,6 +107,11 @@ class UserWatcher final : public session::StoreWatch,
   void ReportFolderChanges(
       const std::vector<FolderCatchUp::FolderChange>& changes);
   void Flush();
+  // user_watcher_headline.cc: the FETCH of the headlines asked for, if any
+  // wait and INBOX is selected (then true: Settle goes on when it is done).
+  bool FetchHeadlines();
+  // A FETCH amid kHeadline: true if it answered an ask.
+  bool OnHeadlineFetch(const imap::Response& response);
 
   // session::StoreLinkClient
   void OnStoreBytes(absl::string_view bytes) override;
@@ -161,6 +174,23 @@ class UserWatcher final : public session::StoreWatch,
   imap::Arg delimiter_{imap::Arg::Type::kNil, "NIL"};
   size_t budget_ = 0;  // folders the running excursion may still examine
   std::vector<session::StoreEvent> pending_;
+  // Headline look-ups waiting (few: kMaxHeadlineAsks), each answered by its
+  // FETCH or by its timer, whichever comes first.
+  struct HeadlineAsk {
+    uint64_t id = 0;
+    uint32_t uid = 0;
+    bool sent = false;  // in the running FETCH
+    TimerWheel::TimerId timer = 0;
+    HeadlineDone done;
+  };
+  static constexpr size_t kMaxHeadlineAsks = 8;
+  std::vector<HeadlineAsk> headline_asks_;
+  uint64_t headline_ask_ids_ = 0;
+  // Takes the asks `which` selects out of headline_asks_ (timers cancelled)
+  // and answers them: the callbacks run on a list no longer ours.
+  template <typename Pred>
+  void AnswerAsks(Pred which,
+                  const std::shared_ptr<const session::MessageHeadline>& h);
   int failures_ = 0;
   TimerWheel::TimerId retry_timer_ = 0;
   std::shared_ptr<bool> alive_;
