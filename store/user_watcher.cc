@@ -217,8 +217,11 @@ void UserWatcher::OnResponse(const imap::Response& r) {
   PIMAP_LOG(DEBUG) << "watch " << imap::QuoteForLog(user_) << " -> "
                    << (r.kind == Kind::kUntagged ? "*" : r.tag) << " " << r.name
                    << " "
-                   << imap::QuoteForLog(
-                          session::RenderArgs(r.args, 0).substr(0, 160));
+                   << (state_ == State::kHeadline  // Subject, From: private
+                           ? std::string("(a headline: not logged)")
+                           : imap::QuoteForLog(
+                                 session::RenderArgs(r.args, 0).substr(0,
+                                                                       160)));
   if (r.kind == Kind::kUntagged) {
     if (r.name == "BYE") {
       LinkLost(r.text);
