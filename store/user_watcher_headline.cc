@@ -52,7 +52,7 @@ void UserWatcher::LookUpHeadline(absl::string_view folder, uint32_t uidvalidity,
       state_ != State::kRejected && headline_asks_.size() < kMaxHeadlineAsks;
   HeadlineAsk ask;
   ask.id = ++headline_ask_ids_;
-  ask.uid = uid;
+  ask.uid = can_ask ? uid : 0;  // 0: never in a FETCH, only answered null
   ask.done = std::move(done);
   // Answered from a timer, never inside this call: null at once when the
   // store cannot be asked, else when the wait is over without an answer.
@@ -76,9 +76,15 @@ bool UserWatcher::FetchHeadlines() {
   }
   std::vector<uint32_t> uids;
   for (HeadlineAsk& ask : headline_asks_) {
+    if (ask.uid == 0) continue;
     ask.sent = true;
     uids.push_back(ask.uid);
   }
+  if (uids.empty()) return false;
+  // Several asks of one message (the registry asks once per message and
+  // batch; two batches may name the same one): one UID in the FETCH.
+  std::sort(uids.begin(), uids.end());
+  uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
   state_ = State::kHeadline;
   Send(absl::StrCat("W10 UID FETCH ", absl::StrJoin(uids, ","),
                     " (BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])"));
