@@ -216,12 +216,7 @@ void UserWatcher::OnResponse(const imap::Response& r) {
   using Kind = imap::Response::Kind;
   PIMAP_LOG(DEBUG) << "watch " << imap::QuoteForLog(user_) << " -> "
                    << (r.kind == Kind::kUntagged ? "*" : r.tag) << " " << r.name
-                   << " "
-                   << (state_ == State::kHeadline  // Subject, From: private
-                           ? std::string("(a headline: not logged)")
-                           : imap::QuoteForLog(
-                                 session::RenderArgs(r.args, 0).substr(0,
-                                                                       160)));
+                   << " " << LoggedArgs(r);
   if (r.kind == Kind::kUntagged) {
     if (r.name == "BYE") {
       LinkLost(r.text);

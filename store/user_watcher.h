@@ -9,6 +9,8 @@
 // their changes as "* STATUS", and the watch makes an excursion (EXAMINE each
 // changed folder with QRESYNC, then SELECT INBOX with QRESYNC, so nothing on
 // INBOX is lost while away) before it IDLEs again (store/folder_catchup.h).
+// For `--outband-payload full` it also fetches, when asked, the Subject and
+// From of one INBOX message (user_watcher_headline.cc).
 #ifndef PIMAP_STORE_USER_WATCHER_H_
 #define PIMAP_STORE_USER_WATCHER_H_
 
@@ -110,6 +112,9 @@ class UserWatcher final : public session::StoreWatch,
   // user_watcher_headline.cc: the FETCH of the headlines asked for, if any
   // wait and INBOX is selected (then true: Settle goes on when it is done).
   bool FetchHeadlines();
+  // What the debug log shows of a response: never a headline (Subject and
+  // From are private), so nothing of one while kHeadline.
+  std::string LoggedArgs(const imap::Response& response) const;
   // A FETCH amid kHeadline: true if it answered an ask.
   bool OnHeadlineFetch(const imap::Response& response);
 

@@ -23,6 +23,8 @@
 #include "absl/strings/str_join.h"
 #include "core/engine/shard.h"
 #include "core/imap/header_text.h"
+#include "core/imap/writer.h"
+#include "core/session/store_text.h"
 #include "store/user_watcher.h"
 
 namespace pimap::store {
@@ -89,6 +91,11 @@ bool UserWatcher::FetchHeadlines() {
   Send(absl::StrCat("W10 UID FETCH ", absl::StrJoin(uids, ","),
                     " (BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])"));
   return true;
+}
+
+std::string UserWatcher::LoggedArgs(const imap::Response& r) const {
+  if (state_ == State::kHeadline) return "(a headline: not logged)";
+  return imap::QuoteForLog(session::RenderArgs(r.args, 0).substr(0, 160));
 }
 
 bool UserWatcher::OnHeadlineFetch(const imap::Response& r) {
