@@ -380,8 +380,10 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       }
       return;
     case State::kLeavingIdle:
-    case State::kHeadline:  // what it did not answer: FetchHeadlines
       if (tagged) Settle();
+      return;
+    case State::kHeadline:
+      if (tagged) AfterHeadlines();
       return;
     case State::kExamine:
       if (tagged) {
@@ -394,6 +396,7 @@ void UserWatcher::OnResponse(const imap::Response& r) {
         }
         std::vector<session::StoreEvent> events = folders_.Finish(ok);
         if (!events.empty()) sink_->OnStoreEvents(user_, events);
+        if (FetchHeadlines()) return;  // while the folder is still open
         NextFolder();
       }
       return;
@@ -444,6 +447,9 @@ void UserWatcher::OnCode(absl::string_view code) {
 
 void UserWatcher::OnMessageData(const imap::Response& r) {
   if (open_.empty()) return;
+  if (state_ == State::kHeadline && r.name == "FETCH" && OnHeadlineFetch(r)) {
+    return;
+  }
   if (open_ != kFolder) {
     if (state_ == State::kExamine && open_ == folders_.current()) {
       // The folder's QRESYNC output; its EXISTS is only a count (new mail
@@ -477,9 +483,6 @@ void UserWatcher::OnMessageData(const imap::Response& r) {
       inbox_dirty_ = true;
       LeaveIdle();
       return;
-    case State::kHeadline:
-      if (r.name == "FETCH" && OnHeadlineFetch(r)) return;
-      [[fallthrough]];
     default:
       inbox_dirty_ = true;  // looked at when INBOX is next caught up
       return;

@@ -43,9 +43,10 @@ class UserWatcher final : public session::StoreWatch,
   uint64_t highest_modseq(absl::string_view folder) const override;
   uint32_t uidvalidity(absl::string_view folder) const override;
   void UpdateCredentials(session::StoreCredentials credentials) override;
-  // INBOX only (other folders are looked at on excursions): answered null at
-  // once for another folder or UIDVALIDITY, without a link, or past
-  // kMaxHeadlineAsks waiting (user_watcher_headline.cc).
+  // INBOX, or the folder an excursion has just looked at (its events are
+  // being delivered); answered null at once for another folder or
+  // UIDVALIDITY, without a link, or past kMaxHeadlineAsks waiting
+  // (user_watcher_headline.cc).
   void LookUpHeadline(absl::string_view folder, uint32_t uidvalidity,
                       uint32_t uid, int64_t wait_ms,
                       HeadlineDone done) override;
@@ -109,9 +110,12 @@ class UserWatcher final : public session::StoreWatch,
   void ReportFolderChanges(
       const std::vector<FolderCatchUp::FolderChange>& changes);
   void Flush();
-  // user_watcher_headline.cc: the FETCH of the headlines asked for, if any
-  // wait and INBOX is selected (then true: Settle goes on when it is done).
+  // user_watcher_headline.cc: the FETCH of the headlines asked for in the
+  // selected mailbox (INBOX at a settle, another at the end of its look on
+  // an excursion), if any (then true: AfterHeadlines goes on when it is done).
   bool FetchHeadlines();
+  // The FETCH is done: the excursion goes on, or the watch settles.
+  void AfterHeadlines();
   // What the debug log shows of a response: never a headline (Subject and
   // From are private), so nothing of one while kHeadline.
   std::string LoggedArgs(const imap::Response& response) const;
@@ -184,6 +188,7 @@ class UserWatcher final : public session::StoreWatch,
   struct HeadlineAsk {
     uint64_t id = 0;
     uint32_t uid = 0;
+    std::string folder;
     bool sent = false;  // in the running FETCH
     TimerWheel::TimerId timer = 0;
     HeadlineDone done;
@@ -191,6 +196,7 @@ class UserWatcher final : public session::StoreWatch,
   static constexpr size_t kMaxHeadlineAsks = 8;
   std::vector<HeadlineAsk> headline_asks_;
   uint64_t headline_ask_ids_ = 0;
+  bool headline_excursion_ = false;  // the running FETCH is in another folder
   // Takes the asks `which` selects out of headline_asks_ (timers cancelled)
   // and answers them: the callbacks run on a list no longer ours.
   template <typename Pred>

@@ -48,13 +48,18 @@ void UserWatcher::AnswerAsks(
 void UserWatcher::LookUpHeadline(absl::string_view folder, uint32_t uidvalidity,
                                  uint32_t uid, int64_t wait_ms,
                                  HeadlineDone done) {
-  const bool can_ask =
-      folder == kFolder && uidvalidity == uidvalidity_ && uid != 0 &&
-      link_ != nullptr && state_ != State::kBackoff &&
-      state_ != State::kRejected && headline_asks_.size() < kMaxHeadlineAsks;
+  // INBOX; or the folder whose look just ended on an excursion, still
+  // selected while its events are delivered (Sieve files mail elsewhere).
+  const bool can_ask = (folder == kFolder ||
+                        (state_ == State::kExamine && folder == selected_)) &&
+                       this->uidvalidity(folder) == uidvalidity && uid != 0 &&
+                       link_ != nullptr && state_ != State::kBackoff &&
+                       state_ != State::kRejected &&
+                       headline_asks_.size() < kMaxHeadlineAsks;
   HeadlineAsk ask;
   ask.id = ++headline_ask_ids_;
   ask.uid = can_ask ? uid : 0;  // 0: never in a FETCH, only answered null
+  ask.folder = std::string(folder);
   ask.done = std::move(done);
   // Answered from a timer, never inside this call: null at once when the
   // store cannot be asked, else when the wait is over without an answer.
@@ -73,12 +78,12 @@ bool UserWatcher::FetchHeadlines() {
   // Asks the last FETCH did not answer: that message has no such UID (any
   // more), or the link went while it ran. Null now, not at their timers.
   AnswerAsks([](const HeadlineAsk& a) { return a.sent; }, nullptr);
-  if (headline_asks_.empty() || selected_ != kFolder || link_ == nullptr) {
+  if (headline_asks_.empty() || selected_.empty() || link_ == nullptr) {
     return false;
   }
   std::vector<uint32_t> uids;
   for (HeadlineAsk& ask : headline_asks_) {
-    if (ask.uid == 0) continue;
+    if (ask.uid == 0 || ask.folder != selected_) continue;
     ask.sent = true;
     uids.push_back(ask.uid);
   }
@@ -88,9 +93,18 @@ bool UserWatcher::FetchHeadlines() {
   std::sort(uids.begin(), uids.end());
   uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
   state_ = State::kHeadline;
+  headline_excursion_ = selected_ != kFolder;
   Send(absl::StrCat("W10 UID FETCH ", absl::StrJoin(uids, ","),
                     " (BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])"));
   return true;
+}
+
+void UserWatcher::AfterHeadlines() {
+  if (std::exchange(headline_excursion_, false)) {
+    NextFolder();
+    return;
+  }
+  Settle();
 }
 
 std::string UserWatcher::LoggedArgs(const imap::Response& r) const {
@@ -115,7 +129,9 @@ bool UserWatcher::OnHeadlineFetch(const imap::Response& r) {
     }
   }
   if (header == nullptr || uid == 0) return false;
-  if (other) inbox_dirty_ = true;
+  // Something changed besides: looked at again.
+  if (other && open_ == kFolder) inbox_dirty_ = true;
+  if (other && open_ != kFolder) folders_.Queue(open_);
   // NIL: the store has no such header section to give. Every ask of that
   // message gets the same answer.
   AnswerAsks([uid](const HeadlineAsk& a) { return a.sent && a.uid == uid; },

@@ -541,6 +541,27 @@ def test_full_payload_notify_mode(start_pimap_gateway, vapid_key, tls_cert,
     assert_not_logged(gateway, "Gr=C3=BC", "Grüße", "Müller", "M=FC", "juergen@")
 
 
+def test_full_payload_notify_mode_other_folder(start_pimap_gateway, vapid_key, tls_cert,
+                                               push_service, dovecot):
+    """Mail filed into another folder (as by a Sieve rule): the watch learns it on an
+    excursion and fetches the two fields while that folder is still open."""
+    box = "Filed-%s" % uuid.uuid4().hex[:8]
+    with dovecot.raw(USER) as s:
+        ok(s.cmd("c", "CREATE " + quote(box))[1], "c")
+    gateway = start_pimap_gateway(
+        notification_filter="ALL",
+        extra=outband_args(vapid_key, tls_cert, "--outband-payload", "full"))
+    browser = push_service.new_browser()
+    subscribe(gateway, "wp-full-folder", browser)
+    uid = dovecot.append(USER, box, make_message(FULL_SUBJECT_RAW, sender=FULL_FROM_RAW))
+    wake = check_push(push_service.wait_for(browser.token, 1)[0], browser, vapid_key,
+                      push_service.port)
+    assert wake["folder"] == box, wake
+    assert wake["uid"] == uid and wake["uidnext"] == uid + 1, (wake, uid)
+    assert wake["subject"] == FULL_SUBJECT and wake["from"] == FULL_FROM, wake
+    assert "\\Seen" not in dovecot.uid_flags(USER, box)[-1][1]
+
+
 def test_full_payload_push_mode(start_pimap_gateway, vapid_key, tls_cert, push_service,
                                 push_dovecot, intake_args):
     """--store-events push: the store's MessageNew carries them (its subject decoded,
