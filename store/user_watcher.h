@@ -10,7 +10,7 @@
 // changed folder with QRESYNC, then SELECT INBOX with QRESYNC, so nothing on
 // INBOX is lost while away) before it IDLEs again (store/folder_catchup.h).
 // For `--outband-payload full` it also fetches, when asked, the Subject and
-// From of one INBOX message (user_watcher_headline.cc).
+// From of a new message (user_watcher_headline.cc).
 #ifndef PIMAP_STORE_USER_WATCHER_H_
 #define PIMAP_STORE_USER_WATCHER_H_
 
