@@ -100,8 +100,9 @@ void SessionRegistry::LookUpHeadlines(const std::string& user,
   auto u = users_.find(user);
   StoreWatch* watch = u == users_.end() ? nullptr : u->second.watch;
   // Why the watch asks, and only now: it knows the store's UIDs already, it
-  // is the user's one connection that has INBOX selected (no link to borrow,
-  // no SELECT), and only a device away with a full payload needs the two
+  // is the user's one connection that has the folder selected (INBOX, or
+  // the folder an excursion just looked at: no link to borrow, no SELECT),
+  // and only a device away with a full payload needs the two
   // fields, so that a FETCH of every new message for every user would be
   // store cost for nothing. One FETCH per message, however many devices wait
   // for it; devices whose newest admitted messages differ (their filters)
