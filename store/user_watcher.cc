@@ -48,6 +48,7 @@ UserWatcher::UserWatcher(engine::Shard* shard, const UpstreamConfig& config,
 
 UserWatcher::~UserWatcher() {
   if (retry_timer_ != 0) shard_->timers().Cancel(retry_timer_);
+  for (HeadlineAsk& ask : headline_asks_) shard_->timers().Cancel(ask.timer);
 }
 
 void UserWatcher::Close() {
@@ -215,9 +216,7 @@ void UserWatcher::OnResponse(const imap::Response& r) {
   using Kind = imap::Response::Kind;
   PIMAP_LOG(DEBUG) << "watch " << imap::QuoteForLog(user_) << " -> "
                    << (r.kind == Kind::kUntagged ? "*" : r.tag) << " " << r.name
-                   << " "
-                   << imap::QuoteForLog(
-                          session::RenderArgs(r.args, 0).substr(0, 160));
+                   << " " << LoggedArgs(r);
   if (r.kind == Kind::kUntagged) {
     if (r.name == "BYE") {
       LinkLost(r.text);
@@ -383,6 +382,9 @@ void UserWatcher::OnResponse(const imap::Response& r) {
     case State::kLeavingIdle:
       if (tagged) Settle();
       return;
+    case State::kHeadline:
+      if (tagged) AfterHeadlines();
+      return;
     case State::kExamine:
       if (tagged) {
         OnSelectDone(ok);
@@ -394,6 +396,7 @@ void UserWatcher::OnResponse(const imap::Response& r) {
         }
         std::vector<session::StoreEvent> events = folders_.Finish(ok);
         if (!events.empty()) sink_->OnStoreEvents(user_, events);
+        if (FetchHeadlines()) return;  // while the folder is still open
         NextFolder();
       }
       return;
@@ -444,6 +447,9 @@ void UserWatcher::OnCode(absl::string_view code) {
 
 void UserWatcher::OnMessageData(const imap::Response& r) {
   if (open_.empty()) return;
+  if (state_ == State::kHeadline && r.name == "FETCH" && OnHeadlineFetch(r)) {
+    return;
+  }
   if (open_ != kFolder) {
     if (state_ == State::kExamine && open_ == folders_.current()) {
       // The folder's QRESYNC output; its EXISTS is only a count (new mail
@@ -551,6 +557,7 @@ void UserWatcher::StartCatchUp() {
 void UserWatcher::Settle() {
   // Everything up to here went to the sink.
   journaled_modseq_ = highest_modseq_;
+  if (FetchHeadlines()) return;  // a wake-up waits for one
   if (std::exchange(relist_due_, false) && folders_.tracking()) {
     // A mailbox event came: list again, so that what the store's events
     // left out (it coalesces a quick rename + create + delete into one

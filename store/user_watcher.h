@@ -9,6 +9,8 @@
 // their changes as "* STATUS", and the watch makes an excursion (EXAMINE each
 // changed folder with QRESYNC, then SELECT INBOX with QRESYNC, so nothing on
 // INBOX is lost while away) before it IDLEs again (store/folder_catchup.h).
+// For `--outband-payload full` it also fetches, when asked, the Subject and
+// From of a new message (user_watcher_headline.cc).
 #ifndef PIMAP_STORE_USER_WATCHER_H_
 #define PIMAP_STORE_USER_WATCHER_H_
 
@@ -41,13 +43,21 @@ class UserWatcher final : public session::StoreWatch,
   uint64_t highest_modseq(absl::string_view folder) const override;
   uint32_t uidvalidity(absl::string_view folder) const override;
   void UpdateCredentials(session::StoreCredentials credentials) override;
+  // INBOX, or the folder an excursion has just looked at (its events are
+  // being delivered); answered null at once for another folder or
+  // UIDVALIDITY, without a link, or past kMaxHeadlineAsks waiting
+  // (user_watcher_headline.cc).
+  void LookUpHeadline(absl::string_view folder, uint32_t uidvalidity,
+                      uint32_t uid, int64_t wait_ms,
+                      HeadlineDone done) override;
 
  private:
   static constexpr char kFolder[] = "INBOX";
   // kConnecting → kEnable → kNotify → kList (LIST-STATUS baseline; a refused
   // NOTIFY goes to kNotifyInboxOnly instead) → kSelect → kSearch | kCatchUp →
   // kIdle → kLeavingIdle → kCatchUp, or an excursion: kExamine (one per changed
-  // folder) → kReturn (SELECT INBOX with QRESYNC) → kIdle. Link loss →
+  // folder) → kReturn (SELECT INBOX with QRESYNC) → kIdle. Headlines asked
+  // for: kHeadline (their FETCH, from Settle, INBOX selected). Link loss →
   // kBackoff → kConnecting. A login the store rejects → kRejected, until
   // UpdateCredentials.
   enum class State {
@@ -63,6 +73,7 @@ class UserWatcher final : public session::StoreWatch,
     kLeavingIdle,
     kExamine,
     kReturn,
+    kHeadline,
     kBackoff,
     kRejected,
     kClosed
@@ -99,6 +110,17 @@ class UserWatcher final : public session::StoreWatch,
   void ReportFolderChanges(
       const std::vector<FolderCatchUp::FolderChange>& changes);
   void Flush();
+  // user_watcher_headline.cc: the FETCH of the headlines asked for in the
+  // selected mailbox (INBOX at a settle, another at the end of its look on
+  // an excursion), if any (then true: AfterHeadlines goes on when it is done).
+  bool FetchHeadlines();
+  // The FETCH is done: the excursion goes on, or the watch settles.
+  void AfterHeadlines();
+  // What the debug log shows of a response: never a headline (Subject and
+  // From are private), so nothing of one while kHeadline.
+  std::string LoggedArgs(const imap::Response& response) const;
+  // A FETCH amid kHeadline: true if it answered an ask.
+  bool OnHeadlineFetch(const imap::Response& response);
 
   // session::StoreLinkClient
   void OnStoreBytes(absl::string_view bytes) override;
@@ -161,6 +183,25 @@ class UserWatcher final : public session::StoreWatch,
   imap::Arg delimiter_{imap::Arg::Type::kNil, "NIL"};
   size_t budget_ = 0;  // folders the running excursion may still examine
   std::vector<session::StoreEvent> pending_;
+  // Headline look-ups waiting (few: kMaxHeadlineAsks), each answered by its
+  // FETCH or by its timer, whichever comes first.
+  struct HeadlineAsk {
+    uint64_t id = 0;
+    uint32_t uid = 0;
+    std::string folder;
+    bool sent = false;  // in the running FETCH
+    TimerWheel::TimerId timer = 0;
+    HeadlineDone done;
+  };
+  static constexpr size_t kMaxHeadlineAsks = 8;
+  std::vector<HeadlineAsk> headline_asks_;
+  uint64_t headline_ask_ids_ = 0;
+  bool headline_excursion_ = false;  // the running FETCH is in another folder
+  // Takes the asks `which` selects out of headline_asks_ (timers cancelled)
+  // and answers them: the callbacks run on a list no longer ours.
+  template <typename Pred>
+  void AnswerAsks(Pred which,
+                  const std::shared_ptr<const session::MessageHeadline>& h);
   int failures_ = 0;
   TimerWheel::TimerId retry_timer_ = 0;
   std::shared_ptr<bool> alive_;

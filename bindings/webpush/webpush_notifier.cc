@@ -26,7 +26,17 @@ std::string WakeUpBody(const session::WakeUp& wake_up) {
   std::string out = R"({"folder":)";
   AppendJsonString(&out, wake_up.folder);
   absl::StrAppend(&out, R"(,"count":)", wake_up.new_messages, R"(,"uidnext":)",
-                  wake_up.uidnext, "}");
+                  wake_up.uidnext);
+  if (wake_up.headline != nullptr) {
+    // Display text already (header_text.h: UTF-8, no controls, each at most
+    // kMaxHeadlineBytes), so the body stays far below RFC 8291's 4096-byte
+    // record even if every byte were escaped as \u00XX.
+    absl::StrAppend(&out, R"(,"uid":)", wake_up.headline_uid, R"(,"subject":)");
+    AppendJsonString(&out, wake_up.headline->subject);
+    out += R"(,"from":)";
+    AppendJsonString(&out, wake_up.headline->from);
+  }
+  out += "}";
   return out;
 }
 

@@ -36,7 +36,9 @@ namespace pimap::webpush {
 using WebPushConfig = outband_http::RetryConfig;
 
 // The plaintext of a wake-up (before encryption): {"folder":...,"count":N,
-// "uidnext":N}; nothing about the messages themselves.
+// "uidnext":N}; nothing about the messages themselves, unless the wake-up
+// carries a headline (`--outband-payload full`): then also ,"uid":N,
+// "subject":...,"from":... of that message.
 std::string WakeUpBody(const session::WakeUp& wake_up);
 // The Topic header (RFC 8030 §5.4) of a device: at most 32 base64url
 // characters, the same for every wake-up of the device and different across

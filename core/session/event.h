@@ -6,8 +6,11 @@
 #define PIMAP_CORE_SESSION_EVENT_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "core/session/headline.h"
 
 namespace pimap::session {
 
@@ -41,6 +44,10 @@ struct StoreEvent {
   bool resolve = false;
   uint64_t modseq = 0;             // CONDSTORE MODSEQ of the change, 0: unknown
   int64_t internal_date = 0;       // kNew: seconds since epoch if known, else 0
+  // kNew, only with `--outband-payload full`: the message's headline when the
+  // source carried it (the store's MessageNew push); else null. Shared, so
+  // that the journals' copies of the event cost a pointer.
+  std::shared_ptr<const MessageHeadline> headline;
   // Folder events: the store's own untagged LIST line (NOTIFY, RFC 5465), which
   // devices get as it is.
   std::string raw;

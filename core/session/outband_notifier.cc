@@ -62,6 +62,12 @@ void OutbandDispatcher::OnAdmitted(uint64_t session_id, WakeUp wake_up) {
       wake_up.new_messages += state.next.new_messages;
       wake_up.first_event_ms = state.next.first_event_ms;
       if (wake_up.uidnext == 0) wake_up.uidnext = state.next.uidnext;
+      // The newest known headline (a wake-up that waited for its own may
+      // come after a later one).
+      if (state.next.headline_uid > wake_up.headline_uid) {
+        wake_up.headline = std::move(state.next.headline);
+        wake_up.headline_uid = state.next.headline_uid;
+      }
     }
     state.next = std::move(wake_up);
     state.pending = true;

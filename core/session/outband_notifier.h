@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
+#include "core/session/event.h"
 
 namespace pimap::session {
 
@@ -32,6 +34,12 @@ struct WakeUp {
   uint32_t new_messages = 0;   // admitted new mail since the last wake-up
   uint32_t uidnext = 0;        // highest admitted new UID + 1; 0: none
   int64_t first_event_ms = 0;  // MonotonicNowMs() of its first event (latency)
+  // `--outband-payload full`, WEBPUSH only: the Subject and From of the
+  // newest admitted new message whose headline is known, and its UID; null
+  // (and 0) otherwise. Only the Web Push body shows it (EMN and UDP carry no
+  // content); never logged.
+  std::shared_ptr<const MessageHeadline> headline;
+  uint32_t headline_uid = 0;
 };
 
 // A channel. Called on the shard's thread only; must not block it.
@@ -52,6 +60,12 @@ struct OutbandConfig {
   int64_t min_interval_ms = 60000;  // --outband-min-interval
   size_t max_queue = 4096;          // wake-ups waiting for their channel
   int64_t retry_offer_ms = 100;     // a full channel is offered again after
+  // --outband-payload full: Web Push wake-ups carry the newest new message's
+  // Subject and From (WakeUp::headline).
+  bool full_payload = false;
+  // How long a wake-up may wait for the store to tell a headline (the watch's
+  // FETCH, notify mode); then it goes without one.
+  int64_t headline_wait_ms = 200;
 };
 
 // Per shard. Keyed by the session's id (DeviceSession::session_id).
@@ -71,6 +85,7 @@ class OutbandDispatcher {
   // A device with this channel and address went away (OutbandNotifier::
   // Prepare of its channel).
   void DeviceAway(absl::string_view channel, absl::string_view address);
+  const OutbandConfig& config() const { return *config_; }
   // The channels registered, in PIMAP_OUTBAND_CHANNEL's order (XPROVISION).
   std::vector<std::string> Channels() const;
   // Key material XPROVISION hands to devices: the VAPID public key

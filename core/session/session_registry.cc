@@ -366,6 +366,7 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
   // pushing renders them, which may write a dirty mark (MarkViewChanged) that
   // must be durable before the bytes leave, i.e. outside the batch.
   std::vector<std::string> pending;
+  std::vector<HeadlineWait> headline_waits;
   for (auto& [device, session] : it->second.devices) {
     bool journaled = false;
     for (const StoreEvent& event : *batch) {
@@ -413,8 +414,11 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
     if (journaled && session->connection != nullptr) {
       pending.push_back(device);
     } else if (session->connection == nullptr && outband_ != nullptr) {
-      MaybeWakeUp(*session, *batch);
+      MaybeWakeUp(*session, *batch, &headline_waits);
     }
+  }
+  if (!headline_waits.empty()) {
+    LookUpHeadlines(std::string(user), std::move(headline_waits));
   }
   if (batch_open) {
     if (absl::Status s = state_->CommitBatch(); !s.ok()) {

@@ -279,10 +279,26 @@ class SessionRegistry final : public StoreEventSink {
   bool RoomForDevice(const std::string& user, const std::string& device,
                      const UserSessions& u);
   void StartWatch(const std::string& user, UserSessions& u);
+  // A wake-up waiting for the headline of its newest new message
+  // (`--outband-payload full`, the events did not carry it).
+  struct HeadlineWait {
+    uint64_t session_id = 0;
+    WakeUp wake_up;
+    std::string folder;
+    uint32_t uidvalidity = 0;
+    uint32_t uid = 0;
+  };
   // Events of `batch` for `session`, whose device is away: a wake-up for
-  // those its filters admit, if it chose a channel.
+  // those its filters admit, if it chose a channel; into `waits` instead if
+  // it is to wait for a headline.
   void MaybeWakeUp(const DeviceSession& session,
-                   const std::vector<StoreEvent>& batch);
+                   const std::vector<StoreEvent>& batch,
+                   std::vector<HeadlineWait>* waits);
+  // Asks `user`'s watch once per message for the headline `waits` lack; each
+  // wake-up goes when it comes or in vain (bounded by
+  // OutbandConfig::headline_wait_ms), to a device still away.
+  void LookUpHeadlines(const std::string& user,
+                       std::vector<HeadlineWait> waits);
   StoreCredentials WatchCredentials(const std::string& user,
                                     const UserSessions& u) const;
   void UpdateGauges();

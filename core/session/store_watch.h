@@ -5,9 +5,11 @@
 #define PIMAP_CORE_SESSION_STORE_WATCH_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/strings/string_view.h"
 #include "core/session/event.h"
 #include "core/session/store_link.h"
@@ -61,6 +63,18 @@ class StoreWatch {
   // before: retrying a rejected password can lock the account); a running
   // watch keeps them for its next reconnect.
   virtual void UpdateCredentials(StoreCredentials credentials) = 0;
+  // The headline (Subject, From) of message `uid` of `folder` at
+  // `uidvalidity`, for the wake-up of a device away with `--outband-payload
+  // full`, when the events did not carry it. `done` runs exactly once, on the
+  // shard and never inside this call, with the headline or with null (not
+  // known, or not within `wait_ms`: a wake-up is never held longer for it);
+  // unless the watch is closed first, which drops it uncalled (the user's
+  // sessions are gone then). A watch that cannot ask answers null.
+  using HeadlineDone =
+      absl::AnyInvocable<void(std::shared_ptr<const MessageHeadline>)>;
+  virtual void LookUpHeadline(absl::string_view folder, uint32_t uidvalidity,
+                              uint32_t uid, int64_t wait_ms,
+                              HeadlineDone done) = 0;
 };
 
 class StoreWatchFactory {

@@ -326,6 +326,15 @@ std::optional<Refusal> Parser::Event(const Value& e, StoreNotification* n) {
     t.removed = FlagSet();
     ev.flags = flags.Take();
     ev.flags_known = true;  // MessageNew lists the flags and keywords
+    if (limits_.keep_headlines) {
+      // Dovecot's "subject" is decoded already, its "from" the raw header
+      // (shared/dev/dovecot-push.md); bounded by MakeHeadline.
+      std::optional<absl::string_view> from = StringField(e, "from");
+      if (!from) from = StringField(e, "from_address");
+      ev.headline = session::MakeHeadline(
+          StringField(e, "subject").value_or(""), from.value_or(""),
+          /*subject_decoded=*/true);
+    }
     n->events.push_back(std::move(ev));
   } else if (is_expunge) {
     ev.kind = session::EventKind::kExpunge;

@@ -30,6 +30,8 @@
 //    own MODSEQ: the payload has no per-message MODSEQ); else 0 (unknown).
 //  * internal_date stays 0: the payload's `date` is the Date: header, not the
 //    INTERNALDATE.
+//  * headline (kNew, only with StoreNotificationLimits::keep_headlines): from
+//    "subject" and "from".
 #ifndef PIMAP_STORE_EVENTS_STORE_NOTIFICATION_H_
 #define PIMAP_STORE_EVENTS_STORE_NOTIFICATION_H_
 
@@ -75,11 +77,18 @@ struct StoreNotificationLimits {
   size_t max_user_bytes = 256;
   size_t max_mailbox_bytes = 1024;
   size_t max_service_bytes = 64;
+  // --outband-payload full: a MessageNew/MessageAppend's "subject" (which
+  // Dovecot decoded) and "from" (the raw header; "from_address" without it)
+  // become its event's headline (core/session/headline.h: decoded, CR/LF
+  // stripped, each cut to 256 bytes). Otherwise they are never held.
+  bool keep_headlines = false;
 };
 
-// Every field used is validated; unknown fields (and the unused "subject",
-// "from", "snippet", "date", "session", "ts" ...) are ignored. Refused with
-// InvalidArgumentError, and *reason (if given) set, when:
+// Every field used is validated; unknown fields (and the unused "snippet",
+// "date", "session", "ts" ..., and "subject" and "from" unless
+// keep_headlines) are ignored. A "subject" or "from" that is not a string is
+// ignored too (a message without a headline, not a bad notification). Refused
+// with InvalidArgumentError, and *reason (if given) set, when:
 //  * the body is not JSON / not an object (kBadJson);
 //  * "user" is missing, empty, longer than max_user_bytes, not UTF-8 or has a
 //    control character (kBadUser, kUserTooLong);

@@ -282,7 +282,9 @@ def test_away_device_woken_once_then_coalesced_then_not_when_back(
     assert wake["folder"] == "INBOX", wake
     assert wake["count"] >= 1, wake
     assert wake["uidnext"] == store[-1][0] + 1, (wake, store[-1])
-    assert "subject" not in json.dumps(wake).lower(), wake
+    # --outband-payload minimal (the default): nothing about the message.
+    assert set(wake) == {"folder", "count", "uidnext"}, wake
+    assert "wake me" not in json.dumps(wake), wake
 
     # A burst while the wake-up is recent: coalesced (--outband-min-interval 60s).
     for i in range(5):
@@ -495,3 +497,115 @@ def test_malformed_subscriptions_are_bad(outband_gateway, push_service):
         _, t = c.cmd("p", "XSETPIMAPPREF PIMAP_OUTBAND_ADDRESS %s" % quote("13335559999"))
         assert t.startswith(b"p BAD"), t
         _, t = c.cmd("z", "LOGOUT")
+
+
+# ----------------------------------------------------------------------------- full payload
+
+# Encoded-words as mail clients write them: RFC 2047 Q of UTF-8 (folded across two
+# lines) and of ISO-8859-1; what the browser must read, decoded.
+FULL_SUBJECT_RAW = "=?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n =?UTF-8?Q?_aus_Bonn?="
+FULL_SUBJECT = "Grüße aus Bonn"
+FULL_FROM_RAW = "=?ISO-8859-1?Q?J=FCrgen_M=FCller?= <juergen@example.org>"
+FULL_FROM = "Jürgen Müller <juergen@example.org>"
+
+
+def check_full_wake(wake, store, subject=FULL_SUBJECT, sender=FULL_FROM):
+    newest = store[-1][0]
+    assert wake["folder"] == "INBOX", wake
+    assert wake["uidnext"] == newest + 1, (wake, store[-1])
+    assert wake["uid"] == newest, (wake, store[-1])
+    assert wake["subject"] == subject, wake
+    assert wake["from"] == sender, wake
+
+
+def assert_not_logged(gateway, *texts):
+    log = gateway.log()
+    for text in texts:
+        assert text not in log, "%r is in the gateway's log" % text
+
+
+def test_full_payload_notify_mode(start_pimap_gateway, vapid_key, tls_cert,
+                                  push_service, dovecot):
+    """--store-events notify (the default): the watch learns the Subject and From of
+    the newest new message with one FETCH (BODY.PEEK: the mail stays unseen) and the
+    wake-up shows them decoded. Debug logging on: still never in the log."""
+    gateway = start_pimap_gateway(
+        notification_filter="ALL",
+        extra=outband_args(vapid_key, tls_cert, "--outband-payload", "full",
+                           "--log-level", "debug"))
+    browser = push_service.new_browser()
+    subscribe(gateway, "wp-full-notify", browser)
+    dovecot.deliver(USER, make_message(FULL_SUBJECT_RAW, sender=FULL_FROM_RAW))
+    wake = check_push(push_service.wait_for(browser.token, 1)[0], browser, vapid_key,
+                      push_service.port)
+    store = dovecot.uid_flags(USER)
+    check_full_wake(wake, store)
+    assert "\\Seen" not in store[-1][1], store[-1]
+    assert_not_logged(gateway, "Gr=C3=BC", "Grüße", "Müller", "M=FC", "juergen@")
+
+
+def test_full_payload_notify_mode_other_folder(start_pimap_gateway, vapid_key, tls_cert,
+                                               push_service, dovecot):
+    """Mail filed into another folder (as by a Sieve rule): the watch learns it on an
+    excursion and fetches the two fields while that folder is still open."""
+    box = "Filed-%s" % uuid.uuid4().hex[:8]
+    with dovecot.raw(USER) as s:
+        ok(s.cmd("c", "CREATE " + quote(box))[1], "c")
+    gateway = start_pimap_gateway(
+        notification_filter="ALL",
+        extra=outband_args(vapid_key, tls_cert, "--outband-payload", "full"))
+    browser = push_service.new_browser()
+    subscribe(gateway, "wp-full-folder", browser)
+    uid = dovecot.append(USER, box, make_message(FULL_SUBJECT_RAW, sender=FULL_FROM_RAW))
+    wake = check_push(push_service.wait_for(browser.token, 1)[0], browser, vapid_key,
+                      push_service.port)
+    assert wake["folder"] == box, wake
+    assert wake["uid"] == uid and wake["uidnext"] == uid + 1, (wake, uid)
+    assert wake["subject"] == FULL_SUBJECT and wake["from"] == FULL_FROM, wake
+    assert "\\Seen" not in dovecot.uid_flags(USER, box)[-1][1]
+
+
+def test_full_payload_push_mode(start_pimap_gateway, vapid_key, tls_cert, push_service,
+                                push_dovecot, intake_args):
+    """--store-events push: the store's MessageNew carries them (its subject decoded,
+    its from raw); a long subject is cut to 256 bytes at a character boundary."""
+    gateway = start_pimap_gateway(
+        notification_filter="ALL", store=push_dovecot.store,
+        extra=outband_args(vapid_key, tls_cert, "--outband-payload", "full",
+                           "--store-events", "push", *intake_args))
+    gateway.watch_has_looked = True  # push mode: no watch, no baseline to wait for
+    browser = push_service.new_browser()
+    subscribe(gateway, "wp-full-push", browser)
+    push_dovecot.deliver(USER, make_message(FULL_SUBJECT_RAW, sender=FULL_FROM_RAW))
+    wake = check_push(push_service.wait_for(browser.token, 1)[0], browser, vapid_key,
+                      push_service.port)
+    check_full_wake(wake, push_dovecot.uid_flags(USER))
+    assert gateway.metrics()["pimap_watch_connections"][None] == 0
+
+    # Another device, a long subject (200 x "ü" encoded: 400 bytes decoded).
+    long_browser = push_service.new_browser()
+    subscribe(gateway, "wp-full-long", long_browser)
+    word = "=?UTF-8?Q?" + "=C3=BC" * 20 + "?="
+    push_dovecot.deliver(USER, make_message("\r\n ".join([word] * 10),
+                                            sender="plain@example.org"))
+    wake = check_push(push_service.wait_for(long_browser.token, 1)[0], long_browser,
+                      vapid_key, push_service.port)
+    check_full_wake(wake, push_dovecot.uid_flags(USER), subject="ü" * 128,
+                    sender="plain@example.org")
+    assert_not_logged(gateway, "Grüße", "Müller", "juergen@", "üü")
+
+
+def test_full_payload_push_mode_minimal_keeps_nothing(
+        start_pimap_gateway, vapid_key, tls_cert, push_service, push_dovecot,
+        intake_args):
+    """The same store push with --outband-payload minimal: nothing about the message."""
+    gateway = start_pimap_gateway(
+        notification_filter="ALL", store=push_dovecot.store,
+        extra=outband_args(vapid_key, tls_cert, "--store-events", "push", *intake_args))
+    gateway.watch_has_looked = True
+    browser = push_service.new_browser()
+    subscribe(gateway, "wp-minimal-push", browser)
+    push_dovecot.deliver(USER, make_message(FULL_SUBJECT_RAW, sender=FULL_FROM_RAW))
+    wake = check_push(push_service.wait_for(browser.token, 1)[0], browser, vapid_key,
+                      push_service.port)
+    assert set(wake) == {"folder", "count", "uidnext"}, wake

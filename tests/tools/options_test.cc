@@ -328,12 +328,13 @@ TEST(ParseCommandLineTest, OutbandWakeUps) {
   EXPECT_EQ(d->options.outband_ca_file, "");
   EXPECT_EQ(d->options.vapid_key, "");
   EXPECT_FALSE(d->options.outband_udp);
-  auto r =
-      Parse({"--store", "s:1", "--outband-min-interval", "2s",
-             "--outband-max-age=30s", "--outband-timeout", "3",
-             "--outband-queue-limit", "10", "--outband-allow-private",
-             "--outband-ca-file", "/ca.pem", "--vapid-key", "/k.pem",
-             "--vapid-subject", "mailto:ops@example.net", "--outband-udp"});
+  EXPECT_FALSE(d->options.outband_full_payload);
+  auto r = Parse({"--store", "s:1", "--outband-min-interval", "2s",
+                  "--outband-max-age=30s", "--outband-timeout", "3",
+                  "--outband-queue-limit", "10", "--outband-allow-private",
+                  "--outband-ca-file", "/ca.pem", "--vapid-key", "/k.pem",
+                  "--vapid-subject", "mailto:ops@example.net", "--outband-udp",
+                  "--outband-payload", "full"});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->options.outband_min_interval, absl::Seconds(2));
   EXPECT_EQ(r->options.outband_max_age, absl::Seconds(30));
@@ -344,6 +345,7 @@ TEST(ParseCommandLineTest, OutbandWakeUps) {
   EXPECT_EQ(r->options.vapid_key, "/k.pem");
   EXPECT_EQ(r->options.vapid_subject, "mailto:ops@example.net");
   EXPECT_TRUE(r->options.outband_udp);
+  EXPECT_TRUE(r->options.outband_full_payload);
   TempFile f(
       "store = s:1\n"
       "outband-min-interval = 5m\n"
@@ -354,7 +356,8 @@ TEST(ParseCommandLineTest, OutbandWakeUps) {
       "outband-ca-file = /c\n"
       "vapid-key = /v\n"
       "vapid-subject = https://example.net/contact\n"
-      "outband-udp = true\n");
+      "outband-udp = true\n"
+      "outband-payload = full\n");
   auto file = Parse({"--config", f.path().c_str()});
   ASSERT_TRUE(file.ok()) << file.status();
   EXPECT_EQ(file->options.outband_min_interval, absl::Minutes(5));
@@ -366,6 +369,10 @@ TEST(ParseCommandLineTest, OutbandWakeUps) {
   EXPECT_EQ(file->options.vapid_key, "/v");
   EXPECT_EQ(file->options.vapid_subject, "https://example.net/contact");
   EXPECT_TRUE(file->options.outband_udp);
+  EXPECT_TRUE(file->options.outband_full_payload);
+  auto minimal = Parse({"--store", "s:1", "--outband-payload=minimal"});
+  ASSERT_TRUE(minimal.ok()) << minimal.status();
+  EXPECT_FALSE(minimal->options.outband_full_payload);
   ExpectError({"--store", "s:1", "--outband-min-interval", "0"},
               {"--outband-min-interval", "positive"});
   ExpectError({"--store", "s:1", "--outband-queue-limit", "0"},
@@ -374,11 +381,14 @@ TEST(ParseCommandLineTest, OutbandWakeUps) {
               {"--vapid-subject", "mailto:"});
   ExpectError({"--store", "s:1", "--vapid-key", "/k.pem"},
               {"--vapid-key needs --vapid-subject"});
+  ExpectError({"--store", "s:1", "--outband-payload", "subjects"},
+              {"--outband-payload", "minimal or full"});
   const std::string help = HelpText();
   for (const char* name :
        {"--outband-min-interval", "--outband-max-age", "--outband-timeout",
         "--outband-queue-limit", "--outband-allow-private", "--outband-ca-file",
-        "--vapid-key", "--vapid-subject", "--outband-udp"}) {
+        "--vapid-key", "--vapid-subject", "--outband-udp",
+        "--outband-payload"}) {
     EXPECT_NE(help.find(name), std::string::npos) << name;
   }
 }

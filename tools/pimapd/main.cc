@@ -240,6 +240,9 @@ int main(int argc, char** argv) {
     intake_config.user_name_format = config.user_name_format;
     intake_config.host = options.store_events_listen->host;
     intake_config.port = options.store_events_listen->port;
+    // Subjects and senders are held only where a Web Push wake-up shows them.
+    intake_config.limits.keep_headlines =
+        options.outband_full_payload && !options.vapid_key.empty();
     if (!options.store_events_secret_file.empty()) {
       auto secret = pimap::store::ReadSecretFile(options.store_events_secret_file);
       if (!secret.ok()) return Fail(std::string(secret.status().message()), 2);

@@ -148,6 +148,7 @@ struct Options {
   std::string vapid_key;  // --vapid-key FILE: enables WEBPUSH
   std::string vapid_subject;
   bool outband_udp = false;  // --outband-udp: enables UDP
+  bool outband_full_payload = false;  // --outband-payload full (else minimal)
   std::string emn_webhook;   // --emn-webhook URL: enables SMS and WAP_PUSH
   bool emn_text = false;     // --emn-format text (default wbxml)
   std::string emn_webhook_secret_file;

@@ -73,6 +73,22 @@ const OptionSpec kOutbandOptionSpecs[] = {
      [](const Options& o) {
        return std::string(o.outband_udp ? "true" : "false");
      }},
+    {"outband-payload", "minimal|full",
+     "What a Web Push wake-up tells: minimal (the default: folder, new-message "
+     "count, UIDNEXT) or full (also the newest new message's uid, subject and "
+     "from, decoded, 256 bytes each at most). EMN and UDP wake-ups carry no "
+     "content either way.",
+     [](absl::string_view v, Options& o) {
+       if (v != "minimal" && v != "full") {
+         return absl::InvalidArgumentError(absl::StrCat(
+             "invalid value \"", v, "\": expected minimal or full"));
+       }
+       o.outband_full_payload = v == "full";
+       return absl::OkStatus();
+     },
+     [](const Options& o) {
+       return std::string(o.outband_full_payload ? "full" : "minimal");
+     }},
     {"vapid-key", "FILE",
      "P-256 private key (PEM) that signs VAPID tokens (RFC 8292); enables the "
      "WEBPUSH channel. Make one with vapid-keygen.",

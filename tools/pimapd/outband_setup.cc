@@ -34,6 +34,7 @@ absl::StatusOr<OutbandShared> PrepareOutband(const Options& options) {
       absl::ToInt64Milliseconds(options.outband_min_interval);
   shared.dispatcher.max_queue =
       static_cast<size_t>(options.outband_queue_limit);
+  shared.dispatcher.full_payload = options.outband_full_payload;
   shared.webpush.max_age_ms =
       absl::ToInt64Milliseconds(options.outband_max_age);
   shared.webpush.request_timeout_ms =

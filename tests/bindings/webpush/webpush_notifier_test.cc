@@ -57,6 +57,24 @@ TEST(WebPushNotifierTest, WakeUpBodyNamesNoMessage) {
             R"({"folder":"a\"b\\c\u0001","count":3,"uidnext":42})");
 }
 
+TEST(WebPushNotifierTest, FullPayloadCarriesTheHeadline) {
+  session::WakeUp w;
+  w.folder = "INBOX";
+  w.new_messages = 2;
+  w.uidnext = 43;
+  w.headline_uid = 42;
+  w.headline = session::MakeHeadline("=?UTF-8?B?R3LDvMOfZQ==?=\r\n \"quoted\"",
+                                     "=?UTF-8?Q?J=C3=BCrgen?= <j@example.org>");
+  EXPECT_EQ(WakeUpBody(w),
+            R"({"folder":"INBOX","count":2,"uidnext":43,"uid":42,)"
+            R"("subject":"Grüße \"quoted\"","from":"Jürgen <j@example.org>"})");
+  // At the bound, every byte escaped: still far below a 4096-byte record.
+  w.headline =
+      session::MakeHeadline(std::string(5000, '"'), std::string(5000, '\\'));
+  EXPECT_EQ(w.headline->subject.size(), session::kMaxHeadlineBytes);
+  EXPECT_LT(WakeUpBody(w).size(), 1200u);
+}
+
 TEST(WebPushNotifierTest, TopicPerDevice) {
   const std::string a = DeviceTopic("alice", "phone");
   EXPECT_EQ(a.size(), 32u);

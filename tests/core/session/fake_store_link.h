@@ -198,7 +198,28 @@ class FakeStoreWatch final : public StoreWatch {
   void UpdateCredentials(StoreCredentials credentials) override {
     updates.push_back(std::move(credentials));
   }
+  // Kept for the test to answer (Answer) or look at.
+  struct Lookup {
+    std::string folder;
+    uint32_t uidvalidity = 0;
+    uint32_t uid = 0;
+    int64_t wait_ms = 0;
+    HeadlineDone done;
+  };
+  void LookUpHeadline(absl::string_view folder, uint32_t uidvalidity,
+                      uint32_t uid, int64_t wait_ms,
+                      HeadlineDone done) override {
+    lookups.push_back(
+        {std::string(folder), uidvalidity, uid, wait_ms, std::move(done)});
+  }
+  // Runs the oldest lookup's `done` with `headline`.
+  void Answer(std::shared_ptr<const MessageHeadline> headline) {
+    Lookup lookup = std::move(lookups.front());
+    lookups.erase(lookups.begin());
+    lookup.done(std::move(headline));
+  }
 
+  std::vector<Lookup> lookups;
   bool closed = false;
   std::vector<StoreCredentials> updates;  // UpdateCredentials calls, in order
   uint64_t modseq = 0;

@@ -19,6 +19,7 @@
 namespace pimap::session {
 namespace {
 
+using ::pimap::session::testing::FakeStoreWatch;
 using ::pimap::session::testing::FakeWatchFactory;
 
 class FakeNotifier final : public OutbandNotifier {
@@ -100,6 +101,17 @@ class OutbandTest : public ::testing::Test {
     registry_->OnStoreEvents("alice", events);
   }
   void Advance(int64_t ms) { timers_.Advance(timers_.now_ms() + ms); }
+  // New mail whose events carry a headline (the store's push), or none.
+  void MailWithHeadline(uint32_t uid, const char* subject) {
+    StoreEvent e;
+    e.kind = EventKind::kNew;
+    e.folder = "INBOX";
+    e.uidvalidity = 7;
+    e.uid = uid;
+    if (subject != nullptr) e.headline = MakeHeadline(subject, "bob@x.org");
+    registry_->OnStoreEvents("alice", {e});
+  }
+  FakeStoreWatch& Watch() { return *watches_.watches.back(); }
 
   TimerWheel timers_;
   ShardCounters counters_;
@@ -239,6 +251,108 @@ TEST_F(OutbandTest, QueueBoundedAndFullChannelRetried) {
   Advance(outband_config_.retry_offer_ms);
   EXPECT_EQ(notifier_.sent.size(), 3u);
   EXPECT_EQ(outband_->queued(), 0u);
+}
+
+// --outband-payload minimal (the default): no headline, whatever the events
+// carry, and the store is never asked.
+TEST_F(OutbandTest, MinimalPayloadCarriesNoHeadline) {
+  AwayDevice();
+  MailWithHeadline(5, "Secret plans");
+  MailWithHeadline(6, nullptr);
+  Advance(0);
+  ASSERT_EQ(notifier_.sent.size(), 1u);
+  EXPECT_EQ(notifier_.sent[0].headline, nullptr);
+  EXPECT_EQ(notifier_.sent[0].headline_uid, 0u);
+  EXPECT_TRUE(Watch().lookups.empty());
+}
+
+// Push mode: the events carry it; the newest admitted one is shown.
+TEST_F(OutbandTest, FullPayloadTakesTheHeadlineTheEventsCarry) {
+  outband_config_.full_payload = true;
+  AwayDevice();
+  StoreEvent a, b;
+  a.kind = b.kind = EventKind::kNew;
+  a.folder = b.folder = "INBOX";
+  a.uidvalidity = b.uidvalidity = 7;
+  a.uid = 5;
+  a.headline = MakeHeadline("older", "a@x.org");
+  b.uid = 6;
+  b.headline = MakeHeadline("=?UTF-8?Q?newest_=C3=BC?=", "b@x.org");
+  registry_->OnStoreEvents("alice", {a, b});
+  Advance(0);
+  ASSERT_EQ(notifier_.sent.size(), 1u);
+  ASSERT_NE(notifier_.sent[0].headline, nullptr);
+  EXPECT_EQ(notifier_.sent[0].headline->subject, "newest ü");
+  EXPECT_EQ(notifier_.sent[0].headline_uid, 6u);
+  EXPECT_TRUE(Watch().lookups.empty());
+}
+
+// Notify mode: the watch is asked once per message, however many devices
+// wait; the wake-ups go when it answers.
+TEST_F(OutbandTest, FullPayloadAsksTheWatchOncePerMessage) {
+  outband_config_.full_payload = true;
+  outband_config_.headline_wait_ms = 150;
+  AwayDevice("phone");
+  AwayDevice("tablet");
+  MailWithHeadline(9, nullptr);
+  Advance(0);
+  EXPECT_TRUE(notifier_.sent.empty()) << "waits for the headline";
+  ASSERT_EQ(Watch().lookups.size(), 1u);
+  EXPECT_EQ(Watch().lookups[0].folder, "INBOX");
+  EXPECT_EQ(Watch().lookups[0].uidvalidity, 7u);
+  EXPECT_EQ(Watch().lookups[0].uid, 9u);
+  EXPECT_EQ(Watch().lookups[0].wait_ms, 150);
+  Watch().Answer(MakeHeadline("Lunch?", "Bob <bob@x.org>"));
+  Advance(0);
+  ASSERT_EQ(notifier_.sent.size(), 2u);
+  for (const WakeUp& w : notifier_.sent) {
+    ASSERT_NE(w.headline, nullptr);
+    EXPECT_EQ(w.headline->subject, "Lunch?");
+    EXPECT_EQ(w.headline->from, "Bob <bob@x.org>");
+    EXPECT_EQ(w.headline_uid, 9u);
+    EXPECT_EQ(w.uidnext, 10u);
+  }
+}
+
+// Not learnt in time (the watch answers null): the wake-up still goes.
+TEST_F(OutbandTest, FullPayloadWithoutAHeadlineStillWakes) {
+  outband_config_.full_payload = true;
+  AwayDevice();
+  MailWithHeadline(3, nullptr);
+  ASSERT_EQ(Watch().lookups.size(), 1u);
+  Watch().Answer(nullptr);
+  Advance(0);
+  ASSERT_EQ(notifier_.sent.size(), 1u);
+  EXPECT_EQ(notifier_.sent[0].headline, nullptr);
+  EXPECT_EQ(notifier_.sent[0].new_messages, 1u);
+}
+
+// Back in band while the headline was asked for: no wake-up.
+TEST_F(OutbandTest, FullPayloadDeviceBackWhileWaiting) {
+  outband_config_.full_payload = true;
+  AwayDevice();
+  MailWithHeadline(3, nullptr);
+  bool resumed = false;
+  registry_->Attach("alice", "phone", Credentials(), &link_, &resumed);
+  Watch().Answer(MakeHeadline("late", "x@x.org"));
+  Advance(0);
+  EXPECT_TRUE(notifier_.sent.empty());
+}
+
+// Only Web Push shows content: another channel neither asks nor carries it.
+TEST_F(OutbandTest, FullPayloadOnlyForWebPush) {
+  outband_config_.full_payload = true;
+  FakeNotifier udp;
+  outband_->Register("UDP", &udp);
+  DeviceSession* s = AwayDevice();
+  s->mutable_prefs().outband_channel = "UDP";
+  s->mutable_prefs().outband_address = "192.0.2.1:9";
+  MailWithHeadline(3, nullptr);
+  MailWithHeadline(4, "pushed");
+  Advance(0);
+  EXPECT_TRUE(Watch().lookups.empty());
+  ASSERT_EQ(udp.sent.size(), 1u);
+  EXPECT_EQ(udp.sent[0].headline, nullptr);
 }
 
 }  // namespace

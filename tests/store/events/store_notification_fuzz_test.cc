@@ -25,6 +25,7 @@ const std::vector<std::string>& Seeds() {
       R"({"user":"bob","events":[{"event":"FlagsSet","mailbox":"Work","uid":2,"uidvalidity":7,"flags":["\\Deleted"],"keywords":["$Junk"]},{"event":"FlagsClear","mailbox":"Work","uid":2,"uidvalidity":7,"flags":["\\Seen"],"keywords":["$Junk"]}]})",
       R"({"user":"bob","events":[{"event":"MailboxRename","mailbox":"New","mailbox_old":"Old"},{"event":"MailboxCreate","mailbox":"Entw\u00fcrfe"},{"event":"MessageExpunge","mailbox":"INBOX","uid":3,"uidvalidity":7}]})",
       R"({"user":"carol","events":[{"event":"MessageAppend","mailbox":"Sent","uid":5.0,"uidvalidity":9.0,"flags":{},"keywords":null}]})",
+      R"({"user":"dave","events":[{"event":"MessageNew","mailbox":"INBOX","uid":4,"uidvalidity":9,"subject":"Gr\u00fc\u00dfe\r\n =?UTF-8?Q?x=0D?=","from":"=?ISO-8859-1?B?SvxyZ2Vu?= <j@example.org>"}]})",
   };
   return *seeds;
 }
@@ -108,6 +109,16 @@ void CheckAccepted(const StoreNotification& n,
       EXPECT_TRUE(imap::IsFlag(f)) << f;
       EXPECT_LE(f.size(), limits.max_flag_bytes);
     }
+    if (e.headline != nullptr) {
+      EXPECT_TRUE(limits.keep_headlines);
+      for (const std::string* text :
+           {&e.headline->subject, &e.headline->from}) {
+        EXPECT_LE(text->size(), session::kMaxHeadlineBytes);
+        for (char c : *text) {
+          EXPECT_FALSE(static_cast<unsigned char>(c) < 0x20 || c == 0x7f);
+        }
+      }
+    }
   }
   for (const FlagDelta& d : n.flag_deltas) {
     EXPECT_TRUE(imap::IsMailboxName(d.folder, limits.max_mailbox_bytes));
@@ -129,6 +140,7 @@ TEST(StoreNotificationFuzzTest, AnyInput) {
   small.max_flag_bytes = 8;
   small.max_user_bytes = 8;
   small.max_mailbox_bytes = 12;
+  small.keep_headlines = true;
   int accepted = 0;
   for (int i = 0; i < iterations; ++i) {
     std::string input;

@@ -59,6 +59,44 @@ TEST(StoreNotificationTest, AppendCarriesFlagsAndKeywordsWithoutRecent) {
   EXPECT_EQ(n.events[0].modseq, 0u);  // no status block
 }
 
+// --outband-payload full: the headline of new mail, from what Dovecot sends
+// (the subject decoded, the from raw: shared/dev/dovecot-push.md).
+TEST(StoreNotificationTest, HeadlinesKeptOnlyWhenAsked) {
+  const std::string json = R"({"user":"alice","service":"lmtp","events":[
+    {"event":"MessageNew","mailbox":"INBOX","uid":7,"uidvalidity":9,"flags":[],
+     "from":"=?UTF-8?Q?J=C3=BCrgen?= <j@example.org>","from_address":"j@example.org",
+     "from_display_name":"J\u00fcrgen","subject":"Gr\u00fc\u00dfe\r\nfrom =?x?q?y?="},
+    {"event":"MessageAppend","mailbox":"Work","uid":3,"uidvalidity":4,
+     "from_address":"bob@example.org","subject":42},
+    {"event":"MessageNew","mailbox":"INBOX","uid":8,"uidvalidity":9}]})";
+  StoreNotification plain = Parse(json);
+  ASSERT_EQ(plain.events.size(), 3u);
+  for (const auto& e : plain.events) EXPECT_EQ(e.headline, nullptr);
+
+  StoreNotificationLimits limits;
+  limits.keep_headlines = true;
+  absl::StatusOr<StoreNotification> n = ParseStoreNotification(json, limits);
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_EQ(n->events.size(), 3u);
+  ASSERT_NE(n->events[0].headline, nullptr);
+  EXPECT_EQ(n->events[0].headline->subject, "Grüße from =?x?q?y?=");
+  EXPECT_EQ(n->events[0].headline->from, "Jürgen <j@example.org>");
+  // A subject that is no string is left out; from_address stands in.
+  ASSERT_NE(n->events[1].headline, nullptr);
+  EXPECT_EQ(n->events[1].headline->subject, "");
+  EXPECT_EQ(n->events[1].headline->from, "bob@example.org");
+  EXPECT_EQ(n->events[2].headline, nullptr);
+  // Bounded, whatever the store sends.
+  const std::string long_one = absl::StrCat(
+      R"({"user":"a","events":[{"event":"MessageNew","mailbox":"INBOX","uid":1,)",
+      R"("uidvalidity":1,"subject":")", std::string(100000, 'x'),
+      R"(","from":")", std::string(100000, 'y'), R"("}]})");
+  n = ParseStoreNotification(long_one, limits);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(n->events[0].headline->subject, std::string(256, 'x'));
+  EXPECT_EQ(n->events[0].headline->from, std::string(256, 'y'));
+}
+
 // Chaos defect 3: Dovecot's FlagsClear names the old system flags only when
 // system flags change, the old keywords only when keywords do; the other list
 // is [] though the message has some. Never taken for the whole list.
