@@ -1,0 +1,86 @@
+// The user's watch (user_watcher.h): folder events. Its NOTIFY reports
+// mailbox names as LIST lines (RFC 5465 section 5.4), and its periodic
+// listing compares what the store has with what it last saw; both become
+// kFolderCreated/Deleted/Renamed events with the store's own LIST line.
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/log.h"
+#include "core/imap/writer.h"
+#include "core/session/store_text.h"
+#include "store/user_watcher.h"
+
+namespace pimap::store {
+
+void UserWatcher::OnList(const imap::Response& r) {
+  // "* LIST () "." Name", "* LIST (\NonExistent) "." Old",
+  // "* LIST () "." New ("OLDNAME" ("Old"))".
+  if (r.args.size() < 3) return;
+  session::StoreEvent event;
+  event.folder = r.args[2].value;
+  // What devices are told, rendered from the parsed response: the store's
+  // text may carry the name as a literal on lines of its own.
+  event.raw = absl::StrCat("* LIST ", session::RenderArgs(r.args, 0,
+                                                          /*to_device=*/true));
+  event.kind = session::EventKind::kFolderCreated;
+  if (r.args[0].type == imap::Arg::Type::kList) {
+    for (const imap::Arg& attr : r.args[0].children) {
+      if (absl::EqualsIgnoreCase(attr.value, "\\NonExistent")) {
+        event.kind = session::EventKind::kFolderDeleted;
+      }
+    }
+  }
+  // The extended data is tag-value pairs: ("OLDNAME" ("Old")) (RFC 5465 §5.4).
+  if (r.args.size() >= 4 && r.args[3].type == imap::Arg::Type::kList) {
+    const std::vector<imap::Arg>& ext = r.args[3].children;
+    for (size_t i = 0; i + 1 < ext.size(); i += 2) {
+      if (absl::EqualsIgnoreCase(ext[i].value, "OLDNAME") &&
+          ext[i + 1].type == imap::Arg::Type::kList &&
+          !ext[i + 1].children.empty()) {
+        event.kind = session::EventKind::kFolderRenamed;
+        event.new_folder = event.folder;
+        event.folder = ext[i + 1].children[0].value;
+        break;
+      }
+    }
+  }
+  // While the baseline lists, a plain "* LIST" is the listing, not news (a
+  // creation at that very moment is found by the listing's comparison).
+  if (state_ == State::kList &&
+      event.kind == session::EventKind::kFolderCreated) {
+    delimiter_ = r.args[1];  // how devices are told of folder changes
+    return;
+  }
+  switch (event.kind) {
+    case session::EventKind::kFolderCreated:
+      folders_.OnCreated(event.folder);
+      break;
+    case session::EventKind::kFolderDeleted:
+      folders_.OnDeleted(event.folder);
+      break;
+    default:
+      folders_.OnRenamed(event.folder, event.new_folder);
+      break;
+  }
+  sink_->OnStoreEvents(user_, {event});
+  relist_due_ = true;
+  // A new name is covered once its first look has taken a baseline; and the
+  // listing that checks the store's mailbox events runs.
+  if (state_ == State::kIdle) LeaveIdle();
+}
+
+void UserWatcher::ReportFolderChanges(
+    const std::vector<FolderCatchUp::FolderChange>& changes) {
+  if (changes.empty()) return;
+  std::vector<session::StoreEvent> events =
+      FolderChangeEvents(changes, delimiter_);
+  for (const session::StoreEvent& event : events) {
+    PIMAP_LOG(DEBUG) << "watch " << imap::QuoteForLog(user_)
+                     << " found by listing: " << imap::QuoteForLog(event.raw);
+  }
+  sink_->OnStoreEvents(user_, events);
+}
+
+}  // namespace pimap::store
