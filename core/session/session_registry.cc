@@ -456,17 +456,24 @@ void SessionRegistry::OnWatchBaseline(absl::string_view user,
 
 // The common case of the race above, mended without a RESYNC: a user's first
 // device SELECTs INBOX, its IDLE is answered by the gateway, mail comes, and
-// only then does the new watch look. Connected devices only: an absent one is
-// rebuilt at its resume anyway, and its view may be far older.
+// only then does the new watch look. Connected devices, and those that went
+// away moments ago with an out-of-band channel: mail in that window must wake
+// them (it is news to nobody else). Other absent ones are rebuilt at their
+// resume anyway, and their views may be far older.
 ViewStart SessionRegistry::OldestLiveView(absl::string_view user,
                                           absl::string_view folder,
                                           uint32_t uidvalidity) {
   ViewStart oldest;
   auto it = users_.find(user);
   if (it == users_.end()) return oldest;
+  const int64_t now_ms = MonotonicNowMs();
   for (const auto& [device, s] : it->second.devices) {
-    if (s->connection == nullptr || s->restored || s->view_modseq == 0 ||
-        s->view_uidvalidity != uidvalidity ||
+    const bool woken_away = s->connection == nullptr &&
+                            s->prefs().outband_channel != "NONE" &&
+                            !s->prefs().outband_address.empty() &&
+                            now_ms - s->last_activity_ms <= kAwayCatchUpMs;
+    if ((s->connection == nullptr && !woken_away) || s->restored ||
+        s->view_modseq == 0 || s->view_uidvalidity != uidvalidity ||
         !absl::EqualsIgnoreCase(s->selected_folder, folder)) {
       continue;
     }

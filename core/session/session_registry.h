@@ -227,6 +227,10 @@ class SessionRegistry final : public StoreEventSink {
   // changed in between was never journaled, and the folder is marked for a
   // rebuild (Journal::MarkIncomplete).
   void CheckWatchCoverage(DeviceSession& session);
+  // An away device with an out-of-band channel counts for OldestLiveView
+  // this long after it left (a watch starts within a store round trip of
+  // the first login; older views would make long catch-ups for nothing).
+  static constexpr int64_t kAwayCatchUpMs = 60000;
   ViewStart OldestLiveView(absl::string_view user, absl::string_view folder,
                            uint32_t uidvalidity) override;
 

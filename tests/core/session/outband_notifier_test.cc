@@ -124,6 +124,25 @@ class OutbandTest : public ::testing::Test {
   std::unique_ptr<OutbandDispatcher> outband_;
 };
 
+// A device that went away before its user's new watch first looked: the
+// watch's catch-up starts from its view, so mail in between wakes it.
+TEST_F(OutbandTest, JustAwayDeviceWithAChannelCountsForTheWatchsCatchUp) {
+  DeviceSession* s = AwayDevice();
+  s->view_uidvalidity = 7;
+  s->view_modseq = 10;
+  s->view.Insert(12);
+  ViewStart start = registry_->OldestLiveView("alice", "INBOX", 7);
+  EXPECT_EQ(start.modseq, 10u);
+  EXPECT_EQ(start.top_uid, 12u);
+  // Long gone: rebuilt at its resume instead.
+  s->last_activity_ms -= SessionRegistry::kAwayCatchUpMs + 1;
+  EXPECT_EQ(registry_->OldestLiveView("alice", "INBOX", 7).modseq, 0u);
+  // Without a channel it waits for its resume too.
+  s->last_activity_ms += SessionRegistry::kAwayCatchUpMs + 1;
+  s->mutable_prefs().outband_channel = "NONE";
+  EXPECT_EQ(registry_->OldestLiveView("alice", "INBOX", 7).modseq, 0u);
+}
+
 TEST_F(OutbandTest, ChannelPreparesWhenADeviceGoesAway) {
   // Work a wake-up can do ahead (Web Push: the key agreement) starts when the
   // device leaves, not when mail comes.
