@@ -14,6 +14,7 @@
 #include <openssl/rand.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -127,6 +128,25 @@ absl::StatusOr<std::string> Seal(const KeyAgreement& agreement,
                                  absl::string_view salt);
 
 }  // namespace
+
+KeyAgreement::KeyAgreement(KeyAgreement&& other) noexcept
+    : as_public(std::move(other.as_public)),
+      ecdh_secret(std::move(other.ecdh_secret)) {
+  other.ecdh_secret.clear();
+}
+
+KeyAgreement& KeyAgreement::operator=(KeyAgreement&& other) noexcept {
+  if (this == &other) return *this;
+  // Wiped before the buffer can change hands.
+  if (!ecdh_secret.empty()) {
+    OPENSSL_cleanse(ecdh_secret.data(), ecdh_secret.size());
+  }
+  ecdh_secret.clear();
+  as_public = std::move(other.as_public);
+  ecdh_secret = std::move(other.ecdh_secret);
+  other.ecdh_secret.clear();
+  return *this;
+}
 
 KeyAgreement::~KeyAgreement() {
   if (!ecdh_secret.empty()) {

@@ -40,8 +40,10 @@ struct KeyAgreement {
   std::string as_public;    // 65-byte uncompressed point
   std::string ecdh_secret;  // 32 bytes
   KeyAgreement() = default;
-  KeyAgreement(KeyAgreement&&) = default;
-  KeyAgreement& operator=(KeyAgreement&&) = default;
+  // By hand: a defaulted move assignment may hand the target's old buffer to
+  // the source, which its destructor would then free unwiped.
+  KeyAgreement(KeyAgreement&& other) noexcept;
+  KeyAgreement& operator=(KeyAgreement&& other) noexcept;
   ~KeyAgreement();
 };
 

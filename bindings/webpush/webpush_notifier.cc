@@ -108,11 +108,12 @@ bool WebPushNotifier::Send(session::WakeUp wake_up) {
   post.request = [this, wake_up, s = *sub, b = *std::move(body)] {
     return Request(wake_up, s, b);
   };
-  post.on_refused = [this, wake_up](int status) {
+  post.on_refused = [this, wake_up, key = sub->p256dh](int status) {
     if (status != 404 && status != 410) return false;
     // RFC 8030 §7.3: the subscription expired; the device must subscribe
     // again (the draft's "address no longer valid").
     CounterAdd(shard_->counters().webpush_gone);
+    agreements_.Drop(key);
     PIMAP_LOG(INFO) << "web push subscription of a device of " << wake_up.user
                     << " is gone (" << status << "): removed";
     outband_->AddressGone(wake_up);

@@ -142,7 +142,7 @@ class RelayDriver final : public CommandRouter,
                         absl::string_view completed_tag);
   // The client's IDLE ends: its tagged OK, then relaying as before.
   void EndIdle();
-  // The resync is done: the client hears the rest and relaying resumes.
+  // The resync is done: the IDLE's answer, and relaying resumes.
   void FinishUnpark();
 
   // ---- relay_driver_notify.cc: parking a client that used NOTIFY
@@ -219,7 +219,6 @@ class RelayDriver final : public CommandRouter,
   std::optional<ParkedNotify> parked_notify_;
   std::string notify_tag_;     // our NOTIFY on the link, until answered
   bool notify_quiet_ = false;  // the link's NOTIFY was stopped for the park
-  bool notify_final_ = false;  // the unpark's last STATUS round runs
   uint64_t park_timer_ = 0;
   uint64_t keepalive_timer_ = 0;
   uint64_t store_timer_ = 0;  // ArmStoreTimer

@@ -10,8 +10,9 @@
 //  * A park undone after NOTIFY NONE would leave the client deaf: the NOTIFY
 //    is set again with STATUS, so what changed meanwhile is reported too.
 //  * Between the events the gateway stops serving and the lent link's NOTIFY
-//    taking over, a change would fall through: the gateway keeps listening
-//    until the resync is done and asks STATUS for what came meanwhile (a
+//    taking over, a change would fall through (the watch reports ~500 ms
+//    late, the unpark may be over by then): the unpark sets the NOTIFY with
+//    STATUS, so the store reports every covered mailbox as it stands (a
 //    change reported twice is harmless; STATUS states numbers).
 #include <string>
 #include <utility>
@@ -161,35 +162,13 @@ void RelayDriver::OnStatusResponse(const imap::Response& r) {
 
 std::string RelayDriver::NotifySetCommand() {
   if (!parked_notify_.has_value()) return {};
-  // Past ParkedNotify's bound some mailboxes were not noted: STATUS on the
-  // SET reports every covered one.
-  return parked_notify_->spec().SetCommand(parked_notify_->overflowed());
+  // With STATUS: see SendResync.
+  return parked_notify_->spec().SetCommand(/*with_status=*/true);
 }
 
 bool RelayDriver::OnResyncNotifyResponse(const imap::Response& r,
                                          absl::string_view raw) {
   if (!parked_notify_.has_value()) return false;
-  if (notify_final_) {
-    // FinishUnpark's STATUS round: nothing here is the resync's.
-    if (r.kind == imap::Response::Kind::kUntagged) {
-      std::string line = parked_notify_->OnResponse(r);
-      if (line.empty() && (r.name == "STATUS" || r.name == "LIST")) {
-        line = std::string(raw);  // the link's NOTIFY reporting
-      }
-      if (!line.empty()) Write(std::move(line));
-      return true;
-    }
-    if (r.kind != imap::Response::Kind::kTagged ||
-        !absl::StartsWith(r.tag, "~r")) {
-      return true;
-    }
-    if (own_remaining_ > 0) --own_remaining_;
-    if (own_remaining_ != 0) return true;
-    DisarmStoreTimer();
-    parked_notify_->EndStatusRound();
-    FinishUnpark();
-    return true;
-  }
   if (r.kind == imap::Response::Kind::kTagged && r.tag == notify_tag_) {
     notify_tag_.clear();
     if (r.name != "OK") Bye("The message store refused the client's NOTIFY");

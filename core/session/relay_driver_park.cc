@@ -333,6 +333,12 @@ void RelayDriver::GiveUpPark(absl::string_view why) {
 }
 
 void RelayDriver::Park() {
+  if (client_.notify() != nullptr && !notify_quiet_) {
+    // Pooled with the client's NOTIFY still set, the link would report to
+    // its next borrower.
+    GiveUpPark("the store's NOTIFY was not stopped");
+    return;
+  }
   ParkedClientState state = client_.Snapshot();
   state.view = std::move(listing_);
   listing_ = UidView();
@@ -381,7 +387,10 @@ void RelayDriver::Park() {
   std::vector<StoreEvent> early = std::move(early_events_);
   early_events_.clear();
   if (!early.empty()) OnParkedEvents(early);
-  if (idle_ == IdleState::kParked) ScheduleKeepalive();
+  // A STATUS round (kParkedStatus) may have started from the early events.
+  if (idle_ == IdleState::kParked || idle_ == IdleState::kParkedStatus) {
+    ScheduleKeepalive();
+  }
 }
 
 void RelayDriver::ScheduleKeepalive() {
@@ -415,14 +424,19 @@ void RelayDriver::OnParkedEvents(const std::vector<StoreEvent>& events) {
   }
   // Until the resync starts (a link is being borrowed) the client still
   // hears from the gateway; from then on the link reports (other mailboxes:
-  // from its NOTIFY SET's answer on, FinishUnpark asks the rest).
+  // the STATUS of its NOTIFY SET, then its NOTIFY; a mailbox name that the
+  // watch reports meanwhile is still told, as SET STATUS names none).
   if (!parked_.has_value()) return;
   if (idle_ == IdleState::kResyncing) {
-    if (parked_notify_.has_value()) {
-      for (const StoreEvent& e : events) {
-        std::string lines = parked_notify_->Apply(e);
-        if (!lines.empty()) Write(std::move(lines));
+    if (!parked_notify_.has_value()) return;
+    for (const StoreEvent& e : events) {
+      if (e.kind != EventKind::kFolderCreated &&
+          e.kind != EventKind::kFolderDeleted &&
+          e.kind != EventKind::kFolderRenamed) {
+        continue;
       }
+      std::string lines = parked_notify_->Apply(e);
+      if (!lines.empty()) Write(std::move(lines));
     }
     return;
   }
@@ -526,15 +540,19 @@ void RelayDriver::SendResync(absl::string_view enable,
     enable_tag_ = NextTag();
     absl::StrAppend(&out, enable_tag_, " ", enable, "\r\n");
   }
-  if (!notify.empty()) {
-    // After the ENABLE (as the client sent them), before the resync: from
-    // its answer on the link reports other mailboxes.
-    notify_tag_ = NextTag();
-    absl::StrAppend(&out, notify_tag_, " ", notify, "\r\n");
-  }
-  for (const std::string& c : commands) {
+  for (size_t i = 0; i < commands.size(); ++i) {
     own_tag_ = NextTag();
-    absl::StrAppend(&out, own_tag_, " ", c, "\r\n");
+    absl::StrAppend(&out, own_tag_, " ", commands[i], "\r\n");
+    if (i == 0 && !notify.empty()) {
+      // Right after the SELECT: a pooled link may still have another
+      // mailbox selected, whose pending news a command before it would flush
+      // into the resync. With STATUS: the store reports every covered
+      // mailbox as it stands, which covers what changed while the gateway
+      // listened (the watch reports ~500 ms late, after the unpark may be
+      // over). From its answer on the link reports the rest.
+      notify_tag_ = NextTag();
+      absl::StrAppend(&out, notify_tag_, " ", notify, "\r\n");
+    }
   }
   own_remaining_ = commands.size();
   link_->Send(out);
@@ -579,13 +597,6 @@ void RelayDriver::OnResyncResponse(const imap::Response& r,
 }
 
 void RelayDriver::FinishUnpark() {
-  if (parked_notify_.has_value() && parked_notify_->has_pending() &&
-      !notify_final_) {
-    // Other mailboxes changed before the link's NOTIFY took over: asked now.
-    notify_final_ = true;
-    SendResync("", parked_notify_->TakeStatusCommands());
-    return;
-  }
   HistogramObserve(counters().relay_unpark,
                    MonotonicNowMs() - unpark_started_ms_);
   CounterAdd(counters().relay_unparks);
@@ -623,7 +634,6 @@ void RelayDriver::ReleaseInput() {
 void RelayDriver::LeaveParked() {
   StopListening();
   parked_notify_.reset();
-  notify_final_ = false;
   if (!parked_.has_value()) return;
   parked_.reset();
   counters().relay_parked.fetch_sub(1, std::memory_order_relaxed);

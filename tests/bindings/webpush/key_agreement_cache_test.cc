@@ -92,18 +92,57 @@ TEST_F(KeyAgreementCacheTest, WaitsWhileWakeUpsAreSent) {
   EXPECT_EQ(cache.ready(), 1u);
 }
 
-TEST_F(KeyAgreementCacheTest, Bounded) {
-  KeyAgreementCache cache(&timers_, /*max_entries=*/1);
+TEST_F(KeyAgreementCacheTest, BoundedTheOldestMakesRoom) {
+  KeyAgreementCache cache(&timers_, /*max_entries=*/2);
   cache.Want(Key(0));
-  cache.Want(Key(1));  // full: its wake-up makes its own
-  EXPECT_EQ(cache.queued(), 1u);
   Advance(KeyAgreementCache::kTurnMs);
+  Advance(KeyAgreementCache::kTurnMs);
+  cache.Want(Key(1));
+  Advance(KeyAgreementCache::kTurnMs);
+  EXPECT_EQ(cache.ready(), 2u);
+  // Full: the oldest ready one (Key 0) goes for the new one.
+  cache.Want(Key(2));
+  EXPECT_EQ(cache.ready() + cache.queued(), 2u);
+  Advance(KeyAgreementCache::kTurnMs);
+  EXPECT_FALSE(cache.Take(Key(0)).has_value());
+  EXPECT_TRUE(cache.Take(Key(1)).has_value());
+  EXPECT_TRUE(cache.Take(Key(2)).has_value());
+  // Only queued work and no room: nothing more is taken on.
+  KeyAgreementCache busy(&timers_, /*max_entries=*/1);
+  busy.Want(Key(3));
+  busy.Want(Key(4));
+  EXPECT_EQ(busy.queued(), 1u);
+}
+
+TEST_F(KeyAgreementCacheTest, UnusedOnesAgeOutAndGoneOnesAreDropped) {
+  KeyAgreementCache cache(&timers_);
+  cache.Want(Key(0));
+  cache.Want(Key(1));
+  Advance(KeyAgreementCache::kTurnMs);
+  EXPECT_EQ(cache.ready(), 2u);
+  cache.Drop(Key(1));  // the push service said 410
   EXPECT_EQ(cache.ready(), 1u);
-  cache.Want(Key(1));
-  EXPECT_EQ(cache.queued(), 0u);
-  ASSERT_TRUE(cache.Take(Key(0)).has_value());
-  cache.Want(Key(1));
-  EXPECT_EQ(cache.queued(), 1u);
+  // A device that never needed its agreement: gone after kMaxAgeMs (found
+  // at the next turn).
+  Advance(KeyAgreementCache::kMaxAgeMs + 1);
+  cache.Want(Key(2));
+  Advance(KeyAgreementCache::kTurnMs);
+  EXPECT_FALSE(cache.Take(Key(0)).has_value());
+  EXPECT_TRUE(cache.Take(Key(2)).has_value());
+}
+
+TEST(KeyAgreementTest, MovesLeaveNoSecretBehind) {
+  absl::StatusOr<KeyAgreement> a = AgreeKey(Key(0));
+  absl::StatusOr<KeyAgreement> b = AgreeKey(Key(1));
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string secret = b->ecdh_secret;
+  KeyAgreement target = *std::move(a);
+  target = *std::move(b);
+  EXPECT_EQ(target.ecdh_secret, secret);
+  EXPECT_TRUE(b->ecdh_secret.empty());  // NOLINT: moved-from on purpose
+  KeyAgreement moved(std::move(target));
+  EXPECT_TRUE(target.ecdh_secret.empty());  // NOLINT
+  EXPECT_EQ(moved.ecdh_secret, secret);
 }
 
 TEST_F(KeyAgreementCacheTest, DestroyedWithWorkQueued) {
