@@ -65,9 +65,7 @@ DeviceDriver::DeviceDriver(DriverServices services, DeviceOutput* output,
       user_(std::move(user)),
       device_(std::move(device)) {}
 
-DeviceDriver::~DeviceDriver() {
-  if (keepalive_timer_ != 0) services_.timers->Cancel(keepalive_timer_);
-}
+DeviceDriver::~DeviceDriver() { idle_.CancelTimers(*services_.timers); }
 
 void DeviceDriver::Release() {
   Detach();
@@ -78,10 +76,7 @@ void DeviceDriver::Release() {
 void DeviceDriver::Detach() {
   output_ = nullptr;
   alive_.reset();  // a borrow still pending finds nobody
-  if (keepalive_timer_ != 0) services_.timers->Cancel(keepalive_timer_);
-  keepalive_timer_ = 0;
-  if (idle_done_timer_ != 0) services_.timers->Cancel(idle_done_timer_);
-  idle_done_timer_ = 0;
+  idle_.CancelTimers(*services_.timers);
   if (session_ != nullptr) {
     registry().Detach(session_, this);
     session_ = nullptr;
@@ -90,7 +85,7 @@ void DeviceDriver::Detach() {
     // Reusable only between commands: a command in flight would answer into
     // the next borrower's session.
     const bool quiet =
-        (job_ == Job::kNone || (job_ == Job::kIdle && InLocalIdle())) &&
+        (job_ == Job::kNone || (job_ == Job::kIdle && idle_.InLocalIdle())) &&
         !cmd().passing && relayed_tags_.empty() && cmd().resp_first;
     services_.pool->Return(lent_, quiet);
     lent_ = nullptr;
@@ -219,8 +214,7 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
   }
   job_events_ = registry().EventsReceived(user_);
   link_->Send(absl::StrCat(cmd().job_up_tag, " ", command, "\r\n"));
-  if (job == Job::kIdle && (idle_ == IdleState::kStoreDone ||
-                            idle_ == IdleState::kStoreReenterDone)) {
+  if (job == Job::kIdle && idle_.DoneRelayed()) {
     // The device's DONE came while this IDLE waited for its link: it follows
     // at once (TakeIdleDone); the store's answer is the device's.
     link_->Send("DONE\r\n");
@@ -532,7 +526,8 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     return;
   }
   if (name == "IDLE") {
-    StartStoreIdle(tag);
+    idle_.StartRelayed();
+    SendJob(Job::kIdle, tag, "IDLE");
     return;
   }
   if (name == "STATUS" && StartFilteredStatus(command)) return;
@@ -723,7 +718,12 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       return;
     }
     case Job::kIdle:
-      OnIdleJobDone(rest);
+      // Left for verdicts (our DONE): the store work starts now.
+      if (idle_.OnStoreIdleEnded()) {
+        StartEval();
+      } else {
+        FinishCommand(rest);
+      }
       return;
     case Job::kCloseExpunge:
       SendJob(Job::kPlain, job_device_tag_, "UNSELECT");
@@ -785,7 +785,7 @@ void DeviceDriver::FinishCommand(absl::string_view status_rest) {
   cmd().job_uid_mode = false;
   cmd().job_may_expunge = false;
   cmd().job_up_tag.clear();
-  idle_ = IdleState::kNone;
+  idle_.Reset();
   cmd().closing = false;
   MaybeReturnLink();
   Write(std::move(out));

@@ -268,7 +268,7 @@ void DeviceDriver::AbortCommand(absl::string_view why) {
   cmd().fetch_then_finish = false;
   live_resync_ = false;
   xfilter_resync_ = false;
-  idle_ = IdleState::kNone;
+  idle_.Reset();
   cmd().closing = false;
   cmd().resp_first = true;
   cmd().collected.clear();

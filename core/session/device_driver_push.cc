@@ -113,8 +113,8 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
 }
 
 void DeviceDriver::OnEventsPending() {
-  if (session_ == nullptr || !IdlePushes() || job_ != Job::kIdle ||
-      output_ == nullptr || (!InLocalIdle() && link_ == nullptr)) {
+  if (session_ == nullptr || !idle_.Pushes() || job_ != Job::kIdle ||
+      output_ == nullptr || (!idle_.InLocalIdle() && link_ == nullptr)) {
     return;
   }
   Busy busy(this);
@@ -134,7 +134,7 @@ void DeviceDriver::OnEventsPending() {
     through = index;
     if (entry->event.kind == EventKind::kNew) new_mail_admitted = true;
   }
-  if (IdleMayInterrupt() &&
+  if (idle_.MayInterrupt() &&
       (own_new_ || NeedsEval() || (new_mail_admitted && NewFormatWanted()))) {
     InterruptIdle();
     return;
@@ -342,7 +342,7 @@ void DeviceDriver::OnTakenOver() {
   // Nothing this driver has asked the store may touch the session any more:
   // whatever is in flight is dropped with the link.
   job_ = Job::kNone;
-  idle_ = IdleState::kNone;
+  idle_.Reset();
   if (link_ != nullptr) {
     link_->Close();
     link_ = nullptr;

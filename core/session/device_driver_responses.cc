@@ -119,7 +119,7 @@ void DeviceDriver::OnStoreClosed(absl::Status reason) {
     cmd().resp_first = true;
     cmd().collected.clear();
     const bool quiet =
-        job_ == Job::kNone || (job_ == Job::kIdle && InLocalIdle());
+        job_ == Job::kNone || (job_ == Job::kIdle && idle_.InLocalIdle());
     if (quiet && relayed_tags_.empty()) {
       if (cmd().passing) {
         cmd().passing = false;
@@ -163,7 +163,7 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {
       cmd().resp_action =
-          OnIdleContinuation() ? RespAction::kDrop : RespAction::kForward;
+          idle_.OnContinuation() ? RespAction::kDrop : RespAction::kForward;
       ArmKeepalive();
     }
   } else if (!absl::StartsWith(line, "* ")) {
@@ -277,7 +277,7 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
   cmd().resp_action = RespAction::kForward;
   cmd().resp_first = true;
   if (action != RespAction::kCollect) {
-    if (DeviceIdling() && job_ == Job::kIdle) OnEventsPending();
+    if (idle_.DeviceIdling() && job_ == Job::kIdle) OnEventsPending();
     return;
   }
   std::string text = std::move(cmd().collected);
