@@ -600,7 +600,7 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
     case Job::kStatusExamine:
     case Job::kStatusCount:
     case Job::kStatusUnseen:
-      if (cmd().status_filtered) {
+      if (cmd().status.has_value()) {
         OnStatusJobDone(ok, rest);
         return;
       }

@@ -22,6 +22,7 @@
 #include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
 #include "core/imap/command.h"
+#include "core/session/filtered_status.h"
 #include "core/session/hibernation.h"
 #include "core/session/idle_machine.h"
 #include "core/session/session_registry.h"
@@ -375,16 +376,9 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
         0;  // journal position when the store took a snapshot
     std::vector<uint32_t> search_uids;
     std::string search_modseq;  // a SEARCH's "(MODSEQ n)", kept for the device
-    uint32_t search_count = 0;  // ESEARCH COUNT of a status job
-    // STATUS of a folder under a view filter (the view's MESSAGES and UNSEEN).
-    bool status_filtered = false;
-    bool status_selected =
-        false;                   // of the selected folder (the view is at hand)
-    bool status_unseen = false;  // UNSEEN asked for
-    std::string status_folder;
-    std::string status_line;  // the store's "* STATUS" line
-    uint32_t status_messages = 0;
-    uint32_t status_unseen_count = 0;
+    // STATUS of a folder under a view filter (the view's MESSAGES and
+    // UNSEEN): set while its steps run (device_driver_status.cc).
+    std::optional<FilteredStatus> status;
     std::string prep_folder;   // the folder a kLinkSelect selects
     std::string close_folder;  // the folder a CLOSE acts on
     // New mail just announced (EXISTS): scratch of one render, cleared before

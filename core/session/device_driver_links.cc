@@ -45,8 +45,8 @@ std::string DeviceDriver::FolderFor(Job job) const {
   // The view of a folder the device has not selected is counted where a
   // kStatusExamine left the link.
   if ((job == Job::kStatusCount || job == Job::kStatusUnseen) &&
-      !cmd().status_selected) {
-    return cmd().status_folder;
+      cmd().status.has_value() && !cmd().status->selected()) {
+    return cmd().status->folder();
   }
   if (session_ != nullptr && !session_->selected_folder.empty()) {
     return session_->selected_folder;
@@ -60,7 +60,7 @@ std::string DeviceDriver::FolderFor(Job job) const {
 
 bool DeviceDriver::WantsReadOnly(Job job) const {
   if ((job == Job::kStatusCount || job == Job::kStatusUnseen) &&
-      !cmd().status_selected) {
+      cmd().status.has_value() && !cmd().status->selected()) {
     return true;  // counted in an EXAMINEd folder: nothing changes there
   }
   return session_ != nullptr && session_->read_only;
