@@ -22,19 +22,7 @@
 
 namespace pimap::session {
 
-// Store commands the gateway runs on its own between two IDLEs or before a
-// command's answer, or to bring a borrowed link to the session's state; news
-// the store sends meanwhile still belong to the device (in a folder no event
-// source covers they are its only news).
-const DeviceDriver::CommandState DeviceDriver::kNoCommand;
-
-bool DeviceDriver::CommandState::Settled() const {
-  return !queued.has_value() && held_tagged.empty() && held_finish.empty() && held_job == Job::kNone &&
-         !finish_after_eval && !fetch_then_finish &&
-         resp_action == RespAction::kForward && resp_first && !passing &&
-         collected.empty() && eval_uids.empty() && rebuild_output.empty() &&
-         relay_buffer.empty();
-}
+const CommandState DeviceDriver::kNoCommand;
 
 void DeviceDriver::MaybeDropCommandState() {
   // At rest no job runs (or only the IDLE the gateway answers itself), waits
@@ -46,13 +34,6 @@ void DeviceDriver::MaybeDropCommandState() {
     return;
   }
   cmd_.reset();
-}
-
-bool DeviceDriver::IsMaintenanceJob(Job job) {
-  return job == Job::kEvalSync || job == Job::kOwnNew ||
-         job == Job::kEvalView || job == Job::kEvalNotify ||
-         job == Job::kFlagsFetch || job == Job::kLinkSync ||
-         job == Job::kLinkSelect;
 }
 
 // ---- Login and resume
@@ -782,9 +763,7 @@ void DeviceDriver::FinishCommand(absl::string_view status_rest) {
   }
   absl::StrAppend(&out, job_device_tag_, " ", status_rest, "\r\n");
   job_ = Job::kNone;
-  cmd().job_uid_mode = false;
-  cmd().job_may_expunge = false;
-  cmd().job_up_tag.clear();
+  cmd().EndJob();
   idle_.Reset();
   cmd().closing = false;
   MaybeReturnLink();

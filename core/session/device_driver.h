@@ -22,7 +22,7 @@
 #include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
 #include "core/imap/command.h"
-#include "core/session/filtered_status.h"
+#include "core/session/command_state.h"
 #include "core/session/hibernation.h"
 #include "core/session/idle_machine.h"
 #include "core/session/session_registry.h"
@@ -187,44 +187,8 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void OnFolderEvent(const StoreEvent& event) override;
   bool Selecting(absl::string_view folder) const override;
 
-  // What the running store command's responses mean and what to do when it
-  // completes.
-  enum class Job {
-    kNone,
-    kEnable,
-    kResumeSelect,
-    kViewSearch,
-    kRebuild,
-    kRebuildNew,
-    kSelect,
-    kSelectSearch,
-    kMessages,
-    kSearch,
-    kExpunge,
-    kIdle,
-    kPlain,
-    kEvalSync,
-    kEvalView,
-    kEvalNotify,
-    kNewFetch,
-    kOwnNew,
-    // UID FETCH FLAGS of the messages whose pushed flag change did not carry
-    // the whole list (StoreEvent::resolve).
-    kFlagsFetch,
-    kStatus,
-    kCloseExpunge,
-    // A pooled link being borrowed and brought to the session's
-    // state before the job that needs it (device_driver_links.cc).
-    kAcquire,
-    kLinkEnable,
-    kLinkSelect,
-    kLinkSync,
-    // STATUS of a folder under a view filter: the view's counts.
-    kStatusExamine,
-    kStatusCount,
-    kStatusUnseen
-  };
-  enum class RespAction { kForward, kDrop, kCollect };
+  // What the running store command's responses mean (command_state.h).
+  using Job = DeviceJob;
 
   // Keeps this alive while a call from outside (store, timer, registry) runs.
   class Busy {
@@ -270,7 +234,6 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void OnStatusJobDone(bool ok, absl::string_view rest);
   void FinishFilteredStatus();
   void ApplyViewSearch();
-  static bool IsMaintenanceJob(Job job);
 
   // device_driver_links.cc: store links borrowed from the pool on demand.
   // Whether the gateway learns every change of `folder` without a link of this
@@ -352,59 +315,10 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // `just_sent`: one went out now (KeepaliveDelayMs).
   void ArmKeepalive(bool just_sent = false);
 
-  // A job waiting for a pooled link (kAcquire and the kLink* steps run first).
-  struct QueuedJob {
-    Job job = Job::kNone;
-    std::string device_tag;
-    std::string command;
-  };
-
-  // What running a command needs. An idle device holds none of it: allocated
-  // on first use, freed when the driver is at rest (MaybeDropCommandState), so
-  // that thousands of idling devices cost only the fields above and below.
-  struct CommandState {
-    // The running store command (reset at rest: each job sets what it reads).
-    std::string job_up_tag;
-    bool job_uid_mode = false;
-    bool job_sort = false;         // the search job is a SORT (order matters)
-    bool job_may_expunge = false;  // the device's command itself expunges
-    std::string job_folder;
-    bool job_examine = false;
-    uint64_t job_modseq = 0;  // HIGHESTMODSEQ reported while selecting
-    uint64_t flags_fetch_seq = 0;  // journal position when kFlagsFetch went
-    uint64_t snapshot_seq =
-        0;  // journal position when the store took a snapshot
-    std::vector<uint32_t> search_uids;
-    std::string search_modseq;  // a SEARCH's "(MODSEQ n)", kept for the device
-    // STATUS of a folder under a view filter (the view's MESSAGES and
-    // UNSEEN): set while its steps run (device_driver_status.cc).
-    std::optional<FilteredStatus> status;
-    std::string prep_folder;   // the folder a kLinkSelect selects
-    std::string close_folder;  // the folder a CLOSE acts on
-    // New mail just announced (EXISTS): scratch of one render, cleared before
-    // it.
-    std::vector<uint32_t> rendered_new;
-    bool closing = false;  // the running kPlain job is that CLOSE
-    // Pending work: the state is kept while any of these is set.
-    std::optional<QueuedJob> queued;
-    std::string held_tagged;  // a tagged store line held until the job ends
-    std::string held_finish;  // the tagged answer waiting for verdicts
-    Job held_job = Job::kNone;
-    bool finish_after_eval = false;
-    bool fetch_then_finish =
-        false;  // a command's answer waits for new-mail FETCH
-    // The response being read from the store.
-    RespAction resp_action = RespAction::kForward;
-    bool resp_first = true;
-    bool passing = false;  // a response is being passed through
-    std::string collected;
-    std::vector<uint32_t> eval_uids;
-    std::string rebuild_output;  // an exact rebuild's responses, for the resume
-    std::string relay_buffer;  // verbatim bytes while a link is being borrowed
-
-    // Nothing pending: only the running-command fields may hold values.
-    bool Settled() const;
-  };
+  // What running a command needs (command_state.h). An idle device holds none
+  // of it: allocated on first use, freed when the driver is at rest
+  // (MaybeDropCommandState), so that thousands of idling devices cost only the
+  // fields below.
   CommandState& cmd() {
     if (cmd_ == nullptr) cmd_ = std::make_unique<CommandState>();
     return *cmd_;

@@ -259,25 +259,10 @@ void DeviceDriver::OnLinkFailed(absl::string_view why) {
 void DeviceDriver::AbortCommand(absl::string_view why) {
   const std::string tag = job_device_tag_;
   job_ = Job::kNone;
-  cmd().job_uid_mode = false;
-  cmd().job_may_expunge = false;
-  cmd().job_sort = false;
-  cmd().held_tagged.clear();
-  cmd().held_finish.clear();
-  cmd().finish_after_eval = false;
-  cmd().fetch_then_finish = false;
   live_resync_ = false;
   xfilter_resync_ = false;
   idle_.Reset();
-  cmd().closing = false;
-  cmd().resp_first = true;
-  cmd().collected.clear();
-  cmd().search_uids.clear();
-  cmd().eval_uids.clear();
-  if (cmd().passing) {
-    cmd().passing = false;
-    if (output_ != nullptr) output_->EndPassThrough();
-  }
+  if (cmd().Abort() && output_ != nullptr) output_->EndPassThrough();
   std::string out;
   if (!tag.empty())
     imap::AppendTaggedStatus(&out, tag, "NO", "UNAVAILABLE", why);

@@ -413,9 +413,7 @@ void DeviceDriver::OnPushJobDone(bool ok) {
             absl::StrCat(job_device_tag_, " ", cmd().held_finish, "\r\n");
         cmd().held_finish.clear();
         job_ = Job::kNone;
-        cmd().job_uid_mode = false;
-        cmd().job_may_expunge = false;
-        cmd().job_up_tag.clear();
+        cmd().EndJob();
         Write(std::move(out));
         Paused(false, true);
       } else {
