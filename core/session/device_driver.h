@@ -266,8 +266,9 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
 
   // device_driver_push.cc: journal rendering, push in IDLE, filter verdicts.
   // Renders up to `max_events` undelivered journal events of the selected
-  // folder against the device's view and marks them delivered. `replay`: a
-  // resume, where events written before a disconnect come again.
+  // folder against the device's view (journal_render.h) and marks them
+  // delivered. `replay`: a resume, where events written before a disconnect
+  // come again.
   std::string RenderPending(bool allow_expunge, size_t max_events = SIZE_MAX,
                             bool replay = false);
   bool NeedsEval() const;
@@ -277,9 +278,6 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // their UIDs in the device's view, ascending (empty: none).
   std::vector<uint32_t> FlagsToResolve() const;
   void StartFlagsFetch(const std::vector<uint32_t>& uids);
-  // A flag change to resolve, of a message in the view, not yet fetched: it
-  // holds back rendering (RenderPending) until the store has answered.
-  bool Unresolved(const JournalEntry& entry) const;
   void StartEval();
   void StartEvalSearch();
   void OnEvalDone();
