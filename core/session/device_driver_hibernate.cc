@@ -32,7 +32,7 @@ bool DeviceDriver::Hibernatable() const {
   // has nothing of this device's (no link, no borrow), nothing is held or
   // queued for an answer. Undelivered events the filters hold back may stay:
   // they wait for the next command in the journal, which the session keeps.
-  return idle_.state() == IdleState::kLocalIdling &&
+  return idle_.state() == IdleMachine::State::kLocalIdling &&
          // Nothing else pending.
          session_ != nullptr && output_ != nullptr && logged_in_ &&
          cmd_ == nullptr && link_ == nullptr && lent_ == nullptr &&

@@ -14,11 +14,11 @@ namespace pimap::session {
 
 bool IdleMachine::InLocalIdle() const {
   switch (state_) {
-    case IdleState::kLocalIdling:
-    case IdleState::kLocalInterrupted:
-    case IdleState::kLocalInterruptedDone:
-    case IdleState::kLocalRendering:
-    case IdleState::kLocalDone:
+    case State::kLocalIdling:
+    case State::kLocalInterrupted:
+    case State::kLocalInterruptedDone:
+    case State::kLocalRendering:
+    case State::kLocalDone:
       return true;
     default:
       return false;
@@ -27,13 +27,13 @@ bool IdleMachine::InLocalIdle() const {
 
 bool IdleMachine::DeviceIdling() const {
   switch (state_) {
-    case IdleState::kStoreIdling:
-    case IdleState::kStoreInterrupted:
-    case IdleState::kStoreRendering:
-    case IdleState::kStoreReentering:
-    case IdleState::kLocalIdling:
-    case IdleState::kLocalInterrupted:
-    case IdleState::kLocalRendering:
+    case State::kStoreIdling:
+    case State::kStoreInterrupted:
+    case State::kStoreRendering:
+    case State::kStoreReentering:
+    case State::kLocalIdling:
+    case State::kLocalInterrupted:
+    case State::kLocalRendering:
       return true;
     default:
       return false;
@@ -42,12 +42,12 @@ bool IdleMachine::DeviceIdling() const {
 
 bool IdleMachine::Interrupted() const {
   switch (state_) {
-    case IdleState::kStoreInterrupted:
-    case IdleState::kStoreInterruptedDone:
-    case IdleState::kStoreRendering:
-    case IdleState::kLocalInterrupted:
-    case IdleState::kLocalInterruptedDone:
-    case IdleState::kLocalRendering:
+    case State::kStoreInterrupted:
+    case State::kStoreInterruptedDone:
+    case State::kStoreRendering:
+    case State::kLocalInterrupted:
+    case State::kLocalInterruptedDone:
+    case State::kLocalRendering:
       return true;
     default:
       return false;
@@ -57,14 +57,13 @@ bool IdleMachine::Interrupted() const {
 bool IdleMachine::Pushes() const {
   // Not before the store's first "+" (the device is not in IDLE yet), not
   // after DONE, not while the store works for verdicts (they decide).
-  return MayInterrupt() || state_ == IdleState::kStoreRendering ||
-         state_ == IdleState::kLocalRendering;
+  return MayInterrupt() || state_ == State::kStoreRendering ||
+         state_ == State::kLocalRendering;
 }
 
 bool IdleMachine::MayInterrupt() const {
-  return state_ == IdleState::kStoreIdling ||
-         state_ == IdleState::kStoreReentering ||
-         state_ == IdleState::kLocalIdling;
+  return state_ == State::kStoreIdling || state_ == State::kStoreReentering ||
+         state_ == State::kLocalIdling;
 }
 
 // ---- Transitions
@@ -72,35 +71,34 @@ bool IdleMachine::MayInterrupt() const {
 
 IdleMachine::DoneAction IdleMachine::TakeDone() {
   switch (state_) {
-    case IdleState::kLocalInterrupted:
-    case IdleState::kLocalInterruptedDone:
-    case IdleState::kLocalRendering:
+    case State::kLocalInterrupted:
+    case State::kLocalInterruptedDone:
+    case State::kLocalRendering:
       // Answered when the store work in between ends.
-      state_ = IdleState::kLocalInterruptedDone;
+      state_ = State::kLocalInterruptedDone;
       return DoneAction::kNothing;
-    case IdleState::kLocalIdling:
-    case IdleState::kLocalDone:
+    case State::kLocalIdling:
+    case State::kLocalDone:
       // Answered right after the binding has stopped reading (it does so when
       // the driver returns): the answer may need the store.
-      state_ = IdleState::kLocalDone;
+      state_ = State::kLocalDone;
       return DoneAction::kAnswerLocal;
-    case IdleState::kStoreInterrupted:
-    case IdleState::kStoreInterruptedDone:
-    case IdleState::kStoreRendering:
+    case State::kStoreInterrupted:
+    case State::kStoreInterruptedDone:
+    case State::kStoreRendering:
       // We already left the store's IDLE to ask for verdicts: just remember.
-      state_ = IdleState::kStoreInterruptedDone;
+      state_ = State::kStoreInterruptedDone;
       return DoneAction::kNothing;
-    case IdleState::kStoreStarting:
-    case IdleState::kStoreIdling:
-    case IdleState::kStoreReentering:
+    case State::kStoreStarting:
+    case State::kStoreIdling:
+    case State::kStoreReentering:
       // The store gets DONE; the tagged answer comes when it has finished.
-      state_ = state_ == IdleState::kStoreReentering
-                   ? IdleState::kStoreReenterDone
-                   : IdleState::kStoreDone;
+      state_ = state_ == State::kStoreReentering ? State::kStoreReenterDone
+                                                 : State::kStoreDone;
       return DoneAction::kRelayDone;
-    case IdleState::kNone:
-    case IdleState::kStoreDone:
-    case IdleState::kStoreReenterDone:
+    case State::kNone:
+    case State::kStoreDone:
+    case State::kStoreReenterDone:
       break;  // DONE is on its way already
   }
   return DoneAction::kNothing;
@@ -108,19 +106,19 @@ IdleMachine::DoneAction IdleMachine::TakeDone() {
 
 bool IdleMachine::OnContinuation() {
   switch (state_) {
-    case IdleState::kStoreStarting:
-      state_ = IdleState::kStoreIdling;
+    case State::kStoreStarting:
+      state_ = State::kStoreIdling;
       return false;
-    case IdleState::kStoreReentering:
+    case State::kStoreReentering:
       // After verdicts, the store's new "+" is ours: the device never left
       // IDLE.
-      state_ = IdleState::kStoreIdling;
+      state_ = State::kStoreIdling;
       return true;
-    case IdleState::kStoreReenterDone:
-      state_ = IdleState::kStoreDone;
+    case State::kStoreReenterDone:
+      state_ = State::kStoreDone;
       return true;
-    case IdleState::kStoreInterrupted:
-    case IdleState::kStoreInterruptedDone:
+    case State::kStoreInterrupted:
+    case State::kStoreInterruptedDone:
       // The re-entered IDLE was left again before its "+" came (a "+" of the
       // device's own IDLE came before any interruption).
       return true;
@@ -132,7 +130,7 @@ bool IdleMachine::OnContinuation() {
 bool IdleMachine::OnStoreIdleEnded() {
   // Interrupted: the store left IDLE because we asked for verdicts.
   if (Interrupted()) return true;
-  state_ = IdleState::kNone;
+  state_ = State::kNone;
   return false;
 }
 
@@ -140,20 +138,20 @@ IdleMachine::InterruptAction IdleMachine::Interrupt() {
   // Verdicts first: leave the store's IDLE (the device stays in its own), ask,
   // push what passes, go back into IDLE.
   if (InLocalIdle()) {
-    state_ = IdleState::kLocalInterrupted;
+    state_ = State::kLocalInterrupted;
     return InterruptAction::kStartWork;
   }
-  state_ = IdleState::kStoreInterrupted;
+  state_ = State::kStoreInterrupted;
   return InterruptAction::kLeaveStoreIdle;
 }
 
 bool IdleMachine::BeginRendering() {
-  if (state_ == IdleState::kStoreInterrupted) {
-    state_ = IdleState::kStoreRendering;
+  if (state_ == State::kStoreInterrupted) {
+    state_ = State::kStoreRendering;
     return true;
   }
-  if (state_ == IdleState::kLocalInterrupted) {
-    state_ = IdleState::kLocalRendering;
+  if (state_ == State::kLocalInterrupted) {
+    state_ = State::kLocalRendering;
     return true;
   }
   return false;
@@ -161,27 +159,27 @@ bool IdleMachine::BeginRendering() {
 
 void IdleMachine::EndRendering() {
   // (A DONE taken meanwhile has moved on from rendering already.)
-  if (state_ == IdleState::kLocalRendering) {
-    state_ = IdleState::kLocalInterrupted;
-  } else if (state_ == IdleState::kStoreRendering) {
-    state_ = IdleState::kStoreInterrupted;
+  if (state_ == State::kLocalRendering) {
+    state_ = State::kLocalInterrupted;
+  } else if (state_ == State::kStoreRendering) {
+    state_ = State::kStoreInterrupted;
   }
 }
 
 IdleMachine::ReenterAction IdleMachine::Reenter() {
   if (InLocalIdle()) {
-    if (state_ == IdleState::kLocalInterruptedDone) {
-      state_ = IdleState::kLocalDone;
+    if (state_ == State::kLocalInterruptedDone) {
+      state_ = State::kLocalDone;
       return ReenterAction::kAnswerLocal;
     }
-    state_ = IdleState::kLocalIdling;
+    state_ = State::kLocalIdling;
     return ReenterAction::kResumeLocal;
   }
-  if (state_ == IdleState::kStoreInterruptedDone) {
-    state_ = IdleState::kNone;
+  if (state_ == State::kStoreInterruptedDone) {
+    state_ = State::kNone;
     return ReenterAction::kAnswerRelayed;
   }
-  state_ = IdleState::kStoreReentering;
+  state_ = State::kStoreReentering;
   return ReenterAction::kReenterRelayed;
 }
 

@@ -12,7 +12,7 @@
 // store work in the middle (filter verdicts on new mail, the
 // PIMAP_INBAND_NEW_FORMAT FETCH) while the device stays in its IDLE, and the
 // device's DONE may come at any point. The driver's `job_` says which store
-// command runs; IdleState says where the IDLE is. Its transitions:
+// command runs; IdleMachine::State says where the IDLE is. Its transitions:
 //
 //   Relayed:
 //   kNone -IDLE sent-> kStoreStarting -"+" passed on-> kStoreIdling
@@ -57,39 +57,40 @@
 
 namespace pimap::session {
 
-enum class IdleState : uint8_t {
-  kNone,  // no IDLE (or only its answer is still being made)
-  // Relayed to the store.
-  kStoreStarting,         // IDLE sent (or waiting for its link); no "+" yet
-  kStoreIdling,           // the store said "+" (passed on): news are pushed
-  kStoreDone,             // the device's DONE relayed; the store's answer is
-                          // due (a "+" still due is the device's: passed on)
-  kStoreInterrupted,      // our DONE left the store's IDLE for verdicts or
-                          // the new-format FETCH; the device still idles
-  kStoreInterruptedDone,  // ... and the device said DONE meanwhile: the
-                          // work's end answers the IDLE
-  kStoreRendering,        // the work done: pushing what passed (no new
-                          // verdicts)
-  kStoreReentering,       // IDLE sent again; its "+" is ours (swallowed); the
-                          // device still idles and news are pushed
-  kStoreReenterDone,      // the device's DONE relayed before that "+" came:
-                          // swallowed still, then as kStoreDone
-  // The gateway's own.
-  kLocalIdling,           // "+ idling" written; news pushed from the journal
-  kLocalInterrupted,      // verdicts / new-format FETCH on a borrowed link
-  kLocalInterruptedDone,  // ... and the device said DONE meanwhile
-  kLocalRendering,        // the work done: pushing what passed
-  kLocalDone,  // DONE taken, answered from a zero-delay timer (the answer
-               // may need the store, the binding stops reading first)
-};
-
 class IdleMachine {
  public:
+  // Where the IDLE is (the diagram above).
+  enum class State : uint8_t {
+    kNone,  // no IDLE (or only its answer is still being made)
+    // Relayed to the store.
+    kStoreStarting,         // IDLE sent (or waiting for its link); no "+" yet
+    kStoreIdling,           // the store said "+" (passed on): news are pushed
+    kStoreDone,             // the device's DONE relayed; the store's answer is
+                            // due (a "+" still due is the device's: passed on)
+    kStoreInterrupted,      // our DONE left the store's IDLE for verdicts or
+                            // the new-format FETCH; the device still idles
+    kStoreInterruptedDone,  // ... and the device said DONE meanwhile: the
+                            // work's end answers the IDLE
+    kStoreRendering,        // the work done: pushing what passed (no new
+                            // verdicts)
+    kStoreReentering,       // IDLE sent again; its "+" is ours (swallowed); the
+                            // device still idles and news are pushed
+    kStoreReenterDone,      // the device's DONE relayed before that "+" came:
+                            // swallowed still, then as kStoreDone
+    // The gateway's own.
+    kLocalIdling,           // "+ idling" written; news pushed from the journal
+    kLocalInterrupted,      // verdicts / new-format FETCH on a borrowed link
+    kLocalInterruptedDone,  // ... and the device said DONE meanwhile
+    kLocalRendering,        // the work done: pushing what passed
+    kLocalDone,  // DONE taken, answered from a zero-delay timer (the answer
+                 // may need the store, the binding stops reading first)
+  };
+
   IdleMachine() = default;
   IdleMachine(const IdleMachine&) = delete;
   IdleMachine& operator=(const IdleMachine&) = delete;
 
-  IdleState state() const { return state_; }
+  State state() const { return state_; }
 
   // ---- Predicates (what the former flags said).
   bool InLocalIdle() const;   // any of the gateway's own IDLE's states
@@ -98,7 +99,7 @@ class IdleMachine {
   // The gateway's own IDLE with no store work of it (the driver adds "and
   // job_ is kIdle": then the link may go back, the command state may go).
   bool LocalResting() const {
-    return state_ == IdleState::kLocalIdling || state_ == IdleState::kLocalDone;
+    return state_ == State::kLocalIdling || state_ == State::kLocalDone;
   }
   // Events may be pushed now.
   bool Pushes() const;
@@ -108,16 +109,15 @@ class IdleMachine {
   // The device's DONE has been relayed to the store (whose tagged answer is
   // the device's).
   bool DoneRelayed() const {
-    return state_ == IdleState::kStoreDone ||
-           state_ == IdleState::kStoreReenterDone;
+    return state_ == State::kStoreDone || state_ == State::kStoreReenterDone;
   }
 
   // ---- Transitions. Each returns what the caller must do.
-  void StartRelayed() { state_ = IdleState::kStoreStarting; }
+  void StartRelayed() { state_ = State::kStoreStarting; }
   // Also how a hibernated device comes back (it was in kLocalIdling).
-  void StartLocal() { state_ = IdleState::kLocalIdling; }
+  void StartLocal() { state_ = State::kLocalIdling; }
   // Any of: AbortCommand, takeover, hibernation, the command's answer.
-  void Reset() { state_ = IdleState::kNone; }
+  void Reset() { state_ = State::kNone; }
 
   enum class DoneAction {
     kNothing,      // the answer is made when the store work in between ends,
@@ -182,7 +182,7 @@ class IdleMachine {
   TimerWheel::TimerId done_timer_ = 0;
   // Last, so that a driver holding the machine [[no_unique_address]] may put
   // its small fields into the tail padding (an idling device must not grow).
-  IdleState state_ = IdleState::kNone;
+  State state_ = State::kNone;
 };
 
 }  // namespace pimap::session

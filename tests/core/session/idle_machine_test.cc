@@ -18,6 +18,7 @@ namespace {
 using DoneAction = IdleMachine::DoneAction;
 using InterruptAction = IdleMachine::InterruptAction;
 using ReenterAction = IdleMachine::ReenterAction;
+using IdleState = IdleMachine::State;
 
 // Drives `m` from kNone into `target` by the transitions the driver uses.
 void DriveTo(IdleMachine& m, IdleState target) {
