@@ -22,19 +22,7 @@
 
 namespace pimap::session {
 
-// Store commands the gateway runs on its own between two IDLEs or before a
-// command's answer, or to bring a borrowed link to the session's state; news
-// the store sends meanwhile still belong to the device (in a folder no event
-// source covers they are its only news).
-const DeviceDriver::CommandState DeviceDriver::kNoCommand;
-
-bool DeviceDriver::CommandState::Settled() const {
-  return !queued.has_value() && held_tagged.empty() && held_finish.empty() && held_job == Job::kNone &&
-         !finish_after_eval && !fetch_then_finish &&
-         resp_action == RespAction::kForward && resp_first && !passing &&
-         collected.empty() && eval_uids.empty() && rebuild_output.empty() &&
-         relay_buffer.empty();
-}
+const CommandState DeviceDriver::kNoCommand;
 
 void DeviceDriver::MaybeDropCommandState() {
   // At rest no job runs (or only the IDLE the gateway answers itself), waits
@@ -48,13 +36,6 @@ void DeviceDriver::MaybeDropCommandState() {
   cmd_.reset();
 }
 
-bool DeviceDriver::IsMaintenanceJob(Job job) {
-  return job == Job::kEvalSync || job == Job::kOwnNew ||
-         job == Job::kEvalView || job == Job::kEvalNotify ||
-         job == Job::kFlagsFetch || job == Job::kLinkSync ||
-         job == Job::kLinkSelect;
-}
-
 // ---- Login and resume
 // ----------------------------------------------------------
 
@@ -65,9 +46,7 @@ DeviceDriver::DeviceDriver(DriverServices services, DeviceOutput* output,
       user_(std::move(user)),
       device_(std::move(device)) {}
 
-DeviceDriver::~DeviceDriver() {
-  if (keepalive_timer_ != 0) services_.timers->Cancel(keepalive_timer_);
-}
+DeviceDriver::~DeviceDriver() { idle_.CancelTimers(*services_.timers); }
 
 void DeviceDriver::Release() {
   Detach();
@@ -78,10 +57,7 @@ void DeviceDriver::Release() {
 void DeviceDriver::Detach() {
   output_ = nullptr;
   alive_.reset();  // a borrow still pending finds nobody
-  if (keepalive_timer_ != 0) services_.timers->Cancel(keepalive_timer_);
-  keepalive_timer_ = 0;
-  if (idle_done_timer_ != 0) services_.timers->Cancel(idle_done_timer_);
-  idle_done_timer_ = 0;
+  idle_.CancelTimers(*services_.timers);
   if (session_ != nullptr) {
     registry().Detach(session_, this);
     session_ = nullptr;
@@ -90,7 +66,7 @@ void DeviceDriver::Detach() {
     // Reusable only between commands: a command in flight would answer into
     // the next borrower's session.
     const bool quiet =
-        (job_ == Job::kNone || (job_ == Job::kIdle && InLocalIdle())) &&
+        (job_ == Job::kNone || (job_ == Job::kIdle && idle_.InLocalIdle())) &&
         !cmd().passing && relayed_tags_.empty() && cmd().resp_first;
     services_.pool->Return(lent_, quiet);
     lent_ = nullptr;
@@ -219,8 +195,7 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
   }
   job_events_ = registry().EventsReceived(user_);
   link_->Send(absl::StrCat(cmd().job_up_tag, " ", command, "\r\n"));
-  if (job == Job::kIdle && (idle_ == IdleState::kStoreDone ||
-                            idle_ == IdleState::kStoreReenterDone)) {
+  if (job == Job::kIdle && idle_.DoneRelayed()) {
     // The device's DONE came while this IDLE waited for its link: it follows
     // at once (TakeIdleDone); the store's answer is the device's.
     link_->Send("DONE\r\n");
@@ -532,7 +507,8 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     return;
   }
   if (name == "IDLE") {
-    StartStoreIdle(tag);
+    idle_.StartRelayed();
+    SendJob(Job::kIdle, tag, "IDLE");
     return;
   }
   if (name == "STATUS" && StartFilteredStatus(command)) return;
@@ -605,7 +581,7 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
     case Job::kStatusExamine:
     case Job::kStatusCount:
     case Job::kStatusUnseen:
-      if (cmd().status_filtered) {
+      if (cmd().status.has_value()) {
         OnStatusJobDone(ok, rest);
         return;
       }
@@ -723,7 +699,12 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       return;
     }
     case Job::kIdle:
-      OnIdleJobDone(rest);
+      // Left for verdicts (our DONE): the store work starts now.
+      if (idle_.OnStoreIdleEnded()) {
+        StartEval();
+      } else {
+        FinishCommand(rest);
+      }
       return;
     case Job::kCloseExpunge:
       SendJob(Job::kPlain, job_device_tag_, "UNSELECT");
@@ -782,10 +763,8 @@ void DeviceDriver::FinishCommand(absl::string_view status_rest) {
   }
   absl::StrAppend(&out, job_device_tag_, " ", status_rest, "\r\n");
   job_ = Job::kNone;
-  cmd().job_uid_mode = false;
-  cmd().job_may_expunge = false;
-  cmd().job_up_tag.clear();
-  idle_ = IdleState::kNone;
+  cmd().EndJob();
+  idle_.Reset();
   cmd().closing = false;
   MaybeReturnLink();
   Write(std::move(out));

@@ -22,7 +22,9 @@
 #include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
 #include "core/imap/command.h"
+#include "core/session/command_state.h"
 #include "core/session/hibernation.h"
+#include "core/session/idle_machine.h"
 #include "core/session/session_registry.h"
 #include "core/session/store_link.h"
 #include "core/session/store_link_pool.h"
@@ -185,44 +187,8 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void OnFolderEvent(const StoreEvent& event) override;
   bool Selecting(absl::string_view folder) const override;
 
-  // What the running store command's responses mean and what to do when it
-  // completes.
-  enum class Job {
-    kNone,
-    kEnable,
-    kResumeSelect,
-    kViewSearch,
-    kRebuild,
-    kRebuildNew,
-    kSelect,
-    kSelectSearch,
-    kMessages,
-    kSearch,
-    kExpunge,
-    kIdle,
-    kPlain,
-    kEvalSync,
-    kEvalView,
-    kEvalNotify,
-    kNewFetch,
-    kOwnNew,
-    // UID FETCH FLAGS of the messages whose pushed flag change did not carry
-    // the whole list (StoreEvent::resolve).
-    kFlagsFetch,
-    kStatus,
-    kCloseExpunge,
-    // A pooled link being borrowed and brought to the session's
-    // state before the job that needs it (device_driver_links.cc).
-    kAcquire,
-    kLinkEnable,
-    kLinkSelect,
-    kLinkSync,
-    // STATUS of a folder under a view filter: the view's counts.
-    kStatusExamine,
-    kStatusCount,
-    kStatusUnseen
-  };
-  enum class RespAction { kForward, kDrop, kCollect };
+  // What the running store command's responses mean (command_state.h).
+  using Job = DeviceJob;
 
   // Keeps this alive while a call from outside (store, timer, registry) runs.
   class Busy {
@@ -268,7 +234,6 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void OnStatusJobDone(bool ok, absl::string_view rest);
   void FinishFilteredStatus();
   void ApplyViewSearch();
-  static bool IsMaintenanceJob(Job job);
 
   // device_driver_links.cc: store links borrowed from the pool on demand.
   // Whether the gateway learns every change of `folder` without a link of this
@@ -301,8 +266,9 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
 
   // device_driver_push.cc: journal rendering, push in IDLE, filter verdicts.
   // Renders up to `max_events` undelivered journal events of the selected
-  // folder against the device's view and marks them delivered. `replay`: a
-  // resume, where events written before a disconnect come again.
+  // folder against the device's view (journal_render.h) and marks them
+  // delivered. `replay`: a resume, where events written before a disconnect
+  // come again.
   std::string RenderPending(bool allow_expunge, size_t max_events = SIZE_MAX,
                             bool replay = false);
   bool NeedsEval() const;
@@ -312,9 +278,6 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // their UIDs in the device's view, ascending (empty: none).
   std::vector<uint32_t> FlagsToResolve() const;
   void StartFlagsFetch(const std::vector<uint32_t>& uids);
-  // A flag change to resolve, of a message in the view, not yet fetched: it
-  // holds back rendering (RenderPending) until the store has answered.
-  bool Unresolved(const JournalEntry& entry) const;
   void StartEval();
   void StartEvalSearch();
   void OnEvalDone();
@@ -325,91 +288,18 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // watch does not cover: journaled like the watch's events.
   void JournalOwn(EventKind kind, uint32_t uid, std::vector<std::string> flags);
 
-  // ---- IDLE: one state machine (device_driver_idle.cc owns the transitions).
+  // ---- IDLE (device_driver_idle.cc): carries out what `idle_` (IdleMachine,
+  // idle_machine.h: the states, their transitions and the diagram) decides.
+  // `job_` says which store command runs (kIdle while the store's IDLE is the
+  // running command or nothing of the store runs; a verdict job, kNewFetch or
+  // a kAcquire/kLink* step meanwhile); the machine says where the IDLE is.
   //
-  // An IDLE is relayed (the store's IDLE carries the device's: a folder no
-  // event source covers, or no pool) or the gateway's own (pooled mode, a
-  // covered folder: answered from the journal with no link held). Either may
-  // be left for store work in the middle (filter verdicts on new mail, the
-  // PIMAP_INBAND_NEW_FORMAT FETCH) while the device stays in its IDLE, and the
-  // device's DONE may come at any point. `job_` says which store command runs
-  // (kIdle while the store's IDLE is the running command or nothing of the
-  // store runs; a verdict job, kNewFetch or a kAcquire/kLink* step meanwhile);
-  // IdleState says where the IDLE is. Its transitions:
-  //
-  //   Relayed:
-  //   kNone -IDLE sent-> kStoreStarting -"+" passed on-> kStoreIdling
-  //   kStoreStarting, kStoreIdling -DONE relayed-> kStoreDone
-  //   kStoreDone -the store's tagged answer-> kNone (answered)
-  //   kStoreIdling, kStoreReentering -news needing verdicts, our DONE->
-  //     kStoreInterrupted -DONE-> kStoreInterruptedDone
-  //   kStoreInterrupted -work done-> kStoreRendering (push what passed) ->
-  //     kStoreInterrupted (the new-format FETCH, if any) -> kStoreReentering
-  //   kStoreInterruptedDone -work done-> kNone (answered)
-  //   kStoreReentering -"+" swallowed-> kStoreIdling
-  //   kStoreReentering -DONE relayed-> kStoreReenterDone -"+" swallowed->
-  //     kStoreDone
-  //   The gateway's own:
-  //   kNone -IDLE-> kLocalIdling -DONE-> kLocalDone -timer-> kNone (answered)
-  //   kLocalIdling -news needing verdicts-> kLocalInterrupted -DONE->
-  //     kLocalInterruptedDone -work done or link lost-> kLocalDone -> kNone
-  //   kLocalInterrupted -work done-> kLocalRendering -> kLocalInterrupted
-  //     (the new-format FETCH, if any) -> kLocalIdling
-  //   kLocalInterrupted -link lost-> kLocalIdling (quiet; verdicts later)
-  //   Any -AbortCommand, takeover, hibernation-> kNone.
-  //
-  // "The device's DONE arrived while interrupted" is a state of its own
-  // (k*InterruptedDone), not a bool beside the state: it changes what every
-  // later event means (no push, no keepalive, the end of the work answers the
-  // IDLE instead of re-entering it), so a separate bool would let "idling"
-  // and "DONE taken" be true at once. Rendering is a state for the same
-  // reason: only there may events be pushed while interrupted, and only there
-  // must they not interrupt again.
-  enum class IdleState : uint8_t {
-    kNone,  // no IDLE (or only its answer is still being made)
-    // Relayed to the store.
-    kStoreStarting,     // IDLE sent (or waiting for its link); no "+" yet
-    kStoreIdling,       // the store said "+" (passed on): news are pushed
-    kStoreDone,         // the device's DONE relayed; the store's answer is due
-                        // (a "+" still due is the device's: passed on)
-    kStoreInterrupted,  // our DONE left the store's IDLE for verdicts or
-                        // the new-format FETCH; the device still idles
-    kStoreInterruptedDone,  // ... and the device said DONE meanwhile: the
-                            // work's end answers the IDLE
-    kStoreRendering,    // the work done: pushing what passed (no new verdicts)
-    kStoreReentering,   // IDLE sent again; its "+" is ours (swallowed); the
-                        // device still idles and news are pushed
-    kStoreReenterDone,  // the device's DONE relayed before that "+" came:
-                        // swallowed still, then as kStoreDone
-    // The gateway's own.
-    kLocalIdling,           // "+ idling" written; news pushed from the journal
-    kLocalInterrupted,      // verdicts / new-format FETCH on a borrowed link
-    kLocalInterruptedDone,  // ... and the device said DONE meanwhile
-    kLocalRendering,        // the work done: pushing what passed
-    kLocalDone,  // DONE taken, answered from a zero-delay timer (the answer
-                 // may need the store, the binding stops reading first)
-  };
-  // Predicates (what the former flags said).
-  bool InLocalIdle() const;      // any of the gateway's own IDLE's states
-  bool DeviceIdling() const;     // in IDLE, its DONE not yet taken
-  bool IdleInterrupted() const;  // left (or leaving) for store work
   // The gateway's own IDLE with no store work of it: the link may go back,
   // the command state may go.
   bool LocalIdleAtRest() const;
-  // Events may be pushed now.
-  bool IdlePushes() const;
-  // News needing the store's verdicts may leave the IDLE for them (not while
-  // rendering what the last verdicts let through).
-  bool IdleMayInterrupt() const;
-  // Transitions.
-  void StartStoreIdle(const std::string& tag);
   void StartLocalIdle(const std::string& tag);
   // The device's DONE (any line while in IDLE); false: not in IDLE.
   bool TakeIdleDone();
-  // The store's "+" while its IDLE runs; true: ours, not the device's.
-  bool OnIdleContinuation();
-  // The store's IDLE completed (tagged answer).
-  void OnIdleJobDone(absl::string_view rest);
   // Leaves the IDLE for the store's verdicts (or the new-format FETCH).
   void InterruptIdle();
   // The verdicts are in: push what passes, then back into the IDLE (or its
@@ -423,66 +313,10 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // `just_sent`: one went out now (KeepaliveDelayMs).
   void ArmKeepalive(bool just_sent = false);
 
-  // A job waiting for a pooled link (kAcquire and the kLink* steps run first).
-  struct QueuedJob {
-    Job job = Job::kNone;
-    std::string device_tag;
-    std::string command;
-  };
-
-  // What running a command needs. An idle device holds none of it: allocated
-  // on first use, freed when the driver is at rest (MaybeDropCommandState), so
-  // that thousands of idling devices cost only the fields above and below.
-  struct CommandState {
-    // The running store command (reset at rest: each job sets what it reads).
-    std::string job_up_tag;
-    bool job_uid_mode = false;
-    bool job_sort = false;         // the search job is a SORT (order matters)
-    bool job_may_expunge = false;  // the device's command itself expunges
-    std::string job_folder;
-    bool job_examine = false;
-    uint64_t job_modseq = 0;  // HIGHESTMODSEQ reported while selecting
-    uint64_t flags_fetch_seq = 0;  // journal position when kFlagsFetch went
-    uint64_t snapshot_seq =
-        0;  // journal position when the store took a snapshot
-    std::vector<uint32_t> search_uids;
-    std::string search_modseq;  // a SEARCH's "(MODSEQ n)", kept for the device
-    uint32_t search_count = 0;  // ESEARCH COUNT of a status job
-    // STATUS of a folder under a view filter (the view's MESSAGES and UNSEEN).
-    bool status_filtered = false;
-    bool status_selected =
-        false;                   // of the selected folder (the view is at hand)
-    bool status_unseen = false;  // UNSEEN asked for
-    std::string status_folder;
-    std::string status_line;  // the store's "* STATUS" line
-    uint32_t status_messages = 0;
-    uint32_t status_unseen_count = 0;
-    std::string prep_folder;   // the folder a kLinkSelect selects
-    std::string close_folder;  // the folder a CLOSE acts on
-    // New mail just announced (EXISTS): scratch of one render, cleared before
-    // it.
-    std::vector<uint32_t> rendered_new;
-    bool closing = false;  // the running kPlain job is that CLOSE
-    // Pending work: the state is kept while any of these is set.
-    std::optional<QueuedJob> queued;
-    std::string held_tagged;  // a tagged store line held until the job ends
-    std::string held_finish;  // the tagged answer waiting for verdicts
-    Job held_job = Job::kNone;
-    bool finish_after_eval = false;
-    bool fetch_then_finish =
-        false;  // a command's answer waits for new-mail FETCH
-    // The response being read from the store.
-    RespAction resp_action = RespAction::kForward;
-    bool resp_first = true;
-    bool passing = false;  // a response is being passed through
-    std::string collected;
-    std::vector<uint32_t> eval_uids;
-    std::string rebuild_output;  // an exact rebuild's responses, for the resume
-    std::string relay_buffer;  // verbatim bytes while a link is being borrowed
-
-    // Nothing pending: only the running-command fields may hold values.
-    bool Settled() const;
-  };
+  // What running a command needs (command_state.h). An idle device holds none
+  // of it: allocated on first use, freed when the driver is at rest
+  // (MaybeDropCommandState), so that thousands of idling devices cost only the
+  // fields below.
   CommandState& cmd() {
     if (cmd_ == nullptr) cmd_ = std::make_unique<CommandState>();
     return *cmd_;
@@ -514,7 +348,6 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   uint64_t ackable_seq_ = 0;    // what the device's input may acknowledge
   bool acquiring_ = false;      // a Borrow is pending
   bool logged_in_ = false;      // the login has been answered
-  TimerWheel::TimerId idle_done_timer_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   DeviceSession* session_ = nullptr;  // null for a session that ended (LOGOUT)
   int busy_ = 0;
@@ -537,12 +370,13 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   bool live_resync_ = false;     // the journal overflowed under a live device
   bool xfilter_resync_ = false;  // a view filter change rebuilds the view
 
+  // IDLE: one state machine (idle_machine.h). [[no_unique_address]]: the
+  // bools below go into its tail padding, so that the driver of an idling
+  // device is no larger than with the machine's fields inline.
+  [[no_unique_address]] IdleMachine idle_;
+
   // The response being read from the store.
   bool store_paused_ = false;  // reading the store paused for the device
-
-  // IDLE: one state machine (IdleState above, device_driver_idle.cc).
-  IdleState idle_ = IdleState::kNone;
-  TimerWheel::TimerId keepalive_timer_ = 0;
 
   // Filter verdicts and new-format FETCH.
   bool own_new_ = false;           // the store said EXISTS: look for new UIDs

@@ -32,11 +32,11 @@ bool DeviceDriver::Hibernatable() const {
   // has nothing of this device's (no link, no borrow), nothing is held or
   // queued for an answer. Undelivered events the filters hold back may stay:
   // they wait for the next command in the journal, which the session keeps.
-  return idle_ == IdleState::kLocalIdling &&
+  return idle_.state() == IdleMachine::State::kLocalIdling &&
          // Nothing else pending.
          session_ != nullptr && output_ != nullptr && logged_in_ &&
          cmd_ == nullptr && link_ == nullptr && lent_ == nullptr &&
-         !acquiring_ && relayed_tags_.empty() && idle_done_timer_ == 0 &&
+         !acquiring_ && relayed_tags_.empty() && !idle_.DoneAnswerPending() &&
          busy_ == 0 && !release_pending_ && !live_resync_ && !xfilter_resync_ &&
          !own_new_ && !store_paused_ && logout_tag_.empty();
 }
@@ -56,7 +56,7 @@ HibernatedIdle DeviceDriver::Hibernate(DeviceLink* keeper) {
   if (session_->connection == this) session_->connection = keeper;
   session_ = nullptr;
   job_ = Job::kNone;
-  idle_ = IdleState::kNone;
+  idle_.Reset();
   // Detach() now finds no session, no link and no timer of the IDLE's.
   Detach();
   return state;
@@ -78,7 +78,7 @@ DeviceDriver::DeviceDriver(DriverServices services, DeviceOutput* output,
   client_ = state.client;
   job_ = Job::kIdle;
   job_device_tag_ = state.idle_tag;
-  idle_ = IdleState::kLocalIdling;
+  idle_.StartLocal();
   ArmKeepalive();
 }
 

@@ -45,8 +45,8 @@ std::string DeviceDriver::FolderFor(Job job) const {
   // The view of a folder the device has not selected is counted where a
   // kStatusExamine left the link.
   if ((job == Job::kStatusCount || job == Job::kStatusUnseen) &&
-      !cmd().status_selected) {
-    return cmd().status_folder;
+      cmd().status.has_value() && !cmd().status->selected()) {
+    return cmd().status->folder();
   }
   if (session_ != nullptr && !session_->selected_folder.empty()) {
     return session_->selected_folder;
@@ -60,7 +60,7 @@ std::string DeviceDriver::FolderFor(Job job) const {
 
 bool DeviceDriver::WantsReadOnly(Job job) const {
   if ((job == Job::kStatusCount || job == Job::kStatusUnseen) &&
-      !cmd().status_selected) {
+      cmd().status.has_value() && !cmd().status->selected()) {
     return true;  // counted in an EXAMINEd folder: nothing changes there
   }
   return session_ != nullptr && session_->read_only;
@@ -259,25 +259,10 @@ void DeviceDriver::OnLinkFailed(absl::string_view why) {
 void DeviceDriver::AbortCommand(absl::string_view why) {
   const std::string tag = job_device_tag_;
   job_ = Job::kNone;
-  cmd().job_uid_mode = false;
-  cmd().job_may_expunge = false;
-  cmd().job_sort = false;
-  cmd().held_tagged.clear();
-  cmd().held_finish.clear();
-  cmd().finish_after_eval = false;
-  cmd().fetch_then_finish = false;
   live_resync_ = false;
   xfilter_resync_ = false;
-  idle_ = IdleState::kNone;
-  cmd().closing = false;
-  cmd().resp_first = true;
-  cmd().collected.clear();
-  cmd().search_uids.clear();
-  cmd().eval_uids.clear();
-  if (cmd().passing) {
-    cmd().passing = false;
-    if (output_ != nullptr) output_->EndPassThrough();
-  }
+  idle_.Reset();
+  if (cmd().Abort() && output_ != nullptr) output_->EndPassThrough();
   std::string out;
   if (!tag.empty())
     imap::AppendTaggedStatus(&out, tag, "NO", "UNAVAILABLE", why);

@@ -13,108 +13,36 @@
 #include "core/imap/syntax.h"
 #include "core/session/delivery.h"
 #include "core/session/device_driver.h"
+#include "core/session/journal_render.h"
 #include "core/session/store_text.h"
 
 namespace pimap::session {
 
 std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
                                         bool replay) {
-  std::string out;
-  if (session_ == nullptr || session_->selected_folder.empty()) return out;
+  if (session_ == nullptr || session_->selected_folder.empty()) return "";
   DeviceSession& s = *session_;
-  uint64_t last = 0;
-  size_t rendered = 0;
-  size_t taken = 0;
-  bool view_changed = false;  // an EXISTS or EXPUNGE goes out
-  for (const JournalEntry* entry :
-       s.journal.UndeliveredEntries(s.selected_folder)) {
-    const StoreEvent& e = entry->event;
-    if (e.kind == EventKind::kExpunge && !allow_expunge) break;
-    // A flag change of unknown result waits for its fetch (FlagsToResolve);
-    // once fetched, the store's answer behind it says the flags.
-    if (Unresolved(*entry)) break;
-    if (taken++ == max_events) break;
-    if (e.uidvalidity == 0 || s.view_uidvalidity == 0 ||
-        e.uidvalidity == s.view_uidvalidity) {
-      switch (e.kind) {
-        case EventKind::kNew: {
-          if (s.classified.contains(e.uid) && !s.in_view.contains(e.uid)) {
-            s.classified.erase(e.uid);  // outside this device's view
-            s.notify.erase(e.uid);
-            break;
-          }
-          // A replay after a reconnect may find the UID already in the view:
-          // EXISTS is idempotent, so say it again rather than risk a miss.
-          // Outside a replay a known UID (the same news from two sources) is
-          // not announced twice.
-          const bool had = !s.view.Insert(e.uid).has_value();
-          if (!had || (replay && s.view.Contains(e.uid))) {
-            absl::StrAppend(&out, "* ", s.view.size(), " EXISTS\r\n");
-            cmd().rendered_new.push_back(e.uid);
-            ++rendered;
-            view_changed = true;
-          }
-          // The device has the message already (its own FETCH after a
-          // RESYNC, or the same news from another source): the flags the
-          // news carries may be newer than what it was told, and no later
-          // event repeats them (docs/chaos-test.md, defect 2).
-          if (had && e.flags_known && !Told(s, e.uid, FlagKey(e.flags))) {
-            if (std::optional<uint32_t> msn = s.view.MsnOf(e.uid)) {
-              absl::StrAppend(&out, "* ", *msn, " FETCH (UID ", e.uid,
-                              " FLAGS (");
-              imap::AppendFlagList(&out, e.flags);
-              out += "))\r\n";
-              ++rendered;
-            }
-          }
-          s.classified.erase(e.uid);
-          s.in_view.erase(e.uid);
-          s.notify.erase(e.uid);
-          break;
-        }
-        case EventKind::kFlags:
-          if (e.resolve) break;
-          if (std::optional<uint32_t> msn = s.view.MsnOf(e.uid)) {
-            // Recorded in a replay too: what the device is told now is what
-            // a later change back to the flags it had must be compared with.
-            const bool told = Told(s, e.uid, FlagKey(e.flags));
-            if (told && !replay) break;  // the device knows already
-            absl::StrAppend(&out, "* ", *msn, " FETCH (UID ", e.uid,
-                            " FLAGS (");
-            // Only valid flags: an event's flags may come from the store's
-            // HTTP push, and a "flag" with ")" or CRLF would end the
-            // response early and forge another one.
-            imap::AppendFlagList(&out, e.flags);
-            out += "))\r\n";
-            ++rendered;
-          }
-          break;
-        case EventKind::kExpunge:
-          if (std::optional<uint32_t> msn = s.view.Erase(e.uid)) {
-            absl::StrAppend(&out, "* ", *msn, " EXPUNGE\r\n");
-            ++rendered;
-            view_changed = true;
-          }
-          break;
-        default:
-          break;
-      }
-    }
-    last = entry->seq;
+  RenderedEvents r = RenderJournal(
+      s, RenderRequest{.allow_expunge = allow_expunge,
+                       .max_events = max_events,
+                       .replay = replay,
+                       .flags_resolved_seq = flags_resolved_seq_});
+  if (!r.new_uids.empty()) {
+    // (Only then: the command state stays unallocated for a push of no mail.)
+    std::vector<uint32_t>& rendered_new = cmd().rendered_new;
+    rendered_new.insert(rendered_new.end(), r.new_uids.begin(),
+                        r.new_uids.end());
   }
-  if (last != 0) {
-    s.journal.MarkDelivered(s.selected_folder, last);
-    delivered_seq_ = std::max(delivered_seq_, last);
-  }
+  if (r.last_seq != 0) delivered_seq_ = std::max(delivered_seq_, r.last_seq);
   // Every caller writes `out` next: the checkpoint is marked dirty before.
-  if (view_changed) registry().MarkViewChanged(s);
-  counters().events_pushed.fetch_add(rendered, std::memory_order_relaxed);
-  return out;
+  if (r.view_changed) registry().MarkViewChanged(s);
+  counters().events_pushed.fetch_add(r.rendered, std::memory_order_relaxed);
+  return std::move(r.out);
 }
 
 void DeviceDriver::OnEventsPending() {
-  if (session_ == nullptr || !IdlePushes() || job_ != Job::kIdle ||
-      output_ == nullptr || (!InLocalIdle() && link_ == nullptr)) {
+  if (session_ == nullptr || !idle_.Pushes() || job_ != Job::kIdle ||
+      output_ == nullptr || (!idle_.InLocalIdle() && link_ == nullptr)) {
     return;
   }
   Busy busy(this);
@@ -134,7 +62,7 @@ void DeviceDriver::OnEventsPending() {
     through = index;
     if (entry->event.kind == EventKind::kNew) new_mail_admitted = true;
   }
-  if (IdleMayInterrupt() &&
+  if (idle_.MayInterrupt() &&
       (own_new_ || NeedsEval() || (new_mail_admitted && NewFormatWanted()))) {
     InterruptIdle();
     return;
@@ -155,24 +83,13 @@ std::vector<uint32_t> DeviceDriver::FlagsToResolve() const {
   const DeviceSession& s = *session_;
   for (const JournalEntry* entry :
        s.journal.UndeliveredEntries(s.selected_folder)) {
-    if (Unresolved(*entry)) uids.push_back(entry->event.uid);
+    if (FlagsUnresolved(s, *entry, flags_resolved_seq_)) {
+      uids.push_back(entry->event.uid);
+    }
   }
   std::sort(uids.begin(), uids.end());
   uids.erase(std::unique(uids.begin(), uids.end()), uids.end());
   return uids;
-}
-
-bool DeviceDriver::Unresolved(const JournalEntry& entry) const {
-  const StoreEvent& e = entry.event;
-  const DeviceSession& s = *session_;
-  // A UID above the view may be new mail journaled in the same batch: the
-  // view gets it only when the batch is rendered, after the fetch. Leaving it
-  // out would count its change as resolved unfetched (the device kept the
-  // first notification's flags for good: push-mode chaos test).
-  return e.resolve && entry.seq > flags_resolved_seq_ &&
-         (e.uidvalidity == 0 || s.view_uidvalidity == 0 ||
-          e.uidvalidity == s.view_uidvalidity) &&
-         (s.view.Contains(e.uid) || e.uid > s.view.max_uid());
 }
 
 void DeviceDriver::StartFlagsFetch(const std::vector<uint32_t>& uids) {
@@ -342,7 +259,7 @@ void DeviceDriver::OnTakenOver() {
   // Nothing this driver has asked the store may touch the session any more:
   // whatever is in flight is dropped with the link.
   job_ = Job::kNone;
-  idle_ = IdleState::kNone;
+  idle_.Reset();
   if (link_ != nullptr) {
     link_->Close();
     link_ = nullptr;
@@ -413,9 +330,7 @@ void DeviceDriver::OnPushJobDone(bool ok) {
             absl::StrCat(job_device_tag_, " ", cmd().held_finish, "\r\n");
         cmd().held_finish.clear();
         job_ = Job::kNone;
-        cmd().job_uid_mode = false;
-        cmd().job_may_expunge = false;
-        cmd().job_up_tag.clear();
+        cmd().EndJob();
         Write(std::move(out));
         Paused(false, true);
       } else {

@@ -119,7 +119,7 @@ void DeviceDriver::OnStoreClosed(absl::Status reason) {
     cmd().resp_first = true;
     cmd().collected.clear();
     const bool quiet =
-        job_ == Job::kNone || (job_ == Job::kIdle && InLocalIdle());
+        job_ == Job::kNone || (job_ == Job::kIdle && idle_.InLocalIdle());
     if (quiet && relayed_tags_.empty()) {
       if (cmd().passing) {
         cmd().passing = false;
@@ -163,7 +163,7 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
   if (absl::StartsWith(line, "+")) {
     if (job_ == Job::kIdle) {
       cmd().resp_action =
-          OnIdleContinuation() ? RespAction::kDrop : RespAction::kForward;
+          idle_.OnContinuation() ? RespAction::kDrop : RespAction::kForward;
       ArmKeepalive();
     }
   } else if (!absl::StartsWith(line, "* ")) {
@@ -277,7 +277,7 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
   cmd().resp_action = RespAction::kForward;
   cmd().resp_first = true;
   if (action != RespAction::kCollect) {
-    if (DeviceIdling() && job_ == Job::kIdle) OnEventsPending();
+    if (idle_.DeviceIdling() && job_ == Job::kIdle) OnEventsPending();
     return;
   }
   std::string text = std::move(cmd().collected);
@@ -354,8 +354,8 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
            FlagKey(absl::StrSplit(flags, ' ', absl::SkipEmpty())));
     }
   } else if (u.name == "STATUS" && session_ != nullptr &&
-             cmd().status_filtered) {
-    cmd().status_line = std::string(body);  // answered once the view is counted
+             cmd().status.has_value()) {
+    cmd().status->OnStatusLine(body);  // answered once the view is counted
   } else if (u.name == "STATUS" && session_ != nullptr) {
     std::string line(body);
     size_t at = line.find("MESSAGES ");
@@ -381,9 +381,11 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
   } else if (u.name == "ESEARCH" &&
              (job_ == Job::kStatusCount || job_ == Job::kStatusUnseen)) {
     size_t at = body.find(" COUNT ");
-    if (at != absl::string_view::npos) {
+    if (at != absl::string_view::npos && cmd().status.has_value()) {
       absl::string_view n = body.substr(at + 7);
-      absl::SimpleAtoi(n.substr(0, n.find(' ')), &cmd().search_count);
+      uint32_t count = 0;
+      absl::SimpleAtoi(n.substr(0, n.find(' ')), &count);
+      cmd().status->OnCount(count);
     }
   } else if (u.name == "ESEARCH") {
     size_t at = body.find(" ALL ");

@@ -1,0 +1,46 @@
+// CommandState and DeviceJob (command_state.h): when the per-command scratch
+// may go, and what ending or aborting a job clears.
+#include "core/session/command_state.h"
+
+namespace pimap::session {
+
+bool IsMaintenanceJob(DeviceJob job) {
+  return job == DeviceJob::kEvalSync || job == DeviceJob::kOwnNew ||
+         job == DeviceJob::kEvalView || job == DeviceJob::kEvalNotify ||
+         job == DeviceJob::kFlagsFetch || job == DeviceJob::kLinkSync ||
+         job == DeviceJob::kLinkSelect;
+}
+
+bool CommandState::Settled() const {
+  return !queued.has_value() && held_tagged.empty() && held_finish.empty() &&
+         held_job == DeviceJob::kNone && !finish_after_eval &&
+         !fetch_then_finish && resp_action == RespAction::kForward &&
+         resp_first && !passing && collected.empty() && eval_uids.empty() &&
+         rebuild_output.empty() && relay_buffer.empty();
+}
+
+void CommandState::EndJob() {
+  job_uid_mode = false;
+  job_may_expunge = false;
+  job_up_tag.clear();
+}
+
+bool CommandState::Abort() {
+  job_uid_mode = false;
+  job_may_expunge = false;
+  job_sort = false;
+  held_tagged.clear();
+  held_finish.clear();
+  finish_after_eval = false;
+  fetch_then_finish = false;
+  closing = false;
+  resp_first = true;
+  collected.clear();
+  search_uids.clear();
+  eval_uids.clear();
+  const bool was_passing = passing;
+  passing = false;
+  return was_passing;
+}
+
+}  // namespace pimap::session
