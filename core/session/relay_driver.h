@@ -131,8 +131,14 @@ class RelayDriver final : public CommandRouter,
   void ScheduleKeepalive();
   void StartUnpark();
   void OnLinkLent(absl::StatusOr<PooledLink*> lent);
+  // Borrows a link of the client's profile; `then` gets it (or the error),
+  // unless the client left meanwhile.
+  void BorrowForClient(void (RelayDriver::*then)(absl::StatusOr<PooledLink*>));
   // The lent link (link_) is brought to what the client knows.
   void BeginResync();
+  // The ENABLE a newly logged-in lent link needs for the client's profile
+  // (empty if none); marks the link as having it.
+  std::string ApplyProfile();
   // Our commands on the link, tagged; `enable` (may be empty) first.
   // `notify` (may be empty): the client's NOTIFY SET, right after it.
   void SendResync(absl::string_view enable,

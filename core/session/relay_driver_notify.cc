@@ -74,19 +74,7 @@ void RelayDriver::OnRestoreResponse(const imap::Response& r,
 
 void RelayDriver::StartStatusFetch() {
   idle_ = IdleState::kParkedStatus;
-  StoreCredentials profiled = credentials_;
-  profiled.profile = client_.LinkProfile();
-  std::weak_ptr<bool> alive = alive_;
-  StoreLinkPool* pool = services_.pool;
-  pool->Borrow(profiled, services_.borrow_timeout_ms,
-               [this, alive, pool](absl::StatusOr<PooledLink*> lent) {
-                 if (alive.expired()) {
-                   if (lent.ok()) pool->Return(*lent, /*reusable=*/true);
-                   return;
-                 }
-                 Busy busy(this);
-                 OnStatusLinkLent(std::move(lent));
-               });
+  BorrowForClient(&RelayDriver::OnStatusLinkLent);
 }
 
 void RelayDriver::OnStatusLinkLent(absl::StatusOr<PooledLink*> lent) {
@@ -110,17 +98,9 @@ void RelayDriver::OnStatusLinkLent(absl::StatusOr<PooledLink*> lent) {
   lent_ = *lent;
   link_ = lent_->link;
   link_->SetClient(this);
-  std::string enable;
-  if (!lent_->profile_applied) {
-    // A new login: STATUS answers the same whatever is ENABLEd, but the link
-    // is pooled under the client's profile, so it gets it now.
-    if (!client_.enabled().empty()) {
-      enable = absl::StrCat("ENABLE ", absl::StrJoin(client_.enabled(), " "));
-    }
-    lent_->profile_applied = true;
-    lent_->qresync_enabled = client_.qresync();
-  }
-  SendResync(enable, parked_notify_->TakeStatusCommands());
+  // STATUS answers the same whatever is ENABLEd, but the link is pooled
+  // under the client's profile.
+  SendResync(ApplyProfile(), parked_notify_->TakeStatusCommands());
 }
 
 void RelayDriver::OnStatusResponse(const imap::Response& r) {

@@ -472,12 +472,17 @@ void RelayDriver::StartUnpark() {
   HoldInput();
   if (keepalive_timer_ != 0) services_.timers->Cancel(keepalive_timer_);
   keepalive_timer_ = 0;
+  BorrowForClient(&RelayDriver::OnLinkLent);
+}
+
+void RelayDriver::BorrowForClient(
+    void (RelayDriver::*then)(absl::StatusOr<PooledLink*>)) {
   StoreCredentials profiled = credentials_;
   profiled.profile = client_.LinkProfile();
   std::weak_ptr<bool> alive = alive_;
   StoreLinkPool* pool = services_.pool;
   pool->Borrow(profiled, services_.borrow_timeout_ms,
-               [this, alive, pool](absl::StatusOr<PooledLink*> lent) {
+               [this, alive, pool, then](absl::StatusOr<PooledLink*> lent) {
                  if (alive.expired()) {
                    // The client left meanwhile; the pool outlives its shard's
                    // drivers.
@@ -485,7 +490,7 @@ void RelayDriver::StartUnpark() {
                    return;
                  }
                  Busy busy(this);
-                 OnLinkLent(std::move(lent));
+                 (this->*then)(std::move(lent));
                });
 }
 
@@ -509,18 +514,19 @@ void RelayDriver::OnLinkLent(absl::StatusOr<PooledLink*> lent) {
   BeginResync();
 }
 
+std::string RelayDriver::ApplyProfile() {
+  if (lent_->profile_applied) return {};
+  // A new login: what the client ENABLEd first, so the link's responses take
+  // the forms the client expects (and it is pooled under that profile).
+  lent_->profile_applied = true;
+  lent_->qresync_enabled = client_.qresync();
+  if (client_.enabled().empty()) return {};
+  return absl::StrCat("ENABLE ", absl::StrJoin(client_.enabled(), " "));
+}
+
 void RelayDriver::BeginResync() {
   link_profile_ = client_.LinkProfile();
-  std::string enable;
-  if (!lent_->profile_applied) {
-    // A new login: what the client ENABLEd first, so the link's responses
-    // take the forms the client expects.
-    if (!client_.enabled().empty()) {
-      enable = absl::StrCat("ENABLE ", absl::StrJoin(client_.enabled(), " "));
-    }
-    lent_->profile_applied = true;
-    lent_->qresync_enabled = client_.qresync();
-  }
+  const std::string enable = ApplyProfile();
   ResyncLink link_info;
   link_info.qresync_enabled = client_.qresync();
   link_info.esearch = imap::HasCapability(store_capabilities(), "ESEARCH");
