@@ -40,12 +40,12 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
     }
     absl::StrAppend(&caps, " ", raw);
   }
-  // The P-IMAP R01 tokens for what the gateway implements (protocol.md §2.1),
-  // only in a P-IMAP session (a regular session answers them NO [CANNOT]);
-  // XZIP and ID everywhere, and its own compression (RFC 4978; the store's is
-  // per hop, not offered).
-  if (pimap) caps += " XFILTER XPIMAPPREF XPROVISION";
-  caps += " XZIP ID";
+  // The P-IMAP R01 tokens for what the gateway implements (protocol.md §2.1):
+  // XFILTER and XPIMAPPREF only in a P-IMAP session (a regular session
+  // answers them NO [CANNOT]); XPROVISION, XZIP and ID everywhere (§2.2), and
+  // its own compression (RFC 4978; the store's is per hop, not offered).
+  if (pimap) caps += " XFILTER XPIMAPPREF";
+  caps += " XPROVISION XZIP ID";
   if (compression) caps += " COMPRESS=DEFLATE";
   if (!extra.empty()) absl::StrAppend(&caps, " ", extra);
   return caps;

@@ -3,7 +3,6 @@
 // the answer provision.h's; whether key material may go is the binding's to
 // say (DeviceOutput::Secure).
 #include "absl/status/status.h"
-#include "core/imap/writer.h"
 #include "core/session/device_driver.h"
 #include "core/session/provision.h"
 
@@ -17,25 +16,13 @@ void DeviceDriver::Provision(const imap::Command& command) {
     offer.vapid_public_key = outband->vapid_public_key();
   }
   const bool secure = output_ != nullptr && output_->Secure();
-  absl::StatusOr<std::string> lines =
-      ProvisionLines(command.args, device_, offer, secure);
-  if (absl::IsInvalidArgument(lines.status())) {
-    WriteBad(command.tag, lines.status().message());
+  absl::StatusOr<std::string> out =
+      ProvisionResponse(command, device_, offer, secure);
+  if (!out.ok()) {
+    WriteBad(command.tag, out.status().message());
     return;
   }
-  std::string out;
-  if (absl::IsPermissionDenied(lines.status())) {
-    imap::AppendTaggedStatus(&out, command.tag, "NO", "PRIVACYREQUIRED",
-                             lines.status().message());
-  } else if (!lines.ok()) {
-    imap::AppendTaggedStatus(&out, command.tag, "NO", "",
-                             lines.status().message());
-  } else {
-    out = *std::move(lines);
-    imap::AppendTaggedStatus(&out, command.tag, "OK", "",
-                             "XPROVISION completed");
-  }
-  Write(std::move(out));
+  Write(*std::move(out));
 }
 
 }  // namespace pimap::session

@@ -4,6 +4,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/imap/writer.h"
 #include "core/session/filter.h"
 #include "core/session/prefs.h"
 
@@ -48,6 +49,28 @@ absl::StatusOr<std::string> ProvisionLines(const std::vector<imap::Arg>& args,
   if (has_key) {
     absl::StrAppend(&out, "* XPROVISION PIMAP_VAPID_KEY (",
                     offer.vapid_public_key, ")\r\n");
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ProvisionResponse(const imap::Command& command,
+                                              absl::string_view device,
+                                              const ProvisionOffer& offer,
+                                              bool secure) {
+  absl::StatusOr<std::string> lines =
+      ProvisionLines(command.args, device, offer, secure);
+  if (absl::IsInvalidArgument(lines.status())) return lines.status();
+  std::string out;
+  if (absl::IsPermissionDenied(lines.status())) {
+    imap::AppendTaggedStatus(&out, command.tag, "NO", "PRIVACYREQUIRED",
+                             lines.status().message());
+  } else if (!lines.ok()) {
+    imap::AppendTaggedStatus(&out, command.tag, "NO", "",
+                             lines.status().message());
+  } else {
+    out = *std::move(lines);
+    imap::AppendTaggedStatus(&out, command.tag, "OK", "",
+                             "XPROVISION completed");
   }
   return out;
 }

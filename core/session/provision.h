@@ -38,6 +38,17 @@ absl::StatusOr<std::string> ProvisionLines(const std::vector<imap::Arg>& args,
                                            const ProvisionOffer& offer,
                                            bool secure);
 
+// The whole answer to an XPROVISION command: its untagged lines and the tagged
+// OK, or the tagged NO ([PRIVACYREQUIRED] for key material over a clear
+// link). InvalidArgument: the command is malformed (the caller answers BAD,
+// as for any bad command). Both kinds of session answer it (protocol.md
+// §2.2: R01 allows XPROVISION in a regular session too; its `device` is
+// empty, so a device id argument gets NO).
+absl::StatusOr<std::string> ProvisionResponse(const imap::Command& command,
+                                              absl::string_view device,
+                                              const ProvisionOffer& offer,
+                                              bool secure);
+
 }  // namespace pimap::session
 
 #endif  // PIMAP_CORE_SESSION_PROVISION_H_

@@ -11,6 +11,7 @@
 #include "core/base/log.h"
 #include "core/imap/writer.h"
 #include "core/session/capabilities.h"
+#include "core/session/provision.h"
 
 namespace pimap::session {
 
@@ -119,7 +120,31 @@ const std::vector<std::string>& RelayDriver::store_capabilities() const {
 
 void RelayDriver::Execute(const imap::Command& command) {
   if (AnswerAfterLogin(command, store_capabilities(), /*pimap=*/false)) return;
-  // Only the P-IMAP extension commands are left (IsLocal).
+  if (command.name == "XPROVISION") {
+    // Allowed in a regular session too (protocol.md §2.2, R01 §3).
+    ProvisionOffer offer;
+    if (const OutbandDispatcher* outband = services_.registry != nullptr
+                                               ? services_.registry->outband()
+                                               : nullptr;
+        outband != nullptr) {
+      offer.channels = outband->Channels();
+      offer.vapid_public_key = outband->vapid_public_key();
+    }
+    absl::StatusOr<std::string> out =
+        ProvisionResponse(command, /*device=*/"", offer,
+                          output() != nullptr && output()->Secure());
+    if (!out.ok()) {
+      // Local commands run with nothing relayed outstanding: in order.
+      std::string bad;
+      imap::AppendTaggedStatus(&bad, command.tag, "BAD", "",
+                               out.status().message());
+      Write(std::move(bad));
+      return;
+    }
+    Write(*std::move(out));
+    return;
+  }
+  // Only the P-IMAP session's own commands are left (IsLocal).
   std::string out;
   imap::AppendTaggedStatus(&out, command.tag, "NO", "CANNOT",
                            "P-IMAP session required");

@@ -380,14 +380,20 @@ def test_xprovision_channels_without_key_over_plain(emn_gateway):
         ok(c.cmd("q", "XPROVISION prov-plain")[1], "q")
         _, t = c.cmd("r", "XPROVISION other-device")
         assert t.startswith(b"r NO"), t
-    # A regular (not P-IMAP) session neither advertises nor serves it.
+    # A regular (not P-IMAP) session advertises and serves it too (protocol.md
+    # §2.2, R01 §3); it has no device id, so naming one gets NO.
     with emn_gateway.raw() as c:
         untagged, t = c.cmd("L", "LOGIN %s %s" % (USER, quote(harness.USERS[USER])))
         ok(t, "L")
         untagged, t = c.cmd("k", "CAPABILITY")
-        assert b"XPROVISION" not in b"".join(untagged), untagged
-        _, t = c.cmd("p", "XPROVISION")
-        assert t.startswith(b"p NO [CANNOT]"), t
+        assert b" XPROVISION" in b"".join(untagged), untagged
+        untagged, t = c.cmd("p", "XPROVISION")
+        ok(t, "p")
+        assert "* XPROVISION XPIMAPPREF PIMAP_OUTBAND_CHANNEL (SMS WAP_PUSH NONE)" in \
+            [x.decode().rstrip("\r\n") for x in untagged_kind(untagged, "XPROVISION")], \
+            untagged
+        _, t = c.cmd("q", "XPROVISION prov-plain")
+        assert t.startswith(b"q NO"), t
 
 
 def test_xprovision_key_only_over_tls(start_pimap_gateway, sink, secret_file, vapid_key,

@@ -34,7 +34,8 @@ using ::testing::IsEmpty;
 // What the store advertises by default, as a regular session shows it: no
 // P-IMAP tokens (a regular session answers XFILTER and XPIMAPPREF NO).
 constexpr absl::string_view kRelayCaps =
-    "IMAP4rev1 QRESYNC CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XZIP ID "
+    "IMAP4rev1 QRESYNC CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XPROVISION XZIP "
+    "ID "
     "COMPRESS=DEFLATE";
 
 // A store link whose send queue the test fills (FakeStoreLink's is always
@@ -324,6 +325,22 @@ TEST_F(RelayDriverTest, GatewayCommandsOfOtherSessionsAreRefused) {
             "b NO [CANNOT] P-IMAP session required\r\n"
             "c NO [CANNOT] compression is not offered here\r\n"
             "d BAD LOGIN not allowed: already authenticated\r\n");
+  EXPECT_EQ(store_.TakeSent(), "");
+}
+
+// protocol.md §2.2 (R01 §3): XPROVISION is one of the P-IMAP commands a
+// regular session may use; it has no device id to name.
+TEST_F(RelayDriverTest, XprovisionIsAnsweredInARegularSession) {
+  Login();
+  device_.Type("p XPROVISION\r\n");
+  const std::string out = device_.Take();
+  EXPECT_THAT(out, ::testing::HasSubstr(
+                       "* XPROVISION XPIMAPPREF PIMAP_OUTBAND_CHANNEL"));
+  EXPECT_THAT(out, ::testing::HasSubstr("p OK XPROVISION completed\r\n"));
+  device_.Type("q XPROVISION phone\r\n");
+  EXPECT_THAT(device_.Take(), ::testing::HasSubstr("q NO "));
+  device_.Type("r XPROVISION a b c\r\n");
+  EXPECT_THAT(device_.Take(), ::testing::HasSubstr("r BAD "));
   EXPECT_EQ(store_.TakeSent(), "");
 }
 

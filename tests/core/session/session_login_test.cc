@@ -178,9 +178,10 @@ TEST(CapabilitiesTest, PimapTokensOnlyInPimapSessions) {
   const std::string plain = PostAuthCapabilities(store, /*pimap=*/false);
   EXPECT_THAT(plain, Not(HasSubstr("XFILTER")));
   EXPECT_THAT(plain, Not(HasSubstr("XPIMAPPREF")));
-  EXPECT_THAT(plain, Not(HasSubstr("XPROVISION")));
+  // XPROVISION is allowed in a regular session (protocol.md §2.2).
   EXPECT_THAT(plain, HasSubstr(" XZIP"));
-  EXPECT_EQ(plain, "IMAP4rev1 LITERAL+ IDLE XZIP ID COMPRESS=DEFLATE");
+  EXPECT_EQ(plain,
+            "IMAP4rev1 LITERAL+ IDLE XPROVISION XZIP ID COMPRESS=DEFLATE");
   const std::string pimap = PostAuthCapabilities(store, /*pimap=*/true);
   EXPECT_THAT(pimap, HasSubstr(" XFILTER XPIMAPPREF XPROVISION XZIP ID"));
   // ID is the gateway's own: listed even when the store lacks it.
