@@ -38,6 +38,8 @@ bool CommandState::Abort() {
   collected.clear();
   search_uids.clear();
   eval_uids.clear();
+  // A filtered STATUS cut short must not finish the next plain STATUS.
+  status.reset();
   const bool was_passing = passing;
   passing = false;
   return was_passing;

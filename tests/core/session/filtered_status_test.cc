@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "core/imap/command.h"
+#include "core/session/command_state.h"
 #include "core/session/filter.h"
 #include "core/session/session_registry.h"
 #include "gmock/gmock.h"
@@ -156,6 +157,15 @@ TEST_F(FilteredStatusTest, OnlyWholeItemNamesAreRewritten) {
   EXPECT_EQ(s->StepDone(true, false), Outcome::kAnswer);
   EXPECT_EQ(s->TakeLine(), "* STATUS INBOX (XMESSAGES 8 MESSAGES 3)");
   EXPECT_EQ(s->TakeLine(), "");  // taken once
+}
+
+TEST_F(FilteredStatusTest, AnAbortedCommandForgetsItsFilteredStatus) {
+  Filter("Work V FROM \"boss\"");
+  CommandState state;
+  state.status = For("s STATUS Work (MESSAGES)");
+  ASSERT_TRUE(state.status.has_value());
+  state.Abort();  // its link was lost
+  EXPECT_FALSE(state.status.has_value());
 }
 
 }  // namespace
