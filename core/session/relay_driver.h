@@ -127,6 +127,8 @@ class RelayDriver final : public CommandRouter,
   void FinishListing();
   // Parking did not work out: the store runs our IDLE for the client.
   void GiveUpPark(absl::string_view why);
+  // Parking is off for this IDLE: an IDLE of ours on the store serves it.
+  void StartOwnIdle();
   void Park();
   void ScheduleKeepalive();
   void StartUnpark();

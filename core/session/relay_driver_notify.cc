@@ -66,10 +66,7 @@ void RelayDriver::OnRestoreResponse(const imap::Response& r,
     EndIdle();
     return;
   }
-  // The client still idles: the store runs an IDLE of ours for it.
-  own_tag_ = NextTag();
-  idle_ = IdleState::kOwnIdle;
-  link_->Send(absl::StrCat(own_tag_, " IDLE\r\n"));
+  StartOwnIdle();
 }
 
 void RelayDriver::StartStatusFetch() {

@@ -325,6 +325,10 @@ void RelayDriver::GiveUpPark(absl::string_view why) {
     EndIdle();
     return;
   }
+  StartOwnIdle();
+}
+
+void RelayDriver::StartOwnIdle() {
   // The client still idles: the store runs an IDLE of ours for it, whose
   // continuation is ours and whose tagged end answers the client's DONE.
   own_tag_ = NextTag();

@@ -155,23 +155,38 @@ TEST_F(DeviceDriverTest, ViewFilterKeepsNewMailOutsideItFromTheDevice) {
   EXPECT_EQ(d.out.Take(), "g BAD Invalid message sequence number\r\n");
 }
 
-TEST_F(DeviceDriverTest, NotificationFilterAdmitsPushByTheStoresVerdict) {
-  Device& d = Connect();
-  Login(d);
-  SelectInbox(d);
-  Run(d, "f XFILTER INBOX N FROM boss");
-  EXPECT_EQ(d.out.Take(), "f OK XFILTER completed\r\n");
-  EXPECT_EQ(d.link.TakeSent(), "");
-  EnterIdle(d);
-  registry_.OnStoreEvents("alice", {NewMail(13)});
-  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
-  d.link.Complete("~p4", "OK Idle completed");
-  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
-  d.link.Complete("~p5", "OK NOOP completed");
-  EXPECT_EQ(d.link.TakeSent(),
-            "~p6 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
-  d.link.Reply("* ESEARCH (TAG \"~p6\") UID ALL 13");
-  d.link.Complete("~p6", "OK Search completed");
+// A device in IDLE under "XFILTER INBOX N FROM boss" gets new mail 13: the
+// gateway leaves IDLE, syncs and asks the store, whose verdict is `matched`
+// (the ESEARCH's UID ALL part: "13", or "" when 13 is not from boss).
+class DeviceDriverBossFilterTest : public DeviceDriverTest {
+ protected:
+  Device& IdleThenMail13(absl::string_view matched = "") {
+    Device& d = Connect();
+    Login(d);
+    SelectInbox(d);
+    Run(d, "f XFILTER INBOX N FROM boss");
+    EXPECT_EQ(d.out.Take(), "f OK XFILTER completed\r\n");
+    EXPECT_EQ(d.link.TakeSent(), "");
+    EnterIdle(d);
+    registry_.OnStoreEvents("alice", {NewMail(13)});
+    EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+    d.link.Complete("~p4", "OK Idle completed");
+    EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+    d.link.Complete("~p5", "OK NOOP completed");
+    EXPECT_EQ(d.link.TakeSent(),
+              "~p6 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
+    d.link.Reply(
+        matched.empty()
+            ? std::string("* ESEARCH (TAG \"~p6\") UID")
+            : absl::StrCat("* ESEARCH (TAG \"~p6\") UID ALL ", matched));
+    d.link.Complete("~p6", "OK Search completed");
+    return d;
+  }
+};
+
+TEST_F(DeviceDriverBossFilterTest,
+       NotificationFilterAdmitsPushByTheStoresVerdict) {
+  Device& d = IdleThenMail13("13");
   EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
   EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
   d.link.Reply("+ idling");
@@ -182,33 +197,9 @@ TEST_F(DeviceDriverTest, NotificationFilterAdmitsPushByTheStoresVerdict) {
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
 }
 
-// A device in IDLE under "XFILTER INBOX N FROM boss" whose store rejects
-// new mail 13 (not from boss): the gateway left IDLE, synced and asked.
-class DeviceDriverBossFilterTest : public DeviceDriverTest {
- protected:
-  Device& IdleAfterMailNotFromBoss() {
-    Device& d = Connect();
-    Login(d);
-    SelectInbox(d);
-    Run(d, "f XFILTER INBOX N FROM boss");
-    EXPECT_EQ(d.out.Take(), "f OK XFILTER completed\r\n");
-    EnterIdle(d);
-    registry_.OnStoreEvents("alice", {NewMail(13)});
-    EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
-    d.link.Complete("~p4", "OK Idle completed");
-    EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
-    d.link.Complete("~p5", "OK NOOP completed");
-    EXPECT_EQ(d.link.TakeSent(),
-              "~p6 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
-    d.link.Reply("* ESEARCH (TAG \"~p6\") UID");
-    d.link.Complete("~p6", "OK Search completed");
-    return d;
-  }
-};
-
 TEST_F(DeviceDriverBossFilterTest,
        NotificationFilterHoldsBackMailTheStoreRejects) {
-  Device& d = IdleAfterMailNotFromBoss();
+  Device& d = IdleThenMail13();
   EXPECT_EQ(d.out.Take(), "");  // not pushed ...
   EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
   d.link.Reply("+ idling");
@@ -224,7 +215,7 @@ TEST_F(DeviceDriverBossFilterTest,
 // before it rides along in the EXISTS count and never holds it back.
 TEST_F(DeviceDriverBossFilterTest,
        HeldBackMailDoesNotHoldBackLaterMatchingMail) {
-  Device& d = IdleAfterMailNotFromBoss();
+  Device& d = IdleThenMail13();
   EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
   d.link.Reply("+ idling");
   EXPECT_EQ(d.out.Take(), "");  // someone else's mail alone pushes nothing
