@@ -437,7 +437,8 @@ const FolderCatchUp::Folder* FolderCatchUp::Find(absl::string_view name) const {
 FolderCatchUp::Folder* FolderCatchUp::Track(absl::string_view name) {
   auto it = folders_.find(name);
   if (it != folders_.end()) return &it->second;
-  if (IsInbox(name) || !Quotable(name) || folders_.size() >= max_folders_) {
+  if (IsInbox(name) || !Quotable(name) || folders_.size() >= max_folders_ ||
+      (namespaces_ != nullptr && !namespaces_->IsPersonal(name))) {
     return nullptr;
   }
   return &folders_[name];

@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "core/imap/response.h"
 #include "core/session/event.h"
+#include "core/session/store_namespaces.h"
 
 namespace pimap::store {
 
@@ -62,6 +63,11 @@ class FolderCatchUp {
   // Past `max_folders` a folder is simply not tracked (not covered).
   explicit FolderCatchUp(size_t max_folders = kDefaultMaxFolders)
       : max_folders_(max_folders) {}
+  // Folders outside the user's own namespaces (shared, public) are not
+  // tracked: NOTIFY `personal` does not report them. Null: all are the user's.
+  void set_namespaces(const session::StoreNamespaces* namespaces) {
+    namespaces_ = namespaces;
+  }
 
   // What a baseline after the first found changed that no mailbox event said
   // (the watch was away, or the store coalesced its events away): a folder
@@ -126,6 +132,7 @@ class FolderCatchUp {
   void Drop(absl::string_view name);
 
   size_t max_folders_;
+  const session::StoreNamespaces* namespaces_ = nullptr;
   bool enabled_ = false;
   bool baseline_ = false;
   absl::flat_hash_map<std::string, Folder> folders_;

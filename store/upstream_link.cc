@@ -33,6 +33,7 @@ constexpr size_t kSetupResponseBytes = 256 * 1024;
 constexpr absl::string_view kOriginTag = "I";
 constexpr absl::string_view kLoginTag = "L";
 constexpr absl::string_view kClientIdTag = "J";
+constexpr absl::string_view kNamespaceTag = "N";
 constexpr absl::string_view kStartTlsTag = "T";
 
 // The fields a store takes from a trusted proxy to know the real client
@@ -400,6 +401,27 @@ void UpstreamLink::OnSetupResponse(const imap::Response& response) {
         LoggedIn();
       }
       return;
+    case State::kNamespace:
+      if (response.kind == Kind::kUntagged && response.name == "NAMESPACE") {
+        absl::StatusOr<imap::Namespaces> namespaces =
+            imap::Namespaces::FromResponse(response);
+        // Another link of the shard may have answered meanwhile.
+        if (namespaces.ok() && config_.namespaces->wanted()) {
+          config_.namespaces->Learn(*std::move(namespaces));
+        } else if (!namespaces.ok()) {
+          PIMAP_LOG(WARNING) << "store's NAMESPACE not understood ("
+                             << namespaces.status().message()
+                             << "): every folder counts as the user's own";
+        }
+      } else if (response.kind == Kind::kUntagged && response.name == "BYE") {
+        FinishSetup(absl::UnavailableError(
+            absl::StrCat("store closed: ", response.text)));
+      } else if (response.kind == Kind::kTagged) {
+        // NO or BAD: the store will not say; asking again would not help.
+        if (config_.namespaces->wanted()) config_.namespaces->LearnNone();
+        SendClientId();
+      }
+      return;
     case State::kClientId:
       // "* ID (...)" is the store's; its tagged answer ends the set-up
       // whatever it says (the ID only informs the store).
@@ -416,6 +438,20 @@ void UpstreamLink::OnSetupResponse(const imap::Response& response) {
 }
 
 void UpstreamLink::LoggedIn() {
+  if (config_.namespaces != nullptr && config_.namespaces->wanted()) {
+    if (!imap::HasCapability(capabilities_, "NAMESPACE")) {
+      config_.namespaces->LearnNone();
+    } else {
+      // Once per shard: every later link of the shard skips the round trip.
+      state_ = State::kNamespace;
+      transport_->Write(absl::StrCat(kNamespaceTag, " NAMESPACE\r\n"));
+      return;
+    }
+  }
+  SendClientId();
+}
+
+void UpstreamLink::SendClientId() {
   if (credentials_.client_id.empty() ||
       !imap::HasCapability(capabilities_, "ID")) {
     FinishSetup(absl::OkStatus());

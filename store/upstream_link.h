@@ -21,6 +21,7 @@
 #include "core/imap/framer.h"
 #include "core/imap/response.h"
 #include "core/session/store_link.h"
+#include "core/session/store_namespaces.h"
 
 namespace pimap::engine {
 class Shard;
@@ -49,6 +50,10 @@ struct UpstreamConfig {
   // Dovecot's auth_master_user_separator: a master-user login to a store
   // without AUTH=PLAIN is LOGIN "user<separator>master" password.
   std::string master_separator = "*";
+  // The shard's knowledge of the store's namespaces (one per shard, so set on
+  // the shard's own copy of this config): a link that logs in while it is
+  // wanted asks NAMESPACE once before it is handed over. Null: never asked.
+  session::StoreNamespaces* namespaces = nullptr;
 };
 
 class UpstreamLink final : public session::StoreLink,
@@ -78,7 +83,8 @@ class UpstreamLink final : public session::StoreLink,
     kTlsCapability,  // TLS is up: the capabilities again (RFC 3501 6.2.1)
     kLogin,
     kCapability,
-    kClientId,  // the device's ID after the login, awaiting its answer
+    kNamespace,  // NAMESPACE for the shard (StoreNamespaces), awaiting it
+    kClientId,   // the device's ID after the login, awaiting its answer
     kRelay,
     kDead
   };
@@ -102,8 +108,10 @@ class UpstreamLink final : public session::StoreLink,
   // cannot.
   bool StartTls();
   void SendLogin();
-  // After the login (and CAPABILITY): the device's ID, or the end of set-up.
+  // After the login (and CAPABILITY): NAMESPACE when the shard wants it,
+  // then the device's ID, or the end of set-up.
   void LoggedIn();
+  void SendClientId();
   void FinishSetup(absl::Status status);
   void Feed();
   // Frees this now, or once the framer callbacks on the stack have unwound (the

@@ -43,6 +43,7 @@ UserWatcher::UserWatcher(engine::Shard* shard, const UpstreamConfig& config,
       framer_(imap::Framer::Mode::kResponses, WatchLimits(config.limits)),
       assembler_(WatchLimits(config.limits), kMaxResponseBytes),
       alive_(std::make_shared<bool>(true)) {
+  folders_.set_namespaces(config_.namespaces);
   Connect();
 }
 

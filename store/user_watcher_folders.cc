@@ -46,6 +46,16 @@ void UserWatcher::OnList(const imap::Response& r) {
       }
     }
   }
+  // Shared and public folders are not the user's to be told of here: NOTIFY
+  // `personal` covers none of them. (This also skips a public namespace's
+  // root, which Dovecot's listing shows as "* LIST (\NonExistent) "." Public"
+  // for a namespace "Public.": not a deletion.)
+  if (config_.namespaces != nullptr &&
+      (!config_.namespaces->IsPersonal(event.folder) ||
+       (!event.new_folder.empty() &&
+        !config_.namespaces->IsPersonal(event.new_folder)))) {
+    return;
+  }
   // While the baseline lists, a plain "* LIST" is the listing, not news (a
   // creation at that very moment is found by the listing's comparison).
   if (state_ == State::kList &&

@@ -199,6 +199,9 @@ absl::Status Tokenizer::ParseSequence(std::vector<Arg>* out, int depth) {
       ++pos_;
       return absl::OkStatus();
     }
+    // Lists that follow one another without a space: RFC 2342's namespace
+    // descriptors, RFC 3501's multipart body parts ("((...)(...) \"mixed\")").
+    if (lenient_ && c == '(' && out->back().type == Arg::Type::kList) continue;
     if (c != ' ') return Bad("expected space");
     ++pos_;
     if (lenient_) {

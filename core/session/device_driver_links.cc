@@ -21,6 +21,10 @@ namespace pimap::session {
 
 bool DeviceDriver::covered_folder(absl::string_view folder) const {
   const SessionConfig& config = services_.registry->config();
+  // A shared or public folder changes by other users' transactions: neither
+  // the user's pushes nor the watch's NOTIFY `personal` report them, so the
+  // device hears of changes there over its own link.
+  if (!services_.registry->PersonalFolder(folder)) return false;
   // The store's pushes report every mailbox of the user. The watch IDLEs on
   // INBOX and catches up on every other folder it holds a baseline of
   // (store/folder_catchup.h); a folder it does not track (past its cap, not

@@ -21,6 +21,7 @@
 #include "core/session/outband_notifier.h"
 #include "core/session/prefs.h"
 #include "core/session/state_store.h"
+#include "core/session/store_namespaces.h"
 #include "core/session/store_watch.h"
 #include "core/session/uid_view.h"
 
@@ -198,6 +199,16 @@ class SessionRegistry final : public StoreEventSink {
   uint32_t WatchUidvalidity(const std::string& user,
                             absl::string_view folder) const;
   const SessionConfig& config() const { return *config_; }
+  // The shard's knowledge of the store's namespaces (store_namespaces.h); not
+  // set: every folder counts as the user's own.
+  void set_store_namespaces(const StoreNamespaces* namespaces) {
+    namespaces_ = namespaces;
+  }
+  // Whether `folder` is the user's own, i.e. one the watch and the store's
+  // pushes can cover (a shared or public folder is not).
+  bool PersonalFolder(absl::string_view folder) const {
+    return namespaces_ == nullptr || namespaces_->IsPersonal(folder);
+  }
   // The credentials pooled store links of `user` are borrowed with: the master
   // user acting for `user` when one is configured, else the user's latest
   // accepted credentials (kept in memory while the user has sessions).
@@ -314,6 +325,7 @@ class SessionRegistry final : public StoreEventSink {
   StoreWatchFactory* watches_;
   StateStore* state_;
   OutbandDispatcher* outband_ = nullptr;
+  const StoreNamespaces* namespaces_ = nullptr;
   // Node-based: a UserSessions is large (~200 bytes), and a flat table keeps
   // that much in every empty slot too (a table is at most 7/8 full, often
   // half), i.e. ~100 bytes per idle device at scale.

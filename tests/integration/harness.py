@@ -141,7 +141,8 @@ def client_tls_context(cafile):
 class Dovecot:
     """A private Dovecot 2.3 started through tools/dovecot/up."""
 
-    def __init__(self, state_dir=None, push_url=None, push_secret=None, tls=None):
+    def __init__(self, state_dir=None, push_url=None, push_secret=None, tls=None,
+                 public_namespace=False):
         self.dir = state_dir or make_state_dir("pimap-dovecot-")
         self.imap_port, self.lmtp_port, imaps_port = free_ports(3)
         self.pid = None
@@ -150,9 +151,13 @@ class Dovecot:
         # tls=(cert, key): STARTTLS on imap_port, implicit TLS on imaps_port.
         self.tls = tls
         self.imaps_port = imaps_port if tls else None
+        # A public namespace "Public." shared by every user (tools/dovecot/up).
+        self.public_namespace = public_namespace
 
     def start(self):
         env = dict(os.environ)
+        if self.public_namespace:
+            env["PIMAP_PUBLIC_NAMESPACE"] = "1"
         if self.push_url:
             env["PIMAP_PUSH_URL"] = self.push_url
             env["PIMAP_PUSH_SECRET"] = self.push_secret or ""

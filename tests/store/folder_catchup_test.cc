@@ -66,6 +66,33 @@ TEST(FolderCatchUpTest, BaselineTracksEveryFolderButInbox) {
   EXPECT_FALSE(f.queued());
 }
 
+TEST(FolderCatchUpTest, FoldersOfOtherNamespacesAreNotTracked) {
+  // The store's NAMESPACE: a public namespace beside the personal one.
+  session::StoreNamespaces namespaces;
+  absl::StatusOr<imap::Namespaces> parsed = imap::Namespaces::FromResponse(
+      R("* NAMESPACE ((\"\" \".\")) NIL ((\"Public.\" \".\"))"));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  namespaces.Learn(*std::move(parsed));
+  FolderCatchUp f;
+  f.set_namespaces(&namespaces);
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 5 HIGHESTMODSEQ 10)"));
+  f.OnStatus(
+      R("* STATUS Public.News (UIDVALIDITY 9 UIDNEXT 3 HIGHESTMODSEQ 4)"));
+  f.EndBaseline(true);
+  EXPECT_NE(f.Find("Work"), nullptr);
+  EXPECT_EQ(f.Find("Public.News"), nullptr);
+  // Neither a change the store reports nor a creation makes it tracked: the
+  // watch's NOTIFY `personal` would never report its changes.
+  f.OnStatus(R("* STATUS Public.News (UIDNEXT 4 HIGHESTMODSEQ 5)"));
+  f.OnCreated("Public.Other");
+  f.OnRenamed("Work", "Public.Work");
+  EXPECT_EQ(f.Find("Public.Other"), nullptr);
+  EXPECT_EQ(f.Find("Public.Work"), nullptr);
+  EXPECT_EQ(f.Find("Work"), nullptr);
+  EXPECT_FALSE(f.queued());
+}
+
 TEST(FolderCatchUpTest, NotifyStatusQueuesOnceAndCatchUpReportsEvents) {
   FolderCatchUp f = Baselined();
   // Dovecot's NOTIFY STATUS for a non-selected mailbox: no UIDVALIDITY.

@@ -46,6 +46,8 @@ int Fail(const std::string& message, int code) {
 
 // Per-shard objects, created and destroyed on the shard's thread.
 struct ShardServices {
+  // Declared first: the connector's links and the watches point at it.
+  std::unique_ptr<pimap::session::StoreNamespaces> namespaces;
   std::unique_ptr<pimap::store::ImapStoreConnector> connector;
   std::unique_ptr<pimap::store::UserWatcherFactory> watches;
   std::unique_ptr<pimap::session::StateStore> state;
@@ -324,9 +326,14 @@ int main(int argc, char** argv) {
                     ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
                     : std::nullopt](pimap::engine::Shard& shard) -> absl::Status {
         ShardServices& s = services[shard.id()];
-        s.connector =
-            std::make_unique<pimap::store::ImapStoreConnector>(&shard, upstream);
-        s.watches = std::make_unique<pimap::store::UserWatcherFactory>(&shard, upstream);
+        // The store's namespaces, learned by the shard's first store link.
+        s.namespaces = std::make_unique<pimap::session::StoreNamespaces>();
+        pimap::store::UpstreamConfig shard_upstream = upstream;
+        shard_upstream.namespaces = s.namespaces.get();
+        s.connector = std::make_unique<pimap::store::ImapStoreConnector>(
+            &shard, shard_upstream);
+        s.watches = std::make_unique<pimap::store::UserWatcherFactory>(
+            &shard, shard_upstream);
         if (!state_dir.empty()) {
           auto state = pimap::store::SqliteStateStore::Open(state_dir, shard.id());
           if (!state.ok()) return state.status();
@@ -336,6 +343,7 @@ int main(int argc, char** argv) {
             &shard.timers(), &shard.counters(), &session_config, s.watches.get(),
             s.state.get());
         pimap::session::SessionRegistry* sessions = s.sessions.get();
+        sessions->set_store_namespaces(s.namespaces.get());
         if (absl::Status st = pimap::StartOutband(shard, outband, sessions,
                                                   &s.outband);
             !st.ok()) {

@@ -77,6 +77,24 @@ TEST(ResponseTest, StatusTextIsNotTokenized) {
   EXPECT_EQ(r->text, "[ALERT no close");
 }
 
+TEST(ResponseTest, ListsWithoutASpaceBetweenThem) {
+  // RFC 2342's namespace descriptors and RFC 3501's multipart body parts
+  // follow one another without a space.
+  absl::StatusOr<Response> r = ParseResponseBytes(
+      "* NAMESPACE ((\"\" \"/\")(\"Mine/\" \"/\")) NIL "
+      "((\"#shared/\" \"/\"))\r\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->args.size(), 3u);
+  EXPECT_EQ(r->args[0].children.size(), 2u);
+  r = ParseResponseBytes(
+      "* 1 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" NIL NIL NIL \"7bit\" 1 "
+      "1)(\"text\" \"html\" NIL NIL NIL \"7bit\" 1 1) \"alternative\"))\r\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  // An atom right after a list still needs its space.
+  EXPECT_FALSE(
+      ParseResponseBytes("* NAMESPACE ((\"\" \"/\"))NIL NIL\r\n").ok());
+}
+
 TEST(ResponseTest, Exists) {
   absl::StatusOr<Response> r = ParseResponseBytes("* 3 EXISTS\r\n");
   ASSERT_TRUE(r.ok()) << r.status();

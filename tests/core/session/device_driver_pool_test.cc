@@ -18,6 +18,7 @@
 #include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
 #include "core/imap/command.h"
+#include "core/imap/namespaces.h"
 #include "core/session/device_driver.h"
 #include "core/session/event.h"
 #include "core/session/filter.h"
@@ -482,6 +483,35 @@ TEST_F(DeviceDriverPoolTest, StorePushesCoverEveryFolderForTheGatewaysIdle) {
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
   EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
   EXPECT_EQ(d.link.TakeSent(), "");
+}
+
+// A public folder changes by other users' transactions: the user's pushes do
+// not report them, so the device's IDLE there is the store's, on a held link.
+TEST_F(DeviceDriverPoolTest, StorePushesDoNotCoverAFolderOfAnotherNamespace) {
+  config_.pushes = true;
+  config_.watch = false;
+  config_.default_notification = FilterSpec::All();
+  StoreNamespaces namespaces;
+  absl::StatusOr<imap::Response> r = imap::testing::ParseResponseBytes(
+      "* NAMESPACE ((\"\" \".\")) NIL ((\"Public.\" \".\"))\r\n");
+  ASSERT_TRUE(r.ok()) << r.status();
+  namespaces.Learn(*imap::Namespaces::FromResponse(*r));
+  registry_.set_store_namespaces(&namespaces);
+  Device& d = Connect();
+  Login(d);
+  ASSERT_EQ(SelectFolder(d, d.link, "Public.News"), Selected());
+  EXPECT_THAT(pool_.TakeCalls(), ElementsAre("TryBorrow(alice) -> L1"));
+  Run(d, "c IDLE");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 IDLE\r\n");
+  d.link.Reply("+ idling");
+  EXPECT_EQ(d.out.Take(), "+ idling\r\n");
+  EXPECT_EQ(pool_.lent(), 1u);
+  EXPECT_NE(d.link.client(), nullptr);
+  EXPECT_TRUE(Done(d));
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p4", "OK Idle completed");
+  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+  registry_.set_store_namespaces(nullptr);
 }
 
 // A notification filter with a search key: the verdict on new mail is the

@@ -1,0 +1,108 @@
+"""Folders outside the user's own namespace: a public namespace "Public." that every user
+shares (tools/dovecot/up with PIMAP_PUBLIC_NAMESPACE=1). Changes there are other users'
+transactions, so neither the watch's NOTIFY `personal` nor the user's own pushes report them.
+pimapd learns the store's namespaces (NAMESPACE, once per shard) and lets a device idling in
+such a folder keep its own store link, whose IDLE tells it of every change, in both event
+modes; the user's own folders still idle in the gateway without one."""
+
+import os
+import time
+
+import pytest
+
+import harness
+from harness import (EXISTS_RE, EXPUNGE_RE, append, device_fetch_all, end_idle, make_message,
+                     ok, pimap_login, quote, read_lines, select_view, start_idle, unique_name,
+                     wait_who)
+
+pytestmark = pytest.mark.timeout(180)
+
+PUSH_WAIT = 10.0
+
+
+@pytest.fixture(scope="module")
+def dovecot(workdir, intake_port, intake_secret):
+    """This file's store: the public namespace, and pushes to the intake."""
+    d = harness.Dovecot(os.path.join(workdir, "dovecot-public"),
+                        push_url="http://127.0.0.1:%d/dovecot" % intake_port,
+                        push_secret=intake_secret[0], public_namespace=True)
+    os.makedirs(d.dir, exist_ok=True)
+    os.chmod(d.dir, 0o755)
+    d.start()
+    yield d
+    d.stop()
+
+
+def create_public(store, messages=0):
+    """CREATE a fresh Public.<name> as bob and APPEND messages; returns (name, UIDs)."""
+    name = "Public." + unique_name("News")
+    with store.raw("bob") as s:
+        ok(s.cmd("c", "CREATE " + quote(name))[1], "c")
+        return name, [append(s, name, make_message("%s #%d" % (name, k)))
+                      for k in range(messages)]
+
+
+def box_flag(store, user, box, uid, flag):
+    with store.raw(user) as s:
+        ok(s.cmd("s", "SELECT " + quote(box))[1], "s")
+        ok(s.cmd("f", "UID STORE %d +FLAGS (%s)" % (uid, flag))[1], "f")
+
+
+def box_expunge(store, user, box, uid):
+    with store.raw(user) as s:
+        ok(s.cmd("s", "SELECT " + quote(box))[1], "s")
+        ok(s.cmd("d", "UID STORE %d +FLAGS.SILENT (\\Deleted)" % uid)[1], "d")
+        ok(s.cmd("e", "UID EXPUNGE %d" % uid)[1], "e")
+
+
+def read_until(c, pred, what):
+    lines, got = read_lines(c, PUSH_WAIT, until=pred)
+    assert got, "%s: not pushed to the idling device within %.0fs: %r" % (what, PUSH_WAIT, lines)
+    assert not [x for x in lines if x.startswith(b"* LIST")], (
+        "a namespace's root was told as a folder event", lines)
+    return lines
+
+
+@pytest.mark.parametrize("mode", ["notify", "push"])
+def test_device_idling_in_a_public_folder_is_told_of_other_users_changes(
+        start_pimap_gateway, dovecot, intake_args, mode):
+    """alice's device idles in a public folder; bob (another user) adds a message, flags it
+    and expunges one there: every change reaches the device. It holds its own store link
+    for that (notify: the watch + the link; push: the link), and gives it back once it
+    selects INBOX again."""
+    name, uids = create_public(dovecot, messages=2)
+    user = "alice"
+    gw = start_pimap_gateway(notification_filter="ALL",
+                             extra=["--store-events", mode] + intake_args)
+    with gw.raw() as c:
+        pimap_login(c, "%s#pub-%s" % (user, mode))
+        time.sleep(1.0)  # the watch's first listing (notify mode)
+        view = select_view(c, name)
+        assert view.uids == uids, view.uids
+        start_idle(c)
+        # The store's IDLE on the device's own link is what reports bob's changes.
+        wait_who(dovecot, user, 2 if mode == "notify" else 1,
+                 what="the device's own link for %s (%s)" % (name, mode))
+
+        new_uid = dovecot.append("bob", name, make_message("from bob"))
+        view.apply_all(read_until(c, lambda x: bool(EXISTS_RE.match(x)), "bob's new mail"))
+        box_flag(dovecot, "bob", name, new_uid, "\\Flagged")
+        view.apply_all(read_until(c, lambda x: b"\\Flagged" in x and b"FETCH" in x,
+                                  "bob's \\Flagged"))
+        box_expunge(dovecot, "bob", name, uids[0])
+        view.apply_all(read_until(c, lambda x: bool(EXPUNGE_RE.match(x)), "bob's expunge"))
+        view.apply_all(end_idle(c))
+        store = dovecot.uid_flags(user, name)
+        assert [u for u, _ in store] == [uids[1], new_uid], store
+        view.assert_consistent_with(store)
+        assert device_fetch_all(c) == store
+
+        # Back in INBOX (the user's own), the device idles without a link of its own.
+        select_view(c, "INBOX", tag="s2")
+        start_idle(c, tag="i2")
+        wait_who(dovecot, user, 1 if mode == "notify" else 0,
+                 what="no link of the device once it idles in INBOX (%s)" % mode)
+        dovecot.deliver(user, make_message("to alice", to="alice@example.org"))
+        read_until(c, lambda x: bool(EXISTS_RE.match(x)), "new mail in INBOX")
+        end_idle(c, tag="i2")
+        ok(c.cmd("z", "LOGOUT")[1], "z")
