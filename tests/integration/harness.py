@@ -273,7 +273,7 @@ class Pimapd:
 
     def __init__(self, store, *, tls=None, plaintext=True, shards=None, admin=False,
                  imap=True, imaps=None, extra=(), config=None, log_dir=None,
-                 imap_port=None, admin_port=None):
+                 imap_port=None, admin_port=None, env=None):
         """imap=True: --imap-listen on a free port; False: --imap-listen none;
         "config": no --imap-listen flag (the config file or an extra flag sets it,
         imap_port= tells the harness where to look). admin_port= likewise for admin."""
@@ -311,6 +311,7 @@ class Pimapd:
         args += shlex.split(os.environ.get("PIMAPD_EXTRA_ARGS", ""))
         args += list(extra)
         self.args = args
+        self.env = env  # extra environment variables (e.g. systemd's NOTIFY_SOCKET)
         self.proc = None
         self._log = None
 
@@ -319,8 +320,9 @@ class Pimapd:
         self._log = open(self.log_path, "ab")
         self._log.write(("$ %s\n" % " ".join(self.args)).encode())
         self._log.flush()
+        env = dict(os.environ, **self.env) if self.env else None
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, preexec_fn=_pdeathsig)
+                                     stderr=subprocess.STDOUT, preexec_fn=_pdeathsig, env=env)
         self.wait_ready(timeout)
         return self
 

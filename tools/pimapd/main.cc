@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -20,20 +22,21 @@
 #include "core/base/log.h"
 #include "core/base/preauth_gate.h"
 #include "core/base/version.h"
-#include "core/http/content_coding.h"
-#include "core/http/event_dictionary.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
+#include "core/http/content_coding.h"
+#include "core/http/event_dictionary.h"
 #include "core/session/login_throttle.h"
-#include "store/link_pool.h"
-#include "store/store_connector.h"
 #include "store/events/event_intake.h"
+#include "store/link_pool.h"
 #include "store/state/sqlite_state_store.h"
+#include "store/store_connector.h"
 #include "store/user_watcher.h"
 #include "tools/pimapd/admin_http.h"
 #include "tools/pimapd/options.h"
 #include "tools/pimapd/outband_setup.h"
 #include "tools/pimapd/reloader.h"
+#include "tools/pimapd/systemd_notify.h"
 
 namespace {
 
@@ -75,6 +78,10 @@ int main(int argc, char** argv) {
   }
   if (parsed->show_help) {
     std::cout << pimap::HelpText();
+    return 0;
+  }
+  if (parsed->show_sample_config) {
+    std::cout << pimap::SampleConfig();
     return 0;
   }
   if (parsed->show_version) {
@@ -409,6 +416,11 @@ int main(int argc, char** argv) {
 
   PIMAP_LOG(INFO) << "pimapd " << pimap::kVersion << " ready: " << shards << " shards, store "
                   << options.store.ToString();
+  // systemd (Type=notify): ready now that every listener accepts.
+  pimap::SystemdNotifier systemd = pimap::SystemdNotifier::FromEnvironment();
+  systemd.Notify(absl::StrCat("READY=1\nMAINPID=", getpid(),
+                              "\nSTATUS=", shards, " shards, store ",
+                              options.store.ToString()));
 
   // SIGHUP reloads; the shards install what it built on their own threads.
   pimap::Reloader reloader(
@@ -419,10 +431,32 @@ int main(int argc, char** argv) {
         if (s.http && tls.https) s.http->SetTls(tls.https);
       });
   int signal_number = 0;
-  while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+  while (true) {
+    if (systemd.beat_interval_ms() > 0) {
+      // The watchdog's keep-alive between signals (systemd_notify.h).
+      const int64_t ms = systemd.beat_interval_ms();
+      const timespec wait{static_cast<time_t>(ms / 1000),
+                          static_cast<long>(ms % 1000) * 1000000};
+      signal_number = sigtimedwait(&signals, nullptr, &wait);
+      if (signal_number < 0) {
+        if (errno == EAGAIN) systemd.Beat(set);
+        if (errno == EAGAIN || errno == EINTR) continue;
+        break;
+      }
+    } else if (sigwait(&signals, &signal_number) != 0) {
+      break;
+    }
+    if (signal_number != SIGHUP) break;
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);  // what systemd compares it with
+    systemd.Notify(
+        absl::StrCat("RELOADING=1\nMONOTONIC_USEC=",
+                     int64_t{now.tv_sec} * 1000000 + now.tv_nsec / 1000));
     reloader.Reload();
+    systemd.Notify("READY=1");
   }
   PIMAP_LOG(INFO) << "signal " << signal_number << ": stopping";
+  systemd.Notify("STOPPING=1");
   set.StopAndJoin(kStopGraceMs);
   PIMAP_LOG(INFO) << "stopped";
   // The per-shard services die with `services` here, after every shard thread

@@ -33,6 +33,9 @@ absl::Status Set(absl::StatusOr<U> result, T& field) {
   return absl::OkStatus();
 }
 
+// The main table (options.cc).
+absl::Span<const OptionSpec> CoreOptionSpecs();
+
 // The device listeners' TLS certificates (options_tls.cc): the rows, and the
 // checks across them once everything is parsed.
 absl::Span<const OptionSpec> TlsOptionSpecs();

@@ -28,29 +28,6 @@ namespace {
 
 using absl::InvalidArgumentError;
 
-// Appends `text` word-wrapped to 78 columns, each line indented by 6.
-void AppendWrapped(std::string& out, absl::string_view text) {
-  constexpr size_t kIndent = 6;
-  constexpr size_t kWidth = 78;
-  size_t col = 0;
-  for (absl::string_view word : absl::StrSplit(text, ' ', absl::SkipEmpty())) {
-    if (col != 0 && col + 1 + word.size() > kWidth) {
-      out += '\n';
-      col = 0;
-    }
-    if (col == 0) {
-      out.append(kIndent, ' ');
-      col = kIndent;
-    } else {
-      out += ' ';
-      ++col;
-    }
-    absl::StrAppend(&out, word);
-    col += word.size();
-  }
-  out += '\n';
-}
-
 std::string FormatOptionalHostPort(const std::optional<HostPort>& hp) {
   return hp.has_value() ? hp->ToString() : "none";
 }
@@ -678,6 +655,8 @@ absl::Status Validate(const Options& o) {
 
 }  // namespace
 
+absl::Span<const OptionSpec> CoreOptionSpecs() { return kOptionSpecs; }
+
 absl::StatusOr<CommandLine> ParseCommandLine(int argc,
                                              const char* const* argv) {
   CommandLine cl;
@@ -687,8 +666,9 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc,
     const absl::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") cl.show_help = true;
     if (arg == "--version") cl.show_version = true;
+    if (arg == "--sample-config") cl.show_sample_config = true;
   }
-  if (cl.show_help || cl.show_version) return cl;
+  if (cl.show_help || cl.show_version || cl.show_sample_config) return cl;
 
   std::vector<Setting> flags;
   std::optional<std::string> config_path;
@@ -751,41 +731,6 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc,
   }
   if (absl::Status st = Validate(o); !st.ok()) return st;
   return cl;
-}
-
-std::string HelpText() {
-  const Options defaults;
-  std::string out =
-      "Usage: pimapd --store HOST:PORT [options]\n"
-      "\n"
-      "pimap push-mail IMAP gateway: accepts device connections and relays\n"
-      "them to an IMAP store.\n"
-      "\n"
-      "Options take \"--name value\" or \"--name=value\"; boolean flags are\n"
-      "given bare or as --name=true|false|yes|no|1|0. SIZE is bytes with an\n"
-      "optional K, M or G suffix (64K, 4M). DURATION is like 90s, 10m, 1h30m\n"
-      "or a number of seconds.\n"
-      "\n"
-      "  --config FILE\n"
-      "      Read options from FILE: \"key = value\" lines using the option\n"
-      "      names without \"--\"; '#' starts a comment. Flags on the command\n"
-      "      line override the file. Default: none.\n";
-  for (absl::Span<const OptionSpec> table :
-       {absl::Span<const OptionSpec>(kOptionSpecs), TlsOptionSpecs(),
-        OutbandOptionSpecs()}) {
-    for (const OptionSpec& spec : table) {
-      absl::StrAppend(&out, "  --", spec.name);
-      if (spec.metavar != nullptr) absl::StrAppend(&out, " ", spec.metavar);
-      out += '\n';
-      AppendWrapped(out, spec.help);
-      absl::StrAppend(&out, "      Default: ", spec.default_value(defaults),
-                      ".\n");
-    }
-  }
-  absl::StrAppend(&out,
-                  "  --help, -h\n      Print this help and exit.\n"
-                  "  --version\n      Print the version and exit.\n");
-  return out;
 }
 
 }  // namespace pimap

@@ -158,6 +158,7 @@ struct CommandLine {
   Options options;
   bool show_help = false;     // --help / -h: print HelpText(), exit 0
   bool show_version = false;  // --version: print the version, exit 0
+  bool show_sample_config = false;  // --sample-config: SampleConfig(), exit 0
 };
 
 // Parses argv (argv[0] is the program name and is skipped). Accepts
@@ -169,6 +170,9 @@ absl::StatusOr<CommandLine> ParseCommandLine(int argc, const char* const* argv);
 
 // Usage line plus every option with its default and meaning.
 std::string HelpText();
+// A configuration file listing every option with its meaning and default, all
+// commented out but --store (tools/systemd/pimapd.conf is this text).
+std::string SampleConfig();
 
 // Value parsers shared with tests and future admin tooling.
 // Plain bytes or a K/M/G suffix (powers of 1024), optionally followed by
