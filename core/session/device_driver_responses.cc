@@ -52,20 +52,14 @@ void DeviceDriver::OnStoreBytes(absl::string_view bytes) {
 void DeviceDriver::PassThrough(absl::string_view bytes) {
   if (output_ == nullptr) return;
   cmd().passing = true;
-  if (!output_->WritePassThrough(bytes) && !store_paused_ && link_ != nullptr) {
+  if (!output_->WritePassThrough(bytes)) {
     // The device reads slower than the store answers: stop reading the store
     // until the device's output drains, so memory stays bounded.
-    store_paused_ = true;
-    link_->SetReading(false);
+    links_.PauseReading();
   }
 }
 
-void DeviceDriver::OnOutputDrained() {
-  if (store_paused_ && link_ != nullptr) {
-    store_paused_ = false;
-    link_->SetReading(true);
-  }
-}
+void DeviceDriver::OnOutputDrained() { links_.ResumeReading(); }
 
 void DeviceDriver::OnStoreResponseEnd(absl::string_view completed_tag) {
   Busy busy(this);
@@ -99,11 +93,7 @@ void DeviceDriver::OnStoreDrained() {
 
 void DeviceDriver::OnStoreClosed(absl::Status reason) {
   Busy busy(this);
-  link_ = nullptr;
-  if (lent_ != nullptr) {
-    services_.pool->Lost(lent_);
-    lent_ = nullptr;
-  }
+  links_.OnLinkClosed(services_.pool);
   if (output_ == nullptr) return;
   if (!logout_tag_.empty()) {
     output_->Close();
