@@ -271,7 +271,11 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   void AbortCommand(absl::string_view why);
 
   // device_driver_responses.cc: what each store response means for the device.
+  // What each response is (response_class.h: ClassifyResponse), carried out.
   void OnResponseStart(absl::string_view line);
+  // A FETCH of the device's own command: renumbered from its view and passed
+  // through (true), or not in the view (false: dropped).
+  bool RenumberFetch(absl::string_view line, absl::string_view line_end);
   void OnResponseEnd(absl::string_view completed_tag);
 
   // device_driver_push.cc: journal rendering, push in IDLE, filter verdicts.

@@ -14,6 +14,7 @@
 #include "core/imap/writer.h"
 #include "core/session/delivery.h"
 #include "core/session/device_driver.h"
+#include "core/session/response_class.h"
 #include "core/session/store_text.h"
 
 namespace pimap::session {
@@ -138,128 +139,69 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
   absl::string_view line = raw;
   absl::ConsumeSuffix(&line, "\r\n");
   const absl::string_view line_end = raw.substr(line.size());
-  cmd().resp_action = RespAction::kDrop;
   cmd().collected.clear();
-  const bool internal = job_ == Job::kEnable || job_ == Job::kResumeSelect ||
-                        job_ == Job::kViewSearch ||
-                        job_ == Job::kSelectSearch || job_ == Job::kRebuild ||
-                        job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
-                        job_ == Job::kEvalNotify || job_ == Job::kEvalSync ||
-                        job_ == Job::kOwnNew || job_ == Job::kCloseExpunge ||
-                        job_ == Job::kFlagsFetch || job_ == Job::kAcquire ||
-                        job_ == Job::kLinkEnable || job_ == Job::kLinkSelect ||
-                        job_ == Job::kLinkSync || job_ == Job::kStatusExamine ||
-                        job_ == Job::kStatusCount || job_ == Job::kStatusUnseen;
-  if (absl::StartsWith(line, "+")) {
-    if (job_ == Job::kIdle) {
+  ResponseContext context;
+  context.job = job_;
+  context.job_up_tag = cmd().job_up_tag;
+  context.has_session = session_ != nullptr;
+  context.unwatched = session_ != nullptr && !watched_folder();
+  context.folder_selected =
+      session_ != nullptr && !session_->selected_folder.empty();
+  context.job_may_expunge = cmd().job_may_expunge;
+  context.device_condstore = device_condstore_;
+  const ResponseClass c = ClassifyResponse(context, line);
+  cmd().resp_action = c.action;
+  if (c.uidvalidity.has_value() && session_ != nullptr) {
+    session_->view_uidvalidity = *c.uidvalidity;
+  }
+  if (c.select_modseq.has_value()) cmd().job_modseq = *c.select_modseq;
+  switch (c.extra) {
+    case ResponseClass::Extra::kNone:
+      break;
+    case ResponseClass::Extra::kIdleContinuation:
       cmd().resp_action =
           idle_.OnContinuation() ? RespAction::kDrop : RespAction::kForward;
       ArmKeepalive();
-    }
-  } else if (!absl::StartsWith(line, "* ")) {
-    absl::string_view tag = line.substr(0, line.find(' '));
-    // Our own job's completion is collected; a device tag (a streamed APPEND,
-    // LOGOUT) goes out as it is.
-    cmd().resp_action =
-        tag == cmd().job_up_tag ? RespAction::kCollect : RespAction::kForward;
-  } else {
-    Untagged u = ParseUntagged(line);
-    if (u.numbered) {
-      const bool own_news = session_ != nullptr && !watched_folder() &&
-                            !session_->selected_folder.empty();
-      if (u.name == "FETCH" && job_ == Job::kRebuild) {
-        cmd().resp_action = RespAction::kCollect;
-      } else if (u.name == "FETCH" &&
-                 (job_ == Job::kIdle || IsMaintenanceJob(job_))) {
-        // A flag change while idling (or while we ask the store for verdicts in
-        // the middle of an IDLE) goes through the journal and the filters;
-        // so do the flags we fetch to resolve a pushed change.
-        if (own_news || job_ == Job::kFlagsFetch)
-          cmd().resp_action = RespAction::kCollect;
-      } else if (u.name == "EXISTS" && own_news) {
-        own_new_ = true;
-      } else if (u.name == "FETCH" && !internal && session_ != nullptr) {
-        std::optional<uint32_t> uid = FetchUid(line);
-        std::optional<uint32_t> msn;
-        if (uid) msn = session_->view.MsnOf(*uid);
-        if (msn) {
-          // Renumbered from the device's view; MODSEQ only for a device that
-          // enabled CONDSTORE itself (the store connection always has it on).
-          std::string rewritten = absl::StrCat("* ", *msn, u.after_number);
-          if (!device_condstore_ && StripModseq(&rewritten)) {
-            // Only the CONDSTORE echo of a STORE .SILENT: not the device's.
-            cmd().resp_action = RespAction::kDrop;
-            return;
-          }
-          size_t flags_at = line.find("FLAGS (");
-          if (flags_at != absl::string_view::npos) {
-            absl::string_view f = line.substr(flags_at + 7);
-            f = f.substr(0, f.find(')'));
-            Told(*session_, *uid,
-                 FlagKey(absl::StrSplit(f, ' ', absl::SkipEmpty())));
-          }
-          rewritten.append(line_end.data(), line_end.size());
-          PassThrough(rewritten);
-          cmd().resp_action = RespAction::kForward;
-          return;
-        }
-      }
-      // EXISTS/RECENT/EXPUNGE and FETCH outside the view: the journal, fed by
-      // the user's watch, is the one source of such news for the device.
-    } else if (u.name == "VANISHED") {
-      const bool earlier = absl::StrContains(line, "(EARLIER)");
-      if (job_ == Job::kRebuild ||
-          ((!earlier || job_ == Job::kLinkSelect) &&
-           (!internal || IsMaintenanceJob(job_)) &&
-           (cmd().job_may_expunge ||
-            (session_ != nullptr && !watched_folder())))) {
-        cmd().resp_action = RespAction::kCollect;
-      }
-    } else if (u.name == "STATUS" && job_ == Job::kStatus) {
-      cmd().resp_action = RespAction::kCollect;
-    } else if (u.name == "SEARCH" || u.name == "SORT") {
-      if (job_ == Job::kSearch) cmd().resp_action = RespAction::kCollect;
-    } else if (u.name == "ESEARCH") {
-      cmd().resp_action =
-          (job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
-           job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
-           job_ == Job::kEvalNotify || job_ == Job::kOwnNew ||
-           job_ == Job::kStatusCount || job_ == Job::kStatusUnseen)
-              ? RespAction::kCollect
-              : RespAction::kForward;
-    } else if (u.name == "OK" || u.name == "NO" || u.name == "BAD") {
-      uint32_t uidvalidity = 0;
-      absl::string_view code = line;
-      size_t at = code.find("[UIDVALIDITY ");
-      if (at != absl::string_view::npos &&
-          absl::SimpleAtoi(code.substr(at + 13, code.find(']', at) - at - 13),
-                           &uidvalidity) &&
-          job_ != Job::kLinkSelect && job_ != Job::kStatusExamine) {
-        session_->view_uidvalidity = uidvalidity;
-      }
-      at = code.find("[HIGHESTMODSEQ ");
-      if (at != absl::string_view::npos &&
-          (job_ == Job::kSelect || job_ == Job::kResumeSelect)) {
-        absl::SimpleAtoi(code.substr(at + 15, code.find(']', at) - at - 15),
-                         &cmd().job_modseq);
-      }
-      // MODSEQ bookkeeping of the store connection is not the device's news
-      // (the device did not ENABLE CONDSTORE here), except as SELECT reports
-      // it.
-      const bool modseq_noise = absl::StrContains(line, "[HIGHESTMODSEQ ") &&
-                                (job_ != Job::kSelect || !device_condstore_);
-      if (!internal && !modseq_noise) cmd().resp_action = RespAction::kForward;
-    } else if (u.name == "ENABLED") {
-      // ours
-    } else if (!internal) {
-      cmd().resp_action = RespAction::kForward;
-    }
+      break;
+    case ResponseClass::Extra::kOwnNew:
+      own_new_ = true;
+      break;
+    case ResponseClass::Extra::kRenumberFetch:
+      if (RenumberFetch(line, line_end)) return;
+      break;
   }
   if (cmd().resp_action == RespAction::kForward) {
     PassThrough(raw);
   } else if (cmd().resp_action == RespAction::kCollect) {
     cmd().collected.assign(raw.data(), raw.size());
   }
+}
+
+bool DeviceDriver::RenumberFetch(absl::string_view line,
+                                 absl::string_view line_end) {
+  std::optional<uint32_t> uid = FetchUid(line);
+  std::optional<uint32_t> msn;
+  if (uid) msn = session_->view.MsnOf(*uid);
+  if (!msn) return false;  // outside the view: dropped
+  // Renumbered from the device's view; MODSEQ only for a device that enabled
+  // CONDSTORE itself (the store connection always has it on).
+  const Untagged u = ParseUntagged(line);
+  std::string rewritten = absl::StrCat("* ", *msn, u.after_number);
+  if (!device_condstore_ && StripModseq(&rewritten)) {
+    // Only the CONDSTORE echo of a STORE .SILENT: not the device's.
+    cmd().resp_action = RespAction::kDrop;
+    return true;
+  }
+  size_t flags_at = line.find("FLAGS (");
+  if (flags_at != absl::string_view::npos) {
+    absl::string_view f = line.substr(flags_at + 7);
+    f = f.substr(0, f.find(')'));
+    Told(*session_, *uid, FlagKey(absl::StrSplit(f, ' ', absl::SkipEmpty())));
+  }
+  rewritten.append(line_end.data(), line_end.size());
+  PassThrough(rewritten);
+  cmd().resp_action = RespAction::kForward;
+  return true;
 }
 
 void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
