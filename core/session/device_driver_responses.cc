@@ -24,6 +24,8 @@ namespace {
 // rest is dropped (a store answer to our own SEARCH of 16 MiB is already
 // absurd).
 constexpr size_t kMaxCollectedBytes = 16 << 20;
+// UIDs an ESEARCH ALL may give a job of the gateway's (a view of 16 million).
+constexpr size_t kMaxSearchUids = 1u << 24;
 }  // namespace
 
 // ---- Store link client
@@ -258,17 +260,13 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
              (job_ == Job::kIdle || IsMaintenanceJob(job_)) &&
              session_ != nullptr) {
     std::optional<uint32_t> uid = FetchUid(body);
-    size_t flags_at = body.find("FLAGS (");
-    if (!uid || flags_at == absl::string_view::npos) return;
-    absl::string_view flags = body.substr(flags_at + 7);
-    flags = flags.substr(0, flags.find(')'));
-    std::vector<std::string> list =
-        absl::StrSplit(flags, ' ', absl::SkipEmpty());
+    std::optional<std::vector<std::string>> list = FetchFlags(body);
+    if (!uid || !list) return;
     // \Recent belongs to our link's session, not to the device's.
-    std::erase_if(list, [](const std::string& f) {
+    std::erase_if(*list, [](const std::string& f) {
       return absl::EqualsIgnoreCase(f, "\\Recent");
     });
-    JournalOwn(EventKind::kFlags, *uid, std::move(list));
+    JournalOwn(EventKind::kFlags, *uid, std::move(*list));
   } else if (u.numbered && u.name == "FETCH" && job_ == Job::kRebuild &&
              session_ != nullptr) {
     // A flag change the device missed: rendered against its (updated) view.
@@ -289,49 +287,18 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
              cmd().status.has_value()) {
     cmd().status->OnStatusLine(body);  // answered once the view is counted
   } else if (u.name == "STATUS" && session_ != nullptr) {
-    std::string line(body);
-    size_t at = line.find("MESSAGES ");
-    if (at != std::string::npos) {
-      size_t end = at + 9;
-      while (end < line.size() && absl::ascii_isdigit(line[end])) ++end;
-      line.replace(at + 9, end - at - 9, absl::StrCat(session_->view.size()));
-    }
-    Write(absl::StrCat(line, "\r\n"));
+    Write(
+        absl::StrCat(WithStatusMessages(body, session_->view.size()), "\r\n"));
   } else if (u.name == "SEARCH" || u.name == "SORT") {
-    absl::string_view numbers = body.substr(std::min<size_t>(6, body.size()));
-    // RFC 7162 §3.1.5: "(MODSEQ n)" after the numbers of a MODSEQ search.
-    if (size_t at = numbers.find("(MODSEQ "); at != absl::string_view::npos) {
-      absl::string_view modseq = numbers.substr(at + 8);
-      cmd().search_modseq = std::string(modseq.substr(0, modseq.find(')')));
-      numbers = numbers.substr(0, at);
-    }
-    for (absl::string_view n :
-         absl::StrSplit(numbers, ' ', absl::SkipEmpty())) {
-      uint32_t uid;
-      if (absl::SimpleAtoi(n, &uid)) cmd().search_uids.push_back(uid);
-    }
+    ParseSearchNumbers(body, &cmd().search_uids, &cmd().search_modseq);
   } else if (u.name == "ESEARCH" &&
              (job_ == Job::kStatusCount || job_ == Job::kStatusUnseen)) {
-    size_t at = body.find(" COUNT ");
-    if (at != absl::string_view::npos && cmd().status.has_value()) {
-      absl::string_view n = body.substr(at + 7);
-      uint32_t count = 0;
-      absl::SimpleAtoi(n.substr(0, n.find(' ')), &count);
-      cmd().status->OnCount(count);
+    std::optional<uint32_t> count = EsearchCount(body);
+    if (count.has_value() && cmd().status.has_value()) {
+      cmd().status->OnCount(*count);
     }
   } else if (u.name == "ESEARCH") {
-    size_t at = body.find(" ALL ");
-    if (at == absl::string_view::npos) return;
-    absl::string_view set_text = body.substr(at + 5);
-    set_text = set_text.substr(0, set_text.find(' '));
-    absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(set_text);
-    if (!set.ok()) return;
-    for (const imap::SeqRange& r : set->ranges()) {
-      for (uint64_t uid = r.first;
-           uid <= r.last && cmd().search_uids.size() < (1u << 24); ++uid) {
-        cmd().search_uids.push_back(static_cast<uint32_t>(uid));
-      }
-    }
+    AppendEsearchAll(body, &cmd().search_uids, kMaxSearchUids);
   }
 }
 
