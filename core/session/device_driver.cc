@@ -29,8 +29,8 @@ void DeviceDriver::MaybeDropCommandState() {
   // for a link or holds an answer: every job sets the running-command fields
   // before it reads them, so they can go with the rest.
   const bool at_rest = job_ == Job::kNone || LocalIdleAtRest();
-  if (cmd_ == nullptr || !at_rest || acquiring_ || !relayed_tags_.empty() ||
-      !cmd_->Settled()) {
+  if (cmd_ == nullptr || !at_rest || links_.acquiring() ||
+      !relayed_tags_.empty() || !cmd_->Settled()) {
     return;
   }
   cmd_.reset();
@@ -62,25 +62,18 @@ void DeviceDriver::Detach() {
     registry().Detach(session_, this);
     session_ = nullptr;
   }
-  if (lent_ != nullptr) {
-    // Reusable only between commands: a command in flight would answer into
-    // the next borrower's session.
-    const bool quiet =
-        (job_ == Job::kNone || (job_ == Job::kIdle && idle_.InLocalIdle())) &&
-        !cmd().passing && relayed_tags_.empty() && cmd().resp_first;
-    services_.pool->Return(lent_, quiet);
-    lent_ = nullptr;
-    link_ = nullptr;
-  }
-  if (link_ != nullptr) {
-    link_->Close();
-    link_ = nullptr;
-  }
+  // A lent link is reusable only between commands: a command in flight would
+  // answer into the next borrower's session.
+  const bool quiet =
+      links_.lent() != nullptr &&
+      (job_ == Job::kNone || (job_ == Job::kIdle && idle_.InLocalIdle())) &&
+      !cmd().passing && relayed_tags_.empty() && cmd().resp_first;
+  links_.Detach(services_.pool, quiet);
 }
 
 const std::vector<std::string>& DeviceDriver::store_capabilities() const {
-  if (link_ != nullptr && !link_->capabilities().empty())
-    return link_->capabilities();
+  if (link() != nullptr && !link()->capabilities().empty())
+    return link()->capabilities();
   return services_.registry->store_capabilities();
 }
 
@@ -164,7 +157,8 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
   const bool prep_step = job == Job::kLinkEnable || job == Job::kLinkSelect ||
                          job == Job::kLinkSync;
   if (!prep_step &&
-      (link_ == nullptr || cmd().queued.has_value() || LinkBehind(job))) {
+      (link() == nullptr || cmd().queued.has_value() ||
+       (links_.lent() != nullptr && links_.Behind(NeedOf(job))))) {
     QueueJob(job, device_tag, std::move(command));
     return;
   }
@@ -190,15 +184,13 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
   cmd().search_modseq.clear();
   PIMAP_LOG(DEBUG) << client_ << " store <- " << cmd().job_up_tag << " "
                    << imap::QuoteForLog(command.substr(0, 120));
-  if (lent_ != nullptr && (command == "UNSELECT" || command == "CLOSE")) {
-    lent_->selected_folder.clear();
-  }
-  job_events_ = registry().EventsReceived(user_);
-  link_->Send(absl::StrCat(cmd().job_up_tag, " ", command, "\r\n"));
+  if (command == "UNSELECT" || command == "CLOSE") links_.ForgetSelected();
+  links_.OnSent(registry().EventsReceived(user_));
+  link()->Send(absl::StrCat(cmd().job_up_tag, " ", command, "\r\n"));
   if (job == Job::kIdle && idle_.DoneRelayed()) {
     // The device's DONE came while this IDLE waited for its link: it follows
     // at once (TakeIdleDone); the store's answer is the device's.
-    link_->Send("DONE\r\n");
+    link()->Send("DONE\r\n");
   }
   counters().commands_relayed.fetch_add(1, std::memory_order_relaxed);
   // Input waits while the store works, except in IDLE where "DONE" must get in.
@@ -310,7 +302,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     // From here the store's answers pass through: the store says goodbye.
     logout_tag_ = tag;
     Paused(true, false);
-    link_->Send(absl::StrCat(tag, " LOGOUT\r\n"));
+    link()->Send(absl::StrCat(tag, " LOGOUT\r\n"));
     return;
   }
   if (name == "SELECT" || name == "EXAMINE") {
@@ -557,17 +549,17 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
   absl::string_view rest = tagged_line.substr(tagged_line.find(' ') + 1);
   const bool ok = absl::StartsWithIgnoreCase(rest, "OK");
   DeviceSession* s = session_;
-  if (lent_ != nullptr) {
-    lent_->synced_events = std::max(lent_->synced_events, job_events_);
-    if (job_ == Job::kEnable && ok) lent_->qresync_enabled = true;
+  if (links_.lent() != nullptr) {
+    links_.OnCompleted();
+    if (job_ == Job::kEnable && ok) links_.QresyncEnabled();
     if (job_ == Job::kSelect || job_ == Job::kResumeSelect) {
       // A failed SELECT leaves no folder selected (RFC 3501 §6.3.1).
-      lent_->selected_folder =
+      links_.Selected(
           ok ? (job_ == Job::kSelect ? cmd().job_folder
                                      : (s != nullptr ? s->selected_folder : ""))
-             : "";
-      lent_->read_only = job_ == Job::kSelect ? cmd().job_examine
-                                              : (s != nullptr && s->read_only);
+             : "",
+          job_ == Job::kSelect ? cmd().job_examine
+                               : (s != nullptr && s->read_only));
     }
   }
   switch (job_) {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "core/base/shard_counters.h"
@@ -25,6 +26,7 @@
 #include "core/session/command_state.h"
 #include "core/session/hibernation.h"
 #include "core/session/idle_machine.h"
+#include "core/session/link_borrower.h"
 #include "core/session/session_registry.h"
 #include "core/session/store_link.h"
 #include "core/session/store_link_pool.h"
@@ -101,7 +103,7 @@ struct DriverServices {
   size_t max_output_bytes = 4 << 20;
 };
 
-class DeviceDriver final : private StoreLinkClient, private DeviceLink {
+class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
  public:
   DeviceDriver(DriverServices services, DeviceOutput* output, std::string user,
                std::string device);
@@ -181,6 +183,13 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void OnStoreResponseEnd(absl::string_view completed_tag) override;
   void OnStoreDrained() override;
   void OnStoreClosed(absl::Status reason) override;
+  // LinkBorrower::Host (device_driver_links.cc)
+  StoreCredentials LinkCredentials() const override;
+  bool StorePasswordRejected() const override;
+  void OnStoreLoginRejected(const std::string& password) override;
+  void FromOutside(absl::FunctionRef<void()> call) override;
+  void OnLinkBorrowed() override;
+  void OnNoLink(const absl::Status& pool_error, absl::string_view why) override;
   // DeviceLink
   void OnEventsPending() override;
   void OnTakenOver() override;
@@ -235,19 +244,21 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void FinishFilteredStatus();
   void ApplyViewSearch();
 
-  // device_driver_links.cc: store links borrowed from the pool on demand.
+  // device_driver_links.cc: the store link (links_, link_borrower.h), its own
+  // or borrowed from the pool on demand, and what the device's jobs need of
+  // it.
+  StoreLink* link() const { return links_.link(); }
   // Whether the gateway learns every change of `folder` without a link of this
   // device (the user's watch covers INBOX; the store's pushes cover all).
   bool covered_folder(absl::string_view folder) const;
   // SendJob without a ready link: keeps the job, borrows, prepares, sends.
   void QueueJob(Job job, const std::string& device_tag, std::string command);
   void AcquireLink();
-  void OnLinkBorrowed(absl::StatusOr<PooledLink*> link);
-  // The next step bringing a borrowed link to the session's state; false when
-  // it is there and the queued job has been sent.
+  // Sends the next step bringing a borrowed link to the session's state;
+  // false when it is there and the queued job has been sent.
   bool PrepareLink();
-  // The borrowed link needs a step before `job` can run on it.
-  bool LinkBehind(Job job) const;
+  // What `job` needs of a borrowed link.
+  LinkNeed NeedOf(Job job) const;
   // The folder `job` needs selected on the link (empty: none).
   std::string FolderFor(Job job) const;
   bool WantsReadOnly(Job job) const;
@@ -258,10 +269,13 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   void OnLinkFailed(absl::string_view why);
   // Ends the running command with "NO [UNAVAILABLE]", keeping the session.
   void AbortCommand(absl::string_view why);
-  void AdoptLoginLink(StoreLink* link);
 
   // device_driver_responses.cc: what each store response means for the device.
+  // What each response is (response_class.h: ClassifyResponse), carried out.
   void OnResponseStart(absl::string_view line);
+  // A FETCH of the device's own command: renumbered from its view and passed
+  // through (true), or not in the view (false: dropped).
+  bool RenumberFetch(absl::string_view line, absl::string_view line_end);
   void OnResponseEnd(absl::string_view completed_tag);
 
   // device_driver_push.cc: journal rendering, push in IDLE, filter verdicts.
@@ -334,9 +348,10 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   std::string user_;
   std::string device_;
   ClientAddress client_;  // the device's connection (log lines)
-  StoreLink* link_ = nullptr;
-  PooledLink* lent_ = nullptr;  // link_'s pool entry when it came from the pool
-  uint64_t job_events_ = 0;  // the user's events received when the job was sent
+  // The store link, its own or borrowed (link_borrower.h).
+  // [[no_unique_address]]: logged_in_ goes into its tail padding.
+  [[no_unique_address]] LinkBorrower links_;
+  bool logged_in_ = false;  // the login has been answered
   // The device's tags of verbatim commands (APPEND) not yet completed: how a
   // completion is told from one of the gateway's own (a device may use any
   // tag, "~p7" too; ours skip the ones in here).
@@ -345,9 +360,7 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // Flag changes to resolve (StoreEvent::resolve) up to this journal seq have
   // been fetched from the store (their results journaled behind them).
   uint64_t flags_resolved_seq_ = 0;
-  uint64_t ackable_seq_ = 0;    // what the device's input may acknowledge
-  bool acquiring_ = false;      // a Borrow is pending
-  bool logged_in_ = false;      // the login has been answered
+  uint64_t ackable_seq_ = 0;  // what the device's input may acknowledge
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   DeviceSession* session_ = nullptr;  // null for a session that ended (LOGOUT)
   int busy_ = 0;
@@ -374,9 +387,6 @@ class DeviceDriver final : private StoreLinkClient, private DeviceLink {
   // bools below go into its tail padding, so that the driver of an idling
   // device is no larger than with the machine's fields inline.
   [[no_unique_address]] IdleMachine idle_;
-
-  // The response being read from the store.
-  bool store_paused_ = false;  // reading the store paused for the device
 
   // Filter verdicts and new-format FETCH.
   bool own_new_ = false;           // the store said EXISTS: look for new UIDs

@@ -35,10 +35,11 @@ bool DeviceDriver::Hibernatable() const {
   return idle_.state() == IdleMachine::State::kLocalIdling &&
          // Nothing else pending.
          session_ != nullptr && output_ != nullptr && logged_in_ &&
-         cmd_ == nullptr && link_ == nullptr && lent_ == nullptr &&
-         !acquiring_ && relayed_tags_.empty() && !idle_.DoneAnswerPending() &&
-         busy_ == 0 && !release_pending_ && !live_resync_ && !xfilter_resync_ &&
-         !own_new_ && !store_paused_ && logout_tag_.empty();
+         cmd_ == nullptr && link() == nullptr && links_.lent() == nullptr &&
+         !links_.acquiring() && relayed_tags_.empty() &&
+         !idle_.DoneAnswerPending() && busy_ == 0 && !release_pending_ &&
+         !live_resync_ && !xfilter_resync_ && !own_new_ &&
+         !links_.reading_paused() && logout_tag_.empty();
 }
 
 HibernatedIdle DeviceDriver::Hibernate(DeviceLink* keeper) {

@@ -45,7 +45,7 @@ bool DeviceDriver::TakeIdleDone() {
     case IdleMachine::DoneAction::kRelayDone:
       // (Without a link the session is ending: nobody to tell.) An IDLE that
       // waits for its link gets it right behind it (SendJob).
-      if (link_ != nullptr && !idle_waits) link_->Send("DONE\r\n");
+      if (link() != nullptr && !idle_waits) link()->Send("DONE\r\n");
       break;
     case IdleMachine::DoneAction::kNothing:
       break;
@@ -67,7 +67,7 @@ void DeviceDriver::InterruptIdle() {
       StartEval();
       return;
     case IdleMachine::InterruptAction::kLeaveStoreIdle:
-      link_->Send("DONE\r\n");  // its tagged answer starts the work
+      link()->Send("DONE\r\n");  // its tagged answer starts the work
       return;
   }
 }

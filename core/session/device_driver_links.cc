@@ -1,10 +1,13 @@
-// The session engine's store links on demand (device_driver.h): with a pool, a
-// device holds a store link only while one of its commands runs. A job that
-// finds no link waits (kAcquire) for one from the pool, which is then brought
-// to the session's state (ENABLE QRESYNC, SELECT of the device's folder, a NOOP
-// when the store has reported events the link may not show yet) before the job
-// is sent. Between commands, and while the gateway itself answers an IDLE, the
-// link goes back to the pool.
+// The session engine's side of its store links on demand (device_driver.h):
+// with a pool, a device holds a store link only while one of its commands
+// runs. A job that finds no link waits (kAcquire) for one from the pool, which
+// is then brought to the session's state (ENABLE QRESYNC, SELECT of the
+// device's folder, a NOOP when the store has reported events the link may not
+// show yet) before the job is sent. Between commands, and while the gateway
+// itself answers an IDLE, the link goes back to the pool. The link itself,
+// the borrowing and the lent link's state are LinkBorrower's
+// (link_borrower.h); here: what a job needs of the link, the queued job, when
+// the link may go back, and what the device is told when there is none.
 //
 // Hazard: a link is shared by every device of the user in turn. It goes back
 // only at a command boundary (no tagged command of ours or the device's in
@@ -70,16 +73,25 @@ bool DeviceDriver::WantsReadOnly(Job job) const {
   return session_ != nullptr && session_->read_only;
 }
 
-bool DeviceDriver::LinkBehind(Job job) const {
-  if (lent_ == nullptr) return false;  // a link of its own is always in state
-  if (job != Job::kEnable && !lent_->qresync_enabled) return true;
-  const std::string folder = FolderFor(job);
-  if (folder.empty()) return false;
-  if (lent_->selected_folder != folder ||
-      lent_->read_only != WantsReadOnly(job))
-    return true;
-  return job != Job::kEvalSync &&
-         lent_->synced_events < services_.registry->EventsReceived(user_);
+LinkNeed DeviceDriver::NeedOf(Job job) const {
+  LinkNeed need;
+  need.qresync = job != Job::kEnable;
+  need.folder = FolderFor(job);
+  need.read_only = WantsReadOnly(job);
+  need.synced = job != Job::kEvalSync;
+  need.events = services_.registry->EventsReceived(user_);
+  if (session_ != nullptr && !need.folder.empty() &&
+      need.folder == session_->selected_folder &&
+      !covered_folder(need.folder) && session_->view_uidvalidity != 0 &&
+      session_->view_modseq != 0) {
+    // No event source covers this folder: what changed since the device's
+    // view was last known comes with the SELECT (VANISHED (EARLIER), FETCH
+    // FLAGS; new mail by EXISTS) and is journaled like any news.
+    need.select_qresync =
+        absl::StrCat(" (QRESYNC (", session_->view_uidvalidity, " ",
+                     session_->view_modseq, "))");
+  }
+  return need;
 }
 
 void DeviceDriver::QueueJob(Job job, const std::string& device_tag,
@@ -88,7 +100,7 @@ void DeviceDriver::QueueJob(Job job, const std::string& device_tag,
   job_ = Job::kAcquire;
   job_device_tag_ = device_tag;
   Paused(true, false);
-  if (link_ == nullptr) {
+  if (link() == nullptr) {
     AcquireLink();
   } else {
     PrepareLink();
@@ -96,58 +108,41 @@ void DeviceDriver::QueueJob(Job job, const std::string& device_tag,
 }
 
 void DeviceDriver::AcquireLink() {
-  if (acquiring_) return;
-  StoreLinkPool* pool = services_.pool;
-  if (pool == nullptr) {
-    OnLinkFailed("The connection to the message store is gone");
-    return;
-  }
-  const StoreCredentials credentials = registry().LinkCredentials(user_);
-  if (PooledLink* warm = pool->TryBorrow(credentials); warm != nullptr) {
-    OnLinkBorrowed(warm);  // no round trip for a warm link
-    return;
-  }
-  if (registry().StorePasswordRejected(user_)) {
-    // Each try would be one more failed login at the store (and its lockout
-    // counter): none until the user logs in with a password it accepts.
-    OnLinkFailed("The message store rejected the password; log in again");
-    return;
-  }
-  acquiring_ = true;
-  std::weak_ptr<bool> alive = alive_;
-  pool->Borrow(credentials, services_.borrow_timeout_ms,
-               [this, alive, pool, password = credentials.password](
-                   absl::StatusOr<PooledLink*> link) {
-                 if (alive.expired()) {  // the device went away meanwhile
-                   if (link.ok()) pool->Return(*link, true);
-                   return;
-                 }
-                 Busy busy(this);
-                 acquiring_ = false;
-                 if (absl::IsUnauthenticated(link.status())) {
-                   registry().OnStoreLoginRejected(user_, password);
-                 }
-                 OnLinkBorrowed(std::move(link));
-               });
+  links_.Acquire(this, services_.pool, services_.borrow_timeout_ms, alive_);
 }
 
-void DeviceDriver::OnLinkBorrowed(absl::StatusOr<PooledLink*> link) {
-  if (!link.ok()) {
+StoreCredentials DeviceDriver::LinkCredentials() const {
+  return services_.registry->LinkCredentials(user_);
+}
+
+bool DeviceDriver::StorePasswordRejected() const {
+  return services_.registry->StorePasswordRejected(user_);
+}
+
+void DeviceDriver::OnStoreLoginRejected(const std::string& password) {
+  registry().OnStoreLoginRejected(user_, password);
+}
+
+void DeviceDriver::FromOutside(absl::FunctionRef<void()> call) {
+  Busy busy(this);
+  call();
+}
+
+void DeviceDriver::OnNoLink(const absl::Status& pool_error,
+                            absl::string_view why) {
+  if (!pool_error.ok()) {
     PIMAP_LOG(INFO) << client_
                     << " no store link for user=" << imap::QuoteForLog(user_)
-                    << ": " << link.status().message();
-    OnLinkFailed("The message store is not available; try again later");
-    return;
+                    << ": " << pool_error.message();
   }
-  lent_ = *link;
-  link_ = lent_->link;
-  link_->SetClient(this);
-  link_->SetReading(true);
-  store_paused_ = false;
+  OnLinkFailed(why);
+}
+
+void DeviceDriver::OnLinkBorrowed() {
   cmd().resp_first = true;
-  registry().RememberCapabilities(link_->capabilities());
+  registry().RememberCapabilities(link()->capabilities());
   if (!cmd().relay_buffer.empty()) {
-    link_->Send(cmd().relay_buffer);
+    link()->Send(cmd().relay_buffer);
     cmd().relay_buffer.clear();
     if (output_ != nullptr) output_->RelayDrained();
   }
@@ -160,38 +155,12 @@ void DeviceDriver::OnLinkBorrowed(absl::StatusOr<PooledLink*> link) {
 
 bool DeviceDriver::PrepareLink() {
   const QueuedJob& queued = *cmd().queued;
-  if (lent_ != nullptr) {
-    if (!lent_->qresync_enabled && queued.job != Job::kEnable) {
-      SendJob(Job::kLinkEnable, queued.device_tag, "ENABLE QRESYNC");
-      return true;
-    }
-    const std::string folder = FolderFor(queued.job);
-    const bool read_only = WantsReadOnly(queued.job);
-    if (!folder.empty() &&
-        (lent_->selected_folder != folder || lent_->read_only != read_only)) {
-      lent_->selected_folder.clear();  // known again once the SELECT completed
-      cmd().prep_folder = folder;
-      std::string qresync;
-      if (session_ != nullptr && folder == session_->selected_folder &&
-          !covered_folder(folder) && session_->view_uidvalidity != 0 &&
-          session_->view_modseq != 0) {
-        // No event source covers this folder: what changed since the device's
-        // view was last known comes with the SELECT (VANISHED (EARLIER), FETCH
-        // FLAGS; new mail by EXISTS) and is journaled like any news.
-        qresync = absl::StrCat(" (QRESYNC (", session_->view_uidvalidity, " ",
-                               session_->view_modseq, "))");
-      }
-      SendJob(Job::kLinkSelect, queued.device_tag,
-              absl::StrCat(read_only ? "EXAMINE " : "SELECT ",
-                           QuotedMailbox(folder), qresync));
-      return true;
-    }
-    if (LinkBehind(queued.job)) {
-      // The store reported events (the journal has them); this link must show
-      // them before it answers for the device (a FETCH of the new message).
-      SendJob(Job::kLinkSync, queued.device_tag, "NOOP");
-      return true;
-    }
+  LinkStep step = links_.NextStep(NeedOf(queued.job));
+  if (step.job != Job::kNone) {
+    if (step.job == Job::kLinkSelect)
+      cmd().prep_folder = std::move(step.folder);
+    SendJob(step.job, queued.device_tag, std::move(step.command));
+    return true;
   }
   QueuedJob job = std::move(*cmd().queued);
   cmd().queued.reset();
@@ -206,18 +175,17 @@ void DeviceDriver::OnPrepDone(bool ok) {
     OnLinkFailed("The folder is not available on the message store");
     return;
   }
-  if (job_ == Job::kLinkEnable) lent_->qresync_enabled = true;
-  if (job_ == Job::kLinkSelect) {
-    lent_->selected_folder = cmd().prep_folder;
-    lent_->read_only =
-        WantsReadOnly(cmd().queued.has_value() ? cmd().queued->job : Job::kNone);
+  if (job_ == Job::kLinkEnable || job_ == Job::kLinkSelect) {
+    links_.StepDone(job_, cmd().prep_folder,
+                    WantsReadOnly(cmd().queued.has_value() ? cmd().queued->job
+                                                           : Job::kNone));
   }
   job_ = Job::kAcquire;
   PrepareLink();
 }
 
 void DeviceDriver::MaybeReturnLink() {
-  if (services_.pool == nullptr || lent_ == nullptr) return;
+  if (services_.pool == nullptr || links_.lent() == nullptr) return;
   if (cmd().queued.has_value() || !relayed_tags_.empty() || cmd().passing ||
       !cmd().resp_first)
     return;
@@ -226,14 +194,10 @@ void DeviceDriver::MaybeReturnLink() {
   // A folder no event source covers learns its news over the device's link:
   // keep it.
   if (session_ != nullptr && !covered_folder(session_->selected_folder)) return;
-  store_paused_ = false;
-  services_.pool->Return(lent_, /*reusable=*/true);
-  lent_ = nullptr;
-  link_ = nullptr;
+  links_.Return(services_.pool, /*reusable=*/true);
 }
 
 void DeviceDriver::OnLinkFailed(absl::string_view why) {
-  acquiring_ = false;
   cmd().queued.reset();
   if (output_ == nullptr) return;
   if (!relayed_tags_.empty() || !cmd().relay_buffer.empty()) {
@@ -275,21 +239,13 @@ void DeviceDriver::AbortCommand(absl::string_view why) {
   Paused(false, true);
 }
 
-void DeviceDriver::AdoptLoginLink(StoreLink* link) {
-  if (services_.pool != nullptr) {
-    lent_ = services_.pool->Adopt(registry().LinkCredentials(user_), link);
-  }
-  link_ = link;
-  link_->SetClient(this);
-}
-
 void DeviceDriver::BeginRelayed(absl::string_view device_tag) {
   relayed_tags_.emplace_back(device_tag);
 }
 
 void DeviceDriver::RelayBytes(absl::string_view bytes) {
-  if (link_ != nullptr) {
-    link_->Send(bytes);
+  if (link() != nullptr) {
+    link()->Send(bytes);
     return;
   }
   // Held until a link comes; the binding stops reading past its high-water
@@ -300,7 +256,7 @@ void DeviceDriver::RelayBytes(absl::string_view bytes) {
 
 size_t DeviceDriver::RelayPending() const {
   return cmd().relay_buffer.size() +
-         (link_ != nullptr ? link_->PendingOutput() : 0);
+         (link() != nullptr ? link()->PendingOutput() : 0);
 }
 
 }  // namespace pimap::session

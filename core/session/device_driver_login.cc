@@ -44,7 +44,7 @@ void DeviceDriver::Start(StoreLink* link, std::string login_tag,
   }
   if (link != nullptr) {
     registry().RememberCapabilities(link->capabilities());
-    AdoptLoginLink(link);
+    links_.Adopt(services_.pool, registry().LinkCredentials(user_), link, this);
   } else if (services_.pool != nullptr && JournalSuffices()) {
     // Admitted by the auth cache, and the journal knows what the device
     // missed: the login costs the store nothing. Links get ENABLE QRESYNC and
@@ -135,8 +135,7 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
             "The message store lacks QRESYNC, which P-IMAP sessions need");
         job_ = Job::kNone;
         Paused(false, false);
-        link_->Close();
-        link_ = nullptr;
+        links_.CloseLink();
         Write(std::move(out));
         if (output_ != nullptr) output_->LoginDone(false);
         return;

@@ -42,7 +42,7 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
 
 void DeviceDriver::OnEventsPending() {
   if (session_ == nullptr || !idle_.Pushes() || job_ != Job::kIdle ||
-      output_ == nullptr || (!idle_.InLocalIdle() && link_ == nullptr)) {
+      output_ == nullptr || (!idle_.InLocalIdle() && link() == nullptr)) {
     return;
   }
   Busy busy(this);
@@ -260,10 +260,7 @@ void DeviceDriver::OnTakenOver() {
   // whatever is in flight is dropped with the link.
   job_ = Job::kNone;
   idle_.Reset();
-  if (link_ != nullptr) {
-    link_->Close();
-    link_ = nullptr;
-  }
+  links_.CloseLink();
   if (output_ != nullptr) {
     output_->EndSession(
         "Session taken over by a newer connection of this device");

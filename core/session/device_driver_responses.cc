@@ -14,6 +14,7 @@
 #include "core/imap/writer.h"
 #include "core/session/delivery.h"
 #include "core/session/device_driver.h"
+#include "core/session/response_class.h"
 #include "core/session/store_text.h"
 
 namespace pimap::session {
@@ -23,6 +24,8 @@ namespace {
 // rest is dropped (a store answer to our own SEARCH of 16 MiB is already
 // absurd).
 constexpr size_t kMaxCollectedBytes = 16 << 20;
+// UIDs an ESEARCH ALL may give a job of the gateway's (a view of 16 million).
+constexpr size_t kMaxSearchUids = 1u << 24;
 }  // namespace
 
 // ---- Store link client
@@ -52,20 +55,14 @@ void DeviceDriver::OnStoreBytes(absl::string_view bytes) {
 void DeviceDriver::PassThrough(absl::string_view bytes) {
   if (output_ == nullptr) return;
   cmd().passing = true;
-  if (!output_->WritePassThrough(bytes) && !store_paused_ && link_ != nullptr) {
+  if (!output_->WritePassThrough(bytes)) {
     // The device reads slower than the store answers: stop reading the store
     // until the device's output drains, so memory stays bounded.
-    store_paused_ = true;
-    link_->SetReading(false);
+    links_.PauseReading();
   }
 }
 
-void DeviceDriver::OnOutputDrained() {
-  if (store_paused_ && link_ != nullptr) {
-    store_paused_ = false;
-    link_->SetReading(true);
-  }
-}
+void DeviceDriver::OnOutputDrained() { links_.ResumeReading(); }
 
 void DeviceDriver::OnStoreResponseEnd(absl::string_view completed_tag) {
   Busy busy(this);
@@ -99,11 +96,7 @@ void DeviceDriver::OnStoreDrained() {
 
 void DeviceDriver::OnStoreClosed(absl::Status reason) {
   Busy busy(this);
-  link_ = nullptr;
-  if (lent_ != nullptr) {
-    services_.pool->Lost(lent_);
-    lent_ = nullptr;
-  }
+  links_.OnLinkClosed(services_.pool);
   if (output_ == nullptr) return;
   if (!logout_tag_.empty()) {
     output_->Close();
@@ -148,128 +141,69 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
   absl::string_view line = raw;
   absl::ConsumeSuffix(&line, "\r\n");
   const absl::string_view line_end = raw.substr(line.size());
-  cmd().resp_action = RespAction::kDrop;
   cmd().collected.clear();
-  const bool internal = job_ == Job::kEnable || job_ == Job::kResumeSelect ||
-                        job_ == Job::kViewSearch ||
-                        job_ == Job::kSelectSearch || job_ == Job::kRebuild ||
-                        job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
-                        job_ == Job::kEvalNotify || job_ == Job::kEvalSync ||
-                        job_ == Job::kOwnNew || job_ == Job::kCloseExpunge ||
-                        job_ == Job::kFlagsFetch || job_ == Job::kAcquire ||
-                        job_ == Job::kLinkEnable || job_ == Job::kLinkSelect ||
-                        job_ == Job::kLinkSync || job_ == Job::kStatusExamine ||
-                        job_ == Job::kStatusCount || job_ == Job::kStatusUnseen;
-  if (absl::StartsWith(line, "+")) {
-    if (job_ == Job::kIdle) {
+  ResponseContext context;
+  context.job = job_;
+  context.job_up_tag = cmd().job_up_tag;
+  context.has_session = session_ != nullptr;
+  context.unwatched = session_ != nullptr && !watched_folder();
+  context.folder_selected =
+      session_ != nullptr && !session_->selected_folder.empty();
+  context.job_may_expunge = cmd().job_may_expunge;
+  context.device_condstore = device_condstore_;
+  const ResponseClass c = ClassifyResponse(context, line);
+  cmd().resp_action = c.action;
+  if (c.uidvalidity.has_value() && session_ != nullptr) {
+    session_->view_uidvalidity = *c.uidvalidity;
+  }
+  if (c.select_modseq.has_value()) cmd().job_modseq = *c.select_modseq;
+  switch (c.extra) {
+    case ResponseClass::Extra::kNone:
+      break;
+    case ResponseClass::Extra::kIdleContinuation:
       cmd().resp_action =
           idle_.OnContinuation() ? RespAction::kDrop : RespAction::kForward;
       ArmKeepalive();
-    }
-  } else if (!absl::StartsWith(line, "* ")) {
-    absl::string_view tag = line.substr(0, line.find(' '));
-    // Our own job's completion is collected; a device tag (a streamed APPEND,
-    // LOGOUT) goes out as it is.
-    cmd().resp_action =
-        tag == cmd().job_up_tag ? RespAction::kCollect : RespAction::kForward;
-  } else {
-    Untagged u = ParseUntagged(line);
-    if (u.numbered) {
-      const bool own_news = session_ != nullptr && !watched_folder() &&
-                            !session_->selected_folder.empty();
-      if (u.name == "FETCH" && job_ == Job::kRebuild) {
-        cmd().resp_action = RespAction::kCollect;
-      } else if (u.name == "FETCH" &&
-                 (job_ == Job::kIdle || IsMaintenanceJob(job_))) {
-        // A flag change while idling (or while we ask the store for verdicts in
-        // the middle of an IDLE) goes through the journal and the filters;
-        // so do the flags we fetch to resolve a pushed change.
-        if (own_news || job_ == Job::kFlagsFetch)
-          cmd().resp_action = RespAction::kCollect;
-      } else if (u.name == "EXISTS" && own_news) {
-        own_new_ = true;
-      } else if (u.name == "FETCH" && !internal && session_ != nullptr) {
-        std::optional<uint32_t> uid = FetchUid(line);
-        std::optional<uint32_t> msn;
-        if (uid) msn = session_->view.MsnOf(*uid);
-        if (msn) {
-          // Renumbered from the device's view; MODSEQ only for a device that
-          // enabled CONDSTORE itself (the store connection always has it on).
-          std::string rewritten = absl::StrCat("* ", *msn, u.after_number);
-          if (!device_condstore_ && StripModseq(&rewritten)) {
-            // Only the CONDSTORE echo of a STORE .SILENT: not the device's.
-            cmd().resp_action = RespAction::kDrop;
-            return;
-          }
-          size_t flags_at = line.find("FLAGS (");
-          if (flags_at != absl::string_view::npos) {
-            absl::string_view f = line.substr(flags_at + 7);
-            f = f.substr(0, f.find(')'));
-            Told(*session_, *uid,
-                 FlagKey(absl::StrSplit(f, ' ', absl::SkipEmpty())));
-          }
-          rewritten.append(line_end.data(), line_end.size());
-          PassThrough(rewritten);
-          cmd().resp_action = RespAction::kForward;
-          return;
-        }
-      }
-      // EXISTS/RECENT/EXPUNGE and FETCH outside the view: the journal, fed by
-      // the user's watch, is the one source of such news for the device.
-    } else if (u.name == "VANISHED") {
-      const bool earlier = absl::StrContains(line, "(EARLIER)");
-      if (job_ == Job::kRebuild ||
-          ((!earlier || job_ == Job::kLinkSelect) &&
-           (!internal || IsMaintenanceJob(job_)) &&
-           (cmd().job_may_expunge ||
-            (session_ != nullptr && !watched_folder())))) {
-        cmd().resp_action = RespAction::kCollect;
-      }
-    } else if (u.name == "STATUS" && job_ == Job::kStatus) {
-      cmd().resp_action = RespAction::kCollect;
-    } else if (u.name == "SEARCH" || u.name == "SORT") {
-      if (job_ == Job::kSearch) cmd().resp_action = RespAction::kCollect;
-    } else if (u.name == "ESEARCH") {
-      cmd().resp_action =
-          (job_ == Job::kViewSearch || job_ == Job::kSelectSearch ||
-           job_ == Job::kRebuildNew || job_ == Job::kEvalView ||
-           job_ == Job::kEvalNotify || job_ == Job::kOwnNew ||
-           job_ == Job::kStatusCount || job_ == Job::kStatusUnseen)
-              ? RespAction::kCollect
-              : RespAction::kForward;
-    } else if (u.name == "OK" || u.name == "NO" || u.name == "BAD") {
-      uint32_t uidvalidity = 0;
-      absl::string_view code = line;
-      size_t at = code.find("[UIDVALIDITY ");
-      if (at != absl::string_view::npos &&
-          absl::SimpleAtoi(code.substr(at + 13, code.find(']', at) - at - 13),
-                           &uidvalidity) &&
-          job_ != Job::kLinkSelect && job_ != Job::kStatusExamine) {
-        session_->view_uidvalidity = uidvalidity;
-      }
-      at = code.find("[HIGHESTMODSEQ ");
-      if (at != absl::string_view::npos &&
-          (job_ == Job::kSelect || job_ == Job::kResumeSelect)) {
-        absl::SimpleAtoi(code.substr(at + 15, code.find(']', at) - at - 15),
-                         &cmd().job_modseq);
-      }
-      // MODSEQ bookkeeping of the store connection is not the device's news
-      // (the device did not ENABLE CONDSTORE here), except as SELECT reports
-      // it.
-      const bool modseq_noise = absl::StrContains(line, "[HIGHESTMODSEQ ") &&
-                                (job_ != Job::kSelect || !device_condstore_);
-      if (!internal && !modseq_noise) cmd().resp_action = RespAction::kForward;
-    } else if (u.name == "ENABLED") {
-      // ours
-    } else if (!internal) {
-      cmd().resp_action = RespAction::kForward;
-    }
+      break;
+    case ResponseClass::Extra::kOwnNew:
+      own_new_ = true;
+      break;
+    case ResponseClass::Extra::kRenumberFetch:
+      if (RenumberFetch(line, line_end)) return;
+      break;
   }
   if (cmd().resp_action == RespAction::kForward) {
     PassThrough(raw);
   } else if (cmd().resp_action == RespAction::kCollect) {
     cmd().collected.assign(raw.data(), raw.size());
   }
+}
+
+bool DeviceDriver::RenumberFetch(absl::string_view line,
+                                 absl::string_view line_end) {
+  std::optional<uint32_t> uid = FetchUid(line);
+  std::optional<uint32_t> msn;
+  if (uid) msn = session_->view.MsnOf(*uid);
+  if (!msn) return false;  // outside the view: dropped
+  // Renumbered from the device's view; MODSEQ only for a device that enabled
+  // CONDSTORE itself (the store connection always has it on).
+  const Untagged u = ParseUntagged(line);
+  std::string rewritten = absl::StrCat("* ", *msn, u.after_number);
+  if (!device_condstore_ && StripModseq(&rewritten)) {
+    // Only the CONDSTORE echo of a STORE .SILENT: not the device's.
+    cmd().resp_action = RespAction::kDrop;
+    return true;
+  }
+  size_t flags_at = line.find("FLAGS (");
+  if (flags_at != absl::string_view::npos) {
+    absl::string_view f = line.substr(flags_at + 7);
+    f = f.substr(0, f.find(')'));
+    Told(*session_, *uid, FlagKey(absl::StrSplit(f, ' ', absl::SkipEmpty())));
+  }
+  rewritten.append(line_end.data(), line_end.size());
+  PassThrough(rewritten);
+  cmd().resp_action = RespAction::kForward;
+  return true;
 }
 
 void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
@@ -326,17 +260,13 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
              (job_ == Job::kIdle || IsMaintenanceJob(job_)) &&
              session_ != nullptr) {
     std::optional<uint32_t> uid = FetchUid(body);
-    size_t flags_at = body.find("FLAGS (");
-    if (!uid || flags_at == absl::string_view::npos) return;
-    absl::string_view flags = body.substr(flags_at + 7);
-    flags = flags.substr(0, flags.find(')'));
-    std::vector<std::string> list =
-        absl::StrSplit(flags, ' ', absl::SkipEmpty());
+    std::optional<std::vector<std::string>> list = FetchFlags(body);
+    if (!uid || !list) return;
     // \Recent belongs to our link's session, not to the device's.
-    std::erase_if(list, [](const std::string& f) {
+    std::erase_if(*list, [](const std::string& f) {
       return absl::EqualsIgnoreCase(f, "\\Recent");
     });
-    JournalOwn(EventKind::kFlags, *uid, std::move(list));
+    JournalOwn(EventKind::kFlags, *uid, std::move(*list));
   } else if (u.numbered && u.name == "FETCH" && job_ == Job::kRebuild &&
              session_ != nullptr) {
     // A flag change the device missed: rendered against its (updated) view.
@@ -357,49 +287,18 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
              cmd().status.has_value()) {
     cmd().status->OnStatusLine(body);  // answered once the view is counted
   } else if (u.name == "STATUS" && session_ != nullptr) {
-    std::string line(body);
-    size_t at = line.find("MESSAGES ");
-    if (at != std::string::npos) {
-      size_t end = at + 9;
-      while (end < line.size() && absl::ascii_isdigit(line[end])) ++end;
-      line.replace(at + 9, end - at - 9, absl::StrCat(session_->view.size()));
-    }
-    Write(absl::StrCat(line, "\r\n"));
+    Write(
+        absl::StrCat(WithStatusMessages(body, session_->view.size()), "\r\n"));
   } else if (u.name == "SEARCH" || u.name == "SORT") {
-    absl::string_view numbers = body.substr(std::min<size_t>(6, body.size()));
-    // RFC 7162 §3.1.5: "(MODSEQ n)" after the numbers of a MODSEQ search.
-    if (size_t at = numbers.find("(MODSEQ "); at != absl::string_view::npos) {
-      absl::string_view modseq = numbers.substr(at + 8);
-      cmd().search_modseq = std::string(modseq.substr(0, modseq.find(')')));
-      numbers = numbers.substr(0, at);
-    }
-    for (absl::string_view n :
-         absl::StrSplit(numbers, ' ', absl::SkipEmpty())) {
-      uint32_t uid;
-      if (absl::SimpleAtoi(n, &uid)) cmd().search_uids.push_back(uid);
-    }
+    ParseSearchNumbers(body, &cmd().search_uids, &cmd().search_modseq);
   } else if (u.name == "ESEARCH" &&
              (job_ == Job::kStatusCount || job_ == Job::kStatusUnseen)) {
-    size_t at = body.find(" COUNT ");
-    if (at != absl::string_view::npos && cmd().status.has_value()) {
-      absl::string_view n = body.substr(at + 7);
-      uint32_t count = 0;
-      absl::SimpleAtoi(n.substr(0, n.find(' ')), &count);
-      cmd().status->OnCount(count);
+    std::optional<uint32_t> count = EsearchCount(body);
+    if (count.has_value() && cmd().status.has_value()) {
+      cmd().status->OnCount(*count);
     }
   } else if (u.name == "ESEARCH") {
-    size_t at = body.find(" ALL ");
-    if (at == absl::string_view::npos) return;
-    absl::string_view set_text = body.substr(at + 5);
-    set_text = set_text.substr(0, set_text.find(' '));
-    absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(set_text);
-    if (!set.ok()) return;
-    for (const imap::SeqRange& r : set->ranges()) {
-      for (uint64_t uid = r.first;
-           uid <= r.last && cmd().search_uids.size() < (1u << 24); ++uid) {
-        cmd().search_uids.push_back(static_cast<uint32_t>(uid));
-      }
-    }
+    AppendEsearchAll(body, &cmd().search_uids, kMaxSearchUids);
   }
 }
 

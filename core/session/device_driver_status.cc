@@ -23,9 +23,8 @@ bool DeviceDriver::StartFilteredStatus(const imap::Command& command) {
 
 void DeviceDriver::OnStatusJobDone(bool ok, absl::string_view rest) {
   FilteredStatus& status = *cmd().status;
-  if (job_ == Job::kStatusExamine && lent_ != nullptr) {
-    lent_->selected_folder = ok ? status.folder() : "";
-    lent_->read_only = true;
+  if (job_ == Job::kStatusExamine) {
+    links_.Selected(ok ? status.folder() : "", /*read_only=*/true);
   }
   const bool at_status = job_ == Job::kStatus;
   switch (status.StepDone(ok, session_->view.empty())) {

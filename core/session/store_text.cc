@@ -206,4 +206,55 @@ std::optional<std::vector<std::string>> FetchFlags(absl::string_view line) {
   return std::vector<std::string>(absl::StrSplit(flags, ' ', absl::SkipEmpty()));
 }
 
+void ParseSearchNumbers(absl::string_view body, std::vector<uint32_t>* numbers,
+                        std::string* modseq) {
+  absl::string_view rest = body.substr(std::min<size_t>(6, body.size()));
+  // RFC 7162 §3.1.5: "(MODSEQ n)" after the numbers of a MODSEQ search.
+  if (size_t at = rest.find("(MODSEQ "); at != absl::string_view::npos) {
+    absl::string_view value = rest.substr(at + 8);
+    *modseq = std::string(value.substr(0, value.find(')')));
+    rest = rest.substr(0, at);
+  }
+  // (What is left of "* SEARCH" after the first six characters is no number.)
+  for (absl::string_view n : absl::StrSplit(rest, ' ', absl::SkipEmpty())) {
+    uint32_t number;
+    if (absl::SimpleAtoi(n, &number)) numbers->push_back(number);
+  }
+}
+
+void AppendEsearchAll(absl::string_view body, std::vector<uint32_t>* uids,
+                      size_t cap) {
+  size_t at = body.find(" ALL ");
+  if (at == absl::string_view::npos) return;
+  absl::string_view set_text = body.substr(at + 5);
+  set_text = set_text.substr(0, set_text.find(' '));
+  absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(set_text);
+  if (!set.ok()) return;
+  for (const imap::SeqRange& r : set->ranges()) {
+    for (uint64_t uid = r.first; uid <= r.last && uids->size() < cap; ++uid) {
+      uids->push_back(static_cast<uint32_t>(uid));
+    }
+  }
+}
+
+std::optional<uint32_t> EsearchCount(absl::string_view body) {
+  size_t at = body.find(" COUNT ");
+  if (at == absl::string_view::npos) return std::nullopt;
+  absl::string_view n = body.substr(at + 7);
+  uint32_t count = 0;
+  absl::SimpleAtoi(n.substr(0, n.find(' ')), &count);
+  return count;
+}
+
+std::string WithStatusMessages(absl::string_view line, uint32_t messages) {
+  std::string out(line);
+  size_t at = out.find("MESSAGES ");
+  if (at != std::string::npos) {
+    size_t end = at + 9;
+    while (end < out.size() && absl::ascii_isdigit(out[end])) ++end;
+    out.replace(at + 9, end - at - 9, absl::StrCat(messages));
+  }
+  return out;
+}
+
 }  // namespace pimap::session

@@ -59,6 +59,26 @@ std::string FlagKey(std::vector<std::string> flags);
 // The flag list of a FETCH line ("FLAGS (a b)"), if it has one.
 std::optional<std::vector<std::string>> FetchFlags(absl::string_view line);
 
+// What the gateway reads out of the responses it collects for its own jobs
+// (device_driver_responses.cc). `body`: the response without its CRLF.
+//
+// "* SEARCH 4 9" or "* SORT 9 4": the numbers, appended to `numbers` in the
+// store's order; a MODSEQ search's "(MODSEQ n)" (RFC 7162 §3.1.5) sets
+// `modseq` to "n" (left as it is without one).
+void ParseSearchNumbers(absl::string_view body, std::vector<uint32_t>* numbers,
+                        std::string* modseq);
+// "* ESEARCH (TAG ..) UID ALL 4:6,9": the UIDs, appended to `uids` while it
+// holds fewer than `cap` (a store's answer stays bounded). Nothing without an
+// ALL or with a malformed set.
+void AppendEsearchAll(absl::string_view body, std::vector<uint32_t>* uids,
+                      size_t cap);
+// "* ESEARCH (TAG ..) UID COUNT 3": the count (0 when unreadable); nullopt
+// without a COUNT.
+std::optional<uint32_t> EsearchCount(absl::string_view body);
+// A "* STATUS" line with its MESSAGES item set to `messages` (as it was when
+// it has none).
+std::string WithStatusMessages(absl::string_view line, uint32_t messages);
+
 }  // namespace pimap::session
 
 #endif  // PIMAP_CORE_SESSION_STORE_TEXT_H_
