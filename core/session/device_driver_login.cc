@@ -135,7 +135,7 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
             "The message store lacks QRESYNC, which P-IMAP sessions need");
         job_ = Job::kNone;
         Paused(false, false);
-        links_.CloseLink();
+        links_.CloseLink(services_.pool);
         Write(std::move(out));
         if (output_ != nullptr) output_->LoginDone(false);
         return;

@@ -260,7 +260,7 @@ void DeviceDriver::OnTakenOver() {
   // whatever is in flight is dropped with the link.
   job_ = Job::kNone;
   idle_.Reset();
-  links_.CloseLink();
+  links_.CloseLink(services_.pool);
   if (output_ != nullptr) {
     output_->EndSession(
         "Session taken over by a newer connection of this device");

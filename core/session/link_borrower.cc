@@ -154,13 +154,22 @@ void LinkBorrower::Return(StoreLinkPool* pool, bool reusable) {
 
 void LinkBorrower::OnLinkClosed(StoreLinkPool* pool) {
   link_ = nullptr;
+  // Nothing is read any more: a device paused for output may hibernate.
+  reading_paused_ = false;
   if (lent_ != nullptr) {
     pool->Lost(lent_);
     lent_ = nullptr;
   }
 }
 
-void LinkBorrower::CloseLink() {
+void LinkBorrower::CloseLink(StoreLinkPool* pool) {
+  if (lent_ != nullptr) {
+    // The pool closes it and forgets it. Closed here, the pool's entry would
+    // point at a freed link, which the driver's Detach would then give back
+    // as reusable, for the pool to hand to the next borrower.
+    Return(pool, /*reusable=*/false);
+    return;
+  }
   if (link_ == nullptr) return;
   link_->Close();
   link_ = nullptr;
@@ -168,11 +177,10 @@ void LinkBorrower::CloseLink() {
 
 void LinkBorrower::Detach(StoreLinkPool* pool, bool reusable) {
   if (lent_ != nullptr) {
-    pool->Return(lent_, reusable);
-    lent_ = nullptr;
-    link_ = nullptr;
+    Return(pool, reusable);
+    return;
   }
-  CloseLink();
+  CloseLink(pool);
 }
 
 }  // namespace pimap::session

@@ -151,9 +151,9 @@ class LinkBorrower {
   // and the pool told so. Reading stays as it was (paused: until the next
   // link is lent).
   void OnLinkClosed(StoreLinkPool* pool);
-  // Closes the link the device holds and forgets it. A lent link's pool
-  // entry stays (see Detach).
-  void CloseLink();
+  // Closes the link the device holds and forgets it: its own link is closed,
+  // a lent one goes back to `pool` as not reusable (the pool closes it).
+  void CloseLink(StoreLinkPool* pool);
   // The device is gone: a lent link goes back (`reusable` as for Return),
   // the device's own link closes.
   void Detach(StoreLinkPool* pool, bool reusable);

@@ -208,14 +208,16 @@ std::optional<std::vector<std::string>> FetchFlags(absl::string_view line) {
 
 void ParseSearchNumbers(absl::string_view body, std::vector<uint32_t>* numbers,
                         std::string* modseq) {
-  absl::string_view rest = body.substr(std::min<size_t>(6, body.size()));
+  // Past "* SEARCH" or "* SORT": the numbers follow the response's name.
+  absl::string_view rest = body;
+  absl::ConsumePrefix(&rest, "* ");
+  rest.remove_prefix(std::min(rest.find(' '), rest.size()));
   // RFC 7162 §3.1.5: "(MODSEQ n)" after the numbers of a MODSEQ search.
   if (size_t at = rest.find("(MODSEQ "); at != absl::string_view::npos) {
     absl::string_view value = rest.substr(at + 8);
     *modseq = std::string(value.substr(0, value.find(')')));
     rest = rest.substr(0, at);
   }
-  // (What is left of "* SEARCH" after the first six characters is no number.)
   for (absl::string_view n : absl::StrSplit(rest, ' ', absl::SkipEmpty())) {
     uint32_t number;
     if (absl::SimpleAtoi(n, &number)) numbers->push_back(number);

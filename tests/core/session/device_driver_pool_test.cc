@@ -514,6 +514,23 @@ TEST_F(DeviceDriverPoolTest, StorePushesDoNotCoverAFolderOfAnotherNamespace) {
   registry_.set_store_namespaces(nullptr);
 }
 
+// A newer connection of the device takes the session over while this one
+// holds a lent link: the link goes back to the pool closed, at once, and is
+// never handed back as reusable (the pool would lend a freed link).
+TEST_F(DeviceDriverPoolTest, TakeOverWithALentLinkGivesItBackNotReusable) {
+  Device& d = Connect();
+  Login(d);
+  ASSERT_EQ(SelectFolder(d, d.link, "Work"), Selected());
+  // Work is not covered by the watch: the link stays with the device.
+  EXPECT_THAT(pool_.TakeCalls(), ElementsAre("TryBorrow(alice) -> L1"));
+  d.driver->device_link()->OnTakenOver();
+  EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Return(L1, not reusable)"));
+  EXPECT_TRUE(d.link.closed());
+  EXPECT_EQ(pool_.lent(), 0u);
+  Drop(d);  // the binding releases the driver: nothing more to give back
+  EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
+}
+
 // A notification filter with a search key: the verdict on new mail is the
 // store's, asked on a link borrowed in the middle of the gateway's IDLE.
 TEST_F(DeviceDriverPoolTest, VerdictInTheGatewaysIdleBorrowsAndReturnsALink) {

@@ -306,6 +306,11 @@ class FakeLinkPool final : public StoreLinkPool {
       violations_.push_back(absl::StrCat("Return of ", name, ", not lent"));
       return;
     }
+    if (reusable && e->fake != nullptr && e->fake->closed()) {
+      // The real pool would hand a freed link to the next borrower.
+      violations_.push_back(
+          absl::StrCat("Return of ", name, " as reusable, closed already"));
+    }
     if (reusable) {
       e->pooled.link->SetClient(nullptr);
       e->pooled.link->SetReading(true);
