@@ -1,0 +1,114 @@
+"""The Debian package (tools/package: CPack from this build): what it holds, what it
+depends on, its conffile and maintainer scripts, and that the pimapd, configuration and
+unit it ships work together: the packaged binary started with the packaged configuration
+serves IMAP, and the packaged unit passes systemd-analyze. (Installing it with dpkg -i and
+starting it through systemctl needs a machine of its own: a fresh Debian 12 container.)"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import harness
+
+pytestmark = pytest.mark.timeout(300)
+
+BUILD_DIR = os.path.dirname(os.path.dirname(os.path.abspath(harness.PIMAPD)))
+
+
+def run(*args, **kwargs):
+    r = subprocess.run(list(args), capture_output=True, text=True, timeout=240, **kwargs)
+    assert r.returncode == 0, "%s failed (%d):\n%s%s" % (args, r.returncode, r.stdout, r.stderr)
+    return r.stdout
+
+
+@pytest.fixture(scope="module")
+def package(workdir):
+    """(path of the .deb, directory it was extracted to)."""
+    if not os.path.exists(os.path.join(BUILD_DIR, "CPackConfig.cmake")):
+        pytest.fail("no CPackConfig.cmake in %s (cmake/Packaging.cmake)" % BUILD_DIR)
+    out = os.path.join(workdir, "package")
+    os.makedirs(out, exist_ok=True)
+    run("cpack", "-G", "DEB", "-B", out, cwd=BUILD_DIR)
+    debs = glob.glob(os.path.join(out, "pimapd_*.deb"))
+    assert len(debs) == 1, debs
+    root = os.path.join(out, "root")
+    run("dpkg-deb", "-x", debs[0], root)
+    run("dpkg-deb", "-e", debs[0], os.path.join(root, "DEBIAN"))
+    return debs[0], root
+
+
+def test_control_fields_and_dependencies(package):
+    deb, _ = package
+    fields = run("dpkg-deb", "-f", deb, "Package", "Version", "Architecture", "Depends",
+                 "Section")
+    assert "Package: pimapd" in fields, fields
+    version = run(harness.PIMAPD, "--version").split()[-1]
+    assert "Version: %s" % version in fields, fields
+    depends = re.search(r"^Depends: (.*)$", fields, re.M).group(1)
+    for lib in ("liburing", "libzstd", "android-libboringssl", "libsqlite3", "libnghttp2",
+                "adduser"):
+        assert lib in depends, (lib, depends)
+
+
+def test_contents(package):
+    deb, _ = package
+    listing = run("dpkg-deb", "-c", deb)
+    for path in ("./usr/sbin/pimapd", "./usr/lib/systemd/system/pimapd.service",
+                 "./etc/pimapd/pimapd.conf", "./usr/share/man/man8/pimapd.8.gz",
+                 "./usr/share/doc/pimapd/README.md"):
+        assert re.search(r" %s$" % re.escape(path), listing, re.M), (path, listing)
+    # Nothing of the build but these: no tests, benchmarks or developer tools.
+    files = [x.split()[-1] for x in listing.splitlines() if not x.startswith("d")]
+    assert len(files) == 5, files
+
+
+def test_conffile_and_maintainer_scripts(package):
+    _, root = package
+    with open(os.path.join(root, "DEBIAN", "conffiles")) as f:
+        assert f.read().split() == ["/etc/pimapd/pimapd.conf"]
+    for script in ("postinst", "prerm", "postrm"):
+        path = os.path.join(root, "DEBIAN", script)
+        assert os.access(path, os.X_OK), script
+        run("sh", "-n", path)
+    with open(os.path.join(root, "DEBIAN", "postinst")) as f:
+        postinst = f.read()
+    assert "adduser --system --group" in postinst and "/var/lib/pimapd" in postinst
+
+
+def test_packaged_binary_serves_with_the_packaged_configuration(package, start_pimapd):
+    _, root = package
+    conf = os.path.join(root, "etc", "pimapd", "pimapd.conf")
+    binary = os.path.join(root, "usr", "sbin", "pimapd")
+    gw = start_pimapd(start=False, config=conf)
+    gw.args[0] = binary
+    gw.start()
+    with gw.raw() as c:
+        assert c.greeting.startswith(b"* OK"), c.greeting
+        c.login("alice", "alicepw")
+
+
+def test_man_page_is_the_help(package):
+    _, root = package
+    page = os.path.join(root, "usr", "share", "man", "man8", "pimapd.8.gz")
+    text = run("man", "-l", "-P", "cat", page, env=dict(os.environ, MANWIDTH="100"))
+    for option in ("--store-links-per-shard", "--sample-config", "--park-after"):
+        assert option in text, option
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_packaged_unit_is_valid(package, workdir):
+    _, root = package
+    with open(os.path.join(root, "usr", "lib", "systemd", "system", "pimapd.service")) as f:
+        unit = f.read().replace("/usr/sbin/pimapd", os.path.join(root, "usr", "sbin", "pimapd"))
+    path = os.path.join(workdir, "packaged-pimapd.service")
+    with open(path, "w") as f:
+        f.write(unit)
+    r = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True,
+                       timeout=60)
+    problems = [x for x in (r.stdout + r.stderr).splitlines()
+                if "packaged-pimapd.service" in x]
+    assert problems == [], r.stdout + r.stderr
