@@ -5,9 +5,11 @@
 // store-event intake (store/events/event_intake.h, a POST route). Requests are
 // read with the shared parser (core/http/request_parser.h) and answered with
 // the shared response writer (core/http/response.h) and content codings
-// (content_coding.h).
+// (content_coding.h), on the shared HTTP/1.1 server connection
+// (http1_connection.h), whose handler the endpoint is.
 //
-// Connection handling, all bounded and none of it blocking the shard:
+// Connection handling (the connection's), all bounded and none of it blocking
+// the shard:
 //  * keep-alive, pipelined requests answered in order; a peer that does not
 //    read its answers (more than kMaxPendingOutput queued) is not read either
 //    until they drain;
@@ -35,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/http/request_parser.h"
+#include "core/http/server_connection.h"
 
 namespace pimap::engine {
 class Listener;
@@ -89,9 +92,7 @@ struct HttpEndpointConfig {
       on_refusal;
 };
 
-class EndpointConnection;
-
-class HttpEndpoint {
+class HttpEndpoint final : private ServerHandler {
  public:
   // Stop reading a connection whose peer does not read our answers.
   static constexpr size_t kMaxPendingOutput = 256 * 1024;
@@ -110,25 +111,31 @@ class HttpEndpoint {
   static EndpointResponse Dispatch(const std::vector<EndpointRoute>& routes,
                                    const HttpRequest& request,
                                    bool* routed = nullptr);
-  // The bytes on the wire for `request`: Dispatch(), then HEAD (headers
-  // only) and the content coding. *close: in, the request asked for it; out,
-  // the connection closes after this answer ("Connection: close" is sent).
-  std::string Respond(const HttpRequest& request, bool* close);
+  // The answer to `request` as it goes out: Dispatch(), then the content
+  // coding (the connection sends HEAD's headers only). *close: the connection
+  // closes after this answer (close_after_client_errors).
+  EndpointResponse Answer(const HttpRequest& request, bool* close);
 
   size_t connection_count() const { return connections_.size(); }
 
  private:
-  friend class EndpointConnection;
   HttpEndpoint(engine::Shard* shard, const HttpEndpointConfig& config,
                std::vector<EndpointRoute> routes);
   ~HttpEndpoint();
+  void Accept(int slot);
   void Refused(EndpointRefusal why, int status, absl::string_view reason);
+
+  // ServerHandler: every request is answered at once, from the route table.
+  void OnRequest(ServerConnection& connection, HttpRequest request) override;
+  void OnRequestError(ServerConnection& connection, int status,
+                      absl::string_view reason) override;
+  void OnClosed(ServerConnection& connection, bool output_lost) override;
 
   engine::Shard* shard_;
   HttpEndpointConfig config_;
   std::vector<EndpointRoute> routes_;
   engine::Listener* listener_ = nullptr;
-  absl::flat_hash_set<EndpointConnection*> connections_;
+  absl::flat_hash_set<ServerConnection*> connections_;
 };
 
 }  // namespace pimap::http
