@@ -139,7 +139,7 @@ void HttpEndpoint::OnRequest(ServerConnection& connection,
 }
 
 void HttpEndpoint::OnRequestError(ServerConnection&, int status,
-                                  absl::string_view reason) {
+                                  absl::string_view reason, bool) {
   Refused(EndpointRefusal::kBadRequest, status, reason);
 }
 

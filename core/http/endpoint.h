@@ -128,7 +128,7 @@ class HttpEndpoint final : private ServerHandler {
   // ServerHandler: every request is answered at once, from the route table.
   void OnRequest(ServerConnection& connection, HttpRequest request) override;
   void OnRequestError(ServerConnection& connection, int status,
-                      absl::string_view reason) override;
+                      absl::string_view reason, bool answered) override;
   void OnClosed(ServerConnection& connection, bool output_lost) override;
 
   engine::Shard* shard_;

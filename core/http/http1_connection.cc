@@ -184,7 +184,7 @@ void Http1Connection::ReadRequests() {
         // and close.
         const int status = parser_.error_status();
         const std::string reason = parser_.error_reason();
-        handler_->OnRequestError(*this, status, reason);
+        handler_->OnRequestError(*this, status, reason, true);
         if (transport_ != nullptr) {
           transport_->Write(WholeResponse(status, "", "text/plain",
                                           absl::StrCat(reason, "\n"), true));
@@ -226,6 +226,8 @@ void Http1Connection::PumpBody() {
     const HttpRequestParser::BodyResult r = parser_.NextBody(&data);
     if (r == HttpRequestParser::BodyResult::kError) {
       // The response is open already: no status can be said any more.
+      handler_->OnRequestError(*this, parser_.error_status(),
+                               parser_.error_reason(), false);
       Close();
       return;
     }
@@ -271,7 +273,8 @@ void Http1Connection::Respond(int status, absl::string_view extra_headers,
     if (head_only_) out.resize(out.find("\r\n\r\n") + 4);
     transport_->Write(std::move(out));
   }
-  EndExchange();
+  handler_->OnResponseComplete(*this);
+  if (state_ == State::kServing) EndExchange();
 }
 
 void Http1Connection::WriteHead(int status, absl::string_view headers,
@@ -355,7 +358,8 @@ void Http1Connection::EndResponse() {
   if (chunked_ && transport_ != nullptr) transport_->Write(kLastChunk);
   held_head_.clear();
   held_body_.clear();
-  EndExchange();
+  handler_->OnResponseComplete(*this);
+  if (state_ == State::kServing) EndExchange();
 }
 
 size_t Http1Connection::PendingOutput() const {
@@ -411,7 +415,7 @@ void Http1Connection::OnTimer() {
       return;
     }
     static constexpr absl::string_view kLate = "Request not received in time";
-    handler_->OnRequestError(*this, 408, kLate);
+    handler_->OnRequestError(*this, 408, kLate, true);
     if (transport_ != nullptr) {
       transport_->Write(WholeResponse(408, "", "text/plain",
                                       absl::StrCat(kLate, "\n"), true));

@@ -63,6 +63,8 @@ class Http1Connection final : public ServerConnection,
   // ... or the chunked response begun there (a persistent exchange), whose
   // request body goes on streaming (OnRequestBody).
   void ResumeResponse();
+  // A streamed request body is still open (its end not read yet).
+  bool request_body_open() const { return parser_.in_streamed_body(); }
 
   // ServerConnection
   bool keep_alive() const override { return keep_alive_; }

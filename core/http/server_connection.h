@@ -84,10 +84,14 @@ class ServerHandler {
   virtual void OnRequestBody(ServerConnection& connection,
                              absl::string_view data, bool end) {}
   // The connection refused a request itself (the parser's 4xx/5xx, or 408 for
-  // one not complete in time): it answers with `reason` and closes. For the
-  // handler's counters and logs.
+  // one not complete in time) and closes: `answered` with `reason`, or not
+  // when the response was open already (a streamed request body broke). For
+  // the handler's counters and logs.
   virtual void OnRequestError(ServerConnection& connection, int status,
-                              absl::string_view reason) {}
+                              absl::string_view reason, bool answered) {}
+  // The response's last bytes are queued (Respond, EndResponse); the next
+  // request has not been read yet, nor has the connection closed.
+  virtual void OnResponseComplete(ServerConnection& connection) {}
   // Everything written so far has been taken by the kernel.
   virtual void OnDrained(ServerConnection& connection) {}
   // The last call: the connection closed. `output_lost`: the peer closed or

@@ -76,11 +76,13 @@ class TestHandler final : public ServerHandler {
     body.append(data.data(), data.size());
     body_ended = body_ended || end;
   }
-  void OnRequestError(ServerConnection&, int status,
-                      absl::string_view reason) override {
+  void OnRequestError(ServerConnection&, int status, absl::string_view reason,
+                      bool answered) override {
+    EXPECT_TRUE(answered);
     errors.push_back(absl::StrCat(status, " ", reason));
   }
   void OnDrained(ServerConnection&) override { ++drained; }
+  void OnResponseComplete(ServerConnection&) override { ++completed; }
   void OnClosed(ServerConnection&, bool lost) override {
     output_lost = lost;
     EXPECT_FALSE(in_request) << "OnClosed inside OnRequest";
@@ -96,6 +98,7 @@ class TestHandler final : public ServerHandler {
   std::string body;
   bool body_ended = false;
   int drained = 0;
+  int completed = 0;
   bool closed = false;
   bool output_lost = false;
   bool in_request = false;
@@ -151,6 +154,7 @@ TEST_F(Http1ConnectionTest, AnswerLaterHoldsTheNextRequest) {
   handler_.hold = false;
   c->Respond(204, "", "", "");
   ASSERT_EQ(handler_.requests.size(), 2u);
+  EXPECT_EQ(handler_.completed, 2);
   EXPECT_EQ(handler_.requests[1].target, "/b");
   EXPECT_TRUE(absl::StartsWith(transport_.out, "HTTP/1.1 204 No Content\r\n"));
   EXPECT_TRUE(absl::EndsWith(transport_.out, "you asked /b"));
