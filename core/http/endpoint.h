@@ -1,12 +1,12 @@
 // An HTTP/1.1 endpoint on a shard's io_uring ring: a listener, its
-// connections and a route table (path -> methods -> handler). The gateway's
-// one HTTP server core for its small endpoints: the operator's (--admin-listen:
-// GET /metrics; issue 17 adds its pimapctl commands as more routes) and the
-// store-event intake (store/events/event_intake.h, a POST route). Requests are
-// read with the shared parser (core/http/request_parser.h) and answered with
-// the shared response writer (core/http/response.h) and content codings
-// (content_coding.h), on the shared HTTP/1.1 server connection
-// (http1_connection.h), whose handler the endpoint is.
+// connections and a route table (path -> methods -> handler), for the
+// gateway's small endpoints: the operator's (--admin-listen: GET /metrics;
+// issue 17 adds its pimapctl commands as more routes) and the store-event
+// intake (store/events/event_intake.h, a POST route). Its connections are the
+// gateway's one HTTP/1.1 server connection (http1_connection.h, shared with
+// the P-IMAP binding), whose handler the endpoint is: they read requests with
+// the shared parser (request_parser.h) and answer with the shared response
+// writer (response.h); the endpoint adds content coding (content_coding.h).
 //
 // Connection handling (the connection's), all bounded and none of it blocking
 // the shard:

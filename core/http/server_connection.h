@@ -1,9 +1,11 @@
 // What an HTTP/1.1 server connection *is* to the code that answers its
 // requests, and what such a handler is to the connection, apart from any
 // implementation (Http1Connection, http1_connection.h, is the one over an
-// engine::Transport). The gateway's one HTTP server core: every HTTP endpoint
-// (the admin endpoint and the store-event intake through HttpEndpoint's route
-// table, endpoint.h) reads its requests and writes its answers through these.
+// engine::Transport). The gateway's one HTTP server core: every HTTP/1.1
+// endpoint reads its requests and writes its answers through these (the admin
+// endpoint and the store-event intake through HttpEndpoint's route table,
+// endpoint.h; P-IMAP over HTTP through the binding's HttpConnection,
+// bindings/http/http_connection.h).
 //
 // One request at a time is served: the connection hands a complete request to
 // the handler (OnRequest) and reads no further request until the handler has

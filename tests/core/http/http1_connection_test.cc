@@ -78,8 +78,8 @@ class TestHandler final : public ServerHandler {
   }
   void OnRequestError(ServerConnection&, int status, absl::string_view reason,
                       bool answered) override {
-    EXPECT_TRUE(answered);
-    errors.push_back(absl::StrCat(status, " ", reason));
+    errors.push_back(
+        absl::StrCat(status, answered ? " " : " unanswered ", reason));
   }
   void OnDrained(ServerConnection&) override { ++drained; }
   void OnResponseComplete(ServerConnection&) override { ++completed; }
@@ -295,6 +295,21 @@ TEST_F(Http1ConnectionTest, StreamedRequestBody) {
   handler_.current->Respond(200, "", "text/plain", "ok");
   EXPECT_FALSE(transport_.closed);  // the body ended: kept alive
   transport_.PeerCloses();
+}
+
+TEST_F(Http1ConnectionTest, BrokenStreamedBodyClosesUnanswered) {
+  config_.stream_chunked_bodies = true;
+  handler_.hold = true;
+  Open();
+  transport_.Send(
+      "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n");
+  EXPECT_EQ(handler_.body, "abc");
+  transport_.Send("zz\r\n");  // not a chunk size
+  ASSERT_EQ(handler_.errors.size(), 1u);
+  EXPECT_TRUE(absl::StartsWith(handler_.errors[0], "400 unanswered "));
+  EXPECT_EQ(transport_.out, "");  // the response was the handler's to give
+  EXPECT_TRUE(handler_.closed);
 }
 
 TEST_F(Http1ConnectionTest, AnswerBeforeStreamedBodyEndsCloses) {
