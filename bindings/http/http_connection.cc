@@ -154,7 +154,15 @@ HttpConnection::HttpConnection(HttpServer* server, engine::Socket* socket,
       socket_(socket),
       transport_(transport),
       client_(client) {
-  const HttpServerConfig& config = server_->config();
+  http_ = new http::Http1Connection(transport, &server_->shard().timers(), this,
+                                    server_->http1_config());
+  server_->Register(this);
+  GaugeAdd(server_->shard().counters().http_connections, 1);
+  last_activity_ms_ = MonotonicNowMs();
+}
+
+http::ServerConnectionConfig HttpConnection::CoreConfig(HttpServer* server) {
+  const HttpServerConfig& config = server->config();
   http::ServerConnectionConfig http;
   http.max_body_bytes = config.max_body_bytes;
   // Chunked request bodies stream into the session (persistent mode).
@@ -164,12 +172,8 @@ HttpConnection::HttpConnection(HttpServer* server, engine::Socket* socket,
   // A client that does not read is dropped (WriteBody), not paused.
   http.max_pending_output = SIZE_MAX;
   http.max_read_ahead = kMaxReadAhead;
-  http.compressor = &server_->compressor();
-  http_ = new http::Http1Connection(transport, &server_->shard().timers(), this,
-                                    http);
-  server_->Register(this);
-  GaugeAdd(server_->shard().counters().http_connections, 1);
-  last_activity_ms_ = MonotonicNowMs();
+  http.compressor = &server->compressor();
+  return http;
 }
 
 HttpConnection::~HttpConnection() {

@@ -55,6 +55,9 @@ class HttpConnection final : public HttpServerConnection,
   // Server stop: close (an open session says goodbye first).
   void Shutdown() override;
 
+  // What the core connection is told of the server's settings.
+  static http::ServerConnectionConfig CoreConfig(HttpServer* server);
+
  private:
   enum class State : uint8_t { kReading, kServing, kMoving, kClosing };
 

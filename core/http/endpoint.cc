@@ -21,7 +21,11 @@ namespace pimap::http {
 HttpEndpoint::HttpEndpoint(engine::Shard* shard,
                            const HttpEndpointConfig& config,
                            std::vector<EndpointRoute> routes)
-    : shard_(shard), config_(config), routes_(std::move(routes)) {}
+    : shard_(shard), config_(config), routes_(std::move(routes)) {
+  connection_config_.max_body_bytes = config_.max_body_bytes;
+  connection_config_.idle_timeout_ms = config_.idle_timeout_ms;
+  connection_config_.max_pending_output = kMaxPendingOutput;
+}
 
 HttpEndpoint::~HttpEndpoint() = default;
 
@@ -59,12 +63,8 @@ void HttpEndpoint::Accept(int slot) {
     socket->Close();
     return;
   }
-  ServerConnectionConfig connection_config;
-  connection_config.max_body_bytes = config_.max_body_bytes;
-  connection_config.idle_timeout_ms = config_.idle_timeout_ms;
-  connection_config.max_pending_output = kMaxPendingOutput;
   auto* connection =
-      new Http1Connection(socket, &shard_->timers(), this, connection_config);
+      new Http1Connection(socket, &shard_->timers(), this, &connection_config_);
   connections_.insert(connection);
   if (auto* gauge = config_.connections_gauge) {
     gauge->fetch_add(1, std::memory_order_relaxed);

@@ -134,6 +134,7 @@ class HttpEndpoint final : private ServerHandler {
   engine::Shard* shard_;
   HttpEndpointConfig config_;
   std::vector<EndpointRoute> routes_;
+  ServerConnectionConfig connection_config_;  // all its connections'
   engine::Listener* listener_ = nullptr;
   absl::flat_hash_set<ServerConnection*> connections_;
 };

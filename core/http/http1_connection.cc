@@ -18,15 +18,15 @@ constexpr absl::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 Http1Connection::Http1Connection(engine::Transport* transport,
                                  TimerWheel* timers, ServerHandler* handler,
-                                 const ServerConnectionConfig& config)
+                                 const ServerConnectionConfig* config)
     : transport_(transport),
       timers_(timers),
       handler_(handler),
       config_(config),
-      parser_(config.max_body_bytes) {
-  parser_.set_stream_chunked_bodies(config_.stream_chunked_bodies);
+      parser_(config->max_body_bytes) {
+  parser_.set_stream_chunked_bodies(config_->stream_chunked_bodies);
   last_exchange_ms_ = MonotonicNowMs();
-  ArmTimer(config_.idle_timeout_ms);
+  ArmTimer(config_->idle_timeout_ms);
 }
 
 Http1Connection::~Http1Connection() {
@@ -130,16 +130,16 @@ void Http1Connection::OnTransportData(absl::string_view data) {
   if (state_ == State::kClosing) return;  // taken over
   parser_.Feed(data);
   if (state_ == State::kMoving) return;  // travels with the connection
-  if (config_.request_timeout_ms > 0 && request_started_ms_ == 0) {
+  if (config_->request_timeout_ms > 0 && request_started_ms_ == 0) {
     // A request starts: its deadline runs from its first byte.
     request_started_ms_ = MonotonicNowMs();
-    if (state_ == State::kReading) ArmTimer(config_.request_timeout_ms);
+    if (state_ == State::kReading) ArmTimer(config_->request_timeout_ms);
   }
   if (state_ == State::kReading) {
     ReadRequests();
   } else if (parser_.in_streamed_body()) {
     PumpBody();
-  } else if (parser_.buffered() > config_.max_read_ahead &&
+  } else if (parser_.buffered() > config_->max_read_ahead &&
              transport_ != nullptr) {
     // Pipelining is allowed, unbounded buffering is not.
     transport_->SetReading(false);
@@ -162,7 +162,7 @@ void Http1Connection::ReadRequests() {
     // Answers queue up only while the peer reads them: past the bound, the
     // requests already received wait in the parser and nothing more is read
     // until the output drains (OnTransportDrained).
-    if (transport_->PendingOutput() > config_.max_pending_output) {
+    if (transport_->PendingOutput() > config_->max_pending_output) {
       if (!output_paused_) transport_->SetReading(false);
       output_paused_ = true;
       return;
@@ -195,7 +195,7 @@ void Http1Connection::ReadRequests() {
       case HttpRequestParser::Result::kRequest: {
         const int64_t now = MonotonicNowMs();
         last_exchange_ms_ = now;
-        if (config_.request_timeout_ms > 0) {
+        if (config_->request_timeout_ms > 0) {
           // The next request's clock starts with its first byte (maybe here).
           request_started_ms_ = parser_.buffered() > 0 ? now : 0;
         }
@@ -239,9 +239,8 @@ void Http1Connection::PumpBody() {
 
 void Http1Connection::EndExchange() {
   head_only_ = false;
-  holding_ = false;
   chunked_ = false;
-  encoder_ = ResponseEncoder(ContentCoding::kIdentity, nullptr);
+  coded_.reset();
   // A streamed request body not ended yet cannot be told from a next
   // request: the connection closes after the response.
   if (parser_.in_streamed_body()) keep_alive_ = false;
@@ -251,9 +250,9 @@ void Http1Connection::EndExchange() {
     Close();
     return;
   }
-  if (config_.request_timeout_ms > 0) {
-    ArmTimer(request_started_ms_ != 0 ? config_.request_timeout_ms
-                                      : config_.idle_timeout_ms);
+  if (config_->request_timeout_ms > 0) {
+    ArmTimer(request_started_ms_ != 0 ? config_->request_timeout_ms
+                                      : config_->idle_timeout_ms);
   }
   ReadRequests();  // a pipelined request may be waiting
 }
@@ -281,19 +280,19 @@ void Http1Connection::WriteHead(int status, absl::string_view headers,
                                 int64_t length, ContentCoding coding) {
   if (state_ != State::kServing || transport_ == nullptr) return;
   Busy busy(this);
-  encoder_ = ResponseEncoder(coding, config_.compressor);
+  coded_.reset();
   if (coding == ContentCoding::kIdentity) {
     WriteHeadNow(status, headers, length);
     return;
   }
+  coded_ = std::make_unique<Coded>(coding, config_->compressor);
   std::string coded =
       absl::StrCat(headers, "Content-Encoding: ", ContentCodingName(coding),
                    "\r\nVary: Accept-Encoding\r\n");
   if (length >= 0) {
-    holding_ = true;
-    held_status_ = status;
-    held_head_ = std::move(coded);
-    held_body_.clear();
+    coded_->holding = true;
+    coded_->held_status = status;
+    coded_->held_head = std::move(coded);
     return;
   }
   WriteHeadNow(status, coded, -1);
@@ -320,11 +319,11 @@ void Http1Connection::WriteBody(absl::string_view plain) {
   Busy busy(this);
   std::string coded;
   absl::string_view bytes = plain;
-  if (encoder_.coding() != ContentCoding::kIdentity) {
+  if (coded_ != nullptr) {
     // Each burst is decodable at once (a long poll's event is not held).
-    coded = encoder_.Encode(plain);
-    if (holding_) {
-      held_body_ += coded;
+    coded = coded_->encoder.Encode(plain);
+    if (coded_->holding) {
+      coded_->held_body += coded;
       return;
     }
     bytes = coded;
@@ -342,13 +341,14 @@ void Http1Connection::WriteBody(absl::string_view plain) {
 void Http1Connection::EndResponse() {
   if (state_ != State::kServing) return;
   Busy busy(this);
-  if (transport_ != nullptr && encoder_.coding() != ContentCoding::kIdentity) {
-    std::string tail = encoder_.Finish();
-    if (holding_) {
-      held_body_ += tail;
-      WriteHeadNow(held_status_, held_head_,
-                   static_cast<int64_t>(held_body_.size()));
-      if (!head_only_) transport_->Write(std::exchange(held_body_, {}));
+  if (transport_ != nullptr && coded_ != nullptr) {
+    std::string tail = coded_->encoder.Finish();
+    if (coded_->holding) {
+      std::string& body = coded_->held_body;
+      body += tail;
+      WriteHeadNow(coded_->held_status, coded_->held_head,
+                   static_cast<int64_t>(body.size()));
+      if (!head_only_) transport_->Write(std::move(body));
     } else if (!tail.empty() && chunked_) {
       std::string chunk;
       AppendChunk(&chunk, tail);
@@ -356,8 +356,6 @@ void Http1Connection::EndResponse() {
     }
   }
   if (chunked_ && transport_ != nullptr) transport_->Write(kLastChunk);
-  held_head_.clear();
-  held_body_.clear();
   handler_->OnResponseComplete(*this);
   if (state_ == State::kServing) EndExchange();
 }
@@ -405,11 +403,12 @@ void Http1Connection::OnTimer() {
   if (state_ == State::kClosing) return;
   const int64_t now = MonotonicNowMs();
   if (state_ != State::kReading) {
-    ArmTimer(config_.idle_timeout_ms);
+    ArmTimer(config_->idle_timeout_ms);
     return;
   }
-  if (config_.request_timeout_ms > 0 && request_started_ms_ != 0) {
-    const int64_t left = request_started_ms_ + config_.request_timeout_ms - now;
+  if (config_->request_timeout_ms > 0 && request_started_ms_ != 0) {
+    const int64_t left =
+        request_started_ms_ + config_->request_timeout_ms - now;
     if (left > 0) {
       ArmTimer(left);
       return;
@@ -423,7 +422,7 @@ void Http1Connection::OnTimer() {
     Close();
     return;
   }
-  const int64_t left = last_exchange_ms_ + config_.idle_timeout_ms - now;
+  const int64_t left = last_exchange_ms_ + config_->idle_timeout_ms - now;
   if (left <= 0) {
     // Closed without an answer when idle between requests (RFC 9112 §9.5);
     // a half-sent request (without a request deadline) is dropped the same
@@ -431,8 +430,8 @@ void Http1Connection::OnTimer() {
     Close();
     return;
   }
-  ArmTimer(config_.request_timeout_ms > 0
-               ? std::min(left, config_.request_timeout_ms)
+  ArmTimer(config_->request_timeout_ms > 0
+               ? std::min(left, config_->request_timeout_ms)
                : left);
 }
 

@@ -17,6 +17,7 @@
 #define PIMAP_CORE_HTTP_HTTP1_CONNECTION_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/base/timer_wheel.h"
@@ -30,11 +31,12 @@ namespace pimap::http {
 class Http1Connection final : public ServerConnection,
                               private engine::TransportHandler {
  public:
-  // Takes `transport`; `timers` (the shard's) and `handler` must outlive the
-  // connection (the handler is told OnClosed). Nothing is read until Start(),
-  // so that the caller can count the connection first.
+  // Takes `transport`; `timers` (the shard's), `config` (its owner's: one for
+  // all its connections) and `handler` must outlive the connection (the
+  // handler is told OnClosed). Nothing is read until Start(), so that the
+  // caller can count the connection first.
   Http1Connection(engine::Transport* transport, TimerWheel* timers,
-                  ServerHandler* handler, const ServerConnectionConfig& config);
+                  ServerHandler* handler, const ServerConnectionConfig* config);
   Http1Connection(const Http1Connection&) = delete;
   Http1Connection& operator=(const Http1Connection&) = delete;
 
@@ -116,20 +118,26 @@ class Http1Connection final : public ServerConnection,
   engine::Transport* transport_;
   TimerWheel* timers_;
   ServerHandler* handler_;
-  ServerConnectionConfig config_;
+  const ServerConnectionConfig* config_;
   HttpRequestParser parser_;
   State state_ = State::kReading;
   TimerWheel::TimerId timer_ = 0;
   int64_t last_exchange_ms_ = 0;    // the last request completed, or opened
   int64_t request_started_ms_ = 0;  // first byte of the request being read
-  // The streamed response's content coding; a coded response whose length is
-  // known is held whole to send its coded Content-Length.
-  ResponseEncoder encoder_{ContentCoding::kIdentity, nullptr};
-  int held_status_ = 0;
-  std::string held_head_;
-  std::string held_body_;
+  // A streamed response with a content coding (off the connection while
+  // there is none: most responses are not coded). One whose length is known
+  // is held whole to send its coded Content-Length.
+  struct Coded {
+    Coded(ContentCoding coding, ShardCompressor* compressor)
+        : encoder(coding, compressor) {}
+    ResponseEncoder encoder;
+    bool holding = false;
+    int held_status = 0;
+    std::string held_head;
+    std::string held_body;
+  };
+  std::unique_ptr<Coded> coded_;
   int busy_ = 0;
-  bool holding_ = false;
   bool chunked_ = false;
   bool head_only_ = false;  // serving HEAD
   bool keep_alive_ = true;

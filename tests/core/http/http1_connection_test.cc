@@ -111,7 +111,7 @@ class Http1ConnectionTest : public ::testing::Test {
 
   void Open() {
     connection_ =
-        new Http1Connection(&transport_, &timers_, &handler_, config_);
+        new Http1Connection(&transport_, &timers_, &handler_, &config_);
     connection_->Start();
   }
   void AdvanceBy(int64_t ms) {
@@ -406,7 +406,7 @@ TEST_F(Http1ConnectionTest, AbortLosesOutputCloseDoesNot) {
 
   FakeTransport other;
   TestHandler closing;
-  auto* c = new Http1Connection(&other, &timers_, &closing, config_);
+  auto* c = new Http1Connection(&other, &timers_, &closing, &config_);
   c->Start();
   c->Close();
   EXPECT_TRUE(closing.closed);
@@ -435,7 +435,7 @@ TEST_F(Http1ConnectionTest, MovesWithItsParser) {
 
   FakeTransport there;
   TestHandler owner;
-  auto* arrived = new Http1Connection(&there, &timers_, &owner, config_);
+  auto* arrived = new Http1Connection(&there, &timers_, &owner, &config_);
   arrived->Resume(std::move(carried));
   first.keep_alive = true;
   arrived->Serve(first);
@@ -462,7 +462,7 @@ TEST_F(Http1ConnectionTest, ResumedResponseGoesOnChunked) {
   FakeTransport there;
   TestHandler owner;
   owner.hold = true;
-  auto* arrived = new Http1Connection(&there, &timers_, &owner, config_);
+  auto* arrived = new Http1Connection(&there, &timers_, &owner, &config_);
   arrived->Resume(std::move(carried));
   arrived->ResumeResponse();
   arrived->Start();
@@ -489,7 +489,7 @@ TEST_F(Http1ConnectionTest, HandlerTakesTheTransportAtItsFirstBytes) {
     int requests = 0;
     bool closed = false;
   } sniffer;
-  auto* c = new Http1Connection(&transport_, &timers_, &sniffer, config_);
+  auto* c = new Http1Connection(&transport_, &timers_, &sniffer, &config_);
   c->Start();
   transport_.Send(kGetA);
   EXPECT_EQ(sniffer.seen, kGetA);
