@@ -2,6 +2,7 @@
 // hand-over to the shard that owns a request's session.
 #include "bindings/http/http_connection.h"
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -18,13 +19,15 @@
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
 #include "core/http/response.h"
+#include "core/http/server_connection.h"
 
 namespace pimap::http_binding {
 
 namespace {
 
-// Bytes of later requests read while one is served, at most: reading pauses
-// beyond (HTTP/1.1 pipelining is allowed, unbounded buffering is not).
+// Bytes of later requests read while one is served, and of a streamed body
+// the session has not taken, at most: reading pauses beyond (HTTP/1.1
+// pipelining is allowed, unbounded buffering is not).
 constexpr size_t kMaxReadAhead = 64 * 1024;
 // A client that does not read its response: past this much queued output the
 // connection is dropped (the session's own backpressure keeps output near
@@ -108,7 +111,8 @@ void HttpConnection::Accept(HttpServer* server, int slot, bool tls,
   }
   auto* connection = new HttpConnection(server, socket, transport, client);
   connection->preauth_ = gate;
-  connection->Start();
+  Busy busy(connection);
+  connection->http_->Start();
 }
 
 void HttpConnection::Arrive(HttpServer* server, int slot, SSL* ssl,
@@ -120,50 +124,56 @@ void HttpConnection::Arrive(HttpServer* server, int slot, SSL* ssl,
       new HttpConnection(server, socket, transport, moving.client);
   Busy busy(connection);
   connection->protocol_known_ = true;
-  connection->parser_ = std::move(moving.parser);
-  connection->keep_alive_ = moving.keep_alive;
+  connection->http_->Resume({std::move(moving.parser), moving.keep_alive});
   // Counted again here, as an IMAP hand-over is: the owner shard's bounds hold
-  // for arrivals too. A request of a logged-in session leaves at once (Handle).
+  // for arrivals too. A request of a logged-in session leaves at once
+  // (OnRequest).
   bool refused = false;
   connection->preauth_ = server->AdmitPreAuth(moving.client, &refused);
-  if (refused) {
-    connection->Start();
-    if (moving.replay.has_value()) {
-      connection->Close();  // mid-response: no status line can follow
-    } else {
-      connection->Fail(503, "Too many connections not logged in", true,
-                       "Retry-After: 1\r\n");
-    }
+  if (refused && moving.replay.has_value()) {
+    connection->Close();  // mid-response: no status line can follow
     return;
   }
-  if (moving.replay.has_value()) {
+  if (refused) {
+    connection->refuse_arrival_ = true;  // the carried request gets 503
+    connection->http_->Serve(std::move(moving.request));
+  } else if (moving.replay.has_value()) {
     connection->ResumePersistent(std::move(*moving.replay), moving.input_ended);
   } else {
-    connection->Handle(std::move(moving.request));
+    connection->http_->Serve(std::move(moving.request));
   }
-  connection->Start();
-  if (connection->state_ == State::kReading) connection->ReadRequests();
+  // Reads what came along after the request (or goes on with its body).
+  if (connection->http_ != nullptr) connection->http_->Start();
 }
 
 HttpConnection::HttpConnection(HttpServer* server, engine::Socket* socket,
                                engine::Transport* transport,
                                const ClientAddress& client)
     : server_(server),
+      http_(nullptr),
       socket_(socket),
       transport_(transport),
-      parser_(server->config().max_body_bytes),
       client_(client) {
-  // Chunked request bodies stream into the session (persistent mode).
-  parser_.set_stream_chunked_bodies(true);
+  http_ = new http::Http1Connection(transport, &server_->shard().timers(), this,
+                                    server_->http1_config());
   server_->Register(this);
   GaugeAdd(server_->shard().counters().http_connections, 1);
   last_activity_ms_ = MonotonicNowMs();
-  ArmTimer(server_->config().keepalive_timeout_ms);
 }
 
-void HttpConnection::Start() {
-  Busy busy(this);
-  if (transport_ != nullptr) transport_->SetHandler(this);
+http::ServerConnectionConfig HttpConnection::CoreConfig(HttpServer* server) {
+  const HttpServerConfig& config = server->config();
+  http::ServerConnectionConfig http;
+  http.max_body_bytes = config.max_body_bytes;
+  // Chunked request bodies stream into the session (persistent mode).
+  http.stream_chunked_bodies = true;
+  http.idle_timeout_ms = config.keepalive_timeout_ms;
+  http.request_timeout_ms = config.request_timeout_ms;
+  // A client that does not read is dropped (WriteBody), not paused.
+  http.max_pending_output = SIZE_MAX;
+  http.max_read_ahead = kMaxReadAhead;
+  http.compressor = &server->compressor();
+  return http;
 }
 
 HttpConnection::~HttpConnection() {
@@ -200,22 +210,25 @@ void HttpConnection::Shutdown() {
 void HttpConnection::Close() {
   if (state_ == State::kClosing) return;
   Busy busy(this);
+  if (http_ != nullptr) {
+    http_->Close();  // flushes what is queued, then closes; OnClosed follows
+    return;
+  }
   state_ = State::kClosing;
   if (HttpSession* session = std::exchange(session_, nullptr)) {
     session->OnSinkGone(this);
   }
-  unsent_session_ = nullptr;  // what is queued is still flushed
-  if (transport_ != nullptr) {
-    transport_->Close();  // flushes what is queued, then closes
-    transport_ = nullptr;
-  }
+  unsent_session_ = nullptr;
   Destroy();
 }
 
-void HttpConnection::OnTransportClosed(absl::Status) {
+void HttpConnection::OnClosed(http::ServerConnection&, bool output_lost) {
   Busy busy(this);
+  http_ = nullptr;
   transport_ = nullptr;
-  if (sink_calls_ > 0) {
+  socket_ = nullptr;
+  if (losing_) return;  // LoseLater's timer tells the session
+  if (output_lost && sink_calls_ > 0) {
     // Failed under a write of the session's (TLS can fail in Write).
     LoseLater();
     return;
@@ -224,47 +237,32 @@ void HttpConnection::OnTransportClosed(absl::Status) {
   if (HttpSession* session = std::exchange(session_, nullptr)) {
     session->OnSinkGone(this);
   }
-  TellUnsentSession();
+  if (output_lost) {
+    TellUnsentSession();
+  } else {
+    unsent_session_ = nullptr;  // closed here: what is queued still leaves
+  }
   Destroy();
 }
 
 // ---- Requests ---------------------------------------------------------------
 
-void HttpConnection::OnTransportData(absl::string_view data) {
+void HttpConnection::OnBytes(http::ServerConnection&, absl::string_view data) {
   Busy busy(this);
   server_->shard().counters().bytes_in.fetch_add(data.size(),
                                                  std::memory_order_relaxed);
   last_activity_ms_ = MonotonicNowMs();
-  if (state_ == State::kClosing) return;
-  if (!protocol_known_) {
-    protocol_known_ = true;
-    if (SpeaksHttp2(data)) {
-      // The connection is HTTP/2's from its first byte: hand it over whole.
-      engine::Socket* socket = std::exchange(socket_, nullptr);
-      engine::Transport* transport = std::exchange(transport_, nullptr);
-      state_ = State::kClosing;
-      Http2Connection::Start(server_, socket, transport, client_, data,
-                             std::exchange(preauth_, nullptr));
-      Destroy();
-      return;
-    }
-  }
-  parser_.Feed(data);
-  if (state_ == State::kMoving) return;  // travels with the connection
-  if (request_started_ms_ == 0) {
-    // A request starts: its deadline runs from its first byte.
-    request_started_ms_ = last_activity_ms_;
-    if (state_ == State::kReading) {
-      ArmTimer(server_->config().request_timeout_ms);
-    }
-  }
-  if (state_ == State::kReading) {
-    ReadRequests();
-  } else if (state_ == State::kServing && parser_.in_streamed_body()) {
-    PumpBody();
-  } else if (parser_.buffered() > kMaxReadAhead && transport_ != nullptr) {
-    transport_->SetReading(false);
-  }
+  if (protocol_known_) return;
+  protocol_known_ = true;
+  if (!SpeaksHttp2(data)) return;
+  // The connection is HTTP/2's from its first byte: hand it over whole.
+  engine::Socket* socket = std::exchange(socket_, nullptr);
+  engine::Transport* transport = std::exchange(transport_, nullptr);
+  std::exchange(http_, nullptr)->Release();
+  state_ = State::kClosing;
+  Http2Connection::Start(server_, socket, transport, client_, data,
+                         std::exchange(preauth_, nullptr));
+  Destroy();
 }
 
 // ALPN "h2" over TLS; on the plain port, HTTP/2 with prior knowledge starts
@@ -276,63 +274,32 @@ bool HttpConnection::SpeaksHttp2(absl::string_view first) const {
   return absl::StartsWith(first, Http2Connection::kPreface.substr(0, 16));
 }
 
-void HttpConnection::ReadRequests() {
-  // A request answered at once ends its response inside Handle(), and
-  // EndBody() asks for the next request: the loop below takes it, rather
-  // than one more stack frame per pipelined request.
-  if (in_read_requests_) return;
-  Busy busy(this);
-  in_read_requests_ = true;
-  struct Reset {
-    bool* flag;
-    ~Reset() { *flag = false; }
-  } reset{&in_read_requests_};
-  while (state_ == State::kReading) {
-    http::HttpRequest request;
-    switch (parser_.Next(&request)) {
-      case http::HttpRequestParser::Result::kNeedMore:
-        if (parser_.buffered() == 0) request_started_ms_ = 0;
-        if (parser_.ContinueDue() && transport_ != nullptr) {
-          // The client waits for this before it sends the body (curl does
-          // for large or chunked bodies).
-          transport_->Write("HTTP/1.1 100 Continue\r\n\r\n");
-        }
-        if (transport_ != nullptr) transport_->SetReading(true);
-        return;
-      case http::HttpRequestParser::Result::kError:
-        Fail(parser_.error_status(), parser_.error_reason(), true);
-        return;
-      case http::HttpRequestParser::Result::kRequest:
-        // The next request's clock starts with its first byte (maybe here).
-        request_started_ms_ = parser_.buffered() > 0 ? MonotonicNowMs() : 0;
-        if (request.streaming && parser_.ContinueDue() &&
-            transport_ != nullptr) {
-          transport_->Write("HTTP/1.1 100 Continue\r\n\r\n");
-        }
-        Handle(std::move(request));
-        break;
-    }
+void HttpConnection::OnRequestError(http::ServerConnection&, int status,
+                                    absl::string_view reason, bool answered) {
+  if (answered) {
+    CounterAdd(server_->shard().counters().http_errors);
+  } else {
+    PIMAP_LOG(INFO) << client_
+                    << " HTTP streamed request body broken: " << reason;
   }
 }
 
-void HttpConnection::Handle(http::HttpRequest request) {
+void HttpConnection::OnRequest(http::ServerConnection&,
+                               http::HttpRequest request) {
   Busy busy(this);
+  if (refuse_arrival_) {
+    refuse_arrival_ = false;
+    Fail(503, "Too many connections not logged in", true, "Retry-After: 1\r\n");
+    return;
+  }
   CounterAdd(server_->shard().counters().http_requests);
-  keep_alive_ = request.keep_alive;
-  const bool tls = transport_ != nullptr && transport_->is_tls();
-  RequestRoute route = server_->Route(request, tls);
+  RequestRoute route = server_->Route(request, http_->is_tls());
   switch (route.kind) {
     case RequestRoute::Kind::kFail:
       Fail(route.status, route.message, route.close, route.extra_headers);
       return;
     case RequestRoute::Kind::kDocument:
-      if (parser_.in_streamed_body()) keep_alive_ = false;
-      if (transport_ != nullptr) {
-        transport_->Write(http::WholeResponse(200, route.extra_headers,
-                                              route.content_type, route.body,
-                                              !keep_alive_));
-      }
-      if (!keep_alive_) Close();
+      http_->Respond(200, route.extra_headers, route.content_type, route.body);
       return;
     case RequestRoute::Kind::kHandOver:
       HandOver(route.owner, std::move(request));
@@ -344,10 +311,10 @@ void HttpConnection::Handle(http::HttpRequest request) {
   session_ = route.session;
   if (route.session->authenticated()) LeavePreAuth();
   coding_ = route.coding;
-  chunked_ = false;
   if (request.streaming) {
     // Persistent mode: the response opens now and lines go out one chunk
     // each; coding them would cost a frame per line, so they go uncoded.
+    // Its body follows (OnRequestBody).
     coding_ = http::ContentCoding::kIdentity;
     streamed_since_ms_ = MonotonicNowMs();
     ArmTimer(server_->config().request_timeout_ms);
@@ -356,9 +323,7 @@ void HttpConnection::Handle(http::HttpRequest request) {
       state_ = State::kReading;
       Fail(429, "Another request of this session is open", true,
            "Retry-After: 1\r\n");
-      return;
     }
-    PumpBody();
     return;
   }
   if (!route.session->Submit(std::move(request.body), this)) {
@@ -372,15 +337,13 @@ void HttpConnection::Handle(http::HttpRequest request) {
 void HttpConnection::Fail(int status, absl::string_view message, bool close,
                           absl::string_view extra_headers) {
   CounterAdd(server_->shard().counters().http_errors);
-  // A refused streamed request's body would have to be read to its end
-  // first: the connection closes instead.
-  if (close || parser_.in_streamed_body()) keep_alive_ = false;
-  if (transport_ != nullptr) {
-    transport_->Write(http::WholeResponse(status, extra_headers, "text/plain",
-                                          absl::StrCat(message, "\n"),
-                                          !keep_alive_));
-  }
-  if (!keep_alive_) Close();
+  if (http_ == nullptr) return;
+  // (A refused streamed request's body would have to be read to its end
+  // first: the connection closes instead, as after any answer given before
+  // such a body ended.)
+  if (close) http_->CloseAfterResponse();
+  http_->Respond(status, extra_headers, "text/plain",
+                 absl::StrCat(message, "\n"));
 }
 
 // ---- The session's response -------------------------------------------------
@@ -388,66 +351,19 @@ void HttpConnection::Fail(int status, absl::string_view message, bool close,
 void HttpConnection::WriteHead(absl::string_view extra_headers,
                                int64_t length) {
   SinkCall call(this);
-  if (transport_ == nullptr) return;
-  encoder_ = http::ResponseEncoder(coding_, &server_->compressor());
-  if (coding_ == http::ContentCoding::kIdentity) {
-    WriteHeadNow(extra_headers, length);
-    return;
-  }
-  std::string headers = absl::StrCat(
-      extra_headers, "Content-Encoding: ", http::ContentCodingName(coding_),
-      "\r\nVary: Accept-Encoding\r\n");
-  if (length >= 0) {
-    holding_ = true;
-    coded_head_ = std::move(headers);
-    coded_body_.clear();
-    return;
-  }
-  WriteHeadNow(headers, -1);
-}
-
-void HttpConnection::WriteHeadNow(absl::string_view extra_headers,
-                                  int64_t length) {
-  std::string out;
-  http::AppendStatusLine(&out, 200);
-  absl::StrAppend(&out,
-                  "Content-Type: application/vnd.pimap\r\n"
-                  "Cache-Control: no-store\r\n",
-                  extra_headers);
-  chunked_ = length < 0;
-  if (chunked_) {
-    out += "Transfer-Encoding: chunked\r\n";
-  } else {
-    absl::StrAppend(&out, "Content-Length: ", length, "\r\n");
-  }
-  if (!keep_alive_) out += "Connection: close\r\n";
-  out += "\r\n";
-  transport_->Write(std::move(out));
+  if (http_ == nullptr) return;
+  http_->WriteHead(200,
+                   absl::StrCat("Content-Type: application/vnd.pimap\r\n"
+                                "Cache-Control: no-store\r\n",
+                                extra_headers),
+                   length, coding_);
 }
 
 void HttpConnection::WriteBody(absl::string_view plain) {
   SinkCall call(this);
-  if (transport_ == nullptr) return;
-  std::string coded;
-  absl::string_view bytes = plain;
-  if (coding_ != http::ContentCoding::kIdentity) {
-    // Each burst is decodable at once (a long poll's event is not held).
-    coded = encoder_.Encode(plain);
-    if (holding_) {
-      coded_body_ += coded;
-      return;
-    }
-    bytes = coded;
-  }
-  if (bytes.empty()) return;
-  if (chunked_) {
-    std::string chunk;
-    http::AppendChunk(&chunk, bytes);
-    transport_->Write(std::move(chunk));
-  } else {
-    transport_->Write(bytes);
-  }
-  if (transport_->PendingOutput() > kMaxPendingOutput) {
+  if (http_ == nullptr) return;
+  http_->WriteBody(plain);
+  if (http_ != nullptr && http_->PendingOutput() > kMaxPendingOutput) {
     PIMAP_LOG(INFO) << client_
                     << " HTTP client does not read its response; closing";
     LoseLater();
@@ -460,10 +376,10 @@ void HttpConnection::WriteBody(absl::string_view plain) {
 // loop does both, a moment later; until then this is a sink that drops all.
 void HttpConnection::LoseLater() {
   state_ = State::kClosing;
-  if (transport_ != nullptr) {
-    transport_->Abort();
-    transport_ = nullptr;
-  }
+  losing_ = true;
+  if (http_ != nullptr) http_->Abort();  // OnClosed: nothing more to do
+  http_ = nullptr;
+  transport_ = nullptr;
   socket_ = nullptr;
   TimerWheel& timers = server_->shard().timers();
   if (timer_ != 0) timers.Cancel(timer_);
@@ -480,44 +396,32 @@ void HttpConnection::LoseLater() {
 }
 
 void HttpConnection::EndBody() {
-  if (state_ != State::kServing) return;
+  if (state_ != State::kServing || http_ == nullptr) return;
   Busy busy(this);  // outlives `call`: the last to go may free this
   SinkCall call(this);
-  if (coding_ != http::ContentCoding::kIdentity && transport_ != nullptr) {
-    std::string tail = encoder_.Finish();
-    if (holding_) {
-      holding_ = false;
-      coded_body_ += tail;
-      WriteHeadNow(coded_head_, static_cast<int64_t>(coded_body_.size()));
-      transport_->Write(std::exchange(coded_body_, {}));
-    } else if (!tail.empty()) {
-      std::string chunk;
-      http::AppendChunk(&chunk, tail);
-      transport_->Write(std::move(chunk));
-    }
-  }
-  if (chunked_ && transport_ != nullptr) transport_->Write(http::kLastChunk);
-  // Until the response has left, a broken connection must still reach the
-  // session: the device's next request would acknowledge what it never got.
-  if (transport_ != nullptr && transport_->PendingOutput() > 0) {
-    unsent_session_ = session_;
-    unsent_alive_ = session_->liveness();
+  ending_ = session_;
+  // The core writes the coded tail or the last chunk, tells
+  // OnResponseComplete, then reads a pipelined request (or closes).
+  http_->EndResponse();
+}
+
+// The session's response has its last bytes queued: until they have left, a
+// broken connection must still reach the session (the device's next request
+// would acknowledge what it never got).
+void HttpConnection::OnResponseComplete(http::ServerConnection& connection) {
+  HttpSession* ending = std::exchange(ending_, nullptr);
+  if (ending == nullptr) return;  // an answer of HTTP's own
+  if (connection.PendingOutput() > 0) {
+    unsent_session_ = ending;
+    unsent_alive_ = ending->liveness();
   }
   session_ = nullptr;
   coding_ = http::ContentCoding::kIdentity;
-  // A persistent exchange the session ended (LOGOUT, a takeover) before its
-  // request body ended: the rest of that body cannot be told from a next
-  // request. The connection closes after the response.
-  if (parser_.in_streamed_body()) keep_alive_ = false;
   state_ = State::kReading;
   last_activity_ms_ = MonotonicNowMs();
-  if (!keep_alive_) {
-    Close();
-    return;
-  }
-  ArmTimer(request_started_ms_ != 0 ? server_->config().request_timeout_ms
-                                    : server_->config().keepalive_timeout_ms);
-  ReadRequests();  // a pipelined request may be waiting
+  // The core's deadlines take over until the next request is served.
+  if (timer_ != 0) server_->shard().timers().Cancel(timer_);
+  timer_ = 0;
 }
 
 // ---- Persistent mode --------------------------------------------------------
@@ -525,64 +429,51 @@ void HttpConnection::EndBody() {
 // Decoded chunks of a streamed body go to the session as they arrive; past
 // kMaxReadAhead of them not yet taken, reading pauses until the session
 // has taken them (OnInputConsumed).
-void HttpConnection::PumpBody() {
+void HttpConnection::OnRequestBody(http::ServerConnection&,
+                                   absl::string_view data, bool end) {
   Busy busy(this);
-  while (state_ == State::kServing && parser_.in_streamed_body()) {
-    std::string data;
-    const http::HttpRequestParser::BodyResult r = parser_.NextBody(&data);
-    if (r == http::HttpRequestParser::BodyResult::kError) {
-      // The response is open already: no status can be said any more.
-      PIMAP_LOG(INFO) << client_ << " HTTP streamed request body broken: "
-                      << parser_.error_reason();
-      Close();
-      return;
+  HttpSession* session = session_;
+  if (!data.empty() && session != nullptr) session->Append(data);
+  if (end) {
+    if (session_ != nullptr) {
+      session_->EndInput();
+    } else if (state_ == State::kMoving) {
+      input_ended_ = true;  // the exchange moved at this very login
     }
-    HttpSession* session = session_;
-    if (!data.empty() && session != nullptr) session->Append(data);
-    if (r == http::HttpRequestParser::BodyResult::kEnd) {
-      if (session_ != nullptr) {
-        session_->EndInput();
-      } else if (state_ == State::kMoving) {
-        input_ended_ = true;  // the exchange moved at this very login
-      }
-      break;
-    }
-    if (r == http::HttpRequestParser::BodyResult::kNeedMore) break;
   }
-  if (transport_ == nullptr || state_ != State::kServing) return;
+  if (http_ == nullptr || state_ != State::kServing) return;
   const bool backlog =
       session_ != nullptr && session_->input_backlog() > kMaxReadAhead;
-  transport_->SetReading(!backlog);
+  http_->SetReading(!backlog);
 }
 
 void HttpConnection::OnInputConsumed() {
-  if (transport_ != nullptr && state_ == State::kServing) {
-    transport_->SetReading(true);
-  }
+  if (http_ != nullptr && state_ == State::kServing) http_->SetReading(true);
 }
 
 // Arrived from another shard in the middle of a persistent exchange: its
 // response is open (chunked); a new session starts with the login.
 void HttpConnection::ResumePersistent(std::string replay, bool input_ended) {
   Busy busy(this);
-  auto* session = new HttpSession(server_, transport_->is_tls(), false);
+  auto* session = new HttpSession(server_, http_->is_tls(), false);
   state_ = State::kServing;
   session_ = session;
-  chunked_ = true;
+  http_->ResumeResponse();
+  ArmTimer(server_->config().keepalive_timeout_ms);
   if (!session->Open(this, true)) {
     Close();
     return;
   }
   session->Append(replay);
   if (input_ended && session_ != nullptr) session_->EndInput();
-  PumpBody();
+  // The rest of its body is read at Start().
 }
 
 size_t HttpConnection::PendingOutput() const {
-  return transport_ == nullptr ? 0 : transport_->PendingOutput();
+  return http_ == nullptr ? 0 : http_->PendingOutput();
 }
 
-void HttpConnection::OnTransportDrained() {
+void HttpConnection::OnDrained(http::ServerConnection&) {
   Busy busy(this);
   unsent_session_ = nullptr;  // everything written has left
   if (session_ != nullptr) session_->OnSinkDrained();
@@ -617,8 +508,10 @@ void HttpConnection::MoveTo(int owner, std::string replay) {
 void HttpConnection::HandOver(int owner, Moving moving) {
   state_ = State::kMoving;
   CounterAdd(server_->shard().counters().http_handovers);
-  moving.keep_alive = keep_alive_;
+  moving.keep_alive = http_->keep_alive();
   moving.client = client_;
+  // Bytes that still arrive stay in the parser, which travels whole.
+  http_->Suspend();
   auto payload = std::make_shared<Moving>(std::move(moving));
   HttpServer* server = server_;
   TimerWheel& timers = server_->shard().timers();
@@ -629,7 +522,7 @@ void HttpConnection::HandOver(int owner, Moving moving) {
         timer_ = 0;
         // The parser travels whole: bytes read ahead, a streamed body's
         // state.
-        payload->parser = std::move(parser_);
+        payload->parser = std::exchange(http_, nullptr)->Release().parser;
         payload->input_ended = input_ended_;
         auto handoff = std::make_unique<HttpHandoff>(ssl, std::move(*payload));
         engine::Shard& shard = server->shard();
@@ -644,6 +537,7 @@ void HttpConnection::HandOver(int owner, Moving moving) {
         Busy busy(this);
         PIMAP_LOG(INFO)
             << client_ << " HTTP hand-over did not complete (peer not reading)";
+        std::exchange(http_, nullptr)->Release();  // the transport is gone
         transport_ = nullptr;
         socket_ = nullptr;
         state_ = State::kClosing;
@@ -662,36 +556,17 @@ void HttpConnection::ArmTimer(int64_t delay_ms) {
   });
 }
 
-// One timer per connection: the request deadline while a request is being
-// read, the keep-alive limit while none is; a served request (a long poll)
-// has the session's own limits.
+// A served request (a long poll) has the session's own limits; the core
+// connection keeps the request and keep-alive deadlines. A persistent
+// exchange has no end of its own: before login it gets the request deadline
+// (a slow sender cannot hold a connection), after it the session's idle
+// limit, counted from the device's last bytes.
 void HttpConnection::OnTimer() {
   Busy busy(this);
   const HttpServerConfig& config = server_->config();
-  const int64_t now = MonotonicNowMs();
-  if (state_ == State::kMoving || state_ == State::kClosing) return;
-  if (state_ == State::kReading && request_started_ms_ != 0) {
-    const int64_t left = request_started_ms_ + config.request_timeout_ms - now;
-    if (left <= 0) {
-      Fail(408, "Request not received in time", true);
-      return;
-    }
-    ArmTimer(left);
-    return;
-  }
-  if (state_ == State::kReading) {
-    const int64_t left = last_activity_ms_ + config.keepalive_timeout_ms - now;
-    if (left <= 0) {
-      Close();
-      return;
-    }
-    ArmTimer(std::min(left, config.request_timeout_ms));
-    return;
-  }
-  if (parser_.in_streamed_body() && session_ != nullptr) {
-    // A persistent exchange has no end of its own: before login it gets the
-    // request deadline (a slow sender cannot hold a connection), after it
-    // the session's idle limit, counted from the device's last bytes.
+  if (state_ != State::kServing || http_ == nullptr) return;
+  if (http_->request_body_open() && session_ != nullptr) {
+    const int64_t now = MonotonicNowMs();
     const bool logged_in = session_->authenticated();
     const int64_t left =
         logged_in ? last_activity_ms_ + config.session.session_idle_ms - now

@@ -1,10 +1,13 @@
-// One HTTP/1.1 connection of the HTTP binding, over a plain socket or TLS: an
-// explicit state machine (reading a request → serving it → reading the next;
-// closing) that parses requests with the shared core/http parser, answers what
-// is HTTP's (path, method, media type, sizes, deadlines, load) and hands each
-// POST to the P-IMAP session its cookie names (http_session.h), whose response
-// it carries as the session's ResponseSink. A request for a session (or a
-// login) owned by another shard moves the connection there first.
+// One HTTP/1.1 connection of the HTTP binding, over a plain socket or TLS: the
+// P-IMAP handler (http::ServerHandler) of the gateway's one HTTP/1.1 server
+// connection (core/http/http1_connection.h), which reads the requests and
+// writes the responses. This answers what is P-IMAP's: it routes each request
+// (HttpServer::Route: path, method, media type, coding, load, the session its
+// cookie names), hands each POST to that session (http_session.h), whose
+// response it carries as the session's ResponseSink, and keeps the persistent
+// exchange's deadlines. A request for a session (or a login) owned by another
+// shard moves the connection there first; a connection whose first bytes speak
+// HTTP/2 goes to Http2Connection.
 #ifndef PIMAP_BINDINGS_HTTP_HTTP_CONNECTION_H_
 #define PIMAP_BINDINGS_HTTP_HTTP_CONNECTION_H_
 
@@ -19,7 +22,9 @@
 #include "bindings/http/http_session.h"
 #include "core/base/timer_wheel.h"
 #include "core/engine/transport.h"
+#include "core/http/http1_connection.h"
 #include "core/http/request_parser.h"
+#include "core/http/server_connection.h"
 
 namespace pimap::engine {
 class Socket;
@@ -28,7 +33,7 @@ class Socket;
 namespace pimap::http_binding {
 
 class HttpConnection final : public HttpServerConnection,
-                             private engine::TransportHandler,
+                             private http::ServerHandler,
                              private ResponseSink {
  public:
   static void Accept(HttpServer* server, int slot, bool tls,
@@ -50,17 +55,26 @@ class HttpConnection final : public HttpServerConnection,
   // Server stop: close (an open session says goodbye first).
   void Shutdown() override;
 
+  // What the core connection is told of the server's settings.
+  static http::ServerConnectionConfig CoreConfig(HttpServer* server);
+
  private:
   enum class State : uint8_t { kReading, kServing, kMoving, kClosing };
 
   HttpConnection(HttpServer* server, engine::Socket* socket,
                  engine::Transport* transport, const ClientAddress& client);
-  ~HttpConnection() override;
+  ~HttpConnection();
 
-  // engine::TransportHandler
-  void OnTransportData(absl::string_view data) override;
-  void OnTransportDrained() override;
-  void OnTransportClosed(absl::Status reason) override;
+  // http::ServerHandler
+  void OnBytes(http::ServerConnection&, absl::string_view data) override;
+  void OnRequest(http::ServerConnection&, http::HttpRequest request) override;
+  void OnRequestBody(http::ServerConnection&, absl::string_view data,
+                     bool end) override;
+  void OnRequestError(http::ServerConnection&, int status,
+                      absl::string_view reason, bool answered) override;
+  void OnResponseComplete(http::ServerConnection&) override;
+  void OnDrained(http::ServerConnection&) override;
+  void OnClosed(http::ServerConnection&, bool output_lost) override;
   // ResponseSink
   void WriteHead(absl::string_view extra_headers, int64_t length) override;
   void WriteBody(absl::string_view bytes) override;
@@ -73,18 +87,13 @@ class HttpConnection final : public HttpServerConnection,
   // No longer counted as "not logged in" (the shard's pre-auth gate).
   void LeavePreAuth();
 
-  void Start();
-  // The status line and headers of a 200 response to the session's request.
-  void WriteHeadNow(absl::string_view extra_headers, int64_t length);
   bool SpeaksHttp2(absl::string_view first) const;
-  void ReadRequests();
-  void Handle(http::HttpRequest request);
-  // An HTTP-level answer; `close` ends the connection after it.
+  // An HTTP-level answer to the request being served; `close` ends the
+  // connection after it.
   void Fail(int status, absl::string_view message, bool close,
             absl::string_view extra_headers = "");
   void HandOver(int owner, http::HttpRequest request);
   void HandOver(int owner, Moving moving);
-  void PumpBody();
   void ResumePersistent(std::string replay, bool input_ended);
   void ArmTimer(int64_t delay_ms);
   void OnTimer();
@@ -113,35 +122,32 @@ class HttpConnection final : public HttpServerConnection,
   };
 
   HttpServer* server_;
+  // The core connection; null once it closed, was lost or left.
+  http::Http1Connection* http_;
+  // Its transport and socket, for ALPN, HTTP/2 and a hand-over (the core
+  // connection owns them; null with it).
   engine::Socket* socket_;
   engine::Transport* transport_;
-  http::HttpRequestParser parser_;
   ClientAddress client_;
   HttpSession* session_ = nullptr;  // whose response is being written
+  HttpSession* ending_ = nullptr;   // whose response EndBody() is ending
   PreAuthGate* preauth_ = nullptr;  // counted there while not logged in
-  // Whose finished response is still being sent (OnTransportDrained clears).
+  // Whose finished response is still being sent (OnDrained clears).
   HttpSession* unsent_session_ = nullptr;
   std::weak_ptr<bool> unsent_alive_;
-  // The response's content coding. A coded response whose length the
-  // session knows is held whole (at most the session's held output, 64 KiB)
-  // to send its coded Content-Length.
+  // The coding of the session's response (the core codes it).
   http::ContentCoding coding_ = http::ContentCoding::kIdentity;
-  http::ResponseEncoder encoder_{http::ContentCoding::kIdentity, nullptr};
-  std::string coded_head_;  // extra headers of a held response
-  std::string coded_body_;
-  bool holding_ = false;
+  // A persistent exchange's deadline; a hand-over's; a lost sink's.
   TimerWheel::TimerId timer_ = 0;
-  int64_t request_started_ms_ = 0;  // first byte of the request being read
   int64_t last_activity_ms_ = 0;
   int busy_ = 0;
   int sink_calls_ = 0;
   State state_ = State::kReading;
   bool protocol_known_ = false;  // HTTP/1.1, or moved on to HTTP/2
   bool input_ended_ = false;     // a moving persistent exchange's body ended
-  bool in_read_requests_ = false;
+  bool refuse_arrival_ = false;  // arrived past the pre-auth bound: 503
+  bool losing_ = false;          // LoseLater: its timer tells the session
   int64_t streamed_since_ms_ = 0;  // a persistent exchange began (pre-login)
-  bool keep_alive_ = true;
-  bool chunked_ = false;
   bool destroy_pending_ = false;
 };
 

@@ -97,6 +97,13 @@ http::ShardCompressor& HttpServer::compressor() {
   return *compressor_;
 }
 
+const http::ServerConnectionConfig* HttpServer::http1_config() {
+  if (!http1_config_.has_value()) {
+    http1_config_ = HttpConnection::CoreConfig(this);
+  }
+  return &*http1_config_;
+}
+
 absl::Status HttpServer::Start() {
   shard_->services().Register(this);
   struct Spec {

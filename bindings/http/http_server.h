@@ -19,6 +19,7 @@
 #include "bindings/tls/tls_context.h"
 #include "core/http/content_coding.h"
 #include "core/http/request_parser.h"
+#include "core/http/server_connection.h"
 #include "core/session/auth_cache.h"
 #include "core/session/session_driver.h"
 #include "core/session/session_registry.h"
@@ -116,6 +117,9 @@ class HttpServer final : public HttpSessionOwner {
   // The shard's compressor, shared by every coded response and compressed
   // session output (no per-response compressor memory: content_coding.h).
   http::ShardCompressor& compressor();
+  // The settings of its HTTP/1.1 connections (HttpConnection::CoreConfig),
+  // one for all of them.
+  const http::ServerConnectionConfig* http1_config();
 
   // The session a cookie value names on this shard, or null.
   HttpSession* FindSession(absl::string_view cookie) const;
@@ -162,6 +166,7 @@ class HttpServer final : public HttpSessionOwner {
   // The shard's (registered in its services), or one of its own.
   http::ShardCompressor* compressor_ = nullptr;
   std::unique_ptr<http::ShardCompressor> own_compressor_;
+  std::optional<http::ServerConnectionConfig> http1_config_;
   bool stopping_ = false;
 };
 

@@ -1,5 +1,6 @@
-// A small HTTP/1.1 endpoint on a shard's ring (endpoint.h): connections,
-// bounds, the route table, HEAD and content coding.
+// A small HTTP/1.1 endpoint on a shard's ring (endpoint.h): the connection
+// bound, the route table and content coding; the connections are the shared
+// Http1Connection's.
 #include "core/http/endpoint.h"
 
 #include <utility>
@@ -8,136 +9,23 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "core/base/log.h"
-#include "core/base/timer_wheel.h"
 #include "core/engine/listener.h"
 #include "core/engine/service_registry.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
 #include "core/http/content_coding.h"
-#include "core/http/response.h"
+#include "core/http/http1_connection.h"
 
 namespace pimap::http {
-
-class EndpointConnection final : public engine::TransportHandler {
- public:
-  EndpointConnection(HttpEndpoint* endpoint, engine::Socket* socket)
-      : endpoint_(endpoint),
-        socket_(socket),
-        parser_(endpoint->config_.max_body_bytes) {
-    endpoint_->connections_.insert(this);
-    if (auto* gauge = endpoint_->config_.connections_gauge) {
-      gauge->fetch_add(1, std::memory_order_relaxed);
-    }
-    last_request_ms_ = MonotonicNowMs();
-    ArmIdleTimer(endpoint_->config_.idle_timeout_ms);
-    socket_->SetHandler(this);
-  }
-
-  // HttpEndpoint::Stop(): close now.
-  void Shutdown() {
-    socket_->Close();
-    Free();
-  }
-
-  void OnTransportData(absl::string_view data) override {
-    parser_.Feed(data);
-    ReadRequests();
-  }
-
-  void OnTransportDrained() override {
-    if (!paused_) return;
-    paused_ = false;
-    socket_->SetReading(true);
-    ReadRequests();  // pipelined requests held back while output was full
-  }
-
-  void OnTransportClosed(absl::Status) override { Free(); }
-
- private:
-  void ReadRequests() {
-    HttpRequest request;
-    for (;;) {
-      // Answers queue up only while the peer reads them: past the bound,
-      // the requests already received wait in the parser and nothing more
-      // is read until the output drains.
-      if (socket_->PendingOutput() > HttpEndpoint::kMaxPendingOutput) {
-        if (!paused_) socket_->SetReading(false);
-        paused_ = true;
-        return;
-      }
-      switch (parser_.Next(&request)) {
-        case HttpRequestParser::Result::kNeedMore:
-          if (parser_.ContinueDue()) {
-            socket_->Write(absl::string_view("HTTP/1.1 100 Continue\r\n\r\n"));
-          }
-          return;
-        case HttpRequestParser::Result::kError:
-          // The parser cannot tell where a next request would start: answer
-          // and close.
-          endpoint_->Refused(EndpointRefusal::kBadRequest,
-                             parser_.error_status(), parser_.error_reason());
-          socket_->Write(WholeResponse(
-              parser_.error_status(), "", "text/plain",
-              absl::StrCat(parser_.error_reason(), "\n"), /*close=*/true));
-          CloseAndFree();
-          return;
-        case HttpRequestParser::Result::kRequest: {
-          last_request_ms_ = MonotonicNowMs();
-          bool close = !request.keep_alive;
-          socket_->Write(endpoint_->Respond(request, &close));
-          if (close) {
-            CloseAndFree();
-            return;
-          }
-          break;
-        }
-      }
-    }
-  }
-
-  // One timer per connection, re-armed for what is left of the timeout since
-  // the last complete request (not per byte).
-  void ArmIdleTimer(int64_t delay_ms) {
-    idle_timer_ = endpoint_->shard_->timers().Schedule(delay_ms, [this] {
-      idle_timer_ = 0;
-      const int64_t idle = MonotonicNowMs() - last_request_ms_;
-      const int64_t limit = endpoint_->config_.idle_timeout_ms;
-      if (idle >= limit) {
-        // Closed without an answer when idle between requests (RFC 9112
-        // §9.5); a half-sent request is dropped the same way.
-        CloseAndFree();
-      } else {
-        ArmIdleTimer(limit - idle);
-      }
-    });
-  }
-
-  void CloseAndFree() {
-    socket_->Close();  // flushes the answers, then closes; no callbacks after
-    Free();
-  }
-
-  void Free() {
-    if (idle_timer_ != 0) endpoint_->shard_->timers().Cancel(idle_timer_);
-    endpoint_->connections_.erase(this);
-    if (auto* gauge = endpoint_->config_.connections_gauge) {
-      gauge->fetch_sub(1, std::memory_order_relaxed);
-    }
-    delete this;
-  }
-
-  HttpEndpoint* endpoint_;
-  engine::Socket* socket_;
-  HttpRequestParser parser_;
-  int64_t last_request_ms_ = 0;
-  TimerWheel::TimerId idle_timer_ = 0;
-  bool paused_ = false;
-};
 
 HttpEndpoint::HttpEndpoint(engine::Shard* shard,
                            const HttpEndpointConfig& config,
                            std::vector<EndpointRoute> routes)
-    : shard_(shard), config_(config), routes_(std::move(routes)) {}
+    : shard_(shard), config_(config), routes_(std::move(routes)) {
+  connection_config_.max_body_bytes = config_.max_body_bytes;
+  connection_config_.idle_timeout_ms = config_.idle_timeout_ms;
+  connection_config_.max_pending_output = kMaxPendingOutput;
+}
 
 HttpEndpoint::~HttpEndpoint() = default;
 
@@ -151,21 +39,9 @@ absl::StatusOr<HttpEndpoint*> HttpEndpoint::Start(
     }
   }
   auto* endpoint = new HttpEndpoint(shard, config, std::move(routes));
-  absl::StatusOr<engine::Listener*> listener = engine::Listener::Start(
-      shard, config.host, config.port, [endpoint](int slot) {
-        engine::Socket* socket = engine::Socket::Adopt(endpoint->shard_, slot);
-        if (endpoint->connections_.size() >=
-            endpoint->config_.max_connections) {
-          endpoint->Refused(EndpointRefusal::kOverCapacity, 503,
-                            "too many connections");
-          socket->Write(absl::string_view(
-              "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
-              "Content-Length: 0\r\nConnection: close\r\n\r\n"));
-          socket->Close();
-          return;
-        }
-        new EndpointConnection(endpoint, socket);
-      });
+  absl::StatusOr<engine::Listener*> listener =
+      engine::Listener::Start(shard, config.host, config.port,
+                              [endpoint](int slot) { endpoint->Accept(slot); });
   if (!listener.ok()) {
     delete endpoint;
     return absl::Status(
@@ -177,12 +53,39 @@ absl::StatusOr<HttpEndpoint*> HttpEndpoint::Start(
   return endpoint;
 }
 
+void HttpEndpoint::Accept(int slot) {
+  engine::Socket* socket = engine::Socket::Adopt(shard_, slot);
+  if (connections_.size() >= config_.max_connections) {
+    Refused(EndpointRefusal::kOverCapacity, 503, "too many connections");
+    socket->Write(absl::string_view(
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+        "Content-Length: 0\r\nConnection: close\r\n\r\n"));
+    socket->Close();
+    return;
+  }
+  auto* connection =
+      new Http1Connection(socket, &shard_->timers(), this, &connection_config_);
+  connections_.insert(connection);
+  if (auto* gauge = config_.connections_gauge) {
+    gauge->fetch_add(1, std::memory_order_relaxed);
+  }
+  connection->Start();
+}
+
+void HttpEndpoint::OnClosed(ServerConnection& connection, bool) {
+  connections_.erase(&connection);
+  if (auto* gauge = config_.connections_gauge) {
+    gauge->fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
 void HttpEndpoint::Stop() {
   if (listener_ != nullptr) listener_->Stop();
   listener_ = nullptr;
-  auto connections = std::move(connections_);
-  connections_.clear();
-  for (EndpointConnection* c : connections) c->Shutdown();
+  // Each Close() tells OnClosed, which erases: iterate over a copy.
+  std::vector<ServerConnection*> connections(connections_.begin(),
+                                             connections_.end());
+  for (ServerConnection* c : connections) c->Close();
   delete this;
 }
 
@@ -227,7 +130,20 @@ void HttpEndpoint::Refused(EndpointRefusal why, int status,
   if (config_.on_refusal) config_.on_refusal(why, status, reason);
 }
 
-std::string HttpEndpoint::Respond(const HttpRequest& request, bool* close) {
+void HttpEndpoint::OnRequest(ServerConnection& connection,
+                             HttpRequest request) {
+  bool close = false;
+  EndpointResponse r = Answer(request, &close);
+  if (close) connection.CloseAfterResponse();
+  connection.Respond(r.status, r.extra_headers, r.content_type, r.body);
+}
+
+void HttpEndpoint::OnRequestError(ServerConnection&, int status,
+                                  absl::string_view reason, bool) {
+  Refused(EndpointRefusal::kBadRequest, status, reason);
+}
+
+EndpointResponse HttpEndpoint::Answer(const HttpRequest& request, bool* close) {
   bool routed = false;
   EndpointResponse r = Dispatch(routes_, request, &routed);
   if (!routed) {
@@ -254,11 +170,7 @@ std::string HttpEndpoint::Respond(const HttpRequest& request, bool* close) {
                       "Content-Encoding: ", ContentCodingName(coding), "\r\n");
     }
   }
-  std::string out =
-      WholeResponse(r.status, r.extra_headers, r.content_type, r.body, *close);
-  // HEAD: the same headers (Content-Length of the GET body), no body.
-  if (request.method == "HEAD") out.resize(out.find("\r\n\r\n") + 4);
-  return out;
+  return r;
 }
 
 }  // namespace pimap::http

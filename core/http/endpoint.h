@@ -1,13 +1,15 @@
 // An HTTP/1.1 endpoint on a shard's io_uring ring: a listener, its
-// connections and a route table (path -> methods -> handler). The gateway's
-// one HTTP server core for its small endpoints: the operator's (--admin-listen:
-// GET /metrics; issue 17 adds its pimapctl commands as more routes) and the
-// store-event intake (store/events/event_intake.h, a POST route). Requests are
-// read with the shared parser (core/http/request_parser.h) and answered with
-// the shared response writer (core/http/response.h) and content codings
-// (content_coding.h).
+// connections and a route table (path -> methods -> handler), for the
+// gateway's small endpoints: the operator's (--admin-listen: GET /metrics;
+// issue 17 adds its pimapctl commands as more routes) and the store-event
+// intake (store/events/event_intake.h, a POST route). Its connections are the
+// gateway's one HTTP/1.1 server connection (http1_connection.h, shared with
+// the P-IMAP binding), whose handler the endpoint is: they read requests with
+// the shared parser (request_parser.h) and answer with the shared response
+// writer (response.h); the endpoint adds content coding (content_coding.h).
 //
-// Connection handling, all bounded and none of it blocking the shard:
+// Connection handling (the connection's), all bounded and none of it blocking
+// the shard:
 //  * keep-alive, pipelined requests answered in order; a peer that does not
 //    read its answers (more than kMaxPendingOutput queued) is not read either
 //    until they drain;
@@ -35,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/http/request_parser.h"
+#include "core/http/server_connection.h"
 
 namespace pimap::engine {
 class Listener;
@@ -89,9 +92,7 @@ struct HttpEndpointConfig {
       on_refusal;
 };
 
-class EndpointConnection;
-
-class HttpEndpoint {
+class HttpEndpoint final : private ServerHandler {
  public:
   // Stop reading a connection whose peer does not read our answers.
   static constexpr size_t kMaxPendingOutput = 256 * 1024;
@@ -110,25 +111,32 @@ class HttpEndpoint {
   static EndpointResponse Dispatch(const std::vector<EndpointRoute>& routes,
                                    const HttpRequest& request,
                                    bool* routed = nullptr);
-  // The bytes on the wire for `request`: Dispatch(), then HEAD (headers
-  // only) and the content coding. *close: in, the request asked for it; out,
-  // the connection closes after this answer ("Connection: close" is sent).
-  std::string Respond(const HttpRequest& request, bool* close);
+  // The answer to `request` as it goes out: Dispatch(), then the content
+  // coding (the connection sends HEAD's headers only). *close: the connection
+  // closes after this answer (close_after_client_errors).
+  EndpointResponse Answer(const HttpRequest& request, bool* close);
 
   size_t connection_count() const { return connections_.size(); }
 
  private:
-  friend class EndpointConnection;
   HttpEndpoint(engine::Shard* shard, const HttpEndpointConfig& config,
                std::vector<EndpointRoute> routes);
   ~HttpEndpoint();
+  void Accept(int slot);
   void Refused(EndpointRefusal why, int status, absl::string_view reason);
+
+  // ServerHandler: every request is answered at once, from the route table.
+  void OnRequest(ServerConnection& connection, HttpRequest request) override;
+  void OnRequestError(ServerConnection& connection, int status,
+                      absl::string_view reason, bool answered) override;
+  void OnClosed(ServerConnection& connection, bool output_lost) override;
 
   engine::Shard* shard_;
   HttpEndpointConfig config_;
   std::vector<EndpointRoute> routes_;
+  ServerConnectionConfig connection_config_;  // all its connections'
   engine::Listener* listener_ = nullptr;
-  absl::flat_hash_set<EndpointConnection*> connections_;
+  absl::flat_hash_set<ServerConnection*> connections_;
 };
 
 }  // namespace pimap::http
