@@ -458,6 +458,11 @@ void HttpConnection::ResumePersistent(std::string replay, bool input_ended) {
   auto* session = new HttpSession(server_, http_->is_tls(), false);
   state_ = State::kServing;
   session_ = session;
+  // The pre-login deadline of the exchange counts from here: unset, it read
+  // as long past, and OnTimer closed the exchange if the login took longer
+  // than one keep-alive period.
+  streamed_since_ms_ = MonotonicNowMs();
+  last_activity_ms_ = streamed_since_ms_;
   http_->ResumeResponse();
   ArmTimer(server_->config().keepalive_timeout_ms);
   if (!session->Open(this, true)) {

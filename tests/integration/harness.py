@@ -851,17 +851,17 @@ def ensure_messages(dovecot, user, n):
         dovecot.deliver(user, make_message("filler %d" % k, to=user + "@example.org"))
 
 
-def store_flag(dovecot, user, uid, flag="\\Flagged"):
+def store_flag(dovecot, user, uid, flag="\\Flagged", box="INBOX"):
     with dovecot.raw(user) as s:
-        _, t = s.cmd("s", "SELECT INBOX")
+        _, t = s.cmd("s", "SELECT " + quote(box))
         ok(t, "s")
         _, t = s.cmd("f", "UID STORE %d +FLAGS (%s)" % (uid, flag))
         ok(t, "f")
 
 
-def store_expunge(dovecot, user, uid):
+def store_expunge(dovecot, user, uid, box="INBOX"):
     with dovecot.raw(user) as s:
-        _, t = s.cmd("s", "SELECT INBOX")
+        _, t = s.cmd("s", "SELECT " + quote(box))
         ok(t, "s")
         _, t = s.cmd("d", "UID STORE %d +FLAGS.SILENT (\\Deleted)" % uid)
         ok(t, "d")

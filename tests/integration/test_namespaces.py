@@ -42,19 +42,6 @@ def create_public(store, messages=0):
                       for k in range(messages)]
 
 
-def box_flag(store, user, box, uid, flag):
-    with store.raw(user) as s:
-        ok(s.cmd("s", "SELECT " + quote(box))[1], "s")
-        ok(s.cmd("f", "UID STORE %d +FLAGS (%s)" % (uid, flag))[1], "f")
-
-
-def box_expunge(store, user, box, uid):
-    with store.raw(user) as s:
-        ok(s.cmd("s", "SELECT " + quote(box))[1], "s")
-        ok(s.cmd("d", "UID STORE %d +FLAGS.SILENT (\\Deleted)" % uid)[1], "d")
-        ok(s.cmd("e", "UID EXPUNGE %d" % uid)[1], "e")
-
-
 def read_until(c, pred, what):
     lines, got = read_lines(c, PUSH_WAIT, until=pred)
     assert got, "%s: not pushed to the idling device within %.0fs: %r" % (what, PUSH_WAIT, lines)
@@ -86,10 +73,10 @@ def test_device_idling_in_a_public_folder_is_told_of_other_users_changes(
 
         new_uid = dovecot.append("bob", name, make_message("from bob"))
         view.apply_all(read_until(c, lambda x: bool(EXISTS_RE.match(x)), "bob's new mail"))
-        box_flag(dovecot, "bob", name, new_uid, "\\Flagged")
+        harness.store_flag(dovecot, "bob", new_uid, "\\Flagged", box=name)
         view.apply_all(read_until(c, lambda x: b"\\Flagged" in x and b"FETCH" in x,
                                   "bob's \\Flagged"))
-        box_expunge(dovecot, "bob", name, uids[0])
+        harness.store_expunge(dovecot, "bob", uids[0], box=name)
         view.apply_all(read_until(c, lambda x: bool(EXPUNGE_RE.match(x)), "bob's expunge"))
         view.apply_all(end_idle(c))
         store = dovecot.uid_flags(user, name)

@@ -40,16 +40,11 @@ def create_box(store, user, box, messages=0):
 
 
 def store_flag(store, user, box, uid, flag="\\Flagged"):
-    with store.raw(user) as s:
-        ok(s.cmd("s", "SELECT " + quote(box))[1], "s")
-        ok(s.cmd("f", "UID STORE %d +FLAGS (%s)" % (uid, flag))[1], "f")
+    harness.store_flag(store, user, uid, flag, box=box)
 
 
 def store_expunge(store, user, box, uid):
-    with store.raw(user) as s:
-        ok(s.cmd("s", "SELECT " + quote(box))[1], "s")
-        ok(s.cmd("d", "UID STORE %d +FLAGS.SILENT (\\Deleted)" % uid)[1], "d")
-        ok(s.cmd("e", "UID EXPUNGE %d" % uid)[1], "e")
+    harness.store_expunge(store, user, uid, box=box)
 
 
 def exists_at_least(n):

@@ -114,6 +114,16 @@ class Http1ConnectionTest : public ::testing::Test {
         new Http1Connection(&transport_, &timers_, &handler_, &config_);
     connection_->Start();
   }
+  // A POST whose chunked body streams to the handler: its head and first
+  // chunk ("abc") have arrived, and the handler holds its answer.
+  void OpenWithAChunkedBodyBegun() {
+    config_.stream_chunked_bodies = true;
+    handler_.hold = true;
+    Open();
+    transport_.Send(
+        "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "3\r\nabc\r\n");
+  }
   void AdvanceBy(int64_t ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     timers_.Advance(MonotonicNowMs());
@@ -279,12 +289,7 @@ TEST_F(Http1ConnectionTest, CodedResponseOfKnownLengthIsHeldWhole) {
 }
 
 TEST_F(Http1ConnectionTest, StreamedRequestBody) {
-  config_.stream_chunked_bodies = true;
-  handler_.hold = true;
-  Open();
-  transport_.Send(
-      "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "3\r\nabc\r\n");
+  OpenWithAChunkedBodyBegun();
   ASSERT_EQ(handler_.requests.size(), 1u);
   EXPECT_TRUE(handler_.requests[0].streaming);
   EXPECT_EQ(handler_.body, "abc");
@@ -298,12 +303,7 @@ TEST_F(Http1ConnectionTest, StreamedRequestBody) {
 }
 
 TEST_F(Http1ConnectionTest, BrokenStreamedBodyClosesUnanswered) {
-  config_.stream_chunked_bodies = true;
-  handler_.hold = true;
-  Open();
-  transport_.Send(
-      "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "3\r\nabc\r\n");
+  OpenWithAChunkedBodyBegun();
   EXPECT_EQ(handler_.body, "abc");
   transport_.Send("zz\r\n");  // not a chunk size
   ASSERT_EQ(handler_.errors.size(), 1u);
@@ -449,12 +449,7 @@ TEST_F(Http1ConnectionTest, MovesWithItsParser) {
 }
 
 TEST_F(Http1ConnectionTest, ResumedResponseGoesOnChunked) {
-  config_.stream_chunked_bodies = true;
-  handler_.hold = true;
-  Open();
-  transport_.Send(
-      "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "3\r\nabc\r\n");
+  OpenWithAChunkedBodyBegun();
   connection_->Suspend();
   transport_.Send("2\r\nde\r\n");
   Http1Connection::Carried carried = connection_->Release();
