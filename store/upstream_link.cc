@@ -272,7 +272,14 @@ bool UpstreamLink::OnLiteralData(absl::string_view chunk) {
 bool UpstreamLink::OnEnd() {
   if (state_ != State::kRelay) {
     absl::StatusOr<imap::Response> response = assembler_.Finish();
-    if (!response.ok()) {
+    if (!response.ok() && state_ == State::kNamespace) {
+      // An answer to the shard's NAMESPACE it cannot read: every folder then
+      // counts as the user's own, and the login goes on.
+      PIMAP_LOG(WARNING) << "store's NAMESPACE not understood ("
+                         << response.status().message()
+                         << "): every folder counts as the user's own";
+      if (config_.namespaces->wanted()) config_.namespaces->LearnNone();
+    } else if (!response.ok()) {
       FinishSetup(absl::UnavailableError(absl::StrCat(
           "unparsable store response: ", response.status().message())));
     } else {
@@ -412,13 +419,19 @@ void UpstreamLink::OnSetupResponse(const imap::Response& response) {
           PIMAP_LOG(WARNING) << "store's NAMESPACE not understood ("
                              << namespaces.status().message()
                              << "): every folder counts as the user's own";
+          if (config_.namespaces->wanted()) config_.namespaces->LearnNone();
         }
       } else if (response.kind == Kind::kUntagged && response.name == "BYE") {
         FinishSetup(absl::UnavailableError(
             absl::StrCat("store closed: ", response.text)));
       } else if (response.kind == Kind::kTagged) {
-        // NO or BAD: the store will not say; asking again would not help.
-        if (config_.namespaces->wanted()) config_.namespaces->LearnNone();
+        // BAD, or a NO that is no passing condition: the store will not say,
+        // and asking again would not help. After NO [UNAVAILABLE] (and the
+        // like) the next link of the shard asks again.
+        if (config_.namespaces->wanted() && response.name != "OK" &&
+            (response.name == "BAD" || response.code.empty())) {
+          config_.namespaces->LearnNone();
+        }
         SendClientId();
       }
       return;

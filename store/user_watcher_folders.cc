@@ -56,11 +56,16 @@ void UserWatcher::OnList(const imap::Response& r) {
         !config_.namespaces->IsPersonal(event.new_folder)))) {
     return;
   }
-  // While the baseline lists, a plain "* LIST" is the listing, not news (a
-  // creation at that very moment is found by the listing's comparison).
+  // While the baseline lists, a "* LIST" is the listing, not news: a creation
+  // or deletion at that very moment is found by the listing's comparison. A
+  // "\NonExistent" entry there is a parent that does not exist ("a" of "a.b"
+  // created alone): taken for a deletion, it set off another listing, which
+  // listed it again, without end (66,000 LISTs in 6 s, found in review).
   if (state_ == State::kList &&
-      event.kind == session::EventKind::kFolderCreated) {
-    delimiter_ = r.args[1];  // how devices are told of folder changes
+      event.kind != session::EventKind::kFolderRenamed) {
+    if (event.kind == session::EventKind::kFolderCreated) {
+      delimiter_ = r.args[1];  // how devices are told of folder changes
+    }
     return;
   }
   switch (event.kind) {

@@ -12,6 +12,7 @@ namespace {
 
 // One class of namespaces: NIL, or a list of (prefix delimiter ext...).
 absl::Status ReadClass(const Arg& arg, std::vector<Namespace>* out) {
+  const size_t before = out->size();
   if (arg.type == Arg::Type::kNil) return absl::OkStatus();
   if (arg.type != Arg::Type::kList || arg.children.empty()) {
     return absl::InvalidArgumentError(
@@ -26,7 +27,7 @@ absl::Status ReadClass(const Arg& arg, std::vector<Namespace>* out) {
     if (delimiter.type != Arg::Type::kNil && !delimiter.is_string()) {
       return absl::InvalidArgumentError("NAMESPACE: a bad delimiter");
     }
-    if (out->size() < Namespaces::kMaxPerClass) {
+    if (out->size() - before < Namespaces::kMaxPerClass) {
       out->push_back({ns.children[0].value, delimiter.type == Arg::Type::kNil
                                                 ? ""
                                                 : delimiter.value});

@@ -210,6 +210,16 @@ bool NotifySpec::wants_mailbox_names() const {
   return false;
 }
 
+bool NotifySpec::EveryName(
+    absl::FunctionRef<bool(absl::string_view)> pred) const {
+  for (const Filter& f : filters_) {
+    for (const std::string& name : f.names) {
+      if (!pred(name)) return false;
+    }
+  }
+  return true;
+}
+
 std::string NotifySpec::SetCommand(bool with_status) const {
   if (none_) return {};
   return absl::StrCat("NOTIFY SET ", with_status ? "STATUS " : "", groups_);

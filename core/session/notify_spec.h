@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -56,6 +57,9 @@ class NotifySpec {
   NotifyEvents EventsFor(absl::string_view folder, char delimiter) const;
   // Whether some filter asks for MailboxName.
   bool wants_mailbox_names() const;
+  // Whether `pred` holds for every mailbox a `subtree` or `mailboxes` filter
+  // names (true when none does).
+  bool EveryName(absl::FunctionRef<bool(absl::string_view)> pred) const;
   // The command that sets this spec again on another link, without the
   // STATUS option unless `with_status` (then the store reports the status of
   // every covered mailbox at once). Empty for NOTIFY NONE.

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "core/imap/command.h"
 #include "core/session/notify_spec.h"
@@ -43,6 +44,10 @@ class RelayClientState {
   // Whether a parked copy of this session can be rebuilt exactly: a mailbox
   // is selected, its UIDVALIDITY is known and nothing sticky happened.
   bool parkable() const;
+  // Whether the client's NOTIFY (if any) names only mailboxes `pred` accepts.
+  bool NotifyNamesOnly(absl::FunctionRef<bool(absl::string_view)> pred) const {
+    return !notify_.has_value() || notify_->EveryName(pred);
+  }
   const std::string& folder() const { return folder_; }
   bool condstore() const { return condstore_ || qresync_; }
   bool qresync() const { return qresync_; }

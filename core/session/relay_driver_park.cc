@@ -87,6 +87,16 @@ void RelayDriver::StartPark() {
   if (idle_ != IdleState::kRelayed || link_ == nullptr || output() == nullptr)
     return;
   if (!client_.parkable()) return;  // sticky: stays relayed for this IDLE
+  // A shared or public folder changes by other users' transactions, which
+  // neither the watch's NOTIFY `personal` nor the user's pushes report: the
+  // store's own IDLE (or NOTIFY) stays relayed for it.
+  const SessionRegistry& registry = *services_.registry;
+  const auto personal = [&registry](absl::string_view folder) {
+    return registry.PersonalFolder(folder);
+  };
+  if (!personal(client_.folder()) || !client_.NotifyNamesOnly(personal)) {
+    return;
+  }
   auto retry = [this](int64_t delay_ms = kParkRetryMs) {
     park_timer_ = services_.timers->Schedule(delay_ms, [this] {
       park_timer_ = 0;

@@ -93,3 +93,25 @@ def test_device_idling_in_a_public_folder_is_told_of_other_users_changes(
         read_until(c, lambda x: bool(EXISTS_RE.match(x)), "new mail in INBOX")
         end_idle(c, tag="i2")
         ok(c.cmd("z", "LOGOUT")[1], "z")
+
+
+@pytest.mark.parametrize("mode", ["notify", "push"])
+def test_stock_client_idling_in_a_public_folder_is_not_parked(
+        start_pimapd, dovecot, intake_args, mode):
+    """A regular IMAP client's IDLE in a public folder stays relayed on its store link
+    (parking would hand its news to event sources that never see other users' changes):
+    bob's new mail there reaches alice's client."""
+    name, _ = create_public(dovecot)
+    gw = start_pimapd(store=dovecot.store, admin=True, shards=2,
+                      extra=["--park-after", "200ms", "--store-link-idle", "1s",
+                             "--store-events", mode] + intake_args)
+    with gw.raw() as c:
+        ok(c.cmd("L", "LOGIN alice %s" % harness.USERS["alice"])[1], "L")
+        ok(c.cmd("s", "SELECT " + quote(name))[1], "s")
+        start_idle(c)
+        time.sleep(1.5)  # well past --park-after
+        assert gw.metrics()["pimap_relay_parked"][None] == 0
+        dovecot.append("bob", name, make_message("from bob"))
+        read_until(c, lambda x: bool(EXISTS_RE.match(x)), "bob's new mail (stock client)")
+        end_idle(c)
+        ok(c.cmd("z", "LOGOUT")[1], "z")

@@ -90,6 +90,38 @@ def test_conffile_and_maintainer_scripts(package):
     assert "adduser --system --group" in postinst and "/var/lib/pimapd" in postinst
 
 
+def run_postinst(root, workdir, *args):
+    """The packaged postinst with every command it runs stubbed on PATH (each logs its
+    arguments): returns the log lines."""
+    stubs = os.path.join(workdir, "stubs-%d" % len(os.listdir(workdir)))
+    os.makedirs(stubs)
+    log = os.path.join(stubs, "calls.log")
+    for cmd in ("getent", "adduser", "install", "chgrp", "chmod", "deb-systemd-helper",
+                "systemctl"):
+        path = os.path.join(stubs, cmd)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\necho \"%s $*\" >> %s\nexit 0\n" % (cmd, log))
+        os.chmod(path, 0o755)
+    env = dict(os.environ, PATH=stubs + ":/usr/bin:/bin")
+    run("sh", os.path.join(root, "DEBIAN", "postinst"), *args, env=env)
+    if not os.path.exists(log):
+        return []
+    with open(log) as f:
+        return f.read().splitlines()
+
+
+def test_postinst_leaves_an_upgraded_installation_as_the_administrator_set_it(
+        package, workdir):
+    """An upgrade (configure with the previous version) neither re-enables the unit nor
+    resets the configuration's owner and mode; a fresh install enables it."""
+    _, root = package
+    upgrade = run_postinst(root, workdir, "configure", "0.0.9")
+    assert not [x for x in upgrade if x.startswith(("chgrp", "chmod", "deb-systemd-helper"))], (
+        upgrade)
+    fresh = run_postinst(root, workdir, "configure", "")
+    assert "deb-systemd-helper enable pimapd.service" in fresh, fresh
+
+
 def test_packaged_binary_serves_with_the_packaged_configuration(package, start_pimapd):
     _, root = package
     conf = os.path.join(root, "etc", "pimapd", "pimapd.conf")

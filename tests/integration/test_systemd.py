@@ -97,6 +97,29 @@ def test_readiness_reload_watchdog_and_stop(start_pimapd, notify_socket):
     assert gw.proc.wait(timeout=15) == 0
 
 
+def test_first_keep_alive_comes_early_and_a_lost_socket_stops_nothing(start_pimapd, workdir):
+    """The first WATCHDOG=1 comes well before systemd's deadline (READY + WatchdogSec);
+    when the notify socket goes away (systemd restarted), pimapd keeps serving."""
+    path = os.path.join(workdir, "notify-lost-%d.sock" % time.monotonic_ns())
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    try:
+        usec = 2000000
+        gw = start_pimapd(start=False, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": str(usec)})
+        gw.start()
+        wait_for(s, "READY=1")
+        ready_at = time.monotonic()
+        wait_for(s, "WATCHDOG=1", timeout=usec / 1e6)
+        assert time.monotonic() - ready_at < 0.75 * usec / 1e6
+    finally:
+        s.close()
+        os.unlink(path)
+    time.sleep(2.5 * usec / 4e6)  # a few failed keep-alives
+    assert gw.proc.poll() is None, gw.log()
+    with gw.raw() as c:
+        assert c.greeting.startswith(b"* OK"), c.greeting
+
+
 def test_watchdog_for_another_pid_is_not_ours(start_pimapd, notify_socket):
     """WATCHDOG_PID names another process (systemd's NotifyAccess with a wrapper): pimapd
     says READY but sends no keep-alives."""

@@ -342,3 +342,20 @@ def test_quick_rename_create_delete_reach_the_device(start_pimap_gateway, doveco
         wait_until(caught_up, PUSH_WAIT + 10, interval=0.5,
                    what="the device's folders = the store's")
         ok(c.cmd("z", "LOGOUT")[1], "z")
+
+
+def test_a_parent_that_does_not_exist_is_no_folder_event(start_pimap_gateway, dovecot):
+    """A folder "P.C" made without "P": Dovecot lists "P" as \\NonExistent. That is part of
+    the listing, not a deletion: the watch lists once, and the idling device is told
+    nothing (it was told "P" was deleted, which set off another listing, without end)."""
+    user, parent = "carol", unique_name("Par")
+    create_box(dovecot, user, parent + ".Child")
+    gw = start_pimap_gateway(notification_filter="ALL")
+    with gw.raw() as c:
+        pimap_login(c, "carol#noparent")
+        select_view(c, "INBOX")
+        start_idle(c)
+        lines, _ = read_lines(c, 3.0)
+        assert not [x for x in lines if x.startswith(b"* LIST")], lines[:5]
+        end_idle(c)
+        ok(c.cmd("z", "LOGOUT")[1], "z")

@@ -71,7 +71,7 @@ TEST(SystemdNotifierTest, ReadsAndClearsTheEnvironment) {
   setenv("WATCHDOG_PID", std::to_string(getpid()).c_str(), 1);
   SystemdNotifier n = SystemdNotifier::FromEnvironment();
   EXPECT_TRUE(n.enabled());
-  EXPECT_EQ(n.beat_interval_ms(), 1500);
+  EXPECT_EQ(n.beat_interval_ms(), 750);  // four beats per period
   // A child would not inherit them.
   EXPECT_EQ(std::getenv("NOTIFY_SOCKET"), nullptr);
   EXPECT_EQ(std::getenv("WATCHDOG_USEC"), nullptr);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -21,6 +22,7 @@
 #include "bindings/tls/tls_context.h"
 #include "core/base/log.h"
 #include "core/base/preauth_gate.h"
+#include "core/base/timer_wheel.h"
 #include "core/base/version.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
@@ -71,6 +73,9 @@ struct ShardServices {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Read (and removed from the environment) before any thread runs: unsetenv
+  // races every getenv of another thread.
+  pimap::SystemdNotifier systemd = pimap::SystemdNotifier::FromEnvironment();
   absl::StatusOr<pimap::CommandLine> parsed = pimap::ParseCommandLine(argc, argv);
   if (!parsed.ok()) {
     return Fail(absl::StrCat(parsed.status().message(),
@@ -417,7 +422,6 @@ int main(int argc, char** argv) {
   PIMAP_LOG(INFO) << "pimapd " << pimap::kVersion << " ready: " << shards << " shards, store "
                   << options.store.ToString();
   // systemd (Type=notify): ready now that every listener accepts.
-  pimap::SystemdNotifier systemd = pimap::SystemdNotifier::FromEnvironment();
   systemd.Notify(absl::StrCat("READY=1\nMAINPID=", getpid(),
                               "\nSTATUS=", shards, " shards, store ",
                               options.store.ToString()));
@@ -431,16 +435,30 @@ int main(int argc, char** argv) {
         if (s.http && tls.https) s.http->SetTls(tls.https);
       });
   int signal_number = 0;
+  // The watchdog's keep-alive between signals (systemd_notify.h), on a fixed
+  // schedule that signals do not push back. The first round goes out now, so
+  // that its keep-alive comes one interval after READY, well before
+  // systemd's deadline (READY + WatchdogSec).
+  const int64_t beat_ms = systemd.beat_interval_ms();
+  int64_t next_beat_ms = pimap::MonotonicNowMs() + beat_ms;
+  if (beat_ms > 0) systemd.Beat(set);
   while (true) {
-    if (systemd.beat_interval_ms() > 0) {
-      // The watchdog's keep-alive between signals (systemd_notify.h).
-      const int64_t ms = systemd.beat_interval_ms();
+    if (beat_ms > 0) {
+      const int64_t now_ms = pimap::MonotonicNowMs();
+      if (now_ms >= next_beat_ms) {
+        systemd.Beat(set);
+        next_beat_ms = std::max(next_beat_ms + beat_ms, now_ms + 1);
+        continue;
+      }
+      const int64_t ms = next_beat_ms - now_ms;
       const timespec wait{static_cast<time_t>(ms / 1000),
                           static_cast<long>(ms % 1000) * 1000000};
       signal_number = sigtimedwait(&signals, nullptr, &wait);
+      // errno now, before anything else can change it.
+      const int error = signal_number < 0 ? errno : 0;
       if (signal_number < 0) {
-        if (errno == EAGAIN) systemd.Beat(set);
-        if (errno == EAGAIN || errno == EINTR) continue;
+        if (error == EAGAIN || error == EINTR) continue;
+        PIMAP_LOG(ERROR) << "sigtimedwait: " << std::strerror(error);
         break;
       }
     } else if (sigwait(&signals, &signal_number) != 0) {

@@ -36,8 +36,10 @@ SystemdNotifier SystemdNotifier::FromEnvironment() {
       (absl::SimpleAtoi(watchdog_pid, &pid) && pid == uint64_t(getpid()));
   if (n.enabled() && for_us && watchdog_usec != nullptr &&
       absl::SimpleAtoi(watchdog_usec, &usec) && usec > 0) {
-    // Twice per period, as sd_watchdog_enabled(3) advises; at least 1 ms.
-    n.beat_interval_ms_ = std::max<int64_t>(1, int64_t(usec / 2000));
+    // Four times per period (sd_watchdog_enabled(3) advises at least two): a
+    // round that a shard is late for costs one interval, and a keep-alive
+    // still comes within the period. At least 1 ms.
+    n.beat_interval_ms_ = std::max<int64_t>(1, int64_t(usec / 4000));
   }
   unsetenv("NOTIFY_SOCKET");
   unsetenv("WATCHDOG_USEC");

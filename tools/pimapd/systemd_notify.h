@@ -32,8 +32,8 @@ class SystemdNotifier {
   static SystemdNotifier FromEnvironment();
 
   bool enabled() const { return !socket_path_.empty(); }
-  // Half the watchdog period systemd asked for (0: no watchdog): how often
-  // Beat() should run.
+  // A quarter of the watchdog period systemd asked for (0: no watchdog): how
+  // often Beat() should run.
   int64_t beat_interval_ms() const { return beat_interval_ms_; }
 
   // Sends one state message ("READY=1\nSTATUS=..."). Errors are logged once

@@ -87,5 +87,15 @@ TEST(NamespacesTest, KeepsAtMostTheBoundPerClass) {
   EXPECT_EQ(ns.others().size(), Namespaces::kMaxPerClass);
 }
 
+TEST(NamespacesTest, TheBoundIsPerClass) {
+  // Many other users' namespaces do not crowd out the shared one.
+  std::string line = "* NAMESPACE ((\"\" \".\")) (";
+  for (int i = 0; i < 40; ++i) absl::StrAppend(&line, "(\"U", i, ".\" \".\")");
+  line += ") ((\"Public.\" \".\"))\r\n";
+  Namespaces ns = Parse(line);
+  EXPECT_EQ(ns.others().size(), Namespaces::kMaxPerClass + 1);
+  EXPECT_FALSE(ns.IsPersonal("Public.News"));
+}
+
 }  // namespace
 }  // namespace pimap::imap

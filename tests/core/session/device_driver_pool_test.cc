@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -497,6 +498,8 @@ TEST_F(DeviceDriverPoolTest, StorePushesDoNotCoverAFolderOfAnotherNamespace) {
   ASSERT_TRUE(r.ok()) << r.status();
   namespaces.Learn(*imap::Namespaces::FromResponse(*r));
   registry_.set_store_namespaces(&namespaces);
+  // Whatever fails below, the registry does not keep this stack object.
+  absl::Cleanup forget = [this] { registry_.set_store_namespaces(nullptr); };
   Device& d = Connect();
   Login(d);
   ASSERT_EQ(SelectFolder(d, d.link, "Public.News"), Selected());
@@ -511,7 +514,6 @@ TEST_F(DeviceDriverPoolTest, StorePushesDoNotCoverAFolderOfAnotherNamespace) {
   EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
   d.link.Complete("~p4", "OK Idle completed");
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
-  registry_.set_store_namespaces(nullptr);
 }
 
 // A newer connection of the device takes the session over while this one
