@@ -172,6 +172,7 @@ void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {
   u.baseline_modseq = 0;
   u.watch = watches_->Watch(user, WatchCredentials(user, u), this);
   ++watches_count_;
+  if (!u.covered.empty()) u.watch->CoverFolders(u.covered);
 }
 
 void SessionRegistry::OnStoreLoginRejected(absl::string_view user,
@@ -249,6 +250,7 @@ void SessionRegistry::Detach(DeviceSession* session, DeviceLink* link) {
   if (outband_ != nullptr && prefs.outband_channel != "NONE") {
     outband_->DeviceAway(prefs.outband_channel, prefs.outband_address);
   }
+  RefreshCoveredFolders(session->user);
 }
 
 void SessionRegistry::End(DeviceSession* session) {
@@ -282,6 +284,7 @@ void SessionRegistry::End(DeviceSession* session) {
   }
   if (outband_ != nullptr) outband_->OnDeviceBack(session->session_id);
   it->second.devices.erase(session->device);
+  RefreshCoveredFolders(user);
   DropUserIfIdle(user);
   UpdateGauges();
 }

@@ -63,6 +63,13 @@ class StoreWatch {
   // before: retrying a rejected password can lock the account); a running
   // watch keeps them for its next reconnect.
   virtual void UpdateCredentials(StoreCredentials credentials) = 0;
+  // The shared and public folders the user's connected devices have selected
+  // (at most kMaxCoveredFolders, sorted): the watch asks the store to report
+  // their changes too, and covers each once it has looked at it (uidvalidity()
+  // non-zero from then on); one left out is covered no more. A watch that
+  // cannot ignores it.
+  static constexpr size_t kMaxCoveredFolders = 100;
+  virtual void CoverFolders(std::vector<std::string> folders) {}
   // The headline (Subject, From) of message `uid` of `folder` at
   // `uidvalidity`, for the wake-up of a device away with `--outband-payload
   // full`, when the events did not carry it. `done` runs exactly once, on the
