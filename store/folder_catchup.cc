@@ -357,7 +357,15 @@ std::string FolderCatchUp::StartNext() {
     }
     auto it = folders_.find(name);
     if (it == folders_.end()) continue;
-    const Folder& folder = it->second;
+    Folder& folder = it->second;
+    if (folder.uidvalidity == 0 && !Personal(name) && view_source_) {
+      const session::ViewStart view = view_source_(name);
+      if (view.modseq != 0 && view.uidvalidity != 0) {
+        // As if baselined where the device's view was taken (a UIDVALIDITY
+        // changed meanwhile re-baselines without events, as ever).
+        folder = {view.uidvalidity, view.modseq, view.top_uid + 1};
+      }
+    }
     current_ = std::move(name);
     base_uidnext_ = folder.uidnext;
     got_uidvalidity_ = 0;

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "core/imap/response.h"
 #include "core/session/event.h"
 #include "core/session/store_namespaces.h"
+#include "core/session/store_watch.h"
 
 namespace pimap::store {
 
@@ -82,6 +84,13 @@ class FolderCatchUp {
   bool SetCovered(const std::vector<std::string>& folders);
   // The covered folders, sorted (what the NOTIFY names).
   const std::vector<std::string>& covered() const { return covered_; }
+  // Where a connected device's view of a covered folder was taken
+  // (StoreEventSink::OldestLiveView, any UIDVALIDITY): a covered folder's
+  // first look starts from there instead of taking the store's state as its
+  // baseline, so that what changed between the device's SELECT and the look
+  // is reported too (the device's IDLE is answered by the gateway from then).
+  using ViewSource = std::function<session::ViewStart(absl::string_view)>;
+  void set_view_source(ViewSource source) { view_source_ = std::move(source); }
 
   // What a baseline after the first found changed that no mailbox event said
   // (the watch was away, or the store coalesced its events away): a folder
@@ -153,6 +162,7 @@ class FolderCatchUp {
   size_t max_folders_;
   const session::StoreNamespaces* namespaces_ = nullptr;
   std::vector<std::string> covered_;  // sorted
+  ViewSource view_source_;
   bool enabled_ = false;
   bool baseline_ = false;
   absl::flat_hash_map<std::string, Folder> folders_;

@@ -44,6 +44,9 @@ UserWatcher::UserWatcher(engine::Shard* shard, const UpstreamConfig& config,
       assembler_(WatchLimits(config.limits), kMaxResponseBytes),
       alive_(std::make_shared<bool>(true)) {
   folders_.set_namespaces(config_.namespaces);
+  folders_.set_view_source([this](absl::string_view folder) {
+    return sink_->OldestLiveView(user_, folder, /*uidvalidity=*/0);
+  });
   Connect();
 }
 

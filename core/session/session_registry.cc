@@ -476,10 +476,13 @@ ViewStart SessionRegistry::OldestLiveView(absl::string_view user,
                             !s->prefs().outband_address.empty() &&
                             now_ms - s->last_activity_ms <= kAwayCatchUpMs;
     if ((s->connection == nullptr && !woken_away) || s->restored ||
-        s->view_modseq == 0 || s->view_uidvalidity != uidvalidity ||
+        s->view_modseq == 0 || s->view_uidvalidity == 0 ||
+        (uidvalidity != 0 && s->view_uidvalidity != uidvalidity) ||
         !absl::EqualsIgnoreCase(s->selected_folder, folder)) {
       continue;
     }
+    if (uidvalidity == 0) uidvalidity = s->view_uidvalidity;  // the first's
+    oldest.uidvalidity = uidvalidity;
     // The lowest MODSEQ and the lowest top: what any of them may lack.
     const uint32_t top = s->view.max_uid();
     const bool first = oldest.modseq == 0;

@@ -22,6 +22,7 @@ namespace pimap::session {
 struct ViewStart {
   uint64_t modseq = 0;  // 0: no such view
   uint32_t top_uid = 0;
+  uint32_t uidvalidity = 0;  // the view's
 };
 
 class StoreEventSink {
@@ -36,9 +37,10 @@ class StoreEventSink {
   virtual void OnWatchBaseline(absl::string_view user, absl::string_view folder,
                                uint32_t uidvalidity, uint64_t modseq) {}
   // Asked by a watch about to take its first look at `folder` (at
-  // `uidvalidity`): the oldest view of it that a connected device holds. The
-  // watch then reports what changed since, so that such a device (its IDLE
-  // answered by the gateway) hears of mail that came before the watch looked.
+  // `uidvalidity`; 0: of the first view found, which the answer names): the
+  // oldest view of it that a connected device holds. The watch then reports
+  // what changed since, so that such a device (its IDLE answered by the
+  // gateway) hears of mail that came before the watch looked.
   virtual ViewStart OldestLiveView(absl::string_view user,
                                    absl::string_view folder,
                                    uint32_t uidvalidity) {

@@ -116,3 +116,29 @@ def test_device_idling_in_a_public_folder_is_told_of_other_users_changes(
         read_until(c, lambda x: bool(EXISTS_RE.match(x)), "new mail in INBOX")
         end_idle(c, tag="i2")
         ok(c.cmd("z", "LOGOUT")[1], "z")
+
+
+def test_change_between_a_select_and_the_watchs_first_look_is_pushed(
+        start_pimap_gateway, dovecot, intake_args):
+    """notify: bob appends to the public folder right after alice's device selected it,
+    likely before the watch's first look there. That look starts from the device's view,
+    so the message still reaches the device, idling in the gateway without a link."""
+    name, uids = create_public(dovecot, messages=1)
+    user = "alice"
+    gw = start_pimap_gateway(notification_filter="ALL",
+                             extra=["--store-events", "notify"] + intake_args)
+    with gw.raw() as c:
+        pimap_login(c, "%s#pub-gap" % user)
+        time.sleep(1.0)  # the watch's first listing
+        view = select_view(c, name)
+        assert view.uids == uids, view.uids
+        new_uid = dovecot.append("bob", name, make_message("from bob, early"))
+        time.sleep(1.5)  # the watch's NOTIFY naming the folder, and its first look
+        start_idle(c)
+        view.apply_all(read_until(c, lambda x: bool(EXISTS_RE.match(x)), "bob's early mail"))
+        wait_who(dovecot, user, 1, what="the watch alone for %s" % name)
+        view.apply_all(end_idle(c))
+        store = dovecot.uid_flags(user, name)
+        assert [u for u, _ in store] == uids + [new_uid], store
+        view.assert_consistent_with(store)
+        ok(c.cmd("z", "LOGOUT")[1], "z")

@@ -188,6 +188,41 @@ TEST(FolderCatchUpTest, CoveredFoldersAreNoFolderChangesOfTheUser) {
   EXPECT_EQ(f.Find("Public.Work")->uidvalidity, 0u);
 }
 
+// A device selected the folder before the watch looked: the first look
+// starts from the device's view, so what came in between is reported.
+TEST(FolderCatchUpTest, CoveredFolderFirstLookStartsFromTheDevicesView) {
+  const session::StoreNamespaces namespaces = PublicNamespace();
+  FolderCatchUp f;
+  f.set_namespaces(&namespaces);
+  std::vector<std::string> asked;
+  f.set_view_source([&asked](absl::string_view folder) {
+    asked.emplace_back(folder);
+    session::ViewStart view;
+    view.modseq = 4;
+    view.top_uid = 2;
+    view.uidvalidity = 9;
+    return view;
+  });
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 5 HIGHESTMODSEQ 10)"));
+  f.EndBaseline(true);
+  f.SetCovered({"Public.News"});
+  f.OnCreated("Mine");  // a personal folder's first look is the store's state
+  std::vector<StoreEvent> events = RunCatchUp(
+      f, "EXAMINE \"Public.News\" (QRESYNC (9 4))",
+      {"* OK [UIDVALIDITY 9] Ok", "* OK [HIGHESTMODSEQ 6] Highest",
+       "* OK [UIDNEXT 4] Predicted next UID", "* VANISHED (EARLIER) 1",
+       "* 2 FETCH (UID 3 FLAGS () MODSEQ (6))"});
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, EventKind::kExpunge);
+  EXPECT_EQ(events[0].uid, 1u);
+  EXPECT_EQ(events[1].kind, EventKind::kNew);
+  EXPECT_EQ(events[1].uid, 3u);
+  EXPECT_EQ(f.Find("Public.News")->modseq, 6u);
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Mine\"");
+  EXPECT_EQ(asked, std::vector<std::string>{"Public.News"});
+}
+
 TEST(FolderCatchUpTest, CoveredFoldersAreBounded) {
   const session::StoreNamespaces namespaces = PublicNamespace();
   FolderCatchUp f;
