@@ -127,10 +127,17 @@ std::vector<FolderCatchUp::FolderChange> FolderCatchUp::EndBaseline(bool ok) {
   enabled_ = true;
   // Tracked but not listed: deleted or renamed while no event said so.
   std::vector<std::string> gone;
+  std::vector<std::string> unlisted_covered;
   for (const auto& [name, folder] : folders_) {
-    if (!listed_.contains(name)) gone.push_back(name);
+    if (listed_.contains(name)) continue;
+    // A covered folder the listing did not show (another user's, listed or
+    // not as the store likes, or covered while the listing ran) is not a
+    // change of the user's folders: its own look says whether it is still
+    // there.
+    (Personal(name) ? gone : unlisted_covered).push_back(name);
   }
   std::sort(gone.begin(), gone.end());
+  for (const std::string& name : unlisted_covered) Queue(name);
   // A store keeps a folder's UIDVALIDITY across a rename (RFC 3501 §6.3.5
   // lets it, Dovecot does): a new name with a gone one's is that folder.
   absl::flat_hash_map<uint32_t, std::string> fresh_by_uidvalidity;
@@ -167,8 +174,46 @@ std::vector<FolderCatchUp::FolderChange> FolderCatchUp::EndBaseline(bool ok) {
   }
   listed_.clear();
   fresh_.clear();
+  // Covered before the first listing: tracked from now on.
+  TrackCovered();
   if (!rebaseline_) changes.clear();  // the first listing is the start
   return changes;
+}
+
+bool FolderCatchUp::SetCovered(const std::vector<std::string>& folders) {
+  std::vector<std::string> covered;
+  for (const std::string& name : folders) {
+    if (IsInbox(name) || !Quotable(name) || Personal(name)) continue;
+    covered.push_back(name);
+  }
+  std::sort(covered.begin(), covered.end());
+  covered.erase(std::unique(covered.begin(), covered.end()), covered.end());
+  if (covered.size() > kMaxCovered) covered.resize(kMaxCovered);
+  if (covered == covered_) return false;
+  covered_ = std::move(covered);
+  // No longer named by the NOTIFY: its baseline would claim a coverage the
+  // store no longer gives.
+  std::vector<std::string> uncovered;
+  for (const auto& [name, folder] : folders_) {
+    if (!Personal(name) &&
+        !std::binary_search(covered_.begin(), covered_.end(), name)) {
+      uncovered.push_back(name);
+    }
+  }
+  // One being examined right now finishes as if deleted meanwhile (Finish).
+  for (const std::string& name : uncovered) Drop(name);
+  TrackCovered();
+  return true;
+}
+
+void FolderCatchUp::TrackCovered() {
+  if (!active()) return;  // tracked when a baseline succeeds
+  for (const std::string& name : covered_) {
+    if (Find(name) != nullptr) continue;
+    // Its first look takes the baseline (no LIST-STATUS entry is trusted for
+    // it: the listing may not show other users' folders).
+    if (Track(name) != nullptr) Queue(name);
+  }
 }
 
 void FolderCatchUp::Disable() {
@@ -213,6 +258,8 @@ void FolderCatchUp::OnStatus(const imap::Response& r) {
       // Never seen, or created while the watch was away: its state now is
       // the baseline. A mailbox without MODSEQs cannot be caught up.
       if (uidvalidity == 0 || modseq == 0 || uidnext == 0) return;
+      // A covered folder is tracked by SetCovered, never found by a listing.
+      if (!Personal(name)) return;
       Folder* folder = Track(name);
       if (folder == nullptr) return;
       *folder = {static_cast<uint32_t>(uidvalidity), modseq,
@@ -241,7 +288,7 @@ void FolderCatchUp::OnStatus(const imap::Response& r) {
     // A folder the watch does not know yet (created while it listed): its
     // first catch-up takes the baseline.
     if (Track(name) == nullptr) return;
-    if (baseline_) {
+    if (baseline_ && Personal(name)) {
       listed_.insert(name);
       fresh_.insert(name);
     }
@@ -271,6 +318,10 @@ void FolderCatchUp::OnRenamed(absl::string_view from, absl::string_view to) {
   }
   const Folder moved = it->second;
   Drop(from);
+  if (!Personal(to)) {
+    OnCreated(to);  // covered: its own first look, as another user's folder
+    return;
+  }
   if (!active() || IsInbox(to)) return;
   Folder* folder = Track(to);
   if (folder == nullptr) return;
@@ -306,7 +357,15 @@ std::string FolderCatchUp::StartNext() {
     }
     auto it = folders_.find(name);
     if (it == folders_.end()) continue;
-    const Folder& folder = it->second;
+    Folder& folder = it->second;
+    if (folder.uidvalidity == 0 && !Personal(name) && view_source_) {
+      const session::ViewStart view = view_source_(name);
+      if (view.modseq != 0 && view.uidvalidity != 0) {
+        // As if baselined where the device's view was taken (a UIDVALIDITY
+        // changed meanwhile re-baselines without events, as ever).
+        folder = {view.uidvalidity, view.modseq, view.top_uid + 1};
+      }
+    }
     current_ = std::move(name);
     base_uidnext_ = folder.uidnext;
     got_uidvalidity_ = 0;
@@ -438,7 +497,8 @@ FolderCatchUp::Folder* FolderCatchUp::Track(absl::string_view name) {
   auto it = folders_.find(name);
   if (it != folders_.end()) return &it->second;
   if (IsInbox(name) || !Quotable(name) || folders_.size() >= max_folders_ ||
-      (namespaces_ != nullptr && !namespaces_->IsPersonal(name))) {
+      (!Personal(name) &&
+       !std::binary_search(covered_.begin(), covered_.end(), name))) {
     return nullptr;
   }
   return &folders_[name];
@@ -451,6 +511,21 @@ void FolderCatchUp::Drop(absl::string_view name) {
   if (f != fresh_.end()) fresh_.erase(f);
   auto q = queued_.find(name);
   if (q != queued_.end()) queued_.erase(q);
+}
+
+std::string WatchNotifyCommand(const std::vector<std::string>& covered) {
+  std::string command =
+      "NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) "
+      "(personal (MessageNew MessageExpunge FlagChange MailboxName))";
+  if (covered.empty()) return command;
+  // one-or-more-mailbox: a parenthesised list names several.
+  command += " (mailboxes (";
+  for (size_t i = 0; i < covered.size(); ++i) {
+    if (i > 0) command += ' ';
+    imap::AppendString(&command, covered[i]);
+  }
+  command += ") (MessageNew MessageExpunge FlagChange))";
+  return command;
 }
 
 std::vector<session::StoreEvent> FolderChangeEvents(

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "core/imap/response.h"
 #include "core/session/event.h"
 #include "core/session/store_namespaces.h"
+#include "core/session/store_watch.h"
 
 namespace pimap::store {
 
@@ -64,10 +66,31 @@ class FolderCatchUp {
   explicit FolderCatchUp(size_t max_folders = kDefaultMaxFolders)
       : max_folders_(max_folders) {}
   // Folders outside the user's own namespaces (shared, public) are not
-  // tracked: NOTIFY `personal` does not report them. Null: all are the user's.
+  // tracked: NOTIFY `personal` does not report them, unless covered
+  // (SetCovered). Null: all are the user's.
   void set_namespaces(const session::StoreNamespaces* namespaces) {
     namespaces_ = namespaces;
   }
+
+  // Dovecot's bound on the names of one NOTIFY filter
+  // (IMAP_NOTIFY_MAX_NAMES_PER_NS): past it a folder is not covered.
+  static constexpr size_t kMaxCovered = 100;
+  // The shared and public folders the user's devices have selected, which the
+  // watch's NOTIFY names with a `mailboxes` filter: these are tracked despite
+  // the namespace rule. A folder newly covered is queued, and its first look
+  // takes its baseline (as OnCreated's); one no longer covered is dropped (the
+  // store stops reporting it). Personal, unquotable and INBOX names are left
+  // out, and past kMaxCovered the rest; true if the covered set changed.
+  bool SetCovered(const std::vector<std::string>& folders);
+  // The covered folders, sorted (what the NOTIFY names).
+  const std::vector<std::string>& covered() const { return covered_; }
+  // Where a connected device's view of a covered folder was taken
+  // (StoreEventSink::OldestLiveView, any UIDVALIDITY): a covered folder's
+  // first look starts from there instead of taking the store's state as its
+  // baseline, so that what changed between the device's SELECT and the look
+  // is reported too (the device's IDLE is answered by the gateway from then).
+  using ViewSource = std::function<session::ViewStart(absl::string_view)>;
+  void set_view_source(ViewSource source) { view_source_ = std::move(source); }
 
   // What a baseline after the first found changed that no mailbox event said
   // (the watch was away, or the store coalesced its events away): a folder
@@ -128,11 +151,18 @@ class FolderCatchUp {
  private:
   // Tracking while a baseline runs or after one succeeded.
   bool active() const { return enabled_ || baseline_; }
+  bool Personal(absl::string_view name) const {
+    return namespaces_ == nullptr || namespaces_->IsPersonal(name);
+  }
+  // Tracks and queues the covered folders not tracked yet.
+  void TrackCovered();
   Folder* Track(absl::string_view name);
   void Drop(absl::string_view name);
 
   size_t max_folders_;
   const session::StoreNamespaces* namespaces_ = nullptr;
+  std::vector<std::string> covered_;  // sorted
+  ViewSource view_source_;
   bool enabled_ = false;
   bool baseline_ = false;
   absl::flat_hash_map<std::string, Folder> folders_;
@@ -154,6 +184,12 @@ class FolderCatchUp {
   uint64_t max_modseq_ = 0;  // of the FETCH responses
   std::vector<session::StoreEvent> pending_;
 };
+
+// The watch's NOTIFY SET (without tag): INBOX selected, every personal
+// folder's message and mailbox events, and the message events of `covered`
+// (FolderCatchUp::covered(): quotable names) by a `mailboxes` filter, which
+// makes the store report other users' changes there too (RFC 5465 §6).
+std::string WatchNotifyCommand(const std::vector<std::string>& covered);
 
 // The changes an EndBaseline found, as the store's own mailbox events read
 // (RFC 5465 §5.4: "* LIST () <delim> <name>", "(\\NonExistent)" for a

@@ -44,6 +44,9 @@ UserWatcher::UserWatcher(engine::Shard* shard, const UpstreamConfig& config,
       assembler_(WatchLimits(config.limits), kMaxResponseBytes),
       alive_(std::make_shared<bool>(true)) {
   folders_.set_namespaces(config_.namespaces);
+  folders_.set_view_source([this](absl::string_view folder) {
+    return sink_->OldestLiveView(user_, folder, /*uidvalidity=*/0);
+  });
   Connect();
 }
 
@@ -74,8 +77,27 @@ uint32_t UserWatcher::uidvalidity(absl::string_view folder) const {
   return f == nullptr ? 0 : f->uidvalidity;
 }
 
+void UserWatcher::CoverFolders(std::vector<std::string> folders) {
+  if (folders == requested_) return;
+  requested_ = folders;
+  if (!folders_.SetCovered(folders)) return;
+  switch (state_) {
+    case State::kConnecting:
+    case State::kEnable:
+    case State::kBackoff:
+    case State::kRejected:
+    case State::kClosed:
+      return;  // the next NOTIFY names them
+    default:
+      break;
+  }
+  renotify_due_ = true;
+  if (state_ == State::kIdle) LeaveIdle();
+}
+
 void UserWatcher::Connect() {
   state_ = State::kConnecting;
+  notify_full_ = false;
   framer_.Reset();
   assembler_.Reset();
   selected_.clear();
@@ -255,13 +277,22 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       // INBOX is the selected mailbox; every other personal one reports its
       // message changes as "* STATUS" and its creation, deletion and renaming
       // as "* LIST" (RFC 5465).
+      // The shared and public folders devices have selected too (by name).
       state_ = State::kNotify;
-      Send(
-          "W6 NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) "
-          "(personal (MessageNew MessageExpunge FlagChange MailboxName))");
+      renotify_due_ = false;
+      Send(absl::StrCat("W6 ", WatchNotifyCommand(folders_.covered())));
       return;
     case State::kNotify:
       if (!tagged) return;
+      if (!ok && !folders_.covered().empty()) {
+        // Perhaps for the names of other users' folders: without them.
+        PIMAP_LOG(INFO) << "store watch for " << imap::QuoteForLog(user_)
+                        << ": NOTIFY refused (" << r.text
+                        << "); shared and public folders not covered";
+        folders_.SetCovered({});
+        Send(absl::StrCat("W6 ", WatchNotifyCommand({})));
+        return;
+      }
       if (!ok) {
         // Folder events may still be had; other folders are then not covered.
         state_ = State::kNotifyInboxOnly;
@@ -270,6 +301,7 @@ void UserWatcher::OnResponse(const imap::Response& r) {
             "(personal (MailboxName))");
         return;
       }
+      notify_full_ = true;
       // After NOTIFY, so that a change during the listing is reported too.
       state_ = State::kList;
       folders_.BeginBaseline();
@@ -385,6 +417,21 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       return;
     case State::kHeadline:
       if (tagged) AfterHeadlines();
+      return;
+    case State::kRenotify:
+      if (!tagged) return;
+      if (!ok) {
+        if (folders_.covered().empty()) {
+          LinkLost(absl::StrCat("NOTIFY refused: ", r.text));
+          return;
+        }
+        PIMAP_LOG(INFO) << "store watch for " << imap::QuoteForLog(user_)
+                        << ": NOTIFY refused (" << r.text
+                        << "); shared and public folders not covered";
+        folders_.SetCovered({});  // and the NOTIFY without them
+        renotify_due_ = true;
+      }
+      Settle();
       return;
     case State::kExamine:
       if (tagged) {
@@ -559,6 +606,14 @@ void UserWatcher::Settle() {
   // Everything up to here went to the sink.
   journaled_modseq_ = highest_modseq_;
   if (FetchHeadlines()) return;  // a wake-up waits for one
+  if (renotify_due_ && notify_full_) {
+    // Before the first look of a folder newly covered: a change after the
+    // look is then reported.
+    renotify_due_ = false;
+    state_ = State::kRenotify;
+    Send(absl::StrCat("W10 ", WatchNotifyCommand(folders_.covered())));
+    return;
+  }
   if (std::exchange(relist_due_, false) && folders_.tracking()) {
     // A mailbox event came: list again, so that what the store's events
     // left out (it coalesces a quick rename + create + delete into one

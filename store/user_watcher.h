@@ -43,6 +43,9 @@ class UserWatcher final : public session::StoreWatch,
   uint64_t highest_modseq(absl::string_view folder) const override;
   uint32_t uidvalidity(absl::string_view folder) const override;
   void UpdateCredentials(session::StoreCredentials credentials) override;
+  // Names them in the NOTIFY (FolderCatchUp::SetCovered): re-issued at the
+  // next settle when the set changed (IDLE is left for it).
+  void CoverFolders(std::vector<std::string> folders) override;
   // INBOX, or the folder an excursion has just looked at (its events are
   // being delivered); answered null at once for another folder or
   // UIDVALIDITY, without a link, or past kMaxHeadlineAsks waiting
@@ -59,7 +62,8 @@ class UserWatcher final : public session::StoreWatch,
   // folder) → kReturn (SELECT INBOX with QRESYNC) → kIdle. Headlines asked
   // for: kHeadline (their FETCH, from Settle, INBOX selected). Link loss →
   // kBackoff → kConnecting. A login the store rejects → kRejected, until
-  // UpdateCredentials.
+  // UpdateCredentials. The covered folders changed: kRenotify (NOTIFY SET
+  // again, from Settle, INBOX selected) → Settle.
   enum class State {
     kConnecting,
     kEnable,
@@ -74,6 +78,7 @@ class UserWatcher final : public session::StoreWatch,
     kExamine,
     kReturn,
     kHeadline,
+    kRenotify,
     kBackoff,
     kRejected,
     kClosed
@@ -176,6 +181,14 @@ class UserWatcher final : public session::StoreWatch,
   std::string open_;
   std::string opening_;
   FolderCatchUp folders_;
+  // The store took the full NOTIFY (not only MailboxName): covered folders
+  // can be named in it.
+  bool notify_full_ = false;
+  // The covered set changed since the NOTIFY in force was sent.
+  bool renotify_due_ = false;
+  // What CoverFolders was last given (a repeat changes nothing, and a set
+  // the store refused is not asked for again).
+  std::vector<std::string> requested_;
   // A mailbox event came: the folders are listed again at the next settle.
   bool relist_due_ = false;
   bool relisting_ = false;  // kList is such a listing (INBOX stays selected)

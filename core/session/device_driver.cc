@@ -208,6 +208,8 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
   DeviceSession& s = *session_;
   std::string out;
   auto ok_now = [&](absl::string_view text) {
+    // (a pooled CLOSE or UNSELECT: the watch may cover one folder less)
+    registry().RefreshCoveredFolders(user_);
     imap::AppendTaggedStatus(&out, tag, "OK", "", text);
     Write(std::move(out));
   };
@@ -758,6 +760,8 @@ void DeviceDriver::FinishCommand(absl::string_view status_rest) {
   cmd().EndJob();
   idle_.Reset();
   cmd().closing = false;
+  // A SELECT, CLOSE or UNSELECT may have changed what the watch is to cover.
+  if (session_ != nullptr) registry().RefreshCoveredFolders(user_);
   MaybeReturnLink();
   Write(std::move(out));
   Paused(false, true);

@@ -24,10 +24,16 @@ namespace pimap::session {
 
 bool DeviceDriver::covered_folder(absl::string_view folder) const {
   const SessionConfig& config = services_.registry->config();
-  // A shared or public folder changes by other users' transactions: neither
-  // the user's pushes nor the watch's NOTIFY `personal` report them, so the
-  // device hears of changes there over its own link.
-  if (!services_.registry->PersonalFolder(folder)) return false;
+  // A shared or public folder changes by other users' transactions: the
+  // user's pushes do not report them, nor does the watch's NOTIFY `personal`;
+  // but the watch names the ones connected devices have selected in its
+  // NOTIFY (SessionRegistry::RefreshCoveredFolders), and covers each once it
+  // has looked at it (its UIDVALIDITY known below). Until then, and with
+  // pushes, the device hears of changes there over its own link.
+  if (!services_.registry->PersonalFolder(folder) &&
+      (config.pushes || !config.watch)) {
+    return false;
+  }
   // The store's pushes report every mailbox of the user. The watch IDLEs on
   // INBOX and catches up on every other folder it holds a baseline of
   // (store/folder_catchup.h); a folder it does not track (past its cap, not

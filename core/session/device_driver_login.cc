@@ -75,6 +75,8 @@ bool DeviceDriver::JournalSuffices() const {
 
 void DeviceDriver::FinishLogin() {
   std::string out;
+  // A resumed session's folder may be one the watch is to cover.
+  registry().RefreshCoveredFolders(user_);
   if (resumed_) {
     counters().session_resumes.fetch_add(1, std::memory_order_relaxed);
     if (!session_->selected_folder.empty()) {

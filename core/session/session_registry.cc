@@ -172,6 +172,7 @@ void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {
   u.baseline_modseq = 0;
   u.watch = watches_->Watch(user, WatchCredentials(user, u), this);
   ++watches_count_;
+  if (!u.covered.empty()) u.watch->CoverFolders(u.covered);
 }
 
 void SessionRegistry::OnStoreLoginRejected(absl::string_view user,
@@ -249,6 +250,7 @@ void SessionRegistry::Detach(DeviceSession* session, DeviceLink* link) {
   if (outband_ != nullptr && prefs.outband_channel != "NONE") {
     outband_->DeviceAway(prefs.outband_channel, prefs.outband_address);
   }
+  RefreshCoveredFolders(session->user);
 }
 
 void SessionRegistry::End(DeviceSession* session) {
@@ -282,6 +284,7 @@ void SessionRegistry::End(DeviceSession* session) {
   }
   if (outband_ != nullptr) outband_->OnDeviceBack(session->session_id);
   it->second.devices.erase(session->device);
+  RefreshCoveredFolders(user);
   DropUserIfIdle(user);
   UpdateGauges();
 }
@@ -473,10 +476,13 @@ ViewStart SessionRegistry::OldestLiveView(absl::string_view user,
                             !s->prefs().outband_address.empty() &&
                             now_ms - s->last_activity_ms <= kAwayCatchUpMs;
     if ((s->connection == nullptr && !woken_away) || s->restored ||
-        s->view_modseq == 0 || s->view_uidvalidity != uidvalidity ||
+        s->view_modseq == 0 || s->view_uidvalidity == 0 ||
+        (uidvalidity != 0 && s->view_uidvalidity != uidvalidity) ||
         !absl::EqualsIgnoreCase(s->selected_folder, folder)) {
       continue;
     }
+    if (uidvalidity == 0) uidvalidity = s->view_uidvalidity;  // the first's
+    oldest.uidvalidity = uidvalidity;
     // The lowest MODSEQ and the lowest top: what any of them may lack.
     const uint32_t top = s->view.max_uid();
     const bool first = oldest.modseq == 0;

@@ -209,6 +209,11 @@ class SessionRegistry final : public StoreEventSink {
   bool PersonalFolder(absl::string_view folder) const {
     return namespaces_ == nullptr || namespaces_->IsPersonal(folder);
   }
+  // Tells `user`'s watch (--store-events notify only) which shared and public
+  // folders the user's connected devices have selected, when that changed:
+  // the watch then covers them too (session_registry_cover.cc). Called after
+  // a device's command or login completes, and when a device leaves.
+  void RefreshCoveredFolders(const std::string& user);
   // The credentials pooled store links of `user` are borrowed with: the master
   // user acting for `user` when one is configured, else the user's latest
   // accepted credentials (kept in memory while the user has sessions).
@@ -269,6 +274,8 @@ class SessionRegistry final : public StoreEventSink {
     // Parked stock clients (few per user; a vector, not a set).
     std::vector<ParkedListener*> parked;
     uint64_t events_received = 0;
+    // What the watch was last told to cover (RefreshCoveredFolders).
+    std::vector<std::string> covered;
     // Where the watch's events of INBOX begin (OnWatchBaseline; 0: not yet).
     uint32_t baseline_uidvalidity = 0;
     uint64_t baseline_modseq = 0;
@@ -294,6 +301,9 @@ class SessionRegistry final : public StoreEventSink {
   bool RoomForDevice(const std::string& user, const std::string& device,
                      const UserSessions& u);
   void StartWatch(const std::string& user, UserSessions& u);
+  // The folders outside the user's namespaces that `u`'s connected devices
+  // have selected: sorted, at most StoreWatch::kMaxCoveredFolders.
+  std::vector<std::string> CoveredFolders(const UserSessions& u) const;
   // A wake-up waiting for the headline of its newest new message
   // (`--outband-payload full`, the events did not carry it).
   struct HeadlineWait {

@@ -22,6 +22,7 @@ namespace pimap::session {
 struct ViewStart {
   uint64_t modseq = 0;  // 0: no such view
   uint32_t top_uid = 0;
+  uint32_t uidvalidity = 0;  // the view's
 };
 
 class StoreEventSink {
@@ -36,9 +37,10 @@ class StoreEventSink {
   virtual void OnWatchBaseline(absl::string_view user, absl::string_view folder,
                                uint32_t uidvalidity, uint64_t modseq) {}
   // Asked by a watch about to take its first look at `folder` (at
-  // `uidvalidity`): the oldest view of it that a connected device holds. The
-  // watch then reports what changed since, so that such a device (its IDLE
-  // answered by the gateway) hears of mail that came before the watch looked.
+  // `uidvalidity`; 0: of the first view found, which the answer names): the
+  // oldest view of it that a connected device holds. The watch then reports
+  // what changed since, so that such a device (its IDLE answered by the
+  // gateway) hears of mail that came before the watch looked.
   virtual ViewStart OldestLiveView(absl::string_view user,
                                    absl::string_view folder,
                                    uint32_t uidvalidity) {
@@ -63,6 +65,13 @@ class StoreWatch {
   // before: retrying a rejected password can lock the account); a running
   // watch keeps them for its next reconnect.
   virtual void UpdateCredentials(StoreCredentials credentials) = 0;
+  // The shared and public folders the user's connected devices have selected
+  // (at most kMaxCoveredFolders, sorted): the watch asks the store to report
+  // their changes too, and covers each once it has looked at it (uidvalidity()
+  // non-zero from then on); one left out is covered no more. A watch that
+  // cannot ignores it.
+  static constexpr size_t kMaxCoveredFolders = 100;
+  virtual void CoverFolders(std::vector<std::string> folders) {}
   // The headline (Subject, From) of message `uid` of `folder` at
   // `uidvalidity`, for the wake-up of a device away with `--outband-payload
   // full`, when the events did not carry it. `done` runs exactly once, on the

@@ -93,6 +93,158 @@ TEST(FolderCatchUpTest, FoldersOfOtherNamespacesAreNotTracked) {
   EXPECT_FALSE(f.queued());
 }
 
+// The store's NAMESPACE: a public namespace beside the personal one.
+session::StoreNamespaces PublicNamespace() {
+  session::StoreNamespaces namespaces;
+  absl::StatusOr<imap::Namespaces> parsed = imap::Namespaces::FromResponse(
+      R("* NAMESPACE ((\"\" \".\")) NIL ((\"Public.\" \".\"))"));
+  EXPECT_TRUE(parsed.ok()) << parsed.status();
+  if (parsed.ok()) namespaces.Learn(*std::move(parsed));
+  return namespaces;
+}
+
+// A public folder a device has selected is named in the NOTIFY: tracked
+// despite the namespace rule, baselined by its first look, then caught up
+// like any other; no longer covered, it is dropped.
+TEST(FolderCatchUpTest,
+     CoveredFolderOfAnotherNamespaceIsTrackedFromItsFirstLook) {
+  const session::StoreNamespaces namespaces = PublicNamespace();
+  FolderCatchUp f;
+  f.set_namespaces(&namespaces);
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 5 HIGHESTMODSEQ 10)"));
+  f.EndBaseline(true);
+  // Personal names and INBOX are covered by `personal` and `selected`.
+  EXPECT_TRUE(f.SetCovered({"Public.News", "Work", "INBOX", "Public.News"}));
+  EXPECT_EQ(f.covered(), std::vector<std::string>{"Public.News"});
+  EXPECT_FALSE(f.SetCovered({"Public.News"}));  // the same set: no change
+  ASSERT_NE(f.Find("Public.News"), nullptr);
+  EXPECT_EQ(f.Find("Public.News")->uidvalidity, 0u);  // not covered yet
+  EXPECT_EQ(
+      RunCatchUp(f, "EXAMINE \"Public.News\"",
+                 {"* OK [UIDVALIDITY 9] Ok", "* OK [HIGHESTMODSEQ 4] Highest",
+                  "* OK [UIDNEXT 3] Predicted next UID"})
+          .size(),
+      0u);
+  ASSERT_NE(f.Find("Public.News"), nullptr);
+  EXPECT_EQ(f.Find("Public.News")->uidvalidity, 9u);
+  // Another user appends there: the store's NOTIFY STATUS, then a catch-up.
+  f.OnStatus(
+      R("* STATUS Public.News (MESSAGES 1 UIDNEXT 4 UNSEEN 1 "
+        "HIGHESTMODSEQ 5)"));
+  ASSERT_TRUE(f.queued());
+  std::vector<StoreEvent> events =
+      RunCatchUp(f, "EXAMINE \"Public.News\" (QRESYNC (9 4))",
+                 {"* OK [UIDVALIDITY 9] Ok", "* OK [HIGHESTMODSEQ 5] Highest",
+                  "* OK [UIDNEXT 4] Predicted next UID",
+                  "* 1 FETCH (UID 3 FLAGS () MODSEQ (5))"});
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, EventKind::kNew);
+  EXPECT_EQ(events[0].folder, "Public.News");
+  EXPECT_EQ(events[0].uid, 3u);
+  // Left: dropped (the store no longer reports it); personal ones stay.
+  EXPECT_TRUE(f.SetCovered({}));
+  EXPECT_EQ(f.Find("Public.News"), nullptr);
+  EXPECT_NE(f.Find("Work"), nullptr);
+  f.OnStatus(R("* STATUS Public.News (UIDNEXT 5 HIGHESTMODSEQ 6)"));
+  EXPECT_FALSE(f.queued());
+}
+
+// Covered before the first listing: tracked when it succeeds. A listing
+// that shows a covered folder (or not) never reports it as created or
+// deleted: it is not the user's folder; its own look says if it is there.
+TEST(FolderCatchUpTest, CoveredFoldersAreNoFolderChangesOfTheUser) {
+  const session::StoreNamespaces namespaces = PublicNamespace();
+  FolderCatchUp f;
+  f.set_namespaces(&namespaces);
+  EXPECT_TRUE(f.SetCovered({"Public.News", "Public.Gone"}));
+  EXPECT_EQ(f.Find("Public.News"), nullptr);  // nothing tracked before
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 5 HIGHESTMODSEQ 10)"));
+  f.OnStatus(
+      R("* STATUS Public.News (UIDVALIDITY 9 UIDNEXT 3 HIGHESTMODSEQ 4)"));
+  f.EndBaseline(true);
+  ASSERT_NE(f.Find("Public.News"), nullptr);
+  ASSERT_NE(f.Find("Public.Gone"), nullptr);
+  EXPECT_EQ(f.queue_size(), 2u);
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Public.Gone\"");
+  EXPECT_TRUE(f.Finish(false).empty());  // no such folder: not covered
+  EXPECT_EQ(f.Find("Public.Gone"), nullptr);
+  RunCatchUp(f, "EXAMINE \"Public.News\"",
+             {"* OK [UIDVALIDITY 9] Ok", "* OK [HIGHESTMODSEQ 4] Highest",
+              "* OK [UIDNEXT 3] Predicted next UID"});
+  // Listed again without it (a store that lists no other users' folders):
+  // no deletion, a look instead.
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 5 HIGHESTMODSEQ 10)"));
+  EXPECT_TRUE(f.EndBaseline(true).empty());
+  ASSERT_NE(f.Find("Public.News"), nullptr);
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Public.News\" (QRESYNC (9 4))");
+  f.Abort();
+  // Renamed into the public namespace while covered: a first look again.
+  EXPECT_TRUE(f.SetCovered({"Public.News", "Public.Work"}));
+  f.OnRenamed("Work", "Public.Work");
+  ASSERT_NE(f.Find("Public.Work"), nullptr);
+  EXPECT_EQ(f.Find("Public.Work")->uidvalidity, 0u);
+}
+
+// A device selected the folder before the watch looked: the first look
+// starts from the device's view, so what came in between is reported.
+TEST(FolderCatchUpTest, CoveredFolderFirstLookStartsFromTheDevicesView) {
+  const session::StoreNamespaces namespaces = PublicNamespace();
+  FolderCatchUp f;
+  f.set_namespaces(&namespaces);
+  std::vector<std::string> asked;
+  f.set_view_source([&asked](absl::string_view folder) {
+    asked.emplace_back(folder);
+    session::ViewStart view;
+    view.modseq = 4;
+    view.top_uid = 2;
+    view.uidvalidity = 9;
+    return view;
+  });
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS Work (UIDVALIDITY 7 UIDNEXT 5 HIGHESTMODSEQ 10)"));
+  f.EndBaseline(true);
+  f.SetCovered({"Public.News"});
+  f.OnCreated("Mine");  // a personal folder's first look is the store's state
+  std::vector<StoreEvent> events = RunCatchUp(
+      f, "EXAMINE \"Public.News\" (QRESYNC (9 4))",
+      {"* OK [UIDVALIDITY 9] Ok", "* OK [HIGHESTMODSEQ 6] Highest",
+       "* OK [UIDNEXT 4] Predicted next UID", "* VANISHED (EARLIER) 1",
+       "* 2 FETCH (UID 3 FLAGS () MODSEQ (6))"});
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kind, EventKind::kExpunge);
+  EXPECT_EQ(events[0].uid, 1u);
+  EXPECT_EQ(events[1].kind, EventKind::kNew);
+  EXPECT_EQ(events[1].uid, 3u);
+  EXPECT_EQ(f.Find("Public.News")->modseq, 6u);
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Mine\"");
+  EXPECT_EQ(asked, std::vector<std::string>{"Public.News"});
+}
+
+TEST(FolderCatchUpTest, CoveredFoldersAreBounded) {
+  const session::StoreNamespaces namespaces = PublicNamespace();
+  FolderCatchUp f;
+  f.set_namespaces(&namespaces);
+  std::vector<std::string> many;
+  for (int i = 0; i < 150; ++i) many.push_back(absl::StrCat("Public.F", i));
+  many.push_back("Public.Bad\n");  // not quotable: never named
+  f.SetCovered(many);
+  EXPECT_EQ(f.covered().size(), FolderCatchUp::kMaxCovered);
+}
+
+TEST(WatchNotifyCommandTest, NamesCoveredFoldersByAMailboxesFilter) {
+  EXPECT_EQ(WatchNotifyCommand({}),
+            "NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) "
+            "(personal (MessageNew MessageExpunge FlagChange MailboxName))");
+  EXPECT_EQ(WatchNotifyCommand({"Public.Foo", "shared/bob/A \"b\""}),
+            "NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) "
+            "(personal (MessageNew MessageExpunge FlagChange MailboxName)) "
+            "(mailboxes (\"Public.Foo\" \"shared/bob/A \\\"b\\\"\") "
+            "(MessageNew MessageExpunge FlagChange))");
+}
+
 TEST(FolderCatchUpTest, NotifyStatusQueuesOnceAndCatchUpReportsEvents) {
   FolderCatchUp f = Baselined();
   // Dovecot's NOTIFY STATUS for a non-selected mailbox: no UIDVALIDITY.

@@ -631,6 +631,9 @@ TEST_P(CrashRestoreTest, OldestLiveViewNamesAConnectedDevicesView) {
   EXPECT_EQ(registry().OldestLiveView("alice", "inbox", 7).modseq, 10u);
   // Another UIDVALIDITY, another folder, another user: none.
   EXPECT_EQ(registry().OldestLiveView("alice", "INBOX", 8).modseq, 0u);
+  // Of any UIDVALIDITY (a covered folder's first look): the view's is named.
+  EXPECT_EQ(registry().OldestLiveView("alice", "INBOX", 0).modseq, 10u);
+  EXPECT_EQ(registry().OldestLiveView("alice", "INBOX", 0).uidvalidity, 7u);
   EXPECT_EQ(registry().OldestLiveView("alice", "Sent", 7).modseq, 0u);
   EXPECT_EQ(registry().OldestLiveView("bob", "INBOX", 7).modseq, 0u);
   // An absent device is rebuilt at its resume instead.

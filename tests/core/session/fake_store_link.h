@@ -198,6 +198,10 @@ class FakeStoreWatch final : public StoreWatch {
   void UpdateCredentials(StoreCredentials credentials) override {
     updates.push_back(std::move(credentials));
   }
+  void CoverFolders(std::vector<std::string> folders) override {
+    covered = folders;
+    cover_calls.push_back(std::move(folders));
+  }
   // Kept for the test to answer (Answer) or look at.
   struct Lookup {
     std::string folder;
@@ -222,6 +226,8 @@ class FakeStoreWatch final : public StoreWatch {
   std::vector<Lookup> lookups;
   bool closed = false;
   std::vector<StoreCredentials> updates;  // UpdateCredentials calls, in order
+  std::vector<std::string> covered;       // as the last CoverFolders said
+  std::vector<std::vector<std::string>> cover_calls;
   uint64_t modseq = 0;
   uint32_t uidvalidity_value = 0;
 };
