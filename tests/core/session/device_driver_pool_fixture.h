@@ -143,6 +143,21 @@ class DeviceDriverPoolTest : public ::testing::Test {
     d.driver->OnInputArrived();
     return d.driver->OnCommandLine();
   }
+  // "c IDLE" in a folder no event source covers: relayed as the store's own
+  // IDLE on the device's link, whose "+" reaches the device.
+  void StartRelayedIdle(Device& d) {
+    Run(d, "c IDLE");
+    EXPECT_EQ(d.link.TakeSent(), "~p4 IDLE\r\n");
+    d.link.Reply("+ idling");
+    EXPECT_EQ(d.out.Take(), "+ idling\r\n");
+  }
+  // The device's DONE goes to the store, whose completion answers it.
+  void EndRelayedIdle(Device& d) {
+    EXPECT_TRUE(Done(d));
+    EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+    d.link.Complete("~p4", "OK Idle completed");
+    EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+  }
   // The gateway answers DONE from a zero-delay timer.
   void FireTimers() { timers_.Advance(timers_.now_ms()); }
 

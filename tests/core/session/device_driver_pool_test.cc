@@ -451,14 +451,8 @@ TEST_F(DeviceDriverPoolTest, IdleInAnUncoveredFolderIsRelayedOnAHeldLink) {
   // The watch covers INBOX only: Work's news come over this link, kept.
   EXPECT_THAT(pool_.TakeCalls(), ElementsAre("TryBorrow(alice) -> L1"));
   EXPECT_EQ(pool_.lent(), 1u);
-  Run(d, "c IDLE");
-  EXPECT_EQ(d.link.TakeSent(), "~p4 IDLE\r\n");
-  d.link.Reply("+ idling");
-  EXPECT_EQ(d.out.Take(), "+ idling\r\n");
-  EXPECT_TRUE(Done(d));
-  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
-  d.link.Complete("~p4", "OK Idle completed");
-  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+  StartRelayedIdle(d);
+  EndRelayedIdle(d);
   EXPECT_THAT(pool_.TakeCalls(), IsEmpty());  // never returned
   EXPECT_EQ(pool_.lent(), 1u);
   EXPECT_NE(d.link.client(), nullptr);
@@ -504,16 +498,10 @@ TEST_F(DeviceDriverPoolTest, StorePushesDoNotCoverAFolderOfAnotherNamespace) {
   Login(d);
   ASSERT_EQ(SelectFolder(d, d.link, "Public.News"), Selected());
   EXPECT_THAT(pool_.TakeCalls(), ElementsAre("TryBorrow(alice) -> L1"));
-  Run(d, "c IDLE");
-  EXPECT_EQ(d.link.TakeSent(), "~p4 IDLE\r\n");
-  d.link.Reply("+ idling");
-  EXPECT_EQ(d.out.Take(), "+ idling\r\n");
+  StartRelayedIdle(d);
   EXPECT_EQ(pool_.lent(), 1u);
   EXPECT_NE(d.link.client(), nullptr);
-  EXPECT_TRUE(Done(d));
-  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
-  d.link.Complete("~p4", "OK Idle completed");
-  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+  EndRelayedIdle(d);
 }
 
 // A newer connection of the device takes the session over while this one

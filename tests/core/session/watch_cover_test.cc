@@ -68,14 +68,8 @@ TEST_F(WatchCoverTest, IdleInACoveredPublicFolderHoldsNoLinkOnceLookedAt) {
   Login(d);
   ASSERT_EQ(SelectFolder(d, d.link, "Public.News"), Selected());
   pool_.TakeCalls();
-  Run(d, "c IDLE");
-  EXPECT_EQ(d.link.TakeSent(), "~p4 IDLE\r\n");  // not looked at yet
-  d.link.Reply("+ idling");
-  EXPECT_EQ(d.out.Take(), "+ idling\r\n");
-  EXPECT_TRUE(Done(d));
-  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
-  d.link.Complete("~p4", "OK Idle completed");
-  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+  StartRelayedIdle(d);  // not looked at yet
+  EndRelayedIdle(d);
   pool_.TakeCalls();
 
   watch().uidvalidity_value = 7;  // its first look: the device's UIDVALIDITY
