@@ -26,21 +26,19 @@ bool DeviceDriver::covered_folder(absl::string_view folder) const {
   const SessionConfig& config = services_.registry->config();
   // A shared or public folder changes by other users' transactions: the
   // user's pushes do not report them, nor does the watch's NOTIFY `personal`;
-  // but the watch names the ones connected devices have selected in its
-  // NOTIFY (SessionRegistry::RefreshCoveredFolders), and covers each once it
-  // has looked at it (its UIDVALIDITY known below). Until then, and with
-  // pushes, the device hears of changes there over its own link.
-  if (!services_.registry->PersonalFolder(folder) &&
-      (config.pushes || !config.watch)) {
-    return false;
-  }
+  // but the watch (in any mode: with pushes alone, a cover watch) names the
+  // ones connected devices have selected in its NOTIFY
+  // (SessionRegistry::RefreshCoveredFolders), and covers each once it has
+  // looked at it (its UIDVALIDITY known below). Until then the device hears
+  // of changes there over its own link.
+  const bool personal = services_.registry->PersonalFolder(folder);
   // The store's pushes report every mailbox of the user. The watch IDLEs on
   // INBOX and catches up on every other folder it holds a baseline of
   // (store/folder_catchup.h); a folder it does not track (past its cap, not
   // listed yet, the device's view of another UIDVALIDITY) learns its news over
   // the device's own link.
-  if (config.pushes) return true;
-  if (!config.watch) return false;
+  if (personal && config.pushes) return true;
+  if (personal && !config.watch) return false;
   if (folder.empty() || absl::EqualsIgnoreCase(folder, "INBOX")) return true;
   const uint32_t watched = services_.registry->WatchUidvalidity(user_, folder);
   if (watched == 0) return false;

@@ -176,9 +176,14 @@ bool DeviceDriver::watched_folder() const {
   // Only a watch journals everything: INBOX, and every folder it holds a
   // baseline of at the device's UIDVALIDITY (store/folder_catchup.h). With
   // pushes only, the store's notifications are hints, and the device's own
-  // connection reports too.
-  if (session_ == nullptr || !services_.registry->config().watch) return false;
+  // connection reports too; but a cover watch journals a shared or public
+  // folder it has looked at (WatchUidvalidity is 0 for the others then).
+  if (session_ == nullptr) return false;
   const std::string& folder = session_->selected_folder;
+  if (!services_.registry->config().watch &&
+      services_.registry->PersonalFolder(folder)) {
+    return false;
+  }
   if (absl::EqualsIgnoreCase(folder, "INBOX")) return true;
   const uint32_t watched = services_.registry->WatchUidvalidity(user_, folder);
   return watched != 0 && watched == session_->view_uidvalidity;

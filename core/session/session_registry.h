@@ -192,7 +192,10 @@ class SessionRegistry final : public StoreEventSink {
   // them): they leave its list, in memory and in durable state at once, so a
   // crash does not replay them.
   void AckFolderEvents(DeviceSession& session);
-  // The user's watch position in `folder` (0 when unknown).
+  // The user's watch position in `folder` (0 when unknown). With the store's
+  // pushes alone, a watch tells only of the folders it covers: 0 for the
+  // user's own, whose events the pushes bring (a cover watch may be ahead of
+  // them, and a checkpoint at its MODSEQ would claim what the view lacks).
   uint64_t WatchModseq(const std::string& user, absl::string_view folder) const;
   // The folder's UIDVALIDITY as the user's live watch knows it (0 when
   // unknown).
@@ -209,10 +212,12 @@ class SessionRegistry final : public StoreEventSink {
   bool PersonalFolder(absl::string_view folder) const {
     return namespaces_ == nullptr || namespaces_->IsPersonal(folder);
   }
-  // Tells `user`'s watch (--store-events notify only) which shared and public
-  // folders the user's connected devices have selected, when that changed:
-  // the watch then covers them too (session_registry_cover.cc). Called after
-  // a device's command or login completes, and when a device leaves.
+  // Tells `user`'s watch which shared and public folders the user's
+  // connected devices have selected, when that changed: the watch then covers
+  // them too (session_registry_cover.cc). With the store's pushes alone, a
+  // watch runs only while there are such folders (a cover watch: one store
+  // connection for the user, not one per device there). Called after a
+  // device's command or login completes, and when a device leaves.
   void RefreshCoveredFolders(const std::string& user);
   // The credentials pooled store links of `user` are borrowed with: the master
   // user acting for `user` when one is configured, else the user's latest
@@ -304,6 +309,29 @@ class SessionRegistry final : public StoreEventSink {
   // The folders outside the user's namespaces that `u`'s connected devices
   // have selected: sorted, at most StoreWatch::kMaxCoveredFolders.
   std::vector<std::string> CoveredFolders(const UserSessions& u) const;
+  // With pushes alone: `user`'s cover watch closes after the linger time once
+  // it covers nothing (from a timer: never inside the watch's own callback,
+  // and a device that selects such a folder again soon finds it running).
+  void ScheduleUncover(const std::string& user);
+  void CancelUncover(const std::string& user);
+  // What a cover watch (pushes alone) says is passed on only for the folders
+  // it covers: the user's own folders are the pushes' (they would arrive
+  // twice, and the watch's INBOX baseline would send views to a rebuild).
+  class CoverOnlySink final : public StoreEventSink {
+   public:
+    explicit CoverOnlySink(SessionRegistry* registry) : registry_(registry) {}
+    void OnStoreEvents(absl::string_view user,
+                       const std::vector<StoreEvent>& events) override;
+    void OnWatchBaseline(absl::string_view user, absl::string_view folder,
+                         uint32_t uidvalidity, uint64_t modseq) override;
+    ViewStart OldestLiveView(absl::string_view user, absl::string_view folder,
+                             uint32_t uidvalidity) override;
+    void OnStoreLoginRejected(absl::string_view user,
+                              absl::string_view password) override;
+
+   private:
+    SessionRegistry* registry_;
+  };
   // A wake-up waiting for the headline of its newest new message
   // (`--outband-payload full`, the events did not carry it).
   struct HeadlineWait {
@@ -352,6 +380,9 @@ class SessionRegistry final : public StoreEventSink {
   // Users whose last parked client left, dropped from a timer (RemoveParked):
   // never inside the watch's own callback, and after the linger time.
   absl::flat_hash_map<std::string, TimerWheel::TimerId> drop_timers_;
+  // Cover watches that cover nothing, closed from a timer (ScheduleUncover).
+  absl::flat_hash_map<std::string, TimerWheel::TimerId> uncover_timers_;
+  CoverOnlySink cover_sink_{this};
 };
 
 }  // namespace pimap::session

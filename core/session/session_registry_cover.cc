@@ -1,12 +1,14 @@
 // The registry's part in covering shared and public folders (session_registry.h
-// RefreshCoveredFolders): NOTIFY `personal` reports none of them, but the
-// store reports one named with a `mailboxes` filter, other users' changes
-// included. So the user's watch is told which of them the user's connected
-// devices have selected, and a device idling in one needs no store link of
-// its own once the watch has looked at it (DeviceDriver::covered_folder).
-// Only with the watch alone (--store-events notify): the user's pushes do not
-// report other users' changes, and with both sources such a folder keeps
-// its device's link as before.
+// RefreshCoveredFolders): NOTIFY `personal` reports none of them, nor do the
+// user's pushes (a push is the acting user's transaction), but the store
+// reports one named with a `mailboxes` filter, other users' changes included.
+// So the user's watch is told which of them the user's connected devices have
+// selected, and a device idling in one needs no store link of its own once the
+// watch has looked at it (DeviceDriver::covered_folder).
+// With the store's pushes alone there is no watch for the user's own folders;
+// one runs while such folders are selected, and only what it says of them is
+// passed on (CoverOnlySink): one store connection for the user instead of one
+// per device in such a folder.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -18,9 +20,7 @@ namespace pimap::session {
 std::vector<std::string> SessionRegistry::CoveredFolders(
     const UserSessions& u) const {
   std::vector<std::string> folders;
-  if (!config_->watch || config_->pushes || namespaces_ == nullptr) {
-    return folders;
-  }
+  if (namespaces_ == nullptr) return folders;
   for (const auto& [device, s] : u.devices) {
     // A device away hears of changes at its resume (its view is rebuilt from
     // the store then): covering its folder would cost a NOTIFY name for
@@ -48,7 +48,71 @@ void SessionRegistry::RefreshCoveredFolders(const std::string& user) {
   std::vector<std::string> folders = CoveredFolders(u);
   if (folders == u.covered) return;
   u.covered = std::move(folders);
+  if (!config_->watch) {
+    if (u.covered.empty()) {
+      if (u.watch != nullptr) ScheduleUncover(user);
+      return;  // the watch keeps its names until it closes: nothing to gain
+    }
+    CancelUncover(user);
+    if (u.watch == nullptr) {
+      StartWatch(user, u);  // names them itself
+      UpdateGauges();
+      return;
+    }
+  }
   if (u.watch != nullptr) u.watch->CoverFolders(u.covered);
+}
+
+void SessionRegistry::ScheduleUncover(const std::string& user) {
+  if (uncover_timers_.contains(user)) return;
+  uncover_timers_[user] = timers_->Schedule(
+      std::max<int64_t>(config_->parked_watch_linger_ms, 0), [this, user] {
+        uncover_timers_.erase(user);
+        auto it = users_.find(user);
+        if (it == users_.end()) return;
+        UserSessions& u = it->second;
+        if (config_->watch || !u.covered.empty() || u.watch == nullptr) return;
+        u.watch->Close();
+        u.watch = nullptr;
+        --watches_count_;
+        UpdateGauges();
+      });
+}
+
+void SessionRegistry::CancelUncover(const std::string& user) {
+  auto it = uncover_timers_.find(user);
+  if (it == uncover_timers_.end()) return;
+  timers_->Cancel(it->second);
+  uncover_timers_.erase(it);
+}
+
+void SessionRegistry::CoverOnlySink::OnStoreEvents(
+    absl::string_view user, const std::vector<StoreEvent>& events) {
+  std::vector<StoreEvent> covered;
+  for (const StoreEvent& event : events) {
+    if (!registry_->PersonalFolder(event.folder)) covered.push_back(event);
+  }
+  if (!covered.empty()) registry_->OnStoreEvents(user, covered);
+}
+
+void SessionRegistry::CoverOnlySink::OnWatchBaseline(absl::string_view user,
+                                                     absl::string_view folder,
+                                                     uint32_t uidvalidity,
+                                                     uint64_t modseq) {
+  if (registry_->PersonalFolder(folder)) return;
+  registry_->OnWatchBaseline(user, folder, uidvalidity, modseq);
+}
+
+ViewStart SessionRegistry::CoverOnlySink::OldestLiveView(
+    absl::string_view user, absl::string_view folder, uint32_t uidvalidity) {
+  // Of the user's own folders the watch's catch-up would be dropped anyway.
+  if (registry_->PersonalFolder(folder)) return {};
+  return registry_->OldestLiveView(user, folder, uidvalidity);
+}
+
+void SessionRegistry::CoverOnlySink::OnStoreLoginRejected(
+    absl::string_view user, absl::string_view password) {
+  registry_->OnStoreLoginRejected(user, password);
 }
 
 }  // namespace pimap::session

@@ -1,12 +1,12 @@
 """Folders outside the user's own namespace: a public namespace "Public." that every user
 shares (tools/dovecot/up with PIMAP_PUBLIC_NAMESPACE=1). Changes there are other users'
 transactions, so neither the watch's NOTIFY `personal` nor the user's own pushes report them.
-pimapd learns the store's namespaces (NAMESPACE, once per shard). With pushes, a device
-idling in such a folder keeps its own store link, whose IDLE tells it of every change. With
-the watch (notify), the watch names the folders devices have selected in its NOTIFY
-(`mailboxes` filter, which Dovecot reports other users' changes of) and, once it has looked
-at one, the device idles there in the gateway without a link of its own. The user's own
-folders idle in the gateway without one in both modes."""
+pimapd learns the store's namespaces (NAMESPACE, once per shard). The user's watch names the
+folders devices have selected in its NOTIFY (`mailboxes` filter, which Dovecot reports other
+users' changes of) and, once it has looked at one, the device idles there in the gateway
+without a link of its own. With pushes alone that watch runs only while such a folder is
+selected (a cover watch: one store connection for the user, not one per device there). The
+user's own folders idle in the gateway without a link in both modes."""
 
 import os
 import time
@@ -57,10 +57,10 @@ def read_until(c, pred, what):
 def test_device_idling_in_a_public_folder_is_told_of_other_users_changes(
         start_pimap_gateway, dovecot, intake_args, mode):
     """alice's device idles in a public folder; bob (another user) adds a message, flags it
-    and expunges one there: every change reaches the device. notify: the watch covers the
-    folder once the device has selected it (after its NOTIFY again and first look), so
-    alice holds one store connection, the watch's; push: the device holds its own store
-    link for that, and gives it back once it selects INBOX again."""
+    and expunges one there: every change reaches the device. The watch covers the folder
+    once the device has selected it (after its NOTIFY again and first look), so alice holds
+    one store connection, the watch's; with pushes alone that is a cover watch, started by
+    the SELECT and closed once the device is back in INBOX (after the linger time)."""
     name, uids = create_public(dovecot, messages=2)
     user = "alice"
     gw = start_pimap_gateway(notification_filter="ALL",
@@ -70,14 +70,15 @@ def test_device_idling_in_a_public_folder_is_told_of_other_users_changes(
         time.sleep(1.0)  # the watch's first listing (notify mode)
         view = select_view(c, name)
         assert view.uids == uids, view.uids
-        if mode == "notify":
-            time.sleep(1.5)  # the watch's NOTIFY naming the folder, and its first look
+        time.sleep(1.5)  # the watch's NOTIFY naming the folder, and its first look
         start_idle(c)
-        # push: the store's IDLE on the device's own link reports bob's changes; notify:
-        # the watch's NOTIFY does, and the device holds no link.
-        wait_who(dovecot, user, 1,
-                 what=("the watch alone for %s" if mode == "notify"
-                       else "the device's own link for %s") % name)
+        # A second device of alice idles there too.
+        c2 = gw.raw()
+        pimap_login(c2, "%s#pub2-%s" % (user, mode))
+        select_view(c2, name)
+        start_idle(c2)
+        # The watch's NOTIFY reports bob's changes, and neither device holds a link.
+        wait_who(dovecot, user, 1, what="the watch alone for %s (%s)" % (name, mode))
 
         new_uid = dovecot.append("bob", name, make_message("from bob"))
         view.apply_all(read_until(c, lambda x: bool(EXISTS_RE.match(x)), "bob's new mail"))
@@ -86,8 +87,12 @@ def test_device_idling_in_a_public_folder_is_told_of_other_users_changes(
                                   "bob's \\Flagged"))
         harness.store_expunge(dovecot, "bob", uids[0], box=name)
         view.apply_all(read_until(c, lambda x: bool(EXPUNGE_RE.match(x)), "bob's expunge"))
-        if mode == "notify":  # all of it through the watch: no link was taken meanwhile
-            assert dovecot.who(user) == 1, dovecot.who(user)
+        # All of it through the watch: no link was taken meanwhile.
+        assert dovecot.who(user) == 1, dovecot.who(user)
+        lines2 = end_idle(c2)
+        assert [x for x in lines2 if EXPUNGE_RE.match(x)], lines2
+        ok(c2.cmd("z2", "LOGOUT")[1], "z2")
+        c2.close()
         view.apply_all(end_idle(c))
         store = dovecot.uid_flags(user, name)
         assert [u for u, _ in store] == [uids[1], new_uid], store
@@ -98,7 +103,8 @@ def test_device_idling_in_a_public_folder_is_told_of_other_users_changes(
         select_view(c, "INBOX", tag="s2")
         start_idle(c, tag="i2")
         wait_who(dovecot, user, 1 if mode == "notify" else 0,
-                 what="no link of the device once it idles in INBOX (%s)" % mode)
+                 what="no link of the device, and no cover watch, once it idles in "
+                 "INBOX (%s)" % mode)
         dovecot.deliver(user, make_message("to alice", to="alice@example.org"))
         read_until(c, lambda x: bool(EXISTS_RE.match(x)), "new mail in INBOX")
         end_idle(c, tag="i2")
@@ -127,17 +133,19 @@ def test_stock_client_idling_in_a_public_folder_is_not_parked(
         ok(c.cmd("z", "LOGOUT")[1], "z")
 
 
+@pytest.mark.parametrize("mode", ["notify", "push"])
 def test_change_between_a_select_and_the_watchs_first_look_is_pushed(
-        start_pimap_gateway, dovecot, intake_args):
-    """notify: bob appends to the public folder right after alice's device selected it,
-    likely before the watch's first look there. That look starts from the device's view,
-    so the message still reaches the device, idling in the gateway without a link."""
+        start_pimap_gateway, dovecot, intake_args, mode):
+    """bob appends to the public folder right after alice's device selected it, likely
+    before the watch's first look there (push: before the cover watch, which that SELECT
+    starts, has even logged in). That look starts from the device's view, so the message
+    still reaches the device, idling in the gateway without a link."""
     name, uids = create_public(dovecot, messages=1)
     user = "alice"
     gw = start_pimap_gateway(notification_filter="ALL",
-                             extra=["--store-events", "notify"] + intake_args)
+                             extra=["--store-events", mode] + intake_args)
     with gw.raw() as c:
-        pimap_login(c, "%s#pub-gap" % user)
+        pimap_login(c, "%s#pub-gap-%s" % (user, mode))
         time.sleep(1.0)  # the watch's first listing
         view = select_view(c, name)
         assert view.uids == uids, view.uids

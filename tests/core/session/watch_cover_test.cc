@@ -84,15 +84,94 @@ TEST_F(WatchCoverTest, IdleInACoveredPublicFolderHoldsNoLinkOnceLookedAt) {
   EXPECT_EQ(d.out.Take(), "e OK Idle completed\r\n");
 }
 
-// The user's pushes do not report other users' changes: with them the
-// watch is never asked to cover such a folder.
-TEST_F(WatchCoverTest, NotWithStorePushes) {
+// With the store's pushes alone there is no watch for the user's own
+// folders; one starts when a device selects a shared or public folder, to
+// cover it (one store connection for the user, not one per device there), and
+// closes the linger time after no device has one selected any more.
+TEST_F(WatchCoverTest,
+       WithPushesAloneACoverWatchRunsWhileSuchAFolderIsSelected) {
+  config_.watch = false;
   config_.pushes = true;
+  config_.parked_watch_linger_ms = 5000;
+  Device& d = Connect();
+  Login(d);
+  EXPECT_THAT(watches_.watches, IsEmpty());
+  ASSERT_EQ(SelectFolder(d, d.link, "Work"), Selected());
+  EXPECT_THAT(watches_.watches, IsEmpty());
+  ASSERT_EQ(SelectFolder(d, d.link, "Public.News", "c"), Selected("c"));
+  ASSERT_EQ(watches_.watches.size(), 1u);
+  EXPECT_EQ(watch().covered, std::vector<std::string>{"Public.News"});
+  EXPECT_NE(watches_.calls.at(0).sink, &registry_);  // the cover-only sink
+  EXPECT_EQ(registry_.watches(), 1u);
+  // Back in a personal folder: the watch lingers, then closes.
+  ASSERT_EQ(SelectFolder(d, d.link, "INBOX", "e"), Selected("e"));
+  EXPECT_FALSE(watch().closed);
+  timers_.Advance(timers_.now_ms() + 4000);
+  EXPECT_FALSE(watch().closed);
+  // Selected again within the linger time: the same watch covers it.
+  ASSERT_EQ(SelectFolder(d, d.link, "Public.News", "f"), Selected("f"));
+  timers_.Advance(timers_.now_ms() + 10000);
+  EXPECT_FALSE(watch().closed);
+  ASSERT_EQ(watches_.watches.size(), 1u);
+  Drop(d);
+  EXPECT_FALSE(watch().closed);
+  timers_.Advance(timers_.now_ms() + 5000);
+  EXPECT_TRUE(watch().closed);
+  EXPECT_EQ(registry_.watches(), 0u);
+}
+
+// What a cover watch says of the user's own folders is the pushes' business:
+// dropped (it would come twice, and its INBOX baseline would send the views
+// to a rebuild). A covered folder's news reach the device idling there, with
+// no link; the author's own change there, pushed too, is told once.
+TEST_F(WatchCoverTest, ACoverWatchTellsOnlyOfTheFoldersItCovers) {
+  config_.watch = false;
+  config_.pushes = true;
+  config_.default_notification = FilterSpec::All();
   Device& d = Connect();
   Login(d);
   ASSERT_EQ(SelectFolder(d, d.link, "Public.News"), Selected());
   ASSERT_EQ(watches_.watches.size(), 1u);
-  EXPECT_THAT(watch().cover_calls, IsEmpty());
+  StoreEventSink* cover = watches_.calls.at(0).sink;
+  const uint64_t events_before = registry_.EventsReceived("alice");
+  cover->OnStoreEvents("alice", {NewMail(30, "INBOX"), NewMail(31, "Work")});
+  EXPECT_EQ(registry_.EventsReceived("alice"), events_before);
+  cover->OnWatchBaseline("alice", "INBOX", 7, 100);
+  EXPECT_EQ(registry_.WatchModseq("alice", "INBOX"), 0u);
+  watch().modseq = 50;
+  watch().uidvalidity_value = 7;  // its first look at Public.News
+  EXPECT_EQ(registry_.WatchUidvalidity("alice", "INBOX"), 0u);
+  EXPECT_EQ(registry_.WatchUidvalidity("alice", "Public.News"), 7u);
+  EXPECT_EQ(registry_.WatchModseq("alice", "Public.News"), 50u);
+  pool_.TakeCalls();
+  Run(d, "e IDLE");
+  EXPECT_EQ(d.out.Take(), "+ idling\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "");
+  EXPECT_EQ(pool_.lent(), 0u);
+  // Alice's own append there: pushed, and seen by the watch a moment later.
+  registry_.OnStoreEvents("alice", {NewMail(20, "Public.News")});
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
+  cover->OnStoreEvents("alice", {NewMail(20, "Public.News")});
+  EXPECT_EQ(d.out.Take(), "");
+  // Bob's, seen by the watch only.
+  cover->OnStoreEvents("alice", {NewMail(21, "Public.News")});
+  EXPECT_EQ(d.out.Take(), "* 5 EXISTS\r\n");
+  // Alice flags message 9 there: told once, not once per source.
+  StoreEvent seen;
+  seen.kind = EventKind::kFlags;
+  seen.folder = "Public.News";
+  seen.uidvalidity = 7;
+  seen.uid = 9;
+  seen.flags = {"\\Seen"};
+  registry_.OnStoreEvents("alice", {seen});
+  EXPECT_EQ(d.out.Take(), "* 2 FETCH (UID 9 FLAGS (\\Seen))\r\n");
+  cover->OnStoreEvents("alice", {seen});
+  EXPECT_EQ(d.out.Take(), "");
+  // Both second copies were recognised as such (not merely found harmless).
+  EXPECT_EQ(counters_.events_deduplicated.load(), 2);
+  EXPECT_TRUE(Done(d));
+  FireTimers();
+  EXPECT_EQ(d.out.Take(), "e OK Idle completed\r\n");
 }
 
 }  // namespace
