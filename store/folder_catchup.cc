@@ -358,6 +358,7 @@ std::string FolderCatchUp::StartNext() {
     auto it = folders_.find(name);
     if (it == folders_.end()) continue;
     Folder& folder = it->second;
+    current_first_look_ = folder.uidvalidity == 0;
     if (folder.uidvalidity == 0 && !Personal(name) && view_source_) {
       const session::ViewStart view = view_source_(name);
       if (view.modseq != 0 && view.uidvalidity != 0) {

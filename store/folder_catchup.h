@@ -133,6 +133,9 @@ class FolderCatchUp {
   std::string StartNext();
   // The folder being caught up ("" when none).
   const std::string& current() const { return current_; }
+  // The running EXAMINE is the folder's first look (it had no baseline of
+  // its own; a covered folder's may start from a device's view).
+  bool current_first_look() const { return current_first_look_; }
   // Responses of the running EXAMINE: resp-text codes, FETCH, VANISHED.
   void OnCode(absl::string_view code);
   void OnFetch(const imap::Response& r);
@@ -177,6 +180,7 @@ class FolderCatchUp {
 
   // The catch-up in progress.
   std::string current_;
+  bool current_first_look_ = false;
   uint32_t base_uidnext_ = 0;  // UIDs from here on are new mail
   uint32_t got_uidvalidity_ = 0;
   uint64_t got_modseq_ = 0;

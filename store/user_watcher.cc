@@ -434,19 +434,7 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       Settle();
       return;
     case State::kExamine:
-      if (tagged) {
-        OnSelectDone(ok);
-        if (!ok) {
-          PIMAP_LOG(INFO) << "store watch for " << imap::QuoteForLog(user_)
-                          << ": stops covering "
-                          << imap::QuoteForLog(folders_.current()) << " ("
-                          << r.text << ")";
-        }
-        std::vector<session::StoreEvent> events = folders_.Finish(ok);
-        if (!events.empty()) sink_->OnStoreEvents(user_, events);
-        if (FetchHeadlines()) return;  // while the folder is still open
-        NextFolder();
-      }
+      if (tagged) OnFolderLooked(ok, r.text);
       return;
     case State::kReturn:
       if (!tagged) return;

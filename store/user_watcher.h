@@ -114,6 +114,8 @@ class UserWatcher final : public session::StoreWatch,
   void ExpungeFromOlderView(const imap::SequenceSet& vanished);
   void ReportFolderChanges(
       const std::vector<FolderCatchUp::FolderChange>& changes);
+  // user_watcher_folders.cc: the EXAMINE of a folder's look completed.
+  void OnFolderLooked(bool ok, absl::string_view text);
   void Flush();
   // user_watcher_headline.cc: the FETCH of the headlines asked for in the
   // selected mailbox (INBOX at a settle, another at the end of its look on

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/log.h"
@@ -96,6 +97,27 @@ void UserWatcher::ReportFolderChanges(
                      << " found by listing: " << imap::QuoteForLog(event.raw);
   }
   sink_->OnStoreEvents(user_, events);
+}
+
+void UserWatcher::OnFolderLooked(bool ok, absl::string_view text) {
+  OnSelectDone(ok);
+  const std::string looked_at = folders_.current();
+  if (!ok) {
+    PIMAP_LOG(INFO) << "store watch for " << imap::QuoteForLog(user_)
+                    << ": stops covering " << imap::QuoteForLog(looked_at)
+                    << " (" << text << ")";
+  }
+  // A covered folder's first look: a device that began to idle there before
+  // it (on its own link) may now leave its IDLE to the gateway.
+  const bool first_cover = ok && folders_.current_first_look() &&
+                           absl::c_binary_search(folders_.covered(), looked_at);
+  std::vector<session::StoreEvent> events = folders_.Finish(ok);
+  if (!events.empty()) sink_->OnStoreEvents(user_, events);
+  if (first_cover && uidvalidity(looked_at) != 0) {
+    sink_->OnFolderCovered(user_, looked_at);
+  }
+  if (FetchHeadlines()) return;  // while the folder is still open
+  NextFolder();
 }
 
 }  // namespace pimap::store

@@ -195,6 +195,9 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   void OnTakenOver() override;
   void OnFolderEvent(const StoreEvent& event) override;
   bool Selecting(absl::string_view folder) const override;
+  // device_driver_idle.cc: an IDLE relayed there leaves the store's IDLE, to
+  // go on as the gateway's own (ReIdle).
+  void OnFolderCovered(absl::string_view folder) override;
 
   // What the running store command's responses mean (command_state.h).
   using Job = DeviceJob;

@@ -89,6 +89,19 @@ void DeviceDriver::ResumeIdleAfterEval() {
 }
 
 void DeviceDriver::ReIdle() {
+  // The IDLE began relayed (its folder not covered then: the watch had not
+  // looked at it yet); the store has left its IDLE for this work, and the
+  // folder is covered now: the gateway holds the IDLE from here on and the
+  // link goes back to the pool. The device notices nothing.
+  if (services_.pool != nullptr && session_ != nullptr &&
+      covered_folder(session_->selected_folder) && idle_.BecomeLocal()) {
+    job_ = Job::kIdle;
+    ArmKeepalive();
+    MaybeReturnLink();
+    Paused(false, true);
+    OnEventsPending();
+    return;
+  }
   switch (idle_.Reenter()) {
     case IdleMachine::ReenterAction::kAnswerLocal:
       FinishLocalIdle();
@@ -108,6 +121,21 @@ void DeviceDriver::ReIdle() {
       Paused(false, true);
       return;
   }
+}
+
+void DeviceDriver::OnFolderCovered(absl::string_view folder) {
+  // Only a relayed IDLE that may be left for store work now (its "+" passed
+  // on or a re-entry's on its way, the device's DONE not taken): leaving the
+  // store's IDLE is then what a verdict does, and ReIdle makes the IDLE the
+  // gateway's own. One amid such work becomes the gateway's at its end.
+  if (session_ == nullptr || services_.pool == nullptr || job_ != Job::kIdle ||
+      idle_.InLocalIdle() || !idle_.MayInterrupt() ||
+      session_->selected_folder != folder || link() == nullptr ||
+      !covered_folder(folder)) {
+    return;
+  }
+  Busy busy(this);
+  InterruptIdle();
 }
 
 bool DeviceDriver::LocalIdleSurvivesLinkLoss() {

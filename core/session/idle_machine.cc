@@ -166,6 +166,12 @@ void IdleMachine::EndRendering() {
   }
 }
 
+bool IdleMachine::BecomeLocal() {
+  if (state_ != State::kStoreInterrupted) return false;
+  state_ = State::kLocalIdling;
+  return true;
+}
+
 IdleMachine::ReenterAction IdleMachine::Reenter() {
   if (InLocalIdle()) {
     if (state_ == State::kLocalInterruptedDone) {

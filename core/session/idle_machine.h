@@ -23,6 +23,7 @@
 //   kStoreInterrupted -work done-> kStoreRendering (push what passed) ->
 //     kStoreInterrupted (the new-format FETCH, if any) -> kStoreReentering
 //   kStoreInterruptedDone -work done-> kNone (answered)
+//   kStoreInterrupted -work done, the folder covered now-> kLocalIdling
 //   kStoreReentering -"+" swallowed-> kStoreIdling
 //   kStoreReentering -DONE relayed-> kStoreReenterDone -"+" swallowed->
 //     kStoreDone
@@ -161,6 +162,11 @@ class IdleMachine {
   // After the store work in the middle of an IDLE (or the link lost in the
   // middle of the gateway's own): back into it, or its answer.
   ReenterAction Reenter();
+  // After the store work in the middle of a relayed IDLE whose folder an
+  // event source now covers: the IDLE goes on as the gateway's own
+  // (kStoreInterrupted -> kLocalIdling) instead of re-entering the store's.
+  // False (nothing changed) from any other state.
+  bool BecomeLocal();
 
   // ---- Timers.
   // Arms the keepalive `interval_ms` after the last one, phased by `device`

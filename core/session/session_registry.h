@@ -40,6 +40,8 @@ class DeviceLink {
   // The device is selecting `folder` (its SELECT is on its way to the store):
   // events of it must be journaled although it is not the selected one yet.
   virtual bool Selecting(absl::string_view folder) const = 0;
+  // The user's watch now covers `folder` (StoreEventSink::OnFolderCovered).
+  virtual void OnFolderCovered(absl::string_view folder) {}
 };
 
 // A parked stock client (relay_driver_park.cc): it holds no session here,
@@ -241,6 +243,9 @@ class SessionRegistry final : public StoreEventSink {
 
   void OnStoreEvents(absl::string_view user,
                      const std::vector<StoreEvent>& events) override;
+  // Told to the user's connected devices that have `folder` selected.
+  void OnFolderCovered(absl::string_view user,
+                       absl::string_view folder) override;
   void OnWatchBaseline(absl::string_view user, absl::string_view folder,
                        uint32_t uidvalidity, uint64_t modseq) override;
   // The session's view of INBOX was taken (SELECT, RESYNC, rebuild) at
@@ -322,6 +327,8 @@ class SessionRegistry final : public StoreEventSink {
     explicit CoverOnlySink(SessionRegistry* registry) : registry_(registry) {}
     void OnStoreEvents(absl::string_view user,
                        const std::vector<StoreEvent>& events) override;
+    void OnFolderCovered(absl::string_view user,
+                         absl::string_view folder) override;
     void OnWatchBaseline(absl::string_view user, absl::string_view folder,
                          uint32_t uidvalidity, uint64_t modseq) override;
     ViewStart OldestLiveView(absl::string_view user, absl::string_view folder,

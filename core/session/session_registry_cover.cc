@@ -63,6 +63,28 @@ void SessionRegistry::RefreshCoveredFolders(const std::string& user) {
   if (u.watch != nullptr) u.watch->CoverFolders(u.covered);
 }
 
+void SessionRegistry::OnFolderCovered(absl::string_view user,
+                                      absl::string_view folder) {
+  auto it = users_.find(user);
+  if (it == users_.end()) return;
+  // A device may leave (or end its session) inside the call: the connections
+  // to tell are picked first, and each is looked up again before.
+  std::vector<std::string> devices;
+  for (const auto& [device, s] : it->second.devices) {
+    if (s->connection != nullptr && s->selected_folder == folder) {
+      devices.push_back(device);
+    }
+  }
+  for (const std::string& device : devices) {
+    auto user_it = users_.find(user);
+    if (user_it == users_.end()) return;
+    auto device_it = user_it->second.devices.find(device);
+    if (device_it == user_it->second.devices.end()) continue;
+    DeviceLink* connection = device_it->second->connection;
+    if (connection != nullptr) connection->OnFolderCovered(folder);
+  }
+}
+
 void SessionRegistry::ScheduleUncover(const std::string& user) {
   if (uncover_timers_.contains(user)) return;
   uncover_timers_[user] = timers_->Schedule(
@@ -93,6 +115,11 @@ void SessionRegistry::CoverOnlySink::OnStoreEvents(
     if (!registry_->PersonalFolder(event.folder)) covered.push_back(event);
   }
   if (!covered.empty()) registry_->OnStoreEvents(user, covered);
+}
+
+void SessionRegistry::CoverOnlySink::OnFolderCovered(absl::string_view user,
+                                                     absl::string_view folder) {
+  registry_->OnFolderCovered(user, folder);
 }
 
 void SessionRegistry::CoverOnlySink::OnWatchBaseline(absl::string_view user,

@@ -46,6 +46,12 @@ class StoreEventSink {
                                    uint32_t uidvalidity) {
     return {};
   }
+  // The watch has taken its first look at `folder`, a shared or public
+  // folder it was asked to cover (StoreWatch::CoverFolders): it reports the
+  // folder's changes from now on, so a device idling there on its own link
+  // may leave it to the gateway.
+  virtual void OnFolderCovered(absl::string_view user,
+                               absl::string_view folder) {}
   // The store refused `password` for `user` (a watch's or a pooled link's
   // login): it is not tried again until the user logs in anew.
   virtual void OnStoreLoginRejected(absl::string_view user,

@@ -136,10 +136,11 @@ def test_stock_client_idling_in_a_public_folder_is_not_parked(
 @pytest.mark.parametrize("mode", ["notify", "push"])
 def test_change_between_a_select_and_the_watchs_first_look_is_pushed(
         start_pimap_gateway, dovecot, intake_args, mode):
-    """bob appends to the public folder right after alice's device selected it, likely
-    before the watch's first look there (push: before the cover watch, which that SELECT
-    starts, has even logged in). That look starts from the device's view, so the message
-    still reaches the device, idling in the gateway without a link."""
+    """alice's device IDLEs in a public folder right after selecting it, and bob appends
+    there: both likely before the watch's first look (push: before the cover
+    watch, which that SELECT starts, has even logged in). The IDLE starts on the device's
+    own link; once the watch has looked (from the device's view, so the early message is not
+    lost), the gateway takes the IDLE over and the link goes back: the watch alone remains."""
     name, uids = create_public(dovecot, messages=1)
     user = "alice"
     gw = start_pimap_gateway(notification_filter="ALL",
@@ -149,13 +150,18 @@ def test_change_between_a_select_and_the_watchs_first_look_is_pushed(
         time.sleep(1.0)  # the watch's first listing
         view = select_view(c, name)
         assert view.uids == uids, view.uids
-        new_uid = dovecot.append("bob", name, make_message("from bob, early"))
-        time.sleep(1.5)  # the watch's NOTIFY naming the folder, and its first look
+        # At once: the IDLE starts on the device's own link (the watch has not looked yet)
+        # and becomes the gateway's once the watch has looked.
         start_idle(c)
+        new_uid = dovecot.append("bob", name, make_message("from bob, early"))
         view.apply_all(read_until(c, lambda x: bool(EXISTS_RE.match(x)), "bob's early mail"))
         wait_who(dovecot, user, 1, what="the watch alone for %s" % name)
+        # Still in that same IDLE: bob's next message comes through the watch.
+        newer_uid = dovecot.append("bob", name, make_message("from bob, later"))
+        view.apply_all(read_until(c, lambda x: bool(EXISTS_RE.match(x)), "bob's later mail"))
+        assert dovecot.who(user) == 1, dovecot.who(user)
         view.apply_all(end_idle(c))
         store = dovecot.uid_flags(user, name)
-        assert [u for u, _ in store] == uids + [new_uid], store
+        assert [u for u, _ in store] == uids + [new_uid, newer_uid], store
         view.assert_consistent_with(store)
         ok(c.cmd("z", "LOGOUT")[1], "z")

@@ -219,8 +219,17 @@ TEST(FolderCatchUpTest, CoveredFolderFirstLookStartsFromTheDevicesView) {
   EXPECT_EQ(events[1].kind, EventKind::kNew);
   EXPECT_EQ(events[1].uid, 3u);
   EXPECT_EQ(f.Find("Public.News")->modseq, 6u);
+  // That was its first look although it started from the view's UIDVALIDITY
+  // (the watch then tells the devices there that it covers the folder).
+  EXPECT_TRUE(f.current_first_look());
   EXPECT_EQ(f.StartNext(), "EXAMINE \"Mine\"");
+  EXPECT_TRUE(f.current_first_look());
+  f.Finish(true);
   EXPECT_EQ(asked, std::vector<std::string>{"Public.News"});
+  // A later look is not.
+  f.Queue("Public.News");
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Public.News\" (QRESYNC (9 6))");
+  EXPECT_FALSE(f.current_first_look());
 }
 
 TEST(FolderCatchUpTest, CoveredFoldersAreBounded) {

@@ -125,6 +125,28 @@ TEST(IdleMachineTest, RelayedIdleLeftForVerdictsIsReentered) {
   EXPECT_EQ(m.state(), IdleState::kStoreIdling);
 }
 
+// The folder became covered while the relayed IDLE was left for work: the
+// IDLE goes on as the gateway's own; from any other state nothing changes.
+TEST(IdleMachineTest, AnInterruptedRelayedIdleMayBecomeTheGatewaysOwn) {
+  IdleMachine m;
+  DriveTo(m, IdleState::kStoreInterrupted);
+  EXPECT_TRUE(m.BecomeLocal());
+  EXPECT_EQ(m.state(), IdleState::kLocalIdling);
+  EXPECT_TRUE(m.LocalResting());
+  EXPECT_EQ(m.TakeDone(), DoneAction::kAnswerLocal);
+  for (IdleState other :
+       {IdleState::kNone, IdleState::kStoreStarting, IdleState::kStoreIdling,
+        IdleState::kStoreDone, IdleState::kStoreInterruptedDone,
+        IdleState::kStoreRendering, IdleState::kStoreReentering,
+        IdleState::kStoreReenterDone, IdleState::kLocalIdling,
+        IdleState::kLocalInterrupted, IdleState::kLocalDone}) {
+    DriveTo(m, other);
+    const IdleState before = m.state();
+    EXPECT_FALSE(m.BecomeLocal()) << static_cast<int>(before);
+    EXPECT_EQ(m.state(), before);
+  }
+}
+
 TEST(IdleMachineTest, DoneWhileInterruptedAnswersAtTheWorksEnd) {
   IdleMachine m;
   DriveTo(m, IdleState::kStoreInterrupted);

@@ -84,6 +84,58 @@ TEST_F(WatchCoverTest, IdleInACoveredPublicFolderHoldsNoLinkOnceLookedAt) {
   EXPECT_EQ(d.out.Take(), "e OK Idle completed\r\n");
 }
 
+// A device that began to idle before the watch's first look relays its IDLE
+// on its own link; once the watch has looked, the store's IDLE is left (DONE,
+// then the NOOP that any interruption runs) and the gateway holds the IDLE
+// from there on, the link back in the pool. The device notices nothing.
+TEST_F(WatchCoverTest, ARelayedIdleBecomesTheGatewaysOnceTheWatchHasLooked) {
+  config_.default_notification = FilterSpec::All();
+  Device& d = Connect();
+  Login(d);
+  ASSERT_EQ(SelectFolder(d, d.link, "Public.News"), Selected());
+  StartRelayedIdle(d);  // not looked at yet
+  pool_.TakeCalls();
+  // Told before the look: nothing happens.
+  registry_.OnFolderCovered("alice", "Public.News");
+  EXPECT_EQ(d.link.TakeSent(), "");
+  watch().uidvalidity_value = 7;  // the look, at the device's UIDVALIDITY
+  registry_.OnFolderCovered("alice", "Public.Other");  // not its folder
+  EXPECT_EQ(d.link.TakeSent(), "");
+  registry_.OnFolderCovered("alice", "Public.News");
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p4", "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.out.Take(), "");
+  EXPECT_EQ(d.link.TakeSent(), "");
+  EXPECT_EQ(pool_.lent(), 0u);
+  // The watch's news reach it, and its DONE is the gateway's to answer.
+  registry_.OnStoreEvents("alice", {NewMail(20, "Public.News")});
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
+  EXPECT_TRUE(Done(d));
+  EXPECT_EQ(d.link.TakeSent(), "");
+  FireTimers();
+  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+}
+
+// A DONE from the device while the store's IDLE is being left: the store's
+// answer to that work ends the IDLE as usual.
+TEST_F(WatchCoverTest, ADoneWhileTheRelayedIdleIsLeftIsAnswered) {
+  Device& d = Connect();
+  Login(d);
+  ASSERT_EQ(SelectFolder(d, d.link, "Public.News"), Selected());
+  StartRelayedIdle(d);
+  watch().uidvalidity_value = 7;
+  registry_.OnFolderCovered("alice", "Public.News");
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  EXPECT_TRUE(Done(d));
+  EXPECT_EQ(d.link.TakeSent(), "");  // the store's IDLE is being left already
+  d.link.Complete("~p4", "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+}
+
 // With the store's pushes alone there is no watch for the user's own
 // folders; one starts when a device selects a shared or public folder, to
 // cover it (one store connection for the user, not one per device there), and
