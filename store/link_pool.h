@@ -23,6 +23,7 @@
 #ifndef PIMAP_STORE_LINK_POOL_H_
 #define PIMAP_STORE_LINK_POOL_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -62,6 +63,12 @@ class LinkPool final : public session::StoreLinkPool {
 
   LinkPool(const LinkPool&) = delete;
   LinkPool& operator=(const LinkPool&) = delete;
+  // A reload: the cap applies to the next borrow (links over a lowered cap
+  // close as they idle out, none is taken away), the idle time to links
+  // returned from now on.
+  void Reconfigure(LinkPoolConfig config) {
+    config_ = {std::max<size_t>(config.max_links, 1), config.idle_timeout_ms};
+  }
 
   session::PooledLink* TryBorrow(
       const session::StoreCredentials& credentials) override;
@@ -136,7 +143,7 @@ class LinkPool final : public session::StoreLinkPool {
   session::StoreConnector* const connector_;
   TimerWheel* const timers_;
   ShardCounters* const counters_;
-  const LinkPoolConfig config_;
+  LinkPoolConfig config_;
   bool shutting_down_ = false;
   bool serving_ = false;
   bool serve_again_ = false;

@@ -15,6 +15,9 @@ class ImapStoreConnector final : public session::StoreConnector {
              LoginCallback done) override {
     UpstreamLink::Open(shard_, config_, credentials, std::move(done));
   }
+  // A reload: links opened from now on use `config` (each link keeps a copy
+  // of what it was opened with).
+  void set_config(UpstreamConfig config) { config_ = std::move(config); }
 
  private:
   engine::Shard* shard_;

@@ -231,6 +231,8 @@ class UserWatcherFactory final : public session::StoreWatchFactory {
                              session::StoreEventSink* sink) override {
     return new UserWatcher(shard_, config_, user, std::move(credentials), sink);
   }
+  // A reload: watches started from now on use `config`.
+  void set_config(UpstreamConfig config) { config_ = std::move(config); }
 
  private:
   engine::Shard* shard_;

@@ -97,6 +97,12 @@ http::ShardCompressor& HttpServer::compressor() {
   return *compressor_;
 }
 
+void HttpServer::OnConfigChanged() {
+  if (http1_config_.has_value()) {
+    *http1_config_ = HttpConnection::CoreConfig(this);
+  }
+}
+
 const http::ServerConnectionConfig* HttpServer::http1_config() {
   if (!http1_config_.has_value()) {
     http1_config_ = HttpConnection::CoreConfig(this);

@@ -120,6 +120,9 @@ class HttpServer final : public HttpSessionOwner {
   // The settings of its HTTP/1.1 connections (HttpConnection::CoreConfig),
   // one for all of them.
   const http::ServerConnectionConfig* http1_config();
+  // A reload changed config() in place: the connections' settings follow
+  // (in place too: every connection points at them).
+  void OnConfigChanged();
 
   // The session a cookie value names on this shard, or null.
   HttpSession* FindSession(absl::string_view cookie) const;

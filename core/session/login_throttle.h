@@ -55,6 +55,8 @@ class LoginThrottle {
   };
 
   explicit LoginThrottle(LoginThrottleConfig config) : config_(config) {}
+  // A reload: later verdicts use `config` (failures counted so far stay).
+  void Reconfigure(LoginThrottleConfig config) { config_ = config; }
   LoginThrottle(const LoginThrottle&) = delete;
   LoginThrottle& operator=(const LoginThrottle&) = delete;
 
@@ -101,7 +103,7 @@ class LoginThrottle {
   void RecordFailure(Table& table, const std::string& key, int64_t now_ms);
   void Erase(Table& table, const std::string& key);
 
-  const LoginThrottleConfig config_;
+  LoginThrottleConfig config_;
   Table users_;
   Table ips_;
 };

@@ -38,6 +38,7 @@
 #include "tools/pimapd/options.h"
 #include "tools/pimapd/outband_setup.h"
 #include "tools/pimapd/reloader.h"
+#include "tools/pimapd/runtime_config.h"
 #include "tools/pimapd/systemd_notify.h"
 
 namespace {
@@ -51,7 +52,12 @@ int Fail(const std::string& message, int code) {
 
 // Per-shard objects, created and destroyed on the shard's thread.
 struct ShardServices {
-  // Declared first: the connector's links and the watches point at it.
+  // What the shard's servers and sessions read their settings from: the
+  // shard's own copies, replaced in place by a reload on the shard's thread.
+  std::unique_ptr<pimap::tcp::ImapServerConfig> imap_config;
+  std::unique_ptr<pimap::http_binding::HttpServerConfig> http_config;
+  std::unique_ptr<pimap::session::SessionConfig> session_config;
+  // Before the connector: its links and the watches point at it.
   std::unique_ptr<pimap::session::StoreNamespaces> namespaces;
   std::unique_ptr<pimap::store::ImapStoreConnector> connector;
   std::unique_ptr<pimap::store::UserWatcherFactory> watches;
@@ -106,72 +112,19 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  pimap::tcp::ImapServerConfig config;
-  config.limits.max_line_bytes = options.max_line_bytes;
-  config.limits.max_literal_bytes = options.max_literal_bytes;
-  config.limits.max_depth = options.max_depth;
-  config.allow_plaintext_auth = options.allow_plaintext_auth;
-  // Checked when the options were read.
-  config.user_name_format =
-      *pimap::imap::UserNameFormat::Parse(options.user_name_format);
-  config.max_output_bytes = options.max_output_bytes;
-  config.login_timeout_ms = absl::ToInt64Milliseconds(options.login_timeout);
-  config.idle_timeout_ms = absl::ToInt64Milliseconds(options.idle_timeout);
-  config.store_timeout_ms = absl::ToInt64Milliseconds(options.store_timeout);
-  config.park.park_after_ms = absl::ToInt64Milliseconds(options.park_after);
-  config.hibernate_after_ms =
-      absl::ToInt64Milliseconds(options.hibernate_after);
-  config.deflate.window_bits = options.deflate_window_bits;
-  config.deflate.mem_level = options.deflate_mem_level;
-  config.deflate.idle_free_ms = absl::ToInt64Milliseconds(options.deflate_keep);
-  config.deflate.flush =
-      options.deflate_flush == "partial" ? Z_PARTIAL_FLUSH : Z_SYNC_FLUSH;
-  const pimap::store::LinkPoolConfig pool_config{
-      options.store_links_per_shard, absl::ToInt64Milliseconds(options.store_link_idle)};
-  const int64_t auth_cache_ttl_ms = absl::ToInt64Milliseconds(options.auth_cache_ttl);
-  pimap::session::LoginThrottleConfig throttle_config;
-  throttle_config.base_delay_ms =
-      absl::ToInt64Milliseconds(options.login_fail_delay);
-  throttle_config.max_failures = options.login_fail_max;
-  throttle_config.window_ms =
-      absl::ToInt64Milliseconds(options.login_fail_window);
-  if (options.imap_listen) {
-    config.imap_listen = pimap::tcp::ListenAddress{options.imap_listen->host,
-                                                   options.imap_listen->port};
-  }
-  if (options.imaps_listen) {
-    config.imaps_listen = pimap::tcp::ListenAddress{options.imaps_listen->host,
-                                                    options.imaps_listen->port};
-  }
   // The device listeners' certificates (default and SNI); SIGHUP rebuilds
   // them (reloader.h).
   absl::StatusOr<pimap::ServerTls> server_tls = pimap::BuildServerTls(options);
   if (!server_tls.ok()) {
     return Fail(std::string(server_tls.status().message()), 2);
   }
-  config.tls = server_tls->imap;
-  pimap::http_binding::HttpServerConfig http_config;
-  if (options.http_listen) {
-    http_config.http_listen = pimap::http_binding::HttpListenAddress{
-        options.http_listen->host, options.http_listen->port};
-  }
-  if (options.https_listen) {
-    http_config.https_listen = pimap::http_binding::HttpListenAddress{
-        options.https_listen->host, options.https_listen->port};
-    http_config.tls = server_tls->https;
-  }
-  http_config.session.limits = config.limits;
-  http_config.session.path = options.http_path;
-  // Plain HTTP is for a TLS terminator in front: login is allowed there as
-  // --allow-plaintext-auth allows it on the plain IMAP port.
-  http_config.session.login_allowed = true;
-  http_config.session.user_name_format = config.user_name_format;
-  http_config.session.idle_max_ms = absl::ToInt64Milliseconds(options.http_idle_max);
-  http_config.session.session_idle_ms = config.idle_timeout_ms;
-  http_config.max_body_bytes = options.http_max_body;
-  http_config.request_timeout_ms =
-      absl::ToInt64Milliseconds(options.http_request_timeout);
-  http_config.store_timeout_ms = config.store_timeout_ms;
+  // What the shards run with (runtime_config.h); each gets a copy, which a
+  // reload replaces on the shard's own thread.
+  absl::StatusOr<pimap::RuntimeConfig> runtime =
+      pimap::BuildRuntimeConfig(options, *server_tls);
+  if (!runtime.ok()) return Fail(std::string(runtime.status().message()), 2);
+  const pimap::tcp::ImapServerConfig& config = runtime->imap;
+  const pimap::session::SessionConfig& session_config = runtime->session;
   const bool http_enabled = options.http_listen || options.https_listen;
   // The dictionary of pushed-event frames: read-only, shared by every shard.
   std::shared_ptr<const pimap::http::EventDictionary> event_dictionary;
@@ -197,55 +150,6 @@ int main(int argc, char** argv) {
         2);
   }
 
-  pimap::store::UpstreamConfig upstream;
-  upstream.host = options.store.host;
-  upstream.port = options.store.port;
-  upstream.timeout_ms = absl::ToInt64Milliseconds(options.store_timeout);
-  upstream.limits = config.limits;
-  auto address = pimap::engine::ResolveAddress(options.store.host, options.store.port);
-  if (!address.ok()) return Fail(std::string(address.status().message()), 2);
-  upstream.address = address->first;
-  upstream.address_len = address->second;
-  upstream.master_separator = options.store_master_separator;
-  if (options.store_tls != "none") {
-    upstream.tls = options.store_tls == "implicit"
-                       ? pimap::store::StoreTls::kImplicit
-                       : pimap::store::StoreTls::kStartTls;
-    auto store_tls =
-        pimap::tls::TlsContext::CreateClient(options.store_tls_ca_file);
-    if (!store_tls.ok())
-      return Fail(std::string(store_tls.status().message()), 2);
-    upstream.tls_context = *std::move(store_tls);
-    upstream.tls_name = options.store_tls_name.empty() ? options.store.host
-                                                       : options.store_tls_name;
-  }
-
-  pimap::session::SessionConfig session_config;
-  session_config.journal_limit = options.journal_limit;
-  session_config.max_devices_per_user = static_cast<size_t>(options.max_devices_per_user);
-  session_config.max_filters_per_device =
-      static_cast<size_t>(options.max_filters_per_device);
-  session_config.max_filter_bytes = options.max_filter_bytes;
-  session_config.idle_keepalive_ms = absl::ToInt64Milliseconds(options.idle_keepalive);
-  session_config.session_lifetime_ms = absl::ToInt64Milliseconds(options.session_lifetime);
-  session_config.parked_watch_linger_ms = absl::ToInt64Milliseconds(options.store_link_idle);
-  if (options.default_notification_filter == "ALL") {
-    session_config.default_notification = pimap::session::FilterSpec::All();
-  }
-  if (!options.store_master_user.empty()) {
-    std::ifstream in(options.store_master_password_file);
-    std::string password;
-    if (!in || !std::getline(in, password)) {
-      return Fail(absl::StrCat("cannot read --store-master-password-file ",
-                               options.store_master_password_file),
-                  2);
-    }
-    session_config.master_user = options.store_master_user;
-    session_config.master_password = password;
-  }
-
-  session_config.watch = options.store_events != "push";
-  session_config.pushes = options.store_events != "notify";
   pimap::store::EventIntakeConfig intake_config;
   if (session_config.pushes && !options.store_events_listen) {
     return Fail("--store-events push|both needs --store-events-listen", 2);
@@ -331,16 +235,23 @@ int main(int argc, char** argv) {
     ~AsyncLog() { pimap::StopAsyncLogWriter(); }
   } async_log;
   absl::Status started = set.Start(
-      [&services, &config, &outband = *outband, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms, throttle_config,
-       preauth_total, preauth_per_ip,
+      [&services, &runtime = *runtime, &outband = *outband, http_enabled,
+       &event_dictionary, preauth_total, preauth_per_ip,
        state_dir = options.state_dir, admin_listen = options.admin_listen,
-       intake = options.store_events_listen
-                    ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
-                    : std::nullopt](pimap::engine::Shard& shard) -> absl::Status {
+       intake =
+           options.store_events_listen
+               ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
+               : std::nullopt](pimap::engine::Shard& shard) -> absl::Status {
         ShardServices& s = services[shard.id()];
+        s.imap_config =
+            std::make_unique<pimap::tcp::ImapServerConfig>(runtime.imap);
+        s.http_config = std::make_unique<pimap::http_binding::HttpServerConfig>(
+            runtime.http);
+        s.session_config =
+            std::make_unique<pimap::session::SessionConfig>(runtime.session);
         // The store's namespaces, learned by the shard's first store link.
         s.namespaces = std::make_unique<pimap::session::StoreNamespaces>();
-        pimap::store::UpstreamConfig shard_upstream = upstream;
+        pimap::store::UpstreamConfig shard_upstream = runtime.upstream;
         shard_upstream.namespaces = s.namespaces.get();
         s.connector = std::make_unique<pimap::store::ImapStoreConnector>(
             &shard, shard_upstream);
@@ -352,8 +263,8 @@ int main(int argc, char** argv) {
           s.state = std::move(*state);
         }
         s.sessions = std::make_unique<pimap::session::SessionRegistry>(
-            &shard.timers(), &shard.counters(), &session_config, s.watches.get(),
-            s.state.get());
+            &shard.timers(), &shard.counters(), s.session_config.get(),
+            s.watches.get(), s.state.get());
         pimap::session::SessionRegistry* sessions = s.sessions.get();
         sessions->set_store_namespaces(s.namespaces.get());
         if (absl::Status st = pimap::StartOutband(shard, outband, sessions,
@@ -362,10 +273,12 @@ int main(int argc, char** argv) {
           return st;
         }
         s.links = std::make_unique<pimap::store::LinkPool>(
-            s.connector.get(), &shard.timers(), &shard.counters(), pool_config);
-        s.auth_cache = std::make_unique<pimap::session::AuthCache>(auth_cache_ttl_ms);
+            s.connector.get(), &shard.timers(), &shard.counters(),
+            runtime.pool);
+        s.auth_cache = std::make_unique<pimap::session::AuthCache>(
+            runtime.auth_cache_ttl_ms);
         s.login_throttle =
-            std::make_unique<pimap::session::LoginThrottle>(throttle_config);
+            std::make_unique<pimap::session::LoginThrottle>(runtime.throttle);
         // The shard's services, found by type on its own thread (a hand-over
         // arriving, the store-events intake delivering to the owner).
         pimap::engine::ServiceRegistry& registry = shard.services();
@@ -384,8 +297,8 @@ int main(int argc, char** argv) {
         s.compressor->set_event_dictionary(event_dictionary);
         shard.services().Register(s.compressor.get());
         s.server = std::make_unique<pimap::tcp::ImapServer>(
-            &shard, &config, s.connector.get(), s.sessions.get(), s.links.get(),
-            s.auth_cache.get());
+            &shard, s.imap_config.get(), s.connector.get(), s.sessions.get(),
+            s.links.get(), s.auth_cache.get());
         if (intake) {
           // The store's pushes go to the session layer of the user's shard.
           auto started = pimap::store::EventIntake::Start(
@@ -400,7 +313,7 @@ int main(int argc, char** argv) {
         }
         if (http_enabled) {
           s.http = std::make_unique<pimap::http_binding::HttpServer>(
-              &shard, &http_config, s.connector.get(), s.sessions.get(),
+              &shard, s.http_config.get(), s.connector.get(), s.sessions.get(),
               s.links.get(), s.auth_cache.get());
           if (absl::Status st = s.http->Start(); !st.ok()) return st;
         }
@@ -428,11 +341,25 @@ int main(int argc, char** argv) {
 
   // SIGHUP reloads; the shards install what it built on their own threads.
   pimap::Reloader reloader(
-      &options, &set,
-      [&services](pimap::engine::Shard& shard, const pimap::ServerTls& tls) {
+      argc, argv, options, &set,
+      [&services](pimap::engine::Shard& shard, const pimap::RuntimeConfig& c) {
         ShardServices& s = services[shard.id()];
-        if (s.server && tls.imap) s.server->SetTls(tls.imap);
-        if (s.http && tls.https) s.http->SetTls(tls.https);
+        // In place: the servers, their connections and the registry point at
+        // these objects.
+        *s.imap_config = c.imap;
+        *s.http_config = c.http;
+        *s.session_config = c.session;
+        pimap::store::UpstreamConfig upstream = c.upstream;
+        upstream.namespaces = s.namespaces.get();
+        s.connector->set_config(upstream);
+        s.watches->set_config(std::move(upstream));
+        s.links->Reconfigure(c.pool);
+        s.login_throttle->Reconfigure(c.throttle);
+        if (s.server && c.imap.tls) s.server->SetTls(c.imap.tls);
+        if (s.http) {
+          if (c.http.tls) s.http->SetTls(c.http.tls);
+          s.http->OnConfigChanged();
+        }
       });
   int signal_number = 0;
   // The watchdog's keep-alive between signals (systemd_notify.h), on a fixed

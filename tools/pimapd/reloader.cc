@@ -4,32 +4,14 @@
 #include <chrono>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/base/log.h"
 #include "core/base/shard_counters.h"
 #include "core/engine/shard.h"
 #include "core/engine/shard_set.h"
 
 namespace pimap {
-
-absl::StatusOr<ServerTls> BuildServerTls(const Options& options) {
-  ServerTls made;
-  if (options.tls_cert.empty()) return made;
-  std::vector<tls::CertificateFiles> files = {
-      {options.tls_cert, options.tls_key}};
-  for (const Options::CertKeyFiles& sni : options.tls_sni_certs) {
-    files.push_back({sni.cert, sni.key});
-  }
-  // ALPN "imap" (RFC 7301's registry) on STARTTLS and the implicit-TLS port.
-  auto imap = tls::TlsContext::CreateServer(files, {"imap"});
-  if (!imap.ok()) return imap.status();
-  made.imap = *std::move(imap);
-  if (options.https_listen) {
-    auto https = tls::TlsContext::CreateServer(files, {"h2", "http/1.1"});
-    if (!https.ok()) return https.status();
-    made.https = *std::move(https);
-  }
-  return made;
-}
 
 namespace {
 // Runs `task` on `shard`, waiting out a full inbox for a bounded time (the
@@ -46,43 +28,70 @@ bool PostPatiently(engine::Shard& shard, const F& task) {
 }  // namespace
 
 void Reloader::Reload() {
-  if (options_->tls_cert.empty()) {
-    PIMAP_LOG(INFO) << "SIGHUP: no TLS certificates to reload";
+  absl::StatusOr<CommandLine> parsed = ParseCommandLine(argc_, argv_);
+  if (!parsed.ok()) {
+    PIMAP_LOG(WARNING) << "SIGHUP: the configuration has an error, nothing "
+                          "changes: "
+                       << parsed.status().message();
     return;
   }
-  absl::StatusOr<ServerTls> made = BuildServerTls(*options_);
-  if (!made.ok()) {
+  ReloadPlan plan = PlanReload(running_, parsed->options);
+  absl::StatusOr<ServerTls> tls = BuildServerTls(plan.options);
+  if (!tls.ok()) {
     // Paths and BoringSSL's reason only: never key material.
     PIMAP_LOG(WARNING) << "SIGHUP: TLS reload failed, the certificates in use "
-                          "stay: "
-                       << made.status().message();
+                          "stay (and nothing else changes): "
+                       << tls.status().message();
     PostPatiently(shards_->shard(0), [](engine::Shard& shard) {
       CounterAdd(shard.counters().tls_reloads_failed);
     });
     return;
   }
-  // Each shard gets the new contexts by message and installs them on its own
-  // thread: the accept path reads its server's pointer without a lock or an
-  // atomic, and no shard can see a half-made swap. Handshakes already begun
-  // and open connections keep the old SSL_CTX through their SSL's references;
-  // the old TlsContext goes when the last shard lets go of it.
-  int missed = 0;
-  for (int i = 0; i < shards_->count(); ++i) {
-    const bool posted = PostPatiently(
-        shards_->shard(i), [apply = apply_, tls = *made](engine::Shard& shard) {
-          apply(shard, tls);
-          if (shard.id() == 0) CounterAdd(shard.counters().tls_reloads_ok);
-        });
-    if (!posted) ++missed;
-  }
-  if (missed > 0) {
-    PIMAP_LOG(WARNING) << "SIGHUP: " << missed
-                       << " shard(s) did not take the new TLS certificates "
-                          "(inbox full); they keep the old ones";
+  absl::StatusOr<RuntimeConfig> made = BuildRuntimeConfig(plan.options, *tls);
+  if (!made.ok()) {
+    PIMAP_LOG(WARNING) << "SIGHUP: reload failed, nothing changes: "
+                       << made.status().message();
     return;
   }
-  PIMAP_LOG(INFO) << "SIGHUP: TLS certificates reloaded ("
-                  << 1 + options_->tls_sni_certs.size() << " certificates)";
+  SetLogLevel(plan.options.log_level);
+  // Each shard gets the new settings by message and installs them on its own
+  // thread: its servers and sessions read them without a lock or an atomic,
+  // and no shard can see a half-made swap. Handshakes already begun and open
+  // connections keep the old SSL_CTX through their SSL's references; the old
+  // TlsContext goes when the last shard lets go of it.
+  auto shared = std::make_shared<const RuntimeConfig>(*std::move(made));
+  const bool has_tls = !plan.options.tls_cert.empty();
+  int missed = 0;
+  for (int i = 0; i < shards_->count(); ++i) {
+    const bool posted =
+        PostPatiently(shards_->shard(i),
+                      [apply = apply_, shared, has_tls](engine::Shard& shard) {
+                        apply(shard, *shared);
+                        if (has_tls && shard.id() == 0) {
+                          CounterAdd(shard.counters().tls_reloads_ok);
+                        }
+                      });
+    if (!posted) ++missed;
+  }
+  running_ = std::move(plan.options);
+  if (missed > 0) {
+    PIMAP_LOG(WARNING) << "SIGHUP: " << missed
+                       << " shard(s) did not take the new settings (inbox "
+                          "full); they keep the old ones";
+  }
+  std::string what =
+      plan.applied.empty()
+          ? std::string("no option changed")
+          : absl::StrCat("applied: ", absl::StrJoin(plan.applied, ", "));
+  if (!plan.need_restart.empty()) {
+    absl::StrAppend(&what, "; changed but need a restart (not applied): ",
+                    absl::StrJoin(plan.need_restart, ", "));
+  }
+  PIMAP_LOG(INFO) << "SIGHUP: configuration reloaded (" << what << ")"
+                  << (has_tls ? absl::StrCat("; TLS certificates reloaded (",
+                                             1 + running_.tls_sni_certs.size(),
+                                             " certificates)")
+                              : std::string());
 }
 
 }  // namespace pimap

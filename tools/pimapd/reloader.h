@@ -1,17 +1,19 @@
-// pimapd's reload on SIGHUP: re-reads what may change without a restart and
-// hands it to every shard. Today that is the device listeners' TLS
-// certificates; issue 17 grows it to the whole configuration, with the same
-// rule: build everything new first, then either hand all of it over or keep
-// all that runs (and say why in one log line).
+// pimapd's reload on SIGHUP: reads the command line and the config file again,
+// builds everything the shards run with anew (runtime_config.h), and hands it
+// to every shard, which installs it on its own thread; connections stay open.
+// What cannot change without a restart (listeners, shard count, event
+// sources, ...) keeps its running value and is named in the log. The rule:
+// build everything new first, then either hand all of it over or keep all
+// that runs (and say why in one log line).
 #ifndef PIMAP_TOOLS_PIMAPD_RELOADER_H_
 #define PIMAP_TOOLS_PIMAPD_RELOADER_H_
 
 #include <functional>
-#include <memory>
+#include <string>
+#include <vector>
 
-#include "absl/status/statusor.h"
-#include "bindings/tls/tls_context.h"
 #include "tools/pimapd/options.h"
+#include "tools/pimapd/runtime_config.h"
 
 namespace pimap::engine {
 class Shard;
@@ -20,33 +22,33 @@ class ShardSet;
 
 namespace pimap {
 
-// The server TLS contexts of the device listeners; null where not needed.
-struct ServerTls {
-  std::shared_ptr<tls::TlsContext> imap;   // STARTTLS and IMAPS: ALPN "imap"
-  std::shared_ptr<tls::TlsContext> https;  // ALPN "h2", "http/1.1"
-};
-
-// Reads --tls-cert/--tls-key and every --tls-sni-cert into new contexts: at
-// start-up and at each reload. The error names the file at fault.
-absl::StatusOr<ServerTls> BuildServerTls(const Options& options);
-
 class Reloader {
  public:
-  // Runs on each shard's thread with the new contexts, to give them to the
-  // shard's servers for the handshakes that follow.
-  using ApplyTls = std::function<void(engine::Shard&, const ServerTls&)>;
+  // Runs on each shard's thread with the new settings, to install them.
+  using Apply = std::function<void(engine::Shard&, const RuntimeConfig&)>;
 
-  // `options` and `shards` must outlive this.
-  Reloader(const Options* options, engine::ShardSet* shards, ApplyTls apply)
-      : options_(options), shards_(shards), apply_(std::move(apply)) {}
+  // `argc`/`argv`: pimapd's command line (kept by the caller for the
+  // process's life); `running`: the options in force. `shards` must outlive
+  // this.
+  Reloader(int argc, const char* const* argv, Options running,
+           engine::ShardSet* shards, Apply apply)
+      : argc_(argc),
+        argv_(argv),
+        running_(std::move(running)),
+        shards_(shards),
+        apply_(std::move(apply)) {}
 
-  // Main thread, on SIGHUP. Counted in pimap_tls_reloads_total{result}.
+  // Main thread, on SIGHUP. TLS material counted in
+  // pimap_tls_reloads_total{result}.
   void Reload();
+  const Options& running() const { return running_; }
 
  private:
-  const Options* options_;
+  int argc_;
+  const char* const* argv_;
+  Options running_;
   engine::ShardSet* shards_;
-  ApplyTls apply_;
+  Apply apply_;
 };
 
 }  // namespace pimap
