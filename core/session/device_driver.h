@@ -75,6 +75,8 @@ class DeviceOutput {
   // HTTPS request): XPROVISION hands key material only then. False unless
   // the binding knows.
   virtual bool Secure() const { return false; }
+  // The binding's name for the operator (pimapctl who): "imap", "http".
+  virtual absl::string_view Binding() const { return "imap"; }
   virtual absl::Status StartCompression(std::string ok) {
     return absl::UnimplementedError("compression is not offered here");
   }
@@ -195,6 +197,9 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   void OnTakenOver() override;
   void OnFolderEvent(const StoreEvent& event) override;
   bool Selecting(absl::string_view folder) const override;
+  std::string Binding() const override;
+  bool HoldsStoreLink() const override { return link() != nullptr; }
+  void Kick(absl::string_view reason) override;
 
   // What the running store command's responses mean (command_state.h).
   using Job = DeviceJob;

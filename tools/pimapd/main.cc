@@ -305,6 +305,25 @@ int main(int argc, char** argv) {
     }
   }
 
+  // The admin endpoint: TCP (--admin-listen) and/or the Unix socket.
+  pimap::AdminEndpointConfig admin;
+  if (options.admin_listen) {
+    admin.host = options.admin_listen->host;
+    admin.port = options.admin_listen->port;
+  }
+  admin.unix_path = options.admin_socket;
+  admin.unix_mode = options.admin_socket_mode;
+  if (!options.admin_token_file.empty()) {
+    auto token = pimap::store::ReadSecretFile(options.admin_token_file);
+    if (!token.ok()) return Fail(std::string(token.status().message()), 2);
+    if (token->empty()) {
+      return Fail(absl::StrCat("--admin-token-file ", options.admin_token_file,
+                               " is empty"),
+                  2);
+    }
+    admin.token = *std::move(token);
+  }
+
   int shards = options.shards;
   if (shards <= 0) {
     shards = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
@@ -331,12 +350,14 @@ int main(int argc, char** argv) {
     ~AsyncLog() { pimap::StopAsyncLogWriter(); }
   } async_log;
   absl::Status started = set.Start(
-      [&services, &config, &outband = *outband, &http_config, http_enabled, &event_dictionary, &upstream, &session_config, pool_config, auth_cache_ttl_ms, throttle_config,
-       preauth_total, preauth_per_ip,
-       state_dir = options.state_dir, admin_listen = options.admin_listen,
-       intake = options.store_events_listen
-                    ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
-                    : std::nullopt](pimap::engine::Shard& shard) -> absl::Status {
+      [&services, &config, &outband = *outband, &http_config, http_enabled,
+       &event_dictionary, &upstream, &session_config, pool_config,
+       auth_cache_ttl_ms, throttle_config, preauth_total, preauth_per_ip,
+       state_dir = options.state_dir, &admin,
+       intake =
+           options.store_events_listen
+               ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
+               : std::nullopt](pimap::engine::Shard& shard) -> absl::Status {
         ShardServices& s = services[shard.id()];
         // The store's namespaces, learned by the shard's first store link.
         s.namespaces = std::make_unique<pimap::session::StoreNamespaces>();
@@ -404,11 +425,10 @@ int main(int argc, char** argv) {
               s.links.get(), s.auth_cache.get());
           if (absl::Status st = s.http->Start(); !st.ok()) return st;
         }
-        if (admin_listen && shard.id() == 0) {
+        if ((admin.host || !admin.unix_path.empty()) && shard.id() == 0) {
           // On shard 0's ring, like any other listener (admin_http.cc says
           // why only shard 0).
-          if (absl::Status st = pimap::StartAdminEndpoint(
-                  shard, admin_listen->host, admin_listen->port);
+          if (absl::Status st = pimap::StartAdminEndpoints(shard, admin);
               !st.ok()) {
             return st;
           }
@@ -470,7 +490,10 @@ int main(int argc, char** argv) {
     systemd.Notify(
         absl::StrCat("RELOADING=1\nMONOTONIC_USEC=",
                      int64_t{now.tv_sec} * 1000000 + now.tv_nsec / 1000));
+    // Counted for POST /admin/reload, which waits for a reload begun after it.
+    pimap::ProcessReloads().begun.fetch_add(1, std::memory_order_acq_rel);
     reloader.Reload();
+    pimap::ProcessReloads().done.fetch_add(1, std::memory_order_acq_rel);
     systemd.Notify("READY=1");
   }
   PIMAP_LOG(INFO) << "signal " << signal_number << ": stopping";
