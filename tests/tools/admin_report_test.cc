@@ -91,7 +91,7 @@ TEST(AdminReportTest, SessionsAndKickJson) {
   s.view_messages = 3;
   s.checkpoint_dirty = true;
   merged.sessions.push_back(s);
-  merged.kicked.push_back({"alice", "dev1", 0, true, false});
+  merged.kicked.push_back({"alice", "dev1", 0, true, true, false});
   rapidjson::Document doc;
   const std::string sessions = RenderSessionsJson(merged, {});
   doc.Parse(sessions.c_str());
@@ -107,6 +107,7 @@ TEST(AdminReportTest, SessionsAndKickJson) {
   doc.Parse(kick.c_str());
   ASSERT_FALSE(doc.HasParseError()) << kick;
   EXPECT_TRUE(doc["kicked"][0]["was_connected"].GetBool());
+  EXPECT_TRUE(doc["kicked"][0]["closed"].GetBool());
   EXPECT_FALSE(doc["kicked"][0]["forgotten"].GetBool());
   const std::string error = RenderErrorJson("no \"such\"", {1, 2});
   doc.Parse(error.c_str());

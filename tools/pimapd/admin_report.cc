@@ -179,6 +179,8 @@ std::string RenderKickJson(const AdminShardReport& merged,
     out.push_back(',');
     Bool(&out, "was_connected", k.was_connected);
     out.push_back(',');
+    Bool(&out, "closed", k.closed);
+    out.push_back(',');
     Bool(&out, "forgotten", k.forgotten);
     out.push_back('}');
   }

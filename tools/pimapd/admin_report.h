@@ -54,7 +54,8 @@ struct AdminKicked {
   std::string user;
   std::string device;
   int shard = 0;
-  bool was_connected = false;  // its connection got BYE and closed
+  bool was_connected = false;  // it had a connection, which was told BYE
+  bool closed = false;         // ... and is detached from the session now
   bool forgotten = false;      // its P-IMAP session ended (--forget)
 };
 

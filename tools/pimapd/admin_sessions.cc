@@ -113,6 +113,7 @@ AdminShardReport KickOnShard(engine::Shard& shard, const std::string& user,
       // goodbye): not touched after.
       s->connection->Kick("Disconnected by the administrator");
       s = registry->FindSession(user, name);
+      kicked.closed = s == nullptr || s->connection == nullptr;
     }
     // A connection still attached (e.g. on its way between shards) keeps its
     // session: ending it under the connection would leave the link dangling.
