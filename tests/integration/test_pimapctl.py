@@ -232,3 +232,20 @@ def test_tcp_without_token_file_is_403(start_pimap_gateway):
     body = r.read()
     assert r.status == 403 and b"use the Unix socket" in body, (r.status, body)
     c.close()
+
+
+def test_drain_says_bye_unavailable_and_stops_accepting(gw):
+    with gw.raw() as dev, gw.raw() as stock:
+        pimap_login(dev, "carol#drain1")
+        stock.login("carol", harness.USERS["carol"])
+        out = ctl(gw, "drain")
+        assert out.startswith("draining:") and "2 connection(s)" in out, out
+        for c in (dev, stock):
+            goodbye = c.read_eof(timeout=10)
+            assert b"* BYE [UNAVAILABLE]" in goodbye, goodbye
+    # No more devices: the IMAP port is closed on every shard ...
+    wait_until(lambda: not harness.port_is_open(gw.imap_port), 5, what="imap port closed")
+    # ... while the admin endpoint still answers, and the session lives on, away.
+    who = ctl_json(gw, "who", "carol")
+    assert device(who, "carol", "drain1")["connected"] is False, who
+    assert gw.running()

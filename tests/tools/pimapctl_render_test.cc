@@ -116,6 +116,15 @@ TEST(PimapctlRenderTest, KickAndErrors) {
   EXPECT_EQ(ErrorMessage("plain text\n"), "plain text");
 }
 
+TEST(PimapctlRenderTest, Drain) {
+  AdminShardReport merged;
+  merged.drained = 5;
+  EXPECT_EQ(*RenderDrain(RenderDrainJson(merged, {})),
+            "draining: device listeners closed, 5 connection(s) told BYE "
+            "[UNAVAILABLE]\n");
+  EXPECT_FALSE(RenderDrain("{}").ok());
+}
+
 TEST(PimapctlRenderTest, StatsKeepTheSums) {
   const std::string metrics =
       "# HELP pimap_sessions x\n# TYPE pimap_sessions gauge\n"

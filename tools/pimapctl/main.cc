@@ -32,6 +32,8 @@ constexpr char kUsage[] =
     "                               session (the next login is a first login)\n"
     "  stats                        the metrics, summed over shards\n"
     "  reload                       what SIGHUP does (certificates)\n"
+    "  drain                        stop accepting devices; BYE [UNAVAILABLE]\n"
+    "                               to every connection (sessions live on)\n"
     "Default socket: /run/pimapd/admin.sock. Exit codes: 0 ok, 1 error from\n"
     "pimapd, 2 usage.\n";
 
@@ -155,6 +157,10 @@ int main(int argc, char** argv) {
     if (!args_between(0, 0)) return Usage("reload takes no argument");
     method = "POST";
     path = "/admin/reload";
+  } else if (command == "drain") {
+    if (!args_between(0, 0)) return Usage("drain takes no argument");
+    method = "POST";
+    path = "/admin/drain";
   } else {
     return Usage(absl::StrCat("unknown command ", command));
   }
@@ -187,6 +193,8 @@ int main(int argc, char** argv) {
     if (text.ok() && text->empty()) {
       return Failed(absl::StrCat("no P-IMAP session of ", words[1]));
     }
+  } else if (command == "drain") {
+    text = pimap::ctl::RenderDrain(answer->body);
   } else {  // reload
     text = status == 200 ? std::string("reloaded\n")
                          : std::string("reload queued (still running)\n");

@@ -226,6 +226,19 @@ absl::StatusOr<std::string> RenderKick(absl::string_view json) {
   return out;
 }
 
+absl::StatusOr<std::string> RenderDrain(absl::string_view json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError() || !doc.IsObject() ||
+      !doc.HasMember("drained_connections")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unexpected answer from pimapd: ", json.substr(0, 200)));
+  }
+  return absl::StrCat("draining: device listeners closed, ",
+                      Int(doc, "drained_connections"),
+                      " connection(s) told BYE [UNAVAILABLE]\n", Notes(doc));
+}
+
 std::string ErrorMessage(absl::string_view body) {
   rapidjson::Document doc;
   doc.Parse(body.data(), body.size());

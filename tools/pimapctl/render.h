@@ -24,6 +24,7 @@ std::string HumanDuration(int64_t ms);
 absl::StatusOr<std::string> RenderWho(absl::string_view json);
 absl::StatusOr<std::string> RenderSessions(absl::string_view json);
 absl::StatusOr<std::string> RenderKick(absl::string_view json);
+absl::StatusOr<std::string> RenderDrain(absl::string_view json);
 // The "error" of an error answer, or the body itself.
 std::string ErrorMessage(absl::string_view body);
 

@@ -282,6 +282,27 @@ std::vector<http::EndpointRoute> AdminRoutes(engine::Shard* shard,
              std::move(reply), &RenderKickJson);
        })});
   routes.push_back(
+      {"/admin/drain",
+       {"POST"},
+       nullptr,
+       admin([shard, drain = access.drain](const http::HttpRequest&,
+                                           http::EndpointReply reply) {
+         if (!drain) {
+           reply.Send(Json(501, RenderErrorJson("drain is not available")));
+           return;
+         }
+         PIMAP_LOG(WARNING) << "admin: drain: device listeners close, "
+                               "connections are told BYE [UNAVAILABLE]";
+         GatherAndAnswer(
+             shard,
+             [drain](engine::Shard& s) {
+               AdminShardReport r;
+               r.drained = drain(s);
+               return r;
+             },
+             std::move(reply), &RenderDrainJson);
+       })});
+  routes.push_back(
       {"/admin/reload",
        {"POST"},
        nullptr,
@@ -331,6 +352,7 @@ absl::Status StartAdminEndpoints(engine::Shard& shard,
     tcp.port = admin.port;
     AdminAccess access;
     access.token = admin.token;
+    access.drain = admin.drain;
     absl::StatusOr<http::HttpEndpoint*> endpoint =
         http::HttpEndpoint::Start(&shard, tcp, AdminRoutes(&shard, access));
     if (!endpoint.ok()) return endpoint.status();
@@ -347,6 +369,7 @@ absl::Status StartAdminEndpoints(engine::Shard& shard,
     local.unix_mode = admin.unix_mode;
     AdminAccess access;
     access.unix_socket = true;
+    access.drain = admin.drain;
     absl::StatusOr<http::HttpEndpoint*> endpoint =
         http::HttpEndpoint::Start(&shard, local, AdminRoutes(&shard, access));
     if (!endpoint.ok()) return endpoint.status();

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,12 +34,14 @@ namespace pimap {
 // process (heap, dropped log lines).
 std::string RenderAdminMetrics(engine::ShardSet& set);
 
-// How one admin listener lets requests in.
+// How one admin listener lets requests in (and what it may do).
 struct AdminAccess {
   // The Unix socket: its file mode let the peer connect; nothing more asked.
   bool unix_socket = false;
   // TCP: the bearer token the /admin/ routes want; empty: they answer 403.
   std::string token;
+  // See AdminEndpointConfig::drain.
+  std::function<uint64_t(engine::Shard&)> drain;
 };
 
 // Reloads (SIGHUP's or POST /admin/reload's) begun and finished by pimapd's
@@ -71,6 +74,9 @@ struct AdminEndpointConfig {
   std::string unix_path;  // empty: none
   uint32_t unix_mode = 0600;
   std::string token;  // TCP's bearer token (empty: /admin/ refused on TCP)
+  // POST /admin/drain, on each shard's thread: stop that shard's device
+  // listeners and say BYE to its connections; how many were told. Unset: 501.
+  std::function<uint64_t(engine::Shard&)> drain;
 };
 
 // On `shard`'s thread during set-up (pimapd: shard 0 only): binds and serves

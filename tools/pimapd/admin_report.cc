@@ -76,6 +76,7 @@ AdminShardReport MergeReports(std::vector<AdminShardReport> reports) {
   AdminShardReport merged;
   for (AdminShardReport& r : reports) {
     merged.truncated = merged.truncated || r.truncated;
+    merged.drained += r.drained;
     for (auto& d : r.devices) merged.devices.push_back(std::move(d));
     for (auto& u : r.users) merged.users.push_back(std::move(u));
     for (auto& s : r.sessions) merged.sessions.push_back(std::move(s));
@@ -185,6 +186,14 @@ std::string RenderKickJson(const AdminShardReport& merged,
     out.push_back('}');
   }
   out.push_back(']');
+  Tail(&out, merged, missing);
+  return out;
+}
+
+std::string RenderDrainJson(const AdminShardReport& merged,
+                            const std::vector<int>& missing) {
+  std::string out = "{";
+  Number(&out, "drained_connections", merged.drained);
   Tail(&out, merged, missing);
   return out;
 }

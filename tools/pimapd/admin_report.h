@@ -67,6 +67,7 @@ struct AdminShardReport {
   std::vector<AdminSession> sessions;
   std::vector<AdminKicked> kicked;
   bool truncated = false;  // more rows than the bound
+  uint64_t drained = 0;    // drain: connections told BYE
 };
 
 // Rows kept per command, over all shards: bounds the answer's size (a who of
@@ -84,6 +85,8 @@ std::string RenderSessionsJson(const AdminShardReport& merged,
                                const std::vector<int>& missing);
 std::string RenderKickJson(const AdminShardReport& merged,
                            const std::vector<int>& missing);
+std::string RenderDrainJson(const AdminShardReport& merged,
+                            const std::vector<int>& missing);
 // {"error": message} plus the missing shards, if any.
 std::string RenderErrorJson(const std::string& message,
                             const std::vector<int>& missing = {});

@@ -343,6 +343,16 @@ int main(int argc, char** argv) {
   // Declared after `set` so it is destroyed first, while the shards it points
   // into still exist (their threads have ended by then).
   std::vector<ShardServices> services(shards);
+  // pimapctl drain: each shard closes its device listeners and says goodbye
+  // (on its own thread, to its own servers).
+  admin.drain = [&services](pimap::engine::Shard& shard) -> uint64_t {
+    ShardServices& s = services[shard.id()];
+    constexpr absl::string_view kWhy = "[UNAVAILABLE] Server draining";
+    uint64_t told = 0;
+    if (s.server) told += s.server->Drain(kWhy);
+    if (s.http) told += s.http->Drain(kWhy);
+    return told;
+  };
   // Shards log through the background writer (log.h) until `async_log` goes,
   // at any return from here on, after the shards have stopped.
   struct AsyncLog {
