@@ -249,3 +249,26 @@ def test_drain_says_bye_unavailable_and_stops_accepting(gw):
     who = ctl_json(gw, "who", "carol")
     assert device(who, "carol", "drain1")["connected"] is False, who
     assert gw.running()
+
+
+def test_who_and_kick_a_hibernated_device(start_pimap_gateway, admin_files, dovecot):
+    """A hibernated device (its engine freed, the gateway holding its IDLE) is listed as
+    connected ("imap hibernated") and a kick wakes it only to say BYE and close."""
+    sock, _ = admin_files
+    g = start_pimap_gateway(extra=["--admin-socket", sock, "--hibernate-after", "200ms"])
+    g.admin_socket = sock
+    harness.ensure_messages(dovecot, "bob", 1)
+    with g.raw() as c:
+        pimap_login(c, "bob#sleeper")
+        select_view(c)
+        start_idle(c)
+        wait_until(lambda: g.metrics()["pimap_hibernated_devices"][None] == 1, 10,
+                   what="the device to hibernate")
+        row = device(ctl_json(g, "who", "bob"), "bob", "sleeper")
+        assert row["connected"] is True and row["binding"] == "imap hibernated", row
+        kicked = ctl_json(g, "kick", "bob#sleeper")["kicked"]
+        assert kicked[0]["was_connected"] and kicked[0]["closed"], kicked
+        goodbye = c.read_eof(timeout=10)
+        assert b"* BYE " in goodbye, goodbye
+    assert g.metrics()["pimap_hibernated_devices"][None] == 0
+    assert device(ctl_json(g, "who", "bob"), "bob", "sleeper")["connected"] is False
