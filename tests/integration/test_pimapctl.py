@@ -191,6 +191,18 @@ def test_kick_one_device_then_forget(gw):
     out = ctl(gw, "kick", "alice#nosuchdevice", expect=1)
     assert "no P-IMAP session" in out, out
 
+    # kick USER: every device of the user, and nobody else's.
+    with gw.raw() as a1, gw.raw() as a2, gw.raw() as b1:
+        pimap_login(a1, "alice#all1")
+        pimap_login(a2, "alice#all2")
+        pimap_login(b1, "bob#other")
+        kicked = ctl_json(gw, "kick", "alice")["kicked"]
+        assert {k["device"] for k in kicked if k["was_connected"]} == {"all1", "all2"}, kicked
+        assert all(k["user"] == "alice" and not k["forgotten"] for k in kicked), kicked
+        for c in (a1, a2):
+            assert b"* BYE " in c.read_eof(timeout=10)
+        ok(b1.cmd("n", "NOOP")[1], "n")
+
 
 def test_reload_stats_and_tcp_access(gw):
     out = ctl(gw, "reload")
