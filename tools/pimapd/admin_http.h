@@ -1,6 +1,6 @@
 // The operator's endpoint (--admin-listen, --admin-socket): GET /metrics in
 // the Prometheus text format and pimapctl's commands (GET /admin/who,
-// /admin/sessions, /admin/stats; POST /admin/kick, /admin/reload; JSON
+// /admin/sessions; POST /admin/kick, /admin/drain, /admin/reload; JSON
 // answers), served by the gateway's one HTTP core on shard 0's io_uring ring
 // (core/http/endpoint.h) -- no thread or blocking socket of its own. The
 // commands that need every shard's sessions gather them by message

@@ -123,7 +123,8 @@ const OptionSpec kOptionSpecs[] = {
      },
      [](const Options& o) { return absl::StrCat(o.http_max_body); }},
     {"admin-listen", "HOST:PORT|none",
-     "Admin HTTP listener serving GET /metrics (Prometheus). Keep it on a "
+     "Admin HTTP listener serving GET /metrics (Prometheus), and pimapctl's "
+     "commands to clients with the --admin-token-file token. Keep it on a "
      "private address.",
      [](absl::string_view v, Options& o) {
        return Set(ParseOptionalHostPort(v), o.admin_listen);
@@ -131,7 +132,8 @@ const OptionSpec kOptionSpecs[] = {
      [](const Options& o) { return FormatOptionalHostPort(o.admin_listen); }},
     {"admin-socket", "PATH|none",
      "Unix socket of the admin endpoint for pimapctl (who, kick, sessions, "
-     "stats, reload) and GET /metrics. Its file mode (--admin-socket-mode) "
+     "stats, reload, drain) and GET /metrics. Its file mode "
+     "(--admin-socket-mode) "
      "is the access control: nothing more is asked of its clients.",
      [](absl::string_view v, Options& o) {
        o.admin_socket = v == "none" ? std::string() : std::string(v);
