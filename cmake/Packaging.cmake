@@ -16,6 +16,8 @@ string(REGEX REPLACE ".*\"([^\"]+)\".*" "\\1" PIMAP_VERSION
 get_filename_component(PIMAP_BORINGSSL_DIR ${BORINGSSL_SSL_LIBRARY} DIRECTORY)
 set_target_properties(pimapd PROPERTIES INSTALL_RPATH ${PIMAP_BORINGSSL_DIR})
 install(TARGETS pimapd RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+# The operator's CLI for the admin endpoint (README "pimapctl"), beside it.
+install(TARGETS pimapctl RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/tools/systemd/pimapd.service
         DESTINATION lib/systemd/system)
 install(FILES ${CMAKE_SOURCE_DIR}/tools/systemd/pimapd.conf

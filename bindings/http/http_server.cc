@@ -138,19 +138,25 @@ absl::Status HttpServer::Start() {
   return absl::OkStatus();
 }
 
-void HttpServer::Stop() {
+void HttpServer::Stop() { Drain("Server shutting down"); }
+
+size_t HttpServer::Drain(absl::string_view reason) {
   stopping_ = true;
   for (engine::Listener* listener : listeners_) listener->Stop();
   listeners_.clear();
   // Shutdown() unregisters: iterate over copies.
   std::vector<HttpServerConnection*> connections(connections_.begin(),
                                                  connections_.end());
+  size_t told = 0;
   for (HttpServerConnection* connection : connections) {
-    if (connections_.contains(connection)) connection->Shutdown();
+    if (!connections_.contains(connection)) continue;
+    connection->Shutdown();
+    ++told;
   }
   std::vector<HttpSession*> sessions;
   for (const auto& [cookie, session] : cookies_) sessions.push_back(session);
-  for (HttpSession* session : sessions) session->End("Server shutting down");
+  for (HttpSession* session : sessions) session->End(reason);
+  return told + sessions.size();
 }
 
 void HttpServer::Register(HttpServerConnection* connection) {

@@ -108,6 +108,10 @@ class HttpServer final : public HttpSessionOwner {
   const std::shared_ptr<tls::TlsContext>& tls() const { return tls_; }
   void SetTls(std::shared_ptr<tls::TlsContext> tls) { tls_ = std::move(tls); }
   bool stopping() const { return stopping_; }
+  // As ImapServer::Drain: no more accepting; open exchanges get the sessions'
+  // goodbye (`reason`), every connection closes. Returns connections plus
+  // sessions told.
+  size_t Drain(absl::string_view reason);
   size_t connection_count() const { return connections_.size(); }
   // A connection not logged in yet, from `client`, counted by the shard's
   // pre-auth gate (core/base/preauth_gate.h, shared with the IMAP binding):

@@ -254,6 +254,7 @@ class HttpSession final : private imap::Framer::Visitor,
   void Close() override;
   // HTTP has its own content coding; COMPRESS cannot switch a request.
   bool OffersCompression() const override { return false; }
+  absl::string_view Binding() const override { return "http"; }
   bool Secure() const override { return secure_; }
   // session::LoginClient
   bool OnAuthenticated(const std::string& user, const std::string& device,

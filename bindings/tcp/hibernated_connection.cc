@@ -108,6 +108,18 @@ void HibernatedConnection::OnTakenOver() {
   delete this;
 }
 
+void HibernatedConnection::Kick(absl::string_view reason) {
+  // As OnTakenOver: the rebuilt engine says goodbye as a live one would.
+  const std::string why(reason);  // `reason` may not outlive the wake-up
+  ImapConnection* connection = Wake();
+  {
+    ImapConnection::Busy busy(connection);
+    connection->Start();
+    if (!connection->destroy_pending_) connection->device_link()->Kick(why);
+  }
+  delete this;
+}
+
 // ---- Keepalive, autologout, goodbye
 // -------------------------------------------
 

@@ -62,6 +62,8 @@ class HibernatedConnection final : private engine::TransportHandler,
   // session::DeviceLink: every call wakes the device and goes to its engine.
   void OnEventsPending() override;
   void OnTakenOver() override;
+  std::string Binding() const override { return "imap hibernated"; }
+  void Kick(absl::string_view reason) override;
   void OnFolderEvent(const session::StoreEvent& event) override;
   bool Selecting(absl::string_view) const override { return false; }
 

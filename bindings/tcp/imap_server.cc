@@ -57,16 +57,22 @@ absl::Status ImapServer::Start() {
   return absl::OkStatus();
 }
 
-void ImapServer::Stop() {
+void ImapServer::Stop() { Drain("Server shutting down"); }
+
+size_t ImapServer::Drain(absl::string_view reason) {
   stopping_ = true;
   for (engine::Listener* listener : listeners_) listener->Stop();
   listeners_.clear();
   // Shutdown() unregisters: iterate over a copy.
   std::vector<ServedConnection*> connections(connections_.begin(),
                                              connections_.end());
+  size_t told = 0;
   for (ServedConnection* connection : connections) {
-    if (connections_.contains(connection)) connection->Shutdown("Server shutting down");
+    if (!connections_.contains(connection)) continue;
+    connection->Shutdown(reason);
+    ++told;
   }
+  return told;
 }
 
 void ImapServer::Register(ServedConnection* connection) {

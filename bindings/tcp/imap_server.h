@@ -95,6 +95,11 @@ class ImapServer {
   session::StoreLinkPool* pool() { return pool_; }
   session::AuthCache* auth_cache() { return auth_cache_; }
   bool stopping() const { return stopping_; }
+  // The operator drains the gateway (pimapctl drain): no more accepting, and
+  // every connection is told "* BYE reason" and closes (P-IMAP sessions live
+  // on, detached). Hand-overs arriving later are refused as during a stop.
+  // Returns how many connections were told.
+  size_t Drain(absl::string_view reason);
 
   void Register(ServedConnection* connection);
   void Unregister(ServedConnection* connection);

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -98,6 +100,63 @@ absl::StatusOr<Listener*> Listener::Start(Shard* shard, const std::string& host,
   auto* listener = new Listener(
       shard, fd, Endpoint::From(reinterpret_cast<sockaddr*>(&bound), bound_len),
       std::move(on_accept));
+  listener->Arm();
+  return listener;
+}
+
+absl::StatusOr<Listener*> Listener::StartUnix(Shard* shard,
+                                              const std::string& path,
+                                              uint32_t mode,
+                                              AcceptCallback on_accept) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(address.sun_path)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unix socket path too long or empty: ", path));
+  }
+  std::memcpy(address.sun_path, path.data(), path.size());
+  const socklen_t length =
+      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      close(fd);
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " exists and is not a socket"));
+    }
+    // A live socket (another gateway) is not taken over; a stale one is.
+    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool live =
+        probe >= 0 &&
+        connect(probe, reinterpret_cast<sockaddr*>(&address), length) == 0;
+    if (probe >= 0) close(probe);
+    if (live) {
+      close(fd);
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " is in use (another process listens there)"));
+    }
+    unlink(path.c_str());
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0) {
+    const int err = errno;
+    close(fd);
+    return absl::ErrnoToStatus(err, absl::StrCat("bind ", path));
+  }
+  // Before listen(): nobody can connect until the mode is the one asked for
+  // (between bind and here the umask's mode applies, and nothing listens).
+  if (chmod(path.c_str(), static_cast<mode_t>(mode)) != 0 ||
+      listen(fd, kBacklog) != 0) {
+    const int err = errno;
+    close(fd);
+    unlink(path.c_str());
+    return absl::ErrnoToStatus(err, absl::StrCat("chmod/listen ", path));
+  }
+  auto* listener = new Listener(
+      shard, fd, Endpoint{},
+      [on_accept = std::move(on_accept)](
+          int slot, const ClientAddress&) mutable { on_accept(slot); });
   listener->Arm();
   return listener;
 }

@@ -50,6 +50,14 @@ class Listener {
   static absl::StatusOr<Listener*> Start(Shard* shard, const std::string& host,
                                          uint16_t port,
                                          AddressedAcceptCallback on_accept);
+  // A Unix stream socket at `path`, then given `mode` (file permissions are
+  // the access control of such a socket). A socket file left by an earlier
+  // run is replaced; one something still listens on is not
+  // (FailedPrecondition). The caller unlinks `path` after Stop().
+  static absl::StatusOr<Listener*> StartUnix(Shard* shard,
+                                             const std::string& path,
+                                             uint32_t mode,
+                                             AcceptCallback on_accept);
   // Stops accepting (cancels the multishot accept), closes the socket, frees itself.
   void Stop();
 

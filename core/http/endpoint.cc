@@ -3,6 +3,8 @@
 // Http1Connection's.
 #include "core/http/endpoint.h"
 
+#include <unistd.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +19,23 @@
 #include "core/http/http1_connection.h"
 
 namespace pimap::http {
+
+// A deferred answer's state, shared by the endpoint (while the connection
+// waits) and the route's EndpointReply copies. All on the shard thread.
+struct EndpointReply::Exchange {
+  HttpEndpoint* endpoint = nullptr;  // null: nobody waits any more
+  ServerConnection* connection = nullptr;
+  HttpRequest request;  // for HEAD and content coding at the end
+};
+
+void EndpointReply::Send(EndpointResponse response) const {
+  if (exchange_ == nullptr || exchange_->endpoint == nullptr) return;
+  exchange_->endpoint->CompleteDeferred(*exchange_, std::move(response));
+}
+
+bool EndpointReply::waiting() const {
+  return exchange_ != nullptr && exchange_->endpoint != nullptr;
+}
 
 HttpEndpoint::HttpEndpoint(engine::Shard* shard,
                            const HttpEndpointConfig& config,
@@ -39,15 +58,22 @@ absl::StatusOr<HttpEndpoint*> HttpEndpoint::Start(
     }
   }
   auto* endpoint = new HttpEndpoint(shard, config, std::move(routes));
+  auto accept = [endpoint](int slot) { endpoint->Accept(slot); };
   absl::StatusOr<engine::Listener*> listener =
-      engine::Listener::Start(shard, config.host, config.port,
-                              [endpoint](int slot) { endpoint->Accept(slot); });
+      config.unix_path.empty()
+          ? engine::Listener::Start(shard, config.host, config.port,
+                                    std::move(accept))
+          : engine::Listener::StartUnix(shard, config.unix_path,
+                                        config.unix_mode, std::move(accept));
   if (!listener.ok()) {
     delete endpoint;
     return absl::Status(
         listener.status().code(),
-        absl::StrCat(config.name, " ", config.host, ":", config.port, ": ",
-                     listener.status().message()));
+        absl::StrCat(config.name, " ",
+                     config.unix_path.empty()
+                         ? absl::StrCat(config.host, ":", config.port)
+                         : config.unix_path,
+                     ": ", listener.status().message()));
   }
   endpoint->listener_ = *listener;
   return endpoint;
@@ -74,6 +100,11 @@ void HttpEndpoint::Accept(int slot) {
 
 void HttpEndpoint::OnClosed(ServerConnection& connection, bool) {
   connections_.erase(&connection);
+  if (auto it = pending_.find(&connection); it != pending_.end()) {
+    it->second->endpoint = nullptr;  // its answer, when it comes, is dropped
+    it->second->connection = nullptr;
+    pending_.erase(it);
+  }
   if (auto* gauge = config_.connections_gauge) {
     gauge->fetch_sub(1, std::memory_order_relaxed);
   }
@@ -86,13 +117,19 @@ void HttpEndpoint::Stop() {
   std::vector<ServerConnection*> connections(connections_.begin(),
                                              connections_.end());
   for (ServerConnection* c : connections) c->Close();
+  for (auto& [connection, exchange] : pending_) {
+    exchange->endpoint = nullptr;
+    exchange->connection = nullptr;
+  }
+  if (!config_.unix_path.empty()) unlink(config_.unix_path.c_str());
   delete this;
 }
 
 EndpointResponse HttpEndpoint::Dispatch(
     const std::vector<EndpointRoute>& routes, const HttpRequest& request,
-    bool* routed) {
+    bool* routed, const EndpointRoute** deferred) {
   if (routed != nullptr) *routed = false;
+  if (deferred != nullptr) *deferred = nullptr;
   absl::string_view path = request.target;
   path = path.substr(0, path.find('?'));
   for (const EndpointRoute& route : routes) {
@@ -105,6 +142,17 @@ EndpointResponse HttpEndpoint::Dispatch(
     }
     if (match || (get && request.method == "HEAD")) {
       if (routed != nullptr) *routed = true;
+      if (route.deferred) {
+        EndpointResponse r;
+        if (deferred != nullptr) {
+          *deferred = &route;
+          r.status = 0;
+        } else {
+          r.status = 500;
+          r.body = "deferred route answered synchronously\n";
+        }
+        return r;
+      }
       return route.handler(request);
     }
     std::vector<std::string> allowed = route.methods;
@@ -132,10 +180,44 @@ void HttpEndpoint::Refused(EndpointRefusal why, int status,
 
 void HttpEndpoint::OnRequest(ServerConnection& connection,
                              HttpRequest request) {
+  bool routed = false;
+  const EndpointRoute* deferred = nullptr;
+  EndpointResponse r = Dispatch(routes_, request, &routed, &deferred);
+  if (deferred != nullptr) {
+    auto exchange = std::make_shared<EndpointReply::Exchange>();
+    exchange->endpoint = this;
+    exchange->connection = &connection;
+    exchange->request = std::move(request);
+    pending_[&connection] = exchange;
+    // The handler may answer before it returns; the copy keeps the route's
+    // handler alive whatever it does.
+    DeferredEndpointHandler handler = deferred->deferred;
+    handler(exchange->request, EndpointReply(exchange));
+    return;
+  }
+  if (!routed) {
+    Refused(EndpointRefusal::kNoRoute, r.status,
+            absl::StripSuffix(r.body, "\n"));
+  }
   bool close = false;
-  EndpointResponse r = Answer(request, &close);
+  Finish(request, r, &close);
   if (close) connection.CloseAfterResponse();
   connection.Respond(r.status, r.extra_headers, r.content_type, r.body);
+}
+
+void HttpEndpoint::CompleteDeferred(EndpointReply::Exchange& exchange,
+                                    EndpointResponse response) {
+  ServerConnection* connection = exchange.connection;
+  exchange.endpoint = nullptr;  // answered: later Send()s are dropped
+  exchange.connection = nullptr;
+  // Keeps `exchange` (and its request) alive past the erase.
+  std::shared_ptr<EndpointReply::Exchange> held = pending_[connection];
+  pending_.erase(connection);
+  bool close = false;
+  Finish(held->request, response, &close);
+  if (close) connection->CloseAfterResponse();
+  connection->Respond(response.status, response.extra_headers,
+                      response.content_type, response.body);
 }
 
 void HttpEndpoint::OnRequestError(ServerConnection&, int status,
@@ -150,6 +232,12 @@ EndpointResponse HttpEndpoint::Answer(const HttpRequest& request, bool* close) {
     Refused(EndpointRefusal::kNoRoute, r.status,
             absl::StripSuffix(r.body, "\n"));
   }
+  Finish(request, r, close);
+  return r;
+}
+
+void HttpEndpoint::Finish(const HttpRequest& request, EndpointResponse& r,
+                          bool* close) {
   if (config_.close_after_client_errors && r.status >= 400 && r.status < 500) {
     *close = true;
   }
@@ -170,7 +258,6 @@ EndpointResponse HttpEndpoint::Answer(const HttpRequest& request, bool* close) {
                       "Content-Encoding: ", ContentCodingName(coding), "\r\n");
     }
   }
-  return r;
 }
 
 }  // namespace pimap::http

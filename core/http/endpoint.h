@@ -24,15 +24,21 @@
 //    closed.
 // Routing: an unknown path -> 404; a known path with another method -> 405
 // with Allow; HEAD is served wherever GET is, with GET's headers and no body.
+//
+// A route answers at once (handler) or later (deferred: it needs answers from
+// other shards, say): the connection then waits, reading no further request,
+// until the route's EndpointReply is sent, on the endpoint's shard thread.
 #ifndef PIMAP_CORE_HTTP_ENDPOINT_H_
 #define PIMAP_CORE_HTTP_ENDPOINT_H_
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -60,10 +66,37 @@ struct EndpointResponse {
 // work: it must not block.
 using EndpointHandler = std::function<EndpointResponse(const HttpRequest&)>;
 
+class HttpEndpoint;
+
+// The one answer of a deferred route, sent later on the endpoint's shard
+// thread (post it back there first). Copyable; only the first Send() counts.
+// When the connection closed (or the endpoint stopped) in between, Send()
+// drops the answer: nobody is waiting for it.
+class EndpointReply {
+ public:
+  EndpointReply() = default;
+  void Send(EndpointResponse response) const;
+  // The connection still waits for this answer (shard thread only).
+  bool waiting() const;
+
+ private:
+  friend class HttpEndpoint;
+  struct Exchange;
+  explicit EndpointReply(std::shared_ptr<Exchange> exchange)
+      : exchange_(std::move(exchange)) {}
+  std::shared_ptr<Exchange> exchange_;
+};
+
+// Runs on the endpoint's shard thread like EndpointHandler; it must not block
+// either, but answers through `reply` whenever it is ready.
+using DeferredEndpointHandler =
+    std::function<void(const HttpRequest&, EndpointReply reply)>;
+
 struct EndpointRoute {
   std::string path;                  // exact match; the query is ignored
   std::vector<std::string> methods;  // e.g. {"GET"}; HEAD is implied by GET
-  EndpointHandler handler;
+  EndpointHandler handler;           // either this ...
+  DeferredEndpointHandler deferred = nullptr;  // ... or this
 };
 
 // Why the endpoint answered without a handler.
@@ -77,6 +110,10 @@ struct HttpEndpointConfig {
   std::string name = "http endpoint";  // in logs
   std::string host;
   uint16_t port = 0;
+  // Instead of host:port: a Unix stream socket at this path (created anew,
+  // with unix_mode: file permissions are its access control).
+  std::string unix_path;
+  uint32_t unix_mode = 0600;
   size_t max_connections = 64;
   int64_t idle_timeout_ms = 30000;
   size_t max_body_bytes = 4096;
@@ -107,23 +144,33 @@ class HttpEndpoint final : private ServerHandler {
 
   // The answer to one request by the route table, before HEAD and content
   // coding are applied (no I/O: unit-tested on its own). *routed (if given):
-  // false for the table's own 404/405.
+  // false for the table's own 404/405. A deferred route's request: *deferred
+  // is set to the route and the answer's status is 0 (none yet); without
+  // `deferred`, 500.
   static EndpointResponse Dispatch(const std::vector<EndpointRoute>& routes,
                                    const HttpRequest& request,
-                                   bool* routed = nullptr);
+                                   bool* routed = nullptr,
+                                   const EndpointRoute** deferred = nullptr);
   // The answer to `request` as it goes out: Dispatch(), then the content
   // coding (the connection sends HEAD's headers only). *close: the connection
   // closes after this answer (close_after_client_errors).
   EndpointResponse Answer(const HttpRequest& request, bool* close);
 
   size_t connection_count() const { return connections_.size(); }
+  // Deferred answers not sent yet.
+  size_t pending_count() const { return pending_.size(); }
 
  private:
+  friend class EndpointReply;
   HttpEndpoint(engine::Shard* shard, const HttpEndpointConfig& config,
                std::vector<EndpointRoute> routes);
   ~HttpEndpoint();
   void Accept(int slot);
   void Refused(EndpointRefusal why, int status, absl::string_view reason);
+  // The 4xx close rule and content coding, for any answer.
+  void Finish(const HttpRequest& request, EndpointResponse& r, bool* close);
+  void CompleteDeferred(EndpointReply::Exchange& exchange,
+                        EndpointResponse response);
 
   // ServerHandler: every request is answered at once, from the route table.
   void OnRequest(ServerConnection& connection, HttpRequest request) override;
@@ -137,6 +184,11 @@ class HttpEndpoint final : private ServerHandler {
   ServerConnectionConfig connection_config_;  // all its connections'
   engine::Listener* listener_ = nullptr;
   absl::flat_hash_set<ServerConnection*> connections_;
+  // The deferred answer each waiting connection waits for (one at most: a
+  // connection reads no further request until it is answered).
+  absl::flat_hash_map<ServerConnection*,
+                      std::shared_ptr<EndpointReply::Exchange>>
+      pending_;
 };
 
 }  // namespace pimap::http

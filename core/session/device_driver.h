@@ -75,6 +75,8 @@ class DeviceOutput {
   // HTTPS request): XPROVISION hands key material only then. False unless
   // the binding knows.
   virtual bool Secure() const { return false; }
+  // The binding's name for the operator (pimapctl who): "imap", "http".
+  virtual absl::string_view Binding() const { return "imap"; }
   virtual absl::Status StartCompression(std::string ok) {
     return absl::UnimplementedError("compression is not offered here");
   }
@@ -198,6 +200,9 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   // device_driver_idle.cc: an IDLE relayed there leaves the store's IDLE, to
   // go on as the gateway's own (ReIdle).
   void OnFolderCovered(absl::string_view folder) override;
+  std::string Binding() const override;
+  bool HoldsStoreLink() const override { return link() != nullptr; }
+  void Kick(absl::string_view reason) override;
 
   // What the running store command's responses mean (command_state.h).
   using Job = DeviceJob;

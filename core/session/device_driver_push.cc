@@ -272,6 +272,17 @@ void DeviceDriver::OnTakenOver() {
   }
 }
 
+std::string DeviceDriver::Binding() const {
+  if (output_ == nullptr) return "";
+  return absl::StrCat(output_->Binding(), output_->Secure() ? "s" : "");
+}
+
+void DeviceDriver::Kick(absl::string_view reason) {
+  Busy busy(this);
+  // The binding says BYE and closes; its Detach() leaves the session away.
+  if (output_ != nullptr) output_->EndSession(reason);
+}
+
 void DeviceDriver::OnPushJobDone(bool ok) {
   DeviceSession* s = session_;
   switch (job_) {

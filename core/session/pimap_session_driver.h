@@ -87,6 +87,9 @@ class PimapSessionDriver final : public CommandRouter, private DeviceOutput {
   bool Secure() const override {
     return output() != nullptr && output()->Secure();
   }
+  absl::string_view Binding() const override {
+    return output() != nullptr ? output()->Binding() : "";
+  }
 
   PimapSessionDriver(DriverServices services, DeviceOutput* output,
                      const imap::ParserLimits& limits, DeviceDriver* engine);

@@ -42,6 +42,15 @@ class DeviceLink {
   virtual bool Selecting(absl::string_view folder) const = 0;
   // The user's watch now covers `folder` (StoreEventSink::OnFolderCovered).
   virtual void OnFolderCovered(absl::string_view folder) {}
+
+  // For the operator (pimapctl who/kick; tools/pimapd/admin_*), on the shard
+  // thread. The binding that carries the device ("imap", "imaps", "http",
+  // "https"; "imap hibernated"), and whether it holds a store link now.
+  virtual std::string Binding() const { return ""; }
+  virtual bool HoldsStoreLink() const { return false; }
+  // The operator closes the connection: "* BYE reason", then it closes (the
+  // session lives on, detached, as after any disconnect).
+  virtual void Kick(absl::string_view reason) {}
 };
 
 // A parked stock client (relay_driver_park.cc): it holds no session here,
@@ -272,6 +281,34 @@ class SessionRegistry final : public StoreEventSink {
 
   size_t sessions() const;
   size_t watches() const { return watches_count_; }
+
+  // ---- Read-only views for the operator (pimapctl; tools/pimapd/admin_*),
+  // on the shard thread. Every in-memory session of `user` (empty: of every
+  // user), in no particular order.
+  template <typename F>
+  void ForEachSession(absl::string_view user, F&& visit) const {
+    auto one = [&](const UserSessions& u) {
+      for (const auto& [device, session] : u.devices) visit(*session);
+    };
+    if (!user.empty()) {
+      if (auto it = users_.find(user); it != users_.end()) one(it->second);
+      return;
+    }
+    for (const auto& [name, u] : users_) one(u);
+  }
+  // The in-memory session of (user, device), or null.
+  DeviceSession* FindSession(absl::string_view user, absl::string_view device) {
+    auto it = users_.find(user);
+    if (it == users_.end()) return nullptr;
+    auto d = it->second.devices.find(device);
+    return d == it->second.devices.end() ? nullptr : d->second.get();
+  }
+  // Users with sessions or parked stock clients here, and the latter's count.
+  template <typename F>
+  void ForEachUser(F&& visit) const {
+    for (const auto& [name, u] : users_)
+      visit(name, u.parked.size(), u.watch != nullptr);
+  }
 
  private:
   struct UserSessions {

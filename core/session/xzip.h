@@ -118,6 +118,7 @@ class Xzip final : public DeviceOutput, private imap::Framer::Visitor {
   void RelayedDone(absl::string_view tag) override { real_->RelayedDone(tag); }
   void RelayDrained() override { real_->RelayDrained(); }
   bool OffersCompression() const override { return real_->OffersCompression(); }
+  absl::string_view Binding() const override { return real_->Binding(); }
   bool Secure() const override { return real_->Secure(); }
   absl::Status StartCompression(std::string ok) override {
     return absl::UnavailableError("COMPRESS cannot run inside XZIP");

@@ -68,13 +68,13 @@ def test_control_fields_and_dependencies(package):
 def test_contents(package):
     deb, _ = package
     listing = run("dpkg-deb", "-c", deb)
-    for path in ("./usr/sbin/pimapd", "./usr/lib/systemd/system/pimapd.service",
-                 "./etc/pimapd/pimapd.conf", "./usr/share/man/man8/pimapd.8.gz",
+    for path in ("./usr/sbin/pimapd", "./usr/sbin/pimapctl",
+                 "./usr/lib/systemd/system/pimapd.service", "./etc/pimapd/pimapd.conf", "./usr/share/man/man8/pimapd.8.gz",
                  "./usr/share/doc/pimapd/README.md"):
         assert re.search(r" %s$" % re.escape(path), listing, re.M), (path, listing)
     # Nothing of the build but these: no tests, benchmarks or developer tools.
     files = [x.split()[-1] for x in listing.splitlines() if not x.startswith("d")]
-    assert len(files) == 5, files
+    assert len(files) == 6, files
 
 
 def test_conffile_and_maintainer_scripts(package):

@@ -209,6 +209,25 @@ int main(int argc, char** argv) {
     }
   }
 
+  // The admin endpoint: TCP (--admin-listen) and/or the Unix socket.
+  pimap::AdminEndpointConfig admin;
+  if (options.admin_listen) {
+    admin.host = options.admin_listen->host;
+    admin.port = options.admin_listen->port;
+  }
+  admin.unix_path = options.admin_socket;
+  admin.unix_mode = options.admin_socket_mode;
+  if (!options.admin_token_file.empty()) {
+    auto token = pimap::store::ReadSecretFile(options.admin_token_file);
+    if (!token.ok()) return Fail(std::string(token.status().message()), 2);
+    if (token->empty()) {
+      return Fail(absl::StrCat("--admin-token-file ", options.admin_token_file,
+                               " is empty"),
+                  2);
+    }
+    admin.token = *std::move(token);
+  }
+
   int shards = options.shards;
   if (shards <= 0) {
     shards = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
@@ -228,6 +247,16 @@ int main(int argc, char** argv) {
   // Declared after `set` so it is destroyed first, while the shards it points
   // into still exist (their threads have ended by then).
   std::vector<ShardServices> services(shards);
+  // pimapctl drain: each shard closes its device listeners and says goodbye
+  // (on its own thread, to its own servers).
+  admin.drain = [&services](pimap::engine::Shard& shard) -> uint64_t {
+    ShardServices& s = services[shard.id()];
+    constexpr absl::string_view kWhy = "[UNAVAILABLE] Server draining";
+    uint64_t told = 0;
+    if (s.server) told += s.server->Drain(kWhy);
+    if (s.http) told += s.http->Drain(kWhy);
+    return told;
+  };
   // Shards log through the background writer (log.h) until `async_log` goes,
   // at any return from here on, after the shards have stopped.
   struct AsyncLog {
@@ -237,7 +266,7 @@ int main(int argc, char** argv) {
   absl::Status started = set.Start(
       [&services, &runtime = *runtime, &outband = *outband, http_enabled,
        &event_dictionary, preauth_total, preauth_per_ip,
-       state_dir = options.state_dir, admin_listen = options.admin_listen,
+       state_dir = options.state_dir, &admin,
        intake =
            options.store_events_listen
                ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
@@ -317,11 +346,10 @@ int main(int argc, char** argv) {
               s.links.get(), s.auth_cache.get());
           if (absl::Status st = s.http->Start(); !st.ok()) return st;
         }
-        if (admin_listen && shard.id() == 0) {
+        if ((admin.host || !admin.unix_path.empty()) && shard.id() == 0) {
           // On shard 0's ring, like any other listener (admin_http.cc says
           // why only shard 0).
-          if (absl::Status st = pimap::StartAdminEndpoint(
-                  shard, admin_listen->host, admin_listen->port);
+          if (absl::Status st = pimap::StartAdminEndpoints(shard, admin);
               !st.ok()) {
             return st;
           }
@@ -397,7 +425,10 @@ int main(int argc, char** argv) {
     systemd.Notify(
         absl::StrCat("RELOADING=1\nMONOTONIC_USEC=",
                      int64_t{now.tv_sec} * 1000000 + now.tv_nsec / 1000));
+    // Counted for POST /admin/reload, which waits for a reload begun after it.
+    pimap::ProcessReloads().begun.fetch_add(1, std::memory_order_acq_rel);
     reloader.Reload();
+    pimap::ProcessReloads().done.fetch_add(1, std::memory_order_acq_rel);
     systemd.Notify("READY=1");
   }
   PIMAP_LOG(INFO) << "signal " << signal_number << ": stopping";

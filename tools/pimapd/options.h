@@ -57,6 +57,11 @@ struct Options {
   std::string event_dictionary = "default";
   // --admin-listen, default disabled (serves GET /metrics).
   std::optional<HostPort> admin_listen;
+  // --admin-socket PATH (empty: none), its file mode, and the bearer token
+  // file the /admin/ commands want on --admin-listen (empty: refused there).
+  std::string admin_socket;
+  uint32_t admin_socket_mode = 0600;
+  std::string admin_token_file;
   // --tls-cert PEM, --tls-key PEM: both or neither; required by
   // --imaps-listen; when set, STARTTLS is offered on the plain port.
   std::string tls_cert, tls_key;

@@ -32,8 +32,32 @@ using ::pimap::testing::ConnectTo;
 using ::pimap::testing::FreePort;
 using ::pimap::testing::ReadToClose;
 
-std::vector<EndpointRoute> Routes() {
+// With `shard`: also /later, a deferred route answered 100 ms later from a
+// timer (as an answer gathered from other shards comes back), and /now, a
+// deferred route that answers before its handler returns.
+std::vector<EndpointRoute> Routes(engine::Shard* shard = nullptr) {
   std::vector<EndpointRoute> routes;
+  if (shard != nullptr) {
+    routes.push_back({"/later",
+                      {"GET"},
+                      nullptr,
+                      [shard](const HttpRequest& request, EndpointReply reply) {
+                        const std::string target = request.target;
+                        shard->timers().Schedule(100, [reply, target] {
+                          EndpointResponse r;
+                          r.status = 202;
+                          r.body = absl::StrCat("later ", target);
+                          reply.Send(r);
+                          reply.Send(r);  // a second answer is dropped
+                        });
+                      }});
+    routes.push_back(
+        {"/now", {"GET"}, nullptr, [](const HttpRequest&, EndpointReply reply) {
+           EndpointResponse r;
+           r.body = "now";
+           reply.Send(r);
+         }});
+  }
   routes.push_back({"/metrics", {"GET"}, [](const HttpRequest&) {
                       EndpointResponse r;
                       r.content_type = "text/plain; version=0.0.4";
@@ -91,6 +115,23 @@ TEST(EndpointDispatchTest, RoutesByPathThenMethod) {
   EXPECT_EQ(HttpEndpoint::Dispatch(routes, Request("GET", "/"), &routed).status,
             404);
   EXPECT_FALSE(routed);
+
+  // A deferred route names itself; without a way to defer, it is a 500.
+  const std::vector<EndpointRoute> with_deferred =
+      Routes(reinterpret_cast<engine::Shard*>(1));  // never called here
+  const EndpointRoute* deferred = nullptr;
+  r = HttpEndpoint::Dispatch(with_deferred, Request("GET", "/later?x"), &routed,
+                             &deferred);
+  EXPECT_EQ(r.status, 0);
+  ASSERT_NE(deferred, nullptr);
+  EXPECT_EQ(deferred->path, "/later");
+  EXPECT_EQ(
+      HttpEndpoint::Dispatch(with_deferred, Request("GET", "/later")).status,
+      500);
+  r = HttpEndpoint::Dispatch(with_deferred, Request("GET", "/metrics"), &routed,
+                             &deferred);
+  EXPECT_EQ(deferred, nullptr);
+  EXPECT_EQ(r.status, 200);
 
   r = HttpEndpoint::Dispatch(routes, Request("POST", "/metrics"), &routed);
   EXPECT_EQ(r.status, 405);
@@ -159,7 +200,8 @@ class HttpEndpointTest : public ::testing::Test {
     set_ = std::make_unique<engine::ShardSet>(1, engine::RingOptions{});
     ASSERT_TRUE(set_->Start([&](engine::Shard& shard) -> absl::Status {
                       shard.services().Register(&compressor_);
-                      auto e = HttpEndpoint::Start(&shard, config, Routes());
+                      auto e =
+                          HttpEndpoint::Start(&shard, config, Routes(&shard));
                       if (!e.ok()) return e.status();
                       shard.AddStopHook([e = *e] { e->Stop(); });
                       return absl::OkStatus();
@@ -438,6 +480,47 @@ TEST_F(HttpEndpointTest, ExpectContinueIsAnsweredBeforeTheBody) {
   HttpRequest r = ResponseReader(fd).Next();
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "kicked bob");
+  close(fd);
+}
+
+}  // namespace
+}  // namespace pimap::http
+
+namespace pimap::http {
+namespace {
+
+TEST_F(HttpEndpointTest, DeferredAnswerKeepsPipelinedOrder) {
+  StartEndpoint();
+  int fd = ConnectTo(port_);
+  ASSERT_GE(fd, 0);
+  ResponseReader reader(fd);
+  // The deferred answer comes 100 ms later; the request behind it waits.
+  Send(fd, absl::StrCat("GET /later?a HTTP/1.1\r\nHost: x\r\n\r\n", kGet,
+                        "GET /now HTTP/1.1\r\nHost: x\r\n\r\n"));
+  HttpRequest r = reader.Next();
+  EXPECT_EQ(r.status, 202);
+  EXPECT_EQ(r.body, "later /later?a");
+  r = reader.Next();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "metric_a 1\nmetric_b 2\n");
+  r = reader.Next();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "now");
+  close(fd);
+}
+
+TEST_F(HttpEndpointTest, DeferredAnswerToAClosedConnectionIsDropped) {
+  StartEndpoint();
+  int fd = ConnectTo(port_);
+  ASSERT_GE(fd, 0);
+  Send(fd, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+  close(fd);           // gone before the answer
+  usleep(200 * 1000);  // the answer comes and finds nobody
+  fd = ConnectTo(port_);
+  ASSERT_GE(fd, 0);
+  ResponseReader reader(fd);
+  Send(fd, kGet);
+  EXPECT_EQ(reader.Next().status, 200);
   close(fd);
 }
 
