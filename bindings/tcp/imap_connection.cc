@@ -165,6 +165,7 @@ ImapConnection* ImapConnection::Rebuild(ImapServer* server,
   connection->state_ = State::kAuthenticated;
   connection->compressed_ = transport.compressed;
   connection->user_ = std::move(transport.user);  // still counted logged in
+  if (state.session != nullptr) connection->device_ = state.session->device;
   connection->last_activity_ms_ = transport.last_activity_ms;
   connection->driver_ = session::PimapSessionDriver::Wake(
       connection->Services(), connection, server->config().limits,
