@@ -108,6 +108,9 @@ void HttpConnection::Accept(HttpServer* server, int slot, bool tls,
     }
     transport = new tls::TlsTransport(socket, ssl);
   }
+  PIMAP_LOG(DEBUG).Conn(client).Event("conn.open")
+      << (tls ? "HTTPS" : "HTTP") << " connection to "
+      << client.local.ToString();
   auto* connection = new HttpConnection(server, socket, transport, client);
   connection->preauth_ = gate;
   Busy busy(connection);
@@ -233,6 +236,8 @@ void HttpConnection::OnClosed(http::ServerConnection&, bool output_lost) {
     return;
   }
   state_ = State::kClosing;
+  PIMAP_LOG(DEBUG).Conn(client_).Event("conn.close")
+      << "HTTP connection closed";
   if (HttpSession* session = std::exchange(session_, nullptr)) {
     session->OnSinkGone(this);
   }

@@ -3,7 +3,9 @@ imaplib and one with a bad password, read back from pimapd's stderr in logfmt
 (the default), JSON and the old text: the keys, one connection id for all the
 lines of a connection and different ones for different connections, and the
 fail2ban failregex of docs/logging.md matching the failure line (and only it,
-also when a user name tries to fake a client address).
+also when a user name tries to fake a client address). At debug level a
+connection's id stays the same from its accept through the hand-over to its
+user's shard to its close.
 """
 
 import imaplib
@@ -189,3 +191,37 @@ def test_text_format_keeps_the_old_lines(start_pimapd):
     expected = re.compile(r"^\S+Z I shard=\d+ client=127\.0\.0\.1:%d login "
                           r'user="alice" auth=store conn=\d+$' % ok_port, re.M)
     wait_until(lambda: expected.search(gw.log()), LOG_WAIT, what="the old login line")
+
+
+def test_debug_lines_follow_a_connection_to_its_users_shard(start_pimapd):
+    gw = start_pimapd(shards=4, extra=EXTRA + ["--log-level", "debug"])
+    clients = []
+    for _ in range(4):  # some of them are accepted off alice's shard
+        m = gw.imap("alice")
+        clients.append("127.0.0.1:%d" % m.sock.getsockname()[1])
+        m.logout()
+
+    def records():
+        return [parse_logfmt(x) for x in log_lines(gw)]
+
+    wait_until(lambda: all(find(records(), event="conn.close", client=c) for c in clients),
+               LOG_WAIT, what="the connections' close lines")
+    recs = records()
+    ids = set()
+    moved = 0
+    for client in clients:
+        mine = find(recs, client=client)
+        [opened] = find(mine, event="conn.open")
+        [ok] = find(mine, event="login.ok")
+        assert {r["conn"] for r in mine} == {opened["conn"]}, mine
+        ids.add(opened["conn"])
+        # The id says where it was accepted: its last three digits are shard + 1.
+        assert int(opened["conn"]) % 1000 == int(opened["shard"]) + 1, opened
+        if opened["shard"] != ok["shard"]:
+            [handover] = find(mine, event="conn.handover")
+            assert handover["to"] == ok["shard"], handover
+            moved += 1
+    assert len(ids) == len(clients)
+    # With 4 shards and the kernel spreading accepts, one in four lands on the
+    # owner; the test does not depend on how many moved, only says so.
+    print("%d of %d connections were handed over" % (moved, len(clients)))
