@@ -115,8 +115,8 @@ class Http2Connection::Handoff final : public engine::Handoff {
     std::unique_ptr<Handoff> self(this);
     HttpServer* server = shard.services().Find<HttpServer>();
     if (slot < 0 || server == nullptr) {
-      PIMAP_LOG(WARNING) << connection_->client_
-                         << " HTTP/2 hand-over arrived without a descriptor";
+      PIMAP_LOG(WARNING).Conn(connection_->client_)
+          << "HTTP/2 hand-over arrived without a descriptor";
       return;
     }
     engine::Socket* socket = engine::Socket::Adopt(&shard, slot);
@@ -143,9 +143,8 @@ class Http2Connection::Handoff final : public engine::Handoff {
   }
   void Failed(engine::Shard& source, int slot, int error) override {
     std::unique_ptr<Handoff> self(this);
-    PIMAP_LOG(WARNING) << connection_->client_
-                       << " HTTP/2 hand-over to the owner shard failed: errno "
-                       << error;
+    PIMAP_LOG(WARNING).Conn(connection_->client_)
+        << "HTTP/2 hand-over to the owner shard failed: errno " << error;
     engine::Socket::Adopt(&source, slot)->Abort();
   }
 
@@ -307,8 +306,8 @@ void Http2Connection::OnTransportData(absl::string_view data) {
   in_nghttp2_ = false;
   if (used < 0) {
     // Not HTTP/2 at all (a bad preface) or nghttp2 failed: nothing to say.
-    PIMAP_LOG(INFO) << client_
-                    << " HTTP/2 connection failed: " << nghttp2_strerror(used);
+    PIMAP_LOG(INFO).Conn(client_)
+        << "HTTP/2 connection failed: " << nghttp2_strerror(used);
     Abort();
     return;
   }
@@ -581,8 +580,8 @@ void Http2Connection::Flush() {
     const ssize_t n = nghttp2_session_mem_send(h2_, &data);
     in_nghttp2_ = false;
     if (n < 0) {
-      PIMAP_LOG(INFO) << client_
-                      << " HTTP/2 send failed: " << nghttp2_strerror(n);
+      PIMAP_LOG(INFO).Conn(client_)
+          << "HTTP/2 send failed: " << nghttp2_strerror(n);
       CloseSoon(/*abort=*/true);
       return;
     }
@@ -642,9 +641,8 @@ void Http2Connection::HandOver(int owner) {
           [this] {
             timer_ = 0;
             Busy busy(this);
-            PIMAP_LOG(INFO)
-                << client_
-                << " HTTP/2 hand-over did not complete (peer not reading)";
+            PIMAP_LOG(INFO).Conn(client_)
+                << "HTTP/2 hand-over did not complete (peer not reading)";
             state_ = State::kClosing;
             transport_ = nullptr;
             if (server_ != nullptr) Detach();

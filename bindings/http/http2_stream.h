@@ -64,8 +64,8 @@ class Http2Connection::Stream final : public ResponseSink {
     if (out_.size() - out_pos_ > kMaxStreamOutput) {
       // The client does not take this stream's data (flow control): drop
       // the stream, from the event loop (the session is writing now).
-      PIMAP_LOG(INFO) << c_->client_ << " HTTP/2 client does not read stream "
-                      << id_;
+      PIMAP_LOG(INFO).Conn(c_->client_)
+          << "HTTP/2 client does not read stream " << id_;
       dead_ = true;
       out_.clear();
       out_pos_ = 0;

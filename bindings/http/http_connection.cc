@@ -48,8 +48,8 @@ class HttpHandoff final : public engine::Handoff {
     std::unique_ptr<HttpHandoff> self(this);
     HttpServer* server = shard.services().Find<HttpServer>();
     if (slot < 0 || server == nullptr) {
-      PIMAP_LOG(WARNING) << moving_.client
-                         << " HTTP hand-over arrived without a descriptor";
+      PIMAP_LOG(WARNING).Conn(moving_.client)
+          << "HTTP hand-over arrived without a descriptor";
       return;
     }
     SSL* ssl = std::exchange(ssl_, nullptr);
@@ -57,9 +57,8 @@ class HttpHandoff final : public engine::Handoff {
   }
   void Failed(engine::Shard& source, int slot, int error) override {
     std::unique_ptr<HttpHandoff> self(this);
-    PIMAP_LOG(WARNING) << moving_.client
-                       << " HTTP hand-over to the owner shard failed: errno "
-                       << error;
+    PIMAP_LOG(WARNING).Conn(moving_.client)
+        << "HTTP hand-over to the owner shard failed: errno " << error;
     engine::Socket::Adopt(&source, slot)->Abort();
   }
 
@@ -109,6 +108,9 @@ void HttpConnection::Accept(HttpServer* server, int slot, bool tls,
     }
     transport = new tls::TlsTransport(socket, ssl);
   }
+  PIMAP_LOG(DEBUG).Conn(client).Event("conn.open")
+      << (tls ? "HTTPS" : "HTTP") << " connection to "
+      << client.local.ToString();
   auto* connection = new HttpConnection(server, socket, transport, client);
   connection->preauth_ = gate;
   Busy busy(connection);
@@ -234,6 +236,8 @@ void HttpConnection::OnClosed(http::ServerConnection&, bool output_lost) {
     return;
   }
   state_ = State::kClosing;
+  PIMAP_LOG(DEBUG).Conn(client_).Event("conn.close")
+      << "HTTP connection closed";
   if (HttpSession* session = std::exchange(session_, nullptr)) {
     session->OnSinkGone(this);
   }
@@ -279,8 +283,8 @@ void HttpConnection::OnRequestError(http::ServerConnection&, int status,
   if (answered) {
     CounterAdd(server_->shard().counters().http_errors);
   } else {
-    PIMAP_LOG(INFO) << client_
-                    << " HTTP streamed request body broken: " << reason;
+    PIMAP_LOG(INFO).Conn(client_)
+        << "HTTP streamed request body broken: " << reason;
   }
 }
 
@@ -364,8 +368,8 @@ void HttpConnection::WriteBody(absl::string_view plain) {
   if (http_ == nullptr) return;
   http_->WriteBody(plain);
   if (http_ != nullptr && http_->PendingOutput() > kMaxPendingOutput) {
-    PIMAP_LOG(INFO) << client_
-                    << " HTTP client does not read its response; closing";
+    PIMAP_LOG(INFO).Conn(client_)
+        << "HTTP client does not read its response; closing";
     LoseLater();
   }
 }
@@ -540,8 +544,8 @@ void HttpConnection::HandOver(int owner, Moving moving) {
       [this] {
         timer_ = 0;
         Busy busy(this);
-        PIMAP_LOG(INFO)
-            << client_ << " HTTP hand-over did not complete (peer not reading)";
+        PIMAP_LOG(INFO).Conn(client_)
+            << "HTTP hand-over did not complete (peer not reading)";
         std::exchange(http_, nullptr)->Release();  // the transport is gone
         transport_ = nullptr;
         socket_ = nullptr;
@@ -577,8 +581,8 @@ void HttpConnection::OnTimer() {
         logged_in ? last_activity_ms_ + config.session.session_idle_ms - now
                   : streamed_since_ms_ + config.request_timeout_ms - now;
     if (left <= 0) {
-      PIMAP_LOG(INFO) << client_
-                      << " HTTP persistent exchange idle too long; closing";
+      PIMAP_LOG(INFO).Conn(client_)
+          << "HTTP persistent exchange idle too long; closing";
       Close();
       return;
     }

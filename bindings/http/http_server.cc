@@ -177,7 +177,7 @@ PreAuthGate* HttpServer::AdmitPreAuth(const ClientAddress& client,
   if (gate == nullptr || gate->Admit(client.peer)) return gate;
   *refused = true;
   CounterAdd(shard_->counters().preauth_refused);
-  PIMAP_LOG(INFO) << client << " refused: too many connections not logged in";
+  PIMAP_LOG(INFO).Conn(client) << "refused: too many connections not logged in";
   return nullptr;
 }
 int HttpServer::shard_id() const { return shard_->id(); }

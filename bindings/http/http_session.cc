@@ -366,7 +366,10 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
   session::PreAuthStep step = session::ExecutePreAuth(
       command, {false, config_.login_allowed,
                 /*xzip=*/true, &config_.user_name_format});
-  if (step.auth_failure) CounterAdd(counters_.auth_failures);
+  if (step.auth_failure) {
+    CounterAdd(counters_.auth_failures);
+    session::LogPreAuthFailure(step, client_);
+  }
   if (step.client_id.has_value()) client_id_ = *std::move(step.client_id);
   switch (step.action) {
     case Action::kRespond:

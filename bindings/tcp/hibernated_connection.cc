@@ -19,7 +19,7 @@ void HibernatedConnection::Start(ImapServer* server,
                                  session::SessionDriver* driver) {
   auto* record = new HibernatedConnection(server, std::move(transport));
   record->state_ = driver->Hibernate(record);
-  PIMAP_LOG(DEBUG) << record->state_.client << " hibernated";
+  PIMAP_LOG(DEBUG).Conn(record->state_.client) << "hibernated";
   record->ArmTimer();
   // Last: a TLS or DEFLATE layer hands over what it has buffered at once, and
   // that wakes the device (freeing the record) before this returns.
@@ -50,7 +50,7 @@ HibernatedConnection::~HibernatedConnection() {
 // -------------------------------------------------------------------
 
 ImapConnection* HibernatedConnection::Wake() {
-  PIMAP_LOG(DEBUG) << state_.client << " wakes";
+  PIMAP_LOG(DEBUG).Conn(state_.client) << "wakes";
   CounterAdd(server_->shard().counters().wakeups);
   if (timer_ != 0) server_->shard().timers().Cancel(timer_);
   timer_ = 0;

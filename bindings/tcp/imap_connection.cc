@@ -39,7 +39,7 @@ PreAuthGate* AdmitPreAuth(ImapServer* server, const ClientAddress& client,
   if (gate == nullptr || gate->Admit(client.peer)) return gate;
   *refused = true;
   CounterAdd(server->shard().counters().preauth_refused);
-  PIMAP_LOG(INFO) << client << " refused: too many connections not logged in";
+  PIMAP_LOG(INFO).Conn(client) << "refused: too many connections not logged in";
   return nullptr;
 }
 
@@ -88,6 +88,9 @@ void ImapConnection::Accept(ImapServer* server, int slot, bool implicit_tls,
     }
     transport = new tls::TlsTransport(socket, ssl);
   }
+  PIMAP_LOG(DEBUG).Conn(client).Event("conn.open")
+      << (implicit_tls ? "IMAPS" : "IMAP") << " connection to "
+      << client.local.ToString();
   auto* connection =
       new ImapConnection(server, socket, transport, implicit_tls, client,
                          MonotonicNowMs() + server->config().login_timeout_ms);
@@ -162,6 +165,7 @@ ImapConnection* ImapConnection::Rebuild(ImapServer* server,
   connection->state_ = State::kAuthenticated;
   connection->compressed_ = transport.compressed;
   connection->user_ = std::move(transport.user);  // still counted logged in
+  if (state.session != nullptr) connection->device_ = state.session->device;
   connection->last_activity_ms_ = transport.last_activity_ms;
   connection->driver_ = session::PimapSessionDriver::Wake(
       connection->Services(), connection, server->config().limits,
@@ -389,7 +393,10 @@ void ImapConnection::ExecuteLocal(const imap::Command& command) {
 bool ImapConnection::TakePreAuthStep(session::PreAuthStep step,
                                      const std::string& tag) {
   using Action = session::PreAuthStep::Action;
-  if (step.auth_failure) CounterAdd(server_->shard().counters().auth_failures);
+  if (step.auth_failure) {
+    CounterAdd(server_->shard().counters().auth_failures);
+    session::LogPreAuthFailure(step, client_);
+  }
   if (step.client_id.has_value()) client_id_ = *std::move(step.client_id);
   switch (step.action) {
     case Action::kRespond:
@@ -467,7 +474,7 @@ void ImapConnection::CheckOutputBound() {
   // stops reading while a huge response line is in flight gets here.
   if (transport_ != nullptr &&
       transport_->PendingOutput() > server_->config().max_output_bytes) {
-    PIMAP_LOG(INFO) << client_ << " device does not read its output; closing";
+    PIMAP_LOG(INFO).Conn(client_) << "device does not read its output; closing";
     if (driver_ != nullptr) driver_->Detach();
     state_ = State::kClosing;
     transport_->Abort();
@@ -575,6 +582,13 @@ void ImapConnection::Shutdown(absl::string_view reason) {
     return;
   }
   Busy busy(this);
+  PIMAP_LOG(INFO)
+          .Conn(client_)
+          .User(user_)
+          .Device(device_)
+          .Event("conn.bye")
+          .Field("reason", reason)
+      << "BYE";
   std::string out;
   imap::AppendUntaggedStatus(&out, "BYE", "", reason);
   mid_response_ = false;  // the connection ends: the goodbye goes out now
@@ -582,8 +596,26 @@ void ImapConnection::Shutdown(absl::string_view reason) {
   Close();
 }
 
+void ImapConnection::LogClose(absl::string_view why) const {
+  // A logged-in session's end is news (Dovecot's "Disconnected"); the
+  // comings and goings before login are not, unless asked for.
+  if (user_.empty()) {
+    PIMAP_LOG(DEBUG).Conn(client_).Event("conn.close").Field("why", why)
+        << "closed";
+  } else {
+    PIMAP_LOG(INFO)
+            .Conn(client_)
+            .User(user_)
+            .Device(device_)
+            .Event("conn.close")
+            .Field("why", why)
+        << "closed";
+  }
+}
+
 void ImapConnection::Close() {
   if (state_ == State::kClosing) return;
+  LogClose("server");
   state_ = State::kClosing;
   if (driver_ != nullptr) driver_->Detach();
   if (transport_ != nullptr) {
@@ -595,6 +627,7 @@ void ImapConnection::Close() {
 
 void ImapConnection::OnTransportClosed(absl::Status reason) {
   Busy busy(this);
+  if (state_ != State::kClosing) LogClose(reason.ok() ? "client" : "error");
   transport_ = nullptr;
   state_ = State::kClosing;
   if (driver_ != nullptr) driver_->Detach();

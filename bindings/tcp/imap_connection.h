@@ -184,6 +184,8 @@ class ImapConnection final : private engine::TransportHandler,
   void ArmActivityTimer(int64_t delay_ms);
   void OnActivityTimer();
   void Destroy();
+  // The event=conn.close line; `why`: who ended it (server, client, error).
+  void LogClose(absl::string_view why) const;
 
   // session::DeviceOutput: what the session driver writes and asks for.
   void WriteResponse(std::string bytes) override {
@@ -222,6 +224,7 @@ class ImapConnection final : private engine::TransportHandler,
   // Our own responses held back while a store response is partly written.
   std::string deferred_output_;
   std::string user_;               // set once logged in
+  std::string device_;             // a P-IMAP device's id (log lines)
   ClientAddress client_;           // where the device connects from
   // The client's ID parameters before login, for the store (client_id.h).
   std::string client_id_;

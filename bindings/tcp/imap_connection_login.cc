@@ -88,6 +88,12 @@ void ImapConnection::HandOver(int owner, PendingLogin login) {
       socket_, transport_, server_->shard().timers(), kHandoverTimeoutMs,
       [this, payload, server, owner](int slot, SSL* ssl) {
         handover_timer_ = 0;
+        PIMAP_LOG(DEBUG)
+                .Conn(client_)
+                .User(payload->name.user)
+                .Event("conn.handover")
+                .Field("to", absl::StrCat(owner))
+            << "handed over to the user's shard";
         auto handoff = MakeImapHandoff(ssl, std::move(pending_input_),
                                        std::move(*payload), login_deadline_ms_);
         engine::Shard& shard = server->shard();
@@ -99,9 +105,8 @@ void ImapConnection::HandOver(int owner, PendingLogin login) {
       [this] {
         handover_timer_ = 0;
         Busy busy(this);
-        PIMAP_LOG(INFO) << client_
-                        << " hand-over did not complete (peer not reading); "
-                           "closing";
+        PIMAP_LOG(INFO).Conn(client_).Event("conn.handover.fail")
+            << "hand-over did not complete (peer not reading); closing";
         transport_ = nullptr;
         socket_ = nullptr;
         state_ = State::kClosing;
@@ -135,6 +140,7 @@ bool ImapConnection::OnAuthenticated(const std::string& user,
     pre_login_ = nullptr;
   }
   user_ = user;
+  device_ = device;
   server_->UserLoggedIn(user_);
   ArmActivityTimer(AuthenticatedTimerDelay(0));
   return true;

@@ -27,8 +27,8 @@ class ImapHandoff final : public engine::Handoff {
     std::unique_ptr<ImapHandoff> self(this);
     ImapServer* server = shard.services().Find<ImapServer>();
     if (slot < 0 || server == nullptr) {
-      PIMAP_LOG(WARNING) << login_.client
-                         << " hand-over arrived without a descriptor";
+      PIMAP_LOG(WARNING).Conn(login_.client)
+          << "hand-over arrived without a descriptor";
       return;
     }
     SSL* ssl = ssl_;
@@ -38,9 +38,8 @@ class ImapHandoff final : public engine::Handoff {
   }
   void Failed(engine::Shard& source, int slot, int error) override {
     std::unique_ptr<ImapHandoff> self(this);
-    PIMAP_LOG(WARNING) << login_.client
-                       << " hand-over to the owner shard failed: errno "
-                       << error;
+    PIMAP_LOG(WARNING).Conn(login_.client)
+        << "hand-over to the owner shard failed: errno " << error;
     engine::Socket::Adopt(&source, slot)->Abort();
   }
 

@@ -37,6 +37,10 @@ struct Endpoint {
 struct ClientAddress {
   Endpoint peer;   // the client
   Endpoint local;  // the gateway's address the client connected to
+  // The connection's id in log lines (NewConnectionId, log.h), given at the
+  // accept and kept wherever the address travels (hand-over, hibernation,
+  // the store links a session opens); 0: none.
+  uint64_t conn = 0;
 };
 
 // "client=IP:PORT" ("client=unknown" when it is not known), which starts

@@ -1,5 +1,5 @@
-// Logging implementation (see log.h): formatting, the single write(2), and the
-// background writer of shard threads' lines.
+// Logging implementation (see log.h): level, format, the single write(2), and
+// the background writer of shard threads' lines.
 #include "core/base/log.h"
 
 #include <errno.h>
@@ -17,44 +17,11 @@ namespace pimap {
 namespace {
 
 thread_local int t_shard = -1;
+thread_local uint64_t t_connections = 0;
+std::atomic<int> g_format{static_cast<int>(LogFormat::kLogfmt)};
 
-// Longer messages are truncated: a runaway message (e.g. a whole literal)
-// must not flood the log, and shorter writes stay atomic on more sinks.
-constexpr size_t kMaxMessageBytes = 8 * 1024;
-
-char LevelLetter(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return 'D';
-    case LogLevel::kInfo:
-      return 'I';
-    case LogLevel::kWarning:
-      return 'W';
-    case LogLevel::kError:
-      return 'E';
-  }
-  return '?';
-}
-
-void AppendEscaped(std::string& out, absl::string_view message) {
-  bool truncated = false;
-  if (message.size() > kMaxMessageBytes) {
-    message = message.substr(0, kMaxMessageBytes);
-    truncated = true;
-  }
-  for (char c : message) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t' || (u >= 0x20 && u != 0x7f)) {
-      out += c;
-    } else {
-      absl::StrAppendFormat(&out, "\\x%02x", u);
-    }
-  }
-  if (truncated) out += "...(truncated)";
+LogFormat CurrentFormat() {
+  return static_cast<LogFormat>(g_format.load(std::memory_order_relaxed));
 }
 
 void WriteAll(int fd, absl::string_view data) {
@@ -110,10 +77,17 @@ void RunWriter(AsyncWriter* w) {
     if (taken > 0) w->pending.fetch_sub(taken, std::memory_order_acq_rel);
     const uint64_t dropped = w->dropped.load(std::memory_order_relaxed);
     if (dropped != reported) {
-      batch += log_internal::FormatLine(
-          LogLevel::kWarning, -1, absl::Now(),
-          absl::StrCat(dropped - reported,
-                       " log lines dropped: the log writer fell behind"));
+      const std::pair<absl::string_view, std::string> count[] = {
+          {"dropped", absl::StrCat(dropped - reported)}};
+      const std::string message = absl::StrCat(
+          dropped - reported, " log lines dropped: the log writer fell behind");
+      LogRecord record;
+      record.level = LogLevel::kWarning;
+      record.when = absl::Now();
+      record.event = "log.dropped";
+      record.fields = count;
+      record.message = message;
+      batch += log_internal::FormatRecord(CurrentFormat(), record);
       reported = dropped;
     }
     WriteAll(STDERR_FILENO, batch);
@@ -155,22 +129,28 @@ std::atomic<int> g_min_level{static_cast<int>(LogLevel::kInfo)};
 
 std::string FormatLine(LogLevel level, int shard, absl::Time when,
                        absl::string_view message) {
-  std::string line =
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", when, absl::UTCTimeZone());
-  line += ' ';
-  line += LevelLetter(level);
-  if (shard < 0) {
-    line += " shard=main ";
-  } else {
-    absl::StrAppend(&line, " shard=", shard, " ");
-  }
-  AppendEscaped(line, message);
-  line += '\n';
-  return line;
+  LogRecord record;
+  record.level = level;
+  record.shard = shard;
+  record.when = when;
+  record.message = message;
+  return FormatRecord(LogFormat::kText, record);
 }
 
 LogMessage::~LogMessage() {
-  std::string line = FormatLine(level_, t_shard, absl::Now(), stream_.str());
+  const std::string message = stream_.str();
+  LogRecord record;
+  record.level = level_;
+  record.shard = t_shard;
+  record.when = absl::Now();
+  record.conn = conn_;
+  record.user = user_;
+  record.device = device_;
+  record.client = client_;
+  record.event = event_;
+  record.fields = fields_;
+  record.message = message;
+  std::string line = FormatRecord(CurrentFormat(), record);
   AsyncWriter* w =
       t_shard >= 0 ? g_writer.load(std::memory_order_acquire) : nullptr;
   if (w == nullptr) {
@@ -222,6 +202,16 @@ absl::string_view LogLevelName(LogLevel level) {
       return "error";
   }
   return "unknown";
+}
+
+void SetLogFormat(LogFormat format) {
+  g_format.store(static_cast<int>(format), std::memory_order_relaxed);
+}
+
+LogFormat GetLogFormat() { return CurrentFormat(); }
+
+uint64_t NewConnectionId() {
+  return ++t_connections * 1000 + static_cast<uint64_t>(t_shard + 1);
 }
 
 void SetThreadShard(int shard) { t_shard = shard < 0 ? -1 : shard; }

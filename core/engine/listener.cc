@@ -203,7 +203,7 @@ void Listener::OnAccept(const io_uring_cqe& cqe) {
     } else {
       on_accept_(cqe.res, {Endpoint::From(reinterpret_cast<sockaddr*>(&peer_),
                                           peer_len_),
-                           local_});
+                           local_, NewConnectionId()});
     }
   } else if (cqe.res == -ENFILE || cqe.res == -EMFILE) {
     // The direct-descriptor table is full: leave new connections in the backlog

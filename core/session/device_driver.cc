@@ -182,8 +182,8 @@ void DeviceDriver::SendJob(Job job, const std::string& device_tag,
   } while (absl::c_linear_search(relayed_tags_, cmd().job_up_tag));
   cmd().search_uids.clear();
   cmd().search_modseq.clear();
-  PIMAP_LOG(DEBUG) << client_ << " store <- " << cmd().job_up_tag << " "
-                   << imap::QuoteForLog(command.substr(0, 120));
+  PIMAP_LOG(DEBUG).Conn(client_) << "store <- " << cmd().job_up_tag << " "
+                                 << imap::QuoteForLog(command.substr(0, 120));
   if (command == "UNSELECT" || command == "CLOSE") links_.ForgetSelected();
   links_.OnSent(registry().EventsReceived(user_));
   link()->Send(absl::StrCat(cmd().job_up_tag, " ", command, "\r\n"));
@@ -547,7 +547,8 @@ void DeviceDriver::ApplyViewSearch() {
 }
 
 void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
-  PIMAP_LOG(DEBUG) << client_ << " store -> " << imap::QuoteForLog(tagged_line);
+  PIMAP_LOG(DEBUG).Conn(client_)
+      << "store -> " << imap::QuoteForLog(tagged_line);
   absl::string_view rest = tagged_line.substr(tagged_line.find(' ') + 1);
   const bool ok = absl::StartsWithIgnoreCase(rest, "OK");
   DeviceSession* s = session_;

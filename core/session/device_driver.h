@@ -374,13 +374,15 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   int busy_ = 0;
   bool release_pending_ = false;
 
-  // Login and resume.
-  std::string login_tag_;
+  // Login and resume. The bools share busy_'s word and the uint32_t sits
+  // next to job_: the 8 bytes of client_'s connection id (log lines) come
+  // out of padding, not out of each idling device.
   bool resumed_ = false;
-  uint32_t resume_uidvalidity_ = 0;
   bool resync_pending_ = false;  // resume found the journal insufficient
   bool rebuilt_ = false;
+  std::string login_tag_;
   std::string logout_tag_;
+  uint32_t resume_uidvalidity_ = 0;
 
   // The running store command.
   Job job_ = Job::kNone;

@@ -135,9 +135,9 @@ void DeviceDriver::FromOutside(absl::FunctionRef<void()> call) {
 void DeviceDriver::OnNoLink(const absl::Status& pool_error,
                             absl::string_view why) {
   if (!pool_error.ok()) {
-    PIMAP_LOG(INFO) << client_
-                    << " no store link for user=" << imap::QuoteForLog(user_)
-                    << ": " << pool_error.message();
+    PIMAP_LOG(INFO).Conn(client_).User(user_).Device(device_).Event(
+        "store.unavailable")
+        << "no store link: " << pool_error.message();
   }
   OnLinkFailed(why);
 }

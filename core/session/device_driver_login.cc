@@ -30,10 +30,13 @@ void DeviceDriver::Start(StoreLink* link, std::string login_tag,
   if (session_ == nullptr) {
     // A new device past --max-devices-per-user: refused, not evicting
     // another (README, "Limits"); nothing was created for it.
-    PIMAP_LOG(INFO) << client_ << " login refused user="
-                    << imap::QuoteForLog(user_)
-                    << " device=" << imap::QuoteForLog(device_)
-                    << ": too many devices";
+    PIMAP_LOG(INFO)
+            .Conn(client_)
+            .User(user_)
+            .Device(device_)
+            .Event("login.refused")
+            .Field("reason", "too_many_devices")
+        << "login refused: too many devices";
     if (link != nullptr) link->Close();
     std::string out;
     imap::AppendTaggedStatus(&out, login_tag_, "NO", "LIMIT",
@@ -41,6 +44,11 @@ void DeviceDriver::Start(StoreLink* link, std::string login_tag,
     Write(std::move(out));
     if (output_ != nullptr) output_->LoginDone(false);
     return;
+  }
+  if (resumed_) {
+    PIMAP_LOG(INFO).Conn(client_).User(user_).Device(device_).Event(
+        "session.resume")
+        << "session resumed";
   }
   if (link != nullptr) {
     registry().RememberCapabilities(link->capabilities());
@@ -126,9 +134,8 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
   switch (job_) {
     case Job::kEnable:
       if (!ok) {
-        PIMAP_LOG(WARNING)
-            << client_
-            << " store refused ENABLE QRESYNC: P-IMAP session refused";
+        PIMAP_LOG(WARNING).Conn(client_).User(user_).Device(device_)
+            << "store refused ENABLE QRESYNC: P-IMAP session refused";
         registry().End(session_);
         session_ = nullptr;
         std::string out;

@@ -67,7 +67,7 @@ void DeviceDriver::OnEventsPending() {
     InterruptIdle();
     return;
   }
-  PIMAP_LOG(DEBUG) << client_ << " push: " << through << " events go now";
+  PIMAP_LOG(DEBUG).Conn(client_) << "push: " << through << " events go now";
   if (through == 0) return;
   std::string out = RenderPending(true, through);
   if (!out.empty() && output_ != nullptr) output_->WriteEvents(std::move(out));
@@ -376,9 +376,9 @@ void DeviceDriver::OnPushJobDone(bool ok) {
       return;
     }
     case Job::kEvalNotify:
-      PIMAP_LOG(DEBUG) << client_ << " notification filter admits "
-                       << cmd().search_uids.size() << " of "
-                       << cmd().eval_uids.size() << " new messages";
+      PIMAP_LOG(DEBUG).Conn(client_)
+          << "notification filter admits " << cmd().search_uids.size() << " of "
+          << cmd().eval_uids.size() << " new messages";
       for (uint32_t uid : cmd().search_uids) s->notify.insert(uid);
       cmd().search_uids.clear();
       OnEvalDone();

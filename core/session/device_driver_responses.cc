@@ -106,9 +106,9 @@ void DeviceDriver::OnStoreClosed(absl::Status reason) {
     // Pooled: the session outlives its link. Between commands (and in the
     // gateway's IDLE) nothing is lost; a command in flight gets NO, never a
     // half answer passed off as whole.
-    PIMAP_LOG(INFO) << client_
-                    << " store link lost for user=" << imap::QuoteForLog(user_)
-                    << ": " << reason.message();
+    PIMAP_LOG(INFO).Conn(client_).User(user_).Device(device_).Event(
+        "store.lost")
+        << "store link lost: " << reason.message();
     cmd().resp_first = true;
     cmd().collected.clear();
     const bool quiet =
@@ -123,8 +123,8 @@ void DeviceDriver::OnStoreClosed(absl::Status reason) {
     OnLinkFailed("Connection to the message store lost");
     return;
   }
-  PIMAP_LOG(INFO) << client_ << " store connection lost for user="
-                  << imap::QuoteForLog(user_) << ": " << reason.message();
+  PIMAP_LOG(INFO).Conn(client_).User(user_).Device(device_).Event("store.lost")
+      << "store connection lost: " << reason.message();
   if (cmd().passing) {
     cmd().passing = false;
     output_->EndPassThrough();
@@ -222,8 +222,8 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
   }
   absl::string_view body(text);
   body = absl::StripTrailingAsciiWhitespace(body);
-  PIMAP_LOG(DEBUG) << client_
-                   << " collected: " << imap::QuoteForLog(body.substr(0, 100));
+  PIMAP_LOG(DEBUG).Conn(client_)
+      << "collected: " << imap::QuoteForLog(body.substr(0, 100));
   Untagged u = ParseUntagged(body);
   if (u.name == "VANISHED" && session_ != nullptr) {
     absl::string_view set_text = body.substr(body.rfind(' ') + 1);

@@ -257,8 +257,8 @@ void RelayDriver::OnStoreClosed(absl::Status reason) {
     output()->Close();
     return;
   }
-  PIMAP_LOG(INFO) << credentials_.origin << " store connection lost for user="
-                  << imap::QuoteForLog(user_) << ": " << reason.message();
+  PIMAP_LOG(INFO).Conn(credentials_.origin).User(user_).Event("store.lost")
+      << "store connection lost: " << reason.message();
   // No EndPassThrough: answers held back behind a response the store cut
   // short are dropped, and the goodbye ends the connection (a park or an
   // unpark in progress ends with it).

@@ -82,9 +82,8 @@ void RelayDriver::OnStatusLinkLent(absl::StatusOr<PooledLink*> lent) {
   if (!lent.ok()) {
     // The store is away: the numbers stay queued for the next event or the
     // unpark (which then needs the store anyway).
-    PIMAP_LOG(DEBUG) << credentials_.origin << " no STATUS for parked user="
-                     << imap::QuoteForLog(user_) << ": "
-                     << lent.status().message();
+    PIMAP_LOG(DEBUG).Conn(credentials_.origin).User(user_)
+        << "no STATUS for the parked session: " << lent.status().message();
     idle_ = IdleState::kParked;
     if (done_early_) {
       done_early_ = false;

@@ -148,9 +148,11 @@ void RelayDriver::ArmStoreTimer() {
       services_.timers->Schedule(services_.borrow_timeout_ms, [this] {
         store_timer_ = 0;
         Busy busy(this);
-        PIMAP_LOG(INFO) << credentials_.origin
-                        << " store did not answer the gateway for user="
-                        << imap::QuoteForLog(user_);
+        PIMAP_LOG(INFO)
+                .Conn(credentials_.origin)
+                .User(user_)
+                .Event("store.lost")
+            << "store did not answer the gateway";
         Bye("The message store did not answer");
       });
 }
@@ -184,10 +186,11 @@ void RelayDriver::OnOwnResponse(absl::string_view completed_tag) {
       list_rounds_ = kMaxListRounds;
       return;
     }
-    PIMAP_LOG(WARNING) << credentials_.origin
-                       << " unusable store response for user="
-                       << imap::QuoteForLog(user_) << ": "
-                       << r.status().message();
+    PIMAP_LOG(WARNING)
+            .Conn(credentials_.origin)
+            .User(user_)
+            .Event("store.error")
+        << "unusable store response: " << r.status().message();
     Bye("Unreadable response from the message store");
     return;
   }
@@ -321,9 +324,8 @@ void RelayDriver::FinishListing() {
 
 void RelayDriver::GiveUpPark(absl::string_view why) {
   CounterAdd(counters().relay_park_failures);
-  PIMAP_LOG(DEBUG) << credentials_.origin
-                   << " not parking user=" << imap::QuoteForLog(user_) << ": "
-                   << why;
+  PIMAP_LOG(DEBUG).Conn(credentials_.origin).User(user_)
+      << "not parking: " << why;
   DisarmStoreTimer();
   StopListening();
   listing_ = UidView();
@@ -394,10 +396,9 @@ void RelayDriver::Park() {
   idle_ = IdleState::kParked;
   CounterAdd(counters().relay_parks);
   counters().relay_parked.fetch_add(1, std::memory_order_relaxed);
-  PIMAP_LOG(DEBUG) << credentials_.origin
-                   << " parked user=" << imap::QuoteForLog(user_)
-                   << " folder=" << imap::QuoteForLog(parked_->folder())
-                   << " messages=" << parked_->view().size();
+  PIMAP_LOG(DEBUG).Conn(credentials_.origin).User(user_)
+      << "parked folder=" << imap::QuoteForLog(parked_->folder())
+      << " messages=" << parked_->view().size();
   std::vector<StoreEvent> early = std::move(early_events_);
   early_events_.clear();
   if (!early.empty()) OnParkedEvents(early);
@@ -511,9 +512,11 @@ void RelayDriver::BorrowForClient(
 void RelayDriver::OnLinkLent(absl::StatusOr<PooledLink*> lent) {
   if (!lent.ok()) {
     if (lent.status().code() != absl::StatusCode::kUnavailable) {
-      PIMAP_LOG(INFO) << credentials_.origin
-                      << " unpark failed user=" << imap::QuoteForLog(user_)
-                      << ": " << lent.status().message();
+      PIMAP_LOG(INFO)
+              .Conn(credentials_.origin)
+              .User(user_)
+              .Event("store.unavailable")
+          << "unpark failed: " << lent.status().message();
     }
     Bye("The message store is not available; reconnect later");
     return;

@@ -40,6 +40,8 @@ PreAuthStep Login(PendingLogin login, const PreAuthPolicy& policy) {
       PreAuthStep step = Respond(login.tag, "NO", "AUTHENTICATIONFAILED",
                                  user.status().message());
       step.auth_failure = true;
+      step.auth_failure_user = login.name.user;
+      step.auth_failure_reason = "bad_user_name";
       return step;
     }
     login.name.user = *std::move(user);
@@ -133,6 +135,8 @@ PreAuthStep DecodeSaslResponse(absl::string_view tag, absl::string_view line,
     PreAuthStep step = Respond(tag, "NO", "AUTHORIZATIONFAILED",
                                "Authorization identity must match the user");
     step.auth_failure = true;
+    step.auth_failure_user = plain->authcid;
+    step.auth_failure_reason = "authzid_mismatch";
     return step;
   }
   absl::StatusOr<imap::LoginName> name = imap::ParseLoginName(plain->authcid);
@@ -141,6 +145,15 @@ PreAuthStep DecodeSaslResponse(absl::string_view tag, absl::string_view line,
   }
   return Login({std::string(tag), std::move(*name), std::move(plain->password)},
                policy);
+}
+
+void LogPreAuthFailure(const PreAuthStep& step, const ClientAddress& client) {
+  PIMAP_LOG(INFO)
+          .Conn(client)
+          .User(step.auth_failure_user)
+          .Event("login.fail")
+          .Field("reason", step.auth_failure_reason)
+      << "login failed";
 }
 
 // ---- The login on the owner shard ---------------------------------------------
@@ -165,11 +178,14 @@ bool Authenticated(const LoginServices& services, LoginClient* client,
   }
   if (!client->OnAuthenticated(a.user, a.device, how)) return false;
   CounterAdd(services.driver.counters->logins);
-  PIMAP_LOG(INFO) << a.client << " login user=" << imap::QuoteForLog(a.user)
-                  << (a.device.empty()
-                          ? ""
-                          : " device=" + imap::QuoteForLog(a.device))
-                  << how;
+  // The line fail2ban-style tools match (docs/logging.md).
+  PIMAP_LOG(INFO)
+          .Conn(a.client)
+          .User(a.user)
+          .Device(a.device)
+          .Event("login.ok")
+          .Field("auth", how.empty() ? "store" : "cache")
+      << "login";
   return true;
 }
 
@@ -222,13 +238,19 @@ void OnStoreLogin(const LoginServices& services, DeviceOutput* output,
       services.throttle->Failed(a.user, a.client.peer, MonotonicNowMs());
     }
     counters.auth_failures.fetch_add(1, std::memory_order_relaxed);
-    PIMAP_LOG(INFO) << a.client
-                    << " login failed user=" << imap::QuoteForLog(a.user);
+    PIMAP_LOG(INFO)
+            .Conn(a.client)
+            .User(a.user)
+            .Device(a.device)
+            .Event("login.fail")
+            .Field("reason", "bad_password")
+        << "login failed";
     imap::AppendTaggedStatus(&out, a.tag, "NO", "AUTHENTICATIONFAILED",
                              "Authentication failed.");
   } else {
-    PIMAP_LOG(WARNING) << a.client << " store login unavailable: "
-                       << link.status().message();
+    PIMAP_LOG(WARNING).Conn(a.client).User(a.user).Device(a.device).Event(
+        "login.error")
+        << "store login unavailable: " << link.status().message();
     imap::AppendTaggedStatus(
         &out, a.tag, "NO", "UNAVAILABLE",
         "The message store is not available; try again later");
@@ -307,9 +329,13 @@ void StartSessionLogin(const LoginServices& services, DeviceOutput* output,
       // Not even asked of the store: the password may be right, and the
       // answer must not tell (hence no AUTHENTICATIONFAILED).
       CounterAdd(services.driver.counters->logins_refused);
-      PIMAP_LOG(INFO) << login.client << " login refused user="
-                      << imap::QuoteForLog(login.name.user)
-                      << ": too many failed logins";
+      PIMAP_LOG(INFO)
+              .Conn(login.client)
+              .User(login.name.user)
+              .Device(login.name.device)
+              .Event("login.fail")
+              .Field("reason", "throttled")
+          << "login refused: too many failed logins";
       std::string out;
       imap::AppendTaggedStatus(&out, login.tag, "NO", "UNAVAILABLE",
                                "Too many failed logins; try again later");

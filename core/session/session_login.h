@@ -54,6 +54,9 @@ struct PreAuthStep {
   std::string response;
   PendingLogin login;
   bool auth_failure = false;  // count it (pimap_auth_failures_total)
+  // For its log line (event=login.fail): the user named, if any, and why.
+  std::string auth_failure_user;
+  absl::string_view auth_failure_reason;
   // An ID command: the client's parameters, for the binding to keep until
   // the login (PendingLogin::client_id).
   std::optional<std::string> client_id;
@@ -79,6 +82,9 @@ PreAuthStep ExecutePreAuth(const imap::Command& command,
 // The client's response line to AUTHENTICATE PLAIN's "+ ", for `tag`.
 PreAuthStep DecodeSaslResponse(absl::string_view tag, absl::string_view line,
                                const PreAuthPolicy& policy);
+// Counts nothing; logs the event=login.fail line of a step with auth_failure
+// (the bindings call it: they know the client).
+void LogPreAuthFailure(const PreAuthStep& step, const ClientAddress& client);
 
 // The owner shard's services a login uses.
 struct LoginServices {

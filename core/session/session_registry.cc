@@ -169,9 +169,9 @@ void SessionRegistry::OnStoreLoginRejected(absl::string_view user,
   std::fill(kept.begin(), kept.end(), '\0');
   kept.clear();
   it->second.password_rejected = true;
-  PIMAP_LOG(INFO) << "the store rejected the kept password of user="
-                  << imap::QuoteForLog(user)
-                  << ": not used again until the user logs in";
+  PIMAP_LOG(INFO).User(user).Event("store.password_rejected")
+      << "the store rejected the kept password: not used again until the "
+         "user logs in";
 }
 
 bool SessionRegistry::StorePasswordRejected(const std::string& user) const {
@@ -493,9 +493,8 @@ std::unique_ptr<DeviceSession> SessionRegistry::Restore(
       }
     }
   }
-  PIMAP_LOG(INFO) << "session restored from durable state: user="
-                  << imap::QuoteForLog(user)
-                  << " device=" << imap::QuoteForLog(device);
+  PIMAP_LOG(INFO).User(user).Device(device).Event("session.restore")
+      << "session restored from durable state";
   return session;
 }
 
@@ -613,8 +612,8 @@ void SessionRegistry::Sweep() {
       DeviceSession& s = *dit->second;
       if (s.connection == nullptr &&
           now - s.last_activity_ms > config_->session_lifetime_ms) {
-        PIMAP_LOG(INFO) << "session expired: user=" << imap::QuoteForLog(s.user)
-                        << " device=" << imap::QuoteForLog(s.device);
+        PIMAP_LOG(INFO).User(s.user).Device(s.device).Event("session.expire")
+            << "session expired";
         if (outband_ != nullptr) outband_->OnDeviceBack(s.session_id);
         sessions.devices.erase(dit++);
       } else {

@@ -66,7 +66,8 @@ def test_stock_client_address_reaches_the_store_and_the_log(start_pimapd, doveco
         _, t = c.cmd("n", "NOOP")
         assert t.startswith(b"n OK"), t
     # pimapd's log line of the login names the client.
-    wait_until(lambda: 'client=127.0.0.2:%d login user="alice"' % port in gw.log(), LOG_WAIT,
+    wait_until(lambda: " user=alice client=127.0.0.2:%d event=login.ok " % port in gw.log(),
+               LOG_WAIT,
                what="pimapd's login line with the client address")
 
 
@@ -115,8 +116,9 @@ def test_http_client_address_reaches_the_store(start_pimapd, dovecot):
     wait_until(lambda: store_logins(dovecot, "alice", "127.0.0.5") >= 1, LOG_WAIT,
                what="the store's login line with rip=127.0.0.5")
     wait_until(lambda: probe in dovecot.log(), LOG_WAIT, what="the device's ID at the store")
-    wait_until(lambda: re.search(r'client=127\.0\.0\.5:\d+ login user="alice" device="web"',
-                                 gw.log()), LOG_WAIT, what="pimapd's login line")
+    wait_until(lambda: re.search(r" user=alice device=web client=127\.0\.0\.5:\d+ "
+                                 r"event=login\.ok ", gw.log()), LOG_WAIT,
+               what="pimapd's login line")
 
 
 # ----------------------------------------------------------------------------- throttling

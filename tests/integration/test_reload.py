@@ -25,8 +25,9 @@ def write_config(path, lines):
 
 
 def reloads(gw):
-    return re.findall(r"SIGHUP: (configuration reloaded \(.*\)|.*nothing changes.*)$",
-                      gw.log(), re.M)
+    """The reload lines' messages (any --log-format: a logfmt msg ends in a quote)."""
+    return [m.rstrip('"}') for m in re.findall(r"SIGHUP: (.*)$", gw.log(), re.M)
+            if "configuration reloaded" in m or "nothing changes" in m]
 
 
 def sighup(gw, before):

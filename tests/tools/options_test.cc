@@ -131,6 +131,7 @@ TEST(ParseCommandLineTest, Defaults) {
   EXPECT_EQ(o.shards, 0);
   EXPECT_FALSE(o.allow_plaintext_auth);
   EXPECT_EQ(o.log_level, LogLevel::kInfo);
+  EXPECT_EQ(o.log_format, LogFormat::kLogfmt);
   EXPECT_EQ(o.max_line_bytes, 64u * 1024);
   EXPECT_EQ(o.max_literal_bytes, 64ull << 20);
   EXPECT_EQ(o.max_depth, 32);
@@ -168,6 +169,8 @@ TEST(ParseCommandLineTest, EveryOptionBothSyntaxes) {
                   "8",
                   "--allow-plaintext-auth",
                   "--log-level=debug",
+                  "--log-format",
+                  "json",
                   "--max-line-bytes",
                   "8K",
                   "--max-literal-bytes=1G",
@@ -198,6 +201,7 @@ TEST(ParseCommandLineTest, EveryOptionBothSyntaxes) {
   EXPECT_EQ(o.shards, 8);
   EXPECT_TRUE(o.allow_plaintext_auth);
   EXPECT_EQ(o.log_level, LogLevel::kDebug);
+  EXPECT_EQ(o.log_format, LogFormat::kJson);
   EXPECT_EQ(o.max_line_bytes, 8192u);
   EXPECT_EQ(o.max_literal_bytes, 1ull << 30);
   EXPECT_EQ(o.max_depth, 10);
@@ -605,6 +609,8 @@ TEST(ParseCommandLineErrorsTest, BadNumbers) {
               {"--store-timeout", "-5s", "positive"});
   ExpectError({"--store", "s:1", "--log-level", "loud"},
               {"--log-level", "loud"});
+  ExpectError({"--store", "s:1", "--log-format", "xml"},
+              {"--log-format", "xml", "logfmt, json or text"});
   ExpectError({"--store", "s:1", "--store-links-per-shard", "0"},
               {"--store-links-per-shard", "\"0\"", "1..1048576"});
   ExpectError({"--store", "s:1", "--store-links-per-shard=-3"},
@@ -678,6 +684,7 @@ TEST(ConfigFileTest, FlagsOverrideFileRegardlessOfOrder) {
       "store = file-store:143\n"
       "shards = 4\n"
       "log-level = error\n"
+      "log-format = text\n"
       "allow-plaintext-auth = true\n");
   // Flags before --config.
   auto a = Parse({"--shards", "2", "--allow-plaintext-auth=no", "--config",
@@ -687,6 +694,7 @@ TEST(ConfigFileTest, FlagsOverrideFileRegardlessOfOrder) {
   EXPECT_FALSE(a->options.allow_plaintext_auth);
   EXPECT_EQ(a->options.store.host, "file-store");  // From the file.
   EXPECT_EQ(a->options.log_level, LogLevel::kError);
+  EXPECT_EQ(a->options.log_format, LogFormat::kText);  // From the file.
   // Flags after --config.
   const std::string cfg = absl::StrCat("--config=", f.path());
   auto b =
@@ -747,6 +755,7 @@ TEST(HelpTextTest, ListsEveryOptionWithDefault) {
                           "--shards N",
                           "--allow-plaintext-auth",
                           "--log-level LEVEL",
+                          "--log-format FORMAT",
                           "--max-line-bytes SIZE",
                           "--max-literal-bytes SIZE",
                           "--max-nesting-depth N",

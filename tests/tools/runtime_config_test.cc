@@ -35,18 +35,20 @@ TEST(PlanReloadTest, NothingChanged) {
 
 TEST(PlanReloadTest, LimitsTimeoutsAndTheStoreAreApplied) {
   const Options running = Parse({});
-  const Options fresh = Parse(
-      {"--log-level", "debug", "--max-line-bytes", "2048", "--idle-timeout",
-       "5m", "--journal-limit", "77", "--default-notification-filter", "ALL",
-       "--store-link-idle", "3s", "--login-fail-max", "3"});
+  const Options fresh =
+      Parse({"--log-level", "debug", "--log-format", "json", "--max-line-bytes",
+             "2048", "--idle-timeout", "5m", "--journal-limit", "77",
+             "--default-notification-filter", "ALL", "--store-link-idle", "3s",
+             "--login-fail-max", "3"});
   ReloadPlan plan = PlanReload(running, fresh);
   EXPECT_THAT(plan.applied,
-              UnorderedElementsAre("log-level", "max-line-bytes",
+              UnorderedElementsAre("log-level", "log-format", "max-line-bytes",
                                    "idle-timeout", "journal-limit",
                                    "default-notification-filter",
                                    "store-link-idle", "login-fail-max"));
   EXPECT_THAT(plan.need_restart, IsEmpty());
   EXPECT_EQ(plan.options.log_level, LogLevel::kDebug);
+  EXPECT_EQ(plan.options.log_format, LogFormat::kJson);
   EXPECT_EQ(plan.options.max_line_bytes, 2048u);
   EXPECT_EQ(plan.options.idle_timeout, absl::Minutes(5));
   EXPECT_EQ(plan.options.journal_limit, 77u);

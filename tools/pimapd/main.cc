@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   }
   const pimap::Options& options = parsed->options;
   pimap::SetLogLevel(options.log_level);
+  pimap::SetLogFormat(options.log_format);
 
   // Signals are taken by sigwait() in main only; shards never see them
   // (blocked here, before any thread starts, so every thread inherits it).

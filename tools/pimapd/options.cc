@@ -200,6 +200,18 @@ const OptionSpec kOptionSpecs[] = {
        return absl::OkStatus();
      },
      [](const Options& o) { return std::string(LogLevelName(o.log_level)); }},
+    {"log-format", "FORMAT",
+     "Shape of the log lines: logfmt (key=value), json (one object per "
+     "line) or text (the plain lines of old, for reading by eye). See "
+     "docs/logging.md.",
+     [](absl::string_view v, Options& o) {
+       absl::StatusOr<LogFormat> f = ParseLogFormat(v);
+       if (!f.ok())
+         return InvalidArgumentError("expected logfmt, json or text");
+       o.log_format = *f;
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return std::string(LogFormatName(o.log_format)); }},
     {"max-line-bytes", "SIZE",
      "Longest IMAP command line accepted from a device (1K..1G).",
      [](absl::string_view v, Options& o) {

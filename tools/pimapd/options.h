@@ -76,6 +76,7 @@ struct Options {
   int shards = 0;  // --shards N, 0 = number of online CPUs; else 1..256
   bool allow_plaintext_auth = false;         // --allow-plaintext-auth
   LogLevel log_level = LogLevel::kInfo;      // --log-level
+  LogFormat log_format = LogFormat::kLogfmt;  // --log-format
   size_t max_line_bytes = 64 * 1024;         // --max-line-bytes
   uint64_t max_literal_bytes = 64ull << 20;  // --max-literal-bytes
   int max_depth = 32;                        // --max-nesting-depth

@@ -54,6 +54,7 @@ void Reloader::Reload() {
     return;
   }
   SetLogLevel(plan.options.log_level);
+  SetLogFormat(plan.options.log_format);
   // Each shard gets the new settings by message and installs them on its own
   // thread: its servers and sessions read them without a lock or an atomic,
   // and no shard can see a half-made swap. Handshakes already begun and open

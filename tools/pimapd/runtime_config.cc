@@ -186,6 +186,7 @@ namespace {
 // The one list of them: PlanReload derives the names from it.
 void TakeChangeable(const Options& fresh, Options& to) {
   to.log_level = fresh.log_level;
+  to.log_format = fresh.log_format;
   to.tls_cert = fresh.tls_cert;
   to.tls_key = fresh.tls_key;
   to.tls_sni_certs = fresh.tls_sni_certs;

@@ -109,9 +109,14 @@ class StderrCapture {
 
 class LogOutputTest : public ::testing::Test {
  protected:
-  void SetUp() override { saved_level_ = GetLogLevel(); }
+  // These tests read the text format; log_format_test.cc covers the others.
+  void SetUp() override {
+    saved_level_ = GetLogLevel();
+    SetLogFormat(LogFormat::kText);
+  }
   void TearDown() override {
     SetLogLevel(saved_level_);
+    SetLogFormat(LogFormat::kLogfmt);
     SetThreadShard(-1);
   }
   LogLevel saved_level_;
@@ -255,6 +260,74 @@ TEST_F(LogOutputTest, AFullQueueDropsLinesAndSaysHowMany) {
     PIMAP_LOG(INFO) << "after stop";
   });
   late.join();
+}
+
+// The structured calls reach the line, in the configured format, and cost
+// nothing when the level is off.
+TEST_F(LogOutputTest, FieldsReachTheLine) {
+  SetLogLevel(LogLevel::kInfo);
+  SetLogFormat(LogFormat::kLogfmt);
+  SetThreadShard(2);
+  ClientAddress client;
+  client.peer.family = 4;
+  client.peer.ip = {127, 0, 0, 1};
+  client.peer.port = 40000;
+  client.conn = NewConnectionId();
+  int evaluated = 0;
+  StderrCapture capture;
+  PIMAP_LOG(DEBUG).User(std::to_string(CountedValue(&evaluated))) << "off";
+  PIMAP_LOG(INFO)
+          .Conn(client)
+          .User("alice")
+          .Device("phone1")
+          .Event("login.ok")
+          .Field("via", "store")
+      << "login";
+  SetLogFormat(LogFormat::kJson);
+  PIMAP_LOG(WARNING).Conn(client) << "bye";
+  const std::string out = capture.Finish();
+  EXPECT_EQ(evaluated, 0);
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << out;
+  const std::string conn = absl::StrCat(client.conn);
+  EXPECT_EQ(client.conn % 1000, 3u);  // shard 2
+  EXPECT_NE(lines[0].find(
+                absl::StrCat(" level=info shard=2 conn=", conn,
+                             " user=alice device=phone1 client=127.0.0.1:40000"
+                             " event=login.ok via=store msg=login")),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find(absl::StrCat(
+                "\"level\":\"warning\",\"shard\":2,\"conn\":", conn,
+                ",\"client\":\"127.0.0.1:40000\",\"msg\":\"bye\"}")),
+            std::string::npos)
+      << lines[1];
+}
+
+TEST(LogTest, ConnectionIdsAreUniquePerThreadAndShard) {
+  std::vector<uint64_t> ids[2];
+  std::vector<std::thread> threads;
+  for (int s = 0; s < 2; ++s) {
+    threads.emplace_back([s, &ids] {
+      SetThreadShard(s);
+      for (int i = 0; i < 100; ++i) ids[s].push_back(NewConnectionId());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int s = 0; s < 2; ++s) {
+    for (size_t i = 0; i < ids[s].size(); ++i) {
+      EXPECT_EQ(ids[s][i], (i + 1) * 1000 + s + 1);
+    }
+  }
+}
+
+TEST(LogTest, FormatNames) {
+  for (LogFormat f : {LogFormat::kLogfmt, LogFormat::kJson, LogFormat::kText}) {
+    EXPECT_EQ(*ParseLogFormat(LogFormatName(f)), f);
+  }
+  EXPECT_EQ(*ParseLogFormat("JSON"), LogFormat::kJson);
+  EXPECT_FALSE(ParseLogFormat("xml").ok());
+  EXPECT_FALSE(ParseLogFormat("").ok());
 }
 
 }  // namespace
