@@ -1,8 +1,8 @@
 """The Debian package (tools/package: CPack from this build): what it holds, what it
 depends on, its conffile and maintainer scripts, and that the pimapd, configuration and
 unit it ships work together: the packaged binary started with the packaged configuration
-serves IMAP, and the packaged unit passes systemd-analyze. (Installing it with dpkg -i and
-starting it through systemctl needs a machine of its own: a fresh Debian 12 container.)"""
+serves IMAP, and the packaged unit passes systemd-analyze. Installing it on a fresh Debian 12
+and starting it through systemctl: test_package_install.py."""
 
 import glob
 import os
