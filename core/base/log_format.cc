@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/base/json_string.h"
+#include "core/base/log.h"  // LogLevelName
 
 namespace pimap {
 namespace {
@@ -21,20 +22,6 @@ constexpr char kTruncated[] = "...(truncated)";
 absl::string_view Cut(absl::string_view s, size_t max, bool* truncated) {
   *truncated = s.size() > max;
   return *truncated ? s.substr(0, max) : s;
-}
-
-absl::string_view LevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kDebug:
-      return "debug";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kWarning:
-      return "warning";
-    case LogLevel::kError:
-      return "error";
-  }
-  return "unknown";
 }
 
 char LevelLetter(LogLevel level) {
@@ -154,7 +141,7 @@ void AppendJson(std::string* out, absl::string_view value, size_t max) {
 
 std::string FormatLogfmt(const LogRecord& r) {
   std::string line = absl::StrCat("ts=", Timestamp(r.when),
-                                  " level=", LevelName(r.level), " shard=");
+                                  " level=", LogLevelName(r.level), " shard=");
   if (r.shard < 0) {
     line.append("main");
   } else {
@@ -187,7 +174,7 @@ std::string FormatLogfmt(const LogRecord& r) {
 std::string FormatJson(const LogRecord& r) {
   std::string line =
       absl::StrCat("{\"ts\":\"", Timestamp(r.when), "\",\"level\":\"",
-                   LevelName(r.level), "\",\"shard\":");
+                   LogLevelName(r.level), "\",\"shard\":");
   if (r.shard < 0) {
     line.append("\"main\"");
   } else {
