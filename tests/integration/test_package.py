@@ -4,7 +4,6 @@ unit it ships work together: the packaged binary started with the packaged confi
 serves IMAP, and the packaged unit passes systemd-analyze. Installing it on a fresh Debian 12
 and starting it through systemctl: test_package_install.py."""
 
-import glob
 import os
 import re
 import shutil
@@ -16,40 +15,20 @@ import harness
 
 pytestmark = pytest.mark.timeout(300)
 
-BUILD_DIR = os.path.dirname(os.path.dirname(os.path.abspath(harness.PIMAPD)))
-
-
-def run(*args, **kwargs):
-    r = subprocess.run(list(args), capture_output=True, text=True, timeout=240, **kwargs)
-    assert r.returncode == 0, "%s failed (%d):\n%s%s" % (args, r.returncode, r.stdout, r.stderr)
-    return r.stdout
-
-
-def sanitizer_build():
-    try:
-        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
-            return "-fsanitize" in f.read()
-    except OSError:
-        return False
+from package_build import build_deb, run, sanitizer_build
 
 
 @pytest.fixture(scope="module")
 def package(workdir):
     """(path of the .deb, directory it was extracted to)."""
     if sanitizer_build():
-        # tools/test-asan builds pimapd alone; the regular run packages the release build.
         pytest.skip("the sanitizer build is not packaged")
-    if not os.path.exists(os.path.join(BUILD_DIR, "CPackConfig.cmake")):
-        pytest.fail("no CPackConfig.cmake in %s (cmake/Packaging.cmake)" % BUILD_DIR)
     out = os.path.join(workdir, "package")
-    os.makedirs(out, exist_ok=True)
-    run("cpack", "-G", "DEB", "-B", out, cwd=BUILD_DIR)
-    debs = glob.glob(os.path.join(out, "pimapd_*.deb"))
-    assert len(debs) == 1, debs
+    deb = build_deb(out)
     root = os.path.join(out, "root")
-    run("dpkg-deb", "-x", debs[0], root)
-    run("dpkg-deb", "-e", debs[0], os.path.join(root, "DEBIAN"))
-    return debs[0], root
+    run("dpkg-deb", "-x", deb, root)
+    run("dpkg-deb", "-e", deb, os.path.join(root, "DEBIAN"))
+    return deb, root
 
 
 def test_control_fields_and_dependencies(package):

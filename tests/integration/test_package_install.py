@@ -6,11 +6,9 @@ this machine's network, so the test Dovecot on loopback is its store). Inside, a
 the packaged pimapd as the pimapd system user runs it under the unit's hardening; then
 `systemctl stop pimapd` inside. Needs network access to deb.debian.org (as tools/setup)."""
 
-import glob
 import os
 import shutil
 import subprocess
-import textwrap
 import time
 
 import pytest
@@ -20,21 +18,7 @@ from harness import HOST, free_ports, ok
 
 pytestmark = pytest.mark.timeout(600)
 
-BUILD_DIR = os.path.dirname(os.path.dirname(os.path.abspath(harness.PIMAPD)))
-
-
-def sanitizer_build():
-    try:
-        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
-            return "-fsanitize" in f.read()
-    except OSError:
-        return False
-
-
-def run(*args, timeout=300, **kwargs):
-    r = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, **kwargs)
-    assert r.returncode == 0, "%s failed (%d):\n%s%s" % (args, r.returncode, r.stdout, r.stderr)
-    return r.stdout
+from package_build import build_deb, run, sanitizer_build
 
 
 BOOT_SCRIPT = """\
@@ -88,15 +72,12 @@ def test_dpkg_install_and_systemctl_start_on_a_fresh_debian_12(dovecot, workdir)
     for tool in ("debootstrap", "systemd-nspawn", "cpack"):
         assert shutil.which(tool), "%s missing (tools/setup installs it)" % tool
     out = os.path.join(workdir, "package-install")
-    os.makedirs(out, exist_ok=True)
-    run("cpack", "-G", "DEB", "-B", out, cwd=BUILD_DIR)
-    debs = glob.glob(os.path.join(out, "pimapd_*.deb"))
-    assert len(debs) == 1, debs
+    deb = build_deb(out)
 
     rootfs = os.path.join(out, "bookworm")
     run("debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus",
         "bookworm", rootfs, "http://deb.debian.org/debian", timeout=480)
-    shutil.copy(debs[0], os.path.join(rootfs, "root", "pimapd.deb"))
+    shutil.copy(deb, os.path.join(rootfs, "root", "pimapd.deb"))
     listen_port = free_ports(1)[0]
     with open(os.path.join(rootfs, "root", "pkgtest.sh"), "w") as f:
         f.write(BOOT_SCRIPT.format(store=dovecot.store,
