@@ -34,6 +34,9 @@ systemctl start pimapd
 systemctl is-active pimapd > /root/result
 stat -c %U /proc/$(systemctl show -p MainPID --value pimapd) >> /root/result
 journalctl -u pimapd --no-pager > /root/journal.log
+# The operator's CLI on the unit's admin socket, once the client below has logged in.
+while [ ! -e /root/ctl ]; do sleep 0.2; done
+pimapctl who > /root/who.txt 2>&1; echo "exit $?" >> /root/who.txt
 while [ ! -e /root/stop ]; do sleep 0.2; done
 systemctl stop pimapd
 systemctl is-active pimapd > /root/stopped || true
@@ -109,12 +112,20 @@ def test_dpkg_install_and_systemctl_start_on_a_fresh_debian_12(dovecot, workdir)
         # The daemon runs as the package's system user, not root.
         assert got[1:] == ["pimapd"], (got, journal)
 
-        # Through the packaged pimapd to the test Dovecot.
+        # Through the packaged pimapd to the test Dovecot: a P-IMAP device, which
+        # pimapctl (on the unit's admin socket) then lists.
         c = harness.RawImap(HOST, listen_port)
         try:
             assert c.greeting.startswith(b"* OK"), c.greeting
-            c.login("alice", harness.USERS["alice"])
+            harness.pimap_login(c, "alice#packaged")
             ok(c.cmd("s", "SELECT INBOX")[1], "s")
+            open(os.path.join(rootfs, "root", "ctl"), "w").close()
+            who = os.path.join(rootfs, "root", "who.txt")
+            wait_for_file(who, 60, proc, console)
+            time.sleep(0.5)  # its exit line
+            with open(who) as f:
+                listed = f.read()
+            assert "exit 0" in listed and "alice" in listed and "packaged" in listed, listed
             ok(c.cmd("z", "LOGOUT")[1], "z")
         finally:
             c.close()
