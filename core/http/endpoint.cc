@@ -3,6 +3,7 @@
 // Http1Connection's.
 #include "core/http/endpoint.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <utility>
@@ -76,6 +77,12 @@ absl::StatusOr<HttpEndpoint*> HttpEndpoint::Start(
                      ": ", listener.status().message()));
   }
   endpoint->listener_ = *listener;
+  struct stat made {};
+  if (!config.unix_path.empty() &&
+      lstat(config.unix_path.c_str(), &made) == 0) {
+    endpoint->unix_dev_ = made.st_dev;
+    endpoint->unix_ino_ = made.st_ino;
+  }
   return endpoint;
 }
 
@@ -121,7 +128,12 @@ void HttpEndpoint::Stop() {
     exchange->endpoint = nullptr;
     exchange->connection = nullptr;
   }
-  if (!config_.unix_path.empty()) unlink(config_.unix_path.c_str());
+  struct stat now {};
+  if (!config_.unix_path.empty() &&
+      lstat(config_.unix_path.c_str(), &now) == 0 && now.st_dev == unix_dev_ &&
+      now.st_ino == unix_ino_) {
+    unlink(config_.unix_path.c_str());
+  }
   delete this;
 }
 

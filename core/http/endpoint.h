@@ -183,6 +183,11 @@ class HttpEndpoint final : private ServerHandler {
   std::vector<EndpointRoute> routes_;
   ServerConnectionConfig connection_config_;  // all its connections'
   engine::Listener* listener_ = nullptr;
+  // The Unix socket file this endpoint made (device and inode): Stop removes
+  // the path only while it is still that file. Another process (a new pimapd
+  // taking over in a restart) may have put its own socket there since.
+  uint64_t unix_dev_ = 0;
+  uint64_t unix_ino_ = 0;
   absl::flat_hash_set<ServerConnection*> connections_;
   // The deferred answer each waiting connection waits for (one at most: a
   // connection reads no further request until it is answered).

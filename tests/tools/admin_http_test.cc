@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -198,6 +199,35 @@ TEST(AdminHttpTest, UnixSocketAndTcpWithToken) {
   set.StopAndJoin(1000);
   // The socket file goes with the endpoint.
   EXPECT_NE(stat(path.c_str(), &st), 0);
+}
+
+// A restart overlaps: the new process's socket took the path (the old one's
+// file is gone). Stopping the old endpoint must leave the new socket alone.
+TEST(AdminHttpTest, StopLeavesASocketThatIsNoLongerItsOwn) {
+  const std::string path =
+      absl::StrCat("/tmp/admin_http_test_replaced_", getpid(), ".sock");
+  AdminEndpointConfig config;
+  config.unix_path = path;
+  config.unix_mode = 0600;
+  engine::ShardSet set(1, engine::RingOptions{});
+  ASSERT_TRUE(set.Start([&](engine::Shard& shard) -> absl::Status {
+                   return StartAdminEndpoints(shard, config);
+                 })
+                  .ok());
+  // Another process's socket at the same path (as a new pimapd binds it).
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  const int other = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(other, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.data(), path.size());
+  ASSERT_EQ(bind(other, reinterpret_cast<sockaddr*>(&address), sizeof(address)),
+            0);
+  set.StopAndJoin(1000);
+  struct stat st {};
+  EXPECT_EQ(stat(path.c_str(), &st), 0) << "the other process's socket went";
+  close(other);
+  unlink(path.c_str());
 }
 
 TEST(AdminHttpTest, TcpWithoutTokenRefusesAdminRoutes) {
