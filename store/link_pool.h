@@ -63,11 +63,12 @@ class LinkPool final : public session::StoreLinkPool {
 
   LinkPool(const LinkPool&) = delete;
   LinkPool& operator=(const LinkPool&) = delete;
-  // A reload: the cap applies to the next borrow (links over a lowered cap
-  // close as they idle out, none is taken away), the idle time to links
-  // returned from now on.
+  // A reload: the cap applies from now on (links over a lowered cap close as
+  // they idle out, none is taken away; borrowers waiting get the room a
+  // raised one makes at once), the idle time to links returned from now on.
   void Reconfigure(LinkPoolConfig config) {
     config_ = {std::max<size_t>(config.max_links, 1), config.idle_timeout_ms};
+    ServeWaiters();
   }
 
   session::PooledLink* TryBorrow(

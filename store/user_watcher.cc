@@ -34,9 +34,11 @@ imap::ParserLimits WatchLimits(const imap::ParserLimits& base) {
 UserWatcher::UserWatcher(engine::Shard* shard, const UpstreamConfig& config,
                          std::string user,
                          session::StoreCredentials credentials,
-                         session::StoreEventSink* sink)
+                         session::StoreEventSink* sink,
+                         const UpstreamConfig* live_config)
     : shard_(shard),
       config_(config),
+      live_config_(live_config),
       user_(std::move(user)),
       credentials_(std::move(credentials)),
       sink_(sink),
@@ -104,6 +106,8 @@ void UserWatcher::Connect() {
   open_.clear();
   opening_.clear();
   std::weak_ptr<bool> alive = alive_;
+  // The store's address and TLS as the last reload left them.
+  if (live_config_ != nullptr) config_ = *live_config_;
   UpstreamLink::Open(shard_, config_, credentials_,
                      [this, alive, generation = credentials_generation_](
                          absl::StatusOr<session::StoreLink*> link) {

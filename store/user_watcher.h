@@ -34,9 +34,13 @@ class UserWatcher final : public session::StoreWatch,
                           private session::StoreLinkClient,
                           private imap::Framer::Visitor {
  public:
+  // `live_config` (optional; outlives the watch): where each (re)connect
+  // reads the store's address and TLS settings, so that a reload reaches a
+  // running watch at its next connect; else `config` for good.
   UserWatcher(engine::Shard* shard, const UpstreamConfig& config,
               std::string user, session::StoreCredentials credentials,
-              session::StoreEventSink* sink);
+              session::StoreEventSink* sink,
+              const UpstreamConfig* live_config = nullptr);
 
   void Close() override;
   // INBOX, and every other folder the watch has a baseline of (0: not covered).
@@ -143,6 +147,7 @@ class UserWatcher final : public session::StoreWatch,
 
   engine::Shard* shard_;
   UpstreamConfig config_;
+  const UpstreamConfig* live_config_;
   std::string user_;
   session::StoreCredentials credentials_;
   // Bumped by UpdateCredentials: a rejection of older credentials is stale.
@@ -229,9 +234,11 @@ class UserWatcherFactory final : public session::StoreWatchFactory {
   session::StoreWatch* Watch(const std::string& user,
                              session::StoreCredentials credentials,
                              session::StoreEventSink* sink) override {
-    return new UserWatcher(shard_, config_, user, std::move(credentials), sink);
+    return new UserWatcher(shard_, config_, user, std::move(credentials), sink,
+                           &config_);
   }
-  // A reload: watches started from now on use `config`.
+  // A reload: watches connect with `config` from now on (running ones at
+  // their next reconnect).
   void set_config(UpstreamConfig config) { config_ = std::move(config); }
 
  private:

@@ -177,6 +177,15 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
   } else if (cmd().resp_action == RespAction::kCollect) {
     cmd().collected.assign(raw.data(), raw.size());
   }
+  if (c.extra == ResponseClass::Extra::kIdleContinuation &&
+      idle_.state() == IdleMachine::State::kStoreIdling &&
+      services_.pool != nullptr && session_ != nullptr &&
+      covered_folder(session_->selected_folder)) {
+    // The IDLE was sent relayed (or waited for its link) while the watch took
+    // its first look at the folder, so OnFolderCovered could not leave it:
+    // it is left now, its "+" passed on, and becomes the gateway's (ReIdle).
+    InterruptIdle();
+  }
 }
 
 bool DeviceDriver::RenumberFetch(absl::string_view line,

@@ -329,10 +329,14 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
     }
     batch = &fresh;
   } else if (config_->pushes && it->second.watch != nullptr) {
-    // A cover watch: the user's own change in a shared or public folder is
-    // pushed too. Only such folders have two sources (CoverOnlySink).
+    // A cover watch: the user's own change in a shared or public folder it
+    // covers is pushed too. Only those folders have two sources
+    // (CoverOnlySink); a key kept for any other would wait in vain for its
+    // second copy and swallow a real repeat (set, clear, set) in the window.
+    const std::vector<std::string>& covered = it->second.covered;
     for (const StoreEvent& event : events) {
-      if (PersonalFolder(event.folder) || !SeenRecently(it->second, event)) {
+      if (!absl::c_binary_search(covered, event.folder) ||
+          !SeenRecently(it->second, event)) {
         fresh.push_back(event);
       }
     }

@@ -213,6 +213,10 @@ class SessionRegistry final : public StoreEventSink {
   uint32_t WatchUidvalidity(const std::string& user,
                             absl::string_view folder) const;
   const SessionConfig& config() const { return *config_; }
+  // A reload replaced config() in place (on this shard's thread): the
+  // watches get the credentials it now says (a rotated master password) for
+  // their next login, and one the store rejected tries again with them.
+  void OnConfigReloaded();
   // The shard's knowledge of the store's namespaces (store_namespaces.h); not
   // set: every folder counts as the user's own.
   void set_store_namespaces(const StoreNamespaces* namespaces) {

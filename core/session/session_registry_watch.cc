@@ -23,6 +23,16 @@ StoreCredentials SessionRegistry::WatchCredentials(
   return watch_credentials;
 }
 
+void SessionRegistry::OnConfigReloaded() {
+  // Without a master user a watch logs in as the user, with the password of
+  // the user's last login: nothing a reload changes.
+  if (config_->master_user.empty()) return;
+  for (auto& [user, u] : users_) {
+    if (u.watch != nullptr)
+      u.watch->UpdateCredentials(WatchCredentials(user, u));
+  }
+}
+
 void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {
   if (u.watch != nullptr || stopping_) return;
   // With pushes alone, only to cover shared and public folders.

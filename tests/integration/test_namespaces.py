@@ -165,3 +165,23 @@ def test_change_between_a_select_and_the_watchs_first_look_is_pushed(
         assert [u for u, _ in store] == uids + [new_uid, newer_uid], store
         view.assert_consistent_with(store)
         ok(c.cmd("z", "LOGOUT")[1], "z")
+
+
+@pytest.mark.parametrize("mode", ["notify", "push"])
+def test_an_idle_begun_before_the_watchs_look_gives_its_link_back_without_news(
+        start_pimap_gateway, dovecot, intake_args, mode):
+    """The device IDLEs in a quiet public folder at once after selecting it, so the IDLE
+    starts on its own link; nothing happens there, yet once the watch has looked at the
+    folder it says so, and the gateway takes the IDLE over: the watch alone remains."""
+    name, _ = create_public(dovecot, messages=1)
+    user = "alice"
+    gw = start_pimap_gateway(notification_filter="ALL",
+                             extra=["--store-events", mode] + intake_args)
+    with gw.raw() as c:
+        pimap_login(c, "%s#pub-quiet-%s" % (user, mode))
+        select_view(c, name)
+        start_idle(c)
+        wait_who(dovecot, user, 1, what="the watch alone for %s (%s)" % (name, mode))
+        lines = end_idle(c)
+        assert not [x for x in lines if EXISTS_RE.match(x)], lines
+        ok(c.cmd("z", "LOGOUT")[1], "z")

@@ -7,16 +7,19 @@ as it was. A configuration with an error changes nothing."""
 import os
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 
+import harness
 from harness import (EXISTS_RE, end_idle, make_message, ok, pimap_login, read_lines,
                      select_view, start_idle, wait_until)
 
 pytestmark = pytest.mark.timeout(120)
 
 LONG = "NOOP " + "z" * 4000  # a 4 KB line
+PIMAPCTL = os.path.join(os.path.dirname(os.path.abspath(harness.PIMAPD)), "pimapctl")
 
 
 def write_config(path, lines):
@@ -82,9 +85,15 @@ def test_sighup_applies_limits_keeps_connections_and_names_what_needs_a_restart(
 
 def test_a_configuration_with_an_error_changes_nothing(start_pimapd, workdir):
     conf = os.path.join(workdir, "reload-bad-%d.conf" % os.getpid())
+    sock = os.path.join(workdir, "reload-admin-%d.sock" % os.getpid())
     write_config(conf, ["max-line-bytes = 2K"])
-    gw = start_pimapd(config=conf)
+    gw = start_pimapd(config=conf, extra=["--admin-socket", sock])
     write_config(conf, ["max-line-bytes = 64K", "no-such-option = 1"])
+    # pimapctl reload says it failed (the reload behind it is SIGHUP's).
+    if os.access(PIMAPCTL, os.X_OK):
+        r = subprocess.run([PIMAPCTL, "--socket", sock, "reload"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 1 and "failed" in r.stdout + r.stderr, r
     line = sighup(gw, len(reloads(gw)))
     assert "nothing changes" in line and "no-such-option" in line, line
     with gw.raw() as c:  # still the old limit

@@ -327,6 +327,18 @@ TEST_F(LinkPoolTest, WaiterOfTheSameIdentityGetsTheReturnedLink) {
   EXPECT_EQ(counters_.store_link_wait.sum_ms.load(), 30u);
 }
 
+// A reload raising the cap serves the borrowers already waiting.
+TEST_F(LinkPoolTest, ARaisedCapServesTheWaitingBorrowers) {
+  MakePool(1);
+  PooledLink* alice = LendNew(User("alice"));
+  ASSERT_NE(alice, nullptr);
+  auto bob = Borrow(User("bob"), 60000);
+  ExpectGauges(1, 1, 0, 1);
+  pool_->Reconfigure(LinkPoolConfig{4, 30000});
+  Advance(0);
+  EXPECT_EQ(connector_.logins, 2);
+}
+
 TEST_F(LinkPoolTest, WaitersAreServedInArrivalOrder) {
   MakePool(1);
   PooledLink* alice = LendNew(User("alice"));

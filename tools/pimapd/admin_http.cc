@@ -103,7 +103,15 @@ void GatherAndAnswer(engine::Shard* shard, AdminCollect collect,
 // request has ended (or the wait is over: then 202, still queued).
 void AwaitReload(engine::Shard* shard, http::EndpointReply reply,
                  uint64_t target, int64_t waited_ms) {
-  if (ProcessReloads().done.load(std::memory_order_acquire) >= target) {
+  AdminReloads& reloads = ProcessReloads();
+  if (reloads.done.load(std::memory_order_acquire) >= target) {
+    if (reloads.last_failed.load(std::memory_order_acquire) >= target) {
+      reply.Send(Json(
+          500, RenderErrorJson("the reload failed and changed nothing (the "
+                               "configuration has an error: pimapd's log "
+                               "says which)")));
+      return;
+    }
     reply.Send(Json(200, "{\"reload\":\"done\"}\n"));
     return;
   }

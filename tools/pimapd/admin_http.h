@@ -49,6 +49,9 @@ struct AdminAccess {
 struct AdminReloads {
   std::atomic<uint64_t> begun{0};
   std::atomic<uint64_t> done{0};
+  // The number (a value of `done`) of the last reload that failed and changed
+  // nothing; stored before `done` moves to it.
+  std::atomic<uint64_t> last_failed{0};
 };
 AdminReloads& ProcessReloads();
 

@@ -378,6 +378,7 @@ int main(int argc, char** argv) {
         *s.imap_config = c.imap;
         *s.http_config = c.http;
         *s.session_config = c.session;
+        s.sessions->OnConfigReloaded();
         pimap::store::UpstreamConfig upstream = c.upstream;
         upstream.namespaces = s.namespaces.get();
         s.connector->set_config(upstream);
@@ -427,9 +428,13 @@ int main(int argc, char** argv) {
         absl::StrCat("RELOADING=1\nMONOTONIC_USEC=",
                      int64_t{now.tv_sec} * 1000000 + now.tv_nsec / 1000));
     // Counted for POST /admin/reload, which waits for a reload begun after it.
-    pimap::ProcessReloads().begun.fetch_add(1, std::memory_order_acq_rel);
-    reloader.Reload();
-    pimap::ProcessReloads().done.fetch_add(1, std::memory_order_acq_rel);
+    pimap::AdminReloads& reloads = pimap::ProcessReloads();
+    const uint64_t number =
+        reloads.begun.fetch_add(1, std::memory_order_acq_rel) + 1;
+    if (!reloader.Reload().ok()) {
+      reloads.last_failed.store(number, std::memory_order_release);
+    }
+    reloads.done.store(number, std::memory_order_release);
     systemd.Notify("READY=1");
   }
   PIMAP_LOG(INFO) << "signal " << signal_number << ": stopping";

@@ -27,13 +27,13 @@ bool PostPatiently(engine::Shard& shard, const F& task) {
 }
 }  // namespace
 
-void Reloader::Reload() {
+absl::Status Reloader::Reload() {
   absl::StatusOr<CommandLine> parsed = ParseCommandLine(argc_, argv_);
   if (!parsed.ok()) {
     PIMAP_LOG(WARNING) << "SIGHUP: the configuration has an error, nothing "
                           "changes: "
                        << parsed.status().message();
-    return;
+    return parsed.status();
   }
   ReloadPlan plan = PlanReload(running_, parsed->options);
   absl::StatusOr<ServerTls> tls = BuildServerTls(plan.options);
@@ -45,13 +45,13 @@ void Reloader::Reload() {
     PostPatiently(shards_->shard(0), [](engine::Shard& shard) {
       CounterAdd(shard.counters().tls_reloads_failed);
     });
-    return;
+    return tls.status();
   }
   absl::StatusOr<RuntimeConfig> made = BuildRuntimeConfig(plan.options, *tls);
   if (!made.ok()) {
     PIMAP_LOG(WARNING) << "SIGHUP: reload failed, nothing changes: "
                        << made.status().message();
-    return;
+    return made.status();
   }
   SetLogLevel(plan.options.log_level);
   SetLogFormat(plan.options.log_format);
@@ -93,6 +93,7 @@ void Reloader::Reload() {
                                              1 + running_.tls_sni_certs.size(),
                                              " certificates)")
                               : std::string());
+  return absl::OkStatus();
 }
 
 }  // namespace pimap

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "tools/pimapd/options.h"
 #include "tools/pimapd/runtime_config.h"
 
@@ -39,8 +40,9 @@ class Reloader {
         apply_(std::move(apply)) {}
 
   // Main thread, on SIGHUP. TLS material counted in
-  // pimap_tls_reloads_total{result}.
-  void Reload();
+  // pimap_tls_reloads_total{result}. An error (the configuration's, the TLS
+  // files', the store's address): nothing changed, and it is logged.
+  absl::Status Reload();
   const Options& running() const { return running_; }
 
  private:

@@ -120,5 +120,26 @@ TEST_F(RejectedPasswordTest, WithAMasterUserNothingIsMarked) {
   EXPECT_THAT(watches_.calls, IsEmpty());
 }
 
+// A reload rotated the master password: the running watch gets it for its
+// next login (and one the store rejected tries again with it at once).
+TEST_F(RejectedPasswordTest, AReloadGivesTheWatchesTheNewMasterPassword) {
+  Device& d = Connect();
+  Login(d);
+  ASSERT_EQ(watches_.watches.size(), 1u);
+  // (The fixture logs in without a master user; the watch's credentials are
+  // what the configuration says at each reload.)
+  config_.master_user = "gateway";
+  config_.master_password = "gwpw";
+  registry_.OnConfigReloaded();
+  config_.master_password = "rotated";
+  const size_t updates = watches_.watches[0]->updates.size();
+  registry_.OnConfigReloaded();
+  ASSERT_EQ(watches_.watches[0]->updates.size(), updates + 1);
+  EXPECT_EQ(watches_.watches[0]->updates.back().user, "gateway");
+  EXPECT_EQ(watches_.watches[0]->updates.back().password, "rotated");
+  EXPECT_EQ(watches_.watches[0]->updates.back().authzid, "alice");
+  EXPECT_EQ(registry_.LinkCredentials("alice").password, "rotated");
+}
+
 }  // namespace
 }  // namespace pimap::session

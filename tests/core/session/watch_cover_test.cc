@@ -226,5 +226,33 @@ TEST_F(WatchCoverTest, ACoverWatchTellsOnlyOfTheFoldersItCovers) {
   EXPECT_EQ(d.out.Take(), "e OK Idle completed\r\n");
 }
 
+// The watch's look lands between the relayed IDLE being sent and the
+// store's "+": the IDLE should still become the gateway's.
+TEST_F(WatchCoverTest,
+       ARelayedIdleCoveredBeforeTheStoresPlusBecomesTheGateways) {
+  config_.default_notification = FilterSpec::All();
+  Device& d = Connect();
+  Login(d);
+  ASSERT_EQ(SelectFolder(d, d.link, "Public.News"), Selected());
+  pool_.TakeCalls();
+  Run(d, "c IDLE");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 IDLE\r\n");
+  watch().uidvalidity_value = 7;
+  registry_.OnFolderCovered("alice", "Public.News");
+  EXPECT_EQ(d.link.TakeSent(), "") << "told in kStoreStarting";
+  d.link.Reply("+ idling");
+  EXPECT_EQ(d.out.Take(), "+ idling\r\n");
+  // Left at its "+" (the look was told while it started).
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p4", "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.out.Take(), "");
+  EXPECT_EQ(pool_.lent(), 0u);
+  EXPECT_TRUE(Done(d));
+  FireTimers();
+  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+}
+
 }  // namespace
 }  // namespace pimap::session::testing
