@@ -80,6 +80,12 @@ def test_dpkg_install_and_systemctl_start_on_a_fresh_debian_12(dovecot, workdir)
     rootfs = os.path.join(out, "bookworm")
     run("debootstrap", "--variant=minbase", "--include=systemd,systemd-sysv,dbus",
         "bookworm", rootfs, "http://deb.debian.org/debian", timeout=480)
+    # A sandbox that cannot start containers at all (no namespaces for systemd-nspawn) is
+    # not this test's business: say so and skip, instead of failing on something else.
+    probe = subprocess.run(["systemd-nspawn", "-q", "--keep-unit", "--register=no", "-D",
+                            rootfs, "/bin/true"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip("systemd-nspawn cannot run a container here: %s" % probe.stderr.strip())
     shutil.copy(deb, os.path.join(rootfs, "root", "pimapd.deb"))
     listen_port = free_ports(1)[0]
     with open(os.path.join(rootfs, "root", "pkgtest.sh"), "w") as f:
