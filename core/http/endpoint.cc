@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "core/base/log.h"
+#include "core/engine/inherited_sockets.h"
 #include "core/engine/listener.h"
 #include "core/engine/service_registry.h"
 #include "core/engine/shard.h"
@@ -121,7 +122,10 @@ void HttpEndpoint::Stop() {
     exchange->endpoint = nullptr;
     exchange->connection = nullptr;
   }
-  if (!config_.unix_path.empty()) unlink(config_.unix_path.c_str());
+  // After an upgrade the file names the new process's socket (the same one).
+  if (!config_.unix_path.empty() && !engine::ListenersHandedOver()) {
+    unlink(config_.unix_path.c_str());
+  }
   delete this;
 }
 
