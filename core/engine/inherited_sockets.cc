@@ -26,6 +26,7 @@ constexpr int kMaxInherited = 4096;
 struct Pools {
   absl::Mutex mu;
   std::vector<NamedSocket> inherited;  // not yet taken
+  std::vector<int> taken;              // inherited, taken by a listener
   std::vector<NamedSocket> listening;  // ours, by Listener
 };
 
@@ -149,8 +150,18 @@ int TakeInheritedSocket(const sockaddr* address, socklen_t length) {
     if (Matches(it->fd, address, length)) {
       const int fd = it->fd;
       p.inherited.erase(it);
+      p.taken.push_back(fd);
       return fd;
     }
+  }
+  return -1;
+}
+
+int DupTakenSocket(const sockaddr* address, socklen_t length) {
+  Pools& p = pools();
+  absl::MutexLock lock(&p.mu);
+  for (int fd : p.taken) {
+    if (Matches(fd, address, length)) return fcntl(fd, F_DUPFD_CLOEXEC, 0);
   }
   return -1;
 }
@@ -175,6 +186,7 @@ int CloseUnclaimedInheritedSockets() {
   const int count = static_cast<int>(p.inherited.size());
   for (const NamedSocket& socket : p.inherited) close(socket.fd);
   p.inherited.clear();
+  p.taken.clear();  // start-up is over: their listeners own them
   return count;
 }
 

@@ -48,6 +48,11 @@ void AdoptInheritedSockets(std::vector<NamedSocket> sockets);
 // Takes a pooled listening stream socket bound to exactly `address` (compared
 // by getsockname); -1 when there is none left. Thread-safe.
 int TakeInheritedSocket(const sockaddr* address, socklen_t length);
+// A new descriptor (dup) of an inherited socket already taken for `address`,
+// -1 if none: for the shards beyond the inherited sockets when the address
+// cannot be bound again (a socket from systemd without ReusePort=); the
+// shards then accept from one queue. Thread-safe.
+int DupTakenSocket(const sockaddr* address, socklen_t length);
 // Whether the pool holds a socket for host:port (resolved as listeners do).
 bool HasInheritedSocket(const std::string& host, uint16_t port);
 // Closes what no listener took (after every shard has started); returns how

@@ -93,7 +93,9 @@ absl::StatusOr<Listener*> Listener::Start(Shard* shard, const std::string& host,
   } else if (absl::StatusOr<int> bound = BindTcp(*addr, host, port);
              bound.ok()) {
     fd = *bound;
-  } else {
+  } else if (fd = DupTakenSocket(reinterpret_cast<sockaddr*>(&addr->first),
+                                 addr->second);
+             fd < 0) {
     return bound.status();
   }
   RegisterListeningSocket(fd, SocketName("tcp", absl::StrCat(host, ":", port)));

@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -175,3 +176,31 @@ def test_second_sigusr2_is_ignored(start_pimap_gateway):
         if new_pid and _pid_alive(new_pid):
             os.kill(new_pid, signal.SIGTERM)
             wait_until(lambda: not _pid_alive(new_pid), 15, what="the new pimapd to stop")
+
+
+def test_socket_activation(dovecot, workdir):
+    """systemd-style socket activation: a listening socket (without SO_REUSEPORT, as
+    systemd's by default) on fd 3 with LISTEN_FDS/LISTEN_PID; pimapd takes it instead of
+    binding, and its second shard shares it."""
+    port = harness.free_ports(1)[0]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((harness.HOST, port))
+    sock.listen(64)
+    p = harness.Pimapd(dovecot.store, shards=2, imap_port=port, log_dir=workdir)
+    p._log = open(p.log_path, "ab")
+    wrapper = ('LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=imap; '
+               'export LISTEN_PID LISTEN_FDS LISTEN_FDNAMES; exec "$@"')
+    p.proc = subprocess.Popen(["/bin/sh", "-c", wrapper, "sh"] + p.args,
+                              stdin=subprocess.DEVNULL, stdout=p._log,
+                              stderr=subprocess.STDOUT, close_fds=False,
+                              preexec_fn=lambda: os.dup2(sock.fileno(), 3))
+    try:
+        p.wait_ready()
+        for _ in range(8):  # both shards accept from the one queue
+            with p.raw() as c:
+                assert c.greeting.startswith(b"* OK"), c.greeting
+        assert "inherited 1 listening sockets" in p.log(), p.log()
+        assert p.terminate() == 0, p.log()
+    finally:
+        p.stop()
+        sock.close()

@@ -88,7 +88,18 @@ TEST(InheritedPoolTest, TakesTheSocketOfItsAddressOnce) {
   EXPECT_EQ(TakeInheritedSocket(reinterpret_cast<sockaddr*>(&address),
                                 sizeof(address)),
             -1);
+  // More shards than sockets: a copy of the one taken.
+  const int copy =
+      DupTakenSocket(reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  EXPECT_GE(copy, 0);
+  EXPECT_NE(copy, fd);
+  close(copy);
+  EXPECT_EQ(DupTakenSocket(reinterpret_cast<sockaddr*>(&other), sizeof(other)),
+            -1);
   EXPECT_EQ(CloseUnclaimedInheritedSockets(), 0);
+  EXPECT_EQ(
+      DupTakenSocket(reinterpret_cast<sockaddr*>(&address), sizeof(address)),
+      -1);  // start-up is over
   close(fd);
 }
 
