@@ -155,13 +155,17 @@ void HibernatedConnection::OnTimer() {
 }
 
 void HibernatedConnection::Shutdown(absl::string_view reason) {
+  // The session first (saved, with --state-dir), then the goodbye: a device
+  // that reconnects at once, perhaps to a new process (an upgrade), finds it.
+  const std::string why(reason);  // may point into this connection's state
+  server_->sessions().Detach(state_.session, this);
   std::string out;
-  imap::AppendUntaggedStatus(&out, "BYE", "", reason);
+  imap::AppendUntaggedStatus(&out, "BYE", "", why);
   CounterAdd(server_->shard().counters().bytes_out, out.size());
   transport_.transport->Write(std::move(out));
   transport_.transport->Close();  // flushes, then closes; no more callbacks
   transport_.transport = nullptr;
-  End();
+  delete this;
 }
 
 void HibernatedConnection::OnTransportClosed(absl::Status reason) {

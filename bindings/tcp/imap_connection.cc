@@ -589,6 +589,9 @@ void ImapConnection::Shutdown(absl::string_view reason) {
           .Event("conn.bye")
           .Field("reason", reason)
       << "BYE";
+  // The session first (saved, with --state-dir), then the goodbye: a device
+  // that reconnects at once, perhaps to a new process (an upgrade), finds it.
+  if (driver_ != nullptr) driver_->Detach();
   std::string out;
   imap::AppendUntaggedStatus(&out, "BYE", "", reason);
   mid_response_ = false;  // the connection ends: the goodbye goes out now

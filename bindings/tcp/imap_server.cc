@@ -75,6 +75,28 @@ size_t ImapServer::Drain(absl::string_view reason) {
   return told;
 }
 
+size_t ImapServer::DrainOver(absl::string_view reason, int64_t spread_ms) {
+  if (spread_ms <= 0) return Drain(reason);
+  stopping_ = true;
+  for (engine::Listener* listener : listeners_) listener->Stop();
+  listeners_.clear();
+  std::vector<ServedConnection*> connections(connections_.begin(),
+                                             connections_.end());
+  const size_t count = connections.size();
+  for (size_t i = 0; i < count; ++i) {
+    const int64_t at =
+        spread_ms * static_cast<int64_t>(i) / static_cast<int64_t>(count);
+    // Still registered when its turn comes: not gone meanwhile (no new
+    // connection can take its address, as nothing is accepted or handed
+    // over any more).
+    shard_->timers().Schedule(
+        at, [this, connection = connections[i], why = std::string(reason)] {
+          if (connections_.contains(connection)) connection->Shutdown(why);
+        });
+  }
+  return count;
+}
+
 void ImapServer::Register(ServedConnection* connection) {
   connections_.insert(connection);
 }

@@ -100,6 +100,10 @@ class ImapServer {
   // on, detached). Hand-overs arriving later are refused as during a stop.
   // Returns how many connections were told.
   size_t Drain(absl::string_view reason);
+  // As Drain, but the goodbyes are spread evenly over `spread_ms` (a graceful
+  // upgrade, --drain-time), so that the devices do not all reconnect to the
+  // new process in the same instant. Listeners stop at once.
+  size_t DrainOver(absl::string_view reason, int64_t spread_ms);
 
   void Register(ServedConnection* connection);
   void Unregister(ServedConnection* connection);

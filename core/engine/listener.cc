@@ -12,7 +12,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "core/base/log.h"
+#include "core/engine/inherited_sockets.h"
 #include "core/engine/shard.h"
 
 namespace pimap::engine {
@@ -20,6 +22,11 @@ namespace pimap::engine {
 namespace {
 constexpr int kBacklog = 4096;
 constexpr int64_t kTableFullRetryMs = 100;
+
+// The socket's name in LISTEN_FDNAMES, where ':' separates names.
+std::string SocketName(absl::string_view kind, absl::string_view where) {
+  return absl::StrReplaceAll(absl::StrCat(kind, "@", where), {{":", "_"}});
+}
 }  // namespace
 
 absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> ResolveAddress(
@@ -76,7 +83,36 @@ absl::StatusOr<Listener*> Listener::Start(Shard* shard, const std::string& host,
                                           AddressedAcceptCallback on_accept) {
   auto addr = ResolveAddress(host, port);
   if (!addr.ok()) return addr.status();
-  int fd = socket(addr->first.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // One handed over by the previous process (or systemd): already bound and
+  // listening, with connections perhaps queued on it.
+  int fd = TakeInheritedSocket(reinterpret_cast<sockaddr*>(&addr->first),
+                               addr->second);
+  if (fd >= 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  } else if (absl::StatusOr<int> bound = BindTcp(*addr, host, port);
+             bound.ok()) {
+    fd = *bound;
+  } else if (fd = DupTakenSocket(reinterpret_cast<sockaddr*>(&addr->first),
+                                 addr->second);
+             fd < 0) {
+    return bound.status();
+  }
+  RegisterListeningSocket(fd, SocketName("tcp", absl::StrCat(host, ":", port)));
+  sockaddr_storage bound{};
+  socklen_t bound_len = sizeof(bound);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
+  auto* listener = new Listener(
+      shard, fd, Endpoint::From(reinterpret_cast<sockaddr*>(&bound), bound_len),
+      std::move(on_accept));
+  listener->Arm();
+  return listener;
+}
+
+absl::StatusOr<int> Listener::BindTcp(
+    const std::pair<sockaddr_storage, socklen_t>& address,
+    const std::string& host, uint16_t port) {
+  int fd = socket(address.first.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -84,7 +120,8 @@ absl::StatusOr<Listener*> Listener::Start(Shard* shard, const std::string& host,
   // Accepted sockets inherit it: IMAP is request/response with small writes,
   // and Nagle plus delayed ACKs would add ~40 ms to each exchange.
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr->first), addr->second) != 0) {
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&address.first),
+           address.second) != 0) {
     int err = errno;
     close(fd);
     return absl::ErrnoToStatus(err, absl::StrCat("bind ", host, ":", port));
@@ -94,14 +131,7 @@ absl::StatusOr<Listener*> Listener::Start(Shard* shard, const std::string& host,
     close(fd);
     return absl::ErrnoToStatus(err, "listen");
   }
-  sockaddr_storage bound{};
-  socklen_t bound_len = sizeof(bound);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-  auto* listener = new Listener(
-      shard, fd, Endpoint::From(reinterpret_cast<sockaddr*>(&bound), bound_len),
-      std::move(on_accept));
-  listener->Arm();
-  return listener;
+  return fd;
 }
 
 absl::StatusOr<Listener*> Listener::StartUnix(Shard* shard,
@@ -117,6 +147,11 @@ absl::StatusOr<Listener*> Listener::StartUnix(Shard* shard,
   std::memcpy(address.sun_path, path.data(), path.size());
   const socklen_t length =
       static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+  if (const int inherited =
+          TakeInheritedSocket(reinterpret_cast<sockaddr*>(&address), length);
+      inherited >= 0) {
+    return StartUnixOn(shard, inherited, path, std::move(on_accept));
+  }
   const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
   struct stat st {};
@@ -153,6 +188,12 @@ absl::StatusOr<Listener*> Listener::StartUnix(Shard* shard,
     unlink(path.c_str());
     return absl::ErrnoToStatus(err, absl::StrCat("chmod/listen ", path));
   }
+  return StartUnixOn(shard, fd, path, std::move(on_accept));
+}
+
+Listener* Listener::StartUnixOn(Shard* shard, int fd, const std::string& path,
+                                AcceptCallback on_accept) {
+  RegisterListeningSocket(fd, SocketName("unix", path));
   auto* listener = new Listener(
       shard, fd, Endpoint{},
       [on_accept = std::move(on_accept)](
@@ -169,6 +210,7 @@ Listener::Listener(Shard* shard, int fd, Endpoint local,
 
 Listener::~Listener() {
   if (retry_timer_ != 0) shard_->timers().Cancel(retry_timer_);
+  UnregisterListeningSocket(fd_);
   close(fd_);
   shard_->ReleaseLive();
 }

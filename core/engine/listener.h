@@ -44,7 +44,9 @@ class Listener {
   using AddressedAcceptCallback =
       absl::AnyInvocable<void(int slot, const ClientAddress& address)>;
 
-  // Binds and starts accepting on the shard's thread. Freed by Stop().
+  // Binds and starts accepting on the shard's thread. Freed by Stop(). A
+  // socket for the address inherited from the previous process
+  // (inherited_sockets.h) is taken instead of binding a new one.
   static absl::StatusOr<Listener*> Start(Shard* shard, const std::string& host,
                                          uint16_t port, AcceptCallback on_accept);
   static absl::StatusOr<Listener*> Start(Shard* shard, const std::string& host,
@@ -53,7 +55,8 @@ class Listener {
   // A Unix stream socket at `path`, then given `mode` (file permissions are
   // the access control of such a socket). A socket file left by an earlier
   // run is replaced; one something still listens on is not
-  // (FailedPrecondition). The caller unlinks `path` after Stop().
+  // (FailedPrecondition); an inherited one for `path` is taken. The caller
+  // unlinks `path` after Stop() unless ListenersHandedOver().
   static absl::StatusOr<Listener*> StartUnix(Shard* shard,
                                              const std::string& path,
                                              uint32_t mode,
@@ -64,6 +67,12 @@ class Listener {
  private:
   Listener(Shard* shard, int fd, Endpoint local,
            AddressedAcceptCallback on_accept);
+  // A new socket bound to `address` (SO_REUSEPORT), listening.
+  static absl::StatusOr<int> BindTcp(
+      const std::pair<sockaddr_storage, socklen_t>& address,
+      const std::string& host, uint16_t port);
+  static Listener* StartUnixOn(Shard* shard, int fd, const std::string& path,
+                               AcceptCallback on_accept);
   ~Listener();
   void Arm();
   void OnAccept(const io_uring_cqe& cqe);

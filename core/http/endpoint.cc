@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "core/base/log.h"
+#include "core/engine/inherited_sockets.h"
 #include "core/engine/listener.h"
 #include "core/engine/service_registry.h"
 #include "core/engine/shard.h"
@@ -128,8 +129,11 @@ void HttpEndpoint::Stop() {
     exchange->endpoint = nullptr;
     exchange->connection = nullptr;
   }
+  // Only its own file: a new pimapd may have put its socket there since (an
+  // overlapping restart), and after an upgrade the file names the socket the
+  // new process inherited (the same one).
   struct stat now {};
-  if (!config_.unix_path.empty() &&
+  if (!config_.unix_path.empty() && !engine::ListenersHandedOver() &&
       lstat(config_.unix_path.c_str(), &now) == 0 && now.st_dev == unix_dev_ &&
       now.st_ino == unix_ino_) {
     unlink(config_.unix_path.c_str());

@@ -260,6 +260,27 @@ TEST(ParseCommandLineTest, HibernateAfter) {
   EXPECT_NE(help.find("Default: 10s.", at), std::string::npos);
 }
 
+TEST(ParseCommandLineTest, DrainTime) {
+  auto defaults = Parse({"--store", "s:1"});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->options.drain_time, absl::Seconds(10));
+  auto now = Parse({"--store", "s:1", "--drain-time", "0"});
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->options.drain_time, absl::ZeroDuration());
+  TempFile f(
+      "store = s:1\n"
+      "drain-time = 1m\n");
+  auto r = Parse({"--config", f.path().c_str()});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.drain_time, absl::Minutes(1));
+  ExpectError({"--store", "s:1", "--drain-time=-1s"},
+              {"--drain-time", "-1s", "negative"});
+  const std::string help = HelpText();
+  const size_t at = help.find("--drain-time DURATION\n");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_NE(help.find("SIGUSR2", at), std::string::npos);
+}
+
 TEST(ParseCommandLineTest, LoginThrottling) {
   auto r = Parse({"--store", "s:1", "--login-fail-delay=250ms",
                   "--login-fail-max", "3", "--login-fail-window", "2m"});

@@ -24,6 +24,7 @@
 #include "core/base/preauth_gate.h"
 #include "core/base/timer_wheel.h"
 #include "core/base/version.h"
+#include "core/engine/inherited_sockets.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
 #include "core/http/content_coding.h"
@@ -40,10 +41,16 @@
 #include "tools/pimapd/reloader.h"
 #include "tools/pimapd/runtime_config.h"
 #include "tools/pimapd/systemd_notify.h"
+#include "tools/pimapd/upgrade.h"
 
 namespace {
 
 constexpr int64_t kStopGraceMs = 5000;
+// How long an upgrade waits for the new process's readiness before it gives
+// up (and this process keeps serving).
+constexpr int64_t kUpgradeReadyTimeoutMs = 30000;
+// After the last goodbye of an upgrade's drain: time for it to leave.
+constexpr int64_t kDrainMarginMs = 500;
 
 int Fail(const std::string& message, int code) {
   std::cerr << "pimapd: " << message << "\n";
@@ -82,6 +89,17 @@ int main(int argc, char** argv) {
   // Read (and removed from the environment) before any thread runs: unsetenv
   // races every getenv of another thread.
   pimap::SystemdNotifier systemd = pimap::SystemdNotifier::FromEnvironment();
+  // Listening sockets from the process we upgrade (or systemd), and the pipe
+  // to tell it we are ready: the same rule (upgrade.h).
+  absl::StatusOr<int> inherited =
+      pimap::engine::AdoptInheritedSocketsFromEnvironment();
+  if (!inherited.ok())
+    return Fail(std::string(inherited.status().message()), 2);
+  pimap::UpgradeReadySignal upgrade_ready =
+      pimap::UpgradeReadySignal::FromEnvironment();
+  // What SIGUSR2 starts: the path we were started from (upgrade.h says why
+  // not /proc/self/exe).
+  const std::string executable = pimap::ExecutablePath();
   absl::StatusOr<pimap::CommandLine> parsed = pimap::ParseCommandLine(argc, argv);
   if (!parsed.ok()) {
     return Fail(absl::StrCat(parsed.status().message(),
@@ -110,6 +128,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -202,6 +221,11 @@ int main(int argc, char** argv) {
     if (!listening.insert((*listen)->ToString()).second) {
       return Fail(
           absl::StrCat((*listen)->ToString(), " is given to two listeners"), 2);
+    }
+    // Handed over by the process we upgrade (or systemd): it listens there,
+    // on purpose.
+    if (pimap::engine::HasInheritedSocket((*listen)->host, (*listen)->port)) {
+      continue;
     }
     if (absl::Status st = pimap::engine::CheckNothingListens((*listen)->host,
                                                              (*listen)->port);
@@ -360,6 +384,15 @@ int main(int argc, char** argv) {
   if (!started.ok()) {
     return Fail(absl::StrCat("cannot start: ", started.message()), 1);
   }
+  if (*inherited > 0) {
+    // Every shard has taken what it could: fewer shards than the previous
+    // process leave sockets over.
+    const int unclaimed = pimap::engine::CloseUnclaimedInheritedSockets();
+    PIMAP_LOG(INFO) << "inherited " << *inherited << " listening sockets"
+                    << (unclaimed > 0
+                            ? absl::StrCat(" (", unclaimed, " unused, closed)")
+                            : std::string());
+  }
 
   PIMAP_LOG(INFO) << "pimapd " << pimap::kVersion << " ready: " << shards << " shards, store "
                   << options.store.ToString();
@@ -367,6 +400,8 @@ int main(int argc, char** argv) {
   systemd.Notify(absl::StrCat("READY=1\nMAINPID=", getpid(),
                               "\nSTATUS=", shards, " shards, store ",
                               options.store.ToString()));
+  // The process we upgrade may stop accepting now.
+  upgrade_ready.Send();
 
   // SIGHUP reloads; the shards install what it built on their own threads.
   pimap::Reloader reloader(
@@ -399,15 +434,90 @@ int main(int argc, char** argv) {
   const int64_t beat_ms = systemd.beat_interval_ms();
   int64_t next_beat_ms = pimap::MonotonicNowMs() + beat_ms;
   if (beat_ms > 0) systemd.Beat(set);
-  while (true) {
-    if (beat_ms > 0) {
-      const int64_t now_ms = pimap::MonotonicNowMs();
-      if (now_ms >= next_beat_ms) {
-        systemd.Beat(set);
-        next_beat_ms = std::max(next_beat_ms + beat_ms, now_ms + 1);
-        continue;
+  auto beat_if_due = [&] {
+    const int64_t now_ms = pimap::MonotonicNowMs();
+    if (beat_ms <= 0 || now_ms < next_beat_ms) return;
+    systemd.Beat(set);
+    next_beat_ms = std::max(next_beat_ms + beat_ms, now_ms + 1);
+  };
+  // A graceful upgrade (SIGUSR2, upgrade.h): the new process, once it runs,
+  // and when this one's drain is over.
+  pid_t upgraded_to = 0;
+  int64_t drain_end_ms = 0;
+  auto upgrade = [&]() -> pid_t {
+    if (options.state_dir.empty()) {
+      PIMAP_LOG(WARNING) << "SIGUSR2: no --state-dir: sessions cannot move "
+                            "to the new process; its devices start afresh "
+                            "(RESYNC)";
+    }
+    std::vector<std::string> env;
+    if (systemd.enabled()) {
+      env.push_back(absl::StrCat("NOTIFY_SOCKET=", systemd.socket_path()));
+      if (beat_ms > 0) {
+        env.push_back(absl::StrCat("WATCHDOG_USEC=", beat_ms * 4000));
       }
-      const int64_t ms = next_beat_ms - now_ms;
+    }
+    absl::StatusOr<pimap::UpgradeChild> child = pimap::StartNewBinary(
+        executable, argv, pimap::engine::ListeningSockets(), env);
+    if (!child.ok()) {
+      PIMAP_LOG(ERROR) << "SIGUSR2: cannot start " << executable << ": "
+                       << child.status().message()
+                       << "; this process serves on";
+      return 0;
+    }
+    PIMAP_LOG(INFO) << "SIGUSR2: started " << executable << " (pid "
+                    << child->pid << "); waiting for it to accept";
+    if (absl::Status st =
+            pimap::WaitUntilReady(*child, kUpgradeReadyTimeoutMs, beat_if_due);
+        !st.ok()) {
+      PIMAP_LOG(ERROR) << "SIGUSR2: upgrade abandoned: " << st.message()
+                       << "; this process serves on";
+      return 0;
+    }
+    // The sockets are the new process's now (the same ones: nothing queued
+    // on them is lost when ours close).
+    pimap::engine::MarkListenersHandedOver();
+    const int64_t drain_ms =
+        absl::ToInt64Milliseconds(reloader.running().drain_time);
+    PIMAP_LOG(INFO) << "SIGUSR2: pid " << child->pid
+                    << " accepts; no more accepting here, and the device "
+                       "connections are told BYE over "
+                    << drain_ms << " ms";
+    for (int i = 0; i < set.count(); ++i) {
+      auto drain = [&services, drain_ms](pimap::engine::Shard& shard) {
+        ShardServices& s = services[shard.id()];
+        constexpr absl::string_view kWhy = "[UNAVAILABLE] Server restarting";
+        if (s.server) s.server->DrainOver(kWhy, drain_ms);
+        if (s.http) s.http->Drain(kWhy);
+      };
+      bool posted = false;
+      for (int attempt = 0; attempt < 1000 && !posted; ++attempt) {
+        posted = set.shard(i).Post(pimap::engine::Shard::Task(drain));
+        if (!posted) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      if (!posted) {
+        PIMAP_LOG(WARNING) << "SIGUSR2: shard " << i
+                           << " did not take the drain (inbox full); its "
+                              "connections close at the stop";
+      }
+    }
+    drain_end_ms = pimap::MonotonicNowMs() + drain_ms + kDrainMarginMs;
+    return child->pid;
+  };
+  while (true) {
+    beat_if_due();
+    int64_t now_ms = pimap::MonotonicNowMs();
+    if (upgraded_to > 0 && now_ms >= drain_end_ms) {
+      signal_number = SIGUSR2;
+      break;
+    }
+    int64_t wake_ms = -1;  // none: wait for a signal only
+    if (beat_ms > 0) wake_ms = next_beat_ms;
+    if (upgraded_to > 0) {
+      wake_ms = wake_ms < 0 ? drain_end_ms : std::min(wake_ms, drain_end_ms);
+    }
+    if (wake_ms >= 0) {
+      const int64_t ms = std::max<int64_t>(0, wake_ms - now_ms);
       const timespec wait{static_cast<time_t>(ms / 1000),
                           static_cast<long>(ms % 1000) * 1000000};
       signal_number = sigtimedwait(&signals, nullptr, &wait);
@@ -420,6 +530,15 @@ int main(int argc, char** argv) {
       }
     } else if (sigwait(&signals, &signal_number) != 0) {
       break;
+    }
+    if (signal_number == SIGUSR2) {
+      if (upgraded_to > 0) {
+        PIMAP_LOG(WARNING) << "SIGUSR2 ignored: an upgrade (to pid "
+                           << upgraded_to << ") is under way";
+        continue;
+      }
+      upgraded_to = upgrade();
+      continue;
     }
     if (signal_number != SIGHUP) break;
     timespec now{};
@@ -437,9 +556,19 @@ int main(int argc, char** argv) {
     reloads.done.store(number, std::memory_order_release);
     systemd.Notify("READY=1");
   }
-  PIMAP_LOG(INFO) << "signal " << signal_number << ": stopping";
-  systemd.Notify("STOPPING=1");
-  set.StopAndJoin(kStopGraceMs);
+  if (upgraded_to > 0) {
+    // The service goes on in the new process: systemd is told it is the main
+    // one now (it said so itself at READY; this covers a lost datagram), and
+    // not that the service stops.
+    PIMAP_LOG(INFO) << "upgraded to pid " << upgraded_to << ": stopping";
+    systemd.Notify(absl::StrCat("MAINPID=", upgraded_to));
+    set.StopAndJoin(kStopGraceMs);
+    pimap::ReapIfExited(upgraded_to);
+  } else {
+    PIMAP_LOG(INFO) << "signal " << signal_number << ": stopping";
+    systemd.Notify("STOPPING=1");
+    set.StopAndJoin(kStopGraceMs);
+  }
   PIMAP_LOG(INFO) << "stopped";
   // The per-shard services die with `services` here, after every shard thread
   // has ended, so nothing can touch them concurrently.

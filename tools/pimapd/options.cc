@@ -324,6 +324,12 @@ const OptionSpec kOptionSpecs[] = {
        return Set(ParseNonNegativeDuration(v), o.hibernate_after);
      },
      [](const Options& o) { return absl::FormatDuration(o.hibernate_after); }},
+    {"drain-time", "DURATION",
+     "A graceful upgrade (SIGUSR2) spreads the old process's BYEs over this.",
+     [](absl::string_view v, Options& o) {
+       return Set(ParseNonNegativeDuration(v), o.drain_time);
+     },
+     [](const Options& o) { return absl::FormatDuration(o.drain_time); }},
     {"auth-cache-ttl", "DURATION",
      "How long a login the store accepted is trusted without asking the "
      "store again; 0 disables the cache.",

@@ -99,6 +99,8 @@ struct Options {
   // --hibernate-after: an idle P-IMAP device keeps only a small record
   // (bindings/tcp/hibernated_connection.h).
   absl::Duration hibernate_after = absl::Seconds(10);
+  // A graceful upgrade (SIGUSR2) spreads the old process's goodbyes over this.
+  absl::Duration drain_time = absl::Seconds(10);
   int deflate_window_bits = 11;
   int deflate_mem_level = 4;
   absl::Duration deflate_keep = absl::Seconds(10);

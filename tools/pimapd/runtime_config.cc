@@ -202,6 +202,7 @@ void TakeChangeable(const Options& fresh, Options& to) {
   to.store_links_per_shard = fresh.store_links_per_shard;
   to.park_after = fresh.park_after;
   to.hibernate_after = fresh.hibernate_after;
+  to.drain_time = fresh.drain_time;  // read at the next SIGUSR2
   to.deflate_window_bits = fresh.deflate_window_bits;
   to.deflate_mem_level = fresh.deflate_mem_level;
   to.deflate_keep = fresh.deflate_keep;

@@ -32,6 +32,8 @@ class SystemdNotifier {
   static SystemdNotifier FromEnvironment();
 
   bool enabled() const { return !socket_path_.empty(); }
+  // $NOTIFY_SOCKET as it was (for the process an upgrade starts).
+  const std::string& socket_path() const { return socket_path_; }
   // A quarter of the watchdog period systemd asked for (0: no watchdog): how
   // often Beat() should run.
   int64_t beat_interval_ms() const { return beat_interval_ms_; }
