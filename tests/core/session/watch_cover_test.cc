@@ -29,6 +29,18 @@ class WatchCoverTest : public DeviceDriverPoolTest {
     registry_.set_store_namespaces(nullptr);
   }
   FakeStoreWatch& watch() { return *watches_.watches.at(0); }
+  // A relayed IDLE (tag ~p4 on the device's link) becomes the gateway's: our
+  // DONE, the store's answer, the NOOP any interruption runs; the link goes
+  // back to the pool and the device sees nothing of it.
+  void ExpectIdleTakenOver(Device& d) {
+    EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+    d.link.Complete("~p4", "OK Idle completed");
+    EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+    d.link.Complete("~p5", "OK NOOP completed");
+    EXPECT_EQ(d.out.Take(), "");
+    EXPECT_EQ(d.link.TakeSent(), "");
+    EXPECT_EQ(pool_.lent(), 0u);
+  }
 
   StoreNamespaces namespaces_;
 };
@@ -102,13 +114,7 @@ TEST_F(WatchCoverTest, ARelayedIdleBecomesTheGatewaysOnceTheWatchHasLooked) {
   registry_.OnFolderCovered("alice", "Public.Other");  // not its folder
   EXPECT_EQ(d.link.TakeSent(), "");
   registry_.OnFolderCovered("alice", "Public.News");
-  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
-  d.link.Complete("~p4", "OK Idle completed");
-  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
-  d.link.Complete("~p5", "OK NOOP completed");
-  EXPECT_EQ(d.out.Take(), "");
-  EXPECT_EQ(d.link.TakeSent(), "");
-  EXPECT_EQ(pool_.lent(), 0u);
+  ExpectIdleTakenOver(d);
   // The watch's news reach it, and its DONE is the gateway's to answer.
   registry_.OnStoreEvents("alice", {NewMail(20, "Public.News")});
   EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
@@ -243,12 +249,7 @@ TEST_F(WatchCoverTest,
   d.link.Reply("+ idling");
   EXPECT_EQ(d.out.Take(), "+ idling\r\n");
   // Left at its "+" (the look was told while it started).
-  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
-  d.link.Complete("~p4", "OK Idle completed");
-  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
-  d.link.Complete("~p5", "OK NOOP completed");
-  EXPECT_EQ(d.out.Take(), "");
-  EXPECT_EQ(pool_.lent(), 0u);
+  ExpectIdleTakenOver(d);
   EXPECT_TRUE(Done(d));
   FireTimers();
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
