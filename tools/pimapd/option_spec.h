@@ -46,6 +46,9 @@ absl::Status ValidateTls(const Options& o);
 absl::Span<const OptionSpec> OutbandOptionSpecs();
 absl::Status ValidateOutband(const Options& o);
 
+// pimapctl's admin socket and token (options_admin.cc).
+absl::Span<const OptionSpec> AdminOptionSpecs();
+
 }  // namespace pimap
 
 #endif  // PIMAP_TOOLS_PIMAPD_OPTION_SPEC_H_

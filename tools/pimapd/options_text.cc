@@ -37,7 +37,8 @@ void AppendWrapped(std::string& out, absl::string_view text) {
 }
 
 std::vector<absl::Span<const OptionSpec>> OptionTables() {
-  return {CoreOptionSpecs(), TlsOptionSpecs(), OutbandOptionSpecs()};
+  return {CoreOptionSpecs(), TlsOptionSpecs(), OutbandOptionSpecs(),
+          AdminOptionSpecs()};
 }
 
 // A default that can stand as the value of a config line; else the option's

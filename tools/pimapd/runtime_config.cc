@@ -233,7 +233,8 @@ ReloadPlan PlanReload(const Options& running, const Options& fresh) {
   plan.options = running;
   TakeChangeable(fresh, plan.options);
   for (absl::Span<const OptionSpec> table :
-       {CoreOptionSpecs(), TlsOptionSpecs(), OutbandOptionSpecs()}) {
+       {CoreOptionSpecs(), TlsOptionSpecs(), OutbandOptionSpecs(),
+        AdminOptionSpecs()}) {
     for (const OptionSpec& spec : table) {
       const std::string wanted = spec.default_value(fresh);
       if (wanted == spec.default_value(running)) continue;
