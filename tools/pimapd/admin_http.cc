@@ -57,6 +57,17 @@ http::EndpointResponse Json(int status, std::string body) {
   return r;
 }
 
+// The `user=` a route cannot do without; else the 400 is sent and nullopt.
+std::optional<std::string> RequiredUser(const http::HttpRequest& request,
+                                        http::EndpointReply& reply) {
+  std::optional<std::string> user = QueryParam(request.target, "user");
+  if (!user || user->empty()) {
+    reply.Send(Json(400, RenderErrorJson("user= is required")));
+    return std::nullopt;
+  }
+  return user;
+}
+
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -249,12 +260,8 @@ std::vector<http::EndpointRoute> AdminRoutes(engine::Shard* shard,
                     admin([shard](const http::HttpRequest& request,
                                   http::EndpointReply reply) {
                       const std::optional<std::string> user =
-                          QueryParam(request.target, "user");
-                      if (!user || user->empty()) {
-                        reply.Send(
-                            Json(400, RenderErrorJson("user= is required")));
-                        return;
-                      }
+                          RequiredUser(request, reply);
+                      if (!user) return;
                       GatherAndAnswer(
                           shard,
                           [user = *user](engine::Shard& s) {
@@ -268,12 +275,8 @@ std::vector<http::EndpointRoute> AdminRoutes(engine::Shard* shard,
        nullptr,
        admin([shard](const http::HttpRequest& request,
                      http::EndpointReply reply) {
-         const std::optional<std::string> user =
-             QueryParam(request.target, "user");
-         if (!user || user->empty()) {
-           reply.Send(Json(400, RenderErrorJson("user= is required")));
-           return;
-         }
+         const std::optional<std::string> user = RequiredUser(request, reply);
+         if (!user) return;
          const std::string device =
              QueryParam(request.target, "device").value_or(std::string());
          const std::string forget =
