@@ -323,20 +323,18 @@ void SessionRegistry::OnStoreEvents(absl::string_view user,
   ++it->second.events_received;
   std::vector<StoreEvent> fresh;
   const std::vector<StoreEvent>* batch = &events;
-  if (config_->watch && config_->pushes) {
-    for (const StoreEvent& event : events) {
-      if (!SeenRecently(it->second, event)) fresh.push_back(event);
-    }
-    batch = &fresh;
-  } else if (config_->pushes && it->second.watch != nullptr) {
-    // A cover watch: the user's own change in a shared or public folder it
-    // covers is pushed too. Only those folders have two sources
-    // (CoverOnlySink); a key kept for any other would wait in vain for its
-    // second copy and swallow a real repeat (set, clear, set) in the window.
+  // Two sources report the same change: the watch and the store's push. With
+  // both configured, for every folder; with a cover watch (pushes alone), only
+  // for the shared or public folders it covers (CoverOnlySink): a key kept
+  // for any other would wait in vain for its second copy and swallow a real
+  // repeat (set, clear, set) in the window.
+  const bool both = config_->watch && config_->pushes;
+  if (both || (config_->pushes && it->second.watch != nullptr)) {
     const std::vector<std::string>& covered = it->second.covered;
     for (const StoreEvent& event : events) {
-      if (!absl::c_binary_search(covered, event.folder) ||
-          !SeenRecently(it->second, event)) {
+      const bool two_sources =
+          both || absl::c_binary_search(covered, event.folder);
+      if (!two_sources || !SeenRecently(it->second, event)) {
         fresh.push_back(event);
       }
     }
