@@ -216,6 +216,16 @@ void FolderCatchUp::TrackCovered() {
   }
 }
 
+void FolderCatchUp::EnableCoveredOnly() {
+  covered_only_ = true;
+  enabled_ = true;
+  baseline_ = false;
+  TrackCovered();
+  // After a reconnect: what changed while the watch was away is caught up
+  // from where each folder stood (a listing does that for a full watch).
+  for (const auto& [name, folder] : folders_) Queue(name);
+}
+
 void FolderCatchUp::Disable() {
   enabled_ = false;
   baseline_ = false;
@@ -497,11 +507,15 @@ const FolderCatchUp::Folder* FolderCatchUp::Find(absl::string_view name) const {
 FolderCatchUp::Folder* FolderCatchUp::Track(absl::string_view name) {
   auto it = folders_.find(name);
   if (it != folders_.end()) return &it->second;
-  if (IsInbox(name) || !Quotable(name) || folders_.size() >= max_folders_ ||
-      (!Personal(name) &&
-       !std::binary_search(covered_.begin(), covered_.end(), name))) {
+  if (IsInbox(name) || !Quotable(name)) return nullptr;
+  if (Personal(name)) {
+    // A watch of the covered folders alone hears nothing of the user's own.
+    if (covered_only_ || folders_.size() >= max_folders_) return nullptr;
+  } else if (!std::binary_search(covered_.begin(), covered_.end(), name)) {
     return nullptr;
   }
+  // Covered folders are bounded by kMaxCovered, not by max_folders_: a user
+  // with that many folders of their own still has the shared ones covered.
   return &folders_[name];
 }
 
@@ -514,18 +528,32 @@ void FolderCatchUp::Drop(absl::string_view name) {
   if (q != queued_.end()) queued_.erase(q);
 }
 
+namespace {
+// " (mailboxes (<names>) (MessageNew MessageExpunge FlagChange))"; one-or-more-
+// mailbox: a parenthesised list names several.
+void AppendMailboxesFilter(std::string* command,
+                           const std::vector<std::string>& covered) {
+  *command += " (mailboxes (";
+  for (size_t i = 0; i < covered.size(); ++i) {
+    if (i > 0) *command += ' ';
+    imap::AppendString(command, covered[i]);
+  }
+  *command += ") (MessageNew MessageExpunge FlagChange))";
+}
+}  // namespace
+
 std::string WatchNotifyCommand(const std::vector<std::string>& covered) {
   std::string command =
       "NOTIFY SET (selected (MessageNew MessageExpunge FlagChange)) "
       "(personal (MessageNew MessageExpunge FlagChange MailboxName))";
-  if (covered.empty()) return command;
-  // one-or-more-mailbox: a parenthesised list names several.
-  command += " (mailboxes (";
-  for (size_t i = 0; i < covered.size(); ++i) {
-    if (i > 0) command += ' ';
-    imap::AppendString(&command, covered[i]);
-  }
-  command += ") (MessageNew MessageExpunge FlagChange))";
+  if (!covered.empty()) AppendMailboxesFilter(&command, covered);
+  return command;
+}
+
+std::string CoveredOnlyNotifyCommand(const std::vector<std::string>& covered) {
+  if (covered.empty()) return "NOTIFY NONE";
+  std::string command = "NOTIFY SET";
+  AppendMailboxesFilter(&command, covered);
   return command;
 }
 

@@ -62,7 +62,8 @@ class FolderCatchUp {
     uint32_t uidnext = 0;      // no UID from here on has been reported
   };
 
-  // Past `max_folders` a folder is simply not tracked (not covered).
+  // Past `max_folders` a personal folder is simply not tracked (not covered);
+  // covered ones are bounded by kMaxCovered on their own.
   explicit FolderCatchUp(size_t max_folders = kDefaultMaxFolders)
       : max_folders_(max_folders) {}
   // Folders outside the user's own namespaces (shared, public) are not
@@ -114,6 +115,12 @@ class FolderCatchUp {
   bool tracking() const { return enabled_; }
   // No NOTIFY for other folders on this connection: nothing can be covered.
   void Disable();
+  // A watch of the covered folders alone (session::WatchScope::kCoveredOnly),
+  // whose NOTIFY names them and nothing else: no listing, no personal folder
+  // ever tracked; every covered folder is queued for a look (its first takes
+  // the baseline, later ones catch up what a lost link missed). Called each
+  // time the NOTIFY is in force on a new link.
+  void EnableCoveredOnly();
 
   // Any "* STATUS" response: a baseline entry, or the store saying a folder
   // changed (queued for a catch-up unless its HIGHESTMODSEQ is known already).
@@ -167,6 +174,7 @@ class FolderCatchUp {
   std::vector<std::string> covered_;  // sorted
   ViewSource view_source_;
   bool enabled_ = false;
+  bool covered_only_ = false;  // EnableCoveredOnly
   bool baseline_ = false;
   absl::flat_hash_map<std::string, Folder> folders_;
   absl::flat_hash_set<std::string> listed_;  // seen by the running baseline
@@ -194,6 +202,9 @@ class FolderCatchUp {
 // (FolderCatchUp::covered(): quotable names) by a `mailboxes` filter, which
 // makes the store report other users' changes there too (RFC 5465 §6).
 std::string WatchNotifyCommand(const std::vector<std::string>& covered);
+// A covered-only watch's NOTIFY: the message events of `covered` alone
+// (NOTIFY NONE when there are none), nothing selected.
+std::string CoveredOnlyNotifyCommand(const std::vector<std::string>& covered);
 
 // The changes an EndBaseline found, as the store's own mailbox events read
 // (RFC 5465 §5.4: "* LIST () <delim> <name>", "(\\NonExistent)" for a

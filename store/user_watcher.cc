@@ -35,16 +35,20 @@ UserWatcher::UserWatcher(engine::Shard* shard, const UpstreamConfig& config,
                          std::string user,
                          session::StoreCredentials credentials,
                          session::StoreEventSink* sink,
-                         const UpstreamConfig* live_config)
+                         const UpstreamConfig* live_config,
+                         session::WatchScope scope)
     : shard_(shard),
       config_(config),
       live_config_(live_config),
       user_(std::move(user)),
       credentials_(std::move(credentials)),
       sink_(sink),
+      scope_(scope),
       framer_(imap::Framer::Mode::kResponses, WatchLimits(config.limits)),
       assembler_(WatchLimits(config.limits), kMaxResponseBytes),
       alive_(std::make_shared<bool>(true)) {
+  delimiter_.type = imap::Arg::Type::kNil;
+  delimiter_.value = "NIL";
   folders_.set_namespaces(config_.namespaces);
   folders_.set_view_source([this](absl::string_view folder) {
     return sink_->OldestLiveView(user_, folder, /*uidvalidity=*/0);
@@ -284,7 +288,7 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       // The shared and public folders devices have selected too (by name).
       state_ = State::kNotify;
       renotify_due_ = false;
-      Send(absl::StrCat("W6 ", WatchNotifyCommand(folders_.covered())));
+      Send(absl::StrCat("W6 ", NotifyCommand()));
       return;
     case State::kNotify:
       if (!tagged) return;
@@ -294,7 +298,11 @@ void UserWatcher::OnResponse(const imap::Response& r) {
                         << ": NOTIFY refused (" << r.text
                         << "); shared and public folders not covered";
         folders_.SetCovered({});
-        Send(absl::StrCat("W6 ", WatchNotifyCommand({})));
+        Send(absl::StrCat("W6 ", NotifyCommand()));
+        return;
+      }
+      if (covered_only()) {
+        StartCoveredOnly(ok);
         return;
       }
       if (!ok) {
@@ -412,7 +420,7 @@ void UserWatcher::OnResponse(const imap::Response& r) {
     case State::kIdle:
       if (tagged) {
         // IDLE ended by the store (timeout): look, then idle again.
-        inbox_dirty_ = true;
+        if (!covered_only()) inbox_dirty_ = true;
         Settle();
       }
       return;
@@ -439,6 +447,13 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       return;
     case State::kExamine:
       if (tagged) OnFolderLooked(ok, r.text);
+      return;
+    case State::kUnselect:
+      if (!tagged) return;
+      // A store without UNSELECT leaves the folder selected: its message data
+      // then queues it for a look (OnMessageData).
+      if (ok) OnSelectDone(false);
+      Settle();
       return;
     case State::kReturn:
       if (!tagged) return;
@@ -499,6 +514,7 @@ void UserWatcher::OnMessageData(const imap::Response& r) {
       return;
     }
     folders_.Queue(open_);  // changed after its catch-up: look again
+    if (state_ == State::kIdle && folders_.queued()) LeaveIdle();
     return;
   }
   switch (state_) {
@@ -603,7 +619,7 @@ void UserWatcher::Settle() {
     // look is then reported.
     renotify_due_ = false;
     state_ = State::kRenotify;
-    Send(absl::StrCat("W10 ", WatchNotifyCommand(folders_.covered())));
+    Send(absl::StrCat("W10 ", NotifyCommand()));
     return;
   }
   if (std::exchange(relist_due_, false) && folders_.tracking()) {
@@ -644,6 +660,10 @@ void UserWatcher::NextFolder() {
 }
 
 void UserWatcher::ReturnToInbox() {
+  if (covered_only()) {
+    LeaveFolder();
+    return;
+  }
   if (selected_ == kFolder) {
     // Nothing was examined (only stale names waited): still in INBOX.
     if (inbox_dirty_) {
@@ -676,110 +696,6 @@ void UserWatcher::LeaveIdle() {
 void UserWatcher::EnterIdle() {
   state_ = State::kIdle;
   Send("W5 IDLE");
-}
-
-void UserWatcher::OnFetch(const imap::Response& r) {
-  FetchData data = ParseFetchData(r);
-  if (data.uid == 0) return;
-  session::StoreEvent event;
-  event.folder = kFolder;
-  event.uidvalidity = uidvalidity_;
-  event.uid = data.uid;
-  event.flags = std::move(data.flags);
-  event.flags_known = data.has_flags;
-  event.modseq = data.modseq;
-  // Committed only when the catch-up completes: results come in UID order, so a
-  // link lost half-way must not skip the lower MODSEQs not yet seen.
-  if (!catchup_mark_frozen_) {
-    catchup_modseq_ = std::max(catchup_modseq_, event.modseq);
-  }
-  // Known to the watch, but above an older view's top: the device may lack
-  // it (devices that have it do not announce it twice).
-  const bool view_may_lack =
-      view_catchup_.modseq != 0 && event.uid > view_catchup_.top_uid;
-  if (known_.Contains(event.uid) && !view_may_lack) {
-    // A FETCH without FLAGS says nothing of them: not "no flags".
-    if (!event.flags_known) return;
-    event.kind = session::EventKind::kFlags;
-  } else {
-    event.kind = session::EventKind::kNew;
-    known_.Insert(event.uid);
-    uidnext_ = std::max(uidnext_, event.uid + 1);
-  }
-  pending_.push_back(std::move(event));
-}
-
-void UserWatcher::OnVanished(const imap::Response& r) {
-  // "* VANISHED (EARLIER) 3:5,9": only UIDs we knew are news; the store repeats
-  // earlier expunges as long as our MODSEQ predates them.
-  for (const imap::Arg& arg : r.args) {
-    if (arg.type != imap::Arg::Type::kAtom) continue;
-    absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(arg.value);
-    if (!set.ok()) continue;
-    if (view_catchup_.modseq != 0) ExpungeFromOlderView(*set);
-    for (const auto& [first, last] : known_.Resolve(*set, /*uid_mode=*/true)) {
-      for (uint64_t uid = first; uid <= last; ++uid) {
-        QueueExpunge(static_cast<uint32_t>(uid));
-      }
-    }
-    for (const session::StoreEvent& e : pending_) {
-      if (e.kind == session::EventKind::kExpunge) known_.Erase(e.uid);
-    }
-    // A message newer than anything the watch has seen, gone before the watch
-    // looked: no news to the watch, but a device's view taken from the store
-    // meanwhile (its SELECT, its resume) may hold it, and only this expunge
-    // takes it out again. Devices that never had it ignore it. Reported once
-    // (uidnext_ moves past it); bounded (messages past the bound were never
-    // seen through the watch by anyone).
-    constexpr size_t kMaxUnseen = 4096;
-    for (uint32_t uid : TakeUnseen(arg.value, &uidnext_, kMaxUnseen)) {
-      QueueExpunge(uid);
-    }
-  }
-}
-
-void UserWatcher::QueueExpunge(uint32_t uid) {
-  session::StoreEvent event;
-  event.kind = session::EventKind::kExpunge;
-  event.folder = kFolder;
-  event.uidvalidity = uidvalidity_;
-  event.uid = uid;
-  pending_.push_back(std::move(event));
-}
-
-void UserWatcher::ExpungeFromOlderView(const imap::SequenceSet& vanished) {
-  // Gone before the watch's first look, so unknown to it, but an older view
-  // may hold them: each is an expunge (devices without it ignore it). Past the
-  // bound the views are rebuilt instead (view_catchup_overflow_).
-  constexpr size_t kMaxOlderExpunges = 4096;
-  size_t reported = 0;
-  for (const imap::SeqRange& range : vanished.ranges()) {
-    // Known ones are reported by OnVanished, those from uidnext_ on by
-    // TakeUnseen; a range wider than the bound overflows rather than loops.
-    const uint64_t last =
-        std::min<uint64_t>(range.last, static_cast<uint64_t>(uidnext_) - 1);
-    if (range.first <= last && last - range.first >= (1u << 20)) {
-      view_catchup_overflow_ = true;
-      return;
-    }
-    for (uint64_t uid = range.first; uid <= last; ++uid) {
-      if (known_.Contains(static_cast<uint32_t>(uid))) continue;
-      if (++reported > kMaxOlderExpunges) {
-        view_catchup_overflow_ = true;
-        return;
-      }
-      QueueExpunge(static_cast<uint32_t>(uid));
-    }
-  }
-}
-
-void UserWatcher::Flush() {
-  if (pending_.empty()) return;
-  // The catch-up lists changes in UID order; a message fetched and then
-  // vanished during it (a live expunge amid the FETCHes) nets out.
-  std::vector<session::StoreEvent> events = SessionOrder(std::move(pending_));
-  pending_.clear();
-  sink_->OnStoreEvents(user_, events);
 }
 
 }  // namespace pimap::store

@@ -37,10 +37,12 @@ class UserWatcher final : public session::StoreWatch,
   // `live_config` (optional; outlives the watch): where each (re)connect
   // reads the store's address and TLS settings, so that a reload reaches a
   // running watch at its next connect; else `config` for good.
+  // `scope` kCoveredOnly: no INBOX, no `personal` (user_watcher_cover.cc).
   UserWatcher(engine::Shard* shard, const UpstreamConfig& config,
               std::string user, session::StoreCredentials credentials,
               session::StoreEventSink* sink,
-              const UpstreamConfig* live_config = nullptr);
+              const UpstreamConfig* live_config = nullptr,
+              session::WatchScope scope = session::WatchScope::kAll);
 
   void Close() override;
   // INBOX, and every other folder the watch has a baseline of (0: not covered).
@@ -68,6 +70,10 @@ class UserWatcher final : public session::StoreWatch,
   // kBackoff → kConnecting. A login the store rejects → kRejected, until
   // UpdateCredentials. The covered folders changed: kRenotify (NOTIFY SET
   // again, from Settle, INBOX selected) → Settle.
+  // WatchScope::kCoveredOnly (user_watcher_cover.cc): kConnecting → kEnable →
+  // kNotify (the covered folders' `mailboxes` filter alone) → Settle: an
+  // excursion when folders wait (kExamine each) → kUnselect → kIdle with
+  // nothing selected (the store reports the covered folders as "* STATUS").
   enum class State {
     kConnecting,
     kEnable,
@@ -83,6 +89,7 @@ class UserWatcher final : public session::StoreWatch,
     kReturn,
     kHeadline,
     kRenotify,
+    kUnselect,
     kBackoff,
     kRejected,
     kClosed
@@ -104,6 +111,17 @@ class UserWatcher final : public session::StoreWatch,
   void Settle();
   void NextFolder();
   void ReturnToInbox();
+  // user_watcher_cover.cc: a watch of the covered folders alone.
+  bool covered_only() const {
+    return scope_ == session::WatchScope::kCoveredOnly;
+  }
+  // The NOTIFY SET in force for the scope and the covered folders.
+  std::string NotifyCommand() const;
+  // Its NOTIFY answered: the folders are looked at, then the watch idles.
+  void StartCoveredOnly(bool notify_ok);
+  // The end of an excursion: nothing stays selected (a selected folder's
+  // changes would come as message data, not as the STATUS it waits for).
+  void LeaveFolder();
   void LeaveIdle();
   void EnterIdle();
   void OnCode(absl::string_view code);
@@ -153,6 +171,7 @@ class UserWatcher final : public session::StoreWatch,
   // Bumped by UpdateCredentials: a rejection of older credentials is stale.
   uint64_t credentials_generation_ = 0;
   session::StoreEventSink* sink_;
+  session::WatchScope scope_;
   session::StoreLink* link_ = nullptr;
   State state_ = State::kConnecting;
   imap::Framer framer_;
@@ -200,7 +219,7 @@ class UserWatcher final : public session::StoreWatch,
   bool relist_due_ = false;
   bool relisting_ = false;  // kList is such a listing (INBOX stays selected)
   // The hierarchy delimiter the listing showed (NIL until one did).
-  imap::Arg delimiter_{imap::Arg::Type::kNil, "NIL"};
+  imap::Arg delimiter_;  // NIL at first (the constructor)
   size_t budget_ = 0;  // folders the running excursion may still examine
   std::vector<session::StoreEvent> pending_;
   // Headline look-ups waiting (few: kMaxHeadlineAsks), each answered by its
@@ -233,9 +252,10 @@ class UserWatcherFactory final : public session::StoreWatchFactory {
       : shard_(shard), config_(std::move(config)) {}
   session::StoreWatch* Watch(const std::string& user,
                              session::StoreCredentials credentials,
-                             session::StoreEventSink* sink) override {
+                             session::StoreEventSink* sink,
+                             session::WatchScope scope) override {
     return new UserWatcher(shard_, config_, user, std::move(credentials), sink,
-                           &config_);
+                           &config_, scope);
   }
   // A reload: watches connect with `config` from now on (running ones at
   // their next reconnect).

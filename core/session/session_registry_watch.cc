@@ -40,8 +40,12 @@ void SessionRegistry::StartWatch(const std::string& user, UserSessions& u) {
   u.baseline_uidvalidity = 0;  // the new watch reports its own
   u.baseline_modseq = 0;
   StoreEventSink* sink = this;
-  if (!config_->watch) sink = &cover_sink_;
-  u.watch = watches_->Watch(user, WatchCredentials(user, u), sink);
+  WatchScope scope = WatchScope::kAll;
+  if (!config_->watch) {
+    sink = &cover_sink_;
+    scope = WatchScope::kCoveredOnly;
+  }
+  u.watch = watches_->Watch(user, WatchCredentials(user, u), sink, scope);
   ++watches_count_;
   if (!u.covered.empty()) u.watch->CoverFolders(u.covered);
 }

@@ -92,13 +92,26 @@ class StoreWatch {
                               HeadlineDone done) = 0;
 };
 
+// What a watch looks at.
+enum class WatchScope {
+  // INBOX selected and idling, the user's other folders by NOTIFY `personal`,
+  // and the covered folders (StoreWatch::CoverFolders).
+  kAll,
+  // The covered folders alone (the store's pushes report the user's own): a
+  // NOTIFY with their `mailboxes` filter and nothing selected while idle, so
+  // the store does no work for the user's own folders on this connection,
+  // and FolderCatchUp's bound counts covered folders only.
+  kCoveredOnly,
+};
+
 class StoreWatchFactory {
  public:
   virtual ~StoreWatchFactory() = default;
   // Starts watching `user` with `credentials` (the user's own, or a master
   // user's with authzid = user). Events go to `sink` until Close().
-  virtual StoreWatch* Watch(const std::string& user, StoreCredentials credentials,
-                            StoreEventSink* sink) = 0;
+  virtual StoreWatch* Watch(const std::string& user,
+                            StoreCredentials credentials, StoreEventSink* sink,
+                            WatchScope scope = WatchScope::kAll) = 0;
 };
 
 }  // namespace pimap::session

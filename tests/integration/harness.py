@@ -142,7 +142,7 @@ class Dovecot:
     """A private Dovecot 2.3 started through tools/dovecot/up."""
 
     def __init__(self, state_dir=None, push_url=None, push_secret=None, tls=None,
-                 public_namespace=False):
+                 public_namespace=False, rawlog=False):
         self.dir = state_dir or make_state_dir("pimap-dovecot-")
         self.imap_port, self.lmtp_port, imaps_port = free_ports(3)
         self.pid = None
@@ -153,11 +153,15 @@ class Dovecot:
         self.imaps_port = imaps_port if tls else None
         # A public namespace "Public." shared by every user (tools/dovecot/up).
         self.public_namespace = public_namespace
+        # Every IMAP session's traffic recorded (tools/dovecot/up; rawlog_in()).
+        self.rawlog = rawlog
 
     def start(self):
         env = dict(os.environ)
         if self.public_namespace:
             env["PIMAP_PUBLIC_NAMESPACE"] = "1"
+        if self.rawlog:
+            env["PIMAP_STORE_RAWLOG"] = "1"
         if self.push_url:
             env["PIMAP_PUSH_URL"] = self.push_url
             env["PIMAP_PUSH_SECRET"] = self.push_secret or ""
@@ -187,6 +191,16 @@ class Dovecot:
                 return f.read()
         except OSError:
             return ""
+
+    def rawlog_in(self):
+        """What each IMAP session sent the store so far (rawlog=True): {file name: bytes}."""
+        d = os.path.join(self.dir, "rawlog")
+        out = {}
+        for name in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            if name.endswith(".in"):
+                with open(os.path.join(d, name), "rb") as f:
+                    out[name] = f.read()
+        return out
 
     def imap(self, user="alice", password=None):
         """A direct (not through the gateway) logged-in imaplib connection."""

@@ -6,7 +6,8 @@ folders devices have selected in its NOTIFY (`mailboxes` filter, which Dovecot r
 users' changes of) and, once it has looked at one, the device idles there in the gateway
 without a link of its own. With pushes alone that watch runs only while such a folder is
 selected (a cover watch: one store connection for the user, not one per device there). The
-user's own folders idle in the gateway without a link in both modes."""
+user's own folders idle in the gateway without a link in both modes. The store records what
+each session asked (rawlog): a cover watch asks for the covered folders alone."""
 
 import os
 import time
@@ -28,7 +29,8 @@ def dovecot(workdir, intake_port, intake_secret):
     """This file's store: the public namespace, and pushes to the intake."""
     d = harness.Dovecot(os.path.join(workdir, "dovecot-public"),
                         push_url="http://127.0.0.1:%d/dovecot" % intake_port,
-                        push_secret=intake_secret[0], public_namespace=True)
+                        push_secret=intake_secret[0], public_namespace=True,
+                        rawlog=True)
     os.makedirs(d.dir, exist_ok=True)
     os.chmod(d.dir, 0o755)
     d.start()
@@ -89,6 +91,14 @@ def test_device_idling_in_a_public_folder_is_told_of_other_users_changes(
         view.apply_all(read_until(c, lambda x: bool(EXPUNGE_RE.match(x)), "bob's expunge"))
         # All of it through the watch: no link was taken meanwhile.
         assert dovecot.who(user) == 1, dovecot.who(user)
+        if mode == "push":
+            # With pushes for the user's own folders, the cover watch asks the store for
+            # the covered folder alone: no INBOX kept selected, no NOTIFY `personal`.
+            watch = [v for v in dovecot.rawlog_in().values()
+                     if b"NOTIFY SET" in v and quote(name).encode() in v]
+            assert watch, "no session of the store named %s in a NOTIFY" % name
+            for sent in watch:
+                assert b"INBOX" not in sent and b"personal" not in sent, sent
         lines2 = end_idle(c2)
         assert [x for x in lines2 if EXPUNGE_RE.match(x)], lines2
         ok(c2.cmd("z2", "LOGOUT")[1], "z2")

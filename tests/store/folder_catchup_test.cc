@@ -2,6 +2,7 @@
 // fed with store responses as Dovecot 2.3 sends them (parsed, no sockets).
 #include "store/folder_catchup.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -241,6 +242,75 @@ TEST(FolderCatchUpTest, CoveredFoldersAreBounded) {
   many.push_back("Public.Bad\n");  // not quotable: never named
   f.SetCovered(many);
   EXPECT_EQ(f.covered().size(), FolderCatchUp::kMaxCovered);
+}
+
+// A covered folder is tracked even when the user's own folders fill the cap:
+// they are bounded by max_folders, covered ones by kMaxCovered.
+TEST(FolderCatchUpTest, CoveredFoldersAreTrackedPastTheCapOfPersonalOnes) {
+  const session::StoreNamespaces namespaces = PublicNamespace();
+  FolderCatchUp f(2);
+  f.set_namespaces(&namespaces);
+  f.BeginBaseline();
+  f.OnStatus(R("* STATUS A (UIDVALIDITY 1 UIDNEXT 1 HIGHESTMODSEQ 1)"));
+  f.OnStatus(R("* STATUS B (UIDVALIDITY 2 UIDNEXT 1 HIGHESTMODSEQ 1)"));
+  f.OnStatus(R("* STATUS C (UIDVALIDITY 3 UIDNEXT 1 HIGHESTMODSEQ 1)"));
+  f.EndBaseline(true);
+  EXPECT_EQ(f.Find("C"), nullptr);  // the cap
+  EXPECT_TRUE(f.SetCovered({"Public.News"}));
+  ASSERT_NE(f.Find("Public.News"), nullptr);
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Public.News\"");
+}
+
+// A covered-only watch (WatchScope::kCoveredOnly): no listing; the covered
+// folders alone are tracked and looked at, the user's own never, whatever
+// the store says of them; after a reconnect each covered folder is caught up
+// from where it stood.
+TEST(FolderCatchUpTest, CoveredOnlyTracksNothingButTheCoveredFolders) {
+  const session::StoreNamespaces namespaces = PublicNamespace();
+  FolderCatchUp f;
+  f.set_namespaces(&namespaces);
+  EXPECT_TRUE(f.SetCovered({"Public.News"}));
+  EXPECT_FALSE(f.tracking());
+  f.EnableCoveredOnly();
+  EXPECT_TRUE(f.tracking());
+  EXPECT_EQ(f.size(), 1u);
+  EXPECT_TRUE(
+      RunCatchUp(f, "EXAMINE \"Public.News\"",
+                 {"* OK [UIDVALIDITY 9] Ok", "* OK [HIGHESTMODSEQ 4] Highest",
+                  "* OK [UIDNEXT 3] Predicted next UID"})
+          .empty());
+  EXPECT_FALSE(f.queued());
+  // The user's own folders: not tracked, whatever reports them.
+  f.OnStatus(R("* STATUS Work (MESSAGES 2 UIDNEXT 3 HIGHESTMODSEQ 7)"));
+  f.OnCreated("Play");
+  f.OnRenamed("Old", "New");
+  EXPECT_EQ(f.Find("Work"), nullptr);
+  EXPECT_EQ(f.Find("Play"), nullptr);
+  EXPECT_EQ(f.Find("New"), nullptr);
+  EXPECT_FALSE(f.queued());
+  // Another covered folder: queued for its first look at once.
+  EXPECT_TRUE(f.SetCovered({"Public.News", "Public.Sport"}));
+  EXPECT_EQ(f.StartNext(), "EXAMINE \"Public.Sport\"");
+  f.Abort();  // the link went away mid-look
+  // The NOTIFY in force on a new link: each covered folder looked at again,
+  // the known one from its MODSEQ.
+  f.EnableCoveredOnly();
+  std::vector<std::string> commands;
+  while (f.queued()) {
+    commands.push_back(f.StartNext());
+    f.Finish(true);
+  }
+  std::sort(commands.begin(), commands.end());
+  EXPECT_EQ(commands,
+            (std::vector<std::string>{"EXAMINE \"Public.News\" (QRESYNC (9 4))",
+                                      "EXAMINE \"Public.Sport\""}));
+}
+
+TEST(WatchNotifyCommandTest, CoveredOnlyNamesTheCoveredFoldersAlone) {
+  EXPECT_EQ(CoveredOnlyNotifyCommand({}), "NOTIFY NONE");
+  EXPECT_EQ(CoveredOnlyNotifyCommand({"Public.Foo", "Public.Bar"}),
+            "NOTIFY SET (mailboxes (\"Public.Foo\" \"Public.Bar\") "
+            "(MessageNew MessageExpunge FlagChange))");
 }
 
 TEST(WatchNotifyCommandTest, NamesCoveredFoldersByAMailboxesFilter) {

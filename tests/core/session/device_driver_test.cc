@@ -46,6 +46,7 @@ TEST_F(DeviceDriverTest, FirstLoginEnablesQresyncAndAnswersWithSessionId) {
   EXPECT_EQ(watches_.calls[0].credentials.user, "alice");
   EXPECT_EQ(watches_.calls[0].credentials.password, "pw");
   EXPECT_EQ(watches_.calls[0].sink, &registry_);
+  EXPECT_EQ(watches_.calls[0].scope, WatchScope::kAll);  // INBOX and the rest
 
   d.link.Reply("* ENABLED QRESYNC");
   EXPECT_EQ(d.out.transcript(), "");  // the store's ENABLED is the gateway's

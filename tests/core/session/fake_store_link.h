@@ -240,11 +240,12 @@ class FakeWatchFactory final : public StoreWatchFactory {
     std::string user;
     StoreCredentials credentials;
     StoreEventSink* sink;
+    WatchScope scope = WatchScope::kAll;
   };
 
   StoreWatch* Watch(const std::string& user, StoreCredentials credentials,
-                    StoreEventSink* sink) override {
-    calls.push_back({user, std::move(credentials), sink});
+                    StoreEventSink* sink, WatchScope scope) override {
+    calls.push_back({user, std::move(credentials), sink, scope});
     watches.push_back(std::make_unique<FakeStoreWatch>());
     return watches.back().get();
   }

@@ -160,6 +160,8 @@ TEST_F(WatchCoverTest,
   ASSERT_EQ(watches_.watches.size(), 1u);
   EXPECT_EQ(watch().covered, std::vector<std::string>{"Public.News"});
   EXPECT_NE(watches_.calls.at(0).sink, &registry_);  // the cover-only sink
+  // ...and a watch of the covered folders alone: the pushes tell the rest.
+  EXPECT_EQ(watches_.calls.at(0).scope, WatchScope::kCoveredOnly);
   EXPECT_EQ(registry_.watches(), 1u);
   // Back in a personal folder: the watch lingers, then closes.
   ASSERT_EQ(SelectFolder(d, d.link, "INBOX", "e"), Selected("e"));
