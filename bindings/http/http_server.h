@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "bindings/http/http_session.h"
 #include "bindings/tls/tls_context.h"
+#include "core/engine/proxy_accept.h"
 #include "core/http/content_coding.h"
 #include "core/http/request_parser.h"
 #include "core/http/server_connection.h"
@@ -77,6 +78,8 @@ struct HttpServerConfig {
   std::shared_ptr<tls::TlsContext> tls;  // with ALPN http/1.1; for https
   std::optional<HttpListenAddress> http_listen;
   std::optional<HttpListenAddress> https_listen;
+  // --proxy-protocol-from: load balancers whose PROXY header is believed.
+  engine::ProxyProtocolPolicy proxy_protocol;
   // A request body larger than this is refused (413).
   size_t max_body_bytes = 8 << 20;
   // Reading one request, head and body, may take this long at most (a

@@ -43,8 +43,12 @@ absl::Status ImapServer::Start() {
     const bool tls = spec.implicit_tls;
     absl::StatusOr<engine::Listener*> listener = engine::Listener::Start(
         shard_, address.host, address.port,
-        [this, tls](int slot, const ClientAddress& client) {
-          ImapConnection::Accept(this, slot, tls, client);
+        [this, tls](int slot, const ClientAddress& accepted) {
+          engine::AcceptWithProxyPolicy(
+              shard_, &config_->proxy_protocol, slot, accepted,
+              [this, tls](int slot, const ClientAddress& client) {
+                ImapConnection::Accept(this, slot, tls, client);
+              });
         });
     if (!listener.ok()) return listener.status();
     listeners_.push_back(*listener);

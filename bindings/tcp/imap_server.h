@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "bindings/compress/deflate_transport.h"
 #include "bindings/tls/tls_context.h"
+#include "core/engine/proxy_accept.h"
 #include "core/imap/limits.h"
 #include "core/imap/user_name_format.h"
 #include "core/session/auth_cache.h"
@@ -67,6 +68,8 @@ struct ImapServerConfig {
   compress::DeflateConfig deflate;
   // --user-name-format (session::PreAuthPolicy::user_name_format).
   imap::UserNameFormat user_name_format;
+  // --proxy-protocol-from: load balancers whose PROXY header is believed.
+  engine::ProxyProtocolPolicy proxy_protocol;
 };
 
 class ImapServer {

@@ -467,6 +467,19 @@ TEST(ParseCommandLineTest, UserNameFormat) {
   EXPECT_NE(HelpText().find("--user-name-format"), std::string::npos);
 }
 
+TEST(ParseCommandLineTest, ProxyProtocolFrom) {
+  auto r = Parse(
+      {"--store", "s:1", "--proxy-protocol-from", "10.0.0.0/8, 2001:db8::/32"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->options.proxy_protocol_from, "10.0.0.0/8, 2001:db8::/32");
+  EXPECT_EQ(Parse({"--store", "s:1"})->options.proxy_protocol_from, "");
+  ExpectError({"--store", "s:1", "--proxy-protocol-from", "10.1.2.3/8"},
+              {"--proxy-protocol-from", "host bits", "10.0.0.0/8"});
+  ExpectError({"--store", "s:1", "--proxy-protocol-from", "balancer"},
+              {"--proxy-protocol-from", "not an IP address range"});
+  EXPECT_NE(HelpText().find("--proxy-protocol-from"), std::string::npos);
+}
+
 TEST(ParseCommandLineTest, BooleanForms) {
   struct Case {
     const char* arg;

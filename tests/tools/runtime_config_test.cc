@@ -92,10 +92,10 @@ TEST(PlanReloadTest, WhatNeedsARestartIsNamedAndKept) {
 }
 
 TEST(BuildRuntimeConfigTest, CarriesTheOptions) {
-  const Options options =
-      Parse({"--max-line-bytes", "2048", "--idle-timeout", "5m",
-             "--store-events", "notify", "--store-link-idle", "3s",
-             "--store-links-per-shard", "9", "--http-idle-max", "2m"});
+  const Options options = Parse(
+      {"--max-line-bytes", "2048", "--idle-timeout", "5m", "--store-events",
+       "notify", "--store-link-idle", "3s", "--store-links-per-shard", "9",
+       "--http-idle-max", "2m", "--proxy-protocol-from", "192.0.2.0/24"});
   absl::StatusOr<RuntimeConfig> c = BuildRuntimeConfig(options, ServerTls{});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->imap.limits.max_line_bytes, 2048u);
@@ -110,6 +110,10 @@ TEST(BuildRuntimeConfigTest, CarriesTheOptions) {
   EXPECT_EQ(c->session.parked_watch_linger_ms, 3000);
   EXPECT_EQ(c->pool.max_links, 9u);
   EXPECT_EQ(c->pool.idle_timeout_ms, 3000);
+  // Both listeners believe the same balancers.
+  ASSERT_EQ(c->imap.proxy_protocol.trusted.size(), 1u);
+  EXPECT_EQ(c->imap.proxy_protocol.trusted[0].ToString(), "192.0.2.0/24");
+  EXPECT_EQ(c->http.proxy_protocol.trusted, c->imap.proxy_protocol.trusted);
 }
 
 TEST(BuildRuntimeConfigTest, AnUnreadableMasterPasswordFileIsAnError) {

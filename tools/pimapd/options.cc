@@ -21,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/base/cidr.h"
 #include "core/imap/user_name_format.h"
 #include "tools/pimapd/option_spec.h"
 
@@ -382,6 +383,19 @@ const OptionSpec kOptionSpecs[] = {
                           : o.user_name_format == "%Lu" ? "fold"
                                                         : "none");
      }},
+    {"proxy-protocol-from", "CIDR[,CIDR...]",
+     "Load balancers (e.g. HAProxy with send-proxy-v2) whose PROXY protocol "
+     "header (v1 or v2) is believed on the IMAP and HTTP listeners: a "
+     "connection from one of them must begin with one, and the client's "
+     "address it carries is used everywhere (logs, login throttling, the ID "
+     "sent to the store). From other addresses none is read. Default: none.",
+     [](absl::string_view v, Options& o) {
+       absl::StatusOr<std::vector<CidrRange>> ranges = ParseCidrList(v);
+       if (!ranges.ok()) return ranges.status();
+       o.proxy_protocol_from = std::string(v);
+       return absl::OkStatus();
+     },
+     [](const Options& o) { return o.proxy_protocol_from; }},
     {"max-devices-per-user", "N",
      "P-IMAP device sessions one user may hold (0..100000; 0: no limit); the "
      "login of one more device gets NO [LIMIT].",

@@ -126,6 +126,8 @@ struct Options {
   // --user-name-format (the store's rule, e.g. Dovecot's default %Lu);
   // --user-name-case fold|keep sets it to %Lu / %u.
   std::string user_name_format = "%Lu";
+  // --proxy-protocol-from (checked when read; "" none).
+  std::string proxy_protocol_from;
   // Per-user and per-device bounds (core/session/session_registry.h).
   int max_devices_per_user = 32;    // --max-devices-per-user (0: none)
   int max_filters_per_device = 64;  // --max-filters-per-device (0: none)

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "bindings/tls/tls_context.h"
+#include "core/base/cidr.h"
 #include "core/engine/listener.h"
 #include "tools/pimapd/option_spec.h"
 
@@ -47,11 +48,14 @@ void BuildImapConfig(const Options& options, const ServerTls& tls,
                                              options.imaps_listen->port};
   }
   config.tls = tls.imap;
+  // Checked when the options were read.
+  config.proxy_protocol.trusted = *ParseCidrList(options.proxy_protocol_from);
 }
 
 void BuildHttpConfig(const Options& options, const ServerTls& tls,
                      const tcp::ImapServerConfig& imap,
                      http_binding::HttpServerConfig& http_config) {
+  http_config.proxy_protocol = imap.proxy_protocol;
   if (options.http_listen) {
     http_config.http_listen = http_binding::HttpListenAddress{
         options.http_listen->host, options.http_listen->port};

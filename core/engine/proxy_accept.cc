@@ -1,0 +1,161 @@
+// ProxyHeaderReader (proxy_accept.h): peek, parse, consume exactly the header.
+#include "core/engine/proxy_accept.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/log.h"
+#include "core/engine/shard.h"
+
+namespace pimap::engine {
+
+namespace {
+// A header cut across segments is rare (balancers write it in one go): the
+// rest is looked for again after this long, not in a busy loop, since a peek
+// returns at once while the bytes seen so far are there.
+constexpr int64_t kRetryMs = 5;
+}  // namespace
+
+void AcceptWithProxyPolicy(
+    Shard* shard, const ProxyProtocolPolicy* policy, int slot,
+    const ClientAddress& accepted,
+    absl::AnyInvocable<void(int slot, const ClientAddress& client)> accept) {
+  if (policy == nullptr || !AnyContains(policy->trusted, accepted.peer)) {
+    accept(slot, accepted);
+    return;
+  }
+  ProxyHeaderReader::Start(shard, slot, accepted, policy->timeout_ms,
+                           [slot, accepted, accept = std::move(accept)](
+                               absl::StatusOr<ClientAddress> client) mutable {
+                             if (!client.ok()) {
+                               // The balancer's address (the client's is what
+                               // failed to come).
+                               PIMAP_LOG(INFO).Conn(accepted)
+                                   << "connection closed: "
+                                   << client.status().message();
+                               return;
+                             }
+                             accept(slot, *client);
+                           });
+}
+
+void ProxyHeaderReader::Start(Shard* shard, int slot,
+                              const ClientAddress& accepted, int64_t timeout_ms,
+                              Done done) {
+  auto* reader = new ProxyHeaderReader(shard, slot, accepted, std::move(done));
+  reader->deadline_ = shard->timers().Schedule(timeout_ms, [reader] {
+    reader->deadline_ = 0;
+    reader->Fail(absl::DeadlineExceededError("no PROXY header in time"));
+  });
+  reader->Peek();
+}
+
+ProxyHeaderReader::ProxyHeaderReader(Shard* shard, int slot,
+                                     const ClientAddress& accepted, Done done)
+    : shard_(shard), slot_(slot), address_(accepted), done_(std::move(done)) {}
+
+ProxyHeaderReader::~ProxyHeaderReader() {
+  if (deadline_ != 0) shard_->timers().Cancel(deadline_);
+  if (retry_ != 0) shard_->timers().Cancel(retry_);
+}
+
+void ProxyHeaderReader::Peek() {
+  io_uring_sqe* sqe = shard_->ring().GetSqe();
+  io_uring_prep_recv(sqe, slot_, buffer_, sizeof(buffer_), MSG_PEEK);
+  sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, CompletionData(&peek_op_));
+  ++ops_in_flight_;
+}
+
+void ProxyHeaderReader::OnPeek(const io_uring_cqe& cqe) {
+  --ops_in_flight_;
+  if (finished_) {
+    MaybeFree();
+    return;
+  }
+  if (cqe.res <= 0) {
+    Fail(cqe.res == 0 ? absl::AbortedError("closed before its PROXY header")
+                      : absl::ErrnoToStatus(-cqe.res, "PROXY header recv"));
+    return;
+  }
+  const auto seen = static_cast<size_t>(cqe.res);
+  std::string error;
+  switch (
+      ParseProxyHeader(absl::string_view(buffer_, seen), &header_, &error)) {
+    case ProxyParse::kInvalid:
+      Fail(absl::InvalidArgumentError(error));
+      return;
+    case ProxyParse::kNeedMore:
+      retry_ = shard_->timers().Schedule(kRetryMs, [this] {
+        retry_ = 0;
+        Peek();
+      });
+      return;
+    case ProxyParse::kComplete:
+      break;
+  }
+  // Exactly the header: the client's own bytes stay in the socket.
+  io_uring_sqe* sqe = shard_->ring().GetSqe();
+  io_uring_prep_recv(sqe, slot_, buffer_, header_.length, MSG_WAITALL);
+  sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, CompletionData(&consume_op_));
+  ++ops_in_flight_;
+}
+
+void ProxyHeaderReader::OnConsumed(const io_uring_cqe& cqe) {
+  --ops_in_flight_;
+  if (finished_) {
+    MaybeFree();
+    return;
+  }
+  if (cqe.res != static_cast<int>(header_.length)) {
+    Fail(absl::DataLossError("PROXY header not consumed whole"));
+    return;
+  }
+  if (header_.has_address) {
+    address_.peer = header_.source;
+    address_.local = header_.destination;
+  }
+  finished_ = true;
+  auto done = std::move(done_);
+  const ClientAddress address = address_;
+  MaybeFree();
+  done(address);
+}
+
+void ProxyHeaderReader::OnAux(const io_uring_cqe& cqe) {
+  --ops_in_flight_;
+  MaybeFree();
+}
+
+void ProxyHeaderReader::Fail(absl::Status error) {
+  if (finished_) return;
+  finished_ = true;
+  if (retry_ != 0) {
+    shard_->timers().Cancel(retry_);
+    retry_ = 0;
+  }
+  // Cancel the peek or consume in flight, then close the slot. HARDLINK: the
+  // close runs even when the cancel finds nothing, and never before it.
+  io_uring_sqe* sqe = shard_->ring().GetSqe();
+  io_uring_prep_cancel_fd(
+      sqe, slot_, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+  sqe->flags |= IOSQE_IO_HARDLINK;
+  io_uring_sqe_set_data64(sqe, CompletionData(&aux_op_));
+  ++ops_in_flight_;
+  sqe = shard_->ring().GetSqe();
+  io_uring_prep_close_direct(sqe, slot_);
+  io_uring_sqe_set_data64(sqe, CompletionData(&aux_op_));
+  ++ops_in_flight_;
+  auto done = std::move(done_);
+  done(std::move(error));
+}
+
+void ProxyHeaderReader::MaybeFree() {
+  if (ops_in_flight_ == 0 && retry_ == 0 && finished_) delete this;
+}
+
+}  // namespace pimap::engine
