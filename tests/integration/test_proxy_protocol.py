@@ -34,7 +34,7 @@ def haproxy():
     """factory(imap_port, http_port=None) -> the HAProxy front's IMAP (and HTTP) port."""
     procs = []
 
-    def start(imap_port, http_port=None):
+    def start(imap_port, http_port=None, imaps_port=None):
         d = harness.make_state_dir("haproxy-")
         front_imap, front_http = harness.free_ports(2)
         cfg = ["global", "  maxconn 1000",
@@ -44,6 +44,13 @@ def haproxy():
                "  default_backend pimap_imap",
                "backend pimap_imap",
                "  server p1 %s:%d send-proxy-v2 source %s" % (HOST, imap_port, BALANCER)]
+        if imaps_port:
+            front_imap_tls = harness.free_ports(1)[0]
+            cfg += ["frontend imaps", "  bind %s:%d" % (HOST, front_imap_tls),
+                    "  default_backend pimap_imaps",
+                    "backend pimap_imaps",
+                    "  server p1 %s:%d send-proxy-v2 source %s" % (HOST, imaps_port, BALANCER)]
+            front_http = front_imap_tls  # the caller asked for this one
         if http_port:
             cfg += ["frontend http", "  bind %s:%d" % (HOST, front_http),
                     "  default_backend pimap_http",
@@ -126,6 +133,23 @@ def test_login_throttling_counts_the_client_not_the_balancer(start_pimapd, hapro
     with harness.RawImap(HOST, front, source="127.0.0.6") as good:
         _, t = good.cmd("g", "LOGIN bob bobpw", timeout=30)
         assert b"g OK" in t, t
+
+
+def test_implicit_tls_through_haproxy(start_pimapd, dovecot, haproxy, tls_cert):
+    """IMAPS: the header comes before the TLS handshake, and the ClientHello that follows
+    it (often in the same segment) is not taken with it."""
+    gw = start_pimapd(tls=tls_cert, extra=["--proxy-protocol-from", BALANCER + "/32"])
+    _, front_tls = haproxy(gw.imap_port, imaps_port=gw.imaps_port)
+    wait_until(lambda: harness.port_is_open(front_tls), 10, what="haproxy imaps front")
+    ctx = harness.client_tls_context(tls_cert[0])
+    c = harness.RawImap(HOST, front_tls, tls_ctx=ctx, source=CLIENT, sni="localhost")
+    try:
+        assert c.greeting.startswith(b"* OK"), c.greeting
+        c.login("carol", "carolpw")
+        wait_until(lambda: store_logins(dovecot, "carol", CLIENT) >= 1, LOG_WAIT,
+                   what="the store's login line with rip=%s" % CLIENT)
+    finally:
+        c.close()
 
 
 def raw_connect(port, source):
