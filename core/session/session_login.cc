@@ -27,6 +27,18 @@ PreAuthStep Respond(absl::string_view tag, absl::string_view status,
   return step;
 }
 
+// A login name that does not parse ("alice#", "#phone", a NUL): a failed
+// login like a wrong password (counted, and logged as event=login.fail for
+// fail2ban), with what was sent cut short for the log line.
+PreAuthStep BadLoginName(absl::string_view tag, absl::string_view sent,
+                         const absl::Status& why) {
+  PreAuthStep step = Respond(tag, "NO", "AUTHENTICATIONFAILED", why.message());
+  step.auth_failure = true;
+  step.auth_failure_user = std::string(sent.substr(0, 64));
+  step.auth_failure_reason = "bad_login_name";
+  return step;
+}
+
 // A login about to start: refused where credentials may not be sent.
 PreAuthStep Login(PendingLogin login, const PreAuthPolicy& policy) {
   if (!policy.login_allowed) {
@@ -97,8 +109,7 @@ PreAuthStep ExecutePreAuth(const imap::Command& command,
     absl::StatusOr<imap::LoginName> login_name =
         imap::ParseLoginName(command.args[0].value);
     if (!login_name.ok()) {
-      return Respond(tag, "NO", "AUTHENTICATIONFAILED",
-                     login_name.status().message());
+      return BadLoginName(tag, command.args[0].value, login_name.status());
     }
     return Login({tag, std::move(*login_name), command.args[1].value}, policy);
   }
@@ -140,9 +151,7 @@ PreAuthStep DecodeSaslResponse(absl::string_view tag, absl::string_view line,
     return step;
   }
   absl::StatusOr<imap::LoginName> name = imap::ParseLoginName(plain->authcid);
-  if (!name.ok()) {
-    return Respond(tag, "NO", "AUTHENTICATIONFAILED", name.status().message());
-  }
+  if (!name.ok()) return BadLoginName(tag, plain->authcid, name.status());
   return Login({std::string(tag), std::move(*name), std::move(plain->password)},
                policy);
 }

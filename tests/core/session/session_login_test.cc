@@ -101,6 +101,27 @@ TEST(UserNameCaseTest, AStoreThatStripsTheDomain) {
 
 // ---- ID ---------------------------------------------------------------------
 
+// A login name that does not parse is a failed login like a wrong password:
+// counted and logged (event=login.fail, for fail2ban), by LOGIN and by
+// AUTHENTICATE PLAIN alike.
+TEST(BadLoginNameTest, CountedAsAFailedLogin) {
+  PreAuthStep step = PreAuth("a1 LOGIN \"alice#\" pw\r\n");
+  EXPECT_THAT(step.response, StartsWith("a1 NO [AUTHENTICATIONFAILED]"));
+  EXPECT_TRUE(step.auth_failure);
+  EXPECT_EQ(step.auth_failure_reason, "bad_login_name");
+  EXPECT_EQ(step.auth_failure_user, "alice#");
+  // "\0#phone\0pw": an empty user before the device.
+  step = PreAuth("a2 AUTHENTICATE PLAIN ACNwaG9uZQBwdw==\r\n");
+  EXPECT_THAT(step.response, StartsWith("a2 NO [AUTHENTICATIONFAILED]"));
+  EXPECT_TRUE(step.auth_failure);
+  EXPECT_EQ(step.auth_failure_reason, "bad_login_name");
+  // What is logged of it is cut short.
+  step =
+      PreAuth(absl::StrCat("a3 LOGIN \"", std::string(300, 'x'), "#\" pw\r\n"));
+  EXPECT_TRUE(step.auth_failure);
+  EXPECT_EQ(step.auth_failure_user.size(), 64u);
+}
+
 TEST(IdTest, AnsweredBeforeLoginAndTheFieldsKept) {
   PreAuthStep step = PreAuth(
       "a ID (\"name\" \"iOS Mail\" \"version\" \"17.1\" \"os\" NIL)\r\n");
