@@ -98,8 +98,12 @@ FetchData ParseFetchData(const imap::Response& r) {
       if (!absl::SimpleAtoi(value.value, &data.uid)) data.uid = 0;
     } else if (name == "FLAGS" && value.type == imap::Arg::Type::kList) {
       data.has_flags = true;
-      for (const imap::Arg& flag : value.children)
+      for (const imap::Arg& flag : value.children) {
+        // \Recent is the watch's own session's (RFC 3501 §2.3.2: it SELECTs
+        // INBOX), never a device's: pushed on, it would say "(\Seen \Recent)".
+        if (absl::EqualsIgnoreCase(flag.value, "\\Recent")) continue;
         data.flags.push_back(flag.value);
+      }
     } else if (name == "MODSEQ" && value.type == imap::Arg::Type::kList &&
                !value.children.empty()) {
       if (!absl::SimpleAtoi(value.children[0].value, &data.modseq)) {

@@ -22,11 +22,12 @@ std::string DeviceDriver::RenderPending(bool allow_expunge, size_t max_events,
                                         bool replay) {
   if (session_ == nullptr || session_->selected_folder.empty()) return "";
   DeviceSession& s = *session_;
-  RenderedEvents r = RenderJournal(
-      s, RenderRequest{.allow_expunge = allow_expunge,
-                       .max_events = max_events,
-                       .replay = replay,
-                       .flags_resolved_seq = flags_resolved_seq_});
+  RenderedEvents r =
+      RenderJournal(s, RenderRequest{.allow_expunge = allow_expunge,
+                                     .max_events = max_events,
+                                     .replay = replay,
+                                     .flags_resolved_seq = flags_resolved_seq_,
+                                     .condstore = device_condstore_});
   if (!r.new_uids.empty()) {
     // (Only then: the command state stays unallocated for a push of no mail.)
     std::vector<uint32_t>& rendered_new = cmd().rendered_new;

@@ -11,6 +11,19 @@
 
 namespace pimap::session {
 
+namespace {
+// Closes a pushed FETCH's FLAGS list, then " MODSEQ (m)" for a CONDSTORE
+// device when the event knows the change's MODSEQ (the store's HTTP push may
+// not say it: then none, rather than a made-up one).
+void EndFlagsItem(std::string* out, const StoreEvent& e,
+                  const RenderRequest& request) {
+  *out += ')';
+  if (request.condstore && e.modseq != 0) {
+    absl::StrAppend(out, " MODSEQ (", e.modseq, ")");
+  }
+}
+}  // namespace
+
 bool FlagsUnresolved(const DeviceSession& s, const JournalEntry& entry,
                      uint64_t resolved_seq) {
   const StoreEvent& e = entry.event;
@@ -65,7 +78,8 @@ RenderedEvents RenderJournal(DeviceSession& s, const RenderRequest& request) {
               absl::StrAppend(&r.out, "* ", *msn, " FETCH (UID ", e.uid,
                               " FLAGS (");
               imap::AppendFlagList(&r.out, e.flags);
-              r.out += "))\r\n";
+              EndFlagsItem(&r.out, e, request);
+              r.out += ")\r\n";
               ++r.rendered;
             }
           }
@@ -87,7 +101,8 @@ RenderedEvents RenderJournal(DeviceSession& s, const RenderRequest& request) {
             // HTTP push, and a "flag" with ")" or CRLF would end the
             // response early and forge another one.
             imap::AppendFlagList(&r.out, e.flags);
-            r.out += "))\r\n";
+            EndFlagsItem(&r.out, e, request);
+            r.out += ")\r\n";
             ++r.rendered;
           }
           break;

@@ -33,6 +33,10 @@ struct RenderRequest {
   // UID's EXISTS is said again, a known flag list is told again).
   bool replay = false;
   uint64_t flags_resolved_seq = 0;  // see FlagsUnresolved
+  // The device enabled CONDSTORE: a flag change it is told of carries its
+  // MODSEQ (RFC 7162 §3.2: in every unsolicited FETCH), where the event knows
+  // it.
+  bool condstore = false;
 };
 
 struct RenderedEvents {

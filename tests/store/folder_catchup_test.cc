@@ -623,6 +623,10 @@ TEST(FolderCatchUpTest, FetchDataParses) {
   EXPECT_EQ(d.flags, (std::vector<std::string>{"\\Seen", "$Junk"}));
   EXPECT_EQ(d.modseq, 42u);
   EXPECT_EQ(ParseFetchData(R("* 3 FETCH (FLAGS ())")).uid, 0u);
+  // The watch's own \Recent is not a flag a device is told of.
+  d = ParseFetchData(R("* 4 FETCH (UID 18 FLAGS (\\Seen \\Recent))"));
+  EXPECT_EQ(d.flags, std::vector<std::string>{"\\Seen"});
+  EXPECT_TRUE(d.has_flags);
 }
 
 }  // namespace

@@ -72,6 +72,31 @@ TEST_F(JournalRenderTest, FlagChangesAreToldOnce) {
   EXPECT_THAT(r.new_uids, IsEmpty());
 }
 
+// RFC 7162 §3.2: once the device enabled CONDSTORE, every unsolicited FETCH
+// carries MODSEQ, where the event knows it; without CONDSTORE never.
+TEST_F(JournalRenderTest, FlagChangesCarryModseqForACondstoreDevice) {
+  StoreEvent e;
+  e.kind = EventKind::kFlags;
+  e.folder = "INBOX";
+  e.uidvalidity = 7;
+  e.uid = 5;
+  e.flags = {"\\Seen"};
+  e.modseq = 42;
+  s_.journal.Append(e);
+  EXPECT_EQ(RenderJournal(s_, {.condstore = true}).out,
+            "* 2 FETCH (UID 5 FLAGS (\\Seen) MODSEQ (42))\r\n");
+  e.flags = {};
+  e.modseq = 0;  // a push that did not say it
+  s_.journal.Append(e);
+  EXPECT_EQ(RenderJournal(s_, {.condstore = true}).out,
+            "* 2 FETCH (UID 5 FLAGS ())\r\n");
+  e.flags = {"\\Flagged"};
+  e.modseq = 43;
+  s_.journal.Append(e);
+  EXPECT_EQ(RenderJournal(s_, {}).out,
+            "* 2 FETCH (UID 5 FLAGS (\\Flagged))\r\n");
+}
+
 TEST_F(JournalRenderTest, ExpungeStopsWhileAnMsnCommandRuns) {
   Add(EventKind::kNew, 8);
   Add(EventKind::kExpunge, 3);
