@@ -418,6 +418,12 @@ void UserWatcher::OnResponse(const imap::Response& r) {
       }
       return;
     case State::kIdle:
+      if (tagged && !ok) {
+        // Refused (a store without IDLE where nothing is selected): not
+        // again at once, which would spin, but after the link's back-off.
+        LinkLost(absl::StrCat("IDLE refused: ", r.text));
+        return;
+      }
       if (tagged) {
         // IDLE ended by the store (timeout): look, then idle again.
         if (!covered_only()) inbox_dirty_ = true;

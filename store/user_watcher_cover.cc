@@ -38,7 +38,9 @@ void UserWatcher::StartCoveredOnly(bool notify_ok) {
 
 void UserWatcher::LeaveFolder() {
   if (selected_.empty()) {
-    EnterIdle();
+    // (The last look failed: nothing stayed selected.) What came meanwhile,
+    // another folder's STATUS or a new covered set, is for Settle.
+    Settle();
     return;
   }
   state_ = State::kUnselect;

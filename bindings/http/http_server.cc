@@ -125,7 +125,7 @@ absl::Status HttpServer::Start() {
         shard_, address.host, address.port,
         [this, tls](int slot, const ClientAddress& accepted) {
           engine::AcceptWithProxyPolicy(
-              shard_, &config_->proxy_protocol, slot, accepted,
+              shard_, &config_->proxy_protocol, &proxy_gate_, slot, accepted,
               [this, tls](int slot, const ClientAddress& client) {
                 HttpConnection::Accept(this, slot, tls, client);
               });
@@ -148,6 +148,7 @@ size_t HttpServer::Drain(absl::string_view reason) {
   stopping_ = true;
   for (engine::Listener* listener : listeners_) listener->Stop();
   listeners_.clear();
+  proxy_gate_.AbortAll();  // not served: nothing is accepted any more
   // Shutdown() unregisters: iterate over copies.
   std::vector<HttpServerConnection*> connections(connections_.begin(),
                                                  connections_.end());

@@ -178,6 +178,8 @@ class HttpServer final : public HttpSessionOwner {
   std::unique_ptr<http::ShardCompressor> own_compressor_;
   std::optional<http::ServerConnectionConfig> http1_config_;
   bool stopping_ = false;
+  // Connections from load balancers waiting for their PROXY header.
+  engine::ProxyHeaderGate proxy_gate_;
 };
 
 }  // namespace pimap::http_binding

@@ -45,7 +45,7 @@ absl::Status ImapServer::Start() {
         shard_, address.host, address.port,
         [this, tls](int slot, const ClientAddress& accepted) {
           engine::AcceptWithProxyPolicy(
-              shard_, &config_->proxy_protocol, slot, accepted,
+              shard_, &config_->proxy_protocol, &proxy_gate_, slot, accepted,
               [this, tls](int slot, const ClientAddress& client) {
                 ImapConnection::Accept(this, slot, tls, client);
               });
@@ -67,6 +67,7 @@ size_t ImapServer::Drain(absl::string_view reason) {
   stopping_ = true;
   for (engine::Listener* listener : listeners_) listener->Stop();
   listeners_.clear();
+  proxy_gate_.AbortAll();  // not served: nothing is accepted any more
   // Shutdown() unregisters: iterate over a copy.
   std::vector<ServedConnection*> connections(connections_.begin(),
                                              connections_.end());
@@ -84,6 +85,7 @@ size_t ImapServer::DrainOver(absl::string_view reason, int64_t spread_ms) {
   stopping_ = true;
   for (engine::Listener* listener : listeners_) listener->Stop();
   listeners_.clear();
+  proxy_gate_.AbortAll();  // not served: nothing is accepted any more
   std::vector<ServedConnection*> connections(connections_.begin(),
                                              connections_.end());
   const size_t count = connections.size();

@@ -127,6 +127,8 @@ class ImapServer {
   absl::flat_hash_set<ServedConnection*> connections_;
   absl::flat_hash_map<std::string, int> users_;  // user -> authenticated connections
   bool stopping_ = false;
+  // Connections from load balancers waiting for their PROXY header.
+  engine::ProxyHeaderGate proxy_gate_;
 };
 
 }  // namespace pimap::tcp

@@ -64,6 +64,18 @@ absl::StatusOr<CidrRange> ParseCidr(absl::string_view text) {
     }
   }
   range.prefix = static_cast<uint8_t>(prefix);
+  // ::ffff:a.b.c.d/n is the IPv4 range a.b.c.d/(n-96): Endpoint keeps mapped
+  // peers as IPv4, so the IPv6 form would never match one.
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0,    0,
+                                          0, 0, 0, 0, 0xff, 0xff};
+  if (range.family == 6 && prefix >= 96 &&
+      std::memcmp(range.ip.data(), kMapped, 12) == 0) {
+    std::memmove(range.ip.data(), range.ip.data() + 12, 4);
+    std::memset(range.ip.data() + 4, 0, 12);
+    range.family = 4;
+    range.prefix = static_cast<uint8_t>(prefix - 96);
+    prefix -= 96;
+  }
   // Host bits must be zero: "10.1.2.3/8" is more likely a typo than a wish.
   CidrRange masked = range;
   for (int bit = prefix; bit < max_bits; ++bit) {

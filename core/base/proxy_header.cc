@@ -29,6 +29,18 @@ uint16_t Be16(const unsigned char* p) {
   return static_cast<uint16_t>((p[0] << 8) | p[1]);
 }
 
+// An IPv4-mapped IPv6 address (::ffff:a.b.c.d: the balancer's client and
+// front differ in family) is kept as IPv4, as for an accepted socket, so one
+// client has one key for throttling and limits whichever header says it.
+void FoldMappedIpv4(Endpoint* e) {
+  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0,    0,
+                                                0, 0, 0, 0, 0xff, 0xff};
+  if (e->family != 6 || std::memcmp(e->ip.data(), kMapped, 12) != 0) return;
+  std::memmove(e->ip.data(), e->ip.data() + 12, 4);
+  std::memset(e->ip.data() + 4, 0, 12);
+  e->family = 4;
+}
+
 bool ParseV1Endpoint(absl::string_view ip, absl::string_view port, int family,
                      Endpoint* out) {
   const std::string text(ip);
@@ -45,6 +57,7 @@ bool ParseV1Endpoint(absl::string_view ip, absl::string_view port, int family,
   }
   e.port = static_cast<uint16_t>(p);
   e.family = static_cast<uint8_t>(family);
+  FoldMappedIpv4(&e);
   *out = e;
   return true;
 }
@@ -128,16 +141,8 @@ ProxyParse ParseV2(absl::string_view data, ProxyHeader* header,
     std::memcpy(h.destination.ip.data(), a + 16, 16);
     h.source.port = Be16(a + 32);
     h.destination.port = Be16(a + 34);
-    // An IPv4-mapped address is kept as IPv4, as for an accepted socket.
-    static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0,    0,
-                                                  0, 0, 0, 0, 0xff, 0xff};
-    for (Endpoint* e : {&h.source, &h.destination}) {
-      if (std::memcmp(e->ip.data(), kMapped, 12) == 0) {
-        std::memmove(e->ip.data(), e->ip.data() + 12, 4);
-        std::memset(e->ip.data() + 4, 0, 12);
-        e->family = 4;
-      }
-    }
+    FoldMappedIpv4(&h.source);
+    FoldMappedIpv4(&h.destination);
   }
   h.has_address = true;
   *header = h;

@@ -3,8 +3,10 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/base/log.h"
@@ -14,20 +16,45 @@ namespace pimap::engine {
 
 namespace {
 // A header cut across segments is rare (balancers write it in one go): the
-// rest is looked for again after this long, not in a busy loop, since a peek
-// returns at once while the bytes seen so far are there.
-constexpr int64_t kRetryMs = 5;
+// rest is looked for again after a wait, not in a busy loop, since a peek
+// returns at once while the bytes seen so far are there; doubled each time.
+constexpr int64_t kFirstRetryMs = 5;
+constexpr int64_t kMaxRetryMs = 320;
+
+// An accepted connection closed before anyone read it.
+class CloseDone final : public Completion {
+ public:
+  void OnComplete(const io_uring_cqe&) override {}
+};
+CloseDone close_done;  // stateless: one for every shard
 }  // namespace
 
+void ProxyHeaderGate::AbortAll() {
+  // Fail() takes each out of the set: work on a copy.
+  std::vector<ProxyHeaderReader*> readers(readers_.begin(), readers_.end());
+  for (ProxyHeaderReader* reader : readers) {
+    reader->Fail(absl::UnavailableError("listener stopped"));
+  }
+}
+
 void AcceptWithProxyPolicy(
-    Shard* shard, const ProxyProtocolPolicy* policy, int slot,
-    const ClientAddress& accepted,
+    Shard* shard, const ProxyProtocolPolicy* policy, ProxyHeaderGate* gate,
+    int slot, const ClientAddress& accepted,
     absl::AnyInvocable<void(int slot, const ClientAddress& client)> accept) {
   if (policy == nullptr || !AnyContains(policy->trusted, accepted.peer)) {
     accept(slot, accepted);
     return;
   }
-  ProxyHeaderReader::Start(shard, slot, accepted, policy->timeout_ms,
+  if (gate->full()) {
+    PIMAP_LOG(INFO).Conn(accepted)
+        << "connection closed: " << gate->pending()
+        << " connections of load balancers wait for their PROXY header";
+    io_uring_sqe* sqe = shard->ring().GetSqe();
+    io_uring_prep_close_direct(sqe, slot);
+    io_uring_sqe_set_data64(sqe, CompletionData(&close_done));
+    return;
+  }
+  ProxyHeaderReader::Start(shard, gate, slot, accepted, policy->timeout_ms,
                            [slot, accepted, accept = std::move(accept)](
                                absl::StatusOr<ClientAddress> client) mutable {
                              if (!client.ok()) {
@@ -42,10 +69,11 @@ void AcceptWithProxyPolicy(
                            });
 }
 
-void ProxyHeaderReader::Start(Shard* shard, int slot,
+void ProxyHeaderReader::Start(Shard* shard, ProxyHeaderGate* gate, int slot,
                               const ClientAddress& accepted, int64_t timeout_ms,
                               Done done) {
-  auto* reader = new ProxyHeaderReader(shard, slot, accepted, std::move(done));
+  auto* reader =
+      new ProxyHeaderReader(shard, gate, slot, accepted, std::move(done));
   reader->deadline_ = shard->timers().Schedule(timeout_ms, [reader] {
     reader->deadline_ = 0;
     reader->Fail(absl::DeadlineExceededError("no PROXY header in time"));
@@ -53,13 +81,31 @@ void ProxyHeaderReader::Start(Shard* shard, int slot,
   reader->Peek();
 }
 
-ProxyHeaderReader::ProxyHeaderReader(Shard* shard, int slot,
-                                     const ClientAddress& accepted, Done done)
-    : shard_(shard), slot_(slot), address_(accepted), done_(std::move(done)) {}
+ProxyHeaderReader::ProxyHeaderReader(Shard* shard, ProxyHeaderGate* gate,
+                                     int slot, const ClientAddress& accepted,
+                                     Done done)
+    : shard_(shard),
+      gate_(gate),
+      slot_(slot),
+      address_(accepted),
+      done_(std::move(done)),
+      retry_ms_(kFirstRetryMs) {
+  gate_->readers_.insert(this);
+  // The shard does not exit while a completion may still point here.
+  shard_->RetainLive();
+}
 
 ProxyHeaderReader::~ProxyHeaderReader() {
+  LeaveGate();
   if (deadline_ != 0) shard_->timers().Cancel(deadline_);
   if (retry_ != 0) shard_->timers().Cancel(retry_);
+  shard_->ReleaseLive();
+}
+
+void ProxyHeaderReader::LeaveGate() {
+  if (gate_ == nullptr) return;
+  gate_->readers_.erase(this);
+  gate_ = nullptr;
 }
 
 void ProxyHeaderReader::Peek() {
@@ -89,10 +135,11 @@ void ProxyHeaderReader::OnPeek(const io_uring_cqe& cqe) {
       Fail(absl::InvalidArgumentError(error));
       return;
     case ProxyParse::kNeedMore:
-      retry_ = shard_->timers().Schedule(kRetryMs, [this] {
+      retry_ = shard_->timers().Schedule(retry_ms_, [this] {
         retry_ = 0;
         Peek();
       });
+      retry_ms_ = std::min(retry_ms_ * 2, kMaxRetryMs);
       return;
     case ProxyParse::kComplete:
       break;
@@ -120,6 +167,7 @@ void ProxyHeaderReader::OnConsumed(const io_uring_cqe& cqe) {
     address_.local = header_.destination;
   }
   finished_ = true;
+  LeaveGate();
   auto done = std::move(done_);
   const ClientAddress address = address_;
   MaybeFree();
@@ -134,6 +182,7 @@ void ProxyHeaderReader::OnAux(const io_uring_cqe& cqe) {
 void ProxyHeaderReader::Fail(absl::Status error) {
   if (finished_) return;
   finished_ = true;
+  LeaveGate();
   if (retry_ != 0) {
     shard_->timers().Cancel(retry_);
     retry_ = 0;

@@ -124,13 +124,15 @@ def test_login_throttling_counts_the_client_not_the_balancer(start_pimapd, hapro
                                        "--login-fail-delay", "100ms",
                                        "--login-fail-max", "3"])
     front, _ = haproxy(gw.imap_port)
-    with harness.RawImap(HOST, front, source=CLIENT) as bad:
+    # Own addresses: the store's own per-IP penalty for these failures would
+    # slow other tests' logins from CLIENT.
+    with harness.RawImap(HOST, front, source="127.0.0.21") as bad:
         for i, user in enumerate(("alice", "carol", "bob")):
             _, t = bad.cmd("f%d" % i, "LOGIN %s wrong" % user, timeout=30)
             assert b"NO [AUTHENTICATIONFAILED]" in t, t
         _, t = bad.cmd("f3", "LOGIN bob bobpw", timeout=30)
         assert b"f3 NO [UNAVAILABLE]" in t, t
-    with harness.RawImap(HOST, front, source="127.0.0.6") as good:
+    with harness.RawImap(HOST, front, source="127.0.0.22") as good:
         _, t = good.cmd("g", "LOGIN bob bobpw", timeout=30)
         assert b"g OK" in t, t
 
@@ -203,6 +205,49 @@ def test_trusted_peer_must_send_a_valid_header(start_pimapd):
     with gw.raw() as c:
         _, t = c.cmd("n", "NOOP")
         assert t.startswith(b"n OK"), t
+
+
+def test_trusted_peer_silent_is_closed_after_the_deadline(start_pimapd):
+    """A balancer's connection that says nothing (or half a header) gets no greeting and
+    is closed when the header's time (5 s) is up."""
+    gw = start_pimapd(extra=["--proxy-protocol-from", BALANCER + "/32"])
+    silent = raw_connect(gw.imap_port, BALANCER)
+    partial = raw_connect(gw.imap_port, BALANCER)
+    partial.sendall(b"PROXY TCP4 1.2")
+    began = time.monotonic()
+    for s in (silent, partial):
+        data, closed = read_all(s, timeout=15)
+        assert closed and data == b"", data
+        s.close()
+    assert 3 < time.monotonic() - began < 12
+
+
+def test_waiting_for_headers_is_bounded_and_a_drain_closes_them(start_pimapd):
+    """Connections waiting for their header are bounded per listener and shard (256): past
+    it a balancer's connection is closed at once, while other clients are served; a drain
+    closes those still waiting (none is served after it)."""
+    sock = os.path.join(harness.make_state_dir("admin-"), "admin.sock")
+    gw = start_pimapd(shards=1, extra=["--proxy-protocol-from", BALANCER + "/32",
+                                       "--admin-socket", sock])
+    waiting = [raw_connect(gw.imap_port, BALANCER) for _ in range(256)]
+    time.sleep(0.5)
+    extra = raw_connect(gw.imap_port, BALANCER)
+    data, closed = read_all(extra, timeout=3)
+    assert closed and data == b"", data
+    extra.close()
+    with gw.raw() as c:  # untrusted: served as ever
+        _, t = c.cmd("n", "NOOP")
+        assert t.startswith(b"n OK"), t
+    # Drain: the waiting connections are closed, and a header sent now serves nothing.
+    pimapctl = os.path.join(os.path.dirname(harness.PIMAPD), "pimapctl")
+    r = subprocess.run([pimapctl, "--socket", sock, "drain"], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0, r
+    waiting[0].sendall(b"PROXY TCP4 198.51.100.9 127.0.0.1 40000 143\r\n")
+    for s in waiting:
+        data, closed = read_all(s, timeout=5)
+        assert closed and data == b"", data
+        s.close()
 
 
 def test_untrusted_peer_header_is_not_believed(start_pimapd):

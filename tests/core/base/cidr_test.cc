@@ -44,6 +44,13 @@ TEST(CidrTest, OddPrefixesAndTheWholeSpace) {
   EXPECT_FALSE(r->Contains(Ip("::1")));  // IPv4 ranges hold IPv4 peers only
 }
 
+TEST(CidrTest, MappedIpv4RangesHoldIpv4Peers) {
+  absl::StatusOr<CidrRange> r = ParseCidr("::ffff:10.0.0.0/104");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->ToString(), "10.0.0.0/8");
+  EXPECT_TRUE(r->Contains(Ip("10.9.8.7")));
+}
+
 TEST(CidrTest, BadRangesAreRefused) {
   EXPECT_FALSE(ParseCidr("10.1.2.3/8").ok());  // host bits set
   EXPECT_NE(ParseCidr("10.1.2.3/8").status().message().find("10.0.0.0/8"),

@@ -51,6 +51,15 @@ TEST(ProxyHeaderTest, V1Tcp6AndUnknown) {
   EXPECT_EQ(h.length, 24u);
 }
 
+TEST(ProxyHeaderTest, V1MappedIpv4IsKeptAsIpv4) {
+  // HAProxy writes this when the client's family and the front's differ.
+  ProxyHeader h;
+  ASSERT_EQ(Parse("PROXY TCP6 ::ffff:192.0.2.1 2001:db8::2 4000 143\r\n", &h),
+            ProxyParse::kComplete);
+  EXPECT_EQ(h.source.ToString(), "192.0.2.1:4000");
+  EXPECT_EQ(h.destination.ToString(), "[2001:db8::2]:143");
+}
+
 TEST(ProxyHeaderTest, EveryPrefixNeedsMore) {
   const std::string v1 = "PROXY TCP4 192.0.2.1 198.51.100.7 56324 993\r\n";
   const std::string v2 = V2(1, 0x11, kV2Tcp4Payload);
