@@ -1,7 +1,7 @@
 """Pushed events as zstd dictionary frames (docs/zstd-event-frames.md): a P-IMAP
 device fetches the dictionary (XZSTDDICT, or GET <http-path>/dict/<id>), turns the
 framing on (XZSTDEVENTS <id>), and new mail pushed in IDLE arrives as one
-"* XZSTD ~{n}" frame that Debian's zstd decodes with that dictionary."""
+"* Z ~{n}" frame that Debian's zstd decodes with that dictionary."""
 
 import os
 import re
@@ -17,7 +17,7 @@ from harness import EXISTS_RE, HOST, ensure_messages, ok, pimap_login, start_idl
 pytestmark = pytest.mark.timeout(120)
 
 PUSH_WAIT = 10.0
-FRAME = re.compile(rb"^\* XZSTD ~\{(\d+)\}\r\n")
+FRAME = re.compile(rb"^\* Z ~\{(\d+)\}\r\n")
 
 
 def capability_id(untagged_and_tagged):
