@@ -234,6 +234,10 @@ void DeviceDriver::AbortCommand(absl::string_view why) {
   live_resync_ = false;
   xfilter_resync_ = false;
   idle_.Reset();
+  // Events rendered for a push are the device's (their journal positions are
+  // delivered): they go, the half-read FETCH that was to follow them does not.
+  cmd().pushed_fetch.clear();
+  WriteHeldEvents();
   if (cmd().Abort() && output_ != nullptr) output_->EndPassThrough();
   std::string out;
   if (!tag.empty())
