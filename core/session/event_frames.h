@@ -2,9 +2,9 @@
 // commands a P-IMAP device uses to fetch the dictionary and to switch the
 // framing on, and the framing of each pushed burst:
 //
-//   C: d XZSTDDICT                 S: * XZSTDDICT 1885957377 ~{4096}
+//   C: d XZSTDDICT                 S: * XZSTDDICT 1208202602 ~{8192}
 //                                     <dictionary> )... d OK
-//   C: z XZSTDEVENTS 1885957377    S: z OK [XZSTDDICT 1885957377] ...
+//   C: z XZSTDEVENTS 1208202602    S: z OK [XZSTDDICT 1208202602] ...
 //   (in IDLE)                      S: * Z ~{27}
 //                                     <one zstd frame: "* 12 EXISTS\r\n...">
 //

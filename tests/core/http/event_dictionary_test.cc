@@ -29,7 +29,7 @@ std::string DecodeWith(const EventDictionary& d, const std::string& frame) {
 TEST(EventDictionaryTest, TheShippedDictionaryLoadsWithItsId) {
   std::shared_ptr<const EventDictionary> d = EventDictionary::Default();
   ASSERT_NE(d, nullptr);
-  EXPECT_EQ(d->id(), 1885957377u);
+  EXPECT_EQ(d->id(), 1208202602u);
   EXPECT_GT(d->bytes().size(), 1000u);
 }
 
