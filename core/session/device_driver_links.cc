@@ -224,6 +224,11 @@ void DeviceDriver::OnLinkFailed(absl::string_view why) {
     output_->LoginDone(false);
     return;
   }
+  // New mail held for its FETCH (kNewFetch in IDLE): the events are the
+  // device's (their journal positions count as delivered) and go now, whether
+  // its IDLE survives or ends; the FETCH that did not complete does not.
+  cmd().pushed_fetch.clear();
+  WriteHeldEvents();
   if (LocalIdleSurvivesLinkLoss()) return;
   AbortCommand(why);
 }
@@ -234,10 +239,6 @@ void DeviceDriver::AbortCommand(absl::string_view why) {
   live_resync_ = false;
   xfilter_resync_ = false;
   idle_.Reset();
-  // Events rendered for a push are the device's (their journal positions are
-  // delivered): they go, the half-read FETCH that was to follow them does not.
-  cmd().pushed_fetch.clear();
-  WriteHeldEvents();
   if (cmd().Abort() && output_ != nullptr) output_->EndPassThrough();
   std::string out;
   if (!tag.empty())

@@ -146,6 +146,10 @@ void DeviceDriver::OnStoreClosed(absl::Status reason) {
   }
   PIMAP_LOG(INFO).Conn(client_).User(user_).Device(device_).Event("store.lost")
       << "store connection lost: " << reason.message();
+  // New mail held for its FETCH: the events go before the end (as in
+  // OnLinkFailed), the FETCH that did not complete does not.
+  cmd().pushed_fetch.clear();
+  WriteHeldEvents();
   if (cmd().passing) {
     cmd().passing = false;
     output_->EndPassThrough();

@@ -73,6 +73,31 @@ TEST_F(DeviceDriverTest, InbandNewFormatInIdleLeavesAndReentersTheStoresIdle) {
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
 }
 
+TEST_F(DeviceDriverTest, InbandNewFormatLinkLostMidFetchStillSendsTheExists) {
+  // The held EXISTS is the device's (its journal position counts as
+  // delivered): it goes before the session ends (its own link lost); the
+  // FETCH never completed. (Pooled links: device_driver_pool_test.)
+  config_.default_notification = FilterSpec::All();
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "p XSETPIMAPPREF PIMAP_INBAND_NEW_FORMAT (FLAGS)");
+  EXPECT_EQ(d.out.Take(), "p OK XSETPIMAPPREF completed\r\n");
+  EnterIdle(d);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p4", "OK Idle completed");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n~p6 UID FETCH 13 (FLAGS)\r\n");
+  d.link.Reply("* 4 FETCH (UID 13 FLAGS ())");
+  EXPECT_EQ(d.out.Take(), "");
+  d.link.Lose(absl::UnavailableError("connection reset"));
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
+  EXPECT_THAT(d.out.event_bursts, ::testing::ElementsAre("* 4 EXISTS\r\n"));
+  EXPECT_THAT(d.out.end_session,
+              ::testing::ElementsAre("Connection to the message store lost"));
+}
+
 TEST_F(DeviceDriverTest, InbandNewFormatTooLargeToHoldStreamsThrough) {
   // A format with the body: past 64 KiB the FETCH is not held for one burst,
   // it passes through after its EXISTS, in order.
