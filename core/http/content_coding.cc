@@ -329,12 +329,15 @@ void ShardCompressor::AppendZstdDictFrame(const EventDictionary& dictionary,
   if (zstd_dict_ == nullptr) {
     zstd_dict_ = ZSTD_createCCtx();
     if (zstd_dict_ == nullptr) std::abort();
-    // No checksum: TCP/TLS protect the bytes, and 4 bytes are a lot next to
-    // a 30-byte event. The dictionary id stays (4 bytes): a device holding
-    // another dictionary finds out instead of decoding garbage.
+    // The smallest header a dictionary frame can have: magic, descriptor and
+    // (single segment, the size known) a 1-2 byte content size. No checksum:
+    // TCP/TLS protect the bytes, and 4 bytes are a lot next to a 30-byte
+    // event. No dictionary id (4 more bytes): the device named the dictionary
+    // when it switched framing on (XZSTDEVENTS <id>), and a process keeps
+    // one dictionary for its life, so the id would say nothing new.
     ZSTD_CCtx_setParameter(zstd_dict_, ZSTD_c_checksumFlag, 0);
     ZSTD_CCtx_setParameter(zstd_dict_, ZSTD_c_contentSizeFlag, 1);
-    ZSTD_CCtx_setParameter(zstd_dict_, ZSTD_c_dictIDFlag, 1);
+    ZSTD_CCtx_setParameter(zstd_dict_, ZSTD_c_dictIDFlag, 0);
   }
   // Compression parameters come from the (digested) dictionary.
   ZSTD_CCtx_refCDict(zstd_dict_, dictionary.cdict());

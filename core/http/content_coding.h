@@ -106,9 +106,9 @@ class ShardCompressor {
   // Appends one complete zstd frame holding `bytes` (content size and
   // checksum in the frame) to *out.
   void AppendZstdFrame(absl::string_view bytes, std::string* out);
-  // Appends one complete zstd frame of `bytes` made with `dictionary` (its
-  // id and the content size in the frame header, no checksum): a device
-  // holding the dictionary decodes it alone (event_dictionary.h).
+  // Appends one complete zstd frame of `bytes` made with `dictionary` (the
+  // content size in the frame header; no dictionary id, no checksum): a
+  // device holding the dictionary decodes it alone (event_dictionary.h).
   void AppendZstdDictFrame(const EventDictionary& dictionary,
                            absl::string_view bytes, std::string* out);
   // Appends `bytes` as raw deflate blocks (none final) ending in a full

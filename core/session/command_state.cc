@@ -16,7 +16,8 @@ bool CommandState::Settled() const {
          held_job == DeviceJob::kNone && !finish_after_eval &&
          !fetch_then_finish && resp_action == RespAction::kForward &&
          resp_first && !passing && collected.empty() && eval_uids.empty() &&
-         rebuild_output.empty() && relay_buffer.empty();
+         rebuild_output.empty() && relay_buffer.empty() &&
+         held_events.empty() && pushed_fetch.empty() && !pushed_fetch_plain;
 }
 
 void CommandState::EndJob() {
@@ -36,6 +37,9 @@ bool CommandState::Abort() {
   closing = false;
   resp_first = true;
   collected.clear();
+  held_events.clear();  // (the caller writes them first: complete lines)
+  pushed_fetch.clear();
+  pushed_fetch_plain = false;
   search_uids.clear();
   eval_uids.clear();
   // A filtered STATUS cut short must not finish the next plain STATUS.

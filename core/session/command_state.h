@@ -106,6 +106,15 @@ struct CommandState {
   bool finish_after_eval = false;
   bool fetch_then_finish = false;  // a command's answer waits for new-mail
                                    // FETCH
+  // New mail pushed in IDLE with PIMAP_INBAND_NEW_FORMAT: its EXISTS (and
+  // whatever was rendered with it) and then the FETCH responses of the
+  // kNewFetch job, written as one burst of events when the job ends, so a
+  // device with XZSTDEVENTS gets them in one frame (event_frames.h).
+  // `held_events`: complete lines only; `pushed_fetch`: may end inside a
+  // response until the job is done.
+  std::string held_events;
+  std::string pushed_fetch;
+  bool pushed_fetch_plain = false;  // too large to hold: passed through
   // The response being read from the store.
   RespAction resp_action = RespAction::kForward;
   bool resp_first = true;

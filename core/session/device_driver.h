@@ -305,6 +305,9 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   void OnEvalDone();
   bool NewFormatWanted() const;
   void FetchNewThen();
+  // The events held for new mail's FETCH and that FETCH, as one burst
+  // (CommandState::held_events).
+  void WriteHeldEvents();
   bool watched_folder() const;
   // News seen on the device's own store connection, for folders the user's
   // watch does not cover: journaled like the watch's events.
@@ -400,6 +403,7 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
 
   // Filter verdicts and new-format FETCH.
   bool own_new_ = false;           // the store said EXISTS: look for new UIDs
+  bool hold_events_ = false;  // rendering for new-format mail: held, not sent
   bool device_condstore_ = false;  // the device itself ENABLEd CONDSTORE
 };
 

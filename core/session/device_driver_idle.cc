@@ -78,12 +78,17 @@ void DeviceDriver::ResumeIdleAfterEval() {
   job_ = Job::kIdle;
   if (idle_.BeginRendering()) {
     cmd().rendered_new.clear();
+    // With new mail the events wait for its FETCH and go with it, one burst
+    // (one frame with XZSTDEVENTS: an EXISTS alone never shrinks in one).
+    hold_events_ = NewFormatWanted();
     OnEventsPending();
+    hold_events_ = false;
     idle_.EndRendering();
     if (!cmd().rendered_new.empty() && NewFormatWanted()) {
       FetchNewThen();
       return;
     }
+    WriteHeldEvents();
   }
   ReIdle();
 }

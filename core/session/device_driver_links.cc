@@ -224,6 +224,11 @@ void DeviceDriver::OnLinkFailed(absl::string_view why) {
     output_->LoginDone(false);
     return;
   }
+  // New mail held for its FETCH (kNewFetch in IDLE): the events are the
+  // device's (their journal positions count as delivered) and go now, whether
+  // its IDLE survives or ends; the FETCH that did not complete does not.
+  cmd().pushed_fetch.clear();
+  WriteHeldEvents();
   if (LocalIdleSurvivesLinkLoss()) return;
   AbortCommand(why);
 }

@@ -4,6 +4,7 @@
 // keepalive (device_driver.h).
 #include <algorithm>
 #include <functional>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -71,6 +72,17 @@ void DeviceDriver::OnEventsPending() {
   PIMAP_LOG(DEBUG).Conn(client_) << "push: " << through << " events go now";
   if (through == 0) return;
   std::string out = RenderPending(true, through);
+  if (out.empty() || output_ == nullptr) return;
+  if (hold_events_) {
+    cmd().held_events += out;  // ResumeIdleAfterEval: they wait for the FETCH
+  } else {
+    output_->WriteEvents(std::move(out));
+  }
+}
+
+void DeviceDriver::WriteHeldEvents() {
+  std::string out = std::exchange(cmd().held_events, std::string());
+  out += std::exchange(cmd().pushed_fetch, std::string());
   if (!out.empty() && output_ != nullptr) output_->WriteEvents(std::move(out));
 }
 
@@ -348,8 +360,12 @@ void DeviceDriver::OnPushJobDone(bool ok) {
         Write(std::move(out));
         Paused(false, true);
       } else {
+        // The FETCH of an interrupted IDLE: the new mail's EXISTS and its
+        // FETCH go as one burst.
+        WriteHeldEvents();
+        cmd().pushed_fetch_plain = false;
         job_ = Job::kIdle;
-        ReIdle();  // the FETCH of an interrupted IDLE
+        ReIdle();
       }
       return;
     case Job::kEvalView: {

@@ -2,6 +2,7 @@
 // device (renumbered from its view), collected for the running job, or dropped;
 // news the store volunteers becomes journal events (device_driver.h).
 #include <algorithm>
+#include <utility>
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
@@ -26,6 +27,9 @@ namespace {
 constexpr size_t kMaxCollectedBytes = 16 << 20;
 // UIDs an ESEARCH ALL may give a job of the gateway's (a view of 16 million).
 constexpr size_t kMaxSearchUids = 1u << 24;
+// New mail's pushed FETCH held to go out as one burst with its EXISTS (an
+// ENVELOPE is a few hundred bytes; bodies pass through).
+constexpr size_t kMaxHeldFetchBytes = 64 << 10;
 }  // namespace
 
 // ---- Store link client
@@ -54,6 +58,23 @@ void DeviceDriver::OnStoreBytes(absl::string_view bytes) {
 
 void DeviceDriver::PassThrough(absl::string_view bytes) {
   if (output_ == nullptr) return;
+  if (job_ == Job::kNewFetch && !cmd().fetch_then_finish &&
+      !cmd().pushed_fetch_plain) {
+    // New mail's FETCH pushed in IDLE: events, written with the EXISTS when
+    // the job ends (WriteHeldEvents). A format with bodies (e.g. "(ALL
+    // BODY[])") may be large: past kMaxHeldFetchBytes it streams through
+    // as before, with the reading paused when the device is slow.
+    if (cmd().pushed_fetch.size() + bytes.size() <= kMaxHeldFetchBytes) {
+      cmd().pushed_fetch.append(bytes.data(), bytes.size());
+      return;
+    }
+    cmd().pushed_fetch_plain = true;
+    std::string held = std::exchange(cmd().pushed_fetch, std::string());
+    WriteHeldEvents();
+    held.append(bytes.data(), bytes.size());
+    PassThrough(held);
+    return;
+  }
   cmd().passing = true;
   if (!output_->WritePassThrough(bytes)) {
     // The device reads slower than the store answers: stop reading the store
@@ -125,6 +146,10 @@ void DeviceDriver::OnStoreClosed(absl::Status reason) {
   }
   PIMAP_LOG(INFO).Conn(client_).User(user_).Device(device_).Event("store.lost")
       << "store connection lost: " << reason.message();
+  // New mail held for its FETCH: the events go before the end (as in
+  // OnLinkFailed), the FETCH that did not complete does not.
+  cmd().pushed_fetch.clear();
+  WriteHeldEvents();
   if (cmd().passing) {
     cmd().passing = false;
     output_->EndPassThrough();

@@ -2,10 +2,10 @@
 // commands a P-IMAP device uses to fetch the dictionary and to switch the
 // framing on, and the framing of each pushed burst:
 //
-//   C: d XZSTDDICT                 S: * XZSTDDICT 1885957377 ~{4096}
+//   C: d XZSTDDICT                 S: * XZSTDDICT 1208202602 ~{8192}
 //                                     <dictionary> )... d OK
-//   C: z XZSTDEVENTS 1885957377    S: z OK [XZSTDDICT 1885957377] ...
-//   (in IDLE)                      S: * XZSTD ~{31}
+//   C: z XZSTDEVENTS 1208202602    S: z OK [XZSTDDICT 1208202602] ...
+//   (in IDLE)                      S: * Z ~{27}
 //                                     <one zstd frame: "* 12 EXISTS\r\n...">
 //
 // Per connection, like COMPRESS: a resumed session starts unframed. The
@@ -43,7 +43,7 @@ class EventFrames {
   // XZSTDEVENTS), else nullopt.
   std::optional<std::string> Execute(const imap::Command& command);
 
-  // A pushed burst as the device asked for it: one "* XZSTD ~{n}" frame,
+  // A pushed burst as the device asked for it: one "* Z ~{n}" frame,
   // or unchanged (framing off, or a burst the frame would not shrink).
   std::string Frame(std::string events);
 

@@ -1,7 +1,7 @@
 """Pushed events as zstd dictionary frames (docs/zstd-event-frames.md): a P-IMAP
 device fetches the dictionary (XZSTDDICT, or GET <http-path>/dict/<id>), turns the
 framing on (XZSTDEVENTS <id>), and new mail pushed in IDLE arrives as one
-"* XZSTD ~{n}" frame that Debian's zstd decodes with that dictionary."""
+"* Z ~{n}" frame that Debian's zstd decodes with that dictionary."""
 
 import os
 import re
@@ -17,7 +17,7 @@ from harness import EXISTS_RE, HOST, ensure_messages, ok, pimap_login, start_idl
 pytestmark = pytest.mark.timeout(120)
 
 PUSH_WAIT = 10.0
-FRAME = re.compile(rb"^\* XZSTD ~\{(\d+)\}\r\n")
+FRAME = re.compile(rb"^\* Z ~\{(\d+)\}\r\n")
 
 
 def capability_id(untagged_and_tagged):
@@ -99,6 +99,44 @@ def test_pushed_events_come_as_dictionary_frames(start_pimap_gateway, dovecot, w
         ok(t, "s")
         _, t = d.cmd("f", "STORE 1:* -FLAGS (%s)" % keyword)
         ok(t, "f")
+
+
+def test_new_mail_in_the_device_format_is_one_frame(start_pimap_gateway, dovecot, workdir):
+    """PIMAP_INBAND_NEW_FORMAT ALL: the EXISTS and the FETCH of the new message (its
+    envelope: what a phone shows) come together in one frame."""
+    ensure_messages(dovecot, "alice", 2)
+    gw = start_pimap_gateway(notification_filter="ALL")
+    with gw.raw() as c:
+        pimap_login(c, "alice#zn")
+        untagged, tagged = c.cmd("d", "XZSTDDICT")
+        ok(tagged, "d")
+        head = re.match(rb"^\* XZSTDDICT (\d+) ~\{(\d+)\}\r\n", untagged[0])
+        path = os.path.join(workdir, "events-zn.zdict")
+        with open(path, "wb") as f:
+            f.write(untagged[0][head.end():head.end() + int(head.group(2))])
+        ok(c.cmd("z", "XZSTDEVENTS %s" % head.group(1).decode())[1], "z")
+        ok(c.cmd("p", "XSETPIMAPPREF PIMAP_INBAND_NEW_FORMAT ALL")[1], "p")
+        untagged, tagged = c.cmd("s", "SELECT INBOX")
+        ok(tagged, "s")
+        n0 = [int(EXISTS_RE.match(x).group(1)) for x in untagged if EXISTS_RE.match(x)][-1]
+        start_idle(c)
+        subject = harness.unique_name("zn")
+        dovecot.deliver("alice", harness.make_message(subject))
+        line = c.readline(timeout=PUSH_WAIT)
+        m = FRAME.match(line)
+        assert m, line
+        frame = line[m.end():m.end() + int(m.group(1))]
+        plain = subprocess.run(["zstd", "-q", "-d", "-c", "-D", path], input=frame,
+                               capture_output=True, timeout=30)
+        assert plain.returncode == 0, plain.stderr
+        lines = plain.stdout.split(b"\r\n")
+        assert lines[0] == b"* %d EXISTS" % (n0 + 1), plain.stdout
+        assert lines[1].startswith(b"* %d FETCH (" % (n0 + 1)), plain.stdout
+        assert b"ENVELOPE (" in lines[1] and subject.encode() in lines[1], plain.stdout
+        assert plain.stdout.endswith(b")\r\n") and len(lines) == 3, plain.stdout
+        c.send("DONE\r\n")
+        _, tagged = c.read_tagged("i")
+        ok(tagged, "i")
 
 
 def test_off_without_a_dictionary(start_pimap_gateway):

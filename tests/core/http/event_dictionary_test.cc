@@ -1,10 +1,11 @@
 // The event dictionary and dictionary frames: the shipped dictionary loads,
-// frames decode with it alone (as a device would, or `zstd -D`), and carry
-// its id.
+// frames decode with it alone (as a device would, or `zstd -D`), and their
+// header is the smallest zstd has (no dictionary id, no checksum).
 #include "core/http/event_dictionary.h"
 
 #include <zstd.h>
 
+#include <cstdint>
 #include <string>
 
 #include "core/http/content_coding.h"
@@ -28,7 +29,7 @@ std::string DecodeWith(const EventDictionary& d, const std::string& frame) {
 TEST(EventDictionaryTest, TheShippedDictionaryLoadsWithItsId) {
   std::shared_ptr<const EventDictionary> d = EventDictionary::Default();
   ASSERT_NE(d, nullptr);
-  EXPECT_EQ(d->id(), 1885957377u);
+  EXPECT_EQ(d->id(), 1208202602u);
   EXPECT_GT(d->bytes().size(), 1000u);
 }
 
@@ -51,7 +52,20 @@ TEST(EventDictionaryTest, FramesDecodeWithTheDictionaryAloneAndAreSmaller) {
   for (const std::string& burst : bursts) {
     std::string frame;
     compressor.AppendZstdDictFrame(*d, burst, &frame);
-    EXPECT_EQ(ZSTD_getDictID_fromFrame(frame.data(), frame.size()), d->id());
+    // The device named the dictionary with XZSTDEVENTS: not repeated here.
+    EXPECT_EQ(ZSTD_getDictID_fromFrame(frame.data(), frame.size()), 0u);
+    // RFC 8878 §3.1.1.1.1, the descriptor after the 4-byte magic: single
+    // segment (no window descriptor byte), a 1-byte content size (flag 0,
+    // below 256 bytes), no checksum, no dictionary id.
+    ASSERT_GT(frame.size(), 6u);
+    const uint8_t descriptor = static_cast<uint8_t>(frame[4]);
+    EXPECT_EQ(descriptor & 0xc0, 0) << "content size field wider than 1 byte";
+    EXPECT_EQ(descriptor & 0x20, 0x20) << "not single segment";
+    EXPECT_EQ(descriptor & 0x04, 0) << "checksum";
+    EXPECT_EQ(descriptor & 0x03, 0) << "dictionary id";
+    EXPECT_EQ(static_cast<uint8_t>(frame[5]), burst.size());
+    EXPECT_EQ(ZSTD_getFrameContentSize(frame.data(), frame.size()),
+              burst.size());
     EXPECT_EQ(DecodeWith(*d, frame), burst);
     plain += burst.size();
     framed += frame.size();

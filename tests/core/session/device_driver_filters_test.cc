@@ -54,14 +54,79 @@ TEST_F(DeviceDriverTest, InbandNewFormatInIdleLeavesAndReentersTheStoresIdle) {
   d.link.Complete("~p4", "OK Idle completed");
   EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
   d.link.Complete("~p5", "OK NOOP completed");
-  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
+  // The EXISTS waits for its FETCH: both go as one pushed burst.
+  EXPECT_EQ(d.out.Take(), "");
   EXPECT_EQ(d.link.TakeSent(), "~p6 UID FETCH 13 (FLAGS)\r\n");
   d.link.Reply("* 4 FETCH (UID 13 FLAGS ())");
+  EXPECT_EQ(d.out.Take(), "");
   d.link.Complete("~p6", "OK Fetch completed");
-  EXPECT_EQ(d.out.Take(), "* 4 FETCH (UID 13 FLAGS ())\r\n");
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n* 4 FETCH (UID 13 FLAGS ())\r\n");
+  EXPECT_THAT(
+      d.out.event_bursts,
+      ::testing::ElementsAre("* 4 EXISTS\r\n* 4 FETCH (UID 13 FLAGS ())\r\n"));
   EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
   d.link.Reply("+ idling");
   EXPECT_EQ(d.out.Take(), "");
+  EXPECT_TRUE(Done(d));
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p7", "OK Idle completed");
+  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+}
+
+TEST_F(DeviceDriverTest, InbandNewFormatLinkLostMidFetchStillSendsTheExists) {
+  // The held EXISTS is the device's (its journal position counts as
+  // delivered): it goes before the session ends (its own link lost); the
+  // FETCH never completed. (Pooled links: device_driver_pool_test.)
+  config_.default_notification = FilterSpec::All();
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "p XSETPIMAPPREF PIMAP_INBAND_NEW_FORMAT (FLAGS)");
+  EXPECT_EQ(d.out.Take(), "p OK XSETPIMAPPREF completed\r\n");
+  EnterIdle(d);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p4", "OK Idle completed");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n~p6 UID FETCH 13 (FLAGS)\r\n");
+  d.link.Reply("* 4 FETCH (UID 13 FLAGS ())");
+  EXPECT_EQ(d.out.Take(), "");
+  d.link.Lose(absl::UnavailableError("connection reset"));
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
+  EXPECT_THAT(d.out.event_bursts, ::testing::ElementsAre("* 4 EXISTS\r\n"));
+  EXPECT_THAT(d.out.end_session,
+              ::testing::ElementsAre("Connection to the message store lost"));
+}
+
+TEST_F(DeviceDriverTest, InbandNewFormatTooLargeToHoldStreamsThrough) {
+  // A format with the body: past 64 KiB the FETCH is not held for one burst,
+  // it passes through after its EXISTS, in order.
+  config_.default_notification = FilterSpec::All();
+  Device& d = Connect();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "p XSETPIMAPPREF PIMAP_INBAND_NEW_FORMAT (UID FLAGS BODY[TEXT])");
+  EXPECT_EQ(d.out.Take(), "p OK XSETPIMAPPREF completed\r\n");
+  EnterIdle(d);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
+  d.link.Complete("~p4", "OK Idle completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 NOOP\r\n");
+  d.link.Complete("~p5", "OK NOOP completed");
+  EXPECT_EQ(d.out.Take(), "");
+  EXPECT_EQ(d.link.TakeSent(), "~p6 UID FETCH 13 (UID FLAGS BODY[TEXT])\r\n");
+  const std::string body(70000, 'x');
+  d.link.Reply(
+      absl::StrCat("* 4 FETCH (UID 13 FLAGS () BODY[TEXT] \"", body, "\")"));
+  EXPECT_EQ(
+      d.out.Take(),
+      absl::StrCat("* 4 EXISTS\r\n* 4 FETCH (UID 13 FLAGS () BODY[TEXT] \"",
+                   body, "\")\r\n"));
+  EXPECT_THAT(d.out.event_bursts, ::testing::ElementsAre("* 4 EXISTS\r\n"));
+  d.link.Complete("~p6", "OK Fetch completed");
+  EXPECT_EQ(d.out.Take(), "");
+  EXPECT_EQ(d.link.TakeSent(), "~p7 IDLE\r\n");
+  d.link.Reply("+ idling");
   EXPECT_TRUE(Done(d));
   EXPECT_EQ(d.link.TakeSent(), "DONE\r\n");
   d.link.Complete("~p7", "OK Idle completed");

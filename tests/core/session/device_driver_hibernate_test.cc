@@ -196,13 +196,45 @@ TEST_F(DeviceDriverHibernateTest, NewFormatFetchAfterAWakeBorrowsALink) {
   EXPECT_EQ(d.link.TakeSent(), "~p4 NOOP\r\n");
   d.link.Reply("* 4 EXISTS");
   d.link.Complete("~p4", "OK NOOP completed");
-  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
+  EXPECT_EQ(d.out.Take(), "");  // the EXISTS goes with its FETCH
   EXPECT_EQ(d.link.TakeSent(), "~p5 UID FETCH 13 (UID FLAGS)\r\n");
   d.link.Reply("* 4 FETCH (UID 13 FLAGS ())");
   d.link.Complete("~p5", "OK Fetch completed");
-  EXPECT_EQ(d.out.Take(), "* 4 FETCH (UID 13 FLAGS ())\r\n");
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n* 4 FETCH (UID 13 FLAGS ())\r\n");
   EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Return(L1, reusable)"));
   EXPECT_TRUE(d.driver->Hibernatable());  // at rest again
+  EXPECT_TRUE(Done(d));
+  FireTimers();
+  EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
+}
+
+// The borrowed link is lost during the new mail's FETCH: the gateway's IDLE
+// goes on, and the EXISTS held for that FETCH is pushed all the same (nothing
+// is left held: the session can hibernate again).
+TEST_F(DeviceDriverHibernateTest, NewFormatLinkLostMidFetchPushesTheExists) {
+  config_.default_notification = FilterSpec::All();
+  Device& d = Connect();
+  Login(d);
+  ASSERT_EQ(SelectFolder(d, d.link), Selected());
+  pool_.TakeCalls();
+  Run(d, "p XSETPIMAPPREF PIMAP_INBAND_NEW_FORMAT (UID FLAGS)");
+  EXPECT_EQ(d.out.Take(), "p OK XSETPIMAPPREF completed\r\n");
+  Run(d, "c IDLE");
+  EXPECT_EQ(d.out.Take(), "+ idling\r\n");
+  HibernatedIdle state = Hibernate(d);
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  Wake(d, state);
+  d.driver->device_link()->OnEventsPending();
+  EXPECT_EQ(d.link.TakeSent(), "~p4 NOOP\r\n");
+  d.link.Reply("* 4 EXISTS");
+  d.link.Complete("~p4", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 UID FETCH 13 (UID FLAGS)\r\n");
+  d.link.Reply("* 4 FETCH (UID 13 FLAGS ())");
+  EXPECT_EQ(d.out.Take(), "");
+  d.link.Lose(absl::UnavailableError("connection reset"));
+  EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
+  EXPECT_TRUE(d.out.end_session.empty());
+  EXPECT_TRUE(d.driver->Hibernatable());
   EXPECT_TRUE(Done(d));
   FireTimers();
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");

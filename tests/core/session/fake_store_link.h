@@ -142,6 +142,11 @@ class FakeDeviceOutput final : public DeviceOutput {
     if (on_write) on_write(bytes);
     transcript_ += bytes;
   }
+  // Pushed bursts also go to event_bursts (one frame each with XZSTDEVENTS).
+  void WriteEvents(std::string bytes) override {
+    event_bursts.push_back(bytes);
+    WriteResponse(std::move(bytes));
+  }
   bool WritePassThrough(absl::string_view bytes) override {
     if (on_write) on_write(bytes);
     transcript_.append(bytes.data(), bytes.size());
@@ -167,6 +172,8 @@ class FakeDeviceOutput final : public DeviceOutput {
   const std::string& transcript() const { return transcript_; }
   // What the device got since the last call.
   std::string Take() { return std::exchange(transcript_, std::string()); }
+
+  std::vector<std::string> event_bursts;
 
   // What the binding does on EndSession (bindings/tcp closes the connection
   // at once, which detaches the driver).
