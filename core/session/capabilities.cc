@@ -47,7 +47,7 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
   // its own compression (RFC 4978; the store's is per hop, not offered).
   if (pimap) caps += " XFILTER XPIMAPPREF";
   caps += " XPROVISION XZIP ID";
-  caps += " XTERSE";
+  caps += " XTERSE XSYNC";
   if (compression) caps += " COMPRESS=DEFLATE";
   if (!extra.empty()) absl::StrAppend(&caps, " ", extra);
   return caps;

@@ -52,7 +52,8 @@ CommandRouter::CommandRouter(ShardCounters* counters, DeviceOutput* output,
 bool CommandRouter::AlwaysLocal(absl::string_view name) {
   return name == "CAPABILITY" || name == "STARTTLS" || name == "LOGIN" ||
          name == "AUTHENTICATE" || name == "COMPRESS" || name == "ID" ||
-         name == "XTERSE" || DeviceDriver::IsExtensionCommand(name);
+         name == "XTERSE" || name == "XSYNC" ||
+         DeviceDriver::IsExtensionCommand(name);
 }
 
 void CommandRouter::Detach() {
@@ -261,6 +262,8 @@ void CommandRouter::OnCommandEnd() {
 void CommandRouter::Dispatch(const imap::Command& command) {
   if (command.name == "XTERSE") {
     RunXterse(command);
+  } else if (command.name == "XSYNC") {
+    RunXsync(command);
   } else {
     Execute(command);
   }
@@ -507,7 +510,7 @@ void CommandRouter::RunXzip() {
     xzip_.reset();
     return;
   }
-  CounterAdd(counters().xzip_commands);
+  if (xsync_ == nullptr) CounterAdd(counters().xzip_commands);
   const DriverServices* shard = services();
   const size_t bound = std::max(
       Xzip::kMinCaptureBytes,
@@ -546,6 +549,10 @@ void CommandRouter::OnXzipReleased(bool resume) {
 }
 
 void CommandRouter::FinishXzip(bool resume) {
+  if (xsync_ != nullptr) {  // a step of an XSYNC, not an XZIP
+    FinishXsyncStep(resume);
+    return;
+  }
   Busy busy(this);
   const std::unique_ptr<Xzip> xzip = std::move(xzip_);
   if (output_ == nullptr) return;

@@ -11,6 +11,8 @@
 // command is routed like any other while its output is captured. XTERSE
 // (terse.h) is the router's for the same reason: while it is on, output()
 // rewrites status responses on their way to the binding (or XZIP's capture).
+// XSYNC (xsync.h), a command group, runs its steps one by one the way XZIP runs
+// its inner command (command_router_xsync.cc).
 #ifndef PIMAP_CORE_SESSION_COMMAND_ROUTER_H_
 #define PIMAP_CORE_SESSION_COMMAND_ROUTER_H_
 
@@ -28,6 +30,7 @@
 #include "core/session/device_driver.h"
 #include "core/session/session_driver.h"
 #include "core/session/terse.h"
+#include "core/session/xsync.h"
 #include "core/session/xzip.h"
 
 namespace pimap::session {
@@ -152,9 +155,9 @@ class CommandRouter : public SessionDriver {
   // Between commands with nothing relayed, deferred, held or captured.
   bool AtRest() const {
     return mode_ == Mode::kNone && waits_ == 0 && busy_ == 0 &&
-           !release_pending_ && outstanding_.empty() &&
-           assembler_ == nullptr && deferred_command_ == nullptr &&
-           deferred_bad_.empty() && xzip_ == nullptr;
+           !release_pending_ && outstanding_.empty() && assembler_ == nullptr &&
+           deferred_command_ == nullptr && deferred_bad_.empty() &&
+           xzip_ == nullptr && xsync_ == nullptr;
   }
   // Relayed commands the store has not completed yet.
   size_t relayed_outstanding() const { return outstanding_.size(); }
@@ -210,6 +213,12 @@ class CommandRouter : public SessionDriver {
   // A local command runs, in command order: XTERSE here, others Execute().
   void Dispatch(const imap::Command& command);
   void RunXterse(const imap::Command& command);
+  // XSYNC (command_router_xsync.cc): parses the group and runs its first
+  // step; each step runs as an XZIP's inner command, and at its end
+  // FinishXsyncStep passes its data on and runs the next or answers.
+  void RunXsync(const imap::Command& command);
+  void StartXsyncStep();
+  void FinishXsyncStep(bool resume);
 
   ShardCounters* counters_;
   DeviceOutput* output_;  // null once detached
@@ -233,6 +242,8 @@ class CommandRouter : public SessionDriver {
   std::unique_ptr<Xzip> xzip_;
   // XTERSE ON: the rewriter output() puts in front (null: off).
   std::unique_ptr<TerseOutput> terse_;
+  // The XSYNC running (null between them).
+  std::unique_ptr<XsyncRun> xsync_;
 };
 
 }  // namespace pimap::session

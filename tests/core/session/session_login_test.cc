@@ -180,9 +180,9 @@ TEST(CapabilitiesTest, PimapTokensOnlyInPimapSessions) {
   EXPECT_THAT(plain, Not(HasSubstr("XPIMAPPREF")));
   // XPROVISION is allowed in a regular session (protocol.md §2.2).
   EXPECT_THAT(plain, HasSubstr(" XZIP"));
-  EXPECT_EQ(
-      plain,
-      "IMAP4rev1 LITERAL+ IDLE XPROVISION XZIP ID XTERSE COMPRESS=DEFLATE");
+  EXPECT_EQ(plain,
+            "IMAP4rev1 LITERAL+ IDLE XPROVISION XZIP ID XTERSE XSYNC "
+            "COMPRESS=DEFLATE");
   const std::string pimap = PostAuthCapabilities(store, /*pimap=*/true);
   EXPECT_THAT(pimap, HasSubstr(" XFILTER XPIMAPPREF XPROVISION XZIP ID"));
   // ID is the gateway's own: listed even when the store lacks it.

@@ -267,10 +267,9 @@ TEST_F(XzipRelayTest, WaitsForRelayedCommandsBeforeIt) {
   const std::string got = device_.Take();
   ASSERT_TRUE(absl::StartsWith(got, "b OK NOOP completed\r\n")) << got;
   std::string rest;
-  EXPECT_THAT(
-      Unwrap(got.substr(strlen("b OK NOOP completed\r\n")), &rest),
-      HasSubstr(
-          " XZIP ID XTERSE COMPRESS=DEFLATE\r\nc OK CAPABILITY completed\r\n"));
+  EXPECT_THAT(Unwrap(got.substr(strlen("b OK NOOP completed\r\n")), &rest),
+              HasSubstr(" XZIP ID XTERSE XSYNC COMPRESS=DEFLATE\r\nc OK "
+                        "CAPABILITY completed\r\n"));
   EXPECT_EQ(rest, "x OK XZIP completed\r\n");
   EXPECT_EQ(store_.TakeSent(), "d NOOP\r\n");
 }
