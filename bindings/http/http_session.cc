@@ -11,6 +11,7 @@
 #include "core/base/shard_for_user.h"
 #include "core/imap/command.h"
 #include "core/imap/writer.h"
+#include "core/session/terse.h"
 
 namespace pimap::http_binding {
 
@@ -416,6 +417,7 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
         login_running_ = true;
         step.login.client = client_;
         step.login.client_id = client_id_;
+        step.login.terse = pre_auth_ != nullptr && pre_auth_->Terse();
         session::StartSessionLogin(owner_->LoginServices(), this,
                                    std::move(step.login), alive_, this);
         return;
@@ -451,7 +453,10 @@ void HttpSession::OnLoginFailed(std::string response) {
   if (state_ == State::kEnded) return;
   state_ = State::kNotAuthenticated;
   login_running_ = false;
-  WriteResponse(std::move(response));
+  // The router before login stays until a login succeeds: its XTERSE holds.
+  WriteResponse(pre_auth_ != nullptr && pre_auth_->Terse()
+                    ? session::TerseResponses(response)
+                    : std::move(response));
   Pump();
 }
 

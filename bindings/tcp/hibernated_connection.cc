@@ -148,7 +148,9 @@ void HibernatedConnection::OnTimer() {
     Shutdown("Autologout; idle for too long");
     return;
   }
-  constexpr absl::string_view kKeepalive = "* OK Still here\r\n";
+  // XTERSE (terse.h) drops the text here too.
+  const absl::string_view kKeepalive =
+      state_.terse ? "* OK\r\n" : "* OK Still here\r\n";
   CounterAdd(server_->shard().counters().bytes_out, kKeepalive.size());
   transport_.transport->Write(kKeepalive);
   ArmTimer(/*keepalive_sent=*/true);

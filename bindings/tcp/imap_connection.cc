@@ -17,6 +17,7 @@
 #include "core/imap/writer.h"
 #include "core/session/capabilities.h"
 #include "core/session/pimap_session_driver.h"
+#include "core/session/terse.h"
 
 namespace pimap::tcp {
 
@@ -255,7 +256,10 @@ void ImapConnection::Greet() {
 
 session::SessionDriver& ImapConnection::commands() {
   if (driver_ != nullptr) return *driver_;
-  if (pre_login_ == nullptr) pre_login_ = new PreLogin(this);
+  if (pre_login_ == nullptr) {
+    pre_login_ = new PreLogin(this);
+    pre_login_->SetTerse(terse_);  // back from a failed login: as it was
+  }
   return *pre_login_;
 }
 
@@ -407,7 +411,9 @@ bool ImapConnection::TakePreAuthStep(session::PreAuthStep step,
       }
       return false;
     case Action::kLogout:
-      WriteLocal(std::move(step.response));
+      WriteLocal(pre_login_ != nullptr && pre_login_->Terse()
+                     ? session::TerseResponses(step.response)
+                     : std::move(step.response));
       Close();
       return false;
     case Action::kStartTls:
@@ -421,6 +427,7 @@ bool ImapConnection::TakePreAuthStep(session::PreAuthStep step,
     case Action::kLogin:
       step.login.client = client_;
       step.login.client_id = client_id_;
+      step.login.terse = pre_login_ != nullptr && pre_login_->Terse();
       StartLogin(std::move(step.login));
       return true;
   }

@@ -228,6 +228,9 @@ class ImapConnection final : private engine::TransportHandler,
   ClientAddress client_;           // where the device connects from
   // The client's ID parameters before login, for the store (client_id.h).
   std::string client_id_;
+  // XTERSE was on at the login (terse.h): for its failed answer, and for the
+  // router made after it.
+  bool terse_ = false;
   int64_t login_deadline_ms_;      // absolute: from the accept
   PreLogin* pre_login_ = nullptr;  // made on demand, released at login
   PreAuthGate* preauth_ = nullptr;  // counted there while not logged in

@@ -16,6 +16,7 @@
 #include "core/http/content_coding.h"
 #include "core/imap/writer.h"
 #include "core/session/login_throttle.h"
+#include "core/session/terse.h"
 
 namespace pimap::tcp {
 
@@ -28,7 +29,10 @@ void ImapConnection::DoStartTls(const std::string& tag) {
     WriteLocal(std::move(out));
     return;
   }
-  imap::AppendTaggedStatus(&out, tag, "OK", "", "Begin TLS negotiation now");
+  imap::AppendTaggedStatus(&out, tag, "OK", "",
+                           pre_login_ != nullptr && pre_login_->Terse()
+                               ? ""
+                               : "Begin TLS negotiation now");
   WriteLocal(std::move(out));
   starttls_reset_ = true;  // ProcessInput drops the rest of the clear input
   SSL* ssl = server_->tls()->NewServerSsl();
@@ -115,6 +119,7 @@ void ImapConnection::HandOver(int owner, PendingLogin login) {
 }
 
 void ImapConnection::StartStoreLogin(PendingLogin login) {
+  terse_ = login.terse;  // it may have come from another shard
   state_ = State::kLoggingIn;
   blocked_ |= kBlockLogin;
   transport_->SetReading(false);
@@ -150,7 +155,7 @@ void ImapConnection::OnLoginFailed(std::string response) {
   Busy busy(this);
   if (state_ == State::kClosing) return;
   state_ = State::kNotAuthenticated;
-  WriteLocal(std::move(response));
+  WriteLocal(terse_ ? session::TerseResponses(response) : std::move(response));
   SetBlocked(kBlockLogin, false);
   CheckLoginDeadline();
 }

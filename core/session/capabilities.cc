@@ -16,6 +16,7 @@ std::string PreAuthCapabilities(bool starttls_available, bool login_allowed,
   if (starttls_available) caps += " STARTTLS";
   caps += login_allowed ? " AUTH=PLAIN" : " LOGINDISABLED";
   if (xzip) caps += " XZIP";
+  caps += " XTERSE";  // any state, before login too (terse.h)
   return caps;
 }
 
@@ -46,6 +47,7 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
   // its own compression (RFC 4978; the store's is per hop, not offered).
   if (pimap) caps += " XFILTER XPIMAPPREF";
   caps += " XPROVISION XZIP ID";
+  caps += " XTERSE XSYNC";
   if (compression) caps += " COMPRESS=DEFLATE";
   if (!extra.empty()) absl::StrAppend(&caps, " ", extra);
   return caps;

@@ -52,6 +52,7 @@ CommandRouter::CommandRouter(ShardCounters* counters, DeviceOutput* output,
 bool CommandRouter::AlwaysLocal(absl::string_view name) {
   return name == "CAPABILITY" || name == "STARTTLS" || name == "LOGIN" ||
          name == "AUTHENTICATE" || name == "COMPRESS" || name == "ID" ||
+         name == "XTERSE" || name == "XSYNC" ||
          DeviceDriver::IsExtensionCommand(name);
 }
 
@@ -254,7 +255,17 @@ void CommandRouter::OnCommandEnd() {
     deferred_command_ = std::make_unique<imap::Command>(std::move(*command));
     Hold(kWaitOrdered);
   } else {
-    Execute(*command);
+    Dispatch(*command);
+  }
+}
+
+void CommandRouter::Dispatch(const imap::Command& command) {
+  if (command.name == "XTERSE") {
+    RunXterse(command);
+  } else if (command.name == "XSYNC") {
+    RunXsync(command);
+  } else {
+    Execute(command);
   }
 }
 
@@ -298,8 +309,9 @@ bool CommandRouter::AnswerAfterLogin(const imap::Command& command,
       std::string ok;
       imap::AppendTaggedStatus(&ok, command.tag, "OK", "", "DEFLATE active");
       const absl::Status started =
-          output_ != nullptr ? output_->StartCompression(std::move(ok))
-                             : absl::UnavailableError("connection gone");
+          output_ != nullptr
+              ? output_->StartCompression(TerseText(std::move(ok)))
+              : absl::UnavailableError("connection gone");
       if (started.ok()) return true;
       if (absl::IsFailedPrecondition(started)) {
         imap::AppendTaggedStatus(&out, command.tag, "NO", "COMPRESSIONACTIVE",
@@ -371,7 +383,7 @@ void CommandRouter::CompleteRelayed(absl::string_view tag) {
     Write(std::exchange(deferred_bad_, std::string()));
   if (deferred_command_ != nullptr) {
     std::unique_ptr<imap::Command> command = std::move(deferred_command_);
-    Execute(*command);
+    Dispatch(*command);
   } else if (xzip_ != nullptr && !xzip_->running() && mode_ != Mode::kXzip &&
              !PassThroughOpen()) {
     RunXzip();
@@ -408,6 +420,51 @@ void CommandRouter::Unhold(Wait wait) {
   if (waits_ == 0 && !EngineHoldsInput() && output() != nullptr) {
     output()->SetCommandRunning(false, true);
   }
+}
+
+// ---- XTERSE -----------------------------------------------------------------
+//
+// Valid in every state (R01 §3.2.4), so the router answers it for every
+// session, before login too. It runs in command order like any local command,
+// so the store's answers to the commands before it keep their text and those
+// after it lose theirs. The switch is per connection (terse.h).
+
+void CommandRouter::SetTerse(bool on) {
+  if (on == Terse()) return;
+  if (on) {
+    terse_ = std::make_unique<TerseOutput>();
+    return;
+  }
+  terse_->FlushTo(xzip_ != nullptr && xzip_->running() ? xzip_.get() : output_);
+  terse_.reset();
+}
+
+std::string CommandRouter::TerseText(std::string bytes) const {
+  if (terse_ == nullptr) return bytes;
+  return TerseResponses(bytes);
+}
+
+void CommandRouter::RunXterse(const imap::Command& command) {
+  std::string args;
+  for (const imap::Arg& arg : command.args) {
+    if (!arg.is_astring()) {
+      args = "?";  // a list or literal: not ON / OFF
+      break;
+    }
+    absl::StrAppend(&args, args.empty() ? "" : " ", arg.value);
+  }
+  const std::optional<bool> on = ParseXterseArgs(args);
+  std::string out;
+  if (!on.has_value()) {
+    imap::AppendTaggedStatus(&out, command.tag, "BAD", "",
+                             "Usage: XTERSE ON|OFF");
+  } else {
+    SetTerse(*on);
+    // ON: the answer is already terse (its text would go anyway).
+    imap::AppendTaggedStatus(&out, command.tag, "OK", "",
+                             *on ? "XTERSE ON" : "XTERSE OFF");
+  }
+  Write(std::move(out));
 }
 
 // ---- XZIP -------------------------------------------------------------------
@@ -453,7 +510,7 @@ void CommandRouter::RunXzip() {
     xzip_.reset();
     return;
   }
-  CounterAdd(counters().xzip_commands);
+  if (xsync_ == nullptr) CounterAdd(counters().xzip_commands);
   const DriverServices* shard = services();
   const size_t bound = std::max(
       Xzip::kMinCaptureBytes,
@@ -492,6 +549,10 @@ void CommandRouter::OnXzipReleased(bool resume) {
 }
 
 void CommandRouter::FinishXzip(bool resume) {
+  if (xsync_ != nullptr) {  // a step of an XSYNC, not an XZIP
+    FinishXsyncStep(resume);
+    return;
+  }
   Busy busy(this);
   const std::unique_ptr<Xzip> xzip = std::move(xzip_);
   if (output_ == nullptr) return;
@@ -512,7 +573,7 @@ void CommandRouter::FinishXzip(bool resume) {
       out += gzip;
       out += "\r\n";
       imap::AppendTaggedStatus(&out, xzip->outer_tag(), "OK", "",
-                               "XZIP completed");
+                               Terse() ? "" : "XZIP completed");
     }
   }
   if (out.empty()) {
@@ -521,7 +582,7 @@ void CommandRouter::FinishXzip(bool resume) {
         &out, xzip->outer_tag(), "NO", "LIMIT",
         "XZIP response too large (run the command unwrapped)");
   }
-  output_->WriteResponse(std::move(out));
+  output_->WriteResponse(TerseText(std::move(out)));
   if (xzip->held_input() && waits_ == 0 && !EngineHoldsInput() &&
       output_ != nullptr) {
     output_->SetCommandRunning(false, resume);

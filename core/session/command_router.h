@@ -8,7 +8,11 @@
 // pimap_session_driver.h: a P-IMAP device's APPEND); a router that relays
 // nothing answers every command itself (a binding's commands before login).
 // XZIP (xzip.h) is the router's too, so that every session has it: the inner
-// command is routed like any other while its output is captured.
+// command is routed like any other while its output is captured. XTERSE
+// (terse.h) is the router's for the same reason: while it is on, output()
+// rewrites status responses on their way to the binding (or XZIP's capture).
+// XSYNC (xsync.h), a command group, runs its steps one by one the way XZIP runs
+// its inner command (command_router_xsync.cc).
 #ifndef PIMAP_CORE_SESSION_COMMAND_ROUTER_H_
 #define PIMAP_CORE_SESSION_COMMAND_ROUTER_H_
 
@@ -25,6 +29,8 @@
 #include "core/imap/limits.h"
 #include "core/session/device_driver.h"
 #include "core/session/session_driver.h"
+#include "core/session/terse.h"
+#include "core/session/xsync.h"
 #include "core/session/xzip.h"
 
 namespace pimap::session {
@@ -59,6 +65,11 @@ class CommandRouter : public SessionDriver {
   void OnOutputDrained() override {}
   void Detach() final;
   void Release() final;
+  // XTERSE: per connection. The binding carries it from the router before
+  // login to the session's driver (a login's answer is already terse), and
+  // a hibernated device keeps it; a later login starts verbose.
+  bool Terse() const override { return terse_ != nullptr; }
+  void SetTerse(bool on) override;
 
  protected:
   CommandRouter(ShardCounters* counters, DeviceOutput* output,
@@ -117,11 +128,18 @@ class CommandRouter : public SessionDriver {
 
   // The binding's output; while an XZIP's inner command runs, the capture in
   // front of it (null once detached).
+  // With XTERSE on, the rewriter in front of either.
   DeviceOutput* output() const {
-    return xzip_ != nullptr && xzip_->running() && output_ != nullptr
-               ? xzip_.get()
-               : output_;
+    DeviceOutput* out =
+        xzip_ != nullptr && xzip_->running() && output_ != nullptr ? xzip_.get()
+                                                                   : output_;
+    if (terse_ == nullptr || out == nullptr) return out;
+    terse_->set_next(out);
+    return terse_.get();
   }
+  // `bytes` (whole responses) as output() would send them: rewritten while
+  // terse mode is on. For what is written past output() (event frames).
+  std::string TerseText(std::string bytes) const;
   ShardCounters& counters() { return *counters_; }
   void Write(std::string bytes);
   // The relayed command `tag` completed: answers that waited behind the
@@ -137,9 +155,9 @@ class CommandRouter : public SessionDriver {
   // Between commands with nothing relayed, deferred, held or captured.
   bool AtRest() const {
     return mode_ == Mode::kNone && waits_ == 0 && busy_ == 0 &&
-           !release_pending_ && outstanding_.empty() &&
-           assembler_ == nullptr && deferred_command_ == nullptr &&
-           deferred_bad_.empty() && xzip_ == nullptr;
+           !release_pending_ && outstanding_.empty() && assembler_ == nullptr &&
+           deferred_command_ == nullptr && deferred_bad_.empty() &&
+           xzip_ == nullptr && xsync_ == nullptr;
   }
   // Relayed commands the store has not completed yet.
   size_t relayed_outstanding() const { return outstanding_.size(); }
@@ -192,6 +210,15 @@ class CommandRouter : public SessionDriver {
   void FinishXzip(bool resume);
   // Whether the XZIP's inner command was relayed and has not completed.
   bool XzipRelayed() const;
+  // A local command runs, in command order: XTERSE here, others Execute().
+  void Dispatch(const imap::Command& command);
+  void RunXterse(const imap::Command& command);
+  // XSYNC (command_router_xsync.cc): parses the group and runs its first
+  // step; each step runs as an XZIP's inner command, and at its end
+  // FinishXsyncStep passes its data on and runs the next or answers.
+  void RunXsync(const imap::Command& command);
+  void StartXsyncStep();
+  void FinishXsyncStep(bool resume);
 
   ShardCounters* counters_;
   DeviceOutput* output_;  // null once detached
@@ -213,6 +240,10 @@ class CommandRouter : public SessionDriver {
   // The XZIP being received, waiting for its turn or running (null between
   // XZIPs).
   std::unique_ptr<Xzip> xzip_;
+  // XTERSE ON: the rewriter output() puts in front (null: off).
+  std::unique_ptr<TerseOutput> terse_;
+  // The XSYNC running (null between them).
+  std::unique_ptr<XsyncRun> xsync_;
 };
 
 }  // namespace pimap::session

@@ -35,6 +35,7 @@ struct HibernatedIdle {
   ClientAddress client;        // the device's connection (log lines)
   bool device_condstore = false;  // the device ENABLEd CONDSTORE
   bool event_frames = false;      // XZSTDEVENTS is on (event_frames.h)
+  bool terse = false;             // XTERSE is on (terse.h)
 };
 
 // How long from `now_ms` until the next "* OK Still here" of the device

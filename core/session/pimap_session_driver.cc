@@ -35,6 +35,7 @@ PimapSessionDriver* PimapSessionDriver::Wake(DriverServices services,
   driver->engine_ =
       new DeviceDriver(services, driver, std::move(user), state, keeper);
   driver->event_frames_.set_on(state.event_frames);
+  driver->SetTerse(state.terse);
   return driver;
 }
 
@@ -46,6 +47,7 @@ bool PimapSessionDriver::Hibernatable() const {
 HibernatedIdle PimapSessionDriver::Hibernate(DeviceLink* keeper) {
   HibernatedIdle state = engine_->Hibernate(keeper);
   state.event_frames = event_frames_.on();
+  state.terse = Terse();
   Detach();
   return state;
 }
@@ -106,7 +108,8 @@ void PimapSessionDriver::WriteResponse(std::string bytes) {
 
 void PimapSessionDriver::WriteEvents(std::string bytes) {
   Busy busy(this);
-  Write(event_frames_.Frame(std::move(bytes)));
+  // Rewritten before framing: a frame passes the terse output untouched.
+  Write(event_frames_.Frame(TerseText(std::move(bytes))));
 }
 
 bool PimapSessionDriver::WritePassThrough(absl::string_view bytes) {

@@ -63,6 +63,11 @@ class SessionDriver {
   // Detach(), then free the driver now or once the calls on the stack unwind.
   virtual void Release() = 0;
 
+  // XTERSE (terse.h): whether status responses go out without their text,
+  // and the switch (a binding carries it from before login to the session).
+  virtual bool Terse() const { return false; }
+  virtual void SetTerse(bool on) {}
+
   // Hibernation (hibernation.h): whether the session idles in the gateway's
   // own IDLE with nothing running, waiting or buffered, so that the binding
   // may keep only a small record and rebuild the session on the next event

@@ -177,6 +177,7 @@ struct Attempt {
   // Kept only where the session needs it later (CheckPassword).
   std::string password;
   ClientAddress client;
+  bool terse = false;  // XTERSE was on before login (terse.h)
 };
 
 // Tells the client; counts and logs a login it still wants.
@@ -205,6 +206,7 @@ void StartPimap(const LoginServices& services, DeviceOutput* output,
   auto* pimap = new PimapSessionDriver(services.driver, output, services.limits,
                                        a.user, a.device);
   client->OnSessionDriver(pimap);
+  pimap->SetTerse(a.terse);  // before the login's answer
   pimap->Start(link, a.tag, a.password, a.client);
 }
 
@@ -235,6 +237,7 @@ void OnStoreLogin(const LoginServices& services, DeviceOutput* output,
         new RelayDriver(services.driver, output, services.limits, a.user,
                         std::move(credentials), services.park);
     client->OnSessionDriver(relay);
+    relay->SetTerse(a.terse);
     relay->Start(*link, a.tag);
     return;
   }
@@ -280,8 +283,9 @@ void CheckPassword(const LoginServices& services, DeviceOutput* output,
       (services.park.park_after_ms > 0 &&
        (services.driver.registry == nullptr ||
         services.driver.registry->config().master_user.empty()));
-  Attempt a{login.tag, login.name.user, login.name.device,
-            keep_password ? login.password : "", login.client};
+  Attempt a{login.tag,         login.name.user,
+            login.name.device, keep_password ? login.password : "",
+            login.client,      login.terse};
   AuthCache* cache = services.auth_cache;
   if (!a.device.empty() && cache != nullptr && cache->enabled()) {
     // A returning device whose password matches the last one the store

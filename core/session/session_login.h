@@ -39,6 +39,9 @@ struct PendingLogin {
   // The ID parameters the client sent before login (client_id.h), passed on
   // to the store after the login on the device's own link; empty: none.
   std::string client_id = {};
+  // XTERSE was on before login (terse.h): the session starts terse, and the
+  // login's answer is already.
+  bool terse = false;
 };
 
 // What a command before login asks the binding to do.

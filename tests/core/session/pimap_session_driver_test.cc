@@ -100,6 +100,29 @@ TEST_F(PimapSessionDriverTest, AppendStreamsAndLaterCommandsWaitInOrder) {
   EXPECT_THAT(device_.unexpected, IsEmpty());
 }
 
+TEST_F(PimapSessionDriverTest, TerseFromBeforeLoginAndThroughTheEngine) {
+  // XTERSE was on before login (the binding carries it): the login's answer
+  // is terse already, its code kept.
+  driver_->SetTerse(true);
+  driver_->Start(&store_, "a1", "pw");
+  store_.TakeSent();
+  store_.Reply("* ENABLED QRESYNC");
+  store_.Complete("~p1", "OK Enabled");
+  const std::string got = device_.Take();
+  EXPECT_EQ(got,
+            absl::StrCat("* SESSIONID ", SessionIdIn(got),
+                         "\r\na1 OK [CAPABILITY ", testing::kCaps, "]\r\n"));
+  // The engine's own answers and a streamed APPEND's completion.
+  device_.Type("g XSETPIMAPPREF PIMAP_EVENT_FILTER new\r\n");
+  EXPECT_EQ(device_.Take(), "g OK\r\n");
+  device_.Type("b APPEND INBOX {5+}\r\nhello\r\n");
+  store_.Complete("b", "OK [APPENDUID 7 20] Append completed");
+  EXPECT_EQ(device_.Take(), "b OK [APPENDUID 7 20]\r\n");
+  device_.Type("t XTERSE OFF\r\ng XSETPIMAPPREF PIMAP_EVENT_FILTER all\r\n");
+  EXPECT_EQ(device_.Take(),
+            "t OK XTERSE OFF\r\ng OK XSETPIMAPPREF completed\r\n");
+}
+
 TEST_F(PimapSessionDriverTest, ExtensionCommandsGoToTheEngine) {
   Login();
   device_.Type("g XSETPIMAPPREF PIMAP_EVENT_FILTER new\r\n");

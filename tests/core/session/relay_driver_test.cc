@@ -35,8 +35,7 @@ using ::testing::IsEmpty;
 // P-IMAP tokens (a regular session answers XFILTER and XPIMAPPREF NO).
 constexpr absl::string_view kRelayCaps =
     "IMAP4rev1 QRESYNC CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XPROVISION XZIP "
-    "ID "
-    "COMPRESS=DEFLATE";
+    "ID XTERSE XSYNC COMPRESS=DEFLATE";
 
 // A store link whose send queue the test fills (FakeStoreLink's is always
 // empty); everything else goes to the fake underneath.

@@ -202,7 +202,8 @@ TEST(CapabilitiesTest, PimapTokensOnlyInPimapSessions) {
   // XPROVISION is allowed in a regular session (protocol.md §2.2).
   EXPECT_THAT(plain, HasSubstr(" XZIP"));
   EXPECT_EQ(plain,
-            "IMAP4rev1 LITERAL+ IDLE XPROVISION XZIP ID COMPRESS=DEFLATE");
+            "IMAP4rev1 LITERAL+ IDLE XPROVISION XZIP ID XTERSE XSYNC "
+            "COMPRESS=DEFLATE");
   const std::string pimap = PostAuthCapabilities(store, /*pimap=*/true);
   EXPECT_THAT(pimap, HasSubstr(" XFILTER XPIMAPPREF XPROVISION XZIP ID"));
   // ID is the gateway's own: listed even when the store lacks it.

@@ -123,9 +123,10 @@ TEST_F(XzipPreLoginTest, WrapsNoopAndCapability) {
   EXPECT_EQ(rest, "x OK XZIP completed\r\n");
 
   device_.Type("y xzip c CAPABILITY\r\n");
-  EXPECT_EQ(Unwrap(device_.Take(), &rest),
-            "* CAPABILITY IMAP4rev1 LITERAL- SASL-IR ID AUTH=PLAIN XZIP\r\n"
-            "c OK CAPABILITY completed\r\n");
+  EXPECT_EQ(
+      Unwrap(device_.Take(), &rest),
+      "* CAPABILITY IMAP4rev1 LITERAL- SASL-IR ID AUTH=PLAIN XZIP XTERSE\r\n"
+      "c OK CAPABILITY completed\r\n");
   EXPECT_EQ(rest, "y OK XZIP completed\r\n");
   EXPECT_FALSE(device_.input_held);
   EXPECT_EQ(counters_.xzip_commands.load(), 2u);
@@ -204,7 +205,7 @@ TEST_F(XzipPreLoginTest, RouterWritingToItsBindingRefusesXzip) {
   device_.Type("x XZIP n NOOP\r\nc CAPABILITY\r\n");
   EXPECT_EQ(device_.Take(),
             "x NO [CANNOT] XZIP is not available here\r\n"
-            "* CAPABILITY IMAP4rev1 LITERAL- SASL-IR ID AUTH=PLAIN\r\n"
+            "* CAPABILITY IMAP4rev1 LITERAL- SASL-IR ID AUTH=PLAIN XTERSE\r\n"
             "c OK CAPABILITY completed\r\n");
 }
 
@@ -266,9 +267,9 @@ TEST_F(XzipRelayTest, WaitsForRelayedCommandsBeforeIt) {
   const std::string got = device_.Take();
   ASSERT_TRUE(absl::StartsWith(got, "b OK NOOP completed\r\n")) << got;
   std::string rest;
-  EXPECT_THAT(
-      Unwrap(got.substr(strlen("b OK NOOP completed\r\n")), &rest),
-      HasSubstr(" XZIP ID COMPRESS=DEFLATE\r\nc OK CAPABILITY completed\r\n"));
+  EXPECT_THAT(Unwrap(got.substr(strlen("b OK NOOP completed\r\n")), &rest),
+              HasSubstr(" XZIP ID XTERSE XSYNC COMPRESS=DEFLATE\r\nc OK "
+                        "CAPABILITY completed\r\n"));
   EXPECT_EQ(rest, "x OK XZIP completed\r\n");
   EXPECT_EQ(store_.TakeSent(), "d NOOP\r\n");
 }
