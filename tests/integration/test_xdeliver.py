@@ -317,3 +317,61 @@ def test_over_the_http_binding(start_pimap_gateway, sink):
     [(mail_from, rcpts, data)] = sink.taken()
     assert mail_from == SENDER and rcpts == ["ann@example.net"]
     assert b"Subject: over http" in data
+
+
+def test_starttls_and_auth_plain(start_pimap_gateway, tls_cert, workdir):
+    """--smtp-starttls (the MTA's certificate checked against --smtp-ca-file) and
+    AUTH PLAIN with --smtp-auth-user: the sink requires both before MAIL."""
+    import os
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(tls_cert[0], tls_cert[1])
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult
+        logins.append((mechanism, auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"relaypw")
+
+    handler = Sink()
+    port = harness.free_ports(1)[0]
+    controller = aiosmtpd_controller.Controller(
+        handler, hostname=harness.HOST, port=port, tls_context=ctx,
+        require_starttls=True, auth_required=True, authenticator=authenticator)
+    controller.start()
+    try:
+        pw = os.path.join(workdir, "smtp.pw")
+        with open(pw, "w") as f:
+            f.write("relaypw\n")
+        gw = start_pimap_gateway(extra=[
+            "--smtp", "%s:%d" % (harness.HOST, port), "--smtp-starttls",
+            "--smtp-ca-file", tls_cert[0], "--smtp-auth-user", "gateway",
+            "--smtp-auth-password-file", pw, "--smtp-sender-domain", "example.org"])
+        c = device(gw)
+        t = xdeliver(c, "t1", "N", b"To: ann@example.net\r\n\r\nover tls\r\n")
+        assert t.startswith(b"t1 OK"), t
+        assert logins == [("PLAIN", b"gateway", b"relaypw")]
+        [(mail_from, _, data)] = handler.taken()
+        assert mail_from == SENDER and data.endswith(b"over tls\r\n")
+    finally:
+        controller.stop()
+
+
+def test_silent_mta_times_out(start_pimap_gateway):
+    """An MTA that accepts the connection but never greets: NO after
+    --smtp-timeout, and the session goes on."""
+    import socket
+    silent = socket.socket()
+    silent.bind((harness.HOST, 0))
+    silent.listen(4)
+    try:
+        gw = start_pimap_gateway(extra=[
+            "--smtp", "%s:%d" % silent.getsockname(), "--smtp-timeout", "1s",
+            "--smtp-sender-domain", "example.org"])
+        c = device(gw)
+        t = xdeliver(c, "t1", "N", b"To: ann@example.net\r\n\r\nx\r\n")
+        assert t.startswith(b"t1 NO") and b"in time" in t, t
+        _, t = c.cmd("n", "NOOP")
+        ok(t, "n")
+    finally:
+        silent.close()
