@@ -167,7 +167,15 @@ bool CommandRouter::StartCommand(absl::string_view line,
   if (head->name == "XZIP") return StartXzip(line, literal, *head, next);
   if (IsLocal(head->name)) {
     // Made per local command and freed at its end: an idle device holds none.
-    assembler_ = std::make_unique<imap::CommandAssembler>(limits_, kLocalCommandBytes);
+    // XDELIVER carries a whole message (bounded by --xdeliver-max-bytes).
+    size_t max_bytes = kLocalCommandBytes;
+    if (head->name == "XDELIVER" && services() != nullptr &&
+        services()->registry != nullptr &&
+        services()->registry->submitter() != nullptr) {
+      max_bytes = std::max(
+          max_bytes, services()->registry->config().max_xdeliver_bytes + 4096);
+    }
+    assembler_ = std::make_unique<imap::CommandAssembler>(limits_, max_bytes);
     mode_ = Mode::kLocal;
     return true;
   }

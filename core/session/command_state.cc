@@ -8,7 +8,9 @@ bool IsMaintenanceJob(DeviceJob job) {
   return job == DeviceJob::kEvalSync || job == DeviceJob::kOwnNew ||
          job == DeviceJob::kEvalView || job == DeviceJob::kEvalNotify ||
          job == DeviceJob::kFlagsFetch || job == DeviceJob::kLinkSync ||
-         job == DeviceJob::kLinkSelect;
+         job == DeviceJob::kLinkSelect || job == DeviceJob::kXdeliverFetch ||
+         job == DeviceJob::kXdeliverSubmit ||
+         job == DeviceJob::kXdeliverAppend || job == DeviceJob::kXdeliverFlag;
 }
 
 bool CommandState::Settled() const {
@@ -17,7 +19,8 @@ bool CommandState::Settled() const {
          !fetch_then_finish && resp_action == RespAction::kForward &&
          resp_first && !passing && collected.empty() && eval_uids.empty() &&
          rebuild_output.empty() && relay_buffer.empty() &&
-         held_events.empty() && pushed_fetch.empty() && !pushed_fetch_plain;
+         held_events.empty() && pushed_fetch.empty() && !pushed_fetch_plain &&
+         xdeliver == nullptr;
 }
 
 void CommandState::EndJob() {
@@ -42,6 +45,7 @@ bool CommandState::Abort() {
   pushed_fetch_plain = false;
   search_uids.clear();
   eval_uids.clear();
+  xdeliver.reset();
   // A filtered STATUS cut short must not finish the next plain STATUS.
   status.reset();
   const bool was_passing = passing;

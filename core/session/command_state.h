@@ -13,10 +13,12 @@
 #define PIMAP_CORE_SESSION_COMMAND_STATE_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/mail/xdeliver_request.h"
 #include "core/session/filtered_status.h"
 
 namespace pimap::session {
@@ -56,7 +58,14 @@ enum class DeviceJob {
   // STATUS of a folder under a view filter: the view's counts.
   kStatusExamine,
   kStatusCount,
-  kStatusUnseen
+  kStatusUnseen,
+  // XDELIVER (device_driver_xdeliver.cc): the original's UID FETCH
+  // BODY.PEEK[], the SMTP submission (no store command runs meanwhile), the
+  // SAVETO copy's APPEND, \Answered or $Forwarded on the original.
+  kXdeliverFetch,
+  kXdeliverSubmit,
+  kXdeliverAppend,
+  kXdeliverFlag
 };
 
 // Store commands the gateway runs on its own between two IDLEs or before a
@@ -73,6 +82,15 @@ struct QueuedJob {
   DeviceJob job = DeviceJob::kNone;
   std::string device_tag;
   std::string command;
+};
+
+// A running XDELIVER: its arguments and what its steps found.
+struct XdeliverState {
+  mail::XdeliverRequest request;
+  std::string folder;     // R/F: the original's folder
+  std::string original;   // R/F: the original, whole (empty: not found)
+  std::string sent;       // the message as submitted (the SAVETO copy)
+  std::string appenduid;  // "APPENDUID <uidvalidity> <uid>" of the copy
 };
 
 // What running a command needs (see the hazard above).
@@ -123,6 +141,7 @@ struct CommandState {
   std::vector<uint32_t> eval_uids;
   std::string rebuild_output;  // an exact rebuild's responses, for the resume
   std::string relay_buffer;    // verbatim bytes while a link is being borrowed
+  std::unique_ptr<XdeliverState> xdeliver;  // an XDELIVER runs
 
   // Nothing pending: only the running-command fields may hold values.
   bool Settled() const;

@@ -277,6 +277,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     return;
   }
   if (name == "XPROVISION") return Provision(command);
+  if (name == "XDELIVER") return Xdeliver(command);
   if (name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS") {
     absl::StatusOr<std::string> payload = s.prefs().Get(args);
     if (!payload.ok()) {
@@ -703,6 +704,11 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       return;
     case Job::kCloseExpunge:
       SendJob(Job::kPlain, job_device_tag_, "UNSELECT");
+      return;
+    case Job::kXdeliverFetch:
+    case Job::kXdeliverAppend:
+    case Job::kXdeliverFlag:
+      OnXdeliverJobDone(ok, rest);
       return;
     case Job::kEvalSync:
     case Job::kOwnNew:

@@ -103,6 +103,8 @@ struct DriverServices {
   // Output a device may leave unread before the binding disconnects it
   // (--max-output-bytes): bounds what an XZIP keeps and answers in one write.
   size_t max_output_bytes = 4 << 20;
+  // (XDELIVER's submitter and settings are the registry's, not here: this
+  // struct is in every driver, idle or not.)
 };
 
 class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
@@ -148,9 +150,12 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   static bool IsExtensionCommand(absl::string_view name) {
     return name == "XFILTER" || name == "XSETPIMAPPREF" ||
            name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS" ||
-           name == "XPROVISION";
+           name == "XPROVISION" || name == "XDELIVER";
   }
   void Execute(const imap::Command& command);
+  // The capability tokens a P-IMAP session adds to the list (event frames,
+  // XDELIVER with a submitter).
+  static std::string ExtraCapabilities(const DriverServices& services);
   // A command relayed verbatim starts; its bytes follow through RelayBytes.
   void BeginRelayed(absl::string_view device_tag);
   void RelayBytes(absl::string_view bytes);
@@ -239,6 +244,20 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   void ExecuteInSession(const imap::Command& command);
   // XPROVISION (device_driver_provision.cc, provision.h).
   void Provision(const imap::Command& command);
+  // XDELIVER (device_driver_xdeliver.cc): fetch the original (R/F), compose,
+  // submit, then the SAVETO copy and the original's flag, each as a job.
+  void Xdeliver(const imap::Command& command);
+  // The address the user sends as (empty: none can be made).
+  std::string SenderAddress() const;
+  void OnXdeliverJobDone(bool ok, absl::string_view rest);
+  // The original's FETCH response (collected).
+  void TakeXdeliverOriginal(absl::string_view response);
+  void ComposeAndSubmit();
+  void OnSubmitted(absl::Status status);
+  // After the submission: the copy, then the flag, then the answer.
+  void XdeliverAppend();
+  void XdeliverFlag();
+  void FinishXdeliver(absl::string_view status_rest);
   void OnJobDone(absl::string_view tagged_line);
   // device_driver_login.cc: the jobs of a login (ENABLE, resume SELECT,
   // rebuild).

@@ -59,6 +59,11 @@ std::string DeviceDriver::FolderFor(Job job) const {
       cmd().status.has_value() && !cmd().status->selected()) {
     return cmd().status->folder();
   }
+  // XDELIVER's original is read and flagged in its own folder.
+  if ((job == Job::kXdeliverFetch || job == Job::kXdeliverFlag) &&
+      cmd().xdeliver != nullptr && !cmd().xdeliver->folder.empty()) {
+    return cmd().xdeliver->folder;
+  }
   if (session_ != nullptr && !session_->selected_folder.empty()) {
     return session_->selected_folder;
   }
@@ -73,6 +78,11 @@ bool DeviceDriver::WantsReadOnly(Job job) const {
   if ((job == Job::kStatusCount || job == Job::kStatusUnseen) &&
       cmd().status.has_value() && !cmd().status->selected()) {
     return true;  // counted in an EXAMINEd folder: nothing changes there
+  }
+  if ((job == Job::kXdeliverFetch || job == Job::kXdeliverFlag) &&
+      cmd().xdeliver != nullptr && session_ != nullptr &&
+      cmd().xdeliver->folder != session_->selected_folder) {
+    return false;  // the original's flag is set there
   }
   return session_ != nullptr && session_->read_only;
 }

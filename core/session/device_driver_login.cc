@@ -118,9 +118,9 @@ void DeviceDriver::FinishLogin() {
   imap::AppendTaggedStatus(
       &out, login_tag_, "OK",
       absl::StrCat("CAPABILITY ",
-                   PostAuthCapabilities(
-                       store_capabilities(), true, output_->OffersCompression(),
-                       EventFrames(services_.compressor).Capability())),
+                   PostAuthCapabilities(store_capabilities(), true,
+                                        output_->OffersCompression(),
+                                        ExtraCapabilities(services_))),
       "Logged in");
   job_ = Job::kNone;
   logged_in_ = true;

@@ -132,8 +132,9 @@ void DeviceDriver::OnStoreClosed(absl::Status reason) {
         << "store link lost: " << reason.message();
     cmd().resp_first = true;
     cmd().collected.clear();
-    const bool quiet =
-        job_ == Job::kNone || (job_ == Job::kIdle && idle_.InLocalIdle());
+    // (An XDELIVER's submission needs no link: its next step borrows one.)
+    const bool quiet = job_ == Job::kNone || job_ == Job::kXdeliverSubmit ||
+                       (job_ == Job::kIdle && idle_.InLocalIdle());
     if (quiet && relayed_tags_.empty()) {
       if (cmd().passing) {
         cmd().passing = false;
@@ -171,7 +172,16 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
   context.job = job_;
   context.job_up_tag = cmd().job_up_tag;
   context.has_session = session_ != nullptr;
-  context.unwatched = session_ != nullptr && !watched_folder();
+  // While an XDELIVER has the link in the original's folder (its SELECT
+  // included), what the store says there is not news of the device's folder.
+  const Job for_job = job_ == Job::kLinkSelect && cmd().queued.has_value()
+                          ? cmd().queued->job
+                          : job_;
+  const bool elsewhere =
+      (for_job == Job::kXdeliverFetch || for_job == Job::kXdeliverFlag) &&
+      cmd().xdeliver != nullptr && session_ != nullptr &&
+      cmd().xdeliver->folder != session_->selected_folder;
+  context.unwatched = session_ != nullptr && !watched_folder() && !elsewhere;
   context.folder_selected =
       session_ != nullptr && !session_->selected_folder.empty();
   context.job_may_expunge = cmd().job_may_expunge;
@@ -290,6 +300,9 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
     } else {
       Write(std::move(out));
     }
+  } else if (u.numbered && u.name == "FETCH" && job_ == Job::kXdeliverFetch &&
+             absl::StrContains(body, "BODY[] {")) {
+    TakeXdeliverOriginal(body);
   } else if (u.numbered && u.name == "FETCH" &&
              (job_ == Job::kIdle || IsMaintenanceJob(job_)) &&
              session_ != nullptr) {

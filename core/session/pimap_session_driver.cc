@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace pimap::session {
 
 PimapSessionDriver::PimapSessionDriver(DriverServices services,
@@ -88,8 +90,12 @@ size_t PimapSessionDriver::SendUp(absl::string_view bytes) {
 }
 
 void PimapSessionDriver::Execute(const imap::Command& command) {
+  const std::string extra =
+      command.name == "CAPABILITY"
+          ? DeviceDriver::ExtraCapabilities(engine_->services())
+          : std::string();
   if (AnswerAfterLogin(command, engine_->store_capabilities(),
-                       /*pimap=*/true, event_frames_.Capability())) {
+                       /*pimap=*/true, extra)) {
     return;
   }
   if (std::optional<std::string> answer = event_frames_.Execute(command)) {

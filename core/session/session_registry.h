@@ -27,6 +27,8 @@
 
 namespace pimap::session {
 
+class MailSubmitter;
+
 // What the session layer needs from a device's live connection.
 class DeviceLink {
  public:
@@ -87,6 +89,11 @@ struct SessionConfig {
   size_t max_devices_per_user = 32;
   size_t max_filters_per_device = 64;
   size_t max_filter_bytes = 4096;
+  // XDELIVER (device_driver_xdeliver.cc): the largest message a device may
+  // send (--xdeliver-max-bytes), and the domain that makes a login name
+  // without '@' an address (--smtp-sender-domain).
+  size_t max_xdeliver_bytes = 10 << 20;
+  std::string smtp_sender_domain;
 };
 
 struct DeviceSession {
@@ -277,6 +284,9 @@ class SessionRegistry final : public StoreEventSink {
   // Its channels' news of addresses gone come back here
   // (ForgetOutbandAddress).
   void set_outband(OutbandDispatcher* outband);
+  // Where XDELIVER's messages go (--smtp); null: XDELIVER is not offered.
+  void set_submitter(MailSubmitter* submitter) { submitter_ = submitter; }
+  MailSubmitter* submitter() const { return submitter_; }
   const OutbandDispatcher* outband() const { return outband_; }
   // The device's PIMAP_OUTBAND_ADDRESS is `address` no more (a push service
   // said the subscription is gone): cleared, durably, if it still is that.
@@ -411,6 +421,7 @@ class SessionRegistry final : public StoreEventSink {
   StoreWatchFactory* watches_;
   StateStore* state_;
   OutbandDispatcher* outband_ = nullptr;
+  MailSubmitter* submitter_ = nullptr;
   const StoreNamespaces* namespaces_ = nullptr;
   // Node-based: a UserSessions is large (~200 bytes), and a flat table keeps
   // that much in every empty slot too (a table is at most 7/8 full, often

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "bindings/http/http_server.h"
+#include "bindings/smtp/smtp_submission.h"
 #include "bindings/tcp/imap_server.h"
 #include "bindings/tls/tls_context.h"
 #include "core/base/log.h"
@@ -26,6 +27,7 @@
 #include "core/base/version.h"
 #include "core/engine/inherited_sockets.h"
 #include "core/engine/listener.h"
+#include "core/engine/resolver.h"
 #include "core/engine/shard_set.h"
 #include "core/http/content_coding.h"
 #include "core/http/event_dictionary.h"
@@ -81,6 +83,10 @@ struct ShardServices {
   std::unique_ptr<pimap::http::ShardCompressor> compressor;
   // Out-of-band wake-ups (tools/pimapd/outband_setup.h).
   pimap::OutbandShard outband;
+  // XDELIVER's submitter (--smtp), and a resolver for it when the
+  // out-of-band channels made none.
+  std::unique_ptr<pimap::engine::Resolver> smtp_resolver;
+  std::unique_ptr<pimap::smtp::SmtpSubmitter> smtp;
 };
 
 }  // namespace
@@ -204,6 +210,40 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<pimap::OutbandShared> outband = pimap::PrepareOutband(options);
   if (!outband.ok()) return Fail(std::string(outband.status().message()), 2);
+
+  // XDELIVER's MTA (--smtp): one configuration for every shard.
+  std::unique_ptr<pimap::smtp::SmtpConfig> smtp;
+  if (options.smtp.has_value()) {
+    smtp = std::make_unique<pimap::smtp::SmtpConfig>();
+    smtp->host = options.smtp->host;
+    smtp->port = options.smtp->port;
+    smtp->timeout_ms = absl::ToInt64Milliseconds(options.smtp_timeout);
+    char host_name[256] = {};
+    smtp->options.helo_name =
+        !options.smtp_helo.empty() ? options.smtp_helo
+        : gethostname(host_name, sizeof(host_name) - 1) == 0 && host_name[0]
+            ? std::string(host_name)
+            : std::string("localhost");
+    smtp->options.starttls = options.smtp_starttls;
+    if (options.smtp_starttls) {
+      auto tls = pimap::tls::TlsContext::CreateClient(options.smtp_ca_file,
+                                                      /*also_system=*/true);
+      if (!tls.ok()) return Fail(std::string(tls.status().message()), 2);
+      smtp->tls = *std::move(tls);
+    }
+    if (!options.smtp_auth_user.empty()) {
+      auto password =
+          pimap::store::ReadSecretFile(options.smtp_auth_password_file);
+      if (!password.ok()) {
+        return Fail(std::string(password.status().message()), 2);
+      }
+      smtp->options.auth_user = options.smtp_auth_user;
+      smtp->options.auth_password = *std::move(password);
+    }
+    PIMAP_LOG(INFO) << "XDELIVER enabled: submitting to "
+                    << options.smtp->ToString()
+                    << (options.smtp_starttls ? " with STARTTLS" : "");
+  }
   if (outband->webpush_enabled) {
     PIMAP_LOG(INFO) << "web push enabled; VAPID public key "
                     << outband->vapid_public_key;
@@ -291,7 +331,7 @@ int main(int argc, char** argv) {
   absl::Status started = set.Start(
       [&services, &runtime = *runtime, &outband = *outband, http_enabled,
        &event_dictionary, preauth_total, preauth_per_ip,
-       state_dir = options.state_dir, &admin,
+       state_dir = options.state_dir, &admin, smtp = smtp.get(),
        intake =
            options.store_events_listen
                ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
@@ -347,6 +387,20 @@ int main(int argc, char** argv) {
           sessions->Stop();
           links->Shutdown();
         });
+        if (smtp != nullptr) {
+          pimap::engine::Resolver* resolver =
+              shard.services().Find<pimap::engine::Resolver>();
+          if (resolver == nullptr) {
+            s.smtp_resolver = std::make_unique<pimap::engine::Resolver>(&shard);
+            resolver = s.smtp_resolver.get();
+            shard.services().Register(resolver);
+          }
+          s.smtp = std::make_unique<pimap::smtp::SmtpSubmitter>(&shard,
+                                                                resolver, smtp);
+          sessions->set_submitter(s.smtp.get());
+          // The registry's pointer goes before the submitter does.
+          shard.AddStopHook([sessions] { sessions->set_submitter(nullptr); });
+        }
         s.compressor = std::make_unique<pimap::http::ShardCompressor>();
         s.compressor->set_event_dictionary(event_dictionary);
         shard.services().Register(s.compressor.get());

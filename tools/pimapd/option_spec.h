@@ -46,6 +46,10 @@ absl::Status ValidateTls(const Options& o);
 absl::Span<const OptionSpec> OutbandOptionSpecs();
 absl::Status ValidateOutband(const Options& o);
 
+// XDELIVER's SMTP submission (options_smtp.cc).
+absl::Span<const OptionSpec> SmtpOptionSpecs();
+absl::Status ValidateSmtp(const Options& o);
+
 // pimapctl's admin socket and token (options_admin.cc).
 absl::Span<const OptionSpec> AdminOptionSpecs();
 

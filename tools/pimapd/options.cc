@@ -581,7 +581,8 @@ const OptionSpec* FindSpec(absl::string_view name) {
     if (name == spec.name) return &spec;
   }
   for (absl::Span<const OptionSpec> table :
-       {TlsOptionSpecs(), OutbandOptionSpecs(), AdminOptionSpecs()}) {
+       {TlsOptionSpecs(), OutbandOptionSpecs(), SmtpOptionSpecs(),
+        AdminOptionSpecs()}) {
     for (const OptionSpec& spec : table) {
       if (name == spec.name) return &spec;
     }
@@ -684,7 +685,8 @@ absl::Status Validate(const Options& o) {
         "--store-tls-ca-file and --store-tls-name need --store-tls");
   }
   if (absl::Status st = ValidateTls(o); !st.ok()) return st;
-  return ValidateOutband(o);
+  if (absl::Status st = ValidateOutband(o); !st.ok()) return st;
+  return ValidateSmtp(o);
 }
 
 }  // namespace

@@ -147,6 +147,16 @@ struct Options {
   std::string store_events = "notify";         // --store-events notify|push|both
   std::string state_dir;                  // --state-dir: durable sessions (SQLite per shard)
   absl::Duration idle_keepalive = absl::Minutes(10);  // --idle-keepalive
+  // XDELIVER's SMTP submission (bindings/smtp; rows in options_smtp.cc).
+  std::optional<HostPort> smtp;  // --smtp HOST:PORT; unset: no XDELIVER
+  bool smtp_starttls = false;
+  std::string smtp_ca_file;
+  std::string smtp_auth_user;
+  std::string smtp_auth_password_file;
+  std::string smtp_helo;           // empty: the host name
+  std::string smtp_sender_domain;  // login names without '@'
+  absl::Duration smtp_timeout = absl::Seconds(60);
+  uint64_t xdeliver_max_bytes = 10 << 20;
   // Out-of-band wake-ups (core/session/outband_notifier.h, bindings/webpush;
   // rows in options_outband.cc).
   absl::Duration outband_min_interval = absl::Seconds(60);

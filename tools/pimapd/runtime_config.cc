@@ -112,6 +112,8 @@ absl::Status BuildSessionConfig(const Options& options,
   session_config.max_filters_per_device =
       static_cast<size_t>(options.max_filters_per_device);
   session_config.max_filter_bytes = options.max_filter_bytes;
+  session_config.max_xdeliver_bytes = options.xdeliver_max_bytes;
+  session_config.smtp_sender_domain = options.smtp_sender_domain;
   session_config.idle_keepalive_ms =
       absl::ToInt64Milliseconds(options.idle_keepalive);
   session_config.session_lifetime_ms =
@@ -238,7 +240,7 @@ ReloadPlan PlanReload(const Options& running, const Options& fresh) {
   TakeChangeable(fresh, plan.options);
   for (absl::Span<const OptionSpec> table :
        {CoreOptionSpecs(), TlsOptionSpecs(), OutbandOptionSpecs(),
-        AdminOptionSpecs()}) {
+        SmtpOptionSpecs(), AdminOptionSpecs()}) {
     for (const OptionSpec& spec : table) {
       const std::string wanted = spec.default_value(fresh);
       if (wanted == spec.default_value(running)) continue;
