@@ -135,14 +135,9 @@ void Transcoder::Work() {
                  result = std::move(result)]() mutable {
       done(std::move(result));
     };
-    absl::AnyInvocable<void()> pending = std::move(task);
-    for (;;) {
-      // post_ takes the task only when it returns true; keep a copy path by
-      // moving into a shared holder so a refusal leaves it with us.
-      auto holder =
-          std::make_shared<absl::AnyInvocable<void()>>(std::move(pending));
-      if (post_([holder] { (*holder)(); })) break;
-      pending = std::move(*holder);
+    // Shared: a refused post leaves the task with us for the next try.
+    auto holder = std::make_shared<absl::AnyInvocable<void()>>(std::move(task));
+    while (!post_([holder] { (*holder)(); })) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (stopping_) return;

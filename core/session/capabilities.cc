@@ -46,6 +46,8 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
   // its own compression (RFC 4978; the store's is per hop, not offered).
   if (pimap) caps += " XFILTER XPIMAPPREF";
   caps += " XPROVISION XZIP ID";
+  // XCONVERT/XUIDCONVERT (§3.7; device_driver_convert.cc): P-IMAP only.
+  if (pimap) caps += " XCONVERT";
   if (compression) caps += " COMPRESS=DEFLATE";
   if (!extra.empty()) absl::StrAppend(&caps, " ", extra);
   return caps;

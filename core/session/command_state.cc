@@ -16,7 +16,7 @@ bool CommandState::Settled() const {
          held_job == DeviceJob::kNone && !finish_after_eval &&
          !fetch_then_finish && resp_action == RespAction::kForward &&
          resp_first && !passing && collected.empty() && eval_uids.empty() &&
-         rebuild_output.empty() && relay_buffer.empty();
+         rebuild_output.empty() && relay_buffer.empty() && !convert.has_value();
 }
 
 void CommandState::EndJob() {
@@ -40,6 +40,7 @@ bool CommandState::Abort() {
   eval_uids.clear();
   // A filtered STATUS cut short must not finish the next plain STATUS.
   status.reset();
+  convert.reset();  // a late converter result finds no command
   const bool was_passing = passing;
   passing = false;
   return was_passing;

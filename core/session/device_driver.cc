@@ -277,6 +277,9 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     return;
   }
   if (name == "XPROVISION") return Provision(command);
+  if (name == "XCONVERT" || name == "XUIDCONVERT") {
+    return StartConvert(command, 0, name == "XUIDCONVERT");
+  }
   if (name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS") {
     absl::StatusOr<std::string> payload = s.prefs().Get(args);
     if (!payload.ok()) {
@@ -348,6 +351,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
       sub = absl::AsciiStrToUpper(args[0].value);
       set_index = 1;
       uid_mode = true;
+      if (sub == "XCONVERT") return StartConvert(command, 1, true);  // R02
       if (sub == "SORT") {
         WriteBad(tag, "UID SORT is not offered in P-IMAP sessions");
         return;
@@ -703,6 +707,9 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       return;
     case Job::kCloseExpunge:
       SendJob(Job::kPlain, job_device_tag_, "UNSELECT");
+      return;
+    case Job::kConvert:
+      OnConvertFetched(ok, rest);
       return;
     case Job::kEvalSync:
     case Job::kOwnNew:

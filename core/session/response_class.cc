@@ -17,7 +17,8 @@ bool IsInternalJob(DeviceJob job) {
          job == J::kCloseExpunge || job == J::kFlagsFetch ||
          job == J::kAcquire || job == J::kLinkEnable || job == J::kLinkSelect ||
          job == J::kLinkSync || job == J::kStatusExamine ||
-         job == J::kStatusCount || job == J::kStatusUnseen;
+         job == J::kStatusCount || job == J::kStatusUnseen ||
+         job == J::kConvert;
 }
 
 namespace {
@@ -28,7 +29,9 @@ using J = DeviceJob;
 void ClassifyNumbered(const ResponseContext& c, const Untagged& u,
                       ResponseClass* r) {
   const bool own_news = c.has_session && c.unwatched && c.folder_selected;
-  if (u.name == "FETCH" && c.job == J::kRebuild) {
+  if (u.name == "FETCH" && c.job == J::kConvert) {
+    r->action = RespAction::kCollect;  // the part XCONVERT converts
+  } else if (u.name == "FETCH" && c.job == J::kRebuild) {
     r->action = RespAction::kCollect;  // flag changes the device missed
   } else if (u.name == "FETCH" &&
              (c.job == J::kIdle || IsMaintenanceJob(c.job))) {

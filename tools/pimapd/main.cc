@@ -24,6 +24,7 @@
 #include "core/base/preauth_gate.h"
 #include "core/base/timer_wheel.h"
 #include "core/base/version.h"
+#include "core/convert/transcoder.h"
 #include "core/engine/inherited_sockets.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard_set.h"
@@ -81,7 +82,26 @@ struct ShardServices {
   std::unique_ptr<pimap::http::ShardCompressor> compressor;
   // Out-of-band wake-ups (tools/pimapd/outband_setup.h).
   pimap::OutbandShard outband;
+  // XCONVERT's conversions; its worker thread runs external converters and
+  // posts their results to the shard's inbox.
+  std::unique_ptr<pimap::convert::Transcoder> transcoder;
 };
+
+// What each shard's Transcoder runs with (the rules were checked when the
+// options were read).
+pimap::convert::TranscodeConfig TranscodeConfigOf(const pimap::Options& o) {
+  pimap::convert::TranscodeConfig c;
+  for (const std::string& text : o.converters) {
+    absl::StatusOr<pimap::convert::ConverterRule> rule =
+        pimap::convert::ParseConverterRule(text);
+    if (rule.ok()) c.rules.push_back(*std::move(rule));
+  }
+  c.limits.timeout_ms = absl::ToInt64Milliseconds(o.converter_timeout);
+  c.limits.max_output_bytes = o.converter_max_output;
+  c.limits.max_memory_bytes = o.converter_memory;
+  c.max_input_bytes = o.convert_max_input;
+  return c;
+}
 
 }  // namespace
 
@@ -288,9 +308,10 @@ int main(int argc, char** argv) {
     AsyncLog() { pimap::StartAsyncLogWriter(); }
     ~AsyncLog() { pimap::StopAsyncLogWriter(); }
   } async_log;
+  const pimap::convert::TranscodeConfig transcode = TranscodeConfigOf(options);
   absl::Status started = set.Start(
-      [&services, &runtime = *runtime, &outband = *outband, http_enabled,
-       &event_dictionary, preauth_total, preauth_per_ip,
+      [&services, &transcode, &runtime = *runtime, &outband = *outband,
+       http_enabled, &event_dictionary, preauth_total, preauth_per_ip,
        state_dir = options.state_dir, &admin,
        intake =
            options.store_events_listen
@@ -350,6 +371,12 @@ int main(int argc, char** argv) {
         s.compressor = std::make_unique<pimap::http::ShardCompressor>();
         s.compressor->set_event_dictionary(event_dictionary);
         shard.services().Register(s.compressor.get());
+        s.transcoder = std::make_unique<pimap::convert::Transcoder>(
+            transcode, [&shard](absl::AnyInvocable<void()> task) {
+              return shard.Post([task = std::move(task)](
+                                    pimap::engine::Shard&) mutable { task(); });
+            });
+        shard.services().Register(s.transcoder.get());
         s.server = std::make_unique<pimap::tcp::ImapServer>(
             &shard, s.imap_config.get(), s.connector.get(), s.sessions.get(),
             s.links.get(), s.auth_cache.get());

@@ -567,7 +567,8 @@ const OptionSpec* FindSpec(absl::string_view name) {
     if (name == spec.name) return &spec;
   }
   for (absl::Span<const OptionSpec> table :
-       {TlsOptionSpecs(), OutbandOptionSpecs(), AdminOptionSpecs()}) {
+       {TlsOptionSpecs(), OutbandOptionSpecs(), AdminOptionSpecs(),
+        ConvertOptionSpecs()}) {
     for (const OptionSpec& spec : table) {
       if (name == spec.name) return &spec;
     }

@@ -510,7 +510,7 @@ struct Device {
 // device), plus the P-IMAP tokens.
 inline constexpr absl::string_view kCaps =
     "IMAP4rev1 CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XFILTER XPIMAPPREF "
-    "XPROVISION XZIP ID COMPRESS=DEFLATE";
+    "XPROVISION XZIP ID XCONVERT COMPRESS=DEFLATE";
 
 inline std::string LoginOk(absl::string_view tag) {
   return absl::StrCat(tag, " OK [CAPABILITY ", kCaps, "] Logged in\r\n");
