@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import harness
 from harness import USERS, append, ok, pimap_login, quote, unique_name
 
 pytestmark = pytest.mark.timeout(120)
@@ -220,3 +221,37 @@ def test_external_converters(start_pimap_gateway, dovecot):
         _, _, data, t = xconvert(c, "e4", "XCONVERT 1 BODY[1] as text/plain")
         ok(t, "e4")
         assert data.decode("utf-8") == LATIN1_TEXT[:-2]
+
+
+def test_regular_session_has_no_xconvert(start_pimap_gateway, dovecot):
+    gw = start_pimap_gateway()
+    with gw.raw() as c:
+        c.login("alice", USERS["alice"])
+        assert "XCONVERT" not in c.capabilities()
+        ok(c.cmd("s", "SELECT INBOX")[1], "s")
+        _, t = c.cmd("x", "XCONVERT 1 BODY[1] as text/plain")
+        assert t.startswith(b"x NO [CANNOT]"), t
+
+
+def test_xconvert_over_http(start_pimap_gateway, dovecot):
+    from http_client import HttpClient, login_line
+    box, (uid,) = setup_box(dovecot, [mixed_message("http")])
+    port = harness.free_ports(1)[0]
+    gw = start_pimap_gateway(extra=[
+        "--http-listen", "%s:%d" % (harness.HOST, port),
+        "--converter", "image/png:image/x-slow=/bin/sleep 30", "--converter-timeout", "1s"])
+    harness.wait_until(lambda: harness.port_is_open(port), 5, what="http port")
+    with HttpClient(port) as c:
+        r = c.post(login_line("L", "alice", unique_name("h")) +
+                   "s SELECT %s\r\n" % quote(box) +
+                   "x XCONVERT 1 BODY[1] as text/plain\r\n"
+                   "u UID XCONVERT %d BODY[3] as image/png\r\n"
+                   "w XCONVERT 1 BODY[3] as image/x-slow\r\n"
+                   "n NOOP\r\n" % uid)
+        assert r.status == 200, r.body
+        body = r.body
+        text = LATIN1_TEXT[:-2].encode("utf-8")
+        assert b"* 1 XCONVERT {%d}\r\n" % len(text) + text + b"\r\nx OK" in body, body
+        assert b"* 1 XCONVERT ~{%d}\r\n" % len(PNG) + PNG + b"\r\nu OK" in body, body
+        assert r.tagged("w").startswith(b"w NO") and b"timed out" in r.tagged("w"), body
+        assert r.tagged("n").startswith(b"n OK"), body
