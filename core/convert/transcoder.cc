@@ -100,21 +100,35 @@ void Transcoder::Convert(const PartType& from, absl::string_view to,
   // say).
   const ConverterRule* rule =
       post_ != nullptr ? FindRule(from.media(), to) : nullptr;
-  if (rule == nullptr) {
+  if (rule == nullptr && (post_ == nullptr || decoded.size() <= kInlineBytes ||
+                          ConvertBuiltIn(from, to, "", 0).status().code() ==
+                              absl::StatusCode::kNotFound)) {
     done(ConvertBuiltIn(from, to, decoded, config_.limits.max_output_bytes));
     return;
   }
+  // A refused job is answered by Enqueue itself (NO [LIMIT]).
+  Enqueue(
+      Job{rule, from, std::string(to), std::move(decoded), std::move(done)});
+}
+
+bool Transcoder::Enqueue(Job job) {
+  bool queued = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (queue_.size() >= config_.max_queued) {
-      done(absl::ResourceExhaustedError(
-          "too many conversions waiting; try again later"));
-      return;
+    if (queue_.size() < config_.max_queued) {
+      queue_.push_back(std::move(job));
+      queued = true;
+      if (!worker_.joinable()) worker_ = std::thread([this] { Work(); });
     }
-    queue_.push_back(Job{rule, std::move(decoded), std::move(done)});
-    if (!worker_.joinable()) worker_ = std::thread([this] { Work(); });
+  }
+  if (!queued) {
+    // Answered outside the lock: `done` runs the requester's code.
+    job.done(absl::ResourceExhaustedError(
+        "too many conversions waiting; try again later"));
+    return false;
   }
   wake_.notify_one();
+  return true;
 }
 
 void Transcoder::Work() {
@@ -128,7 +142,10 @@ void Transcoder::Work() {
       queue_.pop_front();
     }
     absl::StatusOr<std::string> result =
-        RunConverter(job.rule->argv, job.input, config_.limits);
+        job.rule != nullptr
+            ? RunConverter(job.rule->argv, job.input, config_.limits)
+            : ConvertBuiltIn(job.from, job.to, job.input,
+                             config_.limits.max_output_bytes);
     // Back to the owner's thread; a full inbox is waited out, never dropped
     // (the requester would wait for its answer forever).
     auto task = [done = std::move(job.done),

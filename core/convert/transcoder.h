@@ -1,8 +1,10 @@
 // Transcoder: XCONVERT's conversions of one shard, built-in and external.
 //
-// Built in (run inline: linear and bounded): text/* in any charset glibc
-// knows -> text/plain (UTF-8); text/html -> text/plain (html_text.h); and a
-// part "converted" to its own type (the decoded octets). External: one
+// Built in (linear and bounded; inline for a small part, on the worker for
+// one of more than kInlineBytes, so that a large HTML part does not hold the
+// shard's loop for tens of milliseconds): text/* in any charset glibc knows
+// -> text/plain (UTF-8); text/html -> text/plain (html_text.h); and a part
+// "converted" to its own type (the decoded octets). External: one
 // operator-configured program per from -> to media type (ConverterRule, e.g.
 // image/png -> image/jpeg = ImageMagick), run by RunConverter
 // (converter_runner.h) on the transcoder's one worker thread, never on the
@@ -56,6 +58,8 @@ struct TranscodeConfig {
 class Transcoder {
  public:
   using Done = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
+  // Built-in conversions of larger parts go to the worker thread.
+  static constexpr size_t kInlineBytes = 256 << 10;
   // Runs a task on the owner's thread (the shard's Post); false: refused.
   using Post = std::function<bool(absl::AnyInvocable<void()>)>;
 
@@ -70,8 +74,9 @@ class Transcoder {
   // Whether `from` -> `to` can be converted at all (built in or by a rule).
   bool Supports(const PartType& from, absl::string_view to) const;
   // Converts `decoded` (transfer encoding removed) from `from` to `to`.
-  // Built-in conversions call `done` before returning; external ones later,
-  // on the owner's thread. NotFound: no such conversion.
+  // Built-in conversions of small parts (and every one without `post`) call
+  // `done` before returning; the others call it later, on the owner's
+  // thread. NotFound: no such conversion.
   void Convert(const PartType& from, absl::string_view to, std::string decoded,
                Done done);
 
@@ -83,10 +88,14 @@ class Transcoder {
 
  private:
   struct Job {
-    const ConverterRule* rule;
+    const ConverterRule* rule;  // null: a built-in conversion (`from`, `to`)
+    PartType from;
+    std::string to;
     std::string input;
     Done done;
   };
+  // Queues `job` for the worker (false: too many waiting).
+  bool Enqueue(Job job);
   const ConverterRule* FindRule(absl::string_view from,
                                 absl::string_view to) const;
   void Work();

@@ -144,3 +144,39 @@ TEST(TranscoderTest, WithoutPostOnlyBuiltIns) {
 
 }  // namespace
 }  // namespace pimap::convert
+
+namespace pimap::convert {
+namespace {
+
+TEST(TranscoderTest, LargeBuiltInConversionsRunOnTheWorker) {
+  Inbox inbox;
+  Transcoder t(TranscodeConfig{}, inbox.poster());
+  std::string html;
+  while (html.size() <= Transcoder::kInlineBytes) html += "<p>caf&eacute;</p>";
+  bool done = false;
+  absl::StatusOr<std::string> got;
+  t.Convert(Part("text", "html", "utf-8"), "text/plain", html,
+            [&](absl::StatusOr<std::string> r) {
+              got = std::move(r);
+              done = true;
+            });
+  EXPECT_FALSE(done);
+  inbox.RunUntil(done);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->substr(0, 13), "caf\xc3\xa9\n\ncaf\xc3\xa9\n");
+  // Small ones, and conversions that do not exist, answer at once.
+  done = false;
+  t.Convert(
+      Part("text", "html"), "text/plain", "<b>x</b>",
+      [&](absl::StatusOr<std::string> r) { done = r.ok() && *r == "x\n"; });
+  EXPECT_TRUE(done);
+  done = false;
+  t.Convert(Part("image", "png"), "text/plain", html,
+            [&](absl::StatusOr<std::string> r) {
+              done = r.status().code() == absl::StatusCode::kNotFound;
+            });
+  EXPECT_TRUE(done);
+}
+
+}  // namespace
+}  // namespace pimap::convert
