@@ -15,6 +15,7 @@
 #include "core/base/log.h"
 #include "core/base/preauth_gate.h"
 #include "core/base/shard_for_user.h"
+#include "core/convert/transcoder.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard.h"
 #include "core/http/event_dictionary.h"
@@ -190,7 +191,9 @@ int HttpServer::shard_count() const { return shard_->count(); }
 
 session::LoginServices HttpServer::LoginServices() {
   return {{sessions_, &shard_->counters(), &shard_->timers(), pool_,
-           config_->store_timeout_ms, &compressor()},
+           config_->store_timeout_ms, &compressor(),
+           session::DriverServices().max_output_bytes,
+           shard_->services().Find<convert::Transcoder>()},
           connector_,
           auth_cache_,
           config_->session.limits,

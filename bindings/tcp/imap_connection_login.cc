@@ -11,6 +11,7 @@
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
 #include "core/base/shard_for_user.h"
+#include "core/convert/transcoder.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
 #include "core/http/content_coding.h"
@@ -167,7 +168,8 @@ session::DriverServices ImapConnection::Services() {
           server_->pool(),
           server_->config().store_timeout_ms,
           server_->shard().services().Find<http::ShardCompressor>(),
-          server_->config().max_output_bytes};
+          server_->config().max_output_bytes,
+          server_->shard().services().Find<convert::Transcoder>()};
 }
 
 }  // namespace pimap::tcp

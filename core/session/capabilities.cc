@@ -48,6 +48,8 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
   if (pimap) caps += " XFILTER XPIMAPPREF";
   caps += " XPROVISION XZIP ID";
   caps += " XTERSE XSYNC";
+  // XCONVERT/XUIDCONVERT (§3.7; device_driver_convert.cc): P-IMAP only.
+  if (pimap) caps += " XCONVERT";
   if (compression) caps += " COMPRESS=DEFLATE";
   if (!extra.empty()) absl::StrAppend(&caps, " ", extra);
   return caps;

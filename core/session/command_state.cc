@@ -20,7 +20,7 @@ bool CommandState::Settled() const {
          resp_first && !passing && collected.empty() && eval_uids.empty() &&
          rebuild_output.empty() && relay_buffer.empty() &&
          held_events.empty() && pushed_fetch.empty() && !pushed_fetch_plain &&
-         xdeliver == nullptr;
+         xdeliver == nullptr && !convert.has_value();
 }
 
 void CommandState::EndJob() {
@@ -48,6 +48,7 @@ bool CommandState::Abort() {
   xdeliver.reset();
   // A filtered STATUS cut short must not finish the next plain STATUS.
   status.reset();
+  convert.reset();  // a late converter result finds no command
   const bool was_passing = passing;
   passing = false;
   return was_passing;

@@ -20,6 +20,7 @@
 
 #include "core/mail/xdeliver_request.h"
 #include "core/session/filtered_status.h"
+#include "core/session/xconvert.h"
 
 namespace pimap::session {
 
@@ -65,7 +66,9 @@ enum class DeviceJob {
   kXdeliverFetch,
   kXdeliverSubmit,
   kXdeliverAppend,
-  kXdeliverFlag
+  kXdeliverFlag,
+  // XCONVERT: the part's FETCH, then the conversion (device_driver_convert.cc).
+  kConvert
 };
 
 // Store commands the gateway runs on its own between two IDLEs or before a
@@ -110,6 +113,8 @@ struct CommandState {
   // STATUS of a folder under a view filter (the view's MESSAGES and
   // UNSEEN): set while its steps run (device_driver_status.cc).
   std::optional<FilteredStatus> status;
+  // The XCONVERT being run (fetch, then conversion).
+  std::optional<XConvertRequest> convert;
   std::string prep_folder;   // the folder a kLinkSelect selects
   std::string close_folder;  // the folder a CLOSE acts on
   // New mail just announced (EXISTS): scratch of one render, cleared before

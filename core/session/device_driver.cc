@@ -278,6 +278,9 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
   }
   if (name == "XPROVISION") return Provision(command);
   if (name == "XDELIVER") return Xdeliver(command);
+  if (name == "XCONVERT" || name == "XUIDCONVERT") {
+    return StartConvert(command, 0, name == "XUIDCONVERT");
+  }
   if (name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS") {
     absl::StatusOr<std::string> payload = s.prefs().Get(args);
     if (!payload.ok()) {
@@ -349,6 +352,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
       sub = absl::AsciiStrToUpper(args[0].value);
       set_index = 1;
       uid_mode = true;
+      if (sub == "XCONVERT") return StartConvert(command, 1, true);  // R02
       if (sub == "SORT") {
         WriteBad(tag, "UID SORT is not offered in P-IMAP sessions");
         return;
@@ -709,6 +713,9 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
     case Job::kXdeliverAppend:
     case Job::kXdeliverFlag:
       OnXdeliverJobDone(ok, rest);
+      return;
+    case Job::kConvert:
+      OnConvertFetched(ok, rest);
       return;
     case Job::kEvalSync:
     case Job::kOwnNew:

@@ -19,6 +19,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
@@ -33,6 +34,9 @@
 
 namespace pimap::http {
 class ShardCompressor;
+}
+namespace pimap::convert {
+class Transcoder;
 }
 
 namespace pimap::session {
@@ -105,6 +109,9 @@ struct DriverServices {
   size_t max_output_bytes = 4 << 20;
   // (XDELIVER's submitter and settings are the registry's, not here: this
   // struct is in every driver, idle or not.)
+  // XCONVERT's conversions (core/convert/transcoder.h); null: XCONVERT
+  // answers NO.
+  convert::Transcoder* transcoder = nullptr;
 };
 
 class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
@@ -150,7 +157,8 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   static bool IsExtensionCommand(absl::string_view name) {
     return name == "XFILTER" || name == "XSETPIMAPPREF" ||
            name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS" ||
-           name == "XPROVISION" || name == "XDELIVER";
+           name == "XPROVISION" || name == "XDELIVER" || name == "XCONVERT" ||
+           name == "XUIDCONVERT";
   }
   void Execute(const imap::Command& command);
   // The capability tokens a P-IMAP session adds to the list (event frames,
@@ -259,6 +267,11 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   void XdeliverFlag();
   void FinishXdeliver(absl::string_view status_rest);
   void OnJobDone(absl::string_view tagged_line);
+  // XCONVERT (device_driver_convert.cc): `from` is where its number is in
+  // the arguments (after UID's subcommand).
+  void StartConvert(const imap::Command& command, size_t from, bool uid);
+  void OnConvertFetched(bool ok, absl::string_view rest);
+  void OnConverted(uint64_t id, absl::StatusOr<std::string> result);
   // device_driver_login.cc: the jobs of a login (ENABLE, resume SELECT,
   // rebuild).
   void OnLoginJobDone(bool ok);

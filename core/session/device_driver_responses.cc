@@ -269,7 +269,10 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
   PIMAP_LOG(DEBUG).Conn(client_)
       << "collected: " << imap::QuoteForLog(body.substr(0, 100));
   Untagged u = ParseUntagged(body);
-  if (u.name == "VANISHED" && session_ != nullptr) {
+  if (u.numbered && u.name == "FETCH" && job_ == Job::kConvert &&
+      cmd().convert.has_value() && absl::StrContains(body, "BODY[")) {
+    cmd().convert->fetch = std::move(text);  // read when the job completes
+  } else if (u.name == "VANISHED" && session_ != nullptr) {
     absl::string_view set_text = body.substr(body.rfind(' ') + 1);
     absl::StatusOr<imap::SequenceSet> set = imap::SequenceSet::Parse(set_text);
     if (!set.ok()) return;

@@ -19,7 +19,8 @@ bool IsInternalJob(DeviceJob job) {
          job == J::kLinkSync || job == J::kStatusExamine ||
          job == J::kStatusCount || job == J::kStatusUnseen ||
          job == J::kXdeliverFetch || job == J::kXdeliverSubmit ||
-         job == J::kXdeliverAppend || job == J::kXdeliverFlag;
+         job == J::kXdeliverAppend || job == J::kXdeliverFlag ||
+         job == J::kConvert;
 }
 
 namespace {
@@ -32,6 +33,8 @@ void ClassifyNumbered(const ResponseContext& c, const Untagged& u,
   const bool own_news = c.has_session && c.unwatched && c.folder_selected;
   if (u.name == "FETCH" && c.job == J::kXdeliverFetch) {
     r->action = RespAction::kCollect;  // the original (or news: journaled)
+  } else if (u.name == "FETCH" && c.job == J::kConvert) {
+    r->action = RespAction::kCollect;  // the part XCONVERT converts
   } else if (u.name == "FETCH" && c.job == J::kRebuild) {
     r->action = RespAction::kCollect;  // flag changes the device missed
   } else if (u.name == "FETCH" &&

@@ -25,6 +25,7 @@
 #include "core/base/preauth_gate.h"
 #include "core/base/timer_wheel.h"
 #include "core/base/version.h"
+#include "core/convert/transcoder.h"
 #include "core/engine/inherited_sockets.h"
 #include "core/engine/listener.h"
 #include "core/engine/resolver.h"
@@ -87,7 +88,26 @@ struct ShardServices {
   // out-of-band channels made none.
   std::unique_ptr<pimap::engine::Resolver> smtp_resolver;
   std::unique_ptr<pimap::smtp::SmtpSubmitter> smtp;
+  // XCONVERT's conversions; its worker thread runs external converters and
+  // posts their results to the shard's inbox.
+  std::unique_ptr<pimap::convert::Transcoder> transcoder;
 };
+
+// What each shard's Transcoder runs with (the rules were checked when the
+// options were read).
+pimap::convert::TranscodeConfig TranscodeConfigOf(const pimap::Options& o) {
+  pimap::convert::TranscodeConfig c;
+  for (const std::string& text : o.converters) {
+    absl::StatusOr<pimap::convert::ConverterRule> rule =
+        pimap::convert::ParseConverterRule(text);
+    if (rule.ok()) c.rules.push_back(*std::move(rule));
+  }
+  c.limits.timeout_ms = absl::ToInt64Milliseconds(o.converter_timeout);
+  c.limits.max_output_bytes = o.converter_max_output;
+  c.limits.max_memory_bytes = o.converter_memory;
+  c.max_input_bytes = o.convert_max_input;
+  return c;
+}
 
 }  // namespace
 
@@ -328,8 +348,9 @@ int main(int argc, char** argv) {
     AsyncLog() { pimap::StartAsyncLogWriter(); }
     ~AsyncLog() { pimap::StopAsyncLogWriter(); }
   } async_log;
+  const pimap::convert::TranscodeConfig transcode = TranscodeConfigOf(options);
   absl::Status started = set.Start(
-      [&services, &runtime = *runtime, &outband = *outband, http_enabled,
+      [&services, &transcode, &runtime = *runtime, &outband = *outband, http_enabled,
        &event_dictionary, preauth_total, preauth_per_ip,
        state_dir = options.state_dir, &admin, smtp = smtp.get(),
        intake =
@@ -404,6 +425,12 @@ int main(int argc, char** argv) {
         s.compressor = std::make_unique<pimap::http::ShardCompressor>();
         s.compressor->set_event_dictionary(event_dictionary);
         shard.services().Register(s.compressor.get());
+        s.transcoder = std::make_unique<pimap::convert::Transcoder>(
+            transcode, [&shard](absl::AnyInvocable<void()> task) {
+              return shard.Post([task = std::move(task)](
+                                    pimap::engine::Shard&) mutable { task(); });
+            });
+        shard.services().Register(s.transcoder.get());
         s.server = std::make_unique<pimap::tcp::ImapServer>(
             &shard, s.imap_config.get(), s.connector.get(), s.sessions.get(),
             s.links.get(), s.auth_cache.get());

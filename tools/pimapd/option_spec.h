@@ -53,6 +53,9 @@ absl::Status ValidateSmtp(const Options& o);
 // pimapctl's admin socket and token (options_admin.cc).
 absl::Span<const OptionSpec> AdminOptionSpecs();
 
+// XCONVERT's external converters and limits (options_convert.cc).
+absl::Span<const OptionSpec> ConvertOptionSpecs();
+
 }  // namespace pimap
 
 #endif  // PIMAP_TOOLS_PIMAPD_OPTION_SPEC_H_

@@ -582,7 +582,7 @@ const OptionSpec* FindSpec(absl::string_view name) {
   }
   for (absl::Span<const OptionSpec> table :
        {TlsOptionSpecs(), OutbandOptionSpecs(), SmtpOptionSpecs(),
-        AdminOptionSpecs()}) {
+        AdminOptionSpecs(), ConvertOptionSpecs()}) {
     for (const OptionSpec& spec : table) {
       if (name == spec.name) return &spec;
     }

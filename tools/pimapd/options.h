@@ -73,6 +73,14 @@ struct Options {
     bool operator==(const CertKeyFiles&) const = default;
   };
   std::vector<CertKeyFiles> tls_sni_certs;
+  // XCONVERT (options_convert.cc): --converter FROM:TO=PROGRAM [ARGS]
+  // (repeatable; "none" empties the list), each as given (checked with
+  // convert::ParseConverterRule), and the converters' limits.
+  std::vector<std::string> converters;
+  absl::Duration converter_timeout = absl::Seconds(10);
+  uint64_t converter_max_output = 16ull << 20;
+  uint64_t converter_memory = 1ull << 30;  // 0: unlimited
+  uint64_t convert_max_input = 8ull << 20;
   int shards = 0;  // --shards N, 0 = number of online CPUs; else 1..256
   bool allow_plaintext_auth = false;         // --allow-plaintext-auth
   LogLevel log_level = LogLevel::kInfo;      // --log-level

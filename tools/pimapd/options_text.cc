@@ -38,7 +38,7 @@ void AppendWrapped(std::string& out, absl::string_view text) {
 
 std::vector<absl::Span<const OptionSpec>> OptionTables() {
   return {CoreOptionSpecs(), TlsOptionSpecs(), OutbandOptionSpecs(),
-          SmtpOptionSpecs(), AdminOptionSpecs()};
+          SmtpOptionSpecs(), AdminOptionSpecs(), ConvertOptionSpecs()};
 }
 
 // A default that can stand as the value of a config line; else the option's

@@ -240,7 +240,7 @@ ReloadPlan PlanReload(const Options& running, const Options& fresh) {
   TakeChangeable(fresh, plan.options);
   for (absl::Span<const OptionSpec> table :
        {CoreOptionSpecs(), TlsOptionSpecs(), OutbandOptionSpecs(),
-        SmtpOptionSpecs(), AdminOptionSpecs()}) {
+        SmtpOptionSpecs(), AdminOptionSpecs(), ConvertOptionSpecs()}) {
     for (const OptionSpec& spec : table) {
       const std::string wanted = spec.default_value(fresh);
       if (wanted == spec.default_value(running)) continue;

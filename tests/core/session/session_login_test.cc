@@ -206,6 +206,9 @@ TEST(CapabilitiesTest, PimapTokensOnlyInPimapSessions) {
             "COMPRESS=DEFLATE");
   const std::string pimap = PostAuthCapabilities(store, /*pimap=*/true);
   EXPECT_THAT(pimap, HasSubstr(" XFILTER XPIMAPPREF XPROVISION XZIP ID"));
+  // XCONVERT only in a P-IMAP session (device_driver_convert.cc).
+  EXPECT_THAT(pimap, HasSubstr(" XCONVERT"));
+  EXPECT_THAT(plain, Not(HasSubstr("XCONVERT")));
   // ID is the gateway's own: listed even when the store lacks it.
   EXPECT_THAT(PostAuthCapabilities({"IMAP4rev1"}), HasSubstr(" ID"));
 }
