@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "bindings/tls/tls_context.h"
 #include "bindings/tls/tls_transport.h"
+#include "core/engine/connect_any.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
 
@@ -147,7 +148,6 @@ class HttpsRequest final : private engine::TransportHandler {
   void MustConnect() {
     holds_slot_ = true;
     waiting_ = false;
-    next_address_ = 0;
     Connect();
   }
 
@@ -173,23 +173,20 @@ class HttpsRequest final : private engine::TransportHandler {
   }
 
  private:
+  // A new connection to the target (each retry starts from its first
+  // address again).
   void Connect() {
-    if (next_address_ >= addresses_.size()) {
-      Finish(absl::UnavailableError(absl::StrCat("connect: ", connect_error_)));
-      return;
-    }
-    const engine::ResolvedAddress& to = addresses_[next_address_++];
     std::weak_ptr<bool> alive = alive_;
-    engine::Socket::Connect(
-        shard_, to.address, to.len,
+    engine::ConnectAny(
+        shard_, addresses_,
         [this, alive](absl::StatusOr<engine::Socket*> socket) {
           if (alive.expired()) {  // finished meanwhile (the deadline)
             if (socket.ok()) (*socket)->Abort();
             return;
           }
           if (!socket.ok()) {
-            connect_error_ = std::string(socket.status().message());
-            Connect();  // the next address, if any
+            Finish(absl::UnavailableError(
+                absl::StrCat("connect: ", socket.status().message())));
             return;
           }
           OnConnected(*socket);
@@ -251,7 +248,6 @@ class HttpsRequest final : private engine::TransportHandler {
       // it), which beats losing it.
       retried_ = true;
       reused_ = false;
-      next_address_ = 0;
       Connect();
       return;
     }
@@ -300,9 +296,7 @@ class HttpsRequest final : private engine::TransportHandler {
   HttpsDone done_;
   http::HttpRequestParser parser_;
   std::vector<engine::ResolvedAddress> addresses_;
-  std::string key_;  // the origin: host and addresses
-  size_t next_address_ = 0;
-  std::string connect_error_ = "no address";
+  std::string key_;                         // the origin: host and addresses
   engine::Transport* transport_ = nullptr;  // the socket, or TLS over it
   TimerWheel::TimerId timer_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

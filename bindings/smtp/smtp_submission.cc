@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "bindings/tls/tls_context.h"
 #include "bindings/tls/tls_transport.h"
+#include "core/engine/connect_any.h"
 #include "core/engine/resolver.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
@@ -46,32 +47,26 @@ class Submission final : private engine::TransportHandler {
                 "cannot resolve the SMTP server ", config_->host)));
             return;
           }
-          addresses_ = *std::move(addresses);
-          Connect();
+          Connect(*std::move(addresses));
         });
   }
 
  private:
   ~Submission() override = default;
 
-  void Connect() {
-    if (next_address_ >= addresses_.size()) {
-      Finish(absl::UnavailableError(
-          absl::StrCat("cannot connect to the SMTP server: ", connect_error_)));
-      return;
-    }
-    const engine::ResolvedAddress& to = addresses_[next_address_++];
+  void Connect(std::vector<engine::ResolvedAddress> addresses) {
     std::weak_ptr<bool> alive = alive_;
-    engine::Socket::Connect(
-        shard_, to.address, to.len,
+    engine::ConnectAny(
+        shard_, std::move(addresses),
         [this, alive](absl::StatusOr<engine::Socket*> socket) {
           if (alive.expired()) {
             if (socket.ok()) (*socket)->Abort();
             return;
           }
           if (!socket.ok()) {
-            connect_error_ = std::string(socket.status().message());
-            Connect();
+            Finish(absl::UnavailableError(
+                absl::StrCat("cannot connect to the SMTP server: ",
+                             socket.status().message())));
             return;
           }
           transport_ = *socket;
@@ -144,9 +139,6 @@ class Submission final : private engine::TransportHandler {
   const SmtpConfig* config_;
   SmtpDialog dialog_;
   session::MailSubmitter::Done done_;
-  std::vector<engine::ResolvedAddress> addresses_;
-  size_t next_address_ = 0;
-  std::string connect_error_ = "no address";
   engine::Transport* transport_ = nullptr;
   TimerWheel::TimerId timer_ = 0;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

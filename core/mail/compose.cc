@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/convert/html_text.h"
 #include "core/mail/address_list.h"
 #include "core/mail/header_fields.h"
 #include "core/mail/mime_leaves.h"
@@ -46,8 +47,14 @@ bool OriginalText(const std::vector<MimeLeaf>& leaves, std::string* text,
       const MimeLeaf& leaf = leaves[i];
       if (leaf.attachment || leaf.media_type != type) continue;
       std::string decoded = DecodeBody(leaf);
-      *text = leaf.media_type == "text/html" ? HtmlToText(decoded)
-                                             : std::move(decoded);
+      if (leaf.media_type == "text/html") {
+        // XCONVERT's renderer; bounded by what it reads (a text rendering is
+        // no longer than its HTML but for line breaks and entities).
+        absl::StatusOr<std::string> plain =
+            convert::HtmlToText(decoded, 2 * decoded.size() + 1024);
+        if (plain.ok()) decoded = *std::move(plain);
+      }
+      *text = std::move(decoded);
       *charset = leaf.charset;
       *leaf_index = i;
       return true;
@@ -177,52 +184,6 @@ std::string EncodeQuotedPrintable(absl::string_view text) {
     } else {
       const char enc[3] = {'=', kHex[c >> 4], kHex[c & 15]};
       put(absl::string_view(enc, 3));
-    }
-  }
-  return out;
-}
-
-std::string HtmlToText(absl::string_view html) {
-  std::string out;
-  for (size_t i = 0; i < html.size(); ++i) {
-    const char c = html[i];
-    if (c == '<') {
-      const size_t end = html.find('>', i);
-      if (end == absl::string_view::npos) break;
-      std::string tag = absl::AsciiStrToLower(html.substr(i + 1, end - i - 1));
-      if (absl::StartsWith(tag, "br") || tag == "/p" || tag == "/div" ||
-          tag == "/tr" || tag == "/li" || absl::StartsWith(tag, "/h")) {
-        out += "\r\n";
-      }
-      if (absl::StartsWith(tag, "style") || absl::StartsWith(tag, "script")) {
-        const size_t close =
-            absl::AsciiStrToLower(html.substr(end))
-                .find(absl::StrCat(
-                    "</", tag.substr(0, tag.find_first_of(" \t\r\n"))));
-        i = close == std::string::npos ? html.size() : end + close;
-        const size_t gt = html.find('>', i);
-        i = gt == absl::string_view::npos ? html.size() : gt;
-        continue;
-      }
-      i = end;
-    } else if (c == '&') {
-      static constexpr std::pair<absl::string_view, absl::string_view>
-          kEntities[] = {{"&lt;", "<"},    {"&gt;", ">"},   {"&amp;", "&"},
-                         {"&quot;", "\""}, {"&nbsp;", " "}, {"&#39;", "'"}};
-      bool matched = false;
-      for (const auto& [name, text] : kEntities) {
-        if (absl::StartsWith(html.substr(i), name)) {
-          out.append(text.data(), text.size());
-          i += name.size() - 1;
-          matched = true;
-          break;
-        }
-      }
-      if (!matched) out.push_back(c);
-    } else if (c != '\r' && c != '\n') {
-      out.push_back(c);
-    } else if (!out.empty() && out.back() != ' ' && out.back() != '\n') {
-      out.push_back(' ');
     }
   }
   return out;

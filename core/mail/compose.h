@@ -51,11 +51,6 @@ std::string NormalizeCrlf(absl::string_view text);
 // breaks, lines soft-broken before 76 characters.
 std::string EncodeQuotedPrintable(absl::string_view text);
 
-// A crude text rendering of an HTML part (tags dropped, a few entities
-// decoded, <br> and block ends as line breaks), for quoting an original
-// that has no text/plain part.
-std::string HtmlToText(absl::string_view html);
-
 }  // namespace pimap::mail
 
 #endif  // PIMAP_CORE_MAIL_COMPOSE_H_

@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/convert/transfer_encoding.h"
 #include "core/mail/header_fields.h"
 
 namespace pimap::mail {
@@ -97,43 +98,6 @@ void Collect(absl::string_view entity, int depth, bool top,
   out->push_back(std::move(leaf));
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-std::string DecodeQuotedPrintable(absl::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c != '=') {
-      out.push_back(c);
-      continue;
-    }
-    // A soft line break: "=" then blanks then the line end.
-    size_t j = i + 1;
-    while (j < in.size() && (in[j] == ' ' || in[j] == '\t')) ++j;
-    if (j < in.size() && (in[j] == '\r' || in[j] == '\n')) {
-      if (in[j] == '\r' && j + 1 < in.size() && in[j + 1] == '\n') ++j;
-      i = j;
-      continue;
-    }
-    if (j == in.size()) break;
-    if (i + 2 < in.size() && HexValue(in[i + 1]) >= 0 &&
-        HexValue(in[i + 2]) >= 0) {
-      out.push_back(
-          static_cast<char>(HexValue(in[i + 1]) * 16 + HexValue(in[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(c);  // malformed: kept as it is (RFC 2045 §6.7 note)
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::vector<MimeLeaf> MimeLeaves(absl::string_view message) {
@@ -143,22 +107,11 @@ std::vector<MimeLeaf> MimeLeaves(absl::string_view message) {
 }
 
 std::string DecodeBody(const MimeLeaf& leaf) {
-  if (leaf.encoding == "quoted-printable") {
-    return DecodeQuotedPrintable(leaf.body);
-  }
-  if (leaf.encoding == "base64") {
-    std::string compact;
-    compact.reserve(leaf.body.size());
-    for (char c : leaf.body) {
-      if (!absl::ascii_isspace(static_cast<unsigned char>(c))) {
-        compact.push_back(c);
-      }
-    }
-    std::string out;
-    if (absl::Base64Unescape(compact, &out)) return out;
-    return std::string(leaf.body);
-  }
-  return std::string(leaf.body);
+  // One decoder for XDELIVER and XCONVERT; an encoding it does not know
+  // leaves the bytes as they are.
+  absl::StatusOr<std::string> decoded =
+      convert::DecodeTransferEncoding(leaf.encoding, leaf.body);
+  return decoded.ok() ? *std::move(decoded) : std::string(leaf.body);
 }
 
 }  // namespace pimap::mail

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -55,6 +56,10 @@ absl::Span<const OptionSpec> AdminOptionSpecs();
 
 // XCONVERT's external converters and limits (options_convert.cc).
 absl::Span<const OptionSpec> ConvertOptionSpecs();
+
+// Every table above, in --help order (options.cc): the one list that parsing,
+// the help and sample texts, and a reload's plan go through.
+std::vector<absl::Span<const OptionSpec>> OptionTables();
 
 }  // namespace pimap
 

@@ -577,12 +577,7 @@ const OptionSpec kOptionSpecs[] = {
 };
 
 const OptionSpec* FindSpec(absl::string_view name) {
-  for (const OptionSpec& spec : kOptionSpecs) {
-    if (name == spec.name) return &spec;
-  }
-  for (absl::Span<const OptionSpec> table :
-       {TlsOptionSpecs(), OutbandOptionSpecs(), SmtpOptionSpecs(),
-        AdminOptionSpecs(), ConvertOptionSpecs()}) {
+  for (absl::Span<const OptionSpec> table : OptionTables()) {
     for (const OptionSpec& spec : table) {
       if (name == spec.name) return &spec;
     }
@@ -692,6 +687,11 @@ absl::Status Validate(const Options& o) {
 }  // namespace
 
 absl::Span<const OptionSpec> CoreOptionSpecs() { return kOptionSpecs; }
+
+std::vector<absl::Span<const OptionSpec>> OptionTables() {
+  return {CoreOptionSpecs(), TlsOptionSpecs(),   OutbandOptionSpecs(),
+          SmtpOptionSpecs(), AdminOptionSpecs(), ConvertOptionSpecs()};
+}
 
 absl::StatusOr<CommandLine> ParseCommandLine(int argc,
                                              const char* const* argv) {

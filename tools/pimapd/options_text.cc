@@ -36,11 +36,6 @@ void AppendWrapped(std::string& out, absl::string_view text) {
   out += '\n';
 }
 
-std::vector<absl::Span<const OptionSpec>> OptionTables() {
-  return {CoreOptionSpecs(), TlsOptionSpecs(), OutbandOptionSpecs(),
-          SmtpOptionSpecs(), AdminOptionSpecs(), ConvertOptionSpecs()};
-}
-
 // A default that can stand as the value of a config line; else the option's
 // metavar shows what to write ("none", "the --store host").
 // ("system" is --store-tls-ca-file's: the system's CAs, not a file named so.)

@@ -238,9 +238,7 @@ ReloadPlan PlanReload(const Options& running, const Options& fresh) {
   ReloadPlan plan;
   plan.options = running;
   TakeChangeable(fresh, plan.options);
-  for (absl::Span<const OptionSpec> table :
-       {CoreOptionSpecs(), TlsOptionSpecs(), OutbandOptionSpecs(),
-        SmtpOptionSpecs(), AdminOptionSpecs(), ConvertOptionSpecs()}) {
+  for (absl::Span<const OptionSpec> table : OptionTables()) {
     for (const OptionSpec& spec : table) {
       const std::string wanted = spec.default_value(fresh);
       if (wanted == spec.default_value(running)) continue;
