@@ -20,11 +20,22 @@ SmtpDialog::SmtpDialog(SmtpOptions options, SmtpEnvelope envelope)
 std::string SmtpDialog::DotStuff(absl::string_view data) {
   std::string out;
   out.reserve(data.size() + data.size() / 64 + 5);
+  // Every line ends in CRLF (RFC 5321 §2.3.8: no bare CR or LF in DATA):
+  // an original's attachment is copied as it is and may hold them, and a
+  // relay that reads a bare CR as a line end would see "\r.\r\n" end the
+  // data early (SMTP smuggling). Then a line's leading "." is doubled.
   bool line_start = true;
-  for (char c : data) {
+  for (size_t i = 0; i < data.size(); ++i) {
+    const char c = data[i];
+    if (c == '\r' || c == '\n') {
+      out += "\r\n";
+      if (c == '\r' && i + 1 < data.size() && data[i + 1] == '\n') ++i;
+      line_start = true;
+      continue;
+    }
     if (line_start && c == '.') out.push_back('.');
     out.push_back(c);
-    line_start = c == '\n';
+    line_start = false;
   }
   if (!line_start) out += "\r\n";
   out += ".\r\n";

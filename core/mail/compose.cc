@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -212,27 +213,26 @@ absl::StatusOr<OutgoingMail> ComposeOutgoing(const ComposeRequest& request) {
     }
   }
 
-  // Recipients: To, Cc and Bcc, each once.
+  // Recipients: To, Cc and Bcc, each once (case-insensitively), refused as
+  // soon as there are too many: a device controls the list, and this runs on
+  // the shard's thread.
+  absl::flat_hash_set<std::string> seen;
   for (const char* name : {"To", "Cc", "Bcc"}) {
     for (const std::string& value : FieldValues(split.header, name)) {
       absl::StatusOr<std::vector<std::string>> addrs = AddrSpecs(value);
       if (!addrs.ok()) return addrs.status();
       for (std::string& a : *addrs) {
-        if (std::none_of(mail.recipients.begin(), mail.recipients.end(),
-                         [&](const std::string& r) {
-                           return absl::EqualsIgnoreCase(r, a);
-                         })) {
-          mail.recipients.push_back(std::move(a));
+        if (!seen.insert(absl::AsciiStrToLower(a)).second) continue;
+        if (mail.recipients.size() == kMaxRecipients) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("More than ", kMaxRecipients, " recipients"));
         }
+        mail.recipients.push_back(std::move(a));
       }
     }
   }
   if (mail.recipients.empty()) {
     return absl::InvalidArgumentError("No recipient (To, Cc or Bcc)");
-  }
-  if (mail.recipients.size() > kMaxRecipients) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("More than ", kMaxRecipients, " recipients"));
   }
 
   const bool restructure = request.kind != DeliverKind::kNew;

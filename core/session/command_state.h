@@ -94,6 +94,9 @@ struct XdeliverState {
   std::string original;   // R/F: the original, whole (empty: not found)
   std::string sent;       // the message as submitted (the SAVETO copy)
   std::string appenduid;  // "APPENDUID <uidvalidity> <uid>" of the copy
+  // The MTA took the message (its 250): whatever fails after, the answer is
+  // OK, or the device would send it again.
+  bool submitted = false;
 };
 
 // What running a command needs (see the hazard above).

@@ -245,14 +245,25 @@ void DeviceDriver::OnLinkFailed(absl::string_view why) {
 
 void DeviceDriver::AbortCommand(absl::string_view why) {
   const std::string tag = job_device_tag_;
+  // An XDELIVER whose message the MTA took: the copy or the flag is what the
+  // store's loss costs, never the sending (a NO would make the device send it
+  // again, and the recipients get it twice).
+  const bool sent = cmd().xdeliver != nullptr && cmd().xdeliver->submitted;
   job_ = Job::kNone;
   live_resync_ = false;
   xfilter_resync_ = false;
   idle_.Reset();
   if (cmd().Abort() && output_ != nullptr) output_->EndPassThrough();
   std::string out;
-  if (!tag.empty())
+  if (!tag.empty() && sent) {
+    imap::AppendTaggedStatus(
+        &out, tag, "OK", "",
+        absl::StrCat("XDELIVER completed; the message was sent, but no copy "
+                     "was saved or flag set: ",
+                     why));
+  } else if (!tag.empty()) {
     imap::AppendTaggedStatus(&out, tag, "NO", "UNAVAILABLE", why);
+  }
   MaybeReturnLink();
   Write(std::move(out));
   Paused(false, true);

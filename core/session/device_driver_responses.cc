@@ -307,7 +307,8 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
              absl::StrContains(body, "BODY[] {")) {
     TakeXdeliverOriginal(body);
   } else if (u.numbered && u.name == "FETCH" &&
-             (job_ == Job::kIdle || IsMaintenanceJob(job_)) &&
+             (job_ == Job::kIdle || job_ == Job::kXdeliverFetch ||
+              job_ == Job::kConvert || IsMaintenanceJob(job_)) &&
              session_ != nullptr) {
     std::optional<uint32_t> uid = FetchUid(body);
     std::optional<std::vector<std::string>> list = FetchFlags(body);

@@ -163,6 +163,7 @@ void DeviceDriver::OnSubmitted(absl::Status status) {
     FinishXdeliver(absl::StrCat("NO ", status.message()));
     return;
   }
+  cmd().xdeliver->submitted = true;
   XdeliverAppend();
 }
 

@@ -29,16 +29,19 @@ using J = DeviceJob;
 
 // The numbered responses (EXISTS, RECENT, EXPUNGE, FETCH).
 void ClassifyNumbered(const ResponseContext& c, const Untagged& u,
-                      ResponseClass* r) {
+                      absl::string_view line, ResponseClass* r) {
   const bool own_news = c.has_session && c.unwatched && c.folder_selected;
-  if (u.name == "FETCH" && c.job == J::kXdeliverFetch) {
-    r->action = RespAction::kCollect;  // the original (or news: journaled)
-  } else if (u.name == "FETCH" && c.job == J::kConvert) {
-    r->action = RespAction::kCollect;  // the part XCONVERT converts
+  // A job that fetches a message's body for the gateway (XDELIVER's
+  // original, XCONVERT's part): that FETCH is its answer; any other FETCH
+  // meanwhile is news, handled as while idling (journaled when it is of the
+  // device's folder), never taken for the answer nor dropped.
+  const bool fetches_body = c.job == J::kXdeliverFetch || c.job == J::kConvert;
+  if (u.name == "FETCH" && fetches_body && absl::StrContains(line, "BODY[")) {
+    r->action = RespAction::kCollect;
   } else if (u.name == "FETCH" && c.job == J::kRebuild) {
     r->action = RespAction::kCollect;  // flag changes the device missed
   } else if (u.name == "FETCH" &&
-             (c.job == J::kIdle || IsMaintenanceJob(c.job))) {
+             (c.job == J::kIdle || fetches_body || IsMaintenanceJob(c.job))) {
     // A flag change while idling (or while we ask the store for verdicts in
     // the middle of an IDLE) goes through the journal and the filters; so do
     // the flags we fetch to resolve a pushed change.
@@ -100,7 +103,7 @@ ResponseClass ClassifyResponse(const ResponseContext& c,
   }
   const Untagged u = ParseUntagged(line);
   if (u.numbered) {
-    ClassifyNumbered(c, u, &r);
+    ClassifyNumbered(c, u, line, &r);
   } else if (u.name == "VANISHED") {
     // Expunges by UID: the device's own command's (it asked to expunge), or
     // news of a folder the watch does not journal; a rebuild's are what the

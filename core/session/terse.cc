@@ -60,6 +60,20 @@ std::optional<uint64_t> TrailingLiteral(absl::string_view line) {
   return n;
 }
 
+// Whether a status line (no CRLF) ends inside its response code with a
+// literal announcement ("* NO [BADCHARSET ({5}"): the only place one can be
+// (resp-text-code's astrings; the text after the code is TEXT-CHARs).
+bool CodeLiteral(absl::string_view line) {
+  size_t status_end = 0;
+  if (!IsStatusLine(line, &status_end)) return false;
+  const absl::string_view rest = line.substr(status_end);
+  if (!absl::StartsWith(rest, " [") ||
+      rest.find(']') != absl::string_view::npos) {
+    return false;
+  }
+  return TrailingLiteral(line).has_value();
+}
+
 // Bytes of a passed line kept to find its literal header ("~{n+}" with
 // twenty digits, and the CRLF).
 constexpr size_t kTailBytes = 32;
@@ -148,9 +162,9 @@ void TerseRewriter::Feed(absl::string_view bytes, std::string* out) {
           absl::string_view line = held_;
           absl::ConsumeSuffix(&line, "\n");
           absl::ConsumeSuffix(&line, "\r");
-          if (TrailingLiteral(line).has_value()) {
-            // A literal inside a status line (a code's astring): rare enough
-            // to pass as it is.
+          if (CodeLiteral(line)) {
+            // A literal inside a status line's code (BADCHARSET's astrings):
+            // rare enough to pass as it is.
             out->append(held_);
             tail_ = held_;
             held_.clear();
@@ -226,7 +240,16 @@ void TerseRewriter::Classify(std::string* out) {
 void TerseRewriter::EndPassedLine() {
   absl::string_view line = tail_;
   std::optional<uint64_t> literal;
-  if (absl::ConsumeSuffix(&line, "\r\n")) literal = TrailingLiteral(line);
+  if (absl::ConsumeSuffix(&line, "\r\n")) {
+    // A continuation's text never announces a literal, a status line only
+    // in its code: "{5}" at the end of their free text (an echoed mailbox
+    // name) is text.
+    size_t status_end = 0;
+    const bool text_only =
+        absl::StartsWith(line, "+") ||
+        (IsStatusLine(line, &status_end) && !CodeLiteral(line));
+    if (!text_only) literal = TrailingLiteral(line);
+  }
   tail_.clear();
   if (!literal.has_value()) {
     state_ = State::kLineStart;

@@ -144,6 +144,9 @@ std::vector<XsyncStep> PlanXsync(const XsyncRequest& request,
   // New mail: "n:*" with n past the last UID still names the last message
   // (RFC 3501 section 6.4.8); the client skips UIDs it has, as it would for
   // the same FETCH sent alone.
+  // No UID comes after the largest (4294967295): no new mail to ask for,
+  // and "+ 1" would wrap to 0, which is no UID.
+  if (known && request.last_uid == UINT32_MAX) return plan;
   const uint32_t first_new = known ? request.last_uid + 1 : 1;
   add("FETCH NEW",
       absl::StrCat("UID FETCH ", first_new,

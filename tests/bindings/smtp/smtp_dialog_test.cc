@@ -129,6 +129,10 @@ TEST(SmtpDialogTest, DotStuff) {
   EXPECT_EQ(SmtpDialog::DotStuff(".a\r\nb\r\n.\r\n"),
             "..a\r\nb\r\n..\r\n.\r\n");
   EXPECT_EQ(SmtpDialog::DotStuff(""), ".\r\n");
+  // Bare CR and LF become CRLF, so "\r.\r\n" cannot end the data at a relay
+  // that reads a bare CR as a line end.
+  EXPECT_EQ(SmtpDialog::DotStuff("a\r.\r\nb\n.c"),
+            "a\r\n..\r\nb\r\n..c\r\n.\r\n");
 }
 
 }  // namespace

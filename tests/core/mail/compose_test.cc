@@ -3,6 +3,7 @@
 #include "core/mail/compose.h"
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/mail/header_fields.h"
 #include "core/mail/mime_leaves.h"
@@ -84,6 +85,28 @@ TEST(ComposeTest, NewKeepsMessageButBcc) {
             "Subject: hi\r\n"
             "\r\n"
             "Body\r\n");
+}
+
+// At most 100 distinct recipients, counted after merging repeats (any case);
+// the 101st stops the reading at once (the list is the device's to make long).
+TEST(ComposeTest, RecipientsAreMergedThenBounded) {
+  std::string to = "To: ";
+  for (int i = 0; i < 150; ++i) {
+    absl::StrAppend(&to, i == 0 ? "" : ", ",
+                    i % 2 ? "SAME@x.org" : "same@x.org");
+  }
+  absl::StatusOr<OutgoingMail> out = ComposeOutgoing(
+      Request(DeliverKind::kNew, absl::StrCat(to, "\r\nSubject: s\r\n\r\nx")));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(out->recipients, ElementsAre("same@x.org"));
+  to = "To: ";
+  for (int i = 0; i < 20000; ++i) {
+    absl::StrAppend(&to, i == 0 ? "" : ", ", "r", i, "@x.org");
+  }
+  out = ComposeOutgoing(
+      Request(DeliverKind::kNew, absl::StrCat(to, "\r\nSubject: s\r\n\r\nx")));
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(out.status().message(), "More than 100 recipients");
 }
 
 TEST(ComposeTest, SenderRule) {

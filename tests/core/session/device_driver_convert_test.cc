@@ -169,5 +169,25 @@ TEST_F(ConvertTest, WithoutATranscoderConversionIsRefused) {
   EXPECT_THAT(d.out.Take(), StartsWith("x NO [CANNOT] "));
 }
 
+// A flag change the store reports while XCONVERT fetches the part is news of
+// the device's folder (journaled and told), not dropped with the answer:
+// where no watch reports it (the store's pushes alone: they are hints).
+TEST_F(ConvertTest, FlagChangeDuringThePartsFetchIsNotLost) {
+  config_.watch = false;
+  config_.pushes = true;
+  Device& d = ConnectConverting();
+  Login(d);
+  SelectInbox(d);
+  Run(d, "x XCONVERT 2 BODY[1] as text/plain");
+  d.link.TakeSent();
+  d.link.Reply("* 1 FETCH (UID 4 FLAGS (\\Flagged))");
+  AnswerPart(d, 2, 9, "1", "Content-Type: text/plain\r\n\r\n", "hi");
+  std::string out = d.out.Take();
+  Run(d, "n2 NOOP");
+  d.link.CompleteLast("OK NOOP completed");
+  out += d.out.Take();
+  EXPECT_THAT(out, HasSubstr("* 1 FETCH (UID 4 FLAGS (\\Flagged))"));
+}
+
 }  // namespace
 }  // namespace pimap::session

@@ -23,6 +23,7 @@
 #include "core/session/device_driver.h"
 #include "core/session/event.h"
 #include "core/session/filter.h"
+#include "core/session/mail_submitter.h"
 #include "core/session/memory_state_store.h"
 #include "core/session/session_registry.h"
 #include "core/session/store_link_pool.h"
@@ -36,15 +37,16 @@ namespace pimap::session {
 namespace {
 
 using ::pimap::session::testing::FakeDeviceOutput;
-using ::pimap::session::testing::LoginOk;
-using ::pimap::session::testing::SessionIdIn;
 using ::pimap::session::testing::FakeLinkPool;
 using ::pimap::session::testing::FakeStoreLink;
 using ::pimap::session::testing::FakeWatchFactory;
+using ::pimap::session::testing::LoginOk;
+using ::pimap::session::testing::SessionIdIn;
 using ::testing::AnyOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 
@@ -960,6 +962,82 @@ TEST_F(DeviceDriverPoolTest, HeldLinkLostInAnUncoveredFolderDoesNotHideExpunges)
   const std::string got = d.out.Take();
   EXPECT_THAT(got, HasSubstr("c OK "));
   EXPECT_THAT(got, AnyOf(HasSubstr("* 2 EXPUNGE\r\n"), HasSubstr("* RESYNC\r\n")));
+}
+
+// XDELIVER on pooled links (device_driver_xdeliver.cc), found in review.
+class RecordingSubmitter : public MailSubmitter {
+ public:
+  void Submit(mail::OutgoingMail mail, Done done) override {
+    mails.push_back(std::move(mail));
+    pending.push_back(std::move(done));
+  }
+  std::vector<mail::OutgoingMail> mails;
+  std::vector<Done> pending;
+};
+
+// A flag change in the original's folder (Work) while the gateway fetches the
+// original is not news of the device's folder (INBOX, where UID 9 is too).
+TEST_F(DeviceDriverPoolTest, XdeliverNewsOfTheOriginalsFolderIsNotTheDevices) {
+  RecordingSubmitter submitter;
+  config_.smtp_sender_domain = "example.org";
+  Device& d = Connect();
+  Login(d);
+  registry_.set_submitter(&submitter);  // (after: the login's list is fixed)
+  ASSERT_EQ(SelectFolder(d, d.link), Selected());  // INBOX: UIDs 4, 9, 12
+  pool_.TakeCalls();
+  PooledLink* l2 = pool_.AddIdle(Warm("Work"));
+  FakeStoreLink& store = *pool_.fake(l2);
+  const std::string msg = "To: ann@example.net\r\n\r\nFYI\r\n";
+  Run(d, absl::StrCat("f XDELIVER F Work 5 N {", msg.size(), "+}\r\n", msg));
+  store.TakeSent();
+  store.Reply("* 1 FETCH (UID 9 FLAGS (\\Deleted))");
+  const std::string original = "From: a@b.c\r\nSubject: s\r\n\r\nbody\r\n";
+  store.Reply(absl::StrCat("* 2 FETCH (UID 5 BODY[] {", original.size(),
+                           "}\r\n", original, ")"));
+  store.CompleteLast("OK Fetch completed.");
+  ASSERT_EQ(submitter.mails.size(), 1u);
+  auto done = std::move(submitter.pending[0]);
+  done(absl::OkStatus());
+  store.TakeSent();
+  store.CompleteLast("OK Store completed.");
+  std::string out = d.out.Take();
+  Run(d, "n NOOP");
+  for (FakeStoreLink* l : {&store, &d.link}) {
+    const std::string sent = l->TakeSent();
+    if (!sent.empty()) {
+      l->Complete(sent.substr(0, sent.find(' ')), "OK NOOP completed.");
+    }
+  }
+  out += d.out.Take();
+  EXPECT_THAT(out, HasSubstr("f OK"));
+  EXPECT_THAT(out, Not(HasSubstr("\\Deleted")));
+}
+
+// The store link lost during the SAVETO APPEND, after the MTA took the
+// message: OK (it was sent; a NO would have the device send it twice).
+TEST_F(DeviceDriverPoolTest, XdeliverSentIsOkWhenTheCopyCannotBeSaved) {
+  RecordingSubmitter submitter;
+  config_.smtp_sender_domain = "example.org";
+  Device& d = Connect();
+  Login(d);
+  registry_.set_submitter(&submitter);  // (after: the login's list is fixed)
+  ASSERT_EQ(SelectFolder(d, d.link), Selected());
+  pool_.TakeCalls();
+  d.out.Take();
+  PooledLink* l2 = pool_.AddIdle(Warm("INBOX"));
+  FakeStoreLink& store = *pool_.fake(l2);
+  const std::string msg = "To: ann@example.net\r\n\r\nFYI\r\n";
+  Run(d, absl::StrCat("s XDELIVER N SAVETO=Sent {", msg.size(), "+}\r\n", msg));
+  ASSERT_EQ(submitter.mails.size(), 1u);
+  auto done = std::move(submitter.pending[0]);
+  done(absl::OkStatus());  // the MTA said 250
+  store.TakeSent();
+  d.link.TakeSent();
+  store.Lose(absl::UnavailableError("connection reset"));
+  d.link.Lose(absl::UnavailableError("connection reset"));
+  const std::string out = d.out.Take();
+  EXPECT_THAT(out, StartsWith("s OK"));
+  EXPECT_THAT(out, HasSubstr("no copy was saved"));
 }
 
 }  // namespace

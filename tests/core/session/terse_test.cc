@@ -116,6 +116,20 @@ TEST(TerseRewriterTest, ZeroLengthLiteralAndNonSynchronisingHeader) {
             "* 1 FETCH (BODY[] {3+}\r\nx\r\n)\r\na NO\r\n");
 }
 
+// "{n}" at the end of a status line's text (an echoed mailbox name) or of a
+// continuation is text, not a literal: what follows is rewritten as ever. A
+// literal inside a code (BADCHARSET's astrings) is one.
+TEST(TerseRewriterTest, BracesInStatusTextAreNoLiteral) {
+  EXPECT_EQ(TerseResponses("a NO [NONEXISTENT] No mailbox x{5}\r\n"
+                           "b NO [TRYCREATE] again\r\n"
+                           "+ send {3}\r\n"
+                           "c OK done\r\n"),
+            "a NO [NONEXISTENT]\r\nb NO [TRYCREATE]\r\n+ send {3}\r\nc OK\r\n");
+  EXPECT_EQ(TerseResponses("* NO [BADCHARSET ({5}\r\nUTF-8)] Unknown\r\n"
+                           "a NO failed\r\n"),
+            "* NO [BADCHARSET ({5}\r\nUTF-8)] Unknown\r\na NO\r\n");
+}
+
 TEST(TerseRewriterTest, LongStatusLinePassesUnchangedPastTheBound) {
   const std::string text(TerseRewriter::kMaxHeldBytes + 10, 'x');
   const std::string line = absl::StrCat("a OK ", text, "\r\n* 1 EXISTS\r\n");

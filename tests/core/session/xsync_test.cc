@@ -87,6 +87,16 @@ TEST(XsyncPlanTest, CondstorePlanForAKnownFolder) {
                           "BODY.PEEK[HEADER.FIELDS (From Subject)])"));
 }
 
+// The largest UID known: nothing can be newer ("UID FETCH 0:*" is no UID).
+TEST(XsyncPlanTest, NoNewMailStepAfterTheLargestUid) {
+  absl::StatusOr<XsyncRequest> r = Parse("INBOX 7 100 4294967295");
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::vector<std::string> lines =
+      Lines(PlanXsync(*r, "y", /*qresync=*/false));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[2], "y.3 UID SEARCH UID 1:4294967295");
+}
+
 TEST(XsyncPlanTest, QresyncPlanAndFirstSync) {
   absl::StatusOr<XsyncRequest> r = Parse("\"a b\" 7 100 10 (HEADERS (From))");
   ASSERT_TRUE(r.ok());
