@@ -80,7 +80,14 @@ void ClassifyStatus(const ResponseContext& c, absl::string_view line,
   // device did not ENABLE CONDSTORE here), except as SELECT reports it.
   const bool modseq_noise = absl::StrContains(line, "[HIGHESTMODSEQ ") &&
                             (c.job != J::kSelect || !c.device_condstore);
-  if (!IsInternalJob(c.job) && !modseq_noise) r->action = RespAction::kForward;
+  // [CLOSED] (RFC 7162 §3.2.11) says the store connection's previous mailbox
+  // is closed: the gateway's QRESYNC bookkeeping (a borrowed link may have
+  // had another folder selected than the device ever had), never sent to a
+  // device, which cannot enable QRESYNC in a P-IMAP session.
+  const bool closed_code = absl::StrContains(line, "[CLOSED]");
+  if (!IsInternalJob(c.job) && !modseq_noise && !closed_code) {
+    r->action = RespAction::kForward;
+  }
 }
 
 }  // namespace

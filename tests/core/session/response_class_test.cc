@@ -46,6 +46,17 @@ TEST(ResponseClassTest, TheJobsCompletionIsCollectedADevicesTagPassed) {
             RespAction::kForward);
 }
 
+// The store connection's [CLOSED] (QRESYNC) is the gateway's bookkeeping: a
+// device never enabled QRESYNC, and a borrowed link's previous mailbox may be
+// one the device never selected.
+TEST(ResponseClassTest, ClosedCodeIsNeverTheDevices) {
+  EXPECT_EQ(ActionOf(In(J::kSelect), "* OK [CLOSED] Previous mailbox closed."),
+            RespAction::kDrop);
+  EXPECT_EQ(ActionOf(In(J::kPlain), "* OK [CLOSED]"), RespAction::kDrop);
+  EXPECT_EQ(ActionOf(In(J::kSelect), "* OK [UNSEEN 2] First unseen."),
+            RespAction::kForward);
+}
+
 TEST(ResponseClassTest, ContinuationsAreTheIdlesOnly) {
   const ResponseClass idle = ClassifyResponse(In(J::kIdle), "+ idling");
   EXPECT_EQ(idle.extra, Extra::kIdleContinuation);
