@@ -192,7 +192,7 @@ int HttpServer::shard_count() const { return shard_->count(); }
 session::LoginServices HttpServer::LoginServices() {
   return {{sessions_, &shard_->counters(), &shard_->timers(), pool_,
            config_->store_timeout_ms, &compressor(),
-           session::DriverServices().max_output_bytes,
+           config_->max_output_bytes,
            shard_->services().Find<convert::Transcoder>()},
           connector_,
           auth_cache_,

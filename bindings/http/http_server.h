@@ -82,6 +82,8 @@ struct HttpServerConfig {
   engine::ProxyProtocolPolicy proxy_protocol;
   // A request body larger than this is refused (413).
   size_t max_body_bytes = 8 << 20;
+  // --max-output-bytes: what one answer may hold (an XZIP's, an XCONVERT's).
+  size_t max_output_bytes = 4 << 20;
   // Reading one request, head and body, may take this long at most (a
   // deadline, not reset by each byte: slow clients cannot hold it open).
   int64_t request_timeout_ms = 30000;

@@ -95,7 +95,8 @@ TEST(BuildRuntimeConfigTest, CarriesTheOptions) {
   const Options options = Parse(
       {"--max-line-bytes", "2048", "--idle-timeout", "5m", "--store-events",
        "notify", "--store-link-idle", "3s", "--store-links-per-shard", "9",
-       "--http-idle-max", "2m", "--proxy-protocol-from", "192.0.2.0/24"});
+       "--http-idle-max", "2m", "--proxy-protocol-from", "192.0.2.0/24",
+       "--max-output-bytes", "9M"});
   absl::StatusOr<RuntimeConfig> c = BuildRuntimeConfig(options, ServerTls{});
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->imap.limits.max_line_bytes, 2048u);
@@ -114,6 +115,9 @@ TEST(BuildRuntimeConfigTest, CarriesTheOptions) {
   ASSERT_EQ(c->imap.proxy_protocol.trusted.size(), 1u);
   EXPECT_EQ(c->imap.proxy_protocol.trusted[0].ToString(), "192.0.2.0/24");
   EXPECT_EQ(c->http.proxy_protocol.trusted, c->imap.proxy_protocol.trusted);
+  // One --max-output-bytes for both bindings' sessions.
+  EXPECT_EQ(c->http.max_output_bytes, 9u << 20);
+  EXPECT_EQ(c->imap.max_output_bytes, 9u << 20);
 }
 
 TEST(BuildRuntimeConfigTest, AnUnreadableMasterPasswordFileIsAnError) {

@@ -78,6 +78,7 @@ void BuildHttpConfig(const Options& options, const ServerTls& tls,
   http_config.request_timeout_ms =
       absl::ToInt64Milliseconds(options.http_request_timeout);
   http_config.store_timeout_ms = imap.store_timeout_ms;
+  http_config.max_output_bytes = imap.max_output_bytes;
 }
 
 absl::Status BuildUpstreamConfig(const Options& options,
