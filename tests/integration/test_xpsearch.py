@@ -9,7 +9,7 @@ import pytest
 
 from harness import (EXISTS_RE, device_fetch_all, end_idle, ensure_messages,
                      make_message, ok, pimap_login, read_lines, start_idle, store_flag,
-                     untagged_kind)
+                     unique_name, untagged_kind)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,7 +35,7 @@ def test_xpsearch_flagged_virtual_folder(pimap_gateway, dovecot):
     flagged_uid = sorted(before)[0]
     store_flag(dovecot, USER, flagged_uid)
     with pimap_gateway.raw() as c:
-        pimap_login(c, "bob#xps1")
+        pimap_login(c, "bob#" + unique_name("xps"))
         untagged, t = c.cmd("c", "CAPABILITY")
         ok(t, "c")
         assert b" XPSEARCH" in b"".join(untagged_kind(untagged, "CAPABILITY")), untagged
@@ -93,6 +93,15 @@ def test_xpsearch_flagged_virtual_folder(pimap_gateway, dovecot):
         assert "\\Seen" in dict(dovecot.uid_flags(USER))[new_uid]
 
         ok(c.cmd("u", "UNSELECT")[1], "u")
+        # Not selected: counted on a pooled link (EXAMINE of INBOX, a UID SEARCH).
+        now = dict(dovecot.uid_flags(USER))
+        starred = [u for u, f in now.items() if "\\Flagged" in f]
+        unseen = [u for u in starred if "\\Seen" not in now[u]]
+        untagged, t = c.cmd("st2", "STATUS Starred (MESSAGES UNSEEN)")
+        ok(t, "st2")
+        assert untagged_kind(untagged, "STATUS") == [
+            b'* STATUS "Starred" (MESSAGES %d UNSEEN %d)\r\n' % (
+                len(starred), len(unseen))], untagged
         ok(c.cmd("d", "DELETE Starred")[1], "d")
         untagged, t = c.cmd("l2", 'LIST "" "*"')
         ok(t, "l2")
