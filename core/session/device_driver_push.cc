@@ -130,7 +130,8 @@ void DeviceDriver::StartFlagsFetch(const std::vector<uint32_t>& uids) {
 bool DeviceDriver::NeedsVerdicts() const {
   if (session_ == nullptr || session_->selected_folder.empty()) return false;
   const DeviceSession& s = *session_;
-  if (Trivial(s.SelectedView()) &&
+  // A NONE view is not trivial here: its new mail must be kept out.
+  if (WholeFolder(s.SelectedView()) &&
       Trivial(s.filters.Notification(s.selected_folder))) {
     return false;
   }

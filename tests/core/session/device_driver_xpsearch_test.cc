@@ -118,6 +118,29 @@ TEST_F(XpsearchTest, NewMailIsShownOnlyWhenItMatches) {
   EXPECT_EQ(d.out.Take(), "u OK Fetch completed\r\n");
 }
 
+TEST_F(XpsearchTest, AVirtualFolderOfNothingShowsNoNewMail) {
+  Device& d = WithFlagged();
+  Run(d, "x XPSEARCH Nothing NONE");
+  EXPECT_EQ(d.out.Take(), "x OK XPSEARCH completed\r\n");
+  Run(d, "s SELECT Nothing");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 SELECT \"INBOX\"\r\n");
+  d.link.Complete("~p4", "OK [READ-WRITE] Select completed");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 UID SEARCH RETURN (ALL) NOT ALL\r\n");
+  d.link.Complete("~p5", "OK Search completed");
+  EXPECT_EQ(
+      d.out.Take(),
+      "* 0 EXISTS\r\n* 0 RECENT\r\ns OK [READ-WRITE] Select completed\r\n");
+  registry_.OnStoreEvents("alice", {NewMail(13)});
+  Run(d, "n NOOP");
+  d.link.Complete("~p6", "OK NOOP completed");
+  d.link.Complete("~p7", "OK NOOP completed");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p6 NOOP\r\n~p7 NOOP\r\n"
+            "~p8 UID SEARCH RETURN (ALL) UID 13 NOT ALL\r\n");
+  d.link.Complete("~p8", "OK Search completed");
+  EXPECT_EQ(d.out.Take(), "n OK NOOP completed\r\n");
+}
+
 TEST_F(XpsearchTest, StatusCountsTheSelectedVirtualFolder) {
   Device& d = WithFlagged();
   SelectFlagged(d);
