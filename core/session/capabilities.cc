@@ -50,6 +50,8 @@ std::string PostAuthCapabilities(const std::vector<std::string>& store_caps,
   caps += " XTERSE XSYNC";
   // XCONVERT/XUIDCONVERT (§3.7; device_driver_convert.cc): P-IMAP only.
   if (pimap) caps += " XCONVERT";
+  // XPSEARCH (§3.8; device_driver_xpsearch.cc): P-IMAP only.
+  if (pimap) caps += " XPSEARCH";
   if (compression) caps += " COMPRESS=DEFLATE";
   if (!extra.empty()) absl::StrAppend(&caps, " ", extra);
   return caps;

@@ -107,6 +107,10 @@ struct CommandState {
   bool job_sort = false;         // the search job is a SORT (order matters)
   bool job_may_expunge = false;  // the device's command itself expunges
   std::string job_folder;
+  std::string job_vfolder;  // a SELECT of a virtual folder (vfolder.h)
+  // LIST/LSUB lines of matching virtual folders, written before the store's
+  // tagged OK (device_driver_xpsearch.cc).
+  std::string vfolder_lines;
   bool job_examine = false;
   uint64_t job_modseq = 0;       // HIGHESTMODSEQ reported while selecting
   uint64_t flags_fetch_seq = 0;  // journal position when kFlagsFetch went

@@ -22,6 +22,12 @@ inline bool Told(DeviceSession& s, uint32_t uid, const std::string& flags) {
   return false;
 }
 
+// The spec shows every message of its folder (not NONE, which shows none).
+inline bool WholeFolder(const FilterSpec& spec) {
+  return !spec.none && spec.all && spec.search_keys.empty() &&
+         !spec.days_before_today;
+}
+
 inline bool Trivial(const FilterSpec& spec) {
   return spec.none || (spec.all && spec.search_keys.empty() && !spec.days_before_today);
 }

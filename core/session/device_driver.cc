@@ -254,10 +254,9 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
       // it and tell the device to resynchronise.
       xfilter_resync_ = true;
       SendJob(Job::kViewSearch, tag,
-              absl::StrCat(
-                  "UID SEARCH RETURN (ALL) ",
-                  s.filters.View(s.selected_folder)
-                      .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+              absl::StrCat("UID SEARCH RETURN (ALL) ",
+                           s.SelectedView().ToSearchProgram(
+                               absl::Now(), absl::LocalTimeZone())));
       return;
     }
     ok_now("XFILTER completed");
@@ -276,6 +275,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     }
     return;
   }
+  if (ExecuteVfolderCommand(command)) return;
   if (name == "XPROVISION") return Provision(command);
   if (name == "XDELIVER") return Xdeliver(command);
   if (name == "XCONVERT" || name == "XUIDCONVERT") {
@@ -317,17 +317,26 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
       return;
     }
     // INBOX is case-insensitive (RFC 3501 §5.1): one spelling for journal keys.
-    cmd().job_folder = absl::EqualsIgnoreCase(args[0].value, "INBOX")
+    // A virtual folder selects its backing folder (seen through its search).
+    const VirtualFolder* v = s.vfolders.Find(args[0].value);
+    cmd().job_vfolder = v != nullptr ? args[0].value : "";
+    cmd().job_folder = v != nullptr ? v->backing
+                       : absl::EqualsIgnoreCase(args[0].value, "INBOX")
                            ? "INBOX"
                            : args[0].value;
     cmd().job_examine = name == "EXAMINE";
     cmd().job_modseq = 0;
     s.selected_folder.clear();  // a SELECT leaves the previous folder at once
+    s.selected_vfolder.clear();
     s.view = UidView();
     cmd().snapshot_seq =
         s.journal.last_seq();  // what the fresh view will already show
     s.journal.SnapshotSent(cmd().job_folder);  // journal what comes meanwhile
-    SendJob(Job::kSelect, tag, absl::StrCat(name, " ", RenderArgs(args, 0)));
+    SendJob(Job::kSelect, tag,
+            v == nullptr ? absl::StrCat(name, " ", RenderArgs(args, 0))
+                         : absl::StrCat(name, " ", QuotedMailbox(v->backing),
+                                        args.size() > 1 ? " " : "",
+                                        RenderArgs(args, 1)));
     return;
   }
   const bool selected = !s.selected_folder.empty();
@@ -454,9 +463,10 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     return;
   }
   if (name == "CLOSE" && !s.read_only && s.view.empty() &&
-      !Trivial(s.filters.View(s.selected_folder))) {
+      !WholeFolder(s.SelectedView())) {
     // Nothing of the device's view to expunge; the rest is not the device's.
     s.selected_folder.clear();
+    s.selected_vfolder.clear();
     if (services_.pool != nullptr) {  // what a pooled link has selected is ours
       MaybeReturnLink();
       ok_now("CLOSE completed");
@@ -466,13 +476,14 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     return;
   }
   if (name == "CLOSE" && !s.read_only && !s.view.empty() &&
-      !Trivial(s.filters.View(s.selected_folder))) {
+      !WholeFolder(s.SelectedView())) {
     // CLOSE expunges every \Deleted message of the folder; under a view filter
     // only the device's own view may go: UID EXPUNGE it, then UNSELECT (CLOSE
     // sends no untagged EXPUNGE, so none goes to the device either).
     std::string set = SetOf(s.view.Ranges());
     cmd().close_folder = s.selected_folder;
     s.selected_folder.clear();
+    s.selected_vfolder.clear();
     s.view = UidView();
     SendJob(Job::kCloseExpunge, tag, absl::StrCat("UID EXPUNGE ", set));
     return;
@@ -480,6 +491,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
   if (name == "CLOSE" || name == "UNSELECT") {
     cmd().close_folder = s.selected_folder;
     s.selected_folder.clear();
+    s.selected_vfolder.clear();
     s.view = UidView();
     if (name == "UNSELECT" && services_.pool != nullptr) {
       MaybeReturnLink();
@@ -512,6 +524,7 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
   }
   if (name == "STATUS" && StartFilteredStatus(command)) return;
   if (name == "STATUS" && !args.empty() && args[0].is_astring() && selected &&
+      s.selected_vfolder.empty() &&
       (args[0].value == s.selected_folder ||
        (absl::EqualsIgnoreCase(args[0].value, "INBOX") &&
         absl::EqualsIgnoreCase(s.selected_folder, "INBOX")))) {
@@ -643,17 +656,19 @@ void DeviceDriver::OnJobDone(absl::string_view tagged_line) {
       SendJob(Job::kSelectSearch, job_device_tag_,
               absl::StrCat(
                   "UID SEARCH RETURN (ALL) ",
-                  s->filters.View(cmd().job_folder)
+                  s->ViewOf(cmd().job_folder, cmd().job_vfolder)
                       .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
       return;
     case Job::kSelectSearch: {
       if (!ok) {
         s->selected_folder.clear();
+        s->selected_vfolder.clear();
         FinishCommand(absl::StrCat("NO ", rest.substr(rest.find(' ') + 1)));
         return;
       }
       ApplyViewSearch();
       s->selected_folder = cmd().job_folder;
+      s->selected_vfolder = cmd().job_vfolder;
       s->read_only = cmd().job_examine;
       // A fresh SELECT shows the folder as it was when the store ran it: news
       // journaled before that are moot; later ones still render (idempotently).
@@ -753,10 +768,9 @@ void DeviceDriver::FinishCommand(absl::string_view status_rest) {
       cmd().held_finish.assign(status_rest.data(), status_rest.size());
       live_resync_ = true;
       SendJob(Job::kViewSearch, job_device_tag_,
-              absl::StrCat(
-                  "UID SEARCH RETURN (ALL) ",
-                  session_->filters.View(session_->selected_folder)
-                      .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+              absl::StrCat("UID SEARCH RETURN (ALL) ",
+                           session_->SelectedView().ToSearchProgram(
+                               absl::Now(), absl::LocalTimeZone())));
       return;
     }
     cmd().rendered_new.clear();
@@ -769,6 +783,8 @@ void DeviceDriver::FinishCommand(absl::string_view status_rest) {
       return;
     }
   }
+  if (absl::StartsWithIgnoreCase(status_rest, "OK")) out += cmd().vfolder_lines;
+  cmd().vfolder_lines.clear();
   absl::StrAppend(&out, job_device_tag_, " ", status_rest, "\r\n");
   job_ = Job::kNone;
   cmd().EndJob();

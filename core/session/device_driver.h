@@ -158,7 +158,7 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
     return name == "XFILTER" || name == "XSETPIMAPPREF" ||
            name == "XGETPIMAPPREF" || name == "XGETPIMAPPREFS" ||
            name == "XPROVISION" || name == "XDELIVER" || name == "XCONVERT" ||
-           name == "XUIDCONVERT";
+           name == "XUIDCONVERT" || name == "XPSEARCH";
   }
   void Execute(const imap::Command& command);
   // The capability tokens a P-IMAP session adds to the list (event frames,
@@ -272,6 +272,9 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   void StartConvert(const imap::Command& command, size_t from, bool uid);
   void OnConvertFetched(bool ok, absl::string_view rest);
   void OnConverted(uint64_t id, absl::StatusOr<std::string> result);
+  // XPSEARCH and what virtual folders change in the mailbox commands
+  // (device_driver_xpsearch.cc): true when the command was answered.
+  bool ExecuteVfolderCommand(const imap::Command& command);
   // device_driver_login.cc: the jobs of a login (ENABLE, resume SELECT,
   // rebuild).
   void OnLoginJobDone(bool ok);

@@ -89,7 +89,10 @@ void DeviceDriver::FinishLogin() {
     counters().session_resumes.fetch_add(1, std::memory_order_relaxed);
     if (!session_->selected_folder.empty()) {
       out += "* SESSION SELECTED\r\n* FOLDER ";
-      imap::AppendAstring(&out, session_->selected_folder);
+      // The device selected what it names: a virtual folder by its own name.
+      imap::AppendAstring(&out, session_->selected_vfolder.empty()
+                                    ? session_->selected_folder
+                                    : session_->selected_vfolder);
       out += "\r\n";
       if (resync_pending_) {
         resync_pending_ = false;
@@ -165,6 +168,7 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
       const uint32_t saved = resume_uidvalidity_;
       if (!ok) {
         s->selected_folder.clear();
+        s->selected_vfolder.clear();
         Paused(false, false);
         FinishLogin();
         return;
@@ -210,10 +214,9 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
         // have seen): rebuild the view from the store and say RESYNC.
         resync_pending_ = true;
         SendJob(Job::kViewSearch, "",
-                absl::StrCat(
-                    "UID SEARCH RETURN (ALL) ",
-                    s->filters.View(s->selected_folder)
-                        .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+                absl::StrCat("UID SEARCH RETURN (ALL) ",
+                             s->SelectedView().ToSearchProgram(
+                                 absl::Now(), absl::LocalTimeZone())));
         return;
       }
       Paused(false, false);
@@ -222,10 +225,10 @@ void DeviceDriver::OnLoginJobDone(bool ok) {
     }
     case Job::kRebuild:
       SendJob(Job::kRebuildNew, "",
-              absl::StrCat(
-                  "UID SEARCH RETURN (ALL) UID ", s->view.max_uid() + 1, ":* ",
-                  s->filters.View(s->selected_folder)
-                      .ToSearchProgram(absl::Now(), absl::LocalTimeZone())));
+              absl::StrCat("UID SEARCH RETURN (ALL) UID ",
+                           s->view.max_uid() + 1, ":* ",
+                           s->SelectedView().ToSearchProgram(
+                               absl::Now(), absl::LocalTimeZone())));
       return;
     case Job::kRebuildNew: {
       // "UID n:*" also names the last message when none is newer than n.

@@ -130,7 +130,8 @@ void DeviceDriver::StartFlagsFetch(const std::vector<uint32_t>& uids) {
 bool DeviceDriver::NeedsVerdicts() const {
   if (session_ == nullptr || session_->selected_folder.empty()) return false;
   const DeviceSession& s = *session_;
-  if (Trivial(s.filters.View(s.selected_folder)) &&
+  // A NONE view is not trivial here: its new mail must be kept out.
+  if (WholeFolder(s.SelectedView()) &&
       Trivial(s.filters.Notification(s.selected_folder))) {
     return false;
   }
@@ -171,7 +172,7 @@ void DeviceDriver::StartEvalSearch() {
   }
   const std::string set = SetOf(ranges);
   const absl::Time now = absl::Now();
-  const FilterSpec& view = s.filters.View(s.selected_folder);
+  const FilterSpec view = s.SelectedView();
   if (!Trivial(view) || view.none) {
     SendJob(Job::kEvalView, job_device_tag_,
             absl::StrCat("UID SEARCH RETURN (ALL) UID ", set, " ",

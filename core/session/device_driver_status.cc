@@ -15,9 +15,15 @@ bool DeviceDriver::StartFilteredStatus(const imap::Command& command) {
   std::optional<FilteredStatus> status =
       FilteredStatus::For(command, *session_, services_.pool != nullptr);
   if (!status.has_value()) return false;
+  const std::string folder = status->folder();
+  const bool virtual_folder = !status->vfolder().empty();
   cmd().status = std::move(status);
+  // A virtual folder's numbers are its backing folder's, counted.
   SendJob(Job::kStatus, command.tag,
-          absl::StrCat("STATUS ", RenderArgs(command.args, 0)));
+          virtual_folder
+              ? absl::StrCat("STATUS ", QuotedMailbox(folder), " ",
+                             RenderArgs(command.args, 1))
+              : absl::StrCat("STATUS ", RenderArgs(command.args, 0)));
   return true;
 }
 

@@ -593,7 +593,8 @@ std::string DeviceFilters::Serialize() const {
 }
 
 absl::StatusOr<DeviceFilters> DeviceFilters::Parse(
-    absl::string_view text, FilterSpec default_notification) {
+    absl::string_view text, FilterSpec default_notification,
+    std::vector<imap::Command>* others) {
   absl::StatusOr<std::vector<imap::Command>> cmds =
       internal::ParseCommandScript(text);
   if (!cmds.ok()) return cmds.status();
@@ -603,7 +604,11 @@ absl::StatusOr<DeviceFilters> DeviceFilters::Parse(
   }
   DeviceFilters filters(std::move(default_notification));
   for (size_t i = 1; i < cmds->size(); ++i) {
-    const imap::Command& c = (*cmds)[i];
+    imap::Command& c = (*cmds)[i];
+    if (c.tag == "v") {
+      if (others != nullptr) others->push_back(std::move(c));
+      continue;
+    }
     if (c.name != "XFILTER") {
       return Bad(absl::StrCat("filters: unexpected ", c.name));
     }

@@ -130,9 +130,13 @@ class DeviceFilters {
   //   "f PIMAP-FILTERS 1\r\n" then "f XFILTER ALL V <spec>\r\n",
   //   "f XFILTER ALL N <spec>\r\n" and one "f XFILTER <mailbox> V|N <spec>\r\n"
   // per override (mailboxes sorted), i.e. replayable through ParseXFilter.
+  // Lines tagged "v" after them belong to other device settings stored in the
+  // same text (virtual folders, vfolder.h): Parse hands them to `others`
+  // (dropped when null) instead of refusing them.
   std::string Serialize() const;
-  static absl::StatusOr<DeviceFilters> Parse(absl::string_view text,
-                                             FilterSpec default_notification);
+  static absl::StatusOr<DeviceFilters> Parse(
+      absl::string_view text, FilterSpec default_notification,
+      std::vector<imap::Command>* others = nullptr);
 
   bool operator==(const DeviceFilters&) const = default;
 

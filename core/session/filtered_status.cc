@@ -38,9 +38,12 @@ void ReplaceItem(std::string* line, absl::string_view name, uint32_t value) {
 
 }  // namespace
 
-FilteredStatus::FilteredStatus(std::string folder, bool selected,
+FilteredStatus::FilteredStatus(std::string folder, std::string vfolder,
+                               FilterSpec spec, bool selected,
                                bool unseen_asked, uint32_t view_messages)
     : folder_(std::move(folder)),
+      vfolder_(std::move(vfolder)),
+      spec_(std::move(spec)),
       messages_(view_messages),
       selected_(selected),
       unseen_asked_(unseen_asked) {}
@@ -53,11 +56,18 @@ std::optional<FilteredStatus> FilteredStatus::For(const imap::Command& command,
       args[1].type != imap::Arg::Type::kList) {
     return std::nullopt;
   }
-  const std::string folder =
-      absl::EqualsIgnoreCase(args[0].value, "INBOX") ? "INBOX" : args[0].value;
-  if (ViewIsWholeFolder(session.filters.View(folder))) return std::nullopt;
-  const bool selected =
-      !session.selected_folder.empty() && folder == session.selected_folder;
+  const VirtualFolder* v = session.vfolders.Find(args[0].value);
+  const std::string vfolder = v != nullptr ? args[0].value : "";
+  const std::string folder = v != nullptr ? v->backing
+                             : absl::EqualsIgnoreCase(args[0].value, "INBOX")
+                                 ? "INBOX"
+                                 : args[0].value;
+  FilterSpec spec = session.ViewOf(folder, vfolder);
+  // A virtual folder is never the store's: even a search of ALL is counted.
+  if (v == nullptr && ViewIsWholeFolder(spec)) return std::nullopt;
+  const bool selected = !session.selected_folder.empty() &&
+                        folder == session.selected_folder &&
+                        vfolder == session.selected_vfolder;
   if (!selected && !pooled) return std::nullopt;
   bool unseen = false;
   for (const imap::Arg& item : args[1].children) {
@@ -67,14 +77,13 @@ std::optional<FilteredStatus> FilteredStatus::For(const imap::Command& command,
     }
   }
   return FilteredStatus(
-      folder, selected, unseen,
+      folder, vfolder, std::move(spec), selected, unseen,
       selected ? static_cast<uint32_t>(session.view.size()) : 0);
 }
 
 std::string FilteredStatus::Command(const DeviceSession& session) const {
   const auto program = [&] {
-    return session.filters.View(folder_).ToSearchProgram(absl::Now(),
-                                                         absl::LocalTimeZone());
+    return spec_.ToSearchProgram(absl::Now(), absl::LocalTimeZone());
   };
   switch (step_) {
     case Step::kStatus:
@@ -134,6 +143,13 @@ std::string FilteredStatus::TakeLine() {
   if (!line.empty() && (selected_ || step_ != Step::kExamine)) {
     ReplaceItem(&line, "MESSAGES", messages_);
     if (unseen_asked_) ReplaceItem(&line, "UNSEEN", unseen_count_);
+  }
+  // The store named the backing folder; the device asked for the virtual one
+  // (the item list is last and holds no parentheses of its own).
+  const size_t items = line.rfind('(');
+  if (!line.empty() && !vfolder_.empty() && items != std::string::npos) {
+    line = absl::StrCat("* STATUS ", QuotedMailbox(vfolder_), " ",
+                        line.substr(items));
   }
   return line;
 }

@@ -1,11 +1,12 @@
-// FilteredStatus: STATUS of a folder under a view filter. The device sees a
-// subset of the folder, so MESSAGES and UNSEEN must count that subset, not the
-// store's whole folder; the other items (UIDNEXT, UIDVALIDITY, HIGHESTMODSEQ,
-// RECENT) are the store's. The selected folder's view is at hand; another
-// folder's is counted with the filter's search program after an EXAMINE of it
-// on a pooled link (whose state the next borrower restores, so the device's
-// own selection is not disturbed). Without a pool the store's numbers stand
-// for a folder that is not selected.
+// FilteredStatus: STATUS of a folder under a view filter, or of a virtual
+// folder (vfolder.h: its backing folder's, counted, the line renamed). The
+// device sees a subset of the folder, so MESSAGES and UNSEEN must count that
+// subset, not the store's whole folder; the other items (UIDNEXT, UIDVALIDITY,
+// HIGHESTMODSEQ, RECENT) are the store's. The selected folder's view is at
+// hand; another folder's is counted with the filter's search program after an
+// EXAMINE of it on a pooled link (whose state the next borrower restores, so
+// the device's own selection is not disturbed). Without a pool the store's
+// numbers stand for a folder that is not selected.
 //
 // It owns the sequence of store commands (Step) and the numbers collected on
 // the way, and performs no I/O: the driver (device_driver_status.cc) sends
@@ -49,7 +50,10 @@ class FilteredStatus {
                                            bool pooled);
 
   Step step() const { return step_; }
+  // The store's folder: a virtual folder's backing folder (vfolder.h).
   const std::string& folder() const { return folder_; }
+  // The virtual folder asked for, empty for a real one.
+  const std::string& vfolder() const { return vfolder_; }
   // Of the selected folder (counted from the view at hand, no EXAMINE).
   bool selected() const { return selected_; }
 
@@ -71,10 +75,12 @@ class FilteredStatus {
   std::string TakeLine();
 
  private:
-  FilteredStatus(std::string folder, bool selected, bool unseen_asked,
-                 uint32_t view_messages);
+  FilteredStatus(std::string folder, std::string vfolder, FilterSpec spec,
+                 bool selected, bool unseen_asked, uint32_t view_messages);
 
   std::string folder_;
+  std::string vfolder_;
+  FilterSpec spec_;   // the view's
   std::string line_;  // the store's "* STATUS" line
   uint32_t messages_ = 0;
   uint32_t unseen_count_ = 0;

@@ -18,7 +18,42 @@ namespace pimap::session {
 
 namespace {
 constexpr int64_t kSweepMs = 60 * 1000;
+
+// The device's settings text (DeviceRecord::filters): its filters, then its
+// virtual folders and (for a live session) the one selected, as "v" lines
+// DeviceFilters::Parse hands back.
+std::string SettingsText(const DeviceSession& s, bool with_selection) {
+  std::string out = s.filters.Serialize();
+  out += s.vfolders.Serialize();
+  if (with_selection && !s.selected_vfolder.empty() &&
+      !s.selected_folder.empty()) {
+    out.append("v SELECTED-VFOLDER ");
+    internal::AppendMailbox(&out, s.selected_vfolder);
+    out.append("\r\n");
+  }
+  return out;
 }
+
+// Restores what SettingsText wrote; a part that does not parse is left at its
+// default (as the filters always were).
+void ApplySettings(absl::string_view text, const SessionConfig& config,
+                   DeviceSession* s) {
+  std::vector<imap::Command> others;
+  if (auto f = DeviceFilters::Parse(text, config.default_notification, &others);
+      f.ok()) {
+    s->filters = std::move(*f);
+  }
+  if (auto v = VirtualFolders::Parse(others); v.ok()) {
+    s->vfolders = std::move(*v);
+  }
+  for (const imap::Command& c : others) {
+    if (c.name == "SELECTED-VFOLDER" && c.args.size() == 1 &&
+        s->vfolders.Find(c.args[0].value) != nullptr) {
+      s->selected_vfolder = c.args[0].value;
+    }
+  }
+}
+}  // namespace
 
 SessionRegistry::SessionRegistry(TimerWheel* timers, ShardCounters* counters,
                                  const SessionConfig* config,
@@ -104,11 +139,7 @@ DeviceSession* SessionRegistry::Attach(const std::string& user,
                                                 ++next_session_id_, *config_);
       auto saved = settings_.find(absl::StrCat(user, "\n", device));
       if (saved != settings_.end()) {
-        if (auto f = DeviceFilters::Parse(saved->second.first,
-                                          config_->default_notification);
-            f.ok()) {
-          created->filters = std::move(*f);
-        }
+        ApplySettings(saved->second.first, *config_, created.get());
         if (auto p = DevicePrefs::Parse(saved->second.second); p.ok()) {
           if (*p != DevicePrefs()) created->mutable_prefs() = std::move(*p);
         }
@@ -244,7 +275,7 @@ void SessionRegistry::End(DeviceSession* session) {
     DeviceRecord record;
     record.user = session->user;
     record.device = session->device;
-    record.filters = session->filters.Serialize();
+    record.filters = SettingsText(*session, /*with_selection=*/false);
     record.prefs = session->prefs().Serialize();
     record.last_activity_unix = absl::ToUnixSeconds(absl::Now());
     // One transaction: a crash between the two would lose the settings.
@@ -261,7 +292,8 @@ void SessionRegistry::End(DeviceSession* session) {
     // cache.
     if (settings_.size() >= 100000) settings_.clear();
     settings_[absl::StrCat(session->user, "\n", session->device)] = {
-        session->filters.Serialize(), session->prefs().Serialize()};
+        SettingsText(*session, /*with_selection=*/false),
+        session->prefs().Serialize()};
   }
   if (outband_ != nullptr) outband_->OnDeviceBack(session->session_id);
   it->second.devices.erase(session->device);
@@ -453,11 +485,7 @@ std::unique_ptr<DeviceSession> SessionRegistry::Restore(
   if (r.session_id.empty() || !absl::SimpleAtoi(r.session_id, &id))
     id = ++next_session_id_;
   auto session = std::make_unique<DeviceSession>(user, device, id, *config_);
-  if (auto filters =
-          DeviceFilters::Parse(r.filters, config_->default_notification);
-      filters.ok()) {
-    session->filters = std::move(*filters);
-  }
+  ApplySettings(r.filters, *config_, session.get());
   if (auto prefs = DevicePrefs::Parse(r.prefs); prefs.ok()) {
     if (*prefs != DevicePrefs()) session->mutable_prefs() = std::move(*prefs);
   }
@@ -518,7 +546,7 @@ void SessionRegistry::Save(const DeviceSession& s) {
   record.user = s.user;
   record.device = s.device;
   record.session_id = absl::StrCat(s.session_id);
-  record.filters = s.filters.Serialize();
+  record.filters = SettingsText(s, /*with_selection=*/true);
   record.prefs = s.prefs().Serialize();
   record.selected_folder = s.selected_folder;
   record.read_only = s.read_only;

@@ -24,6 +24,7 @@
 #include "core/session/store_namespaces.h"
 #include "core/session/store_watch.h"
 #include "core/session/uid_view.h"
+#include "core/session/vfolder.h"
 
 namespace pimap::session {
 
@@ -123,7 +124,24 @@ struct DeviceSession {
     return *kDefaults;
   }
   std::unique_ptr<DevicePrefs> custom_prefs;
+  // XPSEARCH's saved searches (device settings, kept like the filters).
+  VirtualFolders vfolders;
   std::string selected_folder;  // empty: AUTHENTICATED
+  // The virtual folder the device selected, empty for a real one. The
+  // selected_folder is then its backing folder: the journal, the watch and
+  // the store link all deal in that one; only the view is narrower.
+  std::string selected_vfolder;
+  // The view spec of `folder` seen as `vfolder` (empty: the folder itself):
+  // the device's view filter, AND the vfolder's search.
+  FilterSpec ViewOf(absl::string_view folder, absl::string_view vfolder) const {
+    const VirtualFolder* v = vfolder.empty() ? nullptr : vfolders.Find(vfolder);
+    return v == nullptr ? filters.View(folder)
+                        : AndSpecs(filters.View(folder), v->spec);
+  }
+  // The one answer to "the view spec of what is selected".
+  FilterSpec SelectedView() const {
+    return ViewOf(selected_folder, selected_vfolder);
+  }
   bool read_only = false;
   UidView view;  // the device's view of selected_folder
   uint32_t view_uidvalidity = 0;

@@ -517,7 +517,7 @@ struct Device {
 // device), plus the P-IMAP tokens.
 inline constexpr absl::string_view kCaps =
     "IMAP4rev1 CONDSTORE UIDPLUS LITERAL+ ENABLE IDLE XFILTER XPIMAPPREF "
-    "XPROVISION XZIP ID XTERSE XSYNC XCONVERT COMPRESS=DEFLATE";
+    "XPROVISION XZIP ID XTERSE XSYNC XCONVERT XPSEARCH COMPRESS=DEFLATE";
 
 inline std::string LoginOk(absl::string_view tag) {
   return absl::StrCat(tag, " OK [CAPABILITY ", kCaps, "] Logged in\r\n");

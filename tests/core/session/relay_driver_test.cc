@@ -327,6 +327,13 @@ TEST_F(RelayDriverTest, GatewayCommandsOfOtherSessionsAreRefused) {
   EXPECT_EQ(store_.TakeSent(), "");
 }
 
+TEST_F(RelayDriverTest, XpsearchNeedsAPimapSession) {
+  Login();
+  device_.Type("b XPSEARCH Starred FLAGGED\r\n");
+  EXPECT_EQ(device_.Take(), "b NO [CANNOT] P-IMAP session required\r\n");
+  EXPECT_EQ(store_.TakeSent(), "");
+}
+
 // protocol.md §2.2 (R01 §3): XPROVISION is one of the P-IMAP commands a
 // regular session may use; it has no device id to name.
 TEST_F(RelayDriverTest, XprovisionIsAnsweredInARegularSession) {

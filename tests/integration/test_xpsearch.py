@@ -1,0 +1,109 @@
+"""XPSEARCH (docs/xpsearch.md): a saved search as a per-device virtual folder, against
+a real Dovecot. The virtual folder is listed, selecting it shows the backing folder's
+matching messages with the backing folder's UIDs and UIDVALIDITY, and new mail is pushed
+to a device idling in it only when it matches."""
+
+import re
+
+import pytest
+
+from harness import (EXISTS_RE, device_fetch_all, end_idle, ensure_messages,
+                     make_message, ok, pimap_login, read_lines, start_idle, store_flag,
+                     unique_name, untagged_kind)
+
+pytestmark = pytest.mark.timeout(120)
+
+USER = "bob"
+SETTLE = 3.0
+PUSH_WAIT = 10.0
+UIDVALIDITY_RE = re.compile(rb"\[UIDVALIDITY (\d+)\]", re.I)
+
+
+def store_select(dovecot):
+    """UIDVALIDITY and {uid: flags} of the user's INBOX as the store has them."""
+    with dovecot.raw(USER) as s:
+        untagged, t = s.cmd("s", "EXAMINE INBOX")
+        ok(t, "s")
+        validity = [UIDVALIDITY_RE.search(x).group(1) for x in untagged
+                    if UIDVALIDITY_RE.search(x)]
+    return int(validity[0]), dict(dovecot.uid_flags(USER))
+
+
+def test_xpsearch_flagged_virtual_folder(pimap_gateway, dovecot):
+    ensure_messages(dovecot, USER, 3)
+    uidvalidity, before = store_select(dovecot)
+    flagged_uid = sorted(before)[0]
+    store_flag(dovecot, USER, flagged_uid)
+    with pimap_gateway.raw() as c:
+        pimap_login(c, "bob#" + unique_name("xps"))
+        untagged, t = c.cmd("c", "CAPABILITY")
+        ok(t, "c")
+        assert b" XPSEARCH" in b"".join(untagged_kind(untagged, "CAPABILITY")), untagged
+        # Push new mail in IDLE (the default notification filter is NONE); the
+        # virtual folder's search still decides what the device sees.
+        ok(c.cmd("n0", "XFILTER INBOX N ALL")[1], "n0")
+        untagged, t = c.cmd("s0", "SELECT INBOX")
+        ok(t, "s0")
+        ok(c.cmd("x", "XPSEARCH Starred FLAGGED")[1], "x")
+        _, t = c.cmd("x2", "XPSEARCH Starred SEEN")
+        assert t.startswith(b"x2 NO"), t
+
+        untagged, t = c.cmd("l", 'LIST "" "*"')
+        ok(t, "l")
+        assert any(b'"Starred"' in x for x in untagged_kind(untagged, "LIST")), untagged
+
+        untagged, t = c.cmd("s", "SELECT Starred")
+        ok(t, "s")
+        got_validity = [int(UIDVALIDITY_RE.search(x).group(1)) for x in untagged
+                        if UIDVALIDITY_RE.search(x)]
+        assert got_validity == [uidvalidity], untagged
+        store_flags = dict(dovecot.uid_flags(USER))
+        flagged = sorted(u for u, f in store_flags.items() if "\\Flagged" in f)
+        n = [int(EXISTS_RE.match(x).group(1)) for x in untagged if EXISTS_RE.match(x)]
+        assert n == [len(flagged)], untagged
+        view = device_fetch_all(c, expect=len(flagged))
+        assert [u for u, _ in view] == flagged  # the backing folder's UIDs
+
+        untagged, t = c.cmd("st", "STATUS Starred (MESSAGES)")
+        ok(t, "st")
+        assert untagged_kind(untagged, "STATUS") == [
+            b'* STATUS "Starred" (MESSAGES %d)\r\n' % len(flagged)], untagged
+
+        start_idle(c)
+        new_uid = dovecot.append(USER, "INBOX",
+                                 make_message("starred news", to="bob@example.org"),
+                                 flags="\\Flagged")
+        lines, got = read_lines(c, PUSH_WAIT, until=lambda x: EXISTS_RE.match(x))
+        assert got, "a new flagged message was not pushed: %r" % lines
+        assert lines[-1] == b"* %d EXISTS\r\n" % (len(flagged) + 1), lines
+
+        dovecot.append(USER, "INBOX", make_message("plain news", to="bob@example.org"))
+        lines, got = read_lines(c, SETTLE + 1, until=lambda x: EXISTS_RE.match(x))
+        assert not got, "an unflagged message was pushed: %r" % lines
+        more = end_idle(c)
+        _, t = c.cmd("n", "NOOP")
+        ok(t, "n")
+        assert not [x for x in more if EXISTS_RE.match(x)], more
+
+        view = device_fetch_all(c, expect=len(flagged) + 1, tag="f2")
+        assert [u for u, _ in view] == flagged + [new_uid]
+
+        # STORE acts on the backing message.
+        ok(c.cmd("t", "UID STORE %d +FLAGS (\\Seen)" % new_uid)[1], "t")
+        assert "\\Seen" in dict(dovecot.uid_flags(USER))[new_uid]
+
+        ok(c.cmd("u", "UNSELECT")[1], "u")
+        # Not selected: counted on a pooled link (EXAMINE of INBOX, a UID SEARCH).
+        now = dict(dovecot.uid_flags(USER))
+        starred = [u for u, f in now.items() if "\\Flagged" in f]
+        unseen = [u for u in starred if "\\Seen" not in now[u]]
+        untagged, t = c.cmd("st2", "STATUS Starred (MESSAGES UNSEEN)")
+        ok(t, "st2")
+        assert untagged_kind(untagged, "STATUS") == [
+            b'* STATUS "Starred" (MESSAGES %d UNSEEN %d)\r\n' % (
+                len(starred), len(unseen))], untagged
+        ok(c.cmd("d", "DELETE Starred")[1], "d")
+        untagged, t = c.cmd("l2", 'LIST "" "*"')
+        ok(t, "l2")
+        assert not any(b"Starred" in x for x in untagged), untagged
+        ok(c.cmd("z", "LOGOUT")[1], "z")
