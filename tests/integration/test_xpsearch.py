@@ -107,3 +107,33 @@ def test_xpsearch_flagged_virtual_folder(pimap_gateway, dovecot):
         ok(t, "l2")
         assert not any(b"Starred" in x for x in untagged), untagged
         ok(c.cmd("z", "LOGOUT")[1], "z")
+
+
+def test_xpsearch_over_http(start_pimap_gateway, dovecot):
+    """The same virtual folder through the HTTP binding: one POST creates it, lists it and
+    selects it; the device sees only the flagged message, under its backing UID."""
+    import harness
+    from harness import quote
+    from http_client import HttpClient, login_line
+    ensure_messages(dovecot, USER, 3)
+    _, before = store_select(dovecot)
+    flagged_uid = sorted(before)[-1]
+    store_flag(dovecot, USER, flagged_uid)
+    flagged = sorted(u for u, f in dovecot.uid_flags(USER) if "\\Flagged" in f)
+    port = harness.free_ports(1)[0]
+    start_pimap_gateway(extra=["--http-listen", "%s:%d" % (harness.HOST, port)])
+    harness.wait_until(lambda: harness.port_is_open(port), 5, what="http port")
+    name = unique_name("Star")
+    with HttpClient(port) as c:
+        r = c.post(login_line("L", USER, unique_name("h")) +
+                   "s0 SELECT INBOX\r\n"
+                   "x XPSEARCH %s FLAGGED\r\n" % quote(name) +
+                   'l LIST "" "*"\r\n'
+                   "s SELECT %s\r\n" % quote(name) +
+                   "f UID FETCH 1:* (UID FLAGS)\r\n")
+        assert r.status == 200, r.body
+        assert r.tagged("x").startswith(b"x OK"), r.body
+        assert quote(name).encode() in r.body, r.body
+        assert r.tagged("s").startswith(b"s OK"), r.body
+        uids = sorted(int(u) for u in re.findall(rb"\* \d+ FETCH \(UID (\d+)", r.body))
+        assert uids == flagged, (uids, flagged, r.body)
