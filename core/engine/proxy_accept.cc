@@ -187,18 +187,9 @@ void ProxyHeaderReader::Fail(absl::Status error) {
     shard_->timers().Cancel(retry_);
     retry_ = 0;
   }
-  // Cancel the peek or consume in flight, then close the slot. HARDLINK: the
-  // close runs even when the cancel finds nothing, and never before it.
-  io_uring_sqe* sqe = shard_->ring().GetSqe();
-  io_uring_prep_cancel_fd(
-      sqe, slot_, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-  sqe->flags |= IOSQE_IO_HARDLINK;
-  io_uring_sqe_set_data64(sqe, CompletionData(&aux_op_));
-  ++ops_in_flight_;
-  sqe = shard_->ring().GetSqe();
-  io_uring_prep_close_direct(sqe, slot_);
-  io_uring_sqe_set_data64(sqe, CompletionData(&aux_op_));
-  ++ops_in_flight_;
+  // The peek or consume in flight is cancelled, then the slot closed.
+  shard_->ring().CancelAndCloseDirect(slot_, &aux_op_);
+  ops_in_flight_ += 2;
   auto done = std::move(done_);
   done(std::move(error));
 }

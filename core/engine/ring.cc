@@ -59,6 +59,18 @@ io_uring_sqe* Ring::GetSqe() {
   return sqe;
 }
 
+void Ring::CancelAndCloseDirect(int slot, Completion* done) {
+  if (io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_cancel_fd(
+      sqe, slot, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+  sqe->flags |= IOSQE_IO_HARDLINK;
+  io_uring_sqe_set_data64(sqe, CompletionData(done));
+  sqe = GetSqe();
+  io_uring_prep_close_direct(sqe, slot);
+  io_uring_sqe_set_data64(sqe, CompletionData(done));
+}
+
 int Ring::WaitAndDispatch(int64_t timeout_ms) {
   __kernel_timespec ts;
   ts.tv_sec = timeout_ms / 1000;

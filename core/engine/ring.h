@@ -11,6 +11,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "core/engine/buffer_ring.h"
+#include "core/engine/completion.h"
 
 namespace pimap::engine {
 
@@ -47,6 +48,12 @@ class Ring {
 
   // Never returns null: when the SQ is full it submits first.
   io_uring_sqe* GetSqe();
+  // Cancels every operation in flight on direct descriptor `slot`, then
+  // closes it: two completions, both to `done`. Linked with HARDLINK: the
+  // close must run even when the cancel finds nothing (-ENOENT), and not
+  // first, or the cancel could no longer find the file by its slot; both go
+  // in one submission (a full SQ submitted between them would cut the link).
+  void CancelAndCloseDirect(int slot, Completion* done);
   // Submits, waits up to timeout_ms for at least one completion, dispatches all that
   // are ready. Returns the number dispatched.
   int WaitAndDispatch(int64_t timeout_ms);

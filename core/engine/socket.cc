@@ -276,19 +276,8 @@ void Socket::StartFinalClose() {
   // A connect op may still be in flight: keep its state, drop only the callback.
   if (connecting_ != nullptr) connecting_->done = nullptr;
   if (slot_ >= 0) {
-    // Cancel whatever is in flight on the descriptor, then close the slot. HARDLINK:
-    // the close must run even when the cancel finds nothing (-ENOENT), and it must not
-    // run first, or the cancel could no longer find the file by its slot.
-    io_uring_sqe* sqe = shard_->ring().GetSqe();
-    io_uring_prep_cancel_fd(sqe, slot_,
-                            IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
-    sqe->flags |= IOSQE_IO_HARDLINK;
-    io_uring_sqe_set_data64(sqe, CompletionData(&aux_op_));
-    ++ops_in_flight_;
-    sqe = shard_->ring().GetSqe();
-    io_uring_prep_close_direct(sqe, slot_);
-    io_uring_sqe_set_data64(sqe, CompletionData(&aux_op_));
-    ++ops_in_flight_;
+    shard_->ring().CancelAndCloseDirect(slot_, &aux_op_);
+    ops_in_flight_ += 2;
   }
   MaybeFinish();
 }
