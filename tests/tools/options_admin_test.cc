@@ -10,18 +10,14 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/tools/options_test_util.h"
 #include "tools/pimapd/options.h"
 
 namespace pimap {
 namespace {
 
+using ::pimap::testing::Parse;
 using ::testing::HasSubstr;
-
-absl::StatusOr<CommandLine> Parse(const std::vector<std::string>& args) {
-  std::vector<const char*> argv = {"pimapd", "--store", "s:1"};
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
-}
 
 TEST(AdminOptionsTest, OffByDefault) {
   auto d = Parse({});

@@ -10,19 +10,15 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/tools/options_test_util.h"
 #include "tools/pimapd/options.h"
 
 namespace pimap {
 namespace {
 
+using ::pimap::testing::Parse;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-absl::StatusOr<CommandLine> Parse(const std::vector<std::string>& args) {
-  std::vector<const char*> argv = {"pimapd", "--store", "s:1"};
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
-}
 
 TEST(ConvertOptionsTest, Defaults) {
   auto r = Parse({});

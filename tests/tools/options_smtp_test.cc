@@ -9,27 +9,15 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/tools/options_test_util.h"
 #include "tools/pimapd/options.h"
 
 namespace pimap {
 namespace {
 
+using ::pimap::testing::ExpectError;
+using ::pimap::testing::Parse;
 using ::testing::HasSubstr;
-
-absl::StatusOr<CommandLine> Parse(const std::vector<std::string>& args) {
-  std::vector<const char*> argv = {"pimapd", "--store", "s:1"};
-  for (const std::string& a : args) argv.push_back(a.c_str());
-  return ParseCommandLine(static_cast<int>(argv.size()), argv.data());
-}
-
-void ExpectError(const std::vector<std::string>& args,
-                 const std::vector<std::string>& parts) {
-  auto r = Parse(args);
-  ASSERT_FALSE(r.ok());
-  for (const std::string& p : parts) {
-    EXPECT_THAT(r.status().message(), HasSubstr(p));
-  }
-}
 
 TEST(SmtpOptionsTest, OffByDefault) {
   auto d = Parse({});
