@@ -1,0 +1,172 @@
+// A shard's view of the cluster, its claims and its fence (shard_cluster.h).
+#include "core/cluster/shard_cluster.h"
+
+#include <utility>
+
+#include "core/base/log.h"
+
+namespace pimap::cluster {
+namespace {
+constexpr int64_t kClaimRetryMs = 500;
+}  // namespace
+
+ShardCluster::ShardCluster(TimerWheel* timers, Coordinator* coordinator,
+                           const ClusterConfig* config,
+                           const ClusterFence* fence, Clock clock)
+    : timers_(timers),
+      coordinator_(coordinator),
+      config_(config),
+      fence_(fence),
+      clock_(std::move(clock)),
+      generation_seen_(fence->generation()) {}
+
+ShardCluster::~ShardCluster() { *alive_ = false; }
+
+void ShardCluster::SetView(std::shared_ptr<const ClusterView> view) {
+  view_ = std::move(view);
+}
+
+void ShardCluster::AddFencedHook(absl::AnyInvocable<void()> hook) {
+  fenced_hooks_.push_back(std::move(hook));
+}
+
+bool ShardCluster::serving(int64_t now_ms) const {
+  return view_ != nullptr && view_->lease != 0 && fence_->Valid(now_ms) &&
+         fence_->generation() == generation_seen_;
+}
+
+void ShardCluster::CheckFence(int64_t now_ms) {
+  const uint64_t generation = fence_->generation();
+  if (generation != generation_seen_) {
+    generation_seen_ = generation;
+    if (!dropped_) Fence();
+    dropped_ = false;  // a new lease may be valid already
+    if (!fence_->Valid(now_ms)) dropped_ = true;
+    return;
+  }
+  if (fence_->Valid(now_ms)) {
+    dropped_ = false;
+    return;
+  }
+  if (!dropped_ && fence_->valid_until_ms() != 0) {
+    Fence();
+    dropped_ = true;
+  }
+}
+
+void ShardCluster::Fence() {
+  ++stats_.fenced;
+  if (!claimed_.empty()) {
+    PIMAP_LOG(WARNING).Event("cluster.shard.fenced")
+        << "lease lost: dropping " << claimed_.size()
+        << " users without touching their state";
+  }
+  claimed_.clear();
+  for (auto& hook : fenced_hooks_) hook();
+}
+
+Placement ShardCluster::Place(absl::string_view user, int64_t now_ms) const {
+  Placement placement;
+  if (!serving(now_ms)) {
+    placement.reason = "this node is not in the cluster (no lease)";
+    return placement;
+  }
+  if (claimed_.contains(user)) {
+    placement.kind = Placement::Kind::kHere;
+    return placement;
+  }
+  const Member* preferred = view_->Preferred(user);
+  if (preferred == nullptr || preferred->id == view_->self) {
+    placement.kind = Placement::Kind::kHere;
+    return placement;
+  }
+  placement.kind = Placement::Kind::kForward;
+  placement.member = *preferred;
+  return placement;
+}
+
+void ShardCluster::Claim(const std::string& user,
+                         absl::AnyInvocable<void(Placement)> done) {
+  TryClaim(user, clock_() + config_->claim_wait_ms, std::move(done));
+}
+
+void ShardCluster::TryClaim(std::string user, int64_t deadline_ms,
+                            absl::AnyInvocable<void(Placement)> done) {
+  const int64_t now = clock_();
+  if (!serving(now)) {
+    Placement p;
+    p.reason = "this node is not in the cluster (no lease)";
+    done(std::move(p));
+    return;
+  }
+  if (claimed_.contains(user)) {
+    Placement p;
+    p.kind = Placement::Kind::kHere;
+    done(std::move(p));
+    return;
+  }
+  const int64_t lease = view_->lease;
+  const uint64_t generation = generation_seen_;
+  std::string key = config_->OwnersPrefix() + user;
+  coordinator_->PutIfAbsent(
+      std::move(key), view_->self, lease,
+      [this, user = std::move(user), deadline_ms, lease, generation,
+       done = std::move(done), alive = std::weak_ptr<bool>(alive_)](
+          absl::StatusOr<WriteOutcome> outcome) mutable {
+        if (alive.expired()) return;
+        Placement p;
+        const int64_t now = clock_();
+        // The fence may have gone while etcd answered: a claim made under a
+        // lease this shard no longer serves under is not ours to use.
+        if (!serving(now) || view_->lease != lease ||
+            generation != generation_seen_) {
+          p.reason = "this node lost its lease";
+          done(std::move(p));
+          return;
+        }
+        if (!outcome.ok()) {
+          p.reason = "the cluster store cannot be reached";
+          PIMAP_LOG(WARNING).User(user).Event("cluster.claim.fail")
+              << outcome.status().message();
+          done(std::move(p));
+          return;
+        }
+        const bool ours =
+            outcome->written ||
+            (outcome->holder_exists && outcome->holder.value == view_->self &&
+             outcome->holder.lease == lease);
+        if (ours) {
+          if (outcome->written) ++stats_.claims;
+          claimed_.insert(user);
+          p.kind = Placement::Kind::kHere;
+          done(std::move(p));
+          return;
+        }
+        const Member* holder = outcome->holder_exists
+                                   ? view_->Find(outcome->holder.value)
+                                   : nullptr;
+        if (holder != nullptr && holder->id != view_->self) {
+          ++stats_.claim_conflicts;
+          p.kind = Placement::Kind::kForward;
+          p.member = *holder;
+          done(std::move(p));
+          return;
+        }
+        // Held by a node that left (or by our own id under an old lease):
+        // its lease expires within the TTL, then the key goes.
+        ++stats_.claim_waits;
+        if (now + kClaimRetryMs > deadline_ms) {
+          p.reason = "the user is still held by a node that left";
+          done(std::move(p));
+          return;
+        }
+        timers_->Schedule(
+            kClaimRetryMs, [this, user = std::move(user), deadline_ms,
+                            done = std::move(done), alive]() mutable {
+              if (alive.expired()) return;
+              TryClaim(std::move(user), deadline_ms, std::move(done));
+            });
+      });
+}
+
+}  // namespace pimap::cluster

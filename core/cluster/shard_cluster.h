@@ -1,0 +1,101 @@
+// A shard's side of the cluster (one per shard, in its service registry): the
+// newest view the agent posted, the users this shard has claimed in etcd, and
+// the fence check run before every dispatch of completions.
+//
+// Where a login goes (Place): nowhere while the node has no lease
+// (kUnavailable); to the preferred member by rendezvous hashing when that is
+// another node (kForward); else here, after Claim: the user's owner key
+// (/<cluster>/owners/<user>) is created under this node's lease unless it
+// exists. A key held by another live member wins over the hashing (that node
+// still serves the user: the login is forwarded there); one held by a node
+// that is gone is waited out (its lease expires within the TTL).
+//
+// Claims are kept while the node keeps its lease: the owner keys live under
+// the lease, so they vanish with it, and a fenced shard forgets its claims.
+#ifndef PIMAP_CORE_CLUSTER_SHARD_CLUSTER_H_
+#define PIMAP_CORE_CLUSTER_SHARD_CLUSTER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/any_invocable.h"
+#include "core/base/timer_wheel.h"
+#include "core/cluster/cluster_config.h"
+#include "core/cluster/cluster_view.h"
+#include "core/cluster/coordinator.h"
+#include "core/cluster/fence.h"
+
+namespace pimap::cluster {
+
+struct Placement {
+  enum class Kind { kHere, kForward, kUnavailable };
+  Kind kind = Kind::kUnavailable;
+  Member member;       // kForward: where
+  std::string reason;  // kUnavailable: why (for the device's NO)
+};
+
+struct ShardClusterStats {
+  uint64_t claims = 0;           // owner keys created
+  uint64_t claim_conflicts = 0;  // held by another live member
+  uint64_t claim_waits = 0;      // held by a node that is gone
+  uint64_t fenced = 0;           // times this shard dropped its users
+};
+
+class ShardCluster {
+ public:
+  using Clock = absl::AnyInvocable<int64_t()>;
+
+  ShardCluster(TimerWheel* timers, Coordinator* coordinator,
+               const ClusterConfig* config, const ClusterFence* fence,
+               Clock clock);
+  ~ShardCluster();
+  ShardCluster(const ShardCluster&) = delete;
+  ShardCluster& operator=(const ShardCluster&) = delete;
+
+  // From the agent (posted to this shard).
+  void SetView(std::shared_ptr<const ClusterView> view);
+  const ClusterView* view() const { return view_.get(); }
+
+  // Called when the shard must stop serving every user it holds (close the
+  // devices, drop the sessions without writing their state). Several may be
+  // registered (IMAP server, HTTP server, session registry).
+  void AddFencedHook(absl::AnyInvocable<void()> hook);
+  // Before dispatching completions: drops everything if the fence ran out or
+  // was lost since the last check. Cheap (one atomic load, one compare).
+  void CheckFence(int64_t now_ms);
+  bool serving(int64_t now_ms) const;
+
+  // Where a login for `user` should go, by the hashing alone.
+  Placement Place(absl::string_view user, int64_t now_ms) const;
+  // Claims `user` for this node; `done` runs once on this shard, with kHere,
+  // kForward (another live member holds it) or kUnavailable.
+  void Claim(const std::string& user, absl::AnyInvocable<void(Placement)> done);
+  bool claimed(absl::string_view user) const { return claimed_.contains(user); }
+  size_t claimed_count() const { return claimed_.size(); }
+  const ShardClusterStats& stats() const { return stats_; }
+
+ private:
+  void TryClaim(std::string user, int64_t deadline_ms,
+                absl::AnyInvocable<void(Placement)> done);
+  void Fence();
+
+  TimerWheel* timers_;
+  Coordinator* coordinator_;
+  const ClusterConfig* config_;
+  const ClusterFence* fence_;
+  Clock clock_;
+  std::shared_ptr<const ClusterView> view_;
+  uint64_t generation_seen_ = 0;
+  bool dropped_ = false;  // users dropped for the current fence outage
+  absl::flat_hash_set<std::string> claimed_;
+  std::vector<absl::AnyInvocable<void()>> fenced_hooks_;
+  ShardClusterStats stats_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace pimap::cluster
+
+#endif  // PIMAP_CORE_CLUSTER_SHARD_CLUSTER_H_

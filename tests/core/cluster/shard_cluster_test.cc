@@ -1,0 +1,167 @@
+#include "core/cluster/shard_cluster.h"
+
+#include <memory>
+#include <optional>
+
+#include "gtest/gtest.h"
+#include "tests/core/cluster/fake_coordinator.h"
+
+namespace pimap::cluster {
+namespace {
+
+class ShardClusterTest : public ::testing::Test {
+ protected:
+  ShardClusterTest() : timers_(0), etcd_(&now_) {
+    config_.name = "c";
+    config_.self = {"node-a", "127.0.0.1:7001", ""};
+    config_.claim_wait_ms = 2000;
+    etcd_.Grant(5, [this](absl::StatusOr<int64_t> id) { lease_ = *id; });
+    fence_.Extend(now_ + 4000);
+    shard_ = std::make_unique<ShardCluster>(&timers_, &etcd_, &config_, &fence_,
+                                            [this] { return now_; });
+    shard_->AddFencedHook([this] { ++fenced_; });
+    SetMembers({"node-a", "node-b", "node-c"});
+  }
+  void SetMembers(std::vector<std::string> ids) {
+    auto view = std::make_shared<ClusterView>();
+    view->self = "node-a";
+    view->lease = lease_;
+    for (const std::string& id : ids) {
+      view->members.push_back({id, id + ":7001", ""});
+    }
+    shard_->SetView(view);
+  }
+  // A user the hashing gives to `node`.
+  std::string UserOf(const std::string& node) {
+    for (int i = 0;; ++i) {
+      std::string user = "user" + std::to_string(i);
+      if (shard_->view()->Preferred(user)->id == node) return user;
+    }
+  }
+  std::optional<Placement> ClaimNow(const std::string& user) {
+    std::optional<Placement> out;
+    shard_->Claim(user, [&](Placement p) { out = std::move(p); });
+    return out;
+  }
+  void Advance(int64_t ms) {
+    for (int64_t i = 0; i < ms; i += 100) {
+      now_ += 100;
+      timers_.Advance(now_);
+    }
+  }
+
+  int64_t now_ = 0;
+  TimerWheel timers_;
+  FakeCoordinator etcd_;
+  ClusterConfig config_;
+  ClusterFence fence_;
+  int64_t lease_ = 0;
+  int fenced_ = 0;
+  std::unique_ptr<ShardCluster> shard_;
+};
+
+TEST_F(ShardClusterTest, PlacesByRendezvous) {
+  EXPECT_EQ(shard_->Place(UserOf("node-a"), now_).kind, Placement::Kind::kHere);
+  const Placement b = shard_->Place(UserOf("node-b"), now_);
+  EXPECT_EQ(b.kind, Placement::Kind::kForward);
+  EXPECT_EQ(b.member.forward, "node-b:7001");
+}
+
+TEST_F(ShardClusterTest, UnavailableWithoutALease) {
+  shard_->SetView(std::make_shared<ClusterView>());
+  EXPECT_EQ(shard_->Place("alice", now_).kind, Placement::Kind::kUnavailable);
+  auto p = ClaimNow("alice");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->kind, Placement::Kind::kUnavailable);
+}
+
+TEST_F(ShardClusterTest, ClaimCreatesTheOwnerKeyUnderTheLease) {
+  const std::string user = UserOf("node-a");
+  auto p = ClaimNow(user);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->kind, Placement::Kind::kHere);
+  const auto& keys = etcd_.keys();
+  ASSERT_TRUE(keys.contains("/c/owners/" + user));
+  EXPECT_EQ(keys.at("/c/owners/" + user).value, "node-a");
+  EXPECT_EQ(keys.at("/c/owners/" + user).lease, lease_);
+  EXPECT_TRUE(shard_->claimed(user));
+  const int calls = etcd_.calls;
+  EXPECT_EQ(ClaimNow(user)->kind, Placement::Kind::kHere);
+  EXPECT_EQ(etcd_.calls, calls) << "a held claim needs no etcd round trip";
+}
+
+TEST_F(ShardClusterTest, AUserHeldByAnotherLiveMemberIsForwardedThere) {
+  const std::string user = UserOf("node-a");
+  etcd_.PutRaw("/c/owners/" + user, "node-c", 777);
+  auto p = ClaimNow(user);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->kind, Placement::Kind::kForward);
+  EXPECT_EQ(p->member.id, "node-c");
+  EXPECT_FALSE(shard_->claimed(user));
+}
+
+TEST_F(ShardClusterTest, AUserHeldByANodeThatLeftIsWaitedOut) {
+  const std::string user = UserOf("node-a");
+  int64_t dead_lease = 0;
+  etcd_.Grant(1, [&](absl::StatusOr<int64_t> id) { dead_lease = *id; });
+  etcd_.PutRaw("/c/owners/" + user, "node-gone", dead_lease);
+  std::optional<Placement> p;
+  shard_->Claim(user, [&](Placement got) { p = std::move(got); });
+  EXPECT_FALSE(p.has_value());
+  fence_.Extend(now_ + 100000);
+  Advance(1500);  // the dead node's lease (1 s) expires; the retry wins
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->kind, Placement::Kind::kHere);
+  EXPECT_EQ(etcd_.keys().at("/c/owners/" + user).value, "node-a");
+}
+
+TEST_F(ShardClusterTest, WaitingEndsUnavailableAtTheDeadline) {
+  const std::string user = UserOf("node-a");
+  etcd_.PutRaw("/c/owners/" + user, "node-gone", 0);  // never expires
+  fence_.Extend(now_ + 100000);
+  std::optional<Placement> p;
+  shard_->Claim(user, [&](Placement got) { p = std::move(got); });
+  Advance(3000);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->kind, Placement::Kind::kUnavailable);
+}
+
+TEST_F(ShardClusterTest, FenceRunningOutDropsClaimsOnce) {
+  const std::string user = UserOf("node-a");
+  ASSERT_EQ(ClaimNow(user)->kind, Placement::Kind::kHere);
+  shard_->CheckFence(now_);
+  EXPECT_EQ(fenced_, 0);
+  now_ += 10000;  // stopped past the lease
+  shard_->CheckFence(now_);
+  EXPECT_EQ(fenced_, 1);
+  EXPECT_FALSE(shard_->claimed(user));
+  shard_->CheckFence(now_);
+  EXPECT_EQ(fenced_, 1);
+  EXPECT_EQ(shard_->Place(user, now_).kind, Placement::Kind::kUnavailable);
+}
+
+TEST_F(ShardClusterTest, LostGenerationDropsClaimsEvenIfValidAgain) {
+  const std::string user = UserOf("node-a");
+  ASSERT_EQ(ClaimNow(user)->kind, Placement::Kind::kHere);
+  fence_.Lose();
+  fence_.Extend(now_ + 4000);  // re-registered before this shard looked
+  shard_->CheckFence(now_);
+  EXPECT_EQ(fenced_, 1);
+  EXPECT_FALSE(shard_->claimed(user));
+}
+
+TEST_F(ShardClusterTest, AClaimAnsweredAfterTheFenceIsNotUsed) {
+  etcd_.immediate = false;
+  const std::string user = UserOf("node-a");
+  std::optional<Placement> p;
+  shard_->Claim(user, [&](Placement got) { p = std::move(got); });
+  fence_.Lose();
+  shard_->CheckFence(now_);
+  etcd_.Deliver();
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->kind, Placement::Kind::kUnavailable);
+  EXPECT_FALSE(shard_->claimed(user));
+}
+
+}  // namespace
+}  // namespace pimap::cluster
