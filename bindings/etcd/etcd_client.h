@@ -98,6 +98,9 @@ class EtcdClient {
 
   // Transaction: if `key` does not exist (create_revision == 0), put `value`
   // under `lease`; else read it back into TxnResult::current.
+  // Hazard: a call retried on the next endpoint (the first timed out) may
+  // find its own claim, made by the first attempt: not succeeded, with
+  // `current.value == value` (and `current.lease == lease`).
   void PutIfAbsent(std::string key, std::string value, int64_t lease,
                    Done<TxnResult> done);
   // Transaction: if `key` holds exactly `expected`, delete it; else read it
