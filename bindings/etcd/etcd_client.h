@@ -19,6 +19,7 @@
 #define PIMAP_BINDINGS_ETCD_ETCD_CLIENT_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,9 @@ class EtcdClient {
 
   // Transaction: if `key` does not exist (create_revision == 0), put `value`
   // under `lease`; else read it back into TxnResult::current.
+  // Hazard: a call retried on the next endpoint (the first timed out) may
+  // find its own claim, made by the first attempt: not succeeded, with
+  // `current.value == value` (and `current.lease == lease`).
   void PutIfAbsent(std::string key, std::string value, int64_t lease,
                    Done<TxnResult> done);
   // Transaction: if `key` holds exactly `expected`, delete it; else read it
@@ -106,13 +110,20 @@ class EtcdClient {
 
  private:
   class Call;
-  void Post(std::string path, std::string body,
+  // What a call in flight needs, shared with it: `done` may run after the
+  // client is gone, and the call still records which endpoint answered.
+  struct State {
+    engine::Shard* shard;
+    std::vector<outband_http::HttpsTarget> endpoints;
+    int64_t timeout_ms;
+    size_t preferred = 0;  // the endpoint that answered last
+  };
+  // POSTs `body` to `path`: `done` gets the 2xx body, or the error (an error
+  // body's status, or the transport's).
+  void Post(absl::string_view path, std::string body,
             absl::AnyInvocable<void(absl::StatusOr<std::string>)> done);
 
-  engine::Shard* shard_;
-  std::vector<outband_http::HttpsTarget> endpoints_;
-  int64_t timeout_ms_;
-  size_t preferred_ = 0;  // the endpoint that answered last
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace pimap::etcd

@@ -108,13 +108,14 @@ class ConnectionPool {
 class HttpsRequest final : private engine::TransportHandler {
  public:
   HttpsRequest(engine::Shard* shard, const tls::TlsContext* tls,
-               std::string host, std::string request, HttpsDone done)
+               std::string host, std::string request, HttpsDone done,
+               size_t max_response_body)
       : shard_(shard),
         tls_(tls),
         host_(std::move(host)),
         request_(std::move(request)),
         done_(std::move(done)),
-        parser_(kMaxResponseBody) {
+        parser_(max_response_body) {
     parser_.set_parse_responses(true);
     // The head only: a body may say anything.
     const size_t head_end = request_.find("\r\n\r\n");
@@ -475,9 +476,10 @@ void ConnectionPool::Stop() {
 
 void StartHttpsRequest(engine::Shard* shard, const tls::TlsContext* tls,
                        const HttpsTarget& target, std::string request,
-                       int64_t timeout_ms, HttpsDone done) {
+                       int64_t timeout_ms, HttpsDone done,
+                       size_t max_response_body) {
   auto* r = new HttpsRequest(shard, tls, target.host, std::move(request),
-                             std::move(done));
+                             std::move(done), max_response_body);
   r->Start(target, timeout_ms);
 }
 

@@ -37,7 +37,8 @@ struct HttpsTarget {
   std::string host;  // SNI and the certificate's name (or IP literal)
 };
 
-// Largest response body read (push services answer with a few bytes).
+// Largest response body read by default (push services answer with a few
+// bytes); a caller that expects more (etcd's ranges) passes its own bound.
 inline constexpr size_t kMaxResponseBody = 16 * 1024;
 
 using HttpsDone = absl::AnyInvocable<void(absl::StatusOr<http::HttpRequest>)>;
@@ -46,10 +47,13 @@ using HttpsDone = absl::AnyInvocable<void(absl::StatusOr<http::HttpRequest>)>;
 // caller allows it only where it may: an operator's webhook on a private
 // address). Errors: Unavailable (connect,
 // TLS, closed before a whole response), DeadlineExceeded (`timeout_ms`),
-// InvalidArgument (a malformed response).
+// InvalidArgument (a malformed response, or a body over
+// `max_response_body`). Bodies may come with Content-Length or chunked (with
+// trailer fields, dropped).
 void StartHttpsRequest(engine::Shard* shard, const tls::TlsContext* tls,
                        const HttpsTarget& target, std::string request,
-                       int64_t timeout_ms, HttpsDone done);
+                       int64_t timeout_ms, HttpsDone done,
+                       size_t max_response_body = kMaxResponseBody);
 
 }  // namespace pimap::outband_http
 
