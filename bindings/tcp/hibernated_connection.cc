@@ -96,14 +96,17 @@ void HibernatedConnection::OnFolderEvent(const session::StoreEvent& event) {
   delete this;
 }
 
-void HibernatedConnection::OnTakenOver() {
-  // The registry has already given the session to the newer connection: the
-  // rebuilt engine only says goodbye, as a live one would.
+void HibernatedConnection::OnTakenOver(absl::string_view reason) {
+  // The registry has already given the session to the newer connection (or
+  // dropped it): the rebuilt engine only says goodbye, as a live one would.
+  const std::string why(reason);  // `reason` may not outlive the wake-up
   ImapConnection* connection = Wake();
   {
     ImapConnection::Busy busy(connection);
     connection->Start();
-    if (!connection->destroy_pending_) connection->device_link()->OnTakenOver();
+    if (!connection->destroy_pending_) {
+      connection->device_link()->OnTakenOver(why);
+    }
   }
   delete this;
 }

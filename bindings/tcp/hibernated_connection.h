@@ -61,7 +61,7 @@ class HibernatedConnection final : private engine::TransportHandler,
   void OnTransportClosed(absl::Status reason) override;
   // session::DeviceLink: every call wakes the device and goes to its engine.
   void OnEventsPending() override;
-  void OnTakenOver() override;
+  void OnTakenOver(absl::string_view reason) override;
   std::string Binding() const override { return "imap hibernated"; }
   void Kick(absl::string_view reason) override;
   void OnFolderEvent(const session::StoreEvent& event) override;

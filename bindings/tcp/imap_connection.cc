@@ -124,9 +124,31 @@ void ImapConnection::Arrive(ImapServer* server, int slot, SSL* ssl,
       server, socket, transport, ssl != nullptr, login.client,
       login_deadline_ms, std::move(input), kBlockLogin);
   connection->EnterPreAuth(gate);
-  connection->client_id_ = login.client_id;       // for a login that fails here
-  connection->StartStoreLogin(std::move(login));  // reading stays off meanwhile
+  connection->client_id_ = login.client_id;  // for a login that fails here
+  // Started first (reading stays off while the login runs): a claim may
+  // forward the device to another node, which takes the transport over.
   connection->Start();
+  connection->ClaimThenLogin(std::move(login));
+}
+
+void ImapConnection::ArriveForwarded(ImapServer* server, engine::Socket* socket,
+                                     std::string input, PendingLogin login) {
+  server->shard().counters().cluster_forwards_in.fetch_add(
+      1, std::memory_order_relaxed);
+  if (server->stopping()) {
+    socket->Write("* BYE Server shutting down\r\n");
+    socket->Close();
+    return;
+  }
+  // The accepting node greeted the device and counted it as pre-auth; here
+  // it is a login in progress, from the client's real address.
+  auto* connection = new ImapConnection(
+      server, socket, socket, login.forwarded_secure, login.client,
+      MonotonicNowMs() + server->config().login_timeout_ms, std::move(input),
+      kBlockLogin);
+  connection->client_id_ = login.client_id;
+  connection->Start();
+  connection->StartLogin(std::move(login));
 }
 
 ImapConnection::ImapConnection(ImapServer* server, engine::Socket* socket,
@@ -189,9 +211,8 @@ bool ImapConnection::MaybeHibernate() {
       transport_ == nullptr || blocked_ != 0 || mid_response_ ||
       !deferred_output_.empty() || !pending_input_.empty() ||
       compress_pending_ || starttls_reset_ || in_feed_ || busy_ != 1 ||
-      destroy_pending_ || handover_timer_ != 0 ||
-      !framer_.at_command_start() || transport_->PendingOutput() != 0 ||
-      !driver_->Hibernatable()) {
+      destroy_pending_ || handover_timer_ != 0 || !framer_.at_command_start() ||
+      transport_->PendingOutput() != 0 || !driver_->Hibernatable()) {
     return false;
   }
   HibernatedTransport kept;

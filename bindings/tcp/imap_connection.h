@@ -36,6 +36,9 @@ class PreAuthGate;
 namespace pimap::engine {
 class Socket;
 }
+namespace pimap::cluster {
+struct Member;
+}
 
 namespace pimap::tcp {
 
@@ -54,9 +57,16 @@ class ImapConnection final : private engine::TransportHandler,
   // (its client's address in it) by the accepting shard's login deadline.
   static void Arrive(ImapServer* server, int slot, SSL* ssl, std::string input,
                      PendingLogin login, int64_t login_deadline_ms);
+  // A device another cluster node forwarded here (forward_listener.h):
+  // `socket` carried the forward line, `input` is what followed it.
+  static void ArriveForwarded(ImapServer* server, engine::Socket* socket,
+                              std::string input, PendingLogin login);
 
   // Shutdown: "* BYE" and close.
   void Shutdown(absl::string_view reason) override;
+  bool ServesUser() const override {
+    return state_ == State::kLoggingIn || state_ == State::kAuthenticated;
+  }
 
  private:
   // A hibernated device (hibernated_connection.h) is rebuilt into one of
@@ -158,8 +168,17 @@ class ImapConnection final : private engine::TransportHandler,
   bool TakePreAuthStep(session::PreAuthStep step, const std::string& tag);
   void DoStartTls(const std::string& tag);
   void StartLogin(PendingLogin login);
+  // On the user's shard: in a cluster, the user's claim first
+  // (core/cluster/shard_cluster.h), then the store login.
+  void ClaimThenLogin(PendingLogin login);
   void StartStoreLogin(PendingLogin login);
   void HandOver(int owner, PendingLogin login);
+  // Splices the device to the cluster node that serves its user
+  // (forwarded_connection.h); this object is gone afterwards.
+  void ForwardToNode(const cluster::Member& member, PendingLogin login);
+  void SpliceToNode(const cluster::Member& member, PendingLogin login);
+  // The login cannot be placed in the cluster now: NO [UNAVAILABLE].
+  void RefuseUnplaced(const PendingLogin& login, absl::string_view why);
   // session::LoginClient (the store login, or the auth cache).
   bool OnAuthenticated(const std::string& user, const std::string& device,
                        absl::string_view how) override;
@@ -223,16 +242,16 @@ class ImapConnection final : private engine::TransportHandler,
   std::string pending_input_;
   // Our own responses held back while a store response is partly written.
   std::string deferred_output_;
-  std::string user_;               // set once logged in
-  std::string device_;             // a P-IMAP device's id (log lines)
-  ClientAddress client_;           // where the device connects from
+  std::string user_;      // set once logged in
+  std::string device_;    // a P-IMAP device's id (log lines)
+  ClientAddress client_;  // where the device connects from
   // The client's ID parameters before login, for the store (client_id.h).
   std::string client_id_;
   // XTERSE was on at the login (terse.h): for its failed answer, and for the
   // router made after it.
   bool terse_ = false;
-  int64_t login_deadline_ms_;      // absolute: from the accept
-  PreLogin* pre_login_ = nullptr;  // made on demand, released at login
+  int64_t login_deadline_ms_;       // absolute: from the accept
+  PreLogin* pre_login_ = nullptr;   // made on demand, released at login
   PreAuthGate* preauth_ = nullptr;  // counted there while not logged in
   // The session after login (null before): it owns the store side.
   session::SessionDriver* driver_ = nullptr;

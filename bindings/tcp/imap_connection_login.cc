@@ -2,8 +2,12 @@
 // AUTHENTICATE PLAIN, the hand-over to the shard that owns the user, the store
 // login (or the auth cache for a returning P-IMAP device), and the hand-off of
 // the logged-in device to its session driver (relay or P-IMAP engine).
+#include <openssl/mem.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "bindings/tcp/forwarded_connection.h"
 #include "bindings/tcp/imap_connection.h"
 #include "bindings/tcp/imap_handoff.h"
 #include "bindings/tcp/imap_server.h"
@@ -11,6 +15,8 @@
 #include "bindings/tls/tls_transport.h"
 #include "core/base/log.h"
 #include "core/base/shard_for_user.h"
+#include "core/cluster/forward_record.h"
+#include "core/cluster/shard_cluster.h"
 #include "core/convert/transcoder.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
@@ -56,21 +62,153 @@ session::PreAuthPolicy ImapConnection::PreAuth() const {
 bool ImapConnection::HandleSaslResponse(absl::string_view line) {
   state_ = State::kNotAuthenticated;
   const std::string sasl_tag = pre_login_->sasl_tag;  // a login releases it
-  return TakePreAuthStep(
-      session::DecodeSaslResponse(sasl_tag, line, PreAuth()), sasl_tag);
+  return TakePreAuthStep(session::DecodeSaslResponse(sasl_tag, line, PreAuth()),
+                         sasl_tag);
 }
 
 // ---- Login and hand-over ----------------------------------------------------
 
 void ImapConnection::StartLogin(PendingLogin login) {
   engine::Shard& shard = server_->shard();
+  // In a cluster, the node first: a user another node serves is spliced
+  // there from this shard, without a hand-over (the owner's shards are
+  // another process's). A forwarded login is not placed by the hashing again
+  // (two nodes' views may briefly disagree): only its claim can move it.
+  if (auto* cluster = shard.services().Find<cluster::ShardCluster>();
+      cluster != nullptr && login.hops == 0) {
+    cluster::Placement placement =
+        cluster->Place(login.name.user, MonotonicNowMs());
+    switch (placement.kind) {
+      case cluster::Placement::Kind::kUnavailable:
+        RefuseUnplaced(login, placement.reason);
+        return;
+      case cluster::Placement::Kind::kForward:
+        ForwardToNode(placement.member, std::move(login));
+        return;
+      case cluster::Placement::Kind::kHere:
+        break;
+    }
+  }
   const int owner = static_cast<int>(
       ShardForUser(login.name.user, static_cast<uint32_t>(shard.count())));
   if (owner != shard.id()) {
     HandOver(owner, std::move(login));
     return;
   }
-  StartStoreLogin(std::move(login));
+  ClaimThenLogin(std::move(login));
+}
+
+void ImapConnection::ClaimThenLogin(PendingLogin login) {
+  auto* cluster = server_->shard().services().Find<cluster::ShardCluster>();
+  if (cluster == nullptr) {
+    StartStoreLogin(std::move(login));
+    return;
+  }
+  state_ = State::kLoggingIn;
+  blocked_ |= kBlockLogin;
+  const std::string user = login.name.user;
+  auto payload = std::make_shared<PendingLogin>(std::move(login));
+  cluster->Claim(user, [this, alive = std::weak_ptr<bool>(alive_),
+                        payload](cluster::Placement placement) {
+    if (alive.expired()) return;
+    Busy busy(this);
+    if (state_ == State::kClosing) return;
+    switch (placement.kind) {
+      case cluster::Placement::Kind::kHere:
+        StartStoreLogin(std::move(*payload));
+        return;
+      case cluster::Placement::Kind::kForward:
+        if (payload->hops < cluster::kMaxForwardHops) {
+          ForwardToNode(placement.member, std::move(*payload));
+          return;
+        }
+        RefuseUnplaced(*payload, "forwarded too often (cluster views differ)");
+        return;
+      case cluster::Placement::Kind::kUnavailable:
+        RefuseUnplaced(*payload, placement.reason);
+        return;
+    }
+  });
+}
+
+void ImapConnection::RefuseUnplaced(const PendingLogin& login,
+                                    absl::string_view why) {
+  PIMAP_LOG(INFO)
+          .Conn(client_)
+          .User(login.name.user)
+          .Event("cluster.login.unplaced")
+      << "login not served: " << why;
+  std::string out;
+  imap::AppendTaggedStatus(
+      &out, login.tag, "NO", "UNAVAILABLE",
+      absl::StrCat("Cannot serve this user now (", why, "); try again"));
+  OnLoginFailed(std::move(out));
+}
+
+void ImapConnection::ForwardToNode(const cluster::Member& member,
+                                   PendingLogin login) {
+  // Frozen as for a hand-over. Inside the framer's Feed the LOGIN line is
+  // still at the front of pending_input_ (Feed erases what it used when it
+  // returns): the splice starts on the next turn of the loop, with exactly
+  // what followed the LOGIN.
+  blocked_ |= kBlockHandover;
+  state_ = State::kLoggingIn;
+  if (in_feed_) {
+    server_->shard().timers().Schedule(
+        0, [this, alive = std::weak_ptr<bool>(alive_), member,
+            payload = std::make_shared<PendingLogin>(std::move(login))] {
+          if (alive.expired()) return;
+          Busy busy(this);
+          SpliceToNode(member, std::move(*payload));
+        });
+    return;
+  }
+  SpliceToNode(member, std::move(login));
+}
+
+void ImapConnection::SpliceToNode(const cluster::Member& member,
+                                  PendingLogin login) {
+  if (transport_ == nullptr || destroy_pending_) return;
+  absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> target =
+      ParseIpPort(member.forward);
+  auto* cluster = server_->shard().services().Find<cluster::ShardCluster>();
+  if (!target.ok() || cluster == nullptr) {
+    blocked_ &= ~kBlockHandover;
+    RefuseUnplaced(login, "the user's node has no usable address");
+    return;
+  }
+  cluster::ForwardRecord record;
+  record.tag = login.tag;
+  record.user = login.name.user;
+  record.device = login.name.device;
+  record.password = std::move(login.password);
+  record.client_id = login.client_id;
+  record.terse = login.terse;
+  record.secure = tls_active_ || login.forwarded_secure;
+  record.hops = static_cast<uint8_t>(login.hops + 1);
+  record.client = client_;
+  record.issued_unix = absl::ToUnixSeconds(absl::Now());
+  std::string first =
+      cluster::EncodeForwardLine(record, cluster->config().secret);
+  OPENSSL_cleanse(record.password.data(), record.password.size());
+  first += pending_input_;
+  pending_input_.clear();
+  PIMAP_LOG(DEBUG)
+          .Conn(client_)
+          .User(login.name.user)
+          .Event("conn.forward")
+          .Field("to", member.id)
+      << "forwarded to the user's node";
+  // The transport (and its TLS) is the splice's now; this object goes.
+  engine::Transport* transport = transport_;
+  transport_ = nullptr;
+  socket_ = nullptr;
+  state_ = State::kClosing;
+  LeavePreAuth();
+  ForwardedConnection::Start(server_, transport, client_, member.id,
+                             target->first, target->second, std::move(first),
+                             login.tag);
+  Destroy();
 }
 
 namespace {
@@ -140,7 +278,7 @@ bool ImapConnection::OnAuthenticated(const std::string& user,
   Busy busy(this);
   if (state_ == State::kClosing) return false;
   state_ = State::kAuthenticated;
-  LeavePreAuth();  // its descriptor is a session's now
+  LeavePreAuth();               // its descriptor is a session's now
   if (pre_login_ != nullptr) {  // commands are the session driver's from now on
     pre_login_->Release();
     pre_login_ = nullptr;

@@ -4,8 +4,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bindings/tcp/forward_arrival.h"
 #include "bindings/tcp/imap_connection.h"
 #include "core/base/log.h"
+#include "core/cluster/shard_cluster.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard.h"
 
@@ -57,6 +59,22 @@ absl::Status ImapServer::Start() {
                       << (tls ? " (implicit TLS)" : "");
     }
   }
+  auto* cluster = shard_->services().Find<cluster::ShardCluster>();
+  if (config_->cluster_listen.has_value() && cluster != nullptr) {
+    const ListenAddress& address = *config_->cluster_listen;
+    absl::StatusOr<engine::Listener*> listener = engine::Listener::Start(
+        shard_, address.host, address.port,
+        [this, secret = &cluster->config().secret](
+            int slot, const ClientAddress& accepted) {
+          ForwardArrival::Start(this, slot, accepted, secret);
+        });
+    if (!listener.ok()) return listener.status();
+    listeners_.push_back(*listener);
+    if (shard_->id() == 0) {
+      PIMAP_LOG(INFO) << "cluster forwarding listener on " << address.host
+                      << ":" << address.port;
+    }
+  }
   shard_->AddStopHook([this] { Stop(); });
   return absl::OkStatus();
 }
@@ -101,6 +119,20 @@ size_t ImapServer::DrainOver(absl::string_view reason, int64_t spread_ms) {
         });
   }
   return count;
+}
+
+size_t ImapServer::ShutdownServing(absl::string_view reason) {
+  std::vector<ServedConnection*> connections(connections_.begin(),
+                                             connections_.end());
+  size_t told = 0;
+  for (ServedConnection* connection : connections) {
+    if (!connections_.contains(connection) || !connection->ServesUser()) {
+      continue;
+    }
+    connection->Shutdown(reason);
+    ++told;
+  }
+  return told;
 }
 
 void ImapServer::Register(ServedConnection* connection) {

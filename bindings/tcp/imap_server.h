@@ -1,5 +1,6 @@
-// The IMAP binding of one shard: its listeners (plain with STARTTLS, implicit TLS),
-// its device connections, the users logged in here, and the goodbye at shutdown.
+// The IMAP binding of one shard: its listeners (plain with STARTTLS, implicit
+// TLS), its device connections, the users logged in here, and the goodbye at
+// shutdown.
 #ifndef PIMAP_BINDINGS_TCP_IMAP_SERVER_H_
 #define PIMAP_BINDINGS_TCP_IMAP_SERVER_H_
 
@@ -36,6 +37,10 @@ namespace pimap::tcp {
 class ServedConnection {
  public:
   virtual void Shutdown(absl::string_view reason) = 0;
+  // Whether it serves a user of this node (a logged-in or logging-in device),
+  // as opposed to one spliced to the node that owns its user: a node that
+  // loses its cluster lease says goodbye to the former only.
+  virtual bool ServesUser() const { return true; }
 
  protected:
   ~ServedConnection() = default;
@@ -50,13 +55,15 @@ struct ListenAddress {
 struct ImapServerConfig {
   imap::ParserLimits limits;
   bool allow_plaintext_auth = false;
-  std::shared_ptr<tls::TlsContext> tls;  // null: no STARTTLS and no implicit TLS
+  std::shared_ptr<tls::TlsContext>
+      tls;  // null: no STARTTLS and no implicit TLS
   std::optional<ListenAddress> imap_listen;
   std::optional<ListenAddress> imaps_listen;
   size_t max_output_bytes = 4 << 20;
   int64_t login_timeout_ms = 60000;
   int64_t idle_timeout_ms = 31 * 60000;
-  int64_t store_timeout_ms = 15000;  // also how long a command waits for a pooled link
+  int64_t store_timeout_ms =
+      15000;  // also how long a command waits for a pooled link
   // Stock clients (no "#device") in IDLE this long give their store link
   // back (--park-after); 0 never parks.
   session::RelayParkConfig park;
@@ -70,6 +77,10 @@ struct ImapServerConfig {
   imap::UserNameFormat user_name_format;
   // --proxy-protocol-from: load balancers whose PROXY header is believed.
   engine::ProxyProtocolPolicy proxy_protocol;
+  // --cluster-listen: where other cluster nodes forward devices to
+  // (forward_arrival.h); the shard's cluster service has the secret their
+  // forward lines are signed with.
+  std::optional<ListenAddress> cluster_listen;
 };
 
 class ImapServer {
@@ -77,12 +88,14 @@ class ImapServer {
   // `pool` and `auth_cache` may be null (no pooled links; every login asks
   // the store).
   ImapServer(engine::Shard* shard, const ImapServerConfig* config,
-             session::StoreConnector* connector, session::SessionRegistry* sessions,
+             session::StoreConnector* connector,
+             session::SessionRegistry* sessions,
              session::StoreLinkPool* pool = nullptr,
              session::AuthCache* auth_cache = nullptr);
   ~ImapServer();
 
-  // On the shard thread, during set-up: binds the listeners, registers the stop hook.
+  // On the shard thread, during set-up: binds the listeners, registers the stop
+  // hook.
   absl::Status Start();
 
   engine::Shard& shard() { return *shard_; }
@@ -108,6 +121,10 @@ class ImapServer {
   // new process in the same instant. Listeners stop at once.
   size_t DrainOver(absl::string_view reason, int64_t spread_ms);
 
+  // The node lost its cluster lease: every connection that serves a user
+  // here is told "* BYE reason" (listeners stay: new logins are placed anew).
+  size_t ShutdownServing(absl::string_view reason);
+
   void Register(ServedConnection* connection);
   void Unregister(ServedConnection* connection);
   void UserLoggedIn(const std::string& user);
@@ -125,7 +142,8 @@ class ImapServer {
   session::AuthCache* auth_cache_;
   std::vector<engine::Listener*> listeners_;
   absl::flat_hash_set<ServedConnection*> connections_;
-  absl::flat_hash_map<std::string, int> users_;  // user -> authenticated connections
+  absl::flat_hash_map<std::string, int>
+      users_;  // user -> authenticated connections
   bool stopping_ = false;
   // Connections from load balancers waiting for their PROXY header.
   engine::ProxyHeaderGate proxy_gate_;

@@ -44,6 +44,21 @@ constexpr MetricDef kMetrics[] = {
     {"pimap_handovers_in_total",
      "Connections received from another shard by handover.",
      &ShardCounters::handovers_in},
+    {"pimap_forwarded_connections",
+     "Devices spliced to the cluster node that owns their user.",
+     &ShardCounters::forwarded_connections},
+    {"pimap_cluster_forwards_total",
+     "Devices forwarded to the cluster node that owns their user.",
+     &ShardCounters::cluster_forwards},
+    {"pimap_cluster_forwards_in_total",
+     "Forwarded devices received from other cluster nodes.",
+     &ShardCounters::cluster_forwards_in},
+    {"pimap_cluster_claims_total",
+     "Users claimed by this node (owner keys created in etcd).",
+     &ShardCounters::cluster_claims},
+    {"pimap_cluster_fenced_sessions_total",
+     "Sessions dropped because this node lost its cluster lease.",
+     &ShardCounters::cluster_fenced_sessions},
     {"pimap_commands_relayed_total", "IMAP commands relayed to the store.",
      &ShardCounters::commands_relayed},
     {"pimap_bytes_in_total", "Bytes received from devices.",
@@ -282,8 +297,8 @@ constexpr SummaryDef kSummaries[] = {
 
 void RenderSummary(std::string& out, const SummaryDef& def,
                    absl::Span<const ShardCounters* const> shards) {
-  absl::StrAppend(&out, "# HELP ", def.name, " ", def.help, "\n# TYPE ", def.name,
-                  " summary\n");
+  absl::StrAppend(&out, "# HELP ", def.name, " ", def.help, "\n# TYPE ",
+                  def.name, " summary\n");
   uint64_t sum_ns = 0, sum_count = 0;
   for (size_t i = 0; i < shards.size(); ++i) {
     const NsSummary& s = shards[i]->*def.field;
@@ -291,11 +306,11 @@ void RenderSummary(std::string& out, const SummaryDef& def,
     const uint64_t n = s.count.load(std::memory_order_relaxed);
     sum_ns += ns;
     sum_count += n;
-    absl::StrAppend(&out, def.name, "_sum{shard=\"", i, "\"} ", ns / 1e9, "\n", def.name,
-                    "_count{shard=\"", i, "\"} ", n, "\n");
+    absl::StrAppend(&out, def.name, "_sum{shard=\"", i, "\"} ", ns / 1e9, "\n",
+                    def.name, "_count{shard=\"", i, "\"} ", n, "\n");
   }
-  absl::StrAppend(&out, def.name, "_sum ", sum_ns / 1e9, "\n", def.name, "_count ",
-                  sum_count, "\n");
+  absl::StrAppend(&out, def.name, "_sum ", sum_ns / 1e9, "\n", def.name,
+                  "_count ", sum_count, "\n");
 }
 
 struct HistogramDef {

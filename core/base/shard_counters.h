@@ -51,8 +51,8 @@ struct alignas(64) ShardCounters {
   std::atomic<int64_t> users_logged_in{0};     // distinct users with >= 1
                                                // authenticated connection here
   std::atomic<int64_t> upstream_connections{0};  // open conns to the store
-  std::atomic<int64_t> pimap_sessions{0};         // live P-IMAP device sessions
-  std::atomic<int64_t> watch_connections{0};      // per-user store watches
+  std::atomic<int64_t> pimap_sessions{0};        // live P-IMAP device sessions
+  std::atomic<int64_t> watch_connections{0};     // per-user store watches
   // Devices idling as a small record (bindings/tcp/hibernated_connection.h):
   // hibernated now, hibernations, and wake-ups (by the device or an event).
   std::atomic<int64_t> hibernated_devices{0};
@@ -62,17 +62,26 @@ struct alignas(64) ShardCounters {
   std::atomic<uint64_t> connections_accepted{0};
   std::atomic<uint64_t> handovers_out{0};  // connections handed to the owner
   std::atomic<uint64_t> handovers_in{0};
+  // Cluster (issue 16): devices spliced to their user's node (open now, and
+  // in all), forwarded devices received from other nodes, owner keys
+  // created, and users dropped when the node lost its lease.
+  std::atomic<int64_t> forwarded_connections{0};
+  std::atomic<uint64_t> cluster_forwards{0};
+  std::atomic<uint64_t> cluster_forwards_in{0};
+  std::atomic<uint64_t> cluster_claims{0};
+  std::atomic<uint64_t> cluster_fenced_sessions{0};
   std::atomic<uint64_t> commands_relayed{0};
   std::atomic<uint64_t> bytes_in{0};   // from devices
   std::atomic<uint64_t> bytes_out{0};  // to devices
   std::atomic<uint64_t> parse_errors{0};
   std::atomic<uint64_t> auth_failures{0};
   std::atomic<uint64_t> logins{0};
-  std::atomic<uint64_t> events_pushed{0};    // store events written to devices
+  std::atomic<uint64_t> events_pushed{0};  // store events written to devices
   std::atomic<uint64_t> session_resumes{0};
   std::atomic<uint64_t> resyncs{0};
-  std::atomic<uint64_t> rebuilds{0};              // exact CONDSTORE rebuilds (reconciled)
-  std::atomic<uint64_t> events_deduplicated{0};   // same change from watch and push
+  std::atomic<uint64_t> rebuilds{0};  // exact CONDSTORE rebuilds (reconciled)
+  std::atomic<uint64_t> events_deduplicated{
+      0};  // same change from watch and push
   // The per-shard pool of store links (store/link_pool.h). Gauges: logged-in
   // links owned by the pool (= busy + idle; logins in progress excluded),
   // lent ones, idle ones, and borrowers queued for a link.
@@ -80,9 +89,10 @@ struct alignas(64) ShardCounters {
   std::atomic<int64_t> store_links_busy{0};
   std::atomic<int64_t> store_links_idle{0};
   std::atomic<int64_t> store_link_waiters{0};
-  std::atomic<uint64_t> store_link_borrows{0};        // links lent
-  std::atomic<uint64_t> store_link_opens{0};          // successful pool logins
-  std::atomic<uint64_t> store_link_evictions{0};      // idle links closed for a slot
+  std::atomic<uint64_t> store_link_borrows{0};  // links lent
+  std::atomic<uint64_t> store_link_opens{0};    // successful pool logins
+  std::atomic<uint64_t> store_link_evictions{
+      0};  // idle links closed for a slot
   std::atomic<uint64_t> store_link_wait_timeouts{0};  // borrowers given up
   // Queue time of borrows that had to wait for a link (pool at its cap).
   LatencyHistogram store_link_wait;
@@ -100,7 +110,8 @@ struct alignas(64) ShardCounters {
   // zlib state they hold now (gauges), bytes before and after compression.
   // The HTTP binding (bindings/http).
   std::atomic<int64_t> http_connections{0};
-  std::atomic<int64_t> http_sessions{0};  // open HTTP sessions (cookies + pre-login)
+  std::atomic<int64_t> http_sessions{
+      0};  // open HTTP sessions (cookies + pre-login)
   std::atomic<uint64_t> http_requests{0};
   std::atomic<uint64_t> http_errors{0};  // answered 4xx/5xx by the HTTP layer
   std::atomic<uint64_t> http_long_polls{0};
@@ -139,7 +150,8 @@ struct alignas(64) ShardCounters {
   std::atomic<uint64_t> intake_unauthorized{0};
   std::atomic<uint64_t> intake_overloaded{0};
   std::atomic<uint64_t> intake_unrouted{0};
-  std::atomic<uint64_t> intake_lost{0};  // by owner shard: refused or unroutable
+  std::atomic<uint64_t> intake_lost{
+      0};  // by owner shard: refused or unroutable
   std::atomic<uint64_t> intake_events{0};
   std::atomic<uint64_t> intake_ignored_events{0};
   std::atomic<uint64_t> intake_flag_deltas{0};

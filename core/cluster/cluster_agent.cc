@@ -235,7 +235,8 @@ void ClusterAgent::Stop(absl::AnyInvocable<void()> done) {
     timers_->Cancel(tick_);
     tick_ = 0;
   }
-  fence_->Lose();
+  // The fence is left as it is: the process is ending, and its shards say
+  // goodbye to their devices (saving their sessions) rather than drop them.
   if (lease_ == 0 || was == State::kIdle) {
     done();
     return;

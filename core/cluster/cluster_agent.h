@@ -47,8 +47,9 @@ class ClusterAgent {
   ClusterAgent& operator=(const ClusterAgent&) = delete;
 
   void Start();
-  // Revokes the lease (bounded by the coordinator's timeout); `done` runs
-  // once, whatever the outcome.
+  // Revokes the lease (bounded by the coordinator's timeout), so that the
+  // node's users are free at once; `done` runs once, whatever the outcome.
+  // The fence is not lost: the shards are stopping anyway.
   void Stop(absl::AnyInvocable<void()> done);
 
   enum class State { kIdle, kGranting, kRegistering, kMember, kStopped };

@@ -19,7 +19,7 @@ namespace pimap::cluster {
 namespace {
 
 constexpr absl::string_view kVerb = "XFORWARD1 ";
-constexpr size_t kFieldCount = 11;
+constexpr size_t kFieldCount = 12;
 
 void AppendField(std::string* out, absl::string_view field) {
   absl::StrAppend(out, field.size(), ":", field);
@@ -77,6 +77,7 @@ std::string EncodeForwardLine(const ForwardRecord& record,
   AppendField(&fields, EndpointBytes(record.client.local));
   AppendField(&fields, absl::StrCat(record.client.conn));
   AppendField(&fields, absl::StrCat(record.issued_unix));
+  AppendField(&fields, record.secure ? "1" : "0");
   std::string line(kVerb);
   absl::StrAppend(&line, absl::WebSafeBase64Escape(fields), " ",
                   absl::BytesToHexString(Mac(secret, fields)), "\r\n");
@@ -146,7 +147,8 @@ ForwardParse ParseForwardLine(absl::string_view input, absl::string_view secret,
             ParseEndpoint(field[7], &out.client.peer) &&
             ParseEndpoint(field[8], &out.client.local) &&
             absl::SimpleAtoi(field[9], &out.client.conn) &&
-            absl::SimpleAtoi(field[10], &out.issued_unix);
+            absl::SimpleAtoi(field[10], &out.issued_unix) &&
+            (field[11] == "0" || field[11] == "1");
   if (ok) {
     out.tag = std::string(field[0]);
     out.user = std::string(field[1]);
@@ -154,6 +156,7 @@ ForwardParse ParseForwardLine(absl::string_view input, absl::string_view secret,
     out.password = std::string(field[3]);
     out.client_id = std::string(field[4]);
     out.terse = field[5] == "1";
+    out.secure = field[11] == "1";
     out.hops = static_cast<uint8_t>(hops);
   }
   OPENSSL_cleanse(fields.data(), fields.size());

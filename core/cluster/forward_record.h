@@ -46,6 +46,9 @@ struct ForwardRecord {
   std::string password;  // secret
   std::string client_id;
   bool terse = false;
+  // The device reached the forwarding node over TLS (what the owner's
+  // session reports as a secure connection).
+  bool secure = false;
   uint8_t hops = 0;  // forwards so far, this one included
   ClientAddress client;
   int64_t issued_unix = 0;

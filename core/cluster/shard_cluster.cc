@@ -12,12 +12,14 @@ constexpr int64_t kClaimRetryMs = 500;
 
 ShardCluster::ShardCluster(TimerWheel* timers, Coordinator* coordinator,
                            const ClusterConfig* config,
-                           const ClusterFence* fence, Clock clock)
+                           const ClusterFence* fence, Clock clock,
+                           ShardCounters* counters)
     : timers_(timers),
       coordinator_(coordinator),
       config_(config),
       fence_(fence),
       clock_(std::move(clock)),
+      counters_(counters),
       generation_seen_(fence->generation()) {}
 
 ShardCluster::~ShardCluster() { *alive_ = false; }
@@ -136,7 +138,12 @@ void ShardCluster::TryClaim(std::string user, int64_t deadline_ms,
             (outcome->holder_exists && outcome->holder.value == view_->self &&
              outcome->holder.lease == lease);
         if (ours) {
-          if (outcome->written) ++stats_.claims;
+          if (outcome->written) {
+            ++stats_.claims;
+            if (counters_ != nullptr) {
+              counters_->cluster_claims.fetch_add(1, std::memory_order_relaxed);
+            }
+          }
           claimed_.insert(user);
           p.kind = Placement::Kind::kHere;
           done(std::move(p));

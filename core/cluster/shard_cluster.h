@@ -22,6 +22,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
+#include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
 #include "core/cluster/cluster_config.h"
 #include "core/cluster/cluster_view.h"
@@ -48,9 +49,10 @@ class ShardCluster {
  public:
   using Clock = absl::AnyInvocable<int64_t()>;
 
+  // `counters` (may be null): the shard's, for the claims made.
   ShardCluster(TimerWheel* timers, Coordinator* coordinator,
                const ClusterConfig* config, const ClusterFence* fence,
-               Clock clock);
+               Clock clock, ShardCounters* counters = nullptr);
   ~ShardCluster();
   ShardCluster(const ShardCluster&) = delete;
   ShardCluster& operator=(const ShardCluster&) = delete;
@@ -58,6 +60,7 @@ class ShardCluster {
   // From the agent (posted to this shard).
   void SetView(std::shared_ptr<const ClusterView> view);
   const ClusterView* view() const { return view_.get(); }
+  const ClusterConfig& config() const { return *config_; }
 
   // Called when the shard must stop serving every user it holds (close the
   // devices, drop the sessions without writing their state). Several may be
@@ -87,6 +90,7 @@ class ShardCluster {
   const ClusterConfig* config_;
   const ClusterFence* fence_;
   Clock clock_;
+  ShardCounters* counters_;
   std::shared_ptr<const ClusterView> view_;
   uint64_t generation_seen_ = 0;
   bool dropped_ = false;  // users dropped for the current fence outage

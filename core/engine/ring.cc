@@ -24,8 +24,8 @@ Ring::~Ring() {
 absl::Status Ring::Init(const RingOptions& options) {
   io_uring_params params;
   std::memset(&params, 0, sizeof(params));
-  // Without a taskrun flag throughput halves on these kernels; DEFER_TASKRUN also
-  // keeps completion work on our thread, at the points where we wait.
+  // Without a taskrun flag throughput halves on these kernels; DEFER_TASKRUN
+  // also keeps completion work on our thread, at the points where we wait.
   params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
                  IORING_SETUP_SUBMIT_ALL;
   int rc = io_uring_queue_init_params(options.sq_entries, &ring_, &params);
@@ -78,10 +78,11 @@ int Ring::WaitAndDispatch(int64_t timeout_ms) {
   io_uring_cqe* cqe = nullptr;
   int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY) return 0;
+  if (before_dispatch_) before_dispatch_();
   int dispatched = 0;
-  // Handlers may submit new SQEs while we walk the CQ; that is safe because they
-  // only touch the SQ side. Advance after each CQE so that a handler that waits
-  // (none do) would not see stale entries.
+  // Handlers may submit new SQEs while we walk the CQ; that is safe because
+  // they only touch the SQ side. Advance after each CQE so that a handler that
+  // waits (none do) would not see stale entries.
   while (io_uring_peek_cqe(&ring_, &cqe) == 0) {
     io_uring_cqe copy = *cqe;
     io_uring_cqe_seen(&ring_, cqe);

@@ -207,7 +207,7 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   void OnNoLink(const absl::Status& pool_error, absl::string_view why) override;
   // DeviceLink
   void OnEventsPending() override;
-  void OnTakenOver() override;
+  void OnTakenOver(absl::string_view reason) override;
   void OnFolderEvent(const StoreEvent& event) override;
   bool Selecting(absl::string_view folder) const override;
   // device_driver_idle.cc: an IDLE relayed there leaves the store's IDLE, to
@@ -437,7 +437,7 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   [[no_unique_address]] IdleMachine idle_;
 
   // Filter verdicts and new-format FETCH.
-  bool own_new_ = false;           // the store said EXISTS: look for new UIDs
+  bool own_new_ = false;      // the store said EXISTS: look for new UIDs
   bool hold_events_ = false;  // rendering for new-format mail: held, not sent
   bool device_condstore_ = false;  // the device itself ENABLEd CONDSTORE
 };

@@ -262,8 +262,8 @@ bool DeviceDriver::Selecting(absl::string_view folder) const {
   // the selected one only when it completes.)
   if (job_ != Job::kSelect && job_ != Job::kSelectSearch) return false;
   const std::string& selecting = cmd().job_folder;
-  return selecting == folder ||
-         (absl::EqualsIgnoreCase(selecting, "INBOX") && absl::EqualsIgnoreCase(folder, "INBOX"));
+  return selecting == folder || (absl::EqualsIgnoreCase(selecting, "INBOX") &&
+                                 absl::EqualsIgnoreCase(folder, "INBOX"));
 }
 
 void DeviceDriver::OnFolderEvent(const StoreEvent& event) {
@@ -272,7 +272,7 @@ void DeviceDriver::OnFolderEvent(const StoreEvent& event) {
   Write(absl::StrCat(event.raw, "\r\n"));
 }
 
-void DeviceDriver::OnTakenOver() {
+void DeviceDriver::OnTakenOver(absl::string_view reason) {
   Busy busy(this);
   session_ = nullptr;  // the session now belongs to the newer connection
   // Nothing this driver has asked the store may touch the session any more:
@@ -281,8 +281,7 @@ void DeviceDriver::OnTakenOver() {
   idle_.Reset();
   links_.CloseLink(services_.pool);
   if (output_ != nullptr) {
-    output_->EndSession(
-        "Session taken over by a newer connection of this device");
+    output_->EndSession(reason);
   }
 }
 

@@ -42,16 +42,22 @@ struct PendingLogin {
   // XTERSE was on before login (terse.h): the session starts terse, and the
   // login's answer is already.
   bool terse = false;
+  // How often the connection was forwarded between cluster nodes already
+  // (core/cluster/forward_record.h): a forwarded login is not forwarded by
+  // the hashing again, only to the node that holds the user's claim.
+  uint8_t hops = 0;
+  // Forwarded from a node where the device used TLS.
+  bool forwarded_secure = false;
 };
 
 // What a command before login asks the binding to do.
 struct PreAuthStep {
   enum class Action {
-    kRespond,         // write `response`
-    kLogin,           // log `login` in (on the owner shard)
-    kStartTls,        // STARTTLS (the binding answers)
-    kSaslChallenge,   // AUTHENTICATE PLAIN without an initial response: "+ "
-    kLogout,          // write `response`, then close
+    kRespond,        // write `response`
+    kLogin,          // log `login` in (on the owner shard)
+    kStartTls,       // STARTTLS (the binding answers)
+    kSaslChallenge,  // AUTHENTICATE PLAIN without an initial response: "+ "
+    kLogout,         // write `response`, then close
   };
   Action action = Action::kRespond;
   std::string response;

@@ -83,6 +83,41 @@ void SessionRegistry::Stop() {
   UpdateGauges();
 }
 
+size_t SessionRegistry::DropAll(absl::string_view reason) {
+  // Out of the table first: a goodbye may call back into the registry (a
+  // hibernated connection wakes to say it), and must find no user there. The
+  // sessions themselves live until every link has let go of them.
+  auto doomed = std::move(users_);
+  users_.clear();
+  for (const auto& [user, timer] : drop_timers_) timers_->Cancel(timer);
+  for (const auto& [user, timer] : uncover_timers_) timers_->Cancel(timer);
+  drop_timers_.clear();
+  uncover_timers_.clear();
+  parked_count_ =
+      0;  // the parked clients' connections are closed by their server
+  size_t dropped = 0;
+  std::vector<DeviceLink*> links;
+  for (auto& [user, u] : doomed) {
+    for (auto& [device, session] : u.devices) {
+      ++dropped;
+      if (session->connection != nullptr) {
+        // Unhooked first: the link's goodbye must not reach Detach (which
+        // would write the session's state).
+        links.push_back(session->connection);
+        session->connection = nullptr;
+      }
+    }
+    if (u.watch != nullptr) {
+      u.watch->Close();
+      u.watch = nullptr;
+      --watches_count_;
+    }
+  }
+  for (DeviceLink* link : links) link->OnTakenOver(reason);
+  UpdateGauges();
+  return dropped;
+}
+
 SessionRegistry::~SessionRegistry() {
   if (sweep_timer_ != 0) timers_->Cancel(sweep_timer_);
   for (const auto& [user, timer] : drop_timers_) timers_->Cancel(timer);
@@ -125,7 +160,7 @@ DeviceSession* SessionRegistry::Attach(const std::string& user,
     if (session->connection != nullptr && session->connection != link) {
       DeviceLink* old = session->connection;
       session->connection = nullptr;
-      old->OnTakenOver();
+      old->OnTakenOver(kTakenOverText);
       // What was written to the old connection may never have arrived: the same
       // as a disconnect (replay idempotent events, RESYNC after an EXPUNGE).
       session->journal.OnDisconnect();
@@ -173,8 +208,8 @@ bool SessionRegistry::RoomForDevice(const std::string& user,
     PIMAP_LOG(WARNING) << "durable state: " << records.status().message();
     return true;  // the in-memory count above still bounds the shard
   }
-  const int64_t cutoff = absl::ToUnixSeconds(absl::Now()) -
-                         config_->session_lifetime_ms / 1000;
+  const int64_t cutoff =
+      absl::ToUnixSeconds(absl::Now()) - config_->session_lifetime_ms / 1000;
   size_t live = u.devices.size();
   for (const DeviceRecord& r : *records) {
     if (r.session_id.empty() || r.last_activity_unix < cutoff ||

@@ -31,13 +31,23 @@ namespace pimap::session {
 class MailSubmitter;
 
 // What the session layer needs from a device's live connection.
+// The goodbye of a connection whose session a newer one took over.
+inline constexpr absl::string_view kTakenOverText =
+    "Session taken over by a newer connection of this device";
+// The goodbye of every connection of a node that lost its cluster lease: the
+// device reconnects and is served by the node that holds its user now.
+inline constexpr absl::string_view kFencedText =
+    "[UNAVAILABLE] This gateway node lost its cluster lease; reconnect";
+
 class DeviceLink {
  public:
   virtual ~DeviceLink() = default;
   // New events were journaled for the session; push them if the connection can.
   virtual void OnEventsPending() = 0;
-  // A newer connection of the same device took the session over.
-  virtual void OnTakenOver() = 0;
+  // The session is no longer this connection's: a newer connection of the
+  // same device took it over, or the node lost the user (cluster fence).
+  // `reason` is the goodbye's text (it may carry a response code).
+  virtual void OnTakenOver(absl::string_view reason) = 0;
   // A mailbox was created, deleted or renamed: always pushed, NOTIFY-style.
   virtual void OnFolderEvent(const StoreEvent& event) = 0;
   // The device is selecting `folder` (its SELECT is on its way to the store):
@@ -206,6 +216,12 @@ class SessionRegistry final : public StoreEventSink {
   void RemoveParked(const std::string& user, ParkedListener* listener);
   size_t parked() const { return parked_count_; }
 
+  // The node lost the right to serve its users (cluster fence, issue 16): every
+  // connected device is told `reason` and let go, every session and watch is
+  // dropped from memory, and nothing is written to durable state (another
+  // node may own these users now; their state is its to change).
+  // Returns how many sessions were dropped.
+  size_t DropAll(absl::string_view reason);
   // The connection went away; the session lives on and keeps journaling.
   void Detach(DeviceSession* session, DeviceLink* link);
   // LOGOUT: the session ends; the next login is a first login.

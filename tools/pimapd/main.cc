@@ -39,6 +39,7 @@
 #include "store/store_connector.h"
 #include "store/user_watcher.h"
 #include "tools/pimapd/admin_http.h"
+#include "tools/pimapd/cluster_setup.h"
 #include "tools/pimapd/options.h"
 #include "tools/pimapd/outband_setup.h"
 #include "tools/pimapd/reloader.h"
@@ -91,6 +92,8 @@ struct ShardServices {
   // XCONVERT's conversions; its worker thread runs external converters and
   // posts their results to the shard's inbox.
   std::unique_ptr<pimap::convert::Transcoder> transcoder;
+  // The shard's part of the cluster (--cluster-etcd; cluster_setup.h).
+  pimap::ClusterShard cluster;
 };
 
 // What each shard's Transcoder runs with (the rules were checked when the
@@ -126,10 +129,11 @@ int main(int argc, char** argv) {
   // What SIGUSR2 starts: the path we were started from (upgrade.h says why
   // not /proc/self/exe).
   const std::string executable = pimap::ExecutablePath();
-  absl::StatusOr<pimap::CommandLine> parsed = pimap::ParseCommandLine(argc, argv);
+  absl::StatusOr<pimap::CommandLine> parsed =
+      pimap::ParseCommandLine(argc, argv);
   if (!parsed.ok()) {
-    return Fail(absl::StrCat(parsed.status().message(),
-                             "\n(see pimapd --help)"), 2);
+    return Fail(
+        absl::StrCat(parsed.status().message(), "\n(see pimapd --help)"), 2);
   }
   if (parsed->show_help) {
     std::cout << pimap::HelpText();
@@ -180,7 +184,9 @@ int main(int argc, char** argv) {
     std::ifstream in(options.event_dictionary, std::ios::binary);
     std::stringstream bytes;
     bytes << in.rdbuf();
-    if (!in) return Fail("cannot read --event-dictionary " + options.event_dictionary, 2);
+    if (!in)
+      return Fail("cannot read --event-dictionary " + options.event_dictionary,
+                  2);
     auto loaded = pimap::http::EventDictionary::Load(bytes.str());
     if (!loaded.ok()) {
       return Fail("--event-dictionary " + options.event_dictionary + ": " +
@@ -208,7 +214,8 @@ int main(int argc, char** argv) {
     intake_config.limits.keep_headlines =
         options.outband_full_payload && !options.vapid_key.empty();
     if (!options.store_events_secret_file.empty()) {
-      auto secret = pimap::store::ReadSecretFile(options.store_events_secret_file);
+      auto secret =
+          pimap::store::ReadSecretFile(options.store_events_secret_file);
       if (!secret.ok()) return Fail(std::string(secret.status().message()), 2);
       intake_config.secret = *secret;
     } else if (options.store_events_insecure) {
@@ -325,12 +332,20 @@ int main(int argc, char** argv) {
   // Descriptors for logged-in sessions and store links are always left: a
   // flood of connections that never log in takes at most this many.
   const size_t preauth_total = static_cast<size_t>(
-      options.max_preauth_per_shard > 0 ? options.max_preauth_per_shard
-                                        : std::max(1, options.max_connections_per_shard / 4));
+      options.max_preauth_per_shard > 0
+          ? options.max_preauth_per_shard
+          : std::max(1, options.max_connections_per_shard / 4));
   const size_t preauth_per_ip = static_cast<size_t>(options.max_preauth_per_ip);
   pimap::engine::ShardSet set(shards, ring_options);
   // Declared after `set` so it is destroyed first, while the shards it points
   // into still exist (their threads have ended by then).
+  // The cluster (--cluster-etcd): null for a single node.
+  absl::StatusOr<std::unique_ptr<pimap::ClusterNode>> made_cluster =
+      pimap::MakeClusterNode(options);
+  if (!made_cluster.ok()) {
+    return Fail(std::string(made_cluster.status().message()), 2);
+  }
+  std::unique_ptr<pimap::ClusterNode> cluster_node = *std::move(made_cluster);
   std::vector<ShardServices> services(shards);
   // pimapctl drain: each shard closes its device listeners and says goodbye
   // (on its own thread, to its own servers).
@@ -350,9 +365,10 @@ int main(int argc, char** argv) {
   } async_log;
   const pimap::convert::TranscodeConfig transcode = TranscodeConfigOf(options);
   absl::Status started = set.Start(
-      [&services, &transcode, &runtime = *runtime, &outband = *outband, http_enabled,
-       &event_dictionary, preauth_total, preauth_per_ip,
+      [&services, &transcode, &runtime = *runtime, &outband = *outband,
+       http_enabled, &event_dictionary, preauth_total, preauth_per_ip,
        state_dir = options.state_dir, &admin, smtp = smtp.get(),
+       cluster_node = cluster_node.get(),
        intake =
            options.store_events_listen
                ? std::optional<pimap::store::EventIntakeConfig>(intake_config)
@@ -373,7 +389,8 @@ int main(int argc, char** argv) {
         s.watches = std::make_unique<pimap::store::UserWatcherFactory>(
             &shard, shard_upstream);
         if (!state_dir.empty()) {
-          auto state = pimap::store::SqliteStateStore::Open(state_dir, shard.id());
+          auto state =
+              pimap::store::SqliteStateStore::Open(state_dir, shard.id());
           if (!state.ok()) return state.status();
           s.state = std::move(*state);
         }
@@ -382,8 +399,8 @@ int main(int argc, char** argv) {
             s.watches.get(), s.state.get());
         pimap::session::SessionRegistry* sessions = s.sessions.get();
         sessions->set_store_namespaces(s.namespaces.get());
-        if (absl::Status st = pimap::StartOutband(shard, outband, sessions,
-                                                  &s.outband);
+        if (absl::Status st =
+                pimap::StartOutband(shard, outband, sessions, &s.outband);
             !st.ok()) {
           return st;
         }
@@ -401,7 +418,8 @@ int main(int argc, char** argv) {
         registry.Register(s.links.get());
         registry.Register(s.auth_cache.get());
         registry.Register(s.login_throttle.get());
-        s.preauth = std::make_unique<pimap::PreAuthGate>(preauth_total, preauth_per_ip);
+        s.preauth =
+            std::make_unique<pimap::PreAuthGate>(preauth_total, preauth_per_ip);
         registry.Register(s.preauth.get());
         pimap::store::LinkPool* links = s.links.get();
         shard.AddStopHook([sessions, links] {
@@ -434,13 +452,20 @@ int main(int argc, char** argv) {
         s.server = std::make_unique<pimap::tcp::ImapServer>(
             &shard, s.imap_config.get(), s.connector.get(), s.sessions.get(),
             s.links.get(), s.auth_cache.get());
+        if (cluster_node != nullptr) {  // before the servers look it up
+          pimap::StartClusterShard(shard, *cluster_node, sessions,
+                                   s.server.get(), &s.cluster);
+        }
         if (intake) {
           // The store's pushes go to the session layer of the user's shard.
           auto started = pimap::store::EventIntake::Start(
               &shard, *intake,
-              [set = &shard.set()](int owner) -> pimap::session::StoreEventSink* {
+              [set =
+                   &shard.set()](int owner) -> pimap::session::StoreEventSink* {
                 // Called on the owner shard's thread: its own registry.
-                return set->shard(owner).services().Find<pimap::session::SessionRegistry>();
+                return set->shard(owner)
+                    .services()
+                    .Find<pimap::session::SessionRegistry>();
               });
           if (!started.ok()) return started.status();
           pimap::store::EventIntake* i = *started;
@@ -475,8 +500,8 @@ int main(int argc, char** argv) {
                             : std::string());
   }
 
-  PIMAP_LOG(INFO) << "pimapd " << pimap::kVersion << " ready: " << shards << " shards, store "
-                  << options.store.ToString();
+  PIMAP_LOG(INFO) << "pimapd " << pimap::kVersion << " ready: " << shards
+                  << " shards, store " << options.store.ToString();
   // systemd (Type=notify): ready now that every listener accepts.
   systemd.Notify(absl::StrCat("READY=1\nMAINPID=", getpid(),
                               "\nSTATUS=", shards, " shards, store ",

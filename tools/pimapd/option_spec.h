@@ -51,6 +51,11 @@ absl::Status ValidateOutband(const Options& o);
 absl::Span<const OptionSpec> SmtpOptionSpecs();
 absl::Status ValidateSmtp(const Options& o);
 
+// The cluster: etcd, the node's id and forwarding listener
+// (options_cluster.cc).
+absl::Span<const OptionSpec> ClusterOptionSpecs();
+absl::Status ValidateCluster(const Options& o);
+
 // pimapctl's admin socket and token (options_admin.cc).
 absl::Span<const OptionSpec> AdminOptionSpecs();
 

@@ -79,9 +79,9 @@ const OptionSpec kOptionSpecs[] = {
      [](absl::string_view v, Options& o) {
        if (v.empty() || v[0] != '/' ||
            v.find_first_of(" ?#;,\t") != absl::string_view::npos) {
-         return absl::InvalidArgumentError(absl::StrCat(
-             "invalid value \"", absl::CHexEscape(v),
-             "\": expected an absolute path such as /pimap"));
+         return absl::InvalidArgumentError(
+             absl::StrCat("invalid value \"", absl::CHexEscape(v),
+                          "\": expected an absolute path such as /pimap"));
        }
        o.http_path = std::string(v);
        return absl::OkStatus();
@@ -681,7 +681,8 @@ absl::Status Validate(const Options& o) {
   }
   if (absl::Status st = ValidateTls(o); !st.ok()) return st;
   if (absl::Status st = ValidateOutband(o); !st.ok()) return st;
-  return ValidateSmtp(o);
+  if (absl::Status st = ValidateSmtp(o); !st.ok()) return st;
+  return ValidateCluster(o);
 }
 
 }  // namespace
@@ -689,8 +690,9 @@ absl::Status Validate(const Options& o) {
 absl::Span<const OptionSpec> CoreOptionSpecs() { return kOptionSpecs; }
 
 std::vector<absl::Span<const OptionSpec>> OptionTables() {
-  return {CoreOptionSpecs(), TlsOptionSpecs(),   OutbandOptionSpecs(),
-          SmtpOptionSpecs(), AdminOptionSpecs(), ConvertOptionSpecs()};
+  return {CoreOptionSpecs(),   TlsOptionSpecs(),     OutbandOptionSpecs(),
+          SmtpOptionSpecs(),   ClusterOptionSpecs(), AdminOptionSpecs(),
+          ConvertOptionSpecs()};
 }
 
 absl::StatusOr<CommandLine> ParseCommandLine(int argc,

@@ -82,12 +82,12 @@ struct Options {
   uint64_t converter_memory = 1ull << 30;  // 0: unlimited
   uint64_t convert_max_input = 8ull << 20;
   int shards = 0;  // --shards N, 0 = number of online CPUs; else 1..256
-  bool allow_plaintext_auth = false;         // --allow-plaintext-auth
-  LogLevel log_level = LogLevel::kInfo;      // --log-level
+  bool allow_plaintext_auth = false;          // --allow-plaintext-auth
+  LogLevel log_level = LogLevel::kInfo;       // --log-level
   LogFormat log_format = LogFormat::kLogfmt;  // --log-format
-  size_t max_line_bytes = 64 * 1024;         // --max-line-bytes
-  uint64_t max_literal_bytes = 64ull << 20;  // --max-literal-bytes
-  int max_depth = 32;                        // --max-nesting-depth
+  size_t max_line_bytes = 64 * 1024;          // --max-line-bytes
+  uint64_t max_literal_bytes = 64ull << 20;   // --max-literal-bytes
+  int max_depth = 32;                         // --max-nesting-depth
   // --max-output-bytes: per-connection output bound before the connection
   // is closed.
   size_t max_output_bytes = 4 << 20;
@@ -129,7 +129,7 @@ struct Options {
   int max_preauth_per_shard = 0;  // --max-preauth-per-shard
   int max_preauth_per_ip = 64;    // --max-preauth-per-ip
   // P-IMAP sessions.
-  size_t journal_limit = 10000;                      // --journal-limit
+  size_t journal_limit = 10000;                       // --journal-limit
   absl::Duration session_lifetime = absl::Hours(24);  // --session-lifetime
   // --user-name-format (the store's rule, e.g. Dovecot's default %Lu);
   // --user-name-case fold|keep sets it to %Lu / %u.
@@ -140,21 +140,32 @@ struct Options {
   int max_devices_per_user = 32;    // --max-devices-per-user (0: none)
   int max_filters_per_device = 64;  // --max-filters-per-device (0: none)
   size_t max_filter_bytes = 4096;   // --max-filter-bytes
-  std::string default_notification_filter = "NONE";  // --default-notification-filter ALL|NONE
-  std::string store_master_user;                     // --store-master-user
-  std::string store_master_password_file;            // --store-master-password-file
-  std::string store_master_separator = "*";          // --store-master-separator
+  std::string default_notification_filter =
+      "NONE";                     // --default-notification-filter ALL|NONE
+  std::string store_master_user;  // --store-master-user
+  std::string store_master_password_file;    // --store-master-password-file
+  std::string store_master_separator = "*";  // --store-master-separator
   // The store link's TLS: --store-tls none|starttls|implicit, the trusted CAs
   // (empty: the system's) and the name to verify (empty: the --store host).
   std::string store_tls = "none";
-  std::string store_tls_ca_file;                // --store-tls-ca-file
-  std::string store_tls_name;                   // --store-tls-name
-  std::optional<HostPort> store_events_listen;  // --store-events-listen: intake for store pushes
-  std::string store_events_secret_file;        // --store-events-secret-file
-  bool store_events_insecure = false;          // --store-events-insecure: no secret
-  std::string store_events = "notify";         // --store-events notify|push|both
-  std::string state_dir;                  // --state-dir: durable sessions (SQLite per shard)
+  std::string store_tls_ca_file;  // --store-tls-ca-file
+  std::string store_tls_name;     // --store-tls-name
+  std::optional<HostPort>
+      store_events_listen;  // --store-events-listen: intake for store pushes
+  std::string store_events_secret_file;  // --store-events-secret-file
+  bool store_events_insecure = false;    // --store-events-insecure: no secret
+  std::string store_events = "notify";   // --store-events notify|push|both
+  std::string state_dir;  // --state-dir: durable sessions (SQLite per shard)
   absl::Duration idle_keepalive = absl::Minutes(10);  // --idle-keepalive
+  // The cluster (issue 16; core/cluster, bindings/etcd; rows in
+  // options_cluster.cc). No etcd endpoints: a single node, no cluster.
+  std::vector<std::string> cluster_etcd;  // --cluster-etcd URL[,URL...]
+  std::string cluster_name = "pimap";
+  std::string cluster_node_id;  // empty: the host name
+  std::optional<HostPort> cluster_listen;
+  std::string cluster_advertise;  // IP:PORT; empty: --cluster-listen's
+  std::string cluster_secret_file;
+  absl::Duration cluster_lease_ttl = absl::Seconds(5);
   // XDELIVER's SMTP submission (bindings/smtp; rows in options_smtp.cc).
   std::optional<HostPort> smtp;  // --smtp HOST:PORT; unset: no XDELIVER
   bool smtp_starttls = false;
@@ -175,17 +186,17 @@ struct Options {
   std::string outband_ca_file;
   std::string vapid_key;  // --vapid-key FILE: enables WEBPUSH
   std::string vapid_subject;
-  bool outband_udp = false;  // --outband-udp: enables UDP
+  bool outband_udp = false;           // --outband-udp: enables UDP
   bool outband_full_payload = false;  // --outband-payload full (else minimal)
-  std::string emn_webhook;   // --emn-webhook URL: enables SMS and WAP_PUSH
-  bool emn_text = false;     // --emn-format text (default wbxml)
+  std::string emn_webhook;  // --emn-webhook URL: enables SMS and WAP_PUSH
+  bool emn_text = false;    // --emn-format text (default wbxml)
   std::string emn_webhook_secret_file;
 };
 
 struct CommandLine {
   Options options;
-  bool show_help = false;     // --help / -h: print HelpText(), exit 0
-  bool show_version = false;  // --version: print the version, exit 0
+  bool show_help = false;           // --help / -h: print HelpText(), exit 0
+  bool show_version = false;        // --version: print the version, exit 0
   bool show_sample_config = false;  // --sample-config: SampleConfig(), exit 0
 };
 

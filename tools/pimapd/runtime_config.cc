@@ -40,12 +40,16 @@ void BuildImapConfig(const Options& options, const ServerTls& tls,
   config.deflate.flush =
       options.deflate_flush == "partial" ? Z_PARTIAL_FLUSH : Z_SYNC_FLUSH;
   if (options.imap_listen) {
-    config.imap_listen =
-        tcp::ListenAddress{options.imap_listen->host, options.imap_listen->port};
+    config.imap_listen = tcp::ListenAddress{options.imap_listen->host,
+                                            options.imap_listen->port};
   }
   if (options.imaps_listen) {
     config.imaps_listen = tcp::ListenAddress{options.imaps_listen->host,
                                              options.imaps_listen->port};
+  }
+  if (options.cluster_listen && !options.cluster_etcd.empty()) {
+    config.cluster_listen = tcp::ListenAddress{options.cluster_listen->host,
+                                               options.cluster_listen->port};
   }
   config.tls = tls.imap;
   // Checked when the options were read.

@@ -72,6 +72,11 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
       {"pimap_connections_accepted_total", "counter"},
       {"pimap_handovers_out_total", "counter"},
       {"pimap_handovers_in_total", "counter"},
+      {"pimap_forwarded_connections", "gauge"},
+      {"pimap_cluster_forwards_total", "counter"},
+      {"pimap_cluster_forwards_in_total", "counter"},
+      {"pimap_cluster_claims_total", "counter"},
+      {"pimap_cluster_fenced_sessions_total", "counter"},
       {"pimap_commands_relayed_total", "counter"},
       {"pimap_bytes_in_total", "counter"},
       {"pimap_bytes_out_total", "counter"},
@@ -173,10 +178,12 @@ TEST(ShardCountersTest, EveryMetricHasHelpTypeAndSamples) {
   constexpr size_t kHistogramLines = 4 * (2 + 2 * (9 + 2));
   // The summaries (intake timings): HELP, TYPE, then _sum and _count for the
   // shard and for the total.
-  for (const char* name :
-       {"pimap_store_intake_handling_seconds", "pimap_store_intake_queue_seconds"}) {
-    EXPECT_TRUE(HasLine(text, absl::StrCat("# TYPE ", name, " summary"))) << name;
-    EXPECT_TRUE(HasLine(text, absl::StrCat(name, "_count{shard=\"0\"} 0"))) << name;
+  for (const char* name : {"pimap_store_intake_handling_seconds",
+                           "pimap_store_intake_queue_seconds"}) {
+    EXPECT_TRUE(HasLine(text, absl::StrCat("# TYPE ", name, " summary")))
+        << name;
+    EXPECT_TRUE(HasLine(text, absl::StrCat(name, "_count{shard=\"0\"} 0")))
+        << name;
     EXPECT_TRUE(HasLine(text, absl::StrCat(name, "_sum 0"))) << name;
   }
   constexpr size_t kSummaryLines = 2 * (2 + 2 * 2);
@@ -214,8 +221,7 @@ TEST(ShardCountersTest, HistogramBucketsAreCumulativeAndSummed) {
   const ShardCounters* shards[] = {&a, &b};
   const std::string text = RenderPrometheus(shards);
   const std::string m = "pimap_store_link_wait_seconds";
-  auto bucket = [&](const std::string& labels, const char* le,
-                    int count) {
+  auto bucket = [&](const std::string& labels, const char* le, int count) {
     return absl::StrCat(m, "_bucket{", labels, "le=\"", le, "\"} ", count);
   };
   const std::string s0 = "shard=\"0\",";

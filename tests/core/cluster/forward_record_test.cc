@@ -17,6 +17,7 @@ ForwardRecord Sample() {
   r.password = std::string("p\0ss word\r\n", 11);
   r.client_id = "(\"name\" \"k9\")";
   r.terse = true;
+  r.secure = true;
   r.hops = 1;
   r.client.peer.family = 4;
   r.client.peer.ip = {192, 0, 2, 7};
@@ -47,6 +48,7 @@ TEST(ForwardRecordTest, RoundTrip) {
   EXPECT_EQ(r.password, want.password);
   EXPECT_EQ(r.client_id, want.client_id);
   EXPECT_TRUE(r.terse);
+  EXPECT_TRUE(r.secure);
   EXPECT_EQ(r.hops, 1);
   EXPECT_EQ(r.client.peer, want.client.peer);
   EXPECT_EQ(r.client.local, want.client.local);

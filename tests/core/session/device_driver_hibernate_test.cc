@@ -27,7 +27,7 @@ using ::testing::IsEmpty;
 class Keeper final : public DeviceLink {
  public:
   void OnEventsPending() override { ++events; }
-  void OnTakenOver() override { ++taken_over; }
+  void OnTakenOver(absl::string_view) override { ++taken_over; }
   void OnFolderEvent(const StoreEvent&) override { ++folder_events; }
   bool Selecting(absl::string_view) const override { return false; }
   int events = 0;
@@ -153,7 +153,7 @@ TEST_F(DeviceDriverHibernateTest,
   // The rebuilt driver does not take the session back and says goodbye.
   Wake(d, state);
   EXPECT_NE(state.session->connection, d.driver->device_link());
-  d.driver->device_link()->OnTakenOver();
+  d.driver->device_link()->OnTakenOver(kTakenOverText);
   EXPECT_THAT(
       d.out.end_session,
       ElementsAre("Session taken over by a newer connection of this device"));

@@ -49,7 +49,6 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::testing::StartsWith;
 
-
 using ::pimap::session::testing::AnswerLinkSelect;
 using ::pimap::session::testing::Device;
 using ::pimap::session::testing::DeviceDriverPoolTest;
@@ -58,7 +57,8 @@ using ::pimap::session::testing::Selected;
 
 // ---- Login ------------------------------------------------------------------
 
-TEST_F(DeviceDriverPoolTest, LoginAdoptsTheLoginLinkAndReturnsItAfterTheAnswer) {
+TEST_F(DeviceDriverPoolTest,
+       LoginAdoptsTheLoginLinkAndReturnsItAfterTheAnswer) {
   Device& d = Connect();
   d.driver->Start(&d.link, "a1", "pw");
   // Adopted with the user's link credentials, lent to the driver at once.
@@ -73,7 +73,8 @@ TEST_F(DeviceDriverPoolTest, LoginAdoptsTheLoginLinkAndReturnsItAfterTheAnswer) 
   EXPECT_THAT(pool_.calls(), IsEmpty());  // not before the answer
   d.link.Complete("~p1", "OK Enabled");
   const std::string got = d.out.Take();
-  EXPECT_EQ(got, absl::StrCat("* SESSIONID ", SessionIdIn(got), "\r\n", LoginOk("a1")));
+  EXPECT_EQ(got, absl::StrCat("* SESSIONID ", SessionIdIn(got), "\r\n",
+                              LoginOk("a1")));
   EXPECT_THAT(d.out.login_done, ElementsAre(true));
   EXPECT_FALSE(d.out.command_running);
   // Back in the pool, reusable, with what the next borrower must know.
@@ -99,7 +100,8 @@ TEST_F(DeviceDriverPoolTest, FirstLoginWithoutALinkNeedsNone) {
   d.driver->Start(nullptr, "a1", "pw");
   const std::string got = d.out.Take();
   EXPECT_NE(SessionIdIn(got), 0u) << got;
-  EXPECT_EQ(got, absl::StrCat("* SESSIONID ", SessionIdIn(got), "\r\n", LoginOk("a1")));
+  EXPECT_EQ(got, absl::StrCat("* SESSIONID ", SessionIdIn(got), "\r\n",
+                              LoginOk("a1")));
   EXPECT_THAT(d.out.login_done, ElementsAre(true));
   EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
   EXPECT_EQ(tablet.link.TakeSent(), "");
@@ -138,15 +140,17 @@ TEST_F(DeviceDriverPoolTest, ResumeWithoutALinkBorrowsOneForEnableAndSelect) {
   store.Reply("* OK [UIDVALIDITY 7] UIDs valid");
   store.Reply("* OK [HIGHESTMODSEQ 10] Highest");
   store.Complete("~p2", "OK [READ-WRITE] Select completed");
-  EXPECT_EQ(store.TakeSent(), "~p3 UID FETCH 4,9,12 (FLAGS) (CHANGEDSINCE 10 VANISHED)\r\n");
+  EXPECT_EQ(store.TakeSent(),
+            "~p3 UID FETCH 4,9,12 (FLAGS) (CHANGEDSINCE 10 VANISHED)\r\n");
   store.Complete("~p3", "OK Fetch completed");
   EXPECT_EQ(store.TakeSent(), "~p4 UID SEARCH RETURN (ALL) UID 13:* ALL\r\n");
   store.Reply("* ESEARCH (TAG \"~p4\") UID ALL 12");
   EXPECT_EQ(d.out.transcript(), "");
   store.Complete("~p4", "OK Search completed");
   const std::string got = d.out.Take();
-  EXPECT_EQ(got, absl::StrCat("* SESSION SELECTED\r\n* FOLDER Work\r\n* SESSIONID ",
-                              SessionIdIn(got), "\r\n", LoginOk("a2")));
+  EXPECT_EQ(got,
+            absl::StrCat("* SESSION SELECTED\r\n* FOLDER Work\r\n* SESSIONID ",
+                         SessionIdIn(got), "\r\n", LoginOk("a2")));
   EXPECT_THAT(d.out.login_done, ElementsAre(true));
   // Work's news come over this link: kept.
   EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
@@ -172,9 +176,10 @@ TEST_F(DeviceDriverPoolTest, ResumeInAFolderTheWatchCoversNeedsNoLink) {
   Device& d = Connect();
   d.driver->Start(nullptr, "a2", "pw");
   const std::string got = d.out.Take();
-  EXPECT_EQ(got, absl::StrCat("* SESSION SELECTED\r\n* FOLDER Work\r\n* 4 EXISTS\r\n"
-                              "* SESSIONID ",
-                              SessionIdIn(got), "\r\n", LoginOk("a2")));
+  EXPECT_EQ(got,
+            absl::StrCat("* SESSION SELECTED\r\n* FOLDER Work\r\n* 4 EXISTS\r\n"
+                         "* SESSIONID ",
+                         SessionIdIn(got), "\r\n", LoginOk("a2")));
   EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
   Run(d, "c IDLE");
   EXPECT_EQ(d.out.Take(), "+ idling\r\n");
@@ -205,7 +210,8 @@ TEST_F(DeviceDriverPoolTest, ResumeWithoutALinkWhenNoneCanBeHadIsUnavailable) {
   EXPECT_EQ(old.link.TakeSent(), "");
 }
 
-// ---- Borrowing and preparing a link --------------------------------------------
+// ---- Borrowing and preparing a link
+// --------------------------------------------
 
 TEST_F(DeviceDriverPoolTest, FetchOnAWarmLinkGoesOutAtOnceAndTheLinkGoesBack) {
   Device& d = Connect();
@@ -243,7 +249,8 @@ TEST_F(DeviceDriverPoolTest, FetchOnAWarmLinkGoesOutAtOnceAndTheLinkGoesBack) {
   EXPECT_EQ(store.TakeSent(), "");
 }
 
-TEST_F(DeviceDriverPoolTest, LinkWithAnotherFolderSelectedSelectsTheDevicesFolderFirst) {
+TEST_F(DeviceDriverPoolTest,
+       LinkWithAnotherFolderSelectedSelectsTheDevicesFolderFirst) {
   Device& d = Connect();
   Login(d);
   ASSERT_EQ(SelectFolder(d, d.link), Selected());
@@ -334,7 +341,8 @@ TEST_F(DeviceDriverPoolTest, NewLinkFromBorrowIsEnabledThenSelected) {
 TEST_F(DeviceDriverPoolTest, ReadOnlySessionExaminesOnTheBorrowedLink) {
   Device& d = Connect();
   Login(d);
-  ASSERT_EQ(SelectFolder(d, d.link, "INBOX", "b", "EXAMINE"), Selected("b", true));
+  ASSERT_EQ(SelectFolder(d, d.link, "INBOX", "b", "EXAMINE"),
+            Selected("b", true));
   pool_.TakeCalls();
   PooledLink* l2 = pool_.AddIdle(Warm("INBOX"));  // selected read-write
   FakeStoreLink& store = *pool_.fake(l2);
@@ -383,7 +391,8 @@ TEST_F(DeviceDriverPoolTest, LinkBehindTheStoresEventsIsSyncedWithNoopFirst) {
   EXPECT_EQ(d.link.TakeSent(), "~p5 UID FETCH 13 (FLAGS)\r\n");
   d.link.Reply("* 4 FETCH (UID 13 FLAGS ())");
   d.link.Complete("~p5", "OK Fetch completed");
-  EXPECT_EQ(d.out.Take(), "* 4 FETCH (UID 13 FLAGS ())\r\nd OK Fetch completed\r\n");
+  EXPECT_EQ(d.out.Take(),
+            "* 4 FETCH (UID 13 FLAGS ())\r\nd OK Fetch completed\r\n");
   EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Return(L1, reusable)"));
 
   // Synchronised now: no NOOP the next time.
@@ -393,7 +402,8 @@ TEST_F(DeviceDriverPoolTest, LinkBehindTheStoresEventsIsSyncedWithNoopFirst) {
   EXPECT_EQ(d.out.Take(), "e OK Fetch completed\r\n");
 }
 
-TEST_F(DeviceDriverPoolTest, EventBetweenCommandsSyncsTheLinkAndComesWithTheAnswer) {
+TEST_F(DeviceDriverPoolTest,
+       EventBetweenCommandsSyncsTheLinkAndComesWithTheAnswer) {
   Device& d = Connect();
   Login(d);
   ASSERT_EQ(SelectFolder(d, d.link), Selected());
@@ -407,13 +417,15 @@ TEST_F(DeviceDriverPoolTest, EventBetweenCommandsSyncsTheLinkAndComesWithTheAnsw
   EXPECT_EQ(d.link.TakeSent(), "~p5 UID FETCH 9 (FLAGS)\r\n");
   d.link.Reply("* 2 FETCH (UID 9 FLAGS ())");
   d.link.Complete("~p5", "OK Fetch completed");
-  EXPECT_EQ(d.out.Take(),
-            "* 2 FETCH (UID 9 FLAGS ())\r\n* 4 EXISTS\r\nc OK Fetch completed\r\n");
+  EXPECT_EQ(
+      d.out.Take(),
+      "* 2 FETCH (UID 9 FLAGS ())\r\n* 4 EXISTS\r\nc OK Fetch completed\r\n");
   EXPECT_THAT(pool_.TakeCalls(),
               ElementsAre("TryBorrow(alice) -> L1", "Return(L1, reusable)"));
 }
 
-// ---- IDLE -----------------------------------------------------------------------
+// ---- IDLE
+// -----------------------------------------------------------------------
 
 TEST_F(DeviceDriverPoolTest, IdleInAWatchedInboxIsTheGatewaysOwn) {
   config_.default_notification = FilterSpec::All();
@@ -515,7 +527,7 @@ TEST_F(DeviceDriverPoolTest, TakeOverWithALentLinkGivesItBackNotReusable) {
   ASSERT_EQ(SelectFolder(d, d.link, "Work"), Selected());
   // Work is not covered by the watch: the link stays with the device.
   EXPECT_THAT(pool_.TakeCalls(), ElementsAre("TryBorrow(alice) -> L1"));
-  d.driver->device_link()->OnTakenOver();
+  d.driver->device_link()->OnTakenOver(kTakenOverText);
   EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Return(L1, not reusable)"));
   EXPECT_TRUE(d.link.closed());
   EXPECT_EQ(pool_.lent(), 0u);
@@ -542,14 +554,15 @@ TEST_F(DeviceDriverPoolTest, VerdictInTheGatewaysIdleBorrowsAndReturnsALink) {
   EXPECT_EQ(d.link.TakeSent(), "~p4 NOOP\r\n");
   d.link.Reply("* 4 EXISTS");
   d.link.Complete("~p4", "OK NOOP completed");
-  EXPECT_EQ(d.link.TakeSent(), "~p5 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p5 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
   d.link.Reply("* ESEARCH (TAG \"~p5\") UID ALL 13");
   EXPECT_THAT(pool_.calls(), IsEmpty());
   EXPECT_TRUE(d.driver->holds_command_state());  // the verdict runs
   d.link.Complete("~p5", "OK Search completed");
   EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\n");
   EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Return(L1, reusable)"));
-  EXPECT_EQ(d.link.TakeSent(), "");  // no store IDLE
+  EXPECT_EQ(d.link.TakeSent(), "");               // no store IDLE
   EXPECT_FALSE(d.driver->holds_command_state());  // and is forgotten once done
 
   EXPECT_TRUE(Done(d));
@@ -571,7 +584,8 @@ TEST_F(DeviceDriverPoolTest, RejectedVerdictInTheGatewaysIdleComesWithDone) {
   registry_.OnStoreEvents("alice", {NewMail(13)});
   EXPECT_EQ(d.link.TakeSent(), "~p4 NOOP\r\n");
   d.link.Complete("~p4", "OK NOOP completed");
-  EXPECT_EQ(d.link.TakeSent(), "~p5 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p5 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
   d.link.Reply("* ESEARCH (TAG \"~p5\") UID");
   d.link.Complete("~p5", "OK Search completed");
   EXPECT_EQ(d.out.Take(), "");  // held back
@@ -600,7 +614,8 @@ TEST_F(DeviceDriverPoolTest, DoneWhileTheVerdictRunsIsAnsweredAfterIt) {
   FireTimers();
   EXPECT_EQ(d.out.transcript(), "");
   d.link.Complete("~p4", "OK NOOP completed");
-  EXPECT_EQ(d.link.TakeSent(), "~p5 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p5 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
   d.link.Reply("* ESEARCH (TAG \"~p5\") UID ALL 13");
   d.link.Complete("~p5", "OK Search completed");
   EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\nc OK Idle completed\r\n");
@@ -609,7 +624,8 @@ TEST_F(DeviceDriverPoolTest, DoneWhileTheVerdictRunsIsAnsweredAfterIt) {
   EXPECT_EQ(d.link.TakeSent(), "");
 }
 
-// ---- Links that cannot be had or are lost ---------------------------------------
+// ---- Links that cannot be had or are lost
+// ---------------------------------------
 
 TEST_F(DeviceDriverPoolTest, FailedBorrowIsUnavailableAndTheNextCommandWorks) {
   Device& d = Connect();
@@ -641,7 +657,8 @@ TEST_F(DeviceDriverPoolTest, FailedBorrowIsUnavailableAndTheNextCommandWorks) {
   EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Return(L1, reusable)"));
 }
 
-TEST_F(DeviceDriverPoolTest, LinkLostMidFetchIsUnavailableAndTheSessionSurvives) {
+TEST_F(DeviceDriverPoolTest,
+       LinkLostMidFetchIsUnavailableAndTheSessionSurvives) {
   Device& d = Connect();
   PooledLink* l1 = Login(d);
   ASSERT_NE(l1, nullptr);
@@ -652,7 +669,8 @@ TEST_F(DeviceDriverPoolTest, LinkLostMidFetchIsUnavailableAndTheSessionSurvives)
   d.link.Reply("* 2 FETCH (UID 9 FLAGS (\\Seen))");
   EXPECT_EQ(d.out.Take(), "* 2 FETCH (UID 9 FLAGS (\\Seen))\r\n");
   d.link.Lose(absl::UnavailableError("connection reset"));
-  EXPECT_THAT(pool_.TakeCalls(), ElementsAre("TryBorrow(alice) -> L1", "Lost(L1)"));
+  EXPECT_THAT(pool_.TakeCalls(),
+              ElementsAre("TryBorrow(alice) -> L1", "Lost(L1)"));
   EXPECT_EQ(pool_.state(l1), FakeLinkPool::State::kLost);
   EXPECT_EQ(d.out.Take(),
             "c NO [UNAVAILABLE] Connection to the message store lost\r\n");
@@ -682,7 +700,8 @@ TEST_F(DeviceDriverPoolTest, LinkLostMidFetchIsUnavailableAndTheSessionSurvives)
   EXPECT_EQ(d.link.TakeSent(), "");
 }
 
-TEST_F(DeviceDriverPoolTest, LinkLostDuringVerdictsInTheGatewaysIdleSaysNothing) {
+TEST_F(DeviceDriverPoolTest,
+       LinkLostDuringVerdictsInTheGatewaysIdleSaysNothing) {
   Device& d = Connect();
   Login(d);
   ASSERT_EQ(SelectFolder(d, d.link), Selected());
@@ -694,7 +713,8 @@ TEST_F(DeviceDriverPoolTest, LinkLostDuringVerdictsInTheGatewaysIdleSaysNothing)
   registry_.OnStoreEvents("alice", {NewMail(13)});
   EXPECT_EQ(d.link.TakeSent(), "~p4 NOOP\r\n");
   d.link.Lose(absl::UnavailableError("connection reset"));
-  EXPECT_THAT(pool_.TakeCalls(), ElementsAre("TryBorrow(alice) -> L1", "Lost(L1)"));
+  EXPECT_THAT(pool_.TakeCalls(),
+              ElementsAre("TryBorrow(alice) -> L1", "Lost(L1)"));
   // The device stays in its IDLE, told nothing.
   EXPECT_EQ(d.out.transcript(), "");
   EXPECT_TRUE(d.out.end_session.empty());
@@ -715,7 +735,8 @@ TEST_F(DeviceDriverPoolTest, LinkLostDuringVerdictsInTheGatewaysIdleSaysNothing)
   AnswerLinkSelect(store, "~p6");
   EXPECT_EQ(store.TakeSent(), "~p7 NOOP\r\n");
   store.Complete("~p7", "OK NOOP completed");
-  EXPECT_EQ(store.TakeSent(), "~p8 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
+  EXPECT_EQ(store.TakeSent(),
+            "~p8 UID SEARCH RETURN (ALL) UID 13 FROM \"boss\"\r\n");
   store.Reply("* ESEARCH (TAG \"~p8\") UID ALL 13");
   store.Complete("~p8", "OK Search completed");
   EXPECT_EQ(d.out.Take(), "* 4 EXISTS\r\nc OK Idle completed\r\n");
@@ -743,9 +764,11 @@ TEST_F(DeviceDriverPoolTest, IdleLinkLostInThePoolDoesNotConcernTheDevice) {
   EXPECT_EQ(d.out.Take(), "c OK Idle completed\r\n");
 }
 
-// ---- LOGOUT and the device going away ------------------------------------------
+// ---- LOGOUT and the device going away
+// ------------------------------------------
 
-TEST_F(DeviceDriverPoolTest, LogoutIsAnsweredByTheGatewayAndReturnsTheHeldLink) {
+TEST_F(DeviceDriverPoolTest,
+       LogoutIsAnsweredByTheGatewayAndReturnsTheHeldLink) {
   Device& d = Connect();
   Login(d);
   ASSERT_EQ(SelectFolder(d, d.link, "Work"), Selected());
@@ -774,7 +797,8 @@ TEST_F(DeviceDriverPoolTest, LogoutWithoutALinkNeedsNone) {
   EXPECT_EQ(registry_.sessions(), 0u);
 }
 
-TEST_F(DeviceDriverPoolTest, DetachWithACommandInFlightReturnsTheLinkNotReusable) {
+TEST_F(DeviceDriverPoolTest,
+       DetachWithACommandInFlightReturnsTheLinkNotReusable) {
   Device& d = Connect();
   PooledLink* l1 = Login(d);
   ASSERT_NE(l1, nullptr);
@@ -784,8 +808,8 @@ TEST_F(DeviceDriverPoolTest, DetachWithACommandInFlightReturnsTheLinkNotReusable
   EXPECT_EQ(d.link.TakeSent(), "~p4 UID FETCH 9 (FLAGS)\r\n");
   Drop(d);
   // Its answer would reach the next borrower: the pool closes the link.
-  EXPECT_THAT(pool_.TakeCalls(),
-              ElementsAre("TryBorrow(alice) -> L1", "Return(L1, not reusable)"));
+  EXPECT_THAT(pool_.TakeCalls(), ElementsAre("TryBorrow(alice) -> L1",
+                                             "Return(L1, not reusable)"));
   EXPECT_EQ(pool_.state(l1), FakeLinkPool::State::kClosed);
   EXPECT_TRUE(d.link.closed());
   EXPECT_EQ(registry_.sessions(), 1u);  // the session lives on
@@ -801,7 +825,8 @@ TEST_F(DeviceDriverPoolTest, DetachBetweenCommandsHasNothingToReturn) {
   EXPECT_FALSE(d.link.closed());
 }
 
-TEST_F(DeviceDriverPoolTest, DetachBetweenCommandsInAnUncoveredFolderReturnsTheLink) {
+TEST_F(DeviceDriverPoolTest,
+       DetachBetweenCommandsInAnUncoveredFolderReturnsTheLink) {
   Device& d = Connect();
   PooledLink* l1 = Login(d);
   ASSERT_NE(l1, nullptr);
@@ -832,11 +857,13 @@ TEST_F(DeviceDriverPoolTest, DetachWhileABorrowWaitsReturnsTheLateLink) {
   EXPECT_EQ(pool_.lent(), 0u);
 }
 
-// ---- Folders no event source covers -----------------------------------------------
+// ---- Folders no event source covers
+// -----------------------------------------------
 
 // Control for the next test: news the store volunteers on the held link of an
 // uncovered folder reach the device.
-TEST_F(DeviceDriverPoolTest, VanishedOnTheHeldLinkOfAnUncoveredFolderReachesTheDevice) {
+TEST_F(DeviceDriverPoolTest,
+       VanishedOnTheHeldLinkOfAnUncoveredFolderReachesTheDevice) {
   Device& d = Connect();
   Login(d);
   ASSERT_EQ(SelectFolder(d, d.link, "Work"), Selected());
@@ -849,8 +876,8 @@ TEST_F(DeviceDriverPoolTest, VanishedOnTheHeldLinkOfAnUncoveredFolderReachesTheD
   EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
 }
 
-// Once a bug (device_driver_responses.cc, OnResponseStart): in a folder no event
-// source covers (watch mode, "Work"), the device's held link is the only
+// Once a bug (device_driver_responses.cc, OnResponseStart): in a folder no
+// event source covers (watch mode, "Work"), the device's held link is the only
 // source of its news. After any store event of the user (here new mail in
 // INBOX), PrepareLink puts a sync NOOP (Job::kLinkSync) before the device's
 // next command on that held link. The store's answer to that NOOP carries what
@@ -859,9 +886,10 @@ TEST_F(DeviceDriverPoolTest, VanishedOnTheHeldLinkOfAnUncoveredFolderReachesTheD
 // the store never says it again and the device keeps UID 9 in its view.
 // Input: SELECT Work; OnStoreEvents(INBOX new mail); "c NOOP"; the store
 // answers the link sync NOOP with "* VANISHED 9".
-// Observed then: "c OK NOOP completed\r\n". Expected (as without the INBOX event,
-// see the control test above): "* 2 EXPUNGE\r\nc OK NOOP completed\r\n".
-TEST_F(DeviceDriverPoolTest, VanishedSeenByTheLinkSyncInAnUncoveredFolderReachesTheDevice) {
+// Observed then: "c OK NOOP completed\r\n". Expected (as without the INBOX
+// event, see the control test above): "* 2 EXPUNGE\r\nc OK NOOP completed\r\n".
+TEST_F(DeviceDriverPoolTest,
+       VanishedSeenByTheLinkSyncInAnUncoveredFolderReachesTheDevice) {
   Device& d = Connect();
   Login(d);
   ASSERT_EQ(SelectFolder(d, d.link, "Work"), Selected());
@@ -877,8 +905,8 @@ TEST_F(DeviceDriverPoolTest, VanishedSeenByTheLinkSyncInAnUncoveredFolderReaches
   EXPECT_THAT(pool_.TakeCalls(), IsEmpty());
 }
 
-// Once a bug (device_driver.cc, ExecuteInSession): in pooled mode UNSELECT (and a
-// CLOSE with an empty view under a view filter) is answered by the gateway
+// Once a bug (device_driver.cc, ExecuteInSession): in pooled mode UNSELECT (and
+// a CLOSE with an empty view under a view filter) is answered by the gateway
 // (ok_now) without MaybeReturnLink(). From an uncovered folder ("Work", watch
 // mode) the device holds its link; once nothing is selected nothing of the
 // device needs it, but it stays lent until the device's next store command
@@ -907,14 +935,17 @@ void AnswerAsWorkWithout9(FakeStoreLink& store) {
   for (int round = 0; round < 20; ++round) {
     const std::string sent = store.TakeSent();
     if (sent.empty()) return;
-    for (absl::string_view line : absl::StrSplit(sent, "\r\n", absl::SkipEmpty())) {
+    for (absl::string_view line :
+         absl::StrSplit(sent, "\r\n", absl::SkipEmpty())) {
       const std::string tag(line.substr(0, line.find(' ')));
       const absl::string_view command = line.substr(line.find(' ') + 1);
-      if (absl::StartsWith(command, "SELECT") || absl::StartsWith(command, "EXAMINE")) {
+      if (absl::StartsWith(command, "SELECT") ||
+          absl::StartsWith(command, "EXAMINE")) {
         store.Reply("* 2 EXISTS");
         store.Reply("* OK [UIDVALIDITY 7] UIDs valid");
         store.Reply("* OK [HIGHESTMODSEQ 15] Highest");
-        if (absl::StrContains(command, "QRESYNC")) store.Reply("* VANISHED (EARLIER) 9");
+        if (absl::StrContains(command, "QRESYNC"))
+          store.Reply("* VANISHED (EARLIER) 9");
         store.Complete(tag, "OK [READ-WRITE] Select completed");
       } else if (absl::StartsWith(command, "UID SEARCH")) {
         const bool newer = absl::StrContains(command, "UID 13:*");
@@ -932,20 +963,21 @@ void AnswerAsWorkWithout9(FakeStoreLink& store) {
   }
 }
 
-// Once a bug (device_driver_responses.cc OnStoreClosed, device_driver_links.cc): in
-// a folder no event source covers ("Work", watch mode) the device's held link
-// is its only source of news, yet losing that link between commands is
-// treated as "nothing lost" (quiet, no resync). The next command borrows a new
-// link and SELECTs Work afresh, which reports no expunge that happened while
-// there was no link: the device keeps UID 9 in its view for good. (Without a
-// pool the same loss ends the session and the resume rebuilds the view from
-// its MODSEQ or says RESYNC.)
-// Input: SELECT Work (UIDs 4, 9, 12); the held link is lost between commands;
-// UID 9 is expunged meanwhile; "c NOOP".
-// Observed then: "c OK Completed\r\n" (no EXPUNGE, no RESYNC); "c FETCH 3" would
-// still be accepted. Expected: the device learns that UID 9 is gone ("* 2
-// EXPUNGE" or "* RESYNC" with the view rebuilt) before or with the answer.
-TEST_F(DeviceDriverPoolTest, HeldLinkLostInAnUncoveredFolderDoesNotHideExpunges) {
+// Once a bug (device_driver_responses.cc OnStoreClosed,
+// device_driver_links.cc): in a folder no event source covers ("Work", watch
+// mode) the device's held link is its only source of news, yet losing that link
+// between commands is treated as "nothing lost" (quiet, no resync). The next
+// command borrows a new link and SELECTs Work afresh, which reports no expunge
+// that happened while there was no link: the device keeps UID 9 in its view for
+// good. (Without a pool the same loss ends the session and the resume rebuilds
+// the view from its MODSEQ or says RESYNC.) Input: SELECT Work (UIDs 4, 9, 12);
+// the held link is lost between commands; UID 9 is expunged meanwhile; "c
+// NOOP". Observed then: "c OK Completed\r\n" (no EXPUNGE, no RESYNC); "c FETCH
+// 3" would still be accepted. Expected: the device learns that UID 9 is gone
+// ("* 2 EXPUNGE" or "* RESYNC" with the view rebuilt) before or with the
+// answer.
+TEST_F(DeviceDriverPoolTest,
+       HeldLinkLostInAnUncoveredFolderDoesNotHideExpunges) {
   Device& d = Connect();
   Login(d);
   ASSERT_EQ(SelectFolder(d, d.link, "Work"), Selected());
@@ -961,7 +993,8 @@ TEST_F(DeviceDriverPoolTest, HeldLinkLostInAnUncoveredFolderDoesNotHideExpunges)
   AnswerAsWorkWithout9(*pool_.fake(l2));
   const std::string got = d.out.Take();
   EXPECT_THAT(got, HasSubstr("c OK "));
-  EXPECT_THAT(got, AnyOf(HasSubstr("* 2 EXPUNGE\r\n"), HasSubstr("* RESYNC\r\n")));
+  EXPECT_THAT(got,
+              AnyOf(HasSubstr("* 2 EXPUNGE\r\n"), HasSubstr("* RESYNC\r\n")));
 }
 
 // XDELIVER on pooled links (device_driver_xdeliver.cc), found in review.

@@ -40,7 +40,7 @@ class FakeNotifier final : public OutbandNotifier {
 class FakeLink final : public DeviceLink {
  public:
   void OnEventsPending() override { ++pending; }
-  void OnTakenOver() override {}
+  void OnTakenOver(absl::string_view) override {}
   void OnFolderEvent(const StoreEvent&) override {}
   bool Selecting(absl::string_view) const override { return false; }
   int pending = 0;

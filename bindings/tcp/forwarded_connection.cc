@@ -1,0 +1,220 @@
+// The splice of a device to the node that owns its user
+// (forwarded_connection.h).
+#include "bindings/tcp/forwarded_connection.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "core/base/log.h"
+#include "core/engine/shard.h"
+#include "core/engine/socket.h"
+#include "core/imap/writer.h"
+
+namespace pimap::tcp {
+
+absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> ParseIpPort(
+    absl::string_view text) {
+  absl::string_view host;
+  absl::string_view port_text;
+  if (absl::ConsumePrefix(&text, "[")) {
+    const size_t close = text.find("]:");
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError("expected [IPv6]:PORT");
+    }
+    host = text.substr(0, close);
+    port_text = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError("expected IP:PORT");
+    }
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+  }
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(port_text, &port) || port == 0 || port > 65535) {
+    return absl::InvalidArgumentError("bad port");
+  }
+  sockaddr_storage address{};
+  const std::string host_string(host);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
+  if (inet_pton(AF_INET, host_string.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    return std::make_pair(address, socklen_t{sizeof(sockaddr_in)});
+  }
+  address = {};
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
+  if (inet_pton(AF_INET6, host_string.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    return std::make_pair(address, socklen_t{sizeof(sockaddr_in6)});
+  }
+  return absl::InvalidArgumentError(
+      "not an IP address (names are not "
+      "accepted here)");
+}
+
+void ForwardedConnection::Start(ImapServer* server, engine::Transport* device,
+                                const ClientAddress& client,
+                                std::string target_id,
+                                const sockaddr_storage& target,
+                                socklen_t target_len, std::string first_bytes,
+                                std::string tag) {
+  auto* c =
+      new ForwardedConnection(server, device, client, std::move(target_id),
+                              std::move(first_bytes), std::move(tag));
+  engine::Shard& shard = server->shard();
+  c->connect_timer_ = shard.timers().Schedule(kConnectTimeoutMs, [c] {
+    c->connect_timer_ = 0;
+    c->Fail("the owner node did not answer in time");
+  });
+  engine::Socket::Connect(&shard, target, target_len,
+                          [c, alive = std::weak_ptr<bool>(c->alive_)](
+                              absl::StatusOr<engine::Socket*> socket) {
+                            if (alive.expired()) {
+                              if (socket.ok()) (*socket)->Abort();
+                              return;
+                            }
+                            c->OnConnected(std::move(socket));
+                          });
+}
+
+ForwardedConnection::ForwardedConnection(
+    ImapServer* server, engine::Transport* device, const ClientAddress& client,
+    std::string target_id, std::string first_bytes, std::string tag)
+    : server_(server),
+      device_(device),
+      client_(client),
+      target_id_(std::move(target_id)),
+      held_(std::move(first_bytes)),
+      tag_(std::move(tag)) {
+  server_->Register(this);
+  server_->shard().counters().cluster_forwards.fetch_add(
+      1, std::memory_order_relaxed);
+  server_->shard().counters().forwarded_connections.fetch_add(
+      1, std::memory_order_relaxed);
+  // Until the owner answers, what the device sends waits in the socket.
+  device_->SetHandler(&device_side_);
+  device_->SetReading(false);
+}
+
+ForwardedConnection::~ForwardedConnection() {
+  *alive_ = false;
+  if (connect_timer_ != 0) server_->shard().timers().Cancel(connect_timer_);
+  server_->Unregister(this);
+  server_->shard().counters().forwarded_connections.fetch_sub(
+      1, std::memory_order_relaxed);
+}
+
+void ForwardedConnection::OnConnected(absl::StatusOr<engine::Socket*> socket) {
+  if (connect_timer_ != 0) {
+    server_->shard().timers().Cancel(connect_timer_);
+    connect_timer_ = 0;
+  }
+  if (!socket.ok()) {
+    Fail(socket.status().message());
+    return;
+  }
+  if (device_ == nullptr) {  // the device left meanwhile
+    (*socket)->Abort();
+    Finish();
+    return;
+  }
+  upstream_ = *socket;
+  upstream_->SetHandler(&upstream_side_);
+  upstream_->Write(std::move(held_));
+  held_.clear();
+  held_.shrink_to_fit();  // it held a password
+  device_->SetReading(true);
+  PIMAP_LOG(DEBUG)
+          .Conn(client_)
+          .Event("cluster.forward")
+          .Field("to", target_id_)
+      << "device spliced to its user's node";
+}
+
+void ForwardedConnection::OnData(bool from_device, absl::string_view data) {
+  engine::Transport* to = from_device ? upstream_ : device_;
+  engine::Transport* from = from_device ? device_ : upstream_;
+  if (to == nullptr) return;  // closing
+  to->Write(data);
+  // Backpressure: stop reading this side until the other drains.
+  if (to->PendingOutput() > kMaxBuffered && from != nullptr) {
+    from->SetReading(false);
+  }
+}
+
+void ForwardedConnection::OnDrained(bool device_drained) {
+  engine::Transport* other = device_drained ? upstream_ : device_;
+  if (other != nullptr) other->SetReading(true);
+}
+
+void ForwardedConnection::OnClosed(bool device_closed, absl::Status reason) {
+  // The transport that reported is freeing itself; the other side is
+  // flushed and closed: whatever one peer said last still reaches the other.
+  if (device_closed) {
+    device_ = nullptr;
+    if (upstream_ != nullptr) {
+      upstream_->Close();
+      upstream_ = nullptr;
+    }
+  } else {
+    upstream_ = nullptr;
+    if (device_ != nullptr) {
+      device_->Close();
+      device_ = nullptr;
+    }
+  }
+  if (connect_timer_ == 0) Finish();
+  // else: the connect is still in flight; its answer (or the timer) finishes.
+}
+
+void ForwardedConnection::Fail(absl::string_view why) {
+  PIMAP_LOG(WARNING)
+          .Conn(client_)
+          .Event("cluster.forward.fail")
+          .Field("to", target_id_)
+      << "cannot reach the user's node: " << why;
+  held_.clear();
+  if (device_ != nullptr) {
+    std::string out;
+    imap::AppendTaggedStatus(&out, tag_, "NO", "UNAVAILABLE",
+                             "The user's gateway node cannot be reached; "
+                             "try again");
+    imap::AppendUntaggedStatus(&out, "BYE", "", "Reconnect");
+    device_->Write(std::move(out));
+    device_->Close();
+    device_ = nullptr;
+  }
+  Finish();
+}
+
+void ForwardedConnection::Shutdown(absl::string_view) {
+  if (device_ != nullptr) {
+    device_->Close();
+    device_ = nullptr;
+  }
+  if (upstream_ != nullptr) {
+    upstream_->Close();
+    upstream_ = nullptr;
+  }
+  if (connect_timer_ != 0) {
+    server_->shard().timers().Cancel(connect_timer_);
+    connect_timer_ = 0;
+  }
+  Finish();
+}
+
+void ForwardedConnection::Finish() {
+  if (device_ != nullptr || upstream_ != nullptr) return;
+  delete this;
+}
+
+}  // namespace pimap::tcp
