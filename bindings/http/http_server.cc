@@ -188,11 +188,13 @@ PreAuthGate* HttpServer::AdmitPreAuth(const ClientAddress& client,
 }
 int HttpServer::shard_id() const { return shard_->id(); }
 int HttpServer::shard_count() const { return shard_->count(); }
+cluster::ShardCluster* HttpServer::cluster() {
+  return shard_->services().Find<cluster::ShardCluster>();
+}
 
 session::LoginServices HttpServer::LoginServices() {
   return {{sessions_, &shard_->counters(), &shard_->timers(), pool_,
-           config_->store_timeout_ms, &compressor(),
-           config_->max_output_bytes,
+           config_->store_timeout_ms, &compressor(), config_->max_output_bytes,
            shard_->services().Find<convert::Transcoder>()},
           connector_,
           auth_cache_,

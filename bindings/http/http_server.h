@@ -157,6 +157,7 @@ class HttpServer final : public HttpSessionOwner {
   TimerWheel& timers() override;
   int shard_id() const override;
   int shard_count() const override;
+  cluster::ShardCluster* cluster() override;
   std::string Authenticated(HttpSession* session) override;
   void Ended(HttpSession* session) override;
 

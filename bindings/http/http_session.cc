@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/log.h"
 #include "core/base/shard_for_user.h"
+#include "core/cluster/shard_cluster.h"
 #include "core/imap/command.h"
 #include "core/imap/writer.h"
 #include "core/session/terse.h"
@@ -418,6 +419,10 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
         step.login.client = client_;
         step.login.client_id = client_id_;
         step.login.terse = pre_auth_ != nullptr && pre_auth_->Terse();
+        if (cluster::ShardCluster* cluster = owner_->cluster()) {
+          ClaimThenLogin(cluster, std::move(step.login));
+          return;
+        }
         session::StartSessionLogin(owner_->LoginServices(), this,
                                    std::move(step.login), alive_, this);
         return;
@@ -426,6 +431,38 @@ void HttpSession::ExecutePreAuthCommand(const imap::Command& command) {
     }
   }
   pre_auth_->Answer(std::move(out));
+}
+
+void HttpSession::ClaimThenLogin(cluster::ShardCluster* cluster,
+                                 session::PendingLogin login) {
+  // In a cluster the user's node serves it. HTTP exchanges are not spliced
+  // to another node (yet): a user another node holds gets NO [UNAVAILABLE],
+  // never a second serving node.
+  const std::string user = login.name.user;
+  auto payload = std::make_shared<session::PendingLogin>(std::move(login));
+  cluster->Claim(user, [this, alive = std::weak_ptr<bool>(alive_),
+                        payload](cluster::Placement placement) {
+    if (alive.expired() || state_ == State::kEnded) return;
+    if (placement.kind == cluster::Placement::Kind::kHere) {
+      if (placement.local_state_stale) {
+        owner_->LoginServices().driver.registry->ForgetStaleUser(
+            payload->name.user);
+      }
+      session::StartSessionLogin(owner_->LoginServices(), this,
+                                 std::move(*payload), alive_, this);
+      return;
+    }
+    std::string out;
+    imap::AppendTaggedStatus(
+        &out, payload->tag, "NO", "UNAVAILABLE",
+        placement.kind == cluster::Placement::Kind::kForward
+            ? absl::StrCat("This user is served by cluster node ",
+                           placement.member.id,
+                           " (HTTP is not forwarded between nodes)")
+            : absl::StrCat("Cannot serve this user now (", placement.reason,
+                           ")"));
+    OnLoginFailed(std::move(out));
+  });
 }
 
 bool HttpSession::OnAuthenticated(const std::string& user,

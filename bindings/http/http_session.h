@@ -43,6 +43,10 @@
 #include "core/session/session_driver.h"
 #include "core/session/session_login.h"
 
+namespace pimap::cluster {
+class ShardCluster;
+}
+
 namespace pimap::http_binding {
 
 // Where an exchange writes its response: one HTTP request's (http_connection.h;
@@ -78,10 +82,10 @@ class ResponseSink {
 
 struct HttpSessionConfig {
   imap::ParserLimits limits;
-  std::string path = "/pimap";           // cookie Path
-  bool login_allowed = true;             // over TLS, or plaintext allowed
+  std::string path = "/pimap";            // cookie Path
+  bool login_allowed = true;              // over TLS, or plaintext allowed
   imap::UserNameFormat user_name_format;  // --user-name-format
-  int64_t idle_max_ms = 10 * 60 * 1000;  // longest long poll
+  int64_t idle_max_ms = 10 * 60 * 1000;   // longest long poll
   // An authenticated session without a request for this long ends.
   int64_t session_idle_ms = 31 * 60 * 1000;
   // Open exchanges (POSTs waiting for their response) per session, at most.
@@ -99,6 +103,9 @@ class HttpSessionOwner {
   virtual TimerWheel& timers() = 0;
   virtual int shard_id() const = 0;
   virtual int shard_count() const = 0;
+  // The shard's part of the cluster (--cluster-etcd), or null: a login claims
+  // its user there first (core/cluster/shard_cluster.h).
+  virtual cluster::ShardCluster* cluster() { return nullptr; }
   // The session logged in: give it a cookie (routing it to this shard).
   virtual std::string Authenticated(class HttpSession* session) = 0;
   // The session is over: forget its cookie (it frees itself next).
@@ -256,6 +263,10 @@ class HttpSession final : private imap::Framer::Visitor,
   bool OffersCompression() const override { return false; }
   absl::string_view Binding() const override { return "http"; }
   bool Secure() const override { return secure_; }
+  // In a cluster: the user's claim (core/cluster/shard_cluster.h), then the
+  // store login.
+  void ClaimThenLogin(cluster::ShardCluster* cluster,
+                      session::PendingLogin login);
   // session::LoginClient
   bool OnAuthenticated(const std::string& user, const std::string& device,
                        absl::string_view how) override;

@@ -34,11 +34,6 @@ class Socket;
 
 namespace pimap::tcp {
 
-// "IP:PORT" or "[IPv6]:PORT" (a member's forward address: no names, so that
-// forwarding never waits for DNS).
-absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> ParseIpPort(
-    absl::string_view text);
-
 class ForwardedConnection final : public ServedConnection {
  public:
   static constexpr size_t kMaxBuffered = 256 * 1024;

@@ -18,6 +18,7 @@
 #include "core/cluster/forward_record.h"
 #include "core/cluster/shard_cluster.h"
 #include "core/convert/transcoder.h"
+#include "core/engine/resolver.h"
 #include "core/engine/shard.h"
 #include "core/engine/socket.h"
 #include "core/http/content_coding.h"
@@ -115,6 +116,18 @@ void ImapConnection::ClaimThenLogin(PendingLogin login) {
     if (state_ == State::kClosing) return;
     switch (placement.kind) {
       case cluster::Placement::Kind::kHere:
+        if (placement.local_state_stale) {
+          const size_t forgotten =
+              server_->sessions().ForgetStaleUser(payload->name.user);
+          if (forgotten > 0) {
+            PIMAP_LOG(INFO)
+                    .User(payload->name.user)
+                    .Event("cluster.state.stale")
+                    .Field("devices", absl::StrCat(forgotten))
+                << "another node served the user since: its sessions here "
+                   "start anew";
+          }
+        }
         StartStoreLogin(std::move(*payload));
         return;
       case cluster::Placement::Kind::kForward:
@@ -169,8 +182,8 @@ void ImapConnection::ForwardToNode(const cluster::Member& member,
 void ImapConnection::SpliceToNode(const cluster::Member& member,
                                   PendingLogin login) {
   if (transport_ == nullptr || destroy_pending_) return;
-  absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> target =
-      ParseIpPort(member.forward);
+  absl::StatusOr<engine::ResolvedAddress> target =
+      engine::ParseIpPort(member.forward);
   auto* cluster = server_->shard().services().Find<cluster::ShardCluster>();
   if (!target.ok() || cluster == nullptr) {
     blocked_ &= ~kBlockHandover;
@@ -206,7 +219,7 @@ void ImapConnection::SpliceToNode(const cluster::Member& member,
   state_ = State::kClosing;
   LeavePreAuth();
   ForwardedConnection::Start(server_, transport, client_, member.id,
-                             target->first, target->second, std::move(first),
+                             target->address, target->len, std::move(first),
                              login.tag);
   Destroy();
 }

@@ -70,6 +70,11 @@ struct alignas(64) ShardCounters {
   std::atomic<uint64_t> cluster_forwards_in{0};
   std::atomic<uint64_t> cluster_claims{0};
   std::atomic<uint64_t> cluster_fenced_sessions{0};
+  // Store notifications for users another node serves: passed on to it,
+  // dropped (queue full, post failed), or for users no node serves.
+  std::atomic<uint64_t> cluster_intake_forwards{0};
+  std::atomic<uint64_t> cluster_intake_dropped{0};
+  std::atomic<uint64_t> cluster_intake_unowned{0};
   std::atomic<uint64_t> commands_relayed{0};
   std::atomic<uint64_t> bytes_in{0};   // from devices
   std::atomic<uint64_t> bytes_out{0};  // to devices

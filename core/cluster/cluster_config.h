@@ -32,6 +32,10 @@ struct ClusterConfig {
   std::string OwnersPrefix() const {
     return absl::StrCat("/", name, "/owners/");
   }
+  // The node that last served each user (no lease: it outlives the node).
+  std::string LastOwnerPrefix() const {
+    return absl::StrCat("/", name, "/last/");
+  }
 };
 
 }  // namespace pimap::cluster

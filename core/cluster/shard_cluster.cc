@@ -92,6 +92,64 @@ void ShardCluster::Claim(const std::string& user,
   TryClaim(user, clock_() + config_->claim_wait_ms, std::move(done));
 }
 
+void ShardCluster::RecordLastOwner(std::string user, int64_t lease,
+                                   uint64_t generation,
+                                   absl::AnyInvocable<void(Placement)> done) {
+  std::string key = config_->LastOwnerPrefix() + user;
+  coordinator_->Get(
+      key, [this, key, user = std::move(user), lease, generation,
+            done = std::move(done), alive = std::weak_ptr<bool>(alive_)](
+               absl::StatusOr<KeyRange> last) mutable {
+        if (alive.expired()) return;
+        if (!StillServing(lease, generation) || !last.ok()) {
+          Placement p;
+          p.reason = last.ok() ? "this node lost its lease"
+                               : "the cluster store cannot be reached";
+          done(std::move(p));
+          return;
+        }
+        // Another node served the user since this one did (or this one never
+        // did): what this node kept of the user is older than what the
+        // device holds, and must not be resumed from.
+        const bool stale =
+            last->keys.empty() ? false : last->keys[0].value != view_->self;
+        if (!last->keys.empty() && last->keys[0].value == view_->self) {
+          Serve(std::move(user), stale, std::move(done));
+          return;
+        }
+        // Written before the user is served, so that a node that served it
+        // is always on record (no lease: the record outlives the node).
+        coordinator_->Put(
+            key, view_->self, 0,
+            [this, user = std::move(user), lease, generation, stale,
+             done = std::move(done), alive](absl::StatusOr<bool> put) mutable {
+              if (alive.expired()) return;
+              if (!StillServing(lease, generation) || !put.ok()) {
+                Placement p;
+                p.reason = put.ok() ? "this node lost its lease"
+                                    : "the cluster store cannot be reached";
+                done(std::move(p));
+                return;
+              }
+              Serve(std::move(user), stale, std::move(done));
+            });
+      });
+}
+
+bool ShardCluster::StillServing(int64_t lease, uint64_t generation) const {
+  return serving(clock_()) && view_->lease == lease &&
+         generation == generation_seen_;
+}
+
+void ShardCluster::Serve(std::string user, bool stale,
+                         absl::AnyInvocable<void(Placement)> done) {
+  claimed_.insert(user);
+  Placement p;
+  p.kind = Placement::Kind::kHere;
+  p.local_state_stale = stale;
+  done(std::move(p));
+}
+
 void ShardCluster::TryClaim(std::string user, int64_t deadline_ms,
                             absl::AnyInvocable<void(Placement)> done) {
   const int64_t now = clock_();
@@ -144,9 +202,7 @@ void ShardCluster::TryClaim(std::string user, int64_t deadline_ms,
               counters_->cluster_claims.fetch_add(1, std::memory_order_relaxed);
             }
           }
-          claimed_.insert(user);
-          p.kind = Placement::Kind::kHere;
-          done(std::move(p));
+          RecordLastOwner(std::move(user), lease, generation, std::move(done));
           return;
         }
         const Member* holder = outcome->holder_exists

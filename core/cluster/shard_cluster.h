@@ -36,6 +36,10 @@ struct Placement {
   Kind kind = Kind::kUnavailable;
   Member member;       // kForward: where
   std::string reason;  // kUnavailable: why (for the device's NO)
+  // kHere after a claim: another node served the user since this one last
+  // did; what this node's own durable state holds of the user is older than
+  // what its devices have seen, and must be dropped, not resumed from.
+  bool local_state_stale = false;
 };
 
 struct ShardClusterStats {
@@ -61,6 +65,7 @@ class ShardCluster {
   void SetView(std::shared_ptr<const ClusterView> view);
   const ClusterView* view() const { return view_.get(); }
   const ClusterConfig& config() const { return *config_; }
+  Coordinator& coordinator() { return *coordinator_; }
 
   // Called when the shard must stop serving every user it holds (close the
   // devices, drop the sessions without writing their state). Several may be
@@ -84,12 +89,21 @@ class ShardCluster {
   void TryClaim(std::string user, int64_t deadline_ms,
                 absl::AnyInvocable<void(Placement)> done);
   void Fence();
+  // After the owner key: the user's last-owner record (/<cluster>/last/<user>)
+  // read, and rewritten to name this node, before the user is served.
+  void RecordLastOwner(std::string user, int64_t lease, uint64_t generation,
+                       absl::AnyInvocable<void(Placement)> done);
+  bool StillServing(int64_t lease, uint64_t generation) const;
+  void Serve(std::string user, bool stale,
+             absl::AnyInvocable<void(Placement)> done);
 
   TimerWheel* timers_;
   Coordinator* coordinator_;
   const ClusterConfig* config_;
   const ClusterFence* fence_;
-  Clock clock_;
+  // mutable: AnyInvocable's call is non-const; reading the clock changes
+  // nothing of ours.
+  mutable Clock clock_;
   ShardCounters* counters_;
   std::shared_ptr<const ClusterView> view_;
   uint64_t generation_seen_ = 0;

@@ -11,7 +11,9 @@
 #include <memory>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "core/engine/shard.h"
 
 namespace pimap::engine {
@@ -98,6 +100,48 @@ std::optional<ResolvedAddress> Literal(const std::string& host, uint16_t port) {
 }
 
 }  // namespace
+
+absl::StatusOr<ResolvedAddress> ParseIpPort(absl::string_view text) {
+  absl::string_view host;
+  absl::string_view port_text;
+  if (absl::ConsumePrefix(&text, "[")) {
+    const size_t close = text.find("]:");
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError("expected [IPv6]:PORT");
+    }
+    host = text.substr(0, close);
+    port_text = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError("expected IP:PORT");
+    }
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+  }
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(port_text, &port) || port == 0 || port > 65535) {
+    return absl::InvalidArgumentError("bad port");
+  }
+  sockaddr_storage address{};
+  const std::string host_string(host);
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&address);
+  if (inet_pton(AF_INET, host_string.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    return ResolvedAddress{address, sizeof(sockaddr_in)};
+  }
+  address = {};
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&address);
+  if (inet_pton(AF_INET6, host_string.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    return ResolvedAddress{address, sizeof(sockaddr_in6)};
+  }
+  return absl::InvalidArgumentError(
+      "not an IP address (names are not "
+      "accepted here)");
+}
 
 bool IsInternalAddress(const sockaddr_storage& address) {
   if (address.ss_family == AF_INET) {

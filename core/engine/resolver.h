@@ -17,6 +17,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace pimap::engine {
 
@@ -26,6 +27,10 @@ struct ResolvedAddress {
   sockaddr_storage address{};
   socklen_t len = 0;
 };
+
+// "IP:PORT" or "[IPv6]:PORT", no names (a cluster member's address: never
+// waits for DNS).
+absl::StatusOr<ResolvedAddress> ParseIpPort(absl::string_view text);
 
 // Whether a connection to `address` could reach the gateway's own network
 // rather than the Internet: loopback, private (RFC 1918, ULA), link-local,

@@ -118,6 +118,17 @@ size_t SessionRegistry::DropAll(absl::string_view reason) {
   return dropped;
 }
 
+size_t SessionRegistry::ForgetStaleUser(const std::string& user) {
+  if (state_ == nullptr || users_.contains(user)) return 0;
+  absl::StatusOr<std::vector<DeviceRecord>> devices = state_->ListDevices(user);
+  if (!devices.ok()) return 0;
+  size_t forgotten = 0;
+  for (const DeviceRecord& record : *devices) {
+    if (state_->DeleteDevice(user, record.device).ok()) ++forgotten;
+  }
+  return forgotten;
+}
+
 SessionRegistry::~SessionRegistry() {
   if (sweep_timer_ != 0) timers_->Cancel(sweep_timer_);
   for (const auto& [user, timer] : drop_timers_) timers_->Cancel(timer);

@@ -222,6 +222,12 @@ class SessionRegistry final : public StoreEventSink {
   // node may own these users now; their state is its to change).
   // Returns how many sessions were dropped.
   size_t DropAll(absl::string_view reason);
+  // Another cluster node served `user` since this one last did: what durable
+  // state holds of the user's devices is older than what they have seen, and
+  // is deleted (their next logins start new sessions) rather than resumed
+  // from. Only when the user has no session in memory here (a fresh claim).
+  // Returns how many devices were forgotten.
+  size_t ForgetStaleUser(const std::string& user);
   // The connection went away; the session lives on and keeps journaling.
   void Detach(DeviceSession* session, DeviceLink* link);
   // LOGOUT: the session ends; the next login is a first login.

@@ -31,7 +31,9 @@ namespace {
 // shard, summed when /metrics is read; a shard routing to another updates the
 // owner's with atomic RMWs.
 
-void Add(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+void Add(std::atomic<uint64_t>& c, uint64_t n = 1) {
+  c.fetch_add(n, std::memory_order_relaxed);
+}
 
 int64_t NowNs() {
   timespec ts;
@@ -103,11 +105,13 @@ EndpointResponse Answer(int status, absl::string_view body = "",
 
 // On the owner shard.
 void Deliver(engine::Shard& shard, const SinkOfShard& sinks,
-             const StoreNotification& n, int64_t enqueued) {
+             const EventIntakeConfig::Divert& divert, StoreNotification& n,
+             int64_t enqueued) {
   ShardCounters& c = shard.counters();
   c.intake_queued.fetch_sub(1, std::memory_order_relaxed);
   Add(c.intake_queue.sum_ns, static_cast<uint64_t>(NowNs() - enqueued));
   Add(c.intake_queue.count);
+  if (divert && !n.forwarded && divert(shard, n)) return;
   session::StoreEventSink* sink = sinks ? sinks(shard.id()) : nullptr;
   if (sink == nullptr) {
     Add(c.intake_unrouted);
@@ -135,14 +139,18 @@ void Deliver(engine::Shard& shard, const SinkOfShard& sinks,
 
 absl::StatusOr<std::string> ReadSecretFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read secret file ", path));
+  if (!in)
+    return absl::NotFoundError(absl::StrCat("cannot read secret file ", path));
   std::stringstream content;
   content << in.rdbuf();
   std::string secret = content.str();
-  while (!secret.empty() && absl::ascii_isspace(static_cast<unsigned char>(secret.back()))) {
+  while (!secret.empty() &&
+         absl::ascii_isspace(static_cast<unsigned char>(secret.back()))) {
     secret.pop_back();
   }
-  if (secret.empty()) return absl::InvalidArgumentError(absl::StrCat("secret file ", path, " is empty"));
+  if (secret.empty())
+    return absl::InvalidArgumentError(
+        absl::StrCat("secret file ", path, " is empty"));
   for (char c : secret) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -156,7 +164,9 @@ EventIntake::EventIntake(engine::Shard* shard, const EventIntakeConfig& config,
                          SinkOfShard sinks)
     : shard_(shard),
       config_(config),
-      sinks_(std::make_shared<const SinkOfShard>(std::move(sinks))) {}
+      sinks_(std::make_shared<const SinkOfShard>(std::move(sinks))),
+      divert_(
+          std::make_shared<const EventIntakeConfig::Divert>(config.divert)) {}
 
 EventIntake::~EventIntake() = default;
 
@@ -263,6 +273,11 @@ EndpointResponse EventIntake::Handle(const HttpRequest& request) {
   }
   StoreNotification& n = *parsed;
   Add(counters.intake_ignored_events, static_cast<uint64_t>(n.ignored));
+  if (config_.divert) {
+    // Authenticated above: only a peer node with the secret can say so.
+    n.forwarded = request.Header("x-pimap-forwarded") != nullptr;
+    if (!n.forwarded) n.raw_body = request.body;
+  }
   if (n.events.empty() && n.flag_deltas.empty()) {  // nothing to route
     return finished(Answer(204));
   }
@@ -294,8 +309,9 @@ bool EventIntake::Route(int owner, StoreNotification&& n) {
   }
   const int64_t enqueued = NowNs();
   bool posted = shard_->set().shard(owner).Post(
-      [sinks = sinks_, n = std::move(n), enqueued](engine::Shard& shard) {
-        Deliver(shard, *sinks, n, enqueued);
+      [sinks = sinks_, divert = divert_, n = std::move(n),
+       enqueued](engine::Shard& shard) mutable {
+        Deliver(shard, *sinks, *divert, n, enqueued);
       });
   if (!posted) target.intake_queued.fetch_sub(1, std::memory_order_relaxed);
   return posted;

@@ -66,7 +66,8 @@ struct EventIntakeConfig {
   StoreNotificationLimits limits;
   // Notifications waiting in one owner shard's inbox, at most (then 503).
   int64_t max_queued_per_shard = 4096;
-  // Open intake connections per shard, at most (more are answered 503 and closed).
+  // Open intake connections per shard, at most (more are answered 503 and
+  // closed).
   size_t max_connections = 1024;
   // A connection with no complete request for this long is closed.
   int64_t idle_timeout_ms = 30000;
@@ -74,6 +75,13 @@ struct EventIntakeConfig {
   // logins (--user-name-format): its pushes reach the sessions keyed by the
   // canonical name whatever form its configuration reports them in.
   imap::UserNameFormat user_name_format;
+  // A cluster (issue 16): called on the owner shard before a notification is
+  // delivered there; true when it took the notification (this node does not
+  // serve the user: it is passed on to the node that does). Requests marked
+  // "X-Pimap-Forwarded: 1" (from another node, with the secret) are never
+  // diverted. Unset: everything is delivered here.
+  using Divert = std::function<bool(engine::Shard&, StoreNotification&)>;
+  Divert divert;
 };
 
 // Per-shard sink lookup: the session layer registers one sink per shard before
@@ -94,11 +102,13 @@ class EventIntake {
   static absl::StatusOr<EventIntake*> Start(engine::Shard* shard,
                                             const EventIntakeConfig& config,
                                             SinkOfShard sinks);
-  // Shard thread: stops accepting, closes every intake connection, frees itself.
+  // Shard thread: stops accepting, closes every intake connection, frees
+  // itself.
   void Stop();
 
  private:
-  EventIntake(engine::Shard* shard, const EventIntakeConfig& config, SinkOfShard sinks);
+  EventIntake(engine::Shard* shard, const EventIntakeConfig& config,
+              SinkOfShard sinks);
   ~EventIntake();
 
   // The route's handler: one POST to `path`.
@@ -112,6 +122,8 @@ class EventIntake {
   engine::Shard* shard_;
   EventIntakeConfig config_;
   std::shared_ptr<const SinkOfShard> sinks_;
+  // As sinks_: a notification in flight to another shard may outlive us.
+  std::shared_ptr<const EventIntakeConfig::Divert> divert_;
   http::HttpEndpoint* endpoint_ = nullptr;
 };
 

@@ -60,10 +60,16 @@ struct FlagDelta {
 
 struct StoreNotification {
   std::string user;
-  std::string service;  // "lmtp", "imap", ... (diagnostics)
+  std::string service;                      // "lmtp", "imap", ... (diagnostics)
   std::vector<session::StoreEvent> events;  // in store order
   std::vector<FlagDelta> flag_deltas;       // the `resolve` kFlags of `events`
   int ignored = 0;  // events skipped on purpose (noise, unused kinds)
+  // A cluster (EventIntakeConfig::divert): the request's body, kept so that a
+  // node that does not serve the user can pass the notification on as the
+  // store sent it; and whether another node already did (then it is
+  // delivered here whatever this node serves).
+  std::string raw_body;
+  bool forwarded = false;
 };
 
 // Bounds on one notification; past any of them it is refused as a whole. The

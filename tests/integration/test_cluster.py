@@ -49,21 +49,22 @@ def cluster(etcd, start_pimap_gateway, workdir):
         f.write("a cluster secret of forty bytes or so....\n")
     os.chmod(secret, 0o600)
 
-    def start_node(i, nodes):
+    def start_node(i, nodes, extra=(), **kwargs):
         port = harness.free_ports(1)[0]
         node = start_pimap_gateway(extra=[
             "--cluster-etcd", etcd.client_url, "--cluster-node-id", "node-%d" % i,
             "--cluster-listen", "%s:%d" % (HOST, port), "--cluster-secret-file", secret,
-            "--cluster-lease-ttl", "%ds" % TTL])
+            "--cluster-lease-ttl", "%ds" % TTL] + list(extra), **kwargs)
         node.node_id = "node-%d" % i
         node.forward_port = port
         nodes.append(node)
         return node
 
-    def factory(n=3):
+    def factory(n=3, extra=lambda i: [], **kwargs):
+        """extra(i): more flags for node i; kwargs go to start_pimap_gateway."""
         nodes = []
         for i in range(1, n + 1):
-            start_node(i, nodes)
+            start_node(i, nodes, extra(i), **kwargs)
         wait_until(lambda: all(views(node) >= n for node in nodes), VIEW_WAIT,
                    what="every node sees %d members" % n)
         return nodes
@@ -236,6 +237,44 @@ def test_split_brain_stopped_node_is_fenced(cluster, etcd, dovecot):
         _, t = c.cmd("n", "NOOP")
         ok(t, "n")
     assert owner_of(etcd, user) == taker
+
+
+def test_store_pushes_reach_the_users_node_through_any_intake(
+        cluster, etcd, push_dovecot, intake_port, intake_secret):
+    """--store-events push: the store posts every notification to node-1's intake;
+    a user another node serves gets its push all the same (node-1 passes the
+    notification on to that node's intake, as the store sent it)."""
+    ports = [intake_port] + harness.free_ports(2)
+
+    def intake(i):
+        return ["--store-events", "push",
+                "--store-events-listen", "%s:%d" % (HOST, ports[i - 1]),
+                "--store-events-secret-file", intake_secret[1]]
+
+    nodes = cluster(3, extra=intake, store=push_dovecot.store)
+    members = etcd.get_prefix("/pimap/members/")
+    assert members["/pimap/members/node-2"].endswith("intake=%s:%d" % (HOST, ports[1]))
+    # A user node-1 does not serve.
+    for user in USERS:
+        with nodes[0].raw() as c:
+            pimap_login(c, user + "#probe")
+            c.cmd("z", "LOGOUT")
+    user = next((u for u in USERS if owner_of(etcd, u) != "node-1"), None)
+    if user is None:
+        pytest.skip("node-1 happens to own every demo user")
+    harness.ensure_messages(push_dovecot, user, 1)
+    with nodes[0].raw() as c:
+        pimap_login(c, user + "#phone")
+        _, t = c.cmd("x", "XFILTER INBOX N ALL")
+        ok(t, "x")
+        view = select_view(c)
+        start_idle(c)
+        push_dovecot.deliver(user, make_message("pushed to the wrong node"))
+        lines, got = read_lines(c, PUSH_WAIT, until=lambda x: EXISTS_RE.match(x))
+        assert got, "the store's push did not reach the user's node: %r" % lines
+        assert int(EXISTS_RE.match(lines[-1]).group(1)) == len(view.uids) + 1, lines
+    assert metric(nodes[0], "pimap_cluster_intake_forwards_total") >= 1
+    assert metric(nodes[0], "pimap_cluster_intake_dropped_total") == 0
 
 
 def test_forged_forward_line_is_refused(cluster):

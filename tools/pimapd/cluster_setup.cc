@@ -96,9 +96,16 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> MakeClusterNode(
   return node;
 }
 
+bool IntakeDivert(engine::Shard& shard, store::StoreNotification& n) {
+  auto* forwarder = shard.services().Find<cluster_intake::IntakeForwarder>();
+  return forwarder != nullptr && forwarder->Divert(n);
+}
+
 void StartClusterShard(engine::Shard& shard, ClusterNode& node,
                        session::SessionRegistry* sessions,
-                       tcp::ImapServer* server, ClusterShard* out) {
+                       tcp::ImapServer* server,
+                       const store::EventIntakeConfig* intake,
+                       ClusterShard* out) {
   out->client = std::make_unique<etcd::EtcdClient>(&shard, node.etcd,
                                                    node.etcd_timeout_ms);
   out->coordinator = std::make_unique<etcd::EtcdCoordinator>(out->client.get());
@@ -116,8 +123,17 @@ void StartClusterShard(engine::Shard& shard, ClusterNode& node,
   });
   shard.ring().SetBeforeDispatch(
       [cluster] { cluster->CheckFence(MonotonicNowMs()); });
+  if (intake != nullptr) {
+    cluster_intake::IntakeForwarderConfig forward;
+    forward.path = intake->path;
+    forward.secret = intake->secret;
+    out->intake_forwarder = std::make_unique<cluster_intake::IntakeForwarder>(
+        &shard, cluster, std::move(forward));
+    shard.services().Register(out->intake_forwarder.get());
+  }
   shard.AddStopHook([&shard, cluster] {
     shard.ring().SetBeforeDispatch(nullptr);
+    shard.services().Register<cluster_intake::IntakeForwarder>(nullptr);
     shard.services().Register<cluster::ShardCluster>(nullptr);
     (void)cluster;
   });

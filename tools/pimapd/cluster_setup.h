@@ -9,12 +9,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "bindings/cluster/intake_forwarder.h"
 #include "bindings/etcd/etcd_client.h"
 #include "bindings/etcd/etcd_coordinator.h"
 #include "core/cluster/cluster_agent.h"
 #include "core/cluster/cluster_config.h"
 #include "core/cluster/fence.h"
 #include "core/cluster/shard_cluster.h"
+#include "store/events/event_intake.h"
 #include "tools/pimapd/options.h"
 
 namespace pimap {
@@ -47,14 +49,23 @@ struct ClusterShard {
   std::unique_ptr<etcd::EtcdCoordinator> coordinator;
   std::unique_ptr<cluster::ShardCluster> shard;
   std::unique_ptr<cluster::ClusterAgent> agent;  // shard 0 only
+  // With a store-event intake: notifications of other nodes' users go there.
+  std::unique_ptr<cluster_intake::IntakeForwarder> intake_forwarder;
 };
 
 // Registers the shard's ShardCluster (before the servers start, which look
 // it up) and its fence check; the fence's goodbyes go to `sessions` first,
 // then to `server`'s remaining connections. Starts the agent on shard 0.
+// `intake` (may be null): the store-event intake's settings, for passing
+// notifications on (registered on the shard; see IntakeDivert).
 void StartClusterShard(engine::Shard& shard, ClusterNode& node,
                        session::SessionRegistry* sessions,
-                       tcp::ImapServer* server, ClusterShard* out);
+                       tcp::ImapServer* server,
+                       const store::EventIntakeConfig* intake,
+                       ClusterShard* out);
+
+// The intake's divert hook in a cluster: the shard's IntakeForwarder.
+bool IntakeDivert(engine::Shard& shard, store::StoreNotification& n);
 
 }  // namespace pimap
 

@@ -346,6 +346,10 @@ int main(int argc, char** argv) {
     return Fail(std::string(made_cluster.status().message()), 2);
   }
   std::unique_ptr<pimap::ClusterNode> cluster_node = *std::move(made_cluster);
+  if (cluster_node != nullptr && options.store_events_listen) {
+    // A store may post to any node: a user another node serves is passed on.
+    intake_config.divert = pimap::IntakeDivert;
+  }
   std::vector<ShardServices> services(shards);
   // pimapctl drain: each shard closes its device listeners and says goodbye
   // (on its own thread, to its own servers).
@@ -454,7 +458,8 @@ int main(int argc, char** argv) {
             s.links.get(), s.auth_cache.get());
         if (cluster_node != nullptr) {  // before the servers look it up
           pimap::StartClusterShard(shard, *cluster_node, sessions,
-                                   s.server.get(), &s.cluster);
+                                   s.server.get(), intake ? &*intake : nullptr,
+                                   &s.cluster);
         }
         if (intake) {
           // The store's pushes go to the session layer of the user's shard.

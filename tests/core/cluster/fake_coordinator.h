@@ -21,6 +21,7 @@ class FakeCoordinator : public Coordinator {
 
   bool immediate = true;
   bool unreachable = false;  // every call fails with Unavailable
+  bool fail_puts = false;    // Put alone fails with Unavailable
   int calls = 0;
 
   // Runs the queued answers (in order); returns how many.
@@ -83,7 +84,9 @@ class FakeCoordinator : public Coordinator {
            Done<bool> done) override {
     Answer([this, key = std::move(key), value = std::move(value), lease,
             done = std::move(done)]() mutable {
-      if (unreachable) return done(absl::UnavailableError("down"));
+      if (unreachable || fail_puts) {
+        return done(absl::UnavailableError("down"));
+      }
       Expire();
       if (lease != 0 && !leases_.contains(lease)) {
         return done(absl::NotFoundError("requested lease not found"));

@@ -90,6 +90,49 @@ TEST_F(ShardClusterTest, ClaimCreatesTheOwnerKeyUnderTheLease) {
   EXPECT_EQ(etcd_.calls, calls) << "a held claim needs no etcd round trip";
 }
 
+TEST_F(ShardClusterTest, RecordsItselfAsTheLastOwnerBeforeServing) {
+  const std::string user = UserOf("node-a");
+  auto p = ClaimNow(user);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_FALSE(p->local_state_stale) << "nobody served the user before";
+  ASSERT_TRUE(etcd_.keys().contains("/c/last/" + user));
+  EXPECT_EQ(etcd_.keys().at("/c/last/" + user).value, "node-a");
+  EXPECT_EQ(etcd_.keys().at("/c/last/" + user).lease, 0)
+      << "the record outlives the node";
+}
+
+TEST_F(ShardClusterTest, AnotherNodeServedTheUserSinceThisOneDid) {
+  const std::string user = UserOf("node-a");
+  etcd_.PutRaw("/c/last/" + user, "node-b", 0);
+  auto p = ClaimNow(user);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->kind, Placement::Kind::kHere);
+  EXPECT_TRUE(p->local_state_stale);
+  EXPECT_EQ(etcd_.keys().at("/c/last/" + user).value, "node-a");
+}
+
+TEST_F(ShardClusterTest, ThisNodeServedTheUserLast) {
+  const std::string user = UserOf("node-a");
+  etcd_.PutRaw("/c/last/" + user, "node-a", 0);
+  auto p = ClaimNow(user);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->kind, Placement::Kind::kHere);
+  EXPECT_FALSE(p->local_state_stale) << "a restart resumes from its own state";
+}
+
+TEST_F(ShardClusterTest, NoServingWithoutTheLastOwnerRecord) {
+  const std::string user = UserOf("node-a");
+  etcd_.fail_puts = true;  // the owner key is made, the record is not
+  auto p = ClaimNow(user);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->kind, Placement::Kind::kUnavailable);
+  EXPECT_FALSE(shard_->claimed(user));
+  etcd_.fail_puts = false;
+  // The owner key is ours already; the record is written this time.
+  EXPECT_EQ(ClaimNow(user)->kind, Placement::Kind::kHere);
+  EXPECT_EQ(etcd_.keys().at("/c/last/" + user).value, "node-a");
+}
+
 TEST_F(ShardClusterTest, AUserHeldByAnotherLiveMemberIsForwardedThere) {
   const std::string user = UserOf("node-a");
   etcd_.PutRaw("/c/owners/" + user, "node-c", 777);
