@@ -15,6 +15,7 @@
 #include "core/base/log.h"
 #include "core/base/preauth_gate.h"
 #include "core/base/shard_for_user.h"
+#include "core/cluster/shard_cluster.h"
 #include "core/convert/transcoder.h"
 #include "core/engine/listener.h"
 #include "core/engine/shard.h"
@@ -200,7 +201,8 @@ session::LoginServices HttpServer::LoginServices() {
           auth_cache_,
           config_->session.limits,
           config_->park,
-          shard_->services().Find<session::LoginThrottle>()};
+          shard_->services().Find<session::LoginThrottle>(),
+          shard_->services().Find<cluster::ShardCluster>()};
 }
 
 RequestRoute HttpServer::Route(http::HttpRequest& request, bool tls) {

@@ -18,6 +18,11 @@ void ForwardArrival::Start(ImapServer* server, int slot,
                            const ClientAddress& peer,
                            const std::string* secret) {
   engine::Socket* socket = engine::Socket::Adopt(&server->shard(), slot);
+  // Bounded: each holds a descriptor and up to a line until it verifies.
+  if (server->stopping() || !server->AdmitForwardArrival()) {
+    socket->Abort();
+    return;
+  }
   auto* arrival = new ForwardArrival(server, socket, peer, secret);
   socket->SetHandler(arrival);
 }
@@ -26,6 +31,7 @@ ForwardArrival::ForwardArrival(ImapServer* server, engine::Socket* socket,
                                const ClientAddress& peer,
                                const std::string* secret)
     : server_(server), socket_(socket), peer_(peer), secret_(secret) {
+  server_->shard().RetainLive();  // the shard does not stop under us
   timer_ = server_->shard().timers().Schedule(kLineTimeoutMs, [this] {
     timer_ = 0;
     Refuse("no forward line in time");
@@ -34,6 +40,8 @@ ForwardArrival::ForwardArrival(ImapServer* server, engine::Socket* socket,
 
 ForwardArrival::~ForwardArrival() {
   if (timer_ != 0) server_->shard().timers().Cancel(timer_);
+  server_->LeaveForwardArrival();
+  server_->shard().ReleaseLive();
   OPENSSL_cleanse(input_.data(), input_.size());
 }
 
@@ -66,10 +74,10 @@ void ForwardArrival::OnTransportData(absl::string_view data) {
   std::string rest = input_.substr(consumed);
   engine::Socket* socket = socket_;
   socket_ = nullptr;
-  ImapServer* server = server_;
-  delete this;  // before the connection takes the socket's handler
-  ImapConnection::ArriveForwarded(server, socket, std::move(rest),
+  // The connection takes the socket's handler first; then this goes.
+  ImapConnection::ArriveForwarded(server_, socket, std::move(rest),
                                   std::move(login));
+  delete this;
 }
 
 void ForwardArrival::OnTransportClosed(absl::Status) {

@@ -2,6 +2,8 @@
 // (forwarded_connection.h).
 #include "bindings/tcp/forwarded_connection.h"
 
+#include <openssl/mem.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -22,10 +24,16 @@ void ForwardedConnection::Start(ImapServer* server, engine::Transport* device,
       new ForwardedConnection(server, device, client, std::move(target_id),
                               std::move(first_bytes), std::move(tag));
   engine::Shard& shard = server->shard();
+  // The timer before the handler: while it runs, a device that closes at
+  // once (a TLS close_notify already buffered) does not free the object
+  // under the connect's callback.
   c->connect_timer_ = shard.timers().Schedule(kConnectTimeoutMs, [c] {
     c->connect_timer_ = 0;
     c->Fail("the owner node did not answer in time");
   });
+  // What the device sends while the owner is reached is held (held_), then
+  // sent after the forward line: a receive in flight cannot be recalled.
+  device->SetHandler(&c->device_side_);
   engine::Socket::Connect(&shard, target, target_len,
                           [c, alive = std::weak_ptr<bool>(c->alive_)](
                               absl::StatusOr<engine::Socket*> socket) {
@@ -51,9 +59,6 @@ ForwardedConnection::ForwardedConnection(
       1, std::memory_order_relaxed);
   server_->shard().counters().forwarded_connections.fetch_add(
       1, std::memory_order_relaxed);
-  // Until the owner answers, what the device sends waits in the socket.
-  device_->SetHandler(&device_side_);
-  device_->SetReading(false);
 }
 
 ForwardedConnection::~ForwardedConnection() {
@@ -78,33 +83,46 @@ void ForwardedConnection::OnConnected(absl::StatusOr<engine::Socket*> socket) {
     Finish();
     return;
   }
-  upstream_ = *socket;
-  upstream_->SetHandler(&upstream_side_);
-  upstream_->Write(std::move(held_));
-  held_.clear();
-  held_.shrink_to_fit();  // it held a password
-  device_->SetReading(true);
   PIMAP_LOG(DEBUG)
           .Conn(client_)
           .Event("cluster.forward")
           .Field("to", target_id_)
       << "device spliced to its user's node";
+  upstream_ = *socket;
+  upstream_->SetHandler(&upstream_side_);
+  // The forward line holds the password: the socket's copy is its to send.
+  upstream_->Write(absl::string_view(held_));
+  OPENSSL_cleanse(held_.data(), held_.size());
+  held_ = std::string();
+  // Last: resuming a TLS device may deliver (or close) at once.
+  device_->SetReading(true);
 }
 
 void ForwardedConnection::OnData(bool from_device, absl::string_view data) {
+  if (from_device && upstream_ == nullptr) {
+    // The owner is still being reached: held, behind the forward line.
+    if (device_ == nullptr || connect_timer_ == 0) return;  // closing
+    held_.append(data.data(), data.size());
+    if (held_.size() > kMaxBuffered) device_->SetReading(false);
+    return;
+  }
   engine::Transport* to = from_device ? upstream_ : device_;
-  engine::Transport* from = from_device ? device_ : upstream_;
   if (to == nullptr) return;  // closing
+  // A write to a TLS device can fail at once and close both sides.
+  std::weak_ptr<bool> alive = alive_;
   to->Write(data);
+  if (alive.expired()) return;
+  to = from_device ? upstream_ : device_;
+  engine::Transport* from = from_device ? device_ : upstream_;
   // Backpressure: stop reading this side until the other drains.
-  if (to->PendingOutput() > kMaxBuffered && from != nullptr) {
+  if (to != nullptr && from != nullptr && to->PendingOutput() > kMaxBuffered) {
     from->SetReading(false);
   }
 }
 
 void ForwardedConnection::OnDrained(bool device_drained) {
   engine::Transport* other = device_drained ? upstream_ : device_;
-  if (other != nullptr) other->SetReading(true);
+  if (other != nullptr && upstream_ != nullptr) other->SetReading(true);
 }
 
 void ForwardedConnection::OnClosed(bool device_closed, absl::Status reason) {
@@ -133,6 +151,7 @@ void ForwardedConnection::Fail(absl::string_view why) {
           .Event("cluster.forward.fail")
           .Field("to", target_id_)
       << "cannot reach the user's node: " << why;
+  OPENSSL_cleanse(held_.data(), held_.size());
   held_.clear();
   if (device_ != nullptr) {
     std::string out;

@@ -120,15 +120,19 @@ void ImapConnection::Arrive(ImapServer* server, int slot, SSL* ssl,
     transport->Close();
     return;
   }
+  // A device forwarded by another cluster node used TLS there.
   auto* connection = new ImapConnection(
-      server, socket, transport, ssl != nullptr, login.client,
-      login_deadline_ms, std::move(input), kBlockLogin);
+      server, socket, transport, ssl != nullptr || login.forwarded_secure,
+      login.client, login_deadline_ms, std::move(input), kBlockLogin);
   connection->EnterPreAuth(gate);
   connection->client_id_ = login.client_id;  // for a login that fails here
-  // Started first (reading stays off while the login runs): a claim may
-  // forward the device to another node, which takes the transport over.
-  connection->Start();
-  connection->ClaimThenLogin(std::move(login));
+  connection->forward_hops_ = login.hops;
+  // The login first, then the handler: a TLS session handed over with a
+  // close_notify buffered ends the connection inside Start(). A claim that
+  // forwards the device to another node answers later, when started.
+  Busy busy(connection);
+  connection->ClaimThenLogin(std::move(login));  // reading stays off meanwhile
+  if (!connection->destroy_pending_) connection->Start();
 }
 
 void ImapConnection::ArriveForwarded(ImapServer* server, engine::Socket* socket,
@@ -142,13 +146,27 @@ void ImapConnection::ArriveForwarded(ImapServer* server, engine::Socket* socket,
   }
   // The accepting node greeted the device and counted it as pre-auth; here
   // it is a login in progress, from the client's real address.
+  // Counted as pre-auth here too: the forwarding node stopped counting it,
+  // and a device that fails its login goes on as this node's connection.
+  bool refused = false;
+  PreAuthGate* gate = AdmitPreAuth(server, login.client, &refused);
+  if (refused) {
+    socket->Write(kTooMany);
+    socket->Close();
+    return;
+  }
   auto* connection = new ImapConnection(
       server, socket, socket, login.forwarded_secure, login.client,
       MonotonicNowMs() + server->config().login_timeout_ms, std::move(input),
       kBlockLogin);
+  connection->EnterPreAuth(gate);
   connection->client_id_ = login.client_id;
+  connection->forward_hops_ = login.hops;
+  // Handler first: the socket's reader (forward_arrival.h) is gone, and a
+  // hand-over to the user's shard still delivers bytes in flight to it.
+  Busy busy(connection);
   connection->Start();
-  connection->StartLogin(std::move(login));
+  if (!connection->destroy_pending_) connection->StartLogin(std::move(login));
 }
 
 ImapConnection::ImapConnection(ImapServer* server, engine::Socket* socket,
@@ -449,6 +467,7 @@ bool ImapConnection::TakePreAuthStep(session::PreAuthStep step,
       step.login.client = client_;
       step.login.client_id = client_id_;
       step.login.terse = pre_login_ != nullptr && pre_login_->Terse();
+      step.login.hops = forward_hops_;
       StartLogin(std::move(step.login));
       return true;
   }

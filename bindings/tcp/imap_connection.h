@@ -250,6 +250,10 @@ class ImapConnection final : private engine::TransportHandler,
   // XTERSE was on at the login (terse.h): for its failed answer, and for the
   // router made after it.
   bool terse_ = false;
+  // Forwarded to this node by another cluster node this often: every login
+  // on this connection carries it (a failed login followed by another must
+  // not start a new chain of forwards).
+  uint8_t forward_hops_ = 0;
   int64_t login_deadline_ms_;       // absolute: from the accept
   PreLogin* pre_login_ = nullptr;   // made on demand, released at login
   PreAuthGate* preauth_ = nullptr;  // counted there while not logged in

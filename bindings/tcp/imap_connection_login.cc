@@ -71,25 +71,6 @@ bool ImapConnection::HandleSaslResponse(absl::string_view line) {
 
 void ImapConnection::StartLogin(PendingLogin login) {
   engine::Shard& shard = server_->shard();
-  // In a cluster, the node first: a user another node serves is spliced
-  // there from this shard, without a hand-over (the owner's shards are
-  // another process's). A forwarded login is not placed by the hashing again
-  // (two nodes' views may briefly disagree): only its claim can move it.
-  if (auto* cluster = shard.services().Find<cluster::ShardCluster>();
-      cluster != nullptr && login.hops == 0) {
-    cluster::Placement placement =
-        cluster->Place(login.name.user, MonotonicNowMs());
-    switch (placement.kind) {
-      case cluster::Placement::Kind::kUnavailable:
-        RefuseUnplaced(login, placement.reason);
-        return;
-      case cluster::Placement::Kind::kForward:
-        ForwardToNode(placement.member, std::move(login));
-        return;
-      case cluster::Placement::Kind::kHere:
-        break;
-    }
-  }
   const int owner = static_cast<int>(
       ShardForUser(login.name.user, static_cast<uint32_t>(shard.count())));
   if (owner != shard.id()) {
@@ -105,8 +86,29 @@ void ImapConnection::ClaimThenLogin(PendingLogin login) {
     StartStoreLogin(std::move(login));
     return;
   }
+  // On the user's shard, whose claims are the node's truth about the user:
+  // a user held here stays here whatever the hashing says now. A forwarded
+  // login is not placed by the hashing again (two nodes' views may briefly
+  // disagree): only the claim can move it on.
+  if (login.hops == 0) {
+    cluster::Placement placement =
+        cluster->Place(login.name.user, MonotonicNowMs());
+    switch (placement.kind) {
+      case cluster::Placement::Kind::kUnavailable:
+        RefuseUnplaced(login, placement.reason);
+        return;
+      case cluster::Placement::Kind::kForward:
+        ForwardToNode(placement.member, std::move(login));
+        return;
+      case cluster::Placement::Kind::kHere:
+        break;
+    }
+  }
   state_ = State::kLoggingIn;
   blocked_ |= kBlockLogin;
+  // Not even a receive in flight while the claim runs: if it forwards the
+  // device, every byte must reach the splice, none this object.
+  if (transport_ != nullptr) transport_->SetReading(false);
   const std::string user = login.name.user;
   auto payload = std::make_shared<PendingLogin>(std::move(login));
   cluster->Claim(user, [this, alive = std::weak_ptr<bool>(alive_),
@@ -146,6 +148,7 @@ void ImapConnection::ClaimThenLogin(PendingLogin login) {
 
 void ImapConnection::RefuseUnplaced(const PendingLogin& login,
                                     absl::string_view why) {
+  terse_ = login.terse;  // it may have come from another shard
   PIMAP_LOG(INFO)
           .Conn(client_)
           .User(login.name.user)
@@ -281,7 +284,8 @@ void ImapConnection::StartStoreLogin(PendingLogin login) {
       server_->auth_cache(),
       server_->config().limits,
       server_->config().park,
-      server_->shard().services().Find<session::LoginThrottle>()};
+      server_->shard().services().Find<session::LoginThrottle>(),
+      server_->shard().services().Find<cluster::ShardCluster>()};
   session::StartSessionLogin(services, this, std::move(login), alive_, this);
 }
 

@@ -125,6 +125,16 @@ class ImapServer {
   // here is told "* BYE reason" (listeners stay: new logins are placed anew).
   size_t ShutdownServing(absl::string_view reason);
 
+  // Connections on the cluster listener waiting for their forward line, at
+  // most kMaxForwardArrivals per shard.
+  static constexpr int kMaxForwardArrivals = 256;
+  bool AdmitForwardArrival() {
+    if (forward_arrivals_ >= kMaxForwardArrivals) return false;
+    ++forward_arrivals_;
+    return true;
+  }
+  void LeaveForwardArrival() { --forward_arrivals_; }
+
   void Register(ServedConnection* connection);
   void Unregister(ServedConnection* connection);
   void UserLoggedIn(const std::string& user);
@@ -145,6 +155,7 @@ class ImapServer {
   absl::flat_hash_map<std::string, int>
       users_;  // user -> authenticated connections
   bool stopping_ = false;
+  int forward_arrivals_ = 0;
   // Connections from load balancers waiting for their PROXY header.
   engine::ProxyHeaderGate proxy_gate_;
 };

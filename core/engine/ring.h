@@ -66,6 +66,10 @@ class Ring {
   void SetBeforeDispatch(absl::AnyInvocable<void()> hook) {
     before_dispatch_ = std::move(hook);
   }
+  // The same check before the shard's timers run (they act on users too).
+  void RunBeforeDispatch() {
+    if (before_dispatch_) before_dispatch_();
+  }
 
   io_uring* raw() { return &ring_; }
   int fd() const { return ring_.ring_fd; }

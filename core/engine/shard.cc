@@ -62,8 +62,8 @@ void Shard::DrainInbox() {
   while (std::optional<Task> task = inbox_.TryPop()) (*task)(*this);
 }
 
-// A descriptor handed over by another shard: user_data is the Handoff pointer with
-// the tag bit set, res the slot the kernel allocated in our table.
+// A descriptor handed over by another shard: user_data is the Handoff pointer
+// with the tag bit set, res the slot the kernel allocated in our table.
 void Shard::OnTagged(uint64_t user_data, int res) {
   std::unique_ptr<Handoff> payload(
       reinterpret_cast<Handoff*>(user_data & ~Ring::kTaggedBit));
@@ -136,6 +136,7 @@ void Shard::Loop() {
     }
     if (stopping_) wait = std::min<int64_t>(wait, 50);
     ring_.WaitAndDispatch(wait);
+    ring_.RunBeforeDispatch();
     timers_->Advance(MonotonicNowMs());
   }
   if (live_ > 0) {

@@ -20,6 +20,18 @@ OutbandDispatcher::~OutbandDispatcher() {
   if (drain_timer_ != 0) timers_->Cancel(drain_timer_);
 }
 
+void OutbandDispatcher::DropAll() {
+  for (auto& [id, state] : devices_) {
+    if (state.timer != 0) timers_->Cancel(state.timer);
+  }
+  devices_.clear();
+  queue_.clear();
+  if (drain_timer_ != 0) {
+    timers_->Cancel(drain_timer_);
+    drain_timer_ = 0;
+  }
+}
+
 void OutbandDispatcher::Register(absl::string_view channel,
                                  OutbandNotifier* notifier) {
   channels_[channel] = notifier;

@@ -117,6 +117,9 @@ class OutbandDispatcher {
 
   size_t queued() const { return queue_.size(); }
   size_t tracked() const { return devices_.size(); }
+  // The node lost its users (cluster fence): nothing queued or pending goes
+  // out any more. (What a channel already took, it delivers.)
+  void DropAll();
 
  private:
   struct DeviceState {

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/log.h"
+#include "core/cluster/shard_cluster.h"
 #include "core/imap/sasl.h"
 #include "core/imap/writer.h"
 #include "core/session/auth_cache.h"
@@ -104,7 +105,8 @@ PreAuthStep ExecutePreAuth(const imap::Command& command,
   if (name == "LOGIN") {
     if (command.args.size() != 2 || !command.args[0].is_astring() ||
         !command.args[1].is_astring()) {
-      return Respond(tag, "BAD", "", "LOGIN expects a user name and a password");
+      return Respond(tag, "BAD", "",
+                     "LOGIN expects a user name and a password");
     }
     absl::StatusOr<imap::LoginName> login_name =
         imap::ParseLoginName(command.args[0].value);
@@ -130,9 +132,9 @@ PreAuthStep ExecutePreAuth(const imap::Command& command,
     step.response = "+ \r\n";
     return step;
   }
-  return Respond(tag, "BAD", "",
-                 absl::StrCat("Command ", name,
-                              " unknown or not valid before login"));
+  return Respond(
+      tag, "BAD", "",
+      absl::StrCat("Command ", name, " unknown or not valid before login"));
 }
 
 PreAuthStep DecodeSaslResponse(absl::string_view tag, absl::string_view line,
@@ -165,7 +167,8 @@ void LogPreAuthFailure(const PreAuthStep& step, const ClientAddress& client) {
       << "login failed";
 }
 
-// ---- The login on the owner shard ---------------------------------------------
+// ---- The login on the owner shard
+// ---------------------------------------------
 
 namespace {
 
@@ -185,6 +188,16 @@ bool Authenticated(const LoginServices& services, LoginClient* client,
                    const Attempt& a, absl::string_view how) {
   if (services.throttle != nullptr) {
     services.throttle->Succeeded(a.user, a.client.peer);
+  }
+  if (services.cluster != nullptr && !services.cluster->claimed(a.user)) {
+    PIMAP_LOG(INFO).Conn(a.client).User(a.user).Event("cluster.login.lost")
+        << "the user's claim was lost during the login";
+    std::string out;
+    imap::AppendTaggedStatus(&out, a.tag, "NO", "UNAVAILABLE",
+                             "This gateway node lost its cluster lease; "
+                             "reconnect");
+    client->OnLoginFailed(std::move(out));
+    return false;
   }
   if (!client->OnAuthenticated(a.user, a.device, how)) return false;
   CounterAdd(services.driver.counters->logins);

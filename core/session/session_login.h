@@ -23,6 +23,10 @@
 #include "core/session/session_driver.h"
 #include "core/session/store_link.h"
 
+namespace pimap::cluster {
+class ShardCluster;
+}
+
 namespace pimap::session {
 
 class AuthCache;
@@ -103,6 +107,11 @@ struct LoginServices {
   imap::ParserLimits limits;
   RelayParkConfig park;
   LoginThrottle* throttle = nullptr;  // null: failed logins slow nothing down
+  // A cluster node (core/cluster/shard_cluster.h; null: a single node): a
+  // login the store accepted is admitted only if this shard still holds the
+  // user's claim. The lease may have been lost while the store answered, and
+  // a node without the claim must never attach a session (split brain).
+  const cluster::ShardCluster* cluster = nullptr;
 };
 
 // The binding's side of a login that runs.

@@ -86,7 +86,8 @@ void SessionRegistry::Stop() {
 size_t SessionRegistry::DropAll(absl::string_view reason) {
   // Out of the table first: a goodbye may call back into the registry (a
   // hibernated connection wakes to say it), and must find no user there. The
-  // sessions themselves live until every link has let go of them.
+  // sessions live until every link was told (a link drops its pointer to its
+  // session when told), and go when this returns.
   auto doomed = std::move(users_);
   users_.clear();
   for (const auto& [user, timer] : drop_timers_) timers_->Cancel(timer);
@@ -114,6 +115,7 @@ size_t SessionRegistry::DropAll(absl::string_view reason) {
     }
   }
   for (DeviceLink* link : links) link->OnTakenOver(reason);
+  if (outband_ != nullptr) outband_->DropAll();
   UpdateGauges();
   return dropped;
 }

@@ -131,12 +131,6 @@ void StartClusterShard(engine::Shard& shard, ClusterNode& node,
         &shard, cluster, std::move(forward));
     shard.services().Register(out->intake_forwarder.get());
   }
-  shard.AddStopHook([&shard, cluster] {
-    shard.ring().SetBeforeDispatch(nullptr);
-    shard.services().Register<cluster_intake::IntakeForwarder>(nullptr);
-    shard.services().Register<cluster::ShardCluster>(nullptr);
-    (void)cluster;
-  });
   if (shard.id() != 0) return;
   engine::ShardSet* set = &shard.set();
   out->agent = std::make_unique<cluster::ClusterAgent>(
@@ -154,8 +148,13 @@ void StartClusterShard(engine::Shard& shard, ClusterNode& node,
   cluster::ClusterAgent* agent = out->agent.get();
   agent->Start();
   shard.RetainLive();  // until the lease is revoked at the stop
-  shard.AddStopHook(
-      [agent, &shard] { agent->Stop([&shard] { shard.ReleaseLive(); }); });
+  // After the other stop hooks (the servers tell their devices BYE and save
+  // their sessions): the lease goes on the next turn of the loop, so that no
+  // other node claims a user while this one still writes its goodbye.
+  shard.AddStopHook([agent, &shard] {
+    shard.timers().Schedule(
+        0, [agent, &shard] { agent->Stop([&shard] { shard.ReleaseLive(); }); });
+  });
 }
 
 }  // namespace pimap

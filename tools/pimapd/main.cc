@@ -556,6 +556,14 @@ int main(int argc, char** argv) {
   pid_t upgraded_to = 0;
   int64_t drain_end_ms = 0;
   auto upgrade = [&]() -> pid_t {
+    if (cluster_node != nullptr) {
+      // Two processes with one node id would take turns registering it, and
+      // the new one could not claim what the old one holds: in a cluster, a
+      // node is restarted (its users move to the others meanwhile).
+      PIMAP_LOG(WARNING) << "SIGUSR2: no graceful upgrade in a cluster "
+                            "(--cluster-etcd); restart the node instead";
+      return 0;
+    }
     if (options.state_dir.empty()) {
       PIMAP_LOG(WARNING) << "SIGUSR2: no --state-dir: sessions cannot move "
                             "to the new process; its devices start afresh "
