@@ -263,7 +263,7 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   void OnXdeliverJobDone(bool ok, absl::string_view rest);
   // Carries out the run's next step (a job, the submission or the answer).
   void AdvanceXdeliver();
-  void Submit();
+  void SubmitXdeliver();
   void OnJobDone(absl::string_view tagged_line);
   // XCONVERT (device_driver_convert.cc): `from` is where its number is in
   // the arguments (after UID's subcommand).

@@ -95,7 +95,7 @@ void DeviceDriver::AdvanceXdeliver() {
       SendJob(Job::kXdeliverFlag, job_device_tag_, x.StoreCommand());
       return;
     case XdeliverRun::Step::kSubmit:
-      Submit();
+      SubmitXdeliver();
       return;
     case XdeliverRun::Step::kDone: {
       const std::string rest = x.answer();
@@ -106,7 +106,7 @@ void DeviceDriver::AdvanceXdeliver() {
   }
 }
 
-void DeviceDriver::Submit() {
+void DeviceDriver::SubmitXdeliver() {
   mail::OutgoingMail mail = cmd().xdeliver->TakeMail();
   job_ = Job::kXdeliverSubmit;
   cmd().job_up_tag.clear();

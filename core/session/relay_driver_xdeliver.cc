@@ -90,9 +90,10 @@ void RelayDriver::AdvanceXdeliver() {
       xdeliver_up_tag_ = absl::StrCat("~x", ++next_tag_);
       collected_.clear();
       collect_overflow_ = false;
+      // No store timer: like the client's own commands on this link, ours
+      // wait for the store (a large SAVETO copy may take a while).
       link_->Send(absl::StrCat(xdeliver_up_tag_, " ", xdeliver_->StoreCommand(),
                                "\r\n"));
-      if (services_.timers != nullptr) ArmStoreTimer();
       return;
     }
     case XdeliverRun::Step::kSubmit: {
@@ -133,13 +134,25 @@ void RelayDriver::OnXdeliverResponse(absl::string_view completed_tag) {
   std::string raw = std::exchange(collected_, std::string());
   const bool overflow = std::exchange(collect_overflow_, false);
   if (!completed_tag.empty() && completed_tag == xdeliver_up_tag_) {
-    DisarmStoreTimer();
     xdeliver_up_tag_.clear();
     absl::string_view rest = raw;
     rest.remove_prefix(std::min(rest.size(), completed_tag.size() + 1));
     rest = absl::StripTrailingAsciiWhitespace(rest);
     xdeliver_->OnStoreDone(absl::StartsWithIgnoreCase(rest, "OK"), rest);
     AdvanceXdeliver();
+    return;
+  }
+  if (passing_) {
+    // The rest of a store response that was streaming to the client when
+    // XDELIVER began: it ends as it started, passed through.
+    passing_ = false;
+    output()->WritePassThrough(raw);
+    output()->EndPassThrough();
+    if (!head_.empty()) {
+      client_.OnResponseLine(absl::StripSuffix(head_, "\r"));
+      head_.clear();
+    }
+    head_open_ = true;
     return;
   }
   // Too big to hold: only the original's body gets that big (the fetch then

@@ -102,6 +102,27 @@ TEST_F(RelayXdeliverTest, OriginalOutsideTheSelectedMailboxIsRefused) {
   EXPECT_TRUE(submitter_.mails.empty());
 }
 
+// A store response streaming to the client when XDELIVER starts ends as it
+// began, passed through, before the XDELIVER's own answer.
+TEST_F(RelayXdeliverTest, ResponseStreamingWhenItStartsEndsFirst) {
+  SelectInbox();
+  store_.client()->OnStoreBytes("* 4 EXI");
+  Xdeliver("x", "R 9 N", kReply);
+  EXPECT_EQ(store_.TakeSent(), "~x1 UID FETCH 9 (BODY.PEEK[])\r\n");
+  store_.client()->OnStoreBytes("STS\r\n");
+  store_.client()->OnStoreResponseEnd("");
+  EXPECT_EQ(device_.Take(), "* 4 EXISTS\r\n");
+  store_.ReplyPieces({absl::StrCat("* 2 FETCH (UID 9 BODY[] {",
+                                   sizeof(kOriginal) - 1, "}\r\n"),
+                      kOriginal, ")\r\n"});
+  store_.Complete("~x1", "OK Fetch completed.");
+  submitter_.Finish(absl::OkStatus());
+  EXPECT_EQ(store_.TakeSent(), "~x2 UID STORE 9 +FLAGS (\\Answered)\r\n");
+  store_.Complete("~x2", "OK Store completed.");
+  EXPECT_EQ(device_.Take(), "x OK XDELIVER completed\r\n");
+  EXPECT_FALSE(device_.input_held);
+}
+
 // protocol.md §2.2: XCONVERT stays a P-IMAP session's command.
 TEST_F(RelayXdeliverTest, XconvertStaysPimapOnly) {
   SelectInbox();
