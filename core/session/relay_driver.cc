@@ -50,6 +50,11 @@ void RelayDriver::Start(StoreLink* link, absl::string_view login_tag) {
 }
 
 void RelayDriver::DetachStore() {
+  // An XDELIVER whose client left stops here: if the MTA has the message it
+  // is sent, but nothing is saved or flagged after (as for a P-IMAP device).
+  side_.reset();
+  xdeliver_.reset();
+  xdeliver_up_tag_.clear();
   CancelParkTimer();
   DisarmStoreTimer();
   LeaveParked();
@@ -204,7 +209,7 @@ void RelayDriver::OnStoreBytes(absl::string_view bytes) {
 
 size_t RelayDriver::CollectLimit() const {
   // XDELIVER's original comes whole (bounded like the device's message).
-  if (!xdeliver_up_tag_.empty() && services_.registry != nullptr) {
+  if (xdeliver_ != nullptr && services_.registry != nullptr) {
     return std::max(kMaxCollectedBytes,
                     services_.registry->config().max_xdeliver_bytes + 4096);
   }

@@ -34,6 +34,7 @@
 #include "core/session/parked_notify.h"
 #include "core/session/relay_client_state.h"
 #include "core/session/session_registry.h"
+#include "core/session/side_commands.h"
 #include "core/session/store_link.h"
 #include "core/session/store_link_pool.h"
 #include "core/session/xdeliver_run.h"
@@ -124,6 +125,9 @@ class RelayDriver final : public CommandRouter,
   // Carries out the run's next step: a command on the link, the
   // submission, or the tagged answer.
   void AdvanceXdeliver();
+  // kFetch/kFlag of an original in another mailbox: on a pooled link, the
+  // client's own staying in its mailbox.
+  void RunElsewhere();
   // A whole response while our XDELIVER command runs on the link.
   void OnXdeliverResponse(absl::string_view completed_tag);
   // How much one collected response may hold.
@@ -251,6 +255,7 @@ class RelayDriver final : public CommandRouter,
   std::unique_ptr<XdeliverRun> xdeliver_;
   std::string xdeliver_tag_;
   std::string xdeliver_up_tag_;
+  std::unique_ptr<SideCommands> side_;  // RunElsewhere's command
   // Borrow callbacks may outlive the driver.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

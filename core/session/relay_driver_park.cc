@@ -172,7 +172,7 @@ void RelayDriver::StopListening() {
 
 void RelayDriver::OnOwnResponse(absl::string_view completed_tag) {
   if (!xdeliver_up_tag_.empty()) {
-    OnXdeliverResponse(completed_tag);
+    if (xdeliver_ != nullptr) OnXdeliverResponse(completed_tag);
     return;
   }
   std::string raw = std::exchange(collected_, std::string());

@@ -52,7 +52,9 @@ void RelayDriver::Xdeliver(const imap::Command& command) {
   context.sender =
       XdeliverSender(user_, services_.registry->config().smtp_sender_domain);
   context.selected_folder = client_.folder();
-  context.other_folders = false;  // the link is in the client's mailbox
+  // The client's link stays in its mailbox; another one is reached on a
+  // pooled link (RunElsewhere).
+  context.other_folders = services_.pool != nullptr;
   context.silent_flag = false;
   for (const std::string& cap : store_capabilities()) {
     if (absl::EqualsIgnoreCase(cap, "LITERAL+")) context.literal_plus = true;
@@ -83,6 +85,11 @@ void RelayDriver::AdvanceXdeliver() {
     case XdeliverRun::Step::kFetch:
     case XdeliverRun::Step::kAppend:
     case XdeliverRun::Step::kFlag: {
+      if (xdeliver_->step() != XdeliverRun::Step::kAppend &&
+          xdeliver_->elsewhere()) {
+        RunElsewhere();
+        return;
+      }
       if (link_ == nullptr) {
         // Lost meanwhile (OnStoreClosed says goodbye); nothing to run on.
         return;
@@ -128,6 +135,41 @@ void RelayDriver::AdvanceXdeliver() {
       return;
     }
   }
+}
+
+void RelayDriver::RunElsewhere() {
+  StoreCredentials plain = credentials_;
+  plain.profile = "relay:";  // SELECT, UID FETCH, UID STORE need nothing more
+  std::weak_ptr<bool> alive = alive_;
+  StoreLinkPool* pool = services_.pool;
+  pool->Borrow(
+      plain, services_.borrow_timeout_ms,
+      [this, alive, pool](absl::StatusOr<PooledLink*> lent) {
+        if (alive.expired() || xdeliver_ == nullptr) {
+          // The client left meanwhile (the pool outlives drivers).
+          if (lent.ok()) pool->Return(*lent, /*reusable=*/true);
+          return;
+        }
+        Busy busy(this);
+        if (!lent.ok()) {
+          xdeliver_->OnStoreUnavailable("The message store is not available");
+          AdvanceXdeliver();
+          return;
+        }
+        side_ = std::make_unique<SideCommands>(pool, *lent, CollectLimit());
+        side_->Run(
+            xdeliver_->folder(), xdeliver_->StoreCommand(),
+            [this](absl::string_view raw) {
+              if (xdeliver_ != nullptr) xdeliver_->TakeOriginal(raw);
+            },
+            [this](bool ok, absl::string_view rest) {
+              Busy busy(this);
+              side_.reset();  // the link is back in the pool
+              if (xdeliver_ == nullptr) return;
+              xdeliver_->OnStoreDone(ok, rest);
+              AdvanceXdeliver();
+            });
+      });
 }
 
 void RelayDriver::OnXdeliverResponse(absl::string_view completed_tag) {

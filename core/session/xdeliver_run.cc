@@ -134,6 +134,14 @@ void XdeliverRun::OnStoreDone(bool ok, absl::string_view rest) {
   }
 }
 
+void XdeliverRun::OnStoreUnavailable(absl::string_view why) {
+  if (step_ == Step::kFetch) {
+    Finish(absl::StrCat("NO [UNAVAILABLE] ", why));
+    return;
+  }
+  OnStoreDone(false, "");  // after the MTA's 250: sent all the same
+}
+
 void XdeliverRun::Compose() {
   mail::ComposeRequest compose;
   compose.kind = request_.kind;

@@ -55,6 +55,11 @@ class XdeliverRun {
   Step step() const { return step_; }
   // R/F: the original's folder ("INBOX" spelled so), else empty.
   const std::string& folder() const { return folder_; }
+  // R/F: the original is outside the selected folder (so the engine runs
+  // kFetch and kFlag elsewhere than on the device's own link).
+  bool elsewhere() const {
+    return !folder_.empty() && folder_ != context_.selected_folder;
+  }
   // The MTA took the message (its 250): whatever fails after, the answer is
   // OK, or the device would send it again.
   bool submitted() const { return submitted_; }
@@ -65,6 +70,8 @@ class XdeliverRun {
   bool TakeOriginal(absl::string_view response);
   // The store command of the step ended (`rest`: its tagged status's rest).
   void OnStoreDone(bool ok, absl::string_view rest);
+  // The step's store command could not run (no link to run it on).
+  void OnStoreUnavailable(absl::string_view why);
   // kSubmit: the message for the MTA (once), then OnSubmitted() with the
   // MTA's verdict.
   mail::OutgoingMail TakeMail();

@@ -379,22 +379,32 @@ def test_regular_session_refusals(gw, sink, dovecot):
     create(dovecot, box)
     uid = dovecot.append(USER, box, original_message())
     with regular(gw) as c:
-        # The original in a mailbox other than the selected one: a clear NO
-        # (the client's own link stays in its mailbox).
+        # The original in a mailbox other than the selected one: read and
+        # flagged on a pooled link; the client's own stays in its mailbox.
         _, t = c.cmd("s", "SELECT INBOX")
         ok(t, "s")
-        _, t = xdeliver_relayed(c, "o1", "F %s %d N" % (quote(box), uid),
-                                b"To: dan@example.net\r\n\r\nFYI\r\n")
-        assert t.startswith(b"o1 NO [CANNOT]") and b"selected mailbox" in t, t
-        _, t = xdeliver_relayed(c, "o2", "R 5 Y", b"To: a@example.net\r\n\r\nx\r\n")
-        assert t.startswith(b"o2 NO"), t  # no such UID in INBOX
-        # Named explicitly, the selected mailbox will do.
+        untagged, t = xdeliver_relayed(c, "o1", "F %s %d N" % (quote(box), uid),
+                                       b"To: dan@example.net\r\n\r\nFYI\r\n")
+        assert t.startswith(b"o1 OK"), t
+        assert untagged == [], untagged  # nothing of the other mailbox
+        assert "$Forwarded" in dict(dovecot.uid_flags(USER, box))[uid]
+        [(_, _, data)] = sink.taken()
+        assert b"> Meet at 3?" in data
+        untagged, t = c.cmd("st", "STATUS INBOX (MESSAGES)")
+        ok(t, "st")
+        _, t = c.cmd("cl", "CLOSE")  # INBOX is still the client's selected one
+        ok(t, "cl")
+        _, t = c.cmd("s1", "SELECT INBOX")
+        ok(t, "s1")
+        _, t = xdeliver_relayed(c, "o2", "R 999999 Y", b"To: a@example.net\r\n\r\nx\r\n")
+        assert t.startswith(b"o2 NO [NONEXISTENT]"), t  # no such UID in INBOX
+        # Named explicitly, the selected mailbox is the client's own link's.
         _, t = c.cmd("s2", "SELECT " + quote(box))
         ok(t, "s2")
-        _, t = xdeliver_relayed(c, "o3", "F %s %d N" % (quote(box), uid),
-                                b"To: dan@example.net\r\n\r\nFYI\r\n")
+        _, t = xdeliver_relayed(c, "o3", "R %s %d N" % (quote(box), uid),
+                                b"To: dan@example.net\r\n\r\nRe\r\n")
         assert t.startswith(b"o3 OK"), t
-        assert "$Forwarded" in dict(dovecot.uid_flags(USER, box))[uid]
+        assert "\\Answered" in dict(dovecot.uid_flags(USER, box))[uid]
         # SMTP refuses: NO with the MTA's words, no copy.
         sink.data_reply = "451 4.3.0 Try again later"
         _, t = xdeliver_relayed(c, "n1", "N SAVETO=%s" % sent,
@@ -405,7 +415,7 @@ def test_regular_session_refusals(gw, sink, dovecot):
         assert t.startswith(b"b1 BAD"), t
         _, t = c.cmd("n", "NOOP")
         ok(t, "n")
-    assert len(sink.taken()) == 1
+    assert len(sink.taken()) == 2
 
 
 def test_over_the_http_binding(start_pimap_gateway, sink):

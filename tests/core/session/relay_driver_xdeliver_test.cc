@@ -14,6 +14,7 @@ namespace pimap::session {
 namespace {
 
 using ::pimap::session::testing::FakeSubmitter;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -92,10 +93,54 @@ TEST_F(RelayXdeliverTest, RefusedMessageLeavesNothing) {
   EXPECT_FALSE(device_.input_held);
 }
 
-TEST_F(RelayXdeliverTest, OriginalOutsideTheSelectedMailboxIsRefused) {
+// The client's link stays in its mailbox: an original elsewhere is read and
+// flagged on a pooled link, which goes back to the pool after each step.
+TEST_F(RelayXdeliverTest, OriginalInAnotherMailboxIsReachedOnAPooledLink) {
   SelectInbox();
-  Xdeliver("x", "F Work 9 N", kReply);
-  EXPECT_THAT(device_.Take(), StartsWith("x NO [CANNOT] The original must be"));
+  Xdeliver("x", "F Work 5 N", kReply);
+  EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Borrow(alice [relay:], 2500ms)"));
+  PooledLink* lent = pool_.CompleteBorrow();
+  ASSERT_NE(lent, nullptr);
+  FakeStoreLink* link = pool_.fake(lent);
+  EXPECT_EQ(link->TakeSent(),
+            "~s1 SELECT \"Work\"\r\n~s2 UID FETCH 5 (BODY.PEEK[])\r\n");
+  link->Reply("* 6 EXISTS");  // Work's, not the client's business
+  link->Complete("~s1", "OK [READ-WRITE] Select completed.");
+  link->ReplyPieces({absl::StrCat("* 2 FETCH (UID 5 BODY[] {",
+                                  sizeof(kOriginal) - 1, "}\r\n"),
+                     kOriginal, ")\r\n"});
+  link->Complete("~s2", "OK Fetch completed.");
+  EXPECT_THAT(
+      pool_.TakeCalls(),
+      ElementsAre(::testing::MatchesRegex("Return\\(L[0-9]+, reusable\\)")));
+  EXPECT_EQ(lent->selected_folder, "Work");
+  ASSERT_EQ(submitter_.mails.size(), 1u);
+  EXPECT_THAT(submitter_.mails[0].data, HasSubstr("> Meet at 3?"));
+  submitter_.Finish(absl::OkStatus());
+  EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Borrow(alice [relay:], 2500ms)"));
+  lent = pool_.CompleteBorrow();
+  ASSERT_NE(lent, nullptr);
+  link = pool_.fake(lent);
+  EXPECT_THAT(link->TakeSent(),
+              HasSubstr("~s2 UID STORE 5 +FLAGS ($Forwarded)\r\n"));
+  link->Complete("~s1", "OK [READ-WRITE] Select completed.");
+  link->Complete("~s2", "OK Store completed.");
+  EXPECT_EQ(device_.Take(), "x OK XDELIVER completed\r\n");
+  EXPECT_EQ(store_.TakeSent(), "");  // the client's own link never moved
+  EXPECT_FALSE(device_.input_held);
+}
+
+TEST_F(RelayXdeliverTest, NoPooledLinkForTheOriginalIsNoAndNothingSent) {
+  SelectInbox();
+  Xdeliver("x", "R Work 5 N", kReply);
+  pool_.TakeCalls();
+  pool_.FailBorrow(absl::UnavailableError("no link"));
+  EXPECT_THAT(device_.Take(), StartsWith("x NO [UNAVAILABLE]"));
+  EXPECT_TRUE(submitter_.mails.empty());
+}
+
+TEST_F(RelayXdeliverTest, BadArgumentsAreBad) {
+  SelectInbox();
   Xdeliver("y", "R 9 Q", kReply);
   EXPECT_THAT(device_.Take(), StartsWith("y BAD"));
   EXPECT_EQ(store_.TakeSent(), "");
