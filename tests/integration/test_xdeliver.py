@@ -418,6 +418,18 @@ def test_regular_session_refusals(gw, sink, dovecot):
     assert len(sink.taken()) == 2
 
 
+def test_regular_session_large_message(gw, sink):
+    """A message past the 64 KiB a gateway's own command is otherwise bounded by
+    (--xdeliver-max-bytes applies to XDELIVER in a regular session too)."""
+    body = (b"x" * 998 + b"\r\n") * 300
+    with regular(gw) as c:
+        untagged, t = xdeliver_relayed(
+            c, "l1", "N", b"To: ann@example.net\r\nSubject: big\r\n\r\n" + body)
+        assert t.startswith(b"l1 OK"), t
+    [(_, _, data)] = sink.taken()
+    assert data.endswith(body)
+
+
 def test_over_the_http_binding(start_pimap_gateway, sink):
     """The HTTP binding runs P-IMAP sessions on the same engine: XDELIVER works
     there too (one POST carries the command and its literal)."""
