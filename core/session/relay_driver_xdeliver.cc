@@ -7,10 +7,10 @@
 // The link is the client's: whatever the store says meanwhile that is not
 // our command's (new mail, an expunge) is the client's and is passed on,
 // so its MSN map stays the store's. Only the original's FETCH with its body
-// is kept back. The link stays in the client's mailbox, so R/F reach an
-// original in the selected mailbox only; another one gets NO [CANNOT]. The
-// flag is set without .SILENT: a stock client keeps its flags in step from
-// the FETCH the store then sends.
+// is kept back. The link stays in the client's mailbox: an original in
+// another one is read and flagged on a pooled link (RunElsewhere,
+// side_commands.h). The flag is set without .SILENT: a stock client keeps
+// its flags in step from the FETCH the store then sends.
 #include <algorithm>
 #include <memory>
 #include <utility>
