@@ -202,7 +202,19 @@ void CommandRouter::RelayLine(absl::string_view line,
   if (literal != nullptr && literal->synchronizing) {
     Write("+ Ready for literal data\r\n");
   }
-  Relay(UpstreamLine(line, literal));
+  if (!relay_started_) {
+    const std::string first = RelayedFirstLine(line);
+    if (literal == nullptr || first.size() == line.size()) {
+      Relay(UpstreamLine(first, literal));
+    } else {
+      // The rewriting is before the literal's header: it moved by as much.
+      imap::LiteralHeader moved = *literal;
+      moved.header_offset = moved.header_offset + first.size() - line.size();
+      Relay(UpstreamLine(first, &moved));
+    }
+  } else {
+    Relay(UpstreamLine(line, literal));
+  }
   relay_started_ = true;
 }
 

@@ -95,6 +95,11 @@ class CommandRouter : public SessionDriver {
   virtual void BeginRelayed(const imap::CommandHead& head,
                             absl::string_view line,
                             const imap::LiteralHeader* literal) {}
+  // A relayed command's first line as the store gets it (before the literal
+  // rewriting of UpstreamLine).
+  virtual std::string RelayedFirstLine(absl::string_view line) {
+    return std::string(line);
+  }
   // Relayed bytes for the store; returns how many wait to be sent.
   virtual size_t SendUp(absl::string_view bytes) { return 0; }
   // Detach(): let go of the store side.

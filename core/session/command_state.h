@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "core/mail/xdeliver_request.h"
 #include "core/session/filtered_status.h"
 #include "core/session/xconvert.h"
+#include "core/session/xdeliver_run.h"
 
 namespace pimap::session {
 
@@ -87,18 +87,6 @@ struct QueuedJob {
   std::string command;
 };
 
-// A running XDELIVER: its arguments and what its steps found.
-struct XdeliverState {
-  mail::XdeliverRequest request;
-  std::string folder;     // R/F: the original's folder
-  std::string original;   // R/F: the original, whole (empty: not found)
-  std::string sent;       // the message as submitted (the SAVETO copy)
-  std::string appenduid;  // "APPENDUID <uidvalidity> <uid>" of the copy
-  // The MTA took the message (its 250): whatever fails after, the answer is
-  // OK, or the device would send it again.
-  bool submitted = false;
-};
-
 // What running a command needs (see the hazard above).
 struct CommandState {
   // The running store command (reset at rest: each job sets what it reads).
@@ -153,7 +141,7 @@ struct CommandState {
   std::vector<uint32_t> eval_uids;
   std::string rebuild_output;  // an exact rebuild's responses, for the resume
   std::string relay_buffer;    // verbatim bytes while a link is being borrowed
-  std::unique_ptr<XdeliverState> xdeliver;  // an XDELIVER runs
+  std::unique_ptr<XdeliverRun> xdeliver;  // an XDELIVER runs
 
   // Nothing pending: only the running-command fields may hold values.
   bool Settled() const;

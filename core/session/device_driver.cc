@@ -412,10 +412,14 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
     }
     cmd().job_uid_mode = uid_mode;
     cmd().job_may_expunge = sub == "EXPUNGE" || sub == "MOVE";
+    // COPY/MOVE name their target first: a virtual folder's is its backing.
+    const bool copy =
+        (sub == "COPY" || sub == "MOVE") && args.size() == set_index + 2;
     SendJob(sub == "EXPUNGE" ? Job::kExpunge : Job::kMessages, tag,
             absl::StrCat("UID ", sub, " ", SetOf(ranges),
                          args.size() > set_index + 1 ? " " : "",
-                         RenderArgs(args, set_index + 1)));
+                         copy ? CopyTarget(args[set_index + 1])
+                              : RenderArgs(args, set_index + 1)));
     return;
   }
   if (name == "SEARCH" || name == "SORT") {

@@ -153,6 +153,9 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   static bool RelaysVerbatim(absl::string_view name) {
     return name == "APPEND";
   }
+  // The first line of such a command as the store gets it: an APPEND to a
+  // virtual folder names its backing folder (device_driver_xpsearch.cc).
+  std::string RelayedFirstLine(absl::string_view line) const;
   // The P-IMAP extension commands (a regular session answers them NO).
   static bool IsExtensionCommand(absl::string_view name) {
     return name == "XFILTER" || name == "XSETPIMAPPREF" ||
@@ -258,14 +261,9 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   // The address the user sends as (empty: none can be made).
   std::string SenderAddress() const;
   void OnXdeliverJobDone(bool ok, absl::string_view rest);
-  // The original's FETCH response (collected).
-  void TakeXdeliverOriginal(absl::string_view response);
-  void ComposeAndSubmit();
-  void OnSubmitted(absl::Status status);
-  // After the submission: the copy, then the flag, then the answer.
-  void XdeliverAppend();
-  void XdeliverFlag();
-  void FinishXdeliver(absl::string_view status_rest);
+  // Carries out the run's next step (a job, the submission or the answer).
+  void AdvanceXdeliver();
+  void SubmitXdeliver();
   void OnJobDone(absl::string_view tagged_line);
   // XCONVERT (device_driver_convert.cc): `from` is where its number is in
   // the arguments (after UID's subcommand).
@@ -275,6 +273,8 @@ class DeviceDriver final : private LinkBorrower::Host, private DeviceLink {
   // XPSEARCH and what virtual folders change in the mailbox commands
   // (device_driver_xpsearch.cc): true when the command was answered.
   bool ExecuteVfolderCommand(const imap::Command& command);
+  // COPY/MOVE's target as the store gets it (a virtual folder's backing).
+  std::string CopyTarget(const imap::Arg& arg) const;
   // device_driver_login.cc: the jobs of a login (ENABLE, resume SELECT,
   // rebuild).
   void OnLoginJobDone(bool ok);

@@ -61,8 +61,8 @@ std::string DeviceDriver::FolderFor(Job job) const {
   }
   // XDELIVER's original is read and flagged in its own folder.
   if ((job == Job::kXdeliverFetch || job == Job::kXdeliverFlag) &&
-      cmd().xdeliver != nullptr && !cmd().xdeliver->folder.empty()) {
-    return cmd().xdeliver->folder;
+      cmd().xdeliver != nullptr && !cmd().xdeliver->folder().empty()) {
+    return cmd().xdeliver->folder();
   }
   if (session_ != nullptr && !session_->selected_folder.empty()) {
     return session_->selected_folder;
@@ -81,7 +81,7 @@ bool DeviceDriver::WantsReadOnly(Job job) const {
   }
   if ((job == Job::kXdeliverFetch || job == Job::kXdeliverFlag) &&
       cmd().xdeliver != nullptr && session_ != nullptr &&
-      cmd().xdeliver->folder != session_->selected_folder) {
+      cmd().xdeliver->folder() != session_->selected_folder) {
     return false;  // the original's flag is set there
   }
   return session_ != nullptr && session_->read_only;
@@ -248,7 +248,7 @@ void DeviceDriver::AbortCommand(absl::string_view why) {
   // An XDELIVER whose message the MTA took: the copy or the flag is what the
   // store's loss costs, never the sending (a NO would make the device send it
   // again, and the recipients get it twice).
-  const bool sent = cmd().xdeliver != nullptr && cmd().xdeliver->submitted;
+  const bool sent = cmd().xdeliver != nullptr && cmd().xdeliver->submitted();
   job_ = Job::kNone;
   live_resync_ = false;
   xfilter_resync_ = false;

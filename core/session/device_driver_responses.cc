@@ -17,6 +17,7 @@
 #include "core/session/device_driver.h"
 #include "core/session/response_class.h"
 #include "core/session/store_text.h"
+#include "core/session/vfolder_membership.h"
 
 namespace pimap::session {
 
@@ -180,7 +181,7 @@ void DeviceDriver::OnResponseStart(absl::string_view raw) {
   const bool elsewhere =
       (for_job == Job::kXdeliverFetch || for_job == Job::kXdeliverFlag) &&
       cmd().xdeliver != nullptr && session_ != nullptr &&
-      cmd().xdeliver->folder != session_->selected_folder;
+      cmd().xdeliver->folder() != session_->selected_folder;
   context.unwatched = session_ != nullptr && !watched_folder() && !elsewhere;
   context.folder_selected =
       session_ != nullptr && !session_->selected_folder.empty();
@@ -242,7 +243,16 @@ bool DeviceDriver::RenumberFetch(absl::string_view line,
   if (flags_at != absl::string_view::npos) {
     absl::string_view f = line.substr(flags_at + 7);
     f = f.substr(0, f.find(')'));
-    Told(*session_, *uid, FlagKey(absl::StrSplit(f, ' ', absl::SkipEmpty())));
+    std::vector<std::string> flags = absl::StrSplit(f, ' ', absl::SkipEmpty());
+    Told(*session_, *uid, FlagKey(flags));
+    // The device's own STORE took the message out of the selected virtual
+    // folder's search: journaled, its EXPUNGE goes where one may
+    // (RenderJournal, at the command's end or the next one's).
+    if (!session_->selected_vfolder.empty() &&
+        session_->vfolders.Find(session_->selected_vfolder) != nullptr &&
+        MatchFlags(session_->SelectedView(), flags) == FlagVerdict::kFails) {
+      JournalOwn(EventKind::kFlags, *uid, std::move(flags));
+    }
   }
   rewritten.append(line_end.data(), line_end.size());
   PassThrough(rewritten);
@@ -305,7 +315,7 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
     }
   } else if (u.numbered && u.name == "FETCH" && job_ == Job::kXdeliverFetch &&
              absl::StrContains(body, "BODY[] {")) {
-    TakeXdeliverOriginal(body);
+    if (cmd().xdeliver != nullptr) cmd().xdeliver->TakeOriginal(body);
   } else if (u.numbered && u.name == "FETCH" &&
              (job_ == Job::kIdle || job_ == Job::kXdeliverFetch ||
               job_ == Job::kConvert || IsMaintenanceJob(job_)) &&

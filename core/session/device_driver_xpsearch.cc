@@ -4,7 +4,10 @@
 // backing folder under its search; STATUS counts that view
 // (filtered_status.h); LIST and LSUB add matching virtual folders to the
 // store's answer; DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE of one are the
-// session's alone, and CREATE over one is refused.
+// session's alone, and CREATE over one is refused. APPEND, COPY and MOVE to
+// one go to its backing folder.
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/imap/writer.h"
@@ -13,6 +16,67 @@
 #include "core/session/vfolder.h"
 
 namespace pimap::session {
+
+namespace {
+
+// The mailbox argument at the start of `rest` (an atom or a quoted string;
+// a literal is not read): its value and length in `rest`; false if none.
+bool LeadingMailbox(absl::string_view rest, std::string* name, size_t* len) {
+  if (rest.empty()) return false;
+  if (rest[0] != '"') {
+    const size_t end = std::min(rest.find(' '), rest.size());
+    if (end == 0 || rest[0] == '{') return false;
+    *name = std::string(rest.substr(0, end));
+    *len = end;
+    return true;
+  }
+  name->clear();
+  for (size_t i = 1; i < rest.size(); ++i) {
+    if (rest[i] == '\\' && i + 1 < rest.size()) {
+      name->push_back(rest[++i]);
+    } else if (rest[i] == '"') {
+      *len = i + 1;
+      return true;
+    } else {
+      name->push_back(rest[i]);
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string DeviceDriver::RelayedFirstLine(absl::string_view line) const {
+  // APPEND to a virtual folder goes to its backing folder (operations act on
+  // the backing messages; the store's APPENDUID is the backing folder's).
+  if (session_ == nullptr || session_->vfolders.empty()) {
+    return std::string(line);
+  }
+  const size_t sp = line.find(' ');
+  if (sp == absl::string_view::npos) return std::string(line);
+  absl::string_view rest = line.substr(sp + 1);
+  if (!absl::StartsWithIgnoreCase(rest, "APPEND ")) return std::string(line);
+  rest.remove_prefix(7);
+  std::string name;
+  size_t len = 0;
+  if (!LeadingMailbox(rest, &name, &len)) return std::string(line);
+  const VirtualFolder* v = session_->vfolders.Find(name);
+  if (v == nullptr) return std::string(line);
+  const size_t at = line.size() - rest.size();
+  return absl::StrCat(line.substr(0, at), QuotedMailbox(v->backing),
+                      line.substr(at + len));
+}
+
+std::string DeviceDriver::CopyTarget(const imap::Arg& arg) const {
+  // COPY/MOVE to a virtual folder: to its backing folder (COPYUID is the
+  // backing folder's).
+  if (session_ != nullptr && arg.is_astring()) {
+    if (const VirtualFolder* v = session_->vfolders.Find(arg.value)) {
+      return QuotedMailbox(v->backing);
+    }
+  }
+  return RenderArgs({arg}, 0);
+}
 
 bool DeviceDriver::ExecuteVfolderCommand(const imap::Command& command) {
   const std::string& tag = command.tag;

@@ -1,5 +1,6 @@
 // RenderJournal and FlagsUnresolved (journal_render.h): what a device is told
-// of its journal's events, against its view.
+// of its journal's events, against its view (a selected virtual folder's
+// view following its search on flag changes).
 #include "core/session/journal_render.h"
 
 #include <optional>
@@ -8,6 +9,7 @@
 #include "core/imap/syntax.h"
 #include "core/session/delivery.h"
 #include "core/session/store_text.h"
+#include "core/session/vfolder_membership.h"
 
 namespace pimap::session {
 
@@ -37,14 +39,48 @@ bool FlagsUnresolved(const DeviceSession& s, const JournalEntry& entry,
          (s.view.Contains(e.uid) || e.uid > s.view.max_uid());
 }
 
+Membership MembershipChange(const DeviceSession& s, const FilterSpec* vfolder,
+                            const StoreEvent& e) {
+  if (vfolder == nullptr || e.kind != EventKind::kFlags || e.resolve ||
+      (e.uidvalidity != 0 && s.view_uidvalidity != 0 &&
+       e.uidvalidity != s.view_uidvalidity)) {
+    return Membership::kSame;
+  }
+  const bool in = s.view.Contains(e.uid);
+  switch (MatchFlags(*vfolder, e.flags)) {
+    case FlagVerdict::kFails:
+      return in ? Membership::kLeaves : Membership::kSame;
+    case FlagVerdict::kMatches:
+      // EXISTS adds at the end: only a UID above the view keeps MSNs and
+      // UIDs in the same order (RFC 3501 §2.3.1.1); one below enters at the
+      // next SELECT.
+      return !in && e.uid > s.view.max_uid() ? Membership::kEnters
+                                             : Membership::kSame;
+    case FlagVerdict::kUnknown:
+      break;
+  }
+  return Membership::kSame;
+}
+
 RenderedEvents RenderJournal(DeviceSession& s, const RenderRequest& request) {
   RenderedEvents r;
   if (s.selected_folder.empty()) return r;
+  // A selected virtual folder's view follows its search on flag changes
+  // (vfolder_membership.h); an XFILTER view filter's does not (filter.h).
+  std::optional<FilterSpec> vfolder;
+  if (!s.selected_vfolder.empty() &&
+      s.vfolders.Find(s.selected_vfolder) != nullptr) {
+    vfolder = s.SelectedView();
+  }
   size_t taken = 0;
   for (const JournalEntry* entry :
        s.journal.UndeliveredEntries(s.selected_folder)) {
     const StoreEvent& e = entry->event;
     if (e.kind == EventKind::kExpunge && !request.allow_expunge) break;
+    const Membership change =
+        MembershipChange(s, vfolder.has_value() ? &*vfolder : nullptr, e);
+    // Leaving the view is an EXPUNGE to the device (RFC 3501 §7.4.1 too).
+    if (change == Membership::kLeaves && !request.allow_expunge) break;
     // A flag change of unknown result waits for its fetch (FlagsToResolve);
     // once fetched, the store's answer behind it says the flags.
     if (FlagsUnresolved(s, *entry, request.flags_resolved_seq)) break;
@@ -90,6 +126,25 @@ RenderedEvents RenderJournal(DeviceSession& s, const RenderRequest& request) {
         }
         case EventKind::kFlags:
           if (e.resolve) break;
+          if (change == Membership::kLeaves) {
+            // Out of this device's view only: the store keeps the message.
+            if (std::optional<uint32_t> msn = s.view.Erase(e.uid)) {
+              absl::StrAppend(&r.out, "* ", *msn, " EXPUNGE\r\n");
+              ++r.rendered;
+              r.view_changed = true;
+            }
+            s.told_flags.erase(e.uid);
+            break;
+          }
+          if (change == Membership::kEnters) {
+            // As new mail (PIMAP_INBAND_NEW_FORMAT's FETCH follows).
+            s.view.Insert(e.uid);
+            absl::StrAppend(&r.out, "* ", s.view.size(), " EXISTS\r\n");
+            r.new_uids.push_back(e.uid);
+            ++r.rendered;
+            r.view_changed = true;
+            break;
+          }
           if (std::optional<uint32_t> msn = s.view.MsnOf(e.uid)) {
             // Recorded in a replay too: what the device is told now is what
             // a later change back to the flags it had must be compared with.

@@ -47,6 +47,15 @@ struct RenderedEvents {
   std::vector<uint32_t> new_uids;  // the UIDs announced by EXISTS
 };
 
+// What a flag change does to a selected virtual folder's view: a message
+// whose new flags fail its search leaves (an EXPUNGE to this device only); a
+// message outside the view above its highest UID whose flags now match a
+// search of flag keys only enters (an EXISTS, as new mail). `vfolder`: the
+// selected virtual folder's view spec (null: none selected, kSame).
+enum class Membership { kSame, kLeaves, kEnters };
+Membership MembershipChange(const DeviceSession& s, const FilterSpec* vfolder,
+                            const StoreEvent& e);
+
 // Renders the undelivered events of `s`'s selected folder, in journal order,
 // until one that must wait (see RenderRequest, FlagsUnresolved), and marks
 // those taken delivered. Nothing without a selected folder.

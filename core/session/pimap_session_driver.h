@@ -62,6 +62,9 @@ class PimapSessionDriver final : public CommandRouter, private DeviceOutput {
   void BeginRelayed(const imap::CommandHead& head, absl::string_view line,
                     const imap::LiteralHeader* literal) override;
   size_t SendUp(absl::string_view bytes) override;
+  std::string RelayedFirstLine(absl::string_view line) override {
+    return engine_->RelayedFirstLine(line);
+  }
   void DetachStore() override { engine_->Detach(); }
   bool EngineHoldsInput() const override { return engine_running_; }
   const DriverServices* services() const override {

@@ -40,15 +40,21 @@ void RelayDriver::Start(StoreLink* link, absl::string_view login_tag) {
   std::string out;
   imap::AppendTaggedStatus(
       &out, login_tag, "OK",
-      absl::StrCat("CAPABILITY ", PostAuthCapabilities(
-                                          store_capabilities(), false,
-                                          output()->OffersCompression())),
+      absl::StrCat("CAPABILITY ",
+                   PostAuthCapabilities(store_capabilities(), false,
+                                        output()->OffersCompression(),
+                                        ExtraCapabilities())),
       "Logged in");
   Write(std::move(out));
   if (output() != nullptr) output()->LoginDone(true);
 }
 
 void RelayDriver::DetachStore() {
+  // An XDELIVER whose client left stops here: if the MTA has the message it
+  // is sent, but nothing is saved or flagged after (as for a P-IMAP device).
+  side_.reset();
+  xdeliver_.reset();
+  xdeliver_up_tag_.clear();
   CancelParkTimer();
   DisarmStoreTimer();
   LeaveParked();
@@ -119,7 +125,15 @@ const std::vector<std::string>& RelayDriver::store_capabilities() const {
 }
 
 void RelayDriver::Execute(const imap::Command& command) {
-  if (AnswerAfterLogin(command, store_capabilities(), /*pimap=*/false)) return;
+  if (AnswerAfterLogin(command, store_capabilities(), /*pimap=*/false,
+                       ExtraCapabilities())) {
+    return;
+  }
+  // XDELIVER: allowed in a regular session too (protocol.md §2.2, R01 §3).
+  if (command.name == "XDELIVER") {
+    Xdeliver(command);
+    return;
+  }
   if (command.name == "XPROVISION") {
     // Allowed in a regular session too (protocol.md §2.2, R01 §3).
     ProvisionOffer offer;
@@ -157,7 +171,7 @@ void RelayDriver::OnStoreBytes(absl::string_view bytes) {
   Busy busy(this);
   if (output() == nullptr) return;
   if (collecting()) {
-    if (collected_.size() + bytes.size() > kMaxCollectedBytes) {
+    if (collected_.size() + bytes.size() > CollectLimit()) {
       collect_overflow_ = true;
     } else {
       collected_.append(bytes.data(), bytes.size());
@@ -191,6 +205,15 @@ void RelayDriver::OnStoreBytes(absl::string_view bytes) {
     store_paused_ = true;
     link_->SetReading(false);
   }
+}
+
+size_t RelayDriver::CollectLimit() const {
+  // XDELIVER's original comes whole (bounded like the device's message).
+  if (xdeliver_ != nullptr && services_.registry != nullptr) {
+    return std::max(kMaxCollectedBytes,
+                    services_.registry->config().max_xdeliver_bytes + 4096);
+  }
+  return kMaxCollectedBytes;
 }
 
 void RelayDriver::OnOutputDrained() {

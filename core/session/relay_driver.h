@@ -4,6 +4,7 @@
 // ones) goes to the store verbatim, literals streamed both ways and IDLE end to
 // end. This class owns what only such a relay needs: the store link, the IDLE
 // and LOGOUT in flight and pausing the store while the device reads slowly.
+// XDELIVER (relay_driver_xdeliver.cc) is the gateway's own command here too.
 // Ordering and input holding are CommandRouter's; it knows no socket, no TLS
 // and no framing, like DeviceDriver.
 //
@@ -33,8 +34,10 @@
 #include "core/session/parked_notify.h"
 #include "core/session/relay_client_state.h"
 #include "core/session/session_registry.h"
+#include "core/session/side_commands.h"
 #include "core/session/store_link.h"
 #include "core/session/store_link_pool.h"
+#include "core/session/xdeliver_run.h"
 
 namespace pimap::session {
 
@@ -113,6 +116,22 @@ class RelayDriver final : public CommandRouter,
 
   // ParkedListener
   void OnParkedEvents(const std::vector<StoreEvent>& events) override;
+
+  // ---- relay_driver_xdeliver.cc: XDELIVER run by the gateway (R01 §3)
+  MailSubmitter* submitter() const;
+  // The session's own capability tokens (PostAuthCapabilities' extra).
+  std::string ExtraCapabilities() const;
+  void Xdeliver(const imap::Command& command);
+  // Carries out the run's next step: a command on the link, the
+  // submission, or the tagged answer.
+  void AdvanceXdeliver();
+  // kFetch/kFlag of an original in another mailbox: on a pooled link, the
+  // client's own staying in its mailbox.
+  void RunElsewhere();
+  // A whole response while our XDELIVER command runs on the link.
+  void OnXdeliverResponse(absl::string_view completed_tag);
+  // How much one collected response may hold.
+  size_t CollectLimit() const;
 
   // ---- relay_driver_park.cc
   bool parking_enabled() const;
@@ -231,6 +250,12 @@ class RelayDriver final : public CommandRouter,
   uint64_t keepalive_timer_ = 0;
   uint64_t store_timer_ = 0;  // ArmStoreTimer
   int64_t unpark_started_ms_ = 0;
+  // The XDELIVER running (null: none), its tag and its command's on the link
+  // (empty: none runs there now).
+  std::unique_ptr<XdeliverRun> xdeliver_;
+  std::string xdeliver_tag_;
+  std::string xdeliver_up_tag_;
+  std::unique_ptr<SideCommands> side_;  // RunElsewhere's command
   // Borrow callbacks may outlive the driver.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -54,6 +54,7 @@ bool RelayDriver::parking_enabled() const {
 }
 
 bool RelayDriver::collecting() const {
+  if (!xdeliver_up_tag_.empty()) return true;
   switch (idle_) {
     case IdleState::kEnding:
     case IdleState::kListing:
@@ -170,6 +171,10 @@ void RelayDriver::StopListening() {
 }
 
 void RelayDriver::OnOwnResponse(absl::string_view completed_tag) {
+  if (!xdeliver_up_tag_.empty()) {
+    if (xdeliver_ != nullptr) OnXdeliverResponse(completed_tag);
+    return;
+  }
   std::string raw = std::exchange(collected_, std::string());
   absl::StatusOr<imap::Response> r = absl::ResourceExhaustedError("too large");
   if (!std::exchange(collect_overflow_, false)) {

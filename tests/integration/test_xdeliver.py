@@ -140,17 +140,21 @@ def leaf_entity(data, n):
 def test_advertised_and_needs_smtp(gw, sink, start_pimap_gateway):
     c = device(gw)
     assert "XDELIVER" in c.capabilities()
-    # A regular session: not offered.
+    # A regular session has it too (R01 §3): see the relayed tests below.
     with gw.raw() as r:
         r.login(USER, harness.USERS[USER])
-        _, t = r.cmd("x", "XDELIVER N {3+}\r\nx\r\n")
-        assert t.startswith(b"x NO"), t
+        assert "XDELIVER" in r.capabilities()
     # Without --smtp: not advertised, NO.
     plain = start_pimap_gateway()
     d = device(plain)
     assert "XDELIVER" not in d.capabilities()
     t = xdeliver(d, "x", "N", b"To: a@example.net\r\n\r\nhi\r\n")
     assert t.startswith(b"x NO"), t
+    with plain.raw() as r:
+        r.login(USER, harness.USERS[USER])
+        assert "XDELIVER" not in r.capabilities()
+        t = xdeliver(r, "x", "N", b"To: a@example.net\r\n\r\nhi\r\n")
+        assert t.startswith(b"x NO [CANNOT]"), t
     # Not authenticated: refused (never an open relay).
     with gw.raw() as r:
         _, t = r.cmd("y", "XDELIVER N {25+}\r\nTo: a@example.net\r\n\r\nx\r\n")
@@ -296,6 +300,134 @@ def test_sender_rule_and_bad_arguments(gw, sink):
     assert t.startswith(b"s6 OK"), t
     [(_, _, data)] = sink.taken()
     assert data.startswith(b"From: <carol@example.org>\r\n")
+
+
+# ---- A regular (relayed) session: the gateway runs XDELIVER itself.
+
+
+def regular(gw):
+    c = gw.raw()
+    c.login(USER, harness.USERS[USER])
+    return c
+
+
+def xdeliver_relayed(c, tag, args, message):
+    """XDELIVER in a regular session; returns (untagged, tagged line): the
+    store's news for the client may pass meanwhile."""
+    c.send(("%s XDELIVER %s {%d+}\r\n" % (tag, args, len(message))).encode() + message + b"\r\n")
+    return c.read_tagged(tag)
+
+
+def test_regular_session_new_with_saveto(gw, sink, dovecot):
+    sent = unique_name("Sent")
+    create(dovecot, sent)
+    with regular(gw) as c:
+        untagged, t = c.cmd("c", "CAPABILITY")
+        ok(t, "c")
+        assert b" XDELIVER" in b"".join(untagged)
+        message = (b"To: Ann <ann@example.net>\r\nBcc: hidden@example.net\r\n"
+                   b"Subject: relayed\r\n\r\nHello from a stock client\r\n")
+        untagged, t = xdeliver_relayed(c, "a1", "N SAVETO=%s" % sent, message)
+        m = re.match(rb"a1 OK \[APPENDUID (\d+) (\d+)\]", t)
+        assert m, t
+        assert untagged == []
+        [(mail_from, rcpts, data)] = sink.taken()
+        assert mail_from == SENDER
+        assert sorted(rcpts) == ["ann@example.net", "hidden@example.net"]
+        assert b"hidden@" not in data.split(b"\r\n\r\n")[0]
+        assert int(m.group(2)) in dict(dovecot.uid_flags(USER, sent))
+        # The session is relayed as before.
+        _, t = c.cmd("s", "STATUS %s (MESSAGES)" % quote(sent))
+        ok(t, "s")
+
+
+def test_regular_session_reply_in_selected_folder(gw, sink, dovecot):
+    box = unique_name("Orig")
+    create(dovecot, box)
+    original = original_message()
+    uid = dovecot.append(USER, box, original)
+    with regular(gw) as c:
+        _, t = c.cmd("s", "SELECT " + quote(box))
+        ok(t, "s")
+        untagged, t = xdeliver_relayed(
+            c, "r1", "R %d Y" % uid,
+            b"To: ann@example.net\r\nSubject: Re: plans\r\n\r\nYes.\r\n")
+        assert t.startswith(b"r1 OK"), t
+        # The original's body never reaches the client; its new flag does (the
+        # store's FETCH, which keeps a stock client's cache in step).
+        joined = b"".join(untagged)
+        assert b"BODY[]" not in joined, joined
+        assert b"\\Answered" in joined, untagged
+        [(_, rcpts, data)] = sink.taken()
+        msg = email.message_from_bytes(data, policy=email.policy.default)
+        parts = list(msg.iter_parts())
+        assert [p.get_content_type() for p in parts] == ["text/plain", "image/png"]
+        assert parts[1].get_content() == ORIGINAL_PNG
+        assert "> Meet at 3?" in parts[0].get_content()
+        assert "\\Answered" in dict(dovecot.uid_flags(USER, box))[uid]
+        # New mail meanwhile still reaches the client through the relay.
+        dovecot.append(USER, box, b"Subject: later\r\n\r\nx\r\n")
+        untagged, t = c.cmd("n", "NOOP")
+        ok(t, "n")
+        assert b"2 EXISTS" in b"".join(untagged), untagged
+
+
+def test_regular_session_refusals(gw, sink, dovecot):
+    sent = unique_name("Sent")
+    create(dovecot, sent)
+    box = unique_name("Orig")
+    create(dovecot, box)
+    uid = dovecot.append(USER, box, original_message())
+    with regular(gw) as c:
+        # The original in a mailbox other than the selected one: read and
+        # flagged on a pooled link; the client's own stays in its mailbox.
+        _, t = c.cmd("s", "SELECT INBOX")
+        ok(t, "s")
+        untagged, t = xdeliver_relayed(c, "o1", "F %s %d N" % (quote(box), uid),
+                                       b"To: dan@example.net\r\n\r\nFYI\r\n")
+        assert t.startswith(b"o1 OK"), t
+        assert untagged == [], untagged  # nothing of the other mailbox
+        assert "$Forwarded" in dict(dovecot.uid_flags(USER, box))[uid]
+        [(_, _, data)] = sink.taken()
+        assert b"> Meet at 3?" in data
+        untagged, t = c.cmd("st", "STATUS INBOX (MESSAGES)")
+        ok(t, "st")
+        _, t = c.cmd("cl", "CLOSE")  # INBOX is still the client's selected one
+        ok(t, "cl")
+        _, t = c.cmd("s1", "SELECT INBOX")
+        ok(t, "s1")
+        _, t = xdeliver_relayed(c, "o2", "R 999999 Y", b"To: a@example.net\r\n\r\nx\r\n")
+        assert t.startswith(b"o2 NO [NONEXISTENT]"), t  # no such UID in INBOX
+        # Named explicitly, the selected mailbox is the client's own link's.
+        _, t = c.cmd("s2", "SELECT " + quote(box))
+        ok(t, "s2")
+        _, t = xdeliver_relayed(c, "o3", "R %s %d N" % (quote(box), uid),
+                                b"To: dan@example.net\r\n\r\nRe\r\n")
+        assert t.startswith(b"o3 OK"), t
+        assert "\\Answered" in dict(dovecot.uid_flags(USER, box))[uid]
+        # SMTP refuses: NO with the MTA's words, no copy.
+        sink.data_reply = "451 4.3.0 Try again later"
+        _, t = xdeliver_relayed(c, "n1", "N SAVETO=%s" % sent,
+                                b"To: ann@example.net\r\n\r\nhi\r\n")
+        assert t.startswith(b"n1 NO") and b"451 4.3.0" in t, t
+        assert count(dovecot, sent) == 0
+        _, t = xdeliver_relayed(c, "b1", "Q 5 Y", b"To: a@example.net\r\n\r\nx\r\n")
+        assert t.startswith(b"b1 BAD"), t
+        _, t = c.cmd("n", "NOOP")
+        ok(t, "n")
+    assert len(sink.taken()) == 2
+
+
+def test_regular_session_large_message(gw, sink):
+    """A message past the 64 KiB a gateway's own command is otherwise bounded by
+    (--xdeliver-max-bytes applies to XDELIVER in a regular session too)."""
+    body = (b"x" * 998 + b"\r\n") * 300
+    with regular(gw) as c:
+        untagged, t = xdeliver_relayed(
+            c, "l1", "N", b"To: ann@example.net\r\nSubject: big\r\n\r\n" + body)
+        assert t.startswith(b"l1 OK"), t
+    [(_, _, data)] = sink.taken()
+    assert data.endswith(body)
 
 
 def test_over_the_http_binding(start_pimap_gateway, sink):

@@ -12,34 +12,19 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/core/session/device_driver_fixture.h"
+#include "tests/core/session/fake_submitter.h"
 
 namespace pimap::session {
 namespace {
 
 using ::pimap::session::testing::Device;
 using ::pimap::session::testing::DeviceDriverTest;
+using ::pimap::session::testing::FakeSubmitter;
 using ::pimap::session::testing::kCaps;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::StartsWith;
-
-class FakeSubmitter : public MailSubmitter {
- public:
-  void Submit(mail::OutgoingMail mail, Done done) override {
-    mails.push_back(std::move(mail));
-    pending.push_back(std::move(done));
-  }
-  // The MTA's verdict on the oldest submission.
-  void Finish(absl::Status status) {
-    ASSERT_FALSE(pending.empty());
-    Done done = std::move(pending.front());
-    pending.erase(pending.begin());
-    done(std::move(status));
-  }
-  std::vector<mail::OutgoingMail> mails;
-  std::vector<Done> pending;
-};
 
 class XdeliverTest : public DeviceDriverTest {
  protected:

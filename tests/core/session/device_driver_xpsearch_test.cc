@@ -280,5 +280,89 @@ TEST_F(XpsearchTest, KeptAcrossARestartWithTheVirtualFolderSelected) {
   again.driver = nullptr;
 }
 
+// Operations act on the backing messages: APPEND, COPY and MOVE to a virtual
+// folder go to its backing folder (the store's APPENDUID/COPYUID are its).
+TEST_F(XpsearchTest, AppendCopyAndMoveToAVirtualFolderGoToItsBackingFolder) {
+  Device& d = WithFlagged();
+  EXPECT_EQ(d.driver->RelayedFirstLine("a APPEND Flagged (\\Seen) {5}"),
+            "a APPEND \"INBOX\" (\\Seen) {5}");
+  EXPECT_EQ(d.driver->RelayedFirstLine("a append \"Flagged\" {5+}"),
+            "a append \"INBOX\" {5+}");
+  EXPECT_EQ(d.driver->RelayedFirstLine("a APPEND Work {5}"),
+            "a APPEND Work {5}");
+  EXPECT_EQ(d.driver->RelayedFirstLine("a APPEND {7}"), "a APPEND {7}");
+  Run(d, "c COPY 1 Flagged");
+  EXPECT_EQ(d.link.TakeSent(), "~p4 UID COPY 4 \"INBOX\"\r\n");
+  d.link.Complete("~p4", "OK [COPYUID 7 4 20] Copy completed");
+  EXPECT_THAT(d.out.Take(),
+              ::testing::EndsWith("c OK [COPYUID 7 4 20] Copy completed\r\n"));
+  Run(d, "m UID MOVE 9 \"Flagged\"");
+  EXPECT_EQ(d.link.TakeSent(), "~p5 UID MOVE 9 \"INBOX\"\r\n");
+  d.link.Complete("~p5", "OK Move completed");
+  d.out.Take();
+  Run(d, "w COPY 1 Work");  // not a virtual folder: as it is
+  EXPECT_EQ(d.link.TakeSent(), "~p6 UID COPY 4 Work\r\n");
+  d.link.Complete("~p6", "OK Copy completed");
+}
+
+// docs/xpsearch.md "Events and resume": the view follows the search when a
+// flag change decides it.
+TEST_F(XpsearchTest, OwnUidStoreThatUnflagsLeavesTheView) {
+  Device& d = WithFlagged();
+  SelectFlagged(d);
+  Run(d, "t UID STORE 9 -FLAGS (\\Flagged)");
+  EXPECT_EQ(d.link.TakeSent(), "~p6 UID STORE 9 -FLAGS (\\Flagged)\r\n");
+  d.link.Reply("* 2 FETCH (UID 9 FLAGS (\\Seen))");
+  d.link.Complete("~p6", "OK Store completed");
+  // Told its flags, then out of the view (nothing expunged on the store).
+  EXPECT_EQ(d.out.Take(),
+            "* 1 FETCH (UID 9 FLAGS (\\Seen))\r\n* 1 EXPUNGE\r\n"
+            "t OK Store completed\r\n");
+  EXPECT_EQ(d.link.TakeSent(), "");
+  Run(d, "f FETCH 1:* (FLAGS)");
+  EXPECT_EQ(d.link.TakeSent(), "~p7 UID FETCH 12 (FLAGS)\r\n");
+}
+
+TEST_F(XpsearchTest, StoreByMsnLeavesTheViewAtTheNextCommand) {
+  Device& d = WithFlagged();
+  SelectFlagged(d);
+  Run(d, "t STORE 2 -FLAGS (\\Flagged)");
+  EXPECT_EQ(d.link.TakeSent(), "~p6 UID STORE 12 -FLAGS (\\Flagged)\r\n");
+  d.link.Reply("* 3 FETCH (UID 12 FLAGS ())");
+  d.link.Complete("~p6", "OK Store completed");
+  // No EXPUNGE while a STORE by MSN runs (RFC 3501 §7.4.1).
+  EXPECT_EQ(d.out.Take(),
+            "* 2 FETCH (UID 12 FLAGS ())\r\nt OK Store completed\r\n");
+  Run(d, "n NOOP");
+  EXPECT_EQ(d.link.TakeSent(), "~p7 NOOP\r\n");
+  d.link.Complete("~p7", "OK NOOP completed");
+  EXPECT_EQ(d.out.Take(), "* 2 EXPUNGE\r\nn OK NOOP completed\r\n");
+}
+
+TEST_F(XpsearchTest, FlagChangesFromTheStoreMoveMessagesInAndOut) {
+  config_.default_notification = FilterSpec::All();  // pushed in IDLE
+  Device& d = WithFlagged();
+  SelectFlagged(d);
+  EnterIdle(d);
+  StoreEvent off;
+  off.kind = EventKind::kFlags;
+  off.folder = "INBOX";
+  off.uidvalidity = 7;
+  off.uid = 9;
+  off.flags = {"\\Seen"};
+  registry_.OnStoreEvents("alice", {off});
+  EXPECT_EQ(d.out.Take(), "* 1 EXPUNGE\r\n");
+  // A message above the view now flagged enters it as new mail.
+  StoreEvent on = off;
+  on.uid = 14;
+  on.flags = {"\\Flagged"};
+  registry_.OnStoreEvents("alice", {on});
+  EXPECT_EQ(d.out.Take(), "* 2 EXISTS\r\n");
+  // One below the view's highest UID cannot (MSNs keep the UIDs' order).
+  on.uid = 4;
+  registry_.OnStoreEvents("alice", {on});
+  EXPECT_EQ(d.out.Take(), "");
+}
+
 }  // namespace
 }  // namespace pimap::session

@@ -151,5 +151,53 @@ TEST_F(JournalRenderTest, NothingWithoutASelectedFolder) {
   EXPECT_EQ(RenderJournal(s_, {}).last_seq, 0u);
 }
 
+// A selected virtual folder (XPSEARCH) FLAGGED over INBOX: flag changes the
+// flags decide move messages out of (EXPUNGE) and into (EXISTS) its view.
+class VfolderRenderTest : public JournalRenderTest {
+ protected:
+  VfolderRenderTest() {
+    FilterSpec flagged;
+    flagged.all = false;
+    flagged.search_keys = "FLAGGED";
+    EXPECT_TRUE(
+        s_.vfolders.Add("Starred", VirtualFolder{"INBOX", flagged}, 0, 0).ok());
+    s_.selected_vfolder = "Starred";
+  }
+};
+
+TEST_F(VfolderRenderTest, UnflaggedMessageLeavesTheView) {
+  Add(EventKind::kFlags, 3, {"\\Seen"});
+  RenderedEvents r = RenderJournal(s_, {});
+  EXPECT_EQ(r.out, "* 1 EXPUNGE\r\n");
+  EXPECT_TRUE(r.view_changed);
+  EXPECT_FALSE(s_.view.Contains(3));
+  // Still flagged: told as any flag change.
+  Add(EventKind::kFlags, 5, {"\\Flagged", "\\Seen"});
+  EXPECT_EQ(RenderJournal(s_, {}).out,
+            "* 1 FETCH (UID 5 FLAGS (\\Flagged \\Seen))\r\n");
+}
+
+TEST_F(VfolderRenderTest, LeavingWaitsWhereNoExpungeMayGo) {
+  Add(EventKind::kFlags, 5, {});
+  EXPECT_EQ(RenderJournal(s_, {.allow_expunge = false}).out, "");
+  EXPECT_TRUE(s_.view.Contains(5));
+  EXPECT_EQ(RenderJournal(s_, {}).out, "* 2 EXPUNGE\r\n");
+}
+
+TEST_F(VfolderRenderTest, FlaggedMessageAboveTheViewEntersAsNewMail) {
+  Add(EventKind::kFlags, 8, {"\\Flagged"});
+  Add(EventKind::kFlags, 4, {"\\Flagged"});  // below UID 5: cannot
+  RenderedEvents r = RenderJournal(s_, {});
+  EXPECT_EQ(r.out, "* 3 EXISTS\r\n");
+  EXPECT_THAT(r.new_uids, ElementsAre(8u));
+  EXPECT_FALSE(s_.view.Contains(4));
+}
+
+TEST_F(JournalRenderTest, AViewFilterIsNotFollowedOnFlagChanges) {
+  Add(EventKind::kFlags, 3, {});
+  EXPECT_EQ(RenderJournal(s_, {}).out, "* 1 FETCH (UID 3 FLAGS ())\r\n");
+  EXPECT_TRUE(s_.view.Contains(3));
+}
+
 }  // namespace
 }  // namespace pimap::session
