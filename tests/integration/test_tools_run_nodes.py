@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 
 import psutil
 import pytest
@@ -173,6 +174,13 @@ def test_three_nodes_behind_haproxy_and_a_user_moves_when_its_node_dies():
         assert "/pimap/members/" + first not in members, members
         wait_until(lambda: run.find(r"%s \(pid %d\) exited" % (first, pids[first])), 5,
                    what="tools/run reports the dead node")
+        # The printed metrics URL of the new owner counts its claim.
+        url = re.search(r"^\s+%s\s.*metrics (http://\S+/metrics)" % second, run.output(),
+                        re.M).group(1)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            metrics = r.read().decode()
+        claims = re.search(r"^pimap_cluster_claims_total (\d+)", metrics, re.M)
+        assert claims and int(claims.group(1)) >= 1, metrics
         print("alice moved from %s to %s in %.1f s" % (first, second, moved_after))
 
         # SIGTERM stops everything this run started.
