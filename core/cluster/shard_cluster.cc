@@ -22,10 +22,45 @@ ShardCluster::ShardCluster(TimerWheel* timers, Coordinator* coordinator,
       counters_(counters),
       generation_seen_(fence->generation()) {}
 
-ShardCluster::~ShardCluster() { *alive_ = false; }
+ShardCluster::~ShardCluster() {
+  *alive_ = false;
+  if (move_timer_ != 0) timers_->Cancel(move_timer_);
+}
 
 void ShardCluster::SetView(std::shared_ptr<const ClusterView> view) {
   view_ = std::move(view);
+  if (move_timer_ == 0 && !claimed_.empty() && view_->lease != 0) MoveSome();
+}
+
+void ShardCluster::MoveSome() {
+  move_timer_ = 0;
+  if (!serving(clock_())) return;  // a fence drops everything anyway
+  std::vector<std::string> moving;
+  for (const std::string& user : claimed_) {
+    const Member* preferred = view_->Preferred(user);
+    if (preferred != nullptr && preferred->id != view_->self) {
+      moving.push_back(user);
+      if (moving.size() == kMovesPerTick) break;
+    }
+  }
+  for (const std::string& user : moving) {
+    // Let go here first; only then may the next owner claim it.
+    if (release_hook_) release_hook_(user);
+    claimed_.erase(user);
+    releasing_.insert(user);
+    ++stats_.moved;
+    coordinator_->DeleteIfValue(
+        config_->OwnersPrefix() + user, view_->self,
+        [this, user,
+         alive = std::weak_ptr<bool>(alive_)](absl::StatusOr<WriteOutcome>) {
+          // Done or failed alike: a key left behind expires with our lease,
+          // and a claim here finds it ours (the user comes back).
+          if (!alive.expired()) releasing_.erase(user);
+        });
+  }
+  if (moving.size() == kMovesPerTick) {
+    move_timer_ = timers_->Schedule(kMoveTickMs, [this] { MoveSome(); });
+  }
 }
 
 void ShardCluster::AddFencedHook(absl::AnyInvocable<void()> hook) {
@@ -64,6 +99,7 @@ void ShardCluster::Fence() {
         << " users without touching their state";
   }
   claimed_.clear();
+  releasing_.clear();
   for (auto& hook : fenced_hooks_) hook();
 }
 
@@ -162,6 +198,19 @@ void ShardCluster::TryClaim(std::string user, int64_t deadline_ms,
   if (claimed_.contains(user)) {
     Placement p;
     p.kind = Placement::Kind::kHere;
+    done(std::move(p));
+    return;
+  }
+  if (releasing_.contains(user)) {
+    // Moving away right now: to where it moves, or later.
+    Placement p;
+    const Member* preferred = view_->Preferred(user);
+    if (preferred != nullptr && preferred->id != view_->self) {
+      p.kind = Placement::Kind::kForward;
+      p.member = *preferred;
+    } else {
+      p.reason = "the user is moving between nodes";
+    }
     done(std::move(p));
     return;
   }

@@ -47,6 +47,7 @@ struct ShardClusterStats {
   uint64_t claim_conflicts = 0;  // held by another live member
   uint64_t claim_waits = 0;      // held by a node that is gone
   uint64_t fenced = 0;           // times this shard dropped its users
+  uint64_t moved = 0;            // users let go to their preferred node
 };
 
 class ShardCluster {
@@ -61,8 +62,21 @@ class ShardCluster {
   ShardCluster(const ShardCluster&) = delete;
   ShardCluster& operator=(const ShardCluster&) = delete;
 
-  // From the agent (posted to this shard).
+  // From the agent (posted to this shard). Users claimed here that the
+  // hashing now gives to another live member (a node joined, or this one
+  // claimed them while its view was partial) move there: a few at a time
+  // (kMovesPerTick every kMoveTickMs, so that their devices do not all
+  // reconnect at once), each let go (the release hook: its devices told to
+  // reconnect, its sessions dropped) before its owner key is deleted, so the
+  // next owner never overlaps with this one.
   void SetView(std::shared_ptr<const ClusterView> view);
+  static constexpr size_t kMovesPerTick = 100;
+  static constexpr int64_t kMoveTickMs = 100;
+  // What letting a user go means on this shard (cluster_setup.cc: the
+  // session registry drops it).
+  void SetReleaseHook(absl::AnyInvocable<void(const std::string&)> hook) {
+    release_hook_ = std::move(hook);
+  }
   const ClusterView* view() const { return view_.get(); }
   const ClusterConfig& config() const { return *config_; }
   Coordinator& coordinator() { return *coordinator_; }
@@ -89,6 +103,7 @@ class ShardCluster {
   void TryClaim(std::string user, int64_t deadline_ms,
                 absl::AnyInvocable<void(Placement)> done);
   void Fence();
+  void MoveSome();
   // After the owner key: the user's last-owner record (/<cluster>/last/<user>)
   // read, and rewritten to name this node, before the user is served.
   void RecordLastOwner(std::string user, int64_t lease, uint64_t generation,
@@ -109,7 +124,12 @@ class ShardCluster {
   uint64_t generation_seen_ = 0;
   bool dropped_ = false;  // users dropped for the current fence outage
   absl::flat_hash_set<std::string> claimed_;
+  // Let go, their owner keys' deletion in flight: not claimed again here
+  // until it is done (our own key would look like a claim we hold).
+  absl::flat_hash_set<std::string> releasing_;
   std::vector<absl::AnyInvocable<void()>> fenced_hooks_;
+  absl::AnyInvocable<void(const std::string&)> release_hook_;
+  TimerWheel::TimerId move_timer_ = 0;
   ShardClusterStats stats_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

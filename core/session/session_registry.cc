@@ -94,30 +94,53 @@ size_t SessionRegistry::DropAll(absl::string_view reason) {
   for (const auto& [user, timer] : uncover_timers_) timers_->Cancel(timer);
   drop_timers_.clear();
   uncover_timers_.clear();
-  parked_count_ =
-      0;  // the parked clients' connections are closed by their server
+  // The parked clients' connections are closed by their server.
+  parked_count_ = 0;
   size_t dropped = 0;
   std::vector<DeviceLink*> links;
-  for (auto& [user, u] : doomed) {
-    for (auto& [device, session] : u.devices) {
-      ++dropped;
-      if (session->connection != nullptr) {
-        // Unhooked first: the link's goodbye must not reach Detach (which
-        // would write the session's state).
-        links.push_back(session->connection);
-        session->connection = nullptr;
-      }
-    }
-    if (u.watch != nullptr) {
-      u.watch->Close();
-      u.watch = nullptr;
-      --watches_count_;
-    }
-  }
+  for (auto& [user, u] : doomed) dropped += Unhook(u, &links);
   for (DeviceLink* link : links) link->OnTakenOver(reason);
   if (outband_ != nullptr) outband_->DropAll();
   UpdateGauges();
   return dropped;
+}
+
+size_t SessionRegistry::DropUser(const std::string& user,
+                                 absl::string_view reason) {
+  auto node = users_.extract(user);  // out of the table first, as in DropAll
+  if (node.empty()) return 0;
+  for (auto* timers : {&drop_timers_, &uncover_timers_}) {
+    if (auto it = timers->find(user); it != timers->end()) {
+      timers_->Cancel(it->second);
+      timers->erase(it);
+    }
+  }
+  parked_count_ -= node.mapped().parked.size();
+  std::vector<DeviceLink*> links;
+  const size_t dropped = Unhook(node.mapped(), &links);
+  for (DeviceLink* link : links) link->OnTakenOver(reason);
+  UpdateGauges();
+  return dropped;
+}
+
+size_t SessionRegistry::Unhook(UserSessions& u,
+                               std::vector<DeviceLink*>* links) {
+  size_t sessions = 0;
+  for (auto& [device, session] : u.devices) {
+    ++sessions;
+    if (session->connection != nullptr) {
+      // Unhooked first: the link's goodbye must not reach Detach (which
+      // would write the session's state).
+      links->push_back(session->connection);
+      session->connection = nullptr;
+    }
+  }
+  if (u.watch != nullptr) {
+    u.watch->Close();
+    u.watch = nullptr;
+    --watches_count_;
+  }
+  return sessions;
 }
 
 size_t SessionRegistry::ForgetStaleUser(const std::string& user) {

@@ -38,6 +38,9 @@ inline constexpr absl::string_view kTakenOverText =
 // device reconnects and is served by the node that holds its user now.
 inline constexpr absl::string_view kFencedText =
     "[UNAVAILABLE] This gateway node lost its cluster lease; reconnect";
+// The goodbye of a user's devices when the user moves to another node.
+inline constexpr absl::string_view kMovedText =
+    "[UNAVAILABLE] This account moves to another gateway node; reconnect";
 
 class DeviceLink {
  public:
@@ -222,6 +225,11 @@ class SessionRegistry final : public StoreEventSink {
   // node may own these users now; their state is its to change).
   // Returns how many sessions were dropped.
   size_t DropAll(absl::string_view reason);
+  // As DropAll for one user, which moves to another cluster node (a node
+  // joined and the hashing prefers it): its devices are told `reason`, its
+  // sessions and watch dropped here. (Its stock clients' relayed sessions
+  // stay: they hold no session state.)
+  size_t DropUser(const std::string& user, absl::string_view reason);
   // Another cluster node served `user` since this one last did: what durable
   // state holds of the user's devices is older than what they have seen, and
   // is deleted (their next logins start new sessions) rather than resumed
@@ -387,6 +395,9 @@ class SessionRegistry final : public StoreEventSink {
     std::optional<std::deque<std::pair<std::string, int64_t>>> recent_order;
   };
   bool SeenRecently(UserSessions& u, const StoreEvent& event);
+  // DropAll/DropUser: the user's connected links (to tell, after) and its
+  // watch closed; how many sessions it had.
+  size_t Unhook(UserSessions& u, std::vector<DeviceLink*>* links);
   // Drops the dedup memory once it is all out of the window (from Sweep).
   void ForgetOldRecent(UserSessions& u, int64_t now);
   static constexpr int64_t kRecentWindowMs = 5000;

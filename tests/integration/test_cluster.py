@@ -286,3 +286,108 @@ def test_forged_forward_line_is_refused(cluster):
     wait_until(lambda: "event=cluster.forward.refused" in nodes[0].log(), 5,
                what="the refusal is logged")
     assert "MAC does not match" in nodes[0].log()
+
+
+# --------------------------------------------------------------------- moves
+
+_M64 = (1 << 64) - 1
+
+
+def _fnv1a64(text):
+    h = 0xcbf29ce484222325
+    for byte in text.encode():
+        h = ((h ^ byte) * 0x100000001b3) & _M64
+    return h
+
+
+def _mix64(x):
+    x ^= x >> 30
+    x = (x * 0xbf58476d1ce4e5b9) & _M64
+    x ^= x >> 27
+    x = (x * 0x94d049bb133111eb) & _M64
+    return x ^ (x >> 31)
+
+
+def preferred(user, node_ids):
+    """core/cluster/rendezvous.cc's choice (ties: the smaller id)."""
+    def score(node):
+        return _mix64(_fnv1a64(user) ^ _mix64((_fnv1a64(node) + 0x9e3779b97f4a7c15) & _M64))
+    return max(sorted(node_ids), key=score)
+
+
+def test_a_joining_node_takes_the_users_it_is_preferred_for(cluster, etcd):
+    nodes = cluster(3)
+    ids = [n.node_id for n in nodes]
+    for user in USERS:  # the hashing places each demo user
+        with nodes[0].raw() as c:
+            pimap_login(c, user + "#probe")
+            c.cmd("z", "LOGOUT")
+        assert owner_of(etcd, user) == preferred(user, ids), user
+    # A fourth node that the hashing prefers for alice (and maybe others).
+    new_id = next("node-%d" % i for i in range(4, 200)
+                  if preferred("alice", ids + ["node-%d" % i]) == "node-%d" % i)
+    movers = [u for u in USERS if preferred(u, ids + [new_id]) == new_id]
+    stayers = {u: owner_of(etcd, u) for u in USERS if u not in movers}
+    old_owner = by_id(nodes, owner_of(etcd, "alice"))
+    with old_owner.raw() as c:
+        pimap_login(c, "alice#phone")
+        select_view(c)
+        start_idle(c)
+        nodes.append(cluster.start_node(int(new_id.split("-")[1]), []))
+        nodes[-1].node_id = new_id
+        # The old owner lets alice go: her device is told to reconnect...
+        lines, _ = read_lines(c, VIEW_WAIT, until=lambda x: x.startswith(b"* BYE"))
+        assert lines and lines[-1].startswith(b"* BYE [UNAVAILABLE]"), lines
+    wait_until(lambda: owner_of(etcd, "alice") is None, 5,
+               what="the old owner deletes alice's key")
+    # ...and wherever it reconnects, the new node serves her.
+    with nodes[0].raw() as c:
+        pimap_login(c, "alice#phone")
+        _, t = c.cmd("n", "NOOP")
+        ok(t, "n")
+    assert owner_of(etcd, "alice") == new_id
+    for user in movers:
+        assert owner_of(etcd, user) in (None, new_id), user
+    for user, owner in stayers.items():
+        assert owner_of(etcd, user) == owner, "%s moved without reason" % user
+
+
+def test_drain_hands_the_users_over_at_once(cluster, etcd, workdir):
+    token = os.path.join(workdir, "admin.token")
+    with open(token, "w") as f:
+        f.write("a-cluster-admin-token-of-some-length\n")
+
+    def admin(i):
+        # A long lease: its users must be free at once, not when it expires.
+        return ["--admin-socket", os.path.join(workdir, "admin-%d.sock" % i),
+                "--admin-token-file", token, "--cluster-lease-ttl", "20s"]
+
+    nodes = cluster(3, extra=admin)
+    with nodes[0].raw() as c:
+        pimap_login(c, "bob#probe")
+        c.cmd("z", "LOGOUT")
+    owner = owner_of(etcd, "bob")
+    drained = by_id(nodes, owner)
+    index = int(owner.split("-")[1])
+    with drained.raw() as c:
+        pimap_login(c, "bob#phone")
+        pimapctl = os.path.join(os.path.dirname(os.path.abspath(harness.PIMAPD)), "pimapctl")
+        import subprocess
+        out = subprocess.run([pimapctl, "--socket",
+                              os.path.join(workdir, "admin-%d.sock" % index), "drain"],
+                             capture_output=True, timeout=30)
+        assert out.returncode == 0, out
+        lines, _ = read_lines(c, 10, until=lambda x: x.startswith(b"* BYE"))
+        assert lines and lines[-1].startswith(b"* BYE [UNAVAILABLE]"), lines
+    # Revoked, not expired: gone long before the 20 s lease could run out.
+    wait_until(lambda: owner_of(etcd, "bob") is None, 8, what="bob's key goes")
+    wait_until(lambda: "/pimap/members/" + owner not in etcd.get_prefix("/pimap/members/"),
+               8, what="the drained node leaves")
+    others = [n for n in nodes if n is not drained]
+    wait_until(lambda: all(views(n) == 2 for n in others), VIEW_WAIT,
+               what="the others see two members")
+    with others[0].raw() as c:
+        pimap_login(c, "bob#phone")
+        _, t = c.cmd("n", "NOOP")
+        ok(t, "n")
+    assert owner_of(etcd, "bob") in {n.node_id for n in others}

@@ -121,6 +121,9 @@ void StartClusterShard(engine::Shard& shard, ClusterNode& node,
     // Stock clients' relayed sessions, logins in progress.
     if (server != nullptr) server->ShutdownServing(session::kFencedText);
   });
+  cluster->SetReleaseHook([sessions](const std::string& user) {
+    sessions->DropUser(user, session::kMovedText);
+  });
   shard.ring().SetBeforeDispatch(
       [cluster] { cluster->CheckFence(MonotonicNowMs()); });
   if (intake != nullptr) {
@@ -151,10 +154,15 @@ void StartClusterShard(engine::Shard& shard, ClusterNode& node,
   // After the other stop hooks (the servers tell their devices BYE and save
   // their sessions): the lease goes on the next turn of the loop, so that no
   // other node claims a user while this one still writes its goodbye.
-  shard.AddStopHook([agent, &shard] {
-    shard.timers().Schedule(
-        0, [agent, &shard] { agent->Stop([&shard] { shard.ReleaseLive(); }); });
-  });
+  shard.AddStopHook([out, &shard] { LeaveCluster(shard, *out); });
+}
+
+void LeaveCluster(engine::Shard& shard, ClusterShard& cluster) {
+  if (cluster.agent == nullptr || cluster.leaving) return;
+  cluster.leaving = true;
+  cluster::ClusterAgent* agent = cluster.agent.get();
+  shard.timers().Schedule(
+      0, [agent, &shard] { agent->Stop([&shard] { shard.ReleaseLive(); }); });
 }
 
 }  // namespace pimap

@@ -49,6 +49,7 @@ struct ClusterShard {
   std::unique_ptr<etcd::EtcdCoordinator> coordinator;
   std::unique_ptr<cluster::ShardCluster> shard;
   std::unique_ptr<cluster::ClusterAgent> agent;  // shard 0 only
+  bool leaving = false;                          // LeaveCluster ran
   // With a store-event intake: notifications of other nodes' users go there.
   std::unique_ptr<cluster_intake::IntakeForwarder> intake_forwarder;
 };
@@ -63,6 +64,11 @@ void StartClusterShard(engine::Shard& shard, ClusterNode& node,
                        tcp::ImapServer* server,
                        const store::EventIntakeConfig* intake,
                        ClusterShard* out);
+
+// On shard 0 (the agent's; elsewhere nothing): the node leaves the cluster
+// on the next turn of the loop, after the goodbyes of this turn: its lease
+// is revoked, so its users are free at once. A drain, and the stop. Once.
+void LeaveCluster(engine::Shard& shard, ClusterShard& cluster);
 
 // The intake's divert hook in a cluster: the shard's IntakeForwarder.
 bool IntakeDivert(engine::Shard& shard, store::StoreNotification& n);

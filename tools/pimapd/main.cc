@@ -359,6 +359,9 @@ int main(int argc, char** argv) {
     uint64_t told = 0;
     if (s.server) told += s.server->Drain(kWhy);
     if (s.http) told += s.http->Drain(kWhy);
+    // In a cluster the node leaves: its users are claimed by the others as
+    // their devices reconnect.
+    pimap::LeaveCluster(shard, s.cluster);
     return told;
   };
   // Shards log through the background writer (log.h) until `async_log` goes,

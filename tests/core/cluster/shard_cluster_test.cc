@@ -3,6 +3,7 @@
 #include <memory>
 #include <optional>
 
+#include "absl/algorithm/container.h"
 #include "gtest/gtest.h"
 #include "tests/core/cluster/fake_coordinator.h"
 
@@ -131,6 +132,48 @@ TEST_F(ShardClusterTest, NoServingWithoutTheLastOwnerRecord) {
   // The owner key is ours already; the record is written this time.
   EXPECT_EQ(ClaimNow(user)->kind, Placement::Kind::kHere);
   EXPECT_EQ(etcd_.keys().at("/c/last/" + user).value, "node-a");
+}
+
+TEST_F(ShardClusterTest, UsersMoveToANodeThatJoinsAndPrefersThem) {
+  std::vector<std::string> released;
+  shard_->SetReleaseHook([&](const std::string& u) { released.push_back(u); });
+  // Every user node-a prefers among three; some of them prefer node-d once
+  // it joins.
+  std::vector<std::string> mine;
+  for (int i = 0; mine.size() < 40; ++i) {
+    std::string user = "user" + std::to_string(i);
+    if (shard_->view()->Preferred(user)->id == "node-a") mine.push_back(user);
+  }
+  for (const std::string& user : mine) {
+    ASSERT_EQ(ClaimNow(user)->kind, Placement::Kind::kHere);
+  }
+  SetMembers({"node-a", "node-b", "node-c", "node-d"});
+  ASSERT_FALSE(released.empty()) << "nobody prefers the new node?";
+  for (const std::string& user : mine) {
+    const bool moves = shard_->view()->Preferred(user)->id == "node-d";
+    EXPECT_EQ(absl::c_linear_search(released, user), moves) << user;
+    EXPECT_EQ(shard_->claimed(user), !moves) << user;
+    EXPECT_EQ(etcd_.keys().contains("/c/owners/" + user), !moves) << user;
+  }
+  EXPECT_LT(released.size(), mine.size() / 2);
+}
+
+TEST_F(ShardClusterTest, AUserBeingLetGoIsNotClaimedAgainHere) {
+  const std::string user = UserOf("node-a");
+  ASSERT_EQ(ClaimNow(user)->kind, Placement::Kind::kHere);
+  etcd_.immediate = false;  // the owner key's deletion stays in flight
+  std::vector<std::string> members = {"node-a", "node-b", "node-c"};
+  for (int i = 0; shard_->view()->Preferred(user)->id == "node-a"; ++i) {
+    members.push_back("node-x" + std::to_string(i));
+    SetMembers(members);
+  }
+  EXPECT_FALSE(shard_->claimed(user));
+  auto p = ClaimNow(user);  // e.g. forwarded here by a node with an old view
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->kind, Placement::Kind::kForward);
+  EXPECT_EQ(p->member.id, shard_->view()->Preferred(user)->id);
+  etcd_.Deliver();
+  EXPECT_FALSE(etcd_.keys().contains("/c/owners/" + user));
 }
 
 TEST_F(ShardClusterTest, AUserHeldByAnotherLiveMemberIsForwardedThere) {
