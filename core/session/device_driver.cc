@@ -36,8 +36,7 @@ void DeviceDriver::MaybeDropCommandState() {
   cmd_.reset();
 }
 
-// ---- Login and resume
-// ----------------------------------------------------------
+// ---- Login and resume ------------------------------------------------------
 
 DeviceDriver::DeviceDriver(DriverServices services, DeviceOutput* output,
                            std::string user, std::string device)
@@ -95,8 +94,7 @@ void DeviceDriver::Paused(bool running, bool resume) {
   if (output_ != nullptr) output_->SetCommandRunning(running, resume);
 }
 
-// ---- Commands
-// ------------------------------------------------------------------
+// ---- Commands --------------------------------------------------------------
 
 namespace {
 bool EnablesCondstore(const std::vector<imap::Arg>& args) {
@@ -557,15 +555,6 @@ void DeviceDriver::ExecuteInSession(const imap::Command& command) {
   // Everything else (NOOP, CHECK, LIST, STATUS, CREATE, ...) goes as it came.
   SendJob(Job::kPlain, tag,
           absl::StrCat(name, args.empty() ? "" : " ", RenderArgs(args, 0)));
-}
-
-void DeviceDriver::ApplyViewSearch() {
-  std::sort(cmd().search_uids.begin(), cmd().search_uids.end());
-  cmd().search_uids.erase(
-      std::unique(cmd().search_uids.begin(), cmd().search_uids.end()),
-      cmd().search_uids.end());
-  session_->view = UidView::FromSortedUids(cmd().search_uids);
-  cmd().search_uids.clear();
 }
 
 void DeviceDriver::OnJobDone(absl::string_view tagged_line) {

@@ -182,4 +182,14 @@ bool DeviceDriver::ExecuteVfolderCommand(const imap::Command& command) {
   return false;
 }
 
+// The view a SELECT's search built (a filtered or virtual folder's).
+void DeviceDriver::ApplyViewSearch() {
+  std::sort(cmd().search_uids.begin(), cmd().search_uids.end());
+  cmd().search_uids.erase(
+      std::unique(cmd().search_uids.begin(), cmd().search_uids.end()),
+      cmd().search_uids.end());
+  session_->view = UidView::FromSortedUids(cmd().search_uids);
+  cmd().search_uids.clear();
+}
+
 }  // namespace pimap::session
