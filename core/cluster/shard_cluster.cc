@@ -128,6 +128,15 @@ void ShardCluster::Claim(const std::string& user,
   TryClaim(user, clock_() + config_->claim_wait_ms, std::move(done));
 }
 
+// A claim step that cannot go on: the lease went meanwhile (`reached`), or
+// etcd did not answer.
+Placement ShardCluster::Unplaced(bool reached) {
+  Placement p;
+  p.reason = reached ? "this node lost its lease"
+                     : "the cluster store cannot be reached";
+  return p;
+}
+
 void ShardCluster::RecordLastOwner(std::string user, int64_t lease,
                                    uint64_t generation,
                                    absl::AnyInvocable<void(Placement)> done) {
@@ -138,10 +147,7 @@ void ShardCluster::RecordLastOwner(std::string user, int64_t lease,
                absl::StatusOr<KeyRange> last) mutable {
         if (alive.expired()) return;
         if (!StillServing(lease, generation) || !last.ok()) {
-          Placement p;
-          p.reason = last.ok() ? "this node lost its lease"
-                               : "the cluster store cannot be reached";
-          done(std::move(p));
+          done(Unplaced(last.ok()));
           return;
         }
         // Another node served the user since this one did (or this one never
@@ -161,10 +167,7 @@ void ShardCluster::RecordLastOwner(std::string user, int64_t lease,
              done = std::move(done), alive](absl::StatusOr<bool> put) mutable {
               if (alive.expired()) return;
               if (!StillServing(lease, generation) || !put.ok()) {
-                Placement p;
-                p.reason = put.ok() ? "this node lost its lease"
-                                    : "the cluster store cannot be reached";
-                done(std::move(p));
+                done(Unplaced(put.ok()));
                 return;
               }
               Serve(std::move(user), stale, std::move(done));

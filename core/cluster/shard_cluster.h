@@ -109,6 +109,7 @@ class ShardCluster {
   void RecordLastOwner(std::string user, int64_t lease, uint64_t generation,
                        absl::AnyInvocable<void(Placement)> done);
   bool StillServing(int64_t lease, uint64_t generation) const;
+  static Placement Unplaced(bool reached);
   void Serve(std::string user, bool stale,
              absl::AnyInvocable<void(Placement)> done);
 

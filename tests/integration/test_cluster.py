@@ -91,6 +91,27 @@ def by_id(nodes, node_id):
     return next(n for n in nodes if n.node_id == node_id)
 
 
+def probe(node, user):
+    """A device of user logs in through node and out: the user is placed (and
+    claimed by the node that serves it)."""
+    with node.raw() as c:
+        pimap_login(c, user + "#probe")
+        c.cmd("z", "LOGOUT")
+
+
+def expect_push(c, store, user, subject):
+    """c: a device of user logged in; its INBOX selected, then IDLE; a message
+    delivered to the store must be pushed as the next EXISTS."""
+    _, t = c.cmd("x", "XFILTER INBOX N ALL")
+    ok(t, "x")
+    view = select_view(c)
+    start_idle(c)
+    store.deliver(user, make_message(subject))
+    lines, got = read_lines(c, PUSH_WAIT, until=lambda x: EXISTS_RE.match(x))
+    assert got, "no push within %.0fs: %r" % (PUSH_WAIT, lines)
+    assert int(EXISTS_RE.match(lines[-1]).group(1)) == len(view.uids) + 1, lines
+
+
 def test_members_register_under_leases(cluster, etcd):
     nodes = cluster(3)
     members = etcd.get_prefix("/pimap/members/")
@@ -140,21 +161,12 @@ def test_push_through_a_forwarding_node(cluster, etcd, dovecot):
     user = "bob"
     harness.ensure_messages(dovecot, user, 1)
     # Find the owner, then connect through another node.
-    with nodes[0].raw() as c:
-        pimap_login(c, user + "#probe")
-        c.cmd("z", "LOGOUT")
+    probe(nodes[0], user)
     owner = owner_of(etcd, user)
     via = next(n for n in nodes if n.node_id != owner)
     with via.raw(source="127.0.0.7") as c:
         pimap_login(c, user + "#phone")
-        _, t = c.cmd("x", "XFILTER INBOX N ALL")
-        ok(t, "x")
-        view = select_view(c)
-        start_idle(c)
-        dovecot.deliver(user, make_message("through the cluster"))
-        lines, got = read_lines(c, PUSH_WAIT, until=lambda x: EXISTS_RE.match(x))
-        assert got, "no push through the forwarding node: %r" % lines
-        assert int(EXISTS_RE.match(lines[-1]).group(1)) == len(view.uids) + 1, lines
+        expect_push(c, dovecot, user, "through the cluster")
     # The owner logged the device's own address, not the forwarding node's.
     owner_log = by_id(nodes, owner).log()
     assert re.search(r"user=%s device=phone client=127\.0\.0\.7:\d+" % user, owner_log), \
@@ -192,9 +204,7 @@ def test_takeover_after_sigkill(cluster, etcd):
 def test_split_brain_stopped_node_is_fenced(cluster, etcd, dovecot):
     nodes = cluster(3)
     user = "alice"
-    with nodes[0].raw() as c:
-        pimap_login(c, user + "#probe")
-        c.cmd("z", "LOGOUT")
+    probe(nodes[0], user)
     owner = owner_of(etcd, user)
     paused = by_id(nodes, owner)
     others = [n for n in nodes if n is not paused]
@@ -256,23 +266,13 @@ def test_store_pushes_reach_the_users_node_through_any_intake(
     assert members["/pimap/members/node-2"].endswith("intake=%s:%d" % (HOST, ports[1]))
     # A user node-1 does not serve.
     for user in USERS:
-        with nodes[0].raw() as c:
-            pimap_login(c, user + "#probe")
-            c.cmd("z", "LOGOUT")
-    user = next((u for u in USERS if owner_of(etcd, u) != "node-1"), None)
-    if user is None:
-        pytest.skip("node-1 happens to own every demo user")
+        probe(nodes[0], user)
+    # The hashing is fixed (preferred()): bob and carol are not node-1's.
+    user = next(u for u in USERS if owner_of(etcd, u) != "node-1")
     harness.ensure_messages(push_dovecot, user, 1)
     with nodes[0].raw() as c:
         pimap_login(c, user + "#phone")
-        _, t = c.cmd("x", "XFILTER INBOX N ALL")
-        ok(t, "x")
-        view = select_view(c)
-        start_idle(c)
-        push_dovecot.deliver(user, make_message("pushed to the wrong node"))
-        lines, got = read_lines(c, PUSH_WAIT, until=lambda x: EXISTS_RE.match(x))
-        assert got, "the store's push did not reach the user's node: %r" % lines
-        assert int(EXISTS_RE.match(lines[-1]).group(1)) == len(view.uids) + 1, lines
+        expect_push(c, push_dovecot, user, "pushed to the wrong node")
     assert metric(nodes[0], "pimap_cluster_intake_forwards_total") >= 1
     assert metric(nodes[0], "pimap_cluster_intake_dropped_total") == 0
 
@@ -319,9 +319,7 @@ def test_a_joining_node_takes_the_users_it_is_preferred_for(cluster, etcd):
     nodes = cluster(3)
     ids = [n.node_id for n in nodes]
     for user in USERS:  # the hashing places each demo user
-        with nodes[0].raw() as c:
-            pimap_login(c, user + "#probe")
-            c.cmd("z", "LOGOUT")
+        probe(nodes[0], user)
         assert owner_of(etcd, user) == preferred(user, ids), user
     # A fourth node that the hashing prefers for alice (and maybe others).
     new_id = next("node-%d" % i for i in range(4, 200)
@@ -363,9 +361,7 @@ def test_drain_hands_the_users_over_at_once(cluster, etcd, workdir):
                 "--admin-token-file", token, "--cluster-lease-ttl", "20s"]
 
     nodes = cluster(3, extra=admin)
-    with nodes[0].raw() as c:
-        pimap_login(c, "bob#probe")
-        c.cmd("z", "LOGOUT")
+    probe(nodes[0], "bob")
     owner = owner_of(etcd, "bob")
     drained = by_id(nodes, owner)
     index = int(owner.split("-")[1])

@@ -9,11 +9,9 @@
 namespace pimap::cluster {
 namespace {
 
-class ClusterAgentTest : public ::testing::Test {
+class ClusterAgentTest : public ClusterTestBase {
  protected:
-  ClusterAgentTest() : timers_(0), etcd_(&now_) {
-    config_.name = "c";
-    config_.self = {"node-a", "127.0.0.1:7001", ""};
+  ClusterAgentTest() {
     config_.lease_ttl_s = 5;
     config_.tick_ms = 1000;
     config_.fence_margin_ms = 1000;
@@ -24,18 +22,7 @@ class ClusterAgentTest : public ::testing::Test {
         [this](std::shared_ptr<const ClusterView> v) { views_.push_back(v); },
         [this] { return now_; });
   }
-  void Advance(int64_t ms) {
-    for (int64_t i = 0; i < ms; i += 100) {
-      now_ += 100;
-      timers_.Advance(now_);
-    }
-  }
 
-  int64_t now_ = 0;
-  TimerWheel timers_;
-  FakeCoordinator etcd_;
-  ClusterConfig config_;
-  ClusterFence fence_;
   std::vector<std::shared_ptr<const ClusterView>> views_;
 };
 

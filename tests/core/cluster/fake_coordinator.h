@@ -11,7 +11,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "core/base/timer_wheel.h"
+#include "core/cluster/cluster_config.h"
 #include "core/cluster/coordinator.h"
+#include "core/cluster/fence.h"
+#include "gtest/gtest.h"
 
 namespace pimap::cluster {
 
@@ -183,6 +187,29 @@ class FakeCoordinator : public Coordinator {
   std::map<int64_t, int64_t> ttl_;
   std::map<std::string, StoredKey> keys_;
   std::vector<absl::AnyInvocable<void()>> queue_;
+};
+
+// What the cluster's fixtures share: a test clock driving a timer wheel, the
+// fake etcd on that clock, node-a's configuration (cluster "c") and a fence.
+class ClusterTestBase : public ::testing::Test {
+ protected:
+  ClusterTestBase() : timers_(0), etcd_(&now_) {
+    config_.name = "c";
+    config_.self = {"node-a", "127.0.0.1:7001", ""};
+  }
+  // Time goes on in 100 ms steps, the timers firing as it does.
+  void Advance(int64_t ms) {
+    for (int64_t i = 0; i < ms; i += 100) {
+      now_ += 100;
+      timers_.Advance(now_);
+    }
+  }
+
+  int64_t now_ = 0;
+  TimerWheel timers_;
+  FakeCoordinator etcd_;
+  ClusterConfig config_;
+  ClusterFence fence_;
 };
 
 }  // namespace pimap::cluster

@@ -10,11 +10,9 @@
 namespace pimap::cluster {
 namespace {
 
-class ShardClusterTest : public ::testing::Test {
+class ShardClusterTest : public ClusterTestBase {
  protected:
-  ShardClusterTest() : timers_(0), etcd_(&now_) {
-    config_.name = "c";
-    config_.self = {"node-a", "127.0.0.1:7001", ""};
+  ShardClusterTest() {
     config_.claim_wait_ms = 2000;
     etcd_.Grant(5, [this](absl::StatusOr<int64_t> id) { lease_ = *id; });
     fence_.Extend(now_ + 4000);
@@ -44,18 +42,7 @@ class ShardClusterTest : public ::testing::Test {
     shard_->Claim(user, [&](Placement p) { out = std::move(p); });
     return out;
   }
-  void Advance(int64_t ms) {
-    for (int64_t i = 0; i < ms; i += 100) {
-      now_ += 100;
-      timers_.Advance(now_);
-    }
-  }
 
-  int64_t now_ = 0;
-  TimerWheel timers_;
-  FakeCoordinator etcd_;
-  ClusterConfig config_;
-  ClusterFence fence_;
   int64_t lease_ = 0;
   int fenced_ = 0;
   std::unique_ptr<ShardCluster> shard_;
