@@ -66,6 +66,10 @@ struct alignas(64) ShardCounters {
   // in all), forwarded devices received from other nodes, owner keys
   // created, and users dropped when the node lost its lease.
   std::atomic<int64_t> forwarded_connections{0};
+  std::atomic<int64_t> cluster_users_owned{0};      // users claimed here
+  std::atomic<uint64_t> cluster_leases_granted{0};  // the agent's (shard 0)
+  std::atomic<uint64_t> cluster_leases_lost{0};
+  std::atomic<uint64_t> cluster_users_moved{0};  // let go to another node
   std::atomic<uint64_t> cluster_forwards{0};
   std::atomic<uint64_t> cluster_forwards_in{0};
   std::atomic<uint64_t> cluster_claims{0};

@@ -16,13 +16,15 @@ constexpr int64_t kRetryMs = 1000;
 
 ClusterAgent::ClusterAgent(TimerWheel* timers, Coordinator* coordinator,
                            const ClusterConfig* config, ClusterFence* fence,
-                           Publish publish, Clock clock)
+                           Publish publish, Clock clock,
+                           ShardCounters* counters)
     : timers_(timers),
       coordinator_(coordinator),
       config_(config),
       fence_(fence),
       publish_(std::move(publish)),
-      clock_(std::move(clock)) {}
+      clock_(std::move(clock)),
+      counters_(counters) {}
 
 ClusterAgent::~ClusterAgent() {
   *alive_ = false;
@@ -71,6 +73,10 @@ void ClusterAgent::Grant() {
         }
         lease_ = *id;
         ++stats_.leases_granted;
+        if (counters_ != nullptr) {
+          counters_->cluster_leases_granted.fetch_add(
+              1, std::memory_order_relaxed);
+        }
         // The lease is at least as young as now: the fence may start here.
         fence_->Extend(clock_() + config_->lease_ttl_s * 1000 -
                        config_->fence_margin_ms);
@@ -215,6 +221,9 @@ void ClusterAgent::PublishIfChanged(std::vector<Member> members,
 
 void ClusterAgent::LoseLease(absl::string_view why) {
   ++stats_.leases_lost;
+  if (counters_ != nullptr) {
+    counters_->cluster_leases_lost.fetch_add(1, std::memory_order_relaxed);
+  }
   PIMAP_LOG(WARNING).Event("cluster.fenced").Field("node", config_->self.id)
       << "no longer serving users: " << why;
   fence_->Lose();

@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "absl/functional/any_invocable.h"
+#include "core/base/shard_counters.h"
 #include "core/base/timer_wheel.h"
 #include "core/cluster/cluster_config.h"
 #include "core/cluster/cluster_view.h"
@@ -39,9 +40,10 @@ class ClusterAgent {
   using Clock = absl::AnyInvocable<int64_t()>;
 
   // `clock`: monotonic ms (MonotonicNowMs in pimapd; a fake in tests).
+  // `counters` (may be null): the shard's, for the lease counters.
   ClusterAgent(TimerWheel* timers, Coordinator* coordinator,
                const ClusterConfig* config, ClusterFence* fence,
-               Publish publish, Clock clock);
+               Publish publish, Clock clock, ShardCounters* counters = nullptr);
   ~ClusterAgent();
   ClusterAgent(const ClusterAgent&) = delete;
   ClusterAgent& operator=(const ClusterAgent&) = delete;
@@ -74,6 +76,7 @@ class ClusterAgent {
   ClusterFence* fence_;
   Publish publish_;
   Clock clock_;
+  ShardCounters* counters_;
   State state_ = State::kIdle;
   int64_t lease_ = 0;
   TimerWheel::TimerId tick_ = 0;

@@ -49,6 +49,9 @@ void ShardCluster::MoveSome() {
     claimed_.erase(user);
     releasing_.insert(user);
     ++stats_.moved;
+    if (counters_ != nullptr) {
+      counters_->cluster_users_moved.fetch_add(1, std::memory_order_relaxed);
+    }
     coordinator_->DeleteIfValue(
         config_->OwnersPrefix() + user, view_->self,
         [this, user,
@@ -58,6 +61,7 @@ void ShardCluster::MoveSome() {
           if (!alive.expired()) releasing_.erase(user);
         });
   }
+  UpdateOwnedGauge();
   if (moving.size() == kMovesPerTick) {
     move_timer_ = timers_->Schedule(kMoveTickMs, [this] { MoveSome(); });
   }
@@ -100,6 +104,7 @@ void ShardCluster::Fence() {
   }
   claimed_.clear();
   releasing_.clear();
+  UpdateOwnedGauge();
   for (auto& hook : fenced_hooks_) hook();
 }
 
@@ -180,9 +185,16 @@ bool ShardCluster::StillServing(int64_t lease, uint64_t generation) const {
          generation == generation_seen_;
 }
 
+void ShardCluster::UpdateOwnedGauge() {
+  if (counters_ == nullptr) return;
+  counters_->cluster_users_owned.store(static_cast<int64_t>(claimed_.size()),
+                                       std::memory_order_relaxed);
+}
+
 void ShardCluster::Serve(std::string user, bool stale,
                          absl::AnyInvocable<void(Placement)> done) {
   claimed_.insert(user);
+  UpdateOwnedGauge();
   Placement p;
   p.kind = Placement::Kind::kHere;
   p.local_state_stale = stale;

@@ -110,6 +110,7 @@ class ShardCluster {
                        absl::AnyInvocable<void(Placement)> done);
   bool StillServing(int64_t lease, uint64_t generation) const;
   static Placement Unplaced(bool reached);
+  void UpdateOwnedGauge();
   void Serve(std::string user, bool stale,
              absl::AnyInvocable<void(Placement)> done);
 

@@ -147,7 +147,7 @@ void StartClusterShard(engine::Shard& shard, ClusterNode& node,
           });
         }
       },
-      [] { return MonotonicNowMs(); });
+      [] { return MonotonicNowMs(); }, &shard.counters());
   cluster::ClusterAgent* agent = out->agent.get();
   agent->Start();
   shard.RetainLive();  // until the lease is revoked at the stop
