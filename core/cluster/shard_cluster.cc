@@ -25,6 +25,7 @@ ShardCluster::ShardCluster(TimerWheel* timers, Coordinator* coordinator,
 ShardCluster::~ShardCluster() {
   *alive_ = false;
   if (move_timer_ != 0) timers_->Cancel(move_timer_);
+  if (pump_timer_ != 0) timers_->Cancel(pump_timer_);
 }
 
 void ShardCluster::SetView(std::shared_ptr<const ClusterView> view) {
@@ -130,7 +131,49 @@ Placement ShardCluster::Place(absl::string_view user, int64_t now_ms) const {
 
 void ShardCluster::Claim(const std::string& user,
                          absl::AnyInvocable<void(Placement)> done) {
-  TryClaim(user, clock_() + config_->claim_wait_ms, std::move(done));
+  if (claimed_.contains(user) || !serving(clock_())) {
+    // No etcd round trip: answered at once.
+    TryClaim(user, clock_() + config_->claim_wait_ms, std::move(done));
+    return;
+  }
+  if (claims_in_flight_ >= kMaxClaimsInFlight) {
+    if (waiting_claims_.size() >= kMaxWaitingClaims) {
+      Placement p;
+      p.reason = "too many logins waiting for the cluster store";
+      done(std::move(p));
+      return;
+    }
+    waiting_claims_.push_back({user, std::move(done)});
+    return;
+  }
+  StartClaim(user, std::move(done));
+}
+
+void ShardCluster::StartClaim(const std::string& user,
+                              absl::AnyInvocable<void(Placement)> done) {
+  ++claims_in_flight_;
+  TryClaim(user, clock_() + config_->claim_wait_ms,
+           [this, done = std::move(done),
+            alive = std::weak_ptr<bool>(alive_)](Placement p) mutable {
+             if (!alive.expired()) {
+               --claims_in_flight_;
+               // The next waiting login goes out on a later turn: `done`
+               // below may start more work on this shard first.
+               if (!waiting_claims_.empty() && pump_timer_ == 0) {
+                 pump_timer_ = timers_->Schedule(0, [this] { PumpClaims(); });
+               }
+             }
+             done(std::move(p));
+           });
+}
+
+void ShardCluster::PumpClaims() {
+  pump_timer_ = 0;
+  while (claims_in_flight_ < kMaxClaimsInFlight && !waiting_claims_.empty()) {
+    WaitingClaim next = std::move(waiting_claims_.front());
+    waiting_claims_.pop_front();
+    StartClaim(next.user, std::move(next.done));
+  }
 }
 
 // A claim step that cannot go on: the lease went meanwhile (`reached`), or

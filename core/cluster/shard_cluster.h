@@ -16,6 +16,7 @@
 #define PIMAP_CORE_CLUSTER_SHARD_CLUSTER_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,7 +95,16 @@ class ShardCluster {
   Placement Place(absl::string_view user, int64_t now_ms) const;
   // Claims `user` for this node; `done` runs once on this shard, with kHere,
   // kForward (another live member holds it) or kUnavailable.
+  //
+  // Hazard: a storm of logins (a node died, its devices all reconnect)
+  // would fill the shard's connections to etcd with claims, and the node's
+  // lease keep-alive, which shares them, would time out behind them: the
+  // node would lose its lease and drop every user, and the storm grow. At
+  // most kMaxClaimsInFlight claims talk to etcd at once per shard; the
+  // others wait here, in order (kMaxWaitingClaims, then kUnavailable).
   void Claim(const std::string& user, absl::AnyInvocable<void(Placement)> done);
+  static constexpr int kMaxClaimsInFlight = 4;
+  static constexpr size_t kMaxWaitingClaims = 8192;
   bool claimed(absl::string_view user) const { return claimed_.contains(user); }
   size_t claimed_count() const { return claimed_.size(); }
   const ShardClusterStats& stats() const { return stats_; }
@@ -103,6 +113,9 @@ class ShardCluster {
   void TryClaim(std::string user, int64_t deadline_ms,
                 absl::AnyInvocable<void(Placement)> done);
   void Fence();
+  void StartClaim(const std::string& user,
+                  absl::AnyInvocable<void(Placement)> done);
+  void PumpClaims();
   void MoveSome();
   // After the owner key: the user's last-owner record (/<cluster>/last/<user>)
   // read, and rewritten to name this node, before the user is served.
@@ -132,6 +145,13 @@ class ShardCluster {
   std::vector<absl::AnyInvocable<void()>> fenced_hooks_;
   absl::AnyInvocable<void(const std::string&)> release_hook_;
   TimerWheel::TimerId move_timer_ = 0;
+  struct WaitingClaim {
+    std::string user;
+    absl::AnyInvocable<void(Placement)> done;
+  };
+  std::deque<WaitingClaim> waiting_claims_;
+  int claims_in_flight_ = 0;
+  TimerWheel::TimerId pump_timer_ = 0;
   ShardClusterStats stats_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

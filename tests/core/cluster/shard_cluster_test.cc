@@ -163,6 +163,33 @@ TEST_F(ShardClusterTest, AUserBeingLetGoIsNotClaimedAgainHere) {
   EXPECT_FALSE(etcd_.keys().contains("/c/owners/" + user));
 }
 
+TEST_F(ShardClusterTest, ALoginStormLeavesEtcdRoomForTheKeepAlive) {
+  etcd_.immediate = false;
+  std::vector<std::string> users;
+  for (int i = 0; users.size() < 20; ++i) {
+    std::string user = "user" + std::to_string(i);
+    if (shard_->view()->Preferred(user)->id == "node-a") users.push_back(user);
+  }
+  int answered = 0;
+  const int calls_before = etcd_.calls;
+  for (const std::string& user : users) {
+    shard_->Claim(user, [&](Placement p) {
+      EXPECT_EQ(p.kind, Placement::Kind::kHere);
+      ++answered;
+    });
+  }
+  EXPECT_EQ(etcd_.calls - calls_before, ShardCluster::kMaxClaimsInFlight)
+      << "only a few claims talk to etcd at once";
+  // Each claim is three steps (owner key, last-owner read and write); the
+  // waiting ones go out as the first finish.
+  for (int round = 0; round < 100 && answered < 20; ++round) {
+    etcd_.Deliver();
+    Advance(100);
+  }
+  EXPECT_EQ(answered, 20);
+  for (const std::string& user : users) EXPECT_TRUE(shard_->claimed(user));
+}
+
 TEST_F(ShardClusterTest, AUserHeldByAnotherLiveMemberIsForwardedThere) {
   const std::string user = UserOf("node-a");
   etcd_.PutRaw("/c/owners/" + user, "node-c", 777);
