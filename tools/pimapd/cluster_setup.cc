@@ -136,8 +136,16 @@ void StartClusterShard(engine::Shard& shard, ClusterNode& node,
   }
   if (shard.id() != 0) return;
   engine::ShardSet* set = &shard.set();
+  // The agent's own client, with the lease's patience: a keep-alive answered
+  // late still extends the fence from when it was sent, so it may take
+  // until the fence would run out; the logins' client gives up sooner.
+  out->agent_client = std::make_unique<etcd::EtcdClient>(
+      &shard, node.etcd,
+      node.config.lease_ttl_s * 1000 - node.config.fence_margin_ms);
+  out->agent_coordinator =
+      std::make_unique<etcd::EtcdCoordinator>(out->agent_client.get());
   out->agent = std::make_unique<cluster::ClusterAgent>(
-      &shard.timers(), out->coordinator.get(), &node.config, &node.fence,
+      &shard.timers(), out->agent_coordinator.get(), &node.config, &node.fence,
       [set](std::shared_ptr<const cluster::ClusterView> view) {
         for (int i = 0; i < set->count(); ++i) {
           set->shard(i).Post([view](engine::Shard& s) {

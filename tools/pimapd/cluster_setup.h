@@ -48,8 +48,11 @@ struct ClusterShard {
   std::unique_ptr<etcd::EtcdClient> client;
   std::unique_ptr<etcd::EtcdCoordinator> coordinator;
   std::unique_ptr<cluster::ShardCluster> shard;
-  std::unique_ptr<cluster::ClusterAgent> agent;  // shard 0 only
-  bool leaving = false;                          // LeaveCluster ran
+  // Shard 0 only: the membership agent and its own etcd client.
+  std::unique_ptr<etcd::EtcdClient> agent_client;
+  std::unique_ptr<etcd::EtcdCoordinator> agent_coordinator;
+  std::unique_ptr<cluster::ClusterAgent> agent;
+  bool leaving = false;  // LeaveCluster ran
   // With a store-event intake: notifications of other nodes' users go there.
   std::unique_ptr<cluster_intake::IntakeForwarder> intake_forwarder;
 };
