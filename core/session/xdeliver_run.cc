@@ -103,6 +103,10 @@ bool XdeliverRun::TakeOriginal(absl::string_view response) {
 void XdeliverRun::OnStoreDone(bool ok, absl::string_view rest) {
   switch (step_) {
     case Step::kFetch:
+      if (original_.empty() && dropped_) {
+        Finish("NO [LIMIT] The original is larger than this gateway takes");
+        return;
+      }
       if (!ok || original_.empty()) {
         Finish(absl::StrCat("NO [NONEXISTENT] No message with UID ",
                             request_.uid, " in ", folder_));
@@ -132,6 +136,22 @@ void XdeliverRun::OnStoreDone(bool ok, absl::string_view rest) {
     default:
       return;
   }
+}
+
+bool XdeliverRun::StepElsewhere() const {
+  switch (step_) {
+    case Step::kFetch:
+      return elsewhere();
+    case Step::kFlag:
+      return elsewhere() ||
+             (context_.selected_read_only && context_.other_folders);
+    default:
+      return false;
+  }
+}
+
+void XdeliverRun::OnResponseDropped() {
+  if (step_ == Step::kFetch) dropped_ = true;
 }
 
 void XdeliverRun::OnStoreUnavailable(absl::string_view why) {
