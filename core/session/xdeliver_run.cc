@@ -30,6 +30,13 @@ absl::StatusOr<std::unique_ptr<XdeliverRun>> XdeliverRun::Start(
   std::unique_ptr<XdeliverRun> run(new XdeliverRun());
   run->context_ = std::move(context);
   run->request_ = *std::move(request);
+  if (run->context_.store_folder) {
+    // Both name folders of the store: a virtual folder's is its backing one.
+    mail::XdeliverRequest& r = run->request_;
+    if (!r.mailbox.empty()) r.mailbox = run->context_.store_folder(r.mailbox);
+    if (!r.save_to.empty()) r.save_to = run->context_.store_folder(r.save_to);
+    run->context_.store_folder = nullptr;  // its session may go before the run
+  }
   if (run->request_.kind == mail::DeliverKind::kNew) {
     run->Compose();
     return run;

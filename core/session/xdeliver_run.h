@@ -14,6 +14,7 @@
 #define PIMAP_CORE_SESSION_XDELIVER_RUN_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -40,6 +41,10 @@ struct XdeliverContext {
   // device itself); else the store's FETCH about it reaches the client.
   bool silent_flag = true;
   std::string boundary_seed;  // a fresh one per message
+  // The store folder a mailbox name stands for (a virtual folder's backing
+  // folder, docs/xpsearch.md), applied to the original's mailbox and SAVETO=;
+  // unset: names are the store's own.
+  std::function<std::string(absl::string_view)> store_folder;
 };
 
 // The address `user` sends as: the login name if it is an address, else
