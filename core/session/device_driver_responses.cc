@@ -336,13 +336,28 @@ void DeviceDriver::OnResponseEnd(absl::string_view completed_tag) {
     if (!uid || flags_at == absl::string_view::npos) return;
     absl::string_view flags = body.substr(flags_at + 7);
     flags = flags.substr(0, flags.find(')'));
+    std::vector<std::string> list =
+        absl::StrSplit(flags, ' ', absl::SkipEmpty());
+    if (!session_->selected_vfolder.empty() &&
+        session_->vfolders.Find(session_->selected_vfolder) != nullptr &&
+        MatchFlags(session_->SelectedView(), list) == FlagVerdict::kFails) {
+      // A selected virtual folder's view follows its search on flag changes
+      // missed while away as on live ones (journal_render.cc): the message
+      // leaves, an EXPUNGE to the device only (its MSN is the view's now, so
+      // each line holds after the ones before it).
+      if (std::optional<uint32_t> msn = session_->view.Erase(*uid)) {
+        absl::StrAppend(&cmd().rebuild_output, "* ", *msn, " EXPUNGE\r\n");
+        session_->told_flags.erase(*uid);
+        registry().MarkViewChanged(*session_);
+      }
+      return;
+    }
     if (std::optional<uint32_t> msn = session_->view.MsnOf(*uid)) {
       absl::StrAppend(&cmd().rebuild_output, "* ", *msn, " FETCH (UID ", *uid,
                       " FLAGS (", flags, "))\r\n");
       // What the device is told now: a later change back to the flags it
       // had before must not be taken for known (chaos, push mode).
-      Told(*session_, *uid,
-           FlagKey(absl::StrSplit(flags, ' ', absl::SkipEmpty())));
+      Told(*session_, *uid, FlagKey(list));
     }
   } else if (u.name == "STATUS" && session_ != nullptr &&
              cmd().status.has_value()) {

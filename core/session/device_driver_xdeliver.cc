@@ -25,6 +25,7 @@
 #include "core/session/device_driver.h"
 #include "core/session/event_frames.h"
 #include "core/session/mail_submitter.h"
+#include "core/session/vfolder.h"
 #include "core/session/xdeliver_run.h"
 
 namespace pimap::session {
@@ -54,7 +55,17 @@ void DeviceDriver::Xdeliver(const imap::Command& command) {
   }
   XdeliverContext context;
   context.sender = SenderAddress();
-  if (session_ != nullptr) context.selected_folder = session_->selected_folder;
+  if (session_ != nullptr) {
+    context.selected_folder = session_->selected_folder;
+    // A virtual folder named as the original's mailbox or SAVETO= is its
+    // backing folder (as for COPY and APPEND, device_driver_xpsearch.cc);
+    // the selected folder is the backing one already.
+    const VirtualFolders* vfolders = &session_->vfolders;
+    context.store_folder = [vfolders](absl::string_view name) {
+      const VirtualFolder* v = vfolders->Find(name);
+      return v != nullptr ? v->backing : std::string(name);
+    };
+  }
   // The device's own link stays in the device's folder; only a borrowed
   // one can be taken to another folder (and brought back after).
   context.other_folders = services_.pool != nullptr;

@@ -124,6 +124,19 @@ void Journal::AckAllDelivered() {
   }
 }
 
+void Journal::RenderedAs(absl::string_view folder, uint64_t seq,
+                         EventKind kind) {
+  auto it = folders_.find(folder);
+  if (it == folders_.end()) return;
+  FolderLog& log = it->second;
+  for (size_t i = log.head + log.delivered; i < log.entries.size(); ++i) {
+    if (log.entries[i].seq == seq) {
+      log.entries[i].event.kind = kind;
+      return;
+    }
+  }
+}
+
 void Journal::OnDisconnect() {
   for (auto& [name, log] : folders_) {
     if (log.overflowed || log.uncertain) {

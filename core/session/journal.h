@@ -81,6 +81,12 @@ class Journal {
   // already on its way acknowledges nothing written after it was sent).
   void AckDelivered(absl::string_view folder, uint64_t up_to_seq);
   void AckAllDelivered();
+  // The undelivered event `seq` of `folder` is rendered as `kind` (a flag
+  // change that takes a message into or out of a virtual folder's view is an
+  // EXISTS or an EXPUNGE to the device, journal_render.cc): OnDisconnect and
+  // the replay then treat it as what the device was told, not as what the
+  // store did.
+  void RenderedAs(absl::string_view folder, uint64_t seq, EventKind kind);
   void OnDisconnect();
 
   bool NeedsRebuild(absl::string_view folder) const;

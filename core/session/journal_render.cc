@@ -134,6 +134,12 @@ RenderedEvents RenderJournal(DeviceSession& s, const RenderRequest& request) {
               r.view_changed = true;
             }
             s.told_flags.erase(e.uid);
+            // The device was told an EXPUNGE: not replayable, so a
+            // disconnect before its acknowledgement rebuilds the folder
+            // (Journal::OnDisconnect) instead of replaying a flag change the
+            // view no longer shows.
+            s.journal.RenderedAs(s.selected_folder, entry->seq,
+                                 EventKind::kExpunge);
             break;
           }
           if (change == Membership::kEnters) {
@@ -143,6 +149,11 @@ RenderedEvents RenderJournal(DeviceSession& s, const RenderRequest& request) {
             r.new_uids.push_back(e.uid);
             ++r.rendered;
             r.view_changed = true;
+            // A replay repeats it as new mail (kNew: EXISTS again for a UID
+            // already in the view), where the flag change would now say
+            // only a FETCH the device cannot place.
+            s.journal.RenderedAs(s.selected_folder, entry->seq,
+                                 EventKind::kNew);
             break;
           }
           if (std::optional<uint32_t> msn = s.view.MsnOf(e.uid)) {

@@ -54,7 +54,11 @@ bool RelayDriver::parking_enabled() const {
 }
 
 bool RelayDriver::collecting() const {
-  if (!xdeliver_up_tag_.empty()) return true;
+  // A store response already streaming to the client when XDELIVER's
+  // command went out is passed on to its end (a cut one would break the
+  // client, and it may be larger than CollectLimit()); the store answers our
+  // command only after it, so collecting starts with the next response.
+  if (!xdeliver_up_tag_.empty()) return !passing_;
   switch (idle_) {
     case IdleState::kEnding:
     case IdleState::kListing:

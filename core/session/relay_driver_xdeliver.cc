@@ -55,6 +55,9 @@ void RelayDriver::Xdeliver(const imap::Command& command) {
   // The client's link stays in its mailbox; another one is reached on a
   // pooled link (RunElsewhere).
   context.other_folders = services_.pool != nullptr;
+  // An EXAMINEd mailbox takes no STORE on the client's link: the flag is set
+  // on a pooled one (SideCommands selects read-write).
+  context.selected_read_only = client_.read_only();
   context.silent_flag = false;
   for (const std::string& cap : store_capabilities()) {
     if (absl::EqualsIgnoreCase(cap, "LITERAL+")) context.literal_plus = true;
@@ -85,8 +88,7 @@ void RelayDriver::AdvanceXdeliver() {
     case XdeliverRun::Step::kFetch:
     case XdeliverRun::Step::kAppend:
     case XdeliverRun::Step::kFlag: {
-      if (xdeliver_->step() != XdeliverRun::Step::kAppend &&
-          xdeliver_->elsewhere()) {
+      if (xdeliver_->StepElsewhere()) {
         RunElsewhere();
         return;
       }
@@ -162,11 +164,17 @@ void RelayDriver::RunElsewhere() {
             [this](absl::string_view raw) {
               if (xdeliver_ != nullptr) xdeliver_->TakeOriginal(raw);
             },
-            [this](bool ok, absl::string_view rest) {
+            [this](const SideCommands::Result& result) {
               Busy busy(this);
               side_.reset();  // the link is back in the pool
               if (xdeliver_ == nullptr) return;
-              xdeliver_->OnStoreDone(ok, rest);
+              if (result.dropped) xdeliver_->OnResponseDropped();
+              if (result.lost) {
+                xdeliver_->OnStoreUnavailable(
+                    "Connection to the message store lost");
+              } else {
+                xdeliver_->OnStoreDone(result.ok, result.rest);
+              }
               AdvanceXdeliver();
             });
       });
@@ -184,22 +192,12 @@ void RelayDriver::OnXdeliverResponse(absl::string_view completed_tag) {
     AdvanceXdeliver();
     return;
   }
-  if (passing_) {
-    // The rest of a store response that was streaming to the client when
-    // XDELIVER began: it ends as it started, passed through.
-    passing_ = false;
-    output()->WritePassThrough(raw);
-    output()->EndPassThrough();
-    if (!head_.empty()) {
-      client_.OnResponseLine(absl::StripSuffix(head_, "\r"));
-      head_.clear();
-    }
-    head_open_ = true;
+  // Too big to hold: only the original's body gets that big (the fetch then
+  // ends NO [LIMIT]: better than a cut response to the client).
+  if (overflow) {
+    xdeliver_->OnResponseDropped();
     return;
   }
-  // Too big to hold: only the original's body gets that big (the fetch then
-  // ends NO [NONEXISTENT]: better than a cut response to the client).
-  if (overflow) return;
   if (xdeliver_->TakeOriginal(raw)) return;
   // The client's news: passed on whole, and the session state follows.
   const size_t eol = raw.find("\r\n");

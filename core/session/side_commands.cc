@@ -51,7 +51,10 @@ void SideCommands::OnStoreBytes(absl::string_view bytes) {
 
 void SideCommands::OnStoreResponseEnd(absl::string_view completed_tag) {
   std::string raw = std::exchange(collected_, std::string());
-  if (std::exchange(overflow_, false)) return;
+  if (std::exchange(overflow_, false)) {
+    dropped_ = true;
+    return;
+  }
   if (completed_tag.empty()) {
     if (untagged_ && !raw.empty() && raw[0] == '*') untagged_(raw);
     return;
@@ -73,10 +76,10 @@ void SideCommands::OnStoreResponseEnd(absl::string_view completed_tag) {
   if (completed_tag != command_tag_) return;
   command_tag_.clear();
   if (!select_ok_) {
-    Finish(false, std::move(select_rest_));
+    Finish(false, false, std::move(select_rest_));
     return;
   }
-  Finish(ok, std::string(rest));
+  Finish(ok, false, std::string(rest));
 }
 
 void SideCommands::OnStoreClosed(absl::Status) {
@@ -84,15 +87,16 @@ void SideCommands::OnStoreClosed(absl::Status) {
     pool_->Lost(lent_);
     lent_ = nullptr;
   }
-  Finish(false, "");
+  Finish(false, true, "");
 }
 
-void SideCommands::Finish(bool ok, std::string rest) {
+void SideCommands::Finish(bool ok, bool lost, std::string rest) {
   if (lent_ != nullptr) {
     pool_->Return(std::exchange(lent_, nullptr), /*reusable=*/true);
   }
   Done done = std::move(done_);
-  if (done) done(ok, rest);  // may free this: nothing after
+  const Result result{ok, lost, dropped_, rest};
+  if (done) done(result);  // may free this: nothing after
 }
 
 }  // namespace pimap::session

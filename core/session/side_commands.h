@@ -23,10 +23,19 @@ class SideCommands final : private StoreLinkClient {
  public:
   // An untagged response, whole (CRLFs included).
   using Untagged = absl::AnyInvocable<void(absl::string_view raw)>;
-  // The command's end: whether it (and the SELECT before it) succeeded, and
-  // the rest of its tagged status (the SELECT's when that failed; empty when
-  // the link was lost).
-  using Done = absl::AnyInvocable<void(bool ok, absl::string_view rest)>;
+  // The command's end.
+  struct Result {
+    bool ok = false;  // it (and the SELECT before it) succeeded
+    // The link was lost before the command's end (the store is unavailable,
+    // not the command refused).
+    bool lost = false;
+    // An untagged response was larger than max_response_bytes and dropped.
+    bool dropped = false;
+    // The rest of its tagged status (the SELECT's when that failed; empty
+    // when the link was lost).
+    absl::string_view rest;
+  };
+  using Done = absl::AnyInvocable<void(const Result& result)>;
 
   // `lent` was borrowed from `pool` and is given back by this object.
   // A response larger than `max_response_bytes` is dropped (not handed on).
@@ -48,7 +57,7 @@ class SideCommands final : private StoreLinkClient {
   void OnStoreClosed(absl::Status reason) override;
 
   // Gives the link back, then hands the answer over (last: it may free this).
-  void Finish(bool ok, std::string rest);
+  void Finish(bool ok, bool lost, std::string rest);
 
   StoreLinkPool* pool_;
   PooledLink* lent_;  // null once given back
@@ -60,6 +69,7 @@ class SideCommands final : private StoreLinkClient {
   std::string command_tag_;
   std::string collected_;
   bool overflow_ = false;
+  bool dropped_ = false;  // a response was dropped (overflow_)
   Untagged untagged_;
   Done done_;
 };

@@ -30,6 +30,13 @@ absl::StatusOr<std::unique_ptr<XdeliverRun>> XdeliverRun::Start(
   std::unique_ptr<XdeliverRun> run(new XdeliverRun());
   run->context_ = std::move(context);
   run->request_ = *std::move(request);
+  if (run->context_.store_folder) {
+    // Both name folders of the store: a virtual folder's is its backing one.
+    mail::XdeliverRequest& r = run->request_;
+    if (!r.mailbox.empty()) r.mailbox = run->context_.store_folder(r.mailbox);
+    if (!r.save_to.empty()) r.save_to = run->context_.store_folder(r.save_to);
+    run->context_.store_folder = nullptr;  // its session may go before the run
+  }
   if (run->request_.kind == mail::DeliverKind::kNew) {
     run->Compose();
     return run;
@@ -103,6 +110,10 @@ bool XdeliverRun::TakeOriginal(absl::string_view response) {
 void XdeliverRun::OnStoreDone(bool ok, absl::string_view rest) {
   switch (step_) {
     case Step::kFetch:
+      if (original_.empty() && dropped_) {
+        Finish("NO [LIMIT] The original is larger than this gateway takes");
+        return;
+      }
       if (!ok || original_.empty()) {
         Finish(absl::StrCat("NO [NONEXISTENT] No message with UID ",
                             request_.uid, " in ", folder_));
@@ -132,6 +143,22 @@ void XdeliverRun::OnStoreDone(bool ok, absl::string_view rest) {
     default:
       return;
   }
+}
+
+bool XdeliverRun::StepElsewhere() const {
+  switch (step_) {
+    case Step::kFetch:
+      return elsewhere();
+    case Step::kFlag:
+      return elsewhere() ||
+             (context_.selected_read_only && context_.other_folders);
+    default:
+      return false;
+  }
+}
+
+void XdeliverRun::OnResponseDropped() {
+  if (step_ == Step::kFetch) dropped_ = true;
 }
 
 void XdeliverRun::OnStoreUnavailable(absl::string_view why) {

@@ -14,6 +14,7 @@
 #define PIMAP_CORE_SESSION_XDELIVER_RUN_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,11 +33,18 @@ struct XdeliverContext {
   std::string selected_folder;  // empty: none selected
   // The engine can read and flag an original outside the selected folder.
   bool other_folders = false;
+  // The selected folder is read-only (EXAMINE): with other_folders, the
+  // original's flag is set elsewhere, where the STORE can succeed.
+  bool selected_read_only = false;
   bool literal_plus = false;  // the store takes LITERAL+ (the SAVETO copy)
   // The original's flag is set with +FLAGS.SILENT (the engine tells the
   // device itself); else the store's FETCH about it reaches the client.
   bool silent_flag = true;
   std::string boundary_seed;  // a fresh one per message
+  // The store folder a mailbox name stands for (a virtual folder's backing
+  // folder, docs/xpsearch.md), applied to the original's mailbox and SAVETO=;
+  // unset: names are the store's own.
+  std::function<std::string(absl::string_view)> store_folder;
 };
 
 // The address `user` sends as: the login name if it is an address, else
@@ -60,6 +68,10 @@ class XdeliverRun {
   bool elsewhere() const {
     return !folder_.empty() && folder_ != context_.selected_folder;
   }
+  // The current step's store command runs elsewhere than on the engine's own
+  // link: kFetch when elsewhere(), kFlag also when the selected folder is
+  // read-only (and other_folders).
+  bool StepElsewhere() const;
   // The MTA took the message (its 250): whatever fails after, the answer is
   // OK, or the device would send it again.
   bool submitted() const { return submitted_; }
@@ -70,8 +82,13 @@ class XdeliverRun {
   bool TakeOriginal(absl::string_view response);
   // The store command of the step ended (`rest`: its tagged status's rest).
   void OnStoreDone(bool ok, absl::string_view rest);
-  // The step's store command could not run (no link to run it on).
+  // The step's store command could not run, or its link was lost before
+  // its end: at kFetch the answer is NO [UNAVAILABLE] `why`.
   void OnStoreUnavailable(absl::string_view why);
+  // kFetch: the engine dropped a response too large to hold (its bound is
+  // above --max-xdeliver-bytes): if the original is not found, the answer
+  // is NO [LIMIT], not NO [NONEXISTENT].
+  void OnResponseDropped();
   // kSubmit: the message for the MTA (once), then OnSubmitted() with the
   // MTA's verdict.
   mail::OutgoingMail TakeMail();
@@ -96,6 +113,7 @@ class XdeliverRun {
   std::string sent_;       // the message as submitted (the SAVETO copy)
   std::string appenduid_;  // "APPENDUID <uidvalidity> <uid>" of the copy
   bool submitted_ = false;
+  bool dropped_ = false;  // OnResponseDropped() at kFetch
   std::string answer_;
 };
 

@@ -132,6 +132,31 @@ TEST_F(XdeliverTest, MissingOriginalAndRules) {
   EXPECT_THAT(submitter_.mails, IsEmpty());
 }
 
+// A virtual folder (XPSEARCH) named as the original's mailbox or as SAVETO=
+// is its backing folder: the store has no folder of that name.
+TEST_F(XdeliverTest, VirtualFolderNamesItsBackingFolder) {
+  Device& d = ConnectSending();
+  SelectInbox(d);
+  Run(d, "v XPSEARCH Starred FLAGGED");
+  EXPECT_EQ(d.out.Take(), "v OK XPSEARCH completed\r\n");
+  const std::string original = "From: ann@example.net\r\n\r\nMeet at 3?\r\n";
+  Xdeliver(d, "r1", "R Starred 9 N SAVETO=Starred",
+           "To: ann@example.net\r\n\r\nYes\r\n");
+  // In the selected (backing) folder: on the device's own link.
+  EXPECT_EQ(d.link.TakeSent(), "~p4 UID FETCH 9 (BODY.PEEK[])\r\n");
+  d.link.Reply(absl::StrCat("* 2 FETCH (UID 9 BODY[] {", original.size(),
+                            "}\r\n", original, ")"));
+  d.link.Complete("~p4", "OK Fetch completed.");
+  ASSERT_EQ(submitter_.mails.size(), 1u);
+  submitter_.Finish(absl::OkStatus());
+  EXPECT_THAT(d.link.TakeSent(), StartsWith("~p5 APPEND INBOX ("));
+  d.link.Complete("~p5", "OK [APPENDUID 7 40] Append completed.");
+  EXPECT_EQ(d.link.TakeSent(),
+            "~p6 UID STORE 9 +FLAGS.SILENT (\\Answered)\r\n");
+  d.link.Complete("~p6", "OK Store completed.");
+  EXPECT_EQ(d.out.Take(), "r1 OK [APPENDUID 7 40] XDELIVER completed\r\n");
+}
+
 TEST_F(XdeliverTest, NotOfferedWithoutSubmitter) {
   Device& d = Connect();
   Login(d);  // kCaps: no XDELIVER

@@ -280,6 +280,36 @@ TEST_F(XpsearchTest, KeptAcrossARestartWithTheVirtualFolderSelected) {
   again.driver = nullptr;
 }
 
+// The store-checked resume follows the search as live flag changes do: a
+// message unflagged while the device was away leaves the view.
+TEST_F(XpsearchTest, ResumeDropsWhatStoppedMatchingWhileAway) {
+  Device& d = WithFlagged();
+  SelectFlagged(d);  // view 9, 12
+  SessionRegistry restarted(&timers_, &counters_, &config_, &watches_, &state_);
+  Device again;
+  again.driver = new DeviceDriver({&restarted, &counters_, &timers_},
+                                  &again.out, "alice", "phone");
+  again.driver->Start(&again.link, "a2", "pw");
+  again.link.Complete("~p1", "OK Enabled");
+  again.link.Reply("* OK [UIDVALIDITY 7] UIDs valid");
+  again.link.Complete("~p2", "OK [READ-WRITE] Select completed");
+  EXPECT_EQ(again.link.TakeSent(),
+            "~p1 ENABLE QRESYNC\r\n~p2 SELECT \"INBOX\"\r\n"
+            "~p3 UID FETCH 9,12 (FLAGS) (CHANGEDSINCE 10 VANISHED)\r\n");
+  again.link.Reply("* 2 FETCH (UID 9 FLAGS (\\Seen) MODSEQ (11))");
+  again.link.Reply("* 3 FETCH (UID 12 FLAGS (\\Flagged \\Seen) MODSEQ (12))");
+  again.link.Complete("~p3", "OK Fetch completed");
+  EXPECT_EQ(again.link.TakeSent(),
+            "~p4 UID SEARCH RETURN (ALL) UID 13:* FLAGGED\r\n");
+  again.link.Complete("~p4", "OK Search completed");
+  const std::string out = again.out.Take();
+  EXPECT_THAT(out, ::testing::HasSubstr(
+                       "* FOLDER Flagged\r\n* 1 EXPUNGE\r\n"
+                       "* 1 FETCH (UID 12 FLAGS (\\Flagged \\Seen))\r\n"));
+  again.driver->Release();
+  again.driver = nullptr;
+}
+
 // Operations act on the backing messages: APPEND, COPY and MOVE to a virtual
 // folder go to its backing folder (the store's APPENDUID/COPYUID are its).
 TEST_F(XpsearchTest, AppendCopyAndMoveToAVirtualFolderGoToItsBackingFolder) {

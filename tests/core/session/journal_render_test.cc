@@ -193,6 +193,29 @@ TEST_F(VfolderRenderTest, FlaggedMessageAboveTheViewEntersAsNewMail) {
   EXPECT_FALSE(s_.view.Contains(4));
 }
 
+// A device-only EXPUNGE cannot be replayed: unacknowledged at a disconnect,
+// the folder is rebuilt (RESYNC) rather than replayed as a flag change the
+// view no longer shows (the device would stay one message off).
+TEST_F(VfolderRenderTest, LeavingThenADisconnectRebuildsTheFolder) {
+  Add(EventKind::kFlags, 3, {"\\Seen"});
+  EXPECT_EQ(RenderJournal(s_, {}).out, "* 1 EXPUNGE\r\n");
+  s_.journal.OnDisconnect();
+  EXPECT_TRUE(s_.journal.NeedsRebuild("INBOX"));
+  EXPECT_TRUE(s_.journal.Uncertain("INBOX"));
+  EXPECT_EQ(RenderJournal(s_, {.replay = true}).out, "");
+}
+
+// Entering the view is new mail to the device: a replay says EXISTS again.
+TEST_F(VfolderRenderTest, EnteringThenADisconnectRepeatsTheExists) {
+  Add(EventKind::kFlags, 8, {"\\Flagged"});
+  EXPECT_EQ(RenderJournal(s_, {}).out, "* 3 EXISTS\r\n");
+  s_.journal.OnDisconnect();
+  EXPECT_FALSE(s_.journal.NeedsRebuild("INBOX"));
+  RenderedEvents r = RenderJournal(s_, {.replay = true});
+  EXPECT_EQ(r.out, "* 3 EXISTS\r\n");
+  EXPECT_THAT(r.new_uids, ElementsAre(8u));
+}
+
 TEST_F(JournalRenderTest, AViewFilterIsNotFollowedOnFlagChanges) {
   Add(EventKind::kFlags, 3, {});
   EXPECT_EQ(RenderJournal(s_, {}).out, "* 1 FETCH (UID 3 FLAGS ())\r\n");

@@ -179,6 +179,23 @@ TEST(JournalTest, DisconnectReplaysIdempotentUnackedEvents) {
   EXPECT_EQ(j.size(), 3u);
 }
 
+// A flag change rendered as a device-only EXPUNGE (a virtual folder's view,
+// journal_render.cc) counts as one at a disconnect; RenderedAs touches only
+// the undelivered event of that seq.
+TEST(JournalTest, FlagChangeRenderedAsExpungeIsNotReplayed) {
+  Journal j(100);
+  const uint64_t seq = j.Append(Ev(EventKind::kFlags, "INBOX", 2));
+  j.Append(Ev(EventKind::kFlags, "INBOX", 3));
+  j.RenderedAs("INBOX", seq, EventKind::kExpunge);
+  j.RenderedAs("Sent", seq, EventKind::kExpunge);  // no such folder: nothing
+  EXPECT_EQ(j.Undelivered("INBOX")[0]->kind, EventKind::kExpunge);
+  EXPECT_EQ(j.Undelivered("INBOX")[1]->kind, EventKind::kFlags);
+  j.MarkDelivered("INBOX", seq);
+  j.OnDisconnect();
+  EXPECT_TRUE(j.Uncertain("INBOX"));
+  EXPECT_THAT(Pending(j, "INBOX"), IsEmpty());
+}
+
 TEST(JournalTest, DisconnectWithUnackedExpungeMarksFolderUncertain) {
   Journal j(100);
   j.Append(Ev(EventKind::kNew, "INBOX", 1));

@@ -168,6 +168,92 @@ TEST_F(RelayXdeliverTest, ResponseStreamingWhenItStartsEndsFirst) {
   EXPECT_FALSE(device_.input_held);
 }
 
+// A response streaming when XDELIVER's command goes out, larger than what a
+// collected response may hold, reaches the client whole (it is passed
+// through to its end; collecting starts with the next response).
+TEST_F(RelayXdeliverTest, StreamingResponseLargerThanTheCollectLimitIsWhole) {
+  config_.max_xdeliver_bytes = 1000;  // CollectLimit() = 4 MiB
+  SelectInbox();
+  const size_t n = 5u << 20;
+  const std::string head =
+      absl::StrCat("* 4 FETCH (UID 20 BODY[] {", n, "}\r\n");
+  store_.client()->OnStoreBytes(head);
+  Xdeliver("x", "R 9 N", kReply);
+  EXPECT_EQ(store_.TakeSent(), "~x1 UID FETCH 9 (BODY.PEEK[])\r\n");
+  const std::string chunk(64 * 1024, 'a');
+  for (size_t i = 0; i < n / chunk.size(); ++i) {
+    store_.client()->OnStoreBytes(chunk);
+  }
+  store_.client()->OnStoreBytes(")\r\n");
+  store_.client()->OnStoreResponseEnd("");
+  EXPECT_EQ(device_.Take().size(), head.size() + n + 3);
+  // The XDELIVER goes on as usual.
+  store_.ReplyPieces({absl::StrCat("* 2 FETCH (UID 9 BODY[] {",
+                                   sizeof(kOriginal) - 1, "}\r\n"),
+                      kOriginal, ")\r\n"});
+  store_.Complete("~x1", "OK Fetch completed.");
+  ASSERT_EQ(submitter_.mails.size(), 1u);
+}
+
+// An EXAMINEd mailbox takes no STORE on the client's link: the original is
+// read there, its flag set on a pooled link that selects it read-write.
+TEST_F(RelayXdeliverTest, ExaminedMailboxStillGetsTheFlag) {
+  device_.Type("s EXAMINE INBOX\r\n");
+  EXPECT_EQ(store_.TakeSent(), "s EXAMINE INBOX\r\n");
+  store_.Reply("* 3 EXISTS");
+  store_.Complete("s", "OK [READ-ONLY] Examine completed.");
+  device_.Take();
+  Xdeliver("x", "R 9 N", kReply);
+  EXPECT_EQ(store_.TakeSent(), "~x1 UID FETCH 9 (BODY.PEEK[])\r\n");
+  store_.ReplyPieces({absl::StrCat("* 2 FETCH (UID 9 BODY[] {",
+                                   sizeof(kOriginal) - 1, "}\r\n"),
+                      kOriginal, ")\r\n"});
+  store_.Complete("~x1", "OK Fetch completed.");
+  submitter_.Finish(absl::OkStatus());
+  EXPECT_EQ(store_.TakeSent(), "");
+  EXPECT_THAT(pool_.TakeCalls(), ElementsAre("Borrow(alice [relay:], 2500ms)"));
+  PooledLink* lent = pool_.CompleteBorrow();
+  ASSERT_NE(lent, nullptr);
+  FakeStoreLink* link = pool_.fake(lent);
+  EXPECT_EQ(link->TakeSent(),
+            "~s1 SELECT \"INBOX\"\r\n~s2 UID STORE 9 +FLAGS (\\Answered)\r\n");
+  link->Complete("~s1", "OK [READ-WRITE] Select completed.");
+  link->Complete("~s2", "OK Store completed.");
+  EXPECT_EQ(device_.Take(), "x OK XDELIVER completed\r\n");
+  EXPECT_FALSE(device_.input_held);
+}
+
+// An original too large to hold is NO [LIMIT], not "no such message".
+TEST_F(RelayXdeliverTest, OriginalOverTheLimitIsNoLimit) {
+  config_.max_xdeliver_bytes = 1000;  // CollectLimit() = 4 MiB
+  SelectInbox();
+  Xdeliver("x", "R 9 N", kReply);
+  EXPECT_EQ(store_.TakeSent(), "~x1 UID FETCH 9 (BODY.PEEK[])\r\n");
+  const size_t n = 5u << 20;
+  store_.ReplyPieces({absl::StrCat("* 2 FETCH (UID 9 BODY[] {", n, "}\r\n"),
+                      std::string(n, 'a'), ")\r\n"});
+  store_.Complete("~x1", "OK Fetch completed.");
+  EXPECT_THAT(device_.Take(), StartsWith("x NO [LIMIT] "));
+  EXPECT_TRUE(submitter_.mails.empty());
+  EXPECT_FALSE(device_.input_held);
+}
+
+// A pooled link lost while it reads the original: NO [UNAVAILABLE].
+TEST_F(RelayXdeliverTest, PooledLinkLostMidFetchIsUnavailable) {
+  SelectInbox();
+  Xdeliver("x", "R Work 5 N", kReply);
+  pool_.TakeCalls();
+  PooledLink* lent = pool_.CompleteBorrow();
+  ASSERT_NE(lent, nullptr);
+  FakeStoreLink* link = pool_.fake(lent);
+  link->TakeSent();
+  link->Complete("~s1", "OK [READ-WRITE] Select completed.");
+  link->Lose(absl::UnavailableError("reset"));
+  EXPECT_THAT(device_.Take(), StartsWith("x NO [UNAVAILABLE] "));
+  EXPECT_TRUE(submitter_.mails.empty());
+  EXPECT_FALSE(device_.input_held);
+}
+
 // protocol.md §2.2: XCONVERT stays a P-IMAP session's command.
 TEST_F(RelayXdeliverTest, XconvertStaysPimapOnly) {
   SelectInbox();
