@@ -31,10 +31,9 @@ bool ParseMemberValue(absl::string_view id, absl::string_view value,
 }
 
 const Member* ClusterView::Preferred(absl::string_view user) const {
-  std::vector<std::string> ids;
-  ids.reserve(members.size());
-  for (const Member& m : members) ids.push_back(m.id);
-  const size_t i = RendezvousOwner(user, ids);
+  const size_t i = RendezvousOwner(user, members.size(), [&](size_t k) {
+    return absl::string_view(members[k].id);
+  });
   return i < members.size() ? &members[i] : nullptr;
 }
 

@@ -26,12 +26,19 @@ uint64_t RendezvousScore(absl::string_view user, absl::string_view node_id) {
 
 size_t RendezvousOwner(absl::string_view user,
                        const std::vector<std::string>& node_ids) {
+  return RendezvousOwner(user, node_ids.size(), [&](size_t i) {
+    return absl::string_view(node_ids[i]);
+  });
+}
+
+size_t RendezvousOwner(absl::string_view user, size_t count,
+                       absl::FunctionRef<absl::string_view(size_t)> id_at) {
   size_t best = SIZE_MAX;
   uint64_t best_score = 0;
-  for (size_t i = 0; i < node_ids.size(); ++i) {
-    const uint64_t score = RendezvousScore(user, node_ids[i]);
+  for (size_t i = 0; i < count; ++i) {
+    const uint64_t score = RendezvousScore(user, id_at(i));
     if (best == SIZE_MAX || score > best_score ||
-        (score == best_score && node_ids[i] < node_ids[best])) {
+        (score == best_score && id_at(i) < id_at(best))) {
       best = i;
       best_score = score;
     }

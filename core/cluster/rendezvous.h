@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 
 namespace pimap::cluster {
@@ -29,6 +30,10 @@ uint64_t RendezvousScore(absl::string_view user, absl::string_view node_id);
 // the list is empty.
 size_t RendezvousOwner(absl::string_view user,
                        const std::vector<std::string>& node_ids);
+// The same over `count` ids given by `id_at(i)`, without copying them (a
+// view's members, at every login).
+size_t RendezvousOwner(absl::string_view user, size_t count,
+                       absl::FunctionRef<absl::string_view(size_t)> id_at);
 
 }  // namespace pimap::cluster
 
